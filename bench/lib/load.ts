@@ -1,0 +1,46 @@
+/**
+ * A closed-loop load generator: `concurrency` loops, each sending the next
+ * request when the previous one finished, for a bounded time and count.
+ * Latencies are kept in a typed array (no allocation per sample).
+ */
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+export async function runLoad(
+  send: () => Promise<void>,
+  { concurrency, durationMs, maxRequests = 5_000_000 }: { concurrency: number; durationMs: number; maxRequests?: number },
+): Promise<LoadResult> {
+  const samples = new Float64Array(maxRequests);
+  let n = 0;
+  let errors = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const loop = async () => {
+    while (n < maxRequests && performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        await send();
+      } catch {
+        errors++;
+      }
+      if (n < maxRequests) samples[n++] = performance.now() - t0;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const seconds = (performance.now() - start) / 1000;
+  const sorted = samples.subarray(0, n).sort();
+  const pct = (p: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.floor((n * p) / 100))]!);
+  return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99) };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

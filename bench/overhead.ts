@@ -1,0 +1,99 @@
+/**
+ * Client overhead: mesh.request against raw undici Pool.request, and
+ * mesh.fetch against undici.fetch, on the same loopback server, in one run.
+ * Rounds are interleaved (raw, mesh, raw, mesh...) so that drift on a shared
+ * machine hits both sides alike; the median round of each is reported.
+ */
+import path from 'node:path';
+import { Agent, Pool, fetch as undiciFetch } from 'undici';
+import { createMesh } from '../src/index.js';
+import { StaticResolver } from '../src/extend.js';
+import { buildDir, startNode } from '../examples/lib/child.js';
+import { median, runLoad, type LoadResult } from './lib/load.js';
+
+export interface OverheadOptions {
+  durationMs: number;
+  rounds: number;
+  concurrency: number;
+}
+
+export interface Row {
+  name: string;
+  baseline?: string;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+}
+
+export async function overhead({ durationMs, rounds, concurrency }: OverheadOptions): Promise<Row[]> {
+  const server = startNode(path.join(buildDir, 'bench/lib/echo-server.js'));
+  const port = Number((await server.waitFor(/listening (\d+)/))[1]);
+  const origin = `http://127.0.0.1:${port}`;
+  const pool = new Pool(origin, { pipelining: 1 });
+  const agent = new Agent({ pipelining: 1 });
+  const mesh = await createMesh({ resolver: new StaticResolver({ bench: [{ address: '127.0.0.1', port }] }) });
+
+  const targets: { name: string; baseline?: string; send: () => Promise<void> }[] = [
+    {
+      name: 'undici Pool.request',
+      send: async () => {
+        const r = await pool.request({ origin, path: '/', method: 'GET' });
+        await r.body.dump();
+      },
+    },
+    {
+      name: 'mesh.request',
+      baseline: 'undici Pool.request',
+      send: async () => {
+        const r = await mesh.request('http://bench/');
+        await r.body.dump();
+      },
+    },
+    {
+      name: 'undici.fetch',
+      send: async () => {
+        const r = await undiciFetch(`${origin}/`, { dispatcher: agent });
+        await r.arrayBuffer();
+      },
+    },
+    {
+      name: 'mesh.fetch',
+      baseline: 'undici.fetch',
+      send: async () => {
+        const r = await mesh.fetch('http://bench/');
+        await r.arrayBuffer();
+      },
+    },
+  ];
+
+  try {
+    // Warm up connections and JIT on every path.
+    for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
+    const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const t of r % 2 ? [...targets].reverse() : targets) {
+        const res = await runLoad(t.send, { concurrency, durationMs });
+        results.get(t.name)!.push(res);
+        process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(20)} ${res.rps.toFixed(0)} req/s\n`);
+      }
+    }
+    return targets.map((t) => {
+      const rs = results.get(t.name)!;
+      const row: Row = {
+        name: t.name,
+        rps: median(rs.map((x) => x.rps)),
+        p50ms: median(rs.map((x) => x.p50ms)),
+        p99ms: median(rs.map((x) => x.p99ms)),
+        errors: rs.reduce((s, x) => s + x.errors, 0),
+      };
+      if (t.baseline) row.baseline = t.baseline;
+      return row;
+    });
+  } finally {
+    await mesh.close();
+    await pool.close();
+    await agent.close();
+    await server.kill();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * `npm run bench`: every benchmark, printed as a table with ratios to its
+ * baseline, and written to bench/results/latest.json for docs/benchmarks.md.
+ *
+ *   npm run bench -- --duration 3000 --rounds 5 --concurrency 32
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../examples/lib/child.js';
+import { overhead, type Row } from './overhead.js';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '3000' },
+    rounds: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '32' },
+  },
+});
+const opts = { durationMs: Number(values.duration), rounds: Number(values.rounds), concurrency: Number(values.concurrency) };
+const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+
+console.log(`hyphae bench: ${machine}`);
+console.log(`client overhead: ${opts.concurrency} concurrent, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
+const rows = await overhead(opts);
+const byName = new Map(rows.map((r) => [r.name, r]));
+console.log('');
+console.log(`${'client'.padEnd(22)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}   ratio`);
+for (const r of rows) {
+  const base = r.baseline ? byName.get(r.baseline) : undefined;
+  const ratio = base ? `${(r.rps / base.rps).toFixed(3)}x ${r.baseline}` : '(baseline)';
+  console.log(
+    `${r.name.padEnd(22)}${r.rps.toFixed(0).padStart(10)}${r.p50ms.toFixed(3).padStart(10)}${r.p99ms.toFixed(3).padStart(10)}${String(r.errors).padStart(8)}   ${ratio}`,
+  );
+}
+const out: { machine: string; date: string; options: typeof opts; overhead: (Row & { ratio?: number })[] } = {
+  machine,
+  date: new Date().toISOString(),
+  options: opts,
+  overhead: rows.map((r) => {
+    const base = r.baseline ? byName.get(r.baseline) : undefined;
+    return base ? { ...r, ratio: r.rps / base.rps } : r;
+  }),
+};
+await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
+await writeFile(path.join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -1,0 +1,25 @@
+/**
+ * The `api` service: answers with who it is. It uses createMesh explicitly;
+ * see ../web for the zero-config form.
+ *
+ *   HYPHAE_CONTROL_PLANE=http://127.0.0.1:15010 VERSION=v1 node build/examples/api/server.js
+ */
+import http from 'node:http';
+import { createMesh, meshOptionsFromEnv } from 'hyphae';
+
+const version = process.env.VERSION ?? 'v1';
+// Settings from HYPHAE_* variables (control plane, drain delay...), then our own.
+const mesh = await createMesh({ ...meshOptionsFromEnv(), service: 'api', labels: { version } });
+mesh.handleSignals();
+
+let instance = '?';
+const server = mesh.wrapServer(
+  http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ service: 'api', instance, version, path: req.url }));
+  }),
+);
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+const registered = await mesh.registered(server);
+instance = registered?.id ?? instance;
+console.log(`ready service=api instance=${instance} version=${version}`);

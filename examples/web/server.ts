@@ -1,0 +1,28 @@
+/**
+ * The `web` service: calls `api` by its mesh name with the zero-config
+ * meshFetch (configured by HYPHAE_CONTROL_PLANE and HYPHAE_SERVICE).
+ *
+ *   HYPHAE_CONTROL_PLANE=http://127.0.0.1:15010 HYPHAE_SERVICE=web node build/examples/web/server.js
+ */
+import http from 'node:http';
+import { getDefaultMesh, meshFetch, wrapServer } from 'hyphae';
+
+const server = wrapServer(
+  http.createServer(async (req, res) => {
+    try {
+      const started = performance.now();
+      const r = await meshFetch(`http://api${req.url === '/' ? '/items' : req.url}`);
+      const api = (await r.json()) as unknown;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ service: 'web', api, apiMs: Math.round((performance.now() - started) * 10) / 10 }));
+    } catch (err) {
+      res.statusCode = 502;
+      res.end(JSON.stringify({ error: (err as { code?: string }).code ?? String(err), message: (err as Error).message }));
+    }
+  }),
+);
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+const mesh = await getDefaultMesh();
+mesh.handleSignals();
+const registered = await mesh.registered(server);
+console.log(`ready service=web instance=${registered?.id ?? '?'}`);

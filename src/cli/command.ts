@@ -1,0 +1,26 @@
+/**
+ * A `hyphae` sub-command: one file per command under ./commands, listed in
+ * ./commands/index.ts. `run` resolves with the exit code; a UsageError means
+ * the command line was wrong (exit 2), any other error a failure (exit 1).
+ */
+export interface Command {
+  name: string;
+  /** One line, for `hyphae --help`. */
+  summary: string;
+  /** The full help text, for `hyphae <name> --help`. */
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** node:util parseArgs errors are usage errors; keep their first sentence, which names the bad option. */
+export function asUsageError(err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+    return new UsageError((err as Error).message.split('. ')[0]!.replace(/\.$/, ''));
+  }
+  return err;
+}

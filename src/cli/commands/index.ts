@@ -1,0 +1,5 @@
+/** Every `hyphae` command. A new command is a file in this folder and a line here. */
+import type { Command } from '../command.js';
+import { controlPlaneCommand } from './control-plane.js';
+
+export const commands: readonly Command[] = [controlPlaneCommand];

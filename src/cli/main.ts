@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/** The `hyphae` command: dispatches to one of ./commands. */
+import { readFileSync } from 'node:fs';
+import { UsageError, type Command } from './command.js';
+import { commands } from './commands/index.js';
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const list = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
+  return `Usage: hyphae <command> [options]
+
+hyphae is a proxyless service mesh for Node.js.
+
+Commands:
+${list}
+
+Options:
+  -h, --help     show this help (or "hyphae <command> --help" for a command)
+  -v, --version  print the version
+`;
+}
+
+function version(): string {
+  try {
+    // build/src/cli/main.js -> package.json at the package root.
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stderr.write(help());
+    return 2;
+  }
+  if (first === '-h' || first === '--help') {
+    process.stdout.write(help());
+    return 0;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  let command: Command | undefined;
+  if (first === 'help') {
+    command = commands.find((c) => c.name === rest[0]);
+    process.stdout.write(command ? command.usage : help());
+    return 0;
+  }
+  command = commands.find((c) => c.name === first);
+  if (!command) {
+    process.stderr.write(`hyphae: unknown command "${first}"\n\n${help()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`hyphae ${command.name}: ${err.message}\nRun "hyphae ${command.name} --help" for usage.\n`);
+      return 2;
+    }
+    process.stderr.write(`hyphae ${command.name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // exitCode rather than exit(): stdout may be an asynchronous pipe (macOS) still flushing the output.
+    process.exitCode = code;
+    // A finished command must not linger on a handle some library left open.
+    setTimeout(() => process.exit(code), 2_000).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`hyphae: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 2_000).unref();
+  },
+);

@@ -1,0 +1,163 @@
+/**
+ * One try of a call on one endpoint. It is the handler undici's pool talks to,
+ * and the value the stack's layers see: it settles when the response headers
+ * arrive, holds the body back while the layers decide (deliver it to the
+ * application, or discard it and try again), then streams the rest straight
+ * through without copying.
+ */
+import type { Endpoint } from './endpoint.js';
+import type { MeshCall } from './call.js';
+
+const enum State {
+  Waiting,
+  Headers,
+  Delivered,
+  Discarded,
+  Finished,
+}
+
+export class Attempt {
+  readonly call: MeshCall;
+  readonly endpoint: Endpoint;
+  readonly promise: Promise<Attempt>;
+  statusCode = 0;
+  statusText = '';
+  rawHeaders: Buffer[] = [];
+  #state = State.Waiting;
+  #resolve!: (a: Attempt) => void;
+  #reject!: (err: Error) => void;
+  #abort: ((err: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #buffered: Buffer[] | undefined;
+  #ended = false;
+  #trailers: string[] | Buffer[] | null = null;
+  #error: Error | undefined;
+  #responseStarted = false;
+  #released = false;
+
+  constructor(call: MeshCall, endpoint: Endpoint) {
+    this.call = call;
+    this.endpoint = endpoint;
+    endpoint.inflight++;
+    this.promise = new Promise<Attempt>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** A response header by lower-case name (first value), read from the raw list without building an object. */
+  header(name: string): string | undefined {
+    const raw = this.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const k = raw[i]!;
+      if (k.length === name.length && k.toString('latin1').toLowerCase() === name) return raw[i + 1]!.toString('latin1');
+    }
+    return undefined;
+  }
+
+  // ---- undici handler (legacy shape: native to undici's core, no conversion) ----
+
+  onConnect(abort: (err: Error) => void): void {
+    this.#abort = abort;
+    this.call.setAttemptAbort(abort);
+  }
+
+  onResponseStarted(): void {
+    this.#responseStarted = true;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#state !== State.Waiting) return true;
+    this.statusCode = statusCode;
+    this.rawHeaders = rawHeaders;
+    this.statusText = statusText;
+    this.#resume = resume;
+    this.#state = State.Headers;
+    this.#resolve(this);
+    // Hold the body until the stack decides to deliver or discard this response.
+    return false;
+  }
+
+  onData(chunk: Buffer): boolean {
+    switch (this.#state) {
+      case State.Delivered:
+        return this.call.handler.onData?.(chunk) ?? true;
+      case State.Headers:
+        (this.#buffered ??= []).push(chunk);
+        return false;
+      default:
+        return true;
+    }
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    if (this.#state === State.Delivered) {
+      this.#finish();
+      this.call.complete(trailers);
+    } else if (this.#state === State.Headers) {
+      this.#ended = true;
+      this.#trailers = trailers;
+    } else {
+      this.#finish();
+    }
+  }
+
+  onError(err: Error): void {
+    switch (this.#state) {
+      case State.Waiting:
+        this.#finish();
+        this.#reject(err);
+        return;
+      case State.Delivered:
+        this.#finish();
+        this.call.fail(err);
+        return;
+      case State.Headers:
+        this.#error = err;
+        return;
+      default:
+        this.#finish();
+    }
+  }
+
+  // ---- decisions of the stack ----
+
+  /** Hand the response to the application: headers now, then the body as it streams. */
+  deliver(): void {
+    if (this.#state !== State.Headers) return;
+    this.#state = State.Delivered;
+    const h = this.call.handler;
+    if (this.#responseStarted) h.onResponseStarted?.();
+    const keepGoing = h.onHeaders?.(this.statusCode, this.rawHeaders, () => this.#resume?.(), this.statusText) ?? true;
+    const buffered = this.#buffered;
+    this.#buffered = undefined;
+    let flowing = keepGoing;
+    if (buffered) for (const chunk of buffered) flowing = (h.onData?.(chunk) ?? true) && flowing;
+    if (this.#error) {
+      this.#finish();
+      this.call.fail(this.#error);
+    } else if (this.#ended) {
+      this.#finish();
+      this.call.complete(this.#trailers);
+    } else if (flowing) {
+      this.#resume?.();
+    }
+  }
+
+  /** Drop this response (a retry will replace it): the socket is aborted, nothing reaches the application. */
+  discard(): void {
+    if (this.#state !== State.Headers) return;
+    this.#state = State.Discarded;
+    this.#buffered = undefined;
+    if (this.#ended || this.#error) this.#finish();
+    else this.#abort?.(new Error('response discarded by the mesh'));
+    this.call.setAttemptAbort(undefined);
+  }
+
+  #finish(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#state !== State.Discarded) this.#state = State.Finished;
+    this.endpoint.inflight--;
+  }
+}

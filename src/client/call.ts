@@ -1,0 +1,152 @@
+/**
+ * One logical call through the client stack: what the application asked for,
+ * the destination, and the state the layers share (attempt count, the chosen
+ * endpoint, abort). It also owns the application's handler, so that exactly
+ * one terminal callback (complete or error) ever reaches it.
+ */
+import type { Dispatcher } from 'undici';
+import type { Destination } from './destination.js';
+import type { Endpoint } from './endpoint.js';
+
+/** The legacy (undici 6 style) handler shape: undici's own core speaks it, so it costs no conversion. */
+export interface LegacyHandler {
+  onConnect?(abort: (err?: Error) => void, context?: object): void;
+  onResponseStarted?(): void;
+  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData?(chunk: Buffer): boolean;
+  onComplete?(trailers: string[] | Buffer[] | null): void;
+  onError?(err: Error): void;
+  onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: unknown): void;
+}
+
+export class MeshCall {
+  readonly destination: Destination;
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly handler: LegacyHandler;
+  /** 0 for the first try; each retry adds one. */
+  attempt = 0;
+  /** Set by the balancer for the attempt under way. */
+  endpoint: Endpoint | undefined = undefined;
+  abortReason: Error | undefined = undefined;
+  #attemptAbort: ((err: Error) => void) | undefined = undefined;
+  #onAbort: ((err: Error) => void) | undefined = undefined;
+  #done = false;
+
+  constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
+    this.destination = destination;
+    this.opts = opts;
+    this.handler = handler;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Called once, before any attempt: hands the application its abort function. */
+  start(): void {
+    this.handler.onConnect?.((err) => this.abort(err ?? new Error('request aborted')));
+  }
+
+  abort(reason: Error): void {
+    if (this.abortReason || this.#done) return;
+    this.abortReason = reason;
+    this.#attemptAbort?.(reason);
+    this.#onAbort?.(reason);
+  }
+
+  /** The transport registers the running attempt's abort so an application abort reaches the socket. */
+  setAttemptAbort(abort: ((err: Error) => void) | undefined): void {
+    this.#attemptAbort = abort;
+    if (abort && this.abortReason) abort(this.abortReason);
+  }
+
+  /** A layer waiting on something other than an attempt (discovery, backoff) registers how to stop waiting. */
+  setOnAbort(fn: ((err: Error) => void) | undefined): void {
+    this.#onAbort = fn;
+  }
+
+  complete(trailers: string[] | Buffer[] | null): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.handler.onComplete?.(trailers);
+  }
+
+  fail(err: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.handler.onError?.(err);
+  }
+}
+
+/** Adapts a new-style (undici 7 controller) handler to the legacy calls the mesh makes. */
+export function toLegacyHandler(handler: Dispatcher.DispatchHandler): LegacyHandler {
+  const h = handler as Dispatcher.DispatchHandler & LegacyHandler;
+  if (typeof h.onRequestStart !== 'function') return h;
+  let paused = false;
+  let aborted = false;
+  let reason: Error | null = null;
+  let abortFn: (err?: Error) => void = () => {};
+  let resumeFn: (() => void) | undefined;
+  const controller = {
+    abort(r: Error) {
+      if (aborted) return;
+      aborted = true;
+      reason = r;
+      abortFn(r);
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      resumeFn?.();
+    },
+    get paused() {
+      return paused;
+    },
+    get aborted() {
+      return aborted;
+    },
+    get reason() {
+      return reason;
+    },
+    rawHeaders: null as Buffer[] | null,
+    rawTrailers: null as Buffer[] | null,
+  };
+  return {
+    onConnect(abort) {
+      abortFn = abort;
+      h.onRequestStart!(controller as unknown as Dispatcher.DispatchController, {});
+    },
+    onHeaders(statusCode, rawHeaders, resume, statusText) {
+      resumeFn = resume;
+      controller.rawHeaders = rawHeaders;
+      h.onResponseStart?.(controller as unknown as Dispatcher.DispatchController, statusCode, parseRawHeaders(rawHeaders), statusText);
+      return !paused;
+    },
+    onData(chunk) {
+      h.onResponseData?.(controller as unknown as Dispatcher.DispatchController, chunk);
+      return !paused;
+    },
+    onComplete(trailers) {
+      h.onResponseEnd?.(controller as unknown as Dispatcher.DispatchController, parseRawHeaders((trailers ?? []) as Buffer[]));
+    },
+    onError(err) {
+      h.onResponseError?.(controller as unknown as Dispatcher.DispatchController, err);
+    },
+  };
+}
+
+export function parseRawHeaders(raw: readonly (Buffer | string)[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!.toString().toLowerCase();
+    const val = raw[i + 1]!.toString();
+    const prev = out[key];
+    if (prev === undefined) out[key] = val;
+    else if (Array.isArray(prev)) prev.push(val);
+    else out[key] = [prev, val];
+  }
+  return out;
+}

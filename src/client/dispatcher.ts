@@ -1,0 +1,104 @@
+/**
+ * The mesh as an undici Dispatcher: `undici.fetch(url, { dispatcher })`,
+ * `undici.request`, and mesh.request/mesh.fetch all enter here. A request for a
+ * mesh service runs the destination's stack; anything else goes to the
+ * passthrough agent untouched.
+ */
+import { Dispatcher } from 'undici';
+import { errorKind } from '../core/classifier.js';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import type { Attempt } from './attempt.js';
+import { MeshCall, toLegacyHandler } from './call.js';
+import type { Destination } from './destination.js';
+
+export interface DispatchRouter {
+  /** The destination for an origin, a MeshError to fail with, or undefined to pass through. */
+  route(origin: string | URL | undefined): Destination | MeshError | undefined;
+  /** After discovery says a service does not exist: true to send the request by DNS instead. */
+  passthroughUnknown: boolean;
+}
+
+const noop = () => {};
+
+export class MeshDispatcher extends Dispatcher {
+  #router: DispatchRouter;
+  #passthrough: Dispatcher;
+
+  constructor(router: DispatchRouter, passthrough: Dispatcher) {
+    super();
+    this.#router = router;
+    this.#passthrough = passthrough;
+  }
+
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const target = this.#router.route(opts.origin);
+    if (target === undefined) return this.#passthrough.dispatch(opts, handler);
+    const h = toLegacyHandler(handler);
+    if (target instanceof MeshError) {
+      h.onConnect?.(noop);
+      h.onError?.(target);
+      return true;
+    }
+    const call = new MeshCall(target, opts, h);
+    call.start();
+    target.handle(call).then(deliver, (err: unknown) => this.#failed(call, err, handler));
+    return true;
+  }
+
+  #failed(call: MeshCall, err: unknown, original: Dispatcher.DispatchHandler): void {
+    if (
+      this.#router.passthroughUnknown &&
+      err instanceof MeshError &&
+      err.code === ErrorCode.SERVICE_NOT_FOUND &&
+      !call.abortReason
+    ) {
+      this.#passthrough.dispatch(call.opts, original);
+      return;
+    }
+    call.fail(toCallError(call, err));
+  }
+
+  // The mesh owns every resource behind this dispatcher; close the mesh to release them.
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    if (callback) return void queueMicrotask(callback);
+    return Promise.resolve();
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+    const callback = typeof a === 'function' ? a : b;
+    if (callback) return void queueMicrotask(callback);
+    return Promise.resolve();
+  }
+}
+
+function deliver(attempt: Attempt): void {
+  attempt.deliver();
+}
+
+/** What the application sees: its own abort reason, our MeshErrors as they are, transport errors with a code. */
+function toCallError(call: MeshCall, err: unknown): Error {
+  if (call.abortReason && (err === call.abortReason || !(err instanceof MeshError))) return call.abortReason;
+  if (err instanceof MeshError) return err;
+  const ep = call.endpoint;
+  const where = `${call.destination.name} endpoint ${ep?.id ?? '?'}`;
+  const msg = err instanceof Error ? err.message : String(err);
+  const details = { service: call.destination.name, endpoint: ep?.id };
+  switch (errorKind(err)) {
+    case 'connect':
+      return new MeshError(ErrorCode.CONNECT_FAILED, `could not connect to ${where}: ${msg}`, { cause: err, retryable: true, details });
+    case 'reset':
+      return new MeshError(ErrorCode.UPSTREAM_RESET, `connection to ${where} was reset before a response: ${msg}`, {
+        cause: err,
+        retryable: true,
+        details,
+      });
+    default:
+      return new MeshError(ErrorCode.UPSTREAM_ERROR, `request to ${where} failed: ${msg}`, { cause: err, details });
+  }
+}

@@ -1,0 +1,57 @@
+import { Pool } from 'undici';
+import type { EndpointInfo } from '../discovery/resolver.js';
+
+export type PoolFactory = (origin: string, endpoint: EndpointInfo) => Pool;
+
+export const defaultPoolFactory: PoolFactory = (origin) => new Pool(origin, { pipelining: 1 });
+
+/** How long a removed endpoint's pool may take to finish its in-flight requests before it is destroyed. */
+const CLOSE_GRACE_MS = 30_000;
+
+/**
+ * One instance of a destination service, with everything the client keeps
+ * about it: its connection pool (created on first use), in-flight count and,
+ * in later layers, latency EWMA and ejection state.
+ */
+export class Endpoint {
+  readonly id: string;
+  readonly origin: string;
+  info: EndpointInfo;
+  /** Requests sent and not yet finished (response end, error or discard). */
+  inflight = 0;
+  #pool: Pool | undefined;
+  #poolFactory: PoolFactory;
+  #closed = false;
+
+  constructor(info: EndpointInfo, poolFactory: PoolFactory = defaultPoolFactory) {
+    this.id = info.id;
+    this.info = info;
+    this.origin = `http://${info.id}`;
+    this.#poolFactory = poolFactory;
+  }
+
+  get pool(): Pool {
+    return (this.#pool ??= this.#poolFactory(this.origin, this.info));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Let in-flight requests finish, then release the sockets; destroy what is still open after the grace. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const pool = this.#pool;
+    if (!pool) return;
+    const grace = setTimeout(() => void pool.destroy(), CLOSE_GRACE_MS);
+    grace.unref();
+    try {
+      await pool.close();
+    } catch {
+      // Destroyed after the grace: nothing left to release.
+    } finally {
+      clearTimeout(grace);
+    }
+  }
+}

@@ -1,0 +1,14 @@
+import type { Handler } from '../core/filter.js';
+import { Attempt } from './attempt.js';
+import type { MeshCall } from './call.js';
+
+/**
+ * The innermost handler: send the call to the endpoint the balancer chose, over
+ * that endpoint's undici pool. The application's options go to undici as they
+ * are (the pool brings its own origin), so nothing is copied per request.
+ */
+export const transport: Handler<MeshCall, Attempt> = (call) => {
+  const attempt = new Attempt(call, call.endpoint!);
+  attempt.endpoint.pool.dispatch(call.opts, attempt);
+  return attempt.promise;
+};

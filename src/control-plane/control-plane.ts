@@ -1,0 +1,97 @@
+/**
+ * Wires the control plane together: store (configuration, on disk),
+ * registry (instances, in memory), watch hub (pushes both to watchers) and
+ * the HTTP API in front of them.
+ */
+import type { AddressInfo } from 'node:net';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import { serviceRef } from '../config/wire.js';
+import { createApiServer } from './http/server.js';
+import { Router } from './http/router.js';
+import { eventLog } from './log.js';
+import { resolveOptions, type ControlPlaneOptions } from './options.js';
+import { Registry } from './registry/registry.js';
+import { apiRoutes } from './routes/index.js';
+import { FileStore } from './store/file-store.js';
+import type { Store } from './store/store.js';
+import { ServiceVersions } from './watch/service-versions.js';
+import { snapshotBuilder } from './watch/snapshot.js';
+import { WatchHub } from './watch/watch-hub.js';
+
+export interface ControlPlane {
+  /** Base URL, e.g. `http://127.0.0.1:15010`. */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly registry: Registry;
+  readonly store: Store;
+  /** Ends watch streams, stops lease timers, closes the server and the store. */
+  close(): Promise<void>;
+}
+
+/** How long in-flight requests get to finish on close() before their connections are cut. */
+const CLOSE_GRACE_MS = 1000;
+
+export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const opts = resolveOptions(options);
+  const log = eventLog(opts.log);
+  const store = new FileStore(opts.dataDir);
+  await store.load();
+
+  const registry = new Registry({ defaultTtlSeconds: opts.defaultTtlSeconds, log });
+  const versions = new ServiceVersions(store.revision());
+  const snapshot = snapshotBuilder(registry, store, versions);
+  const hub = new WatchHub({ heartbeatMs: opts.heartbeatMs, snapshot, revision: () => versions.revision, log });
+
+  registry.onChange((service) => {
+    versions.bump(service);
+    hub.notify(service);
+  });
+  store.onChange(({ revision, changes }) => {
+    for (const c of changes) {
+      log(`${c.action === 'deleted' ? 'delete' : 'apply'} ${c.kind} ${c.namespace}/${c.name} (${c.action}) rev=${revision}`);
+      if (c.kind !== 'Service') continue;
+      const service = serviceRef(c.namespace, c.name);
+      versions.bump(service);
+      hub.notify(service);
+    }
+  });
+
+  const server = createApiServer({ router: new Router(apiRoutes({ registry, store, hub })), bodyLimitBytes: opts.bodyLimitBytes, log });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await Promise.all([hub.close(), registry.close(), store.close()]);
+    const e = err as NodeJS.ErrnoException;
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
+  }
+  // Errors after listen (EMFILE on accept...) are logged, never fatal.
+  server.on('error', (err) => log(`error server: ${err.message}`));
+
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log(`listening ${url} data=${store.dir}`);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await hub.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(cut);
+      await registry.close();
+      await store.close();
+      log('closed');
+    })());
+
+  return { url, port, host, registry, store, close };
+}

@@ -1,0 +1,29 @@
+/**
+ * An error that knows how it is answered on the wire. Handlers throw these;
+ * the server turns them into an ApiErrorBody with the given status.
+ */
+import { ErrorCode, MeshError, type ErrorCodeValue } from '../../core/errors.js';
+import type { ValidationIssue } from '../../config/validate.js';
+
+export class HttpError extends MeshError {
+  readonly status: number;
+  readonly issues: ValidationIssue[] | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: ErrorCodeValue,
+    message: string,
+    extra: { issues?: ValidationIssue[]; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(code, message, { rejected: true, cause: extra.cause, details: extra.issues ? { issues: extra.issues } : undefined });
+    this.status = status;
+    this.issues = extra.issues;
+    this.headers = extra.headers ?? {};
+  }
+}
+
+export const badRequest = (message: string, issues?: ValidationIssue[]): HttpError =>
+  new HttpError(400, ErrorCode.BAD_REQUEST, message, { issues });
+
+export const notFound = (message: string, code: ErrorCodeValue = ErrorCode.NOT_FOUND): HttpError => new HttpError(404, code, message);

@@ -1,0 +1,11 @@
+/**
+ * `hyphae/control-plane`: the registry, configuration store and watch API.
+ * Applications never import this (the runtime talks to it over HTTP); the
+ * `hyphae control-plane` command and tests do.
+ */
+export { createControlPlane, type ControlPlane } from './control-plane.js';
+export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, type ControlPlaneOptions } from './options.js';
+export type { LogSink } from './log.js';
+export { Registry } from './registry/registry.js';
+export { FileStore, STORE_FILE } from './store/file-store.js';
+export type { ApplyAction, ApplyResult, ResourceId, Store, StoreChange, WriteOptions } from './store/store.js';

@@ -1,0 +1,44 @@
+/** Options of createControlPlane(), validated so that a typo fails at start with a message naming the option. */
+import { z } from 'zod';
+import { ErrorCode } from '../core/errors.js';
+import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
+import { parseOrThrow } from '../config/validate.js';
+import type { LogSink } from './log.js';
+
+export const DEFAULT_PORT = 15010;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface ControlPlaneOptions {
+  /** TCP port; 0 picks a free one (see ControlPlane.port). Default 15010. */
+  port?: number;
+  /** Address to listen on. Default 127.0.0.1: exposing the API is a deliberate choice. */
+  host?: string;
+  /** Where configuration is stored (created if missing). One control plane per directory. */
+  dataDir: string;
+  /** Lease TTL for registrations that do not ask for one. Default 10 s. */
+  defaultTtlSeconds?: number;
+  /** Interval of `: ping` comments on watch streams. Default 15 s. */
+  heartbeatMs?: number;
+  /** Largest accepted request body. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Receives one line per significant event; silent when absent. */
+  log?: LogSink;
+}
+
+const optionsSchema = z.strictObject({
+  port: z.int().min(0).max(65535).default(DEFAULT_PORT),
+  host: z.string().min(1).default(DEFAULT_HOST),
+  dataDir: z.string().min(1),
+  defaultTtlSeconds: z.number().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
+  heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
+  bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
+  log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
+});
+
+export type ResolvedOptions = z.output<typeof optionsSchema>;
+
+export function resolveOptions(options: ControlPlaneOptions): ResolvedOptions {
+  return parseOrThrow(optionsSchema, options, 'control-plane options', ErrorCode.INVALID_OPTIONS);
+}

@@ -1,0 +1,13 @@
+/** What the route handlers work with: built once by createControlPlane(). */
+import type { Registry } from '../registry/registry.js';
+import type { Store } from '../store/store.js';
+import type { WatchHub } from '../watch/watch-hub.js';
+
+export interface ApiDeps {
+  registry: Registry;
+  store: Store;
+  hub: WatchHub;
+}
+
+/** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */
+export const MAX_SERVICES_PER_STREAM = 10_000;

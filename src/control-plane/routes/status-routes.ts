@@ -1,0 +1,42 @@
+/** Health and the service overview. */
+import type { Route } from '../http/router.js';
+import type { ApiDeps } from './deps.js';
+
+export interface ServiceRow {
+  namespace: string;
+  name: string;
+  instances: number;
+  hasConfig: boolean;
+}
+
+/** Every service that exists: seen in the registry since start, or configured by a Service resource. */
+export function serviceRows({ registry, store }: ApiDeps): ServiceRow[] {
+  const rows = new Map<string, ServiceRow>();
+  for (const s of registry.services()) rows.set(`${s.namespace}/${s.name}`, { ...s, hasConfig: false });
+  for (const { resource } of store.list('Service')) {
+    const { namespace, name } = resource.metadata;
+    const key = `${namespace}/${name}`;
+    const row = rows.get(key);
+    if (row) row.hasConfig = true;
+    else rows.set(key, { namespace, name, instances: 0, hasConfig: true });
+  }
+  return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+}
+
+export function statusRoutes(deps: ApiDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/health',
+      handle: () => ({
+        status: 200,
+        body: { status: 'ok', revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size },
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/services',
+      handle: () => ({ status: 200, body: { services: serviceRows(deps) } }),
+    },
+  ];
+}

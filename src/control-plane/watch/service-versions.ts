@@ -1,0 +1,36 @@
+/**
+ * Snapshot versions. Each change to a service (an instance came or went, its
+ * Service resource changed) takes the next value of one counter, so versions
+ * are comparable across services and grow for the life of the process.
+ *
+ * The counter starts at the store revision, but it is not the store revision:
+ * registry changes are not persisted (see ../registry/registry.ts), so after
+ * a restart it starts again from the store revision. A client must therefore
+ * treat the first snapshot of a service on a new stream as the truth, whatever
+ * its version (every snapshot is the whole state of the service, so that is
+ * always safe).
+ */
+export class ServiceVersions {
+  #revision: number;
+  #versions = new Map<string, number>();
+
+  constructor(start: number) {
+    this.#revision = start;
+  }
+
+  /** The newest version handed out. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  bump(service: string): number {
+    this.#revision += 1;
+    this.#versions.set(service, this.#revision);
+    return this.#revision;
+  }
+
+  /** The version at which the service last changed; 0 for a service never changed since start. */
+  of(service: string): number {
+    return this.#versions.get(service) ?? 0;
+  }
+}

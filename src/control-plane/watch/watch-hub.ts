@@ -1,0 +1,183 @@
+/**
+ * Watch streams (SSE). Each stream follows a set of services; when a service
+ * changes, its snapshot is built and serialised once and written to every
+ * stream that follows it.
+ *
+ * Changes are coalesced per event-loop turn (setImmediate), not per timer: a
+ * burst of registrations (every instance re-registering after a restart)
+ * becomes one snapshot per service, and a lone change is written within the
+ * same millisecond. Streams that stop reading are dropped once their backlog
+ * passes a bound (the client reconnects and gets full state), so one slow
+ * watcher cannot grow memory without limit.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { ServiceSnapshot, WatchHello } from '../../config/wire.js';
+import { shortId, type EventLog } from '../log.js';
+import { SSE_HEADERS, SSE_PING, sseEvent } from './sse.js';
+
+export interface WatchHubOptions {
+  heartbeatMs: number;
+  /** Current state of a service, `namespace/name`. */
+  snapshot(service: string): ServiceSnapshot;
+  /** The version counter, sent in the hello so a client knows where the stream starts. */
+  revision(): number;
+  log: EventLog;
+  /** Backlog (bytes) after which a stream that does not read is closed. */
+  maxBufferedBytes?: number;
+}
+
+interface Stream {
+  id: string;
+  res: ServerResponse;
+  services: Set<string>;
+  openedAt: number;
+}
+
+export class WatchHub {
+  #streams = new Map<string, Stream>();
+  /** service -> streams following it: a change touches only its own watchers. */
+  #followers = new Map<string, Set<Stream>>();
+  #dirty = new Set<string>();
+  #flush: NodeJS.Immediate | undefined;
+  #ping: NodeJS.Timeout;
+  #options: WatchHubOptions;
+  #maxBuffered: number;
+  #closed = false;
+
+  constructor(options: WatchHubOptions) {
+    this.#options = options;
+    this.#maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+    // One timer for every stream: its cost does not grow with the number of watchers.
+    this.#ping = setInterval(() => this.#pingAll(), options.heartbeatMs);
+    this.#ping.unref();
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Start a stream on `res`: hello, then one snapshot per service. */
+  open(req: IncomingMessage, res: ServerResponse, services: readonly string[]): void {
+    if (this.#closed) {
+      res.writeHead(503, { connection: 'close' }).end();
+      return;
+    }
+    const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now() };
+    this.#streams.set(stream.id, stream);
+    res.on('close', () => this.#drop(stream, 'closed by peer'));
+    req.socket.setKeepAlive(true, 30_000);
+    res.writeHead(200, SSE_HEADERS);
+    const hello: WatchHello = { streamId: stream.id, revision: this.#options.revision(), heartbeatMs: this.#options.heartbeatMs };
+    let out = sseEvent('hello', hello);
+    for (const s of services) {
+      this.#follow(stream, s);
+      out += sseEvent('service', this.#options.snapshot(s));
+    }
+    this.#write(stream, out);
+    this.#options.log(`watch open stream=${shortId(stream.id)} peer=${peerOf(req)} services=${listForLog(services)}`);
+  }
+
+  /**
+   * Change what a stream follows; the snapshots of `add` are written before
+   * this returns, so the caller's 204 means "you have them". False for an
+   * unknown stream.
+   */
+  update(streamId: string, add: readonly string[], remove: readonly string[]): boolean {
+    const stream = this.#streams.get(streamId);
+    if (!stream) return false;
+    for (const s of remove) this.#unfollow(stream, s);
+    let out = '';
+    for (const s of add) {
+      this.#follow(stream, s);
+      out += sseEvent('service', this.#options.snapshot(s));
+    }
+    if (out) this.#write(stream, out);
+    const changes = [...add.map((s) => `+${s}`), ...remove.map((s) => `-${s}`)];
+    this.#options.log(`watch update stream=${shortId(stream.id)} ${listForLog(changes, ' ')}`);
+    return true;
+  }
+
+  /** Number of services a stream follows, or undefined for an unknown stream. */
+  following(streamId: string): number | undefined {
+    return this.#streams.get(streamId)?.services.size;
+  }
+
+  /** A service changed: push its snapshot to its followers on this turn of the event loop. */
+  notify(service: string): void {
+    if (this.#closed || !this.#followers.has(service)) return;
+    this.#dirty.add(service);
+    this.#flush ??= setImmediate(() => this.#flushDirty());
+  }
+
+  #flushDirty(): void {
+    this.#flush = undefined;
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    for (const service of dirty) {
+      const followers = this.#followers.get(service);
+      if (!followers || followers.size === 0) continue;
+      const event = sseEvent('service', this.#options.snapshot(service));
+      for (const stream of followers) this.#write(stream, event);
+    }
+  }
+
+  #pingAll(): void {
+    for (const stream of this.#streams.values()) this.#write(stream, SSE_PING);
+  }
+
+  #write(stream: Stream, chunk: string): void {
+    const { res } = stream;
+    if (res.destroyed || res.writableEnded) return;
+    res.write(chunk);
+    if (res.writableLength > this.#maxBuffered) {
+      this.#options.log(`watch drop stream=${shortId(stream.id)}: ${res.writableLength} bytes unread (slow or stuck client)`);
+      res.destroy();
+    }
+  }
+
+  #follow(stream: Stream, service: string): void {
+    stream.services.add(service);
+    let set = this.#followers.get(service);
+    if (!set) this.#followers.set(service, (set = new Set()));
+    set.add(stream);
+  }
+
+  #unfollow(stream: Stream, service: string): void {
+    stream.services.delete(service);
+    const set = this.#followers.get(service);
+    if (!set) return;
+    set.delete(stream);
+    if (set.size === 0) this.#followers.delete(service);
+  }
+
+  #drop(stream: Stream, why: string): void {
+    if (this.#streams.get(stream.id) !== stream) return;
+    this.#streams.delete(stream.id);
+    for (const s of [...stream.services]) this.#unfollow(stream, s);
+    const seconds = ((performance.now() - stream.openedAt) / 1000).toFixed(1);
+    this.#options.log(`watch close stream=${shortId(stream.id)} after=${seconds}s (${why})`);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#ping);
+    if (this.#flush) clearImmediate(this.#flush);
+    this.#dirty.clear();
+    for (const stream of [...this.#streams.values()]) {
+      this.#drop(stream, 'control plane closing');
+      stream.res.end();
+    }
+  }
+}
+
+function peerOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  return remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+}
+
+function listForLog(items: readonly string[], sep = ','): string {
+  if (items.length === 0) return '(none)';
+  const shown = items.slice(0, 10).join(sep);
+  return items.length > 10 ? `${shown}${sep}…(+${items.length - 10})` : shown;
+}

@@ -1,0 +1,59 @@
+/**
+ * Every error hyphae raises is a MeshError with a stable `code`. Codes are API:
+ * each one is documented in docs/errors.md, and test/core/errors.test.ts keeps
+ * the list below and the document in step.
+ */
+export const ErrorCode = {
+  INVALID_OPTIONS: 'HYPHAE_ERR_INVALID_OPTIONS',
+  INVALID_CONFIG: 'HYPHAE_ERR_INVALID_CONFIG',
+  SERVICE_NOT_FOUND: 'HYPHAE_ERR_SERVICE_NOT_FOUND',
+  NO_ENDPOINTS: 'HYPHAE_ERR_NO_ENDPOINTS',
+  MESH_CLOSED: 'HYPHAE_ERR_MESH_CLOSED',
+  CONTROL_PLANE_UNREACHABLE: 'HYPHAE_ERR_CONTROL_PLANE_UNREACHABLE',
+  CONTROL_PLANE_REJECTED: 'HYPHAE_ERR_CONTROL_PLANE_REJECTED',
+  CONNECT_FAILED: 'HYPHAE_ERR_CONNECT_FAILED',
+  UPSTREAM_RESET: 'HYPHAE_ERR_UPSTREAM_RESET',
+  UPSTREAM_ERROR: 'HYPHAE_ERR_UPSTREAM_ERROR',
+  PASSTHROUGH_DENIED: 'HYPHAE_ERR_PASSTHROUGH_DENIED',
+  REGISTRATION_FAILED: 'HYPHAE_ERR_REGISTRATION_FAILED',
+  // Answers of the control plane's HTTP API (the `error.code` of a 4xx body).
+  BAD_REQUEST: 'HYPHAE_ERR_BAD_REQUEST',
+  PAYLOAD_TOO_LARGE: 'HYPHAE_ERR_PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'HYPHAE_ERR_UNSUPPORTED_MEDIA_TYPE',
+  NOT_FOUND: 'HYPHAE_ERR_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'HYPHAE_ERR_METHOD_NOT_ALLOWED',
+  LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',
+  INTERNAL: 'HYPHAE_ERR_INTERNAL',
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface MeshErrorOptions {
+  cause?: unknown;
+  /** Safe to try again, possibly on another endpoint. */
+  retryable?: boolean;
+  /** The request never left this process (nothing reached a peer). */
+  rejected?: boolean;
+  /** Structured context for logs and tooling (service, endpoint, issues...). */
+  details?: Record<string, unknown>;
+}
+
+export class MeshError extends Error {
+  override readonly name = 'MeshError';
+  readonly code: ErrorCodeValue;
+  readonly retryable: boolean;
+  readonly rejected: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCodeValue, message: string, options: MeshErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.rejected = options.rejected ?? false;
+    this.details = options.details;
+  }
+}
+
+export function isMeshError(err: unknown, code?: ErrorCodeValue): err is MeshError {
+  return err instanceof MeshError && (code === undefined || err.code === code);
+}

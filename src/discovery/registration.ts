@@ -1,0 +1,107 @@
+/**
+ * Keeps one instance registered: registers, renews the lease at a third of its
+ * TTL, re-registers when the control plane has forgotten it (restart, expiry
+ * during a pause), and deregisters on stop.
+ */
+import { ErrorCode, MeshError } from '../core/errors.js';
+import { fullJitter, sleep } from '../core/backoff.js';
+import type { Logger } from '../core/logger.js';
+import type { Instance, RegisterRequest } from '../config/instance.js';
+import type { ControlPlaneClient } from './control-plane-client.js';
+
+export interface RegistrationOptions {
+  /** Attempts for the first registration before start() fails. */
+  attempts?: number;
+}
+
+export class Registration {
+  #client: ControlPlaneClient;
+  #req: RegisterRequest;
+  #logger: Logger;
+  #leaseId: string | undefined;
+  #ttlMs = 10_000;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #failing = false;
+  #instance: Instance | undefined;
+
+  constructor(client: ControlPlaneClient, req: RegisterRequest, logger: Logger) {
+    this.#client = client;
+    this.#req = req;
+    this.#logger = logger;
+  }
+
+  get instance(): Instance | undefined {
+    return this.#instance;
+  }
+
+  async start({ attempts = 5 }: RegistrationOptions = {}): Promise<Instance> {
+    let lastErr: unknown;
+    for (let i = 0; i < attempts && !this.#stopped; i++) {
+      try {
+        await this.#register();
+        this.#schedule();
+        return this.#instance!;
+      } catch (err) {
+        lastErr = err;
+        // A validation error will not get better by retrying.
+        if (err instanceof MeshError && err.code === ErrorCode.CONTROL_PLANE_REJECTED) break;
+        if (i + 1 < attempts) await sleep(fullJitter(i + 1, { baseMs: 100, maxMs: 2_000 }));
+      }
+    }
+    const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    throw new MeshError(ErrorCode.REGISTRATION_FAILED, `could not register ${this.#req.service} at ${this.#req.address}:${this.#req.port}: ${why}`, {
+      cause: lastErr,
+    });
+  }
+
+  async #register(): Promise<void> {
+    const res = await this.#client.register(this.#req);
+    this.#leaseId = res.leaseId;
+    this.#ttlMs = res.ttlSeconds * 1000;
+    this.#instance = res.instance;
+  }
+
+  #schedule(delayMs = this.#ttlMs / 3): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#beat(), delayMs);
+    // Heartbeats must not keep a process alive on their own: the server does that.
+    this.#timer.unref();
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const known = this.#leaseId !== undefined && (await this.#client.renew(this.#leaseId));
+      if (this.#stopped) return;
+      if (!known) {
+        await this.#register();
+        this.#logger.info('hyphae: re-registered after the control plane lost the lease', { service: this.#req.service });
+      }
+      if (this.#failing) this.#logger.info('hyphae: heartbeats reach the control plane again', { service: this.#req.service });
+      this.#failing = false;
+      this.#schedule();
+    } catch (err) {
+      if (!this.#failing) this.#logger.warn('hyphae: heartbeat failed; retrying', { service: this.#req.service, error: String(err) });
+      this.#failing = true;
+      // Retry sooner than a full interval so the lease does not lapse while the control plane blips.
+      this.#schedule(Math.min(this.#ttlMs / 3, 1_000));
+    }
+  }
+
+  /** Stop heartbeating and remove the instance from the registry (bounded by the client's timeout). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const lease = this.#leaseId;
+    this.#leaseId = undefined;
+    if (lease === undefined) return;
+    try {
+      await this.#client.deregister(lease);
+    } catch (err) {
+      // The lease will expire on its own; say so rather than fail the shutdown.
+      this.#logger.warn('hyphae: deregistration failed; the lease will expire', { service: this.#req.service, error: String(err) });
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The resolver interface: how a destination learns its endpoints. The control
+ * plane resolver is the default; the static resolver serves tests and meshes
+ * without a control plane; users may plug their own (hyphae/extend).
+ */
+import type { Disposer } from '../core/events.js';
+import type { MeshError } from '../core/errors.js';
+import type { ServiceSpec } from '../config/resources.js';
+
+export interface EndpointInfo {
+  /** Stable identity of the endpoint within its service (address:port). */
+  id: string;
+  address: string;
+  port: number;
+  labels: Readonly<Record<string, string>>;
+  weight: number;
+}
+
+export interface ServiceKey {
+  namespace: string;
+  name: string;
+}
+
+export type ResolverUpdate =
+  /** The full set of endpoints (and the service's config, when the resolver knows it). */
+  | { type: 'reset'; endpoints: readonly EndpointInfo[]; config?: ServiceSpec | null; version?: number }
+  | { type: 'add'; endpoint: EndpointInfo }
+  | { type: 'remove'; id: string }
+  /** The service is unknown to the resolver (neither configured nor ever registered). */
+  | { type: 'not-found' }
+  /** The resolver cannot currently learn the state; the last good state stays in force. */
+  | { type: 'error'; error: MeshError };
+
+export interface Resolver {
+  /** Follow a service. The listener hears the current state first (reset or not-found) as soon as it is known. */
+  watch(service: ServiceKey, listener: (update: ResolverUpdate) => void): Disposer;
+  close(): Promise<void>;
+}

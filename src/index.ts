@@ -1,0 +1,12 @@
+/**
+ * The public surface of hyphae. Extension points (custom resolvers, balancers,
+ * filters) live in 'hyphae/extend'; the control plane in 'hyphae/control-plane'.
+ */
+export { createMesh, Mesh, type MeshFetch, type MeshRequestOptions, type EndpointView } from './mesh/mesh.js';
+export type { MeshOptions } from './mesh/options.js';
+export { meshFetch, meshRequest, wrapServer, getDefaultMesh, closeDefaultMesh } from './mesh/default-mesh.js';
+export { ENV, optionsFromEnv as meshOptionsFromEnv } from './mesh/env.js';
+export type { WrapServerOptions } from './server/wrap-server.js';
+export type { RegisteredInstance } from './server/registrar.js';
+export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
+export type { Logger } from './core/logger.js';

@@ -1,0 +1,30 @@
+import { ErrorCode, MeshError } from '../core/errors.js';
+import { fullJitter, sleep } from '../core/backoff.js';
+import type { Logger } from '../core/logger.js';
+import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
+
+/**
+ * Reach the control plane before the mesh is handed to the application: fail
+ * with a clear error after bounded attempts, or wait with backoff when asked.
+ */
+export async function connectControlPlane(client: ControlPlaneClient, attempts: number, wait: boolean, logger: Logger): Promise<void> {
+  let lastErr: unknown;
+  for (let i = 0; wait || i < attempts; i++) {
+    try {
+      await client.health();
+      if (i > 0) logger.info('hyphae: control plane reachable', { url: client.currentUrl });
+      return;
+    } catch (err) {
+      lastErr = err;
+      if (i === 0 && wait) logger.warn('hyphae: waiting for the control plane', { urls: client.urls, error: String(err) });
+      if (wait || i + 1 < attempts) await sleep(fullJitter(i + 1, { baseMs: 200, maxMs: wait ? 5_000 : 1_000 }));
+    }
+  }
+  const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
+  throw new MeshError(
+    ErrorCode.CONTROL_PLANE_UNREACHABLE,
+    `control plane unreachable after ${attempts} attempts (${client.urls.join(', ')}): ${why}. ` +
+      'Start it with `hyphae control-plane`, check HYPHAE_CONTROL_PLANE, or pass waitForControlPlane: true to wait.',
+    { cause: lastErr, retryable: true, details: { urls: client.urls, attempts } },
+  );
+}

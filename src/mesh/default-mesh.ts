@@ -1,0 +1,69 @@
+/**
+ * The zero-config form: `import { meshFetch, wrapServer } from 'hyphae'` uses
+ * one default mesh per process, built from environment variables on first use.
+ * Nothing happens at import time.
+ */
+import type http from 'node:http';
+import type { Dispatcher } from 'undici';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import { defaultLogger } from '../core/logger.js';
+import { wrapServer as wrap, type WrapServerOptions } from '../server/wrap-server.js';
+import { ENV, optionsFromEnv } from './env.js';
+import { Mesh, type MeshFetch, type MeshRequestOptions } from './mesh.js';
+import { parseMeshOptions } from './options.js';
+
+let defaultMesh: Promise<Mesh> | undefined;
+
+/** The process's default mesh, created from the environment on first call. */
+export function getDefaultMesh(): Promise<Mesh> {
+  defaultMesh ??= Mesh.create(optionsFromEnv()).catch((err: unknown) => {
+    // Let a later call try again (the control plane may come up).
+    defaultMesh = undefined;
+    throw err;
+  });
+  return defaultMesh;
+}
+
+export const meshFetch: MeshFetch = async (input, init) => (await getDefaultMesh()).fetch(input, init);
+
+export async function meshRequest(url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> {
+  return (await getDefaultMesh()).request(url, options);
+}
+
+/**
+ * wrapServer with the default mesh. The environment is checked now, so a
+ * missing HYPHAE_SERVICE or HYPHAE_CONTROL_PLANE fails here, not at listen().
+ */
+export function wrapServer<S extends http.Server>(server: S, options: WrapServerOptions = {}): S {
+  const opts = parseMeshOptions(optionsFromEnv());
+  if (options.register !== false && !opts.service) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `${ENV.SERVICE} is not set: wrapServer registers the server under that service name`, {
+      details: { variable: ENV.SERVICE },
+    });
+  }
+  return wrap(
+    server,
+    {
+      registrar: async () => {
+        const mesh = await getDefaultMesh();
+        Mesh.adopt(mesh, server);
+        return Mesh.registrarOf(mesh);
+      },
+      logger: opts.logger ?? defaultLogger,
+      defaults: {
+        labels: opts.labels,
+        drainDelayMs: opts.server.drainDelayMs,
+        gracePeriodMs: opts.server.gracePeriodMs,
+        advertiseAddress: opts.server.advertiseAddress,
+      },
+    },
+    options,
+  );
+}
+
+/** Close the default mesh if one was created (tests, scripts that want a clean exit). */
+export async function closeDefaultMesh(): Promise<void> {
+  const m = defaultMesh;
+  defaultMesh = undefined;
+  if (m) await (await m.catch(() => undefined))?.close();
+}

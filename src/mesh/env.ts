@@ -1,0 +1,87 @@
+/**
+ * The default mesh (module-level meshFetch and wrapServer) is configured by
+ * environment variables. A missing or bad one is reported by its name.
+ */
+import { ErrorCode, MeshError } from '../core/errors.js';
+import type { MeshOptions } from './options.js';
+
+export const ENV = {
+  CONTROL_PLANE: 'HYPHAE_CONTROL_PLANE',
+  SERVICE: 'HYPHAE_SERVICE',
+  NAMESPACE: 'HYPHAE_NAMESPACE',
+  LABELS: 'HYPHAE_LABELS',
+  ADVERTISE_ADDRESS: 'HYPHAE_ADVERTISE_ADDRESS',
+  WAIT_FOR_CONTROL_PLANE: 'HYPHAE_WAIT_FOR_CONTROL_PLANE',
+  DRAIN_DELAY_MS: 'HYPHAE_DRAIN_DELAY_MS',
+  GRACE_PERIOD_MS: 'HYPHAE_GRACE_PERIOD_MS',
+  TTL_SECONDS: 'HYPHAE_TTL_SECONDS',
+  PASSTHROUGH: 'HYPHAE_PASSTHROUGH',
+} as const;
+
+function invalid(variable: string, why: string): MeshError {
+  return new MeshError(ErrorCode.INVALID_OPTIONS, `${variable} ${why}`, { details: { variable } });
+}
+
+function int(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw invalid(name, `must be a number, got "${raw}"`);
+  return n;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return false;
+  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
+  if (raw === '0' || raw === 'false' || raw === 'no') return false;
+  throw invalid(name, `must be 1/true/yes or 0/false/no, got "${env[name]}"`);
+}
+
+/** `version=v1,zone=a` -> { version: 'v1', zone: 'a' } */
+export function parseLabels(raw: string, variable: string = ENV.LABELS): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',')) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw invalid(variable, `must be key=value pairs separated by commas, got "${item}"`);
+    out[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOptions {
+  const cp = env[ENV.CONTROL_PLANE];
+  if (!cp) {
+    throw invalid(
+      ENV.CONTROL_PLANE,
+      'is not set: the default mesh (meshFetch, wrapServer) needs the control plane URL, e.g. HYPHAE_CONTROL_PLANE=http://127.0.0.1:15010',
+    );
+  }
+  const urls = cp
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (urls.length === 0) throw invalid(ENV.CONTROL_PLANE, `holds no URL: "${cp}"`);
+  const passthrough = env[ENV.PASSTHROUGH] || undefined;
+  if (passthrough !== undefined && passthrough !== 'allow' && passthrough !== 'deny') throw invalid(ENV.PASSTHROUGH, `must be "allow" or "deny", got "${passthrough}"`);
+  const server: NonNullable<MeshOptions['server']> = {};
+  const drain = int(env, ENV.DRAIN_DELAY_MS);
+  const grace = int(env, ENV.GRACE_PERIOD_MS);
+  if (drain !== undefined) server.drainDelayMs = drain;
+  if (grace !== undefined) server.gracePeriodMs = grace;
+  if (env[ENV.ADVERTISE_ADDRESS]) server.advertiseAddress = env[ENV.ADVERTISE_ADDRESS];
+  const options: MeshOptions = {
+    controlPlane: urls.length === 1 ? urls[0]! : urls,
+    labels: parseLabels(env[ENV.LABELS] ?? ''),
+    waitForControlPlane: bool(env, ENV.WAIT_FOR_CONTROL_PLANE),
+    server,
+  };
+  if (env[ENV.SERVICE]) options.service = env[ENV.SERVICE];
+  if (env[ENV.NAMESPACE]) options.namespace = env[ENV.NAMESPACE];
+  const ttl = int(env, ENV.TTL_SECONDS);
+  if (ttl !== undefined) options.ttlSeconds = ttl;
+  if (passthrough) options.passthrough = passthrough;
+  return options;
+}

@@ -1,0 +1,268 @@
+/**
+ * The Mesh: one per process (usually). It owns discovery, the destinations the
+ * process calls, the passthrough agent and the servers it wrapped, and offers
+ * them as fetch, request, an undici Dispatcher and wrapServer.
+ */
+import type http from 'node:http';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import { defaultLogger, type Logger } from '../core/logger.js';
+import { ControlPlaneClient } from '../discovery/control-plane-client.js';
+import { ControlPlaneResolver } from '../discovery/control-plane-resolver.js';
+import { Registration } from '../discovery/registration.js';
+import type { Resolver } from '../discovery/resolver.js';
+import { WatchCache } from '../discovery/watch-cache.js';
+import { WatchStream } from '../discovery/watch-stream.js';
+import { Destination } from '../client/destination.js';
+import { MeshDispatcher } from '../client/dispatcher.js';
+import { meshServiceOf, splitUrl } from '../client/url.js';
+import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
+import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
+import { connectControlPlane } from './connect.js';
+import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
+
+export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
+export type MeshFetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>;
+
+export interface EndpointView {
+  id: string;
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  weight: number;
+  inflight: number;
+}
+
+const DENY = Symbol('passthrough denied');
+type Route = Destination | typeof DENY | undefined;
+
+export class Mesh {
+  readonly options: ResolvedMeshOptions;
+  /** An undici Dispatcher: `undici.fetch(url, { dispatcher: mesh.dispatcher })`. */
+  readonly dispatcher: MeshDispatcher;
+  readonly logger: Logger;
+  #client: ControlPlaneClient | undefined;
+  #stream: WatchStream | undefined;
+  #resolver: Resolver;
+  #cache: WatchCache;
+  #destinations = new Map<string, Destination>();
+  #routes = new Map<string, Route>();
+  #passthrough: Agent;
+  #servers = new Set<http.Server>();
+  #registrations = new Set<Registration>();
+  #closing: Promise<void> | undefined;
+
+  /** Use createMesh(): it validates the options and reaches the control plane first. */
+  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined) {
+    this.options = options;
+    this.logger = options.logger ?? defaultLogger;
+    this.#client = client;
+    if (options.resolver) {
+      this.#resolver = options.resolver;
+    } else {
+      this.#stream = new WatchStream(client!, this.logger);
+      this.#resolver = new ControlPlaneResolver(this.#stream);
+    }
+    this.#cache = new WatchCache(this.#resolver);
+    this.#passthrough = new Agent();
+    this.dispatcher = new MeshDispatcher(
+      {
+        route: (origin) => this.#route(origin),
+        passthroughUnknown: options.unknownServices === 'passthrough',
+      },
+      this.#passthrough,
+    );
+  }
+
+  static async create(input: MeshOptions): Promise<Mesh> {
+    const options = parseMeshOptions(input);
+    let client: ControlPlaneClient | undefined;
+    if (options.controlPlane !== undefined) {
+      const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
+      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs });
+      try {
+        await connectControlPlane(client, options.connectAttempts, options.waitForControlPlane, options.logger ?? defaultLogger);
+      } catch (err) {
+        await client.close();
+        throw err;
+      }
+    }
+    return new Mesh(options, client);
+  }
+
+  /** WHATWG fetch through the mesh (undici's fetch with the mesh dispatcher). */
+  readonly fetch: MeshFetch = (input, init) => undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+
+  /** undici's `request` shape, the fast path: resolves with status, headers and a streaming body. */
+  readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
+    const { origin, path } = splitUrl(url);
+    return this.dispatcher.request({ ...options, origin, path, method: options?.method ?? 'GET' });
+  };
+
+  /** Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers. */
+  wrapServer<S extends http.Server>(server: S, options: WrapServerOptions = {}): S {
+    if (this.#closing) throw new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
+    if (options.register !== false && this.#client && !this.options.service) {
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, 'wrapServer registers the server, so the mesh needs a service name: set the `service` option or HYPHAE_SERVICE', {
+        details: { variable: 'HYPHAE_SERVICE' },
+      });
+    }
+    this.#servers.add(server);
+    server.once('close', () => this.#servers.delete(server));
+    return wrapServer(
+      server,
+      {
+        registrar: async () => this.#registrar(),
+        logger: this.logger,
+        defaults: {
+          labels: this.options.labels,
+          drainDelayMs: this.options.server.drainDelayMs,
+          gracePeriodMs: this.options.server.gracePeriodMs,
+          advertiseAddress: this.options.server.advertiseAddress,
+        },
+      },
+      options,
+    );
+  }
+
+  /**
+   * What this process currently knows of a service it calls: its endpoints
+   * with labels, weight and in-flight count (empty until the first call).
+   * For diagnostics and tools; the hot path never goes through it.
+   */
+  endpoints(service: string): EndpointView[] {
+    const dest = this.#destinations.get(`${this.options.namespace}/${service}`);
+    return (dest?.endpoints.list ?? []).map((e) => ({ id: e.id, address: e.info.address, port: e.info.port, labels: { ...e.info.labels }, weight: e.info.weight, inflight: e.inflight }));
+  }
+
+  /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
+  registered(server: http.Server): Promise<RegisteredInstance | undefined> {
+    const state = wrappedState(server);
+    if (!state) return Promise.reject(new MeshError(ErrorCode.INVALID_OPTIONS, 'this server was not wrapped with wrapServer'));
+    return state.registered;
+  }
+
+  /**
+   * Opt in to graceful shutdown on SIGTERM and SIGINT: drain every wrapped
+   * server, close the mesh, exit 0. A second signal exits at once.
+   */
+  handleSignals(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): () => void {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      this.logger.info('hyphae: draining on signal', { signal });
+      this.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          this.logger.error('hyphae: shutdown failed', { error: String(err) });
+          process.exit(1);
+        },
+      );
+    };
+    for (const s of signals) process.on(s, onSignal);
+    return () => {
+      for (const s of signals) process.off(s, onSignal);
+    };
+  }
+
+  /** Drain and close every wrapped server, then stop discovery and release every connection. */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#close());
+  }
+
+  async #close(): Promise<void> {
+    await Promise.all(
+      [...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())),
+    );
+    await Promise.all([...this.#registrations].map((r) => r.stop()));
+    this.#routes.clear();
+    await Promise.all([...this.#destinations.values()].map((d) => d.close()));
+    this.#destinations.clear();
+    await this.#cache.close();
+    await this.#resolver.close();
+    await this.#stream?.close();
+    await this.#client?.close();
+    await this.#passthrough.close();
+  }
+
+  #route(origin: string | URL | undefined): Destination | MeshError | undefined {
+    if (this.#closing) return new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
+    const key = typeof origin === 'string' ? origin : (origin?.origin ?? '');
+    let route = this.#routes.get(key);
+    if (route === undefined && !this.#routes.has(key)) {
+      const service = meshServiceOf(key);
+      route = service ? this.#destination(service) : this.options.passthrough === 'deny' ? DENY : undefined;
+      // Origins are few in practice; the bound only guards against a caller that invents them.
+      if (this.#routes.size >= 10_000) this.#routes.clear();
+      this.#routes.set(key, route);
+    }
+    if (route === DENY) {
+      return new MeshError(ErrorCode.PASSTHROUGH_DENIED, `${key} is not a mesh service and passthrough is set to deny`, {
+        rejected: true,
+        details: { origin: key },
+      });
+    }
+    return route;
+  }
+
+  #destination(name: string): Destination {
+    const ref = `${this.options.namespace}/${name}`;
+    let dest = this.#destinations.get(ref);
+    if (!dest) {
+      dest = new Destination({ namespace: this.options.namespace, name }, { cache: this.#cache, discoveryTimeoutMs: this.options.discoveryTimeoutMs });
+      this.#destinations.set(ref, dest);
+    }
+    return dest;
+  }
+
+  #registrar(): ServerRegistrar | undefined {
+    const client = this.#client;
+    if (!client) {
+      this.logger.warn('hyphae: no control plane configured; the server is not registered');
+      return undefined;
+    }
+    return {
+      register: async (info) => {
+        const reg = new Registration(
+          client,
+          {
+            service: this.options.service!,
+            namespace: this.options.namespace,
+            ...info,
+            ...(this.options.ttlSeconds !== undefined ? { ttlSeconds: this.options.ttlSeconds } : {}),
+          },
+          this.logger,
+        );
+        this.#registrations.add(reg);
+        const instance = await reg.start({ attempts: this.options.connectAttempts }).catch((err: unknown) => {
+          this.#registrations.delete(reg);
+          throw err;
+        });
+        return {
+          id: instance.id,
+          deregister: () => {
+            this.#registrations.delete(reg);
+            return reg.stop();
+          },
+        };
+      },
+    };
+  }
+
+  /** For the default mesh: adopt a server wrapped before the mesh existed, so close() and signals drain it. */
+  static adopt(mesh: Mesh, server: http.Server): void {
+    if (!server.listening && wrappedState(server) === undefined) return;
+    mesh.#servers.add(server);
+    server.once('close', () => mesh.#servers.delete(server));
+  }
+
+  /** For the default mesh's lazily resolved registrar. */
+  static registrarOf(mesh: Mesh): ServerRegistrar | undefined {
+    return mesh.#registrar();
+  }
+}
+
+export function createMesh(options: MeshOptions): Promise<Mesh> {
+  return Mesh.create(options);
+}

@@ -1,0 +1,68 @@
+/**
+ * createMesh() options, validated with zod: a wrong or missing setting fails
+ * at start with every problem listed, not at the first request.
+ */
+import { z } from 'zod';
+import { labelsSchema, nameSchema, DEFAULT_NAMESPACE } from '../config/names.js';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
+import { ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { parseOrThrow } from '../config/validate.js';
+import type { Resolver } from '../discovery/resolver.js';
+
+const controlPlaneUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+function isResolver(v: unknown): v is Resolver {
+  return typeof v === 'object' && v !== null && typeof (v as Resolver).watch === 'function' && typeof (v as Resolver).close === 'function';
+}
+
+function isLogger(v: unknown): v is Logger {
+  const l = v as Logger;
+  return typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof l[k as keyof Logger] === 'function');
+}
+
+export const meshOptionsSchema = z
+  .strictObject({
+    /** This process's service name: needed to register servers (wrapServer). */
+    service: nameSchema.optional(),
+    namespace: nameSchema.default(DEFAULT_NAMESPACE),
+    /** Control plane URL, or several (replicas): the client fails over among them. */
+    controlPlane: z.union([controlPlaneUrl, z.array(controlPlaneUrl).min(1)]).optional(),
+    /** A resolver of your own instead of the control plane (tests, static setups). */
+    resolver: z.custom<Resolver>(isResolver, { error: 'must implement watch() and close()' }).optional(),
+    /** Labels every registered instance carries (version, zone...). */
+    labels: labelsSchema.default({}),
+    /** true: createMesh waits (with backoff) until the control plane answers, instead of failing. */
+    waitForControlPlane: z.boolean().default(false),
+    /** Attempts to reach the control plane at start before failing with HYPHAE_ERR_CONTROL_PLANE_UNREACHABLE. */
+    connectAttempts: z.int().min(1).max(100).default(5),
+    /** Timeout of each control-plane API call. */
+    controlPlaneTimeoutMs: z.int().min(50).max(60_000).default(2_000),
+    /** How long a first call to a service waits for discovery to answer. */
+    discoveryTimeoutMs: z.int().min(1).max(120_000).default(5_000),
+    /** Traffic to hosts that are not mesh services: sent untouched ('allow') or refused ('deny', egress lock-down). */
+    passthrough: z.enum(['allow', 'deny']).default('allow'),
+    /** A single-label host the control plane does not know: an error, or sent by DNS as ordinary traffic. */
+    unknownServices: z.enum(['error', 'passthrough']).default('error'),
+    /** Lease TTL asked for on registration (the control plane's default otherwise). */
+    ttlSeconds: z.number().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).optional(),
+    server: z
+      .strictObject({
+        drainDelayMs: z.int().min(0).max(600_000).default(2_000),
+        gracePeriodMs: z.int().min(0).max(3_600_000).default(30_000),
+        advertiseAddress: z.string().min(1).optional(),
+      })
+      .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000 }),
+    logger: z.custom<Logger>(isLogger, { error: 'must have debug, info, warn and error methods' }).optional(),
+  })
+  .refine((o) => o.controlPlane !== undefined || o.resolver !== undefined, {
+    error: 'either controlPlane (URL of the hyphae control plane) or resolver is required',
+    path: ['controlPlane'],
+  });
+
+export type MeshOptions = z.input<typeof meshOptionsSchema>;
+export type ResolvedMeshOptions = z.output<typeof meshOptionsSchema>;
+
+export function parseMeshOptions(options: unknown): ResolvedMeshOptions {
+  return parseOrThrow(meshOptionsSchema, options, 'mesh options', ErrorCode.INVALID_OPTIONS);
+}

@@ -1,0 +1,150 @@
+/**
+ * wrapServer: the same http.Server, with the mesh around it. On every
+ * 'listening' it registers the instance; close() becomes a graceful drain; the
+ * inbound stack runs before the application's own 'request' listeners, which
+ * stay exactly as the user wrote them.
+ */
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../core/logger.js';
+import { advertiseAddress } from './advertise-address.js';
+import { Drainer } from './drain.js';
+import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
+import { buildServerStack } from './stack.js';
+
+export interface WrapServerOptions {
+  /** Labels of this instance (version, zone...), merged over the mesh's labels. */
+  labels?: Record<string, string>;
+  weight?: number;
+  /** The address clients should dial, when the bound address is not it (wildcard binds, NAT). */
+  advertiseAddress?: string;
+  /** Keep serving this long after deregistering, so every client hears of it first. */
+  drainDelayMs?: number;
+  /** close() ends every connection by this deadline. */
+  gracePeriodMs?: number;
+  /** false: serve through the mesh without registering (a client-only process that also serves health). */
+  register?: boolean;
+}
+
+export interface WrapServerDeps {
+  /** Resolved lazily: the default mesh is created on first use. */
+  registrar: () => Promise<ServerRegistrar | undefined>;
+  logger: Logger;
+  defaults: { labels: Record<string, string>; drainDelayMs: number; gracePeriodMs: number; advertiseAddress?: string | undefined };
+}
+
+export interface WrappedServerState {
+  /** Resolves with the instance once registered after the next (or latest) 'listening'; rejects if registration failed. */
+  readonly registered: Promise<RegisteredInstance | undefined>;
+  drainer: Drainer;
+}
+
+/** A promise made before the event that settles it, so `registered` can be awaited right after listen(). */
+class Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve!: (v: T) => void;
+  reject!: (e: unknown) => void;
+  settled = false;
+  constructor() {
+    this.promise = new Promise<T>((res, rej) => {
+      this.resolve = (v) => {
+        this.settled = true;
+        res(v);
+      };
+      this.reject = (e) => {
+        this.settled = true;
+        rej(e);
+      };
+    });
+    // Observed through `registered`; a failure is also logged, so an unobserved one is not lost.
+    this.promise.catch(() => {});
+  }
+}
+
+const states = new WeakMap<http.Server, WrappedServerState>();
+
+export function wrappedState(server: http.Server): WrappedServerState | undefined {
+  return states.get(server);
+}
+
+export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDeps, options: WrapServerOptions = {}): S {
+  if (states.has(server)) return server;
+  const { logger, defaults } = deps;
+  let registration = new Deferred<RegisteredInstance | undefined>();
+
+  const deregister = async () => {
+    // Drain only starts on a listening server, so a registration is settled or under way: wait for it.
+    const current = await registration.promise.catch(() => undefined);
+    await current?.deregister();
+  };
+  const originalClose = server.close.bind(server);
+  const drainer = new Drainer(
+    server,
+    () => originalClose(),
+    {
+      drainDelayMs: options.drainDelayMs ?? defaults.drainDelayMs,
+      gracePeriodMs: options.gracePeriodMs ?? defaults.gracePeriodMs,
+    },
+    deregister,
+    logger,
+  );
+  const state: WrappedServerState = {
+    get registered() {
+      return registration.promise;
+    },
+    drainer,
+  };
+  states.set(server, state);
+
+  server.on('listening', () => {
+    if (registration.settled) registration = new Deferred();
+    const current = registration;
+    const addr = server.address();
+    if (options.register === false) return current.resolve(undefined);
+    if (addr === null || typeof addr === 'string') {
+      logger.warn('hyphae: a server on a pipe or socket path is not registered', { address: addr });
+      return current.resolve(undefined);
+    }
+    register(addr).then(current.resolve, (err: unknown) => {
+      logger.error('hyphae: registration failed', { error: String(err) });
+      current.reject(err);
+    });
+  });
+  server.on('close', () => {
+    registration = new Deferred();
+  });
+
+  const register = async (addr: AddressInfo): Promise<RegisteredInstance | undefined> => {
+    const registrar = await deps.registrar();
+    if (!registrar) return undefined;
+    return registrar.register({
+      address: advertiseAddress(addr.address, options.advertiseAddress ?? defaults.advertiseAddress),
+      port: addr.port,
+      labels: { ...defaults.labels, ...options.labels },
+      weight: options.weight ?? 1,
+    });
+  };
+
+  const plain: http.Server = server;
+  plain.close = function close(callback?: (err?: Error) => void) {
+    if (!server.listening) return originalClose(callback);
+    if (callback) server.once('close', () => callback());
+    void drainer.drain();
+    return server;
+  };
+
+  const originalEmit = server.emit;
+  const app = (req: http.IncomingMessage, res: http.ServerResponse) =>
+    void (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, 'request', req, res);
+  const handle = buildServerStack(drainer, app);
+  // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
+  plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') {
+      handle(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
+      return true;
+    }
+    return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+  };
+
+  return server;
+}

@@ -1,0 +1,109 @@
+/** The `hyphae` command line: help, flag errors, exit codes, signals. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { cliPath, startNode } from '../helpers/process.js';
+import { call, makeTempDir, startControlPlane } from '../helpers/control-plane.js';
+
+const exec = promisify(execFile);
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 10_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('hyphae CLI', () => {
+  it('--help prints usage with the commands and exits 0', async () => {
+    for (const flag of ['--help', '-h', 'help']) {
+      const r = await run([flag]);
+      assert.equal(r.code, 0, flag);
+      assert.match(r.stdout, /^Usage: hyphae <command> \[options\]/);
+      assert.match(r.stdout, /control-plane\s+run the control plane/);
+      assert.equal(r.stderr, '');
+    }
+  });
+
+  it('control-plane --help describes every flag and exits 0', async () => {
+    for (const args of [['control-plane', '--help'], ['help', 'control-plane']]) {
+      const r = await run(args);
+      assert.equal(r.code, 0);
+      for (const flag of ['--port', '--host', '--data-dir', '--ttl', '--heartbeat-ms', '--body-limit']) assert.ok(r.stdout.includes(flag), flag);
+      assert.match(r.stdout, /default 15010/);
+    }
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await run(['--version']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+/);
+  });
+
+  it('exits 2 with a message naming the problem for bad flags', async () => {
+    const cases: [string[], RegExp][] = [
+      [['control-plane', '--bogus'], /Unknown option '--bogus'/],
+      [['control-plane', '--port', 'abc'], /--port must be an integer from 0 to 65535, got "abc"/],
+      [['control-plane', '--port', '70000'], /--port must be an integer from 0 to 65535, got "70000"/],
+      [['control-plane', '--ttl', '0'], /--ttl must be a number from 1 to 300, got "0"/],
+      [['control-plane', '--port'], /--port/],
+      [['control-plane', 'extra'], /Unexpected argument 'extra'/],
+      [['control-plane', '--data-dir', ''], /--data-dir must not be empty/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+      assert.match(r.stderr, /Run "hyphae control-plane --help" for usage/);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('exits 2 with the help text for an unknown command or none', async () => {
+    const unknown = await run(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    assert.match(unknown.stderr, /Usage: hyphae <command>/);
+    const none = await run([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Usage: hyphae <command>/);
+  });
+
+  it('exits 1 with a clear message when the port is taken', async () => {
+    const cp = await startControlPlane();
+    try {
+      const dir = await makeTempDir();
+      try {
+        const r = await run(['control-plane', '--port', String(cp.port), '--data-dir', dir]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    } finally {
+      await cp.stop();
+    }
+  });
+
+  it('prints exactly one "listening" line, and closes cleanly (exit 0) on SIGINT and SIGTERM', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const dir = await makeTempDir();
+      try {
+        const child = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dir]);
+        const [, url] = await child.waitFor(/listening (http:\/\/127\.0\.0\.1:\d+) data=/);
+        assert.equal((await call(url!, 'GET', '/v1/health')).status, 200);
+        assert.equal(child.lines.filter((l) => l.includes('listening http://')).length, 1);
+        assert.equal(await child.kill(signal), 0, signal);
+        assert.ok(child.lines.some((l) => l.includes(`shutting down (${signal})`)));
+        assert.ok(child.lines.at(-1)!.endsWith(' closed'), child.lines.at(-1));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * Test helpers for anything that needs a control plane: start the real
+ * `hyphae control-plane` as a child process, call its API, and watch it over
+ * SSE with timestamps on every event (for latency assertions).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { request, type Dispatcher } from 'undici';
+import type { ApiErrorBody, ServiceSnapshot, WatchHello } from '../../src/config/wire.js';
+import type { RegisterRequest, RegisterResponse } from '../../src/config/instance.js';
+import { cliPath, startNode, type Child } from './process.js';
+
+export async function makeTempDir(prefix = 'hyphae-cp-'): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export interface StartControlPlaneOptions {
+  /** Reuse a data directory (restart tests); a fresh temporary one otherwise. */
+  dataDir?: string;
+  ttlSeconds?: number;
+  heartbeatMs?: number;
+  bodyLimitBytes?: number;
+  /** Extra command-line arguments. */
+  args?: string[];
+}
+
+export interface RunningControlPlane {
+  url: string;
+  port: number;
+  child: Child;
+  dataDir: string;
+  /** SIGTERM (or `signal`) and wait for exit; removes the data directory if this helper created it. Resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startControlPlane(opts: StartControlPlaneOptions = {}): Promise<RunningControlPlane> {
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await makeTempDir());
+  const args = ['control-plane', '--port', '0', '--data-dir', dataDir];
+  if (opts.ttlSeconds !== undefined) args.push('--ttl', String(opts.ttlSeconds));
+  if (opts.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(opts.heartbeatMs));
+  if (opts.bodyLimitBytes !== undefined) args.push('--body-limit', String(opts.bodyLimitBytes));
+  args.push(...(opts.args ?? []));
+  const child = startNode(cliPath, args);
+  let match: RegExpMatchArray;
+  try {
+    match = await child.waitFor(/listening (http:\/\/[^\s]+:(\d+))/);
+  } catch (err) {
+    await child.kill('SIGKILL');
+    if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: match[1]!,
+    port: Number(match[2]),
+    child,
+    dataDir,
+    async stop(signal = 'SIGTERM') {
+      const code = await child.kill(signal);
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- HTTP
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  /** Parsed JSON, or undefined for an empty body. */
+  body: T;
+  text: string;
+}
+
+export interface CallOptions {
+  /** Sent as is (no JSON encoding); use with `contentType` to send anything. */
+  raw?: string | Buffer;
+  /** Content-Type header; defaults to application/json when a body is sent, none otherwise. */
+  contentType?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** One API call. `body` is JSON-encoded; nothing is thrown for 4xx/5xx (tests assert on them). */
+export async function call<T = unknown>(url: string, method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+  const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
+  const headers: Record<string, string> = { ...opts.headers };
+  const contentType = opts.contentType === undefined ? (payload === undefined ? null : 'application/json') : opts.contentType;
+  if (contentType !== null) headers['content-type'] = contentType;
+  const res = await request(`${url}${path}`, { method: method as 'GET', headers, body: payload, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await res.body.text();
+  let parsed: unknown;
+  if (text !== '') {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+  }
+  return { status: res.statusCode, headers: res.headers, body: parsed as T, text };
+}
+
+export type ErrorResponse = ApiResponse<ApiErrorBody>;
+
+export async function register(url: string, req: RegisterRequest): Promise<RegisterResponse> {
+  const res = await call<RegisterResponse>(url, 'POST', '/v1/instances', req);
+  if (res.status !== 201) throw new Error(`register answered ${res.status}: ${res.text}`);
+  return res.body;
+}
+
+/** Renew a lease; resolves with the HTTP status (200, or 404 when the lease is unknown). */
+export async function heartbeat(url: string, leaseId: string): Promise<number> {
+  return (await call(url, 'PUT', `/v1/leases/${encodeURIComponent(leaseId)}`)).status;
+}
+
+/** Deregister; resolves with the HTTP status (204, or 404 when the lease is unknown). */
+export async function deregister(url: string, leaseId: string): Promise<number> {
+  return (await call(url, 'DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`)).status;
+}
+
+// ---------------------------------------------------------------- watch (SSE)
+
+export interface WatchEvent {
+  event: string;
+  data: unknown;
+  /** performance.now() when the event was parsed. */
+  at: number;
+}
+
+export interface ServiceEvent extends ServiceSnapshot {
+  at: number;
+  /** Index in Watcher.events. */
+  index: number;
+}
+
+export class Watcher {
+  readonly url: string;
+  hello!: WatchHello;
+  readonly events: WatchEvent[] = [];
+  /** `: ping` comments received. */
+  pings = 0;
+  /** Resolves when the stream ends (closed by either side). */
+  readonly ended: Promise<void>;
+  #abort = new AbortController();
+  #waiters = new Set<() => void>();
+  #endedResolve!: () => void;
+  #done = false;
+
+  private constructor(url: string) {
+    this.url = url;
+    this.ended = new Promise((resolve) => (this.#endedResolve = resolve));
+  }
+
+  /** Open `GET /v1/watch?services=...` and resolve once the hello has arrived. */
+  static async open(url: string, services: readonly string[] = []): Promise<Watcher> {
+    const w = new Watcher(url);
+    const query = services.length > 0 ? `?services=${services.map(encodeURIComponent).join(',')}` : '';
+    const res = await request(`${url}/v1/watch${query}`, {
+      headers: { accept: 'text/event-stream' },
+      signal: w.#abort.signal,
+      headersTimeout: 10_000,
+      bodyTimeout: 0,
+    });
+    if (res.statusCode !== 200) {
+      const text = await res.body.text();
+      throw new Error(`watch answered ${res.statusCode}: ${text}`);
+    }
+    void w.#read(res.body);
+    const hello = await w.waitFor((e) => e.event === 'hello', 5_000);
+    w.hello = hello.data as WatchHello;
+    return w;
+  }
+
+  async #read(body: AsyncIterable<Buffer>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of body) {
+        buf += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          this.#parseBlock(block);
+        }
+      }
+    } catch {
+      // Aborted by close(), or the server went away: either way the stream has ended.
+    } finally {
+      this.#done = true;
+      this.#endedResolve();
+      this.#wake();
+    }
+  }
+
+  #parseBlock(block: string): void {
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) this.pings++;
+      else if (line.startsWith('event: ')) event = line.slice(7);
+      else if (line.startsWith('data: ')) data.push(line.slice(6));
+    }
+    if (data.length === 0) {
+      this.#wake();
+      return;
+    }
+    this.events.push({ event, data: JSON.parse(data.join('\n')), at: performance.now() });
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  /** The first event at index >= `from` that matches (already received or future). */
+  waitFor(pred: (e: WatchEvent) => boolean, timeoutMs = 5_000, from = 0): Promise<WatchEvent & { index: number }> {
+    return new Promise((resolve, reject) => {
+      let scanned = from;
+      const check = () => {
+        for (; scanned < this.events.length; scanned++) {
+          const e = this.events[scanned]!;
+          if (pred(e)) {
+            done();
+            resolve({ ...e, index: scanned });
+            return;
+          }
+        }
+        if (this.#done) {
+          done();
+          reject(new Error(`watch stream ended before the expected event; events:\n${this.#dump()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no matching watch event within ${timeoutMs} ms; events:\n${this.#dump()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  /** The first `service` snapshot of `ref` (`name` or `namespace/name`) at index >= `from` that matches `pred`. */
+  async waitForService(ref: string, pred: (s: ServiceSnapshot) => boolean = () => true, timeoutMs = 5_000, from = 0): Promise<ServiceEvent> {
+    const [namespace, name] = ref.includes('/') ? ref.split('/') : ['default', ref];
+    const e = await this.waitFor(
+      (ev) => {
+        if (ev.event !== 'service') return false;
+        const s = ev.data as ServiceSnapshot;
+        return s.namespace === namespace && s.name === name && pred(s);
+      },
+      timeoutMs,
+      from,
+    );
+    return { ...(e.data as ServiceSnapshot), at: e.at, index: e.index };
+  }
+
+  /** The newest snapshot of `ref` received so far. */
+  latest(ref: string): ServiceSnapshot | undefined {
+    return this.snapshots(ref).at(-1);
+  }
+
+  /** Every service snapshot received so far for `ref`. */
+  snapshots(ref: string): ServiceSnapshot[] {
+    const [namespace, name] = ref.includes('/') ? ref.split('/') : ['default', ref];
+    return this.events
+      .filter((e) => e.event === 'service')
+      .map((e) => e.data as ServiceSnapshot)
+      .filter((s) => s.namespace === namespace && s.name === name);
+  }
+
+  /** POST /v1/watch/:streamId; resolves with the response. */
+  update(add: string[], remove: string[] = []): Promise<ApiResponse> {
+    return call(this.url, 'POST', `/v1/watch/${encodeURIComponent(this.hello.streamId)}`, { add, remove });
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.ended;
+  }
+
+  #dump(): string {
+    return this.events.map((e) => `  ${e.event} ${JSON.stringify(e.data)}`).join('\n') || '  (none)';
+  }
+}
+
+/** Open a watch stream (same as Watcher.open). */
+export function watch(url: string, services: readonly string[] = []): Promise<Watcher> {
+  return Watcher.open(url, services);
+}
+
+// ---------------------------------------------------------------- figures
+
+/** The p-th percentile (0..100) of a list of numbers, nearest-rank. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}

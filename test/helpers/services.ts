@@ -1,0 +1,31 @@
+/** Example services (built with the library) as child processes, for integration tests. */
+import path from 'node:path';
+import { buildDir, startNode, type Child } from './process.js';
+
+export interface RunningService {
+  child: Child;
+  /** The instance id the control plane gave it (address:port). */
+  id: string;
+  version: string;
+}
+
+export async function startApi(controlPlane: string, version = 'v1', env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
+  const child = startNode(path.join(buildDir, 'examples/api/server.js'), [], {
+    HYPHAE_CONTROL_PLANE: controlPlane,
+    HYPHAE_DRAIN_DELAY_MS: '300',
+    VERSION: version,
+    ...env,
+  });
+  const m = await child.waitFor(/ready service=api instance=(\S+)/, 15_000);
+  return { child, id: m[1]!, version };
+}
+
+/** Poll `check` every `everyMs` until it returns true or `timeoutMs` passes; resolves with the elapsed ms. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 5): Promise<number> {
+  const started = performance.now();
+  while (!(await check())) {
+    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return performance.now() - started;
+}

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { startApi, waitUntil, type RunningService } from '../helpers/services.js';
+
+let cp: RunningControlPlane;
+let apis: RunningService[];
+let mesh: Mesh;
+
+before(async () => {
+  cp = await startControlPlane();
+  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp.url, v)));
+  mesh = await createMesh({ controlPlane: cp.url });
+});
+
+after(async () => {
+  await mesh?.close();
+  await Promise.all((apis ?? []).map((a) => a.child.kill()));
+  await cp?.stop();
+});
+
+it('three api instances get round-robin traffic within +-1 call each over 300 calls', async () => {
+  // The first call opens the watch; wait until this process sees all three before counting.
+  await (await mesh.request('http://api/')).body.dump();
+  await waitUntil(() => mesh.endpoints('api').length === 3, 5_000);
+  const counts = new Map<string, number>(apis.map((a) => [a.id, 0]));
+  for (let i = 0; i < 300; i++) {
+    const res = await mesh.request('http://api/items');
+    assert.equal(res.statusCode, 200);
+    const body = (await res.body.json()) as { instance: string };
+    counts.set(body.instance, (counts.get(body.instance) ?? 0) + 1);
+  }
+  console.log('calls per instance:', Object.fromEntries(counts));
+  assert.equal(counts.size, 3, `unexpected instances answered: ${[...counts.keys()].join(', ')}`);
+  for (const [id, n] of counts) assert.ok(Math.abs(n - 100) <= 1, `${id} got ${n} calls, expected 100 +- 1`);
+});

@@ -1,0 +1,35 @@
+/**
+ * `npm test` runs this after build, lint and depcheck: every compiled *.test.js
+ * under build/test, on Node's own runner. Integration tests start real
+ * processes, so concurrency stays at the core count.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+
+function find(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...find(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = find(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+const concurrency = process.env.HYPHAE_TEST_CONCURRENCY ?? String(Math.max(1, os.availableParallelism()));
+const reporter = process.env.HYPHAE_TEST_REPORTER ?? 'spec';
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files], {
+  stdio: 'inherit',
+});
+process.exit(r.status ?? 1);
