@@ -1,38 +1,35 @@
+/**
+ * Every kind of resource the control plane stores, told apart by `kind`.
+ * Each kind has its own file under ./resources.
+ */
 import { z } from 'zod';
-import { labelsSchema, nameSchema, DEFAULT_NAMESPACE } from './names.js';
+import { serviceResourceSchema, type ServiceResource } from './resources/service.js';
+import { routeResourceSchema, type RouteResource } from './resources/route.js';
+import { authorizationPolicyResourceSchema, type AuthorizationPolicyResource } from './resources/authorization-policy.js';
+import { peerAuthenticationResourceSchema, type PeerAuthenticationResource } from './resources/peer-authentication.js';
 
-export const API_VERSION = 'hyphae.dev/v1';
+export * from './resources/metadata.js';
+export * from './resources/traffic.js';
+export * from './resources/resilience.js';
+export * from './resources/service.js';
+export * from './resources/route.js';
+export * from './resources/authorization-policy.js';
+export * from './resources/peer-authentication.js';
 
-export const metadataSchema = z.strictObject({
-  name: nameSchema,
-  namespace: nameSchema.default(DEFAULT_NAMESPACE),
-  labels: labelsSchema.optional(),
-});
-
-export const loadBalancerSchema = z.enum(['round_robin']);
-
-/** Per-destination defaults. Later issues add balancers, subsets, retries, outlier detection and limits here. */
-export const serviceSpecSchema = z.strictObject({
-  loadBalancer: loadBalancerSchema.default('round_robin'),
-});
-
-export const serviceResourceSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal('Service'),
-  metadata: metadataSchema,
-  spec: serviceSpecSchema.default({ loadBalancer: 'round_robin' }),
-});
-
-/** Every kind the control plane stores, told apart by `kind`. */
-export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema]);
+export const resourceSchema = z.discriminatedUnion('kind', [
+  serviceResourceSchema,
+  routeResourceSchema,
+  authorizationPolicyResourceSchema,
+  peerAuthenticationResourceSchema,
+]);
 
 export type Resource = z.output<typeof resourceSchema>;
 export type ResourceInput = z.input<typeof resourceSchema>;
-export type ServiceResource = z.output<typeof serviceResourceSchema>;
-export type ServiceSpec = z.output<typeof serviceSpecSchema>;
 export type ResourceKind = Resource['kind'];
+export type ResourceOfKind<K extends ResourceKind> = Extract<Resource, { kind: K }>;
+export type { ServiceResource, RouteResource, AuthorizationPolicyResource, PeerAuthenticationResource };
 
-export const resourceKinds: readonly ResourceKind[] = ['Service'];
+export const resourceKinds: readonly ResourceKind[] = ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication'];
 
 /** A stored resource, with the revision at which it last changed (for compare-and-swap and for diffs). */
 export interface StoredResource<R extends Resource = Resource> {

@@ -5,7 +5,12 @@
 import { z } from 'zod';
 import { instanceSchema } from './instance.js';
 import { nameSchema } from './names.js';
-import { serviceSpecSchema } from './resources.js';
+import {
+  authorizationPolicyResourceSchema,
+  mtlsModeSchema,
+  routeResourceSchema,
+  serviceSpecSchema,
+} from './resources.js';
 
 export const API_PREFIX = '/v1';
 
@@ -25,9 +30,64 @@ export const serviceSnapshotSchema = z.strictObject({
   /** False when neither a Service resource nor any instance has ever been seen. */
   exists: z.boolean(),
   instances: z.array(instanceSchema),
+  /** The Service resource's spec (per-destination defaults), or null. */
   config: serviceSpecSchema.nullable(),
+  /** Routes whose parentRefs name this service (what its callers apply). */
+  routes: z.array(routeResourceSchema).default([]),
+  /** AuthorizationPolicies that select this service (what its servers enforce). */
+  policies: z.array(authorizationPolicyResourceSchema).default([]),
+  /** How this service's servers accept connections (PeerAuthentication); null when the mesh has no CA. */
+  mtlsMode: mtlsModeSchema.nullable().default(null),
 });
 export type ServiceSnapshot = z.output<typeof serviceSnapshotSchema>;
+
+/**
+ * `event: trust-bundle` on the watch stream (when the control plane has a CA):
+ * every root a workload must trust. During a root rotation it holds the old
+ * and the new root; the old one leaves once every leaf is re-issued.
+ */
+export const trustBundleSchema = z.strictObject({
+  trustDomain: z.string().min(1).max(255),
+  version: z.int().nonnegative(),
+  roots: z.array(z.string().min(1)).min(1).max(16),
+});
+export type TrustBundle = z.output<typeof trustBundleSchema>;
+
+/** POST /v1/certificates (join token as Bearer): sign this CSR for the token's identity. */
+export const csrRequestSchema = z.strictObject({
+  csr: z.string().min(1).max(16 * 1024),
+});
+export type CsrRequest = z.output<typeof csrRequestSchema>;
+
+export const certificateResponseSchema = z.strictObject({
+  spiffeId: z.string(),
+  /** PEM of the leaf. */
+  certificate: z.string(),
+  /** PEM of intermediates between the leaf and a root (empty when the root signs leaves). */
+  chain: z.array(z.string()),
+  notBefore: z.string(),
+  notAfter: z.string(),
+  trustBundle: trustBundleSchema,
+});
+export type CertificateResponse = z.output<typeof certificateResponseSchema>;
+
+/** POST /v1/tokens (admin token): a join token bound to one service identity. */
+export const tokenRequestSchema = z.strictObject({
+  service: nameSchema,
+  namespace: nameSchema.default('default'),
+  /** Lifetime of the token itself (not of the certificates it obtains); no expiry when absent. */
+  ttlSeconds: z.int().min(1).max(10 * 365 * 24 * 3600).optional(),
+});
+export type TokenRequest = z.input<typeof tokenRequestSchema>;
+
+export const tokenResponseSchema = z.strictObject({
+  id: z.string(),
+  token: z.string(),
+  service: nameSchema,
+  namespace: nameSchema,
+  expiresAt: z.string().nullable(),
+});
+export type TokenResponse = z.output<typeof tokenResponseSchema>;
 
 export const watchHelloSchema = z.strictObject({
   streamId: z.string(),

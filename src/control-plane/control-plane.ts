@@ -5,7 +5,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, MeshError } from '../core/errors.js';
-import { serviceRef } from '../config/wire.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { eventLog } from './log.js';
@@ -16,6 +15,7 @@ import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import { ServiceVersions } from './watch/service-versions.js';
 import { snapshotBuilder } from './watch/snapshot.js';
+import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 
 export interface ControlPlane {
@@ -40,20 +40,26 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   const registry = new Registry({ defaultTtlSeconds: opts.defaultTtlSeconds, log });
   const versions = new ServiceVersions(store.revision());
-  const snapshot = snapshotBuilder(registry, store, versions);
+  const index = new ConfigIndex(store);
+  const snapshot = snapshotBuilder(registry, store, versions, index, () => false);
   const hub = new WatchHub({ heartbeatMs: opts.heartbeatMs, snapshot, revision: () => versions.revision, log });
 
   registry.onChange((service) => {
     versions.bump(service);
     hub.notify(service);
   });
-  store.onChange(({ revision, changes }) => {
-    for (const c of changes) {
-      log(`${c.action === 'deleted' ? 'delete' : 'apply'} ${c.kind} ${c.namespace}/${c.name} (${c.action}) rev=${revision}`);
-      if (c.kind !== 'Service') continue;
-      const service = serviceRef(c.namespace, c.name);
+  store.onChange((change) => {
+    for (const c of change.changes) {
+      log(`${c.action === 'deleted' ? 'delete' : 'apply'} ${c.kind} ${c.namespace}/${c.name} (${c.action}) rev=${change.revision}`);
+    }
+    const affected = index.applyChange(change);
+    for (const service of affected.services) {
       versions.bump(service);
       hub.notify(service);
+    }
+    for (const ns of affected.namespaces) {
+      versions.bumpNamespace(ns);
+      hub.notifyNamespace(ns);
     }
   });
 

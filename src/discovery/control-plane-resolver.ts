@@ -47,6 +47,9 @@ function toUpdate(snap: ServiceSnapshot): ResolverUpdate {
     type: 'reset',
     version: snap.version,
     config: snap.config,
+    routes: snap.routes,
+    policies: snap.policies,
+    mtlsMode: snap.mtlsMode,
     endpoints: snap.instances.map((i) => ({ id: i.id, address: i.address, port: i.port, labels: i.labels, weight: i.weight })),
   };
 }

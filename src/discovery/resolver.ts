@@ -5,7 +5,7 @@
  */
 import type { Disposer } from '../core/events.js';
 import type { MeshError } from '../core/errors.js';
-import type { ServiceSpec } from '../config/resources.js';
+import type { AuthorizationPolicyResource, MtlsMode, RouteResource, ServiceSpec } from '../config/resources.js';
 
 export interface EndpointInfo {
   /** Stable identity of the endpoint within its service (address:port). */
@@ -21,9 +21,21 @@ export interface ServiceKey {
   name: string;
 }
 
+/** What the control plane says about a service besides its endpoints. Resolvers without config leave these out. */
+export interface ServiceConfig {
+  /** The Service resource's spec: per-destination defaults. */
+  config?: ServiceSpec | null;
+  /** Routes whose parentRefs name the service (applied by its callers). */
+  routes?: readonly RouteResource[];
+  /** Authorization policies that select the service (enforced by its servers). */
+  policies?: readonly AuthorizationPolicyResource[];
+  /** How the service's servers accept connections; null when the mesh has no CA. */
+  mtlsMode?: MtlsMode | null;
+}
+
 export type ResolverUpdate =
-  /** The full set of endpoints (and the service's config, when the resolver knows it). */
-  | { type: 'reset'; endpoints: readonly EndpointInfo[]; config?: ServiceSpec | null; version?: number }
+  /** The full set of endpoints, and the service's config when the resolver knows it. */
+  | ({ type: 'reset'; endpoints: readonly EndpointInfo[]; version?: number } & ServiceConfig)
   | { type: 'add'; endpoint: EndpointInfo }
   | { type: 'remove'; id: string }
   /** The service is unknown to the resolver (neither configured nor ever registered). */

@@ -5,13 +5,22 @@
  */
 import { Listeners, type Disposer } from '../core/events.js';
 import type { MeshError } from '../core/errors.js';
-import type { ServiceSpec } from '../config/resources.js';
+import type { AuthorizationPolicyResource, MtlsMode, RouteResource, ServiceSpec } from '../config/resources.js';
 import type { EndpointInfo, Resolver, ResolverUpdate, ServiceKey } from './resolver.js';
 
-export type ServiceState =
-  | { status: 'pending' }
-  | { status: 'ready'; endpoints: readonly EndpointInfo[]; config: ServiceSpec | null; version: number | undefined }
-  | { status: 'not-found' };
+export interface ReadyState {
+  status: 'ready';
+  endpoints: readonly EndpointInfo[];
+  config: ServiceSpec | null;
+  routes: readonly RouteResource[];
+  policies: readonly AuthorizationPolicyResource[];
+  mtlsMode: MtlsMode | null;
+  version: number | undefined;
+}
+
+export type ServiceState = { status: 'pending' } | ReadyState | { status: 'not-found' };
+
+const EMPTY: readonly never[] = Object.freeze([]);
 
 interface Entry {
   state: ServiceState;
@@ -84,11 +93,22 @@ export class WatchCache {
         entry.state = { status: 'not-found' };
         break;
       case 'reset':
-        entry.state = { status: 'ready', endpoints: u.endpoints, config: u.config ?? null, version: u.version };
+        entry.state = {
+          status: 'ready',
+          endpoints: u.endpoints,
+          config: u.config ?? null,
+          routes: u.routes ?? EMPTY,
+          policies: u.policies ?? EMPTY,
+          mtlsMode: u.mtlsMode ?? null,
+          version: u.version,
+        };
         break;
       case 'add': {
-        const eps = prev.status === 'ready' ? prev.endpoints.filter((e) => e.id !== u.endpoint.id) : [];
-        entry.state = { status: 'ready', endpoints: [...eps, u.endpoint], config: prev.status === 'ready' ? prev.config : null, version: undefined };
+        const base: ReadyState =
+          prev.status === 'ready'
+            ? prev
+            : { status: 'ready', endpoints: EMPTY, config: null, routes: EMPTY, policies: EMPTY, mtlsMode: null, version: undefined };
+        entry.state = { ...base, endpoints: [...base.endpoints.filter((e) => e.id !== u.endpoint.id), u.endpoint], version: undefined };
         break;
       }
       case 'remove': {

@@ -8,7 +8,7 @@ import { ErrorCode, MeshError } from '../core/errors.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import { fullJitter, sleep } from '../core/backoff.js';
 import type { Logger } from '../core/logger.js';
-import { serviceSnapshotSchema, watchHelloSchema, type ServiceSnapshot } from '../config/wire.js';
+import { serviceSnapshotSchema, trustBundleSchema, watchHelloSchema, type ServiceSnapshot, type TrustBundle } from '../config/wire.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 import { parseSse } from './sse.js';
 
@@ -20,6 +20,8 @@ export class WatchStream {
   #services = new Set<string>();
   #snapshots = new Listeners<ServiceSnapshot>();
   #status = new Listeners<StreamStatus>();
+  #bundles = new Listeners<TrustBundle>();
+  #bundle: TrustBundle | undefined;
   #abort = new AbortController();
   #running = false;
   #closed = false;
@@ -42,6 +44,16 @@ export class WatchStream {
 
   onStatus(listener: (s: StreamStatus) => void): Disposer {
     return this.#status.on(listener);
+  }
+
+  /** The trust bundle, whenever the control plane (with a CA) sends a new one. */
+  onTrustBundle(listener: (b: TrustBundle) => void): Disposer {
+    return this.#bundles.on(listener);
+  }
+
+  /** The last trust bundle received, if any. */
+  get trustBundle(): TrustBundle | undefined {
+    return this.#bundle;
   }
 
   /** Follow a service (`namespace/name`). Its snapshot arrives through onSnapshot. */
@@ -146,6 +158,14 @@ export class WatchStream {
             continue;
           }
           if (this.#services.has(`${snap.data.namespace}/${snap.data.name}`)) this.#snapshots.emit(snap.data);
+        } else if (ev.event === 'trust-bundle') {
+          const bundle = trustBundleSchema.safeParse(JSON.parse(ev.data));
+          if (!bundle.success) {
+            this.#logger.warn('hyphae: ignoring a malformed trust bundle from the control plane', { error: bundle.error.message });
+            continue;
+          }
+          this.#bundle = bundle.data;
+          this.#bundles.emit(bundle.data);
         }
       }
     } finally {
@@ -167,5 +187,6 @@ export class WatchStream {
     clearTimeout(this.#idleTimer);
     this.#snapshots.clear();
     this.#status.clear();
+    this.#bundles.clear();
   }
 }

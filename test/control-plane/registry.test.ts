@@ -35,6 +35,9 @@ describe('registry', () => {
       exists: false,
       instances: [],
       config: null,
+      routes: [],
+      policies: [],
+      mtlsMode: null,
       at: 0,
       index: 0,
     });

@@ -40,8 +40,8 @@ describe('watch', () => {
       assert.deepEqual(
         w.events.slice(1).map((e) => e.data),
         [
-          { name: 'alpha', namespace: 'default', version: 0, exists: false, instances: [], config: null },
-          { name: 'beta', namespace: 'ns1', version: 0, exists: false, instances: [], config: null },
+          { name: 'alpha', namespace: 'default', version: 0, exists: false, instances: [], config: null, routes: [], policies: [], mtlsMode: null },
+          { name: 'beta', namespace: 'ns1', version: 0, exists: false, instances: [], config: null, routes: [], policies: [], mtlsMode: null },
         ],
       );
     } finally {

@@ -91,7 +91,7 @@ describe('WatchCache', () => {
     const cache = new WatchCache(r);
     cache.subscribe(API, () => {});
     r.push(API, { type: 'reset', endpoints: [ep(1)], version: 4 });
-    assert.deepEqual(cache.get(API), { status: 'ready', endpoints: [ep(1)], config: null, version: 4 });
+    assert.deepEqual(cache.get(API), { status: 'ready', endpoints: [ep(1)], config: null, routes: [], policies: [], mtlsMode: null, version: 4 });
   });
 
   it('a late subscriber gets the current state at once (asynchronously), without a new watch', async () => {

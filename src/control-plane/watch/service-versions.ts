@@ -13,6 +13,8 @@
 export class ServiceVersions {
   #revision: number;
   #versions = new Map<string, number>();
+  /** For changes that touch every service of a namespace (a policy without selector). */
+  #namespaces = new Map<string, number>();
 
   constructor(start: number) {
     this.#revision = start;
@@ -29,8 +31,15 @@ export class ServiceVersions {
     return this.#revision;
   }
 
+  bumpNamespace(namespace: string): number {
+    this.#revision += 1;
+    this.#namespaces.set(namespace, this.#revision);
+    return this.#revision;
+  }
+
   /** The version at which the service last changed; 0 for a service never changed since start. */
   of(service: string): number {
-    return this.#versions.get(service) ?? 0;
+    const ns = this.#namespaces.get(service.slice(0, service.indexOf('/'))) ?? 0;
+    return Math.max(this.#versions.get(service) ?? 0, ns);
   }
 }

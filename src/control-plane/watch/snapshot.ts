@@ -1,11 +1,18 @@
-/** What a watcher receives for one service: its instances, its config, and whether it exists at all. */
+/** What a watcher receives for one service: instances, config, routes, policies, and whether it exists at all. */
 import type { ServiceSnapshot } from '../../config/wire.js';
 import type { ServiceResource } from '../../config/resources.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
+import type { ConfigIndex } from './config-index.js';
 import type { ServiceVersions } from './service-versions.js';
 
-export function snapshotBuilder(registry: Registry, store: Store, versions: ServiceVersions): (service: string) => ServiceSnapshot {
+export function snapshotBuilder(
+  registry: Registry,
+  store: Store,
+  versions: ServiceVersions,
+  index: ConfigIndex,
+  hasCa: () => boolean,
+): (service: string) => ServiceSnapshot {
   return (service) => {
     const [namespace, name] = service.split('/') as [string, string];
     const stored = store.get({ kind: 'Service', namespace, name });
@@ -18,6 +25,9 @@ export function snapshotBuilder(registry: Registry, store: Store, versions: Serv
       exists: stored !== undefined || registry.hasSeen(namespace, name),
       instances: registry.instances(namespace, name),
       config,
+      routes: index.routesFor(service),
+      policies: index.policiesFor(service),
+      mtlsMode: index.mtlsModeFor(service, hasCa()),
     };
   };
 }

@@ -110,6 +110,12 @@ export class WatchHub {
     this.#flush ??= setImmediate(() => this.#flushDirty());
   }
 
+  /** Something that applies to a whole namespace changed (a policy without selector): push every followed service in it. */
+  notifyNamespace(namespace: string): void {
+    const prefix = `${namespace}/`;
+    for (const service of this.#followers.keys()) if (service.startsWith(prefix)) this.notify(service);
+  }
+
   #flushDirty(): void {
     this.#flush = undefined;
     const dirty = [...this.#dirty];

@@ -1,0 +1,90 @@
+/**
+ * How CLI commands talk to the control plane: its URL, the admin token and the
+ * CA that signs its TLS certificate, from flags or the environment.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, type Dispatcher } from 'undici';
+import type { ApiErrorBody } from '../config/wire.js';
+import { UsageError } from './command.js';
+
+export const apiFlags = {
+  'control-plane': { type: 'string' },
+  token: { type: 'string' },
+  'ca-file': { type: 'string' },
+} as const;
+
+export const apiFlagsUsage = `Connection (flags or environment):
+  --control-plane <url>  control plane URL (HYPHAE_CONTROL_PLANE, default http://127.0.0.1:15010)
+  --token <token>        admin token for writes (HYPHAE_ADMIN_TOKEN)
+  --ca-file <file>       CA certificate that signs the control plane's TLS certificate (HYPHAE_CA_FILE)`;
+
+export interface ApiConnection {
+  url: string;
+  token: string | undefined;
+  ca: string | undefined;
+}
+
+export function connectionFrom(values: { 'control-plane'?: string | undefined; token?: string | undefined; 'ca-file'?: string | undefined }): ApiConnection {
+  const url = (values['control-plane'] ?? process.env.HYPHAE_CONTROL_PLANE?.split(',')[0] ?? 'http://127.0.0.1:15010').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`--control-plane must be an http:// or https:// URL, got "${url}"`);
+  const caFile = values['ca-file'] ?? process.env.HYPHAE_CA_FILE;
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --ca-file ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  return { url, token: values.token ?? process.env.HYPHAE_ADMIN_TOKEN, ca };
+}
+
+export interface ApiResult<T> {
+  status: number;
+  body: T;
+}
+
+export class ApiClient {
+  readonly conn: ApiConnection;
+  #agent: Agent;
+
+  constructor(conn: ApiConnection) {
+    this.conn = conn;
+    this.#agent = new Agent({ connect: conn.ca ? { ca: conn.ca } : {} });
+  }
+
+  /** One call; 4xx/5xx answers are returned, connection failures throw with the URL in the message. */
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResult<T | ApiErrorBody>> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#agent.request({
+        origin: this.conn.url,
+        path,
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+    } catch (err) {
+      throw new Error(`cannot reach the control plane at ${this.conn.url}: ${(err as Error).message}`, { cause: err });
+    }
+    const text = await res.body.text();
+    return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T | ApiErrorBody };
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+/** The message of an API error body, with its issues, one per line. */
+export function describeApiError(status: number, body: unknown): string {
+  const err = (body as ApiErrorBody | undefined)?.error;
+  if (!err) return `control plane answered ${status}`;
+  const issues = err.issues?.map((i) => `  ${i.path || '(document)'}: ${i.message}`).join('\n');
+  return `${err.code}: ${err.message}${issues ? `\n${issues}` : ''}`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Timeouts, retries, budgets, outlier detection and limits (issue 5), used by
+ * Service (per destination) and Route rules (per route). Owned by the
+ * resilience work.
+ */
+import { z } from 'zod';
+import { durationSchema } from '../duration.js';
+
+export const timeoutsSchema = z.strictObject({
+  /** Whole call, every attempt included. */
+  request: durationSchema({ min: 1, max: 3_600_000 }).optional(),
+  /** One attempt. */
+  perTry: durationSchema({ min: 1, max: 3_600_000 }).optional(),
+});
+
+export const retryConditionSchema = z.enum([
+  /** The connection could not be made: the request was not sent. */
+  'connect-failure',
+  /** The connection closed or reset before any response. */
+  'reset',
+  /** A status listed in statusCodes (502, 503, 504 by default). */
+  'retriable-status',
+]);
+
+export const retryPolicySchema = z.strictObject({
+  /** Total tries, the first included (2 = one retry). */
+  attempts: z.int().min(1).max(10).default(2),
+  on: z.array(retryConditionSchema).default(['connect-failure', 'reset', 'retriable-status']),
+  statusCodes: z.array(z.int().min(400).max(599)).default([502, 503, 504]),
+  /** 4xx codes in statusCodes are ignored unless this is set. */
+  retriable4xx: z.boolean().default(false),
+  /** Non-idempotent methods are retried only with an Idempotency-Key header, unless this is set. */
+  retryNonIdempotent: z.boolean().default(false),
+  backoff: z
+    .strictObject({
+      base: durationSchema({ min: 1, max: 60_000 }).default(25),
+      max: durationSchema({ min: 1, max: 600_000 }).default(250),
+    })
+    .optional(),
+  /** Largest request body kept for replay; a larger or streaming body is never retried. */
+  maxReplayBytes: z.int().min(0).max(16 * 1024 * 1024).default(64 * 1024),
+});
+
+export const retryBudgetSchema = z.strictObject({
+  /** Retries may add at most this share of requests... */
+  percent: z.number().min(0).max(1000).default(20),
+  /** ...plus this many per second... */
+  minPerSecond: z.number().min(0).max(100_000).default(10),
+  /** ...over this window. */
+  window: durationSchema({ min: 1000, max: 600_000 }).default(10_000),
+});
+
+export const outlierDetectionSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  consecutiveFailures: z.int().min(1).max(1000).default(5),
+  baseEjectionTime: durationSchema({ min: 1, max: 3_600_000 }).default(30_000),
+  maxEjectionTime: durationSchema({ min: 1, max: 3_600_000 }).default(300_000),
+  maxEjectionPercent: z.number().min(0).max(100).default(10),
+  /** Below this share of healthy endpoints, balance over all of them (ejections ignored). */
+  panicThreshold: z.number().min(0).max(100).default(50),
+});
+
+export const limitsSchema = z.strictObject({
+  /** Requests in flight to the destination at once. */
+  maxConcurrent: z.int().min(1).max(1_000_000).default(1024),
+  /** Requests waiting for a slot beyond that; more fail fast. */
+  maxPending: z.int().min(0).max(1_000_000).default(1024),
+});
+
+export const resilienceSpecShape = {
+  timeouts: timeoutsSchema.optional(),
+  retries: retryPolicySchema.optional(),
+  retryBudget: retryBudgetSchema.optional(),
+  outlierDetection: outlierDetectionSchema.optional(),
+  limits: limitsSchema.optional(),
+};

@@ -1,0 +1,116 @@
+/**
+ * Route: modelled on the Kubernetes Gateway API HTTPRoute, so Istio and
+ * Linkerd users know the shape. parentRefs name the destination services whose
+ * traffic the route steers; rules match requests and send them to weighted
+ * backendRefs (service subsets). Owned by the routing work (issue 4).
+ */
+import { z } from 'zod';
+import { nameSchema } from '../names.js';
+import { durationSchema } from '../duration.js';
+import { API_VERSION, headerNameSchema, httpMethodSchema, metadataSchema, serviceRefSchema } from './metadata.js';
+import { retryPolicySchema, timeoutsSchema } from './resilience.js';
+
+export const pathMatchSchema = z.strictObject({
+  type: z.enum(['Exact', 'PathPrefix', 'RegularExpression']).default('PathPrefix'),
+  value: z.string().min(1).max(1024),
+});
+
+export const headerMatchSchema = z
+  .strictObject({
+    type: z.enum(['Exact', 'RegularExpression', 'Present']).default('Exact'),
+    name: headerNameSchema,
+    value: z.string().max(1024).optional(),
+  })
+  .refine((h) => h.type === 'Present' || h.value !== undefined, { error: 'value is required unless type is Present', path: ['value'] });
+
+export const queryParamMatchSchema = z
+  .strictObject({
+    type: z.enum(['Exact', 'RegularExpression', 'Present']).default('Exact'),
+    name: z.string().min(1).max(256),
+    value: z.string().max(1024).optional(),
+  })
+  .refine((q) => q.type === 'Present' || q.value !== undefined, { error: 'value is required unless type is Present', path: ['value'] });
+
+export const routeMatchSchema = z.strictObject({
+  path: pathMatchSchema.optional(),
+  headers: z.array(headerMatchSchema).max(16).optional(),
+  queryParams: z.array(queryParamMatchSchema).max(16).optional(),
+  method: httpMethodSchema.optional(),
+});
+
+export const backendRefSchema = z.strictObject({
+  name: nameSchema,
+  namespace: nameSchema.optional(),
+  /** A subset of the service (Service.spec.subsets); all instances when absent. */
+  subset: nameSchema.optional(),
+  weight: z.int().min(0).max(1_000_000).default(1),
+});
+
+const headerValueSchema = z.strictObject({ name: headerNameSchema, value: z.string().max(8192) });
+
+export const routeFilterSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('RequestHeaderModifier'),
+    requestHeaderModifier: z.strictObject({
+      set: z.array(headerValueSchema).max(32).optional(),
+      add: z.array(headerValueSchema).max(32).optional(),
+      remove: z.array(headerNameSchema).max(32).optional(),
+    }),
+  }),
+  z.strictObject({
+    type: z.literal('URLRewrite'),
+    urlRewrite: z.strictObject({
+      path: z.discriminatedUnion('type', [
+        z.strictObject({ type: z.literal('ReplacePrefixMatch'), replacePrefixMatch: z.string().startsWith('/') }),
+        z.strictObject({ type: z.literal('ReplaceFullPath'), replaceFullPath: z.string().startsWith('/') }),
+      ]),
+    }),
+  }),
+  z.strictObject({
+    type: z.literal('RequestMirror'),
+    requestMirror: z.strictObject({
+      backendRef: z.strictObject({ name: nameSchema, namespace: nameSchema.optional(), subset: nameSchema.optional() }),
+      /** Share of requests copied, 0-100. */
+      percent: z.number().min(0).max(100).default(100),
+    }),
+  }),
+  /** hyphae extension: inject delays and aborts, for resilience testing. */
+  z.strictObject({
+    type: z.literal('Fault'),
+    fault: z
+      .strictObject({
+        delay: z.strictObject({ percent: z.number().min(0).max(100), fixedDelay: durationSchema({ min: 0, max: 600_000 }) }).optional(),
+        abort: z.strictObject({ percent: z.number().min(0).max(100), httpStatus: z.int().min(200).max(599) }).optional(),
+      })
+      .refine((f) => f.delay !== undefined || f.abort !== undefined, { error: 'a Fault needs delay or abort' }),
+  }),
+]);
+
+export const routeRuleSchema = z.strictObject({
+  /** Used in metrics and logs (route attribute); `<route>/<index>` when absent. */
+  name: nameSchema.optional(),
+  matches: z.array(routeMatchSchema).max(16).default([{ path: { type: 'PathPrefix', value: '/' } }]),
+  filters: z.array(routeFilterSchema).max(16).optional(),
+  backendRefs: z.array(backendRefSchema).min(1).max(16),
+  timeouts: timeoutsSchema.optional(),
+  retry: retryPolicySchema.optional(),
+});
+
+export const routeSpecSchema = z.strictObject({
+  parentRefs: z.array(serviceRefSchema).min(1).max(16),
+  rules: z.array(routeRuleSchema).min(1).max(64),
+});
+
+export const routeResourceSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('Route'),
+  metadata: metadataSchema,
+  spec: routeSpecSchema,
+});
+
+export type RouteSpec = z.output<typeof routeSpecSchema>;
+export type RouteRule = z.output<typeof routeRuleSchema>;
+export type RouteMatch = z.output<typeof routeMatchSchema>;
+export type RouteFilter = z.output<typeof routeFilterSchema>;
+export type BackendRef = z.output<typeof backendRefSchema>;
+export type RouteResource = z.output<typeof routeResourceSchema>;

@@ -1,0 +1,52 @@
+/**
+ * Per-destination traffic settings of a Service: balancer, subsets, locality
+ * (issue 4). Owned by the routing work.
+ */
+import { z } from 'zod';
+import { labelsSchema, labelKeySchema, nameSchema } from '../names.js';
+import { durationSchema } from '../duration.js';
+import { headerNameSchema } from './metadata.js';
+
+export const loadBalancerSchema = z.enum(['round_robin', 'least_request', 'peak_ewma', 'ring_hash']);
+export type LoadBalancerName = z.output<typeof loadBalancerSchema>;
+
+export const peakEwmaSchema = z.strictObject({
+  /** Latency assumed for an endpoint with no samples yet (Linkerd: 30 ms). */
+  defaultRtt: durationSchema({ min: 1, max: 60_000 }).default(30),
+  /** Time constant of the exponential decay (Finagle/Linkerd: 10 s). */
+  decay: durationSchema({ min: 100, max: 600_000 }).default(10_000),
+});
+
+export const ringHashSchema = z
+  .strictObject({
+    /** Hash on this request header... */
+    header: headerNameSchema.optional(),
+    /** ...or on this cookie. */
+    cookie: z.string().min(1).max(256).optional(),
+    /** Virtual nodes on the ring, in total (more: smoother spread). */
+    minRingSize: z.int().min(64).max(1_048_576).default(4096),
+  })
+  .refine((r) => (r.header === undefined) !== (r.cookie === undefined), { error: 'set exactly one of header or cookie' });
+
+export const subsetSchema = z.strictObject({
+  name: nameSchema,
+  /** Instances whose labels include all of these belong to the subset. */
+  labels: labelsSchema.refine((l) => Object.keys(l).length > 0, { error: 'a subset needs at least one label' }),
+});
+
+export const localitySchema = z.strictObject({
+  /** false: ignore zones and balance over every instance. */
+  enabled: z.boolean().default(true),
+  /** The instance label that names its zone. */
+  zoneLabel: labelKeySchema.default('zone'),
+  /** Spill to other zones when the caller's zone has fewer healthy instances than this share of its total (Envoy: 1/1.4 = 71 %). */
+  minHealthyPercent: z.number().min(0).max(100).default(70),
+});
+
+export const trafficSpecShape = {
+  loadBalancer: loadBalancerSchema.default('peak_ewma'),
+  peakEwma: peakEwmaSchema.optional(),
+  ringHash: ringHashSchema.optional(),
+  subsets: z.array(subsetSchema).max(64).optional(),
+  locality: localitySchema.optional(),
+};
