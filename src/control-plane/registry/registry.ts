@@ -94,6 +94,12 @@ export class Registry {
     return lease.ttlSeconds;
   }
 
+  /** The service a lease belongs to (to check that a caller renews its own); undefined when unknown. */
+  leaseOwner(leaseId: string): { namespace: string; name: string } | undefined {
+    const lease = this.#leases.get(leaseId);
+    return lease ? { namespace: lease.instance.namespace, name: lease.instance.service } : undefined;
+  }
+
   /** Remove an instance now (drain); undefined when the lease is unknown. */
   deregister(leaseId: string): Instance | undefined {
     const lease = this.#leases.get(leaseId);

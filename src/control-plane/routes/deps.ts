@@ -1,4 +1,6 @@
 /** What the route handlers work with: built once by createControlPlane(). */
+import type { Tokens } from '../auth/tokens.js';
+import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import type { WatchHub } from '../watch/watch-hub.js';
@@ -7,6 +9,9 @@ export interface ApiDeps {
   registry: Registry;
   store: Store;
   hub: WatchHub;
+  tokens: Tokens;
+  /** Undefined for an insecure control plane (--insecure): no CA, no certificates. */
+  ca: CertificateAuthority | undefined;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */

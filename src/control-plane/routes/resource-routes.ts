@@ -61,12 +61,14 @@ export function resourceRoutes({ store }: ApiDeps): Route[] {
       method: 'PUT',
       path: '/v1/resources',
       body: 'required',
+      auth: 'admin',
       handle: async ({ body }) => ({ status: 200, body: await store.apply(parseResources(body)) }),
     },
     {
       method: 'GET',
       path: '/v1/resources',
       query: ['kind'],
+      auth: 'any',
       handle: ({ query }) => {
         const kinds = query.getAll('kind');
         if (kinds.length > 1) throw badRequest('query parameter "kind" is given more than once; give it once');
@@ -77,6 +79,7 @@ export function resourceRoutes({ store }: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/resources/:kind/:namespace/:name',
+      auth: 'any',
       handle: ({ params }) => {
         const id = parseId(params);
         const stored = store.get(id);
@@ -87,6 +90,7 @@ export function resourceRoutes({ store }: ApiDeps): Route[] {
     {
       method: 'DELETE',
       path: '/v1/resources/:kind/:namespace/:name',
+      auth: 'admin',
       handle: async ({ params }) => {
         const id = parseId(params);
         const revision = await store.delete(id);
