@@ -19,6 +19,8 @@ import { buildClientStack } from './stack.js';
 export interface DestinationOptions {
   cache: WatchCache;
   poolFactory?: PoolFactory;
+  /** A pool factory that needs the destination itself (the mTLS connector reads its mode and identity); wins over poolFactory. */
+  poolFactoryFor?: (dest: Destination) => PoolFactory;
   /** How long a call waits for discovery's first answer about this service. */
   discoveryTimeoutMs: number;
 }
@@ -43,7 +45,7 @@ export class Destination {
   constructor(key: ServiceKey, options: DestinationOptions) {
     this.name = key.name;
     this.namespace = key.namespace;
-    this.endpoints = new EndpointSet(options.poolFactory);
+    this.endpoints = new EndpointSet(options.poolFactoryFor?.(this) ?? options.poolFactory);
     this.#discoveryTimeoutMs = options.discoveryTimeoutMs;
     this.handle = buildClientStack(this);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#onError(s) : this.#onState(s)));

@@ -18,7 +18,11 @@ import { MeshDispatcher } from '../client/dispatcher.js';
 import { meshServiceOf, splitUrl } from '../client/url.js';
 import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
+import type { InboundTls } from '../server/mtls-front.js';
+import type { MtlsMode } from '../config/resources.js';
+import { readFile } from 'node:fs/promises';
 import { connectControlPlane } from './connect.js';
+import { MeshSecurity } from './security.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -51,12 +55,15 @@ export class Mesh {
   #servers = new Set<http.Server>();
   #registrations = new Set<Registration>();
   #closing: Promise<void> | undefined;
+  /** mTLS (an https:// control plane); undefined for a plain mesh. */
+  #security: MeshSecurity | undefined;
 
   /** Use createMesh(): it validates the options and reaches the control plane first. */
-  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined) {
+  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined) {
     this.options = options;
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
+    this.#security = security;
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
@@ -64,6 +71,8 @@ export class Mesh {
       this.#resolver = new ControlPlaneResolver(this.#stream);
     }
     this.#cache = new WatchCache(this.#resolver);
+    // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
+    if (security && this.#stream) security.follow(this.#stream, this.#cache, { namespace: options.namespace, name: options.service! });
     this.#passthrough = new Agent();
     this.dispatcher = new MeshDispatcher(
       {
@@ -77,17 +86,41 @@ export class Mesh {
   static async create(input: MeshOptions): Promise<Mesh> {
     const options = parseMeshOptions(input);
     let client: ControlPlaneClient | undefined;
+    let security: MeshSecurity | undefined;
     if (options.controlPlane !== undefined) {
       const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
-      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs });
+      const secure = urls[0]!.startsWith('https:');
+      const ca = secure ? (options.ca ?? (await readCaFile(options.caFile!))) : undefined;
+      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca });
+      const logger = options.logger ?? defaultLogger;
       try {
-        await connectControlPlane(client, options.connectAttempts, options.waitForControlPlane, options.logger ?? defaultLogger);
+        await connectControlPlane(client, options.connectAttempts, options.waitForControlPlane, logger);
+        if (secure) {
+          security = await MeshSecurity.start(client, {
+            service: options.service!,
+            namespace: options.namespace,
+            attempts: options.connectAttempts,
+            wait: options.waitForControlPlane,
+            logger,
+          });
+        }
       } catch (err) {
         await client.close();
         throw err;
       }
     }
-    return new Mesh(options, client);
+    return new Mesh(options, client, security);
+  }
+
+  /** This process's workload identity and mTLS figures; undefined for a mesh without mTLS. */
+  identity(): ReturnType<MeshSecurity['identity']> | undefined {
+    return this.#security?.identity();
+  }
+
+  /** Renew the workload certificate now instead of at half its lifetime (after a root rotation, in tests). */
+  async renewCertificate(): Promise<void> {
+    if (!this.#security) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'this mesh has no mTLS (its control plane is not https://)');
+    await this.#security.renewNow();
   }
 
   /** WHATWG fetch through the mesh (undici's fetch with the mesh dispatcher). */
@@ -113,6 +146,7 @@ export class Mesh {
       server,
       {
         registrar: async () => this.#registrar(),
+        ...(this.#security ? { tls: async () => this.#security?.inbound } : {}),
         logger: this.logger,
         defaults: {
           labels: this.options.labels,
@@ -181,6 +215,7 @@ export class Mesh {
     this.#destinations.clear();
     await this.#cache.close();
     await this.#resolver.close();
+    await this.#security?.close();
     await this.#stream?.close();
     await this.#client?.close();
     await this.#passthrough.close();
@@ -210,7 +245,15 @@ export class Mesh {
     const ref = `${this.options.namespace}/${name}`;
     let dest = this.#destinations.get(ref);
     if (!dest) {
-      dest = new Destination({ namespace: this.options.namespace, name }, { cache: this.#cache, discoveryTimeoutMs: this.options.discoveryTimeoutMs });
+      const security = this.#security;
+      dest = new Destination(
+        { namespace: this.options.namespace, name },
+        {
+          cache: this.#cache,
+          discoveryTimeoutMs: this.options.discoveryTimeoutMs,
+          ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
+        },
+      );
       this.#destinations.set(ref, dest);
     }
     return dest;
@@ -261,6 +304,30 @@ export class Mesh {
   static registrarOf(mesh: Mesh): ServerRegistrar | undefined {
     return mesh.#registrar();
   }
+
+  /** For the default mesh's lazily resolved mTLS front. */
+  static inboundTlsOf(mesh: Mesh): InboundTls | undefined {
+    return mesh.#security?.inbound;
+  }
+}
+
+function modeOf(d: Destination): MtlsMode | null {
+  return d.state.status === 'ready' ? d.state.mtlsMode : null;
+}
+
+async function readCaFile(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read the control plane's CA file ${file} (caFile / HYPHAE_CA_FILE): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      details: { variable: 'HYPHAE_CA_FILE' },
+    });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `the CA file ${file} (caFile / HYPHAE_CA_FILE) holds no PEM certificate`, { details: { variable: 'HYPHAE_CA_FILE' } });
+  }
+  return pem;
 }
 
 export function createMesh(options: MeshOptions): Promise<Mesh> {

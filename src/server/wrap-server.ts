@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { advertiseAddress } from './advertise-address.js';
 import { Drainer } from './drain.js';
+import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
 import { buildServerStack } from './stack.js';
 
@@ -31,6 +32,8 @@ export interface WrapServerDeps {
   registrar: () => Promise<ServerRegistrar | undefined>;
   logger: Logger;
   defaults: { labels: Record<string, string>; drainDelayMs: number; gracePeriodMs: number; advertiseAddress?: string | undefined };
+  /** mTLS for inbound connections (resolved lazily, like the registrar); absent: plain HTTP as the server was. */
+  tls?: () => Promise<InboundTls | undefined>;
 }
 
 export interface WrappedServerState {
@@ -145,6 +148,8 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     }
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };
+  // Outside the stack: it decides which connections HTTP sees at all, before any request exists.
+  if (deps.tls) attachMtlsFront(server, deps.tls, logger);
 
   return server;
 }
