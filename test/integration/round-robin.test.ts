@@ -10,8 +10,8 @@ let mesh: Mesh;
 
 before(async () => {
   cp = await startControlPlane();
-  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp.url, v)));
-  mesh = await createMesh({ controlPlane: cp.url });
+  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp, v)));
+  mesh = await createMesh(await cp.meshOptions('client'));
 });
 
 after(async () => {

@@ -26,7 +26,7 @@ describe('optionsFromEnv', () => {
   it('a missing or empty HYPHAE_CONTROL_PLANE is an error that names the variable and shows an example', () => {
     assert.throws(() => optionsFromEnv({ HYPHAE_SERVICE: 'web' }), namesVariable(ENV.CONTROL_PLANE));
     assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: '' }), namesVariable(ENV.CONTROL_PLANE));
-    assert.throws(() => optionsFromEnv({}), /HYPHAE_CONTROL_PLANE=http:\/\//);
+    assert.throws(() => optionsFromEnv({}), /HYPHAE_CONTROL_PLANE=https:\/\//);
   });
 
   it('the minimal environment gives a control plane URL and defaults', () => {
