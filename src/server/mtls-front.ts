@@ -78,10 +78,13 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
 
   const refuse = (socket: Socket, why: string) => {
     counters.refused++;
-    // One line per refusal would let a scanner flood the log: the first few, then every 100th.
+    const fields = { reason: why, peer: `${socket.remoteAddress}:${socket.remotePort}`, refused: counters.refused };
+    // A warning per refusal would let a scanner flood the log: the first few, then every 100th; each one at debug.
     if (warned < 5 || counters.refused % 100 === 0) {
       warned++;
-      logger.warn('hyphae: refused an inbound connection', { reason: why, peer: `${socket.remoteAddress}:${socket.remotePort}`, refused: counters.refused });
+      logger.warn('hyphae: refused an inbound connection', fields);
+    } else {
+      logger.debug('hyphae: refused an inbound connection', fields);
     }
     socket.destroy();
   };

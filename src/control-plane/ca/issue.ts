@@ -32,8 +32,9 @@ function issue(authority: Authority, spec: LeafSpec): IssuedCertificate {
   cert.publicKey = forge.pki.publicKeyFromPem(spec.publicKeyPem);
   cert.serialNumber = randomSerial();
   const notBefore = new Date(now - BACKDATE_MS);
+  // X.509 times have whole seconds: round up, so a certificate lives at least its TTL (a 1 s TTL is not 0 s).
   // Never past the CA's own expiry: a chain is only as valid as its shortest link.
-  const notAfter = new Date(Math.min(now + spec.ttlMs, authority.notAfter));
+  const notAfter = new Date(Math.min(Math.ceil((now + spec.ttlMs) / 1000) * 1000, authority.notAfter));
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   cert.setSubject([{ name: 'commonName', value: spec.commonName }]);
