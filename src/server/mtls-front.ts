@@ -4,10 +4,11 @@
  * connection it accepts is held here until its first byte says what it is:
  *
  *   0x16 (a TLS handshake record): handed to an internal tls.Server that
- *     never listens. It requires a client certificate chaining to the trust
- *     bundle; then checkPeerCertificate() requires exactly one workload URI
- *     SAN, no CA, clientAuth. Only a socket that passes is given to HTTP,
- *     with its peer recorded (setPeer). Refusals happen before any HTTP.
+ *     never listens. It asks for a client certificate; OpenSSL's verdict must
+ *     be "authorized" (chain to the trust bundle, dates, clientAuth purpose),
+ *     then checkPeerCertificate() requires exactly one workload URI SAN, no
+ *     CA, clientAuth. Only a socket that passes is given to HTTP, with its
+ *     peer recorded (setPeer). Refusals happen before any HTTP.
  *   anything else (plaintext): closed in STRICT mode; given to HTTP in
  *     PERMISSIVE and DISABLE mode (DISABLE still accepts TLS, so that a switch
  *     between modes never breaks a client that has not heard of it yet).
@@ -93,7 +94,9 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     const m = inbound?.material();
     if (!m) return;
     if (!engine) {
-      engine = createTlsServer({ ...m.options, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ALPNProtocols: ['http/1.1'] });
+      // rejectUnauthorized is false on purpose: Node would then drop a bad certificate silently after the
+      // handshake; we read its verdict (socket.authorized) in onSecure and refuse with the reason instead.
+      engine = createTlsServer({ ...m.options, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ALPNProtocols: ['http/1.1'] });
       engine.on('secureConnection', onSecure);
       engine.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
         pending.delete(s);
@@ -109,6 +112,8 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     pending.delete(socket);
     const cert = socket.getPeerX509Certificate();
     if (!cert) return refuse(socket, 'no client certificate');
+    // OpenSSL's verdict: chain to a root of the bundle, validity dates, purpose (sslclient).
+    if (!socket.authorized) return refuse(socket, `client certificate not trusted: ${String(socket.authorizationError)}`);
     const check = checkPeerCertificate(cert, 'client');
     if (!check.ok) return refuse(socket, check.problem);
     counters.accepted++;
