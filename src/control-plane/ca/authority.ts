@@ -62,7 +62,10 @@ export class Authority {
 
 export const ROOT_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 
-/** A new self-signed root for `trustDomain`. Its name carries the date, so two roots in one bundle are told apart. */
+/**
+ * A new self-signed root for `trustDomain`. Its name carries the date and a random tag: two roots in one
+ * bundle (a rotation), or of two meshes, must never share a name, or chain building could pick the wrong one.
+ */
 export async function createRootAuthority(trustDomain: string, now = new Date()): Promise<AuthorityRecord> {
   const keys = await generateKeyPair();
   const cert = forge.pki.createCertificate();
@@ -72,7 +75,7 @@ export async function createRootAuthority(trustDomain: string, now = new Date())
   cert.validity.notAfter = new Date(now.getTime() + ROOT_VALIDITY_MS);
   const name = [
     { name: 'organizationName', value: 'hyphae' },
-    { name: 'commonName', value: `hyphae root CA ${trustDomain} ${now.toISOString().slice(0, 19)}` },
+    { name: 'commonName', value: `hyphae root CA ${trustDomain} ${now.toISOString().slice(0, 10)} ${randomBytes(4).toString('hex')}` },
   ];
   cert.setSubject(name);
   cert.setIssuer(name);
