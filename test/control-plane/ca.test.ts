@@ -140,7 +140,9 @@ describe('certificate authority', () => {
     assert.ok(fresh.checkIssued(new X509Certificate(rca.bundle.roots[1]!)), 'new leaves are signed by the new root');
     await assert.rejects(rca.rotate(), (err) => isMeshError(err, 'HYPHAE_ERR_CONFLICT') && /already staged/.test(err.message));
     await assert.rejects(rca.retire(), (err) => isMeshError(err, 'HYPHAE_ERR_CONFLICT') && /may be valid until/.test(err.message));
-    await new Promise((r) => setTimeout(r, 1_600));
+    const until = Date.parse(rca.status().authorities.find((a) => !a.active)!.leavesValidUntil!);
+    assert.ok(until > Date.now() && until <= Date.now() + 2_600, 'the old root\'s last leaf expires within its TTL (rounded up to the second)');
+    await new Promise((r) => setTimeout(r, until - Date.now() + 50));
     await rca.retire();
     assert.equal(rca.bundle.roots.length, 1);
     assert.notEqual(rca.bundle.roots[0], oldRoot);
