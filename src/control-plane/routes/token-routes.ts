@@ -1,10 +1,13 @@
 /** Join tokens (admin only): create, list, revoke. */
 import { tokenRequestSchema } from '../../config/wire.js';
+import { badRequest } from '../http/http-error.js';
 import type { Route } from '../http/router.js';
 import { validate } from '../http/validation.js';
 import { noCa } from './certificate-routes.js';
 import type { ApiDeps } from './deps.js';
-import { checkName } from './names.js';
+
+/** API tokens are jt_<16 hex>, configured ones cfg_<12 hex> (see hyphae token list). */
+const TOKEN_ID = /^(jt_[0-9a-f]{16}|cfg_[0-9a-f]{12})$/;
 
 export function tokenRoutes({ tokens }: ApiDeps): Route[] {
   const secure = () => {
@@ -38,7 +41,7 @@ export function tokenRoutes({ tokens }: ApiDeps): Route[] {
       handle: async ({ params }) => {
         secure();
         const id = params.id!;
-        if (!/^[a-z]{2,3}_[0-9a-f]{12,16}$/.test(id)) checkName(id, 'token id');
+        if (!TOKEN_ID.test(id)) throw badRequest(`"${id.slice(0, 60)}" is not a token id: jt_<16 hex digits> or cfg_<12 hex digits> (see hyphae token list)`);
         return { status: 200, body: { revoked: await tokens.revoke(id) } };
       },
     },
