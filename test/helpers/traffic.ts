@@ -23,7 +23,8 @@ export function steadyTraffic(mesh: Mesh, url: string, loops = 4, pauseMs = 5): 
   const loop = async () => {
     while (running) {
       try {
-        const res = await mesh.request(url);
+        // Bounded: a call that hangs is a failure to report, not a test that never ends.
+        const res = await mesh.request(url, { signal: AbortSignal.timeout(10_000) });
         await res.body.dump();
         if (res.statusCode === 200) t.ok++;
         else {
