@@ -144,3 +144,23 @@ it('malformed CSRs get 400, huge ones 413 (or 400 past the field limit), and the
   assert.deepEqual(cp.child.lines.filter((l) => / error |HYPHAE_ERR_INTERNAL/.test(l)), []);
   console.log(`bad CSRs:\n${rows.join('\n')}\n  then 30 concurrent bad CSRs: all 400; health 200, no 500, no error logged`);
 });
+
+it('a mesh process with a bad token or the wrong CA file does not start, and says which setting is wrong', async () => {
+  const options = await cp.meshOptions('api');
+  await assert.rejects(createMesh({ ...options, token: 'jt_0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', connectAttempts: 1 }), (err) => {
+    assert.ok(isMeshError(err, ErrorCode.CONTROL_PLANE_REJECTED), String(err));
+    assert.match(err.message, /could not obtain a certificate for default\/api: control plane answered 401.*token is not valid/);
+    return true;
+  });
+  const other = await startControlPlane();
+  try {
+    await assert.rejects(createMesh({ ...options, caFile: other.caFile!, connectAttempts: 1 }), (err) => {
+      assert.ok(isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE), String(err));
+      assert.match(err.message, /not trusted: point caFile \/ HYPHAE_CA_FILE at the control plane's ca-bundle\.pem/);
+      return true;
+    });
+  } finally {
+    await other.stop();
+  }
+  await assert.rejects(createMesh({ ...options, caFile: '/nonexistent/ca.pem' }), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS) && /HYPHAE_CA_FILE/.test(err.message));
+});
