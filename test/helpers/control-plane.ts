@@ -87,7 +87,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const child = startNode(cliPath, args);
   let match: RegExpMatchArray;
   try {
-    match = await child.waitFor(/listening (https?:\/\/[^\s]+:(\d+))/);
+    // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
+    match = await child.waitFor(/listening (https?:\/\/[^\s]+:(\d+))/, 30_000);
   } catch (err) {
     await child.kill('SIGKILL');
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
