@@ -9,6 +9,7 @@ import { invalid, validate } from '../http/validation.js';
 import { keyOf, idOf, type ResourceId } from '../store/store.js';
 import type { ApiDeps } from './deps.js';
 import { checkName } from './names.js';
+import { writeOptions } from './if-match.js';
 
 /** One apply is one transaction and one file rewrite; bigger changes are split by the client. */
 export const MAX_ITEMS_PER_APPLY = 1000;
@@ -61,7 +62,7 @@ export function resourceRoutes({ store }: ApiDeps): Route[] {
       method: 'PUT',
       path: '/v1/resources',
       body: 'required',
-      handle: async ({ body }) => ({ status: 200, body: await store.apply(parseResources(body)) }),
+      handle: async ({ req, body }) => ({ status: 200, body: await store.apply(parseResources(body), writeOptions(req)) }),
     },
     {
       method: 'GET',
@@ -87,9 +88,9 @@ export function resourceRoutes({ store }: ApiDeps): Route[] {
     {
       method: 'DELETE',
       path: '/v1/resources/:kind/:namespace/:name',
-      handle: async ({ params }) => {
+      handle: async ({ req, params }) => {
         const id = parseId(params);
-        const revision = await store.delete(id);
+        const revision = await store.delete(id, writeOptions(req));
         if (revision === undefined) throw missing(id);
         return { status: 200, body: { revision } };
       },
