@@ -22,7 +22,7 @@ const service = (name: string, labels: Record<string, string> = {}) => ({
 });
 
 async function startReplicas(etcd: EtcdCluster, n: number, ttl = 2): Promise<RunningControlPlane[]> {
-  const args = ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--etcd-timeout-ms', '2000'];
+  const args = ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--etcd-timeout-ms', '1000'];
   return Promise.all(Array.from({ length: n }, () => startControlPlane({ args, ttlSeconds: ttl, heartbeatMs: 1_000 })));
 }
 
@@ -164,5 +164,126 @@ describe('control-plane replicas on etcd', () => {
     assert.equal(del.status, 200, del.text);
     const bad = await call<ApiErrorBody>(r1.url, 'PUT', '/v1/resources', service('x'), { headers: { 'if-match': 'yesterday' } });
     assert.equal(bad.status, 400);
+  });
+
+  it('must-show 2: under load, kill the replica the client watches through, then the etcd leader: 0 failed requests', async () => {
+    const [r1, r2, r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
+    const urls = (...rs: RunningControlPlane[]) => rs.map((r) => r.url).join(',');
+    // TTL 2 s: heartbeats every ~700 ms, so a stall in heartbeats shows as an expiry within the test.
+    const env = { HYPHAE_TTL_SECONDS: '2' };
+    const apis: RunningService[] = await Promise.all([startApi(urls(r1, r2, r3), 'v1', env), startApi(urls(r2, r1, r3), 'v1', env)]);
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+    // The client watches through replica 3 first; it knows the other two.
+    const mesh: Mesh = await createMesh({ service: 'load', controlPlane: [r3.url, r1.url, r2.url], logger });
+    try {
+      const outcomes: { ok: boolean; error?: string }[] = [];
+      const inflight: Promise<void>[] = [];
+      let stop = false;
+      const send = async () => {
+        try {
+          const res = await mesh.request('http://api/');
+          await res.body.text();
+          outcomes.push({ ok: res.statusCode === 200, error: res.statusCode === 200 ? undefined : `status ${res.statusCode}` });
+        } catch (err) {
+          outcomes.push({ ok: false, error: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}` });
+        }
+      };
+      // Open loop, 100 requests a second, whatever happens to the control plane.
+      const rate = 100;
+      const traffic = (async () => {
+        const start = performance.now();
+        for (let i = 0; !stop; i++) {
+          inflight.push(send());
+          await new Promise((r) => setTimeout(r, Math.max(0, start + ((i + 1) * 1000) / rate - performance.now())));
+        }
+      })();
+      const watchOpen = /watch open stream=\S+ peer=\S+ services=default\/api/;
+      await r3.child.waitFor(watchOpen, 5_000);
+      // Writes acknowledged by replica 3 just before it dies must survive it.
+      const acked = await call(r3.url, 'PUT', '/v1/resources', service('acked-by-3'));
+      assert.equal(acked.status, 200);
+      const ackedInstance = await register(r3.url, { service: 'acked', address: '127.0.0.1', port: 9300, ttlSeconds: 60 });
+      await new Promise((r) => setTimeout(r, 500));
+
+      // 1. The replica this client watches through dies (SIGKILL: no goodbye).
+      const tKill = performance.now();
+      await r3.stop('SIGKILL');
+      const movedTo = await Promise.race([r1, r2].map((r) => r.child.waitFor(watchOpen, 10_000).then(() => r)));
+      const movedMs = performance.now() - tKill;
+      // It follows changes through its new replica: an instance registered through the other one reaches it.
+      apis.push(await startApi(urls(movedTo === r1 ? r2 : r1, movedTo), 'v2', env));
+      const tReg = performance.now();
+      await waitUntil(() => mesh.endpoints('api').some((e) => `${e.address}:${e.port}` === apis[2]!.id), 2_000);
+      const seenMs = performance.now() - tReg;
+
+      // 2. The etcd leader dies.
+      const leader = await leaderIndex(etcd);
+      const tEtcd = performance.now();
+      await etcd.members[leader]!.kill();
+      // Registrations continue (the first try may meet the election; a client retries, so do we, and count).
+      let regTries = 0;
+      let regStatus = 0;
+      while (regStatus !== 201 && performance.now() - tEtcd < 5_000) {
+        regTries++;
+        regStatus = (await call(r1.url, 'POST', '/v1/instances', { service: 'late', address: '127.0.0.1', port: 9100, ttlSeconds: 30 })).status;
+      }
+      const regMs = performance.now() - tEtcd;
+      assert.equal(regStatus, 201);
+      // Config writes continue.
+      const put = await call(r2.url, 'PUT', '/v1/resources', service('after-etcd-kill'));
+      assert.equal(put.status, 200, put.text);
+      for (const r of [r1, r2]) {
+        assert.equal((await call(r.url, 'GET', '/v1/resources/Service/default/acked-by-3')).status, 200, `config acked by replica 3, at ${r.url}`);
+        const acks = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=acked');
+        assert.deepEqual(acks.body.instances.map((i) => i.id), [ackedInstance.instance.id], `registration acked by replica 3, at ${r.url}`);
+      }
+      // Heartbeats continue: three TTLs later every api instance is still registered on both live replicas.
+      await new Promise((r) => setTimeout(r, 6_000));
+      for (const r of [r1, r2]) {
+        const inst = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=api');
+        assert.deepEqual(inst.body.instances.map((i) => i.id).sort(), apis.map((a) => a.id).sort(), `api instances at ${r.url}`);
+        assert.ok(!r.child.lines.some((l) => / expire default\/api /.test(l)), `no api lease expired at ${r.url}`);
+      }
+
+      stop = true;
+      await traffic;
+      await Promise.all(inflight);
+      const failed = outcomes.filter((o) => !o.ok);
+      console.log(
+        `${outcomes.length} requests at ${rate}/s, ${failed.length} failed; client moved from replica 3 to ${movedTo === r1 ? 'replica 1' : 'replica 2'} ` +
+          `${movedMs.toFixed(0)} ms after the kill, saw a new instance ${seenMs.toFixed(0)} ms after its registration; ` +
+          `etcd leader m${leader} killed: registration ok after ${regTries} tries (${regMs.toFixed(0)} ms), config write ok, ` +
+          `${apis.length} instances kept their 2 s leases for 6 s`,
+      );
+      assert.deepEqual(failed, []);
+      assert.ok(outcomes.length > 500, `${outcomes.length} requests`);
+    } finally {
+      await mesh.close();
+      await Promise.all(apis.map((a) => a.child.kill('SIGKILL')));
+    }
+  });
+
+  it('with all of etcd gone, writes fail with STORE_UNAVAILABLE and reads keep serving the cached state', async () => {
+    const [r1] = replicas as [RunningControlPlane];
+    const before = await call<{ items: unknown[]; revision: number }>(r1.url, 'GET', '/v1/resources');
+    const w = await Watcher.open(r1.url, ['shop']);
+    watchers.push(w);
+    await Promise.all(etcd.members.map((m) => m.kill()));
+    const t0 = performance.now();
+    const put = await call<ApiErrorBody>(r1.url, 'PUT', '/v1/resources', service('while-down'));
+    const putMs = performance.now() - t0;
+    assert.equal(put.status, 503, put.text);
+    assert.equal(put.body.error.code, 'HYPHAE_ERR_STORE_UNAVAILABLE');
+    assert.equal(put.headers['retry-after'], '1');
+    const reg = await call<ApiErrorBody>(r1.url, 'POST', '/v1/instances', { service: 'x', address: '127.0.0.1', port: 9200 });
+    assert.equal(reg.status, 503);
+    const after = await call<{ items: unknown[]; revision: number }>(r1.url, 'GET', '/v1/resources');
+    assert.equal(after.status, 200);
+    assert.deepEqual(after.body, before.body);
+    const shop = await w.waitForService('shop');
+    assert.equal(shop.instances.length, 1);
+    console.log(`etcd gone: a write failed with 503 in ${putMs.toFixed(0)} ms (${put.body.error.message}); reads and watches still answer`);
+    assert.ok(r1.child.lines.some((l) => l.includes('etcd watch lost')), 'the replica logs the lost watch');
   });
 });

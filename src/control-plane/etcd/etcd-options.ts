@@ -6,7 +6,12 @@
 import { z } from 'zod';
 
 export const DEFAULT_ETCD_PREFIX = '/hyphae/';
-export const DEFAULT_ETCD_REQUEST_TIMEOUT_MS = 3000;
+/**
+ * Short on purpose: a write forwarded to a leader that has just died is
+ * dropped by etcd and only this deadline ends the wait; the client then
+ * retries on another member (writes are safe to retry, see etcd-store.ts).
+ */
+export const DEFAULT_ETCD_REQUEST_TIMEOUT_MS = 2000;
 
 /** `http://host:port` or `https://host:port`: what etcd's --advertise-client-urls lists. */
 const endpointSchema = z

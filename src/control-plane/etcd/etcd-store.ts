@@ -3,20 +3,25 @@
  *
  * Reads come from the replica's cache (etcd-state.ts). A write is one etcd
  * transaction: every changed resource plus a put of `config/revision`, whose
- * mod_revision is the configuration revision. The transaction compares that
- * key's mod_revision with the revision the write was planned against, so:
+ * mod_revision is therefore the configuration revision. What the transaction
+ * compares depends on the caller:
  *
- * - with an expected revision (If-Match), a stale one fails as a conflict
- *   naming the current revision: two operators cannot overwrite each other;
- * - without one, a write planned on a cache that is a few milliseconds behind
- *   another replica's write is re-planned once the cache has caught up, so
- *   "unchanged" / "created" / "updated" are always told against the truth.
+ * - with an expected revision (If-Match), `config/revision` must still be at
+ *   it: a stale one fails as a conflict naming the current revision, so two
+ *   operators cannot overwrite each other;
+ * - without one, each resource the write touches must still be at the
+ *   revision this replica's cache has for it (0: absent). Blind writes of
+ *   different resources never collide; a write planned on a cache a few
+ *   milliseconds behind another replica's write to the same resource is
+ *   re-planned once the cache has caught up, so "unchanged" / "created" /
+ *   "updated" are always told against the truth.
  *
  * The write then waits until this replica's watch has applied it, so
  * `onChange` has fired here (as it does on every other replica, from the
  * same watch) before the API answers.
  */
-import type { ITxnResponse, IRequestOp } from 'etcd3';
+import { randomBytes } from 'node:crypto';
+import type { ICompare, ITxnResponse, IRequestOp } from 'etcd3';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import { resourceSchema, type Resource, type ResourceKind, type StoredResource } from '../../config/resources.js';
@@ -30,11 +35,13 @@ import { CONFIG_REVISION, RESOURCES, parseResourceKey, resourceKey } from './key
 
 /** How long a write waits for this replica to see it (or to catch up before re-planning). */
 const CATCH_UP_MS = 5_000;
-/** Re-plans of a write without expected revision while other replicas keep writing. */
-const MAX_ATTEMPTS = 5;
+/** Re-plans of a write without expected revision while other replicas keep writing the same resources. */
+const MAX_ATTEMPTS = 10;
 
 interface Plan<T> {
   ops: IRequestOp[];
+  /** Keys the write depends on (read from the cache), with the mod_revision it saw; 0 for absent. */
+  reads: [Buffer, number][];
   /** The answer if the write goes through at `revision`. */
   result(revision: number): T;
 }
@@ -85,9 +92,11 @@ export class EtcdStore implements Store {
     return this.#write('apply', options, () => {
       const results: ApplyResult['results'] = [];
       const ops: IRequestOp[] = [];
+      const reads: Plan<ApplyResult>['reads'] = [];
       for (const resource of resources) {
         const id = idOf(resource);
         const current = this.#items.get(keyOf(id));
+        reads.push([this.#state.key(resourceKey(id)), current?.revision ?? 0]);
         if (current && canonicalJson(current.resource) === canonicalJson(resource)) {
           results.push({ ...id, action: 'unchanged' });
           continue;
@@ -95,14 +104,16 @@ export class EtcdStore implements Store {
         results.push({ ...id, action: current ? 'updated' : 'created' });
         ops.push({ request_put: { key: this.#state.key(resourceKey(id)), value: Buffer.from(JSON.stringify(resource)) } });
       }
-      return { ops, result: (revision) => ({ revision, results }) };
+      return { ops, reads, result: (revision) => ({ revision, results }) };
     });
   }
 
   delete(id: ResourceId, options: WriteOptions = {}): Promise<number | undefined> {
     return this.#write('delete', options, () => {
-      if (!this.#items.has(keyOf(id))) return { ops: [], result: () => undefined };
-      return { ops: [{ request_delete_range: { key: this.#state.key(resourceKey(id)) } }], result: (revision) => revision };
+      const current = this.#items.get(keyOf(id));
+      if (!current) return { ops: [], reads: [], result: () => undefined };
+      const key = this.#state.key(resourceKey(id));
+      return { ops: [{ request_delete_range: { key } }], reads: [[key, current.revision]], result: (revision) => revision };
     });
   }
 
@@ -122,34 +133,42 @@ export class EtcdStore implements Store {
     // A replica behind the revision the caller read (from another replica) catches up before planning.
     if (expectedRevision !== undefined && expectedRevision > this.#revision) await this.#state.waitFor(expectedRevision, 1_000);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const base = expectedRevision ?? this.#revision;
-      const { ops, result } = plan();
+      const { ops, reads, result } = plan();
       if (ops.length === 0) {
         // Nothing to write; an If-Match still has to hold.
         if (expectedRevision !== undefined && expectedRevision !== this.#revision) throw revisionConflict(expectedRevision, this.#revision);
         return result(this.#revision);
       }
       const meta = this.#state.key(CONFIG_REVISION);
+      // The client retries a call that timed out, and the first try may have committed: the token lets us
+      // recognise our own write in the failure branch instead of calling it a conflict.
+      const token = randomBytes(12);
       let res: ITxnResponse;
       try {
+        const compare: ICompare[] =
+          expectedRevision !== undefined
+            ? [{ key: meta, target: 'Mod', result: 'Equal', mod_revision: expectedRevision }]
+            : reads.map(([key, mod]) => ({ key, target: 'Mod', result: 'Equal', mod_revision: mod }));
         res = await this.#state.client.kv.txn({
-          compare: [{ key: meta, target: 'Mod', result: 'Equal', mod_revision: base }],
-          success: [...ops, { request_put: { key: meta, value: Buffer.alloc(0) } }],
+          compare,
+          success: [...ops, { request_put: { key: meta, value: token } }],
           failure: [{ request_range: { key: meta } }],
         });
       } catch (err) {
         throw storeUnavailable(what, err, this.#endpoints);
       }
-      if (res.succeeded) {
-        const revision = Number(res.header.revision);
+      const now = res.succeeded ? undefined : res.responses[0]?.response_range?.kvs[0];
+      if (res.succeeded || (now && token.equals(now.value))) {
+        const revision = res.succeeded ? Number(res.header.revision) : Number(now!.mod_revision);
         if (!(await this.#state.waitFor(revision, CATCH_UP_MS))) {
           this.#log(`etcd: ${what} committed at revision ${revision} but this replica's watch has not delivered it yet`);
         }
         return result(revision);
       }
-      const current = Number(res.responses[0]?.response_range.kvs[0]?.mod_revision ?? 0);
+      const current = Number(now?.mod_revision ?? 0);
       if (expectedRevision !== undefined) throw revisionConflict(expectedRevision, current);
-      // Another replica wrote since our cache last moved: catch up to it and plan again.
+      // Another replica wrote one of these resources since our cache last moved: catch up to it and plan again.
+      // (config/revision moves with every resource write, so reaching its revision covers them all.)
       await this.#state.waitFor(current, CATCH_UP_MS);
     }
     throw new MeshError(ErrorCode.STORE_UNAVAILABLE, `the configuration changed under this ${what} ${MAX_ATTEMPTS} times in a row; try again`, {
