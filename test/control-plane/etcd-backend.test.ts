@@ -4,6 +4,7 @@
  * what one writes, the other hears from its watch.
  */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { ErrorCode, isMeshError } from '../../src/core/errors.js';
@@ -13,7 +14,9 @@ import { openEtcdBackend } from '../../src/control-plane/etcd/backend.js';
 import { EtcdState } from '../../src/control-plane/etcd/etcd-state.js';
 import { EtcdStore } from '../../src/control-plane/etcd/etcd-store.js';
 import type { Registry, Store, StoreChange } from '../../src/control-plane/index.js';
-import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { createControlPlane } from '../../src/control-plane/index.js';
+import { makeTempDir } from '../helpers/control-plane.js';
+import { freePorts, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { waitUntil } from '../helpers/services.js';
 
 const svc = (name: string, labels?: Record<string, string>): Resource =>
@@ -159,6 +162,29 @@ describe('etcd backend', () => {
     await seed.apply([svc('later')]);
     await waitUntil(() => store.get({ kind: 'Service', namespace: 'default', name: 'later' }) !== undefined, 2_000);
     await store.close();
+  });
+
+  it('createControlPlane checks the etcd options, and fails clearly when etcd cannot be reached', async () => {
+    const dataDir = await makeTempDir();
+    try {
+      await assert.rejects(createControlPlane({ dataDir, port: 0, store: 'etcd' }), (err: unknown) => {
+        assert.ok(isMeshError(err, ErrorCode.INVALID_OPTIONS));
+        assert.match(err.message, /store 'etcd' needs etcd.endpoints/);
+        return true;
+      });
+      await assert.rejects(createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: ['127.0.0.1:2379'] } }), /etcd client URL/);
+      const [port] = await freePorts(1);
+      await assert.rejects(
+        createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 } }),
+        (err: unknown) => {
+          assert.ok(isMeshError(err, ErrorCode.STORE_UNAVAILABLE));
+          assert.match(err.message, new RegExp(`etcd \\(http://127.0.0.1:${port}\\) did not take the initial read`));
+          return true;
+        },
+      );
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('ignores (and logs) a value written into etcd by hand that is not a valid resource', async () => {

@@ -64,6 +64,8 @@ describe('control-plane replicas on etcd', () => {
     const line = replicas[0]!.child.lines.find((l) => l.includes(' listening '))!;
     assert.match(line, /store=etcd http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+ prefix \/hyphae\//);
     await assert.rejects(startControlPlane({ args: ['--etcd-endpoints', etcd.endpoints[0]!] }), /--etcd-\* flags need --store etcd/);
+    await assert.rejects(startControlPlane({ args: ['--store', 'etcd'] }), /--store etcd needs --etcd-endpoints/);
+    await assert.rejects(startControlPlane({ args: ['--store', 'zookeeper'] }), /--store must be file or etcd/);
   });
 
   it('must-show 1: a config applied through replica 1 reaches a watcher of replica 3 within 1 s', async () => {

@@ -49,6 +49,8 @@ export interface EtcdRegistryOptions {
   log: EventLog;
 }
 
+const LEASE_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
 /** How long a write waits for this replica's watch to deliver it before answering anyway. */
 const CATCH_UP_MS = 5_000;
 
@@ -214,7 +216,8 @@ export class EtcdRegistry implements Registry {
   /** The lease behind one of our lease ids: from the cache, else from etcd (another replica may have just made it). */
   async #lease(leaseId: string): Promise<LeaseValue | undefined> {
     let lease = this.#leases.get(leaseId);
-    if (!lease) {
+    // Only ids we could have handed out (base64url) are worth a read from etcd.
+    if (!lease && LEASE_ID.test(leaseId)) {
       try {
         const kv = (await this.#state.client.kv.range({ key: this.#state.key(leaseKey(leaseId)) })).kvs[0];
         lease = kv && parseJson(leaseValueSchema, kv.value);
