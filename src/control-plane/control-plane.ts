@@ -47,6 +47,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     hub.notify(service);
   });
   store.onChange((change) => {
+    versions.observe(change.revision);
     for (const c of change.changes) {
       log(`${c.action === 'deleted' ? 'delete' : 'apply'} ${c.kind} ${c.namespace}/${c.name} (${c.action}) rev=${change.revision}`);
     }

@@ -93,6 +93,17 @@ describe('control-plane replicas on etcd', () => {
         `over ${latencies.length} applies; a registration ${regMs.toFixed(1)} ms`,
     );
     assert.ok(Math.max(...latencies) < 1_000);
+    // Versions never go back, though etcd revisions jump: registry writes that watchers cannot see (the same
+    // instance registering again) move etcd's revision, then a config write lands far ahead and is deleted.
+    for (let i = 0; i < 10; i++) await register(r1.url, { service: 'noise', address: '127.0.0.1', port: 9002, ttlSeconds: 30 });
+    let mark = w3.events.length;
+    assert.equal((await call(r1.url, 'PUT', '/v1/resources', service('shop', { round: 'x' }))).status, 200);
+    const before = (await w3.waitForService('shop', (s) => s.config !== null, 1_000, mark)).version;
+    mark = w3.events.length;
+    assert.equal((await call(replicas[1]!.url, 'DELETE', '/v1/resources/Service/default/shop')).status, 200);
+    const gone = await w3.waitForService('shop', (s) => s.config === null, 1_000, mark);
+    assert.ok(gone.version > before, `version ${gone.version} after ${before}`);
+    assert.equal((await call(r1.url, 'PUT', '/v1/resources', service('shop', { round: '19' }))).status, 200);
     // Every replica serves the same registry and configuration.
     for (const r of replicas) {
       const inst = await call<{ instances: unknown[] }>(r.url, 'GET', '/v1/instances?service=shop');
