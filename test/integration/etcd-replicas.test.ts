@@ -182,8 +182,8 @@ describe('control-plane replicas on etcd', () => {
   it('must-show 2: under load, kill the replica the client watches through, then the etcd leader: 0 failed requests', async () => {
     const [r1, r2, r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
     const urls = (...rs: RunningControlPlane[]) => rs.map((r) => r.url).join(',');
-    // TTL 2 s: heartbeats every ~700 ms, so a stall in heartbeats shows as an expiry within the test.
-    const env = { HYPHAE_TTL_SECONDS: '2' };
+    // TTL 3 s: heartbeats every second, so a stall in heartbeats shows as an expiry within the test.
+    const env = { HYPHAE_TTL_SECONDS: '3' };
     const apis: RunningService[] = await Promise.all([startApi(urls(r1, r2, r3), 'v1', env), startApi(urls(r2, r1, r3), 'v1', env)]);
     const warnings: string[] = [];
     const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
@@ -251,7 +251,7 @@ describe('control-plane replicas on etcd', () => {
         const acks = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=acked');
         assert.deepEqual(acks.body.instances.map((i) => i.id), [ackedInstance.instance.id], `registration acked by replica 3, at ${r.url}`);
       }
-      // Heartbeats continue: three TTLs later every api instance is still registered on both live replicas.
+      // Heartbeats continue: two TTLs later every api instance is still registered on both live replicas.
       await new Promise((r) => setTimeout(r, 6_000));
       for (const r of [r1, r2]) {
         const inst = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=api');
@@ -267,7 +267,7 @@ describe('control-plane replicas on etcd', () => {
         `${outcomes.length} requests at ${rate}/s, ${failed.length} failed; client moved from replica 3 to ${movedTo === r1 ? 'replica 1' : 'replica 2'} ` +
           `${movedMs.toFixed(0)} ms after the kill, saw a new instance ${seenMs.toFixed(0)} ms after its registration; ` +
           `etcd leader m${leader} killed: registration ok after ${regTries} tries (${regMs.toFixed(0)} ms), config write ok, ` +
-          `${apis.length} instances kept their 2 s leases for 6 s`,
+          `${apis.length} instances kept their 3 s leases for 6 s`,
       );
       assert.deepEqual(failed, []);
       assert.ok(outcomes.length > 500, `${outcomes.length} requests`);
