@@ -20,6 +20,10 @@ export function stripIdentityHeaders(req: http.IncomingMessage): number {
     }
   }
   if (!found) return 0;
+  // Node builds headers and headersDistinct lazily from rawHeaders and a header count it keeps
+  // privately: build both views now, before rawHeaders shrinks under that count.
+  const distinct = req.headersDistinct;
+  for (const name of IDENTITY_HEADERS) delete distinct[name];
   const raw = req.rawHeaders;
   let w = 0;
   for (let i = 0; i + 1 < raw.length; i += 2) {
