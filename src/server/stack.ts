@@ -17,9 +17,17 @@
  *
  * Inbound layers are synchronous functions of (req, res): they decide before
  * the application runs and add no promise per request.
+ *
+ * Node also hands requests to the application through other events than
+ * 'request': 'checkContinue' / 'checkExpectation' (an Expect header, when the
+ * app listens for them), 'upgrade' (WebSocket...) and 'connect'. Each is a way
+ * around authorization if left alone, so buildSideDoors() puts them through
+ * the same layers (Upgrade and CONNECT cannot wait for policies, and are
+ * refused on the raw socket).
  */
 import type http from 'node:http';
-import type { InboundAuthorization } from './authz/authorization.js';
+import type { Duplex } from 'node:stream';
+import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
 import { normalizeTarget } from './authz/normalize-path.js';
 import type { Drainer } from './drain.js';
 import { stripIdentityHeaders } from './identity-headers.js';
@@ -59,4 +67,52 @@ function normalizeLayer(authz: InboundAuthorization): InboundFilter {
 
 function authorizationLayer(authz: InboundAuthorization): InboundFilter {
   return (next) => (req, res) => authz.check(req, res, next);
+}
+
+/** Events other than 'request' that carry a request to the application. */
+export const SIDE_DOORS: ReadonlySet<string | symbol> = new Set(['checkContinue', 'checkExpectation', 'upgrade', 'connect']);
+
+/**
+ * The handler of the SIDE_DOORS events: `emit` passes an event on to the
+ * application's listeners, once the request got through. Returns what emit returns.
+ */
+export function buildSideDoors(
+  drainer: Drainer,
+  authz: InboundAuthorization,
+  emit: (event: string, args: unknown[]) => boolean,
+): (event: string, args: unknown[]) => boolean {
+  const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz);
+  const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz);
+  return (event, args) => {
+    const req = args[0] as http.IncomingMessage;
+    switch (event) {
+      case 'checkContinue':
+        onContinue(req, args[1] as http.ServerResponse);
+        return true;
+      case 'checkExpectation':
+        onExpectation(req, args[1] as http.ServerResponse);
+        return true;
+      default:
+        // upgrade, connect: (req, socket, head)
+        return rawRequestAllowed(authz, req, args[1] as Duplex, event === 'upgrade') ? emit(event, args) : true;
+    }
+  };
+}
+
+/** The layers above for a request that has a socket instead of a response. A CONNECT target is an authority, not a path: it is matched as is. */
+function rawRequestAllowed(authz: InboundAuthorization, req: http.IncomingMessage, socket: Duplex, isUpgrade: boolean): boolean {
+  stripIdentityHeaders(req);
+  if (isUpgrade) {
+    const url = normalizeTarget(req.url ?? '');
+    if (typeof url !== 'string') {
+      authz.badTarget(req, socket, url.refused);
+      return false;
+    }
+    req.url = url;
+  }
+  const decision = authz.decide(req);
+  if (decision === undefined) return true;
+  if (decision === NOT_READY) authz.notReady(socket);
+  else authz.deny(req, socket, decision);
+  return false;
 }

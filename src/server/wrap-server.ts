@@ -12,7 +12,7 @@ import { InboundAuthorization, type AuthzStats } from './authz/authorization.js'
 import { Drainer } from './drain.js';
 import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
-import { buildServerStack } from './stack.js';
+import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
 
 export interface WrapServerOptions {
   /** Labels of this instance (version, zone...), merged over the mesh's labels. */
@@ -146,12 +146,17 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   const app = (req: http.IncomingMessage, res: http.ServerResponse) =>
     void (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, 'request', req, res);
   const handle = buildServerStack(drainer, app, authz);
+  // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
+  const sideDoor = buildSideDoors(drainer, authz, (event, args) =>
+    (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
+  );
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'request') {
       handle(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
       return true;
     }
+    if (SIDE_DOORS.has(event)) return sideDoor(event as string, args);
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };
 

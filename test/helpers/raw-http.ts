@@ -49,6 +49,8 @@ export function rawExchange(port: number, bytes: string, timeoutMs = 5_000): Pro
 }
 
 function parse(text: string): RawReply {
+  // Interim answers (100 Continue, 103 Early Hints) come before the real one; 101 is final for an upgrade.
+  while (/^HTTP\/1\.[01] 1(0[02-9]|[1-9]\d)/.test(text)) text = text.slice(text.indexOf('\r\n\r\n') + 4);
   const end = text.indexOf('\r\n\r\n');
   if (end < 0) throw new Error(`not an HTTP response: ${JSON.stringify(text.slice(0, 200))}`);
   const [statusLine, ...lines] = text.slice(0, end).split('\r\n');

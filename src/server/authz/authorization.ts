@@ -15,8 +15,8 @@ import type { Logger } from '../../core/logger.js';
 import { getPeer } from '../peer.js';
 import type { PolicySource } from '../policy-source.js';
 import { pathOf } from './normalize-path.js';
-import { ALLOW_ALL, compilePolicies, type PolicySet } from './policy-set.js';
-import { refuse } from './respond.js';
+import { ALLOW_ALL, compilePolicies, type Denial, type PolicySet } from './policy-set.js';
+import { refuse, type RefuseTarget } from './respond.js';
 
 type Next = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -39,6 +39,8 @@ export interface AuthzStats {
 }
 
 export const DEFAULT_DENY_KEY = '(no ALLOW match)';
+/** decide(): the policies are not known yet. */
+export const NOT_READY = Symbol('authorization policies not known yet');
 /** How long a request waits for the first policies before a 503. */
 export const POLICY_WAIT_MS = 5_000;
 /** Requests held at once while waiting; more are answered 503 at once (no unbounded queue). */
@@ -89,45 +91,61 @@ export class InboundAuthorization {
 
   /** The authorization layer: `req.url` is already normalized. */
   check(req: http.IncomingMessage, res: http.ServerResponse, next: Next): void {
+    const decision = this.decide(req);
+    if (decision === undefined) return next(req, res);
+    if (decision === NOT_READY) return this.#hold(req, res, next);
+    this.deny(req, res, decision);
+  }
+
+  /**
+   * undefined to let the request through, NOT_READY while the policies are
+   * unknown, else the denial. For requests that cannot wait (Upgrade, CONNECT),
+   * and under check().
+   */
+  decide(req: http.IncomingMessage): Denial | typeof NOT_READY | undefined {
     const set = this.#set;
-    if (set === undefined) return this.#hold(req, res, next);
-    if (set.size === 0) return next(req, res);
+    if (set === undefined) return NOT_READY;
+    if (set.size === 0) return undefined;
     this.stats.checked++;
-    const path = pathOf(req.url!);
-    const peer = getPeer(req);
-    const denial = set.check(req.method!, path, peer, req.rawHeaders);
-    if (denial === undefined) return next(req, res);
+    return set.check(req.method!, pathOf(req.url!), getPeer(req), req.rawHeaders);
+  }
+
+  deny(req: http.IncomingMessage, to: RefuseTarget, denial: Denial): void {
     const key = denial.policy ?? DEFAULT_DENY_KEY;
     this.stats.denied++;
     this.stats.deniedBy.set(key, (this.stats.deniedBy.get(key) ?? 0) + 1);
     this.logger.info('hyphae: request denied by authorization', {
       policy: key,
       method: req.method,
-      path: path.length > 256 ? `${path.slice(0, 256)}...` : path,
-      peer: peer?.id ?? null,
+      path: clip(pathOf(req.url!)),
+      peer: getPeer(req)?.id ?? null,
     });
-    refuse(res, 403, ErrorCode.AUTHZ_DENIED, denial.reason);
+    refuse(to, 403, ErrorCode.AUTHZ_DENIED, denial.reason);
   }
 
   /** A target the normalization layer refused (counted and logged here, with the rest of the refusals). */
-  badTarget(req: http.IncomingMessage, res: http.ServerResponse, reason: string): void {
+  badTarget(req: http.IncomingMessage, to: RefuseTarget, reason: string): void {
     this.stats.badTargets++;
-    const target = req.url ?? '';
-    this.logger.info('hyphae: request target refused', { reason, method: req.method, target: target.length > 256 ? `${target.slice(0, 256)}...` : target });
+    this.logger.info('hyphae: request target refused', { reason, method: req.method, target: clip(req.url ?? '') });
     // A target built to confuse parsers says little good about the rest of the connection.
-    refuse(res, 400, ErrorCode.BAD_REQUEST_TARGET, reason, true);
+    refuse(to, 400, ErrorCode.BAD_REQUEST_TARGET, reason, true);
+  }
+
+  notReady(to: RefuseTarget): void {
+    this.stats.notReady++;
+    refuse(to, 503, ErrorCode.AUTHZ_NOT_READY, 'authorization policies are not known yet', false, '1');
   }
 
   close(): void {
     this.#dispose?.();
     this.#dispose = undefined;
-    for (const h of this.#held.splice(0)) this.#notReady(h.res);
+    for (const h of this.#held.splice(0)) this.notReady(h.res);
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   #hold(req: http.IncomingMessage, res: http.ServerResponse, next: Next): void {
-    if (this.#held.length >= MAX_HELD) return this.#notReady(res);
+    if (this.#held.length >= MAX_HELD) return this.notReady(res);
     this.#held.push({ req, res, next, until: performance.now() + this.#waitMs });
     if (!this.#timer) this.#arm();
   }
@@ -143,7 +161,7 @@ export class InboundAuthorization {
     this.#timer = undefined;
     const now = performance.now();
     let i = 0;
-    while (i < this.#held.length && this.#held[i]!.until <= now) this.#notReady(this.#held[i++]!.res);
+    while (i < this.#held.length && this.#held[i]!.until <= now) this.notReady(this.#held[i++]!.res);
     this.#held.splice(0, i);
     if (i > 0) this.logger.warn('hyphae: authorization policies still unknown; requests answered 503', { requests: i, waitedMs: this.#waitMs });
     this.#arm();
@@ -155,10 +173,8 @@ export class InboundAuthorization {
     for (const h of this.#held.splice(0)) if (!h.res.destroyed) this.check(h.req, h.res, h.next);
   }
 
-  #notReady(res: http.ServerResponse): void {
-    this.stats.notReady++;
-    if (res.destroyed || res.headersSent) return;
-    res.setHeader('retry-after', '1');
-    refuse(res, 503, ErrorCode.AUTHZ_NOT_READY, 'authorization policies are not known yet');
-  }
+}
+
+function clip(s: string): string {
+  return s.length > 256 ? `${s.slice(0, 256)}...` : s;
 }
