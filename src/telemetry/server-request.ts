@@ -38,8 +38,7 @@ const byRequest = new WeakMap<IncomingMessage, ServerRequestTelemetry>();
 
 /** The route template the application handled this request with (e.g. `/items/:id`): named in spans, metrics and logs. */
 export function setServerRoute(req: IncomingMessage, route: string): void {
-  const r = byRequest.get(req);
-  if (r) r.route = route;
+  byRequest.get(req)?.setRoute(route);
 }
 
 export class ServerRequestTelemetry {
@@ -108,6 +107,12 @@ export class ServerRequestTelemetry {
     t.traffic.inbound.inflight++;
   }
 
+  setRoute(route: string): void {
+    this.route = route;
+    // An instrumentation names its span from the RPC metadata when it ends it, which may be before we hear of the end.
+    if (this.#rpc && this.#rpc.route === undefined) this.#rpc.route = route;
+  }
+
   /** The response is done (`finished`: fully written; otherwise the connection closed first). */
   finish(req: IncomingMessage, res: ServerResponse, finished: boolean): void {
     if (this.#done) return;
@@ -137,11 +142,8 @@ export class ServerRequestTelemetry {
         }
       }
       span.end();
-    } else {
-      // The instrumentation ends its span on 'close' and names it from the RPC metadata's route.
-      if (route && this.#rpc && this.#rpc.route === undefined) this.#rpc.route = route;
-      if (span.isRecording()) span.setAttribute(sc.ATTR_HYPHAE_OUTCOME, failed ? 'failure' : 'success');
     }
+    // Not ours to end: the instrumentation ended it on 'close' already, so nothing more is added to it.
 
     const attrs: Attributes = {
       [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
