@@ -3,7 +3,7 @@
  * read counters the mesh already keeps (in-flight counts, endpoint states,
  * certificate dates) at collection time, so they cost nothing per request.
  */
-import { ValueType, type Counter, type Histogram, type Meter, type ObservableResult } from '@opentelemetry/api';
+import { createNoopMeter, ValueType, type Counter, type Histogram, type Meter, type ObservableResult } from '@opentelemetry/api';
 import * as sc from './semconv.js';
 import type { CertificateInfo, EndpointState } from './mesh-telemetry.js';
 import type { EdgeTraffic } from './traffic.js';
@@ -16,6 +16,8 @@ export interface GaugeSources {
 }
 
 export class Instruments {
+  /** No meter provider registered: callers skip building attributes nobody reads. */
+  readonly noop: boolean;
   readonly clientDuration: Histogram;
   readonly serverDuration: Histogram;
   readonly retries: Counter;
@@ -25,6 +27,8 @@ export class Instruments {
   readonly denied: Counter;
 
   constructor(meter: Meter, sources: GaugeSources) {
+    // The API's no-op provider hands out one shared no-op meter, the one createNoopMeter() returns.
+    this.noop = meter === createNoopMeter();
     const advice = { explicitBucketBoundaries: sc.HTTP_DURATION_BUCKETS };
     this.clientDuration = meter.createHistogram(sc.METRIC_CLIENT_DURATION, {
       description: 'Duration of mesh calls, from the call to the end of the response body, retries included.',

@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { context, createContextKey, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { extractIncoming } from './context.js';
+import { extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -34,17 +34,22 @@ export interface PeerInfo {
   service?: string | undefined;
 }
 
-const byRequest = new WeakMap<IncomingMessage, ServerRequestTelemetry>();
+const kRecord = Symbol('hyphae.server-request');
+type Tracked = IncomingMessage & { [kRecord]?: ServerRequestTelemetry };
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** The route template the application handled this request with (e.g. `/items/:id`): named in spans, metrics and logs. */
 export function setServerRoute(req: IncomingMessage, route: string): void {
-  byRequest.get(req)?.setRoute(route);
+  (req as Tracked)[kRecord]?.setRoute(route);
 }
 
-export class ServerRequestTelemetry {
+export class ServerRequestTelemetry implements Incoming {
   readonly span: Span;
-  /** The context the application runs in. */
-  readonly context: Context;
+  readonly req: IncomingMessage;
+  /** Incoming, for context.ts runIncoming: the SDK context the application runs in... */
+  readonly context: Context | undefined;
+  /** ...or, with no SDK, the W3C headers its calls pass on. */
+  readonly passthrough: Record<string, string> | undefined;
   /** false: the span belongs to an HTTP instrumentation that ends it; we only add the mesh's attributes. */
   readonly owned: boolean;
   route: string | undefined;
@@ -52,12 +57,13 @@ export class ServerRequestTelemetry {
   #rpc: RpcMetadata | undefined;
   #method: string;
   #start = performance.now();
-  #startWall = Date.now();
+  #traceId: string | undefined;
   #peer: PeerInfo | undefined;
   #done = false;
 
   constructor(t: MeshTelemetry, req: IncomingMessage, peer: PeerInfo | undefined) {
     this.#t = t;
+    this.req = req;
     this.#peer = peer;
     this.#method = sc.normalizeMethod(req.method);
     const active = context.active();
@@ -65,46 +71,69 @@ export class ServerRequestTelemetry {
     // Only a span an HTTP instrumentation marked as this request's: any other active span may be a leftover
     // of the context server.listen() ran in, which every connection inherits.
     const existing = rpc?.span;
-    const meshAttrs: Attributes = {};
-    if (t.service) meshAttrs[sc.ATTR_HYPHAE_SERVICE] = t.service;
-    if (peer) {
-      meshAttrs[sc.ATTR_HYPHAE_PEER_IDENTITY] = peer.id;
-      if (peer.service) meshAttrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = peer.service;
-    }
     if (existing !== undefined && existing.isRecording()) {
       // An HTTP server instrumentation already made this request's span: one SERVER span per request, so enrich it.
       this.#rpc = rpc;
       this.owned = false;
       this.span = existing;
-      existing.setAttributes(meshAttrs);
+      existing.setAttributes(this.#meshAttrs());
       this.context = active;
-    } else {
+      this.passthrough = undefined;
+    } else if (sdkActive()) {
       this.owned = true;
       const parent = extractIncoming(req.headers);
-      const socket = req.socket;
-      const attributes: Attributes = {
-        [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
-        [sc.ATTR_URL_PATH]: pathOnly(req.url),
-        [sc.ATTR_URL_SCHEME]: (socket as TLSSocket).encrypted ? 'https' : 'http',
-        [sc.ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
-        ...meshAttrs,
-      };
-      if (this.#method === '_OTHER' && req.method) attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = req.method;
-      if (socket.remoteAddress) {
-        attributes[sc.ATTR_CLIENT_ADDRESS] = socket.remoteAddress;
-        attributes[sc.ATTR_NETWORK_PEER_ADDRESS] = socket.remoteAddress;
-        if (socket.remotePort !== undefined) attributes[sc.ATTR_NETWORK_PEER_PORT] = socket.remotePort;
-      }
-      if (socket.localPort !== undefined) attributes[sc.ATTR_SERVER_PORT] = socket.localPort;
-      const host = req.headers.host;
-      if (host) attributes[sc.ATTR_SERVER_ADDRESS] = hostOnly(host);
-      const ua = req.headers['user-agent'];
-      if (ua) attributes[sc.ATTR_USER_AGENT_ORIGINAL] = ua;
-      this.span = t.tracer.startSpan(this.#method === '_OTHER' ? 'HTTP' : this.#method, { kind: SpanKind.SERVER, attributes }, parent);
+      this.span = t.tracer.startSpan(this.#method === '_OTHER' ? 'HTTP' : this.#method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req) }, parent);
+      if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
       this.context = trace.setSpan(parent, this.span);
+      this.passthrough = undefined;
+    } else {
+      // No SDK: no span (nobody would record it), only the W3C headers to pass on.
+      this.owned = false;
+      this.span = NO_SPAN;
+      this.context = undefined;
+      this.passthrough = passthroughHeaders(req.headers);
+      if (this.passthrough?.traceparent) this.#traceId = this.passthrough.traceparent.slice(3, 35);
     }
-    byRequest.set(req, this);
+    (req as Tracked)[kRecord] = this;
     t.traffic.inbound.inflight++;
+  }
+
+  #meshAttrs(): Attributes {
+    const attrs: Attributes = {};
+    if (this.#t.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.#t.service;
+    if (this.#peer) {
+      attrs[sc.ATTR_HYPHAE_PEER_IDENTITY] = this.#peer.id;
+      if (this.#peer.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
+    }
+    return attrs;
+  }
+
+  /** What semconv wants at span creation (samplers may read it). */
+  #spanAttrs(req: IncomingMessage): Attributes {
+    const socket = req.socket;
+    const attributes: Attributes = {
+      [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
+      [sc.ATTR_URL_PATH]: pathOnly(req.url),
+      [sc.ATTR_URL_SCHEME]: (socket as TLSSocket).encrypted ? 'https' : 'http',
+    };
+    if (this.#method === '_OTHER' && req.method) attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = req.method;
+    if (socket.remoteAddress) attributes[sc.ATTR_CLIENT_ADDRESS] = socket.remoteAddress;
+    if (socket.localPort !== undefined) attributes[sc.ATTR_SERVER_PORT] = socket.localPort;
+    const host = req.headers.host;
+    if (host) attributes[sc.ATTR_SERVER_ADDRESS] = hostOnly(host);
+    const ua = req.headers['user-agent'];
+    if (ua) attributes[sc.ATTR_USER_AGENT_ORIGINAL] = ua;
+    return attributes;
+  }
+
+  /** The rest, only for a span that records. */
+  #recordedAttrs(req: IncomingMessage): Attributes {
+    const socket = req.socket;
+    const attributes = this.#meshAttrs();
+    attributes[sc.ATTR_NETWORK_PROTOCOL_VERSION] = req.httpVersion;
+    if (socket.remoteAddress) attributes[sc.ATTR_NETWORK_PEER_ADDRESS] = socket.remoteAddress;
+    if (socket.remotePort !== undefined) attributes[sc.ATTR_NETWORK_PEER_PORT] = socket.remotePort;
+    return attributes;
   }
 
   setRoute(route: string): void {
@@ -113,8 +142,14 @@ export class ServerRequestTelemetry {
     if (this.#rpc && this.#rpc.route === undefined) this.#rpc.route = route;
   }
 
+  /** Whether the application must run inside runIncoming (there is a context or headers to carry). */
+  get carries(): boolean {
+    return this.context !== undefined || this.passthrough !== undefined;
+  }
+
   /** The response is done (`finished`: fully written; otherwise the connection closed first). */
-  finish(req: IncomingMessage, res: ServerResponse, finished: boolean): void {
+  finish(res: ServerResponse, finished: boolean): void {
+    const req = this.req;
     if (this.#done) return;
     this.#done = true;
     const t = this.#t;
@@ -145,21 +180,25 @@ export class ServerRequestTelemetry {
     }
     // Not ours to end: the instrumentation ended it on 'close' already, so nothing more is added to it.
 
-    const attrs: Attributes = {
-      [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
-      [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
-      [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
-    };
-    if (route) attrs[sc.ATTR_HTTP_ROUTE] = route;
-    if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
-    if (t.service) attrs[sc.ATTR_HYPHAE_SERVICE] = t.service;
-    if (this.#peer?.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
-    t.instruments.serverDuration.record(ms / 1000, attrs);
+    const instruments = t.instruments;
+    if (!instruments.noop) {
+      const attrs: Attributes = {
+        [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
+        [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+        [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
+      };
+      if (route) attrs[sc.ATTR_HTTP_ROUTE] = route;
+      if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
+      // This service is the resource's service.name; the caller's is worth a label (a bounded set of services).
+      if (this.#peer?.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
+      instruments.serverDuration.record(ms / 1000, attrs);
+    }
 
     if (t.accessLog) {
       const sctx = span.spanContext();
+      const valid = sctx.traceId !== INVALID_SPAN_CONTEXT.traceId;
       writeAccessLog(t.accessLog, {
-        time: new Date(this.#startWall).toISOString(),
+        time: new Date(performance.timeOrigin + this.#start).toISOString(),
         side: 'server',
         service: t.service,
         peer: this.#peer?.service,
@@ -169,8 +208,8 @@ export class ServerRequestTelemetry {
         route,
         status: finished ? status : 0,
         duration_ms: Math.round(ms * 1000) / 1000,
-        trace_id: sctx.traceId !== '00000000000000000000000000000000' ? sctx.traceId : undefined,
-        span_id: sctx.spanId !== '0000000000000000' ? sctx.spanId : undefined,
+        trace_id: valid ? sctx.traceId : this.#traceId,
+        span_id: valid ? sctx.spanId : undefined,
         error: !finished ? 'aborted' : undefined,
       });
     }

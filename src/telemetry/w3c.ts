@@ -27,6 +27,32 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
   return { traceId, spanId, traceFlags: parseInt(flags, 16) & TraceFlags.SAMPLED, isRemote: true };
 }
 
+/**
+ * Whether a traceparent is well formed, checked in place without building a
+ * span context or substrings: the no-SDK pass-through runs it per request.
+ */
+export function validTraceparent(v: string): boolean {
+  const n = v.length;
+  if (n < 55 || v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return false;
+  if (!hexRun(v, 0, 2) || (v.charCodeAt(0) === 102 && v.charCodeAt(1) === 102)) return false; // version ff is invalid
+  const v00 = v.charCodeAt(0) === 48 && v.charCodeAt(1) === 48;
+  if (v00 ? n !== 55 : n > 55 && v.charCodeAt(55) !== 45) return false;
+  return hexRun(v, 3, 35) && hexRun(v, 36, 52) && hexRun(v, 53, 55) && !zeroRun(v, 3, 35) && !zeroRun(v, 36, 52);
+}
+
+function hexRun(v: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+function zeroRun(v: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (v.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
 export function formatTraceparent(ctx: SpanContext): string {
   return `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags & TraceFlags.SAMPLED ? '1' : '0'}`;
 }

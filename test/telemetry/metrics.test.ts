@@ -93,7 +93,8 @@ describe('metrics, edge stats and access log', () => {
     const ok = rows.find((r) => r['http.response.status_code'] === 200)!;
     assert.equal(ok.count, 3, 'two plain calls and the retried one');
     assert.equal(ok['server.address'], 'api');
-    assert.equal(ok['hyphae.source.service'], 'web');
+    assert.equal(ok['hyphae.source.service'], undefined, 'this service is the resource\'s service.name, not a label');
+    assert.equal(ok['hyphae.destination.namespace'], undefined, 'named only when not our own namespace');
     assert.equal(ok['hyphae.outcome'], 'success');
     assert.equal(ok['http.request.method'], 'GET');
     for (const r of rows) for (const k of Object.keys(r)) assert.ok(!String(r[k]).includes('/items'), `no raw path in ${k}`);
@@ -111,7 +112,7 @@ describe('metrics, edge stats and access log', () => {
     const s503 = srows.find((r) => r['http.response.status_code'] === 503)!;
     assert.equal(s503['hyphae.outcome'], 'failure');
     assert.equal(s503['error.type'], '503');
-    assert.equal(s503['hyphae.service'], 'api');
+    assert.equal(Object.keys(s503).length, 6, 'method, status, outcome, route, error.type (+count): few labels, the SDK hashes them per record');
 
     const sum = (name: string) => (byName(name).dataPoints as { value: number; attributes: Record<string, unknown> }[]);
     assert.deepEqual(sum('hyphae.client.retries').map((p) => [p.value, p.attributes['hyphae.reason'], p.attributes['hyphae.route']]), [[1, '503', 'items']]);

@@ -16,7 +16,7 @@ import { context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { Filter } from '../../core/filter.js';
 import { ClientCallTelemetry } from '../../telemetry/client-call.js';
-import { outgoingParent } from '../../telemetry/context.js';
+import { incomingPassthrough, outgoingParent, sdkActive } from '../../telemetry/context.js';
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
@@ -31,24 +31,36 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
     // Resolved once per destination stack: recording is then a few increments.
     const edge = t.traffic.edge(dest.namespace, dest.name);
     return (call) => {
-      const rec = new ClientCallTelemetry(t, edge, { method: call.opts.method, path: call.opts.path, destination: dest.name, namespace: dest.namespace }, outgoingParent());
-      call.telemetry = rec;
-      const headers = rec.headers();
-      if (headers !== undefined) call.opts = withHeaders(call.opts, headers);
+      const info = { method: call.opts.method, path: call.opts.path, destination: dest.name, namespace: dest.namespace };
+      let rec: ClientCallTelemetry;
       let p: Promise<Attempt>;
       try {
-        p = context.with(rec.context, next, undefined, call);
+        if (sdkActive()) {
+          rec = new ClientCallTelemetry(t, edge, info, outgoingParent());
+          const headers = rec.headers();
+          if (headers !== undefined) call.opts = withHeaders(call.opts, headers);
+          call.telemetry = rec;
+          p = context.with(rec.context!, next, undefined, call);
+        } else {
+          // No SDK: no span to make; pass the incoming request's trace context on as it came.
+          const passthrough = incomingPassthrough();
+          rec = new ClientCallTelemetry(t, edge, info, undefined, passthrough?.traceparent);
+          if (passthrough !== undefined) call.opts = withHeaders(call.opts, passthrough);
+          call.telemetry = rec;
+          p = next(call);
+        }
       } catch (err) {
-        rec.finish(0, err);
+        call.telemetry?.finish(0, err);
         throw err;
       }
       return p.then(
         (attempt) => {
-          rec.responded(attempt.statusCode, attempt.endpoint.id);
+          rec.responded(attempt.statusCode, attempt.endpoint.id, call.attempt + 1);
           return attempt;
         },
         (err: unknown) => {
           // No response: the call ends here (MeshCall.fail may also report it; the first report counts).
+          rec.responded(0, call.endpoint?.id, call.attempt + 1);
           rec.finish(0, err);
           throw err;
         },
@@ -60,7 +72,8 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
 export function attemptTelemetry(): Filter<MeshCall, Attempt> {
   return (next) => (call) => {
     const rec = call.telemetry;
-    if (rec === undefined) return next(call);
+    // Attempt events only matter to a recording span; otherwise this layer is a plain pass.
+    if (rec === undefined || !rec.recording) return next(call);
     rec.attemptStarted(call.endpoint?.id);
     return next(call).then(
       (attempt) => {
