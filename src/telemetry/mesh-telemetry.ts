@@ -41,8 +41,8 @@ export interface EndpointState {
   namespace: string;
   /** `address:port` */
   id: string;
-  /** `healthy`, `ejected` (outlier detection), `draining`... */
-  state: string;
+  /** `ejected`: by outlier detection; `draining`: deregistered, finishing its requests. */
+  state: 'healthy' | 'ejected' | 'draining';
 }
 
 export interface CertificateInfo {

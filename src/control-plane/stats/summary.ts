@@ -145,7 +145,8 @@ export function buildSummary({ registry, store, stats, now = Date.now }: Summary
   }
 
   const serviceTraffic = new Map<string, Traffic>();
-  const instances: InstanceView[] = registry.list().map((inst: Instance) => {
+  const listed = registry.list().sort((a, b) => `${a.namespace}/${a.service}/${a.id}`.localeCompare(`${b.namespace}/${b.service}/${b.id}`));
+  const instances: InstanceView[] = listed.map((inst: Instance) => {
     const key = `${inst.namespace}/${inst.service}/${inst.id}`;
     const r = byInstance.get(key);
     const live = r !== undefined && stats.live(r, at);

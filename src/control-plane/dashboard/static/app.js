@@ -86,12 +86,42 @@ function render(s) {
   drawGraph(s);
 }
 
+/**
+ * Layers, left to right: a service sits one column right of its furthest
+ * caller (callers first, as requests flow), so each edge label has a whole
+ * column gap to itself. Cycles are cut off after as many rounds as nodes.
+ */
+function layered(ids, edges) {
+  const depth = new Map(ids.map((id) => [id, 0]));
+  for (let round = 0; round < ids.length; round++) {
+    let moved = false;
+    for (const e of edges) {
+      if (e.source === e.target) continue;
+      const d = depth.get(e.source) + 1;
+      if (d > depth.get(e.target) && d < ids.length) {
+        depth.set(e.target, d);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  const columns = new Map();
+  for (const id of [...ids].sort()) {
+    const d = depth.get(id);
+    if (!columns.has(d)) columns.set(d, []);
+    columns.get(d).push(id);
+  }
+  const pos = {};
+  for (const [d, col] of columns) col.forEach((id, i) => (pos[id] = { x: d * 330, y: (i - (col.length - 1) / 2) * 140 }));
+  return { name: 'preset', positions: (node) => pos[node.id()], fit: true, padding: 50 };
+}
+
 function drawGraph(s) {
   if (typeof cytoscape !== 'function') return;
   const nodes = new Map();
   const node = (ref) => {
     const id = ref ?? '(clients)';
-    if (!nodes.has(id)) nodes.set(id, { id, label: short(id), rps: 0, instances: 0 });
+    if (!nodes.has(id)) nodes.set(id, { id, label: short(id), rps: 0, instances: null });
     return nodes.get(id);
   };
   for (const v of s.services) Object.assign(node(`${v.namespace}/${v.name}`), { instances: v.instances, rps: v.traffic.rps });
@@ -102,7 +132,8 @@ function drawGraph(s) {
   const elements = [
     ...[...nodes.values()].map((n) => ({
       group: 'nodes',
-      data: { id: n.id, label: n.id === '(clients)' ? n.label : `${n.label}\n${n.instances} inst · ${rps(n.rps)} rps in`, down: n.id !== '(clients)' && n.instances === 0 ? 1 : 0 },
+      // A caller that is not a registered service (a client-only process) is shown by name alone.
+      data: { id: n.id, label: n.instances === null ? n.label : `${n.label}\n${n.instances} inst · ${rps(n.rps)} rps in`, down: n.instances === 0 ? 1 : 0, client: n.instances === null ? 1 : 0 },
     })),
     ...s.edges.map((e) => ({
       group: 'edges',
@@ -119,21 +150,25 @@ function drawGraph(s) {
     })),
   ];
   const key = elements.map((x) => x.data.id).sort().join('|');
+  const layout = () => layered([...nodes.keys()], elements.filter((x) => x.group === 'edges').map((x) => x.data));
   if (!state.cy) {
     state.cy = cytoscape({
       container: $('graph'),
       elements,
       wheelSensitivity: 0.2,
+      // Fit small meshes without blowing them up: labels stay legible, nodes stay small.
+      maxZoom: 1.2,
+      minZoom: 0.2,
       style: [
         { selector: 'node', style: { 'background-color': '#1f6feb', label: 'data(label)', color: '#d8e0e8', 'font-size': 11, 'text-wrap': 'wrap', 'text-valign': 'bottom', 'text-margin-y': 6, width: 34, height: 34 } },
         { selector: 'node[down = 1]', style: { 'background-color': '#6e7681' } },
-        { selector: 'node[id = "(clients)"]', style: { shape: 'round-rectangle', 'background-color': '#30363d' } },
-        { selector: 'edge', style: { width: 2.5, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 10, color: '#d8e0e8', 'text-background-color': '#0f1419', 'text-background-opacity': 0.85, 'text-background-padding': 2 } },
+        { selector: 'node[client = 1]', style: { shape: 'round-rectangle', 'background-color': '#30363d' } },
+        { selector: 'edge', style: { width: 2.5, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 11, color: '#d8e0e8', 'text-rotation': 'autorotate', 'text-margin-y': -12, 'text-background-color': '#0f1419', 'text-background-opacity': 0.85, 'text-background-padding': 2 } },
         { selector: 'edge[health = "ok"]', style: { 'line-color': '#3fb950', 'target-arrow-color': '#3fb950' } },
         { selector: 'edge[health = "warn"]', style: { 'line-color': '#d29922', 'target-arrow-color': '#d29922' } },
         { selector: 'edge[health = "bad"]', style: { 'line-color': '#f85149', 'target-arrow-color': '#f85149' } },
       ],
-      layout: { name: 'breadthfirst', directed: true, padding: 30, spacingFactor: 1.3 },
+      layout: layout(),
     });
     state.nodeKey = key;
     return;
@@ -143,7 +178,7 @@ function drawGraph(s) {
     // The set of services or edges changed: rebuild and lay out again.
     cy.elements().remove();
     cy.add(elements);
-    cy.layout({ name: 'breadthfirst', directed: true, padding: 30, spacingFactor: 1.3 }).run();
+    cy.layout(layout()).run();
     state.nodeKey = key;
   } else {
     // Same shape: update the numbers in place, without moving anything.
