@@ -21,33 +21,23 @@ export const latencyBucketsSchema = z
   .array(z.tuple([z.int().min(0).max(LATENCY_BUCKETS - 1), z.int().min(1).max(1e12)]))
   .max(LATENCY_BUCKETS);
 
-export const trafficSchema = z
-  .strictObject({
-    requests: count,
-    errors: count,
-    latency: latencyBucketsSchema,
-    latencySumMs: z.number().min(0).max(1e15).default(0),
-  })
-  .refine((t) => t.errors <= t.requests, { error: 'errors must not exceed requests', path: ['errors'] })
-  .refine((t) => t.latency.reduce((s, [, n]) => s + n, 0) === t.requests, {
-    error: 'the latency counts must add up to requests',
-    path: ['latency'],
-  });
+const trafficShape = {
+  requests: count,
+  errors: count,
+  latency: latencyBucketsSchema,
+  latencySumMs: z.number().min(0).max(1e15).default(0),
+};
 
-export const edgeStatsSchema = z
-  .strictObject({
-    destination: nameSchema,
-    namespace: nameSchema.default(DEFAULT_NAMESPACE),
-    requests: count,
-    errors: count,
-    latency: latencyBucketsSchema,
-    latencySumMs: z.number().min(0).max(1e15).default(0),
-  })
-  .refine((t) => t.errors <= t.requests, { error: 'errors must not exceed requests', path: ['errors'] })
-  .refine((t) => t.latency.reduce((s, [, n]) => s + n, 0) === t.requests, {
-    error: 'the latency counts must add up to requests',
-    path: ['latency'],
-  });
+/** Counts must agree: a report whose numbers contradict each other would skew every rate and percentile. */
+function consistent<T extends z.ZodType<{ requests: number; errors: number; latency: [number, number][] }>>(schema: T) {
+  return schema
+    .refine((t) => t.errors <= t.requests, { error: 'errors must not exceed requests', path: ['errors'] })
+    .refine((t) => t.latency.reduce((s, [, n]) => s + n, 0) === t.requests, { error: 'the latency counts must add up to requests', path: ['latency'] });
+}
+
+export const trafficSchema = consistent(z.strictObject(trafficShape));
+
+export const edgeStatsSchema = consistent(z.strictObject({ destination: nameSchema, namespace: nameSchema.default(DEFAULT_NAMESPACE), ...trafficShape }));
 
 export const endpointStateSchema = z.strictObject({
   service: nameSchema,

@@ -19,9 +19,6 @@ export function isFailure(status: number, err: unknown): boolean {
 
 /** Why an attempt failed, as the retry reason of the next one: its status, or connect/reset/error. */
 export function failureReason(status: number, err: unknown): string | undefined {
-  if (err !== undefined) {
-    const kind = errorType(err);
-    return kind;
-  }
+  if (err !== undefined) return errorType(err);
   return status > 0 && classifyStatus(status) !== 'success' ? String(status) : undefined;
 }
