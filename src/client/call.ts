@@ -5,6 +5,7 @@
  * one terminal callback (complete or error) ever reaches it.
  */
 import type { Dispatcher } from 'undici';
+import type { ClientCallTelemetry } from '../telemetry/client-call.js';
 import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
 
@@ -21,13 +22,16 @@ export interface LegacyHandler {
 
 export class MeshCall {
   readonly destination: Destination;
-  readonly opts: Dispatcher.DispatchOptions;
+  /** Not readonly: a layer that adds headers (trace context) replaces it with a copy, never edits the caller's. */
+  opts: Dispatcher.DispatchOptions;
   readonly handler: LegacyHandler;
   /** 0 for the first try; each retry adds one. */
   attempt = 0;
   /** Set by the balancer for the attempt under way. */
   endpoint: Endpoint | undefined = undefined;
   abortReason: Error | undefined = undefined;
+  /** The call's span and metrics (set by the telemetry filter), told when the call ends. */
+  telemetry: ClientCallTelemetry | undefined = undefined;
   #attemptAbort: ((err: Error) => void) | undefined = undefined;
   #onAbort: ((err: Error) => void) | undefined = undefined;
   #done = false;
@@ -68,12 +72,15 @@ export class MeshCall {
   complete(trailers: string[] | Buffer[] | null): void {
     if (this.#done) return;
     this.#done = true;
+    // Telemetry first: the duration ends here, and a throwing handler must not lose the span.
+    this.telemetry?.completed();
     this.handler.onComplete?.(trailers);
   }
 
   fail(err: Error): void {
     if (this.#done) return;
     this.#done = true;
+    this.telemetry?.failed(err);
     this.handler.onError?.(err);
   }
 }
