@@ -5,26 +5,40 @@ import type { MeshCall } from './call.js';
 import type { Destination } from './destination.js';
 
 /**
- * The concrete layer: choose an endpoint of the destination for this attempt.
- * It sits below retry so that every attempt picks again.
+ * The concrete layer: choose an endpoint for this attempt, from the backend
+ * the route layer chose (a subset, maybe of another service) or from the
+ * whole destination. It sits below retry so that every attempt picks again.
  */
 export function balance(dest: Destination): Filter<MeshCall, Attempt> {
   return (next) => {
     const pickAndSend = (call: MeshCall): Promise<Attempt> => {
-      const ep = dest.balancer.pick(dest.endpoints.list, call);
-      if (!ep) {
-        return Promise.reject(
-          new MeshError(ErrorCode.NO_ENDPOINTS, `service ${dest.name} has no endpoints`, {
-            rejected: true,
-            retryable: false,
-            details: { service: dest.name, namespace: dest.namespace },
-          }),
-        );
-      }
+      const backend = call.backend;
+      const ep = backend === undefined ? dest.endpoints.all.pick(call) : backend.subset.pick(call);
+      if (!ep) return Promise.reject(noEndpoints(call));
       call.endpoint = ep;
       return next(call);
     };
     // Not async: once discovery has answered, a pick costs no extra promise.
-    return (call) => (dest.isReady ? pickAndSend(call) : dest.whenReady(call).then(() => pickAndSend(call)));
+    return (call) => {
+      const owner = call.backend?.destination ?? dest;
+      return owner.isReady ? pickAndSend(call) : owner.whenReady(call).then(() => pickAndSend(call));
+    };
   };
+}
+
+function noEndpoints(call: MeshCall): MeshError {
+  const b = call.backend;
+  const owner = b?.destination ?? call.destination;
+  const subset = b?.subset.name;
+  let message = `service ${owner.name} has no endpoints`;
+  if (subset !== undefined) {
+    message = b!.subset.defined
+      ? `subset ${subset} of service ${owner.name} has no endpoints (no instance carries its labels right now)`
+      : `subset ${subset} of service ${owner.name} is not defined (Service.spec.subsets)`;
+  }
+  return new MeshError(ErrorCode.NO_ENDPOINTS, message, {
+    rejected: true,
+    retryable: false,
+    details: { service: owner.name, namespace: owner.namespace, ...(subset !== undefined ? { subset } : {}), ...(call.route ? { route: call.route } : {}) },
+  });
 }
