@@ -3,6 +3,7 @@
  * built here, names lower-cased here, prefixes normalised here, so a request
  * only compares strings and runs prebuilt regexes.
  */
+import { fullMatchRegex } from '../../config/regex.js';
 import type { RouteMatch } from '../../config/resources.js';
 import type { MeshCall } from '../call.js';
 
@@ -22,14 +23,8 @@ export interface CompiledMatch {
 
 export const PATH_RANK = { Exact: 3, RegularExpression: 2, PathPrefix: 1 } as const;
 
-/**
- * A regex that must match the whole value (Envoy's safe_regex semantics), so
- * `/v[0-9]+` does not also match `/v1/admin`. Throws on a pattern that does
- * not compile (the control plane rejects those before they get here).
- */
-export function fullRegex(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`);
-}
+/** Whole-value regexes (see config/regex.ts); a pattern that does not compile throws (the control plane rejects those first). */
+const fullRegex = fullMatchRegex;
 
 /** Gateway API PathPrefix: element-wise, so /v1 matches /v1, /v1/ and /v1/x but not /v10; a trailing slash is ignored. */
 export function normalisePrefix(value: string): string {
