@@ -22,13 +22,14 @@ const MAX_CONFLICT_RETRIES = 3;
 const listSchema = z.strictObject({ items: z.array(z.unknown()).max(MAX_ITEMS_PER_APPLY) });
 
 /**
- * The body of PUT /v1/resources: one resource, or `{items: [...]}`; every
- * problem of every item is reported, at `items[i].<field>` in a list.
+ * The body of PUT /v1/resources: one resource, or `{items: [...]}`. Items that
+ * fail the schema are reported at `items[i].<field>`; the others are returned
+ * with the issues, so that their semantic problems are listed too.
  */
-export function parseResources(body: unknown): Located[] {
+export function parseResources(body: unknown): { items: Located[]; issues: ValidationIssue[] } {
   if (Array.isArray(body)) throw badRequest('send several resources as {"items": [...]}, not as a bare array');
   const isList = typeof body === 'object' && body !== null && 'items' in body && !('kind' in body);
-  if (!isList) return [{ resource: validate(resourceSchema, body, 'resource', ErrorCode.INVALID_CONFIG), at: '' }];
+  if (!isList) return { items: [{ resource: validate(resourceSchema, body, 'resource', ErrorCode.INVALID_CONFIG), at: '' }], issues: [] };
 
   const { items } = validate(listSchema, body, 'resource list', ErrorCode.INVALID_CONFIG);
   const issues: ValidationIssue[] = [];
@@ -43,11 +44,22 @@ export function parseResources(body: unknown): Located[] {
     const key = keyOf(idOf(r.data));
     const first = firstAt.get(key);
     if (first !== undefined) issues.push({ path: `items[${i}]`, message: `${key} is also items[${first}]; a resource may appear once per apply` });
-    else firstAt.set(key, i);
-    resources.push({ resource: r.data, at: `items[${i}].` });
+    else {
+      firstAt.set(key, i);
+      resources.push({ resource: r.data, at: `items[${i}].` });
+    }
   });
-  if (issues.length > 0) throw rejected(issues);
-  return resources;
+  return { items: resources, issues };
+}
+
+/** Issues in document order (items[2] before items[10]), schema problems before semantic ones within an item. */
+function byItem(a: ValidationIssue, b: ValidationIssue): number {
+  return itemIndex(a.path) - itemIndex(b.path);
+}
+
+function itemIndex(path: string): number {
+  const m = /^items\[(\d+)\]/.exec(path);
+  return m ? Number(m[1]) : -1;
 }
 
 function rejected(issues: ValidationIssue[]) {
@@ -101,10 +113,10 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
       query: ['dryRun'],
       handle: async ({ body, query }) => {
         const dryRun = dryRunFlag(query);
-        const items = parseResources(body);
+        const { items, issues: schemaIssues } = parseResources(body);
         for (let attempt = 0; ; attempt++) {
           const revision = store.revision();
-          const issues = validateBatch(store, registry, items);
+          const issues = [...schemaIssues, ...validateBatch(store, registry, items)].sort(byItem);
           if (issues.length > 0) throw rejected(issues);
           if (dryRun) return { status: 200, body: { revision, dryRun: true, results: plan(store, items) } };
           try {
