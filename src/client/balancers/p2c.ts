@@ -1,11 +1,11 @@
 import type { Endpoint } from '../endpoint.js';
 
 /**
- * Power of two choices: draw two different endpoints at random, in proportion
- * to their weights, and keep the cheaper one. Shared by least_request and
- * peak_ewma, which differ only in the cost. The draw is proportional to
- * weight, and costs are divided by weight, so a heavier endpoint gets its
- * share both when idle (draws) and under load (costs).
+ * Power of two choices (Mitzenmacher): draw two different endpoints at
+ * random, in proportion to their weights, and keep the cheaper one. Shared by
+ * least_request and peak_ewma, which differ only in the cost. Weights act
+ * twice: in the draw (what counts when endpoints are idle and tie) and in the
+ * cost's in-flight term (what counts under load).
  */
 export abstract class P2cBalancer {
   #source: readonly Endpoint[] | undefined;

@@ -4,15 +4,21 @@ import { P2cBalancer } from './p2c.js';
 
 /**
  * peak_ewma, the default (Linkerd, Finagle): of two random endpoints, the one
- * with the lower latency estimate x (in-flight + 1), per unit of weight. A slow
- * endpoint's cost rises on its first slow answer, so traffic moves away from
- * it within a few requests; see ../latency.ts for the estimate.
+ * with the lower latency estimate x (in-flight + 1). A slow endpoint's cost
+ * rises on its first slow answer, so traffic moves away from it within a few
+ * requests; see ../latency.ts for the estimate.
+ *
+ * Weights scale the in-flight term only: latency x (1 + in-flight / weight).
+ * With weight 1 this is Linkerd's cost exactly; an idle endpoint costs its
+ * latency whatever its weight (dividing the whole cost by weight, as tower's
+ * Weighted does, would make the heavier of two idle endpoints win every
+ * comparison), and under load in-flight requests settle in proportion to weight.
  */
 export class PeakEwmaBalancer extends P2cBalancer implements Balancer {
   readonly name = 'peak_ewma';
   protected readonly timed = true;
 
   protected cost(ep: Endpoint, now: number): number {
-    return (ep.latency.estimate(now) * (ep.inflight + 1)) / ep.info.weight;
+    return ep.latency.estimate(now) * (1 + ep.inflight / ep.info.weight);
   }
 }

@@ -27,7 +27,7 @@ export function injectedAbort(call: MeshCall, status: number): Promise<Attempt> 
   const headers = [Buffer.from('content-type'), Buffer.from('text/plain'), Buffer.from('content-length'), Buffer.from(String(BODY.length)), Buffer.from('x-hyphae-fault'), Buffer.from('abort')];
   attempt.onHeaders(status, headers, noop, STATUS_CODES[status] ?? '');
   attempt.onData(BODY);
-  attempt.onComplete(null);
+  attempt.onComplete([]);
   return attempt.promise;
 }
 
