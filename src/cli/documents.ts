@@ -69,7 +69,8 @@ export function parseDocuments(file: string, text: string, problems: string[]): 
   const lines = new LineCounter();
   const out: SourceDocument[] = [];
   parseAllDocuments(text, { lineCounter: lines }).forEach((doc, i) => {
-    const line = lines.linePos(doc.range[0]).line;
+    // Where the document's content starts (after a `---` or comments), which is where an editor should jump.
+    const line = lines.linePos(doc.contents?.range[0] ?? doc.range[0]).line;
     const base = `${file} (document ${i + 1}, line ${line}`;
     if (doc.errors.length > 0) {
       for (const e of doc.errors) problems.push(`${file} (document ${i + 1}, line ${e.linePos?.[0].line ?? line}): ${e.message.split('\n')[0]}`);
