@@ -77,6 +77,20 @@ describe('PeakEwmaBalancer', () => {
   });
 });
 
+describe('PeakEwmaBalancer with new endpoints', () => {
+  it('tries an endpoint never measured at once, once, then prices it by its samples', () => {
+    const [old, fresh] = endpoints([1, 1]);
+    old!.latency.observe(1, performance.now());
+    const b = new PeakEwmaBalancer();
+    assert.equal(b.pick([old!, fresh!]), fresh, 'unmeasured and idle: probed first');
+    fresh!.inflight = 1;
+    assert.equal(b.pick([old!, fresh!]), old, 'while the probe is in flight it costs the default RTT (30 ms) x 2');
+    fresh!.inflight = 0;
+    fresh!.latency.observe(25, performance.now());
+    assert.equal(b.pick([old!, fresh!]), old, 'measured slow: it loses');
+  });
+});
+
 describe('PeakEwmaBalancer weights', () => {
   it('honours weights between idle endpoints of equal latency, and under load', () => {
     const eps = endpoints([1, 3]);
