@@ -129,4 +129,14 @@ describe('LatencyEwma', () => {
     const expected = decayed * Math.exp(-1) + 5 * (1 - Math.exp(-1));
     assert.ok(Math.abs(e.estimate(t + 10_001) - expected) < 0.01, `${e.estimate(t + 10_001)} vs ${expected}`);
   });
+
+  it('under load, forgets a spike after a few hundred samples rather than after the decay time', () => {
+    const e = new LatencyEwma();
+    let t = performance.now();
+    e.observe(1, t);
+    e.observe(80, (t += 0.2)); // one stall
+    for (let i = 0; i < 300; i++) e.observe(1, (t += 0.2)); // 60 ms of samples every 0.2 ms
+    console.log(`80 ms spike, then 300 samples of 1 ms in 60 ms: estimate ${e.estimate(t).toFixed(2)} ms`);
+    assert.ok(e.estimate(t) < 1.5, `estimate ${e.estimate(t)}`);
+  });
 });
