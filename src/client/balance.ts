@@ -1,4 +1,4 @@
-import { ErrorCode, MeshError } from '../core/errors.js';
+import { ErrorCode, isMeshError, MeshError } from '../core/errors.js';
 import type { Filter } from '../core/filter.js';
 import type { Attempt } from './attempt.js';
 import type { MeshCall } from './call.js';
@@ -21,7 +21,11 @@ export function balance(dest: Destination): Filter<MeshCall, Attempt> {
     // Not async: once discovery has answered, a pick costs no extra promise.
     return (call) => {
       const owner = call.backend?.destination ?? dest;
-      return owner.isReady ? pickAndSend(call) : owner.whenReady(call).then(() => pickAndSend(call));
+      if (owner.isReady) return pickAndSend(call);
+      const ready = owner.whenReady(call);
+      // A backend in another service that does not exist is this route's problem, not an unknown host
+      // (which `unknownServices: 'passthrough'` would send to DNS).
+      return (owner === dest ? ready : ready.catch((err: unknown) => Promise.reject(unknownBackend(call, err)))).then(() => pickAndSend(call));
     };
   };
 }
@@ -40,5 +44,15 @@ function noEndpoints(call: MeshCall): MeshError {
     rejected: true,
     retryable: false,
     details: { service: owner.name, namespace: owner.namespace, ...(subset !== undefined ? { subset } : {}), ...(call.route ? { route: call.route } : {}) },
+  });
+}
+
+function unknownBackend(call: MeshCall, err: unknown): unknown {
+  if (!isMeshError(err, ErrorCode.SERVICE_NOT_FOUND)) return err;
+  const b = call.backend!;
+  return new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${call.route ?? '?'} of service ${call.destination.name} sends to ${b.label}, which the mesh does not know`, {
+    rejected: true,
+    cause: err,
+    details: { service: call.destination.name, backend: b.label, route: call.route },
   });
 }

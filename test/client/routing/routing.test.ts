@@ -227,6 +227,30 @@ describe('route layer (real loopback servers)', () => {
     assert.deepEqual([...names].sort(), ['next', 'v2']);
   });
 
+  it('a backend in a service the mesh does not know fails with NO_ENDPOINTS naming it', async () => {
+    configure([{ name: 'to-ghost', backendRefs: [{ name: 'ghost' }] }]);
+    await assert.rejects(m.request('http://api/x'), (err: unknown) => {
+      assert.ok(isMeshError(err, ErrorCode.NO_ENDPOINTS));
+      assert.match(err.message, /route rule to-ghost of service api sends to ghost, which the mesh does not know/);
+      return true;
+    });
+  });
+
+  it('switches balancer live: round robin, then ring_hash on a header, with no failed call', async () => {
+    configure([{ backendRefs: [{ name: 'api', subset: 'v1' }] }]);
+    const spread = new Set<string>();
+    for (let i = 0; i < 10; i++) spread.add((await m.json('http://api/x', { headers: { 'x-user': 'alice' } })).name);
+    assert.deepEqual([...spread].sort(), ['v1a', 'v1b'], 'round robin: alice sees both');
+    m.resolver.configure('api', {
+      config: { loadBalancer: 'ring_hash', ringHash: { header: 'x-user', virtualNodes: 256 }, subsets: SUBSETS },
+      routes: [route('r', [{ backendRefs: [{ name: 'api', subset: 'v1' }] }])],
+    });
+    assert.equal(m.dest('api').loadBalancer, 'ring_hash');
+    const sticky = new Set<string>();
+    for (let i = 0; i < 10; i++) sticky.add((await m.json('http://api/x', { headers: { 'x-user': 'alice' } })).name);
+    assert.equal(sticky.size, 1, 'ring_hash: alice sticks to one instance');
+  });
+
   it('a subset that is not defined fails calls with NO_ENDPOINTS naming it', async () => {
     configure([{ backendRefs: [{ name: 'api', subset: 'nope' }] }]);
     await assert.rejects(m.request('http://api/x'), (err: unknown) => {
