@@ -215,6 +215,11 @@ spec:
     assert.match(fromFile.stdout, /Route default\/split deleted/);
     assert.match(fromFile.stderr, /Route default\/canary \(.*routes\.yml \(document 1, line 2, Route default\/canary\)\): HYPHAE_ERR_NOT_FOUND/);
     assert.equal((await hyphae(['delete', 'svc', 'api', ...cpFlag])).code, 0, 'no route uses it any more');
+    // A directory with a Service and the routes that use it: routes go first, so the Service may go too.
+    assert.equal((await hyphae(['apply', '-f', path.join(dir, 'conf'), ...cpFlag])).code, 0);
+    const all = await hyphae(['delete', '-f', path.join(dir, 'conf'), ...cpFlag]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(all.stdout, 'Route default/canary deleted\nRoute default/split deleted\nService default/api deleted\nService shop/web deleted\n');
     assert.equal((await hyphae(['delete', 'gadget', 'x', ...cpFlag])).code, 2);
     assert.equal((await hyphae(['delete', 'route', ...cpFlag])).code, 2);
   });

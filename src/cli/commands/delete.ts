@@ -123,5 +123,7 @@ async function fromFiles(files: string[]): Promise<Target[] | undefined> {
     process.stderr.write(`nothing was deleted:\n${problems.join('\n')}\n`);
     return undefined;
   }
-  return targets;
+  // Routes before the Services whose subsets they use, which the control plane refuses to delete first.
+  const order = (kind: string) => (kind === 'Route' ? 0 : kind === 'Service' ? 2 : 1);
+  return targets.sort((a, b) => order(a.kind) - order(b.kind));
 }
