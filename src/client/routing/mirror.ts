@@ -21,7 +21,7 @@ export interface MirrorStats {
   failed: number;
   /** Not sent: too many copies in flight, or the mirror service not known yet. */
   dropped: number;
-  /** Not sent: the request body is a stream. */
+  /** Not sent: the request body is a stream, or the request is an upgrade or CONNECT. */
   skipped: number;
 }
 
@@ -39,7 +39,8 @@ export class MirrorSender {
 
   send(call: MeshCall, backend: Backend): void {
     const opts = call.opts;
-    if (!replayable(opts.body)) {
+    // A streamed body cannot be sent twice; an upgrade (WebSocket) or CONNECT is a tunnel, not a request to copy.
+    if (!replayable(opts.body) || opts.upgrade || opts.method === 'CONNECT') {
       this.stats.skipped++;
       return;
     }
