@@ -209,11 +209,21 @@ export class Mesh {
     return route;
   }
 
-  #destination(name: string): Destination {
-    const ref = `${this.options.namespace}/${name}`;
+  #destination(name: string, namespace: string = this.options.namespace): Destination {
+    const ref = `${namespace}/${name}`;
     let dest = this.#destinations.get(ref);
     if (!dest) {
-      dest = new Destination({ namespace: this.options.namespace, name }, { cache: this.#cache, discoveryTimeoutMs: this.options.discoveryTimeoutMs });
+      dest = new Destination(
+        { namespace, name },
+        {
+          cache: this.#cache,
+          discoveryTimeoutMs: this.options.discoveryTimeoutMs,
+          // Traffic management: the caller's zone (locality), and other services that routes split to.
+          callerLabels: this.options.labels,
+          destinations: (ns, n) => this.#destination(n, ns),
+          logger: this.logger,
+        },
+      );
       this.#destinations.set(ref, dest);
     }
     return dest;

@@ -24,25 +24,6 @@ const script = path.join(buildDir, 'examples/telemetry/service.js');
 export async function startTopology({ rps = 15 }: { rps?: number } = {}): Promise<Topology> {
   // A short lease: a killed instance leaves the registry within 2 s.
   const cp = await startControlPlane({ ttlSeconds: 2 });
-  // Configuration the views show (phase 1: stored and displayed; routing and authorization act on it in their own work).
-  const applied = await call(cp.url, 'PUT', '/v1/resources', {
-    items: [
-      { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'db' }, spec: { subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } },
-      {
-        apiVersion: 'hyphae.dev/v1',
-        kind: 'Route',
-        metadata: { name: 'db-canary' },
-        spec: { parentRefs: [{ name: 'db' }], rules: [{ name: 'db-split', backendRefs: [{ name: 'db', subset: 'v1', weight: 90 }, { name: 'db', subset: 'v2', weight: 10 }] }] },
-      },
-      {
-        apiVersion: 'hyphae.dev/v1',
-        kind: 'AuthorizationPolicy',
-        metadata: { name: 'db-from-api' },
-        spec: { selector: { service: 'db' }, action: 'ALLOW', rules: [{ from: { principals: ['spiffe://hyphae.local/ns/default/sa/api'] } }] },
-      },
-    ],
-  });
-  if (applied.status !== 200) throw new Error(`applying the demo resources answered ${applied.status}: ${applied.text}`);
   const procs: Topology['procs'] = new Map();
   const start = async (name: string, env: Record<string, string>) => {
     const child = startNode(script, [], { HYPHAE_CONTROL_PLANE: cp.url, STATS_INTERVAL_MS: '500', TTL: '2', ...env });
@@ -56,10 +37,30 @@ export async function startTopology({ rps = 15 }: { rps?: number } = {}): Promis
     await Promise.all([
       start('db-a', { SERVICE: 'db', ZONE: 'a', VERSION: 'v1' }),
       start('db-b', { SERVICE: 'db', ZONE: 'b', VERSION: 'v2', FAIL_RATE: '0.2' }),
-      start('api', { SERVICE: 'api', ZONE: 'a', CALLS: 'db' }),
+      start('api', { SERVICE: 'api', CALLS: 'db' }),
       start('web', { SERVICE: 'web', ZONE: 'a', CALLS: 'api', METRICS_PORT: '0' }),
     ]);
     await start('loadgen', { LOAD: 'web', RPS: String(rps) });
+    // After the instances: the control plane refuses a route to subsets no instance carries yet.
+    // Configuration the views show (phase 1: stored and displayed; routing and authorization act on it in their own work).
+    const applied = await call(cp.url, 'PUT', '/v1/resources', {
+      items: [
+        { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'db' }, spec: { loadBalancer: 'round_robin', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } },
+        {
+          apiVersion: 'hyphae.dev/v1',
+          kind: 'Route',
+          metadata: { name: 'db-canary' },
+          spec: { parentRefs: [{ name: 'db' }], rules: [{ name: 'db-split', backendRefs: [{ name: 'db', subset: 'v1', weight: 90 }, { name: 'db', subset: 'v2', weight: 10 }] }] },
+        },
+        {
+          apiVersion: 'hyphae.dev/v1',
+          kind: 'AuthorizationPolicy',
+          metadata: { name: 'db-from-api' },
+          spec: { selector: { service: 'db' }, action: 'ALLOW', rules: [{ from: { principals: ['spiffe://hyphae.local/ns/default/sa/api'] } }] },
+        },
+      ],
+    });
+    if (applied.status !== 200) throw new Error(`applying the demo resources answered ${applied.status}: ${applied.text}`);
   } catch (err) {
     await Promise.all([...procs.values()].map((p) => p.child.kill('SIGKILL')));
     await cp.stop();

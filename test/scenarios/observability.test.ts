@@ -93,7 +93,7 @@ describe('observability of a running mesh', { timeout: 180_000 }, () => {
     assert.match(out, new RegExp(`${a.replace(/\./g, '\\.')}\\s+a\\s+v1\\s+reporting`));
     assert.match(out, new RegExp(`${b.replace(/\./g, '\\.')}\\s+b\\s+v2\\s+reporting`));
     assert.match(out, /Callers \(inbound edges\):\n.*\n\s+api\s+db\s+[\d.]+/);
-    assert.match(out, /Config: +\{"loadBalancer":"peak_ewma","subsets":\[/);
+    assert.match(out, /Config: +\{"loadBalancer":"round_robin","subsets":\[/);
     assert.match(out, /Routes: +default\/db-canary \[db-split -> db:v1 \(90\), db:v2 \(10\)\]/);
     assert.match(out, /Policies: +default\/db-from-api ALLOW \(1 rules\)/);
     const json = JSON.parse(await hyphae(['describe', 'service', 'db', '--json'], topo.cp.url)) as { instances: { id: string; traffic: { successRate: number } }[] };
