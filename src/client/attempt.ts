@@ -34,11 +34,14 @@ export class Attempt {
   #error: Error | undefined;
   #responseStarted = false;
   #released = false;
+  /** performance.now() when the attempt was sent: the latency sample is the time to response headers. */
+  #sentAt: number;
 
   constructor(call: MeshCall, endpoint: Endpoint) {
     this.call = call;
     this.endpoint = endpoint;
     endpoint.inflight++;
+    this.#sentAt = performance.now();
     this.promise = new Promise<Attempt>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -73,6 +76,8 @@ export class Attempt {
     this.statusText = statusText;
     this.#resume = resume;
     this.#state = State.Headers;
+    const now = performance.now();
+    this.endpoint.latency.observe(now - this.#sentAt, now);
     this.#resolve(this);
     // Hold the body until the stack decides to deliver or discard this response.
     return false;

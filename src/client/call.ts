@@ -5,8 +5,11 @@
  * one terminal callback (complete or error) ever reaches it.
  */
 import type { Dispatcher } from 'undici';
+import type { ClientCallTelemetry } from '../telemetry/client-call.js';
 import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
+import { RequestHeaders } from './request-headers.js';
+import type { Backend } from './routing/backend.js';
 
 /** The legacy (undici 6 style) handler shape: undici's own core speaks it, so it costs no conversion. */
 export interface LegacyHandler {
@@ -21,13 +24,28 @@ export interface LegacyHandler {
 
 export class MeshCall {
   readonly destination: Destination;
-  readonly opts: Dispatcher.DispatchOptions;
+  /**
+   * What is sent: the application's options, untouched, unless a layer replaced
+   * them with a modified copy for this call — a route filter (header modifier,
+   * URL rewrite, see rewrite()) or trace context. Never the caller's object
+   * edited. Every attempt sends the same options.
+   */
+  opts: Dispatcher.DispatchOptions;
   readonly handler: LegacyHandler;
   /** 0 for the first try; each retry adds one. */
   attempt = 0;
+  /** Set by the route layer: the backend (service subset) this call goes to; undefined = the whole destination. */
+  backend: Backend | undefined = undefined;
+  /** The name of the route rule that matched (for telemetry), undefined when no route applied. */
+  route: string | undefined = undefined;
   /** Set by the balancer for the attempt under way. */
   endpoint: Endpoint | undefined = undefined;
   abortReason: Error | undefined = undefined;
+  /** The call's span and metrics (set by the telemetry filter), told when the call ends. */
+  telemetry: ClientCallTelemetry | undefined = undefined;
+  #headers: RequestHeaders | undefined = undefined;
+  #pathname: string | undefined = undefined;
+  #query: Map<string, string> | undefined = undefined;
   #attemptAbort: ((err: Error) => void) | undefined = undefined;
   #onAbort: ((err: Error) => void) | undefined = undefined;
   #done = false;
@@ -40,6 +58,43 @@ export class MeshCall {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /**
+   * The request headers by lower-case name. Parsed from the application's
+   * options on first use only, so calls whose routes and balancer look at no
+   * header never pay for it.
+   */
+  get headers(): RequestHeaders {
+    return (this.#headers ??= RequestHeaders.from(this.opts.headers));
+  }
+
+  /** The request path without its query string. */
+  get pathname(): string {
+    if (this.#pathname === undefined) {
+      const path = this.opts.path;
+      const q = path.indexOf('?');
+      this.#pathname = q < 0 ? path : path.slice(0, q);
+    }
+    return this.#pathname;
+  }
+
+  /** A query parameter's value (the first when repeated, as the Gateway API says), decoded; undefined when absent. */
+  query(name: string): string | undefined {
+    return (this.#query ??= parseQuery(this.opts.path)).get(name);
+  }
+
+  /**
+   * Send the (modified) headers, and `path` when given, instead of the
+   * application's: the options are copied once, here, never mutated.
+   */
+  rewrite(path?: string): void {
+    const headers = this.#headers ? this.#headers.toFlat() : this.opts.headers;
+    this.opts = { ...this.opts, path: path ?? this.opts.path, headers };
+    if (path !== undefined) {
+      this.#pathname = undefined;
+      this.#query = undefined;
+    }
   }
 
   /** Called once, before any attempt: hands the application its abort function. */
@@ -68,12 +123,15 @@ export class MeshCall {
   complete(trailers: string[] | Buffer[] | null): void {
     if (this.#done) return;
     this.#done = true;
+    // Telemetry first: the duration ends here, and a throwing handler must not lose the span.
+    this.telemetry?.completed();
     this.handler.onComplete?.(trailers);
   }
 
   fail(err: Error): void {
     if (this.#done) return;
     this.#done = true;
+    this.telemetry?.failed(err);
     this.handler.onError?.(err);
   }
 }
@@ -149,4 +207,26 @@ export function parseRawHeaders(raw: readonly (Buffer | string)[]): Record<strin
     else out[key] = [prev, val];
   }
   return out;
+}
+
+function parseQuery(path: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const q = path.indexOf('?');
+  if (q < 0) return out;
+  for (const part of path.slice(q + 1).split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = decode(eq < 0 ? part : part.slice(0, eq));
+    if (!out.has(name)) out.set(name, eq < 0 ? '' : decode(part.slice(eq + 1)));
+  }
+  return out;
+}
+
+function decode(s: string): string {
+  const plus = s.includes('+') ? s.replaceAll('+', ' ') : s;
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus;
+  }
 }

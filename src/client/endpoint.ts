@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { EndpointInfo } from '../discovery/resolver.js';
+import { LatencyEwma } from './latency.js';
 
 export type PoolFactory = (origin: string, endpoint: EndpointInfo) => Pool;
 
@@ -10,8 +11,8 @@ const CLOSE_GRACE_MS = 30_000;
 
 /**
  * One instance of a destination service, with everything the client keeps
- * about it: its connection pool (created on first use), in-flight count and,
- * in later layers, latency EWMA and ejection state.
+ * about it: its connection pool (created on first use), in-flight count,
+ * latency EWMA and, in later layers, ejection state.
  */
 export class Endpoint {
   readonly id: string;
@@ -19,6 +20,14 @@ export class Endpoint {
   info: EndpointInfo;
   /** Requests sent and not yet finished (response end, error or discard). */
   inflight = 0;
+  /** Time to response headers, fed by every Attempt (balancers/peak-ewma.ts reads it). */
+  readonly latency = new LatencyEwma();
+  /**
+   * Whether balancers may pick it. Presence in discovery is health today;
+   * outlier detection sets this through EndpointSet.setHealthy(), which
+   * rebuilds the subset and locality views (never per request).
+   */
+  healthy = true;
   #pool: Pool | undefined;
   #poolFactory: PoolFactory;
   #closed = false;

@@ -28,6 +28,10 @@ export const ErrorCode = {
   /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
   STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
+  // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
+  BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',
+  AUTHZ_DENIED: 'HYPHAE_ERR_AUTHZ_DENIED',
+  AUTHZ_NOT_READY: 'HYPHAE_ERR_AUTHZ_NOT_READY',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -18,6 +18,8 @@ import { MeshDispatcher } from '../client/dispatcher.js';
 import { meshServiceOf, splitUrl } from '../client/url.js';
 import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
+import type { PolicySource } from '../server/policy-source.js';
+import { watchCachePolicySource } from './policy-source.js';
 import { connectControlPlane } from './connect.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
@@ -120,6 +122,7 @@ export class Mesh {
           gracePeriodMs: this.options.server.gracePeriodMs,
           advertiseAddress: this.options.server.advertiseAddress,
         },
+        policies: this.#policySource(),
       },
       options,
     );
@@ -206,11 +209,21 @@ export class Mesh {
     return route;
   }
 
-  #destination(name: string): Destination {
-    const ref = `${this.options.namespace}/${name}`;
+  #destination(name: string, namespace: string = this.options.namespace): Destination {
+    const ref = `${namespace}/${name}`;
     let dest = this.#destinations.get(ref);
     if (!dest) {
-      dest = new Destination({ namespace: this.options.namespace, name }, { cache: this.#cache, discoveryTimeoutMs: this.options.discoveryTimeoutMs });
+      dest = new Destination(
+        { namespace, name },
+        {
+          cache: this.#cache,
+          discoveryTimeoutMs: this.options.discoveryTimeoutMs,
+          // Traffic management: the caller's zone (locality), and other services that routes split to.
+          callerLabels: this.options.labels,
+          destinations: (ns, n) => this.#destination(n, ns),
+          logger: this.logger,
+        },
+      );
       this.#destinations.set(ref, dest);
     }
     return dest;
@@ -256,6 +269,19 @@ export class Mesh {
     mesh.#servers.add(server);
     server.once('close', () => mesh.#servers.delete(server));
   }
+
+  // ---- authorization: a wrapped server enforces the policies of its own service's snapshot.
+  #policySource(): PolicySource | undefined {
+    // Without a service name there is no "own service" to select policies by: nothing to enforce.
+    if (!this.options.service) return undefined;
+    return watchCachePolicySource(this.#cache, { namespace: this.options.namespace, name: this.options.service });
+  }
+
+  /** For the default mesh, which creates the mesh after the server is wrapped. */
+  static policySourceOf(mesh: Mesh): PolicySource | undefined {
+    return mesh.#policySource();
+  }
+  // ---- end authorization
 
   /** For the default mesh's lazily resolved registrar. */
   static registrarOf(mesh: Mesh): ServerRegistrar | undefined {

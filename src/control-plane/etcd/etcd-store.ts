@@ -121,6 +121,10 @@ export class EtcdStore implements Store {
     return this.#changes.on(listener);
   }
 
+  async caughtUp(revision: number, timeoutMs: number): Promise<boolean> {
+    return this.#revision >= revision || ((await this.#state.waitFor(revision, timeoutMs)) && this.#revision >= revision);
+  }
+
   async close(): Promise<void> {
     if (!this.#unsubscribe) return;
     this.#unsubscribe();
@@ -166,7 +170,11 @@ export class EtcdStore implements Store {
         return result(revision);
       }
       const current = Number(now?.mod_revision ?? 0);
-      if (expectedRevision !== undefined) throw revisionConflict(expectedRevision, current);
+      if (expectedRevision !== undefined) {
+        // Catch up first, so that whoever reads again here (a caller retrying) reads the revision we name.
+        await this.#state.waitFor(current, CATCH_UP_MS);
+        throw revisionConflict(expectedRevision, current);
+      }
       // Another replica wrote one of these resources since our cache last moved: catch up to it and plan again.
       // (config/revision moves with every resource write, so reaching its revision covers them all.)
       await this.#state.waitFor(current, CATCH_UP_MS);

@@ -7,7 +7,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { badRequest } from '../http/http-error.js';
-import type { WriteOptions } from '../store/store.js';
+import { revisionConflict } from '../store/conflict.js';
+import type { Store, WriteOptions } from '../store/store.js';
 
 export function writeOptions(req: IncomingMessage): WriteOptions {
   const header = req.headers['if-match'];
@@ -17,4 +18,17 @@ export function writeOptions(req: IncomingMessage): WriteOptions {
   const m = /^(?:W\/)?"?(\d{1,15})"?$/.exec(value);
   if (!m) throw badRequest(`If-Match must be one configuration revision, such as If-Match: 12 (got "${value.slice(0, 50)}")`);
   return { expectedRevision: Number(m[1]) };
+}
+
+/**
+ * The revision a write is validated and made at: the caller's If-Match, once
+ * this replica has caught up to it (a stale one is a conflict at once), or
+ * else the current one.
+ */
+export async function baseRevision(store: Store, ifMatch: number | undefined): Promise<number> {
+  if (ifMatch === undefined) return store.revision();
+  // A replica's cache can trail a write made through another replica by milliseconds.
+  if (ifMatch > store.revision()) await store.caughtUp?.(ifMatch, 1_000);
+  if (ifMatch !== store.revision()) throw revisionConflict(ifMatch, store.revision());
+  return ifMatch;
 }

@@ -52,6 +52,12 @@ export interface Store {
   /** Remove one resource; resolves with the new revision, or undefined when it did not exist. */
   delete(id: ResourceId, options?: WriteOptions): Promise<number | undefined>;
   onChange(listener: (change: StoreChange) => void): Disposer;
+  /**
+   * Resolves true once this process has seen `revision` (written through
+   * another replica), false after `timeoutMs`. Optional: a store that only
+   * this process writes (the file store) is always current.
+   */
+  caughtUp?(revision: number, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
