@@ -1,18 +1,19 @@
 /**
- * Wires the control plane together: store (configuration, on disk),
- * registry (instances, in memory), watch hub (pushes both to watchers) and
- * the HTTP API in front of them.
+ * Wires the control plane together: store (configuration) and registry
+ * (instances) from ./backend.ts (file + memory, or etcd), watch hub (pushes
+ * both to watchers) and the HTTP API in front of them.
  */
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { eventLog } from './log.js';
 import { resolveOptions, type ControlPlaneOptions } from './options.js';
-import { Registry } from './registry/registry.js';
+import type { Registry } from './registry/registry.js';
 import { apiRoutes } from './routes/index.js';
+import { openBackend } from './backend.js';
 import { StatsHub } from './stats/stats-hub.js';
-import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import { ServiceVersions } from './watch/service-versions.js';
 import { snapshotBuilder } from './watch/snapshot.js';
@@ -36,10 +37,7 @@ const CLOSE_GRACE_MS = 1000;
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const opts = resolveOptions(options);
   const log = eventLog(opts.log);
-  const store = new FileStore(opts.dataDir);
-  await store.load();
-
-  const registry = new Registry({ defaultTtlSeconds: opts.defaultTtlSeconds, log });
+  const { store, registry } = await openBackend(opts, log);
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
   const snapshot = snapshotBuilder(registry, store, versions, index, () => false);
@@ -50,6 +48,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     hub.notify(service);
   });
   store.onChange((change) => {
+    versions.observe(change.revision);
     for (const c of change.changes) {
       log(`${c.action === 'deleted' ? 'delete' : 'apply'} ${c.kind} ${c.namespace}/${c.name} (${c.action}) rev=${change.revision}`);
     }
@@ -85,7 +84,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { port } = server.address() as AddressInfo;
   const host = opts.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log(`listening ${url} data=${store.dir}`);
+  log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}`);
 
   let closing: Promise<void> | undefined;
   const close = () =>

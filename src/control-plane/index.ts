@@ -6,6 +6,8 @@
 export { createControlPlane, type ControlPlane } from './control-plane.js';
 export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, type ControlPlaneOptions } from './options.js';
 export type { LogSink } from './log.js';
-export { Registry } from './registry/registry.js';
+export type { Registry, ServiceSummary } from './registry/registry.js';
+export { MemoryRegistry } from './registry/memory-registry.js';
+export { DEFAULT_ETCD_PREFIX, DEFAULT_ETCD_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd/etcd-options.js';
 export { FileStore, STORE_FILE } from './store/file-store.js';
 export type { ApplyAction, ApplyResult, ResourceId, Store, StoreChange, WriteOptions } from './store/store.js';

@@ -4,6 +4,7 @@ import { ErrorCode } from '../core/errors.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { LogSink } from './log.js';
+import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
 
 export const DEFAULT_PORT = 15010;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -25,6 +26,14 @@ export interface ControlPlaneOptions {
   bodyLimitBytes?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
+  /**
+   * Where configuration and the registry live: `file` (default: resources in
+   * dataDir, instances in memory; one node) or `etcd` (both in etcd, shared by
+   * every replica; needs `etcd`).
+   */
+  store?: 'file' | 'etcd';
+  /** The etcd cluster, with `store: 'etcd'`. */
+  etcd?: EtcdOptions;
 }
 
 const optionsSchema = z.strictObject({
@@ -35,7 +44,9 @@ const optionsSchema = z.strictObject({
   heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
   bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
-});
+  store: z.enum(['file', 'etcd']).default('file'),
+  etcd: etcdOptionsSchema.optional(),
+}).refine((o) => o.store !== 'etcd' || o.etcd !== undefined, { path: ['etcd'], message: "store 'etcd' needs etcd.endpoints" });
 
 export type ResolvedOptions = z.output<typeof optionsSchema>;
 

@@ -23,6 +23,10 @@ export const ErrorCode = {
   NOT_FOUND: 'HYPHAE_ERR_NOT_FOUND',
   METHOD_NOT_ALLOWED: 'HYPHAE_ERR_METHOD_NOT_ALLOWED',
   LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',
+  /** A write with an expected revision found the store at another one (HTTP 409). */
+  CONFLICT: 'HYPHAE_ERR_CONFLICT',
+  /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
+  STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
   // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
   BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',

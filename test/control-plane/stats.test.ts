@@ -13,7 +13,7 @@ import { statsReportSchema, type StatsReportInput } from '../../src/config/stats
 import { ControlPlaneClient } from '../../src/discovery/control-plane-client.js';
 import { StaticResolver } from '../../src/discovery/static-resolver.js';
 import { StatsReporter } from '../../src/discovery/stats-reporter.js';
-import { Registry } from '../../src/control-plane/registry/registry.js';
+import { MemoryRegistry } from '../../src/control-plane/registry/memory-registry.js';
 import { FileStore } from '../../src/control-plane/store/file-store.js';
 import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
 import { buildSummary, type MeshSummary } from '../../src/control-plane/stats/summary.js';
@@ -53,7 +53,7 @@ describe('latency histogram', () => {
 describe('stats store and summary (fake clock)', () => {
   let dir: string;
   let store: FileStore;
-  let registry: Registry;
+  let registry: MemoryRegistry;
   let now = 1_000_000;
   const clock = () => now;
 
@@ -61,7 +61,7 @@ describe('stats store and summary (fake clock)', () => {
     dir = await makeTempDir();
     store = new FileStore(dir);
     await store.load();
-    registry = new Registry({ defaultTtlSeconds: 300, log: () => {} });
+    registry = new MemoryRegistry({ defaultTtlSeconds: 300, log: () => {} });
   });
 
   after(async () => {

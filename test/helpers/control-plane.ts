@@ -42,6 +42,11 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   if (opts.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(opts.heartbeatMs));
   if (opts.bodyLimitBytes !== undefined) args.push('--body-limit', String(opts.bodyLimitBytes));
   args.push(...(opts.args ?? []));
+  // HYPHAE_TEST_ETCD=<endpoints> runs every control plane a test starts on etcd (a fresh prefix each),
+  // to check that the etcd store and registry behave as the file store and the memory registry do.
+  if (process.env.HYPHAE_TEST_ETCD && !args.includes('--store')) {
+    args.push('--store', 'etcd', '--etcd-endpoints', process.env.HYPHAE_TEST_ETCD, '--etcd-prefix', `/test-${path.basename(dataDir)}/`);
+  }
   const child = startNode(cliPath, args);
   let match: RegExpMatchArray;
   try {

@@ -10,7 +10,7 @@ import { ErrorCode } from '../../core/errors.js';
 import type { ApiErrorBody } from '../../config/wire.js';
 import { logTarget, sanitize, type EventLog } from '../log.js';
 import { checkContentType, hasBody, parseJson, readBody } from './body.js';
-import { HttpError, badRequest } from './http-error.js';
+import { HttpError, badRequest, fromStoreError } from './http-error.js';
 import { errorReply, sendJson } from './respond.js';
 import type { Router } from './router.js';
 import { parseTarget } from './target.js';
@@ -62,7 +62,8 @@ export function createApiServer({ router, bodyLimitBytes, log }: ApiServerOption
       }
       const reply = await route.handle({ req, res, params, query: target.query, body });
       if (reply) sendJson(res, reply.status, reply.body, reply.headers);
-    } catch (err) {
+    } catch (thrown) {
+      const err = fromStoreError(thrown);
       const { status, body, headers } = errorReply(err);
       if (err instanceof HttpError) {
         log(`reject ${status} ${req.method} ${logTarget(req.url)}: ${sanitize(err.message, 500)}`);

@@ -26,7 +26,7 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       method: 'POST',
       path: '/v1/instances',
       body: 'required',
-      handle: ({ body }) => ({ status: 201, body: registry.register(validate(registerRequestSchema, body, 'registration')) }),
+      handle: async ({ body }) => ({ status: 201, body: await registry.register(validate(registerRequestSchema, body, 'registration')) }),
     },
     {
       method: 'GET',
@@ -43,9 +43,9 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       method: 'PUT',
       path: '/v1/leases/:leaseId',
       body: 'optional',
-      handle: ({ params, body }) => {
+      handle: async ({ params, body }) => {
         if (body !== undefined) validate(heartbeatSchema, body, 'heartbeat');
-        const ttlSeconds = registry.renew(params.leaseId!);
+        const ttlSeconds = await registry.renew(params.leaseId!);
         if (ttlSeconds === undefined) throw unknownLease(params.leaseId!);
         return { status: 200, body: { ttlSeconds } };
       },
@@ -53,8 +53,8 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
     {
       method: 'DELETE',
       path: '/v1/leases/:leaseId',
-      handle: ({ params }) => {
-        if (!registry.deregister(params.leaseId!)) throw unknownLease(params.leaseId!);
+      handle: async ({ params }) => {
+        if (!(await registry.deregister(params.leaseId!))) throw unknownLease(params.leaseId!);
         return { status: 204 };
       },
     },

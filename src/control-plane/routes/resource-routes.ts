@@ -12,12 +12,16 @@ import { validateBatch, validateDelete } from '../validation/validate-batch.js';
 import type { Located } from '../validation/world.js';
 import type { ApiDeps } from './deps.js';
 import { checkName } from './names.js';
+import { baseRevision, writeOptions } from './if-match.js';
 
 /** One apply is one transaction and one file rewrite; bigger changes are split by the client. */
 export const MAX_ITEMS_PER_APPLY = 1000;
 
-/** Validation and the write are separate steps; a write in between makes the store refuse ours, and we validate again. */
-const MAX_CONFLICT_RETRIES = 3;
+/**
+ * Validation and the write are separate steps; a write in between makes the store refuse ours, and we validate again.
+ * Replicas on etcd make that more frequent (every replica's writers race for one revision), hence room for several.
+ */
+const MAX_CONFLICT_RETRIES = 10;
 
 const listSchema = z.strictObject({ items: z.array(z.unknown()).max(MAX_ITEMS_PER_APPLY) });
 
@@ -101,7 +105,7 @@ function plan(store: Store, items: readonly Located[]) {
 }
 
 function isConflict(err: unknown): boolean {
-  return isMeshError(err, ErrorCode.INVALID_CONFIG) && err.details?.conflict === true;
+  return isMeshError(err, ErrorCode.CONFLICT);
 }
 
 export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
@@ -111,18 +115,20 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
       path: '/v1/resources',
       body: 'required',
       query: ['dryRun'],
-      handle: async ({ body, query }) => {
+      handle: async ({ req, body, query }) => {
         const dryRun = dryRunFlag(query);
+        const { expectedRevision: ifMatch } = writeOptions(req);
         const { items, issues: schemaIssues } = parseResources(body);
         for (let attempt = 0; ; attempt++) {
-          const revision = store.revision();
+          const revision = await baseRevision(store, ifMatch);
           const issues = [...schemaIssues, ...validateBatch(store, registry, items)].sort(byItem);
           if (issues.length > 0) throw rejected(issues);
           if (dryRun) return { status: 200, body: { revision, dryRun: true, results: plan(store, items) } };
           try {
             return { status: 200, body: await store.apply(items.map((i) => i.resource), { expectedRevision: revision }) };
           } catch (err) {
-            if (!isConflict(err) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+            // The caller's own If-Match is theirs to resolve: their 409 names the current revision.
+            if (!isConflict(err) || ifMatch !== undefined || attempt >= MAX_CONFLICT_RETRIES) throw err;
           }
         }
       },
@@ -152,11 +158,12 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
       method: 'DELETE',
       path: '/v1/resources/:kind/:namespace/:name',
       query: ['dryRun'],
-      handle: async ({ params, query }) => {
+      handle: async ({ req, params, query }) => {
         const id = parseId(params);
         const dryRun = dryRunFlag(query);
+        const { expectedRevision: ifMatch } = writeOptions(req);
         for (let attempt = 0; ; attempt++) {
-          const revision = store.revision();
+          const revision = await baseRevision(store, ifMatch);
           if (!store.get(id)) throw missing(id);
           const issues = validateDelete(store, registry, id);
           if (issues.length > 0) throw invalid(`delete of ${id.kind} ${id.namespace}/${id.name} (nothing was deleted)`, issues, ErrorCode.INVALID_CONFIG);
@@ -166,7 +173,7 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
             if (next === undefined) throw missing(id);
             return { status: 200, body: { revision: next } };
           } catch (err) {
-            if (!isConflict(err) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+            if (!isConflict(err) || ifMatch !== undefined || attempt >= MAX_CONFLICT_RETRIES) throw err;
           }
         }
       },
