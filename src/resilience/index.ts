@@ -4,3 +4,4 @@ export * from './retry-policy.js';
 export * from './retry-budget.js';
 export * from './outlier-detector.js';
 export * from './concurrency-limiter.js';
+export * from './refusal.js';
