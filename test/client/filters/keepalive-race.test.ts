@@ -70,7 +70,7 @@ async function drive(send: (client: number) => Promise<void>): Promise<{ ok: num
   return { ok, errors };
 }
 
-describe('keep-alive race (a real server process with a short idle timeout)', () => {
+describe('keep-alive race (a real server process with a short idle timeout)', { timeout: 30_000 + TOTAL * 20 }, () => {
   it('plain undici: the race surfaces as ECONNRESET / "other side closed" (the test exercises it)', async () => {
     const pools = Array.from({ length: CLIENTS }, () => new Pool(`http://127.0.0.1:${port}`));
     try {

@@ -83,7 +83,7 @@ async function get(h: Harness, path = '/', opts: Partial<Parameters<typeof reque
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
 }
 
-describe('resilience stack over real loopback servers', () => {
+describe('resilience stack over real loopback servers', { timeout: 30_000 }, () => {
   it('a dead endpoint among three: 0 failed GETs; ejected after 5 connect failures, then never tried', async () => {
     const a = await server('a');
     const b = await server('b');

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { ErrorCode } from '../../src/core/errors.js';
+import { LoadShedder, type LoadSheddingOptions } from '../../src/server/load-shedding.js';
+import type { InboundHandler } from '../../src/server/stack.js';
+
+const closers: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of closers.reverse()) await c();
+});
+
+async function serve(app: InboundHandler, options: LoadSheddingOptions): Promise<{ port: number; shedder: LoadShedder }> {
+  const shedder = new LoadShedder(options);
+  const handle = shedder.filter(app);
+  const server = http.createServer((req, res) => handle(req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(async () => {
+    await shedder.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return { port: (server.address() as AddressInfo).port, shedder };
+}
+
+describe('load shedding (real http.Server)', { timeout: 15_000 }, () => {
+  it('beyond maxConcurrent: 503 with Retry-After and x-hyphae-rejected: shed, before the handler runs', async () => {
+    const held: http.ServerResponse[] = [];
+    let ran = 0;
+    let hold = true;
+    const { port, shedder } = await serve(
+      (_req, res) => {
+        ran++;
+        if (hold) held.push(res);
+        else res.end('direct');
+      },
+      { maxConcurrent: 2, retryAfterSeconds: 2 },
+    );
+    const agent = new Agent({ connections: 10 });
+    closers.push(() => agent.close());
+    const url = `http://127.0.0.1:${port}/`;
+    const first = [request(url, { dispatcher: agent }), request(url, { dispatcher: agent })];
+    while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+    const shed = await request(url, { dispatcher: agent });
+    assert.equal(shed.statusCode, 503);
+    assert.equal(shed.headers['retry-after'], '2');
+    assert.equal(shed.headers['x-hyphae-rejected'], 'shed');
+    assert.equal(((await shed.body.json()) as { error: { code: string } }).error.code, ErrorCode.OVERLOADED);
+    assert.equal(ran, 2);
+    assert.equal(shedder.shedCount, 1);
+    hold = false;
+    for (const r of held) r.end('done');
+    for (const p of first) assert.equal(await (await p).body.text(), 'done');
+    const next = await request(url, { dispatcher: agent });
+    assert.equal(next.statusCode, 200);
+    assert.equal(await next.body.text(), 'direct');
+    while (shedder.inflight > 0) await new Promise((r) => setTimeout(r, 5));
+  });
+
+  it('a caller that disconnects frees its place', async () => {
+    const { port, shedder } = await serve(() => {}, { maxConcurrent: 1 });
+    const ac = new AbortController();
+    const p = request(`http://127.0.0.1:${port}/`, { signal: ac.signal });
+    while (shedder.inflight < 1) await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    await assert.rejects(p);
+    while (shedder.inflight > 0) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(shedder.inflight, 0);
+  });
+
+  it('sheds while the event loop lags past the threshold, and serves again once it recovers', async () => {
+    const { port, shedder } = await serve((_req, res) => res.end('ok'), { eventLoopDelayMs: 40, sampleIntervalMs: 100 });
+    const url = `http://127.0.0.1:${port}/`;
+    assert.equal((await request(url)).statusCode, 200);
+    // Block the loop for 150 ms: the p99 delay of this interval is far above 40 ms.
+    const t0 = performance.now();
+    while (performance.now() - t0 < 150);
+    while (!shedder.lagging) await new Promise((r) => setTimeout(r, 10));
+    const shed = await request(url);
+    assert.equal(shed.statusCode, 503);
+    await shed.body.text();
+    console.log(`# event-loop delay ${shedder.eventLoopDelay.toFixed(0)} ms > 40 ms: shed`);
+    const start = performance.now();
+    while (shedder.lagging && performance.now() - start < 3_000) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(shedder.lagging, false, 'recovers when the loop is calm');
+    const ok = await request(url);
+    assert.equal(ok.statusCode, 200);
+    await ok.body.text();
+  });
+});
