@@ -7,6 +7,7 @@
 import type { Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import type { CallDeadline, DeadlineTarget } from '../resilience/deadline.js';
+import type { ClientCallTelemetry } from '../telemetry/client-call.js';
 import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
 
@@ -23,13 +24,16 @@ export interface LegacyHandler {
 
 export class MeshCall implements DeadlineTarget {
   readonly destination: Destination;
-  readonly opts: Dispatcher.DispatchOptions;
+  /** Not readonly: a layer that adds headers (trace context) replaces it with a copy, never edits the caller's. */
+  opts: Dispatcher.DispatchOptions;
   readonly handler: LegacyHandler;
   /** 0 for the first try; each retry adds one. */
   attempt = 0;
   /** Set by the balancer for the attempt under way. */
   endpoint: Endpoint | undefined = undefined;
   abortReason: Error | undefined = undefined;
+  /** The call's span and metrics (set by the telemetry filter), told when the call ends. */
+  telemetry: ClientCallTelemetry | undefined = undefined;
   #attemptAbort: ((err: Error) => void) | undefined = undefined;
   #onAbort: ((err: Error) => void) | undefined = undefined;
   #done = false;
@@ -79,6 +83,8 @@ export class MeshCall implements DeadlineTarget {
   complete(trailers: string[] | Buffer[] | null): void {
     if (this.#done) return;
     this.#done = true;
+    // Telemetry first: the duration ends here, and a throwing handler must not lose the span.
+    this.telemetry?.completed();
     this.#runDoneHooks();
     this.handler.onComplete?.(trailers);
   }
@@ -86,6 +92,7 @@ export class MeshCall implements DeadlineTarget {
   fail(err: Error): void {
     if (this.#done) return;
     this.#done = true;
+    this.telemetry?.failed(err);
     this.#runDoneHooks();
     this.handler.onError?.(err);
   }

@@ -11,6 +11,7 @@ import { eventLog } from './log.js';
 import { resolveOptions, type ControlPlaneOptions } from './options.js';
 import { Registry } from './registry/registry.js';
 import { apiRoutes } from './routes/index.js';
+import { StatsHub } from './stats/stats-hub.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import { ServiceVersions } from './watch/service-versions.js';
@@ -63,7 +64,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
-  const server = createApiServer({ router: new Router(apiRoutes({ registry, store, hub })), bodyLimitBytes: opts.bodyLimitBytes, log });
+  const stats = new StatsHub({ registry, store });
+  const server = createApiServer({ router: new Router(apiRoutes({ registry, store, hub, stats })), bodyLimitBytes: opts.bodyLimitBytes, log });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -73,7 +75,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       });
     });
   } catch (err) {
-    await Promise.all([hub.close(), registry.close(), store.close()]);
+    await Promise.all([hub.close(), stats.close(), registry.close(), store.close()]);
     const e = err as NodeJS.ErrnoException;
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
   }
@@ -89,6 +91,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const close = () =>
     (closing ??= (async () => {
       await hub.close();
+      await stats.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);

@@ -31,6 +31,10 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'HYPHAE_ERR_METHOD_NOT_ALLOWED',
   LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
+  // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
+  BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',
+  AUTHZ_DENIED: 'HYPHAE_ERR_AUTHZ_DENIED',
+  AUTHZ_NOT_READY: 'HYPHAE_ERR_AUTHZ_NOT_READY',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -78,7 +78,7 @@ export class ControlPlaneResolver implements Resolver {
 }
 
 function toUpdate(snap: ServiceSnapshot): ResolverUpdate {
-  if (!snap.exists) return { type: 'not-found' };
+  if (!snap.exists) return { type: 'not-found', policies: snap.policies };
   return {
     type: 'reset',
     version: snap.version,

@@ -17,6 +17,8 @@ import { MeshDispatcher } from '../client/dispatcher.js';
 import { meshServiceOf, splitUrl } from '../client/url.js';
 import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
+import type { PolicySource } from '../server/policy-source.js';
+import { watchCachePolicySource } from './policy-source.js';
 import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
@@ -118,6 +120,7 @@ export class Mesh {
           gracePeriodMs: this.options.server.gracePeriodMs,
           advertiseAddress: this.options.server.advertiseAddress,
         },
+        policies: this.#policySource(),
       },
       options,
     );
@@ -254,6 +257,19 @@ export class Mesh {
     mesh.#servers.add(server);
     server.once('close', () => mesh.#servers.delete(server));
   }
+
+  // ---- authorization: a wrapped server enforces the policies of its own service's snapshot.
+  #policySource(): PolicySource | undefined {
+    // Without a service name there is no "own service" to select policies by: nothing to enforce.
+    if (!this.options.service) return undefined;
+    return watchCachePolicySource(this.#cache, { namespace: this.options.namespace, name: this.options.service });
+  }
+
+  /** For the default mesh, which creates the mesh after the server is wrapped. */
+  static policySourceOf(mesh: Mesh): PolicySource | undefined {
+    return mesh.#policySource();
+  }
+  // ---- end authorization
 
   /** For the default mesh's lazily resolved registrar. */
   static registrarOf(mesh: Mesh): ServerRegistrar | undefined {

@@ -1,5 +1,6 @@
 /** What the route handlers work with: built once by createControlPlane(). */
 import type { Registry } from '../registry/registry.js';
+import type { StatsHub } from '../stats/stats-hub.js';
 import type { Store } from '../store/store.js';
 import type { WatchHub } from '../watch/watch-hub.js';
 
@@ -7,6 +8,7 @@ export interface ApiDeps {
   registry: Registry;
   store: Store;
   hub: WatchHub;
+  stats: StatsHub;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */
