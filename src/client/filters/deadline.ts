@@ -119,7 +119,8 @@ export function perTryTimeout(): Filter<MeshCall, Attempt> {
           }),
         );
       }
-      call.opts.headers = withHeader(call.opts.headers, DEADLINE_HEADER, formatDeadlineHeader(budget));
+      // On a copy of the options (MeshCall convention): the caller's object is never edited.
+      call.opts = { ...call.opts, headers: withHeader(call.opts.headers, DEADLINE_HEADER, formatDeadlineHeader(budget)) };
     }
     return next(call).then(
       (attempt) => {

@@ -15,16 +15,22 @@
  * needed fails with HYPHAE_ERR_BODY_NOT_REPLAYABLE. A stream that turns out
  * longer than announced is sent on as a stream (the bytes read are put back in front).
  *
- * The buffered body replaces `opts.body` in place: the dispatch options
- * describe this one request, and undici has not read them yet.
+ * A buffered body goes on a copy of the call's options (`call.opts` is
+ * replaced, the caller's object is never edited).
  */
 import type { Dispatcher } from 'undici';
 import { getHeader } from './headers.js';
 
 type Body = Dispatcher.DispatchOptions['body'];
 
-/** True when `opts.body` can be sent again (after buffering it if needed). */
-export async function prepareReplayableBody(opts: Dispatcher.DispatchOptions, maxBytes: number): Promise<boolean> {
+/** What holds the request's options: a MeshCall. */
+interface HasOpts {
+  opts: Dispatcher.DispatchOptions;
+}
+
+/** True when the call's body can be sent again (after buffering it if needed). */
+export async function prepareReplayableBody(call: HasOpts, maxBytes: number): Promise<boolean> {
+  const opts = call.opts;
   const body = opts.body as unknown;
   if (body == null) return true;
   if (typeof body === 'string') {
@@ -32,17 +38,17 @@ export async function prepareReplayableBody(opts: Dispatcher.DispatchOptions, ma
     return body.length * 3 <= maxBytes || (body.length <= maxBytes && Buffer.byteLength(body) <= maxBytes);
   }
   if (body instanceof Uint8Array) return body.byteLength <= maxBytes;
-  if (Array.isArray(body)) return joinChunks(opts, body, maxBytes);
+  if (Array.isArray(body)) return joinChunks(call, body, maxBytes);
   if (isAsyncIterable(body)) {
     const declared = Number(getHeader(opts.headers, 'content-length'));
     if (!Number.isInteger(declared) || declared < 0 || declared > maxBytes) return false;
-    return readSmallStream(opts, body, maxBytes);
+    return readSmallStream(call, body, maxBytes);
   }
   // FormData, Blob, sync iterators, unknown shapes: sent as they are, never replayed.
   return false;
 }
 
-function joinChunks(opts: Dispatcher.DispatchOptions, chunks: unknown[], maxBytes: number): boolean {
+function joinChunks(call: HasOpts, chunks: unknown[], maxBytes: number): boolean {
   let total = 0;
   const bufs: Buffer[] = [];
   for (const c of chunks) {
@@ -52,11 +58,15 @@ function joinChunks(opts: Dispatcher.DispatchOptions, chunks: unknown[], maxByte
     if (total > maxBytes) return false;
     bufs.push(b);
   }
-  opts.body = Buffer.concat(bufs, total);
+  setBody(call, Buffer.concat(bufs, total));
   return true;
 }
 
-async function readSmallStream(opts: Dispatcher.DispatchOptions, body: AsyncIterable<unknown>, maxBytes: number): Promise<boolean> {
+function setBody(call: HasOpts, body: unknown): void {
+  call.opts = { ...call.opts, body: body as Body };
+}
+
+async function readSmallStream(call: HasOpts, body: AsyncIterable<unknown>, maxBytes: number): Promise<boolean> {
   const it = body[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let total = 0;
@@ -66,18 +76,18 @@ async function readSmallStream(opts: Dispatcher.DispatchOptions, body: AsyncIter
     const c = r.value;
     const b = typeof c === 'string' ? Buffer.from(c) : c instanceof Uint8Array ? Buffer.from(c.buffer, c.byteOffset, c.byteLength) : undefined;
     if (b === undefined) {
-      opts.body = resume(chunks, c, it) as unknown as Body;
+      setBody(call, resume(chunks, c, it));
       return false;
     }
     chunks.push(b);
     total += b.length;
     if (total > maxBytes) {
       // Longer than announced: send what we read, then the rest, as a stream.
-      opts.body = resume(chunks, undefined, it) as unknown as Body;
+      setBody(call, resume(chunks, undefined, it));
       return false;
     }
   }
-  opts.body = Buffer.concat(chunks, total);
+  setBody(call, Buffer.concat(chunks, total));
   return true;
 }
 

@@ -64,7 +64,7 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
   return (next) => {
     const run = async (call: MeshCall, policy: RetryPolicy): Promise<Attempt> => {
       budget?.deposit();
-      const replayable = await prepareReplayableBody(call.opts, policy.maxReplayBytes);
+      const replayable = await prepareReplayableBody(call, policy.maxReplayBytes);
       let idempotent: boolean | undefined;
       for (;;) {
         let attempt: Attempt | undefined;

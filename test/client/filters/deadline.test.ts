@@ -60,8 +60,10 @@ describe('deadline and per-try timeout filters (fake transport, fake clock)', ()
     const { handle, transport, clock } = setup([{ status: 200 }], { requestMs: 250 });
     const headers = { 'x-hyphae-deadline-ms': '99999', accept: 'text/plain' };
     const { call } = newCall({ headers });
+    const callerOpts = call.opts;
     clock.advance(0);
     await dispatchThrough(handle, call);
+    assert.equal(callerOpts.headers, headers, "the caller's options still hold its own headers");
     assert.equal(getHeader(transport.sent[0]!.headers, 'x-hyphae-deadline-ms'), '250');
     assert.equal(getHeader(transport.sent[0]!.headers, 'accept'), 'text/plain');
     assert.deepEqual(headers, { 'x-hyphae-deadline-ms': '99999', accept: 'text/plain' }, 'the caller object is not mutated');

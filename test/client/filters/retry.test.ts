@@ -184,7 +184,10 @@ describe('retry filter (fake transport)', () => {
       yield new TextEncoder().encode('world');
     }
     const { call, seen } = newCall({ method: 'PUT', body: gen() as never, headers: { 'content-length': '11' } });
+    const callerOpts = call.opts;
+    const stream = callerOpts.body;
     await run(handle, call, clock);
+    assert.equal(callerOpts.body, stream, "the caller's options are not edited: the buffer goes on a copy");
     assert.equal(seen.status, 200);
     assert.equal(transport.sent.length, 2);
     for (const s of transport.sent) assert.equal(Buffer.from(s.body as Buffer).toString(), 'hello world');
