@@ -78,7 +78,11 @@ export class CallDeadline {
     this.at = at;
     this.perTryMs = perTryMs > 0 ? perTryMs : 0;
     this.#target = target;
-    if (at !== Infinity) this.#arm(at);
+    // Armed at once, so that waits before the first try (discovery, the limit queue) are bounded too;
+    // with a per-try timeout, for the first try's deadline already: the try that starts right after
+    // finds the timer where it wants it, and the call costs one timer, not two.
+    const first = this.perTryMs > 0 ? Math.min(at, clock.now() + this.perTryMs) : at;
+    if (first !== Infinity) this.#arm(first);
   }
 
   /** Milliseconds left for the whole call (Infinity without a call deadline). */
@@ -96,6 +100,7 @@ export class CallDeadline {
     const now = this.#clock.now();
     if (this.perTryMs > 0) {
       this.#tryAt = now + this.perTryMs;
+      // Armed a little earlier (at construction, or for a previous try) is fine: it re-arms when it fires.
       if (this.#tryAt < this.#armedAt) this.#arm(this.#tryAt);
     }
     return this.tryAt - now;

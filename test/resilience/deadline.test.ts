@@ -84,11 +84,28 @@ describe('CallDeadline (one timer per call)', () => {
   it('perTry without a call deadline: only tries are bounded', () => {
     const { clock, events, d } = setup(Infinity, 50);
     assert.equal(d.remaining(), Infinity);
-    assert.equal(clock.pending, 0, 'no timer until a try starts');
     d.startTry();
     clock.advance(50);
     assert.deepEqual(events, ['try@50']);
     assert.equal(clock.pending, 0);
+  });
+
+  it('a try that starts at once costs no second timer: the first one was armed for it', () => {
+    const { clock, events, d } = setup(1_000, 100);
+    d.startTry();
+    assert.equal(clock.created, 1);
+    clock.advance(100);
+    assert.deepEqual(events, ['try@100']);
+  });
+
+  it('a try that starts late (after a wait in a queue) still gets its whole per-try time', () => {
+    const { clock, events, d } = setup(1_000, 100);
+    clock.advance(60); // waiting for a slot
+    d.startTry();
+    clock.advance(40);
+    assert.deepEqual(events, [], 'the early wake-up re-arms for the try');
+    clock.advance(60);
+    assert.deepEqual(events, ['try@160']);
   });
 
   it('clear() stops everything', () => {

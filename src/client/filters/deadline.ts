@@ -122,6 +122,8 @@ export function perTryTimeout(): Filter<MeshCall, Attempt> {
       // On a copy of the options (MeshCall convention): the caller's object is never edited.
       call.opts = { ...call.opts, headers: withHeader(call.opts.headers, DEADLINE_HEADER, formatDeadlineHeader(budget)) };
     }
+    // Without a per-try timeout the try has nothing of its own to end: no extra promise.
+    if (timer.perTryMs === 0) return next(call);
     return next(call).then(
       (attempt) => {
         timer.endTry();

@@ -28,8 +28,12 @@ interface HasOpts {
   opts: Dispatcher.DispatchOptions;
 }
 
-/** True when the call's body can be sent again (after buffering it if needed). */
-export async function prepareReplayableBody(call: HasOpts, maxBytes: number): Promise<boolean> {
+/**
+ * True when the call's body can be sent again (after buffering it if needed).
+ * Synchronous for bodies already in memory (the common case costs no promise);
+ * a promise only when a stream has to be read.
+ */
+export function prepareReplayableBody(call: HasOpts, maxBytes: number): boolean | Promise<boolean> {
   const opts = call.opts;
   const body = opts.body as unknown;
   if (body == null) return true;

@@ -64,7 +64,8 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
   return (next) => {
     const run = async (call: MeshCall, policy: RetryPolicy): Promise<Attempt> => {
       budget?.deposit();
-      const replayable = await prepareReplayableBody(call, policy.maxReplayBytes);
+      const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
+      const replayable = typeof prepared === 'boolean' ? prepared : await prepared;
       let idempotent: boolean | undefined;
       for (;;) {
         let attempt: Attempt | undefined;
