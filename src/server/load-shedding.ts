@@ -26,6 +26,8 @@ export interface LoadSheddingOptions {
   sampleIntervalMs?: number;
   /** The Retry-After a shed response carries (seconds). */
   retryAfterSeconds?: number;
+  /** Told about each shed request (for metrics: MeshTelemetry.recordShed). */
+  onShed?: (reason: 'concurrency' | 'event-loop') => void;
 }
 
 export class LoadShedder {
@@ -54,9 +56,12 @@ export class LoadShedder {
       this.#inflight--;
     };
     const body = JSON.stringify({ error: { code: ErrorCode.OVERLOADED, message: 'server overloaded: retry on another instance' } });
+    const onShed = options.onShed;
     this.filter = (next) => (req, res) => {
-      if ((this.maxConcurrent > 0 && this.#inflight >= this.maxConcurrent) || this.#lagging) {
+      const full = this.maxConcurrent > 0 && this.#inflight >= this.maxConcurrent;
+      if (full || this.#lagging) {
         this.#shed++;
+        onShed?.(full ? 'concurrency' : 'event-loop');
         shed(res, retryAfter, body);
         return;
       }

@@ -37,6 +37,7 @@ async function serve(app: InboundHandler, options: LoadSheddingOptions): Promise
 describe('load shedding (real http.Server)', { timeout: 15_000 }, () => {
   it('beyond maxConcurrent: 503 with Retry-After and x-hyphae-rejected: shed, before the handler runs', async () => {
     const held: http.ServerResponse[] = [];
+    const reasons: string[] = [];
     let ran = 0;
     let hold = true;
     const { port, shedder } = await serve(
@@ -45,7 +46,7 @@ describe('load shedding (real http.Server)', { timeout: 15_000 }, () => {
         if (hold) held.push(res);
         else res.end('direct');
       },
-      { maxConcurrent: 2, retryAfterSeconds: 2 },
+      { maxConcurrent: 2, retryAfterSeconds: 2, onShed: (r) => reasons.push(r) },
     );
     const agent = new Agent({ connections: 10 });
     closers.push(() => agent.close());
@@ -59,6 +60,7 @@ describe('load shedding (real http.Server)', { timeout: 15_000 }, () => {
     assert.equal(((await shed.body.json()) as { error: { code: string } }).error.code, ErrorCode.OVERLOADED);
     assert.equal(ran, 2);
     assert.equal(shedder.shedCount, 1);
+    assert.deepEqual(reasons, ['concurrency']);
     hold = false;
     for (const r of held) r.end('done');
     for (const p of first) assert.equal(await (await p).body.text(), 'done');
