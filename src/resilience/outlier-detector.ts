@@ -172,6 +172,8 @@ export class EndpointHealth {
 
   /** What an attempt sent to the endpoint says about it. */
   report(outcome: HealthOutcome): void {
+    // Answers that arrive after the endpoint left the destination (its pool closing) say nothing.
+    if (this.#released) return;
     switch (this.#state) {
       case 'healthy':
         if (outcome === 'success') this.#consecutive = 0;

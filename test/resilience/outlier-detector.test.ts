@@ -158,6 +158,14 @@ describe('OutlierDetector', () => {
     assert.equal(hs[0]!.available, true);
   });
 
+  it('answers that arrive after the endpoint left are ignored (no ejection of a removed endpoint)', () => {
+    const { hs, d, ejections } = pool(10);
+    hs[0]!.release();
+    fail(hs[0]!, 10);
+    assert.equal(ejections.length, 0);
+    assert.equal(d.unhealthy, 0);
+  });
+
   it('releasing an ejected endpoint frees its place under the cap', () => {
     const { hs, d, setSize } = pool(3);
     fail(hs[0]!, 5);
