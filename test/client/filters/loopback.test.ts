@@ -17,10 +17,11 @@ import { ConcurrencyLimiter } from '../../../src/resilience/concurrency-limiter.
 import { OutlierDetector, type EjectionEvent } from '../../../src/resilience/outlier-detector.js';
 import { RetryBudget } from '../../../src/resilience/retry-budget.js';
 import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
+import { startBlackhole } from '../../helpers/blackhole.js';
 import { startNamedServer, type TestServer } from '../../helpers/http-servers.js';
 import { stackHarness, type Harness } from '../../helpers/stack-harness.js';
 
-const open: (TestServer | Harness)[] = [];
+const open: { close(): Promise<void> }[] = [];
 after(async () => {
   await Promise.all(open.map((o) => o.close()));
 });
@@ -189,6 +190,25 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     assert.equal(JSON.parse(r.text).name, 'good');
     assert.ok(ms >= 140 && ms < 1_500, `answered in ${ms.toFixed(0)} ms`);
     console.log(`# per-try 150 ms over a hanging endpoint: answered in ${ms.toFixed(0)} ms`);
+  });
+
+  it('a blackholed endpoint (connect never answered): per-try timeout moves on, the request timeout ends the call', async () => {
+    const hole = await startBlackhole();
+    open.push(hole);
+    const good = await server('good');
+    const retrying = await fullStack([hole.port, good.port], { timeouts: { perTryMs: 200 } });
+    let t0 = performance.now();
+    const r = await get(retrying.h);
+    const retriedMs = performance.now() - t0;
+    assert.equal(JSON.parse(r.text).name, 'good');
+    assert.ok(retriedMs >= 190 && retriedMs < 1_500, `answered after ${retriedMs.toFixed(0)} ms`);
+
+    const only = await fullStack([hole.port], { timeouts: { requestMs: 300 } });
+    t0 = performance.now();
+    await assert.rejects(get(only.h), (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED));
+    const failedMs = performance.now() - t0;
+    assert.ok(failedMs >= 290 && failedMs < 1_500, `failed after ${failedMs.toFixed(0)} ms (undici's connect timeout is 10 s)`);
+    console.log(`# blackholed endpoint: per-try 200 ms -> answered by the other after ${retriedMs.toFixed(0)} ms; request timeout 300 ms -> failed after ${failedMs.toFixed(0)} ms`);
   });
 
   it('request timeout: a hanging call fails at ~200 ms with HYPHAE_ERR_DEADLINE_EXCEEDED and the server sees it cancelled', async () => {
