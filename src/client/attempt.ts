@@ -36,6 +36,9 @@ export class Attempt {
   #released = false;
   /** performance.now() when the attempt was sent: the latency sample is the time to response headers. */
   #sentAt: number;
+  /** Aborted before undici put the request on a socket: the reason, to hand undici once it does. */
+  #early: Error | undefined;
+  #abortSelf = (err: Error) => this.#abortNow(err);
 
   constructor(call: MeshCall, endpoint: Endpoint) {
     this.call = call;
@@ -46,6 +49,27 @@ export class Attempt {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    // Abortable from the start, not only once connected (see #abortNow).
+    call.setAttemptAbort(this.#abortSelf);
+  }
+
+  /**
+   * Stop this attempt (the call's deadline, a per-try timeout, the
+   * application). undici hands out its abort function only when the request is
+   * written on a connected socket (onConnect); before that — a connect that
+   * no one answers can take undici's whole connect timeout, 10 s — the attempt
+   * settles at once with the reason, and undici's request is aborted as soon as
+   * it is connected (or fails to be). The endpoint stays counted in flight
+   * until then, since it is.
+   */
+  #abortNow(err: Error): void {
+    if (this.#abort) {
+      this.#abort(err);
+      return;
+    }
+    if (this.#early !== undefined || this.#state !== State.Waiting) return;
+    this.#early = err;
+    this.#reject(err);
   }
 
   /** A response header by lower-case name (first value), read from the raw list without building an object. */
@@ -62,7 +86,7 @@ export class Attempt {
 
   onConnect(abort: (err: Error) => void): void {
     this.#abort = abort;
-    this.call.setAttemptAbort(abort);
+    if (this.#early !== undefined) abort(this.#early);
   }
 
   onResponseStarted(): void {
@@ -70,7 +94,7 @@ export class Attempt {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (this.#state !== State.Waiting) return true;
+    if (this.#state !== State.Waiting || this.#early !== undefined) return true;
     this.statusCode = statusCode;
     this.rawHeaders = rawHeaders;
     this.statusText = statusText;

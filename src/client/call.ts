@@ -5,6 +5,8 @@
  * one terminal callback (complete or error) ever reaches it.
  */
 import type { Dispatcher } from 'undici';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import type { CallDeadline, DeadlineTarget } from '../resilience/deadline.js';
 import type { ClientCallTelemetry } from '../telemetry/client-call.js';
 import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
@@ -22,7 +24,7 @@ export interface LegacyHandler {
   onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: unknown): void;
 }
 
-export class MeshCall {
+export class MeshCall implements DeadlineTarget {
   readonly destination: Destination;
   /**
    * What is sent: the application's options, untouched, unless a layer replaced
@@ -49,6 +51,15 @@ export class MeshCall {
   #attemptAbort: ((err: Error) => void) | undefined = undefined;
   #onAbort: ((err: Error) => void) | undefined = undefined;
   #done = false;
+
+  // ---- resilience (issue 5): deadline, retry, limits ----
+  /** Absolute deadline of the whole call on the mesh clock (performance.now() ms); Infinity when none. */
+  deadline = Infinity;
+  /** The call's one timer (deadline and per-try timeout), when it has either; cleared when the call ends. */
+  timer: CallDeadline | undefined = undefined;
+  /** Endpoints an attempt of this call failed on: the balancer avoids them while others are available. */
+  failedEndpoints: Endpoint[] | undefined = undefined;
+  #doneHooks: (() => void)[] | undefined = undefined;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
     this.destination = destination;
@@ -125,6 +136,7 @@ export class MeshCall {
     this.#done = true;
     // Telemetry first: the duration ends here, and a throwing handler must not lose the span.
     this.telemetry?.completed();
+    this.#runDoneHooks();
     this.handler.onComplete?.(trailers);
   }
 
@@ -132,7 +144,57 @@ export class MeshCall {
     if (this.#done) return;
     this.#done = true;
     this.telemetry?.failed(err);
+    this.#runDoneHooks();
     this.handler.onError?.(err);
+  }
+
+  /** Run `fn` once the call is over (response complete or failed); at once if it already is. */
+  onDone(fn: () => void): void {
+    if (this.#done) fn();
+    else (this.#doneHooks ??= []).push(fn);
+  }
+
+  #runDoneHooks(): void {
+    this.timer?.clear();
+    const hooks = this.#doneHooks;
+    if (!hooks) return;
+    this.#doneHooks = undefined;
+    for (const fn of hooks) fn();
+  }
+
+  /** Stop the attempt under way (a per-try timeout) without ending the call: a retry may follow. */
+  abortAttempt(reason: Error): void {
+    this.#attemptAbort?.(reason);
+  }
+
+  /** The call's timer says its deadline passed: the whole call stops with HYPHAE_ERR_DEADLINE_EXCEEDED. */
+  onCallDeadline(): void {
+    this.abort(
+      new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${this.destination.name} exceeded its deadline`, {
+        details: { service: this.destination.name, endpoint: this.endpoint?.id, attempt: this.attempt },
+      }),
+    );
+  }
+
+  /** The call's timer says the try under way took too long: stop it (retryable); the call goes on. */
+  onTryDeadline(): void {
+    this.abortAttempt(
+      new MeshError(ErrorCode.TRY_TIMEOUT, `attempt ${this.attempt + 1} to ${this.destination.name} exceeded its per-try timeout`, {
+        retryable: true,
+        details: { service: this.destination.name, endpoint: this.endpoint?.id, attempt: this.attempt, perTryMs: this.timer?.perTryMs },
+      }),
+    );
+  }
+
+  /** An attempt failed on `ep`: later attempts of this call avoid it while they have a choice. */
+  markFailed(ep: Endpoint): void {
+    const list = (this.failedEndpoints ??= []);
+    if (!list.includes(ep)) list.push(ep);
+  }
+
+  /** True when an earlier attempt of this call failed on `ep` (for balancers). */
+  avoids(ep: Endpoint): boolean {
+    return this.failedEndpoints !== undefined && this.failedEndpoints.includes(ep);
   }
 }
 

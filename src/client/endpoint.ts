@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import type { EndpointInfo } from '../discovery/resolver.js';
 import { LatencyEwma } from './latency.js';
+import type { EndpointHealth } from '../resilience/outlier-detector.js';
 
 export type PoolFactory = (origin: string, endpoint: EndpointInfo) => Pool;
 
@@ -28,6 +29,8 @@ export class Endpoint {
    * rebuilds the subset and locality views (never per request).
    */
   healthy = true;
+  /** Outlier-detection state, attached by the outlier filter on first use; undefined: never judged. */
+  health: EndpointHealth | undefined = undefined;
   #pool: Pool | undefined;
   #poolFactory: PoolFactory;
   #closed = false;
@@ -47,10 +50,21 @@ export class Endpoint {
     return this.#closed;
   }
 
+  /**
+   * May a balancer pick this endpoint now? False while outlier detection has it
+   * ejected (unless the destination panics) or while its one trial request after
+   * an ejection is in flight. A balancer that finds no available endpoint should
+   * pick among all of them rather than fail.
+   */
+  get available(): boolean {
+    return this.health === undefined || this.health.available;
+  }
+
   /** Let in-flight requests finish, then release the sockets; destroy what is still open after the grace. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.health?.release();
     const pool = this.#pool;
     if (!pool) return;
     const grace = setTimeout(() => void pool.destroy(), CLOSE_GRACE_MS);

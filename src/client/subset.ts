@@ -31,6 +31,17 @@ export interface PickPolicy {
   ewma?: EwmaSettings;
 }
 
+/** Another endpoint that is available and not avoided by this call, starting at a random place. */
+function alternative(list: readonly Endpoint[], call: MeshCall): Endpoint | undefined {
+  const n = list.length;
+  const start = Math.floor(Math.random() * n);
+  for (let i = 0; i < n; i++) {
+    const ep = list[(start + i) % n]!;
+    if (ep.available && !call.avoids(ep)) return ep;
+  }
+  return undefined;
+}
+
 export class Subset {
   /** The subset's name; undefined for the view of every endpoint. */
   readonly name: string | undefined;
@@ -52,8 +63,13 @@ export class Subset {
 
   pick(call: MeshCall): Endpoint | undefined {
     const share = this.localShare;
-    if (share >= 1 || (share > 0 && Math.random() < share)) return this.#localBalancer?.pick(this.#local, call);
-    return this.#remoteBalancer?.pick(this.#remote, call);
+    const local = share >= 1 || (share > 0 && Math.random() < share);
+    const list = local ? this.#local : this.#remote;
+    const ep = (local ? this.#localBalancer : this.#remoteBalancer)?.pick(list, call);
+    // Two property reads on the common path; the scan runs only when the balancer chose an
+    // endpoint outlier detection holds back or that this call's last attempt failed on.
+    if (ep === undefined || (ep.available && !call.avoids(ep))) return ep;
+    return alternative(list, call) ?? alternative(this.members, call) ?? ep;
   }
 
   /** The endpoints picks currently go to (local first), for diagnostics and tests. */

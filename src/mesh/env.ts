@@ -16,6 +16,7 @@ export const ENV = {
   GRACE_PERIOD_MS: 'HYPHAE_GRACE_PERIOD_MS',
   TTL_SECONDS: 'HYPHAE_TTL_SECONDS',
   PASSTHROUGH: 'HYPHAE_PASSTHROUGH',
+  CACHE_DIR: 'HYPHAE_CACHE_DIR',
 } as const;
 
 function invalid(variable: string, why: string): MeshError {
@@ -83,5 +84,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   const ttl = int(env, ENV.TTL_SECONDS);
   if (ttl !== undefined) options.ttlSeconds = ttl;
   if (passthrough) options.passthrough = passthrough;
+  const cacheDir = env[ENV.CACHE_DIR]?.trim();
+  if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
   return options;
 }

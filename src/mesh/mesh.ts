@@ -8,7 +8,6 @@ import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { ControlPlaneClient } from '../discovery/control-plane-client.js';
-import { ControlPlaneResolver } from '../discovery/control-plane-resolver.js';
 import { Registration } from '../discovery/registration.js';
 import type { Resolver } from '../discovery/resolver.js';
 import { WatchCache } from '../discovery/watch-cache.js';
@@ -20,7 +19,7 @@ import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
 import type { PolicySource } from '../server/policy-source.js';
 import { watchCachePolicySource } from './policy-source.js';
-import { connectControlPlane } from './connect.js';
+import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -62,8 +61,7 @@ export class Mesh {
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
-      this.#stream = new WatchStream(client!, this.logger);
-      this.#resolver = new ControlPlaneResolver(this.#stream);
+      ({ stream: this.#stream, resolver: this.#resolver } = controlPlaneDiscovery(client!, options, this.logger));
     }
     this.#cache = new WatchCache(this.#resolver);
     this.#passthrough = new Agent();
@@ -83,7 +81,7 @@ export class Mesh {
       const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
       client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs });
       try {
-        await connectControlPlane(client, options.connectAttempts, options.waitForControlPlane, options.logger ?? defaultLogger);
+        await connectOrStartFromCache(client, options, options.logger ?? defaultLogger);
       } catch (err) {
         await client.close();
         throw err;
