@@ -1,3 +1,5 @@
+import type { Balancer } from '../../src/client/balancer.js';
+import type { Endpoint } from '../../src/client/endpoint.js';
 import { serviceSpecSchema } from '../../src/config/resources.js';
 /**
  * A client stack composed in the test (src/core/filter.ts compose()) over
@@ -19,6 +21,15 @@ import { StaticResolver, type StaticEndpoint } from '../../src/discovery/static-
 import { WatchCache } from '../../src/discovery/watch-cache.js';
 
 
+/** Round robin from the first listed endpoint (the test's order). */
+class InOrder implements Balancer {
+  readonly name = 'test_in_order';
+  #cursor = 0;
+  pick(endpoints: readonly Endpoint[]): Endpoint | undefined {
+    return endpoints.length === 0 ? undefined : endpoints[this.#cursor++ % endpoints.length];
+  }
+}
+
 export interface Harness {
   dispatcher: Dispatcher;
   dest: Destination;
@@ -36,6 +47,10 @@ export async function stackHarness(
   resolver.configure('api', { config: serviceSpecSchema.parse({ loadBalancer: 'round_robin' }) });
   const cache = new WatchCache(resolver);
   const dest = new Destination({ namespace: 'default', name: 'api' }, { cache, discoveryTimeoutMs: 2_000 });
+  // Once discovery has answered (and configured the views), rotate in the listed order from the first
+  // endpoint: tests name which endpoint each attempt reaches. Real round robin starts at a random place.
+  await dest.whenReady({ setOnAbort: () => {} } as unknown as MeshCall);
+  dest.endpoints.configure({ policy: { newBalancer: () => new InOrder(), locality: undefined } });
   const { above, below = [] } = layers(dest);
   const handle = compose([...above, balance(dest), ...below], transport);
   // The dispatcher runs target.handle(call); everything else is read from the real destination.

@@ -15,7 +15,7 @@ export function endpoints(weights: number[], labels: (i: number) => Record<strin
 /** A call carrying only headers (what ring_hash reads). */
 export function callWith(headers: Record<string, string> = {}): MeshCall {
   const h = RequestHeaders.from(headers);
-  return { headers: h } as unknown as MeshCall;
+  return { headers: h, avoids: () => false } as unknown as MeshCall;
 }
 
 export function tally<T>(items: T[]): Map<T, number> {
