@@ -2,13 +2,14 @@
  * `npm run bench`: every benchmark, printed as a table with ratios to its
  * baseline, and written to bench/results/latest.json for docs/benchmarks.md.
  *
- *   npm run bench -- --duration 3000 --rounds 5 --concurrency 32
+ *   npm run bench -- --duration 3000 --rounds 5 --concurrency 32 --rate 2000
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../examples/lib/child.js';
+import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
 
@@ -17,9 +18,10 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '3000' },
     rounds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '32' },
+    rate: { type: 'string', default: '2000' },
   },
 });
-const opts = { durationMs: Number(values.duration), rounds: Number(values.rounds), concurrency: Number(values.concurrency) };
+const opts = { durationMs: Number(values.duration), rounds: Number(values.rounds), concurrency: Number(values.concurrency), rate: Number(values.rate) };
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 
 console.log(`hyphae bench: ${machine}`);
@@ -48,12 +50,32 @@ console.log('client overhead (plain HTTP)...');
 const overheadRows = table('client overhead: plain HTTP/1.1', await overhead(opts));
 console.log('\nmTLS...');
 const mtlsRows = table('mTLS: mesh.request vs undici Pool over TLS, same server and CA (hs/10k: handshakes per 10,000 requests)', await mtls(opts));
-const out = {
+
+console.log('');
+console.log(`balancers with a slow instance (bench/lb-slow-endpoint): 5 instances, one 20 ms slower; open loop at ${opts.rate} req/s, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
+const lb = await lbSlowEndpoint(opts);
+const healthyP99 = lb[0]!.p99ms;
+console.log(`${'case'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'slow share'.padStart(12)}   p99 / all-healthy p99`);
+for (const r of lb) {
+  console.log(
+    `${r.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p50ms.toFixed(3).padStart(10)}${r.p99ms.toFixed(3).padStart(10)}${`${(r.slowShare * 100).toFixed(2)} %`.padStart(12)}   ${(r.p99ms / healthyP99).toFixed(2)}x`,
+  );
+}
+
+const out: {
+  machine: string;
+  date: string;
+  options: typeof opts;
+  overhead: (Row & { ratio?: number })[];
+  mtls: (Row & { ratio?: number })[];
+  lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
+} = {
   machine,
   date: new Date().toISOString(),
   options: opts,
   overhead: overheadRows,
   mtls: mtlsRows,
+  lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
 await writeFile(path.join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -4,7 +4,7 @@
  * processes, so concurrency stays at the core count.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,12 @@ if (files.length === 0) {
 }
 const concurrency = process.env.HYPHAE_TEST_CONCURRENCY ?? String(Math.max(1, os.availableParallelism()));
 const reporter = process.env.HYPHAE_TEST_REPORTER ?? 'spec';
+// Meshes keep a fail-static discovery cache under $XDG_CACHE_HOME: one fresh directory per run, so that
+// runs never see each other's snapshots (control planes on reused ports) and nothing is left behind.
+const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'hyphae-test-cache-'));
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files], {
   stdio: 'inherit',
+  env: { ...process.env, XDG_CACHE_HOME: cacheHome },
 });
+rmSync(cacheHome, { recursive: true, force: true });
 process.exit(r.status ?? 1);

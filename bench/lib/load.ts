@@ -44,3 +44,48 @@ export function median(xs: number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/**
+ * An open-loop load generator: requests start at a fixed rate whatever the
+ * previous ones do (as real callers arrive), so the latency a request sees is
+ * not hidden by the load generator waiting (coordinated omission). Bounded in
+ * concurrency so a stalled target cannot exhaust memory.
+ */
+export async function runOpenLoop(
+  send: () => Promise<void>,
+  { rate, durationMs, maxInFlight = 10_000 }: { rate: number; durationMs: number; maxInFlight?: number },
+): Promise<LoadResult> {
+  const total = Math.floor((rate * durationMs) / 1000);
+  const samples = new Float64Array(total);
+  let n = 0;
+  let errors = 0;
+  let inFlight = 0;
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  const one = async (scheduled: number) => {
+    inFlight++;
+    try {
+      await send();
+    } catch {
+      errors++;
+    }
+    inFlight--;
+    // From when the request should have started: a late start counts against the latency.
+    samples[n++] = performance.now() - scheduled;
+  };
+  // Start requests in small batches per timer tick (timers cannot fire every 0.3 ms).
+  for (let i = 0; i < total; ) {
+    const now = performance.now();
+    while (i < total && start + (i * 1000) / rate <= now) {
+      if (inFlight < maxInFlight) pending.push(one(start + (i * 1000) / rate));
+      else errors++;
+      i++;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
+  const seconds = (performance.now() - start) / 1000;
+  const sorted = samples.subarray(0, n).sort();
+  const pct = (p: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.floor((n * p) / 100))]!);
+  return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99) };
+}

@@ -9,9 +9,11 @@
 import http from 'node:http';
 import { createMesh, getPeer, meshOptionsFromEnv } from 'hyphae';
 
-const version = process.env.VERSION ?? 'v1';
-// Settings from HYPHAE_* variables (control plane, token, CA file, drain delay...), then our own.
-const mesh = await createMesh({ ...meshOptionsFromEnv(), service: 'api', labels: { version } });
+const fromEnv = meshOptionsFromEnv();
+// VERSION, else a version in HYPHAE_LABELS (`version=v2,zone=zone-a`), else v1.
+const version = process.env.VERSION ?? fromEnv.labels?.version ?? 'v1';
+// Settings from HYPHAE_* variables (control plane, token, CA file, drain delay, labels such as zone...), then our own.
+const mesh = await createMesh({ ...fromEnv, service: 'api', labels: { ...fromEnv.labels, version } });
 mesh.handleSignals();
 
 let instance = '?';

@@ -34,15 +34,42 @@ export class Attempt {
   #error: Error | undefined;
   #responseStarted = false;
   #released = false;
+  /** performance.now() when the attempt was sent: the latency sample is the time to response headers. */
+  #sentAt: number;
+  /** Aborted before undici put the request on a socket: the reason, to hand undici once it does. */
+  #early: Error | undefined;
+  #abortSelf = (err: Error) => this.#abortNow(err);
 
   constructor(call: MeshCall, endpoint: Endpoint) {
     this.call = call;
     this.endpoint = endpoint;
     endpoint.inflight++;
+    this.#sentAt = performance.now();
     this.promise = new Promise<Attempt>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    // Abortable from the start, not only once connected (see #abortNow).
+    call.setAttemptAbort(this.#abortSelf);
+  }
+
+  /**
+   * Stop this attempt (the call's deadline, a per-try timeout, the
+   * application). undici hands out its abort function only when the request is
+   * written on a connected socket (onConnect); before that — a connect that
+   * no one answers can take undici's whole connect timeout, 10 s — the attempt
+   * settles at once with the reason, and undici's request is aborted as soon as
+   * it is connected (or fails to be). The endpoint stays counted in flight
+   * until then, since it is.
+   */
+  #abortNow(err: Error): void {
+    if (this.#abort) {
+      this.#abort(err);
+      return;
+    }
+    if (this.#early !== undefined || this.#state !== State.Waiting) return;
+    this.#early = err;
+    this.#reject(err);
   }
 
   /** A response header by lower-case name (first value), read from the raw list without building an object. */
@@ -59,7 +86,7 @@ export class Attempt {
 
   onConnect(abort: (err: Error) => void): void {
     this.#abort = abort;
-    this.call.setAttemptAbort(abort);
+    if (this.#early !== undefined) abort(this.#early);
   }
 
   onResponseStarted(): void {
@@ -67,12 +94,14 @@ export class Attempt {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (this.#state !== State.Waiting) return true;
+    if (this.#state !== State.Waiting || this.#early !== undefined) return true;
     this.statusCode = statusCode;
     this.rawHeaders = rawHeaders;
     this.statusText = statusText;
     this.#resume = resume;
     this.#state = State.Headers;
+    const now = performance.now();
+    this.endpoint.latency.observe(now - this.#sentAt, now);
     this.#resolve(this);
     // Hold the body until the stack decides to deliver or discard this response.
     return false;

@@ -5,8 +5,13 @@
  * one terminal callback (complete or error) ever reaches it.
  */
 import type { Dispatcher } from 'undici';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import type { CallDeadline, DeadlineTarget } from '../resilience/deadline.js';
+import type { ClientCallTelemetry } from '../telemetry/client-call.js';
 import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
+import { RequestHeaders } from './request-headers.js';
+import type { Backend } from './routing/backend.js';
 
 /** The legacy (undici 6 style) handler shape: undici's own core speaks it, so it costs no conversion. */
 export interface LegacyHandler {
@@ -19,18 +24,42 @@ export interface LegacyHandler {
   onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: unknown): void;
 }
 
-export class MeshCall {
+export class MeshCall implements DeadlineTarget {
   readonly destination: Destination;
-  readonly opts: Dispatcher.DispatchOptions;
+  /**
+   * What is sent: the application's options, untouched, unless a layer replaced
+   * them with a modified copy for this call — a route filter (header modifier,
+   * URL rewrite, see rewrite()) or trace context. Never the caller's object
+   * edited. Every attempt sends the same options.
+   */
+  opts: Dispatcher.DispatchOptions;
   readonly handler: LegacyHandler;
   /** 0 for the first try; each retry adds one. */
   attempt = 0;
+  /** Set by the route layer: the backend (service subset) this call goes to; undefined = the whole destination. */
+  backend: Backend | undefined = undefined;
+  /** The name of the route rule that matched (for telemetry), undefined when no route applied. */
+  route: string | undefined = undefined;
   /** Set by the balancer for the attempt under way. */
   endpoint: Endpoint | undefined = undefined;
   abortReason: Error | undefined = undefined;
+  /** The call's span and metrics (set by the telemetry filter), told when the call ends. */
+  telemetry: ClientCallTelemetry | undefined = undefined;
+  #headers: RequestHeaders | undefined = undefined;
+  #pathname: string | undefined = undefined;
+  #query: Map<string, string> | undefined = undefined;
   #attemptAbort: ((err: Error) => void) | undefined = undefined;
   #onAbort: ((err: Error) => void) | undefined = undefined;
   #done = false;
+
+  // ---- resilience (issue 5): deadline, retry, limits ----
+  /** Absolute deadline of the whole call on the mesh clock (performance.now() ms); Infinity when none. */
+  deadline = Infinity;
+  /** The call's one timer (deadline and per-try timeout), when it has either; cleared when the call ends. */
+  timer: CallDeadline | undefined = undefined;
+  /** Endpoints an attempt of this call failed on: the balancer avoids them while others are available. */
+  failedEndpoints: Endpoint[] | undefined = undefined;
+  #doneHooks: (() => void)[] | undefined = undefined;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
     this.destination = destination;
@@ -40,6 +69,43 @@ export class MeshCall {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /**
+   * The request headers by lower-case name. Parsed from the application's
+   * options on first use only, so calls whose routes and balancer look at no
+   * header never pay for it.
+   */
+  get headers(): RequestHeaders {
+    return (this.#headers ??= RequestHeaders.from(this.opts.headers));
+  }
+
+  /** The request path without its query string. */
+  get pathname(): string {
+    if (this.#pathname === undefined) {
+      const path = this.opts.path;
+      const q = path.indexOf('?');
+      this.#pathname = q < 0 ? path : path.slice(0, q);
+    }
+    return this.#pathname;
+  }
+
+  /** A query parameter's value (the first when repeated, as the Gateway API says), decoded; undefined when absent. */
+  query(name: string): string | undefined {
+    return (this.#query ??= parseQuery(this.opts.path)).get(name);
+  }
+
+  /**
+   * Send the (modified) headers, and `path` when given, instead of the
+   * application's: the options are copied once, here, never mutated.
+   */
+  rewrite(path?: string): void {
+    const headers = this.#headers ? this.#headers.toFlat() : this.opts.headers;
+    this.opts = { ...this.opts, path: path ?? this.opts.path, headers };
+    if (path !== undefined) {
+      this.#pathname = undefined;
+      this.#query = undefined;
+    }
   }
 
   /** Called once, before any attempt: hands the application its abort function. */
@@ -68,13 +134,67 @@ export class MeshCall {
   complete(trailers: string[] | Buffer[] | null): void {
     if (this.#done) return;
     this.#done = true;
+    // Telemetry first: the duration ends here, and a throwing handler must not lose the span.
+    this.telemetry?.completed();
+    this.#runDoneHooks();
     this.handler.onComplete?.(trailers);
   }
 
   fail(err: Error): void {
     if (this.#done) return;
     this.#done = true;
+    this.telemetry?.failed(err);
+    this.#runDoneHooks();
     this.handler.onError?.(err);
+  }
+
+  /** Run `fn` once the call is over (response complete or failed); at once if it already is. */
+  onDone(fn: () => void): void {
+    if (this.#done) fn();
+    else (this.#doneHooks ??= []).push(fn);
+  }
+
+  #runDoneHooks(): void {
+    this.timer?.clear();
+    const hooks = this.#doneHooks;
+    if (!hooks) return;
+    this.#doneHooks = undefined;
+    for (const fn of hooks) fn();
+  }
+
+  /** Stop the attempt under way (a per-try timeout) without ending the call: a retry may follow. */
+  abortAttempt(reason: Error): void {
+    this.#attemptAbort?.(reason);
+  }
+
+  /** The call's timer says its deadline passed: the whole call stops with HYPHAE_ERR_DEADLINE_EXCEEDED. */
+  onCallDeadline(): void {
+    this.abort(
+      new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${this.destination.name} exceeded its deadline`, {
+        details: { service: this.destination.name, endpoint: this.endpoint?.id, attempt: this.attempt },
+      }),
+    );
+  }
+
+  /** The call's timer says the try under way took too long: stop it (retryable); the call goes on. */
+  onTryDeadline(): void {
+    this.abortAttempt(
+      new MeshError(ErrorCode.TRY_TIMEOUT, `attempt ${this.attempt + 1} to ${this.destination.name} exceeded its per-try timeout`, {
+        retryable: true,
+        details: { service: this.destination.name, endpoint: this.endpoint?.id, attempt: this.attempt, perTryMs: this.timer?.perTryMs },
+      }),
+    );
+  }
+
+  /** An attempt failed on `ep`: later attempts of this call avoid it while they have a choice. */
+  markFailed(ep: Endpoint): void {
+    const list = (this.failedEndpoints ??= []);
+    if (!list.includes(ep)) list.push(ep);
+  }
+
+  /** True when an earlier attempt of this call failed on `ep` (for balancers). */
+  avoids(ep: Endpoint): boolean {
+    return this.failedEndpoints !== undefined && this.failedEndpoints.includes(ep);
   }
 }
 
@@ -149,4 +269,26 @@ export function parseRawHeaders(raw: readonly (Buffer | string)[]): Record<strin
     else out[key] = [prev, val];
   }
   return out;
+}
+
+function parseQuery(path: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const q = path.indexOf('?');
+  if (q < 0) return out;
+  for (const part of path.slice(q + 1).split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = decode(eq < 0 ? part : part.slice(0, eq));
+    if (!out.has(name)) out.set(name, eq < 0 ? '' : decode(part.slice(eq + 1)));
+  }
+  return out;
+}
+
+function decode(s: string): string {
+  const plus = s.includes('+') ? s.replaceAll('+', ' ') : s;
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus;
+  }
 }

@@ -6,15 +6,17 @@
 import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Disposer } from '../core/events.js';
 import type { Handler } from '../core/filter.js';
+import { defaultLogger, type Logger } from '../core/logger.js';
 import type { ServiceKey } from '../discovery/resolver.js';
-import type { ServiceState, WatchCache } from '../discovery/watch-cache.js';
+import type { ReadyState, ServiceState, WatchCache } from '../discovery/watch-cache.js';
 import type { Attempt } from './attempt.js';
-import type { Balancer } from './balancer.js';
-import { RoundRobinBalancer } from './balancers/round-robin.js';
 import type { MeshCall } from './call.js';
 import type { PoolFactory } from './endpoint.js';
 import { EndpointSet } from './endpoint-set.js';
+import { MirrorSender } from './routing/mirror.js';
+import { compileRoutes, type RouteTable } from './routing/route-table.js';
 import { buildClientStack } from './stack.js';
+import { trafficPolicy } from './traffic-policy.js';
 
 export interface DestinationOptions {
   cache: WatchCache;
@@ -23,6 +25,11 @@ export interface DestinationOptions {
   poolFactoryFor?: (dest: Destination) => PoolFactory;
   /** How long a call waits for discovery's first answer about this service. */
   discoveryTimeoutMs: number;
+  /** The calling process's labels: its zone (locality) comes from them. */
+  callerLabels?: Readonly<Record<string, string>>;
+  /** Another service, for routes whose backendRefs name one (a split across services). */
+  destinations?: (namespace: string, name: string) => Destination;
+  logger?: Logger;
 }
 
 interface Waiter {
@@ -34,19 +41,34 @@ export class Destination {
   readonly name: string;
   readonly namespace: string;
   readonly endpoints: EndpointSet;
-  balancer: Balancer = new RoundRobinBalancer();
   readonly handle: Handler<MeshCall, Attempt>;
+  /** The compiled routes of the current config version; undefined when no Route names this service. */
+  routes: RouteTable | undefined = undefined;
+  /** The balancer in force (Service.spec.loadBalancer, peak_ewma by default). */
+  loadBalancer = 'peak_ewma';
+  /** Copies of requests that this destination's routes mirror (RequestMirror). */
+  readonly mirror = new MirrorSender();
   #state: ServiceState = { status: 'pending' };
   #error: MeshError | undefined;
   #waiters = new Set<Waiter>();
   #dispose: Disposer;
   #discoveryTimeoutMs: number;
+  #callerLabels: Readonly<Record<string, string>>;
+  #destinations: ((namespace: string, name: string) => Destination) | undefined;
+  #logger: Logger;
+  /** What the current config and routes were built from (JSON), so an unchanged snapshot costs nothing. */
+  #configKey: string | undefined;
+  #routesKey = '[]';
 
   constructor(key: ServiceKey, options: DestinationOptions) {
     this.name = key.name;
     this.namespace = key.namespace;
     this.endpoints = new EndpointSet(options.poolFactoryFor?.(this) ?? options.poolFactory);
     this.#discoveryTimeoutMs = options.discoveryTimeoutMs;
+    this.#callerLabels = options.callerLabels ?? {};
+    this.#destinations = options.destinations;
+    this.#logger = options.logger ?? defaultLogger;
+    this.#applyConfig(null);
     this.handle = buildClientStack(this);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#onError(s) : this.#onState(s)));
   }
@@ -116,14 +138,49 @@ export class Destination {
   #onState(s: ServiceState): void {
     this.#state = s;
     this.#error = undefined;
-    if (s.status === 'ready') this.endpoints.reset(s.endpoints);
-    else if (s.status === 'not-found') this.endpoints.reset([]);
+    if (s.status === 'ready') {
+      this.#applyConfig(s.config);
+      this.endpoints.reset(s.endpoints);
+      this.#applyRoutes(s.routes);
+    } else if (s.status === 'not-found') {
+      this.endpoints.reset([]);
+      this.#applyRoutes([]);
+    }
     const outcome = this.#outcome();
     if (outcome === undefined) return;
     for (const w of [...this.#waiters]) {
       if (outcome === true) w.resolve();
       else w.reject(outcome);
     }
+  }
+
+  /** A new Service spec: subsets, balancer, locality. Swapped for new picks; endpoint state carries over. */
+  #applyConfig(config: ReadyState['config']): void {
+    const key = JSON.stringify(config);
+    if (key === this.#configKey) return;
+    this.#configKey = key;
+    const policy = trafficPolicy(config, this.#callerLabels);
+    this.loadBalancer = policy.loadBalancer;
+    this.endpoints.configure({ subsets: policy.subsets, policy: policy.pick });
+  }
+
+  /** Compile the routes once per version; the route layer reads `routes` once per call. */
+  #applyRoutes(routes: ReadyState['routes']): void {
+    const key = JSON.stringify(routes);
+    if (key === this.#routesKey) return;
+    this.#routesKey = key;
+    this.routes =
+      routes.length === 0
+        ? undefined
+        : compileRoutes(routes, {
+            parent: this,
+            destination: (namespace, name) => {
+              if (!this.#destinations) throw new Error(`a backend in another service (${namespace}/${name}) needs a mesh`);
+              return this.#destinations(namespace, name);
+            },
+            mirror: this.mirror,
+            warn: (message) => this.#logger.warn(message, { service: `${this.namespace}/${this.name}` }),
+          });
   }
 
   /** Discovery failed: calls waiting for a first answer fail now; a known state stays in force (fail static). */

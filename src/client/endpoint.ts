@@ -1,5 +1,7 @@
 import { Pool } from 'undici';
 import type { EndpointInfo } from '../discovery/resolver.js';
+import { LatencyEwma } from './latency.js';
+import type { EndpointHealth } from '../resilience/outlier-detector.js';
 
 export type PoolFactory = (origin: string, endpoint: EndpointInfo) => Pool;
 
@@ -10,8 +12,8 @@ const CLOSE_GRACE_MS = 30_000;
 
 /**
  * One instance of a destination service, with everything the client keeps
- * about it: its connection pool (created on first use), in-flight count and,
- * in later layers, latency EWMA and ejection state.
+ * about it: its connection pool (created on first use), in-flight count,
+ * latency EWMA and, in later layers, ejection state.
  */
 export class Endpoint {
   readonly id: string;
@@ -19,6 +21,16 @@ export class Endpoint {
   info: EndpointInfo;
   /** Requests sent and not yet finished (response end, error or discard). */
   inflight = 0;
+  /** Time to response headers, fed by every Attempt (balancers/peak-ewma.ts reads it). */
+  readonly latency = new LatencyEwma();
+  /**
+   * Whether balancers may pick it. Presence in discovery is health today;
+   * outlier detection sets this through EndpointSet.setHealthy(), which
+   * rebuilds the subset and locality views (never per request).
+   */
+  healthy = true;
+  /** Outlier-detection state, attached by the outlier filter on first use; undefined: never judged. */
+  health: EndpointHealth | undefined = undefined;
   #pool: Pool | undefined;
   #poolFactory: PoolFactory;
   #closed = false;
@@ -38,10 +50,21 @@ export class Endpoint {
     return this.#closed;
   }
 
+  /**
+   * May a balancer pick this endpoint now? False while outlier detection has it
+   * ejected (unless the destination panics) or while its one trial request after
+   * an ejection is in flight. A balancer that finds no available endpoint should
+   * pick among all of them rather than fail.
+   */
+  get available(): boolean {
+    return this.health === undefined || this.health.available;
+  }
+
   /** Let in-flight requests finish, then release the sockets; destroy what is still open after the grace. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.health?.release();
     const pool = this.#pool;
     if (!pool) return;
     const grace = setTimeout(() => void pool.destroy(), CLOSE_GRACE_MS);

@@ -2,8 +2,8 @@
  * The client stack, assembled here and nowhere else (DESIGN: "the stack is
  * assembled in ONE place per side"). Outermost first:
  *
- *   logical (per route)       later: telemetry -> deadline -> route match -> retry
- *   concrete (per destination) balance: pick an endpoint from discovery
+ *   logical (per route)       later: telemetry -> deadline; route: match, filters, backend; later: retry
+ *   concrete (per destination) balance: pick an endpoint of the chosen backend
  *   endpoint                  later: outlier detection -> concurrency limit
  *   transport                 the endpoint's undici pool
  *
@@ -14,10 +14,14 @@ import type { Attempt } from './attempt.js';
 import { balance } from './balance.js';
 import type { MeshCall } from './call.js';
 import type { Destination } from './destination.js';
+import { route } from './routing/route-layer.js';
 import { transport } from './transport.js';
 
 export function buildClientStack(dest: Destination): Handler<MeshCall, Attempt> {
   const layers: Filter<MeshCall, Attempt>[] = [
+    // Logical: the route decides the backend once per call (a fault abort answers here, never retried);
+    // retry joins below it, so that each retry stays on the backend the route chose.
+    route(dest),
     // Concrete: every attempt picks again, so a retry above can avoid an endpoint that failed.
     balance(dest),
   ];

@@ -122,5 +122,7 @@ export interface ApiErrorBody {
     code: string;
     message: string;
     issues?: { path: string; message: string }[];
+    /** On HYPHAE_ERR_CONFLICT (409): the configuration's current revision. */
+    revision?: number;
   };
 }

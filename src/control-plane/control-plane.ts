@@ -1,19 +1,21 @@
 /**
- * Wires the control plane together: store (configuration, on disk),
- * registry (instances, in memory), watch hub (pushes both to watchers) and
- * the HTTP API in front of them.
+ * Wires the control plane together: store (configuration) and registry
+ * (instances) from ./backend.ts (file + memory, or etcd), watch hub (pushes
+ * both to watchers) and the HTTP API in front of them.
  */
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { eventLog } from './log.js';
 import { resolveOptions, type ControlPlaneOptions } from './options.js';
 import { setUpSecurity } from './security.js';
-import { Registry } from './registry/registry.js';
+import type { Registry } from './registry/registry.js';
 import { apiRoutes } from './routes/index.js';
-import { FileStore } from './store/file-store.js';
+import { openBackend } from './backend.js';
+import { StatsHub } from './stats/stats-hub.js';
 import type { Store } from './store/store.js';
 import { ServiceVersions } from './watch/service-versions.js';
 import { snapshotBuilder } from './watch/snapshot.js';
@@ -43,19 +45,16 @@ const CLOSE_GRACE_MS = 1000;
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const opts = resolveOptions(options);
   const log = eventLog(opts.log);
-  const store = new FileStore(opts.dataDir);
-  await store.load();
-
+  const { store, registry } = await openBackend(opts, log);
   let security;
   try {
-    security = await setUpSecurity(opts, store.dir, log);
+    security = await setUpSecurity(opts, path.resolve(opts.dataDir), log);
   } catch (err) {
-    await store.close();
+    await Promise.all([registry.close(), store.close()]);
     throw err;
   }
   const { tokens, ca, serving } = security;
 
-  const registry = new Registry({ defaultTtlSeconds: opts.defaultTtlSeconds, log });
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
   const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined);
@@ -66,6 +65,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     hub.notify(service);
   });
   store.onChange((change) => {
+    versions.observe(change.revision);
     for (const c of change.changes) {
       log(`${c.action === 'deleted' ? 'delete' : 'apply'} ${c.kind} ${c.namespace}/${c.name} (${c.action}) rev=${change.revision}`);
     }
@@ -80,8 +80,9 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
+  const stats = new StatsHub({ registry, store });
   const server = createApiServer({
-    router: new Router(apiRoutes({ registry, store, hub, tokens, ca })),
+    router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
     bodyLimitBytes: opts.bodyLimitBytes,
     log,
     tokens,
@@ -104,7 +105,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     });
   } catch (err) {
     security.close();
-    await Promise.all([hub.close(), registry.close(), store.close()]);
+    await Promise.all([hub.close(), stats.close(), registry.close(), store.close()]);
     const e = err as NodeJS.ErrnoException;
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
   }
@@ -114,12 +115,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { port } = server.address() as AddressInfo;
   const host = opts.host;
   const url = `${ca ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log(`listening ${url} data=${store.dir}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
+  log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       await hub.close();
+      await stats.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);

@@ -14,6 +14,8 @@ export {
   type ControlPlaneOptions,
 } from './options.js';
 export type { LogSink } from './log.js';
-export { Registry } from './registry/registry.js';
+export type { Registry, ServiceSummary } from './registry/registry.js';
+export { MemoryRegistry } from './registry/memory-registry.js';
+export { DEFAULT_ETCD_PREFIX, DEFAULT_ETCD_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd/etcd-options.js';
 export { FileStore, STORE_FILE } from './store/file-store.js';
 export type { ApplyAction, ApplyResult, ResourceId, Store, StoreChange, WriteOptions } from './store/store.js';

@@ -4,6 +4,7 @@ import { ErrorCode } from '../core/errors.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { LogSink } from './log.js';
+import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
 
 export const DEFAULT_PORT = 15010;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -48,6 +49,14 @@ export interface ControlPlaneOptions {
   joinTokensFile?: string;
   /** More host names or addresses for the control plane's HTTPS certificate (besides localhost and --host). */
   tlsNames?: string[];
+  /**
+   * Where configuration and the registry live: `file` (default: resources in
+   * dataDir, instances in memory; one node) or `etcd` (both in etcd, shared by
+   * every replica; needs `etcd`).
+   */
+  store?: 'file' | 'etcd';
+  /** The etcd cluster, with `store: 'etcd'`. */
+  etcd?: EtcdOptions;
 }
 
 const optionsSchema = z.strictObject({
@@ -70,7 +79,10 @@ const optionsSchema = z.strictObject({
   joinTokens: z.array(z.string()).default([]),
   joinTokensFile: z.string().min(1).optional(),
   tlsNames: z.array(z.string().min(1).max(253)).default([]),
+  store: z.enum(['file', 'etcd']).default('file'),
+  etcd: etcdOptionsSchema.optional(),
 })
+  .refine((o) => o.store !== 'etcd' || o.etcd !== undefined, { path: ['etcd'], message: "store 'etcd' needs etcd.endpoints" })
   .refine((o) => (o.caCertFile === undefined) === (o.caKeyFile === undefined), { error: 'give caCertFile and caKeyFile together', path: ['caCertFile'] })
   .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined), {
     error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',

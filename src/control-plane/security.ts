@@ -3,7 +3,7 @@
  * operator's), the admin token, the join tokens, and the HTTPS certificate of
  * the API. With `insecure`, none of it: a loud warning instead.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { loadAdminToken } from './auth/admin-token.js';
@@ -35,6 +35,8 @@ export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log:
     const tokens = await Tokens.open({ store: new FileTokenStore(dataDir), admin: undefined, configured: [] });
     return { tokens, ca: undefined, serving: undefined, adminTokenFile: undefined, bundleFile: undefined, close: () => {} };
   }
+  // The file store made it already; with etcd it may not exist yet. The CA and tokens live here (0700).
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   let supplied;
   if (opts.caCertFile && opts.caKeyFile) {
     const [cert, key] = await Promise.all([readOption(opts.caCertFile, 'caCertFile'), readOption(opts.caKeyFile, 'caKeyFile')]);

@@ -20,6 +20,13 @@ export const ErrorCode = {
   TLS_HANDSHAKE_FAILED: 'HYPHAE_ERR_TLS_HANDSHAKE_FAILED',
   PEER_IDENTITY_MISMATCH: 'HYPHAE_ERR_PEER_IDENTITY_MISMATCH',
   NO_CERTIFICATE: 'HYPHAE_ERR_NO_CERTIFICATE',
+  // Resilience (issue 5): deadlines, retries, limits, shedding.
+  DEADLINE_EXCEEDED: 'HYPHAE_ERR_DEADLINE_EXCEEDED',
+  TRY_TIMEOUT: 'HYPHAE_ERR_TRY_TIMEOUT',
+  CANCELLED: 'HYPHAE_ERR_CANCELLED',
+  BODY_NOT_REPLAYABLE: 'HYPHAE_ERR_BODY_NOT_REPLAYABLE',
+  CONCURRENCY_LIMIT: 'HYPHAE_ERR_CONCURRENCY_LIMIT',
+  OVERLOADED: 'HYPHAE_ERR_OVERLOADED',
   // Answers of the control plane's HTTP API (the `error.code` of a 4xx body).
   BAD_REQUEST: 'HYPHAE_ERR_BAD_REQUEST',
   PAYLOAD_TOO_LARGE: 'HYPHAE_ERR_PAYLOAD_TOO_LARGE',
@@ -29,8 +36,15 @@ export const ErrorCode = {
   LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',
   UNAUTHENTICATED: 'HYPHAE_ERR_UNAUTHENTICATED',
   FORBIDDEN: 'HYPHAE_ERR_FORBIDDEN',
+  /** The request conflicts with the state: a write at a stale expected revision, a CA rotation already staged (HTTP 409). */
   CONFLICT: 'HYPHAE_ERR_CONFLICT',
+  /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
+  STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
+  // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
+  BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',
+  AUTHZ_DENIED: 'HYPHAE_ERR_AUTHZ_DENIED',
+  AUTHZ_NOT_READY: 'HYPHAE_ERR_AUTHZ_NOT_READY',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -5,3 +5,5 @@ export * from './control-plane-resolver.js';
 export * from './watch-stream.js';
 export * from './watch-cache.js';
 export * from './registration.js';
+export * from './snapshot-cache.js';
+export * from './cache-file.js';

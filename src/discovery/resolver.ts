@@ -38,8 +38,12 @@ export type ResolverUpdate =
   | ({ type: 'reset'; endpoints: readonly EndpointInfo[]; version?: number } & ServiceConfig)
   | { type: 'add'; endpoint: EndpointInfo }
   | { type: 'remove'; id: string }
-  /** The service is unknown to the resolver (neither configured nor ever registered). */
-  | { type: 'not-found' }
+  /**
+   * The service is unknown to the resolver (neither configured nor ever registered).
+   * Policies may already select it: a server starting before its first
+   * registration must enforce them (a control-plane resolver passes them).
+   */
+  | { type: 'not-found'; policies?: readonly AuthorizationPolicyResource[] }
   /** The resolver cannot currently learn the state; the last good state stays in force. */
   | { type: 'error'; error: MeshError };
 

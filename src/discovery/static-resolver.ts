@@ -1,6 +1,6 @@
 import { Listeners, type Disposer } from '../core/events.js';
 import { instanceId } from '../config/instance.js';
-import type { EndpointInfo, Resolver, ResolverUpdate, ServiceKey } from './resolver.js';
+import type { EndpointInfo, Resolver, ResolverUpdate, ServiceConfig, ServiceKey } from './resolver.js';
 
 export interface StaticEndpoint {
   address: string;
@@ -11,10 +11,13 @@ export interface StaticEndpoint {
 
 /**
  * Endpoints given in code: for tests, benchmarks and meshes without a control
- * plane. `set()` replaces a service's endpoints and tells every watcher.
+ * plane. `set()` replaces a service's endpoints and tells every watcher;
+ * `configure()` gives a service the config a control plane would (a Service
+ * spec, routes).
  */
 export class StaticResolver implements Resolver {
   #services = new Map<string, EndpointInfo[]>();
+  #configs = new Map<string, ServiceConfig>();
   #listeners = new Map<string, Listeners<ResolverUpdate>>();
 
   constructor(services: Record<string, StaticEndpoint[]> = {}) {
@@ -25,7 +28,15 @@ export class StaticResolver implements Resolver {
     const key = typeof service === 'string' ? keyOf(service) : `${service.namespace}/${service.name}`;
     const infos = endpoints.map(toInfo);
     this.#services.set(key, infos);
-    this.#listeners.get(key)?.emit({ type: 'reset', endpoints: infos });
+    this.#listeners.get(key)?.emit({ type: 'reset', endpoints: infos, ...this.#configs.get(key) });
+  }
+
+  /** Set a service's config (Service spec, routes); its endpoints stay. */
+  configure(service: string | ServiceKey, config: ServiceConfig): void {
+    const key = typeof service === 'string' ? keyOf(service) : `${service.namespace}/${service.name}`;
+    this.#configs.set(key, config);
+    const eps = this.#services.get(key);
+    if (eps) this.#listeners.get(key)?.emit({ type: 'reset', endpoints: eps, ...config });
   }
 
   watch(service: ServiceKey, listener: (update: ResolverUpdate) => void): Disposer {
@@ -34,7 +45,7 @@ export class StaticResolver implements Resolver {
     if (!ls) this.#listeners.set(key, (ls = new Listeners()));
     const dispose = ls.on(listener);
     const eps = this.#services.get(key);
-    queueMicrotask(() => listener(eps ? { type: 'reset', endpoints: eps } : { type: 'not-found' }));
+    queueMicrotask(() => listener(eps ? { type: 'reset', endpoints: eps, ...this.#configs.get(key) } : { type: 'not-found' }));
     return dispose;
   }
 

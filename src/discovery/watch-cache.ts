@@ -18,7 +18,8 @@ export interface ReadyState {
   version: number | undefined;
 }
 
-export type ServiceState = { status: 'pending' } | ReadyState | { status: 'not-found' };
+/** `policies` of a not-found service: those that already select it (see ResolverUpdate). */
+export type ServiceState = { status: 'pending' } | ReadyState | { status: 'not-found'; policies?: readonly AuthorizationPolicyResource[] };
 
 const EMPTY: readonly never[] = Object.freeze([]);
 
@@ -90,7 +91,7 @@ export class WatchCache {
         entry.listeners.emit(u.error);
         return;
       case 'not-found':
-        entry.state = { status: 'not-found' };
+        entry.state = u.policies?.length ? { status: 'not-found', policies: u.policies } : { status: 'not-found' };
         break;
       case 'reset':
         entry.state = {

@@ -56,6 +56,11 @@ export class WatchStream {
     return this.#bundle;
   }
 
+  /** Fail-static: the last-known-good bundle (from the disk cache) until the control plane sends one. */
+  seedTrustBundle(bundle: TrustBundle): void {
+    this.#bundle ??= bundle;
+  }
+
   /** Follow a service (`namespace/name`). Its snapshot arrives through onSnapshot. */
   follow(ref: string): void {
     if (this.#closed || this.#services.has(ref)) return;
@@ -121,7 +126,8 @@ export class WatchStream {
       this.#status.emit({ connected: false, error: failure });
       if (this.#client.urls.length > 1) this.#client.rotate();
       try {
-        await sleep(fullJitter(attempt++, { baseMs: 100, maxMs: 5_000 }), this.#abort.signal);
+        // Capped at 1 s so that a control plane that comes back is followed again within about a second.
+        await sleep(fullJitter(attempt++, { baseMs: 100, maxMs: 1_000 }), this.#abort.signal);
       } catch {
         break;
       }

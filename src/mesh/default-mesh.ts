@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger } from '../core/logger.js';
 import { wrapServer as wrap, type WrapServerOptions } from '../server/wrap-server.js';
+import type { PolicySource } from '../server/policy-source.js';
 import { ENV, optionsFromEnv } from './env.js';
 import { Mesh, type MeshFetch, type MeshRequestOptions } from './mesh.js';
 import { parseMeshOptions } from './options.js';
@@ -58,6 +59,7 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
         gracePeriodMs: opts.server.gracePeriodMs,
         advertiseAddress: opts.server.advertiseAddress,
       },
+      policies: defaultPolicySource(),
     },
     options,
   );
@@ -65,6 +67,43 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
 
 function isSecure(cp: string | string[] | undefined): boolean {
   return (Array.isArray(cp) ? cp[0] : cp)?.startsWith('https:') ?? false;
+}
+
+/**
+ * The default mesh's policy source. The mesh is created on first use, so the
+ * subscription waits for it; when it cannot be created yet (control plane
+ * down), it tries again with backoff, and the server's requests wait (then
+ * 503) meanwhile rather than run unchecked.
+ */
+function defaultPolicySource(): PolicySource {
+  return {
+    subscribe(listener) {
+      let dispose: (() => void) | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let closed = false;
+      const attempt = (delayMs: number) => {
+        getDefaultMesh().then(
+          (mesh) => {
+            if (closed) return;
+            const source = Mesh.policySourceOf(mesh);
+            if (source) dispose = source.subscribe(listener);
+            else listener([]);
+          },
+          () => {
+            if (closed) return;
+            timer = setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs);
+            timer.unref();
+          },
+        );
+      };
+      attempt(1_000);
+      return () => {
+        closed = true;
+        clearTimeout(timer);
+        dispose?.();
+      };
+    },
+  };
 }
 
 /** Close the default mesh if one was created (tests, scripts that want a clean exit). */

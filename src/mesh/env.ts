@@ -18,6 +18,7 @@ export const ENV = {
   PASSTHROUGH: 'HYPHAE_PASSTHROUGH',
   TOKEN: 'HYPHAE_TOKEN',
   CA_FILE: 'HYPHAE_CA_FILE',
+  CACHE_DIR: 'HYPHAE_CACHE_DIR',
 } as const;
 
 function invalid(variable: string, why: string): MeshError {
@@ -87,5 +88,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   if (passthrough) options.passthrough = passthrough;
   if (env[ENV.TOKEN]) options.token = env[ENV.TOKEN]!.trim();
   if (env[ENV.CA_FILE]) options.caFile = env[ENV.CA_FILE];
+  const cacheDir = env[ENV.CACHE_DIR]?.trim();
+  if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
   return options;
 }

@@ -8,7 +8,6 @@ import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { ControlPlaneClient } from '../discovery/control-plane-client.js';
-import { ControlPlaneResolver } from '../discovery/control-plane-resolver.js';
 import { Registration } from '../discovery/registration.js';
 import type { Resolver } from '../discovery/resolver.js';
 import { WatchCache } from '../discovery/watch-cache.js';
@@ -20,8 +19,10 @@ import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import type { MtlsMode } from '../config/resources.js';
+import type { PolicySource } from '../server/policy-source.js';
 import { readFile } from 'node:fs/promises';
-import { connectControlPlane } from './connect.js';
+import { watchCachePolicySource } from './policy-source.js';
+import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { MeshSecurity } from './security.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
@@ -67,8 +68,7 @@ export class Mesh {
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
-      this.#stream = new WatchStream(client!, this.logger);
-      this.#resolver = new ControlPlaneResolver(this.#stream);
+      ({ stream: this.#stream, resolver: this.#resolver } = controlPlaneDiscovery(client!, options, this.logger));
     }
     this.#cache = new WatchCache(this.#resolver);
     // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
@@ -94,7 +94,8 @@ export class Mesh {
       client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca });
       const logger = options.logger ?? defaultLogger;
       try {
-        await connectControlPlane(client, options.connectAttempts, options.waitForControlPlane, logger);
+        await connectOrStartFromCache(client, options, logger);
+        // mTLS needs a certificate, so a secure mesh needs the CA at start (bounded attempts, or waitForControlPlane).
         if (secure) {
           security = await MeshSecurity.start(client, {
             service: options.service!,
@@ -154,6 +155,7 @@ export class Mesh {
           gracePeriodMs: this.options.server.gracePeriodMs,
           advertiseAddress: this.options.server.advertiseAddress,
         },
+        policies: this.#policySource(),
       },
       options,
     );
@@ -241,16 +243,21 @@ export class Mesh {
     return route;
   }
 
-  #destination(name: string): Destination {
-    const ref = `${this.options.namespace}/${name}`;
+  #destination(name: string, namespace: string = this.options.namespace): Destination {
+    const ref = `${namespace}/${name}`;
     let dest = this.#destinations.get(ref);
     if (!dest) {
       const security = this.#security;
       dest = new Destination(
-        { namespace: this.options.namespace, name },
+        { namespace, name },
         {
           cache: this.#cache,
           discoveryTimeoutMs: this.options.discoveryTimeoutMs,
+          // Traffic management: the caller's zone (locality), and other services that routes split to.
+          callerLabels: this.options.labels,
+          destinations: (ns, n) => this.#destination(n, ns),
+          logger: this.logger,
+          // mTLS: each new connection reads the destination's mode and the current certificate.
           ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
         },
       );
@@ -299,6 +306,19 @@ export class Mesh {
     mesh.#servers.add(server);
     server.once('close', () => mesh.#servers.delete(server));
   }
+
+  // ---- authorization: a wrapped server enforces the policies of its own service's snapshot.
+  #policySource(): PolicySource | undefined {
+    // Without a service name there is no "own service" to select policies by: nothing to enforce.
+    if (!this.options.service) return undefined;
+    return watchCachePolicySource(this.#cache, { namespace: this.options.namespace, name: this.options.service });
+  }
+
+  /** For the default mesh, which creates the mesh after the server is wrapped. */
+  static policySourceOf(mesh: Mesh): PolicySource | undefined {
+    return mesh.#policySource();
+  }
+  // ---- end authorization
 
   /** For the default mesh's lazily resolved registrar. */
   static registrarOf(mesh: Mesh): ServerRegistrar | undefined {

@@ -53,6 +53,12 @@ export const meshOptionsSchema = z
         advertiseAddress: z.string().min(1).optional(),
       })
       .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000 }),
+    /**
+     * Fail-static discovery cache: the directory under which the last-known-good
+     * snapshots are kept (one subdirectory per control plane); false: memory only.
+     * Default: $XDG_CACHE_HOME/hyphae, else <os.tmpdir()>/hyphae-cache-<uid>.
+     */
+    cacheDir: z.union([z.string().min(1), z.literal(false)]).optional(),
     logger: z.custom<Logger>(isLogger, { error: 'must have debug, info, warn and error methods' }).optional(),
     /** The workload's join token (HYPHAE_TOKEN): with an https:// control plane, it proves the service identity. */
     token: z.string().min(16, 'must be a join token (hyphae token create --service <name>)').max(512).optional(),

@@ -1,27 +1,52 @@
 /**
  * The server (inbound) stack, assembled here and nowhere else. Outermost first:
  *
- *   drain        while draining, every response says Connection: close
- *   (later: strip identity headers -> tracing -> load shedding -> authorization -> deadline)
- *   application  the listeners the user registered for 'request', unchanged
+ *   strip identity  remove identity headers (IDENTITY_HEADERS) from req.headers and
+ *                   req.rawHeaders: first, so no layer and no handler can read one
+ *   drain           while draining, every response says Connection: close — before any
+ *                   layer that may answer, so refusals tell the client to go elsewhere too
+ *   normalize       the request target -> one normalized path (authz/normalize-path.ts);
+ *                   req.url is rewritten to it (query kept), 400 when it must be refused.
+ *                   Before authorization, so policies match the path the handler will see
+ *   authorization   AuthorizationPolicy: DENY, then ALLOW (default deny when any ALLOW
+ *                   applies); 403 and the handler never runs. Reads the verified peer
+ *                   (getPeer), never a header — which is why stripping comes first
+ *   (later: tracing -> load shedding -> deadline, which join between drain and normalize
+ *    or after authorization as their issues decide)
+ *   application     the listeners the user registered for 'request', unchanged
  *
  * Inbound layers are synchronous functions of (req, res): they decide before
  * the application runs and add no promise per request.
+ *
+ * Node also hands requests to the application through other events than
+ * 'request': 'checkContinue' / 'checkExpectation' (an Expect header, when the
+ * app listens for them), 'upgrade' (WebSocket...) and 'connect'. Each is a way
+ * around authorization if left alone, so buildSideDoors() puts them through
+ * the same layers (Upgrade and CONNECT cannot wait for policies, and are
+ * refused on the raw socket).
  */
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
+import { normalizeTarget } from './authz/normalize-path.js';
 import type { Drainer } from './drain.js';
+import { stripIdentityHeaders } from './identity-headers.js';
 
 export type InboundHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 export type InboundFilter = (next: InboundHandler) => InboundHandler;
 
-export function buildServerStack(drainer: Drainer, app: InboundHandler): InboundHandler {
-  const layers: InboundFilter[] = [
-    // First, so that even a request refused by a later layer tells its client to reconnect elsewhere.
-    drainLayer(drainer),
-  ];
+export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization): InboundHandler {
+  const layers: InboundFilter[] = [stripIdentityLayer(), drainLayer(drainer), normalizeLayer(authz), authorizationLayer(authz)];
   let handler = app;
   for (let i = layers.length - 1; i >= 0; i--) handler = layers[i]!(handler);
   return handler;
+}
+
+function stripIdentityLayer(): InboundFilter {
+  return (next) => (req, res) => {
+    stripIdentityHeaders(req);
+    next(req, res);
+  };
 }
 
 function drainLayer(drainer: Drainer): InboundFilter {
@@ -29,4 +54,65 @@ function drainLayer(drainer: Drainer): InboundFilter {
     if (drainer.draining) res.setHeader('connection', 'close');
     next(req, res);
   };
+}
+
+function normalizeLayer(authz: InboundAuthorization): InboundFilter {
+  return (next) => (req, res) => {
+    const url = normalizeTarget(req.url ?? '');
+    if (typeof url !== 'string') return authz.badTarget(req, res, url.refused);
+    if (url !== req.url) req.url = url;
+    next(req, res);
+  };
+}
+
+function authorizationLayer(authz: InboundAuthorization): InboundFilter {
+  return (next) => (req, res) => authz.check(req, res, next);
+}
+
+/** Events other than 'request' that carry a request to the application. */
+export const SIDE_DOORS: ReadonlySet<string | symbol> = new Set(['checkContinue', 'checkExpectation', 'upgrade', 'connect']);
+
+/**
+ * The handler of the SIDE_DOORS events: `emit` passes an event on to the
+ * application's listeners, once the request got through. Returns what emit returns.
+ */
+export function buildSideDoors(
+  drainer: Drainer,
+  authz: InboundAuthorization,
+  emit: (event: string, args: unknown[]) => boolean,
+): (event: string, args: unknown[]) => boolean {
+  const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz);
+  const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz);
+  return (event, args) => {
+    const req = args[0] as http.IncomingMessage;
+    switch (event) {
+      case 'checkContinue':
+        onContinue(req, args[1] as http.ServerResponse);
+        return true;
+      case 'checkExpectation':
+        onExpectation(req, args[1] as http.ServerResponse);
+        return true;
+      default:
+        // upgrade, connect: (req, socket, head)
+        return rawRequestAllowed(authz, req, args[1] as Duplex, event === 'upgrade') ? emit(event, args) : true;
+    }
+  };
+}
+
+/** The layers above for a request that has a socket instead of a response. A CONNECT target is an authority, not a path: it is matched as is. */
+function rawRequestAllowed(authz: InboundAuthorization, req: http.IncomingMessage, socket: Duplex, isUpgrade: boolean): boolean {
+  stripIdentityHeaders(req);
+  if (isUpgrade) {
+    const url = normalizeTarget(req.url ?? '');
+    if (typeof url !== 'string') {
+      authz.badTarget(req, socket, url.refused);
+      return false;
+    }
+    req.url = url;
+  }
+  const decision = authz.decide(req);
+  if (decision === undefined) return true;
+  if (decision === NOT_READY) authz.notReady(socket);
+  else authz.deny(req, socket, decision);
+  return false;
 }

@@ -8,10 +8,12 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { advertiseAddress } from './advertise-address.js';
+import { InboundAuthorization, type AuthzStats } from './authz/authorization.js';
 import { Drainer } from './drain.js';
 import { attachMtlsFront, type InboundTls } from './mtls-front.js';
+import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
-import { buildServerStack } from './stack.js';
+import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
 
 export interface WrapServerOptions {
   /** Labels of this instance (version, zone...), merged over the mesh's labels. */
@@ -34,12 +36,16 @@ export interface WrapServerDeps {
   defaults: { labels: Record<string, string>; drainDelayMs: number; gracePeriodMs: number; advertiseAddress?: string | undefined };
   /** mTLS for inbound connections (resolved lazily, like the registrar); absent: plain HTTP as the server was. */
   tls?: () => Promise<InboundTls | undefined>;
+  /** The workload's AuthorizationPolicies (the mesh's watch of its own service); none when absent. */
+  policies?: PolicySource | undefined;
 }
 
 export interface WrappedServerState {
   /** Resolves with the instance once registered after the next (or latest) 'listening'; rejects if registration failed. */
   readonly registered: Promise<RegisteredInstance | undefined>;
   drainer: Drainer;
+  /** Authorization counters (denials, refused targets...), for telemetry. */
+  readonly authz: AuthzStats;
 }
 
 /** A promise made before the event that settles it, so `registered` can be awaited right after listen(). */
@@ -91,11 +97,14 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     deregister,
     logger,
   );
+  // Authorization: policies from deps.policies, enforced by the inbound stack (normalize + authz layers).
+  const authz = new InboundAuthorization(deps.policies, logger);
   const state: WrappedServerState = {
     get registered() {
       return registration.promise;
     },
     drainer,
+    authz: authz.stats,
   };
   states.set(server, state);
 
@@ -139,13 +148,18 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   const originalEmit = server.emit;
   const app = (req: http.IncomingMessage, res: http.ServerResponse) =>
     void (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, 'request', req, res);
-  const handle = buildServerStack(drainer, app);
+  const handle = buildServerStack(drainer, app, authz);
+  // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
+  const sideDoor = buildSideDoors(drainer, authz, (event, args) =>
+    (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
+  );
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'request') {
       handle(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
       return true;
     }
+    if (SIDE_DOORS.has(event)) return sideDoor(event as string, args);
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };
   // Outside the stack: it decides which connections HTTP sees at all, before any request exists.

@@ -18,6 +18,8 @@ describe('mesh calls with a static resolver (real loopback servers)', () => {
       api: servers.map((s) => ({ address: '127.0.0.1', port: s.port })),
       empty: [],
     });
+    // peak_ewma is the default; this file is about the call paths, so it asks for round robin like an operator would.
+    resolver.configure('api', { config: { loadBalancer: 'round_robin' } });
     mesh = await createMesh({ resolver });
   });
 

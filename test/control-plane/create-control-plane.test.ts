@@ -67,10 +67,10 @@ describe('createControlPlane', () => {
     const leases: string[] = [];
     for (let i = 0; i < 10_000; i++) {
       const req = registerRequestSchema.parse({ service: `svc-${i % 100}`, address: '10.0.0.1', port: 1024 + i });
-      leases.push(cp.registry.register(req).leaseId);
+      leases.push((await cp.registry.register(req)).leaseId);
     }
     const registered = performance.now();
-    for (const id of leases) assert.equal(cp.registry.renew(id), 1);
+    for (const id of leases) assert.equal(await cp.registry.renew(id), 1);
     const renewed = performance.now();
     const heapAfter = process.memoryUsage().heapUsed;
     console.log(

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { isMeshError } from '../../src/core/errors.js';
+import { ErrorCode, isMeshError } from '../../src/core/errors.js';
 import { resourceSchema, type Resource } from '../../src/config/resources.js';
 import { FileStore, STORE_FILE, type StoreChange } from '../../src/control-plane/index.js';
 import { makeTempDir } from '../helpers/control-plane.js';
@@ -98,8 +98,9 @@ describe('FileStore', () => {
     const store = await open();
     await store.apply([svc('one')]);
     await assert.rejects(store.apply([svc('two')], { expectedRevision: 0 }), (err: unknown) => {
-      assert.ok(isMeshError(err));
-      assert.match(err.message, /revision conflict: expected 0, the store is at 1/);
+      assert.ok(isMeshError(err, ErrorCode.CONFLICT));
+      assert.match(err.message, /expected revision 0, the configuration is at revision 1/);
+      assert.equal(err.details?.revision, 1);
       return true;
     });
     assert.equal((await store.apply([svc('two')], { expectedRevision: 1 })).revision, 2);

@@ -47,6 +47,8 @@ export interface RunningControlPlane {
   adminToken: string | undefined;
   /** An undici dispatcher that trusts the control plane's CA (for requests the helpers do not make). */
   dispatcher: Dispatcher;
+  /** `hyphae` CLI flags to reach it as admin: --control-plane, and when secure --token and --ca-file. */
+  cliFlags: string[];
   /** A new join token for `service` (created with the admin token). */
   joinToken(service: string, namespace?: string): Promise<string>;
   /** createMesh() options for a process of `service`: URL, and when secure its join token and CA file. */
@@ -84,6 +86,11 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   if (opts.insecure) args.push('--insecure');
   if (opts.certTtl !== undefined) args.push('--cert-ttl', opts.certTtl);
   args.push(...(opts.args ?? []));
+  // HYPHAE_TEST_ETCD=<endpoints> runs every control plane a test starts on etcd (a fresh prefix each),
+  // to check that the etcd store and registry behave as the file store and the memory registry do.
+  if (process.env.HYPHAE_TEST_ETCD && !args.includes('--store')) {
+    args.push('--store', 'etcd', '--etcd-endpoints', process.env.HYPHAE_TEST_ETCD, '--etcd-prefix', `/test-${path.basename(dataDir)}/`);
+  }
   const child = startNode(cliPath, args);
   let match: RegExpMatchArray;
   try {
@@ -113,6 +120,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     ca: caFile ? await readFile(caFile, 'utf8') : undefined,
     adminToken: cred.adminToken,
     dispatcher: cred.dispatcher,
+    cliFlags: ['--control-plane', url, ...(secure ? ['--token', cred.adminToken!, '--ca-file', caFile!] : [])],
     joinToken,
     async meshOptions(service, namespace) {
       if (!secure) return { controlPlane: url, ...(service ? { service } : {}), ...(namespace ? { namespace } : {}) };

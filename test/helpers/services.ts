@@ -10,10 +10,13 @@ export interface RunningService {
   version: string;
 }
 
-/** The example api service (its own join token and the CA file when the control plane is secure). */
-export async function startApi(cp: RunningControlPlane, version = 'v1', env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
+/**
+ * The example api service: given a control plane, with its own join token and the CA file when that
+ * control plane is secure; given URLs (comma-separated), for insecure control planes (replicas).
+ */
+export async function startApi(cp: RunningControlPlane | string, version = 'v1', env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
   const child = startNode(path.join(buildDir, 'examples/api/server.js'), [], {
-    ...(await cp.env('api')),
+    ...(typeof cp === 'string' ? { HYPHAE_CONTROL_PLANE: cp } : await cp.env('api')),
     HYPHAE_DRAIN_DELAY_MS: '300',
     VERSION: version,
     ...env,

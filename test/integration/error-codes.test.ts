@@ -39,7 +39,8 @@ it('control plane unreachable: HYPHAE_ERR_CONTROL_PLANE_UNREACHABLE at start and
     isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE),
   );
   const other = await startControlPlane();
-  const m = await createMesh({ ...(await other.meshOptions('client')), discoveryTimeoutMs: 3_000 });
+  // No discovery cache: a cache left by an earlier control plane on the same port would (rightly) answer instead.
+  const m = await createMesh({ ...(await other.meshOptions('client')), discoveryTimeoutMs: 3_000, cacheDir: false });
   try {
     await other.stop('SIGKILL');
     await assert.rejects(m.request('http://api/'), (err) => isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { createMesh, type Mesh } from '../../src/index.js';
-import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startApi, waitUntil, type RunningService } from '../helpers/services.js';
 
 let cp: RunningControlPlane;
@@ -11,6 +11,9 @@ let mesh: Mesh;
 before(async () => {
   cp = await startControlPlane();
   apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp, v)));
+  // peak_ewma is the default balancer; this test is about round robin, so the service asks for it.
+  const applied = await call(cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'api' }, spec: { loadBalancer: 'round_robin' } });
+  assert.equal(applied.status, 200, applied.text);
   mesh = await createMesh(await cp.meshOptions('client'));
 });
 

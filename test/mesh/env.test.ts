@@ -161,6 +161,14 @@ describe('optionsFromEnv', () => {
   });
 });
 
+describe('HYPHAE_CACHE_DIR', () => {
+  it('sets the discovery cache directory; 0, false or off keep it in memory only', () => {
+    assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_DIR: '/var/cache/hyphae' }).cacheDir, '/var/cache/hyphae');
+    for (const off of ['0', 'false', 'OFF']) assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_DIR: off }).cacheDir, false, off);
+    assert.equal('cacheDir' in optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_DIR: ' ' }), false);
+  });
+});
+
 describe('parseLabels', () => {
   it('parses key=value pairs, trimming, skipping empty items, keeping "=" inside values', () => {
     assert.deepEqual(parseLabels(''), {});

@@ -174,6 +174,14 @@ describe('parseMeshOptions', () => {
     for (const bad of [undefined, null, 'http://cp', 42]) assert.ok(issuesOf(bad).length > 0, String(bad));
   });
 
+  it('cacheDir: a directory, or false for a memory-only discovery cache', () => {
+    assert.equal(parseMeshOptions({ controlPlane: CP, cacheDir: '/var/cache/x' }).cacheDir, '/var/cache/x');
+    assert.equal(parseMeshOptions({ controlPlane: CP, cacheDir: false }).cacheDir, false);
+    assert.equal(parseMeshOptions({ controlPlane: CP }).cacheDir, undefined);
+    assert.ok(issuesOf({ controlPlane: CP, cacheDir: '' }).some((i) => i.path === 'cacheDir'));
+    assert.ok(issuesOf({ controlPlane: CP, cacheDir: true }).some((i) => i.path === 'cacheDir'));
+  });
+
   it('bounds: limits are inclusive', () => {
     assert.equal(parseMeshOptions({ controlPlane: CP, connectAttempts: 100, controlPlaneTimeoutMs: 50, ttlSeconds: 300 }).connectAttempts, 100);
     assert.ok(issuesOf({ controlPlane: CP, connectAttempts: 101 }).some((i) => i.path === 'connectAttempts'));

@@ -1,11 +1,38 @@
 /** `hyphae control-plane`: run the control plane in the foreground until SIGTERM or SIGINT. */
 import { parseArgs } from 'node:util';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../config/instance.js';
-import { createControlPlane, DEFAULT_BODY_LIMIT_BYTES, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TRUST_DOMAIN } from '../../control-plane/index.js';
+import {
+  createControlPlane,
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HOST,
+  DEFAULT_ETCD_PREFIX,
+  DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
+  DEFAULT_PORT,
+  DEFAULT_TRUST_DOMAIN,
+  type ControlPlaneOptions,
+} from '../../control-plane/index.js';
 import { asUsageError, UsageError, type Command } from '../command.js';
 import { durationFlag, intFlag, numberFlag, stringFlag } from '../flags.js';
 
 const DEFAULT_DATA_DIR = '.hyphae/control-plane';
+
+/** --store and the --etcd-* flags, checked together: an etcd flag without --store etcd is a mistake worth saying. */
+function storeFlags(values: Record<string, string | string[] | boolean | undefined>): Pick<ControlPlaneOptions, 'store' | 'etcd'> {
+  const str = (name: string) => stringFlag(name, values[name] as string | undefined);
+  const store = str('store') ?? 'file';
+  if (store !== 'file' && store !== 'etcd') throw new UsageError(`--store must be file or etcd, got "${store}"`);
+  const endpoints = str('etcd-endpoints');
+  const prefix = str('etcd-prefix');
+  const timeout = intFlag('etcd-timeout-ms', values['etcd-timeout-ms'] as string | undefined, 100, 60_000);
+  if (store === 'file') {
+    if (endpoints !== undefined || prefix !== undefined || timeout !== undefined) throw new UsageError('--etcd-* flags need --store etcd');
+    return { store };
+  }
+  if (endpoints === undefined) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379');
+  const list = endpoints.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  return { store, etcd: { endpoints: list, ...(prefix !== undefined && { prefix }), ...(timeout !== undefined && { requestTimeoutMs: timeout }) } };
+}
 
 const usage = `Usage: hyphae control-plane [options]
 
@@ -26,6 +53,12 @@ Options:
   --ttl <seconds>        default lease TTL, ${MIN_TTL_SECONDS}-${MAX_TTL_SECONDS} (default 10)
   --heartbeat-ms <ms>    interval of keep-alive pings on watch streams (default ${DEFAULT_HEARTBEAT_MS})
   --body-limit <bytes>   largest request body accepted (default ${DEFAULT_BODY_LIMIT_BYTES})
+  --store <file|etcd>    where configuration and the registry live (default file):
+                         file: resources in --data-dir, instances in memory (one node);
+                         etcd: both in etcd, shared by every replica on the same cluster
+  --etcd-endpoints <urls>  etcd client URLs, comma-separated (http://127.0.0.1:2379,...)
+  --etcd-prefix <prefix>   key prefix of this mesh in etcd (default ${DEFAULT_ETCD_PREFIX})
+  --etcd-timeout-ms <ms>   deadline of each etcd call (default ${DEFAULT_ETCD_REQUEST_TIMEOUT_MS})
 
 Security:
   --trust-domain <td>    SPIFFE trust domain of workload identities (default ${DEFAULT_TRUST_DOMAIN})
@@ -59,6 +92,10 @@ export const controlPlaneCommand: Command = {
           ttl: { type: 'string' },
           'heartbeat-ms': { type: 'string' },
           'body-limit': { type: 'string' },
+          store: { type: 'string' },
+          'etcd-endpoints': { type: 'string' },
+          'etcd-prefix': { type: 'string' },
+          'etcd-timeout-ms': { type: 'string' },
           'trust-domain': { type: 'string' },
           'cert-ttl': { type: 'string' },
           'ca-cert': { type: 'string' },
@@ -85,6 +122,7 @@ export const controlPlaneCommand: Command = {
       defaultTtlSeconds: numberFlag('ttl', values.ttl, MIN_TTL_SECONDS, MAX_TTL_SECONDS),
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
+      ...storeFlags(values),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
       certTtlMs: durationFlag('cert-ttl', values['cert-ttl'], 1000, 365 * 24 * 3600 * 1000),

@@ -20,24 +20,28 @@ export const retryConditionSchema = z.enum([
   'reset',
   /** A status listed in statusCodes (502, 503, 504 by default). */
   'retriable-status',
+  /** The attempt ran past timeouts.perTry (the request may have been processed: idempotent requests only). */
+  'per-try-timeout',
 ]);
 
 export const retryPolicySchema = z.strictObject({
   /** Total tries, the first included (2 = one retry). */
   attempts: z.int().min(1).max(10).default(2),
-  on: z.array(retryConditionSchema).default(['connect-failure', 'reset', 'retriable-status']),
+  on: z.array(retryConditionSchema).default(['connect-failure', 'reset', 'retriable-status', 'per-try-timeout']),
   statusCodes: z.array(z.int().min(400).max(599)).default([502, 503, 504]),
   /** 4xx codes in statusCodes are ignored unless this is set. */
   retriable4xx: z.boolean().default(false),
   /** Non-idempotent methods are retried only with an Idempotency-Key header, unless this is set. */
   retryNonIdempotent: z.boolean().default(false),
+  /** Full jitter: the wait before retry n is uniform in [0, min(max, base x 2^n)). */
   backoff: z
     .strictObject({
       base: durationSchema({ min: 1, max: 60_000 }).default(25),
       max: durationSchema({ min: 1, max: 600_000 }).default(250),
     })
+    .refine((b) => b.max >= b.base, { error: 'backoff.max must not be below backoff.base', path: ['max'] })
     .optional(),
-  /** Largest request body kept for replay; a larger or streaming body is never retried. */
+  /** Largest request body kept for replay; a larger body, or a stream of unknown length, is never retried. */
   maxReplayBytes: z.int().min(0).max(16 * 1024 * 1024).default(64 * 1024),
 });
 
@@ -74,3 +78,10 @@ export const resilienceSpecShape = {
   outlierDetection: outlierDetectionSchema.optional(),
   limits: limitsSchema.optional(),
 };
+
+export type TimeoutsSpec = z.output<typeof timeoutsSchema>;
+export type RetryCondition = z.output<typeof retryConditionSchema>;
+export type RetryPolicySpec = z.output<typeof retryPolicySchema>;
+export type RetryBudgetSpec = z.output<typeof retryBudgetSchema>;
+export type OutlierDetectionSpec = z.output<typeof outlierDetectionSchema>;
+export type LimitsSpec = z.output<typeof limitsSchema>;

@@ -23,8 +23,14 @@ export const ringHashSchema = z
     header: headerNameSchema.optional(),
     /** ...or on this cookie. */
     cookie: z.string().min(1).max(256).optional(),
-    /** Virtual nodes on the ring, in total (more: smoother spread). */
-    minRingSize: z.int().min(64).max(1_048_576).default(4096),
+    /**
+     * Points on the ring per unit of instance weight (more: smoother spread).
+     * A count per instance, not a total ring size as Envoy's minimum_ring_size:
+     * with a total, adding an instance shrinks every other instance's share of
+     * points and moves about twice the keys it must; with a count per
+     * instance, only the keys the new instance takes over move.
+     */
+    virtualNodes: z.int().min(1).max(4096).default(256),
   })
   .refine((r) => (r.header === undefined) !== (r.cookie === undefined), { error: 'set exactly one of header or cookie' });
 

@@ -9,18 +9,36 @@ export class HttpError extends MeshError {
   readonly status: number;
   readonly issues: ValidationIssue[] | undefined;
   readonly headers: Record<string, string>;
+  /** The store's current revision, on a 409 conflict. */
+  readonly revision: number | undefined;
 
   constructor(
     status: number,
     code: ErrorCodeValue,
     message: string,
-    extra: { issues?: ValidationIssue[]; headers?: Record<string, string>; cause?: unknown } = {},
+    extra: { issues?: ValidationIssue[]; headers?: Record<string, string>; cause?: unknown; revision?: number } = {},
   ) {
     super(code, message, { rejected: true, cause: extra.cause, details: extra.issues ? { issues: extra.issues } : undefined });
     this.status = status;
     this.issues = extra.issues;
     this.headers = extra.headers ?? {};
+    this.revision = extra.revision;
   }
+}
+
+/**
+ * Errors raised below the API (by a store) that are answers, not bugs: a
+ * conflict is the caller's to resolve (409), an unavailable store is worth a
+ * retry (503). Anything else stays as it is (a 500 if it is not an HttpError).
+ */
+export function fromStoreError(err: unknown): unknown {
+  if (!(err instanceof MeshError) || err instanceof HttpError) return err;
+  if (err.code === ErrorCode.CONFLICT) {
+    const revision = err.details?.revision;
+    return new HttpError(409, err.code, err.message, { cause: err, revision: typeof revision === 'number' ? revision : undefined });
+  }
+  if (err.code === ErrorCode.STORE_UNAVAILABLE) return new HttpError(503, err.code, err.message, { cause: err, headers: { 'retry-after': '1' } });
+  return err;
 }
 
 export const badRequest = (message: string, issues?: ValidationIssue[]): HttpError =>

@@ -26,6 +26,7 @@ export function errorReply(err: unknown): { status: number; body: ApiErrorBody; 
   if (err instanceof HttpError) {
     const body: ApiErrorBody = { error: { code: err.code, message: err.message } };
     if (err.issues) body.error.issues = err.issues;
+    if (err.revision !== undefined) body.error.revision = err.revision;
     return { status: err.status, body, headers: { ...err.headers } };
   }
   return {

@@ -14,7 +14,7 @@ import { authorize } from '../auth/authorize.js';
 import type { Tokens } from '../auth/tokens.js';
 import { logTarget, sanitize, type EventLog } from '../log.js';
 import { checkContentType, hasBody, parseJson, readBody } from './body.js';
-import { HttpError, badRequest } from './http-error.js';
+import { HttpError, badRequest, fromStoreError } from './http-error.js';
 import { errorReply, sendJson } from './respond.js';
 import type { Router } from './router.js';
 import { parseTarget } from './target.js';
@@ -79,7 +79,8 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls }: Ap
       }
       const reply = await route.handle({ req, res, params, query: target.query, body, principal });
       if (reply) sendJson(res, reply.status, reply.body, reply.headers);
-    } catch (err) {
+    } catch (thrown) {
+      const err = fromStoreError(thrown);
       const { status, body, headers } = errorReply(err);
       if (err instanceof HttpError) {
         log(`reject ${status} ${req.method} ${logTarget(req.url)}: ${sanitize(err.message, 500)}`);

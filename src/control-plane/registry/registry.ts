@@ -1,31 +1,17 @@
 /**
- * The service registry: instances and their leases.
+ * The service registry seam: instances and their leases. The control plane
+ * talks to this interface only, so the in-memory registry of a single node
+ * (./memory-registry.ts) can be swapped for one that lives in etcd
+ * (../etcd/etcd-registry.ts) when several replicas serve one mesh.
  *
- * It lives in memory on purpose. Instances are the source of truth about
- * themselves: when a heartbeat gets LEASE_NOT_FOUND (after a control-plane
- * restart, or an expiry during a long pause) the client registers again, so
- * persisting leases would only resurrect instances that may be gone. What is
- * stored on disk is configuration (see ../store).
+ * Reads are synchronous: they are answered from memory (the etcd registry
+ * keeps a watched cache), because snapshots are built on every change for
+ * every watcher. Writes may be asynchronous (a round trip to etcd); a plain
+ * value is a valid answer where a promise is allowed, so the memory registry
+ * stays synchronous and callers simply `await`.
  */
-import { randomBytes } from 'node:crypto';
-import { Listeners, type Disposer } from '../../core/events.js';
-import { instanceId, type Instance, type RegisterResponse, type ValidRegisterRequest } from '../../config/instance.js';
-import { serviceRef } from '../../config/wire.js';
-import { shortId, type EventLog } from '../log.js';
-import { LeaseTimers } from './lease-timers.js';
-
-interface Lease {
-  id: string;
-  /** `namespace/name` of the service. */
-  service: string;
-  instance: Instance;
-  ttlSeconds: number;
-}
-
-export interface RegistryOptions {
-  defaultTtlSeconds: number;
-  log: EventLog;
-}
+import type { Disposer } from '../../core/events.js';
+import type { Instance, RegisterResponse, ValidRegisterRequest } from '../../config/instance.js';
 
 export interface ServiceSummary {
   namespace: string;
@@ -33,152 +19,34 @@ export interface ServiceSummary {
   instances: number;
 }
 
-export class Registry {
-  #leases = new Map<string, Lease>();
-  /** service ref -> instance id -> lease: the instance id is what makes a re-registration a replacement. */
-  #services = new Map<string, Map<string, Lease>>();
-  /** Services that have had an instance since start (they "exist" for watchers even when empty). */
-  #seen = new Set<string>();
-  #timers = new LeaseTimers();
-  #changes = new Listeners<string>();
-  #defaultTtlSeconds: number;
-  #log: EventLog;
-
-  constructor({ defaultTtlSeconds, log }: RegistryOptions) {
-    this.#defaultTtlSeconds = defaultTtlSeconds;
-    this.#log = log;
-  }
-
-  /** Called with the service ref (`namespace/name`) whenever its instance list changes. */
-  onChange(listener: (service: string) => void): Disposer {
-    return this.#changes.on(listener);
-  }
-
-  register(req: ValidRegisterRequest): RegisterResponse {
-    const service = serviceRef(req.namespace, req.service);
-    const instance: Instance = {
-      id: instanceId(req.address, req.port),
-      service: req.service,
-      namespace: req.namespace,
-      address: req.address,
-      port: req.port,
-      labels: req.labels,
-      weight: req.weight,
-    };
-    const ttlSeconds = req.ttlSeconds ?? this.#defaultTtlSeconds;
-    // 128 random bits: a lease id is the only credential needed to renew or remove an instance.
-    const lease: Lease = { id: randomBytes(16).toString('base64url'), service, instance, ttlSeconds };
-
-    let members = this.#services.get(service);
-    if (!members) this.#services.set(service, (members = new Map()));
-    const previous = members.get(instance.id);
-    if (previous) this.#drop(previous);
-    members.set(instance.id, lease);
-    this.#leases.set(lease.id, lease);
-    this.#seen.add(service);
-    this.#timers.start(lease.id, ttlSeconds * 1000, () => this.#expire(lease));
-
-    const labels = Object.entries(instance.labels).map(([k, v]) => ` ${k}=${v}`).join('');
-    const weight = instance.weight === 1 ? '' : ` weight=${instance.weight}`;
-    const replaces = previous ? ` replaces=${shortId(previous.id)}` : '';
-    this.#log(`register ${service} ${instance.id} lease=${shortId(lease.id)} ttl=${ttlSeconds}s${labels}${weight}${replaces}`);
-    // A re-registration with identical data changes nothing a watcher can see.
-    if (!previous || !sameInstance(previous.instance, instance)) this.#changes.emit(service);
-    return { leaseId: lease.id, ttlSeconds, instance };
-  }
-
-  /** Restart a lease's TTL; undefined when the lease is unknown (expired, replaced, or from before a restart). */
-  renew(leaseId: string): number | undefined {
-    const lease = this.#leases.get(leaseId);
-    if (!lease || !this.#timers.renew(leaseId)) return undefined;
-    return lease.ttlSeconds;
-  }
-
-  /** The service a lease belongs to (to check that a caller renews its own); undefined when unknown. */
-  leaseOwner(leaseId: string): { namespace: string; name: string } | undefined {
-    const lease = this.#leases.get(leaseId);
-    return lease ? { namespace: lease.instance.namespace, name: lease.instance.service } : undefined;
-  }
-
-  /** Remove an instance now (drain); undefined when the lease is unknown. */
-  deregister(leaseId: string): Instance | undefined {
-    const lease = this.#leases.get(leaseId);
-    if (!lease) return undefined;
-    this.#remove(lease);
-    this.#log(`deregister ${lease.service} ${lease.instance.id} lease=${shortId(lease.id)}`);
-    this.#changes.emit(lease.service);
-    return lease.instance;
-  }
-
-  /** The instances of one service, ordered by id so every watcher sees the same order. */
-  instances(namespace: string, name: string): Instance[] {
-    const members = this.#services.get(serviceRef(namespace, name));
-    if (!members) return [];
-    return [...members.values()].map((l) => l.instance).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-
-  /** Every instance, optionally of one namespace and/or one service name. */
-  list(filter: { namespace?: string; name?: string } = {}): Instance[] {
-    if (filter.namespace !== undefined && filter.name !== undefined) return this.instances(filter.namespace, filter.name);
-    const out: Instance[] = [];
-    for (const ref of this.#services.keys()) {
-      const [namespace, name] = ref.split('/') as [string, string];
-      if (filter.namespace !== undefined && filter.namespace !== namespace) continue;
-      if (filter.name !== undefined && filter.name !== name) continue;
-      out.push(...this.instances(namespace, name));
-    }
-    return out;
-  }
-
-  /** Every service seen since start, with its current instance count. */
-  services(): ServiceSummary[] {
-    return [...this.#seen].map((ref) => {
-      const [namespace, name] = ref.split('/') as [string, string];
-      return { namespace, name, instances: this.#services.get(ref)?.size ?? 0 };
-    });
-  }
-
-  hasSeen(namespace: string, name: string): boolean {
-    return this.#seen.has(serviceRef(namespace, name));
-  }
-
-  get size(): number {
-    return this.#leases.size;
-  }
-
-  #expire(lease: Lease): void {
-    if (this.#leases.get(lease.id) !== lease) return;
-    this.#remove(lease);
-    this.#log(`expire ${lease.service} ${lease.instance.id} lease=${shortId(lease.id)} (no heartbeat for ${lease.ttlSeconds}s)`);
-    this.#changes.emit(lease.service);
-  }
-
-  /** Forget a lease without telling anyone (the caller emits, once). */
-  #drop(lease: Lease): void {
-    this.#leases.delete(lease.id);
-    this.#timers.cancel(lease.id);
-  }
-
-  #remove(lease: Lease): void {
-    this.#drop(lease);
-    const members = this.#services.get(lease.service);
-    if (members?.get(lease.instance.id) === lease) {
-      members.delete(lease.instance.id);
-      if (members.size === 0) this.#services.delete(lease.service);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.#timers.close();
-    this.#changes.clear();
-    this.#leases.clear();
-    this.#services.clear();
-  }
+export interface LeaseOwner {
+  namespace: string;
+  name: string;
 }
 
-function sameInstance(a: Instance, b: Instance): boolean {
-  if (a.weight !== b.weight || a.address !== b.address || a.port !== b.port) return false;
-  const ka = Object.keys(a.labels);
-  const kb = Object.keys(b.labels);
-  return ka.length === kb.length && ka.every((k) => a.labels[k] === b.labels[k]);
+export interface Registry {
+  /**
+   * Called with the service ref (`namespace/name`) whenever its instance
+   * list changes, whichever replica made the change.
+   */
+  onChange(listener: (service: string) => void): Disposer;
+  /** Add (or replace: same address and port) an instance under a new lease. */
+  register(req: ValidRegisterRequest): RegisterResponse | Promise<RegisterResponse>;
+  /** Restart a lease's TTL; undefined when the lease is unknown (expired, replaced, or from before a restart). */
+  renew(leaseId: string): number | undefined | Promise<number | undefined>;
+  /** The service a lease belongs to (so that a join token renews and removes only its own); undefined when unknown. */
+  leaseOwner(leaseId: string): LeaseOwner | undefined | Promise<LeaseOwner | undefined>;
+  /** Remove an instance now (drain); undefined when the lease is unknown. */
+  deregister(leaseId: string): Instance | undefined | Promise<Instance | undefined>;
+  /** The instances of one service, ordered by id so every watcher sees the same order. */
+  instances(namespace: string, name: string): Instance[];
+  /** Every instance, optionally of one namespace and/or one service name. */
+  list(filter?: { namespace?: string; name?: string }): Instance[];
+  /** Every service that has had an instance, with its current instance count. */
+  services(): ServiceSummary[];
+  /** Whether the service has had an instance (it "exists" for watchers even when empty). */
+  hasSeen(namespace: string, name: string): boolean;
+  /** Number of instances. */
+  readonly size: number;
+  close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
 import type { Tokens } from '../auth/tokens.js';
 import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import type { Registry } from '../registry/registry.js';
+import type { StatsHub } from '../stats/stats-hub.js';
 import type { Store } from '../store/store.js';
 import type { WatchHub } from '../watch/watch-hub.js';
 
@@ -12,6 +13,7 @@ export interface ApiDeps {
   tokens: Tokens;
   /** Undefined for an insecure control plane (--insecure): no CA, no certificates. */
   ca: CertificateAuthority | undefined;
+  stats: StatsHub;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */

@@ -24,8 +24,8 @@ function unknownLease(leaseId: string) {
 
 export function registryRoutes({ registry }: ApiDeps): Route[] {
   /** A join token renews and removes only its own service's leases. */
-  const ownLease = (leaseId: string, principal: Principal | undefined, action: string) => {
-    const owner = registry.leaseOwner(leaseId);
+  const ownLease = async (leaseId: string, principal: Principal | undefined, action: string) => {
+    const owner = await registry.leaseOwner(leaseId);
     if (!owner) throw unknownLease(leaseId);
     requireIdentity(principal, owner.namespace, owner.name, action);
   };
@@ -35,10 +35,10 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       path: '/v1/instances',
       body: 'required',
       auth: 'any',
-      handle: ({ body, principal }) => {
+      handle: async ({ body, principal }) => {
         const req = validate(registerRequestSchema, body, 'registration');
         requireIdentity(principal, req.namespace, req.service, 'register an instance of');
-        return { status: 201, body: registry.register(req) };
+        return { status: 201, body: await registry.register(req) };
       },
     },
     {
@@ -58,10 +58,10 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       path: '/v1/leases/:leaseId',
       body: 'optional',
       auth: 'any',
-      handle: ({ params, body, principal }) => {
+      handle: async ({ params, body, principal }) => {
         if (body !== undefined) validate(heartbeatSchema, body, 'heartbeat');
-        ownLease(params.leaseId!, principal, 'renew a lease of');
-        const ttlSeconds = registry.renew(params.leaseId!);
+        await ownLease(params.leaseId!, principal, 'renew a lease of');
+        const ttlSeconds = await registry.renew(params.leaseId!);
         if (ttlSeconds === undefined) throw unknownLease(params.leaseId!);
         return { status: 200, body: { ttlSeconds } };
       },
@@ -70,9 +70,9 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       method: 'DELETE',
       path: '/v1/leases/:leaseId',
       auth: 'any',
-      handle: ({ params, principal }) => {
-        ownLease(params.leaseId!, principal, 'deregister an instance of');
-        if (!registry.deregister(params.leaseId!)) throw unknownLease(params.leaseId!);
+      handle: async ({ params, principal }) => {
+        await ownLease(params.leaseId!, principal, 'deregister an instance of');
+        if (!(await registry.deregister(params.leaseId!))) throw unknownLease(params.leaseId!);
         return { status: 204 };
       },
     },

@@ -12,6 +12,7 @@ import { resourceSchema, type Resource, type ResourceKind, type StoredResource }
 import { describeIssues, toIssues } from '../../config/validate.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { canonicalJson } from './canonical-json.js';
+import { revisionConflict } from './conflict.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { idOf, keyOf, type ApplyResult, type ResourceId, type Store, type StoreChange, type WriteOptions } from './store.js';
 
@@ -38,6 +39,10 @@ export class FileStore implements Store {
   constructor(dir: string) {
     this.dir = path.resolve(dir);
     this.file = path.join(this.dir, STORE_FILE);
+  }
+
+  get description(): string {
+    return `file ${this.file}`;
   }
 
   async load(): Promise<void> {
@@ -150,12 +155,7 @@ export class FileStore implements Store {
   }
 
   #checkRevision({ expectedRevision }: WriteOptions): void {
-    if (expectedRevision !== undefined && expectedRevision !== this.#revision) {
-      // TODO(api): a dedicated CONFLICT code (HTTP 409) once the API exposes compare-and-swap.
-      throw new MeshError(ErrorCode.INVALID_CONFIG, `revision conflict: expected ${expectedRevision}, the store is at ${this.#revision}`, {
-        details: { conflict: true, expectedRevision, revision: this.#revision },
-      });
-    }
+    if (expectedRevision !== undefined && expectedRevision !== this.#revision) throw revisionConflict(expectedRevision, this.#revision);
   }
 
   async #persist(items: Map<string, StoredResource>, revision: number): Promise<void> {

@@ -3,7 +3,9 @@
  * interface only, so the embedded file store can be swapped for an etcd-backed
  * one when several replicas run: reads are served from memory (an etcd store
  * keeps a watched cache), writes are all-or-nothing transactions that bump one
- * revision, and `onChange` reports writes, including those made elsewhere.
+ * revision, and `onChange` reports writes, including those made elsewhere
+ * (through another replica). Implementations: ./file-store.ts (default, one
+ * node) and ../etcd/etcd-store.ts (replicas).
  */
 import type { Disposer } from '../../core/events.js';
 import type { Resource, ResourceKind, StoredResource } from '../../config/resources.js';
@@ -28,11 +30,16 @@ export interface StoreChange {
 }
 
 export interface WriteOptions {
-  /** Compare-and-swap: fail unless the store is still at this revision. */
+  /**
+   * Compare-and-swap: fail with HYPHAE_ERR_CONFLICT (naming the current
+   * revision) unless the store is still at this revision.
+   */
   expectedRevision?: number;
 }
 
 export interface Store {
+  /** What backs it, for logs: `file /path/resources.json`, `etcd http://… prefix /hyphae/`. */
+  readonly description: string;
   /** Open the backing storage and read what it holds; must be called once, before anything else. */
   load(): Promise<void>;
   /** The revision of the last write; it only grows, and survives restarts. */
@@ -45,6 +52,12 @@ export interface Store {
   /** Remove one resource; resolves with the new revision, or undefined when it did not exist. */
   delete(id: ResourceId, options?: WriteOptions): Promise<number | undefined>;
   onChange(listener: (change: StoreChange) => void): Disposer;
+  /**
+   * Resolves true once this process has seen `revision` (written through
+   * another replica), false after `timeoutMs`. Optional: a store that only
+   * this process writes (the file store) is always current.
+   */
+  caughtUp?(revision: number, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -25,6 +25,17 @@ export class ServiceVersions {
     return this.#revision;
   }
 
+  /**
+   * A store write happened at `revision`: never hand out a version below it
+   * again. The file store's revisions grow by one per write, like this
+   * counter; etcd's jump (registry writes share etcd's counter), and a
+   * snapshot's version is at least its resource's revision, so without this
+   * a service whose resource is deleted would go back to a lower version.
+   */
+  observe(revision: number): void {
+    if (revision > this.#revision) this.#revision = revision;
+  }
+
   bump(service: string): number {
     this.#revision += 1;
     this.#versions.set(service, this.#revision);

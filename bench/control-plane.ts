@@ -1,0 +1,249 @@
+/**
+ * `npm run bench:control-plane`: the control plane at mesh scale, on the file
+ * store and on etcd (issue 7).
+ *
+ *   npm run bench:control-plane -- [--store file,etcd] [--instances 10000] [--services 500]
+ *       [--watchers 1000] [--procs 4] [--follow 10] [--changes 50] [--replicas 3] [--members 3]
+ *
+ * 1. register `instances` instances across `services` services (TTL 300 s, so
+ *    that heartbeats are measured on their own in step 2, not mixed in);
+ * 2. renew every lease once, as fast as 64 concurrent callers go;
+ * 3. open `watchers` watch streams from `procs` child processes, each
+ *    following `follow` services, one of which is svc-0; with etcd they are
+ *    spread over the replicas;
+ * 4. `changes` times: register one more instance of svc-0 (through the first
+ *    control plane) and time until every watcher has parsed the snapshot
+ *    that holds it.
+ *
+ * Control-plane CPU and memory come from /proc. Results go to stdout and to
+ * bench/results/control-plane.json (for docs/benchmarks.md).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { buildDir, repoRoot } from '../examples/lib/child.js';
+import { startEtcdControlPlanes, startFileControlPlane, type BenchSetup } from './lib/control-planes.js';
+import { measure, sample } from './lib/proc-stats.js';
+
+const { values } = parseArgs({
+  options: {
+    store: { type: 'string', default: 'file,etcd' },
+    instances: { type: 'string', default: '10000' },
+    services: { type: 'string', default: '500' },
+    watchers: { type: 'string', default: '1000' },
+    procs: { type: 'string', default: '4' },
+    follow: { type: 'string', default: '10' },
+    changes: { type: 'string', default: '50' },
+    replicas: { type: 'string', default: '3' },
+    members: { type: 'string', default: '3' },
+  },
+});
+const opts = {
+  instances: Number(values.instances),
+  services: Number(values.services),
+  watchers: Number(values.watchers),
+  procs: Number(values.procs),
+  follow: Number(values.follow),
+  changes: Number(values.changes),
+  replicas: Number(values.replicas),
+  members: Number(values.members),
+};
+const stores = values.store.split(',') as ('file' | 'etcd')[];
+const now = () => performance.timeOrigin + performance.now();
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+
+/** Run `count` calls with `concurrency` loops; resolves with calls per second. */
+async function hammer(count: number, concurrency: number, call: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await call(next++);
+    }),
+  );
+  return count / ((performance.now() - t0) / 1000);
+}
+
+async function post(pool: Pool, path: string, body: unknown, method: 'POST' | 'PUT' = 'POST'): Promise<unknown> {
+  const res = await pool.request({ path, method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${method} ${path} answered ${res.statusCode}: ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+interface Watchers {
+  procs: ChildProcess[];
+  /** Resolves with every stream's arrival time of `marker`. */
+  seen(marker: number): Promise<number[]>;
+  close(): void;
+}
+
+async function openWatchers(urls: string[]): Promise<Watchers> {
+  const per = Math.ceil(opts.watchers / opts.procs);
+  const pending = new Map<number, { times: number[]; left: number; resolve: (t: number[]) => void }>();
+  const early = new Map<number, number[][]>();
+  const procs: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  for (let p = 0; p < opts.procs; p++) {
+    const count = Math.min(per, opts.watchers - p * per);
+    if (count <= 0) break;
+    const child = fork(path.join(buildDir, 'bench/lib/watchers.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    procs.push(child);
+    ready.push(
+      new Promise((resolve, reject) => {
+        child.on('message', (msg: { type: string; marker?: number; at?: number[]; message?: string }) => {
+          if (msg.type === 'ready') resolve();
+          else if (msg.type === 'error') reject(new Error(msg.message));
+          else if (msg.type === 'seen') {
+            const wait = pending.get(msg.marker!);
+            if (!wait) {
+              early.set(msg.marker!, [...(early.get(msg.marker!) ?? []), msg.at!]);
+              return;
+            }
+            wait.times.push(...msg.at!);
+            if (--wait.left === 0) {
+              pending.delete(msg.marker!);
+              wait.resolve(wait.times);
+            }
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`watcher process exited ${code}`)));
+      }),
+    );
+    child.send({ type: 'open', urls, first: p * per, count, follow: opts.follow, services: opts.services, target: 'svc-0' });
+  }
+  await Promise.all(ready);
+  return {
+    procs,
+    seen(marker) {
+      return new Promise((resolve) => {
+        const got = early.get(marker) ?? [];
+        early.delete(marker);
+        const wait = { times: got.flat(), left: procs.length - got.length, resolve };
+        if (wait.left === 0) resolve(wait.times);
+        else pending.set(marker, wait);
+      });
+    },
+    close() {
+      for (const c of procs) c.send({ type: 'close' });
+    },
+  };
+}
+
+async function run(setup: BenchSetup) {
+  const pools = setup.urls.map((u) => new Pool(u, { connections: 32 }));
+  const cps = setup.pids;
+  const allPids = [...cps, ...setup.etcdPids];
+  const base = cps.map((p) => sample(p));
+
+  // 1. Registrations, spread over the control planes.
+  const leases: string[] = new Array(opts.instances);
+  const reg = await measure(allPids, () =>
+    hammer(opts.instances, 64, async (i) => {
+      const body = { service: `svc-${i % opts.services}`, address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, ttlSeconds: 300 };
+      leases[i] = ((await post(pools[i % pools.length]!, '/v1/instances', body)) as { leaseId: string }).leaseId;
+    }),
+  );
+  // 2. One heartbeat per lease.
+  const beat = await measure(allPids, () => hammer(opts.instances, 64, async (i) => void (await post(pools[i % pools.length]!, `/v1/leases/${leases[i]}`, undefined, 'PUT'))));
+  const afterRegistry = cps.map((p) => sample(p));
+
+  // 3. Watchers.
+  const t0 = performance.now();
+  const watchers = await openWatchers(setup.urls);
+  const openSeconds = (performance.now() - t0) / 1000;
+  const idle = await measure(allPids, () => new Promise((r) => setTimeout(r, 5_000)));
+  const withWatchers = cps.map((p) => sample(p));
+
+  // 4. Endpoint changes, each timed to every watcher.
+  const all: number[] = [];
+  const last: number[] = [];
+  const changes = await measure(allPids, async () => {
+    for (let i = 0; i < opts.changes; i++) {
+      const marker = 30_000 + i;
+      const seen = watchers.seen(marker);
+      const sent = now();
+      await post(pools[0]!, '/v1/instances', { service: 'svc-0', address: '10.255.255.1', port: marker, ttlSeconds: 300 });
+      const times = (await seen).map((t) => t - sent);
+      all.push(...times);
+      last.push(Math.max(...times));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  watchers.close();
+  await Promise.all(pools.map((p) => p.close()));
+  const end = cps.map((p) => sample(p));
+  const etcdRss = setup.etcdPids.map((p) => sample(p).rssMiB);
+
+  all.sort((a, b) => a - b);
+  last.sort((a, b) => a - b);
+  const cpuPct = (m: { seconds: number; cpuSeconds: number[] }, i: number) => (100 * m.cpuSeconds[i]!) / m.seconds;
+  return {
+    store: setup.store,
+    controlPlanes: cps.length,
+    etcdMembers: setup.etcdPids.length,
+    registrationsPerSecond: reg.result,
+    heartbeatsPerSecond: beat.result,
+    watchersOpenSeconds: openSeconds,
+    deliveries: all.length,
+    p50ms: pct(all, 50),
+    p99ms: pct(all, 99),
+    maxMs: all.at(-1)!,
+    everyWatcherP50ms: pct(last, 50),
+    everyWatcherP99ms: pct(last, 99),
+    perControlPlane: cps.map((_, i) => ({
+      rssStartMiB: base[i]!.rssMiB,
+      rssWithInstancesMiB: afterRegistry[i]!.rssMiB,
+      rssWithWatchersMiB: withWatchers[i]!.rssMiB,
+      peakRssMiB: end[i]!.peakRssMiB,
+      cpuRegisterPct: cpuPct(reg, i),
+      cpuHeartbeatPct: cpuPct(beat, i),
+      cpuIdlePct: cpuPct(idle, i),
+      cpuMsPerChange: (1000 * changes.cpuSeconds[i]!) / opts.changes,
+    })),
+    etcd: setup.etcdPids.map((_, j) => ({
+      rssMiB: etcdRss[j]!,
+      cpuRegisterPct: cpuPct(reg, cps.length + j),
+      cpuHeartbeatPct: cpuPct(beat, cps.length + j),
+      cpuIdlePct: cpuPct(idle, cps.length + j),
+    })),
+  };
+}
+
+const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+console.log(`hyphae control-plane bench: ${machine}`);
+console.log(
+  `${opts.instances} instances in ${opts.services} services, ${opts.watchers} watchers in ${opts.procs} processes following ${opts.follow} services each, ${opts.changes} changes`,
+);
+const results = [];
+for (const store of stores) {
+  const setup = store === 'file' ? await startFileControlPlane() : await startEtcdControlPlanes(opts.replicas, opts.members);
+  try {
+    const r = await run(setup);
+    results.push(r);
+    const f = (n: number, d = 1) => n.toFixed(d);
+    console.log(`\n== ${store}: ${r.controlPlanes} control plane(s)${r.etcdMembers ? ` on ${r.etcdMembers} etcd members` : ''}`);
+    console.log(`registrations ${f(r.registrationsPerSecond, 0)}/s, heartbeats ${f(r.heartbeatsPerSecond, 0)}/s, ${opts.watchers} watchers open in ${f(r.watchersOpenSeconds, 2)} s`);
+    console.log(`change -> watcher: p50 ${f(r.p50ms)} ms, p99 ${f(r.p99ms)} ms, max ${f(r.maxMs)} ms over ${r.deliveries} deliveries`);
+    console.log(`change -> every watcher: p50 ${f(r.everyWatcherP50ms)} ms, p99 ${f(r.everyWatcherP99ms)} ms`);
+    r.perControlPlane.forEach((c, i) =>
+      console.log(
+        `control plane ${i + 1}: RSS ${f(c.rssStartMiB, 0)} -> ${f(c.rssWithInstancesMiB, 0)} (instances) -> ${f(c.rssWithWatchersMiB, 0)} MiB (watchers), peak ${f(c.peakRssMiB, 0)} MiB; ` +
+          `CPU ${f(c.cpuRegisterPct, 0)}% registering, ${f(c.cpuHeartbeatPct, 0)}% heartbeats, ${f(c.cpuIdlePct)}% idle, ${f(c.cpuMsPerChange, 2)} ms per change`,
+      ),
+    );
+    r.etcd.forEach((e, j) =>
+      console.log(`etcd member ${j + 1}: RSS ${f(e.rssMiB, 0)} MiB; CPU ${f(e.cpuRegisterPct, 0)}% registering, ${f(e.cpuHeartbeatPct, 0)}% heartbeats, ${f(e.cpuIdlePct)}% idle`),
+    );
+  } finally {
+    await setup.stop();
+  }
+}
+await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
+await writeFile(
+  path.join(repoRoot, 'bench/results/control-plane.json'),
+  `${JSON.stringify({ machine, date: new Date().toISOString(), options: opts, results }, null, 2)}\n`,
+);

@@ -1,0 +1,147 @@
+/**
+ * What telemetry costs per call, measured in-process with no network (so the
+ * figure is the layers' own work): the client filters (call + attempt) and
+ * the inbound layer, around a terminal that answers at once. Each mode runs
+ * in its own process, since an SDK registers itself globally.
+ *
+ *   node build/bench/telemetry-cost.js            every mode, as a table
+ *   node build/bench/telemetry-cost.js no-sdk     one mode (prints JSON)
+ *
+ * Modes: `baseline` (the same stack without the telemetry layers), `no-sdk`
+ * (requests carry a traceparent, passed on), `sdk-1pct` (sdk-node,
+ * parent-based 1 % sampler, batch processor; root requests), `sdk-all` (a
+ * sampled incoming trace: every span recorded, batch processor to an
+ * exporter that drops). Client calls are made outside any request (roots).
+ */
+import { spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { Attempt } from '../src/client/attempt.js';
+import { MeshCall } from '../src/client/call.js';
+import type { Destination } from '../src/client/destination.js';
+import { attemptTelemetry, callTelemetry } from '../src/client/filters/telemetry.js';
+import { compose, type Filter, type Handler } from '../src/core/filter.js';
+import { inboundTelemetry } from '../src/server/telemetry-layer.js';
+import type { InboundHandler } from '../src/server/stack.js';
+import { MeshTelemetry } from '../src/telemetry/mesh-telemetry.js';
+
+type Mode = 'baseline' | 'no-sdk' | 'sdk-1pct' | 'sdk-all';
+const modes: Mode[] = ['baseline', 'no-sdk', 'sdk-1pct', 'sdk-all'];
+
+async function startSdk(ratio: number): Promise<() => Promise<void>> {
+  process.env.OTEL_METRICS_EXPORTER = 'none';
+  process.env.OTEL_LOGS_EXPORTER = 'none';
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } = await import('@opentelemetry/sdk-trace-base');
+  const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
+  class Reader extends MetricReader {
+    protected override async onForceFlush(): Promise<void> {}
+    protected override async onShutdown(): Promise<void> {}
+  }
+  const dropping = { export: (_s: unknown, done: (r: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
+  const sdk = new NodeSDK({
+    serviceName: 'bench',
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+    spanProcessors: [new BatchSpanProcessor(dropping)],
+    instrumentations: [],
+  });
+  sdk.start();
+  // Metrics recorded into a real MeterProvider too, as a service with an SDK would.
+  const { metrics } = await import('@opentelemetry/api');
+  const provider = new MeterProvider({ readers: [new Reader()] });
+  metrics.setGlobalMeterProvider(provider);
+  return async () => {
+    await sdk.shutdown();
+    await provider.shutdown();
+  };
+}
+
+interface Result {
+  mode: Mode;
+  clientNs: number;
+  serverNs: number;
+}
+
+async function measure(mode: Mode): Promise<Result> {
+  const stop = mode === 'sdk-1pct' ? await startSdk(0.01) : mode === 'sdk-all' ? await startSdk(1) : undefined;
+  const t = new MeshTelemetry({ service: 'bench' });
+  const dest = { name: 'api', namespace: 'default' };
+  const endpoint = { id: '127.0.0.1:1' };
+  const answer = { statusCode: 200, endpoint } as unknown as Attempt;
+  const terminal: Handler<MeshCall, Attempt> = (call) => {
+    call.endpoint = endpoint as MeshCall['endpoint'];
+    return Promise.resolve(answer);
+  };
+  const layers: Filter<MeshCall, Attempt>[] = mode === 'baseline' ? [] : [callTelemetry(t, dest), attemptTelemetry()];
+  const handle = compose(layers, terminal);
+  const handler = {};
+  const opts = { origin: 'http://api', path: '/items', method: 'GET' as const, headers: { accept: 'application/json' } };
+
+  const clientRound = async (n: number) => {
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const call = new MeshCall(dest as unknown as Destination, opts, handler);
+      await handle(call);
+      call.complete(null);
+    }
+    return ((performance.now() - started) * 1e6) / n;
+  };
+
+  // The inbound layer around an application that answers at once, with requests carrying a traceparent.
+  const app: InboundHandler = (_req, res) => {
+    res.statusCode = 200;
+    (res as unknown as { writableFinished: boolean }).writableFinished = true;
+    res.emit('close');
+  };
+  const inbound = mode === 'baseline' ? app : inboundTelemetry(t)(app);
+  const socket = { remoteAddress: '127.0.0.1', remotePort: 5000, localPort: 8080 };
+  // A sampled incoming trace (the costly case of each mode), except for sdk-1pct, whose point is the 1 % of roots.
+  const headers: Record<string, string> = { host: 'api' };
+  if (mode !== 'sdk-1pct') headers.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const serverRound = (n: number) => {
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const req = { method: 'GET', url: '/items?x=1', httpVersion: '1.1', headers, socket } as unknown as http.IncomingMessage;
+      const res = new EventEmitter() as unknown as http.ServerResponse;
+      inbound(req, res);
+    }
+    return ((performance.now() - started) * 1e6) / n;
+  };
+
+  const n = 200_000;
+  await clientRound(n); // warm up
+  serverRound(n);
+  const clients: number[] = [];
+  const servers: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    clients.push(await clientRound(n));
+    servers.push(serverRound(n));
+  }
+  await stop?.();
+  return { mode, clientNs: median(clients), serverNs: median(servers) };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const arg = process.argv[2] as Mode | undefined;
+if (arg) {
+  console.log(JSON.stringify(await measure(arg)));
+} else {
+  const results: Result[] = modes.map((m) => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), m], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${m} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Result;
+  });
+  const base = results[0]!;
+  console.log('telemetry cost per call (in-process, no network; median of 5 rounds of 200k)');
+  console.log(`${'mode'.padEnd(10)}${'client ns'.padStart(12)}${'+ vs base'.padStart(12)}${'server ns'.padStart(12)}${'+ vs base'.padStart(12)}`);
+  for (const r of results) {
+    const dc = r.clientNs - base.clientNs;
+    const ds = r.serverNs - base.serverNs;
+    console.log(`${r.mode.padEnd(10)}${r.clientNs.toFixed(0).padStart(12)}${(r === base ? '' : `+${dc.toFixed(0)}`).padStart(12)}${r.serverNs.toFixed(0).padStart(12)}${(r === base ? '' : `+${ds.toFixed(0)}`).padStart(12)}`);
+  }
+}

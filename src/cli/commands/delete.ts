@@ -1,0 +1,129 @@
+/** `hyphae delete <kind> <name>` or `hyphae delete -f <file|dir>`: remove resources. */
+import { parseArgs } from 'node:util';
+import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
+import { asUsageError, UsageError, type Command } from '../command.js';
+import { DocumentError, readDocuments } from '../documents.js';
+import { parseKind } from '../kinds.js';
+
+const usage = `Usage: hyphae delete <kind> <name> [-n namespace] [--dry-run]
+       hyphae delete -f <file|dir> [-f ...] [--dry-run]
+
+Remove resources: one named on the command line, or every resource in the
+files (identified by kind, namespace and name; the rest of each document is
+ignored). Kinds: route, service, authorizationpolicy, peerauthentication
+(singular or plural, any case). A Service whose subsets a Route still uses is
+not deleted; the route must change first.
+
+Options:
+  -n, --namespace <ns>   namespace of the named resource (default "default")
+  -f, --filename <path>  a file or directory (repeatable)
+  --dry-run              check, delete nothing
+  -h, --help             show this help
+
+${apiFlagsUsage}
+
+Exit status: 0 all deleted, 1 any not found, refused or failed, 2 bad usage.
+`;
+
+interface Target {
+  kind: string;
+  namespace: string;
+  name: string;
+  where?: string;
+}
+
+export const deleteCommand: Command = {
+  name: 'delete',
+  summary: 'delete resources by name or from files',
+  usage,
+  async run(args) {
+    let values;
+    let positionals;
+    try {
+      ({ values, positionals } = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          namespace: { type: 'string', short: 'n' },
+          filename: { type: 'string', short: 'f', multiple: true },
+          'dry-run': { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+          ...apiFlags,
+        },
+      }));
+    } catch (err) {
+      throw asUsageError(err);
+    }
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const files = values.filename ?? [];
+    let targets: Target[];
+    if (files.length > 0) {
+      if (positionals.length > 0) throw new UsageError('give either <kind> <name> or -f, not both');
+      const found = await fromFiles(files);
+      if (!found) return 1;
+      targets = found;
+    } else {
+      if (positionals.length !== 2) throw new UsageError('give <kind> <name>, or -f <file|dir>');
+      targets = [{ kind: parseKind(positionals[0]!), namespace: values.namespace ?? 'default', name: positionals[1]! }];
+    }
+    const dryRun = values['dry-run'] === true;
+    const client = new ApiClient(connectionFrom(values));
+    let failed = 0;
+    try {
+      for (const t of targets) {
+        const path = `/v1/resources/${t.kind}/${encodeURIComponent(t.namespace)}/${encodeURIComponent(t.name)}${dryRun ? '?dryRun=true' : ''}`;
+        const res = await client.call('DELETE', path);
+        const label = `${t.kind} ${t.namespace}/${t.name}`;
+        if (res.status === 200) {
+          process.stdout.write(`${label} deleted${dryRun ? ' (dry run)' : ''}\n`);
+        } else {
+          failed++;
+          process.stderr.write(`${label}${t.where ? ` (${t.where})` : ''}: ${describeApiError(res.status, res.body)}\n`);
+        }
+      }
+    } finally {
+      await client.close();
+    }
+    return failed > 0 ? 1 : 0;
+  },
+};
+
+/** kind/namespace/name of every document; undefined (after printing why) when a file is unreadable or a document names nothing. */
+async function fromFiles(files: string[]): Promise<Target[] | undefined> {
+  let docs;
+  try {
+    docs = await readDocuments(files);
+  } catch (err) {
+    if (!(err instanceof DocumentError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return undefined;
+  }
+  const targets: Target[] = [];
+  const problems: string[] = [];
+  for (const d of docs) {
+    const r = d.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    if (typeof r?.kind !== 'string' || typeof r.metadata?.name !== 'string') {
+      problems.push(`  ${d.where}: needs kind and metadata.name to say what to delete`);
+      continue;
+    }
+    let kind: string;
+    try {
+      kind = parseKind(r.kind);
+    } catch (err) {
+      problems.push(`  ${d.where}: kind: ${(err as Error).message}`);
+      continue;
+    }
+    targets.push({ kind, namespace: typeof r.metadata.namespace === 'string' ? r.metadata.namespace : 'default', name: r.metadata.name, where: d.where });
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`nothing was deleted:\n${problems.join('\n')}\n`);
+    return undefined;
+  }
+  // Routes before the Services whose subsets they use, which the control plane refuses to delete first.
+  const order = (kind: string) => (kind === 'Route' ? 0 : kind === 'Service' ? 2 : 1);
+  return targets.sort((a, b) => order(a.kind) - order(b.kind));
+}

@@ -1,0 +1,128 @@
+/** `hyphae describe service <name>`: everything the control plane knows about one service. */
+import { parseArgs } from 'node:util';
+import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
+import { asUsageError, UsageError, type Command } from '../command.js';
+import { intFlag, stringFlag } from '../flags.js';
+import { commonFlagsUsage, edgeTable, fetchSummary, ms, pct, rps, table } from '../stats-format.js';
+
+const usage = `Usage: hyphae describe service <name> [options]
+
+One service in detail: its instances (zone, version, health, ejection,
+certificate, live figures), who calls it and what it calls, its Service
+configuration, the routes and authorization policies that apply, and
+warnings about it.
+
+Options:
+  -n, --namespace <ns>   the service's namespace (default "default")
+${commonFlagsUsage}
+  -h, --help             show this help
+
+${apiFlagsUsage}
+`;
+
+export const describeCommand: Command = {
+  name: 'describe',
+  summary: 'details of one service: instances, traffic, config, routes, policies',
+  usage,
+  async run(args) {
+    let values;
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: true,
+        options: { ...apiFlags, namespace: { type: 'string', short: 'n' }, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      }));
+    } catch (err) {
+      throw asUsageError(err);
+    }
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const [kind, name, ...extra] = positionals;
+    if (kind !== 'service' && kind !== 'svc') throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service <name>' : `cannot describe "${kind}"; only "service" is supported`);
+    if (!name) throw new UsageError('name the service: hyphae describe service <name>');
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    const namespace = stringFlag('namespace', values.namespace) ?? 'default';
+    const ref = `${namespace}/${name}`;
+    const windowSeconds = intFlag('window', values.window, 1, 60) ?? 10;
+    const client = new ApiClient(connectionFrom(values));
+    try {
+      const s = await fetchSummary(client, windowSeconds);
+      const service = s.services.find((v) => v.namespace === namespace && v.name === name);
+      if (!service) {
+        process.stderr.write(`hyphae describe: service ${ref} is not known to the control plane (no instance ever registered, no Service resource)\n`);
+        return 1;
+      }
+      const res = await client.call<{ resource: { spec: unknown } }>('GET', `/v1/resources/Service/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+      if (res.status !== 200 && res.status !== 404) throw new Error(describeApiError(res.status, res.body));
+      const config = res.status === 200 ? (res.body as { resource: { spec: unknown } }).resource.spec : null;
+      const view = {
+        service,
+        windowSeconds: s.windowSeconds,
+        instances: s.instances.filter((i) => i.namespace === namespace && i.service === name),
+        inbound: s.edges.filter((e) => e.destination === ref),
+        outbound: s.edges.filter((e) => e.source === ref),
+        config,
+        routes: s.routes.filter((r) => r.parents.includes(ref)),
+        policies: s.policies.filter((p) => p.namespace === namespace && (p.selector === null || p.selector === name)),
+        warnings: s.warnings.filter((w) => w.service === name || w.message.includes(ref)),
+      };
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+        return 0;
+      }
+      const t = service.traffic;
+      const out = [
+        `Service      ${ref}`,
+        `Instances    ${service.instances}`,
+        `Traffic in   ${rps(t.rps)} rps, ${pct(t.successRate)} success, p50 ${ms(t.p50Ms)}, p99 ${ms(t.p99Ms)} (last ${s.windowSeconds}s)`,
+        '',
+        'Instances:',
+        view.instances.length === 0
+          ? '  (none)'
+          : indent(
+              table(
+                ['INSTANCE', 'ZONE', 'VERSION', 'HEALTH', 'EJECTED', 'CERT EXPIRES', 'RPS IN', 'SUCCESS', 'P99'],
+                view.instances.map((i) => [
+                  i.id,
+                  i.zone ?? '-',
+                  i.version ?? '-',
+                  i.health,
+                  i.observedBy ? `${i.ejectedBy}/${i.observedBy}` : '-',
+                  i.certificate ? `${Math.round(i.certificate.expiresInSeconds / 60)}m` : '-',
+                  rps(i.traffic.rps),
+                  pct(i.traffic.successRate),
+                  ms(i.traffic.p99Ms),
+                ]),
+              ),
+            ),
+        '',
+        'Callers (inbound edges):',
+        indent(edgeTable(view.inbound)),
+        '',
+        'Calls (outbound edges):',
+        indent(edgeTable(view.outbound)),
+        '',
+        `Config:     ${config === null ? '(no Service resource: defaults apply)' : JSON.stringify(config)}`,
+        `Routes:     ${view.routes.length === 0 ? '(none)' : view.routes.map((r) => `${r.namespace}/${r.name} [${r.rules.map((x) => `${x.name} -> ${x.backends.join(', ')}`).join('; ')}]`).join('\n            ')}`,
+        `Policies:   ${view.policies.length === 0 ? '(none)' : view.policies.map((p) => `${p.namespace}/${p.name} ${p.action} (${p.rules} rules${p.selector ? '' : ', whole namespace'})`).join('\n            ')}`,
+        '',
+        view.warnings.length === 0 ? 'No warnings.' : `Warnings:\n${view.warnings.map((w) => `  ! [${w.kind}] ${w.message}`).join('\n')}`,
+      ];
+      process.stdout.write(`${out.join('\n')}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

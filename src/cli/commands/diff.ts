@@ -1,0 +1,66 @@
+/** `hyphae diff -f <file|dir>`: what apply would change, as a unified diff of the stored and the new resources. */
+import { parseArgs } from 'node:util';
+import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
+import { asUsageError, type Command } from '../command.js';
+import { toYaml } from '../output.js';
+import { unifiedDiff } from '../text-diff.js';
+import { sendDocuments } from './send-documents.js';
+
+const usage = `Usage: hyphae diff -f <file|dir> [-f ...]
+
+Show what "hyphae apply" would change, as a unified diff between the stored
+resources and the ones in the files, both as the control plane normalises
+them (defaults filled in, durations in ms). The files are validated like an
+apply (a server-side dry run, so it needs the admin token too); nothing is
+stored.
+
+Options:
+  -f, --filename <path>  a file or directory (repeatable)
+  -h, --help             show this help
+
+${apiFlagsUsage}
+
+Exit status: 0 (differences or not), 1 invalid or failed, 2 bad usage.
+`;
+
+export const diffCommand: Command = {
+  name: 'diff',
+  summary: 'show what apply would change',
+  usage,
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: false,
+        options: { filename: { type: 'string', short: 'f', multiple: true }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
+      }));
+    } catch (err) {
+      throw asUsageError(err);
+    }
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const client = new ApiClient(connectionFrom(values));
+    try {
+      const outcome = await sendDocuments(client, values.filename, true);
+      if (!outcome.ok) return 1;
+      let changed = 0;
+      for (const r of outcome.results) {
+        if (r.action === 'unchanged') continue;
+        changed++;
+        const id = `${r.kind}/${r.namespace}/${r.name}`;
+        const before = r.before ? toYaml(r.before) : '';
+        process.stdout.write(unifiedDiff(before, toYaml(r.after), r.before ? `stored/${id}` : '/dev/null', `new/${id}`));
+      }
+      const unchanged = outcome.results.length - changed;
+      // The summary goes to stderr, so that stdout is a diff a tool can read.
+      process.stderr.write(`${changed === 0 ? 'no changes' : `${changed} to change`}${unchanged > 0 ? `, ${unchanged} unchanged` : ''}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};

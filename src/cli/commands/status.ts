@@ -1,0 +1,86 @@
+/** `hyphae status`: is the control plane up, what services are there, and what needs attention. */
+import { parseArgs } from 'node:util';
+import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
+import { asUsageError, type Command } from '../command.js';
+import { intFlag } from '../flags.js';
+import { commonFlagsUsage, fetchSummary, ms, pct, rps, short, table } from '../stats-format.js';
+
+const usage = `Usage: hyphae status [options]
+
+Show the control plane, the services with their instances and live inbound
+figures, and warnings: certificates close to expiry, configuration a
+process refused, instances that stopped reporting, failing edges.
+
+Options:
+${commonFlagsUsage}
+  -h, --help             show this help
+
+${apiFlagsUsage}
+`;
+
+interface Health {
+  status: string;
+  revision: number;
+  services: number;
+  instances: number;
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'control plane, services and warnings at a glance',
+  usage,
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { ...apiFlags, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    } catch (err) {
+      throw asUsageError(err);
+    }
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const windowSeconds = intFlag('window', values.window, 1, 60) ?? 10;
+    const client = new ApiClient(connectionFrom(values));
+    try {
+      const health = await client.call<Health>('GET', '/v1/health');
+      if (health.status !== 200) throw new Error(describeApiError(health.status, health.body));
+      const h = health.body as Health;
+      const s = await fetchSummary(client, windowSeconds);
+      if (values.json) {
+        const out = {
+          controlPlane: { url: client.conn.url, status: h.status, revision: h.revision, services: h.services, instances: h.instances, reporters: s.controlPlane.reporters },
+          windowSeconds: s.windowSeconds,
+          services: s.services,
+          edges: s.edges,
+          warnings: s.warnings,
+        };
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return 0;
+      }
+      const lines = [
+        `Control plane  ${client.conn.url}  ${h.status}  revision ${h.revision}`,
+        `Services       ${h.services} (${h.instances} instances, ${s.controlPlane.reporters} processes reporting stats)`,
+        '',
+      ];
+      lines.push(
+        s.services.length === 0
+          ? 'No services yet.'
+          : table(
+              ['SERVICE', 'INSTANCES', 'CONFIG', `RPS IN (${s.windowSeconds}s)`, 'SUCCESS', 'P99'],
+              s.services.map((v) => [short(`${v.namespace}/${v.name}`), String(v.instances), v.hasConfig ? 'yes' : '-', rps(v.traffic.rps), pct(v.traffic.successRate), ms(v.traffic.p99Ms)]),
+            ),
+      );
+      lines.push('');
+      if (s.warnings.length === 0) lines.push('No warnings.');
+      else {
+        lines.push(`Warnings (${s.warnings.length}):`);
+        for (const w of s.warnings) lines.push(`  ! [${w.kind}] ${w.message}`);
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};

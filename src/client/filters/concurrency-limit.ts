@@ -1,0 +1,69 @@
+/**
+ * The per-destination concurrency limit (Envoy's max_requests and
+ * max_pending_requests): at most maxConcurrent calls in flight to the
+ * destination, at most maxPending waiting for a slot, and beyond that the call
+ * fails fast with HYPHAE_ERR_CONCURRENCY_LIMIT (rejected: nothing was sent)
+ * instead of queueing without bound behind a backend that hangs.
+ *
+ * A slot is held by the CALL, from its first attempt until its response body
+ * ends or it fails: retries of the call reuse it (the retry budget bounds
+ * those), and a response the application has not finished reading still
+ * counts, since its connection is still busy. A waiting call leaves the queue
+ * when it is aborted (its deadline, the application).
+ */
+import { ErrorCode, MeshError } from '../../core/errors.js';
+import type { Filter, Handler } from '../../core/filter.js';
+import type { ConcurrencyLimiter, LimiterWaiter } from '../../resilience/concurrency-limiter.js';
+import type { Attempt } from '../attempt.js';
+import type { MeshCall } from '../call.js';
+
+export function concurrencyLimit(limiter: ConcurrencyLimiter): Filter<MeshCall, Attempt> {
+  const release = () => limiter.release();
+  return (next) => {
+    const run = (call: MeshCall): Promise<Attempt> =>
+      next(call).then(
+        (attempt) => {
+          call.onDone(release);
+          return attempt;
+        },
+        (err: unknown) => {
+          // Failed inside the stack: nothing of the call is in flight any more.
+          limiter.release();
+          throw err;
+        },
+      );
+    return (call) => {
+      if (limiter.tryAcquire()) return run(call);
+      return wait(limiter, call, run);
+    };
+  };
+}
+
+function wait(limiter: ConcurrencyLimiter, call: MeshCall, run: Handler<MeshCall, Attempt>): Promise<Attempt> {
+  if (call.abortReason !== undefined) return Promise.reject(call.abortReason);
+  return new Promise<Attempt>((resolve, reject) => {
+    const waiter: LimiterWaiter = {
+      grant() {
+        call.setOnAbort(undefined);
+        resolve(run(call));
+      },
+    };
+    if (!limiter.enqueue(waiter)) {
+      reject(
+        new MeshError(
+          ErrorCode.CONCURRENCY_LIMIT,
+          `too many calls to ${call.destination.name}: ${limiter.maxConcurrent} in flight and ${limiter.maxPending} waiting`,
+          {
+            rejected: true,
+            details: { service: call.destination.name, maxConcurrent: limiter.maxConcurrent, maxPending: limiter.maxPending },
+          },
+        ),
+      );
+      return;
+    }
+    call.setOnAbort((err) => {
+      call.setOnAbort(undefined);
+      if (limiter.cancel(waiter)) reject(err);
+    });
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * Outlier reporting (endpoint tier, below the balancer): tells each endpoint's
+ * health record what every attempt sent to it says, using the shared
+ * classifier, and claims the single trial request of an endpoint coming back
+ * from an ejection. The balancer skips endpoints whose `available` is false.
+ *
+ * What counts:
+ * - a response: failure when the classifier says it is not a success (5xx by
+ *   default), success otherwise; a refusal by the peer's mesh layer
+ *   (`x-hyphae-rejected`: shed, deadline) says nothing — the endpoint is alive
+ *   and answering fast, and ejecting an overloaded endpoint only moves its load;
+ * - an error: failure for connect errors, resets, per-try timeouts and other
+ *   transport failures; nothing for the call's own abort (the application, its
+ *   deadline, the inbound request gone) or for requests the mesh never sent,
+ *   or for errors in the request itself (invalid arguments, length mismatch).
+ */
+import { classifyStatus, type ClassifierPolicy, defaultClassifierPolicy } from '../../core/classifier.js';
+import { MeshError } from '../../core/errors.js';
+import type { Filter } from '../../core/filter.js';
+import type { HealthOutcome, OutlierDetector } from '../../resilience/outlier-detector.js';
+import { REFUSED_HEADER } from '../../resilience/refusal.js';
+import type { Attempt } from '../attempt.js';
+import type { MeshCall } from '../call.js';
+
+/** undici errors that say the request was wrong, not the endpoint. */
+const CALLER_FAULTS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_ABORTED', 'ABORT_ERR']);
+
+export function outlierDetection(detector: OutlierDetector, classifier: ClassifierPolicy = defaultClassifierPolicy): Filter<MeshCall, Attempt> {
+  const onAttempt = (attempt: Attempt): Attempt => {
+    attempt.endpoint.health?.report(responseOutcome(attempt, classifier));
+    return attempt;
+  };
+  return (next) => (call) => {
+    const ep = call.endpoint!;
+    let health = ep.health;
+    if (health === undefined && !ep.closed) health = ep.health = detector.track(ep.id);
+    if (health === undefined) return next(call);
+    health.onSend();
+    const h = health;
+    return next(call).then(onAttempt, (err: unknown) => {
+      h.report(errorOutcome(call, err));
+      throw err;
+    });
+  };
+}
+
+export function responseOutcome(attempt: Attempt, classifier: ClassifierPolicy = defaultClassifierPolicy): HealthOutcome {
+  const status = attempt.statusCode;
+  if (classifyStatus(status, classifier) === 'success') return 'success';
+  if ((status === 503 || status === 504) && attempt.header(REFUSED_HEADER) !== undefined) return 'neutral';
+  return 'failure';
+}
+
+export function errorOutcome(call: MeshCall, err: unknown): HealthOutcome {
+  if (call.abortReason !== undefined) return 'neutral';
+  if (err instanceof MeshError) return err.rejected ? 'neutral' : 'failure';
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CALLER_FAULTS.has(code)) return 'neutral';
+  return 'failure';
+}

@@ -1,0 +1,153 @@
+/**
+ * The one retry layer (logical tier, above the balancer): each attempt goes
+ * down through the balancer again, so it picks again, and the endpoint that
+ * just failed is recorded on the call (`call.failedEndpoints`) for the
+ * balancer to avoid while it has a choice.
+ *
+ * An attempt resolves at response headers. A retryable answer (502/503/504 by
+ * default) is discard()ed — the application never sees it — and tried again;
+ * otherwise the attempt is returned for the stack's caller to deliver().
+ * A retry happens only when ALL of these hold, checked in this order:
+ *
+ * 1. the failure matches an enabled condition (connect failure, reset before
+ *    a response, per-try timeout, a listed status) or the peer's mesh refused
+ *    the request (load shedding: a 503 with `x-hyphae-rejected: shed`);
+ * 2. attempts remain (policy.attempts counts the first);
+ * 3. repeating is safe: nothing was sent (connect failure, refusal), or the
+ *    method is idempotent, or the request has an Idempotency-Key, or the
+ *    policy opts in;
+ * 4. the body can be sent again (replay-body.ts); if not, an error becomes
+ *    HYPHAE_ERR_BODY_NOT_REPLAYABLE and a response is delivered as it is;
+ * 5. the backoff (full jitter, 25..250 ms by default) ends before the call's
+ *    deadline, so every attempt fits inside it;
+ * 6. the destination's retry budget allows one more retry (checked last, as
+ *    it spends a token).
+ * When one fails, the original answer or error is what the caller gets.
+ */
+import { systemClock, type Clock } from '../../core/clock.js';
+import { ErrorCode, MeshError } from '../../core/errors.js';
+import type { Filter } from '../../core/filter.js';
+import { REFUSED_HEADER } from '../../resilience/refusal.js';
+import type { RetryBudget } from '../../resilience/retry-budget.js';
+import { isIdempotentMethod, type RetryCondition, type RetryPolicy } from '../../resilience/retry-policy.js';
+import type { Attempt } from '../attempt.js';
+import type { MeshCall } from '../call.js';
+import { getHeader } from './headers.js';
+import { prepareReplayableBody } from './replay-body.js';
+
+export interface RetryFilterOptions {
+  /** The call's policy (its route's, else its destination's); undefined or 1 attempt: no retry. */
+  policy: (call: MeshCall) => RetryPolicy | undefined;
+  /** The destination's retry budget; none: unbounded (tests). */
+  budget?: RetryBudget;
+  clock?: Clock;
+  /** For backoff jitter (tests pin it). */
+  random?: () => number;
+  /** Told about each retry and each retry given up (for metrics and logs). */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  call: MeshCall;
+  /** What failed. */
+  condition: RetryCondition | 'refused';
+  /** 'retry', or why not. */
+  decision: 'retry' | 'attempts-exhausted' | 'not-idempotent' | 'body-not-replayable' | 'deadline' | 'budget-exhausted';
+  delayMs: number;
+}
+
+export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
+  const { budget, random, onRetry } = options;
+  const clock = options.clock ?? systemClock;
+  const policyOf = options.policy;
+
+  return (next) => {
+    const run = async (call: MeshCall, policy: RetryPolicy): Promise<Attempt> => {
+      budget?.deposit();
+      const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
+      const replayable = typeof prepared === 'boolean' ? prepared : await prepared;
+      let idempotent: boolean | undefined;
+      for (;;) {
+        let attempt: Attempt | undefined;
+        let error: unknown;
+        try {
+          attempt = await next(call);
+        } catch (err) {
+          error = err;
+        }
+        // Aborted (the application, the call's deadline, the inbound request): never retry.
+        if (call.abortReason !== undefined) {
+          if (attempt !== undefined) return attempt;
+          throw error;
+        }
+        let condition: RetryCondition | 'refused' | undefined;
+        if (attempt !== undefined) {
+          condition = responseCondition(attempt, policy);
+          if (condition === undefined) return attempt;
+        } else {
+          condition = policy.conditionOf(error);
+          if (condition === undefined) throw error;
+        }
+
+        const giveUp = (decision: Exclude<RetryEvent['decision'], 'retry'>): Attempt => {
+          onRetry?.({ call, condition: condition!, decision, delayMs: 0 });
+          if (attempt !== undefined) return attempt;
+          if (decision === 'body-not-replayable') throw notReplayable(call, error);
+          throw error;
+        };
+        if (call.attempt + 1 >= policy.attempts) return giveUp('attempts-exhausted');
+        idempotent ??= isIdempotentMethod(call.opts.method) || getHeader(call.opts.headers, 'idempotency-key') !== undefined;
+        if (!policy.isSafe(condition, idempotent)) return giveUp('not-idempotent');
+        if (!replayable) return giveUp('body-not-replayable');
+        const delayMs = policy.backoffMs(call.attempt, random);
+        if (clock.now() + delayMs >= call.deadline) return giveUp('deadline');
+        if (budget !== undefined && !budget.tryWithdraw()) return giveUp('budget-exhausted');
+
+        const failed = attempt?.endpoint ?? call.endpoint;
+        if (failed !== undefined) call.markFailed(failed);
+        attempt?.discard();
+        onRetry?.({ call, condition, decision: 'retry', delayMs });
+        if (delayMs > 0) await pause(call, delayMs, clock);
+        call.attempt++;
+      }
+    };
+
+    return (call) => {
+      const policy = policyOf(call);
+      // No retry possible: no extra promise, no body buffering.
+      if (policy === undefined || policy.attempts <= 1) return next(call);
+      return run(call, policy);
+    };
+  };
+}
+
+/** Why a response may be retried, or undefined when it is final. */
+function responseCondition(attempt: Attempt, policy: RetryPolicy): RetryCondition | 'refused' | undefined {
+  const status = attempt.statusCode;
+  if (status === 503 && (policy.onConnect || policy.retriesStatus(503)) && attempt.header(REFUSED_HEADER) === 'shed') return 'refused';
+  return policy.retriesStatus(status) ? 'retriable-status' : undefined;
+}
+
+function notReplayable(call: MeshCall, cause: unknown): MeshError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new MeshError(
+    ErrorCode.BODY_NOT_REPLAYABLE,
+    `call to ${call.destination.name} failed (${why}) and needed a retry, but its request body is a stream that cannot be sent again`,
+    { cause, details: { service: call.destination.name, endpoint: call.endpoint?.id, attempt: call.attempt } },
+  );
+}
+
+/** Wait between attempts on the clock; the call's abort (deadline, application) ends the wait. */
+function pause(call: MeshCall, ms: number, clock: Clock): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = clock.setTimeout(() => {
+      call.setOnAbort(undefined);
+      resolve();
+    }, ms);
+    call.setOnAbort((err) => {
+      timer.clear();
+      call.setOnAbort(undefined);
+      reject(err);
+    });
+  });
+}

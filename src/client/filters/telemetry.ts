@@ -1,0 +1,126 @@
+/**
+ * Client telemetry, as two filters of the client stack:
+ *
+ * - `callTelemetry` (outermost, logical tier): one span per mesh call, the
+ *   trace-context headers every attempt carries, and at the end the duration
+ *   metric, edge stats and access log line. Outermost so that its duration
+ *   covers deadline, retries and backoff, and so that every layer below runs
+ *   with its span active (an undici instrumentation parents its per-request
+ *   spans on it).
+ * - `attemptTelemetry` (below the balancer, endpoint tier): one span event per
+ *   attempt with `http.request.resend_count`, the endpoint it went to, its
+ *   status or error, and the retry reason. Below the balancer because only
+ *   there is the attempt's endpoint known.
+ */
+import { context } from '@opentelemetry/api';
+import type { Dispatcher } from 'undici';
+import type { Filter } from '../../core/filter.js';
+import { ClientCallTelemetry } from '../../telemetry/client-call.js';
+import { incomingPassthrough, outgoingParent, sdkActive } from '../../telemetry/context.js';
+import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
+import type { Attempt } from '../attempt.js';
+import type { MeshCall } from '../call.js';
+
+export interface CallTelemetryTarget {
+  name: string;
+  namespace: string;
+}
+
+export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filter<MeshCall, Attempt> {
+  return (next) => {
+    // Resolved once per destination stack: recording is then a few increments.
+    const edge = t.traffic.edge(dest.namespace, dest.name);
+    return (call) => {
+      const info = { method: call.opts.method, path: call.opts.path, destination: dest.name, namespace: dest.namespace };
+      let rec: ClientCallTelemetry;
+      let p: Promise<Attempt>;
+      try {
+        if (sdkActive()) {
+          rec = new ClientCallTelemetry(t, edge, info, outgoingParent());
+          const headers = rec.headers();
+          if (headers !== undefined) call.opts = withHeaders(call.opts, headers);
+          call.telemetry = rec;
+          // The span is made current below only when something there reads it: an undici instrumentation
+          // parents its spans on it, and a recording span's attempts are worth seeing in custom layers.
+          // For the unsampled majority that saves an AsyncLocalStorage run per call.
+          p = rec.delegated || rec.recording ? context.with(rec.context!, next, undefined, call) : next(call);
+        } else {
+          // No SDK: no span to make; pass the incoming request's trace context on as it came.
+          const passthrough = incomingPassthrough();
+          rec = new ClientCallTelemetry(t, edge, info, undefined, passthrough?.traceparent);
+          if (passthrough !== undefined) call.opts = withHeaders(call.opts, passthrough);
+          call.telemetry = rec;
+          p = next(call);
+        }
+      } catch (err) {
+        call.telemetry?.finish(0, err);
+        throw err;
+      }
+      return p.then(
+        (attempt) => {
+          rec.responded(attempt.statusCode, attempt.endpoint.id, call.attempt + 1);
+          return attempt;
+        },
+        (err: unknown) => {
+          // No response: the call ends here (MeshCall.fail may also report it; the first report counts).
+          rec.responded(0, call.endpoint?.id, call.attempt + 1);
+          rec.finish(0, err);
+          throw err;
+        },
+      );
+    };
+  };
+}
+
+export function attemptTelemetry(): Filter<MeshCall, Attempt> {
+  return (next) => (call) => {
+    const rec = call.telemetry;
+    // Attempt events only matter to a recording span; otherwise this layer is a plain pass.
+    if (rec === undefined || !rec.recording) return next(call);
+    rec.attemptStarted(call.endpoint?.id);
+    return next(call).then(
+      (attempt) => {
+        rec.attemptEnded(attempt.statusCode);
+        return attempt;
+      },
+      (err: unknown) => {
+        rec.attemptEnded(0, err);
+        throw err;
+      },
+    );
+  };
+}
+
+type Headers = Dispatcher.DispatchOptions['headers'];
+
+/**
+ * A copy of the options with `add` set (replacing any header of the same name,
+ * in any case), whatever shape the caller used: none, an object, a flat
+ * `[k, v, k, v]` array, or an iterable of pairs (Headers, Map).
+ */
+export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string, string>): Dispatcher.DispatchOptions {
+  const names = Object.keys(add);
+  if (names.length === 0) return opts;
+  const h = opts.headers as Headers;
+  const ours = (k: string) => names.includes(k.toLowerCase());
+  let headers: Headers;
+  if (h == null) {
+    headers = add;
+  } else if (Array.isArray(h) && (h.length === 0 || typeof h[0] === 'string')) {
+    const flat = h as string[];
+    const out: string[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) if (!ours(flat[i]!)) out.push(flat[i]!, flat[i + 1]!);
+    for (const k of names) out.push(k, add[k]!);
+    headers = out;
+  } else if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const out: [string, string | string[] | undefined][] = [];
+    for (const [k, v] of h as Iterable<[string, string | string[] | undefined]>) if (!ours(k)) out.push([k, v]);
+    for (const k of names) out.push([k, add[k]!]);
+    headers = out;
+  } else {
+    const out: Record<string, string | string[] | undefined> = {};
+    for (const [k, v] of Object.entries(h as Record<string, string | string[] | undefined>)) if (!ours(k)) out[k] = v;
+    headers = Object.assign(out, add);
+  }
+  return { ...opts, headers };
+}

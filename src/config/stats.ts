@@ -1,0 +1,73 @@
+/**
+ * POST /v1/stats: what each mesh process reports every few seconds, for the
+ * control plane's live views (dashboard, `hyphae top`, `hyphae status`).
+ * Compact on purpose: per destination (edge) counts, errors and a sparse
+ * log-bucket latency histogram (src/core/latency-histogram.ts), plus the
+ * process's view of endpoint states, its certificate and refused config.
+ */
+import { z } from 'zod';
+import { LATENCY_BUCKETS } from '../core/latency-histogram.js';
+import { DEFAULT_NAMESPACE, nameSchema } from './names.js';
+
+export const STATS_PATH = '/v1/stats';
+/** Edges (destinations) one report may carry. */
+export const MAX_STATS_EDGES = 1000;
+/** Endpoint states one report may carry. */
+export const MAX_STATS_ENDPOINTS = 10_000;
+
+const count = z.int().min(0).max(1e12);
+
+export const latencyBucketsSchema = z
+  .array(z.tuple([z.int().min(0).max(LATENCY_BUCKETS - 1), z.int().min(1).max(1e12)]))
+  .max(LATENCY_BUCKETS);
+
+const trafficShape = {
+  requests: count,
+  errors: count,
+  latency: latencyBucketsSchema,
+  latencySumMs: z.number().min(0).max(1e15).default(0),
+};
+
+/** Counts must agree: a report whose numbers contradict each other would skew every rate and percentile. */
+function consistent<T extends z.ZodType<{ requests: number; errors: number; latency: [number, number][] }>>(schema: T) {
+  return schema
+    .refine((t) => t.errors <= t.requests, { error: 'errors must not exceed requests', path: ['errors'] })
+    .refine((t) => t.latency.reduce((s, [, n]) => s + n, 0) === t.requests, { error: 'the latency counts must add up to requests', path: ['latency'] });
+}
+
+export const trafficSchema = consistent(z.strictObject(trafficShape));
+
+export const edgeStatsSchema = consistent(z.strictObject({ destination: nameSchema, namespace: nameSchema.default(DEFAULT_NAMESPACE), ...trafficShape }));
+
+export const endpointStateSchema = z.strictObject({
+  service: nameSchema,
+  namespace: nameSchema.default(DEFAULT_NAMESPACE),
+  /** `address:port`, as the registry names instances. */
+  id: z.string().min(1).max(300),
+  state: z.enum(['healthy', 'ejected', 'draining']),
+});
+
+export const statsReportSchema = z.strictObject({
+  /** A random id per process (several reports from one process are one reporter). */
+  reporter: z.string().min(8).max(128).regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" or "_"'),
+  /** The process's service; absent for a client-only process without one. */
+  service: nameSchema.optional(),
+  namespace: nameSchema.default(DEFAULT_NAMESPACE),
+  /** Instance ids (`address:port`) this process serves: its inbound stats belong to them. */
+  instances: z.array(z.string().min(1).max(300)).max(64).default([]),
+  /** The time this report covers (since the previous one). */
+  intervalMs: z.int().min(1).max(600_000),
+  /** Outgoing traffic per destination (edges from this service). */
+  edges: z.array(edgeStatsSchema).max(MAX_STATS_EDGES).default([]),
+  /** Traffic served (every wrapped server of the process together). */
+  inbound: trafficSchema.optional(),
+  /** How this process sees the endpoints it calls (outlier detection's ejections). */
+  endpoints: z.array(endpointStateSchema).max(MAX_STATS_ENDPOINTS).default([]),
+  /** The workload certificate (mTLS), for expiry warnings. */
+  certificate: z.strictObject({ spiffeId: z.string().min(1).max(2048), notBefore: z.iso.datetime(), notAfter: z.iso.datetime() }).optional(),
+  /** Configuration this process refused (xDS NACK): shown as warnings until it accepts a good one. */
+  configErrors: z.array(z.strictObject({ service: nameSchema, message: z.string().max(1000) })).max(100).default([]),
+});
+
+export type StatsReport = z.output<typeof statsReportSchema>;
+export type StatsReportInput = z.input<typeof statsReportSchema>;

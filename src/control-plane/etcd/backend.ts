@@ -1,0 +1,36 @@
+/**
+ * The etcd backend: one connection and one watched state, and the store and
+ * the registry as two views of it. Loaded only with `--store etcd` (see
+ * ../backend.ts), so a file-store control plane never loads gRPC.
+ */
+import type { EventLog } from '../log.js';
+import type { Registry } from '../registry/registry.js';
+import type { Store } from '../store/store.js';
+import { connectEtcd, storeUnavailable } from './client.js';
+import { etcdOptionsSchema, type EtcdOptions } from './etcd-options.js';
+import { EtcdRegistry } from './etcd-registry.js';
+import { EtcdState } from './etcd-state.js';
+import { EtcdStore } from './etcd-store.js';
+
+export async function openEtcdBackend(
+  options: EtcdOptions,
+  defaultTtlSeconds: number,
+  log: EventLog,
+): Promise<{ store: Store; registry: Registry }> {
+  const etcd = etcdOptionsSchema.parse(options);
+  const client = connectEtcd(etcd);
+  const state = new EtcdState(client, etcd.prefix, log);
+  try {
+    await state.load();
+  } catch (err) {
+    client.close();
+    throw storeUnavailable('initial read', err, etcd.endpoints);
+  }
+  const store = new EtcdStore(state, etcd.endpoints, log);
+  await store.load();
+  const registry = new EtcdRegistry(state, { defaultTtlSeconds, endpoints: etcd.endpoints, requestTimeoutMs: etcd.requestTimeoutMs, log });
+  registry.load();
+  state.follow();
+  log(`etcd: loaded ${state.size} keys under ${etcd.prefix} at revision ${state.revision} (configuration revision ${store.revision()}, ${registry.size} instances)`);
+  return { store, registry };
+}

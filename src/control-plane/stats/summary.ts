@@ -1,0 +1,281 @@
+/**
+ * The mesh at a glance, as the dashboard, `hyphae status`, `hyphae top` and
+ * `hyphae describe` show it: services, instances (with what the stats say
+ * about them), edges with rps / success / p99, routes, policies and warnings.
+ * Built on read from the registry, the config store and the stats store.
+ */
+import { LatencyHistogram } from '../../core/latency-histogram.js';
+import type { Instance } from '../../config/instance.js';
+import type { AuthorizationPolicyResource, RouteResource } from '../../config/resources.js';
+import type { Registry } from '../registry/registry.js';
+import type { Store } from '../store/store.js';
+import { serviceRows } from '../routes/status-routes.js';
+import type { ReporterState, StatsStore, Traffic } from './stats-store.js';
+
+export interface TrafficView {
+  rps: number;
+  requests: number;
+  errors: number;
+  /** 0..1, null without requests. */
+  successRate: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface CertificateView {
+  spiffeId: string;
+  notAfter: string;
+  expiresInSeconds: number;
+}
+
+export interface InstanceView {
+  id: string;
+  service: string;
+  namespace: string;
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  zone: string | null;
+  version: string | null;
+  weight: number;
+  /** `reporting`: its process sends stats; `silent`: it did and stopped; `unknown`: no stats from it yet. */
+  health: 'reporting' | 'silent' | 'unknown';
+  /** Seconds since its process last reported. */
+  lastReportSeconds: number | null;
+  /** Callers whose outlier detection ejected it now, out of the callers that reported a view of it. */
+  ejectedBy: number;
+  observedBy: number;
+  certificate: CertificateView | null;
+  /** Requests it served (its process's servers together). */
+  traffic: TrafficView;
+}
+
+export interface EdgeView extends TrafficView {
+  /** `namespace/name`, or null for callers without a service name. */
+  source: string | null;
+  destination: string;
+}
+
+export interface ServiceView {
+  namespace: string;
+  name: string;
+  instances: number;
+  hasConfig: boolean;
+  /** Requests its instances served. */
+  traffic: TrafficView;
+}
+
+export interface RouteView {
+  namespace: string;
+  name: string;
+  parents: string[];
+  rules: { name: string; backends: string[] }[];
+}
+
+export interface PolicyView {
+  namespace: string;
+  name: string;
+  action: string;
+  selector: string | null;
+  rules: number;
+}
+
+export type WarningKind = 'certificate-expiring' | 'certificate-expired' | 'config-rejected' | 'instance-silent' | 'no-instances' | 'edge-errors';
+
+export interface Warning {
+  kind: WarningKind;
+  message: string;
+  service?: string;
+  instance?: string;
+}
+
+export interface MeshSummary {
+  generatedAt: string;
+  windowSeconds: number;
+  controlPlane: { revision: number; services: number; instances: number; reporters: number };
+  services: ServiceView[];
+  instances: InstanceView[];
+  edges: EdgeView[];
+  routes: RouteView[];
+  policies: PolicyView[];
+  warnings: Warning[];
+}
+
+export interface SummaryDeps {
+  registry: Registry;
+  store: Store;
+  stats: StatsStore;
+  now?: () => number;
+}
+
+/** An edge or service whose success rate is below this, with enough requests, is a warning. */
+const EDGE_SUCCESS_WARNING = 0.95;
+const EDGE_MIN_REQUESTS = 10;
+
+export function trafficView(t: Traffic | undefined): TrafficView {
+  if (!t || t.requests === 0) return { rps: 0, requests: 0, errors: 0, successRate: null, p50Ms: null, p99Ms: null };
+  return {
+    rps: round(t.rps, 2),
+    requests: t.requests,
+    errors: t.errors,
+    successRate: round(1 - t.errors / t.requests, 4),
+    p50Ms: round(t.latency.quantile(0.5), 3),
+    p99Ms: round(t.latency.quantile(0.99), 3),
+  };
+}
+
+export function buildSummary({ registry, store, stats, now = Date.now }: SummaryDeps, windowMs: number): MeshSummary {
+  const at = now();
+  const reporters = stats.reporters();
+  const warnings: Warning[] = [];
+
+  // Which reporter serves which instance, and what callers say about each endpoint.
+  const byInstance = new Map<string, ReporterState>();
+  for (const r of reporters) for (const id of r.instances) byInstance.set(`${r.namespace}/${r.service ?? ''}/${id}`, r);
+  const views = new Map<string, { ejected: number; observed: number }>();
+  for (const r of reporters) {
+    if (!stats.live(r, at)) continue;
+    for (const e of r.endpoints) {
+      const key = `${e.namespace}/${e.service}/${e.id}`;
+      const v = views.get(key) ?? { ejected: 0, observed: 0 };
+      v.observed++;
+      if (e.state === 'ejected') v.ejected++;
+      views.set(key, v);
+    }
+  }
+
+  const serviceTraffic = new Map<string, Traffic>();
+  const listed = registry.list().sort((a, b) => `${a.namespace}/${a.service}/${a.id}`.localeCompare(`${b.namespace}/${b.service}/${b.id}`));
+  const instances: InstanceView[] = listed.map((inst: Instance) => {
+    const key = `${inst.namespace}/${inst.service}/${inst.id}`;
+    const r = byInstance.get(key);
+    const live = r !== undefined && stats.live(r, at);
+    const traffic = r ? stats.inbound(r, windowMs) : undefined;
+    if (traffic && live) mergeInto(serviceTraffic, `${inst.namespace}/${inst.service}`, traffic);
+    const cert = r?.certificate;
+    let certificate: CertificateView | null = null;
+    if (cert) {
+      const notAfter = Date.parse(cert.notAfter);
+      const lifetime = notAfter - Date.parse(cert.notBefore);
+      certificate = { spiffeId: cert.spiffeId, notAfter: cert.notAfter, expiresInSeconds: Math.round((notAfter - at) / 1000) };
+      if (notAfter <= at) {
+        warnings.push({ kind: 'certificate-expired', message: `certificate of ${inst.service} ${inst.id} expired at ${cert.notAfter}`, service: inst.service, instance: inst.id });
+      } else if (notAfter - at < lifetime / 4) {
+        // Renewal is due at half-life; a quarter left means it has failed for a while.
+        warnings.push({
+          kind: 'certificate-expiring',
+          message: `certificate of ${inst.service} ${inst.id} expires in ${formatSeconds((notAfter - at) / 1000)} (renewal overdue)`,
+          service: inst.service,
+          instance: inst.id,
+        });
+      }
+    }
+    if (r && !live) {
+      warnings.push({
+        kind: 'instance-silent',
+        message: `${inst.service} ${inst.id} is registered but its process stopped reporting ${formatSeconds((at - r.lastAt) / 1000)} ago`,
+        service: inst.service,
+        instance: inst.id,
+      });
+    }
+    const v = views.get(key);
+    return {
+      id: inst.id,
+      service: inst.service,
+      namespace: inst.namespace,
+      address: inst.address,
+      port: inst.port,
+      labels: inst.labels,
+      zone: inst.labels.zone ?? inst.labels['topology.kubernetes.io/zone'] ?? null,
+      version: inst.labels.version ?? null,
+      weight: inst.weight,
+      health: r === undefined ? 'unknown' : live ? 'reporting' : 'silent',
+      lastReportSeconds: r ? round((at - r.lastAt) / 1000, 1) : null,
+      ejectedBy: v?.ejected ?? 0,
+      observedBy: v?.observed ?? 0,
+      certificate,
+      traffic: trafficView(traffic),
+    };
+  });
+
+  // serviceRows reads only the registry and the store of its deps.
+  const rows = serviceRows({ registry, store } as Parameters<typeof serviceRows>[0]);
+  const services: ServiceView[] = rows.map((s) => ({ ...s, traffic: trafficView(serviceTraffic.get(`${s.namespace}/${s.name}`)) }));
+  for (const s of services) {
+    if (s.instances === 0 && s.hasConfig) warnings.push({ kind: 'no-instances', message: `${s.namespace}/${s.name} is configured but has no instance`, service: s.name });
+  }
+
+  const edges: EdgeView[] = stats
+    .edges(windowMs)
+    .map((e) => ({ source: e.source ?? null, destination: e.destination, ...trafficView(e) }))
+    .sort((a, b) => `${a.source}>${a.destination}`.localeCompare(`${b.source}>${b.destination}`));
+  for (const e of edges) {
+    if (e.requests >= EDGE_MIN_REQUESTS && e.successRate !== null && e.successRate < EDGE_SUCCESS_WARNING) {
+      warnings.push({ kind: 'edge-errors', message: `${e.source ?? '(clients)'} -> ${e.destination}: ${(e.successRate * 100).toFixed(1)}% success over ${windowMs / 1000}s` });
+    }
+  }
+  for (const r of reporters) {
+    for (const c of r.configErrors) {
+      warnings.push({ kind: 'config-rejected', message: `${r.service ?? 'a client'} refused the configuration of ${c.service}: ${c.message}`, service: c.service });
+    }
+  }
+
+  const routes: RouteView[] = store.list('Route').map(({ resource }) => {
+    const r = resource as RouteResource;
+    const ns = r.metadata.namespace;
+    return {
+      namespace: ns,
+      name: r.metadata.name,
+      parents: r.spec.parentRefs.map((p) => `${p.namespace ?? ns}/${p.name}`),
+      rules: r.spec.rules.map((rule, i) => ({
+        name: rule.name ?? `${r.metadata.name}/${i}`,
+        backends: rule.backendRefs.map((b) => `${b.name}${b.subset ? `:${b.subset}` : ''} (${b.weight})`),
+      })),
+    };
+  });
+  const policies: PolicyView[] = store.list('AuthorizationPolicy').map(({ resource }) => {
+    const p = resource as AuthorizationPolicyResource;
+    return { namespace: p.metadata.namespace, name: p.metadata.name, action: p.spec.action, selector: p.spec.selector?.service ?? null, rules: p.spec.rules.length };
+  });
+
+  return {
+    generatedAt: new Date(at).toISOString(),
+    windowSeconds: windowMs / 1000,
+    controlPlane: { revision: store.revision(), services: services.length, instances: registry.size, reporters: reporters.filter((r) => stats.live(r, at)).length },
+    services,
+    instances,
+    edges,
+    routes,
+    policies,
+    warnings,
+  };
+}
+
+function mergeInto(map: Map<string, Traffic>, key: string, t: Traffic): void {
+  const m = map.get(key);
+  if (!m) {
+    map.set(key, { requests: t.requests, errors: t.errors, rps: t.rps, latency: cloneLatency(t) });
+    return;
+  }
+  m.requests += t.requests;
+  m.errors += t.errors;
+  m.rps += t.rps;
+  m.latency.add(t.latency);
+}
+
+function cloneLatency(t: Traffic): LatencyHistogram {
+  const copy = new LatencyHistogram();
+  copy.add(t.latency);
+  return copy;
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function formatSeconds(s: number): string {
+  if (s < 120) return `${Math.round(s)}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${(s / 3600).toFixed(1)}h`;
+}

@@ -1,0 +1,73 @@
+/**
+ * Files of the discovery cache: where the cache lives, making sure nobody
+ * else can write there (the cache holds the trust bundle: a planted root would
+ * be trusted), and replacing a file atomically (temp file, fsync, rename), so
+ * a crash leaves the old or the new content, never a mix.
+ *
+ * A discovery cache is a convenience, not a source of truth: the directory
+ * itself is not fsynced after a rename (after a power loss the cache may hold
+ * the previous snapshot, which is still a valid last-known-good one).
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdirSync, statSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+/** `$XDG_CACHE_HOME/hyphae` when set, else `<os.tmpdir()>/hyphae-cache-<uid>`. */
+export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'hyphae');
+  const uid = typeof process.getuid === 'function' ? process.getuid() : os.userInfo().username;
+  return path.join(os.tmpdir(), `hyphae-cache-${uid}`);
+}
+
+/**
+ * The cache directory of one control plane (set of URLs): snapshots from
+ * different control planes (prod, staging, a test) never mix.
+ */
+export function cacheDirFor(root: string, controlPlaneUrls: readonly string[]): string {
+  const key = createHash('sha256')
+    .update([...controlPlaneUrls].map((u) => u.replace(/\/+$/, '')).sort().join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+  return path.join(root, key);
+}
+
+/**
+ * Create `dir` (and its parents) private to this user, and check that it is:
+ * owned by us and not writable by group or others. Returns why not, or undefined when it is safe.
+ */
+export function ensurePrivateDir(dir: string): string | undefined {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The root may have been created earlier by someone else (a shared /tmp): check it and ours.
+    for (const d of [path.dirname(dir), dir]) {
+      const st = statSync(d);
+      if (!st.isDirectory()) return `${d} is not a directory`;
+      if (typeof process.getuid === 'function' && st.uid !== process.getuid()) return `${d} is owned by uid ${st.uid}, not by this user`;
+      if ((st.mode & 0o022) !== 0) return `${d} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`;
+    }
+    return undefined;
+  } catch (err) {
+    return `cannot use ${dir}: ${(err as Error).message}`;
+  }
+}
+
+/** Replace `file` with `data` atomically; the file is readable by this user only. */
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Fail-static wiring of the mesh (kept out of mesh.ts, which calls it in two
+ * places): the discovery cache of the control plane the mesh follows, the
+ * watch stream seeded from it, and a start that goes ahead from the cache when
+ * the control plane cannot be reached.
+ */
+import { ErrorCode, MeshError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { cacheDirFor, defaultCacheRoot } from '../discovery/cache-file.js';
+import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
+import { ControlPlaneResolver } from '../discovery/control-plane-resolver.js';
+import { SnapshotCache } from '../discovery/snapshot-cache.js';
+import { WatchStream } from '../discovery/watch-stream.js';
+import { connectControlPlane } from './connect.js';
+import type { ResolvedMeshOptions } from './options.js';
+
+/** The cache opened for a client by connectOrStartFromCache, picked up by controlPlaneDiscovery. */
+const caches = new WeakMap<ControlPlaneClient, SnapshotCache>();
+
+function openCache(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger): SnapshotCache {
+  let cache = caches.get(client);
+  if (!cache) {
+    const root = options.cacheDir === false ? undefined : (options.cacheDir ?? defaultCacheRoot());
+    cache = new SnapshotCache({ dir: root === undefined ? undefined : cacheDirFor(root, client.urls), controlPlane: client.urls, logger });
+    caches.set(client, cache);
+  }
+  return cache;
+}
+
+/**
+ * Reach the control plane; when it cannot be reached and the cache holds
+ * snapshots of it, start anyway from them, with a warning: calls to cached
+ * services work, and the watch stream keeps trying in the background.
+ */
+export async function connectOrStartFromCache(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger): Promise<void> {
+  const cache = openCache(client, options, logger);
+  // With a cache to fall back on, one failed try is enough to decide (even with waitForControlPlane):
+  // the watch stream keeps trying in the background.
+  const cached = cache.size > 0;
+  try {
+    await connectControlPlane(client, cached ? 1 : options.connectAttempts, cached ? false : options.waitForControlPlane, logger);
+  } catch (err) {
+    if (cache.size === 0 || !(err instanceof MeshError) || err.code !== ErrorCode.CONTROL_PLANE_UNREACHABLE) throw err;
+    cache.serveImmediately = true;
+    logger.warn('hyphae: control plane unreachable; starting from the discovery cache (last-known-good state)', {
+      urls: client.urls,
+      dir: cache.dir,
+      services: cache.size,
+      error: err.message,
+    });
+  }
+}
+
+/** The watch stream and resolver of a control-plane mesh, with the discovery cache behind them. */
+export function controlPlaneDiscovery(
+  client: ControlPlaneClient,
+  options: ResolvedMeshOptions,
+  logger: Logger,
+): { stream: WatchStream; resolver: ControlPlaneResolver } {
+  const cache = openCache(client, options, logger);
+  const stream = new WatchStream(client, logger);
+  if (cache.trustBundle) stream.seedTrustBundle(cache.trustBundle);
+  stream.onSnapshot((s) => cache.record(s));
+  stream.onTrustBundle((b) => cache.recordTrustBundle(b));
+  let wasDown = cache.serveImmediately;
+  stream.onStatus((s) => {
+    if (!s.connected) {
+      wasDown = true;
+    } else if (wasDown) {
+      wasDown = false;
+      logger.info('hyphae: control plane reachable again; discovery resynced', { url: s.url });
+    }
+  });
+  return { stream, resolver: new ControlPlaneResolver(stream, cache) };
+}

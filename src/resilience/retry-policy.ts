@@ -1,0 +1,118 @@
+/**
+ * Retry decisions as data: which failures may be tried again, for which
+ * requests, and how long to wait in between. A policy is compiled once per
+ * configuration change (status codes into a Set, conditions into flags); the
+ * per-request questions are a few property reads.
+ *
+ * What counts as a connect failure or a reset comes from the shared classifier
+ * (src/core/classifier.ts), so retry, outlier detection and metrics agree.
+ *
+ * Backoff is core's fullJitter (AWS "full jitter": uniform in [0, min(cap,
+ * base * 2^n))), not cockatiel's ExponentialBackoff: the formula is the same,
+ * but ours is a pure function of the retry number with an injectable random
+ * source (deterministic tests, no allocation), while cockatiel's builds an
+ * immutable IBackoff chain per call and reads Math.random directly.
+ */
+import { errorKind } from '../core/classifier.js';
+import { fullJitter } from '../core/backoff.js';
+import { ErrorCode, MeshError } from '../core/errors.js';
+
+export type RetryCondition = 'connect-failure' | 'reset' | 'retriable-status' | 'per-try-timeout';
+
+export interface RetryPolicyOptions {
+  /** Total tries, the first included (2 = one retry). */
+  attempts: number;
+  on: readonly RetryCondition[];
+  statusCodes: readonly number[];
+  /** 4xx codes in statusCodes count only when this is set. */
+  retriable4xx: boolean;
+  /** Retry requests whose method is not idempotent (without an Idempotency-Key) too. */
+  retryNonIdempotent: boolean;
+  backoff: { baseMs: number; maxMs: number };
+  /** Largest request body kept for replay. */
+  maxReplayBytes: number;
+}
+
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicyOptions> = Object.freeze<RetryPolicyOptions>({
+  attempts: 2,
+  on: ['connect-failure', 'reset', 'retriable-status', 'per-try-timeout'],
+  statusCodes: [502, 503, 504],
+  retriable4xx: false,
+  retryNonIdempotent: false,
+  backoff: { baseMs: 25, maxMs: 250 },
+  maxReplayBytes: 64 * 1024,
+});
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export function isIdempotentMethod(method: string): boolean {
+  return IDEMPOTENT.has(method) || IDEMPOTENT.has(method.toUpperCase());
+}
+
+export class RetryPolicy {
+  readonly attempts: number;
+  readonly retryNonIdempotent: boolean;
+  readonly maxReplayBytes: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly onConnect: boolean;
+  readonly onReset: boolean;
+  readonly onStatus: boolean;
+  readonly onTryTimeout: boolean;
+  #status: ReadonlySet<number>;
+
+  constructor(options: Partial<RetryPolicyOptions> = {}) {
+    const o = { ...DEFAULT_RETRY_POLICY, ...options };
+    if (!Number.isInteger(o.attempts) || o.attempts < 1) throw new RangeError(`attempts must be an integer >= 1, got ${o.attempts}`);
+    this.attempts = o.attempts;
+    this.retryNonIdempotent = o.retryNonIdempotent;
+    this.maxReplayBytes = o.maxReplayBytes;
+    this.baseMs = o.backoff.baseMs;
+    this.maxMs = Math.max(o.backoff.baseMs, o.backoff.maxMs);
+    this.onConnect = o.on.includes('connect-failure');
+    this.onReset = o.on.includes('reset');
+    this.onStatus = o.on.includes('retriable-status');
+    this.onTryTimeout = o.on.includes('per-try-timeout');
+    this.#status = new Set(o.statusCodes.filter((c) => c >= 500 || (o.retriable4xx && c >= 400)));
+  }
+
+  /** Whether a response with this status may be retried (the request's idempotency aside). */
+  retriesStatus(status: number): boolean {
+    return this.onStatus && this.#status.has(status);
+  }
+
+  /**
+   * The retry condition an error matches, when that condition is enabled;
+   * undefined for errors never retried (rejected before sending, deadline, abort, bugs).
+   */
+  conditionOf(err: unknown): RetryCondition | undefined {
+    if (err instanceof MeshError) {
+      if (err.code === ErrorCode.TRY_TIMEOUT) return this.onTryTimeout ? 'per-try-timeout' : undefined;
+      if (err.code !== ErrorCode.CONNECT_FAILED && err.code !== ErrorCode.UPSTREAM_RESET) return undefined;
+    }
+    switch (errorKind(err)) {
+      case 'connect':
+        return this.onConnect ? 'connect-failure' : undefined;
+      case 'reset':
+        return this.onReset ? 'reset' : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * Whether repeating the request is safe. A connect failure never sent it, and
+   * a response the peer's mesh layer refused (load shedding) never reached the
+   * application; anything else may have been processed, so the request must be
+   * idempotent by method, carry an Idempotency-Key, or the policy must opt in.
+   */
+  isSafe(condition: RetryCondition | 'refused', idempotent: boolean): boolean {
+    return condition === 'connect-failure' || condition === 'refused' || idempotent || this.retryNonIdempotent;
+  }
+
+  /** The wait before retry number `retry` (0 for the first retry). */
+  backoffMs(retry: number, random?: () => number): number {
+    return fullJitter(retry, random ? { baseMs: this.baseMs, maxMs: this.maxMs, random } : { baseMs: this.baseMs, maxMs: this.maxMs });
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The answers of the inbound layers that refuse a request: a small JSON body
+ * with the same `{"error": {code, message}}` shape as the control plane's, so
+ * a caller can tell a mesh refusal from the application's own 403. On a
+ * ServerResponse normally; written raw on the socket for an Upgrade or
+ * CONNECT request, which Node hands over without a response object.
+ */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export type RefuseTarget = http.ServerResponse | Duplex;
+
+export function refuse(to: RefuseTarget, status: number, code: string, message: string, closeConnection = false, retryAfter?: string): void {
+  const body = `{"error":{"code":"${code}","message":${JSON.stringify(message)}}}\n`;
+  if (!(to instanceof http.ServerResponse)) return refuseRaw(to, status, body, retryAfter);
+  if (to.destroyed || to.headersSent) return;
+  to.statusCode = status;
+  to.setHeader('content-type', 'application/json');
+  to.setHeader('content-length', Buffer.byteLength(body));
+  to.setHeader('cache-control', 'no-store');
+  if (retryAfter) to.setHeader('retry-after', retryAfter);
+  if (closeConnection) to.setHeader('connection', 'close');
+  to.end(body);
+}
+
+/** The socket was never handed to the application, and after a refused upgrade it cannot carry another request: close it. */
+function refuseRaw(socket: Duplex, status: number, body: string, retryAfter?: string): void {
+  if (socket.destroyed) return;
+  const head = [
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}`,
+    'content-type: application/json',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'cache-control: no-store',
+    ...(retryAfter ? [`retry-after: ${retryAfter}`] : []),
+    'connection: close',
+  ];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+}

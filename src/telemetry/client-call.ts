@@ -1,0 +1,214 @@
+/**
+ * The telemetry of one mesh call: its logical span, its attempts, and what
+ * is recorded when it ends (duration metric, edge stats, access log line).
+ * The client filters create it and hand it the facts; it knows nothing of
+ * MeshCall, so src/telemetry stays free of client imports.
+ *
+ * Without an SDK there is no span to make (nobody would record it): the call
+ * gets the shared non-recording span, carries the incoming request's W3C
+ * headers on, and only the edge stats (and the access log, if asked for) do
+ * any work.
+ */
+import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { pathOnly, writeAccessLog } from './access-log.js';
+import { outgoingHeaders } from './context.js';
+import type { MeshTelemetry } from './mesh-telemetry.js';
+import { errorType, failureReason, isFailure } from './outcome.js';
+import * as sc from './semconv.js';
+import type { TrafficCounter } from './traffic.js';
+
+export interface ClientCallInfo {
+  method: string | undefined;
+  path: string;
+  destination: string;
+  namespace: string;
+  route?: string | undefined;
+  subset?: string | undefined;
+}
+
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+export class ClientCallTelemetry {
+  readonly span: Span;
+  /** The context the call's layers run in (the logical span active), or undefined without an SDK. */
+  readonly context: Context | undefined;
+  /** true: an undici instrumentation makes the per-request CLIENT spans (ours is INTERNAL) and writes the headers. */
+  readonly delegated: boolean;
+  #t: MeshTelemetry;
+  #edge: TrafficCounter;
+  #info: ClientCallInfo;
+  #start = performance.now();
+  #attempts = 0;
+  #attemptStart = 0;
+  #endpoint: string | undefined;
+  #lastFailure: string | undefined;
+  #status = 0;
+  #traceId: string | undefined;
+  #done = false;
+
+  /** `parent`: the SDK context to start the span in; undefined when no SDK is active. `traceparent`: the passed-through one (no SDK). */
+  constructor(t: MeshTelemetry, edge: TrafficCounter, info: ClientCallInfo, parent: Context | undefined, traceparent?: string) {
+    this.#t = t;
+    this.#edge = edge;
+    this.#info = info;
+    edge.inflight++;
+    if (parent === undefined) {
+      this.span = NO_SPAN;
+      this.context = undefined;
+      this.delegated = false;
+      if (traceparent !== undefined) this.#traceId = traceparent.slice(3, 35);
+      return;
+    }
+    const method = sc.normalizeMethod(info.method);
+    this.delegated = t.undiciInstrumented();
+    // At creation only what semconv wants for sampling decisions; the rest only if the span records.
+    const attributes: Attributes = {
+      [sc.ATTR_HTTP_REQUEST_METHOD]: method,
+      [sc.ATTR_SERVER_ADDRESS]: info.destination,
+      [sc.ATTR_URL_FULL]: `http://${info.destination}${info.path}`,
+    };
+    if (method === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = info.method!;
+    const span = t.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes }, parent);
+    if (span.isRecording()) {
+      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, info.destination);
+      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, info.namespace);
+      if (info.route) span.setAttribute(sc.ATTR_HYPHAE_ROUTE, info.route);
+      if (info.subset) span.setAttribute(sc.ATTR_HYPHAE_SUBSET, info.subset);
+      if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
+    }
+    this.span = span;
+    this.context = trace.setSpan(parent, this.span);
+  }
+
+  /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
+  headers(): Record<string, string> | undefined {
+    return this.delegated || this.context === undefined ? undefined : outgoingHeaders(this.context);
+  }
+
+  /** Whether per-attempt detail is wanted (a recording span). */
+  get recording(): boolean {
+    return this.span.isRecording();
+  }
+
+  /** Route and subset are known only after route matching, below this layer. */
+  setRoute(route: string | undefined, subset?: string | undefined): void {
+    this.#info.route = route;
+    this.#info.subset = subset;
+    if (route) this.span.setAttribute(sc.ATTR_HYPHAE_ROUTE, route);
+    if (subset) this.span.setAttribute(sc.ATTR_HYPHAE_SUBSET, subset);
+  }
+
+  attemptStarted(endpoint: string | undefined): void {
+    this.#attempts++;
+    this.#endpoint = endpoint;
+    this.#attemptStart = performance.now();
+  }
+
+  /** An attempt got its response headers (status) or failed (err): one span event per attempt. */
+  attemptEnded(status: number, err?: unknown): void {
+    if (this.span.isRecording()) {
+      const attrs: Attributes = {
+        [sc.ATTR_HTTP_REQUEST_RESEND_COUNT]: this.#attempts - 1,
+        'hyphae.attempt.duration_ms': Math.round((performance.now() - this.#attemptStart) * 1000) / 1000,
+      };
+      if (this.#endpoint) attrs[sc.ATTR_HYPHAE_ENDPOINT] = this.#endpoint;
+      if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+      if (err !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errorType(err);
+      if (this.#lastFailure !== undefined) attrs[sc.ATTR_HYPHAE_RETRY_REASON] = this.#lastFailure;
+      this.span.addEvent(sc.EVENT_ATTEMPT, attrs);
+    }
+    this.#lastFailure = failureReason(status, err);
+  }
+
+  /** Outlier detection ejected the endpoint this call's attempt went to. */
+  endpointEjected(endpoint: string, reason: string): void {
+    if (this.span.isRecording()) this.span.addEvent(sc.EVENT_EJECTION, { [sc.ATTR_HYPHAE_ENDPOINT]: endpoint, [sc.ATTR_HYPHAE_REASON]: reason });
+  }
+
+  /**
+   * The stack answered: this response goes to the application (its body
+   * still streams). `attempts`: tries made, from the call's own counter (the
+   * attempt layer only counts when it records).
+   */
+  responded(status: number, endpoint: string | undefined, attempts: number): void {
+    this.#status = status;
+    if (endpoint !== undefined) this.#endpoint = endpoint;
+    if (attempts > this.#attempts) this.#attempts = attempts;
+  }
+
+  /** The response body was delivered in full. */
+  completed(): void {
+    this.finish(this.#status);
+  }
+
+  /** The call failed: before a response, or while its body streamed. */
+  failed(err: unknown): void {
+    this.finish(this.#status, err);
+  }
+
+  /** The call ended: response body complete (status) or failed (err). Only the first report counts. */
+  finish(status: number, err?: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    const ms = performance.now() - this.#start;
+    const failed = isFailure(status, err);
+    const t = this.#t;
+    this.#edge.inflight--;
+    this.#edge.record(ms, failed);
+    const attempts = Math.max(1, this.#attempts);
+
+    const span = this.span;
+    const errType = err !== undefined ? errorType(err) : status >= 400 ? String(status) : undefined;
+    if (span.isRecording()) {
+      if (status > 0) span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+      if (attempts > 1) span.setAttribute(sc.ATTR_HTTP_REQUEST_RESEND_COUNT, attempts - 1);
+      if (this.#endpoint) span.setAttribute(sc.ATTR_HYPHAE_ENDPOINT, this.#endpoint);
+      span.setAttribute(sc.ATTR_HYPHAE_OUTCOME, failed ? 'failure' : 'success');
+      if (errType !== undefined) {
+        span.setAttribute(sc.ATTR_ERROR_TYPE, errType);
+        if (err !== undefined && errType.startsWith('HYPHAE_ERR_')) span.setAttribute(sc.ATTR_HYPHAE_ERROR_CODE, errType);
+        // semconv: a client span is an error for any 4xx/5xx or a failure without response.
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : undefined });
+      }
+      span.end();
+    }
+
+    const instruments = t.instruments;
+    if (!instruments.noop) {
+      // Few attributes: the SDK hashes them on every record. This service is the resource's service.name,
+      // and the destination's namespace is named only when it is not ours.
+      const attrs: Attributes = {
+        [sc.ATTR_HTTP_REQUEST_METHOD]: sc.normalizeMethod(this.#info.method),
+        [sc.ATTR_SERVER_ADDRESS]: this.#info.destination,
+        [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
+      };
+      if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+      if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
+      if (this.#info.route) attrs[sc.ATTR_HYPHAE_ROUTE] = this.#info.route;
+      if (this.#info.subset) attrs[sc.ATTR_HYPHAE_SUBSET] = this.#info.subset;
+      if (this.#info.namespace !== t.namespace) attrs[sc.ATTR_HYPHAE_DESTINATION_NAMESPACE] = this.#info.namespace;
+      instruments.clientDuration.record(ms / 1000, attrs);
+    }
+
+    if (t.accessLog) {
+      const sctx = span.spanContext();
+      const valid = sctx.traceId !== INVALID_SPAN_CONTEXT.traceId;
+      writeAccessLog(t.accessLog, {
+        time: new Date(performance.timeOrigin + this.#start).toISOString(),
+        side: 'client',
+        service: t.service,
+        peer: this.#info.destination,
+        method: this.#info.method ?? 'GET',
+        path: pathOnly(this.#info.path),
+        route: this.#info.route,
+        status,
+        duration_ms: Math.round(ms * 1000) / 1000,
+        attempts,
+        endpoint: this.#endpoint,
+        trace_id: valid ? sctx.traceId : this.#traceId,
+        span_id: valid ? sctx.spanId : undefined,
+        error: err !== undefined ? errType : undefined,
+      });
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Trace context in and out of the mesh, with or without an OpenTelemetry SDK.
+ *
+ * With an SDK (a tracer provider, or at least a propagator) this is the API
+ * doing its job: extract, a span, inject. Without one, the API's defaults do
+ * nothing — `extract`/`inject` are no-ops and `context.active()` is always the
+ * root — and making spans nobody records would only cost time. The mesh then
+ * checks the incoming `traceparent` itself, keeps the incoming W3C headers in
+ * its own AsyncLocalStorage for the life of the request handler, and writes
+ * them unchanged on the calls the handler makes: a pass-through, so the trace
+ * stays whole across services that do run an SDK.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  context,
+  createContextKey,
+  createTraceState,
+  isSpanContextValid,
+  propagation,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  trace,
+  type Context,
+} from '@opentelemetry/api';
+import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, validTraceparent } from './w3c.js';
+
+/** tracestate and baggage exactly as received, for when no propagator re-serializes them. */
+const RAW_TRACESTATE = createContextKey('hyphae.raw-tracestate');
+const RAW_BAGGAGE = createContextKey('hyphae.raw-baggage');
+
+/** What a request handler runs with: the OTel context (SDK), or the headers to pass on (no SDK). */
+export interface Incoming {
+  context: Context | undefined;
+  passthrough: Record<string, string> | undefined;
+}
+
+const incoming = new AsyncLocalStorage<Incoming>();
+
+// ProxyTracerProvider.getDelegate() answers the API's no-op provider when nothing is registered.
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * True when an SDK is there to use: a registered tracer provider, or a
+ * propagator. Checked per request (two global look-ups), so an SDK started
+ * after createMesh() is picked up.
+ */
+export function sdkActive(): boolean {
+  const provider = trace.getTracerProvider();
+  if (provider instanceof ProxyTracerProvider ? provider.getDelegate() !== NOOP_TRACER_PROVIDER : provider !== NOOP_TRACER_PROVIDER) return true;
+  return propagation.fields().length > 0;
+}
+
+/** The W3C headers to pass on unchanged (no SDK), or undefined when there is no valid trace context and no baggage. */
+export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string, string> | undefined {
+  const tp = headerValue(headers.traceparent);
+  const baggage = joinedHeader(headers.baggage);
+  const valid = tp !== undefined && validTraceparent(tp);
+  if (!valid && !baggage) return undefined;
+  const out: Record<string, string> = {};
+  if (valid) {
+    out.traceparent = tp.trim();
+    const ts = joinedHeader(headers.tracestate);
+    if (ts) out.tracestate = ts;
+  }
+  if (baggage) out.baggage = baggage;
+  return out;
+}
+
+/** The context a request arrived with: the registered propagator's reading, else our own W3C parse. */
+export function extractIncoming(headers: IncomingHttpHeaders): Context {
+  let ctx = propagation.extract(ROOT_CONTEXT, headers);
+  if (trace.getSpanContext(ctx) === undefined) {
+    const parent = parseTraceparent(headerValue(headers.traceparent));
+    if (parent) {
+      const ts = joinedHeader(headers.tracestate);
+      if (ts) {
+        parent.traceState = createTraceState(ts);
+        ctx = ctx.setValue(RAW_TRACESTATE, ts);
+      }
+      ctx = trace.setSpanContext(ctx, parent);
+    }
+  }
+  if (propagation.getBaggage(ctx) === undefined) {
+    const raw = joinedHeader(headers.baggage);
+    if (raw) ctx = ctx.setValue(RAW_BAGGAGE, raw);
+  }
+  return ctx;
+}
+
+/**
+ * Run `fn(a, b)` as the handler of a request: with `state.context` active in
+ * the API (a real context manager carries it into async work) and `state` in
+ * our own storage (which does, even when no context manager is registered).
+ */
+export function runIncoming<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B): void {
+  if (state.context === undefined) incoming.run(state, fn, a, b);
+  else context.with(state.context, runStored, undefined, state, fn, a, b);
+}
+
+function runStored<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B): void {
+  incoming.run(state, fn, a, b);
+}
+
+/**
+ * The parent of an outgoing mesh call: the active context when it carries a
+ * span (an SDK's context manager at work), else the context of the request
+ * being handled, else the active (root) context.
+ */
+export function outgoingParent(): Context {
+  const active = context.active();
+  if (trace.getSpan(active) !== undefined) return active;
+  return incoming.getStore()?.context ?? active;
+}
+
+/** No SDK: the incoming request's W3C headers, to put on a call made while handling it. */
+export function incomingPassthrough(): Record<string, string> | undefined {
+  return incoming.getStore()?.passthrough;
+}
+
+/**
+ * The propagation headers for a call made in `ctx`: whatever the registered
+ * propagator writes, completed by our own W3C writer for what it did not.
+ */
+export function outgoingHeaders(ctx: Context): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  if (carrier.traceparent === undefined) {
+    const sc = trace.getSpanContext(ctx);
+    if (sc !== undefined && isSpanContextValid(sc)) {
+      carrier.traceparent = formatTraceparent(sc);
+      const ts = sc.traceState?.serialize() || (ctx.getValue(RAW_TRACESTATE) as string | undefined);
+      if (ts) carrier.tracestate = ts;
+    }
+  }
+  if (carrier.baggage === undefined) {
+    const raw = ctx.getValue(RAW_BAGGAGE) as string | undefined;
+    if (raw) carrier.baggage = raw;
+  }
+  return carrier;
+}

@@ -1,0 +1,204 @@
+/**
+ * One per mesh: the tracer, the instruments, the edge stats and the access
+ * log, and the calls other layers make to count what they decide (retries,
+ * ejections, shed and denied requests). Everything goes through
+ * @opentelemetry/api: with no SDK registered, spans are non-recording and
+ * instruments are no-ops, and only the trace-context pass-through and the
+ * stats for the control plane do any work.
+ */
+import diagnostics_channel from 'node:diagnostics_channel';
+import { metrics, trace, type Attributes, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import type { Disposer } from '../core/events.js';
+import type { AccessLogSink } from './access-log.js';
+import { Instruments } from './instruments.js';
+import { SCOPE_NAME, SCOPE_VERSION } from './scope.js';
+import * as sc from './semconv.js';
+import { EdgeTraffic, type EdgeSnapshot, type TrafficSnapshot } from './traffic.js';
+
+export interface TelemetryOptions {
+  /** This process's service (the source of its outgoing edges). */
+  service?: string | undefined;
+  namespace?: string | undefined;
+  /** Receives one JSON line per request on each side; no access log when absent. */
+  accessLog?: AccessLogSink | undefined;
+  /**
+   * Whether @opentelemetry/instrumentation-undici (or another tracer that
+   * subscribes to undici's `undici:request:create` channel) makes a CLIENT
+   * span per physical request. `auto` (default) looks for a subscriber on
+   * each call. When it does, the mesh's own per-call span becomes INTERNAL and
+   * leaves the headers to it, so no request has two CLIENT spans or two
+   * `traceparent` headers.
+   */
+  undiciInstrumentation?: 'auto' | boolean;
+  /** Default: the global provider, so an SDK registered after createMesh() is still used. */
+  tracerProvider?: TracerProvider | undefined;
+  /** Default: the global provider, looked up again when it changes (the metrics API has no proxy). */
+  meterProvider?: MeterProvider | undefined;
+}
+
+export interface EndpointState {
+  service: string;
+  namespace: string;
+  /** `address:port` */
+  id: string;
+  /** `ejected`: by outlier detection; `draining`: deregistered, finishing its requests. */
+  state: 'healthy' | 'ejected' | 'draining';
+}
+
+export interface CertificateInfo {
+  spiffeId: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** What this process reports to the control plane each interval (the body of POST /v1/stats, less its envelope). */
+export interface StatsSnapshot {
+  intervalMs: number;
+  edges: EdgeSnapshot[];
+  inbound: TrafficSnapshot;
+  endpoints: EndpointState[];
+  certificate?: { spiffeId: string; notBefore: string; notAfter: string };
+  configErrors: { service: string; message: string }[];
+}
+
+const undiciCreate = diagnostics_channel.channel('undici:request:create');
+
+export class MeshTelemetry {
+  readonly service: string | undefined;
+  readonly namespace: string;
+  readonly accessLog: AccessLogSink | undefined;
+  readonly traffic = new EdgeTraffic();
+  readonly tracer: Tracer;
+  #meterProvider: MeterProvider | undefined;
+  #instrumentsFor: MeterProvider | undefined;
+  #instruments: Instruments | undefined;
+  #undici: 'auto' | boolean;
+  #endpointSources = new Set<() => Iterable<EndpointState>>();
+  #certificateSources = new Set<() => CertificateInfo | undefined>();
+  #configErrors = new Map<string, string>();
+  #lastTake = performance.now();
+
+  constructor(options: TelemetryOptions = {}) {
+    this.service = options.service;
+    this.namespace = options.namespace ?? 'default';
+    this.accessLog = options.accessLog;
+    this.#undici = options.undiciInstrumentation ?? 'auto';
+    this.#meterProvider = options.meterProvider;
+    // The global tracer is a proxy: it follows an SDK registered after this line.
+    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
+  }
+
+  /** The instruments of the current meter provider (made again if the global provider changed). */
+  get instruments(): Instruments {
+    const provider = this.#meterProvider ?? metrics.getMeterProvider();
+    if (provider !== this.#instrumentsFor || !this.#instruments) {
+      this.#instruments = new Instruments(provider.getMeter(SCOPE_NAME, SCOPE_VERSION), {
+        traffic: this.traffic,
+        endpoints: () => this.endpointStates(),
+        certificates: () => this.#certificates(),
+        service: this.service,
+      });
+      this.#instrumentsFor = provider;
+    }
+    return this.#instruments;
+  }
+
+  /** True when an undici instrumentation makes the per-request CLIENT spans and writes the headers. */
+  undiciInstrumented(): boolean {
+    return this.#undici === 'auto' ? undiciCreate.hasSubscribers : this.#undici;
+  }
+
+  // ---- what other layers report ----
+
+  /** The retry layer sent a retry; `reason` is the previous attempt's status or error kind. */
+  recordRetry(destination: string, route: string | undefined, reason: string): void {
+    this.instruments.retries.add(1, this.#destAttrs(destination, route, reason));
+  }
+
+  /** The retry layer wanted to retry but the budget was spent. */
+  recordBudgetExhausted(destination: string, route: string | undefined): void {
+    this.instruments.budgetExhausted.add(1, this.#destAttrs(destination, route));
+  }
+
+  /** Outlier detection ejected an endpoint. The endpoint is not an attribute (unbounded); the span event names it. */
+  recordEjection(destination: string, reason: string): void {
+    this.instruments.ejections.add(1, this.#destAttrs(destination, undefined, reason));
+  }
+
+  /** Load shedding refused a request. */
+  recordShed(reason: string): void {
+    const attrs: Attributes = { [sc.ATTR_HYPHAE_REASON]: reason };
+    if (this.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.service;
+    this.instruments.shed.add(1, attrs);
+  }
+
+  /** Authorization refused a request; `policy` is `namespace/name` of the deciding policy, when one decided. */
+  recordDenied(reason: string, policy?: string): void {
+    const attrs: Attributes = { [sc.ATTR_HYPHAE_REASON]: reason };
+    if (policy) attrs[sc.ATTR_HYPHAE_POLICY] = policy;
+    if (this.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.service;
+    this.instruments.denied.add(1, attrs);
+  }
+
+  /** A source of endpoint states (the client's endpoint sets): read for the gauge and each stats report. */
+  observeEndpoints(source: () => Iterable<EndpointState>): Disposer {
+    this.#endpointSources.add(source);
+    return () => this.#endpointSources.delete(source);
+  }
+
+  /** The workload certificate (mTLS): read for the expiry gauge and each stats report. */
+  observeCertificate(source: () => CertificateInfo | undefined): Disposer {
+    this.#certificateSources.add(source);
+    return () => this.#certificateSources.delete(source);
+  }
+
+  /** Configuration for a service was refused by this process (NACK); shown by `hyphae status` until accepted. */
+  configRejected(service: string, message: string): void {
+    this.#configErrors.set(service, message.slice(0, 1000));
+  }
+
+  configAccepted(service: string): void {
+    this.#configErrors.delete(service);
+  }
+
+  endpointStates(): EndpointState[] {
+    const out: EndpointState[] = [];
+    for (const source of this.#endpointSources) for (const e of source()) out.push(e);
+    return out;
+  }
+
+  /** Traffic since the last call and the current state, for the control plane (resets the counters). */
+  takeStats(): StatsSnapshot {
+    const now = performance.now();
+    const intervalMs = Math.max(1, Math.round(now - this.#lastTake));
+    this.#lastTake = now;
+    const { edges, inbound } = this.traffic.take();
+    const snap: StatsSnapshot = {
+      intervalMs,
+      edges,
+      inbound,
+      endpoints: this.endpointStates(),
+      configErrors: [...this.#configErrors].map(([service, message]) => ({ service, message })),
+    };
+    const cert = this.#certificates()[0];
+    if (cert) snap.certificate = { spiffeId: cert.spiffeId, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() };
+    return snap;
+  }
+
+  #certificates(): CertificateInfo[] {
+    const out: CertificateInfo[] = [];
+    for (const source of this.#certificateSources) {
+      const c = source();
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  #destAttrs(destination: string, route: string | undefined, reason?: string): Attributes {
+    const attrs: Attributes = { [sc.ATTR_HYPHAE_DESTINATION_SERVICE]: destination };
+    if (route) attrs[sc.ATTR_HYPHAE_ROUTE] = route;
+    if (reason) attrs[sc.ATTR_HYPHAE_REASON] = reason;
+    if (this.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.service;
+    return attrs;
+  }
+}

@@ -1,0 +1,24 @@
+/** The words telemetry uses for how a request ended, from the mesh's one classifier. */
+import { classifyError, classifyStatus } from '../core/classifier.js';
+import { MeshError } from '../core/errors.js';
+
+/** `error.type` for a failure without a response: the MeshError code, the transport's code, or the error's name. */
+export function errorType(err: unknown): string {
+  if (err instanceof MeshError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.length <= 64) return code;
+  const name = (err as { name?: unknown } | null)?.name;
+  return typeof name === 'string' && name.length <= 64 ? name : '_OTHER';
+}
+
+/** The final answer of a call from the caller's side: anything the classifier does not call success is a failure. */
+export function isFailure(status: number, err: unknown): boolean {
+  if (err !== undefined) return classifyError(err) !== 'success';
+  return status === 0 || classifyStatus(status) !== 'success';
+}
+
+/** Why an attempt failed, as the retry reason of the next one: its status, or connect/reset/error. */
+export function failureReason(status: number, err: unknown): string | undefined {
+  if (err !== undefined) return errorType(err);
+  return status > 0 && classifyStatus(status) !== 'success' ? String(status) : undefined;
+}

@@ -1,0 +1,223 @@
+/**
+ * The telemetry of one request a wrapped server handles: its SERVER span (or
+ * the one @opentelemetry/instrumentation-http already made, enriched), and
+ * what is recorded when the response is done (duration metric, inbound stats,
+ * access log line).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { context, createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { classifyStatus } from '../core/classifier.js';
+import { pathOnly, writeAccessLog } from './access-log.js';
+import { extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
+import type { MeshTelemetry } from './mesh-telemetry.js';
+import * as sc from './semconv.js';
+
+/**
+ * Where HTTP server instrumentations (instrumentation-http, and express & co.
+ * after it) keep the request's span and route: @opentelemetry/core's
+ * RPC_METADATA key. Context keys are `Symbol.for(description)`, so the same
+ * key is made here without depending on @opentelemetry/core.
+ */
+const RPC_METADATA = createContextKey('OpenTelemetry SDK Context Key RPC_METADATA');
+
+interface RpcMetadata {
+  type?: string;
+  span?: Span;
+  route?: string;
+}
+
+/** The verified caller, when mTLS says who it is. */
+export interface PeerInfo {
+  /** SPIFFE ID */
+  id: string;
+  service?: string | undefined;
+}
+
+const kRecord = Symbol('hyphae.server-request');
+type Tracked = IncomingMessage & { [kRecord]?: ServerRequestTelemetry };
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** The route template the application handled this request with (e.g. `/items/:id`): named in spans, metrics and logs. */
+export function setServerRoute(req: IncomingMessage, route: string): void {
+  (req as Tracked)[kRecord]?.setRoute(route);
+}
+
+export class ServerRequestTelemetry implements Incoming {
+  readonly span: Span;
+  readonly req: IncomingMessage;
+  /** Incoming, for context.ts runIncoming: the SDK context the application runs in... */
+  readonly context: Context | undefined;
+  /** ...or, with no SDK, the W3C headers its calls pass on. */
+  readonly passthrough: Record<string, string> | undefined;
+  /** false: the span belongs to an HTTP instrumentation that ends it; we only add the mesh's attributes. */
+  readonly owned: boolean;
+  route: string | undefined;
+  #t: MeshTelemetry;
+  #rpc: RpcMetadata | undefined;
+  #method: string;
+  #start = performance.now();
+  #traceId: string | undefined;
+  #peer: PeerInfo | undefined;
+  #done = false;
+
+  constructor(t: MeshTelemetry, req: IncomingMessage, peer: PeerInfo | undefined) {
+    this.#t = t;
+    this.req = req;
+    this.#peer = peer;
+    this.#method = sc.normalizeMethod(req.method);
+    const active = context.active();
+    const rpc = active.getValue(RPC_METADATA) as RpcMetadata | undefined;
+    // Only a span an HTTP instrumentation marked as this request's: any other active span may be a leftover
+    // of the context server.listen() ran in, which every connection inherits.
+    const existing = rpc?.span;
+    if (existing !== undefined && existing.isRecording()) {
+      // An HTTP server instrumentation already made this request's span: one SERVER span per request, so enrich it.
+      this.#rpc = rpc;
+      this.owned = false;
+      this.span = existing;
+      existing.setAttributes(this.#meshAttrs());
+      this.context = active;
+      this.passthrough = undefined;
+    } else if (sdkActive()) {
+      this.owned = true;
+      const parent = extractIncoming(req.headers);
+      this.span = t.tracer.startSpan(this.#method === '_OTHER' ? 'HTTP' : this.#method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req) }, parent);
+      if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
+      this.context = trace.setSpan(parent, this.span);
+      this.passthrough = undefined;
+    } else {
+      // No SDK: no span (nobody would record it), only the W3C headers to pass on.
+      this.owned = false;
+      this.span = NO_SPAN;
+      this.context = undefined;
+      this.passthrough = passthroughHeaders(req.headers);
+      if (this.passthrough?.traceparent) this.#traceId = this.passthrough.traceparent.slice(3, 35);
+    }
+    (req as Tracked)[kRecord] = this;
+    t.traffic.inbound.inflight++;
+  }
+
+  #meshAttrs(): Attributes {
+    const attrs: Attributes = {};
+    if (this.#t.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.#t.service;
+    if (this.#peer) {
+      attrs[sc.ATTR_HYPHAE_PEER_IDENTITY] = this.#peer.id;
+      if (this.#peer.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
+    }
+    return attrs;
+  }
+
+  /** What semconv wants at span creation (samplers may read it). */
+  #spanAttrs(req: IncomingMessage): Attributes {
+    const socket = req.socket;
+    const attributes: Attributes = {
+      [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
+      [sc.ATTR_URL_PATH]: pathOnly(req.url),
+      [sc.ATTR_URL_SCHEME]: (socket as TLSSocket).encrypted ? 'https' : 'http',
+    };
+    if (this.#method === '_OTHER' && req.method) attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = req.method;
+    if (socket.remoteAddress) attributes[sc.ATTR_CLIENT_ADDRESS] = socket.remoteAddress;
+    if (socket.localPort !== undefined) attributes[sc.ATTR_SERVER_PORT] = socket.localPort;
+    const host = req.headers.host;
+    if (host) attributes[sc.ATTR_SERVER_ADDRESS] = hostOnly(host);
+    const ua = req.headers['user-agent'];
+    if (ua) attributes[sc.ATTR_USER_AGENT_ORIGINAL] = ua;
+    return attributes;
+  }
+
+  /** The rest, only for a span that records. */
+  #recordedAttrs(req: IncomingMessage): Attributes {
+    const socket = req.socket;
+    const attributes = this.#meshAttrs();
+    attributes[sc.ATTR_NETWORK_PROTOCOL_VERSION] = req.httpVersion;
+    if (socket.remoteAddress) attributes[sc.ATTR_NETWORK_PEER_ADDRESS] = socket.remoteAddress;
+    if (socket.remotePort !== undefined) attributes[sc.ATTR_NETWORK_PEER_PORT] = socket.remotePort;
+    return attributes;
+  }
+
+  setRoute(route: string): void {
+    this.route = route;
+    // An instrumentation names its span from the RPC metadata when it ends it, which may be before we hear of the end.
+    if (this.#rpc && this.#rpc.route === undefined) this.#rpc.route = route;
+  }
+
+  /** Whether the application must run inside runIncoming (there is a context or headers to carry). */
+  get carries(): boolean {
+    return this.context !== undefined || this.passthrough !== undefined;
+  }
+
+  /** The response is done (`finished`: fully written; otherwise the connection closed first). */
+  finish(res: ServerResponse, finished: boolean): void {
+    const req = this.req;
+    if (this.#done) return;
+    this.#done = true;
+    const t = this.#t;
+    const ms = performance.now() - this.#start;
+    const status = res.statusCode;
+    const failed = !finished || classifyStatus(status) !== 'success';
+    t.traffic.inbound.inflight--;
+    t.traffic.inbound.record(ms, failed);
+    const errType = !finished ? 'aborted' : status >= 500 ? String(status) : undefined;
+    const route = this.route;
+
+    const span = this.span;
+    if (this.owned) {
+      if (span.isRecording()) {
+        span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+        span.setAttribute(sc.ATTR_HYPHAE_OUTCOME, failed ? 'failure' : 'success');
+        if (route) {
+          span.setAttribute(sc.ATTR_HTTP_ROUTE, route);
+          span.updateName(`${this.#method} ${route}`);
+        }
+        // semconv: a server span is an error for 5xx only (4xx is the client's mistake).
+        if (errType !== undefined) {
+          span.setAttribute(sc.ATTR_ERROR_TYPE, errType);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+      }
+      span.end();
+    }
+    // Not ours to end: the instrumentation ended it on 'close' already, so nothing more is added to it.
+
+    const instruments = t.instruments;
+    if (!instruments.noop) {
+      const attrs: Attributes = {
+        [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
+        [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+        [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
+      };
+      if (route) attrs[sc.ATTR_HTTP_ROUTE] = route;
+      if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
+      // This service is the resource's service.name; the caller's is worth a label (a bounded set of services).
+      if (this.#peer?.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
+      instruments.serverDuration.record(ms / 1000, attrs);
+    }
+
+    if (t.accessLog) {
+      const sctx = span.spanContext();
+      const valid = sctx.traceId !== INVALID_SPAN_CONTEXT.traceId;
+      writeAccessLog(t.accessLog, {
+        time: new Date(performance.timeOrigin + this.#start).toISOString(),
+        side: 'server',
+        service: t.service,
+        peer: this.#peer?.service,
+        peer_identity: this.#peer?.id,
+        method: req.method ?? 'GET',
+        path: pathOnly(req.url),
+        route,
+        status: finished ? status : 0,
+        duration_ms: Math.round(ms * 1000) / 1000,
+        trace_id: valid ? sctx.traceId : this.#traceId,
+        span_id: valid ? sctx.spanId : undefined,
+        error: !finished ? 'aborted' : undefined,
+      });
+    }
+  }
+}
+
+function hostOnly(host: string): string {
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
+  const colon = host.lastIndexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
+}

@@ -1,0 +1,68 @@
+/**
+ * W3C Trace Context (`traceparent`, `tracestate`) parsing and formatting, for
+ * when no OpenTelemetry propagator is registered: the API's default
+ * propagator does nothing, yet the mesh must still carry the caller's trace
+ * to the services it calls. https://www.w3.org/TR/trace-context/
+ */
+import { TraceFlags, type SpanContext } from '@opentelemetry/api';
+
+const HEX = /^[0-9a-f]+$/;
+const ZERO_TRACE = '00000000000000000000000000000000';
+const ZERO_SPAN = '0000000000000000';
+
+/** The span context a `traceparent` names, or undefined when it is malformed (the spec says: ignore it). */
+export function parseTraceparent(value: string | undefined): SpanContext | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  // version "00" is exactly 55 chars; a later version may append fields after a dash.
+  if (v.length < 55 || v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return undefined;
+  const version = v.slice(0, 2);
+  if (!HEX.test(version) || version === 'ff' || (version === '00' && v.length !== 55)) return undefined;
+  if (v.length > 55 && v.charCodeAt(55) !== 45) return undefined;
+  const traceId = v.slice(3, 35);
+  const spanId = v.slice(36, 52);
+  const flags = v.slice(53, 55);
+  if (!HEX.test(traceId) || !HEX.test(spanId) || !HEX.test(flags)) return undefined;
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
+  return { traceId, spanId, traceFlags: parseInt(flags, 16) & TraceFlags.SAMPLED, isRemote: true };
+}
+
+/**
+ * Whether a traceparent is well formed, checked in place without building a
+ * span context or substrings: the no-SDK pass-through runs it per request.
+ */
+export function validTraceparent(v: string): boolean {
+  const n = v.length;
+  if (n < 55 || v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return false;
+  if (!hexRun(v, 0, 2) || (v.charCodeAt(0) === 102 && v.charCodeAt(1) === 102)) return false; // version ff is invalid
+  const v00 = v.charCodeAt(0) === 48 && v.charCodeAt(1) === 48;
+  if (v00 ? n !== 55 : n > 55 && v.charCodeAt(55) !== 45) return false;
+  return hexRun(v, 3, 35) && hexRun(v, 36, 52) && hexRun(v, 53, 55) && !zeroRun(v, 3, 35) && !zeroRun(v, 36, 52);
+}
+
+function hexRun(v: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+function zeroRun(v: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (v.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+export function formatTraceparent(ctx: SpanContext): string {
+  return `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags & TraceFlags.SAMPLED ? '1' : '0'}`;
+}
+
+/** First value of a header from node's IncomingHttpHeaders (string, or string[] for repeated ones). */
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** tracestate and baggage may be split over several header lines: join them as the spec says. */
+export function joinedHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(',') : v;
+}

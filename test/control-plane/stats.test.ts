@@ -1,0 +1,221 @@
+/**
+ * Stats on the control plane: the store's windows and rates (fake clock), the
+ * summary's instance health, ejections and warnings, the latency histogram's
+ * accuracy, and POST /v1/stats on a real control plane fed by the real
+ * reporter from real traffic.
+ */
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { LatencyHistogram, latencyBucket } from '../../src/core/latency-histogram.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { statsReportSchema, type StatsReportInput } from '../../src/config/stats.js';
+import { ControlPlaneClient } from '../../src/discovery/control-plane-client.js';
+import { StaticResolver } from '../../src/discovery/static-resolver.js';
+import { StatsReporter } from '../../src/discovery/stats-reporter.js';
+import { MemoryRegistry } from '../../src/control-plane/registry/memory-registry.js';
+import { FileStore } from '../../src/control-plane/store/file-store.js';
+import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
+import { buildSummary, type MeshSummary } from '../../src/control-plane/stats/summary.js';
+import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
+import { call, makeTempDir, percentile, register, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { startTracedServer, TestClient, type TestService } from '../helpers/telemetry-stack.js';
+
+function report(r: Partial<StatsReportInput> & { reporter: string }): ReturnType<typeof statsReportSchema.parse> {
+  return statsReportSchema.parse({ intervalMs: 1000, ...r });
+}
+
+const hist = (ms: number, n: number): [number, number][] => [[latencyBucket(ms), n]];
+
+describe('latency histogram', () => {
+  it('reads percentiles within 10 % of the exact ones', () => {
+    const h = new LatencyHistogram();
+    const values: number[] = [];
+    let seed = 7;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let i = 0; i < 20_000; i++) {
+      const v = Math.exp(rand() * 6) * 0.2; // 0.2 ms .. 80 ms, log-uniform
+      values.push(v);
+      h.record(v);
+    }
+    for (const q of [0.5, 0.9, 0.99]) {
+      const exact = percentile(values, q * 100);
+      const approx = h.quantile(q);
+      console.log(`p${q * 100}: exact ${exact.toFixed(3)} ms, histogram ${approx.toFixed(3)} ms`);
+      assert.ok(Math.abs(approx - exact) / exact < 0.1, `p${q * 100}`);
+    }
+    const merged = new LatencyHistogram();
+    merged.addSparse(h.toSparse(), h.sum);
+    assert.equal(merged.quantile(0.99), h.quantile(0.99), 'the sparse wire form loses nothing');
+  });
+});
+
+describe('stats store and summary (fake clock)', () => {
+  let dir: string;
+  let store: FileStore;
+  let registry: MemoryRegistry;
+  let now = 1_000_000;
+  const clock = () => now;
+
+  before(async () => {
+    dir = await makeTempDir();
+    store = new FileStore(dir);
+    await store.load();
+    registry = new MemoryRegistry({ defaultTtlSeconds: 300, log: () => {} });
+  });
+
+  after(async () => {
+    await registry.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('merges reporters per edge, rates over the time covered, and lets a stopped reporter fade', () => {
+    const stats = new StatsStore({ now: clock });
+    for (let i = 0; i < 5; i++) {
+      now += 1000;
+      stats.add(report({ reporter: 'web-process-1', service: 'web', edges: [{ destination: 'api', requests: 10, errors: 1, latency: hist(5, 10) }] }));
+      stats.add(report({ reporter: 'web-process-2', service: 'web', edges: [{ destination: 'api', requests: 20, errors: 0, latency: hist(50, 20) }] }));
+    }
+    const [e] = stats.edges(10_000);
+    assert.equal(e!.source, 'default/web');
+    assert.equal(e!.destination, 'default/api');
+    assert.equal(e!.requests, 150);
+    assert.equal(e!.errors, 5);
+    assert.ok(Math.abs(e!.rps - 30) < 0.01, `10 + 20 rps, got ${e!.rps}`);
+    assert.ok(e!.latency.quantile(0.99) > 40 && e!.latency.quantile(0.99) < 60);
+    // Both stop; after 10 s of silence they count as gone and their rate falls with the time since.
+    now += 10_000;
+    const faded = stats.edges(20_000)[0]!;
+    assert.ok(faded.rps < 15, `a stopped reporter's rate decays: ${faded.rps}`);
+    now += 61_000;
+    assert.equal(stats.edges(60_000).length, 0, 'nothing left after the retention');
+    assert.equal(stats.size, 0, 'and the reporters are forgotten');
+  });
+
+  it('the summary: instance health, ejections seen by callers, certificate and config warnings', () => {
+    const stats = new StatsStore({ now: clock });
+    const a = registry.register({ service: 'db', namespace: 'default', address: '127.0.0.1', port: 7001, labels: { zone: 'a', version: 'v1' }, weight: 1 });
+    const b = registry.register({ service: 'db', namespace: 'default', address: '127.0.0.1', port: 7002, labels: { zone: 'b', version: 'v2' }, weight: 1 });
+    stats.add(
+      report({
+        reporter: 'db-process-a',
+        service: 'db',
+        instances: [a.instance.id],
+        inbound: { requests: 40, errors: 0, latency: hist(2, 40) },
+        certificate: { spiffeId: 'spiffe://t/ns/default/sa/db', notBefore: new Date(now - 20 * 3600_000).toISOString(), notAfter: new Date(now + 3600_000).toISOString() },
+      }),
+    );
+    stats.add(report({ reporter: 'db-process-b', service: 'db', instances: [b.instance.id], inbound: { requests: 10, errors: 5, latency: hist(2, 10) } }));
+    stats.add(
+      report({
+        reporter: 'api-process-1',
+        service: 'api',
+        endpoints: [
+          { service: 'db', id: a.instance.id, state: 'healthy' },
+          { service: 'db', id: b.instance.id, state: 'ejected' },
+        ],
+        configErrors: [{ service: 'db', message: 'route db-split names subset v3, which does not exist' }],
+      }),
+    );
+    const s: MeshSummary = buildSummary({ registry, store, stats, now: clock }, 10_000);
+    const ia = s.instances.find((i) => i.id === a.instance.id)!;
+    const ib = s.instances.find((i) => i.id === b.instance.id)!;
+    assert.deepEqual([ia.health, ia.zone, ia.version, ia.ejectedBy, ia.observedBy], ['reporting', 'a', 'v1', 0, 1]);
+    assert.deepEqual([ib.health, ib.ejectedBy, ib.observedBy], ['reporting', 1, 1]);
+    assert.equal(ia.traffic.rps, 40);
+    assert.equal(ib.traffic.successRate, 0.5);
+    assert.equal(ia.certificate!.expiresInSeconds, 3600);
+    assert.equal(s.services.find((x) => x.name === 'db')!.traffic.requests, 50);
+    const kinds = s.warnings.map((w) => w.kind).sort();
+    assert.deepEqual(kinds, ['certificate-expiring', 'config-rejected']);
+    assert.match(s.warnings.find((w) => w.kind === 'config-rejected')!.message, /api refused the configuration of db: route db-split/);
+
+    // db-process-b goes quiet while its instance stays registered: a warning.
+    now += 6_000;
+    stats.add(report({ reporter: 'db-process-a', service: 'db', instances: [a.instance.id] }));
+    const later = buildSummary({ registry, store, stats, now: clock }, 10_000);
+    assert.equal(later.instances.find((i) => i.id === b.instance.id)!.health, 'silent');
+    assert.ok(later.warnings.some((w) => w.kind === 'instance-silent' && w.instance === b.instance.id));
+  });
+});
+
+describe('POST /v1/stats on a real control plane', () => {
+  let cp: RunningControlPlane;
+
+  before(async () => {
+    cp = await startControlPlane();
+  });
+
+  after(async () => {
+    await cp.stop();
+  });
+
+  it('refuses malformed reports with every problem listed', async () => {
+    const bad = {
+      reporter: 'x',
+      intervalMs: 0,
+      edges: [{ destination: 'Not A Name', requests: 2, errors: 3, latency: [[999, 1]] }],
+      extra: true,
+    };
+    const res = await call<{ error: { code: string; issues: { path: string }[] } }>(cp.url, 'POST', '/v1/stats', bad);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'HYPHAE_ERR_BAD_REQUEST');
+    const paths = res.body.error.issues.map((i) => i.path).sort();
+    console.log(`issues: ${paths.join(', ')}`);
+    for (const p of ['extra', 'reporter', 'intervalMs', 'edges[0].destination', 'edges[0].latency[0][0]']) assert.ok(paths.includes(p), `${p} in ${paths}`);
+    const mismatch = await call<{ error: { issues: { path: string; message: string }[] } }>(cp.url, 'POST', '/v1/stats', {
+      reporter: 'reporter-1',
+      intervalMs: 1000,
+      edges: [{ destination: 'api', requests: 5, errors: 6, latency: [[3, 4]] }],
+    });
+    assert.equal(mismatch.status, 400);
+    assert.deepEqual(mismatch.body.error.issues.map((i) => i.path).sort(), ['edges[0].errors', 'edges[0].latency']);
+    const huge = await call(cp.url, 'POST', '/v1/stats', undefined, { raw: `{"reporter":"${'a'.repeat(2 * 1024 * 1024)}"}` });
+    assert.equal(huge.status, 413);
+    const window = await call(cp.url, 'GET', '/v1/stats/summary?window=0');
+    assert.equal(window.status, 400);
+  });
+
+  it('the reporter delivers real traffic, counted exactly, and the control plane shows it per edge and instance', async () => {
+    const resolver = new StaticResolver();
+    const apiT = new MeshTelemetry({ service: 'api' });
+    let n = 0;
+    const api: TestService = await startTracedServer(apiT, (_req, res) => {
+      res.statusCode = ++n % 10 === 0 ? 500 : 200;
+      setTimeout(() => res.end('ok'), 5);
+    });
+    resolver.set('api', [{ address: '127.0.0.1', port: api.port }]);
+    const lease = await register(cp.url, { service: 'api', address: '127.0.0.1', port: api.port });
+    const webT = new MeshTelemetry({ service: 'web' });
+    const client = new TestClient(webT, resolver);
+    const cpClient = new ControlPlaneClient([cp.url], { token: cp.adminToken, ca: cp.ca });
+    const webReporter = new StatsReporter(cpClient, () => webT.takeStats(), { service: 'web', namespace: 'default', instances: () => [], logger: silentLogger });
+    const apiReporter = new StatsReporter(cpClient, () => apiT.takeStats(), { service: 'api', namespace: 'default', instances: () => [lease.instance.id], logger: silentLogger });
+    try {
+      for (let i = 0; i < 50; i++) {
+        const r = await client.request('http://api/');
+        await r.body.text();
+      }
+      await new Promise((r) => setTimeout(r, 20)); // the last server-side 'close'
+      await Promise.all([webReporter.flush(), apiReporter.flush()]);
+      const s = (await call<MeshSummary>(cp.url, 'GET', '/v1/stats/summary?window=30')).body;
+      const e = s.edges.find((x) => x.source === 'default/web' && x.destination === 'default/api')!;
+      console.log(`edge: ${JSON.stringify(e)}`);
+      assert.equal(e.requests, 50);
+      assert.equal(e.errors, 5);
+      assert.equal(e.successRate, 0.9);
+      assert.ok(e.p50Ms! >= 4 && e.p50Ms! < 60, `p50 ${e.p50Ms} ms for a 5 ms handler`);
+      const inst = s.instances.find((i) => i.id === lease.instance.id)!;
+      assert.equal(inst.health, 'reporting');
+      assert.equal(inst.traffic.requests, 50);
+      assert.equal(s.controlPlane.reporters, 2);
+    } finally {
+      await webReporter.close();
+      await apiReporter.close();
+      await cpClient.close();
+      await client.close();
+      await api.close();
+    }
+  });
+});

@@ -1,0 +1,304 @@
+/**
+ * Issue 7, must-show 1-3: three control-plane replicas (child processes) on
+ * a real 3-member etcd cluster (child processes), all on loopback.
+ *
+ * The tests share one cluster and run in order; the last ones break it on
+ * purpose (a replica and an etcd member killed, then all of etcd).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { createMesh, type Mesh } from '../../src/index.js';
+import type { ApiErrorBody } from '../../src/config/wire.js';
+import { Watcher, call, percentile, register, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { startApi, waitUntil, type RunningService } from '../helpers/services.js';
+
+const service = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: 'hyphae.dev/v1',
+  kind: 'Service',
+  metadata: { name, namespace: 'default', labels },
+  spec: { loadBalancer: 'round_robin' },
+});
+
+async function startReplicas(etcd: EtcdCluster, n: number, ttl = 2): Promise<RunningControlPlane[]> {
+  const args = ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--etcd-timeout-ms', '1000'];
+  // Insecure: each replica would make its own CA in its own data directory (the CA's state is not in etcd
+  // yet), and this test is about the replicated store and registry.
+  return Promise.all(Array.from({ length: n }, () => startControlPlane({ args, ttlSeconds: ttl, heartbeatMs: 1_000, insecure: true })));
+}
+
+/** The member that leads the raft group now (etcd's JSON gateway: /v3/maintenance/status). */
+async function leaderIndex(etcd: EtcdCluster): Promise<number> {
+  for (const [i, m] of etcd.members.entries()) {
+    if (m.proc?.exitCode !== null || m.proc?.signalCode !== null) continue;
+    try {
+      const res = await request(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', headersTimeout: 1_000 });
+      const status = (await res.body.json()) as { header: { member_id: string }; leader: string };
+      if (status.header.member_id === status.leader) return i;
+    } catch {
+      // a member that does not answer is not the leader we are looking for
+    }
+  }
+  throw new Error('no etcd member says it leads');
+}
+
+describe('control-plane replicas on etcd', () => {
+  let etcd: EtcdCluster;
+  let replicas: RunningControlPlane[] = [];
+  const watchers: Watcher[] = [];
+
+  before(async () => {
+    const t0 = performance.now();
+    etcd = await startEtcdCluster(3);
+    const t1 = performance.now();
+    replicas = await startReplicas(etcd, 3);
+    console.log(`etcd: 3 members healthy in ${(t1 - t0).toFixed(0)} ms; 3 replicas up in ${(performance.now() - t1).toFixed(0)} ms`);
+  });
+
+  after(async () => {
+    await Promise.all(watchers.map((w) => w.close()));
+    await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+    await etcd?.stop();
+  });
+
+  it('says which store it runs on, and rejects --etcd flags without --store etcd', async () => {
+    const line = replicas[0]!.child.lines.find((l) => l.includes(' listening '))!;
+    assert.match(line, /store=etcd http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+ prefix \/hyphae\//);
+    await assert.rejects(startControlPlane({ args: ['--etcd-endpoints', etcd.endpoints[0]!] }), /--etcd-\* flags need --store etcd/);
+    await assert.rejects(startControlPlane({ args: ['--store', 'etcd'] }), /--store etcd needs --etcd-endpoints/);
+    await assert.rejects(startControlPlane({ args: ['--store', 'zookeeper'] }), /--store must be file or etcd/);
+  });
+
+  it('must-show 1: a config applied through replica 1 reaches a watcher of replica 3 within 1 s', async () => {
+    const [r1, , r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
+    const w3 = await Watcher.open(r3.url, ['shop']);
+    watchers.push(w3);
+    await w3.waitForService('shop');
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const from = w3.events.length;
+      const t0 = performance.now();
+      const res = await call<{ revision: number }>(r1.url, 'PUT', '/v1/resources', service('shop', { round: String(i) }));
+      assert.equal(res.status, 200, res.text);
+      const snap = await w3.waitForService('shop', (s) => s.config !== null, 1_000, from);
+      latencies.push(snap.at - t0);
+    }
+    // A registration through replica 1 travels the same way.
+    const from = w3.events.length;
+    const t0 = performance.now();
+    await register(r1.url, { service: 'shop', address: '127.0.0.1', port: 9001, ttlSeconds: 30 });
+    const snap = await w3.waitForService('shop', (s) => s.instances.length === 1, 1_000, from);
+    const regMs = snap.at - t0;
+    console.log(
+      `replica 1 -> watcher of replica 3: config p50 ${percentile(latencies, 50).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms ` +
+        `over ${latencies.length} applies; a registration ${regMs.toFixed(1)} ms`,
+    );
+    assert.ok(Math.max(...latencies) < 1_000);
+    // Versions never go back, though etcd revisions jump: registry writes that watchers cannot see (the same
+    // instance registering again) move etcd's revision, then a config write lands far ahead and is deleted.
+    for (let i = 0; i < 10; i++) await register(r1.url, { service: 'noise', address: '127.0.0.1', port: 9002, ttlSeconds: 30 });
+    let mark = w3.events.length;
+    assert.equal((await call(r1.url, 'PUT', '/v1/resources', service('shop', { round: 'x' }))).status, 200);
+    const before = (await w3.waitForService('shop', (s) => s.config !== null, 1_000, mark)).version;
+    mark = w3.events.length;
+    assert.equal((await call(replicas[1]!.url, 'DELETE', '/v1/resources/Service/default/shop')).status, 200);
+    const gone = await w3.waitForService('shop', (s) => s.config === null, 1_000, mark);
+    assert.ok(gone.version > before, `version ${gone.version} after ${before}`);
+    assert.equal((await call(r1.url, 'PUT', '/v1/resources', service('shop', { round: '19' }))).status, 200);
+    // Every replica serves the same registry and configuration.
+    for (const r of replicas) {
+      const inst = await call<{ instances: unknown[] }>(r.url, 'GET', '/v1/instances?service=shop');
+      assert.equal(inst.body.instances.length, 1, `instances at ${r.url}`);
+      const got = await call<{ resource: { metadata: { labels: Record<string, string> } } }>(r.url, 'GET', '/v1/resources/Service/default/shop');
+      assert.equal(got.body.resource.metadata.labels.round, '19');
+    }
+  });
+
+  it('must-show 3: concurrent applies with If-Match: exactly one wins, the others get 409 naming the revision, nothing is lost', async () => {
+    const [r1] = replicas as [RunningControlPlane];
+    const read = await call<{ revision: number }>(r1.url, 'GET', '/v1/resources');
+    const base = read.body.revision;
+    // Five operators, one per version, through all three replicas at once, all from the same read.
+    const versions = ['a', 'b', 'c', 'd', 'e'];
+    const answers = await Promise.all(
+      versions.map((v, i) =>
+        call<{ revision: number } & ApiErrorBody>(replicas[i % 3]!.url, 'PUT', '/v1/resources', service('cart', { v }), {
+          headers: { 'if-match': String(base) },
+        }),
+      ),
+    );
+    const won = answers.filter((a) => a.status === 200);
+    const lost = answers.filter((a) => a.status === 409);
+    assert.equal(won.length, 1, answers.map((a) => `${a.status} ${a.text}`).join('\n'));
+    assert.equal(lost.length, versions.length - 1);
+    const winRevision = won[0]!.body.revision;
+    const winner = versions[answers.indexOf(won[0]!)]!;
+    for (const l of lost) {
+      assert.equal(l.body.error.code, 'HYPHAE_ERR_CONFLICT');
+      assert.equal(l.body.error.revision, winRevision);
+      assert.match(l.body.error.message, new RegExp(`expected revision ${base}, the configuration is at revision ${winRevision}`));
+    }
+    console.log(`5 concurrent applies at revision ${base}: "${winner}" won at revision ${winRevision}; 4 answered 409 naming ${winRevision}`);
+
+    // Every replica holds the winner; none holds a loser.
+    for (const r of replicas) {
+      await waitUntil(async () => (await call<{ revision: number }>(r.url, 'GET', '/v1/resources')).body.revision >= winRevision, 2_000);
+      const got = await call<{ resource: { metadata: { labels: { v: string } } } }>(r.url, 'GET', '/v1/resources/Service/default/cart');
+      assert.equal(got.body.resource.metadata.labels.v, winner);
+    }
+
+    // Nothing is lost: each loser reads again and retries with the revision it was told; every write lands, in turn.
+    let revision = winRevision;
+    for (const v of versions.filter((x) => x !== winner)) {
+      const res = await call<{ revision: number }>(replicas[2]!.url, 'PUT', '/v1/resources', service('cart', { v }), {
+        headers: { 'if-match': String(revision) },
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.ok(res.body.revision > revision);
+      revision = res.body.revision;
+    }
+
+    // Without If-Match, concurrent writes of different resources through different replicas all land.
+    const names = Array.from({ length: 9 }, (_, i) => `item-${i}`);
+    const blind = await Promise.all(names.map((n, i) => call(replicas[i % 3]!.url, 'PUT', '/v1/resources', service(n))));
+    assert.deepEqual(blind.map((b) => b.status), names.map(() => 200));
+    for (const r of replicas) {
+      await waitUntil(async () => {
+        const list = await call<{ items: { metadata: { name: string } }[] }>(r.url, 'GET', '/v1/resources?kind=Service');
+        return names.every((n) => list.body.items.some((i) => i.metadata.name === n));
+      }, 2_000);
+    }
+
+    // DELETE takes If-Match too: a stale one is refused and the resource stays.
+    const stale = await call<ApiErrorBody>(r1.url, 'DELETE', '/v1/resources/Service/default/item-0', undefined, { headers: { 'if-match': String(base) } });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.body.error.code, 'HYPHAE_ERR_CONFLICT');
+    const current = (await call<{ revision: number }>(r1.url, 'GET', '/v1/resources')).body.revision;
+    const del = await call(r1.url, 'DELETE', '/v1/resources/Service/default/item-0', undefined, { headers: { 'if-match': `"${current}"` } });
+    assert.equal(del.status, 200, del.text);
+    const bad = await call<ApiErrorBody>(r1.url, 'PUT', '/v1/resources', service('x'), { headers: { 'if-match': 'yesterday' } });
+    assert.equal(bad.status, 400);
+  });
+
+  it('must-show 2: under load, kill the replica the client watches through, then the etcd leader: 0 failed requests', async () => {
+    const [r1, r2, r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
+    const urls = (...rs: RunningControlPlane[]) => rs.map((r) => r.url).join(',');
+    // TTL 3 s: heartbeats every second, so a stall in heartbeats shows as an expiry within the test.
+    const env = { HYPHAE_TTL_SECONDS: '3' };
+    const apis: RunningService[] = await Promise.all([startApi(urls(r1, r2, r3), 'v1', env), startApi(urls(r2, r1, r3), 'v1', env)]);
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+    // The client watches through replica 3 first; it knows the other two.
+    const mesh: Mesh = await createMesh({ service: 'load', controlPlane: [r3.url, r1.url, r2.url], logger });
+    try {
+      const outcomes: { ok: boolean; error?: string }[] = [];
+      const inflight: Promise<void>[] = [];
+      let stop = false;
+      const send = async () => {
+        try {
+          const res = await mesh.request('http://api/');
+          await res.body.text();
+          outcomes.push({ ok: res.statusCode === 200, error: res.statusCode === 200 ? undefined : `status ${res.statusCode}` });
+        } catch (err) {
+          outcomes.push({ ok: false, error: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}` });
+        }
+      };
+      // Open loop, 100 requests a second, whatever happens to the control plane.
+      const rate = 100;
+      const traffic = (async () => {
+        const start = performance.now();
+        for (let i = 0; !stop; i++) {
+          inflight.push(send());
+          await new Promise((r) => setTimeout(r, Math.max(0, start + ((i + 1) * 1000) / rate - performance.now())));
+        }
+      })();
+      const watchOpen = /watch open stream=\S+ peer=\S+ services=default\/api/;
+      await r3.child.waitFor(watchOpen, 5_000);
+      // Writes acknowledged by replica 3 just before it dies must survive it.
+      const acked = await call(r3.url, 'PUT', '/v1/resources', service('acked-by-3'));
+      assert.equal(acked.status, 200);
+      const ackedInstance = await register(r3.url, { service: 'acked', address: '127.0.0.1', port: 9300, ttlSeconds: 60 });
+      await new Promise((r) => setTimeout(r, 500));
+
+      // 1. The replica this client watches through dies (SIGKILL: no goodbye).
+      const tKill = performance.now();
+      await r3.stop('SIGKILL');
+      const movedTo = await Promise.race([r1, r2].map((r) => r.child.waitFor(watchOpen, 10_000).then(() => r)));
+      const movedMs = performance.now() - tKill;
+      // It follows changes through its new replica: an instance registered through the other one reaches it.
+      apis.push(await startApi(urls(movedTo === r1 ? r2 : r1, movedTo), 'v2', env));
+      const tReg = performance.now();
+      await waitUntil(() => mesh.endpoints('api').some((e) => `${e.address}:${e.port}` === apis[2]!.id), 2_000);
+      const seenMs = performance.now() - tReg;
+
+      // 2. The etcd leader dies.
+      const leader = await leaderIndex(etcd);
+      const tEtcd = performance.now();
+      await etcd.members[leader]!.kill();
+      // Registrations continue (the first try may meet the election; a client retries, so do we, and count).
+      let regTries = 0;
+      let regStatus = 0;
+      while (regStatus !== 201 && performance.now() - tEtcd < 5_000) {
+        regTries++;
+        regStatus = (await call(r1.url, 'POST', '/v1/instances', { service: 'late', address: '127.0.0.1', port: 9100, ttlSeconds: 30 })).status;
+      }
+      const regMs = performance.now() - tEtcd;
+      assert.equal(regStatus, 201);
+      // Config writes continue.
+      const put = await call(r2.url, 'PUT', '/v1/resources', service('after-etcd-kill'));
+      assert.equal(put.status, 200, put.text);
+      for (const r of [r1, r2]) {
+        assert.equal((await call(r.url, 'GET', '/v1/resources/Service/default/acked-by-3')).status, 200, `config acked by replica 3, at ${r.url}`);
+        const acks = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=acked');
+        assert.deepEqual(acks.body.instances.map((i) => i.id), [ackedInstance.instance.id], `registration acked by replica 3, at ${r.url}`);
+      }
+      // Heartbeats continue: two TTLs later every api instance is still registered on both live replicas.
+      await new Promise((r) => setTimeout(r, 6_000));
+      for (const r of [r1, r2]) {
+        const inst = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=api');
+        assert.deepEqual(inst.body.instances.map((i) => i.id).sort(), apis.map((a) => a.id).sort(), `api instances at ${r.url}`);
+        assert.ok(!r.child.lines.some((l) => / expire default\/api /.test(l)), `no api lease expired at ${r.url}`);
+      }
+
+      stop = true;
+      await traffic;
+      await Promise.all(inflight);
+      const failed = outcomes.filter((o) => !o.ok);
+      console.log(
+        `${outcomes.length} requests at ${rate}/s, ${failed.length} failed; client moved from replica 3 to ${movedTo === r1 ? 'replica 1' : 'replica 2'} ` +
+          `${movedMs.toFixed(0)} ms after the kill, saw a new instance ${seenMs.toFixed(0)} ms after its registration; ` +
+          `etcd leader m${leader} killed: registration ok after ${regTries} tries (${regMs.toFixed(0)} ms), config write ok, ` +
+          `${apis.length} instances kept their 3 s leases for 6 s`,
+      );
+      assert.deepEqual(failed, []);
+      assert.ok(outcomes.length > 500, `${outcomes.length} requests`);
+    } finally {
+      await mesh.close();
+      await Promise.all(apis.map((a) => a.child.kill('SIGKILL')));
+    }
+  });
+
+  it('with all of etcd gone, writes fail with STORE_UNAVAILABLE and reads keep serving the cached state', async () => {
+    const [r1] = replicas as [RunningControlPlane];
+    const before = await call<{ items: unknown[]; revision: number }>(r1.url, 'GET', '/v1/resources');
+    const w = await Watcher.open(r1.url, ['shop']);
+    watchers.push(w);
+    await Promise.all(etcd.members.map((m) => m.kill()));
+    const t0 = performance.now();
+    const put = await call<ApiErrorBody>(r1.url, 'PUT', '/v1/resources', service('while-down'));
+    const putMs = performance.now() - t0;
+    assert.equal(put.status, 503, put.text);
+    assert.equal(put.body.error.code, 'HYPHAE_ERR_STORE_UNAVAILABLE');
+    assert.equal(put.headers['retry-after'], '1');
+    const reg = await call<ApiErrorBody>(r1.url, 'POST', '/v1/instances', { service: 'x', address: '127.0.0.1', port: 9200 });
+    assert.equal(reg.status, 503);
+    const after = await call<{ items: unknown[]; revision: number }>(r1.url, 'GET', '/v1/resources');
+    assert.equal(after.status, 200);
+    assert.deepEqual(after.body, before.body);
+    const shop = await w.waitForService('shop');
+    assert.equal(shop.instances.length, 1);
+    console.log(`etcd gone: a write failed with 503 in ${putMs.toFixed(0)} ms (${put.body.error.message}); reads and watches still answer`);
+    assert.ok(r1.child.lines.some((l) => l.includes('etcd watch lost')), 'the replica logs the lost watch');
+  });
+});

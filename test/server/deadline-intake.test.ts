@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { request } from 'undici';
+import { ErrorCode, isMeshError } from '../../src/core/errors.js';
+import { deadline, perTryTimeout } from '../../src/client/filters/deadline.js';
+import { deadlineIntake, getDeadline, getRemainingMs, getSignal } from '../../src/server/deadline-intake.js';
+import type { InboundHandler } from '../../src/server/stack.js';
+import { startNamedServer } from '../helpers/http-servers.js';
+import { stackHarness, type Harness } from '../helpers/stack-harness.js';
+
+const closers: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of closers.reverse()) await c();
+});
+
+/** A real http.Server with the intake in front of `app`. */
+async function serve(app: InboundHandler, options = {}): Promise<number> {
+  const handle = deadlineIntake(options)(app);
+  const server = http.createServer((req, res) => handle(req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
+describe('deadline intake (real http.Server)', { timeout: 15_000 }, () => {
+  it('handlers see the caller budget: getRemainingMs, getDeadline, and a signal that aborts at it', async () => {
+    let seen: { remaining?: number; deadline?: number; abortedAfter?: number; reason?: unknown } = {};
+    const port = await serve((_req, res) => {
+      const t0 = performance.now();
+      seen = { remaining: getRemainingMs(), deadline: getDeadline() };
+      const signal = getSignal()!;
+      signal.addEventListener('abort', () => {
+        seen.abortedAfter = performance.now() - t0;
+        seen.reason = signal.reason;
+        res.end('stopped');
+      });
+    });
+    const sentAt = Date.now();
+    const res = await request(`http://127.0.0.1:${port}/`, { headers: { 'x-hyphae-deadline-ms': '150' } });
+    assert.equal(await res.body.text(), 'stopped');
+    assert.ok(seen.remaining! > 100 && seen.remaining! <= 150, `remaining ${seen.remaining}`);
+    assert.ok(Math.abs(seen.deadline! - (sentAt + 150)) < 50, `deadline ${seen.deadline! - sentAt} ms after sending`);
+    assert.ok(seen.abortedAfter! >= 140 && seen.abortedAfter! < 500, `aborted after ${seen.abortedAfter}`);
+    assert.ok(isMeshError(seen.reason, ErrorCode.DEADLINE_EXCEEDED));
+  });
+
+  it('no budget left: 504 with HYPHAE_ERR_DEADLINE_EXCEEDED, and the handler never runs', async () => {
+    let ran = 0;
+    const port = await serve((_req, res) => {
+      ran++;
+      res.end();
+    });
+    const res = await request(`http://127.0.0.1:${port}/`, { headers: { 'x-hyphae-deadline-ms': '0' } });
+    assert.equal(res.statusCode, 504);
+    assert.equal(res.headers['x-hyphae-rejected'], 'deadline');
+    assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, ErrorCode.DEADLINE_EXCEEDED);
+    assert.equal(ran, 0);
+  });
+
+  it('no header (or a malformed one): no deadline, but the signal still aborts when the caller goes away', async () => {
+    const seen: { remaining?: number | undefined; reason?: unknown }[] = [];
+    let aborted!: () => void;
+    const gotAbort = new Promise<void>((r) => (aborted = r));
+    const port = await serve((req) => {
+      const entry: { remaining?: number | undefined; reason?: unknown } = { remaining: getRemainingMs() };
+      seen.push(entry);
+      const signal = getSignal()!;
+      signal.addEventListener('abort', () => {
+        entry.reason = signal.reason;
+        aborted();
+      });
+      void req;
+    });
+    const ac = new AbortController();
+    const p = request(`http://127.0.0.1:${port}/`, { headers: { 'x-hyphae-deadline-ms': '1e3' }, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    await assert.rejects(p);
+    await gotAbort;
+    assert.equal(seen[0]!.remaining, undefined);
+    assert.ok(isMeshError(seen[0]!.reason, ErrorCode.CANCELLED));
+  });
+
+  it('defaultTimeoutMs bounds requests that bring no budget; maxTimeoutMs caps those that do', async () => {
+    const remaining: number[] = [];
+    const port = await serve(
+      (_req, res) => {
+        remaining.push(getRemainingMs()!);
+        res.end();
+      },
+      { defaultTimeoutMs: 2_000, maxTimeoutMs: 5_000 },
+    );
+    await (await request(`http://127.0.0.1:${port}/`)).body.text();
+    await (await request(`http://127.0.0.1:${port}/`, { headers: { 'x-hyphae-deadline-ms': '60000' } })).body.text();
+    assert.ok(remaining[0]! > 1_900 && remaining[0]! <= 2_000);
+    assert.ok(remaining[1]! > 4_900 && remaining[1]! <= 5_000);
+  });
+
+  it('outside a request there is no deadline and no signal', () => {
+    assert.equal(getDeadline(), undefined);
+    assert.equal(getRemainingMs(), undefined);
+    assert.equal(getSignal(), undefined);
+  });
+});
+
+describe('deadline propagation over two hops (b -> c, c hangs)', { timeout: 15_000 }, () => {
+  async function chain(): Promise<{ bPort: number; cClosed: Promise<number>; h: Harness }> {
+    let cClosedResolve!: (ms: number) => void;
+    const cClosed = new Promise<number>((r) => (cClosedResolve = r));
+    const c = await startNamedServer('c', (_req, res) => {
+      const t0 = performance.now();
+      res.on('close', () => cClosedResolve(performance.now() - t0));
+    });
+    closers.push(() => c.close());
+    const h = await stackHarness([{ address: '127.0.0.1', port: c.port }], () => ({ above: [deadline(), perTryTimeout()] }));
+    closers.push(() => h.close());
+    const bPort = await serve(async (_req, res) => {
+      try {
+        const r = await request('http://api/', { dispatcher: h.dispatcher });
+        res.end(await r.body.text());
+      } catch (err) {
+        res.statusCode = isMeshError(err, ErrorCode.DEADLINE_EXCEEDED) ? 504 : 502;
+        res.end((err as { code?: string }).code);
+      }
+    });
+    return { bPort, cClosed, h };
+  }
+
+  it("b's call to c gets b's remaining budget: it is cut at the caller's 200 ms and c sees it cancelled", async () => {
+    const { bPort, cClosed } = await chain();
+    const t0 = performance.now();
+    const res = await request(`http://127.0.0.1:${bPort}/`, { headers: { 'x-hyphae-deadline-ms': '200' } });
+    const body = await res.body.text();
+    const ms = performance.now() - t0;
+    assert.equal(res.statusCode, 504);
+    assert.equal(body, ErrorCode.DEADLINE_EXCEEDED);
+    assert.ok(ms >= 190 && ms < 1_000, `b answered after ${ms.toFixed(0)} ms`);
+    const cMs = await cClosed;
+    assert.ok(cMs < 400, `c's request was closed after ${cMs.toFixed(0)} ms`);
+    console.log(`# 2 hops, 200 ms budget, c hangs: b answered 504 after ${ms.toFixed(0)} ms, c's request cancelled after ${cMs.toFixed(0)} ms`);
+  });
+
+  it("a caller that goes away cancels b's call to c at once", async () => {
+    const { bPort, cClosed } = await chain();
+    const ac = new AbortController();
+    const p = request(`http://127.0.0.1:${bPort}/`, { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    ac.abort();
+    await assert.rejects(p);
+    await cClosed;
+    const ms = performance.now() - t0;
+    assert.ok(ms < 300, `c cancelled ${ms.toFixed(0)} ms after the caller left`);
+  });
+});
