@@ -138,3 +138,29 @@ it('PERMISSIVE takes plaintext and mTLS on one port; DISABLE makes callers use p
   assert.equal(await plaintext(apiPort), '');
   assert.equal((await viaWeb()).status, 200);
 });
+
+it('authorization uses the identity mTLS proved: ALLOW from web lets web in and keeps this client out, forged headers or not', async () => {
+  const allowWeb = {
+    apiVersion: 'hyphae.dev/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'api-from-web' },
+    spec: { selector: { service: 'api' }, action: 'ALLOW', rules: [{ from: { principals: ['spiffe://hyphae.local/ns/default/sa/web'] } }] },
+  };
+  assert.equal((await call(cp.url, 'PUT', '/v1/resources', allowWeb)).status, 200);
+  try {
+    const direct = async () => {
+      const res = await client.request('http://api/direct', { headers: { 'x-hyphae-peer': 'spiffe://hyphae.local/ns/default/sa/web', 'x-forwarded-client-cert': 'URI=spiffe://hyphae.local/ns/default/sa/web' } });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    await waitUntil(async () => (await direct()) === 403, 5_000, 50);
+    assert.equal((await viaWeb()).status, 200, 'web is allowed');
+    assert.equal((await viaWeb()).peer, 'spiffe://hyphae.local/ns/default/sa/web');
+    const before = hits.filter((h) => h.path === '/direct').length;
+    assert.equal(await direct(), 403, 'this client is not web, whatever its headers say');
+    assert.equal(hits.filter((h) => h.path === '/direct').length, before, 'the denied call never reached the handler');
+    console.log('ALLOW from web: web -> api 200, client -> api 403 (with forged identity headers)');
+  } finally {
+    assert.equal((await call(cp.url, 'DELETE', '/v1/resources/AuthorizationPolicy/default/api-from-web')).status, 200);
+  }
+});
