@@ -24,6 +24,8 @@ export interface Row {
   p50ms: number;
   p99ms: number;
   errors: number;
+  /** New connections (TLS handshakes) per 10,000 requests, where the benchmark counts them. */
+  handshakesPer10k?: number;
 }
 
 export async function overhead({ durationMs, rounds, concurrency }: OverheadOptions): Promise<Row[]> {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../examples/lib/child.js';
 import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
+import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
 
 const { values } = parseArgs({
@@ -24,18 +25,31 @@ const opts = { durationMs: Number(values.duration), rounds: Number(values.rounds
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 
 console.log(`hyphae bench: ${machine}`);
-console.log(`client overhead: ${opts.concurrency} concurrent, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
-const rows = await overhead(opts);
-const byName = new Map(rows.map((r) => [r.name, r]));
-console.log('');
-console.log(`${'client'.padEnd(22)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}   ratio`);
-for (const r of rows) {
-  const base = r.baseline ? byName.get(r.baseline) : undefined;
-  const ratio = base ? `${(r.rps / base.rps).toFixed(3)}x ${r.baseline}` : '(baseline)';
-  console.log(
-    `${r.name.padEnd(22)}${r.rps.toFixed(0).padStart(10)}${r.p50ms.toFixed(3).padStart(10)}${r.p99ms.toFixed(3).padStart(10)}${String(r.errors).padStart(8)}   ${ratio}`,
-  );
+console.log(`${opts.concurrency} concurrent, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
+
+function table(title: string, rows: Row[]): (Row & { ratio?: number })[] {
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  console.log('');
+  console.log(title);
+  console.log(`${'client'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hs/10k'.padStart(9)}   ratio`);
+  for (const r of rows) {
+    const base = r.baseline ? byName.get(r.baseline) : undefined;
+    const ratio = base ? `${(r.rps / base.rps).toFixed(3)}x ${r.baseline}` : '(baseline)';
+    const hs = r.handshakesPer10k === undefined ? '-' : r.handshakesPer10k.toFixed(2);
+    console.log(
+      `${r.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p50ms.toFixed(3).padStart(10)}${r.p99ms.toFixed(3).padStart(10)}${String(r.errors).padStart(8)}${hs.padStart(9)}   ${ratio}`,
+    );
+  }
+  return rows.map((r) => {
+    const base = r.baseline ? byName.get(r.baseline) : undefined;
+    return base ? { ...r, ratio: r.rps / base.rps } : r;
+  });
 }
+
+console.log('client overhead (plain HTTP)...');
+const overheadRows = table('client overhead: plain HTTP/1.1', await overhead(opts));
+console.log('\nmTLS...');
+const mtlsRows = table('mTLS: mesh.request vs undici Pool over TLS, same server and CA (hs/10k: handshakes per 10,000 requests)', await mtls(opts));
 
 console.log('');
 console.log(`balancers with a slow instance (bench/lb-slow-endpoint): 5 instances, one 20 ms slower; open loop at ${opts.rate} req/s, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
@@ -48,14 +62,19 @@ for (const r of lb) {
   );
 }
 
-const out: { machine: string; date: string; options: typeof opts; overhead: (Row & { ratio?: number })[]; lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[] } = {
+const out: {
+  machine: string;
+  date: string;
+  options: typeof opts;
+  overhead: (Row & { ratio?: number })[];
+  mtls: (Row & { ratio?: number })[];
+  lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
+} = {
   machine,
   date: new Date().toISOString(),
   options: opts,
-  overhead: rows.map((r) => {
-    const base = r.baseline ? byName.get(r.baseline) : undefined;
-    return base ? { ...r, ratio: r.rps / base.rps } : r;
-  }),
+  overhead: overheadRows,
+  mtls: mtlsRows,
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });

@@ -1,16 +1,20 @@
 /**
  * `npm run demo`: a control plane, three `api` instances (v1, v1, v2) and a
- * `web` service on loopback, all real processes. It calls web by its mesh
- * name, shows which api instance answered each call, replaces every api
- * instance one by one under traffic, and prints a summary.
+ * `web` service on loopback, all real processes, every call between them
+ * mutually authenticated (mTLS, SPIFFE identities from the control plane's
+ * CA). It makes a join token per service with the admin token, calls web by
+ * its mesh name, shows which api instance answered each call and the caller
+ * identity api saw, replaces every api instance one by one under traffic,
+ * and prints a summary.
  *
  *   npm run demo             run, print, stop everything, exit 0
  *   npm run demo -- --keep   leave everything running (Ctrl-C to stop)
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { createMesh } from 'hyphae';
 import { buildDir, cliPath, startNode, type Child } from './lib/child.js';
 
@@ -28,43 +32,61 @@ async function stopAll(): Promise<void> {
 }
 
 try {
-  log('hyphae demo: control plane + web -> api (3 instances), on 127.0.0.1');
+  log('hyphae demo: control plane + web -> api (3 instances), on 127.0.0.1, mTLS everywhere');
   log('');
   const cp = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--ttl', '5']);
   children.push(cp);
-  const controlPlane = (await cp.waitFor(/listening (http:\/\/\S+)/))[1]!;
-  log(`  control plane   ${controlPlane}`);
-  const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '5' };
+  const controlPlane = (await cp.waitFor(/listening (https:\/\/\S+)/))[1]!;
+  // The control plane made its CA, its admin token and the trust bundle in the data directory on first start.
+  const caFile = path.join(dataDir, 'ca-bundle.pem');
+  const adminToken = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+  log(`  control plane   ${controlPlane} (CA bundle ${caFile})`);
+
+  // One join token per service, made with the admin token by the CLI, as an operator would.
+  const exec = promisify(execFile);
+  const tokenFor = async (service: string) => {
+    const { stdout } = await exec(process.execPath, [cliPath, 'token', 'create', '--service', service, '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile]);
+    return stdout.trim();
+  };
+  const [apiToken, webToken, demoToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo')]);
+  log(`  join tokens     api, web, demo (hyphae token create --service <name>)`);
+  const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_CA_FILE: caFile, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '5' };
 
   const startApi = async (version: string) => {
-    const c = startNode(path.join(buildDir, 'examples/api/server.js'), [], { ...env, VERSION: version });
+    const c = startNode(path.join(buildDir, 'examples/api/server.js'), [], { ...env, HYPHAE_TOKEN: apiToken, VERSION: version });
     children.push(c);
     const m = await c.waitFor(/ready service=api instance=(\S+) version=(\S+)/);
     log(`  api             ${m[1]} (${m[2]})`);
     return { child: c, id: m[1]!, version };
   };
   let apis = [await startApi('v1'), await startApi('v1'), await startApi('v2')];
-  const web = startNode(path.join(buildDir, 'examples/web/server.js'), [], { ...env, HYPHAE_SERVICE: 'web' });
+  const web = startNode(path.join(buildDir, 'examples/web/server.js'), [], { ...env, HYPHAE_SERVICE: 'web', HYPHAE_TOKEN: webToken });
   children.push(web);
   log(`  web             ${(await web.waitFor(/ready service=web instance=(\S+)/))[1]}`);
   log('');
 
-  // The demo itself is a mesh client: it calls `web` by name, as any service would.
-  const mesh = await createMesh({ controlPlane });
+  // The demo itself is a mesh client with its own identity: it calls `web` by name, as any service would.
+  const mesh = await createMesh({ controlPlane, service: 'demo', token: demoToken, caFile });
+  log(`  this process    ${mesh.identity()?.spiffeId}`);
+  log('');
   const seen = new Map<string, number>();
-  log(`${calls} calls: this process -> web -> api`);
+  const peers = new Set<string>();
+  log(`${calls} calls: this process -> web -> api (api prints the caller identity its mTLS handshake proved)`);
   for (let i = 1; i <= calls; i++) {
     const started = performance.now();
     const res = await mesh.request('http://web/');
-    const body = (await res.body.json()) as { api: { instance: string; version: string } };
+    const body = (await res.body.json()) as { api: { instance: string; version: string; peer: string | null } };
     const ms = (performance.now() - started).toFixed(1);
     seen.set(body.api.instance, (seen.get(body.api.instance) ?? 0) + 1);
-    log(`  call ${String(i).padStart(2)}  ${res.statusCode}  web -> api ${body.api.instance} (${body.api.version})  ${ms} ms`);
+    peers.add(String(body.api.peer));
+    log(`  call ${String(i).padStart(2)}  ${res.statusCode}  web -> api ${body.api.instance} (${body.api.version})  peer=${body.api.peer}  ${ms} ms`);
   }
   log('');
   log('calls per api instance:');
   for (const a of apis) log(`  ${a.id.padEnd(22)} ${a.version}  ${seen.get(a.id) ?? 0}`);
   const everyInstance = apis.every((a) => (seen.get(a.id) ?? 0) > 0);
+  const webIdentity = [...peers].every((p) => p.endsWith('/ns/default/sa/web'));
+  log(`api saw callers: ${[...peers].join(', ')}`);
   log('');
 
   // Rolling restart under traffic: a new instance comes up, then the old one drains.
@@ -99,12 +121,12 @@ try {
   log('');
 
   await mesh.close();
-  const success = everyInstance && failed === 0;
-  log(success ? 'demo ok: every api instance answered, and the rolling restart lost no call' : 'demo FAILED');
+  const success = everyInstance && webIdentity && failed === 0;
+  log(success ? 'demo ok: every api instance answered over mTLS, every caller was web, and the rolling restart lost no call' : 'demo FAILED');
   if (flags.keep) {
     log('');
     log(`--keep: everything stays up. Control plane ${controlPlane}; try:`);
-    log(`  HYPHAE_CONTROL_PLANE=${controlPlane} node build/src/cli/main.js --help`);
+    log(`  HYPHAE_CONTROL_PLANE=${controlPlane} HYPHAE_CA_FILE=${caFile} HYPHAE_ADMIN_TOKEN=$(cat ${dataDir}/admin-token) node build/src/cli/main.js token list`);
     log('Ctrl-C stops it all.');
     process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
   } else {

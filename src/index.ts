@@ -8,5 +8,6 @@ export { meshFetch, meshRequest, wrapServer, getDefaultMesh, closeDefaultMesh } 
 export { ENV, optionsFromEnv as meshOptionsFromEnv } from './mesh/env.js';
 export type { WrapServerOptions } from './server/wrap-server.js';
 export type { RegisteredInstance } from './server/registrar.js';
+export { getPeer, type PeerIdentity } from './server/peer.js';
 export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
 export type { Logger } from './core/logger.js';

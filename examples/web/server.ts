@@ -1,8 +1,10 @@
 /**
  * The `web` service: calls `api` by its mesh name with the zero-config
- * meshFetch (configured by HYPHAE_CONTROL_PLANE and HYPHAE_SERVICE).
+ * meshFetch (configured by HYPHAE_CONTROL_PLANE, HYPHAE_SERVICE, HYPHAE_TOKEN
+ * and HYPHAE_CA_FILE). Both directions are mTLS.
  *
- *   HYPHAE_CONTROL_PLANE=http://127.0.0.1:15010 HYPHAE_SERVICE=web node build/examples/web/server.js
+ *   HYPHAE_CONTROL_PLANE=https://127.0.0.1:15010 HYPHAE_SERVICE=web HYPHAE_TOKEN=<join token for web> \
+ *   HYPHAE_CA_FILE=.hyphae/control-plane/ca-bundle.pem node build/examples/web/server.js
  */
 import http from 'node:http';
 import { getDefaultMesh, meshFetch, wrapServer } from 'hyphae';

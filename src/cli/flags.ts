@@ -23,3 +23,16 @@ export function stringFlag(name: string, value: string | undefined): string | un
   if (value !== undefined && value.trim() === '') throw new UsageError(`--${name} must not be empty`);
   return value;
 }
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "250ms", "30s", "10m", "24h", "90d" (a bare number is seconds), to milliseconds. */
+export function durationFlag(name: string, value: string | undefined, minMs: number, maxMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  const ms = m ? Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!) : NaN;
+  if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) {
+    throw new UsageError(`--${name} must be a duration such as 30s, 10m, 24h or 90d, from ${minMs / 1000}s to ${maxMs / 86_400_000}d, got "${value}"`);
+  }
+  return ms;
+}

@@ -21,6 +21,8 @@ import { trafficPolicy } from './traffic-policy.js';
 export interface DestinationOptions {
   cache: WatchCache;
   poolFactory?: PoolFactory;
+  /** A pool factory that needs the destination itself (the mTLS connector reads its mode and identity); wins over poolFactory. */
+  poolFactoryFor?: (dest: Destination) => PoolFactory;
   /** How long a call waits for discovery's first answer about this service. */
   discoveryTimeoutMs: number;
   /** The calling process's labels: its zone (locality) comes from them. */
@@ -61,7 +63,7 @@ export class Destination {
   constructor(key: ServiceKey, options: DestinationOptions) {
     this.name = key.name;
     this.namespace = key.namespace;
-    this.endpoints = new EndpointSet(options.poolFactory);
+    this.endpoints = new EndpointSet(options.poolFactoryFor?.(this) ?? options.poolFactory);
     this.#discoveryTimeoutMs = options.discoveryTimeoutMs;
     this.#callerLabels = options.callerLabels ?? {};
     this.#destinations = options.destinations;

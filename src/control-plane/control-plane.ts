@@ -3,6 +3,7 @@
  * (instances) from ./backend.ts (file + memory, or etcd), watch hub (pushes
  * both to watchers) and the HTTP API in front of them.
  */
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
@@ -10,6 +11,7 @@ import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { eventLog } from './log.js';
 import { resolveOptions, type ControlPlaneOptions } from './options.js';
+import { setUpSecurity } from './security.js';
 import type { Registry } from './registry/registry.js';
 import { apiRoutes } from './routes/index.js';
 import { openBackend } from './backend.js';
@@ -21,8 +23,14 @@ import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 
 export interface ControlPlane {
-  /** Base URL, e.g. `http://127.0.0.1:15010`. */
+  /** Base URL, e.g. `https://127.0.0.1:15010` (`http://` with insecure). */
   readonly url: string;
+  /** False with `insecure`: plain HTTP, no CA, no tokens. */
+  readonly secure: boolean;
+  /** The file holding the admin token (undefined when insecure). */
+  readonly adminTokenFile: string | undefined;
+  /** The trust bundle as PEM, rewritten on every rotation: what HYPHAE_CA_FILE and --ca-file point at (undefined when insecure). */
+  readonly caFile: string | undefined;
   readonly port: number;
   readonly host: string;
   readonly registry: Registry;
@@ -38,10 +46,19 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const opts = resolveOptions(options);
   const log = eventLog(opts.log);
   const { store, registry } = await openBackend(opts, log);
+  let security;
+  try {
+    security = await setUpSecurity(opts, path.resolve(opts.dataDir), log);
+  } catch (err) {
+    await Promise.all([registry.close(), store.close()]);
+    throw err;
+  }
+  const { tokens, ca, serving } = security;
+
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
-  const snapshot = snapshotBuilder(registry, store, versions, index, () => false);
-  const hub = new WatchHub({ heartbeatMs: opts.heartbeatMs, snapshot, revision: () => versions.revision, log });
+  const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined);
+  const hub = new WatchHub({ heartbeatMs: opts.heartbeatMs, snapshot, revision: () => versions.revision, trustBundle: () => ca?.bundle, log });
 
   registry.onChange((service) => {
     versions.bump(service);
@@ -64,7 +81,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
 
   const stats = new StatsHub({ registry, store });
-  const server = createApiServer({ router: new Router(apiRoutes({ registry, store, hub, stats })), bodyLimitBytes: opts.bodyLimitBytes, log });
+  const server = createApiServer({
+    router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
+    bodyLimitBytes: opts.bodyLimitBytes,
+    log,
+    tokens,
+    tls: serving?.options,
+  });
+  // A renewed serving certificate takes effect for new connections; open ones (watch streams) carry on.
+  serving?.onRenew((tlsOptions) => (server as https.Server).setSecureContext(tlsOptions));
+  ca?.onChange((bundle) => {
+    hub.broadcastTrustBundle(bundle);
+    // After a retirement the serving certificate moves to the remaining root.
+    void serving?.refresh().catch((err: unknown) => log(`error serving certificate: ${(err as Error).message}`));
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -74,6 +104,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       });
     });
   } catch (err) {
+    security.close();
     await Promise.all([hub.close(), stats.close(), registry.close(), store.close()]);
     const e = err as NodeJS.ErrnoException;
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
@@ -83,8 +114,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   const { port } = server.address() as AddressInfo;
   const host = opts.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}`);
+  const url = `${ca ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -97,9 +128,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       await closed;
       clearTimeout(cut);
       await registry.close();
+      security.close();
       await store.close();
       log('closed');
     })());
 
-  return { url, port, host, registry, store, close };
+  return { url, port, host, registry, store, close, secure: ca !== undefined, adminTokenFile: security.adminTokenFile, caFile: security.bundleFile };
 }

@@ -4,7 +4,15 @@
  * `hyphae control-plane` command and tests do.
  */
 export { createControlPlane, type ControlPlane } from './control-plane.js';
-export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_HEARTBEAT_MS, DEFAULT_HOST, DEFAULT_PORT, type ControlPlaneOptions } from './options.js';
+export {
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_CERT_TTL_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_TRUST_DOMAIN,
+  type ControlPlaneOptions,
+} from './options.js';
 export type { LogSink } from './log.js';
 export type { Registry, ServiceSummary } from './registry/registry.js';
 export { MemoryRegistry } from './registry/memory-registry.js';

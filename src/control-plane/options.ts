@@ -10,6 +10,9 @@ export const DEFAULT_PORT = 15010;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+export const DEFAULT_TRUST_DOMAIN = 'hyphae.local';
+export const DEFAULT_CERT_TTL_MS = 24 * 3600 * 1000;
+export const MAX_CERT_TTL_MS = 365 * 24 * 3600 * 1000;
 
 export interface ControlPlaneOptions {
   /** TCP port; 0 picks a free one (see ControlPlane.port). Default 15010. */
@@ -26,6 +29,26 @@ export interface ControlPlaneOptions {
   bodyLimitBytes?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
+  /**
+   * Plain HTTP, no CA, no tokens, mtlsMode null: anyone who reaches the API can register as any service
+   * and change the configuration. For local experiments only; a warning is logged. Default false.
+   */
+  insecure?: boolean;
+  /** The SPIFFE trust domain of workload identities. Default hyphae.local. */
+  trustDomain?: string;
+  /** Lifetime of workload certificates, ms. Default 24 h; down to 1 s (tests). */
+  certTtlMs?: number;
+  /** The operator's CA certificate (PEM; an intermediate is followed by its chain up to the root) and key. Made here when absent. */
+  caCertFile?: string;
+  caKeyFile?: string;
+  /** Read the admin token from this file instead of making one in the data directory. */
+  adminTokenFile?: string;
+  /** Pre-provisioned join tokens, `[<namespace>/]<service>=<secret>`. */
+  joinTokens?: string[];
+  /** A file of join tokens, one `[<namespace>/]<service>=<secret>` per line. */
+  joinTokensFile?: string;
+  /** More host names or addresses for the control plane's HTTPS certificate (besides localhost and --host). */
+  tlsNames?: string[];
   /**
    * Where configuration and the registry live: `file` (default: resources in
    * dataDir, instances in memory; one node) or `etcd` (both in etcd, shared by
@@ -44,9 +67,27 @@ const optionsSchema = z.strictObject({
   heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
   bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
+  insecure: z.boolean().default(false),
+  trustDomain: z
+    .string()
+    .regex(/^[a-z0-9._-]{1,255}$/, 'must be a SPIFFE trust domain: lower-case letters, digits, ".", "-" or "_"')
+    .default(DEFAULT_TRUST_DOMAIN),
+  certTtlMs: z.int().min(1000).max(MAX_CERT_TTL_MS).default(DEFAULT_CERT_TTL_MS),
+  caCertFile: z.string().min(1).optional(),
+  caKeyFile: z.string().min(1).optional(),
+  adminTokenFile: z.string().min(1).optional(),
+  joinTokens: z.array(z.string()).default([]),
+  joinTokensFile: z.string().min(1).optional(),
+  tlsNames: z.array(z.string().min(1).max(253)).default([]),
   store: z.enum(['file', 'etcd']).default('file'),
   etcd: etcdOptionsSchema.optional(),
-}).refine((o) => o.store !== 'etcd' || o.etcd !== undefined, { path: ['etcd'], message: "store 'etcd' needs etcd.endpoints" });
+})
+  .refine((o) => o.store !== 'etcd' || o.etcd !== undefined, { path: ['etcd'], message: "store 'etcd' needs etcd.endpoints" })
+  .refine((o) => (o.caCertFile === undefined) === (o.caKeyFile === undefined), { error: 'give caCertFile and caKeyFile together', path: ['caCertFile'] })
+  .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined), {
+    error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',
+    path: ['insecure'],
+  });
 
 export type ResolvedOptions = z.output<typeof optionsSchema>;
 

@@ -16,6 +16,10 @@ export const ErrorCode = {
   UPSTREAM_ERROR: 'HYPHAE_ERR_UPSTREAM_ERROR',
   PASSTHROUGH_DENIED: 'HYPHAE_ERR_PASSTHROUGH_DENIED',
   REGISTRATION_FAILED: 'HYPHAE_ERR_REGISTRATION_FAILED',
+  // mTLS between workloads (issue 3).
+  TLS_HANDSHAKE_FAILED: 'HYPHAE_ERR_TLS_HANDSHAKE_FAILED',
+  PEER_IDENTITY_MISMATCH: 'HYPHAE_ERR_PEER_IDENTITY_MISMATCH',
+  NO_CERTIFICATE: 'HYPHAE_ERR_NO_CERTIFICATE',
   // Resilience (issue 5): deadlines, retries, limits, shedding.
   DEADLINE_EXCEEDED: 'HYPHAE_ERR_DEADLINE_EXCEEDED',
   TRY_TIMEOUT: 'HYPHAE_ERR_TRY_TIMEOUT',
@@ -30,7 +34,9 @@ export const ErrorCode = {
   NOT_FOUND: 'HYPHAE_ERR_NOT_FOUND',
   METHOD_NOT_ALLOWED: 'HYPHAE_ERR_METHOD_NOT_ALLOWED',
   LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',
-  /** A write with an expected revision found the store at another one (HTTP 409). */
+  UNAUTHENTICATED: 'HYPHAE_ERR_UNAUTHENTICATED',
+  FORBIDDEN: 'HYPHAE_ERR_FORBIDDEN',
+  /** The request conflicts with the state: a write at a stale expected revision, a CA rotation already staged (HTTP 409). */
   CONFLICT: 'HYPHAE_ERR_CONFLICT',
   /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
   STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',

@@ -3,15 +3,26 @@
  * plane addresses and moves to the next one when one cannot be reached, so a
  * replicated control plane (several URLs) is followed without extra code.
  */
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { errorKind } from '../core/classifier.js';
-import type { ApiErrorBody, WatchUpdate } from '../config/wire.js';
+import {
+  certificateResponseSchema,
+  trustBundleSchema,
+  type ApiErrorBody,
+  type CertificateResponse,
+  type TrustBundle,
+  type WatchUpdate,
+} from '../config/wire.js';
 import type { RegisterRequest, RegisterResponse } from '../config/instance.js';
 
 export interface ControlPlaneClientOptions {
   /** Per-request timeout for API calls (not for the watch stream). */
   timeoutMs?: number;
+  /** Sent as `Authorization: Bearer <token>` on every call (the workload's join token). */
+  token?: string;
+  /** PEM of the CA(s) that sign the control plane's HTTPS certificate (https:// URLs). */
+  ca?: string | readonly string[];
 }
 
 export interface HealthBody {
@@ -24,13 +35,51 @@ export class ControlPlaneClient {
   #agent: Agent;
   #current = 0;
   #timeoutMs: number;
+  #headers: Record<string, string>;
+  #baseCa: string[];
+  #connector: buildConnector.connector;
 
   constructor(urls: readonly string[], options: ControlPlaneClientOptions = {}) {
     if (urls.length === 0) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'at least one control plane URL is needed');
     this.urls = urls.map((u) => u.replace(/\/+$/, ''));
     this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    this.#baseCa = options.ca === undefined ? [] : typeof options.ca === 'string' ? [options.ca] : [...options.ca];
+    this.#connector = this.#buildConnector([]);
     // A dedicated agent: control-plane traffic must never queue behind application traffic.
-    this.#agent = new Agent({ connections: 4, keepAliveTimeout: 30_000, connectTimeout: this.#timeoutMs });
+    // The connector is looked up per connection, so trusting a new root (setTrustedRoots) needs no new agent.
+    this.#agent = new Agent({ connections: 4, keepAliveTimeout: 30_000, connect: (opts, cb) => this.#connector(opts, cb) });
+  }
+
+  /**
+   * Also trust these roots for the control plane's certificate: the mesh's
+   * trust bundle, so that after a root rotation (the control plane's
+   * certificate moves to the new root when the old one retires) a workload
+   * whose CA file predates the rotation still reaches it.
+   */
+  setTrustedRoots(roots: readonly string[]): void {
+    this.#connector = this.#buildConnector(roots);
+  }
+
+  #buildConnector(extra: readonly string[]): buildConnector.connector {
+    const ca = [...this.#baseCa, ...extra];
+    return buildConnector({ timeout: this.#timeoutMs, ...(ca.length > 0 ? { ca } : {}) });
+  }
+
+  /** The mesh's trust bundle (needs no token). */
+  async trustBundle(): Promise<TrustBundle> {
+    const { body } = await this.call('GET', '/v1/trust-bundle');
+    const parsed = trustBundleSchema.safeParse(body);
+    if (!parsed.success) throw new MeshError(ErrorCode.CONTROL_PLANE_REJECTED, `the control plane sent a malformed trust bundle: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
+  /** Have the CA sign a CSR for this workload's identity (the join token says which). */
+  async signCertificate(csr: string): Promise<CertificateResponse> {
+    const { body } = await this.call('POST', '/v1/certificates', { csr });
+    const parsed = certificateResponseSchema.safeParse(body);
+    if (!parsed.success) throw new MeshError(ErrorCode.CONTROL_PLANE_REJECTED, `the control plane sent a malformed certificate: ${parsed.error.message}`);
+    return parsed.data;
   }
 
   /** The URL that answered last; the watch stream starts there. */
@@ -90,7 +139,7 @@ export class ControlPlaneClient {
         origin: url,
         path,
         method: 'GET',
-        headers: { accept: 'text/event-stream' },
+        headers: { ...this.#headers, accept: 'text/event-stream' },
         signal,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: 0,
@@ -129,7 +178,7 @@ export class ControlPlaneClient {
         origin: url,
         path,
         method: method as Dispatcher.HttpMethod,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,

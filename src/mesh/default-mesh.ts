@@ -50,6 +50,8 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
         Mesh.adopt(mesh, server);
         return Mesh.registrarOf(mesh);
       },
+      // The control plane's scheme says whether the mesh will have mTLS; the mesh itself comes later.
+      ...(isSecure(opts.controlPlane) ? { tls: async () => Mesh.inboundTlsOf(await getDefaultMesh()) } : {}),
       logger: opts.logger ?? defaultLogger,
       defaults: {
         labels: opts.labels,
@@ -61,6 +63,10 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
     },
     options,
   );
+}
+
+function isSecure(cp: string | string[] | undefined): boolean {
+  return (Array.isArray(cp) ? cp[0] : cp)?.startsWith('https:') ?? false;
 }
 
 /**

@@ -16,6 +16,8 @@ export const ENV = {
   GRACE_PERIOD_MS: 'HYPHAE_GRACE_PERIOD_MS',
   TTL_SECONDS: 'HYPHAE_TTL_SECONDS',
   PASSTHROUGH: 'HYPHAE_PASSTHROUGH',
+  TOKEN: 'HYPHAE_TOKEN',
+  CA_FILE: 'HYPHAE_CA_FILE',
   CACHE_DIR: 'HYPHAE_CACHE_DIR',
 } as const;
 
@@ -57,7 +59,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   if (!cp) {
     throw invalid(
       ENV.CONTROL_PLANE,
-      'is not set: the default mesh (meshFetch, wrapServer) needs the control plane URL, e.g. HYPHAE_CONTROL_PLANE=http://127.0.0.1:15010',
+      'is not set: the default mesh (meshFetch, wrapServer) needs the control plane URL, e.g. HYPHAE_CONTROL_PLANE=https://127.0.0.1:15010',
     );
   }
   const urls = cp
@@ -84,6 +86,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   const ttl = int(env, ENV.TTL_SECONDS);
   if (ttl !== undefined) options.ttlSeconds = ttl;
   if (passthrough) options.passthrough = passthrough;
+  if (env[ENV.TOKEN]) options.token = env[ENV.TOKEN]!.trim();
+  if (env[ENV.CA_FILE]) options.caFile = env[ENV.CA_FILE];
   const cacheDir = env[ENV.CACHE_DIR]?.trim();
   if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
   return options;

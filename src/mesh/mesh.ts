@@ -17,9 +17,13 @@ import { MeshDispatcher } from '../client/dispatcher.js';
 import { meshServiceOf, splitUrl } from '../client/url.js';
 import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
+import type { InboundTls } from '../server/mtls-front.js';
+import type { MtlsMode } from '../config/resources.js';
 import type { PolicySource } from '../server/policy-source.js';
+import { readFile } from 'node:fs/promises';
 import { watchCachePolicySource } from './policy-source.js';
 import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
+import { MeshSecurity } from './security.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -52,18 +56,23 @@ export class Mesh {
   #servers = new Set<http.Server>();
   #registrations = new Set<Registration>();
   #closing: Promise<void> | undefined;
+  /** mTLS (an https:// control plane); undefined for a plain mesh. */
+  #security: MeshSecurity | undefined;
 
   /** Use createMesh(): it validates the options and reaches the control plane first. */
-  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined) {
+  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined) {
     this.options = options;
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
+    this.#security = security;
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
       ({ stream: this.#stream, resolver: this.#resolver } = controlPlaneDiscovery(client!, options, this.logger));
     }
     this.#cache = new WatchCache(this.#resolver);
+    // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
+    if (security && this.#stream) security.follow(this.#stream, this.#cache, { namespace: options.namespace, name: options.service! });
     this.#passthrough = new Agent();
     this.dispatcher = new MeshDispatcher(
       {
@@ -77,17 +86,42 @@ export class Mesh {
   static async create(input: MeshOptions): Promise<Mesh> {
     const options = parseMeshOptions(input);
     let client: ControlPlaneClient | undefined;
+    let security: MeshSecurity | undefined;
     if (options.controlPlane !== undefined) {
       const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
-      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs });
+      const secure = urls[0]!.startsWith('https:');
+      const ca = secure ? (options.ca ?? (await readCaFile(options.caFile!))) : undefined;
+      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca });
+      const logger = options.logger ?? defaultLogger;
       try {
-        await connectOrStartFromCache(client, options, options.logger ?? defaultLogger);
+        await connectOrStartFromCache(client, options, logger);
+        // mTLS needs a certificate, so a secure mesh needs the CA at start (bounded attempts, or waitForControlPlane).
+        if (secure) {
+          security = await MeshSecurity.start(client, {
+            service: options.service!,
+            namespace: options.namespace,
+            attempts: options.connectAttempts,
+            wait: options.waitForControlPlane,
+            logger,
+          });
+        }
       } catch (err) {
         await client.close();
         throw err;
       }
     }
-    return new Mesh(options, client);
+    return new Mesh(options, client, security);
+  }
+
+  /** This process's workload identity and mTLS figures; undefined for a mesh without mTLS. */
+  identity(): ReturnType<MeshSecurity['identity']> | undefined {
+    return this.#security?.identity();
+  }
+
+  /** Renew the workload certificate now instead of at half its lifetime (after a root rotation, in tests). */
+  async renewCertificate(): Promise<void> {
+    if (!this.#security) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'this mesh has no mTLS (its control plane is not https://)');
+    await this.#security.renewNow();
   }
 
   /** WHATWG fetch through the mesh (undici's fetch with the mesh dispatcher). */
@@ -113,6 +147,7 @@ export class Mesh {
       server,
       {
         registrar: async () => this.#registrar(),
+        ...(this.#security ? { tls: async () => this.#security?.inbound } : {}),
         logger: this.logger,
         defaults: {
           labels: this.options.labels,
@@ -182,6 +217,7 @@ export class Mesh {
     this.#destinations.clear();
     await this.#cache.close();
     await this.#resolver.close();
+    await this.#security?.close();
     await this.#stream?.close();
     await this.#client?.close();
     await this.#passthrough.close();
@@ -211,6 +247,7 @@ export class Mesh {
     const ref = `${namespace}/${name}`;
     let dest = this.#destinations.get(ref);
     if (!dest) {
+      const security = this.#security;
       dest = new Destination(
         { namespace, name },
         {
@@ -220,6 +257,8 @@ export class Mesh {
           callerLabels: this.options.labels,
           destinations: (ns, n) => this.#destination(n, ns),
           logger: this.logger,
+          // mTLS: each new connection reads the destination's mode and the current certificate.
+          ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
         },
       );
       this.#destinations.set(ref, dest);
@@ -285,6 +324,30 @@ export class Mesh {
   static registrarOf(mesh: Mesh): ServerRegistrar | undefined {
     return mesh.#registrar();
   }
+
+  /** For the default mesh's lazily resolved mTLS front. */
+  static inboundTlsOf(mesh: Mesh): InboundTls | undefined {
+    return mesh.#security?.inbound;
+  }
+}
+
+function modeOf(d: Destination): MtlsMode | null {
+  return d.state.status === 'ready' ? d.state.mtlsMode : null;
+}
+
+async function readCaFile(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read the control plane's CA file ${file} (caFile / HYPHAE_CA_FILE): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      details: { variable: 'HYPHAE_CA_FILE' },
+    });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `the CA file ${file} (caFile / HYPHAE_CA_FILE) holds no PEM certificate`, { details: { variable: 'HYPHAE_CA_FILE' } });
+  }
+  return pem;
 }
 
 export function createMesh(options: MeshOptions): Promise<Mesh> {

@@ -60,10 +60,41 @@ export const meshOptionsSchema = z
      */
     cacheDir: z.union([z.string().min(1), z.literal(false)]).optional(),
     logger: z.custom<Logger>(isLogger, { error: 'must have debug, info, warn and error methods' }).optional(),
+    /** The workload's join token (HYPHAE_TOKEN): with an https:// control plane, it proves the service identity. */
+    token: z.string().min(16, 'must be a join token (hyphae token create --service <name>)').max(512).optional(),
+    /** PEM of the control plane's CA (its ca-bundle.pem): it signs the control plane's HTTPS certificate. */
+    ca: z.string().includes('-----BEGIN CERTIFICATE-----', { error: 'must be PEM (-----BEGIN CERTIFICATE-----)' }).optional(),
+    /** A file holding that PEM (HYPHAE_CA_FILE), read by createMesh. */
+    caFile: z.string().min(1).optional(),
   })
   .refine((o) => o.controlPlane !== undefined || o.resolver !== undefined, {
     error: 'either controlPlane (URL of the hyphae control plane) or resolver is required',
     path: ['controlPlane'],
+  })
+  .superRefine((o, ctx) => {
+    const urls = o.controlPlane === undefined ? [] : Array.isArray(o.controlPlane) ? o.controlPlane : [o.controlPlane];
+    const secure = urls.filter((u) => u.startsWith('https:')).length;
+    if (secure > 0 && secure < urls.length) {
+      ctx.addIssue({ code: 'custom', path: ['controlPlane'], message: 'mixes http:// and https:// URLs; every replica of a control plane is secure or none is' });
+      return;
+    }
+    if (secure > 0) {
+      const why = 'the control plane is https://, so mTLS is on and this process needs';
+      if (!o.service) ctx.addIssue({ code: 'custom', path: ['service'], message: `${why} its service name (its identity): set service or HYPHAE_SERVICE` });
+      if (!o.token) {
+        ctx.addIssue({ code: 'custom', path: ['token'], message: `${why} a join token: set token or HYPHAE_TOKEN (hyphae token create --service <name>)` });
+      }
+      if (!o.ca && !o.caFile) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['caFile'],
+          message: `${why} the control plane's CA: set ca, caFile or HYPHAE_CA_FILE (the control plane's ca-bundle.pem)`,
+        });
+      }
+    } else if (urls.length > 0 && o.token) {
+      ctx.addIssue({ code: 'custom', path: ['token'], message: 'a token is given but the control plane URL is http://: it would travel in clear; use the https:// URL' });
+    }
+    if (o.ca && o.caFile) ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'give ca or caFile, not both' });
   });
 
 export type MeshOptions = z.input<typeof meshOptionsSchema>;

@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { advertiseAddress } from './advertise-address.js';
 import { InboundAuthorization, type AuthzStats } from './authz/authorization.js';
 import { Drainer } from './drain.js';
+import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
 import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
@@ -33,6 +34,8 @@ export interface WrapServerDeps {
   registrar: () => Promise<ServerRegistrar | undefined>;
   logger: Logger;
   defaults: { labels: Record<string, string>; drainDelayMs: number; gracePeriodMs: number; advertiseAddress?: string | undefined };
+  /** mTLS for inbound connections (resolved lazily, like the registrar); absent: plain HTTP as the server was. */
+  tls?: () => Promise<InboundTls | undefined>;
   /** The workload's AuthorizationPolicies (the mesh's watch of its own service); none when absent. */
   policies?: PolicySource | undefined;
 }
@@ -159,6 +162,8 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     if (SIDE_DOORS.has(event)) return sideDoor(event as string, args);
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };
+  // Outside the stack: it decides which connections HTTP sees at all, before any request exists.
+  if (deps.tls) attachMtlsFront(server, deps.tls, logger);
 
   return server;
 }

@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { cliPath, startNode } from '../helpers/process.js';
-import { call, makeTempDir, startControlPlane } from '../helpers/control-plane.js';
+import { call, makeTempDir, startControlPlane, trustControlPlane } from '../helpers/control-plane.js';
 
 const exec = promisify(execFile);
 
@@ -95,9 +96,10 @@ describe('hyphae CLI', () => {
       const dir = await makeTempDir();
       try {
         const child = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dir]);
-        const [, url] = await child.waitFor(/listening (http:\/\/127\.0\.0\.1:\d+) data=/);
+        const [, url] = await child.waitFor(/listening (https:\/\/127\.0\.0\.1:\d+) data=/);
+        await trustControlPlane({ url: url!, caFile: path.join(dir, 'ca-bundle.pem'), adminTokenFile: undefined });
         assert.equal((await call(url!, 'GET', '/v1/health')).status, 200);
-        assert.equal(child.lines.filter((l) => l.includes('listening http://')).length, 1);
+        assert.equal(child.lines.filter((l) => l.includes('listening https://')).length, 1);
         assert.equal(await child.kill(signal), 0, signal);
         assert.ok(child.lines.some((l) => l.includes(`shutting down (${signal})`)));
         assert.ok(child.lines.at(-1)!.endsWith(' closed'), child.lines.at(-1));

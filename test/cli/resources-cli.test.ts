@@ -66,7 +66,7 @@ describe('hyphae apply, get, delete, diff, schema', () => {
 
   before(async () => {
     cp = await startControlPlane();
-    cpFlag = ['--control-plane', cp.url];
+    cpFlag = cp.cliFlags;
     dir = await makeTempDir('hyphae-cli-');
     await mkdir(path.join(dir, 'conf/routes'), { recursive: true });
     await writeFile(path.join(dir, 'conf/service.yaml'), SERVICE);

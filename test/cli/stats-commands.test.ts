@@ -53,7 +53,7 @@ describe('hyphae status, top, describe', () => {
       [['status', '--bogus'], /Unknown option '--bogus'/],
     ];
     for (const [args, message] of cases) {
-      const r = await run([...args, '--control-plane', cp.url]);
+      const r = await run([...args, ...cp.cliFlags]);
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, message, args.join(' '));
     }
@@ -63,17 +63,17 @@ describe('hyphae status, top, describe', () => {
     const down = await run(['status', '--control-plane', 'http://127.0.0.1:9']);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach the control plane at http:\/\/127\.0\.0\.1:9/);
-    const unknown = await run(['describe', 'service', 'nosuch', '--control-plane', cp.url]);
+    const unknown = await run(['describe', 'service', 'nosuch', ...cp.cliFlags]);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /service default\/nosuch is not known/);
   });
 
   it('status on an empty mesh says so; top refreshes until Ctrl-C and exits 0', async () => {
-    const s = await run(['status', '--control-plane', cp.url]);
+    const s = await run(['status', ...cp.cliFlags]);
     assert.equal(s.code, 0);
     assert.match(s.stdout, /No services yet\.\n\nNo warnings\./);
     // A report arrives while top is running: the next refresh shows it.
-    const top = startNode(cliPath, ['top', '--interval', '0.3', '--control-plane', cp.url]);
+    const top = startNode(cliPath, ['top', '--interval', '0.3', ...cp.cliFlags]);
     await top.waitFor(/No traffic reported in this window\./);
     const posted = await call(cp.url, 'POST', '/v1/stats', { reporter: 'cli-test-1', service: 'web', intervalMs: 1000, edges: [{ destination: 'api', requests: 7, errors: 0, latency: [[20, 7]] }] });
     assert.equal(posted.status, 204);

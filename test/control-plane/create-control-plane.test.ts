@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
 import { registerRequestSchema } from '../../src/config/instance.js';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane/index.js';
-import { Watcher, call, makeTempDir } from '../helpers/control-plane.js';
+import { Watcher, call, makeTempDir, trustControlPlane } from '../helpers/control-plane.js';
 
 describe('createControlPlane', () => {
   const dirs: string[] = [];
@@ -15,6 +15,7 @@ describe('createControlPlane', () => {
     dirs.push(dataDir);
     const cp = await createControlPlane({ port: 0, dataDir, ...extra });
     planes.push(cp);
+    await trustControlPlane(cp);
     return cp;
   }
   after(async () => {
@@ -27,9 +28,12 @@ describe('createControlPlane', () => {
     const cp = await start({ log: (l) => lines.push(l) });
     assert.ok(cp.port > 0);
     assert.equal(cp.host, '127.0.0.1');
-    assert.equal(cp.url, `http://127.0.0.1:${cp.port}`);
+    // Secure by default: HTTPS from the control plane's own CA.
+    assert.equal(cp.url, `https://127.0.0.1:${cp.port}`);
     assert.equal((await call(cp.url, 'GET', '/v1/health')).status, 200);
-    assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z listening http:\/\/127\.0\.0\.1:\d+ data=/);
+    // The CA and admin-token lines come first; every line is timestamped.
+    assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l)), lines.join('\n'));
+    assert.match(lines.find((l) => l.includes(' listening '))!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z listening https:\/\/127\.0\.0\.1:\d+ data=/);
   });
 
   it('rejects bad options with an error naming each one', async () => {

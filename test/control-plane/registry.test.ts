@@ -37,7 +37,7 @@ describe('registry', () => {
       config: null,
       routes: [],
       policies: [],
-      mtlsMode: null,
+      mtlsMode: 'STRICT',
       at: 0,
       index: 0,
     });

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { call, startControlPlane, type ApiResponse, type RunningControlPlane } from '../helpers/control-plane.js';
 import type { ApiErrorBody } from '../../src/config/wire.js';
@@ -34,6 +35,15 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'PUT', path: '/v1/resources', allow: 'PUT, GET', json: true },
   { method: 'GET', path: '/v1/resources/Service/default/x', allow: 'GET, DELETE' },
   { method: 'DELETE', path: '/v1/resources/Service/default/x', allow: 'GET, DELETE' },
+  { method: 'GET', path: '/v1/trust-bundle', allow: 'GET' },
+  { method: 'POST', path: '/v1/certificates', allow: 'POST', json: true },
+  { method: 'POST', path: '/v1/tokens', allow: 'POST, GET', json: true },
+  { method: 'GET', path: '/v1/tokens', allow: 'POST, GET' },
+  { method: 'DELETE', path: '/v1/tokens/jt_0123456789abcdef', allow: 'DELETE' },
+  { method: 'GET', path: '/v1/ca', allow: 'GET' },
+  // Their bodies are optional ({} rotates or retires), so the JSON-body cases that end in a valid call skip them.
+  { method: 'POST', path: '/v1/ca/rotate', allow: 'POST' },
+  { method: 'POST', path: '/v1/ca/retire', allow: 'POST' },
 ];
 const JSON_ENDPOINTS = ENDPOINTS.filter((e) => e.json);
 
@@ -55,6 +65,15 @@ const BAD_BODIES: Record<string, { body: unknown; paths: string[] }[]> = {
     { body: { add: 'api', remove: [7] }, paths: ['add', 'remove[0]'] },
     { body: { add: ['api'], subscribe: true }, paths: ['subscribe'] },
     { body: { add: ['x'.repeat(200)] }, paths: ['add[0]'] },
+  ],
+  'POST /v1/certificates': [
+    { body: { csr: 5 }, paths: ['csr'] },
+    { body: { csr: 'x', extra: 1 }, paths: ['extra'] },
+    { body: { csr: 'x'.repeat(20_000) }, paths: ['csr'] },
+  ],
+  'POST /v1/tokens': [
+    { body: { service: 7, ttlSeconds: 0 }, paths: ['service', 'ttlSeconds'] },
+    { body: { service: 'api', namespace: 'Bad!', scope: 'all' }, paths: ['namespace', 'scope'] },
   ],
   'PUT /v1/resources': [
     { body: { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 7 }, spec: { loadBalancer: 3 } }, paths: ['metadata.name', 'spec.loadBalancer'] },
@@ -86,10 +105,26 @@ interface RawAnswer {
   closed: boolean;
 }
 
+/** The control plane's CA, for raw connections (the API is HTTPS; the HTTP layer under test is the same). */
+let rawCa: string | undefined;
+
+function connect(port: number): net.Socket {
+  return rawCa ? tls.connect({ port, host: '127.0.0.1', ca: rawCa, servername: 'localhost' }) : net.connect(port, '127.0.0.1');
+}
+
+/** The admin token, added to raw requests as call() adds it: these tests are about what comes after authentication. */
+let rawToken: string | undefined;
+
+function withToken(data: string | Buffer): string | Buffer {
+  if (typeof data !== 'string' || !rawToken) return data;
+  return data.replace('\r\nHost: x\r\n', `\r\nHost: x\r\nAuthorization: Bearer ${rawToken}\r\n`);
+}
+
 /** Write bytes on a fresh connection and read one HTTP answer (or none). */
-function raw(port: number, data: string | Buffer, opts: { end?: boolean; waitMs?: number } = {}): Promise<RawAnswer> {
+function raw(port: number, request: string | Buffer, opts: { end?: boolean; waitMs?: number } = {}): Promise<RawAnswer> {
+  const data = withToken(request);
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = connect(port);
     let out = Buffer.alloc(0);
     let settled = false;
     const finish = (closed: boolean) => {
@@ -111,6 +146,20 @@ function raw(port: number, data: string | Buffer, opts: { end?: boolean; waitMs?
   });
 }
 
+/** Bytes on a plain TCP connection; resolves with whatever came back when the server closed it. */
+function rawPlain(port: number, data: string | Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let out = '';
+    socket.on('data', (d) => (out += d.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(out.startsWith('HTTP/') ? out : ''));
+    // Half-close after the bytes: the server sees the end at once instead of waiting for its handshake timeout.
+    socket.end(data);
+    setTimeout(() => socket.destroy(), 11_000).unref();
+  });
+}
+
 function rawError(a: RawAnswer): ApiErrorBody {
   const body = /transfer-encoding: chunked/i.test(a.head) ? a.body.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '') : a.body;
   return JSON.parse(body) as ApiErrorBody;
@@ -121,6 +170,8 @@ describe('robustness', () => {
 
   before(async () => {
     cp = await startControlPlane({ bodyLimitBytes: BODY_LIMIT });
+    rawCa = cp.ca;
+    rawToken = cp.adminToken;
   });
   after(async () => {
     await cp?.stop();
@@ -157,12 +208,12 @@ describe('robustness', () => {
   });
 
   it('stops reading a chunked body as soon as it passes the limit', async () => {
-    const socket = net.connect(cp.port, '127.0.0.1');
+    const socket = connect(cp.port);
     let answer = '';
     socket.on('data', (d) => (answer += d.toString('latin1')));
     socket.on('error', () => {});
     const closed = new Promise((resolve) => socket.on('close', resolve));
-    socket.write('PUT /v1/resources HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    socket.write(withToken('PUT /v1/resources HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n'));
     const chunk = 'a'.repeat(16 * 1024);
     let sent = 0;
     // Bounded: at most 64 chunks (1 MiB, 16 times the limit).
@@ -313,6 +364,22 @@ describe('robustness', () => {
       ...Array.from({ length: 20 }, () => raw(cp.port, 'PUT /v1/resources HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ite', { end: true })),
     ]);
     for (const a of answers) assert.ok(a.status === 0 || a.status === 400, a.head);
+  });
+
+  it('drops plaintext, a bad TLS hello and a client that distrusts it, without an HTTP answer', async () => {
+    const answers = await Promise.all([
+      // Plain HTTP to the HTTPS port: the TLS layer refuses it before HTTP.
+      rawPlain(cp.port, 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'),
+      rawPlain(cp.port, Buffer.from('16030100a5010000a10303', 'hex')),
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ port: cp.port, host: '127.0.0.1', servername: 'localhost' });
+        s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      }),
+    ]);
+    assert.equal(answers[0], '', 'no HTTP answer to plaintext');
+    assert.equal(answers[1], '');
+    assert.match(answers[2]!, /SELF_SIGNED|UNABLE_TO_VERIFY/);
+    assert.equal((await call(cp.url, 'GET', '/v1/health')).status, 200);
   });
 
   it('is still healthy afterwards, never answered 500, and never exited', async () => {

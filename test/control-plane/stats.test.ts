@@ -189,7 +189,7 @@ describe('POST /v1/stats on a real control plane', () => {
     const lease = await register(cp.url, { service: 'api', address: '127.0.0.1', port: api.port });
     const webT = new MeshTelemetry({ service: 'web' });
     const client = new TestClient(webT, resolver);
-    const cpClient = new ControlPlaneClient([cp.url]);
+    const cpClient = new ControlPlaneClient([cp.url], { token: cp.adminToken, ca: cp.ca });
     const webReporter = new StatsReporter(cpClient, () => webT.takeStats(), { service: 'web', namespace: 'default', instances: () => [], logger: silentLogger });
     const apiReporter = new StatsReporter(cpClient, () => apiT.takeStats(), { service: 'api', namespace: 'default', instances: () => [lease.instance.id], logger: silentLogger });
     try {

@@ -23,7 +23,11 @@ describe('watch', () => {
   });
 
   it('opens with a hello, then one snapshot per service, in the order asked', async () => {
-    const res = await request(`${cp.url}/v1/watch?services=alpha,ns1/beta`, { bodyTimeout: 0 });
+    const res = await request(`${cp.url}/v1/watch?services=alpha,ns1/beta`, {
+      bodyTimeout: 0,
+      dispatcher: cp.dispatcher,
+      headers: { authorization: `Bearer ${cp.adminToken}` },
+    });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/event-stream/);
     assert.equal(res.headers['cache-control'], 'no-store');
@@ -36,12 +40,13 @@ describe('watch', () => {
       assert.equal(w.hello.heartbeatMs, 100);
       await w.waitForService('ns1/beta');
       const kinds = w.events.map((e) => e.event);
-      assert.deepEqual(kinds, ['hello', 'service', 'service'], 'duplicates are followed once');
+      // The trust bundle comes right after the hello, before any snapshot.
+      assert.deepEqual(kinds, ['hello', 'trust-bundle', 'service', 'service'], 'duplicates are followed once');
       assert.deepEqual(
-        w.events.slice(1).map((e) => e.data),
+        w.events.slice(2).map((e) => e.data),
         [
-          { name: 'alpha', namespace: 'default', version: 0, exists: false, instances: [], config: null, routes: [], policies: [], mtlsMode: null },
-          { name: 'beta', namespace: 'ns1', version: 0, exists: false, instances: [], config: null, routes: [], policies: [], mtlsMode: null },
+          { name: 'alpha', namespace: 'default', version: 0, exists: false, instances: [], config: null, routes: [], policies: [], mtlsMode: 'STRICT' },
+          { name: 'beta', namespace: 'ns1', version: 0, exists: false, instances: [], config: null, routes: [], policies: [], mtlsMode: 'STRICT' },
         ],
       );
     } finally {
@@ -79,9 +84,10 @@ describe('watch', () => {
   it('opens a stream that follows nothing, and follows services added later', async () => {
     const w = await Watcher.open(cp.url);
     try {
+      await w.waitFor((e) => e.event === 'trust-bundle', 1_000);
       assert.deepEqual(
         w.events.map((e) => e.event),
-        ['hello'],
+        ['hello', 'trust-bundle'],
       );
       assert.equal((await w.update(['late'])).status, 204);
       const from = w.events.length;

@@ -2,12 +2,18 @@
  * Test helpers for anything that needs a control plane: start the real
  * `hyphae control-plane` as a child process, call its API, and watch it over
  * SSE with timestamps on every event (for latency assertions).
+ *
+ * Control planes start secure, as in production: HTTPS from their own CA,
+ * tokens on every call. The helpers remember each one's CA and admin token,
+ * so call(), register() and Watcher.open() speak HTTPS and send the admin
+ * token unless told otherwise (`token: null` sends none, a string sends that).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { request, type Dispatcher } from 'undici';
-import type { ApiErrorBody, ServiceSnapshot, WatchHello } from '../../src/config/wire.js';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { ApiErrorBody, ServiceSnapshot, TokenResponse, WatchHello } from '../../src/config/wire.js';
+import type { MeshOptions } from '../../src/mesh/options.js';
 import type { RegisterRequest, RegisterResponse } from '../../src/config/instance.js';
 import { cliPath, startNode, type Child } from './process.js';
 
@@ -21,6 +27,10 @@ export interface StartControlPlaneOptions {
   ttlSeconds?: number;
   heartbeatMs?: number;
   bodyLimitBytes?: number;
+  /** Plain HTTP, no CA, no tokens (--insecure): for tests about something else that plaintext makes simpler. */
+  insecure?: boolean;
+  /** Workload certificate lifetime (--cert-ttl), e.g. '3s'. */
+  certTtl?: string;
   /** Extra command-line arguments. */
   args?: string[];
 }
@@ -30,8 +40,40 @@ export interface RunningControlPlane {
   port: number;
   child: Child;
   dataDir: string;
+  secure: boolean;
+  /** The trust bundle file (HYPHAE_CA_FILE) and its PEM; undefined when insecure. */
+  caFile: string | undefined;
+  ca: string | undefined;
+  adminToken: string | undefined;
+  /** An undici dispatcher that trusts the control plane's CA (for requests the helpers do not make). */
+  dispatcher: Dispatcher;
+  /** `hyphae` CLI flags to reach it as admin: --control-plane, and when secure --token and --ca-file. */
+  cliFlags: string[];
+  /** A new join token for `service` (created with the admin token). */
+  joinToken(service: string, namespace?: string): Promise<string>;
+  /** createMesh() options for a process of `service`: URL, and when secure its join token and CA file. */
+  meshOptions(service?: string, namespace?: string): Promise<MeshOptions>;
+  /** HYPHAE_* variables for a child process of `service` (the same, as environment). */
+  env(service: string, namespace?: string): Promise<Record<string, string>>;
   /** SIGTERM (or `signal`) and wait for exit; removes the data directory if this helper created it. Resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+interface Credentials {
+  dispatcher: Dispatcher;
+  adminToken: string | undefined;
+}
+
+/** What call() and Watcher.open() use for a control plane URL: its CA and admin token. */
+const credentials = new Map<string, Credentials>();
+
+/** Make the helpers trust a control plane started another way (createControlPlane() in process). */
+export async function trustControlPlane(cp: { url: string; caFile: string | undefined; adminTokenFile: string | undefined }): Promise<Credentials> {
+  const ca = cp.caFile ? await readFile(cp.caFile, 'utf8') : undefined;
+  const adminToken = cp.adminTokenFile ? (await readFile(cp.adminTokenFile, 'utf8')).trim() : undefined;
+  const cred = { dispatcher: new Agent(ca ? { connect: { ca } } : {}), adminToken };
+  credentials.set(cp.url, cred);
+  return cred;
 }
 
 export async function startControlPlane(opts: StartControlPlaneOptions = {}): Promise<RunningControlPlane> {
@@ -41,6 +83,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   if (opts.ttlSeconds !== undefined) args.push('--ttl', String(opts.ttlSeconds));
   if (opts.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(opts.heartbeatMs));
   if (opts.bodyLimitBytes !== undefined) args.push('--body-limit', String(opts.bodyLimitBytes));
+  if (opts.insecure) args.push('--insecure');
+  if (opts.certTtl !== undefined) args.push('--cert-ttl', opts.certTtl);
   args.push(...(opts.args ?? []));
   // HYPHAE_TEST_ETCD=<endpoints> runs every control plane a test starts on etcd (a fresh prefix each),
   // to check that the etcd store and registry behave as the file store and the memory registry do.
@@ -50,23 +94,57 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const child = startNode(cliPath, args);
   let match: RegExpMatchArray;
   try {
-    match = await child.waitFor(/listening (http:\/\/[^\s]+:(\d+))/);
+    // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
+    match = await child.waitFor(/listening (https?:\/\/[^\s]+:(\d+))/, 30_000);
   } catch (err) {
     await child.kill('SIGKILL');
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
-  return {
-    url: match[1]!,
+  const url = match[1]!;
+  const secure = url.startsWith('https:');
+  const caFile = secure ? path.join(dataDir, 'ca-bundle.pem') : undefined;
+  const cred = await trustControlPlane({ url, caFile, adminTokenFile: secure ? path.join(dataDir, 'admin-token') : undefined });
+  const joinToken = async (service: string, namespace?: string) => {
+    const res = await call<TokenResponse>(url, 'POST', '/v1/tokens', { service, ...(namespace ? { namespace } : {}) });
+    if (res.status !== 201) throw new Error(`token create answered ${res.status}: ${res.text}`);
+    return res.body.token;
+  };
+  const cp: RunningControlPlane = {
+    url,
     port: Number(match[2]),
     child,
     dataDir,
+    secure,
+    caFile,
+    ca: caFile ? await readFile(caFile, 'utf8') : undefined,
+    adminToken: cred.adminToken,
+    dispatcher: cred.dispatcher,
+    cliFlags: ['--control-plane', url, ...(secure ? ['--token', cred.adminToken!, '--ca-file', caFile!] : [])],
+    joinToken,
+    async meshOptions(service, namespace) {
+      if (!secure) return { controlPlane: url, ...(service ? { service } : {}), ...(namespace ? { namespace } : {}) };
+      const name = service ?? 'test-client';
+      return { controlPlane: url, service: name, ...(namespace ? { namespace } : {}), token: await joinToken(name, namespace), caFile };
+    },
+    async env(service, namespace) {
+      const env: Record<string, string> = { HYPHAE_CONTROL_PLANE: url, HYPHAE_SERVICE: service };
+      if (namespace) env.HYPHAE_NAMESPACE = namespace;
+      if (secure) {
+        env.HYPHAE_TOKEN = await joinToken(service, namespace);
+        env.HYPHAE_CA_FILE = caFile!;
+      }
+      return env;
+    },
     async stop(signal = 'SIGTERM') {
       const code = await child.kill(signal);
+      credentials.delete(url);
+      await cred.dispatcher.close().catch(() => {});
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
       return code;
     },
   };
+  return cp;
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -85,15 +163,29 @@ export interface CallOptions {
   /** Content-Type header; defaults to application/json when a body is sent, none otherwise. */
   contentType?: string | null;
   headers?: Record<string, string>;
+  /** Bearer token: the control plane's admin token by default; null sends none. */
+  token?: string | null;
+}
+
+function authHeaders(url: string, token: string | null | undefined): Record<string, string> {
+  const t = token === undefined ? credentials.get(url)?.adminToken : token;
+  return t ? { authorization: `Bearer ${t}` } : {};
 }
 
 /** One API call. `body` is JSON-encoded; nothing is thrown for 4xx/5xx (tests assert on them). */
 export async function call<T = unknown>(url: string, method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<ApiResponse<T>> {
   const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
-  const headers: Record<string, string> = { ...opts.headers };
+  const headers: Record<string, string> = { ...authHeaders(url, opts.token), ...opts.headers };
   const contentType = opts.contentType === undefined ? (payload === undefined ? null : 'application/json') : opts.contentType;
   if (contentType !== null) headers['content-type'] = contentType;
-  const res = await request(`${url}${path}`, { method: method as 'GET', headers, body: payload, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const res = await request(`${url}${path}`, {
+    method: method as 'GET',
+    headers,
+    body: payload,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+    dispatcher: credentials.get(url)?.dispatcher,
+  });
   const text = await res.body.text();
   let parsed: unknown;
   if (text !== '') {
@@ -108,20 +200,20 @@ export async function call<T = unknown>(url: string, method: string, path: strin
 
 export type ErrorResponse = ApiResponse<ApiErrorBody>;
 
-export async function register(url: string, req: RegisterRequest): Promise<RegisterResponse> {
-  const res = await call<RegisterResponse>(url, 'POST', '/v1/instances', req);
+export async function register(url: string, req: RegisterRequest, token?: string | null): Promise<RegisterResponse> {
+  const res = await call<RegisterResponse>(url, 'POST', '/v1/instances', req, { token });
   if (res.status !== 201) throw new Error(`register answered ${res.status}: ${res.text}`);
   return res.body;
 }
 
 /** Renew a lease; resolves with the HTTP status (200, or 404 when the lease is unknown). */
-export async function heartbeat(url: string, leaseId: string): Promise<number> {
-  return (await call(url, 'PUT', `/v1/leases/${encodeURIComponent(leaseId)}`)).status;
+export async function heartbeat(url: string, leaseId: string, token?: string | null): Promise<number> {
+  return (await call(url, 'PUT', `/v1/leases/${encodeURIComponent(leaseId)}`, undefined, { token })).status;
 }
 
 /** Deregister; resolves with the HTTP status (204, or 404 when the lease is unknown). */
-export async function deregister(url: string, leaseId: string): Promise<number> {
-  return (await call(url, 'DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`)).status;
+export async function deregister(url: string, leaseId: string, token?: string | null): Promise<number> {
+  return (await call(url, 'DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`, undefined, { token })).status;
 }
 
 // ---------------------------------------------------------------- watch (SSE)
@@ -157,12 +249,13 @@ export class Watcher {
     this.ended = new Promise((resolve) => (this.#endedResolve = resolve));
   }
 
-  /** Open `GET /v1/watch?services=...` and resolve once the hello has arrived. */
-  static async open(url: string, services: readonly string[] = []): Promise<Watcher> {
+  /** Open `GET /v1/watch?services=...` and resolve once the hello has arrived (admin token unless `token` says otherwise). */
+  static async open(url: string, services: readonly string[] = [], token?: string | null): Promise<Watcher> {
     const w = new Watcher(url);
     const query = services.length > 0 ? `?services=${services.map(encodeURIComponent).join(',')}` : '';
     const res = await request(`${url}/v1/watch${query}`, {
-      headers: { accept: 'text/event-stream' },
+      dispatcher: credentials.get(url)?.dispatcher,
+      headers: { ...authHeaders(url, token), accept: 'text/event-stream' },
       signal: w.#abort.signal,
       headersTimeout: 10_000,
       bodyTimeout: 0,

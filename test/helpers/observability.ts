@@ -23,7 +23,9 @@ const script = path.join(buildDir, 'examples/telemetry/service.js');
 
 export async function startTopology({ rps = 15 }: { rps?: number } = {}): Promise<Topology> {
   // A short lease: a killed instance leaves the registry within 2 s.
-  const cp = await startControlPlane({ ttlSeconds: 2 });
+  // Insecure: the scenario is about telemetry (child processes configured by HYPHAE_CONTROL_PLANE alone, a
+  // browser on the dashboard); mTLS and tokens have their own tests.
+  const cp = await startControlPlane({ ttlSeconds: 2, insecure: true });
   const procs: Topology['procs'] = new Map();
   const start = async (name: string, env: Record<string, string>) => {
     const child = startNode(script, [], { HYPHAE_CONTROL_PLANE: cp.url, STATS_INTERVAL_MS: '500', TTL: '2', ...env });

@@ -1,5 +1,6 @@
 /** Example services (built with the library) as child processes, for integration tests. */
 import path from 'node:path';
+import type { RunningControlPlane } from './control-plane.js';
 import { buildDir, startNode, type Child } from './process.js';
 
 export interface RunningService {
@@ -9,9 +10,13 @@ export interface RunningService {
   version: string;
 }
 
-export async function startApi(controlPlane: string, version = 'v1', env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
+/**
+ * The example api service: given a control plane, with its own join token and the CA file when that
+ * control plane is secure; given URLs (comma-separated), for insecure control planes (replicas).
+ */
+export async function startApi(cp: RunningControlPlane | string, version = 'v1', env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
   const child = startNode(path.join(buildDir, 'examples/api/server.js'), [], {
-    HYPHAE_CONTROL_PLANE: controlPlane,
+    ...(typeof cp === 'string' ? { HYPHAE_CONTROL_PLANE: cp } : await cp.env('api')),
     HYPHAE_DRAIN_DELAY_MS: '300',
     VERSION: version,
     ...env,

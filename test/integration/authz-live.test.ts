@@ -35,7 +35,9 @@ describe('live authorization policies through the control plane', () => {
   const changes: { what: string; ms: number }[] = [];
 
   before(async () => {
-    cp = await startControlPlane();
+    // Insecure: these policies match paths, and a raw plaintext client is the simplest way to send odd ones
+    // (mTLS and identity-based rules are tested with the mesh CA elsewhere).
+    cp = await startControlPlane({ insecure: true });
     mesh = await createMesh({ service: 'web', controlPlane: cp.url, logger: silentLogger, server: { drainDelayMs: 0, gracePeriodMs: 1_000 } });
     const server = mesh.wrapServer(
       http.createServer((req, res) => {

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { after, before, it } from 'node:test';
 import { createMesh, ErrorCode, isMeshError, type Mesh } from '../../src/index.js';
-import { call, register, deregister, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { call, register, deregister, makeTempDir, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 
 let cp: RunningControlPlane;
 let mesh: Mesh;
 
 before(async () => {
   cp = await startControlPlane();
-  mesh = await createMesh({ controlPlane: cp.url, discoveryTimeoutMs: 2_000 });
+  mesh = await createMesh({ ...(await cp.meshOptions('client')), discoveryTimeoutMs: 2_000 });
 });
 
 after(async () => {
@@ -39,7 +40,7 @@ it('control plane unreachable: HYPHAE_ERR_CONTROL_PLANE_UNREACHABLE at start and
   );
   const other = await startControlPlane();
   // No discovery cache: a cache left by an earlier control plane on the same port would (rightly) answer instead.
-  const m = await createMesh({ controlPlane: other.url, discoveryTimeoutMs: 3_000, cacheDir: false });
+  const m = await createMesh({ ...(await other.meshOptions('client')), discoveryTimeoutMs: 3_000, cacheDir: false });
   try {
     await other.stop('SIGKILL');
     await assert.rejects(m.request('http://api/'), (err) => isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE));
@@ -49,20 +50,24 @@ it('control plane unreachable: HYPHAE_ERR_CONTROL_PLANE_UNREACHABLE at start and
 });
 
 it('waitForControlPlane: createMesh waits until the control plane comes up', async () => {
-  // Find a free port by starting and stopping a control plane, then bring one up there later.
-  const probe = await startControlPlane();
+  // Find a free port by starting and stopping a control plane, then bring one up there later. The data
+  // directory is kept, so the late one has the same CA and knows the join token made now.
+  const dataDir = await makeTempDir();
+  const probe = await startControlPlane({ dataDir });
   const port = probe.port;
+  const options = await probe.meshOptions('client');
   await probe.stop();
-  const pending = createMesh({ controlPlane: `http://127.0.0.1:${port}`, waitForControlPlane: true });
+  const pending = createMesh({ ...options, controlPlane: `https://127.0.0.1:${port}`, waitForControlPlane: true });
   let settled = false;
   void pending.finally(() => (settled = true)).catch(() => {});
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(settled, false, 'still waiting while nothing listens');
-  const late = await startControlPlane({ args: ['--port', String(port)] });
+  const late = await startControlPlane({ dataDir, args: ['--port', String(port)] });
   try {
     const m = await pending;
     await m.close();
   } finally {
     await late.stop();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });

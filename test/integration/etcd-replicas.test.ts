@@ -23,7 +23,9 @@ const service = (name: string, labels: Record<string, string> = {}) => ({
 
 async function startReplicas(etcd: EtcdCluster, n: number, ttl = 2): Promise<RunningControlPlane[]> {
   const args = ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--etcd-timeout-ms', '1000'];
-  return Promise.all(Array.from({ length: n }, () => startControlPlane({ args, ttlSeconds: ttl, heartbeatMs: 1_000 })));
+  // Insecure: each replica would make its own CA in its own data directory (the CA's state is not in etcd
+  // yet), and this test is about the replicated store and registry.
+  return Promise.all(Array.from({ length: n }, () => startControlPlane({ args, ttlSeconds: ttl, heartbeatMs: 1_000, insecure: true })));
 }
 
 /** The member that leads the raft group now (etcd's JSON gateway: /v3/maintenance/status). */

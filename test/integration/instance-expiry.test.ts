@@ -11,7 +11,7 @@ const meshes: Mesh[] = [];
 
 before(async () => {
   cp = await startControlPlane({ ttlSeconds: TTL_SECONDS });
-  apis = await Promise.all([1, 2, 3].map(() => startApi(cp.url, 'v1', { HYPHAE_TTL_SECONDS: String(TTL_SECONDS) })));
+  apis = await Promise.all([1, 2, 3].map(() => startApi(cp, 'v1', { HYPHAE_TTL_SECONDS: String(TTL_SECONDS) })));
 });
 
 after(async () => {
@@ -22,7 +22,7 @@ after(async () => {
 
 it('an instance killed with SIGKILL leaves every watcher within its TTL plus one heartbeat interval', async () => {
   // Three watchers: two meshes (their endpoint sets) and a raw SSE watch.
-  for (let i = 0; i < 2; i++) meshes.push(await createMesh({ controlPlane: cp.url }));
+  for (let i = 0; i < 2; i++) meshes.push(await createMesh(await cp.meshOptions('client')));
   for (const m of meshes) await (await m.request('http://api/')).body.dump();
   const raw = await Watcher.open(cp.url, ['api']);
   try {

@@ -10,8 +10,8 @@ let mesh: Mesh;
 
 before(async () => {
   cp = await startControlPlane();
-  apis = await Promise.all(['v1', 'v1', 'v1'].map((v) => startApi(cp.url, v)));
-  mesh = await createMesh({ controlPlane: cp.url });
+  apis = await Promise.all(['v1', 'v1', 'v1'].map((v) => startApi(cp, v)));
+  mesh = await createMesh(await cp.meshOptions('client'));
 });
 
 after(async () => {
@@ -48,7 +48,7 @@ it('replacing every api instance one by one under 50 req/s loses no request', as
   await new Promise((r) => setTimeout(r, 1_000));
   const original = apis.map((a) => a.id);
   for (let i = 0; i < apis.length; i++) {
-    const fresh = await startApi(cp.url, 'v2');
+    const fresh = await startApi(cp, 'v2');
     const old = apis[i]!;
     apis[i] = fresh;
     assert.equal(await old.child.kill('SIGTERM'), 0, 'the old instance drains and exits 0');

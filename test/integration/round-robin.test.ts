@@ -10,11 +10,11 @@ let mesh: Mesh;
 
 before(async () => {
   cp = await startControlPlane();
-  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp.url, v)));
+  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp, v)));
   // peak_ewma is the default balancer; this test is about round robin, so the service asks for it.
   const applied = await call(cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'api' }, spec: { loadBalancer: 'round_robin' } });
   assert.equal(applied.status, 200, applied.text);
-  mesh = await createMesh({ controlPlane: cp.url });
+  mesh = await createMesh(await cp.meshOptions('client'));
 });
 
 after(async () => {

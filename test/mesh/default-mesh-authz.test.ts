@@ -14,7 +14,8 @@ import { waitUntil } from '../helpers/services.js';
 
 let cp: RunningControlPlane;
 before(async () => {
-  cp = await startControlPlane();
+  // Insecure: the policy here matches a path, checked with a raw plaintext client.
+  cp = await startControlPlane({ insecure: true });
   process.env.HYPHAE_CONTROL_PLANE = cp.url;
   process.env.HYPHAE_SERVICE = 'zero';
   process.env.HYPHAE_DRAIN_DELAY_MS = '0';

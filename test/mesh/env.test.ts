@@ -26,7 +26,19 @@ describe('optionsFromEnv', () => {
   it('a missing or empty HYPHAE_CONTROL_PLANE is an error that names the variable and shows an example', () => {
     assert.throws(() => optionsFromEnv({ HYPHAE_SERVICE: 'web' }), namesVariable(ENV.CONTROL_PLANE));
     assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: '' }), namesVariable(ENV.CONTROL_PLANE));
-    assert.throws(() => optionsFromEnv({}), /HYPHAE_CONTROL_PLANE=http:\/\//);
+    assert.throws(() => optionsFromEnv({}), /HYPHAE_CONTROL_PLANE=https:\/\//);
+  });
+
+  it('HYPHAE_TOKEN and HYPHAE_CA_FILE configure mTLS; an https:// control plane without them is refused naming each', () => {
+    const env = { HYPHAE_CONTROL_PLANE: 'https://127.0.0.1:15010', HYPHAE_SERVICE: 'web', HYPHAE_TOKEN: ' jt_0123456789abcdef.secret\n', HYPHAE_CA_FILE: '/etc/hyphae/ca.pem' };
+    const o = optionsFromEnv(env);
+    assert.equal(o.token, 'jt_0123456789abcdef.secret', 'trimmed: a token pasted from a file keeps no newline');
+    assert.equal(o.caFile, '/etc/hyphae/ca.pem');
+    assert.doesNotThrow(() => parseMeshOptions(o));
+    assert.throws(
+      () => parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: 'https://127.0.0.1:15010' })),
+      (e: unknown) => e instanceof MeshError && ['HYPHAE_SERVICE', 'HYPHAE_TOKEN', 'HYPHAE_CA_FILE'].every((v) => e.message.includes(v)),
+    );
   });
 
   it('the minimal environment gives a control plane URL and defaults', () => {

@@ -71,8 +71,35 @@ describe('parseMeshOptions', () => {
     assert.deepEqual(o.server, { drainDelayMs: 0, gracePeriodMs: 0, advertiseAddress: '10.0.0.5' });
   });
 
-  it('accepts a list of control plane URLs, http or https', () => {
-    assert.deepEqual(parseMeshOptions({ controlPlane: [CP, 'https://cp.example.com:15010'] }).controlPlane, [CP, 'https://cp.example.com:15010']);
+  it('accepts a list of control plane URLs, all http or all https', () => {
+    assert.deepEqual(parseMeshOptions({ controlPlane: [CP, 'http://127.0.0.2:15010'] }).controlPlane, [CP, 'http://127.0.0.2:15010']);
+    const secure = ['https://cp-0.example.com:15010', 'https://cp-1.example.com:15010'];
+    assert.deepEqual(parseMeshOptions({ controlPlane: secure, service: 'web', token: 'jt_0123456789abcdef.secret', caFile: '/etc/hyphae/ca.pem' }).controlPlane, secure);
+    assert.deepEqual(issuesOf({ controlPlane: [CP, 'https://cp.example.com:15010'] }), [
+      { path: 'controlPlane', message: 'mixes http:// and https:// URLs; every replica of a control plane is secure or none is' },
+    ]);
+  });
+
+  it('an https:// control plane means mTLS: the service name, a join token and the CA are required, each named', () => {
+    const issues = issuesOf({ controlPlane: 'https://127.0.0.1:15010' });
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['service', 'token', 'caFile'],
+    );
+    assert.match(issues[0]!.message, /HYPHAE_SERVICE/);
+    assert.match(issues[1]!.message, /HYPHAE_TOKEN.*hyphae token create/);
+    assert.match(issues[2]!.message, /HYPHAE_CA_FILE.*ca-bundle\.pem/);
+    const ok = parseMeshOptions({ controlPlane: 'https://127.0.0.1:15010', service: 'web', token: 'jt_0123456789abcdef.secret', ca: '-----BEGIN CERTIFICATE-----\nx\n' });
+    assert.equal(ok.token, 'jt_0123456789abcdef.secret');
+  });
+
+  it('refuses a token over plain http, a CA that is not PEM, and both ca and caFile', () => {
+    assert.deepEqual(
+      issuesOf({ controlPlane: CP, token: 'jt_0123456789abcdef.secret' }).map((i) => i.path),
+      ['token'],
+    );
+    const issues = issuesOf({ controlPlane: 'https://127.0.0.1:1', service: 'a', token: 'short', ca: 'not pem', caFile: '/x' });
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['ca', 'caFile', 'token']);
   });
 
   it('needs a control plane or a resolver', () => {

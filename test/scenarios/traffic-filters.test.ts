@@ -29,8 +29,8 @@ describe('mirroring and fault injection (real control plane, api v1 and a shadow
 
   before(async () => {
     cp = await startControlPlane();
-    api = await startApi(cp.url, 'v1');
-    shadowMesh = await createMesh({ controlPlane: cp.url, service: 'api', labels: { version: 'shadow' }, server: { drainDelayMs: 0, gracePeriodMs: 1000 } });
+    api = await startApi(cp, 'v1');
+    shadowMesh = await createMesh({ ...(await cp.meshOptions('api')), labels: { version: 'shadow' }, server: { drainDelayMs: 0, gracePeriodMs: 1000 } });
     shadow = shadowMesh.wrapServer(
       http.createServer((req, res) => {
         mirror.hits++;
@@ -44,7 +44,7 @@ describe('mirroring and fault injection (real control plane, api v1 and a shadow
     shadow.listen(0, '127.0.0.1');
     await shadowMesh.registered(shadow);
     await apply(cp.url, serviceDoc('api', { subsets: SUBSETS }));
-    caller = await createMesh({ controlPlane: cp.url });
+    caller = await createMesh(await cp.meshOptions('client'));
   });
 
   after(async () => {

@@ -22,10 +22,10 @@ const inZone = (zone: string) => ({ HYPHAE_LABELS: `zone=${zone}` });
 before(async () => {
   cp = await startControlPlane();
   [zoneA, zoneB] = await Promise.all([
-    Promise.all([startApi(cp.url, 'v1', inZone('zone-a')), startApi(cp.url, 'v1', inZone('zone-a'))]),
-    Promise.all([startApi(cp.url, 'v1', inZone('zone-b')), startApi(cp.url, 'v1', inZone('zone-b'))]),
+    Promise.all([startApi(cp, 'v1', inZone('zone-a')), startApi(cp, 'v1', inZone('zone-a'))]),
+    Promise.all([startApi(cp, 'v1', inZone('zone-b')), startApi(cp, 'v1', inZone('zone-b'))]),
   ]);
-  mesh = await createMesh({ controlPlane: cp.url, labels: { zone: 'zone-a' } });
+  mesh = await createMesh({ ...(await cp.meshOptions('client')), labels: { zone: 'zone-a' } });
 });
 
 after(async () => {
@@ -60,7 +60,7 @@ it('zone-a caller: all to zone-a, to zone-b when zone-a is gone, and back', asyn
   assert.deepEqual(zones(failover), { 'zone-b': 300 });
 
   // Zone-a comes back.
-  const back = await startApi(cp.url, 'v1', inZone('zone-a'));
+  const back = await startApi(cp, 'v1', inZone('zone-a'));
   zoneA = [back];
   zoneOf.set(back.id, 'zone-a');
   const t1 = performance.now();

@@ -17,9 +17,9 @@ let mesh: Mesh;
 
 before(async () => {
   cp = await startControlPlane();
-  apis = await Promise.all(['v1', 'v1', 'v1'].map((v) => startApi(cp.url, v)));
+  apis = await Promise.all(['v1', 'v1', 'v1'].map((v) => startApi(cp, v)));
   await apply(cp.url, serviceDoc('api', { loadBalancer: 'ring_hash', ringHash: { header: 'x-user' } }));
-  mesh = await createMesh({ controlPlane: cp.url });
+  mesh = await createMesh(await cp.meshOptions('client'));
 });
 
 after(async () => {
@@ -51,7 +51,7 @@ it('a key sticks to one instance; adding a 4th instance to 3 moves about 1/4 of 
   assert.equal(stable, KEYS.length);
   assert.equal(spread.size, 3);
 
-  const added = await startApi(cp.url, 'v1');
+  const added = await startApi(cp, 'v1');
   apis.push(added);
   await waitUntil(() => mesh.endpoints('api').length === 4, 5_000);
   const after4 = await owners();

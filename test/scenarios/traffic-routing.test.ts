@@ -18,9 +18,9 @@ describe('traffic routing by path and header (real control plane, api v1 x2 and 
 
   before(async () => {
     cp = await startControlPlane();
-    apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp.url, v)));
+    apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp, v)));
     await apply(cp.url, serviceDoc('api', { subsets: API_SUBSETS }));
-    mesh = await createMesh({ controlPlane: cp.url });
+    mesh = await createMesh(await cp.meshOptions('client'));
   });
   after(async () => {
     await mesh?.close();

@@ -19,9 +19,9 @@ const split = (v1: number, v2: number) =>
 
 before(async () => {
   cp = await startControlPlane();
-  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp.url, v)));
+  apis = await Promise.all(['v1', 'v1', 'v2'].map((v) => startApi(cp, v)));
   await apply(cp.url, serviceDoc('api', { subsets: API_SUBSETS }), split(90, 10));
-  mesh = await createMesh({ controlPlane: cp.url });
+  mesh = await createMesh(await cp.meshOptions('client'));
 });
 
 after(async () => {

@@ -9,15 +9,16 @@ import {
   DEFAULT_ETCD_PREFIX,
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
+  DEFAULT_TRUST_DOMAIN,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { asUsageError, UsageError, type Command } from '../command.js';
-import { intFlag, numberFlag, stringFlag } from '../flags.js';
+import { durationFlag, intFlag, numberFlag, stringFlag } from '../flags.js';
 
 const DEFAULT_DATA_DIR = '.hyphae/control-plane';
 
 /** --store and the --etcd-* flags, checked together: an etcd flag without --store etcd is a mistake worth saying. */
-function storeFlags(values: Record<string, string | boolean | undefined>): Pick<ControlPlaneOptions, 'store' | 'etcd'> {
+function storeFlags(values: Record<string, string | string[] | boolean | undefined>): Pick<ControlPlaneOptions, 'store' | 'etcd'> {
   const str = (name: string) => stringFlag(name, values[name] as string | undefined);
   const store = str('store') ?? 'file';
   if (store !== 'file' && store !== 'etcd') throw new UsageError(`--store must be file or etcd, got "${store}"`);
@@ -35,9 +36,15 @@ function storeFlags(values: Record<string, string | boolean | undefined>): Pick<
 
 const usage = `Usage: hyphae control-plane [options]
 
-Run the hyphae control plane: service registry, configuration store and
-watch API (HTTP/JSON under /v1). Logs one line per event on stdout; stops
-cleanly on SIGTERM or SIGINT.
+Run the hyphae control plane: service registry, configuration store,
+watch API (HTTP/JSON under /v1) and certificate authority. Logs one line per
+event on stdout; stops cleanly on SIGTERM or SIGINT.
+
+Security is on by default: the API is served over HTTPS with a certificate
+from the control plane's own CA, and every call but /v1/health and
+/v1/trust-bundle needs a token. The first start makes the CA (ca.json, 0600),
+the admin token (admin-token, 0600) and the trust bundle (ca-bundle.pem) in
+the data directory.
 
 Options:
   --port <port>          TCP port, 0 for any free one (default ${DEFAULT_PORT})
@@ -52,6 +59,18 @@ Options:
   --etcd-endpoints <urls>  etcd client URLs, comma-separated (http://127.0.0.1:2379,...)
   --etcd-prefix <prefix>   key prefix of this mesh in etcd (default ${DEFAULT_ETCD_PREFIX})
   --etcd-timeout-ms <ms>   deadline of each etcd call (default ${DEFAULT_ETCD_REQUEST_TIMEOUT_MS})
+
+Security:
+  --trust-domain <td>    SPIFFE trust domain of workload identities (default ${DEFAULT_TRUST_DOMAIN})
+  --cert-ttl <duration>  lifetime of workload certificates, 1s to 365d (default 24h)
+  --ca-cert <file>       the operator's CA certificate (PEM); an intermediate is followed by
+                         its chain up to the root. With --ca-key. Default: a self-signed root
+  --ca-key <file>        the private key of --ca-cert (PEM, RSA)
+  --admin-token-file <file>  read the admin token from this file instead of the data directory
+  --join-token [<ns>/]<service>=<secret>  a pre-provisioned join token (repeatable; secret >= 16 chars)
+  --join-tokens-file <file>  join tokens, one [<ns>/]<service>=<secret> per line
+  --tls-name <name>      another host name or address for the API's certificate (repeatable)
+  --insecure             plain HTTP, no CA, no tokens, no mTLS (a warning is logged): local experiments only
   -h, --help             show this help
 `;
 
@@ -77,6 +96,15 @@ export const controlPlaneCommand: Command = {
           'etcd-endpoints': { type: 'string' },
           'etcd-prefix': { type: 'string' },
           'etcd-timeout-ms': { type: 'string' },
+          'trust-domain': { type: 'string' },
+          'cert-ttl': { type: 'string' },
+          'ca-cert': { type: 'string' },
+          'ca-key': { type: 'string' },
+          'admin-token-file': { type: 'string' },
+          'join-token': { type: 'string', multiple: true },
+          'join-tokens-file': { type: 'string' },
+          'tls-name': { type: 'string', multiple: true },
+          insecure: { type: 'boolean', default: false },
           help: { type: 'boolean', short: 'h' },
         },
       }));
@@ -95,7 +123,20 @@ export const controlPlaneCommand: Command = {
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
       ...storeFlags(values),
+      insecure: values.insecure,
+      trustDomain: stringFlag('trust-domain', values['trust-domain']),
+      certTtlMs: durationFlag('cert-ttl', values['cert-ttl'], 1000, 365 * 24 * 3600 * 1000),
+      caCertFile: stringFlag('ca-cert', values['ca-cert']),
+      caKeyFile: stringFlag('ca-key', values['ca-key']),
+      adminTokenFile: stringFlag('admin-token-file', values['admin-token-file']),
+      joinTokens: values['join-token'] ?? [],
+      joinTokensFile: stringFlag('join-tokens-file', values['join-tokens-file']),
+      tlsNames: values['tls-name'] ?? [],
     };
+    if ((options.caCertFile === undefined) !== (options.caKeyFile === undefined)) throw new UsageError('give --ca-cert and --ca-key together');
+    if (options.insecure && (options.caCertFile || options.adminTokenFile || options.joinTokens.length > 0 || options.joinTokensFile)) {
+      throw new UsageError('--insecure runs without a CA and tokens: drop --ca-cert, --admin-token-file and --join-token(s), or --insecure');
+    }
 
     // A reader that goes away (`| head`) must not kill the control plane with EPIPE.
     process.stdout.on('error', () => {});

@@ -1,6 +1,7 @@
 /** Every `hyphae` command. A new command is a file in this folder and a line here. */
 import type { Command } from '../command.js';
 import { applyCommand } from './apply.js';
+import { caCommand } from './ca.js';
 import { controlPlaneCommand } from './control-plane.js';
 import { deleteCommand } from './delete.js';
 import { describeCommand } from './describe.js';
@@ -8,6 +9,7 @@ import { diffCommand } from './diff.js';
 import { getCommand } from './get.js';
 import { schemaCommand } from './schema.js';
 import { statusCommand } from './status.js';
+import { tokenCommand } from './token.js';
 import { topCommand } from './top.js';
 
 export const commands: readonly Command[] = [
@@ -20,4 +22,6 @@ export const commands: readonly Command[] = [
   statusCommand,
   topCommand,
   describeCommand,
+  tokenCommand,
+  caCommand,
 ];

@@ -62,6 +62,8 @@ export function dashboardRoutes(): Route[] {
   const route = (path: string): Route => ({
     method: 'GET',
     path,
+    // Static files, no data: the data comes from /v1/stats/stream, which needs a token.
+    auth: 'none',
     handle: async ({ res, params }) => {
       const concrete = path.replace(':file', params.file ?? '');
       await serve(concrete, res);

@@ -23,7 +23,7 @@ import { Listeners, type Disposer } from '../../core/events.js';
 import { instanceId, instanceSchema, type Instance, type RegisterResponse, type ValidRegisterRequest } from '../../config/instance.js';
 import { serviceRef } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
-import type { Registry, ServiceSummary } from '../registry/registry.js';
+import type { LeaseOwner, Registry, ServiceSummary } from '../registry/registry.js';
 import { sameInstance } from '../registry/same-instance.js';
 import { storeUnavailable } from './client.js';
 import type { Batch, Entry, EtcdState } from './etcd-state.js';
@@ -148,6 +148,13 @@ export class EtcdRegistry implements Registry {
       throw storeUnavailable('heartbeat', err, this.#options.endpoints);
     }
     return ttl > 0 ? ttl : undefined;
+  }
+
+  async leaseOwner(leaseId: string): Promise<LeaseOwner | undefined> {
+    const lease = await this.#lease(leaseId);
+    if (!lease) return undefined;
+    const slash = lease.service.indexOf('/');
+    return { namespace: lease.service.slice(0, slash), name: lease.service.slice(slash + 1) };
   }
 
   async deregister(leaseId: string): Promise<Instance | undefined> {

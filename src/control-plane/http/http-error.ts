@@ -45,3 +45,10 @@ export const badRequest = (message: string, issues?: ValidationIssue[]): HttpErr
   new HttpError(400, ErrorCode.BAD_REQUEST, message, { issues });
 
 export const notFound = (message: string, code: ErrorCodeValue = ErrorCode.NOT_FOUND): HttpError => new HttpError(404, code, message);
+
+export const conflict = (message: string): HttpError => new HttpError(409, ErrorCode.CONFLICT, message);
+
+export const unauthenticated = (message: string): HttpError =>
+  new HttpError(401, ErrorCode.UNAUTHENTICATED, message, { headers: { 'www-authenticate': 'Bearer realm="hyphae"' } });
+
+export const forbidden = (message: string): HttpError => new HttpError(403, ErrorCode.FORBIDDEN, message);

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../../core/errors.js';
+import type { AuthLevel, Principal } from '../auth/principal.js';
 import { HttpError, badRequest, notFound } from './http-error.js';
 import type { Target } from './target.js';
 
@@ -17,6 +18,8 @@ export interface RouteContext {
   query: URLSearchParams;
   /** Parsed JSON body; undefined when the body is empty or the route takes none. */
   body: unknown;
+  /** Who is calling (undefined on routes that need no token). */
+  principal: Principal | undefined;
 }
 
 export interface Reply {
@@ -31,6 +34,11 @@ export interface Route {
   path: string;
   /** `required`: a JSON body must be sent; `optional`: empty or JSON; `none` (default): read and discarded. */
   body?: 'required' | 'optional' | 'none';
+  /**
+   * Which token the route needs: none, any valid one (a join token or the admin token), or the admin
+   * token. Absent means admin: a new route is closed until someone decides otherwise.
+   */
+  auth?: AuthLevel;
   /** Query parameters the route understands; any other is a 400 (a typo should not pass silently). */
   query?: readonly string[];
   /** Returns the answer, or undefined when the handler has taken over the response (streams). */

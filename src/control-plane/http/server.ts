@@ -5,9 +5,13 @@
  * answered here too, in the same JSON error shape.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../core/errors.js';
 import type { ApiErrorBody } from '../../config/wire.js';
+import { authorize } from '../auth/authorize.js';
+import type { Tokens } from '../auth/tokens.js';
 import { logTarget, sanitize, type EventLog } from '../log.js';
 import { checkContentType, hasBody, parseJson, readBody } from './body.js';
 import { HttpError, badRequest, fromStoreError } from './http-error.js';
@@ -19,29 +23,40 @@ export interface ApiServerOptions {
   router: Router;
   bodyLimitBytes: number;
   log: EventLog;
+  tokens: Tokens;
+  /** Serve HTTPS with this key and certificate (hot-swapped later with setSecureContext); plain HTTP when absent. */
+  tls?: SecureContextOptions;
 }
 
-export function createApiServer({ router, bodyLimitBytes, log }: ApiServerOptions): http.Server {
-  const server = http.createServer(
-    {
-      // Bound how long a slow client may hold a connection before its request is complete
-      // (slowloris); watch streams are unaffected because their GET completes at once.
-      headersTimeout: 10_000,
-      requestTimeout: 30_000,
-      keepAliveTimeout: 5_000,
-      noDelay: true,
-      // Checked in handle() instead, so that the answer has the same JSON shape as every other error.
-      requireHostHeader: false,
-    },
-    (req, res) => {
-      handle(req, res).catch((err: unknown) => {
-        // handle() catches everything itself; this is the last line of defence.
-        log(`error ${req.method} ${logTarget(req.url)}: ${(err as Error)?.stack ?? String(err)}`);
-        if (!res.headersSent) sendJson(res, 500, errorReply(err).body);
-        else res.destroy();
-      });
-    },
-  );
+export function createApiServer({ router, bodyLimitBytes, log, tokens, tls }: ApiServerOptions): http.Server {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      // handle() catches everything itself; this is the last line of defence.
+      log(`error ${req.method} ${logTarget(req.url)}: ${(err as Error)?.stack ?? String(err)}`);
+      if (!res.headersSent) sendJson(res, 500, errorReply(err).body);
+      else res.destroy();
+    });
+  };
+  const httpOptions: http.ServerOptions = {
+    // Bound how long a slow client may hold a connection before its request is complete
+    // (slowloris); watch streams are unaffected because their GET completes at once.
+    headersTimeout: 10_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+    noDelay: true,
+    // Checked in handle() instead, so that the answer has the same JSON shape as every other error.
+    requireHostHeader: false,
+  };
+  const server: http.Server = tls
+    ? // The TLS handshake has its own deadline, so a client that opens a connection and says nothing is cut early.
+      https.createServer({ ...httpOptions, ...tls, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, listener)
+    : http.createServer(httpOptions, listener);
+  if (tls) {
+    // A failed handshake (a plaintext client, a client that distrusts our CA) is the client's problem: log it, briefly.
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string }) => {
+      log(`reject tls from ${socket.remoteAddress ?? '?'}: ${sanitize(err.code ?? err.message, 120)}`);
+    });
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let bodyRead = !hasBody(req);
@@ -51,6 +66,8 @@ export function createApiServer({ router, bodyLimitBytes, log }: ApiServerOption
       }
       const target = parseTarget(req.url);
       const { route, params } = router.match(req.method, target);
+      // Before the body is read: nothing unauthenticated costs more than its headers.
+      const principal = authorize(tokens, route.auth ?? 'admin', req);
       const mode = route.body ?? 'none';
       if (mode !== 'none' && !bodyRead) checkContentType(req);
       const raw = await readBody(req, bodyLimitBytes);
@@ -60,7 +77,7 @@ export function createApiServer({ router, bodyLimitBytes, log }: ApiServerOption
         body = parseJson(raw);
         if (body === undefined && mode === 'required') throw badRequest('the request body is empty; this endpoint expects a JSON object');
       }
-      const reply = await route.handle({ req, res, params, query: target.query, body });
+      const reply = await route.handle({ req, res, params, query: target.query, body, principal });
       if (reply) sendJson(res, reply.status, reply.body, reply.headers);
     } catch (thrown) {
       const err = fromStoreError(thrown);

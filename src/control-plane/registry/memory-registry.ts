@@ -18,7 +18,7 @@ import { instanceId, type Instance, type RegisterResponse, type ValidRegisterReq
 import { serviceRef } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import { LeaseTimers } from './lease-timers.js';
-import type { Registry, ServiceSummary } from './registry.js';
+import type { LeaseOwner, Registry, ServiceSummary } from './registry.js';
 import { sameInstance } from './same-instance.js';
 
 interface Lease {
@@ -93,6 +93,11 @@ export class MemoryRegistry implements Registry {
     const lease = this.#leases.get(leaseId);
     if (!lease || !this.#timers.renew(leaseId)) return undefined;
     return lease.ttlSeconds;
+  }
+
+  leaseOwner(leaseId: string): LeaseOwner | undefined {
+    const lease = this.#leases.get(leaseId);
+    return lease ? { namespace: lease.instance.namespace, name: lease.instance.service } : undefined;
   }
 
   /** Remove an instance now (drain); undefined when the lease is unknown. */

@@ -19,6 +19,11 @@ export interface ServiceSummary {
   instances: number;
 }
 
+export interface LeaseOwner {
+  namespace: string;
+  name: string;
+}
+
 export interface Registry {
   /**
    * Called with the service ref (`namespace/name`) whenever its instance
@@ -29,6 +34,8 @@ export interface Registry {
   register(req: ValidRegisterRequest): RegisterResponse | Promise<RegisterResponse>;
   /** Restart a lease's TTL; undefined when the lease is unknown (expired, replaced, or from before a restart). */
   renew(leaseId: string): number | undefined | Promise<number | undefined>;
+  /** The service a lease belongs to (so that a join token renews and removes only its own); undefined when unknown. */
+  leaseOwner(leaseId: string): LeaseOwner | undefined | Promise<LeaseOwner | undefined>;
   /** Remove an instance now (drain); undefined when the lease is unknown. */
   deregister(leaseId: string): Instance | undefined | Promise<Instance | undefined>;
   /** The instances of one service, ordered by id so every watcher sees the same order. */

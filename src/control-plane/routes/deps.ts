@@ -1,4 +1,6 @@
 /** What the route handlers work with: built once by createControlPlane(). */
+import type { Tokens } from '../auth/tokens.js';
+import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import type { Registry } from '../registry/registry.js';
 import type { StatsHub } from '../stats/stats-hub.js';
 import type { Store } from '../store/store.js';
@@ -8,6 +10,9 @@ export interface ApiDeps {
   registry: Registry;
   store: Store;
   hub: WatchHub;
+  tokens: Tokens;
+  /** Undefined for an insecure control plane (--insecure): no CA, no certificates. */
+  ca: CertificateAuthority | undefined;
   stats: StatsHub;
 }
 

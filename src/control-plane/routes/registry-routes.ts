@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { ErrorCode } from '../../core/errors.js';
 import { registerRequestSchema } from '../../config/instance.js';
 import { DEFAULT_NAMESPACE } from '../../config/names.js';
+import { requireIdentity } from '../auth/authorize.js';
+import type { Principal } from '../auth/principal.js';
 import { notFound } from '../http/http-error.js';
 import type { Route } from '../http/router.js';
 import { validate } from '../http/validation.js';
@@ -21,16 +23,28 @@ function unknownLease(leaseId: string) {
 }
 
 export function registryRoutes({ registry }: ApiDeps): Route[] {
+  /** A join token renews and removes only its own service's leases. */
+  const ownLease = async (leaseId: string, principal: Principal | undefined, action: string) => {
+    const owner = await registry.leaseOwner(leaseId);
+    if (!owner) throw unknownLease(leaseId);
+    requireIdentity(principal, owner.namespace, owner.name, action);
+  };
   return [
     {
       method: 'POST',
       path: '/v1/instances',
       body: 'required',
-      handle: async ({ body }) => ({ status: 201, body: await registry.register(validate(registerRequestSchema, body, 'registration')) }),
+      auth: 'any',
+      handle: async ({ body, principal }) => {
+        const req = validate(registerRequestSchema, body, 'registration');
+        requireIdentity(principal, req.namespace, req.service, 'register an instance of');
+        return { status: 201, body: await registry.register(req) };
+      },
     },
     {
       method: 'GET',
       path: '/v1/instances',
+      auth: 'any',
       query: ['service', 'namespace'],
       handle: ({ query }) => {
         const name = queryName(query, 'service');
@@ -43,8 +57,10 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       method: 'PUT',
       path: '/v1/leases/:leaseId',
       body: 'optional',
-      handle: async ({ params, body }) => {
+      auth: 'any',
+      handle: async ({ params, body, principal }) => {
         if (body !== undefined) validate(heartbeatSchema, body, 'heartbeat');
+        await ownLease(params.leaseId!, principal, 'renew a lease of');
         const ttlSeconds = await registry.renew(params.leaseId!);
         if (ttlSeconds === undefined) throw unknownLease(params.leaseId!);
         return { status: 200, body: { ttlSeconds } };
@@ -53,7 +69,9 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
     {
       method: 'DELETE',
       path: '/v1/leases/:leaseId',
-      handle: async ({ params }) => {
+      auth: 'any',
+      handle: async ({ params, principal }) => {
+        await ownLease(params.leaseId!, principal, 'deregister an instance of');
         if (!(await registry.deregister(params.leaseId!))) throw unknownLease(params.leaseId!);
         return { status: 204 };
       },

@@ -114,6 +114,7 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
       method: 'PUT',
       path: '/v1/resources',
       body: 'required',
+      auth: 'admin',
       query: ['dryRun'],
       handle: async ({ req, body, query }) => {
         const dryRun = dryRunFlag(query);
@@ -137,6 +138,7 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
       method: 'GET',
       path: '/v1/resources',
       query: ['kind'],
+      auth: 'any',
       handle: ({ query }) => {
         const kinds = query.getAll('kind');
         if (kinds.length > 1) throw badRequest('query parameter "kind" is given more than once; give it once');
@@ -147,6 +149,7 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/resources/:kind/:namespace/:name',
+      auth: 'any',
       handle: ({ params }) => {
         const id = parseId(params);
         const stored = store.get(id);
@@ -157,6 +160,7 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
     {
       method: 'DELETE',
       path: '/v1/resources/:kind/:namespace/:name',
+      auth: 'admin',
       query: ['dryRun'],
       handle: async ({ req, params, query }) => {
         const id = parseId(params);

@@ -1,5 +1,6 @@
 /** Stats: reports in (POST /v1/stats), the summary and its live stream out. */
 import { statsReportSchema, STATS_PATH } from '../../config/stats.js';
+import { requireIdentity } from '../auth/authorize.js';
 import { badRequest } from '../http/http-error.js';
 import type { Route } from '../http/router.js';
 import { validate } from '../http/validation.js';
@@ -23,8 +24,12 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
       method: 'POST',
       path: STATS_PATH,
       body: 'required',
-      handle: ({ body }) => {
-        stats.stats.add(validate(statsReportSchema, body, 'stats report'));
+      // A workload reports with its join token, and only as its own service.
+      auth: 'any',
+      handle: ({ body, principal }) => {
+        const report = validate(statsReportSchema, body, 'stats report');
+        if (principal?.kind === 'join') requireIdentity(principal, report.namespace, report.service ?? principal.service, 'report stats for');
+        stats.stats.add(report);
         return { status: 204 };
       },
     },
@@ -32,12 +37,15 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
       method: 'GET',
       path: `${STATS_PATH}/summary`,
       query: ['window'],
+      auth: 'any',
       handle: ({ query }) => ({ status: 200, body: stats.summary(windowMs(query)) }),
     },
     {
       method: 'GET',
       path: `${STATS_PATH}/stream`,
       query: ['window'],
+      // The dashboard's browser sends the token from its page (see dashboard/static/app.js).
+      auth: 'any',
       handle: ({ req, res, query }) => {
         stats.open(req, res, windowMs(query));
         return undefined;

@@ -28,6 +28,8 @@ export function statusRoutes(deps: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/health',
+      // Load balancers and probes have no token.
+      auth: 'none',
       handle: () => ({
         status: 200,
         body: { status: 'ok', revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size },
@@ -36,6 +38,7 @@ export function statusRoutes(deps: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/services',
+      auth: 'any',
       handle: () => ({ status: 200, body: { services: serviceRows(deps) } }),
     },
   ];

@@ -12,6 +12,8 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
       method: 'GET',
       path: '/v1/watch',
       query: ['services'],
+      // Any token: a workload watches the services it calls, not only its own.
+      auth: 'any',
       handle: ({ req, res, query }) => {
         // `services=a,ns/b`, also accepted as repeated parameters; an empty list opens a stream to add to later.
         const refs = query
@@ -28,6 +30,7 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
       method: 'POST',
       path: '/v1/watch/:streamId',
       body: 'required',
+      auth: 'any',
       handle: ({ params, body }) => {
         const update = validate(watchUpdateSchema, body, 'watch update');
         const add = checkRefs(update.add, 'add');

@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { ServiceSnapshot, WatchHello } from '../../config/wire.js';
+import type { ServiceSnapshot, TrustBundle, WatchHello } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import { SSE_HEADERS, SSE_PING, sseEvent } from './sse.js';
 
@@ -22,6 +22,8 @@ export interface WatchHubOptions {
   snapshot(service: string): ServiceSnapshot;
   /** The version counter, sent in the hello so a client knows where the stream starts. */
   revision(): number;
+  /** The CA's trust bundle, sent right after the hello on every stream; undefined without a CA. */
+  trustBundle?: () => TrustBundle | undefined;
   log: EventLog;
   /** Backlog (bytes) after which a stream that does not read is closed. */
   maxBufferedBytes?: number;
@@ -70,6 +72,9 @@ export class WatchHub {
     res.writeHead(200, SSE_HEADERS);
     const hello: WatchHello = { streamId: stream.id, revision: this.#options.revision(), heartbeatMs: this.#options.heartbeatMs };
     let out = sseEvent('hello', hello);
+    // Before any snapshot: a workload must know whom to trust before it dials anyone.
+    const bundle = this.#options.trustBundle?.();
+    if (bundle) out += sseEvent('trust-bundle', bundle);
     for (const s of services) {
       this.#follow(stream, s);
       out += sseEvent('service', this.#options.snapshot(s));
@@ -126,6 +131,14 @@ export class WatchHub {
       const event = sseEvent('service', this.#options.snapshot(service));
       for (const stream of followers) this.#write(stream, event);
     }
+  }
+
+  /** The trust bundle changed (a root rotation): every stream hears it now, whatever it follows. */
+  broadcastTrustBundle(bundle: TrustBundle): void {
+    if (this.#closed) return;
+    const event = sseEvent('trust-bundle', bundle);
+    for (const stream of this.#streams.values()) this.#write(stream, event);
+    this.#options.log(`watch trust-bundle v${bundle.version} (${bundle.roots.length} roots) to ${this.#streams.size} streams`);
   }
 
   #pingAll(): void {

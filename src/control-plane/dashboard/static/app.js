@@ -1,6 +1,6 @@
 /* The hyphae dashboard: follows /v1/stats/stream (SSE) and redraws the
  * topology (cytoscape) and the tables on every summary, without reloading. */
-/* global cytoscape, document, window, EventSource, URLSearchParams, Node */
+/* global cytoscape, document, window, EventSource, URLSearchParams, Node, fetch, TextDecoderStream, setTimeout */
 'use strict';
 
 const params = new URLSearchParams(window.location.search);
@@ -186,7 +186,55 @@ function drawGraph(s) {
   }
 }
 
+function live(on) {
+  $('live').className = on ? 'live on' : 'live off';
+  $('live').textContent = on ? 'live' : 'reconnecting…';
+}
+
+/**
+ * A secure control plane wants a token for the stream: open the page as /ui#token=<token> (the fragment
+ * never leaves the browser, so it is in no log). EventSource cannot send a header, so with a token the
+ * stream is read with fetch; without one (an --insecure control plane) EventSource does it.
+ */
 function connect() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
+  if (token) void streamWithToken(token);
+  else connectEventSource();
+}
+
+async function streamWithToken(token) {
+  for (;;) {
+    try {
+      const res = await fetch(`/v1/stats/stream?window=${windowSeconds}`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+      if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const lines = block.split('\n');
+          const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
+          const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          if (event === 'summary' && data) {
+            live(true);
+            render(JSON.parse(data));
+          }
+        }
+      }
+    } catch {
+      // Retried below, like EventSource would.
+    }
+    live(false);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+}
+
+function connectEventSource() {
   const es = new EventSource(`/v1/stats/stream?window=${windowSeconds}`);
   es.addEventListener('summary', (ev) => {
     $('live').className = 'live on';

@@ -1,0 +1,121 @@
+/** `hyphae token create|list|revoke`: join tokens, each bound to one service identity (admin token needed). */
+import { parseArgs } from 'node:util';
+import type { TokenResponse } from '../../config/wire.js';
+import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
+import { asUsageError, UsageError, type Command } from '../command.js';
+import { durationFlag, stringFlag } from '../flags.js';
+
+const usage = `Usage: hyphae token create --service <name> [--namespace <ns>] [--ttl <duration>] [--json]
+       hyphae token list [--json]
+       hyphae token revoke <id>
+
+Join tokens let a workload register, watch and obtain the certificate of ONE
+service identity. "create" prints the token on stdout (it is shown once: the
+control plane keeps only its digest); give it to the workload as HYPHAE_TOKEN.
+
+Options:
+  --service <name>      the service the token is for (create)
+  --namespace <ns>      its namespace (default "default")
+  --ttl <duration>      the token's own lifetime, e.g. 1h or 30d (default: until revoked)
+  --json                print the whole answer as JSON
+${apiFlagsUsage}
+`;
+
+export const tokenCommand: Command = {
+  name: 'token',
+  summary: 'create, list and revoke join tokens (admin)',
+  usage,
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          ...apiFlags,
+          service: { type: 'string' },
+          namespace: { type: 'string' },
+          ttl: { type: 'string' },
+          json: { type: 'boolean', default: false },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+    } catch (err) {
+      throw asUsageError(err);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const [sub, ...rest] = positionals;
+    const client = new ApiClient(connectionFrom(values));
+    try {
+      switch (sub) {
+        case 'create': {
+          if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+          const service = stringFlag('service', values.service);
+          if (!service) throw new UsageError('token create needs --service <name>');
+          const ttlMs = durationFlag('ttl', values.ttl, 1000, 10 * 365 * 86_400_000);
+          const body = {
+            service,
+            ...(values.namespace !== undefined ? { namespace: stringFlag('namespace', values.namespace) } : {}),
+            ...(ttlMs !== undefined ? { ttlSeconds: Math.ceil(ttlMs / 1000) } : {}),
+          };
+          const res = await client.call<TokenResponse>('POST', '/v1/tokens', body);
+          if (res.status !== 201) return fail(res.status, res.body);
+          const t = res.body as TokenResponse;
+          if (values.json) process.stdout.write(`${JSON.stringify(t, null, 2)}\n`);
+          else {
+            process.stdout.write(`${t.token}\n`);
+            process.stderr.write(`join token ${t.id} for ${t.namespace}/${t.service}, expires ${t.expiresAt ?? 'never'}\n`);
+          }
+          return 0;
+        }
+        case 'list': {
+          if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+          const res = await client.call<{ tokens: Row[] }>('GET', '/v1/tokens');
+          if (res.status !== 200) return fail(res.status, res.body);
+          const rows = (res.body as { tokens: Row[] }).tokens;
+          if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+          else process.stdout.write(table(rows));
+          return 0;
+        }
+        case 'revoke': {
+          if (rest.length !== 1) throw new UsageError('token revoke takes one token id (see "hyphae token list")');
+          const res = await client.call('DELETE', `/v1/tokens/${encodeURIComponent(rest[0]!)}`);
+          if (res.status !== 200) return fail(res.status, res.body);
+          process.stdout.write(`revoked ${rest[0]}\n`);
+          return 0;
+        }
+        case undefined:
+          throw new UsageError('say what to do: create, list or revoke');
+        default:
+          throw new UsageError(`unknown sub-command "${sub}": use create, list or revoke`);
+      }
+    } finally {
+      await client.close();
+    }
+  },
+};
+
+interface Row {
+  id: string;
+  service: string;
+  namespace: string;
+  source: string;
+  createdAt: string | null;
+  expiresAt: string | null;
+}
+
+function table(rows: Row[]): string {
+  const lines = [['ID', 'NAMESPACE', 'SERVICE', 'SOURCE', 'CREATED', 'EXPIRES'], ...rows.map((r) => [r.id, r.namespace, r.service, r.source, r.createdAt ?? '-', r.expiresAt ?? 'never'])];
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines.map((l) => `${l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`).join('');
+}
+
+export function fail(status: number, body: unknown): number {
+  process.stderr.write(`${describeApiError(status, body)}\n`);
+  return 1;
+}

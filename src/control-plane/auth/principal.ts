@@ -1,0 +1,16 @@
+/** Who is calling the control plane, as established from the request's bearer token. */
+export type Principal =
+  /** The admin token (or any caller of an insecure control plane): may do everything. */
+  | { kind: 'admin' }
+  /** A join token: may register, heartbeat, watch and obtain a certificate as its own service only. */
+  | { kind: 'join'; tokenId: string; service: string; namespace: string };
+
+export const ADMIN: Principal = Object.freeze({ kind: 'admin' });
+
+/** What a route needs: nothing, any valid token, or the admin token. */
+export type AuthLevel = 'none' | 'any' | 'admin';
+
+export function describePrincipal(p: Principal | undefined): string {
+  if (!p) return 'anonymous';
+  return p.kind === 'admin' ? 'admin' : `join:${p.namespace}/${p.service}(${p.tokenId})`;
+}

@@ -1,0 +1,165 @@
+/**
+ * Bearer tokens. One admin token (configuration writes, tokens, CA
+ * operations), and join tokens, each bound to one service identity
+ * (namespace/name): a workload presents its join token to register itself,
+ * watch, and obtain its certificate. Join tokens come from the API (stored as
+ * digests) or from the control plane's configuration (pre-provisioned by a
+ * deployment, revoked by removing them from it).
+ *
+ * Every comparison is between SHA-256 digests with timingSafeEqual, so the
+ * time taken says nothing about how much of a guess was right.
+ */
+import { randomBytes } from 'node:crypto';
+import type { TokenResponse } from '../../config/wire.js';
+import { badRequest, notFound, unauthenticated } from '../http/http-error.js';
+import { ADMIN, type Principal } from './principal.js';
+import { digest, newSecret, sameDigest } from './secret.js';
+import type { StoredToken, TokenStore } from './token-store.js';
+
+export interface ConfiguredToken {
+  service: string;
+  namespace: string;
+  secret: string;
+}
+
+export interface TokenRow {
+  id: string;
+  service: string;
+  namespace: string;
+  createdAt: string | null;
+  expiresAt: string | null;
+  source: 'api' | 'config';
+}
+
+interface Entry {
+  row: TokenRow;
+  digest: Buffer;
+}
+
+const JOIN_TOKEN = /^(jt_[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
+const MAX_TOKEN_LENGTH = 512;
+
+export interface TokensOptions {
+  store: TokenStore;
+  /** The admin token; undefined for an insecure control plane, where every caller is admin. */
+  admin: string | undefined;
+  configured: readonly ConfiguredToken[];
+}
+
+export class Tokens {
+  readonly secure: boolean;
+  #store: TokenStore;
+  #admin: Buffer | undefined;
+  #api = new Map<string, Entry>();
+  #configured: Entry[];
+  /** Writes run one at a time, each from the state the previous one left. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(opts: TokensOptions, stored: StoredToken[]) {
+    this.secure = opts.admin !== undefined;
+    this.#store = opts.store;
+    this.#admin = opts.admin === undefined ? undefined : digest(opts.admin);
+    for (const t of stored) {
+      this.#api.set(t.id, {
+        row: { id: t.id, service: t.service, namespace: t.namespace, createdAt: t.createdAt, expiresAt: t.expiresAt, source: 'api' },
+        digest: Buffer.from(t.digest, 'hex'),
+      });
+    }
+    this.#configured = opts.configured.map((c) => {
+      const d = digest(c.secret);
+      return { row: { id: `cfg_${d.toString('hex').slice(0, 12)}`, service: c.service, namespace: c.namespace, createdAt: null, expiresAt: null, source: 'config' }, digest: d };
+    });
+  }
+
+  static async open(opts: TokensOptions): Promise<Tokens> {
+    return new Tokens(opts, opts.admin === undefined ? [] : await opts.store.load());
+  }
+
+  /** The caller behind an Authorization header; throws 401 when there is none or it is not valid. */
+  authenticate(header: string | undefined): Principal {
+    if (!this.secure) return ADMIN;
+    if (header === undefined || header === '') throw unauthenticated('this endpoint needs a token: send "Authorization: Bearer <token>" (a join token, or the admin token)');
+    const m = /^Bearer +(\S+)\s*$/i.exec(header);
+    if (!m || m[1]!.length > MAX_TOKEN_LENGTH) throw unauthenticated('the Authorization header must be "Bearer <token>"');
+    const presented = m[1]!;
+    const d = digest(presented);
+    if (sameDigest(d, this.#admin!)) return ADMIN;
+    const join = JOIN_TOKEN.exec(presented);
+    if (join) {
+      const entry = this.#api.get(join[1]!);
+      if (entry && sameDigest(digest(join[2]!), entry.digest)) {
+        if (entry.row.expiresAt !== null && Date.parse(entry.row.expiresAt) <= Date.now()) throw unauthenticated(`join token ${entry.row.id} has expired`);
+        return { kind: 'join', tokenId: entry.row.id, service: entry.row.service, namespace: entry.row.namespace };
+      }
+    } else {
+      // Configured tokens have no id to look up: compare with every one, without stopping at a match.
+      let found: Entry | undefined;
+      for (const e of this.#configured) if (sameDigest(d, e.digest) && !found) found = e;
+      if (found) return { kind: 'join', tokenId: found.row.id, service: found.row.service, namespace: found.row.namespace };
+    }
+    throw unauthenticated('the token is not valid (unknown, revoked, or mistyped)');
+  }
+
+  /** A new join token; its secret is in the answer and nowhere else. */
+  create(service: string, namespace: string, ttlSeconds?: number): Promise<TokenResponse> {
+    return this.#exclusive(async () => {
+      const id = `jt_${randomBytes(8).toString('hex')}`;
+      const secret = newSecret();
+      const now = new Date();
+      const row: TokenRow = {
+        id,
+        service,
+        namespace,
+        createdAt: now.toISOString(),
+        expiresAt: ttlSeconds === undefined ? null : new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+        source: 'api',
+      };
+      const next = new Map(this.#api);
+      next.set(id, { row, digest: digest(secret) });
+      await this.#persist(next);
+      return { id, token: `${id}.${secret}`, service, namespace, expiresAt: row.expiresAt };
+    });
+  }
+
+  /** Every join token (never a secret), expired ones included until they are revoked. */
+  list(): TokenRow[] {
+    return [...this.#configured.map((e) => e.row), ...[...this.#api.values()].map((e) => e.row)];
+  }
+
+  revoke(id: string): Promise<TokenRow> {
+    return this.#exclusive(async () => {
+      const entry = this.#api.get(id);
+      if (!entry) {
+        if (this.#configured.some((e) => e.row.id === id)) {
+          throw badRequest(`join token ${id} comes from the control plane's configuration (--join-token or --join-tokens-file); remove it there and restart`);
+        }
+        throw notFound(`no join token ${id.slice(0, 40)}`);
+      }
+      const next = new Map(this.#api);
+      next.delete(id);
+      await this.#persist(next);
+      return entry.row;
+    });
+  }
+
+  async #persist(next: Map<string, Entry>): Promise<void> {
+    // Durable before it takes effect: a token the caller was given must survive a restart.
+    await this.#store.save(
+      [...next.values()].map(({ row, digest: d }) => ({
+        id: row.id,
+        service: row.service,
+        namespace: row.namespace,
+        digest: d.toString('hex'),
+        createdAt: row.createdAt!,
+        expiresAt: row.expiresAt,
+      })),
+    );
+    this.#api = next;
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The mesh's certificate authority. It holds every authority whose root is in
+ * the trust bundle and signs new leaves with the active one. A root rotation
+ * is two steps the operator drives: `rotate` stages a new authority (the
+ * bundle now holds old and new roots and is pushed to every workload; new
+ * leaves come from the new one), `retire` drops the old ones once no leaf they
+ * signed can still be valid.
+ */
+import { chmod } from 'node:fs/promises';
+import { ErrorCode, MeshError } from '../../core/errors.js';
+import { Listeners, type Disposer } from '../../core/events.js';
+import type { TrustBundle } from '../../config/wire.js';
+import { workloadId } from '../../tls/spiffe.js';
+import { conflict } from '../http/http-error.js';
+import { writeFileAtomic } from '../store/atomic-write.js';
+import { Authority, createRootAuthority, type AuthorityRecord } from './authority.js';
+import type { CaState, CaStateStore } from './ca-state.js';
+import { issueServingCertificate, issueWorkloadCertificate, type IssuedCertificate } from './issue.js';
+
+export interface CaOptions {
+  store: CaStateStore;
+  trustDomain: string;
+  /** Lifetime of workload certificates. */
+  certTtlMs: number;
+  /** The operator's CA (used the first time, or checked against the stored one). */
+  supplied?: AuthorityRecord;
+  /** Where the trust bundle is written as PEM for CLIs and HYPHAE_CA_FILE (rewritten on every change). */
+  bundleFile?: string;
+  log: (line: string) => void;
+}
+
+export interface SignedWorkload extends IssuedCertificate {
+  spiffeId: string;
+  chain: string[];
+  authority: string;
+}
+
+export interface CaStatus {
+  trustDomain: string;
+  version: number;
+  certTtlSeconds: number;
+  active: string;
+  authorities: { id: string; subject: string; notAfter: string; source: string; createdAt: string; active: boolean; leavesValidUntil: string | null }[];
+}
+
+export class CertificateAuthority {
+  readonly trustDomain: string;
+  readonly certTtlMs: number;
+  #opts: CaOptions;
+  #state: CaState;
+  #authorities: Authority[];
+  #active: Authority;
+  /** authority id -> the latest notAfter of a leaf it may have signed (a restart assumes a full TTL from start). */
+  #leafHorizon = new Map<string, number>();
+  #changes = new Listeners<TrustBundle>();
+  /** Rotations and retirements run one at a time. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(opts: CaOptions, state: CaState) {
+    this.#opts = opts;
+    this.trustDomain = state.trustDomain;
+    this.certTtlMs = opts.certTtlMs;
+    this.#state = state;
+    this.#authorities = state.authorities.map((r) => new Authority(r));
+    this.#active = this.#authorities.find((a) => a.id === state.active)!;
+    const horizon = Date.now() + opts.certTtlMs;
+    for (const a of this.#authorities) this.#leafHorizon.set(a.id, horizon);
+  }
+
+  /** Load the stored CA, or make (or adopt the supplied) one the first time. */
+  static async open(opts: CaOptions): Promise<CertificateAuthority> {
+    let state = await opts.store.load();
+    if (!state) {
+      const record = opts.supplied ?? (await createRootAuthority(opts.trustDomain));
+      state = { trustDomain: opts.trustDomain, version: 1, authorities: [record], active: record.id };
+      await opts.store.save(state);
+      opts.log(`ca created ${record.source === 'supplied' ? 'from the supplied certificate' : 'a self-signed root'} id=${record.id} trust-domain=${opts.trustDomain} state=${opts.store.location}`);
+    } else {
+      if (state.trustDomain !== opts.trustDomain) {
+        throw new MeshError(
+          ErrorCode.INVALID_OPTIONS,
+          `the CA in ${opts.store.location} is for trust domain "${state.trustDomain}", not "${opts.trustDomain}": every workload identity would change. Use --trust-domain ${state.trustDomain}, or another data directory.`,
+        );
+      }
+      if (opts.supplied && !state.authorities.some((a) => a.id === opts.supplied!.id)) {
+        throw new MeshError(
+          ErrorCode.INVALID_OPTIONS,
+          `the data directory already holds a CA (${state.authorities.map((a) => a.id).join(', ')}) and --ca-cert is another one (${opts.supplied.id}). ` +
+            'Switch with `hyphae ca rotate --ca-cert <file> --ca-key <file>` (workloads keep working across the overlap), or start with another data directory.',
+        );
+      }
+    }
+    const ca = new CertificateAuthority(opts, state);
+    await ca.#writeBundleFile();
+    return ca;
+  }
+
+  get bundle(): TrustBundle {
+    return { trustDomain: this.trustDomain, version: this.#state.version, roots: this.#authorities.map((a) => a.root) };
+  }
+
+  /** Called with the new bundle after every rotation and retirement. */
+  onChange(listener: (bundle: TrustBundle) => void): Disposer {
+    return this.#changes.on(listener);
+  }
+
+  /** Sign a workload certificate for `namespace/service` (identity already checked by the caller). */
+  signWorkload(publicKeyPem: string, namespace: string, service: string): SignedWorkload {
+    const spiffeId = workloadId(this.trustDomain, namespace, service);
+    const a = this.#active;
+    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, service, this.certTtlMs);
+    this.#leafHorizon.set(a.id, Math.max(this.#leafHorizon.get(a.id) ?? 0, issued.notAfter.getTime()));
+    return { ...issued, spiffeId, chain: a.leafChain, authority: a.id };
+  }
+
+  /**
+   * The control plane's own HTTPS certificate. It comes from the OLDEST
+   * authority in the bundle, which every client has trusted the longest (a CA
+   * file written before a rotation still works until the old root retires).
+   */
+  signServing(publicKeyPem: string, names: readonly string[], ttlMs: number): IssuedCertificate & { chain: string[] } {
+    const a = this.#authorities[0]!;
+    return { ...issueServingCertificate(a, publicKeyPem, names, ttlMs), chain: a.leafChain };
+  }
+
+  /** The id of the authority that signs the serving certificate (changes when the old root retires). */
+  get servingAuthority(): string {
+    return this.#authorities[0]!.id;
+  }
+
+  status(): CaStatus {
+    return {
+      trustDomain: this.trustDomain,
+      version: this.#state.version,
+      certTtlSeconds: this.certTtlMs / 1000,
+      active: this.#active.id,
+      authorities: this.#authorities.map((a) => ({
+        id: a.id,
+        subject: a.x509.subject.replace(/\n/g, ', '),
+        notAfter: new Date(a.notAfter).toISOString(),
+        source: a.record.source,
+        createdAt: a.record.createdAt,
+        active: a === this.#active,
+        leavesValidUntil: a === this.#active ? null : new Date(this.#leafHorizon.get(a.id) ?? 0).toISOString(),
+      })),
+    };
+  }
+
+  /** Stage a new authority (made here, or the operator's); the old roots stay in the bundle until retire(). */
+  rotate(supplied?: AuthorityRecord): Promise<CaStatus> {
+    return this.#exclusive(async () => {
+      if (this.#authorities.length > 1) {
+        throw conflict(`a rotation is already staged (${this.#authorities.length} roots in the bundle); retire the old root first with POST /v1/ca/retire`);
+      }
+      const record = supplied ?? (await createRootAuthority(this.trustDomain));
+      if (this.#authorities.some((a) => a.id === record.id)) throw conflict(`authority ${record.id} is already in the bundle`);
+      await this.#commit({ ...this.#state, version: this.#state.version + 1, authorities: [...this.#state.authorities, record], active: record.id });
+      this.#leafHorizon.set(record.id, 0);
+      this.#opts.log(`ca rotate: new authority ${record.id} (${record.source}) signs new certificates; bundle v${this.#state.version} holds ${this.#authorities.length} roots`);
+      return this.status();
+    });
+  }
+
+  /** Drop every authority but the active one; refused while a leaf they signed may still be valid, unless forced. */
+  retire(force = false): Promise<CaStatus> {
+    return this.#exclusive(async () => {
+      const old = this.#authorities.filter((a) => a !== this.#active);
+      if (old.length === 0) throw conflict('nothing to retire: the bundle holds one root');
+      const until = Math.max(...old.map((a) => this.#leafHorizon.get(a.id) ?? 0));
+      const left = until - Date.now();
+      if (left > 0 && !force) {
+        throw conflict(
+          `certificates signed by the old root may be valid until ${new Date(until).toISOString()} (${Math.ceil(left / 1000)} s from now); ` +
+            'retire after that, or pass {"force": true} to retire now (workloads still on an old certificate will be refused until they renew)',
+        );
+      }
+      const active = this.#state.authorities.find((r) => r.id === this.#active.id)!;
+      await this.#commit({ ...this.#state, version: this.#state.version + 1, authorities: [active], active: active.id });
+      for (const a of old) this.#leafHorizon.delete(a.id);
+      this.#opts.log(`ca retire: ${old.map((a) => a.id).join(', ')} left the bundle; bundle v${this.#state.version} holds 1 root${force && left > 0 ? ' (forced)' : ''}`);
+      return this.status();
+    });
+  }
+
+  async #commit(state: CaState): Promise<void> {
+    // Durable first: a crash must never leave workloads holding leaves from an authority the store forgot.
+    await this.#opts.store.save(state);
+    this.#state = state;
+    const byId = new Map(this.#authorities.map((a) => [a.id, a]));
+    this.#authorities = state.authorities.map((r) => byId.get(r.id) ?? new Authority(r));
+    this.#active = this.#authorities.find((a) => a.id === state.active)!;
+    await this.#writeBundleFile();
+    this.#changes.emit(this.bundle);
+  }
+
+  async #writeBundleFile(): Promise<void> {
+    if (!this.#opts.bundleFile) return;
+    // Public material: world-readable, so any process of the host can verify the control plane with it.
+    await writeFileAtomic(this.#opts.bundleFile, this.bundle.roots.join(''));
+    await chmod(this.#opts.bundleFile, 0o644);
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The mTLS front of a wrapped server. The user's http.Server still owns the
+ * listening socket (so listen(), address() and close() are untouched); each
+ * connection it accepts is held here until its first byte says what it is:
+ *
+ *   0x16 (a TLS handshake record): handed to an internal tls.Server that
+ *     never listens. It asks for a client certificate; OpenSSL's verdict must
+ *     be "authorized" (chain to the trust bundle, dates, clientAuth purpose),
+ *     then checkPeerCertificate() requires exactly one workload URI SAN, no
+ *     CA, clientAuth. Only a socket that passes is given to HTTP, with its
+ *     peer recorded (setPeer). Refusals happen before any HTTP.
+ *   anything else (plaintext): closed in STRICT mode; given to HTTP in
+ *     PERMISSIVE and DISABLE mode (DISABLE still accepts TLS, so that a switch
+ *     between modes never breaks a client that has not heard of it yet).
+ *
+ * The mode is read per connection, so a PeerAuthentication change applies at
+ * once; on a switch to STRICT, plaintext connections are closed and any
+ * plaintext request still arriving is dropped before the stack. A new
+ * certificate or trust bundle is swapped into the tls.Server's context;
+ * connections already open carry on with theirs.
+ */
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { Disposer } from '../core/events.js';
+import type { Logger } from '../core/logger.js';
+import type { MtlsMode } from '../config/resources.js';
+import { checkPeerCertificate } from '../tls/peer-certificate.js';
+import type { ServerTlsMaterial } from '../tls/workload-tls.js';
+import { setPeer } from './peer.js';
+
+/** What the front needs from the mesh: this service's mode and the workload's current TLS material. */
+export interface InboundTls {
+  mode(): MtlsMode;
+  /** Undefined while there is no certificate yet (TLS handshakes are refused then). */
+  material(): ServerTlsMaterial | undefined;
+  /** Called after a mode, certificate or trust-bundle change. */
+  onChange(listener: () => void): Disposer;
+}
+
+export interface FrontStats {
+  /** TLS handshakes completed and accepted. */
+  accepted: number;
+  /** Connections refused: failed handshake, bad certificate, or plaintext to STRICT. */
+  refused: number;
+  plaintext: number;
+}
+
+const TLS_HANDSHAKE = 0x16;
+/** A connection that sends nothing for this long is closed before HTTP ever sees it. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+const stats = new WeakMap<http.Server, FrontStats>();
+
+/** Counters of a server's mTLS front (undefined for a server without one). */
+export function frontStats(server: http.Server): FrontStats | undefined {
+  return stats.get(server);
+}
+
+type Emit = (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
+
+/** Put the front before `server`; `resolve` is awaited once (the default mesh is created lazily). */
+export function attachMtlsFront(server: http.Server, resolve: () => Promise<InboundTls | undefined>, logger: Logger): void {
+  const counters: FrontStats = { accepted: 0, refused: 0, plaintext: 0 };
+  stats.set(server, counters);
+  const next = server.emit as Emit;
+  const toHttp = (socket: Socket) => next.call(server, 'connection', socket);
+  let inbound: InboundTls | undefined;
+  let engine: TlsServer | undefined;
+  let engineVersion = -1;
+  let ready: Promise<void> | undefined;
+  let settled = false;
+  /** Plaintext sockets, closed when the mode becomes STRICT. */
+  const plaintext = new Set<Socket>();
+  /** Sockets not yet handed to HTTP (sniffing or handshaking): HTTP does not know them, so close-all must. */
+  const pending = new Set<Socket>();
+  let warned = 0;
+
+  const refuse = (socket: Socket, why: string) => {
+    counters.refused++;
+    const fields = { reason: why, peer: `${socket.remoteAddress}:${socket.remotePort}`, refused: counters.refused };
+    // A warning per refusal would let a scanner flood the log: the first few, then every 100th; each one at debug.
+    if (warned < 5 || counters.refused % 100 === 0) {
+      warned++;
+      logger.warn('hyphae: refused an inbound connection', fields);
+    } else {
+      logger.debug('hyphae: refused an inbound connection', fields);
+    }
+    socket.destroy();
+  };
+
+  const syncEngine = () => {
+    const m = inbound?.material();
+    if (!m) return;
+    if (!engine) {
+      // rejectUnauthorized is false on purpose: Node would then drop a bad certificate silently after the
+      // handshake; we read its verdict (socket.authorized) in onSecure and refuse with the reason instead.
+      engine = createTlsServer({ ...m.options, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ALPNProtocols: ['http/1.1'] });
+      engine.on('secureConnection', onSecure);
+      engine.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
+        pending.delete(s);
+        refuse(s, `TLS handshake failed: ${err.code ?? err.message}`);
+      });
+    } else if (m.version !== engineVersion) {
+      engine.setSecureContext(m.options);
+    }
+    engineVersion = m.version;
+  };
+
+  const onSecure = (socket: TLSSocket) => {
+    pending.delete(socket);
+    const cert = socket.getPeerX509Certificate();
+    if (!cert) return refuse(socket, 'no client certificate');
+    // OpenSSL's verdict: chain to a root of the bundle, validity dates, purpose (sslclient).
+    if (!socket.authorized) return refuse(socket, `client certificate not trusted: ${String(socket.authorizationError)}`);
+    const check = checkPeerCertificate(cert, 'client');
+    if (!check.ok) return refuse(socket, check.problem);
+    counters.accepted++;
+    setPeer(socket, check.identity);
+    toHttp(socket);
+  };
+
+  const onModeMaybeChanged = () => {
+    syncEngine();
+    if (inbound?.mode() !== 'STRICT') return;
+    for (const s of plaintext) s.destroy();
+    plaintext.clear();
+  };
+
+  const accept = (socket: Socket) => {
+    if (!inbound) return toHttp(socket);
+    pending.add(socket);
+    const timer = setTimeout(() => {
+      pending.delete(socket);
+      socket.destroy();
+    }, FIRST_BYTE_TIMEOUT_MS);
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off('data', onFirst);
+      socket.off('close', onGone);
+      socket.off('error', onGone);
+    };
+    const onGone = () => {
+      cleanup();
+      pending.delete(socket);
+    };
+    const onFirst = (chunk: Buffer) => {
+      cleanup();
+      if (chunk[0] === TLS_HANDSHAKE) {
+        syncEngine();
+        if (!engine) {
+          pending.delete(socket);
+          return refuse(socket, 'no workload certificate yet');
+        }
+        // The tls socket reads what is buffered on the raw one first (Node's TLSSocket does this for wrapped sockets).
+        socket.pause();
+        socket.unshift(chunk);
+        engine.emit('connection', socket);
+        return;
+      }
+      pending.delete(socket);
+      if (inbound!.mode() === 'STRICT') return refuse(socket, 'plaintext connection to a STRICT (mTLS only) server');
+      counters.plaintext++;
+      plaintext.add(socket);
+      socket.once('close', () => plaintext.delete(socket));
+      toHttp(socket);
+      // HTTP's parser reads the socket's handle directly, past anything unshifted into the stream; its 'data'
+      // listener (the same one that serves sockets it cannot consume) takes the first chunk instead.
+      socket.emit('data', chunk);
+    };
+    socket.on('data', onFirst);
+    socket.once('close', onGone);
+    socket.once('error', onGone);
+  };
+
+  let disposeChange: Disposer | undefined;
+  const ensure = (): Promise<void> =>
+    (ready ??= resolve().then(
+      (tls) => {
+        inbound = tls;
+        settled = true;
+        if (tls) {
+          syncEngine();
+          disposeChange = tls.onChange(onModeMaybeChanged);
+        }
+      },
+      (err: unknown) => {
+        // No mesh, no identity: refuse rather than serve plaintext by mistake.
+        logger.error('hyphae: mTLS is unavailable; refusing connections', { error: String(err) });
+        ready = undefined;
+        throw err;
+      },
+    ));
+
+  const patched = server as http.Server & { emit: Emit };
+  patched.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'connection') {
+      const socket = args[0] as Socket;
+      // Until the first connection nobody needs the mesh; later ones find it settled. A socket without a
+      // 'data' listener buffers what arrives meanwhile.
+      if (settled) accept(socket);
+      else ensure().then(() => accept(socket), () => socket.destroy());
+      return true;
+    }
+    if (event === 'request' && inbound?.mode() === 'STRICT') {
+      // A keep-alive plaintext connection from before a switch to STRICT: its request never reaches the stack.
+      const req = args[0] as http.IncomingMessage;
+      if (!(req.socket as TLSSocket).encrypted) {
+        refuse(req.socket, 'plaintext request to a STRICT (mTLS only) server');
+        return true;
+      }
+    }
+    return next.call(this, event, ...args);
+  };
+
+  // Resolve as soon as the server listens, so the first connection rarely waits.
+  server.on('listening', () => void ensure().catch(() => {}));
+
+  // close-all (the drain's deadline) also ends connections HTTP has not been given yet.
+  const closeAll = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    for (const s of pending) s.destroy();
+    pending.clear();
+    closeAll();
+  };
+  server.once('close', () => {
+    disposeChange?.();
+    engine?.close();
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * The certificate signing request a workload sends to the CA: its public key,
+ * CN = its service name, and one URI SAN with the SPIFFE ID it asks for. The
+ * CA checks both against the join token, and signs only what the token allows.
+ */
+import forge from 'node-forge';
+import type { KeyPair } from './keys.js';
+import { signNative } from './native-sign.js';
+import { workloadId } from './spiffe.js';
+
+export interface CsrIdentity {
+  trustDomain: string;
+  namespace: string;
+  service: string;
+}
+
+/** URI in a GeneralName (RFC 5280): type 6. */
+const URI_NAME = 6;
+
+export function createCsr(keys: KeyPair, id: CsrIdentity): string {
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = forge.pki.publicKeyFromPem(keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  csr.setSubject([{ name: 'commonName', value: id.service }]);
+  csr.setAttributes([
+    {
+      name: 'extensionRequest',
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: URI_NAME, value: workloadId(id.trustDomain, id.namespace, id.service) }] }],
+    },
+  ]);
+  signNative(csr, keys.privateKey);
+  return forge.pki.certificationRequestToPem(csr);
+}

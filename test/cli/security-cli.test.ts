@@ -1,0 +1,134 @@
+/** The security side of the `hyphae` command: token create|list|revoke, ca show, control-plane security flags and --insecure. */
+import assert from 'node:assert/strict';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ServiceSnapshot } from '../../src/config/wire.js';
+import { call, makeTempDir, startControlPlane, Watcher, type RunningControlPlane } from '../helpers/control-plane.js';
+import { run } from '../helpers/pki.js';
+import { cliPath } from '../helpers/process.js';
+
+const hyphae = (...args: string[]) => run(process.execPath, [cliPath, ...args]);
+
+describe('hyphae token and ca', () => {
+  let cp: RunningControlPlane;
+  let conn: string[];
+  before(async () => {
+    cp = await startControlPlane();
+    conn = ['--control-plane', cp.url, '--token', cp.adminToken!, '--ca-file', cp.caFile!];
+  });
+  after(async () => {
+    await cp?.stop();
+  });
+
+  it('token create prints a working join token; list shows it without the secret; revoke ends it', async () => {
+    const created = await hyphae('token', 'create', '--service', 'api', '--ttl', '1h', ...conn);
+    assert.equal(created.code, 0, created.stderr);
+    const token = created.stdout.trim();
+    assert.match(token, /^jt_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+    assert.match(created.stderr, /join token jt_[0-9a-f]{16} for default\/api, expires \d{4}-/);
+    assert.equal((await call(cp.url, 'GET', '/v1/services', undefined, { token })).status, 200, 'the token works');
+
+    const list = await hyphae('token', 'list', ...conn);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+NAMESPACE\s+SERVICE\s+SOURCE\s+CREATED\s+EXPIRES/);
+    const id = token.split('.')[0]!;
+    assert.match(list.stdout, new RegExp(`${id}\\s+default\\s+api\\s+api\\s+`));
+    assert.ok(!list.stdout.includes(token.split('.')[1]!), 'no secret in the list');
+
+    const revoked = await hyphae('token', 'revoke', id, ...conn);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal((await call(cp.url, 'GET', '/v1/services', undefined, { token })).status, 401);
+    const json = JSON.parse((await hyphae('token', 'list', '--json', ...conn)).stdout) as { id: string }[];
+    assert.ok(!json.some((t) => t.id === id));
+  });
+
+  it('says what is wrong: no admin token (401), a join token (403), a bad flag (exit 2), an unknown id (404)', async () => {
+    const noToken = await hyphae('token', 'list', '--control-plane', cp.url, '--ca-file', cp.caFile!);
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /HYPHAE_ERR_UNAUTHENTICATED: this endpoint needs a token/);
+    const join = await cp.joinToken('web');
+    const asJoin = await hyphae('token', 'create', '--service', 'x', '--control-plane', cp.url, '--token', join, '--ca-file', cp.caFile!);
+    assert.equal(asJoin.code, 1);
+    assert.match(asJoin.stderr, /HYPHAE_ERR_FORBIDDEN: this endpoint needs the admin token/);
+    const noService = await hyphae('token', 'create', ...conn);
+    assert.equal(noService.code, 2);
+    assert.match(noService.stderr, /token create needs --service <name>/);
+    const badTtl = await hyphae('token', 'create', '--service', 'api', '--ttl', 'soon', ...conn);
+    assert.equal(badTtl.code, 2);
+    assert.match(badTtl.stderr, /--ttl must be a duration/);
+    const unknown = await hyphae('token', 'revoke', 'jt_0000000000000000', ...conn);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /HYPHAE_ERR_NOT_FOUND/);
+    const noCa = await hyphae('token', 'list', '--control-plane', cp.url, '--token', cp.adminToken!);
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.stderr, /cannot reach the control plane at https:.*(self-signed|certificate)/);
+  });
+
+  it('ca show describes the CA, --bundle prints the trust bundle as PEM', async () => {
+    const show = await hyphae('ca', 'show', ...conn);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /^trust domain hyphae\.local, bundle v1, 1 root\(s\), certificates live 86400s/);
+    assert.match(show.stdout, /active \(signs new certificates\)/);
+    const bundle = await hyphae('ca', 'show', '--bundle', ...conn);
+    assert.equal(bundle.stdout, await readFile(cp.caFile!, 'utf8'));
+  });
+});
+
+describe('hyphae control-plane security flags', () => {
+  const dirs: string[] = [];
+  after(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+  it('refuses bad security flags with exit 2 and a message naming the flag', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--cert-ttl', '0s'], /--cert-ttl must be a duration such as 30s, 10m, 24h or 90d, from 1s to 365d/],
+      [['--cert-ttl', 'forever'], /--cert-ttl must be a duration/],
+      [['--ca-cert', 'x.pem'], /give --ca-cert and --ca-key together/],
+      [['--insecure', '--join-token', 'api=0123456789abcdef'], /--insecure runs without a CA and tokens/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await hyphae('control-plane', '--port', '0', '--data-dir', '/nonexistent-hyphae', ...args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message);
+    }
+  });
+
+  it('takes pre-provisioned join tokens (--join-token, --join-tokens-file) and a trust domain', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const file = path.join(dataDir, 'tokens.txt');
+    await writeFile(file, 'shop/cart=cart-secret-0123456789\n');
+    const cp = await startControlPlane({ dataDir, args: ['--join-token', 'api=api-secret-0123456789', '--join-tokens-file', file, '--trust-domain', 'corp.test'] });
+    try {
+      const bundle = await call<{ trustDomain: string }>(cp.url, 'GET', '/v1/trust-bundle');
+      assert.equal(bundle.body.trustDomain, 'corp.test');
+      const reg = await call(cp.url, 'POST', '/v1/instances', { service: 'cart', namespace: 'shop', address: '127.0.0.1', port: 1 }, { token: 'cart-secret-0123456789' });
+      assert.equal(reg.status, 201);
+      const wrong = await call(cp.url, 'POST', '/v1/instances', { service: 'cart', namespace: 'shop', address: '127.0.0.1', port: 1 }, { token: 'api-secret-0123456789' });
+      assert.equal(wrong.status, 403);
+    } finally {
+      await cp.stop();
+    }
+  });
+
+  it('--insecure: plain HTTP, a loud warning, no tokens, mtlsMode null', async () => {
+    const cp = await startControlPlane({ insecure: true });
+    try {
+      assert.match(cp.url, /^http:\/\//);
+      assert.ok(cp.child.lines.some((l) => /WARNING insecure: plain HTTP, no CA, no tokens/.test(l)), cp.child.lines.join('\n'));
+      assert.equal((await call(cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'x' } }, { token: null })).status, 200);
+      const w = await Watcher.open(cp.url, ['x'], null);
+      try {
+        const snap = await w.waitForService('x');
+        assert.equal((snap as ServiceSnapshot).mtlsMode, null);
+        assert.ok(!w.events.some((e) => e.event === 'trust-bundle'));
+      } finally {
+        await w.close();
+      }
+      const tb = await call(cp.url, 'GET', '/v1/trust-bundle');
+      assert.equal(tb.status, 404);
+    } finally {
+      await cp.stop();
+    }
+  });
+});
