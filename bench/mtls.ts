@@ -75,7 +75,7 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
         cert: signed.certificate,
         ca: signed.trustBundle.roots,
         checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const c = checkPeerCertificate(new X509Certificate(cert.raw), 'server');
+          const c = checkPeerCertificate(new X509Certificate(cert.raw), 'server', signed.trustBundle.trustDomain);
           return c.ok && c.identity.id === expected ? undefined : new Error(`server is not ${expected}`);
         },
       },

@@ -10,13 +10,16 @@ import { UsageError } from './command.js';
 export const apiFlags = {
   'control-plane': { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   'ca-file': { type: 'string' },
 } as const;
 
 export const apiFlagsUsage = `Connection (flags or environment):
-  --control-plane <url>  control plane URL (HYPHAE_CONTROL_PLANE, default http://127.0.0.1:15010)
-  --token <token>        admin token for writes (HYPHAE_ADMIN_TOKEN)
-  --ca-file <file>       CA certificate that signs the control plane's TLS certificate (HYPHAE_CA_FILE)`;
+  --control-plane <url>  control plane URL (HYPHAE_CONTROL_PLANE, default https://127.0.0.1:15010)
+  --token-file <file>    file holding the admin token (HYPHAE_ADMIN_TOKEN_FILE; e.g. <data-dir>/admin-token)
+  --token <token>        the admin token itself (HYPHAE_ADMIN_TOKEN; visible in ps: prefer --token-file)
+  --ca-file <file>       CA certificate that signs the control plane's TLS certificate (HYPHAE_CA_FILE)
+  Tokens are only sent over https:// (an --insecure control plane has none).`;
 
 export interface ApiConnection {
   url: string;
@@ -24,8 +27,13 @@ export interface ApiConnection {
   ca: string | undefined;
 }
 
-export function connectionFrom(values: { 'control-plane'?: string | undefined; token?: string | undefined; 'ca-file'?: string | undefined }): ApiConnection {
-  const url = (values['control-plane'] ?? process.env.HYPHAE_CONTROL_PLANE?.split(',')[0] ?? 'http://127.0.0.1:15010').replace(/\/+$/, '');
+export function connectionFrom(values: {
+  'control-plane'?: string | undefined;
+  token?: string | undefined;
+  'token-file'?: string | undefined;
+  'ca-file'?: string | undefined;
+}): ApiConnection {
+  const url = (values['control-plane'] ?? process.env.HYPHAE_CONTROL_PLANE?.split(',')[0] ?? 'https://127.0.0.1:15010').replace(/\/+$/, '');
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--control-plane must be an http:// or https:// URL, got "${url}"`);
   const caFile = values['ca-file'] ?? process.env.HYPHAE_CA_FILE;
   let ca: string | undefined;
@@ -36,7 +44,18 @@ export function connectionFrom(values: { 'control-plane'?: string | undefined; t
       throw new UsageError(`cannot read --ca-file ${caFile}: ${(err as Error).message}`);
     }
   }
-  return { url, token: values.token ?? process.env.HYPHAE_ADMIN_TOKEN, ca };
+  let token = values.token ?? process.env.HYPHAE_ADMIN_TOKEN;
+  const tokenFile = values['token-file'] ?? process.env.HYPHAE_ADMIN_TOKEN_FILE;
+  if (token === undefined && tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`cannot read --token-file ${tokenFile}: ${(err as Error).message}`);
+    }
+  }
+  // A bearer token over plain HTTP is readable by anyone on the path: never send one there.
+  if (token !== undefined && url.startsWith('http://')) token = undefined;
+  return { url, token, ca };
 }
 
 export interface ApiResult<T> {
@@ -73,7 +92,13 @@ export class ApiClient {
       throw new Error(`cannot reach the control plane at ${this.conn.url}: ${(err as Error).message}`, { cause: err });
     }
     const text = await res.body.text();
-    return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T | ApiErrorBody };
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new Error(`the control plane at ${this.conn.url} answered ${method} ${path} with ${res.statusCode} and a body that is not JSON: ${text.slice(0, 200)}`);
+    }
+    return { status: res.statusCode, body: parsed as T | ApiErrorBody };
   }
 
   async close(): Promise<void> {

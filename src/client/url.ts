@@ -6,7 +6,10 @@
 
 /** Split `http://host[:port]/path?query#frag` into origin and path (fragment dropped). */
 export function splitUrl(url: string | URL): { origin: string; path: string } {
-  if (typeof url !== 'string') return { origin: url.origin, path: url.pathname + url.search };
+  if (typeof url !== 'string') {
+    if (!(url instanceof URL)) throw new TypeError(`the URL must be a string or a URL object, got ${url === null ? 'null' : typeof url}`);
+    return { origin: url.origin, path: url.pathname + url.search };
+  }
   const scheme = url.indexOf('://');
   if (scheme < 0) throw new TypeError(`invalid URL (no scheme): ${url}`);
   let end = url.length;
@@ -38,6 +41,8 @@ export function meshServiceOf(origin: string): string | undefined {
   if (!origin.startsWith('http://')) return undefined;
   let host = origin.slice(7);
   if (host.endsWith('/')) host = host.slice(0, -1);
+  // Host names are case-insensitive (http://API/ is api). Origins are cached by the mesh, so this runs once per origin.
+  host = host.toLowerCase();
   if (host === 'localhost' || !SERVICE_HOST.test(host)) return undefined;
   return host;
 }

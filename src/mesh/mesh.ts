@@ -331,8 +331,12 @@ export class Mesh {
   }
 }
 
-function modeOf(d: Destination): MtlsMode | null {
-  return d.state.status === 'ready' ? d.state.mtlsMode : null;
+/**
+ * Only asked when the mesh has a certificate. A destination whose mode is not known (a resolver that
+ * carries no config) gets mTLS: failing closed, since plaintext would skip the server identity check.
+ */
+function modeOf(d: Destination): MtlsMode {
+  return (d.state.status === 'ready' ? d.state.mtlsMode : null) ?? 'STRICT';
 }
 
 async function readCaFile(file: string): Promise<string> {

@@ -114,7 +114,9 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     if (!cert) return refuse(socket, 'no client certificate');
     // OpenSSL's verdict: chain to a root of the bundle, validity dates, purpose (sslclient).
     if (!socket.authorized) return refuse(socket, `client certificate not trusted: ${String(socket.authorizationError)}`);
-    const check = checkPeerCertificate(cert, 'client');
+    const m = inbound?.material();
+    if (!m) return refuse(socket, 'no workload certificate to judge the peer with');
+    const check = checkPeerCertificate(cert, 'client', m.trustDomain);
     if (!check.ok) return refuse(socket, check.problem);
     counters.accepted++;
     setPeer(socket, check.identity);

@@ -56,7 +56,7 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       rejectUnauthorized: true,
       ALPNProtocols: ['http/1.1'],
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-        identityError = identityProblem(cert, expected, service, endpoint);
+        identityError = identityProblem(cert, expected, tls.trustDomain, service, endpoint);
         return identityError;
       },
     });
@@ -84,14 +84,14 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
   };
 }
 
-function identityProblem(cert: PeerCertificate, expected: string, service: string, endpoint: string): MeshError | undefined {
+function identityProblem(cert: PeerCertificate, expected: string, trustDomain: string, service: string, endpoint: string): MeshError | undefined {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert.raw);
   } catch (err) {
     return handshakeError(`the server's certificate cannot be parsed: ${(err as Error).message}`, service, endpoint, err);
   }
-  const check = checkPeerCertificate(x509, 'server');
+  const check = checkPeerCertificate(x509, 'server', trustDomain);
   if (!check.ok) return handshakeError(`the server's certificate is not a valid workload certificate: ${check.problem}`, service, endpoint);
   if (check.identity.id !== expected) {
     return new MeshError(ErrorCode.PEER_IDENTITY_MISMATCH, `endpoint ${endpoint} of ${service} presented ${check.identity.id}, expected ${expected}`, {

@@ -16,7 +16,11 @@ export type PeerRole = 'client' | 'server';
 
 export type PeerCheck = { ok: true; identity: WorkloadIdentity } | { ok: false; problem: string };
 
-export function checkPeerCertificate(cert: X509Certificate, role: PeerRole, now = Date.now()): PeerCheck {
+/**
+ * `trustDomain`: the peer's identity must be in it. A chain to a trusted root is not enough on its
+ * own: an operator-supplied root may also sign CAs of other trust domains (or other meshes).
+ */
+export function checkPeerCertificate(cert: X509Certificate, role: PeerRole, trustDomain: string, now = Date.now()): PeerCheck {
   if (cert.ca) return { ok: false, problem: 'the certificate is a CA certificate, not a workload certificate' };
   const from = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
@@ -31,6 +35,7 @@ export function checkPeerCertificate(cert: X509Certificate, role: PeerRole, now 
   if (uris.length !== 1) return { ok: false, problem: `the certificate has ${uris.length} URI SANs; a workload certificate has exactly one` };
   const identity = parseWorkloadId(uris[0]!);
   if (!identity) return { ok: false, problem: `the URI SAN "${uris[0]!.slice(0, 200)}" is not a workload SPIFFE ID (spiffe://<trust-domain>/ns/<namespace>/sa/<service>)` };
+  if (identity.trustDomain !== trustDomain) return { ok: false, problem: `the identity ${identity.id} is not in this mesh's trust domain ${trustDomain}` };
   return { ok: true, identity };
 }
 

@@ -14,6 +14,8 @@ export interface ServerTlsMaterial {
   /** Grows with every change, so a server can tell whether it holds the latest. */
   version: number;
   options: SecureContextOptions;
+  /** Peers must carry an identity in this trust domain (a root may also sign other domains' CAs). */
+  trustDomain: string;
 }
 
 export class WorkloadTls {
@@ -63,7 +65,7 @@ export class WorkloadTls {
   serverMaterial(): ServerTlsMaterial | undefined {
     if (this.#server) return this.#server;
     const opts = this.#options(true);
-    return opts ? (this.#server = { version: this.#version, options: opts }) : undefined;
+    return opts ? (this.#server = { version: this.#version, options: opts, trustDomain: this.trustDomain }) : undefined;
   }
 
   /** Called with the new version after every certificate or bundle change. */

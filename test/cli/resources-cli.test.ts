@@ -1,13 +1,15 @@
 /** hyphae apply / get / delete / diff / schema against a real control plane. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { cliPath } from '../helpers/process.js';
+import { Pki } from '../helpers/pki.js';
 import { call, makeTempDir, register, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 
 const exec = promisify(execFile);
@@ -243,25 +245,44 @@ spec:
 });
 
 describe('hyphae write commands pass the admin token', () => {
-  it('sends --token, or HYPHAE_ADMIN_TOKEN, as a Bearer token', async () => {
-    const seen: (string | undefined)[] = [];
-    const server = http.createServer((req, res) => {
-      seen.push(req.headers.authorization);
+  it('sends --token, --token-file or HYPHAE_ADMIN_TOKEN as a Bearer token over https, and never over http', async () => {
+    const dir = await makeTempDir('hyphae-cli-token-');
+    const pki = new Pki(dir);
+    const ca = await pki.selfSignedCa('cli-ca');
+    const { csr, key } = await pki.keyAndCsr('cp', '127.0.0.1');
+    const cert = await pki.sign(csr, ca, { san: ['IP:127.0.0.1'], eku: 'serverAuth' }, 'cp.pem');
+    const seen: { scheme: string; auth: string | undefined }[] = [];
+    const answer = (scheme: string) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.push({ scheme, auth: req.headers.authorization });
       req.resume();
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(req.method === 'PUT' ? { revision: 1, results: [] } : { revision: 1 }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const dir = await makeTempDir('hyphae-cli-token-');
+    };
+    const secure = https.createServer({ key: await readFile(key), cert: await readFile(cert) }, answer('https'));
+    const plain = http.createServer(answer('http'));
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    const httpsUrl = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
+    const httpUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
     try {
       const file = path.join(dir, 's.yaml');
+      const tokenFile = path.join(dir, 'admin.token');
       await writeFile(file, SERVICE);
-      assert.equal((await hyphae(['apply', '-f', file, '--control-plane', url, '--token', 'flag-token'])).code, 0);
-      assert.equal((await hyphae(['delete', 'route', 'x', '--control-plane', url], { HYPHAE_ADMIN_TOKEN: 'env-token' })).code, 0);
-      assert.deepEqual(seen, ['Bearer flag-token', 'Bearer env-token']);
+      await writeFile(tokenFile, 'file-token\n');
+      const tls = ['--control-plane', httpsUrl, '--ca-file', ca.cert];
+      assert.equal((await hyphae(['apply', '-f', file, ...tls, '--token', 'flag-token'])).code, 0);
+      assert.equal((await hyphae(['delete', 'route', 'x', ...tls], { HYPHAE_ADMIN_TOKEN: 'env-token' })).code, 0);
+      assert.equal((await hyphae(['delete', 'route', 'x', ...tls, '--token-file', tokenFile])).code, 0);
+      assert.equal((await hyphae(['apply', '-f', file, '--control-plane', httpUrl, '--token', 'flag-token'])).code, 0);
+      assert.deepEqual(seen, [
+        { scheme: 'https', auth: 'Bearer flag-token' },
+        { scheme: 'https', auth: 'Bearer env-token' },
+        { scheme: 'https', auth: 'Bearer file-token' },
+        { scheme: 'http', auth: undefined },
+      ]);
     } finally {
-      server.close();
+      secure.close();
+      plain.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

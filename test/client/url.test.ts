@@ -88,9 +88,9 @@ describe('meshServiceOf', () => {
     assert.equal(meshServiceOf('HTTP://api'), undefined);
   });
 
-  it('upper-case hosts are not (service names are lower-case)', () => {
-    assert.equal(meshServiceOf('http://API'), undefined);
-    assert.equal(meshServiceOf('http://Api'), undefined);
+  it('host names are case-insensitive: an upper-case host names the lower-case service', () => {
+    assert.equal(meshServiceOf('http://API'), 'api');
+    assert.equal(meshServiceOf('http://Api/'), 'api');
   });
 
   it('labels that are not valid DNS labels are not', () => {

@@ -74,7 +74,7 @@ describe('certificate authority', () => {
     const to = Date.parse(x.validTo);
     assert.ok(Math.abs(from - (t0 - BACKDATE_MS)) < 2_000, 'notBefore is backdated');
     assert.ok(to >= t0 + TTL_MS && to < t0 + TTL_MS + 2_000, 'notAfter is now + TTL (whole seconds, rounded up)');
-    const check = checkPeerCertificate(x, 'client');
+    const check = checkPeerCertificate(x, 'client', 'td.test');
     assert.ok(check.ok && check.identity.service === 'api' && check.identity.namespace === 'shop');
 
     // And OpenSSL agrees: a chain to the root, usable as a client and as a server (purpose checks).

@@ -77,6 +77,29 @@ describe('config validation on apply', () => {
     assert.match(r.messages['spec.rules[0].matches[1].queryParams[0].value']!, /Nothing to repeat/);
   });
 
+  it('rejects regular expressions that can backtrack catastrophically (they run on every request)', async () => {
+    const r = await rejected(
+      routeOf('x', [{ matches: [{ path: { type: 'RegularExpression', value: '/(a+)+$' } }, { headers: [{ type: 'RegularExpression', name: 'x-a', value: '(.*a){30}' }] }], backendRefs: [{ name: 'api' }] }]),
+    );
+    assert.deepEqual(r.paths, ['spec.rules[0].matches[0].path.value', 'spec.rules[0].matches[1].headers[0].value']);
+    assert.match(r.messages['spec.rules[0].matches[0].path.value']!, /"\/\(a\+\)\+\$" may backtrack catastrophically/);
+  });
+
+  it('rejects header values and rewrite paths with control characters (they would split the request)', async () => {
+    const r = await rejected(
+      routeOf('x', [
+        {
+          filters: [
+            { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: 'ok\r\nx-injected: 1' }] } },
+            { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/ok\r\nx: y' } } },
+          ],
+          backendRefs: [{ name: 'api' }],
+        },
+      ]),
+    );
+    assert.deepEqual(r.paths, ['spec.rules[0].filters[0].requestHeaderModifier.set[0].value', 'spec.rules[0].filters[1].urlRewrite.path.replaceFullPath']);
+  });
+
   it('rejects a rule whose backends all have weight 0', async () => {
     const r = await rejected({ items: [routeOf('x', [{ backendRefs: [{ name: 'api', subset: 'v1', weight: 0 }, { name: 'api', subset: 'v2', weight: 0 }] }])] });
     assert.deepEqual(r.paths, ['items[0].spec.rules[0].backendRefs']);

@@ -39,7 +39,7 @@ class TestInbound implements InboundTls {
     return this.modeNow;
   }
   material() {
-    return { version: this.version, options: { ...this.creds, ca: this.roots } };
+    return { version: this.version, options: { ...this.creds, ca: this.roots }, trustDomain: 'td' };
   }
   onChange(l: () => void) {
     return this.changes.on(l);

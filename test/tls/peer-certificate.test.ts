@@ -39,7 +39,7 @@ describe('checkPeerCertificate', () => {
   it('accepts a workload certificate in the role its EKU allows, and returns the identity', async () => {
     const both = await cert('both', { eku: 'serverAuth,clientAuth' });
     for (const role of ['client', 'server'] as const) {
-      const c = checkPeerCertificate(both, role);
+      const c = checkPeerCertificate(both, role, 'td');
       assert.ok(c.ok, JSON.stringify(c));
       assert.deepEqual({ id: c.identity.id, ns: c.identity.namespace, svc: c.identity.service }, { id: ID, ns: 'default', svc: 'api' });
     }
@@ -55,13 +55,14 @@ describe('checkPeerCertificate', () => {
       ['no URI SAN', await cert('none', { eku: 'clientAuth' }, ['DNS:api.example']), 'client', /0 URI SANs/],
       ['not a workload ID', await cert('other-path', { eku: 'clientAuth' }, ['URI:spiffe://td/web']), 'client', /not a workload SPIFFE ID/],
       ['upper-case trust domain', await cert('upper', { eku: 'clientAuth' }, ['URI:spiffe://TD/ns/default/sa/api']), 'client', /not a workload SPIFFE ID/],
+      ['another trust domain', await cert('foreign-td', { eku: 'clientAuth' }, ['URI:spiffe://other.example/ns/default/sa/api']), 'client', /not in this mesh's trust domain td/],
     ];
     for (const [name, c, role, why] of cases) {
-      const r = checkPeerCertificate(c, role);
+      const r = checkPeerCertificate(c, role, 'td');
       assert.ok(!r.ok && why.test(r.problem), `${name}: ${JSON.stringify(r)}`);
     }
     const valid = await cert('later', { eku: 'clientAuth' });
-    const r = checkPeerCertificate(valid, 'client', Date.parse(valid.validTo) + 1_000);
+    const r = checkPeerCertificate(valid, 'client', 'td', Date.parse(valid.validTo) + 1_000);
     assert.ok(!r.ok && /not valid now/.test(r.problem));
   });
 });

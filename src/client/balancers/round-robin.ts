@@ -32,17 +32,25 @@ export class RoundRobinBalancer implements Balancer {
 
 function smoothSchedule(endpoints: readonly Endpoint[]): Endpoint[] {
   if (endpoints.every((e) => e.info.weight === endpoints[0]?.info.weight)) return [...endpoints];
-  const total = endpoints.reduce((s, e) => s + e.info.weight, 0);
+  // Weights 200:300 schedule like 2:3: the schedule (and its O(length x n) build) stays as short as the ratios allow.
+  const divisor = endpoints.reduce((g, e) => gcd(g, e.info.weight), 0);
+  const weights = endpoints.map((e) => e.info.weight / divisor);
+  const total = weights.reduce((s, w) => s + w, 0);
   const current = endpoints.map(() => 0);
   const out: Endpoint[] = [];
   for (let i = 0; i < total; i++) {
     let best = 0;
     for (let j = 0; j < endpoints.length; j++) {
-      current[j]! += endpoints[j]!.info.weight;
+      current[j]! += weights[j]!;
       if (current[j]! > current[best]!) best = j;
     }
     current[best]! -= total;
     out.push(endpoints[best]!);
   }
   return out;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }

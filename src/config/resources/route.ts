@@ -46,7 +46,12 @@ export const backendRefSchema = z.strictObject({
   weight: z.int().min(0).max(1_000_000).default(1),
 });
 
-const headerValueSchema = z.strictObject({ name: headerNameSchema, value: z.string().max(8192) });
+/** RFC 9110 field-value characters: no CR, LF or NUL, which would split or corrupt the request. */
+const fieldValueSchema = z.string().max(8192).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters (CR, LF, NUL...)');
+/** A path to send instead: visible characters only, no spaces or controls (they would corrupt the request line). */
+const rewritePathSchema = z.string().max(1024).regex(/^\/[\x21-\x7e]*$/, 'must start with "/" and contain only visible ASCII characters (no spaces or controls)');
+
+const headerValueSchema = z.strictObject({ name: headerNameSchema, value: fieldValueSchema });
 
 export const routeFilterSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -61,8 +66,8 @@ export const routeFilterSchema = z.discriminatedUnion('type', [
     type: z.literal('URLRewrite'),
     urlRewrite: z.strictObject({
       path: z.discriminatedUnion('type', [
-        z.strictObject({ type: z.literal('ReplacePrefixMatch'), replacePrefixMatch: z.string().startsWith('/') }),
-        z.strictObject({ type: z.literal('ReplaceFullPath'), replaceFullPath: z.string().startsWith('/') }),
+        z.strictObject({ type: z.literal('ReplacePrefixMatch'), replacePrefixMatch: rewritePathSchema }),
+        z.strictObject({ type: z.literal('ReplaceFullPath'), replaceFullPath: rewritePathSchema }),
       ]),
     }),
   }),
