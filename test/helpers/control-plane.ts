@@ -34,6 +34,8 @@ export interface StartControlPlaneOptions {
   certTtl?: string;
   /** Extra command-line arguments. */
   args?: string[];
+  /** Extra environment variables for the child process. */
+  env?: Record<string, string>;
 }
 
 export interface RunningControlPlane {
@@ -100,7 +102,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
       args.push('--ca-encryption-key-file', keyFile);
     }
   }
-  const child = startNode(cliPath, args);
+  const child = startNode(cliPath, args, opts.env);
   let match: RegExpMatchArray;
   try {
     // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
