@@ -237,6 +237,9 @@ describe('replicas share the CA and the tokens through etcd', () => {
         assert.ok(r4.child.lines.some((l) => /ca encryption keys from HYPHAE_CA_ENCRYPTION_KEY: [0-9a-f]{16} \(encrypts\), [0-9a-f]{16}/.test(l)));
         assert.ok(r4.child.lines.some((l) => / ca: authority [0-9a-f]{16} encrypted again with key id /.test(l)));
         assert.deepEqual([...new Set(await keyIds())], [keyId(newKey)]);
+        // GET /v1/ca (hyphae ca show) says which key each private key is under: the old key may go once none is.
+        const shown = (await call<{ authorities: { encryptionKeyId?: string }[] }>(r4.url, 'GET', '/v1/ca')).body.authorities;
+        assert.deepEqual([...new Set(shown.map((a) => a.encryptionKeyId))], [keyId(newKey)]);
         // Now a replica with only the new key starts, and one with only the old key is refused.
         const r5 = await startControlPlane({ args: replicaArgs(etcd, { ...secrets, keyFile: onlyNew }) });
         await r5.stop();

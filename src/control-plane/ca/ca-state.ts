@@ -44,6 +44,8 @@ export interface CaStateStore {
    * retired meanwhile).
    */
   replace(previous: CaState, next: CaState): Promise<void>;
+  /** The id of the key that encrypts an authority's private key at rest (shared stores only). */
+  encryptionKeyId?(authorityId: string): string | undefined;
   /** Changes made through another replica, once stored. */
   onChange?(listener: (state: CaState) => void): Disposer;
   close?(): Promise<void>;

@@ -40,7 +40,17 @@ export interface CaStatus {
   version: number;
   certTtlSeconds: number;
   active: string;
-  authorities: { id: string; subject: string; notAfter: string; source: string; createdAt: string; active: boolean; leavesValidUntil: string | null }[];
+  authorities: {
+    id: string;
+    subject: string;
+    notAfter: string;
+    source: string;
+    createdAt: string;
+    active: boolean;
+    leavesValidUntil: string | null;
+    /** With a shared store (etcd): the id of the CA encryption key its private key is encrypted with there. */
+    encryptionKeyId?: string;
+  }[];
 }
 
 export class CertificateAuthority {
@@ -155,6 +165,7 @@ export class CertificateAuthority {
         createdAt: a.record.createdAt,
         active: a === this.#active,
         leavesValidUntil: a === this.#active ? null : new Date(this.#leafHorizon.get(a.id) ?? 0).toISOString(),
+        ...(this.#opts.store.encryptionKeyId && { encryptionKeyId: this.#opts.store.encryptionKeyId(a.id) }),
       })),
     };
   }

@@ -165,6 +165,10 @@ export class EtcdCaStateStore implements CaStateStore {
     }
   }
 
+  encryptionKeyId(authorityId: string): string | undefined {
+    return this.#seen?.sealed.get(authorityId)?.key.keyId;
+  }
+
   onChange(listener: (state: CaState) => void): Disposer {
     return this.#changes.on(listener);
   }
@@ -234,9 +238,11 @@ export class EtcdCaStateStore implements CaStateStore {
       }
       return;
     }
-    if (!read || (this.#seen && read.modRevision === this.#seen.modRevision)) return;
+    if (!read) return;
+    // A key encrypted again (same state) updates what this replica knows of the keys, and is no change of the CA.
+    const changed = !this.#seen || read.modRevision !== this.#seen.modRevision;
     this.#seen = read;
-    this.#changes.emit(read.state);
+    if (changed) this.#changes.emit(read.state);
   }
 
   /** Authorities encrypted with another key than this replica's first: encrypt them again with it (compare-and-swap each). */
