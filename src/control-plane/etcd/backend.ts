@@ -1,6 +1,7 @@
 /**
- * The etcd backend: one connection and one watched state, and the store and
- * the registry as two views of it. Loaded only with `--store etcd` (see
+ * The etcd backend: one connection and one watched state, and the store, the
+ * registry, and (opened by ../security.ts when security is on) the CA state
+ * and the tokens as views of it. Loaded only with `--store etcd` (see
  * ../backend.ts), so a file-store control plane never loads gRPC.
  */
 import type { Backend } from '../backend.js';
