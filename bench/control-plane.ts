@@ -148,7 +148,8 @@ async function openWatchers(urls: string[], ca: string | undefined, token: strin
 async function run(setup: BenchSetup) {
   const pools = setup.urls.map((u) => new Pool(u, { connections: 32, ...(setup.ca && { connect: { ca: setup.ca } }) }));
   const cps = setup.pids;
-  const allPids = [...cps, ...setup.etcdPids];
+  // The driver (this process) last: it shares the machine, and its TLS and JSON work can be the limit.
+  const allPids = [...cps, ...setup.etcdPids, process.pid];
   const base = cps.map((p) => sample(p));
 
   // 0. One join token per service (a workload registers with its own), one for the watchers.
@@ -229,6 +230,7 @@ async function run(setup: BenchSetup) {
       cpuIdlePct: cpuPct(idle, i),
       cpuMsPerChange: (1000 * changes.cpuSeconds[i]!) / opts.changes,
     })),
+    driver: { cpuRegisterPct: cpuPct(reg, allPids.length - 1), cpuHeartbeatPct: cpuPct(beat, allPids.length - 1) },
     etcd: setup.etcdPids.map((_, j) => ({
       rssMiB: etcdRss[j]!,
       cpuRegisterPct: cpuPct(reg, cps.length + j),
@@ -261,6 +263,7 @@ for (const store of stores) {
           `CPU ${f(c.cpuRegisterPct, 0)}% registering, ${f(c.cpuHeartbeatPct, 0)}% heartbeats, ${f(c.cpuIdlePct)}% idle, ${f(c.cpuMsPerChange, 2)} ms per change`,
       ),
     );
+    console.log(`driver (this process, 64 concurrent callers): CPU ${f(r.driver.cpuRegisterPct, 0)}% registering, ${f(r.driver.cpuHeartbeatPct, 0)}% heartbeats`);
     r.etcd.forEach((e, j) =>
       console.log(`etcd member ${j + 1}: RSS ${f(e.rssMiB, 0)} MiB; CPU ${f(e.cpuRegisterPct, 0)}% registering, ${f(e.cpuHeartbeatPct, 0)}% heartbeats, ${f(e.cpuIdlePct)}% idle`),
     );
