@@ -141,6 +141,7 @@ export class EtcdCaStateStore implements CaStateStore {
     const stateKey = this.#state.key(CA_STATE);
     const before = new Set(previous.authorities.map((a) => a.id));
     const after = new Set(next.authorities.map((a) => a.id));
+    const value = stateValue(next);
     let res;
     try {
       res = await this.#state.client.kv.txn({
@@ -148,20 +149,24 @@ export class EtcdCaStateStore implements CaStateStore {
         success: [
           ...next.authorities.filter((a) => !before.has(a.id)).map((a) => this.#putAuthority(next.trustDomain, a)),
           ...previous.authorities.filter((a) => !after.has(a.id)).map((a) => ({ request_delete_range: { key: this.#state.key(authorityKey(a.id)) } })),
-          { request_put: { key: stateKey, value: stateValue(next) } },
+          { request_put: { key: stateKey, value } },
         ],
         failure: [{ request_range: { key: stateKey } }],
       });
     } catch (err) {
       throw storeUnavailable('CA change', err, this.#endpoints);
     }
-    if (!res.succeeded) {
+    const there = res.succeeded ? undefined : res.responses[0]?.response_range?.kvs[0];
+    // The client retries a call that timed out, and the first try may have committed: then the state there is ours.
+    const ours = res.succeeded || (there !== undefined && value.equals(there.value));
+    const revision = Number(res.succeeded ? res.header.revision : (there?.mod_revision ?? 0));
+    if (!ours) {
       // Catch up first, so that a caller who reads again (here) sees the change that won.
-      await this.#state.waitFor(Number(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? 0), CATCH_UP_MS);
+      await this.#state.waitFor(revision, CATCH_UP_MS);
       throw conflict(`the CA changed through another replica (now bundle v${this.#seen?.state.version ?? '?'}); read it again (GET /v1/ca) and retry`);
     }
-    if (!(await this.#state.waitFor(Number(res.header.revision), CATCH_UP_MS))) {
-      this.#log(`etcd: CA change committed at revision ${res.header.revision} but this replica's watch has not delivered it yet`);
+    if (!(await this.#state.waitFor(revision, CATCH_UP_MS))) {
+      this.#log(`etcd: CA change committed at revision ${revision} but this replica's watch has not delivered it yet`);
     }
   }
 

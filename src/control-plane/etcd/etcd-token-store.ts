@@ -58,19 +58,24 @@ export class EtcdTokenStore implements TokenStore, SharedAdminDigest {
 
   async add(token: StoredToken): Promise<void> {
     const key = this.#state.key(joinTokenKey(token.id));
+    const value = Buffer.from(JSON.stringify(token));
     let res;
     try {
       res = await this.#state.client.kv.txn({
         compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key, value: Buffer.from(JSON.stringify(token)) } }],
-        failure: [],
+        success: [{ request_put: { key, value } }],
+        failure: [{ request_range: { key } }],
       });
     } catch (err) {
       throw storeUnavailable('join token', err, this.#endpoints);
     }
-    // 64 random bits of id: a collision is a one-in-2^64 event, but never overwrite.
-    if (!res.succeeded) throw conflict(`join token id ${token.id} exists already; try again`);
-    await this.#caughtUp(Number(res.header.revision), 'join token');
+    const there = res.succeeded ? undefined : res.responses[0]?.response_range?.kvs[0];
+    // The client retries a call that timed out, and the first try may have committed: that is our own token.
+    if (!res.succeeded && !(there && value.equals(there.value))) {
+      // 64 random bits of id: a collision is a one-in-2^64 event, but never overwrite.
+      throw conflict(`join token id ${token.id} exists already; try again`);
+    }
+    await this.#caughtUp(Number(res.succeeded ? res.header.revision : there!.mod_revision), 'join token');
   }
 
   async remove(id: string): Promise<StoredToken | undefined> {
