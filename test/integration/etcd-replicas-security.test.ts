@@ -23,7 +23,7 @@ import { Etcd3 } from 'etcd3';
 import { createMesh, type Mesh } from '../../src/index.js';
 import type { ApiErrorBody, TokenResponse, TrustBundle } from '../../src/config/wire.js';
 import { keyId } from '../../src/control-plane/ca/encryption-keys.js';
-import { Watcher, call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { Watcher, call, startControlPlane, trustControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { replicaArgs, replicaSecrets, startReplicas, type ReplicaSecrets } from '../helpers/replicas.js';
 import { waitUntil } from '../helpers/services.js';
@@ -54,6 +54,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
   let replicas: RunningControlPlane[] = [];
   const meshes: Mesh[] = [];
   const watchers: Watcher[] = [];
+  const dispatchers: { close(): Promise<void> }[] = [];
 
   before(async () => {
     [etcd, secrets] = await Promise.all([startEtcdCluster(1), replicaSecrets()]);
@@ -64,6 +65,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
     await Promise.all(watchers.map((w) => w.close()));
     await Promise.all(meshes.map((m) => m.close()));
     await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+    await Promise.all(dispatchers.map((d) => d.close().catch(() => {})));
     await etcd?.stop();
     await secrets?.remove();
   });
@@ -156,6 +158,8 @@ describe('replicas share the CA and the tokens through etcd', () => {
     assert.equal((await call<CaStatusBody>(r3.url, 'GET', '/v1/ca')).body.bundle.roots.length, 1);
     const subject = new X509Certificate(newRoot).subject;
     for (const r of replicas) await waitUntil(async () => (await servingIssuer(r.url, newRoot)) === subject, 5_000, 50);
+    // The helpers' own connections trust what each replica's ca-bundle.pem says now (rewritten on every change).
+    for (const r of replicas) dispatchers.push((await trustControlPlane({ url: r.url, caFile: r.caFile, adminTokenFile: secrets.adminTokenFile })).dispatcher);
     console.log(
       `rotation at replica 1 reached the clients of replicas 1, 2, 3 within ${reached.map((x) => x.toFixed(0)).join(', ')} ms; ` +
         'retirement at replica 2 reached all; every replica serves from the new root',

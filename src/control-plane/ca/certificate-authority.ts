@@ -86,6 +86,7 @@ export class CertificateAuthority {
   static async open(opts: CaOptions): Promise<CertificateAuthority> {
     const where = opts.store.shared ? opts.store.location : `the data directory (${opts.store.location})`;
     let state = await opts.store.load();
+    if (state && opts.store.shared) opts.log(`ca loaded id=${state.active} roots=${state.authorities.length} bundle=v${state.version} state=${opts.store.location}`);
     if (!state) {
       const record = opts.supplied ?? (await createRootAuthority(opts.trustDomain));
       const ours: CaState = { trustDomain: opts.trustDomain, version: 1, authorities: [record], active: record.id };
@@ -93,7 +94,7 @@ export class CertificateAuthority {
       if (state === ours) {
         opts.log(`ca created ${record.source === 'supplied' ? 'from the supplied certificate' : 'a self-signed root'} id=${record.id} trust-domain=${opts.trustDomain} state=${opts.store.location}`);
       } else {
-        opts.log(`ca loaded: another replica made it first (id=${state.active}); state=${opts.store.location}`);
+        opts.log(`ca loaded: another replica made it first id=${state.active} state=${opts.store.location}`);
       }
     }
     if (state.trustDomain !== opts.trustDomain) {
