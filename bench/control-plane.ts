@@ -4,6 +4,13 @@
  *
  *   npm run bench:control-plane -- [--store file,etcd] [--instances 10000] [--services 500]
  *       [--watchers 1000] [--procs 4] [--follow 10] [--changes 50] [--replicas 3] [--members 3]
+ *       [--security on|off]
+ *
+ * Security is on by default, as in production: HTTPS (the control planes'
+ * CA), one join token per service for its registrations and heartbeats, and
+ * one join token for the watchers (the API authenticates watch streams by
+ * token; no client certificate is involved). `--security off` runs the
+ * control planes with --insecure, for comparison.
  *
  * 1. register `instances` instances across `services` services (TTL 300 s, so
  *    that heartbeats are measured on their own in step 2, not mixed in);
@@ -39,8 +46,11 @@ const { values } = parseArgs({
     changes: { type: 'string', default: '50' },
     replicas: { type: 'string', default: '3' },
     members: { type: 'string', default: '3' },
+    security: { type: 'string', default: 'on' },
   },
 });
+if (values.security !== 'on' && values.security !== 'off') throw new Error('--security must be on or off');
+const secure = values.security === 'on';
 const opts = {
   instances: Number(values.instances),
   services: Number(values.services),
@@ -67,8 +77,10 @@ async function hammer(count: number, concurrency: number, call: (i: number) => P
   return count / ((performance.now() - t0) / 1000);
 }
 
-async function post(pool: Pool, path: string, body: unknown, method: 'POST' | 'PUT' = 'POST'): Promise<unknown> {
-  const res = await pool.request({ path, method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function post(pool: Pool, path: string, body: unknown, method: 'POST' | 'PUT' = 'POST', token?: string): Promise<unknown> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await pool.request({ path, method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.body.text();
   if (res.statusCode >= 300) throw new Error(`${method} ${path} answered ${res.statusCode}: ${text}`);
   return text ? JSON.parse(text) : undefined;
@@ -81,7 +93,7 @@ interface Watchers {
   close(): void;
 }
 
-async function openWatchers(urls: string[]): Promise<Watchers> {
+async function openWatchers(urls: string[], ca: string | undefined, token: string | undefined): Promise<Watchers> {
   const per = Math.ceil(opts.watchers / opts.procs);
   const pending = new Map<number, { times: number[]; left: number; resolve: (t: number[]) => void }>();
   const early = new Map<number, number[][]>();
@@ -113,7 +125,7 @@ async function openWatchers(urls: string[]): Promise<Watchers> {
         child.once('exit', (code) => reject(new Error(`watcher process exited ${code}`)));
       }),
     );
-    child.send({ type: 'open', urls, first: p * per, count, follow: opts.follow, services: opts.services, target: 'svc-0' });
+    child.send({ type: 'open', urls, ca, token, first: p * per, count, follow: opts.follow, services: opts.services, target: 'svc-0' });
   }
   await Promise.all(ready);
   return {
@@ -134,26 +146,39 @@ async function openWatchers(urls: string[]): Promise<Watchers> {
 }
 
 async function run(setup: BenchSetup) {
-  const pools = setup.urls.map((u) => new Pool(u, { connections: 32 }));
+  const pools = setup.urls.map((u) => new Pool(u, { connections: 32, ...(setup.ca && { connect: { ca: setup.ca } }) }));
   const cps = setup.pids;
-  const allPids = [...cps, ...setup.etcdPids];
+  // The driver (this process) last: it shares the machine, and its TLS and JSON work can be the limit.
+  const allPids = [...cps, ...setup.etcdPids, process.pid];
   const base = cps.map((p) => sample(p));
+
+  // 0. One join token per service (a workload registers with its own), one for the watchers.
+  const tokens: (string | undefined)[] = new Array(opts.services).fill(undefined);
+  let watcherToken: string | undefined;
+  if (setup.adminToken) {
+    const make = async (service: string) =>
+      ((await post(pools[0]!, '/v1/tokens', { service }, 'POST', setup.adminToken)) as { token: string }).token;
+    await hammer(opts.services, 16, async (i) => void (tokens[i] = await make(`svc-${i}`)));
+    watcherToken = await make('bench-watcher');
+  }
 
   // 1. Registrations, spread over the control planes.
   const leases: string[] = new Array(opts.instances);
   const reg = await measure(allPids, () =>
     hammer(opts.instances, 64, async (i) => {
       const body = { service: `svc-${i % opts.services}`, address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, ttlSeconds: 300 };
-      leases[i] = ((await post(pools[i % pools.length]!, '/v1/instances', body)) as { leaseId: string }).leaseId;
+      leases[i] = ((await post(pools[i % pools.length]!, '/v1/instances', body, 'POST', tokens[i % opts.services])) as { leaseId: string }).leaseId;
     }),
   );
   // 2. One heartbeat per lease.
-  const beat = await measure(allPids, () => hammer(opts.instances, 64, async (i) => void (await post(pools[i % pools.length]!, `/v1/leases/${leases[i]}`, undefined, 'PUT'))));
+  const beat = await measure(allPids, () =>
+    hammer(opts.instances, 64, async (i) => void (await post(pools[i % pools.length]!, `/v1/leases/${leases[i]}`, undefined, 'PUT', tokens[i % opts.services]))),
+  );
   const afterRegistry = cps.map((p) => sample(p));
 
   // 3. Watchers.
   const t0 = performance.now();
-  const watchers = await openWatchers(setup.urls);
+  const watchers = await openWatchers(setup.urls, setup.ca, watcherToken);
   const openSeconds = (performance.now() - t0) / 1000;
   const idle = await measure(allPids, () => new Promise((r) => setTimeout(r, 5_000)));
   const withWatchers = cps.map((p) => sample(p));
@@ -166,7 +191,7 @@ async function run(setup: BenchSetup) {
       const marker = 30_000 + i;
       const seen = watchers.seen(marker);
       const sent = now();
-      await post(pools[0]!, '/v1/instances', { service: 'svc-0', address: '10.255.255.1', port: marker, ttlSeconds: 300 });
+      await post(pools[0]!, '/v1/instances', { service: 'svc-0', address: '10.255.255.1', port: marker, ttlSeconds: 300 }, 'POST', tokens[0]);
       const times = (await seen).map((t) => t - sent);
       all.push(...times);
       last.push(Math.max(...times));
@@ -183,6 +208,7 @@ async function run(setup: BenchSetup) {
   const cpuPct = (m: { seconds: number; cpuSeconds: number[] }, i: number) => (100 * m.cpuSeconds[i]!) / m.seconds;
   return {
     store: setup.store,
+    secure: setup.secure,
     controlPlanes: cps.length,
     etcdMembers: setup.etcdPids.length,
     registrationsPerSecond: reg.result,
@@ -204,6 +230,7 @@ async function run(setup: BenchSetup) {
       cpuIdlePct: cpuPct(idle, i),
       cpuMsPerChange: (1000 * changes.cpuSeconds[i]!) / opts.changes,
     })),
+    driver: { cpuRegisterPct: cpuPct(reg, allPids.length - 1), cpuHeartbeatPct: cpuPct(beat, allPids.length - 1) },
     etcd: setup.etcdPids.map((_, j) => ({
       rssMiB: etcdRss[j]!,
       cpuRegisterPct: cpuPct(reg, cps.length + j),
@@ -216,16 +243,17 @@ async function run(setup: BenchSetup) {
 const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 console.log(`hyphae control-plane bench: ${machine}`);
 console.log(
-  `${opts.instances} instances in ${opts.services} services, ${opts.watchers} watchers in ${opts.procs} processes following ${opts.follow} services each, ${opts.changes} changes`,
+  `${opts.instances} instances in ${opts.services} services, ${opts.watchers} watchers in ${opts.procs} processes following ${opts.follow} services each, ${opts.changes} changes, ` +
+    `security ${secure ? 'on (HTTPS, join tokens)' : 'off (--insecure)'}`,
 );
 const results = [];
 for (const store of stores) {
-  const setup = store === 'file' ? await startFileControlPlane() : await startEtcdControlPlanes(opts.replicas, opts.members);
+  const setup = store === 'file' ? await startFileControlPlane(secure) : await startEtcdControlPlanes(opts.replicas, opts.members, secure);
   try {
     const r = await run(setup);
     results.push(r);
     const f = (n: number, d = 1) => n.toFixed(d);
-    console.log(`\n== ${store}: ${r.controlPlanes} control plane(s)${r.etcdMembers ? ` on ${r.etcdMembers} etcd members` : ''}`);
+    console.log(`\n== ${store}: ${r.controlPlanes} control plane(s)${r.etcdMembers ? ` on ${r.etcdMembers} etcd members` : ''}, security ${secure ? 'on' : 'off'}`);
     console.log(`registrations ${f(r.registrationsPerSecond, 0)}/s, heartbeats ${f(r.heartbeatsPerSecond, 0)}/s, ${opts.watchers} watchers open in ${f(r.watchersOpenSeconds, 2)} s`);
     console.log(`change -> watcher: p50 ${f(r.p50ms)} ms, p99 ${f(r.p99ms)} ms, max ${f(r.maxMs)} ms over ${r.deliveries} deliveries`);
     console.log(`change -> every watcher: p50 ${f(r.everyWatcherP50ms)} ms, p99 ${f(r.everyWatcherP99ms)} ms`);
@@ -235,6 +263,7 @@ for (const store of stores) {
           `CPU ${f(c.cpuRegisterPct, 0)}% registering, ${f(c.cpuHeartbeatPct, 0)}% heartbeats, ${f(c.cpuIdlePct)}% idle, ${f(c.cpuMsPerChange, 2)} ms per change`,
       ),
     );
+    console.log(`driver (this process, 64 concurrent callers): CPU ${f(r.driver.cpuRegisterPct, 0)}% registering, ${f(r.driver.cpuHeartbeatPct, 0)}% heartbeats`);
     r.etcd.forEach((e, j) =>
       console.log(`etcd member ${j + 1}: RSS ${f(e.rssMiB, 0)} MiB; CPU ${f(e.cpuRegisterPct, 0)}% registering, ${f(e.cpuHeartbeatPct, 0)}% heartbeats, ${f(e.cpuIdlePct)}% idle`),
     );
@@ -245,5 +274,5 @@ for (const store of stores) {
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
 await writeFile(
   path.join(repoRoot, 'bench/results/control-plane.json'),
-  `${JSON.stringify({ machine, date: new Date().toISOString(), options: opts, results }, null, 2)}\n`,
+  `${JSON.stringify({ machine, date: new Date().toISOString(), options: { ...opts, security: values.security }, results }, null, 2)}\n`,
 );

@@ -1,8 +1,12 @@
 /**
  * Control planes for the bench, as child processes of the real CLI: one on
  * the file store, or N replicas on a real etcd cluster (also children).
+ * Secure by default, as in production: HTTPS from the control plane's CA,
+ * tokens on every call; on etcd every replica is given the same CA
+ * encryption key and admin token file, and they share one CA.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { cliPath, startNode, type Child } from '../../examples/lib/child.js';
@@ -10,29 +14,38 @@ import { startEtcdCluster, type EtcdCluster } from '../../examples/lib/etcd-clus
 
 export interface BenchSetup {
   store: 'file' | 'etcd';
+  secure: boolean;
   /** One URL per control plane (replica). */
   urls: string[];
   /** Control-plane process ids, in the order of urls. */
   pids: number[];
   /** etcd member process ids (none for the file store). */
   etcdPids: number[];
+  /** PEM of the CA that signs every control plane's HTTPS certificate (undefined when insecure). */
+  ca: string | undefined;
+  /** The admin token (undefined when insecure). */
+  adminToken: string | undefined;
   stop(): Promise<void>;
 }
 
 async function startOne(args: string[]): Promise<Child & { url: string }> {
   const child = startNode(cliPath, ['control-plane', '--port', '0', '--heartbeat-ms', '15000', ...args]);
-  const m = await child.waitFor(/listening (http:\/\/\S+)/, 20_000);
+  // A first start makes RSA keys (the CA root, the HTTPS certificate): generous on a busy machine.
+  const m = await child.waitFor(/listening (https?:\/\/\S+)/, 30_000);
   return Object.assign(child, { url: m[1]! });
 }
 
-export async function startFileControlPlane(): Promise<BenchSetup> {
+export async function startFileControlPlane(secure: boolean): Promise<BenchSetup> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-'));
-  const cp = await startOne(['--data-dir', dir]);
+  const cp = await startOne(['--data-dir', dir, ...(secure ? [] : ['--insecure'])]);
   return {
     store: 'file',
+    secure,
     urls: [cp.url],
     pids: [cp.proc.pid!],
     etcdPids: [],
+    ca: secure ? await readFile(path.join(dir, 'ca-bundle.pem'), 'utf8') : undefined,
+    adminToken: secure ? (await readFile(path.join(dir, 'admin-token'), 'utf8')).trim() : undefined,
     async stop() {
       await cp.kill('SIGTERM');
       await rm(dir, { recursive: true, force: true });
@@ -40,30 +53,42 @@ export async function startFileControlPlane(): Promise<BenchSetup> {
   };
 }
 
-export async function startEtcdControlPlanes(replicas: number, members: number): Promise<BenchSetup> {
+export async function startEtcdControlPlanes(replicas: number, members: number, secure: boolean): Promise<BenchSetup> {
   const etcd: EtcdCluster = await startEtcdCluster(members);
+  const secrets = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-secrets-'));
+  const keyFile = path.join(secrets, 'ca-encryption.key');
+  const adminTokenFile = path.join(secrets, 'admin-token');
+  const adminToken = `bench-admin.${randomBytes(24).toString('base64url')}`;
+  await writeFile(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  await writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
+  const security = secure ? ['--ca-encryption-key-file', keyFile, '--admin-token-file', adminTokenFile] : ['--insecure'];
   const dirs: string[] = [];
   const cps: (Child & { url: string })[] = [];
   try {
     for (let i = 0; i < replicas; i++) {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-'));
       dirs.push(dir);
-      cps.push(await startOne(['--data-dir', dir, '--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(',')]));
+      cps.push(await startOne(['--data-dir', dir, '--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), ...security]));
     }
   } catch (err) {
     await Promise.all(cps.map((c) => c.kill('SIGKILL')));
     await etcd.stop();
+    await rm(secrets, { recursive: true, force: true });
     throw err;
   }
   return {
     store: 'etcd',
+    secure,
     urls: cps.map((c) => c.url),
     pids: cps.map((c) => c.proc.pid!),
     etcdPids: etcd.members.map((m) => m.proc!.pid!),
+    // One CA for every replica: any replica's bundle file verifies them all.
+    ca: secure ? await readFile(path.join(dirs[0]!, 'ca-bundle.pem'), 'utf8') : undefined,
+    adminToken: secure ? adminToken : undefined,
     async stop() {
       await Promise.all(cps.map((c) => c.kill('SIGTERM')));
       await etcd.stop();
-      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+      await Promise.all([...dirs, secrets].map((d) => rm(d, { recursive: true, force: true })));
     },
   };
 }

@@ -3,20 +3,29 @@
  * hundred mesh clients would. Forked by bench/control-plane.ts, driven over
  * IPC:
  *
- *   parent -> { type: 'open', urls, first, count, follow, target }
+ *   parent -> { type: 'open', urls, ca?, token?, first, count, follow, target }
  *   child  -> { type: 'ready' }               every stream has its hello and the target's snapshot
  *   child  -> { type: 'seen', marker, at[] }  every stream has seen the target with instance port `marker`
  *   parent -> { type: 'close' }
+ *
+ * Streams are HTTPS when the URLs are (verifying the control plane with `ca`)
+ * and send `token` (a join token): the watch API authenticates by token, so
+ * no client certificate is needed.
  *
  * `at` are wall-clock times (performance.timeOrigin + now, comparable across
  * processes on one machine) at which each stream parsed the snapshot.
  */
 import http from 'node:http';
+import https from 'node:https';
 
 interface OpenMessage {
   type: 'open';
   /** Control-plane URLs; stream g connects to urls[g % urls.length]. */
   urls: string[];
+  /** The control planes' CA (https:// URLs): server authentication only, no client certificate. */
+  ca?: string;
+  /** A join token (any valid token may watch). */
+  token?: string;
   /** Global index of this child's first stream (spreads streams over URLs and services). */
   first: number;
   count: number;
@@ -74,8 +83,10 @@ function open(msg: OpenMessage): void {
     const url = new URL(msg.urls[g % msg.urls.length]!);
     const follow = new Set([msg.target]);
     for (let k = 1; follow.size <= msg.follow; k++) follow.add(`svc-${(g * 7 + k * 13) % msg.services}`);
-    const req = http.get(
-      { host: url.hostname, port: url.port, path: `/v1/watch?services=${[...follow].join(',')}`, agent: false, headers: { accept: 'text/event-stream' } },
+    const headers: Record<string, string> = { accept: 'text/event-stream', ...(msg.token && { authorization: `Bearer ${msg.token}` }) };
+    const options = { host: url.hostname, port: url.port, path: `/v1/watch?services=${[...follow].join(',')}`, agent: false as const, headers };
+    const get = url.protocol === 'https:' ? (cb: (res: http.IncomingMessage) => void) => https.get({ ...options, ca: msg.ca }, cb) : (cb: (res: http.IncomingMessage) => void) => http.get(options, cb);
+    const req = get(
       (res) => {
         if (res.statusCode !== 200) throw new Error(`watch answered ${res.statusCode}`);
         res.setEncoding('utf8');

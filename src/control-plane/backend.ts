@@ -1,7 +1,13 @@
 /**
  * Where the control plane keeps its state: the embedded file store with an
  * in-memory registry (one node, the default), or etcd for both (replicas).
+ * With etcd, the CA and the tokens are shared too (`shared`); on one node
+ * they live in the data directory (security.ts).
  */
+import type { SharedAdminDigest } from './auth/admin-token.js';
+import type { TokenStore } from './auth/token-store.js';
+import type { CaStateStore } from './ca/ca-state.js';
+import type { EncryptionKeys } from './ca/encryption-keys.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import type { EventLog } from './log.js';
@@ -9,7 +15,19 @@ import type { ResolvedOptions } from './options.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import type { Registry } from './registry/registry.js';
 
-export async function openBackend(opts: ResolvedOptions, log: EventLog): Promise<{ store: Store; registry: Registry }> {
+/** The CA's state and the tokens in a store every replica shares. Each view is closed by whoever opened it. */
+export interface SharedSecurityStores {
+  caState(keys: EncryptionKeys): CaStateStore;
+  tokens(): TokenStore & SharedAdminDigest;
+}
+
+export interface Backend {
+  store: Store;
+  registry: Registry;
+  shared?: SharedSecurityStores;
+}
+
+export async function openBackend(opts: ResolvedOptions, log: EventLog): Promise<Backend> {
   if (opts.store === 'etcd') {
     // Loaded on demand: the etcd client (gRPC) costs memory and start-up time a single node does not need.
     const { openEtcdBackend } = await import('./etcd/backend.js');

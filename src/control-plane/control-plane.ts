@@ -45,10 +45,10 @@ const CLOSE_GRACE_MS = 1000;
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const opts = resolveOptions(options);
   const log = eventLog(opts.log);
-  const { store, registry } = await openBackend(opts, log);
+  const { store, registry, shared } = await openBackend(opts, log);
   let security;
   try {
-    security = await setUpSecurity(opts, path.resolve(opts.dataDir), log);
+    security = await setUpSecurity(opts, path.resolve(opts.dataDir), log, shared);
   } catch (err) {
     await Promise.all([registry.close(), store.close()]);
     throw err;
@@ -104,7 +104,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       });
     });
   } catch (err) {
-    security.close();
+    await security.close();
     await Promise.all([hub.close(), stats.close(), registry.close(), store.close()]);
     const e = err as NodeJS.ErrnoException;
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
@@ -128,7 +128,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       await closed;
       clearTimeout(cut);
       await registry.close();
-      security.close();
+      await security.close();
       await store.close();
       log('closed');
     })());

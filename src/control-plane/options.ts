@@ -57,6 +57,14 @@ export interface ControlPlaneOptions {
   store?: 'file' | 'etcd';
   /** The etcd cluster, with `store: 'etcd'`. */
   etcd?: EtcdOptions;
+  /**
+   * With `store: 'etcd'` and security on: a file of the keys that encrypt the
+   * CA's private keys in etcd (one per line, 32 bytes in base64 or hex; the
+   * first encrypts, all decrypt). Every replica needs the same keys.
+   */
+  caEncryptionKeyFile?: string;
+  /** The same keys given directly (the CLI's HYPHAE_CA_ENCRYPTION_KEY), instead of a file. */
+  caEncryptionKey?: string;
 }
 
 const optionsSchema = z.strictObject({
@@ -81,10 +89,26 @@ const optionsSchema = z.strictObject({
   tlsNames: z.array(z.string().min(1).max(253)).default([]),
   store: z.enum(['file', 'etcd']).default('file'),
   etcd: etcdOptionsSchema.optional(),
+  caEncryptionKeyFile: z.string().min(1).optional(),
+  caEncryptionKey: z.string().min(1).optional(),
 })
   .refine((o) => o.store !== 'etcd' || o.etcd !== undefined, { path: ['etcd'], message: "store 'etcd' needs etcd.endpoints" })
   .refine((o) => (o.caCertFile === undefined) === (o.caKeyFile === undefined), { error: 'give caCertFile and caKeyFile together', path: ['caCertFile'] })
-  .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined), {
+  .refine((o) => o.caEncryptionKeyFile === undefined || o.caEncryptionKey === undefined, {
+    error: 'give caEncryptionKeyFile or caEncryptionKey, not both',
+    path: ['caEncryptionKeyFile'],
+  })
+  .refine((o) => o.store === 'etcd' || (o.caEncryptionKeyFile === undefined && o.caEncryptionKey === undefined), {
+    error: "the CA encryption key is for store 'etcd' (the file store keeps the CA in the data directory, 0600)",
+    path: ['caEncryptionKeyFile'],
+  })
+  .refine((o) => o.store !== 'etcd' || o.insecure || o.caEncryptionKeyFile !== undefined || o.caEncryptionKey !== undefined, {
+    error:
+      "store 'etcd' keeps the CA's private key in etcd, encrypted: give every replica the same key with --ca-encryption-key-file <file> " +
+      '(or HYPHAE_CA_ENCRYPTION_KEY); make one with: openssl rand -base64 32 > ca-encryption.key',
+    path: ['caEncryptionKeyFile'],
+  })
+  .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined && o.caEncryptionKeyFile === undefined && o.caEncryptionKey === undefined), {
     error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',
     path: ['insecure'],
   });

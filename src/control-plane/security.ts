@@ -2,18 +2,26 @@
  * The control plane's security, set up at start: the CA (loaded, made, or the
  * operator's), the admin token, the join tokens, and the HTTPS certificate of
  * the API. With `insecure`, none of it: a loud warning instead.
+ *
+ * On one node the CA and the tokens live in the data directory. With etcd
+ * (`shared`), they live in etcd, shared by every replica: the CA's private
+ * keys encrypted with the key every replica is given, the tokens as digests.
+ * Each replica still writes the trust bundle (public) to its data directory
+ * and makes its own HTTPS key, signed by the shared CA.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
-import { loadAdminToken } from './auth/admin-token.js';
+import { loadAdminToken, loadSharedAdminToken, type SharedAdminDigest } from './auth/admin-token.js';
 import { loadConfiguredTokens } from './auth/configured-tokens.js';
-import { FileTokenStore } from './auth/token-store.js';
+import { FileTokenStore, type TokenStore } from './auth/token-store.js';
 import { Tokens } from './auth/tokens.js';
 import { suppliedAuthority } from './ca/authority.js';
-import { FileCaStateStore } from './ca/ca-state.js';
+import { FileCaStateStore, type CaStateStore } from './ca/ca-state.js';
 import { CertificateAuthority } from './ca/certificate-authority.js';
+import { EncryptionKeys } from './ca/encryption-keys.js';
 import { ServingCertificate, servingNames } from './ca/serving-certificate.js';
+import type { SharedSecurityStores } from './backend.js';
 import type { EventLog } from './log.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -23,41 +31,80 @@ export interface Security {
   tokens: Tokens;
   ca: CertificateAuthority | undefined;
   serving: ServingCertificate | undefined;
-  /** Where the admin token and the trust bundle (PEM) are, for the log and for tests; undefined when insecure. */
+  /** Where the admin token and the trust bundle (PEM) are, for the log and for tests; undefined when insecure (or a replica holds no copy). */
   adminTokenFile: string | undefined;
   bundleFile: string | undefined;
-  close(): void;
+  close(): Promise<void>;
 }
 
-export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log: EventLog): Promise<Security> {
+export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log: EventLog, shared?: SharedSecurityStores): Promise<Security> {
   if (opts.insecure) {
     log('WARNING insecure: plain HTTP, no CA, no tokens, no mTLS. Anyone who reaches the API can register as any service and change the configuration. Never use --insecure outside a laptop.');
     const tokens = await Tokens.open({ store: new FileTokenStore(dataDir), admin: undefined, configured: [] });
-    return { tokens, ca: undefined, serving: undefined, adminTokenFile: undefined, bundleFile: undefined, close: () => {} };
+    return { tokens, ca: undefined, serving: undefined, adminTokenFile: undefined, bundleFile: undefined, close: async () => {} };
   }
-  // The file store made it already; with etcd it may not exist yet. The CA and tokens live here (0700).
+  // The file store made it already; with etcd it may not exist yet. The trust bundle (and on one node the CA and tokens) live here (0700).
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   let supplied;
   if (opts.caCertFile && opts.caKeyFile) {
     const [cert, key] = await Promise.all([readOption(opts.caCertFile, 'caCertFile'), readOption(opts.caKeyFile, 'caKeyFile')]);
     supplied = suppliedAuthority(cert, key);
   }
-  const bundleFile = path.join(dataDir, BUNDLE_FILE);
-  const ca = await CertificateAuthority.open({
-    store: new FileCaStateStore(dataDir),
-    trustDomain: opts.trustDomain,
-    certTtlMs: opts.certTtlMs,
-    supplied,
-    bundleFile,
-    log,
-  });
-  const admin = await loadAdminToken(dataDir, opts.adminTokenFile);
-  log(`admin token ${admin.created ? 'created in' : 'read from'} ${admin.file}`);
-  const configured = await loadConfiguredTokens(opts.joinTokens, opts.joinTokensFile);
-  const tokens = await Tokens.open({ store: new FileTokenStore(dataDir), admin: admin.token, configured });
-  const serving = await ServingCertificate.create(ca, servingNames(opts.host, opts.tlsNames));
-  log(`ca trust-domain=${ca.trustDomain} active=${ca.status().active} roots=${ca.bundle.roots.length} cert-ttl=${opts.certTtlMs / 1000}s bundle=${bundleFile}`);
-  return { tokens, ca, serving, adminTokenFile: admin.file, bundleFile, close: () => serving.close() };
+  let caStore: CaStateStore;
+  let tokenStore: TokenStore;
+  let sharedTokens: (TokenStore & SharedAdminDigest) | undefined;
+  const opened: { close?(): Promise<void> }[] = [];
+  const closeStores = () => Promise.all(opened.map((s) => s.close?.().catch(() => {})));
+  let ca: CertificateAuthority | undefined;
+  try {
+    if (shared) {
+      const { keys, warning } = await EncryptionKeys.load({ file: opts.caEncryptionKeyFile, inline: opts.caEncryptionKey });
+      if (warning) log(`WARNING ${warning}`);
+      log(`ca encryption keys from ${keys.source}: ${keys.ids.map((id, i) => (i === 0 ? `${id} (encrypts)` : id)).join(', ')}`);
+      caStore = shared.caState(keys);
+      opened.push(caStore);
+      tokenStore = sharedTokens = shared.tokens();
+      opened.push(sharedTokens);
+    } else {
+      caStore = new FileCaStateStore(dataDir);
+      tokenStore = new FileTokenStore(dataDir);
+    }
+    // The CA first: a replica given the wrong encryption key stops here, before it writes anything.
+    const bundleFile = path.join(dataDir, BUNDLE_FILE);
+    ca = await CertificateAuthority.open({ store: caStore, trustDomain: opts.trustDomain, certTtlMs: opts.certTtlMs, supplied, bundleFile, log });
+    let admin: { token: string | (() => Buffer); file: string | undefined };
+    if (sharedTokens) {
+      const a = await loadSharedAdminToken(dataDir, opts.adminTokenFile, sharedTokens);
+      log(`admin token ${a.note}`);
+      const digests = sharedTokens;
+      admin = { token: () => digests.adminDigest()!, file: a.file };
+    } else {
+      const a = await loadAdminToken(dataDir, opts.adminTokenFile);
+      log(`admin token ${a.created ? 'created in' : 'read from'} ${a.file}`);
+      admin = { token: a.token, file: a.file };
+    }
+    const configured = await loadConfiguredTokens(opts.joinTokens, opts.joinTokensFile);
+    const tokens = await Tokens.open({ store: tokenStore, admin: admin.token, configured });
+    const serving = await ServingCertificate.create(ca, servingNames(opts.host, opts.tlsNames));
+    log(`ca trust-domain=${ca.trustDomain} active=${ca.status().active} roots=${ca.bundle.roots.length} cert-ttl=${opts.certTtlMs / 1000}s bundle=${bundleFile} state=${caStore.location}`);
+    const authority = ca;
+    return {
+      tokens,
+      ca,
+      serving,
+      adminTokenFile: admin.file,
+      bundleFile,
+      close: async () => {
+        serving.close();
+        authority.close();
+        await closeStores();
+      },
+    };
+  } catch (err) {
+    ca?.close();
+    await closeStores();
+    throw err;
+  }
 }
 
 async function readOption(file: string, option: string): Promise<string> {

@@ -4,6 +4,7 @@
  * what one writes, the other hears from its watch.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
@@ -21,6 +22,7 @@ import { waitUntil } from '../helpers/services.js';
 
 const svc = (name: string, labels?: Record<string, string>): Resource =>
   resourceSchema.parse({ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name, labels }, spec: {} });
+const KEY = randomBytes(32).toString('base64');
 const reg = (port: number, ttlSeconds?: number) => registerRequestSchema.parse({ service: 'api', address: '127.0.0.1', port, ttlSeconds });
 
 describe('etcd backend', () => {
@@ -173,9 +175,12 @@ describe('etcd backend', () => {
         return true;
       });
       await assert.rejects(createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: ['127.0.0.1:2379'] } }), /etcd client URL/);
+      // Secure on etcd: the CA's key is kept there encrypted, so the encryption key is required, and for etcd only.
+      await assert.rejects(createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: ['http://127.0.0.1:2379'] } }), /give every replica the same key with --ca-encryption-key-file/);
+      await assert.rejects(createControlPlane({ dataDir, port: 0, caEncryptionKey: KEY }), /the CA encryption key is for store 'etcd'/);
       const [port] = await freePorts(1);
       await assert.rejects(
-        createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 } }),
+        createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 }, caEncryptionKey: KEY }),
         (err: unknown) => {
           assert.ok(isMeshError(err, ErrorCode.STORE_UNAVAILABLE));
           assert.match(err.message, new RegExp(`etcd \\(http://127.0.0.1:${port}\\) did not take the initial read`));

@@ -8,7 +8,8 @@
  * so call(), register() and Watcher.open() speak HTTPS and send the admin
  * token unless told otherwise (`token: null` sends none, a string sends that).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -33,6 +34,8 @@ export interface StartControlPlaneOptions {
   certTtl?: string;
   /** Extra command-line arguments. */
   args?: string[];
+  /** Extra environment variables for the child process. */
+  env?: Record<string, string>;
 }
 
 export interface RunningControlPlane {
@@ -90,8 +93,16 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   // to check that the etcd store and registry behave as the file store and the memory registry do.
   if (process.env.HYPHAE_TEST_ETCD && !args.includes('--store')) {
     args.push('--store', 'etcd', '--etcd-endpoints', process.env.HYPHAE_TEST_ETCD, '--etcd-prefix', `/test-${path.basename(dataDir)}/`);
+    if (!opts.insecure) {
+      // The CA lives in etcd, encrypted: a key per data directory, kept there so that a restart finds it.
+      const keyFile = path.join(dataDir, 'test-ca-encryption.key');
+      await writeFile(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      args.push('--ca-encryption-key-file', keyFile);
+    }
   }
-  const child = startNode(cliPath, args);
+  const child = startNode(cliPath, args, opts.env);
   let match: RegExpMatchArray;
   try {
     // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
@@ -104,7 +115,10 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const url = match[1]!;
   const secure = url.startsWith('https:');
   const caFile = secure ? path.join(dataDir, 'ca-bundle.pem') : undefined;
-  const cred = await trustControlPlane({ url, caFile, adminTokenFile: secure ? path.join(dataDir, 'admin-token') : undefined });
+  // Replicas on etcd share one admin token, given to each with --admin-token-file.
+  const given = args.indexOf('--admin-token-file');
+  const adminTokenFile = !secure ? undefined : given >= 0 ? args[given + 1]! : path.join(dataDir, 'admin-token');
+  const cred = await trustControlPlane({ url, caFile, adminTokenFile });
   const joinToken = async (service: string, namespace?: string) => {
     const res = await call<TokenResponse>(url, 'POST', '/v1/tokens', { service, ...(namespace ? { namespace } : {}) });
     if (res.status !== 201) throw new Error(`token create answered ${res.status}: ${res.text}`);

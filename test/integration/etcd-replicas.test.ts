@@ -1,17 +1,22 @@
 /**
  * Issue 7, must-show 1-3: three control-plane replicas (child processes) on
- * a real 3-member etcd cluster (child processes), all on loopback.
+ * a real 3-member etcd cluster (child processes), all on loopback, with
+ * security on: one CA shared through etcd, HTTPS on every replica, tokens on
+ * every call, mTLS between the services.
  *
  * The tests share one cluster and run in order; the last ones break it on
  * purpose (a replica and an etcd member killed, then all of etcd).
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
-import type { ApiErrorBody } from '../../src/config/wire.js';
+import type { ApiErrorBody, TrustBundle } from '../../src/config/wire.js';
 import { Watcher, call, percentile, register, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { replicaSecrets, startReplicas, type ReplicaSecrets } from '../helpers/replicas.js';
 import { startApi, waitUntil, type RunningService } from '../helpers/services.js';
 
 const service = (name: string, labels: Record<string, string> = {}) => ({
@@ -21,12 +26,8 @@ const service = (name: string, labels: Record<string, string> = {}) => ({
   spec: { loadBalancer: 'round_robin' },
 });
 
-async function startReplicas(etcd: EtcdCluster, n: number, ttl = 2): Promise<RunningControlPlane[]> {
-  const args = ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--etcd-timeout-ms', '1000'];
-  // Insecure: each replica would make its own CA in its own data directory (the CA's state is not in etcd
-  // yet), and this test is about the replicated store and registry.
-  return Promise.all(Array.from({ length: n }, () => startControlPlane({ args, ttlSeconds: ttl, heartbeatMs: 1_000, insecure: true })));
-}
+/** Workload certificates live 6 s here, so that every mesh process renews a few times during must-show 2. */
+const CERT_TTL = '6s';
 
 /** The member that leads the raft group now (etcd's JSON gateway: /v3/maintenance/status). */
 async function leaderIndex(etcd: EtcdCluster): Promise<number> {
@@ -45,29 +46,66 @@ async function leaderIndex(etcd: EtcdCluster): Promise<number> {
 
 describe('control-plane replicas on etcd', () => {
   let etcd: EtcdCluster;
+  let secrets: ReplicaSecrets;
   let replicas: RunningControlPlane[] = [];
   const watchers: Watcher[] = [];
 
   before(async () => {
     const t0 = performance.now();
-    etcd = await startEtcdCluster(3);
+    [etcd, secrets] = await Promise.all([startEtcdCluster(3), replicaSecrets()]);
     const t1 = performance.now();
-    replicas = await startReplicas(etcd, 3);
-    console.log(`etcd: 3 members healthy in ${(t1 - t0).toFixed(0)} ms; 3 replicas up in ${(performance.now() - t1).toFixed(0)} ms`);
+    // Started together: they race to make the CA, and exactly one root must come out of it.
+    replicas = await startReplicas(etcd, secrets, 3, { ttlSeconds: 2, heartbeatMs: 1_000, certTtl: CERT_TTL });
+    console.log(`etcd: 3 members healthy in ${(t1 - t0).toFixed(0)} ms; 3 secure replicas up in ${(performance.now() - t1).toFixed(0)} ms`);
   });
 
   after(async () => {
     await Promise.all(watchers.map((w) => w.close()));
     await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
     await etcd?.stop();
+    await secrets?.remove();
   });
 
   it('says which store it runs on, and rejects --etcd flags without --store etcd', async () => {
     const line = replicas[0]!.child.lines.find((l) => l.includes(' listening '))!;
-    assert.match(line, /store=etcd http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+ prefix \/hyphae\//);
+    assert.match(line, /listening https:\/\/127\.0\.0\.1:\d+ .*store=etcd http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+ prefix \/hyphae\//);
     await assert.rejects(startControlPlane({ args: ['--etcd-endpoints', etcd.endpoints[0]!] }), /--etcd-\* flags need --store etcd/);
     await assert.rejects(startControlPlane({ args: ['--store', 'etcd'] }), /--store etcd needs --etcd-endpoints/);
     await assert.rejects(startControlPlane({ args: ['--store', 'zookeeper'] }), /--store must be file or etcd/);
+    await assert.rejects(startControlPlane({ args: ['--ca-encryption-key-file', secrets.keyFile] }), /--ca-encryption-key-file is for --store etcd/);
+    // Secure on etcd without the key: refused, and told how to make one.
+    await assert.rejects(
+      startControlPlane({ args: ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--etcd-prefix', '/nokey/'] }),
+      /keeps the CA's private key in etcd, encrypted: give every replica the same key with --ca-encryption-key-file .*openssl rand -base64 32/,
+    );
+  });
+
+  it('one CA for all replicas: made once, every replica serves HTTPS from it, one CA file reaches them all', async () => {
+    const created = replicas.filter((r) => r.child.lines.some((l) => / ca created a self-signed root /.test(l)));
+    // The others loaded it: from etcd, or (when they lost the race to store their own) as the race's winner.
+    const loaded = replicas.filter((r) => r.child.lines.some((l) => / ca loaded(: another replica made it first)? id=/.test(l)));
+    assert.equal(created.length, 1, 'exactly one replica made the root');
+    assert.equal(loaded.length, 2, 'the others loaded it');
+    const bundles = await Promise.all(replicas.map((r) => call<TrustBundle>(r.url, 'GET', '/v1/trust-bundle')));
+    for (const b of bundles) assert.deepEqual(b.body, bundles[0]!.body);
+    assert.equal(bundles[0]!.body.roots.length, 1);
+    for (const r of replicas) assert.equal(r.ca, replicas[0]!.ca, `${r.dataDir}/ca-bundle.pem is the same file content`);
+    // A client holding replica 1's CA file (and nothing else) verifies every replica's certificate.
+    const one = new Agent({ connect: { ca: replicas[0]!.ca } });
+    try {
+      for (const r of replicas) {
+        const res = await request(`${r.url}/v1/health`, { dispatcher: one });
+        assert.equal(res.statusCode, 200);
+        await res.body.text();
+      }
+    } finally {
+      await one.close();
+    }
+    // The admin token is the mesh's: each replica takes it, and knows nothing of any other.
+    for (const r of replicas) {
+      assert.equal((await call(r.url, 'GET', '/v1/tokens', undefined, { token: secrets.adminToken })).status, 200);
+      assert.equal((await call(r.url, 'GET', '/v1/tokens', undefined, { token: 'hyphae-admin.not-this-mesh-0123456789' })).status, 401);
+    }
   });
 
   it('must-show 1: a config applied through replica 1 reaches a watcher of replica 3 within 1 s', async () => {
@@ -181,24 +219,43 @@ describe('control-plane replicas on etcd', () => {
     assert.equal(bad.status, 400);
   });
 
-  it('must-show 2: under load, kill the replica the client watches through, then the etcd leader: 0 failed requests', async () => {
+  it('must-show 2: under load, kill the replica the client is connected to, then the etcd leader: 0 failed requests', async () => {
     const [r1, r2, r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
     const urls = (...rs: RunningControlPlane[]) => rs.map((r) => r.url).join(',');
+    // Every process gets the same one CA file (replica 1's), its join token, and all the replicas.
+    const caFile = r1.caFile!;
+    const apiToken = await r1.joinToken('api');
     // TTL 3 s: heartbeats every second, so a stall in heartbeats shows as an expiry within the test.
-    const env = { HYPHAE_TTL_SECONDS: '3' };
-    const apis: RunningService[] = await Promise.all([startApi(urls(r1, r2, r3), 'v1', env), startApi(urls(r2, r1, r3), 'v1', env)]);
+    const env = (first: RunningControlPlane[]) => ({ HYPHAE_CONTROL_PLANE: urls(...first), HYPHAE_TOKEN: apiToken, HYPHAE_CA_FILE: caFile, HYPHAE_TTL_SECONDS: '3' });
+    const apis: RunningService[] = await Promise.all([startApi(urls(r1, r2, r3), 'v1', env([r1, r2, r3])), startApi(urls(r2, r1, r3), 'v1', env([r2, r1, r3]))]);
     const warnings: string[] = [];
     const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
-    // The client watches through replica 3 first; it knows the other two.
-    const mesh: Mesh = await createMesh({ service: 'load', controlPlane: [r3.url, r1.url, r2.url], logger });
+    // The client talks to replica 3 first (watch, certificate, registration); it knows the other two.
+    const mesh: Mesh = await createMesh({
+      service: 'load',
+      controlPlane: [r3.url, r1.url, r2.url],
+      token: await r3.joinToken('load'),
+      caFile,
+      ttlSeconds: 3,
+      logger,
+    });
+    // It serves too, so that it holds a registration (through replica 3) whose heartbeats must move.
+    const own = mesh.wrapServer(http.createServer((_req, res) => res.end('load')));
+    own.listen(0, '127.0.0.1');
+    const ownId = (await mesh.registered(own))!.id;
+    assert.equal((own.address() as AddressInfo).port > 0, true);
+    let stop = false;
     try {
+      assert.ok(r3.child.lines.some((l) => l.includes(`register default/load ${ownId}`)), 'registered through replica 3');
+      assert.ok(r3.child.lines.some((l) => l.includes('certificate default/load ')), 'first certificate from replica 3');
       const outcomes: { ok: boolean; error?: string }[] = [];
+      const peers = new Set<string>();
       const inflight: Promise<void>[] = [];
-      let stop = false;
       const send = async () => {
         try {
           const res = await mesh.request('http://api/');
-          await res.body.text();
+          const body = await res.body.text();
+          if (res.statusCode === 200) peers.add((JSON.parse(body) as { peer: string | null }).peer ?? 'plaintext');
           outcomes.push({ ok: res.statusCode === 200, error: res.statusCode === 200 ? undefined : `status ${res.statusCode}` });
         } catch (err) {
           outcomes.push({ ok: false, error: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}` });
@@ -213,21 +270,26 @@ describe('control-plane replicas on etcd', () => {
           await new Promise((r) => setTimeout(r, Math.max(0, start + ((i + 1) * 1000) / rate - performance.now())));
         }
       })();
-      const watchOpen = /watch open stream=\S+ peer=\S+ services=default\/api/;
-      await r3.child.waitFor(watchOpen, 5_000);
+      // Only this client follows default/load (its own service): its stream is told apart from the api processes'.
+      const clientStream = /watch open stream=\S+ peer=\S+ services=\S*default\/load/;
+      await r3.child.waitFor(clientStream, 5_000);
+      await r3.child.waitFor(/watch (open|update) stream=\S+ .*default\/api/, 5_000);
       // Writes acknowledged by replica 3 just before it dies must survive it.
       const acked = await call(r3.url, 'PUT', '/v1/resources', service('acked-by-3'));
       assert.equal(acked.status, 200);
       const ackedInstance = await register(r3.url, { service: 'acked', address: '127.0.0.1', port: 9300, ttlSeconds: 60 });
       await new Promise((r) => setTimeout(r, 500));
+      const rotationsBefore = mesh.identity()!.rotations;
 
-      // 1. The replica this client watches through dies (SIGKILL: no goodbye).
+      // 1. The replica this client is connected to dies (SIGKILL: no goodbye).
       const tKill = performance.now();
+      const linesAtKill = new Map([r1, r2].map((r) => [r, r.child.lines.length]));
       await r3.stop('SIGKILL');
-      const movedTo = await Promise.race([r1, r2].map((r) => r.child.waitFor(watchOpen, 10_000).then(() => r)));
+      const movedTo = await Promise.race([r1, r2].map((r) => r.child.waitFor(clientStream, 10_000).then(() => r)));
       const movedMs = performance.now() - tKill;
       // It follows changes through its new replica: an instance registered through the other one reaches it.
-      apis.push(await startApi(urls(movedTo === r1 ? r2 : r1, movedTo), 'v2', env));
+      const apiUrls = movedTo === r1 ? [r2, r1] : [r1, r2];
+      apis.push(await startApi(urls(...apiUrls), 'v2', env(apiUrls)));
       const tReg = performance.now();
       await waitUntil(() => mesh.endpoints('api').some((e) => `${e.address}:${e.port}` === apis[2]!.id), 2_000);
       const seenMs = performance.now() - tReg;
@@ -253,27 +315,37 @@ describe('control-plane replicas on etcd', () => {
         const acks = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=acked');
         assert.deepEqual(acks.body.instances.map((i) => i.id), [ackedInstance.instance.id], `registration acked by replica 3, at ${r.url}`);
       }
-      // Heartbeats continue: two TTLs later every api instance is still registered on both live replicas.
+      // Heartbeats continue: two TTLs later every api instance, and the client's own registration made through
+      // replica 3, are still registered on both live replicas.
       await new Promise((r) => setTimeout(r, 6_000));
       for (const r of [r1, r2]) {
         const inst = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=api');
         assert.deepEqual(inst.body.instances.map((i) => i.id).sort(), apis.map((a) => a.id).sort(), `api instances at ${r.url}`);
-        assert.ok(!r.child.lines.some((l) => / expire default\/api /.test(l)), `no api lease expired at ${r.url}`);
+        assert.ok(!r.child.lines.some((l) => / expire default\/(api|load) /.test(l)), `no api or load lease expired at ${r.url}`);
+        const load = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=load');
+        assert.deepEqual(load.body.instances.map((i) => i.id), [ownId], `the client's registration at ${r.url}`);
       }
+      // Its certificate renewals went to the live replicas (6 s certificates: renewed about every 3 s).
+      const renewedAt = [r1, r2].flatMap((r) => r.child.lines.slice(linesAtKill.get(r)).filter((l) => l.includes('certificate default/load ')).map(() => r));
+      const rotations = mesh.identity()!.rotations - rotationsBefore;
+      assert.ok(renewedAt.length >= 1 && rotations >= 1, `renewals after the kill: ${renewedAt.length} signed by replicas 1/2, ${rotations} rotations`);
 
       stop = true;
       await traffic;
       await Promise.all(inflight);
       const failed = outcomes.filter((o) => !o.ok);
       console.log(
-        `${outcomes.length} requests at ${rate}/s, ${failed.length} failed; client moved from replica 3 to ${movedTo === r1 ? 'replica 1' : 'replica 2'} ` +
-          `${movedMs.toFixed(0)} ms after the kill, saw a new instance ${seenMs.toFixed(0)} ms after its registration; ` +
+        `${outcomes.length} mTLS requests at ${rate}/s, ${failed.length} failed; client moved from replica 3 to ${movedTo === r1 ? 'replica 1' : 'replica 2'} ` +
+          `${movedMs.toFixed(0)} ms after the kill, saw a new instance ${seenMs.toFixed(0)} ms after its registration, renewed its certificate ` +
+          `${renewedAt.length} times at replicas 1/2 and kept its registration made at replica 3; ` +
           `etcd leader m${leader} killed: registration ok after ${regTries} tries (${regMs.toFixed(0)} ms), config write ok, ` +
           `${apis.length} instances kept their 3 s leases for 6 s`,
       );
       assert.deepEqual(failed, []);
       assert.ok(outcomes.length > 500, `${outcomes.length} requests`);
+      assert.deepEqual([...peers], ['spiffe://hyphae.local/ns/default/sa/load'], 'every call was mTLS, with the client\'s identity');
     } finally {
+      stop = true;
       await mesh.close();
       await Promise.all(apis.map((a) => a.child.kill('SIGKILL')));
     }

@@ -30,7 +30,7 @@ interface Status {
   version: number;
   certTtlSeconds: number;
   active: string;
-  authorities: { id: string; subject: string; notAfter: string; source: string; active: boolean; leavesValidUntil: string | null }[];
+  authorities: { id: string; subject: string; notAfter: string; source: string; active: boolean; leavesValidUntil: string | null; encryptionKeyId?: string }[];
   bundle?: { roots: string[] };
 }
 
@@ -105,6 +105,7 @@ function describe(s: Status): string {
   for (const a of s.authorities) {
     const role = a.active ? 'active (signs new certificates)' : `retiring (its certificates valid until ${a.leavesValidUntil})`;
     lines.push(`  ${a.id}  ${role}`, `      ${a.subject}, ${a.source}, expires ${a.notAfter}`);
+    if (a.encryptionKeyId) lines.push(`      private key in etcd encrypted with key id ${a.encryptionKeyId}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -17,21 +17,36 @@ import { durationFlag, intFlag, numberFlag, stringFlag } from '../flags.js';
 
 const DEFAULT_DATA_DIR = '.hyphae/control-plane';
 
-/** --store and the --etcd-* flags, checked together: an etcd flag without --store etcd is a mistake worth saying. */
-function storeFlags(values: Record<string, string | string[] | boolean | undefined>): Pick<ControlPlaneOptions, 'store' | 'etcd'> {
+/**
+ * --store, the --etcd-* flags and the CA encryption key, checked together: an etcd flag without
+ * --store etcd is a mistake worth saying. The key may come from HYPHAE_CA_ENCRYPTION_KEY instead of a
+ * file (read only with --store etcd, so a variable set for the whole host does not trouble a file store).
+ */
+function storeFlags(
+  values: Record<string, string | string[] | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+): Pick<ControlPlaneOptions, 'store' | 'etcd' | 'caEncryptionKeyFile' | 'caEncryptionKey'> {
   const str = (name: string) => stringFlag(name, values[name] as string | undefined);
   const store = str('store') ?? 'file';
   if (store !== 'file' && store !== 'etcd') throw new UsageError(`--store must be file or etcd, got "${store}"`);
   const endpoints = str('etcd-endpoints');
   const prefix = str('etcd-prefix');
   const timeout = intFlag('etcd-timeout-ms', values['etcd-timeout-ms'] as string | undefined, 100, 60_000);
+  const keyFile = str('ca-encryption-key-file');
   if (store === 'file') {
     if (endpoints !== undefined || prefix !== undefined || timeout !== undefined) throw new UsageError('--etcd-* flags need --store etcd');
+    if (keyFile !== undefined) throw new UsageError('--ca-encryption-key-file is for --store etcd (the file store keeps the CA in --data-dir, 0600)');
     return { store };
   }
   if (endpoints === undefined) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379');
   const list = endpoints.split(',').map((e) => e.trim()).filter((e) => e !== '');
-  return { store, etcd: { endpoints: list, ...(prefix !== undefined && { prefix }), ...(timeout !== undefined && { requestTimeoutMs: timeout }) } };
+  const inline = keyFile === undefined && env.HYPHAE_CA_ENCRYPTION_KEY ? env.HYPHAE_CA_ENCRYPTION_KEY : undefined;
+  return {
+    store,
+    etcd: { endpoints: list, ...(prefix !== undefined && { prefix }), ...(timeout !== undefined && { requestTimeoutMs: timeout }) },
+    ...(keyFile !== undefined && { caEncryptionKeyFile: keyFile }),
+    ...(inline !== undefined && { caEncryptionKey: inline }),
+  };
 }
 
 const usage = `Usage: hyphae control-plane [options]
@@ -44,7 +59,9 @@ Security is on by default: the API is served over HTTPS with a certificate
 from the control plane's own CA, and every call but /v1/health and
 /v1/trust-bundle needs a token. The first start makes the CA (ca.json, 0600),
 the admin token (admin-token, 0600) and the trust bundle (ca-bundle.pem) in
-the data directory.
+the data directory. With --store etcd the CA (its keys encrypted with
+--ca-encryption-key-file) and the tokens (digests) live in etcd, shared by
+every replica; give every replica the same key file and --admin-token-file.
 
 Options:
   --port <port>          TCP port, 0 for any free one (default ${DEFAULT_PORT})
@@ -59,6 +76,9 @@ Options:
   --etcd-endpoints <urls>  etcd client URLs, comma-separated (http://127.0.0.1:2379,...)
   --etcd-prefix <prefix>   key prefix of this mesh in etcd (default ${DEFAULT_ETCD_PREFIX})
   --etcd-timeout-ms <ms>   deadline of each etcd call (default ${DEFAULT_ETCD_REQUEST_TIMEOUT_MS})
+  --ca-encryption-key-file <file>  with --store etcd: the keys that encrypt the CA's private keys
+                         in etcd, one per line (openssl rand -base64 32); the first encrypts,
+                         all decrypt. Every replica needs the same file. Or HYPHAE_CA_ENCRYPTION_KEY
 
 Security:
   --trust-domain <td>    SPIFFE trust domain of workload identities (default ${DEFAULT_TRUST_DOMAIN})
@@ -96,6 +116,7 @@ export const controlPlaneCommand: Command = {
           'etcd-endpoints': { type: 'string' },
           'etcd-prefix': { type: 'string' },
           'etcd-timeout-ms': { type: 'string' },
+          'ca-encryption-key-file': { type: 'string' },
           'trust-domain': { type: 'string' },
           'cert-ttl': { type: 'string' },
           'ca-cert': { type: 'string' },
@@ -122,7 +143,7 @@ export const controlPlaneCommand: Command = {
       defaultTtlSeconds: numberFlag('ttl', values.ttl, MIN_TTL_SECONDS, MAX_TTL_SECONDS),
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
-      ...storeFlags(values),
+      ...storeFlags(values, process.env),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
       certTtlMs: durationFlag('cert-ttl', values['cert-ttl'], 1000, 365 * 24 * 3600 * 1000),
@@ -134,9 +155,11 @@ export const controlPlaneCommand: Command = {
       tlsNames: values['tls-name'] ?? [],
     };
     if ((options.caCertFile === undefined) !== (options.caKeyFile === undefined)) throw new UsageError('give --ca-cert and --ca-key together');
-    if (options.insecure && (options.caCertFile || options.adminTokenFile || options.joinTokens.length > 0 || options.joinTokensFile)) {
-      throw new UsageError('--insecure runs without a CA and tokens: drop --ca-cert, --admin-token-file and --join-token(s), or --insecure');
+    if (options.insecure && (options.caCertFile || options.adminTokenFile || options.joinTokens.length > 0 || options.joinTokensFile || options.caEncryptionKeyFile)) {
+      throw new UsageError('--insecure runs without a CA and tokens: drop --ca-cert, --admin-token-file, --join-token(s) and --ca-encryption-key-file, or --insecure');
     }
+    // The variable may be set for the whole host; an insecure control plane has no CA to encrypt.
+    if (options.insecure) delete options.caEncryptionKey;
 
     // A reader that goes away (`| head`) must not kill the control plane with EPIPE.
     process.stdout.on('error', () => {});

@@ -3,11 +3,11 @@
  * directory, or read from a file the operator provides. Whoever can read that
  * file administers the mesh.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
-import { newSecret } from './secret.js';
+import { digest, newSecret, sameDigest } from './secret.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 const ADMIN_PREFIX = 'hyphae-admin.';
@@ -32,4 +32,68 @@ export async function loadAdminToken(dataDir: string, file?: string): Promise<{ 
   const token = `${ADMIN_PREFIX}${newSecret()}`;
   await writeFileAtomic(own, `${token}\n`);
   return { token, file: own, created: true };
+}
+
+/** The admin token's digest as replicas share it (etcd: `auth/admin`). */
+export interface SharedAdminDigest {
+  /** The digest in force now (it follows the shared store); undefined before the first replica stored one. */
+  adminDigest(): Buffer | undefined;
+  /** Store `digest` unless a digest is stored already; resolves with the digest in force. */
+  createAdmin(digest: Buffer): Promise<Buffer>;
+}
+
+export interface SharedAdminToken {
+  /** Where this replica has the token itself, if it has it. */
+  file: string | undefined;
+  /** What the log says about it. */
+  note: string;
+}
+
+/**
+ * The mesh's admin token when replicas share one: its digest lives in the
+ * shared store, so every replica accepts the same token.
+ *
+ * - With --admin-token-file (the way to run replicas: the same file on each),
+ *   the file's token must be the mesh's; the first replica stores its digest.
+ * - Without, the replica that starts first makes the token and writes it to
+ *   its own data directory (0600), as a single control plane does; the others
+ *   accept it without holding a copy.
+ */
+export async function loadSharedAdminToken(dataDir: string, file: string | undefined, shared: SharedAdminDigest): Promise<SharedAdminToken> {
+  if (file) {
+    const { token } = await loadAdminToken(dataDir, file);
+    const inForce = await shared.createAdmin(digest(token));
+    if (!sameDigest(inForce, digest(token))) {
+      throw new MeshError(
+        ErrorCode.INVALID_OPTIONS,
+        `--admin-token-file ${file} does not hold this mesh's admin token: the replicas already running (the digest in etcd) use another one. Give every replica the same admin token file.`,
+      );
+    }
+    return { file, note: `read from ${file}` };
+  }
+  const own = path.join(dataDir, ADMIN_TOKEN_FILE);
+  const existing = await readOwn(own);
+  const current = shared.adminDigest();
+  if (current) {
+    if (existing !== undefined && sameDigest(digest(existing), current)) return { file: own, note: `read from ${own}` };
+    return {
+      file: undefined,
+      note: `is the mesh's (its digest is in etcd); this replica holds no copy${existing !== undefined ? ` (${own} holds another token, ignored)` : ''}: the replica that made it wrote it to its data directory, or give every replica --admin-token-file`,
+    };
+  }
+  const token = existing ?? `${ADMIN_PREFIX}${newSecret()}`;
+  if (existing === undefined) await writeFileAtomic(own, `${token}\n`);
+  const inForce = await shared.createAdmin(digest(token));
+  if (sameDigest(inForce, digest(token))) return { file: own, note: `${existing === undefined ? 'created in' : 'read from'} ${own}` };
+  // Another replica stored its token first: ours was never in force.
+  if (existing === undefined) await rm(own, { force: true });
+  return { file: undefined, note: 'is the mesh\'s, made by a replica that started at the same time (in its data directory); this replica holds no copy' };
+}
+
+async function readOwn(file: string): Promise<string | undefined> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  return text === undefined || text.trim() === '' ? undefined : text.trim();
 }

@@ -1,7 +1,9 @@
 /**
  * Where join tokens are kept: only their SHA-256 digests, never the secrets.
  * Behind an interface, like the CA state: a replicated control plane keeps
- * them in etcd.
+ * them in etcd (../etcd/etcd-token-store.ts), where a token made or revoked
+ * through one replica is seen by every other one. Reads are synchronous, from
+ * memory: every authenticated API call looks a token up.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,49 +23,85 @@ export interface StoredToken {
 }
 
 export interface TokenStore {
-  load(): Promise<StoredToken[]>;
-  save(tokens: readonly StoredToken[]): Promise<void>;
+  /** Read what is stored; once, before anything else. */
+  load(): Promise<void>;
+  get(id: string): StoredToken | undefined;
+  list(): StoredToken[];
+  /** Durable before it resolves. */
+  add(token: StoredToken): Promise<void>;
+  /** Resolves with the removed token, undefined when there was none. */
+  remove(id: string): Promise<StoredToken | undefined>;
+  close?(): Promise<void>;
 }
+
+/** One stored token, as validated when read back (from a file, or from etcd). */
+export const storedTokenSchema = z.strictObject({
+  id: z.string().regex(/^jt_[0-9a-f]{16}$/),
+  service: nameSchema,
+  namespace: nameSchema,
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+});
 
 const fileSchema = z.strictObject({
   format: z.literal(1),
-  tokens: z.array(
-    z.strictObject({
-      id: z.string().min(1),
-      service: nameSchema,
-      namespace: nameSchema,
-      digest: z.string().regex(/^[0-9a-f]{64}$/),
-      createdAt: z.string(),
-      expiresAt: z.string().nullable(),
-    }),
-  ),
+  tokens: z.array(storedTokenSchema),
 });
 
 export const TOKENS_FILE = 'tokens.json';
 
 export class FileTokenStore implements TokenStore {
   readonly file: string;
+  #tokens = new Map<string, StoredToken>();
 
   constructor(dataDir: string) {
     this.file = path.join(dataDir, TOKENS_FILE);
   }
 
-  async load(): Promise<StoredToken[]> {
+  async load(): Promise<void> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
+    let tokens: StoredToken[];
     try {
-      return fileSchema.parse(JSON.parse(text)).tokens;
+      tokens = fileSchema.parse(JSON.parse(text)).tokens;
     } catch (err) {
       throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot load the join tokens ${this.file}: ${(err as Error).message}. Restore it from a backup, or move it away (every join token is then revoked).`);
     }
+    this.#tokens = new Map(tokens.map((t) => [t.id, t]));
   }
 
-  async save(tokens: readonly StoredToken[]): Promise<void> {
-    await writeFileAtomic(this.file, `${JSON.stringify({ format: 1, tokens }, null, 2)}\n`);
+  get(id: string): StoredToken | undefined {
+    return this.#tokens.get(id);
+  }
+
+  list(): StoredToken[] {
+    return [...this.#tokens.values()];
+  }
+
+  /** Callers run writes one at a time (Tokens does). */
+  async add(token: StoredToken): Promise<void> {
+    const next = new Map(this.#tokens).set(token.id, token);
+    await this.#save(next);
+    this.#tokens = next;
+  }
+
+  async remove(id: string): Promise<StoredToken | undefined> {
+    const token = this.#tokens.get(id);
+    if (!token) return undefined;
+    const next = new Map(this.#tokens);
+    next.delete(id);
+    await this.#save(next);
+    this.#tokens = next;
+    return token;
+  }
+
+  async #save(tokens: Map<string, StoredToken>): Promise<void> {
+    await writeFileAtomic(this.file, `${JSON.stringify({ format: 1, tokens: [...tokens.values()] }, null, 2)}\n`);
   }
 }

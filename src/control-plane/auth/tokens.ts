@@ -36,34 +36,39 @@ interface Entry {
   digest: Buffer;
 }
 
+function rowOf(t: StoredToken): TokenRow {
+  return { id: t.id, service: t.service, namespace: t.namespace, createdAt: t.createdAt, expiresAt: t.expiresAt, source: 'api' };
+}
+
 const JOIN_TOKEN = /^(jt_[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 const MAX_TOKEN_LENGTH = 512;
 
 export interface TokensOptions {
   store: TokenStore;
-  /** The admin token; undefined for an insecure control plane, where every caller is admin. */
-  admin: string | undefined;
+  /**
+   * The admin token, or (replicas) a function answering the SHA-256 digest of
+   * the mesh's admin token as the shared store holds it now; undefined for an
+   * insecure control plane, where every caller is admin.
+   */
+  admin: string | (() => Buffer) | undefined;
   configured: readonly ConfiguredToken[];
 }
 
 export class Tokens {
   readonly secure: boolean;
   #store: TokenStore;
-  #admin: Buffer | undefined;
-  #api = new Map<string, Entry>();
+  #admin: () => Buffer;
   #configured: Entry[];
   /** Writes run one at a time, each from the state the previous one left. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(opts: TokensOptions, stored: StoredToken[]) {
+  private constructor(opts: TokensOptions) {
     this.secure = opts.admin !== undefined;
     this.#store = opts.store;
-    this.#admin = opts.admin === undefined ? undefined : digest(opts.admin);
-    for (const t of stored) {
-      this.#api.set(t.id, {
-        row: { id: t.id, service: t.service, namespace: t.namespace, createdAt: t.createdAt, expiresAt: t.expiresAt, source: 'api' },
-        digest: Buffer.from(t.digest, 'hex'),
-      });
+    if (typeof opts.admin === 'function') this.#admin = opts.admin;
+    else {
+      const d = digest(opts.admin ?? '');
+      this.#admin = () => d;
     }
     this.#configured = opts.configured.map((c) => {
       const d = digest(c.secret);
@@ -72,7 +77,8 @@ export class Tokens {
   }
 
   static async open(opts: TokensOptions): Promise<Tokens> {
-    return new Tokens(opts, opts.admin === undefined ? [] : await opts.store.load());
+    if (opts.admin !== undefined) await opts.store.load();
+    return new Tokens(opts);
   }
 
   /** The caller behind an Authorization header; throws 401 when there is none or it is not valid. */
@@ -83,13 +89,13 @@ export class Tokens {
     if (!m || m[1]!.length > MAX_TOKEN_LENGTH) throw unauthenticated('the Authorization header must be "Bearer <token>"');
     const presented = m[1]!;
     const d = digest(presented);
-    if (sameDigest(d, this.#admin!)) return ADMIN;
+    if (sameDigest(d, this.#admin())) return ADMIN;
     const join = JOIN_TOKEN.exec(presented);
     if (join) {
-      const entry = this.#api.get(join[1]!);
-      if (entry && sameDigest(digest(join[2]!), entry.digest)) {
-        if (entry.row.expiresAt !== null && Date.parse(entry.row.expiresAt) <= Date.now()) throw unauthenticated(`join token ${entry.row.id} has expired`);
-        return { kind: 'join', tokenId: entry.row.id, service: entry.row.service, namespace: entry.row.namespace };
+      const t = this.#store.get(join[1]!);
+      if (t && sameDigest(digest(join[2]!), Buffer.from(t.digest, 'hex'))) {
+        if (t.expiresAt !== null && Date.parse(t.expiresAt) <= Date.now()) throw unauthenticated(`join token ${t.id} has expired`);
+        return { kind: 'join', tokenId: t.id, service: t.service, namespace: t.namespace };
       }
     } else {
       // Configured tokens have no id to look up: compare with every one, without stopping at a match.
@@ -106,55 +112,34 @@ export class Tokens {
       const id = `jt_${randomBytes(8).toString('hex')}`;
       const secret = newSecret();
       const now = new Date();
-      const row: TokenRow = {
+      const stored: StoredToken = {
         id,
         service,
         namespace,
+        digest: digest(secret).toString('hex'),
         createdAt: now.toISOString(),
         expiresAt: ttlSeconds === undefined ? null : new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
-        source: 'api',
       };
-      const next = new Map(this.#api);
-      next.set(id, { row, digest: digest(secret) });
-      await this.#persist(next);
-      return { id, token: `${id}.${secret}`, service, namespace, expiresAt: row.expiresAt };
+      // Durable before it is handed out: a token the caller was given must survive a restart.
+      await this.#store.add(stored);
+      return { id, token: `${id}.${secret}`, service, namespace, expiresAt: stored.expiresAt };
     });
   }
 
   /** Every join token (never a secret), expired ones included until they are revoked. */
   list(): TokenRow[] {
-    return [...this.#configured.map((e) => e.row), ...[...this.#api.values()].map((e) => e.row)];
+    return [...this.#configured.map((e) => e.row), ...this.#store.list().map(rowOf)];
   }
 
   revoke(id: string): Promise<TokenRow> {
     return this.#exclusive(async () => {
-      const entry = this.#api.get(id);
-      if (!entry) {
-        if (this.#configured.some((e) => e.row.id === id)) {
-          throw badRequest(`join token ${id} comes from the control plane's configuration (--join-token or --join-tokens-file); remove it there and restart`);
-        }
-        throw notFound(`no join token ${id.slice(0, 40)}`);
+      if (this.#configured.some((e) => e.row.id === id)) {
+        throw badRequest(`join token ${id} comes from the control plane's configuration (--join-token or --join-tokens-file); remove it there and restart`);
       }
-      const next = new Map(this.#api);
-      next.delete(id);
-      await this.#persist(next);
-      return entry.row;
+      const removed = await this.#store.remove(id);
+      if (!removed) throw notFound(`no join token ${id.slice(0, 40)}`);
+      return rowOf(removed);
     });
-  }
-
-  async #persist(next: Map<string, Entry>): Promise<void> {
-    // Durable before it takes effect: a token the caller was given must survive a restart.
-    await this.#store.save(
-      [...next.values()].map(({ row, digest: d }) => ({
-        id: row.id,
-        service: row.service,
-        namespace: row.namespace,
-        digest: d.toString('hex'),
-        createdAt: row.createdAt!,
-        expiresAt: row.expiresAt,
-      })),
-    );
-    this.#api = next;
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {

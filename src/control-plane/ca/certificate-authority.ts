@@ -40,7 +40,17 @@ export interface CaStatus {
   version: number;
   certTtlSeconds: number;
   active: string;
-  authorities: { id: string; subject: string; notAfter: string; source: string; createdAt: string; active: boolean; leavesValidUntil: string | null }[];
+  authorities: {
+    id: string;
+    subject: string;
+    notAfter: string;
+    source: string;
+    createdAt: string;
+    active: boolean;
+    leavesValidUntil: string | null;
+    /** With a shared store (etcd): the id of the CA encryption key its private key is encrypted with there. */
+    encryptionKeyId?: string;
+  }[];
 }
 
 export class CertificateAuthority {
@@ -53,8 +63,9 @@ export class CertificateAuthority {
   /** authority id -> the latest notAfter of a leaf it may have signed (a restart assumes a full TTL from start). */
   #leafHorizon = new Map<string, number>();
   #changes = new Listeners<TrustBundle>();
-  /** Rotations and retirements run one at a time. */
+  /** Rotations, retirements and changes from other replicas run one at a time. */
   #queue: Promise<unknown> = Promise.resolve();
+  #unsubscribe: Disposer | undefined;
 
   private constructor(opts: CaOptions, state: CaState) {
     this.#opts = opts;
@@ -67,31 +78,43 @@ export class CertificateAuthority {
     for (const a of this.#authorities) this.#leafHorizon.set(a.id, horizon);
   }
 
-  /** Load the stored CA, or make (or adopt the supplied) one the first time. */
+  /**
+   * Load the stored CA, or make (or adopt the supplied) one the first time.
+   * With a shared store, replicas starting together may each make a root:
+   * the store keeps the first, and the others load it.
+   */
   static async open(opts: CaOptions): Promise<CertificateAuthority> {
+    const where = opts.store.shared ? opts.store.location : `the data directory (${opts.store.location})`;
     let state = await opts.store.load();
+    if (state && opts.store.shared) opts.log(`ca loaded id=${state.active} roots=${state.authorities.length} bundle=v${state.version} state=${opts.store.location}`);
     if (!state) {
       const record = opts.supplied ?? (await createRootAuthority(opts.trustDomain));
-      state = { trustDomain: opts.trustDomain, version: 1, authorities: [record], active: record.id };
-      await opts.store.save(state);
-      opts.log(`ca created ${record.source === 'supplied' ? 'from the supplied certificate' : 'a self-signed root'} id=${record.id} trust-domain=${opts.trustDomain} state=${opts.store.location}`);
-    } else {
-      if (state.trustDomain !== opts.trustDomain) {
-        throw new MeshError(
-          ErrorCode.INVALID_OPTIONS,
-          `the CA in ${opts.store.location} is for trust domain "${state.trustDomain}", not "${opts.trustDomain}": every workload identity would change. Use --trust-domain ${state.trustDomain}, or another data directory.`,
-        );
+      const ours: CaState = { trustDomain: opts.trustDomain, version: 1, authorities: [record], active: record.id };
+      state = await opts.store.create(ours);
+      if (state === ours) {
+        opts.log(`ca created ${record.source === 'supplied' ? 'from the supplied certificate' : 'a self-signed root'} id=${record.id} trust-domain=${opts.trustDomain} state=${opts.store.location}`);
+      } else {
+        opts.log(`ca loaded: another replica made it first id=${state.active} state=${opts.store.location}`);
       }
-      if (opts.supplied && !state.authorities.some((a) => a.id === opts.supplied!.id)) {
-        throw new MeshError(
-          ErrorCode.INVALID_OPTIONS,
-          `the data directory already holds a CA (${state.authorities.map((a) => a.id).join(', ')}) and --ca-cert is another one (${opts.supplied.id}). ` +
-            'Switch with `hyphae ca rotate --ca-cert <file> --ca-key <file>` (workloads keep working across the overlap), or start with another data directory.',
-        );
-      }
+    }
+    if (state.trustDomain !== opts.trustDomain) {
+      throw new MeshError(
+        ErrorCode.INVALID_OPTIONS,
+        `the CA in ${where} is for trust domain "${state.trustDomain}", not "${opts.trustDomain}": every workload identity would change. ` +
+          `Use --trust-domain ${state.trustDomain}${opts.store.shared ? ' on every replica, or another --etcd-prefix' : ', or another data directory'}.`,
+      );
+    }
+    if (opts.supplied && !state.authorities.some((a) => a.id === opts.supplied!.id)) {
+      throw new MeshError(
+        ErrorCode.INVALID_OPTIONS,
+        `${where} already holds a CA (${state.authorities.map((a) => a.id).join(', ')}) and --ca-cert is another one (${opts.supplied.id}). ` +
+          `Switch with \`hyphae ca rotate --ca-cert <file> --ca-key <file>\` (workloads keep working across the overlap), or start with another ${opts.store.shared ? '--etcd-prefix' : 'data directory'}.`,
+      );
     }
     const ca = new CertificateAuthority(opts, state);
     await ca.#writeBundleFile();
+    // Rotations and retirements made through other replicas.
+    ca.#unsubscribe = opts.store.onChange?.((next) => void ca.#exclusive(() => ca.#install(next)).catch((err: unknown) => opts.log(`error ca: ${(err as Error).message}`)));
     return ca;
   }
 
@@ -110,6 +133,7 @@ export class CertificateAuthority {
     const a = this.#active;
     const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, service, this.certTtlMs);
     this.#leafHorizon.set(a.id, Math.max(this.#leafHorizon.get(a.id) ?? 0, issued.notAfter.getTime()));
+    this.#opts.log(`certificate ${namespace}/${service} authority=${a.id} until=${issued.notAfter.toISOString()}`);
     return { ...issued, spiffeId, chain: a.leafChain, authority: a.id };
   }
 
@@ -142,6 +166,7 @@ export class CertificateAuthority {
         createdAt: a.record.createdAt,
         active: a === this.#active,
         leavesValidUntil: a === this.#active ? null : new Date(this.#leafHorizon.get(a.id) ?? 0).toISOString(),
+        ...(this.#opts.store.encryptionKeyId && { encryptionKeyId: this.#opts.store.encryptionKeyId(a.id) }),
       })),
     };
   }
@@ -155,7 +180,6 @@ export class CertificateAuthority {
       const record = supplied ?? (await createRootAuthority(this.trustDomain));
       if (this.#authorities.some((a) => a.id === record.id)) throw conflict(`authority ${record.id} is already in the bundle`);
       await this.#commit({ ...this.#state, version: this.#state.version + 1, authorities: [...this.#state.authorities, record], active: record.id });
-      this.#leafHorizon.set(record.id, 0);
       this.#opts.log(`ca rotate: new authority ${record.id} (${record.source}) signs new certificates; bundle v${this.#state.version} holds ${this.#authorities.length} roots`);
       return this.status();
     });
@@ -176,7 +200,6 @@ export class CertificateAuthority {
       }
       const active = this.#state.authorities.find((r) => r.id === this.#active.id)!;
       await this.#commit({ ...this.#state, version: this.#state.version + 1, authorities: [active], active: active.id });
-      for (const a of old) this.#leafHorizon.delete(a.id);
       this.#opts.log(`ca retire: ${old.map((a) => a.id).join(', ')} left the bundle; bundle v${this.#state.version} holds 1 root${force && left > 0 ? ' (forced)' : ''}`);
       return this.status();
     });
@@ -184,11 +207,34 @@ export class CertificateAuthority {
 
   async #commit(state: CaState): Promise<void> {
     // Durable first: a crash must never leave workloads holding leaves from an authority the store forgot.
-    await this.#opts.store.save(state);
+    // With a shared store this is a compare-and-swap: a rotation through another replica meanwhile is a conflict.
+    await this.#opts.store.replace(this.#state, state);
+    await this.#install(state);
+  }
+
+  /**
+   * Take a stored state as the one in force: ours just written, or another
+   * replica's. Idempotent by version (a replica hears its own writes back).
+   */
+  async #install(state: CaState): Promise<void> {
+    if (state.version <= this.#state.version) return;
+    if (state.trustDomain !== this.trustDomain || !state.authorities.some((a) => a.id === state.active)) {
+      this.#opts.log(`error ca: ignoring a stored CA state v${state.version} for trust domain "${state.trustDomain}" (active ${state.active})`);
+      return;
+    }
+    const wasActive = this.#active.id;
     this.#state = state;
     const byId = new Map(this.#authorities.map((a) => [a.id, a]));
     this.#authorities = state.authorities.map((r) => byId.get(r.id) ?? new Authority(r));
     this.#active = this.#authorities.find((a) => a.id === state.active)!;
+    const ids = new Set(state.authorities.map((r) => r.id));
+    for (const id of this.#leafHorizon.keys()) if (!ids.has(id)) this.#leafHorizon.delete(id);
+    for (const a of this.#authorities) if (!this.#leafHorizon.has(a.id)) this.#leafHorizon.set(a.id, 0);
+    if (wasActive !== this.#active.id && ids.has(wasActive) && this.#opts.store.shared) {
+      // Other replicas signed with the old authority until they heard of the change, which they all do at
+      // about the same time: its leaves may be valid until one full lifetime from now.
+      this.#leafHorizon.set(wasActive, Math.max(this.#leafHorizon.get(wasActive) ?? 0, Date.now() + this.certTtlMs));
+    }
     await this.#writeBundleFile();
     this.#changes.emit(this.bundle);
   }
@@ -198,6 +244,13 @@ export class CertificateAuthority {
     // Public material: world-readable, so any process of the host can verify the control plane with it.
     await writeFileAtomic(this.#opts.bundleFile, this.bundle.roots.join(''));
     await chmod(this.#opts.bundleFile, 0o644);
+  }
+
+  /** Stop following changes from other replicas. */
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#changes.clear();
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,22 +1,24 @@
 /**
- * The etcd backend: one connection and one watched state, and the store and
- * the registry as two views of it. Loaded only with `--store etcd` (see
+ * The etcd backend: one connection and one watched state, and the store, the
+ * registry, and (opened by ../security.ts when security is on) the CA state
+ * and the tokens as views of it. Loaded only with `--store etcd` (see
  * ../backend.ts), so a file-store control plane never loads gRPC.
  */
+import type { Backend } from '../backend.js';
 import type { EventLog } from '../log.js';
-import type { Registry } from '../registry/registry.js';
-import type { Store } from '../store/store.js';
 import { connectEtcd, storeUnavailable } from './client.js';
 import { etcdOptionsSchema, type EtcdOptions } from './etcd-options.js';
 import { EtcdRegistry } from './etcd-registry.js';
 import { EtcdState } from './etcd-state.js';
 import { EtcdStore } from './etcd-store.js';
+import { EtcdCaStateStore } from './etcd-ca-state.js';
+import { EtcdTokenStore } from './etcd-token-store.js';
 
 export async function openEtcdBackend(
   options: EtcdOptions,
   defaultTtlSeconds: number,
   log: EventLog,
-): Promise<{ store: Store; registry: Registry }> {
+): Promise<Backend> {
   const etcd = etcdOptionsSchema.parse(options);
   const client = connectEtcd(etcd);
   const state = new EtcdState(client, etcd.prefix, log);
@@ -32,5 +34,12 @@ export async function openEtcdBackend(
   registry.load();
   state.follow();
   log(`etcd: loaded ${state.size} keys under ${etcd.prefix} at revision ${state.revision} (configuration revision ${store.revision()}, ${registry.size} instances)`);
-  return { store, registry };
+  return {
+    store,
+    registry,
+    shared: {
+      caState: (keys) => new EtcdCaStateStore(state, keys, etcd.endpoints, log),
+      tokens: () => new EtcdTokenStore(state, etcd.endpoints, log),
+    },
+  };
 }

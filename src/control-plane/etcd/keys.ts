@@ -7,8 +7,10 @@
  *   registry/instances/<namespace>/<name>/<id>   an instance, JSON, attached to its etcd lease
  *   registry/leases/<leaseId>                    lease id -> etcd lease, attached to the same lease
  *   registry/services/<namespace>/<name>         the service has had an instance (no lease)
- *
- * Reserved for phase 2 (the CA, after the mTLS work lands): `ca/`.
+ *   ca/state                                     the CA: trust domain, bundle version, authority ids (oldest first), active one
+ *   ca/authorities/<id>                          an authority: certificate and chain, its private key AES-256-GCM encrypted
+ *   auth/admin                                   SHA-256 digest of the mesh's admin token
+ *   auth/tokens/<id>                             a join token: service, namespace, SHA-256 digest of its secret, expiry
  */
 import type { ResourceId } from '../store/store.js';
 
@@ -17,6 +19,20 @@ export const RESOURCES = 'config/resources/';
 export const INSTANCES = 'registry/instances/';
 export const LEASES = 'registry/leases/';
 export const SERVICES = 'registry/services/';
+export const CA = 'ca/';
+export const CA_STATE = 'ca/state';
+export const CA_AUTHORITIES = 'ca/authorities/';
+export const AUTH = 'auth/';
+export const ADMIN_TOKEN = 'auth/admin';
+export const JOIN_TOKENS = 'auth/tokens/';
+
+export function authorityKey(id: string): string {
+  return `${CA_AUTHORITIES}${id}`;
+}
+
+export function joinTokenKey(id: string): string {
+  return `${JOIN_TOKENS}${id}`;
+}
 
 export function resourceKey(id: ResourceId): string {
   return `${RESOURCES}${id.kind}/${id.namespace}/${id.name}`;

@@ -1,0 +1,265 @@
+/**
+ * Issue 7 with security on: what replicas share through etcd besides the
+ * configuration and the registry. Three secure replicas (child processes) on
+ * a real etcd (one member here: these tests are about what the replicas
+ * share, the 3-member cluster and its failures are etcd-replicas.test.ts's):
+ *
+ * - a join token made through replica 1 works at replica 3; revoked through
+ *   replica 2, it stops working at every replica;
+ * - a root rotation through one replica reaches mesh clients of every
+ *   replica, a retirement through another one too, and each replica's HTTPS
+ *   certificate follows; two rotations at once: one wins, one conflict;
+ * - the CA's private key in etcd is ciphertext (read raw from etcd here);
+ * - a replica given the wrong encryption key, another admin token or another
+ *   trust domain refuses to start and says why; the key can be rotated.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import tls from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { createMesh, type Mesh } from '../../src/index.js';
+import type { ApiErrorBody, TokenResponse, TrustBundle } from '../../src/config/wire.js';
+import { keyId } from '../../src/control-plane/ca/encryption-keys.js';
+import { Watcher, call, startControlPlane, trustControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { replicaArgs, replicaSecrets, startReplicas, type ReplicaSecrets } from '../helpers/replicas.js';
+import { waitUntil } from '../helpers/services.js';
+
+interface CaStatusBody {
+  version: number;
+  active: string;
+  authorities: { id: string; active: boolean }[];
+  bundle: TrustBundle;
+}
+
+/** The issuer of the certificate a replica serves its API with, if it verifies against `ca` alone. */
+function servingIssuer(url: string, ca: string): Promise<string | undefined> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: u.hostname, port: Number(u.port), ca, rejectUnauthorized: false }, () => {
+      const issuer = s.authorized ? s.getPeerX509Certificate()!.issuer : undefined;
+      s.end();
+      resolve(issuer);
+    });
+    s.once('error', reject);
+  });
+}
+
+describe('replicas share the CA and the tokens through etcd', () => {
+  let etcd: EtcdCluster;
+  let secrets: ReplicaSecrets;
+  let replicas: RunningControlPlane[] = [];
+  const meshes: Mesh[] = [];
+  const watchers: Watcher[] = [];
+  const dispatchers: { close(): Promise<void> }[] = [];
+
+  before(async () => {
+    [etcd, secrets] = await Promise.all([startEtcdCluster(1), replicaSecrets()]);
+    replicas = await startReplicas(etcd, secrets, 3, { certTtl: '1h' });
+  });
+
+  after(async () => {
+    await Promise.all(watchers.map((w) => w.close()));
+    await Promise.all(meshes.map((m) => m.close()));
+    await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+    await Promise.all(dispatchers.map((d) => d.close().catch(() => {})));
+    await etcd?.stop();
+    await secrets?.remove();
+  });
+
+  it('a join token made through replica 1 works at replica 3; revoked through replica 2, no replica takes it', async () => {
+    const [r1, r2, r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
+    const made = await call<TokenResponse>(r1.url, 'POST', '/v1/tokens', { service: 'cart' });
+    assert.equal(made.status, 201, made.text);
+    const token = made.body.token;
+    // Every replica lists it (without its secret) and takes it at once: the write waited for replica 1's
+    // watch, the others' watches see the same revision within milliseconds.
+    for (const r of replicas) {
+      await waitUntil(async () => (await call<{ tokens: { id: string }[] }>(r.url, 'GET', '/v1/tokens')).body.tokens.some((t) => t.id === made.body.id), 1_000);
+    }
+    const reg = await call<{ leaseId: string }>(r3.url, 'POST', '/v1/instances', { service: 'cart', address: '127.0.0.1', port: 9400 }, { token });
+    assert.equal(reg.status, 201, reg.text);
+    const w = await Watcher.open(r2.url, ['cart'], token);
+    watchers.push(w);
+    assert.equal((await call(r3.url, 'POST', '/v1/instances', { service: 'web', address: '127.0.0.1', port: 9401 }, { token })).status, 403, 'bound to cart');
+
+    const revoked = await call(r2.url, 'DELETE', `/v1/tokens/${made.body.id}`);
+    assert.equal(revoked.status, 200, revoked.text);
+    const t0 = performance.now();
+    const refusedAfter: number[] = [];
+    for (const r of replicas) {
+      await waitUntil(async () => (await call(r.url, 'GET', '/v1/services', undefined, { token })).status === 401, 1_000);
+      refusedAfter.push(performance.now() - t0);
+    }
+    for (const r of replicas) {
+      const hb = await call<ApiErrorBody>(r.url, 'PUT', `/v1/leases/${reg.body.leaseId}`, undefined, { token });
+      assert.equal(hb.status, 401, `heartbeat with the revoked token at ${r.url}`);
+      assert.match(hb.body.error.message, /not valid/);
+      assert.ok(r.child.lines.some((l) => l.includes(`token revoked ${made.body.id}`)), `${r.url} logs the revocation`);
+    }
+    console.log(`token made at replica 1, used at replica 3; revoked at replica 2, refused by all 3 replicas within ${Math.max(...refusedAfter).toFixed(0)} ms`);
+    // Only digests in etcd: neither the join token's secret nor the admin token is there.
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      const all = await client.getAll().prefix('/hyphae/auth/').strings();
+      const text = JSON.stringify(all);
+      assert.ok(Object.keys(all).includes('/hyphae/auth/admin'));
+      assert.ok(!text.includes(token.split('.')[1]!), 'no join token secret in etcd');
+      assert.ok(!text.includes(secrets.adminToken), 'no admin token in etcd');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a root rotation through replica 1 reaches the clients of every replica; a retirement through replica 2 too', async () => {
+    const [r1, r2, r3] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
+    // One mesh client per replica, each knowing only its own replica, all with replica 1's CA file.
+    for (const [i, r] of replicas.entries()) {
+      const service = `client-${i + 1}`;
+      meshes.push(await createMesh({ service, controlPlane: r.url, token: await r1.joinToken(service), caFile: r1.caFile! }));
+    }
+    for (const m of meshes) assert.equal(m.identity()!.trustBundleVersion, 1);
+    const before = (await call<CaStatusBody>(r1.url, 'GET', '/v1/ca')).body;
+
+    const rotated = await call<CaStatusBody>(r1.url, 'POST', '/v1/ca/rotate');
+    assert.equal(rotated.status, 200, rotated.text);
+    const t0 = performance.now();
+    const fresh = rotated.body.active;
+    assert.notEqual(fresh, before.active);
+    const reached: number[] = [];
+    for (const m of meshes) {
+      await waitUntil(() => m.identity()!.trustBundleVersion === 2, 1_000);
+      reached.push(performance.now() - t0);
+    }
+    // Every replica signs with the new root now, and says so in GET /v1/ca.
+    for (const r of replicas) {
+      const s = (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body;
+      assert.equal(s.version, 2);
+      assert.equal(s.active, fresh);
+      assert.deepEqual(s.bundle.roots.length, 2);
+    }
+    const mark = r3.child.lines.length;
+    await meshes[2]!.renewCertificate();
+    assert.ok(r3.child.lines.slice(mark).some((l) => l.includes(`certificate default/client-3 authority=${fresh}`)), 'replica 3 signs with the root made at replica 1');
+
+    // Retire through replica 2. Other replicas may have signed with the old root until they heard of the
+    // rotation, so without force it is refused for one certificate lifetime.
+    const early = await call<ApiErrorBody>(r2.url, 'POST', '/v1/ca/retire', {});
+    assert.equal(early.status, 409);
+    assert.match(early.body.error.message, /may be valid until/);
+    const retired = await call<CaStatusBody>(r2.url, 'POST', '/v1/ca/retire', { force: true });
+    assert.equal(retired.status, 200, retired.text);
+    for (const m of meshes) await waitUntil(() => m.identity()!.trustBundleVersion === 3, 1_000);
+    // Each replica's HTTPS certificate moves to the remaining root: a client trusting only it reaches all.
+    const newRoot = (await call<CaStatusBody>(r3.url, 'GET', '/v1/ca')).body.bundle.roots[0]!;
+    assert.equal((await call<CaStatusBody>(r3.url, 'GET', '/v1/ca')).body.bundle.roots.length, 1);
+    const subject = new X509Certificate(newRoot).subject;
+    for (const r of replicas) await waitUntil(async () => (await servingIssuer(r.url, newRoot)) === subject, 5_000, 50);
+    // The helpers' own connections trust what each replica's ca-bundle.pem says now (rewritten on every change).
+    for (const r of replicas) dispatchers.push((await trustControlPlane({ url: r.url, caFile: r.caFile, adminTokenFile: secrets.adminTokenFile })).dispatcher);
+    console.log(
+      `rotation at replica 1 reached the clients of replicas 1, 2, 3 within ${reached.map((x) => x.toFixed(0)).join(', ')} ms; ` +
+        'retirement at replica 2 reached all; every replica serves from the new root',
+    );
+
+    // Two rotations at once through two replicas: one wins, the other is a conflict; one new root in the bundle.
+    const both = await Promise.all([r1, r3].map((r) => call<CaStatusBody & ApiErrorBody>(r.url, 'POST', '/v1/ca/rotate')));
+    assert.deepEqual(both.map((b) => b.status).sort(), [200, 409], both.map((b) => b.text).join('\n'));
+    assert.equal(both.find((b) => b.status === 409)!.body.error.code, 'HYPHAE_ERR_CONFLICT');
+    for (const r of replicas) {
+      await waitUntil(async () => (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.version === 4, 1_000);
+      assert.equal((await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.bundle.roots.length, 2);
+    }
+  });
+
+  it('the CA key in etcd is ciphertext: no PEM, bound to its key name; the certificate is in the clear', async () => {
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      const raw = await client.getAll().prefix('/hyphae/ca/authorities/').buffers();
+      const names = Object.keys(raw);
+      assert.ok(names.length >= 1);
+      for (const name of names) {
+        const bytes = raw[name]!;
+        assert.ok(!bytes.includes('PRIVATE KEY') && !bytes.includes('BEGIN RSA'), `${name} holds no PEM key`);
+        const value = JSON.parse(bytes.toString('utf8')) as { id: string; certificate: string; key: { alg: string; keyId: string; data: string } };
+        assert.equal(value.key.alg, 'AES-256-GCM');
+        const data = Buffer.from(value.key.data, 'base64');
+        assert.ok(data.length > 1000 && !data.includes('-----BEGIN'), 'the key is ciphertext');
+        assert.match(value.certificate, /^-----BEGIN CERTIFICATE-----/);
+        assert.equal(name, `/hyphae/ca/authorities/${value.id}`);
+      }
+      const state = JSON.parse((await client.get('/hyphae/ca/state').string())!) as { authorities: string[] };
+      assert.deepEqual(state.authorities.map((id) => `/hyphae/ca/authorities/${id}`).sort(), names.sort());
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a replica with the wrong encryption key, another admin token or another trust domain refuses to start, and says why', async () => {
+    const wrong = path.join(secrets.dir, 'wrong.key');
+    const wrongKey = randomBytes(32);
+    await writeFile(wrong, `${wrongKey.toString('base64')}\n`, { mode: 0o600 });
+    const right = await readFile(secrets.keyFile, 'utf8');
+    const rightId = keyId(Buffer.from(right.split('\n').find((l) => l && !l.startsWith('#'))!, 'base64'));
+    await assert.rejects(
+      startControlPlane({ args: replicaArgs(etcd, { ...secrets, keyFile: wrong }) }),
+      (err: Error) => {
+        assert.match(err.message, /exited \(1\) before printing/);
+        assert.match(err.message, new RegExp(`cannot decrypt CA authority [0-9a-f]{16} \\(/hyphae/ca/authorities/[0-9a-f]{16}\\): it is encrypted with CA encryption key id ${rightId}, and --ca-encryption-key-file \\S+ holds key id ${keyId(wrongKey)}`));
+        return true;
+      },
+    );
+    const otherAdmin = path.join(secrets.dir, 'other-admin');
+    await writeFile(otherAdmin, 'another-admin-token-0123456789\n', { mode: 0o600 });
+    await assert.rejects(
+      startControlPlane({ args: replicaArgs(etcd, { ...secrets, adminTokenFile: otherAdmin }) }),
+      /does not hold this mesh's admin token: the replicas already running \(the digest in etcd\) use another one/,
+    );
+    await assert.rejects(startControlPlane({ args: replicaArgs(etcd, secrets, ['--trust-domain', 'other.example']) }), /is for trust domain "hyphae.local", not "other.example"/);
+    // The replicas that run are untouched.
+    for (const r of replicas) assert.equal((await call(r.url, 'GET', '/v1/health')).status, 200);
+  });
+
+  it('the encryption key can be rotated: a replica given [new, old] encrypts the CA again with the new key', async () => {
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    const keyIds = async () => Object.values(await client.getAll().prefix('/hyphae/ca/authorities/').json()).map((v) => (v as { key: { keyId: string } }).key.keyId);
+    try {
+      const oldText = (await readFile(secrets.keyFile, 'utf8')).trim();
+      const newKey = randomBytes(32);
+      const both = path.join(secrets.dir, 'both.key');
+      const onlyNew = path.join(secrets.dir, 'new.key');
+      await writeFile(both, `${newKey.toString('hex')}\n${oldText}\n`, { mode: 0o600 });
+      await writeFile(onlyNew, `${newKey.toString('base64')}\n`, { mode: 0o600 });
+      // From the environment instead of a file, as an operator may prefer.
+      const env = { HYPHAE_CA_ENCRYPTION_KEY: `${newKey.toString('hex')},${oldText.split('\n').filter((l) => !l.startsWith('#')).join(',')}` };
+      const args = replicaArgs(etcd, secrets).filter((a, i, all) => a !== '--ca-encryption-key-file' && all[i - 1] !== '--ca-encryption-key-file');
+      const r4 = await startControlPlane({ args, env });
+      try {
+        assert.ok(r4.child.lines.some((l) => /ca encryption keys from HYPHAE_CA_ENCRYPTION_KEY: [0-9a-f]{16} \(encrypts\), [0-9a-f]{16}/.test(l)));
+        assert.ok(r4.child.lines.some((l) => / ca: authority [0-9a-f]{16} encrypted again with key id /.test(l)));
+        assert.deepEqual([...new Set(await keyIds())], [keyId(newKey)]);
+        // GET /v1/ca (hyphae ca show) says which key each private key is under: the old key may go once none is.
+        const shown = (await call<{ authorities: { encryptionKeyId?: string }[] }>(r4.url, 'GET', '/v1/ca')).body.authorities;
+        assert.deepEqual([...new Set(shown.map((a) => a.encryptionKeyId))], [keyId(newKey)]);
+        // Now a replica with only the new key starts, and one with only the old key is refused.
+        const r5 = await startControlPlane({ args: replicaArgs(etcd, { ...secrets, keyFile: onlyNew }) });
+        await r5.stop();
+        await assert.rejects(startControlPlane({ args: replicaArgs(etcd, secrets) }), /cannot decrypt CA authority/);
+        // The replicas that run keep signing: they hold the decrypted key, and a re-encryption changes no state
+        // (they log that they could not read the new ciphertext: they must be given the new key before a restart).
+        const mark = replicas[0]!.child.lines.length;
+        await meshes[0]!.renewCertificate();
+        assert.ok(replicas[0]!.child.lines.slice(mark).some((l) => l.includes('certificate default/client-1 ')));
+        assert.ok(replicas[0]!.child.lines.some((l) => /error ca: cannot decrypt CA authority .* keeps CA state v\d+/.test(l)));
+      } finally {
+        await r4.stop();
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
+
