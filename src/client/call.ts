@@ -12,6 +12,7 @@ import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
 import { RequestHeaders } from './request-headers.js';
 import type { Backend } from './routing/backend.js';
+import type { RoutePolicy } from './filters/policy.js';
 
 /** The legacy (undici 6 style) handler shape: undici's own core speaks it, so it costs no conversion. */
 export interface LegacyHandler {
@@ -40,6 +41,8 @@ export class MeshCall implements DeadlineTarget {
   backend: Backend | undefined = undefined;
   /** The name of the route rule that matched (for telemetry), undefined when no route applied. */
   route: string | undefined = undefined;
+  /** The matched rule's own timeouts and retry policy, when it sets them (else the destination's apply). */
+  routePolicy: RoutePolicy | undefined = undefined;
   /** Set by the balancer for the attempt under way. */
   endpoint: Endpoint | undefined = undefined;
   abortReason: Error | undefined = undefined;

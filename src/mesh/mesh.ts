@@ -24,6 +24,9 @@ import { readFile } from 'node:fs/promises';
 import { watchCachePolicySource } from './policy-source.js';
 import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { MeshSecurity } from './security.js';
+import { meshResilienceHooks } from './resilience-hooks.js';
+import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { HealthState } from '../resilience/outlier-detector.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -36,6 +39,8 @@ export interface EndpointView {
   labels: Record<string, string>;
   weight: number;
   inflight: number;
+  /** Outlier detection's verdict: healthy, ejected, probation (its ejection is over; the next request is its trial), trial (that request is in flight). */
+  health: HealthState;
 }
 
 const DENY = Symbol('passthrough denied');
@@ -58,6 +63,8 @@ export class Mesh {
   #closing: Promise<void> | undefined;
   /** mTLS (an https:// control plane); undefined for a plain mesh. */
   #security: MeshSecurity | undefined;
+  /** Who hears what the resilience layers decide: every destination and wrapped server of this mesh. */
+  #hooks: ResilienceHooks;
 
   /** Use createMesh(): it validates the options and reaches the control plane first. */
   private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined) {
@@ -65,6 +72,7 @@ export class Mesh {
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
     this.#security = security;
+    this.#hooks = meshResilienceHooks(options.hooks);
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
@@ -168,7 +176,15 @@ export class Mesh {
    */
   endpoints(service: string): EndpointView[] {
     const dest = this.#destinations.get(`${this.options.namespace}/${service}`);
-    return (dest?.endpoints.list ?? []).map((e) => ({ id: e.id, address: e.info.address, port: e.info.port, labels: { ...e.info.labels }, weight: e.info.weight, inflight: e.inflight }));
+    return (dest?.endpoints.list ?? []).map((e) => ({
+      id: e.id,
+      address: e.info.address,
+      port: e.info.port,
+      labels: { ...e.info.labels },
+      weight: e.info.weight,
+      inflight: e.inflight,
+      health: e.health?.state ?? 'healthy',
+    }));
   }
 
   /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
@@ -257,6 +273,7 @@ export class Mesh {
           callerLabels: this.options.labels,
           destinations: (ns, n) => this.#destination(n, ns),
           logger: this.logger,
+          hooks: this.#hooks,
           // mTLS: each new connection reads the destination's mode and the current certificate.
           ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
         },
