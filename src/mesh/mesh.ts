@@ -164,6 +164,7 @@ export class Mesh {
           advertiseAddress: this.options.server.advertiseAddress,
         },
         policies: this.#policySource(),
+        hooks: this.#hooks,
       },
       options,
     );
