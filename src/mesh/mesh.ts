@@ -24,6 +24,7 @@ import { readFile } from 'node:fs/promises';
 import { watchCachePolicySource } from './policy-source.js';
 import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { MeshSecurity } from './security.js';
+import { IdentityCache } from './identity-cache.js';
 import { meshResilienceHooks } from './resilience-hooks.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
@@ -102,8 +103,9 @@ export class Mesh {
       client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca });
       const logger = options.logger ?? defaultLogger;
       try {
-        await connectOrStartFromCache(client, options, logger);
-        // mTLS needs a certificate, so a secure mesh needs the CA at start (bounded attempts, or waitForControlPlane).
+        const start = await connectOrStartFromCache(client, options, logger);
+        // mTLS needs a certificate: from the CA at start (bounded attempts, or waitForControlPlane), or, when the
+        // control plane is unreachable and the mesh starts from its cache, the one an earlier run kept.
         if (secure) {
           security = await MeshSecurity.start(client, {
             service: options.service!,
@@ -111,6 +113,9 @@ export class Mesh {
             attempts: options.connectAttempts,
             wait: options.waitForControlPlane,
             logger,
+            identityCache:
+              options.cacheIdentity && start.dir !== undefined ? new IdentityCache(start.dir, options.namespace, options.service!, logger) : undefined,
+            offline: start.offline ? { trustBundle: start.trustBundle } : undefined,
           });
         }
       } catch (err) {
@@ -291,7 +296,7 @@ export class Mesh {
       return undefined;
     }
     return {
-      register: async (info) => {
+      register: async (info, signal) => {
         const reg = new Registration(
           client,
           {
@@ -303,6 +308,8 @@ export class Mesh {
           this.logger,
         );
         this.#registrations.add(reg);
+        // The server drains or closes before the control plane answered: stop trying.
+        signal?.addEventListener('abort', () => void reg.stop(), { once: true });
         const instance = await reg.start({ attempts: this.options.connectAttempts }).catch((err: unknown) => {
           this.#registrations.delete(reg);
           throw err;

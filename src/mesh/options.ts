@@ -64,6 +64,11 @@ export const meshOptionsSchema = z
      * Default: $XDG_CACHE_HOME/hyphae, else <os.tmpdir()>/hyphae-cache-<uid>.
      */
     cacheDir: z.union([z.string().min(1), z.literal(false)]).optional(),
+    /**
+     * With mTLS, keep the workload's last certificate and key (0600) in the cache directory, so that a process
+     * started while the CA is unreachable can use it until it expires (src/mesh/identity-cache.ts). Default true.
+     */
+    cacheIdentity: z.boolean().default(true),
     logger: z.custom<Logger>(isLogger, { error: 'must have debug, info, warn and error methods' }).optional(),
     /** Told about retries, exhausted retry budgets, ejections, shed requests and limited calls (src/resilience/hooks.ts). */
     hooks: z.custom<ResilienceHooks>(isHooks, { error: 'must be an object whose members are functions (onRetry, onEjection...)' }).optional(),

@@ -98,8 +98,12 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   if (states.has(server)) return server;
   const { logger, defaults } = deps;
   let registration = new Deferred<RegisteredInstance | undefined>();
+  /** Gives up a registration still under way (the control plane unreachable) when the server drains. */
+  let registering: AbortController | undefined;
 
   const deregister = async () => {
+    // A registration still retrying must not register a server that is going away.
+    if (!registration.settled) registering?.abort();
     // Drain only starts on a listening server, so a registration is settled or under way: wait for it.
     const current = await registration.promise.catch(() => undefined);
     await current?.deregister();
@@ -146,8 +150,10 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
       logger.warn('hyphae: a server on a pipe or socket path is not registered', { address: addr });
       return current.resolve(undefined);
     }
-    register(addr).then(current.resolve, (err: unknown) => {
-      logger.error('hyphae: registration failed', { error: String(err) });
+    registering = new AbortController();
+    const signal = registering.signal;
+    register(addr, signal).then(current.resolve, (err: unknown) => {
+      if (!signal.aborted) logger.error('hyphae: registration failed', { error: String(err) });
       current.reject(err);
     });
   });
@@ -157,15 +163,18 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     void shedder?.close();
   });
 
-  const register = async (addr: AddressInfo): Promise<RegisteredInstance | undefined> => {
+  const register = async (addr: AddressInfo, signal: AbortSignal): Promise<RegisteredInstance | undefined> => {
     const registrar = await deps.registrar();
     if (!registrar) return undefined;
-    return registrar.register({
-      address: advertiseAddress(addr.address, options.advertiseAddress ?? defaults.advertiseAddress),
-      port: addr.port,
-      labels: { ...defaults.labels, ...options.labels },
-      weight: options.weight ?? 1,
-    });
+    return registrar.register(
+      {
+        address: advertiseAddress(addr.address, options.advertiseAddress ?? defaults.advertiseAddress),
+        port: addr.port,
+        labels: { ...defaults.labels, ...options.labels },
+        weight: options.weight ?? 1,
+      },
+      signal,
+    );
   };
 
   const plain: http.Server = server;
