@@ -10,6 +10,7 @@
  *   NEXT          a service to call for each request (same path); its status is answered
  *                 (504 when the call ran out of time, 502 when it failed otherwise)
  *   HANG=1        never answer (until the caller goes away); /hang does the same per request
+ *   /status/<code>  answer that status (a failing backend)
  *   LOAD=<svc>    call <svc> LOAD_RPS times a second (default 20) in the background, and print
  *                 `load ok=<n> failed=<n> <first errors>` every second
  *   MAX_CONCURRENT, DEFAULT_TIMEOUT_MS   wrapServer's load shedding and default deadline
@@ -18,8 +19,9 @@
  * Prints `ready service=<name> port=<port>` once listening (registration may
  * still be under way, e.g. while the control plane is down), then
  * `registered instance=<id>`; for every request cancelled by its caller before
- * the answer, `aborted path=<path> after=<ms>`. GET /stats answers
- * `{ inflight, served, aborted }`.
+ * the answer, `aborted path=<path> after=<ms>`. GET /stats answers (and SIGUSR2
+ * prints, as `stats {...}`) `{ requests, inflight, served, aborted }`: requests
+ * that arrived, are in progress, were answered, were cancelled by their caller.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +34,8 @@ const mesh = await createMesh(meshOptionsFromEnv());
 mesh.handleSignals();
 const service = mesh.options.service ?? 'chain';
 
-const stats = { inflight: 0, served: 0, aborted: 0 };
+const stats = { requests: 0, inflight: 0, served: 0, aborted: 0 };
+process.on('SIGUSR2', () => console.log(`stats ${JSON.stringify(stats)}`));
 
 const server = mesh.wrapServer(
   http.createServer((req, res) => {
@@ -42,6 +45,7 @@ const server = mesh.wrapServer(
       return;
     }
     const t0 = performance.now();
+    stats.requests++;
     stats.inflight++;
     res.on('close', () => {
       stats.inflight--;
@@ -52,6 +56,12 @@ const server = mesh.wrapServer(
       }
     });
     if (hangAll || req.url?.startsWith('/hang')) return; // never answered: the caller's deadline or abort ends it
+    const status = /^\/status\/(\d{3})/.exec(req.url ?? '');
+    if (status) {
+      res.statusCode = Number(status[1]);
+      res.end(JSON.stringify({ service, status: res.statusCode }));
+      return;
+    }
     if (!next) {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ service, remainingMs: getRemainingMs() ?? null }));

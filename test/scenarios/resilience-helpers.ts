@@ -89,3 +89,25 @@ export function pct(values: readonly number[], p: number): number {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ChainStats {
+  requests: number;
+  inflight: number;
+  served: number;
+  aborted: number;
+}
+
+/** The request counters of an examples/chain process (SIGUSR2 makes it print them). */
+export async function chainStats(svc: ChainService): Promise<ChainStats> {
+  const from = svc.child.lines.length;
+  svc.child.proc.kill('SIGUSR2');
+  const started = performance.now();
+  for (;;) {
+    for (let i = from; i < svc.child.lines.length; i++) {
+      const m = /^stats (\{.*\})$/.exec(svc.child.lines[i]!);
+      if (m) return JSON.parse(m[1]!) as ChainStats;
+    }
+    if (performance.now() - started > 5_000) throw new Error(`no stats from ${svc.id}:\n${svc.child.lines.slice(-20).join('\n')}`);
+    await sleep(10);
+  }
+}
