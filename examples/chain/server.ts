@@ -77,7 +77,7 @@ const server = mesh.wrapServer(
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'ERROR';
         res.statusCode = code === 'HYPHAE_ERR_DEADLINE_EXCEEDED' ? 504 : 502;
-        res.end(JSON.stringify({ service, error: code, message: (err as Error).message }));
+        res.end(JSON.stringify({ service, error: code, message: (err as Error).message, tookMs: Math.round(performance.now() - t0) }));
       }
     })();
   }),
