@@ -62,6 +62,8 @@ export class MeshCall implements DeadlineTarget {
   timer: CallDeadline | undefined = undefined;
   /** Endpoints an attempt of this call failed on: the balancer avoids them while others are available. */
   failedEndpoints: Endpoint[] | undefined = undefined;
+  /** Send the next attempts on a new connection (set by retry after a reset: idle connections may be stale). */
+  freshConnection = false;
   #doneHooks: (() => void)[] | undefined = undefined;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {

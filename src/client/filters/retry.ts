@@ -108,6 +108,9 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
 
         const failed = attempt?.endpoint ?? call.endpoint;
         if (failed !== undefined) call.markFailed(failed);
+        // A reset before any response is most often the keep-alive race: the pool's other idle connections
+        // may be as stale as that one, so the retry takes a connection of its own.
+        if (condition === 'reset') call.freshConnection = true;
         attempt?.discard();
         onRetry?.({ call, condition, decision: 'retry', delayMs });
         if (delayMs > 0) await pause(call, delayMs, clock);
