@@ -30,7 +30,10 @@ import { createMesh, getRemainingMs, meshOptionsFromEnv } from 'hyphae';
 const env = process.env;
 const next = env.NEXT;
 const hangAll = env.HANG === '1';
-const mesh = await createMesh(meshOptionsFromEnv());
+// The mesh's own events (a control plane unreachable, a start from the cache, registration) as lines on stdout.
+const line = (level: string) => (msg: string, fields?: Record<string, unknown>) => console.log(`${level} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+const logger = { debug: () => {}, info: line('info'), warn: line('warn'), error: line('error') };
+const mesh = await createMesh({ ...meshOptionsFromEnv(), logger });
 mesh.handleSignals();
 const service = mesh.options.service ?? 'chain';
 

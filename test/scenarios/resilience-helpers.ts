@@ -15,14 +15,19 @@ export interface ChainService {
   id: string;
 }
 
-/** examples/chain as `service`, with the control plane's credentials for it; waits until it listens (and, by default, is registered). */
+/**
+ * examples/chain as `service`, with the control plane's credentials for it (unless `env` brings its own
+ * HYPHAE_CONTROL_PLANE: while the control plane is down no token can be made); waits until it listens
+ * (and, by default, is registered).
+ */
 export async function startChain(
   cp: RunningControlPlane,
   service: string,
   env: NodeJS.ProcessEnv = {},
   waitRegistered = true,
 ): Promise<ChainService> {
-  const child = startNode(path.join(buildDir, 'examples/chain/server.js'), [], { ...(await cp.env(service)), HYPHAE_DRAIN_DELAY_MS: '100', ...env });
+  const credentials = env.HYPHAE_CONTROL_PLANE ? {} : await cp.env(service);
+  const child = startNode(path.join(buildDir, 'examples/chain/server.js'), [], { ...credentials, HYPHAE_DRAIN_DELAY_MS: '100', ...env });
   const port = Number((await child.waitFor(/ready service=\S+ port=(\d+)/, 20_000))[1]);
   const id = waitRegistered ? (await child.waitFor(/registered instance=(\S+)/, 20_000))[1]! : `127.0.0.1:${port}`;
   return { child, port, id };
