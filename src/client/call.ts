@@ -13,6 +13,7 @@ import type { Endpoint } from './endpoint.js';
 import { RequestHeaders } from './request-headers.js';
 import type { Backend } from './routing/backend.js';
 import type { RoutePolicy } from './filters/policy.js';
+import { withOptions } from './options-copy.js';
 
 /** The legacy (undici 6 style) handler shape: undici's own core speaks it, so it costs no conversion. */
 export interface LegacyHandler {
@@ -106,7 +107,7 @@ export class MeshCall implements DeadlineTarget {
    */
   rewrite(path?: string): void {
     const headers = this.#headers ? this.#headers.toFlat() : this.opts.headers;
-    this.opts = { ...this.opts, path: path ?? this.opts.path, headers };
+    this.opts = withOptions(this.opts, { path: path ?? this.opts.path, headers });
     if (path !== undefined) {
       this.#pathname = undefined;
       this.#query = undefined;

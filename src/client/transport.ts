@@ -1,6 +1,7 @@
 import type { Handler } from '../core/filter.js';
 import { Attempt } from './attempt.js';
 import type { MeshCall } from './call.js';
+import { withOptions } from './options-copy.js';
 
 /**
  * The innermost handler: send the call to the endpoint the balancer chose, over
@@ -10,7 +11,7 @@ import type { MeshCall } from './call.js';
  */
 export const transport: Handler<MeshCall, Attempt> = (call) => {
   const attempt = new Attempt(call, call.endpoint!);
-  if (call.freshConnection) attempt.endpoint.freshPool.dispatch({ ...call.opts, reset: true }, attempt);
+  if (call.freshConnection) attempt.endpoint.freshPool.dispatch(withOptions(call.opts, { reset: true }), attempt);
   else attempt.endpoint.pool.dispatch(call.opts, attempt);
   return attempt.promise;
 };

@@ -143,7 +143,8 @@ export class Mesh {
   /** undici's `request` shape, the fast path: resolves with status, headers and a streaming body. */
   readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
     const { origin, path } = splitUrl(url);
-    return this.dispatcher.request({ ...options, origin, path, method: options?.method ?? 'GET' });
+    // Object.assign, not a spread with more fields: see client/options-copy.ts (a new object shape per call).
+    return this.dispatcher.request(Object.assign({}, options, { origin, path, method: options?.method ?? 'GET' }));
   };
 
   /** Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers. */
