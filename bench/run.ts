@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../examples/lib/child.js';
+import { clientStack } from './client-stack.js';
 import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
@@ -51,6 +52,9 @@ const overheadRows = table('client overhead: plain HTTP/1.1', await overhead(opt
 console.log('\nmTLS...');
 const mtlsRows = table('mTLS: mesh.request vs undici Pool over TLS, same server and CA (hs/10k: handshakes per 10,000 requests)', await mtls(opts));
 
+console.log('\nfull client stack...');
+const stackRows = table('full client stack (route, deadline, limit, retry + budget, perTry, balance, outlier) vs the walking skeleton\'s, no failures', await clientStack(opts));
+
 console.log('');
 console.log(`balancers with a slow instance (bench/lb-slow-endpoint): 5 instances, one 20 ms slower; open loop at ${opts.rate} req/s, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
 const lb = await lbSlowEndpoint(opts);
@@ -68,6 +72,7 @@ const out: {
   options: typeof opts;
   overhead: (Row & { ratio?: number })[];
   mtls: (Row & { ratio?: number })[];
+  clientStack: (Row & { ratio?: number })[];
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
 } = {
   machine,
@@ -75,6 +80,7 @@ const out: {
   options: opts,
   overhead: overheadRows,
   mtls: mtlsRows,
+  clientStack: stackRows,
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });

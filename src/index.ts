@@ -9,5 +9,16 @@ export { ENV, optionsFromEnv as meshOptionsFromEnv } from './mesh/env.js';
 export type { WrapServerOptions } from './server/wrap-server.js';
 export type { RegisteredInstance } from './server/registrar.js';
 export { getPeer, type PeerIdentity } from './server/peer.js';
+/** In a handler: the request's deadline, the time left, and a signal that aborts at the deadline or when the caller leaves. */
+export { getDeadline, getRemainingMs, getSignal } from './server/deadline-intake.js';
+export type {
+  ResilienceHooks,
+  RetryHookEvent,
+  BudgetHookEvent,
+  EjectionHookEvent,
+  EndpointHookEvent,
+  ShedHookEvent,
+  LimitHookEvent,
+} from './resilience/hooks.js';
 export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
 export type { Logger } from './core/logger.js';

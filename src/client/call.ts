@@ -12,6 +12,8 @@ import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
 import { RequestHeaders } from './request-headers.js';
 import type { Backend } from './routing/backend.js';
+import type { RoutePolicy } from './filters/policy.js';
+import { withOptions } from './options-copy.js';
 
 /** The legacy (undici 6 style) handler shape: undici's own core speaks it, so it costs no conversion. */
 export interface LegacyHandler {
@@ -40,6 +42,8 @@ export class MeshCall implements DeadlineTarget {
   backend: Backend | undefined = undefined;
   /** The name of the route rule that matched (for telemetry), undefined when no route applied. */
   route: string | undefined = undefined;
+  /** The matched rule's own timeouts and retry policy, when it sets them (else the destination's apply). */
+  routePolicy: RoutePolicy | undefined = undefined;
   /** Set by the balancer for the attempt under way. */
   endpoint: Endpoint | undefined = undefined;
   abortReason: Error | undefined = undefined;
@@ -59,6 +63,8 @@ export class MeshCall implements DeadlineTarget {
   timer: CallDeadline | undefined = undefined;
   /** Endpoints an attempt of this call failed on: the balancer avoids them while others are available. */
   failedEndpoints: Endpoint[] | undefined = undefined;
+  /** Send the next attempts on a new connection (set by retry after a reset: idle connections may be stale). */
+  freshConnection = false;
   #doneHooks: (() => void)[] | undefined = undefined;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
@@ -101,7 +107,7 @@ export class MeshCall implements DeadlineTarget {
    */
   rewrite(path?: string): void {
     const headers = this.#headers ? this.#headers.toFlat() : this.opts.headers;
-    this.opts = { ...this.opts, path: path ?? this.opts.path, headers };
+    this.opts = withOptions(this.opts, { path: path ?? this.opts.path, headers });
     if (path !== undefined) {
       this.#pathname = undefined;
       this.#query = undefined;

@@ -1,10 +1,35 @@
 /**
- * A service this process calls: its discovery state, endpoint set, balancer and
- * the client stack built for it. Created on the first call to the service and
- * shared by every later one.
+ * A service this process calls: its discovery state, endpoint set, balancer,
+ * its resilience state and the client stack built for it. Created on the first
+ * call to the service and shared by every later one.
+ *
+ * Resilience state owned here, per destination, rebuilt only when its part of
+ * the Service spec changes (never per request): the retry budget, the
+ * concurrency limiter, the outlier detector, and the default timeouts and
+ * retry policy (a route rule may override the last two). Outlier detection
+ * feeds EndpointSet.setHealthy() (through #syncHealth), so every subset and
+ * locality view leaves an ejected endpoint out — within the detector's rules:
+ * at most maxEjectionPercent ejected (always one allowed), and below
+ * panicThreshold healthy every endpoint is back in the views (panic).
  */
 import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Disposer } from '../core/events.js';
+import type { ServiceSpec } from '../config/resources.js';
+import { ConcurrencyLimiter } from '../resilience/concurrency-limiter.js';
+import { currentRequestContext } from '../resilience/request-context.js';
+import type { ResilienceHooks } from '../resilience/hooks.js';
+import { OutlierDetector, type EjectionEvent, type EndpointHealth } from '../resilience/outlier-detector.js';
+import { RetryBudget } from '../resilience/retry-budget.js';
+import type { RetryPolicy } from '../resilience/retry-policy.js';
+import type { CallTimeouts } from './filters/deadline.js';
+import {
+  compileRetryPolicy,
+  compileRoutePolicy,
+  compileTimeouts,
+  concurrencyLimitOptions,
+  outlierDetectionOptions,
+  retryBudgetOptions,
+} from './filters/policy.js';
 import type { Handler } from '../core/filter.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import type { ServiceKey } from '../discovery/resolver.js';
@@ -30,6 +55,8 @@ export interface DestinationOptions {
   /** Another service, for routes whose backendRefs name one (a split across services). */
   destinations?: (namespace: string, name: string) => Destination;
   logger?: Logger;
+  /** Told about retries, ejections, limits (metrics, logs); shared by every destination of a mesh. */
+  hooks?: ResilienceHooks;
 }
 
 interface Waiter {
@@ -48,6 +75,22 @@ export class Destination {
   loadBalancer = 'peak_ewma';
   /** Copies of requests that this destination's routes mirror (RequestMirror). */
   readonly mirror = new MirrorSender();
+  readonly hooks: ResilienceHooks;
+  // ---- resilience (issue 5): read by the client stack's layers per call, rebuilt on config change ----
+  /** Timeouts of calls no route rule gives its own (Service.spec.timeouts); {} = none. */
+  timeouts: CallTimeouts = {};
+  /** Retry policy of calls no route rule gives its own (Service.spec.retries; 2 attempts by default). */
+  retryPolicy: RetryPolicy;
+  /** Retries to this destination <= percent of its requests + minPerSecond (Service.spec.retryBudget). */
+  retryBudget!: RetryBudget;
+  /** Calls in flight and waiting (Service.spec.limits). */
+  limiter!: ConcurrencyLimiter;
+  /** Ejects this service's failing endpoints (Service.spec.outlierDetection); undefined when disabled. */
+  outlier: OutlierDetector | undefined = undefined;
+  #resilienceKeys = { budget: '', limits: '', outlier: '', policy: '' };
+  #outlierDisposers: Disposer[] = [];
+  #ejectionTimers = new Set<NodeJS.Timeout>();
+  #closed = false;
   #state: ServiceState = { status: 'pending' };
   #error: MeshError | undefined;
   #waiters = new Set<Waiter>();
@@ -59,6 +102,7 @@ export class Destination {
   /** What the current config and routes were built from (JSON), so an unchanged snapshot costs nothing. */
   #configKey: string | undefined;
   #routesKey = '[]';
+  #serviceSpec: ServiceSpec | null = null;
 
   constructor(key: ServiceKey, options: DestinationOptions) {
     this.name = key.name;
@@ -68,8 +112,10 @@ export class Destination {
     this.#callerLabels = options.callerLabels ?? {};
     this.#destinations = options.destinations;
     this.#logger = options.logger ?? defaultLogger;
+    this.hooks = options.hooks ?? {};
+    this.retryPolicy = compileRetryPolicy(undefined);
     this.#applyConfig(null);
-    this.handle = buildClientStack(this);
+    this.handle = buildClientStack(this, this.hooks);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#onError(s) : this.#onState(s)));
   }
 
@@ -86,16 +132,28 @@ export class Destination {
     const now = this.#outcome();
     if (now === true) return Promise.resolve();
     if (now) return Promise.reject(now);
+    // A call made for an inbound request waits no longer than that request has left.
+    const ctx = currentRequestContext();
+    const left = ctx === undefined ? Infinity : ctx.remaining();
+    const inbound = left < this.#discoveryTimeoutMs;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        done();
-        reject(
-          new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `no answer about service ${this.name} within ${this.#discoveryTimeoutMs} ms`, {
-            rejected: true,
-            details: { service: this.name },
-          }),
-        );
-      }, this.#discoveryTimeoutMs);
+      const timer = setTimeout(
+        () => {
+          done();
+          reject(
+            inbound
+              ? new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${this.name}: the inbound request's deadline passed while waiting for discovery`, {
+                  rejected: true,
+                  details: { service: this.name, inbound: true },
+                })
+              : new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `no answer about service ${this.name} within ${this.#discoveryTimeoutMs} ms`, {
+                  rejected: true,
+                  details: { service: this.name },
+                }),
+          );
+        },
+        inbound ? Math.max(0, left) : this.#discoveryTimeoutMs,
+      );
       const waiter: Waiter = {
         resolve: () => {
           done();
@@ -141,6 +199,7 @@ export class Destination {
     if (s.status === 'ready') {
       this.#applyConfig(s.config);
       this.endpoints.reset(s.endpoints);
+      this.#syncHealth();
       this.#applyRoutes(s.routes);
     } else if (s.status === 'not-found') {
       this.endpoints.reset([]);
@@ -159,9 +218,102 @@ export class Destination {
     const key = JSON.stringify(config);
     if (key === this.#configKey) return;
     this.#configKey = key;
+    this.#serviceSpec = config;
     const policy = trafficPolicy(config, this.#callerLabels);
     this.loadBalancer = policy.loadBalancer;
     this.endpoints.configure({ subsets: policy.subsets, policy: policy.pick });
+    this.#applyResilience(config);
+  }
+
+  /**
+   * The resilience part of the Service spec. Each piece is rebuilt only when
+   * its own settings change, so that an unrelated change (a new subset) does
+   * not reset the budget's window or forget ejections. Calls in flight keep
+   * the limiter they hold a slot of.
+   */
+  #applyResilience(config: ServiceSpec | null): void {
+    const keys = this.#resilienceKeys;
+    const budget = JSON.stringify(config?.retryBudget ?? null);
+    if (budget !== keys.budget) {
+      keys.budget = budget;
+      this.retryBudget = new RetryBudget(retryBudgetOptions(config?.retryBudget));
+    }
+    const limits = JSON.stringify(config?.limits ?? null);
+    if (limits !== keys.limits) {
+      keys.limits = limits;
+      this.limiter = new ConcurrencyLimiter(concurrencyLimitOptions(config?.limits));
+    }
+    const outlier = JSON.stringify(config?.outlierDetection ?? null);
+    if (outlier !== keys.outlier) {
+      keys.outlier = outlier;
+      this.#replaceDetector(outlierDetectionOptions(config?.outlierDetection));
+    }
+    const policy = JSON.stringify([config?.timeouts ?? null, config?.retries ?? null]);
+    if (policy !== keys.policy) {
+      keys.policy = policy;
+      this.timeouts = compileTimeouts(undefined, config?.timeouts);
+      this.retryPolicy = compileRetryPolicy(undefined, config?.retries);
+      // Route rules merge their overrides with these: compile them again.
+      this.#routesKey = '';
+    }
+  }
+
+  /** A new detector (or none): every endpoint starts healthy under it. */
+  #replaceDetector(options: ReturnType<typeof outlierDetectionOptions>): void {
+    for (const d of this.#outlierDisposers) d();
+    this.#outlierDisposers = [];
+    for (const t of this.#ejectionTimers) clearTimeout(t);
+    this.#ejectionTimers.clear();
+    for (const ep of this.endpoints.list) {
+      ep.health?.release();
+      ep.health = undefined;
+    }
+    this.outlier = options === undefined ? undefined : new OutlierDetector(options, () => this.endpoints.size);
+    const d = this.outlier;
+    if (d !== undefined) {
+      this.#outlierDisposers.push(
+        d.onEjection((e) => this.#onEjection(e)),
+        d.onReturn((h) => this.#onReturn(h)),
+      );
+    }
+    this.#syncHealth();
+  }
+
+  #onEjection(e: EjectionEvent): void {
+    this.#syncHealth();
+    // The detector has no timer (expiry is read lazily); the views need one to take the endpoint back
+    // for its trial request when the ejection ends.
+    const timer = setTimeout(() => {
+      this.#ejectionTimers.delete(timer);
+      if (!this.#closed) this.#syncHealth();
+    }, e.durationMs + 1);
+    timer.unref();
+    this.#ejectionTimers.add(timer);
+    this.hooks.onEjection?.({
+      destination: this.name,
+      namespace: this.namespace,
+      endpoint: e.health.label,
+      reason: e.trial ? 'failed-trial' : 'consecutive-failures',
+      durationMs: e.durationMs,
+      multiplier: e.multiplier,
+    });
+  }
+
+  #onReturn(h: EndpointHealth): void {
+    this.#syncHealth();
+    this.hooks.onReturn?.({ destination: this.name, namespace: this.namespace, endpoint: h.label });
+  }
+
+  /**
+   * Outlier state -> the views: an ejected endpoint is left out of every
+   * subset and locality view; one whose ejection is over is back in them for
+   * its single trial request (the balancer steps past it while the trial is in
+   * flight: `available`); in panic every endpoint is in.
+   */
+  #syncHealth(): void {
+    const d = this.outlier;
+    const panic = d !== undefined && d.panicking;
+    this.endpoints.updateHealth((ep) => panic || ep.health === undefined || ep.health.state !== 'ejected');
   }
 
   /** Compile the routes once per version; the route layer reads `routes` once per call. */
@@ -180,6 +332,7 @@ export class Destination {
             },
             mirror: this.mirror,
             warn: (message) => this.#logger.warn(message, { service: `${this.namespace}/${this.name}` }),
+            policy: (rule) => compileRoutePolicy(rule, this.#serviceSpec),
           });
   }
 
@@ -191,7 +344,11 @@ export class Destination {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#dispose();
+    for (const d of this.#outlierDisposers) d();
+    for (const t of this.#ejectionTimers) clearTimeout(t);
+    this.#ejectionTimers.clear();
     const err = new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
     for (const w of [...this.#waiters]) w.reject(err);
     await this.endpoints.close();

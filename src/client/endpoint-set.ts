@@ -89,6 +89,22 @@ export class EndpointSet {
     this.#refreshAll(false);
   }
 
+  /**
+   * Set every endpoint's health at once from `healthy(ep)`, rebuilding the
+   * views once if anything changed (outlier detection: ejections, returns, panic).
+   */
+  updateHealth(healthy: (ep: Endpoint) => boolean): void {
+    let changed = false;
+    for (const ep of this.#list) {
+      const h = healthy(ep);
+      if (ep.healthy !== h) {
+        ep.healthy = h;
+        changed = true;
+      }
+    }
+    if (changed) this.#refreshAll(false);
+  }
+
   /** Replace the set: keep endpoints whose id stays, add new ones, close removed ones. */
   reset(infos: readonly EndpointInfo[]): void {
     const next = new Map<string, Endpoint>();

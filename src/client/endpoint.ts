@@ -32,6 +32,7 @@ export class Endpoint {
   /** Outlier-detection state, attached by the outlier filter on first use; undefined: never judged. */
   health: EndpointHealth | undefined = undefined;
   #pool: Pool | undefined;
+  #freshPool: Pool | undefined;
   #poolFactory: PoolFactory;
   #closed = false;
 
@@ -44,6 +45,17 @@ export class Endpoint {
 
   get pool(): Pool {
     return (this.#pool ??= this.#poolFactory(this.origin, this.info));
+  }
+
+  /**
+   * For a retry after a reset before any response (the keep-alive race: the
+   * server closed an idle connection as the request went out on it): its
+   * requests are sent with `reset: true`, so each gets a connection of its
+   * own, closed after the response — never one that has sat idle. The main
+   * pool's other idle connections may be just as stale as the one that failed.
+   */
+  get freshPool(): Pool {
+    return (this.#freshPool ??= this.#poolFactory(this.origin, this.info));
   }
 
   get closed(): boolean {
@@ -65,16 +77,19 @@ export class Endpoint {
     if (this.#closed) return;
     this.#closed = true;
     this.health?.release();
-    const pool = this.#pool;
-    if (!pool) return;
-    const grace = setTimeout(() => void pool.destroy(), CLOSE_GRACE_MS);
-    grace.unref();
-    try {
-      await pool.close();
-    } catch {
-      // Destroyed after the grace: nothing left to release.
-    } finally {
-      clearTimeout(grace);
-    }
+    await Promise.all([closePool(this.#pool), closePool(this.#freshPool)]);
+  }
+}
+
+async function closePool(pool: Pool | undefined): Promise<void> {
+  if (!pool) return;
+  const grace = setTimeout(() => void pool.destroy(), CLOSE_GRACE_MS);
+  grace.unref();
+  try {
+    await pool.close();
+  } catch {
+    // Destroyed after the grace: nothing left to release.
+  } finally {
+    clearTimeout(grace);
   }
 }

@@ -2,28 +2,81 @@
  * The client stack, assembled here and nowhere else (DESIGN: "the stack is
  * assembled in ONE place per side"). Outermost first:
  *
- *   logical (per route)       later: telemetry -> deadline; route: match, filters, backend; later: retry
- *   concrete (per destination) balance: pick an endpoint of the chosen backend
- *   endpoint                  later: outlier detection -> concurrency limit
- *   transport                 the endpoint's undici pool
+ *   logical   (slot: callTelemetry) -> route -> deadline -> concurrencyLimit -> retry -> perTryTimeout
+ *   concrete  balance
+ *   endpoint  (slot: attemptTelemetry) -> outlierDetection
+ *   transport the endpoint's undici pool
  *
- * It is built once per destination; nothing here runs per request.
+ * Built once per destination; nothing here runs per request. Each layer reads
+ * the destination's state in force for the call (its limiter, budget,
+ * detector, timeouts and retry policy are rebuilt when the Service changes),
+ * or the matched rule's timeouts and retry policy (`call.routePolicy`).
+ * docs/architecture.md has the table with the reasons.
  */
 import { compose, type Filter, type Handler } from '../core/filter.js';
+import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { Attempt } from './attempt.js';
 import { balance } from './balance.js';
 import type { MeshCall } from './call.js';
 import type { Destination } from './destination.js';
+import { concurrencyLimit } from './filters/concurrency-limit.js';
+import { deadline, perTryTimeout } from './filters/deadline.js';
+import { outlierDetection } from './filters/outlier.js';
+import { retry, type RetryEvent } from './filters/retry.js';
 import { route } from './routing/route-layer.js';
 import { transport } from './transport.js';
 
-export function buildClientStack(dest: Destination): Handler<MeshCall, Attempt> {
+export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {}): Handler<MeshCall, Attempt> {
   const layers: Filter<MeshCall, Attempt>[] = [
-    // Logical: the route decides the backend once per call (a fault abort answers here, never retried);
-    // retry joins below it, so that each retry stays on the backend the route chose.
+    // (slot) callTelemetry(t, dest): outermost, so that its span and duration cover everything below —
+    // discovery, the limit queue, every attempt and backoff — and every layer runs with the span active.
+
+    // Route match: decides the rule once per call (its filters, mirrors, faults, the backend) and with it the
+    // timeouts and retry policy the layers below read. Before deadline, since the timeouts are the route's
+    // (DESIGN had deadline first). Waits for discovery's first answer, bounded by the inbound deadline too.
     route(dest),
-    // Concrete: every attempt picks again, so a retry above can avoid an endpoint that failed.
+    // Deadline: fixes the call's one deadline (route timeout, capped by the inbound request's) and arms its one
+    // timer before anything below can wait (limit queue, backoff): every wait ends at it.
+    deadline({ timeouts: (call) => (call.routePolicy ?? dest).timeouts }),
+    // Concurrency limit: per destination, one slot per call held until its body ends; above retry so a retry
+    // reuses its call's slot and never queues behind the limit.
+    concurrencyLimit((_call) => dest.limiter, hooks.onLimited && ((_call, l) => hooks.onLimited!({ destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }))),
+    // Retry (the only one): above the balancer so each attempt picks again and avoids the endpoints that
+    // failed this call; below route so it stays on the backend the rule chose; spends the destination's budget.
+    retry({
+      policy: (call) => (call.routePolicy ?? dest).retryPolicy,
+      budget: (_call) => dest.retryBudget,
+      ...(hooks.onRetry || hooks.onBudgetExhausted ? { onRetry: retryHook(dest, hooks) } : {}),
+    }),
+    // Per-try timeout: re-arms the call's timer for this attempt and tells the next hop its budget
+    // (x-hyphae-deadline-ms). Below retry: once per attempt.
+    perTryTimeout(),
+    // Concrete: pick an endpoint of the chosen backend for this attempt (ejected ones are out of the views;
+    // the one on trial and the ones this call failed on are stepped past).
     balance(dest),
+
+    // (slot) attemptTelemetry(): right under balance, where each attempt's endpoint is known.
+
+    // Outlier detection: reports each attempt's outcome to the health of the endpoint's own service (a route
+    // may send to another service's subset) and claims the single trial request of a returning endpoint.
+    outlierDetection((call) => (call.backend?.destination ?? dest).outlier),
   ];
   return compose(layers, transport);
+}
+
+function retryHook(dest: Destination, hooks: ResilienceHooks): (e: RetryEvent) => void {
+  return (e) => {
+    const route = e.call.route;
+    hooks.onRetry?.({
+      destination: dest.name,
+      namespace: dest.namespace,
+      route,
+      condition: e.condition,
+      decision: e.decision,
+      attempt: e.call.attempt,
+      endpoint: e.call.endpoint?.id,
+      delayMs: e.delayMs,
+    });
+    if (e.decision === 'budget-exhausted') hooks.onBudgetExhausted?.({ destination: dest.name, namespace: dest.namespace, route });
+  };
 }

@@ -7,6 +7,7 @@ import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import type { ServiceSnapshot } from '../config/wire.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { eventLog } from './log.js';
@@ -21,6 +22,7 @@ import { ServiceVersions } from './watch/service-versions.js';
 import { snapshotBuilder } from './watch/snapshot.js';
 import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
+import { RestartHold } from './registry/restart-hold.js';
 
 export interface ControlPlane {
   /** Base URL, e.g. `https://127.0.0.1:15010` (`http://` with insecure). */
@@ -58,10 +60,26 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
   const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined);
-  const hub = new WatchHub({ heartbeatMs: opts.heartbeatMs, snapshot, revision: () => versions.revision, trustBundle: () => ca?.bundle, log });
+  // The in-memory registry starts empty after a restart: hold empty snapshots while instances re-register.
+  // etcd keeps instances (and their leases) across restarts, so there is nothing to wait for there.
+  const hold =
+    opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
+  const hub = new WatchHub({
+    heartbeatMs: opts.heartbeatMs,
+    snapshot,
+    revision: () => versions.revision,
+    trustBundle: () => ca?.bundle,
+    log,
+    ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
+  });
+  hold?.onEnd(() => hub.releaseHeld());
 
   registry.onChange((service) => {
     versions.bump(service);
+    if (hold) {
+      const [namespace, name] = service.split('/') as [string, string];
+      if (registry.instances(namespace, name).length > 0) hold.sawInstance(service);
+    }
     hub.notify(service);
   });
   store.onChange((change) => {
@@ -105,7 +123,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     });
   } catch (err) {
     await security.close();
-    await Promise.all([hub.close(), stats.close(), registry.close(), store.close()]);
+    await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
     const e = err as NodeJS.ErrnoException;
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
   }
@@ -128,6 +146,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       await closed;
       clearTimeout(cut);
       await registry.close();
+      await hold?.close();
       await security.close();
       await store.close();
       log('closed');

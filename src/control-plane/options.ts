@@ -25,6 +25,12 @@ export interface ControlPlaneOptions {
   defaultTtlSeconds?: number;
   /** Interval of `: ping` comments on watch streams. Default 15 s. */
   heartbeatMs?: number;
+  /**
+   * After a restart on the file store (instances are in memory, so forgotten), how long empty snapshots of
+   * services that had instances are held back from watchers while the instances register again.
+   * Default: one default lease TTL. 0: no hold.
+   */
+  restartHoldMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Receives one line per significant event; silent when absent. */
@@ -73,6 +79,7 @@ const optionsSchema = z.strictObject({
   dataDir: z.string().min(1),
   defaultTtlSeconds: z.number().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
   heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
+  restartHoldMs: z.int().min(0).max(3_600_000).optional(),
   bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
   insecure: z.boolean().default(false),

@@ -2,6 +2,11 @@
  * Keeps one instance registered: registers, renews the lease at a third of its
  * TTL, re-registers when the control plane has forgotten it (restart, expiry
  * during a pause), and deregisters on stop.
+ *
+ * A server that starts while the control plane is unreachable keeps serving
+ * and keeps trying to register in the background (backoff up to 5 s) until the
+ * control plane answers: start() resolves then. Only a refusal (a 4xx: a bad
+ * token, an invalid request) ends it, since asking again will not change it.
  */
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { fullJitter, sleep } from '../core/backoff.js';
@@ -10,9 +15,12 @@ import type { Instance, RegisterRequest } from '../config/instance.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 
 export interface RegistrationOptions {
-  /** Attempts for the first registration before start() fails. */
+  /** Attempts before the first failure is logged and the registration goes on in the background. */
   attempts?: number;
 }
+
+/** Longest wait between registration attempts while the control plane is unreachable. */
+const BACKGROUND_RETRY_MAX_MS = 5_000;
 
 export class Registration {
   #client: ControlPlaneClient;
@@ -24,6 +32,8 @@ export class Registration {
   #stopped = false;
   #failing = false;
   #instance: Instance | undefined;
+  /** Ends a backoff wait at stop(). */
+  #abort = new AbortController();
 
   constructor(client: ControlPlaneClient, req: RegisterRequest, logger: Logger) {
     this.#client = client;
@@ -37,19 +47,28 @@ export class Registration {
 
   async start({ attempts = 5 }: RegistrationOptions = {}): Promise<Instance> {
     let lastErr: unknown;
-    for (let i = 0; i < attempts && !this.#stopped; i++) {
+    for (let i = 0; !this.#stopped; i++) {
       try {
         await this.#register();
+        if (i >= attempts) this.#logger.info('hyphae: registered once the control plane answered', { service: this.#req.service, attempts: i + 1 });
         this.#schedule();
         return this.#instance!;
       } catch (err) {
         lastErr = err;
-        // A validation error will not get better by retrying.
+        // A refusal (validation, token) will not get better by retrying.
         if (err instanceof MeshError && err.code === ErrorCode.CONTROL_PLANE_REJECTED) break;
-        if (i + 1 < attempts) await sleep(fullJitter(i + 1, { baseMs: 100, maxMs: 2_000 }));
+        if (i + 1 === attempts) {
+          this.#logger.warn('hyphae: control plane unreachable; the server keeps serving and registers in the background', {
+            service: this.#req.service,
+            error: String(err),
+          });
+        }
+        await sleep(fullJitter(i + 1, { baseMs: 100, maxMs: i + 1 < attempts ? 2_000 : BACKGROUND_RETRY_MAX_MS }), this.#abort.signal).catch(() => {});
       }
     }
-    const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    const why = this.#stopped && !(lastErr instanceof MeshError && lastErr.code === ErrorCode.CONTROL_PLANE_REJECTED)
+      ? `stopped before the control plane answered (${lastErr instanceof Error ? lastErr.message : String(lastErr)})`
+      : lastErr instanceof Error ? lastErr.message : String(lastErr);
     throw new MeshError(ErrorCode.REGISTRATION_FAILED, `could not register ${this.#req.service} at ${this.#req.address}:${this.#req.port}: ${why}`, {
       cause: lastErr,
     });
@@ -93,6 +112,7 @@ export class Registration {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#abort.abort();
     clearTimeout(this.#timer);
     const lease = this.#leaseId;
     this.#leaseId = undefined;

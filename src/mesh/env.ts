@@ -19,6 +19,7 @@ export const ENV = {
   TOKEN: 'HYPHAE_TOKEN',
   CA_FILE: 'HYPHAE_CA_FILE',
   CACHE_DIR: 'HYPHAE_CACHE_DIR',
+  CACHE_IDENTITY: 'HYPHAE_CACHE_IDENTITY',
 } as const;
 
 function invalid(variable: string, why: string): MeshError {
@@ -90,5 +91,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   if (env[ENV.CA_FILE]) options.caFile = env[ENV.CA_FILE];
   const cacheDir = env[ENV.CACHE_DIR]?.trim();
   if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
+  if (env[ENV.CACHE_IDENTITY]?.trim()) options.cacheIdentity = bool(env, ENV.CACHE_IDENTITY);
   return options;
 }

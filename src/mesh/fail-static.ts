@@ -27,18 +27,29 @@ function openCache(client: ControlPlaneClient, options: ResolvedMeshOptions, log
   return cache;
 }
 
+/** How the mesh started: live, or from the cache while the control plane was unreachable. */
+export interface StartState {
+  /** True when the control plane could not be reached and the mesh starts from the cache. */
+  offline: boolean;
+  /** The cache's directory for this control plane (undefined: memory only). */
+  dir: string | undefined;
+  /** The trust bundle kept by an earlier run (what an offline start trusts). */
+  trustBundle: SnapshotCache['trustBundle'];
+}
+
 /**
  * Reach the control plane; when it cannot be reached and the cache holds
  * snapshots of it, start anyway from them, with a warning: calls to cached
  * services work, and the watch stream keeps trying in the background.
  */
-export async function connectOrStartFromCache(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger): Promise<void> {
+export async function connectOrStartFromCache(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger): Promise<StartState> {
   const cache = openCache(client, options, logger);
   // With a cache to fall back on, one failed try is enough to decide (even with waitForControlPlane):
   // the watch stream keeps trying in the background.
   const cached = cache.size > 0;
   try {
     await connectControlPlane(client, cached ? 1 : options.connectAttempts, cached ? false : options.waitForControlPlane, logger);
+    return { offline: false, dir: cache.dir, trustBundle: cache.trustBundle };
   } catch (err) {
     if (cache.size === 0 || !(err instanceof MeshError) || err.code !== ErrorCode.CONTROL_PLANE_UNREACHABLE) throw err;
     cache.serveImmediately = true;
@@ -48,6 +59,7 @@ export async function connectOrStartFromCache(client: ControlPlaneClient, option
       services: cache.size,
       error: err.message,
     });
+    return { offline: true, dir: cache.dir, trustBundle: cache.trustBundle };
   }
 }
 

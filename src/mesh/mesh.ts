@@ -24,6 +24,10 @@ import { readFile } from 'node:fs/promises';
 import { watchCachePolicySource } from './policy-source.js';
 import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { MeshSecurity } from './security.js';
+import { IdentityCache } from './identity-cache.js';
+import { meshResilienceHooks } from './resilience-hooks.js';
+import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { HealthState } from '../resilience/outlier-detector.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -36,6 +40,8 @@ export interface EndpointView {
   labels: Record<string, string>;
   weight: number;
   inflight: number;
+  /** Outlier detection's verdict: healthy, ejected, probation (its ejection is over; the next request is its trial), trial (that request is in flight). */
+  health: HealthState;
 }
 
 const DENY = Symbol('passthrough denied');
@@ -58,6 +64,8 @@ export class Mesh {
   #closing: Promise<void> | undefined;
   /** mTLS (an https:// control plane); undefined for a plain mesh. */
   #security: MeshSecurity | undefined;
+  /** Who hears what the resilience layers decide: every destination and wrapped server of this mesh. */
+  #hooks: ResilienceHooks;
 
   /** Use createMesh(): it validates the options and reaches the control plane first. */
   private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined) {
@@ -65,6 +73,7 @@ export class Mesh {
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
     this.#security = security;
+    this.#hooks = meshResilienceHooks(options.hooks);
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
@@ -94,8 +103,9 @@ export class Mesh {
       client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca });
       const logger = options.logger ?? defaultLogger;
       try {
-        await connectOrStartFromCache(client, options, logger);
-        // mTLS needs a certificate, so a secure mesh needs the CA at start (bounded attempts, or waitForControlPlane).
+        const start = await connectOrStartFromCache(client, options, logger);
+        // mTLS needs a certificate: from the CA at start (bounded attempts, or waitForControlPlane), or, when the
+        // control plane is unreachable and the mesh starts from its cache, the one an earlier run kept.
         if (secure) {
           security = await MeshSecurity.start(client, {
             service: options.service!,
@@ -103,6 +113,9 @@ export class Mesh {
             attempts: options.connectAttempts,
             wait: options.waitForControlPlane,
             logger,
+            identityCache:
+              options.cacheIdentity && start.dir !== undefined ? new IdentityCache(start.dir, options.namespace, options.service!, logger) : undefined,
+            offline: start.offline ? { trustBundle: start.trustBundle } : undefined,
           });
         }
       } catch (err) {
@@ -130,7 +143,8 @@ export class Mesh {
   /** undici's `request` shape, the fast path: resolves with status, headers and a streaming body. */
   readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
     const { origin, path } = splitUrl(url);
-    return this.dispatcher.request({ ...options, origin, path, method: options?.method ?? 'GET' });
+    // Object.assign, not a spread with more fields: see client/options-copy.ts (a new object shape per call).
+    return this.dispatcher.request(Object.assign({}, options, { origin, path, method: options?.method ?? 'GET' }));
   };
 
   /** Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers. */
@@ -156,6 +170,7 @@ export class Mesh {
           advertiseAddress: this.options.server.advertiseAddress,
         },
         policies: this.#policySource(),
+        hooks: this.#hooks,
       },
       options,
     );
@@ -168,7 +183,15 @@ export class Mesh {
    */
   endpoints(service: string): EndpointView[] {
     const dest = this.#destinations.get(`${this.options.namespace}/${service}`);
-    return (dest?.endpoints.list ?? []).map((e) => ({ id: e.id, address: e.info.address, port: e.info.port, labels: { ...e.info.labels }, weight: e.info.weight, inflight: e.inflight }));
+    return (dest?.endpoints.list ?? []).map((e) => ({
+      id: e.id,
+      address: e.info.address,
+      port: e.info.port,
+      labels: { ...e.info.labels },
+      weight: e.info.weight,
+      inflight: e.inflight,
+      health: e.health?.state ?? 'healthy',
+    }));
   }
 
   /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
@@ -257,6 +280,7 @@ export class Mesh {
           callerLabels: this.options.labels,
           destinations: (ns, n) => this.#destination(n, ns),
           logger: this.logger,
+          hooks: this.#hooks,
           // mTLS: each new connection reads the destination's mode and the current certificate.
           ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
         },
@@ -273,7 +297,7 @@ export class Mesh {
       return undefined;
     }
     return {
-      register: async (info) => {
+      register: async (info, signal) => {
         const reg = new Registration(
           client,
           {
@@ -285,6 +309,8 @@ export class Mesh {
           this.logger,
         );
         this.#registrations.add(reg);
+        // The server drains or closes before the control plane answered: stop trying.
+        signal?.addEventListener('abort', () => void reg.stop(), { once: true });
         const instance = await reg.start({ attempts: this.options.connectAttempts }).catch((err: unknown) => {
           this.#registrations.delete(reg);
           throw err;

@@ -9,6 +9,7 @@ import { ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { Resolver } from '../discovery/resolver.js';
+import type { ResilienceHooks } from '../resilience/hooks.js';
 
 const controlPlaneUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -19,6 +20,10 @@ function isResolver(v: unknown): v is Resolver {
 function isLogger(v: unknown): v is Logger {
   const l = v as Logger;
   return typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof l[k as keyof Logger] === 'function');
+}
+
+function isHooks(v: unknown): v is ResilienceHooks {
+  return typeof v === 'object' && v !== null && Object.values(v).every((f) => typeof f === 'function');
 }
 
 export const meshOptionsSchema = z
@@ -59,7 +64,14 @@ export const meshOptionsSchema = z
      * Default: $XDG_CACHE_HOME/hyphae, else <os.tmpdir()>/hyphae-cache-<uid>.
      */
     cacheDir: z.union([z.string().min(1), z.literal(false)]).optional(),
+    /**
+     * With mTLS, keep the workload's last certificate and key (0600) in the cache directory, so that a process
+     * started while the CA is unreachable can use it until it expires (src/mesh/identity-cache.ts). Default true.
+     */
+    cacheIdentity: z.boolean().default(true),
     logger: z.custom<Logger>(isLogger, { error: 'must have debug, info, warn and error methods' }).optional(),
+    /** Told about retries, exhausted retry budgets, ejections, shed requests and limited calls (src/resilience/hooks.ts). */
+    hooks: z.custom<ResilienceHooks>(isHooks, { error: 'must be an object whose members are functions (onRetry, onEjection...)' }).optional(),
     /** The workload's join token (HYPHAE_TOKEN): with an https:// control plane, it proves the service identity. */
     token: z.string().min(16, 'must be a join token (hyphae token create --service <name>)').max(512).optional(),
     /** PEM of the control plane's CA (its ca-bundle.pem): it signs the control plane's HTTPS certificate. */

@@ -6,7 +6,7 @@
  * endpoint pools dial through the mTLS connector.
  */
 import { Pool } from 'undici';
-import { MeshError } from '../core/errors.js';
+import { ErrorCode, MeshError } from '../core/errors.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import type { MtlsMode } from '../config/resources.js';
@@ -17,7 +17,8 @@ import type { PoolFactory } from '../client/endpoint.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import { CertificateProvider } from '../tls/certificate-provider.js';
 import { mtlsConnector } from '../tls/mtls-connector.js';
-import type { CertificateSigner } from '../tls/signer.js';
+import type { CertificateSigner, TrustBundle } from '../tls/signer.js';
+import type { IdentityCache } from './identity-cache.js';
 import { WorkloadTls } from '../tls/workload-tls.js';
 
 export interface MeshSecurityOptions {
@@ -26,6 +27,10 @@ export interface MeshSecurityOptions {
   attempts: number;
   wait: boolean;
   logger: Logger;
+  /** Keeps the workload's certificate and key for a start during an outage (identity-cache.ts); undefined: none. */
+  identityCache?: IdentityCache | undefined;
+  /** The control plane is unreachable now: start from the cached trust bundle and identity instead of asking the CA. */
+  offline?: { trustBundle: TrustBundle | undefined } | undefined;
 }
 
 export class MeshSecurity {
@@ -35,6 +40,7 @@ export class MeshSecurity {
   #mode: MtlsMode | null = null;
   #modeChanges = new Listeners<void>();
   #disposers: Disposer[] = [];
+  #identityCache: IdentityCache | undefined;
 
   private constructor(provider: CertificateProvider) {
     this.#provider = provider;
@@ -56,6 +62,7 @@ export class MeshSecurity {
 
   /** Learn the trust domain, obtain the first certificate (bounded attempts, or wait), and return the wired security. */
   static async start(client: ControlPlaneClient, opts: MeshSecurityOptions): Promise<MeshSecurity> {
+    if (opts.offline) return MeshSecurity.#startOffline(client, opts);
     const bundle = await client.trustBundle();
     client.setTrustedRoots(bundle.roots);
     const signer: CertificateSigner = {
@@ -65,8 +72,46 @@ export class MeshSecurity {
       },
     };
     const provider = new CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
+    const keep = opts.identityCache;
+    const disposeKeep = keep ? provider.onIssued((c) => void keep.save(c)) : undefined;
     await provider.start({ attempts: opts.attempts, wait: opts.wait });
+    return MeshSecurity.#wire(client, provider, disposeKeep, keep);
+  }
+
+  /**
+   * The CA cannot be reached at start: use the trust bundle and the certificate
+   * an earlier run kept (checked before use), and renew in the background as
+   * soon as the CA answers. Without them, fail as an unreachable control plane.
+   */
+  static #startOffline(client: ControlPlaneClient, opts: MeshSecurityOptions): MeshSecurity {
+    const bundle = opts.offline!.trustBundle;
+    const cached = opts.identityCache?.load();
+    if (!bundle || !cached) {
+      const missing = !bundle ? 'no trust bundle' : opts.identityCache ? 'no workload certificate' : 'no workload certificate (cacheIdentity is off)';
+      throw new MeshError(
+        ErrorCode.CONTROL_PLANE_UNREACHABLE,
+        `the control plane is unreachable and the cache holds ${missing} for ${opts.namespace}/${opts.service}: mTLS cannot start. Start the process once while the control plane is up, or pass waitForControlPlane: true`,
+        { retryable: true },
+      );
+    }
+    client.setTrustedRoots(bundle.roots);
+    const signer: CertificateSigner = {
+      sign: async (csr) => {
+        const answer = await client.signCertificate(csr);
+        return { certificate: answer.certificate, chain: answer.chain, trustBundle: answer.trustBundle };
+      },
+    };
+    const provider = new CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
+    const keep = opts.identityCache!;
+    const disposeKeep = provider.onIssued((c) => void keep.save(c));
+    provider.startFrom(cached);
+    return MeshSecurity.#wire(client, provider, disposeKeep, keep);
+  }
+
+  static #wire(client: ControlPlaneClient, provider: CertificateProvider, disposeKeep: Disposer | undefined, keep: IdentityCache | undefined): MeshSecurity {
     const security = new MeshSecurity(provider);
+    security.#identityCache = keep;
+    if (disposeKeep) security.#disposers.push(disposeKeep);
     // A bundle from a signing answer also reaches the control-plane client.
     security.#disposers.push(provider.onChange((why) => why === 'bundle' && client.setTrustedRoots(provider.trustBundle.roots)));
     return security;
@@ -112,5 +157,6 @@ export class MeshSecurity {
     this.#modeChanges.clear();
     this.tls.close();
     await this.#provider.close();
+    await this.#identityCache?.flush();
   }
 }

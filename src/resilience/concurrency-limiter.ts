@@ -29,6 +29,8 @@ export class ConcurrencyLimiter {
   #queue = new Set<LimiterWaiter>();
   /** Requests refused because both the slots and the queue were full, since creation. */
   rejected = 0;
+  /** release(), bound once: handed to each call as its "done" hook without a closure per call. */
+  readonly releaser = (): void => this.release();
 
   constructor(options: Partial<ConcurrencyLimitOptions> = {}) {
     const o = { ...DEFAULT_CONCURRENCY_LIMIT, ...options };

@@ -53,6 +53,8 @@ export interface EjectionEvent {
   durationMs: number;
   /** The ejection multiplier (1 for a first ejection). */
   multiplier: number;
+  /** True when the endpoint's trial request after an ejection failed (false: consecutive failures of a healthy one). */
+  trial: boolean;
 }
 
 export class OutlierDetector {
@@ -224,7 +226,7 @@ export class EndpointHealth {
     this.#state = 'ejected';
     this.#ejectedUntil = now + durationMs;
     this.#consecutive = 0;
-    d.ejected({ health: this, durationMs, multiplier: this.#multiplier });
+    d.ejected({ health: this, durationMs, multiplier: this.#multiplier, trial: !wasHealthy });
   }
 
   #return(): void {

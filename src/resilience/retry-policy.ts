@@ -43,6 +43,9 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicyOptions> = Object.freeze<
   maxReplayBytes: 64 * 1024,
 });
 
+/** Mesh errors raised before anything was sent because the chosen endpoint could not be used. */
+const CONNECT_LIKE: ReadonlySet<string> = new Set([ErrorCode.CONNECT_FAILED, ErrorCode.TLS_HANDSHAKE_FAILED, ErrorCode.PEER_IDENTITY_MISMATCH]);
+
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -89,6 +92,9 @@ export class RetryPolicy {
   conditionOf(err: unknown): RetryCondition | undefined {
     if (err instanceof MeshError) {
       if (err.code === ErrorCode.TRY_TIMEOUT) return this.onTryTimeout ? 'per-try-timeout' : undefined;
+      // The endpoint could not be used and nothing was sent (a connect timeout, a failed mTLS handshake,
+      // the wrong peer identity): another endpoint may be fine, whatever the method.
+      if (err.rejected && err.retryable && CONNECT_LIKE.has(err.code)) return this.onConnect ? 'connect-failure' : undefined;
       if (err.code !== ErrorCode.CONNECT_FAILED && err.code !== ErrorCode.UPSTREAM_RESET) return undefined;
     }
     switch (errorKind(err)) {

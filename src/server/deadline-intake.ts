@@ -7,6 +7,9 @@
  * getDeadline() / getRemainingMs(), and stop their own work (a database query)
  * with getSignal().
  *
+ * Only requests with a deadline (the header, or `defaultTimeoutMs`) get a
+ * context; getSignal() and the other readers return undefined for the others.
+ *
  * A request that arrives with no budget left is answered 504 with
  * HYPHAE_ERR_DEADLINE_EXCEEDED (and `x-hyphae-rejected: deadline`) without
  * running the handler: its caller has already given up.
@@ -52,7 +55,11 @@ export function deadlineIntake(options: DeadlineIntakeOptions = {}): InboundFilt
       return;
     }
     const ms = budget ?? (defaultMs > 0 ? defaultMs : Infinity);
-    const ctx = new RequestContext(ms === Infinity ? Infinity : clock.now() + Math.min(ms, maxMs), clock);
+    // No deadline: no context. Entering an AsyncLocalStorage for the first time turns on promise hooks for
+    // the whole process (Node 20), a cost every request would then pay; a request without a deadline has
+    // nothing for its mesh calls to inherit but cancellation, which is not worth that.
+    if (ms === Infinity) return next(req, res);
+    const ctx = new RequestContext(clock.now() + Math.min(ms, maxMs), clock);
     (res as WithContext)[kContext] = ctx;
     res.once('close', onResponseClose);
     runInRequestContext(ctx, next, req, res);

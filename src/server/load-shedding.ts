@@ -40,17 +40,14 @@ export class LoadShedder {
   #lastDelayMs = 0;
   #histogram: IntervalHistogram | undefined;
   #sampler: NodeJS.Timeout | undefined;
+  #sampleIntervalMs: number;
 
   constructor(options: LoadSheddingOptions = {}) {
     this.maxConcurrent = options.maxConcurrent ?? 0;
     this.eventLoopDelayMs = options.eventLoopDelayMs ?? 0;
     const retryAfter = String(options.retryAfterSeconds ?? 1);
-    if (this.eventLoopDelayMs > 0) {
-      const h = (this.#histogram = monitorEventLoopDelay({ resolution: 10 }));
-      h.enable();
-      this.#sampler = setInterval(() => this.#sample(), options.sampleIntervalMs ?? 500);
-      this.#sampler.unref();
-    }
+    this.#sampleIntervalMs = options.sampleIntervalMs ?? 500;
+    this.start();
     // One listener function for every response: no closure per request.
     const done = () => {
       this.#inflight--;
@@ -99,8 +96,19 @@ export class LoadShedder {
     this.#lagging = this.#lastDelayMs > this.eventLoopDelayMs;
   }
 
+  /** Monitor the event loop (when eventLoopDelayMs is set); done at construction, again after a close(). */
+  start(): void {
+    if (this.eventLoopDelayMs <= 0 || this.#histogram !== undefined) return;
+    const h = (this.#histogram = monitorEventLoopDelay({ resolution: 10 }));
+    h.enable();
+    this.#sampler = setInterval(() => this.#sample(), this.#sampleIntervalMs);
+    this.#sampler.unref();
+  }
+
+  /** Stop monitoring (the server closed): no timer, no histogram left behind. */
   async close(): Promise<void> {
     clearInterval(this.#sampler);
+    this.#sampler = undefined;
     this.#histogram?.disable();
     this.#histogram = undefined;
     this.#lagging = false;

@@ -17,5 +17,9 @@ export interface RegisteredInstance {
 }
 
 export interface ServerRegistrar {
-  register(info: InstanceInfo): Promise<RegisteredInstance>;
+  /**
+   * Register; may take as long as the control plane is unreachable (it retries
+   * in the background). `signal` gives up (the server drains or closes first).
+   */
+  register(info: InstanceInfo, signal?: AbortSignal): Promise<RegisteredInstance>;
 }

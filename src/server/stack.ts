@@ -5,14 +5,22 @@
  *                   req.rawHeaders: first, so no layer and no handler can read one
  *   drain           while draining, every response says Connection: close — before any
  *                   layer that may answer, so refusals tell the client to go elsewhere too
+ *   (slot)          inboundTelemetry(t): after drain, before anything that may refuse, so
+ *                   that a shed, a 400 and a 403 are measured and traced too
+ *   load shedding   beyond maxConcurrent requests in progress, or while the event loop
+ *                   lags, 503 + Retry-After + x-hyphae-rejected: shed. Before any work:
+ *                   normalizing and authorizing cost CPU an overloaded process lacks, and
+ *                   the refusal must be cheap to stay cheap under overload
  *   normalize       the request target -> one normalized path (authz/normalize-path.ts);
  *                   req.url is rewritten to it (query kept), 400 when it must be refused.
  *                   Before authorization, so policies match the path the handler will see
  *   authorization   AuthorizationPolicy: DENY, then ALLOW (default deny when any ALLOW
  *                   applies); 403 and the handler never runs. Reads the verified peer
  *                   (getPeer), never a header — which is why stripping comes first
- *   (later: tracing -> load shedding -> deadline, which join between drain and normalize
- *    or after authorization as their issues decide)
+ *   deadline intake the caller's budget (x-hyphae-deadline-ms) -> a request context
+ *                   (AsyncLocalStorage) the handler and its mesh calls run in; 504 for a
+ *                   request with nothing left. Last: the context is made only for requests
+ *                   that will run the handler
  *   application     the listeners the user registered for 'request', unchanged
  *
  * Inbound layers are synchronous functions of (req, res): they decide before
@@ -35,8 +43,24 @@ import { stripIdentityHeaders } from './identity-headers.js';
 export type InboundHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 export type InboundFilter = (next: InboundHandler) => InboundHandler;
 
-export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization): InboundHandler {
-  const layers: InboundFilter[] = [stripIdentityLayer(), drainLayer(drainer), normalizeLayer(authz), authorizationLayer(authz)];
+/** Layers that are there only when configured (a server without limits has no shedding layer at all). */
+export interface OptionalLayers {
+  /** Load shedding (LoadShedder.filter). */
+  shedding?: InboundFilter | undefined;
+  /** Deadline intake (deadlineIntake()). */
+  deadline?: InboundFilter | undefined;
+}
+
+export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization, optional: OptionalLayers = {}): InboundHandler {
+  const layers: InboundFilter[] = [
+    stripIdentityLayer(),
+    drainLayer(drainer),
+    // (slot) inboundTelemetry(t)
+    ...(optional.shedding ? [optional.shedding] : []),
+    normalizeLayer(authz),
+    authorizationLayer(authz),
+    ...(optional.deadline ? [optional.deadline] : []),
+  ];
   let handler = app;
   for (let i = layers.length - 1; i >= 0; i--) handler = layers[i]!(handler);
   return handler;
@@ -80,9 +104,10 @@ export function buildSideDoors(
   drainer: Drainer,
   authz: InboundAuthorization,
   emit: (event: string, args: unknown[]) => boolean,
+  optional: OptionalLayers = {},
 ): (event: string, args: unknown[]) => boolean {
-  const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz);
-  const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz);
+  const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz, optional);
+  const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz, optional);
   return (event, args) => {
     const req = args[0] as http.IncomingMessage;
     switch (event) {

@@ -6,7 +6,11 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { ResilienceHooks } from '../resilience/hooks.js';
+import { deadlineIntake } from './deadline-intake.js';
+import { LoadShedder } from './load-shedding.js';
 import { advertiseAddress } from './advertise-address.js';
 import { InboundAuthorization, type AuthzStats } from './authz/authorization.js';
 import { Drainer } from './drain.js';
@@ -27,6 +31,16 @@ export interface WrapServerOptions {
   gracePeriodMs?: number;
   /** false: serve through the mesh without registering (a client-only process that also serves health). */
   register?: boolean;
+  /** Load shedding: beyond this many requests in progress, answer 503 with Retry-After before the handler runs; 0 or absent: no limit. */
+  maxConcurrent?: number;
+  /** Load shedding: while the event loop's p99 delay (sampled every 500 ms) is above this many ms, shed new requests; 0 or absent: off. */
+  eventLoopDelayMs?: number;
+  /** The Retry-After (seconds) of a shed response; default 1. */
+  retryAfterSeconds?: number;
+  /** A deadline (ms) for requests whose caller sends none (no `x-hyphae-deadline-ms`); absent: none. */
+  defaultTimeoutMs?: number;
+  /** The longest budget (ms) taken from a caller; a longer one is cut to this. */
+  maxTimeoutMs?: number;
 }
 
 export interface WrapServerDeps {
@@ -38,6 +52,8 @@ export interface WrapServerDeps {
   tls?: () => Promise<InboundTls | undefined>;
   /** The workload's AuthorizationPolicies (the mesh's watch of its own service); none when absent. */
   policies?: PolicySource | undefined;
+  /** Told about shed requests (onShed). */
+  hooks?: ResilienceHooks | undefined;
 }
 
 export interface WrappedServerState {
@@ -46,6 +62,8 @@ export interface WrappedServerState {
   drainer: Drainer;
   /** Authorization counters (denials, refused targets...), for telemetry. */
   readonly authz: AuthzStats;
+  /** Load shedding, when maxConcurrent or eventLoopDelayMs is set (its counters: inflight, shedCount). */
+  readonly shedder: LoadShedder | undefined;
 }
 
 /** A promise made before the event that settles it, so `registered` can be awaited right after listen(). */
@@ -80,8 +98,12 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   if (states.has(server)) return server;
   const { logger, defaults } = deps;
   let registration = new Deferred<RegisteredInstance | undefined>();
+  /** Gives up a registration still under way (the control plane unreachable) when the server drains. */
+  let registering: AbortController | undefined;
 
   const deregister = async () => {
+    // A registration still retrying must not register a server that is going away.
+    if (!registration.settled) registering?.abort();
     // Drain only starts on a listening server, so a registration is settled or under way: wait for it.
     const current = await registration.promise.catch(() => undefined);
     await current?.deregister();
@@ -99,16 +121,27 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   );
   // Authorization: policies from deps.policies, enforced by the inbound stack (normalize + authz layers).
   const authz = new InboundAuthorization(deps.policies, logger);
+  // Load shedding only when asked for: a server without limits has no such layer at all.
+  const shedder = shedderFor(options, deps.hooks);
+  const optional = {
+    shedding: shedder?.filter,
+    deadline: deadlineIntake({
+      ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
+      ...(options.maxTimeoutMs !== undefined ? { maxTimeoutMs: options.maxTimeoutMs } : {}),
+    }),
+  };
   const state: WrappedServerState = {
     get registered() {
       return registration.promise;
     },
     drainer,
     authz: authz.stats,
+    shedder,
   };
   states.set(server, state);
 
   server.on('listening', () => {
+    shedder?.start();
     if (registration.settled) registration = new Deferred();
     const current = registration;
     const addr = server.address();
@@ -117,24 +150,31 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
       logger.warn('hyphae: a server on a pipe or socket path is not registered', { address: addr });
       return current.resolve(undefined);
     }
-    register(addr).then(current.resolve, (err: unknown) => {
-      logger.error('hyphae: registration failed', { error: String(err) });
+    registering = new AbortController();
+    const signal = registering.signal;
+    register(addr, signal).then(current.resolve, (err: unknown) => {
+      if (!signal.aborted) logger.error('hyphae: registration failed', { error: String(err) });
       current.reject(err);
     });
   });
   server.on('close', () => {
     registration = new Deferred();
+    // The event-loop monitor and its timer live as long as the server listens.
+    void shedder?.close();
   });
 
-  const register = async (addr: AddressInfo): Promise<RegisteredInstance | undefined> => {
+  const register = async (addr: AddressInfo, signal: AbortSignal): Promise<RegisteredInstance | undefined> => {
     const registrar = await deps.registrar();
     if (!registrar) return undefined;
-    return registrar.register({
-      address: advertiseAddress(addr.address, options.advertiseAddress ?? defaults.advertiseAddress),
-      port: addr.port,
-      labels: { ...defaults.labels, ...options.labels },
-      weight: options.weight ?? 1,
-    });
+    return registrar.register(
+      {
+        address: advertiseAddress(addr.address, options.advertiseAddress ?? defaults.advertiseAddress),
+        port: addr.port,
+        labels: { ...defaults.labels, ...options.labels },
+        weight: options.weight ?? 1,
+      },
+      signal,
+    );
   };
 
   const plain: http.Server = server;
@@ -148,10 +188,13 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   const originalEmit = server.emit;
   const app = (req: http.IncomingMessage, res: http.ServerResponse) =>
     void (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, 'request', req, res);
-  const handle = buildServerStack(drainer, app, authz);
+  const handle = buildServerStack(drainer, app, authz, optional);
   // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
-  const sideDoor = buildSideDoors(drainer, authz, (event, args) =>
-    (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
+  const sideDoor = buildSideDoors(
+    drainer,
+    authz,
+    (event, args) => (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
+    optional,
   );
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
@@ -166,4 +209,26 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   if (deps.tls) attachMtlsFront(server, deps.tls, logger);
 
   return server;
+}
+
+function shedderFor(options: WrapServerOptions, hooks: ResilienceHooks | undefined): LoadShedder | undefined {
+  checkNumbers(options);
+  if (!(options.maxConcurrent! > 0) && !(options.eventLoopDelayMs! > 0)) return undefined;
+  return new LoadShedder({
+    ...(options.maxConcurrent !== undefined ? { maxConcurrent: options.maxConcurrent } : {}),
+    ...(options.eventLoopDelayMs !== undefined ? { eventLoopDelayMs: options.eventLoopDelayMs } : {}),
+    ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
+    ...(hooks?.onShed ? { onShed: (reason: 'concurrency' | 'event-loop') => hooks.onShed!({ reason }) } : {}),
+  });
+}
+
+const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs'] as const;
+
+function checkNumbers(options: WrapServerOptions): void {
+  const bad = NUMERIC_OPTIONS.filter((k) => options[k] !== undefined && !(Number.isFinite(options[k]) && options[k]! >= 0));
+  if (bad.length > 0) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `wrapServer options: ${bad.map((k) => `${k} must be a number >= 0 (got ${String(options[k])})`).join('; ')}`, {
+      details: { options: bad },
+    });
+  }
 }

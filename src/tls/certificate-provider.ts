@@ -6,7 +6,7 @@
  * or trust bundle is announced, so TLS contexts are rebuilt once per change
  * and never per connection.
  */
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { fullJitter, sleep } from '../core/backoff.js';
 import { Listeners, type Disposer } from '../core/events.js';
@@ -53,6 +53,7 @@ export class CertificateProvider {
   #bundle: TrustBundle;
   #current: WorkloadCredentials | undefined;
   #changes = new Listeners<ProviderChange>();
+  #issued = new Listeners<WorkloadCredentials>();
   #timer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
   #renewing: Promise<void> | undefined;
@@ -94,6 +95,68 @@ export class CertificateProvider {
   /** Announces 'certificate' after each renewal and 'bundle' after each new trust bundle. */
   onChange(listener: (change: ProviderChange) => void): Disposer {
     return this.#changes.on(listener);
+  }
+
+  /** Told about every certificate obtained from the CA, the first included (to keep a copy: see src/mesh/identity-cache.ts). */
+  onIssued(listener: (credentials: WorkloadCredentials) => void): Disposer {
+    return this.#issued.on(listener);
+  }
+
+  /**
+   * Start from credentials kept from an earlier run, when the CA cannot be
+   * reached now (the process starts during a control-plane outage). They are
+   * checked as a fresh answer from the CA would be — the key matches the
+   * certificate, the identity is this workload's, it chains to a root of the
+   * trust bundle, and it is valid now — then renewal is tried at once and
+   * retried with backoff until the CA answers. Throws a MeshError saying why
+   * when they cannot be used.
+   */
+  startFrom(credentials: WorkloadCredentials): WorkloadCredentials {
+    const problem = this.#checkCached(credentials);
+    if (problem !== undefined) {
+      throw new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `the cached certificate of ${this.#opts.namespace}/${this.#opts.service} cannot be used: ${problem}`, {
+        retryable: true,
+      });
+    }
+    this.#current = credentials;
+    this.#expiredWarned = false;
+    this.#opts.logger.warn('hyphae: the CA is unreachable; using the workload certificate cached by an earlier run until it can be renewed', {
+      spiffeId: credentials.identity.id,
+      notAfter: new Date(credentials.notAfter).toISOString(),
+    });
+    // It may be old: renew as soon as the CA answers (the failures back off, see #renew).
+    this.#schedule(0);
+    return credentials;
+  }
+
+  #checkCached(c: WorkloadCredentials): string | undefined {
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(c.certificate);
+      if (!x509.checkPrivateKey(createPrivateKey(c.key))) return 'its key does not match the certificate';
+    } catch (err) {
+      return `it cannot be read (${(err as Error).message})`;
+    }
+    const now = Date.now();
+    const notAfter = Date.parse(x509.validTo);
+    if (!(notAfter > now) || Date.parse(x509.validFrom) > now) return `it is not valid now (valid ${x509.validFrom} to ${x509.validTo})`;
+    const uris = uriSans(x509.subjectAltName) ?? [];
+    const identity = uris.length === 1 ? parseWorkloadId(uris[0]!) : undefined;
+    if (!identity || identity.service !== this.#opts.service || identity.namespace !== this.#opts.namespace || identity.trustDomain !== this.#bundle.trustDomain) {
+      return `it is for ${uris.join(', ') || 'no identity'}, not for ${this.#opts.namespace}/${this.#opts.service} in ${this.#bundle.trustDomain}`;
+    }
+    // Leaf -> intermediates (as the CA sent them) -> a root of the trust bundle.
+    let child = x509;
+    for (const pem of [...c.chain, undefined]) {
+      if (pem === undefined) {
+        const roots = this.#bundle.roots.map((r) => new X509Certificate(r));
+        return roots.some((r) => child.checkIssued(r) && child.verify(r.publicKey)) ? undefined : 'it does not chain to a root of the trust bundle';
+      }
+      const parent = new X509Certificate(pem);
+      if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) return 'its chain is broken';
+      child = parent;
+    }
+    return undefined;
   }
 
   /** Obtain the first certificate, trying `attempts` times (forever when `wait`). */
@@ -163,6 +226,7 @@ export class CertificateProvider {
     // The answer's bundle may be newer than the stream's (a root rotation): take it before announcing the certificate.
     this.setTrustBundle(signed.trustBundle);
     if (!first) this.#changes.emit('certificate');
+    this.#issued.emit(this.#current);
   }
 
   #schedule(delayMs?: number): void {
@@ -212,5 +276,6 @@ export class CertificateProvider {
     clearTimeout(this.#timer);
     this.#abort.abort();
     this.#changes.clear();
+    this.#issued.clear();
   }
 }

@@ -39,6 +39,7 @@ describe('parseMeshOptions', () => {
       passthrough: 'allow',
       unknownServices: 'error',
       server: { drainDelayMs: 2_000, gracePeriodMs: 30_000 },
+      cacheIdentity: true,
     });
   });
 

@@ -65,27 +65,42 @@ describe('deadline intake (real http.Server)', { timeout: 15_000 }, () => {
     assert.equal(ran, 0);
   });
 
-  it('no header (or a malformed one): no deadline, but the signal still aborts when the caller goes away', async () => {
-    const seen: { remaining?: number | undefined; reason?: unknown }[] = [];
+  it('no header (or a malformed one): no deadline and no context, so the request costs no AsyncLocalStorage', async () => {
+    const seen: { remaining?: number | undefined; signal?: AbortSignal | undefined }[] = [];
+    const port = await serve((_req, res) => {
+      seen.push({ remaining: getRemainingMs(), signal: getSignal() });
+      res.end();
+    });
+    await (await request(`http://127.0.0.1:${port}/`)).body.text();
+    await (await request(`http://127.0.0.1:${port}/`, { headers: { 'x-hyphae-deadline-ms': '1e3' } })).body.text();
+    assert.deepEqual(seen, [
+      { remaining: undefined, signal: undefined },
+      { remaining: undefined, signal: undefined },
+    ]);
+  });
+
+  it('with a deadline (here defaultTimeoutMs), the signal also aborts when the caller goes away', async () => {
+    const seen: { reason?: unknown }[] = [];
     let aborted!: () => void;
     const gotAbort = new Promise<void>((r) => (aborted = r));
-    const port = await serve((req) => {
-      const entry: { remaining?: number | undefined; reason?: unknown } = { remaining: getRemainingMs() };
-      seen.push(entry);
-      const signal = getSignal()!;
-      signal.addEventListener('abort', () => {
-        entry.reason = signal.reason;
-        aborted();
-      });
-      void req;
-    });
+    const port = await serve(
+      () => {
+        const entry: { reason?: unknown } = {};
+        seen.push(entry);
+        const signal = getSignal()!;
+        signal.addEventListener('abort', () => {
+          entry.reason = signal.reason;
+          aborted();
+        });
+      },
+      { defaultTimeoutMs: 60_000 },
+    );
     const ac = new AbortController();
-    const p = request(`http://127.0.0.1:${port}/`, { headers: { 'x-hyphae-deadline-ms': '1e3' }, signal: ac.signal });
+    const p = request(`http://127.0.0.1:${port}/`, { signal: ac.signal });
     await new Promise((r) => setTimeout(r, 50));
     ac.abort();
     await assert.rejects(p);
     await gotAbort;
-    assert.equal(seen[0]!.remaining, undefined);
     assert.ok(isMeshError(seen[0]!.reason, ErrorCode.CANCELLED));
   });
 
@@ -151,7 +166,8 @@ describe('deadline propagation over two hops (b -> c, c hangs)', { timeout: 15_0
   it("a caller that goes away cancels b's call to c at once", async () => {
     const { bPort, cClosed } = await chain();
     const ac = new AbortController();
-    const p = request(`http://127.0.0.1:${bPort}/`, { signal: ac.signal });
+    // A long budget: the request has a context (requests without a deadline get none), so leaving cancels.
+    const p = request(`http://127.0.0.1:${bPort}/`, { signal: ac.signal, headers: { 'x-hyphae-deadline-ms': '60000' } });
     await new Promise((r) => setTimeout(r, 100));
     const t0 = performance.now();
     ac.abort();

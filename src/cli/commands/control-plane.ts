@@ -69,6 +69,8 @@ Options:
   --data-dir <dir>       where configuration is stored (default ${DEFAULT_DATA_DIR})
   --ttl <seconds>        default lease TTL, ${MIN_TTL_SECONDS}-${MAX_TTL_SECONDS} (default 10)
   --heartbeat-ms <ms>    interval of keep-alive pings on watch streams (default ${DEFAULT_HEARTBEAT_MS})
+  --restart-hold <duration>  after a restart (file store), hold empty snapshots of services that had
+                         instances this long while they register again (default: --ttl; 0: off)
   --body-limit <bytes>   largest request body accepted (default ${DEFAULT_BODY_LIMIT_BYTES})
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
@@ -111,6 +113,7 @@ export const controlPlaneCommand: Command = {
           'data-dir': { type: 'string' },
           ttl: { type: 'string' },
           'heartbeat-ms': { type: 'string' },
+          'restart-hold': { type: 'string' },
           'body-limit': { type: 'string' },
           store: { type: 'string' },
           'etcd-endpoints': { type: 'string' },
@@ -142,6 +145,7 @@ export const controlPlaneCommand: Command = {
       dataDir: stringFlag('data-dir', values['data-dir']) ?? DEFAULT_DATA_DIR,
       defaultTtlSeconds: numberFlag('ttl', values.ttl, MIN_TTL_SECONDS, MAX_TTL_SECONDS),
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
+      restartHoldMs: durationFlag('restart-hold', values['restart-hold'], 0, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
       ...storeFlags(values, process.env),
       insecure: values.insecure,

@@ -12,18 +12,22 @@
  * when it is aborted (its deadline, the application).
  */
 import { ErrorCode, MeshError } from '../../core/errors.js';
-import type { Filter, Handler } from '../../core/filter.js';
+import type { Filter } from '../../core/filter.js';
 import type { ConcurrencyLimiter, LimiterWaiter } from '../../resilience/concurrency-limiter.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
 
-export function concurrencyLimit(limiter: ConcurrencyLimiter): Filter<MeshCall, Attempt> {
-  const release = () => limiter.release();
+/** The limiter, or where to find the one in force for a call (a destination rebuilds it when its limits change); undefined: no limit. */
+export type LimiterSource = ConcurrencyLimiter | ((call: MeshCall) => ConcurrencyLimiter | undefined);
+
+export function concurrencyLimit(source: LimiterSource, onLimited?: (call: MeshCall, limiter: ConcurrencyLimiter) => void): Filter<MeshCall, Attempt> {
+  const limiterOf = typeof source === 'function' ? source : () => source;
   return (next) => {
-    const run = (call: MeshCall): Promise<Attempt> =>
+    const run = (call: MeshCall, limiter: ConcurrencyLimiter): Promise<Attempt> =>
       next(call).then(
         (attempt) => {
-          call.onDone(release);
+          // Released to the limiter it came from, even if the destination has a new one by then.
+          call.onDone(limiter.releaser);
           return attempt;
         },
         (err: unknown) => {
@@ -33,22 +37,30 @@ export function concurrencyLimit(limiter: ConcurrencyLimiter): Filter<MeshCall, 
         },
       );
     return (call) => {
-      if (limiter.tryAcquire()) return run(call);
-      return wait(limiter, call, run);
+      const limiter = limiterOf(call);
+      if (limiter === undefined) return next(call);
+      if (limiter.tryAcquire()) return run(call, limiter);
+      return wait(limiter, call, run, onLimited);
     };
   };
 }
 
-function wait(limiter: ConcurrencyLimiter, call: MeshCall, run: Handler<MeshCall, Attempt>): Promise<Attempt> {
+function wait(
+  limiter: ConcurrencyLimiter,
+  call: MeshCall,
+  run: (call: MeshCall, limiter: ConcurrencyLimiter) => Promise<Attempt>,
+  onLimited: ((call: MeshCall, limiter: ConcurrencyLimiter) => void) | undefined,
+): Promise<Attempt> {
   if (call.abortReason !== undefined) return Promise.reject(call.abortReason);
   return new Promise<Attempt>((resolve, reject) => {
     const waiter: LimiterWaiter = {
       grant() {
         call.setOnAbort(undefined);
-        resolve(run(call));
+        resolve(run(call, limiter));
       },
     };
     if (!limiter.enqueue(waiter)) {
+      onLimited?.(call, limiter);
       reject(
         new MeshError(
           ErrorCode.CONCURRENCY_LIMIT,

@@ -25,6 +25,7 @@ import { currentRequestContext, type RequestContext } from '../../resilience/req
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
 import { withHeader } from './headers.js';
+import { withOptions } from '../options-copy.js';
 
 /** Timeouts of a call, in ms (0 or absent: none). Compiled once per config change, returned as is per call. */
 export interface CallTimeouts {
@@ -120,7 +121,7 @@ export function perTryTimeout(): Filter<MeshCall, Attempt> {
         );
       }
       // On a copy of the options (MeshCall convention): the caller's object is never edited.
-      call.opts = { ...call.opts, headers: withHeader(call.opts.headers, DEADLINE_HEADER, formatDeadlineHeader(budget)) };
+      call.opts = withOptions(call.opts, { headers: withHeader(call.opts.headers, DEADLINE_HEADER, formatDeadlineHeader(budget)) });
     }
     // Without a per-try timeout the try has nothing of its own to end: no extra promise.
     if (timer.perTryMs === 0) return next(call);

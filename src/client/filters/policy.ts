@@ -28,6 +28,25 @@ export function compileRetryPolicy(rule: RetryPolicySpec | undefined, service?: 
   });
 }
 
+/** What a route rule's own `timeouts` / `retry` make of a call, merged with its Service's (see compileRoutePolicy). */
+export interface RoutePolicy {
+  timeouts: CallTimeouts;
+  retryPolicy: RetryPolicy;
+}
+
+/**
+ * The policy of a route rule that sets `timeouts` or `retry`, merged with the
+ * Service's; undefined when it sets neither (the destination's own policy
+ * applies: one object per destination, not one per rule).
+ */
+export function compileRoutePolicy(
+  rule: { timeouts?: TimeoutsSpec | undefined; retry?: RetryPolicySpec | undefined },
+  service: { timeouts?: TimeoutsSpec | undefined; retries?: RetryPolicySpec | undefined } | null,
+): RoutePolicy | undefined {
+  if (rule.timeouts === undefined && rule.retry === undefined) return undefined;
+  return { timeouts: compileTimeouts(rule.timeouts, service?.timeouts), retryPolicy: compileRetryPolicy(rule.retry, service?.retries) };
+}
+
 /** Timeouts: each field of the rule's wins over the service's. */
 export function compileTimeouts(rule: TimeoutsSpec | undefined, service?: TimeoutsSpec): CallTimeouts {
   const out: CallTimeouts = {};

@@ -20,6 +20,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { getHeader } from './headers.js';
+import { withOptions } from '../options-copy.js';
 
 type Body = Dispatcher.DispatchOptions['body'];
 
@@ -67,7 +68,7 @@ function joinChunks(call: HasOpts, chunks: unknown[], maxBytes: number): boolean
 }
 
 function setBody(call: HasOpts, body: unknown): void {
-  call.opts = { ...call.opts, body: body as Body };
+  call.opts = withOptions(call.opts, { body: body as Body });
 }
 
 async function readSmallStream(call: HasOpts, body: AsyncIterable<unknown>, maxBytes: number): Promise<boolean> {

@@ -38,8 +38,8 @@ import { prepareReplayableBody } from './replay-body.js';
 export interface RetryFilterOptions {
   /** The call's policy (its route's, else its destination's); undefined or 1 attempt: no retry. */
   policy: (call: MeshCall) => RetryPolicy | undefined;
-  /** The destination's retry budget; none: unbounded (tests). */
-  budget?: RetryBudget;
+  /** The destination's retry budget, or where to find the one in force for a call; none: unbounded (tests). */
+  budget?: RetryBudget | ((call: MeshCall) => RetryBudget | undefined);
   clock?: Clock;
   /** For backoff jitter (tests pin it). */
   random?: () => number;
@@ -57,12 +57,15 @@ export interface RetryEvent {
 }
 
 export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
-  const { budget, random, onRetry } = options;
+  const { random, onRetry } = options;
   const clock = options.clock ?? systemClock;
   const policyOf = options.policy;
+  const budgetSource = options.budget;
+  const budgetOf = typeof budgetSource === 'function' ? budgetSource : () => budgetSource;
 
   return (next) => {
     const run = async (call: MeshCall, policy: RetryPolicy): Promise<Attempt> => {
+      const budget = budgetOf(call);
       budget?.deposit();
       const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
       const replayable = typeof prepared === 'boolean' ? prepared : await prepared;
@@ -105,6 +108,9 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
 
         const failed = attempt?.endpoint ?? call.endpoint;
         if (failed !== undefined) call.markFailed(failed);
+        // A reset before any response is most often the keep-alive race: the pool's other idle connections
+        // may be as stale as that one, so the retry takes a connection of its own.
+        if (condition === 'reset') call.freshConnection = true;
         attempt?.discard();
         onRetry?.({ call, condition, decision: 'retry', delayMs });
         if (delayMs > 0) await pause(call, delayMs, clock);

@@ -20,6 +20,7 @@ import { incomingPassthrough, outgoingParent, sdkActive } from '../../telemetry/
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
+import { withOptions } from '../options-copy.js';
 
 export interface CallTelemetryTarget {
   name: string;
@@ -122,5 +123,5 @@ export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string
     for (const [k, v] of Object.entries(h as Record<string, string | string[] | undefined>)) if (!ours(k)) out[k] = v;
     headers = Object.assign(out, add);
   }
-  return { ...opts, headers };
+  return withOptions(opts, { headers });
 }

@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import type { MeshCall } from '../call.js';
 import type { Endpoint } from '../endpoint.js';
 import type { Backend } from './backend.js';
+import { withOptions } from '../options-copy.js';
 
 export interface MirrorStats {
   /** Copies handed to a mirror endpoint. */
@@ -57,7 +58,7 @@ export class MirrorSender {
     this.stats.sent++;
     const handler = new MirrorHandler(this, ep);
     try {
-      ep.pool.dispatch({ ...opts, headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS }, handler);
+      ep.pool.dispatch(withOptions(opts, { headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS }), handler);
     } catch {
       handler.onError();
     }

@@ -16,7 +16,8 @@
  * existed (see docs/architecture.md for why this departs from the Gateway
  * API's 404).
  */
-import type { RouteResource } from '../../config/resources.js';
+import type { RouteResource, RouteRule } from '../../config/resources.js';
+import type { RoutePolicy } from '../filters/policy.js';
 import type { MeshCall } from '../call.js';
 import type { Destination } from '../destination.js';
 import type { Backend } from './backend.js';
@@ -32,6 +33,8 @@ export interface CompileContext {
   mirror: MirrorSender;
   /** A rule that cannot be compiled is left out, and reported here. */
   warn(message: string): void;
+  /** The rule's timeouts and retry policy, merged with the parent Service's (undefined when it sets neither). */
+  policy?(rule: RouteRule): RoutePolicy | undefined;
 }
 
 export interface RouteEntry {
@@ -81,7 +84,7 @@ export function compileRoutes(routes: readonly RouteResource[], ctx: CompileCont
       try {
         const backends = rule.backendRefs.map((ref) => ({ backend: backendOf(ctx, ns, ref), weight: ref.weight }));
         const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' ? [backendOf(ctx, ns, f.requestMirror.backendRef)] : []));
-        compiled = new CompiledRule(name, backends, rule.filters ?? [], mirrors, ctx.mirror);
+        compiled = new CompiledRule(name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.policy?.(rule));
         matches = rule.matches.map(compileMatch);
       } catch (err) {
         ctx.warn(`hyphae: route ${routeKey} rule ${ruleIndex} is left out: ${(err as Error).message}`);

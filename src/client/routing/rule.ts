@@ -10,6 +10,7 @@ import type { Handler } from '../../core/filter.js';
 import type { Backend } from './backend.js';
 import { injectedAbort, injectedDelay } from './fault.js';
 import type { MirrorSender } from './mirror.js';
+import type { RoutePolicy } from '../filters/policy.js';
 
 export interface WeightedBackend {
   backend: Backend;
@@ -37,8 +38,19 @@ export class CompiledRule {
   readonly #mirrors: { backend: Backend; percent: number }[];
   readonly #mirror: MirrorSender;
 
-  constructor(name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender) {
+  /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
+  readonly policy: RoutePolicy | undefined;
+
+  constructor(
+    name: string,
+    backends: WeightedBackend[],
+    filters: RouteFilter[],
+    mirrorBackends: Backend[],
+    mirror: MirrorSender,
+    policy?: RoutePolicy,
+  ) {
     this.name = name;
+    this.policy = policy;
     const live = backends.filter((b) => b.weight > 0);
     this.#backends = live.map((b) => b.backend);
     let sum = 0;
@@ -85,6 +97,7 @@ export class CompiledRule {
    */
   handle(call: MeshCall, prefix: string | undefined, next: Handler<MeshCall, Attempt>): Promise<Attempt> {
     call.route = this.name;
+    call.routePolicy = this.policy;
     if (this.#headerOps.length > 0 || this.#rewrite !== undefined) this.#modify(call, prefix);
     const fault = this.#fault;
     if (fault !== undefined) {

@@ -27,6 +27,8 @@ export interface WatchHubOptions {
   log: EventLog;
   /** Backlog (bytes) after which a stream that does not read is closed. */
   maxBufferedBytes?: number;
+  /** A snapshot not to write for now (after a restart, see registry/restart-hold.ts); pushed by releaseHeld(). */
+  held?: (service: string, snapshot: ServiceSnapshot) => boolean;
 }
 
 interface Stream {
@@ -46,6 +48,8 @@ export class WatchHub {
   #options: WatchHubOptions;
   #maxBuffered: number;
   #closed = false;
+  /** Services whose snapshot was held back from some stream. */
+  #heldServices = new Set<string>();
 
   constructor(options: WatchHubOptions) {
     this.#options = options;
@@ -77,7 +81,7 @@ export class WatchHub {
     if (bundle) out += sseEvent('trust-bundle', bundle);
     for (const s of services) {
       this.#follow(stream, s);
-      out += sseEvent('service', this.#options.snapshot(s));
+      out += this.#event(s);
     }
     this.#write(stream, out);
     this.#options.log(`watch open stream=${shortId(stream.id)} peer=${peerOf(req)} services=${listForLog(services)}`);
@@ -95,7 +99,7 @@ export class WatchHub {
     let out = '';
     for (const s of add) {
       this.#follow(stream, s);
-      out += sseEvent('service', this.#options.snapshot(s));
+      out += this.#event(s);
     }
     if (out) this.#write(stream, out);
     const changes = [...add.map((s) => `+${s}`), ...remove.map((s) => `-${s}`)];
@@ -128,9 +132,27 @@ export class WatchHub {
     for (const service of dirty) {
       const followers = this.#followers.get(service);
       if (!followers || followers.size === 0) continue;
-      const event = sseEvent('service', this.#options.snapshot(service));
+      const event = this.#event(service);
+      if (event === '') continue;
       for (const stream of followers) this.#write(stream, event);
     }
+  }
+
+  /** A service's snapshot as an SSE event, or '' while it is held. */
+  #event(service: string): string {
+    const snapshot = this.#options.snapshot(service);
+    if (this.#options.held?.(service, snapshot)) {
+      this.#heldServices.add(service);
+      return '';
+    }
+    return sseEvent('service', snapshot);
+  }
+
+  /** The hold is over: push every held service to its followers as it now is. */
+  releaseHeld(): void {
+    const held = [...this.#heldServices];
+    this.#heldServices.clear();
+    for (const service of held) this.notify(service);
   }
 
   /** The trust bundle changed (a root rotation): every stream hears it now, whatever it follows. */

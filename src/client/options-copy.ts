@@ -1,0 +1,15 @@
+/**
+ * A copy of a request's options with some fields set, for the hot path.
+ *
+ * Not `{ ...opts, field }`: V8 makes an object built by a spread followed by
+ * more properties with a map of its own (the spread's clone map is outside the
+ * transition tree, so the added property cannot reuse a cached transition).
+ * Every such object then has a new shape, and whoever reads it — undici's
+ * Request, for every field — goes megamorphic. Measured over loopback: ~9 µs
+ * of client CPU per request (+35 %), against nothing for a plain spread or for
+ * Object.assign, whose properties are added one by one along the ordinary
+ * transitions.
+ */
+export function withOptions<T extends object>(opts: T, changes: Partial<T>): T {
+  return Object.assign({}, opts, changes);
+}

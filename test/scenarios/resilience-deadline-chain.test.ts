@@ -1,0 +1,84 @@
+/**
+ * Must-show 4: a 3-hop chain a -> b -> c where c hangs, with a 200 ms budget
+ * at a. The budget travels (`x-hyphae-deadline-ms`) and shrinks at each hop:
+ * a answers in about 200 ms — not after the per-hop timeouts (1 s each here,
+ * which is what a call without a budget waits, shown for contrast) — and b's
+ * call to c is cancelled: c sees its request aborted at about 200 ms.
+ *
+ * a, b, c are examples/chain processes (mTLS, STRICT); this process calls a.
+ */
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { apply, serviceDoc } from './traffic-helpers.js';
+import { sleep, startChain, type ChainService } from './resilience-helpers.js';
+
+let cp: RunningControlPlane;
+let a: ChainService;
+let b: ChainService;
+let c: ChainService;
+let mesh: Mesh;
+
+before(async () => {
+  cp = await startControlPlane();
+  [a, b, c] = await Promise.all([startChain(cp, 'a', { NEXT: 'b' }), startChain(cp, 'b', { NEXT: 'c' }), startChain(cp, 'c', { HANG: '1' })]);
+  // The calls a -> b and b -> c have a 1 s timeout each: what a call without a budget waits at every hop.
+  // This process's calls to a have neither a timeout nor retries: the test sends the budget itself and
+  // measures a's own answer, once (a retried 504 would double the time, and measure the caller's policy).
+  await apply(cp.url, ...['b', 'c'].map((s) => serviceDoc(s, { timeouts: { request: '1s' } })), serviceDoc('a', { retries: { attempts: 1 } }));
+  mesh = await createMesh(await cp.meshOptions('client'));
+});
+
+after(async () => {
+  await mesh?.close();
+  await Promise.all([a, b, c].map((s) => s?.child.kill('SIGKILL')));
+  await cp?.stop();
+});
+
+/** Call a with `headers`; its status, body and how long it took. */
+async function callA(path: string, headers: Record<string, string>): Promise<{ status: number; body: { error?: string }; ms: number }> {
+  const t0 = performance.now();
+  const res = await mesh.request(`http://a${path}`, { headers, signal: AbortSignal.timeout(10_000) });
+  const body = (await res.body.json()) as { error?: string };
+  return { status: res.statusCode, body, ms: performance.now() - t0 };
+}
+
+/** When `svc` saw the request for `path` cancelled by its caller (its `aborted path=<path> after=<ms>` line). */
+async function abortedAfter(svc: ChainService, path: string): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    for (const line of svc.child.lines) {
+      const m = /^aborted path=(\S+) after=([\d.]+)/.exec(line);
+      if (m && m[1] === path) return Number(m[2]);
+    }
+    await sleep(10);
+  }
+  throw new Error(`${svc.id} printed no abort for ${path}:\n${svc.child.lines.slice(-20).join('\n')}`);
+}
+
+it('c hangs, 200 ms budget at a: a answers 504 in about 200 ms and c sees b’s call cancelled', { timeout: 60_000 }, async () => {
+  // Warm the chain's connections and discovery with a request that does not hang at c.
+  await callA('/warm', {}).catch(() => {});
+  const results: { ms: number; cMs: number }[] = [];
+  for (let i = 0; i < 5; i++) {
+    // The caller's budget, as a mesh caller with a 200 ms timeout would send it.
+    const r = await callA(`/run-${i}`, { 'x-hyphae-deadline-ms': '200' });
+    assert.equal(r.status, 504, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'HYPHAE_ERR_DEADLINE_EXCEEDED');
+    results.push({ ms: r.ms, cMs: await abortedAfter(c, `/run-${i}`) });
+  }
+  // Contrast: the same chain without a budget waits for the per-hop timeouts (1 s).
+  const unbudgeted = await callA('/contrast', {});
+  const unbudgetedC = await abortedAfter(c, '/contrast');
+  const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join('/');
+  console.log(
+    `# 3 hops, c hangs, 200 ms budget at a (5 runs): a answered 504 after ${fmt(results.map((r) => r.ms))} ms; ` +
+      `b's call cancelled at c after ${fmt(results.map((r) => r.cMs))} ms. ` +
+      `Without a budget (per-hop timeouts 1 s): a answered ${unbudgeted.status} after ${unbudgeted.ms.toFixed(0)} ms, c cancelled after ${unbudgetedC.toFixed(0)} ms`,
+  );
+  for (const r of results) {
+    assert.ok(r.ms >= 190 && r.ms < 400, `a answered after ${r.ms.toFixed(0)} ms (about 200, far from 3 x 200 or the 1 s per-hop timeouts)`);
+    assert.ok(r.cMs < 300, `c's request was cancelled after ${r.cMs.toFixed(0)} ms`);
+  }
+  assert.ok(unbudgeted.ms >= 900, 'without a budget, the per-hop timeout is what ends the wait');
+});
