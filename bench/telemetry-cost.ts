@@ -26,8 +26,8 @@ import { inboundTelemetry } from '../src/server/telemetry-layer.js';
 import type { InboundHandler } from '../src/server/stack.js';
 import { MeshTelemetry } from '../src/telemetry/mesh-telemetry.js';
 
-type Mode = 'baseline' | 'no-sdk' | 'sdk-1pct' | 'sdk-all';
-const modes: Mode[] = ['baseline', 'no-sdk', 'sdk-1pct', 'sdk-all'];
+type Mode = 'baseline' | 'no-sdk-root' | 'no-sdk' | 'sdk-1pct' | 'sdk-all';
+const modes: Mode[] = ['baseline', 'no-sdk-root', 'no-sdk', 'sdk-1pct', 'sdk-all'];
 
 async function startSdk(ratio: number): Promise<() => Promise<void>> {
   process.env.OTEL_METRICS_EXPORTER = 'none';
@@ -98,7 +98,7 @@ async function measure(mode: Mode): Promise<Result> {
   const socket = { remoteAddress: '127.0.0.1', remotePort: 5000, localPort: 8080 };
   // A sampled incoming trace (the costly case of each mode), except for sdk-1pct, whose point is the 1 % of roots.
   const headers: Record<string, string> = { host: 'api' };
-  if (mode !== 'sdk-1pct') headers.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  if (mode !== 'sdk-1pct' && mode !== 'no-sdk-root') headers.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
   const serverRound = (n: number) => {
     const started = performance.now();
     for (let i = 0; i < n; i++) {

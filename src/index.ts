@@ -11,3 +11,6 @@ export type { RegisteredInstance } from './server/registrar.js';
 export { getPeer, type PeerIdentity } from './server/peer.js';
 export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
 export type { Logger } from './core/logger.js';
+// Telemetry (issue 6): name the route template a request was handled with; the access log's line shape.
+export { setServerRoute } from './telemetry/server-request.js';
+export type { AccessLogEntry, AccessLogSink } from './telemetry/access-log.js';

@@ -17,6 +17,7 @@ import { MirrorSender } from './routing/mirror.js';
 import { compileRoutes, type RouteTable } from './routing/route-table.js';
 import { buildClientStack } from './stack.js';
 import { trafficPolicy } from './traffic-policy.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 
 export interface DestinationOptions {
   cache: WatchCache;
@@ -30,6 +31,9 @@ export interface DestinationOptions {
   /** Another service, for routes whose backendRefs name one (a split across services). */
   destinations?: (namespace: string, name: string) => Destination;
   logger?: Logger;
+  // ---- telemetry (issue 6)
+  /** The mesh's telemetry: the stack gets its layers, and routes this process refuses are reported to it. */
+  telemetry?: MeshTelemetry | undefined;
 }
 
 interface Waiter {
@@ -48,6 +52,8 @@ export class Destination {
   loadBalancer = 'peak_ewma';
   /** Copies of requests that this destination's routes mirror (RequestMirror). */
   readonly mirror = new MirrorSender();
+  /** The mesh's telemetry (issue 6); undefined: the stack has no telemetry layers. */
+  readonly telemetry: MeshTelemetry | undefined;
   #state: ServiceState = { status: 'pending' };
   #error: MeshError | undefined;
   #waiters = new Set<Waiter>();
@@ -68,6 +74,7 @@ export class Destination {
     this.#callerLabels = options.callerLabels ?? {};
     this.#destinations = options.destinations;
     this.#logger = options.logger ?? defaultLogger;
+    this.telemetry = options.telemetry;
     this.#applyConfig(null);
     this.handle = buildClientStack(this);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#onError(s) : this.#onState(s)));
@@ -169,6 +176,8 @@ export class Destination {
     const key = JSON.stringify(routes);
     if (key === this.#routesKey) return;
     this.#routesKey = key;
+    // Telemetry: rules this process had to leave out are refused config (NACK), shown by `hyphae status`.
+    const refused: string[] = [];
     this.routes =
       routes.length === 0
         ? undefined
@@ -179,8 +188,13 @@ export class Destination {
               return this.#destinations(namespace, name);
             },
             mirror: this.mirror,
-            warn: (message) => this.#logger.warn(message, { service: `${this.namespace}/${this.name}` }),
+            warn: (message) => {
+              refused.push(message);
+              this.#logger.warn(message, { service: `${this.namespace}/${this.name}` });
+            },
           });
+    if (refused.length > 0) this.telemetry?.configRejected(this.name, refused.join('; '));
+    else this.telemetry?.configAccepted(this.name);
   }
 
   /** Discovery failed: calls waiting for a first answer fail now; a known state stays in force (fail static). */

@@ -19,6 +19,10 @@ export const ENV = {
   TOKEN: 'HYPHAE_TOKEN',
   CA_FILE: 'HYPHAE_CA_FILE',
   CACHE_DIR: 'HYPHAE_CACHE_DIR',
+  // ---- telemetry (issue 6)
+  ACCESS_LOG: 'HYPHAE_ACCESS_LOG',
+  STATS_INTERVAL_MS: 'HYPHAE_STATS_INTERVAL_MS',
+  REPORT_STATS: 'HYPHAE_REPORT_STATS',
 } as const;
 
 function invalid(variable: string, why: string): MeshError {
@@ -90,5 +94,17 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   if (env[ENV.CA_FILE]) options.caFile = env[ENV.CA_FILE];
   const cacheDir = env[ENV.CACHE_DIR]?.trim();
   if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
+  // ---- telemetry (issue 6)
+  const telemetry: NonNullable<MeshOptions['telemetry']> = {};
+  const accessLog = env[ENV.ACCESS_LOG]?.trim().toLowerCase();
+  if (accessLog && !['0', 'false', 'off', 'no'].includes(accessLog)) {
+    if (accessLog === 'stdout' || accessLog === '1' || accessLog === 'true' || accessLog === 'yes') telemetry.accessLog = 'stdout';
+    else if (accessLog === 'stderr') telemetry.accessLog = 'stderr';
+    else throw invalid(ENV.ACCESS_LOG, `must be stdout, stderr or off, got "${env[ENV.ACCESS_LOG]}"`);
+  }
+  const statsInterval = int(env, ENV.STATS_INTERVAL_MS);
+  if (statsInterval !== undefined) telemetry.statsIntervalMs = statsInterval;
+  if (env[ENV.REPORT_STATS]) telemetry.reportStats = bool(env, ENV.REPORT_STATS);
+  if (Object.keys(telemetry).length > 0) options.telemetry = telemetry;
   return options;
 }

@@ -5,14 +5,19 @@
  *                   req.rawHeaders: first, so no layer and no handler can read one
  *   drain           while draining, every response says Connection: close — before any
  *                   layer that may answer, so refusals tell the client to go elsewhere too
+ *   telemetry       the SERVER span (or instrumentation-http's, enriched), the request's
+ *                   trace context for the handler, duration metric, stats, access log.
+ *                   After strip/drain (cheap, never answer), before every layer that may
+ *                   refuse (shedding, normalize, authorization), so refusals are measured and
+ *                   traced too; it needs no identity header, only the verified peer
  *   normalize       the request target -> one normalized path (authz/normalize-path.ts);
  *                   req.url is rewritten to it (query kept), 400 when it must be refused.
  *                   Before authorization, so policies match the path the handler will see
  *   authorization   AuthorizationPolicy: DENY, then ALLOW (default deny when any ALLOW
  *                   applies); 403 and the handler never runs. Reads the verified peer
  *                   (getPeer), never a header — which is why stripping comes first
- *   (later: tracing -> load shedding -> deadline, which join between drain and normalize
- *    or after authorization as their issues decide)
+ *   (later: load shedding -> deadline, which join between telemetry and normalize or
+ *    after authorization as their issue decides)
  *   application     the listeners the user registered for 'request', unchanged
  *
  * Inbound layers are synchronous functions of (req, res): they decide before
@@ -31,12 +36,22 @@ import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
 import { normalizeTarget } from './authz/normalize-path.js';
 import type { Drainer } from './drain.js';
 import { stripIdentityHeaders } from './identity-headers.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { inboundTelemetry } from './telemetry-layer.js';
 
 export type InboundHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 export type InboundFilter = (next: InboundHandler) => InboundHandler;
 
-export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization): InboundHandler {
-  const layers: InboundFilter[] = [stripIdentityLayer(), drainLayer(drainer), normalizeLayer(authz), authorizationLayer(authz)];
+export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization, telemetry?: MeshTelemetry): InboundHandler {
+  const layers: InboundFilter[] = [
+    stripIdentityLayer(),
+    drainLayer(drainer),
+    // ---- telemetry (issue 6)
+    ...(telemetry ? [inboundTelemetry(telemetry)] : []),
+    // ---- end telemetry
+    normalizeLayer(authz),
+    authorizationLayer(authz),
+  ];
   let handler = app;
   for (let i = layers.length - 1; i >= 0; i--) handler = layers[i]!(handler);
   return handler;
@@ -80,9 +95,10 @@ export function buildSideDoors(
   drainer: Drainer,
   authz: InboundAuthorization,
   emit: (event: string, args: unknown[]) => boolean,
+  telemetry?: MeshTelemetry,
 ): (event: string, args: unknown[]) => boolean {
-  const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz);
-  const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz);
+  const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz, telemetry);
+  const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz, telemetry);
   return (event, args) => {
     const req = args[0] as http.IncomingMessage;
     switch (event) {

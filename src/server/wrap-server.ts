@@ -14,6 +14,8 @@ import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
 import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
+import { instrumentedDispatch } from './instrumented-emit.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 
 export interface WrapServerOptions {
   /** Labels of this instance (version, zone...), merged over the mesh's labels. */
@@ -38,6 +40,9 @@ export interface WrapServerDeps {
   tls?: () => Promise<InboundTls | undefined>;
   /** The workload's AuthorizationPolicies (the mesh's watch of its own service); none when absent. */
   policies?: PolicySource | undefined;
+  // ---- telemetry (issue 6)
+  /** The mesh's telemetry: the inbound layer joins the stack, denials are counted. Absent: no telemetry. */
+  telemetry?: MeshTelemetry | undefined;
 }
 
 export interface WrappedServerState {
@@ -146,19 +151,22 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   };
 
   const originalEmit = server.emit;
-  const app = (req: http.IncomingMessage, res: http.ServerResponse) =>
-    void (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, 'request', req, res);
-  const handle = buildServerStack(drainer, app, authz);
+  // ---- telemetry (issue 6): denials counted; the stack runs inside an HTTP instrumentation's patched emit
+  // (instrumentation-http's SERVER span exists before ours, so ours enriches it instead of doubling it).
+  const telemetry = deps.telemetry;
+  if (telemetry) authz.onDenied = (d) => telemetry.recordDenied(d.policy === undefined ? 'no-allow-match' : 'deny-policy', d.policy);
+  const { dispatch } = instrumentedDispatch(server, (app) => buildServerStack(drainer, app, authz, telemetry));
+  // ---- end telemetry
   // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
-  const sideDoor = buildSideDoors(drainer, authz, (event, args) =>
-    (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
+  const sideDoor = buildSideDoors(
+    drainer,
+    authz,
+    (event, args) => (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
+    telemetry,
   );
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'request') {
-      handle(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
-      return true;
-    }
+    if (event === 'request') return dispatch(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
     if (SIDE_DOORS.has(event)) return sideDoor(event as string, args);
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };

@@ -41,11 +41,34 @@ const incoming = new AsyncLocalStorage<Incoming>();
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /**
+ * Where @opentelemetry/api 1.x keeps what is registered with it (tracer and
+ * meter providers, propagator, context manager, diag logger): one object on
+ * `globalThis`, created by the first registration of anything. Its absence is
+ * the cheapest possible proof that no SDK is there — one property read — so
+ * the no-SDK path asks nothing else of the API. The key is the API's own
+ * (`internal/global-utils`), the same in every 1.x release, and shared by
+ * every copy of the API in the process, which is the point of it.
+ */
+const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+type ApiGlobals = { context?: unknown } | undefined;
+
+/** False until anything at all is registered with the OpenTelemetry API in this process. */
+export function apiInUse(): boolean {
+  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL] !== undefined;
+}
+
+/** A context manager is registered (an SDK's AsyncLocalStorage one carries the context across awaits itself). */
+function contextManagerRegistered(): boolean {
+  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.context !== undefined;
+}
+
+/**
  * True when an SDK is there to use: a registered tracer provider, or a
- * propagator. Checked per request (two global look-ups), so an SDK started
- * after createMesh() is picked up.
+ * propagator. Checked per request, so an SDK started after createMesh() is
+ * picked up; with nothing registered it is one property read (apiInUse).
  */
 export function sdkActive(): boolean {
+  if (!apiInUse()) return false;
   const provider = trace.getTracerProvider();
   if (provider instanceof ProxyTracerProvider ? provider.getDelegate() !== NOOP_TRACER_PROVIDER : provider !== NOOP_TRACER_PROVIDER) return true;
   return propagation.fields().length > 0;
@@ -92,9 +115,12 @@ export function extractIncoming(headers: IncomingHttpHeaders): Context {
  * Run `fn(a, b)` as the handler of a request: with `state.context` active in
  * the API (a real context manager carries it into async work) and `state` in
  * our own storage (which does, even when no context manager is registered).
+ * With a registered context manager the API's context is enough: our own
+ * storage would be a second AsyncLocalStorage run per request for nothing.
  */
 export function runIncoming<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B): void {
   if (state.context === undefined) incoming.run(state, fn, a, b);
+  else if (contextManagerRegistered()) context.with(state.context, fn, undefined, a, b);
   else context.with(state.context, runStored, undefined, state, fn, a, b);
 }
 
