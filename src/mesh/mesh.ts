@@ -149,7 +149,14 @@ export class Mesh {
   /** undici's `request` shape, the fast path: resolves with status, headers and a streaming body. */
   readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
     const { origin, path } = splitUrl(url);
-    return this.dispatcher.request({ ...options, origin, path, method: options?.method ?? 'GET' });
+    // Not `{ ...options, origin, path, method }`: on Node 20 that form made every request with options
+    // (headers, a body) ~7 µs slower end to end than copying then setting (bench/telemetry-throughput,
+    // the `-traced` modes: the object it builds is slow for undici to read).
+    const opts = Object.assign({}, options) as Dispatcher.RequestOptions;
+    opts.origin = origin;
+    opts.path = path;
+    opts.method = options?.method ?? 'GET';
+    return this.dispatcher.request(opts);
   };
 
   /** Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers. */
