@@ -26,12 +26,21 @@ import { buildDir } from '../examples/lib/child.js';
 import { median, type LoadResult } from './lib/load.js';
 import type { OverheadOptions, Row } from './overhead.js';
 
-export const TELEMETRY_MODES = ['off', 'no-sdk', 'off-traced', 'no-sdk-traced', 'sdk-1pct', 'sdk-1pct-metrics'] as const;
+export const TELEMETRY_MODES = ['off', 'no-sdk', 'off-traced', 'no-sdk-traced', 'sdk-off', 'sdk-1pct', 'sdk-metrics-off', 'sdk-1pct-metrics'] as const;
 type Mode = (typeof TELEMETRY_MODES)[number];
 /** Modes that share a pair of processes: only the mesh's option differs between them. */
-const PAIRS: Mode[][] = process.env.BENCH_PAIRS ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][]) : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-1pct'], ['sdk-1pct-metrics']];
+const PAIRS: Mode[][] = process.env.BENCH_PAIRS ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][]) : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-off', 'sdk-1pct'], ['sdk-metrics-off', 'sdk-1pct-metrics']];
 /** What each mode is compared with: its own header-carrying baseline for the traced pass-through. */
-const BASELINE: Record<Mode, Mode> = { off: 'off', 'no-sdk': 'off', 'off-traced': 'off-traced', 'no-sdk-traced': 'off-traced', 'sdk-1pct': 'off', 'sdk-1pct-metrics': 'off' };
+const BASELINE: Record<Mode, Mode> = {
+  off: 'off',
+  'no-sdk': 'off',
+  'off-traced': 'off-traced',
+  'no-sdk-traced': 'off-traced',
+  'sdk-off': 'off',
+  'sdk-1pct': 'sdk-off',
+  'sdk-metrics-off': 'off',
+  'sdk-1pct-metrics': 'sdk-metrics-off',
+};
 
 const script = path.join(buildDir, 'bench/lib/telemetry-peer.js');
 

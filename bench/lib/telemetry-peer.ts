@@ -15,7 +15,8 @@
  * `no-sdk` (the layers, no OpenTelemetry SDK), `off-traced` / `no-sdk-traced` (the same two,
  * every request carrying an upstream's traceparent, which the server checks and keeps for its
  * handler), `sdk-1pct` (sdk-node: parent-based 1 % sampler, batch span processor),
- * `sdk-1pct-metrics` (the same, and a MeterProvider read every second). Discovery is a StaticResolver: no control plane, so no stats are sent (they are
+ * `sdk-1pct-metrics` (the same, and a MeterProvider read every second), and their baselines
+ * `sdk-off` / `sdk-metrics-off`: the same SDK in the same process, the mesh's telemetry off. Discovery is a StaticResolver: no control plane, so no stats are sent (they are
  * still counted).
  */
 import http from 'node:http';
@@ -27,8 +28,8 @@ import { startBenchSdk } from './otel-sdk.js';
 
 const modes = (process.env.MODES ?? 'off').split(',');
 const role = process.env.ROLE ?? 'server';
-const sdkMode = modes.find((m) => m.startsWith('sdk-'));
-const sdk = sdkMode ? await startBenchSdk(0.01, `bench-${role}`, sdkMode === 'sdk-1pct-metrics') : undefined;
+const sdk = modes.some((m) => m.startsWith('sdk-')) ? await startBenchSdk(0.01, `bench-${role}`, modes.includes('sdk-1pct-metrics')) : undefined;
+const enabled = (mode: string) => mode !== 'off' && !mode.endsWith('-off') && mode !== 'off-traced';
 const send = (m: unknown) => process.send!(m);
 const cpuMicros = () => {
   const u = process.cpuUsage();
@@ -41,7 +42,7 @@ if (role === 'server') {
   const headers = { 'content-type': 'application/json', 'content-length': body.length };
   const ports: Record<string, number> = {};
   for (const mode of modes) {
-    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'bench', telemetry: { enabled: !mode.startsWith('off') } });
+    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'bench', telemetry: { enabled: enabled(mode) } });
     meshes.push(mesh);
     const server = mesh.wrapServer(
       http.createServer((_req, res) => {
@@ -66,7 +67,7 @@ if (role === 'server') {
     const mesh = await createMesh({
       resolver: new StaticResolver({ bench: [{ address: '127.0.0.1', port: ports[mode]! }] }),
       service: 'bench-client',
-      telemetry: { enabled: !mode.startsWith('off') },
+      telemetry: { enabled: enabled(mode) },
     });
     meshes.push(mesh);
     // An upstream's trace context, as a service in the middle of a traced chain receives it.

@@ -50,7 +50,7 @@ const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
  * every copy of the API in the process, which is the point of it.
  */
 const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
-type ApiGlobals = { context?: unknown } | undefined;
+type ApiGlobals = { context?: unknown; trace?: unknown; propagation?: unknown } | undefined;
 
 /** False until anything at all is registered with the OpenTelemetry API in this process. */
 export function apiInUse(): boolean {
@@ -68,10 +68,13 @@ function contextManagerRegistered(): boolean {
  * picked up; with nothing registered it is one property read (apiInUse).
  */
 export function sdkActive(): boolean {
-  if (!apiInUse()) return false;
-  const provider = trace.getTracerProvider();
-  if (provider instanceof ProxyTracerProvider ? provider.getDelegate() !== NOOP_TRACER_PROVIDER : provider !== NOOP_TRACER_PROVIDER) return true;
-  return propagation.fields().length > 0;
+  const g = (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL];
+  if (g === undefined) return false;
+  // Read where the API keeps them rather than through trace.getTracerProvider(), whose version check
+  // costs more than the rest of this function; the API registers a provider there only with a delegate.
+  const provider = g.trace;
+  if (provider !== undefined) return provider instanceof ProxyTracerProvider ? provider.getDelegate() !== NOOP_TRACER_PROVIDER : provider !== NOOP_TRACER_PROVIDER;
+  return g.propagation !== undefined && propagation.fields().length > 0;
 }
 
 /** The W3C headers to pass on unchanged (no SDK), or undefined when there is no valid trace context and no baggage. */
