@@ -22,6 +22,7 @@ import {
   ROOT_CONTEXT,
   trace,
   type Context,
+  type ContextManager,
 } from '@opentelemetry/api';
 import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, validTraceparent } from './w3c.js';
 
@@ -50,11 +51,22 @@ const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
  * every copy of the API in the process, which is the point of it.
  */
 const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
-type ApiGlobals = { context?: unknown; trace?: unknown; propagation?: unknown } | undefined;
+type ApiGlobals = { context?: unknown; trace?: unknown; propagation?: unknown; metrics?: unknown } | undefined;
 
 /** False until anything at all is registered with the OpenTelemetry API in this process. */
 export function apiInUse(): boolean {
   return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL] !== undefined;
+}
+
+/** The registered global meter provider (the API keeps the application's own object), or undefined. */
+export function registeredMeterProvider(): unknown {
+  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.metrics;
+}
+
+/** The active context, read from the registered context manager directly (context.active() checks the API's version on every call). */
+export function activeContext(): Context {
+  const cm = (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.context as ContextManager | undefined;
+  return cm === undefined ? ROOT_CONTEXT : cm.active();
 }
 
 /** A context manager is registered (an SDK's AsyncLocalStorage one carries the context across awaits itself). */
@@ -137,7 +149,7 @@ function runStored<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B):
  * being handled, else the active (root) context.
  */
 export function outgoingParent(): Context {
-  const active = context.active();
+  const active = activeContext();
   if (trace.getSpan(active) !== undefined) return active;
   return incoming.getStore()?.context ?? active;
 }

@@ -7,8 +7,8 @@
  * stats for the control plane do any work.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { createNoopMeter, metrics, trace, type Attributes, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { apiInUse } from './context.js';
+import { createNoopMeter, trace, type Attributes, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import { registeredMeterProvider } from './context.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
 import { Instruments } from './instruments.js';
@@ -96,8 +96,10 @@ export class MeshTelemetry {
    * without asking the API (one property read per request).
    */
   get instruments(): Instruments {
-    if (this.#meterProvider === undefined && !apiInUse()) return (this.#noop ??= this.#make(createNoopMeter()));
-    const provider = this.#meterProvider ?? metrics.getMeterProvider();
+    // The registered provider is read where the API keeps it (metrics.getMeterProvider() would run the
+    // API's version check on every request); none registered: the no-op instruments, made once.
+    const provider = this.#meterProvider ?? (registeredMeterProvider() as MeterProvider | undefined);
+    if (provider === undefined) return (this.#noop ??= this.#make(createNoopMeter()));
     if (provider !== this.#instrumentsFor || !this.#instruments) {
       this.#instruments = this.#make(provider.getMeter(SCOPE_NAME, SCOPE_VERSION));
       this.#instrumentsFor = provider;

@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { context, createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { apiInUse, extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -88,7 +88,7 @@ export class ServerRequestTelemetry implements Incoming {
       this.passthrough = passthroughHeaders(req.headers);
       return;
     }
-    const active = context.active();
+    const active = activeContext();
     const rpc = active.getValue(RPC_METADATA) as RpcMetadata | undefined;
     // Only a span an HTTP instrumentation marked as this request's: any other active span may be a leftover
     // of the context server.listen() ran in, which every connection inherits.
