@@ -12,6 +12,7 @@ import { repoRoot } from '../examples/lib/child.js';
 import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
+import { printTelemetryRows, telemetryThroughput, type TelemetryRow } from './telemetry-throughput.js';
 
 const { values } = parseArgs({
   options: {
@@ -62,6 +63,11 @@ for (const r of lb) {
   );
 }
 
+console.log('');
+console.log(`telemetry (bench/telemetry-throughput): mesh.request -> wrapServer, a process pair per mode, ${opts.concurrency} concurrent, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms; ratio = median over rounds of req/s / the baseline's req/s in the same round`);
+const telemetry = await telemetryThroughput(opts);
+printTelemetryRows(telemetry);
+
 const out: {
   machine: string;
   date: string;
@@ -69,6 +75,7 @@ const out: {
   overhead: (Row & { ratio?: number })[];
   mtls: (Row & { ratio?: number })[];
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
+  telemetry: TelemetryRow[];
 } = {
   machine,
   date: new Date().toISOString(),
@@ -76,6 +83,7 @@ const out: {
   overhead: overheadRows,
   mtls: mtlsRows,
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
+  telemetry,
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
 await writeFile(path.join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
