@@ -70,3 +70,27 @@ export function startStatsReporter(
   reporter.start();
   return reporter;
 }
+
+/**
+ * What the resilience layers decide, counted (issue 5's hooks, src/resilience/hooks.ts on the resilience
+ * branch): the shapes below are the parts of its hook events that telemetry reads, so that the mesh's one
+ * hooks object can call these next to the application's own (`meshResilienceHooks`).
+ */
+export interface TelemetryHooks {
+  onRetry(e: { destination: string; route: string | undefined; condition: string; decision: string }): void;
+  onBudgetExhausted(e: { destination: string; route: string | undefined }): void;
+  onEjection(e: { destination: string; reason: string }): void;
+  onShed(e: { reason: string }): void;
+}
+
+export function telemetryHooks(t: MeshTelemetry): TelemetryHooks {
+  return {
+    // Every failed attempt the retry layer looked at comes here; only the ones it retried are retries.
+    onRetry: (e) => {
+      if (e.decision === 'retry') t.recordRetry(e.destination, e.route, e.condition);
+    },
+    onBudgetExhausted: (e) => t.recordBudgetExhausted(e.destination, e.route),
+    onEjection: (e) => t.recordEjection(e.destination, e.reason),
+    onShed: (e) => t.recordShed(e.reason),
+  };
+}

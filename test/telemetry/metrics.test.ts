@@ -15,6 +15,7 @@ import { createMesh, setServerRoute, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
 import { HTTP_DURATION_BUCKETS } from '../../src/telemetry/semconv.js';
+import { telemetryHooks } from '../../src/mesh/telemetry.js';
 
 type Row = Record<string, unknown> & { count: number };
 
@@ -166,5 +167,25 @@ describe('metrics, edge stats and access log of real meshes', () => {
     assert.equal(only('hyphae.server.requests.shed')[0]!.attributes['hyphae.reason'], 'concurrency');
     assert.equal(only('hyphae.server.requests.denied')[0]!.attributes['hyphae.policy'], 'default/only-web');
     assert.equal(points(byName(all, 'hyphae.tls.certificate.expiration')).find((p) => p.attributes['hyphae.tls.spiffe_id'] === 'spiffe://mesh.local/ns/default/sa/web')!.value, notAfter.getTime() / 1000);
+  });
+});
+
+describe('telemetryHooks: what the resilience layers decide, counted', () => {
+  it('counts retries only when retried, budget exhaustion, ejections and shed requests', async () => {
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const t = new MeshTelemetry({ service: 'web', meterProvider: provider });
+    const hooks = telemetryHooks(t);
+    hooks.onRetry({ destination: 'api', route: 'r1', condition: 'retriable-status', decision: 'retry' });
+    hooks.onRetry({ destination: 'api', route: 'r1', condition: 'retriable-status', decision: 'attempts-exhausted' });
+    hooks.onBudgetExhausted({ destination: 'api', route: 'r1' });
+    hooks.onEjection({ destination: 'api', reason: 'consecutive-failures' });
+    hooks.onShed({ reason: 'event-loop' });
+    const all = await collect(reader);
+    assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.reason']]), [[1, 'retriable-status']]);
+    assert.equal(points(byName(all, 'hyphae.client.retry_budget.exhausted'))[0]!.value, 1);
+    assert.equal(points(byName(all, 'hyphae.client.endpoint.ejections'))[0]!.attributes['hyphae.reason'], 'consecutive-failures');
+    assert.equal(points(byName(all, 'hyphae.server.requests.shed'))[0]!.attributes['hyphae.reason'], 'event-loop');
+    await provider.shutdown();
   });
 });
