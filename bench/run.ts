@@ -13,6 +13,7 @@ import { clientStack } from './client-stack.js';
 import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
+import { printTelemetryRows, telemetryThroughput, type TelemetryRow } from './telemetry-throughput.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,6 +67,11 @@ for (const r of lb) {
   );
 }
 
+console.log('');
+console.log(`telemetry (bench/telemetry-throughput): mesh.request -> wrapServer, a process pair per mode, ${opts.concurrency} concurrent, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms; ratio = median over rounds of req/s / the baseline's req/s in the same round`);
+const telemetry = await telemetryThroughput(opts);
+printTelemetryRows(telemetry);
+
 const out: {
   machine: string;
   date: string;
@@ -74,6 +80,7 @@ const out: {
   mtls: (Row & { ratio?: number })[];
   clientStack: (Row & { ratio?: number })[];
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
+  telemetry: TelemetryRow[];
 } = {
   machine,
   date: new Date().toISOString(),
@@ -82,6 +89,7 @@ const out: {
   mtls: mtlsRows,
   clientStack: stackRows,
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
+  telemetry,
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
 await writeFile(path.join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -25,36 +25,14 @@ import { compose, type Filter, type Handler } from '../src/core/filter.js';
 import { inboundTelemetry } from '../src/server/telemetry-layer.js';
 import type { InboundHandler } from '../src/server/stack.js';
 import { MeshTelemetry } from '../src/telemetry/mesh-telemetry.js';
+import { startBenchSdk } from './lib/otel-sdk.js';
 
-type Mode = 'baseline' | 'no-sdk' | 'sdk-1pct' | 'sdk-all';
-const modes: Mode[] = ['baseline', 'no-sdk', 'sdk-1pct', 'sdk-all'];
+type Mode = 'baseline' | 'no-sdk-root' | 'no-sdk' | 'sdk-1pct' | 'sdk-1pct-metrics' | 'sdk-all';
+const modes: Mode[] = ['baseline', 'no-sdk-root', 'no-sdk', 'sdk-1pct', 'sdk-1pct-metrics', 'sdk-all'];
 
-async function startSdk(ratio: number): Promise<() => Promise<void>> {
-  process.env.OTEL_METRICS_EXPORTER = 'none';
-  process.env.OTEL_LOGS_EXPORTER = 'none';
-  const { NodeSDK } = await import('@opentelemetry/sdk-node');
-  const { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } = await import('@opentelemetry/sdk-trace-base');
-  const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
-  class Reader extends MetricReader {
-    protected override async onForceFlush(): Promise<void> {}
-    protected override async onShutdown(): Promise<void> {}
-  }
-  const dropping = { export: (_s: unknown, done: (r: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
-  const sdk = new NodeSDK({
-    serviceName: 'bench',
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
-    spanProcessors: [new BatchSpanProcessor(dropping)],
-    instrumentations: [],
-  });
-  sdk.start();
-  // Metrics recorded into a real MeterProvider too, as a service with an SDK would.
-  const { metrics } = await import('@opentelemetry/api');
-  const provider = new MeterProvider({ readers: [new Reader()] });
-  metrics.setGlobalMeterProvider(provider);
-  return async () => {
-    await sdk.shutdown();
-    await provider.shutdown();
-  };
+async function startSdk(ratio: number, metrics: boolean): Promise<() => Promise<void>> {
+  const sdk = await startBenchSdk(ratio, 'bench', metrics);
+  return () => sdk.stop();
 }
 
 interface Result {
@@ -64,7 +42,7 @@ interface Result {
 }
 
 async function measure(mode: Mode): Promise<Result> {
-  const stop = mode === 'sdk-1pct' ? await startSdk(0.01) : mode === 'sdk-all' ? await startSdk(1) : undefined;
+  const stop = mode === 'sdk-1pct' ? await startSdk(0.01, false) : mode === 'sdk-1pct-metrics' ? await startSdk(0.01, true) : mode === 'sdk-all' ? await startSdk(1, true) : undefined;
   const t = new MeshTelemetry({ service: 'bench' });
   const dest = { name: 'api', namespace: 'default' };
   const endpoint = { id: '127.0.0.1:1' };
@@ -98,12 +76,13 @@ async function measure(mode: Mode): Promise<Result> {
   const socket = { remoteAddress: '127.0.0.1', remotePort: 5000, localPort: 8080 };
   // A sampled incoming trace (the costly case of each mode), except for sdk-1pct, whose point is the 1 % of roots.
   const headers: Record<string, string> = { host: 'api' };
-  if (mode !== 'sdk-1pct') headers.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  if (mode === 'no-sdk' || mode === 'sdk-all') headers.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
   const serverRound = (n: number) => {
     const started = performance.now();
     for (let i = 0; i < n; i++) {
       const req = { method: 'GET', url: '/items?x=1', httpVersion: '1.1', headers, socket } as unknown as http.IncomingMessage;
       const res = new EventEmitter() as unknown as http.ServerResponse;
+      (res as { req: http.IncomingMessage }).req = req;
       inbound(req, res);
     }
     return ((performance.now() - started) * 1e6) / n;

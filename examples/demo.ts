@@ -7,11 +7,17 @@
  * identity api saw, replaces every api instance one by one under traffic,
  * and prints a summary.
  *
+ * Every process reports its traffic to the control plane (the dashboard at
+ * /ui, `hyphae top`, `hyphae status`); web runs with an OpenTelemetry SDK
+ * (examples/telemetry/otel.ts) whose Prometheus exporter shows the mesh's
+ * metrics.
+ *
  *   npm run demo             run, print, stop everything, exit 0
- *   npm run demo -- --keep   leave everything running (Ctrl-C to stop)
+ *   npm run demo -- --keep   then keep everything running with live traffic, print where the
+ *                            dashboard and the metrics are (Ctrl-C or SIGTERM stops it all)
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -19,7 +25,7 @@ import { createMesh } from 'hyphae';
 import { buildDir, cliPath, startNode, type Child } from './lib/child.js';
 
 const { values: flags } = parseArgs({
-  options: { keep: { type: 'boolean', default: false }, calls: { type: 'string', default: '12' } },
+  options: { keep: { type: 'boolean', default: false }, calls: { type: 'string', default: '12' }, rps: { type: 'string', default: '10' } },
 });
 const calls = Number(flags.calls);
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-demo-'));
@@ -34,7 +40,8 @@ async function stopAll(): Promise<void> {
 try {
   log('hyphae demo: control plane + web -> api (3 instances), on 127.0.0.1, mTLS everywhere');
   log('');
-  const cp = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--ttl', '5']);
+  // A short lease: an instance that dies without deregistering leaves the registry (and the dashboard) within 3 s.
+  const cp = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--ttl', '3']);
   children.push(cp);
   const controlPlane = (await cp.waitFor(/listening (https:\/\/\S+)/))[1]!;
   // The control plane made its CA, its admin token and the trust bundle in the data directory on first start.
@@ -48,26 +55,50 @@ try {
     const { stdout } = await exec(process.execPath, [cliPath, 'token', 'create', '--service', service, '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile]);
     return stdout.trim();
   };
-  const [apiToken, webToken, demoToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo')]);
-  log(`  join tokens     api, web, demo (hyphae token create --service <name>)`);
-  const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_CA_FILE: caFile, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '5' };
+  // `dashboard` is a viewing token: any valid token may read the stats (the dashboard, `hyphae top`).
+  const [apiToken, webToken, demoToken, viewToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo'), tokenFor('dashboard')]);
+  log(`  join tokens     api, web, demo, dashboard (hyphae token create --service <name>)`);
+  const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_CA_FILE: caFile, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '3' };
 
   const startApi = async (version: string) => {
     const c = startNode(path.join(buildDir, 'examples/api/server.js'), [], { ...env, HYPHAE_TOKEN: apiToken, VERSION: version });
     children.push(c);
     const m = await c.waitFor(/ready service=api instance=(\S+) version=(\S+)/);
-    log(`  api             ${m[1]} (${m[2]})`);
+    log(`  api             ${m[1]} (${m[2]}) pid=${c.proc.pid}`);
     return { child: c, id: m[1]!, version };
   };
   let apis = [await startApi('v1'), await startApi('v1'), await startApi('v2')];
-  const web = startNode(path.join(buildDir, 'examples/web/server.js'), [], { ...env, HYPHAE_SERVICE: 'web', HYPHAE_TOKEN: webToken });
+  // web loads an OpenTelemetry SDK first (--import), as an instrumented service would: its MeterProvider
+  // exports the mesh's metrics in the Prometheus format.
+  const web = startNode(path.join(buildDir, 'examples/web/server.js'), [], {
+    ...env,
+    HYPHAE_SERVICE: 'web',
+    HYPHAE_TOKEN: webToken,
+    NODE_OPTIONS: `--import=${path.join(buildDir, 'examples/telemetry/otel.js')}`,
+    OTEL_PROMETHEUS_PORT: '0',
+  });
   children.push(web);
-  log(`  web             ${(await web.waitFor(/ready service=web instance=(\S+)/))[1]}`);
+  const metricsUrl = (await web.waitFor(/^otel metrics=(\S+)/))[1]!;
+  log(`  web             ${(await web.waitFor(/ready service=web instance=(\S+)/))[1]} pid=${web.proc.pid} (Prometheus metrics ${metricsUrl})`);
   log('');
 
   // The demo itself is a mesh client with its own identity: it calls `web` by name, as any service would.
   const mesh = await createMesh({ controlPlane, service: 'demo', token: demoToken, caFile });
-  log(`  this process    ${mesh.identity()?.spiffeId}`);
+  const self = mesh.identity()!.spiffeId!;
+  log(`  this process    ${self}`);
+  // Configuration the mesh acts on and the dashboard shows: a route for api (its one rule names the calls in
+  // spans and metrics) and a policy that lets only web call api (mTLS identities, checked by api's server).
+  const webId = self.replace(/\/sa\/demo$/, '/sa/web');
+  const resources = path.join(dataDir, 'demo-resources.json');
+  await writeFile(
+    resources,
+    JSON.stringify([
+      { apiVersion: 'hyphae.dev/v1', kind: 'Route', metadata: { name: 'api' }, spec: { parentRefs: [{ name: 'api' }], rules: [{ name: 'api-default', backendRefs: [{ name: 'api' }] }] } },
+      { apiVersion: 'hyphae.dev/v1', kind: 'AuthorizationPolicy', metadata: { name: 'api-from-web' }, spec: { selector: { service: 'api' }, action: 'ALLOW', rules: [{ from: { principals: [webId] } }] } },
+    ]),
+  );
+  await exec(process.execPath, [cliPath, 'apply', '-f', resources, '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile]);
+  log(`  configuration   Route api (rule api-default), AuthorizationPolicy api-from-web (ALLOW ${webId})`);
   log('');
   const seen = new Map<string, number>();
   const peers = new Set<string>();
@@ -112,7 +143,7 @@ try {
     const fresh = await startApi(old.version);
     await old.child.kill('SIGTERM');
     replaced.push(fresh);
-    log(`  replaced ${old.id} -> ${fresh.id}`);
+    log(`  replaced ${old.id} -> ${fresh.id} pid=${fresh.child.proc.pid}`);
   }
   apis = replaced;
   running = false;
@@ -120,16 +151,43 @@ try {
   log(`  ${ok + failed} calls during the restart: ${ok} ok, ${failed} failed`);
   log('');
 
-  await mesh.close();
   const success = everyInstance && webIdentity && failed === 0;
   log(success ? 'demo ok: every api instance answered over mTLS, every caller was web, and the rolling restart lost no call' : 'demo FAILED');
   if (flags.keep) {
+    // Live traffic for the views: this process calls web steadily; every process reports its stats.
+    const rps = Number(flags.rps);
+    let inflight = 0;
+    const tick = setInterval(() => {
+      if (inflight >= 20) return;
+      inflight++;
+      mesh
+        .request('http://web/')
+        .then((r) => r.body.dump())
+        .catch(() => {})
+        .finally(() => inflight--);
+    }, 1000 / rps);
+    const cli = `HYPHAE_CONTROL_PLANE=${controlPlane} HYPHAE_CA_FILE=${caFile} HYPHAE_ADMIN_TOKEN=${viewToken} node ${cliPath}`;
     log('');
-    log(`--keep: everything stays up. Control plane ${controlPlane}; try:`);
-    log(`  HYPHAE_CONTROL_PLANE=${controlPlane} HYPHAE_CA_FILE=${caFile} HYPHAE_ADMIN_TOKEN=$(cat ${dataDir}/admin-token) node build/src/cli/main.js token list`);
+    log(`--keep: everything stays up; this process calls web ${rps} times a second.`);
+    log(`  dashboard       ${controlPlane}/ui#token=${viewToken}`);
+    log(`                  (the browser must trust ${caFile}; the token after # never leaves the browser)`);
+    log(`  metrics         ${metricsUrl} (web, through the OpenTelemetry Prometheus exporter)`);
+    log(`  live views      ${cli} top`);
+    log(`                  ${cli} status --json`);
+    log(`  admin           HYPHAE_ADMIN_TOKEN=$(cat ${dataDir}/admin-token) for writes (hyphae apply, token create...)`);
+    log(`  instances       ${[...apis.map((a) => `api ${a.id} pid=${a.child.proc.pid}`), `web pid=${web.proc.pid}`].join(', ')}`);
     log('Ctrl-C stops it all.');
-    process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+    const stop = () => {
+      clearInterval(tick);
+      void mesh
+        .close()
+        .then(stopAll)
+        .finally(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   } else {
+    await mesh.close();
     await stopAll();
     process.exit(success ? 0 : 1);
   }

@@ -22,3 +22,6 @@ export type {
 } from './resilience/hooks.js';
 export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
 export type { Logger } from './core/logger.js';
+// Telemetry (issue 6): name the route template a request was handled with; the access log's line shape.
+export { setServerRoute } from './telemetry/server-request.js';
+export type { AccessLogEntry, AccessLogSink } from './telemetry/access-log.js';

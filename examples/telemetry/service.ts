@@ -1,84 +1,53 @@
 /**
- * A service wired with the telemetry layers by hand (phase 1: until the mesh
- * assembles them itself): it registers with the control plane, serves with
- * the inbound telemetry layer, calls other services through a client stack
- * with the telemetry filters, reports stats to the control plane, and can
- * expose OpenTelemetry metrics to Prometheus. Or, with LOAD, it is a load
- * generator calling one service at a steady rate.
+ * A small mesh service for the telemetry examples and tests, built with
+ * createMesh like any service: it serves through wrapServer (SERVER spans,
+ * the server metric, inbound stats), calls other services through the mesh
+ * (CLIENT spans, the client metric, edge stats), and its mesh reports stats
+ * to the control plane. Nothing telemetry-specific is wired by hand: run it
+ * with an SDK (`--import ./build/examples/telemetry/otel.js`) for spans and
+ * metrics, or without for the trace-context pass-through alone.
  *
- *   HYPHAE_CONTROL_PLANE=http://127.0.0.1:15010 SERVICE=api CALLS=db METRICS_PORT=0 \
- *     node build/examples/telemetry/service.js
+ *   HYPHAE_CONTROL_PLANE=https://127.0.0.1:15010 HYPHAE_SERVICE=api HYPHAE_TOKEN=<join token> \
+ *   HYPHAE_CA_FILE=<ca-bundle.pem> CALLS=db node build/examples/telemetry/service.js
  *
- * Environment: SERVICE, VERSION, ZONE, CALLS (comma list, called in turn per
- * request), FAIL_RATE (share of requests answered 500), DELAY_MS, LOAD (a
- * service to call RPS times a second instead of serving), METRICS_PORT
- * (Prometheus /metrics on that port; 0 picks one), STATS_INTERVAL_MS.
+ * Environment, besides the HYPHAE_* ones (meshOptionsFromEnv):
+ *   VERSION, ZONE     labels of the instance
+ *   CALLS             services called in turn for each request (comma-separated)
+ *   FAIL_RATE         share of requests answered 500 (spread evenly: 0.2 is every fifth)
+ *   FAIL_STATUS       answer every request with this status instead (e.g. 503)
+ *   DELAY_MS          answer this late
+ *   LOAD, RPS         instead of serving: call service LOAD, RPS times a second
+ *
+ * It answers JSON: who it is, the trace headers it received, and what each
+ * call it made answered (bodies nested), so a test at the front of a chain
+ * sees what the last hop got.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { metrics } from '@opentelemetry/api';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { defaultLogger } from '../../src/core/logger.js';
-import { ControlPlaneClient } from '../../src/discovery/control-plane-client.js';
-import { ControlPlaneResolver } from '../../src/discovery/control-plane-resolver.js';
-import { Registration } from '../../src/discovery/registration.js';
-import { StatsReporter } from '../../src/discovery/stats-reporter.js';
-import { WatchStream } from '../../src/discovery/watch-stream.js';
-import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
-import { setServerRoute } from '../../src/telemetry/server-request.js';
-import { TelemetryClient, traceServer } from '../lib/telemetry-stack.js';
+import { createMesh, meshOptionsFromEnv, setServerRoute } from 'hyphae';
 
 const env = process.env;
-const controlPlane = env.HYPHAE_CONTROL_PLANE;
-if (!controlPlane) throw new Error('HYPHAE_CONTROL_PLANE is not set');
+const fromEnv = meshOptionsFromEnv();
 const load = env.LOAD;
-const service = env.SERVICE ?? (load ? 'loadgen' : 'api');
+const service = fromEnv.service ?? env.SERVICE ?? (load ? 'loadgen' : 'api');
 const version = env.VERSION ?? 'v1';
+const labels: Record<string, string> = { ...fromEnv.labels, version };
+if (env.ZONE) labels.zone = env.ZONE;
 const calls = (env.CALLS ?? '').split(',').filter(Boolean);
 const failRate = Number(env.FAIL_RATE ?? 0);
+const failStatus = env.FAIL_STATUS ? Number(env.FAIL_STATUS) : undefined;
 const delayMs = Number(env.DELAY_MS ?? 0);
 
-// Metrics: a real OpenTelemetry MeterProvider with the Prometheus exporter, when asked for.
-let metricsPort: number | undefined;
-if (env.METRICS_PORT !== undefined) {
-  const exporter = new PrometheusExporter({ preventServerStart: true });
-  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': service }), readers: [exporter] });
-  metrics.setGlobalMeterProvider(provider);
-  const metricsServer = http.createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
-  await new Promise<void>((resolve) => metricsServer.listen(Number(env.METRICS_PORT), '127.0.0.1', resolve));
-  metricsPort = (metricsServer.address() as AddressInfo).port;
-  metricsServer.unref();
-}
+const mesh = await createMesh({ ...fromEnv, service, labels });
+mesh.handleSignals();
 
-const telemetry = new MeshTelemetry({ service });
-const cp = new ControlPlaneClient([controlPlane]);
-const stream = new WatchStream(cp, defaultLogger);
-const client = new TelemetryClient(telemetry, new ControlPlaneResolver(stream), { routeNames: true });
-telemetry.observeEndpoints(() => client.endpointStates());
-
-let registration: Registration | undefined;
-let instance = '-';
-const reporter = new StatsReporter(cp, () => telemetry.takeStats(), {
-  service,
-  namespace: 'default',
-  instances: () => (registration?.instance ? [registration.instance.id] : []),
-  intervalMs: Number(env.STATS_INTERVAL_MS ?? 1000),
-  logger: defaultLogger,
-});
-reporter.start();
-
-let server: http.Server | undefined;
-let running = true;
 if (load) {
-  // Open loop at a steady rate, bounded concurrency: a load generator, not a benchmark.
+  // Open loop at a steady rate with bounded concurrency: a load generator, not a benchmark.
   const rps = Number(env.RPS ?? 20);
   let inflight = 0;
   const tick = setInterval(() => {
-    if (!running || inflight >= 50) return;
+    if (inflight >= 50) return;
     inflight++;
-    client
+    mesh
       .request(`http://${load}/`)
       .then((r) => r.body.dump())
       .catch(() => {})
@@ -87,56 +56,46 @@ if (load) {
   process.once('SIGTERM', () => clearInterval(tick));
   console.log(`ready service=${service} load=${load} rps=${rps}`);
 } else {
+  let instance = '-';
   let n = 0;
-  server = traceServer(
-    telemetry,
+  const server = mesh.wrapServer(
     http.createServer((req, res) => {
+      // Named once per handler: spans, the server metric and the access log say `/`, never a raw path.
       setServerRoute(req, '/');
-      const failed = Math.floor(++n * failRate) > Math.floor((n - 1) * failRate);
+      const failed = failStatus !== undefined || Math.floor(++n * failRate) > Math.floor((n - 1) * failRate);
+      const trace = { traceparent: req.headers.traceparent ?? null, tracestate: req.headers.tracestate ?? null, baggage: req.headers.baggage ?? null };
       void (async () => {
         if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        res.setHeader('content-type', 'application/json');
         if (failed) {
-          res.statusCode = 500;
-          res.end(JSON.stringify({ service, instance, error: 'injected failure' }));
+          res.statusCode = failStatus ?? 500;
+          res.end(JSON.stringify({ service, instance, version, trace, error: 'injected failure' }));
           return;
         }
-        const downstream: { service: string; status: number }[] = [];
+        const downstream: { service: string; status: number; body?: unknown; error?: string }[] = [];
         for (const s of calls) {
           try {
-            const r = await client.request(`http://${s}/`);
-            await r.body.dump();
-            downstream.push({ service: s, status: r.statusCode });
-          } catch {
-            downstream.push({ service: s, status: 0 });
+            const r = await mesh.request(`http://${s}${req.url ?? '/'}`);
+            const text = await r.body.text();
+            downstream.push({ service: s, status: r.statusCode, body: parse(text) });
+          } catch (err) {
+            downstream.push({ service: s, status: 0, error: (err as { code?: string }).code ?? String(err) });
           }
         }
         res.statusCode = downstream.every((d) => d.status === 200) ? 200 : 502;
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ service, instance, version, calls: downstream }));
+        res.end(JSON.stringify({ service, instance, version, trace, calls: downstream }));
       })();
     }),
   );
-  await new Promise<void>((resolve) => server!.listen(Number(env.PORT ?? 0), '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const labels: Record<string, string> = { version };
-  if (env.ZONE) labels.zone = env.ZONE;
-  registration = new Registration(cp, { service, address: '127.0.0.1', port, labels, ...(env.TTL ? { ttlSeconds: Number(env.TTL) } : {}) }, defaultLogger);
-  instance = (await registration.start()).id;
-  console.log(`ready service=${service} instance=${instance} metrics=${metricsPort ?? '-'}`);
+  server.listen(Number(env.PORT ?? 0), '127.0.0.1');
+  instance = (await mesh.registered(server))?.id ?? '-';
+  console.log(`ready service=${service} instance=${instance} pid=${process.pid}`);
 }
 
-process.once('SIGTERM', () => {
-  running = false;
-  void (async () => {
-    await registration?.stop();
-    await reporter.close();
-    if (server) {
-      server.closeAllConnections();
-      await new Promise((r) => server!.close(r));
-    }
-    await client.close();
-    await stream.close();
-    await cp.close();
-    process.exit(0);
-  })();
-});
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

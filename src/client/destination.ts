@@ -42,6 +42,7 @@ import { MirrorSender } from './routing/mirror.js';
 import { compileRoutes, type RouteTable } from './routing/route-table.js';
 import { buildClientStack } from './stack.js';
 import { trafficPolicy } from './traffic-policy.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 
 export interface DestinationOptions {
   cache: WatchCache;
@@ -57,6 +58,9 @@ export interface DestinationOptions {
   logger?: Logger;
   /** Told about retries, ejections, limits (metrics, logs); shared by every destination of a mesh. */
   hooks?: ResilienceHooks;
+  // ---- telemetry (issue 6)
+  /** The mesh's telemetry: the stack gets its layers, and routes this process refuses are reported to it. */
+  telemetry?: MeshTelemetry | undefined;
 }
 
 interface Waiter {
@@ -91,6 +95,8 @@ export class Destination {
   #outlierDisposers: Disposer[] = [];
   #ejectionTimers = new Set<NodeJS.Timeout>();
   #closed = false;
+  /** The mesh's telemetry (issue 6); undefined: the stack has no telemetry layers. */
+  readonly telemetry: MeshTelemetry | undefined;
   #state: ServiceState = { status: 'pending' };
   #error: MeshError | undefined;
   #waiters = new Set<Waiter>();
@@ -114,6 +120,7 @@ export class Destination {
     this.#logger = options.logger ?? defaultLogger;
     this.hooks = options.hooks ?? {};
     this.retryPolicy = compileRetryPolicy(undefined);
+    this.telemetry = options.telemetry;
     this.#applyConfig(null);
     this.handle = buildClientStack(this, this.hooks);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#onError(s) : this.#onState(s)));
@@ -321,6 +328,8 @@ export class Destination {
     const key = JSON.stringify(routes);
     if (key === this.#routesKey) return;
     this.#routesKey = key;
+    // Telemetry: rules this process had to leave out are refused config (NACK), shown by `hyphae status`.
+    const refused: string[] = [];
     this.routes =
       routes.length === 0
         ? undefined
@@ -331,9 +340,14 @@ export class Destination {
               return this.#destinations(namespace, name);
             },
             mirror: this.mirror,
-            warn: (message) => this.#logger.warn(message, { service: `${this.namespace}/${this.name}` }),
+            warn: (message) => {
+              refused.push(message);
+              this.#logger.warn(message, { service: `${this.namespace}/${this.name}` });
+            },
             policy: (rule) => compileRoutePolicy(rule, this.#serviceSpec),
           });
+    if (refused.length > 0) this.telemetry?.configRejected(this.name, refused.join('; '));
+    else this.telemetry?.configAccepted(this.name);
   }
 
   /** Discovery failed: calls waiting for a first answer fail now; a known state stays in force (fail static). */

@@ -52,6 +52,8 @@ export class MeshDispatcher extends Dispatcher {
       err.code === ErrorCode.SERVICE_NOT_FOUND &&
       !call.abortReason
     ) {
+      // Not a mesh call after all: its telemetry record ends without counting (DNS takes the request).
+      call.telemetry?.abandon();
       this.#passthrough.dispatch(call.opts, original);
       return;
     }
@@ -78,6 +80,8 @@ export class MeshDispatcher extends Dispatcher {
 }
 
 function deliver(attempt: Attempt): void {
+  // Telemetry: the status of the answer the application gets (the call's end comes with its body).
+  attempt.call.telemetry?.responded(attempt.statusCode);
   attempt.deliver();
 }
 

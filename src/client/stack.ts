@@ -2,10 +2,12 @@
  * The client stack, assembled here and nowhere else (DESIGN: "the stack is
  * assembled in ONE place per side"). Outermost first:
  *
- *   logical   (slot: callTelemetry) -> route -> deadline -> concurrencyLimit -> retry -> perTryTimeout
+ *   logical   callTelemetry -> route -> deadline -> concurrencyLimit -> retry -> perTryTimeout
  *   concrete  balance
- *   endpoint  (slot: attemptTelemetry) -> outlierDetection
+ *   endpoint  attemptTelemetry -> outlierDetection
  *   transport the endpoint's undici pool
+ *
+ * The telemetry layers are left out when the mesh runs with telemetry off.
  *
  * Built once per destination; nothing here runs per request. Each layer reads
  * the destination's state in force for the call (its limiter, budget,
@@ -25,12 +27,14 @@ import { outlierDetection } from './filters/outlier.js';
 import { retry, type RetryEvent } from './filters/retry.js';
 import { route } from './routing/route-layer.js';
 import { transport } from './transport.js';
+import { attemptTelemetry, callTelemetry } from './filters/telemetry.js';
 
 export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {}): Handler<MeshCall, Attempt> {
+  const t = dest.telemetry;
   const layers: Filter<MeshCall, Attempt>[] = [
-    // (slot) callTelemetry(t, dest): outermost, so that its span and duration cover everything below —
-    // discovery, the limit queue, every attempt and backoff — and every layer runs with the span active.
-
+    // Call telemetry: outermost, so that its span and duration cover everything below — discovery, the limit
+    // queue, every attempt and backoff — and every layer runs with the span active.
+    ...(t ? [callTelemetry(t, dest)] : []),
     // Route match: decides the rule once per call (its filters, mirrors, faults, the backend) and with it the
     // timeouts and retry policy the layers below read. Before deadline, since the timeouts are the route's
     // (DESIGN had deadline first). Waits for discovery's first answer, bounded by the inbound deadline too.
@@ -54,9 +58,9 @@ export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {})
     // Concrete: pick an endpoint of the chosen backend for this attempt (ejected ones are out of the views;
     // the one on trial and the ones this call failed on are stepped past).
     balance(dest),
-
-    // (slot) attemptTelemetry(): right under balance, where each attempt's endpoint is known.
-
+    // Attempt telemetry: right under balance, the one place each attempt's endpoint is known; one span
+    // event per attempt (only for a recording span; otherwise a plain pass).
+    ...(t ? [attemptTelemetry()] : []),
     // Outlier detection: reports each attempt's outcome to the health of the endpoint's own service (a route
     // may send to another service's subset) and claims the single trial request of a returning endpoint.
     outlierDetection((call) => (call.backend?.destination ?? dest).outlier),

@@ -11,13 +11,25 @@ import { wrapServer as wrap, type WrapServerOptions } from '../server/wrap-serve
 import type { PolicySource } from '../server/policy-source.js';
 import { ENV, optionsFromEnv } from './env.js';
 import { Mesh, type MeshFetch, type MeshRequestOptions } from './mesh.js';
-import { parseMeshOptions } from './options.js';
+import { parseMeshOptions, type ResolvedMeshOptions } from './options.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { createMeshTelemetry } from './telemetry.js';
 
 let defaultMesh: Promise<Mesh> | undefined;
+// ---- telemetry (issue 6): a server wrapped before the default mesh exists builds its stack at once, with
+// the telemetry the mesh will use; so the default mesh's telemetry is made on first need, by either side.
+let defaultTelemetry: { telemetry: MeshTelemetry | undefined } | undefined;
+
+function sharedTelemetry(options: ResolvedMeshOptions): MeshTelemetry | undefined {
+  return (defaultTelemetry ??= { telemetry: createMeshTelemetry(options) }).telemetry;
+}
+// ---- end telemetry
 
 /** The process's default mesh, created from the environment on first call. */
 export function getDefaultMesh(): Promise<Mesh> {
-  defaultMesh ??= Mesh.create(optionsFromEnv()).catch((err: unknown) => {
+  if (defaultMesh) return defaultMesh;
+  const input = optionsFromEnv();
+  defaultMesh = Mesh.create(input, { telemetry: sharedTelemetry(parseMeshOptions(input)) }).catch((err: unknown) => {
     // Let a later call try again (the control plane may come up).
     defaultMesh = undefined;
     throw err;
@@ -60,6 +72,7 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
         advertiseAddress: opts.server.advertiseAddress,
       },
       policies: defaultPolicySource(),
+      telemetry: sharedTelemetry(opts),
     },
     options,
   );

@@ -20,6 +20,10 @@ export const ENV = {
   CA_FILE: 'HYPHAE_CA_FILE',
   CACHE_DIR: 'HYPHAE_CACHE_DIR',
   CACHE_IDENTITY: 'HYPHAE_CACHE_IDENTITY',
+  // ---- telemetry (issue 6)
+  ACCESS_LOG: 'HYPHAE_ACCESS_LOG',
+  STATS_INTERVAL_MS: 'HYPHAE_STATS_INTERVAL_MS',
+  REPORT_STATS: 'HYPHAE_REPORT_STATS',
 } as const;
 
 function invalid(variable: string, why: string): MeshError {
@@ -92,5 +96,17 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   const cacheDir = env[ENV.CACHE_DIR]?.trim();
   if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
   if (env[ENV.CACHE_IDENTITY]?.trim()) options.cacheIdentity = bool(env, ENV.CACHE_IDENTITY);
+  // ---- telemetry (issue 6)
+  const telemetry: NonNullable<MeshOptions['telemetry']> = {};
+  const accessLog = env[ENV.ACCESS_LOG]?.trim().toLowerCase();
+  if (accessLog && !['0', 'false', 'off', 'no'].includes(accessLog)) {
+    if (accessLog === 'stdout' || accessLog === '1' || accessLog === 'true' || accessLog === 'yes') telemetry.accessLog = 'stdout';
+    else if (accessLog === 'stderr') telemetry.accessLog = 'stderr';
+    else throw invalid(ENV.ACCESS_LOG, `must be stdout, stderr or off, got "${env[ENV.ACCESS_LOG]}"`);
+  }
+  const statsInterval = int(env, ENV.STATS_INTERVAL_MS);
+  if (statsInterval !== undefined) telemetry.statsIntervalMs = statsInterval;
+  if (env[ENV.REPORT_STATS]) telemetry.reportStats = bool(env, ENV.REPORT_STATS);
+  if (Object.keys(telemetry).length > 0) options.telemetry = telemetry;
   return options;
 }

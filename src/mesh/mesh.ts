@@ -29,6 +29,9 @@ import { meshResilienceHooks } from './resilience-hooks.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import type { StatsReporter } from '../discovery/stats-reporter.js';
+import { certificateInfo, createMeshTelemetry, endpointStates, startStatsReporter } from './telemetry.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
 export type MeshFetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>;
@@ -66,14 +69,29 @@ export class Mesh {
   #security: MeshSecurity | undefined;
   /** Who hears what the resilience layers decide: every destination and wrapped server of this mesh. */
   #hooks: ResilienceHooks;
+  // ---- telemetry (issue 6)
+  /** Spans, metrics, access log and edge stats of this mesh; undefined with `telemetry.enabled: false`. */
+  #telemetry: MeshTelemetry | undefined;
+  /** Sends the edge stats to the control plane; undefined without one or with `reportStats: false`. */
+  #reporter: StatsReporter | undefined;
+  #telemetryDisposers: (() => void)[] = [];
+  // ---- end telemetry
 
   /** Use createMesh(): it validates the options and reaches the control plane first. */
-  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined) {
+  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined, telemetry: MeshTelemetry | undefined) {
     this.options = options;
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
     this.#security = security;
-    this.#hooks = meshResilienceHooks(options.hooks);
+    this.#hooks = meshResilienceHooks(options.hooks, telemetry);
+    // ---- telemetry (issue 6): one per mesh; it reads the endpoints of every destination and the certificate.
+    this.#telemetry = telemetry;
+    if (telemetry) {
+      this.#telemetryDisposers.push(telemetry.observeEndpoints(() => endpointStates(this.#destinations.values())));
+      if (security) this.#telemetryDisposers.push(telemetry.observeCertificate(() => certificateInfo(security.identity())));
+      if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => this.#instanceIds(), this.logger);
+    }
+    // ---- end telemetry
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
@@ -92,7 +110,8 @@ export class Mesh {
     );
   }
 
-  static async create(input: MeshOptions): Promise<Mesh> {
+  /** `internal.telemetry`: the default mesh's, made before the mesh when a server is wrapped first. */
+  static async create(input: MeshOptions, internal: { telemetry?: MeshTelemetry | undefined } = {}): Promise<Mesh> {
     const options = parseMeshOptions(input);
     let client: ControlPlaneClient | undefined;
     let security: MeshSecurity | undefined;
@@ -123,7 +142,7 @@ export class Mesh {
         throw err;
       }
     }
-    return new Mesh(options, client, security);
+    return new Mesh(options, client, security, 'telemetry' in internal ? internal.telemetry : createMeshTelemetry(options));
   }
 
   /** This process's workload identity and mTLS figures; undefined for a mesh without mTLS. */
@@ -171,6 +190,7 @@ export class Mesh {
         },
         policies: this.#policySource(),
         hooks: this.#hooks,
+        telemetry: this.#telemetry,
       },
       options,
     );
@@ -234,6 +254,9 @@ export class Mesh {
     await Promise.all(
       [...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())),
     );
+    // Telemetry: after the servers drained, so the last report counts their final requests.
+    await this.#reporter?.close();
+    for (const d of this.#telemetryDisposers.splice(0)) d();
     await Promise.all([...this.#registrations].map((r) => r.stop()));
     this.#routes.clear();
     await Promise.all([...this.#destinations.values()].map((d) => d.close()));
@@ -281,6 +304,7 @@ export class Mesh {
           destinations: (ns, n) => this.#destination(n, ns),
           logger: this.logger,
           hooks: this.#hooks,
+          telemetry: this.#telemetry,
           // mTLS: each new connection reads the destination's mode and the current certificate.
           ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
         },
@@ -324,6 +348,13 @@ export class Mesh {
         };
       },
     };
+  }
+
+  /** Ids of the instances this process has registered (its stats report says whose inbound traffic it is). */
+  #instanceIds(): string[] {
+    const ids: string[] = [];
+    for (const r of this.#registrations) if (r.instance) ids.push(r.instance.id);
+    return ids;
   }
 
   /** For the default mesh: adopt a server wrapped before the mesh existed, so close() and signals drain it. */

@@ -10,6 +10,8 @@ import type { Logger } from '../core/logger.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { Resolver } from '../discovery/resolver.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import type { AccessLogSink } from '../telemetry/access-log.js';
 
 const controlPlaneUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -25,6 +27,34 @@ function isLogger(v: unknown): v is Logger {
 function isHooks(v: unknown): v is ResilienceHooks {
   return typeof v === 'object' && v !== null && Object.values(v).every((f) => typeof f === 'function');
 }
+// ---- telemetry (issue 6): spans and metrics through @opentelemetry/api, the access log, stats for the live views.
+const accessLogSchema = z.union([
+  z.enum(['stdout', 'stderr']),
+  z.custom<AccessLogSink>((v) => typeof v === 'function', { error: 'must be "stdout", "stderr" or a function receiving each line' }),
+]);
+
+export const telemetryOptionsSchema = z
+  .strictObject({
+    /** false: no telemetry layer in either stack — no spans, metrics, access log or stats, and no trace context passed on. */
+    enabled: z.boolean().default(true),
+    /** One JSON line per request on each side: to stdout, stderr, or a function of your own. Off when absent. */
+    accessLog: accessLogSchema.optional(),
+    /** Send this process's traffic stats to the control plane for the dashboard and the CLI views (needs a control plane). */
+    reportStats: z.boolean().default(true),
+    /** How often stats are reported. */
+    statsIntervalMs: z.int().min(250).max(60_000).default(2_000),
+    /**
+     * Whether @opentelemetry/instrumentation-undici makes the per-request CLIENT spans: 'auto' looks for
+     * its subscriber on undici's diagnostics channel per call; the mesh's own span is then INTERNAL.
+     */
+    undiciInstrumentation: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    /** A tracer provider of your own instead of the global one. */
+    tracerProvider: z.custom<TracerProvider>((v) => typeof (v as TracerProvider | null)?.getTracer === 'function', { error: 'must have getTracer()' }).optional(),
+    /** A meter provider of your own instead of the global one. */
+    meterProvider: z.custom<MeterProvider>((v) => typeof (v as MeterProvider | null)?.getMeter === 'function', { error: 'must have getMeter()' }).optional(),
+  })
+  .default({ enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto' });
+// ---- end telemetry
 
 export const meshOptionsSchema = z
   .strictObject({
@@ -78,6 +108,9 @@ export const meshOptionsSchema = z
     ca: z.string().includes('-----BEGIN CERTIFICATE-----', { error: 'must be PEM (-----BEGIN CERTIFICATE-----)' }).optional(),
     /** A file holding that PEM (HYPHAE_CA_FILE), read by createMesh. */
     caFile: z.string().min(1).optional(),
+    // ---- telemetry (issue 6)
+    telemetry: telemetryOptionsSchema,
+    // ---- end telemetry
   })
   .refine((o) => o.controlPlane !== undefined || o.resolver !== undefined, {
     error: 'either controlPlane (URL of the hyphae control plane) or resolver is required',

@@ -3,34 +3,34 @@
  * (src/resilience/hooks.ts): retries and retries given up, an exhausted retry
  * budget, ejections and returns, requests shed by a wrapped server, calls
  * refused by a concurrency limit. Every client destination and every wrapped
- * server of the mesh gets this one object.
- *
- * Today: the application's own hooks (`createMesh({ hooks })`). Telemetry adds
- * one line per hook below, next to the application's call, e.g.
- *   onRetry: (e) => { user?.onRetry?.(e); t.recordRetry(e.destination, e.route, e.condition); }
+ * server of the mesh gets this one object: the application's own hooks
+ * (`createMesh({ hooks })`) first, then the mesh's telemetry counters.
  */
 import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { telemetryHooks } from './telemetry.js';
 
-export function meshResilienceHooks(user: ResilienceHooks | undefined): ResilienceHooks {
+export function meshResilienceHooks(user: ResilienceHooks | undefined, telemetry: MeshTelemetry | undefined): ResilienceHooks {
+  const t = telemetry ? telemetryHooks(telemetry) : undefined;
   return {
     onRetry: (e) => {
       user?.onRetry?.(e);
-      // telemetry: t.recordRetry(e.destination, e.route, e.condition) when e.decision === 'retry'
+      t?.onRetry(e);
     },
     onBudgetExhausted: (e) => {
       user?.onBudgetExhausted?.(e);
-      // telemetry: t.recordBudgetExhausted(e.destination, e.route)
+      t?.onBudgetExhausted(e);
     },
     onEjection: (e) => {
       user?.onEjection?.(e);
-      // telemetry: t.recordEjection(e.destination, e.reason)
+      t?.onEjection(e);
     },
     onReturn: (e) => {
       user?.onReturn?.(e);
     },
     onShed: (e) => {
       user?.onShed?.(e);
-      // telemetry: t.recordShed(e.reason)
+      t?.onShed(e);
     },
     onLimited: (e) => {
       user?.onLimited?.(e);

@@ -137,10 +137,18 @@ export class MeshSecurity {
   }
 
   /** What a process can say about its own identity (diagnostics, tests). */
-  identity(): { spiffeId: string | undefined; notAfter: string | undefined; rotations: number; trustBundleVersion: number; handshakes: number } {
+  identity(): {
+    spiffeId: string | undefined;
+    notBefore: string | undefined;
+    notAfter: string | undefined;
+    rotations: number;
+    trustBundleVersion: number;
+    handshakes: number;
+  } {
     const c = this.#provider.latest;
     return {
       spiffeId: c?.identity.id,
+      notBefore: c ? new Date(c.notBefore).toISOString() : undefined,
       notAfter: c ? new Date(c.notAfter).toISOString() : undefined,
       rotations: this.#provider.rotations,
       trustBundleVersion: this.#provider.trustBundle.version,

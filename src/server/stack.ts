@@ -5,8 +5,11 @@
  *                   req.rawHeaders: first, so no layer and no handler can read one
  *   drain           while draining, every response says Connection: close — before any
  *                   layer that may answer, so refusals tell the client to go elsewhere too
- *   (slot)          inboundTelemetry(t): after drain, before anything that may refuse, so
- *                   that a shed, a 400 and a 403 are measured and traced too
+ *   telemetry       the SERVER span (or instrumentation-http's, enriched), the request's
+ *                   trace context for the handler, duration metric, stats, access log.
+ *                   After strip/drain (cheap, never answer), before every layer that may
+ *                   refuse (shedding, normalize, authorization), so refusals are measured and
+ *                   traced too; it needs no identity header, only the verified peer
  *   load shedding   beyond maxConcurrent requests in progress, or while the event loop
  *                   lags, 503 + Retry-After + x-hyphae-rejected: shed. Before any work:
  *                   normalizing and authorizing cost CPU an overloaded process lacks, and
@@ -39,12 +42,16 @@ import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
 import { normalizeTarget } from './authz/normalize-path.js';
 import type { Drainer } from './drain.js';
 import { stripIdentityHeaders } from './identity-headers.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { inboundTelemetry } from './telemetry-layer.js';
 
 export type InboundHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 export type InboundFilter = (next: InboundHandler) => InboundHandler;
 
 /** Layers that are there only when configured (a server without limits has no shedding layer at all). */
 export interface OptionalLayers {
+  /** The mesh's telemetry (inboundTelemetry); absent: no telemetry layer. */
+  telemetry?: MeshTelemetry | undefined;
   /** Load shedding (LoadShedder.filter). */
   shedding?: InboundFilter | undefined;
   /** Deadline intake (deadlineIntake()). */
@@ -55,7 +62,7 @@ export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: I
   const layers: InboundFilter[] = [
     stripIdentityLayer(),
     drainLayer(drainer),
-    // (slot) inboundTelemetry(t)
+    ...(optional.telemetry ? [inboundTelemetry(optional.telemetry)] : []),
     ...(optional.shedding ? [optional.shedding] : []),
     normalizeLayer(authz),
     authorizationLayer(authz),

@@ -18,6 +18,8 @@ import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
 import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
+import { instrumentedDispatch } from './instrumented-emit.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 
 export interface WrapServerOptions {
   /** Labels of this instance (version, zone...), merged over the mesh's labels. */
@@ -54,6 +56,9 @@ export interface WrapServerDeps {
   policies?: PolicySource | undefined;
   /** Told about shed requests (onShed). */
   hooks?: ResilienceHooks | undefined;
+  // ---- telemetry (issue 6)
+  /** The mesh's telemetry: the inbound layer joins the stack, denials are counted. Absent: no telemetry. */
+  telemetry?: MeshTelemetry | undefined;
 }
 
 export interface WrappedServerState {
@@ -124,6 +129,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   // Load shedding only when asked for: a server without limits has no such layer at all.
   const shedder = shedderFor(options, deps.hooks);
   const optional = {
+    telemetry: deps.telemetry,
     shedding: shedder?.filter,
     deadline: deadlineIntake({
       ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
@@ -186,9 +192,11 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   };
 
   const originalEmit = server.emit;
-  const app = (req: http.IncomingMessage, res: http.ServerResponse) =>
-    void (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, 'request', req, res);
-  const handle = buildServerStack(drainer, app, authz, optional);
+  // Telemetry: denials counted; the stack runs inside an HTTP instrumentation's patched emit
+  // (instrumentation-http's SERVER span exists before ours, so ours enriches it instead of doubling it).
+  const telemetry = deps.telemetry;
+  if (telemetry) authz.onDenied = (d) => telemetry.recordDenied(d.policy === undefined ? 'no-allow-match' : 'deny-policy', d.policy);
+  const { dispatch } = instrumentedDispatch(server, (app) => buildServerStack(drainer, app, authz, optional));
   // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
   const sideDoor = buildSideDoors(
     drainer,
@@ -198,10 +206,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   );
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'request') {
-      handle(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
-      return true;
-    }
+    if (event === 'request') return dispatch(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
     if (SIDE_DOORS.has(event)) return sideDoor(event as string, args);
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };

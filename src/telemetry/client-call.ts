@@ -1,8 +1,9 @@
 /**
  * The telemetry of one mesh call: its logical span, its attempts, and what
  * is recorded when it ends (duration metric, edge stats, access log line).
- * The client filters create it and hand it the facts; it knows nothing of
- * MeshCall, so src/telemetry stays free of client imports.
+ * The client filter creates it; it reads what it needs of the call at the
+ * end through a structural view (CallFacts), so src/telemetry stays free of
+ * client imports.
  *
  * Without an SDK there is no span to make (nobody would record it): the call
  * gets the shared non-recording span, carries the incoming request's W3C
@@ -17,13 +18,25 @@ import { errorType, failureReason, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
 import type { TrafficCounter } from './traffic.js';
 
-export interface ClientCallInfo {
-  method: string | undefined;
-  path: string;
-  destination: string;
-  namespace: string;
-  route?: string | undefined;
-  subset?: string | undefined;
+/**
+ * What the telemetry reads of the call when it ends — the route rule that
+ * matched, the subset it went to, the endpoint of the last attempt, the tries
+ * made. A structural view of the client's MeshCall, so src/telemetry imports
+ * nothing of src/client; read once, at the end, so no layer has to tell it.
+ */
+export interface CallFacts {
+  readonly route: string | undefined;
+  readonly backend: { readonly subset: { readonly name: string | undefined } } | undefined;
+  readonly endpoint: { readonly id: string } | undefined;
+  /** 0 for the first try. */
+  readonly attempt: number;
+}
+
+/** The destination side of a call, resolved once per destination stack. */
+export interface ClientTarget {
+  readonly destination: string;
+  readonly namespace: string;
+  readonly edge: TrafficCounter;
 }
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
@@ -35,45 +48,55 @@ export class ClientCallTelemetry {
   /** true: an undici instrumentation makes the per-request CLIENT spans (ours is INTERNAL) and writes the headers. */
   readonly delegated: boolean;
   #t: MeshTelemetry;
-  #edge: TrafficCounter;
-  #info: ClientCallInfo;
-  #start = performance.now();
+  #target: ClientTarget;
+  #call: CallFacts | undefined;
+  #method: string | undefined;
+  #path: string;
+  #route: string | undefined = undefined;
+  #subset: string | undefined = undefined;
+  #start: number;
   #attempts = 0;
   #attemptStart = 0;
-  #endpoint: string | undefined;
-  #lastFailure: string | undefined;
+  #endpoint: string | undefined = undefined;
+  #lastFailure: string | undefined = undefined;
   #status = 0;
   #traceId: string | undefined;
   #done = false;
 
-  /** `parent`: the SDK context to start the span in; undefined when no SDK is active. `traceparent`: the passed-through one (no SDK). */
-  constructor(t: MeshTelemetry, edge: TrafficCounter, info: ClientCallInfo, parent: Context | undefined, traceparent?: string) {
+  /**
+   * `parent`: the SDK context to start the span in; undefined when no SDK is
+   * active, and then nothing but the start time is taken here: no span, no
+   * attributes. `traceparent`: the passed-through one (no SDK), for the
+   * access log. `call`: read when the call ends (route, subset, endpoint, tries).
+   */
+  constructor(t: MeshTelemetry, target: ClientTarget, method: string | undefined, path: string, parent: Context | undefined, traceparent?: string, call?: CallFacts) {
     this.#t = t;
-    this.#edge = edge;
-    this.#info = info;
-    edge.inflight++;
+    this.#target = target;
+    this.#method = method;
+    this.#path = path;
+    this.#call = call;
+    this.#traceId = traceparent;
+    this.#start = performance.now();
+    target.edge.inflight++;
     if (parent === undefined) {
       this.span = NO_SPAN;
       this.context = undefined;
       this.delegated = false;
-      if (traceparent !== undefined) this.#traceId = traceparent.slice(3, 35);
       return;
     }
-    const method = sc.normalizeMethod(info.method);
+    const m = sc.normalizeMethod(method);
     this.delegated = t.undiciInstrumented();
     // At creation only what semconv wants for sampling decisions; the rest only if the span records.
     const attributes: Attributes = {
-      [sc.ATTR_HTTP_REQUEST_METHOD]: method,
-      [sc.ATTR_SERVER_ADDRESS]: info.destination,
-      [sc.ATTR_URL_FULL]: `http://${info.destination}${info.path}`,
+      [sc.ATTR_HTTP_REQUEST_METHOD]: m,
+      [sc.ATTR_SERVER_ADDRESS]: target.destination,
+      [sc.ATTR_URL_FULL]: `http://${target.destination}${path}`,
     };
-    if (method === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = info.method!;
-    const span = t.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes }, parent);
+    if (m === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method!;
+    const span = t.tracer.startSpan(m === '_OTHER' ? 'HTTP' : m, { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes }, parent);
     if (span.isRecording()) {
-      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, info.destination);
-      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, info.namespace);
-      if (info.route) span.setAttribute(sc.ATTR_HYPHAE_ROUTE, info.route);
-      if (info.subset) span.setAttribute(sc.ATTR_HYPHAE_SUBSET, info.subset);
+      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, target.destination);
+      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
       if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
     }
     this.span = span;
@@ -90,10 +113,10 @@ export class ClientCallTelemetry {
     return this.span.isRecording();
   }
 
-  /** Route and subset are known only after route matching, below this layer. */
+  /** Route and subset, when the caller knows them before the end (they are otherwise read from the call). */
   setRoute(route: string | undefined, subset?: string | undefined): void {
-    this.#info.route = route;
-    this.#info.subset = subset;
+    this.#route = route;
+    this.#subset = subset;
     if (route) this.span.setAttribute(sc.ATTR_HYPHAE_ROUTE, route);
     if (subset) this.span.setAttribute(sc.ATTR_HYPHAE_SUBSET, subset);
   }
@@ -126,14 +149,23 @@ export class ClientCallTelemetry {
   }
 
   /**
-   * The stack answered: this response goes to the application (its body
-   * still streams). `attempts`: tries made, from the call's own counter (the
-   * attempt layer only counts when it records).
+   * The stack answered with this status: the response goes to the
+   * application (its body still streams). The dispatcher says so as it
+   * delivers; endpoint and tries are read from the call at the end, or given
+   * here by callers that have no MeshCall.
    */
-  responded(status: number, endpoint: string | undefined, attempts: number): void {
+  responded(status: number, endpoint?: string | undefined, attempts?: number): void {
     this.#status = status;
     if (endpoint !== undefined) this.#endpoint = endpoint;
-    if (attempts > this.#attempts) this.#attempts = attempts;
+    if (attempts !== undefined && attempts > this.#attempts) this.#attempts = attempts;
+  }
+
+  /** The request is not a mesh call after all (an unknown service sent by DNS): end without counting it. */
+  abandon(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#target.edge.inflight--;
+    if (this.span.isRecording()) this.span.end();
   }
 
   /** The response body was delivered in full. */
@@ -153,11 +185,20 @@ export class ClientCallTelemetry {
     const ms = performance.now() - this.#start;
     const failed = isFailure(status, err);
     const t = this.#t;
-    this.#edge.inflight--;
-    this.#edge.record(ms, failed);
-    const attempts = Math.max(1, this.#attempts);
-
+    const target = this.#target;
+    target.edge.inflight--;
+    target.edge.record(ms, failed);
     const span = this.span;
+    // No SDK and no access log: the edge stats above were all there was to do.
+    if (this.context === undefined && t.accessLog === undefined && t.instruments.noop) return;
+
+    const call = this.#call;
+    if (call !== undefined) {
+      if (call.route !== undefined && this.#route === undefined) this.setRoute(call.route, call.backend?.subset.name);
+      if (call.endpoint !== undefined) this.#endpoint = call.endpoint.id;
+      if (call.attempt + 1 > this.#attempts) this.#attempts = call.attempt + 1;
+    }
+    const attempts = Math.max(1, this.#attempts);
     const errType = err !== undefined ? errorType(err) : status >= 400 ? String(status) : undefined;
     if (span.isRecording()) {
       if (status > 0) span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
@@ -178,15 +219,15 @@ export class ClientCallTelemetry {
       // Few attributes: the SDK hashes them on every record. This service is the resource's service.name,
       // and the destination's namespace is named only when it is not ours.
       const attrs: Attributes = {
-        [sc.ATTR_HTTP_REQUEST_METHOD]: sc.normalizeMethod(this.#info.method),
-        [sc.ATTR_SERVER_ADDRESS]: this.#info.destination,
+        [sc.ATTR_HTTP_REQUEST_METHOD]: sc.normalizeMethod(this.#method),
+        [sc.ATTR_SERVER_ADDRESS]: target.destination,
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
-      if (this.#info.route) attrs[sc.ATTR_HYPHAE_ROUTE] = this.#info.route;
-      if (this.#info.subset) attrs[sc.ATTR_HYPHAE_SUBSET] = this.#info.subset;
-      if (this.#info.namespace !== t.namespace) attrs[sc.ATTR_HYPHAE_DESTINATION_NAMESPACE] = this.#info.namespace;
+      if (this.#route) attrs[sc.ATTR_HYPHAE_ROUTE] = this.#route;
+      if (this.#subset) attrs[sc.ATTR_HYPHAE_SUBSET] = this.#subset;
+      if (target.namespace !== t.namespace) attrs[sc.ATTR_HYPHAE_DESTINATION_NAMESPACE] = target.namespace;
       instruments.clientDuration.record(ms / 1000, attrs);
     }
 
@@ -197,15 +238,15 @@ export class ClientCallTelemetry {
         time: new Date(performance.timeOrigin + this.#start).toISOString(),
         side: 'client',
         service: t.service,
-        peer: this.#info.destination,
-        method: this.#info.method ?? 'GET',
-        path: pathOnly(this.#info.path),
-        route: this.#info.route,
+        peer: target.destination,
+        method: this.#method ?? 'GET',
+        path: pathOnly(this.#path),
+        route: this.#route,
         status,
         duration_ms: Math.round(ms * 1000) / 1000,
         attempts,
         endpoint: this.#endpoint,
-        trace_id: valid ? sctx.traceId : this.#traceId,
+        trace_id: valid ? sctx.traceId : this.#traceId?.slice(3, 35),
         span_id: valid ? sctx.spanId : undefined,
         error: err !== undefined ? errType : undefined,
       });

@@ -22,6 +22,7 @@ import {
   ROOT_CONTEXT,
   trace,
   type Context,
+  type ContextManager,
 } from '@opentelemetry/api';
 import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, validTraceparent } from './w3c.js';
 
@@ -41,14 +42,51 @@ const incoming = new AsyncLocalStorage<Incoming>();
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /**
+ * Where @opentelemetry/api 1.x keeps what is registered with it (tracer and
+ * meter providers, propagator, context manager, diag logger): one object on
+ * `globalThis`, created by the first registration of anything. Its absence is
+ * the cheapest possible proof that no SDK is there — one property read — so
+ * the no-SDK path asks nothing else of the API. The key is the API's own
+ * (`internal/global-utils`), the same in every 1.x release, and shared by
+ * every copy of the API in the process, which is the point of it.
+ */
+const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+type ApiGlobals = { context?: unknown; trace?: unknown; propagation?: unknown; metrics?: unknown } | undefined;
+
+/** False until anything at all is registered with the OpenTelemetry API in this process. */
+export function apiInUse(): boolean {
+  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL] !== undefined;
+}
+
+/** The registered global meter provider (the API keeps the application's own object), or undefined. */
+export function registeredMeterProvider(): unknown {
+  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.metrics;
+}
+
+/** The active context, read from the registered context manager directly (context.active() checks the API's version on every call). */
+export function activeContext(): Context {
+  const cm = (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.context as ContextManager | undefined;
+  return cm === undefined ? ROOT_CONTEXT : cm.active();
+}
+
+/** A context manager is registered (an SDK's AsyncLocalStorage one carries the context across awaits itself). */
+function contextManagerRegistered(): boolean {
+  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.context !== undefined;
+}
+
+/**
  * True when an SDK is there to use: a registered tracer provider, or a
- * propagator. Checked per request (two global look-ups), so an SDK started
- * after createMesh() is picked up.
+ * propagator. Checked per request, so an SDK started after createMesh() is
+ * picked up; with nothing registered it is one property read (apiInUse).
  */
 export function sdkActive(): boolean {
-  const provider = trace.getTracerProvider();
-  if (provider instanceof ProxyTracerProvider ? provider.getDelegate() !== NOOP_TRACER_PROVIDER : provider !== NOOP_TRACER_PROVIDER) return true;
-  return propagation.fields().length > 0;
+  const g = (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL];
+  if (g === undefined) return false;
+  // Read where the API keeps them rather than through trace.getTracerProvider(), whose version check
+  // costs more than the rest of this function; the API registers a provider there only with a delegate.
+  const provider = g.trace;
+  if (provider !== undefined) return provider instanceof ProxyTracerProvider ? provider.getDelegate() !== NOOP_TRACER_PROVIDER : provider !== NOOP_TRACER_PROVIDER;
+  return g.propagation !== undefined && propagation.fields().length > 0;
 }
 
 /** The W3C headers to pass on unchanged (no SDK), or undefined when there is no valid trace context and no baggage. */
@@ -92,9 +130,12 @@ export function extractIncoming(headers: IncomingHttpHeaders): Context {
  * Run `fn(a, b)` as the handler of a request: with `state.context` active in
  * the API (a real context manager carries it into async work) and `state` in
  * our own storage (which does, even when no context manager is registered).
+ * With a registered context manager the API's context is enough: our own
+ * storage would be a second AsyncLocalStorage run per request for nothing.
  */
 export function runIncoming<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B): void {
   if (state.context === undefined) incoming.run(state, fn, a, b);
+  else if (contextManagerRegistered()) context.with(state.context, fn, undefined, a, b);
   else context.with(state.context, runStored, undefined, state, fn, a, b);
 }
 
@@ -108,7 +149,7 @@ function runStored<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B):
  * being handled, else the active (root) context.
  */
 export function outgoingParent(): Context {
-  const active = context.active();
+  const active = activeContext();
   if (trace.getSpan(active) !== undefined) return active;
   return incoming.getStore()?.context ?? active;
 }

@@ -7,7 +7,8 @@
  * stats for the control plane do any work.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { metrics, trace, type Attributes, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import { createNoopMeter, trace, type Attributes, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import { registeredMeterProvider } from './context.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
 import { Instruments } from './instruments.js';
@@ -72,6 +73,7 @@ export class MeshTelemetry {
   #meterProvider: MeterProvider | undefined;
   #instrumentsFor: MeterProvider | undefined;
   #instruments: Instruments | undefined;
+  #noop: Instruments | undefined;
   #undici: 'auto' | boolean;
   #endpointSources = new Set<() => Iterable<EndpointState>>();
   #certificateSources = new Set<() => CertificateInfo | undefined>();
@@ -88,19 +90,30 @@ export class MeshTelemetry {
     this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
   }
 
-  /** The instruments of the current meter provider (made again if the global provider changed). */
+  /**
+   * The instruments of the current meter provider (made again if the global
+   * provider changed). With nothing registered with the API, the no-op ones,
+   * without asking the API (one property read per request).
+   */
   get instruments(): Instruments {
-    const provider = this.#meterProvider ?? metrics.getMeterProvider();
+    // The registered provider is read where the API keeps it (metrics.getMeterProvider() would run the
+    // API's version check on every request); none registered: the no-op instruments, made once.
+    const provider = this.#meterProvider ?? (registeredMeterProvider() as MeterProvider | undefined);
+    if (provider === undefined) return (this.#noop ??= this.#make(createNoopMeter()));
     if (provider !== this.#instrumentsFor || !this.#instruments) {
-      this.#instruments = new Instruments(provider.getMeter(SCOPE_NAME, SCOPE_VERSION), {
-        traffic: this.traffic,
-        endpoints: () => this.endpointStates(),
-        certificates: () => this.#certificates(),
-        service: this.service,
-      });
+      this.#instruments = this.#make(provider.getMeter(SCOPE_NAME, SCOPE_VERSION));
       this.#instrumentsFor = provider;
     }
     return this.#instruments;
+  }
+
+  #make(meter: Meter): Instruments {
+    return new Instruments(meter, {
+      traffic: this.traffic,
+      endpoints: () => this.endpointStates(),
+      certificates: () => this.#certificates(),
+      service: this.service,
+    });
   }
 
   /** True when an undici instrumentation makes the per-request CLIENT spans and writes the headers. */

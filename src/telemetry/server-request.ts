@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { context, createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -43,6 +43,18 @@ export function setServerRoute(req: IncomingMessage, route: string): void {
   (req as Tracked)[kRecord]?.setRoute(route);
 }
 
+/**
+ * The 'close' listener of every tracked response (one function for all:
+ * 'close' comes after 'finish' for a complete response, alone when the
+ * connection died first). The record hangs on the request (`res.req`).
+ */
+export function onResponseClose(this: ServerResponse): void {
+  (this.req as Tracked | undefined)?.[kRecord]?.finish(this, this.writableFinished);
+}
+
+/** How the verified caller of a request is found (the server's getPeer): asked only when something uses it. */
+export type PeerLookup = (req: IncomingMessage) => PeerInfo | undefined;
+
 export class ServerRequestTelemetry implements Incoming {
   readonly span: Span;
   readonly req: IncomingMessage;
@@ -52,21 +64,31 @@ export class ServerRequestTelemetry implements Incoming {
   readonly passthrough: Record<string, string> | undefined;
   /** false: the span belongs to an HTTP instrumentation that ends it; we only add the mesh's attributes. */
   readonly owned: boolean;
-  route: string | undefined;
+  route: string | undefined = undefined;
   #t: MeshTelemetry;
-  #rpc: RpcMetadata | undefined;
-  #method: string;
-  #start = performance.now();
-  #traceId: string | undefined;
-  #peer: PeerInfo | undefined;
+  #rpc: RpcMetadata | undefined = undefined;
+  #start: number;
+  #peerOf: PeerLookup | undefined;
+  #peer: PeerInfo | undefined = undefined;
   #done = false;
 
-  constructor(t: MeshTelemetry, req: IncomingMessage, peer: PeerInfo | undefined) {
+  constructor(t: MeshTelemetry, req: IncomingMessage, peerOf?: PeerLookup) {
     this.#t = t;
     this.req = req;
-    this.#peer = peer;
-    this.#method = sc.normalizeMethod(req.method);
-    const active = context.active();
+    this.#peerOf = peerOf;
+    this.#start = performance.now();
+    t.traffic.inbound.inflight++;
+    (req as Tracked)[kRecord] = this;
+    // Nothing registered with the OpenTelemetry API: no instrumentation can have made a span, no SDK can
+    // record one. Only the W3C headers to pass on, checked in place; nothing else is looked at.
+    if (!apiInUse()) {
+      this.owned = false;
+      this.span = NO_SPAN;
+      this.context = undefined;
+      this.passthrough = passthroughHeaders(req.headers);
+      return;
+    }
+    const active = activeContext();
     const rpc = active.getValue(RPC_METADATA) as RpcMetadata | undefined;
     // Only a span an HTTP instrumentation marked as this request's: any other active span may be a leftover
     // of the context server.listen() ran in, which every connection inherits.
@@ -82,7 +104,8 @@ export class ServerRequestTelemetry implements Incoming {
     } else if (sdkActive()) {
       this.owned = true;
       const parent = extractIncoming(req.headers);
-      this.span = t.tracer.startSpan(this.#method === '_OTHER' ? 'HTTP' : this.#method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req) }, parent);
+      const method = sc.normalizeMethod(req.method);
+      this.span = t.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req, method) }, parent);
       if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
       this.context = trace.setSpan(parent, this.span);
       this.passthrough = undefined;
@@ -92,31 +115,38 @@ export class ServerRequestTelemetry implements Incoming {
       this.span = NO_SPAN;
       this.context = undefined;
       this.passthrough = passthroughHeaders(req.headers);
-      if (this.passthrough?.traceparent) this.#traceId = this.passthrough.traceparent.slice(3, 35);
     }
-    (req as Tracked)[kRecord] = this;
-    t.traffic.inbound.inflight++;
+  }
+
+  /** The verified caller (mTLS), looked up on first use. */
+  #peerInfo(): PeerInfo | undefined {
+    if (this.#peerOf !== undefined) {
+      this.#peer = this.#peerOf(this.req);
+      this.#peerOf = undefined;
+    }
+    return this.#peer;
   }
 
   #meshAttrs(): Attributes {
     const attrs: Attributes = {};
     if (this.#t.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.#t.service;
-    if (this.#peer) {
-      attrs[sc.ATTR_HYPHAE_PEER_IDENTITY] = this.#peer.id;
-      if (this.#peer.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
+    const peer = this.#peerInfo();
+    if (peer) {
+      attrs[sc.ATTR_HYPHAE_PEER_IDENTITY] = peer.id;
+      if (peer.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = peer.service;
     }
     return attrs;
   }
 
   /** What semconv wants at span creation (samplers may read it). */
-  #spanAttrs(req: IncomingMessage): Attributes {
+  #spanAttrs(req: IncomingMessage, method: string): Attributes {
     const socket = req.socket;
     const attributes: Attributes = {
-      [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
+      [sc.ATTR_HTTP_REQUEST_METHOD]: method,
       [sc.ATTR_URL_PATH]: pathOnly(req.url),
       [sc.ATTR_URL_SCHEME]: (socket as TLSSocket).encrypted ? 'https' : 'http',
     };
-    if (this.#method === '_OTHER' && req.method) attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = req.method;
+    if (method === '_OTHER' && req.method) attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = req.method;
     if (socket.remoteAddress) attributes[sc.ATTR_CLIENT_ADDRESS] = socket.remoteAddress;
     if (socket.localPort !== undefined) attributes[sc.ATTR_SERVER_PORT] = socket.localPort;
     const host = req.headers.host;
@@ -158,17 +188,21 @@ export class ServerRequestTelemetry implements Incoming {
     const failed = !finished || classifyStatus(status) !== 'success';
     t.traffic.inbound.inflight--;
     t.traffic.inbound.record(ms, failed);
+    const span = this.span;
+    // No SDK and no access log: the inbound stats above were all there was to do.
+    if (span === NO_SPAN && t.accessLog === undefined && t.instruments.noop) return;
     const errType = !finished ? 'aborted' : status >= 500 ? String(status) : undefined;
     const route = this.route;
+    const method = sc.normalizeMethod(req.method);
+    const peer = this.#peerInfo();
 
-    const span = this.span;
     if (this.owned) {
       if (span.isRecording()) {
         span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
         span.setAttribute(sc.ATTR_HYPHAE_OUTCOME, failed ? 'failure' : 'success');
         if (route) {
           span.setAttribute(sc.ATTR_HTTP_ROUTE, route);
-          span.updateName(`${this.#method} ${route}`);
+          span.updateName(`${method === '_OTHER' ? 'HTTP' : method} ${route}`);
         }
         // semconv: a server span is an error for 5xx only (4xx is the client's mistake).
         if (errType !== undefined) {
@@ -183,14 +217,14 @@ export class ServerRequestTelemetry implements Incoming {
     const instruments = t.instruments;
     if (!instruments.noop) {
       const attrs: Attributes = {
-        [sc.ATTR_HTTP_REQUEST_METHOD]: this.#method,
+        [sc.ATTR_HTTP_REQUEST_METHOD]: method,
         [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };
       if (route) attrs[sc.ATTR_HTTP_ROUTE] = route;
       if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
       // This service is the resource's service.name; the caller's is worth a label (a bounded set of services).
-      if (this.#peer?.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.#peer.service;
+      if (peer?.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = peer.service;
       instruments.serverDuration.record(ms / 1000, attrs);
     }
 
@@ -201,14 +235,14 @@ export class ServerRequestTelemetry implements Incoming {
         time: new Date(performance.timeOrigin + this.#start).toISOString(),
         side: 'server',
         service: t.service,
-        peer: this.#peer?.service,
-        peer_identity: this.#peer?.id,
+        peer: peer?.service,
+        peer_identity: peer?.id,
         method: req.method ?? 'GET',
         path: pathOnly(req.url),
         route,
         status: finished ? status : 0,
         duration_ms: Math.round(ms * 1000) / 1000,
-        trace_id: valid ? sctx.traceId : this.#traceId,
+        trace_id: valid ? sctx.traceId : this.passthrough?.traceparent?.slice(3, 35),
         span_id: valid ? sctx.spanId : undefined,
         error: !finished ? 'aborted' : undefined,
       });

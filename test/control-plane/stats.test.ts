@@ -5,21 +5,17 @@
  * reporter from real traffic.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { LatencyHistogram, latencyBucket } from '../../src/core/latency-histogram.js';
-import { silentLogger } from '../../src/core/logger.js';
 import { statsReportSchema, type StatsReportInput } from '../../src/config/stats.js';
-import { ControlPlaneClient } from '../../src/discovery/control-plane-client.js';
-import { StaticResolver } from '../../src/discovery/static-resolver.js';
-import { StatsReporter } from '../../src/discovery/stats-reporter.js';
 import { MemoryRegistry } from '../../src/control-plane/registry/memory-registry.js';
 import { FileStore } from '../../src/control-plane/store/file-store.js';
 import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
 import { buildSummary, type MeshSummary } from '../../src/control-plane/stats/summary.js';
-import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
-import { call, makeTempDir, percentile, register, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
-import { startTracedServer, TestClient, type TestService } from '../helpers/telemetry-stack.js';
+import { createMesh } from '../../src/index.js';
+import { call, makeTempDir, percentile, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 
 function report(r: Partial<StatsReportInput> & { reporter: string }): ReturnType<typeof statsReportSchema.parse> {
   return statsReportSchema.parse({ intervalMs: 1000, ...r });
@@ -177,44 +173,50 @@ describe('POST /v1/stats on a real control plane', () => {
     assert.equal(window.status, 400);
   });
 
-  it('the reporter delivers real traffic, counted exactly, and the control plane shows it per edge and instance', async () => {
-    const resolver = new StaticResolver();
-    const apiT = new MeshTelemetry({ service: 'api' });
+  it('meshes report their real traffic: counted exactly per edge and instance, with the certificate; close sends the last report', async () => {
+    // Two real meshes on this (secure) control plane: api serves through wrapServer, web calls it.
+    const api = await createMesh({ ...(await cp.meshOptions('api')), server: { drainDelayMs: 50 }, telemetry: { statsIntervalMs: 300 } });
     let n = 0;
-    const api: TestService = await startTracedServer(apiT, (_req, res) => {
-      res.statusCode = ++n % 10 === 0 ? 500 : 200;
-      setTimeout(() => res.end('ok'), 5);
-    });
-    resolver.set('api', [{ address: '127.0.0.1', port: api.port }]);
-    const lease = await register(cp.url, { service: 'api', address: '127.0.0.1', port: api.port });
-    const webT = new MeshTelemetry({ service: 'web' });
-    const client = new TestClient(webT, resolver);
-    const cpClient = new ControlPlaneClient([cp.url], { token: cp.adminToken, ca: cp.ca });
-    const webReporter = new StatsReporter(cpClient, () => webT.takeStats(), { service: 'web', namespace: 'default', instances: () => [], logger: silentLogger });
-    const apiReporter = new StatsReporter(cpClient, () => apiT.takeStats(), { service: 'api', namespace: 'default', instances: () => [lease.instance.id], logger: silentLogger });
+    const server = api.wrapServer(
+      http.createServer((_req, res) => {
+        res.statusCode = ++n % 10 === 0 ? 500 : 200;
+        setTimeout(() => res.end('ok'), 5);
+      }),
+    );
+    server.listen(0, '127.0.0.1');
+    const instance = (await api.registered(server))!.id;
+    const web = await createMesh({ ...(await cp.meshOptions('web')), telemetry: { statsIntervalMs: 60_000 } });
     try {
       for (let i = 0; i < 50; i++) {
-        const r = await client.request('http://api/');
+        const r = await web.request('http://api/');
         await r.body.text();
       }
-      await new Promise((r) => setTimeout(r, 20)); // the last server-side 'close'
-      await Promise.all([webReporter.flush(), apiReporter.flush()]);
-      const s = (await call<MeshSummary>(cp.url, 'GET', '/v1/stats/summary?window=30')).body;
+      // web's interval is a minute: what reaches the control plane now is the report close() sends last.
+      await web.close();
+      const summary = async () => (await call<MeshSummary>(cp.url, 'GET', '/v1/stats/summary?window=30')).body;
+      let s = await summary();
       const e = s.edges.find((x) => x.source === 'default/web' && x.destination === 'default/api')!;
       console.log(`edge: ${JSON.stringify(e)}`);
       assert.equal(e.requests, 50);
       assert.equal(e.errors, 5);
       assert.equal(e.successRate, 0.9);
       assert.ok(e.p50Ms! >= 4 && e.p50Ms! < 60, `p50 ${e.p50Ms} ms for a 5 ms handler`);
-      const inst = s.instances.find((i) => i.id === lease.instance.id)!;
+      // api reports every 300 ms: its inbound side, as its instance's figures, with its certificate.
+      const deadline = Date.now() + 5_000;
+      const inbound = () => s.instances.find((i) => i.id === instance)?.traffic.requests ?? 0;
+      while (inbound() < 50 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        s = await summary();
+      }
+      const inst = s.instances.find((i) => i.id === instance)!;
+      console.log(`instance: ${JSON.stringify(inst)}`);
       assert.equal(inst.health, 'reporting');
       assert.equal(inst.traffic.requests, 50);
+      assert.match(inst.certificate!.spiffeId, /\/ns\/default\/sa\/api$/);
+      assert.ok(inst.certificate!.expiresInSeconds > 3600, 'a fresh 24 h certificate');
       assert.equal(s.controlPlane.reporters, 2);
     } finally {
-      await webReporter.close();
-      await apiReporter.close();
-      await cpClient.close();
-      await client.close();
+      await web.close();
       await api.close();
     }
   });

@@ -40,7 +40,22 @@ describe('parseMeshOptions', () => {
       unknownServices: 'error',
       server: { drainDelayMs: 2_000, gracePeriodMs: 30_000 },
       cacheIdentity: true,
+      telemetry: { enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto' },
     });
+  });
+
+  it('telemetry: partial objects get the other defaults; bad values are listed', () => {
+    const sink = () => {};
+    assert.deepEqual(parseMeshOptions({ controlPlane: CP, telemetry: { accessLog: sink, statsIntervalMs: 500 } }).telemetry, {
+      enabled: true,
+      accessLog: sink,
+      reportStats: true,
+      statsIntervalMs: 500,
+      undiciInstrumentation: 'auto',
+    });
+    assert.equal(parseMeshOptions({ controlPlane: CP, telemetry: { accessLog: 'stderr' } }).telemetry.accessLog, 'stderr');
+    const issues = issuesOf({ controlPlane: CP, telemetry: { accessLog: 'file', statsIntervalMs: 10, tracerProvider: {}, colour: 1 } });
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['telemetry.accessLog', 'telemetry.colour', 'telemetry.statsIntervalMs', 'telemetry.tracerProvider']);
   });
 
   it('a partial server object gets the other server defaults', () => {

@@ -1,22 +1,23 @@
 /**
  * With @opentelemetry/instrumentation-http and instrumentation-undici
- * installed, the mesh adds to their spans instead of doubling them: the
- * server request keeps one SERVER span (instrumentation-http's, with the
- * mesh's attributes), each physical request keeps one CLIENT span (undici's),
- * the mesh's per-call span becomes INTERNAL, and one traceparent goes out.
+ * installed, a real mesh (createMesh, wrapServer) adds to their spans instead
+ * of doubling them: the server request keeps one SERVER span
+ * (instrumentation-http's, enriched with the mesh's attributes — wrapServer
+ * runs its stack inside the instrumentation's patched emit), each physical
+ * request keeps one CLIENT span (undici's), the mesh's per-call span becomes
+ * INTERNAL, and one traceparent goes out.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { StaticResolver } from '../../src/discovery/static-resolver.js';
-import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
-import { setServerRoute } from '../../src/telemetry/server-request.js';
-import { startTracedServer, TestClient, type TestService } from '../helpers/telemetry-stack.js';
+import { createMesh, setServerRoute, type Mesh } from '../../src/index.js';
+import { StaticResolver } from '../../src/extend.js';
 
 process.env.OTEL_METRICS_EXPORTER = 'none';
 process.env.OTEL_LOGS_EXPORTER = 'none';
@@ -27,36 +28,41 @@ const sdk = new NodeSDK({
   instrumentations: [new HttpInstrumentation(), new UndiciInstrumentation()],
 });
 
-describe('alongside instrumentation-http and instrumentation-undici', () => {
+describe('a mesh alongside instrumentation-http and instrumentation-undici', () => {
   const resolver = new StaticResolver();
-  let db: TestService;
-  let client: TestClient;
+  let db: Mesh;
+  let web: Mesh;
   const traceparents: number[] = [];
 
   before(async () => {
     sdk.start();
     // require-in-the-middle patches core modules when they are next required.
-    createRequire(import.meta.url)('node:http');
-    db = await startTracedServer(new MeshTelemetry({ service: 'db' }), (req, res) => {
-      traceparents.push(req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'traceparent').length);
-      setServerRoute(req, '/rows/:id');
-      res.end('row');
-    });
-    resolver.set('db', [{ address: '127.0.0.1', port: db.port }]);
-    client = new TestClient(new MeshTelemetry({ service: 'web' }), resolver);
+    const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+    db = await createMesh({ resolver: new StaticResolver(), service: 'db', server: { drainDelayMs: 0 } });
+    const server = db.wrapServer(
+      http.createServer((req, res) => {
+        traceparents.push(req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'traceparent').length);
+        setServerRoute(req, '/rows/:id');
+        res.end('row');
+      }),
+      { register: false },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    resolver.set('db', [{ address: '127.0.0.1', port: (server.address() as AddressInfo).port }]);
+    web = await createMesh({ resolver, service: 'web' });
   });
 
   after(async () => {
-    await client.close();
+    await web.close();
     await db.close();
     await sdk.shutdown();
   });
 
-  it('one SERVER span (enriched), one CLIENT span per request (undici\'s), the mesh span INTERNAL, one traceparent', async () => {
+  it("one SERVER span (enriched), one CLIENT span per request (undici's), the mesh span INTERNAL, one traceparent", async () => {
     exporter.reset();
     const tracer = trace.getTracer('test');
     await tracer.startActiveSpan('root', async (root) => {
-      const r = await client.request('http://db/rows/3');
+      const r = await web.request('http://db/rows/3');
       assert.equal(await r.body.text(), 'row');
       root.end();
     });

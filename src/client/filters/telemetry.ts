@@ -15,7 +15,7 @@
 import { context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { Filter } from '../../core/filter.js';
-import { ClientCallTelemetry } from '../../telemetry/client-call.js';
+import { ClientCallTelemetry, type ClientTarget } from '../../telemetry/client-call.js';
 import { incomingPassthrough, outgoingParent, sdkActive } from '../../telemetry/context.js';
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
@@ -27,48 +27,35 @@ export interface CallTelemetryTarget {
   namespace: string;
 }
 
+/**
+ * The call's end is not awaited here: the dispatcher tells the record the
+ * status as it delivers the response (`responded`), and MeshCall tells it
+ * when the body is done or the call failed (`completed`/`failed`). So this
+ * layer adds no promise and no closure per call; without an SDK it is a
+ * global check, one object and one clock read.
+ */
 export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filter<MeshCall, Attempt> {
   return (next) => {
     // Resolved once per destination stack: recording is then a few increments.
-    const edge = t.traffic.edge(dest.namespace, dest.name);
+    const target: ClientTarget = { destination: dest.name, namespace: dest.namespace, edge: t.traffic.edge(dest.namespace, dest.name) };
     return (call) => {
-      const info = { method: call.opts.method, path: call.opts.path, destination: dest.name, namespace: dest.namespace };
-      let rec: ClientCallTelemetry;
-      let p: Promise<Attempt>;
-      try {
-        if (sdkActive()) {
-          rec = new ClientCallTelemetry(t, edge, info, outgoingParent());
-          const headers = rec.headers();
-          if (headers !== undefined) call.opts = withHeaders(call.opts, headers);
-          call.telemetry = rec;
-          // The span is made current below only when something there reads it: an undici instrumentation
-          // parents its spans on it, and a recording span's attempts are worth seeing in custom layers.
-          // For the unsampled majority that saves an AsyncLocalStorage run per call.
-          p = rec.delegated || rec.recording ? context.with(rec.context!, next, undefined, call) : next(call);
-        } else {
-          // No SDK: no span to make; pass the incoming request's trace context on as it came.
-          const passthrough = incomingPassthrough();
-          rec = new ClientCallTelemetry(t, edge, info, undefined, passthrough?.traceparent);
-          if (passthrough !== undefined) call.opts = withHeaders(call.opts, passthrough);
-          call.telemetry = rec;
-          p = next(call);
-        }
-      } catch (err) {
-        call.telemetry?.finish(0, err);
-        throw err;
+      const opts = call.opts;
+      if (!sdkActive()) {
+        // No SDK: no span to make; pass the incoming request's trace context on as it came.
+        const passthrough = incomingPassthrough();
+        call.telemetry = new ClientCallTelemetry(t, target, opts.method, opts.path, undefined, passthrough?.traceparent, call);
+        if (passthrough !== undefined) call.opts = withHeaders(opts, passthrough);
+        return next(call);
       }
-      return p.then(
-        (attempt) => {
-          rec.responded(attempt.statusCode, attempt.endpoint.id, call.attempt + 1);
-          return attempt;
-        },
-        (err: unknown) => {
-          // No response: the call ends here (MeshCall.fail may also report it; the first report counts).
-          rec.responded(0, call.endpoint?.id, call.attempt + 1);
-          rec.finish(0, err);
-          throw err;
-        },
-      );
+      const rec = new ClientCallTelemetry(t, target, opts.method, opts.path, outgoingParent(), undefined, call);
+      const headers = rec.headers();
+      if (headers !== undefined) call.opts = withHeaders(opts, headers);
+      call.telemetry = rec;
+      // The span is made current below only when something there reads it: an undici instrumentation
+      // parents its per-request spans on it. The mesh's own layers find it on the call. Not entering the
+      // context manager otherwise matters beyond the one call: the first AsyncLocalStorage run turns on
+      // Node's promise hooks for the whole process (Node 20), a cost on every promise from then on.
+      return rec.delegated ? context.with(rec.context!, next, undefined, call) : next(call);
     };
   };
 }

@@ -56,6 +56,8 @@ interface Held {
 export class InboundAuthorization {
   readonly stats: AuthzStats = { checked: 0, denied: 0, deniedBy: new Map(), badTargets: 0, notReady: 0, updates: 0, policies: 0 };
   readonly logger: Logger;
+  /** Told of every 403 (telemetry counts them by policy). */
+  onDenied: ((denial: Denial) => void) | undefined = undefined;
   #set: PolicySet | undefined;
   #held: Held[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -114,6 +116,7 @@ export class InboundAuthorization {
     const key = denial.policy ?? DEFAULT_DENY_KEY;
     this.stats.denied++;
     this.stats.deniedBy.set(key, (this.stats.deniedBy.get(key) ?? 0) + 1);
+    this.onDenied?.(denial);
     this.logger.info('hyphae: request denied by authorization', {
       policy: key,
       method: req.method,

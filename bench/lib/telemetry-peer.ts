@@ -1,0 +1,94 @@
+/**
+ * One side of the telemetry throughput benchmark (bench/telemetry-throughput.ts).
+ * A process hosts one mesh per mode it is given (MODES, comma-separated), so
+ * that modes which can share a process do: `off` and `no-sdk` differ only in
+ * the mesh's `telemetry.enabled`, and running them in the same two processes
+ * removes process-to-process noise from the comparison. A mode that changes
+ * the whole process — an SDK registers itself globally, an AsyncLocalStorage
+ * once entered slows every promise — gets processes of its own.
+ *
+ *   ROLE=server  per mode, a wrapServer service answering a small fixed body (no registration)
+ *   ROLE=client  per mode, a mesh client; on {cmd: 'run', mode} it calls its server through
+ *                mesh.request in closed loops and answers with the load result and its CPU time
+ *
+ * Modes: `off` (telemetry: { enabled: false }: the same stacks without the telemetry layers),
+ * `no-sdk` (the layers, no OpenTelemetry SDK), `off-traced` / `no-sdk-traced` (the same two,
+ * every request carrying an upstream's traceparent, which the server checks and keeps for its
+ * handler), `sdk-1pct` (sdk-node: parent-based 1 % sampler, batch span processor),
+ * `sdk-1pct-metrics` (the same, and a MeterProvider read every second), and their baselines
+ * `sdk-off` / `sdk-metrics-off`: the same SDK in the same process, the mesh's telemetry off. Discovery is a StaticResolver: no control plane, so no stats are sent (they are
+ * still counted).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { StaticResolver } from '../../src/extend.js';
+import { runLoad } from './load.js';
+import { startBenchSdk } from './otel-sdk.js';
+
+const modes = (process.env.MODES ?? 'off').split(',');
+const role = process.env.ROLE ?? 'server';
+const sdk = modes.some((m) => m.startsWith('sdk-')) ? await startBenchSdk(0.01, `bench-${role}`, modes.includes('sdk-1pct-metrics')) : undefined;
+const enabled = (mode: string) => mode !== 'off' && !mode.endsWith('-off') && mode !== 'off-traced';
+const send = (m: unknown) => process.send!(m);
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+const meshes: Mesh[] = [];
+
+if (role === 'server') {
+  const body = Buffer.from('{"ok":true,"service":"bench"}');
+  const headers = { 'content-type': 'application/json', 'content-length': body.length };
+  const ports: Record<string, number> = {};
+  for (const mode of modes) {
+    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'bench', telemetry: { enabled: enabled(mode) } });
+    meshes.push(mesh);
+    const server = mesh.wrapServer(
+      http.createServer((_req, res) => {
+        res.writeHead(200, headers);
+        res.end(body);
+      }),
+      { register: false },
+    );
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    ports[mode] = (server.address() as AddressInfo).port;
+  }
+  // CPU time (user + system, µs) on request: the driver reads it before and after each round.
+  process.on('message', (m: { cmd: string }) => {
+    if (m.cmd === 'cpu') send({ cpu: cpuMicros() });
+  });
+  send({ ports });
+} else {
+  const ports = JSON.parse(process.env.PORTS!) as Record<string, number>;
+  const calls = new Map<string, () => Promise<void>>();
+  for (const mode of modes) {
+    const mesh = await createMesh({
+      resolver: new StaticResolver({ bench: [{ address: '127.0.0.1', port: ports[mode]! }] }),
+      service: 'bench-client',
+      telemetry: { enabled: enabled(mode) },
+    });
+    meshes.push(mesh);
+    // An upstream's trace context, as a service in the middle of a traced chain receives it.
+    const opts = mode.endsWith('-traced') ? { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } } : undefined;
+    calls.set(mode, async () => {
+      const r = await mesh.request('http://bench/', opts);
+      await r.body.dump();
+    });
+  }
+  process.on('message', (m: { cmd: string; mode: string; durationMs: number; concurrency: number }) => {
+    if (m.cmd !== 'run') return;
+    const cpu0 = cpuMicros();
+    void runLoad(calls.get(m.mode)!, { concurrency: m.concurrency, durationMs: m.durationMs }).then((result) =>
+      send({ result, cpu: cpuMicros() - cpu0, spans: sdk?.exportedSpans() }),
+    );
+  });
+  send({ ready: true });
+}
+
+process.on('disconnect', () => {
+  void Promise.all(meshes.map((m) => m.close()))
+    .then(() => sdk?.stop())
+    .finally(() => process.exit(0));
+});

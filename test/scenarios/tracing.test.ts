@@ -1,0 +1,168 @@
+/**
+ * One request, one trace, across real mesh processes (issue 6, must-show 1).
+ *
+ * A secure control plane; web -> api -> db, each examples/telemetry/service.js
+ * with createMesh and wrapServer, each running @opentelemetry/sdk-node with an
+ * in-memory exporter (examples/telemetry/otel.js, loaded with --import); db has
+ * two instances, one of which answers every request 503. This test process is
+ * a mesh client with its own SDK and starts the trace. Nothing in the services
+ * wires telemetry by hand: the spans are the mesh's.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { startTelemetryService, type SpanJson, type TelemetryService } from '../helpers/telemetry-services.js';
+
+process.env.OTEL_METRICS_EXPORTER = 'none';
+process.env.OTEL_LOGS_EXPORTER = 'none';
+const exporter = new InMemorySpanExporter();
+const sdk = new NodeSDK({ serviceName: 'test-client', spanProcessors: [new SimpleSpanProcessor(exporter)], instrumentations: [] });
+
+type Span = SpanJson;
+
+function fromReadable(s: ReadableSpan): Span {
+  return {
+    name: s.name,
+    kind: s.kind,
+    traceId: s.spanContext().traceId,
+    spanId: s.spanContext().spanId,
+    parentSpanId: s.parentSpanContext?.spanId,
+    parentIsRemote: s.parentSpanContext?.isRemote,
+    scope: s.instrumentationScope.name,
+    service: 'test-client',
+    attributes: { ...s.attributes },
+    events: s.events.map((e) => ({ name: e.name, attributes: { ...e.attributes } })),
+    status: { code: s.status.code, message: s.status.message },
+  };
+}
+
+describe('one trace through web -> api -> db (real processes, sdk-node in each, in-memory exporters)', { timeout: 120_000 }, () => {
+  let cp: RunningControlPlane;
+  let mesh: Mesh;
+  const services: TelemetryService[] = [];
+
+  before(async () => {
+    sdk.start();
+    cp = await startControlPlane();
+    const start = (name: string, service: string, env: Record<string, string> = {}) => startTelemetryService(cp, name, service, { traces: true, env });
+    services.push(
+      ...(await Promise.all([start('db-ok', 'db'), start('db-503', 'db', { FAIL_STATUS: '503' }), start('api', 'api', { CALLS: 'db' }), start('web', 'web', { CALLS: 'api' })])),
+    );
+    mesh = await createMesh(await cp.meshOptions('test-client'));
+  });
+
+  after(async () => {
+    await mesh?.close();
+    await Promise.all(services.map((s) => s.child.kill('SIGTERM')));
+    await cp?.stop();
+    await sdk.shutdown();
+  });
+
+  /** Every span of one trace, from this process and the four services (server spans end just after the response: poll). */
+  async function traceOf(traceId: string, atLeast: number): Promise<Span[]> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const remote = (await Promise.all(services.map((s) => s.spans()))).flat();
+      const spans = [...exporter.getFinishedSpans().map(fromReadable), ...remote].filter((s) => s.traceId === traceId);
+      if (spans.length >= atLeast || Date.now() > deadline) return spans;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('server and client spans are parented hop by hop; every attempt shows; semconv attribute names', async () => {
+    const tracer = trace.getTracer('test');
+    const db = (name: string) => services.find((s) => s.name === name)!.instance!;
+    // Peak-EWMA picks among the two db instances at random: send until a call of api reached the failing one.
+    let checked = 0;
+    let sawFailingAttempt = false;
+    let retried = false;
+    for (let i = 0; i < 40 && !sawFailingAttempt; i++) {
+      const { traceId, status } = await tracer.startActiveSpan('root', async (root) => {
+        const res = await mesh.request('http://web/items/7?x=1');
+        await res.body.text();
+        root.end();
+        return { traceId: root.spanContext().traceId, status: res.statusCode };
+      });
+      // root + test client + web server/client + api server/client + one db server per attempt.
+      const spans = await traceOf(traceId, 7);
+      const show = spans.map((s) => `${s.service.padEnd(11)} ${String(SpanKind[s.kind]).padEnd(8)} ${s.name.padEnd(6)} ${s.spanId}<-${s.parentSpanId ?? '-'}`);
+      const one = (pred: (s: Span) => boolean, what: string): Span => {
+        const found = spans.filter(pred);
+        assert.equal(found.length, 1, `one ${what}; trace:\n${show.join('\n')}`);
+        return found[0]!;
+      };
+      const rootSpan = one((s) => s.name === 'root', 'root span');
+      const testClient = one((s) => s.service === 'test-client' && s.kind === SpanKind.CLIENT, 'client span in this process');
+      const webServer = one((s) => s.service === 'web' && s.kind === SpanKind.SERVER, 'web SERVER span');
+      const webClient = one((s) => s.service === 'web' && s.kind === SpanKind.CLIENT, 'web CLIENT span');
+      const apiServer = one((s) => s.service === 'api' && s.kind === SpanKind.SERVER, 'api SERVER span');
+      const apiClient = one((s) => s.service === 'api' && s.kind === SpanKind.CLIENT, 'api CLIENT span');
+      const dbServers = spans.filter((s) => s.service === 'db' && s.kind === SpanKind.SERVER);
+
+      // Parented hop by hop, across processes.
+      assert.equal(testClient.parentSpanId, rootSpan.spanId);
+      assert.equal(webServer.parentSpanId, testClient.spanId);
+      assert.equal(webServer.parentIsRemote, true);
+      assert.equal(webClient.parentSpanId, webServer.spanId);
+      assert.equal(apiServer.parentSpanId, webClient.spanId);
+      assert.equal(apiClient.parentSpanId, apiServer.spanId);
+      assert.ok(dbServers.length >= 1);
+      for (const s of dbServers) assert.equal(s.parentSpanId, apiClient.spanId, 'every attempt is a child of the logical client span');
+
+      // Every attempt is an event on the call's span, with the endpoint it went to; as many as db served.
+      const attempts = apiClient.events.filter((e) => e.name === 'hyphae.attempt');
+      assert.equal(attempts.length, dbServers.length, show.join('\n'));
+      attempts.forEach((a, k) => {
+        assert.equal(a.attributes['http.request.resend_count'], k);
+        assert.ok([db('db-ok'), db('db-503')].includes(String(a.attributes['hyphae.endpoint'])), JSON.stringify(a.attributes));
+      });
+      const failing = attempts.findIndex((a) => a.attributes['http.response.status_code'] === 503);
+      if (failing >= 0) {
+        sawFailingAttempt = true;
+        console.log(`trace with a 503 attempt (${status}):\n  ${show.join('\n  ')}\n  api -> db attempts: ${JSON.stringify(attempts.map((a) => a.attributes))}`);
+        assert.equal(attempts[failing]!.attributes['hyphae.endpoint'], db('db-503'));
+        if (attempts.length > failing + 1) {
+          // A retry layer is in the stack: the next attempt says why it was sent, and the call succeeded.
+          retried = true;
+          assert.equal(attempts[failing + 1]!.attributes['hyphae.retry.reason'], '503');
+          assert.equal(apiClient.attributes['http.request.resend_count'], attempts.length - 1);
+          assert.equal(apiClient.attributes['http.response.status_code'], 200);
+          assert.equal(status, 200);
+        } else {
+          // No retry: the 503 is the call's answer, an error on the client span (semconv: 4xx/5xx), and api answers 502.
+          assert.equal(apiClient.attributes['http.response.status_code'], 503);
+          assert.equal(apiClient.attributes['error.type'], '503');
+          assert.equal(apiClient.status.code, SpanStatusCode.ERROR);
+          assert.equal(apiClient.attributes['hyphae.outcome'], 'failure');
+          assert.equal(status, 502);
+        }
+      }
+
+      // Semantic-convention names on a client and a server span, and the mesh's own.
+      assert.equal(webClient.name, 'GET');
+      assert.equal(webClient.attributes['http.request.method'], 'GET');
+      assert.equal(webClient.attributes['url.full'], 'http://api/items/7?x=1');
+      assert.equal(webClient.attributes['server.address'], 'api');
+      assert.equal(webClient.attributes['hyphae.destination.service'], 'api');
+      assert.equal(webClient.attributes['hyphae.service'], 'web');
+      assert.match(String(webClient.attributes['hyphae.endpoint']), /^127\.0\.0\.1:\d+$/);
+      assert.equal(apiServer.name, 'GET /');
+      assert.equal(apiServer.attributes['http.route'], '/');
+      assert.equal(apiServer.attributes['url.path'], '/items/7');
+      assert.equal(apiServer.attributes['url.scheme'], 'https', 'mTLS between services');
+      assert.equal(apiServer.attributes['network.protocol.version'], '1.1');
+      assert.equal(apiServer.attributes['client.address'], '127.0.0.1');
+      assert.equal(typeof apiServer.attributes['server.port'], 'number');
+      assert.equal(apiServer.attributes['hyphae.source.service'], 'web', 'the caller, from its verified certificate');
+      assert.match(String(apiServer.attributes['hyphae.peer.identity']), /^spiffe:\/\/[^/]+\/ns\/default\/sa\/web$/);
+      if (status === 200) assert.equal(apiServer.attributes['http.response.status_code'], 200);
+      checked++;
+    }
+    assert.ok(sawFailingAttempt, 'a call reached the failing db instance within 40 requests');
+    console.log(`${checked} traces checked; retry layer in this build: ${retried ? 'yes (the 503 attempt was retried on the other instance)' : 'no (the 503 attempt was the answer)'}`);
+  });
+});
