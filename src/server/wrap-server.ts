@@ -148,6 +148,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
 
   server.on('listening', () => {
     shedder?.start();
+    authz.open();
     if (registration.settled) registration = new Deferred();
     const current = registration;
     const addr = server.address();
@@ -165,8 +166,9 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   });
   server.on('close', () => {
     registration = new Deferred();
-    // The event-loop monitor and its timer live as long as the server listens.
+    // The event-loop monitor and its timer, and the policy subscription, live as long as the server listens.
     void shedder?.close();
+    authz.close();
   });
 
   const register = async (addr: AddressInfo, signal: AbortSignal): Promise<RegisteredInstance | undefined> => {

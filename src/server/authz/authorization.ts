@@ -62,14 +62,24 @@ export class InboundAuthorization {
   #held: Held[] = [];
   #timer: NodeJS.Timeout | undefined;
   #dispose: (() => void) | undefined;
+  #source: PolicySource | undefined;
   #waitMs: number;
 
   constructor(source: PolicySource | undefined, logger: Logger, waitMs = POLICY_WAIT_MS) {
     this.logger = logger;
     this.#waitMs = waitMs;
+    this.#source = source;
     if (!source) this.#set = ALLOW_ALL;
     // Subscribed last: a source may answer from inside subscribe().
-    else this.#dispose = source.subscribe((policies) => this.update(policies));
+    else this.open();
+  }
+
+  /**
+   * Follow the source's policies (again, after close(): a server that listens again). The set in force
+   * stays until the source answers, so a re-listened server does not hold requests for nothing.
+   */
+  open(): void {
+    if (this.#source && !this.#dispose) this.#dispose = this.#source.subscribe((policies) => this.update(policies));
   }
 
   /** A new list of policies: compiled once here, in force for the next request. */
@@ -139,6 +149,7 @@ export class InboundAuthorization {
     refuse(to, 503, ErrorCode.AUTHZ_NOT_READY, 'authorization policies are not known yet', false, '1');
   }
 
+  /** Stop following the source (the server closed) and answer the requests still held. */
   close(): void {
     this.#dispose?.();
     this.#dispose = undefined;

@@ -222,6 +222,26 @@ describe('before the first policies are known', () => {
     }
   });
 
+  it('a wrapped server follows its policies while it listens: unsubscribed on close, again on a new listen', async () => {
+    const h2 = new Harness();
+    h2.source.set([policy('no-admin', 'DENY', [{ to: { paths: [{ value: '/admin' }] } }])]);
+    await h2.start();
+    assert.equal(h2.source.subscribers, 1);
+    assert.equal((await h2.send({ target: '/admin' })).reply.status, 403);
+    await h2.stop();
+    assert.equal(h2.source.subscribers, 0, 'a closed server holds no subscription');
+    await new Promise<void>((resolve) => h2.server.listen(0, '127.0.0.1', resolve));
+    h2.port = (h2.server.address() as AddressInfo).port;
+    try {
+      assert.equal(h2.source.subscribers, 1, 'listening again follows the policies again');
+      h2.source.set([policy('no-public', 'DENY', [{ to: { paths: [{ value: '/public' }] } }])]);
+      assert.equal((await h2.send({ target: '/public' })).reply.status, 403);
+      assert.equal((await h2.send({ target: '/admin' })).reply.status, 200);
+    } finally {
+      await h2.stop();
+    }
+  });
+
   it('without a policy source there is nothing to wait for: no policies, everything allowed', async () => {
     const authz = new InboundAuthorization(undefined, captureLogger());
     assert.equal(authz.stats.policies, 0);
