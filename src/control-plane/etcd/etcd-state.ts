@@ -91,6 +91,11 @@ export class EtcdState {
     this.#watch.start();
   }
 
+  /** Drop the watch stream and resume on a new one from the revision after the last applied. */
+  reconnect(why: string): void {
+    this.#watch?.reconnect(why);
+  }
+
   get(key: string): Entry | undefined {
     return this.#entries.get(key);
   }
@@ -156,7 +161,10 @@ export class EtcdState {
       batch.changes.push({ key, entry, previous });
     }
     if (batch) this.#emit(batch);
-    this.#advance(Math.max(this.#revision, Number(res.header.revision)));
+    // Not header.revision: a watcher catching up gets at most 1000 revisions per response, each labelled with
+    // etcd's current revision, so the header can run ahead of events still to come.
+    const last = res.events.at(-1);
+    if (last) this.#advance(Math.max(this.#revision, Number(last.kv.mod_revision)));
   }
 
   #emit(batch: Batch): void {

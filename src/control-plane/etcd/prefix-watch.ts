@@ -14,7 +14,7 @@ import type { Etcd3, IWatchResponse } from 'etcd3';
 import { fullJitter, sleep } from '../../core/backoff.js';
 
 export interface WatchHandlers {
-  /** Events of one response, in revision order; header.revision says how far etcd has answered. */
+  /** Events of one response, in revision order (header.revision may be ahead of them while etcd catches up). */
   events(res: IWatchResponse): void;
   /** The next revision to watch from was compacted: reload, and answer the revision to resume after. */
   compacted(compactRevision: number): Promise<number>;
@@ -31,6 +31,8 @@ export class PrefixWatch {
   #next: number;
   #abort = new AbortController();
   #cancel: (() => void) | undefined;
+  /** Why the current stream was ended from this side (reconnect()), reported instead of "stream ended". */
+  #ending: string | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(client: Etcd3, key: Buffer, end: Buffer, afterRevision: number, handlers: WatchHandlers) {
@@ -67,6 +69,7 @@ export class PrefixWatch {
   /** One stream, until it breaks; resolves with why it ended. */
   async #once(onCreated: () => void): Promise<string> {
     const stream = await this.#client.watchClient.watch();
+    this.#ending = undefined;
     this.#cancel = () => stream.cancel();
     if (this.#abort.signal.aborted) {
       stream.cancel();
@@ -91,14 +94,32 @@ export class PrefixWatch {
         }
         // watch_id -1 is a progress answer for the whole stream; etcd 3.4 may send it ahead of pending events, so it never moves #next.
         if (res.watch_id === '-1') continue;
-        if (res.events.length > 0) this.#handlers.events(res);
-        this.#next = Math.max(this.#next, Number(res.header.revision) + 1);
+        const last = res.events.at(-1);
+        if (last) {
+          this.#handlers.events(res);
+          // While etcd replays history (an unsynced watcher) it sends at most 1000 revisions per response but
+          // labels each with its current revision: only the last event says how far this stream has delivered.
+          this.#next = Math.max(this.#next, Number(last.kv.mod_revision) + 1);
+        } else {
+          // An event-less answer to this watch (a progress notification) is sent only once it is synced.
+          this.#next = Math.max(this.#next, Number(res.header.revision) + 1);
+        }
       }
-      return 'watch stream ended';
+      return this.#ending ?? 'watch stream ended';
+    } catch (err) {
+      if (this.#ending) return this.#ending;
+      throw err;
     } finally {
       this.#cancel = undefined;
       stream.cancel();
     }
+  }
+
+  /** End the current stream and open another from the next revision needed (a stuck stream, a member gone bad). */
+  reconnect(why: string): void {
+    if (!this.#cancel) return;
+    this.#ending = why;
+    this.#cancel();
   }
 
   async close(): Promise<void> {
