@@ -28,7 +28,7 @@ import { resourceSchema, type Resource, type ResourceKind, type StoredResource }
 import type { EventLog } from '../log.js';
 import { canonicalJson } from '../store/canonical-json.js';
 import { revisionConflict } from '../store/conflict.js';
-import { idOf, keyOf, type ApplyResult, type ResourceId, type Store, type StoreChange, type WriteOptions } from '../store/store.js';
+import { idOf, keyOf, type ApplyResult, type ResourceId, type Store, type StoreChange, type StoreHealth, type WriteOptions } from '../store/store.js';
 import { storeUnavailable } from './client.js';
 import type { Batch, EtcdState } from './etcd-state.js';
 import { CONFIG_REVISION, RESOURCES, parseResourceKey, resourceKey } from './keys.js';
@@ -119,6 +119,14 @@ export class EtcdStore implements Store {
 
   onChange(listener: (change: StoreChange) => void): Disposer {
     return this.#changes.on(listener);
+  }
+
+  health(): StoreHealth {
+    return { store: 'etcd', ...this.#state.health() };
+  }
+
+  onHealth(listener: (health: StoreHealth) => void): Disposer {
+    return this.#state.onHealth((h) => listener({ store: 'etcd', ...h }));
   }
 
   async caughtUp(revision: number, timeoutMs: number): Promise<boolean> {
