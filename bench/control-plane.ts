@@ -4,7 +4,7 @@
  *
  *   npm run bench:control-plane -- [--store file,etcd] [--instances 10000] [--services 500]
  *       [--watchers 1000] [--procs 4] [--follow 10] [--changes 50] [--replicas 3] [--members 3]
- *       [--security on|off]
+ *       [--security on|off] [--seen-timeout-ms 10000]
  *
  * Security is on by default, as in production: HTTPS (the control planes'
  * CA), one join token per service for its registrations and heartbeats, and
@@ -20,7 +20,9 @@
  *    spread over the replicas;
  * 4. `changes` times: register one more instance of svc-0 (through the first
  *    control plane) and time until every watcher has parsed the snapshot
- *    that holds it.
+ *    that holds it. A change some watcher has not seen within
+ *    --seen-timeout-ms (or a watch stream that ends) fails the bench with a
+ *    message and exit code 1: a missed update is a result, not a hang.
  *
  * Control-plane CPU and memory come from /proc. Results go to stdout and to
  * bench/results/control-plane.json (for docs/benchmarks.md).
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '3' },
     members: { type: 'string', default: '3' },
     security: { type: 'string', default: 'on' },
+    'seen-timeout-ms': { type: 'string', default: '10000' },
   },
 });
 if (values.security !== 'on' && values.security !== 'off') throw new Error('--security must be on or off');
@@ -60,6 +63,7 @@ const opts = {
   changes: Number(values.changes),
   replicas: Number(values.replicas),
   members: Number(values.members),
+  seenTimeoutMs: Number(values['seen-timeout-ms']),
 };
 const stores = values.store.split(',') as ('file' | 'etcd')[];
 const now = () => performance.timeOrigin + performance.now();
@@ -88,17 +92,37 @@ async function post(pool: Pool, path: string, body: unknown, method: 'POST' | 'P
 
 interface Watchers {
   procs: ChildProcess[];
-  /** Resolves with every stream's arrival time of `marker`. */
-  seen(marker: number): Promise<number[]>;
+  /**
+   * Resolves with every stream's arrival time of `marker`; rejects when not
+   * every stream has it within `timeoutMs`, or when a stream or a watcher
+   * process ended meanwhile.
+   */
+  seen(marker: number, timeoutMs: number): Promise<number[]>;
   close(): void;
+}
+
+interface SeenWait {
+  times: number[];
+  left: number;
+  resolve: (t: number[]) => void;
+  reject: (err: Error) => void;
 }
 
 async function openWatchers(urls: string[], ca: string | undefined, token: string | undefined): Promise<Watchers> {
   const per = Math.ceil(opts.watchers / opts.procs);
-  const pending = new Map<number, { times: number[]; left: number; resolve: (t: number[]) => void }>();
+  const pending = new Map<number, SeenWait>();
   const early = new Map<number, number[][]>();
   const procs: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
+  let closing = false;
+  // After start-up, a stream that ends or a process that dies would leave a change unseen for ever: fail what waits.
+  let failure: Error | undefined;
+  const fail = (err: Error) => {
+    if (closing) return;
+    failure ??= err;
+    for (const w of pending.values()) w.reject(failure);
+    pending.clear();
+  };
   for (let p = 0; p < opts.procs; p++) {
     const count = Math.min(per, opts.watchers - p * per);
     if (count <= 0) break;
@@ -108,7 +132,10 @@ async function openWatchers(urls: string[], ca: string | undefined, token: strin
       new Promise((resolve, reject) => {
         child.on('message', (msg: { type: string; marker?: number; at?: number[]; message?: string }) => {
           if (msg.type === 'ready') resolve();
-          else if (msg.type === 'error') reject(new Error(msg.message));
+          else if (msg.type === 'error') {
+            reject(new Error(msg.message));
+            fail(new Error(`watcher process ${p + 1}: ${msg.message}`));
+          }
           else if (msg.type === 'seen') {
             const wait = pending.get(msg.marker!);
             if (!wait) {
@@ -122,7 +149,10 @@ async function openWatchers(urls: string[], ca: string | undefined, token: strin
             }
           }
         });
-        child.once('exit', (code) => reject(new Error(`watcher process exited ${code}`)));
+        child.once('exit', (code) => {
+          reject(new Error(`watcher process exited ${code}`));
+          fail(new Error(`watcher process ${p + 1} exited (${code})`));
+        });
       }),
     );
     child.send({ type: 'open', urls, ca, token, first: p * per, count, follow: opts.follow, services: opts.services, target: 'svc-0' });
@@ -130,17 +160,36 @@ async function openWatchers(urls: string[], ca: string | undefined, token: strin
   await Promise.all(ready);
   return {
     procs,
-    seen(marker) {
-      return new Promise((resolve) => {
+    seen(marker, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        if (failure) return reject(failure);
         const got = early.get(marker) ?? [];
         early.delete(marker);
-        const wait = { times: got.flat(), left: procs.length - got.length, resolve };
-        if (wait.left === 0) resolve(wait.times);
-        else pending.set(marker, wait);
+        const left = procs.length - got.length;
+        if (left === 0) return resolve(got.flat());
+        const timer = setTimeout(() => {
+          pending.delete(marker);
+          const done = procs.length - wait.left;
+          reject(new Error(`a watcher missed an update: change ${marker - 30_000 + 1} reached every stream of ${done} of ${procs.length} watcher processes within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const wait: SeenWait = {
+          times: got.flat(),
+          left,
+          resolve: (t) => {
+            clearTimeout(timer);
+            resolve(t);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        };
+        pending.set(marker, wait);
       });
     },
     close() {
-      for (const c of procs) c.send({ type: 'close' });
+      closing = true;
+      for (const c of procs) if (c.connected) c.send({ type: 'close' });
     },
   };
 }
@@ -186,20 +235,26 @@ async function run(setup: BenchSetup) {
   // 4. Endpoint changes, each timed to every watcher.
   const all: number[] = [];
   const last: number[] = [];
-  const changes = await measure(allPids, async () => {
-    for (let i = 0; i < opts.changes; i++) {
-      const marker = 30_000 + i;
-      const seen = watchers.seen(marker);
-      const sent = now();
-      await post(pools[0]!, '/v1/instances', { service: 'svc-0', address: '10.255.255.1', port: marker, ttlSeconds: 300 }, 'POST', tokens[0]);
-      const times = (await seen).map((t) => t - sent);
-      all.push(...times);
-      last.push(Math.max(...times));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  });
-  watchers.close();
-  await Promise.all(pools.map((p) => p.close()));
+  let changes: { seconds: number; cpuSeconds: number[] };
+  try {
+    changes = await measure(allPids, async () => {
+      for (let i = 0; i < opts.changes; i++) {
+        const marker = 30_000 + i;
+        const seen = watchers.seen(marker, opts.seenTimeoutMs);
+        // Handled below, after the write; a rejection meanwhile must not count as unhandled.
+        seen.catch(() => {});
+        const sent = now();
+        await post(pools[0]!, '/v1/instances', { service: 'svc-0', address: '10.255.255.1', port: marker, ttlSeconds: 300 }, 'POST', tokens[0]);
+        const times = (await seen).map((t) => t - sent);
+        all.push(...times);
+        last.push(Math.max(...times));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+  } finally {
+    watchers.close();
+    await Promise.all(pools.map((p) => p.close()));
+  }
   const end = cps.map((p) => sample(p));
   const etcdRss = setup.etcdPids.map((p) => sample(p).rssMiB);
 
@@ -247,10 +302,18 @@ console.log(
     `security ${secure ? 'on (HTTPS, join tokens)' : 'off (--insecure)'}`,
 );
 const results = [];
+let failed: Error | undefined;
 for (const store of stores) {
   const setup = store === 'file' ? await startFileControlPlane(secure) : await startEtcdControlPlanes(opts.replicas, opts.members, secure);
   try {
-    const r = await run(setup);
+    let r;
+    try {
+      r = await run(setup);
+    } catch (err) {
+      failed = err as Error;
+      console.error(`\n== ${store}: bench FAILED: ${failed.message}`);
+      break;
+    }
     results.push(r);
     const f = (n: number, d = 1) => n.toFixed(d);
     console.log(`\n== ${store}: ${r.controlPlanes} control plane(s)${r.etcdMembers ? ` on ${r.etcdMembers} etcd members` : ''}, security ${secure ? 'on' : 'off'}`);
@@ -271,8 +334,13 @@ for (const store of stores) {
     await setup.stop();
   }
 }
-await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
-await writeFile(
-  path.join(repoRoot, 'bench/results/control-plane.json'),
-  `${JSON.stringify({ machine, date: new Date().toISOString(), options: { ...opts, security: values.security }, results }, null, 2)}\n`,
-);
+if (failed) {
+  // Nothing is written: a run with a missed update has no figures to stand for.
+  process.exitCode = 1;
+} else {
+  await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
+  await writeFile(
+    path.join(repoRoot, 'bench/results/control-plane.json'),
+    `${JSON.stringify({ machine, date: new Date().toISOString(), options: { ...opts, security: values.security }, results }, null, 2)}\n`,
+  );
+}

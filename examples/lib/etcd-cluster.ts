@@ -30,6 +30,10 @@ export interface EtcdMember {
   lines: string[];
   /** SIGKILL (a crash, not a shutdown) and wait for the exit. */
   kill(): Promise<void>;
+  /** SIGSTOP: the member freezes with its sockets open (a hung VM, a partition without resets). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export interface EtcdCluster {
@@ -85,6 +89,8 @@ async function tryStart(size: number): Promise<EtcdCluster> {
     proc: undefined,
     lines: [],
     kill: async () => {},
+    pause: () => {},
+    resume: () => {},
   }));
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const token = `hyphae-test-${randomBytes(4).toString('hex')}`;
@@ -93,6 +99,8 @@ async function tryStart(size: number): Promise<EtcdCluster> {
     members,
     dir,
     async stop() {
+      // A paused member would not act on SIGTERM until resumed.
+      for (const m of members) m.resume();
       await Promise.all(members.map((m) => stopMember(m)));
       await rm(dir, { recursive: true, force: true });
     },
@@ -133,6 +141,12 @@ async function tryStart(size: number): Promise<EtcdCluster> {
     m.kill = async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
+    };
+    m.pause = () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGSTOP');
+    };
+    m.resume = () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
     };
   }
   try {

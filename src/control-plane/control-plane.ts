@@ -73,6 +73,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
   });
   hold?.onEnd(() => hub.releaseHeld());
+  // A replica that cannot see the store would go on pushing a stale view: let its watchers move to another replica
+  // (once per outage; if they come back here, they are served the cached state).
+  store.onHealth?.((health) => {
+    if (!health.ok) hub.endAll(`store unavailable: ${health.error ?? 'unknown'}`);
+  });
 
   registry.onChange((service) => {
     versions.bump(service);

@@ -1,9 +1,11 @@
 /**
  * HTTP client for the control plane's /v1 API. It holds the list of control
- * plane addresses and moves to the next one when one cannot be reached, so a
+ * plane addresses and moves to the next one when one cannot be reached, or
+ * answers 502/503/504 (a replica that is up but cannot reach its store), so a
  * replicated control plane (several URLs) is followed without extra code.
  */
 import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { fullJitter, sleep } from '../core/backoff.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { errorKind } from '../core/classifier.js';
 import {
@@ -26,9 +28,15 @@ export interface ControlPlaneClientOptions {
 }
 
 export interface HealthBody {
+  /** 'ok', or 'unavailable' when the control plane cannot reach its store (it answers 503 then). */
   status: string;
   revision: number;
+  /** The store's state: `{ ok, store: 'etcd', reachable, watch, ... }`. */
+  store?: { ok: boolean; error?: string; [detail: string]: unknown };
 }
+
+/** Answers that say "this replica cannot serve now, another may": worth trying the next address. */
+const UNAVAILABLE = new Set([502, 503, 504]);
 
 export class ControlPlaneClient {
   readonly urls: readonly string[];
@@ -87,14 +95,31 @@ export class ControlPlaneClient {
     return this.urls[this.#current]!;
   }
 
-  /** Move to the next control plane (after a failed stream or call). */
-  rotate(): string {
-    this.#current = (this.#current + 1) % this.urls.length;
+  /**
+   * Move to the next control plane (after a failed stream or call). With
+   * `from`, only if the client is still on that one: the watch stream and the
+   * heartbeats share this position, and both failing over from the same bad
+   * replica must not move the client twice (back onto it).
+   */
+  rotate(from?: string): string {
+    if (from === undefined || from === this.currentUrl) this.#current = (this.#current + 1) % this.urls.length;
     return this.currentUrl;
   }
 
+  /**
+   * A healthy control plane's health, and the client moves to it. When every
+   * one that answers says it cannot reach its store, the last such answer is
+   * returned rather than thrown: a degraded control plane still serves its
+   * cached state, certificates and watch streams, so a process can start.
+   */
   async health(): Promise<HealthBody> {
-    return (await this.call<HealthBody>('GET', '/v1/health')).body;
+    try {
+      return (await this.call<HealthBody>('GET', '/v1/health')).body;
+    } catch (err) {
+      const degraded = err instanceof MeshError ? (err.details?.lastUnavailableBody as HealthBody | undefined) : undefined;
+      if (degraded?.status) return degraded;
+      throw err;
+    }
   }
 
   async register(req: RegisterRequest): Promise<RegisterResponse> {
@@ -155,20 +180,45 @@ export class ControlPlaneClient {
     }
   }
 
-  /** One API call, failing over across the control plane URLs on connection errors. */
+  /**
+   * One API call, failing over across the control plane URLs on connection
+   * errors and on 502/503/504. Every call the mesh makes is safe to repeat on
+   * another replica (heartbeats, registrations and certificates land in the
+   * shared store). After an unavailable answer the next address is tried after
+   * a short jittered pause, so that a mesh-wide store outage is not met with a
+   * burst from every client; when none can serve, the error is
+   * CONTROL_PLANE_UNREACHABLE (retryable), and callers retry on their schedule.
+   */
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    let lastErr: unknown;
+    let lastCause: unknown;
+    let lastUnavailable: MeshError | undefined;
+    const tried: string[] = [];
     for (let i = 0; i < this.urls.length; i++) {
-      const url = this.urls[this.#current]!;
+      const url = this.currentUrl;
       try {
         return await this.callAt<T>(url, method, path, body);
       } catch (err) {
-        if (!(err instanceof MeshError) || err.code !== ErrorCode.CONTROL_PLANE_UNREACHABLE) throw err;
-        lastErr = err.cause;
-        if (this.urls.length > 1) this.rotate();
+        if (!(err instanceof MeshError)) throw err;
+        const unavailable = err.code === ErrorCode.CONTROL_PLANE_REJECTED && UNAVAILABLE.has(err.details?.status as number);
+        if (err.code !== ErrorCode.CONTROL_PLANE_UNREACHABLE && !unavailable) throw err;
+        tried.push(`${url}: ${unavailable ? err.message.replace(/^control plane /, '') : String((err.cause as Error)?.message ?? err.cause)}`);
+        lastCause = unavailable ? err : err.cause;
+        if (unavailable) lastUnavailable = err;
+        if (this.urls.length > 1) this.rotate(url);
+        if (unavailable && i + 1 < this.urls.length) await sleep(fullJitter(i + 1, { baseMs: 50, maxMs: 500 }));
       }
     }
-    throw unreachable(this.urls, lastErr);
+    if (!lastUnavailable) throw unreachable(this.urls, lastCause);
+    throw new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `no control plane could serve ${method} ${path}: ${tried.join('; ')}`, {
+      cause: lastCause,
+      retryable: true,
+      details: {
+        urls: this.urls,
+        status: lastUnavailable.details?.status,
+        apiCode: lastUnavailable.details?.apiCode,
+        lastUnavailableBody: lastUnavailable.details?.body,
+      },
+    });
   }
 
   async callAt<T = unknown>(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
@@ -226,6 +276,6 @@ function rejected(method: string, path: string, status: number, body: unknown): 
   return new MeshError(
     ErrorCode.CONTROL_PLANE_REJECTED,
     `control plane answered ${status} to ${method} ${path}: ${err?.message ?? 'no message'}${issues ? ` (${issues})` : ''}`,
-    { details: { status, apiCode: err?.code, issues: err?.issues } },
+    { details: { status, apiCode: err?.code, issues: err?.issues, ...(UNAVAILABLE.has(status) ? { body } : {}) } },
   );
 }

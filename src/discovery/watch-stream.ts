@@ -124,7 +124,7 @@ export class WatchStream {
       this.#streamUrl = undefined;
       if (this.#closed) break;
       this.#status.emit({ connected: false, error: failure });
-      if (this.#client.urls.length > 1) this.#client.rotate();
+      if (this.#client.urls.length > 1) this.#client.rotate(url);
       try {
         // Capped at 1 s so that a control plane that comes back is followed again within about a second.
         await sleep(fullJitter(attempt++, { baseMs: 100, maxMs: 1_000 }), this.#abort.signal);

@@ -5,13 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { Etcd3 } from 'etcd3';
+import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError } from 'etcd3';
 import { ErrorCode, isMeshError } from '../../src/core/errors.js';
 import { registerRequestSchema } from '../../src/config/instance.js';
 import { resourceSchema, type Resource } from '../../src/config/resources.js';
 import { openEtcdBackend } from '../../src/control-plane/etcd/backend.js';
+import { EtcdRegistry } from '../../src/control-plane/etcd/etcd-registry.js';
 import { EtcdState } from '../../src/control-plane/etcd/etcd-state.js';
 import { EtcdStore } from '../../src/control-plane/etcd/etcd-store.js';
 import type { Registry, Store, StoreChange } from '../../src/control-plane/index.js';
@@ -164,6 +167,156 @@ describe('etcd backend', () => {
     await seed.apply([svc('later')]);
     await waitUntil(() => store.get({ kind: 'Service', namespace: 'default', name: 'later' }) !== undefined, 2_000);
     await store.close();
+  });
+
+  /**
+   * etcd answers a watcher that starts behind in responses of at most 1000 revisions, each labelled with its
+   * current revision: a replica that took that label as "applied" dropped every event after the first 1000.
+   */
+  async function catchUp(writes: number, reconnectOnFirst: boolean) {
+    const prefix = `/t${prefixN++}/`;
+    const raw = new Etcd3({ hosts: etcd.endpoints });
+    const state = new EtcdState(raw, prefix, log);
+    await state.load();
+    const store = new EtcdStore(state, etcd.endpoints, log);
+    await store.load();
+    const heard = new Set<string>();
+    let reconnected = 0;
+    store.onChange((c) => {
+      for (const x of c.changes) heard.add(x.name);
+      if (reconnectOnFirst && reconnected++ === 0) state.reconnect('test: dropped mid catch-up');
+    });
+    // Written behind the replica's back, one revision each, before its watch starts.
+    const writer = new Etcd3({ hosts: etcd.endpoints });
+    const names = Array.from({ length: writes }, (_, i) => `s${i}`);
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(names.slice(i, i + 50).map((n) => writer.put(`${prefix}config/resources/Service/default/${n}`).value(JSON.stringify(svc(n)))));
+    }
+    const last = Number((await writer.get(`${prefix}config/resources/Service/default/${names.at(-1)}`).exec()).kvs[0]!.mod_revision);
+    writer.close();
+    const t0 = performance.now();
+    state.follow();
+    try {
+      await waitUntil(() => store.list().length === writes, 10_000, 20).catch(() => {});
+      const missing = names.filter((n) => !store.get({ kind: 'Service', namespace: 'default', name: n }));
+      assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${writes} keys never reached the replica`);
+      assert.equal(heard.size, writes, 'onChange heard every key');
+      assert.ok(state.revision >= last, `applied revision ${state.revision}, last write ${last}`);
+      return { ms: performance.now() - t0, reconnected };
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('a replica following from 1,500 revisions behind applies every one of them', async () => {
+    const { ms } = await catchUp(1_500, false);
+    console.log(`caught up 1,500 revisions in ${ms.toFixed(0)} ms`);
+  });
+
+  it('a watch that breaks mid catch-up resumes after the last event it applied, not after etcd\'s current revision', async () => {
+    const { reconnected } = await catchUp(2_500, true);
+    assert.ok(reconnected > 1, 'changes kept coming after the reconnect');
+    assert.ok(lines.some((l) => l.includes('etcd watch lost (test: dropped mid catch-up)')), lines.slice(-5).join('\n'));
+  });
+
+  /**
+   * A TCP proxy in front of etcd that, while armed, passes requests on but keeps etcd's answers: a call commits
+   * and its caller hears nothing. cut() drops every connection, so the etcd client retries on a new one.
+   */
+  async function answerEater(target: string) {
+    const { hostname, port } = new URL(target);
+    const sockets = new Set<net.Socket>();
+    let eating = false;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(port), hostname);
+      sockets.add(client).add(upstream);
+      client.on('data', (d) => upstream.write(d));
+      upstream.on('data', (d) => {
+        if (!eating) client.write(d);
+      });
+      for (const s of [client, upstream]) {
+        s.on('error', () => {});
+        s.on('close', () => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(s);
+        });
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+      eat: () => (eating = true),
+      cut: () => {
+        eating = false;
+        for (const s of sockets) s.destroy();
+      },
+      close: () => {
+        for (const s of sockets) s.destroy();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  it('a write whose first try committed unheard, retried by the client after another write, is answered as written', async () => {
+    const prefix = `/t${prefixN++}/`;
+    const proxy = await answerEater(etcd.endpoints[0]!);
+    try {
+      // Replica a reaches etcd through the proxy, with the production client's retry of recoverable errors. A
+      // local subchannel pool, so that the retry dials afresh instead of failing fast on the cut connection
+      // (with several members, the production client retries on another one).
+      const raw = new Etcd3({
+        hosts: [proxy.url],
+        defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5_000 }),
+        grpcOptions: { 'grpc.use_local_subchannel_pool': 1 },
+        faultHandling: {
+          host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(5) }),
+          global: retry(handleWhen(isRecoverableError), { maxAttempts: 3, backoff: new ConstantBackoff(100) }),
+        },
+      });
+      const state = new EtcdState(raw, prefix, log);
+      await state.load();
+      const a = { store: new EtcdStore(state, [proxy.url], log), registry: new EtcdRegistry(state, { defaultTtlSeconds: 2, endpoints: [proxy.url], requestTimeoutMs: 5_000, log }) };
+      await a.store.load();
+      a.registry.load();
+      state.follow();
+      const b = await openEtcdBackend({ endpoints: etcd.endpoints, prefix }, 2, log);
+      open.push(a, b);
+      const cfg = { kind: 'Service', namespace: 'default', name: 'cfg' } as const;
+      const first = await a.store.apply([svc('cfg', { v: '1' })]);
+
+      // If-Match write: its first try commits, its answer is lost; meanwhile another write moves the revision.
+      proxy.eat();
+      const pending = a.store.apply([svc('cfg', { v: '2' })], { expectedRevision: first.revision }).then(
+        (r) => ({ ok: true as const, r }),
+        (err: unknown) => ({ ok: false as const, err }),
+      );
+      await waitUntil(() => b.store.get(cfg)?.resource.metadata.labels?.v === '2', 3_000);
+      const committedAt = b.store.get(cfg)!.revision;
+      await b.store.apply([svc('other')]);
+      proxy.cut();
+      const answer = await pending;
+      assert.ok(answer.ok, `answered ${answer.ok ? '' : String(answer.err)}`);
+      assert.equal(answer.r.revision, committedAt, 'the revision its own write committed at');
+      assert.deepEqual(answer.r.results.map((x) => x.action), ['updated']);
+      assert.ok(lines.some((l) => l.includes(`etcd: apply committed at revision ${committedAt} on a try the client retried`)));
+
+      // Deregistration: the revoke goes through unheard, the retry finds no lease: still a deregistration.
+      const lease = await a.registry.register(reg(9501, 30));
+      await waitUntil(() => b.registry.instances('default', 'api').length === 1, 3_000);
+      proxy.eat();
+      const gone = Promise.resolve(a.registry.deregister(lease.leaseId)).then(
+        (r) => ({ ok: true as const, r }),
+        (err: unknown) => ({ ok: false as const, err }),
+      );
+      await waitUntil(() => b.registry.instances('default', 'api').length === 0, 3_000);
+      proxy.cut();
+      const dereg = await gone;
+      assert.ok(dereg.ok, `answered ${dereg.ok ? '' : String(dereg.err)}`);
+      assert.equal(dereg.r?.id, '127.0.0.1:9501', 'reported as deregistered, not as an unknown lease');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('createControlPlane checks the etcd options, and fails clearly when etcd cannot be reached', async () => {

@@ -19,11 +19,12 @@ import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { replicaSecrets, startReplicas, type ReplicaSecrets } from '../helpers/replicas.js';
 import { startApi, waitUntil, type RunningService } from '../helpers/services.js';
 
-const service = (name: string, labels: Record<string, string> = {}) => ({
+/** `requestMs` marks one write's content in the snapshots watchers receive (labels are not part of a snapshot). */
+const service = (name: string, labels: Record<string, string> = {}, requestMs?: number) => ({
   apiVersion: 'hyphae.dev/v1',
   kind: 'Service',
   metadata: { name, namespace: 'default', labels },
-  spec: { loadBalancer: 'round_robin' },
+  spec: { loadBalancer: 'round_robin', ...(requestMs !== undefined && { timeouts: { request: requestMs } }) },
 });
 
 /** Workload certificates live 6 s here, so that every mesh process renews a few times during must-show 2. */
@@ -117,9 +118,10 @@ describe('control-plane replicas on etcd', () => {
     for (let i = 0; i < 20; i++) {
       const from = w3.events.length;
       const t0 = performance.now();
-      const res = await call<{ revision: number }>(r1.url, 'PUT', '/v1/resources', service('shop', { round: String(i) }));
+      const res = await call<{ revision: number }>(r1.url, 'PUT', '/v1/resources', service('shop', { round: String(i) }, 1_000 + i));
       assert.equal(res.status, 200, res.text);
-      const snap = await w3.waitForService('shop', (s) => s.config !== null, 1_000, from);
+      // This apply, not any snapshot of shop: its content, at a version past the write's revision.
+      const snap = await w3.waitForService('shop', (s) => s.config?.timeouts?.request === 1_000 + i && s.version > res.body.revision, 1_000, from);
       latencies.push(snap.at - t0);
     }
     // A registration through replica 1 travels the same way.
@@ -137,8 +139,8 @@ describe('control-plane replicas on etcd', () => {
     // instance registering again) move etcd's revision, then a config write lands far ahead and is deleted.
     for (let i = 0; i < 10; i++) await register(r1.url, { service: 'noise', address: '127.0.0.1', port: 9002, ttlSeconds: 30 });
     let mark = w3.events.length;
-    assert.equal((await call(r1.url, 'PUT', '/v1/resources', service('shop', { round: 'x' }))).status, 200);
-    const before = (await w3.waitForService('shop', (s) => s.config !== null, 1_000, mark)).version;
+    assert.equal((await call(r1.url, 'PUT', '/v1/resources', service('shop', { round: 'x' }, 999))).status, 200);
+    const before = (await w3.waitForService('shop', (s) => s.config?.timeouts?.request === 999, 1_000, mark)).version;
     mark = w3.events.length;
     assert.equal((await call(replicas[1]!.url, 'DELETE', '/v1/resources/Service/default/shop')).status, 200);
     const gone = await w3.waitForService('shop', (s) => s.config === null, 1_000, mark);
@@ -294,6 +296,10 @@ describe('control-plane replicas on etcd', () => {
       await waitUntil(() => mesh.endpoints('api').some((e) => `${e.address}:${e.port}` === apis[2]!.id), 2_000);
       const seenMs = performance.now() - tReg;
 
+      // Watchers of both live replicas, opened before the etcd kill: what is written after it must reach them.
+      const afterKill = await Promise.all([r1, r2].map((r) => Watcher.open(r.url, ['after-etcd-kill'])));
+      watchers.push(...afterKill);
+
       // 2. The etcd leader dies.
       const leader = await leaderIndex(etcd);
       const tEtcd = performance.now();
@@ -307,9 +313,13 @@ describe('control-plane replicas on etcd', () => {
       }
       const regMs = performance.now() - tEtcd;
       assert.equal(regStatus, 201);
-      // Config writes continue.
-      const put = await call(r2.url, 'PUT', '/v1/resources', service('after-etcd-kill'));
+      // Config writes continue, and reach the watchers of every live replica (whichever member their etcd watch was on).
+      const marks = afterKill.map((w) => w.events.length);
+      const put = await call<{ revision: number }>(r2.url, 'PUT', '/v1/resources', service('after-etcd-kill', {}, 4_242));
       assert.equal(put.status, 200, put.text);
+      const tPut = performance.now();
+      await Promise.all(afterKill.map((w, i) => w.waitForService('after-etcd-kill', (s) => s.config?.timeouts?.request === 4_242, 5_000, marks[i])));
+      const propagatedMs = performance.now() - tPut;
       for (const r of [r1, r2]) {
         assert.equal((await call(r.url, 'GET', '/v1/resources/Service/default/acked-by-3')).status, 200, `config acked by replica 3, at ${r.url}`);
         const acks = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=acked');
@@ -333,12 +343,15 @@ describe('control-plane replicas on etcd', () => {
       stop = true;
       await traffic;
       await Promise.all(inflight);
+      // Data-plane calls (client -> api, mTLS): they never touch the control plane, which is the point: losing a
+      // replica or an etcd member must not cost one of them.
       const failed = outcomes.filter((o) => !o.ok);
       console.log(
         `${outcomes.length} mTLS requests at ${rate}/s, ${failed.length} failed; client moved from replica 3 to ${movedTo === r1 ? 'replica 1' : 'replica 2'} ` +
           `${movedMs.toFixed(0)} ms after the kill, saw a new instance ${seenMs.toFixed(0)} ms after its registration, renewed its certificate ` +
           `${renewedAt.length} times at replicas 1/2 and kept its registration made at replica 3; ` +
-          `etcd leader m${leader} killed: registration ok after ${regTries} tries (${regMs.toFixed(0)} ms), config write ok, ` +
+          `etcd leader m${leader} killed: registration ok after ${regTries} tries (${regMs.toFixed(0)} ms), config write ok and at the watchers of replicas 1 and 2 ` +
+          `${propagatedMs.toFixed(0)} ms later, ` +
           `${apis.length} instances kept their 3 s leases for 6 s`,
       );
       assert.deepEqual(failed, []);
@@ -370,7 +383,25 @@ describe('control-plane replicas on etcd', () => {
     assert.deepEqual(after.body, before.body);
     const shop = await w.waitForService('shop');
     assert.equal(shop.instances.length, 1);
-    console.log(`etcd gone: a write failed with 503 in ${putMs.toFixed(0)} ms (${put.body.error.message}); reads and watches still answer`);
     assert.ok(r1.child.lines.some((l) => l.includes('etcd watch lost')), 'the replica logs the lost watch');
+    // An operator (and a load balancer) can tell: /v1/health turns 503 and says why; open watch streams are ended
+    // so that clients with another address move (this one still serves the cached state to whoever comes back).
+    let health = await call<{ status: string; store: { ok: boolean; reachable: boolean; error?: string } }>(r1.url, 'GET', '/v1/health', undefined, { token: null });
+    const tHealth = performance.now();
+    while (health.status === 200 && performance.now() - tHealth < 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      health = await call(r1.url, 'GET', '/v1/health', undefined, { token: null });
+    }
+    assert.equal(health.status, 503, health.text);
+    assert.equal(health.body.status, 'unavailable');
+    assert.equal(health.body.store.reachable, false);
+    await w.ended;
+    const again = await Watcher.open(r1.url, ['shop']);
+    watchers.push(again);
+    assert.equal((await again.waitForService('shop')).instances.length, 1);
+    console.log(
+      `etcd gone: a write failed with 503 in ${putMs.toFixed(0)} ms (${put.body.error.message}); reads and watches still answer; ` +
+        `/v1/health 503 after ${(performance.now() - t0).toFixed(0)} ms (${health.body.store.error})`,
+    );
   });
 });

@@ -21,7 +21,7 @@ export async function openEtcdBackend(
 ): Promise<Backend> {
   const etcd = etcdOptionsSchema.parse(options);
   const client = connectEtcd(etcd);
-  const state = new EtcdState(client, etcd.prefix, log);
+  const state = new EtcdState(client, etcd.prefix, log, { requestTimeoutMs: etcd.requestTimeoutMs, unhealthyAfterMs: etcd.unhealthyAfterMs });
   try {
     await state.load();
   } catch (err) {

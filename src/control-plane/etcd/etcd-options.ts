@@ -32,6 +32,12 @@ export const etcdOptionsSchema = z.strictObject({
     .default(DEFAULT_ETCD_PREFIX),
   /** Deadline of each etcd call; a write that cannot reach a quorum within it fails with HYPHAE_ERR_STORE_UNAVAILABLE. */
   requestTimeoutMs: z.int().min(100).max(60_000).default(DEFAULT_ETCD_REQUEST_TIMEOUT_MS),
+  /**
+   * How long etcd may stay unreachable from this replica (no linearizable
+   * read, or no watch) before it reports itself unhealthy and ends its watch
+   * streams; default 3 x requestTimeoutMs, at least 3 s.
+   */
+  unhealthyAfterMs: z.int().min(500).max(600_000).optional(),
 });
 
 export type EtcdOptions = z.input<typeof etcdOptionsSchema>;

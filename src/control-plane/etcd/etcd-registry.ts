@@ -162,15 +162,27 @@ export class EtcdRegistry implements Registry {
     if (!lease) return undefined;
     let revision: number | undefined;
     let instance: Instance | undefined;
+    let gone = '';
     try {
       instance = this.#services.get(lease.service)?.get(lease.instanceId)?.instance ?? (await this.#readInstance(lease));
       revision = await this.#revoke(lease.etcdLease, leaseId);
+      if (revision === undefined && instance !== undefined) {
+        // etcd had the lease when we looked it up, and no longer has it. The etcd client retries a revoke
+        // that timed out or lost its connection, and the first try may have been the one that revoked it:
+        // answering "no such lease" would tell the caller its deregistration failed when it is done. The
+        // instance is gone either way (revoked by us, by another replica, or expired just now).
+        const res = await this.#state.client.kv.range({ key: this.#state.key(leaseKey(leaseId)) });
+        if (res.kvs.length === 0) {
+          revision = Number(res.header.revision);
+          gone = ', its etcd lease already ended (an earlier try of this call, or an expiry)';
+        }
+      }
     } catch (err) {
       throw storeUnavailable('deregistration', err, this.#options.endpoints);
     }
     if (revision === undefined || instance === undefined) return undefined;
     await this.#caughtUp(revision, 'deregistration');
-    this.#log(`deregister ${lease.service} ${lease.instanceId} lease=${shortId(leaseId)} (etcd revision ${revision})`);
+    this.#log(`deregister ${lease.service} ${lease.instanceId} lease=${shortId(leaseId)} (etcd revision ${revision}${gone})`);
     return instance;
   }
 

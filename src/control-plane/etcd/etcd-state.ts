@@ -6,7 +6,12 @@
  * writes) with `waitFor(revision)`.
  *
  * Reads never go to etcd: if etcd is unreachable, the last state keeps being
- * served while the watch reconnects.
+ * served while the watch reconnects. health() says when that is happening:
+ * a linearizable read every second (it needs a quorum, so a member cut off
+ * from its peers fails it) and the watch's state; once either has been bad
+ * for `unhealthyAfterMs`, the replica reports itself unhealthy (503 on
+ * /v1/health) and its watch streams are ended so that clients move to a
+ * replica that can still see changes.
  */
 import type { Etcd3, IKeyValue, IWatchResponse } from 'etcd3';
 import { Listeners, type Disposer } from '../../core/events.js';
@@ -39,6 +44,28 @@ export interface Batch {
 /** Keys per page of the initial read: well under gRPC's message limit with registry-sized values. */
 const PAGE = 1000;
 
+export interface EtcdStateOptions {
+  /** Deadline of one etcd call (the client's). */
+  requestTimeoutMs?: number;
+  /** How long etcd may be unreachable (or the watch lost) before the replica says it is unhealthy. */
+  unhealthyAfterMs?: number;
+}
+
+export interface EtcdHealth {
+  ok: boolean;
+  /** A linearizable read succeeded within unhealthyAfterMs. */
+  reachable: boolean;
+  watch: 'connected' | 'lost';
+  /** host:port of the member the watch is on ('' while lost). */
+  member: string;
+  /** The last etcd revision applied here. */
+  revision: number;
+  /** Milliseconds since etcd last answered a linearizable read. */
+  lastContactMs: number;
+  /** Why it is not ok. */
+  error?: string;
+}
+
 export class EtcdState {
   readonly client: Etcd3;
   readonly prefix: string;
@@ -52,13 +79,26 @@ export class EtcdState {
   #log: EventLog;
   #refs = 0;
   #connected = false;
+  /** When the watch was last lost (0 while connected). */
+  #lostAt = 0;
+  #lostWhy = '';
+  #requestTimeoutMs: number;
+  #unhealthyAfterMs: number;
+  #probeOkAt = performance.now();
+  #probeError = '';
+  #probing = false;
+  #checkTimer: NodeJS.Timeout | undefined;
+  #healthy = true;
+  #health = new Listeners<EtcdHealth>();
 
-  constructor(client: Etcd3, prefix: string, log: EventLog) {
+  constructor(client: Etcd3, prefix: string, log: EventLog, options: EtcdStateOptions = {}) {
     this.client = client;
     this.prefix = prefix;
     this.#prefix = Buffer.from(prefix);
     this.#end = rangeEnd(this.#prefix);
     this.#log = log;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 2_000;
+    this.#unhealthyAfterMs = options.unhealthyAfterMs ?? Math.max(3_000, 3 * this.#requestTimeoutMs);
   }
 
   /** The last etcd revision this replica has applied. */
@@ -79,16 +119,93 @@ export class EtcdState {
 
   /** Follow changes from the revision load() read at. */
   follow(): void {
-    this.#watch ??= new PrefixWatch(this.client, this.#prefix, this.#end, this.#revision, {
-      events: (res) => this.#onEvents(res),
-      compacted: (at) => this.#reload(at),
-      status: (connected, why) => {
-        if (connected === this.#connected) return;
-        this.#connected = connected;
-        this.#log(connected ? `etcd watch connected at revision ${this.#revision}` : `etcd watch lost (${why}); serving the cached state while it reconnects`);
+    if (this.#watch) return;
+    this.#lostAt = performance.now();
+    this.#lostWhy = 'not connected yet';
+    const checkMs = Math.min(1_000, this.#unhealthyAfterMs / 3);
+    this.#watch = new PrefixWatch(
+      this.client,
+      this.#prefix,
+      this.#end,
+      this.#revision,
+      {
+        events: (res) => this.#onEvents(res),
+        compacted: (at) => this.#reload(at),
+        status: (connected, why) => {
+          if (connected === this.#connected) return;
+          this.#connected = connected;
+          this.#lostAt = connected ? 0 : performance.now();
+          this.#lostWhy = why ?? '';
+          this.#log(
+            connected
+              ? `etcd watch connected at revision ${this.#revision} via ${this.#watch?.member || 'etcd'}`
+              : `etcd watch lost (${why}); serving the cached state while it reconnects`,
+          );
+        },
       },
-    });
+      { livenessMs: this.#requestTimeoutMs + checkMs },
+    );
     this.#watch.start();
+    this.#checkTimer = setInterval(() => this.#check(), checkMs);
+    this.#checkTimer.unref();
+  }
+
+  /** Whether this replica can see etcd now, and why not. */
+  health(now = performance.now()): EtcdHealth {
+    const lastContactMs = Math.round(now - this.#probeOkAt);
+    const reachable = lastContactMs < this.#unhealthyAfterMs;
+    const watchOk = this.#connected || now - this.#lostAt < this.#unhealthyAfterMs;
+    const ok = reachable && watchOk;
+    const health: EtcdHealth = {
+      ok,
+      reachable,
+      watch: this.#connected ? 'connected' : 'lost',
+      member: this.#connected ? (this.#watch?.member ?? '') : '',
+      revision: this.#revision,
+      lastContactMs,
+    };
+    if (!reachable) health.error = `no linearizable read has succeeded for ${lastContactMs} ms: ${this.#probeError || 'no answer'}`;
+    else if (!watchOk) health.error = `the etcd watch has been lost for ${Math.round(now - this.#lostAt)} ms: ${this.#lostWhy}`;
+    return health;
+  }
+
+  /** Called when health() changes between ok and not ok. */
+  onHealth(listener: (health: EtcdHealth) => void): Disposer {
+    return this.#health.on(listener);
+  }
+
+  #check(): void {
+    this.#watch?.check();
+    if (!this.#probing) {
+      this.#probing = true;
+      // Linearizable (etcd's default): answered only through a leader with a quorum behind it.
+      this.client.kv
+        .range({ key: this.#prefix, keys_only: true, limit: 1 })
+        .then(
+          () => {
+            this.#probeOkAt = performance.now();
+            this.#probeError = '';
+          },
+          (err: unknown) => {
+            this.#probeError = err instanceof Error ? err.message : String(err);
+          },
+        )
+        .finally(() => (this.#probing = false));
+    }
+    const health = this.health();
+    if (health.ok === this.#healthy) return;
+    this.#healthy = health.ok;
+    this.#log(health.ok ? `etcd reachable again: healthy at revision ${health.revision}` : `etcd unhealthy: ${health.error}`);
+    try {
+      this.#health.emit(health);
+    } catch (err) {
+      this.#log(`error reporting etcd health: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  /** Drop the watch stream and resume on a new one from the revision after the last applied. */
+  reconnect(why: string): void {
+    this.#watch?.reconnect(why);
   }
 
   get(key: string): Entry | undefined {
@@ -134,6 +251,8 @@ export class EtcdState {
 
   async release(): Promise<void> {
     if (--this.#refs > 0) return;
+    clearInterval(this.#checkTimer);
+    this.#health.clear();
     await this.#watch?.close();
     for (const w of this.#waiters) w.resolve(false);
     this.#waiters = [];
@@ -156,7 +275,10 @@ export class EtcdState {
       batch.changes.push({ key, entry, previous });
     }
     if (batch) this.#emit(batch);
-    this.#advance(Math.max(this.#revision, Number(res.header.revision)));
+    // Not header.revision: a watcher catching up gets at most 1000 revisions per response, each labelled with
+    // etcd's current revision, so the header can run ahead of events still to come.
+    const last = res.events.at(-1);
+    if (last) this.#advance(Math.max(this.#revision, Number(last.kv.mod_revision)));
   }
 
   #emit(batch: Batch): void {

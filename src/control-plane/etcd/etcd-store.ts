@@ -19,6 +19,13 @@
  * The write then waits until this replica's watch has applied it, so
  * `onChange` has fired here (as it does on every other replica, from the
  * same watch) before the API answers.
+ *
+ * The etcd client retries a call that timed out or lost its connection, and
+ * the first try may have committed. The retry's compare then fails against
+ * our own write (or a later one), which must not be answered as a conflict.
+ * So each write also puts `config/writes/<token>` (on a lease of a few
+ * minutes, so markers clean themselves up), and the failure branch reads it
+ * back: present means the write is in, at that key's revision.
  */
 import { randomBytes } from 'node:crypto';
 import type { ICompare, ITxnResponse, IRequestOp } from 'etcd3';
@@ -28,15 +35,21 @@ import { resourceSchema, type Resource, type ResourceKind, type StoredResource }
 import type { EventLog } from '../log.js';
 import { canonicalJson } from '../store/canonical-json.js';
 import { revisionConflict } from '../store/conflict.js';
-import { idOf, keyOf, type ApplyResult, type ResourceId, type Store, type StoreChange, type WriteOptions } from '../store/store.js';
+import { idOf, keyOf, type ApplyResult, type ResourceId, type Store, type StoreChange, type StoreHealth, type WriteOptions } from '../store/store.js';
 import { storeUnavailable } from './client.js';
 import type { Batch, EtcdState } from './etcd-state.js';
-import { CONFIG_REVISION, RESOURCES, parseResourceKey, resourceKey } from './keys.js';
+import { CONFIG_REVISION, CONFIG_WRITES, RESOURCES, parseResourceKey, resourceKey } from './keys.js';
 
 /** How long a write waits for this replica to see it (or to catch up before re-planning). */
 const CATCH_UP_MS = 5_000;
 /** Re-plans of a write without expected revision while other replicas keep writing the same resources. */
 const MAX_ATTEMPTS = 10;
+/**
+ * Lifetime of the lease write markers live on: far longer than any retry of a call (a few request
+ * timeouts); one lease serves every write of MARKER_LEASE_REUSE_MS.
+ */
+const MARKER_LEASE_TTL_S = 300;
+const MARKER_LEASE_REUSE_MS = 60_000;
 
 interface Plan<T> {
   ops: IRequestOp[];
@@ -54,6 +67,7 @@ export class EtcdStore implements Store {
   #revision = 0;
   #changes = new Listeners<StoreChange>();
   #unsubscribe: Disposer | undefined;
+  #markerLease: { id: string; at: number } | undefined;
 
   constructor(state: EtcdState, endpoints: readonly string[], log: EventLog) {
     this.#state = state;
@@ -121,6 +135,14 @@ export class EtcdStore implements Store {
     return this.#changes.on(listener);
   }
 
+  health(): StoreHealth {
+    return { store: 'etcd', ...this.#state.health() };
+  }
+
+  onHealth(listener: (health: StoreHealth) => void): Disposer {
+    return this.#state.onHealth((h) => listener({ store: 'etcd', ...h }));
+  }
+
   async caughtUp(revision: number, timeoutMs: number): Promise<boolean> {
     return this.#revision >= revision || ((await this.#state.waitFor(revision, timeoutMs)) && this.#revision >= revision);
   }
@@ -144,26 +166,31 @@ export class EtcdStore implements Store {
         return result(this.#revision);
       }
       const meta = this.#state.key(CONFIG_REVISION);
-      // The client retries a call that timed out, and the first try may have committed: the token lets us
-      // recognise our own write in the failure branch instead of calling it a conflict.
       const token = randomBytes(12);
+      const marker = this.#state.key(`${CONFIG_WRITES}${token.toString('base64url')}`);
       let res: ITxnResponse;
       try {
+        const lease = await this.#leaseForMarkers();
         const compare: ICompare[] =
           expectedRevision !== undefined
             ? [{ key: meta, target: 'Mod', result: 'Equal', mod_revision: expectedRevision }]
             : reads.map(([key, mod]) => ({ key, target: 'Mod', result: 'Equal', mod_revision: mod }));
         res = await this.#state.client.kv.txn({
           compare,
-          success: [...ops, { request_put: { key: meta, value: token } }],
-          failure: [{ request_range: { key: meta } }],
+          success: [...ops, { request_put: { key: meta, value: token } }, { request_put: { key: marker, value: Buffer.alloc(0), lease } }],
+          failure: [{ request_range: { key: meta } }, { request_range: { key: marker } }],
         });
       } catch (err) {
+        // A lease etcd no longer has (etcd restored from a backup, a long pause) fails the put: take a new one next time.
+        if (/lease not found/i.test(String((err as Error)?.message))) this.#markerLease = undefined;
         throw storeUnavailable(what, err, this.#endpoints);
       }
       const now = res.succeeded ? undefined : res.responses[0]?.response_range?.kvs[0];
-      if (res.succeeded || (now && token.equals(now.value))) {
-        const revision = res.succeeded ? Number(res.header.revision) : Number(now!.mod_revision);
+      // Present: an earlier try of this very call committed (the client retried it), at the marker's revision.
+      const ours = res.succeeded ? undefined : res.responses[1]?.response_range?.kvs[0];
+      if (res.succeeded || ours) {
+        const revision = res.succeeded ? Number(res.header.revision) : Number(ours!.mod_revision);
+        if (ours) this.#log(`etcd: ${what} committed at revision ${revision} on a try the client retried; answered as written`);
         if (!(await this.#state.waitFor(revision, CATCH_UP_MS))) {
           this.#log(`etcd: ${what} committed at revision ${revision} but this replica's watch has not delivered it yet`);
         }
@@ -182,6 +209,15 @@ export class EtcdStore implements Store {
     throw new MeshError(ErrorCode.STORE_UNAVAILABLE, `the configuration changed under this ${what} ${MAX_ATTEMPTS} times in a row; try again`, {
       retryable: true,
     });
+  }
+
+  /** The lease markers are put on, granted again once it has served a while (so it always has minutes left). */
+  async #leaseForMarkers(): Promise<string> {
+    const now = performance.now();
+    if (this.#markerLease && now - this.#markerLease.at < MARKER_LEASE_REUSE_MS) return this.#markerLease.id;
+    const grant = await this.#state.client.leaseClient.leaseGrant({ TTL: MARKER_LEASE_TTL_S });
+    this.#markerLease = { id: grant.ID, at: now };
+    return grant.ID;
   }
 
   #apply(batch: Batch): void {

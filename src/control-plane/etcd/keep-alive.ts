@@ -32,7 +32,10 @@ export class KeepAlives {
   async renew(etcdLease: string): Promise<number> {
     try {
       return await this.#renewOnce(etcdLease);
-    } catch {
+    } catch (err) {
+      // Not after a timeout: the member did not answer in time, and the caller (a heartbeat with a lease
+      // running out) is better served by a prompt 503 that sends it to another replica than by a second wait.
+      if (err instanceof KeepAliveTimeout) throw err;
       // The stream may have died with a member since it was opened: one more try on a fresh one.
       return this.#renewOnce(etcdLease);
     }
@@ -45,7 +48,7 @@ export class KeepAlives {
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         remove();
-        reject(new Error(`no keep-alive answer from etcd within ${this.#timeoutMs} ms`));
+        reject(new KeepAliveTimeout(`no keep-alive answer from etcd within ${this.#timeoutMs} ms`));
         // A stream that stops answering is as good as dead.
         this.#drop(streamPromise, new Error('keep-alive stream timed out'));
       }, this.#timeoutMs);
@@ -105,3 +108,5 @@ export class KeepAlives {
     if (this.#stream) this.#drop(this.#stream, new Error('the control plane is closing'));
   }
 }
+
+class KeepAliveTimeout extends Error {}

@@ -4,6 +4,8 @@
  *
  *   config/revision                              its mod_revision IS the configuration revision
  *   config/resources/<Kind>/<namespace>/<name>   a resource, JSON
+ *   config/writes/<token>                        written with each configuration write, on a short lease: how a retried
+ *                                                write recognises that its first try committed (etcd-store.ts)
  *   registry/instances/<namespace>/<name>/<id>   an instance, JSON, attached to its etcd lease
  *   registry/leases/<leaseId>                    lease id -> etcd lease, attached to the same lease
  *   registry/services/<namespace>/<name>         the service has had an instance (no lease)
@@ -16,6 +18,7 @@ import type { ResourceId } from '../store/store.js';
 
 export const CONFIG_REVISION = 'config/revision';
 export const RESOURCES = 'config/resources/';
+export const CONFIG_WRITES = 'config/writes/';
 export const INSTANCES = 'registry/instances/';
 export const LEASES = 'registry/leases/';
 export const SERVICES = 'registry/services/';

@@ -30,10 +30,15 @@ export function statusRoutes(deps: ApiDeps): Route[] {
       path: '/v1/health',
       // Load balancers and probes have no token.
       auth: 'none',
-      handle: () => ({
-        status: 200,
-        body: { status: 'ok', revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size },
-      }),
+      // 503 while the store cannot be reached: a load balancer takes the replica out, and a client with other
+      // control-plane addresses moves to one of them (it also moves on a 503 from any other call).
+      handle: () => {
+        const store = deps.store.health?.() ?? { ok: true, store: 'file' };
+        return {
+          status: store.ok ? 200 : 503,
+          body: { status: store.ok ? 'ok' : 'unavailable', revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size, store },
+        };
+      },
     },
     {
       method: 'GET',

@@ -37,6 +37,15 @@ export interface WriteOptions {
   expectedRevision?: number;
 }
 
+/** Whether the store can be reached now: /v1/health answers 503 while it cannot. */
+export interface StoreHealth {
+  ok: boolean;
+  /** Why not, for operators. */
+  error?: string;
+  /** Store-specific facts for /v1/health (etcd: reachable, watch, member, revision, lastContactMs). */
+  [detail: string]: unknown;
+}
+
 export interface Store {
   /** What backs it, for logs: `file /path/resources.json`, `etcd http://… prefix /hyphae/`. */
   readonly description: string;
@@ -58,6 +67,10 @@ export interface Store {
    * this process writes (the file store) is always current.
    */
   caughtUp?(revision: number, timeoutMs: number): Promise<boolean>;
+  /** Optional: a store in this process (the file store) is always reachable. */
+  health?(): StoreHealth;
+  /** Called when health().ok changes. */
+  onHealth?(listener: (health: StoreHealth) => void): Disposer;
   close(): Promise<void>;
 }
 

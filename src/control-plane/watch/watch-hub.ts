@@ -200,6 +200,16 @@ export class WatchHub {
     this.#options.log(`watch close stream=${shortId(stream.id)} after=${seconds}s (${why})`);
   }
 
+  /** End every stream (their clients reconnect, to another replica if they know one); the hub stays open. */
+  endAll(why: string): void {
+    const streams = [...this.#streams.values()];
+    for (const stream of streams) {
+      this.#drop(stream, why);
+      stream.res.end();
+    }
+    if (streams.length > 0) this.#options.log(`watch ended ${streams.length} streams: ${why}`);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#ping);
