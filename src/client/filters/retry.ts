@@ -68,7 +68,16 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
       const budget = budgetOf(call);
       budget?.deposit();
       const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
-      const replayable = typeof prepared === 'boolean' ? prepared : await prepared;
+      let replayable: boolean;
+      if (typeof prepared === 'boolean') replayable = prepared;
+      else {
+        try {
+          replayable = await prepared;
+        } catch (err) {
+          // Stopped while reading the body (deadline, cancellation): the caller gets the reason, not the stream's error.
+          throw call.abortReason ?? err;
+        }
+      }
       let idempotent: boolean | undefined;
       for (;;) {
         let attempt: Attempt | undefined;
