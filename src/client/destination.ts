@@ -94,6 +94,7 @@ export class Destination {
   #resilienceKeys = { budget: '', limits: '', outlier: '', policy: '' };
   #outlierDisposers: Disposer[] = [];
   #ejectionTimers = new Set<NodeJS.Timeout>();
+  #hookWarned = new Set<string>();
   #closed = false;
   /** The mesh's telemetry (issue 6); undefined: the stack has no telemetry layers. */
   readonly telemetry: MeshTelemetry | undefined;
@@ -296,19 +297,43 @@ export class Destination {
     }, e.durationMs + 1);
     timer.unref();
     this.#ejectionTimers.add(timer);
-    this.hooks.onEjection?.({
-      destination: this.name,
-      namespace: this.namespace,
-      endpoint: e.health.label,
-      reason: e.trial ? 'failed-trial' : 'consecutive-failures',
-      durationMs: e.durationMs,
-      multiplier: e.multiplier,
-    });
+    const onEjection = this.hooks.onEjection;
+    if (onEjection === undefined) return;
+    this.#tell('onEjection', () =>
+      onEjection.call(this.hooks, {
+        destination: this.name,
+        namespace: this.namespace,
+        endpoint: e.health.label,
+        reason: e.trial ? 'failed-trial' : 'consecutive-failures',
+        durationMs: e.durationMs,
+        multiplier: e.multiplier,
+      }),
+    );
   }
 
   #onReturn(h: EndpointHealth): void {
     this.#syncHealth();
-    this.hooks.onReturn?.({ destination: this.name, namespace: this.namespace, endpoint: h.label });
+    const onReturn = this.hooks.onReturn;
+    if (onReturn === undefined) return;
+    this.#tell('onReturn', () => onReturn.call(this.hooks, { destination: this.name, namespace: this.namespace, endpoint: h.label }));
+  }
+
+  /**
+   * Ejections and returns are told from inside an attempt's outcome report, before the attempt is handed up:
+   * a hook that threw there would fail a good response and strand the attempt (its endpoint counted in
+   * flight for ever). A mesh's hooks already catch (src/mesh/resilience-hooks.ts); this holds for any others.
+   */
+  #tell(name: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (this.#hookWarned.has(name)) return;
+      this.#hookWarned.add(name);
+      this.#logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, {
+        service: `${this.namespace}/${this.name}`,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   /**
