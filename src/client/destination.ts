@@ -282,6 +282,7 @@ export class Destination {
       this.#outlierDisposers.push(
         d.onEjection((e) => this.#onEjection(e)),
         d.onReturn((h) => this.#onReturn(h)),
+        d.onTrial((h) => this.#onTrial(h, d.options.trialTimeoutMs)),
       );
     }
     this.#syncHealth();
@@ -309,6 +310,16 @@ export class Destination {
         multiplier: e.multiplier,
       }),
     );
+  }
+
+  /** A trial that never answers must not keep its endpoint out (and under the ejection cap) for ever. */
+  #onTrial(h: EndpointHealth, timeoutMs: number): void {
+    const timer = setTimeout(() => {
+      this.#ejectionTimers.delete(timer);
+      if (!this.#closed) h.expireTrial();
+    }, timeoutMs + 1);
+    timer.unref();
+    this.#ejectionTimers.add(timer);
   }
 
   #onReturn(h: EndpointHealth): void {
