@@ -7,7 +7,7 @@
  * the Service spec changes (never per request): the retry budget, the
  * concurrency limiter, the outlier detector, and the default timeouts and
  * retry policy (a route rule may override the last two). Outlier detection
- * feeds EndpointSet.setHealthy() (through #syncHealth), so every subset and
+ * feeds EndpointSet.updateHealth() (through #syncHealth), so every subset and
  * locality view leaves an ejected endpoint out — within the detector's rules:
  * at most maxEjectionPercent ejected (always one allowed), and below
  * panicThreshold healthy every endpoint is back in the views (panic).
