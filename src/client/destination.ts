@@ -7,7 +7,7 @@
  * the Service spec changes (never per request): the retry budget, the
  * concurrency limiter, the outlier detector, and the default timeouts and
  * retry policy (a route rule may override the last two). Outlier detection
- * feeds EndpointSet.setHealthy() (through #syncHealth), so every subset and
+ * feeds EndpointSet.updateHealth() (through #syncHealth), so every subset and
  * locality view leaves an ejected endpoint out — within the detector's rules:
  * at most maxEjectionPercent ejected (always one allowed), and below
  * panicThreshold healthy every endpoint is back in the views (panic).
@@ -94,6 +94,7 @@ export class Destination {
   #resilienceKeys = { budget: '', limits: '', outlier: '', policy: '' };
   #outlierDisposers: Disposer[] = [];
   #ejectionTimers = new Set<NodeJS.Timeout>();
+  #hookWarned = new Set<string>();
   #closed = false;
   /** The mesh's telemetry (issue 6); undefined: the stack has no telemetry layers. */
   readonly telemetry: MeshTelemetry | undefined;
@@ -281,6 +282,7 @@ export class Destination {
       this.#outlierDisposers.push(
         d.onEjection((e) => this.#onEjection(e)),
         d.onReturn((h) => this.#onReturn(h)),
+        d.onTrial((h) => this.#onTrial(h, d.options.trialTimeoutMs)),
       );
     }
     this.#syncHealth();
@@ -296,19 +298,53 @@ export class Destination {
     }, e.durationMs + 1);
     timer.unref();
     this.#ejectionTimers.add(timer);
-    this.hooks.onEjection?.({
-      destination: this.name,
-      namespace: this.namespace,
-      endpoint: e.health.label,
-      reason: e.trial ? 'failed-trial' : 'consecutive-failures',
-      durationMs: e.durationMs,
-      multiplier: e.multiplier,
-    });
+    const onEjection = this.hooks.onEjection;
+    if (onEjection === undefined) return;
+    this.#tell('onEjection', () =>
+      onEjection.call(this.hooks, {
+        destination: this.name,
+        namespace: this.namespace,
+        endpoint: e.health.label,
+        reason: e.trial ? 'failed-trial' : 'consecutive-failures',
+        durationMs: e.durationMs,
+        multiplier: e.multiplier,
+      }),
+    );
+  }
+
+  /** A trial that never answers must not keep its endpoint out (and under the ejection cap) for ever. */
+  #onTrial(h: EndpointHealth, timeoutMs: number): void {
+    const timer = setTimeout(() => {
+      this.#ejectionTimers.delete(timer);
+      if (!this.#closed) h.expireTrial();
+    }, timeoutMs + 1);
+    timer.unref();
+    this.#ejectionTimers.add(timer);
   }
 
   #onReturn(h: EndpointHealth): void {
     this.#syncHealth();
-    this.hooks.onReturn?.({ destination: this.name, namespace: this.namespace, endpoint: h.label });
+    const onReturn = this.hooks.onReturn;
+    if (onReturn === undefined) return;
+    this.#tell('onReturn', () => onReturn.call(this.hooks, { destination: this.name, namespace: this.namespace, endpoint: h.label }));
+  }
+
+  /**
+   * Ejections and returns are told from inside an attempt's outcome report, before the attempt is handed up:
+   * a hook that threw there would fail a good response and strand the attempt (its endpoint counted in
+   * flight for ever). A mesh's hooks already catch (src/mesh/resilience-hooks.ts); this holds for any others.
+   */
+  #tell(name: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (this.#hookWarned.has(name)) return;
+      this.#hookWarned.add(name);
+      this.#logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, {
+        service: `${this.namespace}/${this.name}`,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   /**

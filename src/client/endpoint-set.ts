@@ -82,7 +82,10 @@ export class EndpointSet {
     this.#refreshAll(update.policy !== undefined);
   }
 
-  /** The health hook (outlier detection): an unhealthy endpoint stays a member but is not picked while others are. */
+  /**
+   * One endpoint's health, by hand: for tests (test/client/subset-locality.test.ts). The mesh sets health
+   * through updateHealth(), all endpoints at once from the outlier detector's verdicts.
+   */
   setHealthy(ep: Endpoint, healthy: boolean): void {
     if (ep.healthy === healthy || this.#byId.get(ep.id) !== ep) return;
     ep.healthy = healthy;

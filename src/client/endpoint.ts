@@ -13,7 +13,7 @@ const CLOSE_GRACE_MS = 30_000;
 /**
  * One instance of a destination service, with everything the client keeps
  * about it: its connection pool (created on first use), in-flight count,
- * latency EWMA and, in later layers, ejection state.
+ * latency EWMA and outlier-detection state (`health`).
  */
 export class Endpoint {
   readonly id: string;
@@ -24,9 +24,10 @@ export class Endpoint {
   /** Time to response headers, fed by every Attempt (balancers/peak-ewma.ts reads it). */
   readonly latency = new LatencyEwma();
   /**
-   * Whether balancers may pick it. Presence in discovery is health today;
-   * outlier detection sets this through EndpointSet.setHealthy(), which
-   * rebuilds the subset and locality views (never per request).
+   * Whether balancers may pick it while healthy endpoints are left: false
+   * while outlier detection has it ejected (outside panic). Destination sets
+   * it through EndpointSet.updateHealth(), which rebuilds the subset and
+   * locality views (never per request).
    */
   healthy = true;
   /** Outlier-detection state, attached by the outlier filter on first use; undefined: never judged. */

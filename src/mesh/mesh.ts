@@ -83,7 +83,7 @@ export class Mesh {
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
     this.#security = security;
-    this.#hooks = meshResilienceHooks(options.hooks, telemetry);
+    this.#hooks = meshResilienceHooks(options.hooks, telemetry, this.logger);
     // ---- telemetry (issue 6): one per mesh; it reads the endpoints of every destination and the certificate.
     this.#telemetry = telemetry;
     if (telemetry) {

@@ -5,35 +5,70 @@
  * refused by a concurrency limit. Every client destination and every wrapped
  * server of the mesh gets this one object: the application's own hooks
  * (`createMesh({ hooks })`) first, then the mesh's telemetry counters.
+ *
+ * Hooks are told, never obeyed: they run inside the data path (the retry
+ * decision, an attempt's outcome report), where a throw would fail the request
+ * with the hook's error and leave the attempt neither delivered nor discarded
+ * (its endpoint counted in flight for ever). So each listener's throw is caught
+ * here and logged once per hook, and the next listener (telemetry) still runs.
  */
+import type { Logger } from '../core/logger.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { telemetryHooks } from './telemetry.js';
 
-export function meshResilienceHooks(user: ResilienceHooks | undefined, telemetry: MeshTelemetry | undefined): ResilienceHooks {
+export function meshResilienceHooks(user: ResilienceHooks | undefined, telemetry: MeshTelemetry | undefined, logger: Logger): ResilienceHooks {
   const t = telemetry ? telemetryHooks(telemetry) : undefined;
+  // A hook that throws once will most likely throw on every event: one warning each, not a flood.
+  const warned = new Set<string>();
+  const guard = <E>(name: string, fn: ((e: E) => void) | undefined, self: object | undefined): ((e: E) => void) | undefined => {
+    if (fn === undefined) return undefined;
+    return (e) => {
+      try {
+        fn.call(self, e);
+      } catch (err) {
+        if (warned.has(name)) return;
+        warned.add(name);
+        logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, { error: err instanceof Error ? err.message : String(err) });
+      }
+    };
+  };
+  const u = {
+    onRetry: guard('onRetry', user?.onRetry, user),
+    onBudgetExhausted: guard('onBudgetExhausted', user?.onBudgetExhausted, user),
+    onEjection: guard('onEjection', user?.onEjection, user),
+    onReturn: guard('onReturn', user?.onReturn, user),
+    onShed: guard('onShed', user?.onShed, user),
+    onLimited: guard('onLimited', user?.onLimited, user),
+  };
+  const m = t && {
+    onRetry: guard('telemetry onRetry', t.onRetry, t),
+    onBudgetExhausted: guard('telemetry onBudgetExhausted', t.onBudgetExhausted, t),
+    onEjection: guard('telemetry onEjection', t.onEjection, t),
+    onShed: guard('telemetry onShed', t.onShed, t),
+  };
   return {
     onRetry: (e) => {
-      user?.onRetry?.(e);
-      t?.onRetry(e);
+      u.onRetry?.(e);
+      m?.onRetry?.(e);
     },
     onBudgetExhausted: (e) => {
-      user?.onBudgetExhausted?.(e);
-      t?.onBudgetExhausted(e);
+      u.onBudgetExhausted?.(e);
+      m?.onBudgetExhausted?.(e);
     },
     onEjection: (e) => {
-      user?.onEjection?.(e);
-      t?.onEjection(e);
+      u.onEjection?.(e);
+      m?.onEjection?.(e);
     },
     onReturn: (e) => {
-      user?.onReturn?.(e);
+      u.onReturn?.(e);
     },
     onShed: (e) => {
-      user?.onShed?.(e);
-      t?.onShed(e);
+      u.onShed?.(e);
+      m?.onShed?.(e);
     },
     onLimited: (e) => {
-      user?.onLimited?.(e);
+      u.onLimited?.(e);
     },
   };
 }

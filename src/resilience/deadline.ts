@@ -28,10 +28,28 @@ const EARLY_MS = 1;
  * The remaining budget a request header announces, in ms, or undefined when the
  * header is absent or malformed (a malformed value is ignored, not trusted).
  * Only plain decimal digits are accepted: no sign, exponent, fraction or spaces inside.
+ *
+ * A repeated header (Node joins unknown ones as "100, 200"; or an array) counts
+ * by its smallest valid value, as gRPC does with a repeated grpc-timeout: rejecting
+ * the whole line would drop the deadline altogether, and the smallest one is
+ * the only choice that never gives a call more time than some hop allowed.
  */
 export function parseDeadlineHeader(value: string | readonly string[] | undefined): number | undefined {
-  const v = typeof value === 'string' ? value : value?.[0];
-  if (v === undefined) return undefined;
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value.indexOf(',') < 0 ? parseDeadlineValue(value) : smallest(value.split(','));
+  return smallest(value);
+}
+
+function smallest(values: readonly string[]): number | undefined {
+  let min: number | undefined;
+  for (const v of values) {
+    const ms = parseDeadlineHeader(v);
+    if (ms !== undefined && (min === undefined || ms < min)) min = ms;
+  }
+  return min;
+}
+
+function parseDeadlineValue(v: string): number | undefined {
   const s = v.trim();
   if (s.length === 0 || s.length > 10) return undefined;
   for (let i = 0; i < s.length; i++) {

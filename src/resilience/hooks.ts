@@ -1,8 +1,10 @@
 /**
  * What the resilience layers decide, told to whoever listens: metrics, logs,
  * tests. Every hook is optional and called only for the (rare) decision it
- * names — never once per successful request — so an unset hook costs a
- * property read.
+ * names — never once per successful request — so hooks cost nothing on the
+ * success path. (A mesh always fills in all six, for telemetry, so a layer
+ * cannot skip its event work by finding a hook unset; that work happens only
+ * on failures.)
  *
  * The client stack (src/client/stack.ts, src/client/destination.ts) and the
  * server stack (src/server/wrap-server.ts) call them; src/mesh/resilience-hooks.ts

@@ -11,7 +11,12 @@
  *   ignored and traffic spreads over every endpoint (a sick pool beats none);
  * - when an ejection ends, the endpoint is on probation: it is available for
  *   exactly ONE trial request; success brings it back, failure ejects it again
- *   for longer, and until the trial's answer no other request is sent to it.
+ *   for longer, and until the trial's answer no other request is sent to it;
+ * - a trial with no answer after `trialTimeoutMs` (baseEjection by default) is
+ *   a failed trial: an endpoint that accepts connections and never answers
+ *   would otherwise never be picked again nor come back, and would hold a place
+ *   under the ejection cap for ever. The detector has no timer: whoever owns it
+ *   arms one on `onTrial` and calls `expireTrial()` (Destination does).
  *
  * Why not cockatiel's CircuitBreakerPolicy: it reads Date.now() (no fake clock),
  * moves Open -> HalfOpen only inside execute(), so a balancer cannot ask "is
@@ -31,6 +36,8 @@ export interface OutlierDetectionOptions {
   maxEjectionPercent: number;
   /** Percent of healthy endpoints below which ejections are ignored. */
   panicThreshold: number;
+  /** A trial request unanswered this long (to its response headers) counts as failed; default: baseEjectionMs. */
+  trialTimeoutMs?: number;
 }
 
 export const DEFAULT_OUTLIER_DETECTION: Readonly<OutlierDetectionOptions> = Object.freeze({
@@ -58,19 +65,21 @@ export interface EjectionEvent {
 }
 
 export class OutlierDetector {
-  readonly options: Readonly<OutlierDetectionOptions>;
+  readonly options: Readonly<Required<OutlierDetectionOptions>>;
   readonly clock: Clock;
   #size: () => number;
   /** Endpoints not Healthy (ejected, on probation, on trial). */
   #unhealthy = 0;
   #ejections = new Listeners<EjectionEvent>();
   #returns = new Listeners<EndpointHealth>();
+  #trials = new Listeners<EndpointHealth>();
   /** Ejections refused by the max-ejection cap, since creation. */
   capped = 0;
 
   /** `size` tells how many endpoints the destination has (tracked or not). */
   constructor(options: Partial<OutlierDetectionOptions> = {}, size: () => number, clock: Clock = systemClock) {
-    this.options = { ...DEFAULT_OUTLIER_DETECTION, ...options };
+    const o = { ...DEFAULT_OUTLIER_DETECTION, ...options };
+    this.options = { ...o, trialTimeoutMs: o.trialTimeoutMs ?? o.baseEjectionMs };
     this.clock = clock;
     this.#size = size;
   }
@@ -101,6 +110,11 @@ export class OutlierDetector {
     return this.#returns.on(listener);
   }
 
+  /** Told when a trial request is sent: call `h.expireTrial()` after `options.trialTimeoutMs`. */
+  onTrial(listener: (h: EndpointHealth) => void): Disposer {
+    return this.#trials.on(listener);
+  }
+
   /** @internal May one more endpoint be ejected? */
   mayEject(): boolean {
     if (this.#unhealthy === 0) return true;
@@ -122,6 +136,11 @@ export class OutlierDetector {
   returned(h: EndpointHealth): void {
     if (this.#returns.size > 0) this.#returns.emit(h);
   }
+
+  /** @internal */
+  trialStarted(h: EndpointHealth): void {
+    if (this.#trials.size > 0) this.#trials.emit(h);
+  }
 }
 
 export class EndpointHealth {
@@ -131,6 +150,8 @@ export class EndpointHealth {
   #consecutive = 0;
   #multiplier = 0;
   #ejectedUntil = 0;
+  /** When the trial in flight was sent. */
+  #trialSentAt = 0;
   /** When the endpoint last became healthy (for the multiplier's decay). */
   #healthySince: number;
   #released = false;
@@ -169,7 +190,21 @@ export class EndpointHealth {
   onSend(): void {
     if (this.#state === 'healthy') return;
     this.#expire();
-    if (this.#state === 'probation') this.#state = 'trial';
+    if (this.#state !== 'probation') return;
+    this.#state = 'trial';
+    this.#trialSentAt = this.#detector.clock.now();
+    if (!this.#released) this.#detector.trialStarted(this);
+  }
+
+  /**
+   * The trial's time is up (the owner's timer): a trial still unanswered
+   * after trialTimeoutMs fails, and the endpoint is ejected again for longer.
+   * Does nothing when that trial has answered or a later one is under way.
+   */
+  expireTrial(): void {
+    if (this.#released || this.#state !== 'trial') return;
+    if (this.#detector.clock.now() - this.#trialSentAt < this.#detector.options.trialTimeoutMs) return;
+    this.#eject();
   }
 
   /** What an attempt sent to the endpoint says about it. */

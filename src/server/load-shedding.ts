@@ -47,7 +47,6 @@ export class LoadShedder {
     this.eventLoopDelayMs = options.eventLoopDelayMs ?? 0;
     const retryAfter = String(options.retryAfterSeconds ?? 1);
     this.#sampleIntervalMs = options.sampleIntervalMs ?? 500;
-    this.start();
     // One listener function for every response: no closure per request.
     const done = () => {
       this.#inflight--;
@@ -96,7 +95,18 @@ export class LoadShedder {
     this.#lagging = this.#lastDelayMs > this.eventLoopDelayMs;
   }
 
-  /** Monitor the event loop (when eventLoopDelayMs is set); done at construction, again after a close(). */
+  /** True while the event-loop monitor runs (between start() and close()). */
+  get monitoring(): boolean {
+    return this.#histogram !== undefined;
+  }
+
+  /**
+   * Monitor the event loop (when eventLoopDelayMs is set). Not done at
+   * construction: a shedder made for a server that never listens (or is
+   * wrapped and dropped) would keep a histogram and a 500 ms timer for the
+   * life of the process. wrapServer starts it on 'listening' and closes it on
+   * 'close'; a shedder used on its own must be started.
+   */
   start(): void {
     if (this.eventLoopDelayMs <= 0 || this.#histogram !== undefined) return;
     const h = (this.#histogram = monitorEventLoopDelay({ resolution: 10 }));

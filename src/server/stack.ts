@@ -24,6 +24,9 @@
  *                   (AsyncLocalStorage) the handler and its mesh calls run in; 504 for a
  *                   request with nothing left. Last: the context is made only for requests
  *                   that will run the handler
+ *   refusal guard   the response drops any x-hyphae-rejected the handler sets: that header
+ *                   says the MESH refused (clients replay such requests whatever their
+ *                   method), so only the layers above may write it
  *   application     the listeners the user registered for 'request', unchanged
  *
  * Inbound layers are synchronous functions of (req, res): they decide before
@@ -42,6 +45,7 @@ import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
 import { normalizeTarget } from './authz/normalize-path.js';
 import type { Drainer } from './drain.js';
 import { stripIdentityHeaders } from './identity-headers.js';
+import { refusalGuard } from './refusal-guard.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { inboundTelemetry } from './telemetry-layer.js';
 
@@ -67,6 +71,7 @@ export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: I
     normalizeLayer(authz),
     authorizationLayer(authz),
     ...(optional.deadline ? [optional.deadline] : []),
+    refusalGuard(),
   ];
   let handler = app;
   for (let i = layers.length - 1; i >= 0; i--) handler = layers[i]!(handler);

@@ -22,6 +22,16 @@ describe('deadline header', () => {
     }
   });
 
+  it('a repeated header counts by its smallest valid value (Node joins repeats with ", ")', () => {
+    assert.equal(parseDeadlineHeader('100, 200'), 100);
+    assert.equal(parseDeadlineHeader('300,50 , 200'), 50);
+    assert.equal(parseDeadlineHeader('abc, 120'), 120);
+    assert.equal(parseDeadlineHeader('0, 500'), 0);
+    assert.equal(parseDeadlineHeader(['90', '40, 70']), 40);
+    assert.equal(parseDeadlineHeader(['x', '60']), 60);
+    for (const bad of [',', 'abc, -1', ' , ', ['', 'y']]) assert.equal(parseDeadlineHeader(bad), undefined, JSON.stringify(bad));
+  });
+
   it('clamps a huge budget to one hour', () => {
     assert.equal(parseDeadlineHeader('999999999'), MAX_PROPAGATED_MS);
   });

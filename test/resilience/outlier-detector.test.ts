@@ -79,6 +79,50 @@ describe('OutlierDetector', () => {
     );
   });
 
+  it('a trial unanswered after trialTimeoutMs (baseEjection by default) fails: ejected again, then back after a good trial', () => {
+    const { clock, d, hs, ejections } = pool(3);
+    const trials: EndpointHealth[] = [];
+    d.onTrial((h) => trials.push(h));
+    const h = hs[0]!;
+    fail(h, 5);
+    clock.advance(30_000);
+    h.onSend(); // the trial; its endpoint now accepts connections and never answers
+    assert.deepEqual(trials, [h]);
+    assert.equal(d.options.trialTimeoutMs, 30_000);
+    clock.advance(29_999);
+    h.expireTrial();
+    assert.equal(h.state, 'trial', 'not before its time');
+    // Meanwhile the cap (3 endpoints: always one) lets no other endpoint be ejected.
+    fail(hs[1]!, 5);
+    assert.equal(hs[1]!.state, 'healthy');
+    clock.advance(1);
+    h.expireTrial();
+    assert.equal(h.state, 'ejected');
+    assert.deepEqual([ejections.at(-1)!.trial, ejections.at(-1)!.multiplier, ejections.at(-1)!.durationMs], [true, 2, 60_000]);
+    h.report('success'); // the hung trial's late answer decides nothing
+    assert.equal(h.state, 'ejected');
+    clock.advance(60_000);
+    h.onSend();
+    h.report('success');
+    assert.equal(h.state, 'healthy');
+    assert.equal(d.unhealthy, 0, 'its place under the cap is free again');
+    fail(hs[1]!, 5);
+    assert.equal(hs[1]!.state, 'ejected');
+  });
+
+  it('expireTrial does nothing once the trial has answered, and trialTimeoutMs can be set', () => {
+    const { clock, d, hs } = pool(10, { trialTimeoutMs: 2_000 });
+    const h = hs[0]!;
+    assert.equal(d.options.trialTimeoutMs, 2_000);
+    fail(h, 5);
+    clock.advance(30_000);
+    h.onSend();
+    h.report('success');
+    clock.advance(5_000);
+    h.expireTrial();
+    assert.equal(h.state, 'healthy');
+  });
+
   it('a neutral trial leaves the endpoint on probation for another trial', () => {
     const { clock, hs } = pool(10);
     const h = hs[0]!;

@@ -79,6 +79,19 @@ describe('deadline intake (real http.Server)', { timeout: 15_000 }, () => {
     ]);
   });
 
+  it('a repeated deadline header keeps the smallest budget instead of dropping the deadline', async () => {
+    const seen: { raw?: string | string[] | undefined; remaining?: number | undefined }[] = [];
+    const port = await serve((req, res) => {
+      seen.push({ raw: req.headers['x-hyphae-deadline-ms'], remaining: getRemainingMs() });
+      res.end();
+    });
+    const headers = ['x-hyphae-deadline-ms', '60000', 'x-hyphae-deadline-ms', '300'];
+    await (await request(`http://127.0.0.1:${port}/`, { headers })).body.text();
+    assert.equal(seen[0]!.raw, '60000, 300', 'Node joins the repeats: the case the parser must read');
+    const remaining = seen[0]!.remaining;
+    assert.ok(remaining !== undefined && remaining > 0 && remaining <= 300, `remaining ${remaining}`);
+  });
+
   it('with a deadline (here defaultTimeoutMs), the signal also aborts when the caller goes away', async () => {
     const seen: { reason?: unknown }[] = [];
     let aborted!: () => void;

@@ -23,6 +23,7 @@ after(async () => {
 
 async function serve(app: InboundHandler, options: LoadSheddingOptions): Promise<{ port: number; shedder: LoadShedder }> {
   const shedder = new LoadShedder(options);
+  shedder.start();
   const handle = shedder.filter(app);
   const server = http.createServer((req, res) => handle(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

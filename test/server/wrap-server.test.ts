@@ -204,6 +204,18 @@ describe('wrapServer registration', () => {
   });
 });
 
+describe('wrapServer load shedding', () => {
+  it("the event-loop monitor runs only while the server listens (none for a server wrapped and never started)", BOUNDED, async () => {
+    const server = wrapped((_q, s) => s.end('ok'), undefined, { eventLoopDelayMs: 50, register: false });
+    const shedder = wrappedState(server)!.shedder!;
+    assert.equal(shedder.monitoring, false, 'not before listen()');
+    await listen(server);
+    assert.equal(shedder.monitoring, true);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    assert.equal(shedder.monitoring, false, 'stopped on close');
+  });
+});
+
 describe('wrapServer request handling', () => {
   it("the application's 'request' listeners, including one added after wrapServer, run unchanged", BOUNDED, async () => {
     const seen: string[] = [];

@@ -17,6 +17,12 @@
  *
  * A buffered body goes on a copy of the call's options (`call.opts` is
  * replaced, the caller's object is never edited).
+ *
+ * The read happens after the call's timer is armed and its limit slot taken,
+ * before any attempt exists to carry an abort: a producer that stalls would
+ * otherwise hold the call past its deadline, for ever. So the read registers
+ * itself as the call's abort hook; the call's deadline, the inbound request's
+ * cancellation and the application's abort end it, and the stream is closed.
  */
 import type { Dispatcher } from 'undici';
 import { getHeader } from './headers.js';
@@ -24,9 +30,11 @@ import { withOptions } from '../options-copy.js';
 
 type Body = Dispatcher.DispatchOptions['body'];
 
-/** What holds the request's options: a MeshCall. */
+/** What holds the request's options and can stop a wait: a MeshCall. */
 interface HasOpts {
   opts: Dispatcher.DispatchOptions;
+  readonly abortReason?: Error | undefined;
+  setOnAbort?(fn: ((err: Error) => void) | undefined): void;
 }
 
 /**
@@ -72,11 +80,32 @@ function setBody(call: HasOpts, body: unknown): void {
 }
 
 async function readSmallStream(call: HasOpts, body: AsyncIterable<unknown>, maxBytes: number): Promise<boolean> {
+  if (call.abortReason !== undefined) throw call.abortReason;
   const it = body[Symbol.asyncIterator]();
+  let stop!: (err: Error) => void;
+  const aborted = new Promise<never>((_resolve, reject) => (stop = reject));
+  aborted.catch(() => {});
+  call.setOnAbort?.((err) => {
+    call.setOnAbort?.(undefined);
+    stop(err);
+    // The call is over: release the application's stream as undici would on abort (a Readable is destroyed).
+    // An async generator stuck in an await only queues this; either way nobody waits on it.
+    Promise.resolve()
+      .then(() => it.return?.())
+      .catch(() => {});
+  });
+  try {
+    return await readChunks(call, it, aborted, maxBytes);
+  } finally {
+    call.setOnAbort?.(undefined);
+  }
+}
+
+async function readChunks(call: HasOpts, it: AsyncIterator<unknown>, aborted: Promise<never>, maxBytes: number): Promise<boolean> {
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
-    const r = await it.next();
+    const r = await Promise.race([it.next(), aborted]);
     if (r.done) break;
     const c = r.value;
     const b = typeof c === 'string' ? Buffer.from(c) : c instanceof Uint8Array ? Buffer.from(c.buffer, c.byteOffset, c.byteLength) : undefined;

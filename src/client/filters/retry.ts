@@ -57,7 +57,20 @@ export interface RetryEvent {
 }
 
 export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
-  const { random, onRetry } = options;
+  const { random } = options;
+  const listener = options.onRetry;
+  // A listener is told, never obeyed: its throw must not turn a response into a failure, nor leave an
+  // attempt that reached its headers neither delivered nor discarded (its endpoint counted in flight for
+  // ever). The mesh's hooks log their own errors (src/mesh/resilience-hooks.ts).
+  const onRetry =
+    listener &&
+    ((e: RetryEvent): void => {
+      try {
+        listener(e);
+      } catch {
+        // ignored, see above
+      }
+    });
   const clock = options.clock ?? systemClock;
   const policyOf = options.policy;
   const budgetSource = options.budget;
@@ -68,7 +81,16 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
       const budget = budgetOf(call);
       budget?.deposit();
       const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
-      const replayable = typeof prepared === 'boolean' ? prepared : await prepared;
+      let replayable: boolean;
+      if (typeof prepared === 'boolean') replayable = prepared;
+      else {
+        try {
+          replayable = await prepared;
+        } catch (err) {
+          // Stopped while reading the body (deadline, cancellation): the caller gets the reason, not the stream's error.
+          throw call.abortReason ?? err;
+        }
+      }
       let idempotent: boolean | undefined;
       for (;;) {
         let attempt: Attempt | undefined;
@@ -92,27 +114,34 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
           if (condition === undefined) throw error;
         }
 
-        const giveUp = (decision: Exclude<RetryEvent['decision'], 'retry'>): Attempt => {
-          onRetry?.({ call, condition: condition!, decision, delayMs: 0 });
-          if (attempt !== undefined) return attempt;
-          if (decision === 'body-not-replayable') throw notReplayable(call, error);
-          throw error;
-        };
-        if (call.attempt + 1 >= policy.attempts) return giveUp('attempts-exhausted');
-        idempotent ??= isIdempotentMethod(call.opts.method) || getHeader(call.opts.headers, 'idempotency-key') !== undefined;
-        if (!policy.isSafe(condition, idempotent)) return giveUp('not-idempotent');
-        if (!replayable) return giveUp('body-not-replayable');
-        const delayMs = policy.backoffMs(call.attempt, random);
-        if (clock.now() + delayMs >= call.deadline) return giveUp('deadline');
-        if (budget !== undefined && !budget.tryWithdraw()) return giveUp('budget-exhausted');
+        let delayMs: number;
+        try {
+          const giveUp = (decision: Exclude<RetryEvent['decision'], 'retry'>): Attempt => {
+            onRetry?.({ call, condition: condition!, decision, delayMs: 0 });
+            if (attempt !== undefined) return attempt;
+            if (decision === 'body-not-replayable') throw notReplayable(call, error);
+            throw error;
+          };
+          if (call.attempt + 1 >= policy.attempts) return giveUp('attempts-exhausted');
+          idempotent ??= isIdempotentMethod(call.opts.method) || getHeader(call.opts.headers, 'idempotency-key') !== undefined;
+          if (!policy.isSafe(condition, idempotent)) return giveUp('not-idempotent');
+          if (!replayable) return giveUp('body-not-replayable');
+          delayMs = policy.backoffMs(call.attempt, random);
+          if (clock.now() + delayMs >= call.deadline) return giveUp('deadline');
+          if (budget !== undefined && !budget.tryWithdraw()) return giveUp('budget-exhausted');
 
-        const failed = attempt?.endpoint ?? call.endpoint;
-        if (failed !== undefined) call.markFailed(failed);
-        // A reset before any response is most often the keep-alive race: the pool's other idle connections
-        // may be as stale as that one, so the retry takes a connection of its own.
-        if (condition === 'reset') call.freshConnection = true;
-        attempt?.discard();
-        onRetry?.({ call, condition, decision: 'retry', delayMs });
+          const failed = attempt?.endpoint ?? call.endpoint;
+          if (failed !== undefined) call.markFailed(failed);
+          // A reset before any response is most often the keep-alive race: the pool's other idle connections
+          // may be as stale as that one, so the retry takes a connection of its own.
+          if (condition === 'reset') call.freshConnection = true;
+          attempt?.discard();
+          onRetry?.({ call, condition, decision: 'retry', delayMs });
+        } catch (err) {
+          // Nothing here should throw; if it does, the response held by this layer is still released.
+          attempt?.discard();
+          throw err;
+        }
         if (delayMs > 0) await pause(call, delayMs, clock);
         call.attempt++;
       }

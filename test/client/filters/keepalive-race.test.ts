@@ -7,7 +7,8 @@
  * 2 s, earlier). The retry filter makes it invisible for idempotent requests:
  * a reset before any response is retried, on a new connection.
  *
- * Bounded here; HYPHAE_KEEPALIVE_REQUESTS raises the count (phase 2 runs 10,000).
+ * Bounded here; HYPHAE_KEEPALIVE_REQUESTS raises the count. The 10,000-request
+ * run through the mesh is test/scenarios/resilience-keepalive.test.ts.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';

@@ -224,6 +224,47 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     console.log(`# request timeout 200 ms: failed after ${ms.toFixed(0)} ms`);
   });
 
+  it('a stalled request body buffered for replay (small Content-Length) ends at the request timeout, not never', async () => {
+    const target = await server('target');
+    const { h, limiter } = await fullStack([target.port], { timeouts: { requestMs: 200 } });
+    // Announces 10 bytes and never sends one: the retry layer reads it before the first attempt.
+    const body = new Readable({ read() {} });
+    const t0 = performance.now();
+    await assert.rejects(
+      request('http://api/upload', { dispatcher: h.dispatcher, method: 'PUT', body, headers: { 'content-length': '10' } }),
+      (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED),
+    );
+    const ms = performance.now() - t0;
+    // Upper bound only to tell "ended at its deadline" from "hung until some other timer": before the fix it never ended.
+    assert.ok(ms >= 190 && ms < 2_000, `failed after ${ms.toFixed(0)} ms`);
+    assert.equal(target.hits, 0, 'nothing was sent');
+    assert.equal(limiter.inflight, 0, 'the limit slot was released');
+    await new Promise((r) => setImmediate(r));
+    assert.ok(body.destroyed, "the application's stream was closed with the call");
+    console.log(`# stalled 10-byte body, request timeout 200 ms: failed after ${ms.toFixed(0)} ms`);
+  });
+
+  it("the application's AbortSignal ends a call whose body is being buffered for replay", async () => {
+    const target = await server('target');
+    const { h, limiter } = await fullStack([target.port]);
+    async function* stalled(): AsyncGenerator<Buffer> {
+      await new Promise(() => {});
+      yield Buffer.from('never');
+    }
+    const ac = new AbortController();
+    const pending = request('http://api/upload', {
+      dispatcher: h.dispatcher,
+      method: 'POST',
+      body: stalled() as never,
+      headers: { 'content-length': '5', 'idempotency-key': 'k1' },
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(new Error('caller gave up')), 100);
+    await assert.rejects(pending, /caller gave up|aborted/i);
+    assert.equal(target.hits, 0);
+    assert.equal(limiter.inflight, 0);
+  });
+
   it('the server receives the remaining budget in x-hyphae-deadline-ms', async () => {
     const echo = await server('echo', (req, res) => res.end(String(req.headers['x-hyphae-deadline-ms'])));
     const { h } = await fullStack([echo.port], { timeouts: { requestMs: 300 } });

@@ -47,6 +47,32 @@ describe('retry filter (fake transport)', () => {
     assert.ok(eps.every((e) => e.inflight === 0), 'the discarded attempt released its endpoint');
   });
 
+  it('an onRetry listener that throws changes nothing: the retry and the give-up still deliver, every endpoint is released', async () => {
+    const clock = new FakeClock(0);
+    const transport = new ScriptedTransport([{ status: 503, body: 'busy' }, { status: 503, body: 'still busy' }]);
+    let told = 0;
+    const handle = compose(
+      [
+        retry({
+          policy: () => new RetryPolicy(),
+          clock,
+          random: () => 0,
+          onRetry: () => {
+            told++;
+            throw new Error('listener bug');
+          },
+        }),
+        testBalance(() => eps),
+      ],
+      transport.handle,
+    );
+    const { call, seen } = newCall();
+    await run(handle, call, clock);
+    assert.deepEqual([seen.status, seen.body, seen.error], [503, 'still busy', undefined]);
+    assert.equal(told, 2, 'told of the retry and of the give-up');
+    assert.ok(eps.every((e) => e.inflight === 0), 'no attempt left holding its endpoint');
+  });
+
   it('the retry avoids the endpoint that failed, which is recorded on the call', async () => {
     const { handle, transport, clock } = setup([{ error: sysError('ECONNREFUSED') }, { status: 200 }]);
     const { call } = newCall();
