@@ -14,7 +14,7 @@
  *   trust domain refuses to start and says why; the key can be rotated.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -22,6 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { createMesh, type Mesh } from '../../src/index.js';
 import type { ApiErrorBody, TokenResponse, TrustBundle } from '../../src/config/wire.js';
+import { createRootAuthority } from '../../src/control-plane/ca/authority.js';
 import { keyId } from '../../src/control-plane/ca/encryption-keys.js';
 import { Watcher, call, startControlPlane, trustControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
@@ -196,6 +197,85 @@ describe('replicas share the CA and the tokens through etcd', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('records tampered with in etcd (a writer without the encryption key) are refused: no forged root, admin or join token takes effect', async () => {
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    const originals = new Map<string, Buffer>();
+    const bundleWatchers = await Promise.all(replicas.map((r) => Watcher.open(r.url, [])));
+    watchers.push(...bundleWatchers);
+    const bundlesBefore = await Promise.all(replicas.map(async (r) => (await call<TrustBundle>(r.url, 'GET', '/v1/trust-bundle')).body));
+    const marks = replicas.map((r) => r.child.lines.length);
+    try {
+      const stateRaw = (await client.get('/hyphae/ca/state').buffer())!;
+      const state = JSON.parse(stateRaw.toString('utf8')) as { version: number; active: string };
+      const authorityName = `/hyphae/ca/authorities/${state.active}`;
+      const authorityRaw = (await client.get(authorityName).buffer())!;
+      const adminRaw = (await client.get('/hyphae/auth/admin').buffer())!;
+      const tokenRecords = await client.getAll().prefix('/hyphae/auth/tokens/').buffers();
+      const realToken = JSON.parse(Object.values(tokenRecords)[0]!.toString('utf8')) as { mac: unknown };
+      for (const [k, v] of [['/hyphae/ca/state', stateRaw], [authorityName, authorityRaw], ['/hyphae/auth/admin', adminRaw]] as const) originals.set(k, v);
+
+      // The attacker's root as the chain of the active authority (its sealed key untouched, its tags copied),
+      // and a new bundle version so that every replica would push it at once.
+      const attacker = await createRootAuthority('hyphae.local');
+      const authority = JSON.parse(authorityRaw.toString('utf8')) as Record<string, unknown>;
+      await client.put(authorityName).value(JSON.stringify({ ...authority, chain: [attacker.certificate] }));
+      await client.put('/hyphae/ca/state').value(JSON.stringify({ ...JSON.parse(stateRaw.toString('utf8')), version: state.version + 1 }));
+      // An admin digest of the attacker's token, and a join token for any service, with tags copied from real records.
+      const forgedAdmin = `forged-admin-${randomBytes(16).toString('hex')}`;
+      const admin = JSON.parse(adminRaw.toString('utf8')) as Record<string, unknown>;
+      await client.put('/hyphae/auth/admin').value(JSON.stringify({ ...admin, digest: createHash('sha256').update(forgedAdmin).digest('hex') }));
+      const forgedId = `jt_${randomBytes(8).toString('hex')}`;
+      const forgedSecret = randomBytes(32).toString('base64url');
+      await client.put(`/hyphae/auth/tokens/${forgedId}`).value(
+        JSON.stringify({
+          id: forgedId,
+          service: 'payments',
+          namespace: 'default',
+          digest: createHash('sha256').update(forgedSecret).digest('hex'),
+          createdAt: new Date().toISOString(),
+          expiresAt: null,
+          mac: realToken.mac,
+        }),
+      );
+
+      // Every replica heard each forged record (its watch delivered them) and refused it, with an error logged.
+      for (const [i, r] of replicas.entries()) {
+        await waitUntil(() => {
+          const lines = r.child.lines.slice(marks[i]);
+          return (
+            lines.some((l) => l.includes('error ca: refusing CA authority') || l.includes('error ca: refusing the CA state')) &&
+            lines.some((l) => l.includes('error etcd: refusing /hyphae/auth/admin (HYPHAE_ERR_INVALID_CONFIG)')) &&
+            lines.some((l) => l.includes(`error etcd: refusing /hyphae/auth/tokens/${forgedId} (HYPHAE_ERR_INVALID_CONFIG)`))
+          );
+        }, 2_000);
+      }
+      // Nothing reached a workload: no trust-bundle event on any stream, the bundle each replica serves unchanged.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const w of bundleWatchers) {
+        const bundles = w.events.filter((e) => e.event === 'trust-bundle');
+        assert.equal(bundles.length, 1, `${w.url}: only the bundle sent at open`);
+        assert.ok(!JSON.stringify(bundles).includes(attacker.certificate.split('\n')[1]!), 'the forged root is in no bundle');
+      }
+      for (const [i, r] of replicas.entries()) {
+        const now = (await call<TrustBundle>(r.url, 'GET', '/v1/trust-bundle')).body;
+        assert.deepEqual(now, bundlesBefore[i], `${r.url} serves the bundle it had`);
+        // The forged admin and join tokens authenticate nobody; the real admin token still works.
+        assert.equal((await call(r.url, 'GET', '/v1/tokens', undefined, { token: forgedAdmin })).status, 401);
+        assert.equal((await call(r.url, 'POST', '/v1/instances', { service: 'payments', address: '127.0.0.1', port: 9410 }, { token: `${forgedId}.${forgedSecret}` })).status, 401);
+        assert.equal((await call(r.url, 'GET', '/v1/tokens')).status, 200);
+      }
+      // A replica starting now refuses the forged CA and does not start.
+      await assert.rejects(startControlPlane({ args: replicaArgs(etcd, secrets) }), /refusing (CA authority [0-9a-f]{16}|the CA state).*(does not verify|not issued|did not issue)/);
+      await client.delete().key(`/hyphae/auth/tokens/${forgedId}`);
+    } finally {
+      for (const [k, v] of originals) await client.put(k).value(v);
+      client.close();
+    }
+    // Restored (the exact bytes the replicas wrote): a replica starts again.
+    const r = await startControlPlane({ args: replicaArgs(etcd, secrets) });
+    await r.stop();
   });
 
   it('a replica with the wrong encryption key, another admin token or another trust domain refuses to start, and says why', async () => {

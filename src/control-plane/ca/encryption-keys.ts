@@ -78,6 +78,11 @@ export class EncryptionKeys {
     return [...this.#byId.keys()];
   }
 
+  /** Every key, the encrypting one first (record integrity derives its keys from them, see ../etcd/record-mac.ts). */
+  get all(): EncryptionKey[] {
+    return [...this.#byId.values()];
+  }
+
   static parse(text: string, source: string): EncryptionKeys {
     const fail = (why: string) => new MeshError(ErrorCode.INVALID_OPTIONS, `${source}: ${why}`);
     const keys: EncryptionKey[] = [];
