@@ -5,7 +5,8 @@
  * share, the 3-member cluster and its failures are etcd-replicas.test.ts's):
  *
  * - a join token made through replica 1 works at replica 3; revoked through
- *   replica 2, it stops working at every replica;
+ *   replica 2, it stops working at every replica, and the watch streams
+ *   opened with it at every replica are closed;
  * - a root rotation through one replica reaches mesh clients of every
  *   replica, a retirement through another one too, and each replica's HTTPS
  *   certificate follows; two rotations at once: one wins, one conflict;
@@ -83,13 +84,25 @@ describe('replicas share the CA and the tokens through etcd', () => {
     }
     const reg = await call<{ leaseId: string }>(r3.url, 'POST', '/v1/instances', { service: 'cart', address: '127.0.0.1', port: 9400 }, { token });
     assert.equal(reg.status, 201, reg.text);
-    const w = await Watcher.open(r2.url, ['cart'], token);
-    watchers.push(w);
+    // Watch streams opened with the token at every replica, the one that will revoke it included.
+    const streams = await Promise.all(replicas.map((r) => Watcher.open(r.url, ['cart'], token)));
+    watchers.push(...streams);
     assert.equal((await call(r3.url, 'POST', '/v1/instances', { service: 'web', address: '127.0.0.1', port: 9401 }, { token })).status, 403, 'bound to cart');
 
+    const tRevoke = performance.now();
     const revoked = await call(r2.url, 'DELETE', `/v1/tokens/${made.body.id}`);
     assert.equal(revoked.status, 200, revoked.text);
     const t0 = performance.now();
+    // Each replica heard the revocation from etcd and closed its streams opened with the token.
+    const closedAfter = await Promise.all(
+      streams.map((w) =>
+        Promise.race([
+          w.ended.then(() => performance.now() - tRevoke),
+          new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the stream at ${w.url} is still open 1 s after the revocation`)), 1_000)),
+        ]),
+      ),
+    );
+    for (const r of replicas) assert.ok(r.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), r.url);
     const refusedAfter: number[] = [];
     for (const r of replicas) {
       await waitUntil(async () => (await call(r.url, 'GET', '/v1/services', undefined, { token })).status === 401, 1_000);
@@ -101,7 +114,10 @@ describe('replicas share the CA and the tokens through etcd', () => {
       assert.match(hb.body.error.message, /not valid/);
       assert.ok(r.child.lines.some((l) => l.includes(`token revoked ${made.body.id}`)), `${r.url} logs the revocation`);
     }
-    console.log(`token made at replica 1, used at replica 3; revoked at replica 2, refused by all 3 replicas within ${Math.max(...refusedAfter).toFixed(0)} ms`);
+    console.log(
+      `token made at replica 1, used at replica 3; revoked at replica 2, refused by all 3 replicas within ${Math.max(...refusedAfter).toFixed(0)} ms; ` +
+        `its watch streams closed ${closedAfter.map((x) => x.toFixed(0)).join(', ')} ms after the revocation was sent`,
+    );
     // Only digests in etcd: neither the join token's secret nor the admin token is there.
     const client = new Etcd3({ hosts: etcd.endpoints });
     try {
@@ -218,14 +234,29 @@ describe('replicas share the CA and the tokens through etcd', () => {
 
       // The attacker's root as the chain of the active authority (its sealed key untouched, its tags copied),
       // and a new bundle version so that every replica would push it at once.
+      // Each forged record is put once every replica has heard the previous one: this is about what a replica
+      // does with a record it hears, not about the watch's delivery of writes made in one burst.
+      const heardEverywhere = async (what: string, logged: (line: string) => boolean) => {
+        for (const [i, r] of replicas.entries()) {
+          await waitUntil(() => r.child.lines.slice(marks[i]).some(logged), 2_000).catch((err: Error) => {
+            throw new Error(`${err.message}: ${r.url} did not log the refusal of ${what}; it logged:\n${r.child.lines.slice(marks[i]).join('\n')}`);
+          });
+        }
+      };
       const attacker = await createRootAuthority('hyphae.local');
       const authority = JSON.parse(authorityRaw.toString('utf8')) as Record<string, unknown>;
       await client.put(authorityName).value(JSON.stringify({ ...authority, chain: [attacker.certificate] }));
+      await heardEverywhere('the authority', (l) => l.includes(`error ca: refusing CA authority ${state.active}`));
+      const before = replicas.map((r) => r.child.lines.length);
       await client.put('/hyphae/ca/state').value(JSON.stringify({ ...JSON.parse(stateRaw.toString('utf8')), version: state.version + 1 }));
+      for (const [i, r] of replicas.entries()) {
+        await waitUntil(() => r.child.lines.slice(before[i]).some((l) => l.includes('error ca: refusing')), 2_000);
+      }
       // An admin digest of the attacker's token, and a join token for any service, with tags copied from real records.
       const forgedAdmin = `forged-admin-${randomBytes(16).toString('hex')}`;
       const admin = JSON.parse(adminRaw.toString('utf8')) as Record<string, unknown>;
       await client.put('/hyphae/auth/admin').value(JSON.stringify({ ...admin, digest: createHash('sha256').update(forgedAdmin).digest('hex') }));
+      await heardEverywhere('the admin digest', (l) => l.includes('error etcd: refusing /hyphae/auth/admin (HYPHAE_ERR_INVALID_CONFIG): its integrity tag does not verify'));
       const forgedId = `jt_${randomBytes(8).toString('hex')}`;
       const forgedSecret = randomBytes(32).toString('base64url');
       await client.put(`/hyphae/auth/tokens/${forgedId}`).value(
@@ -239,18 +270,8 @@ describe('replicas share the CA and the tokens through etcd', () => {
           mac: realToken.mac,
         }),
       );
+      await heardEverywhere('the join token', (l) => l.includes(`error etcd: refusing /hyphae/auth/tokens/${forgedId} (HYPHAE_ERR_INVALID_CONFIG): its integrity tag does not verify`));
 
-      // Every replica heard each forged record (its watch delivered them) and refused it, with an error logged.
-      for (const [i, r] of replicas.entries()) {
-        await waitUntil(() => {
-          const lines = r.child.lines.slice(marks[i]);
-          return (
-            lines.some((l) => l.includes('error ca: refusing CA authority') || l.includes('error ca: refusing the CA state')) &&
-            lines.some((l) => l.includes('error etcd: refusing /hyphae/auth/admin (HYPHAE_ERR_INVALID_CONFIG)')) &&
-            lines.some((l) => l.includes(`error etcd: refusing /hyphae/auth/tokens/${forgedId} (HYPHAE_ERR_INVALID_CONFIG)`))
-          );
-        }, 2_000);
-      }
       // Nothing reached a workload: no trust-bundle event on any stream, the bundle each replica serves unchanged.
       await new Promise((resolve) => setTimeout(resolve, 300));
       for (const w of bundleWatchers) {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
+import { Listeners, type Disposer } from '../../core/events.js';
 import { nameSchema } from '../../config/names.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 
@@ -31,6 +32,12 @@ export interface TokenStore {
   add(token: StoredToken): Promise<void>;
   /** Resolves with the removed token, undefined when there was none. */
   remove(id: string): Promise<StoredToken | undefined>;
+  /**
+   * Called with the id of every token that stops existing, however it went:
+   * removed here, or (etcd) deleted through another replica. Open watch
+   * streams authenticated with it are closed on it.
+   */
+  onRemoved(listener: (id: string) => void): Disposer;
   close?(): Promise<void>;
 }
 
@@ -54,6 +61,7 @@ export const TOKENS_FILE = 'tokens.json';
 export class FileTokenStore implements TokenStore {
   readonly file: string;
   #tokens = new Map<string, StoredToken>();
+  #removed = new Listeners<string>();
 
   constructor(dataDir: string) {
     this.file = path.join(dataDir, TOKENS_FILE);
@@ -98,7 +106,12 @@ export class FileTokenStore implements TokenStore {
     next.delete(id);
     await this.#save(next);
     this.#tokens = next;
+    this.#removed.emit(id);
     return token;
+  }
+
+  onRemoved(listener: (id: string) => void): Disposer {
+    return this.#removed.on(listener);
   }
 
   async #save(tokens: Map<string, StoredToken>): Promise<void> {

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TokenResponse } from '../../config/wire.js';
+import type { Disposer } from '../../core/events.js';
 import { badRequest, notFound, unauthenticated } from '../http/http-error.js';
 import { ADMIN, type Principal } from './principal.js';
 import { digest, newSecret, sameDigest } from './secret.js';
@@ -124,6 +125,21 @@ export class Tokens {
       await this.#store.add(stored);
       return { id, token: `${id}.${secret}`, service, namespace, expiresAt: stored.expiresAt };
     });
+  }
+
+  /**
+   * Whether a token that authenticated earlier would still: not revoked, not
+   * expired. The watch hub asks this of every open stream on each heartbeat.
+   */
+  stillValid(tokenId: string): boolean {
+    if (this.#configured.some((e) => e.row.id === tokenId)) return true;
+    const t = this.#store.get(tokenId);
+    return t !== undefined && (t.expiresAt === null || Date.parse(t.expiresAt) > Date.now());
+  }
+
+  /** A token was revoked (through this replica or, with etcd, another one). */
+  onRevoked(listener: (tokenId: string) => void): Disposer {
+    return this.#store.onRemoved(listener);
   }
 
   /** Every join token (never a secret), expired ones included until they are revoked. */

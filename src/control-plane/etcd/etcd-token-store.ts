@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
-import type { Disposer } from '../../core/events.js';
+import { Listeners, type Disposer } from '../../core/events.js';
 import type { SharedAdminDigest } from '../auth/admin-token.js';
 import { storedTokenSchema, type StoredToken, type TokenStore } from '../auth/token-store.js';
 import { conflict } from '../http/http-error.js';
@@ -36,6 +36,7 @@ export class EtcdTokenStore implements TokenStore, SharedAdminDigest {
   #log: EventLog;
   #mac: RecordMac;
   #tokens = new Map<string, StoredToken>();
+  #removed = new Listeners<string>();
   #admin: Buffer | undefined;
   #unsubscribe: Disposer | undefined;
 
@@ -119,6 +120,10 @@ export class EtcdTokenStore implements TokenStore, SharedAdminDigest {
     return prev ?? known;
   }
 
+  onRemoved(listener: (id: string) => void): Disposer {
+    return this.#removed.on(listener);
+  }
+
   adminDigest(): Buffer | undefined {
     return this.#admin;
   }
@@ -148,6 +153,7 @@ export class EtcdTokenStore implements TokenStore, SharedAdminDigest {
     if (!this.#unsubscribe) return;
     this.#unsubscribe();
     this.#unsubscribe = undefined;
+    this.#removed.clear();
     await this.#state.release();
   }
 
@@ -161,7 +167,12 @@ export class EtcdTokenStore implements TokenStore, SharedAdminDigest {
     for (const c of batch.changes) {
       if (c.key.startsWith(JOIN_TOKENS)) {
         if (c.entry) this.#setToken(c.key, c.entry);
-        else if (this.#tokens.delete(c.key.slice(JOIN_TOKENS.length))) this.#log(`token revoked ${c.key.slice(JOIN_TOKENS.length)} (etcd revision ${batch.revision})`);
+        else if (this.#tokens.delete(c.key.slice(JOIN_TOKENS.length))) {
+          const id = c.key.slice(JOIN_TOKENS.length);
+          this.#log(`token revoked ${id} (etcd revision ${batch.revision})`);
+          // Every replica hears a revocation made through any one: each closes its own streams opened with it.
+          this.#removed.emit(id);
+        }
       } else if (c.key === ADMIN_TOKEN) {
         if (c.entry) this.#setAdmin(c.entry);
         else this.#log(`error etcd: ${this.#state.prefix}${ADMIN_TOKEN} was deleted; this replica keeps the admin token it knew`);
@@ -175,13 +186,13 @@ export class EtcdTokenStore implements TokenStore, SharedAdminDigest {
     const opened = this.#mac.open(key, entry.value);
     if (!opened.ok) {
       this.#log(`error etcd: refusing ${this.#state.prefix}${key} (${ErrorCode.INVALID_CONFIG}): ${opened.why}`);
-      this.#tokens.delete(id);
+      if (this.#tokens.delete(id)) this.#removed.emit(id);
       return;
     }
     const parsed = storedTokenSchema.safeParse(opened.record);
     if (!parsed.success || parsed.data.id !== id) {
       this.#log(`error etcd: refusing ${this.#state.prefix}${key}: not a join token for that key`);
-      this.#tokens.delete(id);
+      if (this.#tokens.delete(id)) this.#removed.emit(id);
       return;
     }
     this.#tokens.set(id, parsed.data);
