@@ -131,7 +131,7 @@ export class CertificateAuthority {
   signWorkload(publicKeyPem: string, namespace: string, service: string): SignedWorkload {
     const spiffeId = workloadId(this.trustDomain, namespace, service);
     const a = this.#active;
-    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, service, this.certTtlMs);
+    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, this.certTtlMs);
     this.#leafHorizon.set(a.id, Math.max(this.#leafHorizon.get(a.id) ?? 0, issued.notAfter.getTime()));
     this.#opts.log(`certificate ${namespace}/${service} authority=${a.id} until=${issued.notAfter.toISOString()}`);
     return { ...issued, spiffeId, chain: a.leafChain, authority: a.id };
