@@ -13,8 +13,9 @@ import { Listeners, type Disposer } from '../../core/events.js';
 import { nameSchema } from '../../config/names.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 
-export interface StoredToken {
+export interface StoredJoinToken {
   id: string;
+  kind?: undefined;
   service: string;
   namespace: string;
   /** Hex SHA-256 of the secret. */
@@ -22,6 +23,17 @@ export interface StoredToken {
   createdAt: string;
   expiresAt: string | null;
 }
+
+/** Read-only (dashboard, read-only views): bound to no identity. */
+export interface StoredViewerToken {
+  id: string;
+  kind: 'viewer';
+  digest: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export type StoredToken = StoredJoinToken | StoredViewerToken;
 
 export interface TokenStore {
   /** Read what is stored; once, before anything else. */
@@ -41,15 +53,24 @@ export interface TokenStore {
   close?(): Promise<void>;
 }
 
-/** One stored token, as validated when read back (from a file, or from etcd). */
-export const storedTokenSchema = z.strictObject({
-  id: z.string().regex(/^jt_[0-9a-f]{16}$/),
-  service: nameSchema,
-  namespace: nameSchema,
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
-  createdAt: z.string(),
-  expiresAt: z.string().nullable(),
-});
+/** One stored token, as validated when read back (from a file, or from etcd). Join tokens keep their original shape. */
+export const storedTokenSchema = z.union([
+  z.strictObject({
+    id: z.string().regex(/^jt_[0-9a-f]{16}$/),
+    service: nameSchema,
+    namespace: nameSchema,
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+    createdAt: z.string(),
+    expiresAt: z.string().nullable(),
+  }),
+  z.strictObject({
+    id: z.string().regex(/^vt_[0-9a-f]{16}$/),
+    kind: z.literal('viewer'),
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+    createdAt: z.string(),
+    expiresAt: z.string().nullable(),
+  }),
+]);
 
 const fileSchema = z.strictObject({
   format: z.literal(1),
