@@ -16,6 +16,7 @@ import { generateKeyPair } from '../../src/tls/keys.js';
 import type { ApiErrorBody } from '../../src/config/wire.js';
 import { call, makeTempDir, register, startControlPlane, Watcher, type RunningControlPlane } from '../helpers/control-plane.js';
 import { Pki } from '../helpers/pki.js';
+import { waitUntil } from '../helpers/services.js';
 
 const BODY_LIMIT = 64 * 1024;
 let cp: RunningControlPlane;
@@ -183,7 +184,7 @@ it('a watch stream ends when its token is revoked (at once) or expires (next hea
     await Promise.race([w.ended, new Promise((_, reject) => setTimeout(() => reject(new Error('the revoked token\'s stream is still open after 1 s')), 1_000))]);
     const closedAfter = performance.now() - t0;
     assert.equal(await Promise.race([kept.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('open'), 300))]), 'open', 'another token\'s stream stays');
-    assert.ok(local.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)));
+    await waitUntil(() => local.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), 1_000);
     assert.equal(code(await call(local.url, 'GET', '/v1/watch?services=api', undefined, { token: made.body.token })), '401 HYPHAE_ERR_UNAUTHENTICATED', 'and cannot reopen');
 
     // A token with a 1 s lifetime: its stream is closed at the first heartbeat after it expires.

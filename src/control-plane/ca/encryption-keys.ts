@@ -151,6 +151,11 @@ export class EncryptionKeys {
     }
   }
 
+  /** Whether this replica holds the key of that id. */
+  has(keyId: string): boolean {
+    return this.#byId.has(keyId);
+  }
+
   /** Whether `sealed` should be encrypted again with the primary key. */
   isStale(sealed: SealedKey): boolean {
     return sealed.keyId !== this.primary.id;

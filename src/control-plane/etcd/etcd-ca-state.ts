@@ -95,6 +95,8 @@ export class EtcdCaStateStore implements CaStateStore {
   #opened = new Map<string, { modRevision: number; record: AuthorityRecord }>();
   /** mod_revision of a `ca/state` that could not be read, so it is logged once. */
   #failedAt = 0;
+  /** `<authority>/<key id>` of authorities kept from memory because they moved to a key this replica lacks (logged once). */
+  #keptUnder = new Set<string>();
   #changes = new Listeners<CaState>();
   #unsubscribe: Disposer | undefined;
 
@@ -251,14 +253,26 @@ export class EtcdCaStateStore implements CaStateStore {
         continue;
       }
       const { format: _af, key, ...record } = p.data;
-      const pem = this.#keys.open(key, { trustDomain: rest.trustDomain, name }, at);
+      const kept = cached && !this.#keys.has(key.keyId) && sameAuthority(cached.record, record) ? cached.record : undefined;
+      // Another replica encrypted an authority this replica already holds again, with a key this one lacks
+      // (a key rotation, or a replica given another first key). Nothing about the authority changed: keep the
+      // key decrypted earlier, so that later CA changes (rotations, retirements) still install here.
+      const pem = kept ? kept.key : this.#keys.open(key, { trustDomain: rest.trustDomain, name }, at);
       const verified = this.#mac.open(name, a.value);
       if (!verified.ok) throw refuse(at, verified.why);
       const fresh: AuthorityRecord = { ...record, key: pem };
-      try {
-        checkAuthority(fresh);
-      } catch (err) {
-        throw refuse(at, (err as Error).message);
+      if (!kept) {
+        try {
+          checkAuthority(fresh);
+        } catch (err) {
+          throw refuse(at, (err as Error).message);
+        }
+      } else if (!this.#keptUnder.has(`${id}/${key.keyId}`)) {
+        this.#keptUnder.add(`${id}/${key.keyId}`);
+        this.#log(
+          `WARNING ca: ${at} is now encrypted with CA encryption key id ${key.keyId}, which ${this.#keys.source} does not hold; ` +
+            'this replica keeps signing with the key it decrypted at start, but would not start again: give it that key before a restart',
+        );
       }
       opened.set(id, { modRevision: a.modRevision, record: fresh });
       authorities.push(fresh);
@@ -343,4 +357,16 @@ function withoutTags(value: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The same authority, apart from how its private key is encrypted. */
+function sameAuthority(held: AuthorityRecord, stored: Omit<AuthorityRecord, 'key'>): boolean {
+  return (
+    held.id === stored.id &&
+    held.certificate === stored.certificate &&
+    held.source === stored.source &&
+    held.createdAt === stored.createdAt &&
+    held.chain.length === stored.chain.length &&
+    held.chain.every((c, i) => c === stored.chain[i])
+  );
 }
