@@ -55,9 +55,12 @@ try {
     const { stdout } = await exec(process.execPath, [cliPath, 'token', 'create', '--service', service, '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile]);
     return stdout.trim();
   };
-  // `dashboard` is a viewing token: any valid token may read the stats (the dashboard, `hyphae top`).
-  const [apiToken, webToken, demoToken, viewToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo'), tokenFor('dashboard')]);
-  log(`  join tokens     api, web, demo, dashboard (hyphae token create --service <name>)`);
+  // The dashboard link gets a viewer token: it reads, and cannot register or obtain a certificate, so a shared
+  // link (or one left in a browser's history) does not let anyone join the mesh.
+  const viewerToken = async () =>
+    (await exec(process.execPath, [cliPath, 'token', 'create', '--viewer', '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile])).stdout.trim();
+  const [apiToken, webToken, demoToken, viewToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo'), viewerToken()]);
+  log(`  join tokens     api, web, demo (hyphae token create --service <name>); a viewer token for the dashboard (--viewer)`);
   const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_CA_FILE: caFile, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '3' };
 
   const startApi = async (version: string) => {
@@ -166,14 +169,14 @@ try {
         .catch(() => {})
         .finally(() => inflight--);
     }, 1000 / rps);
-    const cli = `HYPHAE_CONTROL_PLANE=${controlPlane} HYPHAE_CA_FILE=${caFile} HYPHAE_ADMIN_TOKEN=${viewToken} node ${cliPath}`;
+    const cli = `HYPHAE_CONTROL_PLANE=${controlPlane} HYPHAE_CA_FILE=${caFile} node ${cliPath}`;
     log('');
     log(`--keep: everything stays up; this process calls web ${rps} times a second.`);
     log(`  dashboard       ${controlPlane}/ui#token=${viewToken}`);
     log(`                  (the browser must trust ${caFile}; the token after # never leaves the browser)`);
     log(`  metrics         ${metricsUrl} (web, through the OpenTelemetry Prometheus exporter)`);
-    log(`  live views      ${cli} top`);
-    log(`                  ${cli} status --json`);
+    log(`  live views      ${cli} top --token ${viewToken}`);
+    log(`                  ${cli} status --json --token ${viewToken}   (the viewer token: read-only)`);
     log(`  admin           HYPHAE_ADMIN_TOKEN=$(cat ${dataDir}/admin-token) for writes (hyphae apply, token create...)`);
     log(`  instances       ${[...apis.map((a) => `api ${a.id} pid=${a.child.proc.pid}`), `web pid=${web.proc.pid}`].join(', ')}`);
     log('Ctrl-C stops it all.');

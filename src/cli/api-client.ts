@@ -73,8 +73,8 @@ export class ApiClient {
   }
 
   /** One call; 4xx/5xx answers are returned, connection failures throw with the URL in the message. */
-  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResult<T | ApiErrorBody>> {
-    const headers: Record<string, string> = {};
+  async call<T = unknown>(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<ApiResult<T | ApiErrorBody>> {
+    const headers: Record<string, string> = { ...extraHeaders };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
     let res: Dispatcher.ResponseData;

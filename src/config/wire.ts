@@ -71,20 +71,33 @@ export const certificateResponseSchema = z.strictObject({
 });
 export type CertificateResponse = z.output<typeof certificateResponseSchema>;
 
-/** POST /v1/tokens (admin token): a join token bound to one service identity. */
-export const tokenRequestSchema = z.strictObject({
-  service: nameSchema,
-  namespace: nameSchema.default('default'),
-  /** Lifetime of the token itself (not of the certificates it obtains); no expiry when absent. */
-  ttlSeconds: z.int().min(1).max(10 * 365 * 24 * 3600).optional(),
-});
+/**
+ * POST /v1/tokens (admin token): a join token bound to one service identity,
+ * or (`kind: "viewer"`) a read-only token for the dashboard and read-only
+ * views, bound to no identity.
+ */
+export const tokenRequestSchema = z
+  .strictObject({
+    kind: z.enum(['join', 'viewer']).default('join'),
+    service: nameSchema.optional(),
+    namespace: nameSchema.optional(),
+    /** Lifetime of the token itself (not of the certificates it obtains); no expiry when absent. */
+    ttlSeconds: z.int().min(1).max(10 * 365 * 24 * 3600).optional(),
+  })
+  .refine((r) => r.kind !== 'join' || r.service !== undefined, { path: ['service'], error: 'a join token is for one service: give "service"' })
+  .refine((r) => r.kind !== 'viewer' || (r.service === undefined && r.namespace === undefined), {
+    path: ['service'],
+    error: 'a viewer token is bound to no service: drop "service" and "namespace"',
+  });
 export type TokenRequest = z.input<typeof tokenRequestSchema>;
 
 export const tokenResponseSchema = z.strictObject({
   id: z.string(),
   token: z.string(),
-  service: nameSchema,
-  namespace: nameSchema,
+  kind: z.enum(['join', 'viewer']),
+  /** The identity of a join token; absent for a viewer token. */
+  service: nameSchema.optional(),
+  namespace: nameSchema.optional(),
   expiresAt: z.string().nullable(),
 });
 export type TokenResponse = z.output<typeof tokenResponseSchema>;

@@ -18,7 +18,8 @@ import type { Registry } from './registry/registry.js';
 /** The CA's state and the tokens in a store every replica shares. Each view is closed by whoever opened it. */
 export interface SharedSecurityStores {
   caState(keys: EncryptionKeys): CaStateStore;
-  tokens(): TokenStore & SharedAdminDigest;
+  /** The keys are the CA's: the records' integrity tags derive from them (etcd/record-mac.ts). */
+  tokens(keys: EncryptionKeys): TokenStore & SharedAdminDigest;
 }
 
 export interface Backend {

@@ -71,6 +71,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     trustBundle: () => ca?.bundle,
     log,
     ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
+    tokenValid: (id) => tokens.stillValid(id),
+  });
+  // A revocation, through this replica or (etcd) another one, ends the streams opened with the token now.
+  tokens.onRevoked((id) => {
+    const n = hub.closeToken(id, `token ${id} revoked`);
+    if (n > 0) log(`watch closed ${n} stream${n > 1 ? 's' : ''} of revoked token ${id}`);
   });
   hold?.onEnd(() => hub.releaseHeld());
   // A replica that cannot see the store would go on pushing a stale view: let its watchers move to another replica

@@ -63,7 +63,7 @@ export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log:
       log(`ca encryption keys from ${keys.source}: ${keys.ids.map((id, i) => (i === 0 ? `${id} (encrypts)` : id)).join(', ')}`);
       caStore = shared.caState(keys);
       opened.push(caStore);
-      tokenStore = sharedTokens = shared.tokens();
+      tokenStore = sharedTokens = shared.tokens(keys);
       opened.push(sharedTokens);
     } else {
       caStore = new FileCaStateStore(dataDir);

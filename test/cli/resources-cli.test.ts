@@ -226,6 +226,57 @@ spec:
     assert.equal((await hyphae(['delete', 'route', ...cpFlag])).code, 2);
   });
 
+  it('apply --if-match: two operators from the same revision, one wins, the other gets HYPHAE_ERR_CONFLICT naming the revision; delete --if-match too', async () => {
+    const svc = (lb: string) => `apiVersion: hyphae.dev/v1\nkind: Service\nmetadata: { name: cas }\nspec: { loadBalancer: ${lb} }\n`;
+    const [a, b] = [path.join(dir, 'cas-a.yaml'), path.join(dir, 'cas-b.yaml')];
+    await writeFile(a, svc('round_robin'));
+    await writeFile(b, svc('least_request'));
+    const revisionIn = (stderr: string) => Number(/configuration revision (\d+)/.exec(stderr)?.[1] ?? NaN);
+
+    // Both operators look first (diff, or apply --dry-run): the revision they base their change on.
+    const lookA = await hyphae(['diff', '-f', a, ...cpFlag]);
+    const lookB = await hyphae(['apply', '--dry-run', '-f', b, ...cpFlag]);
+    const base = revisionIn(lookA.stderr);
+    assert.ok(Number.isInteger(base), lookA.stderr);
+    assert.equal(revisionIn(lookB.stderr), base);
+
+    const wins = await hyphae(['apply', '-f', a, '--if-match', String(base), ...cpFlag]);
+    assert.equal(wins.code, 0, wins.stderr);
+    assert.equal(wins.stdout, 'Service default/cas created\n');
+    const after = revisionIn(wins.stderr);
+    assert.ok(after > base, wins.stderr);
+    const loses = await hyphae(['apply', '-f', b, '--if-match', String(base), ...cpFlag]);
+    assert.equal(loses.code, 1);
+    assert.equal(loses.stdout, '');
+    assert.match(loses.stderr, new RegExp(`HYPHAE_ERR_CONFLICT: revision conflict: the write expected revision ${base}, the configuration is at revision ${after}`));
+    assert.match(loses.stderr, new RegExp(`apply again with --if-match ${after}`));
+    const stored = await call<{ resource: { spec: { loadBalancer: string } } }>(cp.url, 'GET', '/v1/resources/Service/default/cas');
+    assert.equal(stored.body.resource.spec.loadBalancer, 'round_robin', "the first operator's write was not overwritten");
+    // Having looked again, the second operator applies onto the current revision.
+    const retry = await hyphae(['apply', '-f', b, '--if-match', String(after), ...cpFlag]);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal((await call<{ resource: { spec: { loadBalancer: string } } }>(cp.url, 'GET', '/v1/resources/Service/default/cas')).body.resource.spec.loadBalancer, 'least_request');
+
+    // At the same time, from the same revision, two changes (neither is what is stored): exactly one wins.
+    const now = revisionIn(retry.stderr);
+    const c = path.join(dir, 'cas-c.yaml');
+    await writeFile(c, svc('peak_ewma'));
+    const both = await Promise.all([a, c].map((f) => hyphae(['apply', '-f', f, '--if-match', String(now), ...cpFlag])));
+    assert.deepEqual(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join('\n'));
+    assert.match(both.find((r) => r.code === 1)!.stderr, /HYPHAE_ERR_CONFLICT/);
+
+    // delete --if-match: a stale revision deletes nothing; the current one deletes.
+    const stale = await hyphae(['delete', 'service', 'cas', '--if-match', String(base), ...cpFlag]);
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /HYPHAE_ERR_CONFLICT: revision conflict: the write expected revision/);
+    assert.equal((await call(cp.url, 'GET', '/v1/resources/Service/default/cas')).status, 200, 'not deleted');
+    const current = (await call<{ revision: number }>(cp.url, 'GET', '/v1/resources')).body.revision;
+    const del = await hyphae(['delete', 'service', 'cas', '--if-match', String(current), ...cpFlag]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal((await call(cp.url, 'GET', '/v1/resources/Service/default/cas')).status, 404);
+    assert.equal((await hyphae(['apply', '-f', a, '--if-match', 'latest', ...cpFlag])).code, 2, 'a revision is a number');
+  });
+
   it('schema prints the JSON Schema of every kind, or of one', async () => {
     const all = JSON.parse((await hyphae(['schema'])).stdout) as { $schema: string; oneOf: { properties: { kind: { const: string } } }[] };
     assert.equal(all.$schema, 'https://json-schema.org/draft/2020-12/schema');

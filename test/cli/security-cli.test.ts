@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ServiceSnapshot } from '../../src/config/wire.js';
+import { request } from 'undici';
+import type { ApiErrorBody, ServiceSnapshot } from '../../src/config/wire.js';
+import { createCsr } from '../../src/tls/csr.js';
+import { generateKeyPair } from '../../src/tls/keys.js';
 import { call, makeTempDir, startControlPlane, Watcher, type RunningControlPlane } from '../helpers/control-plane.js';
 import { run } from '../helpers/pki.js';
 import { cliPath } from '../helpers/process.js';
@@ -63,6 +66,64 @@ describe('hyphae token and ca', () => {
     const noCa = await hyphae('token', 'list', '--control-plane', cp.url, '--token', cp.adminToken!);
     assert.equal(noCa.code, 1);
     assert.match(noCa.stderr, /cannot reach the control plane at https:.*(self-signed|certificate)/);
+  });
+
+  it('token create --viewer: a read-only token that reads the dashboard API and CLI views, and cannot register, obtain a certificate or write', async () => {
+    const created = await hyphae('token', 'create', '--viewer', '--ttl', '1h', ...conn);
+    assert.equal(created.code, 0, created.stderr);
+    const viewer = created.stdout.trim();
+    assert.match(viewer, /^vt_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+    assert.match(created.stderr, /viewer token vt_[0-9a-f]{16} \(read-only\), expires \d{4}-/);
+    const both = await hyphae('token', 'create', '--viewer', '--service', 'api', ...conn);
+    assert.equal(both.code, 2);
+
+    // What the dashboard reads, and what the read-only commands read.
+    assert.equal((await call(cp.url, 'GET', '/v1/stats/summary', undefined, { token: viewer })).status, 200);
+    const stream = await request(`${cp.url}/v1/stats/stream`, { dispatcher: cp.dispatcher, headers: { authorization: `Bearer ${viewer}`, accept: 'text/event-stream' } });
+    assert.equal(stream.statusCode, 200);
+    assert.match(String(stream.headers['content-type']), /text\/event-stream/);
+    stream.body.destroy();
+    const viewerFlags = ['--control-plane', cp.url, '--token', viewer, '--ca-file', cp.caFile!];
+    for (const args of [['get', 'services'], ['status', '--json']]) {
+      const r = await hyphae(...args, ...viewerFlags);
+      assert.equal(r.code, 0, `hyphae ${args.join(' ')} with a viewer token: ${r.stderr}`);
+    }
+
+    // Nothing that makes it a workload or changes anything.
+    const csr = createCsr(await generateKeyPair(), { trustDomain: 'hyphae.local', namespace: 'default', service: 'dashboard' });
+    const refused: [string, string, unknown][] = [
+      ['POST', '/v1/certificates', { csr }],
+      ['POST', '/v1/instances', { service: 'dashboard', address: '127.0.0.1', port: 4300 }],
+      ['POST', '/v1/stats', {}],
+      ['PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'viewer-made' } }],
+      ['DELETE', '/v1/resources/Service/default/api', undefined],
+      ['POST', '/v1/tokens', { service: 'api' }],
+      ['GET', '/v1/tokens', undefined],
+      ['POST', '/v1/ca/rotate', {}],
+    ];
+    for (const [method, path, body] of refused) {
+      const res = await call<ApiErrorBody>(cp.url, method, path, body, { token: viewer });
+      assert.equal(res.status, 403, `${method} ${path}: ${res.text}`);
+      assert.equal(res.body.error.code, 'HYPHAE_ERR_FORBIDDEN');
+      assert.match(res.body.error.message, /viewer token vt_[0-9a-f]{16} is read-only/);
+    }
+    const dir = await makeTempDir('hyphae-viewer-');
+    try {
+      await writeFile(path.join(dir, 'svc.yaml'), 'apiVersion: hyphae.dev/v1\nkind: Service\nmetadata:\n  name: viewer-made\n');
+      const apply = await hyphae('apply', '-f', path.join(dir, 'svc.yaml'), ...viewerFlags);
+      assert.equal(apply.code, 1);
+      assert.match(apply.stderr, /HYPHAE_ERR_FORBIDDEN/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.equal((await call(cp.url, 'GET', '/v1/resources/Service/default/viewer-made')).status, 404, 'nothing was written');
+
+    // Listed with its kind, revoked like a join token.
+    const list = await hyphae('token', 'list', ...conn);
+    const id = viewer.split('.')[0]!;
+    assert.match(list.stdout, new RegExp(`${id}\\s+-\\s+-\\s+api\\s+\\S+\\s+\\S+\\s+viewer`));
+    assert.equal((await hyphae('token', 'revoke', id, ...conn)).code, 0);
+    assert.equal((await call(cp.url, 'GET', '/v1/stats/summary', undefined, { token: viewer })).status, 401);
   });
 
   it('ca show describes the CA, --bundle prints the trust bundle as PEM', async () => {

@@ -13,7 +13,7 @@ export interface RunningDemo {
   child: Child;
   controlPlane: string;
   caFile: string;
-  /** A viewing token (any valid token reads the stats). */
+  /** The viewer token the demo prints (read-only: the dashboard and the CLI views). */
   token: string;
   /** `<control plane>/ui#token=<token>` */
   dashboard: string;

@@ -5,16 +5,19 @@
  * share, the 3-member cluster and its failures are etcd-replicas.test.ts's):
  *
  * - a join token made through replica 1 works at replica 3; revoked through
- *   replica 2, it stops working at every replica;
+ *   replica 2, it stops working at every replica, and the watch streams
+ *   opened with it at every replica are closed;
  * - a root rotation through one replica reaches mesh clients of every
  *   replica, a retirement through another one too, and each replica's HTTPS
  *   certificate follows; two rotations at once: one wins, one conflict;
  * - the CA's private key in etcd is ciphertext (read raw from etcd here);
  * - a replica given the wrong encryption key, another admin token or another
- *   trust domain refuses to start and says why; the key can be rotated.
+ *   trust domain refuses to start and says why; the key can be rotated, and
+ *   the replicas that do not hold the new key yet keep following the CA;
+ * - records tampered with in etcd are refused.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -22,6 +25,7 @@ import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { createMesh, type Mesh } from '../../src/index.js';
 import type { ApiErrorBody, TokenResponse, TrustBundle } from '../../src/config/wire.js';
+import { createRootAuthority } from '../../src/control-plane/ca/authority.js';
 import { keyId } from '../../src/control-plane/ca/encryption-keys.js';
 import { Watcher, call, startControlPlane, trustControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
@@ -82,13 +86,26 @@ describe('replicas share the CA and the tokens through etcd', () => {
     }
     const reg = await call<{ leaseId: string }>(r3.url, 'POST', '/v1/instances', { service: 'cart', address: '127.0.0.1', port: 9400 }, { token });
     assert.equal(reg.status, 201, reg.text);
-    const w = await Watcher.open(r2.url, ['cart'], token);
-    watchers.push(w);
+    // Watch streams opened with the token at every replica, the one that will revoke it included.
+    const streams = await Promise.all(replicas.map((r) => Watcher.open(r.url, ['cart'], token)));
+    watchers.push(...streams);
     assert.equal((await call(r3.url, 'POST', '/v1/instances', { service: 'web', address: '127.0.0.1', port: 9401 }, { token })).status, 403, 'bound to cart');
 
+    const tRevoke = performance.now();
     const revoked = await call(r2.url, 'DELETE', `/v1/tokens/${made.body.id}`);
     assert.equal(revoked.status, 200, revoked.text);
     const t0 = performance.now();
+    // Each replica heard the revocation from etcd and closed its streams opened with the token.
+    const closedAfter = await Promise.all(
+      streams.map((w) =>
+        Promise.race([
+          w.ended.then(() => performance.now() - tRevoke),
+          new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the stream at ${w.url} is still open 1 s after the revocation`)), 1_000)),
+        ]),
+      ),
+    );
+    // (The log line travels through a pipe: it may land just after the client saw the stream end.)
+    for (const r of replicas) await waitUntil(() => r.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), 1_000);
     const refusedAfter: number[] = [];
     for (const r of replicas) {
       await waitUntil(async () => (await call(r.url, 'GET', '/v1/services', undefined, { token })).status === 401, 1_000);
@@ -100,7 +117,10 @@ describe('replicas share the CA and the tokens through etcd', () => {
       assert.match(hb.body.error.message, /not valid/);
       assert.ok(r.child.lines.some((l) => l.includes(`token revoked ${made.body.id}`)), `${r.url} logs the revocation`);
     }
-    console.log(`token made at replica 1, used at replica 3; revoked at replica 2, refused by all 3 replicas within ${Math.max(...refusedAfter).toFixed(0)} ms`);
+    console.log(
+      `token made at replica 1, used at replica 3; revoked at replica 2, refused by all 3 replicas within ${Math.max(...refusedAfter).toFixed(0)} ms; ` +
+        `its watch streams closed ${closedAfter.map((x) => x.toFixed(0)).join(', ')} ms after the revocation was sent`,
+    );
     // Only digests in etcd: neither the join token's secret nor the admin token is there.
     const client = new Etcd3({ hosts: etcd.endpoints });
     try {
@@ -198,6 +218,92 @@ describe('replicas share the CA and the tokens through etcd', () => {
     }
   });
 
+  it('records tampered with in etcd (a writer without the encryption key) are refused: no forged root, admin or join token takes effect', async () => {
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    const originals = new Map<string, Buffer>();
+    const bundleWatchers = await Promise.all(replicas.map((r) => Watcher.open(r.url, [])));
+    watchers.push(...bundleWatchers);
+    const bundlesBefore = await Promise.all(replicas.map(async (r) => (await call<TrustBundle>(r.url, 'GET', '/v1/trust-bundle')).body));
+    const marks = replicas.map((r) => r.child.lines.length);
+    try {
+      const stateRaw = (await client.get('/hyphae/ca/state').buffer())!;
+      const state = JSON.parse(stateRaw.toString('utf8')) as { version: number; active: string };
+      const authorityName = `/hyphae/ca/authorities/${state.active}`;
+      const authorityRaw = (await client.get(authorityName).buffer())!;
+      const adminRaw = (await client.get('/hyphae/auth/admin').buffer())!;
+      const tokenRecords = await client.getAll().prefix('/hyphae/auth/tokens/').buffers();
+      const realToken = JSON.parse(Object.values(tokenRecords)[0]!.toString('utf8')) as { mac: unknown };
+      for (const [k, v] of [['/hyphae/ca/state', stateRaw], [authorityName, authorityRaw], ['/hyphae/auth/admin', adminRaw]] as const) originals.set(k, v);
+
+      // The attacker's root as the chain of the active authority (its sealed key untouched, its tags copied),
+      // and a new bundle version so that every replica would push it at once.
+      // Each forged record is put once every replica has heard the previous one: this is about what a replica
+      // does with a record it hears, not about the watch's delivery of writes made in one burst.
+      const heardEverywhere = async (what: string, logged: (line: string) => boolean) => {
+        for (const [i, r] of replicas.entries()) {
+          await waitUntil(() => r.child.lines.slice(marks[i]).some(logged), 2_000).catch((err: Error) => {
+            throw new Error(`${err.message}: ${r.url} did not log the refusal of ${what}; it logged:\n${r.child.lines.slice(marks[i]).join('\n')}`);
+          });
+        }
+      };
+      const attacker = await createRootAuthority('hyphae.local');
+      const authority = JSON.parse(authorityRaw.toString('utf8')) as Record<string, unknown>;
+      await client.put(authorityName).value(JSON.stringify({ ...authority, chain: [attacker.certificate] }));
+      await heardEverywhere('the authority', (l) => l.includes(`error ca: refusing CA authority ${state.active}`));
+      const before = replicas.map((r) => r.child.lines.length);
+      await client.put('/hyphae/ca/state').value(JSON.stringify({ ...JSON.parse(stateRaw.toString('utf8')), version: state.version + 1 }));
+      for (const [i, r] of replicas.entries()) {
+        await waitUntil(() => r.child.lines.slice(before[i]).some((l) => l.includes('error ca: refusing')), 2_000);
+      }
+      // An admin digest of the attacker's token, and a join token for any service, with tags copied from real records.
+      const forgedAdmin = `forged-admin-${randomBytes(16).toString('hex')}`;
+      const admin = JSON.parse(adminRaw.toString('utf8')) as Record<string, unknown>;
+      await client.put('/hyphae/auth/admin').value(JSON.stringify({ ...admin, digest: createHash('sha256').update(forgedAdmin).digest('hex') }));
+      await heardEverywhere('the admin digest', (l) => l.includes('error etcd: refusing /hyphae/auth/admin (HYPHAE_ERR_INVALID_CONFIG): its integrity tag does not verify'));
+      const forgedId = `jt_${randomBytes(8).toString('hex')}`;
+      const forgedSecret = randomBytes(32).toString('base64url');
+      await client.put(`/hyphae/auth/tokens/${forgedId}`).value(
+        JSON.stringify({
+          id: forgedId,
+          service: 'payments',
+          namespace: 'default',
+          digest: createHash('sha256').update(forgedSecret).digest('hex'),
+          createdAt: new Date().toISOString(),
+          expiresAt: null,
+          mac: realToken.mac,
+        }),
+      );
+      await heardEverywhere('the join token', (l) => l.includes(`error etcd: refusing /hyphae/auth/tokens/${forgedId} (HYPHAE_ERR_INVALID_CONFIG): its integrity tag does not verify`));
+
+      // Nothing reached a workload: no trust-bundle event on any stream, the bundle each replica serves unchanged.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const [i, w] of bundleWatchers.entries()) {
+        // (The previous test's last change may still be broadcast once more, unchanged: compare contents, not counts.)
+        const bundles = w.events.filter((e) => e.event === 'trust-bundle').map((e) => e.data as TrustBundle);
+        assert.ok(bundles.length >= 1);
+        for (const b of bundles) assert.deepEqual(b, bundlesBefore[i], `${w.url}: no other bundle than the one in force`);
+        assert.ok(!JSON.stringify(bundles).includes(attacker.certificate.split('\n')[1]!), 'the forged root is in no bundle');
+      }
+      for (const [i, r] of replicas.entries()) {
+        const now = (await call<TrustBundle>(r.url, 'GET', '/v1/trust-bundle')).body;
+        assert.deepEqual(now, bundlesBefore[i], `${r.url} serves the bundle it had`);
+        // The forged admin and join tokens authenticate nobody; the real admin token still works.
+        assert.equal((await call(r.url, 'GET', '/v1/tokens', undefined, { token: forgedAdmin })).status, 401);
+        assert.equal((await call(r.url, 'POST', '/v1/instances', { service: 'payments', address: '127.0.0.1', port: 9410 }, { token: `${forgedId}.${forgedSecret}` })).status, 401);
+        assert.equal((await call(r.url, 'GET', '/v1/tokens')).status, 200);
+      }
+      // A replica starting now refuses the forged CA and does not start.
+      await assert.rejects(startControlPlane({ args: replicaArgs(etcd, secrets) }), /refusing (CA authority [0-9a-f]{16}|the CA state).*(does not verify|not issued|did not issue)/);
+      await client.delete().key(`/hyphae/auth/tokens/${forgedId}`);
+    } finally {
+      for (const [k, v] of originals) await client.put(k).value(v);
+      client.close();
+    }
+    // Restored (the exact bytes the replicas wrote): a replica starts again.
+    const r = await startControlPlane({ args: replicaArgs(etcd, secrets) });
+    await r.stop();
+  });
+
   it('a replica with the wrong encryption key, another admin token or another trust domain refuses to start, and says why', async () => {
     const wrong = path.join(secrets.dir, 'wrong.key');
     const wrongKey = randomBytes(32);
@@ -248,12 +354,38 @@ describe('replicas share the CA and the tokens through etcd', () => {
         const r5 = await startControlPlane({ args: replicaArgs(etcd, { ...secrets, keyFile: onlyNew }) });
         await r5.stop();
         await assert.rejects(startControlPlane({ args: replicaArgs(etcd, secrets) }), /cannot decrypt CA authority/);
-        // The replicas that run keep signing: they hold the decrypted key, and a re-encryption changes no state
-        // (they log that they could not read the new ciphertext: they must be given the new key before a restart).
+        // The replicas that run (old key only) keep signing with the key they decrypted at start, and say
+        // that they must be given the new key before a restart.
         const mark = replicas[0]!.child.lines.length;
         await meshes[0]!.renewCertificate();
         assert.ok(replicas[0]!.child.lines.slice(mark).some((l) => l.includes('certificate default/client-1 ')));
-        assert.ok(replicas[0]!.child.lines.some((l) => /error ca: cannot decrypt CA authority .* keeps CA state v\d+/.test(l)));
+        for (const r of replicas) {
+          assert.ok(r.child.lines.some((l) => l.includes(`WARNING ca: CA authority`) && l.includes(`is now encrypted with CA encryption key id ${keyId(newKey)}`)), r.url);
+          assert.ok(!r.child.lines.some((l) => /error ca: cannot decrypt/.test(l)), `${r.url} reads every CA change`);
+        }
+        // And they still install later CA changes made through any replica (review P2-7): a retirement through
+        // replica 2 and a rotation through replica 3 reach replica 1, which then signs with the new root.
+        const was = (await call<CaStatusBody>(replicas[1]!.url, 'GET', '/v1/ca')).body;
+        const v = was.version;
+        const retired = await call<CaStatusBody>(replicas[1]!.url, 'POST', '/v1/ca/retire', { force: true });
+        assert.equal(retired.status, 200, retired.text);
+        // The retirement moves every replica's HTTPS certificate to the remaining root: trust what they serve now.
+        const remaining = was.bundle.roots[was.authorities.findIndex((a) => a.active)]!;
+        for (const r of [...replicas, r4]) {
+          await waitUntil(async () => (await servingIssuer(r.url, remaining)) === new X509Certificate(remaining).subject, 5_000, 50);
+          dispatchers.push((await trustControlPlane({ url: r.url, caFile: r.caFile, adminTokenFile: secrets.adminTokenFile })).dispatcher);
+        }
+        await waitUntil(async () => (await call<CaStatusBody>(replicas[2]!.url, 'GET', '/v1/ca')).body.version === v + 1, 2_000);
+        const rotated = await call<CaStatusBody>(replicas[2]!.url, 'POST', '/v1/ca/rotate');
+        assert.equal(rotated.status, 200, rotated.text);
+        for (const r of [...replicas, r4]) {
+          await waitUntil(async () => (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.version === v + 2, 2_000);
+          assert.equal((await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.active, rotated.body.active);
+        }
+        await waitUntil(() => meshes[0]!.identity()!.trustBundleVersion === v + 2, 2_000);
+        const mark2 = replicas[0]!.child.lines.length;
+        await meshes[0]!.renewCertificate();
+        assert.ok(replicas[0]!.child.lines.slice(mark2).some((l) => l.includes(`certificate default/client-1 authority=${rotated.body.active}`)), 'replica 1 signs with the new root');
       } finally {
         await r4.stop();
       }

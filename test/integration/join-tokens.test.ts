@@ -14,8 +14,9 @@ import { createMesh, ErrorCode, isMeshError } from '../../src/index.js';
 import { createCsr } from '../../src/tls/csr.js';
 import { generateKeyPair } from '../../src/tls/keys.js';
 import type { ApiErrorBody } from '../../src/config/wire.js';
-import { call, makeTempDir, register, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { call, makeTempDir, register, startControlPlane, Watcher, type RunningControlPlane } from '../helpers/control-plane.js';
 import { Pki } from '../helpers/pki.js';
+import { waitUntil } from '../helpers/services.js';
 
 const BODY_LIMIT = 64 * 1024;
 let cp: RunningControlPlane;
@@ -163,4 +164,39 @@ it('a mesh process with a bad token or the wrong CA file does not start, and say
     await other.stop();
   }
   await assert.rejects(createMesh({ ...options, caFile: '/nonexistent/ca.pem' }), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS) && /HYPHAE_CA_FILE/.test(err.message));
+});
+
+it('a watch stream ends when its token is revoked (at once) or expires (next heartbeat); only its own token may change it', async () => {
+  const local = await startControlPlane({ heartbeatMs: 200 });
+  try {
+    const made = await call<{ id: string; token: string }>(local.url, 'POST', '/v1/tokens', { service: 'api' });
+    const other = await local.joinToken('web');
+    const w = await Watcher.open(local.url, ['api'], made.body.token);
+    const kept = await Watcher.open(local.url, ['api'], other);
+    assert.equal(code(await call(local.url, 'POST', `/v1/watch/${w.hello.streamId}`, { add: ['web'] }, { token: other })), '403 HYPHAE_ERR_FORBIDDEN');
+    assert.equal((await call(local.url, 'POST', `/v1/watch/${w.hello.streamId}`, { add: ['web'] }, { token: made.body.token })).status, 204);
+    // Several heartbeats pass with both tokens valid: nothing is closed.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(await Promise.race([w.ended.then(() => 'ended'), Promise.resolve('open')]), 'open');
+
+    const t0 = performance.now();
+    assert.equal((await call(local.url, 'DELETE', `/v1/tokens/${made.body.id}`)).status, 200);
+    await Promise.race([w.ended, new Promise((_, reject) => setTimeout(() => reject(new Error('the revoked token\'s stream is still open after 1 s')), 1_000))]);
+    const closedAfter = performance.now() - t0;
+    assert.equal(await Promise.race([kept.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('open'), 300))]), 'open', 'another token\'s stream stays');
+    await waitUntil(() => local.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), 1_000);
+    assert.equal(code(await call(local.url, 'GET', '/v1/watch?services=api', undefined, { token: made.body.token })), '401 HYPHAE_ERR_UNAUTHENTICATED', 'and cannot reopen');
+
+    // A token with a 1 s lifetime: its stream is closed at the first heartbeat after it expires.
+    const short = await call<{ id: string; token: string }>(local.url, 'POST', '/v1/tokens', { service: 'api', ttlSeconds: 1 });
+    const s = await Watcher.open(local.url, ['api'], short.body.token);
+    const opened = performance.now();
+    await Promise.race([s.ended, new Promise((_, reject) => setTimeout(() => reject(new Error('the expired token\'s stream is still open')), 3_000))]);
+    const expiredAfter = performance.now() - opened;
+    assert.ok(expiredAfter >= 700, `closed after ${expiredAfter.toFixed(0)} ms: not before the token expired`);
+    await kept.close();
+    console.log(`revoked token's stream closed ${closedAfter.toFixed(0)} ms after the revocation; expired token's stream ${expiredAfter.toFixed(0)} ms after opening (1 s TTL)`);
+  } finally {
+    await local.stop();
+  }
 });

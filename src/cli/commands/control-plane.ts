@@ -1,4 +1,5 @@
 /** `hyphae control-plane`: run the control plane in the foreground until SIGTERM or SIGINT. */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../config/instance.js';
 import {
@@ -33,20 +34,49 @@ function storeFlags(
   const prefix = str('etcd-prefix');
   const timeout = intFlag('etcd-timeout-ms', values['etcd-timeout-ms'] as string | undefined, 100, 60_000);
   const keyFile = str('ca-encryption-key-file');
+  const tls = { caFile: str('etcd-ca'), certFile: str('etcd-cert'), keyFile: str('etcd-key') };
+  const username = str('etcd-username');
+  const passwordFile = str('etcd-password-file');
   if (store === 'file') {
-    if (endpoints !== undefined || prefix !== undefined || timeout !== undefined) throw new UsageError('--etcd-* flags need --store etcd');
+    if ([endpoints, prefix, timeout, tls.caFile, tls.certFile, tls.keyFile, username, passwordFile].some((v) => v !== undefined)) throw new UsageError('--etcd-* flags need --store etcd');
     if (keyFile !== undefined) throw new UsageError('--ca-encryption-key-file is for --store etcd (the file store keeps the CA in --data-dir, 0600)');
     return { store };
   }
   if (endpoints === undefined) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379');
   const list = endpoints.split(',').map((e) => e.trim()).filter((e) => e !== '');
   const inline = keyFile === undefined && env.HYPHAE_CA_ENCRYPTION_KEY ? env.HYPHAE_CA_ENCRYPTION_KEY : undefined;
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new UsageError('give --etcd-cert and --etcd-key together');
+  // A password in argv is visible to every user of the host (ps): only a file or the environment.
+  let password: string | undefined;
+  if (passwordFile !== undefined) password = readSecretFile(passwordFile, '--etcd-password-file');
+  else if (username !== undefined && env.HYPHAE_ETCD_PASSWORD) password = env.HYPHAE_ETCD_PASSWORD;
+  if (username === undefined && passwordFile !== undefined) throw new UsageError('--etcd-password-file needs --etcd-username');
+  if (username !== undefined && password === undefined) throw new UsageError('--etcd-username needs its password in --etcd-password-file <file> or HYPHAE_ETCD_PASSWORD');
   return {
     store,
-    etcd: { endpoints: list, ...(prefix !== undefined && { prefix }), ...(timeout !== undefined && { requestTimeoutMs: timeout }) },
+    etcd: {
+      endpoints: list,
+      ...(prefix !== undefined && { prefix }),
+      ...(timeout !== undefined && { requestTimeoutMs: timeout }),
+      ...(tls.caFile !== undefined && { caFile: tls.caFile }),
+      ...(tls.certFile !== undefined && { certFile: tls.certFile, keyFile: tls.keyFile }),
+      ...(username !== undefined && { username, password }),
+    },
     ...(keyFile !== undefined && { caEncryptionKeyFile: keyFile }),
     ...(inline !== undefined && { caEncryptionKey: inline }),
   };
+}
+
+function readSecretFile(file: string, flag: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '') throw new UsageError(`${flag} ${file} is empty`);
+  return secret;
 }
 
 const usage = `Usage: hyphae control-plane [options]
@@ -78,6 +108,11 @@ Options:
   --etcd-endpoints <urls>  etcd client URLs, comma-separated (http://127.0.0.1:2379,...)
   --etcd-prefix <prefix>   key prefix of this mesh in etcd (default ${DEFAULT_ETCD_PREFIX})
   --etcd-timeout-ms <ms>   deadline of each etcd call (default ${DEFAULT_ETCD_REQUEST_TIMEOUT_MS})
+  --etcd-ca <file>         CA certificate (PEM) that signed etcd's server certificates (https:// endpoints)
+  --etcd-cert <file>       client certificate for etcd's --client-cert-auth, with --etcd-key
+  --etcd-key <file>        its private key (PEM)
+  --etcd-username <user>   etcd user (etcd auth enabled); its password from --etcd-password-file
+  --etcd-password-file <file>  or HYPHAE_ETCD_PASSWORD (never a flag: argv is visible in ps)
   --ca-encryption-key-file <file>  with --store etcd: the keys that encrypt the CA's private keys
                          in etcd, one per line (openssl rand -base64 32); the first encrypts,
                          all decrypt. Every replica needs the same file. Or HYPHAE_CA_ENCRYPTION_KEY
@@ -119,6 +154,11 @@ export const controlPlaneCommand: Command = {
           'etcd-endpoints': { type: 'string' },
           'etcd-prefix': { type: 'string' },
           'etcd-timeout-ms': { type: 'string' },
+          'etcd-ca': { type: 'string' },
+          'etcd-cert': { type: 'string' },
+          'etcd-key': { type: 'string' },
+          'etcd-username': { type: 'string' },
+          'etcd-password-file': { type: 'string' },
           'ca-encryption-key-file': { type: 'string' },
           'trust-domain': { type: 'string' },
           'cert-ttl': { type: 'string' },

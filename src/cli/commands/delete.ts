@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { asUsageError, UsageError, type Command } from '../command.js';
 import { DocumentError, readDocuments } from '../documents.js';
+import { intFlag } from '../flags.js';
 import { parseKind } from '../kinds.js';
+import { conflictRevision } from './send-documents.js';
 
-const usage = `Usage: hyphae delete <kind> <name> [-n namespace] [--dry-run]
-       hyphae delete -f <file|dir> [-f ...] [--dry-run]
+const usage = `Usage: hyphae delete <kind> <name> [-n namespace] [--dry-run] [--if-match <revision>]
+       hyphae delete -f <file|dir> [-f ...] [--dry-run] [--if-match <revision>]
 
 Remove resources: one named on the command line, or every resource in the
 files (identified by kind, namespace and name; the rest of each document is
@@ -18,6 +20,9 @@ Options:
   -n, --namespace <ns>   namespace of the named resource (default "default")
   -f, --filename <path>  a file or directory (repeatable)
   --dry-run              check, delete nothing
+  --if-match <revision>  delete only if the configuration is still at this revision
+                         (several deletes: each at the revision the previous one made;
+                         the first conflict stops, with HYPHAE_ERR_CONFLICT)
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -48,6 +53,7 @@ export const deleteCommand: Command = {
           namespace: { type: 'string', short: 'n' },
           filename: { type: 'string', short: 'f', multiple: true },
           'dry-run': { type: 'boolean' },
+          'if-match': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
           ...apiFlags,
         },
@@ -71,18 +77,26 @@ export const deleteCommand: Command = {
       targets = [{ kind: parseKind(positionals[0]!), namespace: values.namespace ?? 'default', name: positionals[1]! }];
     }
     const dryRun = values['dry-run'] === true;
+    let ifMatch = intFlag('if-match', values['if-match'], 0, Number.MAX_SAFE_INTEGER);
     const client = new ApiClient(connectionFrom(values));
     let failed = 0;
     try {
       for (const t of targets) {
         const path = `/v1/resources/${t.kind}/${encodeURIComponent(t.namespace)}/${encodeURIComponent(t.name)}${dryRun ? '?dryRun=true' : ''}`;
-        const res = await client.call('DELETE', path);
+        const res = await client.call<{ revision: number }>('DELETE', path, undefined, ifMatch === undefined ? {} : { 'if-match': String(ifMatch) });
         const label = `${t.kind} ${t.namespace}/${t.name}`;
         if (res.status === 200) {
           process.stdout.write(`${label} deleted${dryRun ? ' (dry run)' : ''}\n`);
+          // Our own delete moved the revision: the next one is compared with that, not with what we were given.
+          if (ifMatch !== undefined && !dryRun) ifMatch = (res.body as { revision: number }).revision;
         } else {
           failed++;
           process.stderr.write(`${label}${t.where ? ` (${t.where})` : ''}: ${describeApiError(res.status, res.body)}\n`);
+          const current = conflictRevision(res.status, res.body);
+          if (current !== undefined) {
+            process.stderr.write(`nothing more was deleted: someone changed the configuration since revision ${ifMatch} (it is at revision ${current} now)\n`);
+            break;
+          }
         }
       }
     } finally {

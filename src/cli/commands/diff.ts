@@ -57,7 +57,10 @@ export const diffCommand: Command = {
       }
       const unchanged = outcome.results.length - changed;
       // The summary goes to stderr, so that stdout is a diff a tool can read.
-      process.stderr.write(`${changed === 0 ? 'no changes' : `${changed} to change`}${unchanged > 0 ? `, ${unchanged} unchanged` : ''}\n`);
+      process.stderr.write(
+        `${changed === 0 ? 'no changes' : `${changed} to change`}${unchanged > 0 ? `, ${unchanged} unchanged` : ''} ` +
+          `against configuration revision ${outcome.revision} (hyphae apply --if-match ${outcome.revision} applies only onto it)\n`,
+      );
       return 0;
     } finally {
       await client.close();

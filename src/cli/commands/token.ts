@@ -1,4 +1,4 @@
-/** `hyphae token create|list|revoke`: join tokens, each bound to one service identity (admin token needed). */
+/** `hyphae token create|list|revoke`: join tokens, each bound to one service identity, and read-only viewer tokens (admin token needed). */
 import { parseArgs } from 'node:util';
 import type { TokenResponse } from '../../config/wire.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
@@ -6,6 +6,7 @@ import { asUsageError, UsageError, type Command } from '../command.js';
 import { durationFlag, stringFlag } from '../flags.js';
 
 const usage = `Usage: hyphae token create --service <name> [--namespace <ns>] [--ttl <duration>] [--json]
+       hyphae token create --viewer [--ttl <duration>] [--json]
        hyphae token list [--json]
        hyphae token revoke <id>
 
@@ -13,8 +14,14 @@ Join tokens let a workload register, watch and obtain the certificate of ONE
 service identity. "create" prints the token on stdout (it is shown once: the
 control plane keeps only its digest); give it to the workload as HYPHAE_TOKEN.
 
+Viewer tokens (--viewer) only read: the dashboard (/ui#token=<token>) and
+read-only commands (hyphae get, describe, status, top with --token). They
+cannot register, obtain a certificate or change anything: the token to put in
+a dashboard link you share.
+
 Options:
   --service <name>      the service the token is for (create)
+  --viewer              a read-only viewer token instead of a join token (create)
   --namespace <ns>      its namespace (default "default")
   --ttl <duration>      the token's own lifetime, e.g. 1h or 30d (default: until revoked)
   --json                print the whole answer as JSON
@@ -23,7 +30,7 @@ ${apiFlagsUsage}
 
 export const tokenCommand: Command = {
   name: 'token',
-  summary: 'create, list and revoke join tokens (admin)',
+  summary: 'create, list and revoke join and viewer tokens (admin)',
   usage,
   async run(args) {
     let parsed;
@@ -37,6 +44,7 @@ export const tokenCommand: Command = {
           service: { type: 'string' },
           namespace: { type: 'string' },
           ttl: { type: 'string' },
+          viewer: { type: 'boolean', default: false },
           json: { type: 'boolean', default: false },
           help: { type: 'boolean', short: 'h' },
         },
@@ -56,10 +64,13 @@ export const tokenCommand: Command = {
         case 'create': {
           if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
           const service = stringFlag('service', values.service);
-          if (!service) throw new UsageError('token create needs --service <name>');
+          if (values.viewer && (service !== undefined || values.namespace !== undefined)) {
+            throw new UsageError('a viewer token is bound to no service: give --viewer or --service, not both');
+          }
+          if (!values.viewer && !service) throw new UsageError('token create needs --service <name> (or --viewer for a read-only token)');
           const ttlMs = durationFlag('ttl', values.ttl, 1000, 10 * 365 * 86_400_000);
           const body = {
-            service,
+            ...(values.viewer ? { kind: 'viewer' } : { service }),
             ...(values.namespace !== undefined ? { namespace: stringFlag('namespace', values.namespace) } : {}),
             ...(ttlMs !== undefined ? { ttlSeconds: Math.ceil(ttlMs / 1000) } : {}),
           };
@@ -69,7 +80,8 @@ export const tokenCommand: Command = {
           if (values.json) process.stdout.write(`${JSON.stringify(t, null, 2)}\n`);
           else {
             process.stdout.write(`${t.token}\n`);
-            process.stderr.write(`join token ${t.id} for ${t.namespace}/${t.service}, expires ${t.expiresAt ?? 'never'}\n`);
+            const what = t.kind === 'viewer' ? 'viewer token (read-only)' : `join token for ${t.namespace}/${t.service}`;
+            process.stderr.write(`${what.replace(/token/, `token ${t.id}`)}, expires ${t.expiresAt ?? 'never'}\n`);
           }
           return 0;
         }
@@ -102,15 +114,19 @@ export const tokenCommand: Command = {
 
 interface Row {
   id: string;
-  service: string;
-  namespace: string;
+  kind?: string;
+  service: string | null;
+  namespace: string | null;
   source: string;
   createdAt: string | null;
   expiresAt: string | null;
 }
 
 function table(rows: Row[]): string {
-  const lines = [['ID', 'NAMESPACE', 'SERVICE', 'SOURCE', 'CREATED', 'EXPIRES'], ...rows.map((r) => [r.id, r.namespace, r.service, r.source, r.createdAt ?? '-', r.expiresAt ?? 'never'])];
+  const lines = [
+    ['ID', 'NAMESPACE', 'SERVICE', 'SOURCE', 'CREATED', 'EXPIRES', 'KIND'],
+    ...rows.map((r) => [r.id, r.namespace ?? '-', r.service ?? '-', r.source, r.createdAt ?? '-', r.expiresAt ?? 'never', r.kind ?? 'join']),
+  ];
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   return lines.map((l) => `${l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`).join('');
 }

@@ -9,11 +9,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
+import { Listeners, type Disposer } from '../../core/events.js';
 import { nameSchema } from '../../config/names.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 
-export interface StoredToken {
+export interface StoredJoinToken {
   id: string;
+  kind?: undefined;
   service: string;
   namespace: string;
   /** Hex SHA-256 of the secret. */
@@ -21,6 +23,17 @@ export interface StoredToken {
   createdAt: string;
   expiresAt: string | null;
 }
+
+/** Read-only (dashboard, read-only views): bound to no identity. */
+export interface StoredViewerToken {
+  id: string;
+  kind: 'viewer';
+  digest: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export type StoredToken = StoredJoinToken | StoredViewerToken;
 
 export interface TokenStore {
   /** Read what is stored; once, before anything else. */
@@ -31,18 +44,33 @@ export interface TokenStore {
   add(token: StoredToken): Promise<void>;
   /** Resolves with the removed token, undefined when there was none. */
   remove(id: string): Promise<StoredToken | undefined>;
+  /**
+   * Called with the id of every token that stops existing, however it went:
+   * removed here, or (etcd) deleted through another replica. Open watch
+   * streams authenticated with it are closed on it.
+   */
+  onRemoved(listener: (id: string) => void): Disposer;
   close?(): Promise<void>;
 }
 
-/** One stored token, as validated when read back (from a file, or from etcd). */
-export const storedTokenSchema = z.strictObject({
-  id: z.string().regex(/^jt_[0-9a-f]{16}$/),
-  service: nameSchema,
-  namespace: nameSchema,
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
-  createdAt: z.string(),
-  expiresAt: z.string().nullable(),
-});
+/** One stored token, as validated when read back (from a file, or from etcd). Join tokens keep their original shape. */
+export const storedTokenSchema = z.union([
+  z.strictObject({
+    id: z.string().regex(/^jt_[0-9a-f]{16}$/),
+    service: nameSchema,
+    namespace: nameSchema,
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+    createdAt: z.string(),
+    expiresAt: z.string().nullable(),
+  }),
+  z.strictObject({
+    id: z.string().regex(/^vt_[0-9a-f]{16}$/),
+    kind: z.literal('viewer'),
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+    createdAt: z.string(),
+    expiresAt: z.string().nullable(),
+  }),
+]);
 
 const fileSchema = z.strictObject({
   format: z.literal(1),
@@ -54,6 +82,7 @@ export const TOKENS_FILE = 'tokens.json';
 export class FileTokenStore implements TokenStore {
   readonly file: string;
   #tokens = new Map<string, StoredToken>();
+  #removed = new Listeners<string>();
 
   constructor(dataDir: string) {
     this.file = path.join(dataDir, TOKENS_FILE);
@@ -98,7 +127,12 @@ export class FileTokenStore implements TokenStore {
     next.delete(id);
     await this.#save(next);
     this.#tokens = next;
+    this.#removed.emit(id);
     return token;
+  }
+
+  onRemoved(listener: (id: string) => void): Disposer {
+    return this.#removed.on(listener);
   }
 
   async #save(tokens: Map<string, StoredToken>): Promise<void> {

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TokenResponse } from '../../config/wire.js';
+import type { Disposer } from '../../core/events.js';
 import { badRequest, notFound, unauthenticated } from '../http/http-error.js';
 import { ADMIN, type Principal } from './principal.js';
 import { digest, newSecret, sameDigest } from './secret.js';
@@ -24,8 +25,10 @@ export interface ConfiguredToken {
 
 export interface TokenRow {
   id: string;
-  service: string;
-  namespace: string;
+  kind: 'join' | 'viewer';
+  /** null for a viewer token. */
+  service: string | null;
+  namespace: string | null;
   createdAt: string | null;
   expiresAt: string | null;
   source: 'api' | 'config';
@@ -37,10 +40,12 @@ interface Entry {
 }
 
 function rowOf(t: StoredToken): TokenRow {
-  return { id: t.id, service: t.service, namespace: t.namespace, createdAt: t.createdAt, expiresAt: t.expiresAt, source: 'api' };
+  if (t.kind === 'viewer') return { id: t.id, kind: 'viewer', service: null, namespace: null, createdAt: t.createdAt, expiresAt: t.expiresAt, source: 'api' };
+  return { id: t.id, kind: 'join', service: t.service, namespace: t.namespace, createdAt: t.createdAt, expiresAt: t.expiresAt, source: 'api' };
 }
 
-const JOIN_TOKEN = /^(jt_[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
+/** `jt_` join tokens, `vt_` viewer tokens: `<id>.<secret>`. */
+const API_TOKEN = /^((?:jt|vt)_[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 const MAX_TOKEN_LENGTH = 512;
 
 export interface TokensOptions {
@@ -72,7 +77,7 @@ export class Tokens {
     }
     this.#configured = opts.configured.map((c) => {
       const d = digest(c.secret);
-      return { row: { id: `cfg_${d.toString('hex').slice(0, 12)}`, service: c.service, namespace: c.namespace, createdAt: null, expiresAt: null, source: 'config' }, digest: d };
+      return { row: { id: `cfg_${d.toString('hex').slice(0, 12)}`, kind: 'join', service: c.service, namespace: c.namespace, createdAt: null, expiresAt: null, source: 'config' }, digest: d };
     });
   }
 
@@ -90,40 +95,68 @@ export class Tokens {
     const presented = m[1]!;
     const d = digest(presented);
     if (sameDigest(d, this.#admin())) return ADMIN;
-    const join = JOIN_TOKEN.exec(presented);
-    if (join) {
-      const t = this.#store.get(join[1]!);
-      if (t && sameDigest(digest(join[2]!), Buffer.from(t.digest, 'hex'))) {
-        if (t.expiresAt !== null && Date.parse(t.expiresAt) <= Date.now()) throw unauthenticated(`join token ${t.id} has expired`);
+    const api = API_TOKEN.exec(presented);
+    if (api) {
+      const t = this.#store.get(api[1]!);
+      if (t && sameDigest(digest(api[2]!), Buffer.from(t.digest, 'hex'))) {
+        if (t.expiresAt !== null && Date.parse(t.expiresAt) <= Date.now()) throw unauthenticated(`${t.kind === 'viewer' ? 'viewer' : 'join'} token ${t.id} has expired`);
+        if (t.kind === 'viewer') return { kind: 'viewer', tokenId: t.id };
         return { kind: 'join', tokenId: t.id, service: t.service, namespace: t.namespace };
       }
     } else {
       // Configured tokens have no id to look up: compare with every one, without stopping at a match.
       let found: Entry | undefined;
       for (const e of this.#configured) if (sameDigest(d, e.digest) && !found) found = e;
-      if (found) return { kind: 'join', tokenId: found.row.id, service: found.row.service, namespace: found.row.namespace };
+      if (found) return { kind: 'join', tokenId: found.row.id, service: found.row.service!, namespace: found.row.namespace! };
     }
     throw unauthenticated('the token is not valid (unknown, revoked, or mistyped)');
   }
 
   /** A new join token; its secret is in the answer and nowhere else. */
   create(service: string, namespace: string, ttlSeconds?: number): Promise<TokenResponse> {
+    return this.#make('jt', ttlSeconds, (base) => ({ ...base, service, namespace }), { kind: 'join', service, namespace });
+  }
+
+  /** A new viewer token: read-only, no identity (the dashboard's link). */
+  createViewer(ttlSeconds?: number): Promise<TokenResponse> {
+    return this.#make('vt', ttlSeconds, (base) => ({ ...base, kind: 'viewer' }), { kind: 'viewer' });
+  }
+
+  #make(
+    prefix: 'jt' | 'vt',
+    ttlSeconds: number | undefined,
+    record: (base: { id: string; digest: string; createdAt: string; expiresAt: string | null }) => StoredToken,
+    answer: Pick<TokenResponse, 'kind' | 'service' | 'namespace'>,
+  ): Promise<TokenResponse> {
     return this.#exclusive(async () => {
-      const id = `jt_${randomBytes(8).toString('hex')}`;
+      const id = `${prefix}_${randomBytes(8).toString('hex')}`;
       const secret = newSecret();
       const now = new Date();
-      const stored: StoredToken = {
+      const stored = record({
         id,
-        service,
-        namespace,
         digest: digest(secret).toString('hex'),
         createdAt: now.toISOString(),
         expiresAt: ttlSeconds === undefined ? null : new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
-      };
+      });
       // Durable before it is handed out: a token the caller was given must survive a restart.
       await this.#store.add(stored);
-      return { id, token: `${id}.${secret}`, service, namespace, expiresAt: stored.expiresAt };
+      return { id, token: `${id}.${secret}`, ...answer, expiresAt: stored.expiresAt };
     });
+  }
+
+  /**
+   * Whether a token that authenticated earlier would still: not revoked, not
+   * expired. The watch hub asks this of every open stream on each heartbeat.
+   */
+  stillValid(tokenId: string): boolean {
+    if (this.#configured.some((e) => e.row.id === tokenId)) return true;
+    const t = this.#store.get(tokenId);
+    return t !== undefined && (t.expiresAt === null || Date.parse(t.expiresAt) > Date.now());
+  }
+
+  /** A token was revoked (through this replica or, with etcd, another one). */
+  onRevoked(listener: (tokenId: string) => void): Disposer {
+    return this.#store.onRemoved(listener);
   }
 
   /** Every join token (never a secret), expired ones included until they are revoked. */
@@ -137,7 +170,7 @@ export class Tokens {
         throw badRequest(`join token ${id} comes from the control plane's configuration (--join-token or --join-tokens-file); remove it there and restart`);
       }
       const removed = await this.#store.remove(id);
-      if (!removed) throw notFound(`no join token ${id.slice(0, 40)}`);
+      if (!removed) throw notFound(`no token ${id.slice(0, 40)}`);
       return rowOf(removed);
     });
   }

@@ -38,6 +38,7 @@ export class Authority {
     this.record = record;
     this.key = createPrivateKey(record.key);
     this.x509 = new X509Certificate(record.certificate);
+    checkAuthority(record, this.x509, this.key);
     this.forgeCert = forge.pki.certificateFromPem(record.certificate);
     this.root = record.chain.length > 0 ? record.chain[record.chain.length - 1]! : record.certificate;
     this.notAfter = Date.parse(this.x509.validTo);
@@ -147,6 +148,33 @@ export function suppliedAuthority(certPem: string, keyPem: string, what = '--ca-
     source: 'supplied',
     createdAt: new Date(now).toISOString(),
   };
+}
+
+/**
+ * What is checked of an operator's CA, checked of every authority read back
+ * from a store too (a file, or etcd where a writer without the encryption key
+ * could otherwise swap the certificate or the chain next to a sealed key):
+ * the key is the certificate's, the id is its fingerprint, each chain link
+ * issued and signed the one before, and the chain ends with a self-signed root.
+ * Validity dates are not checked here: an authority past its date stays
+ * loadable, so that it can be retired.
+ */
+export function checkAuthority(record: AuthorityRecord, x509 = new X509Certificate(record.certificate), key = createPrivateKey(record.key)): void {
+  const fail = (why: string) => new MeshError(ErrorCode.INVALID_CONFIG, `CA authority ${record.id}: ${why}; refusing it`);
+  if (!x509.ca) throw fail('its certificate is not a CA certificate');
+  if (!x509.checkPrivateKey(key)) throw fail('its private key does not belong to its certificate');
+  if (fingerprintId(record.certificate) !== record.id) throw fail('its id is not its certificate\'s fingerprint');
+  let chain: X509Certificate[];
+  try {
+    chain = [x509, ...record.chain.map((p) => new X509Certificate(p))];
+  } catch (err) {
+    throw fail(`a certificate of its chain cannot be parsed: ${(err as Error).message}`);
+  }
+  for (let i = 1; i < chain.length; i++) {
+    if (!chain[i - 1]!.checkIssued(chain[i]!) || !chain[i - 1]!.verify(chain[i]!.publicKey)) throw fail(`chain certificate ${i} did not issue certificate ${i - 1}`);
+  }
+  const last = chain[chain.length - 1]!;
+  if (!last.checkIssued(last) || !last.verify(last.publicKey)) throw fail('its chain does not end with a self-signed root');
 }
 
 /** 128 random bits, positive and minimally encoded in DER (RFC 5280 4.1.2.2). */

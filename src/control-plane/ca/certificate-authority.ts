@@ -131,7 +131,7 @@ export class CertificateAuthority {
   signWorkload(publicKeyPem: string, namespace: string, service: string): SignedWorkload {
     const spiffeId = workloadId(this.trustDomain, namespace, service);
     const a = this.#active;
-    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, service, this.certTtlMs);
+    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, this.certTtlMs);
     this.#leafHorizon.set(a.id, Math.max(this.#leafHorizon.get(a.id) ?? 0, issued.notAfter.getTime()));
     this.#opts.log(`certificate ${namespace}/${service} authority=${a.id} until=${issued.notAfter.toISOString()}`);
     return { ...issued, spiffeId, chain: a.leafChain, authority: a.id };
@@ -223,9 +223,11 @@ export class CertificateAuthority {
       return;
     }
     const wasActive = this.#active.id;
-    this.#state = state;
     const byId = new Map(this.#authorities.map((a) => [a.id, a]));
-    this.#authorities = state.authorities.map((r) => byId.get(r.id) ?? new Authority(r));
+    // Built before anything is replaced: an authority that fails its checks leaves the state in force untouched.
+    const authorities = state.authorities.map((r) => byId.get(r.id) ?? new Authority(r));
+    this.#state = state;
+    this.#authorities = authorities;
     this.#active = this.#authorities.find((a) => a.id === state.active)!;
     const ids = new Set(state.authorities.map((r) => r.id));
     for (const id of this.#leafHorizon.keys()) if (!ids.has(id)) this.#leafHorizon.delete(id);

@@ -78,6 +78,11 @@ export class EncryptionKeys {
     return [...this.#byId.keys()];
   }
 
+  /** Every key, the encrypting one first (record integrity derives its keys from them, see ../etcd/record-mac.ts). */
+  get all(): EncryptionKey[] {
+    return [...this.#byId.values()];
+  }
+
   static parse(text: string, source: string): EncryptionKeys {
     const fail = (why: string) => new MeshError(ErrorCode.INVALID_OPTIONS, `${source}: ${why}`);
     const keys: EncryptionKey[] = [];
@@ -144,6 +149,11 @@ export class EncryptionKeys {
         `cannot decrypt ${where} with CA encryption key id ${k.id}: the value does not authenticate (altered, or moved from another key name or trust domain "${binding.trustDomain}")`,
       );
     }
+  }
+
+  /** Whether this replica holds the key of that id. */
+  has(keyId: string): boolean {
+    return this.#byId.has(keyId);
   }
 
   /** Whether `sealed` should be encrypted again with the primary key. */

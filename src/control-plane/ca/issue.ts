@@ -19,7 +19,8 @@ export interface IssuedCertificate {
 
 interface LeafSpec {
   publicKeyPem: string;
-  commonName: string;
+  /** Absent: an empty subject, and the SAN extension critical (RFC 5280 4.2.1.6). */
+  commonName: string | undefined;
   ttlMs: number;
   altNames: { type: number; value?: string; ip?: string }[];
   extKeyUsage: { serverAuth?: boolean; clientAuth?: boolean };
@@ -37,14 +38,14 @@ function issue(authority: Authority, spec: LeafSpec): IssuedCertificate {
   const notAfter = new Date(Math.min(Math.ceil((now + spec.ttlMs) / 1000) * 1000, authority.notAfter));
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
-  cert.setSubject([{ name: 'commonName', value: spec.commonName }]);
+  cert.setSubject(spec.commonName === undefined ? [] : [{ name: 'commonName', value: spec.commonName }]);
   cert.setIssuer(authority.forgeCert.subject.attributes);
   const aki = authority.keyIdentifier;
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', ...spec.extKeyUsage },
-    { name: 'subjectAltName', altNames: spec.altNames },
+    { name: 'subjectAltName', altNames: spec.altNames, critical: spec.commonName === undefined },
     { name: 'subjectKeyIdentifier' },
     ...(aki ? [{ name: 'authorityKeyIdentifier', keyIdentifier: forge.util.hexToBytes(aki) }] : []),
   ]);
@@ -52,11 +53,17 @@ function issue(authority: Authority, spec: LeafSpec): IssuedCertificate {
   return { certificate: forge.pki.certificateToPem(cert), notBefore, notAfter };
 }
 
-/** An X.509-SVID for `spiffeId`. */
-export function issueWorkloadCertificate(authority: Authority, publicKeyPem: string, spiffeId: string, service: string, ttlMs: number): IssuedCertificate {
+/**
+ * An X.509-SVID for `spiffeId`, with no subject CN. A CN equal to the service
+ * name would make the SVID a valid server certificate for a host of that name
+ * to any TLS client that falls back to the CN when there is no DNS SAN (Node
+ * does): a workload whose service is named like a control-plane host could
+ * then pose as the control plane and collect every client's join token.
+ */
+export function issueWorkloadCertificate(authority: Authority, publicKeyPem: string, spiffeId: string, ttlMs: number): IssuedCertificate {
   return issue(authority, {
     publicKeyPem,
-    commonName: service,
+    commonName: undefined,
     ttlMs,
     altNames: [{ type: 6, value: spiffeId }],
     extKeyUsage: { serverAuth: true, clientAuth: true },

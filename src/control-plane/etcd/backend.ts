@@ -4,15 +4,18 @@
  * and the tokens as views of it. Loaded only with `--store etcd` (see
  * ../backend.ts), so a file-store control plane never loads gRPC.
  */
+import { readFile } from 'node:fs/promises';
+import { ErrorCode, MeshError } from '../../core/errors.js';
 import type { Backend } from '../backend.js';
 import type { EventLog } from '../log.js';
-import { connectEtcd, storeUnavailable } from './client.js';
-import { etcdOptionsSchema, type EtcdOptions } from './etcd-options.js';
+import { connectEtcd, storeUnavailable, type EtcdCredentials } from './client.js';
+import { etcdOptionsSchema, plainRemoteEndpoints, type EtcdOptions, type ResolvedEtcdOptions } from './etcd-options.js';
 import { EtcdRegistry } from './etcd-registry.js';
 import { EtcdState } from './etcd-state.js';
 import { EtcdStore } from './etcd-store.js';
 import { EtcdCaStateStore } from './etcd-ca-state.js';
 import { EtcdTokenStore } from './etcd-token-store.js';
+import { RecordMac } from './record-mac.js';
 
 export async function openEtcdBackend(
   options: EtcdOptions,
@@ -20,7 +23,12 @@ export async function openEtcdBackend(
   log: EventLog,
 ): Promise<Backend> {
   const etcd = etcdOptionsSchema.parse(options);
-  const client = connectEtcd(etcd);
+  const plain = plainRemoteEndpoints(etcd.endpoints);
+  if (plain.length > 0) {
+    // The mesh's root of trust lives there: on a network, use https:// with --etcd-ca/--etcd-cert/--etcd-key and etcd's auth.
+    log(`WARNING etcd: ${plain.join(', ')} ${plain.length > 1 ? 'are' : 'is'} plain HTTP to another host: anyone on the network path can read and rewrite this mesh's state (see "Running replicas securely" in docs/usage.md)`);
+  }
+  const client = connectEtcd(etcd, await readCredentials(etcd));
   const state = new EtcdState(client, etcd.prefix, log, { requestTimeoutMs: etcd.requestTimeoutMs, unhealthyAfterMs: etcd.unhealthyAfterMs });
   try {
     await state.load();
@@ -39,7 +47,20 @@ export async function openEtcdBackend(
     registry,
     shared: {
       caState: (keys) => new EtcdCaStateStore(state, keys, etcd.endpoints, log),
-      tokens: () => new EtcdTokenStore(state, etcd.endpoints, log),
+      tokens: (keys) => new EtcdTokenStore(state, new RecordMac(keys), etcd.endpoints, log),
     },
   };
+}
+
+async function readCredentials(etcd: ResolvedEtcdOptions): Promise<EtcdCredentials> {
+  const read = async (file: string | undefined, option: string) => {
+    if (file === undefined) return undefined;
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const [rootCertificate, certChain, privateKey] = await Promise.all([read(etcd.caFile, '--etcd-ca'), read(etcd.certFile, '--etcd-cert'), read(etcd.keyFile, '--etcd-key')]);
+  return { ...(rootCertificate && { rootCertificate }), ...(certChain && { certChain }), ...(privateKey && { privateKey }) };
 }

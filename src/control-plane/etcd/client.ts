@@ -6,13 +6,38 @@
  * on another one, so a dead member costs one fast failure, not a timeout.
  */
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, isRecoverableError } from 'etcd3';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import type { ResolvedEtcdOptions } from './etcd-options.js';
 
-export function connectEtcd(options: ResolvedEtcdOptions): Etcd3 {
+/** What the TLS and auth options point at, read once at start (./backend.ts). */
+export interface EtcdCredentials {
+  rootCertificate?: Buffer;
+  certChain?: Buffer;
+  privateKey?: Buffer;
+}
+
+/** The etcd3 options for TLS and password auth; exported so that a test can check the plumbing without etcd. */
+export function securityOptions(options: ResolvedEtcdOptions, files: EtcdCredentials): Pick<IOptions, 'credentials' | 'auth'> {
+  const tls = files.rootCertificate !== undefined || files.certChain !== undefined;
+  return {
+    // etcd3 turns https:// endpoints into TLS with the system's roots by itself; these pin etcd's CA and add a client certificate.
+    ...(tls && {
+      credentials: {
+        // An empty root list would mean "trust nothing"; undefined means the system's roots.
+        rootCertificate: files.rootCertificate as Buffer,
+        ...(files.certChain && { certChain: files.certChain }),
+        ...(files.privateKey && { privateKey: files.privateKey }),
+      },
+    }),
+    ...(options.username !== undefined && { auth: { username: options.username, password: options.password! } }),
+  };
+}
+
+export function connectEtcd(options: ResolvedEtcdOptions, files: EtcdCredentials = {}): Etcd3 {
   return new Etcd3({
     hosts: options.endpoints,
+    ...securityOptions(options, files),
     dialTimeout: options.requestTimeoutMs,
     // Streams (watch, lease keep-alive) live for as long as the connection; only unary calls get a deadline.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.requestTimeoutMs }),

@@ -18,6 +18,12 @@
  *   (../ca/encryption-keys.ts), bound to the trust domain and the key name.
  *   On start, authorities encrypted with another key than the first one this
  *   replica was given are encrypted again with it (key rotation).
+ * - Both records carry integrity tags (./record-mac.ts) and every authority
+ *   is checked as an operator's CA is (key matches certificate, chain
+ *   verifies up to a self-signed root): a record that fails is refused, at
+ *   start (the replica does not start) and from the watch (logged; the state
+ *   in force stays), so nothing written into etcd by another party reaches a
+ *   trust bundle.
  *
  * Signing never touches etcd: each replica signs with the decrypted key it
  * holds in memory.
@@ -27,12 +33,14 @@ import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import type { AuthorityRecord } from '../ca/authority.js';
 import type { CaState, CaStateStore } from '../ca/ca-state.js';
+import { checkAuthority } from '../ca/authority.js';
 import { KEY_ALGORITHM, type EncryptionKeys, type SealedKey } from '../ca/encryption-keys.js';
 import { conflict } from '../http/http-error.js';
 import type { EventLog } from '../log.js';
 import { storeUnavailable } from './client.js';
 import type { Batch, EtcdState } from './etcd-state.js';
 import { CA, CA_STATE, authorityKey } from './keys.js';
+import { RecordMac } from './record-mac.js';
 
 const FORMAT = 1;
 const CATCH_UP_MS = 5_000;
@@ -67,8 +75,10 @@ interface Read {
   state: CaState;
   /** mod_revision of `ca/state`: what a replacement compares. */
   modRevision: number;
-  /** Each authority's sealed key and its key's mod_revision (for re-encryption). */
-  sealed: Map<string, { key: SealedKey; modRevision: number }>;
+  /** Each authority's sealed key and its key's mod_revision (for re-encryption), and whether the primary key tagged it. */
+  sealed: Map<string, { key: SealedKey; modRevision: number; tagged: boolean }>;
+  /** Whether `ca/state` carries a tag of this replica's primary key (else it is tagged again at start). */
+  stateTagged: boolean;
 }
 
 export class EtcdCaStateStore implements CaStateStore {
@@ -76,6 +86,7 @@ export class EtcdCaStateStore implements CaStateStore {
   readonly location: string;
   #state: EtcdState;
   #keys: EncryptionKeys;
+  #mac: RecordMac;
   #endpoints: readonly string[];
   #log: EventLog;
   /** The last state read from etcd (loaded, written, or heard from the watch). */
@@ -84,12 +95,15 @@ export class EtcdCaStateStore implements CaStateStore {
   #opened = new Map<string, { modRevision: number; record: AuthorityRecord }>();
   /** mod_revision of a `ca/state` that could not be read, so it is logged once. */
   #failedAt = 0;
+  /** `<authority>/<key id>` of authorities kept from memory because they moved to a key this replica lacks (logged once). */
+  #keptUnder = new Set<string>();
   #changes = new Listeners<CaState>();
   #unsubscribe: Disposer | undefined;
 
   constructor(state: EtcdState, keys: EncryptionKeys, endpoints: readonly string[], log: EventLog) {
     this.#state = state;
     this.#keys = keys;
+    this.#mac = new RecordMac(keys);
     this.#endpoints = endpoints;
     this.#log = log;
     this.location = `etcd ${endpoints.join(',')} ${state.prefix}${CA} (keys AES-256-GCM, encryption key id ${keys.primary.id})`;
@@ -111,7 +125,7 @@ export class EtcdCaStateStore implements CaStateStore {
     try {
       res = await this.#state.client.kv.txn({
         compare: [{ key: stateKey, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [...ours.authorities.map((a) => this.#putAuthority(ours.trustDomain, a)), { request_put: { key: stateKey, value: stateValue(ours) } }],
+        success: [...ours.authorities.map((a) => this.#putAuthority(ours.trustDomain, a)), { request_put: { key: stateKey, value: this.#stateValue(ours) } }],
         failure: [{ request_range: { key: stateKey } }],
       });
     } catch (err) {
@@ -141,7 +155,7 @@ export class EtcdCaStateStore implements CaStateStore {
     const stateKey = this.#state.key(CA_STATE);
     const before = new Set(previous.authorities.map((a) => a.id));
     const after = new Set(next.authorities.map((a) => a.id));
-    const value = stateValue(next);
+    const value = this.#stateValue(next);
     let res;
     try {
       res = await this.#state.client.kv.txn({
@@ -191,15 +205,31 @@ export class EtcdCaStateStore implements CaStateStore {
     const name = authorityKey(a.id);
     const { key, ...rest } = a;
     const value = { format: FORMAT, ...rest, key: this.#keys.seal(key, { trustDomain, name }) };
-    return { request_put: { key: this.#state.key(name), value: Buffer.from(JSON.stringify(value)) } };
+    return { request_put: { key: this.#state.key(name), value: this.#mac.seal(name, value) } };
   }
 
-  /** The state in etcd as this replica's cache holds it, keys decrypted; throws when it cannot be read. */
+  #stateValue(state: CaState): Buffer {
+    return this.#mac.seal(CA_STATE, {
+      format: FORMAT,
+      trustDomain: state.trustDomain,
+      version: state.version,
+      authorities: state.authorities.map((a) => a.id),
+      active: state.active,
+    });
+  }
+
+  /**
+   * The state in etcd as this replica's cache holds it, keys decrypted; throws when it cannot be read or
+   * does not verify. Keys are opened before the tags are checked only so that a replica given the wrong
+   * key says so (the clearer message); nothing is kept or returned until every check has passed.
+   */
   #read(): Read | undefined {
     const entry = this.#state.get(CA_STATE);
     if (!entry) return undefined;
     const where = `the CA state in etcd (${this.#state.prefix}${CA_STATE})`;
-    const parsed = stateSchema.safeParse(parseJson(entry.value));
+    const refuse = (what: string, why: string) =>
+      new MeshError(ErrorCode.INVALID_CONFIG, `refusing ${what}: ${why}. Restore it from an etcd backup, and check who may write to etcd.`);
+    const parsed = stateSchema.safeParse(withoutTags(entry.value));
     if (!parsed.success) {
       throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot read ${where}: ${parsed.error.message}. Restore it from an etcd backup.`);
     }
@@ -207,27 +237,50 @@ export class EtcdCaStateStore implements CaStateStore {
     if (!ids.includes(rest.active)) throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot read ${where}: the active authority ${rest.active} is not in it`);
     const authorities: AuthorityRecord[] = [];
     const sealed: Read['sealed'] = new Map();
+    const opened = new Map<string, { modRevision: number; record: AuthorityRecord }>();
     for (const id of ids) {
       const name = authorityKey(id);
       const a = this.#state.get(name);
       const at = `CA authority ${id} (${this.#state.prefix}${name})`;
       if (!a) throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot read ${where}: it names ${at}, which is not in etcd`);
-      const p = authoritySchema.safeParse(parseJson(a.value));
+      const p = authoritySchema.safeParse(withoutTags(a.value));
       if (!p.success || p.data.id !== id) throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot read ${at}: ${p.success ? 'its id does not match its key' : p.error.message}`);
-      sealed.set(id, { key: p.data.key, modRevision: a.modRevision });
+      sealed.set(id, { key: p.data.key, modRevision: a.modRevision, tagged: this.#mac.tagged(a.value) });
       const cached = this.#opened.get(id);
       if (cached && cached.modRevision === a.modRevision) {
+        opened.set(id, cached);
         authorities.push(cached.record);
         continue;
       }
       const { format: _af, key, ...record } = p.data;
-      const pem = this.#keys.open(key, { trustDomain: rest.trustDomain, name }, at);
-      const opened = { ...record, key: pem };
-      this.#opened.set(id, { modRevision: a.modRevision, record: opened });
-      authorities.push(opened);
+      const kept = cached && !this.#keys.has(key.keyId) && sameAuthority(cached.record, record) ? cached.record : undefined;
+      // Another replica encrypted an authority this replica already holds again, with a key this one lacks
+      // (a key rotation, or a replica given another first key). Nothing about the authority changed: keep the
+      // key decrypted earlier, so that later CA changes (rotations, retirements) still install here.
+      const pem = kept ? kept.key : this.#keys.open(key, { trustDomain: rest.trustDomain, name }, at);
+      const verified = this.#mac.open(name, a.value);
+      if (!verified.ok) throw refuse(at, verified.why);
+      const fresh: AuthorityRecord = { ...record, key: pem };
+      if (!kept) {
+        try {
+          checkAuthority(fresh);
+        } catch (err) {
+          throw refuse(at, (err as Error).message);
+        }
+      } else if (!this.#keptUnder.has(`${id}/${key.keyId}`)) {
+        this.#keptUnder.add(`${id}/${key.keyId}`);
+        this.#log(
+          `WARNING ca: ${at} is now encrypted with CA encryption key id ${key.keyId}, which ${this.#keys.source} does not hold; ` +
+            'this replica keeps signing with the key it decrypted at start, but would not start again: give it that key before a restart',
+        );
+      }
+      opened.set(id, { modRevision: a.modRevision, record: fresh });
+      authorities.push(fresh);
     }
-    for (const id of this.#opened.keys()) if (!ids.includes(id)) this.#opened.delete(id);
-    return { state: { ...rest, authorities }, modRevision: entry.modRevision, sealed };
+    const verified = this.#mac.open(CA_STATE, entry.value);
+    if (!verified.ok) throw refuse(where, verified.why);
+    this.#opened = opened;
+    return { state: { ...rest, authorities }, modRevision: entry.modRevision, sealed, stateTagged: this.#mac.tagged(entry.value) };
   }
 
   #onBatch(batch: Batch): void {
@@ -250,11 +303,16 @@ export class EtcdCaStateStore implements CaStateStore {
     if (changed) this.#changes.emit(read.state);
   }
 
-  /** Authorities encrypted with another key than this replica's first: encrypt them again with it (compare-and-swap each). */
+  /**
+   * Authorities encrypted with another key than this replica's first: encrypt them again with it, and tag
+   * again what lacks a tag of it (compare-and-swap each). The tags cover every key this replica holds, so a
+   * replica still on an older key keeps verifying what is rewritten here.
+   */
   async #reencrypt(read: Read): Promise<void> {
     for (const a of read.state.authorities) {
       const s = read.sealed.get(a.id)!;
-      if (!this.#keys.isStale(s.key)) continue;
+      const stale = this.#keys.isStale(s.key);
+      if (!stale && s.tagged) continue;
       const name = authorityKey(a.id);
       const key = this.#state.key(name);
       try {
@@ -265,25 +323,50 @@ export class EtcdCaStateStore implements CaStateStore {
         });
         if (res.succeeded) {
           await this.#state.waitFor(Number(res.header.revision), CATCH_UP_MS);
-          this.#log(`ca: authority ${a.id} encrypted again with key id ${this.#keys.primary.id} (was ${s.key.keyId})`);
+          this.#log(`ca: authority ${a.id} ${stale ? 'encrypted' : 'tagged'} again with key id ${this.#keys.primary.id}${stale ? ` (was ${s.key.keyId})` : ''}`);
         }
       } catch (err) {
         this.#log(`error ca: could not encrypt authority ${a.id} again with key id ${this.#keys.primary.id}: ${(err as Error).message}; it stays under ${s.key.keyId}`);
       }
     }
+    if (read.stateTagged) return;
+    const key = this.#state.key(CA_STATE);
+    try {
+      const res = await this.#state.client.kv.txn({
+        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: read.modRevision }],
+        success: [{ request_put: { key, value: this.#stateValue(read.state) } }],
+        failure: [],
+      });
+      if (res.succeeded) {
+        await this.#state.waitFor(Number(res.header.revision), CATCH_UP_MS);
+        this.#log(`ca: state tagged again with key id ${this.#keys.primary.id}`);
+      }
+    } catch (err) {
+      this.#log(`error ca: could not tag the CA state again with key id ${this.#keys.primary.id}: ${(err as Error).message}`);
+    }
   }
 }
 
-function stateValue(state: CaState): Buffer {
-  return Buffer.from(
-    JSON.stringify({ format: FORMAT, trustDomain: state.trustDomain, version: state.version, authorities: state.authorities.map((a) => a.id), active: state.active }),
-  );
-}
-
-function parseJson(value: Buffer): unknown {
+/** A record's JSON without its integrity tags, for the schema (the tags are checked by RecordMac). */
+function withoutTags(value: Buffer): unknown {
   try {
-    return JSON.parse(value.toString('utf8'));
+    const parsed = JSON.parse(value.toString('utf8')) as unknown;
+    if (typeof parsed !== 'object' || parsed === null) return parsed;
+    const { mac: _mac, ...rest } = parsed as Record<string, unknown>;
+    return rest;
   } catch {
     return undefined;
   }
+}
+
+/** The same authority, apart from how its private key is encrypted. */
+function sameAuthority(held: AuthorityRecord, stored: Omit<AuthorityRecord, 'key'>): boolean {
+  return (
+    held.id === stored.id &&
+    held.certificate === stored.certificate &&
+    held.source === stored.source &&
+    held.createdAt === stored.createdAt &&
+    held.chain.length === stored.chain.length &&
+    held.chain.every((c, i) => c === stored.chain[i])
+  );
 }

@@ -38,7 +38,38 @@ export const etcdOptionsSchema = z.strictObject({
    * streams; default 3 x requestTimeoutMs, at least 3 s.
    */
   unhealthyAfterMs: z.int().min(500).max(600_000).optional(),
-});
+  /**
+   * TLS to etcd (https:// endpoints): the CA that signed etcd's server
+   * certificates (PEM file; default: the system's roots), and this replica's
+   * client certificate and key for etcd's --client-cert-auth.
+   */
+  caFile: z.string().min(1).optional(),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** etcd user (etcd's --auth): with RBAC, give only the replicas write access to the prefix. */
+  username: z.string().min(1).max(256).optional(),
+  /** Its password; the CLI reads it from a file or HYPHAE_ETCD_PASSWORD, never from argv. */
+  password: z.string().min(1).max(4096).optional(),
+})
+  .refine((o) => (o.certFile === undefined) === (o.keyFile === undefined), { path: ['certFile'], error: 'give the etcd client certificate and its key together' })
+  .refine((o) => (o.username === undefined) === (o.password === undefined), { path: ['username'], error: 'give the etcd user and its password together' })
+  .refine((o) => (o.caFile === undefined && o.certFile === undefined) || o.endpoints.every((e) => e.startsWith('https://')), {
+    path: ['endpoints'],
+    error: 'TLS options for etcd need https:// endpoints (every one)',
+  })
+  .refine((o) => o.endpoints.every((e) => e.startsWith('https://')) || o.endpoints.every((e) => e.startsWith('http://')), {
+    path: ['endpoints'],
+    error: 'mix of http:// and https:// etcd endpoints: use https:// for every member',
+  });
+
+/** Endpoints over plain HTTP to another host: anyone on the path reads and rewrites the mesh's state. */
+export function plainRemoteEndpoints(endpoints: readonly string[]): string[] {
+  return endpoints.filter((e) => {
+    if (!e.startsWith('http://')) return false;
+    const host = new URL(e).hostname.replace(/^\[|\]$/g, '');
+    return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
+  });
+}
 
 export type EtcdOptions = z.input<typeof etcdOptionsSchema>;
 export type ResolvedEtcdOptions = z.output<typeof etcdOptionsSchema>;

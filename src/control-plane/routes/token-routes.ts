@@ -6,8 +6,8 @@ import { validate } from '../http/validation.js';
 import { noCa } from './certificate-routes.js';
 import type { ApiDeps } from './deps.js';
 
-/** API tokens are jt_<16 hex>, configured ones cfg_<12 hex> (see hyphae token list). */
-const TOKEN_ID = /^(jt_[0-9a-f]{16}|cfg_[0-9a-f]{12})$/;
+/** API tokens are jt_<16 hex> (join) or vt_<16 hex> (viewer), configured ones cfg_<12 hex> (see hyphae token list). */
+const TOKEN_ID = /^((?:jt|vt)_[0-9a-f]{16}|cfg_[0-9a-f]{12})$/;
 
 export function tokenRoutes({ tokens }: ApiDeps): Route[] {
   const secure = () => {
@@ -22,7 +22,8 @@ export function tokenRoutes({ tokens }: ApiDeps): Route[] {
       handle: async ({ body }) => {
         secure();
         const req = validate(tokenRequestSchema, body, 'token request');
-        return { status: 201, body: await tokens.create(req.service, req.namespace, req.ttlSeconds) };
+        if (req.kind === 'viewer') return { status: 201, body: await tokens.createViewer(req.ttlSeconds) };
+        return { status: 201, body: await tokens.create(req.service!, req.namespace ?? 'default', req.ttlSeconds) };
       },
     },
     {
@@ -41,7 +42,7 @@ export function tokenRoutes({ tokens }: ApiDeps): Route[] {
       handle: async ({ params }) => {
         secure();
         const id = params.id!;
-        if (!TOKEN_ID.test(id)) throw badRequest(`"${id.slice(0, 60)}" is not a token id: jt_<16 hex digits> or cfg_<12 hex digits> (see hyphae token list)`);
+        if (!TOKEN_ID.test(id)) throw badRequest(`"${id.slice(0, 60)}" is not a token id: jt_ or vt_<16 hex digits>, or cfg_<12 hex digits> (see hyphae token list)`);
         return { status: 200, body: { revoked: await tokens.revoke(id) } };
       },
     },

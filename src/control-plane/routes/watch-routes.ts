@@ -1,6 +1,6 @@
 /** The watch stream (SSE) and changes to what an open stream follows. */
 import { watchUpdateSchema } from '../../config/wire.js';
-import { badRequest, notFound } from '../http/http-error.js';
+import { badRequest, forbidden, notFound } from '../http/http-error.js';
 import type { Route } from '../http/router.js';
 import { invalid, validate } from '../http/validation.js';
 import { MAX_SERVICES_PER_STREAM, type ApiDeps } from './deps.js';
@@ -14,7 +14,7 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
       query: ['services'],
       // Any token: a workload watches the services it calls, not only its own.
       auth: 'any',
-      handle: ({ req, res, query }) => {
+      handle: ({ req, res, query, principal }) => {
         // `services=a,ns/b`, also accepted as repeated parameters; an empty list opens a stream to add to later.
         const refs = query
           .getAll('services')
@@ -22,7 +22,7 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
           .filter((r) => r !== '');
         const services = parseRefs(refs, 'services');
         if (services.length > MAX_SERVICES_PER_STREAM) throw badRequest(`a stream may follow at most ${MAX_SERVICES_PER_STREAM} services`);
-        hub.open(req, res, services);
+        hub.open(req, res, services, principal?.kind === 'admin' ? undefined : principal?.tokenId);
         return undefined;
       },
     },
@@ -31,7 +31,7 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
       path: '/v1/watch/:streamId',
       body: 'required',
       auth: 'any',
-      handle: ({ params, body }) => {
+      handle: ({ params, body, principal }) => {
         const update = validate(watchUpdateSchema, body, 'watch update');
         const add = checkRefs(update.add, 'add');
         const remove = checkRefs(update.remove, 'remove');
@@ -39,6 +39,11 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
         if (issues.length > 0) throw invalid('watch update', issues);
         const following = hub.following(params.streamId!);
         if (following === undefined) throw notFound(`watch stream ${params.streamId!.slice(0, 8)}… is not open; open a new one with GET /v1/watch`);
+        // A stream id is not a credential: only whoever opened the stream (or the admin) changes it.
+        const owner = hub.tokenOf(params.streamId!);
+        if (principal && principal.kind !== 'admin' && owner !== principal.tokenId) {
+          throw forbidden(`watch stream ${params.streamId!.slice(0, 8)}… was opened with another token`);
+        }
         if (following + add.services.length > MAX_SERVICES_PER_STREAM) throw badRequest(`a stream may follow at most ${MAX_SERVICES_PER_STREAM} services`);
         hub.update(params.streamId!, add.services, remove.services);
         return { status: 204 };

@@ -29,6 +29,11 @@ export interface WatchHubOptions {
   maxBufferedBytes?: number;
   /** A snapshot not to write for now (after a restart, see registry/restart-hold.ts); pushed by releaseHeld(). */
   held?: (service: string, snapshot: ServiceSnapshot) => boolean;
+  /**
+   * Whether the token a stream was opened with is still valid (not revoked, not expired); asked of every
+   * token-bound stream on each heartbeat, so an expiry ends its streams within one heartbeat interval.
+   */
+  tokenValid?: (tokenId: string) => boolean;
 }
 
 interface Stream {
@@ -36,6 +41,11 @@ interface Stream {
   res: ServerResponse;
   services: Set<string>;
   openedAt: number;
+  /**
+   * The join (or viewer) token the stream was opened with; undefined for the admin token or an insecure
+   * control plane. A stream outlives its request's authentication, so it is ended when the token goes.
+   */
+  tokenId: string | undefined;
 }
 
 export class WatchHub {
@@ -64,12 +74,12 @@ export class WatchHub {
   }
 
   /** Start a stream on `res`: hello, then one snapshot per service. */
-  open(req: IncomingMessage, res: ServerResponse, services: readonly string[]): void {
+  open(req: IncomingMessage, res: ServerResponse, services: readonly string[], tokenId?: string): void {
     if (this.#closed) {
       res.writeHead(503, { connection: 'close' }).end();
       return;
     }
-    const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now() };
+    const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now(), tokenId };
     this.#streams.set(stream.id, stream);
     res.on('close', () => this.#drop(stream, 'closed by peer'));
     req.socket.setKeepAlive(true, 30_000);
@@ -110,6 +120,22 @@ export class WatchHub {
   /** Number of services a stream follows, or undefined for an unknown stream. */
   following(streamId: string): number | undefined {
     return this.#streams.get(streamId)?.services.size;
+  }
+
+  /** The token a stream was opened with (undefined: the admin token, or no such stream). */
+  tokenOf(streamId: string): string | undefined {
+    return this.#streams.get(streamId)?.tokenId;
+  }
+
+  /** End every stream opened with `tokenId` (it was revoked); the client reconnects, and is refused. */
+  closeToken(tokenId: string, why: string): number {
+    let n = 0;
+    for (const stream of [...this.#streams.values()]) {
+      if (stream.tokenId !== tokenId) continue;
+      this.#end(stream, why);
+      n++;
+    }
+    return n;
   }
 
   /** A service changed: push its snapshot to its followers on this turn of the event loop. */
@@ -164,7 +190,16 @@ export class WatchHub {
   }
 
   #pingAll(): void {
-    for (const stream of this.#streams.values()) this.#write(stream, SSE_PING);
+    const valid = this.#options.tokenValid;
+    for (const stream of [...this.#streams.values()]) {
+      if (stream.tokenId !== undefined && valid && !valid(stream.tokenId)) this.#end(stream, `token ${stream.tokenId} expired or revoked`);
+      else this.#write(stream, SSE_PING);
+    }
+  }
+
+  #end(stream: Stream, why: string): void {
+    this.#drop(stream, why);
+    stream.res.end();
   }
 
   #write(stream: Stream, chunk: string): void {
