@@ -10,7 +10,7 @@
  * headers on, and only the edge stats (and the access log, if asked for) do
  * any work.
  */
-import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { outgoingHeaders } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
@@ -43,8 +43,10 @@ const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export class ClientCallTelemetry {
   readonly span: Span;
-  /** The context the call's layers run in (the logical span active), or undefined without an SDK. */
+  /** The context the call's layers run in (the logical span active): made only when an undici instrumentation reads it. */
   readonly context: Context | undefined;
+  /** The SDK context the span was started in; undefined without an SDK. */
+  readonly #parent: Context | undefined;
   /** true: an undici instrumentation makes the per-request CLIENT spans (ours is INTERNAL) and writes the headers. */
   readonly delegated: boolean;
   #t: MeshTelemetry;
@@ -61,6 +63,8 @@ export class ClientCallTelemetry {
   #lastFailure: string | undefined = undefined;
   #status = 0;
   #traceId: string | undefined;
+  /** The span is the parent's (an unsampled parent whose children the sampler drops): it is not this call's. */
+  #spanless = false;
   #done = false;
 
   /**
@@ -78,14 +82,25 @@ export class ClientCallTelemetry {
     this.#traceId = traceparent;
     this.#start = performance.now();
     target.edge.inflight++;
+    this.#parent = parent;
     if (parent === undefined) {
       this.span = NO_SPAN;
       this.context = undefined;
       this.delegated = false;
       return;
     }
-    const m = sc.normalizeMethod(method);
     this.delegated = t.undiciInstrumented();
+    const psc = trace.getSpanContext(parent);
+    const parentSpan = trace.getSpan(parent);
+    // A recording parent (sampled or not) is someone's span to write to: never stand in for it.
+    if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && isSpanContextValid(psc) && t.dropsUnsampledChildren()) {
+      // The tracer would make a span that records nothing: the parent's context is carried on as it is.
+      this.#spanless = true;
+      this.span = parentSpan!;
+      this.context = this.delegated ? parent : undefined;
+      return;
+    }
+    const m = sc.normalizeMethod(method);
     // At creation only what semconv wants for sampling decisions; the rest only if the span records.
     const attributes: Attributes = {
       [sc.ATTR_HTTP_REQUEST_METHOD]: m,
@@ -100,12 +115,12 @@ export class ClientCallTelemetry {
       if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
     }
     this.span = span;
-    this.context = trace.setSpan(parent, this.span);
+    this.context = this.delegated ? trace.setSpan(parent, span) : undefined;
   }
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.context === undefined ? undefined : outgoingHeaders(this.context);
+    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span);
   }
 
   /** Whether per-attempt detail is wanted (a recording span). */
@@ -190,7 +205,7 @@ export class ClientCallTelemetry {
     target.edge.record(ms, failed);
     const span = this.span;
     // No SDK and no access log: the edge stats above were all there was to do.
-    if (this.context === undefined && t.accessLog === undefined && t.instruments.noop) return;
+    if (this.#parent === undefined && t.accessLog === undefined && t.instruments.noop) return;
 
     const call = this.#call;
     if (call !== undefined) {
@@ -247,7 +262,7 @@ export class ClientCallTelemetry {
         attempts,
         endpoint: this.#endpoint,
         trace_id: valid ? sctx.traceId : this.#traceId?.slice(3, 35),
-        span_id: valid ? sctx.spanId : undefined,
+        span_id: valid && !this.#spanless ? sctx.spanId : undefined,
         error: err !== undefined ? errType : undefined,
       });
     }

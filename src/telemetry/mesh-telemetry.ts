@@ -79,6 +79,8 @@ export class MeshTelemetry {
   #certificateSources = new Set<() => CertificateInfo | undefined>();
   #configErrors = new Map<string, string>();
   #lastTake = performance.now();
+  #samplerOf: unknown = undefined;
+  #dropsUnsampled = false;
 
   constructor(options: TelemetryOptions = {}) {
     this.service = options.service;
@@ -114,6 +116,29 @@ export class MeshTelemetry {
       certificates: () => this.#certificates(),
       service: this.service,
     });
+  }
+
+  /**
+   * True when the tracer is known to drop every child of an unsampled parent:
+   * the SDK's ParentBasedSampler with both not-sampled-parent samplers
+   * AlwaysOff (its defaults). Then, under an unsampled parent (99 % of
+   * requests with a 1 % root sampler), the mesh makes no span at all and
+   * carries the parent's context on: the span the SDK would have made records
+   * nothing and is seen by nobody, and its making (ids, sampler, attributes,
+   * a context) was most of what tracing cost per request. The API does not
+   * expose the sampler, so it is read from the SDK's tracer and its
+   * documented description (`toString()`); any other tracer, sampler or
+   * shape answers false and every span is asked of the tracer as usual.
+   * Checked once per delegate tracer (the global one is resolved late).
+   */
+  dropsUnsampledChildren(): boolean {
+    const tracer = this.tracer as { _getTracer?: () => unknown };
+    const real = typeof tracer._getTracer === 'function' ? tracer._getTracer() : tracer;
+    if (real !== this.#samplerOf) {
+      this.#samplerOf = real;
+      this.#dropsUnsampled = dropsUnsampled((real as { _sampler?: unknown } | null)?._sampler);
+    }
+    return this.#dropsUnsampled;
   }
 
   /** True when an undici instrumentation makes the per-request CLIENT spans and writes the headers. */
@@ -214,4 +239,10 @@ export class MeshTelemetry {
     if (this.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.service;
     return attrs;
   }
+}
+
+function dropsUnsampled(sampler: unknown): boolean {
+  if (typeof sampler !== 'object' || sampler === null || sampler.constructor?.name !== 'ParentBasedSampler') return false;
+  const text = String(sampler);
+  return text.startsWith('ParentBased{') && text.includes('remoteParentNotSampled=AlwaysOffSampler,') && text.includes('localParentNotSampled=AlwaysOffSampler}');
 }

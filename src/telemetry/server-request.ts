@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { activeContext, apiInUse, extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
@@ -70,6 +70,8 @@ export class ServerRequestTelemetry implements Incoming {
   #start: number;
   #peerOf: PeerLookup | undefined;
   #peer: PeerInfo | undefined = undefined;
+  /** The span is the caller's (an unsampled parent whose children the sampler drops): not this request's. */
+  #spanless = false;
   #done = false;
 
   constructor(t: MeshTelemetry, req: IncomingMessage, peerOf?: PeerLookup) {
@@ -102,8 +104,18 @@ export class ServerRequestTelemetry implements Incoming {
       this.context = active;
       this.passthrough = undefined;
     } else if (sdkActive()) {
-      this.owned = true;
       const parent = extractIncoming(req.headers);
+      const psc = trace.getSpanContext(parent);
+      if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && t.dropsUnsampledChildren()) {
+        // The tracer would make a span that records nothing: the handler runs in the caller's context.
+        this.#spanless = true;
+        this.owned = false;
+        this.span = trace.getSpan(parent)!;
+        this.context = parent;
+        this.passthrough = undefined;
+        return;
+      }
+      this.owned = true;
       const method = sc.normalizeMethod(req.method);
       this.span = t.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req, method) }, parent);
       if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
@@ -243,7 +255,7 @@ export class ServerRequestTelemetry implements Incoming {
         status: finished ? status : 0,
         duration_ms: Math.round(ms * 1000) / 1000,
         trace_id: valid ? sctx.traceId : this.passthrough?.traceparent?.slice(3, 35),
-        span_id: valid ? sctx.spanId : undefined,
+        span_id: valid && !this.#spanless ? sctx.spanId : undefined,
         error: !finished ? 'aborted' : undefined,
       });
     }

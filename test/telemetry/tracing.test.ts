@@ -30,12 +30,14 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
   let api: Mesh;
   let web: Mesh;
   let port = 0;
+  let midPort = 0;
 
   before(async () => {
     sdk.start();
     api = await createMesh({ resolver: new StaticResolver(), service: 'api', server: { drainDelayMs: 0 } });
     const server = api.wrapServer(
       http.createServer((req, res) => {
+        if (req.url === '/traceparent') return void res.end(req.headers.traceparent ?? '-');
         setServerRoute(req, '/rows/:id');
         res.end(`baggage=${propagation.getBaggage(context.active())?.getEntry('tenant')?.value ?? '-'}`);
       }),
@@ -46,6 +48,18 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
     resolver.set('api', [{ address: '127.0.0.1', port }]);
     resolver.set('gone', [{ address: '127.0.0.1', port: 9 }]);
     web = await createMesh({ resolver, service: 'web' });
+    // A service in the middle: what it receives, it passes on to api through its mesh.
+    const mid = web.wrapServer(
+      http.createServer((_req, res) => {
+        void web.request('http://api/traceparent').then(
+          (r) => r.body.text().then((t) => res.end(t)),
+          () => res.writeHead(500).end(),
+        );
+      }),
+      { register: false },
+    );
+    await new Promise<void>((resolve) => mid.listen(0, '127.0.0.1', resolve));
+    midPort = (mid.address() as AddressInfo).port;
   });
 
   after(async () => {
@@ -90,5 +104,25 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
     assert.equal(span.parentSpanContext?.spanId, '00f067aa0ba902b7');
     assert.equal(span.parentSpanContext?.isRemote, true);
     assert.equal(trace.getActiveSpan(), undefined, 'nothing leaks into the test');
+  });
+
+  it('under an unsampled incoming trace (the default parent-based sampler drops it) no span is made, and the trace goes on unsampled', async () => {
+    exporter.reset();
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await fetch(`http://127.0.0.1:${midPort}/`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-00` } });
+    const received = await res.text();
+    assert.equal(res.status, 200);
+    // No span on the way: the caller's span id is the parent api sees (a span made and dropped would have its own id).
+    assert.equal(received, `00-${traceId}-00f067aa0ba902b7-00`, 'api got the same trace, still unsampled, with no span in between');
+    // The same request sampled makes the mesh's spans: the exporter would have seen them.
+    const sampled = await fetch(`http://127.0.0.1:${midPort}/`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+    assert.match(await sampled.text(), new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    await waitForSpans(3);
+    const spans = exporter.getFinishedSpans();
+    assert.ok(spans.length >= 3, `the sampled request's spans: ${spans.length}`);
+    assert.ok(
+      spans.every((s) => s.spanContext().traceFlags === 1),
+      'every exported span belongs to the sampled request',
+    );
   });
 });
