@@ -14,7 +14,7 @@ import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, Tra
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { outgoingHeaders } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
-import { errorType, failureReason, isFailure } from './outcome.js';
+import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
 import type { TrafficCounter } from './traffic.js';
 
@@ -60,7 +60,8 @@ export class ClientCallTelemetry {
   #attempts = 0;
   #attemptStart = 0;
   #endpoint: string | undefined = undefined;
-  #lastFailure: string | undefined = undefined;
+  /** The retry layer's condition for the retry about to be sent: the next attempt's `hyphae.retry.reason`. */
+  #retryReason: string | undefined = undefined;
   #status = 0;
   #traceId: string | undefined;
   /** The span is the parent's (an unsampled parent whose children the sampler drops): it is not this call's. */
@@ -152,10 +153,25 @@ export class ClientCallTelemetry {
       if (this.#endpoint) attrs[sc.ATTR_HYPHAE_ENDPOINT] = this.#endpoint;
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (err !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errorType(err);
-      if (this.#lastFailure !== undefined) attrs[sc.ATTR_HYPHAE_RETRY_REASON] = this.#lastFailure;
+      if (this.#retryReason !== undefined && this.#attempts > 1) attrs[sc.ATTR_HYPHAE_RETRY_REASON] = this.#retryReason;
       this.span.addEvent(sc.EVENT_ATTEMPT, attrs);
     }
-    this.#lastFailure = failureReason(status, err);
+  }
+
+  /**
+   * The retry layer looked at a failed attempt: `condition` is what failed
+   * (the vocabulary of the retry policy and of the `hyphae.client.retries`
+   * metric), `decision` whether it retried or why not. A retry names its
+   * reason on the next attempt's event; a refusal to retry is said on the
+   * span, so a call that failed for want of a retry shows why.
+   */
+  retryDecided(condition: string, decision: string): void {
+    if (decision === 'retry') {
+      this.#retryReason = condition;
+    } else if (this.span.isRecording()) {
+      this.span.setAttribute(sc.ATTR_HYPHAE_RETRY_REASON, condition);
+      this.span.setAttribute(sc.ATTR_HYPHAE_RETRY_DECISION, decision);
+    }
   }
 
   /** Outlier detection ejected the endpoint this call's attempt went to. */

@@ -148,9 +148,11 @@ export class MeshTelemetry {
 
   // ---- what other layers report ----
 
-  /** The retry layer sent a retry; `reason` is the previous attempt's status or error kind. */
+  /** The retry layer sent a retry; `reason` is its condition (`retriable-status`, `connect-failure`...), as on the span. */
   recordRetry(destination: string, route: string | undefined, reason: string): void {
-    this.instruments.retries.add(1, this.#destAttrs(destination, route, reason));
+    const attrs = this.#destAttrs(destination, route);
+    attrs[sc.ATTR_HYPHAE_RETRY_REASON] = reason;
+    this.instruments.retries.add(1, attrs);
   }
 
   /** The retry layer wanted to retry but the budget was spent. */

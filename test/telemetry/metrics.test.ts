@@ -152,7 +152,7 @@ describe('metrics, edge stats and access log of real meshes', () => {
   it('the counters other layers call: retries, budget, ejections, shed, denied; the certificate gauge', async () => {
     // Layers report through the mesh's MeshTelemetry; here one of its own, on the same provider.
     const t = new MeshTelemetry({ service: 'web' });
-    t.recordRetry('api', 'items', '503');
+    t.recordRetry('api', 'items', 'retriable-status');
     t.recordBudgetExhausted('api', 'items');
     t.recordEjection('api', 'consecutive-5xx');
     t.recordShed('concurrency');
@@ -164,11 +164,11 @@ describe('metrics, edge stats and access log of real meshes', () => {
     // The real mesh's call to `down` (connection refused) was retried once through the mesh's hooks.
     assert.deepEqual(
       only('hyphae.client.retries')
-        .map((p) => [p.value, p.attributes['hyphae.reason'], p.attributes['hyphae.route'] ?? null])
+        .map((p) => [p.value, p.attributes['hyphae.retry.reason'], p.attributes['hyphae.route'] ?? null])
         .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
       [
-        [1, '503', 'items'],
         [1, 'connect-failure', null],
+        [1, 'retriable-status', 'items'],
       ],
     );
     assert.equal(only('hyphae.client.retry_budget.exhausted')[0]!.value, 1);
@@ -192,7 +192,7 @@ describe('telemetryHooks: what the resilience layers decide, counted', () => {
     hooks.onEjection({ destination: 'api', namespace: 'default', endpoint: '127.0.0.1:1', reason: 'consecutive-failures', durationMs: 30_000, multiplier: 1 });
     hooks.onShed({ reason: 'event-loop' });
     const all = await collect(reader);
-    assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.reason']]), [[1, 'retriable-status']]);
+    assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.retry.reason']]), [[1, 'retriable-status']]);
     assert.equal(points(byName(all, 'hyphae.client.retry_budget.exhausted'))[0]!.value, 1);
     assert.equal(points(byName(all, 'hyphae.client.endpoint.ejections'))[0]!.attributes['hyphae.reason'], 'consecutive-failures');
     assert.equal(points(byName(all, 'hyphae.server.requests.shed'))[0]!.attributes['hyphae.reason'], 'event-loop');

@@ -31,6 +31,7 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
   let web: Mesh;
   let port = 0;
   let midPort = 0;
+  let sickPort = 0;
 
   before(async () => {
     sdk.start();
@@ -47,6 +48,12 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
     port = (server.address() as AddressInfo).port;
     resolver.set('api', [{ address: '127.0.0.1', port }]);
     resolver.set('gone', [{ address: '127.0.0.1', port: 9 }]);
+    // An endpoint that answers every request 503: outlier detection ejects it after 5 failed attempts in a row.
+    const sick = http.createServer((_req, res) => res.writeHead(503).end());
+    await new Promise<void>((resolve) => sick.listen(0, '127.0.0.1', resolve));
+    sickPort = (sick.address() as AddressInfo).port;
+    sick.unref();
+    resolver.set('sick', [{ address: '127.0.0.1', port: sickPort }]);
     web = await createMesh({ resolver, service: 'web' });
     // A service in the middle: what it receives, it passes on to api through its mesh.
     const mid = web.wrapServer(
@@ -124,5 +131,31 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
       spans.every((s) => s.spanContext().traceFlags === 1),
       'every exported span belongs to the sampled request',
     );
+  });
+
+  it('the call whose attempt ejects an endpoint has the ejection on its span', async () => {
+    exporter.reset();
+    for (let i = 0; i < 4; i++) {
+      const res = await web.request('http://sick/x');
+      await res.body.dump();
+      assert.equal(res.statusCode, 503);
+    }
+    await waitForSpans(4);
+    const calls = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT && s.attributes['server.address'] === 'sick');
+    assert.equal(calls.length, 4);
+    calls.sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1]);
+    // consecutiveFailures is 5 by default: the call during which the 5th failed attempt was reported is the one.
+    let seen = 0;
+    const expected = calls.findIndex((s) => (seen += s.events.filter((e) => e.name === 'hyphae.attempt').length) >= 5);
+    assert.ok(expected >= 0, `5 attempts in ${calls.length} calls`);
+    calls.forEach((s, k) => {
+      const ejections = s.events.filter((e) => e.name === 'hyphae.endpoint.ejected');
+      if (k !== expected) return assert.equal(ejections.length, 0, `call ${k}: ${JSON.stringify(s.events)}`);
+      assert.equal(ejections.length, 1, `call ${k}: ${JSON.stringify(s.events)}`);
+      assert.deepEqual(ejections[0]!.attributes, { 'hyphae.endpoint': `127.0.0.1:${sickPort}`, 'hyphae.reason': 'consecutive-failures' });
+    });
+    // A 503 retried until the attempts ran out: the span says the retry layer's decision and why.
+    assert.equal(calls[0]!.attributes['hyphae.retry.decision'], 'attempts-exhausted');
+    assert.equal(calls[0]!.attributes['hyphae.retry.reason'], 'retriable-status');
   });
 });
