@@ -8,7 +8,7 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import { createNoopMeter, trace, type Attributes, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { registeredMeterProvider } from './context.js';
+import { registeredMeterProvider, sdkActive } from './context.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
 import { Instruments } from './instruments.js';
@@ -70,6 +70,8 @@ export class MeshTelemetry {
   readonly accessLog: AccessLogSink | undefined;
   readonly traffic = new EdgeTraffic();
   readonly tracer: Tracer;
+  /** A tracer provider was given in the options: spans are made with it, whatever is registered globally. */
+  readonly ownTracer: boolean;
   #meterProvider: MeterProvider | undefined;
   #instrumentsFor: MeterProvider | undefined;
   #instruments: Instruments | undefined;
@@ -90,6 +92,16 @@ export class MeshTelemetry {
     this.#meterProvider = options.meterProvider;
     // The global tracer is a proxy: it follows an SDK registered after this line.
     this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
+    this.ownTracer = options.tracerProvider !== undefined;
+  }
+
+  /**
+   * Whether to make spans: a tracer provider of the mesh's own, or an SDK
+   * registered globally (checked per request, so an SDK started after
+   * createMesh() is picked up).
+   */
+  tracing(): boolean {
+    return this.ownTracer || sdkActive();
   }
 
   /**

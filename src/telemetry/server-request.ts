@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { activeContext, apiInUse, extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -81,9 +81,9 @@ export class ServerRequestTelemetry implements Incoming {
     this.#start = performance.now();
     t.traffic.inbound.inflight++;
     (req as Tracked)[kRecord] = this;
-    // Nothing registered with the OpenTelemetry API: no instrumentation can have made a span, no SDK can
-    // record one. Only the W3C headers to pass on, checked in place; nothing else is looked at.
-    if (!apiInUse()) {
+    // Nothing registered with the OpenTelemetry API and no tracer of the mesh's own: no instrumentation can
+    // have made a span, nothing can record one. Only the W3C headers to pass on, checked in place.
+    if (!t.ownTracer && !apiInUse()) {
       this.owned = false;
       this.span = NO_SPAN;
       this.context = undefined;
@@ -103,7 +103,7 @@ export class ServerRequestTelemetry implements Incoming {
       existing.setAttributes(this.#meshAttrs());
       this.context = active;
       this.passthrough = undefined;
-    } else if (sdkActive()) {
+    } else if (t.tracing()) {
       const parent = extractIncoming(req.headers);
       const psc = trace.getSpanContext(parent);
       if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && t.dropsUnsampledChildren()) {

@@ -16,7 +16,7 @@ import { context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { Filter } from '../../core/filter.js';
 import { ClientCallTelemetry, type ClientTarget } from '../../telemetry/client-call.js';
-import { incomingPassthrough, outgoingParent, sdkActive } from '../../telemetry/context.js';
+import { incomingPassthrough, outgoingParent } from '../../telemetry/context.js';
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
@@ -40,7 +40,7 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
     const target: ClientTarget = { destination: dest.name, namespace: dest.namespace, edge: t.traffic.edge(dest.namespace, dest.name) };
     return (call) => {
       const opts = call.opts;
-      if (!sdkActive()) {
+      if (!t.tracing()) {
         // No SDK: no span to make; pass the incoming request's trace context on as it came.
         const passthrough = incomingPassthrough();
         call.telemetry = new ClientCallTelemetry(t, target, opts.method, opts.path, undefined, passthrough?.traceparent, call);
