@@ -20,6 +20,8 @@ import * as sc from './semconv.js';
  * key is made here without depending on @opentelemetry/core.
  */
 const RPC_METADATA = createContextKey('OpenTelemetry SDK Context Key RPC_METADATA');
+/** @opentelemetry/core's suppressTracing key, made the same way. */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 
 interface RpcMetadata {
   type?: string;
@@ -72,6 +74,8 @@ export class ServerRequestTelemetry implements Incoming {
   #peer: PeerInfo | undefined = undefined;
   /** The span is the caller's (an unsampled parent whose children the sampler drops): not this request's. */
   #spanless = false;
+  /** An HTTP server instrumentation handled this request (its span, or its ignore hook): it records the duration metric. */
+  #instrumented = false;
   #done = false;
 
   constructor(t: MeshTelemetry, req: IncomingMessage, peerOf?: PeerLookup) {
@@ -95,13 +99,25 @@ export class ServerRequestTelemetry implements Incoming {
     // Only a span an HTTP instrumentation marked as this request's: any other active span may be a leftover
     // of the context server.listen() ran in, which every connection inherits.
     const existing = rpc?.span;
-    if (existing !== undefined && existing.isRecording()) {
-      // An HTTP server instrumentation already made this request's span: one SERVER span per request, so enrich it.
+    if (existing !== undefined) {
+      // An HTTP server instrumentation already made this request's span: one SERVER span per request. The
+      // handler runs in its context; a recording span gets the mesh's attributes. An unsampled one stays
+      // the request's span: a span of our own would be a second root, sampled again (a 1 % sampler would
+      // keep 2 % of requests, as traces without the instrumentation's span).
       this.#rpc = rpc;
+      this.#instrumented = true;
       this.owned = false;
       this.span = existing;
-      existing.setAttributes(this.#meshAttrs());
+      if (existing.isRecording()) existing.setAttributes(this.#meshAttrs());
       this.context = active;
+      this.passthrough = undefined;
+    } else if (active.getValue(SUPPRESS_TRACING) === true) {
+      // The instrumentation was told to ignore this request (ignoreIncomingRequestHook) and runs it with
+      // tracing suppressed: no span of ours either, and the handler stays in that context.
+      this.#instrumented = true;
+      this.owned = false;
+      this.span = NO_SPAN;
+      this.context = undefined;
       this.passthrough = undefined;
     } else if (t.tracing()) {
       const parent = extractIncoming(req.headers);
@@ -227,7 +243,9 @@ export class ServerRequestTelemetry implements Incoming {
     // Not ours to end: the instrumentation ended it on 'close' already, so nothing more is added to it.
 
     const instruments = t.instruments;
-    if (!instruments.noop) {
+    // An HTTP instrumentation records http.server.request.duration itself (under its scope): a second
+    // histogram of the same name would count every request twice in any query that sums over scopes.
+    if (!instruments.noop && !this.#instrumented) {
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_METHOD]: method,
         [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
