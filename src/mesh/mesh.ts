@@ -88,6 +88,7 @@ export class Mesh {
     this.#telemetry = telemetry;
     if (telemetry) {
       this.#telemetryDisposers.push(telemetry.observeEndpoints(() => endpointStates(this.#destinations.values())));
+      this.#telemetryDisposers.push(() => telemetry.close());
       if (security) this.#telemetryDisposers.push(telemetry.observeCertificate(() => certificateInfo(security.identity())));
       if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => this.#instanceIds(), this.logger);
     }

@@ -81,6 +81,7 @@ export class MeshTelemetry {
   #certificateSources = new Set<() => CertificateInfo | undefined>();
   #configErrors = new Map<string, string>();
   #lastTake = performance.now();
+  #closed = false;
   #samplerOf: unknown = undefined;
   #dropsUnsampled = false;
 
@@ -113,12 +114,25 @@ export class MeshTelemetry {
     // The registered provider is read where the API keeps it (metrics.getMeterProvider() would run the
     // API's version check on every request); none registered: the no-op instruments, made once.
     const provider = this.#meterProvider ?? (registeredMeterProvider() as MeterProvider | undefined);
-    if (provider === undefined) return (this.#noop ??= this.#make(createNoopMeter()));
+    if (provider === undefined || this.#closed) return (this.#noop ??= this.#make(createNoopMeter()));
     if (provider !== this.#instrumentsFor || !this.#instruments) {
+      // The old provider's callbacks would keep observing this mesh (twice over, with the new ones).
+      this.#instruments?.dispose();
       this.#instruments = this.#make(provider.getMeter(SCOPE_NAME, SCOPE_VERSION));
       this.#instrumentsFor = provider;
     }
     return this.#instruments;
+  }
+
+  /**
+   * The mesh is closed: its observable callbacks leave the meter provider, which would otherwise keep
+   * this object (and its edge stats) for the life of the process and go on exporting its gauges.
+   */
+  close(): void {
+    this.#instruments?.dispose();
+    this.#instruments = undefined;
+    this.#instrumentsFor = undefined;
+    this.#closed = true;
   }
 
   #make(meter: Meter): Instruments {

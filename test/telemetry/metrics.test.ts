@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { metrics } from '@opentelemetry/api';
-import { DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
 import { createMesh, setServerRoute, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
@@ -176,6 +176,32 @@ describe('metrics, edge stats and access log of real meshes', () => {
     assert.equal(only('hyphae.server.requests.shed')[0]!.attributes['hyphae.reason'], 'concurrency');
     assert.equal(only('hyphae.server.requests.denied')[0]!.attributes['hyphae.policy'], 'default/only-web');
     assert.equal(points(byName(all, 'hyphae.tls.certificate.expiration')).find((p) => p.attributes['hyphae.tls.spiffe_id'] === 'spiffe://mesh.local/ns/default/sa/web')!.value, notAfter.getTime() / 1000);
+  });
+});
+
+describe('a closed mesh leaves the meter provider', () => {
+  it('its observable instruments stop reporting once it is closed', async () => {
+    // Delta: a series is exported only when its callback observed it since the last collection.
+    const reader = new TestReader({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+    const provider = new MeterProvider({ readers: [reader] });
+    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'closing', telemetry: { meterProvider: provider } });
+    const active = async () => {
+      const { resourceMetrics } = await reader.collect();
+      const m = resourceMetrics.scopeMetrics.flatMap((sm) => sm.metrics).find((x) => x.descriptor.name === 'http.server.active_requests');
+      return (m?.dataPoints ?? []).filter((p) => p.attributes['hyphae.service'] === 'closing').length;
+    };
+    // The instruments are made on first use (a request, or a stats report): one request through a wrapped server.
+    const server = mesh.wrapServer(
+      http.createServer((_req, res) => res.end('ok')),
+      { register: false },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await res.text();
+    assert.equal(await active(), 1, 'observed while open');
+    await mesh.close();
+    assert.equal(await active(), 0, 'no longer observed once closed');
+    await provider.shutdown();
   });
 });
 
