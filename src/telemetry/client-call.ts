@@ -30,6 +30,23 @@ export interface CallFacts {
   readonly endpoint: { readonly id: string } | undefined;
   /** 0 for the first try. */
   readonly attempt: number;
+  /** The logical origin the application called (`http://api`, `http://api:8080`): server.port. */
+  readonly opts: { readonly origin?: string | { readonly port: string; readonly protocol: string } | undefined };
+}
+
+/** semconv's server.port: the logical URL's port, or its scheme's default. */
+export function originPort(origin: CallFacts['opts']['origin']): number {
+  if (origin === undefined) return 80;
+  if (typeof origin !== 'string') return origin.port ? Number(origin.port) : origin.protocol === 'https:' ? 443 : 80;
+  const host = origin.indexOf('//') + 2;
+  const end = origin.indexOf('/', host);
+  const authority = end < 0 ? origin.slice(host) : origin.slice(host, end);
+  const colon = authority.lastIndexOf(':');
+  if (colon > authority.lastIndexOf(']')) {
+    const port = Number(authority.slice(colon + 1));
+    if (Number.isInteger(port) && port > 0) return port;
+  }
+  return origin.startsWith('https:') ? 443 : 80;
 }
 
 /** The destination side of a call, resolved once per destination stack. */
@@ -103,10 +120,12 @@ export class ClientCallTelemetry {
     }
     const m = sc.normalizeMethod(method);
     // At creation only what semconv wants for sampling decisions; the rest only if the span records.
+    // url.full without the query string, as in the access log: query values may be secrets.
     const attributes: Attributes = {
       [sc.ATTR_HTTP_REQUEST_METHOD]: m,
       [sc.ATTR_SERVER_ADDRESS]: target.destination,
-      [sc.ATTR_URL_FULL]: `http://${target.destination}${path}`,
+      [sc.ATTR_SERVER_PORT]: this.#port(),
+      [sc.ATTR_URL_FULL]: `http://${target.destination}${pathOnly(path)}`,
     };
     if (m === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method!;
     const span = t.tracer.startSpan(m === '_OTHER' ? 'HTTP' : m, { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes }, parent);
@@ -117,6 +136,10 @@ export class ClientCallTelemetry {
     }
     this.span = span;
     this.context = this.delegated ? trace.setSpan(parent, span) : undefined;
+  }
+
+  #port(): number {
+    return originPort(this.#call?.opts.origin);
   }
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
@@ -252,6 +275,7 @@ export class ClientCallTelemetry {
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_METHOD]: sc.normalizeMethod(this.#method),
         [sc.ATTR_SERVER_ADDRESS]: target.destination,
+        [sc.ATTR_SERVER_PORT]: this.#port(),
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;

@@ -55,7 +55,7 @@ export const ATTR_HYPHAE_PEER_IDENTITY = 'hyphae.peer.identity';
 export const ATTR_HYPHAE_REASON = 'hyphae.reason';
 /** The authorization policy that decided (namespace/name). */
 export const ATTR_HYPHAE_POLICY = 'hyphae.policy';
-/** An endpoint's state as the client sees it: `healthy`, `ejected`, `draining`. */
+/** An endpoint's state as the client sees it: `healthy`, `ejected` (`draining` is in the stats schema, not produced yet). */
 export const ATTR_HYPHAE_ENDPOINT_STATE = 'hyphae.endpoint.state';
 export const ATTR_HYPHAE_SPIFFE_ID = 'hyphae.tls.spiffe_id';
 

@@ -248,6 +248,7 @@ export class ServerRequestTelemetry implements Incoming {
     if (!instruments.noop && !this.#instrumented) {
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_METHOD]: method,
+        [sc.ATTR_URL_SCHEME]: (req.socket as TLSSocket | null)?.encrypted ? 'https' : 'http',
         [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };

@@ -92,6 +92,7 @@ describe('metrics, edge stats and access log of real meshes', () => {
     const ok = rows.find((r) => r['http.response.status_code'] === 200)!;
     assert.equal(ok.count, 2);
     assert.equal(ok['server.address'], 'api');
+    assert.equal(ok['server.port'], 80, "the logical URL's (semconv: required)");
     assert.equal(ok['hyphae.source.service'], undefined, "this service is the resource's service.name, not a label");
     assert.equal(ok['hyphae.destination.namespace'], undefined, 'named only when not our own namespace');
     assert.equal(ok['hyphae.outcome'], 'success');
@@ -113,7 +114,8 @@ describe('metrics, edge stats and access log of real meshes', () => {
     const s500 = srows.find((r) => r['http.response.status_code'] === 500)!;
     assert.equal(s500['hyphae.outcome'], 'failure');
     assert.equal(s500['error.type'], '500');
-    assert.equal(Object.keys(s500).length, 6, 'method, status, outcome, route, error.type (+count): few labels, the SDK hashes them per record');
+    assert.equal(s500['url.scheme'], 'http');
+    assert.equal(Object.keys(s500).length, 7, 'method, scheme, status, outcome, route, error.type (+count): few labels, the SDK hashes them per record');
 
     // Gauges read what the mesh keeps: its destinations' endpoints, nothing in flight now.
     const eps = points(byName(all, 'hyphae.client.endpoints'))
