@@ -40,6 +40,18 @@ export interface Incoming {
 
 const incoming = new AsyncLocalStorage<Incoming>();
 
+/** @opentelemetry/core's suppressTracing key (context keys are Symbol.for(description)). */
+export const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+/**
+ * Run `fn` with tracing suppressed (the key the SDK and its instrumentations
+ * honour): for the mesh's own traffic, which is not the application's. With
+ * nothing registered with the API, there is nothing to suppress.
+ */
+export function untraced<T>(fn: () => T): T {
+  return apiInUse() ? context.with(activeContext().setValue(SUPPRESS_TRACING, true), fn) : fn();
+}
+
 // ProxyTracerProvider.getDelegate() answers the API's no-op provider when nothing is registered.
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 

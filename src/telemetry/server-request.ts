@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { activeContext, apiInUse, extractIncoming, passthroughHeaders, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, SUPPRESS_TRACING, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -20,8 +20,6 @@ import * as sc from './semconv.js';
  * key is made here without depending on @opentelemetry/core.
  */
 const RPC_METADATA = createContextKey('OpenTelemetry SDK Context Key RPC_METADATA');
-/** @opentelemetry/core's suppressTracing key, made the same way. */
-const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 
 interface RpcMetadata {
   type?: string;

@@ -21,6 +21,7 @@ import { MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metri
 import { AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { createMesh, setServerRoute, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
+import { startControlPlane } from '../helpers/control-plane.js';
 
 process.env.OTEL_METRICS_EXPORTER = 'none';
 process.env.OTEL_LOGS_EXPORTER = 'none';
@@ -170,5 +171,29 @@ describe('a mesh alongside instrumentation-http and instrumentation-undici', () 
     // The client side is the mesh's logical call (undici's histogram has its own name).
     const client = resourceMetrics.scopeMetrics.find((sm) => sm.scope.name === 'hyphae')?.metrics.find((m) => m.descriptor.name === 'http.client.request.duration');
     assert.ok(client, 'the mesh still records its client duration');
+  });
+
+  it("the mesh's own calls to the control plane (registration, watch, stats) are not traced as application traffic", async () => {
+    const cp = await startControlPlane({ insecure: true });
+    try {
+      exporter.reset();
+      const probe = await createMesh({ ...(await cp.meshOptions('probe')), telemetry: { statsIntervalMs: 250 } });
+      const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+      const server = probe.wrapServer(http.createServer((_req, res) => res.end('ok')));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      // A call to a service registered nowhere: the mesh watches it on the control plane.
+      await assert.rejects(probe.request('http://nobody/'));
+      await new Promise((r) => setTimeout(r, 600)); // a few stats reports
+      await probe.close();
+      const mine = exporter.getFinishedSpans().filter((s) => String(s.attributes['url.full'] ?? '').startsWith(cp.url));
+      assert.deepEqual(
+        mine.map((s) => `${SpanKind[s.kind]} ${s.name} ${String(s.attributes['url.full'])}`),
+        [],
+        'no span of a request to the control plane',
+      );
+      assert.ok(exporter.getFinishedSpans().some((s) => s.attributes['hyphae.destination.service'] === 'nobody'), "the application's call is traced");
+    } finally {
+      await cp.stop();
+    }
   });
 });
