@@ -198,4 +198,19 @@ export function printTelemetryRows(rows: TelemetryRow[]): void {
         `   ${BASELINE[r.mode] === r.mode ? '-' : BASELINE[r.mode]}${r.errors ? `  ${r.errors} errors` : ''}${r.spans !== undefined ? `  (${r.spans} spans exported)` : ''}`,
     );
   }
+  // Issue 6's targets, by throughput and by CPU per request (the steadier of the two on a shared machine).
+  for (const [mode, min] of TARGETS) {
+    const r = byMode.get(mode);
+    const base = r && byMode.get(BASELINE[mode]);
+    if (!r || !base) continue;
+    const cpu = cpuOf(base) / cpuOf(r);
+    console.log(`target ${mode} >= ${min.toFixed(2)}x of ${BASELINE[mode]}: throughput ${r.ratioToOff.toFixed(3)}x ${r.ratioToOff >= min ? 'PASS' : 'FAIL'}, cpu ${cpu.toFixed(3)}x ${cpu >= min ? 'PASS' : 'FAIL'}`);
+  }
 }
+
+/** Tracing on with an SDK (1 % parent-based sampler, batch processor) costs <= 10 %; with no SDK <= 2 %. */
+const TARGETS: [Mode, number][] = [
+  ['no-sdk', 0.98],
+  ['no-sdk-traced', 0.98],
+  ['sdk-1pct', 0.9],
+];
