@@ -21,6 +21,7 @@ import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
 import { withOptions } from '../options-copy.js';
+import { getHeader } from './headers.js';
 
 export interface CallTelemetryTarget {
   name: string;
@@ -44,7 +45,8 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
         // No SDK: no span to make; pass the incoming request's trace context on as it came.
         const passthrough = incomingPassthrough();
         call.telemetry = new ClientCallTelemetry(t, target, opts.method, opts.path, undefined, passthrough?.traceparent, call);
-        if (passthrough !== undefined) call.opts = withHeaders(opts, passthrough);
+        // A traceparent the application set on this call is its own decision: the trace headers stay as it set them.
+        if (passthrough !== undefined && getHeader(opts.headers, 'traceparent') === undefined) call.opts = withHeaders(opts, passthrough);
         return next(call);
       }
       const rec = new ClientCallTelemetry(t, target, opts.method, opts.path, outgoingParent(), undefined, call);
