@@ -14,7 +14,7 @@
  *   VERSION, ZONE     labels of the instance
  *   CALLS             services called in turn for each request (comma-separated)
  *   FAIL_RATE         share of requests answered 500 (spread evenly: 0.2 is every fifth)
- *   FAIL_STATUS       answer every request with this status instead (e.g. 503)
+ *   FAIL_STATUS       the status of those failures; alone, every request is answered with it (e.g. 503)
  *   DELAY_MS          answer this late
  *   LOAD, RPS         instead of serving: call service LOAD, RPS times a second
  *
@@ -62,7 +62,7 @@ if (load) {
     http.createServer((req, res) => {
       // Named once per handler: spans, the server metric and the access log say `/`, never a raw path.
       setServerRoute(req, '/');
-      const failed = failStatus !== undefined || Math.floor(++n * failRate) > Math.floor((n - 1) * failRate);
+      const failed = failRate > 0 ? Math.floor(++n * failRate) > Math.floor((n - 1) * failRate) : failStatus !== undefined;
       const trace = { traceparent: req.headers.traceparent ?? null, tracestate: req.headers.tracestate ?? null, baggage: req.headers.baggage ?? null };
       void (async () => {
         if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));

@@ -71,6 +71,8 @@ export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {})
 function retryHook(dest: Destination, hooks: ResilienceHooks): (e: RetryEvent) => void {
   return (e) => {
     const route = e.call.route;
+    // The call's span says what was decided (telemetry of the call itself, not a hook of the mesh's).
+    e.call.telemetry?.retryDecided(e.condition, e.decision);
     hooks.onRetry?.({
       destination: dest.name,
       namespace: dest.namespace,

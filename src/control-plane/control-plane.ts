@@ -109,7 +109,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
-  const stats = new StatsHub({ registry, store });
+  const stats = new StatsHub({ registry, store, log });
   const server = createApiServer({
     router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
     bodyLimitBytes: opts.bodyLimitBytes,

@@ -25,6 +25,12 @@ export interface ControlPlaneClientOptions {
   token?: string;
   /** PEM of the CA(s) that sign the control plane's HTTPS certificate (https:// URLs). */
   ca?: string | readonly string[];
+  /**
+   * Runs each request to the control plane: the mesh's telemetry passes one that suppresses tracing, so
+   * an HTTP client instrumentation (instrumentation-undici sees every undici) does not trace the mesh's
+   * own heartbeats, watch stream and stats as application traffic. Discovery knows nothing of tracing.
+   */
+  run?: <T>(fn: () => T) => T;
 }
 
 export interface HealthBody {
@@ -46,10 +52,12 @@ export class ControlPlaneClient {
   #headers: Record<string, string>;
   #baseCa: string[];
   #connector: buildConnector.connector;
+  #run: <T>(fn: () => T) => T;
 
   constructor(urls: readonly string[], options: ControlPlaneClientOptions = {}) {
     if (urls.length === 0) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'at least one control plane URL is needed');
     this.urls = urls.map((u) => u.replace(/\/+$/, ''));
+    this.#run = options.run ?? ((fn) => fn());
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
     this.#baseCa = options.ca === undefined ? [] : typeof options.ca === 'string' ? [options.ca] : [...options.ca];
@@ -160,15 +168,17 @@ export class ControlPlaneClient {
   /** Open a long-lived GET (the watch stream) at one control plane URL. */
   async openStream(url: string, path: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
-      const res = await this.#agent.request({
-        origin: url,
-        path,
-        method: 'GET',
-        headers: { ...this.#headers, accept: 'text/event-stream' },
-        signal,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: 0,
-      });
+      const res = await this.#run(() =>
+        this.#agent.request({
+          origin: url,
+          path,
+          method: 'GET',
+          headers: { ...this.#headers, accept: 'text/event-stream' },
+          signal,
+          headersTimeout: this.#timeoutMs,
+          bodyTimeout: 0,
+        }),
+      );
       if (res.statusCode !== 200) {
         const body = await readJson(res);
         throw rejected('GET', path, res.statusCode, body);
@@ -224,15 +234,17 @@ export class ControlPlaneClient {
   async callAt<T = unknown>(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#agent.request({
-        origin: url,
-        path,
-        method: method as Dispatcher.HttpMethod,
-        headers: body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-      });
+      res = await this.#run(() =>
+        this.#agent.request({
+          origin: url,
+          path,
+          method: method as Dispatcher.HttpMethod,
+          headers: body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          headersTimeout: this.#timeoutMs,
+          bodyTimeout: this.#timeoutMs,
+        }),
+      );
     } catch (err) {
       throw unreachable([url], err);
     }

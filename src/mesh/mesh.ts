@@ -30,6 +30,7 @@ import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { untraced } from '../telemetry/context.js';
 import type { StatsReporter } from '../discovery/stats-reporter.js';
 import { certificateInfo, createMeshTelemetry, endpointStates, startStatsReporter } from './telemetry.js';
 
@@ -88,6 +89,7 @@ export class Mesh {
     this.#telemetry = telemetry;
     if (telemetry) {
       this.#telemetryDisposers.push(telemetry.observeEndpoints(() => endpointStates(this.#destinations.values())));
+      this.#telemetryDisposers.push(() => telemetry.close());
       if (security) this.#telemetryDisposers.push(telemetry.observeCertificate(() => certificateInfo(security.identity())));
       if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => this.#instanceIds(), this.logger);
     }
@@ -119,7 +121,8 @@ export class Mesh {
       const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
       const secure = urls[0]!.startsWith('https:');
       const ca = secure ? (options.ca ?? (await readCaFile(options.caFile!))) : undefined;
-      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca });
+      // The mesh's own calls to the control plane are not the application's traffic: never traced as such.
+      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca, run: untraced });
       const logger = options.logger ?? defaultLogger;
       try {
         const start = await connectOrStartFromCache(client, options, logger);

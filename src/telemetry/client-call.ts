@@ -10,11 +10,11 @@
  * headers on, and only the edge stats (and the access log, if asked for) do
  * any work.
  */
-import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { outgoingHeaders } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
-import { errorType, failureReason, isFailure } from './outcome.js';
+import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
 import type { TrafficCounter } from './traffic.js';
 
@@ -30,6 +30,23 @@ export interface CallFacts {
   readonly endpoint: { readonly id: string } | undefined;
   /** 0 for the first try. */
   readonly attempt: number;
+  /** The logical origin the application called (`http://api`, `http://api:8080`): server.port. */
+  readonly opts: { readonly origin?: string | { readonly port: string; readonly protocol: string } | undefined };
+}
+
+/** semconv's server.port: the logical URL's port, or its scheme's default. */
+export function originPort(origin: CallFacts['opts']['origin']): number {
+  if (origin === undefined) return 80;
+  if (typeof origin !== 'string') return origin.port ? Number(origin.port) : origin.protocol === 'https:' ? 443 : 80;
+  const host = origin.indexOf('//') + 2;
+  const end = origin.indexOf('/', host);
+  const authority = end < 0 ? origin.slice(host) : origin.slice(host, end);
+  const colon = authority.lastIndexOf(':');
+  if (colon > authority.lastIndexOf(']')) {
+    const port = Number(authority.slice(colon + 1));
+    if (Number.isInteger(port) && port > 0) return port;
+  }
+  return origin.startsWith('https:') ? 443 : 80;
 }
 
 /** The destination side of a call, resolved once per destination stack. */
@@ -43,8 +60,10 @@ const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export class ClientCallTelemetry {
   readonly span: Span;
-  /** The context the call's layers run in (the logical span active), or undefined without an SDK. */
+  /** The context the call's layers run in (the logical span active): made only when an undici instrumentation reads it. */
   readonly context: Context | undefined;
+  /** The SDK context the span was started in; undefined without an SDK. */
+  readonly #parent: Context | undefined;
   /** true: an undici instrumentation makes the per-request CLIENT spans (ours is INTERNAL) and writes the headers. */
   readonly delegated: boolean;
   #t: MeshTelemetry;
@@ -58,9 +77,12 @@ export class ClientCallTelemetry {
   #attempts = 0;
   #attemptStart = 0;
   #endpoint: string | undefined = undefined;
-  #lastFailure: string | undefined = undefined;
+  /** The retry layer's condition for the retry about to be sent: the next attempt's `hyphae.retry.reason`. */
+  #retryReason: string | undefined = undefined;
   #status = 0;
   #traceId: string | undefined;
+  /** The span is the parent's (an unsampled parent whose children the sampler drops): it is not this call's. */
+  #spanless = false;
   #done = false;
 
   /**
@@ -78,19 +100,32 @@ export class ClientCallTelemetry {
     this.#traceId = traceparent;
     this.#start = performance.now();
     target.edge.inflight++;
+    this.#parent = parent;
     if (parent === undefined) {
       this.span = NO_SPAN;
       this.context = undefined;
       this.delegated = false;
       return;
     }
-    const m = sc.normalizeMethod(method);
     this.delegated = t.undiciInstrumented();
+    const psc = trace.getSpanContext(parent);
+    const parentSpan = trace.getSpan(parent);
+    // A recording parent (sampled or not) is someone's span to write to: never stand in for it.
+    if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && isSpanContextValid(psc) && t.dropsUnsampledChildren()) {
+      // The tracer would make a span that records nothing: the parent's context is carried on as it is.
+      this.#spanless = true;
+      this.span = parentSpan!;
+      this.context = this.delegated ? parent : undefined;
+      return;
+    }
+    const m = sc.normalizeMethod(method);
     // At creation only what semconv wants for sampling decisions; the rest only if the span records.
+    // url.full without the query string, as in the access log: query values may be secrets.
     const attributes: Attributes = {
       [sc.ATTR_HTTP_REQUEST_METHOD]: m,
       [sc.ATTR_SERVER_ADDRESS]: target.destination,
-      [sc.ATTR_URL_FULL]: `http://${target.destination}${path}`,
+      [sc.ATTR_SERVER_PORT]: this.#port(),
+      [sc.ATTR_URL_FULL]: `http://${target.destination}${pathOnly(path)}`,
     };
     if (m === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method!;
     const span = t.tracer.startSpan(m === '_OTHER' ? 'HTTP' : m, { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes }, parent);
@@ -100,12 +135,16 @@ export class ClientCallTelemetry {
       if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
     }
     this.span = span;
-    this.context = trace.setSpan(parent, this.span);
+    this.context = this.delegated ? trace.setSpan(parent, span) : undefined;
+  }
+
+  #port(): number {
+    return originPort(this.#call?.opts.origin);
   }
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.context === undefined ? undefined : outgoingHeaders(this.context);
+    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span);
   }
 
   /** Whether per-attempt detail is wanted (a recording span). */
@@ -137,10 +176,25 @@ export class ClientCallTelemetry {
       if (this.#endpoint) attrs[sc.ATTR_HYPHAE_ENDPOINT] = this.#endpoint;
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (err !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errorType(err);
-      if (this.#lastFailure !== undefined) attrs[sc.ATTR_HYPHAE_RETRY_REASON] = this.#lastFailure;
+      if (this.#retryReason !== undefined && this.#attempts > 1) attrs[sc.ATTR_HYPHAE_RETRY_REASON] = this.#retryReason;
       this.span.addEvent(sc.EVENT_ATTEMPT, attrs);
     }
-    this.#lastFailure = failureReason(status, err);
+  }
+
+  /**
+   * The retry layer looked at a failed attempt: `condition` is what failed
+   * (the vocabulary of the retry policy and of the `hyphae.client.retries`
+   * metric), `decision` whether it retried or why not. A retry names its
+   * reason on the next attempt's event; a refusal to retry is said on the
+   * span, so a call that failed for want of a retry shows why.
+   */
+  retryDecided(condition: string, decision: string): void {
+    if (decision === 'retry') {
+      this.#retryReason = condition;
+    } else if (this.span.isRecording()) {
+      this.span.setAttribute(sc.ATTR_HYPHAE_RETRY_REASON, condition);
+      this.span.setAttribute(sc.ATTR_HYPHAE_RETRY_DECISION, decision);
+    }
   }
 
   /** Outlier detection ejected the endpoint this call's attempt went to. */
@@ -190,7 +244,7 @@ export class ClientCallTelemetry {
     target.edge.record(ms, failed);
     const span = this.span;
     // No SDK and no access log: the edge stats above were all there was to do.
-    if (this.context === undefined && t.accessLog === undefined && t.instruments.noop) return;
+    if (this.#parent === undefined && t.accessLog === undefined && t.instruments.noop) return;
 
     const call = this.#call;
     if (call !== undefined) {
@@ -221,6 +275,7 @@ export class ClientCallTelemetry {
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_METHOD]: sc.normalizeMethod(this.#method),
         [sc.ATTR_SERVER_ADDRESS]: target.destination,
+        [sc.ATTR_SERVER_PORT]: this.#port(),
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
@@ -247,7 +302,7 @@ export class ClientCallTelemetry {
         attempts,
         endpoint: this.#endpoint,
         trace_id: valid ? sctx.traceId : this.#traceId?.slice(3, 35),
-        span_id: valid ? sctx.spanId : undefined,
+        span_id: valid && !this.#spanless ? sctx.spanId : undefined,
         error: err !== undefined ? errType : undefined,
       });
     }

@@ -23,6 +23,8 @@ import {
   trace,
   type Context,
   type ContextManager,
+  type Span,
+  type TextMapPropagator,
 } from '@opentelemetry/api';
 import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, validTraceparent } from './w3c.js';
 
@@ -37,6 +39,18 @@ export interface Incoming {
 }
 
 const incoming = new AsyncLocalStorage<Incoming>();
+
+/** @opentelemetry/core's suppressTracing key (context keys are Symbol.for(description)). */
+export const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+/**
+ * Run `fn` with tracing suppressed (the key the SDK and its instrumentations
+ * honour): for the mesh's own traffic, which is not the application's. With
+ * nothing registered with the API, there is nothing to suppress.
+ */
+export function untraced<T>(fn: () => T): T {
+  return apiInUse() ? context.with(activeContext().setValue(SUPPRESS_TRACING, true), fn) : fn();
+}
 
 // ProxyTracerProvider.getDelegate() answers the API's no-op provider when nothing is registered.
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
@@ -89,6 +103,32 @@ export function sdkActive(): boolean {
   return g.propagation !== undefined && propagation.fields().length > 0;
 }
 
+const W3C_PROPAGATORS = new Set(['W3CTraceContextPropagator', 'W3CBaggagePropagator']);
+let checkedPropagator: unknown = null;
+let checkedW3c = false;
+
+/**
+ * True when what the registered propagator would write and read is exactly
+ * what the mesh's own W3C code does: none registered (the API's no-op, our
+ * writer is the whole story), or the SDK's default W3C trace-context and
+ * baggage pair. The mesh then skips the API's propagation calls (a version
+ * check, a composite loop and a context per call) on every request; any
+ * other propagator (B3, Jaeger, a custom one) goes through the API. Known by
+ * class name, so a minified or wrapped propagator takes the general path.
+ * Checked once per registered propagator object.
+ */
+function w3cPropagation(): boolean {
+  const p = (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.propagation as TextMapPropagator | undefined;
+  if (p === undefined) return true;
+  if (p !== checkedPropagator) {
+    checkedPropagator = p;
+    const name = (x: unknown) => (x as { constructor?: { name?: string } } | null)?.constructor?.name ?? '';
+    const parts = name(p) === 'CompositePropagator' ? (p as unknown as { _propagators?: unknown[] })._propagators : [p];
+    checkedW3c = Array.isArray(parts) && parts.every((x) => W3C_PROPAGATORS.has(name(x)));
+  }
+  return checkedW3c;
+}
+
 /** The W3C headers to pass on unchanged (no SDK), or undefined when there is no valid trace context and no baggage. */
 export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string, string> | undefined {
   const tp = headerValue(headers.traceparent);
@@ -107,7 +147,8 @@ export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string,
 
 /** The context a request arrived with: the registered propagator's reading, else our own W3C parse. */
 export function extractIncoming(headers: IncomingHttpHeaders): Context {
-  let ctx = propagation.extract(ROOT_CONTEXT, headers);
+  // W3C propagation and no baggage: the parse below is what the propagator would do.
+  let ctx = w3cPropagation() && headers.baggage === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, headers);
   if (trace.getSpanContext(ctx) === undefined) {
     const parent = parseTraceparent(headerValue(headers.traceparent));
     if (parent) {
@@ -160,11 +201,25 @@ export function incomingPassthrough(): Record<string, string> | undefined {
 }
 
 /**
- * The propagation headers for a call made in `ctx`: whatever the registered
- * propagator writes, completed by our own W3C writer for what it did not.
+ * The propagation headers for a call made as `span`, a child of `parent`:
+ * whatever the registered propagator writes, completed by our own W3C writer
+ * for what it did not. With W3C propagation and no baggage to encode, our
+ * writer alone, from the span, without making the call's context.
  */
-export function outgoingHeaders(ctx: Context): Record<string, string> {
+export function outgoingHeaders(parent: Context, span: Span): Record<string, string> {
   const carrier: Record<string, string> = {};
+  if (w3cPropagation() && propagation.getBaggage(parent) === undefined) {
+    const sc = span.spanContext();
+    if (isSpanContextValid(sc)) {
+      carrier.traceparent = formatTraceparent(sc);
+      const ts = sc.traceState?.serialize() || (parent.getValue(RAW_TRACESTATE) as string | undefined);
+      if (ts) carrier.tracestate = ts;
+    }
+    const raw = parent.getValue(RAW_BAGGAGE) as string | undefined;
+    if (raw) carrier.baggage = raw;
+    return carrier;
+  }
+  const ctx = trace.setSpan(parent, span);
   propagation.inject(ctx, carrier);
   if (carrier.traceparent === undefined) {
     const sc = trace.getSpanContext(ctx);

@@ -3,7 +3,17 @@
  * read counters the mesh already keeps (in-flight counts, endpoint states,
  * certificate dates) at collection time, so they cost nothing per request.
  */
-import { createNoopMeter, ValueType, type Counter, type Histogram, type Meter, type ObservableResult } from '@opentelemetry/api';
+import {
+  createNoopMeter,
+  ValueType,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type ObservableCallback,
+  type ObservableGauge,
+  type ObservableResult,
+  type ObservableUpDownCounter,
+} from '@opentelemetry/api';
 import * as sc from './semconv.js';
 import type { CertificateInfo, EndpointState } from './mesh-telemetry.js';
 import type { EdgeTraffic } from './traffic.js';
@@ -25,6 +35,8 @@ export class Instruments {
   readonly ejections: Counter;
   readonly shed: Counter;
   readonly denied: Counter;
+  /** Removes the observable callbacks: a provider holds them (and through them the mesh) until then. */
+  readonly dispose: () => void;
 
   constructor(meter: Meter, sources: GaugeSources) {
     // The API's no-op provider hands out one shared no-op meter, the one createNoopMeter() returns.
@@ -56,7 +68,15 @@ export class Instruments {
       unit: '{request}',
       ...int,
     });
-    clientActive.addCallback((r: ObservableResult) => {
+    const observers: [ObservableUpDownCounter | ObservableGauge, ObservableCallback][] = [];
+    const observe = (instrument: ObservableUpDownCounter | ObservableGauge, callback: ObservableCallback) => {
+      instrument.addCallback(callback);
+      observers.push([instrument, callback]);
+    };
+    this.dispose = () => {
+      for (const [instrument, callback] of observers.splice(0)) instrument.removeCallback(callback);
+    };
+    observe(clientActive, (r: ObservableResult) => {
       for (const { namespace, name, counter } of sources.traffic.counters()) {
         r.observe(counter.inflight, { [sc.ATTR_SERVER_ADDRESS]: name, [sc.ATTR_HYPHAE_DESTINATION_NAMESPACE]: namespace });
       }
@@ -66,7 +86,7 @@ export class Instruments {
       unit: '{request}',
       ...int,
     });
-    serverActive.addCallback((r: ObservableResult) => {
+    observe(serverActive, (r: ObservableResult) => {
       r.observe(sources.traffic.inbound.inflight, sources.service ? { [sc.ATTR_HYPHAE_SERVICE]: sources.service } : {});
     });
     const endpoints = meter.createObservableGauge(sc.METRIC_ENDPOINTS, {
@@ -74,7 +94,7 @@ export class Instruments {
       unit: '{endpoint}',
       ...int,
     });
-    endpoints.addCallback((r: ObservableResult) => {
+    observe(endpoints, (r: ObservableResult) => {
       const counts = new Map<string, { service: string; namespace: string; state: string; n: number }>();
       for (const e of sources.endpoints()) {
         const key = `${e.namespace}/${e.service}/${e.state}`;
@@ -94,7 +114,7 @@ export class Instruments {
       description: 'When the workload certificate expires (Unix time); alert on this minus time().',
       unit: 's',
     });
-    certs.addCallback((r: ObservableResult) => {
+    observe(certs, (r: ObservableResult) => {
       for (const c of sources.certificates()) r.observe(Math.floor(c.notAfter.getTime() / 1000), { [sc.ATTR_HYPHAE_SPIFFE_ID]: c.spiffeId });
     });
   }

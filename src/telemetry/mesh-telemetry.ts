@@ -8,7 +8,7 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import { createNoopMeter, trace, type Attributes, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { registeredMeterProvider } from './context.js';
+import { registeredMeterProvider, sdkActive } from './context.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
 import { Instruments } from './instruments.js';
@@ -70,6 +70,8 @@ export class MeshTelemetry {
   readonly accessLog: AccessLogSink | undefined;
   readonly traffic = new EdgeTraffic();
   readonly tracer: Tracer;
+  /** A tracer provider was given in the options: spans are made with it, whatever is registered globally. */
+  readonly ownTracer: boolean;
   #meterProvider: MeterProvider | undefined;
   #instrumentsFor: MeterProvider | undefined;
   #instruments: Instruments | undefined;
@@ -79,6 +81,9 @@ export class MeshTelemetry {
   #certificateSources = new Set<() => CertificateInfo | undefined>();
   #configErrors = new Map<string, string>();
   #lastTake = performance.now();
+  #closed = false;
+  #samplerOf: unknown = undefined;
+  #dropsUnsampled = false;
 
   constructor(options: TelemetryOptions = {}) {
     this.service = options.service;
@@ -88,6 +93,16 @@ export class MeshTelemetry {
     this.#meterProvider = options.meterProvider;
     // The global tracer is a proxy: it follows an SDK registered after this line.
     this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME, SCOPE_VERSION);
+    this.ownTracer = options.tracerProvider !== undefined;
+  }
+
+  /**
+   * Whether to make spans: a tracer provider of the mesh's own, or an SDK
+   * registered globally (checked per request, so an SDK started after
+   * createMesh() is picked up).
+   */
+  tracing(): boolean {
+    return this.ownTracer || sdkActive();
   }
 
   /**
@@ -99,12 +114,25 @@ export class MeshTelemetry {
     // The registered provider is read where the API keeps it (metrics.getMeterProvider() would run the
     // API's version check on every request); none registered: the no-op instruments, made once.
     const provider = this.#meterProvider ?? (registeredMeterProvider() as MeterProvider | undefined);
-    if (provider === undefined) return (this.#noop ??= this.#make(createNoopMeter()));
+    if (provider === undefined || this.#closed) return (this.#noop ??= this.#make(createNoopMeter()));
     if (provider !== this.#instrumentsFor || !this.#instruments) {
+      // The old provider's callbacks would keep observing this mesh (twice over, with the new ones).
+      this.#instruments?.dispose();
       this.#instruments = this.#make(provider.getMeter(SCOPE_NAME, SCOPE_VERSION));
       this.#instrumentsFor = provider;
     }
     return this.#instruments;
+  }
+
+  /**
+   * The mesh is closed: its observable callbacks leave the meter provider, which would otherwise keep
+   * this object (and its edge stats) for the life of the process and go on exporting its gauges.
+   */
+  close(): void {
+    this.#instruments?.dispose();
+    this.#instruments = undefined;
+    this.#instrumentsFor = undefined;
+    this.#closed = true;
   }
 
   #make(meter: Meter): Instruments {
@@ -116,6 +144,29 @@ export class MeshTelemetry {
     });
   }
 
+  /**
+   * True when the tracer is known to drop every child of an unsampled parent:
+   * the SDK's ParentBasedSampler with both not-sampled-parent samplers
+   * AlwaysOff (its defaults). Then, under an unsampled parent (99 % of
+   * requests with a 1 % root sampler), the mesh makes no span at all and
+   * carries the parent's context on: the span the SDK would have made records
+   * nothing and is seen by nobody, and its making (ids, sampler, attributes,
+   * a context) was most of what tracing cost per request. The API does not
+   * expose the sampler, so it is read from the SDK's tracer and its
+   * documented description (`toString()`); any other tracer, sampler or
+   * shape answers false and every span is asked of the tracer as usual.
+   * Checked once per delegate tracer (the global one is resolved late).
+   */
+  dropsUnsampledChildren(): boolean {
+    const tracer = this.tracer as { _getTracer?: () => unknown };
+    const real = typeof tracer._getTracer === 'function' ? tracer._getTracer() : tracer;
+    if (real !== this.#samplerOf) {
+      this.#samplerOf = real;
+      this.#dropsUnsampled = dropsUnsampled((real as { _sampler?: unknown } | null)?._sampler);
+    }
+    return this.#dropsUnsampled;
+  }
+
   /** True when an undici instrumentation makes the per-request CLIENT spans and writes the headers. */
   undiciInstrumented(): boolean {
     return this.#undici === 'auto' ? undiciCreate.hasSubscribers : this.#undici;
@@ -123,9 +174,11 @@ export class MeshTelemetry {
 
   // ---- what other layers report ----
 
-  /** The retry layer sent a retry; `reason` is the previous attempt's status or error kind. */
+  /** The retry layer sent a retry; `reason` is its condition (`retriable-status`, `connect-failure`...), as on the span. */
   recordRetry(destination: string, route: string | undefined, reason: string): void {
-    this.instruments.retries.add(1, this.#destAttrs(destination, route, reason));
+    const attrs = this.#destAttrs(destination, route);
+    attrs[sc.ATTR_HYPHAE_RETRY_REASON] = reason;
+    this.instruments.retries.add(1, attrs);
   }
 
   /** The retry layer wanted to retry but the budget was spent. */
@@ -214,4 +267,10 @@ export class MeshTelemetry {
     if (this.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.service;
     return attrs;
   }
+}
+
+function dropsUnsampled(sampler: unknown): boolean {
+  if (typeof sampler !== 'object' || sampler === null || sampler.constructor?.name !== 'ParentBasedSampler') return false;
+  const text = String(sampler);
+  return text.startsWith('ParentBased{') && text.includes('remoteParentNotSampled=AlwaysOffSampler,') && text.includes('localParentNotSampled=AlwaysOffSampler}');
 }

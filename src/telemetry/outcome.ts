@@ -16,9 +16,3 @@ export function isFailure(status: number, err: unknown): boolean {
   if (err !== undefined) return classifyError(err) !== 'success';
   return status === 0 || classifyStatus(status) !== 'success';
 }
-
-/** Why an attempt failed, as the retry reason of the next one: its status, or connect/reset/error. */
-export function failureReason(status: number, err: unknown): string | undefined {
-  if (err !== undefined) return errorType(err);
-  return status > 0 && classifyStatus(status) !== 'success' ? String(status) : undefined;
-}

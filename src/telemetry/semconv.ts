@@ -36,8 +36,17 @@ export const ATTR_HYPHAE_SUBSET = 'hyphae.subset';
 export const ATTR_HYPHAE_ENDPOINT = 'hyphae.endpoint';
 /** `success` or `failure`, by the mesh's one response classifier. */
 export const ATTR_HYPHAE_OUTCOME = 'hyphae.outcome';
-/** Why an attempt was retried: the previous attempt's status (`503`) or error kind (`connect`, `reset`). */
+/**
+ * Why an attempt was retried, as the retry policy names it: `retriable-status`, `connect-failure`,
+ * `reset`, `per-try-timeout`, or `refused` (the peer shed the request). The same value on the
+ * attempt's span event and on the `hyphae.client.retries` metric.
+ */
 export const ATTR_HYPHAE_RETRY_REASON = 'hyphae.retry.reason';
+/**
+ * Why a failed attempt was not retried (on the call's span): `attempts-exhausted`, `not-idempotent`,
+ * `body-not-replayable`, `deadline`, `budget-exhausted`.
+ */
+export const ATTR_HYPHAE_RETRY_DECISION = 'hyphae.retry.decision';
 /** The `HYPHAE_ERR_*` code of a mesh error. */
 export const ATTR_HYPHAE_ERROR_CODE = 'hyphae.error.code';
 /** The peer's verified SPIFFE ID (mTLS). */
@@ -46,7 +55,7 @@ export const ATTR_HYPHAE_PEER_IDENTITY = 'hyphae.peer.identity';
 export const ATTR_HYPHAE_REASON = 'hyphae.reason';
 /** The authorization policy that decided (namespace/name). */
 export const ATTR_HYPHAE_POLICY = 'hyphae.policy';
-/** An endpoint's state as the client sees it: `healthy`, `ejected`, `draining`. */
+/** An endpoint's state as the client sees it: `healthy`, `ejected` (`draining` is in the stats schema, not produced yet). */
 export const ATTR_HYPHAE_ENDPOINT_STATE = 'hyphae.endpoint.state';
 export const ATTR_HYPHAE_SPIFFE_ID = 'hyphae.tls.spiffe_id';
 

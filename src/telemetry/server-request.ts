@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { activeContext, apiInUse, extractIncoming, passthroughHeaders, sdkActive, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, SUPPRESS_TRACING, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -70,6 +70,10 @@ export class ServerRequestTelemetry implements Incoming {
   #start: number;
   #peerOf: PeerLookup | undefined;
   #peer: PeerInfo | undefined = undefined;
+  /** The span is the caller's (an unsampled parent whose children the sampler drops): not this request's. */
+  #spanless = false;
+  /** An HTTP server instrumentation handled this request (its span, or its ignore hook): it records the duration metric. */
+  #instrumented = false;
   #done = false;
 
   constructor(t: MeshTelemetry, req: IncomingMessage, peerOf?: PeerLookup) {
@@ -79,9 +83,9 @@ export class ServerRequestTelemetry implements Incoming {
     this.#start = performance.now();
     t.traffic.inbound.inflight++;
     (req as Tracked)[kRecord] = this;
-    // Nothing registered with the OpenTelemetry API: no instrumentation can have made a span, no SDK can
-    // record one. Only the W3C headers to pass on, checked in place; nothing else is looked at.
-    if (!apiInUse()) {
+    // Nothing registered with the OpenTelemetry API and no tracer of the mesh's own: no instrumentation can
+    // have made a span, nothing can record one. Only the W3C headers to pass on, checked in place.
+    if (!t.ownTracer && !apiInUse()) {
       this.owned = false;
       this.span = NO_SPAN;
       this.context = undefined;
@@ -93,17 +97,39 @@ export class ServerRequestTelemetry implements Incoming {
     // Only a span an HTTP instrumentation marked as this request's: any other active span may be a leftover
     // of the context server.listen() ran in, which every connection inherits.
     const existing = rpc?.span;
-    if (existing !== undefined && existing.isRecording()) {
-      // An HTTP server instrumentation already made this request's span: one SERVER span per request, so enrich it.
+    if (existing !== undefined) {
+      // An HTTP server instrumentation already made this request's span: one SERVER span per request. The
+      // handler runs in its context; a recording span gets the mesh's attributes. An unsampled one stays
+      // the request's span: a span of our own would be a second root, sampled again (a 1 % sampler would
+      // keep 2 % of requests, as traces without the instrumentation's span).
       this.#rpc = rpc;
+      this.#instrumented = true;
       this.owned = false;
       this.span = existing;
-      existing.setAttributes(this.#meshAttrs());
+      if (existing.isRecording()) existing.setAttributes(this.#meshAttrs());
       this.context = active;
       this.passthrough = undefined;
-    } else if (sdkActive()) {
-      this.owned = true;
+    } else if (active.getValue(SUPPRESS_TRACING) === true) {
+      // The instrumentation was told to ignore this request (ignoreIncomingRequestHook) and runs it with
+      // tracing suppressed: no span of ours either, and the handler stays in that context.
+      this.#instrumented = true;
+      this.owned = false;
+      this.span = NO_SPAN;
+      this.context = undefined;
+      this.passthrough = undefined;
+    } else if (t.tracing()) {
       const parent = extractIncoming(req.headers);
+      const psc = trace.getSpanContext(parent);
+      if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && t.dropsUnsampledChildren()) {
+        // The tracer would make a span that records nothing: the handler runs in the caller's context.
+        this.#spanless = true;
+        this.owned = false;
+        this.span = trace.getSpan(parent)!;
+        this.context = parent;
+        this.passthrough = undefined;
+        return;
+      }
+      this.owned = true;
       const method = sc.normalizeMethod(req.method);
       this.span = t.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req, method) }, parent);
       if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
@@ -215,9 +241,12 @@ export class ServerRequestTelemetry implements Incoming {
     // Not ours to end: the instrumentation ended it on 'close' already, so nothing more is added to it.
 
     const instruments = t.instruments;
-    if (!instruments.noop) {
+    // An HTTP instrumentation records http.server.request.duration itself (under its scope): a second
+    // histogram of the same name would count every request twice in any query that sums over scopes.
+    if (!instruments.noop && !this.#instrumented) {
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_METHOD]: method,
+        [sc.ATTR_URL_SCHEME]: (req.socket as TLSSocket | null)?.encrypted ? 'https' : 'http',
         [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };
@@ -243,7 +272,7 @@ export class ServerRequestTelemetry implements Incoming {
         status: finished ? status : 0,
         duration_ms: Math.round(ms * 1000) / 1000,
         trace_id: valid ? sctx.traceId : this.passthrough?.traceparent?.slice(3, 35),
-        span_id: valid ? sctx.spanId : undefined,
+        span_id: valid && !this.#spanless ? sctx.spanId : undefined,
         error: !finished ? 'aborted' : undefined,
       });
     }

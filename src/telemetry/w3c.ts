@@ -6,25 +6,12 @@
  */
 import { TraceFlags, type SpanContext } from '@opentelemetry/api';
 
-const HEX = /^[0-9a-f]+$/;
-const ZERO_TRACE = '00000000000000000000000000000000';
-const ZERO_SPAN = '0000000000000000';
-
 /** The span context a `traceparent` names, or undefined when it is malformed (the spec says: ignore it). */
 export function parseTraceparent(value: string | undefined): SpanContext | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
-  // version "00" is exactly 55 chars; a later version may append fields after a dash.
-  if (v.length < 55 || v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return undefined;
-  const version = v.slice(0, 2);
-  if (!HEX.test(version) || version === 'ff' || (version === '00' && v.length !== 55)) return undefined;
-  if (v.length > 55 && v.charCodeAt(55) !== 45) return undefined;
-  const traceId = v.slice(3, 35);
-  const spanId = v.slice(36, 52);
-  const flags = v.slice(53, 55);
-  if (!HEX.test(traceId) || !HEX.test(spanId) || !HEX.test(flags)) return undefined;
-  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
-  return { traceId, spanId, traceFlags: parseInt(flags, 16) & TraceFlags.SAMPLED, isRemote: true };
+  if (!validTraceparent(v)) return undefined;
+  return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: parseInt(v.slice(53, 55), 16) & TraceFlags.SAMPLED, isRemote: true };
 }
 
 /**

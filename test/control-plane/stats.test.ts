@@ -89,6 +89,51 @@ describe('stats store and summary (fake clock)', () => {
     assert.equal(stats.size, 0, 'and the reporters are forgotten');
   });
 
+  it('stays bounded under a flood: reports too close together share an entry, budgets drop the rest, counted', () => {
+    const drops: string[] = [];
+    const stats = new StatsStore({ now: clock, maxEntriesPerReporter: 1_000, maxEntries: 3_000, maxReporters: 50, onDrop: (reason, r) => drops.push(`${reason} ${r.reporter}`) });
+    const edge = { destination: 'api', requests: 1, errors: 0, latency: hist(5, 1) };
+    // 10 000 reports of one reporter within a second, 9 edges each (10 entries with the report itself).
+    let kept = 0;
+    for (let i = 0; i < 10_000; i++) {
+      if (i % 100 === 0) now += 10;
+      if (stats.add(report({ reporter: 'flood-reporter', service: 'web', edges: Array.from({ length: 9 }, () => edge), inbound: { requests: 1, errors: 0, latency: hist(5, 1) } }))) kept++;
+    }
+    const flood = stats.reporters().find((r) => r.id === 'flood-reporter')!;
+    assert.equal(kept, 100, 'its budget: 1 000 entries of 10');
+    assert.ok(flood.reports.length <= 10, `one entry per 100 ms: ${flood.reports.length}`);
+    assert.equal(flood.entries, 1_000);
+    assert.equal(stats.dropped['reporter-full'], 9_900);
+    assert.equal(drops.length, 9_900);
+    assert.equal(drops[0], 'reporter-full flood-reporter');
+    // What was kept is counted exactly, merged entries included.
+    assert.equal(stats.edges(10_000)[0]!.requests, 900);
+    assert.equal(stats.inbound(flood, 10_000).requests, 100);
+    // Reporters with ids of their choosing: at most 50 of them, and no more than the store's budget.
+    for (let i = 0; i < 1_000; i++) stats.add(report({ reporter: `reporter-${i}`, service: 'web', edges: Array.from({ length: 99 }, () => edge) }));
+    assert.ok(stats.size <= 50, `reporters: ${stats.size}`);
+    assert.ok(stats.entries <= 3_000, `entries: ${stats.entries}`);
+    assert.equal(stats.dropped['store-full'], 1_000 - (stats.size - 1));
+    // Once the flood is past the retention, room again.
+    now += 61_000;
+    assert.equal(stats.add(report({ reporter: 'later-reporter', service: 'web', edges: [edge] })), true);
+    assert.equal(stats.entries, 2);
+  });
+
+  it('a steady reporter and its last report as it closes lose nothing', () => {
+    const stats = new StatsStore({ now: clock, maxEntriesPerReporter: 1_000 });
+    const edge = { destination: 'api', requests: 5, errors: 0, latency: hist(5, 5) };
+    for (let i = 0; i < 30; i++) {
+      now += 250;
+      assert.equal(stats.add(report({ reporter: 'steady-reporter', service: 'web', intervalMs: 250, edges: [edge] })), true);
+    }
+    now += 20;
+    assert.equal(stats.add(report({ reporter: 'steady-reporter', service: 'web', intervalMs: 20, edges: [edge] })), true);
+    assert.equal(stats.reporters()[0]!.reports.length, 30, 'the closing report joined the last entry');
+    assert.equal(stats.edges(60_000)[0]!.requests, 155);
+    assert.deepEqual(stats.dropped, { 'reporter-full': 0, 'store-full': 0 });
+  });
+
   it('the summary: instance health, ejections seen by callers, certificate and config warnings', () => {
     const stats = new StatsStore({ now: clock });
     const a = registry.register({ service: 'db', namespace: 'default', address: '127.0.0.1', port: 7001, labels: { zone: 'a', version: 'v1' }, weight: 1 });
@@ -219,5 +264,15 @@ describe('POST /v1/stats on a real control plane', () => {
       await web.close();
       await api.close();
     }
+  });
+
+  // Last: it leaves a flood in the window, which the tests before count around.
+  it('a reporter over its budget is answered 429, and the control plane says so in its log', async () => {
+    const edges = Array.from({ length: 999 }, () => ({ destination: 'flood-target', requests: 1, errors: 0, latency: [[3, 1]] }));
+    const statuses: number[] = [];
+    // 1 000 entries a report (999 edges and the report): the 21st is over the 20 000 a reporter may hold.
+    for (let i = 0; i < 21; i++) statuses.push((await call(cp.url, 'POST', '/v1/stats', { reporter: 'flood-reporter-1', service: 'flood', intervalMs: 1000, edges })).status);
+    assert.deepEqual(statuses, [...Array<number>(20).fill(204), 429]);
+    await cp.child.waitFor(/stats: dropped 1 report\(s\) since the last line \(reporter-full, latest from default\/flood reporter flood-reporter-1\)/, 5_000);
   });
 });

@@ -4,9 +4,11 @@
  * A secure control plane; web -> api -> db, each examples/telemetry/service.js
  * with createMesh and wrapServer, each running @opentelemetry/sdk-node with an
  * in-memory exporter (examples/telemetry/otel.js, loaded with --import); db has
- * two instances, one of which answers every request 503. This test process is
- * a mesh client with its own SDK and starts the trace. Nothing in the services
- * wires telemetry by hand: the spans are the mesh's.
+ * two instances, v1 and v2, and a Route sends api's calls to subset v2, whose
+ * one instance answers every other request 503: of two calls in a row, one is
+ * retried (GET on 503, the default retry policy) and succeeds. This test
+ * process is a mesh client with its own SDK and starts the trace. Nothing in
+ * the services wires telemetry by hand: the spans are the mesh's.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +18,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { createMesh, type Mesh } from '../../src/index.js';
 import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startTelemetryService, type SpanJson, type TelemetryService } from '../helpers/telemetry-services.js';
+import { apply, routeDoc, serviceDoc } from './traffic-helpers.js';
 
 process.env.OTEL_METRICS_EXPORTER = 'none';
 process.env.OTEL_LOGS_EXPORTER = 'none';
@@ -50,7 +53,17 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
     cp = await startControlPlane();
     const start = (name: string, service: string, env: Record<string, string> = {}) => startTelemetryService(cp, name, service, { traces: true, env });
     services.push(
-      ...(await Promise.all([start('db-ok', 'db'), start('db-503', 'db', { FAIL_STATUS: '503' }), start('api', 'api', { CALLS: 'db' }), start('web', 'web', { CALLS: 'api' })])),
+      ...(await Promise.all([
+        start('db-ok', 'db', { VERSION: 'v1' }),
+        start('db-503', 'db', { VERSION: 'v2', FAIL_STATUS: '503', FAIL_RATE: '0.5' }),
+        start('api', 'api', { CALLS: 'db' }),
+        start('web', 'web', { CALLS: 'api' }),
+      ])),
+    );
+    await apply(
+      cp.url,
+      serviceDoc('db', { subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] }),
+      routeDoc('db-split', [{ name: 'to-v2', backendRefs: [{ name: 'db', subset: 'v2' }] }], 'db'),
     );
     mesh = await createMesh(await cp.meshOptions('test-client'));
   });
@@ -73,14 +86,14 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
     }
   }
 
-  it('server and client spans are parented hop by hop; every attempt shows; semconv attribute names', async () => {
+  it('server and client spans are parented hop by hop; every attempt shows, a retry with its reason; route and subset; semconv attribute names', async () => {
     const tracer = trace.getTracer('test');
     const db = (name: string) => services.find((s) => s.name === name)!.instance!;
-    // Peak-EWMA picks among the two db instances at random: send until a call of api reached the failing one.
+    // Until api has the Route, its calls may go to db-ok; then every other one fails first and is retried.
     let checked = 0;
-    let sawFailingAttempt = false;
     let retried = false;
-    for (let i = 0; i < 40 && !sawFailingAttempt; i++) {
+    let routed = 0;
+    for (let i = 0; i < 40 && !(retried && routed >= 2); i++) {
       const { traceId, status } = await tracer.startActiveSpan('root', async (root) => {
         const res = await mesh.request('http://web/items/7?x=1');
         await res.body.text();
@@ -120,32 +133,35 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
         assert.equal(a.attributes['http.request.resend_count'], k);
         assert.ok([db('db-ok'), db('db-503')].includes(String(a.attributes['hyphae.endpoint'])), JSON.stringify(a.attributes));
       });
-      const failing = attempts.findIndex((a) => a.attributes['http.response.status_code'] === 503);
-      if (failing >= 0) {
-        sawFailingAttempt = true;
-        console.log(`trace with a 503 attempt (${status}):\n  ${show.join('\n  ')}\n  api -> db attempts: ${JSON.stringify(attempts.map((a) => a.attributes))}`);
-        assert.equal(attempts[failing]!.attributes['hyphae.endpoint'], db('db-503'));
-        if (attempts.length > failing + 1) {
-          // A retry layer is in the stack: the next attempt says why it was sent, and the call succeeded.
+      if (apiClient.attributes['hyphae.subset'] === 'v2') {
+        // The Route reached api: its calls name the rule and subset, and go to the v2 instance only.
+        routed++;
+        assert.equal(apiClient.attributes['hyphae.route'], 'to-v2');
+        assert.ok(attempts.every((a) => a.attributes['hyphae.endpoint'] === db('db-503')), JSON.stringify(attempts.map((a) => a.attributes)));
+        assert.equal(status, 200, 'a failed attempt of v2 is retried, and the retry succeeds');
+        if (attempts.length > 1) {
           retried = true;
-          assert.equal(attempts[failing + 1]!.attributes['hyphae.retry.reason'], '503');
-          assert.equal(apiClient.attributes['http.request.resend_count'], attempts.length - 1);
+          console.log(`trace with a retried call:\n  ${show.join('\n  ')}\n  api -> db attempts: ${JSON.stringify(attempts.map((a) => a.attributes))}`);
+          assert.equal(attempts.length, 2);
+          assert.equal(attempts[0]!.attributes['http.response.status_code'], 503);
+          assert.equal(attempts[0]!.attributes['hyphae.retry.reason'], undefined, 'the first attempt is no retry');
+          // The reason in the retry policy's words: the same value the hyphae.client.retries metric carries.
+          assert.equal(attempts[1]!.attributes['hyphae.retry.reason'], 'retriable-status');
+          assert.equal(attempts[1]!.attributes['http.response.status_code'], 200);
+          assert.equal(apiClient.attributes['http.request.resend_count'], 1);
           assert.equal(apiClient.attributes['http.response.status_code'], 200);
-          assert.equal(status, 200);
+          assert.equal(apiClient.attributes['hyphae.outcome'], 'success');
+          assert.equal(apiClient.status.code, SpanStatusCode.UNSET);
         } else {
-          // No retry: the 503 is the call's answer, an error on the client span (semconv: 4xx/5xx), and api answers 502.
-          assert.equal(apiClient.attributes['http.response.status_code'], 503);
-          assert.equal(apiClient.attributes['error.type'], '503');
-          assert.equal(apiClient.status.code, SpanStatusCode.ERROR);
-          assert.equal(apiClient.attributes['hyphae.outcome'], 'failure');
-          assert.equal(status, 502);
+          assert.equal(attempts[0]!.attributes['http.response.status_code'], 200);
         }
       }
 
       // Semantic-convention names on a client and a server span, and the mesh's own.
       assert.equal(webClient.name, 'GET');
       assert.equal(webClient.attributes['http.request.method'], 'GET');
-      assert.equal(webClient.attributes['url.full'], 'http://api/items/7?x=1');
+      assert.equal(webClient.attributes['url.full'], 'http://api/items/7', 'no query string: its values may be secrets');
+      assert.equal(webClient.attributes['server.port'], 80);
       assert.equal(webClient.attributes['server.address'], 'api');
       assert.equal(webClient.attributes['hyphae.destination.service'], 'api');
       assert.equal(webClient.attributes['hyphae.service'], 'web');
@@ -162,7 +178,8 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
       if (status === 200) assert.equal(apiServer.attributes['http.response.status_code'], 200);
       checked++;
     }
-    assert.ok(sawFailingAttempt, 'a call reached the failing db instance within 40 requests');
-    console.log(`${checked} traces checked; retry layer in this build: ${retried ? 'yes (the 503 attempt was retried on the other instance)' : 'no (the 503 attempt was the answer)'}`);
+    assert.ok(routed >= 2, `the Route reached api within 40 requests (${routed} routed)`);
+    assert.ok(retried, 'of the routed calls, one was retried');
+    console.log(`${checked} traces checked, ${routed} through the Route`);
   });
 });

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { metrics } from '@opentelemetry/api';
-import { DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
 import { createMesh, setServerRoute, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
@@ -92,6 +92,7 @@ describe('metrics, edge stats and access log of real meshes', () => {
     const ok = rows.find((r) => r['http.response.status_code'] === 200)!;
     assert.equal(ok.count, 2);
     assert.equal(ok['server.address'], 'api');
+    assert.equal(ok['server.port'], 80, "the logical URL's (semconv: required)");
     assert.equal(ok['hyphae.source.service'], undefined, "this service is the resource's service.name, not a label");
     assert.equal(ok['hyphae.destination.namespace'], undefined, 'named only when not our own namespace');
     assert.equal(ok['hyphae.outcome'], 'success');
@@ -113,7 +114,8 @@ describe('metrics, edge stats and access log of real meshes', () => {
     const s500 = srows.find((r) => r['http.response.status_code'] === 500)!;
     assert.equal(s500['hyphae.outcome'], 'failure');
     assert.equal(s500['error.type'], '500');
-    assert.equal(Object.keys(s500).length, 6, 'method, status, outcome, route, error.type (+count): few labels, the SDK hashes them per record');
+    assert.equal(s500['url.scheme'], 'http');
+    assert.equal(Object.keys(s500).length, 7, 'method, scheme, status, outcome, route, error.type (+count): few labels, the SDK hashes them per record');
 
     // Gauges read what the mesh keeps: its destinations' endpoints, nothing in flight now.
     const eps = points(byName(all, 'hyphae.client.endpoints'))
@@ -152,7 +154,7 @@ describe('metrics, edge stats and access log of real meshes', () => {
   it('the counters other layers call: retries, budget, ejections, shed, denied; the certificate gauge', async () => {
     // Layers report through the mesh's MeshTelemetry; here one of its own, on the same provider.
     const t = new MeshTelemetry({ service: 'web' });
-    t.recordRetry('api', 'items', '503');
+    t.recordRetry('api', 'items', 'retriable-status');
     t.recordBudgetExhausted('api', 'items');
     t.recordEjection('api', 'consecutive-5xx');
     t.recordShed('concurrency');
@@ -164,11 +166,11 @@ describe('metrics, edge stats and access log of real meshes', () => {
     // The real mesh's call to `down` (connection refused) was retried once through the mesh's hooks.
     assert.deepEqual(
       only('hyphae.client.retries')
-        .map((p) => [p.value, p.attributes['hyphae.reason'], p.attributes['hyphae.route'] ?? null])
+        .map((p) => [p.value, p.attributes['hyphae.retry.reason'], p.attributes['hyphae.route'] ?? null])
         .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
       [
-        [1, '503', 'items'],
         [1, 'connect-failure', null],
+        [1, 'retriable-status', 'items'],
       ],
     );
     assert.equal(only('hyphae.client.retry_budget.exhausted')[0]!.value, 1);
@@ -176,6 +178,32 @@ describe('metrics, edge stats and access log of real meshes', () => {
     assert.equal(only('hyphae.server.requests.shed')[0]!.attributes['hyphae.reason'], 'concurrency');
     assert.equal(only('hyphae.server.requests.denied')[0]!.attributes['hyphae.policy'], 'default/only-web');
     assert.equal(points(byName(all, 'hyphae.tls.certificate.expiration')).find((p) => p.attributes['hyphae.tls.spiffe_id'] === 'spiffe://mesh.local/ns/default/sa/web')!.value, notAfter.getTime() / 1000);
+  });
+});
+
+describe('a closed mesh leaves the meter provider', () => {
+  it('its observable instruments stop reporting once it is closed', async () => {
+    // Delta: a series is exported only when its callback observed it since the last collection.
+    const reader = new TestReader({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+    const provider = new MeterProvider({ readers: [reader] });
+    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'closing', telemetry: { meterProvider: provider } });
+    const active = async () => {
+      const { resourceMetrics } = await reader.collect();
+      const m = resourceMetrics.scopeMetrics.flatMap((sm) => sm.metrics).find((x) => x.descriptor.name === 'http.server.active_requests');
+      return (m?.dataPoints ?? []).filter((p) => p.attributes['hyphae.service'] === 'closing').length;
+    };
+    // The instruments are made on first use (a request, or a stats report): one request through a wrapped server.
+    const server = mesh.wrapServer(
+      http.createServer((_req, res) => res.end('ok')),
+      { register: false },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await res.text();
+    assert.equal(await active(), 1, 'observed while open');
+    await mesh.close();
+    assert.equal(await active(), 0, 'no longer observed once closed');
+    await provider.shutdown();
   });
 });
 
@@ -192,7 +220,7 @@ describe('telemetryHooks: what the resilience layers decide, counted', () => {
     hooks.onEjection({ destination: 'api', namespace: 'default', endpoint: '127.0.0.1:1', reason: 'consecutive-failures', durationMs: 30_000, multiplier: 1 });
     hooks.onShed({ reason: 'event-loop' });
     const all = await collect(reader);
-    assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.reason']]), [[1, 'retriable-status']]);
+    assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.retry.reason']]), [[1, 'retriable-status']]);
     assert.equal(points(byName(all, 'hyphae.client.retry_budget.exhausted'))[0]!.value, 1);
     assert.equal(points(byName(all, 'hyphae.client.endpoint.ejections'))[0]!.attributes['hyphae.reason'], 'consecutive-failures');
     assert.equal(points(byName(all, 'hyphae.server.requests.shed'))[0]!.attributes['hyphae.reason'], 'event-loop');

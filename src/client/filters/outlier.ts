@@ -23,7 +23,7 @@
 import { classifyStatus, type ClassifierPolicy, defaultClassifierPolicy } from '../../core/classifier.js';
 import { ErrorCode, MeshError, type ErrorCodeValue } from '../../core/errors.js';
 import type { Filter } from '../../core/filter.js';
-import type { HealthOutcome, OutlierDetector } from '../../resilience/outlier-detector.js';
+import type { EndpointHealth, HealthOutcome, OutlierDetector } from '../../resilience/outlier-detector.js';
 import { REFUSED_HEADER } from '../../resilience/refusal.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
@@ -47,7 +47,8 @@ export type DetectorSource = OutlierDetector | ((call: MeshCall) => OutlierDetec
 export function outlierDetection(source: DetectorSource, classifier: ClassifierPolicy = defaultClassifierPolicy): Filter<MeshCall, Attempt> {
   const detectorOf = typeof source === 'function' ? source : () => source;
   const onAttempt = (attempt: Attempt): Attempt => {
-    attempt.endpoint.health?.report(responseOutcome(attempt, classifier));
+    const h = attempt.endpoint.health;
+    if (h !== undefined) report(attempt.call, h, responseOutcome(attempt, classifier));
     return attempt;
   };
   return (next) => (call) => {
@@ -61,10 +62,23 @@ export function outlierDetection(source: DetectorSource, classifier: ClassifierP
     health.onSend();
     const h = health;
     return next(call).then(onAttempt, (err: unknown) => {
-      h.report(errorOutcome(call, err));
+      report(call, h, errorOutcome(call, err));
       throw err;
     });
   };
+}
+
+/**
+ * Report an outcome; when it ejects the endpoint and the call's span records,
+ * say so on the span (the metric counts ejections through the detector's
+ * hook, which knows nothing of calls).
+ */
+function report(call: MeshCall, h: EndpointHealth, outcome: HealthOutcome): void {
+  const rec = call.telemetry;
+  if (outcome !== 'failure' || rec === undefined || !rec.recording) return h.report(outcome);
+  const before = h.state;
+  h.report(outcome);
+  if (before !== 'ejected' && h.state === 'ejected') rec.endpointEjected(h.label, before === 'trial' ? 'failed-trial' : 'consecutive-failures');
 }
 
 export function responseOutcome(attempt: Attempt, classifier: ClassifierPolicy = defaultClassifierPolicy): HealthOutcome {

@@ -16,11 +16,12 @@ import { context } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { Filter } from '../../core/filter.js';
 import { ClientCallTelemetry, type ClientTarget } from '../../telemetry/client-call.js';
-import { incomingPassthrough, outgoingParent, sdkActive } from '../../telemetry/context.js';
+import { incomingPassthrough, outgoingParent } from '../../telemetry/context.js';
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
 import { withOptions } from '../options-copy.js';
+import { getHeader } from './headers.js';
 
 export interface CallTelemetryTarget {
   name: string;
@@ -40,11 +41,12 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
     const target: ClientTarget = { destination: dest.name, namespace: dest.namespace, edge: t.traffic.edge(dest.namespace, dest.name) };
     return (call) => {
       const opts = call.opts;
-      if (!sdkActive()) {
+      if (!t.tracing()) {
         // No SDK: no span to make; pass the incoming request's trace context on as it came.
         const passthrough = incomingPassthrough();
         call.telemetry = new ClientCallTelemetry(t, target, opts.method, opts.path, undefined, passthrough?.traceparent, call);
-        if (passthrough !== undefined) call.opts = withHeaders(opts, passthrough);
+        // A traceparent the application set on this call is its own decision: the trace headers stay as it set them.
+        if (passthrough !== undefined && getHeader(opts.headers, 'traceparent') === undefined) call.opts = withHeaders(opts, passthrough);
         return next(call);
       }
       const rec = new ClientCallTelemetry(t, target, opts.method, opts.path, outgoingParent(), undefined, call);

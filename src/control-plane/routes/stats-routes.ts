@@ -1,7 +1,8 @@
 /** Stats: reports in (POST /v1/stats), the summary and its live stream out. */
 import { statsReportSchema, STATS_PATH } from '../../config/stats.js';
 import { requireIdentity } from '../auth/authorize.js';
-import { badRequest } from '../http/http-error.js';
+import { ErrorCode } from '../../core/errors.js';
+import { badRequest, HttpError } from '../http/http-error.js';
 import type { Route } from '../http/router.js';
 import { validate } from '../http/validation.js';
 import { DEFAULT_WINDOW_SECONDS } from '../stats/stats-hub.js';
@@ -29,7 +30,8 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
       handle: ({ body, principal }) => {
         const report = validate(statsReportSchema, body, 'stats report');
         if (principal?.kind === 'join') requireIdentity(principal, report.namespace, report.service ?? principal.service, 'report stats for');
-        stats.stats.add(report);
+        // Over a budget the report is dropped (counted and logged by the store's owner); the reporter hears so.
+        if (!stats.stats.add(report)) throw new HttpError(429, ErrorCode.OVERLOADED, 'stats report dropped: the control plane holds as many stats as it keeps');
         return { status: 204 };
       },
     },

@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
+import { sanitize } from '../log.js';
 import { SSE_HEADERS, sseEvent } from '../watch/sse.js';
 import { StatsStore } from './stats-store.js';
 import { buildSummary, type MeshSummary } from './summary.js';
@@ -25,7 +26,12 @@ export interface StatsHubOptions {
   store: Store;
   pushMs?: number;
   now?: () => number;
+  /** The control plane's event log: a line when reports are dropped (at most one per DROP_LOG_MS). */
+  log?: (message: string) => void;
 }
+
+/** Dropped reports are logged at most this often (a flooding reporter must not flood the log too). */
+export const DROP_LOG_MS = 10_000;
 
 export class StatsHub {
   readonly stats: StatsStore;
@@ -42,7 +48,24 @@ export class StatsHub {
     this.#registry = options.registry;
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
-    this.stats = new StatsStore({ now: this.#now });
+    const log = options.log;
+    let lastLog = -Infinity;
+    let unlogged = 0;
+    this.stats = new StatsStore({
+      now: this.#now,
+      onDrop: (reason, report) => {
+        unlogged++;
+        const now = this.#now();
+        if (log === undefined || now - lastLog < DROP_LOG_MS) return;
+        lastLog = now;
+        const { 'reporter-full': reporterFull, 'store-full': storeFull } = this.stats.dropped;
+        log(
+          `stats: dropped ${unlogged} report(s) since the last line (${reason}, latest from ${sanitize(`${report.namespace}/${report.service ?? '-'}`)} reporter ${sanitize(report.reporter, 64)}); ` +
+            `in all ${reporterFull} over a reporter's budget, ${storeFull} over the store's`,
+        );
+        unlogged = 0;
+      },
+    });
     this.#timer = setInterval(() => this.#pushAll(), options.pushMs ?? DEFAULT_PUSH_MS);
     this.#timer.unref();
     const soon = () => (this.#pending ??= setImmediate(() => this.#pushAll()));

@@ -4,6 +4,16 @@
  * edge (source service -> destination service), per serving instance, and
  * per service. Times are the control plane's own clock at receipt; no
  * reporter's clock is trusted.
+ *
+ * Bounded whatever reporters send, since any join-token holder may post (and
+ * anyone, on an insecure control plane), with ids of its choosing: a report
+ * arriving sooner than `minGapMs` after its reporter's last one is merged
+ * into it (a mesh reports every 250 ms at the most, and once more as it
+ * closes), so one reporter keeps at most retention / minGapMs of them; and
+ * what is held (an entry per edge, and one per report) is counted, per
+ * reporter and in all, against fixed budgets.
+ * A report over a budget, or from a new reporter when there are `maxReporters`
+ * already, is dropped and counted (`dropped`, and `onDrop` for a log line).
  */
 import { LatencyHistogram } from '../../core/latency-histogram.js';
 import type { StatsReport } from '../../config/stats.js';
@@ -14,7 +24,10 @@ interface Received {
   at: number;
   intervalMs: number;
   edges: StatsReport['edges'];
-  inbound: StatsReport['inbound'];
+  /** One per report merged into this entry (usually one). */
+  inbound: NonNullable<StatsReport['inbound']>[];
+  /** Entries it counts against the budgets: its edges, and one per report merged into it. */
+  cost: number;
 }
 
 export interface ReporterState {
@@ -26,6 +39,8 @@ export interface ReporterState {
   /** Longest interval seen: how long silence may last before the reporter counts as gone. */
   intervalMs: number;
   reports: Received[];
+  /** Entries held in `reports` (edges, and one per report), against the per-reporter budget. */
+  entries: number;
   endpoints: StatsReport['endpoints'];
   certificate: StatsReport['certificate'];
   configErrors: StatsReport['configErrors'];
@@ -46,24 +61,73 @@ export interface EdgeTraffic extends Traffic {
   destination: string;
 }
 
+export type StatsDropReason = 'reporter-full' | 'store-full';
+
 export interface StatsStoreOptions {
   retentionMs?: number;
   now?: () => number;
+  /** Reports of one reporter closer together than this share one entry. Default 100 ms. */
+  minGapMs?: number;
+  /**
+   * Entries (an edge, or a report) one reporter may hold over the retention. Default 20 000: a mesh
+   * calling 100 services and reporting every 2 s holds about 3 000.
+   */
+  maxEntriesPerReporter?: number;
+  /** Entries held in all. Default 500 000. */
+  maxEntries?: number;
+  /** Reporters held at once. Default 10 000. */
+  maxReporters?: number;
+  /** Told of every dropped report. */
+  onDrop?: (reason: StatsDropReason, report: StatsReport) => void;
 }
 
 export class StatsStore {
   #reporters = new Map<string, ReporterState>();
   #retentionMs: number;
   #now: () => number;
+  #minGapMs: number;
+  #maxEntriesPerReporter: number;
+  #maxEntries: number;
+  #maxReporters: number;
+  #onDrop: ((reason: StatsDropReason, report: StatsReport) => void) | undefined;
+  #entries = 0;
+  /** Reports dropped since creation, by reason. */
+  readonly dropped: Record<StatsDropReason, number> = { 'reporter-full': 0, 'store-full': 0 };
 
   constructor(options: StatsStoreOptions = {}) {
     this.#retentionMs = options.retentionMs ?? STATS_RETENTION_MS;
     this.#now = options.now ?? Date.now;
+    this.#minGapMs = options.minGapMs ?? 100;
+    this.#maxEntriesPerReporter = options.maxEntriesPerReporter ?? 20_000;
+    this.#maxEntries = options.maxEntries ?? 500_000;
+    this.#maxReporters = options.maxReporters ?? 10_000;
+    this.#onDrop = options.onDrop;
   }
 
-  add(report: StatsReport): void {
+  /** Entries held in all (what the `maxEntries` budget counts). */
+  get entries(): number {
+    return this.#entries;
+  }
+
+  /** Keep a report; false when it was dropped (over a budget). */
+  add(report: StatsReport): boolean {
     const now = this.#now();
+    this.prune(now);
     let r = this.#reporters.get(report.reporter);
+    const cost = report.edges.length + 1;
+    const full: StatsDropReason | undefined =
+      r === undefined && this.#reporters.size >= this.#maxReporters
+        ? 'store-full'
+        : (r?.entries ?? 0) + cost > this.#maxEntriesPerReporter
+          ? 'reporter-full'
+          : this.#entries + cost > this.#maxEntries
+            ? 'store-full'
+            : undefined;
+    if (full !== undefined) {
+      this.dropped[full]++;
+      this.#onDrop?.(full, report);
+      return false;
+    }
     if (!r) {
       r = {
         id: report.reporter,
@@ -73,6 +137,7 @@ export class StatsStore {
         lastAt: now,
         intervalMs: 0,
         reports: [],
+        entries: 0,
         endpoints: [],
         certificate: undefined,
         configErrors: [],
@@ -87,8 +152,20 @@ export class StatsStore {
     r.endpoints = report.endpoints;
     r.certificate = report.certificate;
     r.configErrors = report.configErrors;
-    r.reports.push({ at: now, intervalMs: Math.min(report.intervalMs, this.#retentionMs), edges: report.edges, inbound: report.inbound });
-    this.prune(now);
+    r.entries += cost;
+    this.#entries += cost;
+    const intervalMs = Math.min(report.intervalMs, this.#retentionMs);
+    const last = r.reports.at(-1);
+    if (last !== undefined && now - last.at < this.#minGapMs) {
+      // Counts add up, so the traffic of a report merged here is not lost (a mesh's last report as it closes).
+      for (const e of report.edges) last.edges.push(e);
+      if (report.inbound) last.inbound.push(report.inbound);
+      last.intervalMs = Math.min(last.intervalMs + intervalMs, this.#retentionMs);
+      last.cost += cost;
+    } else {
+      r.reports.push({ at: now, intervalMs, edges: [...report.edges], inbound: report.inbound ? [report.inbound] : [], cost });
+    }
+    return true;
   }
 
   /** Forget reports older than the retention, and reporters with nothing left. */
@@ -96,8 +173,13 @@ export class StatsStore {
     const cutoff = now - this.#retentionMs;
     for (const [id, r] of this.#reporters) {
       let drop = 0;
-      while (drop < r.reports.length && r.reports[drop]!.at < cutoff) drop++;
-      if (drop > 0) r.reports.splice(0, drop);
+      let cost = 0;
+      while (drop < r.reports.length && r.reports[drop]!.at < cutoff) cost += r.reports[drop++]!.cost;
+      if (drop > 0) {
+        r.reports.splice(0, drop);
+        r.entries -= cost;
+        this.#entries -= cost;
+      }
       if (r.reports.length === 0 && r.lastAt < cutoff) this.#reporters.delete(id);
     }
   }
@@ -144,10 +226,11 @@ export class StatsStore {
     const { reports, seconds } = this.#inWindow(r, windowMs, this.#now());
     const t: Traffic = { requests: 0, errors: 0, rps: 0, latency: new LatencyHistogram() };
     for (const rep of reports) {
-      if (!rep.inbound) continue;
-      t.requests += rep.inbound.requests;
-      t.errors += rep.inbound.errors;
-      t.latency.addSparse(rep.inbound.latency, rep.inbound.latencySumMs);
+      for (const inbound of rep.inbound) {
+        t.requests += inbound.requests;
+        t.errors += inbound.errors;
+        t.latency.addSparse(inbound.latency, inbound.latencySumMs);
+      }
     }
     t.rps = t.requests / seconds;
     return t;
