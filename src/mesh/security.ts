@@ -65,17 +65,22 @@ export class MeshSecurity {
     if (opts.offline) return MeshSecurity.#startOffline(client, opts);
     const bundle = await client.trustBundle();
     client.setTrustedRoots(bundle.roots);
+    const provider = MeshSecurity.#newProvider(client, opts, bundle);
+    const keep = opts.identityCache;
+    const disposeKeep = keep ? provider.onIssued((c) => void keep.save(c)) : undefined;
+    await provider.start({ attempts: opts.attempts, wait: opts.wait });
+    return MeshSecurity.#wire(client, provider, disposeKeep, keep);
+  }
+
+  /** The workload's certificate provider, its CSRs signed by the control plane's CA. */
+  static #newProvider(client: ControlPlaneClient, opts: MeshSecurityOptions, bundle: TrustBundle): CertificateProvider {
     const signer: CertificateSigner = {
       sign: async (csr) => {
         const answer = await client.signCertificate(csr);
         return { certificate: answer.certificate, chain: answer.chain, trustBundle: answer.trustBundle };
       },
     };
-    const provider = new CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
-    const keep = opts.identityCache;
-    const disposeKeep = keep ? provider.onIssued((c) => void keep.save(c)) : undefined;
-    await provider.start({ attempts: opts.attempts, wait: opts.wait });
-    return MeshSecurity.#wire(client, provider, disposeKeep, keep);
+    return new CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
   }
 
   /**
@@ -95,13 +100,7 @@ export class MeshSecurity {
       );
     }
     client.setTrustedRoots(bundle.roots);
-    const signer: CertificateSigner = {
-      sign: async (csr) => {
-        const answer = await client.signCertificate(csr);
-        return { certificate: answer.certificate, chain: answer.chain, trustBundle: answer.trustBundle };
-      },
-    };
-    const provider = new CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
+    const provider = MeshSecurity.#newProvider(client, opts, bundle);
     const keep = opts.identityCache!;
     const disposeKeep = provider.onIssued((c) => void keep.save(c));
     provider.startFrom(cached);
