@@ -154,7 +154,19 @@ export class MeshCall implements DeadlineTarget {
     this.handler.onError?.(err);
   }
 
-  /** Run `fn` once the call is over (response complete or failed); at once if it already is. */
+  /**
+   * The call leaves the mesh without an answer from it (the dispatcher hands an
+   * unknown service to DNS): what the layers hold for it is released (timer,
+   * limiter slot, inbound tracking); the application's handler is not called.
+   */
+  abandon(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.telemetry?.abandon();
+    this.#runDoneHooks();
+  }
+
+  /** Run `fn` once the call is over (response complete, failed or abandoned); at once if it already is. */
   onDone(fn: () => void): void {
     if (this.#done) fn();
     else (this.#doneHooks ??= []).push(fn);
