@@ -6,7 +6,10 @@
  * through without copying.
  */
 import type { Endpoint } from './endpoint.js';
-import type { MeshCall } from './call.js';
+import type { AbortableAttempt, MeshCall } from './call.js';
+
+/** undici's own resume goes to the application as it is (no wrapper per response). */
+const noop = (): void => {};
 
 const enum State {
   Waiting,
@@ -16,7 +19,7 @@ const enum State {
   Finished,
 }
 
-export class Attempt {
+export class Attempt implements AbortableAttempt {
   readonly call: MeshCall;
   readonly endpoint: Endpoint;
   readonly promise: Promise<Attempt>;
@@ -38,7 +41,6 @@ export class Attempt {
   #sentAt: number;
   /** Aborted before undici put the request on a socket: the reason, to hand undici once it does. */
   #early: Error | undefined;
-  #abortSelf = (err: Error) => this.#abortNow(err);
 
   constructor(call: MeshCall, endpoint: Endpoint) {
     this.call = call;
@@ -49,8 +51,8 @@ export class Attempt {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    // Abortable from the start, not only once connected (see #abortNow).
-    call.setAttemptAbort(this.#abortSelf);
+    // Abortable from the start, not only once connected (see abortNow).
+    call.setAttempt(this);
   }
 
   /**
@@ -62,7 +64,7 @@ export class Attempt {
    * it is connected (or fails to be). The endpoint stays counted in flight
    * until then, since it is.
    */
-  #abortNow(err: Error): void {
+  abortNow(err: Error): void {
     if (this.#abort) {
       this.#abort(err);
       return;
@@ -157,7 +159,7 @@ export class Attempt {
     this.#state = State.Delivered;
     const h = this.call.handler;
     if (this.#responseStarted) h.onResponseStarted?.();
-    const keepGoing = h.onHeaders?.(this.statusCode, this.rawHeaders, () => this.#resume?.(), this.statusText) ?? true;
+    const keepGoing = h.onHeaders?.(this.statusCode, this.rawHeaders, this.#resume ?? noop, this.statusText) ?? true;
     const buffered = this.#buffered;
     this.#buffered = undefined;
     let flowing = keepGoing;
@@ -180,7 +182,7 @@ export class Attempt {
     this.#buffered = undefined;
     if (this.#ended || this.#error) this.#finish();
     else this.#abort?.(new Error('response discarded by the mesh'));
-    this.call.setAttemptAbort(undefined);
+    this.call.setAttempt(undefined);
   }
 
   #finish(): void {
