@@ -70,6 +70,8 @@ export class MeshCall implements DeadlineTarget {
   failedEndpoints: Endpoint[] | undefined = undefined;
   /** Send the next attempts on a new connection (set by retry after a reset: idle connections may be stale). */
   freshConnection = false;
+  /** What runs when the call ends: the first hook in a field (usually the only one: the limiter's release), more in an array. */
+  #doneHook: (() => void) | undefined = undefined;
   #doneHooks: (() => void)[] | undefined = undefined;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
@@ -193,15 +195,19 @@ export class MeshCall implements DeadlineTarget {
   /** Run `fn` once the call is over (response complete, failed or abandoned); at once if it already is. */
   onDone(fn: () => void): void {
     if (this.#done) fn();
+    else if (this.#doneHook === undefined) this.#doneHook = fn;
     else (this.#doneHooks ??= []).push(fn);
   }
 
   #runDoneHooks(): void {
     this.timer?.clear();
+    const first = this.#doneHook;
+    if (first === undefined) return;
+    this.#doneHook = undefined;
     const hooks = this.#doneHooks;
-    if (!hooks) return;
     this.#doneHooks = undefined;
-    for (const fn of hooks) fn();
+    first();
+    if (hooks) for (const fn of hooks) fn();
   }
 
   /** Stop the attempt under way (a per-try timeout) without ending the call: a retry may follow. */
