@@ -8,6 +8,9 @@
 import type { Endpoint } from './endpoint.js';
 import type { AbortableAttempt, MeshCall } from './call.js';
 
+/** How much of a response body an attempt holds while the stack decides, before it pauses the socket. */
+const HOLD_BYTES = 64 * 1024;
+
 /** undici's own resume goes to the application as it is (no wrapper per response). */
 const noop = (): void => {};
 
@@ -32,6 +35,7 @@ export class Attempt implements AbortableAttempt {
   #abort: ((err: Error) => void) | undefined;
   #resume: (() => void) | undefined;
   #buffered: Buffer[] | undefined;
+  #bufferedBytes = 0;
   #ended = false;
   #trailers: string[] | Buffer[] | null = null;
   #error: Error | undefined;
@@ -66,6 +70,9 @@ export class Attempt implements AbortableAttempt {
    */
   abortNow(err: Error): void {
     if (this.#abort) {
+      // A response undici has finished with (held whole, see onHeaders) cannot be aborted there any more:
+      // it fails here, as one whose body was still arriving would.
+      if (this.#state === State.Headers && this.#ended && this.#error === undefined) this.#error = err;
       this.#abort(err);
       return;
     }
@@ -105,8 +112,11 @@ export class Attempt implements AbortableAttempt {
     const now = performance.now();
     this.endpoint.latency.observe(now - this.#sentAt, now);
     this.#resolve(this);
-    // Hold the body until the stack decides to deliver or discard this response.
-    return false;
+    // The body is held here until the stack decides to deliver or discard this response, without pausing
+    // undici: the decision comes in the microtasks that follow, before the socket's next read, so what is
+    // held is at most what this read brought (a small response whole). Pausing would cost every response
+    // a round of socket.unshift(), socket.read() and a second parser run in undici; see onData's bound.
+    return true;
   }
 
   onData(chunk: Buffer): boolean {
@@ -115,7 +125,10 @@ export class Attempt implements AbortableAttempt {
         return this.call.handler.onData?.(chunk) ?? true;
       case State.Headers:
         (this.#buffered ??= []).push(chunk);
-        return false;
+        this.#bufferedBytes += chunk.length;
+        // Paused (deliver() resumes) past the bound: a layer that waits on something else before deciding
+        // (a custom filter) never makes the mesh buffer a large body.
+        return this.#bufferedBytes < HOLD_BYTES;
       default:
         return true;
     }
