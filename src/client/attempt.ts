@@ -34,6 +34,8 @@ export class Attempt implements AbortableAttempt {
   #reject!: (err: Error) => void;
   #abort: ((err: Error) => void) | undefined;
   #resume: (() => void) | undefined;
+  /** The body held while the stack decides: the first chunk, then the others. */
+  #first: Buffer | undefined;
   #buffered: Buffer[] | undefined;
   #bufferedBytes = 0;
   #ended = false;
@@ -124,7 +126,9 @@ export class Attempt implements AbortableAttempt {
       case State.Delivered:
         return this.call.handler.onData?.(chunk) ?? true;
       case State.Headers:
-        (this.#buffered ??= []).push(chunk);
+        // One chunk (a small response) in a field; an array only for more.
+        if (this.#first === undefined) this.#first = chunk;
+        else (this.#buffered ??= []).push(chunk);
         this.#bufferedBytes += chunk.length;
         // Paused (deliver() resumes) past the bound: a layer that waits on something else before deciding
         // (a custom filter) never makes the mesh buffer a large body.
@@ -173,9 +177,12 @@ export class Attempt implements AbortableAttempt {
     const h = this.call.handler;
     if (this.#responseStarted) h.onResponseStarted?.();
     const keepGoing = h.onHeaders?.(this.statusCode, this.rawHeaders, this.#resume ?? noop, this.statusText) ?? true;
+    const first = this.#first;
     const buffered = this.#buffered;
+    this.#first = undefined;
     this.#buffered = undefined;
     let flowing = keepGoing;
+    if (first !== undefined) flowing = (h.onData?.(first) ?? true) && flowing;
     if (buffered) for (const chunk of buffered) flowing = (h.onData?.(chunk) ?? true) && flowing;
     if (this.#error) {
       this.#finish();
@@ -192,6 +199,7 @@ export class Attempt implements AbortableAttempt {
   discard(): void {
     if (this.#state !== State.Headers) return;
     this.#state = State.Discarded;
+    this.#first = undefined;
     this.#buffered = undefined;
     if (this.#ended || this.#error) this.#finish();
     else this.#abort?.(new Error('response discarded by the mesh'));

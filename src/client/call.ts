@@ -285,7 +285,11 @@ function sameName(a: string, lower: string): boolean {
 /** Adapts a new-style (undici 7 controller) handler to the legacy calls the mesh makes. */
 export function toLegacyHandler(handler: Dispatcher.DispatchHandler): LegacyHandler {
   const h = handler as Dispatcher.DispatchHandler & LegacyHandler;
-  if (typeof h.onRequestStart !== 'function') return h;
+  // The adapter is a function of its own: its closures' context would otherwise be allocated on every call.
+  return typeof h.onRequestStart !== 'function' ? h : adaptControllerHandler(h);
+}
+
+function adaptControllerHandler(h: Dispatcher.DispatchHandler & LegacyHandler): LegacyHandler {
   let paused = false;
   let aborted = false;
   let reason: Error | null = null;
