@@ -126,6 +126,7 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
         p50ms: median(rs.map((x) => x.p50ms)),
         p99ms: median(rs.map((x) => x.p99ms)),
         errors: rs.reduce((s, x) => s + x.errors, 0),
+        cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)),
         handshakesPer10k: (c.handshakes / Math.max(1, c.requests)) * 10_000,
       };
       if (t.baseline) row.baseline = t.baseline;

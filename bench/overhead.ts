@@ -24,6 +24,8 @@ export interface Row {
   p50ms: number;
   p99ms: number;
   errors: number;
+  /** Median over rounds of the client process's CPU per request, µs (see LoadResult). */
+  cpuUsPerRequest?: number;
   /** New connections (TLS handshakes) per 10,000 requests, where the benchmark counts them. */
   handshakesPer10k?: number;
 }
@@ -88,6 +90,7 @@ export async function overhead({ durationMs, rounds, concurrency }: OverheadOpti
         p50ms: median(rs.map((x) => x.p50ms)),
         p99ms: median(rs.map((x) => x.p99ms)),
         errors: rs.reduce((s, x) => s + x.errors, 0),
+        cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)),
       };
       if (t.baseline) row.baseline = t.baseline;
       return row;

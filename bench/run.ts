@@ -33,13 +33,15 @@ function table(title: string, rows: Row[]): (Row & { ratio?: number })[] {
   const byName = new Map(rows.map((r) => [r.name, r]));
   console.log('');
   console.log(title);
-  console.log(`${'client'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hs/10k'.padStart(9)}   ratio`);
+  console.log(`${'client'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hs/10k'.padStart(9)}${'cpu µs'.padStart(9)}   ratio (req/s; client CPU per request)`);
   for (const r of rows) {
     const base = r.baseline ? byName.get(r.baseline) : undefined;
-    const ratio = base ? `${(r.rps / base.rps).toFixed(3)}x ${r.baseline}` : '(baseline)';
+    const cpuRatio = base?.cpuUsPerRequest && r.cpuUsPerRequest ? `; ${(r.cpuUsPerRequest / base.cpuUsPerRequest).toFixed(3)}x CPU` : '';
+    const ratio = base ? `${(r.rps / base.rps).toFixed(3)}x ${r.baseline}${cpuRatio}` : '(baseline)';
     const hs = r.handshakesPer10k === undefined ? '-' : r.handshakesPer10k.toFixed(2);
+    const cpu = r.cpuUsPerRequest === undefined ? '-' : r.cpuUsPerRequest.toFixed(2);
     console.log(
-      `${r.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p50ms.toFixed(3).padStart(10)}${r.p99ms.toFixed(3).padStart(10)}${String(r.errors).padStart(8)}${hs.padStart(9)}   ${ratio}`,
+      `${r.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p50ms.toFixed(3).padStart(10)}${r.p99ms.toFixed(3).padStart(10)}${String(r.errors).padStart(8)}${hs.padStart(9)}${cpu.padStart(9)}   ${ratio}`,
     );
   }
   return rows.map((r) => {

@@ -10,6 +10,8 @@ export interface LoadResult {
   rps: number;
   p50ms: number;
   p99ms: number;
+  /** This process's CPU (user + system) per request, µs: the client's cost, steadier than req/s on a shared machine. */
+  cpuUsPerRequest: number;
 }
 
 export async function runLoad(
@@ -20,6 +22,7 @@ export async function runLoad(
   let n = 0;
   let errors = 0;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const deadline = start + durationMs;
   const loop = async () => {
     while (n < maxRequests && performance.now() < deadline) {
@@ -34,9 +37,11 @@ export async function runLoad(
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuUsPerRequest = n === 0 ? NaN : (cpu.user + cpu.system) / n;
   const sorted = samples.subarray(0, n).sort();
   const pct = (p: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.floor((n * p) / 100))]!);
-  return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99) };
+  return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99), cpuUsPerRequest };
 }
 
 export function median(xs: number[]): number {
@@ -87,5 +92,5 @@ export async function runOpenLoop(
   const seconds = (performance.now() - start) / 1000;
   const sorted = samples.subarray(0, n).sort();
   const pct = (p: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.floor((n * p) / 100))]!);
-  return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99) };
+  return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99), cpuUsPerRequest: NaN };
 }

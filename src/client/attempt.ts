@@ -6,7 +6,13 @@
  * through without copying.
  */
 import type { Endpoint } from './endpoint.js';
-import type { MeshCall } from './call.js';
+import type { AbortableAttempt, MeshCall } from './call.js';
+
+/** How much of a response body an attempt holds while the stack decides, before it pauses the socket. */
+const HOLD_BYTES = 64 * 1024;
+
+/** undici's own resume goes to the application as it is (no wrapper per response). */
+const noop = (): void => {};
 
 const enum State {
   Waiting,
@@ -16,7 +22,7 @@ const enum State {
   Finished,
 }
 
-export class Attempt {
+export class Attempt implements AbortableAttempt {
   readonly call: MeshCall;
   readonly endpoint: Endpoint;
   readonly promise: Promise<Attempt>;
@@ -28,7 +34,10 @@ export class Attempt {
   #reject!: (err: Error) => void;
   #abort: ((err: Error) => void) | undefined;
   #resume: (() => void) | undefined;
+  /** The body held while the stack decides: the first chunk, then the others. */
+  #first: Buffer | undefined;
   #buffered: Buffer[] | undefined;
+  #bufferedBytes = 0;
   #ended = false;
   #trailers: string[] | Buffer[] | null = null;
   #error: Error | undefined;
@@ -38,7 +47,6 @@ export class Attempt {
   #sentAt: number;
   /** Aborted before undici put the request on a socket: the reason, to hand undici once it does. */
   #early: Error | undefined;
-  #abortSelf = (err: Error) => this.#abortNow(err);
 
   constructor(call: MeshCall, endpoint: Endpoint) {
     this.call = call;
@@ -49,8 +57,8 @@ export class Attempt {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    // Abortable from the start, not only once connected (see #abortNow).
-    call.setAttemptAbort(this.#abortSelf);
+    // Abortable from the start, not only once connected (see abortNow).
+    call.setAttempt(this);
   }
 
   /**
@@ -62,8 +70,11 @@ export class Attempt {
    * it is connected (or fails to be). The endpoint stays counted in flight
    * until then, since it is.
    */
-  #abortNow(err: Error): void {
+  abortNow(err: Error): void {
     if (this.#abort) {
+      // A response undici has finished with (held whole, see onHeaders) cannot be aborted there any more:
+      // it fails here, as one whose body was still arriving would.
+      if (this.#state === State.Headers && this.#ended && this.#error === undefined) this.#error = err;
       this.#abort(err);
       return;
     }
@@ -103,8 +114,11 @@ export class Attempt {
     const now = performance.now();
     this.endpoint.latency.observe(now - this.#sentAt, now);
     this.#resolve(this);
-    // Hold the body until the stack decides to deliver or discard this response.
-    return false;
+    // The body is held here until the stack decides to deliver or discard this response, without pausing
+    // undici: the decision comes in the microtasks that follow, before the socket's next read, so what is
+    // held is at most what this read brought (a small response whole). Pausing would cost every response
+    // a round of socket.unshift(), socket.read() and a second parser run in undici; see onData's bound.
+    return true;
   }
 
   onData(chunk: Buffer): boolean {
@@ -112,8 +126,13 @@ export class Attempt {
       case State.Delivered:
         return this.call.handler.onData?.(chunk) ?? true;
       case State.Headers:
-        (this.#buffered ??= []).push(chunk);
-        return false;
+        // One chunk (a small response) in a field; an array only for more.
+        if (this.#first === undefined) this.#first = chunk;
+        else (this.#buffered ??= []).push(chunk);
+        this.#bufferedBytes += chunk.length;
+        // Paused (deliver() resumes) past the bound: a layer that waits on something else before deciding
+        // (a custom filter) never makes the mesh buffer a large body.
+        return this.#bufferedBytes < HOLD_BYTES;
       default:
         return true;
     }
@@ -157,10 +176,13 @@ export class Attempt {
     this.#state = State.Delivered;
     const h = this.call.handler;
     if (this.#responseStarted) h.onResponseStarted?.();
-    const keepGoing = h.onHeaders?.(this.statusCode, this.rawHeaders, () => this.#resume?.(), this.statusText) ?? true;
+    const keepGoing = h.onHeaders?.(this.statusCode, this.rawHeaders, this.#resume ?? noop, this.statusText) ?? true;
+    const first = this.#first;
     const buffered = this.#buffered;
+    this.#first = undefined;
     this.#buffered = undefined;
     let flowing = keepGoing;
+    if (first !== undefined) flowing = (h.onData?.(first) ?? true) && flowing;
     if (buffered) for (const chunk of buffered) flowing = (h.onData?.(chunk) ?? true) && flowing;
     if (this.#error) {
       this.#finish();
@@ -177,10 +199,11 @@ export class Attempt {
   discard(): void {
     if (this.#state !== State.Headers) return;
     this.#state = State.Discarded;
+    this.#first = undefined;
     this.#buffered = undefined;
     if (this.#ended || this.#error) this.#finish();
     else this.#abort?.(new Error('response discarded by the mesh'));
-    this.call.setAttemptAbort(undefined);
+    this.call.setAttempt(undefined);
   }
 
   #finish(): void {

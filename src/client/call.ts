@@ -26,6 +26,11 @@ export interface LegacyHandler {
   onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: unknown): void;
 }
 
+/** What the call can stop: the attempt under way (an Attempt). */
+export interface AbortableAttempt {
+  abortNow(err: Error): void;
+}
+
 export class MeshCall implements DeadlineTarget {
   readonly destination: Destination;
   /**
@@ -52,7 +57,7 @@ export class MeshCall implements DeadlineTarget {
   #headers: RequestHeaders | undefined = undefined;
   #pathname: string | undefined = undefined;
   #query: Map<string, string> | undefined = undefined;
-  #attemptAbort: ((err: Error) => void) | undefined = undefined;
+  #attempt: AbortableAttempt | undefined = undefined;
   #onAbort: ((err: Error) => void) | undefined = undefined;
   #done = false;
 
@@ -65,6 +70,8 @@ export class MeshCall implements DeadlineTarget {
   failedEndpoints: Endpoint[] | undefined = undefined;
   /** Send the next attempts on a new connection (set by retry after a reset: idle connections may be stale). */
   freshConnection = false;
+  /** What runs when the call ends: the first hook in a field (usually the only one: the limiter's release), more in an array. */
+  #doneHook: (() => void) | undefined = undefined;
   #doneHooks: (() => void)[] | undefined = undefined;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
@@ -84,6 +91,25 @@ export class MeshCall implements DeadlineTarget {
    */
   get headers(): RequestHeaders {
     return (this.#headers ??= RequestHeaders.from(this.opts.headers));
+  }
+
+  /**
+   * One request header by lower-case name (repeated values joined with ", "),
+   * as `headers.get(name)` answers, but read from the options in place while
+   * nothing has parsed them: route matching on a header costs no Map. An
+   * iterable that is not an array (maybe one-shot) is parsed once instead.
+   */
+  header(name: string): string | undefined {
+    if (this.#headers !== undefined) return this.#headers.get(name);
+    const raw = this.opts.headers;
+    if (raw == null) return undefined;
+    if (!Array.isArray(raw) && typeof (raw as Iterable<unknown>)[Symbol.iterator] === 'function') return this.headers.get(name);
+    return scanHeader(raw as ScannableHeaders, name);
+  }
+
+  /** True when the request has the header (lower-case name), as `headers.has(name)` answers. */
+  hasHeader(name: string): boolean {
+    return this.header(name) !== undefined;
   }
 
   /** The request path without its query string. */
@@ -122,14 +148,14 @@ export class MeshCall implements DeadlineTarget {
   abort(reason: Error): void {
     if (this.abortReason || this.#done) return;
     this.abortReason = reason;
-    this.#attemptAbort?.(reason);
+    this.#attempt?.abortNow(reason);
     this.#onAbort?.(reason);
   }
 
-  /** The transport registers the running attempt's abort so an application abort reaches the socket. */
-  setAttemptAbort(abort: ((err: Error) => void) | undefined): void {
-    this.#attemptAbort = abort;
-    if (abort && this.abortReason) abort(this.abortReason);
+  /** The running attempt registers itself, so that an application abort reaches the socket (no closure per attempt). */
+  setAttempt(attempt: AbortableAttempt | undefined): void {
+    this.#attempt = attempt;
+    if (attempt && this.abortReason) attempt.abortNow(this.abortReason);
   }
 
   /** A layer waiting on something other than an attempt (discovery, backoff) registers how to stop waiting. */
@@ -154,23 +180,39 @@ export class MeshCall implements DeadlineTarget {
     this.handler.onError?.(err);
   }
 
-  /** Run `fn` once the call is over (response complete or failed); at once if it already is. */
+  /**
+   * The call leaves the mesh without an answer from it (the dispatcher hands an
+   * unknown service to DNS): what the layers hold for it is released (timer,
+   * limiter slot, inbound tracking); the application's handler is not called.
+   */
+  abandon(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.telemetry?.abandon();
+    this.#runDoneHooks();
+  }
+
+  /** Run `fn` once the call is over (response complete, failed or abandoned); at once if it already is. */
   onDone(fn: () => void): void {
     if (this.#done) fn();
+    else if (this.#doneHook === undefined) this.#doneHook = fn;
     else (this.#doneHooks ??= []).push(fn);
   }
 
   #runDoneHooks(): void {
     this.timer?.clear();
+    const first = this.#doneHook;
+    if (first === undefined) return;
+    this.#doneHook = undefined;
     const hooks = this.#doneHooks;
-    if (!hooks) return;
     this.#doneHooks = undefined;
-    for (const fn of hooks) fn();
+    first();
+    if (hooks) for (const fn of hooks) fn();
   }
 
   /** Stop the attempt under way (a per-try timeout) without ending the call: a retry may follow. */
   abortAttempt(reason: Error): void {
-    this.#attemptAbort?.(reason);
+    this.#attempt?.abortNow(reason);
   }
 
   /** The call's timer says its deadline passed: the whole call stops with HYPHAE_ERR_DEADLINE_EXCEEDED. */
@@ -204,10 +246,50 @@ export class MeshCall implements DeadlineTarget {
   }
 }
 
+type ScannableHeaders = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/**
+ * RequestHeaders' answer for one name, without building it: the values of
+ * every entry whose name matches in any case, in order, joined with ", ";
+ * undefined when there are none (null/undefined values and empty arrays count
+ * as none, as there).
+ */
+function scanHeader(raw: ScannableHeaders, name: string): string | undefined {
+  let out: string | undefined;
+  if (Array.isArray(raw)) {
+    if (raw.length > 0 && Array.isArray(raw[0])) {
+      for (const pair of raw as readonly [unknown, unknown][]) if (sameName(String(pair[0]), name)) out = joinValue(out, pair[1]);
+    } else {
+      for (let i = 0; i + 1 < raw.length; i += 2) if (sameName(String(raw[i]), name)) out = joinValue(out, raw[i + 1]);
+    }
+    return out;
+  }
+  const obj = raw as Readonly<Record<string, unknown>>;
+  for (const k in obj) if (Object.hasOwn(obj, k) && sameName(k, name)) out = joinValue(out, obj[k]);
+  return out;
+}
+
+function joinValue(out: string | undefined, v: unknown): string | undefined {
+  if (v === undefined || v === null) return out;
+  if (Array.isArray(v)) {
+    for (const x of v) out = out === undefined ? String(x) : `${out}, ${String(x)}`;
+    return out;
+  }
+  return out === undefined ? String(v) : `${out}, ${String(v)}`;
+}
+
+function sameName(a: string, lower: string): boolean {
+  return a.length === lower.length && (a === lower || a.toLowerCase() === lower);
+}
+
 /** Adapts a new-style (undici 7 controller) handler to the legacy calls the mesh makes. */
 export function toLegacyHandler(handler: Dispatcher.DispatchHandler): LegacyHandler {
   const h = handler as Dispatcher.DispatchHandler & LegacyHandler;
-  if (typeof h.onRequestStart !== 'function') return h;
+  // The adapter is a function of its own: its closures' context would otherwise be allocated on every call.
+  return typeof h.onRequestStart !== 'function' ? h : adaptControllerHandler(h);
+}
+
+function adaptControllerHandler(h: Dispatcher.DispatchHandler & LegacyHandler): LegacyHandler {
   let paused = false;
   let aborted = false;
   let reason: Error | null = null;

@@ -52,8 +52,9 @@ export class MeshDispatcher extends Dispatcher {
       err.code === ErrorCode.SERVICE_NOT_FOUND &&
       !call.abortReason
     ) {
-      // Not a mesh call after all: its telemetry record ends without counting (DNS takes the request).
-      call.telemetry?.abandon();
+      // Not a mesh call after all: its telemetry record ends without counting (DNS takes the request), and
+      // what the layers hold for it is released.
+      call.abandon();
       this.#passthrough.dispatch(call.opts, original);
       return;
     }

@@ -72,6 +72,11 @@ export class ConcurrencyLimiter {
 
   /** Give a slot back: it goes to the oldest waiter, if any. */
   release(): void {
+    // Nobody waits (the usual case): no iterator.
+    if (this.#queue.size === 0) {
+      if (this.#inflight > 0) this.#inflight--;
+      return;
+    }
     const next = this.#queue.values().next();
     if (!next.done) {
       this.#queue.delete(next.value);

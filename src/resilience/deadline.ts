@@ -13,7 +13,7 @@
  * subtracted, so a downstream hop may believe it has up to one one-way latency
  * more than it really has; we floor the value so that rounding never adds more.
  */
-import type { Clock, Timer } from '../core/clock.js';
+import { systemClock, type Clock, type Timer } from '../core/clock.js';
 
 /** Request header carrying the caller's remaining budget, in whole milliseconds. */
 export const DEADLINE_HEADER = 'x-hyphae-deadline-ms';
@@ -77,6 +77,12 @@ export interface DeadlineTarget {
  * deadline and the running try's deadline. When a try ends early the timer is
  * left as it is (no clear/re-arm churn per attempt): if it fires for a try that
  * is over, it re-arms itself for what remains. Cleared when the call ends.
+ *
+ * On the system clock a call's timer is not a Node timer of its own: it is an
+ * entry in a shared list of entries armed for the same number of milliseconds
+ * (see TimerList below), so arming and clearing cost a few field writes and
+ * no allocation. On any other clock (tests' fake clocks) it is that clock's
+ * setTimeout, as before.
  */
 export class CallDeadline {
   /** Absolute deadline of the whole call (clock ms); Infinity when only tries are bounded. */
@@ -88,10 +94,16 @@ export class CallDeadline {
   #timer: Timer | undefined;
   #clock: Clock;
   #target: DeadlineTarget;
-  #fire = () => this.#onFire();
+  #fire: (() => void) | undefined;
   #cleared = false;
+  // ---- an entry of a shared TimerList (system clock only); managed by TimerList
+  /** @internal */ _list: TimerList | undefined = undefined;
+  /** @internal */ _due = 0;
+  /** @internal */ _prev: CallDeadline | undefined = undefined;
+  /** @internal */ _next: CallDeadline | undefined = undefined;
 
-  constructor(clock: Clock, at: number, perTryMs: number, target: DeadlineTarget) {
+  /** `now`: the clock's time, when the caller just read it (saves a read). */
+  constructor(clock: Clock, at: number, perTryMs: number, target: DeadlineTarget, now: number = clock.now()) {
     this.#clock = clock;
     this.at = at;
     this.perTryMs = perTryMs > 0 ? perTryMs : 0;
@@ -99,8 +111,8 @@ export class CallDeadline {
     // Armed at once, so that waits before the first try (discovery, the limit queue) are bounded too;
     // with a per-try timeout, for the first try's deadline already: the try that starts right after
     // finds the timer where it wants it, and the call costs one timer, not two.
-    const first = this.perTryMs > 0 ? Math.min(at, clock.now() + this.perTryMs) : at;
-    if (first !== Infinity) this.#arm(first);
+    const first = this.perTryMs > 0 ? Math.min(at, now + this.perTryMs) : at;
+    if (first !== Infinity) this.#arm(first, now);
   }
 
   /** Milliseconds left for the whole call (Infinity without a call deadline). */
@@ -119,7 +131,7 @@ export class CallDeadline {
     if (this.perTryMs > 0) {
       this.#tryAt = now + this.perTryMs;
       // Armed a little earlier (at construction, or for a previous try) is fine: it re-arms when it fires.
-      if (this.#tryAt < this.#armedAt) this.#arm(this.#tryAt);
+      if (this.#tryAt < this.#armedAt) this.#arm(this.#tryAt, now);
     }
     return this.tryAt - now;
   }
@@ -132,33 +144,121 @@ export class CallDeadline {
   /** The call is over: nothing fires any more. */
   clear(): void {
     this.#cleared = true;
-    this.#timer?.clear();
-    this.#timer = undefined;
+    this.#disarm();
     this.#armedAt = Infinity;
   }
 
-  #arm(at: number): void {
+  #disarm(): void {
+    if (this._list !== undefined) this._list.remove(this);
+    else if (this.#timer !== undefined) {
+      this.#timer.clear();
+      this.#timer = undefined;
+    }
+  }
+
+  #arm(at: number, now: number): void {
     if (this.#cleared) return;
-    this.#timer?.clear();
+    this.#disarm();
     this.#armedAt = at;
-    this.#timer = this.#clock.setTimeout(this.#fire, Math.max(0, at - this.#clock.now()));
+    const ms = Math.max(0, at - now);
+    if (this.#clock === systemClock) {
+      TimerList.add(this, ms, now);
+      return;
+    }
+    this.#timer = this.#clock.setTimeout((this.#fire ??= () => this.onFire()), ms);
   }
 
-  #onFire(): void {
+  /** @internal The timer (or the shared list) says the armed instant has come. */
+  onFire(): void {
     this.#timer = undefined;
     this.#armedAt = Infinity;
     if (this.#cleared) return;
-    const now = this.#clock.now() + EARLY_MS;
-    if (now >= this.at) {
+    const now = this.#clock.now();
+    const early = now + EARLY_MS;
+    if (early >= this.at) {
       this.#cleared = true;
       this.#target.onCallDeadline();
       return;
     }
-    if (now >= this.#tryAt) {
+    if (early >= this.#tryAt) {
       this.#tryAt = Infinity;
       this.#target.onTryDeadline();
     }
     const next = Math.min(this.at, this.#tryAt);
-    if (next !== Infinity) this.#arm(next);
+    if (next !== Infinity) this.#arm(next, now);
+  }
+}
+
+/**
+ * The call timers of the system clock that were armed for the same whole
+ * number of milliseconds, in one doubly linked list — Node's own design for
+ * its timers (lib/internal/timers.js), without a Timeout object, its async
+ * id and two closures per call. Entries of one list are due in the order they
+ * were added (same duration, monotonic clock), so the list needs one Node
+ * timer, armed for its head; a call that ends unlinks its entry in O(1). When
+ * the timer fires, every entry due is taken off and told (it fires for its
+ * call, or re-arms itself for a later instant); the timer is then re-armed for
+ * the new head. An emptied list drops its timer and itself, so an idle
+ * process holds no timer (and a call's timer keeps the process alive, as a
+ * Node timer of its own would).
+ */
+class TimerList {
+  static readonly #lists = new Map<number, TimerList>();
+  readonly #ms: number;
+  #head: CallDeadline | undefined = undefined;
+  #tail: CallDeadline | undefined = undefined;
+  #timer: NodeJS.Timeout | undefined = undefined;
+  readonly #onTimeout = (): void => this.#run();
+
+  private constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  static add(d: CallDeadline, ms: number, now: number): void {
+    // Rounded up: an entry never fires before its instant (it would only re-arm).
+    const whole = ms <= 1 ? 1 : Math.ceil(ms);
+    let list = TimerList.#lists.get(whole);
+    if (list === undefined) TimerList.#lists.set(whole, (list = new TimerList(whole)));
+    d._list = list;
+    d._due = now + whole;
+    d._next = undefined;
+    d._prev = list.#tail;
+    if (list.#tail === undefined) list.#head = d;
+    else list.#tail._next = d;
+    list.#tail = d;
+    list.#timer ??= setTimeout(list.#onTimeout, whole);
+  }
+
+  remove(d: CallDeadline): void {
+    const prev = d._prev;
+    const next = d._next;
+    if (prev === undefined) this.#head = next;
+    else prev._next = next;
+    if (next === undefined) this.#tail = prev;
+    else next._prev = prev;
+    d._list = d._prev = d._next = undefined;
+    if (this.#head === undefined) this.#drop();
+  }
+
+  #drop(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (TimerList.#lists.get(this.#ms) === this) TimerList.#lists.delete(this.#ms);
+  }
+
+  #run(): void {
+    this.#timer = undefined;
+    const now = performance.now() + EARLY_MS;
+    let d = this.#head;
+    while (d !== undefined && d._due <= now) {
+      this.remove(d);
+      // May arm d again (in this list or another one): it is unlinked already.
+      d.onFire();
+      d = this.#head;
+    }
+    // An entry that re-armed itself in this list may have armed the timer for its own duration: re-arm for the head.
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#head !== undefined) this.#timer = setTimeout(this.#onTimeout, Math.max(1, Math.ceil(this.#head._due - performance.now())));
   }
 }

@@ -23,19 +23,14 @@ export type LimiterSource = ConcurrencyLimiter | ((call: MeshCall) => Concurrenc
 export function concurrencyLimit(source: LimiterSource, onLimited?: (call: MeshCall, limiter: ConcurrencyLimiter) => void): Filter<MeshCall, Attempt> {
   const limiterOf = typeof source === 'function' ? source : () => source;
   return (next) => {
-    const run = (call: MeshCall, limiter: ConcurrencyLimiter): Promise<Attempt> =>
-      next(call).then(
-        (attempt) => {
-          // Released to the limiter it came from, even if the destination has a new one by then.
-          call.onDone(limiter.releaser);
-          return attempt;
-        },
-        (err: unknown) => {
-          // Failed inside the stack: nothing of the call is in flight any more.
-          limiter.release();
-          throw err;
-        },
-      );
+    // The slot goes back when the call ends — its body done, or the call failed (whoever runs the stack ends
+    // the call either way: the dispatcher with complete/fail, or abandon when it hands the request to DNS) —
+    // to the limiter it came from, even if the destination has a new one by then. Registered before sending,
+    // so the layer adds no promise and no closure per call.
+    const run = (call: MeshCall, limiter: ConcurrencyLimiter): Promise<Attempt> => {
+      call.onDone(limiter.releaser);
+      return next(call);
+    };
     return (call) => {
       const limiter = limiterOf(call);
       if (limiter === undefined) return next(call);

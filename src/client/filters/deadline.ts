@@ -72,7 +72,7 @@ export function deadline(options: DeadlineFilterOptions = {}): Filter<MeshCall, 
     if (at !== Infinity || perTryMs > 0) {
       call.deadline = at;
       // The call clears its timer when it ends (complete or fail).
-      call.timer = new CallDeadline(clock, at, perTryMs, call);
+      call.timer = new CallDeadline(clock, at, perTryMs, call, now);
     }
     if (ctx !== undefined) track(ctx, call);
     return next(call);

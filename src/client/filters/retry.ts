@@ -77,28 +77,30 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
   const budgetOf = typeof budgetSource === 'function' ? budgetSource : () => budgetSource;
 
   return (next) => {
-    const run = async (call: MeshCall, policy: RetryPolicy): Promise<Attempt> => {
-      const budget = budgetOf(call);
-      budget?.deposit();
-      const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
-      let replayable: boolean;
-      if (typeof prepared === 'boolean') replayable = prepared;
-      else {
-        try {
-          replayable = await prepared;
-        } catch (err) {
-          // Stopped while reading the body (deadline, cancellation): the caller gets the reason, not the stream's error.
-          throw call.abortReason ?? err;
-        }
-      }
+    // The retry loop. `settled`: the first attempt already ran (see below) and this is its outcome.
+    const run = async (
+      call: MeshCall,
+      policy: RetryPolicy,
+      budget: RetryBudget | undefined,
+      replayable: boolean,
+      settled: boolean,
+      firstAttempt?: Attempt,
+      firstError?: unknown,
+    ): Promise<Attempt> => {
       let idempotent: boolean | undefined;
       for (;;) {
         let attempt: Attempt | undefined;
         let error: unknown;
-        try {
-          attempt = await next(call);
-        } catch (err) {
-          error = err;
+        if (settled) {
+          settled = false;
+          attempt = firstAttempt;
+          error = firstError;
+        } else {
+          try {
+            attempt = await next(call);
+          } catch (err) {
+            error = err;
+          }
         }
         // Aborted (the application, the call's deadline, the inbound request): never retry.
         if (call.abortReason !== undefined) {
@@ -151,7 +153,25 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
       const policy = policyOf(call);
       // No retry possible: no extra promise, no body buffering.
       if (policy === undefined || policy.attempts <= 1) return next(call);
-      return run(call, policy);
+      const budget = budgetOf(call);
+      budget?.deposit();
+      const prepared = prepareReplayableBody(call, policy.maxReplayBytes);
+      if (typeof prepared !== 'boolean') {
+        return prepared.then(
+          (replayable) => run(call, policy, budget, replayable, false),
+          // Stopped while reading the body (deadline, cancellation): the caller gets the reason, not the stream's error.
+          (err: unknown) => {
+            throw call.abortReason ?? err;
+          },
+        );
+      }
+      // The first attempt without an async frame: a final answer (the usual case) costs one then(), and
+      // only an answer or error that may need a retry enters the loop.
+      return next(call).then(
+        (attempt) =>
+          call.abortReason !== undefined || responseCondition(attempt, policy) === undefined ? attempt : run(call, policy, budget, prepared, true, attempt),
+        (err: unknown) => run(call, policy, budget, prepared, true, undefined, err),
+      );
     };
   };
 }

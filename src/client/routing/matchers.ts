@@ -64,14 +64,14 @@ export function compileMatch(m: RouteMatch): CompiledMatch {
   }
   for (const h of m.headers ?? []) {
     const name = h.name;
-    if (h.type === 'Present') predicates.push((c) => c.headers.has(name));
+    if (h.type === 'Present') predicates.push((c) => c.hasHeader(name));
     else if (h.type === 'Exact') {
       const value = h.value!;
-      predicates.push((c) => c.headers.get(name) === value);
+      predicates.push((c) => c.header(name) === value);
     } else {
       const re = fullRegex(h.value!);
       predicates.push((c) => {
-        const v = c.headers.get(name);
+        const v = c.header(name);
         return v !== undefined && re.test(v);
       });
     }

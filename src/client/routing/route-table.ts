@@ -54,13 +54,18 @@ export class RouteTable {
   readonly entries: readonly RouteEntry[];
   /** The routes this table was compiled from, for diagnostics. */
   readonly routes: readonly RouteResource[];
+  /** The first entry when it matches every call (a catch-all): match() returns it without a walk. */
+  readonly #always: RouteEntry | undefined;
 
   constructor(entries: RouteEntry[], routes: readonly RouteResource[]) {
     this.entries = entries;
     this.routes = routes;
+    this.#always = entries[0] !== undefined && entries[0].predicates.length === 0 ? entries[0] : undefined;
   }
 
   match(call: MeshCall): RouteEntry | undefined {
+    // A catch-all rule first (a route with a single rule and no matches): nothing to evaluate.
+    if (this.#always !== undefined) return this.#always;
     const entries = this.entries;
     outer: for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
