@@ -28,9 +28,9 @@ import { balance } from '../src/client/balance.js';
 import { Destination } from '../src/client/destination.js';
 import { MeshDispatcher } from '../src/client/dispatcher.js';
 import { transport } from '../src/client/transport.js';
-import { serviceSpecSchema, routeResourceSchema } from '../src/config/resources.js';
 import { compose } from '../src/core/filter.js';
 import { StaticResolver } from '../src/discovery/static-resolver.js';
+import { configureStackTargets } from './lib/stack-config.js';
 import { WatchCache } from '../src/discovery/watch-cache.js';
 import { buildDir, startNode } from '../examples/lib/child.js';
 import { median, runLoad, type LoadResult } from './lib/load.js';
@@ -42,35 +42,12 @@ export interface ClientStackOptions {
   concurrency: number;
 }
 
-const RESILIENCE = {
-  retries: { attempts: 2 },
-  retryBudget: { percent: 20, minPerSecond: 10, window: '10s' },
-  outlierDetection: { consecutiveFailures: 5 },
-  limits: { maxConcurrent: 1024, maxPending: 1024 },
-};
-
-function route(parent: string) {
-  return routeResourceSchema.parse({
-    apiVersion: 'hyphae.dev/v1',
-    kind: 'Route',
-    metadata: { name: `${parent}-routes` },
-    spec: {
-      parentRefs: [{ name: parent }],
-      rules: [
-        { name: 'canary', matches: [{ headers: [{ name: 'x-canary', value: 'true' }] }], backendRefs: [{ name: parent }] },
-        { name: 'default', backendRefs: [{ name: parent }] },
-      ],
-    },
-  });
-}
-
 export async function clientStack({ durationMs, rounds, concurrency }: ClientStackOptions): Promise<Row[]> {
   const server = startNode(path.join(buildDir, 'bench/lib/echo-server.js'));
   const port = Number((await server.waitFor(/listening (\d+)/))[1]);
   const ep = [{ address: '127.0.0.1', port }];
   const resolver = new StaticResolver({ skeleton: ep, full: ep, timed: ep });
-  resolver.configure('full', { config: serviceSpecSchema.parse(RESILIENCE), routes: [route('full')] });
-  resolver.configure('timed', { config: serviceSpecSchema.parse({ ...RESILIENCE, timeouts: { request: '2s', perTry: '1s' } }), routes: [route('timed')] });
+  configureStackTargets(resolver);
   const cache = new WatchCache(resolver);
   const dests = new Map<string, Destination>();
   for (const name of ['skeleton', 'full', 'timed']) dests.set(name, new Destination({ namespace: 'default', name }, { cache, discoveryTimeoutMs: 2_000 }));

@@ -30,34 +30,12 @@ import type { LegacyHandler } from '../src/client/call.js';
 import { Destination } from '../src/client/destination.js';
 import { MeshDispatcher } from '../src/client/dispatcher.js';
 import { transport } from '../src/client/transport.js';
-import { routeResourceSchema, serviceSpecSchema } from '../src/config/resources.js';
 import { compose } from '../src/core/filter.js';
 import { StaticResolver } from '../src/discovery/static-resolver.js';
+import { configureStackTargets } from './lib/stack-config.js';
 import { WatchCache } from '../src/discovery/watch-cache.js';
 import { MeshTelemetry } from '../src/telemetry/mesh-telemetry.js';
 import { median } from './lib/load.js';
-
-const RESILIENCE = {
-  retries: { attempts: 2 },
-  retryBudget: { percent: 20, minPerSecond: 10, window: '10s' },
-  outlierDetection: { consecutiveFailures: 5 },
-  limits: { maxConcurrent: 1024, maxPending: 1024 },
-};
-
-function route(parent: string) {
-  return routeResourceSchema.parse({
-    apiVersion: 'hyphae.dev/v1',
-    kind: 'Route',
-    metadata: { name: `${parent}-routes` },
-    spec: {
-      parentRefs: [{ name: parent }],
-      rules: [
-        { name: 'canary', matches: [{ headers: [{ name: 'x-canary', value: 'true' }] }], backendRefs: [{ name: parent }] },
-        { name: 'default', backendRefs: [{ name: parent }] },
-      ],
-    },
-  });
-}
 
 const BODY = Buffer.from('{"ok":true,"path":"/items","n":1}');
 const RAW_HEADERS = [Buffer.from('content-type'), Buffer.from('application/json'), Buffer.from('content-length'), Buffer.from(String(BODY.length))];
@@ -102,8 +80,7 @@ export interface StackCostVariant {
 export async function setupStackCost(concurrency: number): Promise<{ variants: StackCostVariant[]; run: (origin: string, n: number) => Promise<number>; close: () => Promise<void> }> {
   const ep = [{ address: '127.0.0.1', port: 1 }];
   const resolver = new StaticResolver({ skeleton: ep, full: ep, timed: ep, mesh: ep });
-  resolver.configure('full', { config: serviceSpecSchema.parse(RESILIENCE), routes: [route('full')] });
-  resolver.configure('timed', { config: serviceSpecSchema.parse({ ...RESILIENCE, timeouts: { request: '2s', perTry: '1s' } }), routes: [route('timed')] });
+  configureStackTargets(resolver);
   const cache = new WatchCache(resolver);
   const poolFactory = () => new FakePool() as unknown as Pool;
   const telemetry = new MeshTelemetry({ service: 'bench-client', namespace: 'default' });

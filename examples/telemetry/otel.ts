@@ -23,7 +23,8 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { spanToJson } from './span-json.js';
 
 const env = process.env;
 const serviceName = env.OTEL_SERVICE_NAME ?? env.HYPHAE_SERVICE ?? 'unknown';
@@ -44,7 +45,7 @@ if (env.OTEL_TRACES === 'memory') {
   const admin = http.createServer((req, res) => {
     if (req.url === '/spans/reset') exporter.reset();
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify(exporter.getFinishedSpans().map(toJson)));
+    res.end(JSON.stringify(exporter.getFinishedSpans().map((s) => spanToJson(s, serviceName))));
   });
   const port = await listenLoopback(admin, 0);
   console.log(`otel spans=http://127.0.0.1:${port}/spans`);
@@ -58,33 +59,4 @@ if (env.OTEL_PROMETHEUS_PORT !== undefined) {
   console.log(`otel metrics=http://127.0.0.1:${port}/metrics`);
 }
 
-/** A finished span as JSON, with what a test needs to rebuild the trace. */
-export interface SpanJson {
-  name: string;
-  kind: number;
-  traceId: string;
-  spanId: string;
-  parentSpanId: string | undefined;
-  parentIsRemote: boolean | undefined;
-  scope: string;
-  service: string;
-  attributes: Record<string, unknown>;
-  events: { name: string; attributes: Record<string, unknown> }[];
-  status: { code: number; message?: string | undefined };
-}
-
-function toJson(s: ReadableSpan): SpanJson {
-  return {
-    name: s.name,
-    kind: s.kind,
-    traceId: s.spanContext().traceId,
-    spanId: s.spanContext().spanId,
-    parentSpanId: s.parentSpanContext?.spanId,
-    parentIsRemote: s.parentSpanContext?.isRemote,
-    scope: s.instrumentationScope.name,
-    service: serviceName,
-    attributes: { ...s.attributes },
-    events: s.events.map((e) => ({ name: e.name, attributes: { ...e.attributes } })),
-    status: { code: s.status.code, message: s.status.message },
-  };
-}
+export type { SpanJson } from './span-json.js';

@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { spanToJson } from '../../examples/telemetry/span-json.js';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startTelemetryService, type SpanJson, type TelemetryService } from '../helpers/telemetry-services.js';
@@ -26,22 +27,6 @@ const exporter = new InMemorySpanExporter();
 const sdk = new NodeSDK({ serviceName: 'test-client', spanProcessors: [new SimpleSpanProcessor(exporter)], instrumentations: [] });
 
 type Span = SpanJson;
-
-function fromReadable(s: ReadableSpan): Span {
-  return {
-    name: s.name,
-    kind: s.kind,
-    traceId: s.spanContext().traceId,
-    spanId: s.spanContext().spanId,
-    parentSpanId: s.parentSpanContext?.spanId,
-    parentIsRemote: s.parentSpanContext?.isRemote,
-    scope: s.instrumentationScope.name,
-    service: 'test-client',
-    attributes: { ...s.attributes },
-    events: s.events.map((e) => ({ name: e.name, attributes: { ...e.attributes } })),
-    status: { code: s.status.code, message: s.status.message },
-  };
-}
 
 describe('one trace through web -> api -> db (real processes, sdk-node in each, in-memory exporters)', { timeout: 120_000 }, () => {
   let cp: RunningControlPlane;
@@ -80,7 +65,7 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
     const deadline = Date.now() + 5_000;
     for (;;) {
       const remote = (await Promise.all(services.map((s) => s.spans()))).flat();
-      const spans = [...exporter.getFinishedSpans().map(fromReadable), ...remote].filter((s) => s.traceId === traceId);
+      const spans = [...exporter.getFinishedSpans().map((s) => spanToJson(s, 'test-client')), ...remote].filter((s) => s.traceId === traceId);
       if (spans.length >= atLeast || Date.now() > deadline) return spans;
       await new Promise((r) => setTimeout(r, 50));
     }
