@@ -11,6 +11,7 @@
  * `slow` is examples/chain with HANG=1 (mTLS); this process is the client.
  */
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 import { after, before, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -83,6 +84,8 @@ it(`limit ${N} (+${PENDING} pending), backend hangs: exactly ${N} in flight, the
   const base = await chainStats(slow);
 
   const held = new AbortController();
+  // One signal for thousands of calls at once, on purpose (each call removes its listener when it ends).
+  setMaxListeners(0, held.signal);
   const burst = Array.from({ length: BURST }, () => fire(held.signal));
   // Everything beyond the limit and the queue is refused before this turn of the event loop ends.
   const refused = await Promise.all(burst.slice(N + PENDING));
