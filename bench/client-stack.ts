@@ -23,17 +23,13 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Agent, type Dispatcher } from 'undici';
-import { balance } from '../src/client/balance.js';
+import type { Dispatcher } from 'undici';
 import { Destination } from '../src/client/destination.js';
-import { MeshDispatcher } from '../src/client/dispatcher.js';
-import { transport } from '../src/client/transport.js';
-import { compose } from '../src/core/filter.js';
 import { StaticResolver } from '../src/discovery/static-resolver.js';
-import { configureStackTargets } from './lib/stack-config.js';
+import { configureStackTargets, stackDispatcher } from './lib/stack-config.js';
 import { WatchCache } from '../src/discovery/watch-cache.js';
 import { buildDir, startNode } from '../examples/lib/child.js';
-import { median, runLoad, type LoadResult } from './lib/load.js';
+import { interleavedRounds, median } from './lib/load.js';
 import type { Row } from './overhead.js';
 
 export interface ClientStackOptions {
@@ -51,14 +47,8 @@ export async function clientStack({ durationMs, rounds, concurrency }: ClientSta
   const cache = new WatchCache(resolver);
   const dests = new Map<string, Destination>();
   for (const name of ['skeleton', 'full', 'timed']) dests.set(name, new Destination({ namespace: 'default', name }, { cache, discoveryTimeoutMs: 2_000 }));
-  // The skeleton: the same destination machinery, with the walking skeleton's stack in place of the full one.
-  const skeleton = dests.get('skeleton')!;
-  const skeletonTarget = Object.create(skeleton, { handle: { value: compose([balance(skeleton)], transport) } }) as Destination;
-  const passthrough = new Agent();
-  const dispatcher = new MeshDispatcher(
-    { route: (origin) => (origin === 'http://skeleton' ? skeletonTarget : dests.get(String(origin).slice('http://'.length))), passthroughUnknown: false },
-    passthrough,
-  );
+  // 'skeleton' runs the walking skeleton's stack on the same destination machinery.
+  const { dispatcher, passthrough } = stackDispatcher(dests);
   const send = (d: Dispatcher, origin: string) => async () => {
     const r = await d.request({ origin, path: '/items', method: 'GET' });
     await r.body.dump();
@@ -69,16 +59,9 @@ export async function clientStack({ durationMs, rounds, concurrency }: ClientSta
     { name: 'full stack + timeouts', baseline: 'skeleton: balance -> transport', send: send(dispatcher, 'http://timed') },
   ];
   try {
-    for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
-    const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
-    for (let r = 0; r < rounds; r++) {
-      for (const t of r % 2 ? [...targets].reverse() : targets) {
-        const res = await runLoad(t.send, { concurrency, durationMs });
-        if (res.errors > 0) throw new Error(`${res.errors} errors in ${t.name}: the comparison is for a stack with no failures`);
-        results.get(t.name)!.push(res);
-        process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s\n`);
-      }
-    }
+    const results = await interleavedRounds(targets, { concurrency, durationMs, rounds }, (t, res) => {
+      if (res.errors > 0) throw new Error(`${res.errors} errors in ${t.name}: the comparison is for a stack with no failures`);
+    });
     return targets.map((t) => {
       const rs = results.get(t.name)!;
       const byRps = [...rs].sort((a, b) => a.rps - b.rps);

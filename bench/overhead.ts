@@ -9,7 +9,7 @@ import { Agent, Pool, fetch as undiciFetch } from 'undici';
 import { createMesh } from '../src/index.js';
 import { StaticResolver } from '../src/extend.js';
 import { buildDir, startNode } from '../examples/lib/child.js';
-import { median, runLoad, type LoadResult } from './lib/load.js';
+import { interleavedRounds, median } from './lib/load.js';
 
 export interface OverheadOptions {
   durationMs: number;
@@ -72,16 +72,8 @@ export async function overhead({ durationMs, rounds, concurrency }: OverheadOpti
   ];
 
   try {
-    // Warm up connections and JIT on every path.
-    for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
-    const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
-    for (let r = 0; r < rounds; r++) {
-      for (const t of r % 2 ? [...targets].reverse() : targets) {
-        const res = await runLoad(t.send, { concurrency, durationMs });
-        results.get(t.name)!.push(res);
-        process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(20)} ${res.rps.toFixed(0)} req/s\n`);
-      }
-    }
+    // Warm-up (connections, JIT on every path), then interleaved rounds.
+    const results = await interleavedRounds(targets, { concurrency, durationMs, rounds });
     return targets.map((t) => {
       const rs = results.get(t.name)!;
       const row: Row = {

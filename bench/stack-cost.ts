@@ -24,15 +24,11 @@
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Agent, type Dispatcher, type Pool } from 'undici';
-import { balance } from '../src/client/balance.js';
+import type { Dispatcher, Pool } from 'undici';
 import type { LegacyHandler } from '../src/client/call.js';
 import { Destination } from '../src/client/destination.js';
-import { MeshDispatcher } from '../src/client/dispatcher.js';
-import { transport } from '../src/client/transport.js';
-import { compose } from '../src/core/filter.js';
 import { StaticResolver } from '../src/discovery/static-resolver.js';
-import { configureStackTargets } from './lib/stack-config.js';
+import { configureStackTargets, stackDispatcher } from './lib/stack-config.js';
 import { WatchCache } from '../src/discovery/watch-cache.js';
 import { MeshTelemetry } from '../src/telemetry/mesh-telemetry.js';
 import { median } from './lib/load.js';
@@ -87,13 +83,8 @@ export async function setupStackCost(concurrency: number): Promise<{ variants: S
   const dests = new Map<string, Destination>();
   for (const name of ['skeleton', 'full', 'timed']) dests.set(name, new Destination({ namespace: 'default', name }, { cache, poolFactory, discoveryTimeoutMs: 2_000 }));
   dests.set('mesh', new Destination({ namespace: 'default', name: 'mesh' }, { cache, poolFactory, discoveryTimeoutMs: 2_000, telemetry }));
-  const skeleton = dests.get('skeleton')!;
-  const skeletonTarget = Object.create(skeleton, { handle: { value: compose([balance(skeleton)], transport) } }) as Destination;
-  const passthrough = new Agent();
-  const dispatcher = new MeshDispatcher(
-    { route: (origin) => (origin === 'http://skeleton' ? skeletonTarget : dests.get(String(origin).slice('http://'.length))), passthroughUnknown: false },
-    passthrough,
-  );
+  // 'skeleton' runs the walking skeleton's stack on the same destination machinery.
+  const { dispatcher, passthrough } = stackDispatcher(dests);
 
   const one = (origin: string): Promise<void> =>
     new Promise<void>((resolve, reject) => {

@@ -94,3 +94,31 @@ export async function runOpenLoop(
   const pct = (p: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.floor((n * p) / 100))]!);
   return { requests: n, errors, seconds, rps: n / seconds, p50ms: pct(50), p99ms: pct(99), cpuUsPerRequest: NaN };
 }
+
+export interface LoadTarget {
+  name: string;
+  send: () => Promise<void>;
+}
+
+/**
+ * A warm-up of up to 1 s per target, then `rounds` rounds of every target, in
+ * an order reversed every other round so that machine drift hits them alike.
+ * `check` sees each round's result (to refuse errors, say). Results by name.
+ */
+export async function interleavedRounds(
+  targets: readonly LoadTarget[],
+  { concurrency, durationMs, rounds }: { concurrency: number; durationMs: number; rounds: number },
+  check?: (target: LoadTarget, result: LoadResult) => void,
+): Promise<Map<string, LoadResult[]>> {
+  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
+  const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const t of r % 2 ? [...targets].reverse() : targets) {
+      const res = await runLoad(t.send, { concurrency, durationMs });
+      check?.(t, res);
+      results.get(t.name)!.push(res);
+      process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s\n`);
+    }
+  }
+  return results;
+}
