@@ -1,16 +1,12 @@
 /**
  * Files of the discovery cache: where the cache lives, making sure nobody
  * else can write there (the cache holds the trust bundle: a planted root would
- * be trusted), and replacing a file atomically (temp file, fsync, rename), so
- * a crash leaves the old or the new content, never a mix.
- *
- * A discovery cache is a convenience, not a source of truth: the directory
- * itself is not fsynced after a rename (after a power loss the cache may hold
- * the previous snapshot, which is still a valid last-known-good one).
+ * be trusted), and replacing a file atomically with core/atomic-write.ts (the
+ * control plane's own: temp file, fsync, rename, fsync of the directory), so a
+ * crash leaves the old or the new content, never a mix.
  */
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -54,20 +50,5 @@ export function ensurePrivateDir(dir: string): string | undefined {
   }
 }
 
-/** Replace `file` with `data` atomically; the file is readable by this user only. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw err;
-  }
-}
+// The cache's files are written as the control plane's are: atomically, readable by this user only.
+export { writeFileAtomic } from '../core/atomic-write.js';

@@ -6,7 +6,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../../core/errors.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
 import { digest, newSecret, sameDigest } from './secret.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';

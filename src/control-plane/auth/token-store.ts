@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import { nameSchema } from '../../config/names.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
 
 export interface StoredJoinToken {
   id: string;

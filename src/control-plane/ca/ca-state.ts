@@ -9,7 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import type { Disposer } from '../../core/events.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
 import type { AuthorityRecord } from './authority.js';
 
 export interface CaState {

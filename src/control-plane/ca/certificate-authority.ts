@@ -12,7 +12,7 @@ import { Listeners, type Disposer } from '../../core/events.js';
 import type { TrustBundle } from '../../config/wire.js';
 import { workloadId } from '../../tls/spiffe.js';
 import { conflict } from '../http/http-error.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
 import { Authority, createRootAuthority, type AuthorityRecord } from './authority.js';
 import type { CaState, CaStateStore } from './ca-state.js';
 import { issueServingCertificate, issueWorkloadCertificate, type IssuedCertificate } from './issue.js';

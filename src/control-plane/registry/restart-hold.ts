@@ -25,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServiceSnapshot } from '../../config/wire.js';
 import type { EventLog } from '../log.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
+import { writeFileAtomic } from '../../core/atomic-write.js';
 
 const FILE = 'registry-seen.json';
 

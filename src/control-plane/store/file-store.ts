@@ -10,7 +10,7 @@ import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import { resourceSchema, type Resource, type ResourceKind, type StoredResource } from '../../config/resources.js';
 import { describeIssues, toIssues } from '../../config/validate.js';
-import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
+import { removeStaleTemps, writeFileAtomic } from '../../core/atomic-write.js';
 import { canonicalJson } from './canonical-json.js';
 import { revisionConflict } from './conflict.js';
 import { lockDir, type DirLock } from './dir-lock.js';
