@@ -3,6 +3,8 @@
  * ./commands/index.ts. `run` resolves with the exit code; a UsageError means
  * the command line was wrong (exit 2), any other error a failure (exit 1).
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 export interface Command {
   name: string;
   /** One line, for `hyphae --help`. */
@@ -23,4 +25,13 @@ export function asUsageError(err: unknown): unknown {
     return new UsageError((err as Error).message.split('. ')[0]!.replace(/\.$/, ''));
   }
   return err;
+}
+
+/** node:util parseArgs for a command line, its errors as usage errors. */
+export function parseCommandArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    throw asUsageError(err);
+  }
 }

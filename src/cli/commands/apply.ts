@@ -1,7 +1,6 @@
 /** `hyphae apply -f <file|dir>`: create or update resources, all or nothing. */
-import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
-import { asUsageError, type Command } from '../command.js';
+import { type Command, parseCommandArgs } from '../command.js';
 import { intFlag } from '../flags.js';
 import { sendDocuments, type PlannedResult } from './send-documents.js';
 
@@ -34,23 +33,18 @@ export const applyCommand: Command = {
   summary: 'create or update resources from YAML or JSON files',
   usage,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          filename: { type: 'string', short: 'f', multiple: true },
-          'dry-run': { type: 'boolean' },
-          'if-match': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-          ...apiFlags,
-        },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        'dry-run': { type: 'boolean' },
+        'if-match': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        ...apiFlags,
+      },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

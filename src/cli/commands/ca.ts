@@ -1,8 +1,7 @@
 /** `hyphae ca show|rotate|retire`: the mesh CA and its root rotation. */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
-import { asUsageError, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { stringFlag } from '../flags.js';
 import { fail } from './token.js';
 
@@ -39,25 +38,20 @@ export const caCommand: Command = {
   summary: 'show the mesh CA, rotate its root, retire the old root (admin)',
   usage,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          ...apiFlags,
-          bundle: { type: 'boolean', default: false },
-          json: { type: 'boolean', default: false },
-          'ca-cert': { type: 'string' },
-          'ca-key': { type: 'string' },
-          force: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const parsed = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        ...apiFlags,
+        bundle: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        'ca-cert': { type: 'string' },
+        'ca-key': { type: 'string' },
+        force: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
     const { values, positionals } = parsed;
     if (values.help) {
       process.stdout.write(usage);

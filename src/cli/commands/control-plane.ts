@@ -1,6 +1,5 @@
 /** `hyphae control-plane`: run the control plane in the foreground until SIGTERM or SIGINT. */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../config/instance.js';
 import {
   createControlPlane,
@@ -13,7 +12,7 @@ import {
   DEFAULT_TRUST_DOMAIN,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
-import { asUsageError, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { durationFlag, intFlag, numberFlag, stringFlag } from '../flags.js';
 
 const DEFAULT_DATA_DIR = '.hyphae/control-plane';
@@ -136,45 +135,40 @@ export const controlPlaneCommand: Command = {
   summary: 'run the control plane (registry, configuration, watch API)',
   usage,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          port: { type: 'string' },
-          host: { type: 'string' },
-          'data-dir': { type: 'string' },
-          ttl: { type: 'string' },
-          'heartbeat-ms': { type: 'string' },
-          'restart-hold': { type: 'string' },
-          'body-limit': { type: 'string' },
-          store: { type: 'string' },
-          'etcd-endpoints': { type: 'string' },
-          'etcd-prefix': { type: 'string' },
-          'etcd-timeout-ms': { type: 'string' },
-          'etcd-ca': { type: 'string' },
-          'etcd-cert': { type: 'string' },
-          'etcd-key': { type: 'string' },
-          'etcd-username': { type: 'string' },
-          'etcd-password-file': { type: 'string' },
-          'ca-encryption-key-file': { type: 'string' },
-          'trust-domain': { type: 'string' },
-          'cert-ttl': { type: 'string' },
-          'ca-cert': { type: 'string' },
-          'ca-key': { type: 'string' },
-          'admin-token-file': { type: 'string' },
-          'join-token': { type: 'string', multiple: true },
-          'join-tokens-file': { type: 'string' },
-          'tls-name': { type: 'string', multiple: true },
-          insecure: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'data-dir': { type: 'string' },
+        ttl: { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'restart-hold': { type: 'string' },
+        'body-limit': { type: 'string' },
+        store: { type: 'string' },
+        'etcd-endpoints': { type: 'string' },
+        'etcd-prefix': { type: 'string' },
+        'etcd-timeout-ms': { type: 'string' },
+        'etcd-ca': { type: 'string' },
+        'etcd-cert': { type: 'string' },
+        'etcd-key': { type: 'string' },
+        'etcd-username': { type: 'string' },
+        'etcd-password-file': { type: 'string' },
+        'ca-encryption-key-file': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'cert-ttl': { type: 'string' },
+        'ca-cert': { type: 'string' },
+        'ca-key': { type: 'string' },
+        'admin-token-file': { type: 'string' },
+        'join-token': { type: 'string', multiple: true },
+        'join-tokens-file': { type: 'string' },
+        'tls-name': { type: 'string', multiple: true },
+        insecure: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

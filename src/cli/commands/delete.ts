@@ -1,7 +1,6 @@
 /** `hyphae delete <kind> <name>` or `hyphae delete -f <file|dir>`: remove resources. */
-import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
-import { asUsageError, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { DocumentError, readDocuments } from '../documents.js';
 import { intFlag } from '../flags.js';
 import { parseKind } from '../kinds.js';
@@ -42,25 +41,19 @@ export const deleteCommand: Command = {
   summary: 'delete resources by name or from files',
   usage,
   async run(args) {
-    let values;
-    let positionals;
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          namespace: { type: 'string', short: 'n' },
-          filename: { type: 'string', short: 'f', multiple: true },
-          'dry-run': { type: 'boolean' },
-          'if-match': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-          ...apiFlags,
-        },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values, positionals } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        filename: { type: 'string', short: 'f', multiple: true },
+        'dry-run': { type: 'boolean' },
+        'if-match': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        ...apiFlags,
+      },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

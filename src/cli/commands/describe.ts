@@ -1,7 +1,6 @@
 /** `hyphae describe service <name>`: everything the control plane knows about one service. */
-import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
-import { asUsageError, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { intFlag, stringFlag } from '../flags.js';
 import { commonFlagsUsage, edgeTable, fetchSummary, ms, pct, rps, table } from '../stats-format.js';
 
@@ -25,18 +24,12 @@ export const describeCommand: Command = {
   summary: 'details of one service: instances, traffic, config, routes, policies',
   usage,
   async run(args) {
-    let values;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: { ...apiFlags, namespace: { type: 'string', short: 'n' }, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values, positionals } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { ...apiFlags, namespace: { type: 'string', short: 'n' }, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

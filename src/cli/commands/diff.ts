@@ -1,7 +1,6 @@
 /** `hyphae diff -f <file|dir>`: what apply would change, as a unified diff of the stored and the new resources. */
-import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
-import { asUsageError, type Command } from '../command.js';
+import { type Command, parseCommandArgs } from '../command.js';
 import { toYaml } from '../output.js';
 import { unifiedDiff } from '../text-diff.js';
 import { sendDocuments } from './send-documents.js';
@@ -28,17 +27,12 @@ export const diffCommand: Command = {
   summary: 'show what apply would change',
   usage,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: { filename: { type: 'string', short: 'f', multiple: true }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: { filename: { type: 'string', short: 'f', multiple: true }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

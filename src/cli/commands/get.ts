@@ -1,9 +1,8 @@
 /** `hyphae get routes|services|instances [name]`: what the control plane holds. */
-import { parseArgs } from 'node:util';
 import type { Instance } from '../../config/instance.js';
 import type { RouteResource, ServiceResource } from '../../config/resources.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
-import { asUsageError, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { json, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
 
 const usage = `Usage: hyphae get routes|services|instances [name] [-n namespace] [-o json|yaml]
@@ -39,18 +38,12 @@ export const getCommand: Command = {
   summary: 'list routes, services or instances',
   usage,
   async run(args) {
-    let values;
-    let positionals;
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values, positionals } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

@@ -1,8 +1,7 @@
 /** `hyphae schema`: the JSON Schema of every resource, for editors (yaml-language-server, VS Code). */
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { resourceSchema, routeResourceSchema, serviceResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema } from '../../config/resources.js';
-import { asUsageError, type Command } from '../command.js';
+import { type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
 
 const usage = `Usage: hyphae schema [--kind <kind>]
@@ -37,12 +36,7 @@ export const schemaCommand: Command = {
   summary: 'print the JSON Schema of resources (for editors)',
   usage,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { kind: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values } = parseCommandArgs({ args, strict: true, allowPositionals: false, options: { kind: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

@@ -1,7 +1,6 @@
 /** `hyphae status`: is the control plane up, what services are there, and what needs attention. */
-import { parseArgs } from 'node:util';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
-import { asUsageError, type Command } from '../command.js';
+import { type Command, parseCommandArgs } from '../command.js';
 import { intFlag } from '../flags.js';
 import { commonFlagsUsage, fetchSummary, ms, pct, rps, short, table } from '../stats-format.js';
 
@@ -30,12 +29,7 @@ export const statusCommand: Command = {
   summary: 'control plane, services and warnings at a glance',
   usage,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { ...apiFlags, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values } = parseCommandArgs({ args, strict: true, allowPositionals: false, options: { ...apiFlags, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

@@ -1,8 +1,7 @@
 /** `hyphae token create|list|revoke`: join tokens, each bound to one service identity, and read-only viewer tokens (admin token needed). */
-import { parseArgs } from 'node:util';
 import type { TokenResponse } from '../../config/wire.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
-import { asUsageError, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { durationFlag, stringFlag } from '../flags.js';
 
 const usage = `Usage: hyphae token create --service <name> [--namespace <ns>] [--ttl <duration>] [--json]
@@ -33,25 +32,20 @@ export const tokenCommand: Command = {
   summary: 'create, list and revoke join and viewer tokens (admin)',
   usage,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          ...apiFlags,
-          service: { type: 'string' },
-          namespace: { type: 'string' },
-          ttl: { type: 'string' },
-          viewer: { type: 'boolean', default: false },
-          json: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const parsed = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        ...apiFlags,
+        service: { type: 'string' },
+        namespace: { type: 'string' },
+        ttl: { type: 'string' },
+        viewer: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
     const { values, positionals } = parsed;
     if (values.help) {
       process.stdout.write(usage);

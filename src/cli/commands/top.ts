@@ -1,8 +1,7 @@
 /** `hyphae top`: live per-edge rps, success rate and latency, as `linkerd viz stat` shows them. */
-import { parseArgs } from 'node:util';
 import { sleep } from '../../core/backoff.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
-import { asUsageError, type Command } from '../command.js';
+import { type Command, parseCommandArgs } from '../command.js';
 import { intFlag, numberFlag } from '../flags.js';
 import { commonFlagsUsage, edgeTable, fetchSummary, short } from '../stats-format.js';
 
@@ -28,17 +27,12 @@ export const topCommand: Command = {
   summary: 'live per-edge rps, success rate and latency',
   usage,
   async run(args) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: { ...apiFlags, once: { type: 'boolean' }, interval: { type: 'string' }, window: { type: 'string' }, service: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      }));
-    } catch (err) {
-      throw asUsageError(err);
-    }
+    const { values } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: { ...apiFlags, once: { type: 'boolean' }, interval: { type: 'string' }, window: { type: 'string' }, service: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;
