@@ -24,6 +24,7 @@ import { instanceId, instanceSchema, type Instance, type RegisterResponse, type 
 import { serviceRef } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import type { LeaseOwner, Registry, ServiceSummary } from '../registry/registry.js';
+import { listInstances, sortedInstances } from '../registry/instance-views.js';
 import { sameInstance } from '../registry/same-instance.js';
 import { storeUnavailable } from './client.js';
 import type { Batch, Entry, EtcdState } from './etcd-state.js';
@@ -194,21 +195,12 @@ export class EtcdRegistry implements Registry {
   }
 
   instances(namespace: string, name: string): Instance[] {
-    const members = this.#services.get(serviceRef(namespace, name));
-    if (!members) return [];
-    return [...members.values()].map((m) => m.instance).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return sortedInstances(this.#services.get(serviceRef(namespace, name)));
   }
 
   list(filter: { namespace?: string; name?: string } = {}): Instance[] {
     if (filter.namespace !== undefined && filter.name !== undefined) return this.instances(filter.namespace, filter.name);
-    const out: Instance[] = [];
-    for (const ref of this.#services.keys()) {
-      const { namespace, name } = parseRef(ref);
-      if (filter.namespace !== undefined && filter.namespace !== namespace) continue;
-      if (filter.name !== undefined && filter.name !== name) continue;
-      out.push(...this.instances(namespace, name));
-    }
-    return out;
+    return listInstances(this.#services, filter);
   }
 
   services(): ServiceSummary[] {

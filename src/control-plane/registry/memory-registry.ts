@@ -19,6 +19,7 @@ import { serviceRef } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import { LeaseTimers } from './lease-timers.js';
 import type { LeaseOwner, Registry, ServiceSummary } from './registry.js';
+import { listInstances, sortedInstances } from './instance-views.js';
 import { sameInstance } from './same-instance.js';
 
 interface Lease {
@@ -112,22 +113,12 @@ export class MemoryRegistry implements Registry {
 
   /** The instances of one service, ordered by id so every watcher sees the same order. */
   instances(namespace: string, name: string): Instance[] {
-    const members = this.#services.get(serviceRef(namespace, name));
-    if (!members) return [];
-    return [...members.values()].map((l) => l.instance).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return sortedInstances(this.#services.get(serviceRef(namespace, name)));
   }
 
-  /** Every instance, optionally of one namespace and/or one service name. */
   list(filter: { namespace?: string; name?: string } = {}): Instance[] {
     if (filter.namespace !== undefined && filter.name !== undefined) return this.instances(filter.namespace, filter.name);
-    const out: Instance[] = [];
-    for (const ref of this.#services.keys()) {
-      const [namespace, name] = ref.split('/') as [string, string];
-      if (filter.namespace !== undefined && filter.namespace !== namespace) continue;
-      if (filter.name !== undefined && filter.name !== name) continue;
-      out.push(...this.instances(namespace, name));
-    }
-    return out;
+    return listInstances(this.#services, filter);
   }
 
   /** Every service seen since start, with its current instance count. */
