@@ -18,8 +18,8 @@ import { createCsr } from '../src/tls/csr.js';
 import { generateKeyPair } from '../src/tls/keys.js';
 import { checkPeerCertificate } from '../src/tls/peer-certificate.js';
 import { buildDir, cliPath, startNode } from '../examples/lib/child.js';
-import { median, runLoad, type LoadResult } from './lib/load.js';
-import type { OverheadOptions, Row } from './overhead.js';
+import { runLoad, type LoadResult } from './lib/load.js';
+import { medianRow, type OverheadOptions, type Row } from './overhead.js';
 
 export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions): Promise<Row[]> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-'));
@@ -120,17 +120,7 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
       const rs = results.get(t.name)!;
       const c = counted.get(t.name)!;
       c.handshakes += t.handshakes();
-      const row: Row = {
-        name: t.name,
-        rps: median(rs.map((x) => x.rps)),
-        p50ms: median(rs.map((x) => x.p50ms)),
-        p99ms: median(rs.map((x) => x.p99ms)),
-        errors: rs.reduce((s, x) => s + x.errors, 0),
-        cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)),
-        handshakesPer10k: (c.handshakes / Math.max(1, c.requests)) * 10_000,
-      };
-      if (t.baseline) row.baseline = t.baseline;
-      return row;
+      return { ...medianRow(t.name, rs, t.baseline), handshakesPer10k: (c.handshakes / Math.max(1, c.requests)) * 10_000 };
     });
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => {});

@@ -9,7 +9,7 @@ import { Agent, Pool, fetch as undiciFetch } from 'undici';
 import { createMesh } from '../src/index.js';
 import { StaticResolver } from '../src/extend.js';
 import { buildDir, startNode } from '../examples/lib/child.js';
-import { interleavedRounds, median } from './lib/load.js';
+import { interleavedRounds, median, type LoadResult } from './lib/load.js';
 
 export interface OverheadOptions {
   durationMs: number;
@@ -74,23 +74,25 @@ export async function overhead({ durationMs, rounds, concurrency }: OverheadOpti
   try {
     // Warm-up (connections, JIT on every path), then interleaved rounds.
     const results = await interleavedRounds(targets, { concurrency, durationMs, rounds });
-    return targets.map((t) => {
-      const rs = results.get(t.name)!;
-      const row: Row = {
-        name: t.name,
-        rps: median(rs.map((x) => x.rps)),
-        p50ms: median(rs.map((x) => x.p50ms)),
-        p99ms: median(rs.map((x) => x.p99ms)),
-        errors: rs.reduce((s, x) => s + x.errors, 0),
-        cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)),
-      };
-      if (t.baseline) row.baseline = t.baseline;
-      return row;
-    });
+    return targets.map((t) => medianRow(t.name, results.get(t.name)!, t.baseline));
   } finally {
     await mesh.close();
     await pool.close();
     await agent.close();
     await server.kill();
   }
+}
+
+/** A target's row: the median of its rounds for each figure, the errors of all of them. */
+export function medianRow(name: string, rs: LoadResult[], baseline?: string): Row {
+  const row: Row = {
+    name,
+    rps: median(rs.map((x) => x.rps)),
+    p50ms: median(rs.map((x) => x.p50ms)),
+    p99ms: median(rs.map((x) => x.p99ms)),
+    errors: rs.reduce((s, x) => s + x.errors, 0),
+    cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)),
+  };
+  if (baseline) row.baseline = baseline;
+  return row;
 }
