@@ -17,7 +17,7 @@ import type { Disposer } from '../core/events.js';
 import type { ServiceSpec } from '../config/resources.js';
 import { ConcurrencyLimiter } from '../resilience/concurrency-limiter.js';
 import { currentRequestContext } from '../resilience/request-context.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
+import { tellOnce, type ResilienceHooks } from '../resilience/hooks.js';
 import { OutlierDetector, type EjectionEvent, type EndpointHealth } from '../resilience/outlier-detector.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
@@ -330,21 +330,16 @@ export class Destination {
   }
 
   /**
-   * Ejections and returns are told from inside an attempt's outcome report, before the attempt is handed up:
-   * a hook that threw there would fail a good response and strand the attempt (its endpoint counted in
-   * flight for ever). A mesh's hooks already catch (src/mesh/resilience-hooks.ts); this holds for any others.
+   * Ejections and returns are told from inside an attempt's outcome report, before the attempt is handed up
+   * (see tellOnce). A mesh's hooks already catch (src/mesh/resilience-hooks.ts); this holds for any others.
    */
   #tell(name: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      if (this.#hookWarned.has(name)) return;
-      this.#hookWarned.add(name);
-      this.#logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, {
+    tellOnce(this.#hookWarned, name, fn, (hook, err) =>
+      this.#logger.warn(`hyphae: the ${hook} hook threw; its error is ignored (logged once)`, {
         service: `${this.namespace}/${this.name}`,
         error: err instanceof Error ? err.message : String(err),
-      });
-    }
+      }),
+    );
   }
 
   /**

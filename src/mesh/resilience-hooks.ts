@@ -6,33 +6,22 @@
  * server of the mesh gets this one object: the application's own hooks
  * (`createMesh({ hooks })`) first, then the mesh's telemetry counters.
  *
- * Hooks are told, never obeyed: they run inside the data path (the retry
- * decision, an attempt's outcome report), where a throw would fail the request
- * with the hook's error and leave the attempt neither delivered nor discarded
- * (its endpoint counted in flight for ever). So each listener's throw is caught
- * here and logged once per hook, and the next listener (telemetry) still runs.
+ * Hooks are told, never obeyed (tellOnce in src/resilience/hooks.ts): each
+ * listener's throw is caught here and logged once per hook, and the next
+ * listener (telemetry) still runs.
  */
 import type { Logger } from '../core/logger.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
+import { tellOnce, type ResilienceHooks } from '../resilience/hooks.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { telemetryHooks } from './telemetry.js';
 
 export function meshResilienceHooks(user: ResilienceHooks | undefined, telemetry: MeshTelemetry | undefined, logger: Logger): ResilienceHooks {
   const t = telemetry ? telemetryHooks(telemetry) : undefined;
-  // A hook that throws once will most likely throw on every event: one warning each, not a flood.
   const warned = new Set<string>();
-  const guard = <E>(name: string, fn: ((e: E) => void) | undefined, self: object | undefined): ((e: E) => void) | undefined => {
-    if (fn === undefined) return undefined;
-    return (e) => {
-      try {
-        fn.call(self, e);
-      } catch (err) {
-        if (warned.has(name)) return;
-        warned.add(name);
-        logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, { error: err instanceof Error ? err.message : String(err) });
-      }
-    };
-  };
+  const warn = (name: string, err: unknown) =>
+    logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, { error: err instanceof Error ? err.message : String(err) });
+  const guard = <E>(name: string, fn: ((e: E) => void) | undefined, self: object | undefined): ((e: E) => void) | undefined =>
+    fn && ((e) => tellOnce(warned, name, () => fn.call(self, e), warn));
   const u = {
     onRetry: guard('onRetry', user?.onRetry, user),
     onBudgetExhausted: guard('onBudgetExhausted', user?.onBudgetExhausted, user),
