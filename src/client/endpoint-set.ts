@@ -83,16 +83,6 @@ export class EndpointSet {
   }
 
   /**
-   * One endpoint's health, by hand: for tests (test/client/subset-locality.test.ts). The mesh sets health
-   * through updateHealth(), all endpoints at once from the outlier detector's verdicts.
-   */
-  setHealthy(ep: Endpoint, healthy: boolean): void {
-    if (ep.healthy === healthy || this.#byId.get(ep.id) !== ep) return;
-    ep.healthy = healthy;
-    this.#refreshAll(false);
-  }
-
-  /**
    * Set every endpoint's health at once from `healthy(ep)`, rebuilding the
    * views once if anything changed (outlier detection: ejections, returns, panic).
    */

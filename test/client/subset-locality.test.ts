@@ -24,6 +24,12 @@ function picks(set: EndpointSet, subset: string | undefined, n: number): Map<str
   return tally(Array.from({ length: n }, () => view.pick(call)?.id ?? 'none'));
 }
 
+
+/** One endpoint's health, as outlier detection sets it (updateHealth: every endpoint at once). */
+function setHealthy(set: EndpointSet, id: string, healthy: boolean): void {
+  set.updateHealth((ep) => (ep.id === id ? healthy : ep.healthy));
+}
+
 describe('EndpointSet subsets', () => {
   it('keeps one stable view per subset, updated when endpoints or definitions change', () => {
     const set = new EndpointSet(noPool);
@@ -53,11 +59,11 @@ describe('EndpointSet subsets', () => {
     const set = new EndpointSet(noPool);
     set.configure({ policy: rr });
     set.reset([info(1, {}), info(2, {})]);
-    set.setHealthy(set.get('10.0.0.1:80')!, false);
+    setHealthy(set, '10.0.0.1:80', false);
     assert.deepEqual([...picks(set, undefined, 20).keys()], ['10.0.0.2:80']);
-    set.setHealthy(set.get('10.0.0.2:80')!, false);
+    setHealthy(set, '10.0.0.2:80', false);
     assert.equal(picks(set, undefined, 20).size, 2, 'nothing healthy: every member rather than none');
-    set.setHealthy(set.get('10.0.0.1:80')!, true);
+    setHealthy(set, '10.0.0.1:80', true);
     assert.deepEqual([...picks(set, undefined, 20).keys()], ['10.0.0.1:80']);
   });
 });
@@ -78,10 +84,10 @@ describe('EndpointSet locality', () => {
     set.configure({ policy: zoneA(70) });
     set.reset(zones);
     // 2 of 3 healthy = 66.7 % < 70 %: 66.7/70 = 95 % stays local.
-    set.setHealthy(set.get('10.0.0.1:80')!, false);
+    setHealthy(set, '10.0.0.1:80', false);
     assert.ok(Math.abs(set.all.localShare - 0.952) < 0.001, String(set.all.localShare));
     // 1 of 3 = 33 %: 47.6 % local.
-    set.setHealthy(set.get('10.0.0.2:80')!, false);
+    setHealthy(set, '10.0.0.2:80', false);
     assert.ok(Math.abs(set.all.localShare - 0.476) < 0.001);
     const n = 4000;
     const local = picks(set, undefined, n).get('10.0.0.3:80')! / n;
