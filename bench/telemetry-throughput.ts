@@ -26,13 +26,14 @@ import { buildDir } from '../examples/lib/child.js';
 import { median, type LoadResult } from './lib/load.js';
 import type { OverheadOptions, Row } from './overhead.js';
 
-const ALL_MODES = ['off', 'no-sdk', 'off-traced', 'no-sdk-traced', 'sdk-off', 'sdk-1pct', 'sdk-metrics-off', 'sdk-1pct-metrics'] as const;
+const ALL_MODES = ['off', 'no-sdk', 'off-traced', 'no-sdk-traced', 'sdk-off', 'sdk-1pct', 'sdk-1pct-child', 'sdk-metrics-off', 'sdk-1pct-metrics'] as const;
 type Mode = (typeof ALL_MODES)[number];
 /**
  * Modes that share a pair of processes: only the mesh's option differs between them. BENCH_PAIRS
- * (e.g. `[["sdk-off","sdk-1pct"]]`) runs only some, to profile one pair (NODE_OPTIONS=--cpu-prof).
+ * (e.g. `[["sdk-off","sdk-1pct"]]`) runs only some; `[["sdk-off"],["sdk-1pct"]]` gives each mode processes of its own, to profile them apart
+ * (BENCH_EXEC_ARGV below).
  */
-const PAIRS: Mode[][] = process.env.BENCH_PAIRS ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][]) : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-off', 'sdk-1pct'], ['sdk-metrics-off', 'sdk-1pct-metrics']];
+const PAIRS: Mode[][] = process.env.BENCH_PAIRS ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][]) : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-off', 'sdk-1pct', 'sdk-1pct-child'], ['sdk-metrics-off', 'sdk-1pct-metrics']];
 export const TELEMETRY_MODES: readonly Mode[] = ALL_MODES.filter((m) => PAIRS.some((p) => p.includes(m)));
 /** What each mode is compared with: its own header-carrying baseline for the traced pass-through. */
 const BASELINE: Record<Mode, Mode> = {
@@ -42,6 +43,7 @@ const BASELINE: Record<Mode, Mode> = {
   'no-sdk-traced': 'off-traced',
   'sdk-off': 'off',
   'sdk-1pct': 'sdk-off',
+  'sdk-1pct-child': 'sdk-off',
   'sdk-metrics-off': 'off',
   'sdk-1pct-metrics': 'sdk-metrics-off',
 };
@@ -63,7 +65,10 @@ class Peer {
   #exited = false;
 
   constructor(env: Record<string, string>) {
-    this.child = fork(script, [], { env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // BENCH_EXEC_ARGV (JSON array, e.g. `["--cpu-prof","--cpu-prof-dir=/tmp/prof"]`): node flags for the
+    // bench processes, for profiling a pair (NODE_OPTIONS does not take --cpu-prof).
+    const execArgv = process.env.BENCH_EXEC_ARGV ? (JSON.parse(process.env.BENCH_EXEC_ARGV) as string[]) : [];
+    this.child = fork(script, [], { execArgv, env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m) => {
       if (this.#waiting) {
         const w = this.#waiting;

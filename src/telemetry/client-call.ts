@@ -12,7 +12,7 @@
  */
 import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { outgoingHeaders } from './context.js';
+import { outgoingHeaders, SUPPRESS_TRACING } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
@@ -83,6 +83,8 @@ export class ClientCallTelemetry {
   #traceId: string | undefined;
   /** The span is the parent's (an unsampled parent whose children the sampler drops): it is not this call's. */
   #spanless = false;
+  /** The span's ids are known valid (the parent's, checked; or drawn here): no second check for the headers. */
+  #validIds = false;
   #done = false;
 
   /**
@@ -114,8 +116,19 @@ export class ClientCallTelemetry {
     if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && isSpanContextValid(psc) && t.dropsUnsampledChildren()) {
       // The tracer would make a span that records nothing: the parent's context is carried on as it is.
       this.#spanless = true;
+      this.#validIds = true;
       this.span = parentSpan!;
       this.context = this.delegated ? parent : undefined;
+      return;
+    }
+    // A root: with the SDK's common sampler, the ids and the decision are settled here, and a root it drops
+    // is a non-recording span with those ids, as the SDK would have returned (root-sampling.ts).
+    const roots = (psc === undefined || !isSpanContextValid(psc)) && parent.getValue(SUPPRESS_TRACING) !== true ? t.rootSampling() : undefined;
+    const ids = roots?.draw();
+    if (ids !== undefined && !ids.sampled) {
+      this.#validIds = true;
+      this.span = trace.wrapSpanContext({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE });
+      this.context = this.delegated ? trace.setSpan(parent, this.span) : undefined;
       return;
     }
     const m = sc.normalizeMethod(method);
@@ -128,7 +141,9 @@ export class ClientCallTelemetry {
       [sc.ATTR_URL_FULL]: `http://${target.destination}${pathOnly(path)}`,
     };
     if (m === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method!;
-    const span = t.tracer.startSpan(m === '_OTHER' ? 'HTTP' : m, { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes }, parent);
+    const name = m === '_OTHER' ? 'HTTP' : m;
+    const options = { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes };
+    const span = ids !== undefined ? roots!.start(t.tracer, name, options, parent, ids) : t.tracer.startSpan(name, options, parent);
     if (span.isRecording()) {
       span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, target.destination);
       span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
@@ -144,7 +159,7 @@ export class ClientCallTelemetry {
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span);
+    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#validIds);
   }
 
   /** Whether per-attempt detail is wanted (a recording span). */

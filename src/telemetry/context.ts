@@ -16,6 +16,7 @@ import {
   context,
   createContextKey,
   createTraceState,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   propagation,
   ProxyTracerProvider,
@@ -83,11 +84,6 @@ export function activeContext(): Context {
   return cm === undefined ? ROOT_CONTEXT : cm.active();
 }
 
-/** A context manager is registered (an SDK's AsyncLocalStorage one carries the context across awaits itself). */
-function contextManagerRegistered(): boolean {
-  return (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.context !== undefined;
-}
-
 /**
  * True when an SDK is there to use: a registered tracer provider, or a
  * propagator. Checked per request, so an SDK started after createMesh() is
@@ -145,6 +141,38 @@ export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string,
   return out;
 }
 
+/** The API's key for the active span (context keys are `Symbol.for(description)`; checked below). */
+const SPAN_KEY = createContextKey('OpenTelemetry Context Key SPAN');
+
+/**
+ * The root context with one span in it: what a request from a traced caller
+ * runs in. The API's contexts copy a Map per value set; this is one small
+ * object. Anything set on it makes an ordinary context of the same content.
+ */
+class SpanOnRoot implements Context {
+  readonly #span: Span;
+  constructor(span: Span) {
+    this.#span = span;
+  }
+  getValue(key: symbol): unknown {
+    return key === SPAN_KEY ? this.#span : undefined;
+  }
+  setValue(key: symbol, value: unknown): Context {
+    return ROOT_CONTEXT.setValue(SPAN_KEY, this.#span).setValue(key, value);
+  }
+  deleteValue(key: symbol): Context {
+    return key === SPAN_KEY ? ROOT_CONTEXT : this;
+  }
+}
+
+/** Whether the API reads spans where SpanOnRoot keeps them (a changed key: every context is the API's own). */
+const SPAN_ON_ROOT = trace.getSpan(new SpanOnRoot(trace.wrapSpanContext(INVALID_SPAN_CONTEXT))) !== undefined;
+
+/** `trace.setSpan(ROOT_CONTEXT, span)`, without the Map. */
+export function rootWithSpan(span: Span): Context {
+  return SPAN_ON_ROOT ? new SpanOnRoot(span) : trace.setSpan(ROOT_CONTEXT, span);
+}
+
 /** The context a request arrived with: the registered propagator's reading, else our own W3C parse. */
 export function extractIncoming(headers: IncomingHttpHeaders): Context {
   // W3C propagation and no baggage: the parse below is what the propagator would do.
@@ -153,6 +181,7 @@ export function extractIncoming(headers: IncomingHttpHeaders): Context {
     const parent = parseTraceparent(headerValue(headers.traceparent));
     if (parent) {
       const ts = joinedHeader(headers.tracestate);
+      if (ts === undefined && ctx === ROOT_CONTEXT) return rootWithSpan(trace.wrapSpanContext(parent));
       if (ts) {
         parent.traceState = createTraceState(ts);
         ctx = ctx.setValue(RAW_TRACESTATE, ts);
@@ -175,8 +204,10 @@ export function extractIncoming(headers: IncomingHttpHeaders): Context {
  * storage would be a second AsyncLocalStorage run per request for nothing.
  */
 export function runIncoming<A, B>(state: Incoming, fn: (a: A, b: B) => void, a: A, b: B): void {
-  if (state.context === undefined) incoming.run(state, fn, a, b);
-  else if (contextManagerRegistered()) context.with(state.context, fn, undefined, a, b);
+  if (state.context === undefined) return incoming.run(state, fn, a, b);
+  // The registered manager directly: context.with() would check the API's version first, per request.
+  const cm = (globalThis as { [API_GLOBAL]?: ApiGlobals })[API_GLOBAL]?.context as ContextManager | undefined;
+  if (cm !== undefined) cm.with(state.context, fn, undefined, a, b);
   else context.with(state.context, runStored, undefined, state, fn, a, b);
 }
 
@@ -205,12 +236,13 @@ export function incomingPassthrough(): Record<string, string> | undefined {
  * whatever the registered propagator writes, completed by our own W3C writer
  * for what it did not. With W3C propagation and no baggage to encode, our
  * writer alone, from the span, without making the call's context.
+ * `validIds`: the span's ids are known valid (checked or drawn by the caller).
  */
-export function outgoingHeaders(parent: Context, span: Span): Record<string, string> {
+export function outgoingHeaders(parent: Context, span: Span, validIds = false): Record<string, string> {
   const carrier: Record<string, string> = {};
   if (w3cPropagation() && propagation.getBaggage(parent) === undefined) {
     const sc = span.spanContext();
-    if (isSpanContextValid(sc)) {
+    if (validIds || isSpanContextValid(sc)) {
       carrier.traceparent = formatTraceparent(sc);
       const ts = sc.traceState?.serialize() || (parent.getValue(RAW_TRACESTATE) as string | undefined);
       if (ts) carrier.tracestate = ts;

@@ -9,6 +9,7 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import { createNoopMeter, trace, type Attributes, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { registeredMeterProvider, sdkActive } from './context.js';
+import { RootSampling } from './root-sampling.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
 import { Instruments } from './instruments.js';
@@ -84,6 +85,7 @@ export class MeshTelemetry {
   #closed = false;
   #samplerOf: unknown = undefined;
   #dropsUnsampled = false;
+  #roots: RootSampling | undefined = undefined;
 
   constructor(options: TelemetryOptions = {}) {
     this.service = options.service;
@@ -158,13 +160,30 @@ export class MeshTelemetry {
    * Checked once per delegate tracer (the global one is resolved late).
    */
   dropsUnsampledChildren(): boolean {
+    this.#checkTracer();
+    return this.#dropsUnsampled;
+  }
+
+  /**
+   * How to settle trace roots without the SDK's startSpan for the ones its
+   * sampler drops (root-sampling.ts), or undefined when that would not be
+   * provably what the SDK does. Checked once per delegate tracer, like
+   * dropsUnsampledChildren.
+   */
+  rootSampling(): RootSampling | undefined {
+    this.#checkTracer();
+    const roots = this.#roots;
+    return roots !== undefined && roots.usable ? roots : undefined;
+  }
+
+  #checkTracer(): void {
     const tracer = this.tracer as { _getTracer?: () => unknown };
     const real = typeof tracer._getTracer === 'function' ? tracer._getTracer() : tracer;
     if (real !== this.#samplerOf) {
       this.#samplerOf = real;
       this.#dropsUnsampled = dropsUnsampled((real as { _sampler?: unknown } | null)?._sampler);
+      this.#roots = RootSampling.of(real);
     }
-    return this.#dropsUnsampled;
   }
 
   /** True when an undici instrumentation makes the per-request CLIENT spans and writes the headers. */

@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { createContextKey, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { activeContext, apiInUse, extractIncoming, passthroughHeaders, SUPPRESS_TRACING, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, rootWithSpan, SUPPRESS_TRACING, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -129,9 +129,21 @@ export class ServerRequestTelemetry implements Incoming {
         this.passthrough = undefined;
         return;
       }
+      // A root: settled here with the SDK's common sampler; one it drops is a non-recording span (root-sampling.ts).
+      const roots = psc === undefined ? t.rootSampling() : undefined;
+      const ids = roots?.draw();
+      if (ids !== undefined && !ids.sampled) {
+        this.owned = false;
+        this.span = trace.wrapSpanContext({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE });
+        this.context = parent === ROOT_CONTEXT ? rootWithSpan(this.span) : trace.setSpan(parent, this.span);
+        this.passthrough = undefined;
+        return;
+      }
       this.owned = true;
       const method = sc.normalizeMethod(req.method);
-      this.span = t.tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req, method) }, parent);
+      const name = method === '_OTHER' ? 'HTTP' : method;
+      const options = { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req, method) };
+      this.span = ids !== undefined ? roots!.start(t.tracer, name, options, parent, ids) : t.tracer.startSpan(name, options, parent);
       if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
       this.context = trace.setSpan(parent, this.span);
       this.passthrough = undefined;

@@ -92,7 +92,8 @@ export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string
   const names = Object.keys(add);
   if (names.length === 0) return opts;
   const h = opts.headers as Headers;
-  const ours = (k: string) => names.includes(k.toLowerCase());
+  // Only a name of the same length can be one of ours: no lower-casing of every header name.
+  const ours = (k: string) => names.some((n) => n.length === k.length) && names.includes(k.toLowerCase());
   let headers: Headers;
   if (h == null) {
     headers = add;
@@ -108,9 +109,12 @@ export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string
     for (const k of names) out.push([k, add[k]!]);
     headers = out;
   } else {
+    // The common shape (fetch and request with a headers object): a loop over the keys, no entry arrays.
+    const obj = h as Record<string, string | string[] | undefined>;
     const out: Record<string, string | string[] | undefined> = {};
-    for (const [k, v] of Object.entries(h as Record<string, string | string[] | undefined>)) if (!ours(k)) out[k] = v;
-    headers = Object.assign(out, add);
+    for (const k of Object.keys(obj)) if (!ours(k)) out[k] = obj[k];
+    for (const k of names) out[k] = add[k];
+    headers = out;
   }
   return withOptions(opts, { headers });
 }

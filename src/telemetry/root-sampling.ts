@@ -1,0 +1,195 @@
+/**
+ * Root spans without the SDK's `startSpan` for the ones its sampler drops.
+ *
+ * A mesh call or request with no parent is a trace root: the SDK draws two
+ * random ids, builds and sanitizes the attributes, asks its sampler, counts
+ * the span, and — for 99 % of roots under a 1 % ratio sampler — returns a
+ * non-recording span that only carries the ids on. That was the largest item
+ * of tracing's cost per request (docs/benchmarks.md). When the SDK's tracer
+ * is the common configuration — `ParentBasedSampler` around a
+ * `TraceIdRatioBasedSampler`, the `RandomIdGenerator` — the mesh draws the
+ * ids itself and settles the decision from the id's 32-bit words; it calls
+ * `startSpan` only for a root the sampler keeps, handing the SDK the same
+ * trace id, so the sampler decides on exactly the id it would have seen.
+ *
+ * Nothing of the sampler's algorithm is assumed: its threshold is found by
+ * asking the sampler itself (a binary search over ids whose words XOR to a
+ * chosen value), and the result is checked against the sampler on ids of
+ * other shapes, at the threshold's two sides. Any disagreement, any other
+ * sampler, id generator or tracer shape, and every root goes through
+ * `startSpan` as before. The SDK's own `otel.sdk.span.started` counter does
+ * not see the roots dropped here (the same is true of the unsampled children
+ * the mesh does not make, mesh-telemetry.ts).
+ */
+import { randomFillSync } from 'node:crypto';
+import { ROOT_CONTEXT, SpanKind, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+
+/** The SDK's SamplingDecision values (sdk-trace's enum): any other answer from the sampler and there is no fast path. */
+const NOT_RECORD = 0;
+const RECORD_AND_SAMPLED = 2;
+
+interface SdkSampler {
+  shouldSample(context: Context, traceId: string, name: string, kind: SpanKind, attributes: object, links: unknown[]): { decision: number };
+}
+interface IdGenerator {
+  generateTraceId(): string;
+  generateSpanId(): string;
+}
+/** The fields of the SDK's Tracer this reads (private in its types; absent or different: no fast path). */
+interface SdkTracer {
+  _sampler?: unknown;
+  _idGenerator?: unknown;
+}
+
+/** A new root: its ids, and whether the sampler keeps it. */
+export interface RootIds {
+  traceId: string;
+  spanId: string;
+  sampled: boolean;
+}
+
+/** Roots drawn per refill: their ids are made as one hex string, and each root takes two slices of it. */
+const POOL_ROOTS = 256;
+
+export class RootSampling {
+  readonly #tracer: SdkTracer;
+  /** A root is kept when the XOR of its trace id's four 32-bit words is below this (0 to 2^32). */
+  readonly #bound: number;
+  readonly #pool = Buffer.alloc(24 * POOL_ROOTS);
+  readonly #view = new DataView(this.#pool.buffer, this.#pool.byteOffset, this.#pool.byteLength);
+  readonly #ids: RootIds = { traceId: '', spanId: '', sampled: false };
+  /** Per pooled root, the XOR of its trace id's words. */
+  readonly #xor = new Float64Array(POOL_ROOTS);
+  #hex = '';
+  #next = POOL_ROOTS;
+  /** The SDK made a kept root with another id than the one drawn: stop using this (see start). */
+  #broken = false;
+
+  private constructor(tracer: SdkTracer, bound: number) {
+    this.#tracer = tracer;
+    this.#bound = bound;
+  }
+
+  /** For the SDK tracer `real` (the global proxy's delegate), or undefined when the fast path would not be provably the same. */
+  static of(real: unknown): RootSampling | undefined {
+    if (typeof real !== 'object' || real === null) return undefined;
+    const t = real as SdkTracer;
+    const sampler = t._sampler as SdkSampler | undefined;
+    const gen = t._idGenerator as IdGenerator | undefined;
+    if (gen?.constructor?.name !== 'RandomIdGenerator' || typeof gen.generateTraceId !== 'function') return undefined;
+    if (sampler?.constructor?.name !== 'ParentBasedSampler' || typeof sampler.shouldSample !== 'function') return undefined;
+    // The root sampler must decide on the trace id alone: name, kind and attributes are not passed here.
+    const ratio = /^ParentBased\{root=TraceIdRatioBased\{([0-9.e-]+)\}/.exec(String(sampler))?.[1];
+    if (ratio === undefined) return undefined;
+    const bound = calibrate(sampler);
+    // The threshold found must keep the fraction the sampler says it keeps.
+    if (bound === undefined || Math.abs(bound / 2 ** 32 - Number(ratio)) > 1e-6) return undefined;
+    return new RootSampling(t, bound);
+  }
+
+  /** True while the mesh may decide roots itself (false once the SDK disagreed). */
+  get usable(): boolean {
+    return !this.#broken;
+  }
+
+  /**
+   * Draw a root's ids and the sampler's decision on them. The object is this
+   * sampler's own, overwritten by the next draw: read it at once.
+   */
+  draw(): RootIds {
+    if (this.#next === POOL_ROOTS) this.#refill();
+    const i = this.#next++;
+    const at = i * 48;
+    const ids = this.#ids;
+    // Substrings of the pool's hex: V8 makes them slices of it, without copying.
+    ids.traceId = this.#hex.slice(at, at + 32);
+    ids.spanId = this.#hex.slice(at + 32, at + 48);
+    ids.sampled = this.#xor[i]! < this.#bound;
+    return ids;
+  }
+
+  /**
+   * Random ids for the next POOL_ROOTS roots, as the SDK's RandomIdGenerator
+   * draws them (Math.random, 32 bits at a time; an all-zero id gets its last
+   * bit set), made hex in one call: per root, a Buffer.toString('hex') of its
+   * own cost more than the rest of the root together.
+   */
+  #refill(): void {
+    const view = this.#view;
+    const w = [0, 0, 0, 0, 0, 0];
+    for (let i = 0; i < POOL_ROOTS; i++) {
+      for (let k = 0; k < 6; k++) w[k] = (Math.random() * 2 ** 32) >>> 0;
+      if ((w[0]! | w[1]! | w[2]! | w[3]!) === 0) w[3] = 1;
+      if ((w[4]! | w[5]!) === 0) w[5] = 1;
+      // Big-endian, as the id's hex reads: word k is hex characters 8k to 8k+7.
+      for (let k = 0; k < 6; k++) view.setUint32(i * 24 + k * 4, w[k]!);
+      this.#xor[i] = (w[0]! ^ w[1]! ^ w[2]! ^ w[3]!) >>> 0;
+    }
+    this.#hex = this.#pool.toString('hex');
+    this.#next = 0;
+  }
+
+  /**
+   * A kept root: the SDK's `startSpan`, made to use the drawn ids (its id
+   * generator answers them once, for this synchronous call), so its sampler
+   * sees the trace id the decision was made on.
+   */
+  start(tracer: Tracer, name: string, options: SpanOptions, parent: Context, ids: RootIds): Span {
+    const t = this.#tracer;
+    const gen = t._idGenerator as IdGenerator;
+    const { traceId, spanId } = ids;
+    let traceGiven = false;
+    let spanGiven = false;
+    // One-shot: anything the span processors start inside this call gets ids of its own.
+    t._idGenerator = {
+      generateTraceId: () => (traceGiven ? gen.generateTraceId() : ((traceGiven = true), traceId)),
+      generateSpanId: () => (spanGiven ? gen.generateSpanId() : ((spanGiven = true), spanId)),
+    };
+    let span: Span;
+    try {
+      span = tracer.startSpan(name, options, parent);
+    } finally {
+      t._idGenerator = gen;
+    }
+    // The SDK used other ids, or its sampler dropped a root this said it keeps: the premise is gone.
+    if (span.spanContext().traceId !== traceId || !span.isRecording()) this.#broken = true;
+    return span;
+  }
+}
+
+/**
+ * The sampler's threshold, asked of the sampler: the smallest XOR of the id's
+ * words it drops (2^32 when it keeps every id). Undefined when its answers do
+ * not follow "kept iff XOR < threshold" on ids of several shapes.
+ */
+function calibrate(sampler: SdkSampler): number | undefined {
+  let odd = false;
+  const kept = (w: [number, number, number, number]) => {
+    const hex = w.map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('');
+    const decision = sampler.shouldSample(ROOT_CONTEXT, hex, 'calibrate', SpanKind.CLIENT, {}, []).decision;
+    if (decision !== NOT_RECORD && decision !== RECORD_AND_SAMPLED) odd = true;
+    return decision === RECORD_AND_SAMPLED;
+  };
+  // Ids 00000001 00000001 00000000 xxxxxxxx: the words XOR to x, and the id is valid for every x.
+  const shaped = (x: number): [number, number, number, number] => [1, 1, 0, x];
+  let lo = 0;
+  let hi = 2 ** 32;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (kept(shaped(mid))) lo = mid + 1;
+    else hi = mid;
+  }
+  const bound = lo;
+  const words = new Uint32Array(3);
+  for (let i = 0; i < 16; i++) {
+    randomFillSync(words);
+    const [a, b, c] = [words[0]!, words[1]!, words[2]!];
+    // Other ids with the same XOR just inside and just outside the threshold, and a random one.
+    const x = (a ^ b ^ c) >>> 0;
+    if (bound > 0 && !kept([a, b, c, (x ^ (bound - 1)) >>> 0])) return undefined;
+    if (bound < 2 ** 32 && kept([a, b, c, (x ^ bound) >>> 0])) return undefined;
+    const d = (a * 31 + 7) >>> 0;
+    if (kept([a, b, c, d]) !== ((x ^ d) >>> 0) < bound) return undefined;
+  }
+  return odd ? undefined : bound;
+}
