@@ -85,6 +85,8 @@ export class ClientCallTelemetry {
   #spanless = false;
   /** The span's ids are known valid (the parent's, checked; or drawn here): no second check for the headers. */
   #validIds = false;
+  /** The span's traceparent, when a dropped root's was drawn with it. */
+  #traceparent: string | undefined = undefined;
   #done = false;
 
   /**
@@ -110,8 +112,8 @@ export class ClientCallTelemetry {
       return;
     }
     this.delegated = t.undiciInstrumented();
-    const psc = trace.getSpanContext(parent);
     const parentSpan = trace.getSpan(parent);
+    const psc = parentSpan?.spanContext();
     // A recording parent (sampled or not) is someone's span to write to: never stand in for it.
     if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && isSpanContextValid(psc) && t.dropsUnsampledChildren()) {
       // The tracer would make a span that records nothing: the parent's context is carried on as it is.
@@ -127,6 +129,7 @@ export class ClientCallTelemetry {
     const ids = roots?.draw();
     if (ids !== undefined && !ids.sampled) {
       this.#validIds = true;
+      this.#traceparent = ids.traceparent;
       this.span = trace.wrapSpanContext({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE });
       this.context = this.delegated ? trace.setSpan(parent, this.span) : undefined;
       return;
@@ -159,7 +162,7 @@ export class ClientCallTelemetry {
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#validIds);
+    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#validIds, this.#traceparent);
   }
 
   /** Whether per-attempt detail is wanted (a recording span). */
@@ -258,8 +261,8 @@ export class ClientCallTelemetry {
     target.edge.inflight--;
     target.edge.record(ms, failed);
     const span = this.span;
-    // No SDK and no access log: the edge stats above were all there was to do.
-    if (this.#parent === undefined && t.accessLog === undefined && t.instruments.noop) return;
+    // No span that records, no metrics and no access log: the edge stats above were all there was to do.
+    if (t.accessLog === undefined && (this.#parent === undefined || !span.isRecording()) && t.instruments.noop) return;
 
     const call = this.#call;
     if (call !== undefined) {

@@ -27,7 +27,7 @@ import {
   type Span,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, validTraceparent } from './w3c.js';
+import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, traceparentOf, validTraceparent } from './w3c.js';
 
 /** tracestate and baggage exactly as received, for when no propagator re-serializes them. */
 const RAW_TRACESTATE = createContextKey('hyphae.raw-tracestate');
@@ -236,14 +236,15 @@ export function incomingPassthrough(): Record<string, string> | undefined {
  * whatever the registered propagator writes, completed by our own W3C writer
  * for what it did not. With W3C propagation and no baggage to encode, our
  * writer alone, from the span, without making the call's context.
- * `validIds`: the span's ids are known valid (checked or drawn by the caller).
+ * `validIds`: the span's ids are known valid (checked or drawn by the caller);
+ * `traceparent`: the span's header, when the caller has it made already.
  */
-export function outgoingHeaders(parent: Context, span: Span, validIds = false): Record<string, string> {
+export function outgoingHeaders(parent: Context, span: Span, validIds = false, traceparent?: string): Record<string, string> {
   const carrier: Record<string, string> = {};
   if (w3cPropagation() && propagation.getBaggage(parent) === undefined) {
     const sc = span.spanContext();
     if (validIds || isSpanContextValid(sc)) {
-      carrier.traceparent = formatTraceparent(sc);
+      carrier.traceparent = traceparent ?? traceparentOf(sc);
       const ts = sc.traceState?.serialize() || (parent.getValue(RAW_TRACESTATE) as string | undefined);
       if (ts) carrier.tracestate = ts;
     }

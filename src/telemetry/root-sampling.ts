@@ -45,22 +45,28 @@ interface SdkTracer {
 export interface RootIds {
   traceId: string;
   spanId: string;
+  /** `00-<traceId>-<spanId>-00`: the header of the root when the sampler drops it. */
+  traceparent: string;
   sampled: boolean;
 }
 
-/** Roots drawn per refill: their ids are made as one hex string, and each root takes two slices of it. */
+/** Roots drawn per refill. */
 const POOL_ROOTS = 256;
+/** Each pooled root is its unsampled traceparent, `00-<32 hex>-<16 hex>-00`. */
+const TP_LENGTH = 55;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
 export class RootSampling {
   readonly #tracer: SdkTracer;
   /** A root is kept when the XOR of its trace id's four 32-bit words is below this (0 to 2^32). */
   readonly #bound: number;
-  readonly #pool = Buffer.alloc(24 * POOL_ROOTS);
-  readonly #view = new DataView(this.#pool.buffer, this.#pool.byteOffset, this.#pool.byteLength);
-  readonly #ids: RootIds = { traceId: '', spanId: '', sampled: false };
+  /** The pooled roots' traceparents as bytes: the dashes and flags stay, the ids are written per refill. */
+  readonly #bytes = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-00`.repeat(POOL_ROOTS), 'latin1');
+  readonly #ids: RootIds = { traceId: '', spanId: '', traceparent: '', sampled: false };
   /** Per pooled root, the XOR of its trace id's words. */
   readonly #xor = new Float64Array(POOL_ROOTS);
-  #hex = '';
+  /** The pooled roots' traceparents, one flat string. */
+  #text = '';
   #next = POOL_ROOTS;
   /** The SDK made a kept root with another id than the one drawn: stop using this (see start). */
   #broken = false;
@@ -99,11 +105,13 @@ export class RootSampling {
   draw(): RootIds {
     if (this.#next === POOL_ROOTS) this.#refill();
     const i = this.#next++;
-    const at = i * 48;
+    const at = i * TP_LENGTH;
     const ids = this.#ids;
-    // Substrings of the pool's hex: V8 makes them slices of it, without copying.
-    ids.traceId = this.#hex.slice(at, at + 32);
-    ids.spanId = this.#hex.slice(at + 32, at + 48);
+    // Substrings of one flat string: V8 makes them slices of it, without copying; the header stays flat
+    // (one built per call is a rope that undici's header check must copy flat first).
+    ids.traceparent = this.#text.slice(at, at + TP_LENGTH);
+    ids.traceId = this.#text.slice(at + 3, at + 35);
+    ids.spanId = this.#text.slice(at + 36, at + 52);
     ids.sampled = this.#xor[i]! < this.#bound;
     return ids;
   }
@@ -111,21 +119,27 @@ export class RootSampling {
   /**
    * Random ids for the next POOL_ROOTS roots, as the SDK's RandomIdGenerator
    * draws them (Math.random, 32 bits at a time; an all-zero id gets its last
-   * bit set), made hex in one call: per root, a Buffer.toString('hex') of its
-   * own cost more than the rest of the root together.
+   * bit set), written as their traceparents into one buffer and made one
+   * string: per root, a Buffer.toString('hex') of its own cost more than the
+   * rest of the root together.
    */
   #refill(): void {
-    const view = this.#view;
+    const b = this.#bytes;
     const w = [0, 0, 0, 0, 0, 0];
     for (let i = 0; i < POOL_ROOTS; i++) {
       for (let k = 0; k < 6; k++) w[k] = (Math.random() * 2 ** 32) >>> 0;
       if ((w[0]! | w[1]! | w[2]! | w[3]!) === 0) w[3] = 1;
       if ((w[4]! | w[5]!) === 0) w[5] = 1;
-      // Big-endian, as the id's hex reads: word k is hex characters 8k to 8k+7.
-      for (let k = 0; k < 6; k++) view.setUint32(i * 24 + k * 4, w[k]!);
+      // Word k is hex characters 8k to 8k+7 of the ids, most significant first; the span id after the '-'.
+      const at = i * TP_LENGTH + 3;
+      for (let k = 0; k < 6; k++) {
+        const word = w[k]!;
+        const p = at + k * 8 + (k >= 4 ? 1 : 0);
+        for (let d = 0; d < 8; d++) b[p + d] = HEX_DIGITS[(word >>> (28 - 4 * d)) & 15]!;
+      }
       this.#xor[i] = (w[0]! ^ w[1]! ^ w[2]! ^ w[3]!) >>> 0;
     }
-    this.#hex = this.#pool.toString('hex');
+    this.#text = b.toString('latin1');
     this.#next = 0;
   }
 

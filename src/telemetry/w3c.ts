@@ -6,12 +6,37 @@
  */
 import { TraceFlags, type SpanContext } from '@opentelemetry/api';
 
+/**
+ * Where a parsed span context keeps its `traceparent` header: a call that
+ * carries the context on unchanged sends that string, already flat (a new one
+ * built per call is a rope of four pieces that undici's header check must
+ * copy flat first). A symbol, so JSON and Object.keys do not see it.
+ */
+const HEADER = Symbol('hyphae.traceparent');
+
 /** The span context a `traceparent` names, or undefined when it is malformed (the spec says: ignore it). */
 export function parseTraceparent(value: string | undefined): SpanContext | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
   if (!validTraceparent(v)) return undefined;
-  return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: parseInt(v.slice(53, 55), 16) & TraceFlags.SAMPLED, isRemote: true };
+  // The sampled bit is the low bit of the flags' second hex digit: its char code's parity for 0-9, flipped for a-f.
+  const c = v.charCodeAt(54);
+  const sampled = (c <= 57 ? c : c + 1) & TraceFlags.SAMPLED;
+  // The header itself, when it is exactly what formatTraceparent would write for this context.
+  const same = v.length === 55 && v.charCodeAt(0) === 48 && v.charCodeAt(1) === 48 && v.charCodeAt(53) === 48 && (c === 48 || c === 49);
+  const sc: SpanContext & { [HEADER]?: string | undefined } = { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: sampled, isRemote: true, [HEADER]: same ? v : undefined };
+  return sc;
+}
+
+/**
+ * formatTraceparent(ctx), reusing the header the context was parsed from when
+ * there is one and it still says the same (a copy made with `{...ctx}` and
+ * other flags or ids carries the symbol along).
+ */
+export function traceparentOf(ctx: SpanContext): string {
+  const h = (ctx as { [HEADER]?: string })[HEADER];
+  if (h !== undefined && ((h.charCodeAt(54) ^ ctx.traceFlags) & 1) === 0 && h.startsWith(ctx.traceId, 3) && h.startsWith(ctx.spanId, 36)) return h;
+  return formatTraceparent(ctx);
 }
 
 /**

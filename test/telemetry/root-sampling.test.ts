@@ -52,6 +52,7 @@ describe('root sampling against the SDK', () => {
       const ids = roots.draw();
       assert.match(ids.traceId, /^[0-9a-f]{32}$/);
       assert.match(ids.spanId, /^[0-9a-f]{16}$/);
+      assert.equal(ids.traceparent, `00-${ids.traceId}-${ids.spanId}-00`);
       const sdk = sampler.shouldSample(ROOT_CONTEXT, ids.traceId, 'GET', SpanKind.CLIENT, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
       assert.equal(ids.sampled, sdk, `id ${ids.traceId}`);
       if (ids.sampled) kept++;

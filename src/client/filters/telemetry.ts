@@ -92,8 +92,7 @@ export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string
   const names = Object.keys(add);
   if (names.length === 0) return opts;
   const h = opts.headers as Headers;
-  // Only a name of the same length can be one of ours: no lower-casing of every header name.
-  const ours = (k: string) => names.some((n) => n.length === k.length) && names.includes(k.toLowerCase());
+  const ours = (k: string) => isOneOf(k, names);
   let headers: Headers;
   if (h == null) {
     headers = add;
@@ -112,9 +111,15 @@ export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string
     // The common shape (fetch and request with a headers object): a loop over the keys, no entry arrays.
     const obj = h as Record<string, string | string[] | undefined>;
     const out: Record<string, string | string[] | undefined> = {};
-    for (const k of Object.keys(obj)) if (!ours(k)) out[k] = obj[k];
+    for (const k of Object.keys(obj)) if (!isOneOf(k, names)) out[k] = obj[k];
     for (const k of names) out[k] = add[k];
     headers = out;
   }
   return withOptions(opts, { headers });
+}
+
+/** `k` is one of the lower-case `names`, in any case. Only a name of the same length is lower-cased and compared. */
+function isOneOf(k: string, names: string[]): boolean {
+  for (const n of names) if (n.length === k.length && k.toLowerCase() === n) return true;
+  return false;
 }
