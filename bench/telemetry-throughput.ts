@@ -16,6 +16,9 @@
  * median round, and its ratio to `off` of the same run.
  *
  *   node build/bench/telemetry-throughput.js [--duration 3000] [--rounds 5] [--concurrency 32]
+ *
+ * To see where a mode's time goes: BENCH_PROFILE_DIR=/tmp/p (a CPU profile per process, mode and
+ * round, taken in-process, so modes that share a process are profiled apart) and BENCH_PAIRS.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -133,17 +136,17 @@ export async function telemetryThroughput({ durationMs, rounds, concurrency }: O
         servers.set(m, server);
       }
     }
-    const serverCpu = async (mode: Mode) => {
+    const serverCpu = async (mode: Mode, phase: 'before' | 'after') => {
       const server = servers.get(mode)!;
-      server.child.send({ cmd: 'cpu' });
+      server.child.send({ cmd: 'cpu', mode, phase });
       return (await server.next<{ cpu: number }>()).cpu;
     };
     const run = async (mode: Mode, ms: number) => {
       const client = clients.get(mode)!;
-      const before = await serverCpu(mode);
+      const before = await serverCpu(mode, 'before');
       client.child.send({ cmd: 'run', mode, durationMs: ms, concurrency });
       const out = await client.next<{ result: LoadResult; cpu: number; spans?: number }>(ms + 60_000);
-      const server = (await serverCpu(mode)) - before;
+      const server = (await serverCpu(mode, 'after')) - before;
       return { ...out, clientCpuUs: out.cpu / out.result.requests, serverCpuUs: server / out.result.requests };
     };
     // Warm up every mode (connections, JIT, the SDK's first exports).

@@ -19,7 +19,10 @@
  * `sdk-off` / `sdk-metrics-off`: the same SDK in the same process, the mesh's telemetry off. Discovery is a StaticResolver: no control plane, so no stats are sent (they are
  * still counted).
  */
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { context, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import { createMesh, type Mesh } from '../../src/index.js';
@@ -37,6 +40,26 @@ const cpuMicros = () => {
   return u.user + u.system;
 };
 const meshes: Mesh[] = [];
+
+/**
+ * BENCH_PROFILE_DIR: a CPU profile of this process per round and mode
+ * (`<role>-<mode>-<n>.cpuprofile`), so modes sharing a process are profiled
+ * apart. The profiler's own cost lands on every mode alike.
+ */
+const profileDir = process.env.BENCH_PROFILE_DIR;
+const profiler = profileDir ? new Session() : undefined;
+profiler?.connect();
+let profiles = 0;
+async function profileStart(): Promise<void> {
+  if (!profiler) return;
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
+async function profileStop(mode: string): Promise<void> {
+  if (!profiler) return;
+  const { profile } = await profiler.post('Profiler.stop');
+  writeFileSync(path.join(profileDir!, `${role}-${mode}-${++profiles}.cpuprofile`), JSON.stringify(profile));
+}
 const UNSAMPLED_PARENT = trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.NONE, isRemote: true });
 
 if (role === 'server') {
@@ -58,8 +81,11 @@ if (role === 'server') {
     ports[mode] = (server.address() as AddressInfo).port;
   }
   // CPU time (user + system, µs) on request: the driver reads it before and after each round.
-  process.on('message', (m: { cmd: string }) => {
-    if (m.cmd === 'cpu') send({ cpu: cpuMicros() });
+  process.on('message', (m: { cmd: string; mode?: string; phase?: 'before' | 'after' }) => {
+    if (m.cmd !== 'cpu') return;
+    const cpu = cpuMicros();
+    const profiling = m.phase === 'before' ? profileStart() : m.phase === 'after' ? profileStop(m.mode!) : Promise.resolve();
+    void profiling.then(() => send({ cpu }));
   });
   send({ ports });
 } else {
@@ -79,14 +105,18 @@ if (role === 'server') {
       await r.body.dump();
     });
   }
-  process.on('message', (m: { cmd: string; mode: string; durationMs: number; concurrency: number }) => {
+  process.on('message', async (m: { cmd: string; mode: string; durationMs: number; concurrency: number }) => {
     if (m.cmd !== 'run') return;
+    await profileStart();
     const cpu0 = cpuMicros();
     const load = () => runLoad(calls.get(m.mode)!, { concurrency: m.concurrency, durationMs: m.durationMs });
     // `-child`: every call made under an unsampled parent, as a service's calls while it handles one of the
     // 99 % of requests a 1 % sampler left out (the loops start in that context and keep it).
     const running = m.mode.endsWith('-child') ? context.with(UNSAMPLED_PARENT, load) : load();
-    void running.then((result) => send({ result, cpu: cpuMicros() - cpu0, spans: sdk?.exportedSpans() }));
+    const result = await running;
+    const cpu = cpuMicros() - cpu0;
+    await profileStop(m.mode);
+    send({ result, cpu, spans: sdk?.exportedSpans() });
   });
   send({ ready: true });
 }

@@ -55,6 +55,8 @@ const POOL_ROOTS = 256;
 /** Each pooled root is its unsampled traceparent, `00-<32 hex>-<16 hex>-00`. */
 const TP_LENGTH = 55;
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** Byte -> its two hex digits as one little-endian 16-bit value (first digit in the low byte, as written). */
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]! | (HEX_DIGITS[b & 15]! << 8));
 
 export class RootSampling {
   readonly #tracer: SdkTracer;
@@ -62,6 +64,10 @@ export class RootSampling {
   readonly #bound: number;
   /** The pooled roots' traceparents as bytes: the dashes and flags stay, the ids are written per refill. */
   readonly #bytes = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-00`.repeat(POOL_ROOTS), 'latin1');
+  readonly #bytesView = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
+  /** 24 random bytes per pooled root: its trace id's 16, then its span id's 8. */
+  readonly #random = Buffer.alloc(24 * POOL_ROOTS);
+  readonly #randomView = new DataView(this.#random.buffer, this.#random.byteOffset, this.#random.byteLength);
   readonly #ids: RootIds = { traceId: '', spanId: '', traceparent: '', sampled: false };
   /** Per pooled root, the XOR of its trace id's words. */
   readonly #xor = new Float64Array(POOL_ROOTS);
@@ -117,29 +123,29 @@ export class RootSampling {
   }
 
   /**
-   * Random ids for the next POOL_ROOTS roots, as the SDK's RandomIdGenerator
-   * draws them (Math.random, 32 bits at a time; an all-zero id gets its last
-   * bit set), written as their traceparents into one buffer and made one
-   * string: per root, a Buffer.toString('hex') of its own cost more than the
-   * rest of the root together.
+   * Random ids for the next POOL_ROOTS roots, from the OS's CSPRNG in one
+   * call (an all-zero id gets its last bit set, as the SDK's generator does),
+   * written as their traceparents into one buffer, two hex digits per table
+   * lookup, and made one string: per root, a Buffer.toString('hex') of its own
+   * cost more than the rest of the root together, and six Math.random() calls
+   * with a digit at a time were the largest telemetry item left in a profile.
    */
   #refill(): void {
-    const b = this.#bytes;
-    const w = [0, 0, 0, 0, 0, 0];
+    const random = this.#random;
+    randomFillSync(random);
+    const rv = this.#randomView;
+    const out = this.#bytesView;
     for (let i = 0; i < POOL_ROOTS; i++) {
-      for (let k = 0; k < 6; k++) w[k] = (Math.random() * 2 ** 32) >>> 0;
-      if ((w[0]! | w[1]! | w[2]! | w[3]!) === 0) w[3] = 1;
-      if ((w[4]! | w[5]!) === 0) w[5] = 1;
-      // Word k is hex characters 8k to 8k+7 of the ids, most significant first; the span id after the '-'.
+      const src = i * 24;
+      if ((rv.getUint32(src) | rv.getUint32(src + 4) | rv.getUint32(src + 8) | rv.getUint32(src + 12)) === 0) random[src + 15] = 1;
+      if ((rv.getUint32(src + 16) | rv.getUint32(src + 20)) === 0) random[src + 23] = 1;
+      // Byte k of the trace id is hex characters 2k and 2k+1; the span id comes after the '-'.
       const at = i * TP_LENGTH + 3;
-      for (let k = 0; k < 6; k++) {
-        const word = w[k]!;
-        const p = at + k * 8 + (k >= 4 ? 1 : 0);
-        for (let d = 0; d < 8; d++) b[p + d] = HEX_DIGITS[(word >>> (28 - 4 * d)) & 15]!;
-      }
-      this.#xor[i] = (w[0]! ^ w[1]! ^ w[2]! ^ w[3]!) >>> 0;
+      for (let k = 0; k < 16; k++) out.setUint16(at + 2 * k, HEX_PAIRS[random[src + k]!]!, true);
+      for (let k = 0; k < 8; k++) out.setUint16(at + 33 + 2 * k, HEX_PAIRS[random[src + 16 + k]!]!, true);
+      this.#xor[i] = (rv.getUint32(src) ^ rv.getUint32(src + 4) ^ rv.getUint32(src + 8) ^ rv.getUint32(src + 12)) >>> 0;
     }
-    this.#text = b.toString('latin1');
+    this.#text = this.#bytes.toString('latin1');
     this.#next = 0;
   }
 
