@@ -10,14 +10,20 @@
  *   ROLE=server  per mode, a wrapServer service answering a small fixed body (no registration)
  *   ROLE=client  per mode, a mesh client; on {cmd: 'run', mode} it calls its server through
  *                mesh.request in closed loops and answers with the load result and its CPU time
+ *   ROLE=middle  per mode, a wrapServer service whose handler calls the server (PORTS) through
+ *                its mesh before it answers: a service in the middle of a chain (`chain-*` modes,
+ *                where the client is a load generator with the mesh's telemetry off)
  *
  * Modes: `off` (telemetry: { enabled: false }: the same stacks without the telemetry layers),
  * `no-sdk` (the layers, no OpenTelemetry SDK), `off-traced` / `no-sdk-traced` (the same two,
  * every request carrying an upstream's traceparent, which the server checks and keeps for its
  * handler), `sdk-1pct` (sdk-node: parent-based 1 % sampler, batch span processor),
  * `sdk-1pct-metrics` (the same, and a MeterProvider read every second), and their baselines
- * `sdk-off` / `sdk-metrics-off`: the same SDK in the same process, the mesh's telemetry off. Discovery is a StaticResolver: no control plane, so no stats are sent (they are
- * still counted).
+ * `sdk-off` / `sdk-metrics-off`: the same SDK in the same process, the mesh's telemetry off;
+ * `sdk-1pct-child`: sdk-1pct with every client call made under an unsampled parent;
+ * `chain-1pct` / `chain-off`: load generator -> middle -> server, the SDK in all three, the mesh's
+ * telemetry on (or off) in the middle and the server: the trace's root is the middle's SERVER span.
+ * Discovery is a StaticResolver: no control plane, so no stats are sent (they are still counted).
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -32,7 +38,7 @@ import { startBenchSdk } from './otel-sdk.js';
 
 const modes = (process.env.MODES ?? 'off').split(',');
 const role = process.env.ROLE ?? 'server';
-const sdk = modes.some((m) => m.startsWith('sdk-')) ? await startBenchSdk(0.01, `bench-${role}`, modes.includes('sdk-1pct-metrics')) : undefined;
+const sdk = modes.some((m) => m.startsWith('sdk-') || m.startsWith('chain-')) ? await startBenchSdk(0.01, `bench-${role}`, modes.includes('sdk-1pct-metrics')) : undefined;
 const enabled = (mode: string) => mode !== 'off' && !mode.endsWith('-off') && mode !== 'off-traced';
 const send = (m: unknown) => process.send!(m);
 const cpuMicros = () => {
@@ -62,20 +68,31 @@ async function profileStop(mode: string): Promise<void> {
 }
 const UNSAMPLED_PARENT = trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.NONE, isRemote: true });
 
-if (role === 'server') {
+if (role === 'server' || role === 'middle') {
   const body = Buffer.from('{"ok":true,"service":"bench"}');
   const headers = { 'content-type': 'application/json', 'content-length': body.length };
   const ports: Record<string, number> = {};
+  const upstream = role === 'middle' ? (JSON.parse(process.env.PORTS!) as Record<string, number>) : undefined;
   for (const mode of modes) {
-    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'bench', telemetry: { enabled: enabled(mode) } });
+    const resolver = new StaticResolver(upstream ? { bench: [{ address: '127.0.0.1', port: upstream[mode]! }] } : {});
+    const mesh = await createMesh({ resolver, service: role === 'middle' ? 'bench-middle' : 'bench', telemetry: { enabled: enabled(mode) } });
     meshes.push(mesh);
-    const server = mesh.wrapServer(
-      http.createServer((_req, res) => {
-        res.writeHead(200, headers);
-        res.end(body);
-      }),
-      { register: false },
-    );
+    const handler: http.RequestListener = upstream
+      ? (_req, res) => {
+          mesh.request('http://bench/').then(
+            (r) =>
+              r.body.dump().then(() => {
+                res.writeHead(200, headers);
+                res.end(body);
+              }),
+            () => res.writeHead(502).end(),
+          );
+        }
+      : (_req, res) => {
+          res.writeHead(200, headers);
+          res.end(body);
+        };
+    const server = mesh.wrapServer(http.createServer(handler), { register: false });
     server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     ports[mode] = (server.address() as AddressInfo).port;
@@ -95,7 +112,8 @@ if (role === 'server') {
     const mesh = await createMesh({
       resolver: new StaticResolver({ bench: [{ address: '127.0.0.1', port: ports[mode]! }] }),
       service: 'bench-client',
-      telemetry: { enabled: enabled(mode) },
+      // A chain's load generator is not a mesh service of the chain: its telemetry is off in both modes.
+      telemetry: { enabled: enabled(mode) && !mode.startsWith('chain-') },
     });
     meshes.push(mesh);
     // An upstream's trace context, as a service in the middle of a traced chain receives it.

@@ -27,7 +27,7 @@ import {
   type Span,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, traceparentOf, validTraceparent } from './w3c.js';
+import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, sampledBit, traceparentOf, validTraceparent } from './w3c.js';
 
 /** tracestate and baggage exactly as received, for when no propagator re-serializes them. */
 const RAW_TRACESTATE = createContextKey('hyphae.raw-tracestate');
@@ -173,15 +173,51 @@ export function rootWithSpan(span: Span): Context {
   return SPAN_ON_ROOT ? new SpanOnRoot(span) : trace.setSpan(ROOT_CONTEXT, span);
 }
 
+/**
+ * The context of a request whose caller sent a traceparent and nothing else
+ * to read (W3C propagation, no tracestate or baggage): the root context with
+ * the caller's span in it, made when something first reads it. A handler that
+ * calls nobody and reads no context never has the span context, its two id
+ * strings or the span around it built; what the mesh needs at once, the
+ * sampled flag, is read from the header.
+ */
+export class RemoteParent implements Context {
+  /** The caller's sampled flag. */
+  readonly sampled: boolean;
+  readonly #header: string;
+  #span: Span | undefined = undefined;
+  /** `header`: a valid traceparent. */
+  constructor(header: string) {
+    this.#header = header;
+    this.sampled = sampledBit(header) !== 0;
+  }
+  get span(): Span {
+    return (this.#span ??= trace.wrapSpanContext(parseTraceparent(this.#header)!));
+  }
+  getValue(key: symbol): unknown {
+    return key === SPAN_KEY ? this.span : undefined;
+  }
+  setValue(key: symbol, value: unknown): Context {
+    return ROOT_CONTEXT.setValue(SPAN_KEY, this.span).setValue(key, value);
+  }
+  deleteValue(key: symbol): Context {
+    return key === SPAN_KEY ? ROOT_CONTEXT : this;
+  }
+}
+
 /** The context a request arrived with: the registered propagator's reading, else our own W3C parse. */
 export function extractIncoming(headers: IncomingHttpHeaders): Context {
+  if (SPAN_ON_ROOT && headers.baggage === undefined && headers.tracestate === undefined && w3cPropagation()) {
+    const tp = headerValue(headers.traceparent);
+    const v = tp?.trim();
+    return v !== undefined && validTraceparent(v) ? new RemoteParent(v) : ROOT_CONTEXT;
+  }
   // W3C propagation and no baggage: the parse below is what the propagator would do.
   let ctx = w3cPropagation() && headers.baggage === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, headers);
   if (trace.getSpanContext(ctx) === undefined) {
     const parent = parseTraceparent(headerValue(headers.traceparent));
     if (parent) {
       const ts = joinedHeader(headers.tracestate);
-      if (ts === undefined && ctx === ROOT_CONTEXT) return rootWithSpan(trace.wrapSpanContext(parent));
       if (ts) {
         parent.traceState = createTraceState(ts);
         ctx = ctx.setValue(RAW_TRACESTATE, ts);

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { createContextKey, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { classifyStatus } from '../core/classifier.js';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { activeContext, apiInUse, extractIncoming, passthroughHeaders, rootWithSpan, SUPPRESS_TRACING, type Incoming } from './context.js';
+import { activeContext, apiInUse, extractIncoming, passthroughHeaders, RemoteParent, rootWithSpan, SUPPRESS_TRACING, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
 
@@ -56,7 +56,8 @@ export function onResponseClose(this: ServerResponse): void {
 export type PeerLookup = (req: IncomingMessage) => PeerInfo | undefined;
 
 export class ServerRequestTelemetry implements Incoming {
-  readonly span: Span;
+  /** The request's span; undefined while a carried-on caller's span has not been read (spanless). */
+  #span: Span | undefined;
   readonly req: IncomingMessage;
   /** Incoming, for context.ts runIncoming: the SDK context the application runs in... */
   readonly context: Context | undefined;
@@ -87,7 +88,7 @@ export class ServerRequestTelemetry implements Incoming {
     // have made a span, nothing can record one. Only the W3C headers to pass on, checked in place.
     if (!t.ownTracer && !apiInUse()) {
       this.owned = false;
-      this.span = NO_SPAN;
+      this.#span = NO_SPAN;
       this.context = undefined;
       this.passthrough = passthroughHeaders(req.headers);
       return;
@@ -105,7 +106,7 @@ export class ServerRequestTelemetry implements Incoming {
       this.#rpc = rpc;
       this.#instrumented = true;
       this.owned = false;
-      this.span = existing;
+      this.#span = existing;
       if (existing.isRecording()) existing.setAttributes(this.#meshAttrs());
       this.context = active;
       this.passthrough = undefined;
@@ -114,27 +115,30 @@ export class ServerRequestTelemetry implements Incoming {
       // tracing suppressed: no span of ours either, and the handler stays in that context.
       this.#instrumented = true;
       this.owned = false;
-      this.span = NO_SPAN;
+      this.#span = NO_SPAN;
       this.context = undefined;
       this.passthrough = undefined;
     } else if (t.tracing()) {
       const parent = extractIncoming(req.headers);
-      const psc = trace.getSpanContext(parent);
-      if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && t.dropsUnsampledChildren()) {
-        // The tracer would make a span that records nothing: the handler runs in the caller's context.
+      const remote = parent instanceof RemoteParent ? parent : undefined;
+      const psc = remote === undefined ? trace.getSpanContext(parent) : undefined;
+      const unsampled = remote !== undefined ? !remote.sampled : psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0;
+      if (unsampled && t.dropsUnsampledChildren()) {
+        // The tracer would make a span that records nothing: the handler runs in the caller's context, whose
+        // span is made only if something reads it (the access log here, a call the handler makes).
         this.#spanless = true;
         this.owned = false;
-        this.span = trace.getSpan(parent)!;
+        this.#span = undefined;
         this.context = parent;
         this.passthrough = undefined;
         return;
       }
       // A root: settled here with the SDK's common sampler; one it drops is a non-recording span (root-sampling.ts).
-      const roots = psc === undefined ? t.rootSampling() : undefined;
+      const roots = remote === undefined && psc === undefined ? t.rootSampling() : undefined;
       const ids = roots?.draw();
       if (ids !== undefined && !ids.sampled) {
         this.owned = false;
-        this.span = trace.wrapSpanContext({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE });
+        this.#span = trace.wrapSpanContext({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE });
         this.context = parent === ROOT_CONTEXT ? rootWithSpan(this.span) : trace.setSpan(parent, this.span);
         this.passthrough = undefined;
         return;
@@ -143,17 +147,22 @@ export class ServerRequestTelemetry implements Incoming {
       const method = sc.normalizeMethod(req.method);
       const name = method === '_OTHER' ? 'HTTP' : method;
       const options = { kind: SpanKind.SERVER, attributes: this.#spanAttrs(req, method) };
-      this.span = ids !== undefined ? roots!.start(t.tracer, name, options, parent, ids) : t.tracer.startSpan(name, options, parent);
-      if (this.span.isRecording()) this.span.setAttributes(this.#recordedAttrs(req));
-      this.context = trace.setSpan(parent, this.span);
+      this.#span = ids !== undefined ? roots!.start(t.tracer, name, options, parent, ids) : t.tracer.startSpan(name, options, parent);
+      if (this.#span.isRecording()) this.#span.setAttributes(this.#recordedAttrs(req));
+      this.context = trace.setSpan(parent, this.#span);
       this.passthrough = undefined;
     } else {
       // No SDK: no span (nobody would record it), only the W3C headers to pass on.
       this.owned = false;
-      this.span = NO_SPAN;
+      this.#span = NO_SPAN;
       this.context = undefined;
       this.passthrough = passthroughHeaders(req.headers);
     }
+  }
+
+  /** The request's span: its own, an HTTP instrumentation's, or (spanless) the caller's, carried on. */
+  get span(): Span {
+    return (this.#span ??= (this.context !== undefined ? trace.getSpan(this.context) : undefined) ?? NO_SPAN);
   }
 
   /** The verified caller (mTLS), looked up on first use. */
@@ -226,9 +235,9 @@ export class ServerRequestTelemetry implements Incoming {
     const failed = !finished || classifyStatus(status) !== 'success';
     t.traffic.inbound.inflight--;
     t.traffic.inbound.record(ms, failed);
+    // No span of ours that records, no metrics and no access log: the inbound stats above were all there was to do.
+    if (t.accessLog === undefined && t.instruments.noop && (this.#span === undefined || !this.owned || !this.#span.isRecording())) return;
     const span = this.span;
-    // No SDK and no access log: the inbound stats above were all there was to do.
-    if (span === NO_SPAN && t.accessLog === undefined && t.instruments.noop) return;
     const errType = !finished ? 'aborted' : status >= 500 ? String(status) : undefined;
     const route = this.route;
     const method = sc.normalizeMethod(req.method);

@@ -19,13 +19,18 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
   if (value === undefined) return undefined;
   const v = value.trim();
   if (!validTraceparent(v)) return undefined;
-  // The sampled bit is the low bit of the flags' second hex digit: its char code's parity for 0-9, flipped for a-f.
+  const sampled = sampledBit(v);
   const c = v.charCodeAt(54);
-  const sampled = (c <= 57 ? c : c + 1) & TraceFlags.SAMPLED;
   // The header itself, when it is exactly what formatTraceparent would write for this context.
   const same = v.length === 55 && v.charCodeAt(0) === 48 && v.charCodeAt(1) === 48 && v.charCodeAt(53) === 48 && (c === 48 || c === 49);
   const sc: SpanContext & { [HEADER]?: string | undefined } = { traceId: v.slice(3, 35), spanId: v.slice(36, 52), traceFlags: sampled, isRemote: true, [HEADER]: same ? v : undefined };
   return sc;
+}
+
+/** The sampled flag of a valid traceparent: the low bit of the flags' second hex digit (its char code's parity for 0-9, flipped for a-f). */
+export function sampledBit(v: string): number {
+  const c = v.charCodeAt(54);
+  return (c <= 57 ? c : c + 1) & TraceFlags.SAMPLED;
 }
 
 /**

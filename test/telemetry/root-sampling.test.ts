@@ -114,10 +114,12 @@ describe('roots through real meshes (ratio 0.3, tracer provider in the options)'
   let apiPort = 0;
   let frontPort = 0;
   const seen: string[] = [];
+  const logs: Record<string, unknown>[] = [];
 
   before(async () => {
     const mesh = async (service: string) => {
-      const m = await createMesh({ resolver, service, server: { drainDelayMs: 0 }, telemetry: { tracerProvider } });
+      const accessLog = (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>);
+      const m = await createMesh({ resolver, service, server: { drainDelayMs: 0 }, telemetry: { tracerProvider, accessLog } });
       meshes.push(m);
       return m;
     };
@@ -191,5 +193,22 @@ describe('roots through real meshes (ratio 0.3, tracer provider in the options)'
     assert.equal(sent.length, n);
     for (const [, traceId, flag] of sent) assert.equal(flag === '1', keptIds.has(traceId!), `trace ${traceId} flag ${flag}`);
     assert.equal(new Set(sent.map((m) => m[1])).size, n, 'a trace id per root');
+  });
+
+  it('access log lines name the trace of a dropped root on every side; span ids only where a span was made', async () => {
+    seen.length = 0;
+    logs.length = 0;
+    for (let i = 0; i < 200; i++) assert.equal(await (await fetch(`http://127.0.0.1:${frontPort}/`)).text(), 'front');
+    const [, traceId, parentSpan, flag] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0([01])$/.exec(seen.find((tp) => tp.endsWith('-00'))!)!;
+    assert.equal(flag, '0');
+    const lines = logs.filter((l) => l.trace_id === traceId);
+    const line = (service: string, side: string) => lines.find((l) => l.service === service && l.side === side)!;
+    // front's SERVER side is the root: its span id is the parent api received; its call made no span of its own.
+    assert.equal(line('front', 'server').span_id, parentSpan);
+    assert.equal(line('front', 'client').span_id, undefined);
+    assert.equal(line('front', 'client').peer, 'api');
+    // api carried the unsampled caller's context on without a span.
+    assert.equal(line('api', 'server').span_id, undefined);
+    assert.equal(lines.length, 3, JSON.stringify(lines));
   });
 });
