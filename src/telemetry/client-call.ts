@@ -13,6 +13,7 @@
 import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { outgoingHeaders, SUPPRESS_TRACING } from './context.js';
+import { unsampledContext } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
@@ -85,8 +86,6 @@ export class ClientCallTelemetry {
   #spanless = false;
   /** The span's ids are known valid (the parent's, checked; or drawn here): no second check for the headers. */
   #validIds = false;
-  /** The span's traceparent, when a dropped root's was drawn with it. */
-  #traceparent: string | undefined = undefined;
   #done = false;
 
   /**
@@ -129,8 +128,7 @@ export class ClientCallTelemetry {
     const ids = roots?.draw();
     if (ids !== undefined && !ids.sampled) {
       this.#validIds = true;
-      this.#traceparent = ids.traceparent;
-      this.span = trace.wrapSpanContext({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE });
+      this.span = trace.wrapSpanContext(unsampledContext(ids.traceId, ids.spanId, ids.traceparent));
       this.context = this.delegated ? trace.setSpan(parent, this.span) : undefined;
       return;
     }
@@ -162,7 +160,7 @@ export class ClientCallTelemetry {
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#validIds, this.#traceparent);
+    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#validIds);
   }
 
   /** Whether per-attempt detail is wanted (a recording span). */

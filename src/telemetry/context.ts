@@ -272,15 +272,14 @@ export function incomingPassthrough(): Record<string, string> | undefined {
  * whatever the registered propagator writes, completed by our own W3C writer
  * for what it did not. With W3C propagation and no baggage to encode, our
  * writer alone, from the span, without making the call's context.
- * `validIds`: the span's ids are known valid (checked or drawn by the caller);
- * `traceparent`: the span's header, when the caller has it made already.
+ * `validIds`: the span's ids are known valid (checked or drawn by the caller).
  */
-export function outgoingHeaders(parent: Context, span: Span, validIds = false, traceparent?: string): Record<string, string> {
+export function outgoingHeaders(parent: Context, span: Span, validIds = false): Record<string, string> {
   const carrier: Record<string, string> = {};
   if (w3cPropagation() && propagation.getBaggage(parent) === undefined) {
     const sc = span.spanContext();
     if (validIds || isSpanContextValid(sc)) {
-      carrier.traceparent = traceparent ?? traceparentOf(sc);
+      carrier.traceparent = traceparentOf(sc);
       const ts = sc.traceState?.serialize() || (parent.getValue(RAW_TRACESTATE) as string | undefined);
       if (ts) carrier.tracestate = ts;
     }

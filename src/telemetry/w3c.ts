@@ -27,6 +27,12 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
   return sc;
 }
 
+/** The span context of an unsampled span whose traceparent is made already (a dropped root's, root-sampling.ts). */
+export function unsampledContext(traceId: string, spanId: string, traceparent: string): SpanContext {
+  const sc: SpanContext & { [HEADER]?: string | undefined } = { traceId, spanId, traceFlags: TraceFlags.NONE, [HEADER]: traceparent };
+  return sc;
+}
+
 /** The sampled flag of a valid traceparent: the low bit of the flags' second hex digit (its char code's parity for 0-9, flipped for a-f). */
 export function sampledBit(v: string): number {
   const c = v.charCodeAt(54);
