@@ -157,7 +157,9 @@ export class RootSampling {
   start(tracer: Tracer, name: string, options: SpanOptions, parent: Context, ids: RootIds): Span {
     const t = this.#tracer;
     const gen = t._idGenerator as IdGenerator;
-    const { traceId, spanId } = ids;
+    // Strings of their own: a kept span lives on in the export queue, and a slice would keep the whole pool.
+    const traceId = ownString(ids.traceId);
+    const spanId = ownString(ids.spanId);
     let traceGiven = false;
     let spanGiven = false;
     // One-shot: anything the span processors start inside this call gets ids of its own.
@@ -175,6 +177,11 @@ export class RootSampling {
     if (span.spanContext().traceId !== traceId || !span.isRecording()) this.#broken = true;
     return span;
   }
+}
+
+/** A copy of `s` that does not share the memory of the string it was sliced from. */
+function ownString(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
 }
 
 /**

@@ -236,8 +236,8 @@ export class ServerRequestTelemetry implements Incoming {
     const failed = !finished || classifyStatus(status) !== 'success';
     t.traffic.inbound.inflight--;
     t.traffic.inbound.record(ms, failed);
-    // No span of ours that records, no metrics and no access log: the inbound stats above were all there was to do.
-    if (t.accessLog === undefined && t.instruments.noop && (this.#span === undefined || !this.owned || !this.#span.isRecording())) return;
+    // No span of ours to end, no metrics and no access log: the inbound stats above were all there was to do.
+    if (t.accessLog === undefined && t.instruments.noop && !this.owned) return;
     const span = this.span;
     const errType = !finished ? 'aborted' : status >= 500 ? String(status) : undefined;
     const route = this.route;

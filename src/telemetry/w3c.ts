@@ -46,7 +46,15 @@ export function sampledBit(v: string): number {
  */
 export function traceparentOf(ctx: SpanContext): string {
   const h = (ctx as { [HEADER]?: string })[HEADER];
-  if (h !== undefined && ((h.charCodeAt(54) ^ ctx.traceFlags) & 1) === 0 && h.startsWith(ctx.traceId, 3) && h.startsWith(ctx.spanId, 36)) return h;
+  if (
+    h !== undefined &&
+    ((h.charCodeAt(54) ^ ctx.traceFlags) & 1) === 0 &&
+    ctx.traceId.length === 32 &&
+    ctx.spanId.length === 16 &&
+    h.startsWith(ctx.traceId, 3) &&
+    h.startsWith(ctx.spanId, 36)
+  )
+    return h;
   return formatTraceparent(ctx);
 }
 
