@@ -13,7 +13,7 @@
 import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { outgoingHeaders, SUPPRESS_TRACING } from './context.js';
-import { unsampledContext } from './w3c.js';
+import { unsampledContext, validatedHere } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
@@ -114,7 +114,7 @@ export class ClientCallTelemetry {
     const parentSpan = trace.getSpan(parent);
     const psc = parentSpan?.spanContext();
     // A recording parent (sampled or not) is someone's span to write to: never stand in for it.
-    if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && isSpanContextValid(psc) && t.dropsUnsampledChildren()) {
+    if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && (validatedHere(psc) || isSpanContextValid(psc)) && t.dropsUnsampledChildren()) {
       // The tracer would make a span that records nothing: the parent's context is carried on as it is.
       this.#spanless = true;
       this.#validIds = true;

@@ -50,6 +50,11 @@ export function sampledBit(v: string): number {
   return (c <= 57 ? c : c + 1) & TraceFlags.SAMPLED;
 }
 
+/** True for a context this module parsed (and validated) or made from drawn ids: its ids need no second check. */
+export function validatedHere(ctx: SpanContext): boolean {
+  return (ctx as WithHeader)[OWNER] === ctx;
+}
+
 /**
  * formatTraceparent(ctx), reusing the header the context was parsed from (or
  * drawn with) when it is that very context, not a copy that may differ.
