@@ -72,7 +72,7 @@ for (const r of lb) {
 console.log('');
 // Its ratios move by a few percent from round to round (two or three processes on the machine's cores): more
 // rounds than the other benches, so that the median is worth reading against a 2 % or 10 % target.
-const telemetryOpts = { ...opts, rounds: Math.max(opts.rounds, 9) };
+const telemetryOpts = { ...opts, rounds: Math.max(opts.rounds, 15) };
 console.log(
   `telemetry (bench/telemetry-throughput): mesh.request -> wrapServer, a process pair per mode, ${opts.concurrency} concurrent, ${telemetryOpts.rounds} interleaved rounds of ${opts.durationMs} ms; ratio = median over rounds of req/s / the baseline's req/s in the same round`,
 );
