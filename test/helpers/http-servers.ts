@@ -31,3 +31,10 @@ export async function startNamedServer(name: string, handler?: http.RequestListe
   t.port = (t.server.address() as AddressInfo).port;
   return t;
 }
+
+/** A server wrapped by `mesh` (not registered), listening on a loopback port of its own: the port. */
+export async function listenWrapped(mesh: { wrapServer(server: http.Server, options: { register: false }): http.Server }, handler: http.RequestListener): Promise<number> {
+  const server = mesh.wrapServer(http.createServer(handler), { register: false });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}

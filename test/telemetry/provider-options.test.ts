@@ -8,14 +8,13 @@
  * meter provider.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
+import { listenWrapped } from '../helpers/http-servers.js';
 
 class TestReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
@@ -40,11 +39,7 @@ describe('tracer and meter providers given in the options, none registered globa
       meshes.push(m);
       return m;
     };
-    const listen = async (m: Mesh, handler: http.RequestListener) => {
-      const server = m.wrapServer(http.createServer(handler), { register: false });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return (server.address() as AddressInfo).port;
-    };
+    const listen = listenWrapped;
     const db = await mesh('db');
     resolver.set('db', [{ address: '127.0.0.1', port: await listen(db, (_req, res) => res.end('row')) }]);
     const api = await mesh('api');

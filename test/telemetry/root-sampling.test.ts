@@ -8,8 +8,6 @@
  * at the ratio, and a dropped root still carries its trace on.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import {
@@ -24,6 +22,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
+import { listenWrapped } from '../helpers/http-servers.js';
 import { RootSampling } from '../../src/telemetry/root-sampling.js';
 
 function sdkTracer(sampler: Sampler, exporter = new InMemorySpanExporter(), idGenerator?: { generateTraceId(): string; generateSpanId(): string }) {
@@ -123,11 +122,7 @@ describe('roots through real meshes (ratio 0.3, tracer provider in the options)'
       meshes.push(m);
       return m;
     };
-    const listen = async (m: Mesh, handler: http.RequestListener) => {
-      const server = m.wrapServer(http.createServer(handler), { register: false });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return (server.address() as AddressInfo).port;
-    };
+    const listen = listenWrapped;
     const api = await mesh('api');
     apiPort = await listen(api, (req, res) => {
       seen.push(String(req.headers.traceparent));
