@@ -27,7 +27,7 @@ import {
   type Span,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { formatTraceparent, headerValue, joinedHeader, parseTraceparent, sampledBit, traceparentOf, validTraceparent } from './w3c.js';
+import { contextOfValid, formatTraceparent, headerValue, joinedHeader, parseTraceparent, sampledBit, traceparentOf, validTraceparent } from './w3c.js';
 
 /** tracestate and baggage exactly as received, for when no propagator re-serializes them. */
 const RAW_TRACESTATE = createContextKey('hyphae.raw-tracestate');
@@ -149,19 +149,24 @@ const SPAN_KEY = createContextKey('OpenTelemetry Context Key SPAN');
  * runs in. The API's contexts copy a Map per value set; this is one small
  * object. Anything set on it makes an ordinary context of the same content.
  */
-class SpanOnRoot implements Context {
-  readonly #span: Span;
-  constructor(span: Span) {
-    this.#span = span;
-  }
+abstract class OneSpanOnRoot implements Context {
+  abstract get span(): Span;
   getValue(key: symbol): unknown {
-    return key === SPAN_KEY ? this.#span : undefined;
+    return key === SPAN_KEY ? this.span : undefined;
   }
   setValue(key: symbol, value: unknown): Context {
-    return ROOT_CONTEXT.setValue(SPAN_KEY, this.#span).setValue(key, value);
+    return ROOT_CONTEXT.setValue(SPAN_KEY, this.span).setValue(key, value);
   }
   deleteValue(key: symbol): Context {
     return key === SPAN_KEY ? ROOT_CONTEXT : this;
+  }
+}
+
+class SpanOnRoot extends OneSpanOnRoot {
+  readonly span: Span;
+  constructor(span: Span) {
+    super();
+    this.span = span;
   }
 }
 
@@ -181,27 +186,19 @@ export function rootWithSpan(span: Span): Context {
  * strings or the span around it built; what the mesh needs at once, the
  * sampled flag, is read from the header.
  */
-export class RemoteParent implements Context {
+export class RemoteParent extends OneSpanOnRoot {
   /** The caller's sampled flag. */
   readonly sampled: boolean;
   readonly #header: string;
   #span: Span | undefined = undefined;
-  /** `header`: a valid traceparent. */
+  /** `header`: a valid traceparent, trimmed (checked by the caller, not again here). */
   constructor(header: string) {
+    super();
     this.#header = header;
     this.sampled = sampledBit(header) !== 0;
   }
   get span(): Span {
-    return (this.#span ??= trace.wrapSpanContext(parseTraceparent(this.#header)!));
-  }
-  getValue(key: symbol): unknown {
-    return key === SPAN_KEY ? this.span : undefined;
-  }
-  setValue(key: symbol, value: unknown): Context {
-    return ROOT_CONTEXT.setValue(SPAN_KEY, this.span).setValue(key, value);
-  }
-  deleteValue(key: symbol): Context {
-    return key === SPAN_KEY ? ROOT_CONTEXT : this;
+    return (this.#span ??= trace.wrapSpanContext(contextOfValid(this.#header)));
   }
 }
 

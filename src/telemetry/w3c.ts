@@ -30,7 +30,11 @@ function withHeader(sc: WithHeader, header: string): SpanContext {
 export function parseTraceparent(value: string | undefined): SpanContext | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
-  if (!validTraceparent(v)) return undefined;
+  return validTraceparent(v) ? contextOfValid(v) : undefined;
+}
+
+/** The span context of a traceparent already checked (validTraceparent, trimmed). */
+export function contextOfValid(v: string): SpanContext {
   const sampled = sampledBit(v);
   const c = v.charCodeAt(54);
   // The header itself, when it is exactly what formatTraceparent would write for this context.
