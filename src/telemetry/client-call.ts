@@ -13,7 +13,8 @@
 import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { outgoingHeaders, SUPPRESS_TRACING } from './context.js';
-import { unsampledContext, validatedHere } from './w3c.js';
+import { droppedRootSpan } from './root-sampling.js';
+import { validatedHere } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
@@ -84,8 +85,6 @@ export class ClientCallTelemetry {
   #traceId: string | undefined;
   /** The span is the parent's (an unsampled parent whose children the sampler drops): it is not this call's. */
   #spanless = false;
-  /** The span's ids are known valid (the parent's, checked; or drawn here): no second check for the headers. */
-  #validIds = false;
   #done = false;
 
   /**
@@ -117,7 +116,6 @@ export class ClientCallTelemetry {
     if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && (validatedHere(psc) || isSpanContextValid(psc)) && t.dropsUnsampledChildren()) {
       // The tracer would make a span that records nothing: the parent's context is carried on as it is.
       this.#spanless = true;
-      this.#validIds = true;
       this.span = parentSpan!;
       this.context = this.delegated ? parent : undefined;
       return;
@@ -127,8 +125,7 @@ export class ClientCallTelemetry {
     const roots = (psc === undefined || !isSpanContextValid(psc)) && parent.getValue(SUPPRESS_TRACING) !== true ? t.rootSampling() : undefined;
     const ids = roots?.draw();
     if (ids !== undefined && !ids.sampled) {
-      this.#validIds = true;
-      this.span = trace.wrapSpanContext(unsampledContext(ids.traceId, ids.spanId, ids.traceparent));
+      this.span = droppedRootSpan(ids);
       this.context = this.delegated ? trace.setSpan(parent, this.span) : undefined;
       return;
     }
@@ -160,7 +157,7 @@ export class ClientCallTelemetry {
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#validIds);
+    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#spanless);
   }
 
   /** Whether per-attempt detail is wanted (a recording span). */

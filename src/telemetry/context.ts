@@ -27,7 +27,7 @@ import {
   type Span,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { contextOfValid, formatTraceparent, headerValue, joinedHeader, parseTraceparent, sampledBit, traceparentOf, validTraceparent } from './w3c.js';
+import { contextOfValid, headerValue, joinedHeader, parseTraceparent, sampledBit, traceparentOf, validatedHere, validTraceparent } from './w3c.js';
 
 /** tracestate and baggage exactly as received, for when no propagator re-serializes them. */
 const RAW_TRACESTATE = createContextKey('hyphae.raw-tracestate');
@@ -269,13 +269,13 @@ export function incomingPassthrough(): Record<string, string> | undefined {
  * whatever the registered propagator writes, completed by our own W3C writer
  * for what it did not. With W3C propagation and no baggage to encode, our
  * writer alone, from the span, without making the call's context.
- * `validIds`: the span's ids are known valid (checked or drawn by the caller).
+ * `checked`: the caller has just checked the span's ids (a parent it carries on).
  */
-export function outgoingHeaders(parent: Context, span: Span, validIds = false): Record<string, string> {
+export function outgoingHeaders(parent: Context, span: Span, checked = false): Record<string, string> {
   const carrier: Record<string, string> = {};
   if (w3cPropagation() && propagation.getBaggage(parent) === undefined) {
     const sc = span.spanContext();
-    if (validIds || isSpanContextValid(sc)) {
+    if (checked || validatedHere(sc) || isSpanContextValid(sc)) {
       carrier.traceparent = traceparentOf(sc);
       const ts = sc.traceState?.serialize() || (parent.getValue(RAW_TRACESTATE) as string | undefined);
       if (ts) carrier.tracestate = ts;
@@ -289,7 +289,7 @@ export function outgoingHeaders(parent: Context, span: Span, validIds = false): 
   if (carrier.traceparent === undefined) {
     const sc = trace.getSpanContext(ctx);
     if (sc !== undefined && isSpanContextValid(sc)) {
-      carrier.traceparent = formatTraceparent(sc);
+      carrier.traceparent = traceparentOf(sc);
       const ts = sc.traceState?.serialize() || (ctx.getValue(RAW_TRACESTATE) as string | undefined);
       if (ts) carrier.tracestate = ts;
     }

@@ -22,7 +22,8 @@
  * the mesh does not make, mesh-telemetry.ts).
  */
 import { randomFillSync } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { unsampledContext } from './w3c.js';
 
 /** The SDK's SamplingDecision values (sdk-trace's enum): any other answer from the sampler and there is no fast path. */
 const NOT_RECORD = 0;
@@ -177,6 +178,14 @@ export class RootSampling {
     if (span.spanContext().traceId !== traceId || !span.isRecording()) this.#broken = true;
     return span;
   }
+}
+
+/**
+ * A root the sampler dropped: a non-recording span with its drawn ids, as the
+ * SDK returns one, whose context carries its traceparent ready-made.
+ */
+export function droppedRootSpan(ids: RootIds): Span {
+  return trace.wrapSpanContext(unsampledContext(ids.traceId, ids.spanId, ids.traceparent));
 }
 
 /** A copy of `s` that does not share the memory of the string it was sliced from. */

@@ -12,7 +12,7 @@ import { pathOnly, writeAccessLog } from './access-log.js';
 import { activeContext, apiInUse, extractIncoming, passthroughHeaders, RemoteParent, rootWithSpan, SUPPRESS_TRACING, type Incoming } from './context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import * as sc from './semconv.js';
-import { unsampledContext } from './w3c.js';
+import { droppedRootSpan } from './root-sampling.js';
 
 /**
  * Where HTTP server instrumentations (instrumentation-http, and express & co.
@@ -139,7 +139,7 @@ export class ServerRequestTelemetry implements Incoming {
       const ids = roots?.draw();
       if (ids !== undefined && !ids.sampled) {
         this.owned = false;
-        this.#span = trace.wrapSpanContext(unsampledContext(ids.traceId, ids.spanId, ids.traceparent));
+        this.#span = droppedRootSpan(ids);
         this.context = parent === ROOT_CONTEXT ? rootWithSpan(this.span) : trace.setSpan(parent, this.span);
         this.passthrough = undefined;
         return;
