@@ -173,6 +173,17 @@ describe('roots through real meshes (ratio 0.3, tracer provider in the options)'
     assert.equal(trace.getActiveSpan(), undefined);
   });
 
+  it('a call whose headers are a Map or a Headers object carries them and the traceparent', async () => {
+    seen.length = 0;
+    for (const headers of [new Map([['accept', 'x'], ['x-a', 'y']]), new Headers({ accept: 'x', 'x-a': 'y' })]) {
+      const res = await client.request('http://api/x', { headers: headers as unknown as Record<string, string> });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+    }
+    assert.equal(seen.length, 2);
+    for (const tp of seen) assert.match(tp, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  });
+
   it('server roots: kept at the ratio; a dropped root carries its trace id on, unsampled, to the next hop', async () => {
     exporter.reset();
     seen.length = 0;

@@ -1,5 +1,5 @@
 /**
- * Reading and setting one request header in undici's dispatch options, whose
+ * Reading and setting request headers in undici's dispatch options, whose
  * `headers` may be a plain object (any case), a flat [name, value, ...] array,
  * an iterable of [name, value] pairs, or null. Setting never mutates the
  * caller's value (an application may share one headers object between
@@ -31,30 +31,46 @@ export function getHeader(headers: RequestHeaders, name: string): string | undef
 
 /** A copy of `headers` (same shape when possible) with `name` set to `value`, any previous value removed. */
 export function withHeader(headers: RequestHeaders, name: string, value: string): RequestHeaders {
-  if (headers == null) return { [name]: value };
+  return withHeaderValues(headers, { [name]: value });
+}
+
+/**
+ * A copy of `headers` with every header of `add` (lower-case names) set, any
+ * previous value of the same name, in any case, removed. An object stays an
+ * object and a flat array a flat array; any other iterable (Headers, Map, an
+ * array of pairs) becomes an object, since undici reads every array as flat.
+ * With no headers, `add` itself is the answer: pass an object of your own.
+ */
+export function withHeaderValues(headers: RequestHeaders, add: Record<string, string>): RequestHeaders {
+  if (headers == null) return add;
+  const names = Object.keys(add);
   if (Array.isArray(headers) && !(headers.length > 0 && Array.isArray(headers[0]))) {
     const out: string[] = [];
     for (let i = 0; i + 1 < headers.length; i += 2) {
-      if (!sameName(String(headers[i]), name)) out.push(headers[i] as string, headers[i + 1] as string);
+      if (!isOneOf(String(headers[i]), names)) out.push(headers[i] as string, headers[i + 1] as string);
     }
-    out.push(name, value);
+    for (const k of names) out.push(k, add[k]!);
     return out;
   }
+  const out: Record<string, HeaderValue> = {};
   if (Array.isArray(headers) || isIterable(headers)) {
-    const out: Record<string, HeaderValue> = {};
     for (const [k, v] of headers as Iterable<[string, HeaderValue]>) {
-      if (sameName(k, name)) continue;
+      if (isOneOf(k, names)) continue;
       const prev = out[k];
       out[k] = prev === undefined ? v : ([] as string[]).concat(prev as string | string[], v as string | string[]);
     }
-    out[name] = value;
-    return out as RequestHeaders;
+  } else {
+    const obj = headers as Record<string, HeaderValue>;
+    // A loop over the keys, no entry arrays: the common shape (fetch and request with a headers object).
+    for (const k of Object.keys(obj)) if (!isOneOf(k, names)) out[k] = obj[k];
   }
-  const obj = headers as Record<string, HeaderValue>;
-  const out: Record<string, HeaderValue> = {};
-  for (const k in obj) if (!sameName(k, name)) out[k] = obj[k];
-  out[name] = value;
+  for (const k of names) out[k] = add[k];
   return out as RequestHeaders;
+}
+
+function isOneOf(k: string, lowerNames: string[]): boolean {
+  for (const n of lowerNames) if (sameName(k, n)) return true;
+  return false;
 }
 
 function sameName(a: string, lower: string): boolean {

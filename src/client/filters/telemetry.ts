@@ -21,7 +21,7 @@ import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
 import { withOptions } from '../options-copy.js';
-import { getHeader } from './headers.js';
+import { getHeader, withHeaderValues } from './headers.js';
 
 export interface CallTelemetryTarget {
   name: string;
@@ -81,45 +81,11 @@ export function attemptTelemetry(): Filter<MeshCall, Attempt> {
   };
 }
 
-type Headers = Dispatcher.DispatchOptions['headers'];
-
 /**
  * A copy of the options with `add` set (replacing any header of the same name,
- * in any case), whatever shape the caller used: none, an object, a flat
- * `[k, v, k, v]` array, or an iterable of pairs (Headers, Map).
+ * in any case), whatever shape the caller used (filters/headers.ts).
  */
 export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string, string>): Dispatcher.DispatchOptions {
-  const names = Object.keys(add);
-  if (names.length === 0) return opts;
-  const h = opts.headers as Headers;
-  const ours = (k: string) => isOneOf(k, names);
-  let headers: Headers;
-  if (h == null) {
-    headers = add;
-  } else if (Array.isArray(h) && (h.length === 0 || typeof h[0] === 'string')) {
-    const flat = h as string[];
-    const out: string[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) if (!ours(flat[i]!)) out.push(flat[i]!, flat[i + 1]!);
-    for (const k of names) out.push(k, add[k]!);
-    headers = out;
-  } else if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    const out: [string, string | string[] | undefined][] = [];
-    for (const [k, v] of h as Iterable<[string, string | string[] | undefined]>) if (!ours(k)) out.push([k, v]);
-    for (const k of names) out.push([k, add[k]!]);
-    headers = out;
-  } else {
-    // The common shape (fetch and request with a headers object): a loop over the keys, no entry arrays.
-    const obj = h as Record<string, string | string[] | undefined>;
-    const out: Record<string, string | string[] | undefined> = {};
-    for (const k of Object.keys(obj)) if (!isOneOf(k, names)) out[k] = obj[k];
-    for (const k of names) out[k] = add[k];
-    headers = out;
-  }
-  return withOptions(opts, { headers });
-}
-
-/** `k` is one of the lower-case `names`, in any case. Only a name of the same length is lower-cased and compared. */
-function isOneOf(k: string, names: string[]): boolean {
-  for (const n of names) if (n.length === k.length && k.toLowerCase() === n) return true;
-  return false;
+  if (Object.keys(add).length === 0) return opts;
+  return withOptions(opts, { headers: withHeaderValues(opts.headers, add) });
 }
