@@ -12,6 +12,7 @@ import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
 import { RequestHeaders } from './request-headers.js';
 import type { Backend } from './routing/backend.js';
+import { sameName } from './filters/headers.js';
 import type { RoutePolicy } from './filters/policy.js';
 import { withOptions } from './options-copy.js';
 
@@ -276,10 +277,6 @@ function joinValue(out: string | undefined, v: unknown): string | undefined {
     return out;
   }
   return out === undefined ? String(v) : `${out}, ${String(v)}`;
-}
-
-function sameName(a: string, lower: string): boolean {
-  return a.length === lower.length && (a === lower || a.toLowerCase() === lower);
 }
 
 /** Adapts a new-style (undici 7 controller) handler to the legacy calls the mesh makes. */

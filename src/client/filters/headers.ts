@@ -73,7 +73,8 @@ function isOneOf(k: string, lowerNames: string[]): boolean {
   return false;
 }
 
-function sameName(a: string, lower: string): boolean {
+/** A header name `a`, in any case, is `lower` (a lower-case name). */
+export function sameName(a: string, lower: string): boolean {
   return a.length === lower.length && (a === lower || a.toLowerCase() === lower);
 }
 
