@@ -40,8 +40,9 @@ const ALL_MODES = ['off', 'no-sdk', 'off-traced', 'no-sdk-traced', 'sdk-off', 's
 type Mode = (typeof ALL_MODES)[number];
 /**
  * Modes that share a pair of processes: only the mesh's option differs between them. BENCH_PAIRS
- * (e.g. `[["sdk-off","sdk-1pct"]]`) runs only some; `[["sdk-off"],["sdk-1pct"]]` gives each mode processes of its own, to profile them apart
- * (BENCH_EXEC_ARGV below).
+ * (e.g. `[["sdk-off","sdk-1pct"]]`) runs only some; `[["sdk-off"],["sdk-1pct"]]` gives each mode processes
+ * of its own. To profile modes apart, BENCH_PROFILE_DIR (profiles per mode and round, even in a shared
+ * process; separate process pairs differ by more than the effects looked for).
  */
 const PAIRS: Mode[][] = process.env.BENCH_PAIRS ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][]) : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-off', 'sdk-1pct', 'sdk-1pct-child'], ['chain-off', 'chain-1pct'], ['sdk-metrics-off', 'sdk-1pct-metrics']];
 export const TELEMETRY_MODES: readonly Mode[] = ALL_MODES.filter((m) => PAIRS.some((p) => p.includes(m)));
@@ -78,8 +79,8 @@ class Peer {
   #exited = false;
 
   constructor(env: Record<string, string>) {
-    // BENCH_EXEC_ARGV (JSON array, e.g. `["--cpu-prof","--cpu-prof-dir=/tmp/prof"]`): node flags for the
-    // bench processes, for profiling a pair (NODE_OPTIONS does not take --cpu-prof).
+    // BENCH_EXEC_ARGV (JSON array, e.g. `["--trace-gc"]`): node flags for the bench processes (NODE_OPTIONS
+    // does not take every V8 flag).
     const execArgv = process.env.BENCH_EXEC_ARGV ? (JSON.parse(process.env.BENCH_EXEC_ARGV) as string[]) : [];
     this.child = fork(script, [], { execArgv, env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m) => {
