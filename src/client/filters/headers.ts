@@ -40,10 +40,12 @@ export function withHeader(headers: RequestHeaders, name: string, value: string)
  * object and a flat array a flat array; any other iterable (Headers, Map, an
  * array of pairs) becomes an object, since undici reads every array as flat.
  * With no headers, `add` itself is the answer: pass an object of your own.
+ * With nothing to add, `headers` itself.
  */
 export function withHeaderValues(headers: RequestHeaders, add: Record<string, string>): RequestHeaders {
-  if (headers == null) return add;
   const names = Object.keys(add);
+  if (names.length === 0) return headers;
+  if (headers == null) return add;
   if (Array.isArray(headers) && !(headers.length > 0 && Array.isArray(headers[0]))) {
     const out: string[] = [];
     for (let i = 0; i + 1 < headers.length; i += 2) {

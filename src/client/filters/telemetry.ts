@@ -86,6 +86,6 @@ export function attemptTelemetry(): Filter<MeshCall, Attempt> {
  * in any case), whatever shape the caller used (filters/headers.ts).
  */
 export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string, string>): Dispatcher.DispatchOptions {
-  if (Object.keys(add).length === 0) return opts;
-  return withOptions(opts, { headers: withHeaderValues(opts.headers, add) });
+  const headers = withHeaderValues(opts.headers, add);
+  return headers === opts.headers ? opts : withOptions(opts, { headers });
 }
