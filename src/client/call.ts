@@ -75,10 +75,14 @@ export class MeshCall implements DeadlineTarget {
   #doneHook: (() => void) | undefined = undefined;
   #doneHooks: (() => void)[] | undefined = undefined;
 
-  constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler) {
+  /** `opts` was made by the mesh for this call alone (options-copy.ts, handOver): setHeaders may change it once. */
+  #ownsOpts: boolean;
+
+  constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, ownsOpts = false) {
     this.destination = destination;
     this.opts = opts;
     this.handler = handler;
+    this.#ownsOpts = ownsOpts;
   }
 
   get done(): boolean {
@@ -139,6 +143,19 @@ export class MeshCall implements DeadlineTarget {
       this.#pathname = undefined;
       this.#query = undefined;
     }
+  }
+
+  /**
+   * Send `headers` instead of the request's on every attempt; for the
+   * outermost layer, before anything else has read the options. Options the
+   * mesh made for this call are set in place, once; an application's are
+   * copied, never edited.
+   */
+  setHeaders(headers: Dispatcher.DispatchOptions['headers']): void {
+    if (this.#ownsOpts) this.opts.headers = headers;
+    else this.opts = withOptions(this.opts, { headers });
+    this.#ownsOpts = false;
+    this.#headers = undefined;
   }
 
   /** Called once, before any attempt: hands the application its abort function. */

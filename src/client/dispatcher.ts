@@ -10,6 +10,7 @@ import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Attempt } from './attempt.js';
 import { MeshCall, toLegacyHandler } from './call.js';
 import type { Destination } from './destination.js';
+import { takeOver } from './options-copy.js';
 
 export interface DispatchRouter {
   /** The destination for an origin, a MeshError to fail with, or undefined to pass through. */
@@ -31,6 +32,7 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const owned = takeOver(opts);
     const target = this.#router.route(opts.origin);
     if (target === undefined) return this.#passthrough.dispatch(opts, handler);
     const h = toLegacyHandler(handler);
@@ -39,7 +41,7 @@ export class MeshDispatcher extends Dispatcher {
       h.onError?.(target);
       return true;
     }
-    const call = new MeshCall(target, opts, h);
+    const call = new MeshCall(target, opts, h, owned);
     call.start();
     target.handle(call).then(deliver, (err: unknown) => this.#failed(call, err, handler));
     return true;

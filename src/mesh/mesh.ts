@@ -14,6 +14,7 @@ import { WatchCache } from '../discovery/watch-cache.js';
 import { WatchStream } from '../discovery/watch-stream.js';
 import { Destination } from '../client/destination.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
+import { handOver } from '../client/options-copy.js';
 import { meshServiceOf, splitUrl } from '../client/url.js';
 import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
@@ -166,7 +167,8 @@ export class Mesh {
   readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
     const { origin, path } = splitUrl(url);
     // Object.assign, not a spread with more fields: see client/options-copy.ts (a new object shape per call).
-    return this.dispatcher.request(Object.assign({}, options, { origin, path, method: options?.method ?? 'GET' }));
+    // Handed over: made for this call alone, so the call may set its trace headers on it without a copy.
+    return this.dispatcher.request(handOver(Object.assign({}, options, { origin, path, method: options?.method ?? 'GET' })));
   };
 
   /** Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers. */

@@ -12,7 +12,7 @@
  */
 import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { pathOnly, writeAccessLog } from './access-log.js';
-import { outgoingHeaders, SUPPRESS_TRACING } from './context.js';
+import { droppedRootHeaders, outgoingHeaders, SUPPRESS_TRACING } from './context.js';
 import { droppedRootSpan } from './root-sampling.js';
 import { validatedHere } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
@@ -61,7 +61,9 @@ export interface ClientTarget {
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export class ClientCallTelemetry {
-  readonly span: Span;
+  /** Undefined for a root the sampler dropped until something reads `span` (#droppedRoot has its header). */
+  #span: Span | undefined;
+  #droppedRoot: string | undefined = undefined;
   /** The context the call's layers run in (the logical span active): made only when an undici instrumentation reads it. */
   readonly context: Context | undefined;
   /** The SDK context the span was started in; undefined without an SDK. */
@@ -104,7 +106,7 @@ export class ClientCallTelemetry {
     target.edge.inflight++;
     this.#parent = parent;
     if (parent === undefined) {
-      this.span = NO_SPAN;
+      this.#span = NO_SPAN;
       this.context = undefined;
       this.delegated = false;
       return;
@@ -116,7 +118,7 @@ export class ClientCallTelemetry {
     if (psc !== undefined && (psc.traceFlags & TraceFlags.SAMPLED) === 0 && !parentSpan!.isRecording() && (validatedHere(psc) || isSpanContextValid(psc)) && t.dropsUnsampledChildren()) {
       // The tracer would make a span that records nothing: the parent's context is carried on as it is.
       this.#spanless = true;
-      this.span = parentSpan!;
+      this.#span = parentSpan!;
       this.context = this.delegated ? parent : undefined;
       return;
     }
@@ -125,7 +127,9 @@ export class ClientCallTelemetry {
     const roots = (psc === undefined || !isSpanContextValid(psc)) && parent.getValue(SUPPRESS_TRACING) !== true ? t.rootSampling() : undefined;
     const ids = roots?.draw();
     if (ids !== undefined && !ids.sampled) {
-      this.span = droppedRootSpan(ids);
+      // Most calls of a traced service: the span, a non-recording one, is made only if something reads it.
+      this.#droppedRoot = ids.traceparent;
+      this.#span = undefined;
       this.context = this.delegated ? trace.setSpan(parent, this.span) : undefined;
       return;
     }
@@ -147,8 +151,13 @@ export class ClientCallTelemetry {
       span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
       if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
     }
-    this.span = span;
+    this.#span = span;
     this.context = this.delegated ? trace.setSpan(parent, span) : undefined;
+  }
+
+  /** The call's span: its own, the parent's it carries on (spanless), or the shared non-recording one without an SDK. */
+  get span(): Span {
+    return (this.#span ??= droppedRootSpan(this.#droppedRoot!));
   }
 
   #port(): number {
@@ -157,18 +166,22 @@ export class ClientCallTelemetry {
 
   /** Headers to add to every attempt (SDK path), or undefined when an undici instrumentation writes its own. */
   headers(): Record<string, string> | undefined {
-    return this.delegated || this.#parent === undefined ? undefined : outgoingHeaders(this.#parent, this.span, this.#spanless);
+    if (this.delegated || this.#parent === undefined) return undefined;
+    if (this.#span === undefined) return droppedRootHeaders(this.#parent, this.#droppedRoot!) ?? outgoingHeaders(this.#parent, this.span);
+    return outgoingHeaders(this.#parent, this.#span, this.#spanless);
   }
 
-  /** Whether per-attempt detail is wanted (a recording span). */
+  /** Whether the span records: per-attempt detail and span attributes are wanted. */
   get recording(): boolean {
-    return this.span.isRecording();
+    const span = this.#span;
+    return span !== undefined && span.isRecording();
   }
 
   /** Route and subset, when the caller knows them before the end (they are otherwise read from the call). */
   setRoute(route: string | undefined, subset?: string | undefined): void {
     this.#route = route;
     this.#subset = subset;
+    if (!this.recording) return;
     if (route) this.span.setAttribute(sc.ATTR_HYPHAE_ROUTE, route);
     if (subset) this.span.setAttribute(sc.ATTR_HYPHAE_SUBSET, subset);
   }
@@ -181,7 +194,7 @@ export class ClientCallTelemetry {
 
   /** An attempt got its response headers (status) or failed (err): one span event per attempt. */
   attemptEnded(status: number, err?: unknown): void {
-    if (this.span.isRecording()) {
+    if (this.recording) {
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_RESEND_COUNT]: this.#attempts - 1,
         'hyphae.attempt.duration_ms': Math.round((performance.now() - this.#attemptStart) * 1000) / 1000,
@@ -204,7 +217,7 @@ export class ClientCallTelemetry {
   retryDecided(condition: string, decision: string): void {
     if (decision === 'retry') {
       this.#retryReason = condition;
-    } else if (this.span.isRecording()) {
+    } else if (this.recording) {
       this.span.setAttribute(sc.ATTR_HYPHAE_RETRY_REASON, condition);
       this.span.setAttribute(sc.ATTR_HYPHAE_RETRY_DECISION, decision);
     }
@@ -212,7 +225,7 @@ export class ClientCallTelemetry {
 
   /** Outlier detection ejected the endpoint this call's attempt went to. */
   endpointEjected(endpoint: string, reason: string): void {
-    if (this.span.isRecording()) this.span.addEvent(sc.EVENT_EJECTION, { [sc.ATTR_HYPHAE_ENDPOINT]: endpoint, [sc.ATTR_HYPHAE_REASON]: reason });
+    if (this.recording) this.span.addEvent(sc.EVENT_EJECTION, { [sc.ATTR_HYPHAE_ENDPOINT]: endpoint, [sc.ATTR_HYPHAE_REASON]: reason });
   }
 
   /**
@@ -232,7 +245,7 @@ export class ClientCallTelemetry {
     if (this.#done) return;
     this.#done = true;
     this.#target.edge.inflight--;
-    if (this.span.isRecording()) this.span.end();
+    if (this.recording) this.span.end();
   }
 
   /** The response body was delivered in full. */
@@ -255,9 +268,9 @@ export class ClientCallTelemetry {
     const target = this.#target;
     target.edge.inflight--;
     target.edge.record(ms, failed);
-    const span = this.span;
     // No span that records, no metrics and no access log: the edge stats above were all there was to do.
-    if (t.accessLog === undefined && (this.#parent === undefined || !span.isRecording()) && t.instruments.noop) return;
+    if (t.accessLog === undefined && !this.recording && t.instruments.noop) return;
+    const span = this.span;
 
     const call = this.#call;
     if (call !== undefined) {

@@ -259,6 +259,28 @@ export function outgoingParent(): Context {
   return incoming.getStore()?.context ?? active;
 }
 
+/**
+ * outgoingHeaders for a root the sampler dropped, from its traceparent alone
+ * (root-sampling.ts): no span is made for it. Undefined when a propagator other
+ * than W3C's, or baggage, needs the span's context (then outgoingHeaders).
+ */
+export function droppedRootHeaders(parent: Context, traceparent: string): Record<string, string> | undefined {
+  return w3cPropagation() && propagation.getBaggage(parent) === undefined ? w3cHeaders(parent, traceparent, undefined) : undefined;
+}
+
+/** Our W3C writer: the traceparent, the span's tracestate or the one that came in, and baggage as it came in. */
+function w3cHeaders(parent: Context, traceparent: string | undefined, traceState: string | undefined): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  if (traceparent !== undefined) {
+    carrier.traceparent = traceparent;
+    const ts = traceState || (parent.getValue(RAW_TRACESTATE) as string | undefined);
+    if (ts) carrier.tracestate = ts;
+  }
+  const raw = parent.getValue(RAW_BAGGAGE) as string | undefined;
+  if (raw) carrier.baggage = raw;
+  return carrier;
+}
+
 /** No SDK: the incoming request's W3C headers, to put on a call made while handling it. */
 export function incomingPassthrough(): Record<string, string> | undefined {
   return incoming.getStore()?.passthrough;
@@ -272,18 +294,11 @@ export function incomingPassthrough(): Record<string, string> | undefined {
  * `checked`: the caller has just checked the span's ids (a parent it carries on).
  */
 export function outgoingHeaders(parent: Context, span: Span, checked = false): Record<string, string> {
-  const carrier: Record<string, string> = {};
   if (w3cPropagation() && propagation.getBaggage(parent) === undefined) {
     const sc = span.spanContext();
-    if (checked || validatedHere(sc) || isSpanContextValid(sc)) {
-      carrier.traceparent = traceparentOf(sc);
-      const ts = sc.traceState?.serialize() || (parent.getValue(RAW_TRACESTATE) as string | undefined);
-      if (ts) carrier.tracestate = ts;
-    }
-    const raw = parent.getValue(RAW_BAGGAGE) as string | undefined;
-    if (raw) carrier.baggage = raw;
-    return carrier;
+    return checked || validatedHere(sc) || isSpanContextValid(sc) ? w3cHeaders(parent, traceparentOf(sc), sc.traceState?.serialize()) : w3cHeaders(parent, undefined, undefined);
   }
+  const carrier: Record<string, string> = {};
   const ctx = trace.setSpan(parent, span);
   propagation.inject(ctx, carrier);
   if (carrier.traceparent === undefined) {

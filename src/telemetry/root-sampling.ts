@@ -42,14 +42,19 @@ interface SdkTracer {
   _idGenerator?: unknown;
 }
 
-/** A new root: its ids, and whether the sampler keeps it. */
+/**
+ * A new root: `00-<traceId>-<spanId>-00`, the header it has when the sampler
+ * drops it, and whether the sampler keeps it. The ids are read from the
+ * header only when needed (traceIdOf, spanIdOf): a dropped root whose span
+ * nobody reads costs no substrings.
+ */
 export interface RootIds {
-  traceId: string;
-  spanId: string;
-  /** `00-<traceId>-<spanId>-00`: the header of the root when the sampler drops it. */
   traceparent: string;
   sampled: boolean;
 }
+
+export const traceIdOf = (traceparent: string): string => traceparent.slice(3, 35);
+export const spanIdOf = (traceparent: string): string => traceparent.slice(36, 52);
 
 /** Roots drawn per refill. */
 const POOL_ROOTS = 256;
@@ -69,7 +74,7 @@ export class RootSampling {
   /** 24 random bytes per pooled root: its trace id's 16, then its span id's 8. */
   readonly #random = Buffer.alloc(24 * POOL_ROOTS);
   readonly #randomView = new DataView(this.#random.buffer, this.#random.byteOffset, this.#random.byteLength);
-  readonly #ids: RootIds = { traceId: '', spanId: '', traceparent: '', sampled: false };
+  readonly #ids: RootIds = { traceparent: '', sampled: false };
   /** Per pooled root, the XOR of its trace id's words. */
   readonly #xor = new Float64Array(POOL_ROOTS);
   /** The pooled roots' traceparents, one flat string. */
@@ -114,11 +119,9 @@ export class RootSampling {
     const i = this.#next++;
     const at = i * TP_LENGTH;
     const ids = this.#ids;
-    // Substrings of one flat string: V8 makes them slices of it, without copying; the header stays flat
+    // A substring of one flat string: V8 makes it a slice of it, without copying; the header stays flat
     // (one built per call is a rope that undici's header check must copy flat first).
     ids.traceparent = this.#text.slice(at, at + TP_LENGTH);
-    ids.traceId = this.#text.slice(at + 3, at + 35);
-    ids.spanId = this.#text.slice(at + 36, at + 52);
     ids.sampled = this.#xor[i]! < this.#bound;
     return ids;
   }
@@ -159,8 +162,8 @@ export class RootSampling {
     const t = this.#tracer;
     const gen = t._idGenerator as IdGenerator;
     // Strings of their own: a kept span lives on in the export queue, and a slice would keep the whole pool.
-    const traceId = ownString(ids.traceId);
-    const spanId = ownString(ids.spanId);
+    const traceId = ownString(traceIdOf(ids.traceparent));
+    const spanId = ownString(spanIdOf(ids.traceparent));
     let traceGiven = false;
     let spanGiven = false;
     // One-shot: anything the span processors start inside this call gets ids of its own.
@@ -184,8 +187,8 @@ export class RootSampling {
  * A root the sampler dropped: a non-recording span with its drawn ids, as the
  * SDK returns one, whose context carries its traceparent ready-made.
  */
-export function droppedRootSpan(ids: RootIds): Span {
-  return trace.wrapSpanContext(unsampledContext(ids.traceId, ids.spanId, ids.traceparent));
+export function droppedRootSpan(traceparent: string): Span {
+  return trace.wrapSpanContext(unsampledContext(traceIdOf(traceparent), spanIdOf(traceparent), traceparent));
 }
 
 /** A copy of `s` that does not share the memory of the string it was sliced from. */

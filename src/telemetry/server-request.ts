@@ -139,7 +139,7 @@ export class ServerRequestTelemetry implements Incoming {
       const ids = roots?.draw();
       if (ids !== undefined && !ids.sampled) {
         this.owned = false;
-        this.#span = droppedRootSpan(ids);
+        this.#span = droppedRootSpan(ids.traceparent);
         this.context = parent === ROOT_CONTEXT ? rootWithSpan(this.span) : trace.setSpan(parent, this.span);
         this.passthrough = undefined;
         return;

@@ -23,7 +23,7 @@ import {
 import { createMesh, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { listenWrapped } from '../helpers/http-servers.js';
-import { RootSampling } from '../../src/telemetry/root-sampling.js';
+import { RootSampling, spanIdOf, traceIdOf } from '../../src/telemetry/root-sampling.js';
 
 function sdkTracer(sampler: Sampler, exporter = new InMemorySpanExporter(), idGenerator?: { generateTraceId(): string; generateSpanId(): string }) {
   const provider = new BasicTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)], ...(idGenerator ? { idGenerator } : {}) });
@@ -49,11 +49,11 @@ describe('root sampling against the SDK', () => {
     let kept = 0;
     for (let i = 0; i < n; i++) {
       const ids = roots.draw();
-      assert.match(ids.traceId, /^[0-9a-f]{32}$/);
-      assert.match(ids.spanId, /^[0-9a-f]{16}$/);
-      assert.equal(ids.traceparent, `00-${ids.traceId}-${ids.spanId}-00`);
-      const sdk = sampler.shouldSample(ROOT_CONTEXT, ids.traceId, 'GET', SpanKind.CLIENT, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
-      assert.equal(ids.sampled, sdk, `id ${ids.traceId}`);
+      const traceId = traceIdOf(ids.traceparent);
+      assert.match(ids.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      assert.equal(ids.traceparent, `00-${traceId}-${spanIdOf(ids.traceparent)}-00`);
+      const sdk = sampler.shouldSample(ROOT_CONTEXT, traceId, 'GET', SpanKind.CLIENT, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
+      assert.equal(ids.sampled, sdk, `id ${traceId}`);
       if (ids.sampled) kept++;
     }
     // sd of the fraction over 40,000 at 0.25 is 0.0022: +-0.009 is 4 sd.
@@ -68,8 +68,8 @@ describe('root sampling against the SDK', () => {
     while (!ids.sampled) ids = roots.draw();
     const span = roots.start(tracer, 'GET', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'GET' } }, ROOT_CONTEXT, ids);
     assert.equal(span.isRecording(), true);
-    assert.equal(span.spanContext().traceId, ids.traceId);
-    assert.equal(span.spanContext().spanId, ids.spanId);
+    assert.equal(span.spanContext().traceId, traceIdOf(ids.traceparent));
+    assert.equal(span.spanContext().spanId, spanIdOf(ids.traceparent));
     span.end();
     const [done] = exporter.getFinishedSpans();
     assert.equal(done!.parentSpanContext, undefined, 'a root');
@@ -77,7 +77,7 @@ describe('root sampling against the SDK', () => {
     assert.equal((tracer as unknown as { _idGenerator: unknown })._idGenerator, generator);
     // The next span the SDK makes by itself has ids of its own.
     const other = tracer.startSpan('x');
-    assert.notEqual(other.spanContext().traceId, ids.traceId);
+    assert.notEqual(other.spanContext().traceId, traceIdOf(ids.traceparent));
     assert.equal(roots.usable, true);
   });
 

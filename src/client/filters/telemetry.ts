@@ -13,14 +13,12 @@
  *   there is the attempt's endpoint known.
  */
 import { context } from '@opentelemetry/api';
-import type { Dispatcher } from 'undici';
 import type { Filter } from '../../core/filter.js';
 import { ClientCallTelemetry, type ClientTarget } from '../../telemetry/client-call.js';
 import { incomingPassthrough, outgoingParent } from '../../telemetry/context.js';
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
-import { withOptions } from '../options-copy.js';
 import { getHeader, withHeaderValues } from './headers.js';
 
 export interface CallTelemetryTarget {
@@ -46,12 +44,12 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
         const passthrough = incomingPassthrough();
         call.telemetry = new ClientCallTelemetry(t, target, opts.method, opts.path, undefined, passthrough?.traceparent, call);
         // A traceparent the application set on this call is its own decision: the trace headers stay as it set them.
-        if (passthrough !== undefined && getHeader(opts.headers, 'traceparent') === undefined) call.opts = withHeaders(opts, passthrough);
+        if (passthrough !== undefined && getHeader(opts.headers, 'traceparent') === undefined) call.setHeaders(withHeaderValues(opts.headers, passthrough));
         return next(call);
       }
       const rec = new ClientCallTelemetry(t, target, opts.method, opts.path, outgoingParent(), undefined, call);
       const headers = rec.headers();
-      if (headers !== undefined) call.opts = withHeaders(opts, headers);
+      if (headers !== undefined) call.setHeaders(withHeaderValues(opts.headers, headers));
       call.telemetry = rec;
       // The span is made current below only when something there reads it: an undici instrumentation
       // parents its per-request spans on it. The mesh's own layers find it on the call. Not entering the
@@ -79,13 +77,4 @@ export function attemptTelemetry(): Filter<MeshCall, Attempt> {
       },
     );
   };
-}
-
-/**
- * A copy of the options with `add` set (replacing any header of the same name,
- * in any case), whatever shape the caller used (filters/headers.ts).
- */
-export function withHeaders(opts: Dispatcher.DispatchOptions, add: Record<string, string>): Dispatcher.DispatchOptions {
-  const headers = withHeaderValues(opts.headers, add);
-  return headers === opts.headers ? opts : withOptions(opts, { headers });
 }
