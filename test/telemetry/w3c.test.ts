@@ -35,6 +35,20 @@ describe('parseTraceparent', () => {
     assert.equal(parseTraceparent(`  00-${ID}-${SPAN}-01 `)?.spanId, SPAN, 'surrounding whitespace');
   });
 
+  it('refuses any character next to the hex ranges, and wide characters whose low byte is a hex digit, anywhere in the ids', () => {
+    const good = `00-${ID}-${SPAN}-01`;
+    // '/' ':' before and after the digits, '`' 'g' around a-f, upper case, U+0161 and U+0130 (low bytes 'a' and '0').
+    const near = ['/', ':', '`', 'g', 'A', 'F', '\u0161', '\u0130'];
+    for (let i = 3; i < 52; i++) {
+      if (i === 35) continue;
+      for (const c of near) {
+        const v = good.slice(0, i) + c + good.slice(i + 1);
+        assert.equal(parseTraceparent(v), undefined, `${JSON.stringify(c)} at ${i}`);
+      }
+    }
+    assert.ok(parseTraceparent(good));
+  });
+
   it('formats what it reads', () => {
     for (const flags of ['00', '01']) assert.equal(formatTraceparent(parseTraceparent(`00-${ID}-${SPAN}-${flags}`)!), `00-${ID}-${SPAN}-${flags}`);
   });
