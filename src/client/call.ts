@@ -12,7 +12,7 @@ import type { Destination } from './destination.js';
 import type { Endpoint } from './endpoint.js';
 import { RequestHeaders } from './request-headers.js';
 import type { Backend } from './routing/backend.js';
-import { sameName } from './filters/headers.js';
+import { sameName, withHeaderValues } from './filters/headers.js';
 import type { RoutePolicy } from './filters/policy.js';
 import { withOptions } from './options-copy.js';
 
@@ -75,7 +75,7 @@ export class MeshCall implements DeadlineTarget {
   #doneHook: (() => void) | undefined = undefined;
   #doneHooks: (() => void)[] | undefined = undefined;
 
-  /** `opts` was made by the mesh for this call alone (options-copy.ts, handOver): setHeaders may change it once. */
+  /** `opts` was made by the mesh for this call alone (options-copy.ts, handOver): addHeaders may change it once. */
   #ownsOpts: boolean;
 
   constructor(destination: Destination, opts: Dispatcher.DispatchOptions, handler: LegacyHandler, ownsOpts = false) {
@@ -146,12 +146,14 @@ export class MeshCall implements DeadlineTarget {
   }
 
   /**
-   * Send `headers` instead of the request's on every attempt; for the
-   * outermost layer, before anything else has read the options. Options the
-   * mesh made for this call are set in place, once; an application's are
-   * copied, never edited.
+   * Send the headers of `add` (lower-case names; replacing any of the same
+   * name, in any case) on every attempt; for the outermost layer, before
+   * anything else has read the options. Options the mesh made for this call
+   * are set in place, once; an application's are copied, never edited.
    */
-  setHeaders(headers: Dispatcher.DispatchOptions['headers']): void {
+  addHeaders(add: Record<string, string>): void {
+    const headers = withHeaderValues(this.opts.headers, add);
+    if (headers === this.opts.headers) return;
     if (this.#ownsOpts) this.opts.headers = headers;
     else this.opts = withOptions(this.opts, { headers });
     this.#ownsOpts = false;

@@ -1,5 +1,5 @@
 /**
- * MeshCall.setHeaders and the options handed over by mesh.request
+ * MeshCall.addHeaders and the options handed over by mesh.request
  * (client/options-copy.ts): the mesh's own per-call options are set in place,
  * an application's are copied and never edited, and every call of a traced
  * mesh still sends a traceparent of its own.
@@ -17,13 +17,13 @@ import { listenWrapped } from '../helpers/http-servers.js';
 
 const handler = { onError: () => {} };
 
-describe('MeshCall.setHeaders', () => {
+describe('MeshCall.addHeaders', () => {
   const dest = {} as Destination;
 
   it("copies an application's options and leaves them as they were", () => {
     const opts: Dispatcher.DispatchOptions = { origin: 'http://api', path: '/', method: 'GET', headers: { accept: 'x' } };
     const call = new MeshCall(dest, opts, handler);
-    call.setHeaders({ accept: 'x', traceparent: 'tp' });
+    call.addHeaders({ traceparent: 'tp' });
     assert.notEqual(call.opts, opts);
     assert.deepEqual(call.opts.headers, { accept: 'x', traceparent: 'tp' });
     assert.deepEqual(opts.headers, { accept: 'x' });
@@ -34,11 +34,11 @@ describe('MeshCall.setHeaders', () => {
     const opts: Dispatcher.DispatchOptions = { origin: 'http://api', path: '/', method: 'GET' };
     const call = new MeshCall(dest, opts, handler, true);
     assert.equal(call.header('traceparent'), undefined);
-    call.setHeaders({ traceparent: 'tp' });
+    call.addHeaders({ traceparent: 'tp' });
     assert.equal(call.opts, opts);
     assert.deepEqual(opts.headers, { traceparent: 'tp' });
     assert.equal(call.header('traceparent'), 'tp', 'what was read before is read again');
-    call.setHeaders({ traceparent: 'tp2' });
+    call.addHeaders({ traceparent: 'tp2' });
     assert.notEqual(call.opts, opts);
     assert.deepEqual(opts.headers, { traceparent: 'tp' });
   });

@@ -19,7 +19,7 @@ import { incomingPassthrough, outgoingParent } from '../../telemetry/context.js'
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../attempt.js';
 import type { MeshCall } from '../call.js';
-import { getHeader, withHeaderValues } from './headers.js';
+import { getHeader } from './headers.js';
 
 export interface CallTelemetryTarget {
   name: string;
@@ -44,12 +44,12 @@ export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filt
         const passthrough = incomingPassthrough();
         call.telemetry = new ClientCallTelemetry(t, target, opts.method, opts.path, undefined, passthrough?.traceparent, call);
         // A traceparent the application set on this call is its own decision: the trace headers stay as it set them.
-        if (passthrough !== undefined && getHeader(opts.headers, 'traceparent') === undefined) call.setHeaders(withHeaderValues(opts.headers, passthrough));
+        if (passthrough !== undefined && getHeader(opts.headers, 'traceparent') === undefined) call.addHeaders(passthrough);
         return next(call);
       }
       const rec = new ClientCallTelemetry(t, target, opts.method, opts.path, outgoingParent(), undefined, call);
       const headers = rec.headers();
-      if (headers !== undefined) call.setHeaders(withHeaderValues(opts.headers, headers));
+      if (headers !== undefined) call.addHeaders(headers);
       call.telemetry = rec;
       // The span is made current below only when something there reads it: an undici instrumentation
       // parents its per-request spans on it. The mesh's own layers find it on the call. Not entering the
