@@ -39,11 +39,10 @@ describe('tracer and meter providers given in the options, none registered globa
       meshes.push(m);
       return m;
     };
-    const listen = listenWrapped;
     const db = await mesh('db');
-    resolver.set('db', [{ address: '127.0.0.1', port: await listen(db, (_req, res) => res.end('row')) }]);
+    resolver.set('db', [{ address: '127.0.0.1', port: await listenWrapped(db, (_req, res) => res.end('row')) }]);
     const api = await mesh('api');
-    const apiPort = await listen(api, (_req, res) => {
+    const apiPort = await listenWrapped(api, (_req, res) => {
       // Awaits in between: the server span must still be the parent of this call.
       void new Promise((r) => setTimeout(r, 5))
         .then(() => api.request('http://db/rows/1'))

@@ -6,14 +6,14 @@
  * own traffic, an instrumentation's exporter) without a span or a header.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { context, createContextKey, SpanKind, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
+import { listenWrapped } from '../helpers/http-servers.js';
+import { startSpanCalls } from '../helpers/start-span-count.js';
 
 /** @opentelemetry/core's suppressTracing key, as the SDK and its instrumentations read it. */
 const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
@@ -36,15 +36,11 @@ describe('roots under a globally registered sdk-node with a ratio sampler', () =
   before(async () => {
     sdk.start();
     api = await createMesh({ resolver: new StaticResolver(), service: 'api', server: { drainDelayMs: 0 } });
-    const server = api.wrapServer(
-      http.createServer((req, res) => {
-        seen.push(req.headers.traceparent as string | undefined);
-        res.end('ok');
-      }),
-      { register: false },
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    resolver.set('api', [{ address: '127.0.0.1', port: (server.address() as AddressInfo).port }]);
+    const port = await listenWrapped(api, (req, res) => {
+      seen.push(req.headers.traceparent as string | undefined);
+      res.end('ok');
+    });
+    resolver.set('api', [{ address: '127.0.0.1', port }]);
     client = await createMesh({ resolver, service: 'client' });
   });
 
@@ -57,22 +53,11 @@ describe('roots under a globally registered sdk-node with a ratio sampler', () =
   it('keeps the ratio, and the SDK is asked only for the roots it keeps (and their server spans)', async () => {
     exporter.reset();
     seen.length = 0;
-    const tracer = trace.getTracer('probe');
-    // The SDK's Tracer class, behind the API's proxy: every span made by any tracer of this SDK goes through it.
-    const real = (tracer as unknown as { _getTracer?: () => object })._getTracer?.() ?? tracer;
-    const proto = Object.getPrototypeOf(real) as { startSpan: (...a: unknown[]) => unknown };
-    const startSpan = proto.startSpan;
-    let asked = 0;
-    proto.startSpan = function (this: unknown, ...a: unknown[]) {
-      asked++;
-      return startSpan.apply(this, a);
-    };
     const n = 1_000;
-    try {
+    // Through the API's proxy tracer to the SDK's Tracer class.
+    const asked = await startSpanCalls(trace.getTracer('probe'), async () => {
       for (let i = 0; i < n; i++) await (await client.request('http://api/x')).body.dump();
-    } finally {
-      proto.startSpan = startSpan;
-    }
+    });
     const kept = seen.filter((tp) => tp?.endsWith('-01')).length;
     assert.equal(seen.length, n);
     assert.ok(
