@@ -8,6 +8,7 @@ import type { SharedAdminDigest } from './auth/admin-token.js';
 import type { TokenStore } from './auth/token-store.js';
 import type { CaStateStore } from './ca/ca-state.js';
 import type { EncryptionKeys } from './ca/encryption-keys.js';
+import { importEtcdBackend } from './etcd/etcd-package.js';
 import { FileStore } from './store/file-store.js';
 import type { Store } from './store/store.js';
 import type { EventLog } from './log.js';
@@ -30,8 +31,9 @@ export interface Backend {
 
 export async function openBackend(opts: ResolvedOptions, log: EventLog): Promise<Backend> {
   if (opts.store === 'etcd') {
-    // Loaded on demand: the etcd client (gRPC) costs memory and start-up time a single node does not need.
-    const { openEtcdBackend } = await import('./etcd/backend.js');
+    // Loaded on demand: the etcd client (gRPC) costs memory and start-up time a single node does not need,
+    // and it is an optional peer dependency, maybe not installed (etcd/etcd-package.ts).
+    const { openEtcdBackend } = await importEtcdBackend();
     return openEtcdBackend(opts.etcd!, opts.defaultTtlSeconds, log);
   }
   const store = new FileStore(opts.dataDir);

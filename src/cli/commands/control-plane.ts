@@ -10,6 +10,7 @@ import {
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  ETCD3_INSTALL_COMMAND,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
@@ -104,6 +105,7 @@ Options:
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
+                         (needs the etcd client: ${ETCD3_INSTALL_COMMAND})
   --etcd-endpoints <urls>  etcd client URLs, comma-separated (http://127.0.0.1:2379,...)
   --etcd-prefix <prefix>   key prefix of this mesh in etcd (default ${DEFAULT_ETCD_PREFIX})
   --etcd-timeout-ms <ms>   deadline of each etcd call (default ${DEFAULT_ETCD_REQUEST_TIMEOUT_MS})

@@ -1,12 +1,11 @@
 /**
- * The dashboard at /ui: static files shipped in the package (copied next to
- * this module by `npm run build`, see scripts/copy-static.mjs) and
- * cytoscape's browser bundle from node_modules. The page reads
+ * The dashboard at /ui: static files shipped in the package, copied next to
+ * this module by `npm run build` (scripts/copy-static.mjs) with cytoscape's
+ * browser bundle, a devDependency, under vendor/. The page reads
  * /v1/stats/stream (SSE) and redraws without reloading. Read-only: it serves
  * files and nothing else, with a strict Content-Security-Policy.
  */
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { ServerResponse } from 'node:http';
 import { notFound } from '../http/http-error.js';
@@ -21,14 +20,13 @@ const TYPES: Record<string, string> = {
 };
 
 /** Every file the dashboard serves, by URL: nothing outside this table is read from disk. */
-function files(): Map<string, () => string> {
-  const require = createRequire(import.meta.url);
+function files(): Map<string, string> {
   return new Map([
-    ['/ui', () => `${STATIC_DIR}index.html`],
-    ['/ui/', () => `${STATIC_DIR}index.html`],
-    ['/ui/app.js', () => `${STATIC_DIR}app.js`],
-    ['/ui/app.css', () => `${STATIC_DIR}app.css`],
-    ['/ui/vendor/cytoscape.min.js', () => require.resolve('cytoscape/dist/cytoscape.min.js')],
+    ['/ui', `${STATIC_DIR}index.html`],
+    ['/ui/', `${STATIC_DIR}index.html`],
+    ['/ui/app.js', `${STATIC_DIR}app.js`],
+    ['/ui/app.css', `${STATIC_DIR}app.css`],
+    ['/ui/vendor/cytoscape.min.js', `${STATIC_DIR}vendor/cytoscape.min.js`],
   ]);
 }
 
@@ -43,9 +41,8 @@ export function dashboardRoutes(): Route[] {
   const table = files();
   const cache = new Map<string, Buffer>();
   const serve = async (path: string, res: ServerResponse) => {
-    const locate = table.get(path);
-    if (!locate) throw notFound(`no dashboard file at ${path}`);
-    const file = locate();
+    const file = table.get(path);
+    if (!file) throw notFound(`no dashboard file at ${path}`);
     let body = cache.get(path);
     if (!body) {
       try {
