@@ -42,9 +42,9 @@ function int(env: NodeJS.ProcessEnv, name: string): number | undefined {
 function bool(env: NodeJS.ProcessEnv, name: string): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return false;
-  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
-  if (raw === '0' || raw === 'false' || raw === 'no') return false;
-  throw invalid(name, `must be 1/true/yes or 0/false/no, got "${env[name]}"`);
+  if (raw === '1' || raw === 'true' || raw === 'yes' || raw === 'on') return true;
+  if (raw === '0' || raw === 'false' || raw === 'no' || raw === 'off') return false;
+  throw invalid(name, `must be 1/true/yes/on or 0/false/no/off, got "${env[name]}"`);
 }
 
 /** `version=v1,zone=a` -> { version: 'v1', zone: 'a' } */

@@ -169,6 +169,16 @@ describe('HYPHAE_CACHE_DIR', () => {
   });
 });
 
+describe('HYPHAE_CACHE_IDENTITY', () => {
+  it('on/off as well as 1/true/yes and 0/false/no (as HYPHAE_CACHE_DIR takes off); unset leaves the default (on)', () => {
+    for (const off of ['off', 'OFF', '0', 'false', 'no']) assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_IDENTITY: off }).cacheIdentity, false, off);
+    for (const on of ['on', '1', 'true', 'yes']) assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_IDENTITY: on }).cacheIdentity, true, on);
+    assert.equal('cacheIdentity' in optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP }), false);
+    assert.equal(parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP })).cacheIdentity, true);
+    assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_IDENTITY: 'never' }), namesVariable(ENV.CACHE_IDENTITY));
+  });
+});
+
 describe('HYPHAE_PATH_SEMICOLONS', () => {
   it('strip, reject or keep (any case) set server.pathSemicolons; anything else names the variable', () => {
     for (const mode of ['strip', 'reject', 'keep'] as const) {
