@@ -6,7 +6,7 @@
  * crash leaves the old or the new content, never a mix.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -33,6 +33,7 @@ export function cacheDirFor(root: string, controlPlaneUrls: readonly string[]): 
 /**
  * Create `dir` (and its parents) private to this user, and check that it is:
  * owned by us and not writable by group or others. Returns why not, or undefined when it is safe.
+ * `dir` itself ends up 0700: it holds the trust bundle and, with mTLS, the workload's key.
  */
 export function ensurePrivateDir(dir: string): string | undefined {
   try {
@@ -43,6 +44,8 @@ export function ensurePrivateDir(dir: string): string | undefined {
       if (!st.isDirectory()) return `${d} is not a directory`;
       if (typeof process.getuid === 'function' && st.uid !== process.getuid()) return `${d} is owned by uid ${st.uid}, not by this user`;
       if ((st.mode & 0o022) !== 0) return `${d} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`;
+      // Ours but readable by others (made by hand, restored from a backup): mkdir's mode applies only to a new one.
+      if (d === dir && (st.mode & 0o077) !== 0) chmodSync(d, 0o700);
     }
     return undefined;
   } catch (err) {

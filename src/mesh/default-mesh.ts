@@ -70,6 +70,7 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
         drainDelayMs: opts.server.drainDelayMs,
         gracePeriodMs: opts.server.gracePeriodMs,
         advertiseAddress: opts.server.advertiseAddress,
+        pathSemicolons: opts.server.pathSemicolons,
       },
       policies: defaultPolicySource(),
       telemetry: sharedTelemetry(opts),

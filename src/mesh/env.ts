@@ -11,6 +11,7 @@ export const ENV = {
   NAMESPACE: 'HYPHAE_NAMESPACE',
   LABELS: 'HYPHAE_LABELS',
   ADVERTISE_ADDRESS: 'HYPHAE_ADVERTISE_ADDRESS',
+  PATH_SEMICOLONS: 'HYPHAE_PATH_SEMICOLONS',
   WAIT_FOR_CONTROL_PLANE: 'HYPHAE_WAIT_FOR_CONTROL_PLANE',
   DRAIN_DELAY_MS: 'HYPHAE_DRAIN_DELAY_MS',
   GRACE_PERIOD_MS: 'HYPHAE_GRACE_PERIOD_MS',
@@ -41,9 +42,9 @@ function int(env: NodeJS.ProcessEnv, name: string): number | undefined {
 function bool(env: NodeJS.ProcessEnv, name: string): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return false;
-  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
-  if (raw === '0' || raw === 'false' || raw === 'no') return false;
-  throw invalid(name, `must be 1/true/yes or 0/false/no, got "${env[name]}"`);
+  if (raw === '1' || raw === 'true' || raw === 'yes' || raw === 'on') return true;
+  if (raw === '0' || raw === 'false' || raw === 'no' || raw === 'off') return false;
+  throw invalid(name, `must be 1/true/yes/on or 0/false/no/off, got "${env[name]}"`);
 }
 
 /** `version=v1,zone=a` -> { version: 'v1', zone: 'a' } */
@@ -80,6 +81,11 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   if (drain !== undefined) server.drainDelayMs = drain;
   if (grace !== undefined) server.gracePeriodMs = grace;
   if (env[ENV.ADVERTISE_ADDRESS]) server.advertiseAddress = env[ENV.ADVERTISE_ADDRESS];
+  const semicolons = env[ENV.PATH_SEMICOLONS]?.trim().toLowerCase();
+  if (semicolons) {
+    if (semicolons !== 'strip' && semicolons !== 'reject' && semicolons !== 'keep') throw invalid(ENV.PATH_SEMICOLONS, `must be strip, reject or keep, got "${env[ENV.PATH_SEMICOLONS]}"`);
+    server.pathSemicolons = semicolons;
+  }
   const options: MeshOptions = {
     controlPlane: urls.length === 1 ? urls[0]! : urls,
     labels: parseLabels(env[ENV.LABELS] ?? ''),

@@ -25,7 +25,7 @@ import { readFile } from 'node:fs/promises';
 import { watchCachePolicySource } from './policy-source.js';
 import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
 import { MeshSecurity } from './security.js';
-import { IdentityCache } from './identity-cache.js';
+import { forgetIdentity, IdentityCache } from './identity-cache.js';
 import { meshResilienceHooks } from './resilience-hooks.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
@@ -127,6 +127,7 @@ export class Mesh {
       const logger = options.logger ?? defaultLogger;
       try {
         const start = await connectOrStartFromCache(client, options, logger);
+        if (!options.cacheIdentity && start.dir !== undefined && options.service) await forgetIdentity(start.dir, options.namespace, options.service, logger);
         // mTLS needs a certificate: from the CA at start (bounded attempts, or waitForControlPlane), or, when the
         // control plane is unreachable and the mesh starts from its cache, the one an earlier run kept.
         if (secure) {
@@ -192,6 +193,7 @@ export class Mesh {
           drainDelayMs: this.options.server.drainDelayMs,
           gracePeriodMs: this.options.server.gracePeriodMs,
           advertiseAddress: this.options.server.advertiseAddress,
+          pathSemicolons: this.options.server.pathSemicolons,
         },
         policies: this.#policySource(),
         hooks: this.#hooks,

@@ -12,6 +12,7 @@ import type { Resolver } from '../discovery/resolver.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { AccessLogSink } from '../telemetry/access-log.js';
+import { DEFAULT_SEMICOLONS, SEMICOLON_MODES } from '../server/authz/normalize-path.js';
 
 const controlPlaneUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -86,8 +87,10 @@ export const meshOptionsSchema = z
         drainDelayMs: z.int().min(0).max(600_000).default(2_000),
         gracePeriodMs: z.int().min(0).max(3_600_000).default(30_000),
         advertiseAddress: z.string().min(1).optional(),
+        /** `;` in request paths of wrapped servers: 'strip' (cut there), 'reject' (400) or 'keep' (server/authz/normalize-path.ts). */
+        pathSemicolons: z.enum(SEMICOLON_MODES).default(DEFAULT_SEMICOLONS),
       })
-      .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000 }),
+      .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000, pathSemicolons: DEFAULT_SEMICOLONS }),
     /**
      * Fail-static discovery cache: the directory under which the last-known-good
      * snapshots are kept (one subdirectory per control plane); false: memory only.

@@ -15,7 +15,8 @@
  *                   normalizing and authorizing cost CPU an overloaded process lacks, and
  *                   the refusal must be cheap to stay cheap under overload
  *   normalize       the request target -> one normalized path (authz/normalize-path.ts);
- *                   req.url is rewritten to it (query kept), 400 when it must be refused.
+ *                   req.url is rewritten to it (query kept, path cut at `;` unless the
+ *                   server keeps path parameters), 400 when it must be refused.
  *                   Before authorization, so policies match the path the handler will see
  *   authorization   AuthorizationPolicy: DENY, then ALLOW (default deny when any ALLOW
  *                   applies); 403 and the handler never runs. Reads the verified peer
@@ -94,7 +95,7 @@ function drainLayer(drainer: Drainer): InboundFilter {
 
 function normalizeLayer(authz: InboundAuthorization): InboundFilter {
   return (next) => (req, res) => {
-    const url = normalizeTarget(req.url ?? '');
+    const url = normalizeTarget(req.url ?? '', authz.semicolons);
     if (typeof url !== 'string') return authz.badTarget(req, res, url.refused);
     if (url !== req.url) req.url = url;
     next(req, res);
@@ -140,7 +141,7 @@ export function buildSideDoors(
 function rawRequestAllowed(authz: InboundAuthorization, req: http.IncomingMessage, socket: Duplex, isUpgrade: boolean): boolean {
   stripIdentityHeaders(req);
   if (isUpgrade) {
-    const url = normalizeTarget(req.url ?? '');
+    const url = normalizeTarget(req.url ?? '', authz.semicolons);
     if (typeof url !== 'string') {
       authz.badTarget(req, socket, url.refused);
       return false;

@@ -12,7 +12,8 @@ import type { ResilienceHooks } from '../resilience/hooks.js';
 import { deadlineIntake } from './deadline-intake.js';
 import { LoadShedder } from './load-shedding.js';
 import { advertiseAddress } from './advertise-address.js';
-import { InboundAuthorization, type AuthzStats } from './authz/authorization.js';
+import { InboundAuthorization, POLICY_WAIT_MS, type AuthzStats } from './authz/authorization.js';
+import { DEFAULT_SEMICOLONS, SEMICOLON_MODES, type SemicolonMode } from './authz/normalize-path.js';
 import { Drainer } from './drain.js';
 import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { PolicySource } from './policy-source.js';
@@ -43,13 +44,25 @@ export interface WrapServerOptions {
   defaultTimeoutMs?: number;
   /** The longest budget (ms) taken from a caller; a longer one is cut to this. */
   maxTimeoutMs?: number;
+  /**
+   * `;` in request paths (path parameters): 'strip' cuts the path at the first one, 'reject' answers 400,
+   * 'keep' leaves it as an ordinary character (authz/normalize-path.ts, SemicolonMode). Default: the mesh's
+   * `server.pathSemicolons`, else 'strip'.
+   */
+  pathSemicolons?: SemicolonMode;
 }
 
 export interface WrapServerDeps {
   /** Resolved lazily: the default mesh is created on first use. */
   registrar: () => Promise<ServerRegistrar | undefined>;
   logger: Logger;
-  defaults: { labels: Record<string, string>; drainDelayMs: number; gracePeriodMs: number; advertiseAddress?: string | undefined };
+  defaults: {
+    labels: Record<string, string>;
+    drainDelayMs: number;
+    gracePeriodMs: number;
+    advertiseAddress?: string | undefined;
+    pathSemicolons?: SemicolonMode | undefined;
+  };
   /** mTLS for inbound connections (resolved lazily, like the registrar); absent: plain HTTP as the server was. */
   tls?: () => Promise<InboundTls | undefined>;
   /** The workload's AuthorizationPolicies (the mesh's watch of its own service); none when absent. */
@@ -125,7 +138,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     logger,
   );
   // Authorization: policies from deps.policies, enforced by the inbound stack (normalize + authz layers).
-  const authz = new InboundAuthorization(deps.policies, logger);
+  const authz = new InboundAuthorization(deps.policies, logger, POLICY_WAIT_MS, semicolonsOf(options, defaults.pathSemicolons));
   // Load shedding only when asked for: a server without limits has no such layer at all.
   const shedder = shedderFor(options, deps.hooks);
   const optional = {
@@ -227,6 +240,16 @@ function shedderFor(options: WrapServerOptions, hooks: ResilienceHooks | undefin
     ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
     ...(hooks?.onShed ? { onShed: (reason: 'concurrency' | 'event-loop') => hooks.onShed!({ reason }) } : {}),
   });
+}
+
+function semicolonsOf(options: WrapServerOptions, fallback: SemicolonMode | undefined): SemicolonMode {
+  const mode = options.pathSemicolons ?? fallback ?? DEFAULT_SEMICOLONS;
+  if (!SEMICOLON_MODES.includes(mode)) {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `wrapServer options: pathSemicolons must be one of ${SEMICOLON_MODES.join(', ')} (got ${String(mode)})`, {
+      details: { options: ['pathSemicolons'] },
+    });
+  }
+  return mode;
 }
 
 const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs'] as const;

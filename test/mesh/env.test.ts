@@ -155,7 +155,7 @@ describe('optionsFromEnv', () => {
     assert.deepEqual(resolved.controlPlane, [CP, 'http://127.0.0.2:15010']);
     assert.equal(resolved.service, 'web');
     assert.deepEqual(resolved.labels, { version: 'v2' });
-    assert.deepEqual(resolved.server, { drainDelayMs: 100, gracePeriodMs: 30_000 });
+    assert.deepEqual(resolved.server, { drainDelayMs: 100, gracePeriodMs: 30_000, pathSemicolons: 'strip' });
     assert.equal(resolved.passthrough, 'deny');
     assert.equal(resolved.ttlSeconds, 5);
   });
@@ -166,6 +166,28 @@ describe('HYPHAE_CACHE_DIR', () => {
     assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_DIR: '/var/cache/hyphae' }).cacheDir, '/var/cache/hyphae');
     for (const off of ['0', 'false', 'OFF']) assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_DIR: off }).cacheDir, false, off);
     assert.equal('cacheDir' in optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_DIR: ' ' }), false);
+  });
+});
+
+describe('HYPHAE_CACHE_IDENTITY', () => {
+  it('on/off as well as 1/true/yes and 0/false/no (as HYPHAE_CACHE_DIR takes off); unset leaves the default (on)', () => {
+    for (const off of ['off', 'OFF', '0', 'false', 'no']) assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_IDENTITY: off }).cacheIdentity, false, off);
+    for (const on of ['on', '1', 'true', 'yes']) assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_IDENTITY: on }).cacheIdentity, true, on);
+    assert.equal('cacheIdentity' in optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP }), false);
+    assert.equal(parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP })).cacheIdentity, true);
+    assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_CACHE_IDENTITY: 'never' }), namesVariable(ENV.CACHE_IDENTITY));
+  });
+});
+
+describe('HYPHAE_PATH_SEMICOLONS', () => {
+  it('strip, reject or keep (any case) set server.pathSemicolons; anything else names the variable', () => {
+    for (const mode of ['strip', 'reject', 'keep'] as const) {
+      assert.equal(parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PATH_SEMICOLONS: ` ${mode.toUpperCase()} ` })).server.pathSemicolons, mode);
+    }
+    assert.equal(parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP })).server.pathSemicolons, 'strip');
+    for (const bad of ['cut', 'off', 'allow']) {
+      assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PATH_SEMICOLONS: bad }), namesVariable(ENV.PATH_SEMICOLONS), bad);
+    }
   });
 });
 

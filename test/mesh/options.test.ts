@@ -38,7 +38,7 @@ describe('parseMeshOptions', () => {
       discoveryTimeoutMs: 5_000,
       passthrough: 'allow',
       unknownServices: 'error',
-      server: { drainDelayMs: 2_000, gracePeriodMs: 30_000 },
+      server: { drainDelayMs: 2_000, gracePeriodMs: 30_000, pathSemicolons: 'strip' },
       cacheIdentity: true,
       telemetry: { enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto' },
     });
@@ -59,7 +59,7 @@ describe('parseMeshOptions', () => {
   });
 
   it('a partial server object gets the other server defaults', () => {
-    assert.deepEqual(parseMeshOptions({ controlPlane: CP, server: { drainDelayMs: 10 } }).server, { drainDelayMs: 10, gracePeriodMs: 30_000 });
+    assert.deepEqual(parseMeshOptions({ controlPlane: CP, server: { drainDelayMs: 10 } }).server, { drainDelayMs: 10, gracePeriodMs: 30_000, pathSemicolons: 'strip' });
   });
 
   it('keeps what it is given', () => {
@@ -73,7 +73,7 @@ describe('parseMeshOptions', () => {
       unknownServices: 'passthrough',
       ttlSeconds: 30,
       logger: silentLogger,
-      server: { drainDelayMs: 0, gracePeriodMs: 0, advertiseAddress: '10.0.0.5' },
+      server: { drainDelayMs: 0, gracePeriodMs: 0, advertiseAddress: '10.0.0.5', pathSemicolons: 'keep' },
     });
     assert.equal(o.resolver, resolver, 'the same resolver object, not a copy');
     assert.equal(o.logger, silentLogger);
@@ -84,7 +84,7 @@ describe('parseMeshOptions', () => {
     assert.equal(o.passthrough, 'deny');
     assert.equal(o.unknownServices, 'passthrough');
     assert.equal(o.ttlSeconds, 30);
-    assert.deepEqual(o.server, { drainDelayMs: 0, gracePeriodMs: 0, advertiseAddress: '10.0.0.5' });
+    assert.deepEqual(o.server, { drainDelayMs: 0, gracePeriodMs: 0, advertiseAddress: '10.0.0.5', pathSemicolons: 'keep' });
   });
 
   it('accepts a list of control plane URLs, all http or all https', () => {
@@ -150,7 +150,7 @@ describe('parseMeshOptions', () => {
       unknownServices: 'ignore',
       ttlSeconds: 0,
       waitForControlPlane: 'yes',
-      server: { drainDelayMs: -1, gracePeriodMs: 'long' },
+      server: { drainDelayMs: -1, gracePeriodMs: 'long', pathSemicolons: 'cut' },
     });
     const paths = new Set(issues.map((i) => i.path));
     for (const p of [
@@ -167,6 +167,7 @@ describe('parseMeshOptions', () => {
       'waitForControlPlane',
       'server.drainDelayMs',
       'server.gracePeriodMs',
+      'server.pathSemicolons',
     ]) {
       assert.ok(paths.has(p), `an issue for ${p}; got ${[...paths].join(', ')}`);
     }

@@ -14,7 +14,7 @@ import { ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { getPeer } from '../peer.js';
 import type { PolicySource } from '../policy-source.js';
-import { pathOf } from './normalize-path.js';
+import { DEFAULT_SEMICOLONS, pathOf, type SemicolonMode } from './normalize-path.js';
 import { ALLOW_ALL, compilePolicies, type Denial, type PolicySet } from './policy-set.js';
 import { refuse, type RefuseTarget } from './respond.js';
 
@@ -56,6 +56,8 @@ interface Held {
 export class InboundAuthorization {
   readonly stats: AuthzStats = { checked: 0, denied: 0, deniedBy: new Map(), badTargets: 0, notReady: 0, updates: 0, policies: 0 };
   readonly logger: Logger;
+  /** How this server's request paths treat `;` (the normalization layer reads it; policies are compiled to match). */
+  readonly semicolons: SemicolonMode;
   /** Told of every 403 (telemetry counts them by policy). */
   onDenied: ((denial: Denial) => void) | undefined = undefined;
   #set: PolicySet | undefined;
@@ -65,8 +67,9 @@ export class InboundAuthorization {
   #source: PolicySource | undefined;
   #waitMs: number;
 
-  constructor(source: PolicySource | undefined, logger: Logger, waitMs = POLICY_WAIT_MS) {
+  constructor(source: PolicySource | undefined, logger: Logger, waitMs = POLICY_WAIT_MS, semicolons: SemicolonMode = DEFAULT_SEMICOLONS) {
     this.logger = logger;
+    this.semicolons = semicolons;
     this.#waitMs = waitMs;
     this.#source = source;
     if (!source) this.#set = ALLOW_ALL;
@@ -86,7 +89,7 @@ export class InboundAuthorization {
   update(policies: Parameters<typeof compilePolicies>[0]): void {
     let set: PolicySet;
     try {
-      set = compilePolicies(policies);
+      set = compilePolicies(policies, this.semicolons);
     } catch (err) {
       // The schema refuses such paths, so this is a bug or a skewed control plane: keep the last good set.
       // Before the first good set, requests keep waiting (and then get 503): failing closed.

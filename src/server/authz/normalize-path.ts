@@ -12,7 +12,8 @@
  *     any byte outside 0x21..0x7E are refused: they are how paths get read
  *     differently by different layers;
  *   - dot segments are resolved (RFC 3986 5.2.4), also those spelled `%2e`,
- *     `//` is merged, and nothing climbs above the root.
+ *     `//` is merged, and nothing climbs above the root;
+ *   - `;` (path parameters) per SemicolonMode below, `strip` by default.
  *
  * One pass over the characters; no regex, and no allocation at all for a path
  * that is already normal (the common case).
@@ -29,6 +30,34 @@ export const ENCODED_SEPARATOR = refused('encoded "/", "\\" or NUL in the path')
 export const BACKSLASH = refused('backslash in the request target');
 export const BAD_ESCAPE = refused('malformed percent-escape in the path');
 export const BAD_CHARACTER = refused('control or non-ASCII character in the request target');
+export const PATH_PARAMETER = refused('";" in the path: path parameters are refused by this server');
+export const ENCODED_SEMICOLON = refused('encoded ";" in the path');
+
+/**
+ * What a `;` in the path means. Routers disagree: Fastify 4 (find-my-way with
+ * useSemicolonDelimiter, its default) ends the path at the first `;`, so
+ * `/admin;x` runs the `/admin` handler; Express and Fastify 5 take `;` as an
+ * ordinary character; servlet containers drop `;params` from every segment.
+ * A policy matched on one reading and a handler routed on another is a bypass,
+ * so the path both see must carry no `;` at all unless the operator says so:
+ *
+ *   strip   (default) the path ends at the first `;`: what follows, up to the
+ *           query, is dropped, for authorization and for the handler alike
+ *           (`/admin;x/y` -> `/admin`, `/public/..;/admin` -> `/`). The reading
+ *           of the router that cuts, which no router can read as a longer path.
+ *   reject  a `;` in the path is refused (400).
+ *   keep    `;` is an ordinary character, matched and handed on as sent: only
+ *           for applications that use path parameters, behind a router that
+ *           does not cut at `;` (Express; Fastify 5 with its default
+ *           useSemicolonDelimiter: false). Never with Fastify 4's defaults.
+ *
+ * With strip and reject an encoded `;` (`%3B`) is refused too: it is how a
+ * second decoder (a proxying handler, a servlet container behind it) finds a
+ * path parameter the first one never saw, as `%2F` is for a slash.
+ */
+export type SemicolonMode = 'strip' | 'reject' | 'keep';
+export const SEMICOLON_MODES: readonly SemicolonMode[] = ['strip', 'reject', 'keep'];
+export const DEFAULT_SEMICOLONS: SemicolonMode = 'strip';
 
 const SLASH = 0x2f;
 const DOT = 0x2e;
@@ -36,9 +65,10 @@ const PERCENT = 0x25;
 const QUESTION = 0x3f;
 const HASH = 0x23;
 const BACKSLASH_CODE = 0x5c;
+const SEMICOLON = 0x3b;
 
 /** The normalized target: the path plus the original query (no fragment); or why it was refused. */
-export function normalizeTarget(target: string): string | Refused {
+export function normalizeTarget(target: string, semicolons: SemicolonMode = DEFAULT_SEMICOLONS): string | Refused {
   const len = target.length;
   let start = 0;
   if (target.charCodeAt(0) !== SLASH) {
@@ -46,7 +76,9 @@ export function normalizeTarget(target: string): string | Refused {
     if (start < 0) return start === -2 ? BACKSLASH : NOT_A_PATH;
   }
   // Scan the path: refuse what must be refused, and learn whether it is already normal.
+  // A stripped `;` ends the path at `cut`; the rest, up to the query, is still checked, then dropped.
   let end = start;
+  let cut = -1;
   let normal = true;
   let prev = -1;
   for (; end < len; end++) {
@@ -54,19 +86,24 @@ export function normalizeTarget(target: string): string | Refused {
     if (c === QUESTION || c === HASH) break;
     if (c === BACKSLASH_CODE) return BACKSLASH;
     if (c <= 0x20 || c >= 0x7f) return BAD_CHARACTER;
-    if (c === PERCENT || (prev === SLASH && (c === SLASH || c === DOT))) normal = false;
+    if (c === SEMICOLON && cut < 0 && semicolons !== 'keep') {
+      if (semicolons === 'reject') return PATH_PARAMETER;
+      cut = end;
+    }
+    if (cut < 0 && (c === PERCENT || (prev === SLASH && (c === SLASH || c === DOT)))) normal = false;
     prev = c;
   }
+  const pathEnd = cut < 0 ? end : cut;
   let query = '';
   if (end < len && target.charCodeAt(end) === QUESTION) {
     const hash = target.indexOf('#', end);
     query = hash < 0 ? target.slice(end) : target.slice(end, hash);
   }
   if (normal) {
-    if (start === 0 && end === len) return target;
-    return (start === end ? '/' : target.slice(start, end)) + query;
+    if (start === 0 && pathEnd === len) return target;
+    return (start === pathEnd ? '/' : target.slice(start, pathEnd)) + query;
   }
-  const decoded = decodeUnreserved(target, start, end);
+  const decoded = decodeUnreserved(target, start, pathEnd, semicolons !== 'keep');
   if (typeof decoded !== 'string') return decoded;
   return removeDotSegments(decoded) + query;
 }
@@ -111,7 +148,7 @@ function isUnreserved(b: number): boolean {
 const HEX = '0123456789ABCDEF';
 
 /** target[start, end) with unreserved escapes decoded once; other escapes kept, in upper case. */
-function decodeUnreserved(target: string, start: number, end: number): string | Refused {
+function decodeUnreserved(target: string, start: number, end: number, noSemicolon: boolean): string | Refused {
   if (start === end) return '/';
   let out = '';
   let from = start;
@@ -122,6 +159,7 @@ function decodeUnreserved(target: string, start: number, end: number): string | 
     if (lo < 0) return BAD_ESCAPE;
     const b = hi * 16 + lo;
     if (b === 0x2f || b === 0x5c || b === 0) return ENCODED_SEPARATOR;
+    if (b === SEMICOLON && noSemicolon) return ENCODED_SEMICOLON;
     out += target.slice(from, i) + (isUnreserved(b) ? String.fromCharCode(b) : '%' + HEX[hi]! + HEX[lo]!);
     from = i + 3;
     i += 2;

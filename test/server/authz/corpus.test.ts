@@ -41,7 +41,11 @@ const EXPECTED_URL: Record<string, string> = {
   '/public/.well-known/x': '/public/.well-known/x',
   '/public/a..b': '/public/a..b',
   '/public/%7Euser': '/public/~user',
-  '/public/a;b': '/public/a;b',
+  '/public/a;b': '/public/a',
+  '/public;v=1': '/public',
+  '/public/a;b/c': '/public/a',
+  '/public/ADMIN': '/public/ADMIN',
+  '/public/admin;x': '/public/admin',
   '/public/a/./b': '/public/a/b',
   '/public/a/../b': '/public/b',
 };

@@ -1,11 +1,11 @@
 /** Path normalization on its own: the table of rules, invariants over generated targets, and its cost. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeTarget } from '../../../src/server/authz/normalize-path.js';
+import { ENCODED_SEMICOLON, normalizeTarget, PATH_PARAMETER, type SemicolonMode } from '../../../src/server/authz/normalize-path.js';
 
 const R = 'refused';
-const show = (t: string) => {
-  const n = normalizeTarget(t);
+const show = (t: string, semicolons?: SemicolonMode) => {
+  const n = normalizeTarget(t, semicolons);
   return typeof n === 'string' ? n : R;
 };
 
@@ -15,7 +15,6 @@ describe('normalizeTarget', () => {
     ['/', '/'],
     ['/a/b.txt', '/a/b.txt'],
     ['/a/b/', '/a/b/'],
-    ['/a;b', '/a;b'],
     ['/a..b', '/a..b'],
     // query kept in the URL, fragment dropped
     ['/a?x=1&y=/../z', '/a?x=1&y=/../z'],
@@ -55,6 +54,28 @@ describe('normalizeTarget', () => {
     ['/a%252e%252e/b', '/a%252e%252e/b'],
     ['/%25%32%65', '/%252e'],
     ['/caf%c3%a9', '/caf%C3%A9'],
+    // path parameters (default: strip): the path ends at the first `;`, for the policies and the handler alike
+    ['/a;b', '/a'],
+    ['/admin;x', '/admin'],
+    ['/admin;', '/admin'],
+    ['/admin;x/users', '/admin'],
+    ['/admin/;x', '/admin/'],
+    ['/;x', '/'],
+    ['/public/..;/admin', '/'],
+    ['/public;x/../admin', '/public'],
+    ['/%61dmin;x', '/admin'],
+    ['//admin;x', '/admin'],
+    ['/a;b?c=;d', '/a?c=;d'],
+    ['/a;b#x?y', '/a'],
+    ['http://host/a;b/c?q', '/a?q'],
+    ['http://host;x/a', '/a'],
+    // an encoded `;` is refused, as an encoded `/` is: a second decoder would find the parameter
+    ['/admin%3bx', R],
+    ['/a%3Bb', R],
+    ['/a;%3Bb', '/a'],
+    // what follows a `;` is dropped unread, but a byte refused anywhere in a target is refused there too
+    ['/a;b\\c', R],
+    ['/a;%2F', '/a'],
     // refused
     ['/%2Fadmin', R],
     ['/a%2fb', R],
@@ -79,13 +100,39 @@ describe('normalizeTarget', () => {
     it(`${JSON.stringify(target)} -> ${want}`, () => assert.equal(show(target), want));
   }
 
+  it('semicolons "reject": any `;` in the path is refused with its own reason, an encoded one too; the query may hold one', () => {
+    assert.equal(normalizeTarget('/admin;x', 'reject'), PATH_PARAMETER);
+    assert.equal(normalizeTarget('/public/..;/admin', 'reject'), PATH_PARAMETER);
+    assert.equal(normalizeTarget('/a%3bb', 'reject'), ENCODED_SEMICOLON);
+    assert.equal(normalizeTarget('/admin%3bx', 'strip'), ENCODED_SEMICOLON);
+    assert.equal(show('/a?x=;y', 'reject'), '/a?x=;y');
+    assert.equal(show('/a/../b', 'reject'), '/b');
+  });
+
+  it('semicolons "keep": `;` is an ordinary character, and an encoded one stays encoded', () => {
+    const keep: [string, string][] = [
+      ['/a;b', '/a;b'],
+      ['/admin;x/users', '/admin;x/users'],
+      ['/public/..;/admin', '/public/..;/admin'],
+      ['/public;x/../admin', '/admin'],
+      ['/a%3bb', '/a%3Bb'],
+      ['/%61dmin;x', '/admin;x'],
+    ];
+    assert.deepEqual(
+      keep.map(([t]) => [t, show(t, 'keep')]),
+      keep,
+    );
+    const t = '/a;b/c?d';
+    assert.equal(normalizeTarget(t, 'keep'), t, 'already normal: the same string');
+  });
+
   it('allocates nothing for a path that is already normal: the same string comes back', () => {
     const t = '/api/v1/items/42?x=1';
     assert.equal(normalizeTarget(t), t);
   });
 
   it('over generated targets: refused, or a fixed point with no dot segment, no "//", nothing decodable left', () => {
-    const parts = ['/', '/', 'a', '.', '..', '%2e', '%2E', '%61', '%41', '%2F', '%5c', '%00', '%25', '%20', '\\', '?', '#', '%', 'b.'];
+    const parts = ['/', '/', 'a', '.', '..', '%2e', '%2E', '%61', '%41', '%2F', '%5c', '%00', '%25', '%20', '\\', '?', '#', '%', 'b.', ';', '..;', '%3b'];
     let seed = 42;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
     let refused = 0;
@@ -104,6 +151,7 @@ describe('normalizeTarget', () => {
       assert.ok(!path.includes('//'), `${t} -> ${n}`);
       assert.ok(!path.includes('\\'), `${t} -> ${n}`);
       for (const seg of path.split('/')) assert.ok(seg !== '.' && seg !== '..', `${t} -> ${n}`);
+      assert.ok(!path.includes(';') && !/%3b/i.test(path), `a ";" left in ${t} -> ${n}`);
       assert.ok(!/%(2e|61|41)/i.test(path), `unreserved escape left in ${t} -> ${n}`);
       assert.ok(!/%[0-9a-f]?[a-f]/.test(path), `lower-case hex left in ${t} -> ${n}`);
     }

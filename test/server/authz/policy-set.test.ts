@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizationPolicyResourceSchema } from '../../../src/config/resources.js';
-import { normalizeTarget, pathOf } from '../../../src/server/authz/normalize-path.js';
+import { normalizeTarget, pathOf, type SemicolonMode } from '../../../src/server/authz/normalize-path.js';
 import { compilePolicies } from '../../../src/server/authz/policy-set.js';
 import { CASES, policy, probeName, type Probe } from './authz-cases.js';
 
@@ -36,6 +36,38 @@ describe('policy set: the authorization table', () => {
     const d = set.check('GET', '/', undefined, []);
     assert.equal(d?.policy, 'default/secret-name');
     assert.doesNotMatch(d!.reason, /secret-name/);
+  });
+
+  it('a DENY path with a `;`: strip covers the path such a request is handled as; reject and an ALLOW never match; keep matches as written', () => {
+    const policies = [
+      policy('no-internal', 'DENY', [{ to: { paths: [{ type: 'PathPrefix', value: '/internal;v=1' }] } }]),
+      policy('matrix', 'ALLOW', [{ to: { paths: [{ type: 'Exact', value: '/cars;color=red' }] } }, { to: { paths: [{ type: 'PathPrefix', value: '/' }], methods: ['GET'] } }]),
+    ];
+    const probe = (mode: SemicolonMode, method: string, target: string) => {
+      const url = normalizeTarget(target, mode);
+      if (typeof url !== 'string') return '400';
+      const d = compilePolicies(policies, mode).check(method, pathOf(url), undefined, []);
+      return d === undefined ? 'allow' : `deny:${d.policy ?? 'default'}`;
+    };
+    const table: [SemicolonMode, string, string, string][] = [
+      ['strip', 'GET', '/internal', 'deny:default/no-internal'],
+      ['strip', 'GET', '/internal;v=1', 'deny:default/no-internal'],
+      ['strip', 'GET', '/INTERNAL;v=2/x', 'deny:default/no-internal'],
+      ['strip', 'POST', '/cars;color=red', 'deny:default'],
+      ['strip', 'POST', '/cars', 'deny:default'],
+      ['reject', 'GET', '/internal', 'allow'],
+      ['reject', 'GET', '/internal;v=1', '400'],
+      ['reject', 'POST', '/cars;color=red', '400'],
+      ['keep', 'GET', '/internal', 'allow'],
+      ['keep', 'GET', '/internal;v=1', 'deny:default/no-internal'],
+      ['keep', 'GET', '/internal;v=1/x', 'deny:default/no-internal'],
+      ['keep', 'POST', '/cars;color=red', 'allow'],
+      ['keep', 'POST', '/cars;color=blue', 'deny:default'],
+    ];
+    assert.deepEqual(
+      table.map(([mode, method, target]) => `${mode} ${method} ${target} -> ${probe(mode, method, target)}`),
+      table.map(([mode, method, target, want]) => `${mode} ${method} ${target} -> ${want}`),
+    );
   });
 
   it('a policy path is matched in normalized form (unreserved escapes decoded, hex upper case)', () => {
