@@ -7,6 +7,7 @@ import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { DEFAULT_MAX_CONNECTIONS, openFileLimit } from '../core/listener-guard.js';
 import type { ServiceSnapshot } from '../config/wire.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
@@ -110,12 +111,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
 
   const stats = new StatsHub({ registry, store, log });
-  const server = createApiServer({
+  const { server } = createApiServer({
     router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
     bodyLimitBytes: opts.bodyLimitBytes,
     log,
     tokens,
     tls: serving?.options,
+    limits: opts,
   });
   // A renewed serving certificate takes effect for new connections; open ones (watch streams) carry on.
   serving?.onRenew((tlsOptions) => (server as https.Server).setSecureContext(tlsOptions));
@@ -144,6 +146,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { port } = server.address() as AddressInfo;
   const host = opts.host;
   const url = `${ca ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log(
+    `limits max-connections=${opts.maxConnections}${opts.maxConnections < DEFAULT_MAX_CONNECTIONS && options.maxConnections === undefined ? ` (below the open-file limit ${openFileLimit()})` : ''}` +
+      ` tls-handshake-timeout=${opts.tlsHandshakeTimeoutMs}ms headers-timeout=${opts.headersTimeoutMs}ms request-timeout=${opts.requestTimeoutMs}ms`,
+  );
   log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
 
   let closing: Promise<void> | undefined;

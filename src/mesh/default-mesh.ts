@@ -70,6 +70,7 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
         drainDelayMs: opts.server.drainDelayMs,
         gracePeriodMs: opts.server.gracePeriodMs,
         advertiseAddress: opts.server.advertiseAddress,
+        listener: opts.server,
       },
       policies: defaultPolicySource(),
       telemetry: sharedTelemetry(opts),

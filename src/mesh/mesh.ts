@@ -192,6 +192,7 @@ export class Mesh {
           drainDelayMs: this.options.server.drainDelayMs,
           gracePeriodMs: this.options.server.gracePeriodMs,
           advertiseAddress: this.options.server.advertiseAddress,
+          listener: this.options.server,
         },
         policies: this.#policySource(),
         hooks: this.#hooks,

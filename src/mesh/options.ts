@@ -86,6 +86,11 @@ export const meshOptionsSchema = z
         drainDelayMs: z.int().min(0).max(600_000).default(2_000),
         gracePeriodMs: z.int().min(0).max(3_600_000).default(30_000),
         advertiseAddress: z.string().min(1).optional(),
+        // Listener limits of every wrapped server (core/listener-guard.ts); absent: the defaults there. 0: off.
+        maxConnections: z.int().min(0).max(1_000_000).optional(),
+        tlsHandshakeTimeoutMs: z.int().min(0).max(600_000).optional(),
+        headersTimeoutMs: z.int().min(0).max(600_000).optional(),
+        requestTimeoutMs: z.int().min(0).max(3_600_000).optional(),
       })
       .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000 }),
     /**
