@@ -111,7 +111,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
 
   const stats = new StatsHub({ registry, store, log });
-  const { server } = createApiServer({
+  const server = createApiServer({
     router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
     bodyLimitBytes: opts.bodyLimitBytes,
     log,
@@ -146,9 +146,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { port } = server.address() as AddressInfo;
   const host = opts.host;
   const url = `${ca ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // The cap may have been derived from the open-file limit: say what is in force, and why.
+  const derived = options.maxConnections === undefined && opts.maxConnections < DEFAULT_MAX_CONNECTIONS ? ` (below the open-file limit ${openFileLimit()})` : '';
   log(
-    `limits max-connections=${opts.maxConnections}${opts.maxConnections < DEFAULT_MAX_CONNECTIONS && options.maxConnections === undefined ? ` (below the open-file limit ${openFileLimit()})` : ''}` +
-      ` tls-handshake-timeout=${opts.tlsHandshakeTimeoutMs}ms headers-timeout=${opts.headersTimeoutMs}ms request-timeout=${opts.requestTimeoutMs}ms`,
+    `limits max-connections=${opts.maxConnections}${derived}${ca ? ` tls-handshake-timeout=${opts.tlsHandshakeTimeoutMs}ms` : ''}` +
+      ` headers-timeout=${opts.headersTimeoutMs}ms request-timeout=${opts.requestTimeoutMs}ms`,
   );
   log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
 

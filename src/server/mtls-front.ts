@@ -161,13 +161,15 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   };
 
   const accept = (socket: Socket) => {
+    // Cut at its deadline while the mesh was still being resolved.
+    if (socket.destroyed) return;
     if (!inbound) return handOver(socket);
     const cleanup = () => {
       socket.off('data', onFirst);
       socket.off('end', onEnd);
       socket.off('error', onError);
     };
-    // Half-closed before saying anything: nothing will come (the socket is half-open for HTTP's sake, so it would stay).
+    // Half-closed before saying anything: nothing will come, and a half-open socket (as HTTP wants them) would stay.
     const onEnd = () => {
       cleanup();
       socket.destroy();

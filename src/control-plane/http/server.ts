@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../core/errors.js';
-import { applyHttpTimeouts, capConnections, closeWith, HandshakeDeadlines, sampled, type CapStats, type ListenerLimits } from '../../core/listener-guard.js';
+import { applyHttpTimeouts, capConnections, closeWith, HandshakeDeadlines, sampled, type ListenerLimits } from '../../core/listener-guard.js';
 import type { ApiErrorBody } from '../../config/wire.js';
 import { authorize } from '../auth/authorize.js';
 import type { Tokens } from '../auth/tokens.js';
@@ -32,15 +32,7 @@ export interface ApiServerOptions {
   limits: ListenerLimits;
 }
 
-/** The server, and what its guard counts (for tests and the log). */
-export interface ApiServer {
-  server: http.Server;
-  cap: CapStats;
-  /** Undefined on plain HTTP. */
-  handshakes: HandshakeDeadlines | undefined;
-}
-
-export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits }: ApiServerOptions): ApiServer {
+export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits }: ApiServerOptions): http.Server {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       // handle() catches everything itself; this is the last line of defence.
@@ -62,17 +54,11 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
   // Bound how long a slow client may hold a connection before its request is complete (slowloris);
   // watch streams are unaffected because their GET completes at once.
   applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
-  const cap = capConnections(
-    server,
-    limits.maxConnections,
-    (level, message) => log(`${level === 'warn' ? 'WARNING ' : ''}${message}`),
-    '--max-connections',
-  );
-  let handshakes: HandshakeDeadlines | undefined;
+  capConnections(server, limits.maxConnections, (level, message) => log(`${level === 'warn' ? 'WARNING ' : ''}${message}`), '--max-connections');
   /** Sockets through their handshake: only these speak HTTP (https forwards handshake errors to 'clientError' too). */
   const secured = new WeakSet<Socket>();
   if (tls) {
-    const deadlines = (handshakes = new HandshakeDeadlines(limits.tlsHandshakeTimeoutMs));
+    const deadlines = new HandshakeDeadlines(limits.tlsHandshakeTimeoutMs);
     server.on('connection', (socket: Socket) => deadlines.arm(socket));
     server.on('secureConnection', (socket: Socket) => {
       deadlines.settle(socket);
@@ -96,9 +82,9 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
       }
       const target = parseTarget(req.url);
       const { route, params } = router.match(req.method, target);
-      // Before the body is read: nothing unauthenticated costs more than its headers.
-      // Before anything else about the request: a web page's request must not act with this API's authority.
+      // Before anything else: a web page's request must not act with this API's authority, token or not.
       checkSameOrigin(req, route, tls !== undefined);
+      // Before the body is read: nothing unauthenticated costs more than its headers.
       const principal = authorize(tokens, route.auth ?? 'admin', req);
       const mode = route.body ?? 'none';
       // Every body that can change state is JSON, declared as such: what a page can send without a CORS preflight
@@ -161,5 +147,5 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
     );
   });
 
-  return { server, cap, handshakes };
+  return server;
 }
