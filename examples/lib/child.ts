@@ -29,8 +29,13 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-export function startNode(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [script, ...args], {
+/**
+ * `launcher`: a command that execs the rest of its arguments (e.g. `['prlimit', '--nofile=200']`), so the child
+ * runs with its settings and keeps the pid (for /proc/<pid> and signals).
+ */
+export function startNode(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, launcher: readonly string[] = []): Child {
+  const [file, ...pre] = [...launcher, process.execPath, script, ...args] as [string, ...string[]];
+  const proc = spawn(file, pre, {
     env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

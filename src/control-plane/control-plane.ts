@@ -7,6 +7,7 @@ import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { DEFAULT_MAX_CONNECTIONS, openFileLimit } from '../core/listener-guard.js';
 import type { ServiceSnapshot } from '../config/wire.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
@@ -116,6 +117,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     log,
     tokens,
     tls: serving?.options,
+    limits: opts,
   });
   // A renewed serving certificate takes effect for new connections; open ones (watch streams) carry on.
   serving?.onRenew((tlsOptions) => (server as https.Server).setSecureContext(tlsOptions));
@@ -144,6 +146,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { port } = server.address() as AddressInfo;
   const host = opts.host;
   const url = `${ca ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // The cap may have been derived from the open-file limit: say what is in force, and why.
+  const derived = options.maxConnections === undefined && opts.maxConnections < DEFAULT_MAX_CONNECTIONS ? ` (below the open-file limit ${openFileLimit()})` : '';
+  log(
+    `limits max-connections=${opts.maxConnections}${derived}${ca ? ` tls-handshake-timeout=${opts.tlsHandshakeTimeoutMs}ms` : ''}` +
+      ` headers-timeout=${opts.headersTimeoutMs}ms request-timeout=${opts.requestTimeoutMs}ms`,
+  );
   log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
 
   let closing: Promise<void> | undefined;

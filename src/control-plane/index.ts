@@ -11,6 +11,7 @@ export {
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  MIN_LISTENER_TIMEOUT_MS,
   type ControlPlaneOptions,
 } from './options.js';
 export type { LogSink } from './log.js';

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../core/errors.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
 import { parseOrThrow } from '../config/validate.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, defaultMaxConnections } from '../core/listener-guard.js';
 import type { LogSink } from './log.js';
 import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
 
@@ -13,6 +14,8 @@ export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_TRUST_DOMAIN = 'hyphae.local';
 export const DEFAULT_CERT_TTL_MS = 24 * 3600 * 1000;
 export const MAX_CERT_TTL_MS = 365 * 24 * 3600 * 1000;
+/** The shortest handshake, header or request timeout accepted (tests use it; production wants seconds). */
+export const MIN_LISTENER_TIMEOUT_MS = 100;
 
 export interface ControlPlaneOptions {
   /** TCP port; 0 picks a free one (see ControlPlane.port). Default 15010. */
@@ -33,6 +36,17 @@ export interface ControlPlaneOptions {
   restartHoldMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** A connection whose TLS handshake is not done this long after accept is closed. Default 5 s. */
+  tlsHandshakeTimeoutMs?: number;
+  /** A request whose headers are not all in this long after its first byte is answered 408 and closed. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** A request (headers and body) not all in this long after its first byte is answered 408 and closed. Default 30 s. */
+  requestTimeoutMs?: number;
+  /**
+   * Connections open at once; more are closed at accept (one log line when reached, one when cleared).
+   * Default 4096, lowered to stay below the process's open-file limit.
+   */
+  maxConnections?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
   /**
@@ -81,6 +95,10 @@ const optionsSchema = z.strictObject({
   heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
   restartHoldMs: z.int().min(0).max(3_600_000).optional(),
   bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
+  tlsHandshakeTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS),
+  headersTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
+  requestTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+  maxConnections: z.int().min(1).max(1_000_000).optional(),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
   insecure: z.boolean().default(false),
   trustDomain: z
@@ -99,6 +117,10 @@ const optionsSchema = z.strictObject({
   caEncryptionKeyFile: z.string().min(1).optional(),
   caEncryptionKey: z.string().min(1).optional(),
 })
+  .refine((o) => o.headersTimeoutMs <= o.requestTimeoutMs, {
+    path: ['headersTimeoutMs'],
+    message: 'must not be longer than requestTimeoutMs (the headers are part of the request)',
+  })
   .refine((o) => o.store !== 'etcd' || o.etcd !== undefined, { path: ['etcd'], message: "store 'etcd' needs etcd.endpoints" })
   .refine((o) => (o.caCertFile === undefined) === (o.caKeyFile === undefined), { error: 'give caCertFile and caKeyFile together', path: ['caCertFile'] })
   .refine((o) => o.caEncryptionKeyFile === undefined || o.caEncryptionKey === undefined, {
@@ -118,7 +140,9 @@ const optionsSchema = z.strictObject({
   .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined && o.caEncryptionKeyFile === undefined && o.caEncryptionKey === undefined), {
     error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',
     path: ['insecure'],
-  });
+  })
+  // Derived here, once, so that every reader of the options sees the cap in force.
+  .transform((o) => ({ ...o, maxConnections: o.maxConnections ?? defaultMaxConnections() }));
 
 export type ResolvedOptions = z.output<typeof optionsSchema>;
 

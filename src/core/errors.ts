@@ -31,6 +31,10 @@ export const ErrorCode = {
   BAD_REQUEST: 'HYPHAE_ERR_BAD_REQUEST',
   PAYLOAD_TOO_LARGE: 'HYPHAE_ERR_PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'HYPHAE_ERR_UNSUPPORTED_MEDIA_TYPE',
+  /** A browser marks the request as coming from another site's page (HTTP 403). */
+  CROSS_ORIGIN: 'HYPHAE_ERR_CROSS_ORIGIN',
+  /** The request's headers or body did not arrive within the listener's timeouts (HTTP 408, then the connection is closed). */
+  REQUEST_TIMEOUT: 'HYPHAE_ERR_REQUEST_TIMEOUT',
   NOT_FOUND: 'HYPHAE_ERR_NOT_FOUND',
   METHOD_NOT_ALLOWED: 'HYPHAE_ERR_METHOD_NOT_ALLOWED',
   LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',

@@ -71,6 +71,7 @@ export function wrapServer<S extends http.Server>(server: S, options: WrapServer
         gracePeriodMs: opts.server.gracePeriodMs,
         advertiseAddress: opts.server.advertiseAddress,
         pathSemicolons: opts.server.pathSemicolons,
+        listener: opts.server,
       },
       policies: defaultPolicySource(),
       telemetry: sharedTelemetry(opts),

@@ -194,6 +194,7 @@ export class Mesh {
           gracePeriodMs: this.options.server.gracePeriodMs,
           advertiseAddress: this.options.server.advertiseAddress,
           pathSemicolons: this.options.server.pathSemicolons,
+          listener: this.options.server,
         },
         policies: this.#policySource(),
         hooks: this.#hooks,

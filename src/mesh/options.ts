@@ -89,6 +89,11 @@ export const meshOptionsSchema = z
         advertiseAddress: z.string().min(1).optional(),
         /** `;` in request paths of wrapped servers: 'strip' (cut there), 'reject' (400) or 'keep' (server/authz/normalize-path.ts). */
         pathSemicolons: z.enum(SEMICOLON_MODES).default(DEFAULT_SEMICOLONS),
+        // Listener limits of every wrapped server (core/listener-guard.ts); absent: the defaults there. 0: off.
+        maxConnections: z.int().min(0).max(1_000_000).optional(),
+        tlsHandshakeTimeoutMs: z.int().min(0).max(600_000).optional(),
+        headersTimeoutMs: z.int().min(0).max(600_000).optional(),
+        requestTimeoutMs: z.int().min(0).max(3_600_000).optional(),
       })
       .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000, pathSemicolons: DEFAULT_SEMICOLONS }),
     /**

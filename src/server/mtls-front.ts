@@ -13,6 +13,11 @@
  *     PERMISSIVE and DISABLE mode (DISABLE still accepts TLS, so that a switch
  *     between modes never breaks a client that has not heard of it yet).
  *
+ * Every connection has one deadline from accept to the end of its handshake
+ * (or to its first byte, for plaintext): the wait for the mesh, for the first
+ * byte and for the handshake all count (core/listener-guard.ts). A peer that
+ * half-closes before its first byte is closed at once.
+ *
  * The mode is read per connection, so a PeerAuthentication change applies at
  * once; on a switch to STRICT, plaintext connections are closed and any
  * plaintext request still arriving is dropped before the stack. A new
@@ -23,6 +28,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Disposer } from '../core/events.js';
+import { HandshakeDeadlines, sampled } from '../core/listener-guard.js';
 import type { Logger } from '../core/logger.js';
 import type { MtlsMode } from '../config/resources.js';
 import { checkPeerCertificate } from '../tls/peer-certificate.js';
@@ -44,12 +50,13 @@ export interface FrontStats {
   /** Connections refused: failed handshake, bad certificate, or plaintext to STRICT. */
   refused: number;
   plaintext: number;
+  /** Connections closed because their handshake (or first byte) did not come in time; also counted in `refused` once TLS had begun. */
+  readonly timedOut: number;
+  /** Connections not yet handed to HTTP: waiting for the mesh, their first byte or their handshake. */
+  readonly pending: number;
 }
 
 const TLS_HANDSHAKE = 0x16;
-/** A connection that sends nothing for this long is closed before HTTP ever sees it. */
-const FIRST_BYTE_TIMEOUT_MS = 10_000;
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const stats = new WeakMap<http.Server, FrontStats>();
 
@@ -60,9 +67,25 @@ export function frontStats(server: http.Server): FrontStats | undefined {
 
 type Emit = (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
 
-/** Put the front before `server`; `resolve` is awaited once (the default mesh is created lazily). */
-export function attachMtlsFront(server: http.Server, resolve: () => Promise<InboundTls | undefined>, logger: Logger): void {
-  const counters: FrontStats = { accepted: 0, refused: 0, plaintext: 0 };
+/**
+ * Put the front before `server`; `resolve` is awaited once (the default mesh is created lazily).
+ * `handshakeTimeoutMs` (0: none) bounds each connection from accept until HTTP gets it.
+ */
+export function attachMtlsFront(server: http.Server, resolve: () => Promise<InboundTls | undefined>, logger: Logger, handshakeTimeoutMs: number): void {
+  const deadlines = new HandshakeDeadlines(handshakeTimeoutMs);
+  /** Sockets not yet handed to HTTP (sniffing or handshaking): HTTP does not know them, so close-all must. */
+  const pending = new Set<Socket>();
+  const counters: FrontStats = {
+    accepted: 0,
+    refused: 0,
+    plaintext: 0,
+    get timedOut() {
+      return deadlines.expired;
+    },
+    get pending() {
+      return pending.size;
+    },
+  };
   stats.set(server, counters);
   const next = server.emit as Emit;
   const toHttp = (socket: Socket) => next.call(server, 'connection', socket);
@@ -73,21 +96,20 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   let settled = false;
   /** Plaintext sockets, closed when the mode becomes STRICT. */
   const plaintext = new Set<Socket>();
-  /** Sockets not yet handed to HTTP (sniffing or handshaking): HTTP does not know them, so close-all must. */
-  const pending = new Set<Socket>();
-  let warned = 0;
 
   const refuse = (socket: Socket, why: string) => {
     counters.refused++;
     const fields = { reason: why, peer: `${socket.remoteAddress}:${socket.remotePort}`, refused: counters.refused };
     // A warning per refusal would let a scanner flood the log: the first few, then every 100th; each one at debug.
-    if (warned < 5 || counters.refused % 100 === 0) {
-      warned++;
-      logger.warn('hyphae: refused an inbound connection', fields);
-    } else {
-      logger.debug('hyphae: refused an inbound connection', fields);
-    }
+    if (sampled(counters.refused)) logger.warn('hyphae: refused an inbound connection', fields);
+    else logger.debug('hyphae: refused an inbound connection', fields);
     socket.destroy();
+  };
+  /** HTTP takes the socket from here: its header and request timeouts replace the handshake deadline. */
+  const handOver = (socket: Socket) => {
+    deadlines.settle(socket);
+    pending.delete(socket);
+    toHttp(socket);
   };
 
   const syncEngine = () => {
@@ -96,10 +118,17 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     if (!engine) {
       // rejectUnauthorized is false on purpose: Node would then drop a bad certificate silently after the
       // handshake; we read its verdict (socket.authorized) in onSecure and refuse with the reason instead.
-      engine = createTlsServer({ ...m.options, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ALPNProtocols: ['http/1.1'] });
+      // Node's handshakeTimeout (idle-based) is only a second net under the deadline armed at accept.
+      engine = createTlsServer({
+        ...m.options,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ...(handshakeTimeoutMs > 0 ? { handshakeTimeout: handshakeTimeoutMs } : {}),
+        ALPNProtocols: ['http/1.1'],
+      });
       engine.on('secureConnection', onSecure);
       engine.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
-        pending.delete(s);
+        deadlines.settle(s);
         refuse(s, `TLS handshake failed: ${err.code ?? err.message}`);
       });
     } else if (m.version !== engineVersion) {
@@ -109,7 +138,8 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   };
 
   const onSecure = (socket: TLSSocket) => {
-    pending.delete(socket);
+    const raw = deadlines.settle(socket);
+    if (raw) pending.delete(raw);
     const cert = socket.getPeerX509Certificate();
     if (!cert) return refuse(socket, 'no client certificate');
     // OpenSSL's verdict: chain to a root of the bundle, validity dates, purpose (sslclient).
@@ -131,49 +161,49 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   };
 
   const accept = (socket: Socket) => {
-    if (!inbound) return toHttp(socket);
-    pending.add(socket);
-    const timer = setTimeout(() => {
-      pending.delete(socket);
-      socket.destroy();
-    }, FIRST_BYTE_TIMEOUT_MS);
+    // Cut at its deadline while the mesh was still being resolved.
+    if (socket.destroyed) return;
+    if (!inbound) return handOver(socket);
     const cleanup = () => {
-      clearTimeout(timer);
       socket.off('data', onFirst);
-      socket.off('close', onGone);
-      socket.off('error', onGone);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
     };
-    const onGone = () => {
+    // Half-closed before saying anything: nothing will come, and a half-open socket (as HTTP wants them) would stay.
+    const onEnd = () => {
       cleanup();
-      pending.delete(socket);
+      socket.destroy();
+    };
+    const onError = () => {
+      cleanup();
+      socket.destroy();
     };
     const onFirst = (chunk: Buffer) => {
       cleanup();
       if (chunk[0] === TLS_HANDSHAKE) {
         syncEngine();
-        if (!engine) {
-          pending.delete(socket);
-          return refuse(socket, 'no workload certificate yet');
-        }
+        if (!engine) return refuse(socket, 'no workload certificate yet');
         // The tls socket reads what is buffered on the raw one first (Node's TLSSocket does this for wrapped sockets).
         socket.pause();
         socket.unshift(chunk);
+        // The TLS socket inherits this: half-open (as HTTP wants plaintext sockets), a peer's FIN in the middle of its
+        // handshake would leave it waiting for the deadline. As https.Server's sockets, it ends with the peer's side.
+        socket.allowHalfOpen = false;
         engine.emit('connection', socket);
         return;
       }
-      pending.delete(socket);
       if (inbound!.mode() === 'STRICT') return refuse(socket, 'plaintext connection to a STRICT (mTLS only) server');
       counters.plaintext++;
       plaintext.add(socket);
       socket.once('close', () => plaintext.delete(socket));
-      toHttp(socket);
+      handOver(socket);
       // HTTP's parser reads the socket's handle directly, past anything unshifted into the stream; its 'data'
       // listener (the same one that serves sockets it cannot consume) takes the first chunk instead.
       socket.emit('data', chunk);
     };
     socket.on('data', onFirst);
-    socket.once('close', onGone);
-    socket.once('error', onGone);
+    socket.once('end', onEnd);
+    socket.once('error', onError);
   };
 
   let disposeChange: Disposer | undefined;
@@ -199,6 +229,9 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   patched.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'connection') {
       const socket = args[0] as Socket;
+      pending.add(socket);
+      socket.once('close', () => pending.delete(socket));
+      deadlines.arm(socket);
       // Until the first connection nobody needs the mesh; later ones find it settled. A socket without a
       // 'data' listener buffers what arrives meanwhile.
       if (settled) accept(socket);
@@ -222,7 +255,7 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   // close-all (the drain's deadline) also ends connections HTTP has not been given yet.
   const closeAll = server.closeAllConnections.bind(server);
   server.closeAllConnections = () => {
-    for (const s of pending) s.destroy();
+    for (const s of [...pending]) s.destroy();
     pending.clear();
     closeAll();
   };

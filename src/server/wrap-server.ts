@@ -20,6 +20,8 @@ import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
 import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
 import { instrumentedDispatch } from './instrumented-emit.js';
+import { applyListenerLimits, LISTENER_LIMIT_OPTIONS, resolveListenerLimits, type ListenerLimitOptions } from './listener-limits.js';
+import type { CapStats } from '../core/listener-guard.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 
 export interface WrapServerOptions {
@@ -50,6 +52,17 @@ export interface WrapServerOptions {
    * `server.pathSemicolons`, else 'strip'.
    */
   pathSemicolons?: SemicolonMode;
+  /**
+   * Connections open at once; more are closed at accept, with one warning when reached and one info line
+   * when cleared. Default: the mesh's `server.maxConnections`, else 4096 lowered below the open-file limit. 0: no cap.
+   */
+  maxConnections?: number;
+  /** With mTLS: a connection not through its TLS handshake (or, plaintext, its first byte) this long after accept is closed. Default 5000; 0: none. */
+  tlsHandshakeTimeoutMs?: number;
+  /** 408 and close when a request's headers are not in this long after its first byte. Default 10000, unless the server was created with its own; 0: none. */
+  headersTimeoutMs?: number;
+  /** The same for the whole request, body included. Default 30000, unless the server was created with its own; 0: none. */
+  requestTimeoutMs?: number;
 }
 
 export interface WrapServerDeps {
@@ -62,6 +75,8 @@ export interface WrapServerDeps {
     gracePeriodMs: number;
     advertiseAddress?: string | undefined;
     pathSemicolons?: SemicolonMode | undefined;
+    /** The mesh's listener limits (`server.maxConnections`...); wrapServer's options win. */
+    listener?: ListenerLimitOptions | undefined;
   };
   /** mTLS for inbound connections (resolved lazily, like the registrar); absent: plain HTTP as the server was. */
   tls?: () => Promise<InboundTls | undefined>;
@@ -82,6 +97,8 @@ export interface WrappedServerState {
   readonly authz: AuthzStats;
   /** Load shedding, when maxConcurrent or eventLoopDelayMs is set (its counters: inflight, shedCount). */
   readonly shedder: LoadShedder | undefined;
+  /** The connection cap (undefined with maxConnections 0). */
+  readonly connectionCap: CapStats | undefined;
 }
 
 /** A promise made before the event that settles it, so `registered` can be awaited right after listen(). */
@@ -141,6 +158,9 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   const authz = new InboundAuthorization(deps.policies, logger, POLICY_WAIT_MS, semicolonsOf(options, defaults.pathSemicolons));
   // Load shedding only when asked for: a server without limits has no such layer at all.
   const shedder = shedderFor(options, deps.hooks);
+  // Every listener, mTLS or not: timeouts that close slow peers, and a cap on connections.
+  const limits = resolveListenerLimits(server, options, defaults.listener ?? {});
+  const connectionCap = applyListenerLimits(server, limits, logger);
   const optional = {
     telemetry: deps.telemetry,
     shedding: shedder?.filter,
@@ -156,6 +176,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     drainer,
     authz: authz.stats,
     shedder,
+    connectionCap,
   };
   states.set(server, state);
 
@@ -226,7 +247,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   };
   // Outside the stack: it decides which connections HTTP sees at all, before any request exists.
-  if (deps.tls) attachMtlsFront(server, deps.tls, logger);
+  if (deps.tls) attachMtlsFront(server, deps.tls, logger, limits.tlsHandshakeTimeoutMs);
 
   return server;
 }
@@ -252,7 +273,7 @@ function semicolonsOf(options: WrapServerOptions, fallback: SemicolonMode | unde
   return mode;
 }
 
-const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs'] as const;
+const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs', ...LISTENER_LIMIT_OPTIONS] as const;
 
 function checkNumbers(options: WrapServerOptions): void {
   const bad = NUMERIC_OPTIONS.filter((k) => options[k] !== undefined && !(Number.isFinite(options[k]) && options[k]! >= 0));

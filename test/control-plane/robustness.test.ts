@@ -255,7 +255,8 @@ describe('robustness', () => {
 
   it('answers a content type other than JSON with 415 on every JSON endpoint', async () => {
     for (const e of JSON_ENDPOINTS) {
-      for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'multipart/form-data; boundary=x']) {
+      // No Content-Type at all is refused too: a page can send a typeless body without a CORS preflight.
+      for (const contentType of [null, 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'multipart/form-data; boundary=x']) {
         const res = await call<ApiErrorBody>(cp.url, e.method, e.path, undefined, { raw: '{}', contentType });
         assertApiError(res, 415, 'HYPHAE_ERR_UNSUPPORTED_MEDIA_TYPE', /send application\/json/);
       }
@@ -326,7 +327,7 @@ describe('robustness', () => {
       ['invalid header name', 'GET /v1/health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400],
       ['duplicate content-length', 'POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', 400],
       ['content-length and chunked', 'POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-      ['bad chunk size', 'PUT /v1/resources HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', 400],
+      ['bad chunk size', 'PUT /v1/resources HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', 400],
       ['negative content-length', 'POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
       ['header overflow', `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
       ['unknown method token', 'BREW /v1/health HTTP/1.1\r\nHost: x\r\n\r\n', 400],
@@ -358,10 +359,10 @@ describe('robustness', () => {
 
   it('survives connections that send half a request, or nothing, and go away', async () => {
     const answers = await Promise.all([
-      raw(cp.port, 'POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"serv', { end: true }),
+      raw(cp.port, 'POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"serv', { end: true }),
       raw(cp.port, 'GET /v1/heal', { end: true }),
       raw(cp.port, '', { end: true }),
-      ...Array.from({ length: 20 }, () => raw(cp.port, 'PUT /v1/resources HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ite', { end: true })),
+      ...Array.from({ length: 20 }, () => raw(cp.port, 'PUT /v1/resources HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ite', { end: true })),
     ]);
     for (const a of answers) assert.ok(a.status === 0 || a.status === 400, a.head);
   });

@@ -36,6 +36,8 @@ export interface StartControlPlaneOptions {
   args?: string[];
   /** Extra environment variables for the child process. */
   env?: Record<string, string>;
+  /** Run it under this open-file limit (soft and hard, with prlimit). */
+  fdLimit?: number;
 }
 
 export interface RunningControlPlane {
@@ -102,7 +104,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
       args.push('--ca-encryption-key-file', keyFile);
     }
   }
-  const child = startNode(cliPath, args, opts.env);
+  const child = startNode(cliPath, args, opts.env, opts.fdLimit === undefined ? [] : ['prlimit', `--nofile=${opts.fdLimit}`]);
   let match: RegExpMatchArray;
   try {
     // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.

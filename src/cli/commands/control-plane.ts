@@ -11,8 +11,10 @@ import {
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
   ETCD3_INSTALL_COMMAND,
+  MIN_LISTENER_TIMEOUT_MS,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../../core/listener-guard.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { durationFlag, intFlag, numberFlag, stringFlag } from '../flags.js';
 
@@ -102,6 +104,14 @@ Options:
   --restart-hold <duration>  after a restart (file store), hold empty snapshots of services that had
                          instances this long while they register again (default: --ttl; 0: off)
   --body-limit <bytes>   largest request body accepted (default ${DEFAULT_BODY_LIMIT_BYTES})
+  --max-connections <n>  connections open at once; more are closed at accept, with one log line
+                         when reached and one when cleared (default ${DEFAULT_MAX_CONNECTIONS}, lowered below
+                         the open-file limit: ulimit -n minus max(64, 10 %))
+  --tls-handshake-timeout <duration>  close a connection whose TLS handshake is not done this
+                         long after accept (default ${DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS / 1000}s)
+  --headers-timeout <duration>  answer 408 and close when a request's headers are not all in
+                         this long after its first byte (default ${DEFAULT_HEADERS_TIMEOUT_MS / 1000}s)
+  --request-timeout <duration>  the same for the whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
@@ -149,6 +159,10 @@ export const controlPlaneCommand: Command = {
         'heartbeat-ms': { type: 'string' },
         'restart-hold': { type: 'string' },
         'body-limit': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'tls-handshake-timeout': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'request-timeout': { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
         'etcd-prefix': { type: 'string' },
@@ -183,6 +197,10 @@ export const controlPlaneCommand: Command = {
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
       restartHoldMs: durationFlag('restart-hold', values['restart-hold'], 0, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
+      maxConnections: intFlag('max-connections', values['max-connections'], 1, 1_000_000),
+      tlsHandshakeTimeoutMs: durationFlag('tls-handshake-timeout', values['tls-handshake-timeout'], MIN_LISTENER_TIMEOUT_MS, 600_000),
+      headersTimeoutMs: durationFlag('headers-timeout', values['headers-timeout'], MIN_LISTENER_TIMEOUT_MS, 600_000),
+      requestTimeoutMs: durationFlag('request-timeout', values['request-timeout'], MIN_LISTENER_TIMEOUT_MS, 3_600_000),
       ...storeFlags(values, process.env),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),

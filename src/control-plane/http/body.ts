@@ -61,10 +61,19 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
   });
 }
 
-/** Only JSON is accepted; a missing Content-Type is taken to mean JSON (curl -d without -H). */
+/**
+ * Only JSON is accepted, and only when it says so: a missing Content-Type is refused too, since a web page can
+ * send a body without one (a typeless Blob) and without a CORS preflight.
+ */
 export function checkContentType(req: IncomingMessage): void {
   const header = req.headers['content-type'];
-  if (header === undefined || header.trim() === '') return;
+  if (header === undefined || header.trim() === '') {
+    throw new HttpError(
+      415,
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      "the request has a body but no content-type; send application/json (UTF-8), e.g. curl -H 'content-type: application/json'",
+    );
+  }
   const [type, ...params] = header.split(';').map((s) => s.trim().toLowerCase());
   const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
   if (type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) return;

@@ -2,19 +2,22 @@
  * The HTTP server: parses the target, routes, reads the body, runs the
  * handler and answers. Every request is wrapped so that nothing a client
  * sends can throw past this file; malformed HTTP that Node's parser refuses is
- * answered here too, in the same JSON error shape.
+ * answered here too, in the same JSON error shape. Peers that hold
+ * connections without finishing anything are cut by core/listener-guard.ts.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../core/errors.js';
+import { applyHttpTimeouts, capConnections, closeWith, HandshakeDeadlines, sampled, type ListenerLimits } from '../../core/listener-guard.js';
 import type { ApiErrorBody } from '../../config/wire.js';
 import { authorize } from '../auth/authorize.js';
 import type { Tokens } from '../auth/tokens.js';
 import { logTarget, sanitize, type EventLog } from '../log.js';
 import { checkContentType, hasBody, parseJson, readBody } from './body.js';
 import { HttpError, badRequest, fromStoreError } from './http-error.js';
+import { checkSameOrigin } from './origin.js';
 import { errorReply, sendJson } from './respond.js';
 import type { Router } from './router.js';
 import { parseTarget } from './target.js';
@@ -26,9 +29,10 @@ export interface ApiServerOptions {
   tokens: Tokens;
   /** Serve HTTPS with this key and certificate (hot-swapped later with setSecureContext); plain HTTP when absent. */
   tls?: SecureContextOptions;
+  limits: ListenerLimits;
 }
 
-export function createApiServer({ router, bodyLimitBytes, log, tokens, tls }: ApiServerOptions): http.Server {
+export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits }: ApiServerOptions): http.Server {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       // handle() catches everything itself; this is the last line of defence.
@@ -38,23 +42,35 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls }: Ap
     });
   };
   const httpOptions: http.ServerOptions = {
-    // Bound how long a slow client may hold a connection before its request is complete
-    // (slowloris); watch streams are unaffected because their GET completes at once.
-    headersTimeout: 10_000,
-    requestTimeout: 30_000,
     keepAliveTimeout: 5_000,
     noDelay: true,
     // Checked in handle() instead, so that the answer has the same JSON shape as every other error.
     requireHostHeader: false,
   };
   const server: http.Server = tls
-    ? // The TLS handshake has its own deadline, so a client that opens a connection and says nothing is cut early.
-      https.createServer({ ...httpOptions, ...tls, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, listener)
+    ? // Node's handshakeTimeout (idle-based, and it never destroys) stays as a second net under the deadline below.
+      https.createServer({ ...httpOptions, ...tls, minVersion: 'TLSv1.2', handshakeTimeout: limits.tlsHandshakeTimeoutMs }, listener)
     : http.createServer(httpOptions, listener);
+  // Bound how long a slow client may hold a connection before its request is complete (slowloris);
+  // watch streams are unaffected because their GET completes at once.
+  applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
+  capConnections(server, limits.maxConnections, (level, message) => log(`${level === 'warn' ? 'WARNING ' : ''}${message}`), '--max-connections');
+  /** Sockets through their handshake: only these speak HTTP (https forwards handshake errors to 'clientError' too). */
+  const secured = new WeakSet<Socket>();
   if (tls) {
-    // A failed handshake (a plaintext client, a client that distrusts our CA) is the client's problem: log it, briefly.
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string }) => {
-      log(`reject tls from ${socket.remoteAddress ?? '?'}: ${sanitize(err.code ?? err.message, 120)}`);
+    const deadlines = new HandshakeDeadlines(limits.tlsHandshakeTimeoutMs);
+    server.on('connection', (socket: Socket) => deadlines.arm(socket));
+    server.on('secureConnection', (socket: Socket) => {
+      deadlines.settle(socket);
+      secured.add(socket);
+    });
+    let failed = 0;
+    // A failed handshake (a plaintext client, a client that distrusts our CA, one too slow) is the client's problem:
+    // the socket goes at once (Node leaves it open after its own handshake timeout), and the log is sampled.
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      deadlines.settle(socket);
+      socket.destroy();
+      if (sampled(++failed)) log(`reject tls from ${socket.remoteAddress ?? '?'}: ${sanitize(err.code ?? err.message, 120)} (${failed} so far)`);
     });
   }
 
@@ -66,10 +82,14 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls }: Ap
       }
       const target = parseTarget(req.url);
       const { route, params } = router.match(req.method, target);
+      // Before anything else: a web page's request must not act with this API's authority, token or not.
+      checkSameOrigin(req, route, tls !== undefined);
       // Before the body is read: nothing unauthenticated costs more than its headers.
       const principal = authorize(tokens, route.auth ?? 'admin', req);
       const mode = route.body ?? 'none';
-      if (mode !== 'none' && !bodyRead) checkContentType(req);
+      // Every body that can change state is JSON, declared as such: what a page can send without a CORS preflight
+      // (text/plain, a form, or a typeless Blob) is refused before it is read.
+      if (!bodyRead && (mode !== 'none' || (req.method !== 'GET' && req.method !== 'HEAD'))) checkContentType(req);
       const raw = await readBody(req, bodyLimitBytes);
       bodyRead = true;
       let body: unknown;
@@ -95,19 +115,33 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls }: Ap
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => {
+    // A handshake that failed or timed out (logged by 'tlsClientError'): no HTTP answer can go through a socket
+    // without a TLS session; written there, it would wait for ever, and the socket with it.
+    if (tls && !secured.has(socket)) {
+      socket.destroy();
+      return;
+    }
     const message = err.reason ?? err.message;
     const responding = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || responding?.headersSent) {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timeout ? 408 : 400;
     const body: ApiErrorBody = {
-      error: { code: ErrorCode.BAD_REQUEST, message: `malformed HTTP request (${err.code ?? 'parse error'}): ${message}` },
+      error: timeout
+        ? {
+            code: ErrorCode.REQUEST_TIMEOUT,
+            message: `the request was not complete in time (headers within ${server.headersTimeout} ms, the whole request within ${server.requestTimeout} ms)`,
+          }
+        : { code: ErrorCode.BAD_REQUEST, message: `malformed HTTP request (${err.code ?? 'parse error'}): ${message}` },
     };
     const json = JSON.stringify(body);
     log(`reject ${status} from ${socket.remoteAddress ?? '?'}: ${sanitize(body.error.message)}`);
-    socket.end(
+    // Destroyed, not only ended: the socket is half-open, and end() would leave it to a peer that never closes.
+    closeWith(
+      socket,
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(json)}\r\nconnection: close\r\n\r\n${json}`,
     );

@@ -1,0 +1,160 @@
+/**
+ * Peers that hold a listener's connections without finishing anything: they
+ * say nothing, send part of a TLS ClientHello (and maybe half-close), dribble
+ * it byte by byte, send garbage, or send an HTTP request one byte at a time
+ * (slowloris). Every socket is half-open on our side (`allowHalfOpen`), so a
+ * FIN from the server does not close it for us: the server has to let go of
+ * its end by itself. Traffic to 127.0.0.1 only; every loop is bounded.
+ */
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+
+let hello: Promise<Buffer> | undefined;
+
+/** A real ClientHello (Node's), captured once from a throwaway listener. */
+export function clientHello(): Promise<Buffer> {
+  return (hello ??= new Promise<Buffer>((resolve, reject) => {
+    const server = net.createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+        server.close();
+      });
+    });
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const c = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false });
+      c.on('error', () => {});
+      c.on('close', () => c.destroy());
+    });
+  }));
+}
+
+export type PeerKind = 'silent' | 'half-close' | 'partial-hello' | 'partial-hello-half-close' | 'slow-hello' | 'garbage';
+
+export interface Peer {
+  socket: net.Socket;
+  kind: PeerKind;
+  /** Resolves with ms since connect when the server ends the connection (FIN or reset), never for our own close. */
+  endedByServer: Promise<number>;
+  /** Whether the server has ended it yet. */
+  ended(): boolean;
+  close(): void;
+}
+
+/** One hostile TCP peer of `kind` to 127.0.0.1:port. */
+export async function hostilePeer(port: number, kind: PeerKind, byteIntervalMs = 200): Promise<Peer> {
+  const bytes = await clientHello();
+  const started = performance.now();
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let closedByUs = false;
+  let endedAt: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const endedByServer = new Promise<number>((resolve) => {
+    const mark = () => {
+      clearInterval(timer);
+      if (closedByUs || endedAt !== undefined) return;
+      endedAt = performance.now() - started;
+      resolve(endedAt);
+    };
+    socket.on('end', mark);
+    socket.on('close', mark);
+    socket.on('error', mark);
+  });
+  socket.on('connect', () => {
+    if (kind === 'half-close') socket.end();
+    if (kind === 'partial-hello' || kind === 'partial-hello-half-close') socket.write(bytes.subarray(0, 20));
+    if (kind === 'partial-hello-half-close') socket.end();
+    if (kind === 'garbage') socket.write('GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n');
+    if (kind === 'slow-hello') {
+      // Never the whole hello: the last byte is kept back, whatever the interval.
+      let i = 0;
+      timer = setInterval(() => {
+        if (i < bytes.length - 1 && !socket.destroyed) socket.write(bytes.subarray(i, ++i));
+      }, byteIntervalMs);
+    }
+  });
+  return {
+    socket,
+    kind,
+    endedByServer,
+    ended: () => endedAt !== undefined,
+    close() {
+      closedByUs = endedAt === undefined;
+      clearInterval(timer);
+      socket.destroy();
+    },
+  };
+}
+
+export interface SlowRequest {
+  /** Everything the server sent. */
+  received(): string;
+  /** ms since the first byte was sent, when the server ended the connection. */
+  endedByServer: Promise<number>;
+  close(): void;
+}
+
+/**
+ * Send `head` at once, then `drip` one byte every `intervalMs` (bounded by its length), on a connection
+ * `connect` made (TLS or not, already connected), never finishing the request.
+ */
+export function slowRequest(socket: net.Socket, head: string, drip: string, intervalMs: number): SlowRequest {
+  let received = '';
+  const started = performance.now();
+  let closedByUs = false;
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  socket.write(head);
+  let i = 0;
+  const timer = setInterval(() => {
+    if (i < drip.length && socket.writable) socket.write(drip[i++]!);
+  }, intervalMs);
+  const endedByServer = new Promise<number>((resolve) => {
+    let done = false;
+    const mark = () => {
+      clearInterval(timer);
+      if (done || closedByUs) return;
+      done = true;
+      resolve(performance.now() - started);
+    };
+    socket.on('end', mark);
+    socket.on('close', mark);
+    socket.on('error', mark);
+  });
+  return {
+    received: () => received,
+    endedByServer,
+    close() {
+      closedByUs = true;
+      clearInterval(timer);
+      socket.destroy();
+    },
+  };
+}
+
+/** Open descriptors of a process (Linux). */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Poll `probe` until it returns true, at most `boundMs` (a bound, not a sleep: it returns as soon as it holds). */
+export async function waitUntil(probe: () => boolean | Promise<boolean>, boundMs: number, what: string, intervalMs = 50): Promise<void> {
+  const deadline = performance.now() + boundMs;
+  for (;;) {
+    if (await probe()) return;
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Resolves with `p`'s value, or with undefined after `boundMs` (for waits whose failure is told by a later assertion). */
+export function within<T>(p: Promise<T>, boundMs: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), boundMs);
+    void p.then((v) => {
+      clearTimeout(timer);
+      resolve(v);
+    });
+  });
+}
