@@ -16,6 +16,7 @@ export {
 export type { LogSink } from './log.js';
 export type { Registry, ServiceSummary } from './registry/registry.js';
 export { MemoryRegistry } from './registry/memory-registry.js';
+export { DEFAULT_MAX_INSTANCES_PER_SERVICE, DEFAULT_MAX_INSTANCES_PER_TOKEN, MAX_INSTANCE_QUOTA } from './registry/quotas.js';
 export { DEFAULT_ETCD_PREFIX, DEFAULT_ETCD_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd/etcd-options.js';
 export { FileStore, STORE_FILE } from './store/file-store.js';
 export type { ApplyAction, ApplyResult, ResourceId, Store, StoreChange, WriteOptions } from './store/store.js';

@@ -5,6 +5,7 @@ import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config
 import { parseOrThrow } from '../config/validate.js';
 import type { LogSink } from './log.js';
 import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
+import { DEFAULT_MAX_INSTANCES_PER_SERVICE, DEFAULT_MAX_INSTANCES_PER_TOKEN, MAX_INSTANCE_QUOTA } from './registry/quotas.js';
 
 export const DEFAULT_PORT = 15010;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -33,6 +34,10 @@ export interface ControlPlaneOptions {
   restartHoldMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** Live instances one join token may register (the admin token is not counted). Default 1,000. */
+  maxInstancesPerToken?: number;
+  /** Live instances one service may have, whoever registers them. Default 5,000. */
+  maxInstancesPerService?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
   /**
@@ -81,6 +86,8 @@ const optionsSchema = z.strictObject({
   heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
   restartHoldMs: z.int().min(0).max(3_600_000).optional(),
   bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
+  maxInstancesPerToken: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_TOKEN),
+  maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
   insecure: z.boolean().default(false),
   trustDomain: z

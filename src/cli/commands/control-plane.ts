@@ -10,6 +10,9 @@ import {
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  DEFAULT_MAX_INSTANCES_PER_SERVICE,
+  DEFAULT_MAX_INSTANCES_PER_TOKEN,
+  MAX_INSTANCE_QUOTA,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
@@ -101,6 +104,10 @@ Options:
   --restart-hold <duration>  after a restart (file store), hold empty snapshots of services that had
                          instances this long while they register again (default: --ttl; 0: off)
   --body-limit <bytes>   largest request body accepted (default ${DEFAULT_BODY_LIMIT_BYTES})
+  --max-instances-per-token <n>  live instances one join token may register; past it 429
+                         HYPHAE_ERR_QUOTA_EXCEEDED (default ${DEFAULT_MAX_INSTANCES_PER_TOKEN}; the admin token is not counted)
+  --max-instances-per-service <n>  live instances one service may have, whoever registers
+                         them (default ${DEFAULT_MAX_INSTANCES_PER_SERVICE})
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
@@ -147,6 +154,8 @@ export const controlPlaneCommand: Command = {
         'heartbeat-ms': { type: 'string' },
         'restart-hold': { type: 'string' },
         'body-limit': { type: 'string' },
+        'max-instances-per-token': { type: 'string' },
+        'max-instances-per-service': { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
         'etcd-prefix': { type: 'string' },
@@ -181,6 +190,8 @@ export const controlPlaneCommand: Command = {
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
       restartHoldMs: durationFlag('restart-hold', values['restart-hold'], 0, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
+      maxInstancesPerToken: intFlag('max-instances-per-token', values['max-instances-per-token'], 1, MAX_INSTANCE_QUOTA),
+      maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
       ...storeFlags(values, process.env),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
