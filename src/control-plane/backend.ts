@@ -15,6 +15,7 @@ import type { EventLog } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import type { Registry } from './registry/registry.js';
+import type { RegistryLimits } from './registry/quotas.js';
 
 /** The CA's state and the tokens in a store every replica shares. Each view is closed by whoever opened it. */
 export interface SharedSecurityStores {
@@ -34,9 +35,13 @@ export async function openBackend(opts: ResolvedOptions, log: EventLog): Promise
     // Loaded on demand: the etcd client (gRPC) costs memory and start-up time a single node does not need,
     // and it is an optional peer dependency, maybe not installed (etcd/etcd-package.ts).
     const { openEtcdBackend } = await importEtcdBackend();
-    return openEtcdBackend(opts.etcd!, opts.defaultTtlSeconds, log);
+    return openEtcdBackend(opts.etcd!, opts.defaultTtlSeconds, log, limitsOf(opts));
   }
   const store = new FileStore(opts.dataDir);
   await store.load();
-  return { store, registry: new MemoryRegistry({ defaultTtlSeconds: opts.defaultTtlSeconds, log }) };
+  return { store, registry: new MemoryRegistry({ defaultTtlSeconds: opts.defaultTtlSeconds, log, limits: limitsOf(opts) }) };
+}
+
+function limitsOf(opts: ResolvedOptions): RegistryLimits {
+  return { maxInstancesPerToken: opts.maxInstancesPerToken, maxInstancesPerService: opts.maxInstancesPerService };
 }

@@ -17,6 +17,7 @@ export {
 export type { LogSink } from './log.js';
 export type { Registry, ServiceSummary } from './registry/registry.js';
 export { MemoryRegistry } from './registry/memory-registry.js';
+export { DEFAULT_MAX_INSTANCES_PER_SERVICE, DEFAULT_MAX_INSTANCES_PER_TOKEN, MAX_INSTANCE_QUOTA } from './registry/quotas.js';
 export { DEFAULT_ETCD_PREFIX, DEFAULT_ETCD_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd/etcd-options.js';
 /** What to run where the control plane is installed before `store: 'etcd'` can work: etcd3 is an optional peer dependency. */
 export { ETCD3_INSTALL_COMMAND } from './etcd/etcd-package.js';

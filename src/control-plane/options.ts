@@ -6,6 +6,7 @@ import { parseOrThrow } from '../config/validate.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, defaultMaxConnections } from '../core/listener-guard.js';
 import type { LogSink } from './log.js';
 import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
+import { DEFAULT_MAX_INSTANCES_PER_SERVICE, DEFAULT_MAX_INSTANCES_PER_TOKEN, MAX_INSTANCE_QUOTA } from './registry/quotas.js';
 
 export const DEFAULT_PORT = 15010;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -47,6 +48,10 @@ export interface ControlPlaneOptions {
    * Default 4096, lowered to stay below the process's open-file limit.
    */
   maxConnections?: number;
+  /** Live instances one join token may register (the admin token is not counted). Default 1,000. */
+  maxInstancesPerToken?: number;
+  /** Live instances one service may have, whoever registers them. Default 5,000. */
+  maxInstancesPerService?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
   /**
@@ -99,6 +104,8 @@ const optionsSchema = z.strictObject({
   headersTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
   requestTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   maxConnections: z.int().min(1).max(1_000_000).optional(),
+  maxInstancesPerToken: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_TOKEN),
+  maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
   insecure: z.boolean().default(false),
   trustDomain: z

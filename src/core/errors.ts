@@ -44,6 +44,8 @@ export const ErrorCode = {
   CONFLICT: 'HYPHAE_ERR_CONFLICT',
   /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
   STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
+  /** A registration past a quota: instances per join token, or per service (HTTP 429). */
+  QUOTA_EXCEEDED: 'HYPHAE_ERR_QUOTA_EXCEEDED',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
   // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
   BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',

@@ -3,6 +3,8 @@
  * environment variables. A missing or bad one is reported by its name.
  */
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { labelsSchema } from '../config/labels.js';
+import { describeIssues, toIssues } from '../config/validate.js';
 import type { MeshOptions } from './options.js';
 
 export const ENV = {
@@ -60,6 +62,13 @@ export function parseLabels(raw: string, variable: string = ENV.LABELS): Record<
   return out;
 }
 
+/** The control plane's label rules, checked here so that the message names the variable, not an option path. */
+function checkedLabels(labels: Record<string, string>, variable: string): Record<string, string> {
+  const checked = labelsSchema.safeParse(labels);
+  if (!checked.success) throw invalid(variable, `holds labels the control plane would refuse: ${describeIssues(toIssues(checked.error))}`);
+  return labels;
+}
+
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOptions {
   const cp = env[ENV.CONTROL_PLANE];
   if (!cp) {
@@ -88,7 +97,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   }
   const options: MeshOptions = {
     controlPlane: urls.length === 1 ? urls[0]! : urls,
-    labels: parseLabels(env[ENV.LABELS] ?? ''),
+    labels: checkedLabels(parseLabels(env[ENV.LABELS] ?? ''), ENV.LABELS),
     waitForControlPlane: bool(env, ENV.WAIT_FOR_CONTROL_PLANE),
     server,
   };

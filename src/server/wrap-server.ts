@@ -7,6 +7,8 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { labelsSchema } from '../config/labels.js';
+import { parseOrThrow } from '../config/validate.js';
 import type { Logger } from '../core/logger.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import { deadlineIntake } from './deadline-intake.js';
@@ -132,6 +134,8 @@ export function wrappedState(server: http.Server): WrappedServerState | undefine
 export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDeps, options: WrapServerOptions = {}): S {
   if (states.has(server)) return server;
   const { logger, defaults } = deps;
+  // Checked now, merged as they will be registered: labels the control plane would refuse fail here, not at listen().
+  const labels = parseOrThrow(labelsSchema, { ...defaults.labels, ...options.labels }, 'wrapServer labels (the mesh\'s merged with the server\'s)', ErrorCode.INVALID_OPTIONS);
   let registration = new Deferred<RegisteredInstance | undefined>();
   /** Gives up a registration still under way (the control plane unreachable) when the server drains. */
   let registering: AbortController | undefined;
@@ -212,7 +216,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
       {
         address: advertiseAddress(addr.address, options.advertiseAddress ?? defaults.advertiseAddress),
         port: addr.port,
-        labels: { ...defaults.labels, ...options.labels },
+        labels,
         weight: options.weight ?? 1,
       },
       signal,

@@ -1,7 +1,9 @@
 /**
  * The certificate signing request a workload sends to the CA: its public key,
  * CN = its service name, and one URI SAN with the SPIFFE ID it asks for. The
- * CA checks both against the join token, and signs only what the token allows.
+ * CA takes the identity from the URI SAN alone and signs it only if the join
+ * token allows it; the CN is merely checked (it must be the service's name or
+ * its SPIFFE ID) and never reaches the certificate, whose subject is empty.
  */
 import forge from 'node-forge';
 import type { KeyPair } from './keys.js';

@@ -12,6 +12,9 @@ import {
   DEFAULT_TRUST_DOMAIN,
   ETCD3_INSTALL_COMMAND,
   MIN_LISTENER_TIMEOUT_MS,
+  DEFAULT_MAX_INSTANCES_PER_SERVICE,
+  DEFAULT_MAX_INSTANCES_PER_TOKEN,
+  MAX_INSTANCE_QUOTA,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../../core/listener-guard.js';
@@ -112,6 +115,10 @@ Options:
   --headers-timeout <duration>  answer 408 and close when a request's headers are not all in
                          this long after its first byte (default ${DEFAULT_HEADERS_TIMEOUT_MS / 1000}s)
   --request-timeout <duration>  the same for the whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)
+  --max-instances-per-token <n>  live instances one join token may register; past it 429
+                         HYPHAE_ERR_QUOTA_EXCEEDED (default ${DEFAULT_MAX_INSTANCES_PER_TOKEN}; the admin token is not counted)
+  --max-instances-per-service <n>  live instances one service may have, whoever registers
+                         them (default ${DEFAULT_MAX_INSTANCES_PER_SERVICE})
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
@@ -163,6 +170,8 @@ export const controlPlaneCommand: Command = {
         'tls-handshake-timeout': { type: 'string' },
         'headers-timeout': { type: 'string' },
         'request-timeout': { type: 'string' },
+        'max-instances-per-token': { type: 'string' },
+        'max-instances-per-service': { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
         'etcd-prefix': { type: 'string' },
@@ -201,6 +210,8 @@ export const controlPlaneCommand: Command = {
       tlsHandshakeTimeoutMs: durationFlag('tls-handshake-timeout', values['tls-handshake-timeout'], MIN_LISTENER_TIMEOUT_MS, 600_000),
       headersTimeoutMs: durationFlag('headers-timeout', values['headers-timeout'], MIN_LISTENER_TIMEOUT_MS, 600_000),
       requestTimeoutMs: durationFlag('request-timeout', values['request-timeout'], MIN_LISTENER_TIMEOUT_MS, 3_600_000),
+      maxInstancesPerToken: intFlag('max-instances-per-token', values['max-instances-per-token'], 1, MAX_INSTANCE_QUOTA),
+      maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
       ...storeFlags(values, process.env),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),

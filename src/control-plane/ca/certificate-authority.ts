@@ -10,7 +10,7 @@ import { chmod } from 'node:fs/promises';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import type { TrustBundle } from '../../config/wire.js';
-import { workloadId } from '../../tls/spiffe.js';
+import { parseWorkloadId, workloadId } from '../../tls/spiffe.js';
 import { conflict } from '../http/http-error.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { Authority, createRootAuthority, type AuthorityRecord } from './authority.js';
@@ -130,6 +130,9 @@ export class CertificateAuthority {
   /** Sign a workload certificate for `namespace/service` (identity already checked by the caller). */
   signWorkload(publicKeyPem: string, namespace: string, service: string): SignedWorkload {
     const spiffeId = workloadId(this.trustDomain, namespace, service);
+    // The last gate before a leaf exists: whatever a caller passed, the leaf names a valid workload ID of this trust domain.
+    const valid = parseWorkloadId(spiffeId);
+    if (!valid || valid.namespace !== namespace || valid.service !== service) throw new Error(`refusing to sign an invalid workload identity ${JSON.stringify(spiffeId.slice(0, 300))}`);
     const a = this.#active;
     const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, this.certTtlMs);
     this.#leafHorizon.set(a.id, Math.max(this.#leafHorizon.get(a.id) ?? 0, issued.notAfter.getTime()));

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import type { Backend } from '../backend.js';
 import type { EventLog } from '../log.js';
+import { DEFAULT_REGISTRY_LIMITS, type RegistryLimits } from '../registry/quotas.js';
 import { connectEtcd, storeUnavailable, type EtcdCredentials } from './client.js';
 import { etcdOptionsSchema, plainRemoteEndpoints, type EtcdOptions, type ResolvedEtcdOptions } from './etcd-options.js';
 import { EtcdRegistry } from './etcd-registry.js';
@@ -21,6 +22,7 @@ export async function openEtcdBackend(
   options: EtcdOptions,
   defaultTtlSeconds: number,
   log: EventLog,
+  limits: RegistryLimits = DEFAULT_REGISTRY_LIMITS,
 ): Promise<Backend> {
   const etcd = etcdOptionsSchema.parse(options);
   const plain = plainRemoteEndpoints(etcd.endpoints);
@@ -38,7 +40,7 @@ export async function openEtcdBackend(
   }
   const store = new EtcdStore(state, etcd.endpoints, log);
   await store.load();
-  const registry = new EtcdRegistry(state, { defaultTtlSeconds, endpoints: etcd.endpoints, requestTimeoutMs: etcd.requestTimeoutMs, log });
+  const registry = new EtcdRegistry(state, { defaultTtlSeconds, endpoints: etcd.endpoints, requestTimeoutMs: etcd.requestTimeoutMs, log, limits });
   registry.load();
   state.follow();
   log(`etcd: loaded ${state.size} keys under ${etcd.prefix} at revision ${state.revision} (configuration revision ${store.revision()}, ${registry.size} instances)`);

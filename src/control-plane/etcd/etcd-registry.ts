@@ -15,23 +15,36 @@
  * The lease id handed to clients is our own random 128-bit capability, not
  * etcd's lease id (which is guessable); `registry/leases/<id>` maps one to
  * the other.
+ *
+ * Quotas (../registry/quotas.ts) hold across replicas exactly: every
+ * registration of a service also puts `registry/services/<service>`, and its
+ * transaction compares that key's mod_revision with the one this replica's
+ * cache holds. The cache is then current for that service's registrations,
+ * so its counts are the truth, or the transaction fails, the replica catches
+ * up and counts again. A join token registers only its own service, so the
+ * same compare makes its per-token count exact too. On one replica,
+ * registrations of one service take turns, so they do not fail each other's
+ * compare.
  */
 import { randomBytes } from 'node:crypto';
-import { EtcdLeaseInvalidError, type IRequestOp } from 'etcd3';
+import { EtcdLeaseInvalidError, type IRequestOp, type ITxnResponse } from 'etcd3';
 import { z } from 'zod';
+import { ErrorCode, isMeshError, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import { instanceId, instanceSchema, type Instance, type RegisterResponse, type ValidRegisterRequest } from '../../config/instance.js';
 import { serviceRef } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import type { LeaseOwner, Registry, ServiceSummary } from '../registry/registry.js';
-import { listInstances, sortedInstances } from '../registry/instance-views.js';
+import { labelsForLog, listInstances, sortedInstances } from '../registry/instance-views.js';
+import { checkQuotas, DEFAULT_REGISTRY_LIMITS, OwnerCounts, type RegistryLimits } from '../registry/quotas.js';
 import { sameInstance } from '../registry/same-instance.js';
 import { storeUnavailable } from './client.js';
 import type { Batch, Entry, EtcdState } from './etcd-state.js';
 import { INSTANCES, LEASES, SERVICES, instanceKey, leaseKey, parseInstanceKey, parseServiceKey, serviceKey } from './keys.js';
 import { KeepAlives } from './keep-alive.js';
 
-const memberValueSchema = z.object({ leaseId: z.string(), ttlSeconds: z.number(), instance: instanceSchema });
+// `owner` is absent in values written before quotas (and for the admin token): those count for no token.
+const memberValueSchema = z.object({ leaseId: z.string(), ttlSeconds: z.number(), instance: instanceSchema, owner: z.string().optional() });
 const leaseValueSchema = z.object({ etcdLease: z.string(), service: z.string(), instanceId: z.string() });
 
 type LeaseValue = z.output<typeof leaseValueSchema>;
@@ -41,6 +54,7 @@ interface Member {
   ttlSeconds: number;
   instance: Instance;
   etcdLease: string;
+  owner: string | undefined;
 }
 
 export interface EtcdRegistryOptions {
@@ -48,12 +62,16 @@ export interface EtcdRegistryOptions {
   endpoints: readonly string[];
   requestTimeoutMs: number;
   log: EventLog;
+  limits?: RegistryLimits;
 }
 
 const LEASE_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
 /** How long a write waits for this replica's watch to deliver it before answering anyway. */
 const CATCH_UP_MS = 5_000;
+
+/** Tries of a registration whose compare failed because another replica registered an instance of the same service. */
+const REGISTER_ATTEMPTS = 10;
 
 export class EtcdRegistry implements Registry {
   #state: EtcdState;
@@ -64,6 +82,10 @@ export class EtcdRegistry implements Registry {
   #services = new Map<string, Map<string, Member>>();
   #leases = new Map<string, LeaseValue>();
   #seen = new Set<string>();
+  #owners = new OwnerCounts();
+  #limits: RegistryLimits;
+  /** service ref -> the registration of it in progress on this replica: they take turns (see the header). */
+  #turns = new Map<string, Promise<unknown>>();
   #size = 0;
   #changes = new Listeners<string>();
   /** Leases this replica is revoking: their removal is logged as a deregistration, not as an expiry. */
@@ -74,6 +96,7 @@ export class EtcdRegistry implements Registry {
     this.#state = state;
     this.#options = options;
     this.#log = options.log;
+    this.#limits = options.limits ?? DEFAULT_REGISTRY_LIMITS;
     this.#keepAlives = new KeepAlives(state.client, options.requestTimeoutMs);
   }
 
@@ -92,7 +115,7 @@ export class EtcdRegistry implements Registry {
     return this.#changes.on(listener);
   }
 
-  async register(req: ValidRegisterRequest): Promise<RegisterResponse> {
+  async register(req: ValidRegisterRequest, owner?: string): Promise<RegisterResponse> {
     const service = serviceRef(req.namespace, req.service);
     const instance: Instance = {
       id: instanceId(req.address, req.port),
@@ -103,6 +126,8 @@ export class EtcdRegistry implements Registry {
       labels: req.labels,
       weight: req.weight,
     };
+    // Before a lease is granted: a token past its quota costs no lease.
+    await this.#quotaCheck(service, instance.id, owner);
     const client = this.#state.client;
     let etcdLease: string;
     let ttlSeconds: number;
@@ -115,28 +140,117 @@ export class EtcdRegistry implements Registry {
       throw storeUnavailable('registration', err, this.#options.endpoints);
     }
     const leaseId = randomBytes(16).toString('base64url');
-    const ops: IRequestOp[] = [
-      { request_put: { key: this.#state.key(instanceKey(service, instance.id)), value: json({ leaseId, ttlSeconds, instance }), lease: etcdLease } },
-      { request_put: { key: this.#state.key(leaseKey(leaseId)), value: json({ etcdLease, service, instanceId: instance.id }), lease: etcdLease } },
-    ];
-    if (!this.#seen.has(service)) ops.push({ request_put: { key: this.#state.key(serviceKey(service)), value: Buffer.alloc(0) } });
-    const previous = this.#services.get(service)?.get(instance.id);
-    let revision: number;
+    let written: { revision: number; previous: Member | undefined };
     try {
-      revision = Number((await client.kv.txn({ compare: [], success: ops, failure: [] })).header.revision);
+      written = await this.#inTurn(service, () => this.#put(service, instance, owner, { leaseId, etcdLease, ttlSeconds }));
     } catch (err) {
       client.leaseClient.leaseRevoke({ ID: etcdLease }).catch(() => {});
-      throw storeUnavailable('registration', err, this.#options.endpoints);
+      throw err;
     }
+    const { revision, previous } = written;
     // The replaced registration's lease would otherwise linger (and keep its lease-id key) until it expires.
     if (previous && previous.etcdLease !== etcdLease) this.#revoke(previous.etcdLease, previous.leaseId).catch(() => {});
-    await this.#caughtUp(revision, 'registration');
 
-    const labels = Object.entries(instance.labels).map(([k, v]) => ` ${k}=${v}`).join('');
+    const labels = labelsForLog(instance.labels);
     const weight = instance.weight === 1 ? '' : ` weight=${instance.weight}`;
     const replaces = previous ? ` replaces=${shortId(previous.leaseId)}` : '';
     this.#log(`register ${service} ${instance.id} lease=${shortId(leaseId)} ttl=${ttlSeconds}s${labels}${weight}${replaces} (etcd revision ${revision})`);
     return { leaseId, ttlSeconds, instance };
+  }
+
+  /**
+   * Write the instance and its lease index if the cache is current for this service (the compare on
+   * its `registry/services/` key), with the quotas counted from that cache; else catch up and count again.
+   */
+  async #put(
+    service: string,
+    instance: Instance,
+    owner: string | undefined,
+    lease: { leaseId: string; etcdLease: string; ttlSeconds: number },
+  ): Promise<{ revision: number; previous: Member | undefined }> {
+    const client = this.#state.client;
+    const serviceKeyFull = this.#state.key(serviceKey(service));
+    const member: z.input<typeof memberValueSchema> = { leaseId: lease.leaseId, ttlSeconds: lease.ttlSeconds, instance, ...(owner !== undefined && { owner }) };
+    const ops: IRequestOp[] = [
+      { request_put: { key: this.#state.key(instanceKey(service, instance.id)), value: json(member), lease: lease.etcdLease } },
+      { request_put: { key: this.#state.key(leaseKey(lease.leaseId)), value: json({ etcdLease: lease.etcdLease, service, instanceId: instance.id }), lease: lease.etcdLease } },
+      { request_put: { key: serviceKeyFull, value: Buffer.alloc(0) } },
+    ];
+    for (let attempt = 0; attempt < REGISTER_ATTEMPTS; attempt++) {
+      await this.#quotaCheck(service, instance.id, owner);
+      const previous = this.#services.get(service)?.get(instance.id);
+      const seenAt = this.#state.get(serviceKey(service))?.modRevision ?? 0;
+      let res: ITxnResponse;
+      try {
+        res = await client.kv.txn({ compare: [{ key: serviceKeyFull, target: 'Mod', result: 'Equal', mod_revision: seenAt }], success: ops, failure: [] });
+      } catch (err) {
+        throw storeUnavailable('registration', err, this.#options.endpoints);
+      }
+      const revision = Number(res.header.revision);
+      if (res.succeeded) {
+        await this.#caughtUp(revision, 'registration');
+        return { revision, previous };
+      }
+      // Another replica registered an instance of this service since our cache last moved (or the etcd client
+      // retried this very transaction after a first try that committed unheard: writing it again is harmless).
+      await this.#catchUpOrFail(revision, service);
+    }
+    throw new MeshError(ErrorCode.STORE_UNAVAILABLE, `registrations of ${service} through other replicas changed it under this one ${REGISTER_ATTEMPTS} times in a row; try again`, {
+      retryable: true,
+    });
+  }
+
+  /**
+   * The quotas, counted from the cache. A refusal is made on etcd's latest state: the cache may not have
+   * heard yet of a deregistration or an expiry (through another replica) that freed a slot.
+   */
+  async #quotaCheck(service: string, id: string, owner: string | undefined): Promise<void> {
+    try {
+      this.#checkQuotas(service, id, owner);
+    } catch (err) {
+      if (!isMeshError(err, ErrorCode.QUOTA_EXCEEDED)) throw err;
+      let latest: number;
+      try {
+        latest = Number((await this.#state.client.kv.range({ key: this.#state.key(serviceKey(service)) })).header.revision);
+      } catch (cause) {
+        throw storeUnavailable('registration', cause, this.#options.endpoints);
+      }
+      await this.#catchUpOrFail(latest, service);
+      this.#checkQuotas(service, id, owner);
+    }
+  }
+
+  /** Counting needs a current cache: a replica whose watch lags (it reports unhealthy soon) answers 503, and clients move on. */
+  async #catchUpOrFail(revision: number, service: string): Promise<void> {
+    if (await this.#state.waitFor(revision, CATCH_UP_MS)) return;
+    throw new MeshError(
+      ErrorCode.STORE_UNAVAILABLE,
+      `this replica's etcd watch has not delivered revision ${revision} within ${CATCH_UP_MS} ms; it cannot count the instances of ${service} for the quotas`,
+      { retryable: true },
+    );
+  }
+
+  #checkQuotas(service: string, id: string, owner: string | undefined): void {
+    const members = this.#services.get(service);
+    const previous = members?.get(id);
+    checkQuotas(this.#limits, {
+      service,
+      owner,
+      serviceInstances: (members?.size ?? 0) - (previous ? 1 : 0),
+      ownerInstances: this.#owners.get(owner) - (previous && previous.owner === owner ? 1 : 0),
+    });
+  }
+
+  /** Run `fn` after the registrations of `service` already queued on this replica. */
+  #inTurn<T>(service: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#turns.get(service) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.catch(() => {});
+    this.#turns.set(service, settled);
+    void settled.then(() => {
+      if (this.#turns.get(service) === settled) this.#turns.delete(service);
+    });
+    return run;
   }
 
   async renew(leaseId: string): Promise<number | undefined> {
@@ -291,6 +405,7 @@ export class EtcdRegistry implements Registry {
     if (!value) {
       if (!before) return false;
       members!.delete(id);
+      this.#owners.remove(before.owner);
       this.#size--;
       if (members!.size === 0) this.#services.delete(service);
       if (live && !this.#revoking.has(before.leaseId)) {
@@ -298,9 +413,11 @@ export class EtcdRegistry implements Registry {
       }
       return true;
     }
-    const member: Member = { leaseId: value.leaseId, ttlSeconds: value.ttlSeconds, instance: value.instance, etcdLease: entry.lease };
+    const member: Member = { leaseId: value.leaseId, ttlSeconds: value.ttlSeconds, instance: value.instance, etcdLease: entry.lease, owner: value.owner };
     if (!members) this.#services.set(service, (members = new Map()));
     members.set(id, member);
+    if (before) this.#owners.remove(before.owner);
+    this.#owners.add(member.owner);
     this.#seen.add(service);
     if (!before) this.#size++;
     return !before || !sameInstance(before.instance, member.instance);

@@ -29,7 +29,7 @@ export class HttpError extends MeshError {
 /**
  * Errors raised below the API (by a store) that are answers, not bugs: a
  * conflict is the caller's to resolve (409), an unavailable store is worth a
- * retry (503). Anything else stays as it is (a 500 if it is not an HttpError).
+ * retry (503), a quota is the caller's to free (429). Anything else stays as it is (a 500 if it is not an HttpError).
  */
 export function fromStoreError(err: unknown): unknown {
   if (!(err instanceof MeshError) || err instanceof HttpError) return err;
@@ -38,6 +38,8 @@ export function fromStoreError(err: unknown): unknown {
     return new HttpError(409, err.code, err.message, { cause: err, revision: typeof revision === 'number' ? revision : undefined });
   }
   if (err.code === ErrorCode.STORE_UNAVAILABLE) return new HttpError(503, err.code, err.message, { cause: err, headers: { 'retry-after': '1' } });
+  // No Retry-After: a slot frees when an instance deregisters or expires, which no clock here can promise.
+  if (err.code === ErrorCode.QUOTA_EXCEEDED) return new HttpError(429, err.code, err.message, { cause: err });
   return err;
 }
 

@@ -19,7 +19,8 @@ import { serviceRef } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import { LeaseTimers } from './lease-timers.js';
 import type { LeaseOwner, Registry, ServiceSummary } from './registry.js';
-import { listInstances, sortedInstances } from './instance-views.js';
+import { labelsForLog, listInstances, sortedInstances } from './instance-views.js';
+import { checkQuotas, DEFAULT_REGISTRY_LIMITS, OwnerCounts, type RegistryLimits } from './quotas.js';
 import { sameInstance } from './same-instance.js';
 
 interface Lease {
@@ -28,11 +29,14 @@ interface Lease {
   service: string;
   instance: Instance;
   ttlSeconds: number;
+  /** The join token that registered it (its quota); undefined for the admin token. */
+  owner: string | undefined;
 }
 
 export interface MemoryRegistryOptions {
   defaultTtlSeconds: number;
   log: EventLog;
+  limits?: RegistryLimits;
 }
 
 export class MemoryRegistry implements Registry {
@@ -43,11 +47,14 @@ export class MemoryRegistry implements Registry {
   #seen = new Set<string>();
   #timers = new LeaseTimers();
   #changes = new Listeners<string>();
+  #owners = new OwnerCounts();
   #defaultTtlSeconds: number;
+  #limits: RegistryLimits;
   #log: EventLog;
 
-  constructor({ defaultTtlSeconds, log }: MemoryRegistryOptions) {
+  constructor({ defaultTtlSeconds, log, limits = DEFAULT_REGISTRY_LIMITS }: MemoryRegistryOptions) {
     this.#defaultTtlSeconds = defaultTtlSeconds;
+    this.#limits = limits;
     this.#log = log;
   }
 
@@ -56,7 +63,7 @@ export class MemoryRegistry implements Registry {
     return this.#changes.on(listener);
   }
 
-  register(req: ValidRegisterRequest): RegisterResponse {
+  register(req: ValidRegisterRequest, owner?: string): RegisterResponse {
     const service = serviceRef(req.namespace, req.service);
     const instance: Instance = {
       id: instanceId(req.address, req.port),
@@ -68,19 +75,30 @@ export class MemoryRegistry implements Registry {
       weight: req.weight,
     };
     const ttlSeconds = req.ttlSeconds ?? this.#defaultTtlSeconds;
-    // 128 random bits: a lease id is the only credential needed to renew or remove an instance.
-    const lease: Lease = { id: randomBytes(16).toString('base64url'), service, instance, ttlSeconds };
-
     let members = this.#services.get(service);
+    const previous = members?.get(instance.id);
+    // The instance a re-registration replaces leaves its slots first: the same instance never counts twice.
+    checkQuotas(this.#limits, {
+      service,
+      owner,
+      serviceInstances: (members?.size ?? 0) - (previous ? 1 : 0),
+      ownerInstances: this.#owners.get(owner) - (previous && previous.owner === owner ? 1 : 0),
+    });
+    // 128 random bits: a lease id is the only credential needed to renew or remove an instance.
+    const lease: Lease = { id: randomBytes(16).toString('base64url'), service, instance, ttlSeconds, owner };
+
     if (!members) this.#services.set(service, (members = new Map()));
-    const previous = members.get(instance.id);
-    if (previous) this.#drop(previous);
+    if (previous) {
+      this.#drop(previous);
+      this.#owners.remove(previous.owner);
+    }
     members.set(instance.id, lease);
+    this.#owners.add(owner);
     this.#leases.set(lease.id, lease);
     this.#seen.add(service);
     this.#timers.start(lease.id, ttlSeconds * 1000, () => this.#expire(lease));
 
-    const labels = Object.entries(instance.labels).map(([k, v]) => ` ${k}=${v}`).join('');
+    const labels = labelsForLog(instance.labels);
     const weight = instance.weight === 1 ? '' : ` weight=${instance.weight}`;
     const replaces = previous ? ` replaces=${shortId(previous.id)}` : '';
     this.#log(`register ${service} ${instance.id} lease=${shortId(lease.id)} ttl=${ttlSeconds}s${labels}${weight}${replaces}`);
@@ -155,6 +173,7 @@ export class MemoryRegistry implements Registry {
     const members = this.#services.get(lease.service);
     if (members?.get(lease.instance.id) === lease) {
       members.delete(lease.instance.id);
+      this.#owners.remove(lease.owner);
       if (members.size === 0) this.#services.delete(lease.service);
     }
   }
@@ -164,5 +183,6 @@ export class MemoryRegistry implements Registry {
     this.#changes.clear();
     this.#leases.clear();
     this.#services.clear();
+    this.#owners.clear();
   }
 }

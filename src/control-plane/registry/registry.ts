@@ -30,8 +30,12 @@ export interface Registry {
    * list changes, whichever replica made the change.
    */
   onChange(listener: (service: string) => void): Disposer;
-  /** Add (or replace: same address and port) an instance under a new lease. */
-  register(req: ValidRegisterRequest): RegisterResponse | Promise<RegisterResponse>;
+  /**
+   * Add (or replace: same address and port) an instance under a new lease. `owner` is the id of the
+   * join token that registers it (counted against its quota, ./quotas.ts); undefined for the admin
+   * token. Throws QUOTA_EXCEEDED past a quota.
+   */
+  register(req: ValidRegisterRequest, owner?: string): RegisterResponse | Promise<RegisterResponse>;
   /** Restart a lease's TTL; undefined when the lease is unknown (expired, replaced, or from before a restart). */
   renew(leaseId: string): number | undefined | Promise<number | undefined>;
   /** The service a lease belongs to (so that a join token renews and removes only its own); undefined when unknown. */

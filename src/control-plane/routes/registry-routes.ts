@@ -38,7 +38,9 @@ export function registryRoutes({ registry }: ApiDeps): Route[] {
       handle: async ({ body, principal }) => {
         const req = validate(registerRequestSchema, body, 'registration');
         requireIdentity(principal, req.namespace, req.service, 'register an instance of');
-        return { status: 201, body: await registry.register(req) };
+        // Counted against the join token's quota; the admin token is not (registry/quotas.ts says why).
+        const owner = principal?.kind === 'join' ? principal.tokenId : undefined;
+        return { status: 201, body: await registry.register(req, owner) };
       },
     },
     {
