@@ -30,7 +30,12 @@ process.on('exit', () => {
 });
 
 export function startNode(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [script, ...args], {
+  return startCommand(process.execPath, [script, ...args], env, script);
+}
+
+/** Any command (e.g. node under `unshare`), with the same line handling; `script` names it in messages. */
+export function startCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}, script = command): Child {
+  const proc = spawn(command, args, {
     env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -40,6 +40,10 @@ export const ErrorCode = {
   CONFLICT: 'HYPHAE_ERR_CONFLICT',
   /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
   STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
+  /** A file of the control plane's data directory could not be written: no space left on its file system, or over quota (HTTP 507). */
+  STORE_FULL: 'HYPHAE_ERR_STORE_FULL',
+  /** A data directory or secret file that another user could have written (group/other-writable, or owned by someone else): refused at start. */
+  UNSAFE_PERMISSIONS: 'HYPHAE_ERR_UNSAFE_PERMISSIONS',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
   // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
   BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',
