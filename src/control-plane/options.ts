@@ -48,8 +48,8 @@ export interface ControlPlaneOptions {
   caCertFile?: string;
   caKeyFile?: string;
   /**
-   * On the file store, when the data directory holds what a CA leaves (ca-bundle.pem, admin-token,
-   * tokens.json) but not its state (ca.json), make a new root CA instead of refusing to start. Every
+   * On the file store, when the data directory holds what a CA leaves (ca-bundle.pem, tokens.json) but
+   * not its state (ca.json), make a new root CA instead of refusing to start. Every
    * workload then needs the new trust bundle. Default false; ignored when the CA state is there.
    */
   newCa?: boolean;

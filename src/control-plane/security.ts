@@ -13,7 +13,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { checkPrivate } from '../core/private-file.js';
-import { ADMIN_TOKEN_FILE, loadAdminToken, loadSharedAdminToken, type SharedAdminDigest } from './auth/admin-token.js';
+import { loadAdminToken, loadSharedAdminToken, type SharedAdminDigest } from './auth/admin-token.js';
 import { loadConfiguredTokens } from './auth/configured-tokens.js';
 import { readableWarning } from './auth/secret.js';
 import { FileTokenStore, TOKENS_FILE, type TokenStore } from './auth/token-store.js';
@@ -84,7 +84,8 @@ export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log:
       : () =>
           refuseLostCa({
             stateFile,
-            trail: [bundleFile, path.join(dataDir, TOKENS_FILE), ...(opts.adminTokenFile ? [] : [path.join(dataDir, ADMIN_TOKEN_FILE)])],
+            // Not admin-token: an operator may put one there before the first start.
+            trail: [bundleFile, path.join(dataDir, TOKENS_FILE)],
             bundleFile,
             newCa: opts.newCa,
             supplied,

@@ -10,7 +10,7 @@ import { createCsr } from '../../src/tls/csr.js';
 import { generateKeyPair } from '../../src/tls/keys.js';
 import { call, makeTempDir, startControlPlane, Watcher, type RunningControlPlane } from '../helpers/control-plane.js';
 import { run } from '../helpers/pki.js';
-import { cliPath } from '../helpers/process.js';
+import { cliPath, startNode } from '../helpers/process.js';
 
 const hyphae = (...args: string[]) => run(process.execPath, [cliPath, ...args]);
 
@@ -167,12 +167,18 @@ describe('hyphae control-plane security flags', () => {
   });
 
   it('refuses a join-token secret on its command line, naming the replacements, and never echoes it', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
     const secret = 'argv-secret-0123456789abcdef0123456789';
-    const r = await hyphae('control-plane', '--port', '0', '--data-dir', '/nonexistent-hyphae', '--join-token', `api=${secret}`);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--join-token puts the secret on the command line, where every local user can read it \(ps, \/proc\/<pid>\/cmdline\)/);
-    assert.match(r.stderr, /--join-token-file \[<ns>\/\]<service>=<file>.*--join-tokens-file <file>.*HYPHAE_JOIN_TOKENS/);
-    assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret), 'the secret is not echoed');
+    const child = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--join-token', `api=${secret}`]);
+    const listening = await Promise.race([child.waitFor(/listening https:/, 60_000).then(() => true), child.exited.then(() => false)]);
+    if (listening) await child.kill('SIGKILL');
+    const out = child.lines.join('\n');
+    assert.equal(listening, false, `a secret on the command line must be refused, not served:\n${out}`);
+    assert.equal(await child.exited, 2);
+    assert.match(out, /--join-token puts the secret on the command line, where every local user can read it \(ps, \/proc\/<pid>\/cmdline\)/);
+    assert.match(out, /--join-token-file \[<ns>\/\]<service>=<file>.*--join-tokens-file <file>.*HYPHAE_JOIN_TOKENS/);
+    assert.ok(!out.includes(secret), 'the secret is not echoed');
   });
 
   it('takes pre-provisioned join tokens from files and HYPHAE_JOIN_TOKENS (>= 32 characters), and a trust domain', async () => {

@@ -141,7 +141,7 @@ Security:
   --ca-cert <file>       the operator's CA certificate (PEM); an intermediate is followed by
                          its chain up to the root. With --ca-key. Default: a self-signed root
   --ca-key <file>        the private key of --ca-cert (PEM, RSA)
-  --new-ca               the data directory lost its CA (ca.json is missing, ca-bundle.pem or the tokens
+  --new-ca               the data directory lost its CA (ca.json is missing, ca-bundle.pem or tokens.json
                          are there): make a new root anyway. Every workload then needs the new bundle.
                          Without it such a start is refused; a first start (no such files) needs no flag
   --admin-token-file <file>  read the admin token (>= 32 chars) from this file instead of the data directory

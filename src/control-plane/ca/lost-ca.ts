@@ -1,14 +1,15 @@
 /**
  * A data directory without its CA state (ca.json) but with what a CA leaves
- * behind (the trust bundle workloads were given, the admin token, join
- * tokens) has LOST its CA: a backup restored without it, a file deleted by
+ * behind (the trust bundle workloads were given, join tokens) has LOST its CA: a backup restored without it, a file deleted by
  * mistake. Making a new root there, as on a first start, would silently break
  * the trust of every workload, CLI and copied CA file. So the start is refused
  * with the way back (restore the file), and a new root is made only on an
  * empty directory or when the operator says so (--new-ca).
  *
  * What counts as "left behind" is the CA's trail, not any file: a directory
- * that only holds resources (an --insecure run) never had a CA anyone trusts.
+ * that only holds resources (an --insecure run) never had a CA anyone trusts,
+ * and an admin token may have been put there by the operator before a first
+ * start.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
