@@ -17,7 +17,7 @@
  *                            dashboard and the metrics are (Ctrl-C or SIGTERM stops it all)
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -46,20 +46,23 @@ try {
   const controlPlane = (await cp.waitFor(/listening (https:\/\/\S+)/))[1]!;
   // The control plane made its CA, its admin token and the trust bundle in the data directory on first start.
   const caFile = path.join(dataDir, 'ca-bundle.pem');
-  const adminToken = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+  // Tokens reach the CLI in files, never on its command line (which every local user can read).
+  const adminTokenFile = path.join(dataDir, 'admin-token');
   log(`  control plane   ${controlPlane} (CA bundle ${caFile})`);
 
   // One join token per service, made with the admin token by the CLI, as an operator would.
   const exec = promisify(execFile);
   const tokenFor = async (service: string) => {
-    const { stdout } = await exec(process.execPath, [cliPath, 'token', 'create', '--service', service, '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile]);
+    const { stdout } = await exec(process.execPath, [cliPath, 'token', 'create', '--service', service, '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile]);
     return stdout.trim();
   };
   // The dashboard link gets a viewer token: it reads, and cannot register or obtain a certificate, so a shared
   // link (or one left in a browser's history) does not let anyone join the mesh.
   const viewerToken = async () =>
-    (await exec(process.execPath, [cliPath, 'token', 'create', '--viewer', '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile])).stdout.trim();
+    (await exec(process.execPath, [cliPath, 'token', 'create', '--viewer', '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile])).stdout.trim();
   const [apiToken, webToken, demoToken, viewToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo'), viewerToken()]);
+  const viewTokenFile = path.join(dataDir, 'viewer-token');
+  await writeFile(viewTokenFile, `${viewToken}\n`, { mode: 0o600 });
   log(`  join tokens     api, web, demo (hyphae token create --service <name>); a viewer token for the dashboard (--viewer)`);
   const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_CA_FILE: caFile, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '3' };
 
@@ -100,7 +103,7 @@ try {
       { apiVersion: 'hyphae.dev/v1', kind: 'AuthorizationPolicy', metadata: { name: 'api-from-web' }, spec: { selector: { service: 'api' }, action: 'ALLOW', rules: [{ from: { principals: [webId] } }] } },
     ]),
   );
-  await exec(process.execPath, [cliPath, 'apply', '-f', resources, '--control-plane', controlPlane, '--token', adminToken, '--ca-file', caFile]);
+  await exec(process.execPath, [cliPath, 'apply', '-f', resources, '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile]);
   log(`  configuration   Route api (rule api-default), AuthorizationPolicy api-from-web (ALLOW ${webId})`);
   log('');
   const seen = new Map<string, number>();
@@ -175,9 +178,9 @@ try {
     log(`  dashboard       ${controlPlane}/ui#token=${viewToken}`);
     log(`                  (the browser must trust ${caFile}; the token after # never leaves the browser)`);
     log(`  metrics         ${metricsUrl} (web, through the OpenTelemetry Prometheus exporter)`);
-    log(`  live views      ${cli} top --token ${viewToken}`);
-    log(`                  ${cli} status --json --token ${viewToken}   (the viewer token: read-only)`);
-    log(`  admin           HYPHAE_ADMIN_TOKEN=$(cat ${dataDir}/admin-token) for writes (hyphae apply, token create...)`);
+    log(`  live views      ${cli} top --token-file ${viewTokenFile}`);
+    log(`                  ${cli} status --json --token-file ${viewTokenFile}   (the viewer token: read-only)`);
+    log(`  admin           --token-file ${adminTokenFile} for writes (hyphae apply, token create...)`);
     log(`  instances       ${[...apis.map((a) => `api ${a.id} pid=${a.child.proc.pid}`), `web pid=${web.proc.pid}`].join(', ')}`);
     log('Ctrl-C stops it all.');
     const stop = () => {

@@ -34,8 +34,13 @@ process.on('exit', () => {
  * runs with its settings and keeps the pid (for /proc/<pid> and signals).
  */
 export function startNode(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, launcher: readonly string[] = []): Child {
-  const [file, ...pre] = [...launcher, process.execPath, script, ...args] as [string, ...string[]];
-  const proc = spawn(file, pre, {
+  const [file, ...rest] = [...launcher, process.execPath, script, ...args] as [string, ...string[]];
+  return startCommand(file, rest, env, script);
+}
+
+/** Any command (e.g. node under `unshare`), with the same line handling; `script` names it in messages. */
+export function startCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}, script = command): Child {
+  const proc = spawn(command, args, {
     env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

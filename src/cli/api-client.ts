@@ -9,6 +9,7 @@ import { UsageError } from './command.js';
 
 export const apiFlags = {
   'control-plane': { type: 'string' },
+  // Refused with the replacement named (connectionFrom), rather than "unknown option".
   token: { type: 'string' },
   'token-file': { type: 'string' },
   'ca-file': { type: 'string' },
@@ -16,8 +17,10 @@ export const apiFlags = {
 
 export const apiFlagsUsage = `Connection (flags or environment):
   --control-plane <url>  control plane URL (HYPHAE_CONTROL_PLANE, default https://127.0.0.1:15010)
-  --token-file <file>    file holding the admin token (HYPHAE_ADMIN_TOKEN_FILE; e.g. <data-dir>/admin-token)
-  --token <token>        the admin token itself (HYPHAE_ADMIN_TOKEN; visible in ps: prefer --token-file)
+  --token-file <file>    file holding the token sent: the admin token (HYPHAE_ADMIN_TOKEN_FILE; e.g.
+                         <data-dir>/admin-token), or a viewer token for read-only views
+                         Or the token itself in HYPHAE_ADMIN_TOKEN. Never as a flag: argv is visible
+                         to every local user (ps), so --token is refused
   --ca-file <file>       CA certificate that signs the control plane's TLS certificate (HYPHAE_CA_FILE)
   Tokens are only sent over https:// (an --insecure control plane has none).`;
 
@@ -44,7 +47,11 @@ export function connectionFrom(values: {
       throw new UsageError(`cannot read --ca-file ${caFile}: ${(err as Error).message}`);
     }
   }
-  let token = values.token ?? process.env.HYPHAE_ADMIN_TOKEN;
+  if (values.token !== undefined) {
+    throw new UsageError('--token puts the token on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): give --token-file <file> (HYPHAE_ADMIN_TOKEN_FILE), or the token in HYPHAE_ADMIN_TOKEN');
+  }
+  // A flag names this command's choice, so it wins over the environment; then the token, then its file.
+  let token = values['token-file'] === undefined ? process.env.HYPHAE_ADMIN_TOKEN : undefined;
   const tokenFile = values['token-file'] ?? process.env.HYPHAE_ADMIN_TOKEN_FILE;
   if (token === undefined && tokenFile) {
     try {

@@ -62,7 +62,11 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`hyphae ${command.name}: ${err.message}\nRun "hyphae ${command.name} --help" for usage.\n`);
       return 2;
     }
-    process.stderr.write(`hyphae ${command.name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    // The stable code first, when there is one: what scripts and runbooks match on.
+    const code = (err as { code?: unknown })?.code;
+    const message = err instanceof Error ? err.message : String(err);
+    const coded = typeof code === 'string' && code.startsWith('HYPHAE_ERR_') && !message.includes(code) ? `${code}: ${message}` : message;
+    process.stderr.write(`hyphae ${command.name}: ${coded}\n`);
     return 1;
   }
 }

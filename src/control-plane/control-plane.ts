@@ -17,6 +17,7 @@ import { setUpSecurity } from './security.js';
 import type { Registry } from './registry/registry.js';
 import { apiRoutes } from './routes/index.js';
 import { openBackend } from './backend.js';
+import { checkDataDir } from './data-dir.js';
 import { StatsHub } from './stats/stats-hub.js';
 import type { Store } from './store/store.js';
 import { ServiceVersions } from './watch/service-versions.js';
@@ -48,6 +49,8 @@ const CLOSE_GRACE_MS = 1000;
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const opts = resolveOptions(options);
   const log = eventLog(opts.log);
+  // Before anything in it is read or locked: a directory another user could write is refused.
+  await checkDataDir(path.resolve(opts.dataDir));
   const { store, registry, shared } = await openBackend(opts, log);
   let security;
   try {

@@ -66,12 +66,23 @@ export interface ControlPlaneOptions {
   /** The operator's CA certificate (PEM; an intermediate is followed by its chain up to the root) and key. Made here when absent. */
   caCertFile?: string;
   caKeyFile?: string;
-  /** Read the admin token from this file instead of making one in the data directory. */
+  /**
+   * On the file store, when the data directory holds what a CA leaves (ca-bundle.pem, tokens.json) but
+   * not its state (ca.json), make a new root CA instead of refusing to start. Every
+   * workload then needs the new trust bundle. Default false; ignored when the CA state is there.
+   */
+  newCa?: boolean;
+  /** Read the admin token (at least 32 characters) from this file instead of making one in the data directory. */
   adminTokenFile?: string;
-  /** Pre-provisioned join tokens, `[<namespace>/]<service>=<secret>`. */
+  /**
+   * Pre-provisioned join tokens, `[<namespace>/]<service>=<secret>` (secret: 32 to 512 characters). In
+   * memory only: the CLI takes them from HYPHAE_JOIN_TOKENS or files, never from its command line.
+   */
   joinTokens?: string[];
   /** A file of join tokens, one `[<namespace>/]<service>=<secret>` per line. */
   joinTokensFile?: string;
+  /** Join tokens whose secret is in a file: `[<namespace>/]<service>=<file>`, the file holding the secret alone. */
+  joinTokenFiles?: string[];
   /** More host names or addresses for the control plane's HTTPS certificate (besides localhost and --host). */
   tlsNames?: string[];
   /**
@@ -115,9 +126,11 @@ const optionsSchema = z.strictObject({
   certTtlMs: z.int().min(1000).max(MAX_CERT_TTL_MS).default(DEFAULT_CERT_TTL_MS),
   caCertFile: z.string().min(1).optional(),
   caKeyFile: z.string().min(1).optional(),
+  newCa: z.boolean().default(false),
   adminTokenFile: z.string().min(1).optional(),
   joinTokens: z.array(z.string()).default([]),
   joinTokensFile: z.string().min(1).optional(),
+  joinTokenFiles: z.array(z.string().min(1)).default([]),
   tlsNames: z.array(z.string().min(1).max(253)).default([]),
   store: z.enum(['file', 'etcd']).default('file'),
   etcd: etcdOptionsSchema.optional(),
@@ -144,7 +157,11 @@ const optionsSchema = z.strictObject({
       '(or HYPHAE_CA_ENCRYPTION_KEY); make one with: openssl rand -base64 32 > ca-encryption.key',
     path: ['caEncryptionKeyFile'],
   })
-  .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined && o.caEncryptionKeyFile === undefined && o.caEncryptionKey === undefined), {
+  .refine((o) => o.store === 'file' || !o.newCa, {
+    error: "newCa is for the file store: with store 'etcd' the first replica makes the CA when etcd holds none",
+    path: ['newCa'],
+  })
+  .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined && o.joinTokenFiles.length === 0 && o.caEncryptionKeyFile === undefined && o.caEncryptionKey === undefined && !o.newCa), {
     error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',
     path: ['insecure'],
   })

@@ -12,13 +12,16 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { checkPrivate } from '../core/private-file.js';
 import { loadAdminToken, loadSharedAdminToken, type SharedAdminDigest } from './auth/admin-token.js';
 import { loadConfiguredTokens } from './auth/configured-tokens.js';
-import { FileTokenStore, type TokenStore } from './auth/token-store.js';
+import { readableWarning } from './auth/secret.js';
+import { FileTokenStore, TOKENS_FILE, type TokenStore } from './auth/token-store.js';
 import { Tokens } from './auth/tokens.js';
-import { suppliedAuthority } from './ca/authority.js';
+import { suppliedAuthority, type AuthorityRecord } from './ca/authority.js';
 import { FileCaStateStore, type CaStateStore } from './ca/ca-state.js';
 import { CertificateAuthority } from './ca/certificate-authority.js';
+import { refuseLostCa } from './ca/lost-ca.js';
 import { EncryptionKeys } from './ca/encryption-keys.js';
 import { ServingCertificate, servingNames } from './ca/serving-certificate.js';
 import type { SharedSecurityStores } from './backend.js';
@@ -45,8 +48,11 @@ export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log:
   }
   // The file store made it already; with etcd it may not exist yet. The trust bundle (and on one node the CA and tokens) live here (0700).
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  let supplied;
+  let supplied: AuthorityRecord | undefined;
   if (opts.caCertFile && opts.caKeyFile) {
+    // The CA's private key: whoever could swap it would sign every identity of the mesh.
+    const { readableByOthers } = await checkPrivate(opts.caKeyFile, '--ca-key');
+    if (readableByOthers) log(readableWarning(`--ca-key ${opts.caKeyFile}`));
     const [cert, key] = await Promise.all([readOption(opts.caCertFile, 'caCertFile'), readOption(opts.caKeyFile, 'caKeyFile')]);
     supplied = suppliedAuthority(cert, key);
   }
@@ -71,19 +77,39 @@ export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log:
     }
     // The CA first: a replica given the wrong encryption key stops here, before it writes anything.
     const bundleFile = path.join(dataDir, BUNDLE_FILE);
-    ca = await CertificateAuthority.open({ store: caStore, trustDomain: opts.trustDomain, certTtlMs: opts.certTtlMs, supplied, bundleFile, log });
+    const stateFile = caStore.location;
+    // On one node a missing ca.json beside what a CA leaves behind is a lost CA, not a first start.
+    const beforeCreate = shared
+      ? undefined
+      : () =>
+          refuseLostCa({
+            stateFile,
+            // Not admin-token: an operator may put one there before the first start.
+            trail: [bundleFile, path.join(dataDir, TOKENS_FILE)],
+            bundleFile,
+            newCa: opts.newCa,
+            supplied,
+            log,
+          });
+    if (opts.newCa && !shared && (await caStore.load()) !== undefined) {
+      log(`--new-ca ignored: ${stateFile} holds the CA (rotate it with hyphae ca rotate)`);
+    }
+    ca = await CertificateAuthority.open({ store: caStore, trustDomain: opts.trustDomain, certTtlMs: opts.certTtlMs, supplied, bundleFile, log, ...(beforeCreate && { beforeCreate }) });
     let admin: { token: string | (() => Buffer); file: string | undefined };
     if (sharedTokens) {
       const a = await loadSharedAdminToken(dataDir, opts.adminTokenFile, sharedTokens);
+      if (a.warning) log(a.warning);
       log(`admin token ${a.note}`);
       const digests = sharedTokens;
       admin = { token: () => digests.adminDigest()!, file: a.file };
     } else {
       const a = await loadAdminToken(dataDir, opts.adminTokenFile);
+      if (a.warning) log(a.warning);
       log(`admin token ${a.created ? 'created in' : 'read from'} ${a.file}`);
       admin = { token: a.token, file: a.file };
     }
-    const configured = await loadConfiguredTokens(opts.joinTokens, opts.joinTokensFile);
+    const { tokens: configured, warnings } = await loadConfiguredTokens({ specs: opts.joinTokens, file: opts.joinTokensFile, secretFiles: opts.joinTokenFiles });
+    for (const w of warnings) log(w);
     const tokens = await Tokens.open({ store: tokenStore, admin: admin.token, configured });
     const serving = await ServingCertificate.create(ca, servingNames(opts.host, opts.tlsNames));
     log(`ca trust-domain=${ca.trustDomain} active=${ca.status().active} roots=${ca.bundle.roots.length} cert-ttl=${opts.certTtlMs / 1000}s bundle=${bundleFile} state=${caStore.location}`);

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { ErrorCode, MeshError } from './errors.js';
 
 const TMP_SUFFIX = '.tmp';
 
@@ -23,9 +24,23 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {});
-    throw err;
+    throw storeFull(err, file) ?? err;
   }
   await syncDir(path.dirname(file));
+}
+
+/**
+ * A full file system (or a quota) is the operator's to fix, not a bug: a coded error naming the file, so
+ * the API can answer 507 and a start can say which file it could not write, instead of a bare ENOSPC.
+ */
+export function storeFull(err: unknown, file: string): MeshError | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
+  const why = code === 'ENOSPC' ? 'no space left on its file system' : 'the disk quota is exceeded';
+  return new MeshError(ErrorCode.STORE_FULL, `cannot write ${file}: ${why} (${code}); free space there (df ${path.dirname(file)}), then retry. Nothing was changed`, {
+    cause: err,
+    details: { file },
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {

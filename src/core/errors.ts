@@ -46,6 +46,10 @@ export const ErrorCode = {
   STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
   /** A registration past a quota: instances per join token, or per service (HTTP 429). */
   QUOTA_EXCEEDED: 'HYPHAE_ERR_QUOTA_EXCEEDED',
+  /** A file of the control plane's data directory could not be written: no space left on its file system, or over quota (HTTP 507). */
+  STORE_FULL: 'HYPHAE_ERR_STORE_FULL',
+  /** A data directory or secret file that another user could have written (group/other-writable, or owned by someone else): refused at start. */
+  UNSAFE_PERMISSIONS: 'HYPHAE_ERR_UNSAFE_PERMISSIONS',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
   // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
   BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',

@@ -296,7 +296,7 @@ spec:
 });
 
 describe('hyphae write commands pass the admin token', () => {
-  it('sends --token, --token-file or HYPHAE_ADMIN_TOKEN as a Bearer token over https, and never over http', async () => {
+  it('sends --token-file or HYPHAE_ADMIN_TOKEN as a Bearer token over https, never over http; refuses --token (argv is public)', async () => {
     const dir = await makeTempDir('hyphae-cli-token-');
     const pki = new Pki(dir);
     const ca = await pki.selfSignedCa('cli-ca');
@@ -321,12 +321,17 @@ describe('hyphae write commands pass the admin token', () => {
       await writeFile(file, SERVICE);
       await writeFile(tokenFile, 'file-token\n');
       const tls = ['--control-plane', httpsUrl, '--ca-file', ca.cert];
-      assert.equal((await hyphae(['apply', '-f', file, ...tls, '--token', 'flag-token'])).code, 0);
+      const onArgv = await hyphae(['apply', '-f', file, ...tls, '--token', 'flag-token-secret']);
+      assert.equal(onArgv.code, 2);
+      assert.match(onArgv.stderr, /--token puts the token on the command line, where every local user can read it .*--token-file <file>.*HYPHAE_ADMIN_TOKEN/);
+      assert.ok(!onArgv.stderr.includes('flag-token-secret'), 'the refusal does not echo the secret');
+      // The flag is this command's choice: it wins over a token in the environment.
+      assert.equal((await hyphae(['apply', '-f', file, ...tls, '--token-file', tokenFile], { HYPHAE_ADMIN_TOKEN: 'env-token' })).code, 0);
       assert.equal((await hyphae(['delete', 'route', 'x', ...tls], { HYPHAE_ADMIN_TOKEN: 'env-token' })).code, 0);
-      assert.equal((await hyphae(['delete', 'route', 'x', ...tls, '--token-file', tokenFile])).code, 0);
-      assert.equal((await hyphae(['apply', '-f', file, '--control-plane', httpUrl, '--token', 'flag-token'])).code, 0);
+      assert.equal((await hyphae(['delete', 'route', 'x', ...tls], { HYPHAE_ADMIN_TOKEN_FILE: tokenFile })).code, 0);
+      assert.equal((await hyphae(['apply', '-f', file, '--control-plane', httpUrl, '--token-file', tokenFile])).code, 0);
       assert.deepEqual(seen, [
-        { scheme: 'https', auth: 'Bearer flag-token' },
+        { scheme: 'https', auth: 'Bearer file-token' },
         { scheme: 'https', auth: 'Bearer env-token' },
         { scheme: 'https', auth: 'Bearer file-token' },
         { scheme: 'http', auth: undefined },

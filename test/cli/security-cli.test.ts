@@ -1,5 +1,6 @@
 /** The security side of the `hyphae` command: token create|list|revoke, ca show, control-plane security flags and --insecure. */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,19 +10,28 @@ import { createCsr } from '../../src/tls/csr.js';
 import { generateKeyPair } from '../../src/tls/keys.js';
 import { call, makeTempDir, startControlPlane, Watcher, type RunningControlPlane } from '../helpers/control-plane.js';
 import { run } from '../helpers/pki.js';
-import { cliPath } from '../helpers/process.js';
+import { cliPath, startNode } from '../helpers/process.js';
 
 const hyphae = (...args: string[]) => run(process.execPath, [cliPath, ...args]);
 
 describe('hyphae token and ca', () => {
   let cp: RunningControlPlane;
   let conn: string[];
+  let tokenDir: string;
+  /** A token in a file of its own (0600), as a CLI is given one: never on its command line. */
+  const tokenFile = async (token: string): Promise<string> => {
+    const file = path.join(tokenDir, `token-${randomUUID()}`);
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+    return file;
+  };
   before(async () => {
     cp = await startControlPlane();
-    conn = ['--control-plane', cp.url, '--token', cp.adminToken!, '--ca-file', cp.caFile!];
+    conn = cp.cliFlags;
+    tokenDir = await makeTempDir('hyphae-cli-tokens-');
   });
   after(async () => {
     await cp?.stop();
+    if (tokenDir) await rm(tokenDir, { recursive: true, force: true });
   });
 
   it('token create prints a working join token; list shows it without the secret; revoke ends it', async () => {
@@ -51,7 +61,7 @@ describe('hyphae token and ca', () => {
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /HYPHAE_ERR_UNAUTHENTICATED: this endpoint needs a token/);
     const join = await cp.joinToken('web');
-    const asJoin = await hyphae('token', 'create', '--service', 'x', '--control-plane', cp.url, '--token', join, '--ca-file', cp.caFile!);
+    const asJoin = await hyphae('token', 'create', '--service', 'x', '--control-plane', cp.url, '--token-file', await tokenFile(join), '--ca-file', cp.caFile!);
     assert.equal(asJoin.code, 1);
     assert.match(asJoin.stderr, /HYPHAE_ERR_FORBIDDEN: this endpoint needs the admin token/);
     const noService = await hyphae('token', 'create', ...conn);
@@ -63,7 +73,7 @@ describe('hyphae token and ca', () => {
     const unknown = await hyphae('token', 'revoke', 'jt_0000000000000000', ...conn);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /HYPHAE_ERR_NOT_FOUND/);
-    const noCa = await hyphae('token', 'list', '--control-plane', cp.url, '--token', cp.adminToken!);
+    const noCa = await hyphae('token', 'list', '--control-plane', cp.url, '--token-file', await tokenFile(cp.adminToken!));
     assert.equal(noCa.code, 1);
     assert.match(noCa.stderr, /cannot reach the control plane at https:.*(self-signed|certificate)/);
   });
@@ -83,7 +93,7 @@ describe('hyphae token and ca', () => {
     assert.equal(stream.statusCode, 200);
     assert.match(String(stream.headers['content-type']), /text\/event-stream/);
     stream.body.destroy();
-    const viewerFlags = ['--control-plane', cp.url, '--token', viewer, '--ca-file', cp.caFile!];
+    const viewerFlags = ['--control-plane', cp.url, '--token-file', await tokenFile(viewer), '--ca-file', cp.caFile!];
     for (const args of [['get', 'services'], ['status', '--json']]) {
       const r = await hyphae(...args, ...viewerFlags);
       assert.equal(r.code, 0, `hyphae ${args.join(' ')} with a viewer token: ${r.stderr}`);
@@ -145,7 +155,9 @@ describe('hyphae control-plane security flags', () => {
       [['--cert-ttl', '0s'], /--cert-ttl must be a duration such as 30s, 10m, 24h or 90d, from 1s to 365d/],
       [['--cert-ttl', 'forever'], /--cert-ttl must be a duration/],
       [['--ca-cert', 'x.pem'], /give --ca-cert and --ca-key together/],
-      [['--insecure', '--join-token', 'api=0123456789abcdef'], /--insecure runs without a CA and tokens/],
+      [['--insecure', '--join-tokens-file', 'tokens.txt'], /--insecure runs without a CA and tokens/],
+      [['--insecure', '--new-ca'], /--insecure runs without a CA and tokens/],
+      [['--new-ca', '--store', 'etcd', '--etcd-endpoints', 'http://127.0.0.1:1', '--ca-encryption-key-file', 'k'], /--new-ca is for the file store/],
     ];
     for (const [args, message] of cases) {
       const r = await hyphae('control-plane', '--port', '0', '--data-dir', '/nonexistent-hyphae', ...args);
@@ -154,22 +166,59 @@ describe('hyphae control-plane security flags', () => {
     }
   });
 
-  it('takes pre-provisioned join tokens (--join-token, --join-tokens-file) and a trust domain', async () => {
+  it('refuses a join-token secret on its command line, naming the replacements, and never echoes it', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const secret = 'argv-secret-0123456789abcdef0123456789';
+    const child = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--join-token', `api=${secret}`]);
+    const listening = await Promise.race([child.waitFor(/listening https:/, 60_000).then(() => true), child.exited.then(() => false)]);
+    if (listening) await child.kill('SIGKILL');
+    const out = child.lines.join('\n');
+    assert.equal(listening, false, `a secret on the command line must be refused, not served:\n${out}`);
+    assert.equal(await child.exited, 2);
+    assert.match(out, /--join-token puts the secret on the command line, where every local user can read it \(ps, \/proc\/<pid>\/cmdline\)/);
+    assert.match(out, /--join-token-file \[<ns>\/\]<service>=<file>.*--join-tokens-file <file>.*HYPHAE_JOIN_TOKENS/);
+    assert.ok(!out.includes(secret), 'the secret is not echoed');
+  });
+
+  it('takes pre-provisioned join tokens from files and HYPHAE_JOIN_TOKENS (>= 32 characters), and a trust domain', async () => {
     const dataDir = await makeTempDir();
     dirs.push(dataDir);
     const file = path.join(dataDir, 'tokens.txt');
-    await writeFile(file, 'shop/cart=cart-secret-0123456789\n');
-    const cp = await startControlPlane({ dataDir, args: ['--join-token', 'api=api-secret-0123456789', '--join-tokens-file', file, '--trust-domain', 'corp.test'] });
+    await writeFile(file, 'shop/cart=cart-secret-0123456789abcdef012345\n', { mode: 0o600 });
+    const single = path.join(dataDir, 'web.token');
+    await writeFile(single, 'web-secret-0123456789abcdef0123456789\n', { mode: 0o600 });
+    const cp = await startControlPlane({
+      dataDir,
+      args: ['--join-token-file', `web=${single}`, '--join-tokens-file', file, '--trust-domain', 'corp.test'],
+      env: { HYPHAE_JOIN_TOKENS: 'api=api-secret-0123456789abcdef0123456789 shop/ledger=ledger-secret-0123456789abcdef012' },
+    });
     try {
       const bundle = await call<{ trustDomain: string }>(cp.url, 'GET', '/v1/trust-bundle');
       assert.equal(bundle.body.trustDomain, 'corp.test');
-      const reg = await call(cp.url, 'POST', '/v1/instances', { service: 'cart', namespace: 'shop', address: '127.0.0.1', port: 1 }, { token: 'cart-secret-0123456789' });
-      assert.equal(reg.status, 201);
-      const wrong = await call(cp.url, 'POST', '/v1/instances', { service: 'cart', namespace: 'shop', address: '127.0.0.1', port: 1 }, { token: 'api-secret-0123456789' });
-      assert.equal(wrong.status, 403);
+      const reg = (service: string, namespace: string, token: string) =>
+        call(cp.url, 'POST', '/v1/instances', { service, namespace, address: '127.0.0.1', port: 1 }, { token });
+      assert.equal((await reg('cart', 'shop', 'cart-secret-0123456789abcdef012345')).status, 201);
+      assert.equal((await reg('web', 'default', 'web-secret-0123456789abcdef0123456789')).status, 201);
+      assert.equal((await reg('api', 'default', 'api-secret-0123456789abcdef0123456789')).status, 201);
+      assert.equal((await reg('ledger', 'shop', 'ledger-secret-0123456789abcdef012')).status, 201);
+      assert.equal((await reg('cart', 'shop', 'api-secret-0123456789abcdef0123456789')).status, 403);
     } finally {
       await cp.stop();
     }
+  });
+
+  it('refuses join-token secrets shorter than 32 characters, naming where they came from', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const single = path.join(dataDir, 'web.token');
+    await writeFile(single, 'short-web-secret-0123\n', { mode: 0o600 });
+    const fromFile = await hyphae('control-plane', '--port', '0', '--data-dir', dataDir, '--join-token-file', `web=${single}`);
+    assert.equal(fromFile.code, 1);
+    assert.match(fromFile.stderr, new RegExp(`--join-token-file ${single}: the secret for default/web must be 32 to 512 characters without spaces \\(it has 21\\)`));
+    const fromEnv = await run(process.execPath, [cliPath, 'control-plane', '--port', '0', '--data-dir', dataDir], { env: { ...process.env, HYPHAE_JOIN_TOKENS: 'api=0123456789abcdef' } });
+    assert.equal(fromEnv.code, 2);
+    assert.match(fromEnv.stderr, /HYPHAE_JOIN_TOKENS #1: the secret for default\/api must be 32 to 512 characters/);
   });
 
   it('--insecure: plain HTTP, a loud warning, no tokens, mtlsMode null', async () => {

@@ -138,6 +138,6 @@ describe('FileStore', () => {
     const holder = await open(store.dir);
     assert.deepEqual((await readdir(store.dir)).sort(), ['lock', STORE_FILE]);
     assert.equal(holder.list().length, 1);
-    await assert.rejects(new FileStore(store.dir).load(), /is in use by process \d+/);
+    await assert.rejects(new FileStore(store.dir).load(), new RegExp(`is in use by another control plane \\(pid ${process.pid} on host `));
   });
 });

@@ -156,7 +156,7 @@ describe('resources', () => {
   it('refuses to start a second control plane on a data dir in use', async () => {
     const second = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir]);
     assert.equal(await second.exited, 1);
-    assert.match(second.lines.join('\n'), /data directory .* is in use by process \d+/);
+    assert.match(second.lines.join('\n'), /data directory .* is in use by another control plane \(pid \d+ on host /);
     const health = await call(cp.url, 'GET', '/v1/health');
     assert.equal(health.status, 200, 'the first one is unaffected');
   });

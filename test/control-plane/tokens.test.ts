@@ -72,24 +72,30 @@ describe('tokens', () => {
     assert.throws(() => tokens.authenticate(`Bearer ${t.token}`), /has expired/);
   });
 
-  it('accepts configured tokens ([ns/]service=secret, flags or a file), lists them without secrets, and will not revoke them over the API', async () => {
+  it('accepts configured tokens ([ns/]service=secret in memory, a file of them, files of one secret), lists them without secrets, and will not revoke them over the API', async () => {
     const file = path.join(dir, 'join-tokens');
-    await writeFile(file, '# pre-provisioned\nweb=web-secret-0123456789\n\nshop/cart=cart-secret-0123456789  # the cart\n');
-    const configured = await loadConfiguredTokens(['api=api-secret-0123456789'], file);
+    await writeFile(file, '# pre-provisioned\nweb=web-secret-0123456789abcdef0123456789\n\nshop/cart=cart-secret-0123456789abcdef012345  # the cart\n', { mode: 0o600 });
+    const single = path.join(dir, 'billing-token');
+    await writeFile(single, 'billing-secret-0123456789abcdef0123\n', { mode: 0o600 });
+    const { tokens: configured, warnings } = await loadConfiguredTokens({ specs: ['api=api-secret-0123456789abcdef0123456789'], file, secretFiles: [`shop/billing=${single}`] });
+    assert.deepEqual(warnings, []);
     assert.deepEqual(
       configured.map((c) => `${c.namespace}/${c.service}`),
-      ['default/api', 'default/web', 'shop/cart'],
+      ['default/api', 'shop/billing', 'default/web', 'shop/cart'],
     );
     const tokens = await Tokens.open({ store: new FileTokenStore(dir), admin: 'admin-secret-0123456789', configured });
-    const p = tokens.authenticate('Bearer cart-secret-0123456789');
+    const p = tokens.authenticate('Bearer cart-secret-0123456789abcdef012345');
     assert.ok(p.kind === 'join' && p.service === 'cart' && p.namespace === 'shop');
+    const b = tokens.authenticate('Bearer billing-secret-0123456789abcdef0123');
+    assert.ok(b.kind === 'join' && b.service === 'billing' && b.namespace === 'shop', 'the file holds the secret alone; its newline is not part of it');
     const rows = tokens.list().filter((r) => r.source === 'config');
-    assert.equal(rows.length, 3);
+    assert.equal(rows.length, 4);
     assert.ok(!JSON.stringify(rows).includes('secret-0123456789'));
     await assert.rejects(tokens.revoke(rows[0]!.id), /configuration/);
-    for (const bad of ['api', '=x', 'Bad_Name=0123456789abcdef', 'api=short']) {
+    for (const bad of ['api', '=x', 'Bad_Name=0123456789abcdef0123456789abcdef', 'api=short', `api=${'x'.repeat(31)}`]) {
       assert.throws(() => parseTokenSpec(bad, '--join-token'), (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && err.message.startsWith('--join-token: '));
     }
+    assert.throws(() => parseTokenSpec(`api=${'x'.repeat(20)}`, 'HYPHAE_JOIN_TOKENS #1'), /must be 32 to 512 characters without spaces \(it has 20\)/);
   });
 
   it('an insecure control plane has no tokens: every caller is admin', async () => {

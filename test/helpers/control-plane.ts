@@ -52,7 +52,7 @@ export interface RunningControlPlane {
   adminToken: string | undefined;
   /** An undici dispatcher that trusts the control plane's CA (for requests the helpers do not make). */
   dispatcher: Dispatcher;
-  /** `hyphae` CLI flags to reach it as admin: --control-plane, and when secure --token and --ca-file. */
+  /** `hyphae` CLI flags to reach it as admin: --control-plane, and when secure --token-file and --ca-file. */
   cliFlags: string[];
   /** A new join token for `service` (created with the admin token). */
   joinToken(service: string, namespace?: string): Promise<string>;
@@ -136,7 +136,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     ca: caFile ? await readFile(caFile, 'utf8') : undefined,
     adminToken: cred.adminToken,
     dispatcher: cred.dispatcher,
-    cliFlags: ['--control-plane', url, ...(secure ? ['--token', cred.adminToken!, '--ca-file', caFile!] : [])],
+    cliFlags: ['--control-plane', url, ...(secure ? ['--token-file', adminTokenFile!, '--ca-file', caFile!] : [])],
     joinToken,
     async meshOptions(service, namespace) {
       if (!secure) return { controlPlane: url, ...(service ? { service } : {}), ...(namespace ? { namespace } : {}) };

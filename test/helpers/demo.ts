@@ -53,7 +53,8 @@ export async function startDemo(rps = 10): Promise<RunningDemo> {
     dashboard,
     metrics,
     instances,
-    cliFlags: ['--control-plane', controlPlane, '--ca-file', caFile, '--token', token],
+    // The viewer token, in the file the demo prints for the live views (a token never goes on a command line).
+    cliFlags: ['--control-plane', controlPlane, '--ca-file', caFile, '--token-file', line(/^ {2}live views {6}.* --token-file (\S+)/)[1]!],
     async stop() {
       await child.kill('SIGTERM');
     },

@@ -319,7 +319,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
       },
     );
     const otherAdmin = path.join(secrets.dir, 'other-admin');
-    await writeFile(otherAdmin, 'another-admin-token-0123456789\n', { mode: 0o600 });
+    await writeFile(otherAdmin, 'another-admin-token-0123456789abcdef\n', { mode: 0o600 });
     await assert.rejects(
       startControlPlane({ args: replicaArgs(etcd, { ...secrets, adminTokenFile: otherAdmin }) }),
       /does not hold this mesh's admin token: the replicas already running \(the digest in etcd\) use another one/,

@@ -46,7 +46,7 @@ after(async () => {
   await cp?.stop();
 });
 
-const cli = (...args: string[]) => run(process.execPath, [cliPath, ...args, '--control-plane', cp.url, '--token', cp.adminToken!, '--ca-file', cp.caFile!]);
+const cli = (...args: string[]) => run(process.execPath, [cliPath, ...args, ...cp.cliFlags]);
 
 it('TTL 3 s under a steady request stream: >= 10 rotations on each side, 100 % success', { timeout: 90_000 }, async () => {
   const r0 = { api: api.identity()!.rotations, client: client.identity()!.rotations };

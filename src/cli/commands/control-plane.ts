@@ -18,6 +18,8 @@ import {
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../../core/listener-guard.js';
+import { parseTokenSpec } from '../../control-plane/auth/configured-tokens.js';
+import { checkPrivate } from '../../core/private-file.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { durationFlag, intFlag, numberFlag, stringFlag } from '../flags.js';
 
@@ -28,10 +30,10 @@ const DEFAULT_DATA_DIR = '.hyphae/control-plane';
  * --store etcd is a mistake worth saying. The key may come from HYPHAE_CA_ENCRYPTION_KEY instead of a
  * file (read only with --store etcd, so a variable set for the whole host does not trouble a file store).
  */
-function storeFlags(
+async function storeFlags(
   values: Record<string, string | string[] | boolean | undefined>,
   env: NodeJS.ProcessEnv,
-): Pick<ControlPlaneOptions, 'store' | 'etcd' | 'caEncryptionKeyFile' | 'caEncryptionKey'> {
+): Promise<Pick<ControlPlaneOptions, 'store' | 'etcd' | 'caEncryptionKeyFile' | 'caEncryptionKey'>> {
   const str = (name: string) => stringFlag(name, values[name] as string | undefined);
   const store = str('store') ?? 'file';
   if (store !== 'file' && store !== 'etcd') throw new UsageError(`--store must be file or etcd, got "${store}"`);
@@ -53,7 +55,7 @@ function storeFlags(
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new UsageError('give --etcd-cert and --etcd-key together');
   // A password in argv is visible to every user of the host (ps): only a file or the environment.
   let password: string | undefined;
-  if (passwordFile !== undefined) password = readSecretFile(passwordFile, '--etcd-password-file');
+  if (passwordFile !== undefined) password = await readSecretFile(passwordFile, '--etcd-password-file');
   else if (username !== undefined && env.HYPHAE_ETCD_PASSWORD) password = env.HYPHAE_ETCD_PASSWORD;
   if (username === undefined && passwordFile !== undefined) throw new UsageError('--etcd-password-file needs --etcd-username');
   if (username !== undefined && password === undefined) throw new UsageError('--etcd-username needs its password in --etcd-password-file <file> or HYPHAE_ETCD_PASSWORD');
@@ -72,7 +74,10 @@ function storeFlags(
   };
 }
 
-function readSecretFile(file: string, flag: string): string {
+async function readSecretFile(file: string, flag: string): Promise<string> {
+  // Refused if another user could have written it, as every secret file of the control plane is.
+  const { readableByOthers } = await checkPrivate(file, flag);
+  if (readableByOthers) process.stderr.write(`hyphae control-plane: WARNING ${flag} ${file} can be read by other users; it is a secret: chmod 600 it\n`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -82,6 +87,20 @@ function readSecretFile(file: string, flag: string): string {
   const secret = text.replace(/\r?\n$/, '');
   if (secret === '') throw new UsageError(`${flag} ${file} is empty`);
   return secret;
+}
+
+/** HYPHAE_JOIN_TOKENS: `[<ns>/]<service>=<secret>` entries separated by white space (a secret holds none). */
+function envJoinTokens(env: NodeJS.ProcessEnv): string[] {
+  const specs = (env.HYPHAE_JOIN_TOKENS ?? '').split(/\s+/).filter((s) => s !== '');
+  // Checked here so that the message names the variable, not the option it becomes.
+  specs.forEach((spec, i) => {
+    try {
+      parseTokenSpec(spec, `HYPHAE_JOIN_TOKENS #${i + 1}`);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  });
+  return specs;
 }
 
 const usage = `Usage: hyphae control-plane [options]
@@ -141,9 +160,17 @@ Security:
   --ca-cert <file>       the operator's CA certificate (PEM); an intermediate is followed by
                          its chain up to the root. With --ca-key. Default: a self-signed root
   --ca-key <file>        the private key of --ca-cert (PEM, RSA)
-  --admin-token-file <file>  read the admin token from this file instead of the data directory
-  --join-token [<ns>/]<service>=<secret>  a pre-provisioned join token (repeatable; secret >= 16 chars)
+  --new-ca               the data directory lost its CA (ca.json is missing, ca-bundle.pem or tokens.json
+                         are there): make a new root anyway. Every workload then needs the new bundle.
+                         Without it such a start is refused; a first start (no such files) needs no flag
+  --admin-token-file <file>  read the admin token (>= 32 chars) from this file instead of the data directory
+  --join-token-file [<ns>/]<service>=<file>  a pre-provisioned join token: the file holds its secret
+                         (>= 32 chars; repeatable)
   --join-tokens-file <file>  join tokens, one [<ns>/]<service>=<secret> per line
+                         Also HYPHAE_JOIN_TOKENS: [<ns>/]<service>=<secret> entries separated by spaces
+                         or newlines. Never a secret as a flag: argv is visible to every local user (ps)
+  The data directory and every secret file must be owned by this user (or root) and not writable by
+  group or others, or the start is refused.
   --tls-name <name>      another host name or address for the API's certificate (repeatable)
   --insecure             plain HTTP, no CA, no tokens, no mTLS (a warning is logged): local experiments only
   -h, --help             show this help
@@ -187,8 +214,11 @@ export const controlPlaneCommand: Command = {
         'ca-cert': { type: 'string' },
         'ca-key': { type: 'string' },
         'admin-token-file': { type: 'string' },
+        // Refused (below) with the replacement named, rather than "unknown option".
         'join-token': { type: 'string', multiple: true },
+        'join-token-file': { type: 'string', multiple: true },
         'join-tokens-file': { type: 'string' },
+        'new-ca': { type: 'boolean', default: false },
         'tls-name': { type: 'string', multiple: true },
         insecure: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
@@ -197,6 +227,14 @@ export const controlPlaneCommand: Command = {
     if (values.help) {
       process.stdout.write(usage);
       return 0;
+    }
+    if (values['join-token'] !== undefined) {
+      // The secret itself is never echoed: it is already in this process's argv for every local user to read.
+      throw new UsageError(
+        '--join-token puts the secret on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): ' +
+          'write it to a file and give --join-token-file [<ns>/]<service>=<file>, list tokens in --join-tokens-file <file> ' +
+          '(one [<ns>/]<service>=<secret> per line), or set HYPHAE_JOIN_TOKENS',
+      );
     }
     const options = {
       port: intFlag('port', values.port, 0, 65535),
@@ -212,21 +250,26 @@ export const controlPlaneCommand: Command = {
       requestTimeoutMs: durationFlag('request-timeout', values['request-timeout'], MIN_LISTENER_TIMEOUT_MS, 3_600_000),
       maxInstancesPerToken: intFlag('max-instances-per-token', values['max-instances-per-token'], 1, MAX_INSTANCE_QUOTA),
       maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
-      ...storeFlags(values, process.env),
+      ...(await storeFlags(values, process.env)),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
       certTtlMs: durationFlag('cert-ttl', values['cert-ttl'], 1000, 365 * 24 * 3600 * 1000),
       caCertFile: stringFlag('ca-cert', values['ca-cert']),
       caKeyFile: stringFlag('ca-key', values['ca-key']),
+      newCa: values['new-ca'],
       adminTokenFile: stringFlag('admin-token-file', values['admin-token-file']),
-      joinTokens: values['join-token'] ?? [],
+      joinTokens: envJoinTokens(process.env),
       joinTokensFile: stringFlag('join-tokens-file', values['join-tokens-file']),
+      joinTokenFiles: values['join-token-file'] ?? [],
       tlsNames: values['tls-name'] ?? [],
     };
     if ((options.caCertFile === undefined) !== (options.caKeyFile === undefined)) throw new UsageError('give --ca-cert and --ca-key together');
-    if (options.insecure && (options.caCertFile || options.adminTokenFile || options.joinTokens.length > 0 || options.joinTokensFile || options.caEncryptionKeyFile)) {
-      throw new UsageError('--insecure runs without a CA and tokens: drop --ca-cert, --admin-token-file, --join-token(s) and --ca-encryption-key-file, or --insecure');
+    if (options.insecure && (options.caCertFile || options.adminTokenFile || options.joinTokenFiles.length > 0 || options.joinTokensFile || options.caEncryptionKeyFile || options.newCa)) {
+      throw new UsageError('--insecure runs without a CA and tokens: drop --ca-cert, --new-ca, --admin-token-file, --join-token(s)-file and --ca-encryption-key-file, or --insecure');
     }
+    // Like the CA encryption key, the variable may be set for the whole host; an insecure control plane has no tokens.
+    if (options.insecure) options.joinTokens = [];
+    if (options.newCa && options.store === 'etcd') throw new UsageError('--new-ca is for the file store: with --store etcd the first replica makes the CA when etcd holds none');
     // The variable may be set for the whole host; an insecure control plane has no CA to encrypt.
     if (options.insecure) delete options.caEncryptionKey;
 

@@ -7,31 +7,39 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
-import { digest, newSecret, sameDigest } from './secret.js';
+import { checkPrivate } from '../../core/private-file.js';
+import { digest, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, newSecret, readableWarning, sameDigest } from './secret.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 const ADMIN_PREFIX = 'hyphae-admin.';
 
-/** Resolves with the token and the file it lives in; `created` when this start made it. */
-export async function loadAdminToken(dataDir: string, file?: string): Promise<{ token: string; file: string; created: boolean }> {
+/** Resolves with the token and the file it lives in; `created` when this start made it; `warning` for the log. */
+export async function loadAdminToken(dataDir: string, file?: string): Promise<{ token: string; file: string; created: boolean; warning?: string }> {
   if (file) {
+    // The file says who administers the mesh: nobody else may have been able to write it.
+    const { readableByOthers } = await checkPrivate(file, '--admin-token-file');
     const token = (await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read --admin-token-file ${file}: ${err.code ?? err.message}`);
     })).trim();
-    if (token.length < 16 || token.length > 512 || /\s/.test(token)) {
-      throw new MeshError(ErrorCode.INVALID_OPTIONS, `--admin-token-file ${file} must hold one token of 16 to 512 characters without spaces`);
-    }
-    return { token, file, created: false };
+    checkAdminToken(token, `--admin-token-file ${file}`, 'write one there (openssl rand -hex 32 > <file>)');
+    return { token, file, created: false, ...(readableByOthers && { warning: readableWarning(`--admin-token-file ${file}`) }) };
   }
   const own = path.join(dataDir, ADMIN_TOKEN_FILE);
-  const existing = await readFile(own, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (existing !== undefined && existing.trim() !== '') return { token: existing.trim(), file: own, created: false };
+  const existing = await readOwn(own);
+  if (existing !== undefined) return { token: existing, file: own, created: false };
   const token = `${ADMIN_PREFIX}${newSecret()}`;
   await writeFileAtomic(own, `${token}\n`);
   return { token, file: own, created: true };
+}
+
+/** Refuse an admin token that could be guessed, or that is not one token. */
+function checkAdminToken(token: string, where: string, fix: string): void {
+  if (token.length < MIN_SECRET_LENGTH || token.length > MAX_SECRET_LENGTH || /\s/.test(token)) {
+    throw new MeshError(
+      ErrorCode.INVALID_OPTIONS,
+      `${where} must hold one admin token of ${MIN_SECRET_LENGTH} to ${MAX_SECRET_LENGTH} characters without spaces (it holds ${token.length} characters${/\s/.test(token) ? ' with spaces' : ''}): ${fix}`,
+    );
+  }
 }
 
 /** The admin token's digest as replicas share it (etcd: `auth/admin`). */
@@ -47,6 +55,7 @@ export interface SharedAdminToken {
   file: string | undefined;
   /** What the log says about it. */
   note: string;
+  warning?: string;
 }
 
 /**
@@ -61,7 +70,7 @@ export interface SharedAdminToken {
  */
 export async function loadSharedAdminToken(dataDir: string, file: string | undefined, shared: SharedAdminDigest): Promise<SharedAdminToken> {
   if (file) {
-    const { token } = await loadAdminToken(dataDir, file);
+    const { token, warning } = await loadAdminToken(dataDir, file);
     const inForce = await shared.createAdmin(digest(token));
     if (!sameDigest(inForce, digest(token))) {
       throw new MeshError(
@@ -69,7 +78,7 @@ export async function loadSharedAdminToken(dataDir: string, file: string | undef
         `--admin-token-file ${file} does not hold this mesh's admin token: the replicas already running (the digest in etcd) use another one. Give every replica the same admin token file.`,
       );
     }
-    return { file, note: `read from ${file}` };
+    return { file, note: `read from ${file}`, ...(warning && { warning }) };
   }
   const own = path.join(dataDir, ADMIN_TOKEN_FILE);
   const existing = await readOwn(own);
@@ -90,10 +99,14 @@ export async function loadSharedAdminToken(dataDir: string, file: string | undef
   return { file: undefined, note: 'is the mesh\'s, made by a replica that started at the same time (in its data directory); this replica holds no copy' };
 }
 
+/** The admin token in the data directory, if there is one (the directory's permissions are checked at start). */
 async function readOwn(file: string): Promise<string | undefined> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw err;
   });
-  return text === undefined || text.trim() === '' ? undefined : text.trim();
+  if (text === undefined || text.trim() === '') return undefined;
+  const token = text.trim();
+  checkAdminToken(token, file, `remove it to have a new one made at the next start, or write a longer one (openssl rand -hex 32 > ${file})`);
+  return token;
 }

@@ -167,7 +167,7 @@ export class Tokens {
   revoke(id: string): Promise<TokenRow> {
     return this.#exclusive(async () => {
       if (this.#configured.some((e) => e.row.id === id)) {
-        throw badRequest(`join token ${id} comes from the control plane's configuration (--join-token or --join-tokens-file); remove it there and restart`);
+        throw badRequest(`join token ${id} comes from the control plane's configuration (--join-token-file, --join-tokens-file or HYPHAE_JOIN_TOKENS); remove it there and restart`);
       }
       const removed = await this.#store.remove(id);
       if (!removed) throw notFound(`no token ${id.slice(0, 40)}`);

@@ -6,7 +6,7 @@
  * leaves come from the new one), `retire` drops the old ones once no leaf they
  * signed can still be valid.
  */
-import { chmod } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import type { TrustBundle } from '../../config/wire.js';
@@ -26,6 +26,11 @@ export interface CaOptions {
   supplied?: AuthorityRecord;
   /** Where the trust bundle is written as PEM for CLIs and HYPHAE_CA_FILE (rewritten on every change). */
   bundleFile?: string;
+  /**
+   * Called when the store holds no CA, before one is made: rejects to refuse a new root (a data directory
+   * that lost its CA state, ./lost-ca.ts).
+   */
+  beforeCreate?: () => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -88,6 +93,7 @@ export class CertificateAuthority {
     let state = await opts.store.load();
     if (state && opts.store.shared) opts.log(`ca loaded id=${state.active} roots=${state.authorities.length} bundle=v${state.version} state=${opts.store.location}`);
     if (!state) {
+      await opts.beforeCreate?.();
       const record = opts.supplied ?? (await createRootAuthority(opts.trustDomain));
       const ours: CaState = { trustDomain: opts.trustDomain, version: 1, authorities: [record], active: record.id };
       state = await opts.store.create(ours);
@@ -245,10 +251,15 @@ export class CertificateAuthority {
   }
 
   async #writeBundleFile(): Promise<void> {
-    if (!this.#opts.bundleFile) return;
+    const file = this.#opts.bundleFile;
+    if (!file) return;
+    const pem = this.bundle.roots.join('');
+    // Written only when it differs: a restart rewrites nothing, so it works on a full disk, and the file's
+    // mtime says when the bundle last changed.
+    const current = await readFile(file, 'utf8').catch(() => undefined);
+    if (current !== pem) await writeFileAtomic(file, pem);
     // Public material: world-readable, so any process of the host can verify the control plane with it.
-    await writeFileAtomic(this.#opts.bundleFile, this.bundle.roots.join(''));
-    await chmod(this.#opts.bundleFile, 0o644);
+    if (((await stat(file)).mode & 0o777) !== 0o644) await chmod(file, 0o644);
   }
 
   /** Stop following changes from other replicas. */

@@ -18,6 +18,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { checkPrivate } from '../../core/private-file.js';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 
 export const KEY_ALGORITHM = 'AES-256-GCM';
@@ -107,6 +108,8 @@ export class EncryptionKeys {
     if (src.inline !== undefined) return { keys: EncryptionKeys.parse(src.inline, 'HYPHAE_CA_ENCRYPTION_KEY') };
     const file = src.file!;
     const where = `--ca-encryption-key-file ${file}`;
+    // It decrypts the CA's keys: a file another user could have written could hold their key instead.
+    await checkPrivate(file, '--ca-encryption-key-file');
     let text: string;
     let mode: number;
     try {

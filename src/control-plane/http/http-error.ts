@@ -29,7 +29,8 @@ export class HttpError extends MeshError {
 /**
  * Errors raised below the API (by a store) that are answers, not bugs: a
  * conflict is the caller's to resolve (409), an unavailable store is worth a
- * retry (503), a quota is the caller's to free (429). Anything else stays as it is (a 500 if it is not an HttpError).
+ * retry (503), a quota is the caller's to free (429), a full disk is the operator's to fix (507).
+ * Anything else stays as it is (a 500 if it is not an HttpError).
  */
 export function fromStoreError(err: unknown): unknown {
   if (!(err instanceof MeshError) || err instanceof HttpError) return err;
@@ -40,6 +41,8 @@ export function fromStoreError(err: unknown): unknown {
   if (err.code === ErrorCode.STORE_UNAVAILABLE) return new HttpError(503, err.code, err.message, { cause: err, headers: { 'retry-after': '1' } });
   // No Retry-After: a slot frees when an instance deregisters or expires, which no clock here can promise.
   if (err.code === ErrorCode.QUOTA_EXCEEDED) return new HttpError(429, err.code, err.message, { cause: err });
+  // 507 Insufficient Storage (RFC 4918): the request was fine, the server cannot store it; nothing was changed.
+  if (err.code === ErrorCode.STORE_FULL) return new HttpError(507, err.code, err.message, { cause: err });
   return err;
 }
 

@@ -27,7 +27,8 @@ import type { ServiceSnapshot } from '../../config/wire.js';
 import type { EventLog } from '../log.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 
-const FILE = 'registry-seen.json';
+export const RESTART_HOLD_FILE = 'registry-seen.json';
+const FILE = RESTART_HOLD_FILE;
 
 export class RestartHold {
   readonly file: string;
