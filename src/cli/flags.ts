@@ -32,7 +32,13 @@ export function durationFlag(name: string, value: string | undefined, minMs: num
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
   const ms = m ? Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!) : NaN;
   if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) {
-    throw new UsageError(`--${name} must be a duration such as 30s, 10m, 24h or 90d, from ${minMs / 1000}s to ${maxMs / 86_400_000}d, got "${value}"`);
+    throw new UsageError(`--${name} must be a duration such as 30s, 10m, 24h or 90d, from ${readable(minMs)} to ${readable(maxMs)}, got "${value}"`);
   }
   return ms;
+}
+
+/** A bound in the largest unit that divides it: 100ms, 1s, 10m, 365d. */
+function readable(ms: number): string {
+  for (const [unit, size] of Object.entries(UNITS).reverse()) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return ms === 0 ? '0s' : `${ms}ms`;
 }

@@ -141,7 +141,8 @@ describe('wrapped server listener', () => {
 
   it('destroys connections that do not finish their handshake in time, and one that half-closes before its first byte at once', async () => {
     inbound.set('STRICT');
-    const deadline = 1_500;
+    // Long enough that "at once" and "at the deadline" stay apart on a busy machine.
+    const deadline = 3_000;
     const w = await wrapped({ tlsHandshakeTimeoutMs: deadline });
     const slowKinds: PeerKind[] = ['silent', 'partial-hello', 'slow-hello'];
     // The dribbling one sends a byte every 100 ms: an idle timer would never fire.
@@ -150,7 +151,7 @@ describe('wrapped server listener', () => {
     try {
       const quickTimes = await within(Promise.all(quick.map((p) => p.endedByServer)), 10_000);
       assert.ok(quickTimes, `not let go: ${quick.filter((p) => !p.ended()).map((p) => p.kind).join(', ')}`);
-      for (const [i, t] of quickTimes.entries()) assert.ok(t < deadline - 200, `${quick[i]!.kind} let go only after ${Math.round(t)} ms`);
+      for (const [i, t] of quickTimes.entries()) assert.ok(t < deadline - 1_000, `${quick[i]!.kind} let go only after ${Math.round(t)} ms`);
       const slowTimes = await within(Promise.all(slow.map((p) => p.endedByServer)), 10_000);
       assert.ok(slowTimes, `not cut within 10 s: ${slow.filter((p) => !p.ended()).map((p) => p.kind).join(', ')}`);
       for (const [i, t] of slowTimes.entries()) assert.ok(t >= deadline - 100, `${slow[i]!.kind} cut after ${Math.round(t)} ms, before the deadline`);
