@@ -32,7 +32,7 @@ function re2(): Re2Module {
  * Longest value (in UTF-16 code units, as JavaScript counts a string's
  * length) a regex is run against: a longer one does not match. With the
  * program cap below it bounds the worst case of one match (~0.5 s measured
- * for adversarial pattern and input together, ~0.2 ms for the usual
+ * for adversarial pattern and input together, ~0.1 ms for the usual
  * catastrophic ones; docs/benchmarks.md). Fails safe for routing (the request
  * goes to a less specific rule or the whole service); a caller that denies
  * on a match (an authorization DENY) must treat a longer value as a denial.
@@ -67,12 +67,13 @@ export class RegexRejection extends Error {
 
 /** Compile a full-match regex; throws RegexRejection when the pattern is not accepted (see regexError). */
 export function compileFullMatch(pattern: string): FullMatcher {
-  const re2 = compileRe2(pattern);
+  // Compiled by RE2 whichever engine runs it: the syntax accepted and the refusals are RE2's.
+  const compiled = compileRe2(pattern);
   const v8 = deterministicRegExp(pattern);
   if (v8 !== undefined) {
     return { engine: 'v8', test: (value) => value.length <= REGEX_MAX_INPUT_LENGTH && v8.test(value) };
   }
-  return { engine: 're2', test: (value) => value.length <= REGEX_MAX_INPUT_LENGTH && re2.testExact(value) };
+  return { engine: 're2', test: (value) => value.length <= REGEX_MAX_INPUT_LENGTH && compiled.testExact(value) };
 }
 
 /** Why a pattern is refused (to follow `regular expression "<pattern>"`), or undefined when it is accepted. */
