@@ -13,6 +13,7 @@ import { clientStack } from './client-stack.js';
 import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
+import { printRegexRows, regexAttacks, regexRoutes, type RegexAttackRow, type RegexRouteRow } from './regex-match.js';
 import { printTelemetryRows, telemetryThroughput, type TelemetryRow } from './telemetry-throughput.js';
 
 const { values } = parseArgs({
@@ -79,6 +80,11 @@ console.log(
 const telemetry = await telemetryThroughput(telemetryOpts);
 printTelemetryRows(telemetry);
 
+console.log('');
+console.log('route regexes (bench/regex-match): a route with a regex path and a regex header match, in-process, 7 interleaved rounds of 200,000 matches, median');
+const regex = { routes: regexRoutes({ rounds: 7, matches: 200_000 }), attacks: regexAttacks() };
+printRegexRows(regex.routes, regex.attacks);
+
 const out: {
   machine: string;
   date: string;
@@ -88,6 +94,7 @@ const out: {
   clientStack: (Row & { ratio?: number })[];
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
   telemetry: TelemetryRow[];
+  regex: { routes: RegexRouteRow[]; attacks: RegexAttackRow[] };
 } = {
   machine,
   date: new Date().toISOString(),
@@ -97,6 +104,7 @@ const out: {
   clientStack: stackRows,
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
   telemetry,
+  regex,
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
 await writeFile(path.join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);

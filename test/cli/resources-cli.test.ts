@@ -139,7 +139,7 @@ spec:
     ];
     assert.equal(lines.length, 1 + expected.length, r.stderr);
     expected.forEach((prefix, i) => assert.ok(lines[i + 1]!.trim().startsWith(`${prefix}: `), `${lines[i + 1]} should start with ${prefix}`));
-    assert.match(r.stderr, /does not compile: Unterminated character class/);
+    assert.match(r.stderr, /does not compile \(RE2 syntax\): missing closing \]: `\[0-9`/);
     assert.match(r.stderr, /every backend has weight 0/);
     assert.match(r.stderr, /subset "v3" is not defined on Service default\/api/);
     assert.match(r.stderr, /unknown service default\/nosuch/);

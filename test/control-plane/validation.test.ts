@@ -73,16 +73,37 @@ describe('config validation on apply', () => {
     );
     // A single resource (not a list): paths start at the resource.
     assert.deepEqual(r.paths, ['spec.rules[0].matches[0].path.value', 'spec.rules[0].matches[1].headers[0].value', 'spec.rules[0].matches[1].queryParams[0].value']);
-    assert.match(r.messages['spec.rules[0].matches[0].path.value']!, /regular expression "\/v\(\[0-9\]\+" does not compile: Unterminated group/);
-    assert.match(r.messages['spec.rules[0].matches[1].queryParams[0].value']!, /Nothing to repeat/);
+    assert.match(r.messages['spec.rules[0].matches[0].path.value']!, /regular expression "\/v\(\[0-9\]\+" does not compile \(RE2 syntax\): missing closing \)/);
+    assert.match(r.messages['spec.rules[0].matches[1].queryParams[0].value']!, /missing argument to repetition operator/);
   });
 
-  it('rejects regular expressions that can backtrack catastrophically (they run on every request)', async () => {
+  it('rejects, with the reason named, what RE2 does not have: backreferences, lookarounds, programs over the size cap', async () => {
+    const before = await revision();
     const r = await rejected(
-      routeOf('x', [{ matches: [{ path: { type: 'RegularExpression', value: '/(a+)+$' } }, { headers: [{ type: 'RegularExpression', name: 'x-a', value: '(.*a){30}' }] }], backendRefs: [{ name: 'api' }] }]),
+      routeOf('x', [
+        {
+          matches: [
+            { path: { type: 'RegularExpression', value: '/(a)\\1' } },
+            { path: { type: 'RegularExpression', value: '/api(?!/admin).*' } },
+            { headers: [{ type: 'RegularExpression', name: 'x-a', value: '(?<=x)y' }], queryParams: [{ type: 'RegularExpression', name: 'q', value: '.{0,1000}' }] },
+          ],
+          backendRefs: [{ name: 'api' }],
+        },
+      ]),
     );
-    assert.deepEqual(r.paths, ['spec.rules[0].matches[0].path.value', 'spec.rules[0].matches[1].headers[0].value']);
-    assert.match(r.messages['spec.rules[0].matches[0].path.value']!, /"\/\(a\+\)\+\$" may backtrack catastrophically/);
+    assert.deepEqual(r.paths, ['spec.rules[0].matches[0].path.value', 'spec.rules[0].matches[1].path.value', 'spec.rules[0].matches[2].headers[0].value', 'spec.rules[0].matches[2].queryParams[0].value']);
+    assert.match(r.messages['spec.rules[0].matches[0].path.value']!, /uses a backreference \(\\1\), which RE2 syntax does not have/);
+    assert.match(r.messages['spec.rules[0].matches[1].path.value']!, /uses a negative lookahead/);
+    assert.match(r.messages['spec.rules[0].matches[2].headers[0].value']!, /uses a lookbehind/);
+    assert.match(r.messages['spec.rules[0].matches[2].queryParams[0].value']!, /is too large: its RE2 program has 2002 instructions, above the limit of 1000/);
+    assert.equal(await revision(), before, 'nothing was stored');
+  });
+
+  it('accepts patterns that backtrack catastrophically in V8: they run on the linear-time engine', async () => {
+    const res = await call(cp.url, 'PUT', '/v1/resources?dryRun=true', {
+      items: [routeOf('x', [{ matches: [{ path: { type: 'RegularExpression', value: '/(a+)+$' } }, { headers: [{ type: 'RegularExpression', name: 'x-a', value: '(.*a){30}' }] }], backendRefs: [{ name: 'api' }] }])],
+    });
+    assert.equal(res.status, 200, res.text);
   });
 
   it('rejects header values and rewrite paths with control characters (they would split the request)', async () => {

@@ -3,7 +3,7 @@
  * built here, names lower-cased here, prefixes normalised here, so a request
  * only compares strings and runs prebuilt regexes.
  */
-import { fullMatchRegex } from '../../config/regex.js';
+import { compileFullMatch } from '../../config/regex.js';
 import type { RouteMatch } from '../../config/resources.js';
 import type { MeshCall } from '../call.js';
 
@@ -23,8 +23,12 @@ export interface CompiledMatch {
 
 export const PATH_RANK = { Exact: 3, RegularExpression: 2, PathPrefix: 1 } as const;
 
-/** Whole-value regexes (see config/regex.ts); a pattern that does not compile throws (the control plane rejects those first). */
-const fullRegex = fullMatchRegex;
+/**
+ * Whole-value regexes, linear-time whatever the pattern (see config/regex.ts); a value longer than
+ * REGEX_MAX_INPUT_LENGTH does not match. A pattern that does not compile throws (the control plane
+ * rejects those first), and route-table.ts leaves its rule out.
+ */
+const fullRegex = compileFullMatch;
 
 /** Gateway API PathPrefix: element-wise, so /v1 matches /v1, /v1/ and /v1/x but not /v10; a trailing slash is ignored. */
 export function normalisePrefix(value: string): string {

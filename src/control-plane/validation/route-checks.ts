@@ -58,7 +58,7 @@ export function checkRoute(route: RouteResource, at: string, world: World): Vali
 
 function regex(pattern: string, path: string, issue: (path: string, message: string) => void): void {
   const why = regexError(pattern);
-  if (why !== undefined) issue(path, `regular expression "${pattern.slice(0, 100)}" ${why.startsWith('may backtrack') ? why : `does not compile: ${why}`}`);
+  if (why !== undefined) issue(path, `regular expression "${pattern.slice(0, 100)}" ${why}`);
 }
 
 /** The service must be known; a subset must be defined on its Service and carried by some registered instance. */
