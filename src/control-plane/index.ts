@@ -9,8 +9,11 @@ export {
   DEFAULT_CERT_TTL_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
+  DEFAULT_MAX_STATS_STREAMS,
+  DEFAULT_MAX_STATS_STREAMS_PER_TOKEN,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  MAX_STATS_STREAMS,
   type ControlPlaneOptions,
 } from './options.js';
 export type { LogSink } from './log.js';

@@ -13,6 +13,11 @@ export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_TRUST_DOMAIN = 'hyphae.local';
 export const DEFAULT_CERT_TTL_MS = 24 * 3600 * 1000;
 export const MAX_CERT_TTL_MS = 365 * 24 * 3600 * 1000;
+/** Stats streams one token may hold open: a dashboard or two, not a way to make the control plane build summaries. */
+export const DEFAULT_MAX_STATS_STREAMS_PER_TOKEN = 8;
+export const DEFAULT_MAX_STATS_STREAMS = 256;
+/** Upper bound of both flags: each stream is a connection, and a write of every summary. */
+export const MAX_STATS_STREAMS = 100_000;
 
 export interface ControlPlaneOptions {
   /** TCP port; 0 picks a free one (see ControlPlane.port). Default 15010. */
@@ -33,6 +38,10 @@ export interface ControlPlaneOptions {
   restartHoldMs?: number;
   /** Largest accepted request body. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** Stats streams (`GET /v1/stats/stream`) one token may hold open; the admin token counts as one. Default 8. */
+  maxStatsStreamsPerToken?: number;
+  /** Stats streams open in all. Default 256. */
+  maxStatsStreams?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
   /**
@@ -81,6 +90,8 @@ const optionsSchema = z.strictObject({
   heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
   restartHoldMs: z.int().min(0).max(3_600_000).optional(),
   bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
+  maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
+  maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
   insecure: z.boolean().default(false),
   trustDomain: z

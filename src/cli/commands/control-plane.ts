@@ -6,10 +6,13 @@ import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
+  DEFAULT_MAX_STATS_STREAMS,
+  DEFAULT_MAX_STATS_STREAMS_PER_TOKEN,
   DEFAULT_ETCD_PREFIX,
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  MAX_STATS_STREAMS,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
@@ -101,6 +104,9 @@ Options:
   --restart-hold <duration>  after a restart (file store), hold empty snapshots of services that had
                          instances this long while they register again (default: --ttl; 0: off)
   --body-limit <bytes>   largest request body accepted (default ${DEFAULT_BODY_LIMIT_BYTES})
+  --max-stats-streams-per-token <n>  live stats streams (the dashboard's) one token may hold
+                         open; the admin token counts as one (default ${DEFAULT_MAX_STATS_STREAMS_PER_TOKEN})
+  --max-stats-streams <n>  live stats streams open in all (default ${DEFAULT_MAX_STATS_STREAMS})
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
@@ -147,6 +153,8 @@ export const controlPlaneCommand: Command = {
         'heartbeat-ms': { type: 'string' },
         'restart-hold': { type: 'string' },
         'body-limit': { type: 'string' },
+        'max-stats-streams-per-token': { type: 'string' },
+        'max-stats-streams': { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
         'etcd-prefix': { type: 'string' },
@@ -181,6 +189,8 @@ export const controlPlaneCommand: Command = {
       heartbeatMs: intFlag('heartbeat-ms', values['heartbeat-ms'], 10, 3_600_000),
       restartHoldMs: durationFlag('restart-hold', values['restart-hold'], 0, 3_600_000),
       bodyLimitBytes: intFlag('body-limit', values['body-limit'], 1024, 64 * 1024 * 1024),
+      maxStatsStreamsPerToken: intFlag('max-stats-streams-per-token', values['max-stats-streams-per-token'], 1, MAX_STATS_STREAMS),
+      maxStatsStreams: intFlag('max-stats-streams', values['max-stats-streams'], 1, MAX_STATS_STREAMS),
       ...storeFlags(values, process.env),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
