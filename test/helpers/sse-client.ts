@@ -6,7 +6,7 @@
  * refused open is not an error: its status and error body are kept for the
  * test to assert on.
  */
-import { request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import type { ApiErrorBody } from '../../src/config/wire.js';
 
 export interface SseEvent {
@@ -18,7 +18,8 @@ export interface SseEvent {
 }
 
 export interface SseOpenOptions {
-  dispatcher?: Dispatcher;
+  /** The control plane's CA (PEM), for https. */
+  ca?: string;
   /** Bearer token; none when undefined. */
   token?: string;
 }
@@ -35,47 +36,59 @@ export class SseClient {
   #abort: AbortController;
   #waiters = new Set<() => void>();
 
-  private constructor(status: number, error: ApiErrorBody | undefined, abort: AbortController, body: AsyncIterable<Buffer> | undefined) {
+  private constructor(status: number, error: ApiErrorBody | undefined, abort: AbortController, body: AsyncIterable<Buffer> | undefined, agent: Agent) {
     this.status = status;
     this.error = error;
     this.#abort = abort;
-    this.ended = body ? this.#read(body) : Promise.resolve();
-    if (!body) this.endedAt = performance.now();
+    const read = body ? this.#read(body) : Promise.resolve((this.endedAt = performance.now()));
+    this.ended = read.then(() => agent.close()).catch(() => {});
   }
 
   static async open(url: string, path: string, opts: SseOpenOptions = {}): Promise<SseClient> {
+    // A connection of its own, as a browser's EventSource has: never an idle one from a pool, which the
+    // server may be closing just as the request goes out.
+    const agent = new Agent(opts.ca ? { connect: { ca: opts.ca } } : {});
     const abort = new AbortController();
-    const res = await request(`${url}${path}`, {
-      dispatcher: opts.dispatcher,
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), accept: 'text/event-stream' },
-      signal: abort.signal,
-      headersTimeout: 30_000,
-      bodyTimeout: 0,
-    });
-    if (res.statusCode !== 200) {
-      const text = await res.body.text();
-      let error: ApiErrorBody | undefined;
-      try {
-        error = JSON.parse(text) as ApiErrorBody;
-      } catch {
-        error = undefined;
+    try {
+      const res = await request(`${url}${path}`, {
+        dispatcher: agent,
+        headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), accept: 'text/event-stream' },
+        signal: abort.signal,
+        headersTimeout: 30_000,
+        bodyTimeout: 0,
+      });
+      if (res.statusCode !== 200) {
+        const text = await res.body.text();
+        let error: ApiErrorBody | undefined;
+        try {
+          error = JSON.parse(text) as ApiErrorBody;
+        } catch {
+          error = undefined;
+        }
+        return new SseClient(res.statusCode, error, abort, undefined, agent);
       }
-      return new SseClient(res.statusCode, error, abort, undefined);
+      return new SseClient(200, undefined, abort, res.body, agent);
+    } catch (err) {
+      await agent.close();
+      throw err;
     }
-    return new SseClient(200, undefined, abort, res.body);
   }
 
   async #read(body: AsyncIterable<Buffer>): Promise<void> {
     const decoder = new TextDecoder();
     let buf = '';
+    // Where the search for the end of the event resumes: a summary is hundreds of kilobytes, in many chunks.
+    let from = 0;
     try {
       for await (const chunk of body) {
         buf += decoder.decode(chunk, { stream: true });
         let end: number;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
+        while ((end = buf.indexOf('\n\n', from)) >= 0) {
           this.#parse(buf.slice(0, end));
           buf = buf.slice(end + 2);
+          from = 0;
         }
+        from = Math.max(0, buf.length - 1);
       }
     } catch {
       // Aborted by close(), or the server went away: either way the stream has ended.
@@ -98,6 +111,13 @@ export class SseClient {
 
   #wake(): void {
     for (const w of [...this.#waiters]) w();
+  }
+
+  /** How many events named `event` have come. */
+  count(event: string): number {
+    let n = 0;
+    for (const e of this.events) if (e.event === event) n++;
+    return n;
   }
 
   /** The events named `event`, their data parsed. */

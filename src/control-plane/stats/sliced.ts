@@ -26,6 +26,41 @@ export async function runSliced<T>(work: Sliced<T>, sliceMs: number): Promise<T>
   }
 }
 
+/** Items sorted by Array.prototype.sort in one step of sortInSlices; longer lists are merged from such runs. */
+const SORT_RUN = 512;
+
+/**
+ * `items` sorted by `compare`, stably, as Array.prototype.sort would: runs of
+ * SORT_RUN sorted natively, then merged pairwise (bottom-up merge sort),
+ * yielding between runs and merges. A summary of a full store sorts tens of
+ * thousands of edges: tens of milliseconds in one go.
+ */
+export function* sortInSlices<T>(items: readonly T[], compare: (a: T, b: T) => number): Sliced<T[]> {
+  let from = items.slice();
+  for (let lo = 0; lo < from.length; lo += SORT_RUN) {
+    const run = from.slice(lo, lo + SORT_RUN).sort(compare);
+    for (let k = 0; k < run.length; k++) from[lo + k] = run[k]!;
+    yield;
+  }
+  let to = new Array<T>(from.length);
+  for (let width = SORT_RUN; width < from.length; width *= 2) {
+    for (let lo = 0; lo < from.length; lo += 2 * width) {
+      const mid = Math.min(lo + width, from.length);
+      const hi = Math.min(lo + 2 * width, from.length);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      // `<= 0` takes the left one first on ties: stable.
+      while (i < mid && j < hi) to[k++] = compare(from[i]!, from[j]!) <= 0 ? from[i++]! : from[j++]!;
+      while (i < mid) to[k++] = from[i++]!;
+      while (j < hi) to[k++] = from[j++]!;
+      yield;
+    }
+    [from, to] = [to, from];
+  }
+  return from;
+}
+
 /** Items serialised between two yields. */
 const JSON_CHUNK = 500;
 

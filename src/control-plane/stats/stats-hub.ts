@@ -95,8 +95,10 @@ export class StatsHub {
   #byOwner = new Map<string, number>();
   #built = new Map<number, Built>();
   #building = new Map<number, Promise<Built>>();
-  /** Wall time of the last build, which paces rebuilds (BUILD_SHARE). */
+  /** Wall time of the last build, which paces rebuilds for readers (BUILD_SHARE). */
   #lastBuildMs = 0;
+  /** The least time between two pushes: BUILD_SHARE times the last push's. */
+  #pace = 0;
   /** Registry and configuration changes seen. */
   #changes = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -138,7 +140,7 @@ export class StatsHub {
     const changed = () => {
       this.#changes++;
       if (this.#pushing) this.#changedWhilePushing = true;
-      else if (this.#streams.size > 0) this.#schedule(this.#lastPush + CHANGE_PUSH_GAP_MS - performance.now());
+      else if (this.#streams.size > 0) this.#schedule(this.#lastPush + Math.max(CHANGE_PUSH_GAP_MS, this.#pace) - performance.now());
     };
     const offRegistry = this.#registry.onChange(changed);
     const offStore = this.#store.onChange(changed);
@@ -153,8 +155,8 @@ export class StatsHub {
   }
 
   /**
-   * The summary of a window as JSON: the one built for this tick when there is one, else built now,
-   * shared by every caller until it is stale (see #fresh).
+   * The summary of a window as JSON: the latest one while it is fresh enough (#maxAge), else one built now,
+   * shared by every caller waiting for it.
    */
   async summaryJson(windowMs: number): Promise<string> {
     return (await this.#summary(windowMs, this.#maxAge(windowMs))).json;
@@ -191,8 +193,8 @@ export class StatsHub {
       (built) => this.#write(stream, built.event),
       (err: unknown) => this.#failed(err),
     );
-    // The next tick a period from now at the latest (an earlier one stays), as the first summary is on its way.
-    this.#schedule(this.#pushMs);
+    // The first stream starts the ticks (a push under way schedules the next one itself).
+    if (this.#timer === undefined && !this.#pushing) this.#schedule(this.#pushMs);
   }
 
   /** End every stream opened with `tokenId` (it was revoked); the client reconnects, and is refused. */
@@ -218,7 +220,11 @@ export class StatsHub {
     return new HttpError(429, ErrorCode.TOO_MANY_STREAMS, message);
   }
 
-  /** How old a summary a reader may be given: one built since the last change and within a tick, or a recent one while reports pour in. */
+  /**
+   * How old a summary a reader (a GET, a new stream) may be given: up to a push period when nothing was
+   * reported or registered since it was built; else a quarter of a second, or more while builds are slow
+   * (a reader that loops must not make the control plane build back to back).
+   */
   #maxAge(windowMs: number): number {
     const built = this.#built.get(windowMs);
     if (built !== undefined && built.version === this.#version()) return this.#pushMs;
@@ -287,10 +293,10 @@ export class StatsHub {
       this.#failed(err);
     } finally {
       this.#pushing = false;
+      this.#pace = BUILD_SHARE * (performance.now() - start);
       if (this.#streams.size > 0) {
-        const took = performance.now() - start;
         const next = this.#changedWhilePushing ? CHANGE_PUSH_GAP_MS : this.#pushMs;
-        this.#schedule(start + Math.max(next, BUILD_SHARE * took) - performance.now());
+        this.#schedule(start + Math.max(next, this.#pace) - performance.now());
       }
     }
   }

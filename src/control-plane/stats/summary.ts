@@ -9,7 +9,7 @@ import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import { serviceRows } from '../routes/status-routes.js';
 import { LatencyArena } from './latency-arena.js';
-import { drain, type Sliced } from './sliced.js';
+import { drain, sortInSlices, type Sliced } from './sliced.js';
 import type { ReporterState, StatsStore, Traffic } from './stats-store.js';
 
 export interface TrafficView {
@@ -125,7 +125,6 @@ export function trafficView(t: Traffic | undefined): TrafficView {
   };
 }
 
-
 export function buildSummary(deps: SummaryDeps, windowMs: number): MeshSummary {
   return drain(summarySteps(deps, windowMs));
 }
@@ -134,10 +133,10 @@ export function buildSummary(deps: SummaryDeps, windowMs: number): MeshSummary {
  * buildSummary, yielding now and then (see ./sliced.ts): with the stats store
  * full it reads half a million entries and lists tens of thousands of edges.
  */
-export function* summarySteps({ registry, store, stats, now = Date.now }: SummaryDeps, windowMs: number): Sliced<MeshSummary> {
+export function* summarySteps(deps: SummaryDeps, windowMs: number): Sliced<MeshSummary> {
   const arena = LatencyArena.acquire();
   try {
-    return yield* summaryOf({ registry, store, stats, now }, windowMs, arena);
+    return yield* summaryOf(deps, windowMs, arena);
   } finally {
     arena.release();
   }
@@ -218,7 +217,7 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
       certificate,
       traffic: trafficView(traffic),
     });
-    // After each one: an instance's or an edge's figures merge a part per report of each process in the window.
+    // After each one: its figures read every report of its process in the window.
     yield;
   }
 
@@ -236,8 +235,8 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
     keyed.push({ key: `${e.source ?? ''}>${e.destination}`, view: { source: e.source ?? null, destination: e.destination, ...trafficView(e) } });
     yield;
   }
-  // On keys made once, not per comparison: a full store holds tens of thousands of edges.
-  const edges = keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((e) => e.view);
+  // On keys made once, not per comparison, and in slices: a full store holds tens of thousands of edges.
+  const edges = (yield* sortInSlices(keyed, (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))).map((e) => e.view);
   for (const e of edges) {
     if (e.requests >= EDGE_MIN_REQUESTS && e.successRate !== null && e.successRate < EDGE_SUCCESS_WARNING) {
       warnings.push({ kind: 'edge-errors', message: `${e.source ?? '(clients)'} -> ${e.destination}: ${(e.successRate * 100).toFixed(1)}% success over ${windowMs / 1000}s` });
