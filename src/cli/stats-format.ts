@@ -31,5 +31,5 @@ export function edgeTable(edges: MeshSummary['edges']): string {
   );
 }
 
-export const commonFlagsUsage = `  --window <seconds>     stats window, 1-60 (default 10)
+export const commonFlagsUsage = `  --window <seconds>     stats window: 10, 30 or 60 (1-60, rounded up; default 10)
   --json                 print JSON instead of tables`;

@@ -10,6 +10,20 @@ import { LATENCY_BUCKETS } from '../core/latency-histogram.js';
 import { DEFAULT_NAMESPACE, nameSchema } from './names.js';
 
 export const STATS_PATH = '/v1/stats';
+
+/**
+ * The windows (seconds) the control plane summarises stats over: a fixed few, since every window
+ * someone follows costs a summary of the whole stats store each second. A request for another window
+ * (1 to 60) is served the smallest of these that covers it; the summary's `windowSeconds` says which.
+ */
+export const STATS_WINDOWS_SECONDS = [10, 30, 60] as const;
+export const DEFAULT_STATS_WINDOW_SECONDS = 10;
+export const MAX_STATS_WINDOW_SECONDS = 60;
+
+/** The window served for a request of `seconds` (1 to MAX_STATS_WINDOW_SECONDS). */
+export function statsWindowFor(seconds: number): number {
+  return STATS_WINDOWS_SECONDS.find((w) => w >= seconds) ?? MAX_STATS_WINDOW_SECONDS;
+}
 /** Edges (destinations) one report may carry. */
 export const MAX_STATS_EDGES = 1000;
 /** Endpoint states one report may carry. */

@@ -77,10 +77,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
     tokenValid: (id) => tokens.stillValid(id),
   });
+  const stats = new StatsHub({
+    registry,
+    store,
+    log,
+    maxStreamsPerToken: opts.maxStatsStreamsPerToken,
+    maxStreams: opts.maxStatsStreams,
+    tokenValid: (id) => tokens.stillValid(id),
+  });
   // A revocation, through this replica or (etcd) another one, ends the streams opened with the token now.
   tokens.onRevoked((id) => {
     const n = hub.closeToken(id, `token ${id} revoked`);
     if (n > 0) log(`watch closed ${n} stream${n > 1 ? 's' : ''} of revoked token ${id}`);
+    const s = stats.closeToken(id);
+    if (s > 0) log(`stats closed ${s} stream${s > 1 ? 's' : ''} of revoked token ${id}`);
   });
   hold?.onEnd(() => hub.releaseHeld());
   // A replica that cannot see the store would go on pushing a stale view: let its watchers move to another replica
@@ -113,7 +123,6 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
-  const stats = new StatsHub({ registry, store, log });
   const server = createApiServer({
     router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
     bodyLimitBytes: opts.bodyLimitBytes,

@@ -9,9 +9,12 @@ export {
   DEFAULT_CERT_TTL_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
+  DEFAULT_MAX_STATS_STREAMS,
+  DEFAULT_MAX_STATS_STREAMS_PER_TOKEN,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
   MIN_LISTENER_TIMEOUT_MS,
+  MAX_STATS_STREAMS,
   type ControlPlaneOptions,
 } from './options.js';
 export type { LogSink } from './log.js';

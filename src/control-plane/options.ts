@@ -17,6 +17,11 @@ export const DEFAULT_CERT_TTL_MS = 24 * 3600 * 1000;
 export const MAX_CERT_TTL_MS = 365 * 24 * 3600 * 1000;
 /** The shortest handshake, header or request timeout accepted (tests use it; production wants seconds). */
 export const MIN_LISTENER_TIMEOUT_MS = 100;
+/** Stats streams one token may hold open: a dashboard or two, not a way to make the control plane build summaries. */
+export const DEFAULT_MAX_STATS_STREAMS_PER_TOKEN = 8;
+export const DEFAULT_MAX_STATS_STREAMS = 256;
+/** Upper bound of both flags: each stream is a connection, and a write of every summary. */
+export const MAX_STATS_STREAMS = 100_000;
 
 export interface ControlPlaneOptions {
   /** TCP port; 0 picks a free one (see ControlPlane.port). Default 15010. */
@@ -52,6 +57,10 @@ export interface ControlPlaneOptions {
   maxInstancesPerToken?: number;
   /** Live instances one service may have, whoever registers them. Default 5,000. */
   maxInstancesPerService?: number;
+  /** Stats streams (`GET /v1/stats/stream`) one token may hold open; the admin token counts as one. Default 8. */
+  maxStatsStreamsPerToken?: number;
+  /** Stats streams open in all. Default 256. */
+  maxStatsStreams?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
   /**
@@ -117,6 +126,8 @@ const optionsSchema = z.strictObject({
   maxConnections: z.int().min(1).max(1_000_000).optional(),
   maxInstancesPerToken: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_TOKEN),
   maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
+  maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
+  maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
   log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
   insecure: z.boolean().default(false),
   trustDomain: z

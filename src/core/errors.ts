@@ -42,6 +42,8 @@ export const ErrorCode = {
   FORBIDDEN: 'HYPHAE_ERR_FORBIDDEN',
   /** The request conflicts with the state: a write at a stale expected revision, a CA rotation already staged (HTTP 409). */
   CONFLICT: 'HYPHAE_ERR_CONFLICT',
+  /** A stream over a cap: too many open with one token, or in all (HTTP 429). */
+  TOO_MANY_STREAMS: 'HYPHAE_ERR_TOO_MANY_STREAMS',
   /** The replicated store (etcd) cannot take writes right now (HTTP 503); reads still answer from the cache. */
   STORE_UNAVAILABLE: 'HYPHAE_ERR_STORE_UNAVAILABLE',
   /** A registration past a quota: instances per join token, or per service (HTTP 429). */

@@ -13,7 +13,9 @@ import { statsReportSchema, type StatsReportInput } from '../../src/config/stats
 import { MemoryRegistry } from '../../src/control-plane/registry/memory-registry.js';
 import { FileStore } from '../../src/control-plane/store/file-store.js';
 import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
-import { buildSummary, type MeshSummary } from '../../src/control-plane/stats/summary.js';
+import { buildSummary, summarySteps, type MeshSummary } from '../../src/control-plane/stats/summary.js';
+import { LatencyArena } from '../../src/control-plane/stats/latency-arena.js';
+import { drain, jsonInSlices, runSliced } from '../../src/control-plane/stats/sliced.js';
 import { createMesh } from '../../src/index.js';
 import { call, makeTempDir, percentile, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 
@@ -178,6 +180,80 @@ describe('stats store and summary (fake clock)', () => {
     const later = buildSummary({ registry, store, stats, now: clock }, 10_000);
     assert.equal(later.instances.find((i) => i.id === b.instance.id)!.health, 'silent');
     assert.ok(later.warnings.some((w) => w.kind === 'instance-silent' && w.instance === b.instance.id));
+  });
+});
+
+describe('summaries of a big store, built in slices', () => {
+  it('arena histograms read the quantiles LatencyHistogram reads, across growth and reuse', () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const reference: LatencyHistogram[] = [];
+    for (let round = 0; round < 2; round++) {
+      // 600 histograms: past the arena's first size (256), so it grows; the second round reuses it, dirty.
+      const arena = LatencyArena.acquire();
+      const merged = Array.from({ length: 600 }, () => arena.histogram());
+      for (let i = 0; i < 600; i++) {
+        const h = (reference[i] = new LatencyHistogram());
+        for (let part = 0; part < 3; part++) {
+          const sparse = new LatencyHistogram();
+          for (let k = 0; k < 20; k++) sparse.record(Math.exp(rand() * 8) * 0.05);
+          h.addSparse(sparse.toSparse());
+          merged[i]!.addSparse(sparse.toSparse());
+        }
+      }
+      // A histogram added into another (a service's instances) reads as the sum.
+      const sum = arena.histogram();
+      sum.add(merged[0]!);
+      sum.add(merged[599]!);
+      const both = new LatencyHistogram();
+      both.add(reference[0]!);
+      both.add(reference[599]!);
+      for (let i = 0; i < 600; i++) assert.deepEqual(merged[i]!.quantiles(0.5, 0.99), [reference[i]!.quantile(0.5), reference[i]!.quantile(0.99)], `histogram ${i}, round ${round}`);
+      assert.deepEqual(sum.quantiles(0.01, 0.5, 1), [both.quantile(0.01), both.quantile(0.5), both.quantile(1)]);
+      assert.ok(Number.isNaN(arena.histogram().quantile(0.5)), 'empty');
+      arena.release();
+    }
+  });
+
+  it('in slices or at once, the same summary; its JSON in slices is JSON.stringify\'s', async () => {
+    const dir = await makeTempDir();
+    const store = new FileStore(dir);
+    await store.load();
+    const registry = new MemoryRegistry({ defaultTtlSeconds: 300, log: () => {} });
+    try {
+      let now = 5_000_000;
+      const clock = () => now;
+      const stats = new StatsStore({ now: clock });
+      // 1 200 instances and 1 500 edges: more than a JSON slice (500 items) of each.
+      for (let i = 0; i < 1_200; i++) {
+        const { instance } = registry.register({ service: `svc-${i % 30}`, namespace: 'default', address: '127.0.0.1', port: 10_000 + i, labels: {}, weight: 1 });
+        now += 5;
+        stats.add(
+          report({
+            reporter: `reporter-${i}`,
+            service: `svc-${i % 30}`,
+            instances: [instance.id],
+            inbound: { requests: 4, errors: i % 7 === 0 ? 1 : 0, latency: hist(1 + (i % 50), 4) },
+            edges: Array.from({ length: 50 }, (_, e) => ({ destination: `dst-${e}`, requests: 2, errors: 0, latency: hist(1 + e, 2) })),
+          }),
+        );
+      }
+      const deps = { registry, store, stats, now: clock };
+      const whole = buildSummary(deps, 30_000);
+      assert.equal(whole.instances.length, 1_200);
+      assert.equal(whole.edges.length, 1_500);
+      // Slices of 0 ms: the event loop gets a turn at every yield.
+      assert.deepEqual(await runSliced(summarySteps(deps, 30_000), 0), whole);
+      let yields = 0;
+      for (const gen = summarySteps(deps, 30_000); !gen.next().done; ) yields++;
+      assert.ok(yields > 2_700, `it yields after each instance and edge: ${yields} times`);
+      assert.equal(drain(jsonInSlices(whole)), JSON.stringify(whole));
+      assert.equal(await runSliced(jsonInSlices({ a: [], b: Array.from({ length: 1_001 }, (_, i) => ({ i })), c: undefined, d: 'x' }), 0), JSON.stringify({ a: [], b: Array.from({ length: 1_001 }, (_, i) => ({ i })), d: 'x' }));
+    } finally {
+      await registry.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -6,7 +6,8 @@
  *
  * - a join token made through replica 1 works at replica 3; revoked through
  *   replica 2, it stops working at every replica, and the watch streams
- *   opened with it at every replica are closed;
+ *   opened with it at every replica are closed; a viewer token's stats
+ *   streams too;
  * - a root rotation through one replica reaches mesh clients of every
  *   replica, a retirement through another one too, and each replica's HTTPS
  *   certificate follows; two rotations at once: one wins, one conflict;
@@ -30,6 +31,7 @@ import { keyId } from '../../src/control-plane/ca/encryption-keys.js';
 import { Watcher, call, startControlPlane, trustControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { replicaArgs, replicaSecrets, startReplicas, type ReplicaSecrets } from '../helpers/replicas.js';
+import { SseClient } from '../helpers/sse-client.js';
 import { waitUntil } from '../helpers/services.js';
 
 interface CaStatusBody {
@@ -131,6 +133,33 @@ describe('replicas share the CA and the tokens through etcd', () => {
       assert.ok(!text.includes(secrets.adminToken), 'no admin token in etcd');
     } finally {
       client.close();
+    }
+  });
+
+  it('a viewer token revoked through replica 2 ends its stats streams at every replica', async () => {
+    const [r1, r2] = replicas as [RunningControlPlane, RunningControlPlane, RunningControlPlane];
+    const made = await call<TokenResponse>(r1.url, 'POST', '/v1/tokens', { kind: 'viewer' });
+    assert.equal(made.status, 201, made.text);
+    const token = made.body.token;
+    for (const r of replicas) await waitUntil(async () => (await call(r.url, 'GET', '/v1/stats/summary', undefined, { token })).status === 200, 1_000);
+    const streams = await Promise.all(replicas.map((r) => SseClient.open(r.url, '/v1/stats/stream', { ca: r.ca, token })));
+    try {
+      for (const s of streams) await s.until(() => s.count('summary') >= 1, 5_000, 'a first summary');
+      const tRevoke = performance.now();
+      assert.equal((await call(r2.url, 'DELETE', `/v1/tokens/${made.body.id}`)).status, 200);
+      await Promise.all(
+        streams.map((s, i) =>
+          Promise.race([s.ended, new Promise((_, reject) => setTimeout(() => reject(new Error(`the stats stream at replica ${i + 1} is still open 3 s after the revocation`)), 3_000))]),
+        ),
+      );
+      for (const r of replicas) await waitUntil(() => r.child.lines.some((l) => l.includes(`stats closed 1 stream of revoked token ${made.body.id}`)), 1_000);
+      for (const r of replicas) {
+        const again = await SseClient.open(r.url, '/v1/stats/stream', { ca: r.ca, token });
+        assert.equal(again.status, 401, `a new stats stream at ${r.url}`);
+      }
+      console.log(`the viewer token's stats streams ended ${streams.map((s) => (s.endedAt! - tRevoke).toFixed(0)).join(', ')} ms after the revocation through replica 2`);
+    } finally {
+      await Promise.all(streams.map((s) => s.close()));
     }
   });
 

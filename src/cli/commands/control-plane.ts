@@ -6,6 +6,8 @@ import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HOST,
+  DEFAULT_MAX_STATS_STREAMS,
+  DEFAULT_MAX_STATS_STREAMS_PER_TOKEN,
   DEFAULT_ETCD_PREFIX,
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
@@ -15,6 +17,7 @@ import {
   DEFAULT_MAX_INSTANCES_PER_SERVICE,
   DEFAULT_MAX_INSTANCES_PER_TOKEN,
   MAX_INSTANCE_QUOTA,
+  MAX_STATS_STREAMS,
   type ControlPlaneOptions,
 } from '../../control-plane/index.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../../core/listener-guard.js';
@@ -138,6 +141,9 @@ Options:
                          HYPHAE_ERR_QUOTA_EXCEEDED (default ${DEFAULT_MAX_INSTANCES_PER_TOKEN}; the admin token is not counted)
   --max-instances-per-service <n>  live instances one service may have, whoever registers
                          them (default ${DEFAULT_MAX_INSTANCES_PER_SERVICE})
+  --max-stats-streams-per-token <n>  live stats streams (the dashboard's) one token may hold
+                         open; the admin token counts as one (default ${DEFAULT_MAX_STATS_STREAMS_PER_TOKEN})
+  --max-stats-streams <n>  live stats streams open in all (default ${DEFAULT_MAX_STATS_STREAMS})
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
@@ -199,6 +205,8 @@ export const controlPlaneCommand: Command = {
         'request-timeout': { type: 'string' },
         'max-instances-per-token': { type: 'string' },
         'max-instances-per-service': { type: 'string' },
+        'max-stats-streams-per-token': { type: 'string' },
+        'max-stats-streams': { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
         'etcd-prefix': { type: 'string' },
@@ -250,6 +258,8 @@ export const controlPlaneCommand: Command = {
       requestTimeoutMs: durationFlag('request-timeout', values['request-timeout'], MIN_LISTENER_TIMEOUT_MS, 3_600_000),
       maxInstancesPerToken: intFlag('max-instances-per-token', values['max-instances-per-token'], 1, MAX_INSTANCE_QUOTA),
       maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
+      maxStatsStreamsPerToken: intFlag('max-stats-streams-per-token', values['max-stats-streams-per-token'], 1, MAX_STATS_STREAMS),
+      maxStatsStreams: intFlag('max-stats-streams', values['max-stats-streams'], 1, MAX_STATS_STREAMS),
       ...(await storeFlags(values, process.env)),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),

@@ -1,22 +1,25 @@
 /** Stats: reports in (POST /v1/stats), the summary and its live stream out. */
-import { statsReportSchema, STATS_PATH } from '../../config/stats.js';
+import { DEFAULT_STATS_WINDOW_SECONDS, MAX_STATS_WINDOW_SECONDS, STATS_WINDOWS_SECONDS, statsReportSchema, statsWindowFor, STATS_PATH } from '../../config/stats.js';
 import { requireIdentity } from '../auth/authorize.js';
 import { ErrorCode } from '../../core/errors.js';
 import { badRequest, HttpError } from '../http/http-error.js';
+import { sendJsonText } from '../http/respond.js';
 import type { Route } from '../http/router.js';
 import { validate } from '../http/validation.js';
-import { DEFAULT_WINDOW_SECONDS } from '../stats/stats-hub.js';
-import { STATS_RETENTION_MS } from '../stats/stats-store.js';
 import type { ApiDeps } from './deps.js';
 
-/** `?window=<seconds>`: 1 to the retention (60), default 10. */
+/** `?window=<seconds>`: 1 to 60, default 10, served as the smallest of the windows kept that covers it. */
 function windowMs(query: URLSearchParams): number {
   const all = query.getAll('window');
-  if (all.length === 0) return DEFAULT_WINDOW_SECONDS * 1000;
+  if (all.length === 0) return DEFAULT_STATS_WINDOW_SECONDS * 1000;
   const n = Number(all[0]);
-  const max = STATS_RETENTION_MS / 1000;
-  if (all.length > 1 || !Number.isInteger(n) || n < 1 || n > max) throw badRequest(`query parameter "window" must be a whole number of seconds from 1 to ${max}`);
-  return n * 1000;
+  if (all.length > 1 || !Number.isInteger(n) || n < 1 || n > MAX_STATS_WINDOW_SECONDS) {
+    throw badRequest(
+      `query parameter "window" must be a whole number of seconds from 1 to ${MAX_STATS_WINDOW_SECONDS}; ` +
+        `summaries are kept for windows of ${STATS_WINDOWS_SECONDS.join(', ')} s, and another is rounded up to one of them`,
+    );
+  }
+  return statsWindowFor(n) * 1000;
 }
 
 export function statsRoutes({ stats }: ApiDeps): Route[] {
@@ -40,7 +43,11 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
       path: `${STATS_PATH}/summary`,
       query: ['window'],
       auth: 'any',
-      handle: ({ query }) => ({ status: 200, body: stats.summary(windowMs(query)) }),
+      // The summary the streams on this window share (serialised once), or one built now and shared in turn.
+      handle: async ({ res, query }) => {
+        sendJsonText(res, 200, await stats.summaryJson(windowMs(query)));
+        return undefined;
+      },
     },
     {
       method: 'GET',
@@ -48,8 +55,8 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
       query: ['window'],
       // The dashboard's browser sends the token from its page (see dashboard/static/app.js).
       auth: 'any',
-      handle: ({ req, res, query }) => {
-        stats.open(req, res, windowMs(query));
+      handle: ({ req, res, query, principal }) => {
+        stats.open(req, res, windowMs(query), principal);
         return undefined;
       },
     },

@@ -15,15 +15,36 @@
  * A report over a budget, or from a new reporter when there are `maxReporters`
  * already, is dropped and counted (`dropped`, and `onDrop` for a log line).
  */
-import { LatencyHistogram } from '../../core/latency-histogram.js';
-import type { StatsReport } from '../../config/stats.js';
+import type { SparseBuckets } from '../../core/latency-histogram.js';
+import { MAX_STATS_WINDOW_SECONDS, type StatsReport } from '../../config/stats.js';
+import { LatencyArena, type ArenaHistogram } from './latency-arena.js';
+import { drain, type Sliced } from './sliced.js';
 
-export const STATS_RETENTION_MS = 60_000;
+/** As long as the largest window. */
+export const STATS_RETENTION_MS = MAX_STATS_WINDOW_SECONDS * 1000;
+
+/** Edge entries read between two yields of a sliced read (well under a millisecond's work). */
+const SLICE_ENTRIES = 1024;
+/**
+ * How often a report's arrival also forgets expired reports: pruning walks every reporter (up to
+ * `maxReporters`), too much for each of thousands of reports a second; a report kept 1 s past the
+ * retention is harmless (reads look at their window only).
+ */
+const PRUNE_EVERY_MS = 1_000;
+
+/** An edge as kept: the destination's key made once, at receipt, not on every summary. */
+interface StoredEdge {
+  /** `namespace/name` */
+  destination: string;
+  requests: number;
+  errors: number;
+  latency: SparseBuckets;
+}
 
 interface Received {
   at: number;
   intervalMs: number;
-  edges: StatsReport['edges'];
+  edges: StoredEdge[];
   /** One per report merged into this entry (usually one). */
   inbound: NonNullable<StatsReport['inbound']>[];
   /** Entries it counts against the budgets: its edges, and one per report merged into it. */
@@ -51,7 +72,7 @@ export interface Traffic {
   errors: number;
   /** Requests per second over the window. */
   rps: number;
-  latency: LatencyHistogram;
+  latency: ArenaHistogram;
 }
 
 export interface EdgeTraffic extends Traffic {
@@ -91,6 +112,8 @@ export class StatsStore {
   #maxReporters: number;
   #onDrop: ((reason: StatsDropReason, report: StatsReport) => void) | undefined;
   #entries = 0;
+  #version = 0;
+  #prunedAt = -Infinity;
   /** Reports dropped since creation, by reason. */
   readonly dropped: Record<StatsDropReason, number> = { 'reporter-full': 0, 'store-full': 0 };
 
@@ -109,10 +132,15 @@ export class StatsStore {
     return this.#entries;
   }
 
+  /** Grows with every report kept: a summary built at the same version (and time) is still right. */
+  get version(): number {
+    return this.#version;
+  }
+
   /** Keep a report; false when it was dropped (over a budget). */
   add(report: StatsReport): boolean {
     const now = this.#now();
-    this.prune(now);
+    if (now - this.#prunedAt >= PRUNE_EVERY_MS) this.prune(now);
     let r = this.#reporters.get(report.reporter);
     const cost = report.edges.length + 1;
     const full: StatsDropReason | undefined =
@@ -154,22 +182,25 @@ export class StatsStore {
     r.configErrors = report.configErrors;
     r.entries += cost;
     this.#entries += cost;
+    this.#version++;
+    const edges = report.edges.map((e): StoredEdge => ({ destination: `${e.namespace}/${e.destination}`, requests: e.requests, errors: e.errors, latency: e.latency }));
     const intervalMs = Math.min(report.intervalMs, this.#retentionMs);
     const last = r.reports.at(-1);
     if (last !== undefined && now - last.at < this.#minGapMs) {
       // Counts add up, so the traffic of a report merged here is not lost (a mesh's last report as it closes).
-      for (const e of report.edges) last.edges.push(e);
+      for (const e of edges) last.edges.push(e);
       if (report.inbound) last.inbound.push(report.inbound);
       last.intervalMs = Math.min(last.intervalMs + intervalMs, this.#retentionMs);
       last.cost += cost;
     } else {
-      r.reports.push({ at: now, intervalMs, edges: [...report.edges], inbound: report.inbound ? [report.inbound] : [], cost });
+      r.reports.push({ at: now, intervalMs, edges, inbound: report.inbound ? [report.inbound] : [], cost });
     }
     return true;
   }
 
   /** Forget reports older than the retention, and reporters with nothing left. */
   prune(now = this.#now()): void {
+    this.#prunedAt = now;
     const cutoff = now - this.#retentionMs;
     for (const [id, r] of this.#reporters) {
       let drop = 0;
@@ -199,56 +230,80 @@ export class StatsStore {
   }
 
   /** Outgoing traffic over the last `windowMs`, per (source service, destination service). */
-  edges(windowMs: number): EdgeTraffic[] {
+  edges(windowMs: number, arena = new LatencyArena()): EdgeTraffic[] {
+    return drain(this.edgesInSlices(windowMs, arena));
+  }
+
+  /**
+   * The same, yielding every thousand entries (see ./sliced.ts): it reads
+   * every edge entry in the window, up to `maxEntries`, so no key string is
+   * built and nothing is allocated per entry. The reports in the window are
+   * taken at the start: reports that arrive or expire meanwhile do not move
+   * what it reads.
+   */
+  *edgesInSlices(windowMs: number, arena: LatencyArena): Sliced<EdgeTraffic[]> {
     const now = this.#now();
-    const out = new Map<string, EdgeTraffic>();
+    const taken: { source: string | undefined; reports: Received[]; seconds: number }[] = [];
     for (const r of this.reporters()) {
-      const source = r.service === undefined ? undefined : `${r.namespace}/${r.service}`;
-      const { reports, seconds } = this.#inWindow(r, windowMs, now);
+      const w = this.#inWindow(r, windowMs, now);
+      if (w !== undefined) taken.push({ source: r.service === undefined ? undefined : `${r.namespace}/${r.service}`, reports: r.reports.slice(w.first), seconds: w.seconds });
+    }
+    const out: EdgeTraffic[] = [];
+    const bySource = new Map<string | undefined, Map<string, EdgeTraffic>>();
+    let n = 0;
+    for (const { source, reports, seconds } of taken) {
+      let byDestination = bySource.get(source);
+      if (!byDestination) bySource.set(source, (byDestination = new Map()));
       for (const rep of reports) {
         for (const e of rep.edges) {
-          const destination = `${e.namespace}/${e.destination}`;
-          const key = `${source ?? ''}>${destination}`;
-          let t = out.get(key);
-          if (!t) out.set(key, (t = { source, destination, requests: 0, errors: 0, rps: 0, latency: new LatencyHistogram() }));
+          let t = byDestination.get(e.destination);
+          if (!t) {
+            byDestination.set(e.destination, (t = { source, destination: e.destination, requests: 0, errors: 0, rps: 0, latency: arena.histogram() }));
+            out.push(t);
+          }
           t.requests += e.requests;
           t.errors += e.errors;
           t.rps += e.requests / seconds;
-          t.latency.addSparse(e.latency, e.latencySumMs);
+          t.latency.addSparse(e.latency);
+          if (++n % SLICE_ENTRIES === 0) yield;
         }
       }
     }
-    return [...out.values()];
+    return out;
   }
 
   /** Served traffic over the last `windowMs`, per reporter (the process's servers together). */
-  inbound(r: ReporterState, windowMs: number): Traffic {
-    const { reports, seconds } = this.#inWindow(r, windowMs, this.#now());
-    const t: Traffic = { requests: 0, errors: 0, rps: 0, latency: new LatencyHistogram() };
-    for (const rep of reports) {
-      for (const inbound of rep.inbound) {
+  inbound(r: ReporterState, windowMs: number, arena = new LatencyArena()): Traffic {
+    const t: Traffic = { requests: 0, errors: 0, rps: 0, latency: arena.histogram() };
+    const w = this.#inWindow(r, windowMs, this.#now());
+    if (w === undefined) return t;
+    for (let i = w.first; i < r.reports.length; i++) {
+      for (const inbound of r.reports[i]!.inbound) {
         t.requests += inbound.requests;
         t.errors += inbound.errors;
-        t.latency.addSparse(inbound.latency, inbound.latencySumMs);
+        t.latency.addSparse(inbound.latency);
       }
     }
-    t.rps = t.requests / seconds;
+    t.rps = t.requests / w.seconds;
     return t;
   }
 
   /**
-   * A reporter's reports within the window, and the seconds they stand for:
-   * the time they cover while the reporter is live; up to now once it has
-   * gone quiet, so the rate of a stopped process falls away instead of
-   * standing still until its reports expire.
+   * Where a reporter's reports within the window start (they are kept in
+   * arrival order, so the window is their tail), and the seconds they stand
+   * for: the time they cover while the reporter is live; up to now once it
+   * has gone quiet, so the rate of a stopped process falls away instead of
+   * standing still until its reports expire. Undefined: none in the window.
    */
-  #inWindow(r: ReporterState, windowMs: number, now: number): { reports: Received[]; seconds: number } {
+  #inWindow(r: ReporterState, windowMs: number, now: number): { first: number; seconds: number } | undefined {
     const from = now - windowMs;
-    const reports = r.reports.filter((rep) => rep.at >= from);
-    if (reports.length === 0) return { reports, seconds: windowMs / 1000 };
-    const covered = reports.reduce((s, rep) => s + rep.intervalMs, 0);
-    const start = reports[0]!.at - reports[0]!.intervalMs;
-    const span = this.live(r, now) ? covered : now - start;
-    return { reports, seconds: Math.max(0.001, Math.min(windowMs + reports[0]!.intervalMs, span) / 1000) };
+    const { reports } = r;
+    let first = reports.length;
+    let covered = 0;
+    while (first > 0 && reports[first - 1]!.at >= from) covered += reports[--first]!.intervalMs;
+    if (first === reports.length) return undefined;
+    const oldest = reports[first]!;
+    const span = this.live(r, now) ? covered : now - (oldest.at - oldest.intervalMs);
+    return { first, seconds: Math.max(0.001, Math.min(windowMs + oldest.intervalMs, span) / 1000) };
   }
 }

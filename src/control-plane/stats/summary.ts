@@ -4,12 +4,12 @@
  * about them), edges with rps / success / p99, routes, policies and warnings.
  * Built on read from the registry, the config store and the stats store.
  */
-import { LatencyHistogram } from '../../core/latency-histogram.js';
-import type { Instance } from '../../config/instance.js';
 import type { AuthorizationPolicyResource, RouteResource } from '../../config/resources.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import { serviceRows } from '../routes/status-routes.js';
+import { LatencyArena } from './latency-arena.js';
+import { drain, sortInSlices, type Sliced } from './sliced.js';
 import type { ReporterState, StatsStore, Traffic } from './stats-store.js';
 
 export interface TrafficView {
@@ -114,17 +114,35 @@ const EDGE_MIN_REQUESTS = 10;
 
 export function trafficView(t: Traffic | undefined): TrafficView {
   if (!t || t.requests === 0) return { rps: 0, requests: 0, errors: 0, successRate: null, p50Ms: null, p99Ms: null };
+  const [p50, p99] = t.latency.quantiles(0.5, 0.99) as [number, number];
   return {
     rps: round(t.rps, 2),
     requests: t.requests,
     errors: t.errors,
     successRate: round(1 - t.errors / t.requests, 4),
-    p50Ms: round(t.latency.quantile(0.5), 3),
-    p99Ms: round(t.latency.quantile(0.99), 3),
+    p50Ms: round(p50, 3),
+    p99Ms: round(p99, 3),
   };
 }
 
-export function buildSummary({ registry, store, stats, now = Date.now }: SummaryDeps, windowMs: number): MeshSummary {
+export function buildSummary(deps: SummaryDeps, windowMs: number): MeshSummary {
+  return drain(summarySteps(deps, windowMs));
+}
+
+/**
+ * buildSummary, yielding now and then (see ./sliced.ts): with the stats store
+ * full it reads half a million entries and lists tens of thousands of edges.
+ */
+export function* summarySteps(deps: SummaryDeps, windowMs: number): Sliced<MeshSummary> {
+  const arena = LatencyArena.acquire();
+  try {
+    return yield* summaryOf(deps, windowMs, arena);
+  } finally {
+    arena.release();
+  }
+}
+
+function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, windowMs: number, arena: LatencyArena): Sliced<MeshSummary> {
   const at = now();
   const reporters = stats.reporters();
   const warnings: Warning[] = [];
@@ -145,13 +163,16 @@ export function buildSummary({ registry, store, stats, now = Date.now }: Summary
   }
 
   const serviceTraffic = new Map<string, Traffic>();
-  const listed = registry.list().sort((a, b) => `${a.namespace}/${a.service}/${a.id}`.localeCompare(`${b.namespace}/${b.service}/${b.id}`));
-  const instances: InstanceView[] = listed.map((inst: Instance) => {
-    const key = `${inst.namespace}/${inst.service}/${inst.id}`;
+  const listed = registry
+    .list()
+    .map((inst) => ({ key: `${inst.namespace}/${inst.service}/${inst.id}`, inst }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const instances: InstanceView[] = [];
+  for (const { key, inst } of listed) {
     const r = byInstance.get(key);
     const live = r !== undefined && stats.live(r, at);
-    const traffic = r ? stats.inbound(r, windowMs) : undefined;
-    if (traffic && live) mergeInto(serviceTraffic, `${inst.namespace}/${inst.service}`, traffic);
+    const traffic = r ? stats.inbound(r, windowMs, arena) : undefined;
+    if (traffic && live) mergeInto(serviceTraffic, `${inst.namespace}/${inst.service}`, traffic, arena);
     const cert = r?.certificate;
     let certificate: CertificateView | null = null;
     if (cert) {
@@ -179,7 +200,7 @@ export function buildSummary({ registry, store, stats, now = Date.now }: Summary
       });
     }
     const v = views.get(key);
-    return {
+    instances.push({
       id: inst.id,
       service: inst.service,
       namespace: inst.namespace,
@@ -195,20 +216,27 @@ export function buildSummary({ registry, store, stats, now = Date.now }: Summary
       observedBy: v?.observed ?? 0,
       certificate,
       traffic: trafficView(traffic),
-    };
-  });
+    });
+    // After each one: its figures read every report of its process in the window.
+    yield;
+  }
 
   // serviceRows reads only the registry and the store of its deps.
   const rows = serviceRows({ registry, store } as Parameters<typeof serviceRows>[0]);
-  const services: ServiceView[] = rows.map((s) => ({ ...s, traffic: trafficView(serviceTraffic.get(`${s.namespace}/${s.name}`)) }));
-  for (const s of services) {
-    if (s.instances === 0 && s.hasConfig) warnings.push({ kind: 'no-instances', message: `${s.namespace}/${s.name} is configured but has no instance`, service: s.name });
+  const services: ServiceView[] = [];
+  for (const row of rows) {
+    services.push({ ...row, traffic: trafficView(serviceTraffic.get(`${row.namespace}/${row.name}`)) });
+    if (row.instances === 0 && row.hasConfig) warnings.push({ kind: 'no-instances', message: `${row.namespace}/${row.name} is configured but has no instance`, service: row.name });
+    yield;
   }
 
-  const edges: EdgeView[] = stats
-    .edges(windowMs)
-    .map((e) => ({ source: e.source ?? null, destination: e.destination, ...trafficView(e) }))
-    .sort((a, b) => `${a.source}>${a.destination}`.localeCompare(`${b.source}>${b.destination}`));
+  const keyed: { key: string; view: EdgeView }[] = [];
+  for (const e of yield* stats.edgesInSlices(windowMs, arena)) {
+    keyed.push({ key: `${e.source ?? ''}>${e.destination}`, view: { source: e.source ?? null, destination: e.destination, ...trafficView(e) } });
+    yield;
+  }
+  // On keys made once, not per comparison, and in slices: a full store holds tens of thousands of edges.
+  const edges = (yield* sortInSlices(keyed, (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))).map((e) => e.view);
   for (const e of edges) {
     if (e.requests >= EDGE_MIN_REQUESTS && e.successRate !== null && e.successRate < EDGE_SUCCESS_WARNING) {
       warnings.push({ kind: 'edge-errors', message: `${e.source ?? '(clients)'} -> ${e.destination}: ${(e.successRate * 100).toFixed(1)}% success over ${windowMs / 1000}s` });
@@ -251,22 +279,13 @@ export function buildSummary({ registry, store, stats, now = Date.now }: Summary
   };
 }
 
-function mergeInto(map: Map<string, Traffic>, key: string, t: Traffic): void {
-  const m = map.get(key);
-  if (!m) {
-    map.set(key, { requests: t.requests, errors: t.errors, rps: t.rps, latency: cloneLatency(t) });
-    return;
-  }
+function mergeInto(map: Map<string, Traffic>, key: string, t: Traffic, arena: LatencyArena): void {
+  let m = map.get(key);
+  if (!m) map.set(key, (m = { requests: 0, errors: 0, rps: 0, latency: arena.histogram() }));
   m.requests += t.requests;
   m.errors += t.errors;
   m.rps += t.rps;
   m.latency.add(t.latency);
-}
-
-function cloneLatency(t: Traffic): LatencyHistogram {
-  const copy = new LatencyHistogram();
-  copy.add(t.latency);
-  return copy;
 }
 
 function round(n: number, digits: number): number {

@@ -4,7 +4,9 @@
 'use strict';
 
 const params = new URLSearchParams(window.location.search);
-const windowSeconds = Number(params.get('window')) || 10;
+// ?window=<seconds>, 1 to 60: the control plane keeps summaries for 10, 30 and 60 s and serves the one that covers it.
+const requestedWindow = Number(params.get('window'));
+const windowSeconds = Number.isInteger(requestedWindow) && requestedWindow >= 1 && requestedWindow <= 60 ? requestedWindow : 10;
 const state = { summary: null, cy: null, nodeKey: '' };
 // For tests and the curious: the latest summary and the graph.
 window.hyphaeDashboard = state;
@@ -186,9 +188,9 @@ function drawGraph(s) {
   }
 }
 
-function live(on) {
+function live(on, why) {
   $('live').className = on ? 'live on' : 'live off';
-  $('live').textContent = on ? 'live' : 'reconnecting…';
+  $('live').textContent = on ? 'live' : why || 'reconnecting…';
 }
 
 /**
@@ -204,8 +206,16 @@ function connect() {
 
 async function streamWithToken(token) {
   for (;;) {
+    let pauseMs = 2_000;
     try {
       const res = await fetch(`/v1/stats/stream?window=${windowSeconds}`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+      // A revoked or expired token stays so: trying again would only be refused again.
+      if (res.status === 401) {
+        live(false, 'token not valid (revoked or expired)');
+        return;
+      }
+      // Over the control plane's stream caps (other tabs with the same token): wait longer before trying again.
+      if (res.status === 429) pauseMs = 10_000;
       if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
@@ -229,8 +239,8 @@ async function streamWithToken(token) {
     } catch {
       // Retried below, like EventSource would.
     }
-    live(false);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    live(false, pauseMs > 2_000 ? 'too many open streams; retrying…' : undefined);
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
 }
 
