@@ -25,7 +25,7 @@ const exec = promisify(execFile);
 declare const document: { querySelector(selector: string): unknown; querySelectorAll(selector: string): { length: number } };
 declare const window: unknown;
 
-describe('observability of the running demo', { timeout: 240_000 }, () => {
+describe('observability of the running demo', { timeout: 600_000 }, () => {
   let demo: RunningDemo;
 
   async function hyphae(args: string[]): Promise<string> {

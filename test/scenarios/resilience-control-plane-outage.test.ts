@@ -45,7 +45,7 @@ function loadFigures(svc: ChainService): { ok: number; failed: number; line: str
   return { ok: 0, failed: 0, line: '(none yet)' };
 }
 
-it('control plane killed for 60 s under load: 0 failed requests, a process started meanwhile serves from the cache, a change after the return arrives within 1 s', { timeout: 150_000 }, async () => {
+it('control plane killed for 60 s under load: 0 failed requests, a process started meanwhile serves from the cache, a change after the return arrives within 1 s', { timeout: 300_000 }, async () => {
   const dataDir = await makeTempDir();
   const lateCache = await makeTempDir('hyphae-cache-late-');
   cleanup.push(() => Promise.all([dataDir, lateCache].map((d) => rm(d, { recursive: true, force: true }))));

@@ -64,7 +64,7 @@ async function serverStats(): Promise<Record<string, number>> {
 /** Idle gaps around the server's timeout: some before the crossing window, some in it, some after the close. */
 const gap = () => IDLE_MS - CROSS_MS - 2 + Math.random() * (CROSS_MS + 4);
 
-it(`${TOTAL} requests with idle gaps around the server's keep-alive timeout: 0 errors reach the caller`, { timeout: 400_000 }, async () => {
+it(`${TOTAL} requests with idle gaps around the server's keep-alive timeout: 0 errors reach the caller`, { timeout: 900_000 }, async () => {
   for (const m of meshes) await waitUntil(async () => (await (await m.request('http://keepalive/')).body.text()) === 'ok', 10_000, 50);
   const before = await serverStats();
   let ok = 0;
