@@ -25,9 +25,11 @@ export interface Child {
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+/** SIGKILLs every child started here that is still running. */
+export function killAllChildren(): void {
   for (const p of live) p.kill('SIGKILL');
-});
+}
+process.on('exit', killAllChildren);
 
 /**
  * `launcher`: a command that execs the rest of its arguments (e.g. `['prlimit', '--nofile=200']`), so the child
@@ -69,7 +71,9 @@ export function startCommand(command: string, args: string[], env: NodeJS.Proces
     proc,
     lines,
     exited,
-    waitFor(re, timeoutMs = 10_000) {
+    // The default is a ceiling against a stalled child, not an expectation: on a busy 2-core machine a
+    // child loading the mesh or the control plane can take several seconds to say it is ready.
+    waitFor(re, timeoutMs = 30_000) {
       for (const line of lines) {
         const m = line.match(re);
         if (m) return Promise.resolve(m);

@@ -12,7 +12,8 @@ const exec = promisify(execFile);
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 10_000 });
+    // A ceiling against a hung CLI only: on a busy 2-core machine loading it can take seconds.
+    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -94,9 +95,13 @@ describe('hyphae CLI', () => {
   it('prints exactly one "listening" line, and closes cleanly (exit 0) on SIGINT and SIGTERM', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const dir = await makeTempDir();
+      let cleanup: (() => Promise<unknown>) | undefined;
       try {
         const child = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dir]);
-        const [, url] = await child.waitFor(/listening (https:\/\/127\.0\.0\.1:\d+) data=/);
+        // Killed however the test ends: a live child would keep this test file's process running.
+        cleanup = () => child.kill('SIGKILL');
+        // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
+        const [, url] = await child.waitFor(/listening (https:\/\/127\.0\.0\.1:\d+) data=/, 60_000);
         await trustControlPlane({ url: url!, caFile: path.join(dir, 'ca-bundle.pem'), adminTokenFile: undefined });
         assert.equal((await call(url!, 'GET', '/v1/health')).status, 200);
         assert.equal(child.lines.filter((l) => l.includes('listening https://')).length, 1);
@@ -104,6 +109,7 @@ describe('hyphae CLI', () => {
         assert.ok(child.lines.some((l) => l.includes(`shutting down (${signal})`)));
         assert.ok(child.lines.at(-1)!.endsWith(' closed'), child.lines.at(-1));
       } finally {
+        await cleanup?.();
         await rm(dir, { recursive: true, force: true });
       }
     }

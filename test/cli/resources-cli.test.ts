@@ -22,7 +22,7 @@ interface Run {
 
 async function hyphae(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 15_000, env: { ...process.env, ...env } });
+    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 60_000, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -10,7 +10,7 @@ const exec = promisify(execFile);
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 10_000 });
+    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -21,7 +21,7 @@ async function until(check: () => boolean, ms: number, what: string, poke?: () =
   }
 }
 
-describe('outlier detection: a trial request that hangs (real mesh, loopback)', { timeout: 30_000 }, () => {
+describe('outlier detection: a trial request that hangs (real mesh, loopback)', { timeout: 90_000 }, () => {
   const open: { close(): Promise<void> }[] = [];
   const aborts: AbortController[] = [];
   after(async () => {
@@ -32,9 +32,13 @@ describe('outlier detection: a trial request that hangs (real mesh, loopback)', 
   it('the hung trial fails after trialTimeoutMs (ejected again), and a later good trial brings the endpoint back', async () => {
     let mode: 'fail' | 'hang' | 'ok' = 'fail';
     let hungHits = 0;
+    // Read when the trial arrives, in this process: a poll after it could come later than the trial's timeout
+    // on a busy machine, and see the endpoint ejected again already.
+    let healthAtTrial: string | undefined;
     const flaky = await startNamedServer('flaky', (_req, res) => {
       if (mode === 'hang') {
         hungHits++;
+        healthAtTrial ??= healthOfFlaky();
         return;
       }
       res.statusCode = mode === 'fail' ? 500 : 200;
@@ -52,8 +56,9 @@ describe('outlier detection: a trial request that hangs (real mesh, loopback)', 
       config: serviceSpecSchema.parse({
         loadBalancer: 'round_robin',
         retries: { attempts: 1 },
-        // 2 endpoints: at most one ejected (always one), and 50 % healthy is not yet panic.
-        outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '200ms', maxEjectionPercent: 10, panicThreshold: 50 },
+        // 2 endpoints: at most one ejected (always one), and 50 % healthy is not yet panic. The trial's timeout is
+        // the base ejection time: long enough that a busy machine does not expire a trial before it is sent.
+        outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '500ms', maxEjectionPercent: 10, panicThreshold: 50 },
       }),
     });
     const ejections: EjectionHookEvent[] = [];
@@ -72,19 +77,20 @@ describe('outlier detection: a trial request that hangs (real mesh, loopback)', 
       );
     };
 
-    await until(() => ejections.length === 1, 5_000, 'first ejection', send);
+    // The ceilings (15 s) only bound a stall: every step takes one or two ejection times (0.5 s, then 1 s).
+    await until(() => ejections.length === 1, 15_000, 'first ejection', send);
     assert.equal(ejections[0]!.reason, 'consecutive-failures');
 
     mode = 'hang';
-    await until(() => hungHits === 1, 5_000, 'the trial request reaching the hanging endpoint', send);
-    assert.equal(healthOfFlaky(), 'trial');
+    await until(() => hungHits === 1, 15_000, 'the trial request reaching the hanging endpoint', send);
+    assert.equal(healthAtTrial, 'trial');
     // Without a bound, nothing would ever end this trial: no timeout is configured.
-    await until(() => ejections.length === 2, 5_000, 'the hung trial failing');
+    await until(() => ejections.length === 2, 15_000, 'the hung trial failing');
     assert.deepEqual([ejections[1]!.reason, ejections[1]!.multiplier], ['failed-trial', 2]);
     assert.equal(healthOfFlaky(), 'ejected');
 
     mode = 'ok';
-    await until(() => returns === 1, 5_000, 'the endpoint back after a good trial', send);
+    await until(() => returns === 1, 15_000, 'the endpoint back after a good trial', send);
     assert.equal(healthOfFlaky(), 'healthy');
     assert.equal(hungHits, 1, 'exactly one request was sent to the endpoint while it hung');
   });

@@ -78,11 +78,14 @@ describe('createControlPlane', () => {
     );
     assert.equal(cp.registry.size, 10_000);
     assert.equal(changed.size, 100);
-    assert.ok(renewed - registered < 500, 'renewing 10,000 leases is a matter of milliseconds');
-    // Without heartbeats, all of them expire within TTL + slack.
-    const deadline = performance.now() + 3_000;
+    // Tens of ms on an idle machine (and in `npm run bench:control-plane`); the ceiling only catches a renewal
+    // whose cost grew with the registry (10,000 x 10,000), not a busy machine.
+    assert.ok(renewed - registered < 5_000, `renewing 10,000 leases took ${(renewed - registered).toFixed(0)} ms`);
+    // Without heartbeats, all of them expire, about the 1 s TTL after their last renewal: 5 TTLs is a ceiling
+    // a busy machine stays under, and a sweep that stalled or missed leases does not.
+    const deadline = performance.now() + 30_000;
     while (cp.registry.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(cp.registry.size, 0);
-    assert.ok(performance.now() - renewed < 1_600, `all expired ${(performance.now() - renewed).toFixed(0)} ms after the last renewal`);
+    assert.ok(performance.now() - renewed < 5_000, `all expired ${(performance.now() - renewed).toFixed(0)} ms after the last renewal`);
   });
 });

@@ -108,7 +108,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   let match: RegExpMatchArray;
   try {
     // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
-    match = await child.waitFor(/listening (https?:\/\/[^\s]+:(\d+))/, 30_000);
+    match = await child.waitFor(/listening (https?:\/\/[^\s]+:(\d+))/, 60_000);
   } catch (err) {
     await child.kill('SIGKILL');
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
@@ -281,7 +281,7 @@ export class Watcher {
       throw new Error(`watch answered ${res.statusCode}: ${text}`);
     }
     void w.#read(res.body);
-    const hello = await w.waitFor((e) => e.event === 'hello', 5_000);
+    const hello = await w.waitFor((e) => e.event === 'hello', 30_000);
     w.hello = hello.data as WatchHello;
     return w;
   }

@@ -28,9 +28,14 @@ export interface RunningDemo {
 export async function startDemo(rps = 10): Promise<RunningDemo> {
   const child = startNode(path.join(buildDir, 'examples/demo.js'), ['--keep', '--rps', String(rps)]);
   try {
-    await child.waitFor(/^Ctrl-C stops it all\./, 120_000);
+    // A ceiling only: the demo starts six processes and a rolling restart, minutes on a busy 2-core machine.
+    await child.waitFor(/^Ctrl-C stops it all\./, 300_000);
   } catch (err) {
-    await child.kill('SIGKILL');
+    // SIGTERM first: the demo stops its own children then (a SIGKILL would leave them running, orphaned).
+    const stopped = child.kill('SIGTERM');
+    const timer = setTimeout(() => void child.kill('SIGKILL'), 30_000);
+    await stopped;
+    clearTimeout(timer);
     throw err;
   }
   const line = (re: RegExp) => {

@@ -17,17 +17,27 @@ export interface EchoServer {
   delayMs: number;
   /** Status to answer with (changeable while running). */
   status: number;
+  /** While true, requests get no answer until release(): "in flight" for as long as a test needs, however slow the machine. */
+  hold: boolean;
+  /** Answers every held request (and stops holding). */
+  release(): void;
   close(): Promise<void>;
 }
 
 /** A server answering `{"name", "url", "headers"}` after `delayMs`, recording each request it got. */
 export async function startEchoServer(name: string): Promise<EchoServer> {
+  const held: (() => void)[] = [];
   const s: EchoServer = {
     name,
     port: 0,
     received: [],
     delayMs: 0,
     status: 200,
+    hold: false,
+    release: () => {
+      s.hold = false;
+      for (const answer of held.splice(0)) answer();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -45,7 +55,8 @@ export async function startEchoServer(name: string): Promise<EchoServer> {
         res.writeHead(s.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ name, url: req.url, headers: req.headers, body }));
       };
-      if (s.delayMs > 0) setTimeout(answer, s.delayMs);
+      if (s.hold) held.push(answer);
+      else if (s.delayMs > 0) setTimeout(answer, s.delayMs);
       else answer();
     });
   });

@@ -21,7 +21,7 @@ export async function startApi(cp: RunningControlPlane | string, version = 'v1',
     VERSION: version,
     ...env,
   });
-  const m = await child.waitFor(/ready service=api instance=(\S+)/, 15_000);
+  const m = await child.waitFor(/ready service=api instance=(\S+)/, 60_000);
   return { child, id: m[1]!, version };
 }
 

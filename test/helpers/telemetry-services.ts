@@ -44,9 +44,9 @@ export async function startTelemetryService(cp: RunningControlPlane, name: strin
   let spansUrl: string | undefined;
   let metricsUrl: string | undefined;
   try {
-    if (opts.traces) spansUrl = (await child.waitFor(/^otel spans=(\S+)/, 20_000))[1];
-    if (opts.prometheus) metricsUrl = (await child.waitFor(/^otel metrics=(\S+)/, 20_000))[1];
-    const ready = await child.waitFor(/^ready service=\S+(?: instance=(\S+))?/, 20_000);
+    if (opts.traces) spansUrl = (await child.waitFor(/^otel spans=(\S+)/, 60_000))[1];
+    if (opts.prometheus) metricsUrl = (await child.waitFor(/^otel metrics=(\S+)/, 60_000))[1];
+    const ready = await child.waitFor(/^ready service=\S+(?: instance=(\S+))?/, 60_000);
     return {
       name,
       child,

@@ -8,9 +8,13 @@ export interface Traffic {
   stop(): Promise<void>;
 }
 
-/** `loops` callers, each calling `url` then pausing `pauseMs`, until stop(). */
-export function steadyTraffic(mesh: Mesh, url: string, loops = 4, pauseMs = 5): Traffic {
+/**
+ * `loops` callers, each calling `url` then pausing `pauseMs`, until stop() or `maxMs`: bounded in time, so a
+ * test that fails before its stop() cannot leave a stream running that keeps its process alive.
+ */
+export function steadyTraffic(mesh: Mesh, url: string, loops = 4, pauseMs = 5, maxMs = 120_000): Traffic {
   let running = true;
+  const endAt = performance.now() + maxMs;
   const t: Traffic = {
     ok: 0,
     failed: 0,
@@ -21,7 +25,7 @@ export function steadyTraffic(mesh: Mesh, url: string, loops = 4, pauseMs = 5): 
     },
   };
   const loop = async () => {
-    while (running) {
+    while (running && performance.now() < endAt) {
       try {
         // Bounded: a call that hangs is a failure to report, not a test that never ends.
         const res = await mesh.request(url, { signal: AbortSignal.timeout(10_000) });

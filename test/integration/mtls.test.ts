@@ -41,7 +41,7 @@ before(async () => {
   await apiMesh.registered(server);
   apiPort = (server.address() as AddressInfo).port;
   web = startNode(path.join(buildDir, 'examples/web/server.js'), [], await cp.env('web'));
-  await web.waitFor(/ready service=web/, 15_000);
+  await web.waitFor(/ready service=web/, 60_000);
   client = await createMesh(await cp.meshOptions('client'));
 });
 

@@ -76,9 +76,11 @@ it('c hangs, 200 ms budget at a: a answers 504 in about 200 ms and c sees b’s 
       `b's call cancelled at c after ${fmt(results.map((r) => r.cMs))} ms. ` +
       `Without a budget (per-hop timeouts 1 s): a answered ${unbudgeted.status} after ${unbudgeted.ms.toFixed(0)} ms, c cancelled after ${unbudgetedC.toFixed(0)} ms`,
   );
+  // About 200 ms (plus up to ~200 ms that a busy 2-core machine adds across three processes): the bounds sit
+  // below 3 x 200 ms and the 1 s per-hop timeouts, which a budget that was not passed on would show.
   for (const r of results) {
-    assert.ok(r.ms >= 190 && r.ms < 400, `a answered after ${r.ms.toFixed(0)} ms (about 200, far from 3 x 200 or the 1 s per-hop timeouts)`);
-    assert.ok(r.cMs < 300, `c's request was cancelled after ${r.cMs.toFixed(0)} ms`);
+    assert.ok(r.ms >= 190 && r.ms < 500, `a answered after ${r.ms.toFixed(0)} ms (about 200, far from 3 x 200 or the 1 s per-hop timeouts)`);
+    assert.ok(r.cMs < 600, `c's request was cancelled after ${r.cMs.toFixed(0)} ms (less than the 200 ms budget left, far from the 1 s per-hop timeout)`);
   }
   assert.ok(unbudgeted.ms >= 900, 'without a budget, the per-hop timeout is what ends the wait');
 });

@@ -28,8 +28,8 @@ export async function startChain(
 ): Promise<ChainService> {
   const credentials = env.HYPHAE_CONTROL_PLANE ? {} : await cp.env(service);
   const child = startNode(path.join(buildDir, 'examples/chain/server.js'), [], { ...credentials, HYPHAE_DRAIN_DELAY_MS: '100', ...env });
-  const port = Number((await child.waitFor(/ready service=\S+ port=(\d+)/, 20_000))[1]);
-  const id = waitRegistered ? (await child.waitFor(/registered instance=(\S+)/, 20_000))[1]! : `127.0.0.1:${port}`;
+  const port = Number((await child.waitFor(/ready service=\S+ port=(\d+)/, 60_000))[1]);
+  const id = waitRegistered ? (await child.waitFor(/registered instance=(\S+)/, 60_000))[1]! : `127.0.0.1:${port}`;
   return { child, port, id };
 }
 

@@ -37,7 +37,7 @@ const retries: RetryHookEvent[] = [];
 before(async () => {
   cp = await startControlPlane();
   server = startNode(path.join(buildDir, 'test/helpers/keepalive-service.js'), [String(IDLE_MS), String(CROSS_MS)], await cp.env('keepalive'));
-  await server.waitFor(/^registered$/, 20_000);
+  await server.waitFor(/^registered$/, 60_000);
   for (let i = 0; i < MESHES; i++) meshes.push(await createMesh({ ...(await cp.meshOptions(`caller-${i}`)), hooks: { onRetry: (e) => retries.push(e) } }));
 });
 
@@ -64,7 +64,7 @@ async function serverStats(): Promise<Record<string, number>> {
 /** Idle gaps around the server's timeout: some before the crossing window, some in it, some after the close. */
 const gap = () => IDLE_MS - CROSS_MS - 2 + Math.random() * (CROSS_MS + 4);
 
-it(`${TOTAL} requests with idle gaps around the server's keep-alive timeout: 0 errors reach the caller`, { timeout: 120_000 }, async () => {
+it(`${TOTAL} requests with idle gaps around the server's keep-alive timeout: 0 errors reach the caller`, { timeout: 900_000 }, async () => {
   for (const m of meshes) await waitUntil(async () => (await (await m.request('http://keepalive/')).body.text()) === 'ok', 10_000, 50);
   const before = await serverStats();
   let ok = 0;

@@ -51,8 +51,10 @@ describe('CertificateProvider', () => {
   /** The same CA each time (one state file), with the TTL the test needs. */
   const make = (ttlMs: number) => CertificateAuthority.open({ store: new FileCaStateStore(dir), trustDomain: 'td', certTtlMs: ttlMs, log: () => {} });
 
+  // Every renewal makes an RSA key and has it signed: seconds on a busy 2-core machine, so the TTLs here leave
+  // room for that, and the test waits for the rotations (events) rather than for a fixed time.
   it('obtains a certificate at start and renews it at about half its lifetime, announcing each rotation', async () => {
-    const ca = await make(2_000);
+    const ca = await make(6_000);
     const signer = new CaSigner(ca);
     const log = logger();
     const p = new CertificateProvider({ signer, service: 'api', namespace: 'default', trustBundle: ca.bundle, logger: log });
@@ -66,17 +68,21 @@ describe('CertificateProvider', () => {
     const rotations: number[] = [];
     const t0 = performance.now();
     p.onChange((why) => why === 'certificate' && rotations.push(performance.now() - t0));
-    await new Promise((r) => setTimeout(r, 4_000));
-    console.log(`TTL 2 s (${left} ms left at start): rotations at ${rotations.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    assert.ok(rotations.length >= 2 && rotations.length <= 6, `${rotations.length} rotations in 4 s`);
-    // Renewal at 45-55 % of what is left, plus key generation and signing (slack for a busy machine).
-    assert.ok(rotations[0]! > 0.44 * left && rotations[0]! < 0.56 * left + 600, `first renewal after ${rotations[0]} ms of ${left}`);
+    const deadline = performance.now() + 60_000;
+    while (rotations.length < 2 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    console.log(`TTL 6 s (${left} ms left at start): rotations at ${rotations.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    assert.ok(rotations.length >= 2, `${rotations.length} rotations`);
+    // Renewal at 45-55 % of what is left, plus key generation and signing (up to 2 s on a busy machine), and
+    // before the certificate expires; the second one about half the new certificate's life later, not at once.
+    assert.ok(rotations[0]! > 0.44 * left && rotations[0]! < Math.min(0.56 * left + 2_000, left), `first renewal after ${rotations[0]} ms of ${left}`);
+    assert.ok(rotations[1]! - rotations[0]! > 0.44 * (left - 1_000), `second renewal ${rotations[1]! - rotations[0]!} ms after the first`);
     assert.notEqual(p.current!.certificate, first.certificate);
     assert.equal(p.rotations, rotations.length);
   });
 
   it('keeps the current certificate while the CA is down, retries with backoff, recovers, and says so once', async () => {
-    const ca = await make(4_000);
+    // Renewal starts about 5 s in, leaving about 4 s of retries (each with a new key) before the last second.
+    const ca = await make(10_000);
     const signer = new CaSigner(ca);
     const log = logger();
     const p = new CertificateProvider({ signer, service: 'web', namespace: 'default', trustBundle: ca.bundle, logger: log, retryBaseMs: 100 });
@@ -95,10 +101,10 @@ describe('CertificateProvider', () => {
     assert.equal(log.lines.filter((l) => l.startsWith('warn')).length, 1, log.lines.join('\n'));
     signer.down = false;
     const recovered = () => p.latest?.certificate !== first.certificate && log.lines.some((l) => /renewed after the CA came back/.test(l));
-    const deadline = performance.now() + 3_000;
+    const deadline = performance.now() + 30_000;
     while (!recovered() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.ok(recovered(), `renewed once the CA is back:\n${log.lines.join('\n')}`);
-    console.log(`CA down until just before expiry (4 s TTL): ${attempts} renewal attempts, then renewed`);
+    console.log(`CA down until just before expiry (10 s TTL): ${attempts} renewal attempts, then renewed`);
   });
 
   it('gives no certificate once the current one has expired unrenewed', async () => {
@@ -125,15 +131,17 @@ describe('CertificateProvider', () => {
     p.setTrustBundle({ ...ca.bundle, version: ca.bundle.version + 1 });
     p.setTrustBundle({ ...ca.bundle, version: ca.bundle.version });
     assert.deepEqual(seen, ['bundle']);
+    let refusals = 0;
     const refusing: CertificateSigner = {
       sign: async () => {
+        refusals++;
         throw new MeshError(ErrorCode.CONTROL_PLANE_REJECTED, 'control plane answered 403', { details: { status: 403 } });
       },
     };
     const q = new CertificateProvider({ signer: refusing, service: 'b', namespace: 'default', trustBundle: ca.bundle, logger: logger() });
     providers.push(q);
-    const t0 = performance.now();
     await assert.rejects(q.start({ attempts: 5 }), (err) => err instanceof MeshError && err.code === 'HYPHAE_ERR_CONTROL_PLANE_REJECTED' && /default\/b/.test(err.message));
-    assert.ok(performance.now() - t0 < 1_000, 'a refusal is not retried');
+    // Counted, not timed: making the key alone can take a second on a busy machine.
+    assert.equal(refusals, 1, 'a refusal is not retried');
   });
 });

@@ -41,6 +41,7 @@ describe('route layer (real loopback servers)', () => {
       s.received.length = 0;
       s.delayMs = 0;
       s.status = 200;
+      s.release();
     }
   });
 
@@ -165,7 +166,8 @@ describe('route layer (real loopback servers)', () => {
       worst = Math.max(worst, performance.now() - t0);
     }
     console.log(`slowest call with a 1 s mirror: ${worst.toFixed(1)} ms`);
-    assert.ok(worst < 500, `a slow mirror held a call for ${worst} ms`);
+    // A call the mirror held would take its full 1 s; anything below is load on a busy machine.
+    assert.ok(worst < 900, `a slow mirror held a call for ${worst} ms`);
 
     mirror.delayMs = 0;
     mirror.status = 500;
@@ -198,7 +200,9 @@ describe('route layer (real loopback servers)', () => {
     const sender = m.dest('api').mirror;
     // Copies from earlier tests may still be on their way.
     await waitFor(() => sender.inFlight === 0, 5000);
-    mirror.delayMs = 2000;
+    // The mirror answers no copy until released: a fixed delay would let copies finish (and free slots) while
+    // a busy machine is still sending the burst.
+    mirror.hold = true;
     const before = { ...sender.stats };
     const results = await Promise.all(Array.from({ length: 100 }, () => m.json('http://api/burst')));
     assert.ok(results.every((r) => r.status === 200));
@@ -208,7 +212,8 @@ describe('route layer (real loopback servers)', () => {
     const streamed = await m.json('http://api/upload', { method: 'POST', body: Readable.from([Buffer.from('a'), Buffer.from('b')]) });
     assert.equal(streamed.body, 'ab');
     assert.equal(sender.stats.skipped, before.skipped + 1);
-    mirror.delayMs = 0;
+    mirror.release();
+    await waitFor(() => sender.inFlight === 0, 30_000);
   });
 
   it('weights split traffic between subsets in proportion', async () => {
@@ -275,7 +280,8 @@ describe('route layer (real loopback servers)', () => {
   });
 });
 
-async function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
+/** Polls until `check` holds; the default is a ceiling against a stall, generous for a busy machine. */
+async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
   const start = performance.now();
   while (!check()) {
     if (performance.now() - start > timeoutMs) throw new Error('condition not met in time');
