@@ -13,42 +13,14 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { Listeners } from '../../src/core/events.js';
 import type { Logger } from '../../src/core/logger.js';
-import type { MtlsMode } from '../../src/config/resources.js';
 import { FileCaStateStore } from '../../src/control-plane/ca/ca-state.js';
 import { CertificateAuthority } from '../../src/control-plane/ca/certificate-authority.js';
-import { frontStats, type InboundTls } from '../../src/server/mtls-front.js';
+import { frontStats } from '../../src/server/mtls-front.js';
 import { wrapServer, type WrapServerOptions } from '../../src/server/wrap-server.js';
 import { makeTempDir } from '../helpers/control-plane.js';
+import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
 import { hostilePeer, slowRequest, waitUntil, within, type PeerKind } from '../helpers/hostile-peers.js';
-
-interface Creds {
-  key: string;
-  cert: string;
-}
-
-class TestInbound implements InboundTls {
-  modeNow: MtlsMode = 'STRICT';
-  changes = new Listeners<void>();
-  constructor(
-    public creds: Creds,
-    public roots: string[],
-  ) {}
-  mode() {
-    return this.modeNow;
-  }
-  material() {
-    return { version: 1, options: { ...this.creds, ca: this.roots }, trustDomain: 'td' };
-  }
-  onChange(l: () => void) {
-    return this.changes.on(l);
-  }
-  set(mode: MtlsMode) {
-    this.modeNow = mode;
-    this.changes.emit();
-  }
-}
 
 /** Warnings and infos, kept for assertions. */
 class RecordingLogger implements Logger {

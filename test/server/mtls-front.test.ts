@@ -12,43 +12,14 @@ import { rm } from 'node:fs/promises';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { Listeners } from '../../src/core/events.js';
 import { silentLogger } from '../../src/core/logger.js';
-import type { MtlsMode } from '../../src/config/resources.js';
 import { FileCaStateStore } from '../../src/control-plane/ca/ca-state.js';
 import { CertificateAuthority } from '../../src/control-plane/ca/certificate-authority.js';
-import { frontStats, type InboundTls } from '../../src/server/mtls-front.js';
+import { frontStats } from '../../src/server/mtls-front.js';
 import { getPeer } from '../../src/server/peer.js';
 import { wrapServer } from '../../src/server/wrap-server.js';
 import { makeTempDir } from '../helpers/control-plane.js';
-
-interface Creds {
-  key: string;
-  cert: string;
-}
-
-class TestInbound implements InboundTls {
-  modeNow: MtlsMode = 'STRICT';
-  version = 1;
-  changes = new Listeners<void>();
-  constructor(
-    public creds: Creds,
-    public roots: string[],
-  ) {}
-  mode() {
-    return this.modeNow;
-  }
-  material() {
-    return { version: this.version, options: { ...this.creds, ca: this.roots }, trustDomain: 'td' };
-  }
-  onChange(l: () => void) {
-    return this.changes.on(l);
-  }
-  set(mode: MtlsMode) {
-    this.modeNow = mode;
-    this.changes.emit();
-  }
-}
+import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
 
 describe('mTLS front', () => {
   let dir: string;

@@ -9,25 +9,16 @@
  * without case and ignores a trailing slash).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import type http from 'node:http';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../../src/core/logger.js';
 import { normalizeTarget, type SemicolonMode } from '../../../src/server/authz/normalize-path.js';
 import { wrapServer } from '../../../src/server/wrap-server.js';
 import { startFrameworkApps, type FrameworkApp, type Hit } from '../../helpers/framework-apps.js';
 import { TestPolicySource } from '../../helpers/policy-source.js';
-import { repoRoot } from '../../helpers/process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
+import { corpus } from '../../helpers/corpus.js';
 import { policy } from './authz-cases.js';
-
-function corpus(name: string): string[] {
-  return readFileSync(path.join(repoRoot, 'test/fixtures/corpus', name), 'latin1')
-    .split('\n')
-    .map((l) => l.replace(/\r$/, ''))
-    .filter((l) => l !== '' && !l.startsWith('#'));
-}
 
 const BYPASS = corpus('path-bypass.txt');
 const BENIGN = corpus('path-benign.txt');
