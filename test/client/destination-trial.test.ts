@@ -68,18 +68,26 @@ describe('outlier detection: a trial request that hangs (real mesh, loopback)', 
     const flakyId = `127.0.0.1:${flaky.port}`;
     const healthOfFlaky = () => mesh.endpoints('api').find((e) => e.id === flakyId)?.health;
     // Requests are not awaited: the one that reaches the hanging endpoint never ends (until the test aborts it).
+    let pending = 0;
     const send = () => {
       const ac = new AbortController();
       aborts.push(ac);
-      mesh.request('http://api/', { signal: ac.signal }).then(
-        (r) => r.body.text(),
-        () => {},
-      );
+      pending++;
+      mesh
+        .request('http://api/', { signal: ac.signal })
+        .then(
+          (r) => r.body.text(),
+          () => {},
+        )
+        .finally(() => pending--);
     };
 
     // The ceilings (15 s) only bound a stall: every step takes one or two ejection times (0.5 s, then 1 s).
     await until(() => ejections.length === 1, 15_000, 'first ejection', send);
     assert.equal(ejections[0]!.reason, 'consecutive-failures');
+    // Requests sent before the ejection may still be on their way to flaky (a busy machine delays them): they
+    // must be answered before it hangs, so that the only request it gets while hanging is the trial.
+    await until(() => pending === 0, 15_000, 'the requests sent before the ejection answered');
 
     mode = 'hang';
     await until(() => hungHits === 1, 15_000, 'the trial request reaching the hanging endpoint', send);

@@ -25,10 +25,12 @@ describe('lease expiry (--ttl 1)', () => {
     assert.equal(lease.ttlSeconds, 1, '--ttl sets the default TTL');
     const added = await watcher.waitForService('silent', (s) => s.instances.length === 1, 2_000, from);
     const removed = await watcher.waitForService('silent', (s) => s.instances.length === 0, 3_000, added.index + 1);
-    // Measured from the moment the registration was answered (the lease cannot have started later).
+    // The lease started while the registration was in flight (a busy machine can make that hundreds of ms):
+    // "too late" counts from its answer, the latest start, and "too early" from its sending, the earliest.
     const elapsed = removed.at - registeredAt;
+    const sinceSent = removed.at - t0;
     console.log(`expiry: instance removed ${elapsed.toFixed(1)} ms after registration (TTL 1000 ms; request took ${(registeredAt - t0).toFixed(1)} ms)`);
-    assert.ok(elapsed >= 950, `removed too early: ${elapsed.toFixed(1)} ms`);
+    assert.ok(sinceSent >= 950, `removed too early: ${sinceSent.toFixed(1)} ms after the registration was sent`);
     assert.ok(elapsed <= 1500, `removed too late: ${elapsed.toFixed(1)} ms`);
     assert.equal(await heartbeat(cp.url, lease.leaseId), 404, 'an expired lease is unknown');
     await cp.child.waitFor(/expire default\/silent 127\.0\.0\.1:4100 lease=\S+ \(no heartbeat for 1s\)/);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,8 +117,12 @@ describe('SnapshotCache', () => {
     const dir = path.join(root, 'burst');
     const c = new SnapshotCache({ dir, controlPlane: [], logger: captureLogger(), writeDelayMs: 50 });
     for (let v = 1; v <= 100; v++) c.record(snapshot('api', [1], v));
-    await new Promise((r) => setTimeout(r, 120));
-    const onDisk = JSON.parse(readFileSync(path.join(dir, 'service.default.api.json'), 'utf8'));
+    // Until the file appears (written atomically, after the delay: a busy machine may take far longer than
+    // 50 ms); the first content seen must already be the last update.
+    const file = path.join(dir, 'service.default.api.json');
+    const deadline = performance.now() + 10_000;
+    while (!existsSync(file) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const onDisk = JSON.parse(readFileSync(file, 'utf8'));
     assert.equal(onDisk.snapshot.version, 100);
     await c.close();
   });
