@@ -41,11 +41,18 @@ async function instanceCount(url: string, service: string): Promise<number> {
   return res.body.instances.length;
 }
 
+/** A join token made through the first control plane, once every replica accepts it (each hears of it from etcd). */
+async function tokenFor(cps: RunningControlPlane[], service: string): Promise<string> {
+  const token = await cps[0]!.joinToken(service);
+  for (const cp of cps) await waitUntil(async () => (await call(cp.url, 'GET', '/v1/services', undefined, { token })).status === 200, 5_000);
+  return token;
+}
+
 /** The same story through one control plane, or alternating between replicas (request i goes to replica i mod n). */
 async function quotaStory(cps: RunningControlPlane[]): Promise<void> {
   const at = (i: number) => cps[i % cps.length]!.url;
-  const tokenA = await cps[0]!.joinToken('api');
-  const tokenB = await cps[0]!.joinToken('api');
+  const tokenA = await tokenFor(cps, 'api');
+  const tokenB = await tokenFor(cps, 'api');
 
   const leases: RegisterResponse[] = [];
   for (let i = 0; i < TOKEN_QUOTA; i++) leases.push(await register(at(i), inst('api', 5000 + i), tokenA));
@@ -75,7 +82,7 @@ async function quotaStory(cps: RunningControlPlane[]): Promise<void> {
   for (let i = 0; i <= TOKEN_QUOTA; i++) assert.equal((await post(at(i), inst('web', 5200 + i))).status, 201);
 
   // An expiry frees a slot too: one of the token's instances has a 1 s lease.
-  const tokenC = await cps[0]!.joinToken('exp');
+  const tokenC = await tokenFor(cps, 'exp');
   const watcher = await Watcher.open(at(1), ['exp']);
   try {
     const short = await register(at(0), inst('exp', 5300, { ttlSeconds: 1 }), tokenC);
@@ -91,7 +98,7 @@ async function quotaStory(cps: RunningControlPlane[]): Promise<void> {
 
 /** 3 x the quota at once, spread over the control planes: exactly the quota is registered, the rest is 429. */
 async function burst(cps: RunningControlPlane[], service: string): Promise<void> {
-  const token = await cps[0]!.joinToken(service);
+  const token = await tokenFor(cps, service);
   const answers = await Promise.all(Array.from({ length: 3 * TOKEN_QUOTA }, (_, i) => post(cps[i % cps.length]!.url, inst(service, 6000 + i), token)));
   const tally = answers.map(code).sort();
   assert.deepEqual(tally, [...Array(TOKEN_QUOTA).fill('201'), ...Array(2 * TOKEN_QUOTA).fill('429 HYPHAE_ERR_QUOTA_EXCEEDED')], tally.join(', '));
