@@ -184,8 +184,10 @@ describe('stats streams on a control plane whose stats store is filled', () => {
     await cp.child.waitFor(/stats: refused 1 stream\(s\) since the last line \(latest: viewer\(vt_[0-9a-f]{16}\) already has 8 stats streams open/, 5_000);
     // Generous ceilings for a busy machine (this one may be descheduled for a while between two calls): the
     // summaries used to stall the event loop for seconds at a time, and every call behind them.
-    assert.ok(percentile(health, 90) < 500, `/v1/health p90 ${percentile(health, 90).toFixed(0)} ms with a full stats store and 8 streams`);
-    assert.ok(Math.max(...health) < 2_000, `/v1/health took up to ${Math.max(...health).toFixed(0)} ms with a full stats store and 8 streams`);
+    // Ceilings against a stall, not the expected figures (p90 ~0.1-0.25 s even at load 15-20 on 2 cores): 61287db
+    // answered p50 13 s here. The figures measured are printed above.
+    assert.ok(percentile(health, 90) < 3_000, `/v1/health p90 ${percentile(health, 90).toFixed(0)} ms with a full stats store and 8 streams`);
+    assert.ok(Math.max(...health) < 10_000, `/v1/health took up to ${Math.max(...health).toFixed(0)} ms with a full stats store and 8 streams`);
 
     // Each window is served as the smallest kept one covering it, with the reporters' figures.
     const kept = (w: number) => (w <= 10 ? 10 : w <= 30 ? 30 : 60);
