@@ -7,29 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { call, makeTempDir, trustControlPlane } from '../helpers/control-plane.js';
+import { call, trustControlPlane } from '../helpers/control-plane.js';
+import { scratch } from '../helpers/scratch.js';
 import { cliPath, startCommand, type Child } from '../helpers/process.js';
 
 const exec = promisify(execFile);
 
-const dirs: string[] = [];
-const children: Child[] = [];
-after(async () => {
-  // SIGKILL of unshare reaches its child too (--kill-child).
-  await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const d = await makeTempDir('hyphae-lock-ns-');
-  dirs.push(d);
-  return d;
-}
+const { tempDir, keep } = scratch('hyphae-lock-ns-');
 
 /** The lock file's holder: JSON, or a bare pid (the format before). */
 async function holderOf(dir: string): Promise<{ pid: number; startedAt?: string }> {
@@ -56,7 +45,7 @@ function controlPlaneAsPid1(dataDir: string): Child {
     { NODE_NO_WARNINGS: '1' },
     'control-plane (PID 1 of its namespace)',
   );
-  children.push(child);
+  keep(child);
   return child;
 }
 

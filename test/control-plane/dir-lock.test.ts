@@ -5,29 +5,18 @@
  * of PID namespaces.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
 import { lockDir, LOCK_FILE, type DirLock, type LockHolder } from '../../src/control-plane/store/dir-lock.js';
-import { makeTempDir } from '../helpers/control-plane.js';
-import { buildDir, startCommand, startNode, type Child } from '../helpers/process.js';
+import { scratch } from '../helpers/scratch.js';
+import { buildDir, startCommand, startNode } from '../helpers/process.js';
 
 const NO_FLOCK = { flockCommand: path.join(os.tmpdir(), 'no-such-flock-command') };
 
-const dirs: string[] = [];
-const children: Child[] = [];
-after(async () => {
-  await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const d = await makeTempDir('hyphae-lock-');
-  dirs.push(d);
-  return d;
-}
+const { tempDir, keep } = scratch('hyphae-lock-');
 
 async function holderOf(dir: string): Promise<LockHolder> {
   return JSON.parse(await readFile(path.join(dir, LOCK_FILE), 'utf8')) as LockHolder;
@@ -66,7 +55,7 @@ describe('lockDir (in process)', () => {
     await writeFile(script, `import { lockDir } from ${JSON.stringify(path.join(buildDir, 'src/control-plane/store/dir-lock.js'))};\nconst l = await lockDir(process.argv[2]);\nconsole.log('locked ' + l.kind);\nsetInterval(() => {}, 1000);\n`);
     await mkdir(path.join(dir, 'data'));
     const child = startNode(script, [path.join(dir, 'data')]);
-    children.push(child);
+    keep(child);
     await child.waitFor(/^locked flock$/, 15_000);
     await assert.rejects(lockDir(path.join(dir, 'data')), /is in use by another control plane/);
     await child.kill('SIGKILL');
