@@ -72,8 +72,9 @@ export function startCommand(command: string, args: string[], env: NodeJS.Proces
     lines,
     exited,
     // The default is a ceiling against a stalled child, not an expectation: on a busy 2-core machine a
-    // child loading the mesh or the control plane can take several seconds to say it is ready.
-    waitFor(re, timeoutMs = 30_000) {
+    // child loading the mesh or the control plane can take several seconds to say it is ready, and with
+    // ~30 runnable processes on the 2 cores an api instance of the demo once took more than 30 s.
+    waitFor(re, timeoutMs = 120_000) {
       for (const line of lines) {
         const m = line.match(re);
         if (m) return Promise.resolve(m);

@@ -112,7 +112,8 @@ export async function chainStats(svc: ChainService): Promise<ChainStats> {
       const m = /^stats (\{.*\})$/.exec(svc.child.lines[i]!);
       if (m) return JSON.parse(m[1]!) as ChainStats;
     }
-    if (performance.now() - started > 5_000) throw new Error(`no stats from ${svc.id}:\n${svc.child.lines.slice(-20).join('\n')}`);
+    // A ceiling against a stall only (a starved child may take seconds to answer a signal).
+    if (performance.now() - started > 30_000) throw new Error(`no stats from ${svc.id}:\n${svc.child.lines.slice(-20).join('\n')}`);
     await sleep(10);
   }
 }
