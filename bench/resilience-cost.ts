@@ -20,6 +20,8 @@ import { Destination } from '../src/client/destination.js';
 import { MeshDispatcher } from '../src/client/dispatcher.js';
 import { Endpoint } from '../src/client/endpoint.js';
 import { concurrencyLimit } from '../src/client/filters/concurrency-limit.js';
+import { concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../src/client/filters/policy.js';
+import { resolveServiceSpec } from '../src/config/resources.js';
 import { deadline, perTryTimeout, type CallTimeouts } from '../src/client/filters/deadline.js';
 import { outlierDetection } from '../src/client/filters/outlier.js';
 import { retry } from '../src/client/filters/retry.js';
@@ -48,14 +50,18 @@ const concurrency = Number(values.concurrency);
 
 function resilienceLayers(size: () => number, timeouts: CallTimeouts | undefined): { above: Filter<MeshCall, Attempt>[]; below: Filter<MeshCall, Attempt>[] } {
   const policy = new RetryPolicy();
+  // The mechanisms as a destination with no Service resource builds them (the schema's defaults).
+  const spec = resolveServiceSpec(null);
+  const outlier = outlierDetectionOptions(spec.outlierDetection);
+  if (outlier === undefined) throw new Error('outlier detection is on by default');
   return {
     above: [
       deadline({ timeouts: () => timeouts }),
-      concurrencyLimit(new ConcurrencyLimiter()),
-      retry({ policy: () => policy, budget: new RetryBudget() }),
+      concurrencyLimit(new ConcurrencyLimiter(concurrencyLimitOptions(spec.limits))),
+      retry({ policy: () => policy, budget: new RetryBudget(retryBudgetOptions(spec.retryBudget)) }),
       perTryTimeout(),
     ],
-    below: [outlierDetection(new OutlierDetector({}, size))],
+    below: [outlierDetection(new OutlierDetector(outlier, size))],
   };
 }
 

@@ -14,7 +14,7 @@
  */
 import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Disposer } from '../core/events.js';
-import type { ServiceSpec } from '../config/resources.js';
+import { resolveServiceSpec, type LoadBalancerName, type ResolvedServiceSpec } from '../config/resources.js';
 import { ConcurrencyLimiter } from '../resilience/concurrency-limiter.js';
 import { currentRequestContext } from '../resilience/request-context.js';
 import { tellOnce, type ResilienceHooks } from '../resilience/hooks.js';
@@ -75,16 +75,16 @@ export class Destination {
   readonly handle: Handler<MeshCall, Attempt>;
   /** The compiled routes of the current config version; undefined when no Route names this service. */
   routes: RouteTable | undefined = undefined;
-  /** The balancer in force (Service.spec.loadBalancer, peak_ewma by default). */
-  loadBalancer = 'peak_ewma';
+  /** The balancer in force (Service.spec.loadBalancer). */
+  loadBalancer!: LoadBalancerName;
   /** Copies of requests that this destination's routes mirror (RequestMirror). */
   readonly mirror = new MirrorSender();
   readonly hooks: ResilienceHooks;
   // ---- resilience (issue 5): read by the client stack's layers per call, rebuilt on config change ----
   /** Timeouts of calls no route rule gives its own (Service.spec.timeouts); {} = none. */
   timeouts: CallTimeouts = {};
-  /** Retry policy of calls no route rule gives its own (Service.spec.retries; 2 attempts by default). */
-  retryPolicy: RetryPolicy;
+  /** Retry policy of calls no route rule gives its own (Service.spec.retries). */
+  retryPolicy!: RetryPolicy;
   /** Retries to this destination <= percent of its requests + minPerSecond (Service.spec.retryBudget). */
   retryBudget!: RetryBudget;
   /** Calls in flight and waiting (Service.spec.limits). */
@@ -109,7 +109,7 @@ export class Destination {
   /** What the current config and routes were built from (JSON), so an unchanged snapshot costs nothing. */
   #configKey: string | undefined;
   #routesKey = '[]';
-  #serviceSpec: ServiceSpec | null = null;
+  #serviceSpec!: ResolvedServiceSpec;
 
   constructor(key: ServiceKey, options: DestinationOptions) {
     this.name = key.name;
@@ -120,7 +120,6 @@ export class Destination {
     this.#destinations = options.destinations;
     this.#logger = options.logger ?? defaultLogger;
     this.hooks = options.hooks ?? {};
-    this.retryPolicy = compileRetryPolicy(undefined);
     this.telemetry = options.telemetry;
     this.#applyConfig(null);
     this.handle = buildClientStack(this, this.hooks);
@@ -226,11 +225,13 @@ export class Destination {
     const key = JSON.stringify(config);
     if (key === this.#configKey) return;
     this.#configKey = key;
-    this.#serviceSpec = config;
-    const policy = trafficPolicy(config, this.#callerLabels);
+    // Every default filled in, an absent spec's too: nothing below fills gaps.
+    const spec = resolveServiceSpec(config);
+    this.#serviceSpec = spec;
+    const policy = trafficPolicy(spec, this.#callerLabels);
     this.loadBalancer = policy.loadBalancer;
     this.endpoints.configure({ subsets: policy.subsets, policy: policy.pick });
-    this.#applyResilience(config);
+    this.#applyResilience(spec);
   }
 
   /**
@@ -239,28 +240,28 @@ export class Destination {
    * not reset the budget's window or forget ejections. Calls in flight keep
    * the limiter they hold a slot of.
    */
-  #applyResilience(config: ServiceSpec | null): void {
+  #applyResilience(config: ResolvedServiceSpec): void {
     const keys = this.#resilienceKeys;
-    const budget = JSON.stringify(config?.retryBudget ?? null);
+    const budget = JSON.stringify(config.retryBudget);
     if (budget !== keys.budget) {
       keys.budget = budget;
-      this.retryBudget = new RetryBudget(retryBudgetOptions(config?.retryBudget));
+      this.retryBudget = new RetryBudget(retryBudgetOptions(config.retryBudget));
     }
-    const limits = JSON.stringify(config?.limits ?? null);
+    const limits = JSON.stringify(config.limits);
     if (limits !== keys.limits) {
       keys.limits = limits;
-      this.limiter = new ConcurrencyLimiter(concurrencyLimitOptions(config?.limits));
+      this.limiter = new ConcurrencyLimiter(concurrencyLimitOptions(config.limits));
     }
-    const outlier = JSON.stringify(config?.outlierDetection ?? null);
+    const outlier = JSON.stringify(config.outlierDetection);
     if (outlier !== keys.outlier) {
       keys.outlier = outlier;
-      this.#replaceDetector(outlierDetectionOptions(config?.outlierDetection));
+      this.#replaceDetector(outlierDetectionOptions(config.outlierDetection));
     }
-    const policy = JSON.stringify([config?.timeouts ?? null, config?.retries ?? null]);
+    const policy = JSON.stringify([config.timeouts, config.retries]);
     if (policy !== keys.policy) {
       keys.policy = policy;
-      this.timeouts = compileTimeouts(undefined, config?.timeouts);
-      this.retryPolicy = compileRetryPolicy(undefined, config?.retries);
+      this.timeouts = compileTimeouts(undefined, config.timeouts);
+      this.retryPolicy = compileRetryPolicy(undefined, config.retries);
       // Route rules merge their overrides with these: compile them again.
       this.#routesKey = '';
     }

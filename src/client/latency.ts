@@ -10,6 +10,8 @@
  * Settings are per destination (Service.spec.peakEwma); the state lives on the
  * endpoint so it survives a balancer switch.
  */
+import { resolveServiceSpec, type PeakEwmaSpec } from '../config/resources.js';
+
 export interface EwmaSettings {
   /** Estimate before the first sample, ms (Linkerd: 30). */
   defaultRttMs: number;
@@ -17,7 +19,20 @@ export interface EwmaSettings {
   decayMs: number;
 }
 
-export const DEFAULT_EWMA: EwmaSettings = { defaultRttMs: 30, decayMs: 10_000 };
+/** Service.spec.peakEwma (its defaults filled in by the schema) in the estimate's units. */
+export function ewmaSettings(spec: PeakEwmaSpec): EwmaSettings {
+  return { defaultRttMs: spec.defaultRtt, decayMs: spec.decay };
+}
+
+let noSpecEwma: EwmaSettings | undefined;
+
+/**
+ * An endpoint's settings until its set applies its destination's policy: those of a service with no
+ * Service resource, from the schema (one object, made on first use).
+ */
+function settingsWithoutSpec(): EwmaSettings {
+  return (noSpecEwma ??= ewmaSettings(resolveServiceSpec(null).peakEwma));
+}
 
 /**
  * The least weight a sample below the estimate gets. With weights from time
@@ -33,7 +48,7 @@ export const DEFAULT_EWMA: EwmaSettings = { defaultRttMs: 30, decayMs: 10_000 };
 const MIN_SAMPLE_WEIGHT = 0.02;
 
 export class LatencyEwma {
-  settings: EwmaSettings = DEFAULT_EWMA;
+  settings: EwmaSettings = settingsWithoutSpec();
   /** Current estimate in ms; negative until the first sample. */
   #rtt = -1;
   /**

@@ -54,7 +54,7 @@ export const telemetryOptionsSchema = z
     /** A meter provider of your own instead of the global one. */
     meterProvider: z.custom<MeterProvider>((v) => typeof (v as MeterProvider | null)?.getMeter === 'function', { error: 'must have getMeter()' }).optional(),
   })
-  .default({ enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto' });
+  .prefault({});
 // ---- end telemetry
 
 export const meshOptionsSchema = z
@@ -95,7 +95,7 @@ export const meshOptionsSchema = z
         headersTimeoutMs: z.int().min(0).max(600_000).optional(),
         requestTimeoutMs: z.int().min(0).max(3_600_000).optional(),
       })
-      .default({ drainDelayMs: 2_000, gracePeriodMs: 30_000, pathSemicolons: DEFAULT_SEMICOLONS }),
+      .prefault({}),
     /**
      * Fail-static discovery cache: the directory under which the last-known-good
      * snapshots are kept (one subdirectory per control plane); false: memory only.

@@ -14,8 +14,6 @@ export interface ConcurrencyLimitOptions {
   maxPending: number;
 }
 
-export const DEFAULT_CONCURRENCY_LIMIT: Readonly<ConcurrencyLimitOptions> = Object.freeze({ maxConcurrent: 1024, maxPending: 1024 });
-
 export interface LimiterWaiter {
   /** The slot is yours (release() it when done). */
   grant(): void;
@@ -32,8 +30,8 @@ export class ConcurrencyLimiter {
   /** release(), bound once: handed to each call as its "done" hook without a closure per call. */
   readonly releaser = (): void => this.release();
 
-  constructor(options: Partial<ConcurrencyLimitOptions> = {}) {
-    const o = { ...DEFAULT_CONCURRENCY_LIMIT, ...options };
+  /** `options` are complete: their defaults are the Service schema's (config/resources/resilience.ts), applied by the caller. */
+  constructor(o: Readonly<ConcurrencyLimitOptions>) {
     if (!Number.isInteger(o.maxConcurrent) || o.maxConcurrent < 1) throw new RangeError('maxConcurrent must be an integer >= 1');
     if (!Number.isInteger(o.maxPending) || o.maxPending < 0) throw new RangeError('maxPending must be an integer >= 0');
     this.maxConcurrent = o.maxConcurrent;

@@ -12,7 +12,7 @@
  * - when an ejection ends, the endpoint is on probation: it is available for
  *   exactly ONE trial request; success brings it back, failure ejects it again
  *   for longer, and until the trial's answer no other request is sent to it;
- * - a trial with no answer after `trialTimeoutMs` (baseEjection by default) is
+ * - a trial with no answer after `trialTimeoutMs` (the Service's baseEjectionTime) is
  *   a failed trial: an endpoint that accepts connections and never answers
  *   would otherwise never be picked again nor come back, and would hold a place
  *   under the ejection cap for ever. The detector has no timer: whoever owns it
@@ -36,17 +36,9 @@ export interface OutlierDetectionOptions {
   maxEjectionPercent: number;
   /** Percent of healthy endpoints below which ejections are ignored. */
   panicThreshold: number;
-  /** A trial request unanswered this long (to its response headers) counts as failed; default: baseEjectionMs. */
-  trialTimeoutMs?: number;
+  /** A trial request unanswered this long (to its response headers) counts as failed. */
+  trialTimeoutMs: number;
 }
-
-export const DEFAULT_OUTLIER_DETECTION: Readonly<OutlierDetectionOptions> = Object.freeze({
-  consecutiveFailures: 5,
-  baseEjectionMs: 30_000,
-  maxEjectionMs: 300_000,
-  maxEjectionPercent: 10,
-  panicThreshold: 50,
-});
 
 /** What one attempt says about the endpoint's health; 'neutral' says nothing (the caller's abort or deadline, a mesh refusal). */
 export type HealthOutcome = 'success' | 'failure' | 'neutral';
@@ -65,7 +57,7 @@ export interface EjectionEvent {
 }
 
 export class OutlierDetector {
-  readonly options: Readonly<Required<OutlierDetectionOptions>>;
+  readonly options: Readonly<OutlierDetectionOptions>;
   readonly clock: Clock;
   #size: () => number;
   /** Endpoints not Healthy (ejected, on probation, on trial). */
@@ -76,10 +68,12 @@ export class OutlierDetector {
   /** Ejections refused by the max-ejection cap, since creation. */
   capped = 0;
 
-  /** `size` tells how many endpoints the destination has (tracked or not). */
-  constructor(options: Partial<OutlierDetectionOptions> = {}, size: () => number, clock: Clock = systemClock) {
-    const o = { ...DEFAULT_OUTLIER_DETECTION, ...options };
-    this.options = { ...o, trialTimeoutMs: o.trialTimeoutMs ?? o.baseEjectionMs };
+  /**
+   * `options` are complete: their defaults are the Service schema's (config/resources/resilience.ts), applied
+   * by the caller. `size` tells how many endpoints the destination has (tracked or not).
+   */
+  constructor(options: Readonly<OutlierDetectionOptions>, size: () => number, clock: Clock = systemClock) {
+    this.options = { ...options };
     this.clock = clock;
     this.#size = size;
   }

@@ -5,8 +5,8 @@
  * attempts / requests therefore stays near 1 + percent/100 instead of
  * multiplying the load by the attempt count (a retry storm).
  *
- * The window is a ring of buckets (10 by default, a second each for the
- * default 10 s window), advanced lazily from the clock on each call: no timer,
+ * The window is a ring of 10 buckets (a second each for a 10 s window),
+ * advanced lazily from the clock on each call: no timer,
  * O(1) per request. Original requests deposit; retries withdraw; a refused
  * retry is counted (`exhausted`) and announced to listeners.
  */
@@ -20,11 +20,14 @@ export interface RetryBudgetOptions {
   minPerSecond: number;
   /** ...over this window. */
   windowMs: number;
-  /** Ring resolution; the window slides by windowMs / buckets. */
-  buckets?: number;
 }
 
-export const DEFAULT_RETRY_BUDGET: Readonly<RetryBudgetOptions> = Object.freeze({ percent: 20, minPerSecond: 10, windowMs: 10_000 });
+/**
+ * Ring resolution: the window slides by a tenth of itself. Not a setting: finer
+ * costs memory per destination and work per advance, coarser keeps counting a
+ * burst for up to a bucket after it left the window.
+ */
+const BUCKETS = 10;
 
 export interface RetryBudgetStats {
   /** Original requests in the window. */
@@ -54,10 +57,10 @@ export class RetryBudget {
   #exhausted = 0;
   #onExhausted = new Listeners<RetryBudgetStats>();
 
-  constructor(options: Partial<RetryBudgetOptions> = {}, clock: Clock = systemClock) {
-    const o = { ...DEFAULT_RETRY_BUDGET, ...options };
+  /** `options` are complete: their defaults are the Service schema's (config/resources/resilience.ts), applied by the caller. */
+  constructor(o: Readonly<RetryBudgetOptions>, clock: Clock = systemClock) {
     if (!(o.windowMs > 0)) throw new RangeError('windowMs must be > 0');
-    const n = Math.max(1, Math.floor(o.buckets ?? 10));
+    const n = BUCKETS;
     this.percent = o.percent;
     this.minPerSecond = o.minPerSecond;
     this.windowMs = o.windowMs;

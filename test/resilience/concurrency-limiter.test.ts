@@ -56,7 +56,7 @@ describe('ConcurrencyLimiter', () => {
   });
 
   it('validates its options', () => {
-    assert.throws(() => new ConcurrencyLimiter({ maxConcurrent: 0 }), RangeError);
-    assert.throws(() => new ConcurrencyLimiter({ maxPending: -1 }), RangeError);
+    assert.throws(() => new ConcurrencyLimiter({ maxConcurrent: 0, maxPending: 1 }), RangeError);
+    assert.throws(() => new ConcurrencyLimiter({ maxConcurrent: 1, maxPending: -1 }), RangeError);
   });
 });

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OutlierDetector, type EjectionEvent, type EndpointHealth } from '../../src/resilience/outlier-detector.js';
+import { OutlierDetector, type EjectionEvent, type EndpointHealth, type OutlierDetectionOptions } from '../../src/resilience/outlier-detector.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { defaultOutlierDetection } from '../helpers/resilience-defaults.js';
 
-function pool(n: number, options = {}) {
+/** A detector over n endpoints with the defaults a destination applies, and `options` instead of some. */
+function pool(n: number, options: Partial<OutlierDetectionOptions> = {}) {
   const clock = new FakeClock(0);
   let size = n;
-  const d = new OutlierDetector(options, () => size, clock);
+  const d = new OutlierDetector({ ...defaultOutlierDetection, ...options }, () => size, clock);
   const hs = Array.from({ length: n }, (_, i) => d.track(`ep${i}`));
   const ejections: EjectionEvent[] = [];
   d.onEjection((e) => ejections.push(e));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RetryBudget } from '../../src/resilience/retry-budget.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { defaultRetryBudget } from '../helpers/resilience-defaults.js';
 
 describe('RetryBudget', () => {
   it('with no traffic, the floor allows minPerSecond x window retries, then refuses and counts', () => {
@@ -15,7 +16,7 @@ describe('RetryBudget', () => {
 
   it('a total outage at steady load keeps retries / requests near 20 % plus the floor', () => {
     const clock = new FakeClock(0);
-    const b = new RetryBudget({}, clock);
+    const b = new RetryBudget(defaultRetryBudget, clock);
     let requests = 0;
     let retries = 0;
     // 500 requests/s for 60 s, every one failing and asking for a retry.

@@ -2,12 +2,12 @@ import type { LoadBalancerName } from '../../config/resources.js';
 import type { Balancer } from '../balancer.js';
 import { LeastRequestBalancer } from './least-request.js';
 import { PeakEwmaBalancer } from './peak-ewma.js';
-import { RingHashBalancer } from './ring-hash.js';
+import { RingHashBalancer, type RingHashOptions } from './ring-hash.js';
 import { RoundRobinBalancer } from './round-robin.js';
 
 export interface BalancerSettings {
   loadBalancer: LoadBalancerName;
-  ringHash?: { header?: string | undefined; cookie?: string | undefined; virtualNodes: number } | undefined;
+  ringHash: RingHashOptions;
 }
 
 /**
@@ -24,8 +24,8 @@ export function balancerFactory(settings: BalancerSettings): () => Balancer {
     case 'peak_ewma':
       return () => new PeakEwmaBalancer();
     case 'ring_hash': {
-      // Without a key (no ringHash settings) every request lands on a random point.
-      const options = { virtualNodes: 256, ...settings.ringHash };
+      // Without a key (no ringHash in the Service) every request lands on a random point.
+      const options = settings.ringHash;
       return () => new RingHashBalancer(options);
     }
   }

@@ -3,27 +3,34 @@
  * to the compiled objects the resilience filters use per call. Run when the
  * configuration changes, never per request (DESIGN hot-path rule).
  */
-import type { LimitsSpec, OutlierDetectionSpec, RetryBudgetSpec, RetryPolicySpec, TimeoutsSpec } from '../../config/resources/resilience.js';
+import {
+  resolveRetryPolicy,
+  type LimitsSpec,
+  type OutlierDetectionSpec,
+  type ResolvedRetryPolicy,
+  type RetryBudgetSpec,
+  type RetryPolicySpec,
+  type TimeoutsSpec,
+} from '../../config/resources/resilience.js';
 import type { ConcurrencyLimitOptions } from '../../resilience/concurrency-limiter.js';
 import type { OutlierDetectionOptions } from '../../resilience/outlier-detector.js';
 import type { RetryBudgetOptions } from '../../resilience/retry-budget.js';
-import { DEFAULT_RETRY_POLICY, RetryPolicy } from '../../resilience/retry-policy.js';
+import { RetryPolicy } from '../../resilience/retry-policy.js';
 import type { CallTimeouts } from './deadline.js';
 
-/** The default retry policy (2 attempts, 502/503/504, full jitter 25..250 ms), shared. */
-export const defaultRetryPolicy = new RetryPolicy();
-
-/** A Route rule's `retry` overrides the Service's `retries` as a whole (Gateway API semantics: the most specific wins). */
-export function compileRetryPolicy(rule: RetryPolicySpec | undefined, service?: RetryPolicySpec): RetryPolicy {
-  const spec = rule ?? service;
-  if (!spec) return defaultRetryPolicy;
+/**
+ * A Route rule's `retry` overrides the Service's `retries` as a whole (Gateway API semantics: the most
+ * specific wins), so the rule's absent fields take the schema's defaults, not the Service's.
+ */
+export function compileRetryPolicy(rule: RetryPolicySpec | undefined, service: ResolvedRetryPolicy): RetryPolicy {
+  const spec = rule === undefined ? service : resolveRetryPolicy(rule);
   return new RetryPolicy({
     attempts: spec.attempts,
     on: spec.on,
     statusCodes: spec.statusCodes,
     retriable4xx: spec.retriable4xx,
     retryNonIdempotent: spec.retryNonIdempotent,
-    backoff: spec.backoff ? { baseMs: spec.backoff.base, maxMs: spec.backoff.max } : DEFAULT_RETRY_POLICY.backoff,
+    backoff: { baseMs: spec.backoff.base, maxMs: spec.backoff.max },
     maxReplayBytes: spec.maxReplayBytes,
   });
 }
@@ -41,10 +48,10 @@ export interface RoutePolicy {
  */
 export function compileRoutePolicy(
   rule: { timeouts?: TimeoutsSpec | undefined; retry?: RetryPolicySpec | undefined },
-  service: { timeouts?: TimeoutsSpec | undefined; retries?: RetryPolicySpec | undefined } | null,
+  service: { timeouts: TimeoutsSpec; retries: ResolvedRetryPolicy },
 ): RoutePolicy | undefined {
   if (rule.timeouts === undefined && rule.retry === undefined) return undefined;
-  return { timeouts: compileTimeouts(rule.timeouts, service?.timeouts), retryPolicy: compileRetryPolicy(rule.retry, service?.retries) };
+  return { timeouts: compileTimeouts(rule.timeouts, service.timeouts), retryPolicy: compileRetryPolicy(rule.retry, service.retries) };
 }
 
 /** Timeouts: each field of the rule's wins over the service's. */
@@ -57,13 +64,12 @@ export function compileTimeouts(rule: TimeoutsSpec | undefined, service?: Timeou
   return out;
 }
 
-export function retryBudgetOptions(spec: RetryBudgetSpec | undefined): Partial<RetryBudgetOptions> {
-  return spec ? { percent: spec.percent, minPerSecond: spec.minPerSecond, windowMs: spec.window } : {};
+export function retryBudgetOptions(spec: RetryBudgetSpec): RetryBudgetOptions {
+  return { percent: spec.percent, minPerSecond: spec.minPerSecond, windowMs: spec.window };
 }
 
 /** undefined when outlier detection is disabled. */
-export function outlierDetectionOptions(spec: OutlierDetectionSpec | undefined): Partial<OutlierDetectionOptions> | undefined {
-  if (!spec) return {};
+export function outlierDetectionOptions(spec: OutlierDetectionSpec): OutlierDetectionOptions | undefined {
   if (!spec.enabled) return undefined;
   return {
     consecutiveFailures: spec.consecutiveFailures,
@@ -71,9 +77,11 @@ export function outlierDetectionOptions(spec: OutlierDetectionSpec | undefined):
     maxEjectionMs: spec.maxEjectionTime,
     maxEjectionPercent: spec.maxEjectionPercent,
     panicThreshold: spec.panicThreshold,
+    // Derived, as the schema documents: a trial may take as long as a first ejection lasts.
+    trialTimeoutMs: spec.baseEjectionTime,
   };
 }
 
-export function concurrencyLimitOptions(spec: LimitsSpec | undefined): Partial<ConcurrencyLimitOptions> {
-  return spec ? { maxConcurrent: spec.maxConcurrent, maxPending: spec.maxPending } : {};
+export function concurrencyLimitOptions(spec: LimitsSpec): ConcurrencyLimitOptions {
+  return { maxConcurrent: spec.maxConcurrent, maxPending: spec.maxPending };
 }

@@ -2,14 +2,21 @@
  * Timeouts, retries, budgets, outlier detection and limits (issue 5), used by
  * Service (per destination) and Route rules (per route). Owned by the
  * resilience work.
+ *
+ * Every default of these settings is here, as a `.default()` of its field, and
+ * nowhere else: the resilience mechanisms take complete options, and a client
+ * gets them by parsing the Service spec with `resolvedServiceSpecSchema`
+ * (./service.ts), which fills absent sub-objects too. docs/usage.md states the
+ * same defaults in its "Defaults" table; test/config/documented-defaults.test.ts
+ * keeps the two equal.
  */
 import { z } from 'zod';
 import { durationSchema } from '../duration.js';
 
 export const timeoutsSchema = z.strictObject({
-  /** Whole call, every attempt included. */
+  /** Whole call, every attempt included. Absent: the call has no deadline of its own (an inbound one still applies). */
   request: durationSchema({ min: 1, max: 3_600_000 }).optional(),
-  /** One attempt. */
+  /** One attempt. Absent: an attempt is bounded only by the call's deadline. */
   perTry: durationSchema({ min: 1, max: 3_600_000 }).optional(),
 });
 
@@ -24,7 +31,17 @@ export const retryConditionSchema = z.enum([
   'per-try-timeout',
 ]);
 
-export const retryPolicySchema = z.strictObject({
+/** Full jitter: the wait before retry n is uniform in [0, min(max, base x 2^n)). */
+export const backoffSchema = z
+  .strictObject({
+    base: durationSchema({ min: 1, max: 60_000 }).default(25),
+    max: durationSchema({ min: 1, max: 600_000 }).default(250),
+  })
+  .refine((b) => b.max >= b.base, { error: 'backoff.max must not be below backoff.base', path: ['max'] });
+
+// The fields of a retry policy around `backoff`, in the order they are stored (key order is part of what
+// the control plane stores and sends, and of the JSON that clients compare to detect a change).
+const retryFieldsBeforeBackoff = {
   /** Total tries, the first included (2 = one retry). */
   attempts: z.int().min(1).max(10).default(2),
   on: z.array(retryConditionSchema).default(['connect-failure', 'reset', 'retriable-status', 'per-try-timeout']),
@@ -33,16 +50,24 @@ export const retryPolicySchema = z.strictObject({
   retriable4xx: z.boolean().default(false),
   /** Non-idempotent methods are retried only with an Idempotency-Key header, unless this is set. */
   retryNonIdempotent: z.boolean().default(false),
-  /** Full jitter: the wait before retry n is uniform in [0, min(max, base x 2^n)). */
-  backoff: z
-    .strictObject({
-      base: durationSchema({ min: 1, max: 60_000 }).default(25),
-      max: durationSchema({ min: 1, max: 600_000 }).default(250),
-    })
-    .refine((b) => b.max >= b.base, { error: 'backoff.max must not be below backoff.base', path: ['max'] })
-    .optional(),
+};
+const retryFieldsAfterBackoff = {
   /** Largest request body kept for replay; a larger body, or a stream of unknown length, is never retried. */
   maxReplayBytes: z.int().min(0).max(16 * 1024 * 1024).default(64 * 1024),
+};
+
+/** A retry policy as written and stored: an absent `backoff` stays absent (the stored shape predates issue 15). */
+export const retryPolicySchema = z.strictObject({
+  ...retryFieldsBeforeBackoff,
+  backoff: backoffSchema.optional(),
+  ...retryFieldsAfterBackoff,
+});
+
+/** A retry policy as applied: the same fields, `backoff` filled with its defaults when absent. */
+export const resolvedRetryPolicySchema = z.strictObject({
+  ...retryFieldsBeforeBackoff,
+  backoff: backoffSchema.prefault({}),
+  ...retryFieldsAfterBackoff,
 });
 
 export const retryBudgetSchema = z.strictObject({
@@ -57,6 +82,11 @@ export const retryBudgetSchema = z.strictObject({
 export const outlierDetectionSchema = z.strictObject({
   enabled: z.boolean().default(true),
   consecutiveFailures: z.int().min(1).max(1000).default(5),
+  /**
+   * The first ejection's length, and the unit of the rest (x n, n decaying by one per this much health).
+   * Also how long an ejected endpoint's trial request may go unanswered before it counts as failed: a
+   * derivation, not a field of its own (client/filters/policy.ts, docs/usage.md "Outlier detection").
+   */
   baseEjectionTime: durationSchema({ min: 1, max: 3_600_000 }).default(30_000),
   maxEjectionTime: durationSchema({ min: 1, max: 3_600_000 }).default(300_000),
   maxEjectionPercent: z.number().min(0).max(100).default(10),
@@ -71,6 +101,7 @@ export const limitsSchema = z.strictObject({
   maxPending: z.int().min(0).max(1_000_000).default(1024),
 });
 
+/** The resilience fields of a Service spec as written and stored: absent sub-objects stay absent. */
 export const resilienceSpecShape = {
   timeouts: timeoutsSchema.optional(),
   retries: retryPolicySchema.optional(),
@@ -79,9 +110,33 @@ export const resilienceSpecShape = {
   limits: limitsSchema.optional(),
 };
 
+/**
+ * The same fields as applied: each absent sub-object is parsed from `{}`
+ * (`prefault`), so it gets every field's default, exactly as a partial one
+ * gets the fields it leaves out.
+ */
+export const resolvedResilienceShape = {
+  timeouts: timeoutsSchema.prefault({}),
+  retries: resolvedRetryPolicySchema.prefault({}),
+  retryBudget: retryBudgetSchema.prefault({}),
+  outlierDetection: outlierDetectionSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
+};
+
 export type TimeoutsSpec = z.output<typeof timeoutsSchema>;
 export type RetryCondition = z.output<typeof retryConditionSchema>;
+export type BackoffSpec = z.output<typeof backoffSchema>;
 export type RetryPolicySpec = z.output<typeof retryPolicySchema>;
+export type ResolvedRetryPolicy = z.output<typeof resolvedRetryPolicySchema>;
 export type RetryBudgetSpec = z.output<typeof retryBudgetSchema>;
 export type OutlierDetectionSpec = z.output<typeof outlierDetectionSchema>;
 export type LimitsSpec = z.output<typeof limitsSchema>;
+
+/**
+ * A Route rule's `retry` as applied (it replaces the Service's retries as a
+ * whole, so its absent fields take the schema's defaults, not the Service's).
+ * Runs when routes are compiled, never per request.
+ */
+export function resolveRetryPolicy(spec: RetryPolicySpec): ResolvedRetryPolicy {
+  return resolvedRetryPolicySchema.parse(spec);
+}

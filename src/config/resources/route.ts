@@ -92,7 +92,7 @@ export const routeFilterSchema = z.discriminatedUnion('type', [
 ]);
 
 export const routeRuleSchema = z.strictObject({
-  /** Used in metrics and logs (route attribute); `<route>/<index>` when absent. */
+  /** Used in metrics and logs (route attribute); `<route>.<index>` when absent (a derivation: client/routing/route-table.ts). */
   name: nameSchema.optional(),
   matches: z.array(routeMatchSchema).max(16).default([{ path: { type: 'PathPrefix', value: '/' } }]),
   filters: z.array(routeFilterSchema).max(16).optional(),

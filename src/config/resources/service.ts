@@ -1,12 +1,26 @@
 import { z } from 'zod';
 import { API_VERSION, metadataSchema } from './metadata.js';
-import { trafficSpecShape } from './traffic.js';
-import { resilienceSpecShape } from './resilience.js';
+import { resolvedTrafficShape, trafficSpecShape } from './traffic.js';
+import { resilienceSpecShape, resolvedResilienceShape } from './resilience.js';
 
-/** Per-destination defaults: what every caller of this service applies, unless a Route rule overrides it. */
+/**
+ * Per-destination defaults: what every caller of this service applies, unless a Route rule overrides it.
+ * This is the shape the control plane stores and sends (`config` of a watch snapshot): absent sub-objects
+ * stay absent, so documents and snapshots look as they did before issue 15, both ways.
+ */
 export const serviceSpecSchema = z.strictObject({
   ...trafficSpecShape,
   ...resilienceSpecShape,
+});
+
+/**
+ * The spec as a client applies it: every sub-object present and complete. Parsed from a stored spec (whose
+ * fields were validated and defaulted when it was applied) or from `{}` when the service has no Service
+ * resource, so "no spec", "no retryBudget" and "a retryBudget with only `window`" get the same defaults.
+ */
+export const resolvedServiceSpecSchema = z.strictObject({
+  ...resolvedTrafficShape,
+  ...resolvedResilienceShape,
 });
 
 export const serviceResourceSchema = z.strictObject({
@@ -17,4 +31,25 @@ export const serviceResourceSchema = z.strictObject({
 });
 
 export type ServiceSpec = z.output<typeof serviceSpecSchema>;
+export type ResolvedServiceSpec = z.output<typeof resolvedServiceSpecSchema>;
 export type ServiceResource = z.output<typeof serviceResourceSchema>;
+
+let noSpec: ResolvedServiceSpec | undefined;
+
+/**
+ * What a client applies to a destination whose Service spec is `spec` (null: no Service resource, or a
+ * control plane that sent none). Runs when the spec changes, never per request. The answer for "no spec"
+ * is parsed once and frozen, since every destination without a Service resource shares it.
+ */
+export function resolveServiceSpec(spec: ServiceSpec | null | undefined): ResolvedServiceSpec {
+  if (spec == null) return (noSpec ??= deepFreeze(resolvedServiceSpecSchema.parse({})));
+  return resolvedServiceSpecSchema.parse(spec);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -17,22 +17,26 @@ export const peakEwmaSchema = z.strictObject({
   decay: durationSchema({ min: 100, max: 600_000 }).default(10_000),
 });
 
-export const ringHashSchema = z
-  .strictObject({
-    /** Hash on this request header... */
-    header: headerNameSchema.optional(),
-    /** ...or on this cookie. */
-    cookie: z.string().min(1).max(256).optional(),
-    /**
-     * Points on the ring per unit of instance weight (more: smoother spread).
-     * A count per instance, not a total ring size as Envoy's minimum_ring_size:
-     * with a total, adding an instance shrinks every other instance's share of
-     * points and moves about twice the keys it must; with a count per
-     * instance, only the keys the new instance takes over move.
-     */
-    virtualNodes: z.int().min(1).max(4096).default(256),
-  })
-  .refine((r) => (r.header === undefined) !== (r.cookie === undefined), { error: 'set exactly one of header or cookie' });
+/** Ring hash settings without the key rule: what an absent `ringHash` resolves to (no key: a random point per request). */
+const ringHashSettingsSchema = z.strictObject({
+  /** Hash on this request header... */
+  header: headerNameSchema.optional(),
+  /** ...or on this cookie. */
+  cookie: z.string().min(1).max(256).optional(),
+  /**
+   * Points on the ring per unit of instance weight (more: smoother spread).
+   * A count per instance, not a total ring size as Envoy's minimum_ring_size:
+   * with a total, adding an instance shrinks every other instance's share of
+   * points and moves about twice the keys it must; with a count per
+   * instance, only the keys the new instance takes over move.
+   */
+  virtualNodes: z.int().min(1).max(4096).default(256),
+});
+
+/** As written: exactly one key. (The control plane also requires it with `loadBalancer: ring_hash`.) */
+export const ringHashSchema = ringHashSettingsSchema.refine((r) => (r.header === undefined) !== (r.cookie === undefined), {
+  error: 'set exactly one of header or cookie',
+});
 
 export const subsetSchema = z.strictObject({
   name: nameSchema,
@@ -49,6 +53,7 @@ export const localitySchema = z.strictObject({
   minHealthyPercent: z.number().min(0).max(100).default(70),
 });
 
+/** The traffic fields of a Service spec as written and stored: absent sub-objects stay absent. */
 export const trafficSpecShape = {
   loadBalancer: loadBalancerSchema.default('peak_ewma'),
   peakEwma: peakEwmaSchema.optional(),
@@ -56,3 +61,17 @@ export const trafficSpecShape = {
   subsets: z.array(subsetSchema).max(64).optional(),
   locality: localitySchema.optional(),
 };
+
+/** The same fields as applied: every absent sub-object parsed from `{}`, so it carries each field's default. */
+export const resolvedTrafficShape = {
+  loadBalancer: trafficSpecShape.loadBalancer,
+  peakEwma: peakEwmaSchema.prefault({}),
+  // The stored spec was checked against ringHashSchema when it was applied; an absent one has no key.
+  ringHash: ringHashSettingsSchema.prefault({}),
+  subsets: z.array(subsetSchema).max(64).default(() => []),
+  locality: localitySchema.prefault({}),
+};
+
+export type PeakEwmaSpec = z.output<typeof peakEwmaSchema>;
+export type RingHashSpec = z.output<typeof ringHashSettingsSchema>;
+export type LocalitySpec = z.output<typeof localitySchema>;

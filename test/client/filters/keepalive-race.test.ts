@@ -22,6 +22,7 @@ import { RetryBudget } from '../../../src/resilience/retry-budget.js';
 import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import { buildDir, startNode, type Child } from '../../helpers/process.js';
 import { stackHarness, type Harness } from '../../helpers/stack-harness.js';
+import { defaultOutlierDetection, defaultRetryBudget } from '../../helpers/resilience-defaults.js';
 
 const IDLE_MS = 40;
 const CROSS_MS = 4;
@@ -94,8 +95,8 @@ describe('keep-alive race (a real server process with a short idle timeout)', { 
     for (let c = 0; c < CLIENTS; c++) {
       harnesses.push(
         await stackHarness([{ address: '127.0.0.1', port }], (dest) => ({
-          above: [deadline(), retry({ policy: () => new RetryPolicy(), budget: new RetryBudget(), onRetry: (e) => retries.push(e) }), perTryTimeout()],
-          below: [outlierDetection(new OutlierDetector({}, () => dest.endpoints.size))],
+          above: [deadline(), retry({ policy: () => new RetryPolicy(), budget: new RetryBudget(defaultRetryBudget), onRetry: (e) => retries.push(e) }), perTryTimeout()],
+          below: [outlierDetection(new OutlierDetector(defaultOutlierDetection, () => dest.endpoints.size))],
         })),
       );
     }

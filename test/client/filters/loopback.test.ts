@@ -20,6 +20,7 @@ import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import { startBlackhole } from '../../helpers/blackhole.js';
 import { startNamedServer, type TestServer } from '../../helpers/http-servers.js';
 import { stackHarness, type Harness } from '../../helpers/stack-harness.js';
+import { defaultLimits, defaultOutlierDetection, defaultRetryBudget } from '../../helpers/resilience-defaults.js';
 
 const open: { close(): Promise<void> }[] = [];
 after(async () => {
@@ -56,13 +57,13 @@ async function fullStack(
 ): Promise<FullStack> {
   const retries: RetryEvent[] = [];
   const ejections: EjectionEvent[] = [];
-  const budget = o.budget ?? new RetryBudget();
-  const limiter = new ConcurrencyLimiter(o.limit ?? {});
+  const budget = o.budget ?? new RetryBudget(defaultRetryBudget);
+  const limiter = new ConcurrencyLimiter(o.limit ?? defaultLimits);
   const policy = o.policy ?? new RetryPolicy();
   const h = await stackHarness(
     ports.map((port) => ({ address: '127.0.0.1', port })),
     (dest) => {
-      const detector = new OutlierDetector({}, () => dest.endpoints.size);
+      const detector = new OutlierDetector(defaultOutlierDetection, () => dest.endpoints.size);
       detector.onEjection((e) => ejections.push(e));
       return {
         above: [
@@ -301,7 +302,7 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
   it('a total outage: attempts stay within the retry budget and the caller gets the original error fast', async () => {
     const dead = await deadPort();
     // A floor of 1/s (10 per window) so that the 20 % share, not the floor, is what bounds 200 requests.
-    const { h, budget } = await fullStack([dead], { policy: new RetryPolicy({ attempts: 3 }), budget: new RetryBudget({ minPerSecond: 1 }) });
+    const { h, budget } = await fullStack([dead], { policy: new RetryPolicy({ attempts: 3 }), budget: new RetryBudget({ ...defaultRetryBudget, minPerSecond: 1 }) });
     let failed = 0;
     for (let i = 0; i < 200; i++) {
       await get(h).catch((err: unknown) => {

@@ -5,12 +5,13 @@ import { ErrorCode, MeshError } from '../../../src/core/errors.js';
 import { outlierDetection } from '../../../src/client/filters/outlier.js';
 import { OutlierDetector } from '../../../src/resilience/outlier-detector.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { defaultOutlierDetection } from '../../helpers/resilience-defaults.js';
 import { dispatchThrough, fakeEndpoint, flush, newCall, ScriptedTransport, sysError, testBalance, type Step } from '../../helpers/client-fakes.js';
 
 function setup(script: Step[], n = 10) {
   const clock = new FakeClock(0);
   const eps = Array.from({ length: n }, (_, i) => fakeEndpoint(i + 1));
-  const detector = new OutlierDetector({}, () => eps.length, clock);
+  const detector = new OutlierDetector(defaultOutlierDetection, () => eps.length, clock);
   const transport = new ScriptedTransport(script);
   const handle = compose([testBalance(() => eps), outlierDetection(detector)], transport.handle);
   return { clock, eps, detector, transport, handle };
