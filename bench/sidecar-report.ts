@@ -115,16 +115,17 @@ export function printSidecar(r: SidecarResult): void {
   for (const s of r.skipped) console.log(s);
   console.log(
     `${'client -> server'.padEnd(32)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'+p99 ms'.padStart(9)}${'errors'.padStart(8)}` +
-      `   cpu µs/req:${'client'.padStart(8)}${'server'.padStart(8)}${'proxies'.padStart(9)}${'total'.padStart(8)}`,
+      `   cpu µs/req:${'client'.padStart(8)}${'server'.padStart(8)}${'proxies'.padStart(9)}${'total'.padStart(8)}${'conns/10k'.padStart(11)}`,
   );
   for (const row of r.rows) {
     const base = r.rows.find((b) => b.variant === row.variant && b.kind === 'undici');
     const added = row.kind === 'undici' ? '-' : f(r.comparisons.find((c) => c.variant === row.variant && c.row === row.kind && c.baseline === 'undici')?.addedP99ms ?? NaN, 3);
     console.log(
       `${row.name.padEnd(32)}${f(row.rps, 0).padStart(9)}${f(row.p50ms, 3).padStart(9)}${f(row.p99ms, 3).padStart(9)}${(base ? added : '-').padStart(9)}${String(row.errors).padStart(8)}` +
-        `   ${''.padStart(11)}${f(row.clientCpuUs, 1).padStart(8)}${f(row.serverCpuUs, 1).padStart(8)}${f(row.proxyCpuUs, 1).padStart(9)}${f(row.totalCpuUs, 1).padStart(8)}`,
+        `   ${''.padStart(11)}${f(row.clientCpuUs, 1).padStart(8)}${f(row.serverCpuUs, 1).padStart(8)}${f(row.proxyCpuUs, 1).padStart(9)}${f(row.totalCpuUs, 1).padStart(8)}${f(row.connectionsPer10k, 2).padStart(11)}`,
     );
   }
+  console.log('conns/10k: connections opened on every hop of the row\'s path per 10,000 requests in the measured rounds (0: every hop keeps its connections alive)');
   console.log('ratios (median over rounds of the same round\'s req/s ratio; rounds\' spread; total CPU per request against the other row):');
   const label: Record<Kind, string> = { undici: 'raw undici', hyphae: 'mesh.request', sidecar: 'nginx sidecar pair' };
   for (const c of r.comparisons) {

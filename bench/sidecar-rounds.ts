@@ -21,6 +21,8 @@ export interface CostTarget {
   send: () => Promise<void>;
   /** CPU seconds used so far by the proxies on this row's path (the sidecar pair). */
   proxyCpuSeconds?: () => number;
+  /** Connections opened so far on every hop of this row's path (read between rounds). */
+  connections: () => Promise<number>;
 }
 
 export interface CostRound {
@@ -32,6 +34,9 @@ export interface CostRound {
   clientUs: number;
   serverUs: number;
   proxyUs: number;
+  /** Connections opened on the row's hops during the round: 0 when every hop keeps its connections alive. */
+  connections: number;
+  requests: number;
 }
 
 export interface CostRow {
@@ -48,6 +53,8 @@ export interface CostRow {
   proxyCpuUs: number;
   /** Median over rounds of the three together. */
   totalCpuUs: number;
+  /** Connections opened on the row's hops per 10,000 requests over all measured rounds (warm-up excluded). */
+  connectionsPer10k: number;
   /** Every round in order: their spread is the measurement's own noise, and ratios are taken per round. */
   rounds: CostRound[];
 }
@@ -58,18 +65,23 @@ export async function costRounds(
   { concurrency, durationMs, rounds }: { concurrency: number; durationMs: number; rounds: number },
 ): Promise<CostRow[]> {
   const run = async (t: CostTarget, ms: number): Promise<CostRound> => {
+    const conns0 = await t.connections();
     const server0 = sample(serverPid).cpuSeconds;
     const proxy0 = t.proxyCpuSeconds?.() ?? 0;
     const res = await runLoad(t.send, { concurrency, durationMs: ms });
     const perRequest = (seconds: number) => (res.requests === 0 ? NaN : (seconds * 1e6) / res.requests);
+    const serverUs = perRequest(sample(serverPid).cpuSeconds - server0);
+    const proxyUs = perRequest((t.proxyCpuSeconds?.() ?? 0) - proxy0);
     return {
       rps: res.rps,
       p50ms: res.p50ms,
       p99ms: res.p99ms,
       errors: res.errors,
       clientUs: res.cpuUsPerRequest,
-      serverUs: perRequest(sample(serverPid).cpuSeconds - server0),
-      proxyUs: perRequest((t.proxyCpuSeconds?.() ?? 0) - proxy0),
+      serverUs,
+      proxyUs,
+      connections: (await t.connections()) - conns0,
+      requests: res.requests,
     };
   };
   // Warm-up: connections on every hop, JIT on every path, the meshes' first discovery answer.
@@ -80,7 +92,7 @@ export async function costRounds(
       const res = await run(t, durationMs);
       results.get(t.name)!.push(res);
       process.stderr.write(
-        `  round ${r + 1}/${rounds} ${t.name.padEnd(30)} ${res.rps.toFixed(0).padStart(6)} req/s  p99 ${res.p99ms.toFixed(2)} ms  cpu/req client ${res.clientUs.toFixed(1)} µs, server ${res.serverUs.toFixed(1)}, proxies ${res.proxyUs.toFixed(1)}${res.errors ? `  ${res.errors} errors` : ''}\n`,
+        `  round ${r + 1}/${rounds} ${t.name.padEnd(30)} ${res.rps.toFixed(0).padStart(6)} req/s  p99 ${res.p99ms.toFixed(2)} ms  cpu/req client ${res.clientUs.toFixed(1)} µs, server ${res.serverUs.toFixed(1)}, proxies ${res.proxyUs.toFixed(1)}; ${res.connections} new connections${res.errors ? `  ${res.errors} errors` : ''}\n`,
       );
     }
   }
@@ -98,6 +110,7 @@ export async function costRounds(
       serverCpuUs: median(rs.map((x) => x.serverUs)),
       proxyCpuUs: median(rs.map((x) => x.proxyUs)),
       totalCpuUs: median(rs.map((x) => x.clientUs + x.serverUs + x.proxyUs)),
+      connectionsPer10k: (rs.reduce((s, x) => s + x.connections, 0) / Math.max(1, rs.reduce((s, x) => s + x.requests, 0))) * 10_000,
       rounds: rs,
     };
   });

@@ -125,7 +125,11 @@ export async function sidecar(opts: SidecarOptions): Promise<SidecarResult> {
     });
     cleanups.push(() => server.kill());
     // A ceiling: two meshes start, one makes a key and gets it signed, both register.
-    const ports = JSON.parse((await server.waitFor(/^listening (\{.*\})$/, 60_000))[1]!) as { plain: number; tls: number; mesh: number; meshMtls: number };
+    const ports = JSON.parse((await server.waitFor(/^listening (\{.*\})$/, 60_000))[1]!) as { plain: number; tls: number; mesh: number; meshMtls: number; counts: number };
+    const countsPool = new Pool(`http://127.0.0.1:${ports.counts}`, { connections: 1 });
+    cleanups.push(() => countsPool.close());
+    /** Connections each of the server's listeners has accepted so far. */
+    const accepted = async (listener: 'plain' | 'tls' | 'mesh' | 'meshMtls') => JSON.parse((await text(countsPool, `http://127.0.0.1:${ports.counts}`)).body)[listener] as number;
 
     let pairs: { plain: SidecarPair; mtls: SidecarPair } | undefined;
     if (nginx) {
@@ -164,16 +168,29 @@ export async function sidecar(opts: SidecarOptions): Promise<SidecarResult> {
       const tls = variant === 'mtls';
       const p = tls ? tlsPool : pool;
       const origin = tls ? tlsOrigin : plainOrigin;
-      row({ name: tls ? 'undici Pool.request (TLS)' : 'undici Pool.request', variant, kind: 'undici', send: poolSend(p, origin) }, async () => (await text(p, origin)).body);
+      row(
+        { name: tls ? 'undici Pool.request (TLS)' : 'undici Pool.request', variant, kind: 'undici', send: poolSend(p, origin), connections: () => accepted(tls ? 'tls' : 'plain') },
+        async () => (await text(p, origin)).body,
+      );
       const mesh = tls ? mtlsMesh : plainMesh;
-      row({ name: tls ? 'mesh.request (mTLS)' : 'mesh.request', variant, kind: 'hyphae', send: meshSend(mesh) }, meshBody(mesh));
+      row({ name: tls ? 'mesh.request (mTLS)' : 'mesh.request', variant, kind: 'hyphae', send: meshSend(mesh), connections: () => accepted(tls ? 'meshMtls' : 'mesh') }, meshBody(mesh));
       const pair = pairs?.[variant];
       if (pair) {
         const sidecarOrigin = `http://127.0.0.1:${pair.port}`;
         const sidecarPool = new Pool(sidecarOrigin, { pipelining: 1 });
         cleanups.push(() => sidecarPool.close());
+        let toSidecar = 0;
+        sidecarPool.on('connect', () => toSidecar++);
         row(
-          { name: tls ? 'nginx sidecar pair (mTLS)' : 'nginx sidecar pair', variant, kind: 'sidecar', send: poolSend(sidecarPool, sidecarOrigin), proxyCpuSeconds: () => pair.cpuSeconds() },
+          {
+            name: tls ? 'nginx sidecar pair (mTLS)' : 'nginx sidecar pair',
+            variant,
+            kind: 'sidecar',
+            send: poolSend(sidecarPool, sidecarOrigin),
+            proxyCpuSeconds: () => pair.cpuSeconds(),
+            // All three hops: to the client-side sidecar, between the sidecars, to the server.
+            connections: async () => toSidecar + (await pair.accepted()) + (await accepted('plain')),
+          },
           async () => (await text(sidecarPool, sidecarOrigin)).body,
         );
       }

@@ -11,8 +11,10 @@
  *   meshMtls  wrapServer of a mesh on the secure control plane (MTLS_CP, MTLS_TOKEN,
  *             MTLS_CA_FILE): STRICT mTLS, registered as `bench`
  *
- * Both meshes as shipped (telemetry on, stats reported). Prints `listening <ports as JSON>`
- * once both wrapped servers are registered.
+ * Both meshes as shipped (telemetry on, stats reported). A fifth listener, `counts`, answers
+ * with the connections each listener has accepted so far (JSON), so that the bench can show
+ * that every hop keeps its connections alive. Prints `listening <ports as JSON>` once both
+ * wrapped servers are registered.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -56,8 +58,12 @@ const listeners: Record<string, http.Server> = {
   mesh: plainMesh.wrapServer(http.createServer(handler)),
   meshMtls: mtlsMesh.wrapServer(http.createServer(handler)),
 };
+const accepted: Record<string, number> = {};
+listeners.counts = http.createServer((_req, res) => res.end(JSON.stringify(accepted)));
 const ports: Record<string, number> = {};
 for (const [name, s] of Object.entries(listeners)) {
+  accepted[name] = 0;
+  s.on('connection', () => accepted[name]!++);
   s.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   ports[name] = (s.address() as AddressInfo).port;
