@@ -96,8 +96,12 @@ printRegexRows(regex.routes, regex.attacks);
 console.log('');
 const sidecarOpts = { ...SIDECAR_DEFAULTS, concurrency: opts.concurrency, durationMs: Number(values['sidecar-duration']), rounds: Number(values['sidecar-rounds']) };
 console.log(describeSidecar(sidecarOpts));
-const perProcess = await sidecar(sidecarOpts);
-printSidecar(perProcess);
+// The last section: a failure here (no openssl, say) is reported without losing the sections above.
+const perProcess = await sidecar(sidecarOpts).catch((err: unknown) => {
+  console.log(`per-process cost failed: ${err instanceof Error ? err.message : String(err)}`);
+  return { error: String(err) };
+});
+if (!('error' in perProcess)) printSidecar(perProcess);
 
 const out: {
   machine: string;
@@ -109,7 +113,7 @@ const out: {
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
   telemetry: TelemetryRow[];
   regex: { routes: RegexRouteRow[]; attacks: RegexAttackRow[] };
-  sidecar: SidecarResult;
+  sidecar: SidecarResult | { error: string };
 } = {
   machine,
   date: new Date().toISOString(),

@@ -29,21 +29,23 @@ import { sample } from './proc-stats.js';
 
 export const NGINX_MISSING = 'nginx not found: the sidecar rows are skipped (install it: apt-get install -y nginx-light)';
 
-/** The nginx binary: BENCH_NGINX, else `nginx` on PATH or in the usual sbin folders (root's PATH has them, others' may not). */
-export function findNginx(): string | undefined {
-  if (process.env.BENCH_NGINX) return process.env.BENCH_NGINX;
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const file = path.join(dir, 'nginx');
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
+}
+
+/**
+ * The nginx binary: BENCH_NGINX if it is one (a path that is not: no nginx), else `nginx` on PATH or
+ * in the usual sbin folders (root's PATH has them, others' may not).
+ */
+export function findNginx(): string | undefined {
+  if (process.env.BENCH_NGINX) return executable(process.env.BENCH_NGINX) ? process.env.BENCH_NGINX : undefined;
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'];
+  return dirs.filter(Boolean).map((dir) => path.join(dir, 'nginx')).find(executable);
 }
 
 /** Process groups of the nginx instances still running, killed when this process exits however it exits. */
