@@ -3,6 +3,10 @@
  * baseline, and written to bench/results/latest.json for docs/benchmarks.md.
  *
  *   npm run bench -- --duration 3000 --rounds 5 --concurrency 32 --rate 2000
+ *       [--sidecar-duration 5000 --sidecar-rounds 3]
+ *
+ * The per-process cost section (bench/sidecar.ts) has rounds of its own, as
+ * issue 15 measured it; `npm run bench:sidecar` runs it alone.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +18,8 @@ import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
 import { printRegexRows, regexAttacks, regexRoutes, type RegexAttackRow, type RegexRouteRow } from './regex-match.js';
+import { describeSidecar, SIDECAR_DEFAULTS, sidecar } from './sidecar.js';
+import { printSidecar, type SidecarResult } from './sidecar-report.js';
 import { printTelemetryRows, telemetryThroughput, type TelemetryRow } from './telemetry-throughput.js';
 
 const { values } = parseArgs({
@@ -22,6 +28,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '32' },
     rate: { type: 'string', default: '2000' },
+    'sidecar-duration': { type: 'string', default: String(SIDECAR_DEFAULTS.durationMs) },
+    'sidecar-rounds': { type: 'string', default: String(SIDECAR_DEFAULTS.rounds) },
   },
 });
 const opts = { durationMs: Number(values.duration), rounds: Number(values.rounds), concurrency: Number(values.concurrency), rate: Number(values.rate) };
@@ -85,6 +93,16 @@ console.log('route regexes (bench/regex-match): a route with a regex path and a 
 const regex = { routes: regexRoutes({ rounds: 7, matches: 200_000 }), attacks: regexAttacks() };
 printRegexRows(regex.routes, regex.attacks);
 
+console.log('');
+const sidecarOpts = { ...SIDECAR_DEFAULTS, concurrency: opts.concurrency, durationMs: Number(values['sidecar-duration']), rounds: Number(values['sidecar-rounds']) };
+console.log(describeSidecar(sidecarOpts));
+// The last section: a failure here (no openssl, say) is reported without losing the sections above.
+const perProcess = await sidecar(sidecarOpts).catch((err: unknown) => {
+  console.log(`per-process cost failed: ${err instanceof Error ? err.message : String(err)}`);
+  return { error: String(err) };
+});
+if (!('error' in perProcess)) printSidecar(perProcess);
+
 const out: {
   machine: string;
   date: string;
@@ -95,6 +113,7 @@ const out: {
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
   telemetry: TelemetryRow[];
   regex: { routes: RegexRouteRow[]; attacks: RegexAttackRow[] };
+  sidecar: SidecarResult | { error: string };
 } = {
   machine,
   date: new Date().toISOString(),
@@ -105,6 +124,7 @@ const out: {
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
   telemetry,
   regex,
+  sidecar: perProcess,
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });
 await writeFile(path.join(repoRoot, 'bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);

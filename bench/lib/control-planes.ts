@@ -35,8 +35,9 @@ async function startOne(args: string[]): Promise<Child & { url: string }> {
   return Object.assign(child, { url: m[1]! });
 }
 
-export async function startFileControlPlane(secure: boolean): Promise<BenchSetup> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-'));
+/** `parent`: where its data dir goes (a bench's own temp dir, removed even when the bench is interrupted). */
+export async function startFileControlPlane(secure: boolean, parent = os.tmpdir()): Promise<BenchSetup> {
+  const dir = await mkdtemp(path.join(parent, 'hyphae-bench-'));
   const cp = await startOne(['--data-dir', dir, ...(secure ? [] : ['--insecure'])]);
   return {
     store: 'file',
