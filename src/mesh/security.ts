@@ -15,11 +15,32 @@ import type { WatchCache } from '../discovery/watch-cache.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
 import type { PoolFactory } from '../client/endpoint.js';
 import type { InboundTls } from '../server/mtls-front.js';
-import { CertificateProvider } from '../tls/certificate-provider.js';
-import { mtlsConnector } from '../tls/mtls-connector.js';
+import type { CertificateProvider } from '../tls/certificate-provider.js';
 import type { CertificateSigner, TrustBundle } from '../tls/signer.js';
+import type { WorkloadTls } from '../tls/workload-tls.js';
 import type { IdentityCache } from './identity-cache.js';
-import { WorkloadTls } from '../tls/workload-tls.js';
+
+/**
+ * The workload-identity modules, loaded by the first mesh that has mTLS: a mesh
+ * whose control plane is http:// never needs them, and every module a process
+ * loads stays in its memory (docs/architecture.md, "Memory per process").
+ */
+interface TlsModules {
+  CertificateProvider: typeof import('../tls/certificate-provider.js').CertificateProvider;
+  WorkloadTls: typeof import('../tls/workload-tls.js').WorkloadTls;
+  mtlsConnector: typeof import('../tls/mtls-connector.js').mtlsConnector;
+}
+let tlsModules: Promise<TlsModules> | undefined;
+
+function loadTls(): Promise<TlsModules> {
+  return (tlsModules ??= Promise.all([import('../tls/certificate-provider.js'), import('../tls/workload-tls.js'), import('../tls/mtls-connector.js')]).then(
+    ([provider, workload, connector]) => ({ CertificateProvider: provider.CertificateProvider, WorkloadTls: workload.WorkloadTls, mtlsConnector: connector.mtlsConnector }),
+    (err: unknown) => {
+      tlsModules = undefined;
+      throw err;
+    },
+  ));
+}
 
 export interface MeshSecurityOptions {
   service: string;
@@ -41,10 +62,12 @@ export class MeshSecurity {
   #modeChanges = new Listeners<void>();
   #disposers: Disposer[] = [];
   #identityCache: IdentityCache | undefined;
+  #modules: TlsModules;
 
-  private constructor(provider: CertificateProvider) {
+  private constructor(modules: TlsModules, provider: CertificateProvider) {
+    this.#modules = modules;
     this.#provider = provider;
-    this.tls = new WorkloadTls(provider);
+    this.tls = new modules.WorkloadTls(provider);
     this.inbound = {
       // Until this service's snapshot says otherwise, a mesh with a CA is STRICT (fail closed).
       mode: () => this.#mode ?? 'STRICT',
@@ -62,25 +85,26 @@ export class MeshSecurity {
 
   /** Learn the trust domain, obtain the first certificate (bounded attempts, or wait), and return the wired security. */
   static async start(client: ControlPlaneClient, opts: MeshSecurityOptions): Promise<MeshSecurity> {
-    if (opts.offline) return MeshSecurity.#startOffline(client, opts);
+    const modules = await loadTls();
+    if (opts.offline) return MeshSecurity.#startOffline(modules, client, opts);
     const bundle = await client.trustBundle();
     client.setTrustedRoots(bundle.roots);
-    const provider = MeshSecurity.#newProvider(client, opts, bundle);
+    const provider = MeshSecurity.#newProvider(modules, client, opts, bundle);
     const keep = opts.identityCache;
     const disposeKeep = keep ? provider.onIssued((c) => void keep.save(c)) : undefined;
     await provider.start({ attempts: opts.attempts, wait: opts.wait });
-    return MeshSecurity.#wire(client, provider, disposeKeep, keep);
+    return MeshSecurity.#wire(modules, client, provider, disposeKeep, keep);
   }
 
   /** The workload's certificate provider, its CSRs signed by the control plane's CA. */
-  static #newProvider(client: ControlPlaneClient, opts: MeshSecurityOptions, bundle: TrustBundle): CertificateProvider {
+  static #newProvider(modules: TlsModules, client: ControlPlaneClient, opts: MeshSecurityOptions, bundle: TrustBundle): CertificateProvider {
     const signer: CertificateSigner = {
       sign: async (csr) => {
         const answer = await client.signCertificate(csr);
         return { certificate: answer.certificate, chain: answer.chain, trustBundle: answer.trustBundle };
       },
     };
-    return new CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
+    return new modules.CertificateProvider({ signer, service: opts.service, namespace: opts.namespace, trustBundle: bundle, logger: opts.logger });
   }
 
   /**
@@ -88,7 +112,7 @@ export class MeshSecurity {
    * an earlier run kept (checked before use), and renew in the background as
    * soon as the CA answers. Without them, fail as an unreachable control plane.
    */
-  static #startOffline(client: ControlPlaneClient, opts: MeshSecurityOptions): MeshSecurity {
+  static #startOffline(modules: TlsModules, client: ControlPlaneClient, opts: MeshSecurityOptions): MeshSecurity {
     const bundle = opts.offline!.trustBundle;
     const cached = opts.identityCache?.load();
     if (!bundle || !cached) {
@@ -100,15 +124,21 @@ export class MeshSecurity {
       );
     }
     client.setTrustedRoots(bundle.roots);
-    const provider = MeshSecurity.#newProvider(client, opts, bundle);
+    const provider = MeshSecurity.#newProvider(modules, client, opts, bundle);
     const keep = opts.identityCache!;
     const disposeKeep = provider.onIssued((c) => void keep.save(c));
     provider.startFrom(cached);
-    return MeshSecurity.#wire(client, provider, disposeKeep, keep);
+    return MeshSecurity.#wire(modules, client, provider, disposeKeep, keep);
   }
 
-  static #wire(client: ControlPlaneClient, provider: CertificateProvider, disposeKeep: Disposer | undefined, keep: IdentityCache | undefined): MeshSecurity {
-    const security = new MeshSecurity(provider);
+  static #wire(
+    modules: TlsModules,
+    client: ControlPlaneClient,
+    provider: CertificateProvider,
+    disposeKeep: Disposer | undefined,
+    keep: IdentityCache | undefined,
+  ): MeshSecurity {
+    const security = new MeshSecurity(modules, provider);
     security.#identityCache = keep;
     if (disposeKeep) security.#disposers.push(disposeKeep);
     // A bundle from a signing answer also reaches the control-plane client.
@@ -131,7 +161,7 @@ export class MeshSecurity {
 
   /** Pools for a destination: each new connection is mTLS or plaintext as the destination's current mode says. */
   poolFactory(dest: { namespace: string; name: string; mode: () => MtlsMode | null }): PoolFactory {
-    const connect = mtlsConnector({ tls: this.tls, namespace: dest.namespace, service: dest.name, mode: dest.mode });
+    const connect = this.#modules.mtlsConnector({ tls: this.tls, namespace: dest.namespace, service: dest.name, mode: dest.mode });
     return (origin) => new Pool(origin, { pipelining: 1, connect });
   }
 

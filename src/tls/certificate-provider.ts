@@ -12,7 +12,7 @@ import { fullJitter, sleep } from '../core/backoff.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { createCsr, type CsrIdentity } from './csr.js';
-import { generateKeyPair } from './keys.js';
+import { generateKeyPair, type KeyPair } from './keys.js';
 import { uriSans } from './peer-certificate.js';
 import type { CertificateSigner, TrustBundle } from './signer.js';
 import { parseWorkloadId, type WorkloadIdentity } from './spiffe.js';
@@ -57,6 +57,8 @@ export class CertificateProvider {
   #timer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
   #renewing: Promise<void> | undefined;
+  /** The key pair of the certificate being obtained, kept across failed attempts until one succeeds. */
+  #nextKey: Promise<KeyPair> | undefined;
   #failures = 0;
   #expiredWarned = false;
   #closed = false;
@@ -201,7 +203,12 @@ export class CertificateProvider {
   }
 
   async #obtain(): Promise<void> {
-    const keys = await generateKeyPair();
+    // One key per certificate, not per attempt: retries while the CA is down (at start or renewal) would
+    // otherwise each make a 2048-bit RSA key, tens to hundreds of ms of CPU on a busy machine, for nothing.
+    const keys = await (this.#nextKey ??= generateKeyPair().catch((err: unknown) => {
+      this.#nextKey = undefined;
+      throw err;
+    }));
     const id: CsrIdentity = { trustDomain: this.#bundle.trustDomain, namespace: this.#opts.namespace, service: this.#opts.service };
     const signed = await this.#opts.signer.sign(createCsr(keys, id));
     const x509 = new X509Certificate(signed.certificate);
@@ -213,6 +220,8 @@ export class CertificateProvider {
       throw new MeshError(ErrorCode.INTERNAL, `the CA returned a certificate for ${uris.join(', ') || 'no identity'}, not for ${this.#opts.namespace}/${this.#opts.service}`);
     }
     const first = this.#current === undefined;
+    // This key is now the certificate's: the next renewal makes a fresh one.
+    this.#nextKey = undefined;
     this.#current = {
       key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
       certificate: signed.certificate,

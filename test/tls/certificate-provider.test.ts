@@ -5,6 +5,7 @@
  * certificate kept until it expires, trust bundle versions.
  */
 import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { FileCaStateStore } from '../../src/control-plane/ca/ca-state.js';
@@ -22,14 +23,22 @@ class CaSigner implements CertificateSigner {
   /** While true, every call fails as an unreachable CA would. */
   down = false;
   constructor(readonly ca: CertificateAuthority) {}
+  /** The public key (SPKI PEM) of every CSR received, failed calls included. */
+  keys: string[] = [];
   async sign(csr: string) {
     this.calls++;
-    if (this.down) throw new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, 'CA down (test)', { retryable: true });
     const p = parseCsr(csr);
+    this.keys.push(spki(p.publicKeyPem));
+    if (this.down) throw new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, 'CA down (test)', { retryable: true });
     const id = p.uris[0]!.split('/');
     const signed = this.ca.signWorkload(p.publicKeyPem, id[4]!, id[6]!);
     return { certificate: signed.certificate, chain: signed.chain, trustBundle: this.ca.bundle };
   }
+}
+
+/** One spelling of a key (forge writes PEM with CRLF, Node with LF), from a public or a private key's PEM. */
+function spki(pem: string): string {
+  return createPublicKey(pem).export({ type: 'spki', format: 'pem' }) as string;
 }
 
 function logger(): Logger & { lines: string[] } {
@@ -143,5 +152,51 @@ describe('CertificateProvider', () => {
     await assert.rejects(q.start({ attempts: 5 }), (err) => err instanceof MeshError && err.code === 'HYPHAE_ERR_CONTROL_PLANE_REJECTED' && /default\/b/.test(err.message));
     // Counted, not timed: making the key alone can take a second on a busy machine.
     assert.equal(refusals, 1, 'a refusal is not retried');
+  });
+
+  it('asks with one key across the failed attempts of a start or a renewal, and a new key for each new certificate', async () => {
+    const ca = await make(600_000);
+    const signer = new CaSigner(ca);
+    const p = new CertificateProvider({ signer, service: 'keys', namespace: 'default', trustBundle: ca.bundle, logger: logger(), retryBaseMs: 60_000, random: () => 1 });
+    providers.push(p);
+
+    // Start: the CA answers only the third attempt.
+    let failFirst = 2;
+    const flaky: CertificateSigner = {
+      sign: (csr) => {
+        if (failFirst-- > 0) {
+          signer.keys.push(spki(parseCsr(csr).publicKeyPem));
+          return Promise.reject(new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, 'CA down (test)', { retryable: true }));
+        }
+        return signer.sign(csr);
+      },
+    };
+    const q = new CertificateProvider({ signer: flaky, service: 'keys', namespace: 'default', trustBundle: ca.bundle, logger: logger() });
+    providers.push(q);
+    const started = await q.start({ attempts: 3 });
+    assert.equal(signer.keys.length, 3);
+    assert.equal(new Set(signer.keys).size, 1, 'the three attempts of the start carried one key');
+    assert.equal(spki(started.key), signer.keys[0], 'and the certificate is for that key');
+
+    // Renewal: two failed attempts (renewNow, as the retry timer would; the timer itself waits 60 s), then a
+    // success, then another renewal.
+    signer.keys.length = 0;
+    const first = await p.start();
+    signer.down = true;
+    await p.renewNow();
+    await p.renewNow();
+    signer.down = false;
+    await p.renewNow();
+    assert.equal(p.rotations, 1);
+    assert.equal(signer.keys.length, 4, 'start, two failed renewals, one that succeeded');
+    const [startKey, ...renewal] = signer.keys;
+    assert.equal(spki(first.key), startKey);
+    assert.equal(new Set(renewal).size, 1, 'the attempts of one renewal carried one key');
+    assert.notEqual(renewal[0], startKey, 'a renewal does not reuse the key of the certificate it replaces');
+    assert.equal(spki(p.current!.key), renewal[0], 'the renewed certificate is for the renewal\'s key');
+    await p.renewNow();
+    assert.equal(p.rotations, 2);
+    assert.notEqual(signer.keys.at(-1), renewal[0], 'the next renewal makes a new key');
+    assert.equal(spki(p.current!.key), signer.keys.at(-1));
   });
 });
