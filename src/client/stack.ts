@@ -12,24 +12,34 @@
  * Built once per destination; nothing here runs per request. Each layer reads
  * the destination's state in force for the call (its limiter, budget,
  * detector, timeouts and retry policy are rebuilt when the Service changes),
- * or the matched rule's timeouts and retry policy (`call.routePolicy`).
+ * or the matched rule's timeouts and retry policy (`call.logical.routePolicy`).
  * docs/architecture.md has the table with the reasons.
  */
 import { compose, type Filter, type Handler } from '../core/filter.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
-import type { Attempt } from './attempt.js';
-import { balance } from './balance.js';
-import type { MeshCall } from './call.js';
-import type { Destination } from './destination.js';
-import { concurrencyLimit } from './filters/concurrency-limit.js';
-import { deadline, perTryTimeout } from './filters/deadline.js';
-import { outlierDetection } from './filters/outlier.js';
-import { retry, type RetryEvent } from './filters/retry.js';
-import { route } from './routing/route-layer.js';
-import { transport } from './transport.js';
-import { attemptTelemetry, callTelemetry } from './filters/telemetry.js';
+import type { Attempt } from './endpoint/attempt.js';
+import { balance } from './concrete/balance.js';
+import type { MeshCall } from './call/mesh-call.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import type { BackendService } from './concrete/backend-service.js';
+import type { RouteSource } from './logical/routing/route-layer.js';
+import type { ServicePolicy } from './logical/service-policy.js';
+import { concurrencyLimit } from './logical/concurrency-limit.js';
+import { deadline, perTryTimeout } from './logical/deadline.js';
+import { outlierDetection } from './endpoint/outlier.js';
+import { retry, type RetryEvent } from './logical/retry.js';
+import { route } from './logical/routing/route-layer.js';
+import { transport } from './endpoint/transport.js';
+import { callTelemetry } from './logical/call-telemetry.js';
+import { attemptTelemetry } from './endpoint/attempt-telemetry.js';
 
-export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {}): Handler<MeshCall, Attempt> {
+/** What the stack reads of its destination: its routes, its endpoints, its policy, its telemetry. */
+export interface StackTarget extends RouteSource, BackendService {
+  readonly policy: ServicePolicy;
+  readonly telemetry: MeshTelemetry | undefined;
+}
+
+export function buildClientStack(dest: StackTarget, hooks: ResilienceHooks = {}): Handler<MeshCall, Attempt> {
   const t = dest.telemetry;
   const layers: Filter<MeshCall, Attempt>[] = [
     // Call telemetry: outermost, so that its span and duration cover everything below — discovery, the limit
@@ -41,15 +51,15 @@ export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {})
     route(dest),
     // Deadline: fixes the call's one deadline (route timeout, capped by the inbound request's) and arms its one
     // timer before anything below can wait (limit queue, backoff): every wait ends at it.
-    deadline({ timeouts: (call) => (call.routePolicy ?? dest).timeouts }),
+    deadline({ timeouts: (call) => (call.logical.routePolicy ?? dest.policy).timeouts }),
     // Concurrency limit: per destination, one slot per call held until its body ends; above retry so a retry
     // reuses its call's slot and never queues behind the limit.
-    concurrencyLimit((_call) => dest.limiter, hooks.onLimited && ((_call, l) => hooks.onLimited!({ destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }))),
+    concurrencyLimit((_call) => dest.policy.limiter, hooks.onLimited && ((_call, l) => hooks.onLimited!({ destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }))),
     // Retry (the only one): above the balancer so each attempt picks again and avoids the endpoints that
     // failed this call; below route so it stays on the backend the rule chose; spends the destination's budget.
     retry({
-      policy: (call) => (call.routePolicy ?? dest).retryPolicy,
-      budget: (_call) => dest.retryBudget,
+      policy: (call) => (call.logical.routePolicy ?? dest.policy).retryPolicy,
+      budget: (_call) => dest.policy.retryBudget,
       ...(hooks.onRetry || hooks.onBudgetExhausted ? { onRetry: retryHook(dest, hooks) } : {}),
     }),
     // Per-try timeout: re-arms the call's timer for this attempt and tells the next hop its budget
@@ -63,14 +73,14 @@ export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {})
     ...(t ? [attemptTelemetry()] : []),
     // Outlier detection: reports each attempt's outcome to the health of the endpoint's own service (a route
     // may send to another service's subset) and claims the single trial request of a returning endpoint.
-    outlierDetection((call) => (call.backend?.destination ?? dest).outlier),
+    outlierDetection((call) => (call.logical.backend?.destination ?? dest).outlier),
   ];
   return compose(layers, transport);
 }
 
-function retryHook(dest: Destination, hooks: ResilienceHooks): (e: RetryEvent) => void {
+function retryHook(dest: StackTarget, hooks: ResilienceHooks): (e: RetryEvent) => void {
   return (e) => {
-    const route = e.call.route;
+    const route = e.call.logical.route;
     // The call's span says what was decided (telemetry of the call itself, not a hook of the mesh's).
     e.call.telemetry?.retryDecided(e.condition, e.decision);
     hooks.onRetry?.({
@@ -79,7 +89,7 @@ function retryHook(dest: Destination, hooks: ResilienceHooks): (e: RetryEvent) =
       route,
       condition: e.condition,
       decision: e.decision,
-      attempt: e.call.attempt,
+      attempt: e.call.logical.attempt,
       endpoint: e.call.endpoint?.id,
       delayMs: e.delayMs,
     });

@@ -28,7 +28,7 @@ function isLogger(v: unknown): v is Logger {
 function isHooks(v: unknown): v is ResilienceHooks {
   return typeof v === 'object' && v !== null && Object.values(v).every((f) => typeof f === 'function');
 }
-// ---- telemetry (issue 6): spans and metrics through @opentelemetry/api, the access log, stats for the live views.
+// Telemetry: spans and metrics through @opentelemetry/api, the access log, stats for the live views.
 const accessLogSchema = z.union([
   z.enum(['stdout', 'stderr']),
   z.custom<AccessLogSink>((v) => typeof v === 'function', { error: 'must be "stdout", "stderr" or a function receiving each line' }),
@@ -55,7 +55,6 @@ export const telemetryOptionsSchema = z
     meterProvider: z.custom<MeterProvider>((v) => typeof (v as MeterProvider | null)?.getMeter === 'function', { error: 'must have getMeter()' }).optional(),
   })
   .default({ enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto' });
-// ---- end telemetry
 
 export const meshOptionsSchema = z
   .strictObject({
@@ -116,9 +115,7 @@ export const meshOptionsSchema = z
     ca: z.string().includes('-----BEGIN CERTIFICATE-----', { error: 'must be PEM (-----BEGIN CERTIFICATE-----)' }).optional(),
     /** A file holding that PEM (HYPHAE_CA_FILE), read by createMesh. */
     caFile: z.string().min(1).optional(),
-    // ---- telemetry (issue 6)
     telemetry: telemetryOptionsSchema,
-    // ---- end telemetry
   })
   .refine((o) => o.controlPlane !== undefined || o.resolver !== undefined, {
     error: 'either controlPlane (URL of the hyphae control plane) or resolver is required',

@@ -1,5 +1,5 @@
 /**
- * The mesh's telemetry, wired (issue 6): one MeshTelemetry per mesh, made from
+ * The mesh's telemetry, wired: one MeshTelemetry per mesh, made from
  * the `telemetry` options, fed with what the mesh knows (the endpoints of the
  * services it calls, its workload certificate), and the stats reporter that
  * sends its traffic to the control plane for the live views.

@@ -1,0 +1,37 @@
+/**
+ * A Service's traffic settings (Service.spec) turned into what the client
+ * uses: subset selectors for the EndpointSet, and the pick policy (balancer
+ * factory, locality for this caller, EWMA settings). Done once per config
+ * version; a service without a Service resource gets the schema's defaults
+ * (peak_ewma, locality on the `zone` label at 70 %).
+ */
+import { serviceSpecSchema, type ServiceSpec } from '../../config/resources.js';
+import { balancerFactory } from './balancers/factory.js';
+import type { SubsetSelector } from './endpoint-set.js';
+import type { PickPolicy } from './subset.js';
+
+const DEFAULT_SPEC: ServiceSpec = serviceSpecSchema.parse({});
+
+export interface TrafficPolicy {
+  loadBalancer: ServiceSpec['loadBalancer'];
+  subsets: Map<string, SubsetSelector>;
+  pick: PickPolicy;
+}
+
+export function trafficPolicy(config: ServiceSpec | null, callerLabels: Readonly<Record<string, string>>): TrafficPolicy {
+  const spec = config ?? DEFAULT_SPEC;
+  const locality = spec.locality ?? { enabled: true, zoneLabel: 'zone', minHealthyPercent: 70 };
+  const callerZone = callerLabels[locality.zoneLabel];
+  return {
+    loadBalancer: spec.loadBalancer,
+    subsets: new Map((spec.subsets ?? []).map((s) => [s.name, s.labels])),
+    pick: {
+      newBalancer: balancerFactory({ loadBalancer: spec.loadBalancer, ringHash: spec.ringHash }),
+      locality:
+        locality.enabled && callerZone !== undefined
+          ? { zoneLabel: locality.zoneLabel, callerZone, minHealthyPercent: locality.minHealthyPercent }
+          : undefined,
+      ewma: { defaultRttMs: spec.peakEwma?.defaultRtt ?? 30, decayMs: spec.peakEwma?.decay ?? 10_000 },
+    },
+  };
+}
