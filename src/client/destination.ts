@@ -20,11 +20,9 @@ import type { Handler } from '../core/filter.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import type { ServiceKey } from '../discovery/resolver.js';
 import type { ReadyState, ServiceState, WatchCache } from '../discovery/watch-cache.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
-import type { OutlierDetector } from '../resilience/outlier-detector.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import type { MeshCall } from './call/mesh-call.js';
-import type { AbortableWait, BackendService } from './concrete/backend-service.js';
+import type { AbortableWait, BackendService, OutlierJudge } from './concrete/backend-service.js';
 import { EndpointSet } from './concrete/endpoint-set.js';
 import { OutlierHealth } from './concrete/outlier-health.js';
 import { Readiness } from './concrete/readiness.js';
@@ -36,6 +34,7 @@ import { MirrorSender } from './logical/routing/mirror.js';
 import { compileRoutes, type RouteTable } from './logical/routing/route-table.js';
 import { ServicePolicy } from './logical/service-policy.js';
 import { buildClientStack } from './stack.js';
+import { unheardEvents, type ClientEventSink } from './events.js';
 
 export interface DestinationOptions {
   cache: WatchCache;
@@ -49,8 +48,8 @@ export interface DestinationOptions {
   /** Another service, for routes whose backendRefs name one (a split across services). */
   destinations?: (namespace: string, name: string) => Destination;
   logger?: Logger;
-  /** Told about retries, ejections, limits (metrics, logs); shared by every destination of a mesh. */
-  hooks?: ResilienceHooks;
+  /** The mesh's event sink: retries, ejections, returns, limits are emitted into it (none listens without a mesh). */
+  events?: ClientEventSink;
   /** The mesh's telemetry: the stack gets its layers, and routes this process refuses are reported to it. */
   telemetry?: MeshTelemetry | undefined;
 }
@@ -66,13 +65,13 @@ export class Destination implements BackendService {
   loadBalancer = 'peak_ewma';
   /** Copies of requests that this destination's routes mirror (RequestMirror). */
   readonly mirror = new MirrorSender();
-  readonly hooks: ResilienceHooks;
+  readonly events: ClientEventSink;
   /** Retry budget, limiter, default timeouts and retry policy, from the Service spec. */
   readonly policy: ServicePolicy;
   /** The mesh's telemetry; undefined: the stack has no telemetry layers. */
   readonly telemetry: MeshTelemetry | undefined;
   readonly #readiness: Readiness;
-  readonly #health: OutlierHealth;
+  readonly #health: OutlierHealth<MeshCall>;
   #outlierKey = '';
   #dispose: Disposer;
   #callerLabels: Readonly<Record<string, string>>;
@@ -91,12 +90,12 @@ export class Destination implements BackendService {
     this.#callerLabels = options.callerLabels ?? {};
     this.#destinations = options.destinations;
     this.#logger = options.logger ?? defaultLogger;
-    this.hooks = options.hooks ?? {};
+    this.events = options.events ?? unheardEvents();
     this.telemetry = options.telemetry;
-    this.#health = new OutlierHealth(this, this.endpoints, this.hooks, this.#logger);
+    this.#health = new OutlierHealth(this, this.endpoints, this.events);
     this.policy = new ServicePolicy(null);
     this.#applyConfig(null);
-    this.handle = buildClientStack(this, this.hooks);
+    this.handle = buildClientStack(this, this.events);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#readiness.fail(s) : this.#onState(s)));
   }
 
@@ -109,8 +108,8 @@ export class Destination implements BackendService {
   }
 
   /** Ejects this service's failing endpoints (Service.spec.outlierDetection); undefined when disabled. */
-  get outlier(): OutlierDetector | undefined {
-    return this.#health.detector;
+  get outlier(): OutlierJudge | undefined {
+    return this.#health.detector === undefined ? undefined : this.#health;
   }
 
   /** Resolves once discovery knows the service; rejects with its documented error otherwise. */

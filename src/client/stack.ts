@@ -16,7 +16,6 @@
  * docs/architecture.md has the table with the reasons.
  */
 import { compose, type Filter, type Handler } from '../core/filter.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { Attempt } from './endpoint/attempt.js';
 import { balance } from './concrete/balance.js';
 import type { MeshCall } from './call/mesh-call.js';
@@ -32,6 +31,7 @@ import { route } from './logical/routing/route-layer.js';
 import { transport } from './endpoint/transport.js';
 import { callTelemetry } from './logical/call-telemetry.js';
 import { attemptTelemetry } from './endpoint/attempt-telemetry.js';
+import type { ClientEventSink } from './events.js';
 
 /** What the stack reads of its destination: its routes, its endpoints, its policy, its telemetry. */
 export interface StackTarget extends RouteSource, BackendService {
@@ -39,7 +39,7 @@ export interface StackTarget extends RouteSource, BackendService {
   readonly telemetry: MeshTelemetry | undefined;
 }
 
-export function buildClientStack(dest: StackTarget, hooks: ResilienceHooks = {}): Handler<MeshCall, Attempt> {
+export function buildClientStack(dest: StackTarget, events: ClientEventSink): Handler<MeshCall, Attempt> {
   const t = dest.telemetry;
   const layers: Filter<MeshCall, Attempt>[] = [
     // Call telemetry: outermost, so that its span and duration cover everything below — discovery, the limit
@@ -54,13 +54,16 @@ export function buildClientStack(dest: StackTarget, hooks: ResilienceHooks = {})
     deadline({ timeouts: (call) => (call.logical.routePolicy ?? dest.policy).timeouts }),
     // Concurrency limit: per destination, one slot per call held until its body ends; above retry so a retry
     // reuses its call's slot and never queues behind the limit.
-    concurrencyLimit((_call) => dest.policy.limiter, hooks.onLimited && ((_call, l) => hooks.onLimited!({ destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }))),
+    concurrencyLimit(
+      (_call) => dest.policy.limiter,
+      (call, l) => events.emit('limited', { destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }, call),
+    ),
     // Retry (the only one): above the balancer so each attempt picks again and avoids the endpoints that
     // failed this call; below route so it stays on the backend the rule chose; spends the destination's budget.
     retry({
       policy: (call) => (call.logical.routePolicy ?? dest.policy).retryPolicy,
       budget: (_call) => dest.policy.retryBudget,
-      ...(hooks.onRetry || hooks.onBudgetExhausted ? { onRetry: retryHook(dest, hooks) } : {}),
+      onRetry: retryEvents(dest, events),
     }),
     // Per-try timeout: re-arms the call's timer for this attempt and tells the next hop its budget
     // (x-hyphae-deadline-ms). Below retry: once per attempt.
@@ -78,21 +81,24 @@ export function buildClientStack(dest: StackTarget, hooks: ResilienceHooks = {})
   return compose(layers, transport);
 }
 
-function retryHook(dest: StackTarget, hooks: ResilienceHooks): (e: RetryEvent) => void {
+/** Each retry decision, once, into the sink: telemetry (the call's span, the counters) and the hooks hear it there. */
+function retryEvents(dest: StackTarget, events: ClientEventSink): (e: RetryEvent) => void {
   return (e) => {
-    const route = e.call.logical.route;
-    // The call's span says what was decided (telemetry of the call itself, not a hook of the mesh's).
-    e.call.telemetry?.retryDecided(e.condition, e.decision);
-    hooks.onRetry?.({
-      destination: dest.name,
-      namespace: dest.namespace,
-      route,
-      condition: e.condition,
-      decision: e.decision,
-      attempt: e.call.logical.attempt,
-      endpoint: e.call.endpoint?.id,
-      delayMs: e.delayMs,
-    });
-    if (e.decision === 'budget-exhausted') hooks.onBudgetExhausted?.({ destination: dest.name, namespace: dest.namespace, route });
+    if (!events.has('retry')) return;
+    const call = e.call;
+    events.emit(
+      'retry',
+      {
+        destination: dest.name,
+        namespace: dest.namespace,
+        route: call.logical.route,
+        condition: e.condition,
+        decision: e.decision,
+        attempt: call.logical.attempt,
+        endpoint: call.endpoint?.id,
+        delayMs: e.delayMs,
+      },
+      call,
+    );
   };
 }

@@ -12,7 +12,7 @@ import { Destination } from '../client/destination.js';
 import type { DispatchRouter } from '../client/dispatcher.js';
 import type { PoolFactory } from '../client/endpoint/endpoint.js';
 import { meshServiceOf } from '../client/call/url.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { ClientEventSink } from '../client/events.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import type { ResolvedMeshOptions } from './options.js';
 
@@ -23,7 +23,7 @@ export interface DestinationDeps {
   options: ResolvedMeshOptions;
   cache: WatchCache;
   logger: Logger;
-  hooks: ResilienceHooks;
+  events: ClientEventSink;
   telemetry: MeshTelemetry | undefined;
   /** mTLS: the pool factory of a destination (its mode read per connection); undefined for a plain mesh. */
   poolFactory: ((service: { namespace: string; name: string; mode: () => MtlsMode }) => PoolFactory) | undefined;
@@ -85,7 +85,7 @@ export class Destinations implements DispatchRouter {
           callerLabels: d.options.labels,
           destinations: (ns, n) => this.destination(n, ns),
           logger: d.logger,
-          hooks: d.hooks,
+          events: d.events,
           telemetry: d.telemetry,
           // mTLS: each new connection reads the destination's mode and the current certificate.
           ...(poolFactory ? { poolFactoryFor: (dd: Destination) => poolFactory({ namespace: dd.namespace, name: dd.name, mode: () => modeOf(dd) }) } : {}),

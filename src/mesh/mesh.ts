@@ -20,14 +20,14 @@ import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import type { PolicySource } from '../server/policy-source.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { ClientEventSink } from '../client/events.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import type { StatsReporter } from '../discovery/stats-reporter.js';
 import { watchCachePolicySource } from './policy-source.js';
 import { controlPlaneDiscovery } from './fail-static.js';
 import type { MeshSecurity } from './security.js';
-import { meshResilienceHooks } from './resilience-hooks.js';
+import { meshEvents } from './mesh-events.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import { certificateInfo, createMeshTelemetry, endpointStates, startStatsReporter } from './telemetry.js';
 import { Destinations } from './destinations.js';
@@ -64,8 +64,8 @@ export class Mesh {
   #closing: Promise<void> | undefined;
   /** mTLS (an https:// control plane); undefined for a plain mesh. */
   #security: MeshSecurity | undefined;
-  /** Who hears what the resilience layers decide: every destination and wrapped server of this mesh. */
-  #hooks: ResilienceHooks;
+  /** The mesh's one event sink: every destination and wrapped server emits into it; hooks and telemetry subscribe. */
+  #events: ClientEventSink;
   /** Spans, metrics, access log and edge stats of this mesh; undefined with `telemetry.enabled: false`. */
   #telemetry: MeshTelemetry | undefined;
   /** Sends the edge stats to the control plane; undefined without one or with `reportStats: false`. */
@@ -79,7 +79,7 @@ export class Mesh {
     this.#client = client;
     this.#security = security;
     this.#registrar = client ? new MeshRegistrar(client, options, this.logger) : undefined;
-    this.#hooks = meshResilienceHooks(options.hooks, telemetry, this.logger);
+    this.#events = meshEvents(options.hooks, telemetry, this.logger);
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
@@ -90,7 +90,7 @@ export class Mesh {
       options,
       cache: this.#cache,
       logger: this.logger,
-      hooks: this.#hooks,
+      events: this.#events,
       telemetry,
       poolFactory: security && ((service) => security.poolFactory(service)),
     });
@@ -163,7 +163,7 @@ export class Mesh {
           listener: this.options.server,
         },
         policies: this.#policySource(),
-        hooks: this.#hooks,
+        hooks: { onShed: (e) => this.#events.emit('shed', e) },
         telemetry: this.#telemetry,
       },
       options,

@@ -2,37 +2,58 @@
  * Outlier detection of one service, wired to its endpoint views: the
  * detector (Service.spec.outlierDetection; rebuilt when that part changes),
  * the timers that take an ejected endpoint back into the views for its trial
- * request and end a trial that never answers, and who is told of ejections
- * and returns.
+ * request and end a trial that never answers, and the `ejection` / `return`
+ * events it emits into the mesh's sink.
  *
  * Health feeds EndpointSet.updateHealth(), so every subset and locality view
  * leaves an ejected endpoint out — within the detector's rules: at most
  * maxEjectionPercent ejected (always one allowed), and below panicThreshold
  * healthy every endpoint is back in the views (panic).
  */
-import type { Disposer } from '../../core/events.js';
-import type { Logger } from '../../core/logger.js';
-import { tellOnce, type ResilienceHooks } from '../../resilience/hooks.js';
-import { OutlierDetector, type EjectionEvent, type EndpointHealth, type OutlierDetectionOptions } from '../../resilience/outlier-detector.js';
+import type { Disposer, EventSink } from '../../core/events.js';
+import type { MeshEvents } from '../../resilience/hooks.js';
+import {
+  OutlierDetector,
+  type EjectionEvent,
+  type EndpointHealth,
+  type HealthOutcome,
+  type OutlierDetectionOptions,
+} from '../../resilience/outlier-detector.js';
+import type { OutlierJudge } from './backend-service.js';
 import type { EndpointSet } from './endpoint-set.js';
 
-export class OutlierHealth {
+/** `C`: the call type events are told with (the client's MeshCall); this tier only passes it on. */
+export class OutlierHealth<C = unknown> implements OutlierJudge {
   /** The detector in force; undefined when outlier detection is disabled. */
   detector: OutlierDetector | undefined = undefined;
   readonly #endpoints: EndpointSet;
   readonly #service: { readonly name: string; readonly namespace: string };
-  readonly #hooks: ResilienceHooks;
-  readonly #logger: Logger;
+  readonly #events: EventSink<MeshEvents, C>;
   #disposers: Disposer[] = [];
   #timers = new Set<NodeJS.Timeout>();
-  #hookWarned = new Set<string>();
+  /** The call whose attempt is being reported: an ejection it causes is told with it. */
+  #reporting: C | undefined = undefined;
   #closed = false;
 
-  constructor(service: { readonly name: string; readonly namespace: string }, endpoints: EndpointSet, hooks: ResilienceHooks, logger: Logger) {
+  constructor(service: { readonly name: string; readonly namespace: string }, endpoints: EndpointSet, events: EventSink<MeshEvents, C>) {
     this.#service = service;
     this.#endpoints = endpoints;
-    this.#hooks = hooks;
-    this.#logger = logger;
+    this.#events = events;
+  }
+
+  /** The endpoint's health record under the detector in force; undefined when outlier detection is off. */
+  track(id: string): EndpointHealth | undefined {
+    return this.detector?.track(id);
+  }
+
+  /** An attempt of `call` ended with `outcome` on the endpoint of `health` (the detector's events fire inside). */
+  report(call: unknown, health: EndpointHealth, outcome: HealthOutcome): void {
+    this.#reporting = call as C;
+    try {
+      health.report(outcome);
+    } finally {
+      this.#reporting = undefined;
+    }
   }
 
   /** A new detector (or none, `options` undefined): every endpoint starts healthy under it. */
@@ -92,18 +113,18 @@ export class OutlierHealth {
     // The detector has no timer (expiry is read lazily); the views need one to take the endpoint back
     // for its trial request when the ejection ends.
     this.#after(e.durationMs + 1, () => this.sync());
-    const onEjection = this.#hooks.onEjection;
-    if (onEjection === undefined) return;
     const s = this.#service;
-    this.#tell('onEjection', () =>
-      onEjection.call(this.#hooks, {
+    this.#events.emit(
+      'ejection',
+      {
         destination: s.name,
         namespace: s.namespace,
         endpoint: e.health.label,
         reason: e.trial ? 'failed-trial' : 'consecutive-failures',
         durationMs: e.durationMs,
         multiplier: e.multiplier,
-      }),
+      },
+      this.#reporting,
     );
   }
 
@@ -114,23 +135,7 @@ export class OutlierHealth {
 
   #onReturn(h: EndpointHealth): void {
     this.sync();
-    const onReturn = this.#hooks.onReturn;
-    if (onReturn === undefined) return;
     const s = this.#service;
-    this.#tell('onReturn', () => onReturn.call(this.#hooks, { destination: s.name, namespace: s.namespace, endpoint: h.label }));
-  }
-
-  /**
-   * Ejections and returns are told from inside an attempt's outcome report, before the attempt is handed up
-   * (see tellOnce). A mesh's hooks already catch (src/mesh/resilience-hooks.ts); this holds for any others.
-   */
-  #tell(name: string, fn: () => void): void {
-    const s = this.#service;
-    tellOnce(this.#hookWarned, name, fn, (hook, err) =>
-      this.#logger.warn(`hyphae: the ${hook} hook threw; its error is ignored (logged once)`, {
-        service: `${s.namespace}/${s.name}`,
-        error: err instanceof Error ? err.message : String(err),
-      }),
-    );
+    this.#events.emit('return', { destination: s.name, namespace: s.namespace, endpoint: h.label }, this.#reporting);
   }
 }

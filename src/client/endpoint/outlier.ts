@@ -17,49 +17,58 @@
  */
 import { errorVerdict, type Verdict } from '../../core/classifier.js';
 import type { Filter } from '../../core/filter.js';
-import type { EndpointHealth, HealthOutcome, OutlierDetector } from '../../resilience/outlier-detector.js';
+import { OutlierDetector, type EndpointHealth, type HealthOutcome } from '../../resilience/outlier-detector.js';
+import type { OutlierJudge } from '../concrete/backend-service.js';
 import type { Attempt } from './attempt.js';
 import type { MeshCall } from '../call/mesh-call.js';
 
-/** The detector, or where to find the one that judges a call's endpoint; undefined: outlier detection is off there. */
-export type DetectorSource = OutlierDetector | ((call: MeshCall) => OutlierDetector | undefined);
+/**
+ * Who judges a call's endpoint: a service's OutlierJudge (the stack's: it tells the mesh's sink of ejections,
+ * with the call), a bare detector (unit tests), or where to find either per call; undefined: off there.
+ */
+export type DetectorSource = OutlierJudge | OutlierDetector | ((call: MeshCall) => OutlierJudge | OutlierDetector | undefined);
 
 export function outlierDetection(source: DetectorSource): Filter<MeshCall, Attempt> {
   const detectorOf = typeof source === 'function' ? source : () => source;
-  const onAttempt = (attempt: Attempt): Attempt => {
-    const h = attempt.endpoint.health;
-    if (h !== undefined) report(attempt.call, h, healthOutcome(attempt.verdict));
-    return attempt;
-  };
   return (next) => (call) => {
     const ep = call.endpoint!;
     let health = ep.health;
     if (health === undefined && !ep.closed) {
-      const detector = detectorOf(call);
-      if (detector !== undefined) health = ep.health = detector.track(ep.id);
+      const judge = detectorOf(call);
+      if (judge !== undefined) health = ep.health = judge.track(ep.id);
     }
     if (health === undefined) return next(call);
     health.onSend();
     const h = health;
-    return next(call).then(onAttempt, (err: unknown) => {
-      // The verdict the attempt made as it failed; a call stopped meanwhile (its abort) holds nothing against the endpoint.
-      report(call, h, healthOutcome(errorVerdict(err, call.abortReason !== undefined)));
-      throw err;
-    });
+    return next(call).then(
+      (attempt) => {
+        report(detectorOf, call, h, healthOutcome(attempt.verdict));
+        return attempt;
+      },
+      (err: unknown) => {
+        // The verdict the attempt made as it failed; a call stopped meanwhile (its abort) holds nothing against the endpoint.
+        report(detectorOf, call, h, healthOutcome(errorVerdict(err, call.abortReason !== undefined)));
+        throw err;
+      },
+    );
   };
 }
 
 /**
- * Report an outcome; when it ejects the endpoint and the call's span records,
- * say so on the span (the metric counts ejections through the detector's
- * hook, which knows nothing of calls).
+ * Report an outcome. Only a failure can eject: it goes through the judge of the endpoint's own service (a
+ * route may send to another service's subset), which tells the mesh's sink of the ejection with the call;
+ * anything else goes straight to the health record, so the common answer asks nothing more.
  */
-function report(call: MeshCall, h: EndpointHealth, outcome: HealthOutcome): void {
-  const rec = call.telemetry;
-  if (outcome !== 'failure' || rec === undefined || !rec.recording) return h.report(outcome);
-  const before = h.state;
-  h.report(outcome);
-  if (before !== 'ejected' && h.state === 'ejected') rec.endpointEjected(h.label, before === 'trial' ? 'failed-trial' : 'consecutive-failures');
+function report(
+  judgeOf: (call: MeshCall) => OutlierJudge | OutlierDetector | undefined,
+  call: MeshCall,
+  h: EndpointHealth,
+  outcome: HealthOutcome,
+): void {
+  if (outcome !== 'failure') return h.report(outcome);
+  const judge = judgeOf(call);
+  if (judge === undefined || judge instanceof OutlierDetector) h.report(outcome);
+  else judge.report(call, h, outcome);
 }
 
 /** What the verdict says of the endpoint, in the detector's words. */

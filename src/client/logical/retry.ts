@@ -61,7 +61,7 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
   const listener = options.onRetry;
   // A listener is told, never obeyed: its throw must not turn a response into a failure, nor leave an
   // attempt that reached its headers neither delivered nor discarded (its endpoint counted in flight for
-  // ever). The mesh's hooks log their own errors (src/mesh/resilience-hooks.ts).
+  // ever). The mesh's sink guards its own subscribers (core/events.ts EventSink).
   const onRetry =
     listener &&
     ((e: RetryEvent): void => {

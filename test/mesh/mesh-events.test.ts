@@ -1,13 +1,13 @@
 /**
  * Resilience hooks that throw (an application's logger or metrics callback
  * with a bug) must not change what the caller gets, nor strand an attempt:
- * the unit test drives meshResilienceHooks with a fake telemetry, the second
- * a real mesh over loopback servers.
+ * the unit test drives the mesh's event sink (meshEvents) with a fake
+ * telemetry, the second a real mesh over loopback servers.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Logger } from '../../src/core/logger.js';
-import { meshResilienceHooks } from '../../src/mesh/resilience-hooks.js';
+import { meshEvents } from '../../src/mesh/mesh-events.js';
 import type { EjectionHookEvent, RetryHookEvent } from '../../src/resilience/hooks.js';
 import type { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
 import { createMesh } from '../../src/index.js';
@@ -39,7 +39,7 @@ const ejectionEvent: EjectionHookEvent = {
   multiplier: 1,
 };
 
-describe('meshResilienceHooks', () => {
+describe('meshEvents: the hooks and telemetry subscribed to the sink', () => {
   it("a throwing application hook is caught, logged once per hook, and telemetry's counter still runs", () => {
     const recorded: string[] = [];
     const telemetry = {
@@ -52,12 +52,12 @@ describe('meshResilienceHooks', () => {
     const boom = () => {
       throw new Error('boom');
     };
-    const hooks = meshResilienceHooks({ onRetry: boom, onEjection: boom, onShed: boom, onLimited: boom }, telemetry, logger);
+    const events = meshEvents({ onRetry: boom, onEjection: boom, onShed: boom, onLimited: boom }, telemetry, logger);
     for (let i = 0; i < 3; i++) {
-      hooks.onRetry!(retryEvent);
-      hooks.onEjection!(ejectionEvent);
-      hooks.onShed!({ reason: 'concurrency' });
-      hooks.onLimited!({ destination: 'api', namespace: 'default', maxConcurrent: 1, maxPending: 0 });
+      events.emit('retry', retryEvent);
+      events.emit('ejection', ejectionEvent);
+      events.emit('shed', { reason: 'concurrency' });
+      events.emit('limited', { destination: 'api', namespace: 'default', maxConcurrent: 1, maxPending: 0 });
     }
     assert.deepEqual(recorded, ['retry', 'ejection', 'shed', 'retry', 'ejection', 'shed', 'retry', 'ejection', 'shed']);
     assert.equal(warnings.length, 4, warnings.join('\n'));
@@ -72,9 +72,9 @@ describe('meshResilienceHooks', () => {
     } as unknown as MeshTelemetry;
     const { logger, warnings } = capturingLogger();
     let told = 0;
-    const hooks = meshResilienceHooks({ onRetry: () => told++ }, telemetry, logger);
-    hooks.onRetry!(retryEvent);
-    hooks.onRetry!(retryEvent);
+    const events = meshEvents({ onRetry: () => told++ }, telemetry, logger);
+    events.emit('retry', retryEvent);
+    events.emit('retry', retryEvent);
     assert.equal(told, 2);
     assert.equal(warnings.length, 1);
   });
