@@ -13,7 +13,7 @@
  * Destination: they take the narrow view they read (RouteSource,
  * BackendService, StackTarget).
  */
-import { ErrorCode, MeshError } from '../core/errors.js';
+import { ErrorCode, isMeshError, MeshError } from '../core/errors.js';
 import type { Disposer } from '../core/events.js';
 import type { ServiceSpec } from '../config/resources.js';
 import type { Handler } from '../core/filter.js';
@@ -26,7 +26,8 @@ import type { AbortableWait, BackendService, OutlierJudge } from './concrete/bac
 import { EndpointSet } from './concrete/endpoint-set.js';
 import { OutlierHealth } from './concrete/outlier-health.js';
 import { Readiness } from './concrete/readiness.js';
-import { trafficPolicy } from './concrete/traffic-policy.js';
+import { trafficPolicy, type TrafficPolicy } from './concrete/traffic-policy.js';
+import type { PlacedFilter } from './call/call-view.js';
 import type { Attempt } from './endpoint/attempt.js';
 import type { PoolFactory } from './endpoint/endpoint.js';
 import { compileRoutePolicy, outlierDetectionOptions } from './logical/policy.js';
@@ -52,6 +53,8 @@ export interface DestinationOptions {
   events?: ClientEventSink;
   /** The mesh's telemetry: the stack gets its layers, and routes this process refuses are reported to it. */
   telemetry?: MeshTelemetry | undefined;
+  /** The application's own filters, placed by role (createMesh({ filters })). */
+  filters?: readonly PlacedFilter[];
 }
 
 export class Destination implements BackendService {
@@ -80,6 +83,9 @@ export class Destination implements BackendService {
   /** What the current config and routes were built from (JSON), so an unchanged snapshot costs nothing. */
   #configKey: string | undefined;
   #routesKey = '[]';
+  /** Why this process refused the current Service spec's balancer (the last good one stays in force). */
+  #configRefusal: string | undefined;
+  #routeRefusals: string[] = [];
   #serviceSpec: ServiceSpec | null = null;
 
   constructor(key: ServiceKey, options: DestinationOptions) {
@@ -95,7 +101,7 @@ export class Destination implements BackendService {
     this.#health = new OutlierHealth(this, this.endpoints, this.events);
     this.policy = new ServicePolicy(null);
     this.#applyConfig(null);
-    this.handle = buildClientStack(this, this.events);
+    this.handle = buildClientStack(this, this.events, options.filters);
     this.#dispose = options.cache.subscribe(key, (s) => (s instanceof MeshError ? this.#readiness.fail(s) : this.#onState(s)));
   }
 
@@ -137,7 +143,7 @@ export class Destination implements BackendService {
     if (key === this.#configKey) return;
     this.#configKey = key;
     this.#serviceSpec = config;
-    const traffic = trafficPolicy(config, this.#callerLabels);
+    const traffic = this.#traffic(config);
     this.loadBalancer = traffic.loadBalancer;
     this.endpoints.configure({ subsets: traffic.subsets, policy: traffic.pick });
     // Route rules merge their overrides with the Service's timeouts and retries: compile them again.
@@ -149,13 +155,30 @@ export class Destination implements BackendService {
     }
   }
 
+  /**
+   * The Service's traffic policy; a balancer this process does not know is refused (xDS NACK semantics): the
+   * last good balancer stays in force, the refusal is logged with its code and reported as refused config.
+   */
+  #traffic(config: ReadyState['config']): TrafficPolicy {
+    this.#configRefusal = undefined;
+    try {
+      return trafficPolicy(config, this.#callerLabels, this);
+    } catch (err) {
+      if (!isMeshError(err, ErrorCode.INVALID_CONFIG) || config === null) throw err;
+      this.#configRefusal = err.message;
+      this.#logger.warn(`hyphae: ${err.message}; keeping ${this.loadBalancer}`, { code: err.code, ...err.details });
+      return trafficPolicy({ ...config, loadBalancer: this.loadBalancer }, this.#callerLabels, this);
+    }
+  }
+
   /** Compile the routes once per version; the route layer reads `routes` once per call. */
   #applyRoutes(routes: ReadyState['routes']): void {
     const key = JSON.stringify(routes);
-    if (key === this.#routesKey) return;
+    if (key === this.#routesKey) return this.#reportConfig();
     this.#routesKey = key;
     // Telemetry: rules this process had to leave out are refused config (NACK), shown by `hyphae status`.
     const refused: string[] = [];
+    this.#routeRefusals = refused;
     this.routes =
       routes.length === 0
         ? undefined
@@ -172,6 +195,12 @@ export class Destination implements BackendService {
             },
             policy: (rule) => compileRoutePolicy(rule, this.#serviceSpec),
           });
+    this.#reportConfig();
+  }
+
+  /** What this process refused of the service's config (a balancer, route rules), for `hyphae status`. */
+  #reportConfig(): void {
+    const refused = this.#configRefusal === undefined ? this.#routeRefusals : [this.#configRefusal, ...this.#routeRefusals];
     if (refused.length > 0) this.telemetry?.configRejected(this.name, refused.join('; '));
     else this.telemetry?.configAccepted(this.name);
   }

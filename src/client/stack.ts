@@ -32,6 +32,7 @@ import { transport } from './endpoint/transport.js';
 import { callTelemetry } from './logical/call-telemetry.js';
 import { attemptTelemetry } from './endpoint/attempt-telemetry.js';
 import type { ClientEventSink } from './events.js';
+import type { FilterRole, PlacedFilter } from './call/call-view.js';
 
 /** What the stack reads of its destination: its routes, its endpoints, its policy, its telemetry. */
 export interface StackTarget extends RouteSource, BackendService {
@@ -39,46 +40,73 @@ export interface StackTarget extends RouteSource, BackendService {
   readonly telemetry: MeshTelemetry | undefined;
 }
 
-export function buildClientStack(dest: StackTarget, events: ClientEventSink): Handler<MeshCall, Attempt> {
+type Layer = Filter<MeshCall, Attempt> & { role?: FilterRole };
+
+/** A layer with the role an application's filter may be placed against. */
+function withRole(role: FilterRole, layer: Filter<MeshCall, Attempt>): Layer {
+  return Object.assign(layer, { role });
+}
+
+export function buildClientStack(dest: StackTarget, events: ClientEventSink, filters: readonly PlacedFilter[] = []): Handler<MeshCall, Attempt> {
   const t = dest.telemetry;
-  const layers: Filter<MeshCall, Attempt>[] = [
+  const layers: Layer[] = [
     // Call telemetry: outermost, so that its span and duration cover everything below — discovery, the limit
     // queue, every attempt and backoff — and every layer runs with the span active.
     ...(t ? [callTelemetry(t, dest)] : []),
     // Route match: decides the rule once per call (its filters, mirrors, faults, the backend) and with it the
     // timeouts and retry policy the layers below read. Before deadline, since the timeouts are the route's
     // (DESIGN had deadline first). Waits for discovery's first answer, bounded by the inbound deadline too.
-    route(dest),
+    withRole('route', route(dest)),
     // Deadline: fixes the call's one deadline (route timeout, capped by the inbound request's) and arms its one
     // timer before anything below can wait (limit queue, backoff): every wait ends at it.
-    deadline({ timeouts: (call) => (call.logical.routePolicy ?? dest.policy).timeouts }),
+    withRole('deadline', deadline({ timeouts: (call) => (call.logical.routePolicy ?? dest.policy).timeouts })),
     // Concurrency limit: per destination, one slot per call held until its body ends; above retry so a retry
     // reuses its call's slot and never queues behind the limit.
-    concurrencyLimit(
-      (_call) => dest.policy.limiter,
-      (call, l) => events.emit('limited', { destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }, call),
+    withRole(
+      'limit',
+      concurrencyLimit(
+        (_call) => dest.policy.limiter,
+        (call, l) => events.emit('limited', { destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }, call),
+      ),
     ),
     // Retry (the only one): above the balancer so each attempt picks again and avoids the endpoints that
     // failed this call; below route so it stays on the backend the rule chose; spends the destination's budget.
-    retry({
-      policy: (call) => (call.logical.routePolicy ?? dest.policy).retryPolicy,
-      budget: (_call) => dest.policy.retryBudget,
-      onRetry: retryEvents(dest, events),
-    }),
+    withRole(
+      'retry',
+      retry({
+        policy: (call) => (call.logical.routePolicy ?? dest.policy).retryPolicy,
+        budget: (_call) => dest.policy.retryBudget,
+        onRetry: retryEvents(dest, events),
+      }),
+    ),
     // Per-try timeout: re-arms the call's timer for this attempt and tells the next hop its budget
     // (x-hyphae-deadline-ms). Below retry: once per attempt.
-    perTryTimeout(),
+    withRole('per-try-timeout', perTryTimeout()),
     // Concrete: pick an endpoint of the chosen backend for this attempt (ejected ones are out of the views;
     // the one on trial and the ones this call failed on are stepped past).
-    balance(dest),
+    withRole('balance', balance(dest)),
     // Attempt telemetry: right under balance, the one place each attempt's endpoint is known; one span
     // event per attempt (only for a recording span; otherwise a plain pass).
     ...(t ? [attemptTelemetry()] : []),
     // Outlier detection: reports each attempt's outcome to the health of the endpoint's own service (a route
     // may send to another service's subset) and claims the single trial request of a returning endpoint.
-    outlierDetection((call) => (call.logical.backend?.destination ?? dest).outlier),
+    withRole('outlier', outlierDetection((call) => (call.logical.backend?.destination ?? dest).outlier)),
   ];
-  return compose(layers, transport);
+  return compose(placeFilters(layers, filters), transport);
+}
+
+/**
+ * The application's filters, each right before (outside) or right after (inside) the layer of its role,
+ * in the order given. `before: 'transport'` is innermost: right above the endpoint's pool.
+ */
+function placeFilters(layers: Layer[], filters: readonly PlacedFilter[]): Filter<MeshCall, Attempt>[] {
+  const out: Filter<MeshCall, Attempt>[] = [...layers];
+  for (const f of filters) {
+    const role = f.before ?? f.after;
+    const at = role === 'transport' ? out.length : out.findIndex((l) => (l as Layer).role === role) + (f.before !== undefined ? 0 : 1);
+    out.splice(at, 0, f.filter);
+  }
+  return out;
 }
 
 /** Each retry decision, once, into the sink: telemetry (the call's span, the counters) and the hooks hear it there. */

@@ -86,6 +86,7 @@ export class Destinations implements DispatchRouter {
           destinations: (ns, n) => this.destination(n, ns),
           logger: d.logger,
           events: d.events,
+          filters: d.options.filters,
           telemetry: d.telemetry,
           // mTLS: each new connection reads the destination's mode and the current certificate.
           ...(poolFactory ? { poolFactoryFor: (dd: Destination) => poolFactory({ namespace: dd.namespace, name: dd.name, mode: () => modeOf(dd) }) } : {}),

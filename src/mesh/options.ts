@@ -13,6 +13,7 @@ import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { AccessLogSink } from '../telemetry/access-log.js';
 import { DEFAULT_SEMICOLONS, SEMICOLON_MODES } from '../server/authz/normalize-path.js';
+import { FILTER_ROLES, type PlacedFilter } from '../client/call/call-view.js';
 
 const controlPlaneUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -23,6 +24,14 @@ function isResolver(v: unknown): v is Resolver {
 function isLogger(v: unknown): v is Logger {
   const l = v as Logger;
   return typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof l[k as keyof Logger] === 'function');
+}
+
+function isPlacedFilter(v: unknown): v is PlacedFilter {
+  if (typeof v !== 'object' || v === null) return false;
+  const f = v as Record<string, unknown>;
+  if (typeof f.filter !== 'function' || (f.before === undefined) === (f.after === undefined)) return false;
+  const role = (f.before ?? f.after) as string;
+  return (FILTER_ROLES as readonly string[]).includes(role) && f.after !== 'transport';
 }
 
 function isHooks(v: unknown): v is ResilienceHooks {
@@ -116,6 +125,14 @@ export const meshOptionsSchema = z
     /** A file holding that PEM (HYPHAE_CA_FILE), read by createMesh. */
     caFile: z.string().min(1).optional(),
     telemetry: telemetryOptionsSchema,
+    /** Filters of the application's own, placed in the client stack by role (src/client/call/call-view.ts). */
+    filters: z
+      .array(
+        z.custom<PlacedFilter>(isPlacedFilter, {
+          error: `must be { before: role, filter } or { after: role, filter }, role one of ${FILTER_ROLES.join(', ')} (not after transport), filter a function`,
+        }),
+      )
+      .optional(),
   })
   .refine((o) => o.controlPlane !== undefined || o.resolver !== undefined, {
     error: 'either controlPlane (URL of the hyphae control plane) or resolver is required',

@@ -7,8 +7,20 @@ import { labelsSchema, labelKeySchema, nameSchema } from '../names.js';
 import { durationSchema } from '../duration.js';
 import { headerNameSchema } from './metadata.js';
 
-export const loadBalancerSchema = z.enum(['round_robin', 'least_request', 'peak_ewma', 'ring_hash']);
+export const BUILTIN_BALANCERS = ['round_robin', 'least_request', 'peak_ewma', 'ring_hash'] as const;
+export const loadBalancerSchema = z.enum(BUILTIN_BALANCERS);
 export type LoadBalancerName = z.output<typeof loadBalancerSchema>;
+
+/**
+ * A balancer an application registers (hyphae/extend registerBalancer). The control plane cannot know
+ * what each client registered, so any well-formed name passes here; each client refuses a name it does
+ * not know (HYPHAE_ERR_INVALID_CONFIG) and keeps its last good balancer.
+ */
+export const CUSTOM_BALANCER_NAME = /^(?=.{1,63}$)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$/;
+export const serviceBalancerSchema = z.union([
+  loadBalancerSchema,
+  z.string().regex(CUSTOM_BALANCER_NAME, { error: 'must be round_robin, least_request, peak_ewma, ring_hash or the name of a registered balancer' }),
+]);
 
 export const peakEwmaSchema = z.strictObject({
   /** Latency assumed for an endpoint with no samples yet (Linkerd: 30 ms). */
@@ -50,7 +62,7 @@ export const localitySchema = z.strictObject({
 });
 
 export const trafficSpecShape = {
-  loadBalancer: loadBalancerSchema.default('peak_ewma'),
+  loadBalancer: serviceBalancerSchema.default('peak_ewma'),
   peakEwma: peakEwmaSchema.optional(),
   ringHash: ringHashSchema.optional(),
   subsets: z.array(subsetSchema).max(64).optional(),
