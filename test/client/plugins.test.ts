@@ -68,8 +68,8 @@ describe('plug-in points (real mesh, loopback)', { timeout: 30_000 }, () => {
     assert.equal((w.fields as { code?: string }).code, ErrorCode.INVALID_CONFIG);
   });
 
-  it('registerBalancer refuses a built-in name and a malformed one', () => {
-    for (const name of ['peak_ewma', 'Not A Name', '']) {
+  it('registerBalancer refuses a built-in name, a bare word and a malformed one', () => {
+    for (const name of ['peak_ewma', 'random', 'my_lb', 'Not A Name', '']) {
       assert.throws(
         () => registerBalancer(name, () => ({ name, pick: () => undefined })),
         (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS),

@@ -13,13 +13,15 @@ export type LoadBalancerName = z.output<typeof loadBalancerSchema>;
 
 /**
  * A balancer an application registers (hyphae/extend registerBalancer). The control plane cannot know
- * what each client registered, so any well-formed name passes here; each client refuses a name it does
- * not know (HYPHAE_ERR_INVALID_CONFIG) and keeps its last good balancer.
+ * what each client registered, so any such name passes here, and each client refuses one it does not
+ * know (HYPHAE_ERR_INVALID_CONFIG), keeping its last good balancer. Registered names are kebab-case with
+ * at least one hyphen (`my-lb`), built-in ones snake_case: a bare word (`random`) or a misspelt built-in
+ * is still refused here, where the operator sees it.
  */
-export const CUSTOM_BALANCER_NAME = /^(?=.{1,63}$)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$/;
+export const CUSTOM_BALANCER_NAME = /^(?=.{3,63}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)+$/;
 export const serviceBalancerSchema = z.union([
   loadBalancerSchema,
-  z.string().regex(CUSTOM_BALANCER_NAME, { error: 'must be round_robin, least_request, peak_ewma, ring_hash or the name of a registered balancer' }),
+  z.string().regex(CUSTOM_BALANCER_NAME, { error: 'must be round_robin, least_request, peak_ewma, ring_hash, or the kebab-case name of a balancer the clients register (my-lb)' }),
 ]);
 
 export const peakEwmaSchema = z.strictObject({

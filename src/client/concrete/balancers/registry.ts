@@ -29,7 +29,7 @@ export function registerBalancer(name: string, factory: BalancerFactory): void {
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `registerBalancer: ${name} is a built-in balancer and cannot be replaced`, { details: { name } });
   }
   if (!CUSTOM_BALANCER_NAME.test(name)) {
-    throw new MeshError(ErrorCode.INVALID_OPTIONS, `registerBalancer: ${JSON.stringify(name)} is not a balancer name (lower case letters and digits, words joined by - or _, at most 63)`, {
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `registerBalancer: ${JSON.stringify(name)} is not a registered balancer's name: kebab-case with at least one hyphen (my-lb), at most 63 characters, so that it never reads as a built-in or a typo of one`, {
       details: { name },
     });
   }
