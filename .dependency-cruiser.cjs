@@ -42,6 +42,14 @@ forbidden.push(
     to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
   },
   {
+    name: 'no-circular-in-client',
+    comment:
+      'the client tiers (call, logical, concrete, endpoint) import downward only, through narrow interfaces: any import circle inside src/client fails, type-only ones included (a type circle is how a layer ends up depending on the whole destination again)',
+    severity: 'error',
+    from: { path: '^src/client/' },
+    to: { path: '^src/client/', circular: true },
+  },
+  {
     name: 'no-dev-deps-in-src',
     comment: 'src ships to users: it may not import devDependencies (a peer dependency, also a dev one for our tests, is the user\'s to install)',
     severity: 'error',

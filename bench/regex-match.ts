@@ -21,9 +21,8 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { RE2JS } from 're2js';
-import { MeshCall } from '../src/client/call.js';
-import type { Destination } from '../src/client/destination.js';
-import { compileMatch } from '../src/client/routing/matchers.js';
+import { MeshCall } from '../src/client/call/mesh-call.js';
+import { compileMatch } from '../src/client/logical/routing/matchers.js';
 import { compileFullMatch, REGEX_MAX_INPUT_LENGTH } from '../src/config/regex.js';
 import { routeMatchSchema } from '../src/config/resources.js';
 import { median } from './lib/load.js';
@@ -93,7 +92,7 @@ function predicatesFor(route: (typeof ROUTES)[number], engine: string, make: Eng
 function calls(): MeshCall[] {
   const out: MeshCall[] = [];
   for (let i = 0; i < 64; i++) {
-    const c = new MeshCall(undefined as unknown as Destination, { origin: 'http://api', method: 'GET', path: `${PATHS[i % PATHS.length]!}?page=${i}`, headers: { accept: 'application/json', authorization: TOKENS[i % TOKENS.length]! } }, {});
+    const c = new MeshCall({ name: 'api', namespace: 'default' }, { origin: 'http://api', method: 'GET', path: `${PATHS[i % PATHS.length]!}?page=${i}`, headers: { accept: 'application/json', authorization: TOKENS[i % TOKENS.length]! } }, {});
     void c.pathname; // cached, as it is by the time routing runs
     out.push(c);
   }

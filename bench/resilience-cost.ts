@@ -13,19 +13,19 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
-import { Attempt } from '../src/client/attempt.js';
-import { balance } from '../src/client/balance.js';
-import { MeshCall } from '../src/client/call.js';
+import { Attempt } from '../src/client/endpoint/attempt.js';
+import { balance } from '../src/client/concrete/balance.js';
+import { MeshCall } from '../src/client/call/mesh-call.js';
 import { Destination } from '../src/client/destination.js';
 import { MeshDispatcher } from '../src/client/dispatcher.js';
-import { Endpoint } from '../src/client/endpoint.js';
-import { concurrencyLimit } from '../src/client/filters/concurrency-limit.js';
-import { concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../src/client/filters/policy.js';
+import { Endpoint } from '../src/client/endpoint/endpoint.js';
+import { concurrencyLimit } from '../src/client/logical/concurrency-limit.js';
+import { concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../src/client/logical/policy.js';
 import { resolveServiceSpec } from '../src/config/resources.js';
-import { deadline, perTryTimeout, type CallTimeouts } from '../src/client/filters/deadline.js';
-import { outlierDetection } from '../src/client/filters/outlier.js';
-import { retry } from '../src/client/filters/retry.js';
-import { transport } from '../src/client/transport.js';
+import { deadline, perTryTimeout, type CallTimeouts } from '../src/client/logical/deadline.js';
+import { outlierDetection } from '../src/client/endpoint/outlier.js';
+import { retry } from '../src/client/logical/retry.js';
+import { transport } from '../src/client/endpoint/transport.js';
 import { compose, type Filter, type Handler } from '../src/core/filter.js';
 import { StaticResolver } from '../src/discovery/static-resolver.js';
 import { WatchCache } from '../src/discovery/watch-cache.js';
@@ -68,7 +68,7 @@ function resilienceLayers(size: () => number, timeouts: CallTimeouts | undefined
 // ---------------------------------------------------------------- 1. per call, in-process
 
 async function perCall(): Promise<void> {
-  const dest = { name: 'api', namespace: 'default' } as Destination;
+  const dest = { name: 'api', namespace: 'default' };
   const ep = new Endpoint({ id: '127.0.0.1:1', address: '127.0.0.1', port: 1, labels: {}, weight: 1 });
   const pick: Filter<MeshCall, Attempt> = (next) => (call) => {
     call.endpoint = ep;

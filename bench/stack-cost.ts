@@ -25,7 +25,7 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Dispatcher, Pool } from 'undici';
-import type { LegacyHandler } from '../src/client/call.js';
+import type { LegacyHandler } from '../src/client/call/legacy-handler.js';
 import { Destination } from '../src/client/destination.js';
 import { StaticResolver } from '../src/discovery/static-resolver.js';
 import { configureStackTargets, stackDispatcher } from './lib/stack-config.js';

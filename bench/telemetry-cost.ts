@@ -21,10 +21,10 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { context, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
-import type { Attempt } from '../src/client/attempt.js';
-import { MeshCall } from '../src/client/call.js';
-import type { Destination } from '../src/client/destination.js';
-import { attemptTelemetry, callTelemetry } from '../src/client/filters/telemetry.js';
+import type { Attempt } from '../src/client/endpoint/attempt.js';
+import { MeshCall } from '../src/client/call/mesh-call.js';
+import { callTelemetry } from '../src/client/logical/call-telemetry.js';
+import { attemptTelemetry } from '../src/client/endpoint/attempt-telemetry.js';
 import { compose, type Filter, type Handler } from '../src/core/filter.js';
 import { inboundTelemetry } from '../src/server/telemetry-layer.js';
 import type { InboundHandler } from '../src/server/stack.js';
@@ -71,7 +71,7 @@ async function measure(mode: Mode): Promise<Result> {
   const calls = async (n: number) => {
     const started = cpuMs();
     for (let i = 0; i < n; i++) {
-      const call = new MeshCall(dest as unknown as Destination, opts, handler);
+      const call = new MeshCall(dest, opts, handler);
       await handle(call);
       call.complete(null);
     }

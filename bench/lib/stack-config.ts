@@ -5,10 +5,10 @@
  * then a catch-all), and `timed`, the same with request and per-try timeouts.
  */
 import { Agent } from 'undici';
-import { balance } from '../../src/client/balance.js';
+import { balance } from '../../src/client/concrete/balance.js';
 import type { Destination } from '../../src/client/destination.js';
 import { MeshDispatcher } from '../../src/client/dispatcher.js';
-import { transport } from '../../src/client/transport.js';
+import { transport } from '../../src/client/endpoint/transport.js';
 import { routeResourceSchema, serviceSpecSchema } from '../../src/config/resources.js';
 import { compose } from '../../src/core/filter.js';
 import type { StaticResolver } from '../../src/discovery/static-resolver.js';

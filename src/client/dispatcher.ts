@@ -5,12 +5,13 @@
  * passthrough agent untouched.
  */
 import { Dispatcher } from 'undici';
-import { errorKind } from '../core/classifier.js';
+import { errorVerdict } from '../core/classifier.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
-import type { Attempt } from './attempt.js';
-import { MeshCall, toLegacyHandler } from './call.js';
+import type { Attempt } from './endpoint/attempt.js';
+import { MeshCall } from './call/mesh-call.js';
+import { toLegacyHandler } from './call/legacy-handler.js';
 import type { Destination } from './destination.js';
-import { takeOver } from './options-copy.js';
+import { takeOver } from './call/options-copy.js';
 
 export interface DispatchRouter {
   /** The destination for an origin, a MeshError to fail with, or undefined to pass through. */
@@ -88,7 +89,7 @@ function deliver(attempt: Attempt): void {
   attempt.deliver();
 }
 
-/** What the application sees: its own abort reason, our MeshErrors as they are, transport errors with a code. */
+/** What the application sees: its own abort reason, our MeshErrors as they are, transport errors with the code their verdict says. */
 function toCallError(call: MeshCall, err: unknown): Error {
   if (call.abortReason && (err === call.abortReason || !(err instanceof MeshError))) return call.abortReason;
   if (err instanceof MeshError) return err;
@@ -96,7 +97,7 @@ function toCallError(call: MeshCall, err: unknown): Error {
   const where = `${call.destination.name} endpoint ${ep?.id ?? '?'}`;
   const msg = err instanceof Error ? err.message : String(err);
   const details = { service: call.destination.name, endpoint: ep?.id };
-  switch (errorKind(err)) {
+  switch (errorVerdict(err).failure) {
     case 'connect':
       return new MeshError(ErrorCode.CONNECT_FAILED, `could not connect to ${where}: ${msg}`, { cause: err, retryable: true, details });
     case 'reset':

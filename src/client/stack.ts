@@ -12,77 +12,121 @@
  * Built once per destination; nothing here runs per request. Each layer reads
  * the destination's state in force for the call (its limiter, budget,
  * detector, timeouts and retry policy are rebuilt when the Service changes),
- * or the matched rule's timeouts and retry policy (`call.routePolicy`).
+ * or the matched rule's timeouts and retry policy (`call.logical.routePolicy`).
  * docs/architecture.md has the table with the reasons.
  */
 import { compose, type Filter, type Handler } from '../core/filter.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
-import type { Attempt } from './attempt.js';
-import { balance } from './balance.js';
-import type { MeshCall } from './call.js';
-import type { Destination } from './destination.js';
-import { concurrencyLimit } from './filters/concurrency-limit.js';
-import { deadline, perTryTimeout } from './filters/deadline.js';
-import { outlierDetection } from './filters/outlier.js';
-import { retry, type RetryEvent } from './filters/retry.js';
-import { route } from './routing/route-layer.js';
-import { transport } from './transport.js';
-import { attemptTelemetry, callTelemetry } from './filters/telemetry.js';
+import type { Attempt } from './endpoint/attempt.js';
+import { balance } from './concrete/balance.js';
+import type { MeshCall } from './call/mesh-call.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import type { BackendService } from './concrete/backend-service.js';
+import type { RouteSource } from './logical/routing/route-layer.js';
+import type { ServicePolicy } from './logical/service-policy.js';
+import { concurrencyLimit } from './logical/concurrency-limit.js';
+import { deadline, perTryTimeout } from './logical/deadline.js';
+import { outlierDetection } from './endpoint/outlier.js';
+import { retry, type RetryEvent } from './logical/retry.js';
+import { route } from './logical/routing/route-layer.js';
+import { transport } from './endpoint/transport.js';
+import { callTelemetry } from './logical/call-telemetry.js';
+import { attemptTelemetry } from './endpoint/attempt-telemetry.js';
+import type { ClientEventSink } from './events.js';
+import type { FilterRole, PlacedFilter } from './call/call-view.js';
 
-export function buildClientStack(dest: Destination, hooks: ResilienceHooks = {}): Handler<MeshCall, Attempt> {
+/** What the stack reads of its destination: its routes, its endpoints, its policy, its telemetry. */
+export interface StackTarget extends RouteSource, BackendService {
+  readonly policy: ServicePolicy;
+  readonly telemetry: MeshTelemetry | undefined;
+}
+
+type Layer = Filter<MeshCall, Attempt> & { role?: FilterRole };
+
+/** A layer with the role an application's filter may be placed against. */
+function withRole(role: FilterRole, layer: Filter<MeshCall, Attempt>): Layer {
+  return Object.assign(layer, { role });
+}
+
+export function buildClientStack(dest: StackTarget, events: ClientEventSink, filters: readonly PlacedFilter[] = []): Handler<MeshCall, Attempt> {
   const t = dest.telemetry;
-  const layers: Filter<MeshCall, Attempt>[] = [
+  const layers: Layer[] = [
     // Call telemetry: outermost, so that its span and duration cover everything below — discovery, the limit
     // queue, every attempt and backoff — and every layer runs with the span active.
     ...(t ? [callTelemetry(t, dest)] : []),
     // Route match: decides the rule once per call (its filters, mirrors, faults, the backend) and with it the
     // timeouts and retry policy the layers below read. Before deadline, since the timeouts are the route's
     // (DESIGN had deadline first). Waits for discovery's first answer, bounded by the inbound deadline too.
-    route(dest),
+    withRole('route', route(dest)),
     // Deadline: fixes the call's one deadline (route timeout, capped by the inbound request's) and arms its one
     // timer before anything below can wait (limit queue, backoff): every wait ends at it.
-    deadline({ timeouts: (call) => (call.routePolicy ?? dest).timeouts }),
+    withRole('deadline', deadline({ timeouts: (call) => (call.logical.routePolicy ?? dest.policy).timeouts })),
     // Concurrency limit: per destination, one slot per call held until its body ends; above retry so a retry
     // reuses its call's slot and never queues behind the limit.
-    concurrencyLimit((_call) => dest.limiter, hooks.onLimited && ((_call, l) => hooks.onLimited!({ destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }))),
+    withRole(
+      'limit',
+      concurrencyLimit(
+        (_call) => dest.policy.limiter,
+        (call, l) => events.emit('limited', { destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }, call),
+      ),
+    ),
     // Retry (the only one): above the balancer so each attempt picks again and avoids the endpoints that
     // failed this call; below route so it stays on the backend the rule chose; spends the destination's budget.
-    retry({
-      policy: (call) => (call.routePolicy ?? dest).retryPolicy,
-      budget: (_call) => dest.retryBudget,
-      ...(hooks.onRetry || hooks.onBudgetExhausted ? { onRetry: retryHook(dest, hooks) } : {}),
-    }),
+    withRole(
+      'retry',
+      retry({
+        policy: (call) => (call.logical.routePolicy ?? dest.policy).retryPolicy,
+        budget: (_call) => dest.policy.retryBudget,
+        onRetry: retryEvents(dest, events),
+      }),
+    ),
     // Per-try timeout: re-arms the call's timer for this attempt and tells the next hop its budget
     // (x-hyphae-deadline-ms). Below retry: once per attempt.
-    perTryTimeout(),
+    withRole('per-try-timeout', perTryTimeout()),
     // Concrete: pick an endpoint of the chosen backend for this attempt (ejected ones are out of the views;
     // the one on trial and the ones this call failed on are stepped past).
-    balance(dest),
+    withRole('balance', balance(dest)),
     // Attempt telemetry: right under balance, the one place each attempt's endpoint is known; one span
     // event per attempt (only for a recording span; otherwise a plain pass).
     ...(t ? [attemptTelemetry()] : []),
     // Outlier detection: reports each attempt's outcome to the health of the endpoint's own service (a route
     // may send to another service's subset) and claims the single trial request of a returning endpoint.
-    outlierDetection((call) => (call.backend?.destination ?? dest).outlier),
+    withRole('outlier', outlierDetection((call) => (call.logical.backend?.destination ?? dest).outlier)),
   ];
-  return compose(layers, transport);
+  return compose(placeFilters(layers, filters), transport);
 }
 
-function retryHook(dest: Destination, hooks: ResilienceHooks): (e: RetryEvent) => void {
+/**
+ * The application's filters, each right before (outside) or right after (inside) the layer of its role,
+ * in the order given. `before: 'transport'` is innermost: right above the endpoint's pool.
+ */
+function placeFilters(layers: Layer[], filters: readonly PlacedFilter[]): Filter<MeshCall, Attempt>[] {
+  const out: Filter<MeshCall, Attempt>[] = [...layers];
+  for (const f of filters) {
+    const role = f.before ?? f.after;
+    const at = role === 'transport' ? out.length : out.findIndex((l) => (l as Layer).role === role) + (f.before !== undefined ? 0 : 1);
+    out.splice(at, 0, f.filter);
+  }
+  return out;
+}
+
+/** Each retry decision, once, into the sink: telemetry (the call's span, the counters) and the hooks hear it there. */
+function retryEvents(dest: StackTarget, events: ClientEventSink): (e: RetryEvent) => void {
   return (e) => {
-    const route = e.call.route;
-    // The call's span says what was decided (telemetry of the call itself, not a hook of the mesh's).
-    e.call.telemetry?.retryDecided(e.condition, e.decision);
-    hooks.onRetry?.({
-      destination: dest.name,
-      namespace: dest.namespace,
-      route,
-      condition: e.condition,
-      decision: e.decision,
-      attempt: e.call.attempt,
-      endpoint: e.call.endpoint?.id,
-      delayMs: e.delayMs,
-    });
-    if (e.decision === 'budget-exhausted') hooks.onBudgetExhausted?.({ destination: dest.name, namespace: dest.namespace, route });
+    if (!events.has('retry')) return;
+    const call = e.call;
+    events.emit(
+      'retry',
+      {
+        destination: dest.name,
+        namespace: dest.namespace,
+        route: call.logical.route,
+        condition: e.condition,
+        decision: e.decision,
+        attempt: call.logical.attempt,
+        endpoint: call.endpoint?.id,
+        delayMs: e.delayMs,
+      },
+      call,
+    );
   };
 }

@@ -23,7 +23,7 @@ export const ENV = {
   CA_FILE: 'HYPHAE_CA_FILE',
   CACHE_DIR: 'HYPHAE_CACHE_DIR',
   CACHE_IDENTITY: 'HYPHAE_CACHE_IDENTITY',
-  // ---- telemetry (issue 6)
+  // Telemetry
   ACCESS_LOG: 'HYPHAE_ACCESS_LOG',
   STATS_INTERVAL_MS: 'HYPHAE_STATS_INTERVAL_MS',
   REPORT_STATS: 'HYPHAE_REPORT_STATS',
@@ -111,7 +111,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   const cacheDir = env[ENV.CACHE_DIR]?.trim();
   if (cacheDir) options.cacheDir = ['0', 'false', 'off'].includes(cacheDir.toLowerCase()) ? false : cacheDir;
   if (env[ENV.CACHE_IDENTITY]?.trim()) options.cacheIdentity = bool(env, ENV.CACHE_IDENTITY);
-  // ---- telemetry (issue 6)
+  // Telemetry
   const telemetry: NonNullable<MeshOptions['telemetry']> = {};
   const accessLog = env[ENV.ACCESS_LOG]?.trim().toLowerCase();
   if (accessLog && !['0', 'false', 'off', 'no'].includes(accessLog)) {

@@ -1,39 +1,38 @@
 /**
  * The Mesh: one per process (usually). It owns discovery, the destinations the
- * process calls, the passthrough agent and the servers it wrapped, and offers
- * them as fetch, request, an undici Dispatcher and wrapServer.
+ * process calls (destinations.ts), the passthrough agent, the servers it
+ * wrapped and their registrations (registrar.ts), and offers them as fetch,
+ * request, an undici Dispatcher and wrapServer. createMesh() reaches the
+ * control plane and the CA first (start.ts).
  */
 import type http from 'node:http';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
-import { ControlPlaneClient } from '../discovery/control-plane-client.js';
-import { Registration } from '../discovery/registration.js';
+import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
 import type { Resolver } from '../discovery/resolver.js';
 import { WatchCache } from '../discovery/watch-cache.js';
-import { WatchStream } from '../discovery/watch-stream.js';
-import { Destination } from '../client/destination.js';
+import type { WatchStream } from '../discovery/watch-stream.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
-import { handOver } from '../client/options-copy.js';
-import { meshServiceOf, splitUrl } from '../client/url.js';
+import { handOver } from '../client/call/options-copy.js';
+import { splitUrl } from '../client/call/url.js';
 import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
 import type { InboundTls } from '../server/mtls-front.js';
-import type { MtlsMode } from '../config/resources.js';
 import type { PolicySource } from '../server/policy-source.js';
-import { readFile } from 'node:fs/promises';
-import { watchCachePolicySource } from './policy-source.js';
-import { connectOrStartFromCache, controlPlaneDiscovery } from './fail-static.js';
-import { MeshSecurity } from './security.js';
-import { forgetIdentity, IdentityCache } from './identity-cache.js';
-import { meshResilienceHooks } from './resilience-hooks.js';
-import type { ResilienceHooks } from '../resilience/hooks.js';
+import type { ClientEventSink } from '../client/events.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
-import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
-import { untraced } from '../telemetry/context.js';
 import type { StatsReporter } from '../discovery/stats-reporter.js';
+import { watchCachePolicySource } from './policy-source.js';
+import { controlPlaneDiscovery } from './fail-static.js';
+import type { MeshSecurity } from './security.js';
+import { meshEvents } from './mesh-events.js';
+import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import { certificateInfo, createMeshTelemetry, endpointStates, startStatsReporter } from './telemetry.js';
+import { Destinations } from './destinations.js';
+import { MeshRegistrar } from './registrar.js';
+import { startMesh } from './start.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
 export type MeshFetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>;
@@ -49,9 +48,6 @@ export interface EndpointView {
   health: HealthState;
 }
 
-const DENY = Symbol('passthrough denied');
-type Route = Destination | typeof DENY | undefined;
-
 export class Mesh {
   readonly options: ResolvedMeshOptions;
   /** An undici Dispatcher: `undici.fetch(url, { dispatcher: mesh.dispatcher })`. */
@@ -61,23 +57,20 @@ export class Mesh {
   #stream: WatchStream | undefined;
   #resolver: Resolver;
   #cache: WatchCache;
-  #destinations = new Map<string, Destination>();
-  #routes = new Map<string, Route>();
+  #destinations: Destinations;
   #passthrough: Agent;
   #servers = new Set<http.Server>();
-  #registrations = new Set<Registration>();
+  #registrar: MeshRegistrar | undefined;
   #closing: Promise<void> | undefined;
   /** mTLS (an https:// control plane); undefined for a plain mesh. */
   #security: MeshSecurity | undefined;
-  /** Who hears what the resilience layers decide: every destination and wrapped server of this mesh. */
-  #hooks: ResilienceHooks;
-  // ---- telemetry (issue 6)
+  /** The mesh's one event sink: every destination and wrapped server emits into it; hooks and telemetry subscribe. */
+  #events: ClientEventSink;
   /** Spans, metrics, access log and edge stats of this mesh; undefined with `telemetry.enabled: false`. */
   #telemetry: MeshTelemetry | undefined;
   /** Sends the edge stats to the control plane; undefined without one or with `reportStats: false`. */
   #reporter: StatsReporter | undefined;
   #telemetryDisposers: (() => void)[] = [];
-  // ---- end telemetry
 
   /** Use createMesh(): it validates the options and reaches the control plane first. */
   private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined, telemetry: MeshTelemetry | undefined) {
@@ -85,68 +78,41 @@ export class Mesh {
     this.logger = options.logger ?? defaultLogger;
     this.#client = client;
     this.#security = security;
-    this.#hooks = meshResilienceHooks(options.hooks, telemetry, this.logger);
-    // ---- telemetry (issue 6): one per mesh; it reads the endpoints of every destination and the certificate.
-    this.#telemetry = telemetry;
-    if (telemetry) {
-      this.#telemetryDisposers.push(telemetry.observeEndpoints(() => endpointStates(this.#destinations.values())));
-      this.#telemetryDisposers.push(() => telemetry.close());
-      if (security) this.#telemetryDisposers.push(telemetry.observeCertificate(() => certificateInfo(security.identity())));
-      if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => this.#instanceIds(), this.logger);
-    }
-    // ---- end telemetry
+    this.#registrar = client ? new MeshRegistrar(client, options, this.logger) : undefined;
+    this.#events = meshEvents(options.hooks, telemetry, this.logger);
     if (options.resolver) {
       this.#resolver = options.resolver;
     } else {
       ({ stream: this.#stream, resolver: this.#resolver } = controlPlaneDiscovery(client!, options, this.logger));
     }
     this.#cache = new WatchCache(this.#resolver);
+    this.#destinations = new Destinations({
+      options,
+      cache: this.#cache,
+      logger: this.logger,
+      events: this.#events,
+      telemetry,
+      poolFactory: security && ((service) => security.poolFactory(service)),
+    });
+    // Telemetry, one per mesh: it reads the endpoints of every destination and the certificate.
+    this.#telemetry = telemetry;
+    if (telemetry) {
+      this.#telemetryDisposers.push(telemetry.observeEndpoints(() => endpointStates(this.#destinations.values())));
+      this.#telemetryDisposers.push(() => telemetry.close());
+      if (security) this.#telemetryDisposers.push(telemetry.observeCertificate(() => certificateInfo(security.identity())));
+      const registrar = this.#registrar;
+      if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => registrar?.instanceIds() ?? [], this.logger);
+    }
     // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
     if (security && this.#stream) security.follow(this.#stream, this.#cache, { namespace: options.namespace, name: options.service! });
     this.#passthrough = new Agent();
-    this.dispatcher = new MeshDispatcher(
-      {
-        route: (origin) => this.#route(origin),
-        passthroughUnknown: options.unknownServices === 'passthrough',
-      },
-      this.#passthrough,
-    );
+    this.dispatcher = new MeshDispatcher(this.#destinations, this.#passthrough);
   }
 
   /** `internal.telemetry`: the default mesh's, made before the mesh when a server is wrapped first. */
   static async create(input: MeshOptions, internal: { telemetry?: MeshTelemetry | undefined } = {}): Promise<Mesh> {
     const options = parseMeshOptions(input);
-    let client: ControlPlaneClient | undefined;
-    let security: MeshSecurity | undefined;
-    if (options.controlPlane !== undefined) {
-      const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
-      const secure = urls[0]!.startsWith('https:');
-      const ca = secure ? (options.ca ?? (await readCaFile(options.caFile!))) : undefined;
-      // The mesh's own calls to the control plane are not the application's traffic: never traced as such.
-      client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca, run: untraced });
-      const logger = options.logger ?? defaultLogger;
-      try {
-        const start = await connectOrStartFromCache(client, options, logger);
-        if (!options.cacheIdentity && start.dir !== undefined && options.service) await forgetIdentity(start.dir, options.namespace, options.service, logger);
-        // mTLS needs a certificate: from the CA at start (bounded attempts, or waitForControlPlane), or, when the
-        // control plane is unreachable and the mesh starts from its cache, the one an earlier run kept.
-        if (secure) {
-          security = await MeshSecurity.start(client, {
-            service: options.service!,
-            namespace: options.namespace,
-            attempts: options.connectAttempts,
-            wait: options.waitForControlPlane,
-            logger,
-            identityCache:
-              options.cacheIdentity && start.dir !== undefined ? new IdentityCache(start.dir, options.namespace, options.service!, logger) : undefined,
-            offline: start.offline ? { trustBundle: start.trustBundle } : undefined,
-          });
-        }
-      } catch (err) {
-        await client.close();
-        throw err;
-      }
-    }
+    const { client, security } = await startMesh(options);
     return new Mesh(options, client, security, 'telemetry' in internal ? internal.telemetry : createMeshTelemetry(options));
   }
 
@@ -167,7 +133,7 @@ export class Mesh {
   /** undici's `request` shape, the fast path: resolves with status, headers and a streaming body. */
   readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
     const { origin, path } = splitUrl(url);
-    // Object.assign, not a spread with more fields: see client/options-copy.ts (a new object shape per call).
+    // Object.assign, not a spread with more fields: see client/call/options-copy.ts (a new object shape per call).
     // Handed over: made for this call alone, so the call may set its trace headers on it without a copy.
     return this.dispatcher.request(handOver(Object.assign({}, options, { origin, path, method: options?.method ?? 'GET' })));
   };
@@ -185,7 +151,7 @@ export class Mesh {
     return wrapServer(
       server,
       {
-        registrar: async () => this.#registrar(),
+        registrar: async () => this.#serverRegistrar(),
         ...(this.#security ? { tls: async () => this.#security?.inbound } : {}),
         logger: this.logger,
         defaults: {
@@ -197,7 +163,7 @@ export class Mesh {
           listener: this.options.server,
         },
         policies: this.#policySource(),
-        hooks: this.#hooks,
+        hooks: { onShed: (e) => this.#events.emit('shed', e) },
         telemetry: this.#telemetry,
       },
       options,
@@ -210,7 +176,7 @@ export class Mesh {
    * For diagnostics and tools; the hot path never goes through it.
    */
   endpoints(service: string): EndpointView[] {
-    const dest = this.#destinations.get(`${this.options.namespace}/${service}`);
+    const dest = this.#destinations.get(service);
     return (dest?.endpoints.list ?? []).map((e) => ({
       id: e.id,
       address: e.info.address,
@@ -255,6 +221,7 @@ export class Mesh {
 
   /** Drain and close every wrapped server, then stop discovery and release every connection. */
   close(): Promise<void> {
+    if (this.#closing === undefined) this.#destinations.refuseNew();
     return (this.#closing ??= this.#close());
   }
 
@@ -265,10 +232,8 @@ export class Mesh {
     // Telemetry: after the servers drained, so the last report counts their final requests.
     await this.#reporter?.close();
     for (const d of this.#telemetryDisposers.splice(0)) d();
-    await Promise.all([...this.#registrations].map((r) => r.stop()));
-    this.#routes.clear();
-    await Promise.all([...this.#destinations.values()].map((d) => d.close()));
-    this.#destinations.clear();
+    await this.#registrar?.close();
+    await this.#destinations.close();
     await this.#cache.close();
     await this.#resolver.close();
     await this.#security?.close();
@@ -277,92 +242,16 @@ export class Mesh {
     await this.#passthrough.close();
   }
 
-  #route(origin: string | URL | undefined): Destination | MeshError | undefined {
-    if (this.#closing) return new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
-    const key = typeof origin === 'string' ? origin : (origin?.origin ?? '');
-    let route = this.#routes.get(key);
-    if (route === undefined && !this.#routes.has(key)) {
-      const service = meshServiceOf(key);
-      route = service ? this.#destination(service) : this.options.passthrough === 'deny' ? DENY : undefined;
-      // Origins are few in practice; the bound only guards against a caller that invents them.
-      if (this.#routes.size >= 10_000) this.#routes.clear();
-      this.#routes.set(key, route);
-    }
-    if (route === DENY) {
-      return new MeshError(ErrorCode.PASSTHROUGH_DENIED, `${key} is not a mesh service and passthrough is set to deny`, {
-        rejected: true,
-        details: { origin: key },
-      });
-    }
-    return route;
+  #serverRegistrar(): ServerRegistrar | undefined {
+    if (!this.#registrar) this.logger.warn('hyphae: no control plane configured; the server is not registered');
+    return this.#registrar;
   }
 
-  #destination(name: string, namespace: string = this.options.namespace): Destination {
-    const ref = `${namespace}/${name}`;
-    let dest = this.#destinations.get(ref);
-    if (!dest) {
-      const security = this.#security;
-      dest = new Destination(
-        { namespace, name },
-        {
-          cache: this.#cache,
-          discoveryTimeoutMs: this.options.discoveryTimeoutMs,
-          // Traffic management: the caller's zone (locality), and other services that routes split to.
-          callerLabels: this.options.labels,
-          destinations: (ns, n) => this.#destination(n, ns),
-          logger: this.logger,
-          hooks: this.#hooks,
-          telemetry: this.#telemetry,
-          // mTLS: each new connection reads the destination's mode and the current certificate.
-          ...(security ? { poolFactoryFor: (d: Destination) => security.poolFactory({ namespace: d.namespace, name: d.name, mode: () => modeOf(d) }) } : {}),
-        },
-      );
-      this.#destinations.set(ref, dest);
-    }
-    return dest;
-  }
-
-  #registrar(): ServerRegistrar | undefined {
-    const client = this.#client;
-    if (!client) {
-      this.logger.warn('hyphae: no control plane configured; the server is not registered');
-      return undefined;
-    }
-    return {
-      register: async (info, signal) => {
-        const reg = new Registration(
-          client,
-          {
-            service: this.options.service!,
-            namespace: this.options.namespace,
-            ...info,
-            ...(this.options.ttlSeconds !== undefined ? { ttlSeconds: this.options.ttlSeconds } : {}),
-          },
-          this.logger,
-        );
-        this.#registrations.add(reg);
-        // The server drains or closes before the control plane answered: stop trying.
-        signal?.addEventListener('abort', () => void reg.stop(), { once: true });
-        const instance = await reg.start({ attempts: this.options.connectAttempts }).catch((err: unknown) => {
-          this.#registrations.delete(reg);
-          throw err;
-        });
-        return {
-          id: instance.id,
-          deregister: () => {
-            this.#registrations.delete(reg);
-            return reg.stop();
-          },
-        };
-      },
-    };
-  }
-
-  /** Ids of the instances this process has registered (its stats report says whose inbound traffic it is). */
-  #instanceIds(): string[] {
-    const ids: string[] = [];
-    for (const r of this.#registrations) if (r.instance) ids.push(r.instance.id);
-    return ids;
+  /** A wrapped server enforces the policies of its own service's snapshot. */
+  #policySource(): PolicySource | undefined {
+    // Without a service name there is no "own service" to select policies by: nothing to enforce.
+    if (!this.options.service) return undefined;
+    return watchCachePolicySource(this.#cache, { namespace: this.options.namespace, name: this.options.service });
   }
 
   /** For the default mesh: adopt a server wrapped before the mesh existed, so close() and signals drain it. */
@@ -372,51 +261,20 @@ export class Mesh {
     server.once('close', () => mesh.#servers.delete(server));
   }
 
-  // ---- authorization: a wrapped server enforces the policies of its own service's snapshot.
-  #policySource(): PolicySource | undefined {
-    // Without a service name there is no "own service" to select policies by: nothing to enforce.
-    if (!this.options.service) return undefined;
-    return watchCachePolicySource(this.#cache, { namespace: this.options.namespace, name: this.options.service });
-  }
-
   /** For the default mesh, which creates the mesh after the server is wrapped. */
   static policySourceOf(mesh: Mesh): PolicySource | undefined {
     return mesh.#policySource();
   }
-  // ---- end authorization
 
   /** For the default mesh's lazily resolved registrar. */
   static registrarOf(mesh: Mesh): ServerRegistrar | undefined {
-    return mesh.#registrar();
+    return mesh.#serverRegistrar();
   }
 
   /** For the default mesh's lazily resolved mTLS front. */
   static inboundTlsOf(mesh: Mesh): InboundTls | undefined {
     return mesh.#security?.inbound;
   }
-}
-
-/**
- * Only asked when the mesh has a certificate. A destination whose mode is not known (a resolver that
- * carries no config) gets mTLS: failing closed, since plaintext would skip the server identity check.
- */
-function modeOf(d: Destination): MtlsMode {
-  return (d.state.status === 'ready' ? d.state.mtlsMode : null) ?? 'STRICT';
-}
-
-async function readCaFile(file: string): Promise<string> {
-  let pem: string;
-  try {
-    pem = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read the control plane's CA file ${file} (caFile / HYPHAE_CA_FILE): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      details: { variable: 'HYPHAE_CA_FILE' },
-    });
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new MeshError(ErrorCode.INVALID_OPTIONS, `the CA file ${file} (caFile / HYPHAE_CA_FILE) holds no PEM certificate`, { details: { variable: 'HYPHAE_CA_FILE' } });
-  }
-  return pem;
 }
 
 export function createMesh(options: MeshOptions): Promise<Mesh> {

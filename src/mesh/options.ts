@@ -13,6 +13,7 @@ import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { AccessLogSink } from '../telemetry/access-log.js';
 import { DEFAULT_SEMICOLONS, SEMICOLON_MODES } from '../server/authz/normalize-path.js';
+import { FILTER_ROLES, type PlacedFilter } from '../client/call/call-view.js';
 
 const controlPlaneUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -25,10 +26,18 @@ function isLogger(v: unknown): v is Logger {
   return typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof l[k as keyof Logger] === 'function');
 }
 
+function isPlacedFilter(v: unknown): v is PlacedFilter {
+  if (typeof v !== 'object' || v === null) return false;
+  const f = v as Record<string, unknown>;
+  if (typeof f.filter !== 'function' || (f.before === undefined) === (f.after === undefined)) return false;
+  const role = (f.before ?? f.after) as string;
+  return (FILTER_ROLES as readonly string[]).includes(role) && f.after !== 'transport';
+}
+
 function isHooks(v: unknown): v is ResilienceHooks {
   return typeof v === 'object' && v !== null && Object.values(v).every((f) => typeof f === 'function');
 }
-// ---- telemetry (issue 6): spans and metrics through @opentelemetry/api, the access log, stats for the live views.
+// Telemetry: spans and metrics through @opentelemetry/api, the access log, stats for the live views.
 const accessLogSchema = z.union([
   z.enum(['stdout', 'stderr']),
   z.custom<AccessLogSink>((v) => typeof v === 'function', { error: 'must be "stdout", "stderr" or a function receiving each line' }),
@@ -55,7 +64,6 @@ export const telemetryOptionsSchema = z
     meterProvider: z.custom<MeterProvider>((v) => typeof (v as MeterProvider | null)?.getMeter === 'function', { error: 'must have getMeter()' }).optional(),
   })
   .prefault({});
-// ---- end telemetry
 
 export const meshOptionsSchema = z
   .strictObject({
@@ -116,9 +124,15 @@ export const meshOptionsSchema = z
     ca: z.string().includes('-----BEGIN CERTIFICATE-----', { error: 'must be PEM (-----BEGIN CERTIFICATE-----)' }).optional(),
     /** A file holding that PEM (HYPHAE_CA_FILE), read by createMesh. */
     caFile: z.string().min(1).optional(),
-    // ---- telemetry (issue 6)
     telemetry: telemetryOptionsSchema,
-    // ---- end telemetry
+    /** Filters of the application's own, placed in the client stack by role (src/client/call/call-view.ts). */
+    filters: z
+      .array(
+        z.custom<PlacedFilter>(isPlacedFilter, {
+          error: `must be { before: role, filter } or { after: role, filter }, role one of ${FILTER_ROLES.join(', ')} (not after transport), filter a function`,
+        }),
+      )
+      .optional(),
   })
   .refine((o) => o.controlPlane !== undefined || o.resolver !== undefined, {
     error: 'either controlPlane (URL of the hyphae control plane) or resolver is required',

@@ -13,7 +13,7 @@ import type { MtlsMode } from '../config/resources.js';
 import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
 import type { WatchCache } from '../discovery/watch-cache.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
-import type { PoolFactory } from '../client/endpoint.js';
+import type { PoolFactory } from '../client/endpoint/endpoint.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import type { CertificateProvider } from '../tls/certificate-provider.js';
 import type { CertificateSigner, TrustBundle } from '../tls/signer.js';

@@ -1,16 +1,16 @@
 /**
- * The mesh's telemetry, wired (issue 6): one MeshTelemetry per mesh, made from
+ * The mesh's telemetry, wired: one MeshTelemetry per mesh, made from
  * the `telemetry` options, fed with what the mesh knows (the endpoints of the
  * services it calls, its workload certificate), and the stats reporter that
  * sends its traffic to the control plane for the live views.
  */
-import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { Logger } from '../core/logger.js';
 import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
 import { StatsReporter } from '../discovery/stats-reporter.js';
 import type { AccessLogSink } from '../telemetry/access-log.js';
 import { MeshTelemetry, type CertificateInfo, type EndpointState } from '../telemetry/mesh-telemetry.js';
 import type { Destination } from '../client/destination.js';
+import type { ClientEventSink } from '../client/events.js';
 import type { ResolvedMeshOptions } from './options.js';
 
 const stdout: AccessLogSink = (line) => void process.stdout.write(line);
@@ -73,17 +73,22 @@ export function startStatsReporter(
 }
 
 /**
- * What the resilience layers decide, counted (src/resilience/hooks.ts): the mesh's one hooks object
- * (src/mesh/resilience-hooks.ts) calls these next to the application's own.
+ * What the layers decide, counted and told to the call's span: telemetry's
+ * subscriptions to the mesh's event sink (src/mesh/mesh-events.ts).
  */
-export function telemetryHooks(t: MeshTelemetry): Required<Pick<ResilienceHooks, 'onRetry' | 'onBudgetExhausted' | 'onEjection' | 'onShed'>> {
-  return {
-    // Every failed attempt the retry layer looked at comes here; only the ones it retried are retries.
-    onRetry: (e) => {
-      if (e.decision === 'retry') t.recordRetry(e.destination, e.route, e.condition);
-    },
-    onBudgetExhausted: (e) => t.recordBudgetExhausted(e.destination, e.route),
-    onEjection: (e) => t.recordEjection(e.destination, e.reason),
-    onShed: (e) => t.recordShed(e.reason),
-  };
+export function subscribeTelemetry(events: ClientEventSink, t: MeshTelemetry): void {
+  // Every failed attempt the retry layer looked at comes here; only the ones it retried are retries. The
+  // call's span says what was decided: a retry names its reason on the next attempt's event.
+  events.on('retry', (e, call) => {
+    call?.telemetry?.retryDecided(e.condition, e.decision);
+    if (e.decision === 'retry') t.recordRetry(e.destination, e.route, e.condition);
+    else if (e.decision === 'budget-exhausted') t.recordBudgetExhausted(e.destination, e.route);
+  });
+  events.on('ejection', (e, call) => {
+    // The call whose attempt's outcome ejected the endpoint says so on its span (when it records).
+    const rec = call?.telemetry;
+    if (rec !== undefined && rec.recording) rec.endpointEjected(e.endpoint, e.reason);
+    t.recordEjection(e.destination, e.reason);
+  });
+  events.on('shed', (e) => t.recordShed(e.reason));
 }

@@ -1,14 +1,14 @@
 /**
- * What the resilience layers decide, told to whoever listens: metrics, logs,
- * tests. Every hook is optional and called only for the (rare) decision it
- * names — never once per successful request — so hooks cost nothing on the
- * success path. (A mesh always fills in all six, for telemetry, so a layer
- * cannot skip its event work by finding a hook unset; that work happens only
- * on failures.)
+ * What the resilience layers decide: the events a mesh's layers emit into its
+ * one event sink (MeshEvents, core/events.ts EventSink), and the hooks an
+ * application may give createMesh() to hear them (ResilienceHooks). Events
+ * are emitted only for the (rare) decision they name — never once per
+ * successful request — so they cost nothing on the success path.
  *
- * The client stack (src/client/stack.ts, src/client/destination.ts) and the
- * server stack (src/server/wrap-server.ts) call them; src/mesh/resilience-hooks.ts
- * is the one place a mesh fills them in (the application's hooks, telemetry).
+ * The client stack (src/client/stack.ts, concrete/outlier-health.ts) emits
+ * them; the server stack (src/server/wrap-server.ts) calls `onShed`, which the
+ * mesh turns into a `shed` event. src/mesh/mesh-events.ts makes the sink and
+ * subscribes the application's hooks and telemetry to it.
  */
 
 export type RetryDecision = 'retry' | 'attempts-exhausted' | 'not-idempotent' | 'body-not-replayable' | 'deadline' | 'budget-exhausted';
@@ -65,6 +65,20 @@ export interface LimitHookEvent {
   namespace: string;
   maxConcurrent: number;
   maxPending: number;
+}
+
+/** The events of a mesh's sink, by name: one channel per decision. */
+export interface MeshEvents {
+  /** Each failed attempt the retry layer looked at: retried, or given up (and why; 'budget-exhausted' included). */
+  retry: RetryHookEvent;
+  /** Outlier detection ejected an endpoint. */
+  ejection: EjectionHookEvent;
+  /** An ejected endpoint's trial request succeeded. */
+  return: EndpointHookEvent;
+  /** A call failed fast on its destination's concurrency limit. */
+  limited: LimitHookEvent;
+  /** A wrapped server shed a request. */
+  shed: ShedHookEvent;
 }
 
 export interface ResilienceHooks {

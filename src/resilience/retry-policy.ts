@@ -4,8 +4,10 @@
  * configuration change (status codes into a Set, conditions into flags); the
  * per-request questions are a few property reads.
  *
- * What counts as a connect failure or a reset comes from the shared classifier
- * (src/core/classifier.ts), so retry, outlier detection and metrics agree.
+ * What failed is the attempt's verdict (src/core/classifier.ts), made once in
+ * the client's endpoint tier: the policy only says whether the condition the
+ * verdict names is one it retries, so retry, outlier detection and metrics
+ * agree.
  *
  * Backoff is core's fullJitter (AWS "full jitter": uniform in [0, min(cap,
  * base * 2^n))), not cockatiel's ExponentialBackoff: the formula is the same,
@@ -13,11 +15,10 @@
  * source (deterministic tests, no allocation), while cockatiel's builds an
  * immutable IBackoff chain per call and reads Math.random directly.
  */
-import { errorKind } from '../core/classifier.js';
+import { errorVerdict, type RetryCondition, type Verdict } from '../core/classifier.js';
 import { fullJitter } from '../core/backoff.js';
-import { ErrorCode, MeshError } from '../core/errors.js';
 
-export type RetryCondition = 'connect-failure' | 'reset' | 'retriable-status' | 'per-try-timeout';
+export type { RetryCondition } from '../core/classifier.js';
 
 export interface RetryPolicyOptions {
   /** Total tries, the first included (2 = one retry). */
@@ -42,9 +43,6 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicyOptions> = Object.freeze<
   backoff: { baseMs: 25, maxMs: 250 },
   maxReplayBytes: 64 * 1024,
 });
-
-/** Mesh errors raised before anything was sent because the chosen endpoint could not be used. */
-const CONNECT_LIKE: ReadonlySet<string> = new Set([ErrorCode.CONNECT_FAILED, ErrorCode.TLS_HANDSHAKE_FAILED, ErrorCode.PEER_IDENTITY_MISMATCH]);
 
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -86,25 +84,33 @@ export class RetryPolicy {
   }
 
   /**
-   * The retry condition an error matches, when that condition is enabled;
-   * undefined for errors never retried (rejected before sending, deadline, abort, bugs).
+   * The condition of an attempt's verdict when this policy retries it;
+   * undefined for what it never retries. A peer mesh's refusal is retried
+   * where a connect failure or its status would be (nothing was processed).
    */
-  conditionOf(err: unknown): RetryCondition | undefined {
-    if (err instanceof MeshError) {
-      if (err.code === ErrorCode.TRY_TIMEOUT) return this.onTryTimeout ? 'per-try-timeout' : undefined;
-      // The endpoint could not be used and nothing was sent (a connect timeout, a failed mTLS handshake,
-      // the wrong peer identity): another endpoint may be fine, whatever the method.
-      if (err.rejected && err.retryable && CONNECT_LIKE.has(err.code)) return this.onConnect ? 'connect-failure' : undefined;
-      if (err.code !== ErrorCode.CONNECT_FAILED && err.code !== ErrorCode.UPSTREAM_RESET) return undefined;
-    }
-    switch (errorKind(err)) {
-      case 'connect':
+  condition(v: Verdict): RetryCondition | 'refused' | undefined {
+    switch (v.condition) {
+      case undefined:
+        return undefined;
+      case 'retriable-status':
+        return this.retriesStatus(v.status) ? 'retriable-status' : undefined;
+      case 'refused':
+        return this.onConnect || this.retriesStatus(v.status) ? 'refused' : undefined;
+      case 'connect-failure':
         return this.onConnect ? 'connect-failure' : undefined;
       case 'reset':
         return this.onReset ? 'reset' : undefined;
-      default:
-        return undefined;
+      case 'per-try-timeout':
+        return this.onTryTimeout ? 'per-try-timeout' : undefined;
     }
+  }
+
+  /**
+   * The retry condition an error matches, when that condition is enabled;
+   * undefined for errors never retried (rejected before sending, deadline, abort, bugs).
+   */
+  conditionOf(err: unknown): RetryCondition | 'refused' | undefined {
+    return this.condition(errorVerdict(err));
   }
 
   /**

@@ -27,11 +27,14 @@ import type { TrafficCounter } from './traffic.js';
  * nothing of src/client; read once, at the end, so no layer has to tell it.
  */
 export interface CallFacts {
-  readonly route: string | undefined;
-  readonly backend: { readonly subset: { readonly name: string | undefined } } | undefined;
+  /** The logical tier's state of the call. */
+  readonly logical: {
+    readonly route: string | undefined;
+    readonly backend: { readonly subset: { readonly name: string | undefined } } | undefined;
+    /** 0 for the first try. */
+    readonly attempt: number;
+  };
   readonly endpoint: { readonly id: string } | undefined;
-  /** 0 for the first try. */
-  readonly attempt: number;
   /** The logical origin the application called (`http://api`, `http://api:8080`): server.port. */
   readonly opts: { readonly origin?: string | { readonly port: string; readonly protocol: string } | undefined };
 }
@@ -274,9 +277,10 @@ export class ClientCallTelemetry {
 
     const call = this.#call;
     if (call !== undefined) {
-      if (call.route !== undefined && this.#route === undefined) this.setRoute(call.route, call.backend?.subset.name);
+      const logical = call.logical;
+      if (logical.route !== undefined && this.#route === undefined) this.setRoute(logical.route, logical.backend?.subset.name);
       if (call.endpoint !== undefined) this.#endpoint = call.endpoint.id;
-      if (call.attempt + 1 > this.#attempts) this.#attempts = call.attempt + 1;
+      if (logical.attempt + 1 > this.#attempts) this.#attempts = logical.attempt + 1;
     }
     const attempts = Math.max(1, this.#attempts);
     const errType = err !== undefined ? errorType(err) : status >= 400 ? String(status) : undefined;

@@ -1,5 +1,5 @@
-/** The words telemetry uses for how a request ended, from the mesh's one classifier. */
-import { classifyError, classifyStatus } from '../core/classifier.js';
+/** The words telemetry uses for how a request ended, read from the verdicts of the mesh's one classifier. */
+import { errorVerdict, responseVerdict } from '../core/classifier.js';
 import { MeshError } from '../core/errors.js';
 
 /** `error.type` for a failure without a response: the MeshError code, the transport's code, or the error's name. */
@@ -11,8 +11,8 @@ export function errorType(err: unknown): string {
   return typeof name === 'string' && name.length <= 64 ? name : '_OTHER';
 }
 
-/** The final answer of a call from the caller's side: anything the classifier does not call success is a failure. */
+/** The final answer of a call from the caller's side: anything whose verdict is not a success is a failure. */
 export function isFailure(status: number, err: unknown): boolean {
-  if (err !== undefined) return classifyError(err) !== 'success';
-  return status === 0 || classifyStatus(status) !== 'success';
+  if (err !== undefined) return errorVerdict(err).outcome !== 'success';
+  return status === 0 || responseVerdict(status).outcome !== 'success';
 }

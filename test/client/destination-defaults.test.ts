@@ -53,16 +53,16 @@ describe('a destination builds its mechanisms from the resolved spec', () => {
     const defaults = resolveServiceSpec(null);
 
     assert.deepEqual(
-      [plain.retryBudget.percent, plain.retryBudget.minPerSecond, plain.retryBudget.windowMs],
+      [plain.policy.retryBudget.percent, plain.policy.retryBudget.minPerSecond, plain.policy.retryBudget.windowMs],
       [defaults.retryBudget.percent, defaults.retryBudget.minPerSecond, defaults.retryBudget.window],
     );
-    assert.deepEqual([partial.retryBudget.percent, partial.retryBudget.minPerSecond, partial.retryBudget.windowMs], [plain.retryBudget.percent, plain.retryBudget.minPerSecond, 5000]);
+    assert.deepEqual([partial.policy.retryBudget.percent, partial.policy.retryBudget.minPerSecond, partial.policy.retryBudget.windowMs], [plain.policy.retryBudget.percent, plain.policy.retryBudget.minPerSecond, 5000]);
 
-    assert.deepEqual([plain.limiter.maxConcurrent, plain.limiter.maxPending], [defaults.limits.maxConcurrent, defaults.limits.maxPending]);
-    assert.deepEqual([partial.limiter.maxConcurrent, partial.limiter.maxPending], [plain.limiter.maxConcurrent, 3]);
+    assert.deepEqual([plain.policy.limiter.maxConcurrent, plain.policy.limiter.maxPending], [defaults.limits.maxConcurrent, defaults.limits.maxPending]);
+    assert.deepEqual([partial.policy.limiter.maxConcurrent, partial.policy.limiter.maxPending], [plain.policy.limiter.maxConcurrent, 3]);
 
     const o = defaults.outlierDetection;
-    assert.deepEqual(plain.outlier?.options, {
+    assert.deepEqual(plain.outlierOptions, {
       consecutiveFailures: o.consecutiveFailures,
       baseEjectionMs: o.baseEjectionTime,
       maxEjectionMs: o.maxEjectionTime,
@@ -70,14 +70,14 @@ describe('a destination builds its mechanisms from the resolved spec', () => {
       panicThreshold: o.panicThreshold,
       trialTimeoutMs: o.baseEjectionTime,
     });
-    assert.deepEqual(partial.outlier?.options, { ...plain.outlier?.options, consecutiveFailures: 3 });
+    assert.deepEqual(partial.outlierOptions, { ...plain.outlierOptions, consecutiveFailures: 3 });
 
     const ewma = (d: Destination) => d.endpoints.list[0]!.latency.settings;
     assert.deepEqual(ewma(plain), { defaultRttMs: defaults.peakEwma.defaultRtt, decayMs: defaults.peakEwma.decay });
     assert.deepEqual(ewma(partial), { ...ewma(plain), decayMs: 5000 });
 
     assert.equal(plain.loadBalancer, defaults.loadBalancer);
-    assert.equal(plain.retryPolicy.attempts, defaults.retries.attempts);
-    assert.deepEqual([plain.retryPolicy.baseMs, plain.retryPolicy.maxMs], [defaults.retries.backoff.base, defaults.retries.backoff.max]);
+    assert.equal(plain.policy.retryPolicy.attempts, defaults.retries.attempts);
+    assert.deepEqual([plain.policy.retryPolicy.baseMs, plain.policy.retryPolicy.maxMs], [defaults.retries.backoff.base, defaults.retries.backoff.max]);
   });
 });

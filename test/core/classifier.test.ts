@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyError, classifyStatus, defaultClassifierPolicy, errorKind, type ClassifierPolicy } from '../../src/core/classifier.js';
+import { classifyError, classifyStatus, defaultClassifierPolicy, errorKind, errorVerdict, responseVerdict, type ClassifierPolicy, type Verdict } from '../../src/core/classifier.js';
 import { ErrorCode, MeshError } from '../../src/core/errors.js';
 
 function sysError(code: string): Error {
@@ -102,5 +102,111 @@ describe('classifyError', () => {
     assert.equal(classifyError(new Error('boom')), 'failure');
     assert.equal(classifyError(sysError('ENOTFOUND')), 'failure');
     assert.equal(classifyError(undefined), 'failure');
+  });
+});
+
+describe('verdicts: one per attempt, every field', () => {
+  const fields = (v: Verdict) => ({ outcome: v.outcome, failure: v.failure, progress: v.progress, endpoint: v.endpoint, condition: v.condition, status: v.status });
+
+  it('a success: processed, the endpoint healthy, nothing to retry', () => {
+    assert.deepEqual(fields(responseVerdict(200)), { outcome: 'success', failure: 'none', progress: 'processed', endpoint: 'healthy', condition: undefined, status: 200 });
+    assert.equal(responseVerdict(200), responseVerdict(200), 'a shared constant: reading it allocates nothing');
+  });
+
+  it('a 4xx: a success of the endpoint, an error status a policy may list', () => {
+    assert.deepEqual(fields(responseVerdict(429)), { outcome: 'success', failure: 'none', progress: 'processed', endpoint: 'healthy', condition: 'retriable-status', status: 429 });
+  });
+
+  it('a 5xx: the endpoint at fault; 502/503/504 retryable, 500 not', () => {
+    assert.deepEqual(fields(responseVerdict(503)), { outcome: 'retryable', failure: 'status', progress: 'processed', endpoint: 'at-fault', condition: 'retriable-status', status: 503 });
+    assert.deepEqual(fields(responseVerdict(500)), { outcome: 'failure', failure: 'status', progress: 'processed', endpoint: 'at-fault', condition: 'retriable-status', status: 500 });
+  });
+
+  it("the peer mesh's refusal (x-hyphae-rejected on a 503 or 504): not processed, not the endpoint's fault", () => {
+    for (const s of [503, 504]) {
+      assert.deepEqual(fields(responseVerdict(s, true)), { outcome: 'retryable', failure: 'refused', progress: 'refused', endpoint: 'neutral', condition: 'refused', status: s });
+    }
+    // Only the mesh's own refusal statuses carry it: the header on any other status is not a refusal.
+    assert.equal(responseVerdict(500, true).failure, 'status');
+  });
+
+  it('a custom classifier policy is honoured', () => {
+    const policy: ClassifierPolicy = { retryableStatus: new Set([429]), isFailureStatus: (s) => s >= 400 };
+    assert.equal(responseVerdict(429, false, policy).outcome, 'retryable');
+    assert.equal(responseVerdict(404, false, policy).endpoint, 'at-fault');
+  });
+
+  it('a connect failure: nothing was sent, the endpoint at fault, retryable whatever the method', () => {
+    const want = { outcome: 'retryable', failure: 'connect', progress: 'not-sent', endpoint: 'at-fault', condition: 'connect-failure', status: 0 };
+    assert.deepEqual(fields(errorVerdict(sysError('ECONNREFUSED'))), want);
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.TLS_HANDSHAKE_FAILED, 'x', { rejected: true, retryable: true }))), want);
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.CONNECT_FAILED, 'x', { cause: sysError('UND_ERR_CONNECT_TIMEOUT') }))), want);
+  });
+
+  it('a wrong peer identity that is not marked retryable: the endpoint at fault, not retried', () => {
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.PEER_IDENTITY_MISMATCH, 'x'))), {
+      outcome: 'failure',
+      failure: 'connect',
+      progress: 'not-sent',
+      endpoint: 'at-fault',
+      condition: undefined,
+      status: 0,
+    });
+  });
+
+  it('a reset before the response: maybe processed, the endpoint at fault', () => {
+    assert.deepEqual(fields(errorVerdict(sysError('ECONNRESET'))), { outcome: 'retryable', failure: 'reset', progress: 'maybe-processed', endpoint: 'at-fault', condition: 'reset', status: 0 });
+  });
+
+  it('a per-try timeout: maybe processed, the endpoint at fault', () => {
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.TRY_TIMEOUT, 't', { retryable: true }))), {
+      outcome: 'retryable',
+      failure: 'try-timeout',
+      progress: 'maybe-processed',
+      endpoint: 'at-fault',
+      condition: 'per-try-timeout',
+      status: 0,
+    });
+  });
+
+  it("the call's own stop (deadline, cancellation, any error once the call is aborted): neutral, never retried", () => {
+    const want = { outcome: 'failure', failure: 'cancelled', progress: 'maybe-processed', endpoint: 'neutral', condition: undefined, status: 0 };
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.DEADLINE_EXCEEDED, 'd'))), want);
+    assert.deepEqual(fields(errorVerdict(sysError('ECONNRESET'), true)), want);
+    assert.deepEqual(fields(errorVerdict(sysError('UND_ERR_ABORTED'))), want);
+  });
+
+  it("the call's abort is the call's state, not the error's: the same error of another call keeps its own verdict", () => {
+    const shared = sysError('ECONNRESET');
+    assert.equal(errorVerdict(shared, true).failure, 'cancelled');
+    assert.equal(errorVerdict(shared).failure, 'reset');
+  });
+
+  it("this process's own refusals: neutral, not sent when rejected", () => {
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.CONCURRENCY_LIMIT, 'x', { rejected: true }))), {
+      outcome: 'failure',
+      failure: 'local',
+      progress: 'not-sent',
+      endpoint: 'neutral',
+      condition: undefined,
+      status: 0,
+    });
+    // A transport cause underneath does not make a mesh refusal retryable.
+    assert.equal(errorVerdict(new MeshError(ErrorCode.NO_ENDPOINTS, 'x', { rejected: true, retryable: true, cause: sysError('ECONNRESET') })).condition, undefined);
+  });
+
+  it('a request the caller got wrong: neutral, not sent', () => {
+    assert.deepEqual(fields(errorVerdict(sysError('UND_ERR_INVALID_ARG'))), { outcome: 'failure', failure: 'request', progress: 'not-sent', endpoint: 'neutral', condition: undefined, status: 0 });
+  });
+
+  it('any other failure: maybe processed, the endpoint at fault, not retried', () => {
+    assert.deepEqual(fields(errorVerdict(new Error('boom'))), { outcome: 'failure', failure: 'other', progress: 'maybe-processed', endpoint: 'at-fault', condition: undefined, status: 0 });
+    assert.deepEqual(fields(errorVerdict(new MeshError(ErrorCode.UPSTREAM_ERROR, 'x'))), fields(errorVerdict(new Error('boom'))));
+    assert.equal(errorVerdict(undefined).failure, 'other');
+  });
+
+  it('made once per error: every reader gets the same verdict object', () => {
+    const err = sysError('ECONNREFUSED');
+    assert.equal(errorVerdict(err), errorVerdict(err));
   });
 });

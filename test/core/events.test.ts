@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
-import { Listeners } from '../../src/core/events.js';
+import { describe, it } from 'node:test';
+import { EventSink, Listeners } from '../../src/core/events.js';
 
 it('emit calls every listener in subscription order with the value', () => {
   const l = new Listeners<number>();
@@ -96,4 +96,60 @@ it('clear removes every listener; old disposers stay harmless', () => {
   l.on(() => n++);
   off();
   assert.equal(l.size, 1, 'a stale disposer must not remove a later listener');
+});
+
+describe('EventSink: one sink per mesh, typed channels', () => {
+  interface Events {
+    retry: { decision: string };
+    ejection: { endpoint: string };
+  }
+
+  it('each channel reaches its own subscribers, in order, with the call the event is about', () => {
+    const sink = new EventSink<Events, { id: number }>();
+    const seen: string[] = [];
+    sink.on('retry', (e, call) => seen.push(`a:${e.decision}:${call?.id}`));
+    sink.on('retry', (e) => seen.push(`b:${e.decision}`));
+    sink.on('ejection', (e) => seen.push(`ej:${e.endpoint}`));
+    sink.emit('retry', { decision: 'retry' }, { id: 7 });
+    sink.emit('ejection', { endpoint: 'x' });
+    assert.deepEqual(seen, ['a:retry:7', 'b:retry', 'ej:x']);
+  });
+
+  it('has() says whether anyone listens, so a layer builds an event only then', () => {
+    const sink = new EventSink<Events>();
+    assert.equal(sink.has('retry'), false);
+    const off = sink.on('retry', () => {});
+    assert.equal(sink.has('retry'), true);
+    assert.equal(sink.has('ejection'), false);
+    off();
+    off();
+    assert.equal(sink.has('retry'), false);
+  });
+
+  it('a throwing subscriber is reported by name and the others still run', () => {
+    const errors: string[] = [];
+    const sink = new EventSink<Events>((name, err) => errors.push(`${name}:${(err as Error).message}`));
+    let after = 0;
+    sink.on('retry', () => {
+      throw new Error('boom');
+    });
+    sink.on('retry', () => after++);
+    sink.emit('retry', { decision: 'retry' });
+    sink.emit('retry', { decision: 'retry' });
+    assert.equal(after, 2);
+    assert.deepEqual(errors, ['retry:boom', 'retry:boom']);
+  });
+
+  it('a subscriber may unsubscribe while the event is delivered', () => {
+    const sink = new EventSink<Events>();
+    const seen: string[] = [];
+    const off = sink.on('retry', () => {
+      seen.push('once');
+      off();
+    });
+    sink.on('retry', () => seen.push('always'));
+    sink.emit('retry', { decision: 'r' });
+    sink.emit('retry', { decision: 'r' });
+    assert.deepEqual(seen, ['once', 'always', 'always']);
+  });
 });

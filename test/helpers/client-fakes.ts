@@ -7,13 +7,14 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Filter, Handler } from '../../src/core/filter.js';
-import { Attempt } from '../../src/client/attempt.js';
-import { MeshCall, type LegacyHandler } from '../../src/client/call.js';
-import type { Destination } from '../../src/client/destination.js';
-import { Endpoint } from '../../src/client/endpoint.js';
+import { Attempt } from '../../src/client/endpoint/attempt.js';
+import { MeshCall } from '../../src/client/call/mesh-call.js';
+import type { LegacyHandler } from '../../src/client/call/legacy-handler.js';
+import type { CallTarget } from '../../src/client/call/mesh-call.js';
+import { Endpoint } from '../../src/client/endpoint/endpoint.js';
 
-export function fakeDestination(name = 'api'): Destination {
-  return { name, namespace: 'default' } as Destination;
+export function fakeDestination(name = 'api'): CallTarget {
+  return { name, namespace: 'default' };
 }
 
 export function fakeEndpoint(port: number): Endpoint {

@@ -4,7 +4,7 @@
  * options (issue 15), so a test that means "as production runs it" takes these, never numbers of its own.
  */
 import { resolveServiceSpec } from '../../src/config/resources.js';
-import { concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../../src/client/filters/policy.js';
+import { concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../../src/client/logical/policy.js';
 import type { ConcurrencyLimitOptions } from '../../src/resilience/concurrency-limiter.js';
 import type { OutlierDetectionOptions } from '../../src/resilience/outlier-detector.js';
 import type { RetryBudgetOptions } from '../../src/resilience/retry-budget.js';

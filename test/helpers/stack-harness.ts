@@ -1,5 +1,5 @@
-import type { Balancer } from '../../src/client/balancer.js';
-import type { Endpoint } from '../../src/client/endpoint.js';
+import type { Balancer } from '../../src/client/concrete/balancer.js';
+import type { Endpoint } from '../../src/client/endpoint/endpoint.js';
 import { serviceSpecSchema } from '../../src/config/resources.js';
 /**
  * A client stack composed in the test (src/core/filter.ts compose()) over
@@ -11,12 +11,12 @@ import { serviceSpecSchema } from '../../src/config/resources.js';
  */
 import { Agent, type Dispatcher } from 'undici';
 import { compose, type Filter } from '../../src/core/filter.js';
-import type { Attempt } from '../../src/client/attempt.js';
-import { balance } from '../../src/client/balance.js';
-import type { MeshCall } from '../../src/client/call.js';
+import type { Attempt } from '../../src/client/endpoint/attempt.js';
+import { balance } from '../../src/client/concrete/balance.js';
+import type { MeshCall } from '../../src/client/call/mesh-call.js';
 import { Destination } from '../../src/client/destination.js';
 import { MeshDispatcher } from '../../src/client/dispatcher.js';
-import { transport } from '../../src/client/transport.js';
+import { transport } from '../../src/client/endpoint/transport.js';
 import { StaticResolver, type StaticEndpoint } from '../../src/discovery/static-resolver.js';
 import { WatchCache } from '../../src/discovery/watch-cache.js';
 
@@ -49,7 +49,7 @@ export async function stackHarness(
   const dest = new Destination({ namespace: 'default', name: 'api' }, { cache, discoveryTimeoutMs: 2_000 });
   // Once discovery has answered (and configured the views), rotate in the listed order from the first
   // endpoint: tests name which endpoint each attempt reaches. Real round robin starts at a random place.
-  await dest.whenReady({ setOnAbort: () => {} } as unknown as MeshCall);
+  await dest.whenReady({ setOnAbort: () => {} });
   dest.endpoints.configure({ policy: { newBalancer: () => new InOrder(), locality: undefined } });
   const { above, below = [] } = layers(dest);
   const handle = compose([...above, balance(dest), ...below], transport);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import { ErrorCode, isMeshError } from '../../src/core/errors.js';
-import { deadline, perTryTimeout } from '../../src/client/filters/deadline.js';
+import { deadline, perTryTimeout } from '../../src/client/logical/deadline.js';
 import { deadlineIntake, getDeadline, getRemainingMs, getSignal } from '../../src/server/deadline-intake.js';
 import type { InboundHandler } from '../../src/server/stack.js';
 import { startNamedServer } from '../helpers/http-servers.js';

@@ -15,7 +15,8 @@ import { createMesh, setServerRoute, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
 import { HTTP_DURATION_BUCKETS } from '../../src/telemetry/semconv.js';
-import { telemetryHooks } from '../../src/mesh/telemetry.js';
+import { subscribeTelemetry } from '../../src/mesh/telemetry.js';
+import { unheardEvents } from '../../src/client/events.js';
 
 type Row = Record<string, unknown> & { count: number };
 
@@ -207,18 +208,20 @@ describe('a closed mesh leaves the meter provider', () => {
   });
 });
 
-describe('telemetryHooks: what the resilience layers decide, counted', () => {
+describe("telemetry's subscriptions to the mesh's event sink: what the layers decide, counted", () => {
   it('counts retries only when retried, budget exhaustion, ejections and shed requests', async () => {
     const reader = new TestReader();
     const provider = new MeterProvider({ readers: [reader] });
     const t = new MeshTelemetry({ service: 'web', meterProvider: provider });
-    const hooks = telemetryHooks(t);
+    const events = unheardEvents();
+    subscribeTelemetry(events, t);
     const at = { destination: 'api', namespace: 'default', route: 'r1', condition: 'retriable-status', endpoint: '127.0.0.1:1' };
-    hooks.onRetry({ ...at, decision: 'retry', attempt: 0, delayMs: 10 });
-    hooks.onRetry({ ...at, decision: 'attempts-exhausted', attempt: 1, delayMs: 0 });
-    hooks.onBudgetExhausted({ destination: 'api', namespace: 'default', route: 'r1' });
-    hooks.onEjection({ destination: 'api', namespace: 'default', endpoint: '127.0.0.1:1', reason: 'consecutive-failures', durationMs: 30_000, multiplier: 1 });
-    hooks.onShed({ reason: 'event-loop' });
+    events.emit('retry', { ...at, decision: 'retry', attempt: 0, delayMs: 10 });
+    events.emit('retry', { ...at, decision: 'attempts-exhausted', attempt: 1, delayMs: 0 });
+    // Budget exhaustion is a retry decision like the others: one channel.
+    events.emit('retry', { ...at, decision: 'budget-exhausted', attempt: 1, delayMs: 0 });
+    events.emit('ejection', { destination: 'api', namespace: 'default', endpoint: '127.0.0.1:1', reason: 'consecutive-failures', durationMs: 30_000, multiplier: 1 });
+    events.emit('shed', { reason: 'event-loop' });
     const all = await collect(reader);
     assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.retry.reason']]), [[1, 'retriable-status']]);
     assert.equal(points(byName(all, 'hyphae.client.retry_budget.exhausted'))[0]!.value, 1);

@@ -85,7 +85,7 @@ export const outlierDetectionSchema = z.strictObject({
   /**
    * The first ejection's length, and the unit of the rest (x n, n decaying by one per this much health).
    * Also how long an ejected endpoint's trial request may go unanswered before it counts as failed: a
-   * derivation, not a field of its own (client/filters/policy.ts, docs/usage.md "Outlier detection").
+   * derivation, not a field of its own (client/logical/policy.ts, docs/usage.md "Outlier detection").
    */
   baseEjectionTime: durationSchema({ min: 1, max: 3_600_000 }).default(30_000),
   maxEjectionTime: durationSchema({ min: 1, max: 3_600_000 }).default(300_000),

@@ -7,8 +7,22 @@ import { labelsSchema, labelKeySchema, nameSchema } from '../names.js';
 import { durationSchema } from '../duration.js';
 import { headerNameSchema } from './metadata.js';
 
-export const loadBalancerSchema = z.enum(['round_robin', 'least_request', 'peak_ewma', 'ring_hash']);
+export const BUILTIN_BALANCERS = ['round_robin', 'least_request', 'peak_ewma', 'ring_hash'] as const;
+export const loadBalancerSchema = z.enum(BUILTIN_BALANCERS);
 export type LoadBalancerName = z.output<typeof loadBalancerSchema>;
+
+/**
+ * A balancer an application registers (hyphae/extend registerBalancer). The control plane cannot know
+ * what each client registered, so any such name passes here, and each client refuses one it does not
+ * know (HYPHAE_ERR_INVALID_CONFIG), keeping its last good balancer. Registered names are kebab-case with
+ * at least one hyphen (`my-lb`), built-in ones snake_case: a bare word (`random`) or a misspelt built-in
+ * is still refused here, where the operator sees it.
+ */
+export const CUSTOM_BALANCER_NAME = /^(?=.{3,63}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)+$/;
+export const serviceBalancerSchema = z.union([
+  loadBalancerSchema,
+  z.string().regex(CUSTOM_BALANCER_NAME, { error: 'must be round_robin, least_request, peak_ewma, ring_hash, or the kebab-case name of a balancer the clients register (my-lb)' }),
+]);
 
 export const peakEwmaSchema = z.strictObject({
   /** Latency assumed for an endpoint with no samples yet (Linkerd: 30 ms). */
@@ -55,7 +69,7 @@ export const localitySchema = z.strictObject({
 
 /** The traffic fields of a Service spec as written and stored: absent sub-objects stay absent. */
 export const trafficSpecShape = {
-  loadBalancer: loadBalancerSchema.default('peak_ewma'),
+  loadBalancer: serviceBalancerSchema.default('peak_ewma'),
   peakEwma: peakEwmaSchema.optional(),
   ringHash: ringHashSchema.optional(),
   subsets: z.array(subsetSchema).max(64).optional(),

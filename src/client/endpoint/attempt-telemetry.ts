@@ -1,0 +1,29 @@
+/**
+ * Attempt telemetry (endpoint tier, right under the balancer): one span event
+ * per attempt with `http.request.resend_count`, the endpoint it went to, its
+ * status or error, and the retry reason. Below the balancer because only
+ * there is the attempt's endpoint known; a plain pass unless the call's span
+ * records.
+ */
+import type { Filter } from '../../core/filter.js';
+import type { MeshCall } from '../call/mesh-call.js';
+import type { Attempt } from './attempt.js';
+
+export function attemptTelemetry(): Filter<MeshCall, Attempt> {
+  return (next) => (call) => {
+    const rec = call.telemetry;
+    // Attempt events only matter to a recording span; otherwise this layer is a plain pass.
+    if (rec === undefined || !rec.recording) return next(call);
+    rec.attemptStarted(call.endpoint?.id);
+    return next(call).then(
+      (attempt) => {
+        rec.attemptEnded(attempt.statusCode);
+        return attempt;
+      },
+      (err: unknown) => {
+        rec.attemptEnded(0, err);
+        throw err;
+      },
+    );
+  };
+}

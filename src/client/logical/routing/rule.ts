@@ -1,0 +1,172 @@
+/**
+ * One route rule, compiled: its weighted backends and its filters, ready to
+ * apply to a call. Built once per config version by route-table.ts.
+ */
+import { ErrorCode, MeshError } from '../../../core/errors.js';
+import type { RouteFilter } from '../../../config/resources.js';
+import type { Attempt } from '../../endpoint/attempt.js';
+import type { MeshCall } from '../../call/mesh-call.js';
+import type { Handler } from '../../../core/filter.js';
+import type { Backend } from './backend.js';
+import { injectedAbort, injectedDelay } from './fault.js';
+import type { MirrorSender } from './mirror.js';
+import type { RoutePolicy } from '../policy.js';
+
+export interface WeightedBackend {
+  backend: Backend;
+  weight: number;
+}
+
+type HeaderOp = { op: 'set' | 'add'; name: string; value: string } | { op: 'remove'; name: string };
+
+type Rewrite = { type: 'ReplacePrefixMatch'; value: string } | { type: 'ReplaceFullPath'; value: string };
+
+interface Fault {
+  delay: { percent: number; ms: number } | undefined;
+  abort: { percent: number; status: number } | undefined;
+}
+
+export class CompiledRule {
+  readonly name: string;
+  /** Backends with weight > 0, and their cumulative weights. */
+  readonly #backends: Backend[];
+  readonly #cumulative: number[];
+  readonly #total: number;
+  readonly #headerOps: HeaderOp[];
+  readonly #rewrite: Rewrite | undefined;
+  readonly #fault: Fault | undefined;
+  readonly #mirrors: { backend: Backend; percent: number }[];
+  readonly #mirror: MirrorSender;
+
+  /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
+  readonly policy: RoutePolicy | undefined;
+
+  constructor(
+    name: string,
+    backends: WeightedBackend[],
+    filters: RouteFilter[],
+    mirrorBackends: Backend[],
+    mirror: MirrorSender,
+    policy?: RoutePolicy,
+  ) {
+    this.name = name;
+    this.policy = policy;
+    const live = backends.filter((b) => b.weight > 0);
+    this.#backends = live.map((b) => b.backend);
+    let sum = 0;
+    this.#cumulative = live.map((b) => (sum += b.weight));
+    this.#total = sum;
+    this.#mirror = mirror;
+    this.#headerOps = [];
+    this.#mirrors = [];
+    let fault: Fault | undefined;
+    let m = 0;
+    for (const f of filters) {
+      switch (f.type) {
+        case 'RequestHeaderModifier': {
+          const mod = f.requestHeaderModifier;
+          // Gateway API order within one filter: set, add, remove.
+          for (const h of mod.set ?? []) this.#headerOps.push({ op: 'set', name: h.name, value: h.value });
+          for (const h of mod.add ?? []) this.#headerOps.push({ op: 'add', name: h.name, value: h.value });
+          for (const name of mod.remove ?? []) this.#headerOps.push({ op: 'remove', name });
+          break;
+        }
+        case 'URLRewrite': {
+          const p = f.urlRewrite.path;
+          this.#rewrite = p.type === 'ReplacePrefixMatch' ? { type: p.type, value: p.replacePrefixMatch } : { type: p.type, value: p.replaceFullPath };
+          break;
+        }
+        case 'RequestMirror':
+          this.#mirrors.push({ backend: mirrorBackends[m++]!, percent: f.requestMirror.percent });
+          break;
+        case 'Fault':
+          fault = {
+            delay: f.fault.delay && { percent: f.fault.delay.percent, ms: f.fault.delay.fixedDelay },
+            abort: f.fault.abort && { percent: f.fault.abort.percent, status: f.fault.abort.httpStatus },
+          };
+          break;
+      }
+    }
+    this.#fault = fault;
+  }
+
+  /**
+   * Apply the rule to a call and send it on: modify, fault, mirror, choose
+   * the backend. `prefix` is the path prefix the call matched (for
+   * ReplacePrefixMatch).
+   */
+  handle(call: MeshCall, prefix: string | undefined, next: Handler<MeshCall, Attempt>): Promise<Attempt> {
+    const logical = call.logical;
+    logical.route = this.name;
+    logical.routePolicy = this.policy;
+    if (this.#headerOps.length > 0 || this.#rewrite !== undefined) this.#modify(call, prefix);
+    const fault = this.#fault;
+    if (fault !== undefined) {
+      if (fault.delay !== undefined && chance(fault.delay.percent)) {
+        return injectedDelay(call, fault.delay.ms).then(() => this.#afterDelay(call, next));
+      }
+      return this.#afterDelay(call, next);
+    }
+    return this.#send(call, next);
+  }
+
+  #afterDelay(call: MeshCall, next: Handler<MeshCall, Attempt>): Promise<Attempt> {
+    const abort = this.#fault!.abort;
+    if (abort !== undefined && chance(abort.percent)) return injectedAbort(call, abort.status);
+    return this.#send(call, next);
+  }
+
+  #send(call: MeshCall, next: Handler<MeshCall, Attempt>): Promise<Attempt> {
+    for (const m of this.#mirrors) if (chance(m.percent)) this.#mirror.send(call, m.backend);
+    const backend = this.#pick();
+    if (backend === undefined) {
+      return Promise.reject(
+        new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${this.name} of service ${call.destination.name} has no backend with a weight above 0`, {
+          rejected: true,
+          details: { service: call.destination.name, route: this.name },
+        }),
+      );
+    }
+    call.logical.backend = backend;
+    return next(call);
+  }
+
+  #pick(): Backend | undefined {
+    const n = this.#backends.length;
+    if (n <= 1) return this.#backends[0];
+    const r = Math.random() * this.#total;
+    const c = this.#cumulative;
+    for (let i = 0; i < n - 1; i++) if (r < c[i]!) return this.#backends[i];
+    return this.#backends[n - 1];
+  }
+
+  #modify(call: MeshCall, prefix: string | undefined): void {
+    if (this.#headerOps.length > 0) {
+      const h = call.headers;
+      for (const op of this.#headerOps) {
+        if (op.op === 'set') h.set(op.name, op.value);
+        else if (op.op === 'add') h.add(op.name, op.value);
+        else h.remove(op.name);
+      }
+    }
+    call.rewrite(this.#rewrite === undefined ? undefined : rewritePath(call.opts.path, call.pathname, this.#rewrite, prefix));
+  }
+}
+
+/** true with probability percent/100 (0 and 100 cost no random number). */
+function chance(percent: number): boolean {
+  return percent >= 100 || (percent > 0 && Math.random() * 100 < percent);
+}
+
+/** The new path (query string kept) under a URLRewrite, with the Gateway API's slash rules. */
+export function rewritePath(path: string, pathname: string, rewrite: Rewrite, prefix: string | undefined): string {
+  const query = path.slice(pathname.length);
+  if (rewrite.type === 'ReplaceFullPath') return rewrite.value + query;
+  const rest = prefix === undefined || prefix === '/' ? pathname : pathname.slice(prefix.length);
+  const replacement = rewrite.value;
+  let out: string;
+  if (rest === '' || rest === '/') out = rest === '/' && !replacement.endsWith('/') ? `${replacement}/` : replacement;
+  else if (replacement.endsWith('/')) out = replacement + (rest.startsWith('/') ? rest.slice(1) : rest);
+  else out = replacement + (rest.startsWith('/') ? rest : `/${rest}`);
+  return out + query;
+}
