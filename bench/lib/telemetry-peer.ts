@@ -123,8 +123,7 @@ if (role === 'server' || role === 'middle') {
       await r.body.dump();
     });
   }
-  process.on('message', async (m: { cmd: string; mode: string; durationMs: number; concurrency: number }) => {
-    if (m.cmd !== 'run') return;
+  const round = async (m: { mode: string; durationMs: number; concurrency: number }): Promise<void> => {
     await profileStart();
     const cpu0 = cpuMicros();
     const load = () => runLoad(calls.get(m.mode)!, { concurrency: m.concurrency, durationMs: m.durationMs });
@@ -135,6 +134,15 @@ if (role === 'server' || role === 'middle') {
     const cpu = cpuMicros() - cpu0;
     await profileStop(m.mode);
     send({ result, cpu, spans: sdk?.exportedSpans() });
+  };
+  process.on('message', (m: { cmd: string; mode: string; durationMs: number; concurrency: number }) => {
+    if (m.cmd !== 'run') return;
+    // A failed round ends this peer with its error on stderr (the driver, which waits for the round's
+    // answer, then stops at its timeout), rather than as an unhandled rejection.
+    round(m).catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
   });
   send({ ready: true });
 }
