@@ -20,7 +20,7 @@ import { Destination } from '../src/client/destination.js';
 import { MeshDispatcher } from '../src/client/dispatcher.js';
 import { Endpoint } from '../src/client/endpoint/endpoint.js';
 import { concurrencyLimit } from '../src/client/logical/concurrency-limit.js';
-import { concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../src/client/logical/policy.js';
+import { compileRetryPolicy, concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../src/client/logical/policy.js';
 import { resolveServiceSpec } from '../src/config/resources.js';
 import { deadline, perTryTimeout, type CallTimeouts } from '../src/client/logical/deadline.js';
 import { outlierDetection } from '../src/client/endpoint/outlier.js';
@@ -33,7 +33,6 @@ import { ConcurrencyLimiter } from '../src/resilience/concurrency-limiter.js';
 import { OutlierDetector } from '../src/resilience/outlier-detector.js';
 import { RequestContext, runInRequestContext } from '../src/resilience/request-context.js';
 import { RetryBudget } from '../src/resilience/retry-budget.js';
-import { RetryPolicy } from '../src/resilience/retry-policy.js';
 import { buildDir, startNode } from '../examples/lib/child.js';
 import { median, runLoad } from './lib/load.js';
 
@@ -49,9 +48,9 @@ const durationMs = Number(values.duration);
 const concurrency = Number(values.concurrency);
 
 function resilienceLayers(size: () => number, timeouts: CallTimeouts | undefined): { above: Filter<MeshCall, Attempt>[]; below: Filter<MeshCall, Attempt>[] } {
-  const policy = new RetryPolicy();
   // The mechanisms as a destination with no Service resource builds them (the schema's defaults).
   const spec = resolveServiceSpec(null);
+  const policy = compileRetryPolicy(undefined, spec.retries);
   const outlier = outlierDetectionOptions(spec.outlierDetection);
   if (outlier === undefined) throw new Error('outlier detection is on by default');
   return {

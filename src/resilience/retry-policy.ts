@@ -34,16 +34,6 @@ export interface RetryPolicyOptions {
   maxReplayBytes: number;
 }
 
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicyOptions> = Object.freeze<RetryPolicyOptions>({
-  attempts: 2,
-  on: ['connect-failure', 'reset', 'retriable-status', 'per-try-timeout'],
-  statusCodes: [502, 503, 504],
-  retriable4xx: false,
-  retryNonIdempotent: false,
-  backoff: { baseMs: 25, maxMs: 250 },
-  maxReplayBytes: 64 * 1024,
-});
-
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -63,8 +53,8 @@ export class RetryPolicy {
   readonly onTryTimeout: boolean;
   #status: ReadonlySet<number>;
 
-  constructor(options: Partial<RetryPolicyOptions> = {}) {
-    const o = { ...DEFAULT_RETRY_POLICY, ...options };
+  /** Complete options: the defaults live in the schema (src/config/resources), converted by client/logical/policy.ts. */
+  constructor(o: RetryPolicyOptions) {
     if (!Number.isInteger(o.attempts) || o.attempts < 1) throw new RangeError(`attempts must be an integer >= 1, got ${o.attempts}`);
     this.attempts = o.attempts;
     this.retryNonIdempotent = o.retryNonIdempotent;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode, MeshError } from '../../src/core/errors.js';
-import { isIdempotentMethod, RetryPolicy } from '../../src/resilience/retry-policy.js';
+import { isIdempotentMethod } from '../../src/resilience/retry-policy.js';
+import { retryPolicy } from '../helpers/resilience-defaults.js';
 
 function sysErr(code: string): Error {
   return Object.assign(new Error(code), { code });
@@ -9,9 +10,12 @@ function sysErr(code: string): Error {
 
 describe('RetryPolicy', () => {
   it('defaults: 2 attempts, 502/503/504, connect failures, resets and per-try timeouts', () => {
-    const p = new RetryPolicy();
+    const p = retryPolicy();
     assert.equal(p.attempts, 2);
-    assert.deepEqual([500, 501, 502, 503, 504, 429, 200].map((s) => p.retriesStatus(s)), [false, false, true, true, true, false, false]);
+    assert.deepEqual(
+      [500, 501, 502, 503, 504, 429, 200].map((s) => p.retriesStatus(s)),
+      [false, false, true, true, true, false, false],
+    );
     assert.equal(p.conditionOf(sysErr('ECONNREFUSED')), 'connect-failure');
     assert.equal(p.conditionOf(sysErr('UND_ERR_CONNECT_TIMEOUT')), 'connect-failure');
     assert.equal(p.conditionOf(sysErr('ECONNRESET')), 'reset');
@@ -20,7 +24,7 @@ describe('RetryPolicy', () => {
   });
 
   it('never retries errors raised before sending, deadlines, aborts or unknown failures', () => {
-    const p = new RetryPolicy();
+    const p = retryPolicy();
     for (const code of [ErrorCode.NO_ENDPOINTS, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.CONCURRENCY_LIMIT, ErrorCode.CONTROL_PLANE_UNREACHABLE, ErrorCode.CANCELLED]) {
       // Even with a transport cause underneath, a mesh refusal is final.
       assert.equal(p.conditionOf(new MeshError(code, 'x', { retryable: true, cause: sysErr('ECONNRESET') })), undefined, code);
@@ -32,7 +36,7 @@ describe('RetryPolicy', () => {
   });
 
   it('conditions can be switched off one by one', () => {
-    const p = new RetryPolicy({ on: ['connect-failure'] });
+    const p = retryPolicy({ on: ['connect-failure'] });
     assert.equal(p.conditionOf(sysErr('ECONNREFUSED')), 'connect-failure');
     assert.equal(p.conditionOf(sysErr('ECONNRESET')), undefined);
     assert.equal(p.retriesStatus(503), false);
@@ -40,17 +44,17 @@ describe('RetryPolicy', () => {
   });
 
   it('4xx status codes count only with retriable4xx', () => {
-    assert.equal(new RetryPolicy({ statusCodes: [409, 503] }).retriesStatus(409), false);
-    assert.equal(new RetryPolicy({ statusCodes: [409, 503], retriable4xx: true }).retriesStatus(409), true);
+    assert.equal(retryPolicy({ statusCodes: [409, 503] }).retriesStatus(409), false);
+    assert.equal(retryPolicy({ statusCodes: [409, 503], retriable4xx: true }).retriesStatus(409), true);
   });
 
   it('safety: connect failures and refusals always; otherwise idempotent or opted in', () => {
-    const p = new RetryPolicy();
+    const p = retryPolicy();
     assert.equal(p.isSafe('connect-failure', false), true);
     assert.equal(p.isSafe('refused', false), true);
     assert.equal(p.isSafe('reset', false), false);
     assert.equal(p.isSafe('retriable-status', true), true);
-    assert.equal(new RetryPolicy({ retryNonIdempotent: true }).isSafe('reset', false), true);
+    assert.equal(retryPolicy({ retryNonIdempotent: true }).isSafe('reset', false), true);
   });
 
   it('idempotent methods per RFC 9110', () => {
@@ -59,9 +63,15 @@ describe('RetryPolicy', () => {
   });
 
   it('full-jitter backoff between 0 and min(250, 25 * 2^n)', () => {
-    const p = new RetryPolicy();
-    assert.deepEqual([0, 1, 2, 3, 4, 8].map((n) => p.backoffMs(n, () => 0.999999)), [24, 49, 99, 199, 249, 249]);
-    assert.equal(p.backoffMs(3, () => 0), 0);
+    const p = retryPolicy();
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 8].map((n) => p.backoffMs(n, () => 0.999999)),
+      [24, 49, 99, 199, 249, 249],
+    );
+    assert.equal(
+      p.backoffMs(3, () => 0),
+      0,
+    );
     for (let i = 0; i < 200; i++) {
       const v = p.backoffMs(i % 6);
       assert.ok(v >= 0 && v < 250);
@@ -69,6 +79,6 @@ describe('RetryPolicy', () => {
   });
 
   it('rejects nonsense attempts', () => {
-    assert.throws(() => new RetryPolicy({ attempts: 0 }), RangeError);
+    assert.throws(() => retryPolicy({ attempts: 0 }), RangeError);
   });
 });

@@ -15,7 +15,7 @@ import {
 import type { ConcurrencyLimitOptions } from '../../resilience/concurrency-limiter.js';
 import type { OutlierDetectionOptions } from '../../resilience/outlier-detector.js';
 import type { RetryBudgetOptions } from '../../resilience/retry-budget.js';
-import { RetryPolicy } from '../../resilience/retry-policy.js';
+import { RetryPolicy, type RetryPolicyOptions } from '../../resilience/retry-policy.js';
 
 /** Timeouts of a call, in ms (0 or absent: none). Compiled once per config change, returned as is per call. */
 export interface CallTimeouts {
@@ -30,8 +30,11 @@ export interface CallTimeouts {
  * specific wins), so the rule's absent fields take the schema's defaults, not the Service's.
  */
 export function compileRetryPolicy(rule: RetryPolicySpec | undefined, service: ResolvedRetryPolicy): RetryPolicy {
-  const spec = rule === undefined ? service : resolveRetryPolicy(rule);
-  return new RetryPolicy({
+  return new RetryPolicy(retryPolicyOptions(rule === undefined ? service : resolveRetryPolicy(rule)));
+}
+
+export function retryPolicyOptions(spec: ResolvedRetryPolicy): RetryPolicyOptions {
+  return {
     attempts: spec.attempts,
     on: spec.on,
     statusCodes: spec.statusCodes,
@@ -39,7 +42,7 @@ export function compileRetryPolicy(rule: RetryPolicySpec | undefined, service: R
     retryNonIdempotent: spec.retryNonIdempotent,
     backoff: { baseMs: spec.backoff.base, maxMs: spec.backoff.max },
     maxReplayBytes: spec.maxReplayBytes,
-  });
+  };
 }
 
 /** What a route rule's own `timeouts` / `retry` make of a call, merged with its Service's (see compileRoutePolicy). */

@@ -10,9 +10,8 @@ import { compose } from '../../../src/core/filter.js';
 import { retry, type RetryEvent } from '../../../src/client/logical/retry.js';
 import { outlierDetection } from '../../../src/client/endpoint/outlier.js';
 import { OutlierDetector } from '../../../src/resilience/outlier-detector.js';
-import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
-import { defaultOutlierDetection } from '../../helpers/resilience-defaults.js';
+import { defaultOutlierDetection, retryPolicy } from '../../helpers/resilience-defaults.js';
 import { dispatchThrough, fakeEndpoint, flush, newCall, ScriptedTransport, testBalance, type Step } from '../../helpers/client-fakes.js';
 
 async function once(first: Step): Promise<{ retriedAs: string | undefined; attempts: number; failuresOnFirst: number }> {
@@ -21,11 +20,8 @@ async function once(first: Step): Promise<{ retriedAs: string | undefined; attem
   const detector = new OutlierDetector(defaultOutlierDetection, () => eps.length, clock);
   const transport = new ScriptedTransport([first, { status: 200 }]);
   const events: RetryEvent[] = [];
-  const policy = new RetryPolicy();
-  const handle = compose(
-    [retry({ policy: () => policy, clock, random: () => 0, onRetry: (e) => events.push(e) }), testBalance(() => eps), outlierDetection(detector)],
-    transport.handle,
-  );
+  const policy = retryPolicy();
+  const handle = compose([retry({ policy: () => policy, clock, random: () => 0, onRetry: (e) => events.push(e) }), testBalance(() => eps), outlierDetection(detector)], transport.handle);
   // POST: only a request that was never processed may be replayed.
   const { call } = newCall({ method: 'POST', body: 'x' });
   let settled = false;

@@ -6,23 +6,18 @@ import { deadline, perTryTimeout, type CallTimeouts } from '../../../src/client/
 import { retry } from '../../../src/client/logical/retry.js';
 import { getHeader } from '../../../src/client/call/headers.js';
 import { RequestContext, runInRequestContext } from '../../../src/resilience/request-context.js';
-import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { dispatchThrough, fakeEndpoint, flush, newCall, ScriptedTransport, testBalance, type Step } from '../../helpers/client-fakes.js';
+import { retryPolicy } from '../../helpers/resilience-defaults.js';
 
 const eps = [fakeEndpoint(1), fakeEndpoint(2)];
 
 function setup(script: Step[], timeouts: CallTimeouts | undefined, withRetry = false) {
   const clock = new FakeClock(0);
   const transport = new ScriptedTransport(script);
-  const policy = new RetryPolicy({ attempts: 3 });
+  const policy = retryPolicy({ attempts: 3 });
   const handle = compose(
-    [
-      deadline({ timeouts: () => timeouts, clock }),
-      ...(withRetry ? [retry({ policy: () => policy, clock, random: () => 0 })] : []),
-      perTryTimeout(),
-      testBalance(() => eps),
-    ],
+    [deadline({ timeouts: () => timeouts, clock }), ...(withRetry ? [retry({ policy: () => policy, clock, random: () => 0 })] : []), perTryTimeout(), testBalance(() => eps)],
     transport.handle,
   );
   return { clock, transport, handle };

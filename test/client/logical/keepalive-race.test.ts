@@ -19,10 +19,9 @@ import { outlierDetection } from '../../../src/client/endpoint/outlier.js';
 import { retry, type RetryEvent } from '../../../src/client/logical/retry.js';
 import { OutlierDetector } from '../../../src/resilience/outlier-detector.js';
 import { RetryBudget } from '../../../src/resilience/retry-budget.js';
-import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import { buildDir, startNode, type Child } from '../../helpers/process.js';
 import { stackHarness, type Harness } from '../../helpers/stack-harness.js';
-import { defaultOutlierDetection, defaultRetryBudget } from '../../helpers/resilience-defaults.js';
+import { defaultOutlierDetection, defaultRetryBudget, retryPolicy } from '../../helpers/resilience-defaults.js';
 
 const IDLE_MS = 40;
 const CROSS_MS = 4;
@@ -83,7 +82,10 @@ describe('keep-alive race (a real server process with a short idle timeout)', { 
       const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
       console.log(`# plain undici: ${r.ok + failed} requests, ${failed} failed ${JSON.stringify(r.errors)}`);
       assert.ok(failed > 0, 'the race was not exercised: the test would prove nothing');
-      assert.deepEqual(Object.keys(r.errors).filter((k) => k !== 'ECONNRESET' && k !== 'UND_ERR_SOCKET'), []);
+      assert.deepEqual(
+        Object.keys(r.errors).filter((k) => k !== 'ECONNRESET' && k !== 'UND_ERR_SOCKET'),
+        [],
+      );
     } finally {
       await Promise.all(pools.map((p) => p.close()));
     }
@@ -95,7 +97,7 @@ describe('keep-alive race (a real server process with a short idle timeout)', { 
     for (let c = 0; c < CLIENTS; c++) {
       harnesses.push(
         await stackHarness([{ address: '127.0.0.1', port }], (dest) => ({
-          above: [deadline(), retry({ policy: () => new RetryPolicy(), budget: new RetryBudget(defaultRetryBudget), onRetry: (e) => retries.push(e) }), perTryTimeout()],
+          above: [deadline(), retry({ policy: () => retryPolicy(), budget: new RetryBudget(defaultRetryBudget), onRetry: (e) => retries.push(e) }), perTryTimeout()],
           below: [outlierDetection(new OutlierDetector(defaultOutlierDetection, () => dest.endpoints.size))],
         })),
       );

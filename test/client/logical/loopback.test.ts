@@ -16,11 +16,11 @@ import { retry, type RetryEvent } from '../../../src/client/logical/retry.js';
 import { ConcurrencyLimiter } from '../../../src/resilience/concurrency-limiter.js';
 import { OutlierDetector, type EjectionEvent } from '../../../src/resilience/outlier-detector.js';
 import { RetryBudget } from '../../../src/resilience/retry-budget.js';
-import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
+import type { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import { startBlackhole } from '../../helpers/blackhole.js';
 import { startNamedServer, type TestServer } from '../../helpers/http-servers.js';
 import { stackHarness, type Harness } from '../../helpers/stack-harness.js';
-import { defaultLimits, defaultOutlierDetection, defaultRetryBudget } from '../../helpers/resilience-defaults.js';
+import { defaultLimits, defaultOutlierDetection, defaultRetryBudget, retryPolicy } from '../../helpers/resilience-defaults.js';
 
 const open: { close(): Promise<void> }[] = [];
 after(async () => {
@@ -51,27 +51,19 @@ interface FullStack {
 }
 
 /** telemetry(n/a) -> deadline -> limit -> retry -> perTry -> balance -> outlier -> transport: the order proposed for stack.ts. */
-async function fullStack(
-  ports: number[],
-  o: { policy?: RetryPolicy; timeouts?: CallTimeouts; limit?: { maxConcurrent: number; maxPending: number }; budget?: RetryBudget } = {},
-): Promise<FullStack> {
+async function fullStack(ports: number[], o: { policy?: RetryPolicy; timeouts?: CallTimeouts; limit?: { maxConcurrent: number; maxPending: number }; budget?: RetryBudget } = {}): Promise<FullStack> {
   const retries: RetryEvent[] = [];
   const ejections: EjectionEvent[] = [];
   const budget = o.budget ?? new RetryBudget(defaultRetryBudget);
   const limiter = new ConcurrencyLimiter(o.limit ?? defaultLimits);
-  const policy = o.policy ?? new RetryPolicy();
+  const policy = o.policy ?? retryPolicy();
   const h = await stackHarness(
     ports.map((port) => ({ address: '127.0.0.1', port })),
     (dest) => {
       const detector = new OutlierDetector(defaultOutlierDetection, () => dest.endpoints.size);
       detector.onEjection((e) => ejections.push(e));
       return {
-        above: [
-          deadline({ timeouts: () => o.timeouts }),
-          concurrencyLimit(limiter),
-          retry({ policy: () => policy, budget, onRetry: (e) => retries.push(e) }),
-          perTryTimeout(),
-        ],
+        above: [deadline({ timeouts: () => o.timeouts }), concurrencyLimit(limiter), retry({ policy: () => policy, budget, onRetry: (e) => retries.push(e) }), perTryTimeout()],
         below: [outlierDetection(detector)],
       };
     },
@@ -144,7 +136,10 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
       assert.equal(r.status, 200);
     }
     assert.equal(bodies.length, 6);
-    assert.deepEqual(bodies.map((b) => JSON.parse(b).n), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      bodies.map((b) => JSON.parse(b).n),
+      [0, 1, 2, 3, 4, 5],
+    );
     assert.ok(shedding.hits >= 3);
   });
 
@@ -164,7 +159,10 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     const res = await undiciFetch('http://api/doc', { method: 'PUT', body: 'x'.repeat(1000), dispatcher: h.dispatcher });
     assert.equal(res.status, 200);
     assert.equal(await res.text(), 'ok');
-    assert.deepEqual(bodies.map((b) => b.length), [1000, 1000]);
+    assert.deepEqual(
+      bodies.map((b) => b.length),
+      [1000, 1000],
+    );
   });
 
   it('a streaming body of unknown length that needed a retry fails with HYPHAE_ERR_BODY_NOT_REPLAYABLE', async () => {
@@ -173,9 +171,8 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
       req.on('end', () => req.socket.destroy());
     });
     const { h } = await fullStack([resetting.port]);
-    await assert.rejects(
-      request('http://api/upload', { dispatcher: h.dispatcher, method: 'PUT', body: Readable.from([Buffer.from('a'), Buffer.from('b')]) }),
-      (err) => isMeshError(err, ErrorCode.BODY_NOT_REPLAYABLE),
+    await assert.rejects(request('http://api/upload', { dispatcher: h.dispatcher, method: 'PUT', body: Readable.from([Buffer.from('a'), Buffer.from('b')]) }), (err) =>
+      isMeshError(err, ErrorCode.BODY_NOT_REPLAYABLE),
     );
     assert.equal(resetting.hits, 1);
   });
@@ -231,10 +228,7 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     // Announces 10 bytes and never sends one: the retry layer reads it before the first attempt.
     const body = new Readable({ read() {} });
     const t0 = performance.now();
-    await assert.rejects(
-      request('http://api/upload', { dispatcher: h.dispatcher, method: 'PUT', body, headers: { 'content-length': '10' } }),
-      (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED),
-    );
+    await assert.rejects(request('http://api/upload', { dispatcher: h.dispatcher, method: 'PUT', body, headers: { 'content-length': '10' } }), (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED));
     const ms = performance.now() - t0;
     // Upper bound only to tell "ended at its deadline" from "hung until some other timer": before the fix it never ended.
     assert.ok(ms >= 190 && ms < 2_000, `failed after ${ms.toFixed(0)} ms`);
@@ -302,7 +296,7 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
   it('a total outage: attempts stay within the retry budget and the caller gets the original error fast', async () => {
     const dead = await deadPort();
     // A floor of 1/s (10 per window) so that the 20 % share, not the floor, is what bounds 200 requests.
-    const { h, budget } = await fullStack([dead], { policy: new RetryPolicy({ attempts: 3 }), budget: new RetryBudget({ ...defaultRetryBudget, minPerSecond: 1 }) });
+    const { h, budget } = await fullStack([dead], { policy: retryPolicy({ attempts: 3 }), budget: new RetryBudget({ ...defaultRetryBudget, minPerSecond: 1 }) });
     let failed = 0;
     for (let i = 0; i < 200; i++) {
       await get(h).catch((err: unknown) => {

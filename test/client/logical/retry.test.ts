@@ -5,10 +5,11 @@ import { compose } from '../../../src/core/filter.js';
 import { ErrorCode, isMeshError, MeshError } from '../../../src/core/errors.js';
 import { retry, type RetryEvent } from '../../../src/client/logical/retry.js';
 import { RetryBudget } from '../../../src/resilience/retry-budget.js';
-import { RetryPolicy } from '../../../src/resilience/retry-policy.js';
+import type { RetryPolicy } from '../../../src/resilience/retry-policy.js';
 import type { MeshCall } from '../../../src/client/call/mesh-call.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { dispatchThrough, fakeEndpoint, flush, newCall, ScriptedTransport, sysError, testBalance, type Step } from '../../helpers/client-fakes.js';
+import { retryPolicy } from '../../helpers/resilience-defaults.js';
 
 const eps = [fakeEndpoint(1), fakeEndpoint(2), fakeEndpoint(3)];
 
@@ -16,11 +17,8 @@ function setup(script: Step[], opts: { policy?: RetryPolicy; budget?: RetryBudge
   const clock = new FakeClock(0);
   const transport = new ScriptedTransport(script);
   const events: RetryEvent[] = [];
-  const policy = opts.policy ?? new RetryPolicy();
-  const handle = compose(
-    [retry({ policy: () => policy, budget: opts.budget, clock, random: opts.random ?? (() => 0), onRetry: (e) => events.push(e) }), testBalance(() => eps)],
-    transport.handle,
-  );
+  const policy = opts.policy ?? retryPolicy();
+  const handle = compose([retry({ policy: () => policy, budget: opts.budget, clock, random: opts.random ?? (() => 0), onRetry: (e) => events.push(e) }), testBalance(() => eps)], transport.handle);
   return { clock, transport, handle, events };
 }
 
@@ -37,24 +35,36 @@ async function run(handle: ReturnType<typeof setup>['handle'], call: MeshCall, c
 
 describe('retry filter (fake transport)', () => {
   it('discards a 503 and delivers the retry; the application sees only the second answer', async () => {
-    const { handle, transport, clock, events } = setup([{ status: 503, body: 'busy' }, { status: 200, body: 'ok' }]);
+    const { handle, transport, clock, events } = setup([
+      { status: 503, body: 'busy' },
+      { status: 200, body: 'ok' },
+    ]);
     const { call, seen } = newCall();
     await run(handle, call, clock);
     assert.deepEqual([seen.status, seen.body, seen.completed], [200, 'ok', true]);
     assert.equal(transport.attempts.length, 2);
     assert.equal(call.logical.attempt, 1);
-    assert.deepEqual(events.map((e) => [e.condition, e.decision]), [['retriable-status', 'retry']]);
-    assert.ok(eps.every((e) => e.inflight === 0), 'the discarded attempt released its endpoint');
+    assert.deepEqual(
+      events.map((e) => [e.condition, e.decision]),
+      [['retriable-status', 'retry']],
+    );
+    assert.ok(
+      eps.every((e) => e.inflight === 0),
+      'the discarded attempt released its endpoint',
+    );
   });
 
   it('an onRetry listener that throws changes nothing: the retry and the give-up still deliver, every endpoint is released', async () => {
     const clock = new FakeClock(0);
-    const transport = new ScriptedTransport([{ status: 503, body: 'busy' }, { status: 503, body: 'still busy' }]);
+    const transport = new ScriptedTransport([
+      { status: 503, body: 'busy' },
+      { status: 503, body: 'still busy' },
+    ]);
     let told = 0;
     const handle = compose(
       [
         retry({
-          policy: () => new RetryPolicy(),
+          policy: () => retryPolicy(),
           clock,
           random: () => 0,
           onRetry: () => {
@@ -70,7 +80,10 @@ describe('retry filter (fake transport)', () => {
     await run(handle, call, clock);
     assert.deepEqual([seen.status, seen.body, seen.error], [503, 'still busy', undefined]);
     assert.equal(told, 2, 'told of the retry and of the give-up');
-    assert.ok(eps.every((e) => e.inflight === 0), 'no attempt left holding its endpoint');
+    assert.ok(
+      eps.every((e) => e.inflight === 0),
+      'no attempt left holding its endpoint',
+    );
   });
 
   it('the retry avoids the endpoint that failed, which is recorded on the call', async () => {
@@ -79,7 +92,10 @@ describe('retry filter (fake transport)', () => {
     await run(handle, call, clock);
     const [first, second] = transport.sent.map((s) => s.endpoint);
     assert.notEqual(first, second);
-    assert.deepEqual(call.logical.failedEndpoints?.map((e) => e.id), [first]);
+    assert.deepEqual(
+      call.logical.failedEndpoints?.map((e) => e.id),
+      [first],
+    );
   });
 
   it('a discarded response whose body is still streaming is aborted (its socket must not be reused)', async () => {
@@ -91,7 +107,7 @@ describe('retry filter (fake transport)', () => {
   });
 
   it('gives up after `attempts` and delivers the last answer as it is', async () => {
-    const { handle, transport, clock, events } = setup([{ status: 503, body: 'no' }], { policy: new RetryPolicy({ attempts: 3 }) });
+    const { handle, transport, clock, events } = setup([{ status: 503, body: 'no' }], { policy: retryPolicy({ attempts: 3 }) });
     const { call, seen } = newCall();
     await run(handle, call, clock);
     assert.deepEqual([seen.status, seen.body], [503, 'no']);
@@ -133,9 +149,9 @@ describe('retry filter (fake transport)', () => {
 
   it('POST with an Idempotency-Key, or a policy that opts in, is retried after a reset', async () => {
     for (const [opts, policy] of [
-      [{ headers: { 'Idempotency-Key': 'k1' } }, new RetryPolicy()],
-      [{ headers: ['idempotency-key', 'k2'] }, new RetryPolicy()],
-      [{}, new RetryPolicy({ retryNonIdempotent: true })],
+      [{ headers: { 'Idempotency-Key': 'k1' } }, retryPolicy()],
+      [{ headers: ['idempotency-key', 'k2'] }, retryPolicy()],
+      [{}, retryPolicy({ retryNonIdempotent: true })],
     ] as const) {
       const { handle, transport, clock } = setup([{ error: sysError('UND_ERR_SOCKET', 'other side closed') }, { status: 200 }], { policy });
       const { call, seen } = newCall({ method: 'POST', body: 'x', ...opts } as never);
@@ -174,7 +190,7 @@ describe('retry filter (fake transport)', () => {
   it('a spent budget returns the original error and counts it', async () => {
     const clock = new FakeClock(0);
     const budget = new RetryBudget({ percent: 0, minPerSecond: 0.1, windowMs: 10_000 }, clock); // one retry per window
-    const { handle, transport, events } = setup([{ error: sysError('ECONNREFUSED') }], { budget, policy: new RetryPolicy({ attempts: 5 }) });
+    const { handle, transport, events } = setup([{ error: sysError('ECONNREFUSED') }], { budget, policy: retryPolicy({ attempts: 5 }) });
     const { call, seen } = newCall();
     await run(handle, call, clock);
     assert.equal(transport.attempts.length, 2, 'the first try and the one retry the budget allows');
@@ -220,7 +236,7 @@ describe('retry filter (fake transport)', () => {
   });
 
   it('a stream longer than maxReplayBytes is sent whole as a stream and not replayed', async () => {
-    const { handle, transport, clock } = setup([{ error: sysError('ECONNRESET') }, { status: 200 }], { policy: new RetryPolicy({ maxReplayBytes: 4 }) });
+    const { handle, transport, clock } = setup([{ error: sysError('ECONNRESET') }, { status: 200 }], { policy: retryPolicy({ maxReplayBytes: 4 }) });
     const { call, seen } = newCall({ method: 'PUT', body: Readable.from([Buffer.from('abc'), Buffer.from('def'), Buffer.from('g')]), headers: { 'content-length': '4' } });
     await run(handle, call, clock);
     assert.ok(isMeshError(seen.error, ErrorCode.BODY_NOT_REPLAYABLE));
@@ -230,7 +246,7 @@ describe('retry filter (fake transport)', () => {
   });
 
   it('strings, buffers and chunk arrays up to maxReplayBytes are replayed; larger ones are not', async () => {
-    const policy = new RetryPolicy({ maxReplayBytes: 8 });
+    const policy = retryPolicy({ maxReplayBytes: 8 });
     for (const [body, attempts] of [
       ['12345678', 2],
       ['123456789', 1],
@@ -264,7 +280,7 @@ describe('retry filter (fake transport)', () => {
   it('without a policy, or with 1 attempt, it adds nothing: the inner promise is returned as is', async () => {
     const transport = new ScriptedTransport([{ status: 503 }]);
     const inner = testBalance(() => eps)(transport.handle);
-    for (const policy of [undefined, new RetryPolicy({ attempts: 1 })]) {
+    for (const policy of [undefined, retryPolicy({ attempts: 1 })]) {
       let innerPromise: Promise<unknown> | undefined;
       const handle = retry({ policy: () => policy })((c) => (innerPromise = inner(c)) as never);
       const { call } = newCall();
