@@ -12,25 +12,35 @@ import { EventSink } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshCall } from '../client/call/mesh-call.js';
 import type { ClientEventSink } from '../client/events.js';
-import { tellOnce, type MeshEvents, type ResilienceHooks } from '../resilience/hooks.js';
+import type { MeshEvents, ResilienceHooks } from '../resilience/hooks.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { subscribeTelemetry } from './telemetry.js';
 
 export function meshEvents(user: ResilienceHooks | undefined, telemetry: MeshTelemetry | undefined, logger: Logger): ClientEventSink {
   const warned = new Set<string>();
-  const warn = (name: string, err: unknown) =>
+  const warnOnce = (name: string, err: unknown): void => {
+    if (warned.has(name)) return;
+    warned.add(name);
     logger.warn(`hyphae: the ${name} hook threw; its error is ignored (logged once)`, { error: err instanceof Error ? err.message : String(err) });
-  const events = new EventSink<MeshEvents, MeshCall>((name, err) => tellOnce(warned, `telemetry ${name}`, () => {
-    throw err;
-  }, warn));
-  if (user) subscribeHooks(events, user, warned, warn);
+  };
+  const events = new EventSink<MeshEvents, MeshCall>((name, err) => warnOnce(`telemetry ${name}`, err));
+  if (user) subscribeHooks(events, user, warnOnce);
   if (telemetry) subscribeTelemetry(events, telemetry);
   return events;
 }
 
 /** The application's hooks, each on the channel of its event (onBudgetExhausted: the retry decisions that say so). */
-function subscribeHooks(events: ClientEventSink, user: ResilienceHooks, warned: Set<string>, warn: (name: string, err: unknown) => void): void {
-  const guard = <A>(name: string, fn: ((a: A) => void) | undefined) => fn && ((a: A) => tellOnce(warned, name, () => fn.call(user, a), warn));
+function subscribeHooks(events: ClientEventSink, user: ResilienceHooks, warnOnce: (name: string, err: unknown) => void): void {
+  // Each hook guarded under its own name (the sink knows only the channel: onRetry and onBudgetExhausted share one).
+  const guard = <A>(name: string, fn: ((a: A) => void) | undefined) =>
+    fn &&
+    ((a: A) => {
+      try {
+        fn.call(user, a);
+      } catch (err) {
+        warnOnce(name, err);
+      }
+    });
   const onRetry = guard('onRetry', user.onRetry);
   if (onRetry) events.on('retry', onRetry);
   const onBudget = guard('onBudgetExhausted', user.onBudgetExhausted);

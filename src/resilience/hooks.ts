@@ -95,19 +95,3 @@ export interface ResilienceHooks {
   /** A call failed fast on the destination's concurrency limit. */
   onLimited?(event: LimitHookEvent): void;
 }
-
-/**
- * Run one listener that is told, never obeyed: hooks run inside the data path (a retry decision, an
- * attempt's outcome report), where a throw would fail the request with the hook's error and strand the
- * attempt. Its error is caught and reported once per `name` to `warn` (a hook that throws once most
- * likely throws on every event: one warning, not a flood).
- */
-export function tellOnce(warned: Set<string>, name: string, run: () => void, warn: (name: string, err: unknown) => void): void {
-  try {
-    run();
-  } catch (err) {
-    if (warned.has(name)) return;
-    warned.add(name);
-    warn(name, err);
-  }
-}

@@ -1,8 +1,8 @@
 /**
  * The one retry layer (logical tier, above the balancer): each attempt goes
  * down through the balancer again, so it picks again, and the endpoint that
- * just failed is recorded on the call (`call.failedEndpoints`) for the
- * balancer to avoid while it has a choice.
+ * just failed is recorded in the call's logical state (`call.logical`) for
+ * the balancer to avoid while it has a choice.
  *
  * An attempt resolves at response headers. A retryable answer (502/503/504 by
  * default) is discard()ed — the application never sees it — and tried again;
@@ -78,15 +78,7 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
 
   return (next) => {
     // The retry loop. `settled`: the first attempt already ran (see below) and this is its outcome.
-    const run = async (
-      call: MeshCall,
-      policy: RetryPolicy,
-      budget: RetryBudget | undefined,
-      replayable: boolean,
-      settled: boolean,
-      firstAttempt?: Attempt,
-      firstError?: unknown,
-    ): Promise<Attempt> => {
+    const run = async (call: MeshCall, policy: RetryPolicy, budget: RetryBudget | undefined, replayable: boolean, settled: boolean, firstAttempt?: Attempt, firstError?: unknown): Promise<Attempt> => {
       let idempotent: boolean | undefined;
       for (;;) {
         let attempt: Attempt | undefined;
@@ -168,8 +160,7 @@ export function retry(options: RetryFilterOptions): Filter<MeshCall, Attempt> {
       // The first attempt without an async frame: a final answer (the usual case) costs one then(), and
       // only an answer or error that may need a retry enters the loop.
       return next(call).then(
-        (attempt) =>
-          call.abortReason !== undefined || responseCondition(attempt, policy) === undefined ? attempt : run(call, policy, budget, prepared, true, attempt),
+        (attempt) => (call.abortReason !== undefined || responseCondition(attempt, policy) === undefined ? attempt : run(call, policy, budget, prepared, true, attempt)),
         (err: unknown) => run(call, policy, budget, prepared, true, undefined, err),
       );
     };
@@ -183,11 +174,10 @@ function responseCondition(attempt: Attempt, policy: RetryPolicy): RetryConditio
 
 function notReplayable(call: MeshCall, cause: unknown): MeshError {
   const why = cause instanceof Error ? cause.message : String(cause);
-  return new MeshError(
-    ErrorCode.BODY_NOT_REPLAYABLE,
-    `call to ${call.destination.name} failed (${why}) and needed a retry, but its request body is a stream that cannot be sent again`,
-    { cause, details: { service: call.destination.name, endpoint: call.endpoint?.id, attempt: call.logical.attempt } },
-  );
+  return new MeshError(ErrorCode.BODY_NOT_REPLAYABLE, `call to ${call.destination.name} failed (${why}) and needed a retry, but its request body is a stream that cannot be sent again`, {
+    cause,
+    details: { service: call.destination.name, endpoint: call.endpoint?.id, attempt: call.logical.attempt },
+  });
 }
 
 /** Wait between attempts on the clock; the call's abort (deadline, application) ends the wait. */
