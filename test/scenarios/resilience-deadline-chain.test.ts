@@ -69,7 +69,7 @@ async function outcomeAt(svc: ChainService, path: string, requestsBefore: number
   }
 }
 
-it('c hangs, 200 ms budget at a: a answers 504 in about 200 ms and c sees b’s call cancelled', { timeout: 60_000 }, async () => {
+it('c hangs, 200 ms budget at a: a answers 504 in about 200 ms and c sees b’s call cancelled', { timeout: 120_000 }, async () => {
   // Warm the chain's connections and discovery with a request that does not hang at c.
   await callA('/warm', {}).catch(() => {});
   const results: { ms: number; cMs: number | undefined }[] = [];
@@ -82,9 +82,16 @@ it('c hangs, 200 ms budget at a: a answers 504 in about 200 ms and c sees b’s 
     results.push({ ms: r.ms, cMs: await outcomeAt(c, `/run-${i}`, before) });
   }
   // Contrast: the same chain without a budget waits for the per-hop timeouts (3 s).
-  const contrastBefore = (await chainStats(c)).requests;
-  const unbudgeted = await callA('/contrast', {});
-  const unbudgetedC = await outcomeAt(c, '/contrast', contrastBefore);
+  // On a starved machine b's own 3 s timeout can end the call before it reaches c at all: then the contrast
+  // says nothing about c, and it is run again (at most three times) until c holds one.
+  let unbudgeted: Awaited<ReturnType<typeof callA>> | undefined;
+  let unbudgetedC: number | undefined;
+  for (let i = 0; i < 3 && unbudgetedC === undefined; i++) {
+    const contrastBefore = (await chainStats(c)).requests;
+    unbudgeted = await callA(`/contrast-${i}`, {});
+    unbudgetedC = await outcomeAt(c, `/contrast-${i}`, contrastBefore);
+  }
+  if (unbudgeted === undefined) throw new Error('the contrast ran no call');
   const fmt = (xs: (number | undefined)[]) => xs.map((x) => (x === undefined ? 'never reached c' : x.toFixed(0))).join('/');
   console.log(
     `# 3 hops, c hangs, 200 ms budget at a (5 runs): a answered 504 after ${fmt(results.map((r) => r.ms))} ms; ` +
