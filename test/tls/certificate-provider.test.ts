@@ -100,8 +100,11 @@ function nextCertificate(p: CertificateProvider): Promise<WorkloadCredentials> {
 async function step(clock: FakeClock, due: number): Promise<number> {
   const armed = clock.nextTimer();
   clock.advance(due - clock.now());
-  return armed;
+  return within(armed, STALL_MS, 'the provider arming its next timer');
 }
+
+/** Key generation and signing take seconds on a busy machine; a minute is a provider that stopped. */
+const STALL_MS = 60_000;
 
 /** A promise or a stall: the ceiling only catches a provider that never gets there. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -142,7 +145,7 @@ describe('CertificateProvider', () => {
     p.onChange((why) => announced.push(why));
     let armed = clock.nextTimer();
     const first = await p.start();
-    let due = await armed;
+    let due = await within(armed, STALL_MS, 'the first renewal armed');
     // X.509 times have one-second resolution: the CA rounds the end up.
     const left = first.notAfter - clock.now();
     assert.ok(left >= ttl && left < ttl + 1_000, `${left} ms left of a ${ttl} ms lifetime`);
@@ -156,9 +159,9 @@ describe('CertificateProvider', () => {
     let renewed = nextCertificate(p);
     armed = clock.nextTimer();
     clock.advance(1);
-    const second = await renewed;
+    const second = await within(renewed, STALL_MS, 'the first renewal');
     const renewedAt = clock.now();
-    due = await armed;
+    due = await within(armed, STALL_MS, 'the second renewal armed');
     assert.notEqual(second.certificate, first.certificate);
     assert.equal(p.current?.certificate, second.certificate);
     const left2 = second.notAfter - renewedAt;
@@ -169,8 +172,8 @@ describe('CertificateProvider', () => {
     renewed = nextCertificate(p);
     armed = clock.nextTimer();
     clock.advance(due - clock.now());
-    const third = await renewed;
-    due = await armed;
+    const third = await within(renewed, STALL_MS, 'the second renewal');
+    due = await within(armed, STALL_MS, 'the third renewal armed');
     assert.notEqual(third.certificate, second.certificate);
     assert.ok(Math.abs(due - clock.now() - 0.5 * (third.notAfter - clock.now())) < 1, 'the third in the middle of the jitter');
     assert.equal(p.rotations, 2);
@@ -188,7 +191,7 @@ describe('CertificateProvider', () => {
     providers.push(p);
     const armed = clock.nextTimer();
     const first = await p.start();
-    let due = await armed;
+    let due = await within(armed, STALL_MS, 'the first renewal armed');
     signer.down = true;
     // Down from the renewal (half-life) until a second before the certificate expires.
     const downFrom = due;
@@ -214,7 +217,7 @@ describe('CertificateProvider', () => {
     signer.down = false;
     const renewed = nextCertificate(p);
     const next = await step(clock, due);
-    const second = await renewed;
+    const second = await within(renewed, STALL_MS, 'the renewal once the CA is back');
     assert.notEqual(second.certificate, first.certificate);
     assert.equal(p.current?.certificate, second.certificate);
     assert.ok(log.lines.some((l) => /renewed after the CA came back/.test(l)), log.lines.join('\n'));
@@ -231,7 +234,7 @@ describe('CertificateProvider', () => {
     const tls = new WorkloadTls(p);
     const armed = clock.nextTimer();
     const first = await p.start();
-    let due = await armed;
+    let due = await within(armed, STALL_MS, 'the first renewal armed');
     signer.down = true;
     while (clock.now() <= first.notAfter) {
       assert.equal(p.current?.certificate, first.certificate, `valid until ${first.notAfter}, now ${clock.now()}`);
@@ -247,7 +250,7 @@ describe('CertificateProvider', () => {
     signer.down = false;
     const renewed = nextCertificate(p);
     await step(clock, due);
-    const second = await renewed;
+    const second = await within(renewed, STALL_MS, 'the renewal once the CA is back');
     assert.equal(p.latest?.certificate, second.certificate);
     assert.ok(p.current as WorkloadCredentials | undefined, 'valid again');
     assert.ok(tls.clientContext(), 'a client context again');
@@ -264,7 +267,7 @@ describe('CertificateProvider', () => {
     const tls = new WorkloadTls(p);
     const asked = Date.now();
     const first = await p.start();
-    const second = await within(nextCertificate(p), 60_000, 'renewal on the system clock');
+    const second = await within(nextCertificate(p), STALL_MS, 'renewal on the system clock');
     const renewedAt = Date.now();
     // Scheduled when start() had its certificate (after `asked`) at >= 45 % of what was left.
     assert.ok(renewedAt - asked >= 0.44 * (first.notAfter - asked), `renewed ${renewedAt - asked} ms after asking, of ${first.notAfter - asked}`);
