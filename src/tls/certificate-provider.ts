@@ -8,7 +8,8 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { ErrorCode, MeshError } from '../core/errors.js';
-import { fullJitter, sleep } from '../core/backoff.js';
+import { fullJitter } from '../core/backoff.js';
+import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { createCsr, type CsrIdentity } from './csr.js';
@@ -43,18 +44,31 @@ export interface CertificateProviderOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   random?: () => number;
+  /**
+   * Time for validity checks and renewal timers. Its now() must be wall-clock milliseconds since the
+   * epoch, as certificate times are. Default: Date.now() with the system's timers. Tests pass a fake
+   * clock to drive renewal, backoff and expiry without racing real lifetimes.
+   */
+  clock?: Clock;
 }
+
+/**
+ * systemClock's timers, but Date.now(): its performance.now() counts from process start and cannot be
+ * compared with a certificate's notAfter.
+ */
+const wallClock: Clock = { now: () => Date.now(), setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms) };
 
 /** setTimeout's limit; longer waits are taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class CertificateProvider {
-  #opts: Required<Omit<CertificateProviderOptions, 'trustBundle'>>;
+  #opts: Required<Omit<CertificateProviderOptions, 'trustBundle' | 'clock'>>;
   #bundle: TrustBundle;
   #current: WorkloadCredentials | undefined;
   #changes = new Listeners<ProviderChange>();
   #issued = new Listeners<WorkloadCredentials>();
-  #timer: NodeJS.Timeout | undefined;
+  #clock: Clock;
+  #timer: Timer | undefined;
   #abort = new AbortController();
   #renewing: Promise<void> | undefined;
   /** The key pair of the certificate being obtained, kept across failed attempts until one succeeds. */
@@ -66,14 +80,16 @@ export class CertificateProvider {
   rotations = 0;
 
   constructor(options: CertificateProviderOptions) {
-    this.#opts = { renewAt: 0.5, jitter: 0.1, retryBaseMs: 200, retryMaxMs: 30_000, random: Math.random, ...options };
+    const { clock = wallClock, ...rest } = options;
+    this.#opts = { renewAt: 0.5, jitter: 0.1, retryBaseMs: 200, retryMaxMs: 30_000, random: Math.random, ...rest };
+    this.#clock = clock;
     this.#bundle = options.trustBundle;
   }
 
   /** The current credentials; undefined before start() and once the certificate has expired unrenewed. */
   get current(): WorkloadCredentials | undefined {
     const c = this.#current;
-    if (c && Date.now() > c.notAfter) {
+    if (c && this.#clock.now() > c.notAfter) {
       if (!this.#expiredWarned) {
         this.#expiredWarned = true;
         this.#opts.logger.error('hyphae: the workload certificate has expired and could not be renewed; mTLS calls fail until the CA answers', {
@@ -139,7 +155,7 @@ export class CertificateProvider {
     } catch (err) {
       return `it cannot be read (${(err as Error).message})`;
     }
-    const now = Date.now();
+    const now = this.#clock.now();
     const notAfter = Date.parse(x509.validTo);
     if (!(notAfter > now) || Date.parse(x509.validFrom) > now) return `it is not valid now (valid ${x509.validFrom} to ${x509.validTo})`;
     const uris = uriSans(x509.subjectAltName) ?? [];
@@ -173,7 +189,7 @@ export class CertificateProvider {
         lastErr = err;
         // A refusal (bad token, wrong identity) will not change by asking again.
         if (err instanceof MeshError && err.code === ErrorCode.CONTROL_PLANE_REJECTED) break;
-        if (wait || i + 1 < attempts) await sleep(fullJitter(i + 1, { baseMs: 200, maxMs: 2_000 }), this.#abort.signal).catch(() => {});
+        if (wait || i + 1 < attempts) await this.#pause(fullJitter(i + 1, { baseMs: 200, maxMs: 2_000 }));
       }
     }
     if (lastErr instanceof MeshError) {
@@ -198,7 +214,7 @@ export class CertificateProvider {
 
   /** Renew now (tests, operators); resolves when the new certificate is in place. */
   renewNow(): Promise<void> {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     return this.#renew();
   }
 
@@ -244,15 +260,30 @@ export class CertificateProvider {
     let delay = delayMs;
     if (delay === undefined) {
       const { renewAt, jitter, random } = this.#opts;
-      delay = Math.max(0, c.notAfter - Date.now()) * (renewAt - jitter / 2 + jitter * random());
+      delay = Math.max(0, c.notAfter - this.#clock.now()) * (renewAt - jitter / 2 + jitter * random());
     }
     const step = Math.min(delay, MAX_TIMER_MS);
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       if (step < delay) this.#schedule(delay - step);
       else void this.#renew();
     }, step);
     // Renewal must not keep a process alive on its own.
     this.#timer.unref();
+  }
+
+  /** A wait between attempts of start(), cut short by close(). */
+  #pause(ms: number): Promise<void> {
+    const signal = this.#abort.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        timer.clear();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   #renew(): Promise<void> {
@@ -265,7 +296,7 @@ export class CertificateProvider {
       } catch (err) {
         if (this.#closed) return;
         this.#failures++;
-        const left = (this.#current?.notAfter ?? 0) - Date.now();
+        const left = (this.#current?.notAfter ?? 0) - this.#clock.now();
         if (this.#failures === 1) {
           this.#opts.logger.warn('hyphae: certificate renewal failed; the current certificate stays in use while retrying', {
             error: String(err),
@@ -282,7 +313,7 @@ export class CertificateProvider {
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#abort.abort();
     this.#changes.clear();
     this.#issued.clear();

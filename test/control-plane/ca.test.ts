@@ -128,30 +128,34 @@ describe('certificate authority', () => {
 
   it('rotates: the bundle holds both roots, new leaves come from the new one; retire waits for the old leaves', async () => {
     const rdir = await tmp();
-    // Long enough that the steps below (a new root's key: seconds on a busy machine) end before the old leaves do.
-    const rca = await openCa(rdir, { certTtlMs: 5_000 });
+    // The workloads' keys are made before the CA's clock starts, leaving only rotate()'s own key (seconds on a
+    // busy machine) between the old root's last leaf and the first retire: the lifetime must outlast that step
+    // by far, and is then waited out.
+    const keys = [publicKeyPem(), publicKeyPem()];
+    const ttlMs = 15_000;
+    const rca = await openCa(rdir, { certTtlMs: ttlMs });
     const bundles: number[] = [];
     rca.onChange((b) => bundles.push(b.version));
     const oldRoot = rca.bundle.roots[0]!;
-    rca.signWorkload(publicKeyPem(), 'default', 'api');
+    rca.signWorkload(keys[0]!, 'default', 'api');
     const status = await rca.rotate();
     assert.equal(status.authorities.length, 2);
     assert.equal(rca.bundle.roots.length, 2);
     assert.equal(rca.bundle.roots[0], oldRoot, 'the old root stays first');
     assert.deepEqual(bundles, [2]);
-    const fresh = new X509Certificate(rca.signWorkload(publicKeyPem(), 'default', 'api').certificate);
+    const fresh = new X509Certificate(rca.signWorkload(keys[1]!, 'default', 'api').certificate);
     assert.ok(fresh.checkIssued(new X509Certificate(rca.bundle.roots[1]!)), 'new leaves are signed by the new root');
     await assert.rejects(rca.rotate(), (err) => isMeshError(err, 'HYPHAE_ERR_CONFLICT') && /already staged/.test(err.message));
     await assert.rejects(rca.retire(), (err) => isMeshError(err, 'HYPHAE_ERR_CONFLICT') && /may be valid until/.test(err.message));
     const until = Date.parse(rca.status().authorities.find((a) => !a.active)!.leavesValidUntil!);
-    assert.ok(until > Date.now() && until <= Date.now() + 6_000, 'the old root\'s last leaf expires within its TTL (rounded up to the second)');
+    assert.ok(until > Date.now() && until <= Date.now() + ttlMs + 1_000, 'the old root\'s last leaf expires within its TTL (rounded up to the second)');
     await new Promise((r) => setTimeout(r, until - Date.now() + 50));
     await rca.retire();
     assert.equal(rca.bundle.roots.length, 1);
     assert.notEqual(rca.bundle.roots[0], oldRoot);
     assert.deepEqual(bundles, [2, 3]);
     await assert.rejects(rca.retire(), /nothing to retire/);
-    const reopened = await openCa(rdir, { certTtlMs: 5_000 });
+    const reopened = await openCa(rdir, { certTtlMs: ttlMs });
     assert.deepEqual(reopened.bundle, rca.bundle, 'the rotation is durable');
     assert.equal(await readFile(path.join(rdir, 'ca-bundle.pem'), 'utf8'), rca.bundle.roots.join(''));
   });

@@ -12,6 +12,7 @@ export class FakeClock implements Clock {
   #now: number;
   #seq = 0;
   #timers: Entry[] = [];
+  #armWaiters: ((at: number) => void)[] = [];
   /** Every setTimeout ever made (to check "one timer per call"). */
   created = 0;
 
@@ -27,6 +28,9 @@ export class FakeClock implements Clock {
     const e: Entry = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cleared: false };
     this.#timers.push(e);
     this.created++;
+    const waiters = this.#armWaiters;
+    this.#armWaiters = [];
+    for (const w of waiters) w(e.at);
     const timer: Timer = {
       clear: () => {
         e.cleared = true;
@@ -34,6 +38,15 @@ export class FakeClock implements Clock {
       unref: () => timer,
     };
     return timer;
+  }
+
+  /**
+   * Resolves with the due time of the next timer armed after this call. Code that works asynchronously
+   * between its timers (a renewal signs a CSR) arms the next one when it is done with this step: the
+   * test's cue to move on, and the delay it chose.
+   */
+  nextTimer(): Promise<number> {
+    return new Promise((resolve) => this.#armWaiters.push(resolve));
   }
 
   /** Timers armed and not yet fired or cleared. */

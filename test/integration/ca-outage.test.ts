@@ -1,15 +1,25 @@
 /**
- * Issue 3, must-show 5: the CA unreachable for longer than a renewal period.
- * Leaf TTL 12 s (renewal about every 6 s). Right after both workloads have
- * renewed, the control plane is frozen (SIGSTOP: it holds its sockets and
- * answers nothing, the hardest kind of outage for a client) for 7.5 s under a
- * steady request stream: every call keeps working on the current
- * certificates, new connections included; when it resumes (SIGCONT), renewal
- * recovers on both sides. Control-plane calls time out after 500 ms, so the
+ * Issue 3, must-show 5: the CA unreachable when a renewal is due. The control
+ * plane is frozen (SIGSTOP: it holds its sockets and answers nothing, the
+ * hardest kind of outage for a client) under a steady request stream, and
+ * both workloads are asked to renew while it is: the renewal fails, every
+ * call keeps working on the current certificates, new connections included;
+ * when it resumes (SIGCONT), renewal recovers by itself on both sides (the
+ * provider's retries). Control-plane calls time out after 500 ms, so the
  * failed renewal shows within the outage.
  *
- * Leases get a 30 s TTL here: a frozen control plane's lease timers fire late
- * all at once when it resumes, which is about leases, not certificates.
+ * Issue 14: the renewal used to be the one due at half of a 12 s lifetime,
+ * and on a busy machine it came after the outage had ended. Now the test
+ * causes it (renewCertificate) and the outage lasts until the test has seen
+ * what it checks (both renewals failed, calls and new mTLS connections during
+ * it), with ceilings that only catch a stall. Certificates live an hour, so
+ * no scheduling delay can expire one before these events. When the provider
+ * renews (half-life, backoff, expiry) is proved on a fake clock in
+ * test/tls/certificate-provider.test.ts.
+ *
+ * Leases get the longest TTL (300 s): a frozen control plane's lease timers
+ * fire late all at once when it resumes, which is about leases, not
+ * certificates, and a slow machine may keep it frozen for a while.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -37,8 +47,7 @@ const logger = (name: string): Logger => ({
 });
 
 before(async () => {
-  // 12 s: room, on a busy machine, for renewals that come late and for the recovery after the outage.
-  cp = await startControlPlane({ certTtl: '12s', args: ['--ttl', '30'] });
+  cp = await startControlPlane({ certTtl: '1h', args: ['--ttl', '300'] });
   api = await createMesh({ ...(await cp.meshOptions('api')), controlPlaneTimeoutMs: 500, logger: logger('api') });
   server = api.wrapServer(
     http.createServer((_req, res) => {
@@ -59,25 +68,21 @@ after(async () => {
   await cp?.stop();
 });
 
-it('CA frozen for 7.5 s (longer than a renewal period): calls keep working; renewal recovers when it returns', { timeout: 120_000 }, async () => {
-  traffic = steadyTraffic(client, 'http://api/');
-  // Start right after both have renewed: the next renewal of each falls inside the outage.
-  // Both at once (renewNow): waiting for each to renew by itself could leave one with half its life left.
-  const r0 = { api: api.identity()!.rotations, client: client.identity()!.rotations };
-  await Promise.all([api.renewCertificate(), client.renewCertificate()]);
-  assert.ok(api.identity()!.rotations > r0.api && client.identity()!.rotations > r0.client, 'both renewed');
+it('CA frozen when a renewal is due: calls keep working on the current certificates; renewal recovers when it returns', { timeout: 300_000 }, async () => {
+  traffic = steadyTraffic(client, 'http://api/', 4, 5, 280_000);
+  await waitUntil(() => traffic!.ok >= 20, 60_000, 20);
   const before = { api: api.identity()!, client: client.identity()! };
   const hs0 = frontStats(server)!.accepted;
   const okBefore = traffic.ok;
   cp.child.proc.kill('SIGSTOP');
   const stoppedAt = performance.now();
-  // The outage lasts 7.5 s (longer than a renewal period), and until both sides have tried to renew and
-  // failed: each renews 45-55 % into its certificate's life, so on a busy machine the second try can come
-  // later than that. It ends 3 s before the first certificate expires, leaving the renewal time to recover.
+  // Both asked to renew while the CA cannot answer: each call resolves once its attempt has failed (after the
+  // 500 ms timeout) and a retry is scheduled.
+  await Promise.all([api.renewCertificate(), client.renewCertificate()]);
   const failedRenewal = (who: string) => lines.some((l) => l.startsWith(`${who} warn`) && /certificate renewal failed; the current certificate stays in use/.test(l));
-  const expiresIn = Math.min(Date.parse(before.api.notAfter!), Date.parse(before.client.notAfter!)) - Date.now();
-  await new Promise((r) => setTimeout(r, 7_500));
-  await waitUntil(() => failedRenewal('api') && failedRenewal('client'), Math.max(0, expiresIn - 3_000 - (performance.now() - stoppedAt)), 10).catch(() => {});
+  // The outage goes on until calls and new mTLS connections have been made during it; the ceiling only
+  // catches calls that stopped (the assertions below then say what is missing).
+  await waitUntil(() => traffic!.ok - okBefore > 100 && frontStats(server)!.accepted - hs0 > 0, 120_000, 20).catch(() => {});
   const during = { api: api.identity()!, client: client.identity()!, ok: traffic.ok - okBefore, handshakes: frontStats(server)!.accepted - hs0 };
   cp.child.proc.kill('SIGCONT');
   const outageMs = performance.now() - stoppedAt;
@@ -85,18 +90,22 @@ it('CA frozen for 7.5 s (longer than a renewal period): calls keep working; rene
   // A renewal was due during the outage and failed: the same certificates were in use throughout.
   assert.equal(during.api.notAfter, before.api.notAfter, 'api kept its certificate');
   assert.equal(during.client.notAfter, before.client.notAfter, 'client kept its certificate');
+  assert.equal(during.api.rotations, before.api.rotations, 'api: no certificate while the CA was frozen');
+  assert.equal(during.client.rotations, before.client.rotations, 'client: no certificate while the CA was frozen');
   for (const who of ['api', 'client']) assert.ok(failedRenewal(who), `${who}:\n${lines.join('\n')}`);
   assert.ok(during.ok > 100, `${during.ok} requests during the outage`);
   assert.ok(during.handshakes > 0, 'new connections were made with the current certificates during the outage');
 
-  await waitUntil(() => api.identity()!.notAfter !== before.api.notAfter && client.identity()!.notAfter !== before.client.notAfter, 60_000, 50);
+  // Nobody asks again: the retries the failed renewals scheduled get the new certificates once the CA answers.
+  await waitUntil(() => api.identity()!.rotations > before.api.rotations && client.identity()!.rotations > before.client.rotations, 120_000, 50);
   const recoveredMs = performance.now() - stoppedAt - outageMs;
-  await new Promise((r) => setTimeout(r, 500));
+  const okRecovered = traffic.ok;
+  await waitUntil(() => traffic!.ok - okRecovered >= 20, 60_000, 20);
   await traffic.stop();
   console.log(
-    `outage ${(outageMs / 1000).toFixed(1)} s (TTL 12 s, renewal ~6 s): ${during.ok} requests and ${during.handshakes} new mTLS connections during it; ` +
+    `outage ${(outageMs / 1000).toFixed(1)} s (renewal forced during it, TTL 1 h): ${during.ok} requests and ${during.handshakes} new mTLS connections during it; ` +
       `renewed ${(recoveredMs / 1000).toFixed(1)} s after the CA returned; ${traffic.ok} ok, ${traffic.failed} failed in all`,
   );
-  assert.ok(lines.some((l) => /renewed after the CA came back/.test(l)));
+  for (const who of ['api', 'client']) assert.ok(lines.some((l) => l.startsWith(`${who} info`) && /renewed after the CA came back/.test(l)), `${who}:\n${lines.join('\n')}`);
   assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
 });

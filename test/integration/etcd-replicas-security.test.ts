@@ -41,6 +41,12 @@ interface CaStatusBody {
   bundle: TrustBundle;
 }
 
+/**
+ * Ceiling for a change to reach every replica, client and log: it only catches a stall. What the change
+ * takes on a quiet machine is a figure for the log and for npm run bench, not a test (issue 14).
+ */
+const STALL_MS = 30_000;
+
 /** The issuer of the certificate a replica serves its API with, if it verifies against `ca` alone. */
 function servingIssuer(url: string, ca: string): Promise<string | undefined> {
   const u = new URL(url);
@@ -84,7 +90,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
     // Every replica lists it (without its secret) and takes it at once: the write waited for replica 1's
     // watch, the others' watches see the same revision within milliseconds.
     for (const r of replicas) {
-      await waitUntil(async () => (await call<{ tokens: { id: string }[] }>(r.url, 'GET', '/v1/tokens')).body.tokens.some((t) => t.id === made.body.id), 1_000);
+      await waitUntil(async () => (await call<{ tokens: { id: string }[] }>(r.url, 'GET', '/v1/tokens')).body.tokens.some((t) => t.id === made.body.id), STALL_MS);
     }
     const reg = await call<{ leaseId: string }>(r3.url, 'POST', '/v1/instances', { service: 'cart', address: '127.0.0.1', port: 9400 }, { token });
     assert.equal(reg.status, 201, reg.text);
@@ -107,10 +113,10 @@ describe('replicas share the CA and the tokens through etcd', () => {
       ),
     );
     // (The log line travels through a pipe: it may land just after the client saw the stream end.)
-    for (const r of replicas) await waitUntil(() => r.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), 1_000);
+    for (const r of replicas) await waitUntil(() => r.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), STALL_MS);
     const refusedAfter: number[] = [];
     for (const r of replicas) {
-      await waitUntil(async () => (await call(r.url, 'GET', '/v1/services', undefined, { token })).status === 401, 1_000);
+      await waitUntil(async () => (await call(r.url, 'GET', '/v1/services', undefined, { token })).status === 401, STALL_MS);
       refusedAfter.push(performance.now() - t0);
     }
     for (const r of replicas) {
@@ -141,7 +147,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
     const made = await call<TokenResponse>(r1.url, 'POST', '/v1/tokens', { kind: 'viewer' });
     assert.equal(made.status, 201, made.text);
     const token = made.body.token;
-    for (const r of replicas) await waitUntil(async () => (await call(r.url, 'GET', '/v1/stats/summary', undefined, { token })).status === 200, 1_000);
+    for (const r of replicas) await waitUntil(async () => (await call(r.url, 'GET', '/v1/stats/summary', undefined, { token })).status === 200, STALL_MS);
     const streams = await Promise.all(replicas.map((r) => SseClient.open(r.url, '/v1/stats/stream', { ca: r.ca, token })));
     try {
       for (const s of streams) await s.until(() => s.count('summary') >= 1, 5_000, 'a first summary');
@@ -152,7 +158,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
           Promise.race([s.ended, new Promise((_, reject) => setTimeout(() => reject(new Error(`the stats stream at replica ${i + 1} is still open 3 s after the revocation`)), 3_000))]),
         ),
       );
-      for (const r of replicas) await waitUntil(() => r.child.lines.some((l) => l.includes(`stats closed 1 stream of revoked token ${made.body.id}`)), 1_000);
+      for (const r of replicas) await waitUntil(() => r.child.lines.some((l) => l.includes(`stats closed 1 stream of revoked token ${made.body.id}`)), STALL_MS);
       for (const r of replicas) {
         const again = await SseClient.open(r.url, '/v1/stats/stream', { ca: r.ca, token });
         assert.equal(again.status, 401, `a new stats stream at ${r.url}`);
@@ -180,7 +186,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
     assert.notEqual(fresh, before.active);
     const reached: number[] = [];
     for (const m of meshes) {
-      await waitUntil(() => m.identity()!.trustBundleVersion === 2, 1_000);
+      await waitUntil(() => m.identity()!.trustBundleVersion === 2, STALL_MS);
       reached.push(performance.now() - t0);
     }
     // Every replica signs with the new root now, and says so in GET /v1/ca.
@@ -192,7 +198,10 @@ describe('replicas share the CA and the tokens through etcd', () => {
     }
     const mark = r3.child.lines.length;
     await meshes[2]!.renewCertificate();
-    assert.ok(r3.child.lines.slice(mark).some((l) => l.includes(`certificate default/client-3 authority=${fresh}`)), 'replica 3 signs with the root made at replica 1');
+    // The replica's log line and its answer travel on two pipes: either may come first.
+    const signedFresh = () => r3.child.lines.slice(mark).some((l) => l.includes(`certificate default/client-3 authority=${fresh}`));
+    await waitUntil(signedFresh, STALL_MS).catch(() => {});
+    assert.ok(signedFresh(), 'replica 3 signs with the root made at replica 1');
 
     // Retire through replica 2. Other replicas may have signed with the old root until they heard of the
     // rotation, so without force it is refused for one certificate lifetime.
@@ -201,12 +210,12 @@ describe('replicas share the CA and the tokens through etcd', () => {
     assert.match(early.body.error.message, /may be valid until/);
     const retired = await call<CaStatusBody>(r2.url, 'POST', '/v1/ca/retire', { force: true });
     assert.equal(retired.status, 200, retired.text);
-    for (const m of meshes) await waitUntil(() => m.identity()!.trustBundleVersion === 3, 1_000);
+    for (const m of meshes) await waitUntil(() => m.identity()!.trustBundleVersion === 3, STALL_MS);
     // Each replica's HTTPS certificate moves to the remaining root: a client trusting only it reaches all.
     const newRoot = (await call<CaStatusBody>(r3.url, 'GET', '/v1/ca')).body.bundle.roots[0]!;
     assert.equal((await call<CaStatusBody>(r3.url, 'GET', '/v1/ca')).body.bundle.roots.length, 1);
     const subject = new X509Certificate(newRoot).subject;
-    for (const r of replicas) await waitUntil(async () => (await servingIssuer(r.url, newRoot)) === subject, 5_000, 50);
+    for (const r of replicas) await waitUntil(async () => (await servingIssuer(r.url, newRoot)) === subject, STALL_MS, 50);
     // The helpers' own connections trust what each replica's ca-bundle.pem says now (rewritten on every change).
     for (const r of replicas) dispatchers.push((await trustControlPlane({ url: r.url, caFile: r.caFile, adminTokenFile: secrets.adminTokenFile })).dispatcher);
     console.log(
@@ -219,7 +228,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
     assert.deepEqual(both.map((b) => b.status).sort(), [200, 409], both.map((b) => b.text).join('\n'));
     assert.equal(both.find((b) => b.status === 409)!.body.error.code, 'HYPHAE_ERR_CONFLICT');
     for (const r of replicas) {
-      await waitUntil(async () => (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.version === 4, 1_000);
+      await waitUntil(async () => (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.version === 4, STALL_MS);
       assert.equal((await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.bundle.roots.length, 2);
     }
   });
@@ -270,7 +279,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
       // does with a record it hears, not about the watch's delivery of writes made in one burst.
       const heardEverywhere = async (what: string, logged: (line: string) => boolean) => {
         for (const [i, r] of replicas.entries()) {
-          await waitUntil(() => r.child.lines.slice(marks[i]).some(logged), 2_000).catch((err: Error) => {
+          await waitUntil(() => r.child.lines.slice(marks[i]).some(logged), STALL_MS).catch((err: Error) => {
             throw new Error(`${err.message}: ${r.url} did not log the refusal of ${what}; it logged:\n${r.child.lines.slice(marks[i]).join('\n')}`);
           });
         }
@@ -282,7 +291,7 @@ describe('replicas share the CA and the tokens through etcd', () => {
       const before = replicas.map((r) => r.child.lines.length);
       await client.put('/hyphae/ca/state').value(JSON.stringify({ ...JSON.parse(stateRaw.toString('utf8')), version: state.version + 1 }));
       for (const [i, r] of replicas.entries()) {
-        await waitUntil(() => r.child.lines.slice(before[i]).some((l) => l.includes('error ca: refusing')), 2_000);
+        await waitUntil(() => r.child.lines.slice(before[i]).some((l) => l.includes('error ca: refusing')), STALL_MS);
       }
       // An admin digest of the attacker's token, and a join token for any service, with tags copied from real records.
       const forgedAdmin = `forged-admin-${randomBytes(16).toString('hex')}`;
@@ -387,7 +396,9 @@ describe('replicas share the CA and the tokens through etcd', () => {
         // that they must be given the new key before a restart.
         const mark = replicas[0]!.child.lines.length;
         await meshes[0]!.renewCertificate();
-        assert.ok(replicas[0]!.child.lines.slice(mark).some((l) => l.includes('certificate default/client-1 ')));
+        const signed = () => replicas[0]!.child.lines.slice(mark).some((l) => l.includes('certificate default/client-1 '));
+        await waitUntil(signed, STALL_MS).catch(() => {});
+        assert.ok(signed());
         for (const r of replicas) {
           assert.ok(r.child.lines.some((l) => l.includes(`WARNING ca: CA authority`) && l.includes(`is now encrypted with CA encryption key id ${keyId(newKey)}`)), r.url);
           assert.ok(!r.child.lines.some((l) => /error ca: cannot decrypt/.test(l)), `${r.url} reads every CA change`);
@@ -401,20 +412,22 @@ describe('replicas share the CA and the tokens through etcd', () => {
         // The retirement moves every replica's HTTPS certificate to the remaining root: trust what they serve now.
         const remaining = was.bundle.roots[was.authorities.findIndex((a) => a.active)]!;
         for (const r of [...replicas, r4]) {
-          await waitUntil(async () => (await servingIssuer(r.url, remaining)) === new X509Certificate(remaining).subject, 5_000, 50);
+          await waitUntil(async () => (await servingIssuer(r.url, remaining)) === new X509Certificate(remaining).subject, STALL_MS, 50);
           dispatchers.push((await trustControlPlane({ url: r.url, caFile: r.caFile, adminTokenFile: secrets.adminTokenFile })).dispatcher);
         }
-        await waitUntil(async () => (await call<CaStatusBody>(replicas[2]!.url, 'GET', '/v1/ca')).body.version === v + 1, 2_000);
+        await waitUntil(async () => (await call<CaStatusBody>(replicas[2]!.url, 'GET', '/v1/ca')).body.version === v + 1, STALL_MS);
         const rotated = await call<CaStatusBody>(replicas[2]!.url, 'POST', '/v1/ca/rotate');
         assert.equal(rotated.status, 200, rotated.text);
         for (const r of [...replicas, r4]) {
-          await waitUntil(async () => (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.version === v + 2, 2_000);
+          await waitUntil(async () => (await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.version === v + 2, STALL_MS);
           assert.equal((await call<CaStatusBody>(r.url, 'GET', '/v1/ca')).body.active, rotated.body.active);
         }
-        await waitUntil(() => meshes[0]!.identity()!.trustBundleVersion === v + 2, 2_000);
+        await waitUntil(() => meshes[0]!.identity()!.trustBundleVersion === v + 2, STALL_MS);
         const mark2 = replicas[0]!.child.lines.length;
         await meshes[0]!.renewCertificate();
-        assert.ok(replicas[0]!.child.lines.slice(mark2).some((l) => l.includes(`certificate default/client-1 authority=${rotated.body.active}`)), 'replica 1 signs with the new root');
+        const signedNew = () => replicas[0]!.child.lines.slice(mark2).some((l) => l.includes(`certificate default/client-1 authority=${rotated.body.active}`));
+        await waitUntil(signedNew, STALL_MS).catch(() => {});
+        assert.ok(signedNew(), 'replica 1 signs with the new root');
       } finally {
         await r4.stop();
       }

@@ -1,106 +1,212 @@
 /**
  * Issue 3, must-show 4: certificates rotate under load without anyone
- * noticing. Leaf TTL 15 s (renewal about every 7.5 s), a steady request
- * stream, at least 3 rotations on both sides: 100 % success. The server
- * closes a connection now and then, so new handshakes happen throughout with
- * the rotated certificates. Then a root rotation with overlap (hyphae ca
- * rotate, every workload re-issued from the new root, hyphae ca retire): 0
- * failed requests, and the workloads still reach the control plane, whose
- * own certificate moved to the new root.
+ * noticing. A steady request stream, three rotations on both sides: 100 %
+ * success, and the connections made after each rotation present the new
+ * certificates (the server closes a connection now and then, so new
+ * handshakes happen throughout). Then a root rotation with overlap (hyphae
+ * ca rotate, every workload re-issued from the new root, hyphae ca retire,
+ * refused until the old root's last leaf has expired): 0 failed requests,
+ * and the workloads still reach the control plane, whose own certificate
+ * moved to the new root.
  *
- * The TTL leaves a renewal about 7 s to complete (a new RSA key, a CSR, the
- * CA's signature): under the CPU-hog script on a busy 2-core machine that
- * took up to 4 s (at TTL 8 s certificates expired before their successors
- * came), and a shorter TTL then tests the machine's speed, not the rotation.
+ * Issue 14: these tests used to wait for renewals at half of 15 s lifetimes,
+ * and on a busy machine a certificate expired before its successor came.
+ * Now the test causes each rotation (renewCertificate) and waits for what it
+ * checks, with ceilings that only catch a stall; certificates live long
+ * enough that no scheduling delay expires one first. When the provider
+ * renews by itself is proved on a fake clock in
+ * test/tls/certificate-provider.test.ts.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { after, before, it } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { frontStats } from '../../src/server/mtls-front.js';
-import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import type { ApiErrorBody } from '../../src/config/wire.js';
+import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { run } from '../helpers/pki.js';
 import { cliPath } from '../helpers/process.js';
 import { waitUntil } from '../helpers/services.js';
 import { steadyTraffic } from '../helpers/traffic.js';
 
-let cp: RunningControlPlane;
-let api: Mesh;
-let client: Mesh;
-let server: http.Server;
-let served = 0;
+/** A control plane, an `api` server and a `client`; the server notes the certificates each new connection shows. */
+class Pair {
+  cp!: RunningControlPlane;
+  api!: Mesh;
+  client!: Mesh;
+  server!: http.Server;
+  /** Fingerprints of the client certificates presented to the server, and of the server's own, one per connection. */
+  readonly clientCerts = new Set<string>();
+  readonly serverCerts = new Set<string>();
+  #served = 0;
+  #sockets = new WeakSet<TLSSocket>();
 
-before(async () => {
-  cp = await startControlPlane({ certTtl: '15s' });
-  api = await createMesh(await cp.meshOptions('api'));
-  server = api.wrapServer(
-    http.createServer((_req, res) => {
-      // Every 20th response closes its connection: the next call handshakes with whatever certificates are current.
-      if (++served % 20 === 0) res.setHeader('connection', 'close');
-      res.end('ok');
-    }),
-  );
-  server.listen(0, '127.0.0.1');
-  await api.registered(server);
-  client = await createMesh(await cp.meshOptions('client'));
-});
-
-after(async () => {
-  await client?.close();
-  await api?.close();
-  await cp?.stop();
-});
-
-const cli = (...args: string[]) => run(process.execPath, [cliPath, ...args, ...cp.cliFlags]);
-
-it('TTL 15 s under a steady request stream: >= 3 rotations on each side, 100 % success', { timeout: 240_000 }, async () => {
-  const r0 = { api: api.identity()!.rotations, client: client.identity()!.rotations };
-  const hs0 = frontStats(server)!.accepted;
-  const traffic = steadyTraffic(client, 'http://api/');
-  const t0 = performance.now();
-  await waitUntil(() => api.identity()!.rotations - r0.api >= 3 && client.identity()!.rotations - r0.client >= 3, 180_000, 100);
-  await traffic.stop();
-  const seconds = (performance.now() - t0) / 1000;
-  const rotations = { api: api.identity()!.rotations - r0.api, client: client.identity()!.rotations - r0.client };
-  const handshakes = frontStats(server)!.accepted - hs0;
-  console.log(
-    `${seconds.toFixed(1)} s: ${traffic.ok} requests ok, ${traffic.failed} failed; rotations api ${rotations.api}, client ${rotations.client}; ` +
-      `${handshakes} mTLS handshakes at api (new connections during rotation)`,
-  );
-  assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
-  // A stream throughout (4 callers back to back: hundreds of requests even when a busy machine slows each one).
-  assert.ok(traffic.ok > 200, `${traffic.ok} requests`);
-  assert.ok(handshakes >= 10, `${handshakes} handshakes: connections were renewed with rotated certificates`);
-});
-
-it('root rotation with overlap (rotate, re-issue, retire) under traffic: 0 failed requests', { timeout: 300_000 }, async () => {
-  const traffic = steadyTraffic(client, 'http://api/');
-  const rotate = await cli('ca', 'rotate');
-  assert.equal(rotate.code, 0, rotate.stderr);
-  assert.match(rotate.stdout, /bundle v2, 2 root/);
-  const rotatedAt = { api: api.identity()!.rotations, client: client.identity()!.rotations };
-  // Every workload hears of the new root, then is re-issued from it (two renewals to be sure).
-  await waitUntil(() => api.identity()!.trustBundleVersion === 2 && client.identity()!.trustBundleVersion === 2, 30_000, 20);
-  await waitUntil(() => api.identity()!.rotations - rotatedAt.api >= 2 && client.identity()!.rotations - rotatedAt.client >= 2, 120_000, 50);
-  // retire refuses while a leaf of the old root may still be valid; it says so, and succeeds once that has passed.
-  let retire = await cli('ca', 'retire');
-  let refusals = 0;
-  while (retire.code !== 0) {
-    assert.match(retire.stderr, /HYPHAE_ERR_CONFLICT: certificates signed by the old root may be valid until/);
-    refusals++;
-    await new Promise((r) => setTimeout(r, 500));
-    retire = await cli('ca', 'retire');
+  async start(certTtl: string): Promise<void> {
+    this.cp = await startControlPlane({ certTtl });
+    this.api = await createMesh(await this.cp.meshOptions('api'));
+    this.server = this.api.wrapServer(
+      http.createServer((req, res) => {
+        const socket = req.socket as TLSSocket;
+        if (!this.#sockets.has(socket)) {
+          this.#sockets.add(socket);
+          this.clientCerts.add(socket.getPeerCertificate().fingerprint256);
+          const own = socket.getCertificate();
+          if (own && 'fingerprint256' in own) this.serverCerts.add(own.fingerprint256);
+        }
+        // Every 20th response closes its connection: the next call handshakes with whatever certificates are current.
+        if (++this.#served % 20 === 0) res.setHeader('connection', 'close');
+        res.end('ok');
+      }),
+    );
+    this.server.listen(0, '127.0.0.1');
+    await this.api.registered(this.server);
+    this.client = await createMesh(await this.cp.meshOptions('client'));
   }
-  assert.match(retire.stdout, /bundle v3, 1 root/);
-  await waitUntil(() => api.identity()!.trustBundleVersion === 3 && client.identity()!.trustBundleVersion === 3, 30_000, 20);
-  // Renewals after the retirement reach the control plane, whose certificate now comes from the new root.
-  const retiredAt = { api: api.identity()!.rotations, client: client.identity()!.rotations };
-  await waitUntil(() => api.identity()!.rotations - retiredAt.api >= 2 && client.identity()!.rotations - retiredAt.client >= 2, 120_000, 50);
-  await traffic.stop();
-  const show = await cli('ca', 'show');
-  console.log(
-    `root rotation: ${traffic.ok} requests ok, ${traffic.failed} failed; retire refused ${refusals} time(s) until the old leaves expired\n${show.stdout.trimEnd()}`,
-  );
-  assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
-  assert.match(show.stdout, /1 root\(s\)/);
+
+  rotations(): { api: number; client: number } {
+    return { api: this.api.identity()!.rotations, client: this.client.identity()!.rotations };
+  }
+
+  /** Both sides renew now; resolves when both attempts have ended (a failed one leaves `rotations` unchanged). */
+  async renewBoth(): Promise<void> {
+    await Promise.all([this.api.renewCertificate(), this.client.renewCertificate()]);
+  }
+
+  cli(...args: string[]) {
+    return run(process.execPath, [cliPath, ...args, ...this.cp.cliFlags]);
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.close();
+    await this.api?.close();
+    await this.cp?.stop();
+  }
+}
+
+describe('workload certificates', () => {
+  const pair = new Pair();
+  // An hour: nothing renews by itself during the test, every rotation is one the test asked for.
+  before(() => pair.start('1h'));
+  after(() => pair.stop());
+
+  it('three rotations on each side under a steady request stream: new connections present the new certificates, 100 % success', { timeout: 240_000 }, async () => {
+    const { api, client, server } = pair;
+    const r0 = pair.rotations();
+    const hs0 = frontStats(server)!.accepted;
+    const traffic = steadyTraffic(client, 'http://api/', 4, 5, 220_000);
+    const t0 = performance.now();
+    try {
+      await waitUntil(() => traffic.ok >= 20, 60_000, 20);
+      for (let round = 1; round <= 3; round++) {
+        await pair.renewBoth();
+        const r = pair.rotations();
+        assert.ok(r.api - r0.api === round && r.client - r0.client === round, `round ${round}: rotations api ${r.api - r0.api}, client ${r.client - r0.client}`);
+        // Calls go on across the rotation, and a connection made after it shows both new certificates.
+        const ok = traffic.ok;
+        await waitUntil(() => (pair.clientCerts.size > round && pair.serverCerts.size > round && traffic.ok - ok >= 100) || traffic.failed > 0, 60_000, 20).catch(() => {});
+        assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
+        assert.ok(traffic.ok - ok >= 100, `round ${round}: ${traffic.ok - ok} requests after the rotation`);
+        assert.equal(pair.clientCerts.size, round + 1, `round ${round}: client certificates seen by the server`);
+        assert.equal(pair.serverCerts.size, round + 1, `round ${round}: server certificates presented`);
+      }
+    } finally {
+      await traffic.stop();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const rotations = { api: api.identity()!.rotations - r0.api, client: client.identity()!.rotations - r0.client };
+    const handshakes = frontStats(server)!.accepted - hs0;
+    console.log(
+      `${seconds.toFixed(1)} s: ${traffic.ok} requests ok, ${traffic.failed} failed; rotations api ${rotations.api}, client ${rotations.client}; ` +
+        `${handshakes} mTLS handshakes at api, ${pair.clientCerts.size} client and ${pair.serverCerts.size} server certificates presented`,
+    );
+    assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
+    // A stream throughout (4 callers back to back).
+    assert.ok(traffic.ok > 200, `${traffic.ok} requests`);
+    assert.ok(handshakes >= 10, `${handshakes} handshakes: connections were renewed with rotated certificates`);
+  });
+});
+
+describe('root rotation', () => {
+  const pair = new Pair();
+  // The lifetime is how long `ca retire` must wait for the old root's last leaf: far longer than the steps
+  // between that leaf and the first retire (a `hyphae ca rotate` run; on a machine running the CPU-hog script
+  // and other suites next to it, over 30 s was seen), short enough to wait out.
+  const ttlMs = 120_000;
+  before(() => pair.start(`${ttlMs / 1000}s`));
+  after(() => pair.stop());
+
+  it('root rotation with overlap (rotate, re-issue, retire) under traffic: 0 failed requests', { timeout: 420_000 }, async () => {
+    const { api, client, server } = pair;
+    const traffic = steadyTraffic(client, 'http://api/', 4, 5, 400_000);
+    let firstRetireMs: number | undefined;
+    let refusals = 0;
+    let afterRetire: { handshakes: number; ok: number } | undefined;
+    try {
+      // A leaf of the old root valid for a full lifetime from now: retire must wait for it.
+      await pair.renewBoth();
+      const lastOldLeaf = performance.now();
+      const rotate = await pair.cli('ca', 'rotate');
+      assert.equal(rotate.code, 0, rotate.stderr);
+      assert.match(rotate.stdout, /bundle v2, 2 root/);
+      const rotatedMs = performance.now() - lastOldLeaf;
+      // retire refuses while a leaf of the old root may still be valid, and says until when. Asked at once and
+      // through the API (no CLI process to start), so that only the rotation stands between that leaf and the
+      // question: the lifetime is the margin.
+      firstRetireMs = performance.now() - lastOldLeaf;
+      const early = await call<ApiErrorBody>(pair.cp.url, 'POST', '/v1/ca/retire', {});
+      assert.equal(early.status, 409, `retire ${Math.round(firstRetireMs)} ms after the old root's last leaf (rotated after ${Math.round(rotatedMs)} ms): ${early.text}`);
+      assert.equal(early.body.error.code, 'HYPHAE_ERR_CONFLICT');
+      const named = /may be valid until (\S+) /.exec(early.body.error.message);
+      assert.ok(named, early.body.error.message);
+      refusals++;
+      let until = Date.parse(named[1]!);
+      const refusal = (r: Awaited<ReturnType<Pair['cli']>>) => {
+        const m = /HYPHAE_ERR_CONFLICT: certificates signed by the old root may be valid until (\S+) /.exec(r.stderr);
+        assert.ok(m, `retire: exit ${r.code}\n${r.stdout}${r.stderr}`);
+        refusals++;
+        return Date.parse(m[1]!);
+      };
+      let retire: Awaited<ReturnType<Pair['cli']>>;
+      // Meanwhile every workload hears of the new root, then is re-issued from it. Twice: a renewal that began
+      // before the rotation may still be in flight, and a request to renew then joins it.
+      await waitUntil(() => api.identity()!.trustBundleVersion === 2 && client.identity()!.trustBundleVersion === 2, 60_000, 20);
+      const rotatedAt = pair.rotations();
+      await pair.renewBoth();
+      await pair.renewBoth();
+      const reissued = pair.rotations();
+      assert.ok(reissued.api - rotatedAt.api >= 2 && reissued.client - rotatedAt.client >= 2, `re-issued: ${JSON.stringify({ rotatedAt, reissued })}`);
+      // Once the instant it named has passed, retire succeeds.
+      for (;;) {
+        await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 100));
+        retire = await pair.cli('ca', 'retire');
+        if (retire.code === 0) break;
+        assert.ok(refusals < 3, `refused ${refusals + 1} times:\n${retire.stderr}`);
+        until = refusal(retire);
+      }
+      assert.match(retire.stdout, /bundle v3, 1 root/);
+      await waitUntil(() => api.identity()!.trustBundleVersion === 3 && client.identity()!.trustBundleVersion === 3, 60_000, 20);
+      // Renewals after the retirement reach the control plane, whose certificate now comes from the new root, and
+      // new connections between the workloads trust the new root alone.
+      const retiredAt = pair.rotations();
+      await pair.renewBoth();
+      await pair.renewBoth();
+      const renewed = pair.rotations();
+      assert.ok(renewed.api - retiredAt.api >= 2 && renewed.client - retiredAt.client >= 2, `renewed after retire: ${JSON.stringify({ retiredAt, renewed })}`);
+      const hs = frontStats(server)!.accepted;
+      const ok = traffic.ok;
+      await waitUntil(() => (frontStats(server)!.accepted - hs >= 2 && traffic.ok - ok >= 50) || traffic.failed > 0, 60_000, 20).catch(() => {});
+      afterRetire = { handshakes: frontStats(server)!.accepted - hs, ok: traffic.ok - ok };
+    } finally {
+      await traffic.stop();
+    }
+    const show = await pair.cli('ca', 'show');
+    console.log(
+      `root rotation: ${traffic.ok} requests ok, ${traffic.failed} failed; retire first asked ${((firstRetireMs ?? 0) / 1000).toFixed(1)} s after the last old leaf, ` +
+        `refused ${refusals} time(s) until it expired; ${afterRetire?.ok} requests and ${afterRetire?.handshakes} handshakes after it\n${show.stdout.trimEnd()}`,
+    );
+    assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
+    assert.ok(afterRetire && afterRetire.handshakes >= 2 && afterRetire.ok >= 50, `calls and new connections after the retirement: ${JSON.stringify(afterRetire)}`);
+    assert.match(show.stdout, /1 root\(s\)/);
+  });
 });
