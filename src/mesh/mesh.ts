@@ -13,7 +13,7 @@ import { defaultLogger, type Logger } from '../core/logger.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
 import { handOver } from '../client/call/options-copy.js';
 import { splitUrl } from '../client/call/url.js';
-import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
+import type { WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
 import type { PolicySource } from '../server/policy-source.js';
 import type { ClientEventSink } from '../client/events.js';
@@ -24,6 +24,7 @@ import { meshEvents } from './mesh-events.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import { createMeshTelemetry } from './telemetry.js';
 import { lazyPolicySource } from './lazy-policy-source.js';
+import { serverModule, serverModuleIfLoaded } from './server-module.js';
 import { MeshRuntime } from './runtime.js';
 import { startMesh } from './start.js';
 
@@ -166,7 +167,7 @@ export class Mesh {
     }
     this.#servers.add(server);
     server.once('close', () => this.#servers.delete(server));
-    return wrapServer(
+    return serverModule().wrapServer(
       server,
       {
         registrar: async () => this.#serverRegistrar(await this.#started()),
@@ -209,7 +210,7 @@ export class Mesh {
 
   /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
   registered(server: http.Server): Promise<RegisteredInstance | undefined> {
-    const state = wrappedState(server);
+    const state = serverModuleIfLoaded()?.wrappedState(server);
     if (!state) return Promise.reject(new MeshError(ErrorCode.INVALID_OPTIONS, 'this server was not wrapped with wrapServer'));
     return state.registered;
   }
