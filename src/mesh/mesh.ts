@@ -89,6 +89,7 @@ export class Mesh {
    * control plane that comes up later is found. After close(), rejects with HYPHAE_ERR_MESH_CLOSED.
    */
   start(): Promise<this> {
+    if (this.#closing) return Promise.reject(closedError());
     if (this.#runtime) return Promise.resolve(this);
     return this.#started().then(() => this);
   }
@@ -98,6 +99,7 @@ export class Mesh {
     return this.#runtime !== undefined && this.#closing === undefined;
   }
 
+  /** The runtime, started if need be. A closing mesh's servers still drain with it; only a new start is refused. */
   #started(): Promise<MeshRuntime> {
     if (this.#runtime) return Promise.resolve(this.#runtime);
     if (this.#closing) return Promise.reject(closedError());

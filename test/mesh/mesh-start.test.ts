@@ -123,6 +123,8 @@ describe('Mesh lifecycle: new Mesh(), start(), close()', () => {
     await mesh.close();
     assert.equal(server.listening, false, 'drained and closed by close()');
     assert.deepEqual(await instancesOf(cp, 'early'), []);
+    await assert.rejects(mesh.start(), closed, 'a closed mesh does not start again');
+    assert.equal(mesh.started, false);
   });
 
   it('a wrapped server\'s requests wait for policies while the control plane is down (then 503), and pass once it is up', { timeout: 120_000 }, async () => {
