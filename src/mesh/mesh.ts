@@ -24,7 +24,7 @@ import { meshEvents } from './mesh-events.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import { createMeshTelemetry } from './telemetry.js';
 import { lazyPolicySource } from './lazy-policy-source.js';
-import { serverModule, serverModuleIfLoaded } from './server-module.js';
+import { serverModule } from './server-module.js';
 import { MeshRuntime } from './runtime.js';
 import { startMesh } from './start.js';
 
@@ -212,7 +212,7 @@ export class Mesh {
 
   /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
   registered(server: http.Server): Promise<RegisteredInstance | undefined> {
-    const state = serverModuleIfLoaded()?.wrappedState(server);
+    const state = serverModule().wrappedState(server);
     if (!state) return Promise.reject(new MeshError(ErrorCode.INVALID_OPTIONS, 'this server was not wrapped with wrapServer'));
     return state.registered;
   }

@@ -15,8 +15,3 @@ let loaded: WrapServerModule | undefined;
 export function serverModule(): WrapServerModule {
   return (loaded ??= createRequire(import.meta.url)('../server/wrap-server.js') as WrapServerModule);
 }
-
-/** The module if a server was wrapped in this process (nothing to ask of it otherwise). */
-export function serverModuleIfLoaded(): WrapServerModule | undefined {
-  return loaded;
-}
