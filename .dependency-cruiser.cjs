@@ -28,7 +28,7 @@ const entryPoints = [
   '^test/run[.]ts$',
   '[.]test[.]ts$',
   // test processes that tests start by path (startNode(path.join(buildDir, ...)))
-  '^test/helpers/(keepalive-service|keepalive-server|route-probe|modules-probe)[.]ts$',
+  '^test/helpers/(keepalive-service|keepalive-server|route-probe|modules-probe|client-only-probe)[.]ts$',
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and
   // the peers they start by path
   '^bench/[^/]+[.]ts$',
@@ -36,7 +36,7 @@ const entryPoints = [
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)
-  '^examples/(demo|plugins)[.]ts$',
+  '^examples/(demo|plugins|lazy-start)[.]ts$',
   '^examples/(api|chain|web)/server[.]ts$',
   '^examples/telemetry/(service|otel)[.]ts$',
   // scripts run by npm scripts or by hand

@@ -22,19 +22,34 @@ export interface DispatchRouter {
 
 const noop = () => {};
 
-export class MeshDispatcher extends Dispatcher {
-  #router: DispatchRouter;
-  #passthrough: Dispatcher;
+/** What a dispatcher made before its router exists waits for (a lazily started mesh's start). */
+export type RouterPending = () => Promise<unknown>;
 
-  constructor(router: DispatchRouter, passthrough: Dispatcher) {
+export class MeshDispatcher extends Dispatcher {
+  #router: DispatchRouter | undefined;
+  #passthrough: Dispatcher;
+  #pending: RouterPending | undefined;
+
+  /** Without a router (a mesh not started yet), each call waits for `pending`, then for attach(). */
+  constructor(router: DispatchRouter | RouterPending, passthrough: Dispatcher) {
     super();
-    this.#router = router;
+    if (typeof router === 'function') this.#pending = router;
+    else this.#router = router;
     this.#passthrough = passthrough;
   }
 
+  /** Give a dispatcher made before its router the router; from now on calls go straight to it. */
+  attach(router: DispatchRouter): void {
+    this.#router = router;
+    this.#pending = undefined;
+  }
+
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const router = this.#router;
+    // Once attached, the one check a call pays for the lazy start: a field read, no promise.
+    if (router === undefined) return this.#dispatchWhenAttached(opts, handler);
     const owned = takeOver(opts);
-    const target = this.#router.route(opts.origin);
+    const target = router.route(opts.origin);
     if (target === undefined) return this.#passthrough.dispatch(opts, handler);
     const h = toLegacyHandler(handler);
     if (target instanceof MeshError) {
@@ -48,9 +63,30 @@ export class MeshDispatcher extends Dispatcher {
     return true;
   }
 
+  /**
+   * A call before the router exists: dispatched as it is once the start settles. undici's handlers learn of
+   * an abort only from onConnect, which this dispatch still makes, so an abort meanwhile is not lost.
+   */
+  #dispatchWhenAttached(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const fail = (err: unknown) => {
+      const h = toLegacyHandler(handler);
+      h.onConnect?.(noop);
+      h.onError?.(err instanceof Error ? err : new Error(String(err)));
+    };
+    this.#pending!().then(() => {
+      if (this.#router === undefined) return fail(new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true }));
+      try {
+        this.dispatch(opts, handler);
+      } catch (err) {
+        fail(err);
+      }
+    }, fail);
+    return true;
+  }
+
   #failed(call: MeshCall, err: unknown, original: Dispatcher.DispatchHandler): void {
     if (
-      this.#router.passthroughUnknown &&
+      this.#router!.passthroughUnknown &&
       err instanceof MeshError &&
       err.code === ErrorCode.SERVICE_NOT_FOUND &&
       !call.abortReason

@@ -6,10 +6,13 @@ import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
 /**
  * Reach the control plane before the mesh is handed to the application: fail
  * with a clear error after bounded attempts, or wait with backoff when asked.
+ * An abort (the mesh closed meanwhile) rejects with the signal's reason.
  */
-export async function connectControlPlane(client: ControlPlaneClient, attempts: number, wait: boolean, logger: Logger): Promise<void> {
+export async function connectControlPlane(client: ControlPlaneClient, attempts: number, wait: boolean, logger: Logger, signal?: AbortSignal): Promise<void> {
   let lastErr: unknown;
   for (let i = 0; wait || i < attempts; i++) {
+    // close() during a start that waits for the control plane ends the wait (sleep rejects with the reason too).
+    signal?.throwIfAborted();
     try {
       await client.health();
       if (i > 0) logger.info('hyphae: control plane reachable', { url: client.currentUrl });
@@ -17,7 +20,7 @@ export async function connectControlPlane(client: ControlPlaneClient, attempts: 
     } catch (err) {
       lastErr = err;
       if (i === 0 && wait) logger.warn('hyphae: waiting for the control plane', { urls: client.urls, error: String(err) });
-      if (wait || i + 1 < attempts) await sleep(fullJitter(i + 1, { baseMs: 200, maxMs: wait ? 5_000 : 1_000 }));
+      if (wait || i + 1 < attempts) await sleep(fullJitter(i + 1, { baseMs: 200, maxMs: wait ? 5_000 : 1_000 }), signal);
     }
   }
   const why = lastErr instanceof Error ? lastErr.message : String(lastErr);

@@ -42,13 +42,18 @@ export interface StartState {
  * snapshots of it, start anyway from them, with a warning: calls to cached
  * services work, and the watch stream keeps trying in the background.
  */
-export async function connectOrStartFromCache(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger): Promise<StartState> {
+export async function connectOrStartFromCache(
+  client: ControlPlaneClient,
+  options: ResolvedMeshOptions,
+  logger: Logger,
+  signal?: AbortSignal,
+): Promise<StartState> {
   const cache = openCache(client, options, logger);
   // With a cache to fall back on, one failed try is enough to decide (even with waitForControlPlane):
   // the watch stream keeps trying in the background.
   const cached = cache.size > 0;
   try {
-    await connectControlPlane(client, cached ? 1 : options.connectAttempts, cached ? false : options.waitForControlPlane, logger);
+    await connectControlPlane(client, cached ? 1 : options.connectAttempts, cached ? false : options.waitForControlPlane, logger, signal);
     return { offline: false, dir: cache.dir, trustBundle: cache.trustBundle };
   } catch (err) {
     if (cache.size === 0 || !(err instanceof MeshError) || err.code !== ErrorCode.CONTROL_PLANE_UNREACHABLE) throw err;

@@ -2,36 +2,30 @@
  * The Mesh: one per process (usually). It owns discovery, the destinations the
  * process calls (destinations.ts), the passthrough agent, the servers it
  * wrapped and their registrations (registrar.ts), and offers them as fetch,
- * request, an undici Dispatcher and wrapServer. createMesh() reaches the
- * control plane and the CA first (start.ts).
+ * request, an undici Dispatcher and wrapServer. `new Mesh()` reaches nothing;
+ * start() (createMesh() awaits it) reaches the control plane and the CA
+ * (start.ts) and wires what needs them (runtime.ts).
  */
 import type http from 'node:http';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
-import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
-import type { Resolver } from '../discovery/resolver.js';
-import { WatchCache } from '../discovery/watch-cache.js';
-import type { WatchStream } from '../discovery/watch-stream.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
 import { handOver } from '../client/call/options-copy.js';
 import { splitUrl } from '../client/call/url.js';
-import { wrapServer, wrappedState, type WrapServerOptions } from '../server/wrap-server.js';
+import type { WrapServerOptions } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
-import type { InboundTls } from '../server/mtls-front.js';
 import type { PolicySource } from '../server/policy-source.js';
 import type { ClientEventSink } from '../client/events.js';
 import type { HealthState } from '../resilience/outlier-detector.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
-import type { StatsReporter } from '../discovery/stats-reporter.js';
-import { watchCachePolicySource } from './policy-source.js';
-import { controlPlaneDiscovery } from './fail-static.js';
 import type { MeshSecurity } from './security.js';
 import { meshEvents } from './mesh-events.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
-import { certificateInfo, createMeshTelemetry, endpointStates, startStatsReporter } from './telemetry.js';
-import { Destinations } from './destinations.js';
-import { MeshRegistrar } from './registrar.js';
+import { createMeshTelemetry } from './telemetry.js';
+import { lazyPolicySource } from './lazy-policy-source.js';
+import { serverModule } from './server-module.js';
+import { MeshRuntime } from './runtime.js';
 import { startMesh } from './start.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -50,87 +44,110 @@ export interface EndpointView {
 
 export class Mesh {
   readonly options: ResolvedMeshOptions;
-  /** An undici Dispatcher: `undici.fetch(url, { dispatcher: mesh.dispatcher })`. */
+  /** An undici Dispatcher: `undici.fetch(url, { dispatcher: mesh.dispatcher })`. Before start() completes, a call through it starts the mesh and waits. */
   readonly dispatcher: MeshDispatcher;
   readonly logger: Logger;
-  #client: ControlPlaneClient | undefined;
-  #stream: WatchStream | undefined;
-  #resolver: Resolver;
-  #cache: WatchCache;
-  #destinations: Destinations;
+  /** Discovery, destinations, registrar: what exists once start() succeeded (runtime.ts). */
+  #runtime: MeshRuntime | undefined;
+  /** The start under way; cleared when it fails, so the next use tries again. */
+  #starting: Promise<MeshRuntime> | undefined;
+  /** Ends a start that waits for the control plane when the mesh is closed. */
+  #startAbort = new AbortController();
   #passthrough: Agent;
   #servers = new Set<http.Server>();
-  #registrar: MeshRegistrar | undefined;
   #closing: Promise<void> | undefined;
-  /** mTLS (an https:// control plane); undefined for a plain mesh. */
-  #security: MeshSecurity | undefined;
   /** The mesh's one event sink: every destination and wrapped server emits into it; hooks and telemetry subscribe. */
   #events: ClientEventSink;
   /** Spans, metrics, access log and edge stats of this mesh; undefined with `telemetry.enabled: false`. */
   #telemetry: MeshTelemetry | undefined;
-  /** Sends the edge stats to the control plane; undefined without one or with `reportStats: false`. */
-  #reporter: StatsReporter | undefined;
-  #telemetryDisposers: (() => void)[] = [];
 
-  /** Use createMesh(): it validates the options and reaches the control plane first. */
-  private constructor(options: ResolvedMeshOptions, client: ControlPlaneClient | undefined, security: MeshSecurity | undefined, telemetry: MeshTelemetry | undefined) {
+  /**
+   * Validates the options (a MeshError HYPHAE_ERR_INVALID_OPTIONS listing every problem) and makes the
+   * mesh without reaching anything: wrapServer works at once; fetch, request and the dispatcher start
+   * the mesh on first use and wait for it. `await createMesh(options)` is `new Mesh(options)` + start().
+   */
+  constructor(input: MeshOptions) {
+    const options = parseMeshOptions(input);
     this.options = options;
     this.logger = options.logger ?? defaultLogger;
-    this.#client = client;
-    this.#security = security;
-    this.#registrar = client ? new MeshRegistrar(client, options, this.logger) : undefined;
-    this.#events = meshEvents(options.hooks, telemetry, this.logger);
-    if (options.resolver) {
-      this.#resolver = options.resolver;
-    } else {
-      ({ stream: this.#stream, resolver: this.#resolver } = controlPlaneDiscovery(client!, options, this.logger));
-    }
-    this.#cache = new WatchCache(this.#resolver);
-    this.#destinations = new Destinations({
-      options,
-      cache: this.#cache,
-      logger: this.logger,
-      events: this.#events,
-      telemetry,
-      poolFactory: security && ((service) => security.poolFactory(service)),
-    });
-    // Telemetry, one per mesh: it reads the endpoints of every destination and the certificate.
-    this.#telemetry = telemetry;
-    if (telemetry) {
-      this.#telemetryDisposers.push(telemetry.observeEndpoints(() => endpointStates(this.#destinations.values())));
-      this.#telemetryDisposers.push(() => telemetry.close());
-      if (security) this.#telemetryDisposers.push(telemetry.observeCertificate(() => certificateInfo(security.identity())));
-      const registrar = this.#registrar;
-      if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => registrar?.instanceIds() ?? [], this.logger);
-    }
-    // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
-    if (security && this.#stream) security.follow(this.#stream, this.#cache, { namespace: options.namespace, name: options.service! });
+    // Made now, not at start: a server wrapped before the start builds its inbound stack with it.
+    this.#telemetry = createMeshTelemetry(options);
+    this.#events = meshEvents(options.hooks, this.#telemetry, this.logger);
     this.#passthrough = new Agent();
-    this.dispatcher = new MeshDispatcher(this.#destinations, this.#passthrough);
+    this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough);
   }
 
-  /** `internal.telemetry`: the default mesh's, made before the mesh when a server is wrapped first. */
-  static async create(input: MeshOptions, internal: { telemetry?: MeshTelemetry | undefined } = {}): Promise<Mesh> {
-    const options = parseMeshOptions(input);
-    const { client, security } = await startMesh(options);
-    return new Mesh(options, client, security, 'telemetry' in internal ? internal.telemetry : createMeshTelemetry(options));
+  /** Same as createMesh(options). */
+  static async create(input: MeshOptions): Promise<Mesh> {
+    return createMesh(input);
   }
 
-  /** This process's workload identity and mTLS figures; undefined for a mesh without mTLS. */
+  /**
+   * Reach the control plane (or start from the discovery cache) and the CA, then wire discovery.
+   * Idempotent: every call shares the start under way and resolves at once after it succeeded. A failed
+   * start is not remembered: the next call (or the next request, registration...) tries again, so a
+   * control plane that comes up later is found. After close(), rejects with HYPHAE_ERR_MESH_CLOSED.
+   */
+  start(): Promise<this> {
+    if (this.#closing) return Promise.reject(closedError());
+    if (this.#runtime) return Promise.resolve(this);
+    return this.#started().then(() => this);
+  }
+
+  /** True once start() succeeded (and until close()). */
+  get started(): boolean {
+    return this.#runtime !== undefined && this.#closing === undefined;
+  }
+
+  /** The runtime, started if need be. A closing mesh's servers still drain with it; only a new start is refused. */
+  #started(): Promise<MeshRuntime> {
+    if (this.#runtime) return Promise.resolve(this.#runtime);
+    if (this.#closing) return Promise.reject(closedError());
+    return (this.#starting ??= this.#start());
+  }
+
+  async #start(): Promise<MeshRuntime> {
+    try {
+      const started = await startMesh(this.options, this.#startAbort.signal);
+      // Closed while the CA answered: what the start made is let go here, since close() no longer sees it.
+      if (this.#closing) {
+        await started.security?.close();
+        await started.client?.close();
+        throw closedError();
+      }
+      const runtime = new MeshRuntime({ options: this.options, logger: this.logger, events: this.#events, telemetry: this.#telemetry }, started);
+      this.#runtime = runtime;
+      this.dispatcher.attach(runtime.destinations);
+      return runtime;
+    } catch (err) {
+      this.#starting = undefined;
+      throw this.#startAbort.signal.aborted ? closedError() : err;
+    }
+  }
+
+  /** This process's workload identity and mTLS figures; undefined for a mesh without mTLS, and before start() completes. */
   identity(): ReturnType<MeshSecurity['identity']> | undefined {
-    return this.#security?.identity();
+    return this.#runtime?.security?.identity();
   }
 
-  /** Renew the workload certificate now instead of at half its lifetime (after a root rotation, in tests). */
+  /** Renew the workload certificate now instead of at half its lifetime (after a root rotation, in tests). Starts the mesh first if needed. */
   async renewCertificate(): Promise<void> {
-    if (!this.#security) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'this mesh has no mTLS (its control plane is not https://)');
-    await this.#security.renewNow();
+    const { security } = await this.#started();
+    if (!security) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'this mesh has no mTLS (its control plane is not https://)');
+    await security.renewNow();
   }
 
-  /** WHATWG fetch through the mesh (undici's fetch with the mesh dispatcher). */
-  readonly fetch: MeshFetch = (input, init) => undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  /** WHATWG fetch through the mesh (undici's fetch with the mesh dispatcher). Before start() completes it starts the mesh and waits; a failed start rejects with its own error. */
+  readonly fetch: MeshFetch = (input, init) => {
+    if (this.#runtime === undefined) return this.#started().then(() => this.fetch(input, init));
+    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+  };
 
-  /** undici's `request` shape, the fast path: resolves with status, headers and a streaming body. */
+  /**
+   * undici's `request` shape, the fast path: resolves with status, headers and a streaming body. Before
+   * start() completes, the dispatcher starts the mesh and holds the call (a failed start rejects it with its
+   * own error): no check of its own here, so a started mesh's calls pay nothing for the lazy form.
+   */
   readonly request = (url: string | URL, options?: MeshRequestOptions): Promise<Dispatcher.ResponseData> => {
     const { origin, path } = splitUrl(url);
     // Object.assign, not a spread with more fields: see client/call/options-copy.ts (a new object shape per call).
@@ -138,21 +155,26 @@ export class Mesh {
     return this.dispatcher.request(handOver(Object.assign({}, options, { origin, path, method: options?.method ?? 'GET' })));
   };
 
-  /** Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers. */
+  /**
+   * Register the server on listen, drain it on close, and run the inbound mesh layers before its handlers.
+   * Works before start(): the server is drained by close() at once, and its registration, mTLS context and
+   * policies wait for the start (which its listen() begins); meanwhile its requests wait for the policies.
+   */
   wrapServer<S extends http.Server>(server: S, options: WrapServerOptions = {}): S {
-    if (this.#closing) throw new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
-    if (options.register !== false && this.#client && !this.options.service) {
+    if (this.#closing) throw closedError();
+    if (options.register !== false && this.options.controlPlane !== undefined && !this.options.service) {
       throw new MeshError(ErrorCode.INVALID_OPTIONS, 'wrapServer registers the server, so the mesh needs a service name: set the `service` option or HYPHAE_SERVICE', {
         details: { variable: 'HYPHAE_SERVICE' },
       });
     }
     this.#servers.add(server);
     server.once('close', () => this.#servers.delete(server));
-    return wrapServer(
+    return serverModule().wrapServer(
       server,
       {
-        registrar: async () => this.#serverRegistrar(),
-        ...(this.#security ? { tls: async () => this.#security?.inbound } : {}),
+        registrar: async () => this.#serverRegistrar(await this.#started()),
+        // The control plane's scheme says now whether the started mesh will have mTLS.
+        ...(isSecure(this.options.controlPlane) ? { tls: async () => (await this.#started()).security?.inbound } : {}),
         logger: this.logger,
         defaults: {
           labels: this.options.labels,
@@ -176,7 +198,7 @@ export class Mesh {
    * For diagnostics and tools; the hot path never goes through it.
    */
   endpoints(service: string): EndpointView[] {
-    const dest = this.#destinations.get(service);
+    const dest = this.#runtime?.destinations.get(service);
     return (dest?.endpoints.list ?? []).map((e) => ({
       id: e.id,
       address: e.info.address,
@@ -190,7 +212,7 @@ export class Mesh {
 
   /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
   registered(server: http.Server): Promise<RegisteredInstance | undefined> {
-    const state = wrappedState(server);
+    const state = serverModule().wrappedState(server);
     if (!state) return Promise.reject(new MeshError(ErrorCode.INVALID_OPTIONS, 'this server was not wrapped with wrapServer'));
     return state.registered;
   }
@@ -219,9 +241,16 @@ export class Mesh {
     };
   }
 
-  /** Drain and close every wrapped server, then stop discovery and release every connection. */
+  /**
+   * Drain and close every wrapped server, then stop discovery and release every connection. Before or
+   * during start() too: a start waiting for the control plane ends (it and every call waiting for it
+   * reject with HYPHAE_ERR_MESH_CLOSED), and a later start() or call is refused the same way.
+   */
   close(): Promise<void> {
-    if (this.#closing === undefined) this.#destinations.refuseNew();
+    if (this.#closing === undefined) {
+      this.#runtime?.destinations.refuseNew();
+      this.#startAbort.abort(closedError());
+    }
     return (this.#closing ??= this.#close());
   }
 
@@ -229,54 +258,45 @@ export class Mesh {
     await Promise.all(
       [...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())),
     );
+    // A start under way settles soon after the abort; what it made is closed by it, or here once it succeeded.
+    await this.#starting?.catch(() => undefined);
+    const runtime = this.#runtime;
     // Telemetry: after the servers drained, so the last report counts their final requests.
-    await this.#reporter?.close();
-    for (const d of this.#telemetryDisposers.splice(0)) d();
-    await this.#registrar?.close();
-    await this.#destinations.close();
-    await this.#cache.close();
-    await this.#resolver.close();
-    await this.#security?.close();
-    await this.#stream?.close();
-    await this.#client?.close();
+    await runtime?.closeReporter();
+    this.#telemetry?.close();
+    await runtime?.close();
     await this.#passthrough.close();
   }
 
-  #serverRegistrar(): ServerRegistrar | undefined {
-    if (!this.#registrar) this.logger.warn('hyphae: no control plane configured; the server is not registered');
-    return this.#registrar;
+  #serverRegistrar(runtime: MeshRuntime): ServerRegistrar | undefined {
+    if (!runtime.registrar) this.logger.warn('hyphae: no control plane configured; the server is not registered');
+    return runtime.registrar;
   }
 
-  /** A wrapped server enforces the policies of its own service's snapshot. */
+  /** A wrapped server enforces the policies of its own service's snapshot; before the start, once it is there. */
   #policySource(): PolicySource | undefined {
     // Without a service name there is no "own service" to select policies by: nothing to enforce.
     if (!this.options.service) return undefined;
-    return watchCachePolicySource(this.#cache, { namespace: this.options.namespace, name: this.options.service });
-  }
-
-  /** For the default mesh: adopt a server wrapped before the mesh existed, so close() and signals drain it. */
-  static adopt(mesh: Mesh, server: http.Server): void {
-    if (!server.listening && wrappedState(server) === undefined) return;
-    mesh.#servers.add(server);
-    server.once('close', () => mesh.#servers.delete(server));
-  }
-
-  /** For the default mesh, which creates the mesh after the server is wrapped. */
-  static policySourceOf(mesh: Mesh): PolicySource | undefined {
-    return mesh.#policySource();
-  }
-
-  /** For the default mesh's lazily resolved registrar. */
-  static registrarOf(mesh: Mesh): ServerRegistrar | undefined {
-    return mesh.#serverRegistrar();
-  }
-
-  /** For the default mesh's lazily resolved mTLS front. */
-  static inboundTlsOf(mesh: Mesh): InboundTls | undefined {
-    return mesh.#security?.inbound;
+    return this.#runtime?.policies ?? lazyPolicySource(async () => (await this.#started()).policies);
   }
 }
 
-export function createMesh(options: MeshOptions): Promise<Mesh> {
-  return Mesh.create(options);
+function closedError(): MeshError {
+  return new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
+}
+
+function isSecure(controlPlane: string | string[] | undefined): boolean {
+  return (Array.isArray(controlPlane) ? controlPlane[0] : controlPlane)?.startsWith('https:') ?? false;
+}
+
+/** Validate the options, reach the control plane and the CA, and return the started mesh (`new Mesh(options)` + start()). */
+export async function createMesh(options: MeshOptions): Promise<Mesh> {
+  const mesh = new Mesh(options);
+  try {
+    return await mesh.start();
+  } catch (err) {
+    // Nothing of the failed start is left; the telemetry and the passthrough agent made with the mesh are let go.
+    await mesh.close();
+    throw err;
+  }
 }

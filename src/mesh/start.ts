@@ -1,7 +1,8 @@
 /**
  * What a mesh must have before it is handed to the application: the control
  * plane reached (or the fail-static cache to start from), and with an https://
- * control plane the workload certificate (mTLS). Run once by createMesh().
+ * control plane the workload certificate (mTLS). Run by mesh.start() until it
+ * succeeds once; `signal` (the mesh closed) ends a wait for the control plane.
  */
 import { readFile } from 'node:fs/promises';
 import { ErrorCode, MeshError } from '../core/errors.js';
@@ -19,7 +20,7 @@ export interface MeshStart {
   security: MeshSecurity | undefined;
 }
 
-export async function startMesh(options: ResolvedMeshOptions): Promise<MeshStart> {
+export async function startMesh(options: ResolvedMeshOptions, signal?: AbortSignal): Promise<MeshStart> {
   if (options.controlPlane === undefined) return { client: undefined, security: undefined };
   const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
   const secure = urls[0]!.startsWith('https:');
@@ -28,7 +29,7 @@ export async function startMesh(options: ResolvedMeshOptions): Promise<MeshStart
   const client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca, run: untraced });
   const logger = options.logger ?? defaultLogger;
   try {
-    const start = await connectOrStartFromCache(client, options, logger);
+    const start = await connectOrStartFromCache(client, options, logger, signal);
     if (!options.cacheIdentity && start.dir !== undefined && options.service) await forgetIdentity(start.dir, options.namespace, options.service, logger);
     // mTLS needs a certificate: from the CA at start (bounded attempts, or waitForControlPlane), or, when the
     // control plane is unreachable and the mesh starts from its cache, the one an earlier run kept.
@@ -43,6 +44,10 @@ export async function startMesh(options: ResolvedMeshOptions): Promise<MeshStart
         identityCache: options.cacheIdentity && start.dir !== undefined ? new IdentityCache(start.dir, options.namespace, options.service!, logger) : undefined,
         offline: start.offline ? { trustBundle: start.trustBundle } : undefined,
       });
+    }
+    if (signal?.aborted) {
+      await security?.close();
+      signal.throwIfAborted();
     }
     return { client, security };
   } catch (err) {
