@@ -87,7 +87,7 @@ async function cpuPerRequest(pool: Pool, origin: string, requests: number, concu
   return (cpu.user + cpu.system) / requests;
 }
 
-export async function serverStackCost(opts: { rounds: number; requests: number; concurrency: number }): Promise<void> {
+export async function serverStackCost(opts: { rounds: number; requests: number; concurrency: number }): Promise<ServerStackRow[]> {
   const variants: Variant[] = [
     { name: 'plain http.Server', server: http.createServer(handler), us: [] },
     { name: 'wrapServer (as shipped)', server: wrapped(true), us: [] },
@@ -110,7 +110,7 @@ export async function serverStackCost(opts: { rounds: number; requests: number; 
       console.error(`round ${r + 1}: ${variants.map((v) => `${v.name} ${v.us[r]!.toFixed(2)}`).join(', ')} µs/request`);
     }
     // The added cost per round (same round, same drift), then the median.
-    report(variants);
+    return report(variants);
   } finally {
     for (const v of variants) {
       await v.pool?.close();
@@ -181,7 +181,7 @@ async function emitCpuPerRequest(server: http.Server, requests: number, concurre
   return (cpu.user + cpu.system) / requests;
 }
 
-export async function serverStackEmitCost(opts: { rounds: number; requests: number; concurrency: number }): Promise<void> {
+export async function serverStackEmitCost(opts: { rounds: number; requests: number; concurrency: number }): Promise<ServerStackRow[]> {
   const variants: Variant[] = [
     { name: 'plain http.Server', server: http.createServer(handler), us: [] },
     { name: 'wrapServer (as shipped)', server: wrapped(true), us: [] },
@@ -195,19 +195,31 @@ export async function serverStackEmitCost(opts: { rounds: number; requests: numb
     for (const v of order) v.us.push(await emitCpuPerRequest(v.server, opts.requests, opts.concurrency));
     console.error(`round ${r + 1}: ${variants.map((v) => `${v.name} ${v.us[r]!.toFixed(2)}`).join(', ')} µs/request`);
   }
-  report(variants);
+  return report(variants);
 }
 
-function report(variants: Variant[]): void {
+export interface ServerStackRow {
+  name: string;
+  /** Process CPU per request, µs, median round. */
+  usPerRequest: number;
+  /** Over the plain server in the same round, µs: median, and the rounds' spread. */
+  addedUs: number;
+  addedMinUs: number;
+  addedMaxUs: number;
+}
+
+function report(variants: Variant[]): ServerStackRow[] {
   const base = variants[0]!;
-  for (const v of variants) {
+  return variants.map((v) => {
     const added = v.us.map((u, i) => u - base.us[i]!);
     const sorted = [...added].sort((a, b) => a - b);
+    const row = { name: v.name, usPerRequest: median(v.us), addedUs: median(added), addedMinUs: sorted[0]!, addedMaxUs: sorted[sorted.length - 1]! };
     console.log(
-      `${v.name.padEnd(26)} ${median(v.us).toFixed(2).padStart(7)} µs/request` +
-        (v === base ? '' : `, added ${median(added).toFixed(2)} µs (rounds ${sorted[0]!.toFixed(2)} .. ${sorted[sorted.length - 1]!.toFixed(2)})`),
+      `${v.name.padEnd(26)} ${row.usPerRequest.toFixed(2).padStart(7)} µs/request` +
+        (v === base ? '' : `, added ${row.addedUs.toFixed(2)} µs (rounds ${row.addedMinUs.toFixed(2)} .. ${row.addedMaxUs.toFixed(2)})`),
     );
-  }
+    return row;
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
