@@ -185,14 +185,24 @@ try {
     sends.set(name, send);
     await runLoad(send, { concurrency, durationMs: 1_000 });
   }
+  const countsOrigin = `http://127.0.0.1:${ports.counts}`;
+  /** Connections the listener has accepted so far (cost-server's `counts` listener). */
+  const accepted = async (name: Listener): Promise<number> => {
+    const r = await request(countsOrigin);
+    return ((await r.body.json()) as Record<string, number>)[name === 'meshRaw' ? 'mesh' : name]!;
+  };
   const measure = async (name: Listener) => {
+    const conns0 = await accepted(name);
     const cpu0 = sample(server.proc.pid!).cpuSeconds;
     const res = await runLoad(sends.get(name)!, { concurrency, durationMs });
-    return { res, serverUs: ((sample(server.proc.pid!).cpuSeconds - cpu0) * 1e6) / res.requests };
+    const serverUs = ((sample(server.proc.pid!).cpuSeconds - cpu0) * 1e6) / res.requests;
+    return { res, serverUs, connections: (await accepted(name)) - conns0 };
   };
   if (rounds === 0) {
-    const { res, serverUs } = await measure(listeners[0]!);
-    console.log(`${listeners[0]}: ${res.requests} requests, ${res.rps.toFixed(0)} req/s, errors ${res.errors}, server CPU ${serverUs.toFixed(1)} µs/request (profiled)`);
+    const { res, serverUs, connections } = await measure(listeners[0]!);
+    console.log(
+      `${listeners[0]}: ${res.requests} requests, ${res.rps.toFixed(0)} req/s, errors ${res.errors}, server CPU ${serverUs.toFixed(1)} µs/request (profiled), ${connections} new connections`,
+    );
     await server.kill('SIGTERM');
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('the server wrote no profile');
@@ -208,10 +218,10 @@ try {
       const order = r % 2 === 0 ? listeners : [...listeners].reverse();
       const line: string[] = [];
       for (const name of order) {
-        const { res, serverUs } = await measure(name);
+        const { res, serverUs, connections } = await measure(name);
         if (res.errors > 0) throw new Error(`${name}: ${res.errors} failed requests`);
         perListener.get(name)!.push(serverUs);
-        line.push(`${name} ${serverUs.toFixed(1)} µs (${res.rps.toFixed(0)} req/s)`);
+        line.push(`${name} ${serverUs.toFixed(1)} µs (${res.rps.toFixed(0)} req/s, ${connections} new conns)`);
       }
       console.log(`round ${r + 1}: ${line.join(', ')}`);
     }
