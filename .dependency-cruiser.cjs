@@ -32,7 +32,7 @@ const entryPoints = [
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and
   // the peers they start by path
   '^bench/[^/]+[.]ts$',
-  '^bench/lib/(echo-server|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child)[.]ts$',
+  '^bench/lib/(echo-server|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer)[.]ts$',
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)

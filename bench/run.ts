@@ -18,6 +18,7 @@ import { lbSlowEndpoint, type LbRow } from './lb-slow-endpoint.js';
 import { mtls } from './mtls.js';
 import { overhead, type Row } from './overhead.js';
 import { printRegexRows, regexAttacks, regexRoutes, type RegexAttackRow, type RegexRouteRow } from './regex-match.js';
+import { serverStackEmitCost, type ServerStackRow } from './server-stack-cost.js';
 import { describeSidecar, SIDECAR_DEFAULTS, sidecar } from './sidecar.js';
 import { printSidecar, type SidecarResult } from './sidecar-report.js';
 import { printTelemetryRows, telemetryThroughput, type TelemetryRow } from './telemetry-throughput.js';
@@ -94,6 +95,12 @@ const regex = { routes: regexRoutes({ rounds: 7, matches: 200_000 }), attacks: r
 printRegexRows(regex.routes, regex.attacks);
 
 console.log('');
+console.log(
+  `server stack (bench/server-stack-cost --emit): wrapServer's own CPU per request over a plain http.Server, in-process, real request objects, no sockets; ${Math.max(opts.rounds, 7)} interleaved rounds of 100,000 requests, median`,
+);
+const serverStack: ServerStackRow[] = await serverStackEmitCost({ rounds: Math.max(opts.rounds, 7), requests: 100_000, concurrency: opts.concurrency });
+
+console.log('');
 const sidecarOpts = { ...SIDECAR_DEFAULTS, concurrency: opts.concurrency, durationMs: Number(values['sidecar-duration']), rounds: Number(values['sidecar-rounds']) };
 console.log(describeSidecar(sidecarOpts));
 // The last section: a failure here (no openssl, say) is reported without losing the sections above.
@@ -113,6 +120,7 @@ const out: {
   lbSlowEndpoint: (LbRow & { p99VsHealthy: number })[];
   telemetry: TelemetryRow[];
   regex: { routes: RegexRouteRow[]; attacks: RegexAttackRow[] };
+  serverStack: ServerStackRow[];
   sidecar: SidecarResult | { error: string };
 } = {
   machine,
@@ -124,6 +132,7 @@ const out: {
   lbSlowEndpoint: lb.map((r) => ({ ...r, p99VsHealthy: r.p99ms / healthyP99 })),
   telemetry,
   regex,
+  serverStack,
   sidecar: perProcess,
 };
 await mkdir(path.join(repoRoot, 'bench/results'), { recursive: true });

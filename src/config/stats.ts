@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { LATENCY_BUCKETS } from '../core/latency-histogram.js';
 import { DEFAULT_NAMESPACE, nameSchema } from './names.js';
 
-export const STATS_PATH = '/v1/stats';
+export { STATS_PATH } from './wire.js';
 
 /**
  * The windows (seconds) the control plane summarises stats over: a fixed few, since every window

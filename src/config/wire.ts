@@ -18,6 +18,13 @@ export const API_PREFIX = '/v1';
 export const WATCH_PATH = `${API_PREFIX}/watch`;
 
 /**
+ * Where every mesh process posts its stats (the body: config/stats.ts). Here rather than beside the
+ * stats schemas: a mesh process needs the path alone, and importing stats.ts would build its schemas
+ * (~0.35 MiB of heap) in every process for the control plane's validation.
+ */
+export const STATS_PATH = `${API_PREFIX}/stats`;
+
+/**
  * The state of one service, pushed on the watch stream whenever it changes.
  * Each event carries the whole service (a "state of the world" per service, as
  * xDS SotW does), so a client never has to replay deltas after a reconnect.

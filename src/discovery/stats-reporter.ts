@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../core/logger.js';
-import { STATS_PATH, type StatsReportInput } from '../config/stats.js';
+import type { StatsReportInput } from '../config/stats.js';
+import { STATS_PATH } from '../config/wire.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 
 /** The part of a report the telemetry produces (MeshTelemetry.takeStats() fits it). */

@@ -226,9 +226,11 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     ));
 
   const patched = server as http.Server & { emit: Emit };
-  patched.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
+  // Named parameters and `arguments` passed on as is (as wrapServer's emit): every request comes through
+  // here, and a rest array plus a spread per request is work for nothing.
+  patched.emit = function emit(this: http.Server, event: string | symbol, a?: unknown): boolean {
     if (event === 'connection') {
-      const socket = args[0] as Socket;
+      const socket = a as Socket;
       pending.add(socket);
       socket.once('close', () => pending.delete(socket));
       deadlines.arm(socket);
@@ -240,13 +242,14 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     }
     if (event === 'request' && inbound?.mode() === 'STRICT') {
       // A keep-alive plaintext connection from before a switch to STRICT: its request never reaches the stack.
-      const req = args[0] as http.IncomingMessage;
+      const req = a as http.IncomingMessage;
       if (!(req.socket as TLSSocket).encrypted) {
         refuse(req.socket, 'plaintext request to a STRICT (mTLS only) server');
         return true;
       }
     }
-    return next.call(this, event, ...args);
+    // eslint-disable-next-line prefer-rest-params
+    return Reflect.apply(next, this, arguments) as boolean;
   };
 
   // Resolve as soon as the server listens, so the first connection rarely waits.

@@ -19,12 +19,20 @@ import type { InboundFilter } from './stack.js';
 
 const nativeWriteHead = http.ServerResponse.prototype.writeHead;
 
-/** One function shared by every response (no closure per request). */
-function writeHeadWithoutRefusal(this: http.ServerResponse, ...args: unknown[]): http.ServerResponse {
+/**
+ * One function shared by every response (no closure per request). Named parameters, not `...args` and
+ * `apply`: it runs for every response, and Node's writeHead takes at most three (the headers are the last
+ * one given: `writeHead(status, headers)` or `writeHead(status, reason, headers)`); passing `undefined`
+ * for the ones not given is what Node does with them.
+ */
+function writeHeadWithoutRefusal(this: http.ServerResponse, statusCode: number, reason?: unknown, headers?: unknown): http.ServerResponse {
   if (!this.headersSent && this.hasHeader(REFUSED_HEADER)) this.removeHeader(REFUSED_HEADER);
-  const last = args.length > 1 ? args[args.length - 1] : undefined;
-  if (last !== null && typeof last === 'object') args[args.length - 1] = withoutRefusal(last);
-  return (nativeWriteHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+  if (headers !== undefined) {
+    if (headers !== null && typeof headers === 'object') headers = withoutRefusal(headers);
+  } else if (reason !== null && typeof reason === 'object') {
+    reason = withoutRefusal(reason);
+  }
+  return (nativeWriteHead as (this: http.ServerResponse, s: number, r: unknown, h: unknown) => http.ServerResponse).call(this, statusCode, reason, headers);
 }
 
 /** The same headers without the refusal header; the handler's own object is never edited. */

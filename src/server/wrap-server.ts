@@ -245,10 +245,14 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     optional,
   );
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
-  plain.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'request') return dispatch(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
-    if (SIDE_DOORS.has(event)) return sideDoor(event as string, args);
-    return (originalEmit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+  // Every event of the server comes through here, one 'request' per request: named parameters and
+  // `arguments` passed on as is, so no event pays for an array of its arguments (a rest parameter's).
+  plain.emit = function emit(this: http.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+    if (event === 'request') return dispatch(a as http.IncomingMessage, b as http.ServerResponse);
+    // eslint-disable-next-line prefer-rest-params
+    if (SIDE_DOORS.has(event)) return sideDoor(event as string, Array.prototype.slice.call(arguments, 1));
+    // eslint-disable-next-line prefer-rest-params
+    return Reflect.apply(originalEmit, this, arguments) as boolean;
   };
   // Outside the stack: it decides which connections HTTP sees at all, before any request exists.
   if (deps.tls) attachMtlsFront(server, deps.tls, logger, limits.tlsHandshakeTimeoutMs);

@@ -30,7 +30,7 @@ async function serveWrapped(handler: http.RequestListener, options: WrapServerOp
 }
 
 describe('refusal header guard (wrapServer)', { timeout: 15_000 }, () => {
-  it("drops an x-hyphae-rejected set by the handler (setHeader, writeHead object or list), keeps the mesh's own", async () => {
+  it("drops an x-hyphae-rejected set by the handler (setHeader, writeHead object, list, or after a reason), keeps the mesh's own", async () => {
     const handlerHeaders = { 'X-Hyphae-Rejected': 'shed', 'retry-after': '1' };
     let release: (() => void) | undefined;
     const port = await serveWrapped(
@@ -50,6 +50,11 @@ describe('refusal header guard (wrapServer)', { timeout: 15_000 }, () => {
             res.writeHead(503, ['x-hyphae-rejected', 'shed', 'x-kept', 'yes']);
             res.end('list');
             return;
+          case '/reason':
+            // The three-argument form: the headers come after a reason phrase.
+            res.writeHead(503, 'Busy', { 'x-hyphae-rejected': 'shed', 'x-kept': 'yes' });
+            res.end('reason');
+            return;
           default:
             // Held until released: fills maxConcurrent so that the mesh itself sheds.
             release = () => res.end('held');
@@ -61,9 +66,10 @@ describe('refusal header guard (wrapServer)', { timeout: 15_000 }, () => {
     closers.push(() => agent.close());
     const url = (path: string) => `http://127.0.0.1:${port}${path}`;
 
-    for (const path of ['/set', '/object', '/list']) {
+    for (const path of ['/set', '/object', '/list', '/reason']) {
       const res = await request(url(path), { dispatcher: agent });
       assert.equal(res.statusCode, 503, path);
+      if (path === '/reason') assert.equal(res.statusText, 'Busy', 'the reason phrase is passed on');
       assert.equal(res.headers['x-hyphae-rejected'], undefined, path);
       assert.equal(res.headers[path === '/object' ? 'retry-after' : 'x-kept'], path === '/object' ? '1' : 'yes', `${path}: other headers kept`);
       assert.equal(await res.body.text(), path.slice(1));
