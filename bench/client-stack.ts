@@ -66,7 +66,15 @@ export async function clientStack({ durationMs, rounds, concurrency }: ClientSta
       const rs = results.get(t.name)!;
       const byRps = [...rs].sort((a, b) => a.rps - b.rps);
       const mid = byRps[Math.floor(byRps.length / 2)]!;
-      return { name: t.name, ...(t.baseline ? { baseline: t.baseline } : {}), rps: median(rs.map((x) => x.rps)), p50ms: mid.p50ms, p99ms: mid.p99ms, errors: 0, cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)) };
+      return {
+        name: t.name,
+        ...(t.baseline ? { baseline: t.baseline } : {}),
+        rps: median(rs.map((x) => x.rps)),
+        p50ms: mid.p50ms,
+        p99ms: mid.p99ms,
+        errors: 0,
+        cpuUsPerRequest: median(rs.map((x) => x.cpuUsPerRequest)),
+      };
     });
   } finally {
     await Promise.all([...dests.values()].map((d) => d.close()));
@@ -83,5 +91,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   });
   const rows = await clientStack({ rounds: Number(values.rounds), durationMs: Number(values.duration), concurrency: Number(values.concurrency) });
   const base = rows[0]!.rps;
-  for (const r of rows) console.log(`${r.name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50ms.toFixed(3)} ms  p99 ${r.p99ms.toFixed(3)} ms  ${(r.rps / base).toFixed(3)}x  ${r.cpuUsPerRequest!.toFixed(2)} cpu µs/req`);
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50ms.toFixed(3)} ms  p99 ${r.p99ms.toFixed(3)} ms  ${(r.rps / base).toFixed(3)}x  ${r.cpuUsPerRequest!.toFixed(2)} cpu µs/req`,
+    );
 }

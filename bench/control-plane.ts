@@ -135,8 +135,7 @@ async function openWatchers(urls: string[], ca: string | undefined, token: strin
           else if (msg.type === 'error') {
             reject(new Error(msg.message));
             fail(new Error(`watcher process ${p + 1}: ${msg.message}`));
-          }
-          else if (msg.type === 'seen') {
+          } else if (msg.type === 'seen') {
             const wait = pending.get(msg.marker!);
             if (!wait) {
               early.set(msg.marker!, [...(early.get(msg.marker!) ?? []), msg.at!]);
@@ -205,8 +204,7 @@ async function run(setup: BenchSetup) {
   const tokens: (string | undefined)[] = new Array(opts.services).fill(undefined);
   let watcherToken: string | undefined;
   if (setup.adminToken) {
-    const make = async (service: string) =>
-      ((await post(pools[0]!, '/v1/tokens', { service }, 'POST', setup.adminToken)) as { token: string }).token;
+    const make = async (service: string) => ((await post(pools[0]!, '/v1/tokens', { service }, 'POST', setup.adminToken)) as { token: string }).token;
     await hammer(opts.services, 16, async (i) => void (tokens[i] = await make(`svc-${i}`)));
     watcherToken = await make('bench-watcher');
   }

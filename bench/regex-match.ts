@@ -92,7 +92,11 @@ function predicatesFor(route: (typeof ROUTES)[number], engine: string, make: Eng
 function calls(): MeshCall[] {
   const out: MeshCall[] = [];
   for (let i = 0; i < 64; i++) {
-    const c = new MeshCall({ name: 'api', namespace: 'default' }, { origin: 'http://api', method: 'GET', path: `${PATHS[i % PATHS.length]!}?page=${i}`, headers: { accept: 'application/json', authorization: TOKENS[i % TOKENS.length]! } }, {});
+    const c = new MeshCall(
+      { name: 'api', namespace: 'default' },
+      { origin: 'http://api', method: 'GET', path: `${PATHS[i % PATHS.length]!}?page=${i}`, headers: { accept: 'application/json', authorization: TOKENS[i % TOKENS.length]! } },
+      {},
+    );
     void c.pathname; // cached, as it is by the time routing runs
     out.push(c);
   }

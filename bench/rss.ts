@@ -221,9 +221,7 @@ export function printRss(result: RssResult, opts: RssOptions): void {
   }
   console.log('');
   console.log(`import hyphae over undici alone: +${result.importCostMiB.toFixed(1)} MiB RSS`);
-  console.log(
-    `added RSS after ${opts.calls} calls, mesh over plain: ${result.addedRssMiB.toFixed(1)} MiB (target <= ${ADDED_RSS_TARGET_MIB} MiB: ${result.pass ? 'PASS' : 'FAIL'})`,
-  );
+  console.log(`added RSS after ${opts.calls} calls, mesh over plain: ${result.addedRssMiB.toFixed(1)} MiB (target <= ${ADDED_RSS_TARGET_MIB} MiB: ${result.pass ? 'PASS' : 'FAIL'})`);
   console.log('');
   console.log('one dependency imported over undici alone (RSS MiB, heapUsed MiB):');
   for (const p of result.packages) console.log(`  ${p.name.padEnd(22)}${f(p.rssMiB)}${f(p.heapUsedMiB)}`);

@@ -43,7 +43,9 @@ function table(title: string, rows: Row[]): (Row & { ratio?: number })[] {
   const byName = new Map(rows.map((r) => [r.name, r]));
   console.log('');
   console.log(title);
-  console.log(`${'client'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hs/10k'.padStart(9)}${'cpu µs'.padStart(9)}   ratio (req/s; client CPU per request)`);
+  console.log(
+    `${'client'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hs/10k'.padStart(9)}${'cpu µs'.padStart(9)}   ratio (req/s; client CPU per request)`,
+  );
   for (const r of rows) {
     const base = r.baseline ? byName.get(r.baseline) : undefined;
     const cpuRatio = base?.cpuUsPerRequest && r.cpuUsPerRequest ? `; ${(r.cpuUsPerRequest / base.cpuUsPerRequest).toFixed(3)}x CPU` : '';
@@ -66,10 +68,12 @@ console.log('\nmTLS...');
 const mtlsRows = table('mTLS: mesh.request vs undici Pool over TLS, same server and CA (hs/10k: handshakes per 10,000 requests)', await mtls(opts));
 
 console.log('\nfull client stack...');
-const stackRows = table('full client stack (route, deadline, limit, retry + budget, perTry, balance, outlier) vs the walking skeleton\'s, no failures', await clientStack(opts));
+const stackRows = table("full client stack (route, deadline, limit, retry + budget, perTry, balance, outlier) vs the walking skeleton's, no failures", await clientStack(opts));
 
 console.log('');
-console.log(`balancers with a slow instance (bench/lb-slow-endpoint): 5 instances, one 20 ms slower; open loop at ${opts.rate} req/s, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
+console.log(
+  `balancers with a slow instance (bench/lb-slow-endpoint): 5 instances, one 20 ms slower; open loop at ${opts.rate} req/s, ${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`,
+);
 const lb = await lbSlowEndpoint(opts);
 const healthyP99 = lb[0]!.p99ms;
 console.log(`${'case'.padEnd(28)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'slow share'.padStart(12)}   p99 / all-healthy p99`);

@@ -120,7 +120,14 @@ try {
   const groups = new Map<string, { files: number; bytes: number }>();
   for (const f of files) {
     const nm = f.lastIndexOf('node_modules/');
-    const key = nm >= 0 ? f.slice(nm + 13).split('/').slice(0, f.slice(nm + 13).startsWith('@') ? 2 : 1).join('/') : `hyphae ${path.relative(buildDir, f).split('/').slice(0, 2).join('/')}`;
+    const key =
+      nm >= 0
+        ? f
+            .slice(nm + 13)
+            .split('/')
+            .slice(0, f.slice(nm + 13).startsWith('@') ? 2 : 1)
+            .join('/')
+        : `hyphae ${path.relative(buildDir, f).split('/').slice(0, 2).join('/')}`;
     const g = groups.get(key) ?? { files: 0, bytes: 0 };
     g.files++;
     g.bytes += (await readFile(f)).length;

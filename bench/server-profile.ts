@@ -83,7 +83,7 @@ function summarize(profile: Profile, top: number, windowMs: number): string {
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   let first = profile.samples.length;
-  for (let t = 0; first > 0 && t < windowMs * 1000; ) t += profile.timeDeltas[--first] ?? 0;
+  for (let t = 0; first > 0 && t < windowMs * 1000;) t += profile.timeDeltas[--first] ?? 0;
   const fn = new Map<string, number>();
   const file = new Map<string, number>();
   const inclusive = new Map<string, number>();
@@ -128,7 +128,10 @@ const cleanups: (() => Promise<unknown>)[] = [];
 try {
   const certs = await makeCerts(dir);
   const [plainCp, mtlsCp] = await Promise.all([startFileControlPlane(false, dir), startFileControlPlane(true, dir)]);
-  cleanups.push(() => plainCp.stop(), () => mtlsCp.stop());
+  cleanups.push(
+    () => plainCp.stop(),
+    () => mtlsCp.stop(),
+  );
   const caFile = path.join(dir, 'control-plane-ca.pem');
   await writeFile(caFile, mtlsCp.ca!);
   const cacheDir = path.join(dir, 'cache');
@@ -136,14 +139,19 @@ try {
   const script = path.join(buildDir, 'bench/lib/cost-server.js');
   // Not through NODE_OPTIONS, which refuses --cpu-prof.
   const profile = rounds === 0 ? ['--cpu-prof', '--cpu-prof-interval', values.interval!, `--cpu-prof-dir=${profDir}`] : [];
-  const server = startCommand(process.execPath, [...profile, script], {
-    CERTS: JSON.stringify(certs),
-    CACHE_DIR: cacheDir,
-    PLAIN_CP: plainCp.urls[0]!,
-    MTLS_CP: mtlsCp.urls[0]!,
-    MTLS_TOKEN: serverToken,
-    MTLS_CA_FILE: caFile,
-  }, script);
+  const server = startCommand(
+    process.execPath,
+    [...profile, script],
+    {
+      CERTS: JSON.stringify(certs),
+      CACHE_DIR: cacheDir,
+      PLAIN_CP: plainCp.urls[0]!,
+      MTLS_CP: mtlsCp.urls[0]!,
+      MTLS_TOKEN: serverToken,
+      MTLS_CA_FILE: caFile,
+    },
+    script,
+  );
   cleanups.push(() => server.kill());
   const ports = JSON.parse((await server.waitFor(/^listening (\{.*\})$/, 60_000))[1]!) as Record<string, number>;
 
@@ -208,9 +216,9 @@ try {
     if (!file) throw new Error('the server wrote no profile');
     console.log(summarize(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile, Number(values.top), durationMs));
     if (rounds === 0 && values.keep) {
-    mkdirSync(values.keep, { recursive: true });
-    copyFileSync(path.join(profDir, file), path.join(values.keep, `server-${listeners[0]}.cpuprofile`));
-  }
+      mkdirSync(values.keep, { recursive: true });
+      copyFileSync(path.join(profDir, file), path.join(values.keep, `server-${listeners[0]}.cpuprofile`));
+    }
   } else {
     // Interleaved rounds, the order reversed every other round, so that drift on a shared machine hits every listener alike.
     const perListener = new Map<Listener, number[]>(listeners.map((l) => [l, []]));

@@ -48,7 +48,11 @@ export function compare(rows: CostRow[]): Comparison[] {
   const find = (variant: Variant, kind: Kind) => rows.find((r) => r.variant === variant && r.kind === kind);
   const out: Comparison[] = [];
   for (const variant of ['plain', 'mtls'] as const) {
-    for (const [row, baseline] of [['hyphae', 'undici'], ['hyphae', 'sidecar'], ['sidecar', 'undici']] as const) {
+    for (const [row, baseline] of [
+      ['hyphae', 'undici'],
+      ['hyphae', 'sidecar'],
+      ['sidecar', 'undici'],
+    ] as const) {
       const a = find(variant, row);
       const b = find(variant, baseline);
       if (!a || !b) continue;
@@ -90,10 +94,16 @@ export function targets(rows: CostRow[], comparisons: Comparison[], memory: Memo
     return n ? `${n} errors in the rows` : undefined;
   };
   const skipNote = skipped.length ? 'nginx not found' : undefined;
-  for (const [variant, min] of [['plain', 0.92], ['mtls', 0.9]] as const) {
+  for (const [variant, min] of [
+    ['plain', 0.92],
+    ['mtls', 0.9],
+  ] as const) {
     out.push(target(`mesh.request / raw undici, ${VARIANT_LABEL[variant]}`, cmp(variant, 'hyphae', 'undici')?.ratio, '>=', min, 'x', errors(variant, 'hyphae', 'undici')));
   }
-  for (const [variant, min] of [['plain', 2.0], ['mtls', 1.5]] as const) {
+  for (const [variant, min] of [
+    ['plain', 2.0],
+    ['mtls', 1.5],
+  ] as const) {
     const c = cmp(variant, 'hyphae', 'sidecar');
     out.push(target(`mesh.request / nginx sidecar pair, ${VARIANT_LABEL[variant]}`, c?.ratio, '>=', min, 'x', c ? errors(variant, 'hyphae', 'sidecar') : skipNote));
   }
@@ -101,10 +111,21 @@ export function targets(rows: CostRow[], comparisons: Comparison[], memory: Memo
     out.push(target(`added p99 of mesh.request over raw undici, ${VARIANT_LABEL[variant]}`, cmp(variant, 'hyphae', 'undici')?.addedP99ms, '<=', 0.1, 'ms', errors(variant, 'hyphae', 'undici')));
   }
   const rss = (mode: string) => memory.calls.find((c) => c.mode === mode)?.afterCalls.rssMiB;
-  for (const [variant, plain, meshed] of [['plain', 'calls-undici', 'calls-mesh'], ['mtls', 'calls-undici-tls', 'calls-mesh-mtls']] as const) {
+  for (const [variant, plain, meshed] of [
+    ['plain', 'calls-undici', 'calls-mesh'],
+    ['mtls', 'calls-undici-tls', 'calls-mesh-mtls'],
+  ] as const) {
     const a = rss(meshed);
     const b = rss(plain);
-    out.push(target(`added RSS of a meshed process after ${(memory.calls[0]?.calls ?? 0).toLocaleString('en-US')} calls, ${VARIANT_LABEL[variant]}`, a !== undefined && b !== undefined ? a - b : undefined, '<=', 15, 'MiB'));
+    out.push(
+      target(
+        `added RSS of a meshed process after ${(memory.calls[0]?.calls ?? 0).toLocaleString('en-US')} calls, ${VARIANT_LABEL[variant]}`,
+        a !== undefined && b !== undefined ? a - b : undefined,
+        '<=',
+        15,
+        'MiB',
+      ),
+    );
   }
   return out;
 }
@@ -125,8 +146,8 @@ export function printSidecar(r: SidecarResult): void {
         `   ${''.padStart(11)}${f(row.clientCpuUs, 1).padStart(8)}${f(row.serverCpuUs, 1).padStart(8)}${f(row.proxyCpuUs, 1).padStart(9)}${f(row.totalCpuUs, 1).padStart(8)}${f(row.connectionsPer10k, 2).padStart(11)}`,
     );
   }
-  console.log('conns/10k: connections opened on every hop of the row\'s path per 10,000 requests in the measured rounds (0: every hop keeps its connections alive)');
-  console.log('ratios (median over rounds of the same round\'s req/s ratio; rounds\' spread; total CPU per request against the other row):');
+  console.log("conns/10k: connections opened on every hop of the row's path per 10,000 requests in the measured rounds (0: every hop keeps its connections alive)");
+  console.log("ratios (median over rounds of the same round's req/s ratio; rounds' spread; total CPU per request against the other row):");
   const label: Record<Kind, string> = { undici: 'raw undici', hyphae: 'mesh.request', sidecar: 'nginx sidecar pair' };
   for (const c of r.comparisons) {
     const sorted = [...c.ratios].sort((a, b) => a - b);
@@ -147,7 +168,10 @@ export function printSidecar(r: SidecarResult): void {
     'calls-mesh-mtls': 'mesh.request, mTLS',
   };
   const gcRss = (m: CallsMemory['mode']) => calls.get(m)?.afterGc?.rssMiB ?? NaN;
-  for (const [plain, meshed] of [['calls-undici', 'calls-mesh'], ['calls-undici-tls', 'calls-mesh-mtls']] as const) {
+  for (const [plain, meshed] of [
+    ['calls-undici', 'calls-mesh'],
+    ['calls-undici-tls', 'calls-mesh-mtls'],
+  ] as const) {
     for (const mode of [plain, meshed]) {
       const c = calls.get(mode);
       if (!c) continue;
@@ -175,7 +199,10 @@ export function printSidecar(r: SidecarResult): void {
   }
   const hy = r.memory.imports.find((i) => i.mode === 'import-hyphae');
   const un = r.memory.imports.find((i) => i.mode === 'import-undici');
-  if (hy && un) console.log(`  import('hyphae') over import('undici'): +${f(hy.afterImport.rssMiB - un.afterImport.rssMiB, 1)} MiB RSS, +${f(hy.afterImport.heapUsedMiB - un.afterImport.heapUsedMiB, 1)} MiB heap`);
+  if (hy && un)
+    console.log(
+      `  import('hyphae') over import('undici'): +${f(hy.afterImport.rssMiB - un.afterImport.rssMiB, 1)} MiB RSS, +${f(hy.afterImport.heapUsedMiB - un.afterImport.heapUsedMiB, 1)} MiB heap`,
+    );
   if (r.sidecarRssMiB) {
     console.log(`one nginx sidecar (master + worker) after the load rounds: ${f(r.sidecarRssMiB.plain, 1)} MiB plain, ${f(r.sidecarRssMiB.mtls, 1)} MiB mTLS`);
   }

@@ -110,7 +110,13 @@ export async function costRounds(
       serverCpuUs: median(rs.map((x) => x.serverUs)),
       proxyCpuUs: median(rs.map((x) => x.proxyUs)),
       totalCpuUs: median(rs.map((x) => x.clientUs + x.serverUs + x.proxyUs)),
-      connectionsPer10k: (rs.reduce((s, x) => s + x.connections, 0) / Math.max(1, rs.reduce((s, x) => s + x.requests, 0))) * 10_000,
+      connectionsPer10k:
+        (rs.reduce((s, x) => s + x.connections, 0) /
+          Math.max(
+            1,
+            rs.reduce((s, x) => s + x.requests, 0),
+          )) *
+        10_000,
       rounds: rs,
     };
   });

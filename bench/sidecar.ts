@@ -109,7 +109,10 @@ export async function sidecar(opts: SidecarOptions): Promise<SidecarResult> {
     }
     const certs: CertFiles = await makeCerts(dir);
     const [plainCp, mtlsCp] = await Promise.all([startFileControlPlane(false, dir), startFileControlPlane(true, dir)]);
-    cleanups.push(() => plainCp.stop(), () => mtlsCp.stop());
+    cleanups.push(
+      () => plainCp.stop(),
+      () => mtlsCp.stop(),
+    );
     const caFile = path.join(dir, 'control-plane-ca.pem');
     await writeFile(caFile, mtlsCp.ca!);
     const cacheDir = path.join(dir, 'cache');
@@ -146,7 +149,10 @@ export async function sidecar(opts: SidecarOptions): Promise<SidecarResult> {
     const tlsOrigin = `https://127.0.0.1:${ports.tls}`;
     const pool = new Pool(plainOrigin, { pipelining: 1 });
     const tlsPool = new Pool(tlsOrigin, { pipelining: 1, connect: { ca, cert, key } });
-    cleanups.push(() => pool.close(), () => tlsPool.close());
+    cleanups.push(
+      () => pool.close(),
+      () => tlsPool.close(),
+    );
     const plainMesh = await createMesh({ controlPlane: plainCp.urls[0]!, service: 'bench-client', cacheDir });
     cleanups.push(() => plainMesh.close());
     const mtlsMesh = await createMesh({ controlPlane: mtlsCp.urls[0]!, service: 'bench-client', token: clientToken, ca: mtlsCp.ca!, cacheDir });
@@ -261,7 +267,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     memoryRuns: Number(values['memory-runs']),
   };
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
-  console.log(`hyphae bench: ${machine}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `hyphae bench: ${machine}; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   console.log(describeSidecar(opts));
   const result = await sidecar(opts);
   printSidecar(result);

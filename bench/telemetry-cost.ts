@@ -47,7 +47,14 @@ interface Result {
 }
 
 async function measure(mode: Mode): Promise<Result> {
-  const stop = mode === 'sdk-1pct' || mode === 'sdk-1pct-unsampled' ? await startSdk(0.01, false) : mode === 'sdk-1pct-metrics' ? await startSdk(0.01, true) : mode === 'sdk-all' ? await startSdk(1, true) : undefined;
+  const stop =
+    mode === 'sdk-1pct' || mode === 'sdk-1pct-unsampled'
+      ? await startSdk(0.01, false)
+      : mode === 'sdk-1pct-metrics'
+        ? await startSdk(0.01, true)
+        : mode === 'sdk-all'
+          ? await startSdk(1, true)
+          : undefined;
   const t = new MeshTelemetry({ service: 'bench' });
   const dest = { name: 'api', namespace: 'default' };
   const endpoint = { id: '127.0.0.1:1' };
@@ -140,6 +147,8 @@ if (arg) {
   for (const r of results) {
     const dc = r.clientNs - base.clientNs;
     const ds = r.serverNs - base.serverNs;
-    console.log(`${r.mode.padEnd(10)}${r.clientNs.toFixed(0).padStart(12)}${(r === base ? '' : `+${dc.toFixed(0)}`).padStart(12)}${r.serverNs.toFixed(0).padStart(12)}${(r === base ? '' : `+${ds.toFixed(0)}`).padStart(12)}`);
+    console.log(
+      `${r.mode.padEnd(10)}${r.clientNs.toFixed(0).padStart(12)}${(r === base ? '' : `+${dc.toFixed(0)}`).padStart(12)}${r.serverNs.toFixed(0).padStart(12)}${(r === base ? '' : `+${ds.toFixed(0)}`).padStart(12)}`,
+    );
   }
 }

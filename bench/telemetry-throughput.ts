@@ -44,7 +44,9 @@ type Mode = (typeof ALL_MODES)[number];
  * of its own. To profile modes apart, BENCH_PROFILE_DIR (profiles per mode and round, even in a shared
  * process; separate process pairs differ by more than the effects looked for).
  */
-const PAIRS: Mode[][] = process.env.BENCH_PAIRS ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][]) : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-off', 'sdk-1pct', 'sdk-1pct-child'], ['chain-off', 'chain-1pct'], ['sdk-metrics-off', 'sdk-1pct-metrics']];
+const PAIRS: Mode[][] = process.env.BENCH_PAIRS
+  ? (JSON.parse(process.env.BENCH_PAIRS) as Mode[][])
+  : [['off', 'no-sdk'], ['off-traced'], ['no-sdk-traced'], ['sdk-off', 'sdk-1pct', 'sdk-1pct-child'], ['chain-off', 'chain-1pct'], ['sdk-metrics-off', 'sdk-1pct-metrics']];
 export const TELEMETRY_MODES: readonly Mode[] = ALL_MODES.filter((m) => PAIRS.some((p) => p.includes(m)));
 /** What each mode is compared with: its own header-carrying baseline for the traced pass-through. */
 const BASELINE: Record<Mode, Mode> = {
@@ -229,7 +231,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 export function printTelemetryRows(rows: TelemetryRow[]): void {
   const byMode = new Map(rows.map((r) => [r.mode, r]));
   const cpuOf = (r: TelemetryRow) => r.clientCpuUs + r.serverCpuUs;
-  console.log(`${'mode'.padEnd(18)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'ratio'.padStart(9)}${'cpu µs/req'.padStart(12)}${'client'.padStart(9)}${'server'.padStart(9)}${'cpu ratio'.padStart(11)}   baseline`);
+  console.log(
+    `${'mode'.padEnd(18)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'ratio'.padStart(9)}${'cpu µs/req'.padStart(12)}${'client'.padStart(9)}${'server'.padStart(9)}${'cpu ratio'.padStart(11)}   baseline`,
+  );
   for (const r of rows) {
     const base = byMode.get(BASELINE[r.mode]) ?? r;
     console.log(
@@ -251,4 +255,3 @@ export function printTelemetryRows(rows: TelemetryRow[]): void {
     );
   }
 }
-

@@ -100,7 +100,12 @@ try {
     resources,
     JSON.stringify([
       { apiVersion: 'hyphae.dev/v1', kind: 'Route', metadata: { name: 'api' }, spec: { parentRefs: [{ name: 'api' }], rules: [{ name: 'api-default', backendRefs: [{ name: 'api' }] }] } },
-      { apiVersion: 'hyphae.dev/v1', kind: 'AuthorizationPolicy', metadata: { name: 'api-from-web' }, spec: { selector: { service: 'api' }, action: 'ALLOW', rules: [{ from: { principals: [webId] } }] } },
+      {
+        apiVersion: 'hyphae.dev/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'api-from-web' },
+        spec: { selector: { service: 'api' }, action: 'ALLOW', rules: [{ from: { principals: [webId] } }] },
+      },
     ]),
   );
   await exec(process.execPath, [cliPath, 'apply', '-f', resources, '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile]);

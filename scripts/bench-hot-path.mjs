@@ -30,9 +30,15 @@ if (dirs.length === 0 || ![opts.repeat, opts.rounds, opts.durationMs].every((n) 
 }
 
 const PAIRS = {
-  overhead: [['mesh.request', 'undici Pool.request'], ['mesh.fetch', 'undici.fetch']],
+  overhead: [
+    ['mesh.request', 'undici Pool.request'],
+    ['mesh.fetch', 'undici.fetch'],
+  ],
   mtls: [['mesh.request (mTLS)', 'undici Pool.request (TLS)']],
-  clientStack: [['full client stack', 'skeleton: balance -> transport'], ['full stack + timeouts', 'skeleton: balance -> transport']],
+  clientStack: [
+    ['full client stack', 'skeleton: balance -> transport'],
+    ['full stack + timeouts', 'skeleton: balance -> transport'],
+  ],
 };
 const MODULES = { overhead: 'overhead.js', mtls: 'mtls.js', clientStack: 'client-stack.js' };
 

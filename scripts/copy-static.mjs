@@ -7,7 +7,6 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, URL } from 'node:url';
 
-
 const from = fileURLToPath(new URL('../src/control-plane/dashboard/static/', import.meta.url));
 const to = fileURLToPath(new URL('../build/src/control-plane/dashboard/static/', import.meta.url));
 cpSync(from, to, { recursive: true });

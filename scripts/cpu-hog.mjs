@@ -39,7 +39,7 @@ function parseArgs(argv) {
 function duration(v) {
   const m = /^(\d+)(ms|s|m)?$/.exec(v ?? '');
   if (!m) throw new Error(`--max: a duration like 90s or 45m, got ${v}`);
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[m[2] ?? 'ms']);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] ?? 'ms'];
 }
 
 // A hog spins until its own deadline: it needs no parent to stop it, so a killed script leaves nothing running.

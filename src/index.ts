@@ -11,15 +11,7 @@ export type { RegisteredInstance } from './server/registrar.js';
 export { getPeer, type PeerIdentity } from './server/peer.js';
 /** In a handler: the request's deadline, the time left, and a signal that aborts at the deadline or when the caller leaves. */
 export { getDeadline, getRemainingMs, getSignal } from './server/deadline-intake.js';
-export type {
-  ResilienceHooks,
-  RetryHookEvent,
-  BudgetHookEvent,
-  EjectionHookEvent,
-  EndpointHookEvent,
-  ShedHookEvent,
-  LimitHookEvent,
-} from './resilience/hooks.js';
+export type { ResilienceHooks, RetryHookEvent, BudgetHookEvent, EjectionHookEvent, EndpointHookEvent, ShedHookEvent, LimitHookEvent } from './resilience/hooks.js';
 export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
 export type { Logger } from './core/logger.js';
 // Telemetry (issue 6): name the route template a request was handled with; the access log's line shape.

@@ -14,10 +14,7 @@ export interface LoadResult {
   cpuUsPerRequest: number;
 }
 
-export async function runLoad(
-  send: () => Promise<void>,
-  { concurrency, durationMs, maxRequests = 5_000_000 }: { concurrency: number; durationMs: number; maxRequests?: number },
-): Promise<LoadResult> {
+export async function runLoad(send: () => Promise<void>, { concurrency, durationMs, maxRequests = 5_000_000 }: { concurrency: number; durationMs: number; maxRequests?: number }): Promise<LoadResult> {
   const samples = new Float64Array(maxRequests);
   let n = 0;
   let errors = 0;
@@ -56,10 +53,7 @@ export function median(xs: number[]): number {
  * not hidden by the load generator waiting (coordinated omission). Bounded in
  * concurrency so a stalled target cannot exhaust memory.
  */
-export async function runOpenLoop(
-  send: () => Promise<void>,
-  { rate, durationMs, maxInFlight = 10_000 }: { rate: number; durationMs: number; maxInFlight?: number },
-): Promise<LoadResult> {
+export async function runOpenLoop(send: () => Promise<void>, { rate, durationMs, maxInFlight = 10_000 }: { rate: number; durationMs: number; maxInFlight?: number }): Promise<LoadResult> {
   const total = Math.floor((rate * durationMs) / 1000);
   const samples = new Float64Array(total);
   let n = 0;
@@ -79,7 +73,7 @@ export async function runOpenLoop(
     samples[n++] = performance.now() - scheduled;
   };
   // Start requests in small batches per timer tick (timers cannot fire every 0.3 ms).
-  for (let i = 0; i < total; ) {
+  for (let i = 0; i < total;) {
     const now = performance.now();
     while (i < total && start + (i * 1000) / rate <= now) {
       if (inFlight < maxInFlight) pending.push(one(start + (i * 1000) / rate));

@@ -45,7 +45,10 @@ function executable(file: string): boolean {
 export function findNginx(): string | undefined {
   if (process.env.BENCH_NGINX) return executable(process.env.BENCH_NGINX) ? process.env.BENCH_NGINX : undefined;
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'];
-  return dirs.filter(Boolean).map((dir) => path.join(dir, 'nginx')).find(executable);
+  return dirs
+    .filter(Boolean)
+    .map((dir) => path.join(dir, 'nginx'))
+    .find(executable);
 }
 
 /** Process groups of the nginx instances still running, killed when this process exits however it exits. */
@@ -249,13 +252,7 @@ function sumOf(pids: number[], pick: (s: ReturnType<typeof sample>) => number): 
  */
 export async function startSidecarPair(bin: string, dir: string, name: string, upstreamPort: number, certs?: CertFiles): Promise<SidecarPair> {
   const serverTls = certs
-    ? [
-        `ssl_certificate ${certs.serverCert};`,
-        `ssl_certificate_key ${certs.serverKey};`,
-        `ssl_client_certificate ${certs.caCert};`,
-        'ssl_verify_client on;',
-        tlsProtocols(''),
-      ]
+    ? [`ssl_certificate ${certs.serverCert};`, `ssl_certificate_key ${certs.serverKey};`, `ssl_client_certificate ${certs.caCert};`, 'ssl_verify_client on;', tlsProtocols('')]
     : [];
   const clientTls = certs
     ? [

@@ -40,8 +40,24 @@ export async function makeCerts(dir: string): Promise<CertFiles> {
   const serverName = 'bench.local';
   const days = ['-days', '2'];
   await openssl(
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', ...days, '-subj', '/CN=hyphae bench CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      ...days,
+      '-subj',
+      '/CN=hyphae bench CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   await chmod(path.join(dir, 'ca.key'), 0o600);
@@ -49,8 +65,7 @@ export async function makeCerts(dir: string): Promise<CertFiles> {
     await writeFile(path.join(dir, `${name}.ext`), ext);
     await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
     await openssl(
-      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x1${randomBytes(8).toString('hex')}`,
-        '-out', `${name}.crt`, ...days, '-extfile', `${name}.ext`],
+      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x1${randomBytes(8).toString('hex')}`, '-out', `${name}.crt`, ...days, '-extfile', `${name}.ext`],
       dir,
     );
     await chmod(path.join(dir, `${name}.key`), 0o600);

@@ -37,7 +37,9 @@ function sample(stage: string, extra: Record<string, unknown> = {}): void {
   gc!();
   const m = process.memoryUsage();
   const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
-  console.log(`rss-sample ${JSON.stringify({ stage, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, spaces, modules: modules(), ...extra })}`);
+  console.log(
+    `rss-sample ${JSON.stringify({ stage, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, spaces, modules: modules(), ...extra })}`,
+  );
 }
 
 /** `calls` requests, `concurrency` at a time; every body read to the end, every status checked. */

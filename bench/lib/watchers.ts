@@ -86,38 +86,36 @@ function open(msg: OpenMessage): void {
     const headers: Record<string, string> = { accept: 'text/event-stream', ...(msg.token && { authorization: `Bearer ${msg.token}` }) };
     const options = { host: url.hostname, port: url.port, path: `/v1/watch?services=${[...follow].join(',')}`, agent: false as const, headers };
     const get = url.protocol === 'https:' ? (cb: (res: http.IncomingMessage) => void) => https.get({ ...options, ca: msg.ca }, cb) : (cb: (res: http.IncomingMessage) => void) => http.get(options, cb);
-    const req = get(
-      (res) => {
-        if (res.statusCode !== 200) throw new Error(`watch answered ${res.statusCode}`);
-        res.setEncoding('utf8');
-        let buf = '';
-        let ready = false;
-        let last = -1;
-        res.on('data', (chunk: string) => {
-          const at = now();
-          buf += chunk;
-          let end: number;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            const data = block.indexOf('\ndata: ');
-            if (data < 0 || !block.startsWith('event: service')) continue;
-            const json = block.slice(data + 7);
-            if (!json.startsWith(targetPrefix)) continue;
-            if (!ready) {
-              ready = true;
-              if (--readyLeft === 0) process.send!({ type: 'ready' });
-            }
-            const marker = markerIn(json);
-            if (marker > last) {
-              last = marker;
-              record(i, marker, at);
-            }
+    const req = get((res) => {
+      if (res.statusCode !== 200) throw new Error(`watch answered ${res.statusCode}`);
+      res.setEncoding('utf8');
+      let buf = '';
+      let ready = false;
+      let last = -1;
+      res.on('data', (chunk: string) => {
+        const at = now();
+        buf += chunk;
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const data = block.indexOf('\ndata: ');
+          if (data < 0 || !block.startsWith('event: service')) continue;
+          const json = block.slice(data + 7);
+          if (!json.startsWith(targetPrefix)) continue;
+          if (!ready) {
+            ready = true;
+            if (--readyLeft === 0) process.send!({ type: 'ready' });
           }
-        });
-        res.on('end', () => process.send!({ type: 'error', message: `stream ${g} ended` }));
-      },
-    );
+          const marker = markerIn(json);
+          if (marker > last) {
+            last = marker;
+            record(i, marker, at);
+          }
+        }
+      });
+      res.on('end', () => process.send!({ type: 'error', message: `stream ${g} ended` }));
+    });
     req.on('error', (err) => process.send!({ type: 'error', message: `stream ${g}: ${err.message}` }));
     requests.push(req);
   }

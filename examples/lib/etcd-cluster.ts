@@ -154,9 +154,7 @@ async function tryStart(size: number): Promise<EtcdCluster> {
   } catch (err) {
     const logs = members.map((m) => `--- ${m.name}\n${m.lines.slice(-20).join('\n')}`).join('\n');
     await cluster.stop();
-    const hint = members.some((m) => m.lines.some((l) => l.includes('ENOENT')))
-      ? ` (is etcd installed? apt-get install etcd-server, or set HYPHAE_ETCD_BIN)`
-      : '';
+    const hint = members.some((m) => m.lines.some((l) => l.includes('ENOENT'))) ? ` (is etcd installed? apt-get install etcd-server, or set HYPHAE_ETCD_BIN)` : '';
     throw new Error(`etcd cluster did not become healthy${hint}: ${(err as Error).message}\n${logs}`, { cause: err });
   }
   return cluster;

@@ -30,12 +30,7 @@ export interface ApiConnection {
   ca: string | undefined;
 }
 
-export function connectionFrom(values: {
-  'control-plane'?: string | undefined;
-  token?: string | undefined;
-  'token-file'?: string | undefined;
-  'ca-file'?: string | undefined;
-}): ApiConnection {
+export function connectionFrom(values: { 'control-plane'?: string | undefined; token?: string | undefined; 'token-file'?: string | undefined; 'ca-file'?: string | undefined }): ApiConnection {
   const url = (values['control-plane'] ?? process.env.HYPHAE_CONTROL_PLANE?.split(',')[0] ?? 'https://127.0.0.1:15010').replace(/\/+$/, '');
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--control-plane must be an http:// or https:// URL, got "${url}"`);
   const caFile = values['ca-file'] ?? process.env.HYPHAE_CA_FILE;
@@ -48,7 +43,9 @@ export function connectionFrom(values: {
     }
   }
   if (values.token !== undefined) {
-    throw new UsageError('--token puts the token on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): give --token-file <file> (HYPHAE_ADMIN_TOKEN_FILE), or the token in HYPHAE_ADMIN_TOKEN');
+    throw new UsageError(
+      '--token puts the token on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): give --token-file <file> (HYPHAE_ADMIN_TOKEN_FILE), or the token in HYPHAE_ADMIN_TOKEN',
+    );
   }
   // A flag names this command's choice, so it wins over the environment; then the token, then its file.
   let token = values['token-file'] === undefined ? process.env.HYPHAE_ADMIN_TOKEN : undefined;

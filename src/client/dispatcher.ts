@@ -85,12 +85,7 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   #failed(call: MeshCall, err: unknown, original: Dispatcher.DispatchHandler): void {
-    if (
-      this.#router!.passthroughUnknown &&
-      err instanceof MeshError &&
-      err.code === ErrorCode.SERVICE_NOT_FOUND &&
-      !call.abortReason
-    ) {
+    if (this.#router!.passthroughUnknown && err instanceof MeshError && err.code === ErrorCode.SERVICE_NOT_FOUND && !call.abortReason) {
       // Not a mesh call after all: its telemetry record ends without counting (DNS takes the request), and
       // what the layers hold for it is released.
       call.abandon();

@@ -90,7 +90,10 @@ export function buildClientStack(dest: StackTarget, events: ClientEventSink, fil
     ...(t ? [attemptTelemetry()] : []),
     // Outlier detection: reports each attempt's outcome to the health of the endpoint's own service (a route
     // may send to another service's subset) and claims the single trial request of a returning endpoint.
-    withRole('outlier', outlierDetection((call) => (call.logical.backend?.destination ?? dest).outlier)),
+    withRole(
+      'outlier',
+      outlierDetection((call) => (call.logical.backend?.destination ?? dest).outlier),
+    ),
   ];
   return compose(placeFilters(layers, filters), transport);
 }

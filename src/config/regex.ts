@@ -101,7 +101,10 @@ function compileRe2(pattern: string): RE2JS {
   }
   const size = re.programSize();
   if (size > REGEX_MAX_PROGRAM_SIZE) {
-    throw new RegexRejection(pattern, `is too large: its RE2 program has ${size} instructions, above the limit of ${REGEX_MAX_PROGRAM_SIZE} (a counted repeat such as {0,500} multiplies what it repeats)`);
+    throw new RegexRejection(
+      pattern,
+      `is too large: its RE2 program has ${size} instructions, above the limit of ${REGEX_MAX_PROGRAM_SIZE} (a counted repeat such as {0,500} multiplies what it repeats)`,
+    );
   }
   return re;
 }

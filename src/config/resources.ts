@@ -16,12 +16,7 @@ export * from './resources/route.js';
 export * from './resources/authorization-policy.js';
 export * from './resources/peer-authentication.js';
 
-export const resourceSchema = z.discriminatedUnion('kind', [
-  serviceResourceSchema,
-  routeResourceSchema,
-  authorizationPolicyResourceSchema,
-  peerAuthenticationResourceSchema,
-]);
+export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema, routeResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema]);
 
 export type Resource = z.output<typeof resourceSchema>;
 export type ResourceInput = z.input<typeof resourceSchema>;

@@ -32,7 +32,15 @@ export const MAX_STATS_ENDPOINTS = 10_000;
 const count = z.int().min(0).max(1e12);
 
 export const latencyBucketsSchema = z
-  .array(z.tuple([z.int().min(0).max(LATENCY_BUCKETS - 1), z.int().min(1).max(1e12)]))
+  .array(
+    z.tuple([
+      z
+        .int()
+        .min(0)
+        .max(LATENCY_BUCKETS - 1),
+      z.int().min(1).max(1e12),
+    ]),
+  )
   .max(LATENCY_BUCKETS);
 
 const trafficShape = {
@@ -63,7 +71,11 @@ export const endpointStateSchema = z.strictObject({
 
 export const statsReportSchema = z.strictObject({
   /** A random id per process (several reports from one process are one reporter). */
-  reporter: z.string().min(8).max(128).regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" or "_"'),
+  reporter: z
+    .string()
+    .min(8)
+    .max(128)
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" or "_"'),
   /** The process's service; absent for a client-only process without one. */
   service: nameSchema.optional(),
   namespace: nameSchema.default(DEFAULT_NAMESPACE),
@@ -80,7 +92,10 @@ export const statsReportSchema = z.strictObject({
   /** The workload certificate (mTLS), for expiry warnings. */
   certificate: z.strictObject({ spiffeId: z.string().min(1).max(2048), notBefore: z.iso.datetime(), notAfter: z.iso.datetime() }).optional(),
   /** Configuration this process refused (xDS NACK): shown as warnings until it accepts a good one. */
-  configErrors: z.array(z.strictObject({ service: nameSchema, message: z.string().max(1000) })).max(100).default([]),
+  configErrors: z
+    .array(z.strictObject({ service: nameSchema, message: z.string().max(1000) }))
+    .max(100)
+    .default([]),
 });
 
 export type StatsReport = z.output<typeof statsReportSchema>;

@@ -46,12 +46,7 @@ export function describeIssues(issues: readonly ValidationIssue[]): string {
 }
 
 /** Parse or throw a MeshError listing every problem, not just the first. */
-export function parseOrThrow<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  what: string,
-  code: ErrorCodeValue = ErrorCode.INVALID_CONFIG,
-): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string, code: ErrorCodeValue = ErrorCode.INVALID_CONFIG): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues = toIssues(result.error);

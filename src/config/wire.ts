@@ -5,12 +5,7 @@
 import { z } from 'zod';
 import { instanceSchema } from './instance.js';
 import { nameSchema } from './names.js';
-import {
-  authorizationPolicyResourceSchema,
-  mtlsModeSchema,
-  routeResourceSchema,
-  serviceSpecSchema,
-} from './resources.js';
+import { authorizationPolicyResourceSchema, mtlsModeSchema, routeResourceSchema, serviceSpecSchema } from './resources.js';
 
 export const API_PREFIX = '/v1';
 
@@ -62,7 +57,10 @@ export type TrustBundle = z.output<typeof trustBundleSchema>;
 
 /** POST /v1/certificates (join token as Bearer): sign this CSR for the token's identity. */
 export const csrRequestSchema = z.strictObject({
-  csr: z.string().min(1).max(16 * 1024),
+  csr: z
+    .string()
+    .min(1)
+    .max(16 * 1024),
 });
 export type CsrRequest = z.output<typeof csrRequestSchema>;
 
@@ -89,7 +87,11 @@ export const tokenRequestSchema = z
     service: nameSchema.optional(),
     namespace: nameSchema.optional(),
     /** Lifetime of the token itself (not of the certificates it obtains); no expiry when absent. */
-    ttlSeconds: z.int().min(1).max(10 * 365 * 24 * 3600).optional(),
+    ttlSeconds: z
+      .int()
+      .min(1)
+      .max(10 * 365 * 24 * 3600)
+      .optional(),
   })
   .refine((r) => r.kind !== 'join' || r.service !== undefined, { path: ['service'], error: 'a join token is for one service: give "service"' })
   .refine((r) => r.kind !== 'viewer' || (r.service === undefined && r.namespace === undefined), {

@@ -66,8 +66,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined);
   // The in-memory registry starts empty after a restart: hold empty snapshots while instances re-register.
   // etcd keeps instances (and their leases) across restarts, so there is nothing to wait for there.
-  const hold =
-    opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
+  const hold = opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
   const hub = new WatchHub({
     heartbeatMs: opts.heartbeatMs,
     snapshot,

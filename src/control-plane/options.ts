@@ -112,42 +112,47 @@ export interface ControlPlaneOptions {
   caEncryptionKey?: string;
 }
 
-const optionsSchema = z.strictObject({
-  port: z.int().min(0).max(65535).default(DEFAULT_PORT),
-  host: z.string().min(1).default(DEFAULT_HOST),
-  dataDir: z.string().min(1),
-  defaultTtlSeconds: z.number().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
-  heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
-  restartHoldMs: z.int().min(0).max(3_600_000).optional(),
-  bodyLimitBytes: z.int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT_BYTES),
-  tlsHandshakeTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS),
-  headersTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
-  requestTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
-  maxConnections: z.int().min(1).max(1_000_000).optional(),
-  maxInstancesPerToken: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_TOKEN),
-  maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
-  maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
-  maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
-  log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
-  insecure: z.boolean().default(false),
-  trustDomain: z
-    .string()
-    .regex(/^[a-z0-9._-]{1,255}$/, 'must be a SPIFFE trust domain: lower-case letters, digits, ".", "-" or "_"')
-    .default(DEFAULT_TRUST_DOMAIN),
-  certTtlMs: z.int().min(1000).max(MAX_CERT_TTL_MS).default(DEFAULT_CERT_TTL_MS),
-  caCertFile: z.string().min(1).optional(),
-  caKeyFile: z.string().min(1).optional(),
-  newCa: z.boolean().default(false),
-  adminTokenFile: z.string().min(1).optional(),
-  joinTokens: z.array(z.string()).default([]),
-  joinTokensFile: z.string().min(1).optional(),
-  joinTokenFiles: z.array(z.string().min(1)).default([]),
-  tlsNames: z.array(z.string().min(1).max(253)).default([]),
-  store: z.enum(['file', 'etcd']).default('file'),
-  etcd: etcdOptionsSchema.optional(),
-  caEncryptionKeyFile: z.string().min(1).optional(),
-  caEncryptionKey: z.string().min(1).optional(),
-})
+const optionsSchema = z
+  .strictObject({
+    port: z.int().min(0).max(65535).default(DEFAULT_PORT),
+    host: z.string().min(1).default(DEFAULT_HOST),
+    dataDir: z.string().min(1),
+    defaultTtlSeconds: z.number().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
+    heartbeatMs: z.int().min(10).max(3_600_000).default(DEFAULT_HEARTBEAT_MS),
+    restartHoldMs: z.int().min(0).max(3_600_000).optional(),
+    bodyLimitBytes: z
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(DEFAULT_BODY_LIMIT_BYTES),
+    tlsHandshakeTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS),
+    headersTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
+    requestTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+    maxConnections: z.int().min(1).max(1_000_000).optional(),
+    maxInstancesPerToken: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_TOKEN),
+    maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
+    maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
+    maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
+    log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
+    insecure: z.boolean().default(false),
+    trustDomain: z
+      .string()
+      .regex(/^[a-z0-9._-]{1,255}$/, 'must be a SPIFFE trust domain: lower-case letters, digits, ".", "-" or "_"')
+      .default(DEFAULT_TRUST_DOMAIN),
+    certTtlMs: z.int().min(1000).max(MAX_CERT_TTL_MS).default(DEFAULT_CERT_TTL_MS),
+    caCertFile: z.string().min(1).optional(),
+    caKeyFile: z.string().min(1).optional(),
+    newCa: z.boolean().default(false),
+    adminTokenFile: z.string().min(1).optional(),
+    joinTokens: z.array(z.string()).default([]),
+    joinTokensFile: z.string().min(1).optional(),
+    joinTokenFiles: z.array(z.string().min(1)).default([]),
+    tlsNames: z.array(z.string().min(1).max(253)).default([]),
+    store: z.enum(['file', 'etcd']).default('file'),
+    etcd: etcdOptionsSchema.optional(),
+    caEncryptionKeyFile: z.string().min(1).optional(),
+    caEncryptionKey: z.string().min(1).optional(),
+  })
   .refine((o) => o.headersTimeoutMs <= o.requestTimeoutMs, {
     path: ['headersTimeoutMs'],
     message: 'must not be longer than requestTimeoutMs (the headers are part of the request)',
@@ -172,10 +177,22 @@ const optionsSchema = z.strictObject({
     error: "newCa is for the file store: with store 'etcd' the first replica makes the CA when etcd holds none",
     path: ['newCa'],
   })
-  .refine((o) => !o.insecure || (o.caCertFile === undefined && o.adminTokenFile === undefined && o.joinTokens.length === 0 && o.joinTokensFile === undefined && o.joinTokenFiles.length === 0 && o.caEncryptionKeyFile === undefined && o.caEncryptionKey === undefined && !o.newCa), {
-    error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',
-    path: ['insecure'],
-  })
+  .refine(
+    (o) =>
+      !o.insecure ||
+      (o.caCertFile === undefined &&
+        o.adminTokenFile === undefined &&
+        o.joinTokens.length === 0 &&
+        o.joinTokensFile === undefined &&
+        o.joinTokenFiles.length === 0 &&
+        o.caEncryptionKeyFile === undefined &&
+        o.caEncryptionKey === undefined &&
+        !o.newCa),
+    {
+      error: 'insecure runs without a CA and tokens: drop the CA and token options, or insecure',
+      path: ['insecure'],
+    },
+  )
   // Derived here, once, so that every reader of the options sees the cap in force.
   .transform((o) => ({ ...o, maxConnections: o.maxConnections ?? defaultMaxConnections() }));
 

@@ -38,7 +38,10 @@ export async function checkPrivate(target: string, what: string): Promise<Privat
   const shown = real === target ? target : `${target} (${real})`;
   const fix = st.isDirectory() ? `chmod 700 ${real}` : `chmod 600 ${real}`;
   if (st.uid !== uid && st.uid !== 0) {
-    throw unsafe(`${what} ${shown} is owned by uid ${st.uid}, not by this user (uid ${uid}) or root: another user could have put it there or changed it. If it is yours, fix with: chown ${uid} ${real} && ${fix}`, real);
+    throw unsafe(
+      `${what} ${shown} is owned by uid ${st.uid}, not by this user (uid ${uid}) or root: another user could have put it there or changed it. If it is yours, fix with: chown ${uid} ${real} && ${fix}`,
+      real,
+    );
   }
   if ((st.mode & 0o022) !== 0) {
     throw unsafe(`${what} ${shown} is writable by ${writers(st.mode)} (mode ${octal(st.mode)}): another user could have put it there or changed it. Fix with: ${fix}`, real);
@@ -46,10 +49,16 @@ export async function checkPrivate(target: string, what: string): Promise<Privat
   for (let dir = path.dirname(real); ; dir = path.dirname(dir)) {
     const d = await stat(dir);
     if (d.uid !== uid && d.uid !== 0) {
-      throw unsafe(`${dir}, a parent directory of ${what} ${real}, is owned by uid ${d.uid}, not by this user (uid ${uid}) or root: its owner could swap ${real} for another. Move it, or fix with: chown ${uid} ${dir}`, dir);
+      throw unsafe(
+        `${dir}, a parent directory of ${what} ${real}, is owned by uid ${d.uid}, not by this user (uid ${uid}) or root: its owner could swap ${real} for another. Move it, or fix with: chown ${uid} ${dir}`,
+        dir,
+      );
     }
     if ((d.mode & 0o022) !== 0 && (d.mode & 0o1000) === 0) {
-      throw unsafe(`${dir}, a parent directory of ${what} ${real}, is writable by ${writers(d.mode)} without the sticky bit (mode ${octal(d.mode)}): another user could swap ${real} for another. Fix with: chmod go-w ${dir}`, dir);
+      throw unsafe(
+        `${dir}, a parent directory of ${what} ${real}, is writable by ${writers(d.mode)} without the sticky bit (mode ${octal(d.mode)}): another user could swap ${real} for another. Fix with: chmod go-w ${dir}`,
+        dir,
+      );
     }
     if (dir === path.dirname(dir)) break;
   }

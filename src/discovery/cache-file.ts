@@ -24,7 +24,12 @@ export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
  */
 export function cacheDirFor(root: string, controlPlaneUrls: readonly string[]): string {
   const key = createHash('sha256')
-    .update([...controlPlaneUrls].map((u) => u.replace(/\/+$/, '')).sort().join('\n'))
+    .update(
+      [...controlPlaneUrls]
+        .map((u) => u.replace(/\/+$/, ''))
+        .sort()
+        .join('\n'),
+    )
     .digest('hex')
     .slice(0, 16);
   return path.join(root, key);

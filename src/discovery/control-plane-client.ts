@@ -8,14 +8,7 @@ import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { fullJitter, sleep } from '../core/backoff.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { errorKind } from '../core/classifier.js';
-import {
-  certificateResponseSchema,
-  trustBundleSchema,
-  type ApiErrorBody,
-  type CertificateResponse,
-  type TrustBundle,
-  type WatchUpdate,
-} from '../config/wire.js';
+import { certificateResponseSchema, trustBundleSchema, type ApiErrorBody, type CertificateResponse, type TrustBundle, type WatchUpdate } from '../config/wire.js';
 import type { RegisterRequest, RegisterResponse } from '../config/instance.js';
 
 export interface ControlPlaneClientOptions {
@@ -285,9 +278,7 @@ function unreachable(urls: readonly string[], cause: unknown): MeshError {
 function rejected(method: string, path: string, status: number, body: unknown): MeshError {
   const err = (body as ApiErrorBody | undefined)?.error;
   const issues = err?.issues?.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
-  return new MeshError(
-    ErrorCode.CONTROL_PLANE_REJECTED,
-    `control plane answered ${status} to ${method} ${path}: ${err?.message ?? 'no message'}${issues ? ` (${issues})` : ''}`,
-    { details: { status, apiCode: err?.code, issues: err?.issues, ...(UNAVAILABLE.has(status) ? { body } : {}) } },
-  );
+  return new MeshError(ErrorCode.CONTROL_PLANE_REJECTED, `control plane answered ${status} to ${method} ${path}: ${err?.message ?? 'no message'}${issues ? ` (${issues})` : ''}`, {
+    details: { status, apiCode: err?.code, issues: err?.issues, ...(UNAVAILABLE.has(status) ? { body } : {}) },
+  });
 }

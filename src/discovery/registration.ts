@@ -66,9 +66,12 @@ export class Registration {
         await sleep(fullJitter(i + 1, { baseMs: 100, maxMs: i + 1 < attempts ? 2_000 : BACKGROUND_RETRY_MAX_MS }), this.#abort.signal).catch(() => {});
       }
     }
-    const why = this.#stopped && !(lastErr instanceof MeshError && lastErr.code === ErrorCode.CONTROL_PLANE_REJECTED)
-      ? `stopped before the control plane answered (${lastErr instanceof Error ? lastErr.message : String(lastErr)})`
-      : lastErr instanceof Error ? lastErr.message : String(lastErr);
+    const why =
+      this.#stopped && !(lastErr instanceof MeshError && lastErr.code === ErrorCode.CONTROL_PLANE_REJECTED)
+        ? `stopped before the control plane answered (${lastErr instanceof Error ? lastErr.message : String(lastErr)})`
+        : lastErr instanceof Error
+          ? lastErr.message
+          : String(lastErr);
     throw new MeshError(ErrorCode.REGISTRATION_FAILED, `could not register ${this.#req.service} at ${this.#req.address}:${this.#req.port}: ${why}`, {
       cause: lastErr,
     });

@@ -105,10 +105,7 @@ export class WatchCache {
         };
         break;
       case 'add': {
-        const base: ReadyState =
-          prev.status === 'ready'
-            ? prev
-            : { status: 'ready', endpoints: EMPTY, config: null, routes: EMPTY, policies: EMPTY, mtlsMode: null, version: undefined };
+        const base: ReadyState = prev.status === 'ready' ? prev : { status: 'ready', endpoints: EMPTY, config: null, routes: EMPTY, policies: EMPTY, mtlsMode: null, version: undefined };
         entry.state = { ...base, endpoints: [...base.endpoints.filter((e) => e.id !== u.endpoint.id), u.endpoint], version: undefined };
         break;
       }

@@ -115,10 +115,7 @@ export class WatchStream {
         failure = new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `watch stream to ${url} ended`, { retryable: true });
       } catch (err) {
         if (this.#closed) break;
-        failure =
-          err instanceof MeshError
-            ? err
-            : new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `watch stream to ${url} failed: ${String(err)}`, { cause: err, retryable: true });
+        failure = err instanceof MeshError ? err : new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `watch stream to ${url} failed: ${String(err)}`, { cause: err, retryable: true });
       }
       this.#streamId = undefined;
       this.#streamUrl = undefined;

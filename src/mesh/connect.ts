@@ -26,11 +26,11 @@ export async function connectControlPlane(client: ControlPlaneClient, attempts: 
   const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
   // A TLS verification failure is not an absent control plane: say which setting to look at.
   const hint = /certificate|self[- ]signed|UNABLE_TO_VERIFY|ERR_TLS/i.test(why)
-    ? 'Its HTTPS certificate is not trusted: point caFile / HYPHAE_CA_FILE at the control plane\'s ca-bundle.pem.'
+    ? "Its HTTPS certificate is not trusted: point caFile / HYPHAE_CA_FILE at the control plane's ca-bundle.pem."
     : 'Start it with `hyphae control-plane`, check HYPHAE_CONTROL_PLANE, or pass waitForControlPlane: true to wait.';
-  throw new MeshError(
-    ErrorCode.CONTROL_PLANE_UNREACHABLE,
-    `control plane unreachable after ${attempts} attempts (${client.urls.join(', ')}): ${why}. ${hint}`,
-    { cause: lastErr, retryable: true, details: { urls: client.urls, attempts } },
-  );
+  throw new MeshError(ErrorCode.CONTROL_PLANE_UNREACHABLE, `control plane unreachable after ${attempts} attempts (${client.urls.join(', ')}): ${why}. ${hint}`, {
+    cause: lastErr,
+    retryable: true,
+    details: { urls: client.urls, attempts },
+  });
 }

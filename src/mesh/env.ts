@@ -72,10 +72,7 @@ function checkedLabels(labels: Record<string, string>, variable: string): Record
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOptions {
   const cp = env[ENV.CONTROL_PLANE];
   if (!cp) {
-    throw invalid(
-      ENV.CONTROL_PLANE,
-      'is not set: the default mesh (meshFetch, wrapServer) needs the control plane URL, e.g. HYPHAE_CONTROL_PLANE=https://127.0.0.1:15010',
-    );
+    throw invalid(ENV.CONTROL_PLANE, 'is not set: the default mesh (meshFetch, wrapServer) needs the control plane URL, e.g. HYPHAE_CONTROL_PLANE=https://127.0.0.1:15010');
   }
   const urls = cp
     .split(',')

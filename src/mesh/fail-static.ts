@@ -42,12 +42,7 @@ export interface StartState {
  * snapshots of it, start anyway from them, with a warning: calls to cached
  * services work, and the watch stream keeps trying in the background.
  */
-export async function connectOrStartFromCache(
-  client: ControlPlaneClient,
-  options: ResolvedMeshOptions,
-  logger: Logger,
-  signal?: AbortSignal,
-): Promise<StartState> {
+export async function connectOrStartFromCache(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger, signal?: AbortSignal): Promise<StartState> {
   const cache = openCache(client, options, logger);
   // With a cache to fall back on, one failed try is enough to decide (even with waitForControlPlane):
   // the watch stream keeps trying in the background.
@@ -69,11 +64,7 @@ export async function connectOrStartFromCache(
 }
 
 /** The watch stream and resolver of a control-plane mesh, with the discovery cache behind them. */
-export function controlPlaneDiscovery(
-  client: ControlPlaneClient,
-  options: ResolvedMeshOptions,
-  logger: Logger,
-): { stream: WatchStream; resolver: ControlPlaneResolver } {
+export function controlPlaneDiscovery(client: ControlPlaneClient, options: ResolvedMeshOptions, logger: Logger): { stream: WatchStream; resolver: ControlPlaneResolver } {
   const cache = openCache(client, options, logger);
   const stream = new WatchStream(client, logger);
   if (cache.trustBundle) stream.seedTrustBundle(cache.trustBundle);

@@ -255,9 +255,7 @@ export class Mesh {
   }
 
   async #close(): Promise<void> {
-    await Promise.all(
-      [...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())),
-    );
+    await Promise.all([...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())));
     // A start under way settles soon after the abort; what it made is closed by it, or here once it succeeded.
     await this.#starting?.catch(() => undefined);
     const runtime = this.#runtime;

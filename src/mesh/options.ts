@@ -38,10 +38,7 @@ function isHooks(v: unknown): v is ResilienceHooks {
   return typeof v === 'object' && v !== null && Object.values(v).every((f) => typeof f === 'function');
 }
 // Telemetry: spans and metrics through @opentelemetry/api, the access log, stats for the live views.
-const accessLogSchema = z.union([
-  z.enum(['stdout', 'stderr']),
-  z.custom<AccessLogSink>((v) => typeof v === 'function', { error: 'must be "stdout", "stderr" or a function receiving each line' }),
-]);
+const accessLogSchema = z.union([z.enum(['stdout', 'stderr']), z.custom<AccessLogSink>((v) => typeof v === 'function', { error: 'must be "stdout", "stderr" or a function receiving each line' })]);
 
 export const telemetryOptionsSchema = z
   .strictObject({

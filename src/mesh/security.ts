@@ -131,13 +131,7 @@ export class MeshSecurity {
     return MeshSecurity.#wire(modules, client, provider, disposeKeep, keep);
   }
 
-  static #wire(
-    modules: TlsModules,
-    client: ControlPlaneClient,
-    provider: CertificateProvider,
-    disposeKeep: Disposer | undefined,
-    keep: IdentityCache | undefined,
-  ): MeshSecurity {
+  static #wire(modules: TlsModules, client: ControlPlaneClient, provider: CertificateProvider, disposeKeep: Disposer | undefined, keep: IdentityCache | undefined): MeshSecurity {
     const security = new MeshSecurity(modules, provider);
     security.#identityCache = keep;
     if (disposeKeep) security.#disposers.push(disposeKeep);

@@ -53,13 +53,7 @@ export function certificateInfo(identity: { spiffeId: string | undefined; notBef
 }
 
 /** The stats reporter of a mesh with a control plane (started here), or undefined when stats are off. */
-export function startStatsReporter(
-  telemetry: MeshTelemetry,
-  client: ControlPlaneClient,
-  options: ResolvedMeshOptions,
-  instances: () => string[],
-  logger: Logger,
-): StatsReporter | undefined {
+export function startStatsReporter(telemetry: MeshTelemetry, client: ControlPlaneClient, options: ResolvedMeshOptions, instances: () => string[], logger: Logger): StatsReporter | undefined {
   if (!options.telemetry.reportStats) return undefined;
   const reporter = new StatsReporter(client, () => telemetry.takeStats(), {
     service: options.service,

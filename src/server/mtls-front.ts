@@ -237,7 +237,11 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
       // Until the first connection nobody needs the mesh; later ones find it settled. A socket without a
       // 'data' listener buffers what arrives meanwhile.
       if (settled) accept(socket);
-      else ensure().then(() => accept(socket), () => socket.destroy());
+      else
+        ensure().then(
+          () => accept(socket),
+          () => socket.destroy(),
+        );
       return true;
     }
     if (event === 'request' && inbound?.mode() === 'STRICT') {

@@ -135,7 +135,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   if (states.has(server)) return server;
   const { logger, defaults } = deps;
   // Checked now, merged as they will be registered: labels the control plane would refuse fail here, not at listen().
-  const labels = parseOrThrow(labelsSchema, { ...defaults.labels, ...options.labels }, 'wrapServer labels (the mesh\'s merged with the server\'s)', ErrorCode.INVALID_OPTIONS);
+  const labels = parseOrThrow(labelsSchema, { ...defaults.labels, ...options.labels }, "wrapServer labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
   let registration = new Deferred<RegisteredInstance | undefined>();
   /** Gives up a registration still under way (the control plane unreachable) when the server drains. */
   let registering: AbortController | undefined;
@@ -238,12 +238,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   if (telemetry) authz.onDenied = (d) => telemetry.recordDenied(d.policy === undefined ? 'no-allow-match' : 'deny-policy', d.policy);
   const { dispatch } = instrumentedDispatch(server, (app) => buildServerStack(drainer, app, authz, optional));
   // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
-  const sideDoor = buildSideDoors(
-    drainer,
-    authz,
-    (event, args) => (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args),
-    optional,
-  );
+  const sideDoor = buildSideDoors(drainer, authz, (event, args) => (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args), optional);
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   // Every event of the server comes through here, one 'request' per request: named parameters and
   // `arguments` passed on as is, so no event pays for an array of its arguments (a rest parameter's).

@@ -228,7 +228,7 @@ function calibrate(sampler: SdkSampler): number | undefined {
     if (bound > 0 && !kept([a, b, c, (x ^ (bound - 1)) >>> 0])) return undefined;
     if (bound < 2 ** 32 && kept([a, b, c, (x ^ bound) >>> 0])) return undefined;
     const d = (a * 31 + 7) >>> 0;
-    if (kept([a, b, c, d]) !== ((x ^ d) >>> 0) < bound) return undefined;
+    if (kept([a, b, c, d]) !== (x ^ d) >>> 0 < bound) return undefined;
   }
   return odd ? undefined : bound;
 }

@@ -62,7 +62,17 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
     });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const timer = setTimeout(() => fail(new MeshError(ErrorCode.CONNECT_FAILED, `TLS connection to ${service} endpoint ${endpoint} timed out after ${timeoutMs} ms`, { retryable: true, rejected: true, details: { service, endpoint } })), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        fail(
+          new MeshError(ErrorCode.CONNECT_FAILED, `TLS connection to ${service} endpoint ${endpoint} timed out after ${timeoutMs} ms`, {
+            retryable: true,
+            rejected: true,
+            details: { service, endpoint },
+          }),
+        ),
+      timeoutMs,
+    );
     const fail = (err: Error) => {
       if (done) return;
       done = true;

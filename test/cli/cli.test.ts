@@ -33,10 +33,14 @@ describe('hyphae CLI', () => {
   });
 
   it('control-plane --help describes every flag and exits 0', async () => {
-    for (const args of [['control-plane', '--help'], ['help', 'control-plane']]) {
+    for (const args of [
+      ['control-plane', '--help'],
+      ['help', 'control-plane'],
+    ]) {
       const r = await run(args);
       assert.equal(r.code, 0);
-      for (const flag of ['--port', '--host', '--data-dir', '--ttl', '--heartbeat-ms', '--body-limit', '--max-connections', '--tls-handshake-timeout', '--headers-timeout', '--request-timeout']) assert.ok(r.stdout.includes(flag), flag);
+      for (const flag of ['--port', '--host', '--data-dir', '--ttl', '--heartbeat-ms', '--body-limit', '--max-connections', '--tls-handshake-timeout', '--headers-timeout', '--request-timeout'])
+        assert.ok(r.stdout.includes(flag), flag);
       assert.match(r.stdout, /default 15010/);
     }
   });

@@ -74,11 +74,11 @@ describe('hyphae apply, get, delete, diff, schema', () => {
     await writeFile(path.join(dir, 'conf/service.yaml'), SERVICE);
     await writeFile(path.join(dir, 'conf/routes/routes.yml'), ROUTES);
     await writeFile(path.join(dir, 'conf/routes/README.txt'), 'not a resource: ignored');
-    await writeFile(
-      path.join(dir, 'conf/web.json'),
-      JSON.stringify({ items: [{ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop' }, spec: {} }] }),
-    );
-    for (const [port, version] of [[9101, 'v1'], [9102, 'v2']] as const) {
+    await writeFile(path.join(dir, 'conf/web.json'), JSON.stringify({ items: [{ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop' }, spec: {} }] }));
+    for (const [port, version] of [
+      [9101, 'v1'],
+      [9102, 'v2'],
+    ] as const) {
       await register(cp.url, { service: 'api', address: '127.0.0.1', port, labels: { version, zone: 'zone-a' }, ttlSeconds: 300 });
     }
   });
@@ -167,7 +167,10 @@ spec:
 
     const instances = await hyphae(['get', 'instances', 'api', '-o', 'json', ...cpFlag]);
     const parsed = JSON.parse(instances.stdout) as { instances: { id: string; labels: Record<string, string> }[] };
-    assert.deepEqual(parsed.instances.map((i) => i.labels.version), ['v1', 'v2']);
+    assert.deepEqual(
+      parsed.instances.map((i) => i.labels.version),
+      ['v1', 'v2'],
+    );
 
     const yaml = await hyphae(['get', 'routes', 'split', '-o', 'yaml', ...cpFlag]);
     assert.match(yaml.stdout, /^apiVersion: hyphae.dev\/v1\nkind: Route\nmetadata:\n {2}name: split\n/);
@@ -280,7 +283,10 @@ spec:
   it('schema prints the JSON Schema of every kind, or of one', async () => {
     const all = JSON.parse((await hyphae(['schema'])).stdout) as { $schema: string; oneOf: { properties: { kind: { const: string } } }[] };
     assert.equal(all.$schema, 'https://json-schema.org/draft/2020-12/schema');
-    assert.deepEqual(all.oneOf.map((s) => s.properties.kind.const), ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication']);
+    assert.deepEqual(
+      all.oneOf.map((s) => s.properties.kind.const),
+      ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication'],
+    );
     const route = JSON.parse((await hyphae(['schema', '--kind', 'route'])).stdout) as { title: string; properties: Record<string, unknown> };
     assert.equal(route.title, 'hyphae Route');
     assert.deepEqual(Object.keys(route.properties), ['apiVersion', 'kind', 'metadata', 'spec']);

@@ -94,7 +94,10 @@ describe('hyphae token and ca', () => {
     assert.match(String(stream.headers['content-type']), /text\/event-stream/);
     stream.body.destroy();
     const viewerFlags = ['--control-plane', cp.url, '--token-file', await tokenFile(viewer), '--ca-file', cp.caFile!];
-    for (const args of [['get', 'services'], ['status', '--json']]) {
+    for (const args of [
+      ['get', 'services'],
+      ['status', '--json'],
+    ]) {
       const r = await hyphae(...args, ...viewerFlags);
       assert.equal(r.code, 0, `hyphae ${args.join(' ')} with a viewer token: ${r.stderr}`);
     }
@@ -196,8 +199,7 @@ describe('hyphae control-plane security flags', () => {
     try {
       const bundle = await call<{ trustDomain: string }>(cp.url, 'GET', '/v1/trust-bundle');
       assert.equal(bundle.body.trustDomain, 'corp.test');
-      const reg = (service: string, namespace: string, token: string) =>
-        call(cp.url, 'POST', '/v1/instances', { service, namespace, address: '127.0.0.1', port: 1 }, { token });
+      const reg = (service: string, namespace: string, token: string) => call(cp.url, 'POST', '/v1/instances', { service, namespace, address: '127.0.0.1', port: 1 }, { token });
       assert.equal((await reg('cart', 'shop', 'cart-secret-0123456789abcdef012345')).status, 201);
       assert.equal((await reg('web', 'default', 'web-secret-0123456789abcdef0123456789')).status, 201);
       assert.equal((await reg('api', 'default', 'api-secret-0123456789abcdef0123456789')).status, 201);
@@ -225,7 +227,10 @@ describe('hyphae control-plane security flags', () => {
     const cp = await startControlPlane({ insecure: true });
     try {
       assert.match(cp.url, /^http:\/\//);
-      assert.ok(cp.child.lines.some((l) => /WARNING insecure: plain HTTP, no CA, no tokens/.test(l)), cp.child.lines.join('\n'));
+      assert.ok(
+        cp.child.lines.some((l) => /WARNING insecure: plain HTTP, no CA, no tokens/.test(l)),
+        cp.child.lines.join('\n'),
+      );
       assert.equal((await call(cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'x' } }, { token: null })).status, 200);
       const w = await Watcher.open(cp.url, ['x'], null);
       try {

@@ -56,7 +56,10 @@ describe('a destination builds its mechanisms from the resolved spec', () => {
       [plain.policy.retryBudget.percent, plain.policy.retryBudget.minPerSecond, plain.policy.retryBudget.windowMs],
       [defaults.retryBudget.percent, defaults.retryBudget.minPerSecond, defaults.retryBudget.window],
     );
-    assert.deepEqual([partial.policy.retryBudget.percent, partial.policy.retryBudget.minPerSecond, partial.policy.retryBudget.windowMs], [plain.policy.retryBudget.percent, plain.policy.retryBudget.minPerSecond, 5000]);
+    assert.deepEqual(
+      [partial.policy.retryBudget.percent, partial.policy.retryBudget.minPerSecond, partial.policy.retryBudget.windowMs],
+      [plain.policy.retryBudget.percent, plain.policy.retryBudget.minPerSecond, 5000],
+    );
 
     assert.deepEqual([plain.policy.limiter.maxConcurrent, plain.policy.limiter.maxPending], [defaults.limits.maxConcurrent, defaults.limits.maxPending]);
     assert.deepEqual([partial.policy.limiter.maxConcurrent, partial.policy.limiter.maxPending], [plain.policy.limiter.maxConcurrent, 3]);

@@ -125,7 +125,10 @@ describe('mesh calls with a static resolver (real loopback servers)', () => {
       const body = (await (await mesh.request('http://api/')).body.json()) as { name: string };
       assert.equal(body.name, 'a');
     }
-    resolver.set('api', servers.map((s) => ({ address: '127.0.0.1', port: s.port })));
+    resolver.set(
+      'api',
+      servers.map((s) => ({ address: '127.0.0.1', port: s.port })),
+    );
   });
 });
 
@@ -148,11 +151,7 @@ describe('mesh lifecycle and options', () => {
   it('invalid options list every problem with HYPHAE_ERR_INVALID_OPTIONS', async () => {
     await assert.rejects(
       createMesh({ controlPlane: 'ftp://x', namespace: 'Bad_NS', connectAttempts: 0 } as never),
-      (err) =>
-        isMeshError(err, ErrorCode.INVALID_OPTIONS) &&
-        /controlPlane/.test(err.message) &&
-        /namespace/.test(err.message) &&
-        /connectAttempts/.test(err.message),
+      (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS) && /controlPlane/.test(err.message) && /namespace/.test(err.message) && /connectAttempts/.test(err.message),
     );
     await assert.rejects(createMesh({} as never), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS) && /controlPlane/.test(err.message));
   });

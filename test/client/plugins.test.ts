@@ -39,7 +39,12 @@ describe('plug-in points (real mesh, loopback)', { timeout: 30_000 }, () => {
     const a = await startNamedServer('a');
     const b = await startNamedServer('b');
     open.push(a, b);
-    const resolver = new StaticResolver({ api: [{ address: '127.0.0.1', port: a.port }, { address: '127.0.0.1', port: b.port }] });
+    const resolver = new StaticResolver({
+      api: [
+        { address: '127.0.0.1', port: a.port },
+        { address: '127.0.0.1', port: b.port },
+      ],
+    });
     resolver.configure('api', { config: { loadBalancer: 'last-listed' } });
     const mesh = await createMesh({ resolver });
     open.push(mesh);
@@ -126,9 +131,6 @@ describe('plug-in points (real mesh, loopback)', { timeout: 30_000 }, () => {
   it('a filter with an unknown role is refused at createMesh', async () => {
     const resolver = new StaticResolver({});
     const pass: MeshFilter = (next) => (call) => next(call);
-    await assert.rejects(
-      createMesh({ resolver, filters: [{ before: 'nowhere' as 'balance', filter: pass }] }),
-      (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS),
-    );
+    await assert.rejects(createMesh({ resolver, filters: [{ before: 'nowhere' as 'balance', filter: pass }] }), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS));
   });
 });

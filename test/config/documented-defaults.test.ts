@@ -10,14 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import {
-  resolvedServiceSpecSchema,
-  resolveRetryPolicy,
-  resolveServiceSpec,
-  routeResourceSchema,
-  routeRuleSchema,
-  serviceSpecSchema,
-} from '../../src/config/resources.js';
+import { resolvedServiceSpecSchema, resolveRetryPolicy, resolveServiceSpec, routeResourceSchema, routeRuleSchema, serviceSpecSchema } from '../../src/config/resources.js';
 import { repoRoot } from '../helpers/process.js';
 
 interface Row {
@@ -139,7 +132,10 @@ describe('docs/usage.md: defaults of a Service', () => {
       .filter(([, v]) => v !== null && typeof v === 'object' && !Array.isArray(v))
       .map(([k]) => k);
     const covered = new Set(partials.map((p) => Object.keys(p)[0]));
-    assert.deepEqual(groups.filter((g) => !covered.has(g)), []);
+    assert.deepEqual(
+      groups.filter((g) => !covered.has(g)),
+      [],
+    );
   });
 
   it("a Route rule's partial retry: what it leaves out is the documented default, not the Service's", () => {

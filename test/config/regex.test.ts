@@ -224,7 +224,36 @@ describe('route regexes: ordinary patterns route as they did with V8', () => {
   ];
   it('same answer as the former `new RegExp(^(?:p)$)` on generated ASCII values', () => {
     const rnd = lcg(7);
-    const pieces = ['/', 'api', 'v1', 'v2', 'v10', 'users', 'items', '42', 'x', 'admin-', 'abc', 'Bearer ', '.', 'css', 'js', '-', '_', 'beta', 'canary', 'internal', '=', '&', '?', 'deadbeef', '0', '1', '255', ' '];
+    const pieces = [
+      '/',
+      'api',
+      'v1',
+      'v2',
+      'v10',
+      'users',
+      'items',
+      '42',
+      'x',
+      'admin-',
+      'abc',
+      'Bearer ',
+      '.',
+      'css',
+      'js',
+      '-',
+      '_',
+      'beta',
+      'canary',
+      'internal',
+      '=',
+      '&',
+      '?',
+      'deadbeef',
+      '0',
+      '1',
+      '255',
+      ' ',
+    ];
     let checked = 0;
     for (const p of patterns) {
       const before = new RegExp(`^(?:${p})$`);
@@ -259,7 +288,10 @@ describe('route regexes: ordinary patterns route as they did with V8', () => {
       ['/static/[^?]*', '/static/a/b.png'],
       ['[a-z]+=[^&]*(&[a-z]+=[^&]*)*', 'a=1&b=&c=x'],
     ];
-    assert.deepEqual(matching.map(([p]) => p), patterns);
+    assert.deepEqual(
+      matching.map(([p]) => p),
+      patterns,
+    );
     for (const [p, v] of matching) {
       assert.equal(new RegExp(`^(?:${p})$`).test(v), true, `V8 ${p}`);
       assert.equal(compileFullMatch(p).test(v), true, `RE2 engine ${p}`);

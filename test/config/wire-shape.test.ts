@@ -47,8 +47,7 @@ describe('what the control plane stores and sends keeps its shape', () => {
 
 describe("a client of this build reads an older control plane's snapshots", () => {
   // As a control plane before issue 15 sends them (docs/usage.md "Watch stream").
-  const older = (config: unknown) =>
-    serviceSnapshotSchema.parse({ name: 'api', namespace: 'default', version: 13, exists: true, instances: [], config });
+  const older = (config: unknown) => serviceSnapshotSchema.parse({ name: 'api', namespace: 'default', version: 13, exists: true, instances: [], config });
 
   it('no Service resource (config null) and a stored partial group resolve to the same defaults as absent ones', () => {
     const none = resolveServiceSpec(older(null).config);

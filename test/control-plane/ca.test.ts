@@ -148,7 +148,7 @@ describe('certificate authority', () => {
     await assert.rejects(rca.rotate(), (err) => isMeshError(err, 'HYPHAE_ERR_CONFLICT') && /already staged/.test(err.message));
     await assert.rejects(rca.retire(), (err) => isMeshError(err, 'HYPHAE_ERR_CONFLICT') && /may be valid until/.test(err.message));
     const until = Date.parse(rca.status().authorities.find((a) => !a.active)!.leavesValidUntil!);
-    assert.ok(until > Date.now() && until <= Date.now() + ttlMs + 1_000, 'the old root\'s last leaf expires within its TTL (rounded up to the second)');
+    assert.ok(until > Date.now() && until <= Date.now() + ttlMs + 1_000, "the old root's last leaf expires within its TTL (rounded up to the second)");
     await new Promise((r) => setTimeout(r, until - Date.now() + 50));
     await rca.retire();
     assert.equal(rca.bundle.roots.length, 1);

@@ -70,7 +70,7 @@ describe('certificate subjects', () => {
     assert.match(res.body.error.message, /subject CN "spiffe:\/\/evil\.example\/ns\/default\/sa\/api" is not the identity this CA issues for it \(spiffe:\/\/hyphae\.local\/ns\/default\/sa\/api\)/);
   });
 
-  it('join token, a URI SAN for another identity than the token\'s: refused, whatever the CN', async () => {
+  it("join token, a URI SAN for another identity than the token's: refused, whatever the CN", async () => {
     for (const subject of [cn('api'), cn(`spiffe://${TD}/ns/default/sa/api`), []]) {
       const res = await ask(forgeCsr(keys, subject, [`spiffe://${TD}/ns/default/sa/web`]), apiToken);
       assert.equal(res.status, 403, issued(res));
@@ -96,7 +96,7 @@ describe('certificate subjects', () => {
     const cases: [string, string, string | undefined][] = [
       ['admin, URI SAN + matching CN + O/OU/email', forgeCsr(keys, attacker, [`spiffe://${TD}/ns/shop/sa/api`]), undefined],
       ['join, own URI SAN + CN = service', forgeCsr(keys, [...cn('api'), { name: 'organizationName', value: 'Evil Corp' }], [`spiffe://${TD}/ns/default/sa/api`]), apiToken],
-      ['join, CN = service only (the identity is the token\'s)', forgeCsr(keys, cn('api')), apiToken],
+      ["join, CN = service only (the identity is the token's)", forgeCsr(keys, cn('api')), apiToken],
       ['join, empty subject, no SAN', forgeCsr(keys, []), apiToken],
     ];
     for (const [what, csr, token] of cases) {

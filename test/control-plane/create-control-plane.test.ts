@@ -32,19 +32,22 @@ describe('createControlPlane', () => {
     assert.equal(cp.url, `https://127.0.0.1:${cp.port}`);
     assert.equal((await call(cp.url, 'GET', '/v1/health')).status, 200);
     // The CA and admin-token lines come first; every line is timestamped.
-    assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l)), lines.join('\n'));
-    assert.match(lines.find((l) => l.includes(' listening '))!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z listening https:\/\/127\.0\.0\.1:\d+ data=/);
+    assert.ok(
+      lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l)),
+      lines.join('\n'),
+    );
+    assert.match(
+      lines.find((l) => l.includes(' listening '))!,
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z listening https:\/\/127\.0\.0\.1:\d+ data=/,
+    );
   });
 
   it('rejects bad options with an error naming each one', async () => {
-    await assert.rejects(
-      createControlPlane({ dataDir: '', port: -1, heartbeatMs: 0, defaultTtlSeconds: 1000 }),
-      (err: unknown) => {
-        assert.ok(isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS'));
-        for (const name of ['dataDir', 'port', 'heartbeatMs', 'defaultTtlSeconds']) assert.ok(err.message.includes(`${name}:`), `${name} in ${err.message}`);
-        return true;
-      },
-    );
+    await assert.rejects(createControlPlane({ dataDir: '', port: -1, heartbeatMs: 0, defaultTtlSeconds: 1000 }), (err: unknown) => {
+      assert.ok(isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS'));
+      for (const name of ['dataDir', 'port', 'heartbeatMs', 'defaultTtlSeconds']) assert.ok(err.message.includes(`${name}:`), `${name} in ${err.message}`);
+      return true;
+    });
   });
 
   it('close() ends watch streams, stops the server, and may be called twice', async () => {
@@ -73,9 +76,7 @@ describe('createControlPlane', () => {
     for (const id of leases) assert.equal(await cp.registry.renew(id), 1);
     const renewed = performance.now();
     const heapAfter = process.memoryUsage().heapUsed;
-    console.log(
-      `10,000 leases: register ${(registered - t0).toFixed(0)} ms, renew all ${(renewed - registered).toFixed(1)} ms, ~${((heapAfter - heapBefore) / 1024 / 1024).toFixed(1)} MiB heap`,
-    );
+    console.log(`10,000 leases: register ${(registered - t0).toFixed(0)} ms, renew all ${(renewed - registered).toFixed(1)} ms, ~${((heapAfter - heapBefore) / 1024 / 1024).toFixed(1)} MiB heap`);
     assert.equal(cp.registry.size, 10_000);
     assert.equal(changed.size, 100);
     // Tens of ms on an idle machine (and in `npm run bench:control-plane`); the ceiling only catches a renewal

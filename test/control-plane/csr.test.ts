@@ -25,7 +25,7 @@ describe('parseCsr', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('reads the key, URI SANs and CN of a workload CSR (ours and openssl\'s)', async () => {
+  it("reads the key, URI SANs and CN of a workload CSR (ours and openssl's)", async () => {
     const ours = parseCsr(createCsr(await generateKeyPair(), { trustDomain: 'td', namespace: 'shop', service: 'api' }));
     assert.deepEqual(ours.uris, ['spiffe://td/ns/shop/sa/api']);
     assert.equal(ours.commonName, 'api');
@@ -52,10 +52,16 @@ describe('parseCsr', () => {
 
     // A valid CSR whose signature bytes were changed: the key did not sign it.
     const good = createCsr(await generateKeyPair(), { trustDomain: 'td', namespace: 'default', service: 'api' });
-    const body = good.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+    const body = good
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+      .join('');
     const der = Buffer.from(body, 'base64');
     der[der.length - 5] = der[der.length - 5]! ^ 0xff;
-    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der
+      .toString('base64')
+      .match(/.{1,64}/g)!
+      .join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     refused(tampered, /signature does not verify/);
   });
 });

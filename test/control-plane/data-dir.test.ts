@@ -43,7 +43,12 @@ describe('the data directory and secret files must be private', () => {
     await writeFile(path.join(dataDir, 'admin-token'), `${PLANTED}\n`, { mode: 0o600 });
     await chmod(dataDir, 0o777);
     const out = await refused(dataDir);
-    assert.match(out, new RegExp(`HYPHAE_ERR_UNSAFE_PERMISSIONS: the data directory ${dataDir} is writable by group and others \\(mode 0777\\): another user could have put it there or changed it. Fix with: chmod 700 ${dataDir}`));
+    assert.match(
+      out,
+      new RegExp(
+        `HYPHAE_ERR_UNSAFE_PERMISSIONS: the data directory ${dataDir} is writable by group and others \\(mode 0777\\): another user could have put it there or changed it. Fix with: chmod 700 ${dataDir}`,
+      ),
+    );
     assert.ok(!out.includes('admin token read from'), 'the planted token was never adopted');
   });
 
@@ -66,7 +71,10 @@ describe('the data directory and secret files must be private', () => {
     await mkdir(open);
     await chmod(open, 0o777);
     const dataDir = path.join(open, 'data');
-    assert.match(await refused(dataDir), new RegExp(`${open}, a parent directory of the data directory ${dataDir}, is writable by group and others without the sticky bit \\(mode 0777\\): .*Fix with: chmod go-w ${open}`));
+    assert.match(
+      await refused(dataDir),
+      new RegExp(`${open}, a parent directory of the data directory ${dataDir}, is writable by group and others without the sticky bit \\(mode 0777\\): .*Fix with: chmod go-w ${open}`),
+    );
 
     const dir = await tempDir();
     const file = path.join(root, 'admin.token');
@@ -84,6 +92,9 @@ describe('the data directory and secret files must be private', () => {
     const other = await tempDir();
     const file = path.join(other, 'admin.token');
     await writeFile(file, 'twenty-characters-ab\n', { mode: 0o600 });
-    assert.match(await refused(await tempDir(), ['--admin-token-file', file]), new RegExp(`--admin-token-file ${file} must hold one admin token of 32 to 512 characters without spaces \\(it holds 20 characters\\)`));
+    assert.match(
+      await refused(await tempDir(), ['--admin-token-file', file]),
+      new RegExp(`--admin-token-file ${file} must hold one admin token of 32 to 512 characters without spaces \\(it holds 20 characters\\)`),
+    );
   });
 });

@@ -81,7 +81,7 @@ describe('a control plane as PID 1 of a PID namespace', { skip: skipNamespaces }
     await second.waitFor(/listening https:/, 60_000);
     const now = await holderOf(dataDir);
     assert.equal(now.pid, 1);
-    assert.notEqual(now.startedAt, before.startedAt, 'the lock is the new control plane\'s');
+    assert.notEqual(now.startedAt, before.startedAt, "the lock is the new control plane's");
     await stopPid1(second);
   });
 

@@ -52,7 +52,10 @@ describe('lockDir (in process)', () => {
   it('flock: a holder killed with SIGKILL leaves the directory free (the kernel drops its lock)', async () => {
     const dir = await tempDir();
     const script = path.join(dir, 'hold.mjs');
-    await writeFile(script, `import { lockDir } from ${JSON.stringify(path.join(buildDir, 'src/control-plane/store/dir-lock.js'))};\nconst l = await lockDir(process.argv[2]);\nconsole.log('locked ' + l.kind);\nsetInterval(() => {}, 1000);\n`);
+    await writeFile(
+      script,
+      `import { lockDir } from ${JSON.stringify(path.join(buildDir, 'src/control-plane/store/dir-lock.js'))};\nconst l = await lockDir(process.argv[2]);\nconsole.log('locked ' + l.kind);\nsetInterval(() => {}, 1000);\n`,
+    );
     await mkdir(path.join(dir, 'data'));
     const child = startNode(script, [path.join(dir, 'data')]);
     keep(child);

@@ -27,7 +27,11 @@ describe('CA encryption keys', () => {
     assert.deepEqual(EncryptionKeys.parse(`${a.toString('base64url')},${b.toString('base64')}`, 'env').ids, keys.ids);
     assert.match(keyId(a), /^[0-9a-f]{16}$/);
     for (const bad of ['', '# only a comment', 'c2hvcnQ=', randomBytes(31).toString('hex'), `${a.toString('hex')}\n${a.toString('base64')}`, 'not base64 !!']) {
-      assert.throws(() => EncryptionKeys.parse(bad, 'test'), (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && err.message.startsWith('test: '), JSON.stringify(bad));
+      assert.throws(
+        () => EncryptionKeys.parse(bad, 'test'),
+        (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && err.message.startsWith('test: '),
+        JSON.stringify(bad),
+      );
     }
   });
 
@@ -50,7 +54,9 @@ describe('CA encryption keys', () => {
     const other = EncryptionKeys.parse(randomBytes(32).toString('base64'), '--ca-encryption-key-file k');
     assert.throws(
       () => other.open(sealed, binding, 'CA authority x'),
-      (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && err.message.includes(`it is encrypted with CA encryption key id ${keys.primary.id}, and --ca-encryption-key-file k holds key id ${other.primary.id}`),
+      (err) =>
+        isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') &&
+        err.message.includes(`it is encrypted with CA encryption key id ${keys.primary.id}, and --ca-encryption-key-file k holds key id ${other.primary.id}`),
     );
     // Rotation: [new, old] opens the old ciphertext, and calls it stale.
     const rotated = EncryptionKeys.parse(`${randomBytes(32).toString('base64')}\n${Buffer.from(keys.primary.key).toString('base64')}`, 'test');

@@ -23,8 +23,7 @@ import { makeTempDir } from '../helpers/control-plane.js';
 import { freePorts, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
 import { waitUntil } from '../helpers/services.js';
 
-const svc = (name: string, labels?: Record<string, string>): Resource =>
-  resourceSchema.parse({ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name, labels }, spec: {} });
+const svc = (name: string, labels?: Record<string, string>): Resource => resourceSchema.parse({ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name, labels }, spec: {} });
 const KEY = randomBytes(32).toString('base64');
 const reg = (port: number, ttlSeconds?: number) => registerRequestSchema.parse({ service: 'api', address: '127.0.0.1', port, ttlSeconds });
 
@@ -56,16 +55,24 @@ describe('etcd backend', () => {
   });
 
   it('a write through one replica is seen by the other, with the same revision', async () => {
-    const { replicas: [a, b] } = await replicas();
+    const {
+      replicas: [a, b],
+    } = await replicas();
     const heard: StoreChange[] = [];
     b!.store.onChange((c) => heard.push(c));
     const r = await a!.store.apply([svc('one'), svc('two')]);
-    assert.deepEqual(r.results.map((x) => x.action), ['created', 'created']);
+    assert.deepEqual(
+      r.results.map((x) => x.action),
+      ['created', 'created'],
+    );
     // The writer's own cache has it before apply() resolves (read your writes).
     assert.equal(a!.store.revision(), r.revision);
     await waitUntil(() => heard.length === 1, 2_000);
     assert.equal(heard[0]!.revision, r.revision, 'one transaction, one change');
-    assert.deepEqual(heard[0]!.changes.map((c) => `${c.name} ${c.action}`), ['one created', 'two created']);
+    assert.deepEqual(
+      heard[0]!.changes.map((c) => `${c.name} ${c.action}`),
+      ['one created', 'two created'],
+    );
     assert.equal(b!.store.revision(), r.revision);
     assert.equal(b!.store.get({ kind: 'Service', namespace: 'default', name: 'one' })?.revision, r.revision);
 
@@ -77,11 +84,16 @@ describe('etcd backend', () => {
     assert.ok(del! > r.revision);
     await waitUntil(() => a!.store.get({ kind: 'Service', namespace: 'default', name: 'two' }) === undefined, 2_000);
     assert.equal(await a!.store.delete({ kind: 'Service', namespace: 'default', name: 'two' }), undefined);
-    assert.deepEqual(a!.store.list().map((s) => s.resource.metadata.name), ['one']);
+    assert.deepEqual(
+      a!.store.list().map((s) => s.resource.metadata.name),
+      ['one'],
+    );
   });
 
   it('compare-and-swap: a stale expected revision fails with CONFLICT naming the current one', async () => {
-    const { replicas: [a, b] } = await replicas();
+    const {
+      replicas: [a, b],
+    } = await replicas();
     const first = await a!.store.apply([svc('cfg', { v: '1' })]);
     const second = await b!.store.apply([svc('cfg', { v: '2' })], { expectedRevision: first.revision });
     await assert.rejects(a!.store.apply([svc('cfg', { v: '3' })], { expectedRevision: first.revision }), (err: unknown) => {
@@ -98,7 +110,9 @@ describe('etcd backend', () => {
   });
 
   it('a lease lives in etcd: heartbeat and deregister through the other replica, expiry seen by both', async () => {
-    const { replicas: [a, b] } = await replicas();
+    const {
+      replicas: [a, b],
+    } = await replicas();
     const changedOnA: string[] = [];
     a!.registry.onChange((s) => changedOnA.push(s));
     const lease = await a!.registry.register(reg(9001, 2));
@@ -128,7 +142,9 @@ describe('etcd backend', () => {
   });
 
   it('registering the same address again replaces the instance; the old lease is over', async () => {
-    const { replicas: [a, b] } = await replicas();
+    const {
+      replicas: [a, b],
+    } = await replicas();
     const old = await a!.registry.register(reg(9003, 10));
     const fresh = await b!.registry.register(registerRequestSchema.parse({ service: 'api', address: '127.0.0.1', port: 9003, labels: { v: '2' } }));
     await waitUntil(() => a!.registry.instances('default', 'api')[0]?.labels.v === '2', 2_000);
@@ -160,9 +176,15 @@ describe('etcd backend', () => {
     other.close();
     state.follow();
     await waitUntil(() => heard.length > 0, 5_000);
-    assert.deepEqual(store.list().map((s) => s.resource.metadata.name), ['added', 'kept']);
+    assert.deepEqual(
+      store.list().map((s) => s.resource.metadata.name),
+      ['added', 'kept'],
+    );
     assert.deepEqual(heard[0]!.changes.map((c) => `${c.name} ${c.action}`).sort(), ['added created', 'dropped deleted']);
-    assert.ok(lines.some((l) => /etcd history compacted at \d+/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /etcd history compacted at \d+/.test(l)),
+      lines.join('\n'),
+    );
     // And it keeps following after the reload.
     await seed.apply([svc('later')]);
     await waitUntil(() => store.get({ kind: 'Service', namespace: 'default', name: 'later' }) !== undefined, 2_000);
@@ -213,10 +235,13 @@ describe('etcd backend', () => {
     console.log(`caught up 1,500 revisions in ${ms.toFixed(0)} ms`);
   });
 
-  it('a watch that breaks mid catch-up resumes after the last event it applied, not after etcd\'s current revision', async () => {
+  it("a watch that breaks mid catch-up resumes after the last event it applied, not after etcd's current revision", async () => {
     const { reconnected } = await catchUp(2_500, true);
     assert.ok(reconnected > 1, 'changes kept coming after the reconnect');
-    assert.ok(lines.some((l) => l.includes('etcd watch lost (test: dropped mid catch-up)')), lines.slice(-5).join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('etcd watch lost (test: dropped mid catch-up)')),
+      lines.slice(-5).join('\n'),
+    );
   });
 
   /**
@@ -298,7 +323,10 @@ describe('etcd backend', () => {
       const answer = await pending;
       assert.ok(answer.ok, `answered ${answer.ok ? '' : String(answer.err)}`);
       assert.equal(answer.r.revision, committedAt, 'the revision its own write committed at');
-      assert.deepEqual(answer.r.results.map((x) => x.action), ['updated']);
+      assert.deepEqual(
+        answer.r.results.map((x) => x.action),
+        ['updated'],
+      );
       assert.ok(lines.some((l) => l.includes(`etcd: apply committed at revision ${committedAt} on a try the client retried`)));
 
       // Deregistration: the revoke goes through unheard, the retry finds no lease: still a deregistration.
@@ -332,21 +360,21 @@ describe('etcd backend', () => {
       await assert.rejects(createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: ['http://127.0.0.1:2379'] } }), /give every replica the same key with --ca-encryption-key-file/);
       await assert.rejects(createControlPlane({ dataDir, port: 0, caEncryptionKey: KEY }), /the CA encryption key is for store 'etcd'/);
       const [port] = await freePorts(1);
-      await assert.rejects(
-        createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 }, caEncryptionKey: KEY }),
-        (err: unknown) => {
-          assert.ok(isMeshError(err, ErrorCode.STORE_UNAVAILABLE));
-          assert.match(err.message, new RegExp(`etcd \\(http://127.0.0.1:${port}\\) did not take the initial read`));
-          return true;
-        },
-      );
+      await assert.rejects(createControlPlane({ dataDir, port: 0, store: 'etcd', etcd: { endpoints: [`http://127.0.0.1:${port}`], requestTimeoutMs: 500 }, caEncryptionKey: KEY }), (err: unknown) => {
+        assert.ok(isMeshError(err, ErrorCode.STORE_UNAVAILABLE));
+        assert.match(err.message, new RegExp(`etcd \\(http://127.0.0.1:${port}\\) did not take the initial read`));
+        return true;
+      });
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
 
   it('ignores (and logs) a value written into etcd by hand that is not a valid resource', async () => {
-    const { prefix, replicas: [a] } = await replicas(1);
+    const {
+      prefix,
+      replicas: [a],
+    } = await replicas(1);
     const raw = new Etcd3({ hosts: etcd.endpoints });
     await raw.put(`${prefix}config/resources/Service/default/bad`).value('{"kind":"Service"');
     await raw.put(`${prefix}config/resources/Service/default/wrong`).value(JSON.stringify(svc('other')));

@@ -8,8 +8,7 @@ import { resourceSchema, type Resource } from '../../src/config/resources.js';
 import { FileStore, STORE_FILE, type StoreChange } from '../../src/control-plane/index.js';
 import { makeTempDir } from '../helpers/control-plane.js';
 
-const svc = (name: string, labels?: Record<string, string>): Resource =>
-  resourceSchema.parse({ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: labels ? { name, labels } : { name } });
+const svc = (name: string, labels?: Record<string, string>): Resource => resourceSchema.parse({ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: labels ? { name, labels } : { name } });
 
 const dirs: string[] = [];
 const stores: FileStore[] = [];
@@ -37,9 +36,15 @@ describe('FileStore', () => {
     assert.equal(store.revision(), 0);
     const r1 = await store.apply([svc('a'), svc('b')]);
     assert.equal(r1.revision, 1);
-    assert.deepEqual(r1.results.map((r) => r.action), ['created', 'created']);
+    assert.deepEqual(
+      r1.results.map((r) => r.action),
+      ['created', 'created'],
+    );
     const r2 = await store.apply([svc('a', { x: '1' }), svc('b')]);
-    assert.deepEqual(r2.results.map((r) => r.action), ['updated', 'unchanged']);
+    assert.deepEqual(
+      r2.results.map((r) => r.action),
+      ['updated', 'unchanged'],
+    );
     assert.equal(await store.delete({ kind: 'Service', namespace: 'default', name: 'b' }), 3);
     assert.equal(await store.delete({ kind: 'Service', namespace: 'default', name: 'b' }), undefined);
     assert.deepEqual(
@@ -89,7 +94,10 @@ describe('FileStore', () => {
     await mkdir(path.join(store.file, 'blocker'), { recursive: true });
     await assert.rejects(store.apply([svc('lost'), svc('kept', { v: '2' })]));
     assert.equal(store.revision(), 1);
-    assert.deepEqual(store.list().map((s) => [s.resource.metadata.name, s.resource.metadata.labels]), [['kept', undefined]]);
+    assert.deepEqual(
+      store.list().map((s) => [s.resource.metadata.name, s.resource.metadata.labels]),
+      [['kept', undefined]],
+    );
     const leftovers = (await readdir(store.dir)).filter((n) => n.endsWith('.tmp'));
     assert.deepEqual(leftovers, [], 'the temporary file of the failed write is removed');
   });

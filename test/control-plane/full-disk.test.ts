@@ -84,11 +84,17 @@ describe('a full disk under the data directory', () => {
     const token = await call<ApiErrorBody>(cp.url, 'POST', '/v1/tokens', { service: 'api' });
     assert.equal(token.status, 507, token.text);
     assert.match(token.body.error.message, /cannot write .*tokens\.json: no space left/);
-    assert.ok(cp.child.lines.some((l) => /reject 507 PUT \/v1\/resources: cannot write .*resources\.json/.test(l)), cp.child.lines.join('\n'));
+    assert.ok(
+      cp.child.lines.some((l) => /reject 507 PUT \/v1\/resources: cannot write .*resources\.json/.test(l)),
+      cp.child.lines.join('\n'),
+    );
 
     // Nothing half-written, nothing forgotten: the file and the API still hold the last good state.
     assert.equal(await readFile(path.join(dataDir, 'resources.json'), 'utf8'), stored);
-    assert.deepEqual((await readdir(dataDir)).filter((n) => n.endsWith('.tmp')), []);
+    assert.deepEqual(
+      (await readdir(dataDir)).filter((n) => n.endsWith('.tmp')),
+      [],
+    );
     assert.equal((await call(cp.url, 'GET', '/v1/resources/Service/default/kept')).status, 200);
     assert.equal((await call(cp.url, 'GET', '/v1/resources/Service/default/lost')).status, 404);
 

@@ -49,11 +49,7 @@ describe('lease expiry (--ttl 1)', () => {
       if (lastBeatAt >= until) break;
       await sleep(300);
     }
-    assert.equal(
-      watcher.snapshots('pulse').filter((s) => s.instances.length === 0).length,
-      1,
-      'only the initial empty snapshot: the instance never left',
-    );
+    assert.equal(watcher.snapshots('pulse').filter((s) => s.instances.length === 0).length, 1, 'only the initial empty snapshot: the instance never left');
     const removed = await watcher.waitForService('pulse', (s) => s.instances.length === 0, 3_000, from + 1);
     const elapsed = removed.at - lastBeatAt;
     console.log(`expiry: instance removed ${elapsed.toFixed(1)} ms after its last heartbeat was answered (TTL 1000 ms)`);

@@ -119,7 +119,13 @@ describe('control plane listener, low limits', () => {
     const halfClosed = await hostilePeer(cp.port, 'partial-hello-half-close');
     try {
       const times = await within(Promise.all(peers.map((p) => p.endedByServer)), 10_000);
-      assert.ok(times, `not all cut within 10 s: ${peers.filter((p) => !p.ended()).map((p) => p.kind).join(', ')}`);
+      assert.ok(
+        times,
+        `not all cut within 10 s: ${peers
+          .filter((p) => !p.ended())
+          .map((p) => p.kind)
+          .join(', ')}`,
+      );
       for (const [i, t] of times.entries()) assert.ok(t >= 900 && t < 8_000, `${peers[i]!.kind} cut after ${Math.round(t)} ms`);
       assert.ok(await within(halfClosed.endedByServer, 10_000), 'the half-closed peer is let go');
       // Every peer still holds its end: the server's descriptors come back only if it destroyed its sockets.
@@ -148,7 +154,10 @@ describe('control plane listener, low limits', () => {
           }),
       ),
     );
-    assert.ok(refused.every((r) => r !== 'handshake done'), refused.join(', '));
+    assert.ok(
+      refused.every((r) => r !== 'handshake done'),
+      refused.join(', '),
+    );
     await cp.child.waitFor(/connection cap reached: 6 connections open/, 5_000);
     // Every open connection still answers.
     for (const s of open) {
@@ -167,9 +176,7 @@ describe('control plane listener, low limits', () => {
     const pid = cp.child.proc.pid!;
     await waitUntil(() => fdCount(pid) <= baseline, 15_000, 'no connection left from before');
     const socket = await tlsClient(cp);
-    const head =
-      `POST /v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${cp.adminToken}\r\n` +
-      'Content-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+    const head = `POST /v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${cp.adminToken}\r\n` + 'Content-Type: application/json\r\nContent-Length: 200\r\n\r\n';
     const slow = slowRequest(socket, head, ' '.repeat(150), 100);
     try {
       const ended = await within(slow.endedByServer, 10_000);

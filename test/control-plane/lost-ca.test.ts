@@ -58,7 +58,10 @@ describe('a data directory without its CA state', () => {
     await rm(caJson);
     const renewed = await start(dataDir, ['--new-ca']);
     assert.ok(renewed.listening, renewed.child.lines.join('\n'));
-    assert.ok(renewed.child.lines.some((l) => /WARNING --new-ca: .*ca\.json is missing and a new root CA is made/.test(l)), renewed.child.lines.join('\n'));
+    assert.ok(
+      renewed.child.lines.some((l) => /WARNING --new-ca: .*ca\.json is missing and a new root CA is made/.test(l)),
+      renewed.child.lines.join('\n'),
+    );
     assert.ok(renewed.child.lines.some((l) => /ca created a self-signed root/.test(l)));
     assert.notEqual(await readFile(bundleFile, 'utf8'), bundle, 'a new root, in a new bundle');
     await renewed.child.kill('SIGTERM');
@@ -67,7 +70,10 @@ describe('a data directory without its CA state', () => {
     const newBundle = await readFile(bundleFile, 'utf8');
     const again = await start(dataDir, ['--new-ca']);
     assert.ok(again.listening, again.child.lines.join('\n'));
-    assert.ok(again.child.lines.some((l) => /--new-ca ignored: .*ca\.json holds the CA/.test(l)), again.child.lines.join('\n'));
+    assert.ok(
+      again.child.lines.some((l) => /--new-ca ignored: .*ca\.json holds the CA/.test(l)),
+      again.child.lines.join('\n'),
+    );
     assert.equal(await readFile(bundleFile, 'utf8'), newBundle);
     await again.child.kill('SIGTERM');
   });

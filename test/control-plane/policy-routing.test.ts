@@ -43,10 +43,7 @@ describe('policies reach the watchers of the services they select', () => {
   });
 
   /** Apply (PUT) or delete, then wait for the named service's snapshot that satisfies `pred` on every watcher given. */
-  async function change(
-    doIt: () => Promise<{ status: number }>,
-    expect: { ref: string; watchers: Watcher[]; pred: (s: ServiceSnapshot) => boolean }[],
-  ): Promise<void> {
+  async function change(doIt: () => Promise<{ status: number }>, expect: { ref: string; watchers: Watcher[]; pred: (s: ServiceSnapshot) => boolean }[]): Promise<void> {
     const marks = new Map([a, b].map((w) => [w, w.events.length]));
     const t0 = performance.now();
     const res = await doIt();
@@ -72,9 +69,7 @@ describe('policies reach the watchers of the services they select', () => {
   });
 
   it('an update of the policy reaches the same watchers with the new rules', async () => {
-    await change(put(policyResource('guard', 'shop', 'api', ['/admin', '/debug'])), [
-      { ref: 'shop/api', watchers: [a, b], pred: (s) => pathsOf(s, 'guard')?.join() === '/admin,/debug' },
-    ]);
+    await change(put(policyResource('guard', 'shop', 'api', ['/admin', '/debug'])), [{ ref: 'shop/api', watchers: [a, b], pred: (s) => pathsOf(s, 'guard')?.join() === '/admin,/debug' }]);
   });
 
   it('a namespace-wide policy reaches every followed service of that namespace, and not the others', async () => {

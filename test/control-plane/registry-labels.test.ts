@@ -24,8 +24,7 @@ describe('registration limits: labels and instance fields', () => {
   });
   after(() => cp?.stop());
 
-  const post = (extra: Partial<RegisterRequest>) =>
-    call<ApiErrorBody>(cp.url, 'POST', '/v1/instances', { service: 'api', address: '127.0.0.1', port: port++, ...extra }, { token });
+  const post = (extra: Partial<RegisterRequest>) => call<ApiErrorBody>(cp.url, 'POST', '/v1/instances', { service: 'api', address: '127.0.0.1', port: port++, ...extra }, { token });
 
   /** 400 BAD_REQUEST whose issues are exactly `paths` (in any order); each message must match its pattern. */
   async function refused(extra: Partial<RegisterRequest>, expected: Record<string, RegExp>): Promise<void> {
@@ -42,7 +41,7 @@ describe('registration limits: labels and instance fields', () => {
     await refused({ labels }, { labels: /65 labels; at most 64/ });
   });
 
-  it('a 64-character label name, a 64-character value, a 254-character prefix: 400 each, at the label\'s path', async () => {
+  it("a 64-character label name, a 64-character value, a 254-character prefix: 400 each, at the label's path", async () => {
     const longName = 'n'.repeat(64);
     await refused({ labels: { [longName]: 'v' } }, { [`labels.${longName}`]: /is 64 characters; at most 63/ });
     await refused({ labels: { [`example.com/${longName}`]: 'v' } }, { [`labels.example.com/${longName}`]: /is 64 characters; at most 63/ });
@@ -73,7 +72,10 @@ describe('registration limits: labels and instance fields', () => {
     assert.equal(res.status, 400);
     const issues = res.body.error.issues ?? [];
     assert.equal(issues.filter((i) => i.path.startsWith('labels.bad key')).length, 64);
-    assert.ok(issues.some((i) => i.path === 'labels' && /100 labels; at most 64/.test(i.message)), JSON.stringify(issues.slice(0, 3)));
+    assert.ok(
+      issues.some((i) => i.path === 'labels' && /100 labels; at most 64/.test(i.message)),
+      JSON.stringify(issues.slice(0, 3)),
+    );
     assert.ok(issues.some((i) => i.path === 'labels' && /36 more label problems not listed/.test(i.message)));
   });
 

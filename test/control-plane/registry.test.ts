@@ -2,16 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Instance, RegisterResponse } from '../../src/config/instance.js';
-import {
-  Watcher,
-  call,
-  deregister,
-  heartbeat,
-  register,
-  startControlPlane,
-  type ErrorResponse,
-  type RunningControlPlane,
-} from '../helpers/control-plane.js';
+import { Watcher, call, deregister, heartbeat, register, startControlPlane, type ErrorResponse, type RunningControlPlane } from '../helpers/control-plane.js';
 
 describe('registry', () => {
   let cp: RunningControlPlane;
@@ -28,19 +19,22 @@ describe('registry', () => {
 
   it('sends an empty, non-existent snapshot for a service nobody registered', async () => {
     const first = await watcher.waitForService('api');
-    assert.deepEqual({ ...first, at: 0, index: 0 }, {
-      name: 'api',
-      namespace: 'default',
-      version: 0,
-      exists: false,
-      instances: [],
-      config: null,
-      routes: [],
-      policies: [],
-      mtlsMode: 'STRICT',
-      at: 0,
-      index: 0,
-    });
+    assert.deepEqual(
+      { ...first, at: 0, index: 0 },
+      {
+        name: 'api',
+        namespace: 'default',
+        version: 0,
+        exists: false,
+        instances: [],
+        config: null,
+        routes: [],
+        policies: [],
+        mtlsMode: 'STRICT',
+        at: 0,
+        index: 0,
+      },
+    );
   });
 
   let lease: RegisterResponse;
@@ -74,9 +68,15 @@ describe('registry', () => {
   it('filters GET /v1/instances by service and namespace, and lists services', async () => {
     await register(cp.url, { service: 'web', namespace: 'shop', address: '127.0.0.1', port: 5001 });
     const byService = await call<{ instances: Instance[] }>(cp.url, 'GET', '/v1/instances?service=api');
-    assert.deepEqual(byService.body.instances.map((i) => i.id), ['127.0.0.1:4001']);
+    assert.deepEqual(
+      byService.body.instances.map((i) => i.id),
+      ['127.0.0.1:4001'],
+    );
     const byNamespace = await call<{ instances: Instance[] }>(cp.url, 'GET', '/v1/instances?namespace=shop');
-    assert.deepEqual(byNamespace.body.instances.map((i) => `${i.namespace}/${i.service}`), ['shop/web']);
+    assert.deepEqual(
+      byNamespace.body.instances.map((i) => `${i.namespace}/${i.service}`),
+      ['shop/web'],
+    );
     // A service name alone means the default namespace.
     const wrongNs = await call<{ instances: Instance[] }>(cp.url, 'GET', '/v1/instances?service=web');
     assert.deepEqual(wrongNs.body.instances, []);

@@ -114,7 +114,10 @@ describe('resources', () => {
   it('rejects a single invalid resource with every issue, and a bare array with a hint', async () => {
     const single = await call<ErrorResponse['body']>(cp.url, 'PUT', '/v1/resources', { kind: 'Service', metadata: { name: 'x', namespace: 'UPPER' } });
     assert.equal(single.status, 400);
-    assert.deepEqual(single.body.error.issues!.map((i) => i.path), ['apiVersion', 'metadata.namespace']);
+    assert.deepEqual(
+      single.body.error.issues!.map((i) => i.path),
+      ['apiVersion', 'metadata.namespace'],
+    );
     const array = await call<ErrorResponse['body']>(cp.url, 'PUT', '/v1/resources', [service('x')]);
     assert.equal(array.status, 400);
     assert.match(array.body.error.message, /\{"items": \[\.\.\.\]\}/);

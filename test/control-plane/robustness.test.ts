@@ -198,10 +198,7 @@ describe('robustness', () => {
   });
 
   it('answers 413 from the declared length alone, without waiting for the body, and closes', async () => {
-    const declared = await raw(
-      cp.port,
-      `POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{"service":`,
-    );
+    const declared = await raw(cp.port, `POST /v1/instances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{"service":`);
     assert.equal(declared.status, 413);
     assert.equal(declared.closed, true, 'the connection is closed: the rest of the body is never read');
     assert.match(rawError(declared).error.message, /request body is 10000000 bytes/);
@@ -391,6 +388,9 @@ describe('robustness', () => {
     assert.equal(cp.child.proc.signalCode, null);
     const errors = cp.child.lines.filter((l) => / error /.test(l) || /HYPHAE_ERR_INTERNAL/.test(l));
     assert.deepEqual(errors, [], 'no unexpected error was logged');
-    assert.ok(cp.child.lines.some((l) => / reject 413 /.test(l)), 'rejections are logged');
+    assert.ok(
+      cp.child.lines.some((l) => / reject 413 /.test(l)),
+      'rejections are logged',
+    );
   });
 });

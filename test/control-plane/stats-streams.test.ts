@@ -66,9 +66,11 @@ class Reporters {
   async fill(rounds: number, concurrency: number): Promise<void> {
     let next = 0;
     const total = rounds * REPORTERS;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      for (let n = next++; n < total; n = next++) await this.report(n % REPORTERS);
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let n = next++; n < total; n = next++) await this.report(n % REPORTERS);
+      }),
+    );
   }
 
   /** Reports in turn, two at a time, as live instances would, until `stop` resolves (at most 20 000 reports). */
@@ -76,9 +78,11 @@ class Reporters {
     let stopped = false;
     void stop.then(() => (stopped = true));
     let next = 0;
-    await Promise.all(Array.from({ length: 2 }, async () => {
-      while (!stopped && next < 20_000) await this.report(next++ % REPORTERS, false);
-    }));
+    await Promise.all(
+      Array.from({ length: 2 }, async () => {
+        while (!stopped && next < 20_000) await this.report(next++ % REPORTERS, false);
+      }),
+    );
   }
 }
 
@@ -198,7 +202,10 @@ describe('stats streams on a control plane whose stats store is filled', () => {
       assert.ok(last.edges.length > 0 && last.edges.length <= SERVICES * EDGES_EACH, `${last.edges.length} edges over ${last.windowSeconds} s`);
       if (last.windowSeconds === 60) assert.equal(last.edges.length, SERVICES * EDGES_EACH, 'every edge over 60 s');
     }
-    assert.deepEqual([...new Set(served.map((x) => kept(x.window)))].sort((a, b) => a - b), [10, 30, 60]);
+    assert.deepEqual(
+      [...new Set(served.map((x) => kept(x.window)))].sort((a, b) => a - b),
+      [10, 30, 60],
+    );
     // Streams on one window are written the same summary, built and serialised once per push (8 streams on 3
     // windows: at least one window has three).
     let compared = 0;
@@ -221,7 +228,7 @@ describe('stats streams on a control plane whose stats store is filled', () => {
     await again.close();
   });
 
-  it('a revoked viewer token\'s stream ends at once and the token is refused after; an expired one\'s at the next push', async () => {
+  it("a revoked viewer token's stream ends at once and the token is refused after; an expired one's at the next push", async () => {
     const revoked = await viewerToken(cp);
     const kept = await viewerToken(cp);
     const s = await openStats(cp, revoked.token);
@@ -236,13 +243,15 @@ describe('stats streams on a control plane whose stats store is filled', () => {
     const eventsAtRevocation = s.events.length;
     await Promise.race([
       s.ended,
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`the revoked token's stats stream is still open 3 s after the revocation (${s.events.length - eventsAtRevocation} summaries since)`)), 3_000)),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`the revoked token's stats stream is still open 3 s after the revocation (${s.events.length - eventsAtRevocation} summaries since)`)), 3_000),
+      ),
     ]);
     const closedAfter = s.endedAt! - t0;
     await cp.child.waitFor(new RegExp(`stats closed 1 stream of revoked token ${revoked.id}`), 5_000);
     // Another token's stream goes on: it is pushed a summary after the revocation.
     const before = k.events.length;
-    await k.until(() => k.events.length > before, 10_000, 'a summary on the other token\'s stream after the revocation');
+    await k.until(() => k.events.length > before, 10_000, "a summary on the other token's stream after the revocation");
     const reopened = await openStats(cp, revoked.token);
     assert.equal(reopened.status, 401);
     assert.equal((reopened.error as ApiErrorBody).error.code, 'HYPHAE_ERR_UNAUTHENTICATED');
@@ -252,16 +261,22 @@ describe('stats streams on a control plane whose stats store is filled', () => {
     const short = await viewerToken(cp, 1);
     const e = await openStats(cp, short.token);
     assert.equal(e.status, 200);
-    await Promise.race([e.ended, new Promise((_, reject) => setTimeout(() => reject(new Error('the expired token\'s stats stream is still open 5 s after its token was made')), 5_000))]);
+    await Promise.race([e.ended, new Promise((_, reject) => setTimeout(() => reject(new Error("the expired token's stats stream is still open 5 s after its token was made")), 5_000))]);
     const expiredAfter = e.endedAt! - created;
     assert.ok(expiredAfter >= 990, `ended ${expiredAfter.toFixed(0)} ms after its token was made: not before the token expired`);
-    assert.equal(k.endedAt, undefined, 'the other token\'s stream is still open');
+    assert.equal(k.endedAt, undefined, "the other token's stream is still open");
     await k.close();
     console.log(`revoked viewer token's stats stream ended ${closedAfter.toFixed(0)} ms after the revocation; the expired one's ${expiredAfter.toFixed(0)} ms after its token was made (1 s TTL)`);
   });
 
   it('a window is served as the smallest kept one (10, 30, 60 s) that covers it; outside 1..60 is a 400 that lists them', async () => {
-    for (const [asked, served] of [[1, 10], [10, 10], [20, 30], [45, 60], [60, 60]] as const) {
+    for (const [asked, served] of [
+      [1, 10],
+      [10, 10],
+      [20, 30],
+      [45, 60],
+      [60, 60],
+    ] as const) {
       const res = await call<MeshSummary>(cp.url, 'GET', `/v1/stats/summary?window=${asked}`);
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.windowSeconds, served, `window=${asked}`);
@@ -290,7 +305,7 @@ it('the caps are flags: --max-stats-streams-per-token, and --max-stats-streams a
     const admin = await openOnceFreed(cp, cp.adminToken!);
     opened.push(admin);
     assert.equal(admin.status, 200);
-    await admin.until(() => admin.count('summary') >= 1, 10_000, 'a summary on the admin\'s stream');
+    await admin.until(() => admin.count('summary') >= 1, 10_000, "a summary on the admin's stream");
   } finally {
     await Promise.all(opened.map((s) => s.close()));
     await cp.stop();

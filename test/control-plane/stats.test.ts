@@ -30,7 +30,7 @@ describe('latency histogram', () => {
     const h = new LatencyHistogram();
     const values: number[] = [];
     let seed = 7;
-    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     for (let i = 0; i < 20_000; i++) {
       const v = Math.exp(rand() * 6) * 0.2; // 0.2 ms .. 80 ms, log-uniform
       values.push(v);
@@ -186,7 +186,7 @@ describe('stats store and summary (fake clock)', () => {
 describe('summaries of a big store, built in slices', () => {
   it('arena histograms read the quantiles LatencyHistogram reads, across growth and reuse', () => {
     let seed = 11;
-    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const reference: LatencyHistogram[] = [];
     for (let round = 0; round < 2; round++) {
       // 600 histograms: past the arena's first size (256), so it grows; the second round reuses it, dirty.
@@ -215,7 +215,7 @@ describe('summaries of a big store, built in slices', () => {
     }
   });
 
-  it('in slices or at once, the same summary; its JSON in slices is JSON.stringify\'s', async () => {
+  it("in slices or at once, the same summary; its JSON in slices is JSON.stringify's", async () => {
     const dir = await makeTempDir();
     const store = new FileStore(dir);
     await store.load();
@@ -245,10 +245,13 @@ describe('summaries of a big store, built in slices', () => {
       // Slices of 0 ms: the event loop gets a turn at every yield.
       assert.deepEqual(await runSliced(summarySteps(deps, 30_000), 0), whole);
       let yields = 0;
-      for (const gen = summarySteps(deps, 30_000); !gen.next().done; ) yields++;
+      for (const gen = summarySteps(deps, 30_000); !gen.next().done;) yields++;
       assert.ok(yields > 2_700, `it yields after each instance and edge: ${yields} times`);
       assert.equal(drain(jsonInSlices(whole)), JSON.stringify(whole));
-      assert.equal(await runSliced(jsonInSlices({ a: [], b: Array.from({ length: 1_001 }, (_, i) => ({ i })), c: undefined, d: 'x' }), 0), JSON.stringify({ a: [], b: Array.from({ length: 1_001 }, (_, i) => ({ i })), d: 'x' }));
+      assert.equal(
+        await runSliced(jsonInSlices({ a: [], b: Array.from({ length: 1_001 }, (_, i) => ({ i })), c: undefined, d: 'x' }), 0),
+        JSON.stringify({ a: [], b: Array.from({ length: 1_001 }, (_, i) => ({ i })), d: 'x' }),
+      );
     } finally {
       await registry.close();
       await store.close();

@@ -27,7 +27,7 @@ describe('tokens', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it('makes an admin token once, 0600, and reads it back; or reads the operator\'s file', async () => {
+  it("makes an admin token once, 0600, and reads it back; or reads the operator's file", async () => {
     const first = await loadAdminToken(dir);
     assert.equal(first.created, true);
     assert.match(first.token, /^hyphae-admin\.[A-Za-z0-9_-]{43}$/);
@@ -52,15 +52,25 @@ describe('tokens', () => {
     const secret = t.token.split('.')[1]!;
     const wrong = `${t.id}.${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
     for (const h of [undefined, '', 'Basic abc', `Bearer ${wrong}`, 'Bearer jt_0000000000000000.' + 'a'.repeat(43), 'Bearer admin', `Bearer ${'x'.repeat(600)}`]) {
-      assert.equal(status(() => tokens.authenticate(h)), 401, String(h).slice(0, 40));
+      assert.equal(
+        status(() => tokens.authenticate(h)),
+        401,
+        String(h).slice(0, 40),
+      );
     }
     // A restart knows the token; revocation is durable too.
     const reopened = await Tokens.open({ store, admin: 'admin-secret-0123456789', configured: [] });
     assert.equal(reopened.authenticate(`Bearer ${t.token}`).kind, 'join');
     await reopened.revoke(t.id);
-    assert.equal(status(() => reopened.authenticate(`Bearer ${t.token}`)), 401);
+    assert.equal(
+      status(() => reopened.authenticate(`Bearer ${t.token}`)),
+      401,
+    );
     const again = await Tokens.open({ store, admin: 'admin-secret-0123456789', configured: [] });
-    assert.equal(status(() => again.authenticate(`Bearer ${t.token}`)), 401);
+    assert.equal(
+      status(() => again.authenticate(`Bearer ${t.token}`)),
+      401,
+    );
     await assert.rejects(again.revoke(t.id), (err) => err instanceof HttpError && err.status === 404);
   });
 
@@ -93,7 +103,10 @@ describe('tokens', () => {
     assert.ok(!JSON.stringify(rows).includes('secret-0123456789'));
     await assert.rejects(tokens.revoke(rows[0]!.id), /configuration/);
     for (const bad of ['api', '=x', 'Bad_Name=0123456789abcdef0123456789abcdef', 'api=short', `api=${'x'.repeat(31)}`]) {
-      assert.throws(() => parseTokenSpec(bad, '--join-token'), (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && err.message.startsWith('--join-token: '));
+      assert.throws(
+        () => parseTokenSpec(bad, '--join-token'),
+        (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && err.message.startsWith('--join-token: '),
+      );
     }
     assert.throws(() => parseTokenSpec(`api=${'x'.repeat(20)}`, 'HYPHAE_JOIN_TOKENS #1'), /must be 32 to 512 characters without spaces \(it has 20\)/);
   });

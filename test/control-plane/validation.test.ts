@@ -10,7 +10,13 @@ const routeOf = (name: string, rules: unknown[], parents: { name: string; namesp
   metadata: { name },
   spec: { parentRefs: parents, rules },
 });
-const SUBSETS = { subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }, { name: 'v9', labels: { version: 'v9' } }] };
+const SUBSETS = {
+  subsets: [
+    { name: 'v1', labels: { version: 'v1' } },
+    { name: 'v2', labels: { version: 'v2' } },
+    { name: 'v9', labels: { version: 'v9' } },
+  ],
+};
 
 interface Issues {
   status: number;
@@ -91,7 +97,12 @@ describe('config validation on apply', () => {
         },
       ]),
     );
-    assert.deepEqual(r.paths, ['spec.rules[0].matches[0].path.value', 'spec.rules[0].matches[1].path.value', 'spec.rules[0].matches[2].headers[0].value', 'spec.rules[0].matches[2].queryParams[0].value']);
+    assert.deepEqual(r.paths, [
+      'spec.rules[0].matches[0].path.value',
+      'spec.rules[0].matches[1].path.value',
+      'spec.rules[0].matches[2].headers[0].value',
+      'spec.rules[0].matches[2].queryParams[0].value',
+    ]);
     assert.match(r.messages['spec.rules[0].matches[0].path.value']!, /uses a backreference \(\\1\), which RE2 syntax does not have/);
     assert.match(r.messages['spec.rules[0].matches[1].path.value']!, /uses a negative lookahead/);
     assert.match(r.messages['spec.rules[0].matches[2].headers[0].value']!, /uses a lookbehind/);
@@ -101,7 +112,11 @@ describe('config validation on apply', () => {
 
   it('accepts patterns that backtrack catastrophically in V8: they run on the linear-time engine', async () => {
     const res = await call(cp.url, 'PUT', '/v1/resources?dryRun=true', {
-      items: [routeOf('x', [{ matches: [{ path: { type: 'RegularExpression', value: '/(a+)+$' } }, { headers: [{ type: 'RegularExpression', name: 'x-a', value: '(.*a){30}' }] }], backendRefs: [{ name: 'api' }] }])],
+      items: [
+        routeOf('x', [
+          { matches: [{ path: { type: 'RegularExpression', value: '/(a+)+$' } }, { headers: [{ type: 'RegularExpression', name: 'x-a', value: '(.*a){30}' }] }], backendRefs: [{ name: 'api' }] },
+        ]),
+      ],
     });
     assert.equal(res.status, 200, res.text);
   });
@@ -122,7 +137,18 @@ describe('config validation on apply', () => {
   });
 
   it('rejects a rule whose backends all have weight 0', async () => {
-    const r = await rejected({ items: [routeOf('x', [{ backendRefs: [{ name: 'api', subset: 'v1', weight: 0 }, { name: 'api', subset: 'v2', weight: 0 }] }])] });
+    const r = await rejected({
+      items: [
+        routeOf('x', [
+          {
+            backendRefs: [
+              { name: 'api', subset: 'v1', weight: 0 },
+              { name: 'api', subset: 'v2', weight: 0 },
+            ],
+          },
+        ]),
+      ],
+    });
     assert.deepEqual(r.paths, ['items[0].spec.rules[0].backendRefs']);
     assert.match(r.messages['items[0].spec.rules[0].backendRefs']!, /every backend has weight 0/);
   });
@@ -226,7 +252,10 @@ describe('config validation on apply', () => {
     );
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.dryRun, true);
-    assert.deepEqual(res.body.results.map((r) => `${r.kind}/${r.name}:${r.action}`), ['Service/api:updated', 'Route/good:unchanged', 'Service/brand-new:created']);
+    assert.deepEqual(
+      res.body.results.map((r) => `${r.kind}/${r.name}:${r.action}`),
+      ['Service/api:updated', 'Route/good:unchanged', 'Service/brand-new:created'],
+    );
     assert.equal(res.body.results[0]!.after.spec.loadBalancer, 'least_request');
     assert.ok(res.body.results[0]!.before, 'the stored version comes along for diffs');
     assert.equal(res.body.results[2]!.after.spec.loadBalancer, 'peak_ewma', 'after is normalised (defaults filled in)');

@@ -51,6 +51,9 @@ describe('watch latency', () => {
     // Every change was its own snapshot, with growing versions.
     const versions = watcher.snapshots('lat').map((s) => s.version);
     assert.equal(versions.length, 101);
-    assert.ok(versions.every((v, i) => i === 0 || v > versions[i - 1]!), 'versions grow');
+    assert.ok(
+      versions.every((v, i) => i === 0 || v > versions[i - 1]!),
+      'versions grow',
+    );
   });
 });

@@ -128,7 +128,10 @@ describe('watch', () => {
     assert.equal(res.status, 400);
     assert.match(String(res.headers['content-type']), /application\/json/);
     assert.equal(res.body.error.code, 'HYPHAE_ERR_BAD_REQUEST');
-    assert.deepEqual(res.body.error.issues!.map((i) => i.path), ['services[1]', 'services[2]']);
+    assert.deepEqual(
+      res.body.error.issues!.map((i) => i.path),
+      ['services[1]', 'services[2]'],
+    );
     assert.match(res.body.error.issues![0]!.message, /"Bad_Name" is not a service reference/);
   });
 

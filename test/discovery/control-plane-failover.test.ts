@@ -11,15 +11,19 @@ import { ControlPlaneClient } from '../../src/discovery/control-plane-client.js'
 import { freePorts } from '../helpers/etcd.js';
 import { startNamedServer, type TestServer } from '../helpers/http-servers.js';
 
-const unavailable = (status: number): http.RequestListener => (_req, res) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { code: 'HYPHAE_ERR_STORE_UNAVAILABLE', message: 'etcd did not take the heartbeat' } }));
-};
+const unavailable =
+  (status: number): http.RequestListener =>
+  (_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'HYPHAE_ERR_STORE_UNAVAILABLE', message: 'etcd did not take the heartbeat' } }));
+  };
 
-const healthy = (name: string): http.RequestListener => (req, res) => {
-  res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ status: 'ok', revision: 1, name }));
-};
+const healthy =
+  (name: string): http.RequestListener =>
+  (req, res) => {
+    res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'ok', revision: 1, name }));
+  };
 
 describe('control-plane client failover', () => {
   const servers: TestServer[] = [];

@@ -61,7 +61,11 @@ describe('ControlPlaneResolver with a last-known-good fallback (control plane do
     // Later failures of the stream do not replay the cache.
     const n = api.length;
     await until(() => api.length > n + 1);
-    assert.ok(kinds(api).slice(n).every((k) => k === 'error'));
+    assert.ok(
+      kinds(api)
+        .slice(n)
+        .every((k) => k === 'error'),
+    );
     await resolver.close();
     await stream.close();
     await client.close();

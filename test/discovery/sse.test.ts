@@ -12,12 +12,7 @@ async function collect(parts: (Buffer | string)[], onActivity?: () => void): Pro
   return out;
 }
 
-const STREAM =
-  ': hello\n\n' +
-  'event: snapshot\ndata: {"version":1,"name":"ünïcödé ✓"}\n\n' +
-  ':ping\n\n' +
-  'event: delta\ndata: {"a":1}\ndata: {"b":2}\n\n' +
-  'data: plain\n\n';
+const STREAM = ': hello\n\n' + 'event: snapshot\ndata: {"version":1,"name":"ünïcödé ✓"}\n\n' + ':ping\n\n' + 'event: delta\ndata: {"a":1}\ndata: {"b":2}\n\n' + 'data: plain\n\n';
 
 const EXPECTED: SseEvent[] = [
   { event: 'snapshot', data: '{"version":1,"name":"ünïcödé ✓"}' },

@@ -10,7 +10,10 @@ it('npm run demo: every api instance answers, the rolling restart loses nothing,
   assert.equal(code, 0, out);
   const perInstance = [...out.matchAll(/^ {2}(\S+:\d+)\s+v\d\s+(\d+)$/gm)].map((m) => Number(m[2]));
   assert.equal(perInstance.length, 3, out);
-  assert.ok(perInstance.every((n) => n > 0), out);
+  assert.ok(
+    perInstance.every((n) => n > 0),
+    out,
+  );
   assert.match(out, /calls during the restart: (\d+) ok, 0 failed/);
   assert.match(out, /demo ok/);
 });

@@ -84,10 +84,7 @@ export function testBalance(endpoints: () => readonly Endpoint[], rotate = false
   };
 }
 
-export type Step =
-  | { status: number; headers?: Record<string, string>; body?: string; /** keep the body open (no onComplete) */ open?: boolean }
-  | { error: Error }
-  | 'hang';
+export type Step = { status: number; headers?: Record<string, string>; body?: string; /** keep the body open (no onComplete) */ open?: boolean } | { error: Error } | 'hang';
 
 export function sysError(code: string, message = code): Error {
   return Object.assign(new Error(message), { code });

@@ -97,9 +97,7 @@ async function startFastify(name: string, wrap: (server: http.Server) => void, h
     return server;
   };
   // Fastify 5 takes router options under routerOptions (top-level ones are deprecated); Fastify 4 at the top.
-  const app: FastifyApp = name.startsWith('fastify 4')
-    ? fastify4({ serverFactory, ...(lenient ? LENIENT : {}) })
-    : fastify5({ serverFactory, ...(lenient ? { routerOptions: LENIENT } : {}) });
+  const app: FastifyApp = name.startsWith('fastify 4') ? fastify4({ serverFactory, ...(lenient ? LENIENT : {}) }) : fastify5({ serverFactory, ...(lenient ? { routerOptions: LENIENT } : {}) });
   const handler = (route: Route) => async (req: { url: string }) => {
     hits.push({ app: name, route, url: req.url });
     return route;

@@ -78,8 +78,23 @@ export class Pki {
     const cert = this.file(`${name}.pem`);
     const key = this.file(`${name}.key`);
     await openssl(this.dir, [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     return { cert, key };
   }
@@ -106,9 +121,20 @@ export class Pki {
     await writeFile(
       cnf,
       [
-        '[ ca ]', 'default_ca = d', '[ d ]', `database = ${db}`, `new_certs_dir = ${this.dir}`, `serial = ${serial}`,
-        `certificate = ${ca.cert}`, `private_key = ${ca.key}`, 'default_md = sha256', 'policy = p', 'unique_subject = no',
-        '[ p ]', 'commonName = supplied', '',
+        '[ ca ]',
+        'default_ca = d',
+        '[ d ]',
+        `database = ${db}`,
+        `new_certs_dir = ${this.dir}`,
+        `serial = ${serial}`,
+        `certificate = ${ca.cert}`,
+        `private_key = ${ca.key}`,
+        'default_md = sha256',
+        'policy = p',
+        'unique_subject = no',
+        '[ p ]',
+        'commonName = supplied',
+        '',
       ].join('\n'),
     );
     const cert = this.file(out);

@@ -34,21 +34,21 @@ export async function replicaSecrets(): Promise<ReplicaSecrets> {
 /** The flags every replica of the mesh gets. */
 export function replicaArgs(etcd: EtcdCluster, secrets: ReplicaSecrets, extra: string[] = []): string[] {
   return [
-    '--store', 'etcd',
-    '--etcd-endpoints', etcd.endpoints.join(','),
-    '--etcd-timeout-ms', '1000',
-    '--ca-encryption-key-file', secrets.keyFile,
-    '--admin-token-file', secrets.adminTokenFile,
+    '--store',
+    'etcd',
+    '--etcd-endpoints',
+    etcd.endpoints.join(','),
+    '--etcd-timeout-ms',
+    '1000',
+    '--ca-encryption-key-file',
+    secrets.keyFile,
+    '--admin-token-file',
+    secrets.adminTokenFile,
     ...extra,
   ];
 }
 
 /** `n` replicas started at the same time (so they race to make the CA, as a fresh deployment does). */
-export function startReplicas(
-  etcd: EtcdCluster,
-  secrets: ReplicaSecrets,
-  n: number,
-  opts: Omit<StartControlPlaneOptions, 'args'> & { args?: string[] } = {},
-): Promise<RunningControlPlane[]> {
+export function startReplicas(etcd: EtcdCluster, secrets: ReplicaSecrets, n: number, opts: Omit<StartControlPlaneOptions, 'args'> & { args?: string[] } = {}): Promise<RunningControlPlane[]> {
   return Promise.all(Array.from({ length: n }, () => startControlPlane({ ...opts, args: replicaArgs(etcd, secrets, opts.args) })));
 }

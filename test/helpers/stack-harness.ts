@@ -20,7 +20,6 @@ import { transport } from '../../src/client/endpoint/transport.js';
 import { StaticResolver, type StaticEndpoint } from '../../src/discovery/static-resolver.js';
 import { WatchCache } from '../../src/discovery/watch-cache.js';
 
-
 /** Round robin from the first listed endpoint (the test's order). */
 class InOrder implements Balancer {
   readonly name = 'test_in_order';
@@ -38,10 +37,7 @@ export interface Harness {
 }
 
 /** `layers(dest)` go above balance(dest); `below` between balance and the transport (endpoint tier). */
-export async function stackHarness(
-  endpoints: StaticEndpoint[],
-  layers: (dest: Destination) => { above: Filter<MeshCall, Attempt>[]; below?: Filter<MeshCall, Attempt>[] },
-): Promise<Harness> {
+export async function stackHarness(endpoints: StaticEndpoint[], layers: (dest: Destination) => { above: Filter<MeshCall, Attempt>[]; below?: Filter<MeshCall, Attempt>[] }): Promise<Harness> {
   const resolver = new StaticResolver({ api: endpoints });
   // Round robin, so that tests can say which endpoint each attempt reaches.
   resolver.configure('api', { config: serviceSpecSchema.parse({ loadBalancer: 'round_robin' }) });

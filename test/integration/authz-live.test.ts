@@ -97,7 +97,10 @@ describe('live authorization policies through the control plane', () => {
     assert.equal((await call(cp.url, 'PUT', '/v1/resources', policy('ghost-guard', 'DENY', '/admin', 'ghost'))).status, 200);
     const ghost = await createMesh({ service: 'ghost', controlPlane: cp.url, logger: silentLogger, server: { drainDelayMs: 0, gracePeriodMs: 1_000 } });
     try {
-      const server = ghost.wrapServer(http.createServer((_req, res) => res.end('ghost')), { register: false });
+      const server = ghost.wrapServer(
+        http.createServer((_req, res) => res.end('ghost')),
+        { register: false },
+      );
       const ghostPort = await listen(server);
       // The first request may wait for the policies; it must never run unchecked.
       assert.equal((await rawRequest(ghostPort, { target: '/admin' })).status, 403);

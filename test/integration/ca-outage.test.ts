@@ -106,6 +106,10 @@ it('CA frozen when a renewal is due: calls keep working on the current certifica
     `outage ${(outageMs / 1000).toFixed(1)} s (renewal forced during it, TTL 1 h): ${during.ok} requests and ${during.handshakes} new mTLS connections during it; ` +
       `renewed ${(recoveredMs / 1000).toFixed(1)} s after the CA returned; ${traffic.ok} ok, ${traffic.failed} failed in all`,
   );
-  for (const who of ['api', 'client']) assert.ok(lines.some((l) => l.startsWith(`${who} info`) && /renewed after the CA came back/.test(l)), `${who}:\n${lines.join('\n')}`);
+  for (const who of ['api', 'client'])
+    assert.ok(
+      lines.some((l) => l.startsWith(`${who} info`) && /renewed after the CA came back/.test(l)),
+      `${who}:\n${lines.join('\n')}`,
+    );
   assert.equal(traffic.failed, 0, traffic.errors.slice(0, 5).join('\n'));
 });

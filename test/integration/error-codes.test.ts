@@ -35,9 +35,7 @@ it('a service configured by a Service resource but not running: HYPHAE_ERR_NO_EN
 });
 
 it('control plane unreachable: HYPHAE_ERR_CONTROL_PLANE_UNREACHABLE at start and for a first call while it is down', async () => {
-  await assert.rejects(createMesh({ controlPlane: 'http://127.0.0.1:9', connectAttempts: 2 }), (err) =>
-    isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE),
-  );
+  await assert.rejects(createMesh({ controlPlane: 'http://127.0.0.1:9', connectAttempts: 2 }), (err) => isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE));
   const other = await startControlPlane();
   // No discovery cache: a cache left by an earlier control plane on the same port would (rightly) answer instead.
   const m = await createMesh({ ...(await other.meshOptions('client')), discoveryTimeoutMs: 3_000, cacheDir: false });

@@ -123,7 +123,10 @@ describe('replicas share the CA and the tokens through etcd', () => {
       const hb = await call<ApiErrorBody>(r.url, 'PUT', `/v1/leases/${reg.body.leaseId}`, undefined, { token });
       assert.equal(hb.status, 401, `heartbeat with the revoked token at ${r.url}`);
       assert.match(hb.body.error.message, /not valid/);
-      assert.ok(r.child.lines.some((l) => l.includes(`token revoked ${made.body.id}`)), `${r.url} logs the revocation`);
+      assert.ok(
+        r.child.lines.some((l) => l.includes(`token revoked ${made.body.id}`)),
+        `${r.url} logs the revocation`,
+      );
     }
     console.log(
       `token made at replica 1, used at replica 3; revoked at replica 2, refused by all 3 replicas within ${Math.max(...refusedAfter).toFixed(0)} ms; ` +
@@ -271,7 +274,12 @@ describe('replicas share the CA and the tokens through etcd', () => {
       const adminRaw = (await client.get('/hyphae/auth/admin').buffer())!;
       const tokenRecords = await client.getAll().prefix('/hyphae/auth/tokens/').buffers();
       const realToken = JSON.parse(Object.values(tokenRecords)[0]!.toString('utf8')) as { mac: unknown };
-      for (const [k, v] of [['/hyphae/ca/state', stateRaw], [authorityName, authorityRaw], ['/hyphae/auth/admin', adminRaw]] as const) originals.set(k, v);
+      for (const [k, v] of [
+        ['/hyphae/ca/state', stateRaw],
+        [authorityName, authorityRaw],
+        ['/hyphae/auth/admin', adminRaw],
+      ] as const)
+        originals.set(k, v);
 
       // The attacker's root as the chain of the active authority (its sealed key untouched, its tags copied),
       // and a new bundle version so that every replica would push it at once.
@@ -347,15 +355,22 @@ describe('replicas share the CA and the tokens through etcd', () => {
     const wrongKey = randomBytes(32);
     await writeFile(wrong, `${wrongKey.toString('base64')}\n`, { mode: 0o600 });
     const right = await readFile(secrets.keyFile, 'utf8');
-    const rightId = keyId(Buffer.from(right.split('\n').find((l) => l && !l.startsWith('#'))!, 'base64'));
-    await assert.rejects(
-      startControlPlane({ args: replicaArgs(etcd, { ...secrets, keyFile: wrong }) }),
-      (err: Error) => {
-        assert.match(err.message, /exited \(1\) before printing/);
-        assert.match(err.message, new RegExp(`cannot decrypt CA authority [0-9a-f]{16} \\(/hyphae/ca/authorities/[0-9a-f]{16}\\): it is encrypted with CA encryption key id ${rightId}, and --ca-encryption-key-file \\S+ holds key id ${keyId(wrongKey)}`));
-        return true;
-      },
+    const rightId = keyId(
+      Buffer.from(
+        right.split('\n').find((l) => l && !l.startsWith('#'))!,
+        'base64',
+      ),
     );
+    await assert.rejects(startControlPlane({ args: replicaArgs(etcd, { ...secrets, keyFile: wrong }) }), (err: Error) => {
+      assert.match(err.message, /exited \(1\) before printing/);
+      assert.match(
+        err.message,
+        new RegExp(
+          `cannot decrypt CA authority [0-9a-f]{16} \\(/hyphae/ca/authorities/[0-9a-f]{16}\\): it is encrypted with CA encryption key id ${rightId}, and --ca-encryption-key-file \\S+ holds key id ${keyId(wrongKey)}`,
+        ),
+      );
+      return true;
+    });
     const otherAdmin = path.join(secrets.dir, 'other-admin');
     await writeFile(otherAdmin, 'another-admin-token-0123456789abcdef\n', { mode: 0o600 });
     await assert.rejects(
@@ -378,7 +393,12 @@ describe('replicas share the CA and the tokens through etcd', () => {
       await writeFile(both, `${newKey.toString('hex')}\n${oldText}\n`, { mode: 0o600 });
       await writeFile(onlyNew, `${newKey.toString('base64')}\n`, { mode: 0o600 });
       // From the environment instead of a file, as an operator may prefer.
-      const env = { HYPHAE_CA_ENCRYPTION_KEY: `${newKey.toString('hex')},${oldText.split('\n').filter((l) => !l.startsWith('#')).join(',')}` };
+      const env = {
+        HYPHAE_CA_ENCRYPTION_KEY: `${newKey.toString('hex')},${oldText
+          .split('\n')
+          .filter((l) => !l.startsWith('#'))
+          .join(',')}`,
+      };
       const args = replicaArgs(etcd, secrets).filter((a, i, all) => a !== '--ca-encryption-key-file' && all[i - 1] !== '--ca-encryption-key-file');
       const r4 = await startControlPlane({ args, env });
       try {
@@ -400,7 +420,10 @@ describe('replicas share the CA and the tokens through etcd', () => {
         await waitUntil(signed, STALL_MS).catch(() => {});
         assert.ok(signed());
         for (const r of replicas) {
-          assert.ok(r.child.lines.some((l) => l.includes(`WARNING ca: CA authority`) && l.includes(`is now encrypted with CA encryption key id ${keyId(newKey)}`)), r.url);
+          assert.ok(
+            r.child.lines.some((l) => l.includes(`WARNING ca: CA authority`) && l.includes(`is now encrypted with CA encryption key id ${keyId(newKey)}`)),
+            r.url,
+          );
           assert.ok(!r.child.lines.some((l) => /error ca: cannot decrypt/.test(l)), `${r.url} reads every CA change`);
         }
         // And they still install later CA changes made through any replica (review P2-7): a retirement through
@@ -436,4 +459,3 @@ describe('replicas share the CA and the tokens through etcd', () => {
     }
   });
 });
-

@@ -207,7 +207,10 @@ describe('control-plane replicas on etcd', () => {
     // Without If-Match, concurrent writes of different resources through different replicas all land.
     const names = Array.from({ length: 9 }, (_, i) => `item-${i}`);
     const blind = await Promise.all(names.map((n, i) => call(replicas[i % 3]!.url, 'PUT', '/v1/resources', service(n))));
-    assert.deepEqual(blind.map((b) => b.status), names.map(() => 200));
+    assert.deepEqual(
+      blind.map((b) => b.status),
+      names.map(() => 200),
+    );
     for (const r of replicas) {
       await waitUntil(async () => {
         const list = await call<{ items: { metadata: { name: string } }[] }>(r.url, 'GET', '/v1/resources?kind=Service');
@@ -331,7 +334,11 @@ describe('control-plane replicas on etcd', () => {
       for (const r of [r1, r2]) {
         assert.equal((await call(r.url, 'GET', '/v1/resources/Service/default/acked-by-3')).status, 200, `config acked by replica 3, at ${r.url}`);
         const acks = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=acked');
-        assert.deepEqual(acks.body.instances.map((i) => i.id), [ackedInstance.instance.id], `registration acked by replica 3, at ${r.url}`);
+        assert.deepEqual(
+          acks.body.instances.map((i) => i.id),
+          [ackedInstance.instance.id],
+          `registration acked by replica 3, at ${r.url}`,
+        );
       }
       // Heartbeats continue: two TTLs later every api instance, and the client's own registration made through
       // replica 3, are still registered on both live replicas.
@@ -341,11 +348,21 @@ describe('control-plane replicas on etcd', () => {
         assert.deepEqual(inst.body.instances.map((i) => i.id).sort(), apis.map((a) => a.id).sort(), `api instances at ${r.url}`);
         assert.ok(!r.child.lines.some((l) => / expire default\/(api|load) /.test(l)), `no api or load lease expired at ${r.url}`);
         const load = await call<{ instances: { id: string }[] }>(r.url, 'GET', '/v1/instances?service=load');
-        assert.deepEqual(load.body.instances.map((i) => i.id), [ownId], `the client's registration at ${r.url}`);
+        assert.deepEqual(
+          load.body.instances.map((i) => i.id),
+          [ownId],
+          `the client's registration at ${r.url}`,
+        );
       }
       // Its certificate renewals go to the live replicas (the replica's log line may come after the answer).
       await mesh.renewCertificate();
-      const signedByLive = () => [r1, r2].flatMap((r) => r.child.lines.slice(linesAtKill.get(r)).filter((l) => l.includes('certificate default/load ')).map(() => r));
+      const signedByLive = () =>
+        [r1, r2].flatMap((r) =>
+          r.child.lines
+            .slice(linesAtKill.get(r))
+            .filter((l) => l.includes('certificate default/load '))
+            .map(() => r),
+        );
       await waitUntil(() => signedByLive().length >= 1, 30_000, 20).catch(() => {});
       const renewedAt = signedByLive();
       const rotations = mesh.identity()!.rotations - rotationsBefore;
@@ -367,7 +384,7 @@ describe('control-plane replicas on etcd', () => {
       );
       assert.deepEqual(failed, []);
       assert.ok(outcomes.length > 500, `${outcomes.length} requests`);
-      assert.deepEqual([...peers], ['spiffe://hyphae.local/ns/default/sa/load'], 'every call was mTLS, with the client\'s identity');
+      assert.deepEqual([...peers], ['spiffe://hyphae.local/ns/default/sa/load'], "every call was mTLS, with the client's identity");
     } finally {
       stop = true;
       await mesh.close();
@@ -394,7 +411,10 @@ describe('control-plane replicas on etcd', () => {
     assert.deepEqual(after.body, before.body);
     const shop = await w.waitForService('shop');
     assert.equal(shop.instances.length, 1);
-    assert.ok(r1.child.lines.some((l) => l.includes('etcd watch lost')), 'the replica logs the lost watch');
+    assert.ok(
+      r1.child.lines.some((l) => l.includes('etcd watch lost')),
+      'the replica logs the lost watch',
+    );
     // An operator (and a load balancer) can tell: /v1/health turns 503 and says why; open watch streams are ended
     // so that clients with another address move (this one still serves the cached state to whoever comes back).
     let health = await call<{ status: string; store: { ok: boolean; reachable: boolean; error?: string } }>(r1.url, 'GET', '/v1/health', undefined, { token: null });

@@ -40,11 +40,16 @@ describe('etcd over TLS with a client certificate and a password', () => {
       ['--etcd-password-file', files.password],
     ];
     return [
-      '--store', 'etcd',
-      '--etcd-endpoints', endpoint,
-      '--etcd-timeout-ms', '1000',
-      '--ca-encryption-key-file', secrets.keyFile,
-      '--admin-token-file', secrets.adminTokenFile,
+      '--store',
+      'etcd',
+      '--etcd-endpoints',
+      endpoint,
+      '--etcd-timeout-ms',
+      '1000',
+      '--ca-encryption-key-file',
+      secrets.keyFile,
+      '--admin-token-file',
+      secrets.adminTokenFile,
       ...flags.filter(([f]) => !omit.includes(f)).flat(),
       ...extra,
     ];
@@ -139,10 +144,7 @@ describe('etcd over TLS with a client certificate and a password', () => {
   it('without the client certificate, without the CA, or with the wrong password, a replica does not start', async () => {
     await assert.rejects(startControlPlane({ args: args([], ['--etcd-cert', '--etcd-key']) }), /did not take the initial read/);
     await assert.rejects(startControlPlane({ args: args([], ['--etcd-ca']) }), /did not take the initial read/);
-    await assert.rejects(
-      startControlPlane({ args: args([], ['--etcd-password-file']), env: { HYPHAE_ETCD_PASSWORD: 'wrong-password-0123456789' } }),
-      /did not take the initial read/,
-    );
+    await assert.rejects(startControlPlane({ args: args([], ['--etcd-password-file']), env: { HYPHAE_ETCD_PASSWORD: 'wrong-password-0123456789' } }), /did not take the initial read/);
     // Without a password the user is refused at the command line: there is no --etcd-password flag to put it in argv.
     const noPassword = await hyphae(['control-plane', ...args([], ['--etcd-password-file']), '--data-dir', path.join(dir, 'x')]);
     assert.equal(noPassword.code, 2, noPassword.stderr);

@@ -65,12 +65,13 @@ it('control plane SIGKILLed: calls keep working, a new process starts from the d
   const meshB = await createMesh({ controlPlane: cp.url, cacheDir: cacheRoot, logger: logB });
   const startMs = performance.now() - t0;
   cleanup.push(() => meshB.close());
-  assert.ok(logB.lines.some((l) => /starting from the discovery cache/.test(l)), logB.lines.join('\n'));
+  assert.ok(
+    logB.lines.some((l) => /starting from the discovery cache/.test(l)),
+    logB.lines.join('\n'),
+  );
   assert.equal(await getOk(meshB, 20), 20, 'a client started during the outage calls from the disk cache');
 
-  await assert.rejects(createMesh({ controlPlane: cp.url, cacheDir: emptyRoot, connectAttempts: 1 }), (err) =>
-    isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE),
-  );
+  await assert.rejects(createMesh({ controlPlane: cp.url, cacheDir: emptyRoot, connectAttempts: 1 }), (err) => isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE));
 
   // --- the control plane returns at the same address
   const port = cp.port;
@@ -88,7 +89,6 @@ it('control plane SIGKILLed: calls keep working, a new process starts from the d
   const changeMs = performance.now() - t2;
   assert.ok(changeMs < 1_000, `the change reached the clients in ${changeMs.toFixed(0)} ms`);
   console.log(
-    `# fail-static: start from cache ${startMs.toFixed(0)} ms; resync ${resyncMs.toFixed(0)} ms after the control plane restarted; ` +
-      `a change reached both clients in ${changeMs.toFixed(0)} ms`,
+    `# fail-static: start from cache ${startMs.toFixed(0)} ms; resync ${resyncMs.toFixed(0)} ms after the control plane restarted; ` + `a change reached both clients in ${changeMs.toFixed(0)} ms`,
   );
 });

@@ -83,8 +83,17 @@ it('with a certificate from the mesh CA (openssl req + curl to POST /v1/certific
   await writeFile(pki.file('req.json'), JSON.stringify({ csr: await readFile(csr, 'utf8') }));
   // curl verifies the control plane properly: its certificate has 127.0.0.1 among its SANs.
   const issued = await run('curl', [
-    '-sS', '--fail-with-body', '--cacert', cp.caFile!, '-H', `Authorization: Bearer ${token}`, '-H', 'content-type: application/json',
-    '--data-binary', `@${pki.file('req.json')}`, `${cp.url}/v1/certificates`,
+    '-sS',
+    '--fail-with-body',
+    '--cacert',
+    cp.caFile!,
+    '-H',
+    `Authorization: Bearer ${token}`,
+    '-H',
+    'content-type: application/json',
+    '--data-binary',
+    `@${pki.file('req.json')}`,
+    `${cp.url}/v1/certificates`,
   ]);
   assert.equal(issued.code, 0, issued.stdout + issued.stderr);
   const answer = JSON.parse(issued.stdout) as { spiffeId: string; certificate: string; chain: string[] };
@@ -136,7 +145,10 @@ it('refuses, before any HTTP: no certificate, another CA, expired, two URI SANs,
     const why = refusals.slice(refusedBefore);
     // One refusal per client (curl, s_client), each for the expected reason.
     assert.equal(why.length, 2, `${name}: refusals ${JSON.stringify(why)}`);
-    assert.ok(why.every((w) => reason.test(w)), `${name}: refusals ${JSON.stringify(why)}`);
+    assert.ok(
+      why.every((w) => reason.test(w)),
+      `${name}: refusals ${JSON.stringify(why)}`,
+    );
     rows.push(`  ${name.padEnd(24)} curl exit ${String(c.code).padEnd(3)} refused: ${why[0]}`);
   }
   console.log(`refused foreign peers (handler runs: ${hits.length}, all from the first test):\n${rows.join('\n')}`);

@@ -34,7 +34,16 @@ it('an instance killed with SIGKILL leaves every watcher within its TTL plus one
     const limitMs = TTL_SECONDS * 1000 + (TTL_SECONDS * 1000) / 3;
     await Promise.all([
       ...meshes.map((m) => waitUntil(() => gone(m.endpoints('api').map((e) => e.id)), limitMs + 2_000)),
-      waitUntil(() => gone(raw.snapshots('api').at(-1)?.instances.map((i) => i.id) ?? [victim.id]), limitMs + 2_000),
+      waitUntil(
+        () =>
+          gone(
+            raw
+              .snapshots('api')
+              .at(-1)
+              ?.instances.map((i) => i.id) ?? [victim.id],
+          ),
+        limitMs + 2_000,
+      ),
     ]);
     // Polled every 5 ms, so this is when the slowest watcher had it (an upper bound).
     const worst = performance.now() - killedAt;

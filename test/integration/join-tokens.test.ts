@@ -42,7 +42,7 @@ function code(res: { status: number; body: unknown }): string {
   return `${res.status} ${(res.body as ApiErrorBody | undefined)?.error?.code ?? ''}`.trim();
 }
 
-it('a token for api obtains api\'s identity and nothing else', async () => {
+it("a token for api obtains api's identity and nothing else", async () => {
   const ok = await call<{ spiffeId: string }>(cp.url, 'POST', '/v1/certificates', { csr: await csrFor('api') }, { token: apiToken });
   assert.equal(ok.status, 200, ok.text);
   assert.equal(ok.body.spiffeId, 'spiffe://hyphae.local/ns/default/sa/api');
@@ -142,7 +142,10 @@ it('malformed CSRs get 400, huge ones 413 (or 400 past the field limit), and the
   assert.ok(storm.every((r) => r.status === 400));
   assert.equal((await call(cp.url, 'GET', '/v1/health')).status, 200);
   assert.equal(cp.child.proc.exitCode, null);
-  assert.deepEqual(cp.child.lines.filter((l) => / error |HYPHAE_ERR_INTERNAL/.test(l)), []);
+  assert.deepEqual(
+    cp.child.lines.filter((l) => / error |HYPHAE_ERR_INTERNAL/.test(l)),
+    [],
+  );
   console.log(`bad CSRs:\n${rows.join('\n')}\n  then 30 concurrent bad CSRs: all 400; health 200, no 500, no error logged`);
 });
 
@@ -191,9 +194,9 @@ it('a watch stream ends when its token is revoked (at once) or expires (next hea
 
     const t0 = performance.now();
     assert.equal((await call(local.url, 'DELETE', `/v1/tokens/${made.body.id}`)).status, 200);
-    await stallCeiling(w.ended, 'the revoked token\'s stream is still open');
+    await stallCeiling(w.ended, "the revoked token's stream is still open");
     const closedAfter = performance.now() - t0;
-    assert.equal(await Promise.race([kept.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('open'), 300))]), 'open', 'another token\'s stream stays');
+    assert.equal(await Promise.race([kept.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('open'), 300))]), 'open', "another token's stream stays");
     await waitUntil(() => local.child.lines.some((l) => l.includes(`watch closed 1 stream of revoked token ${made.body.id}`)), 30_000);
     assert.equal(code(await call(local.url, 'GET', '/v1/watch?services=api', undefined, { token: made.body.token })), '401 HYPHAE_ERR_UNAUTHENTICATED', 'and cannot reopen');
 
@@ -201,7 +204,7 @@ it('a watch stream ends when its token is revoked (at once) or expires (next hea
     const short = await call<{ id: string; token: string }>(local.url, 'POST', '/v1/tokens', { service: 'api', ttlSeconds: 1 });
     const s = await Watcher.open(local.url, ['api'], short.body.token);
     const opened = performance.now();
-    await stallCeiling(s.ended, 'the expired token\'s stream is still open');
+    await stallCeiling(s.ended, "the expired token's stream is still open");
     const expiredAfter = performance.now() - opened;
     assert.ok(expiredAfter >= 700, `closed after ${expiredAfter.toFixed(0)} ms: not before the token expired`);
     await kept.close();

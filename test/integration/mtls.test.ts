@@ -149,7 +149,9 @@ it('authorization uses the identity mTLS proved: ALLOW from web lets web in and 
   assert.equal((await call(cp.url, 'PUT', '/v1/resources', allowWeb)).status, 200);
   try {
     const direct = async () => {
-      const res = await client.request('http://api/direct', { headers: { 'x-hyphae-peer': 'spiffe://hyphae.local/ns/default/sa/web', 'x-forwarded-client-cert': 'URI=spiffe://hyphae.local/ns/default/sa/web' } });
+      const res = await client.request('http://api/direct', {
+        headers: { 'x-hyphae-peer': 'spiffe://hyphae.local/ns/default/sa/web', 'x-forwarded-client-cert': 'URI=spiffe://hyphae.local/ns/default/sa/web' },
+      });
       await res.body.dump();
       return res.statusCode;
     };

@@ -74,5 +74,8 @@ it('replacing every api instance one by one under 50 req/s loses no request', as
   assert.deepEqual(failed, []);
   // Both generations served: the restart really happened under this traffic.
   assert.ok(original.some((id) => answeredBy.has(id)));
-  assert.ok(apis.every((a) => answeredBy.has(a.id)), 'every new instance took traffic');
+  assert.ok(
+    apis.every((a) => answeredBy.has(a.id)),
+    'every new instance took traffic',
+  );
 });

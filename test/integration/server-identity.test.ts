@@ -39,7 +39,7 @@ after(async () => {
   await Promise.all([cp?.stop(), other?.stop()]);
 });
 
-it('a server presenting web\'s identity where api was expected: HYPHAE_ERR_PEER_IDENTITY_MISMATCH, nothing sent', async () => {
+it("a server presenting web's identity where api was expected: HYPHAE_ERR_PEER_IDENTITY_MISMATCH, nothing sent", async () => {
   const web = await createMesh(await cp.meshOptions('web'));
   meshes.push(web);
   const port = await serve(web);
@@ -52,10 +52,7 @@ it('a server presenting web\'s identity where api was expected: HYPHAE_ERR_PEER_
   );
   assert.ok(isMeshError(err, ErrorCode.PEER_IDENTITY_MISMATCH), String(err));
   assert.equal(err.rejected, true, 'the request never left this process');
-  assert.deepEqual(
-    { expected: err.details?.expected, actual: err.details?.actual },
-    { expected: 'spiffe://hyphae.local/ns/default/sa/api', actual: 'spiffe://hyphae.local/ns/default/sa/web' },
-  );
+  assert.deepEqual({ expected: err.details?.expected, actual: err.details?.actual }, { expected: 'spiffe://hyphae.local/ns/default/sa/api', actual: 'spiffe://hyphae.local/ns/default/sa/web' });
   await assert.rejects(client.fetch('http://api/'), (e: Error) => isMeshError(e.cause, ErrorCode.PEER_IDENTITY_MISMATCH));
   assert.equal(impostorHits, 0);
   console.log(`impostor (web at api's address): ${err.code}: ${err.message}`);

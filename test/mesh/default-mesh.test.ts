@@ -25,7 +25,10 @@ function listen(server: http.Server): Promise<number> {
 
 it('nothing is read at import; a missing HYPHAE_CONTROL_PLANE fails the first use, naming it', async () => {
   for (const k of Object.keys(process.env)) if (k.startsWith('HYPHAE_')) delete process.env[k];
-  assert.throws(() => wrapServer(http.createServer()), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS) && err.message.includes('HYPHAE_CONTROL_PLANE'));
+  assert.throws(
+    () => wrapServer(http.createServer()),
+    (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS) && err.message.includes('HYPHAE_CONTROL_PLANE'),
+  );
   await assert.rejects(meshRequest('http://api/'), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS));
   await assert.rejects(meshFetch('http://api/'), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS));
   await assert.rejects(getDefaultMesh(), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS));

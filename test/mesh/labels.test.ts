@@ -51,7 +51,10 @@ describe('labels on the workload side', () => {
   });
 
   it('HYPHAE_LABELS is checked by the same rules, and the error names the variable', async () => {
-    assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: cp.url, HYPHAE_LABELS: 'zone=a,Bad.Prefix/x=1' }), invalidOptions(/^HYPHAE_LABELS holds labels the control plane would refuse: Bad\.Prefix\/x: label key prefix/));
+    assert.throws(
+      () => optionsFromEnv({ HYPHAE_CONTROL_PLANE: cp.url, HYPHAE_LABELS: 'zone=a,Bad.Prefix/x=1' }),
+      invalidOptions(/^HYPHAE_LABELS holds labels the control plane would refuse: Bad\.Prefix\/x: label key prefix/),
+    );
     assert.deepEqual(optionsFromEnv({ HYPHAE_CONTROL_PLANE: cp.url, HYPHAE_LABELS: 'zone=a,app.kubernetes.io/version=1.2' }).labels, { zone: 'a', 'app.kubernetes.io/version': '1.2' });
   });
 
@@ -62,7 +65,7 @@ describe('labels on the workload side', () => {
     });
     after(() => mesh?.close());
 
-    it('refuses when the mesh\'s and the server\'s labels together pass 64, before anything registers', async () => {
+    it("refuses when the mesh's and the server's labels together pass 64, before anything registers", async () => {
       const server = http.createServer((_req, res) => res.end('ok'));
       assert.throws(() => mesh.wrapServer(server, { labels: many(30, 'server') }), invalidOptions(/wrapServer labels.*70 labels; at most 64/));
       assert.throws(() => mesh.wrapServer(server, { labels: { 'x/y/z': '1' } }), invalidOptions(/label key "x\/y\/z" has 2 "\/"/));

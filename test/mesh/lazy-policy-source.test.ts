@@ -32,7 +32,7 @@ function fakeSource(): PolicySource & { listeners: number } {
   return source;
 }
 
-it('retries a failed start after 1 s, 2 s, 4 s..., then subscribes to the started mesh\'s source', async () => {
+it("retries a failed start after 1 s, 2 s, 4 s..., then subscribes to the started mesh's source", async () => {
   const source = fakeSource();
   let starts = 0;
   const upAt = 3;

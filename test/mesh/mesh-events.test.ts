@@ -61,7 +61,11 @@ describe('meshEvents: the hooks and telemetry subscribed to the sink', () => {
     }
     assert.deepEqual(recorded, ['retry', 'ejection', 'shed', 'retry', 'ejection', 'shed', 'retry', 'ejection', 'shed']);
     assert.equal(warnings.length, 4, warnings.join('\n'));
-    for (const name of ['onRetry', 'onEjection', 'onShed', 'onLimited']) assert.ok(warnings.some((w) => w.includes(`the ${name} hook`)), name);
+    for (const name of ['onRetry', 'onEjection', 'onShed', 'onLimited'])
+      assert.ok(
+        warnings.some((w) => w.includes(`the ${name} hook`)),
+        name,
+      );
   });
 
   it('a throwing telemetry hook does not stop the application hook of the next event', () => {
@@ -136,7 +140,11 @@ describe('throwing hooks in a real mesh (loopback)', { timeout: 30_000 }, () => 
     assert.equal(ejectionsTold, 1);
     assert.equal(mesh.endpoints('failing')[0]!.health, 'ejected');
     for (const service of ['alternating', 'failing']) {
-      assert.deepEqual(mesh.endpoints(service).map((e) => e.inflight), [0], `${service}: every attempt released its endpoint`);
+      assert.deepEqual(
+        mesh.endpoints(service).map((e) => e.inflight),
+        [0],
+        `${service}: every attempt released its endpoint`,
+      );
     }
     assert.equal(warnings.filter((w) => w.includes('hook threw')).length, 2, warnings.join('\n'));
   });

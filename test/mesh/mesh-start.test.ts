@@ -52,7 +52,10 @@ describe('Mesh lifecycle: new Mesh(), start(), close()', () => {
   });
 
   it('invalid options throw at construction, synchronously, as createMesh rejects', async () => {
-    assert.throws(() => new Mesh({ controlPlane: 'ftp://x' }), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS));
+    assert.throws(
+      () => new Mesh({ controlPlane: 'ftp://x' }),
+      (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS),
+    );
     await assert.rejects(createMesh({ controlPlane: 'ftp://x' }), (err) => isMeshError(err, ErrorCode.INVALID_OPTIONS));
   });
 
@@ -127,12 +130,15 @@ describe('Mesh lifecycle: new Mesh(), start(), close()', () => {
     assert.equal(mesh.started, false);
   });
 
-  it('a wrapped server\'s requests wait for policies while the control plane is down (then 503), and pass once it is up', { timeout: 120_000 }, async () => {
+  it("a wrapped server's requests wait for policies while the control plane is down (then 503), and pass once it is up", { timeout: 120_000 }, async () => {
     const down = await downControlPlane();
     cleanups.push(() => down.cleanup());
     const mesh = new Mesh({ controlPlane: down.url, service: 'guarded', cacheDir: false, connectAttempts: 1, server: { drainDelayMs: 0 } });
     cleanups.push(() => mesh.close());
-    const server = mesh.wrapServer(http.createServer((_req, res) => res.end('ok')), { register: false });
+    const server = mesh.wrapServer(
+      http.createServer((_req, res) => res.end('ok')),
+      { register: false },
+    );
     const port = await listen(server);
     // Authorization cannot be checked yet: the request is held, then refused rather than run unchecked.
     assert.equal((await rawRequest(port, { target: '/' }, 15_000)).status, 503);
@@ -145,7 +151,10 @@ describe('Mesh lifecycle: new Mesh(), start(), close()', () => {
     const down = await downControlPlane();
     cleanups.push(() => down.cleanup());
     const mesh = new Mesh({ controlPlane: down.url, service: 'never', cacheDir: false, connectAttempts: 1, server: { drainDelayMs: 0 } });
-    const server = mesh.wrapServer(http.createServer((_req, res) => res.end('ok')), { register: false });
+    const server = mesh.wrapServer(
+      http.createServer((_req, res) => res.end('ok')),
+      { register: false },
+    );
     await listen(server);
     await mesh.close();
     assert.equal(server.listening, false);

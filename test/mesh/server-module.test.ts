@@ -33,6 +33,11 @@ it('a client-only process loads no server module until its first wrapServer, whi
   assert.ok(!ours(report.afterCall).includes(wrap), 'wrap-server is not loaded by a call');
   assert.ok(ours(report.afterWrap).includes(wrap), 'wrapServer loaded it, synchronously');
   // What of src/server a client-only process loads: the helpers the public entry exports, and the path reading options validate with.
-  const serverSide = ours(report.afterCall).filter((f) => f.startsWith(`server${path.sep}`)).sort();
-  assert.deepEqual(serverSide, ['server/authz/normalize-path.js', 'server/deadline-intake.js', 'server/peer.js'].map((f) => path.join(...f.split('/'))));
+  const serverSide = ours(report.afterCall)
+    .filter((f) => f.startsWith(`server${path.sep}`))
+    .sort();
+  assert.deepEqual(
+    serverSide,
+    ['server/authz/normalize-path.js', 'server/deadline-intake.js', 'server/peer.js'].map((f) => path.join(...f.split('/'))),
+  );
 });

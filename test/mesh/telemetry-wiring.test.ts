@@ -38,7 +38,14 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
     metrics.setGlobalMeterProvider(provider);
     cp = await startControlPlane({ insecure: true });
     const applied = await call(cp.url, 'PUT', '/v1/resources', {
-      items: [{ apiVersion: 'hyphae.dev/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-admin' }, spec: { selector: { service: 'api' }, action: 'DENY', rules: [{ to: { paths: [{ type: 'Exact', value: '/admin' }] } }] } }],
+      items: [
+        {
+          apiVersion: 'hyphae.dev/v1',
+          kind: 'AuthorizationPolicy',
+          metadata: { name: 'deny-admin' },
+          spec: { selector: { service: 'api' }, action: 'DENY', rules: [{ to: { paths: [{ type: 'Exact', value: '/admin' }] } }] },
+        },
+      ],
     });
     assert.equal(applied.status, 200, applied.text);
     const api = await createMesh({ controlPlane: cp.url, service: 'api', server: { drainDelayMs: 0 } });
@@ -56,7 +63,7 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
     metrics.disable();
   });
 
-  it('a denial is counted by policy; a route web cannot compile is reported as refused; the endpoint gauge reads web\'s destinations', async () => {
+  it("a denial is counted by policy; a route web cannot compile is reported as refused; the endpoint gauge reads web's destinations", async () => {
     // A route with a regex this process's engine refuses (a control plane would have refused it at apply).
     const badRoute: RouteResource = {
       apiVersion: 'hyphae.dev/v1',
@@ -113,7 +120,7 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
     assert.match(rejected.message, /^web refused the configuration of api: hyphae: route default\/broken rule 0 is left out/);
   });
 
-  it('telemetry: { enabled: false } leaves no layer: nothing counted on either side, the caller\'s headers untouched', async () => {
+  it("telemetry: { enabled: false } leaves no layer: nothing counted on either side, the caller's headers untouched", async () => {
     // A server that tells what it received, on a mesh without telemetry.
     const seen: (string | undefined)[] = [];
     const quiet = await createMesh({ resolver: new StaticResolver(), service: 'quiet', server: { drainDelayMs: 0 }, telemetry: { enabled: false } });
@@ -126,7 +133,11 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
       { register: false },
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const caller = await createMesh({ resolver: new StaticResolver({ quiet: [{ address: '127.0.0.1', port: (server.address() as AddressInfo).port }] }), service: 'caller', telemetry: { enabled: false } });
+    const caller = await createMesh({
+      resolver: new StaticResolver({ quiet: [{ address: '127.0.0.1', port: (server.address() as AddressInfo).port }] }),
+      service: 'caller',
+      telemetry: { enabled: false },
+    });
     meshes.push(caller);
     const before = await reader.collect();
     const count = (rm: typeof before) =>
@@ -138,7 +149,7 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
         .reduce((n, p) => n + p.value.count, 0);
     const r = await caller.request('http://quiet/', { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
     assert.equal(await r.body.text(), 'quiet');
-    assert.equal(seen[0], '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'the caller\'s own header goes through untouched');
+    assert.equal(seen[0], '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', "the caller's own header goes through untouched");
     assert.equal(count(await reader.collect()), count(before), 'no duration recorded on either side');
   });
 });

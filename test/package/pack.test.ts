@@ -181,10 +181,7 @@ describe('the packed package, installed into an empty project', { timeout: 300_0
 
   it('type-checks the README example under node16, nodenext, bundler and node10 resolution', async () => {
     const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
-    await writeFile(
-      path.join(project, 'readme.ts'),
-      `${readmeExample()}\nexport { server };\n`,
-    );
+    await writeFile(path.join(project, 'readme.ts'), `${readmeExample()}\nexport { server };\n`);
     // The subpaths' types, each used so that a wrong resolution fails rather than turning into any.
     await writeFile(
       path.join(project, 'subpaths.ts'),
@@ -246,10 +243,7 @@ export const make: typeof hyphae.createMesh = hyphae.createMesh;
       peerDependencies: Record<string, string>;
       peerDependenciesMeta: Record<string, { optional?: boolean }>;
     };
-    const allowed = new Set([
-      ...Object.keys(pkg.dependencies),
-      ...Object.keys(pkg.peerDependencies).filter((name) => !pkg.peerDependenciesMeta[name]?.optional),
-    ]);
+    const allowed = new Set([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies).filter((name) => !pkg.peerDependenciesMeta[name]?.optional)]);
     const entries = ['index.d.ts', 'extend.d.ts', 'control-plane/index.d.ts'].map((f) => path.join(installed, 'build/src', f));
     const seen = new Set<string>();
     const packages = new Set<string>();

@@ -176,7 +176,10 @@ describe('OutlierDetector', () => {
 
     const big = pool(20);
     for (const h of big.hs.slice(0, 5)) fail(h, 5);
-    assert.deepEqual(big.hs.slice(0, 5).map((h) => h.state), ['ejected', 'ejected', 'healthy', 'healthy', 'healthy']);
+    assert.deepEqual(
+      big.hs.slice(0, 5).map((h) => h.state),
+      ['ejected', 'ejected', 'healthy', 'healthy', 'healthy'],
+    );
     // When one comes back, another may go.
     big.clock.advance(30_000);
     big.hs[0]!.onSend();

@@ -8,10 +8,14 @@ describe('RequestContext', () => {
   it('is the current context inside runInRequestContext, across awaits, and none outside', async () => {
     const ctx = new RequestContext(Infinity);
     assert.equal(currentRequestContext(), undefined);
-    const seen = await runInRequestContext(ctx, async (x: number) => {
-      await new Promise((r) => setTimeout(r, 1));
-      return [currentRequestContext(), x] as const;
-    }, 7);
+    const seen = await runInRequestContext(
+      ctx,
+      async (x: number) => {
+        await new Promise((r) => setTimeout(r, 1));
+        return [currentRequestContext(), x] as const;
+      },
+      7,
+    );
     assert.equal(seen[0], ctx);
     assert.equal(seen[1], 7);
     assert.equal(currentRequestContext(), undefined);

@@ -76,7 +76,10 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       assert.ok(r.p50 > 0 && r.p99 >= r.p50, `${edge}: p50 ${r.p50}, p99 ${r.p99}`);
     }
 
-    const json = JSON.parse(await hyphae(['top', '--once', '--json', '--window', '20'])) as { windowSeconds: number; edges: { source: string; destination: string; rps: number; successRate: number; p99Ms: number }[] };
+    const json = JSON.parse(await hyphae(['top', '--once', '--json', '--window', '20'])) as {
+      windowSeconds: number;
+      edges: { source: string; destination: string; rps: number; successRate: number; p99Ms: number }[];
+    };
     assert.equal(json.windowSeconds, 30, 'a 20 s window is served as the 30 s one (the control plane keeps 10, 30 and 60 s)');
     const e = json.edges.find((x) => x.source === 'default/web' && x.destination === 'default/api')!;
     assert.ok(e.rps > 0 && e.successRate === 1 && e.p99Ms > 0, JSON.stringify(e));
@@ -94,7 +97,13 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
     // Three api instances, web and the demo process report now; the control plane keeps 60 s of reports, so the
     // three api instances the rolling restart replaced a few seconds ago may still be counted.
     assert.ok(status.controlPlane.reporters >= 5 && status.controlPlane.reporters <= 8, `reporters: ${status.controlPlane.reporters}`);
-    assert.deepEqual(status.services.map((s) => [s.name, s.instances]), [['api', 3], ['web', 1]]);
+    assert.deepEqual(
+      status.services.map((s) => [s.name, s.instances]),
+      [
+        ['api', 3],
+        ['web', 1],
+      ],
+    );
     for (const s of status.services) {
       assert.ok(s.traffic.rps > 3, `${s.name} serves the demo's traffic: ${s.traffic.rps} rps`);
       assert.equal(s.traffic.successRate, 1);
@@ -156,7 +165,9 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       assert.ok(Number(ok.value[1]) > 0);
       // The histogram's buckets are the semconv ones.
       const buckets = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent('count by (le) (http_client_request_duration_seconds_bucket)')}`);
-      const les = ((await buckets.json()) as { data: { result: { metric: { le: string } }[] } }).data.result.map((r) => (r.metric.le === '+Inf' ? Infinity : Number(r.metric.le))).sort((x, y) => x - y);
+      const les = ((await buckets.json()) as { data: { result: { metric: { le: string } }[] } }).data.result
+        .map((r) => (r.metric.le === '+Inf' ? Infinity : Number(r.metric.le)))
+        .sort((x, y) => x - y);
       assert.deepEqual(les, [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, Infinity]);
     } finally {
       await prom.stop();
@@ -197,8 +208,18 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       }
       // The graph: one node per service (and the demo process, a caller), one labelled edge per pair.
       const graph = await page.evaluate(() => {
-        const cy = (window as unknown as { hyphaeDashboard: { cy: { nodes(): { map(f: (n: { id(): string }) => string): string[] }; edges(): { map(f: (e: { data(k: string): string }) => string): string[] } } } }).hyphaeDashboard.cy;
-        return { nodes: cy.nodes().map((n) => n.id()).sort(), edges: cy.edges().map((e) => `${e.data('id')} ${e.data('label')}`) };
+        const cy = (
+          window as unknown as {
+            hyphaeDashboard: { cy: { nodes(): { map(f: (n: { id(): string }) => string): string[] }; edges(): { map(f: (e: { data(k: string): string }) => string): string[] } } };
+          }
+        ).hyphaeDashboard.cy;
+        return {
+          nodes: cy
+            .nodes()
+            .map((n) => n.id())
+            .sort(),
+          edges: cy.edges().map((e) => `${e.data('id')} ${e.data('label')}`),
+        };
       });
       console.log(`graph: ${JSON.stringify(graph)}`);
       assert.deepEqual(graph.nodes, ['default/api', 'default/demo', 'default/web']);
@@ -265,11 +286,9 @@ scrape_configs:
 `,
   );
   const port = await freePort();
-  const proc: ChildProcess = spawn(
-    'prometheus',
-    [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const proc: ChildProcess = spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`prometheus did not start:\n${log}`)), 20_000);

@@ -81,8 +81,14 @@ it('control plane killed for 60 s under load: 0 failed requests, a process start
   const lateStartMs = performance.now() - t0;
   await waitUntil(() => loadFigures(late).ok >= 100, 30_000, 100);
   const lateDuring = loadFigures(late);
-  assert.ok(late.child.lines.some((l) => /starting from the discovery cache/.test(l)), late.child.lines.join('\n'));
-  assert.ok(late.child.lines.some((l) => /using the workload certificate cached by an earlier run/.test(l)), late.child.lines.join('\n'));
+  assert.ok(
+    late.child.lines.some((l) => /starting from the discovery cache/.test(l)),
+    late.child.lines.join('\n'),
+  );
+  assert.ok(
+    late.child.lines.some((l) => /using the workload certificate cached by an earlier run/.test(l)),
+    late.child.lines.join('\n'),
+  );
   assert.ok(!late.child.lines.some((l) => /^registered instance=/.test(l)), 'not registered while the control plane is down');
 
   await sleep(Math.max(0, killedAt + OUTAGE_MS - performance.now()));
@@ -97,8 +103,7 @@ it('control plane killed for 60 s under load: 0 failed requests, a process start
   assert.ok(held, cp.child.lines.join('\n'));
 
   // Instances come back by themselves (their heartbeats are answered 404), and `late` registers at last.
-  const instances = async (service: string) =>
-    (await call<{ instances: unknown[] }>(cp.url, 'GET', `/v1/instances?service=${service}`)).body?.instances.length ?? 0;
+  const instances = async (service: string) => (await call<{ instances: unknown[] }>(cp.url, 'GET', `/v1/instances?service=${service}`)).body?.instances.length ?? 0;
   await waitUntil(async () => (await instances('api')) === 2, 15_000, 50);
   const apiBackMs = performance.now() - restartedAt;
   await late.child.waitFor(/^registered instance=/, 60_000);
@@ -108,10 +113,7 @@ it('control plane killed for 60 s under load: 0 failed requests, a process start
   await fromLate.body.dump();
 
   // A configuration change after the return: every path of api rewritten to /changed.
-  await apply(
-    cp.url,
-    routeDoc('api-rewrite', [{ filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/changed' } } }], backendRefs: [{ name: 'api' }] }]),
-  );
+  await apply(cp.url, routeDoc('api-rewrite', [{ filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/changed' } } }], backendRefs: [{ name: 'api' }] }]));
   const applied = performance.now();
   let seen: Outcome | undefined;
   while (!seen && performance.now() - applied < 5_000) {

@@ -20,12 +20,7 @@ export interface ChainService {
  * HYPHAE_CONTROL_PLANE: while the control plane is down no token can be made); waits until it listens
  * (and, by default, is registered).
  */
-export async function startChain(
-  cp: RunningControlPlane,
-  service: string,
-  env: NodeJS.ProcessEnv = {},
-  waitRegistered = true,
-): Promise<ChainService> {
+export async function startChain(cp: RunningControlPlane, service: string, env: NodeJS.ProcessEnv = {}, waitRegistered = true): Promise<ChainService> {
   const credentials = env.HYPHAE_CONTROL_PLANE ? {} : await cp.env(service);
   const child = startNode(path.join(buildDir, 'examples/chain/server.js'), [], { ...credentials, HYPHAE_DRAIN_DELAY_MS: '100', ...env });
   const port = Number((await child.waitFor(/ready service=\S+ port=(\d+)/, 60_000))[1]);

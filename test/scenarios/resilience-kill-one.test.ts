@@ -71,7 +71,10 @@ it('SIGKILL one of three instances under 200 GET/s: 0 failed requests, the dead 
     `# kill one of three: ${s.total} requests at 200/s, ${s.failed} failed ${JSON.stringify(s.errors)}; ` +
       `${retries.filter((r) => r.decision === 'retry').length} retries; ` +
       `the dead instance failed ${onVictim.length} attempts (${onVictim.map((r) => `${r.condition} +${(r.at - killedAt).toFixed(0)} ms`).join(', ')}), ejected at failure ${ejectedAtFailure} before its ejection ${ejection ? `${(ejection.at - killedAt).toFixed(0)} ms after the kill (for ${ejection.durationMs} ms)` : '(none!)'}; ` +
-      `its state now: ${view?.health}; p99 ${pct(outcomes.map((o) => o.ms), 99).toFixed(1)} ms`,
+      `its state now: ${view?.health}; p99 ${pct(
+        outcomes.map((o) => o.ms),
+        99,
+      ).toFixed(1)} ms`,
   );
   assert.deepEqual(s.errors, {});
   assert.ok(s.total > 300, 'the stream ran past the kill');
@@ -79,5 +82,8 @@ it('SIGKILL one of three instances under 200 GET/s: 0 failed requests, the dead 
   assert.ok(ejectedAtFailure <= 5, `ejected at failure ${ejectedAtFailure}`);
   assert.equal(later, 0, 'no attempt failed on the dead instance once it was out of the views');
   assert.equal(view?.health, 'ejected', 'still registered, but out of the views');
-  assert.ok(onVictim.every((r) => r.decision === 'retry'), 'every failure on the dead instance was retried');
+  assert.ok(
+    onVictim.every((r) => r.decision === 'retry'),
+    'every failure on the dead instance was retried',
+  );
 });

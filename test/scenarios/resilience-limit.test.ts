@@ -125,7 +125,10 @@ it(`limit ${N} (+${PENDING} pending), backend hangs: exactly ${N} in flight, the
   );
   assert.equal(during.requests - base.requests, N, `exactly ${N} reached the backend`);
   assert.equal(during.inflight, N);
-  assert.ok(refused.every((r) => r.code === 'HYPHAE_ERR_CONCURRENCY_LIMIT'), JSON.stringify(refused.slice(0, 3)));
+  assert.ok(
+    refused.every((r) => r.code === 'HYPHAE_ERR_CONCURRENCY_LIMIT'),
+    JSON.stringify(refused.slice(0, 3)),
+  );
   assert.equal(floodRefused, FLOOD);
   assert.equal(stillInFlight, N, 'the flood reached nothing');
   assert.ok(m1.heap - m0.heap < 2, `heap grew ${(m1.heap - m0.heap).toFixed(1)} MiB over ${FLOOD} refused calls`);
@@ -133,5 +136,8 @@ it(`limit ${N} (+${PENDING} pending), backend hangs: exactly ${N} in flight, the
   // a call kept alive anywhere would show in the heap above. Bound: 2.5 KiB per refused call.
   assert.ok(((m1.rss - m0.rss) * 1024) / FLOOD < 2.5, `rss grew ${(m1.rss - m0.rss).toFixed(0)} MiB over ${FLOOD} calls`);
   assert.equal(end.aborted - base.aborted, N, `the ${N} calls in flight were cancelled at the backend`);
-  assert.ok(first.every((r) => !r.ok && r.code !== 'HYPHAE_ERR_CONCURRENCY_LIMIT'), 'the held and waiting calls ended with their abort');
+  assert.ok(
+    first.every((r) => !r.ok && r.code !== 'HYPHAE_ERR_CONCURRENCY_LIMIT'),
+    'the held and waiting calls ended with their abort',
+  );
 });

@@ -40,10 +40,7 @@ const retries: RetryHookEvent[] = [];
 
 before(async () => {
   cp = await startControlPlane();
-  [flaky, apis] = await Promise.all([
-    Promise.all([1, 2, 3].map(() => startChain(cp, 'flaky'))),
-    Promise.all([1, 2, 3].map(() => startApi(cp, 'v1', { HYPHAE_TTL_SECONDS: '60' }))),
-  ]);
+  [flaky, apis] = await Promise.all([Promise.all([1, 2, 3].map(() => startChain(cp, 'flaky'))), Promise.all([1, 2, 3].map(() => startApi(cp, 'v1', { HYPHAE_TTL_SECONDS: '60' })))]);
   await apply(cp.url, serviceDoc('flaky', { timeouts: { request: '30s' } }), serviceDoc('api', { timeouts: { request: '30s' } }));
   mesh = await createMesh({ ...(await cp.meshOptions('client')), hooks: { onRetry: (e) => retries.push(e) } });
 });
@@ -74,7 +71,10 @@ it('every instance answers 503: attempts / requests <= 1.2 + floor (counted by t
   assert.deepEqual(s.errors, { 'status 503': TOTAL }, 'every caller got the original 503');
   assert.ok(attempts <= 1.2 * TOTAL + floor, `${attempts} attempts for ${TOTAL} requests`);
   assert.ok(attempts > TOTAL, 'some requests were retried (the budget was used, not just refused)');
-  assert.ok(retries.some((r) => r.destination === 'flaky' && r.decision === 'budget-exhausted'), 'the budget ran out and said so');
+  assert.ok(
+    retries.some((r) => r.destination === 'flaky' && r.decision === 'budget-exhausted'),
+    'the budget ran out and said so',
+  );
   assert.ok(Math.max(...ms) < 30_000 / 4, 'no caller waited anywhere near the request timeout');
 });
 
@@ -98,6 +98,9 @@ it('every instance SIGKILLed: attempts / requests <= 1.2 + floor; the caller fai
   );
   assert.deepEqual(s.errors, { HYPHAE_ERR_CONNECT_FAILED: TOTAL }, 'every caller got the connect failure itself');
   assert.ok(attempts <= 1.2 * TOTAL + floor, `${attempts} attempts for ${TOTAL} requests`);
-  assert.ok(events.some((r) => r.decision === 'budget-exhausted'), 'the budget ran out');
+  assert.ok(
+    events.some((r) => r.decision === 'budget-exhausted'),
+    'the budget ran out',
+  );
   assert.ok(Math.max(...ms) < 30_000 / 4, 'no caller waited anywhere near the request timeout');
 });

@@ -56,10 +56,14 @@ it('SIGKILL and restart all three instances one by one under 150 GET/s: 0 failed
     everyone.push(fresh);
     apis[i] = fresh;
     // Ready when the mesh sees the replacement and has dropped the dead one (lease expiry).
-    await waitUntil(() => {
-      const ids = mesh.endpoints('api').map((e) => e.id);
-      return ids.includes(fresh.id) && !ids.includes(victim.id);
-    }, 20_000, 20);
+    await waitUntil(
+      () => {
+        const ids = mesh.endpoints('api').map((e) => e.id);
+        return ids.includes(fresh.id) && !ids.includes(victim.id);
+      },
+      20_000,
+      20,
+    );
     rounds.push(`${victim.id} -> ${fresh.id} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   // A last stretch on the new generation alone.
@@ -71,11 +75,23 @@ it('SIGKILL and restart all three instances one by one under 150 GET/s: 0 failed
   console.log(
     `# restart all: ${s.total} GETs at 150/s, ${s.failed} failed ${JSON.stringify(s.errors)}; ` +
       `${retries.filter((r) => r.decision === 'retry').length} retries (${retries.filter((r) => r.decision !== 'retry').length} given up), ` +
-      `${ejections.length} ejections; rounds: ${rounds.join('; ')}; p99 ${pct(outcomes.map((o) => o.ms), 99).toFixed(1)} ms`,
+      `${ejections.length} ejections; rounds: ${rounds.join('; ')}; p99 ${pct(
+        outcomes.map((o) => o.ms),
+        99,
+      ).toFixed(1)} ms`,
   );
   assert.deepEqual(s.errors, {});
   assert.ok(s.total > 600, `${s.total} requests`);
-  assert.ok(original.some((id) => answeredBy.has(id)), 'the old generation served');
-  assert.ok(apis.every((a) => answeredBy.has(a.id)), 'every replacement served');
-  assert.ok(retries.some((r) => r.decision === 'retry'), 'the kills were felt (and hidden by retries)');
+  assert.ok(
+    original.some((id) => answeredBy.has(id)),
+    'the old generation served',
+  );
+  assert.ok(
+    apis.every((a) => answeredBy.has(a.id)),
+    'every replacement served',
+  );
+  assert.ok(
+    retries.some((r) => r.decision === 'retry'),
+    'the kills were felt (and hidden by retries)',
+  );
 });

@@ -116,6 +116,9 @@ it(`${CALLS} calls that never read a 256 MiB body: the server is held back after
   for (const r of responses) r.body.destroy();
   const t1 = performance.now();
   while ((sent.some((s) => !s.closed) || mesh.endpoints('big')[0]!.inflight > 0) && performance.now() - t1 < 5_000) await sleep(20);
-  assert.ok(sent.every((s) => s.closed), 'the server saw every response closed');
+  assert.ok(
+    sent.every((s) => s.closed),
+    'the server saw every response closed',
+  );
   assert.equal(mesh.endpoints('big')[0]!.inflight, 0);
 });

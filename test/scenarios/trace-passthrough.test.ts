@@ -82,9 +82,16 @@ describe('trace context pass-through with no SDK, through real mesh processes', 
     for (const bad of ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', `00-${'0'.repeat(32)}-b7ad6b7169203331-01`, 'junk']) {
       const seen = await get({ traceparent: bad });
       assert.equal(seen[0]!.traceparent, bad, 'web received what was sent');
-      assert.deepEqual(seen.slice(1).map((h) => h.traceparent), [null, null], `${bad} goes no further`);
+      assert.deepEqual(
+        seen.slice(1).map((h) => h.traceparent),
+        [null, null],
+        `${bad} goes no further`,
+      );
     }
     const none = await get();
-    assert.deepEqual(none.map((h) => h.traceparent), [null, null, null]);
+    assert.deepEqual(
+      none.map((h) => h.traceparent),
+      [null, null, null],
+    );
   });
 });

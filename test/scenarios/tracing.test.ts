@@ -47,7 +47,12 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
     );
     await apply(
       cp.url,
-      serviceDoc('db', { subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] }),
+      serviceDoc('db', {
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
+      }),
       routeDoc('db-split', [{ name: 'to-v2', backendRefs: [{ name: 'db', subset: 'v2' }] }], 'db'),
     );
     mesh = await createMesh(await cp.meshOptions('test-client'));
@@ -122,7 +127,10 @@ describe('one trace through web -> api -> db (real processes, sdk-node in each, 
         // The Route reached api: its calls name the rule and subset, and go to the v2 instance only.
         routed++;
         assert.equal(apiClient.attributes['hyphae.route'], 'to-v2');
-        assert.ok(attempts.every((a) => a.attributes['hyphae.endpoint'] === db('db-503')), JSON.stringify(attempts.map((a) => a.attributes)));
+        assert.ok(
+          attempts.every((a) => a.attributes['hyphae.endpoint'] === db('db-503')),
+          JSON.stringify(attempts.map((a) => a.attributes)),
+        );
         assert.equal(status, 200, 'a failed attempt of v2 is retried, and the retry succeeds');
         if (attempts.length > 1) {
           retried = true;

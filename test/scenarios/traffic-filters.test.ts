@@ -81,7 +81,10 @@ describe('mirroring and fault injection (real control plane, api v1 and a shadow
     await waitFor(() => mirror.hits >= 240, 3000).catch(() => {});
     await new Promise((r) => setTimeout(r, 200));
     console.log(`mirror at 30 %: ${mirror.hits} copies for ${answers.length} requests (${percent(mirror.hits, answers.length)})`);
-    assert.ok(answers.every((a) => a.status === 200 && a.version === 'v1'), 'the caller only ever sees v1');
+    assert.ok(
+      answers.every((a) => a.status === 200 && a.version === 'v1'),
+      'the caller only ever sees v1',
+    );
     // 1,000 draws at 30 %: sd 1.45 %, so +-4.5 % is 3 sd.
     assert.ok(Math.abs(mirror.hits / answers.length - 0.3) <= 0.045, `mirror got ${mirror.hits}`);
   });
@@ -103,7 +106,11 @@ describe('mirroring and fault injection (real control plane, api v1 and a shadow
       return mirror.hits > 0;
     }, 30_000);
     const rows: string[] = [];
-    const p = (xs: ApiAnswer[], q: number) => percentile(xs.map((a) => a.doneAt - a.sentAt), q);
+    const p = (xs: ApiAnswer[], q: number) =>
+      percentile(
+        xs.map((a) => a.doneAt - a.sentAt),
+        q,
+      );
     rows.push(`no mirror: p50 ${p(baseline, 50).toFixed(2)} ms, p99 ${p(baseline, 99).toFixed(2)} ms`);
     // Slow last: its copies hold the 64 mirror slots for 2 s, and copies beyond them are dropped.
     for (const mode of ['error', 'reset', 'slow'] as const) {
@@ -128,8 +135,18 @@ describe('mirroring and fault injection (real control plane, api v1 and a shadow
     await apply(
       cp.url,
       routeDoc('mirror', [
-        { name: 'abort', matches: [{ path: { type: 'PathPrefix', value: '/abort' } }], filters: [{ type: 'Fault', fault: { abort: { percent: 50, httpStatus: 503 } } }], backendRefs: [{ name: 'api', subset: 'v1' }] },
-        { name: 'delay', matches: [{ path: { type: 'PathPrefix', value: '/delay' } }], filters: [{ type: 'Fault', fault: { delay: { percent: 100, fixedDelay: '200ms' } } }], backendRefs: [{ name: 'api', subset: 'v1' }] },
+        {
+          name: 'abort',
+          matches: [{ path: { type: 'PathPrefix', value: '/abort' } }],
+          filters: [{ type: 'Fault', fault: { abort: { percent: 50, httpStatus: 503 } } }],
+          backendRefs: [{ name: 'api', subset: 'v1' }],
+        },
+        {
+          name: 'delay',
+          matches: [{ path: { type: 'PathPrefix', value: '/delay' } }],
+          filters: [{ type: 'Fault', fault: { delay: { percent: 100, fixedDelay: '200ms' } } }],
+          backendRefs: [{ name: 'api', subset: 'v1' }],
+        },
         { name: 'plain', backendRefs: [{ name: 'api', subset: 'v1' }] },
       ]),
     );

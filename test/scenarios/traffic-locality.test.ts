@@ -43,7 +43,12 @@ it('zone-a caller: all to zone-a, to zone-b when zone-a is gone, and back', asyn
   await ask(mesh, '/');
   await waitFor(() => mesh.endpoints('api').length === 4, 5_000);
   const local = await run(300);
-  console.log('all zones up:', zones(local), 'instances', countBy(local, (a) => a.instance));
+  console.log(
+    'all zones up:',
+    zones(local),
+    'instances',
+    countBy(local, (a) => a.instance),
+  );
   assert.deepEqual(zones(local), { 'zone-a': 300 });
 
   // Take zone-a down (graceful: deregister, drain, exit) while traffic flows.

@@ -57,7 +57,10 @@ it('a key sticks to one instance; adding a 4th instance to 3 moves about 1/4 of 
   const after4 = await owners();
   const moved = KEYS.filter((k) => first.get(k) !== after4.get(k));
   console.log(`adding a 4th instance moved ${moved.length} of ${KEYS.length} keys (${percent(moved.length, KEYS.length)}; ideal 25 %)`);
-  assert.ok(moved.every((k) => after4.get(k) === added.id), 'keys only move to the new instance');
+  assert.ok(
+    moved.every((k) => after4.get(k) === added.id),
+    'keys only move to the new instance',
+  );
   // 400 keys: the share a new instance takes varies with its points on the ring (+-6 % at 256 points) and the sample (+-2 %).
   assert.ok(moved.length / KEYS.length >= 0.12 && moved.length / KEYS.length <= 0.4, `moved ${moved.length}`);
 });

@@ -39,12 +39,29 @@ describe('traffic routing by path and header (real control plane, api v1 x2 and 
     await eventually(async () => (await ask(mesh, '/v2/items')).version === 'v2');
     const v1 = await many(200, () => ask(mesh, '/v1/items'));
     const v2 = await many(200, () => ask(mesh, '/v2/items'));
-    console.log('/v1/items answered by', countBy(v1, (a) => a.version), 'instances', countBy(v1, (a) => a.instance));
-    console.log('/v2/items answered by', countBy(v2, (a) => a.version));
-    assert.deepEqual(countBy(v1, (a) => a.version), { v1: 200 });
-    assert.deepEqual(countBy(v2, (a) => a.version), { v2: 200 });
+    console.log(
+      '/v1/items answered by',
+      countBy(v1, (a) => a.version),
+      'instances',
+      countBy(v1, (a) => a.instance),
+    );
+    console.log(
+      '/v2/items answered by',
+      countBy(v2, (a) => a.version),
+    );
+    assert.deepEqual(
+      countBy(v1, (a) => a.version),
+      { v1: 200 },
+    );
+    assert.deepEqual(
+      countBy(v2, (a) => a.version),
+      { v2: 200 },
+    );
     assert.equal(Object.keys(countBy(v1, (a) => a.instance)).length, 2, 'both v1 instances share /v1');
-    assert.ok(v1.every((a) => a.path === '/v1/items'), 'the path reaches the instance unchanged');
+    assert.ok(
+      v1.every((a) => a.path === '/v1/items'),
+      'the path reaches the instance unchanged',
+    );
   });
 
   it('header routing: x-canary: true -> v2, everything else -> v1', async () => {
@@ -58,9 +75,20 @@ describe('traffic routing by path and header (real control plane, api v1 x2 and 
     await eventually(async () => (await ask(mesh, '/v2/items')).version === 'v1');
     const canary = await many(200, () => ask(mesh, '/items', { 'x-canary': 'true' }));
     const rest = await many(200, (i) => ask(mesh, i % 2 ? '/v2/items' : '/items', i % 3 ? {} : { 'x-canary': 'false' }));
-    console.log('x-canary: true answered by', countBy(canary, (a) => a.version), '; the rest by', countBy(rest, (a) => a.version));
-    assert.deepEqual(countBy(canary, (a) => a.version), { v2: 200 });
-    assert.deepEqual(countBy(rest, (a) => a.version), { v1: 200 });
+    console.log(
+      'x-canary: true answered by',
+      countBy(canary, (a) => a.version),
+      '; the rest by',
+      countBy(rest, (a) => a.version),
+    );
+    assert.deepEqual(
+      countBy(canary, (a) => a.version),
+      { v2: 200 },
+    );
+    assert.deepEqual(
+      countBy(rest, (a) => a.version),
+      { v1: 200 },
+    );
   });
 
   it('bad config is rejected with its field path, and the last good config keeps serving', async () => {
@@ -81,22 +109,31 @@ describe('traffic routing by path and header (real control plane, api v1 x2 and 
       ],
       [
         'all weights zero',
-        routeDoc('by-path', [{ backendRefs: [{ name: 'api', subset: 'v1', weight: 0 }, { name: 'api', subset: 'v2', weight: 0 }] }]),
+        routeDoc('by-path', [
+          {
+            backendRefs: [
+              { name: 'api', subset: 'v1', weight: 0 },
+              { name: 'api', subset: 'v2', weight: 0 },
+            ],
+          },
+        ]),
         'items[0].spec.rules[0].backendRefs',
         /every backend has weight 0/,
       ],
       [
         'a subset no instance carries',
-        routeDoc('by-path', [{ backendRefs: [{ name: 'api', subset: 'v1' }, { name: 'api', subset: 'v3' }] }]),
+        routeDoc('by-path', [
+          {
+            backendRefs: [
+              { name: 'api', subset: 'v1' },
+              { name: 'api', subset: 'v3' },
+            ],
+          },
+        ]),
         'items[1].spec.rules[0].backendRefs[1].subset',
         /no registered instance of default\/api carries the labels of subset "v3" \(version=v3\)/,
       ],
-      [
-        'a route to an unknown service',
-        routeDoc('by-path', [{ backendRefs: [{ name: 'payments' }] }]),
-        'items[0].spec.rules[0].backendRefs[0].name',
-        /unknown service default\/payments/,
-      ],
+      ['a route to an unknown service', routeDoc('by-path', [{ backendRefs: [{ name: 'payments' }] }]), 'items[0].spec.rules[0].backendRefs[0].name', /unknown service default\/payments/],
     ];
     const revision = (await call<{ revision: number }>(cp.url, 'GET', '/v1/health')).body.revision;
     for (const [what, doc, path, message] of cases) {

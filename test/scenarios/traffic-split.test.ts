@@ -15,7 +15,14 @@ let apis: RunningService[] = [];
 let mesh: Mesh;
 
 const split = (v1: number, v2: number) =>
-  routeDoc('split', [{ backendRefs: [{ name: 'api', subset: 'v1', weight: v1 }, { name: 'api', subset: 'v2', weight: v2 }] }]);
+  routeDoc('split', [
+    {
+      backendRefs: [
+        { name: 'api', subset: 'v1', weight: v1 },
+        { name: 'api', subset: 'v2', weight: v2 },
+      ],
+    },
+  ]);
 
 before(async () => {
   cp = await startControlPlane();

@@ -105,7 +105,10 @@ describe('Drainer', () => {
     const took = performance.now() - t0;
     assert.equal(await h.ended, 'ECONNRESET');
     assert.ok(took >= 390 && took < 900, `drained in ${took} ms`);
-    assert.ok(logger.lines.some((l) => l.startsWith('warn ') && l.includes('grace period over')), logger.lines.join('\n'));
+    assert.ok(
+      logger.lines.some((l) => l.startsWith('warn ') && l.includes('grace period over')),
+      logger.lines.join('\n'),
+    );
   });
 
   it('no warning when every connection finished in time', BOUNDED, async () => {

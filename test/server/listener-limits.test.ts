@@ -122,10 +122,22 @@ describe('wrapped server listener', () => {
     const quick = await Promise.all((['half-close', 'partial-hello-half-close', 'garbage'] as PeerKind[]).map((k) => hostilePeer(w.port, k)));
     try {
       const quickTimes = await within(Promise.all(quick.map((p) => p.endedByServer)), 10_000);
-      assert.ok(quickTimes, `not let go: ${quick.filter((p) => !p.ended()).map((p) => p.kind).join(', ')}`);
+      assert.ok(
+        quickTimes,
+        `not let go: ${quick
+          .filter((p) => !p.ended())
+          .map((p) => p.kind)
+          .join(', ')}`,
+      );
       for (const [i, t] of quickTimes.entries()) assert.ok(t < deadline - 1_000, `${quick[i]!.kind} let go only after ${Math.round(t)} ms`);
       const slowTimes = await within(Promise.all(slow.map((p) => p.endedByServer)), 10_000);
-      assert.ok(slowTimes, `not cut within 10 s: ${slow.filter((p) => !p.ended()).map((p) => p.kind).join(', ')}`);
+      assert.ok(
+        slowTimes,
+        `not cut within 10 s: ${slow
+          .filter((p) => !p.ended())
+          .map((p) => p.kind)
+          .join(', ')}`,
+      );
       for (const [i, t] of slowTimes.entries()) assert.ok(t >= deadline - 100, `${slow[i]!.kind} cut after ${Math.round(t)} ms, before the deadline`);
       // The peers still hold their ends: the server's count drops only if it destroyed its sockets.
       await waitUntil(async () => (await w.connections()) === 0 && frontStats(w.server)!.pending === 0, 5_000, 'every socket destroyed');
@@ -187,7 +199,10 @@ describe('wrapped server listener', () => {
           }),
       ),
     );
-    assert.ok(refused.every((r) => r !== 'handshake done'), refused.join(', '));
+    assert.ok(
+      refused.every((r) => r !== 'handshake done'),
+      refused.join(', '),
+    );
     assert.equal(w.logger.count(/connection cap reached: 3 connections open/), 1, JSON.stringify(w.logger.lines));
     for (const s of open) {
       const answer = new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
@@ -212,6 +227,9 @@ describe('wrapped server listener', () => {
     const given = await wrapped({ headersTimeoutMs: 3_000, requestTimeoutMs: 4_000 }, { requestTimeout: 120_000 });
     assert.equal(given.server.headersTimeout, 3_000, 'options win');
     assert.equal(given.server.requestTimeout, 4_000);
-    assert.throws(() => wrapServer(http.createServer(), { registrar: async () => undefined, logger: new RecordingLogger(), defaults: { labels: {}, drainDelayMs: 0, gracePeriodMs: 0 } }, { maxConnections: -1 }), /maxConnections must be a number >= 0/);
+    assert.throws(
+      () => wrapServer(http.createServer(), { registrar: async () => undefined, logger: new RecordingLogger(), defaults: { labels: {}, drainDelayMs: 0, gracePeriodMs: 0 } }, { maxConnections: -1 }),
+      /maxConnections must be a number >= 0/,
+    );
   });
 });

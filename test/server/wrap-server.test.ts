@@ -67,12 +67,7 @@ afterEach(() => {
   }
 });
 
-function wrapped(
-  handler: http.RequestListener,
-  registrar: ServerRegistrar | undefined,
-  options: WrapServerOptions = {},
-  logger: Logger = captureLogger(),
-): http.Server {
+function wrapped(handler: http.RequestListener, registrar: ServerRegistrar | undefined, options: WrapServerOptions = {}, logger: Logger = captureLogger()): http.Server {
   const server = http.createServer(handler);
   open.push(server);
   return wrapServer(
@@ -184,7 +179,10 @@ describe('wrapServer registration', () => {
     const server = wrapped((_q, s) => s.end('still here'), failing, {}, logger);
     const port = await listen(server);
     await assert.rejects(wrappedState(server)!.registered, /control plane says no/);
-    assert.ok(logger.lines.some((l) => l.startsWith('error ') && l.includes('registration failed')), logger.lines.join('\n'));
+    assert.ok(
+      logger.lines.some((l) => l.startsWith('error ') && l.includes('registration failed')),
+      logger.lines.join('\n'),
+    );
     assert.equal((await get(port, '/', keepAliveAgent())).body, 'still here');
   });
 
@@ -205,7 +203,7 @@ describe('wrapServer registration', () => {
 });
 
 describe('wrapServer load shedding', () => {
-  it("the event-loop monitor runs only while the server listens (none for a server wrapped and never started)", BOUNDED, async () => {
+  it('the event-loop monitor runs only while the server listens (none for a server wrapped and never started)', BOUNDED, async () => {
     const server = wrapped((_q, s) => s.end('ok'), undefined, { eventLoopDelayMs: 50, register: false });
     const shedder = wrappedState(server)!.shedder!;
     assert.equal(shedder.monitoring, false, 'not before listen()');
@@ -306,18 +304,7 @@ describe('wrapServer close: graceful drain', () => {
     assert.equal(callbackCalls, 1);
     assert.equal(reg.deregistered, 1);
 
-    assert.deepEqual(tl.names(), [
-      'register',
-      'request /before',
-      'request /idle',
-      'close()',
-      'deregister',
-      'request /during',
-      'reply during drain',
-      'request /fresh',
-      'close event',
-      'close callback',
-    ]);
+    assert.deepEqual(tl.names(), ['register', 'request /before', 'request /idle', 'close()', 'deregister', 'request /during', 'reply during drain', 'request /fresh', 'close event', 'close callback']);
     const start = tl.at('close()');
     assert.ok(tl.at('deregister') - start < 50, 'deregister is the first thing close() does');
     const closedAfter = tl.at('close event') - start;
@@ -431,10 +418,7 @@ describe('wrapServer close: graceful drain', () => {
     assert.equal(reg.registered[1]!.port, port);
     assert.equal((await get(port, '/', keepAliveAgent())).connection, 'keep-alive', 'not draining any more');
 
-    const closedAgain = await Promise.race([
-      new Promise<boolean>((resolve) => server.close(() => resolve(true))),
-      wait(DRAIN_MS + 800).then(() => false),
-    ]);
+    const closedAgain = await Promise.race([new Promise<boolean>((resolve) => server.close(() => resolve(true))), wait(DRAIN_MS + 800).then(() => false)]);
     assert.equal(closedAgain, true, 'second close() finished');
     assert.equal(reg.deregistered, 2);
   });

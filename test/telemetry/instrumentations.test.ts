@@ -140,7 +140,7 @@ describe('a mesh alongside instrumentation-http and instrumentation-undici', () 
     // The instrumentation's root is dropped; a root the mesh asked for next would be sampled.
     roots.plan = [false, true];
     assert.match(await rawGet(port, '/rows/4'), /row$/);
-    assert.deepEqual(roots.plan, [true], 'one root decision for the request: the instrumentation\'s');
+    assert.deepEqual(roots.plan, [true], "one root decision for the request: the instrumentation's");
     roots.plan = [];
     // A sampled request after it: once its SERVER span is exported, the one before would have been too.
     assert.match(await rawGet(port, '/rows/5'), /row$/);
@@ -186,7 +186,10 @@ describe('a mesh alongside instrumentation-http and instrumentation-undici', () 
         [],
         'no span of a request to the control plane',
       );
-      assert.ok(exporter.getFinishedSpans().some((s) => s.attributes['hyphae.destination.service'] === 'nobody'), "the application's call is traced");
+      assert.ok(
+        exporter.getFinishedSpans().some((s) => s.attributes['hyphae.destination.service'] === 'nobody'),
+        "the application's call is traced",
+      );
     } finally {
       await cp.stop();
     }

@@ -51,7 +51,12 @@ describe('metrics, edge stats and access log of real meshes', () => {
   before(async () => {
     // The meshes exist before the SDK: the metrics API has no proxy, so the telemetry must notice the provider arriving.
     web = await createMesh({ resolver, service: 'web', telemetry: { accessLog: (line) => clientLog.push(JSON.parse(line) as Record<string, unknown>) } });
-    api = await createMesh({ resolver: new StaticResolver(), service: 'api', server: { drainDelayMs: 0 }, telemetry: { accessLog: (line) => serverLog.push(JSON.parse(line) as Record<string, unknown>) } });
+    api = await createMesh({
+      resolver: new StaticResolver(),
+      service: 'api',
+      server: { drainDelayMs: 0 },
+      telemetry: { accessLog: (line) => serverLog.push(JSON.parse(line) as Record<string, unknown>) },
+    });
     metrics.setGlobalMeterProvider(provider);
     server = api.wrapServer(
       http.createServer((req, res) => {
@@ -178,7 +183,10 @@ describe('metrics, edge stats and access log of real meshes', () => {
     assert.equal(only('hyphae.client.endpoint.ejections')[0]!.attributes['hyphae.reason'], 'consecutive-5xx');
     assert.equal(only('hyphae.server.requests.shed')[0]!.attributes['hyphae.reason'], 'concurrency');
     assert.equal(only('hyphae.server.requests.denied')[0]!.attributes['hyphae.policy'], 'default/only-web');
-    assert.equal(points(byName(all, 'hyphae.tls.certificate.expiration')).find((p) => p.attributes['hyphae.tls.spiffe_id'] === 'spiffe://mesh.local/ns/default/sa/web')!.value, notAfter.getTime() / 1000);
+    assert.equal(
+      points(byName(all, 'hyphae.tls.certificate.expiration')).find((p) => p.attributes['hyphae.tls.spiffe_id'] === 'spiffe://mesh.local/ns/default/sa/web')!.value,
+      notAfter.getTime() / 1000,
+    );
   });
 });
 
@@ -223,7 +231,10 @@ describe("telemetry's subscriptions to the mesh's event sink: what the layers de
     events.emit('ejection', { destination: 'api', namespace: 'default', endpoint: '127.0.0.1:1', reason: 'consecutive-failures', durationMs: 30_000, multiplier: 1 });
     events.emit('shed', { reason: 'event-loop' });
     const all = await collect(reader);
-    assert.deepEqual(points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.retry.reason']]), [[1, 'retriable-status']]);
+    assert.deepEqual(
+      points(byName(all, 'hyphae.client.retries')).map((p) => [p.value, p.attributes['hyphae.retry.reason']]),
+      [[1, 'retriable-status']],
+    );
     assert.equal(points(byName(all, 'hyphae.client.retry_budget.exhausted'))[0]!.value, 1);
     assert.equal(points(byName(all, 'hyphae.client.endpoint.ejections'))[0]!.attributes['hyphae.reason'], 'consecutive-failures');
     assert.equal(points(byName(all, 'hyphae.server.requests.shed'))[0]!.attributes['hyphae.reason'], 'event-loop');

@@ -76,15 +76,17 @@ describe('tracer and meter providers given in the options, none registered globa
     const apiClient = find(SpanKind.CLIENT, 'api');
     const dbServer = find(SpanKind.SERVER, 'db');
     const traceId = webClient.spanContext().traceId;
-    assert.ok([apiServer, apiClient, dbServer].every((s) => s.spanContext().traceId === traceId), 'one trace');
+    assert.ok(
+      [apiServer, apiClient, dbServer].every((s) => s.spanContext().traceId === traceId),
+      'one trace',
+    );
     assert.equal(apiServer.parentSpanContext?.spanId, webClient.spanContext().spanId);
     assert.equal(apiClient.parentSpanContext?.spanId, apiServer.spanContext().spanId, "the handler's call is a child of its request");
     assert.equal(dbServer.parentSpanContext?.spanId, apiClient.spanContext().spanId);
 
     const { resourceMetrics } = await reader.collect();
     const all = resourceMetrics.scopeMetrics.filter((s) => s.scope.name === 'hyphae').flatMap((s) => s.metrics);
-    const count = (name: string) =>
-      ((all.find((m) => m.descriptor.name === name) as HistogramMetricData | undefined)?.dataPoints ?? []).reduce((n, p) => n + p.value.count, 0);
+    const count = (name: string) => ((all.find((m) => m.descriptor.name === name) as HistogramMetricData | undefined)?.dataPoints ?? []).reduce((n, p) => n + p.value.count, 0);
     assert.equal(count('http.client.request.duration'), 2, 'web -> api and api -> db');
     assert.equal(count('http.server.request.duration'), 2, 'api and db');
     assert.equal(apiGlobals(), undefined, 'and nothing was registered by the mesh');

@@ -61,7 +61,7 @@ describe('root sampling against the SDK', () => {
     assert.ok(Math.abs(kept / n - 0.25) < 0.009, `kept ${kept} of ${n}`);
   });
 
-  it('a kept root is the SDK span with the drawn ids, and the id generator is the SDK\'s again after it', () => {
+  it("a kept root is the SDK span with the drawn ids, and the id generator is the SDK's again after it", () => {
     const { tracer, exporter } = sdkTracer(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.5) }));
     const roots = RootSampling.of(tracer)!;
     const generator = (tracer as unknown as { _idGenerator: unknown })._idGenerator;
@@ -155,7 +155,10 @@ describe('roots through real meshes (ratio 0.3, tracer provider in the options)'
     // Kept roots and their server spans; a dropped root is not asked of the SDK, nor is the server's unsampled child.
     assert.equal(asked, exporter.getFinishedSpans().length, `startSpan calls for ${clientSpans.length} kept roots`);
     const sent = seen.map((tp) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-0([01])$/.exec(tp));
-    assert.ok(sent.every((m) => m !== null), 'every request carried a traceparent');
+    assert.ok(
+      sent.every((m) => m !== null),
+      'every request carried a traceparent',
+    );
     const keptIds = new Set(sent.filter((m) => m![3] === '1').map((m) => m![1]));
     // sd of the fraction over 1,500 at 0.3 is 0.0118: +-0.05 is 4.2 sd.
     assert.ok(Math.abs(keptIds.size / n - 0.3) < 0.05, `kept ${keptIds.size} of ${n}`);
@@ -166,7 +169,13 @@ describe('roots through real meshes (ratio 0.3, tracer provider in the options)'
 
   it('a call whose headers are a Map or a Headers object carries them and the traceparent', async () => {
     seen.length = 0;
-    for (const headers of [new Map([['accept', 'x'], ['x-a', 'y']]), new Headers({ accept: 'x', 'x-a': 'y' })]) {
+    for (const headers of [
+      new Map([
+        ['accept', 'x'],
+        ['x-a', 'y'],
+      ]),
+      new Headers({ accept: 'x', 'x-a': 'y' }),
+    ]) {
       const res = await client.request('http://api/x', { headers: headers as unknown as Record<string, string> });
       assert.equal(res.statusCode, 200);
       await res.body.dump();

@@ -75,7 +75,7 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
     await sdk.shutdown();
   });
 
-  it('baggage set by the caller reaches the handler; the server span is the client span\'s child', async () => {
+  it("baggage set by the caller reaches the handler; the server span is the client span's child", async () => {
     exporter.reset();
     const ctx = propagation.setBaggage(context.active(), propagation.createBaggage({ tenant: { value: 'acme' } }));
     const text = await context.with(ctx, async () => (await web.request('http://api/rows/1')).body.text());
@@ -97,7 +97,10 @@ describe('spans of a mesh in one process (sdk-node, in-memory exporter)', () => 
     assert.equal(span.attributes['hyphae.error.code'], 'HYPHAE_ERR_CONNECT_FAILED');
     assert.equal(span.attributes['hyphae.outcome'], 'failure');
     assert.ok(span.events.length >= 1, 'its attempts');
-    assert.ok(span.events.every((e) => e.name === 'hyphae.attempt' && e.attributes?.['error.type'] === 'ECONNREFUSED'), JSON.stringify(span.events));
+    assert.ok(
+      span.events.every((e) => e.name === 'hyphae.attempt' && e.attributes?.['error.type'] === 'ECONNREFUSED'),
+      JSON.stringify(span.events),
+    );
   });
 
   it('an incoming traceparent with no active span becomes the remote parent of the server span', async () => {

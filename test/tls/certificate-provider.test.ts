@@ -220,7 +220,10 @@ describe('CertificateProvider', () => {
     const second = await within(renewed, STALL_MS, 'the renewal once the CA is back');
     assert.notEqual(second.certificate, first.certificate);
     assert.equal(p.current?.certificate, second.certificate);
-    assert.ok(log.lines.some((l) => /renewed after the CA came back/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /renewed after the CA came back/.test(l)),
+      log.lines.join('\n'),
+    );
     assert.ok(Math.abs(next - clock.now() - 0.5 * (second.notAfter - clock.now())) < 1, 'back to renewing at half-life, not backing off');
     console.log(`CA down from half-life to 1 s before expiry (600 s TTL): ${delays.length} renewal attempts, then renewed`);
   });
@@ -341,7 +344,7 @@ describe('CertificateProvider', () => {
     assert.equal(spki(first.key), startKey);
     assert.equal(new Set(renewal).size, 1, 'the attempts of one renewal carried one key');
     assert.notEqual(renewal[0], startKey, 'a renewal does not reuse the key of the certificate it replaces');
-    assert.equal(spki(p.current!.key), renewal[0], 'the renewed certificate is for the renewal\'s key');
+    assert.equal(spki(p.current!.key), renewal[0], "the renewed certificate is for the renewal's key");
     await p.renewNow();
     assert.equal(p.rotations, 2);
     assert.notEqual(signer.keys.at(-1), renewal[0], 'the next renewal makes a new key');

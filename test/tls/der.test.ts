@@ -43,7 +43,11 @@ describe('DER', () => {
     const lines = text.trimEnd().split('\n');
     assert.equal(lines[0], '-----BEGIN THING-----');
     assert.equal(lines.at(-1), '-----END THING-----');
-    assert.deepEqual(lines.slice(1, -1).map((l) => l.length), [64, 64, 8], '136 base64 characters for 100 bytes');
+    assert.deepEqual(
+      lines.slice(1, -1).map((l) => l.length),
+      [64, 64, 8],
+      '136 base64 characters for 100 bytes',
+    );
     assert.deepEqual(Buffer.from(lines.slice(1, -1).join(''), 'base64'), Buffer.alloc(100, 1));
   });
 });

@@ -40,8 +40,14 @@ it('an mTLS workload that serves, calls, obtains and renews its certificate with
   assert.equal(report.rotations, 1, 'and renewed its certificate once');
   const own = report.files.filter((f) => f.startsWith(path.join(buildDir, 'src') + path.sep));
   // The list is not empty by construction: the mesh's own ES modules and undici (CommonJS) are in it.
-  assert.ok(own.some((f) => f.endsWith(`${path.sep}tls${path.sep}csr.js`)), 'the hooks saw the ES modules, csr.js among them');
-  assert.ok(report.files.some((f) => f.includes(`${path.sep}node_modules${path.sep}undici${path.sep}`)), 'require.cache lists CommonJS packages');
+  assert.ok(
+    own.some((f) => f.endsWith(`${path.sep}tls${path.sep}csr.js`)),
+    'the hooks saw the ES modules, csr.js among them',
+  );
+  assert.ok(
+    report.files.some((f) => f.includes(`${path.sep}node_modules${path.sep}undici${path.sep}`)),
+    'require.cache lists CommonJS packages',
+  );
   const forge = report.files.filter((f) => f.includes(`${path.sep}node_modules${path.sep}node-forge${path.sep}`));
   assert.deepEqual(forge, [], 'node-forge is not loaded');
   const serverSide = own.filter((f) => /[\\/]src[\\/](control-plane|cli)[\\/]/.test(f));

@@ -53,7 +53,10 @@ async function storeFlags(
     return { store };
   }
   if (endpoints === undefined) throw new UsageError('--store etcd needs --etcd-endpoints, e.g. --etcd-endpoints http://127.0.0.1:2379');
-  const list = endpoints.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const list = endpoints
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   const inline = keyFile === undefined && env.HYPHAE_CA_ENCRYPTION_KEY ? env.HYPHAE_CA_ENCRYPTION_KEY : undefined;
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new UsageError('give --etcd-cert and --etcd-key together');
   // A password in argv is visible to every user of the host (ps): only a file or the environment.

@@ -35,7 +35,8 @@ export const describeCommand: Command = {
       return 0;
     }
     const [kind, name, ...extra] = positionals;
-    if (kind !== 'service' && kind !== 'svc') throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service <name>' : `cannot describe "${kind}"; only "service" is supported`);
+    if (kind !== 'service' && kind !== 'svc')
+      throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service <name>' : `cannot describe "${kind}"; only "service" is supported`);
     if (!name) throw new UsageError('name the service: hyphae describe service <name>');
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const namespace = stringFlag('namespace', values.namespace) ?? 'default';

@@ -66,7 +66,11 @@ export const getCommand: Command = {
       switch (kind) {
         case 'routes': {
           const { items } = await get<{ items: RouteResource[] }>('/v1/resources?kind=Route');
-          printed = printRoutes(items.filter((r) => keep(r.metadata.namespace, r.metadata.name)), format, name !== undefined);
+          printed = printRoutes(
+            items.filter((r) => keep(r.metadata.namespace, r.metadata.name)),
+            format,
+            name !== undefined,
+          );
           break;
         }
         case 'services': {
@@ -82,7 +86,8 @@ export const getCommand: Command = {
           break;
         }
         case 'instances': {
-          const query = name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
+          const query =
+            name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
           const { instances } = await get<{ instances: Instance[] }>(`/v1/instances${query}`);
           printed = printInstances(instances, format);
           break;

@@ -29,7 +29,12 @@ export const statusCommand: Command = {
   summary: 'control plane, services and warnings at a glance',
   usage,
   async run(args) {
-    const { values } = parseCommandArgs({ args, strict: true, allowPositionals: false, options: { ...apiFlags, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    const { values } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: { ...apiFlags, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) {
       process.stdout.write(usage);
       return 0;

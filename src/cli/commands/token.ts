@@ -122,7 +122,15 @@ function table(rows: Row[]): string {
     ...rows.map((r) => [r.id, r.namespace ?? '-', r.service ?? '-', r.source, r.createdAt ?? '-', r.expiresAt ?? 'never', r.kind ?? 'join']),
   ];
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return lines.map((l) => `${l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`).join('');
+  return lines
+    .map(
+      (l) =>
+        `${l
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
 }
 
 export function fail(status: number, body: unknown): number {

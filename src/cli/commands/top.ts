@@ -31,7 +31,15 @@ export const topCommand: Command = {
       args,
       strict: true,
       allowPositionals: false,
-      options: { ...apiFlags, once: { type: 'boolean' }, interval: { type: 'string' }, window: { type: 'string' }, service: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...apiFlags,
+        once: { type: 'boolean' },
+        interval: { type: 'string' },
+        window: { type: 'string' },
+        service: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     if (values.help) {
       process.stdout.write(usage);

@@ -244,4 +244,3 @@ export class MeshCall implements DeadlineTarget {
     return this.logical.avoids(ep);
   }
 }
-

@@ -12,13 +12,7 @@
  */
 import type { Disposer, EventSink } from '../../core/events.js';
 import type { MeshEvents } from '../../resilience/hooks.js';
-import {
-  OutlierDetector,
-  type EjectionEvent,
-  type EndpointHealth,
-  type HealthOutcome,
-  type OutlierDetectionOptions,
-} from '../../resilience/outlier-detector.js';
+import { OutlierDetector, type EjectionEvent, type EndpointHealth, type HealthOutcome, type OutlierDetectionOptions } from '../../resilience/outlier-detector.js';
 import type { OutlierJudge } from './backend-service.js';
 import type { EndpointSet } from './endpoint-set.js';
 

@@ -19,11 +19,7 @@ export interface TrafficPolicy {
 }
 
 /** Throws HYPHAE_ERR_INVALID_CONFIG when the spec names a balancer neither built in nor registered. */
-export function trafficPolicy(
-  spec: ResolvedServiceSpec,
-  callerLabels: Readonly<Record<string, string>>,
-  service: { name: string; namespace: string } = { name: '', namespace: '' },
-): TrafficPolicy {
+export function trafficPolicy(spec: ResolvedServiceSpec, callerLabels: Readonly<Record<string, string>>, service: { name: string; namespace: string } = { name: '', namespace: '' }): TrafficPolicy {
   const newBalancer = balancerFactoryFor({ loadBalancer: spec.loadBalancer, ringHash: spec.ringHash }, { service: service.name, namespace: service.namespace });
   if (newBalancer === undefined) {
     throw new MeshError(
@@ -39,10 +35,7 @@ export function trafficPolicy(
     subsets: new Map(spec.subsets.map((s) => [s.name, s.labels])),
     pick: {
       newBalancer,
-      locality:
-        locality.enabled && callerZone !== undefined
-          ? { zoneLabel: locality.zoneLabel, callerZone, minHealthyPercent: locality.minHealthyPercent }
-          : undefined,
+      locality: locality.enabled && callerZone !== undefined ? { zoneLabel: locality.zoneLabel, callerZone, minHealthyPercent: locality.minHealthyPercent } : undefined,
       ewma: ewmaSettings(spec.peakEwma),
     },
   };

@@ -59,12 +59,7 @@ export function outlierDetection(source: DetectorSource): Filter<MeshCall, Attem
  * route may send to another service's subset), which tells the mesh's sink of the ejection with the call;
  * anything else goes straight to the health record, so the common answer asks nothing more.
  */
-function report(
-  judgeOf: (call: MeshCall) => OutlierJudge | OutlierDetector | undefined,
-  call: MeshCall,
-  h: EndpointHealth,
-  outcome: HealthOutcome,
-): void {
+function report(judgeOf: (call: MeshCall) => OutlierJudge | OutlierDetector | undefined, call: MeshCall, h: EndpointHealth, outcome: HealthOutcome): void {
   if (outcome !== 'failure') return h.report(outcome);
   const judge = judgeOf(call);
   if (judge === undefined || judge instanceof OutlierDetector) h.report(outcome);

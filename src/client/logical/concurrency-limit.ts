@@ -57,14 +57,10 @@ function wait(
     if (!limiter.enqueue(waiter)) {
       onLimited?.(call, limiter);
       reject(
-        new MeshError(
-          ErrorCode.CONCURRENCY_LIMIT,
-          `too many calls to ${call.destination.name}: ${limiter.maxConcurrent} in flight and ${limiter.maxPending} waiting`,
-          {
-            rejected: true,
-            details: { service: call.destination.name, maxConcurrent: limiter.maxConcurrent, maxPending: limiter.maxPending },
-          },
-        ),
+        new MeshError(ErrorCode.CONCURRENCY_LIMIT, `too many calls to ${call.destination.name}: ${limiter.maxConcurrent} in flight and ${limiter.maxPending} waiting`, {
+          rejected: true,
+          details: { service: call.destination.name, maxConcurrent: limiter.maxConcurrent, maxPending: limiter.maxPending },
+        }),
       );
       return;
     }

@@ -79,7 +79,10 @@ export const authzRuleSchema = z.strictObject({
   when: z
     .strictObject({
       /** Each listed header must be present with one of its values: exact, `prefix*`, `*suffix`, or `*` (present). */
-      headers: z.array(z.strictObject({ name: headerNameSchema, values: z.array(z.string().max(1024)).min(1).max(64) })).min(1).max(16),
+      headers: z
+        .array(z.strictObject({ name: headerNameSchema, values: z.array(z.string().max(1024)).min(1).max(64) }))
+        .min(1)
+        .max(16),
     })
     .optional(),
 });

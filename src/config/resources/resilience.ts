@@ -53,7 +53,11 @@ const retryFieldsBeforeBackoff = {
 };
 const retryFieldsAfterBackoff = {
   /** Largest request body kept for replay; a larger body, or a stream of unknown length, is never retried. */
-  maxReplayBytes: z.int().min(0).max(16 * 1024 * 1024).default(64 * 1024),
+  maxReplayBytes: z
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
 };
 
 /** A retry policy as written and stored: an absent `backoff` stays absent (the stored shape predates issue 15). */

@@ -47,9 +47,15 @@ export const backendRefSchema = z.strictObject({
 });
 
 /** RFC 9110 field-value characters: no CR, LF or NUL, which would split or corrupt the request. */
-const fieldValueSchema = z.string().max(8192).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters (CR, LF, NUL...)');
+const fieldValueSchema = z
+  .string()
+  .max(8192)
+  .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters (CR, LF, NUL...)');
 /** A path to send instead: visible characters only, no spaces or controls (they would corrupt the request line). */
-const rewritePathSchema = z.string().max(1024).regex(/^\/[\x21-\x7e]*$/, 'must start with "/" and contain only visible ASCII characters (no spaces or controls)');
+const rewritePathSchema = z
+  .string()
+  .max(1024)
+  .regex(/^\/[\x21-\x7e]*$/, 'must start with "/" and contain only visible ASCII characters (no spaces or controls)');
 
 const headerValueSchema = z.strictObject({ name: headerNameSchema, value: fieldValueSchema });
 
@@ -94,7 +100,10 @@ export const routeFilterSchema = z.discriminatedUnion('type', [
 export const routeRuleSchema = z.strictObject({
   /** Used in metrics and logs (route attribute); `<route>.<index>` when absent (a derivation: client/routing/route-table.ts). */
   name: nameSchema.optional(),
-  matches: z.array(routeMatchSchema).max(16).default([{ path: { type: 'PathPrefix', value: '/' } }]),
+  matches: z
+    .array(routeMatchSchema)
+    .max(16)
+    .default([{ path: { type: 'PathPrefix', value: '/' } }]),
   filters: z.array(routeFilterSchema).max(16).optional(),
   backendRefs: z.array(backendRefSchema).min(1).max(16),
   timeouts: timeoutsSchema.optional(),

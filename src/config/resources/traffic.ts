@@ -82,7 +82,10 @@ export const resolvedTrafficShape = {
   peakEwma: peakEwmaSchema.prefault({}),
   // The stored spec was checked against ringHashSchema when it was applied; an absent one has no key.
   ringHash: ringHashSettingsSchema.prefault({}),
-  subsets: z.array(subsetSchema).max(64).default(() => []),
+  subsets: z
+    .array(subsetSchema)
+    .max(64)
+    .default(() => []),
   locality: localitySchema.prefault({}),
 };
 

@@ -18,9 +18,11 @@ export async function loadAdminToken(dataDir: string, file?: string): Promise<{ 
   if (file) {
     // The file says who administers the mesh: nobody else may have been able to write it.
     const { readableByOthers } = await checkPrivate(file, '--admin-token-file');
-    const token = (await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read --admin-token-file ${file}: ${err.code ?? err.message}`);
-    })).trim();
+    const token = (
+      await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read --admin-token-file ${file}: ${err.code ?? err.message}`);
+      })
+    ).trim();
     checkAdminToken(token, `--admin-token-file ${file}`, 'write one there (openssl rand -hex 32 > <file>)');
     return { token, file, created: false, ...(readableByOthers && { warning: readableWarning(`--admin-token-file ${file}`) }) };
   }
@@ -96,7 +98,7 @@ export async function loadSharedAdminToken(dataDir: string, file: string | undef
   if (sameDigest(inForce, digest(token))) return { file: own, note: `${existing === undefined ? 'created in' : 'read from'} ${own}` };
   // Another replica stored its token first: ours was never in force.
   if (existing === undefined) await rm(own, { force: true });
-  return { file: undefined, note: 'is the mesh\'s, made by a replica that started at the same time (in its data directory); this replica holds no copy' };
+  return { file: undefined, note: "is the mesh's, made by a replica that started at the same time (in its data directory); this replica holds no copy" };
 }
 
 /** The admin token in the data directory, if there is one (the directory's permissions are checked at start). */

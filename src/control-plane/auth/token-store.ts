@@ -100,7 +100,10 @@ export class FileTokenStore implements TokenStore {
     try {
       tokens = fileSchema.parse(JSON.parse(text)).tokens;
     } catch (err) {
-      throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot load the join tokens ${this.file}: ${(err as Error).message}. Restore it from a backup, or move it away (every join token is then revoked).`);
+      throw new MeshError(
+        ErrorCode.INVALID_CONFIG,
+        `cannot load the join tokens ${this.file}: ${(err as Error).message}. Restore it from a backup, or move it away (every join token is then revoked).`,
+      );
     }
     this.#tokens = new Map(tokens.map((t) => [t.id, t]));
   }

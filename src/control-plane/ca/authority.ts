@@ -139,7 +139,7 @@ export function suppliedAuthority(certPem: string, keyPem: string, what = '--ca-
     throw fail(`the CA certificate cannot be used: ${(err as Error).message}`);
   }
   const ku = forgeCert.getExtension('keyUsage') as { keyCertSign?: boolean } | undefined;
-  if (ku && !ku.keyCertSign) throw fail('the CA certificate\'s key usage does not allow keyCertSign');
+  if (ku && !ku.keyCertSign) throw fail("the CA certificate's key usage does not allow keyCertSign");
   return {
     id: fingerprintId(pems[0]!),
     certificate: normalizePem(pems[0]!),
@@ -163,7 +163,7 @@ export function checkAuthority(record: AuthorityRecord, x509 = new X509Certifica
   const fail = (why: string) => new MeshError(ErrorCode.INVALID_CONFIG, `CA authority ${record.id}: ${why}; refusing it`);
   if (!x509.ca) throw fail('its certificate is not a CA certificate');
   if (!x509.checkPrivateKey(key)) throw fail('its private key does not belong to its certificate');
-  if (fingerprintId(record.certificate) !== record.id) throw fail('its id is not its certificate\'s fingerprint');
+  if (fingerprintId(record.certificate) !== record.id) throw fail("its id is not its certificate's fingerprint");
   let chain: X509Certificate[];
   try {
     chain = [x509, ...record.chain.map((p) => new X509Certificate(p))];

@@ -92,7 +92,10 @@ export class FileCaStateStore implements CaStateStore {
     try {
       parsed = fileSchema.parse(JSON.parse(text));
     } catch (err) {
-      throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot load the CA state ${this.location}: ${(err as Error).message}. Restore it from a backup; moving it away makes a new CA that no workload trusts yet.`);
+      throw new MeshError(
+        ErrorCode.INVALID_CONFIG,
+        `cannot load the CA state ${this.location}: ${(err as Error).message}. Restore it from a backup; moving it away makes a new CA that no workload trusts yet.`,
+      );
     }
     if (!parsed.authorities.some((a) => a.id === parsed.active)) {
       throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot load the CA state ${this.location}: the active authority ${parsed.active} is not in it`);

@@ -47,10 +47,7 @@ export function csrIdentity(trustDomain: string, csr: ParsedCsr, principal: Prin
   } else if (principal?.kind === 'join') {
     id = { namespace: principal.namespace, service: principal.service };
   } else {
-    throw badRequest(
-      'invalid CSR: it names no identity; put the SPIFFE ID (spiffe://<trust-domain>/ns/<namespace>/sa/<service>) in a URI SAN ' +
-        '(the subject CN is never taken as an identity)',
-    );
+    throw badRequest('invalid CSR: it names no identity; put the SPIFFE ID (spiffe://<trust-domain>/ns/<namespace>/sa/<service>) in a URI SAN ' + '(the subject CN is never taken as an identity)');
   }
   return { ...id, spiffeId: workloadId(trustDomain, id.namespace, id.service) };
 }

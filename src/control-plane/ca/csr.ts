@@ -30,14 +30,14 @@ export function parseCsr(pem: string): ParsedCsr {
     csr = forge.pki.certificationRequestFromPem(text);
   } catch (err) {
     const message = (err as Error).message ?? String(err);
-    if (/OID is not RSA/i.test(message)) throw bad('the CSR\'s key is not RSA: the CA signs RSA keys of 2048 bits or more (EC and Ed25519 are not supported yet)');
+    if (/OID is not RSA/i.test(message)) throw bad("the CSR's key is not RSA: the CA signs RSA keys of 2048 bits or more (EC and Ed25519 are not supported yet)");
     throw bad(`the CSR cannot be parsed: ${message.slice(0, 200)}`);
   }
   const key = csr.publicKey as forge.pki.rsa.PublicKey | null;
   if (!key?.n || !key.e) throw bad('the CSR has no RSA public key');
   const bits = key.n.bitLength();
   if (bits < MIN_BITS || bits > MAX_BITS) throw bad(`the CSR's RSA key has ${bits} bits; ${MIN_BITS} to ${MAX_BITS} are accepted`);
-  if (key.e.bitLength() > 32) throw bad('the CSR\'s RSA public exponent is unreasonably large (use 65537)');
+  if (key.e.bitLength() > 32) throw bad("the CSR's RSA public exponent is unreasonably large (use 65537)");
   let verified: boolean;
   try {
     verified = csr.verify();
@@ -45,7 +45,7 @@ export function parseCsr(pem: string): ParsedCsr {
     // forge throws for a signature that does not even decode: the same answer as one that does not match.
     verified = false;
   }
-  if (!verified) throw bad('the CSR\'s signature does not verify: it was not signed with the key it carries');
+  if (!verified) throw bad("the CSR's signature does not verify: it was not signed with the key it carries");
 
   const uris: string[] = [];
   const others: string[] = [];

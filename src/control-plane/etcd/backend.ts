@@ -18,17 +18,14 @@ import { EtcdCaStateStore } from './etcd-ca-state.js';
 import { EtcdTokenStore } from './etcd-token-store.js';
 import { RecordMac } from './record-mac.js';
 
-export async function openEtcdBackend(
-  options: EtcdOptions,
-  defaultTtlSeconds: number,
-  log: EventLog,
-  limits: RegistryLimits = DEFAULT_REGISTRY_LIMITS,
-): Promise<Backend> {
+export async function openEtcdBackend(options: EtcdOptions, defaultTtlSeconds: number, log: EventLog, limits: RegistryLimits = DEFAULT_REGISTRY_LIMITS): Promise<Backend> {
   const etcd = etcdOptionsSchema.parse(options);
   const plain = plainRemoteEndpoints(etcd.endpoints);
   if (plain.length > 0) {
     // The mesh's root of trust lives there: on a network, use https:// with --etcd-ca/--etcd-cert/--etcd-key and etcd's auth.
-    log(`WARNING etcd: ${plain.join(', ')} ${plain.length > 1 ? 'are' : 'is'} plain HTTP to another host: anyone on the network path can read and rewrite this mesh's state (see "Running replicas securely" in docs/usage.md)`);
+    log(
+      `WARNING etcd: ${plain.join(', ')} ${plain.length > 1 ? 'are' : 'is'} plain HTTP to another host: anyone on the network path can read and rewrite this mesh's state (see "Running replicas securely" in docs/usage.md)`,
+    );
   }
   const client = connectEtcd(etcd, await readCredentials(etcd));
   const state = new EtcdState(client, etcd.prefix, log, { requestTimeoutMs: etcd.requestTimeoutMs, unhealthyAfterMs: etcd.unhealthyAfterMs });

@@ -227,8 +227,7 @@ export class EtcdCaStateStore implements CaStateStore {
     const entry = this.#state.get(CA_STATE);
     if (!entry) return undefined;
     const where = `the CA state in etcd (${this.#state.prefix}${CA_STATE})`;
-    const refuse = (what: string, why: string) =>
-      new MeshError(ErrorCode.INVALID_CONFIG, `refusing ${what}: ${why}. Restore it from an etcd backup, and check who may write to etcd.`);
+    const refuse = (what: string, why: string) => new MeshError(ErrorCode.INVALID_CONFIG, `refusing ${what}: ${why}. Restore it from an etcd backup, and check who may write to etcd.`);
     const parsed = stateSchema.safeParse(withoutTags(entry.value));
     if (!parsed.success) {
       throw new MeshError(ErrorCode.INVALID_CONFIG, `cannot read ${where}: ${parsed.error.message}. Restore it from an etcd backup.`);

@@ -136,11 +136,7 @@ export class EtcdState {
           this.#connected = connected;
           this.#lostAt = connected ? 0 : performance.now();
           this.#lostWhy = why ?? '';
-          this.#log(
-            connected
-              ? `etcd watch connected at revision ${this.#revision} via ${this.#watch?.member || 'etcd'}`
-              : `etcd watch lost (${why}); serving the cached state while it reconnects`,
-          );
+          this.#log(connected ? `etcd watch connected at revision ${this.#revision} via ${this.#watch?.member || 'etcd'}` : `etcd watch lost (${why}); serving the cached state while it reconnects`);
         },
       },
       { livenessMs: this.#requestTimeoutMs + checkMs },

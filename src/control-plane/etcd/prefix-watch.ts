@@ -49,11 +49,7 @@ interface PoolHost {
 }
 interface Pool {
   hosts: PoolHost[];
-  withConnection<T>(
-    service: 'Watch',
-    fn: (c: { resource: PoolHost; client: { watch(md: Metadata, opts: object): WatchStream }; metadata: Metadata }) => T,
-    order: Generator<PoolHost>,
-  ): Promise<T>;
+  withConnection<T>(service: 'Watch', fn: (c: { resource: PoolHost; client: { watch(md: Metadata, opts: object): WatchStream }; metadata: Metadata }) => T, order: Generator<PoolHost>): Promise<T>;
   markFailed(resource: PoolHost, err: Error): void;
 }
 

@@ -68,20 +68,15 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
 export function checkContentType(req: IncomingMessage): void {
   const header = req.headers['content-type'];
   if (header === undefined || header.trim() === '') {
-    throw new HttpError(
-      415,
-      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-      "the request has a body but no content-type; send application/json (UTF-8), e.g. curl -H 'content-type: application/json'",
-    );
+    throw new HttpError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, "the request has a body but no content-type; send application/json (UTF-8), e.g. curl -H 'content-type: application/json'");
   }
   const [type, ...params] = header.split(';').map((s) => s.trim().toLowerCase());
-  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/"/g, '');
   if (type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) return;
-  throw new HttpError(
-    415,
-    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    `content-type "${header.slice(0, 100)}" is not supported; send application/json (UTF-8), e.g. curl -H 'content-type: application/json'`,
-  );
+  throw new HttpError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `content-type "${header.slice(0, 100)}" is not supported; send application/json (UTF-8), e.g. curl -H 'content-type: application/json'`);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -12,12 +12,7 @@ export class HttpError extends MeshError {
   /** The store's current revision, on a 409 conflict. */
   readonly revision: number | undefined;
 
-  constructor(
-    status: number,
-    code: ErrorCodeValue,
-    message: string,
-    extra: { issues?: ValidationIssue[]; headers?: Record<string, string>; cause?: unknown; revision?: number } = {},
-  ) {
+  constructor(status: number, code: ErrorCodeValue, message: string, extra: { issues?: ValidationIssue[]; headers?: Record<string, string>; cause?: unknown; revision?: number } = {}) {
     super(code, message, { rejected: true, cause: extra.cause, details: extra.issues ? { issues: extra.issues } : undefined });
     this.status = status;
     this.issues = extra.issues;
@@ -46,14 +41,12 @@ export function fromStoreError(err: unknown): unknown {
   return err;
 }
 
-export const badRequest = (message: string, issues?: ValidationIssue[]): HttpError =>
-  new HttpError(400, ErrorCode.BAD_REQUEST, message, { issues });
+export const badRequest = (message: string, issues?: ValidationIssue[]): HttpError => new HttpError(400, ErrorCode.BAD_REQUEST, message, { issues });
 
 export const notFound = (message: string, code: ErrorCodeValue = ErrorCode.NOT_FOUND): HttpError => new HttpError(404, code, message);
 
 export const conflict = (message: string): HttpError => new HttpError(409, ErrorCode.CONFLICT, message);
 
-export const unauthenticated = (message: string): HttpError =>
-  new HttpError(401, ErrorCode.UNAUTHENTICATED, message, { headers: { 'www-authenticate': 'Bearer realm="hyphae"' } });
+export const unauthenticated = (message: string): HttpError => new HttpError(401, ErrorCode.UNAUTHENTICATED, message, { headers: { 'www-authenticate': 'Bearer realm="hyphae"' } });
 
 export const forbidden = (message: string): HttpError => new HttpError(403, ErrorCode.FORBIDDEN, message);

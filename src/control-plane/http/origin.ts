@@ -33,11 +33,7 @@ export function checkSameOrigin(req: IncomingMessage, route: Route, secure: bool
 }
 
 function crossOrigin(why: string): HttpError {
-  return new HttpError(
-    403,
-    ErrorCode.CROSS_ORIGIN,
-    `cross-origin request refused: ${why}; the API serves no other site's pages (call it from the CLI, the mesh or curl)`,
-  );
+  return new HttpError(403, ErrorCode.CROSS_ORIGIN, `cross-origin request refused: ${why}; the API serves no other site's pages (call it from the CLI, the mesh or curl)`);
 }
 
 /** The origin a page served by this control plane has: its scheme and the Host the browser sent. */

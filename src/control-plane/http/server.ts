@@ -142,8 +142,7 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
     // Destroyed, not only ended: the socket is half-open, and end() would leave it to a peer that never closes.
     closeWith(
       socket,
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(json)}\r\nconnection: close\r\n\r\n${json}`,
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` + `content-length: ${Buffer.byteLength(json)}\r\nconnection: close\r\n\r\n${json}`,
     );
   });
 

@@ -9,12 +9,7 @@ export function invalid(what: string, issues: ValidationIssue[], code: ErrorCode
 }
 
 /** Parse `value` or throw a 400 naming every issue. */
-export function validate<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  what: string,
-  code: ErrorCodeValue = ErrorCode.BAD_REQUEST,
-): z.output<S> {
+export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string, code: ErrorCodeValue = ErrorCode.BAD_REQUEST): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   throw invalid(what, toIssues(result.error), code);

@@ -30,7 +30,9 @@ const LOG_LABEL_CHARS = 400;
 
 /** ` k=v k=v…` for a log line, cut short (with the count) past LOG_LABEL_CHARS. */
 export function labelsForLog(labels: Record<string, string>): string {
-  const all = Object.entries(labels).map(([k, v]) => ` ${k}=${v}`).join('');
+  const all = Object.entries(labels)
+    .map(([k, v]) => ` ${k}=${v}`)
+    .join('');
   if (all.length <= LOG_LABEL_CHARS) return all;
   return `${all.slice(0, LOG_LABEL_CHARS)}… (${Object.keys(labels).length} labels)`;
 }

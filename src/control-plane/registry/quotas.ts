@@ -52,8 +52,7 @@ export function checkQuotas(limits: RegistryLimits, use: QuotaUse): void {
   if (use.serviceInstances >= limits.maxInstancesPerService) {
     throw new MeshError(
       ErrorCode.QUOTA_EXCEEDED,
-      `service ${use.service} already has ${use.serviceInstances} live instances, the most one service may have ` +
-        `(--max-instances-per-service ${limits.maxInstancesPerService})`,
+      `service ${use.service} already has ${use.serviceInstances} live instances, the most one service may have ` + `(--max-instances-per-service ${limits.maxInstancesPerService})`,
       { rejected: true, details: { quota: 'instancesPerService', limit: limits.maxInstancesPerService, service: use.service } },
     );
   }

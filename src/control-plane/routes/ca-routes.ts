@@ -9,9 +9,17 @@ import type { ApiDeps } from './deps.js';
 
 const rotateSchema = z.strictObject({
   /** PEM: the new CA certificate, then its chain up to the root (an operator's CA); a self-signed root is made when absent. */
-  certificate: z.string().min(1).max(64 * 1024).optional(),
+  certificate: z
+    .string()
+    .min(1)
+    .max(64 * 1024)
+    .optional(),
   /** PEM of its private key. */
-  key: z.string().min(1).max(64 * 1024).optional(),
+  key: z
+    .string()
+    .min(1)
+    .max(64 * 1024)
+    .optional(),
 });
 
 const retireSchema = z.strictObject({
@@ -60,4 +68,3 @@ export function caRoutes({ ca }: ApiDeps): Route[] {
     },
   ];
 }
-

@@ -16,10 +16,7 @@ import { queryName } from './names.js';
 const heartbeatSchema = z.strictObject({});
 
 function unknownLease(leaseId: string) {
-  return notFound(
-    `lease ${shortId(leaseId)} is not known (it expired, was replaced, or predates a control-plane restart); register the instance again`,
-    ErrorCode.LEASE_NOT_FOUND,
-  );
+  return notFound(`lease ${shortId(leaseId)} is not known (it expired, was replaced, or predates a control-plane restart); register the instance again`, ErrorCode.LEASE_NOT_FOUND);
 }
 
 export function registryRoutes({ registry }: ApiDeps): Route[] {

@@ -126,7 +126,13 @@ export function resourceRoutes({ store, registry }: ApiDeps): Route[] {
           if (issues.length > 0) throw rejected(issues);
           if (dryRun) return { status: 200, body: { revision, dryRun: true, results: plan(store, items) } };
           try {
-            return { status: 200, body: await store.apply(items.map((i) => i.resource), { expectedRevision: revision }) };
+            return {
+              status: 200,
+              body: await store.apply(
+                items.map((i) => i.resource),
+                { expectedRevision: revision },
+              ),
+            };
           } catch (err) {
             // The caller's own If-Match is theirs to resolve: their 409 names the current revision.
             if (!isConflict(err) || ifMatch !== undefined || attempt >= MAX_CONFLICT_RETRIES) throw err;

@@ -265,11 +265,14 @@ export class StatsHub {
     if (this.#timer !== undefined && this.#timerDue <= due) return;
     clearTimeout(this.#timer);
     this.#timerDue = due;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerDue = Infinity;
-      void this.#pushAll();
-    }, Math.max(0, delayMs));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerDue = Infinity;
+        void this.#pushAll();
+      },
+      Math.max(0, delayMs),
+    );
     this.#timer.unref();
   }
 

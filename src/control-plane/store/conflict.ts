@@ -7,8 +7,7 @@ import { ErrorCode, MeshError } from '../../core/errors.js';
 export function revisionConflict(expected: number, current: number): MeshError {
   return new MeshError(
     ErrorCode.CONFLICT,
-    `revision conflict: the write expected revision ${expected}, the configuration is at revision ${current}; ` +
-      `read it again and retry with If-Match: ${current}`,
+    `revision conflict: the write expected revision ${expected}, the configuration is at revision ${current}; ` + `read it again and retry with If-Match: ${current}`,
     { rejected: true, details: { expectedRevision: expected, revision: current } },
   );
 }

@@ -177,7 +177,10 @@ export function judge(holder: LockHolder, self: LockHolder): 'alive' | 'dead' | 
 
 async function ownIdentity(): Promise<LockHolder> {
   const [bootId, pidNs] = await Promise.all([
-    readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((s) => s.trim(), () => undefined),
+    readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+      (s) => s.trim(),
+      () => undefined,
+    ),
     readlink('/proc/self/ns/pid').catch(() => undefined),
   ]);
   const startTime = startTimeOf(process.pid);

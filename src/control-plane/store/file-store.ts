@@ -66,11 +66,9 @@ export class FileStore implements Store {
 
   #parse(text: string): void {
     const fail = (why: string, issues?: unknown) =>
-      new MeshError(
-        ErrorCode.INVALID_CONFIG,
-        `cannot load the control-plane store ${this.file}: ${why}. Restore it from a backup, or move it away to start with no resources.`,
-        { details: issues ? { issues } : undefined },
-      );
+      new MeshError(ErrorCode.INVALID_CONFIG, `cannot load the control-plane store ${this.file}: ${why}. Restore it from a backup, or move it away to start with no resources.`, {
+        details: issues ? { issues } : undefined,
+      });
     let json: unknown;
     try {
       json = JSON.parse(text);

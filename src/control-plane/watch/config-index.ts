@@ -5,13 +5,7 @@
  * are rare, snapshots are many — and it remembers what each resource touched,
  * so an update or delete also refreshes the services it used to apply to.
  */
-import type {
-  AuthorizationPolicyResource,
-  MtlsMode,
-  PeerAuthenticationResource,
-  Resource,
-  RouteResource,
-} from '../../config/resources.js';
+import type { AuthorizationPolicyResource, MtlsMode, PeerAuthenticationResource, Resource, RouteResource } from '../../config/resources.js';
 import type { Store, StoreChange } from '../store/store.js';
 
 export interface Affected {

@@ -6,13 +6,7 @@ import type { Store } from '../store/store.js';
 import type { ConfigIndex } from './config-index.js';
 import type { ServiceVersions } from './service-versions.js';
 
-export function snapshotBuilder(
-  registry: Registry,
-  store: Store,
-  versions: ServiceVersions,
-  index: ConfigIndex,
-  hasCa: () => boolean,
-): (service: string) => ServiceSnapshot {
+export function snapshotBuilder(registry: Registry, store: Store, versions: ServiceVersions, index: ConfigIndex, hasCa: () => boolean): (service: string) => ServiceSnapshot {
   return (service) => {
     const [namespace, name] = service.split('/') as [string, string];
     const stored = store.get({ kind: 'Service', namespace, name });

@@ -189,7 +189,6 @@ export class InboundAuthorization {
     this.#timer = undefined;
     for (const h of this.#held.splice(0)) if (!h.res.destroyed) this.check(h.req, h.res, h.next);
   }
-
 }
 
 function clip(s: string): string {

@@ -90,6 +90,12 @@ describe('trace headers through a traced mesh (every root dropped: ratio 0)', ()
     assert.equal(new Set(seen).size, 6, 'a root of its own per call');
     // The access log's trace ids are those sent (the dropped root's span is made only for the log).
     const sentIds = seen.map((tp) => tp.slice(3, 35)).sort();
-    assert.deepEqual(logs.filter((l) => l.side === 'client').map((l) => l.trace_id).sort(), sentIds);
+    assert.deepEqual(
+      logs
+        .filter((l) => l.side === 'client')
+        .map((l) => l.trace_id)
+        .sort(),
+      sentIds,
+    );
   });
 });

@@ -24,7 +24,6 @@ function picks(set: EndpointSet, subset: string | undefined, n: number): Map<str
   return tally(Array.from({ length: n }, () => view.pick(call)?.id ?? 'none'));
 }
 
-
 /** One endpoint's health, as outlier detection sets it (updateHealth: every endpoint at once). */
 function setHealthy(set: EndpointSet, id: string, healthy: boolean): void {
   set.updateHealth((ep) => (ep.id === id ? healthy : ep.healthy));
@@ -33,15 +32,30 @@ function setHealthy(set: EndpointSet, id: string, healthy: boolean): void {
 describe('EndpointSet subsets', () => {
   it('keeps one stable view per subset, updated when endpoints or definitions change', () => {
     const set = new EndpointSet(noPool);
-    set.configure({ policy: rr, subsets: new Map([['v1', { version: 'v1' }], ['v2', { version: 'v2' }]]) });
+    set.configure({
+      policy: rr,
+      subsets: new Map([
+        ['v1', { version: 'v1' }],
+        ['v2', { version: 'v2' }],
+      ]),
+    });
     const v2 = set.subset('v2');
     assert.equal(v2.members.length, 0);
     set.reset([info(1, { version: 'v1' }), info(2, { version: 'v2' }), info(3, { version: 'v2', zone: 'a' })]);
     assert.equal(set.subset('v2'), v2, 'the same object: compiled routes hold on to it');
-    assert.deepEqual(v2.members.map((e) => e.id), ['10.0.0.2:80', '10.0.0.3:80']);
-    assert.deepEqual(set.subset('v1').members.map((e) => e.id), ['10.0.0.1:80']);
+    assert.deepEqual(
+      v2.members.map((e) => e.id),
+      ['10.0.0.2:80', '10.0.0.3:80'],
+    );
+    assert.deepEqual(
+      set.subset('v1').members.map((e) => e.id),
+      ['10.0.0.1:80'],
+    );
     set.reset([info(1, { version: 'v1' }), info(3, { version: 'v2', zone: 'a' })]);
-    assert.deepEqual(v2.members.map((e) => e.id), ['10.0.0.3:80']);
+    assert.deepEqual(
+      v2.members.map((e) => e.id),
+      ['10.0.0.3:80'],
+    );
     set.configure({ subsets: new Map([['v2', { version: 'v2', zone: 'b' }]]) });
     assert.deepEqual(v2.members, [], 'a narrower selector');
     assert.equal(set.subset('v1').defined, false, 'v1 is no longer defined');

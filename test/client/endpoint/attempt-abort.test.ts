@@ -21,7 +21,10 @@ it('an attempt aborted before undici connected it settles at once, and undici is
   assert.deepEqual(handed, [reason]);
   assert.equal(ep.inflight, 0);
   // Nothing more reaches the application's handler through this attempt.
-  assert.equal(attempt.onHeaders(200, [], () => {}, 'OK'), true);
+  assert.equal(
+    attempt.onHeaders(200, [], () => {}, 'OK'),
+    true,
+  );
 });
 
 it('an attempt aborted once connected uses undici abort, as before', async () => {

@@ -32,14 +32,7 @@ describe('outlier reporting filter (fake transport, fake clock)', () => {
   });
 
   it('connect errors and resets count; 4xx and 2xx do not', async () => {
-    const { handle, eps } = setup([
-      { error: sysError('ECONNREFUSED') },
-      { error: sysError('ECONNRESET') },
-      { status: 404 },
-      { error: sysError('UND_ERR_SOCKET') },
-      { status: 502 },
-      { status: 503 },
-    ]);
+    const { handle, eps } = setup([{ error: sysError('ECONNREFUSED') }, { error: sysError('ECONNRESET') }, { status: 404 }, { error: sysError('UND_ERR_SOCKET') }, { status: 502 }, { status: 503 }]);
     await calls(handle, 3);
     assert.equal(eps[0]!.health?.consecutiveFailures, 0, 'the 404 reset the count: the endpoint answers');
     await calls(handle, 3);

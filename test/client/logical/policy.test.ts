@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveServiceSpec, serviceSpecSchema } from '../../../src/config/resources/service.js';
 import { routeRuleSchema } from '../../../src/config/resources/route.js';
-import {
-  compileRetryPolicy,
-  compileTimeouts,
-  concurrencyLimitOptions,
-  outlierDetectionOptions,
-  retryBudgetOptions,
-} from '../../../src/client/logical/policy.js';
+import { compileRetryPolicy, compileTimeouts, concurrencyLimitOptions, outlierDetectionOptions, retryBudgetOptions } from '../../../src/client/logical/policy.js';
 
 describe('from Service / Route configuration to the compiled resilience objects', () => {
   // As a client applies it: the stored spec, with every default filled in.
@@ -58,7 +52,10 @@ describe('from Service / Route configuration to the compiled resilience objects'
     const p = compileRetryPolicy(undefined, empty.retries);
     assert.equal(p.attempts, 2);
     assert.deepEqual([p.baseMs, p.maxMs], [25, 250]);
-    assert.deepEqual([500, 502, 503, 504, 429].map((c) => p.retriesStatus(c)), [false, true, true, true, false]);
+    assert.deepEqual(
+      [500, 502, 503, 504, 429].map((c) => p.retriesStatus(c)),
+      [false, true, true, true, false],
+    );
     assert.deepEqual([p.onConnect, p.onReset, p.onStatus, p.onTryTimeout], [true, true, true, true]);
     assert.equal(p.retryNonIdempotent, false);
     assert.equal(p.maxReplayBytes, 64 * 1024);

@@ -16,7 +16,6 @@ export const WEB = id('spiffe://hyphae.local/ns/shop/sa/web');
 export const CART = id('spiffe://hyphae.local/ns/shop/sa/cart');
 export const OPS = id('spiffe://hyphae.local/ns/ops/sa/admin-tool');
 
-
 /** A policy as the control plane would send it (parsed by the real schema, defaults filled). */
 export function policy(name: string, action: 'ALLOW' | 'DENY', rules: unknown[], namespace = 'default'): AuthorizationPolicyResource {
   return authorizationPolicyResourceSchema.parse({
@@ -216,10 +215,7 @@ export const CASES: AuthzCase[] = [
   },
   {
     name: 'DENY is checked before ALLOW',
-    policies: [
-      policy('shop-in', 'ALLOW', [{ from: { principals: ['spiffe://hyphae.local/ns/shop/*'] } }]),
-      policy('not-cart', 'DENY', [{ from: { principals: [CART.id] } }], 'shop'),
-    ],
+    policies: [policy('shop-in', 'ALLOW', [{ from: { principals: ['spiffe://hyphae.local/ns/shop/*'] } }]), policy('not-cart', 'DENY', [{ from: { principals: [CART.id] } }], 'shop')],
     probes: [
       { target: '/x', peer: WEB, expect: 'allow' },
       { target: '/x', peer: CART, expect: 'deny:shop/not-cart' },
@@ -238,17 +234,21 @@ export const CASES: AuthzCase[] = [
     name: 'DENY on a header sees every occurrence, not the comma-joined value',
     policies: [policy('no-debug', 'DENY', [{ when: { headers: [{ name: 'x-debug', values: ['1'] }] } }])],
     probes: [
-      { target: '/x', headers: [['x-debug', '0'], ['x-debug', '1']], expect: 'deny:default/no-debug' },
+      {
+        target: '/x',
+        headers: [
+          ['x-debug', '0'],
+          ['x-debug', '1'],
+        ],
+        expect: 'deny:default/no-debug',
+      },
       { target: '/x', headers: [['x-debug', '0']], expect: 'allow' },
     ],
   },
   {
     name: 'combinations: a rule ANDs its parts, a policy ORs its rules, ALLOW policies OR together',
     policies: [
-      policy('orders', 'ALLOW', [
-        { from: { namespaces: ['shop'] }, to: { paths: [prefix('/orders')], methods: ['POST'] } },
-        { to: { paths: [exact('/health')] } },
-      ]),
+      policy('orders', 'ALLOW', [{ from: { namespaces: ['shop'] }, to: { paths: [prefix('/orders')], methods: ['POST'] } }, { to: { paths: [exact('/health')] } }]),
       policy('ops', 'ALLOW', [{ from: { namespaces: ['ops'] }, when: { headers: [{ name: 'x-ticket', values: ['*'] }] } }]),
     ],
     probes: [

@@ -114,7 +114,7 @@ describe('authorization in a wrapped server (raw sockets)', () => {
   });
 
   it('an identity header from the wire cannot satisfy a policy', async () => {
-    h.source.set([policy('needs-peer-header', 'ALLOW', [{ when: { headers: [{ name: 'x-hyphae-peer', values: ['*'] } ] } }])]);
+    h.source.set([policy('needs-peer-header', 'ALLOW', [{ when: { headers: [{ name: 'x-hyphae-peer', values: ['*'] }] } }])]);
     const { reply, handled } = await h.send({ target: '/x', headers: [['x-hyphae-peer', WEB.id]] });
     assert.equal(reply.status, 403);
     assert.equal(handled, undefined);
@@ -181,7 +181,10 @@ describe('before the first policies are known', () => {
       h.source.set([policy('no-admin', 'DENY', [{ to: { paths: [{ value: '/admin' }] } }])]);
       assert.equal((await allowed).reply.status, 200);
       assert.equal((await denied).reply.status, 403);
-      assert.deepEqual(h.seen.map((s) => s.url), ['/public']);
+      assert.deepEqual(
+        h.seen.map((s) => s.url),
+        ['/public'],
+      );
     } finally {
       await h.stop();
     }

@@ -26,18 +26,7 @@ const BENIGN = corpus('path-benign.txt');
  * Not bypass lines by the corpus's rule (they need not be refused: some are served elsewhere, some 404),
  * but readings some router could take for /admin: no admin handler may run for any of them.
  */
-const ELSEWHERE = [
-  '/public/..;/admin',
-  '/public;/../admin',
-  '/public/..%3b/admin',
-  '/admin.json',
-  '/admin%20',
-  '/admin%2e',
-  '/admin%3F',
-  '/admin%23',
-  '/admin~',
-  '/adm;in',
-];
+const ELSEWHERE = ['/public/..;/admin', '/public;/../admin', '/public/..%3b/admin', '/admin.json', '/admin%20', '/admin%2e', '/admin%3F', '/admin%23', '/admin~', '/adm;in'];
 
 interface PolicyCase {
   label: string;

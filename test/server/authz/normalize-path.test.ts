@@ -134,7 +134,7 @@ describe('normalizeTarget', () => {
   it('over generated targets: refused, or a fixed point with no dot segment, no "//", nothing decodable left', () => {
     const parts = ['/', '/', 'a', '.', '..', '%2e', '%2E', '%61', '%41', '%2F', '%5c', '%00', '%25', '%20', '\\', '?', '#', '%', 'b.', ';', '..;', '%3b'];
     let seed = 42;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
     let refused = 0;
     const N = 20_000;
     for (let i = 0; i < N; i++) {

@@ -105,8 +105,7 @@ describe('AuthorizationPolicy schema', () => {
       ['admin', /start/i],
     ];
     for (const [value, re] of bad) assert.match(messages([{ to: { paths: [{ value }] } }]), re, value);
-    for (const value of ['/', '/admin', '/admin/', '/a..b/.c', '/%7Euser', '/a%20b'])
-      assert.equal(parse([{ to: { paths: [{ value }] } }]).success, true, value);
+    for (const value of ['/', '/admin', '/admin/', '/a..b/.c', '/%7Euser', '/a%20b']) assert.equal(parse([{ to: { paths: [{ value }] } }]).success, true, value);
   });
 
   it('refuses empty lists and empty from/to, which would read as "anyone" to some and "no one" to others', () => {

@@ -62,7 +62,10 @@ describe('requests through the side doors', () => {
   }
 
   it('Expect: 100-continue and other expectations', async () => {
-    const expect100: [string, string][] = [['expect', '100-continue'], ['content-length', '0']];
+    const expect100: [string, string][] = [
+      ['expect', '100-continue'],
+      ['content-length', '0'],
+    ];
     await expectOutcome({ target: '/public/../admin', headers: expect100 }, 403, undefined);
     await expectOutcome({ target: '/%2Fadmin', headers: expect100 }, 400, undefined);
     await expectOutcome({ target: '/public/./a', headers: expect100 }, 200, 'checkContinue /public/a');
@@ -71,7 +74,11 @@ describe('requests through the side doors', () => {
   });
 
   it('Upgrade: refused on the raw socket, or handed over normalized and without identity headers', async () => {
-    const up: [string, string][] = [['connection', 'upgrade'], ['upgrade', 'test'], ['x-hyphae-peer', 'spiffe://forged/ns/a/sa/b']];
+    const up: [string, string][] = [
+      ['connection', 'upgrade'],
+      ['upgrade', 'test'],
+      ['x-hyphae-peer', 'spiffe://forged/ns/a/sa/b'],
+    ];
     await expectOutcome({ target: '/admin/ws', headers: up }, 403, undefined);
     await expectOutcome({ target: '/public/..%5Cadmin', headers: up }, 400, undefined);
     await expectOutcome({ target: '/other', headers: up }, 403, undefined);

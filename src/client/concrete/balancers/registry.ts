@@ -29,9 +29,13 @@ export function registerBalancer(name: string, factory: BalancerFactory): void {
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `registerBalancer: ${name} is a built-in balancer and cannot be replaced`, { details: { name } });
   }
   if (!CUSTOM_BALANCER_NAME.test(name)) {
-    throw new MeshError(ErrorCode.INVALID_OPTIONS, `registerBalancer: ${JSON.stringify(name)} is not a registered balancer's name: kebab-case with at least one hyphen (my-lb), at most 63 characters, so that it never reads as a built-in or a typo of one`, {
-      details: { name },
-    });
+    throw new MeshError(
+      ErrorCode.INVALID_OPTIONS,
+      `registerBalancer: ${JSON.stringify(name)} is not a registered balancer's name: kebab-case with at least one hyphen (my-lb), at most 63 characters, so that it never reads as a built-in or a typo of one`,
+      {
+        details: { name },
+      },
+    );
   }
   if (typeof factory !== 'function') throw new MeshError(ErrorCode.INVALID_OPTIONS, `registerBalancer: the factory of ${name} must be a function`, { details: { name } });
   registered.set(name, factory);
@@ -52,10 +56,7 @@ export function knownBalancers(): string[] {
 }
 
 /** The factory of the balancer `settings` names; undefined when it is neither built in nor registered. */
-export function balancerFactoryFor(
-  settings: Omit<BalancerSettings, 'loadBalancer'> & { loadBalancer: string },
-  context: { service: string; namespace: string },
-): (() => Balancer) | undefined {
+export function balancerFactoryFor(settings: Omit<BalancerSettings, 'loadBalancer'> & { loadBalancer: string }, context: { service: string; namespace: string }): (() => Balancer) | undefined {
   if ((BUILTIN_BALANCERS as readonly string[]).includes(settings.loadBalancer)) {
     return balancerFactory({ ...settings, loadBalancer: settings.loadBalancer as LoadBalancerName });
   }

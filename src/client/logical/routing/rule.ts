@@ -41,14 +41,7 @@ export class CompiledRule {
   /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
   readonly policy: RoutePolicy | undefined;
 
-  constructor(
-    name: string,
-    backends: WeightedBackend[],
-    filters: RouteFilter[],
-    mirrorBackends: Backend[],
-    mirror: MirrorSender,
-    policy?: RoutePolicy,
-  ) {
+  constructor(name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, policy?: RoutePolicy) {
     this.name = name;
     this.policy = policy;
     const live = backends.filter((b) => b.weight > 0);

@@ -48,18 +48,34 @@ function render(s) {
   fillTable(
     'edges',
     s.edges.map((e) =>
-      el('tr', { 'data-edge': `${e.source ?? ''}>${e.destination}` },
-        td(short(e.source) ?? '(clients)', '', 'source'), td(short(e.destination), '', 'destination'),
-        td(rps(e.rps), 'num', 'rps'), td(pct(e.successRate), `num ${rateClass(e.successRate)}`, 'success'),
-        td(ms(e.p50Ms), 'num', 'p50'), td(ms(e.p99Ms), 'num', 'p99'), td(e.requests, 'num', 'requests'))),
+      el(
+        'tr',
+        { 'data-edge': `${e.source ?? ''}>${e.destination}` },
+        td(short(e.source) ?? '(clients)', '', 'source'),
+        td(short(e.destination), '', 'destination'),
+        td(rps(e.rps), 'num', 'rps'),
+        td(pct(e.successRate), `num ${rateClass(e.successRate)}`, 'success'),
+        td(ms(e.p50Ms), 'num', 'p50'),
+        td(ms(e.p99Ms), 'num', 'p99'),
+        td(e.requests, 'num', 'requests'),
+      ),
+    ),
     'no traffic reported in this window',
   );
   fillTable(
     'services',
     s.services.map((v) =>
-      el('tr', { 'data-service': `${v.namespace}/${v.name}` },
-        td(short(`${v.namespace}/${v.name}`)), td(v.instances, 'num', 'instances'), td(v.hasConfig ? 'yes' : '–'),
-        td(rps(v.traffic.rps), 'num', 'rps'), td(pct(v.traffic.successRate), `num ${rateClass(v.traffic.successRate)}`), td(ms(v.traffic.p99Ms), 'num'))),
+      el(
+        'tr',
+        { 'data-service': `${v.namespace}/${v.name}` },
+        td(short(`${v.namespace}/${v.name}`)),
+        td(v.instances, 'num', 'instances'),
+        td(v.hasConfig ? 'yes' : '–'),
+        td(rps(v.traffic.rps), 'num', 'rps'),
+        td(pct(v.traffic.successRate), `num ${rateClass(v.traffic.successRate)}`),
+        td(ms(v.traffic.p99Ms), 'num'),
+      ),
+    ),
     'no services yet',
   );
   fillTable(
@@ -67,11 +83,19 @@ function render(s) {
     s.instances.map((i) => {
       const cert = i.certificate ? `${Math.round(i.certificate.expiresInSeconds / 3600)}h left` : '–';
       const health = i.health === 'reporting' ? 'ok' : i.health === 'silent' ? 'bad' : 'muted';
-      return el('tr', { 'data-instance': i.id },
-        td(short(`${i.namespace}/${i.service}`)), td(i.id), td(i.zone ?? '–'), td(i.version ?? '–'),
-        td(i.health, health, 'health'), td(i.observedBy ? `${i.ejectedBy}/${i.observedBy}` : '–', i.ejectedBy ? 'bad' : '', 'ejected'),
+      return el(
+        'tr',
+        { 'data-instance': i.id },
+        td(short(`${i.namespace}/${i.service}`)),
+        td(i.id),
+        td(i.zone ?? '–'),
+        td(i.version ?? '–'),
+        td(i.health, health, 'health'),
+        td(i.observedBy ? `${i.ejectedBy}/${i.observedBy}` : '–', i.ejectedBy ? 'bad' : '', 'ejected'),
         td(cert, i.certificate && i.certificate.expiresInSeconds < 3600 ? 'warn' : '', 'certificate'),
-        td(rps(i.traffic.rps), 'num', 'rps'), td(ms(i.traffic.p99Ms), 'num'));
+        td(rps(i.traffic.rps), 'num', 'rps'),
+        td(ms(i.traffic.p99Ms), 'num'),
+      );
     }),
     'no instances registered',
   );
@@ -151,8 +175,15 @@ function drawGraph(s) {
       },
     })),
   ];
-  const key = elements.map((x) => x.data.id).sort().join('|');
-  const layout = () => layered([...nodes.keys()], elements.filter((x) => x.group === 'edges').map((x) => x.data));
+  const key = elements
+    .map((x) => x.data.id)
+    .sort()
+    .join('|');
+  const layout = () =>
+    layered(
+      [...nodes.keys()],
+      elements.filter((x) => x.group === 'edges').map((x) => x.data),
+    );
   if (!state.cy) {
     state.cy = cytoscape({
       container: $('graph'),
@@ -162,10 +193,28 @@ function drawGraph(s) {
       maxZoom: 1.2,
       minZoom: 0.2,
       style: [
-        { selector: 'node', style: { 'background-color': '#1f6feb', label: 'data(label)', color: '#d8e0e8', 'font-size': 11, 'text-wrap': 'wrap', 'text-valign': 'bottom', 'text-margin-y': 6, width: 34, height: 34 } },
+        {
+          selector: 'node',
+          style: { 'background-color': '#1f6feb', label: 'data(label)', color: '#d8e0e8', 'font-size': 11, 'text-wrap': 'wrap', 'text-valign': 'bottom', 'text-margin-y': 6, width: 34, height: 34 },
+        },
         { selector: 'node[down = 1]', style: { 'background-color': '#6e7681' } },
         { selector: 'node[client = 1]', style: { shape: 'round-rectangle', 'background-color': '#30363d' } },
-        { selector: 'edge', style: { width: 2.5, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 11, color: '#d8e0e8', 'text-rotation': 'autorotate', 'text-margin-y': -12, 'text-background-color': '#0f1419', 'text-background-opacity': 0.85, 'text-background-padding': 2 } },
+        {
+          selector: 'edge',
+          style: {
+            width: 2.5,
+            'curve-style': 'bezier',
+            'target-arrow-shape': 'triangle',
+            label: 'data(label)',
+            'font-size': 11,
+            color: '#d8e0e8',
+            'text-rotation': 'autorotate',
+            'text-margin-y': -12,
+            'text-background-color': '#0f1419',
+            'text-background-opacity': 0.85,
+            'text-background-padding': 2,
+          },
+        },
         { selector: 'edge[health = "ok"]', style: { 'line-color': '#3fb950', 'target-arrow-color': '#3fb950' } },
         { selector: 'edge[health = "warn"]', style: { 'line-color': '#d29922', 'target-arrow-color': '#d29922' } },
         { selector: 'edge[health = "bad"]', style: { 'line-color': '#f85149', 'target-arrow-color': '#f85149' } },
@@ -229,7 +278,10 @@ async function streamWithToken(token) {
           buf = buf.slice(end + 2);
           const lines = block.split('\n');
           const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
-          const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          const data = lines
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6))
+            .join('\n');
           if (event === 'summary' && data) {
             live(true);
             render(JSON.parse(data));

@@ -34,7 +34,10 @@ describe('RingHashBalancer', () => {
       const share = moved.length / KEYS.length;
       console.log(`${n} -> ${n + 1} endpoints: ${(share * 100).toFixed(1)} % of keys moved (ideal ${(100 / (n + 1)).toFixed(1)} %)`);
       assert.ok(Math.abs(share - 1 / (n + 1)) < 0.05, `moved ${share}`);
-      assert.ok(moved.every((k) => afterMap.get(k) === eps[n]!.id), 'keys only move to the new endpoint');
+      assert.ok(
+        moved.every((k) => afterMap.get(k) === eps[n]!.id),
+        'keys only move to the new endpoint',
+      );
     });
   }
 

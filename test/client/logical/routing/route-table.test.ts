@@ -12,12 +12,7 @@ describe('route matching', () => {
   });
 
   it('Exact ignores the query string; RegularExpression must match the whole path', () => {
-    const t = compile([
-      route('r', [
-        rule('exact', [{ path: { type: 'Exact', value: '/health' } }]),
-        rule('regex', [{ path: { type: 'RegularExpression', value: '/users/[0-9]+' } }]),
-      ]),
-    ]);
+    const t = compile([route('r', [rule('exact', [{ path: { type: 'Exact', value: '/health' } }]), rule('regex', [{ path: { type: 'RegularExpression', value: '/users/[0-9]+' } }])])]);
     assert.equal(matched(t, '/health?verbose=1'), 'exact');
     assert.equal(matched(t, '/health/'), undefined);
     assert.equal(matched(t, '/users/42'), 'regex');
@@ -46,11 +41,7 @@ describe('route matching', () => {
 
   it('query parameters: the first value counts, values are decoded; method matches', () => {
     const t = compile([
-      route('r', [
-        rule('q', [{ queryParams: [{ name: 'tier', value: 'gold plus' }] }]),
-        rule('qp', [{ queryParams: [{ type: 'Present', name: 'debug' }] }]),
-        rule('post', [{ method: 'POST' }]),
-      ]),
+      route('r', [rule('q', [{ queryParams: [{ name: 'tier', value: 'gold plus' }] }]), rule('qp', [{ queryParams: [{ type: 'Present', name: 'debug' }] }]), rule('post', [{ method: 'POST' }])]),
     ]);
     assert.equal(matched(t, '/?tier=gold%20plus'), 'q');
     assert.equal(matched(t, '/?tier=gold+plus&tier=silver'), 'q');
@@ -63,9 +54,7 @@ describe('route matching', () => {
 
   it('all conditions of one match must hold; any match of a rule will do', () => {
     const t = compile([
-      route('r', [
-        rule('both', [{ path: { type: 'PathPrefix', value: '/api' }, method: 'PUT', headers: [{ name: 'x-a', value: '1' }] }, { path: { type: 'Exact', value: '/other' } }]),
-      ]),
+      route('r', [rule('both', [{ path: { type: 'PathPrefix', value: '/api' }, method: 'PUT', headers: [{ name: 'x-a', value: '1' }] }, { path: { type: 'Exact', value: '/other' } }])]),
     ]);
     assert.equal(matched(t, '/api/x', { method: 'PUT', headers: { 'x-a': '1' } }), 'both');
     assert.equal(matched(t, '/api/x', { method: 'PUT' }), undefined);
@@ -94,7 +83,15 @@ describe('route precedence (Gateway API)', () => {
         rule('short', [{ path: { type: 'PathPrefix', value: '/a' } }]),
         rule('long', [{ path: { type: 'PathPrefix', value: '/a/b' } }]),
         rule('long-1h', [{ path: { type: 'PathPrefix', value: '/a/b' }, headers: [{ name: 'x-1', value: '1' }] }]),
-        rule('long-2h', [{ path: { type: 'PathPrefix', value: '/a/b' }, headers: [{ name: 'x-1', value: '1' }, { name: 'x-2', value: '2' }] }]),
+        rule('long-2h', [
+          {
+            path: { type: 'PathPrefix', value: '/a/b' },
+            headers: [
+              { name: 'x-1', value: '1' },
+              { name: 'x-2', value: '2' },
+            ],
+          },
+        ]),
         rule('long-method', [{ path: { type: 'PathPrefix', value: '/a/b' }, method: 'GET' }]),
         rule('long-1q', [{ path: { type: 'PathPrefix', value: '/a/b' }, headers: [{ name: 'x-1', value: '1' }], queryParams: [{ name: 'q', value: '1' }] }]),
       ]),

@@ -105,7 +105,11 @@ describe('route layer (real loopback servers)', () => {
   it('Fault abort answers with the status without sending; Fault delay holds the request back', async () => {
     configure([
       { matches: [{ path: { type: 'PathPrefix', value: '/abort' } }], filters: [{ type: 'Fault', fault: { abort: { percent: 100, httpStatus: 503 } } }], backendRefs: [{ name: 'api', subset: 'v2' }] },
-      { matches: [{ path: { type: 'PathPrefix', value: '/slow' } }], filters: [{ type: 'Fault', fault: { delay: { percent: 100, fixedDelay: '150ms' } } }], backendRefs: [{ name: 'api', subset: 'v2' }] },
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/slow' } }],
+        filters: [{ type: 'Fault', fault: { delay: { percent: 100, fixedDelay: '150ms' } } }],
+        backendRefs: [{ name: 'api', subset: 'v2' }],
+      },
       { matches: [{ path: { type: 'PathPrefix', value: '/never' } }], filters: [{ type: 'Fault', fault: { abort: { percent: 0, httpStatus: 500 } } }], backendRefs: [{ name: 'api', subset: 'v2' }] },
     ]);
     const res = await m.request('http://api/abort');
@@ -180,9 +184,7 @@ describe('route layer (real loopback servers)', () => {
     const dead = await startEchoServer('dead');
     await dead.close();
     m.resolver.set('gone', [{ address: '127.0.0.1', port: dead.port }]);
-    configure([
-      { filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'gone' }, percent: 100 } }], backendRefs: [{ name: 'api', subset: 'v2' }] },
-    ]);
+    configure([{ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'gone' }, percent: 100 } }], backendRefs: [{ name: 'api', subset: 'v2' }] }]);
     await m.json('http://api/warm-up');
     const stats = m.dest('api').mirror.stats;
     const failedBefore = stats.failed;
@@ -217,7 +219,14 @@ describe('route layer (real loopback servers)', () => {
   });
 
   it('weights split traffic between subsets in proportion', async () => {
-    configure([{ backendRefs: [{ name: 'api', subset: 'v1', weight: 70 }, { name: 'api', subset: 'v2', weight: 30 }] }]);
+    configure([
+      {
+        backendRefs: [
+          { name: 'api', subset: 'v1', weight: 70 },
+          { name: 'api', subset: 'v2', weight: 30 },
+        ],
+      },
+    ]);
     let v2count = 0;
     // 4,000 calls: +-3 % is then 4 standard deviations of a 30 % share (at 2,000 it was 2.9, ~1 run in 300 failing).
     const n = 4000;
@@ -227,7 +236,14 @@ describe('route layer (real loopback servers)', () => {
   });
 
   it('a backendRef may name another service: traffic split across services', async () => {
-    configure([{ backendRefs: [{ name: 'api', subset: 'v2', weight: 1 }, { name: 'api-next', weight: 1 }] }]);
+    configure([
+      {
+        backendRefs: [
+          { name: 'api', subset: 'v2', weight: 1 },
+          { name: 'api-next', weight: 1 },
+        ],
+      },
+    ]);
     const names = new Set<string>();
     for (let i = 0; i < 40; i++) names.add((await m.json('http://api/x')).name);
     assert.deepEqual([...names].sort(), ['next', 'v2']);
