@@ -16,16 +16,15 @@
  * undici Pool as `plain`, so that the two differ only by wrapServer. With --keep the .cpuprofile stays in DIR (for DevTools).
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Agent, Pool, request } from 'undici';
+import { Pool, request } from 'undici';
 import { createMesh } from '../src/index.js';
 import { buildDir, startCommand } from '../examples/lib/child.js';
-import { startFileControlPlane, type BenchSetup } from './lib/control-planes.js';
+import { startCostSetup } from './lib/cost-setup.js';
 import { median, runLoad } from './lib/load.js';
-import { makeCerts } from './lib/openssl-certs.js';
 import { sample } from './lib/proc-stats.js';
 
 const { values } = parseArgs({
@@ -44,21 +43,6 @@ const listeners = values.listener.split(',') as Listener[];
 for (const l of listeners) if (!['mesh', 'meshMtls', 'plain', 'tls', 'meshRaw'].includes(l)) throw new Error(`--listener: mesh, meshMtls, plain, tls or meshRaw (got ${l})`);
 const rounds = Number(values.rounds);
 if (rounds === 0 && listeners.length !== 1) throw new Error('a profile is of one listener; --rounds N compares several');
-
-async function token(cp: BenchSetup, service: string): Promise<string> {
-  const agent = new Agent({ connect: { ca: cp.ca! } });
-  try {
-    const res = await request(`${cp.urls[0]}/v1/tokens`, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ service }),
-    });
-    return ((await res.body.json()) as { token: string }).token;
-  } finally {
-    await agent.close();
-  }
-}
 
 interface ProfileNode {
   id: number;
@@ -126,32 +110,11 @@ const profDir = path.join(dir, 'prof');
 mkdirSync(profDir);
 const cleanups: (() => Promise<unknown>)[] = [];
 try {
-  const certs = await makeCerts(dir);
-  const [plainCp, mtlsCp] = await Promise.all([startFileControlPlane(false, dir), startFileControlPlane(true, dir)]);
-  cleanups.push(
-    () => plainCp.stop(),
-    () => mtlsCp.stop(),
-  );
-  const caFile = path.join(dir, 'control-plane-ca.pem');
-  await writeFile(caFile, mtlsCp.ca!);
-  const cacheDir = path.join(dir, 'cache');
-  const [serverToken, clientToken] = await Promise.all([token(mtlsCp, 'bench'), token(mtlsCp, 'bench-client')]);
+  const { certs, plainCp, mtlsCp, clientToken, cacheDir, serverEnv } = await startCostSetup(dir, cleanups);
   const script = path.join(buildDir, 'bench/lib/cost-server.js');
   // Not through NODE_OPTIONS, which refuses --cpu-prof.
   const profile = rounds === 0 ? ['--cpu-prof', '--cpu-prof-interval', values.interval!, `--cpu-prof-dir=${profDir}`] : [];
-  const server = startCommand(
-    process.execPath,
-    [...profile, script],
-    {
-      CERTS: JSON.stringify(certs),
-      CACHE_DIR: cacheDir,
-      PLAIN_CP: plainCp.urls[0]!,
-      MTLS_CP: mtlsCp.urls[0]!,
-      MTLS_TOKEN: serverToken,
-      MTLS_CA_FILE: caFile,
-    },
-    script,
-  );
+  const server = startCommand(process.execPath, [...profile, script], serverEnv, script);
   cleanups.push(() => server.kill());
   const ports = JSON.parse((await server.waitFor(/^listening (\{.*\})$/, 60_000))[1]!) as Record<string, number>;
 

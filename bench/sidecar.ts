@@ -26,13 +26,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Agent, Pool, request, type Dispatcher } from 'undici';
+import { Agent, Pool, type Dispatcher } from 'undici';
 import { createMesh } from '../src/index.js';
 import { buildDir, repoRoot, startNode, type Child } from '../examples/lib/child.js';
-import { startFileControlPlane, type BenchSetup } from './lib/control-planes.js';
+import { startCostSetup } from './lib/cost-setup.js';
 import { exitOnSignals } from './lib/exit-on-signal.js';
 import { findNginx, NGINX_MISSING, startSidecarPair, type SidecarPair } from './lib/nginx.js';
-import { makeCerts, type CertFiles } from './lib/openssl-certs.js';
 import { processMemory } from './process-memory.js';
 import { compare, printSidecar, targets, type SidecarResult } from './sidecar-report.js';
 import { costRounds, type CostTarget } from './sidecar-rounds.js';
@@ -50,23 +49,6 @@ export interface SidecarOptions {
 export const SIDECAR_DEFAULTS: SidecarOptions = { durationMs: 5_000, rounds: 3, concurrency: 32, calls: 5_000, memoryRuns: 3 };
 
 const BODY = '{"ok":true,"service":"bench"}';
-
-async function token(cp: BenchSetup, service: string): Promise<string> {
-  const agent = new Agent({ connect: { ca: cp.ca! } });
-  try {
-    const res = await request(`${cp.urls[0]}/v1/tokens`, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ service }),
-    });
-    const json = (await res.body.json()) as { token: string };
-    if (res.statusCode >= 300) throw new Error(`POST /v1/tokens answered ${res.statusCode}: ${JSON.stringify(json)}`);
-    return json.token;
-  } finally {
-    await agent.close();
-  }
-}
 
 /** A send that fails on anything but the server's own 200, so that a proxy's 502 never counts as a fast answer. */
 function poolSend(pool: Dispatcher, origin: string): () => Promise<void> {
@@ -107,25 +89,9 @@ export async function sidecar(opts: SidecarOptions): Promise<SidecarResult> {
       skipped.push(NGINX_MISSING);
       console.log(NGINX_MISSING);
     }
-    const certs: CertFiles = await makeCerts(dir);
-    const [plainCp, mtlsCp] = await Promise.all([startFileControlPlane(false, dir), startFileControlPlane(true, dir)]);
-    cleanups.push(
-      () => plainCp.stop(),
-      () => mtlsCp.stop(),
-    );
-    const caFile = path.join(dir, 'control-plane-ca.pem');
-    await writeFile(caFile, mtlsCp.ca!);
-    const cacheDir = path.join(dir, 'cache');
-    const [serverToken, clientToken] = await Promise.all([token(mtlsCp, 'bench'), token(mtlsCp, 'bench-client')]);
+    const { certs, plainCp, mtlsCp, clientToken, caFile, cacheDir, serverEnv } = await startCostSetup(dir, cleanups);
 
-    const server: Child = startNode(path.join(buildDir, 'bench/lib/cost-server.js'), [], {
-      CERTS: JSON.stringify(certs),
-      CACHE_DIR: cacheDir,
-      PLAIN_CP: plainCp.urls[0]!,
-      MTLS_CP: mtlsCp.urls[0]!,
-      MTLS_TOKEN: serverToken,
-      MTLS_CA_FILE: caFile,
-    });
+    const server: Child = startNode(path.join(buildDir, 'bench/lib/cost-server.js'), [], serverEnv);
     cleanups.push(() => server.kill());
     // A ceiling: two meshes start, one makes a key and gets it signed, both register.
     const ports = JSON.parse((await server.waitFor(/^listening (\{.*\})$/, 60_000))[1]!) as { plain: number; tls: number; mesh: number; meshMtls: number; counts: number };
