@@ -77,11 +77,6 @@ export class Mesh {
     this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough);
   }
 
-  /** Same as createMesh(options). */
-  static async create(input: MeshOptions): Promise<Mesh> {
-    return createMesh(input);
-  }
-
   /**
    * Reach the control plane (or start from the discovery cache) and the CA, then wire discovery.
    * Idempotent: every call shares the start under way and resolves at once after it succeeded. A failed
