@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher } from 'undici';
 import type { ApiErrorBody } from '../config/wire.js';
 import { UsageError } from './command.js';
+import { connectionHint } from './connection-hint.js';
 
 export const apiFlags = {
   'control-plane': { type: 'string' },
@@ -93,7 +94,8 @@ export class ApiClient {
         bodyTimeout: 10_000,
       });
     } catch (err) {
-      throw new Error(`cannot reach the control plane at ${this.conn.url}: ${(err as Error).message}`, { cause: err });
+      const hint = connectionHint(this.conn.url, err, this.conn.ca !== undefined);
+      throw new Error(`cannot reach the control plane at ${this.conn.url}: ${(err as Error).message}${hint ? `\n  hint: ${hint}` : ''}`, { cause: err });
     }
     const text = await res.body.text();
     let parsed: unknown;

@@ -71,6 +71,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `hyphae get ... | head`: the reader is gone and has what it wanted. Without a listener the EPIPE is an
+// uncaught exception (a stack trace, exit 1). A command that only reads stops quietly, like a Unix tool
+// killed by SIGPIPE (exit 0, not 141, so `set -o pipefail` scripts do not fail on `| head`); one that
+// changes something carries on to the end with nobody reading its output, rather than stop half-way.
+const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top']);
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (READ_ONLY.has(process.argv[2] ?? '')) process.exit(0);
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     // exitCode rather than exit(): stdout may be an asynchronous pipe (macOS) still flushing the output.

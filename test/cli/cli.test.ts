@@ -1,6 +1,8 @@
 /** The `hyphae` command line: help, flag errors, exit codes, signals. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -10,10 +12,10 @@ import { call, makeTempDir, startControlPlane, trustControlPlane } from '../help
 
 const exec = promisify(execFile);
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     // A ceiling against a hung CLI only: on a busy 2-core machine loading it can take seconds.
-    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 60_000 });
+    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args], { timeout: 60_000, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -116,6 +118,65 @@ describe('hyphae CLI', () => {
         await cleanup?.();
         await rm(dir, { recursive: true, force: true });
       }
+    }
+  });
+  it('a reader that goes away (`| head`) ends a read command quietly with 0, not an EPIPE stack trace', async () => {
+    const child = spawn(process.execPath, [cliPath, 'schema'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end closes before the CLI has even loaded, so its first write meets EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
+
+  it('connection failures say which flag or URL fixes them', async () => {
+    const secure = await startControlPlane();
+    const plain = await startControlPlane({ insecure: true });
+    // A port that was just free: nothing listens there.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('HYPHAE_')) delete env[k];
+    // Some other CA, made by a real openssl: a --ca-file that does not sign this control plane.
+    const dir = await makeTempDir();
+    const otherCa = path.join(dir, 'other-ca.pem');
+    await exec('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=some other CA',
+      '-days',
+      '1',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      otherCa,
+    ]);
+    try {
+      const cases: [string, string[], RegExp][] = [
+        ['https without its CA', ['--control-plane', secure.url], /hint: the control plane's certificate is signed by its own CA: give --ca-file <data-dir>\/ca-bundle\.pem \(or HYPHAE_CA_FILE\)/],
+        ['the wrong CA', ['--control-plane', secure.url, '--ca-file', otherCa], /hint: the control plane's certificate is not signed by the CA in --ca-file/],
+        ['http:// to the HTTPS control plane', ['--control-plane', secure.url.replace('https://', 'http://')], /hint: the control plane serves HTTPS unless started with --insecure: use https:\/\//],
+        ['https:// to an --insecure one', ['--control-plane', plain.url.replace('http://', 'https://')], /hint: this control plane speaks plain HTTP \(started with --insecure\): use http:\/\//],
+        ['nothing listening', ['--control-plane', `https://127.0.0.1:${closedPort}`], /hint: nothing listens there/],
+      ];
+      for (const [what, flags, hint] of cases) {
+        const r = await run(['get', 'services', ...flags], env);
+        assert.equal(r.code, 1, what);
+        assert.match(r.stderr, /^hyphae get: cannot reach the control plane at /, what);
+        assert.match(r.stderr, hint, `${what}: ${r.stderr}`);
+      }
+    } finally {
+      await Promise.all([secure.stop(), plain.stop(), rm(dir, { recursive: true, force: true })]);
     }
   });
 });
