@@ -1,10 +1,37 @@
 import { z } from 'zod';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+// Largest first: a component must use a smaller unit than the one before it ("1h30m", not "30m1h").
+const ORDER = ['d', 'h', 'm', 's', 'ms'];
+const COMPONENT = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
 /**
- * Durations as people write them in config ("250ms", "2s", "1.5m", "1h"), as
- * Istio and the Gateway API do; parsed to milliseconds. A bare number is ms.
+ * The one duration grammar of hyphae, for config and command-line flags alike: "250ms", "2s", "1.5m",
+ * "24h", "90d", and compounds as Go and the Gateway API write them ("1h30m", "2m30s"). Milliseconds, or
+ * undefined when the text is not a duration. A bare number is not one: "30" could be seconds or ms, and
+ * the two parsers that once guessed differently are why this function exists.
+ */
+export function parseDuration(text: string): number | undefined {
+  const v = text.trim();
+  if (v === '' || v.length > 64) return undefined;
+  let total = 0;
+  let last = -1;
+  COMPONENT.lastIndex = 0;
+  while (COMPONENT.lastIndex < v.length) {
+    const m = COMPONENT.exec(v);
+    if (!m) return undefined;
+    const rank = ORDER.indexOf(m[2]!);
+    // One fraction at most, and only alone ("1.5h", not "1.5h30m"): compounds are whole numbers.
+    if (rank <= last || (m[1]!.includes('.') && m[0].length !== v.length)) return undefined;
+    last = rank;
+    total += Number(m[1]) * UNITS[m[2]!]!;
+  }
+  return Number.isFinite(total) ? Math.round(total) : undefined;
+}
+
+/**
+ * Durations in config: a string in parseDuration's grammar, or a number, which is milliseconds (what
+ * `hyphae get -o yaml` and `diff` print, so a stored resource reads back as it was written).
  */
 export function durationSchema(opts: { min?: number; max?: number } = {}) {
   const { min = 0, max = 24 * 3_600_000 } = opts;
@@ -13,12 +40,12 @@ export function durationSchema(opts: { min?: number; max?: number } = {}) {
     if (typeof v === 'number') {
       ms = v;
     } else {
-      const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-      if (!m) {
-        ctx.addIssue({ code: 'custom', message: `must be a duration like "250ms", "2s", "1m" or "1h", got "${v}"` });
+      const parsed = parseDuration(v);
+      if (parsed === undefined) {
+        ctx.addIssue({ code: 'custom', message: durationMessage(v) });
         return z.NEVER;
       }
-      ms = Number(m[1]) * UNITS[m[2]!]!;
+      ms = parsed;
     }
     if (!Number.isFinite(ms) || ms < min || ms > max) {
       ctx.addIssue({ code: 'custom', message: `must be between ${formatMs(min)} and ${formatMs(max)}` });
@@ -33,4 +60,11 @@ export function formatMs(ms: number): string {
   if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0 && ms > 0) return `${ms / 1000}s`;
   return `${ms}ms`;
+}
+
+/** Why a text is not a duration, with the fix for the commonest slip: a number without its unit. */
+function durationMessage(v: string): string {
+  const bare = /^\s*\d+(\.\d+)?\s*$/.test(v);
+  const shown = JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}...` : v);
+  return bare ? `${shown} has no unit: write ${v.trim()}s or ${v.trim()}ms (units: ms, s, m, h, d)` : `must be a duration like "250ms", "2s", "1m30s", "1h" or "90d", got ${shown}`;
 }

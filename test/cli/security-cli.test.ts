@@ -155,7 +155,7 @@ describe('hyphae control-plane security flags', () => {
 
   it('refuses bad security flags with exit 2 and a message naming the flag', async () => {
     const cases: [string[], RegExp][] = [
-      [['--cert-ttl', '0s'], /--cert-ttl must be a duration such as 30s, 10m, 24h or 90d, from 1s to 365d/],
+      [['--cert-ttl', '0s'], /--cert-ttl must be a duration such as 30s, 10m, 1h30m or 90d, from 1s to 365d/],
       [['--cert-ttl', 'forever'], /--cert-ttl must be a duration/],
       [['--ca-cert', 'x.pem'], /give --ca-cert and --ca-key together/],
       [['--insecure', '--join-tokens-file', 'tokens.txt'], /--insecure runs without a CA and tokens/],
