@@ -104,7 +104,7 @@ export class Instruments {
       }
       for (const c of counts.values()) {
         r.observe(c.n, {
-          [sc.ATTR_HYPHAE_DESTINATION_SERVICE]: c.service,
+          [sc.ATTR_SERVER_ADDRESS]: c.service,
           [sc.ATTR_HYPHAE_DESTINATION_NAMESPACE]: c.namespace,
           [sc.ATTR_HYPHAE_ENDPOINT_STATE]: c.state,
         });

@@ -280,7 +280,9 @@ export class MeshTelemetry {
   }
 
   #destAttrs(destination: string, route: string | undefined, reason?: string): Attributes {
-    const attrs: Attributes = { [sc.ATTR_HYPHAE_DESTINATION_SERVICE]: destination };
+    // Metrics name the destination as the HTTP duration histograms do (semconv's server.address), so one
+    // label joins every client series in a query; spans also carry hyphae.destination.service.
+    const attrs: Attributes = { [sc.ATTR_SERVER_ADDRESS]: destination };
     if (route) attrs[sc.ATTR_HYPHAE_ROUTE] = route;
     if (reason) attrs[sc.ATTR_HYPHAE_REASON] = reason;
     if (this.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = this.service;

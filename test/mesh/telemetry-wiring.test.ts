@@ -99,7 +99,7 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
     assert.ok(points[0]!.value >= 1);
     assert.deepEqual(points[0]!.attributes, { 'hyphae.reason': 'deny-policy', 'hyphae.policy': 'default/deny-admin', 'hyphae.service': 'api' });
     const endpoints = (all.find((m) => m.descriptor.name === 'hyphae.client.endpoints')!.dataPoints as { value: number; attributes: Record<string, unknown> }[]).map((p) => [
-      p.attributes['hyphae.destination.service'],
+      p.attributes['server.address'],
       p.attributes['hyphae.endpoint.state'],
       p.value,
     ]);

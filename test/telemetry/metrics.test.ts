@@ -125,7 +125,7 @@ describe('metrics, edge stats and access log of real meshes', () => {
 
     // Gauges read what the mesh keeps: its destinations' endpoints, nothing in flight now.
     const eps = points(byName(all, 'hyphae.client.endpoints'))
-      .map((p) => [p.attributes['hyphae.destination.service'], p.attributes['hyphae.endpoint.state'], p.value])
+      .map((p) => [p.attributes['server.address'], p.attributes['hyphae.endpoint.state'], p.value])
       .sort();
     assert.deepEqual(eps, [
       ['api', 'healthy', 1],
@@ -180,6 +180,14 @@ describe('metrics, edge stats and access log of real meshes', () => {
       ],
     );
     assert.equal(only('hyphae.client.retry_budget.exhausted')[0]!.value, 1);
+    // One name for the destination on every client series, the histograms' semconv one (issue 19).
+    assert.deepEqual(
+      only('hyphae.client.retry_budget.exhausted').map((p) => p.attributes['server.address']),
+      ['api'],
+    );
+    const labels = new Set(all.flatMap((m) => (m.dataPoints as { attributes: Record<string, unknown> }[]).flatMap((p) => Object.keys(p.attributes))));
+    for (const label of labels) assert.match(label, /^(hyphae\.[a-z_.]+|http\.[a-z_.]+|server\.(address|port)|url\.scheme|error\.type)$/, `label ${label}: a semconv name or hyphae.*`);
+    assert.ok(!labels.has('hyphae.destination.service'), 'the destination is server.address on metrics');
     assert.equal(only('hyphae.client.endpoint.ejections')[0]!.attributes['hyphae.reason'], 'consecutive-5xx');
     assert.equal(only('hyphae.server.requests.shed')[0]!.attributes['hyphae.reason'], 'concurrency');
     assert.equal(only('hyphae.server.requests.denied')[0]!.attributes['hyphae.policy'], 'default/only-web');
