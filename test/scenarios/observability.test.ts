@@ -22,7 +22,11 @@ import { cliPath, repoRoot } from '../helpers/process.js';
 const exec = promisify(execFile);
 
 // The browser globals used inside page.evaluate callbacks (this project compiles without the DOM lib).
-declare const document: { querySelector(selector: string): unknown; querySelectorAll(selector: string): { length: number } };
+declare const document: {
+  querySelector(selector: string): unknown;
+  querySelectorAll(selector: string): { length: number };
+  getElementById(id: string): { textContent: string | null } | null;
+};
 declare const window: unknown;
 
 describe('observability of the running demo', { timeout: 600_000 }, () => {
@@ -250,6 +254,45 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       assert.match(await page.$eval('#routes tbody', (t) => t.textContent ?? ''), /api.*api-default → api/);
       assert.match(await page.$eval('#policies tbody', (t) => t.textContent ?? ''), /api-from-webALLOWapi1/);
       assert.deepEqual(errors, [], 'no errors in the page');
+    } finally {
+      await context?.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('the dashboard honours ?window=30 and says why it cannot show the mesh: no token, a wrong token', async () => {
+    const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-chromium-'));
+    let context: BrowserContext | undefined;
+    try {
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: '/usr/bin/chromium',
+        headless: true,
+        ignoreHTTPSErrors: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      const page = await context.newPage();
+      const streams: number[] = [];
+      page.on('response', (r) => r.url().includes('/v1/stats/stream') && streams.push(r.status()));
+
+      // The documented `?window=30`: the page loads (it answered 400 before) and asks for the 30 s summary.
+      await page.goto(`${demo.controlPlane}/ui?window=30#token=${demo.token}`);
+      await page.waitForSelector('#live.on', { timeout: 10_000 });
+      await page.waitForFunction(() => document.getElementById('window')?.textContent === '(last 30s)', undefined, { timeout: 10_000 });
+      const served = await page.evaluate(() => (window as unknown as { hyphaeDashboard: { summary: { windowSeconds: number } } }).hyphaeDashboard.summary.windowSeconds);
+      assert.equal(served, 30);
+
+      // No token on a secure control plane: one refused stream, then a message naming what to do, not "reconnecting…" for ever.
+      streams.length = 0;
+      await page.goto(`${demo.controlPlane}/ui`);
+      await page.waitForFunction(() => /needs a token/.test(document.getElementById('live')?.textContent ?? ''), undefined, { timeout: 10_000 });
+      assert.match((await page.textContent('#live')) ?? '', /hyphae token create --viewer/);
+      // A wrong token: said so, and the page stops asking. (A fragment-only change does not reload the page.)
+      await page.goto(`${demo.controlPlane}/ui#token=not-a-token`);
+      await page.reload();
+      await page.waitForFunction(() => /token not valid/.test(document.getElementById('live')?.textContent ?? ''), undefined, { timeout: 10_000 });
+      // The page gave up (it would otherwise retry every 2 s): a refusal is final until the link changes.
+      assert.match(String(await page.evaluate(() => (window as unknown as { hyphaeDashboard: { stopped?: string } }).hyphaeDashboard.stopped)), /token not valid/);
+      assert.ok(streams.length >= 2 && streams.every((s) => s === 401), `each page's one stream was refused with 401: ${streams.join(',')}`);
     } finally {
       await context?.close();
       await rm(userDataDir, { recursive: true, force: true });

@@ -61,6 +61,8 @@ export function dashboardRoutes(): Route[] {
     path,
     // Static files, no data: the data comes from /v1/stats/stream, which needs a token.
     auth: 'none',
+    // The page's own settings, read by app.js in the browser (`/ui?window=30`); the server ignores them.
+    query: ['window'],
     handle: async ({ res, params }) => {
       const concrete = path.replace(':file', params.file ?? '');
       await serve(concrete, res);

@@ -1,6 +1,6 @@
 /* The hyphae dashboard: follows /v1/stats/stream (SSE) and redraws the
  * topology (cytoscape) and the tables on every summary, without reloading. */
-/* global cytoscape, document, window, EventSource, URLSearchParams, Node, fetch, TextDecoderStream, setTimeout */
+/* global cytoscape, document, window, URLSearchParams, Node, fetch, TextDecoderStream, setTimeout, clearTimeout, AbortController */
 'use strict';
 
 const params = new URLSearchParams(window.location.search);
@@ -244,28 +244,60 @@ function live(on, why) {
 
 /**
  * A secure control plane wants a token for the stream: open the page as /ui#token=<token> (the fragment
- * never leaves the browser, so it is in no log). EventSource cannot send a header, so with a token the
- * stream is read with fetch; without one (an --insecure control plane) EventSource does it.
+ * never leaves the browser, so it is in no log). The stream is read with fetch rather than EventSource:
+ * EventSource cannot send a header, and it hides the answer's status, so a 401 would look like a
+ * network blip and the page would say "reconnecting…" for ever.
  */
 function connect() {
   const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
-  if (token) void streamWithToken(token);
-  else connectEventSource();
+  void stream(token);
 }
 
-async function streamWithToken(token) {
+// A summary arrives every second; this long without one, the stream is stuck (a proxy holding it, a
+// control plane that stopped pushing): the page says its figures are old and opens a new stream.
+const STALE_MS = 5_000;
+const STALE = 'stale: no update for 5 s; reconnecting…';
+let staleTimer;
+
+function watchStale(controller) {
+  clearTimeout(staleTimer);
+  staleTimer = setTimeout(() => controller.abort(new Error(STALE)), STALE_MS);
+}
+
+/** Why the stream stopped, as a person can act on it; undefined when it is worth trying again. */
+function refusal(status, token) {
+  if (status === 401 && !token) return 'this control plane needs a token: open /ui#token=<viewer token> (hyphae token create --viewer)';
+  if (status === 401) return 'token not valid (revoked, expired or mistyped)';
+  if (status === 403) return 'this token may not read the dashboard: use a viewer or admin token';
+  return undefined;
+}
+
+async function stream(token) {
   for (;;) {
     let pauseMs = 2_000;
+    let why;
+    const controller = new AbortController();
     try {
-      const res = await fetch(`/v1/stats/stream?window=${windowSeconds}`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
-      // A revoked or expired token stays so: trying again would only be refused again.
-      if (res.status === 401) {
-        live(false, 'token not valid (revoked or expired)');
+      const headers = { accept: 'text/event-stream' };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const res = await fetch(`/v1/stats/stream?window=${windowSeconds}`, { headers, signal: controller.signal });
+      // A missing, revoked or expired token stays so: trying again would only be refused again.
+      const final = refusal(res.status, token);
+      if (final) {
+        live(false, final);
+        state.stopped = final;
         return;
       }
       // Over the control plane's stream caps (other tabs with the same token): wait longer before trying again.
-      if (res.status === 429) pauseMs = 10_000;
-      if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
+      if (res.status === 429) {
+        pauseMs = 10_000;
+        why = 'too many open streams; retrying…';
+      }
+      if (!res.ok || !res.body) {
+        why ??= `stream answered ${res.status}; retrying…`;
+        throw new Error(why);
+      }
+      watchStale(controller);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -284,29 +316,20 @@ async function streamWithToken(token) {
             .join('\n');
           if (event === 'summary' && data) {
             live(true);
+            watchStale(controller);
             render(JSON.parse(data));
           }
         }
       }
+      why ??= 'stream ended; reconnecting…';
     } catch {
-      // Retried below, like EventSource would.
+      // Our own abort when the stream went quiet; otherwise fetch rejects only when no answer came at all.
+      why ??= controller.signal.aborted ? STALE : 'control plane unreachable; retrying…';
     }
-    live(false, pauseMs > 2_000 ? 'too many open streams; retrying…' : undefined);
+    clearTimeout(staleTimer);
+    live(false, why);
     await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
-}
-
-function connectEventSource() {
-  const es = new EventSource(`/v1/stats/stream?window=${windowSeconds}`);
-  es.addEventListener('summary', (ev) => {
-    $('live').className = 'live on';
-    $('live').textContent = 'live';
-    render(JSON.parse(ev.data));
-  });
-  es.onerror = () => {
-    $('live').className = 'live off';
-    $('live').textContent = 'reconnecting…';
-  };
 }
 
 connect();
