@@ -186,7 +186,7 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     const ms = performance.now() - t0;
     assert.equal(r.status, 200);
     assert.equal(JSON.parse(r.text).name, 'good');
-    assert.ok(ms >= 140 && ms < 1_500, `answered in ${ms.toFixed(0)} ms`);
+    assert.ok(ms >= 140 && ms < 5_000, `answered in ${ms.toFixed(0)} ms`);
     console.log(`# per-try 150 ms over a hanging endpoint: answered in ${ms.toFixed(0)} ms`);
   });
 
@@ -199,13 +199,13 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     const r = await get(retrying.h);
     const retriedMs = performance.now() - t0;
     assert.equal(JSON.parse(r.text).name, 'good');
-    assert.ok(retriedMs >= 190 && retriedMs < 1_500, `answered after ${retriedMs.toFixed(0)} ms`);
+    assert.ok(retriedMs >= 190 && retriedMs < 5_000, `answered after ${retriedMs.toFixed(0)} ms`);
 
     const only = await fullStack([hole.port], { timeouts: { requestMs: 300 } });
     t0 = performance.now();
     await assert.rejects(get(only.h), (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED));
     const failedMs = performance.now() - t0;
-    assert.ok(failedMs >= 290 && failedMs < 1_500, `failed after ${failedMs.toFixed(0)} ms (undici's connect timeout is 10 s)`);
+    assert.ok(failedMs >= 290 && failedMs < 5_000, `failed after ${failedMs.toFixed(0)} ms (undici's connect timeout is 10 s)`);
     console.log(`# blackholed endpoint: per-try 200 ms -> answered by the other after ${retriedMs.toFixed(0)} ms; request timeout 300 ms -> failed after ${failedMs.toFixed(0)} ms`);
   });
 
@@ -217,7 +217,7 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     const t0 = performance.now();
     await assert.rejects(get(h), (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED));
     const ms = performance.now() - t0;
-    assert.ok(ms >= 190 && ms < 1_000, `failed after ${ms.toFixed(0)} ms`);
+    assert.ok(ms >= 190 && ms < 5_000, `failed after ${ms.toFixed(0)} ms`);
     await closed;
     console.log(`# request timeout 200 ms: failed after ${ms.toFixed(0)} ms`);
   });
@@ -231,7 +231,7 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     await assert.rejects(request('http://api/upload', { dispatcher: h.dispatcher, method: 'PUT', body, headers: { 'content-length': '10' } }), (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED));
     const ms = performance.now() - t0;
     // Upper bound only to tell "ended at its deadline" from "hung until some other timer": before the fix it never ended.
-    assert.ok(ms >= 190 && ms < 2_000, `failed after ${ms.toFixed(0)} ms`);
+    assert.ok(ms >= 190 && ms < 5_000, `failed after ${ms.toFixed(0)} ms`);
     assert.equal(target.hits, 0, 'nothing was sent');
     assert.equal(limiter.inflight, 0, 'the limit slot was released');
     await new Promise((r) => setImmediate(r));
@@ -263,8 +263,12 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
   it('the server receives the remaining budget in x-hyphae-deadline-ms', async () => {
     const echo = await server('echo', (req, res) => res.end(String(req.headers['x-hyphae-deadline-ms'])));
     const { h } = await fullStack([echo.port], { timeouts: { requestMs: 300 } });
+    const t0 = performance.now();
     const v = Number((await get(h)).text);
-    assert.ok(v > 200 && v <= 300, `header ${v}`);
+    const elapsed = performance.now() - t0;
+    // What was left when the request left: at most the budget, and no less than what remained when the answer
+    // came back (a busy machine moves both ends, not this order). Whole ms, hence the 1 ms of rounding.
+    assert.ok(Number.isInteger(v) && v <= 300 && v >= Math.min(300, Math.floor(300 - elapsed)) - 1, `header ${v} after ${elapsed.toFixed(0)} ms`);
   });
 
   it('concurrency limit N over a hanging backend: exactly N reach it, the rest fail fast', async () => {
@@ -275,10 +279,13 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     const { h, limiter } = await fullStack([hanging.port], { limit: { maxConcurrent: 5, maxPending: 0 }, timeouts: { requestMs: 600 } });
     const t0 = performance.now();
     let slowestFastFail = 0;
+    let firstDeadline = Infinity;
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, () =>
         get(h).catch((err: unknown) => {
-          if (isMeshError(err, ErrorCode.CONCURRENCY_LIMIT)) slowestFastFail = Math.max(slowestFastFail, performance.now() - t0);
+          const at = performance.now() - t0;
+          if (isMeshError(err, ErrorCode.CONCURRENCY_LIMIT)) slowestFastFail = Math.max(slowestFastFail, at);
+          if (isMeshError(err, ErrorCode.DEADLINE_EXCEEDED)) firstDeadline = Math.min(firstDeadline, at);
           throw err;
         }),
       ),
@@ -288,7 +295,9 @@ describe('resilience stack over real loopback servers', { timeout: 30_000 }, () 
     assert.equal(fastFails.length, 45);
     assert.equal(timedOut.length, 5);
     assert.equal(inServer, 5);
-    assert.ok(slowestFastFail < 300, `the refusals came at once (${slowestFastFail.toFixed(0)} ms), not after the hanging calls`);
+    // An order, not a time: a busy machine stretches both, but a refusal that waited for a slot would
+    // come after the hanging calls ended, at their 600 ms deadline.
+    assert.ok(slowestFastFail < firstDeadline, `the refusals came at once (last at ${slowestFastFail.toFixed(0)} ms), before the hanging calls ended (${firstDeadline.toFixed(0)} ms)`);
     assert.equal(limiter.inflight, 0, 'slots released once the deadlines ended the hanging calls');
     console.log(`# limit 5 over a hanging backend: 5 in flight, 45 failed within ${slowestFastFail.toFixed(0)} ms`);
   });
