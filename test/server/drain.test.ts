@@ -79,7 +79,8 @@ describe('Drainer', () => {
     const t0 = performance.now();
     await d.drain();
     const took = performance.now() - t0;
-    assert.ok(took >= 290 && took < 800, `drained in ${took} ms`);
+    // The ceiling tells the capped delay (300 ms) from the asked one (10 s) on a busy machine.
+    assert.ok(took >= 290 && took < 5_000, `drained in ${took} ms`);
   });
 
   it('resolves once the server has closed, without waiting for the grace period when nothing is open', BOUNDED, async () => {
@@ -104,7 +105,7 @@ describe('Drainer', () => {
     await d.drain();
     const took = performance.now() - t0;
     assert.equal(await h.ended, 'ECONNRESET');
-    assert.ok(took >= 390 && took < 900, `drained in ${took} ms`);
+    assert.ok(took >= 390 && took < 5_000, `drained in ${took} ms`);
     assert.ok(
       logger.lines.some((l) => l.startsWith('warn ') && l.includes('grace period over')),
       logger.lines.join('\n'),
