@@ -18,13 +18,7 @@ export * from './resources/authorization-policy.js';
 export * from './resources/peer-authentication.js';
 export * from './resources/gateway.js';
 
-export const resourceSchema = z.discriminatedUnion('kind', [
-  serviceResourceSchema,
-  routeResourceSchema,
-  authorizationPolicyResourceSchema,
-  peerAuthenticationResourceSchema,
-  gatewayResourceSchema,
-]);
+export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema, routeResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema, gatewayResourceSchema]);
 
 export type Resource = z.output<typeof resourceSchema>;
 export type ResourceInput = z.input<typeof resourceSchema>;

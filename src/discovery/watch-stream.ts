@@ -8,16 +8,7 @@ import { ErrorCode, MeshError } from '../core/errors.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import { fullJitter, sleep } from '../core/backoff.js';
 import type { Logger } from '../core/logger.js';
-import {
-  gatewayRef,
-  gatewaySnapshotSchema,
-  serviceSnapshotSchema,
-  trustBundleSchema,
-  watchHelloSchema,
-  type GatewaySnapshot,
-  type ServiceSnapshot,
-  type TrustBundle,
-} from '../config/wire.js';
+import { gatewayRef, gatewaySnapshotSchema, serviceSnapshotSchema, trustBundleSchema, watchHelloSchema, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle } from '../config/wire.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 import { parseSse } from './sse.js';
 

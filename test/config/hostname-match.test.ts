@@ -99,7 +99,9 @@ describe('compileGatewayHosts', () => {
     const before = builds;
     for (let i = 0; i < 100; i++) hosts.get('http')!.match(`h${i}.example.com`);
     assert.equal(builds, before, 'matching never builds');
-    const distinct = new Set([...hosts.values()].flatMap((l) => ['a.example.com', 'x.b.example.com', 'z.example.com', 'other.org', 'shop.example.com'].map((h) => l.match(h)?.value)).filter((v) => v !== undefined));
+    const distinct = new Set(
+      [...hosts.values()].flatMap((l) => ['a.example.com', 'x.b.example.com', 'z.example.com', 'other.org', 'shop.example.com'].map((h) => l.match(h)?.value)).filter((v) => v !== undefined),
+    );
     assert.equal(builds, distinct.size);
   });
 

@@ -59,7 +59,7 @@ describe('hostname matching and intersection', () => {
     for (const [listener, route, want] of table) assert.equal(intersectHostnames(listener, route), want, `${listener ?? '(any)'} x ${route}`);
   });
 
-  it('a route without hostnames takes the listener\'s; one whose hostnames all miss does not attach', () => {
+  it("a route without hostnames takes the listener's; one whose hostnames all miss does not attach", () => {
     assert.deepEqual(effectiveHostnames(undefined, undefined), { any: true, names: [] });
     assert.deepEqual(effectiveHostnames('*.example.com', undefined), { any: false, names: ['*.example.com'] });
     assert.deepEqual(effectiveHostnames('*.example.com', ['a.example.com', 'x.org', 'a.example.com']), { any: false, names: ['a.example.com'] });

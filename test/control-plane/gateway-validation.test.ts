@@ -91,7 +91,10 @@ describe('Gateway validation on apply and delete', () => {
     const r = await rejected(gateway('edge', [{ name: 'http', port: 8080, protocol: 'HTTP', hostname: 'www.example.org' }]));
     const msgs = r.all.join('\n');
     assert.equal(r.all.length, 2, msgs);
-    assert.ok(r.paths.every((p) => p === 'spec.listeners'), msgs);
+    assert.ok(
+      r.paths.every((p) => p === 'spec.listeners'),
+      msgs,
+    );
     assert.match(msgs, /Route default\/shop \(spec\.parentRefs\[0\]\) would no longer attach: Gateway default\/edge has no listener "shop"/);
     assert.match(msgs, /Route default\/wild \(spec\.parentRefs\[0\]\) would no longer attach: no hostname of the route intersects/);
     assert.equal(await revision(), rev);

@@ -37,14 +37,26 @@ describe('watch: gateways', () => {
       assert.deepEqual(first.data, { name: 'edge', namespace: 'default', version: 0, exists: false, config: null, routes: [] });
 
       assert.equal((await call(cp.url, 'PUT', '/v1/resources', EDGE)).status, 200);
-      const applied = (await w.waitFor(isGateway((s) => s.exists), 10_000, first.index + 1)).data as GatewaySnapshot;
-      assert.deepEqual(applied.config?.listeners.map((l) => l.name), ['http']);
+      const applied = (
+        await w.waitFor(
+          isGateway((s) => s.exists),
+          10_000,
+          first.index + 1,
+        )
+      ).data as GatewaySnapshot;
+      assert.deepEqual(
+        applied.config?.listeners.map((l) => l.name),
+        ['http'],
+      );
       assert.equal(applied.config?.edge.timeouts.idle, 75_000, 'the stored spec carries its defaults');
 
       const both = route('both', [{ kind: 'Gateway', name: 'edge' }, { name: 'api' }], { hostnames: ['shop.example.com'] });
       const res = await call(cp.url, 'PUT', '/v1/resources', { items: [route('shop', [{ kind: 'Gateway', name: 'edge' }]), both] });
       assert.equal(res.status, 200, res.text);
-      const withRoutes = await w.waitFor(isGateway((s) => s.routes.length === 2), 10_000);
+      const withRoutes = await w.waitFor(
+        isGateway((s) => s.routes.length === 2),
+        10_000,
+      );
       assert.deepEqual(routeNames(withRoutes.data as GatewaySnapshot), ['both', 'shop']);
       assert.ok((withRoutes.data as GatewaySnapshot).version > applied.version, 'versions grow');
       // A route with a Service parent too reaches that service's callers; a Gateway-only route does not.
@@ -52,7 +64,11 @@ describe('watch: gateways', () => {
       assert.deepEqual(routeNames(api), ['both']);
 
       assert.equal((await call(cp.url, 'DELETE', '/v1/resources/Route/default/shop')).status, 200);
-      const afterDelete = await w.waitFor(isGateway((s) => s.routes.length === 1), 10_000, withRoutes.index + 1);
+      const afterDelete = await w.waitFor(
+        isGateway((s) => s.routes.length === 1),
+        10_000,
+        withRoutes.index + 1,
+      );
       assert.deepEqual(routeNames(afterDelete.data as GatewaySnapshot), ['both']);
       assert.deepEqual(routeNames(w.latest('api') as ServiceSnapshot), ['both'], 'the service keeps its route');
     } finally {
@@ -72,7 +88,11 @@ describe('watch: gateways', () => {
       assert.equal((await call(cp.url, 'PUT', '/v1/resources', route('late', [{ kind: 'Gateway', name: 'edge' }]))).status, 200);
       // The other gateway is still followed; a change to it arrives after anything edge would have sent.
       assert.equal((await call(cp.url, 'PUT', '/v1/resources', { ...EDGE, metadata: { name: 'other', namespace: 'infra' } })).status, 200);
-      await w.waitFor(isGateway((s) => s.name === 'other' && s.exists), 10_000, mark);
+      await w.waitFor(
+        isGateway((s) => s.name === 'other' && s.exists),
+        10_000,
+        mark,
+      );
       assert.equal(w.events.slice(mark).filter(isGateway((s) => s.name === 'edge')).length, 0, 'an unfollowed gateway sends nothing');
 
       const bad = await call<ErrorResponse['body']>(cp.url, 'POST', `/v1/watch/${w.hello.streamId}`, { add: ['Gateway/Bad/x', 'Gateway/a/b/c'] });

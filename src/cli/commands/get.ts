@@ -88,10 +88,7 @@ export const getCommand: Command = {
           break;
         }
         case 'gateways': {
-          const [{ items }, { items: routes }] = await Promise.all([
-            get<{ items: GatewayResource[] }>('/v1/resources?kind=Gateway'),
-            get<{ items: RouteResource[] }>('/v1/resources?kind=Route'),
-          ]);
+          const [{ items }, { items: routes }] = await Promise.all([get<{ items: GatewayResource[] }>('/v1/resources?kind=Gateway'), get<{ items: RouteResource[] }>('/v1/resources?kind=Route')]);
           printed = printGateways(
             items.filter((g) => keep(g.metadata.namespace, g.metadata.name)),
             routes,

@@ -46,9 +46,7 @@ export const listenerSchema = z
     /** Required with HTTPS, refused with HTTP. */
     tls: listenerTlsSchema.optional(),
     /** Which namespaces' Routes may attach: the gateway's own (`Same`, the Gateway API default) or `All`. */
-    allowedRoutes: z
-      .strictObject({ namespaces: z.strictObject({ from: z.enum(['Same', 'All']).default('Same') }).prefault({}) })
-      .prefault({}),
+    allowedRoutes: z.strictObject({ namespaces: z.strictObject({ from: z.enum(['Same', 'All']).default('Same') }).prefault({}) }).prefault({}),
   })
   .superRefine((l, ctx) => {
     if (l.protocol === 'HTTPS' && l.tls === undefined) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'required when protocol is HTTPS: certificateFile and keyFile' });

@@ -50,7 +50,11 @@ describe('Route parents, hostnames and rate limits', () => {
 
   it('refuses bad hostnames, more than 16, sectionName on a Service, unknown kinds and bad rate limits', () => {
     const got = issues({
-      parentRefs: [{ name: 'api', sectionName: 'http' }, { kind: 'Mesh', name: 'x' }, { kind: 'Gateway', name: 'edge' }],
+      parentRefs: [
+        { name: 'api', sectionName: 'http' },
+        { kind: 'Mesh', name: 'x' },
+        { kind: 'Gateway', name: 'edge' },
+      ],
       hostnames: ['Bad.example.com', '*.ok.com', 'a.*.com'],
       rules: [{ filters: [{ type: 'LocalRateLimit', localRateLimit: { requests: 0, unit: 'Day' } }], backendRefs: [{ name: 'api' }] }],
     });
