@@ -40,7 +40,7 @@ export const describeCommand: Command = {
     const [kind, name, ...extra] = positionals;
     const gateway = kind === 'gateway' || kind === 'gw';
     if (kind !== 'service' && kind !== 'svc' && !gateway)
-      throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service|gateway <name>' : `cannot describe "${kind}"; use "service" or "gateway"`);
+      throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service <name>, or hyphae describe gateway <name>' : `cannot describe "${kind}"; use "service" or "gateway"`);
     if (!name) throw new UsageError(`name the ${gateway ? 'gateway' : 'service'}: hyphae describe ${gateway ? 'gateway' : 'service'} <name>`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const namespace = stringFlag('namespace', values.namespace) ?? 'default';

@@ -1,21 +1,25 @@
 /** The Gateway resource's schema: listeners, TLS, edge defaults and bounds, every problem at its path. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { gatewayResourceSchema, resourceSchema } from '../../../src/config/resources.js';
 import { toIssues } from '../../../src/config/validate.js';
+import { repoRoot } from '../../helpers/process.js';
 
 const TLS = { certificateFile: '/etc/tls/a.crt', keyFile: '/etc/tls/a.key' };
-const doc = (spec: unknown) => ({ apiVersion: 'hyphae.dev/v1', kind: 'Gateway', metadata: { name: 'edge' }, spec });
+const doc0 = (spec: unknown) => ({ apiVersion: 'hyphae.dev/v1', kind: 'Gateway', metadata: { name: 'edge' }, spec });
 
 function issues(spec: unknown): Record<string, string> {
-  const r = resourceSchema.safeParse(doc(spec));
+  const r = resourceSchema.safeParse(doc0(spec));
   assert.equal(r.success, false, 'expected a refusal');
   return Object.fromEntries(toIssues(r.error!).map((i) => [i.path, i.message]));
 }
 
 describe('Gateway schema', () => {
   it('fills every edge default, and allowedRoutes Same, when only listeners are written', () => {
-    const g = gatewayResourceSchema.parse(doc({ listeners: [{ name: 'http', port: 8080, protocol: 'HTTP' }] }));
+    const g = gatewayResourceSchema.parse(doc0({ listeners: [{ name: 'http', port: 8080, protocol: 'HTTP' }] }));
     assert.equal(g.metadata.namespace, 'default');
     assert.deepEqual(g.spec.listeners[0], { name: 'http', port: 8080, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'Same' } } });
     assert.deepEqual(g.spec.edge, {
@@ -28,7 +32,7 @@ describe('Gateway schema', () => {
 
   it('parses durations and keeps what is written', () => {
     const g = gatewayResourceSchema.parse(
-      doc({
+      doc0({
         listeners: [{ name: 'https', port: 443, protocol: 'HTTPS', hostname: '*.example.com', tls: TLS, allowedRoutes: { namespaces: { from: 'All' } } }],
         edge: { trustedHops: 2, maxRequestBodyBytes: 0, timeouts: { idle: '5m', request: '2s', requestHeaders: '500ms' } },
       }),
@@ -96,5 +100,43 @@ describe('Gateway schema', () => {
     const order = issues({ listeners, edge: { timeouts: { request: '5s', requestHeaders: '6s' } } });
     assert.match(order['spec.edge.timeouts.requestHeaders']!, /must not exceed timeouts\.request/);
     assert.ok(issues({ listeners: [] })['spec.listeners']);
+  });
+});
+
+describe('docs/usage.md "Defaults of a Gateway"', () => {
+  const doc = readFileSync(path.join(repoRoot, 'docs/usage.md'), 'utf8').split('\n');
+  const start = doc.indexOf('#### Defaults of a Gateway');
+  const rows: [string, string | undefined][] = [];
+  for (const line of doc.slice(start + 1)) {
+    if (/^#{1,4} /.test(line)) break;
+    const m = /^\| `([^`]+)` \| (?:`([^`]+)`|none)/.exec(line);
+    if (m) rows.push([m[1]!, m[2]]);
+  }
+  const listener = { name: 'http', port: 80, protocol: 'HTTP' };
+  const defaults = gatewayResourceSchema.parse(doc0({ listeners: [listener] })).spec;
+
+  it('states every default the schema applies, as the schema reads it', () => {
+    assert.ok(start >= 0 && rows.length > 0, 'the section and its table exist');
+    const leaves = (v: unknown, prefix: string): string[] => (typeof v === 'object' && v !== null ? Object.entries(v).flatMap(([k, x]) => leaves(x, prefix ? `${prefix}.${k}` : k)) : [prefix]);
+    const documented = new Set(rows.map(([s]) => s));
+    for (const leaf of leaves(defaults.edge, 'edge')) assert.ok(documented.has(leaf), `${leaf} has a row`);
+    for (const [setting, value] of rows) {
+      if (setting.startsWith('listeners[].')) {
+        const key = setting.slice('listeners[].'.length).split('.');
+        const got = key.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], defaults.listeners[0]);
+        assert.equal(got, value === undefined ? undefined : (parseYaml(value) as unknown), setting);
+        continue;
+      }
+      assert.ok(value !== undefined, `${setting} has a value`);
+      // The documented value written by a user must give what the schema gives for nothing written.
+      const keys = setting.split('.').slice(1);
+      const edge: Record<string, unknown> = {};
+      let node = edge;
+      for (const k of keys.slice(0, -1)) node = node[k] = {} as Record<string, unknown>;
+      node[keys.at(-1)!] = parseYaml(value) as unknown;
+      const written = gatewayResourceSchema.parse(doc0({ listeners: [listener], edge })).spec.edge;
+      const get = (e: unknown) => keys.reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], e);
+      assert.equal(get(written), get(defaults.edge), setting);
+    }
   });
 });
