@@ -62,6 +62,11 @@ describe('watch: gateways', () => {
       // A route with a Service parent too reaches that service's callers; a Gateway-only route does not.
       const api = await w.waitForService('api', (s) => s.routes.length > 0, 10_000);
       assert.deepEqual(routeNames(api), ['both']);
+      // ...in the shape clients before Gateways parse: Service parents only, no kind, no hostnames.
+      assert.deepEqual(api.routes[0]!.spec, { parentRefs: [{ name: 'api' }], rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: 'web', weight: 1 }] }] });
+      const gwBoth = (withRoutes.data as GatewaySnapshot).routes[0]!;
+      assert.deepEqual(gwBoth.spec.parentRefs, [{ kind: 'Gateway', name: 'edge' }, { name: 'api' }], 'the gateway gets the route whole');
+      assert.deepEqual(gwBoth.spec.hostnames, ['shop.example.com']);
 
       assert.equal((await call(cp.url, 'DELETE', '/v1/resources/Route/default/shop')).status, 200);
       const afterDelete = await w.waitFor(

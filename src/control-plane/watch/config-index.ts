@@ -90,7 +90,10 @@ export class ConfigIndex {
           for (const key of new Set(resource.spec.parentRefs.filter((p) => p.kind === 'Gateway').map((p) => gatewayRef(p.namespace ?? ns, p.name)))) {
             push(this.#gatewayRoutes, key, resource);
           }
-          for (const p of resource.spec.parentRefs) if (p.kind !== 'Gateway') push(this.#routes, `${p.namespace ?? ns}/${p.name}`, resource);
+          {
+            const view = serviceView(resource);
+            for (const p of resource.spec.parentRefs) if (p.kind !== 'Gateway') push(this.#routes, `${p.namespace ?? ns}/${p.name}`, view);
+          }
           break;
         case 'AuthorizationPolicy':
           if (resource.spec.selector) push(this.#policiesByService, `${ns}/${resource.spec.selector.service}`, resource);
@@ -111,6 +114,19 @@ export class ConfigIndex {
       }
     }
   }
+}
+
+/**
+ * A route as a service's callers get it: its Service parents only, `kind` left out, no `hostnames` (which
+ * Service parents ignore). What a mesh client reads is unchanged, and the snapshot keeps the shape every
+ * client before issue 16 parses strictly: a route that also attaches to a Gateway must not make an
+ * older client drop the service's snapshots. Runs on config writes, never per snapshot.
+ */
+function serviceView(route: RouteResource): RouteResource {
+  const spec = route.spec;
+  if (spec.hostnames === undefined && spec.parentRefs.every((p) => p.kind === undefined)) return route;
+  const parentRefs = spec.parentRefs.filter((p) => p.kind !== 'Gateway').map(({ kind: _kind, ...ref }) => ref);
+  return { ...route, spec: { parentRefs, rules: spec.rules } };
 }
 
 function touchedBy(r: Resource): Affected {
