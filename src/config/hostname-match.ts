@@ -14,7 +14,7 @@
  * request.
  */
 import { effectiveHostnames, isWildcard } from './hostnames.js';
-import type { GatewayResource, GatewaySpec, RouteResource } from './resources.js';
+import type { GatewayResource, GatewaySpec, ListenerSpec, RouteResource } from './resources.js';
 
 export interface HostMatch<T> {
   /** The hostname entry that matched (`a.example.com`, `*.example.com`), or undefined for the catch-all. */
@@ -147,6 +147,35 @@ export function compileGatewayHosts<T>(
       else exact.set(name, make(name, chain(name)));
     }
     out.set(listener.name, new ListenerHosts(listener.name, exact, wild, any.length > 0 ? make(undefined, any) : undefined));
+  }
+  return out;
+}
+
+/**
+ * Which listener takes a connection or request on a port that several listeners share: by the TLS SNI
+ * name (HTTPS: it also picks the certificate) or the Host header (HTTP), the listener with the exact
+ * hostname, else the longest wildcard covering it, else the one without a hostname (Gateway API). One
+ * `ListenerHosts` per port; its match's `value` is the listener, `routes` is empty.
+ */
+export function compileListenerSelection(gateway: { spec: Pick<GatewaySpec, 'listeners'> }): Map<number, ListenerHosts<ListenerSpec>> {
+  const byPort = new Map<number, ListenerSpec[]>();
+  for (const l of gateway.spec.listeners) {
+    const list = byPort.get(l.port);
+    if (list) list.push(l);
+    else byPort.set(l.port, [l]);
+  }
+  const out = new Map<number, ListenerHosts<ListenerSpec>>();
+  for (const [port, listeners] of byPort) {
+    const exact = new Map<string, HostMatch<ListenerSpec>>();
+    const wild = new Map<string, HostMatch<ListenerSpec>>();
+    let any: HostMatch<ListenerSpec> | undefined;
+    for (const l of listeners) {
+      const m = Object.freeze({ hostname: l.hostname, routes: Object.freeze([]), value: l });
+      if (l.hostname === undefined) any = m;
+      else if (isWildcard(l.hostname)) wild.set(l.hostname.slice(1), m);
+      else exact.set(l.hostname, m);
+    }
+    out.set(port, new ListenerHosts(String(port), exact, wild, any));
   }
   return out;
 }

@@ -1,7 +1,7 @@
 /** The compiled (listener, Host) -> routes table a gateway uses per request. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileGatewayHosts, hostOnly } from '../../src/config/hostname-match.js';
+import { compileGatewayHosts, compileListenerSelection, hostOnly } from '../../src/config/hostname-match.js';
 import { gatewayResourceSchema, routeResourceSchema, type RouteResource } from '../../src/config/resources.js';
 
 const gateway = (listeners: unknown[], namespace = 'default') =>
@@ -114,5 +114,38 @@ describe('compileGatewayHosts', () => {
     const h = compileGatewayHosts(gw2, [foreign], (rs) => rs.length);
     assert.equal(h.get('same')!.match('x.org'), undefined);
     assert.deepEqual(names(h.get('all')!.match('x.org')?.routes), ['foreign']);
+  });
+});
+
+describe('compileListenerSelection: the listener of a shared port, by SNI or Host', () => {
+  const tls = { certificateFile: '/c.pem', keyFile: '/k.pem' };
+  const gw = gateway([
+    { name: 'shop', port: 443, protocol: 'HTTPS', hostname: 'shop.example.com', tls },
+    { name: 'apis', port: 443, protocol: 'HTTPS', hostname: '*.example.com', tls },
+    { name: 'deep', port: 443, protocol: 'HTTPS', hostname: '*.eu.example.com', tls },
+    { name: 'rest', port: 443, protocol: 'HTTPS', tls },
+    { name: 'plain', port: 80, protocol: 'HTTP', hostname: 'www.example.com' },
+  ]);
+  const ports = compileListenerSelection(gw);
+
+  it('picks the exact hostname, the longest wildcard, then the listener without one; per port', () => {
+    const https = ports.get(443)!;
+    const table: [string | undefined, string | undefined][] = [
+      ['shop.example.com', 'shop'],
+      ['SHOP.example.com:443', 'shop'],
+      ['api.example.com', 'apis'],
+      ['a.eu.example.com', 'deep'],
+      ['eu.example.com', 'apis'],
+      ['example.com', 'rest'],
+      ['[::1]', 'rest'],
+      [undefined, 'rest'],
+    ];
+    for (const [name, want] of table) assert.equal(https.match(name)?.value.name, want, String(name));
+    assert.equal(ports.get(80)!.match('www.example.com')?.value.name, 'plain');
+    assert.equal(ports.get(80)!.match('shop.example.com'), undefined, 'no listener on port 80 takes it');
+    assert.deepEqual(
+      [...ports.keys()].sort((a, b) => a - b),
+      [80, 443],
+    );
   });
 });
