@@ -7,6 +7,7 @@ const ALIASES: Record<string, ResourceKind> = {
   authz: 'AuthorizationPolicy',
   authorizationpolicies: 'AuthorizationPolicy',
   peerauth: 'PeerAuthentication',
+  gw: 'Gateway',
 };
 
 export function parseKind(value: string): ResourceKind {

@@ -7,6 +7,7 @@ import { serviceResourceSchema, type ServiceResource } from './resources/service
 import { routeResourceSchema, type RouteResource } from './resources/route.js';
 import { authorizationPolicyResourceSchema, type AuthorizationPolicyResource } from './resources/authorization-policy.js';
 import { peerAuthenticationResourceSchema, type PeerAuthenticationResource } from './resources/peer-authentication.js';
+import { gatewayResourceSchema, type GatewayResource } from './resources/gateway.js';
 
 export * from './resources/metadata.js';
 export * from './resources/traffic.js';
@@ -15,16 +16,17 @@ export * from './resources/service.js';
 export * from './resources/route.js';
 export * from './resources/authorization-policy.js';
 export * from './resources/peer-authentication.js';
+export * from './resources/gateway.js';
 
-export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema, routeResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema]);
+export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema, routeResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema, gatewayResourceSchema]);
 
 export type Resource = z.output<typeof resourceSchema>;
 export type ResourceInput = z.input<typeof resourceSchema>;
 export type ResourceKind = Resource['kind'];
 export type ResourceOfKind<K extends ResourceKind> = Extract<Resource, { kind: K }>;
-export type { ServiceResource, RouteResource, AuthorizationPolicyResource, PeerAuthenticationResource };
+export type { ServiceResource, RouteResource, AuthorizationPolicyResource, PeerAuthenticationResource, GatewayResource };
 
-export const resourceKinds: readonly ResourceKind[] = ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication'];
+export const resourceKinds: readonly ResourceKind[] = ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication', 'Gateway'];
 
 /** A stored resource, with the revision at which it last changed (for compare-and-swap and for diffs). */
 export interface StoredResource<R extends Resource = Resource> {

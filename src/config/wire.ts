@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { instanceSchema } from './instance.js';
 import { nameSchema } from './names.js';
-import { authorizationPolicyResourceSchema, mtlsModeSchema, routeResourceSchema, serviceSpecSchema } from './resources.js';
+import { authorizationPolicyResourceSchema, gatewaySpecSchema, mtlsModeSchema, routeResourceSchema, serviceSpecSchema } from './resources.js';
 
 export const API_PREFIX = '/v1';
 
@@ -42,6 +42,28 @@ export const serviceSnapshotSchema = z.strictObject({
   mtlsMode: mtlsModeSchema.nullable().default(null),
 });
 export type ServiceSnapshot = z.output<typeof serviceSnapshotSchema>;
+
+/**
+ * `event: gateway` on the watch stream (issue 16): what a gateway process serves, whole on every change
+ * (as a service snapshot is): its Gateway resource's spec and every Route attached to it. A gateway is
+ * followed on the stream under the key `Gateway/<namespace>/<name>` (gatewayRef).
+ */
+export const gatewaySnapshotSchema = z.strictObject({
+  name: nameSchema,
+  namespace: nameSchema,
+  /** Same counter as service snapshots: the version at which the gateway or an attached route last changed. */
+  version: z.int().nonnegative(),
+  /** False while there is no Gateway resource of that name (never applied, or deleted). */
+  exists: z.boolean(),
+  /** The Gateway resource's spec (listeners, edge settings), or null. */
+  config: gatewaySpecSchema.nullable(),
+  /**
+   * Routes whose parentRefs name this gateway, in name order; which listener each serves is the
+   * gateway's to work out (config/hostname-match.ts), from its sectionName and hostnames.
+   */
+  routes: z.array(routeResourceSchema).default([]),
+});
+export type GatewaySnapshot = z.output<typeof gatewaySnapshotSchema>;
 
 /**
  * `event: trust-bundle` on the watch stream (when the control plane has a CA):
@@ -118,10 +140,10 @@ export const watchHelloSchema = z.strictObject({
 });
 export type WatchHello = z.output<typeof watchHelloSchema>;
 
-/** POST /v1/watch/:streamId — change what an open stream follows. */
+/** POST /v1/watch/:streamId — change what an open stream follows (services' and gateways' watch keys). */
 export const watchUpdateSchema = z.strictObject({
-  add: z.array(z.string().min(1).max(127)).max(1000).default([]),
-  remove: z.array(z.string().min(1).max(127)).max(1000).default([]),
+  add: z.array(z.string().min(1).max(160)).max(1000).default([]),
+  remove: z.array(z.string().min(1).max(160)).max(1000).default([]),
 });
 export type WatchUpdate = z.input<typeof watchUpdateSchema>;
 
@@ -136,6 +158,26 @@ export function parseServiceRef(ref: string, defaultNamespace: string): { namesp
   const name = slash < 0 ? ref : ref.slice(slash + 1);
   if (!nameSchema.safeParse(name).success || !nameSchema.safeParse(namespace).success) return undefined;
   return { namespace, name };
+}
+
+/**
+ * Gateways share the watch stream's key space with services: `Gateway/<namespace>/<name>` (a resource key)
+ * cannot be a service reference, whose parts are lower-case DNS labels.
+ */
+export const GATEWAY_KEY_PREFIX = 'Gateway/';
+
+export function gatewayRef(namespace: string, name: string): string {
+  return `${GATEWAY_KEY_PREFIX}${namespace}/${name}`;
+}
+
+export function isGatewayRef(ref: string): boolean {
+  return ref.startsWith(GATEWAY_KEY_PREFIX);
+}
+
+/** `Gateway/<name>` (default namespace) or `Gateway/<namespace>/<name>`; undefined when it is not one. */
+export function parseGatewayRef(ref: string, defaultNamespace: string): { namespace: string; name: string } | undefined {
+  if (!isGatewayRef(ref)) return undefined;
+  return parseServiceRef(ref.slice(GATEWAY_KEY_PREFIX.length), defaultNamespace);
 }
 
 /** Body of every 4xx/5xx answer from the control plane. */

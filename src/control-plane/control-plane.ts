@@ -21,7 +21,7 @@ import { checkDataDir } from './data-dir.js';
 import { StatsHub } from './stats/stats-hub.js';
 import type { Store } from './store/store.js';
 import { ServiceVersions } from './watch/service-versions.js';
-import { snapshotBuilder } from './watch/snapshot.js';
+import { gatewaySnapshotBuilder, snapshotBuilder } from './watch/snapshot.js';
 import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { RestartHold } from './registry/restart-hold.js';
@@ -70,6 +70,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const hub = new WatchHub({
     heartbeatMs: opts.heartbeatMs,
     snapshot,
+    gatewaySnapshot: gatewaySnapshotBuilder(store, versions, index),
     revision: () => versions.revision,
     trustBundle: () => ca?.bundle,
     log,

@@ -8,7 +8,7 @@ import { ErrorCode, MeshError } from '../core/errors.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import { fullJitter, sleep } from '../core/backoff.js';
 import type { Logger } from '../core/logger.js';
-import { serviceSnapshotSchema, trustBundleSchema, watchHelloSchema, type ServiceSnapshot, type TrustBundle } from '../config/wire.js';
+import { gatewayRef, gatewaySnapshotSchema, serviceSnapshotSchema, trustBundleSchema, watchHelloSchema, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle } from '../config/wire.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 import { parseSse } from './sse.js';
 
@@ -19,6 +19,7 @@ export class WatchStream {
   #logger: Logger;
   #services = new Set<string>();
   #snapshots = new Listeners<ServiceSnapshot>();
+  #gateways = new Listeners<GatewaySnapshot>();
   #status = new Listeners<StreamStatus>();
   #bundles = new Listeners<TrustBundle>();
   #bundle: TrustBundle | undefined;
@@ -42,6 +43,11 @@ export class WatchStream {
     return this.#snapshots.on(listener);
   }
 
+  /** Snapshots of the gateways followed (`follow(gatewayRef(ns, name))`). */
+  onGatewaySnapshot(listener: (s: GatewaySnapshot) => void): Disposer {
+    return this.#gateways.on(listener);
+  }
+
   onStatus(listener: (s: StreamStatus) => void): Disposer {
     return this.#status.on(listener);
   }
@@ -61,7 +67,7 @@ export class WatchStream {
     this.#bundle ??= bundle;
   }
 
-  /** Follow a service (`namespace/name`). Its snapshot arrives through onSnapshot. */
+  /** Follow a service (`namespace/name`), or a gateway (`Gateway/namespace/name`). Its snapshot arrives through onSnapshot (onGatewaySnapshot). */
   follow(ref: string): void {
     if (this.#closed || this.#services.has(ref)) return;
     this.#services.add(ref);
@@ -161,6 +167,13 @@ export class WatchStream {
             continue;
           }
           if (this.#services.has(`${snap.data.namespace}/${snap.data.name}`)) this.#snapshots.emit(snap.data);
+        } else if (ev.event === 'gateway') {
+          const snap = gatewaySnapshotSchema.safeParse(JSON.parse(ev.data));
+          if (!snap.success) {
+            this.#logger.warn('hyphae: ignoring a malformed gateway snapshot from the control plane', { error: snap.error.message });
+            continue;
+          }
+          if (this.#services.has(gatewayRef(snap.data.namespace, snap.data.name))) this.#gateways.emit(snap.data);
         } else if (ev.event === 'trust-bundle') {
           const bundle = trustBundleSchema.safeParse(JSON.parse(ev.data));
           if (!bundle.success) {
@@ -189,6 +202,7 @@ export class WatchStream {
     this.#abort.abort();
     clearTimeout(this.#idleTimer);
     this.#snapshots.clear();
+    this.#gateways.clear();
     this.#status.clear();
     this.#bundles.clear();
   }

@@ -11,9 +11,10 @@ const usage = `Usage: hyphae delete <kind> <name> [-n namespace] [--dry-run] [--
 
 Remove resources: one named on the command line, or every resource in the
 files (identified by kind, namespace and name; the rest of each document is
-ignored). Kinds: route, service, authorizationpolicy, peerauthentication
-(singular or plural, any case). A Service whose subsets a Route still uses is
-not deleted; the route must change first.
+ignored). Kinds: route, service, authorizationpolicy, peerauthentication,
+gateway (singular or plural, any case). A Service whose subsets a Route still
+uses, or a Gateway that Routes still attach to, is not deleted; the routes
+must change first (from files, Routes are deleted first).
 
 Options:
   -n, --namespace <ns>   namespace of the named resource (default "default")

@@ -1,15 +1,18 @@
-/** `hyphae describe service <name>`: everything the control plane knows about one service. */
+/** `hyphae describe service <name>`: everything the control plane knows about one service; `describe gateway <name>`: one Gateway. */
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { intFlag, stringFlag } from '../flags.js';
+import { describeGateway } from './describe-gateway.js';
 import { commonFlagsUsage, edgeTable, fetchSummary, ms, pct, rps, table } from '../stats-format.js';
 
 const usage = `Usage: hyphae describe service <name> [options]
+       hyphae describe gateway <name> [-n namespace] [--json]
 
 One service in detail: its instances (zone, version, health, ejection,
 certificate, live figures), who calls it and what it calls, its Service
 configuration, the routes and authorization policies that apply, and
-warnings about it.
+warnings about it. One gateway: its listeners, edge settings, and the
+routes each listener serves (with the hostnames they serve there).
 
 Options:
   -n, --namespace <ns>   the service's namespace (default "default")
@@ -21,7 +24,7 @@ ${apiFlagsUsage}
 
 export const describeCommand: Command = {
   name: 'describe',
-  summary: 'details of one service: instances, traffic, config, routes, policies',
+  summary: 'details of one service (instances, traffic, config, routes, policies) or gateway',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({
@@ -35,11 +38,20 @@ export const describeCommand: Command = {
       return 0;
     }
     const [kind, name, ...extra] = positionals;
-    if (kind !== 'service' && kind !== 'svc')
-      throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service <name>' : `cannot describe "${kind}"; only "service" is supported`);
-    if (!name) throw new UsageError('name the service: hyphae describe service <name>');
+    const gateway = kind === 'gateway' || kind === 'gw';
+    if (kind !== 'service' && kind !== 'svc' && !gateway)
+      throw new UsageError(kind === undefined ? 'say what to describe: hyphae describe service <name>, or hyphae describe gateway <name>' : `cannot describe "${kind}"; use "service" or "gateway"`);
+    if (!name) throw new UsageError(`name the ${gateway ? 'gateway' : 'service'}: hyphae describe ${gateway ? 'gateway' : 'service'} <name>`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const namespace = stringFlag('namespace', values.namespace) ?? 'default';
+    if (gateway) {
+      const client = new ApiClient(connectionFrom(values));
+      try {
+        return await describeGateway(client, namespace, name, values.json === true);
+      } finally {
+        await client.close();
+      }
+    }
     const ref = `${namespace}/${name}`;
     const windowSeconds = intFlag('window', values.window, 1, 60) ?? 10;
     const client = new ApiClient(connectionFrom(values));

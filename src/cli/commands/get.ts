@@ -1,15 +1,16 @@
-/** `hyphae get routes|services|instances [name]`: what the control plane holds. */
+/** `hyphae get routes|services|instances|gateways [name]`: what the control plane holds. */
 import type { Instance } from '../../config/instance.js';
-import type { RouteResource, ServiceResource } from '../../config/resources.js';
+import type { GatewayResource, RouteResource, ServiceResource } from '../../config/resources.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { json, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
 
-const usage = `Usage: hyphae get routes|services|instances [name] [-n namespace] [-o json|yaml]
+const usage = `Usage: hyphae get routes|services|instances|gateways [name] [-n namespace] [-o json|yaml]
 
 List what the control plane holds: Route resources, services (registered or
-configured, with their Service resource), or instances (of one service when
-a name is given). Without -n, every namespace; a name alone means the
+configured, with their Service resource), instances (of one service when
+a name is given), or Gateway resources (with their listeners and the number
+of Routes attached). Without -n, every namespace; a name alone means the
 "default" namespace.
 
 Options:
@@ -22,20 +23,21 @@ ${apiFlagsUsage}
 Exit status: 0, 1 when a named object does not exist or the call failed, 2 bad usage.
 `;
 
-type What = 'routes' | 'services' | 'instances';
+type What = 'routes' | 'services' | 'instances' | 'gateways';
 
 function what(value: string | undefined): What {
-  if (value === undefined) throw new UsageError('say what to get: routes, services or instances');
+  if (value === undefined) throw new UsageError('say what to get: routes, services, instances or gateways');
   const v = value.toLowerCase();
   if (v === 'route' || v === 'routes') return 'routes';
   if (v === 'service' || v === 'services' || v === 'svc') return 'services';
   if (v === 'instance' || v === 'instances') return 'instances';
-  throw new UsageError(`cannot get "${value}": use routes, services or instances`);
+  if (v === 'gateway' || v === 'gateways' || v === 'gw') return 'gateways';
+  throw new UsageError(`cannot get "${value}": use routes, services, instances or gateways`);
 }
 
 export const getCommand: Command = {
   name: 'get',
-  summary: 'list routes, services or instances',
+  summary: 'list routes, services, instances or gateways',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({
@@ -85,6 +87,16 @@ export const getCommand: Command = {
           printed = printServices(rows, format, name !== undefined);
           break;
         }
+        case 'gateways': {
+          const [{ items }, { items: routes }] = await Promise.all([get<{ items: GatewayResource[] }>('/v1/resources?kind=Gateway'), get<{ items: RouteResource[] }>('/v1/resources?kind=Route')]);
+          printed = printGateways(
+            items.filter((g) => keep(g.metadata.namespace, g.metadata.name)),
+            routes,
+            format,
+            name !== undefined,
+          );
+          break;
+        }
         case 'instances': {
           const query =
             name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
@@ -94,7 +106,8 @@ export const getCommand: Command = {
         }
       }
       if (printed === 0 && name !== undefined) {
-        process.stderr.write(`no ${kind === 'routes' ? 'route' : kind === 'services' ? 'service' : 'instances of service'} ${namespace}/${name}\n`);
+        const label = { routes: 'route', services: 'service', instances: 'instances of service', gateways: 'gateway' }[kind];
+        process.stderr.write(`no ${label} ${namespace}/${name}\n`);
         return 1;
       }
       if (printed === 0 && format === 'table') process.stderr.write(`no ${kind}${namespace !== undefined ? ` in namespace ${namespace}` : ''}\n`);
@@ -114,11 +127,34 @@ function printRoutes(routes: RouteResource[], format: OutputFormat, single: bool
       const ref = (s: { name: string; namespace?: string | undefined; subset?: string | undefined }) =>
         `${s.namespace && s.namespace !== ns ? `${s.namespace}/` : ''}${s.name}${s.subset ? `/${s.subset}` : ''}`;
       const backends = new Set(r.spec.rules.flatMap((rule) => rule.backendRefs.map((b) => `${ref(b)}=${b.weight}`)));
-      return [ns, r.metadata.name, r.spec.parentRefs.map(ref).join(','), String(r.spec.rules.length), [...backends].join(' ')];
+      // A Gateway parent as `Gateway/<name>[:<listener>]`, so it is not read as a service of that name.
+      const parent = (p: RouteResource['spec']['parentRefs'][number]) => (p.kind === 'Gateway' ? `Gateway/${ref(p)}${p.sectionName ? `:${p.sectionName}` : ''}` : ref(p));
+      return [ns, r.metadata.name, r.spec.parentRefs.map(parent).join(','), String(r.spec.rules.length), [...backends].join(' ')];
     });
     process.stdout.write(table(['NAMESPACE', 'NAME', 'PARENTS', 'RULES', 'BACKENDS'], rows));
   }
   return routes.length;
+}
+
+/** Routes whose parentRefs name the gateway, whatever listener: the count a table shows. */
+function attachedTo(gateway: GatewayResource, routes: readonly RouteResource[]): number {
+  const { namespace, name } = gateway.metadata;
+  return routes.filter((r) => r.spec.parentRefs.some((p) => p.kind === 'Gateway' && p.name === name && (p.namespace ?? r.metadata.namespace) === namespace)).length;
+}
+
+function printGateways(gateways: GatewayResource[], routes: readonly RouteResource[], format: OutputFormat, single: boolean): number {
+  if (format === 'json') process.stdout.write(json(single ? gateways[0] : { items: gateways }));
+  else if (format === 'yaml') process.stdout.write(yamlDocuments(gateways));
+  else if (gateways.length > 0) {
+    const rows = gateways.map((g) => [
+      g.metadata.namespace,
+      g.metadata.name,
+      g.spec.listeners.map((l) => `${l.name}=${l.protocol}:${l.port}${l.hostname ? `/${l.hostname}` : ''}`).join(' '),
+      String(attachedTo(g, routes)),
+    ]);
+    process.stdout.write(table(['NAMESPACE', 'NAME', 'LISTENERS', 'ROUTES'], rows));
+  }
+  return gateways.length;
 }
 
 interface ServiceRow {

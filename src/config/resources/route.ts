@@ -1,13 +1,15 @@
 /**
  * Route: modelled on the Kubernetes Gateway API HTTPRoute, so Istio and
  * Linkerd users know the shape. parentRefs name the destination services whose
- * traffic the route steers; rules match requests and send them to weighted
- * backendRefs (service subsets). Owned by the routing work (issue 4).
+ * traffic the route steers (GAMMA's Service parents), or the Gateways whose
+ * listeners it attaches to (issue 16); rules match requests and send them to
+ * weighted backendRefs (service subsets). Owned by the routing work (issue 4).
  */
 import { z } from 'zod';
 import { nameSchema } from '../names.js';
 import { durationSchema } from '../duration.js';
-import { API_VERSION, headerNameSchema, httpMethodSchema, metadataSchema, serviceRefSchema } from './metadata.js';
+import { hostnameSchema } from '../hostnames.js';
+import { API_VERSION, headerNameSchema, httpMethodSchema, metadataSchema } from './metadata.js';
 import { retryPolicySchema, timeoutsSchema } from './resilience.js';
 
 export const pathMatchSchema = z.strictObject({
@@ -85,6 +87,18 @@ export const routeFilterSchema = z.discriminatedUnion('type', [
       percent: z.number().min(0).max(100).default(100),
     }),
   }),
+  /**
+   * hyphae extension, enforced by gateways (issue 16): a token bucket per rule and gateway process, as
+   * Envoy's local_ratelimit and Envoy Gateway's `limit: { requests, unit }`. The bucket holds `requests`
+   * tokens and refills continuously at `requests` per `unit`; a request finding it empty gets 429.
+   */
+  z.strictObject({
+    type: z.literal('LocalRateLimit'),
+    localRateLimit: z.strictObject({
+      requests: z.int().min(1).max(1_000_000_000),
+      unit: z.enum(['Second', 'Minute', 'Hour']),
+    }),
+  }),
   /** hyphae extension: inject delays and aborts, for resilience testing. */
   z.strictObject({
     type: z.literal('Fault'),
@@ -110,10 +124,51 @@ export const routeRuleSchema = z.strictObject({
   retry: retryPolicySchema.optional(),
 });
 
-export const routeSpecSchema = z.strictObject({
-  parentRefs: z.array(serviceRefSchema).min(1).max(16),
-  rules: z.array(routeRuleSchema).min(1).max(64),
-});
+/**
+ * A parent: a Service (the default: the route steers that service's callers) or a Gateway (the route
+ * serves that gateway's listeners). `kind` stays absent when not written, so routes stored before
+ * Gateways existed, and the snapshots that carry them, keep their shape.
+ */
+export const parentRefSchema = z
+  .strictObject({
+    kind: z.enum(['Service', 'Gateway']).optional(),
+    name: nameSchema,
+    /** The route's own namespace when absent. */
+    namespace: nameSchema.optional(),
+    /** A Gateway's listener, by name; every listener of the gateway when absent. */
+    sectionName: nameSchema.optional(),
+  })
+  .refine((p) => p.kind === 'Gateway' || p.sectionName === undefined, {
+    path: ['sectionName'],
+    error: 'names a listener, so only with kind: Gateway',
+  });
+
+export const routeSpecSchema = z
+  .strictObject({
+    parentRefs: z.array(parentRefSchema).min(1).max(16),
+    /** Host header values the route serves on its Gateway parents (exact or `*.` wildcard); ignored by Service parents, as in GAMMA. */
+    hostnames: z.array(hostnameSchema).min(1).max(16).optional(),
+    rules: z.array(routeRuleSchema).min(1).max(64),
+  })
+  .superRefine((spec, ctx) => {
+    const gateway = spec.parentRefs.some((p) => p.kind === 'Gateway');
+    if (spec.hostnames !== undefined && !gateway) {
+      // GAMMA gives hostnames no meaning on Service parents; a field that silently does nothing is refused instead.
+      ctx.addIssue({ code: 'custom', path: ['hostnames'], message: 'hostnames apply to Gateway parents only, and every parent is a Service: drop hostnames or attach the route to a Gateway' });
+    }
+    const service = spec.parentRefs.findIndex((p) => (p.kind ?? 'Service') === 'Service');
+    if (service < 0) return;
+    spec.rules.forEach((rule, r) =>
+      rule.filters?.forEach((f, k) => {
+        if (f.type !== 'LocalRateLimit') return;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', r, 'filters', k],
+          message: `LocalRateLimit is enforced by gateways, and parentRefs[${service}] is a Service whose callers would not apply it: put the rate limit on a route whose parents are all Gateways`,
+        });
+      }),
+    );
+  });
 
 export const routeResourceSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
@@ -123,6 +178,7 @@ export const routeResourceSchema = z.strictObject({
 });
 
 export type RouteSpec = z.output<typeof routeSpecSchema>;
+export type ParentRef = z.output<typeof parentRefSchema>;
 export type RouteRule = z.output<typeof routeRuleSchema>;
 export type RouteMatch = z.output<typeof routeMatchSchema>;
 export type RouteFilter = z.output<typeof routeFilterSchema>;

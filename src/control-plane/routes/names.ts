@@ -1,6 +1,6 @@
 /** Names that arrive in paths and query strings, checked with the same rules as in bodies. */
 import { DEFAULT_NAMESPACE, nameSchema } from '../../config/names.js';
-import { parseServiceRef, serviceRef } from '../../config/wire.js';
+import { gatewayRef, isGatewayRef, parseGatewayRef, parseServiceRef, serviceRef } from '../../config/wire.js';
 import type { ValidationIssue } from '../../config/validate.js';
 import { badRequest } from '../http/http-error.js';
 import { invalid } from '../http/validation.js';
@@ -20,8 +20,9 @@ export function queryName(query: URLSearchParams, key: string): string | undefin
 }
 
 /**
- * Service references (`name` or `namespace/name`) to canonical `namespace/name`,
- * deduplicated; every bad one is listed, with `field[i]` as its path.
+ * Watch keys to their canonical form, deduplicated: service references (`name` or `namespace/name`) to
+ * `namespace/name`, gateways (`Gateway/name` or `Gateway/namespace/name`) to `Gateway/namespace/name`;
+ * every bad one is listed, with `field[i]` as its path.
  */
 export function parseRefs(refs: readonly string[], field: string): string[] {
   const { services, issues } = checkRefs(refs, field);
@@ -33,6 +34,12 @@ export function checkRefs(refs: readonly string[], field: string): { services: s
   const issues: ValidationIssue[] = [];
   const out = new Set<string>();
   refs.forEach((ref, i) => {
+    if (isGatewayRef(ref)) {
+      const gw = parseGatewayRef(ref, DEFAULT_NAMESPACE);
+      if (gw) out.add(gatewayRef(gw.namespace, gw.name));
+      else issues.push({ path: `${field}[${i}]`, message: `"${ref.slice(0, 159)}" is not a gateway reference: use "Gateway/<name>" or "Gateway/<namespace>/<name>"` });
+      return;
+    }
     const parsed = parseServiceRef(ref, DEFAULT_NAMESPACE);
     if (parsed) out.add(serviceRef(parsed.namespace, parsed.name));
     else {

@@ -254,7 +254,8 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
     return {
       namespace: ns,
       name: r.metadata.name,
-      parents: r.spec.parentRefs.map((p) => `${p.namespace ?? ns}/${p.name}`),
+      // A Gateway parent keeps its kind, so `describe service` never lists a gateway's routes as a same-named service's.
+      parents: r.spec.parentRefs.map((p) => `${p.kind === 'Gateway' ? 'Gateway/' : ''}${p.namespace ?? ns}/${p.name}`),
       rules: r.spec.rules.map((rule, i) => ({
         name: rule.name ?? `${r.metadata.name}/${i}`,
         backends: rule.backendRefs.map((b) => `${b.name}${b.subset ? `:${b.subset}` : ''} (${b.weight})`),

@@ -2,6 +2,7 @@
 import type { RouteResource } from '../../config/resources.js';
 import { regexError } from '../../config/regex.js';
 import type { ValidationIssue } from '../../config/validate.js';
+import { checkGatewayParent } from './gateway-checks.js';
 import type { World } from './world.js';
 
 interface Ref {
@@ -15,7 +16,10 @@ export function checkRoute(route: RouteResource, at: string, world: World): Vali
   const issue = (path: string, message: string) => issues.push({ path: `${at}${path}`, message });
   const ns = route.metadata.namespace;
 
-  route.spec.parentRefs.forEach((p, k) => checkService(p, ns, `spec.parentRefs[${k}]`, world, issue));
+  route.spec.parentRefs.forEach((p, k) => {
+    if (p.kind === 'Gateway') checkGatewayParent(route, k, world, issue);
+    else checkService(p, ns, `spec.parentRefs[${k}]`, world, issue);
+  });
 
   const names = new Map<string, number>();
   route.spec.rules.forEach((rule, r) => {
@@ -41,7 +45,7 @@ export function checkRoute(route: RouteResource, at: string, world: World): Vali
     const seen = new Map<string, number>();
     (rule.filters ?? []).forEach((f, k) => {
       const where = `${base}.filters[${k}]`;
-      if (f.type === 'URLRewrite' || f.type === 'Fault') {
+      if (f.type === 'URLRewrite' || f.type === 'Fault' || f.type === 'LocalRateLimit') {
         const first = seen.get(f.type);
         if (first !== undefined) issue(where, `a rule takes one ${f.type} filter (also filters[${first}])`);
         else seen.set(f.type, k);

@@ -4,7 +4,7 @@
  * registry knows of instances. Built per apply; applies are rare.
  */
 import type { Instance } from '../../config/instance.js';
-import type { Resource, RouteResource, ServiceResource } from '../../config/resources.js';
+import type { GatewayResource, Resource, RouteResource, ServiceResource } from '../../config/resources.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import { idOf, keyOf } from '../store/store.js';
@@ -23,6 +23,8 @@ export interface World {
   instances(namespace: string, name: string): Instance[];
   /** Every Route after the batch. */
   routes(): Located<RouteResource>[];
+  /** The Gateway resource after the batch. */
+  gateway(namespace: string, name: string): GatewayResource | undefined;
 }
 
 export function worldAfter(store: Store, registry: Registry, batch: readonly Located[], removed: readonly string[] = []): World {
@@ -36,5 +38,6 @@ export function worldAfter(store: Store, registry: Registry, batch: readonly Loc
     known: (namespace, name) => service(namespace, name) !== undefined || registry.hasSeen(namespace, name),
     instances: (namespace, name) => registry.instances(namespace, name),
     routes: () => [...merged.values()].filter((l): l is Located<RouteResource> => l.resource.kind === 'Route'),
+    gateway: (namespace, name) => merged.get(`Gateway/${namespace}/${name}`)?.resource as GatewayResource | undefined,
   };
 }

@@ -1,14 +1,18 @@
 /**
- * Which stored resources belong in which service's snapshot: routes by their
- * parentRefs, authorization policies and peer authentication by selector (or
- * the whole namespace). Rebuilt from the store on each config write — writes
- * are rare, snapshots are many — and it remembers what each resource touched,
- * so an update or delete also refreshes the services it used to apply to.
+ * Which stored resources belong in which snapshot: routes by their parentRefs
+ * (a Service parent puts the route in that service's snapshot, a Gateway parent
+ * in that gateway's), authorization policies and peer authentication by
+ * selector (or the whole namespace). Rebuilt from the store on each config
+ * write — writes are rare, snapshots are many — and it remembers what each
+ * resource touched, so an update or delete also refreshes what it used to
+ * apply to.
  */
 import type { AuthorizationPolicyResource, MtlsMode, PeerAuthenticationResource, Resource, RouteResource } from '../../config/resources.js';
+import { gatewayRef } from '../../config/wire.js';
 import type { Store, StoreChange } from '../store/store.js';
 
 export interface Affected {
+  /** Watch keys: services (`namespace/name`) and gateways (`Gateway/namespace/name`). */
   services: Set<string>;
   namespaces: Set<string>;
 }
@@ -16,6 +20,8 @@ export interface Affected {
 export class ConfigIndex {
   #store: Store;
   #routes = new Map<string, RouteResource[]>();
+  /** `Gateway/namespace/name` -> routes attached to it. */
+  #gatewayRoutes = new Map<string, RouteResource[]>();
   #policiesByService = new Map<string, AuthorizationPolicyResource[]>();
   #policiesByNamespace = new Map<string, AuthorizationPolicyResource[]>();
   #peerAuthByService = new Map<string, PeerAuthenticationResource>();
@@ -30,6 +36,11 @@ export class ConfigIndex {
 
   routesFor(service: string): RouteResource[] {
     return this.#routes.get(service) ?? [];
+  }
+
+  /** Routes with a Gateway parent naming `key` (`Gateway/namespace/name`), in the store's (name) order. */
+  routesForGateway(key: string): RouteResource[] {
+    return this.#gatewayRoutes.get(key) ?? [];
   }
 
   policiesFor(service: string): AuthorizationPolicyResource[] {
@@ -63,6 +74,7 @@ export class ConfigIndex {
 
   rebuild(): void {
     this.#routes.clear();
+    this.#gatewayRoutes.clear();
     this.#policiesByService.clear();
     this.#policiesByNamespace.clear();
     this.#peerAuthByService.clear();
@@ -74,7 +86,14 @@ export class ConfigIndex {
       const ns = resource.metadata.namespace;
       switch (resource.kind) {
         case 'Route':
-          for (const p of resource.spec.parentRefs) push(this.#routes, `${p.namespace ?? ns}/${p.name}`, resource);
+          // A route names a parent once per listener at most, but it is listed once per parent.
+          for (const key of new Set(resource.spec.parentRefs.filter((p) => p.kind === 'Gateway').map((p) => gatewayRef(p.namespace ?? ns, p.name)))) {
+            push(this.#gatewayRoutes, key, resource);
+          }
+          {
+            const view = serviceView(resource);
+            for (const p of resource.spec.parentRefs) if (p.kind !== 'Gateway') push(this.#routes, `${p.namespace ?? ns}/${p.name}`, view);
+          }
           break;
         case 'AuthorizationPolicy':
           if (resource.spec.selector) push(this.#policiesByService, `${ns}/${resource.spec.selector.service}`, resource);
@@ -90,10 +109,24 @@ export class ConfigIndex {
           }
           break;
         case 'Service':
+        case 'Gateway':
           break;
       }
     }
   }
+}
+
+/**
+ * A route as a service's callers get it: its Service parents only, `kind` left out, no `hostnames` (which
+ * Service parents ignore). What a mesh client reads is unchanged, and the snapshot keeps the shape every
+ * client before issue 16 parses strictly: a route that also attaches to a Gateway must not make an
+ * older client drop the service's snapshots. Runs on config writes, never per snapshot.
+ */
+function serviceView(route: RouteResource): RouteResource {
+  const spec = route.spec;
+  if (spec.hostnames === undefined && spec.parentRefs.every((p) => p.kind === undefined)) return route;
+  const parentRefs = spec.parentRefs.filter((p) => p.kind !== 'Gateway').map(({ kind: _kind, ...ref }) => ref);
+  return { ...route, spec: { parentRefs, rules: spec.rules } };
 }
 
 function touchedBy(r: Resource): Affected {
@@ -104,7 +137,10 @@ function touchedBy(r: Resource): Affected {
       out.services.add(`${ns}/${r.metadata.name}`);
       break;
     case 'Route':
-      for (const p of r.spec.parentRefs) out.services.add(`${p.namespace ?? ns}/${p.name}`);
+      for (const p of r.spec.parentRefs) out.services.add(p.kind === 'Gateway' ? gatewayRef(p.namespace ?? ns, p.name) : `${p.namespace ?? ns}/${p.name}`);
+      break;
+    case 'Gateway':
+      out.services.add(gatewayRef(ns, r.metadata.name));
       break;
     case 'AuthorizationPolicy':
     case 'PeerAuthentication':

@@ -1,6 +1,6 @@
-/** What a watcher receives for one service: instances, config, routes, policies, and whether it exists at all. */
-import type { ServiceSnapshot } from '../../config/wire.js';
-import type { ServiceResource } from '../../config/resources.js';
+/** What a watcher receives for one service (instances, config, routes, policies, whether it exists) or one gateway. */
+import type { GatewaySnapshot, ServiceSnapshot } from '../../config/wire.js';
+import type { GatewayResource, ServiceResource } from '../../config/resources.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import type { ConfigIndex } from './config-index.js';
@@ -22,6 +22,22 @@ export function snapshotBuilder(registry: Registry, store: Store, versions: Serv
       routes: index.routesFor(service),
       policies: index.policiesFor(service),
       mtlsMode: index.mtlsModeFor(service, hasCa()),
+    };
+  };
+}
+
+/** A gateway's snapshot, for its watch key `Gateway/namespace/name`: its spec and the routes attached to it. */
+export function gatewaySnapshotBuilder(store: Store, versions: ServiceVersions, index: ConfigIndex): (key: string) => GatewaySnapshot {
+  return (key) => {
+    const [, namespace, name] = key.split('/') as [string, string, string];
+    const stored = store.get({ kind: 'Gateway', namespace, name });
+    return {
+      name,
+      namespace,
+      version: Math.max(versions.of(key), stored?.revision ?? 0),
+      exists: stored !== undefined,
+      config: stored ? (stored.resource as GatewayResource).spec : null,
+      routes: index.routesForGateway(key),
     };
   };
 }

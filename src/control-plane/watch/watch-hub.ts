@@ -1,7 +1,7 @@
 /**
- * Watch streams (SSE). Each stream follows a set of services; when a service
- * changes, its snapshot is built and serialised once and written to every
- * stream that follows it.
+ * Watch streams (SSE). Each stream follows a set of services (and gateways,
+ * keyed `Gateway/namespace/name`); when one changes, its snapshot is built and
+ * serialised once and written to every stream that follows it.
  *
  * Changes are coalesced per event-loop turn (setImmediate), not per timer: a
  * burst of registrations (every instance re-registering after a restart)
@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { ServiceSnapshot, TrustBundle, WatchHello } from '../../config/wire.js';
+import { isGatewayRef, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle, type WatchHello } from '../../config/wire.js';
 import { shortId, type EventLog } from '../log.js';
 import { SSE_HEADERS, SSE_PING, sseEvent } from './sse.js';
 
@@ -20,6 +20,8 @@ export interface WatchHubOptions {
   heartbeatMs: number;
   /** Current state of a service, `namespace/name`. */
   snapshot(service: string): ServiceSnapshot;
+  /** Current state of a gateway, `Gateway/namespace/name`. */
+  gatewaySnapshot(key: string): GatewaySnapshot;
   /** The version counter, sent in the hello so a client knows where the stream starts. */
   revision(): number;
   /** The CA's trust bundle, sent right after the hello on every stream; undefined without a CA. */
@@ -164,8 +166,9 @@ export class WatchHub {
     }
   }
 
-  /** A service's snapshot as an SSE event, or '' while it is held. */
+  /** A service's snapshot as an SSE event, or '' while it is held; a gateway's, never held (its state is all in the store). */
   #event(service: string): string {
+    if (isGatewayRef(service)) return sseEvent('gateway', this.#options.gatewaySnapshot(service));
     const snapshot = this.#options.snapshot(service);
     if (this.#options.held?.(service, snapshot)) {
       this.#heldServices.add(service);
