@@ -66,6 +66,8 @@ export function connectionFrom(values: { 'control-plane'?: string | undefined; t
 export interface ApiResult<T> {
   status: number;
   body: T;
+  /** The answer's Date header (the control plane's clock, to the second): `hyphae check` measures clock skew on it. */
+  date: string | undefined;
 }
 
 export class ApiClient {
@@ -104,7 +106,8 @@ export class ApiClient {
     } catch {
       throw new Error(`the control plane at ${this.conn.url} answered ${method} ${path} with ${res.statusCode} and a body that is not JSON: ${text.slice(0, 200)}`);
     }
-    return { status: res.statusCode, body: parsed as T | ApiErrorBody };
+    const date = res.headers.date;
+    return { status: res.statusCode, body: parsed as T | ApiErrorBody, date: typeof date === 'string' ? date : undefined };
   }
 
   async close(): Promise<void> {

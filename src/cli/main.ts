@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `hyphae` command: dispatches to one of ./commands. */
-import { readFileSync } from 'node:fs';
+import { PACKAGE_VERSION } from '../core/version.js';
 import { UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
 
@@ -20,16 +20,6 @@ Options:
 `;
 }
 
-function version(): string {
-  try {
-    // build/src/cli/main.js -> package.json at the package root.
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined) {
@@ -41,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === '-v' || first === '--version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${PACKAGE_VERSION}\n`);
     return 0;
   }
   let command: Command | undefined;
@@ -75,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
 // uncaught exception (a stack trace, exit 1). A command that only reads stops quietly, like a Unix tool
 // killed by SIGPIPE (exit 0, not 141, so `set -o pipefail` scripts do not fail on `| head`); one that
 // changes something carries on to the end with nobody reading its output, rather than stop half-way.
-const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top']);
+const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top', 'check', 'version', 'completion']);
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
