@@ -1,7 +1,8 @@
 /**
  * A `hyphae` sub-command: one file per command under ./commands, listed in
  * ./commands/index.ts. `run` resolves with the exit code; a UsageError means
- * the command line was wrong (exit 2), any other error a failure (exit 1).
+ * the command line was wrong (exit 2), any other error a failure (exit 1, or
+ * the command's failureExitCode). The codes are listed in docs/usage.md.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -12,6 +13,11 @@ export interface Command {
   /** The full help text, for `hyphae <name> --help`. */
   usage: string;
   run(args: string[]): Promise<number>;
+  /**
+   * The exit code of a failure (an error thrown by run), 1 unless said: `diff` keeps 1 for "there are
+   * differences", as kubectl and diff(1) do, so its failures exit 2.
+   */
+  failureExitCode?: number;
 }
 
 export class UsageError extends Error {

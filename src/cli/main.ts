@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
     const message = err instanceof Error ? err.message : String(err);
     const coded = typeof code === 'string' && code.startsWith('HYPHAE_ERR_') && !message.includes(code) ? `${code}: ${message}` : message;
     process.stderr.write(`hyphae ${command.name}: ${coded}\n`);
-    return 1;
+    return command.failureExitCode ?? 1;
   }
 }
 
