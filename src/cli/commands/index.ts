@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { applyCommand } from './apply.js';
 import { caCommand } from './ca.js';
 import { checkCommand } from './check.js';
+import { completionCommand } from './completion.js';
 import { controlPlaneCommand } from './control-plane.js';
 import { deleteCommand } from './delete.js';
 import { describeCommand } from './describe.js';
@@ -28,4 +29,5 @@ export const commands: readonly Command[] = [
   caCommand,
   checkCommand,
   versionCommand,
+  completionCommand(() => commands),
 ];
