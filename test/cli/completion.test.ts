@@ -40,7 +40,7 @@ describe('hyphae completion', () => {
 
   it('bash completes command names, their flags, their first words, and files after -f', async () => {
     assert.deepEqual(await complete('ch'), ['check']);
-    assert.deepEqual((await complete('c')).sort(), ['ca', 'check', 'completion', 'control-plane']);
+    assert.deepEqual((await complete('c')).sort(), ['ca', 'check', 'completion', 'config', 'control-plane']);
     assert.deepEqual(await complete('apply', '--dr'), ['--dry-run']);
     assert.deepEqual(await complete('ca', ''), ['show', 'rotate', 'retire']);
     assert.deepEqual(await complete('get', 'r'), ['routes']);
@@ -48,6 +48,7 @@ describe('hyphae completion', () => {
     assert.deepEqual(await complete('get', '-n', 'shop', 'se'), ['services'], 'a flag value is not an argument');
     assert.deepEqual(await complete('check', '--o'), ['--output']);
     assert.deepEqual(await complete('completion', ''), ['bash', 'zsh']);
+    assert.deepEqual(await complete('config', 'use'), ['use-context']);
     await mkdir(path.join(dir, 'conf'));
     await writeFile(path.join(dir, 'conf', 'routes.yaml'), '');
     assert.deepEqual(await complete('apply', '-f', 'conf/r'), ['conf/routes.yaml']);

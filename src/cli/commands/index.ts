@@ -4,6 +4,7 @@ import { applyCommand } from './apply.js';
 import { caCommand } from './ca.js';
 import { checkCommand } from './check.js';
 import { completionCommand } from './completion.js';
+import { configCommand } from './config.js';
 import { controlPlaneCommand } from './control-plane.js';
 import { deleteCommand } from './delete.js';
 import { describeCommand } from './describe.js';
@@ -29,5 +30,6 @@ export const commands: readonly Command[] = [
   caCommand,
   checkCommand,
   versionCommand,
+  configCommand,
   completionCommand(() => commands),
 ];
