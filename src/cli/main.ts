@@ -17,6 +17,9 @@ ${list}
 Options:
   -h, --help     show this help (or "hyphae <command> --help" for a command)
   -v, --version  print the version
+
+Exit status: 0 done, 1 failed (hyphae diff: differences; hyphae check: a check
+failed), 2 bad usage. See docs/usage.md.
 `;
 }
 
