@@ -7,6 +7,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { ApiErrorBody } from '../config/wire.js';
 import { UsageError } from './command.js';
 import { connectionHint } from './connection-hint.js';
+import { configPath, findContext } from './contexts/config-file.js';
 
 export const apiFlags = {
   'control-plane': { type: 'string' },
@@ -14,7 +15,12 @@ export const apiFlags = {
   token: { type: 'string' },
   'token-file': { type: 'string' },
   'ca-file': { type: 'string' },
+  context: { type: 'string' },
 } as const;
+
+/** The refusal of --token, shared with `hyphae config set-context`. */
+export const TOKEN_FLAG_REFUSED =
+  '--token puts the token on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): give --token-file <file> (HYPHAE_ADMIN_TOKEN_FILE), or the token in HYPHAE_ADMIN_TOKEN';
 
 export const apiFlagsUsage = `Connection (flags or environment):
   --control-plane <url>  control plane URL (HYPHAE_CONTROL_PLANE, default https://127.0.0.1:15010)
@@ -23,6 +29,10 @@ export const apiFlagsUsage = `Connection (flags or environment):
                          Or the token itself in HYPHAE_ADMIN_TOKEN. Never as a flag: argv is visible
                          to every local user (ps), so --token is refused
   --ca-file <file>       CA certificate that signs the control plane's TLS certificate (HYPHAE_CA_FILE)
+  --context <name>       a context of the config file (HYPHAE_CONFIG, default ~/.config/hyphae/config.yaml;
+                         see hyphae config): its URL, CA file and token file, under these flags only
+  Precedence: flags, then the environment, then the config file's current context (used only
+  when neither a flag nor HYPHAE_CONTROL_PLANE names the control plane).
   Tokens are only sent over https:// (an --insecure control plane has none).`;
 
 export interface ApiConnection {
@@ -31,31 +41,47 @@ export interface ApiConnection {
   ca: string | undefined;
 }
 
-export function connectionFrom(values: { 'control-plane'?: string | undefined; token?: string | undefined; 'token-file'?: string | undefined; 'ca-file'?: string | undefined }): ApiConnection {
-  const url = (values['control-plane'] ?? process.env.HYPHAE_CONTROL_PLANE?.split(',')[0] ?? 'https://127.0.0.1:15010').replace(/\/+$/, '');
+export function connectionFrom(values: {
+  'control-plane'?: string | undefined;
+  token?: string | undefined;
+  'token-file'?: string | undefined;
+  'ca-file'?: string | undefined;
+  context?: string | undefined;
+}): ApiConnection {
+  if (values.token !== undefined) {
+    throw new UsageError(TOKEN_FLAG_REFUSED);
+  }
+  const env = process.env;
+  const envUrl = env.HYPHAE_CONTROL_PLANE?.split(',')[0];
+  if (values.context !== undefined && values['control-plane'] !== undefined) {
+    throw new UsageError('give --context or --control-plane, not both: a context is a control plane with its own CA and token');
+  }
+  // A context's CA and token belong to its URL: it is used only when it also names the control plane, so a
+  // token never goes to a URL the context did not name. --context is a flag: it beats the environment.
+  const named = values.context !== undefined;
+  const ctx = named || (values['control-plane'] === undefined && envUrl === undefined) ? findContext(configPath(env), values.context) : undefined;
+  const fromEnv = named ? {} : { url: envUrl, caFile: env.HYPHAE_CA_FILE, token: env.HYPHAE_ADMIN_TOKEN, tokenFile: env.HYPHAE_ADMIN_TOKEN_FILE };
+  const url = (values['control-plane'] ?? fromEnv.url ?? ctx?.controlPlane ?? 'https://127.0.0.1:15010').replace(/\/+$/, '');
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--control-plane must be an http:// or https:// URL, got "${url}"`);
-  const caFile = values['ca-file'] ?? process.env.HYPHAE_CA_FILE;
+  const caFile = values['ca-file'] ?? fromEnv.caFile ?? ctx?.caFile;
   let ca: string | undefined;
   if (caFile) {
     try {
       ca = readFileSync(caFile, 'utf8');
     } catch (err) {
-      throw new UsageError(`cannot read --ca-file ${caFile}: ${(err as Error).message}`);
+      throw new UsageError(`cannot read --ca-file ${caFile}${values['ca-file'] === undefined && ctx?.caFile === caFile ? ` (caFile of context "${ctx.name}")` : ''}: ${(err as Error).message}`);
     }
   }
-  if (values.token !== undefined) {
-    throw new UsageError(
-      '--token puts the token on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): give --token-file <file> (HYPHAE_ADMIN_TOKEN_FILE), or the token in HYPHAE_ADMIN_TOKEN',
-    );
-  }
   // A flag names this command's choice, so it wins over the environment; then the token, then its file.
-  let token = values['token-file'] === undefined ? process.env.HYPHAE_ADMIN_TOKEN : undefined;
-  const tokenFile = values['token-file'] ?? process.env.HYPHAE_ADMIN_TOKEN_FILE;
+  let token = values['token-file'] === undefined ? fromEnv.token : undefined;
+  const tokenFile = values['token-file'] ?? fromEnv.tokenFile ?? ctx?.tokenFile;
   if (token === undefined && tokenFile) {
     try {
       token = readFileSync(tokenFile, 'utf8').trim();
     } catch (err) {
-      throw new UsageError(`cannot read --token-file ${tokenFile}: ${(err as Error).message}`);
+      throw new UsageError(
+        `cannot read --token-file ${tokenFile}${values['token-file'] === undefined && ctx?.tokenFile === tokenFile ? ` (tokenFile of context "${ctx.name}")` : ''}: ${(err as Error).message}`,
+      );
     }
   }
   // A bearer token over plain HTTP is readable by anyone on the path: never send one there.
@@ -66,6 +92,8 @@ export function connectionFrom(values: { 'control-plane'?: string | undefined; t
 export interface ApiResult<T> {
   status: number;
   body: T;
+  /** The answer's Date header (the control plane's clock, to the second): `hyphae check` measures clock skew on it. */
+  date: string | undefined;
 }
 
 export class ApiClient {
@@ -104,7 +132,8 @@ export class ApiClient {
     } catch {
       throw new Error(`the control plane at ${this.conn.url} answered ${method} ${path} with ${res.statusCode} and a body that is not JSON: ${text.slice(0, 200)}`);
     }
-    return { status: res.statusCode, body: parsed as T | ApiErrorBody };
+    const date = res.headers.date;
+    return { status: res.statusCode, body: parsed as T | ApiErrorBody, date: typeof date === 'string' ? date : undefined };
   }
 
   async close(): Promise<void> {

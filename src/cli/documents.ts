@@ -1,13 +1,19 @@
 /**
  * Resource documents from `-f` arguments: files (YAML or JSON; several
- * documents per file, separated by `---`) and directories (every .yaml, .yml
- * and .json file under them, recursively, in name order). Each document keeps
- * where it came from, so that the control plane's `items[i].<field>` paths can
- * be reported as `file (document n, line l): <field>`.
+ * documents per file, separated by `---`), directories (every .yaml, .yml
+ * and .json file under them, recursively, in name order) and `-` (standard
+ * input, as kubectl reads it). Each document keeps where it came from, so that
+ * the control plane's `items[i].<field>` paths can be reported as
+ * `file (document n, line l): <field>`.
+ *
+ * Directories are read recursively, unlike kubectl without -R: hyphae always
+ * has, and a layout such as conf/routes/ must not quietly drop out of an apply
+ * or a delete; every file read is named in the output, so nothing is hidden.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
+import { UsageError } from './command.js';
 
 export interface SourceDocument {
   /** `dir/file.yaml (document 2, line 14, Route default/api)`. */
@@ -25,30 +31,50 @@ export class DocumentError extends Error {
   }
 }
 
-/** Every document of every file; every unreadable file and syntax error is listed, not just the first. */
-export async function readDocuments(inputs: readonly string[]): Promise<SourceDocument[]> {
+/** How standard input is named in messages (`-f -`). */
+export const STDIN_NAME = '<stdin>';
+
+/**
+ * Every document of every file, in the order given; every unreadable file and syntax error is listed, not
+ * just the first. `-` is standard input (once: a second `-` would read nothing).
+ */
+export async function readDocuments(inputs: readonly string[], stdin: NodeJS.ReadableStream = process.stdin): Promise<SourceDocument[]> {
+  if (inputs.filter((i) => i === '-').length > 1) throw new UsageError('-f - (standard input) can be given once');
   const problems: string[] = [];
-  const files: string[] = [];
-  for (const input of inputs) {
-    try {
-      files.push(...(await expand(input)));
-    } catch (err) {
-      problems.push(`${input}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
-    }
-  }
   const docs: SourceDocument[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      problems.push(`${file}: ${(err as Error).message}`);
+  for (const input of inputs) {
+    if (input === '-') {
+      docs.push(...parseDocuments(STDIN_NAME, await readAll(stdin), problems));
       continue;
     }
-    docs.push(...parseDocuments(file, text, problems));
+    let files: string[];
+    try {
+      files = await expand(input);
+    } catch (err) {
+      problems.push(`${input}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
+      continue;
+    }
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        problems.push(`${file}: ${(err as Error).message}`);
+        continue;
+      }
+      docs.push(...parseDocuments(file, text, problems));
+    }
   }
   if (problems.length > 0) throw new DocumentError(problems);
   return docs;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  // A person at a terminal may not know the command waits for them.
+  if ((stream as { isTTY?: boolean }).isTTY) process.stderr.write('reading resources from standard input (end with Ctrl-D)\n');
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function expand(input: string): Promise<string[]> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `hyphae` command: dispatches to one of ./commands. */
-import { readFileSync } from 'node:fs';
+import { PACKAGE_VERSION } from '../core/version.js';
 import { UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
 
@@ -17,17 +17,10 @@ ${list}
 Options:
   -h, --help     show this help (or "hyphae <command> --help" for a command)
   -v, --version  print the version
-`;
-}
 
-function version(): string {
-  try {
-    // build/src/cli/main.js -> package.json at the package root.
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
+Exit status: 0 done, 1 failed (hyphae diff: differences; hyphae check: a check
+failed), 2 bad usage. See docs/usage.md.
+`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -41,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === '-v' || first === '--version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${PACKAGE_VERSION}\n`);
     return 0;
   }
   let command: Command | undefined;
@@ -67,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     const message = err instanceof Error ? err.message : String(err);
     const coded = typeof code === 'string' && code.startsWith('HYPHAE_ERR_') && !message.includes(code) ? `${code}: ${message}` : message;
     process.stderr.write(`hyphae ${command.name}: ${coded}\n`);
-    return 1;
+    return command.failureExitCode ?? 1;
   }
 }
 
@@ -75,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
 // uncaught exception (a stack trace, exit 1). A command that only reads stops quietly, like a Unix tool
 // killed by SIGPIPE (exit 0, not 141, so `set -o pipefail` scripts do not fail on `| head`); one that
 // changes something carries on to the end with nobody reading its output, rather than stop half-way.
-const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top']);
+const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top', 'check', 'version', 'completion']);
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;

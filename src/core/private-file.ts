@@ -8,7 +8,7 @@
  *
  * POSIX only: where the platform has no uids (Windows) nothing is checked.
  */
-import { realpath, stat } from 'node:fs/promises';
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, MeshError } from './errors.js';
 
@@ -26,14 +26,22 @@ export interface PrivateCheck {
  * sticky bit (/tmp): there, others cannot rename or remove what is ours.
  */
 export async function checkPrivate(target: string, what: string): Promise<PrivateCheck> {
+  return checkPrivateSync(target, what);
+}
+
+/**
+ * The same, for callers that cannot wait (the CLI resolves its connection synchronously): a few stat()
+ * calls, made once at start, which block nothing worth waiting for.
+ */
+export function checkPrivateSync(target: string, what: string): PrivateCheck {
   const uid = typeof process.geteuid === 'function' ? process.geteuid() : undefined;
   let real: string;
   try {
-    real = await realpath(target);
+    real = realpathSync(target);
   } catch (err) {
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot read ${what} ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
-  const st = await stat(real);
+  const st = statSync(real);
   if (uid === undefined) return { real, readableByOthers: false };
   const shown = real === target ? target : `${target} (${real})`;
   const fix = st.isDirectory() ? `chmod 700 ${real}` : `chmod 600 ${real}`;
@@ -47,7 +55,7 @@ export async function checkPrivate(target: string, what: string): Promise<Privat
     throw unsafe(`${what} ${shown} is writable by ${writers(st.mode)} (mode ${octal(st.mode)}): another user could have put it there or changed it. Fix with: ${fix}`, real);
   }
   for (let dir = path.dirname(real); ; dir = path.dirname(dir)) {
-    const d = await stat(dir);
+    const d = statSync(dir);
     if (d.uid !== uid && d.uid !== 0) {
       throw unsafe(
         `${dir}, a parent directory of ${what} ${real}, is owned by uid ${d.uid}, not by this user (uid ${uid}) or root: its owner could swap ${real} for another. Move it, or fix with: chown ${uid} ${dir}`,

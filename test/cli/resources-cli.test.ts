@@ -192,13 +192,15 @@ spec:
     const changed = path.join(dir, 'changed.yaml');
     await writeFile(changed, ROUTES.replace('weight: 90', 'weight: 50').replace('weight: 10', 'weight: 50'));
     const r = await hyphae(['diff', '-f', changed, ...cpFlag]);
-    assert.equal(r.code, 0, r.stderr);
+    // kubectl's convention: 1 when there are differences, 0 when none (below), 2 on an error.
+    assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /^--- stored\/Route\/default\/split\n\+\+\+ new\/Route\/default\/split\n@@ /);
     assert.match(r.stdout, /\n-\s+weight: 90\n/);
     assert.match(r.stdout, /\n\+\s+weight: 50\n/);
     assert.doesNotMatch(r.stdout, /canary/, 'unchanged resources are not shown');
     assert.match(r.stderr, /1 to change, 1 unchanged/);
     const same = await hyphae(['diff', '-f', path.join(dir, 'conf'), ...cpFlag]);
+    assert.equal(same.code, 0, same.stderr);
     assert.equal(same.stdout, '');
     assert.match(same.stderr, /no changes/);
   });

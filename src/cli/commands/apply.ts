@@ -1,13 +1,14 @@
-/** `hyphae apply -f <file|dir>`: create or update resources, all or nothing. */
+/** `hyphae apply -f <file|dir|->`: create or update resources, all or nothing. */
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
 import { type Command, parseCommandArgs } from '../command.js';
 import { intFlag } from '../flags.js';
 import { sendDocuments, type PlannedResult } from './send-documents.js';
 
-const usage = `Usage: hyphae apply -f <file|dir> [-f ...] [--dry-run] [--if-match <revision>]
+const usage = `Usage: hyphae apply -f <file|dir|-> [-f ...] [--dry-run] [--if-match <revision>]
 
 Create or update the resources in the files: YAML or JSON, several documents
-per file (separated by ---), directories read recursively (.yaml, .yml, .json).
+per file (separated by ---), directories read recursively (.yaml, .yml, .json,
+in name order), - for standard input (hyphae get ... -o yaml | hyphae apply -f -).
 Everything is applied in one step or nothing is: every problem is listed with
 its file, document and field path, and the configuration in force stays.
 
@@ -18,7 +19,7 @@ applied and HYPHAE_ERR_CONFLICT names the current revision. Without --if-match
 the last writer wins.
 
 Options:
-  -f, --filename <path>  a file or directory (repeatable)
+  -f, --filename <path>  a file, a directory, or - for standard input (repeatable)
   --dry-run              validate and show what would change, store nothing
   --if-match <revision>  apply only if the configuration is still at this revision
   -h, --help             show this help

@@ -22,6 +22,8 @@ Options:
   --ca-key <file>       its private key (PEM); it is sent to the control plane over TLS
   --force               retire even though old certificates may still be valid
 ${apiFlagsUsage}
+
+Exit status: 0 done, 1 refused or failed (a rotation already staged, old leaves still valid), 2 bad usage.
 `;
 
 interface Status {

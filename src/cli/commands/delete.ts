@@ -7,7 +7,7 @@ import { parseKind } from '../kinds.js';
 import { conflictRevision } from './send-documents.js';
 
 const usage = `Usage: hyphae delete <kind> <name> [-n namespace] [--dry-run] [--if-match <revision>]
-       hyphae delete -f <file|dir> [-f ...] [--dry-run] [--if-match <revision>]
+       hyphae delete -f <file|dir|-> [-f ...] [--dry-run] [--if-match <revision>]
 
 Remove resources: one named on the command line, or every resource in the
 files (identified by kind, namespace and name; the rest of each document is
@@ -18,7 +18,7 @@ must change first (from files, Routes are deleted first).
 
 Options:
   -n, --namespace <ns>   namespace of the named resource (default "default")
-  -f, --filename <path>  a file or directory (repeatable)
+  -f, --filename <path>  a file, a directory, or - for standard input (repeatable)
   --dry-run              check, delete nothing
   --if-match <revision>  delete only if the configuration is still at this revision
                          (several deletes: each at the revision the previous one made;
@@ -67,7 +67,7 @@ export const deleteCommand: Command = {
       if (!found) return 1;
       targets = found;
     } else {
-      if (positionals.length !== 2) throw new UsageError('give <kind> <name>, or -f <file|dir>');
+      if (positionals.length !== 2) throw new UsageError('give <kind> <name>, or -f <file|dir|->');
       targets = [{ kind: parseKind(positionals[0]!), namespace: values.namespace ?? 'default', name: positionals[1]! }];
     }
     const dryRun = values['dry-run'] === true;

@@ -5,7 +5,7 @@ import { toYaml } from '../output.js';
 import { unifiedDiff } from '../text-diff.js';
 import { sendDocuments } from './send-documents.js';
 
-const usage = `Usage: hyphae diff -f <file|dir> [-f ...]
+const usage = `Usage: hyphae diff -f <file|dir|-> [-f ...]
 
 Show what "hyphae apply" would change, as a unified diff between the stored
 resources and the ones in the files, both as the control plane normalises
@@ -14,18 +14,20 @@ apply (a server-side dry run, so it needs the admin token too); nothing is
 stored.
 
 Options:
-  -f, --filename <path>  a file or directory (repeatable)
+  -f, --filename <path>  a file, a directory, or - for standard input (repeatable)
   -h, --help             show this help
 
 ${apiFlagsUsage}
 
-Exit status: 0 (differences or not), 1 invalid or failed, 2 bad usage.
+Exit status (kubectl's and diff's): 0 no differences, 1 differences, 2 the files
+are invalid or rejected, the control plane cannot be reached, or bad usage.
 `;
 
 export const diffCommand: Command = {
   name: 'diff',
   summary: 'show what apply would change',
   usage,
+  failureExitCode: 2,
   async run(args) {
     const { values } = parseCommandArgs({
       args,
@@ -40,7 +42,7 @@ export const diffCommand: Command = {
     const client = new ApiClient(connectionFrom(values));
     try {
       const outcome = await sendDocuments(client, values.filename, true);
-      if (!outcome.ok) return 1;
+      if (!outcome.ok) return 2;
       let changed = 0;
       for (const r of outcome.results) {
         if (r.action === 'unchanged') continue;
@@ -55,7 +57,7 @@ export const diffCommand: Command = {
         `${changed === 0 ? 'no changes' : `${changed} to change`}${unchanged > 0 ? `, ${unchanged} unchanged` : ''} ` +
           `against configuration revision ${outcome.revision} (hyphae apply --if-match ${outcome.revision} applies only onto it)\n`,
       );
-      return 0;
+      return changed === 0 ? 0 : 1;
     } finally {
       await client.close();
     }

@@ -2,6 +2,9 @@
 import type { Command } from '../command.js';
 import { applyCommand } from './apply.js';
 import { caCommand } from './ca.js';
+import { checkCommand } from './check.js';
+import { completionCommand } from './completion.js';
+import { configCommand } from './config.js';
 import { controlPlaneCommand } from './control-plane.js';
 import { deleteCommand } from './delete.js';
 import { describeCommand } from './describe.js';
@@ -11,6 +14,7 @@ import { schemaCommand } from './schema.js';
 import { statusCommand } from './status.js';
 import { tokenCommand } from './token.js';
 import { topCommand } from './top.js';
+import { versionCommand } from './version.js';
 
 export const commands: readonly Command[] = [
   controlPlaneCommand,
@@ -24,4 +28,8 @@ export const commands: readonly Command[] = [
   describeCommand,
   tokenCommand,
   caCommand,
+  checkCommand,
+  versionCommand,
+  configCommand,
+  completionCommand(() => commands),
 ];

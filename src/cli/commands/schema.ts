@@ -17,6 +17,8 @@ schemas the control plane validates with. For YAML files in VS Code:
 Options:
   --kind <kind>  only this kind (Service, Route, AuthorizationPolicy, PeerAuthentication, Gateway)
   -h, --help     show this help
+
+Exit status: 0 printed, 2 bad usage (an unknown kind).
 `;
 
 const byKind = {

@@ -24,7 +24,7 @@ export type SendOutcome = { ok: true; docs: SourceDocument[]; results: PlannedRe
  * `ifMatch`: apply only if the configuration is still at this revision (compare-and-swap).
  */
 export async function sendDocuments(client: ApiClient, files: string[] | undefined, dryRun: boolean, ifMatch?: number): Promise<SendOutcome> {
-  if (!files || files.length === 0) throw new UsageError('-f <file|dir> is required');
+  if (!files || files.length === 0) throw new UsageError('-f <file|dir|-> is required');
   let docs: SourceDocument[];
   try {
     docs = await readDocuments(files);

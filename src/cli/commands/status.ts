@@ -15,6 +15,8 @@ ${commonFlagsUsage}
   -h, --help             show this help
 
 ${apiFlagsUsage}
+
+Exit status: 0 shown (warnings included), 1 the control plane could not be read, 2 bad usage.
 `;
 
 interface Health {

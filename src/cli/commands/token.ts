@@ -25,6 +25,8 @@ Options:
   --ttl <duration>      the token's own lifetime, e.g. 1h or 30d (default: until revoked)
   --json                print the whole answer as JSON
 ${apiFlagsUsage}
+
+Exit status: 0 done, 1 refused or failed (not found, not admin), 2 bad usage.
 `;
 
 export const tokenCommand: Command = {

@@ -20,6 +20,8 @@ ${commonFlagsUsage} (with --once one object, else one per line)
   -h, --help             show this help
 
 ${apiFlagsUsage}
+
+Exit status: 0 stopped with Ctrl-C (or --once printed), 1 the control plane could not be read, 2 bad usage.
 `;
 
 export const topCommand: Command = {

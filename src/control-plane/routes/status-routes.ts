@@ -1,4 +1,5 @@
 /** Health and the service overview. */
+import { PACKAGE_VERSION } from '../../core/version.js';
 import type { Route } from '../http/router.js';
 import type { ApiDeps } from './deps.js';
 
@@ -36,7 +37,8 @@ export function statusRoutes(deps: ApiDeps): Route[] {
         const store = deps.store.health?.() ?? { ok: true, store: 'file' };
         return {
           status: store.ok ? 200 : 503,
-          body: { status: store.ok ? 'ok' : 'unavailable', revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size, store },
+          // version: `hyphae version` and `hyphae check` warn when the CLI and the control plane differ in minor or major.
+          body: { status: store.ok ? 'ok' : 'unavailable', version: PACKAGE_VERSION, revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size, store },
         };
       },
     },
