@@ -36,6 +36,9 @@ export function routeChecks(resources: readonly Resource[], summary: Pick<MeshSu
     const ns = route.metadata.namespace;
     const id = `Route ${ns}/${route.metadata.name}`;
     route.spec.parentRefs.forEach((p, k) => {
+      // A Gateway parent cannot dangle: the control plane refuses a route to a missing gateway or listener,
+      // and the delete of a gateway that routes attach to.
+      if (p.kind === 'Gateway') return;
       const svc = `${p.namespace ?? ns}/${p.name}`;
       if (!services.has(svc) && !known.has(svc)) {
         out.push(

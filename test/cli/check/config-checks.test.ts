@@ -71,4 +71,19 @@ describe('routeChecks', () => {
       ['ok'],
     );
   });
+
+  it('a route attached to a Gateway is not warned about as attached to an unknown service', () => {
+    const gatewayRoute = parse({
+      apiVersion: 'hyphae.dev/v1',
+      kind: 'Route',
+      metadata: { name: 'edge-api' },
+      spec: { parentRefs: [{ kind: 'Gateway', name: 'edge' }], hostnames: ['api.example.com'], rules: [{ backendRefs: [{ name: 'api' }] }] },
+    });
+    const toUnknown = parse({ apiVersion: 'hyphae.dev/v1', kind: 'Route', metadata: { name: 'lost' }, spec: { parentRefs: [{ name: 'nosuch' }], rules: [{ backendRefs: [{ name: 'api' }] }] } });
+    const lines = routeChecks([service, gatewayRoute, toUnknown], summary([instance({ version: 'v1' })])).filter((l) => l.verdict !== 'ok');
+    assert.deepEqual(
+      lines.map((l) => l.message.split(' (')[0]),
+      ['Route default/lost is attached to default/nosuch'],
+    );
+  });
 });
