@@ -56,7 +56,7 @@ describe('hyphae CLI with Gateways (examples/gateway)', () => {
     assert.equal((JSON.parse(one.stdout) as { kind: string }).kind, 'Gateway');
     const missing = await hyphae(['get', 'gateway', 'nope', ...flags]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /no gateway default\/nope/);
+    assert.match(missing.stderr, /no Gateway default\/nope/);
 
     const routes = await hyphae(['get', 'routes', ...flags]);
     assert.match(routes.stdout, /public-api\s+Gateway\/edge:apis\s+1/);

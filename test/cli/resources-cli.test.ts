@@ -180,12 +180,64 @@ spec:
 
     const missing = await hyphae(['get', 'routes', 'nope', ...cpFlag]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /no route default\/nope/);
+    assert.match(missing.stderr, /no Route default\/nope/);
     const bad = await hyphae(['get', 'gadgets', ...cpFlag]);
     assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown kind "gadgets"; known kinds: Service, Route, AuthorizationPolicy, PeerAuthentication, Gateway/);
     const badFormat = await hyphae(['get', 'routes', '-o', 'xml', ...cpFlag]);
     assert.equal(badFormat.code, 2);
     assert.match(badFormat.stderr, /-o must be json or yaml/);
+  });
+
+  it('get of every kind: Service resources apply back from -o yaml and -o json, policies and peer authentication list, -A', async () => {
+    // What `get --help` promises: the output applies again, here through stdin.
+    const yaml = await hyphae(['get', 'services', 'api', '-o', 'yaml', ...cpFlag]);
+    assert.equal(yaml.code, 0, yaml.stderr);
+    assert.match(yaml.stdout, /^apiVersion: hyphae.dev\/v1\nkind: Service\nmetadata:\n {2}name: api\n/);
+    const yamlFile = path.join(dir, 'svc-roundtrip.yaml');
+    await writeFile(yamlFile, yaml.stdout);
+    assert.equal((await hyphae(['apply', '-f', yamlFile, ...cpFlag])).stdout, 'Service default/api unchanged\n');
+    const list = await hyphae(['get', 'svc', '-A', '-o', 'json', ...cpFlag]);
+    const parsed = JSON.parse(list.stdout) as { items: { kind: string; metadata: { namespace: string; name: string } }[] };
+    assert.deepEqual(
+      parsed.items.map((r) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`),
+      ['Service default/api', 'Service shop/web'],
+    );
+    const jsonFile = path.join(dir, 'svc-roundtrip.json');
+    await writeFile(jsonFile, list.stdout);
+    assert.equal((await hyphae(['apply', '-f', jsonFile, ...cpFlag])).stdout, 'Service default/api unchanged\nService shop/web unchanged\n');
+
+    const policies = path.join(dir, 'policies.yaml');
+    await writeFile(
+      policies,
+      `apiVersion: hyphae.dev/v1
+kind: AuthorizationPolicy
+metadata: { name: api-from-web }
+spec: { selector: { service: api }, action: ALLOW, rules: [{ from: { principals: ["spiffe://mesh.local/ns/default/sa/web"] } }] }
+---
+apiVersion: hyphae.dev/v1
+kind: PeerAuthentication
+metadata: { name: shop-permissive, namespace: shop }
+spec: { mode: PERMISSIVE }
+`,
+    );
+    const applied = await hyphae(['apply', '-f', policies, ...cpFlag]);
+    assert.equal(applied.code, 0, applied.stderr);
+    try {
+      const authz = await hyphae(['get', 'authorizationpolicies', ...cpFlag]);
+      assert.equal(authz.code, 0, authz.stderr);
+      assert.match(authz.stdout, /^NAMESPACE\s+NAME\s+ACTION\s+SERVICE\s+RULES\ndefault\s+api-from-web\s+ALLOW\s+api\s+1\n$/);
+      const peer = await hyphae(['get', 'peerauth', '-n', 'shop', ...cpFlag]);
+      assert.match(peer.stdout, /^NAMESPACE\s+NAME\s+SERVICE\s+MODE\nshop\s+shop-permissive\s+\(namespace\)\s+PERMISSIVE\n$/);
+      const one = await hyphae(['get', 'PeerAuthentication', 'shop-permissive', '-n', 'shop', '-o', 'yaml', ...cpFlag]);
+      assert.match(one.stdout, /^apiVersion: hyphae.dev\/v1\nkind: PeerAuthentication\n/);
+      assert.equal((await hyphae(['get', 'authz', 'nope', ...cpFlag])).stderr, 'no AuthorizationPolicy default/nope\n');
+      const both = await hyphae(['get', 'svc', '-A', '-n', 'shop', ...cpFlag]);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /-A and -n exclude each other/);
+    } finally {
+      await hyphae(['delete', '-f', policies, ...cpFlag]);
+    }
   });
 
   it('diff -f shows a unified diff of what apply would change, and stores nothing', async () => {

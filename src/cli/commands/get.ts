@@ -1,38 +1,48 @@
-/** `hyphae get routes|services|instances|gateways [name]`: what the control plane holds. */
+/** `hyphae get <kind>|instances [name]`: what the control plane holds. */
 import type { Instance } from '../../config/instance.js';
-import type { GatewayResource, RouteResource, ServiceResource } from '../../config/resources.js';
+import {
+  resourceKinds,
+  type AuthorizationPolicyResource,
+  type GatewayResource,
+  type PeerAuthenticationResource,
+  type Resource,
+  type ResourceKind,
+  type RouteResource,
+  type ServiceResource,
+} from '../../config/resources.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
+import { parseKind } from '../kinds.js';
 import { json, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
 
-const usage = `Usage: hyphae get routes|services|instances|gateways [name] [-n namespace] [-o json|yaml]
+const usage = `Usage: hyphae get <kind>|instances [name] [-n namespace | -A] [-o json|yaml]
 
-List what the control plane holds: Route resources, services (registered or
-configured, with their Service resource), instances (of one service when
-a name is given), or Gateway resources (with their listeners and the number
-of Routes attached). Without -n, every namespace; a name alone means the
-"default" namespace.
+List what the control plane holds: resources of one kind (${resourceKinds.join(', ')};
+plural, lower case and short names such as svc, authz, peerauth, gw work too), or
+instances (of one service when a name is given). Services list every service
+registered or configured, with its instance count. Without -n, every namespace
+(-A says so explicitly); a name alone means the "default" namespace.
 
 Options:
-  -n, --namespace <ns>  only this namespace
-  -o, --output <fmt>    json or yaml instead of a table (YAML output can be applied again)
-  -h, --help            show this help
+  -n, --namespace <ns>    only this namespace
+  -A, --all-namespaces    every namespace (the default without -n)
+  -o, --output <fmt>      json or yaml instead of a table: the stored resources themselves, so
+                          the output can be applied again (hyphae get svc api -o yaml | hyphae apply -f -);
+                          a list is {items: [...]} in JSON, one YAML document per resource
+  -h, --help              show this help
 
 ${apiFlagsUsage}
 
 Exit status: 0, 1 when a named object does not exist or the call failed, 2 bad usage.
 `;
 
-type What = 'routes' | 'services' | 'instances' | 'gateways';
+type What = ResourceKind | 'instances';
 
 function what(value: string | undefined): What {
-  if (value === undefined) throw new UsageError('say what to get: routes, services, instances or gateways');
+  if (value === undefined) throw new UsageError(`say what to get: ${resourceKinds.join(', ')} or instances`);
   const v = value.toLowerCase();
-  if (v === 'route' || v === 'routes') return 'routes';
-  if (v === 'service' || v === 'services' || v === 'svc') return 'services';
   if (v === 'instance' || v === 'instances') return 'instances';
-  if (v === 'gateway' || v === 'gateways' || v === 'gw') return 'gateways';
-  throw new UsageError(`cannot get "${value}": use routes, services, instances or gateways`);
+  return parseKind(value);
 }
 
 export const getCommand: Command = {
@@ -44,7 +54,13 @@ export const getCommand: Command = {
       args,
       strict: true,
       allowPositionals: true,
-      options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+        ...apiFlags,
+      },
     });
     if (values.help) {
       process.stdout.write(usage);
@@ -54,8 +70,9 @@ export const getCommand: Command = {
     const kind = what(positionals[0]);
     const name = positionals[1];
     const format = outputFormat(values.output);
+    if (values['all-namespaces'] && values.namespace !== undefined) throw new UsageError('-A and -n exclude each other');
     // A name without -n means the default namespace, as everywhere in hyphae.
-    const namespace = values.namespace ?? (name !== undefined ? 'default' : undefined);
+    const namespace = values.namespace ?? (name !== undefined && !values['all-namespaces'] ? 'default' : undefined);
     const client = new ApiClient(connectionFrom(values));
     try {
       const get = async <T>(path: string): Promise<T> => {
@@ -64,53 +81,39 @@ export const getCommand: Command = {
         return res.body as T;
       };
       const keep = (ns: string, n: string) => (namespace === undefined || ns === namespace) && (name === undefined || n === name);
+      const stored = async <K extends ResourceKind>(k: K) =>
+        (await get<{ items: Extract<Resource, { kind: K }>[] }>(`/v1/resources?kind=${k}`)).items.filter((r) => keep(r.metadata.namespace, r.metadata.name));
+      const single = name !== undefined;
       let printed: number;
-      switch (kind) {
-        case 'routes': {
-          const { items } = await get<{ items: RouteResource[] }>('/v1/resources?kind=Route');
-          printed = printRoutes(
-            items.filter((r) => keep(r.metadata.namespace, r.metadata.name)),
-            format,
-            name !== undefined,
-          );
-          break;
-        }
-        case 'services': {
-          const [{ services }, { items }] = await Promise.all([
-            get<{ services: { namespace: string; name: string; instances: number }[] }>('/v1/services'),
-            get<{ items: ServiceResource[] }>('/v1/resources?kind=Service'),
-          ]);
-          const byKey = new Map(items.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
-          const rows = services
-            .filter((s) => keep(s.namespace, s.name))
-            .map((s) => ({ namespace: s.namespace, name: s.name, instances: s.instances, resource: byKey.get(`${s.namespace}/${s.name}`) ?? null }));
-          printed = printServices(rows, format, name !== undefined);
-          break;
-        }
-        case 'gateways': {
-          const [{ items }, { items: routes }] = await Promise.all([get<{ items: GatewayResource[] }>('/v1/resources?kind=Gateway'), get<{ items: RouteResource[] }>('/v1/resources?kind=Route')]);
-          printed = printGateways(
-            items.filter((g) => keep(g.metadata.namespace, g.metadata.name)),
-            routes,
-            format,
-            name !== undefined,
-          );
-          break;
-        }
-        case 'instances': {
-          const query =
-            name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
-          const { instances } = await get<{ instances: Instance[] }>(`/v1/instances${query}`);
-          printed = printInstances(instances, format);
-          break;
-        }
+      if (kind === 'instances') {
+        const query =
+          name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
+        const { instances } = await get<{ instances: Instance[] }>(`/v1/instances${query}`);
+        printed = printInstances(instances, format);
+      } else if (kind === 'Service') {
+        const [{ services }, items] = await Promise.all([get<{ services: { namespace: string; name: string; instances: number }[] }>('/v1/services'), stored('Service')]);
+        const byKey = new Map(items.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
+        const rows = services
+          .filter((s) => keep(s.namespace, s.name))
+          .map((s) => ({ namespace: s.namespace, name: s.name, instances: s.instances, resource: byKey.get(`${s.namespace}/${s.name}`) ?? null }));
+        printed = printServices(rows, format, single);
+      } else if (format !== 'table') {
+        printed = printResources(await stored(kind), format, single);
+      } else if (kind === 'Route') {
+        printed = printRoutes(await stored('Route'));
+      } else if (kind === 'Gateway') {
+        const [gateways, routes] = await Promise.all([stored('Gateway'), get<{ items: RouteResource[] }>('/v1/resources?kind=Route')]);
+        printed = printGateways(gateways, routes.items);
+      } else if (kind === 'AuthorizationPolicy') {
+        printed = printPolicies(await stored('AuthorizationPolicy'));
+      } else {
+        printed = printPeerAuthentications(await stored('PeerAuthentication'));
       }
       if (printed === 0 && name !== undefined) {
-        const label = { routes: 'route', services: 'service', instances: 'instances of service', gateways: 'gateway' }[kind];
-        process.stderr.write(`no ${label} ${namespace}/${name}\n`);
+        process.stderr.write(`no ${kind === 'instances' ? 'instances of service' : kind} ${namespace}/${name}\n`);
         return 1;
       }
-      if (printed === 0 && format === 'table') process.stderr.write(`no ${kind}${namespace !== undefined ? ` in namespace ${namespace}` : ''}\n`);
+      if (printed === 0 && format === 'table') process.stderr.write(`no ${kind === 'instances' ? kind : `${kind} resources`}${namespace !== undefined ? ` in namespace ${namespace}` : ''}\n`);
       return 0;
     } finally {
       await client.close();
@@ -118,10 +121,15 @@ export const getCommand: Command = {
   },
 };
 
-function printRoutes(routes: RouteResource[], format: OutputFormat, single: boolean): number {
-  if (format === 'json') process.stdout.write(json(single ? routes[0] : { items: routes }));
-  else if (format === 'yaml') process.stdout.write(yamlDocuments(routes));
-  else if (routes.length > 0) {
+/** The stored resources as they are, so that the output applies again: what -o json|yaml promises. */
+function printResources(items: readonly Resource[], format: 'json' | 'yaml', single: boolean): number {
+  if (format === 'json') process.stdout.write(json(single ? items[0] : { items }));
+  else process.stdout.write(yamlDocuments(items));
+  return items.length;
+}
+
+function printRoutes(routes: RouteResource[]): number {
+  if (routes.length > 0) {
     const rows = routes.map((r) => {
       const ns = r.metadata.namespace;
       const ref = (s: { name: string; namespace?: string | undefined; subset?: string | undefined }) =>
@@ -142,10 +150,8 @@ function attachedTo(gateway: GatewayResource, routes: readonly RouteResource[]):
   return routes.filter((r) => r.spec.parentRefs.some((p) => p.kind === 'Gateway' && p.name === name && (p.namespace ?? r.metadata.namespace) === namespace)).length;
 }
 
-function printGateways(gateways: GatewayResource[], routes: readonly RouteResource[], format: OutputFormat, single: boolean): number {
-  if (format === 'json') process.stdout.write(json(single ? gateways[0] : { items: gateways }));
-  else if (format === 'yaml') process.stdout.write(yamlDocuments(gateways));
-  else if (gateways.length > 0) {
+function printGateways(gateways: GatewayResource[], routes: readonly RouteResource[]): number {
+  if (gateways.length > 0) {
     const rows = gateways.map((g) => [
       g.metadata.namespace,
       g.metadata.name,
@@ -165,9 +171,18 @@ interface ServiceRow {
 }
 
 function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean): number {
-  if (format === 'json') process.stdout.write(json(single ? rows[0] : { services: rows }));
-  else if (format === 'yaml') process.stdout.write(yamlDocuments(single ? rows.slice(0, 1) : [{ services: rows }]));
-  else if (rows.length > 0) {
+  if (format !== 'table') {
+    // The Service resources, which apply again; a service that is only registered has none (defaults apply),
+    // which YAML says in a comment and JSON leaves out. The instance counts are in `get instances`.
+    const resources = rows.flatMap((r) => (r.resource ? [r.resource] : []));
+    if (format === 'json') printResources(resources, format, single);
+    else {
+      const bare = rows.filter((r) => !r.resource).map((r) => `# ${r.namespace}/${r.name}: registered, no Service resource (the defaults apply)\n`);
+      process.stdout.write(bare.join('') + (bare.length > 0 && resources.length > 0 ? '---\n' : '') + yamlDocuments(resources));
+    }
+    return rows.length;
+  }
+  if (rows.length > 0) {
     const cells = rows.map((s) => [
       s.namespace,
       s.name,
@@ -196,4 +211,20 @@ function printInstances(instances: Instance[], format: OutputFormat): number {
     process.stdout.write(table(['NAMESPACE', 'SERVICE', 'INSTANCE', 'WEIGHT', 'LABELS'], rows));
   }
   return instances.length;
+}
+
+function printPolicies(policies: AuthorizationPolicyResource[]): number {
+  if (policies.length > 0) {
+    const rows = policies.map((p) => [p.metadata.namespace, p.metadata.name, p.spec.action, p.spec.selector ? p.spec.selector.service : '(namespace)', String(p.spec.rules.length)]);
+    process.stdout.write(table(['NAMESPACE', 'NAME', 'ACTION', 'SERVICE', 'RULES'], rows));
+  }
+  return policies.length;
+}
+
+function printPeerAuthentications(items: PeerAuthenticationResource[]): number {
+  if (items.length > 0) {
+    const rows = items.map((p) => [p.metadata.namespace, p.metadata.name, p.spec.selector ? p.spec.selector.service : '(namespace)', p.spec.mode]);
+    process.stdout.write(table(['NAMESPACE', 'NAME', 'SERVICE', 'MODE'], rows));
+  }
+  return items.length;
 }
