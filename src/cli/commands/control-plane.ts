@@ -12,7 +12,11 @@ import {
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  DEFAULT_METRICS_MAX_CONNECTIONS,
   ETCD3_INSTALL_COMMAND,
+  eventLog,
+  LOG_FORMATS,
+  type LogFormat,
   MIN_LISTENER_TIMEOUT_MS,
   DEFAULT_MAX_INSTANCES_PER_SERVICE,
   DEFAULT_MAX_INSTANCES_PER_TOKEN,
@@ -109,6 +113,33 @@ function envJoinTokens(env: NodeJS.ProcessEnv): string[] {
   return specs;
 }
 
+/** The port the help suggests: the OpenTelemetry Prometheus exporter's default, which scrape setups already expect. */
+const DEFAULT_METRICS_PORT = 9464;
+
+/** --metrics-listen <host:port | port | [ipv6]:port>: loopback unless a host is given. */
+function parseMetricsListen(value: string | undefined, maxConnections: number | undefined): ControlPlaneOptions['metricsListen'] {
+  if (value === undefined) {
+    if (maxConnections !== undefined) throw new UsageError('--metrics-max-connections needs --metrics-listen');
+    return undefined;
+  }
+  const v = value.trim();
+  const bad = () => new UsageError(`--metrics-listen must be <host>:<port>, <port> or [<ipv6>]:<port> (e.g. ${DEFAULT_HOST}:${DEFAULT_METRICS_PORT}), got "${value.slice(0, 100)}"`);
+  let host: string | undefined;
+  let portText = v;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(v);
+  if (bracketed) [, host, portText] = bracketed as unknown as [string, string, string];
+  else if (v.includes(':')) {
+    const i = v.indexOf(':');
+    // One colon: host:port. An IPv6 address needs brackets, as in a URL.
+    if (i === 0 || v.indexOf(':', i + 1) >= 0) throw bad();
+    host = v.slice(0, i);
+    portText = v.slice(i + 1);
+  }
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad();
+  const port = Number(portText);
+  return { port, ...(host !== undefined && { host }), ...(maxConnections !== undefined && { maxConnections }) };
+}
+
 const usage = `Usage: hyphae control-plane [options]
 
 Run the hyphae control plane: service registry, configuration store,
@@ -124,6 +155,13 @@ the data directory. With --store etcd the CA (its keys encrypted with
 every replica; give every replica the same key file and --admin-token-file.
 
 Options:
+  --log-format <text|json>  text (default): a timestamp and a message per line; json: one object
+                         per line with time, level, msg, component and the event's fields
+  --metrics-listen <[host:]port>  also serve GET /metrics (Prometheus text format) on a second,
+                         plain-HTTP listener with no token, bound to ${DEFAULT_HOST} unless a host is
+                         given (e.g. ${DEFAULT_HOST}:${DEFAULT_METRICS_PORT}). Without it, GET /metrics on the API
+                         needs a viewer or admin token: the recommended setup for a remote Prometheus
+  --metrics-max-connections <n>  connections the metrics listener keeps open at once (default ${DEFAULT_METRICS_MAX_CONNECTIONS})
   --port <port>          TCP port, 0 for any free one (default ${DEFAULT_PORT})
   --host <address>       address to listen on (default ${DEFAULT_HOST})
   --data-dir <dir>       where configuration is stored (default ${DEFAULT_DATA_DIR})
@@ -197,6 +235,9 @@ export const controlPlaneCommand: Command = {
       options: {
         port: { type: 'string' },
         host: { type: 'string' },
+        'log-format': { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        'metrics-max-connections': { type: 'string' },
         'data-dir': { type: 'string' },
         ttl: { type: 'string' },
         'heartbeat-ms': { type: 'string' },
@@ -247,8 +288,12 @@ export const controlPlaneCommand: Command = {
           '(one [<ns>/]<service>=<secret> per line), or set HYPHAE_JOIN_TOKENS',
       );
     }
+    const logFormat = stringFlag('log-format', values['log-format']) ?? 'text';
+    if (!LOG_FORMATS.includes(logFormat as LogFormat)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got "${logFormat.slice(0, 50)}"`);
     const options = {
       port: intFlag('port', values.port, 0, 65535),
+      logFormat: logFormat as LogFormat,
+      metricsListen: parseMetricsListen(stringFlag('metrics-listen', values['metrics-listen']), intFlag('metrics-max-connections', values['metrics-max-connections'], 1, 10_000)),
       host: stringFlag('host', values.host),
       dataDir: stringFlag('data-dir', values['data-dir']) ?? DEFAULT_DATA_DIR,
       defaultTtlSeconds: numberFlag('ttl', values.ttl, MIN_TTL_SECONDS, MAX_TTL_SECONDS),
@@ -288,7 +333,8 @@ export const controlPlaneCommand: Command = {
 
     // A reader that goes away (`| head`) must not kill the control plane with EPIPE.
     process.stdout.on('error', () => {});
-    const controlPlane = await createControlPlane({ ...options, log: (line) => process.stdout.write(`${line}\n`) });
+    const sink = (line: string) => process.stdout.write(`${line}\n`);
+    const controlPlane = await createControlPlane({ ...options, log: sink });
 
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -298,7 +344,8 @@ export const controlPlaneCommand: Command = {
     const force = () => process.exit(1);
     process.once('SIGTERM', force);
     process.once('SIGINT', force);
-    process.stdout.write(`${new Date().toISOString()} shutting down (${signal})\n`);
+    // Through the same formatter as the control plane's own lines, so a JSON log stays JSON to its last line.
+    eventLog(sink, options.logFormat)(`shutting down (${signal})`, { signal });
     await controlPlane.close();
     return 0;
   },
