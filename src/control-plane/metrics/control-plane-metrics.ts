@@ -11,7 +11,7 @@
  * where ours is an increment on a cell held by the route.
  */
 import type { Route } from '../http/router.js';
-import { CounterFamily, GaugeFamily, HistogramFamily, gauge, renderAll, type CounterCell, type Family, type HistogramCell } from './instruments.js';
+import { CounterFamily, GaugeFamily, HistogramFamily, readAtScrape, renderAll, type CounterCell, type Family, type HistogramCell } from './instruments.js';
 import { processMetrics } from './process-metrics.js';
 
 /** Seconds. The control plane answers from memory in well under a millisecond; a store write takes one to tens. */
@@ -99,11 +99,11 @@ export class ControlPlaneMetrics {
     this.#families = [
       this.#requests,
       this.#durations,
-      gauge('hyphae_control_plane_watch_streams', 'Open watch streams (GET /v1/watch).', () => sources.watchStreams()),
-      gauge('hyphae_control_plane_stats_streams', 'Open stats streams (GET /v1/stats/stream, the dashboard).', () => sources.statsStreams()),
+      readAtScrape('hyphae_control_plane_watch_streams', 'Open watch streams (GET /v1/watch).', () => sources.watchStreams()),
+      readAtScrape('hyphae_control_plane_stats_streams', 'Open stats streams (GET /v1/stats/stream, the dashboard).', () => sources.statsStreams()),
       this.#push,
-      gauge('hyphae_control_plane_registry_services', 'Services in the registry (seen since start, with or without instances).', () => sources.services()),
-      gauge('hyphae_control_plane_registry_instances', 'Registered instances.', () => sources.instances()),
+      readAtScrape('hyphae_control_plane_registry_services', 'Services in the registry (seen since start, with or without instances).', () => sources.services()),
+      readAtScrape('hyphae_control_plane_registry_instances', 'Registered instances.', () => sources.instances()),
       new GaugeFamily('hyphae_control_plane_config_resources', 'Stored configuration resources, by kind.', ['kind'], () =>
         [...sources.resources()].map(([kind, value]) => ({ labels: [kind], value })),
       ),

@@ -137,7 +137,7 @@ export class GaugeFamily implements Family {
 }
 
 /** One sample without labels, read when scraped. */
-export function gauge(name: string, help: string, read: () => number | undefined | Promise<number | undefined>, type: 'gauge' | 'counter' = 'gauge'): GaugeFamily {
+export function readAtScrape(name: string, help: string, read: () => number | undefined | Promise<number | undefined>, type: 'gauge' | 'counter' = 'gauge'): GaugeFamily {
   return new GaugeFamily(
     name,
     help,

@@ -6,7 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { openFileLimit } from '../../core/listener-guard.js';
-import { gauge, type Family } from './instruments.js';
+import { readAtScrape, type Family } from './instruments.js';
 
 const START_TIME_SECONDS = Math.round(Date.now() / 1000 - process.uptime());
 
@@ -32,17 +32,15 @@ export interface ProcessMetrics {
 }
 
 export function processMetrics(): ProcessMetrics {
-  // Between scrapes, as prom-client does: the p99 and max of the loop's delay since the last one.
+  // Between scrapes, as prom-client does: the p99 and max of the loop's delay since the last one
+  // (the max is read last, and resets the histogram for the next scrape).
   const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
-  const sinceLastScrape = (read: (h: IntervalHistogram) => number) => () => {
-    const v = delay.count > 0 ? read(delay) / 1e9 : 0;
-    return v;
-  };
+  const seconds = (ns: number) => (delay.count > 0 ? ns / 1e9 : 0);
   const families: Family[] = [
-    gauge('process_cpu_user_seconds_total', 'User CPU time spent, in seconds.', () => process.cpuUsage().user / 1e6, 'counter'),
-    gauge('process_cpu_system_seconds_total', 'System CPU time spent, in seconds.', () => process.cpuUsage().system / 1e6, 'counter'),
-    gauge(
+    readAtScrape('process_cpu_user_seconds_total', 'User CPU time spent, in seconds.', () => process.cpuUsage().user / 1e6, 'counter'),
+    readAtScrape('process_cpu_system_seconds_total', 'System CPU time spent, in seconds.', () => process.cpuUsage().system / 1e6, 'counter'),
+    readAtScrape(
       'process_cpu_seconds_total',
       'User and system CPU time spent, in seconds.',
       () => {
@@ -51,20 +49,16 @@ export function processMetrics(): ProcessMetrics {
       },
       'counter',
     ),
-    gauge('process_resident_memory_bytes', 'Resident memory size, in bytes.', () => process.memoryUsage.rss()),
-    gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => START_TIME_SECONDS),
-    gauge('process_open_fds', 'Open file descriptors.', openFds),
-    gauge('process_max_fds', 'The soft limit of open file descriptors.', () => openFileLimit()),
-    gauge('nodejs_eventloop_lag_seconds', 'How late a callback queued at scrape time ran, in seconds.', loopLag),
-    gauge(
-      'nodejs_eventloop_lag_p99_seconds',
-      'The 99th percentile of the event loop delay since the last scrape, in seconds.',
-      sinceLastScrape((h) => h.percentile(99)),
-    ),
-    gauge('nodejs_eventloop_lag_max_seconds', 'The longest event loop delay since the last scrape, in seconds.', () => {
-      const v = sinceLastScrape((h) => h.max)();
+    readAtScrape('process_resident_memory_bytes', 'Resident memory size, in bytes.', () => process.memoryUsage.rss()),
+    readAtScrape('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => START_TIME_SECONDS),
+    readAtScrape('process_open_fds', 'Open file descriptors.', openFds),
+    readAtScrape('process_max_fds', 'The soft limit of open file descriptors.', () => openFileLimit()),
+    readAtScrape('nodejs_eventloop_lag_seconds', 'How late a callback queued at scrape time ran, in seconds.', loopLag),
+    readAtScrape('nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the event loop delay since the last scrape, in seconds.', () => seconds(delay.percentile(99))),
+    readAtScrape('nodejs_eventloop_lag_max_seconds', 'The longest event loop delay since the last scrape, in seconds.', () => {
+      const max = seconds(delay.max);
       delay.reset();
-      return v;
+      return max;
     }),
   ];
   return { families, close: () => delay.disable() };
