@@ -40,6 +40,7 @@ const DEFAULT_DATA_DIR = '.hyphae/control-plane';
 async function storeFlags(
   values: Record<string, string | string[] | boolean | undefined>,
   env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
 ): Promise<Pick<ControlPlaneOptions, 'store' | 'etcd' | 'caEncryptionKeyFile' | 'caEncryptionKey'>> {
   const str = (name: string) => stringFlag(name, values[name] as string | undefined);
   const store = str('store') ?? 'file';
@@ -65,7 +66,7 @@ async function storeFlags(
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new UsageError('give --etcd-cert and --etcd-key together');
   // A password in argv is visible to every user of the host (ps): only a file or the environment.
   let password: string | undefined;
-  if (passwordFile !== undefined) password = await readSecretFile(passwordFile, '--etcd-password-file');
+  if (passwordFile !== undefined) password = await readSecretFile(passwordFile, '--etcd-password-file', warn);
   else if (username !== undefined && env.HYPHAE_ETCD_PASSWORD) password = env.HYPHAE_ETCD_PASSWORD;
   if (username === undefined && passwordFile !== undefined) throw new UsageError('--etcd-password-file needs --etcd-username');
   if (username !== undefined && password === undefined) throw new UsageError('--etcd-username needs its password in --etcd-password-file <file> or HYPHAE_ETCD_PASSWORD');
@@ -84,10 +85,10 @@ async function storeFlags(
   };
 }
 
-async function readSecretFile(file: string, flag: string): Promise<string> {
+async function readSecretFile(file: string, flag: string, warn: (message: string) => void): Promise<string> {
   // Refused if another user could have written it, as every secret file of the control plane is.
   const { readableByOthers } = await checkPrivate(file, flag);
-  if (readableByOthers) process.stderr.write(`hyphae control-plane: WARNING ${flag} ${file} can be read by other users; it is a secret: chmod 600 it\n`);
+  if (readableByOthers) warn(`WARNING ${flag} ${file} can be read by other users; it is a secret: chmod 600 it`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -140,6 +141,12 @@ function parseMetricsListen(value: string | undefined, maxConnections: number | 
   return { port, ...(host !== undefined && { host }), ...(maxConnections !== undefined && { maxConnections }) };
 }
 
+/** A warning before the control plane (and its log) exists: on stderr, as JSON too with --log-format json. */
+function warnBeforeStart(format: LogFormat): (message: string) => void {
+  if (format === 'json') return eventLog((line) => process.stderr.write(`${line}\n`), 'json');
+  return (message) => process.stderr.write(`hyphae control-plane: ${message}\n`);
+}
+
 const usage = `Usage: hyphae control-plane [options]
 
 Run the hyphae control plane: service registry, configuration store,
@@ -155,13 +162,6 @@ the data directory. With --store etcd the CA (its keys encrypted with
 every replica; give every replica the same key file and --admin-token-file.
 
 Options:
-  --log-format <text|json>  text (default): a timestamp and a message per line; json: one object
-                         per line with time, level, msg, component and the event's fields
-  --metrics-listen <[host:]port>  also serve GET /metrics (Prometheus text format) on a second,
-                         plain-HTTP listener with no token, bound to ${DEFAULT_HOST} unless a host is
-                         given (e.g. ${DEFAULT_HOST}:${DEFAULT_METRICS_PORT}). Without it, GET /metrics on the API
-                         needs a viewer or admin token: the recommended setup for a remote Prometheus
-  --metrics-max-connections <n>  connections the metrics listener keeps open at once (default ${DEFAULT_METRICS_MAX_CONNECTIONS})
   --port <port>          TCP port, 0 for any free one (default ${DEFAULT_PORT})
   --host <address>       address to listen on (default ${DEFAULT_HOST})
   --data-dir <dir>       where configuration is stored (default ${DEFAULT_DATA_DIR})
@@ -200,6 +200,17 @@ Options:
   --ca-encryption-key-file <file>  with --store etcd: the keys that encrypt the CA's private keys
                          in etcd, one per line (openssl rand -base64 32); the first encrypts,
                          all decrypt. Every replica needs the same file. Or HYPHAE_CA_ENCRYPTION_KEY
+
+Observability:
+  GET /metrics on the API serves the control plane's own metrics (Prometheus text format) to a viewer
+  or admin token: the recommended setup for a Prometheus on another host (HTTPS, tls_config.ca_file,
+  authorization.credentials_file holding a viewer token; see docs/usage.md).
+  --metrics-listen <[host:]port>  also serve GET /metrics on a second, plain-HTTP listener with no
+                         token (Prometheus's usual local scrape), bound to ${DEFAULT_HOST} unless a host
+                         is given (e.g. ${DEFAULT_HOST}:${DEFAULT_METRICS_PORT}; IPv6 as [::1]:${DEFAULT_METRICS_PORT})
+  --metrics-max-connections <n>  connections the metrics listener keeps open at once (default ${DEFAULT_METRICS_MAX_CONNECTIONS})
+  --log-format <text|json>  text (default): a timestamp and a message per line; json: one object
+                         per line with time, level, msg, component and the event's fields
 
 Security:
   --trust-domain <td>    SPIFFE trust domain of workload identities (default ${DEFAULT_TRUST_DOMAIN})
@@ -308,7 +319,7 @@ export const controlPlaneCommand: Command = {
       maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
       maxStatsStreamsPerToken: intFlag('max-stats-streams-per-token', values['max-stats-streams-per-token'], 1, MAX_STATS_STREAMS),
       maxStatsStreams: intFlag('max-stats-streams', values['max-stats-streams'], 1, MAX_STATS_STREAMS),
-      ...(await storeFlags(values, process.env)),
+      ...(await storeFlags(values, process.env, warnBeforeStart(logFormat as LogFormat))),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
       certTtlMs: durationFlag('cert-ttl', values['cert-ttl'], 1000, 365 * 24 * 3600 * 1000),
