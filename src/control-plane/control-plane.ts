@@ -12,6 +12,9 @@ import type { ServiceSnapshot } from '../config/wire.js';
 import { createApiServer } from './http/server.js';
 import { Router } from './http/router.js';
 import { eventLog } from './log.js';
+import { ControlPlaneMetrics } from './metrics/control-plane-metrics.js';
+import { instrumentRegistry, instrumentStore } from './metrics/instrument-store.js';
+import { startMetricsListener, type MetricsListener } from './metrics/metrics-listener.js';
 import { resolveOptions, type ControlPlaneOptions } from './options.js';
 import { setUpSecurity } from './security.js';
 import type { Registry } from './registry/registry.js';
@@ -39,6 +42,8 @@ export interface ControlPlane {
   readonly host: string;
   readonly registry: Registry;
   readonly store: Store;
+  /** The `metricsListen` listener's URL (`http://127.0.0.1:9464/metrics`); undefined when it is off. */
+  readonly metricsUrl: string | undefined;
   /** Ends watch streams, stops lease timers, closes the server and the store. */
   close(): Promise<void>;
 }
@@ -48,7 +53,7 @@ const CLOSE_GRACE_MS = 1000;
 
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const opts = resolveOptions(options);
-  const log = eventLog(opts.log);
+  const log = eventLog(opts.log, opts.logFormat);
   // Before anything in it is read or locked: a directory another user could write is refused.
   await checkDataDir(path.resolve(opts.dataDir));
   const { store, registry, shared } = await openBackend(opts, log);
@@ -60,6 +65,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     throw err;
   }
   const { tokens, ca, serving } = security;
+  // Scrape-time readers: nothing is kept up to date between scrapes but the request and push counters.
+  const metrics = new ControlPlaneMetrics({
+    watchStreams: () => hub.size,
+    statsStreams: () => stats.streams,
+    services: () => registry.services().length,
+    instances: () => registry.size,
+    resources: () => {
+      const byKind = new Map<string, number>();
+      for (const { resource } of store.list()) byKind.set(resource.kind, (byKind.get(resource.kind) ?? 0) + 1);
+      return byKind;
+    },
+  });
+  instrumentStore(store, opts.store, metrics);
+  if (opts.store === 'etcd') instrumentRegistry(registry, metrics);
 
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
@@ -76,6 +95,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     log,
     ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
     tokenValid: (id) => tokens.stillValid(id),
+    pushed: (seconds) => metrics.pushed(seconds),
   });
   const stats = new StatsHub({
     registry,
@@ -123,8 +143,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
+  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics });
+  metrics.addRoutes(routes);
   const server = createApiServer({
-    router: new Router(apiRoutes({ registry, store, hub, stats, tokens, ca })),
+    router: new Router(routes),
+    metrics,
     bodyLimitBytes: opts.bodyLimitBytes,
     log,
     tokens,
@@ -149,8 +172,32 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   } catch (err) {
     await security.close();
     await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
+    metrics.close();
     const e = err as NodeJS.ErrnoException;
     throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`, { cause: err });
+  }
+  let metricsListener: MetricsListener | undefined;
+  if (opts.metricsListen) {
+    const { host: mhost, port: mport, maxConnections } = opts.metricsListen;
+    try {
+      metricsListener = await startMetricsListener({
+        host: mhost,
+        port: mport,
+        maxConnections,
+        headersTimeoutMs: opts.headersTimeoutMs,
+        requestTimeoutMs: opts.requestTimeoutMs,
+        render: () => metrics.render(),
+        log,
+      });
+    } catch (err) {
+      await new Promise((resolve) => server.close(resolve));
+      await security.close();
+      await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
+      metrics.close();
+      const e = err as NodeJS.ErrnoException;
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, `cannot listen on ${mhost}:${mport} (metricsListen): ${e.code ?? e.message}`, { cause: err });
+    }
+    log(`metrics served at ${metricsListener.url} (plain HTTP, no token${isLoopback(mhost) ? '' : '; WARNING: not loopback, anyone who reaches it can read the figures'})`);
   }
   // Errors after listen (EMFILE on accept...) are logged, never fatal.
   server.on('error', (err) => log(`error server: ${err.message}`));
@@ -171,6 +218,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     (closing ??= (async () => {
       await hub.close();
       await stats.close();
+      await metricsListener?.close();
+      metrics.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
@@ -183,5 +232,9 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       log('closed');
     })());
 
-  return { url, port, host, registry, store, close, secure: ca !== undefined, adminTokenFile: security.adminTokenFile, caFile: security.bundleFile };
+  return { url, port, host, registry, store, close, metricsUrl: metricsListener?.url, secure: ca !== undefined, adminTokenFile: security.adminTokenFile, caFile: security.bundleFile };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -17,7 +17,8 @@ export {
   MAX_STATS_STREAMS,
   type ControlPlaneOptions,
 } from './options.js';
-export type { LogSink } from './log.js';
+export { eventLog, LOG_FORMATS, type LogFormat, type LogSink } from './log.js';
+export { DEFAULT_METRICS_MAX_CONNECTIONS } from './metrics/metrics-listener.js';
 export type { Registry, ServiceSummary } from './registry/registry.js';
 export { MemoryRegistry } from './registry/memory-registry.js';
 export { DEFAULT_MAX_INSTANCES_PER_SERVICE, DEFAULT_MAX_INSTANCES_PER_TOKEN, MAX_INSTANCE_QUOTA } from './registry/quotas.js';

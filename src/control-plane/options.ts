@@ -4,7 +4,8 @@ import { ErrorCode } from '../core/errors.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
 import { parseOrThrow } from '../config/validate.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, defaultMaxConnections } from '../core/listener-guard.js';
-import type { LogSink } from './log.js';
+import { LOG_FORMATS, type LogFormat, type LogSink } from './log.js';
+import { DEFAULT_METRICS_MAX_CONNECTIONS } from './metrics/metrics-listener.js';
 import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
 import { DEFAULT_MAX_INSTANCES_PER_SERVICE, DEFAULT_MAX_INSTANCES_PER_TOKEN, MAX_INSTANCE_QUOTA } from './registry/quotas.js';
 
@@ -63,6 +64,17 @@ export interface ControlPlaneOptions {
   maxStatsStreams?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
+  /**
+   * `text` (default): an ISO timestamp and the message; `json`: one JSON object per line with `time`, `level`,
+   * `msg`, `component` and the event's fields (docs/usage.md, "Control plane metrics and logs").
+   */
+  logFormat?: LogFormat;
+  /**
+   * A second listener, plain HTTP, serving `GET /metrics` without a token (Prometheus's usual scrape setup).
+   * Off when absent. `host` defaults to 127.0.0.1: exposing it beyond the host is a deliberate choice.
+   * `GET /metrics` on the API, with an admin or viewer token, is there either way.
+   */
+  metricsListen?: { port: number; host?: string; maxConnections?: number };
   /**
    * Plain HTTP, no CA, no tokens, mtlsMode null: anyone who reaches the API can register as any service
    * and change the configuration. For local experiments only; a warning is logged. Default false.
@@ -134,6 +146,14 @@ const optionsSchema = z
     maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
     maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
     log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
+    logFormat: z.enum(LOG_FORMATS).default('text'),
+    metricsListen: z
+      .strictObject({
+        port: z.int().min(0).max(65535),
+        host: z.string().min(1).default(DEFAULT_HOST),
+        maxConnections: z.int().min(1).max(10_000).default(DEFAULT_METRICS_MAX_CONNECTIONS),
+      })
+      .optional(),
     insecure: z.boolean().default(false),
     trustDomain: z
       .string()

@@ -41,7 +41,21 @@ describe('hyphae CLI', () => {
     ]) {
       const r = await run(args);
       assert.equal(r.code, 0);
-      for (const flag of ['--port', '--host', '--data-dir', '--ttl', '--heartbeat-ms', '--body-limit', '--max-connections', '--tls-handshake-timeout', '--headers-timeout', '--request-timeout'])
+      for (const flag of [
+        '--port',
+        '--host',
+        '--data-dir',
+        '--ttl',
+        '--heartbeat-ms',
+        '--body-limit',
+        '--max-connections',
+        '--tls-handshake-timeout',
+        '--headers-timeout',
+        '--request-timeout',
+        '--log-format',
+        '--metrics-listen',
+        '--metrics-max-connections',
+      ])
         assert.ok(r.stdout.includes(flag), flag);
       assert.match(r.stdout, /default 15010/);
     }
@@ -62,6 +76,10 @@ describe('hyphae CLI', () => {
       [['control-plane', '--port'], /--port/],
       [['control-plane', 'extra'], /Unexpected argument 'extra'/],
       [['control-plane', '--data-dir', ''], /--data-dir must not be empty/],
+      [['control-plane', '--log-format', 'xml'], /--log-format must be text or json, got "xml"/],
+      [['control-plane', '--metrics-listen', '::1:9464'], /--metrics-listen must be <host>:<port>, <port> or \[<ipv6>\]:<port>/],
+      [['control-plane', '--metrics-listen', '127.0.0.1:99999'], /--metrics-listen must be/],
+      [['control-plane', '--metrics-max-connections', '4'], /--metrics-max-connections needs --metrics-listen/],
     ];
     for (const [args, message] of cases) {
       const r = await run(args);

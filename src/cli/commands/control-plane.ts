@@ -12,7 +12,11 @@ import {
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
+  DEFAULT_METRICS_MAX_CONNECTIONS,
   ETCD3_INSTALL_COMMAND,
+  eventLog,
+  LOG_FORMATS,
+  type LogFormat,
   MIN_LISTENER_TIMEOUT_MS,
   DEFAULT_MAX_INSTANCES_PER_SERVICE,
   DEFAULT_MAX_INSTANCES_PER_TOKEN,
@@ -36,6 +40,7 @@ const DEFAULT_DATA_DIR = '.hyphae/control-plane';
 async function storeFlags(
   values: Record<string, string | string[] | boolean | undefined>,
   env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
 ): Promise<Pick<ControlPlaneOptions, 'store' | 'etcd' | 'caEncryptionKeyFile' | 'caEncryptionKey'>> {
   const str = (name: string) => stringFlag(name, values[name] as string | undefined);
   const store = str('store') ?? 'file';
@@ -61,7 +66,7 @@ async function storeFlags(
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new UsageError('give --etcd-cert and --etcd-key together');
   // A password in argv is visible to every user of the host (ps): only a file or the environment.
   let password: string | undefined;
-  if (passwordFile !== undefined) password = await readSecretFile(passwordFile, '--etcd-password-file');
+  if (passwordFile !== undefined) password = await readSecretFile(passwordFile, '--etcd-password-file', warn);
   else if (username !== undefined && env.HYPHAE_ETCD_PASSWORD) password = env.HYPHAE_ETCD_PASSWORD;
   if (username === undefined && passwordFile !== undefined) throw new UsageError('--etcd-password-file needs --etcd-username');
   if (username !== undefined && password === undefined) throw new UsageError('--etcd-username needs its password in --etcd-password-file <file> or HYPHAE_ETCD_PASSWORD');
@@ -80,10 +85,10 @@ async function storeFlags(
   };
 }
 
-async function readSecretFile(file: string, flag: string): Promise<string> {
+async function readSecretFile(file: string, flag: string, warn: (message: string) => void): Promise<string> {
   // Refused if another user could have written it, as every secret file of the control plane is.
   const { readableByOthers } = await checkPrivate(file, flag);
-  if (readableByOthers) process.stderr.write(`hyphae control-plane: WARNING ${flag} ${file} can be read by other users; it is a secret: chmod 600 it\n`);
+  if (readableByOthers) warn(`WARNING ${flag} ${file} can be read by other users; it is a secret: chmod 600 it`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -107,6 +112,39 @@ function envJoinTokens(env: NodeJS.ProcessEnv): string[] {
     }
   });
   return specs;
+}
+
+/** The port the help suggests: the OpenTelemetry Prometheus exporter's default, which scrape setups already expect. */
+const DEFAULT_METRICS_PORT = 9464;
+
+/** --metrics-listen <host:port | port | [ipv6]:port>: loopback unless a host is given. */
+function parseMetricsListen(value: string | undefined, maxConnections: number | undefined): ControlPlaneOptions['metricsListen'] {
+  if (value === undefined) {
+    if (maxConnections !== undefined) throw new UsageError('--metrics-max-connections needs --metrics-listen');
+    return undefined;
+  }
+  const v = value.trim();
+  const bad = () => new UsageError(`--metrics-listen must be <host>:<port>, <port> or [<ipv6>]:<port> (e.g. ${DEFAULT_HOST}:${DEFAULT_METRICS_PORT}), got "${value.slice(0, 100)}"`);
+  let host: string | undefined;
+  let portText = v;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(v);
+  if (bracketed) [, host, portText] = bracketed as unknown as [string, string, string];
+  else if (v.includes(':')) {
+    const i = v.indexOf(':');
+    // One colon: host:port. An IPv6 address needs brackets, as in a URL.
+    if (i === 0 || v.indexOf(':', i + 1) >= 0) throw bad();
+    host = v.slice(0, i);
+    portText = v.slice(i + 1);
+  }
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad();
+  const port = Number(portText);
+  return { port, ...(host !== undefined && { host }), ...(maxConnections !== undefined && { maxConnections }) };
+}
+
+/** A warning before the control plane (and its log) exists: on stderr, as JSON too with --log-format json. */
+function warnBeforeStart(format: LogFormat): (message: string) => void {
+  if (format === 'json') return eventLog((line) => process.stderr.write(`${line}\n`), 'json');
+  return (message) => process.stderr.write(`hyphae control-plane: ${message}\n`);
 }
 
 const usage = `Usage: hyphae control-plane [options]
@@ -163,6 +201,17 @@ Options:
                          in etcd, one per line (openssl rand -base64 32); the first encrypts,
                          all decrypt. Every replica needs the same file. Or HYPHAE_CA_ENCRYPTION_KEY
 
+Observability:
+  GET /metrics on the API serves the control plane's own metrics (Prometheus text format) to a viewer
+  or admin token: the recommended setup for a Prometheus on another host (HTTPS, tls_config.ca_file,
+  authorization.credentials_file holding a viewer token; see docs/usage.md).
+  --metrics-listen <[host:]port>  also serve GET /metrics on a second, plain-HTTP listener with no
+                         token (Prometheus's usual local scrape), bound to ${DEFAULT_HOST} unless a host
+                         is given (e.g. ${DEFAULT_HOST}:${DEFAULT_METRICS_PORT}; IPv6 as [::1]:${DEFAULT_METRICS_PORT})
+  --metrics-max-connections <n>  connections the metrics listener keeps open at once (default ${DEFAULT_METRICS_MAX_CONNECTIONS})
+  --log-format <text|json>  text (default): a timestamp and a message per line; json: one object
+                         per line with time, level, msg, component and the event's fields
+
 Security:
   --trust-domain <td>    SPIFFE trust domain of workload identities (default ${DEFAULT_TRUST_DOMAIN})
   --cert-ttl <duration>  lifetime of workload certificates, 1s to 365d (default 24h)
@@ -197,6 +246,9 @@ export const controlPlaneCommand: Command = {
       options: {
         port: { type: 'string' },
         host: { type: 'string' },
+        'log-format': { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        'metrics-max-connections': { type: 'string' },
         'data-dir': { type: 'string' },
         ttl: { type: 'string' },
         'heartbeat-ms': { type: 'string' },
@@ -247,8 +299,12 @@ export const controlPlaneCommand: Command = {
           '(one [<ns>/]<service>=<secret> per line), or set HYPHAE_JOIN_TOKENS',
       );
     }
+    const logFormat = stringFlag('log-format', values['log-format']) ?? 'text';
+    if (!LOG_FORMATS.includes(logFormat as LogFormat)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got "${logFormat.slice(0, 50)}"`);
     const options = {
       port: intFlag('port', values.port, 0, 65535),
+      logFormat: logFormat as LogFormat,
+      metricsListen: parseMetricsListen(stringFlag('metrics-listen', values['metrics-listen']), intFlag('metrics-max-connections', values['metrics-max-connections'], 1, 10_000)),
       host: stringFlag('host', values.host),
       dataDir: stringFlag('data-dir', values['data-dir']) ?? DEFAULT_DATA_DIR,
       defaultTtlSeconds: numberFlag('ttl', values.ttl, MIN_TTL_SECONDS, MAX_TTL_SECONDS),
@@ -263,7 +319,7 @@ export const controlPlaneCommand: Command = {
       maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
       maxStatsStreamsPerToken: intFlag('max-stats-streams-per-token', values['max-stats-streams-per-token'], 1, MAX_STATS_STREAMS),
       maxStatsStreams: intFlag('max-stats-streams', values['max-stats-streams'], 1, MAX_STATS_STREAMS),
-      ...(await storeFlags(values, process.env)),
+      ...(await storeFlags(values, process.env, warnBeforeStart(logFormat as LogFormat))),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),
       certTtlMs: durationFlag('cert-ttl', values['cert-ttl'], 1000, 365 * 24 * 3600 * 1000),
@@ -288,7 +344,8 @@ export const controlPlaneCommand: Command = {
 
     // A reader that goes away (`| head`) must not kill the control plane with EPIPE.
     process.stdout.on('error', () => {});
-    const controlPlane = await createControlPlane({ ...options, log: (line) => process.stdout.write(`${line}\n`) });
+    const sink = (line: string) => process.stdout.write(`${line}\n`);
+    const controlPlane = await createControlPlane({ ...options, log: sink });
 
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -298,7 +355,8 @@ export const controlPlaneCommand: Command = {
     const force = () => process.exit(1);
     process.once('SIGTERM', force);
     process.once('SIGINT', force);
-    process.stdout.write(`${new Date().toISOString()} shutting down (${signal})\n`);
+    // Through the same formatter as the control plane's own lines, so a JSON log stays JSON to its last line.
+    eventLog(sink, options.logFormat)(`shutting down (${signal})`, { signal });
     await controlPlane.close();
     return 0;
   },

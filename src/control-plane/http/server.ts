@@ -19,7 +19,8 @@ import { checkContentType, hasBody, parseJson, readBody } from './body.js';
 import { HttpError, badRequest, fromStoreError } from './http-error.js';
 import { checkSameOrigin } from './origin.js';
 import { errorReply, sendJson } from './respond.js';
-import type { Router } from './router.js';
+import type { ControlPlaneMetrics } from '../metrics/control-plane-metrics.js';
+import type { Route, Router } from './router.js';
 import { parseTarget } from './target.js';
 
 export interface ApiServerOptions {
@@ -30,9 +31,11 @@ export interface ApiServerOptions {
   /** Serve HTTPS with this key and certificate (hot-swapped later with setSecureContext); plain HTTP when absent. */
   tls?: SecureContextOptions;
   limits: ListenerLimits;
+  /** Counts each answer by route template and status code (metrics/). */
+  metrics?: ControlPlaneMetrics;
 }
 
-export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits }: ApiServerOptions): http.Server {
+export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits, metrics }: ApiServerOptions): http.Server {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       // handle() catches everything itself; this is the last line of defence.
@@ -54,7 +57,7 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
   // Bound how long a slow client may hold a connection before its request is complete (slowloris);
   // watch streams are unaffected because their GET completes at once.
   applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
-  capConnections(server, limits.maxConnections, (level, message) => log(`${level === 'warn' ? 'WARNING ' : ''}${message}`), '--max-connections');
+  capConnections(server, limits.maxConnections, (level, message, fields) => log(`${level === 'warn' ? 'WARNING ' : ''}${message}`, { component: 'server', ...fields }), '--max-connections');
   /** Sockets through their handshake: only these speak HTTP (https forwards handshake errors to 'clientError' too). */
   const secured = new WeakSet<Socket>();
   if (tls) {
@@ -76,12 +79,15 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let bodyRead = !hasBody(req);
+    const start = performance.now();
+    let matched: Route | undefined;
     try {
       if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) {
         throw badRequest('an HTTP/1.1 request must carry a Host header');
       }
       const target = parseTarget(req.url);
       const { route, params } = router.match(req.method, target);
+      matched = route;
       // Before anything else: a web page's request must not act with this API's authority, token or not.
       checkSameOrigin(req, route, tls !== undefined);
       // Before the body is read: nothing unauthenticated costs more than its headers.
@@ -111,6 +117,9 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
       if (!bodyRead) headers.connection = 'close';
       if (res.headersSent) res.destroy();
       else sendJson(res, status, body, headers);
+    } finally {
+      // The route's template, never the raw path; a stream counts when it opens.
+      metrics?.route(matched, req.method).record(res.statusCode, (performance.now() - start) / 1000);
     }
   }
 

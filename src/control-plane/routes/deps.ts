@@ -1,6 +1,7 @@
 /** What the route handlers work with: built once by createControlPlane(). */
 import type { Tokens } from '../auth/tokens.js';
 import type { CertificateAuthority } from '../ca/certificate-authority.js';
+import type { ControlPlaneMetrics } from '../metrics/control-plane-metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { StatsHub } from '../stats/stats-hub.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +15,7 @@ export interface ApiDeps {
   /** Undefined for an insecure control plane (--insecure): no CA, no certificates. */
   ca: CertificateAuthority | undefined;
   stats: StatsHub;
+  metrics: ControlPlaneMetrics;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */

@@ -1,9 +1,10 @@
-/** Every /v1 endpoint, in one table. */
+/** Every endpoint (/v1, the dashboard, /metrics), in one table. */
 import type { Route } from '../http/router.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { caRoutes } from './ca-routes.js';
 import { certificateRoutes } from './certificate-routes.js';
 import type { ApiDeps } from './deps.js';
+import { metricsRoutes } from './metrics-routes.js';
 import { registryRoutes } from './registry-routes.js';
 import { resourceRoutes } from './resource-routes.js';
 import { statsRoutes } from './stats-routes.js';
@@ -22,5 +23,6 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     ...certificateRoutes(deps),
     ...tokenRoutes(deps),
     ...caRoutes(deps),
+    ...metricsRoutes(deps),
   ];
 }

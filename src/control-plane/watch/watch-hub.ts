@@ -36,6 +36,8 @@ export interface WatchHubOptions {
    * token-bound stream on each heartbeat, so an expiry ends its streams within one heartbeat interval.
    */
   tokenValid?: (tokenId: string) => boolean;
+  /** Told, for each service pushed, the seconds since the first change of the batch reached notify() (metrics). */
+  pushed?: (seconds: number) => void;
 }
 
 interface Stream {
@@ -56,6 +58,8 @@ export class WatchHub {
   #followers = new Map<string, Set<Stream>>();
   #dirty = new Set<string>();
   #flush: NodeJS.Immediate | undefined;
+  /** performance.now() of the first notify() of the batch #flush will push. */
+  #dirtySince = 0;
   #ping: NodeJS.Timeout;
   #options: WatchHubOptions;
   #maxBuffered: number;
@@ -144,7 +148,10 @@ export class WatchHub {
   notify(service: string): void {
     if (this.#closed || !this.#followers.has(service)) return;
     this.#dirty.add(service);
-    this.#flush ??= setImmediate(() => this.#flushDirty());
+    if (!this.#flush) {
+      this.#dirtySince = performance.now();
+      this.#flush = setImmediate(() => this.#flushDirty());
+    }
   }
 
   /** Something that applies to a whole namespace changed (a policy without selector): push every followed service in it. */
@@ -163,6 +170,7 @@ export class WatchHub {
       const event = this.#event(service);
       if (event === '') continue;
       for (const stream of followers) this.#write(stream, event);
+      this.#options.pushed?.((performance.now() - this.#dirtySince) / 1000);
     }
   }
 
