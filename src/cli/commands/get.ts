@@ -15,7 +15,7 @@ import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
 import { json, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
 
-const usage = `Usage: hyphae get <kind>|instances [name] [-n namespace | -A] [-o json|yaml]
+const usage = `Usage: hyphae get services|routes|authorizationpolicies|peerauthentications|gateways|instances [name] [-n namespace | -A] [-o json|yaml]
 
 List what the control plane holds: resources of one kind (${resourceKinds.join(', ')};
 plural, lower case and short names such as svc, authz, peerauth, gw work too), or
