@@ -1,0 +1,42 @@
+/**
+ * The answer of a forwarded request, streamed to the client that asked: the
+ * status and end-to-end headers at once, the body as it comes (no buffering),
+ * and a client that leaves stops the upstream body (pipeline destroys it).
+ */
+import type http from 'node:http';
+import { pipeline } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { endToEndResponseHeaders } from './hop-by-hop.js';
+
+export function relayResponse(res: http.ServerResponse, upstream: Dispatcher.ResponseData): void {
+  if (res.destroyed) {
+    // The client left while the headers were on their way: release the upstream connection's body.
+    upstream.body.destroy();
+    return;
+  }
+  res.writeHead(upstream.statusCode, endToEndResponseHeaders(upstream.headers));
+  pipeline(upstream.body, res, (err) => {
+    // A body cut mid-way must reach the client as a cut connection, never as a complete response.
+    if (err && !res.destroyed) res.destroy();
+  });
+}
+
+/**
+ * An AbortSignal that fires when the client goes away before its response is complete: handed to the
+ * upstream request, it stops the work the client no longer waits for.
+ */
+export function clientGone(res: http.ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(new ClientGoneError());
+  });
+  return controller.signal;
+}
+
+/** The reason of clientGone's signal: nobody is left to answer, so nothing is written. */
+export class ClientGoneError extends Error {
+  override readonly name = 'ClientGoneError';
+  constructor() {
+    super('the client closed the connection before the response was complete');
+  }
+}
