@@ -92,6 +92,7 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
     throw err;
   }
 
+  let closing: Promise<void> | undefined;
   // Listen and drain one after the other, in the order the verdicts came.
   let transitions: Promise<void> = Promise.resolve();
   const follow = (healthy: boolean, detail: string) => {
@@ -108,6 +109,8 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
         }
       } catch (err) {
         logger.error('hyphae proxy: could not follow the application health', { service, healthy, error: String(err) });
+        // A port taken meanwhile (listen after close): the verdict has not changed, so nothing else would try again.
+        if (healthy && closing === undefined) setTimeout(() => health.healthy === true && follow(true, 'listening again'), options.health.intervalMs).unref();
       }
     });
   };
@@ -116,7 +119,6 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
   if (health.healthy === false) logger.warn('hyphae proxy: waiting for the application before registering', { service, upstream: `${options.upstream.host}:${options.upstream.port}` });
   await transitions;
 
-  let closing: Promise<void> | undefined;
   return {
     mesh,
     get inboundAddress() {
