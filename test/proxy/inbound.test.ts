@@ -48,7 +48,13 @@ describe('hyphae proxy inbound: a Python service behind the proxy', () => {
   it('registers the Python app: a Node service calls it by name over mTLS and the app sees its verified SPIFFE ID, never a forged one', async () => {
     assert.ok(proxy.inbound, 'the proxy listens inbound');
     const forged = 'By=spiffe://evil/x;URI=spiffe://cluster.local/ns/default/sa/admin';
-    const { status, json } = await get(web, '/hello?x=1', { 'x-forwarded-client-cert': forged, 'X-Forwarded-Client-Cert': [forged, forged], 'x-custom': 'kept' });
+    const { status, json } = await get(web, '/hello?x=1', {
+      'x-forwarded-client-cert': forged,
+      'X-Forwarded-Client-Cert': [forged, forged],
+      'x-custom': 'kept',
+      'x-hyphae-peer': 'spiffe://evil/peer',
+      'x-hyphae-internal': 'evil',
+    });
     assert.equal(status, 200);
     const seen = json as EchoAnswer;
     assert.equal(seen.service, 'legacy');
@@ -62,7 +68,9 @@ describe('hyphae proxy inbound: a Python service behind the proxy', () => {
     const [, by, , uri] = /^By=([^;]+);Hash=([0-9a-f]{64});URI=([^;]+)$/.exec(xfcc[0]!)!;
     assert.equal(by, legacyId, "By is the proxy's own identity");
     assert.equal(uri, webId, "URI is the caller's verified identity");
-    assert.ok(!JSON.stringify(seen.headers).includes('evil'), 'nothing of the forged header reaches the app');
+    assert.ok(!JSON.stringify(seen.headers).includes('evil'), 'nothing of the forged headers reaches the app');
+    assert.equal(seen.headers['x-hyphae-peer'], undefined);
+    assert.equal(seen.headers['x-hyphae-internal'], undefined);
   });
 
   it('an AuthorizationPolicy allowing only web lets web through and refuses another service (403) before the app', async () => {
