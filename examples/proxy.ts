@@ -57,7 +57,7 @@ try {
   const app = startCommand('python3', [path.join(repoRoot, 'examples/python/app.py'), '--port', String(appPort)], { HTTP_PROXY: `http://${outbound}`, NO_PROXY: '' });
   await app.waitFor(/python app listening/);
   // The proxy registers the instance once its health check finds the app answering.
-  await proxy.waitFor(/inbound listening and registered/);
+  await proxy.waitFor(/hyphae proxy: registered/);
 
   const web = await createMesh({ controlPlane: cp.url, caFile, service: 'web', token: await joinToken('web'), cacheDir: false });
   const res = await web.request('http://legacy/');

@@ -32,7 +32,7 @@ export interface RunningProxy {
   readonly outboundAddress: HostPort | undefined;
   /** The health check's verdict on the application. */
   readonly appHealthy: boolean | undefined;
-  /** Resolves once the inbound listener's state matches the latest verdict (listening and registered, or closed). */
+  /** Resolves once the inbound listener's state matches the latest verdict (listening, or closed); registration follows on its own. */
   settled(): Promise<void>;
   /** Stop checking, close the outbound listener, drain the inbound (deregister, drain delay, close), close the mesh. */
   close(): Promise<void>;
@@ -101,8 +101,13 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
         if (healthy && !inbound.listening) {
           await listen(inbound, inboundAt);
           inboundAt = { host: options.listen.host, port: addressOf(inbound)!.port };
-          const instance = await mesh.registered(inbound);
-          logger.info('hyphae proxy: the application answers; inbound listening and registered', { service, instance: instance?.id, detail });
+          logger.info('hyphae proxy: the application answers; inbound listening', { service, port: inboundAt.port, detail });
+          // Not awaited: a registration waits for as long as the control plane is unreachable, and a verdict
+          // that comes meanwhile (the application gone again) must not wait behind it.
+          mesh.registered(inbound).then(
+            (instance) => logger.info('hyphae proxy: registered', { service, instance: instance?.id }),
+            (err: unknown) => logger.warn('hyphae proxy: not registered', { service, error: String(err) }),
+          );
         } else if (!healthy && inbound.listening) {
           logger.warn('hyphae proxy: the application does not answer; deregistering and closing the inbound listener', { service, detail });
           await closeServer(inbound);
@@ -110,7 +115,7 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
       } catch (err) {
         logger.error('hyphae proxy: could not follow the application health', { service, healthy, error: String(err) });
         // A port taken meanwhile (listen after close): the verdict has not changed, so nothing else would try again.
-        if (healthy && closing === undefined) setTimeout(() => health.healthy === true && follow(true, 'listening again'), options.health.intervalMs).unref();
+        if (healthy && closing === undefined) setTimeout(() => closing === undefined && health.healthy === true && follow(true, 'listening again'), options.health.intervalMs).unref();
       }
     });
   };
@@ -118,6 +123,20 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
   await health.start();
   if (health.healthy === false) logger.warn('hyphae proxy: waiting for the application before registering', { service, upstream: `${options.upstream.host}:${options.upstream.port}` });
   await transitions;
+  // Ready means callers can find it, as `await mesh.registered(server)` does for a Node service; a refused
+  // registration (a bad token) fails the start.
+  if (inbound.listening) {
+    try {
+      await mesh.registered(inbound);
+    } catch (err) {
+      await health.stop();
+      await closeServer(inbound);
+      if (outbound) await closeOutbound(outbound, 0);
+      await mesh.close();
+      await forwarder.close();
+      throw err;
+    }
+  }
 
   return {
     mesh,
