@@ -51,6 +51,12 @@ describe('forwardToMesh', () => {
         req.on('end', () => res.end());
         return;
       }
+      if (path === '/cut') {
+        // A body cut mid-way: the status line is out, the rest never comes.
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('partial', () => res.socket?.destroy());
+        return;
+      }
       if (path === '/slow' || path === '/hang') return; // never answers: the caller's deadline or abort ends it
       res.writeHead(200, { 'content-type': 'application/json', connection: 'x-from-backend', 'x-from-backend': 'hop', 'x-visible': 'yes' });
       res.end(JSON.stringify({ path: req.url }));
@@ -131,6 +137,15 @@ describe('forwardToMesh', () => {
     controller.abort();
     await pending;
     await waitUntil(() => closedEarly.has('/hang'), STALL_MS, "the backend's request is stopped when the caller leaves");
+  });
+
+  it('a body cut mid-way reaches the client as a cut connection, never as a complete response', async () => {
+    const res = await request(`http://127.0.0.1:${edgePort}/cut`, { headersTimeout: STALL_MS, bodyTimeout: STALL_MS });
+    assert.equal(res.statusCode, 200);
+    const started = performance.now();
+    await assert.rejects(res.body.text());
+    // Cut by the edge at once, not left to the client's body timeout (15 s here).
+    assert.ok(performance.now() - started < 5_000, 'the connection is cut when the upstream body is');
   });
 
   it('a service the mesh does not know: 502 HYPHAE_ERR_SERVICE_NOT_FOUND; one without endpoints: 503 HYPHAE_ERR_NO_ENDPOINTS', async () => {
