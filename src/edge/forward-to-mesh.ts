@@ -21,13 +21,13 @@ import { systemClock } from '../core/clock.js';
 import { ErrorCode } from '../core/errors.js';
 import { DEADLINE_HEADER, parseDeadlineHeader } from '../resilience/deadline.js';
 import { currentRequestContext, RequestContext, runInRequestContext } from '../resilience/request-context.js';
-import { ClientGoneError, clientGone, relayResponse } from './relay.js';
+import { ClientGoneError, clientGone, relayResponse, type ClientGoneSignal } from './relay.js';
 import { respondWithError, sendEdgeError } from './error-response.js';
 import { endToEndRequestHeaders, hasRequestBody } from './hop-by-hop.js';
 
 /** What the forwarder needs of a Mesh: its `request` (the fast path), nothing else. */
 export interface MeshRequester {
-  request(url: string, options: { method: Dispatcher.HttpMethod; headers: string[]; body: http.IncomingMessage | undefined; signal: AbortSignal }): Promise<Dispatcher.ResponseData>;
+  request(url: string, options: { method: Dispatcher.HttpMethod; headers: string[]; body: http.IncomingMessage | undefined; signal: ClientGoneSignal }): Promise<Dispatcher.ResponseData>;
 }
 
 export interface MeshTarget {

@@ -9,6 +9,7 @@
  * DOMException (a stack trace) for every response — measured at about 4 % of
  * a proxy's CPU, more than the relay itself.
  */
+import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type { Dispatcher } from 'undici';
 import { endToEndResponseHeaders } from './hop-by-hop.js';
@@ -34,15 +35,34 @@ export function relayResponse(res: http.ServerResponse, upstream: Dispatcher.Res
 }
 
 /**
- * An AbortSignal that fires when the client goes away before its response is complete: handed to the
- * upstream request, it stops the work the client no longer waits for.
+ * What undici accepts as a request's `signal` besides an AbortSignal: an EventEmitter with `aborted` and
+ * `reason`, told 'abort'. One per forwarded request, so the cheaper kind: an AbortController makes an
+ * EventTarget, measured at about 2 % of a proxy's CPU.
  */
-export function clientGone(res: http.ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort(new ClientGoneError());
-  });
-  return controller.signal;
+export class ClientGoneSignal extends EventEmitter {
+  aborted = false;
+  reason: ClientGoneError | undefined;
+}
+
+function onResponseClose(this: http.ServerResponse & { [kSignal]?: ClientGoneSignal }): void {
+  const signal = this[kSignal];
+  if (signal === undefined || this.writableFinished) return;
+  signal.aborted = true;
+  signal.reason = new ClientGoneError();
+  signal.emit('abort');
+}
+
+const kSignal = Symbol('hyphae.clientGone');
+
+/**
+ * A signal that fires when the client goes away before its response is complete: handed to the upstream
+ * request, it stops the work the client no longer waits for. No closure per request: the response holds it.
+ */
+export function clientGone(res: http.ServerResponse): ClientGoneSignal {
+  const signal = new ClientGoneSignal();
+  (res as http.ServerResponse & { [kSignal]?: ClientGoneSignal })[kSignal] = signal;
+  res.once('close', onResponseClose);
+  return signal;
 }
 
 /** The reason of clientGone's signal: nobody is left to answer, so nothing is written. */

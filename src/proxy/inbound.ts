@@ -50,10 +50,10 @@ export function appForwarder(upstream: HostPort, self: () => string | undefined)
       if (remaining <= 0) return sendEdgeError(res, 504, ErrorCode.DEADLINE_EXCEEDED, 'no time left to reach the application');
       headers.push(DEADLINE_HEADER, String(Math.floor(remaining)));
     }
-    const gone = clientGone(res);
-    // The intake's signal fires at the deadline (and when the caller leaves); made only for requests with a deadline.
+    // With a deadline, the intake's signal fires at the deadline and when the caller leaves (its context is
+    // cancelled then); without one, only the caller leaving can stop the request.
     const deadline = getSignal();
-    const signal = deadline === undefined ? gone : AbortSignal.any([gone, deadline]);
+    const signal = deadline ?? clientGone(res);
     pool
       .request({
         path: req.url ?? '/',
@@ -66,8 +66,10 @@ export function appForwarder(upstream: HostPort, self: () => string | undefined)
         (answer) => relayResponse(res, answer),
         (err: unknown) => {
           // The caller left: nobody to answer. The deadline passed: its reason (HYPHAE_ERR_DEADLINE_EXCEEDED) is the answer.
-          if (gone.aborted) return;
-          if (deadline?.aborted) return respondWithError(res, deadline.reason);
+          if (signal.aborted) {
+            if (!res.destroyed) respondWithError(res, signal.reason);
+            return;
+          }
           const code = (err as { code?: unknown }).code;
           if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') {
             return sendEdgeError(res, 502, ErrorCode.CONNECT_FAILED, `the application at ${upstream.host}:${upstream.port} does not accept connections`);
