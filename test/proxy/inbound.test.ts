@@ -27,7 +27,7 @@ describe('hyphae proxy inbound: a Python service behind the proxy', () => {
   before(async () => {
     cp = await startControlPlane();
     app = await startPythonApp();
-    proxy = await startCliProxy(cp, 'legacy', app.port, ['--listen', '127.0.0.1:0', '--outbound', 'off']);
+    proxy = await startCliProxy(cp, 'legacy', app.port, ['--listen', '127.0.0.1:0', '--outbound', 'off', '--max-concurrent', '2']);
     web = await createMesh({ ...(await cp.meshOptions('web')), logger: silentLogger });
     intruder = await createMesh({ ...(await cp.meshOptions('intruder')), logger: silentLogger });
   });
@@ -102,6 +102,17 @@ describe('hyphae proxy inbound: a Python service behind the proxy', () => {
     assert.equal(slow.status, 504);
     assert.equal((slow.json as { error: { code: string } }).error.code, 'HYPHAE_ERR_DEADLINE_EXCEEDED');
     assert.ok(elapsed < 3_500, `answered at the deadline, not when the app finished (${Math.round(elapsed)} ms)`);
+  });
+
+  it('sheds load as a wrapped server does: beyond --max-concurrent, 503 HYPHAE_ERR_OVERLOADED before the app', async () => {
+    // Two slow requests hold both slots; the third is shed (and its retry too, the slots still held).
+    const slow = [get(web, '/slow?ms=5000'), get(web, '/slow?ms=5000')];
+    await waitUntil(() => app.child.lines.filter((l) => l === 'request GET /slow?ms=5000').length >= 2, STALL_MS, 'both slow requests in the app');
+    const third = await get(web, '/hello');
+    assert.equal(third.status, 503);
+    assert.equal((third.json as { error: { code: string } }).error.code, 'HYPHAE_ERR_OVERLOADED');
+    assert.ok(!app.child.lines.includes('request GET /hello'), 'the shed request never reached the app');
+    for (const r of await Promise.all(slow)) assert.equal(r.status, 200);
   });
 
   it('the inbound listener keeps the listener rules of a wrapped server: a silent TLS peer is cut, descriptors return', async () => {

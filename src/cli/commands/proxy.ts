@@ -31,6 +31,8 @@ Options:
   --health-failures <n>     failed checks in a row before deregistering (default ${DEFAULT_HEALTH.failures})
   --health-successes <n>    passed checks in a row before registering again (default ${DEFAULT_HEALTH.successes})
   --drain-delay <dur>       keep serving this long after deregistering (HYPHAE_DRAIN_DELAY_MS, default 2s)
+  --max-concurrent <n>      load shedding: beyond n requests in progress, answer 503 before the application
+                            (callers retry another instance); default: no limit
   -h, --help                show this help
 
 Control plane (flags or the environment of every hyphae process):
@@ -82,6 +84,7 @@ export const proxyCommand: Command = {
         'health-failures': { type: 'string' },
         'health-successes': { type: 'string' },
         'drain-delay': { type: 'string' },
+        'max-concurrent': { type: 'string' },
         'control-plane': { type: 'string' },
         token: { type: 'string' },
         'token-file': { type: 'string' },
@@ -114,6 +117,7 @@ export const proxyCommand: Command = {
     const drainDelay = durationFlag('drain-delay', values['drain-delay'], 0, 600_000);
     if (drainDelay !== undefined) env.HYPHAE_DRAIN_DELAY_MS = String(drainDelay);
     const mesh = optionsFromEnv(env);
+    const maxConcurrent = intFlag('max-concurrent', values['max-concurrent'], 1, 1_000_000);
 
     const proxy = await startProxy({
       mesh,
@@ -127,6 +131,7 @@ export const proxyCommand: Command = {
         failures: intFlag('health-failures', values['health-failures'], 1, 100),
         successes: intFlag('health-successes', values['health-successes'], 1, 100),
       },
+      ...(maxConcurrent !== undefined ? { inbound: { maxConcurrent } } : {}),
       logger: stderrLogger,
     });
     process.stdout.write(
