@@ -12,6 +12,7 @@ import { createMesh, type Mesh } from '../../src/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { startApi, type RunningService } from '../helpers/services.js';
+import { waitUntil } from '../helpers/hostile-peers.js';
 import { clientResults, startCliProxy, startPythonApp, startPythonClient, type CliProxy, type PythonApp } from '../helpers/python.js';
 
 /** Bounds that catch a stall, not expectations. */
@@ -64,8 +65,13 @@ describe('hyphae proxy outbound: a Python client calls a Node mesh service throu
     // robin makes the share each instance gets a checkable number.
     const applied = await call(cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'api' }, spec: { loadBalancer: 'round_robin' } });
     assert.equal(applied.status, 200, applied.text);
-    // The proxy's destination picks the change up from its watch; the first requests may still see P2C.
-    await run('http://api/warm', 3, 0);
+    // The proxy's destination picks the change up from its watch: wait until its answers rotate over the three
+    // (twice in a row, so that P2C's chance order does not pass for it).
+    const rotates = async () => {
+      const ids = (await run('http://api/warm', 6, 0)).map((r) => (r.status === 200 ? (JSON.parse(r.body) as { instance: string }).instance : '?'));
+      return new Set(ids.slice(0, 3)).size === 3 && !ids.includes('?') && ids.every((id, i) => i < 3 || id === ids[i - 3]);
+    };
+    await waitUntil(async () => (await rotates()) && (await rotates()), STALL_MS, 'round robin reaches the proxy');
     const results = await run('http://api/items', 60, 0);
     assert.equal(results.length, 60);
     assert.deepEqual(
