@@ -38,8 +38,9 @@ export interface MeshTarget {
 }
 
 /**
- * Set by the forwarder (Host from the service name, the deadline from the budget left) or never sent on:
- * `expect` because Node already answered `100 Continue` and undici refuses the field.
+ * Set for the call, never taken from the caller: Host (the mesh call names the endpoint it picked, as every
+ * mesh call does), the deadline (the budget left, written per attempt), and `expect`, since Node already
+ * answered `100 Continue` and undici refuses the field.
  */
 const REPLACED: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER, 'expect']);
 
