@@ -12,6 +12,12 @@ const layers = {
   'control-plane': ['core', 'config', 'tls'],
   // The Mesh composes the runtime: everything but the control plane and the CLI.
   mesh: ['core', 'config', 'discovery', 'resilience', 'tls', 'telemetry', 'client', 'server'],
+  // The edges of the mesh (docs/architecture.md, "The edges"): forwarding an incoming HTTP request into the
+  // mesh, shared by the proxy and the gateway. It takes a Mesh's `request` through a narrow interface, so it
+  // needs no more than the deadline context and the error codes.
+  edge: ['core', 'resilience'],
+  // `hyphae proxy`: a Mesh, a wrapped server and the edge forwarder, composed; nothing in the runtime imports it.
+  proxy: ['core', 'config', 'resilience', 'tls', 'telemetry', 'server', 'mesh', 'edge'],
 };
 const all = Object.keys(layers);
 
@@ -36,7 +42,7 @@ const entryPoints = [
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)
-  '^examples/(demo|plugins|lazy-start|control-plane-metrics)[.]ts$',
+  '^examples/(demo|plugins|lazy-start|control-plane-metrics|proxy)[.]ts$',
   '^examples/(api|chain|web)/server[.]ts$',
   '^examples/telemetry/(service|otel)[.]ts$',
   // scripts run by npm scripts or by hand
@@ -61,7 +67,7 @@ forbidden.push(
     name: 'runtime-never-loads-control-plane',
     comment: 'a service that only uses the mesh must not load the CA or the dashboard',
     severity: 'error',
-    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry)/' },
+    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy)/' },
     to: { path: '^src/(control-plane|cli)/' },
   },
   {

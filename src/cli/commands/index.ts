@@ -10,6 +10,7 @@ import { deleteCommand } from './delete.js';
 import { describeCommand } from './describe.js';
 import { diffCommand } from './diff.js';
 import { getCommand } from './get.js';
+import { proxyCommand } from './proxy.js';
 import { schemaCommand } from './schema.js';
 import { statusCommand } from './status.js';
 import { tokenCommand } from './token.js';
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   describeCommand,
   tokenCommand,
   caCommand,
+  proxyCommand,
   checkCommand,
   versionCommand,
   configCommand,

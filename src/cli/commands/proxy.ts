@@ -1,0 +1,153 @@
+/** `hyphae proxy`: a sidecar that brings one instance of a workload in any language into the mesh (src/proxy). */
+import { readFileSync } from 'node:fs';
+import { type Command, parseCommandArgs, UsageError } from '../command.js';
+import { durationFlag, intFlag, stringFlag } from '../flags.js';
+import type { Logger } from '../../core/logger.js';
+import { optionsFromEnv } from '../../mesh/env.js';
+import { DEFAULT_HEALTH, DEFAULT_OUTBOUND, parseHostPort, type HostPort } from '../../proxy/options.js';
+import { startProxy } from '../../proxy/start-proxy.js';
+
+const usage = `Usage: hyphae proxy --service <name> --upstream <host:port> [options]
+
+Run beside one instance of a service written in any language (a sidecar):
+registers it, terminates the mesh's mTLS with the same authorization,
+deadlines, load shedding and telemetry as a Node service, and forwards to
+the application over loopback, with the caller's verified SPIFFE ID in
+x-forwarded-client-cert (Envoy's format). The application calls other
+services through the outbound listener: HTTP_PROXY=http://127.0.0.1:15001,
+then http://<service>/path. SIGTERM drains (deregister, drain delay, close).
+
+Options:
+  --service <name>          the workload's service name (HYPHAE_SERVICE); its identity
+  --namespace <name>        its namespace (HYPHAE_NAMESPACE, default "default")
+  --upstream <host:port>    the application's own listener, e.g. 127.0.0.1:9000
+  --listen <host:port>      inbound listener (default 0.0.0.0:0, any free port)
+  --outbound <host:port>    outbound listener, loopback only (default ${DEFAULT_OUTBOUND.host}:${DEFAULT_OUTBOUND.port});
+                            "off" for none
+  --health-path <path>      check the application with GET <path> (2xx/3xx passes);
+                            default: a TCP connect to its port
+  --health-interval <dur>   between checks (default ${DEFAULT_HEALTH.intervalMs / 1000}s)
+  --health-timeout <dur>    one check's bound (default ${DEFAULT_HEALTH.timeoutMs / 1000}s)
+  --health-failures <n>     failed checks in a row before deregistering (default ${DEFAULT_HEALTH.failures})
+  --health-successes <n>    passed checks in a row before registering again (default ${DEFAULT_HEALTH.successes})
+  --drain-delay <dur>       keep serving this long after deregistering (HYPHAE_DRAIN_DELAY_MS, default 2s)
+  --max-concurrent <n>      load shedding: beyond n requests in progress, answer 503 before the application
+                            (callers retry another instance); default: no limit
+  -h, --help                show this help
+
+Control plane (flags or the environment of every hyphae process):
+  --control-plane <url>     HYPHAE_CONTROL_PLANE
+  --token-file <file>       file holding the workload's join token (hyphae token create --service <name>);
+                            or the token in HYPHAE_TOKEN. Never as a flag (--token is refused: ps shows argv)
+  --ca-file <file>          the control plane's CA bundle (HYPHAE_CA_FILE)
+`;
+
+/** Info lines too: a proxy runs as its own process, and its operator wants to see it register and drain. */
+const stderrLogger: Logger = {
+  debug: () => {},
+  info: (msg, fields) => process.stderr.write(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
+  warn: (msg, fields) => process.stderr.write(`WARNING ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
+  error: (msg, fields) => process.stderr.write(`ERROR ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
+};
+
+function hostPortFlag(name: string, value: string | undefined): HostPort | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseHostPort(value, `--${name}`);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^proxy options: /, ''));
+  }
+}
+
+function show(a: HostPort | undefined): string {
+  return a === undefined ? '-' : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+export const proxyCommand: Command = {
+  name: 'proxy',
+  summary: 'sidecar for a service in another language: mTLS in, mesh calls out',
+  usage,
+  async run(args) {
+    const { values } = parseCommandArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        service: { type: 'string' },
+        namespace: { type: 'string' },
+        upstream: { type: 'string' },
+        listen: { type: 'string' },
+        outbound: { type: 'string' },
+        'health-path': { type: 'string' },
+        'health-interval': { type: 'string' },
+        'health-timeout': { type: 'string' },
+        'health-failures': { type: 'string' },
+        'health-successes': { type: 'string' },
+        'drain-delay': { type: 'string' },
+        'max-concurrent': { type: 'string' },
+        'control-plane': { type: 'string' },
+        token: { type: 'string' },
+        'token-file': { type: 'string' },
+        'ca-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    if (values.token !== undefined) {
+      throw new UsageError('--token puts the join token on the command line, where every local user can read it (ps): give --token-file <file>, or HYPHAE_TOKEN');
+    }
+    const env = { ...process.env };
+    if (values['control-plane'] !== undefined) env.HYPHAE_CONTROL_PLANE = stringFlag('control-plane', values['control-plane']);
+    if (values.service !== undefined) env.HYPHAE_SERVICE = stringFlag('service', values.service);
+    if (values.namespace !== undefined) env.HYPHAE_NAMESPACE = stringFlag('namespace', values.namespace);
+    if (values['ca-file'] !== undefined) env.HYPHAE_CA_FILE = stringFlag('ca-file', values['ca-file']);
+    if (values['token-file'] !== undefined) {
+      try {
+        env.HYPHAE_TOKEN = readFileSync(values['token-file'], 'utf8').trim();
+      } catch (err) {
+        throw new UsageError(`cannot read --token-file ${values['token-file']}: ${(err as Error).message}`);
+      }
+    }
+    if (!env.HYPHAE_SERVICE) throw new UsageError('--service (or HYPHAE_SERVICE) is required: the name this workload registers and is identified by');
+    const upstream = hostPortFlag('upstream', values.upstream);
+    if (!upstream) throw new UsageError('--upstream <host:port> is required: where the application listens');
+    const drainDelay = durationFlag('drain-delay', values['drain-delay'], 0, 600_000);
+    if (drainDelay !== undefined) env.HYPHAE_DRAIN_DELAY_MS = String(drainDelay);
+    const mesh = optionsFromEnv(env);
+    const maxConcurrent = intFlag('max-concurrent', values['max-concurrent'], 1, 1_000_000);
+
+    const proxy = await startProxy({
+      mesh,
+      upstream,
+      listen: hostPortFlag('listen', values.listen),
+      outbound: values.outbound === 'off' ? false : hostPortFlag('outbound', values.outbound),
+      health: {
+        path: stringFlag('health-path', values['health-path']),
+        intervalMs: durationFlag('health-interval', values['health-interval'], 50, 3_600_000),
+        timeoutMs: durationFlag('health-timeout', values['health-timeout'], 10, 600_000),
+        failures: intFlag('health-failures', values['health-failures'], 1, 100),
+        successes: intFlag('health-successes', values['health-successes'], 1, 100),
+      },
+      ...(maxConcurrent !== undefined ? { inbound: { maxConcurrent } } : {}),
+      logger: stderrLogger,
+    });
+    process.stdout.write(
+      `hyphae proxy: ready service=${mesh.service ?? ''} inbound=${show(proxy.inboundAddress)} outbound=${show(proxy.outboundAddress)} upstream=${show(upstream)} identity=${proxy.mesh.identity()?.spiffeId ?? '-'}\n`,
+    );
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    // A second signal does not wait for the drain.
+    const again = () => process.exit(1);
+    process.once('SIGTERM', again);
+    process.once('SIGINT', again);
+    stderrLogger.info('hyphae proxy: draining on signal', { signal });
+    await proxy.close();
+    stderrLogger.info('hyphae proxy: stopped');
+    return 0;
+  },
+};

@@ -1,0 +1,60 @@
+/**
+ * What an edge (the proxy, the gateway) answers when a forwarded request
+ * fails: the mesh's error mapped to the status a plain HTTP client
+ * understands, with a coded JSON body (`{ error: { code, message } }`, the
+ * shape every refusal of the mesh has) so that scripts can match the code.
+ *
+ * 504: no time left (the caller's deadline, a route timeout). 503: the mesh
+ * cannot send it now (no endpoint, limits, shedding, shutting down): trying
+ * again later may work. 502: everything else, the peer or the path to it failed.
+ */
+import type http from 'node:http';
+import { ErrorCode, MeshError, type ErrorCodeValue } from '../core/errors.js';
+
+const UNAVAILABLE: ReadonlySet<ErrorCodeValue> = new Set([
+  ErrorCode.NO_ENDPOINTS,
+  ErrorCode.CONCURRENCY_LIMIT,
+  ErrorCode.OVERLOADED,
+  ErrorCode.MESH_CLOSED,
+  ErrorCode.CONTROL_PLANE_UNREACHABLE,
+  ErrorCode.NO_CERTIFICATE,
+  ErrorCode.AUTHZ_NOT_READY,
+]);
+
+const TIMED_OUT: ReadonlySet<ErrorCodeValue> = new Set([ErrorCode.DEADLINE_EXCEEDED, ErrorCode.TRY_TIMEOUT]);
+
+export interface EdgeError {
+  status: 502 | 503 | 504;
+  code: ErrorCodeValue;
+  message: string;
+}
+
+/** A MeshError keeps its code; anything else (a socket error from a plain client) is HYPHAE_ERR_UPSTREAM_ERROR. */
+export function edgeError(err: unknown): EdgeError {
+  if (err instanceof MeshError) {
+    const status = TIMED_OUT.has(err.code) ? 504 : UNAVAILABLE.has(err.code) ? 503 : 502;
+    return { status, code: err.code, message: err.message };
+  }
+  return { status: 502, code: ErrorCode.UPSTREAM_ERROR, message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * Answer `res` with a coded error, or, once the status line is out (the body was streaming), cut the
+ * connection: a truncated body must not look complete to the client.
+ */
+export function sendEdgeError(res: http.ServerResponse, status: number, code: ErrorCodeValue, message: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (res.destroyed) return;
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, { ...extra, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** sendEdgeError for a failure of the forwarded request. */
+export function respondWithError(res: http.ServerResponse, err: unknown): void {
+  const e = edgeError(err);
+  sendEdgeError(res, e.status, e.code, e.message);
+}

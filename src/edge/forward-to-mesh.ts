@@ -1,0 +1,76 @@
+/**
+ * Forwards an incoming HTTP request (a Node IncomingMessage / ServerResponse
+ * pair) to a mesh service through the mesh's full client stack: discovery,
+ * routes, retries and budgets, outlier detection, mTLS, deadlines, telemetry.
+ * `hyphae proxy`'s outbound listener uses it, and so can a gateway's handler.
+ *
+ * - Bodies stream both ways. A request without a body goes without one, so
+ *   that its retries stay possible (a stream cannot be sent twice).
+ * - Hop-by-hop fields are dropped (hop-by-hop.ts); trace context
+ *   (`traceparent`, `tracestate`, `baggage`) goes on as the client sent it.
+ * - `x-hyphae-deadline-ms` is the client's remaining budget: the call gets no
+ *   more than that, and the next hop hears what is left. Inside a wrapped
+ *   server the inbound deadline intake already took it (the call inherits its
+ *   context); elsewhere this function enters a context of its own.
+ * - A client that goes away aborts the call (and its body).
+ * - A failure is answered 502, 503 or 504 with a coded JSON body (error-response.ts).
+ */
+import type http from 'node:http';
+import type { Dispatcher } from 'undici';
+import { systemClock } from '../core/clock.js';
+import { ErrorCode } from '../core/errors.js';
+import { DEADLINE_HEADER, parseDeadlineHeader } from '../resilience/deadline.js';
+import { currentRequestContext, RequestContext, runInRequestContext } from '../resilience/request-context.js';
+import { ClientGoneError, clientGone, relayResponse, type ClientGoneSignal } from './relay.js';
+import { respondWithError, sendEdgeError } from './error-response.js';
+import { endToEndRequestHeaders, hasRequestBody } from './hop-by-hop.js';
+
+/** What the forwarder needs of a Mesh: its `request` (the fast path), nothing else. */
+export interface MeshRequester {
+  request(url: string, options: { method: Dispatcher.HttpMethod; headers: string[]; body: http.IncomingMessage | undefined; signal: ClientGoneSignal }): Promise<Dispatcher.ResponseData>;
+}
+
+export interface MeshTarget {
+  /** The mesh service, a single DNS label. */
+  service: string;
+  /** The request target to send: `/path?query`. */
+  path: string;
+}
+
+/**
+ * Set for the call, never taken from the caller: Host (the mesh call names the endpoint it picked, as every
+ * mesh call does), the deadline (the budget left, written per attempt), and `expect`, since Node already
+ * answered `100 Continue` and undici refuses the field.
+ */
+const REPLACED: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER, 'expect']);
+
+/** Resolves once the answer is under way (or an error answer is sent); it never rejects. */
+export function forwardToMesh(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): Promise<void> {
+  const budget = parseDeadlineHeader(req.headers[DEADLINE_HEADER]);
+  if (budget === 0) {
+    sendEdgeError(res, 504, ErrorCode.DEADLINE_EXCEEDED, 'the request arrived with no time left (x-hyphae-deadline-ms: 0)');
+    return Promise.resolve();
+  }
+  // A wrapped server's intake made the context already; a plain listener gets one here, only with a budget.
+  if (budget === undefined || currentRequestContext() !== undefined) return send(mesh, req, res, target);
+  const ctx = new RequestContext(systemClock.now() + budget);
+  res.once('close', () => (res.writableFinished ? ctx.end() : ctx.cancel(new ClientGoneError())));
+  return runInRequestContext(ctx, send, mesh, req, res, target);
+}
+
+async function send(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): Promise<void> {
+  const signal = clientGone(res);
+  try {
+    const upstream = await mesh.request(`http://${target.service}${target.path}`, {
+      method: req.method as Dispatcher.HttpMethod,
+      headers: endToEndRequestHeaders(req.rawHeaders, req.headers.connection, REPLACED),
+      body: hasRequestBody(req.headers) ? req : undefined,
+      signal,
+    });
+    relayResponse(res, upstream);
+  } catch (err) {
+    // Nobody is left to read an answer.
+    if (signal.aborted || err instanceof ClientGoneError) return;
+    respondWithError(res, err);
+  }
+}

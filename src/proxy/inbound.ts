@@ -1,0 +1,82 @@
+/**
+ * The handler of the proxy's inbound server: a wrapped server (mTLS,
+ * authorization, deadline intake, shedding, telemetry and drain all ran
+ * before it), forwarding each request to the application over loopback with
+ * a plain undici Pool (keep-alive), bodies streamed both ways.
+ *
+ * What the application sees of the mesh, and only from the mesh:
+ * - `x-forwarded-client-cert` (xfcc.ts) from the verified peer; every field of
+ *   that name from the wire was removed first (the server stack strips the
+ *   identity headers; removed here again, since the app trusts this one);
+ * - `x-hyphae-deadline-ms`: the budget left when the request leaves the proxy,
+ *   and the request to the app is cut at the deadline (504) — the caller has
+ *   given up by then.
+ */
+import type http from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
+import { ErrorCode } from '../core/errors.js';
+import { DEADLINE_HEADER } from '../resilience/deadline.js';
+import { getRemainingMs, getSignal } from '../server/deadline-intake.js';
+import { IDENTITY_HEADERS } from '../server/peer.js';
+import { endToEndRequestHeaders, hasRequestBody } from '../edge/hop-by-hop.js';
+import { clientGone, relayResponse } from '../edge/relay.js';
+import { respondWithError, sendEdgeError } from '../edge/error-response.js';
+import { XFCC_HEADER, xfccValue } from './xfcc.js';
+import type { HostPort } from './options.js';
+
+/** Set here from what the mesh verified, never passed on from the caller; `expect` was answered by Node already. */
+const REPLACED: ReadonlySet<string> = new Set([...IDENTITY_HEADERS, XFCC_HEADER, DEADLINE_HEADER, 'expect']);
+
+export interface AppForwarder {
+  handler: http.RequestListener;
+  /** The pool to the application (the health check's GET goes through it too). */
+  pool: Pool;
+  close(): Promise<void>;
+}
+
+/** `self`: the proxy's SPIFFE ID (XFCC's `By`), read when a request needs it; undefined without mTLS. */
+export function appForwarder(upstream: HostPort, self: () => string | undefined): AppForwarder {
+  const host = upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host;
+  const origin = `http://${host}:${upstream.port}`;
+  // Loopback: connects are quick, so a dead application shows as a refused connect at once.
+  const pool = new Pool(origin, { connectTimeout: 2_000, keepAliveTimeout: 4_000 });
+
+  const handler: http.RequestListener = (req, res) => {
+    const headers = endToEndRequestHeaders(req.rawHeaders, req.headers.connection, REPLACED);
+    const xfcc = xfccValue(req, self());
+    if (xfcc !== undefined) headers.push(XFCC_HEADER, xfcc);
+    const remaining = getRemainingMs();
+    if (remaining !== undefined) {
+      if (remaining <= 0) return sendEdgeError(res, 504, ErrorCode.DEADLINE_EXCEEDED, 'no time left to reach the application');
+      headers.push(DEADLINE_HEADER, String(Math.floor(remaining)));
+    }
+    // With a deadline, the intake's signal fires at the deadline and when the caller leaves (its context is
+    // cancelled then); without one, only the caller leaving can stop the request.
+    const deadline = getSignal();
+    const signal = deadline ?? clientGone(res);
+    pool
+      .request({
+        path: req.url ?? '/',
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: hasRequestBody(req.headers) ? req : undefined,
+        signal,
+      })
+      .then(
+        (answer) => relayResponse(res, answer),
+        (err: unknown) => {
+          // The caller left: nobody to answer. The deadline passed: its reason (HYPHAE_ERR_DEADLINE_EXCEEDED) is the answer.
+          if (signal.aborted) {
+            if (!res.destroyed) respondWithError(res, signal.reason);
+            return;
+          }
+          const code = (err as { code?: unknown }).code;
+          if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+            return sendEdgeError(res, 502, ErrorCode.CONNECT_FAILED, `the application at ${upstream.host}:${upstream.port} does not accept connections`);
+          }
+          respondWithError(res, err);
+        },
+      );
+  };
+  return { handler, pool, close: () => pool.close() };
+}

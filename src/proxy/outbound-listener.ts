@@ -1,0 +1,73 @@
+/**
+ * The outbound listener: the application's HTTP proxy into the mesh
+ * (`HTTP_PROXY=http://127.0.0.1:15001`), bound to loopback only. Each request
+ * names a service (outbound-target.ts) and goes through the mesh's client
+ * stack (edge/forward-to-mesh.ts).
+ *
+ * Its guard against peers that never finish is the one every listener has
+ * (core/listener-guard.ts): header and request timeouts checked on time (a
+ * peer that connects and says nothing is cut at the header timeout), a cap on
+ * connections, oversized headers answered 431, and every error answer flushed
+ * then destroyed (the sockets are half-open). There is no TLS here: the
+ * application speaks plain HTTP on loopback, the mesh adds mTLS.
+ *
+ * CONNECT is refused (405): a tunnel would carry the application's own TLS
+ * through the mesh unseen, with none of its routing, policy or identity.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { applyHttpTimeouts, capConnections, closeWith, sampled } from '../core/listener-guard.js';
+import { forwardToMesh, type MeshRequester } from '../edge/forward-to-mesh.js';
+import { sendEdgeError } from '../edge/error-response.js';
+import { outboundTarget } from './outbound-target.js';
+import type { ResolvedProxyOptions } from './options.js';
+
+function rawAnswer(status: number, reason: string, code: string, message: string, extra = ''): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${reason}\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+export function createOutboundListener(mesh: MeshRequester, namespace: string, limits: ResolvedProxyOptions['outboundLimits'], logger: Logger): http.Server {
+  const server = http.createServer({ maxHeaderSize: limits.maxHeaderSize }, (req, res) => {
+    const target = outboundTarget(req.url, req.headers.host, namespace);
+    if ('status' in target) return sendEdgeError(res, target.status, target.code, target.message);
+    void forwardToMesh(mesh, req, res, target);
+  });
+  applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
+  // A peer that connects and says nothing is cut at the header timeout; an idle keep-alive one at Node's keepAliveTimeout.
+  if (limits.maxConnections > 0) {
+    capConnections(server, limits.maxConnections, (level, message, fields) => logger[level](`hyphae proxy: outbound ${message}`, fields), 'proxy outbound maxConnections');
+  }
+
+  let refused = 0;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const responding = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || responding?.headersSent) return socket.destroy();
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const overflow = err.code === 'HPE_HEADER_OVERFLOW';
+    if (sampled(++refused)) logger.warn('hyphae proxy: outbound request refused', { code: err.code ?? 'parse error', refused });
+    closeWith(
+      socket,
+      overflow
+        ? rawAnswer(431, 'Request Header Fields Too Large', ErrorCode.BAD_REQUEST, `the request line and headers exceed ${limits.maxHeaderSize} bytes`)
+        : timeout
+          ? rawAnswer(408, 'Request Timeout', ErrorCode.REQUEST_TIMEOUT, `the request was not complete in time (headers within ${limits.headersTimeoutMs} ms)`)
+          : rawAnswer(400, 'Bad Request', ErrorCode.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`),
+    );
+  });
+  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+    closeWith(
+      socket,
+      rawAnswer(
+        405,
+        'Method Not Allowed',
+        ErrorCode.METHOD_NOT_ALLOWED,
+        'CONNECT is not supported: the mesh does not tunnel TLS; send plain http:// requests through this proxy and the mesh adds mTLS',
+        'Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n',
+      ),
+    );
+  });
+  return server;
+}
