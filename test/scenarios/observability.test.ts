@@ -8,9 +8,8 @@
  * shows a killed instance leave within 5 s without a reload.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { execFile } from 'node:child_process';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +17,7 @@ import { promisify } from 'node:util';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { startDemo, type RunningDemo } from '../helpers/demo.js';
 import { cliPath, repoRoot } from '../helpers/process.js';
+import { startPrometheus } from '../helpers/prometheus.js';
 
 const exec = promisify(execFile);
 
@@ -147,17 +147,21 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
   });
 
   it('a real Prometheus scrapes http_client_request_duration_seconds with the mesh attributes from web', async () => {
-    const prom = await startPrometheus(new URL(demo.metrics).port);
+    // The JS exporter leaves the unit out of the name; Prometheus's convention (and the OTel
+    // compatibility spec) put it in as a suffix, so the scrape adds `_seconds` to the duration histograms.
+    const prom = await startPrometheus(`  - job_name: hyphae-web
+    static_configs:
+      - targets: ['127.0.0.1:${new URL(demo.metrics).port}']
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: '(http_(?:client|server)_request_duration)(_bucket|_sum|_count)'
+        target_label: __name__
+        replacement: '\${1}_seconds\${2}'
+`);
     try {
       const query = 'http_client_request_duration_seconds_count{server_address="api"}';
-      let result: { metric: Record<string, string>; value: [number, string] }[] = [];
-      const started = Date.now();
-      while (Date.now() - started < 20_000) {
-        const res = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(query)}`);
-        result = ((await res.json()) as { data: { result: typeof result } }).data.result;
-        if (result.length > 0) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      // Bounded only against a stall: the first scrapes come within seconds.
+      const result = await prom.until(query, (r) => r.length > 0);
       console.log(`prometheus ${prom.url}: ${query}\n${result.map((r) => `  ${JSON.stringify(r.metric)} = ${r.value[1]}`).join('\n')}`);
       assert.ok(result.length > 0, 'Prometheus has the series');
       const ok = result.find((r) => r.metric.http_response_status_code === '200')!;
@@ -168,10 +172,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       assert.equal(ok.metric.otel_scope_name, 'hyphae');
       assert.ok(Number(ok.value[1]) > 0);
       // The histogram's buckets are the semconv ones.
-      const buckets = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent('count by (le) (http_client_request_duration_seconds_bucket)')}`);
-      const les = ((await buckets.json()) as { data: { result: { metric: { le: string } }[] } }).data.result
-        .map((r) => (r.metric.le === '+Inf' ? Infinity : Number(r.metric.le)))
-        .sort((x, y) => x - y);
+      const les = (await prom.query('count by (le) (http_client_request_duration_seconds_bucket)')).map((r) => (r.metric.le === '+Inf' ? Infinity : Number(r.metric.le))).sort((x, y) => x - y);
       assert.deepEqual(les, [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, Infinity]);
     } finally {
       await prom.stop();
@@ -299,58 +300,3 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-/** Debian's prometheus, on loopback, scraping one target every second. */
-async function startPrometheus(target: string | number): Promise<{ url: string; stop(): Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-prom-'));
-  // The JS exporter leaves the unit out of the name; Prometheus's convention (and the OTel
-  // compatibility spec) put it in as a suffix, so the scrape adds `_seconds` to the duration histograms.
-  await writeFile(
-    path.join(dir, 'prometheus.yml'),
-    `global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: hyphae-web
-    static_configs:
-      - targets: ['127.0.0.1:${target}']
-    metric_relabel_configs:
-      - source_labels: [__name__]
-        regex: '(http_(?:client|server)_request_duration)(_bucket|_sum|_count)'
-        target_label: __name__
-        replacement: '\${1}_seconds\${2}'
-`,
-  );
-  const port = await freePort();
-  const proc: ChildProcess = spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`prometheus did not start:\n${log}`)), 20_000);
-    proc.stderr!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Server is ready to receive web requests')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`prometheus exited (${code}):\n${log}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}

@@ -1,5 +1,6 @@
 /** `hyphae proxy`: a sidecar that brings one instance of a workload in any language into the mesh (src/proxy). */
 import { readFileSync } from 'node:fs';
+import { apiFlags } from '../api-client.js';
 import { type Command, parseCommandArgs, UsageError } from '../command.js';
 import { durationFlag, intFlag, stringFlag } from '../flags.js';
 import type { Logger } from '../../core/logger.js';
@@ -85,10 +86,8 @@ export const proxyCommand: Command = {
         'health-successes': { type: 'string' },
         'drain-delay': { type: 'string' },
         'max-concurrent': { type: 'string' },
-        'control-plane': { type: 'string' },
-        token: { type: 'string' },
-        'token-file': { type: 'string' },
-        'ca-file': { type: 'string' },
+        // The same four connection flags as every command; --token-file holds the proxy's join token here.
+        ...apiFlags,
         help: { type: 'boolean', short: 'h' },
       },
     });
