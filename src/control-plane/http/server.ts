@@ -11,6 +11,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../../core/errors.js';
 import { applyHttpTimeouts, capConnections, closeWith, HandshakeDeadlines, sampled, type ListenerLimits } from '../../core/listener-guard.js';
+import { lingerOnClose } from '../../core/lingering-close.js';
 import type { ApiErrorBody } from '../../config/wire.js';
 import { authorize } from '../auth/authorize.js';
 import type { Tokens } from '../auth/tokens.js';
@@ -113,8 +114,12 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
       } else {
         log(`error 500 ${req.method} ${logTarget(req.url)}: ${(err as Error)?.stack ?? String(err)}`);
       }
-      // An unread body would otherwise be parsed as the next request on this connection.
-      if (!bodyRead) headers.connection = 'close';
+      // An unread body would otherwise be parsed as the next request on this connection; the client, still
+      // writing it, must read this answer before the connection goes (lingering close).
+      if (!bodyRead) {
+        headers.connection = 'close';
+        lingerOnClose(req);
+      }
       if (res.headersSent) res.destroy();
       else sendJson(res, status, body, headers);
     } finally {
