@@ -104,6 +104,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     maxStreamsPerToken: opts.maxStatsStreamsPerToken,
     maxStreams: opts.maxStatsStreams,
     tokenValid: (id) => tokens.stillValid(id),
+    historyStepMs: opts.statsHistoryStepMs,
   });
   // A revocation, through this replica or (etcd) another one, ends the streams opened with the token now.
   tokens.onRevoked((id) => {

@@ -15,6 +15,9 @@ export {
   DEFAULT_TRUST_DOMAIN,
   MIN_LISTENER_TIMEOUT_MS,
   MAX_STATS_STREAMS,
+  HISTORY_STEP_MS,
+  MAX_HISTORY_STEP_MS,
+  MIN_HISTORY_STEP_MS,
   type ControlPlaneOptions,
 } from './options.js';
 export { eventLog, LOG_FORMATS, type LogFormat, type LogSink } from './log.js';

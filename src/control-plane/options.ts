@@ -23,6 +23,11 @@ export const DEFAULT_MAX_STATS_STREAMS_PER_TOKEN = 8;
 export const DEFAULT_MAX_STATS_STREAMS = 256;
 /** Upper bound of both flags: each stream is a connection, and a write of every summary. */
 export const MAX_STATS_STREAMS = 100_000;
+/** One point of the dashboard's history per step; 60 are kept (15 minutes at the default). */
+export const HISTORY_STEP_MS = 15_000;
+/** A step shorter than a mesh's report interval would show gaps; one longer than 5 minutes is not a live chart. */
+export const MIN_HISTORY_STEP_MS = 1_000;
+export const MAX_HISTORY_STEP_MS = 300_000;
 
 export interface ControlPlaneOptions {
   /** TCP port; 0 picks a free one (see ControlPlane.port). Default 15010. */
@@ -62,6 +67,8 @@ export interface ControlPlaneOptions {
   maxStatsStreamsPerToken?: number;
   /** Stats streams open in all. Default 256. */
   maxStatsStreams?: number;
+  /** One point of the dashboard's history per step (60 are kept). Default 15 s: 15 minutes. */
+  statsHistoryStepMs?: number;
   /** Receives one line per significant event; silent when absent. */
   log?: LogSink;
   /**
@@ -145,6 +152,7 @@ const optionsSchema = z
     maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
     maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
     maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
+    statsHistoryStepMs: z.int().min(MIN_HISTORY_STEP_MS).max(MAX_HISTORY_STEP_MS).default(HISTORY_STEP_MS),
     log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
     logFormat: z.enum(LOG_FORMATS).default('text'),
     metricsListen: z

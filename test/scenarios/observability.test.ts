@@ -236,6 +236,27 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       const first = await page.evaluate(() => (window as unknown as { hyphaeDashboard: { summary: { generatedAt: string } } }).hyphaeDashboard.summary.generatedAt);
       await page.waitForFunction((g) => (window as unknown as { hyphaeDashboard: { summary: { generatedAt: string } } }).hyphaeDashboard.summary.generatedAt !== g, first, { timeout: 5_000 });
 
+      // The last 15 minutes: a small chart per edge, fed by /v1/stats/history (a point per 15 s step; the demo
+      // has run for more than a step by now, and the wait only catches a page that never draws one).
+      await page.waitForFunction(
+        () =>
+          ['default/demo>default/web', 'default/web>default/api'].every(
+            (e) => Number((document.querySelector(`#edges tr[data-edge="${e}"] svg.spark.rps`) as { getAttribute(name: string): string | null } | null)?.getAttribute('data-points') ?? 0) >= 1,
+          ),
+        undefined,
+        { timeout: 40_000 },
+      );
+      const trends = await page.$$eval('#edges tr[data-edge] svg.spark', (svgs) => svgs.map((s) => `${s.getAttribute('class')}: ${s.querySelector('title')?.textContent}`));
+      console.log(`dashboard trends: ${JSON.stringify(trends)}`);
+      assert.ok(
+        trends.some((t) => /^spark rps: rps: now [\d.]+, min/.test(t)),
+        trends.join('\n'),
+      );
+      assert.ok(
+        trends.some((t) => /^spark success: success: now 100%/.test(t)),
+        trends.join('\n'),
+      );
+
       const shot = process.env.HYPHAE_UPDATE_SCREENSHOT ? path.join(repoRoot, 'docs/dashboard.png') : path.join(repoRoot, 'build/test-artifacts/dashboard.png');
       await mkdir(path.dirname(shot), { recursive: true });
       await page.screenshot({ path: shot, fullPage: true });

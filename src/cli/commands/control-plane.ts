@@ -9,6 +9,9 @@ import {
   DEFAULT_MAX_STATS_STREAMS,
   DEFAULT_MAX_STATS_STREAMS_PER_TOKEN,
   DEFAULT_ETCD_PREFIX,
+  HISTORY_STEP_MS,
+  MAX_HISTORY_STEP_MS,
+  MIN_HISTORY_STEP_MS,
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
   DEFAULT_PORT,
   DEFAULT_TRUST_DOMAIN,
@@ -185,6 +188,8 @@ Options:
   --max-stats-streams-per-token <n>  live stats streams (the dashboard's) one token may hold
                          open; the admin token counts as one (default ${DEFAULT_MAX_STATS_STREAMS_PER_TOKEN})
   --max-stats-streams <n>  live stats streams open in all (default ${DEFAULT_MAX_STATS_STREAMS})
+  --stats-history-step <duration>  one point of the dashboard's charts per step; 60 points are kept
+                         (default ${HISTORY_STEP_MS / 1000}s: 15 minutes)
   --store <file|etcd>    where configuration and the registry live (default file):
                          file: resources in --data-dir, instances in memory (one node);
                          etcd: both in etcd, shared by every replica on the same cluster
@@ -262,6 +267,7 @@ export const controlPlaneCommand: Command = {
         'max-instances-per-service': { type: 'string' },
         'max-stats-streams-per-token': { type: 'string' },
         'max-stats-streams': { type: 'string' },
+        'stats-history-step': { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
         'etcd-prefix': { type: 'string' },
@@ -319,6 +325,7 @@ export const controlPlaneCommand: Command = {
       maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
       maxStatsStreamsPerToken: intFlag('max-stats-streams-per-token', values['max-stats-streams-per-token'], 1, MAX_STATS_STREAMS),
       maxStatsStreams: intFlag('max-stats-streams', values['max-stats-streams'], 1, MAX_STATS_STREAMS),
+      statsHistoryStepMs: durationFlag('stats-history-step', values['stats-history-step'], MIN_HISTORY_STEP_MS, MAX_HISTORY_STEP_MS),
       ...(await storeFlags(values, process.env, warnBeforeStart(logFormat as LogFormat))),
       insecure: values.insecure,
       trustDomain: stringFlag('trust-domain', values['trust-domain']),

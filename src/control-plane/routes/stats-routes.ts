@@ -1,4 +1,4 @@
-/** Stats: reports in (POST /v1/stats), the summary and its live stream out. */
+/** Stats: reports in (POST /v1/stats), the summary, its live stream and the history out. */
 import { DEFAULT_STATS_WINDOW_SECONDS, MAX_STATS_WINDOW_SECONDS, STATS_WINDOWS_SECONDS, statsReportSchema, statsWindowFor, STATS_PATH } from '../../config/stats.js';
 import { requireIdentity } from '../auth/authorize.js';
 import { ErrorCode } from '../../core/errors.js';
@@ -46,6 +46,16 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
       // The summary the streams on this window share (serialised once), or one built now and shared in turn.
       handle: async ({ res, query }) => {
         sendJsonText(res, 200, await stats.summaryJson(windowMs(query)));
+        return undefined;
+      },
+    },
+    {
+      method: 'GET',
+      path: `${STATS_PATH}/history`,
+      auth: 'any',
+      // The dashboard's small charts: a point per 15 s step over the last 15 minutes, per service and edge.
+      handle: ({ res }) => {
+        sendJsonText(res, 200, stats.historyJson());
         return undefined;
       },
     },

@@ -23,7 +23,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../../core/errors.js';
 import { describePrincipal, type Principal } from '../auth/principal.js';
 import { HttpError } from '../http/http-error.js';
-import { DEFAULT_MAX_STATS_STREAMS, DEFAULT_MAX_STATS_STREAMS_PER_TOKEN } from '../options.js';
+import { DEFAULT_MAX_STATS_STREAMS, DEFAULT_MAX_STATS_STREAMS_PER_TOKEN, HISTORY_STEP_MS } from '../options.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import { sanitize } from '../log.js';
@@ -31,6 +31,7 @@ import { SSE_HEADERS } from '../watch/sse.js';
 import { jsonInSlices, runSliced } from './sliced.js';
 import { StatsStore } from './stats-store.js';
 import { summarySteps } from './summary.js';
+import { historySample, StatsHistory } from './history.js';
 
 export const DEFAULT_PUSH_MS = 1_000;
 
@@ -78,6 +79,8 @@ export interface StatsHubOptions {
   maxStreams?: number;
   /** Whether the token a stream was opened with is still valid (not revoked, not expired); asked on every push. */
   tokenValid?: (tokenId: string) => boolean;
+  /** The dashboard's history: one point per step (default 15 s). */
+  historyStepMs?: number;
 }
 
 export class StatsHub {
@@ -109,6 +112,10 @@ export class StatsHub {
   #refused = { count: 0, loggedAt: -Infinity };
   #dispose: () => void;
   #closed = false;
+  readonly history = new StatsHistory();
+  #historyStepMs: number;
+  #historyTimer: NodeJS.Timeout;
+  #sampling = false;
 
   constructor(options: StatsHubOptions) {
     this.#registry = options.registry;
@@ -148,6 +155,30 @@ export class StatsHub {
       offRegistry();
       offStore();
     };
+    // Whether anyone looks or not: the history is what happened before the dashboard was opened.
+    this.#historyStepMs = options.historyStepMs ?? HISTORY_STEP_MS;
+    this.#historyTimer = setInterval(() => void this.#sample(), this.#historyStepMs);
+    this.#historyTimer.unref();
+  }
+
+  /** The last points of every service and edge, as JSON (GET /v1/stats/history). */
+  historyJson(): string {
+    return JSON.stringify(this.history.view(this.#historyStepMs));
+  }
+
+  async #sample(): Promise<void> {
+    // A step whose sample is still being built (a huge store on a slow machine) is skipped, not queued.
+    if (this.#sampling || this.#closed) return;
+    this.#sampling = true;
+    try {
+      const at = this.#now();
+      const sample = await runSliced(historySample(this.stats, this.#historyStepMs, at), SLICE_MS);
+      if (!this.#closed) this.history.record(at, sample);
+    } catch (err) {
+      this.#failed(err);
+    } finally {
+      this.#sampling = false;
+    }
   }
 
   get streams(): number {
@@ -347,6 +378,7 @@ export class StatsHub {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#historyTimer);
     this.#dispose();
     for (const stream of [...this.#streams]) this.#end(stream);
   }

@@ -280,7 +280,7 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
   };
 }
 
-function mergeInto(map: Map<string, Traffic>, key: string, t: Traffic, arena: LatencyArena): void {
+export function mergeInto(map: Map<string, Traffic>, key: string, t: Traffic, arena: LatencyArena): void {
   let m = map.get(key);
   if (!m) map.set(key, (m = { requests: 0, errors: 0, rps: 0, latency: arena.histogram() }));
   m.requests += t.requests;

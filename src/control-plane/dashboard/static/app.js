@@ -1,13 +1,14 @@
 /* The hyphae dashboard: follows /v1/stats/stream (SSE) and redraws the
  * topology (cytoscape) and the tables on every summary, without reloading. */
 /* global cytoscape, document, window, URLSearchParams, Node, fetch, TextDecoderStream, setTimeout, clearTimeout, AbortController */
+/* The small charts of the last 15 minutes come from /v1/stats/history, read once per step. */
 'use strict';
 
 const params = new URLSearchParams(window.location.search);
 // ?window=<seconds>, 1 to 60: the control plane keeps summaries for 10, 30 and 60 s and serves the one that covers it.
 const requestedWindow = Number(params.get('window'));
 const windowSeconds = Number.isInteger(requestedWindow) && requestedWindow >= 1 && requestedWindow <= 60 ? requestedWindow : 10;
-const state = { summary: null, cy: null, nodeKey: '' };
+const state = { summary: null, cy: null, nodeKey: '', history: null };
 // For tests and the curious: the latest summary and the graph.
 window.hyphaeDashboard = state;
 
@@ -58,6 +59,7 @@ function render(s) {
         td(ms(e.p50Ms), 'num', 'p50'),
         td(ms(e.p99Ms), 'num', 'p99'),
         td(e.requests, 'num', 'requests'),
+        trend(historyOf('edges', (h) => `${h.source ?? ''}>${h.destination}` === `${e.source ?? ''}>${e.destination}`)),
       ),
     ),
     'no traffic reported in this window',
@@ -74,6 +76,7 @@ function render(s) {
         td(rps(v.traffic.rps), 'num', 'rps'),
         td(pct(v.traffic.successRate), `num ${rateClass(v.traffic.successRate)}`),
         td(ms(v.traffic.p99Ms), 'num'),
+        trend(historyOf('services', (h) => h.service === `${v.namespace}/${v.name}`)),
       ),
     ),
     'no services yet',
@@ -110,6 +113,67 @@ function render(s) {
     'no authorization policies',
   );
   drawGraph(s);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function historyOf(kind, match) {
+  return state.history ? state.history[kind].find(match) : undefined;
+}
+
+/**
+ * One small line per figure (null points are gaps), scaled to its own range; the latest value and the
+ * range are in the tooltip. Success is drawn against 0..100 % so that a dip reads as one.
+ */
+function sparkline(values, label, format, fixed) {
+  const w = 48;
+  const h = 16;
+  const known = values.filter((v) => v !== null);
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', `spark ${label}`);
+  svg.setAttribute('width', String(w));
+  svg.setAttribute('height', String(h));
+  svg.setAttribute('data-points', String(known.length));
+  const lo = fixed ? fixed[0] : Math.min(...known, 0);
+  const hi = fixed ? fixed[1] : Math.max(...known, lo + 1e-9);
+  const x = (i) => (values.length > 1 ? (i / (values.length - 1)) * (w - 2) + 1 : w / 2);
+  const y = (v) => h - 1 - ((v - lo) / (hi - lo || 1)) * (h - 2);
+  let path = '';
+  values.forEach((v, i) => {
+    if (v === null) return;
+    path += `${i > 0 && values[i - 1] !== null ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+  });
+  const line = document.createElementNS(SVG, 'path');
+  line.setAttribute('d', path);
+  svg.append(line);
+  const title = document.createElementNS(SVG, 'title');
+  title.textContent = known.length ? `${label}: now ${format(known[known.length - 1])}, min ${format(Math.min(...known))}, max ${format(Math.max(...known))}` : `${label}: no traffic`;
+  svg.append(title);
+  return svg;
+}
+
+function trend(series) {
+  if (!series) return td('–', 'muted', 'trend');
+  return el('td', { class: 'trend', 'data-field': 'trend' }, sparkline(series.rps, 'rps', rps), sparkline(series.successRate, 'success', pct, [0, 1]), sparkline(series.p99Ms, 'p99', ms));
+}
+
+/** The history, once per step; a failure leaves the charts as they were (the stream says what is wrong). */
+async function followHistory(token) {
+  for (;;) {
+    let stepMs = 15_000;
+    try {
+      const res = await fetch('/v1/stats/history', { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      if (res.ok) {
+        state.history = await res.json();
+        stepMs = state.history.stepSeconds * 1000;
+        if (state.summary) render(state.summary);
+      }
+    } catch {
+      // unreachable: the stream's status line says so
+    }
+    if (state.stopped) return;
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
 }
 
 /**
@@ -251,6 +315,7 @@ function live(on, why) {
 function connect() {
   const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
   void stream(token);
+  void followHistory(token);
 }
 
 // A summary arrives every second; this long without one, the stream is stuck (a proxy holding it, a
