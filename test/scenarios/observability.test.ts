@@ -262,6 +262,40 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`screenshot: ${shot}`);
 
+      // Drill-down: a click on api's row shows its instances, its callers with their mTLS state, the route and
+      // policy that name it and its recent changes (the demo's registrations and rolling restart).
+      await page.click('#services tr[data-service="default/api"]');
+      await page.waitForFunction(() => document.querySelectorAll('#details-changes tr[data-change]').length > 0, undefined, { timeout: 10_000 });
+      const details = await page.$$eval('#details table', (tables) =>
+        tables.map((t) => [t.getAttribute('id'), [...t.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((c) => c.textContent).join(' | '))]),
+      );
+      console.log(`details of api: ${JSON.stringify(details)}`);
+      const rowsOf = (id: string) => (details.find(([t]) => t === id)?.[1] ?? []) as string[];
+      const apiIds = demo.instances.filter((i) => i.service === 'api').map((i) => i.id!);
+      assert.deepEqual(
+        rowsOf('details-instances')
+          .map((r) => r.split(' | ')[0])
+          .sort(),
+        [...apiIds].sort(),
+      );
+      assert.ok(
+        rowsOf('details-callers').some((r) => /^web \| api \| .* \| mTLS$/.test(r)),
+        rowsOf('details-callers').join('\n'),
+      );
+      assert.ok(
+        rowsOf('details-config').some((r) => r.startsWith('Route | api')) && rowsOf('details-config').some((r) => r.startsWith('AuthorizationPolicy | api-from-web')),
+        rowsOf('details-config').join('\n'),
+      );
+      assert.ok(
+        rowsOf('details-changes').some((r) => r.includes('instance registered | api')),
+        rowsOf('details-changes').join('\n'),
+      );
+      const detailsShot = process.env.HYPHAE_UPDATE_SCREENSHOT ? path.join(repoRoot, 'docs/dashboard-details.png') : path.join(repoRoot, 'build/test-artifacts/dashboard-details.png');
+      await page.screenshot({ path: detailsShot, fullPage: true });
+      console.log(`screenshot: ${detailsShot}`);
+      await page.click('#services tr[data-service="default/api"]');
+      await page.waitForSelector('#details', { state: 'hidden', timeout: 5_000 });
+
       // Kill one api instance outright (no drain): its lease lapses and the page drops it, no reload.
       const victim = demo.instances.find((i) => i.service === 'api')!;
       const killedAt = performance.now();

@@ -25,6 +25,8 @@ function files(): Map<string, string> {
     ['/ui', `${STATIC_DIR}index.html`],
     ['/ui/', `${STATIC_DIR}index.html`],
     ['/ui/app.js', `${STATIC_DIR}app.js`],
+    ['/ui/charts.js', `${STATIC_DIR}charts.js`],
+    ['/ui/details.js', `${STATIC_DIR}details.js`],
     ['/ui/app.css', `${STATIC_DIR}app.css`],
     ['/ui/vendor/cytoscape.min.js', `${STATIC_DIR}vendor/cytoscape.min.js`],
   ]);

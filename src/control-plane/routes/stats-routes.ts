@@ -1,4 +1,4 @@
-/** Stats: reports in (POST /v1/stats), the summary, its live stream and the history out. */
+/** Stats: reports in (POST /v1/stats), the summary, its live stream, the history and the recent changes out. */
 import { DEFAULT_STATS_WINDOW_SECONDS, MAX_STATS_WINDOW_SECONDS, STATS_WINDOWS_SECONDS, statsReportSchema, statsWindowFor, STATS_PATH } from '../../config/stats.js';
 import { requireIdentity } from '../auth/authorize.js';
 import { ErrorCode } from '../../core/errors.js';
@@ -7,6 +7,9 @@ import { sendJsonText } from '../http/respond.js';
 import type { Route } from '../http/router.js';
 import { validate } from '../http/validation.js';
 import type { ApiDeps } from './deps.js';
+import { API_PREFIX } from '../../config/wire.js';
+import { nameSchema } from '../../config/names.js';
+import { CHANGE_LOG_SIZE } from '../stats/change-log.js';
 
 /** `?window=<seconds>`: 1 to 60, default 10, served as the smallest of the windows kept that covers it. */
 function windowMs(query: URLSearchParams): number {
@@ -20,6 +23,26 @@ function windowMs(query: URLSearchParams): number {
     );
   }
   return statsWindowFor(n) * 1000;
+}
+
+/** `?service=<namespace>/<name>`: only the changes that concern it. */
+function serviceRef(query: URLSearchParams): string | undefined {
+  const all = query.getAll('service');
+  if (all.length === 0) return undefined;
+  const [ns, name, ...rest] = all[0]!.split('/');
+  if (all.length > 1 || rest.length > 0 || !ns || !name || !nameSchema.safeParse(ns).success || !nameSchema.safeParse(name).success) {
+    throw badRequest('query parameter "service" must be <namespace>/<name>, e.g. default/api');
+  }
+  return `${ns}/${name}`;
+}
+
+/** `?limit=<n>`: 1 to CHANGE_LOG_SIZE, default 50. */
+function limit(query: URLSearchParams): number {
+  const all = query.getAll('limit');
+  if (all.length === 0) return 50;
+  const n = Number(all[0]);
+  if (all.length > 1 || !Number.isInteger(n) || n < 1 || n > CHANGE_LOG_SIZE) throw badRequest(`query parameter "limit" must be a whole number from 1 to ${CHANGE_LOG_SIZE}`);
+  return n;
 }
 
 export function statsRoutes({ stats }: ApiDeps): Route[] {
@@ -58,6 +81,14 @@ export function statsRoutes({ stats }: ApiDeps): Route[] {
         sendJsonText(res, 200, stats.historyJson());
         return undefined;
       },
+    },
+    {
+      method: 'GET',
+      path: `${API_PREFIX}/changes`,
+      query: ['service', 'limit'],
+      auth: 'any',
+      // The dashboard's drill-down: configuration written and instances come and gone, newest first.
+      handle: ({ query }) => ({ status: 200, body: { changes: stats.changes.list(serviceRef(query), limit(query)) } }),
     },
     {
       method: 'GET',

@@ -32,6 +32,7 @@ import { jsonInSlices, runSliced } from './sliced.js';
 import { StatsStore } from './stats-store.js';
 import { summarySteps } from './summary.js';
 import { historySample, StatsHistory } from './history.js';
+import { ChangeLog } from './change-log.js';
 
 export const DEFAULT_PUSH_MS = 1_000;
 
@@ -113,6 +114,8 @@ export class StatsHub {
   #dispose: () => void;
   #closed = false;
   readonly history = new StatsHistory();
+  /** What changed lately (config written, instances come and gone), for the dashboard's drill-down. */
+  readonly changes: ChangeLog;
   #historyStepMs: number;
   #historyTimer: NodeJS.Timeout;
   #sampling = false;
@@ -155,6 +158,7 @@ export class StatsHub {
       offRegistry();
       offStore();
     };
+    this.changes = new ChangeLog(this.#registry, this.#store, { now: this.#now });
     // Whether anyone looks or not: the history is what happened before the dashboard was opened.
     this.#historyStepMs = options.historyStepMs ?? HISTORY_STEP_MS;
     this.#historyTimer = setInterval(() => void this.#sample(), this.#historyStepMs);
@@ -379,6 +383,7 @@ export class StatsHub {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearInterval(this.#historyTimer);
+    this.changes.close();
     this.#dispose();
     for (const stream of [...this.#streams]) this.#end(stream);
   }

@@ -1,7 +1,8 @@
 /* The hyphae dashboard: follows /v1/stats/stream (SSE) and redraws the
  * topology (cytoscape) and the tables on every summary, without reloading. */
 /* global cytoscape, document, window, URLSearchParams, Node, fetch, TextDecoderStream, setTimeout, clearTimeout, AbortController */
-/* The small charts of the last 15 minutes come from /v1/stats/history, read once per step. */
+/* global trend, historyOf, followHistory, renderDetails, selectService */
+/* (those are charts.js's and details.js's: loaded first, called once the page runs) */
 'use strict';
 
 const params = new URLSearchParams(window.location.search);
@@ -69,7 +70,7 @@ function render(s) {
     s.services.map((v) =>
       el(
         'tr',
-        { 'data-service': `${v.namespace}/${v.name}` },
+        { 'data-service': `${v.namespace}/${v.name}`, class: 'pick', onclick: () => selectService(`${v.namespace}/${v.name}`) },
         td(short(`${v.namespace}/${v.name}`)),
         td(v.instances, 'num', 'instances'),
         td(v.hasConfig ? 'yes' : '–'),
@@ -113,67 +114,7 @@ function render(s) {
     'no authorization policies',
   );
   drawGraph(s);
-}
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-function historyOf(kind, match) {
-  return state.history ? state.history[kind].find(match) : undefined;
-}
-
-/**
- * One small line per figure (null points are gaps), scaled to its own range; the latest value and the
- * range are in the tooltip. Success is drawn against 0..100 % so that a dip reads as one.
- */
-function sparkline(values, label, format, fixed) {
-  const w = 48;
-  const h = 16;
-  const known = values.filter((v) => v !== null);
-  const svg = document.createElementNS(SVG, 'svg');
-  svg.setAttribute('class', `spark ${label}`);
-  svg.setAttribute('width', String(w));
-  svg.setAttribute('height', String(h));
-  svg.setAttribute('data-points', String(known.length));
-  const lo = fixed ? fixed[0] : Math.min(...known, 0);
-  const hi = fixed ? fixed[1] : Math.max(...known, lo + 1e-9);
-  const x = (i) => (values.length > 1 ? (i / (values.length - 1)) * (w - 2) + 1 : w / 2);
-  const y = (v) => h - 1 - ((v - lo) / (hi - lo || 1)) * (h - 2);
-  let path = '';
-  values.forEach((v, i) => {
-    if (v === null) return;
-    path += `${i > 0 && values[i - 1] !== null ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
-  });
-  const line = document.createElementNS(SVG, 'path');
-  line.setAttribute('d', path);
-  svg.append(line);
-  const title = document.createElementNS(SVG, 'title');
-  title.textContent = known.length ? `${label}: now ${format(known[known.length - 1])}, min ${format(Math.min(...known))}, max ${format(Math.max(...known))}` : `${label}: no traffic`;
-  svg.append(title);
-  return svg;
-}
-
-function trend(series) {
-  if (!series) return td('–', 'muted', 'trend');
-  return el('td', { class: 'trend', 'data-field': 'trend' }, sparkline(series.rps, 'rps', rps), sparkline(series.successRate, 'success', pct, [0, 1]), sparkline(series.p99Ms, 'p99', ms));
-}
-
-/** The history, once per step; a failure leaves the charts as they were (the stream says what is wrong). */
-async function followHistory(token) {
-  for (;;) {
-    let stepMs = 15_000;
-    try {
-      const res = await fetch('/v1/stats/history', { headers: token ? { authorization: `Bearer ${token}` } : {} });
-      if (res.ok) {
-        state.history = await res.json();
-        stepMs = state.history.stepSeconds * 1000;
-        if (state.summary) render(state.summary);
-      }
-    } catch {
-      // unreachable: the stream's status line says so
-    }
-    if (state.stopped) return;
-    await new Promise((resolve) => setTimeout(resolve, stepMs));
-  }
+  renderDetails(s);
 }
 
 /**
@@ -285,6 +226,10 @@ function drawGraph(s) {
       ],
       layout: layout(),
     });
+    // A service's node opens its details, as its row does (a caller without a service has none).
+    state.cy.on('tap', 'node', (evt) => {
+      if (!evt.target.data('client')) selectService(evt.target.id());
+    });
     state.nodeKey = key;
     return;
   }
@@ -314,6 +259,7 @@ function live(on, why) {
  */
 function connect() {
   const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
+  state.token = token;
   void stream(token);
   void followHistory(token);
 }
