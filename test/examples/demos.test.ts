@@ -46,6 +46,10 @@ describe('npm run demo -- <name>', () => {
     const unknown = await runDemo('no-such-demo');
     assert.equal(unknown.code, 2, unknown.out);
     for (const name of ['routing', 'splitting', 'subsets', 'failover', 'tracing', 'gateways']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
+    // A name the registry object has by inheritance is not a demo either.
+    const inherited = await runDemo('constructor');
+    assert.equal(inherited.code, 2, inherited.out);
+    assert.match(inherited.out, /unknown demo "constructor"/);
     const gateways = await runDemo('gateways');
     assert.equal(gateways.code, 1, gateways.out);
     assert.match(gateways.out, /demo gateways: pending: .*hyphae gateway/);
