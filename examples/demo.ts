@@ -15,56 +15,46 @@
  *   npm run demo             run, print, stop everything, exit 0
  *   npm run demo -- --keep   then keep everything running with live traffic, print where the
  *                            dashboard and the metrics are (Ctrl-C or SIGTERM stops it all)
+ *   npm run demo -- <name>   one of the named demos of examples/demos/ (routing, splitting,
+ *                            subsets, failover, tracing); an unknown name lists them
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { createMesh } from 'hyphae';
-import { buildDir, cliPath, startNode, type Child } from './lib/child.js';
+import { buildDir, cliPath, startNode } from './lib/child.js';
+import { reportFailure, startDemoMesh, writeViewerTokenFile, type DemoMesh } from './lib/demo-mesh.js';
+import { steadyTraffic } from './lib/demo-traffic.js';
+
+// The name is the first positional argument; the default demo below takes none, so any positional means a named one.
+const named = parseArgs({ options: { keep: { type: 'boolean' }, calls: { type: 'string' }, rps: { type: 'string' } }, allowPositionals: true, strict: false });
+if (named.positionals[0] !== undefined) {
+  const { runNamed } = await import('./demos/index.js');
+  process.exit(await runNamed(named.positionals[0], { keep: named.values.keep === true }));
+}
 
 const { values: flags } = parseArgs({
   options: { keep: { type: 'boolean', default: false }, calls: { type: 'string', default: '12' }, rps: { type: 'string', default: '10' } },
 });
 const calls = Number(flags.calls);
-const dataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-demo-'));
-const children: Child[] = [];
 const log = (s = '') => console.log(s);
-
-async function stopAll(): Promise<void> {
-  await Promise.all(children.reverse().map((c) => c.kill('SIGTERM')));
-  await rm(dataDir, { recursive: true, force: true });
-}
+log('hyphae demo: control plane + web -> api (3 instances), on 127.0.0.1, mTLS everywhere');
+log('');
+// A short lease (3 s, the default): an instance that dies without deregistering leaves the registry (and the dashboard) soon.
+const demoMesh: DemoMesh = await startDemoMesh().catch(() => process.exit(1));
+const { controlPlane, caFile, adminTokenFile, children } = demoMesh;
+const stopAll = () => demoMesh.stop();
 
 try {
-  log('hyphae demo: control plane + web -> api (3 instances), on 127.0.0.1, mTLS everywhere');
-  log('');
-  // A short lease: an instance that dies without deregistering leaves the registry (and the dashboard) within 3 s.
-  const cp = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--ttl', '3']);
-  children.push(cp);
-  const controlPlane = (await cp.waitFor(/listening (https:\/\/\S+)/))[1]!;
-  // The control plane made its CA, its admin token and the trust bundle in the data directory on first start.
-  const caFile = path.join(dataDir, 'ca-bundle.pem');
-  // Tokens reach the CLI in files, never on its command line (which every local user can read).
-  const adminTokenFile = path.join(dataDir, 'admin-token');
   log(`  control plane   ${controlPlane} (CA bundle ${caFile})`);
 
   // One join token per service, made with the admin token by the CLI, as an operator would.
-  const exec = promisify(execFile);
-  const tokenFor = async (service: string) => {
-    const { stdout } = await exec(process.execPath, [cliPath, 'token', 'create', '--service', service, '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile]);
-    return stdout.trim();
-  };
   // The dashboard link gets a viewer token: it reads, and cannot register or obtain a certificate, so a shared
   // link (or one left in a browser's history) does not let anyone join the mesh.
-  const viewerToken = async () =>
-    (await exec(process.execPath, [cliPath, 'token', 'create', '--viewer', '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile])).stdout.trim();
-  const [apiToken, webToken, demoToken, viewToken] = await Promise.all([tokenFor('api'), tokenFor('web'), tokenFor('demo'), viewerToken()]);
-  const viewTokenFile = path.join(dataDir, 'viewer-token');
-  await writeFile(viewTokenFile, `${viewToken}\n`, { mode: 0o600 });
+  const [apiToken, webToken, demoToken, viewToken] = await Promise.all([demoMesh.tokenFor('api'), demoMesh.tokenFor('web'), demoMesh.tokenFor('demo'), demoMesh.viewerToken()]);
+  const viewTokenFile = await writeViewerTokenFile(demoMesh, viewToken);
   log(`  join tokens     api, web, demo (hyphae token create --service <name>); a viewer token for the dashboard (--viewer)`);
-  const env = { HYPHAE_CONTROL_PLANE: controlPlane, HYPHAE_CA_FILE: caFile, HYPHAE_DRAIN_DELAY_MS: '300', HYPHAE_TTL_SECONDS: '3' };
+  const env = demoMesh.env;
 
   const startApi = async (version: string) => {
     const c = startNode(path.join(buildDir, 'examples/api/server.js'), [], { ...env, HYPHAE_TOKEN: apiToken, VERSION: version });
@@ -95,7 +85,7 @@ try {
   // Configuration the mesh acts on and the dashboard shows: a route for api (its one rule names the calls in
   // spans and metrics) and a policy that lets only web call api (mTLS identities, checked by api's server).
   const webId = self.replace(/\/sa\/demo$/, '/sa/web');
-  const resources = path.join(dataDir, 'demo-resources.json');
+  const resources = path.join(demoMesh.dataDir, 'demo-resources.json');
   await writeFile(
     resources,
     JSON.stringify([
@@ -108,7 +98,7 @@ try {
       },
     ]),
   );
-  await exec(process.execPath, [cliPath, 'apply', '-f', resources, '--control-plane', controlPlane, '--token-file', adminTokenFile, '--ca-file', caFile]);
+  await demoMesh.cli(['apply', '-f', resources]);
   log(`  configuration   Route api (rule api-default), AuthorizationPolicy api-from-web (ALLOW ${webId})`);
   log('');
   const seen = new Map<string, number>();
@@ -167,16 +157,7 @@ try {
   if (flags.keep) {
     // Live traffic for the views: this process calls web steadily; every process reports its stats.
     const rps = Number(flags.rps);
-    let inflight = 0;
-    const tick = setInterval(() => {
-      if (inflight >= 20) return;
-      inflight++;
-      mesh
-        .request('http://web/')
-        .then((r) => r.body.dump())
-        .catch(() => {})
-        .finally(() => inflight--);
-    }, 1000 / rps);
+    const stopTraffic = steadyTraffic(async () => (await mesh.request('http://web/')).body.dump(), rps);
     const cli = `HYPHAE_CONTROL_PLANE=${controlPlane} HYPHAE_CA_FILE=${caFile} node ${cliPath}`;
     log('');
     log(`--keep: everything stays up; this process calls web ${rps} times a second.`);
@@ -189,7 +170,7 @@ try {
     log(`  instances       ${[...apis.map((a) => `api ${a.id} pid=${a.child.proc.pid}`), `web pid=${web.proc.pid}`].join(', ')}`);
     log('Ctrl-C stops it all.');
     const stop = () => {
-      clearInterval(tick);
+      stopTraffic();
       void mesh
         .close()
         .then(stopAll)
@@ -203,8 +184,7 @@ try {
     process.exit(success ? 0 : 1);
   }
 } catch (err) {
-  console.error('demo failed:', err);
-  for (const c of children) if (c.lines.length) console.error(`--- ${c.proc.spawnargs.slice(1).join(' ')}\n${c.lines.slice(-20).join('\n')}`);
+  await reportFailure(err, children);
   await stopAll();
   process.exit(1);
 }

@@ -1,0 +1,41 @@
+/**
+ * The named demos of `npm run demo -- <name>` (issue 19: the seed's demo set).
+ * Each module is loaded only when asked for, so the default demo loads none.
+ */
+import type { DemoOptions } from '../lib/demo-session.js';
+
+export interface DemoEntry {
+  summary: string;
+  /** Resolves with the exit code. */
+  run?: (options: DemoOptions) => Promise<number>;
+  /** Why the demo cannot run yet: it is listed so that the set is complete, and exits 1 with this message. */
+  pending?: string;
+}
+
+export const demos: Record<string, DemoEntry> = {
+  routing: { summary: 'a Route sends requests by path and by header to other services', run: async (o) => (await import('./routing.js')).run(o) },
+  splitting: { summary: 'a weighted split between two subsets, changed live (100/0, 90/10, 50/50, 0/100)', run: async (o) => (await import('./splitting.js')).run(o) },
+  subsets: { summary: "a Service's subsets by label, a default subset, a route to a subset by header", run: async (o) => (await import('./subsets.js')).run(o) },
+  failover: { summary: "a zone's instances go away, traffic moves to the other zone, then comes back", run: async (o) => (await import('./failover.js')).run(o) },
+  tracing: { summary: 'one request through web -> api -> db with an OpenTelemetry SDK, as a trace tree', run: async (o) => (await import('./tracing.js')).run(o) },
+  gateways: {
+    summary: 'an ingress gateway in front of the mesh (pending)',
+    pending: 'the gateways demo needs `hyphae gateway`, the ingress gateway process, which is not in this tree yet (issue 16); it comes with it',
+  },
+};
+
+/** `npm run demo -- <name>`: the exit code (2 for an unknown name, after the list). */
+export async function runNamed(name: string, options: DemoOptions): Promise<number> {
+  const entry = Object.hasOwn(demos, name) ? demos[name] : undefined;
+  if (!entry) {
+    console.error(`unknown demo "${name}". The demos (npm run demo -- <name> [--keep]):`);
+    console.error(`  ${'(none)'.padEnd(10)} the default: web -> api (3 instances), mTLS, a rolling restart`);
+    for (const [n, d] of Object.entries(demos)) console.error(`  ${n.padEnd(10)} ${d.summary}`);
+    return 2;
+  }
+  if (!entry.run) {
+    console.error(`demo ${name}: pending: ${entry.pending}`);
+    return 1;
+  }
+  return entry.run(options);
+}
