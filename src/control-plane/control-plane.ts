@@ -28,6 +28,7 @@ import { gatewaySnapshotBuilder, snapshotBuilder } from './watch/snapshot.js';
 import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { RestartHold } from './registry/restart-hold.js';
+import { TapHub } from './tap/tap-hub.js';
 
 export interface ControlPlane {
   /** Base URL, e.g. `https://127.0.0.1:15010` (`http://` with insecure). */
@@ -105,6 +106,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     maxStreams: opts.maxStatsStreams,
     tokenValid: (id) => tokens.stillValid(id),
   });
+  const taps = new TapHub({ announce: (service, event) => hub.sendToInstances(service, event), log });
   // A revocation, through this replica or (etcd) another one, ends the streams opened with the token now.
   tokens.onRevoked((id) => {
     const n = hub.closeToken(id, `token ${id} revoked`);
@@ -143,7 +145,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
-  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics });
+  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps });
   metrics.addRoutes(routes);
   const server = createApiServer({
     router: new Router(routes),
@@ -171,6 +173,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     });
   } catch (err) {
     await security.close();
+    taps.close();
     await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
     metrics.close();
     const e = err as NodeJS.ErrnoException;
@@ -192,6 +195,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     } catch (err) {
       await new Promise((resolve) => server.close(resolve));
       await security.close();
+      taps.close();
       await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
       metrics.close();
       const e = err as NodeJS.ErrnoException;
@@ -216,6 +220,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Before the watch hub: the instances hear "tap off" on their streams while those are still open.
+      taps.close();
       await hub.close();
       await stats.close();
       await metricsListener?.close();
