@@ -3,7 +3,8 @@
  * built with the library), a `web` client mesh calling them over mTLS, and `hyphae tap` as a child.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -34,6 +35,11 @@ interface JsonSample {
   path: string;
   status: number;
   latencyMs: number;
+}
+
+/** Taps the control plane has closed because their reader left (its log lines). */
+function readersLeft(cp: RunningControlPlane): number {
+  return cp.child.lines.filter((l) => /tap close id=\S+ service=default\/api samples=\d+ \(reader left\)/.test(l)).length;
 }
 
 function samples(child: Child): JsonSample[] {
@@ -142,6 +148,32 @@ describe('hyphae tap', { timeout: 300_000 }, () => {
     }
   });
 
+  it('a reader that goes away (`| head -1`) ends the tap quietly with 0, and the control plane closes it', async () => {
+    const left = readersLeft(cp);
+    const child = spawn(process.execPath, [cliPath, 'tap', 'api', '--duration', '60s', ...cp.cliFlags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // The first line arrives, then the reader is gone, as `head -1` does.
+    await once(child.stdout, 'data');
+    child.stdout.destroy();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at .*\.js:\d+/);
+    await waitUntil(() => readersLeft(cp) === left + 1, 30_000);
+  });
+
+  it('a connection failure says which flag fixes it', async () => {
+    // No --ca-file: the control plane's certificate is signed by its own CA.
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('HYPHAE_')) delete env[k];
+    const r = await exec(process.execPath, [cliPath, 'tap', 'api', '--control-plane', cp.url], { env, timeout: 60_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /hint: .*--ca-file/);
+  });
+
   it('filters by method and path prefix at the instances', async () => {
     const r = await run(['tap', 'api', '-o', 'json', '--method', 'POST', '--duration', '2s', ...cp.cliFlags]);
     assert.equal(r.code, 0, r.stderr);
@@ -153,10 +185,11 @@ describe('hyphae tap', { timeout: 300_000 }, () => {
   });
 
   it('stops at the instances when the CLI goes away', async () => {
+    const left = readersLeft(cp);
     const tap = startNode(cliPath, ['tap', 'api', '-o', 'json', '--duration', '60s', ...cp.cliFlags]);
     await waitUntil(() => samples(tap).length >= 5, 60_000);
     assert.equal(await tap.kill('SIGINT'), 0);
-    await cp.child.waitFor(/tap close id=\S+ service=default\/api samples=\d+ \(reader left\)/, 30_000);
+    await waitUntil(() => readersLeft(cp) === left + 1, 30_000);
     const atClose = await samplePosts(cp);
     // A window measured in the traffic the instances serve, not in time: 600 more requests, all while tapping was
     // off. Had they kept sampling, they would post every 250 ms; a batch already on its way may still land (one each).
