@@ -199,3 +199,32 @@ describe('hyphae tap', { timeout: 300_000 }, () => {
     assert.ok(later - atClose <= apis.length, `${later - atClose} sample batches posted after the tap closed`);
   });
 });
+
+describe('hyphae tap on an --insecure control plane', { timeout: 180_000 }, () => {
+  it('taps plaintext instances: no token anywhere, no verified caller (src null)', async () => {
+    const cp = await startControlPlane({ insecure: true });
+    let api: RunningService | undefined;
+    let web: Mesh | undefined;
+    let traffic: Traffic | undefined;
+    try {
+      api = await startApi(cp);
+      web = await createMesh(await cp.meshOptions('web'));
+      traffic = steadyTraffic(web, 'http://api/plain', 2, 5);
+      const tap = startNode(cliPath, ['tap', 'api', '-o', 'json', '--duration', '60s', ...cp.cliFlags]);
+      try {
+        await waitUntil(() => samples(tap).length >= 3, 60_000);
+        const s = samples(tap)[0]!;
+        assert.equal(s.src, null);
+        assert.equal(s.dst, api.id);
+        assert.equal(s.path, '/plain');
+      } finally {
+        assert.equal(await tap.kill('SIGINT'), 0);
+      }
+    } finally {
+      await traffic?.stop();
+      await web?.close();
+      await api?.child.kill();
+      await cp.stop();
+    }
+  });
+});
