@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { API_PREFIX } from './wire.js';
 
-/** `GET /v1/tap/<namespace>/<service>` opens a tap (SSE, admin token); `POST /v1/tap/<id>/samples` feeds it. */
+/** `GET /v1/tap/<namespace>/<service>` opens a tap (SSE, admin token); `POST /v1/tap/<id>` feeds it. */
 export const TAP_PATH = `${API_PREFIX}/tap`;
 
 /** Samples per second per tap when the caller names none (linkerd viz tap's default). */
@@ -80,7 +80,7 @@ export const tapSampleSchema = z.strictObject({
 });
 export type TapSample = z.output<typeof tapSampleSchema>;
 
-/** POST /v1/tap/<id>/samples: what an instance saw since its last batch, and what it had to leave out. */
+/** POST /v1/tap/<id>: what an instance saw since its last batch, and what it had to leave out. */
 export const tapBatchSchema = z.strictObject({
   samples: z.array(tapSampleSchema).max(MAX_TAP_BATCH),
   /** Requests that matched but were over the instance's rate cap or its buffer, since the last batch. */

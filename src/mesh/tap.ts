@@ -41,7 +41,7 @@ export class MeshTap {
     const client = this.#client;
     if (client === undefined) return 'failed';
     try {
-      await client.call('POST', `${TAP_PATH}/${encodeURIComponent(tapId)}/samples`, batch);
+      await client.call('POST', `${TAP_PATH}/${encodeURIComponent(tapId)}`, batch);
       return 'ok';
     } catch (err) {
       // 404: the tap ended at the control plane (its reader went away). Anything else: the next batch tries again.

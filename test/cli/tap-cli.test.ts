@@ -51,7 +51,7 @@ async function samplePosts(cp: RunningControlPlane): Promise<number> {
   const res = await call(cp.url, 'GET', '/metrics');
   let n = 0;
   for (const line of res.text.split('\n')) {
-    if (line.startsWith('hyphae_control_plane_http_requests_total{') && line.includes('route="/v1/tap/:tapId/samples"')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('hyphae_control_plane_http_requests_total{') && line.includes('route="/v1/tap/:tapId"')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return n;
 }

@@ -2,7 +2,7 @@
  * `hyphae tap` at the control plane (issue 19). A tap is an SSE stream to one admin; while it is open,
  * the instances of its service are told so on the watch streams they already hold (`event: tap`, the
  * service's whole list, repeated every third of the lease so that a lost "off" expires and a new
- * instance joins), and they post what they sample to `POST /v1/tap/<id>/samples`, which is written on.
+ * instance joins), and they post what they sample to `POST /v1/tap/<id>`, which is written on.
  *
  * What bounds it, whatever instances send or readers read:
  * - taps open at once: `maxTaps` in all, MAX_TAPS_PER_SERVICE per service (429);

@@ -31,7 +31,8 @@ export function tapRoutes({ registry, store }: ApiDeps, taps: TapHub): Route[] {
     },
     {
       method: 'POST',
-      path: `${TAP_PATH}/:tapId/samples`,
+      // One segment, where opening takes two: the two routes never match the same path.
+      path: `${TAP_PATH}/:tapId`,
       body: 'required',
       // An instance posts as its own service (checked against the tap's); a viewer may not (not a GET).
       auth: 'any',

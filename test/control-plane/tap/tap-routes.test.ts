@@ -71,7 +71,7 @@ describe('tap endpoints (attacker pass)', { timeout: 120_000 }, () => {
     const reader = await open('/v1/tap/default/api?maxRps=5');
     await reader.until(() => reader.count('tap') === 1, 10_000, 'the tap event');
     const id = reader.data<{ id: string }>('tap')[0]!.id;
-    const path = `/v1/tap/${id}/samples`;
+    const path = `/v1/tap/${id}`;
     const good = { t: Date.now(), method: 'GET', path: '/x', status: 200, latencyMs: 1, instance: '127.0.0.1:4100' };
 
     assert.equal((await call(cp.url, 'POST', path, { samples: [good] }, { token: apiToken })).status, 204);
@@ -101,7 +101,7 @@ describe('tap endpoints (attacker pass)', { timeout: 120_000 }, () => {
     assert.equal((await call(cp.url, 'POST', path, { samples: [good] }, { token: null })).status, 401);
     assert.equal((await call(cp.url, 'POST', path, { samples: [good] }, { token: viewerToken })).status, 403);
     assert.equal((await call(cp.url, 'POST', path, { samples: [good] }, { token: webToken })).status, 403, "another service's token");
-    const unknown = await call<ApiErrorBody>(cp.url, 'POST', '/v1/tap/AAAAAAAAAAAAAAAA/samples', { samples: [good] }, { token: apiToken });
+    const unknown = await call<ApiErrorBody>(cp.url, 'POST', '/v1/tap/AAAAAAAAAAAAAAAA', { samples: [good] }, { token: apiToken });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.error.code, ErrorCode.TAP_NOT_FOUND);
 
