@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
 // uncaught exception (a stack trace, exit 1). A command that only reads stops quietly, like a Unix tool
 // killed by SIGPIPE (exit 0, not 141, so `set -o pipefail` scripts do not fail on `| head`); one that
 // changes something carries on to the end with nobody reading its output, rather than stop half-way.
-const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top', 'check', 'version', 'completion']);
+const READ_ONLY = new Set(['get', 'describe', 'diff', 'schema', 'status', 'top', 'tap', 'check', 'version', 'completion']);
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;

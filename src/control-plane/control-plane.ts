@@ -28,6 +28,7 @@ import { gatewaySnapshotBuilder, snapshotBuilder } from './watch/snapshot.js';
 import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { RestartHold } from './registry/restart-hold.js';
+import { TapHub } from './tap/tap-hub.js';
 
 export interface ControlPlane {
   /** Base URL, e.g. `https://127.0.0.1:15010` (`http://` with insecure). */
@@ -106,6 +107,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     tokenValid: (id) => tokens.stillValid(id),
     historyStepMs: opts.statsHistoryStepMs,
   });
+  const taps = new TapHub({ announce: (service, event) => hub.sendToInstances(service, event), log });
   // A revocation, through this replica or (etcd) another one, ends the streams opened with the token now.
   tokens.onRevoked((id) => {
     const n = hub.closeToken(id, `token ${id} revoked`);
@@ -144,7 +146,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
-  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics });
+  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps });
   metrics.addRoutes(routes);
   const server = createApiServer({
     router: new Router(routes),
@@ -172,6 +174,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     });
   } catch (err) {
     await security.close();
+    taps.close();
     await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
     metrics.close();
     const e = err as NodeJS.ErrnoException;
@@ -193,6 +196,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     } catch (err) {
       await new Promise((resolve) => server.close(resolve));
       await security.close();
+      taps.close();
       await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
       metrics.close();
       const e = err as NodeJS.ErrnoException;
@@ -217,6 +221,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Before the watch hub: the instances hear "tap off" on their streams while those are still open.
+      taps.close();
       await hub.close();
       await stats.close();
       await metricsListener?.close();

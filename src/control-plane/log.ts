@@ -57,6 +57,7 @@ const COMPONENTS: Record<string, string> = {
   DELETE: 'http',
   watch: 'watch',
   stats: 'stats',
+  tap: 'tap',
   register: 'registry',
   deregister: 'registry',
   expire: 'registry',

@@ -38,6 +38,8 @@ export const ErrorCode = {
   NOT_FOUND: 'HYPHAE_ERR_NOT_FOUND',
   METHOD_NOT_ALLOWED: 'HYPHAE_ERR_METHOD_NOT_ALLOWED',
   LEASE_NOT_FOUND: 'HYPHAE_ERR_LEASE_NOT_FOUND',
+  /** `hyphae tap`: samples for a tap that is not open (it ended, or its reader left); the instance stops sending (HTTP 404). */
+  TAP_NOT_FOUND: 'HYPHAE_ERR_TAP_NOT_FOUND',
   UNAUTHENTICATED: 'HYPHAE_ERR_UNAUTHENTICATED',
   FORBIDDEN: 'HYPHAE_ERR_FORBIDDEN',
   /** The request conflicts with the state: a write at a stale expected revision, a CA rotation already staged (HTTP 409). */

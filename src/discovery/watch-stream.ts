@@ -9,6 +9,7 @@ import { Listeners, type Disposer } from '../core/events.js';
 import { fullJitter, sleep } from '../core/backoff.js';
 import type { Logger } from '../core/logger.js';
 import { gatewayRef, gatewaySnapshotSchema, serviceSnapshotSchema, trustBundleSchema, watchHelloSchema, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle } from '../config/wire.js';
+import { tapEventSchema, type TapEvent } from '../config/tap.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 import { parseSse } from './sse.js';
 
@@ -22,6 +23,7 @@ export class WatchStream {
   #gateways = new Listeners<GatewaySnapshot>();
   #status = new Listeners<StreamStatus>();
   #bundles = new Listeners<TrustBundle>();
+  #taps = new Listeners<TapEvent>();
   #bundle: TrustBundle | undefined;
   #abort = new AbortController();
   #running = false;
@@ -55,6 +57,11 @@ export class WatchStream {
   /** The trust bundle, whenever the control plane (with a CA) sends a new one. */
   onTrustBundle(listener: (b: TrustBundle) => void): Disposer {
     return this.#bundles.on(listener);
+  }
+
+  /** `hyphae tap` on a service this process follows (its own: the control plane sends it to that service's instances only). */
+  onTap(listener: (e: TapEvent) => void): Disposer {
+    return this.#taps.on(listener);
   }
 
   /** The last trust bundle received, if any. */
@@ -182,6 +189,13 @@ export class WatchStream {
           }
           this.#bundle = bundle.data;
           this.#bundles.emit(bundle.data);
+        } else if (ev.event === 'tap') {
+          const tap = tapEventSchema.safeParse(JSON.parse(ev.data));
+          if (!tap.success) {
+            this.#logger.warn('hyphae: ignoring a malformed tap event from the control plane', { error: tap.error.message });
+            continue;
+          }
+          this.#taps.emit(tap.data);
         }
       }
     } finally {
@@ -205,5 +219,6 @@ export class WatchStream {
     this.#gateways.clear();
     this.#status.clear();
     this.#bundles.clear();
+    this.#taps.clear();
   }
 }

@@ -23,6 +23,7 @@ import type { MeshSecurity } from './security.js';
 import { meshEvents } from './mesh-events.js';
 import { parseMeshOptions, type MeshOptions, type ResolvedMeshOptions } from './options.js';
 import { createMeshTelemetry } from './telemetry.js';
+import { MeshTap } from './tap.js';
 import { lazyPolicySource } from './lazy-policy-source.js';
 import { serverModule } from './server-module.js';
 import { MeshRuntime } from './runtime.js';
@@ -60,6 +61,8 @@ export class Mesh {
   #events: ClientEventSink;
   /** Spans, metrics, access log and edge stats of this mesh; undefined with `telemetry.enabled: false`. */
   #telemetry: MeshTelemetry | undefined;
+  /** `hyphae tap` of this process's servers; undefined without a service name (nothing can name them in a tap). */
+  #tap: MeshTap | undefined;
 
   /**
    * Validates the options (a MeshError HYPHAE_ERR_INVALID_OPTIONS listing every problem) and makes the
@@ -73,6 +76,7 @@ export class Mesh {
     // Made now, not at start: a server wrapped before the start builds its inbound stack with it.
     this.#telemetry = createMeshTelemetry(options);
     this.#events = meshEvents(options.hooks, this.#telemetry, this.logger);
+    this.#tap = options.service ? new MeshTap(`${options.namespace}/${options.service}`) : undefined;
     this.#passthrough = new Agent();
     this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough);
   }
@@ -110,7 +114,7 @@ export class Mesh {
         await started.client?.close();
         throw closedError();
       }
-      const runtime = new MeshRuntime({ options: this.options, logger: this.logger, events: this.#events, telemetry: this.#telemetry }, started);
+      const runtime = new MeshRuntime({ options: this.options, logger: this.logger, events: this.#events, telemetry: this.#telemetry, tap: this.#tap }, started);
       this.#runtime = runtime;
       this.dispatcher.attach(runtime.destinations);
       return runtime;
@@ -182,6 +186,7 @@ export class Mesh {
         policies: this.#policySource(),
         hooks: { onShed: (e) => this.#events.emit('shed', e) },
         telemetry: this.#telemetry,
+        tap: this.#tap?.point(),
       },
       options,
     );
@@ -257,6 +262,7 @@ export class Mesh {
     // Telemetry: after the servers drained, so the last report counts their final requests.
     await runtime?.closeReporter();
     this.#telemetry?.close();
+    this.#tap?.close();
     await runtime?.close();
     await this.#passthrough.close();
   }

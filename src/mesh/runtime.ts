@@ -22,12 +22,15 @@ import type { MeshStart } from './start.js';
 import { certificateInfo, endpointStates, startStatsReporter } from './telemetry.js';
 import { Destinations } from './destinations.js';
 import { MeshRegistrar } from './registrar.js';
+import type { MeshTap } from './tap.js';
 
 export interface RuntimeDeps {
   options: ResolvedMeshOptions;
   logger: Logger;
   events: ClientEventSink;
   telemetry: MeshTelemetry | undefined;
+  /** `hyphae tap` of this process's servers (tap.ts); undefined without a service name. */
+  tap?: MeshTap | undefined;
 }
 
 export class MeshRuntime {
@@ -45,7 +48,7 @@ export class MeshRuntime {
   #reporter: StatsReporter | undefined;
   #disposers: (() => void)[] = [];
 
-  constructor({ options, logger, events, telemetry }: RuntimeDeps, { client, security }: MeshStart) {
+  constructor({ options, logger, events, telemetry, tap }: RuntimeDeps, { client, security }: MeshStart) {
     this.#client = client;
     this.security = security;
     this.registrar = client ? new MeshRegistrar(client, options, logger) : undefined;
@@ -71,6 +74,8 @@ export class MeshRuntime {
       const registrar = this.registrar;
       if (client) this.#reporter = startStatsReporter(telemetry, client, options, () => registrar?.instanceIds() ?? [], logger);
     }
+    // The control plane announces taps of our service on the stream we hold anyway (it follows our own service for the policies).
+    if (tap && client && this.#stream) this.#disposers.push(tap.attach(this.#stream, client));
     // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
     if (security && this.#stream) security.follow(this.#stream, this.#cache, { namespace: options.namespace, name: options.service! });
   }

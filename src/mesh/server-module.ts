@@ -15,3 +15,12 @@ let loaded: WrapServerModule | undefined;
 export function serverModule(): WrapServerModule {
   return (loaded ??= createRequire(import.meta.url)('../server/wrap-server.js') as WrapServerModule);
 }
+
+type TapModule = typeof import('../server/tap.js');
+
+let tap: TapModule | undefined;
+
+/** The tap point's module (`hyphae tap`), loaded with the first wrapServer for the same reason. */
+export function tapModule(): TapModule {
+  return (tap ??= createRequire(import.meta.url)('../server/tap.js') as TapModule);
+}

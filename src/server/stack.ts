@@ -10,6 +10,8 @@
  *                   After strip/drain (cheap, never answer), before every layer that may
  *                   refuse (shedding, normalize, authorization), so refusals are measured and
  *                   traced too; it needs no identity header, only the verified peer
+ *   tap             `hyphae tap` (tap.ts): one property read while nothing taps. Beside telemetry
+ *                   for the same reason: a tap shows the refusals below it (shed, 400, 403)
  *   load shedding   beyond maxConcurrent requests in progress, or while the event loop
  *                   lags, 503 + Retry-After + x-hyphae-rejected: shed. Before any work:
  *                   normalizing and authorizing cost CPU an overloaded process lacks, and
@@ -61,6 +63,8 @@ export interface OptionalLayers {
   shedding?: InboundFilter | undefined;
   /** Deadline intake (deadlineIntake()). */
   deadline?: InboundFilter | undefined;
+  /** The tap point (tapLayer()); absent for a server of no mesh service (nothing can tap it). */
+  tap?: InboundFilter | undefined;
 }
 
 export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization, optional: OptionalLayers = {}): InboundHandler {
@@ -68,6 +72,7 @@ export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: I
     stripIdentityLayer(),
     drainLayer(drainer),
     ...(optional.telemetry ? [inboundTelemetry(optional.telemetry)] : []),
+    ...(optional.tap ? [optional.tap] : []),
     ...(optional.shedding ? [optional.shedding] : []),
     normalizeLayer(authz),
     authorizationLayer(authz),

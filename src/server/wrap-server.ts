@@ -25,6 +25,7 @@ import { instrumentedDispatch } from './instrumented-emit.js';
 import { applyListenerLimits, LISTENER_LIMIT_OPTIONS, resolveListenerLimits, type ListenerLimitOptions } from './listener-limits.js';
 import type { CapStats } from '../core/listener-guard.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { tapLayer, type TapPoint } from './tap.js';
 
 export interface WrapServerOptions {
   /** Labels of this instance (version, zone...), merged over the mesh's labels. */
@@ -89,6 +90,8 @@ export interface WrapServerDeps {
   // ---- telemetry (issue 6)
   /** The mesh's telemetry: the inbound layer joins the stack, denials are counted. Absent: no telemetry. */
   telemetry?: MeshTelemetry | undefined;
+  /** The mesh's tap point (`hyphae tap`, tap.ts); absent: no tap layer. */
+  tap?: TapPoint | undefined;
 }
 
 export interface WrappedServerState {
@@ -165,8 +168,11 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   // Every listener, mTLS or not: timeouts that close slow peers, and a cap on connections.
   const limits = resolveListenerLimits(server, options, defaults.listener ?? {});
   const connectionCap = applyListenerLimits(server, limits, logger);
+  // A tap names the instance by its registered id (what `hyphae describe` shows), else by the socket's local address.
+  let instanceId: string | undefined;
   const optional = {
     telemetry: deps.telemetry,
+    tap: deps.tap && tapLayer(deps.tap, (req) => instanceId ?? `${req.socket.localAddress}:${req.socket.localPort}`),
     shedding: shedder?.filter,
     deadline: deadlineIntake({
       ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
@@ -197,10 +203,16 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     }
     registering = new AbortController();
     const signal = registering.signal;
-    register(addr, signal).then(current.resolve, (err: unknown) => {
-      if (!signal.aborted) logger.error('hyphae: registration failed', { error: String(err) });
-      current.reject(err);
-    });
+    register(addr, signal).then(
+      (instance) => {
+        instanceId = instance?.id;
+        current.resolve(instance);
+      },
+      (err: unknown) => {
+        if (!signal.aborted) logger.error('hyphae: registration failed', { error: String(err) });
+        current.reject(err);
+      },
+    );
   });
   server.on('close', () => {
     registration = new Deferred();

@@ -44,6 +44,11 @@ export function setServerRoute(req: IncomingMessage, route: string): void {
   (req as Tracked)[kRecord]?.setRoute(route);
 }
 
+/** The route template the application named for this request (setServerRoute), if it did: for `hyphae tap`. */
+export function serverRoute(req: IncomingMessage): string | undefined {
+  return (req as Tracked)[kRecord]?.route;
+}
+
 /**
  * The 'close' listener of every tracked response (one function for all:
  * 'close' comes after 'finish' for a complete response, alone when the

@@ -44,11 +44,17 @@ const ENDPOINTS: Endpoint[] = [
   // Their bodies are optional ({} rotates or retires), so the JSON-body cases that end in a valid call skip them.
   { method: 'POST', path: '/v1/ca/rotate', allow: 'POST' },
   { method: 'POST', path: '/v1/ca/retire', allow: 'POST' },
+  { method: 'GET', path: '/v1/tap/default/x', allow: 'GET' },
+  { method: 'POST', path: '/v1/tap/some-tap', allow: 'POST', json: true },
 ];
 const JSON_ENDPOINTS = ENDPOINTS.filter((e) => e.json);
 
 /** Wrong types and unknown fields for each JSON endpoint, with the issue paths that must be reported. */
 const BAD_BODIES: Record<string, { body: unknown; paths: string[] }[]> = {
+  'POST /v1/tap/some-tap': [
+    { body: { samples: 'x', dropped: -1 }, paths: ['samples', 'dropped'] },
+    { body: { samples: [{ t: 1, method: 'GET', path: '/', status: 1000, latencyMs: 1, instance: 'i', extra: 1 }] }, paths: ['samples[0].status', 'samples[0].extra'] },
+  ],
   'POST /v1/instances': [
     { body: { service: 42, address: '127.0.0.1', port: 'http', weight: 1.5 }, paths: ['service', 'port', 'weight'] },
     { body: { service: 'api', address: 'not an address!', port: 70000, labels: { 'bad key!': 'v', ok: 'bad value!' } }, paths: ['address', 'port', 'labels.bad key!', 'labels.ok'] },

@@ -14,6 +14,7 @@ import { proxyCommand } from './proxy.js';
 import { schemaCommand } from './schema.js';
 import { statusCommand } from './status.js';
 import { tokenCommand } from './token.js';
+import { tapCommand } from './tap.js';
 import { topCommand } from './top.js';
 import { versionCommand } from './version.js';
 
@@ -26,6 +27,7 @@ export const commands: readonly Command[] = [
   schemaCommand,
   statusCommand,
   topCommand,
+  tapCommand,
   describeCommand,
   tokenCommand,
   caCommand,

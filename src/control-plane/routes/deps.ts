@@ -5,6 +5,7 @@ import type { ControlPlaneMetrics } from '../metrics/control-plane-metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { StatsHub } from '../stats/stats-hub.js';
 import type { Store } from '../store/store.js';
+import type { TapHub } from '../tap/tap-hub.js';
 import type { WatchHub } from '../watch/watch-hub.js';
 
 export interface ApiDeps {
@@ -16,6 +17,8 @@ export interface ApiDeps {
   ca: CertificateAuthority | undefined;
   stats: StatsHub;
   metrics: ControlPlaneMetrics;
+  /** `hyphae tap`: open taps, fed by the instances. */
+  taps: TapHub;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */

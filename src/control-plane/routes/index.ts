@@ -9,6 +9,7 @@ import { registryRoutes } from './registry-routes.js';
 import { resourceRoutes } from './resource-routes.js';
 import { statsRoutes } from './stats-routes.js';
 import { statusRoutes } from './status-routes.js';
+import { tapRoutes } from '../tap/tap-routes.js';
 import { tokenRoutes } from './token-routes.js';
 import { watchRoutes } from './watch-routes.js';
 
@@ -24,5 +25,6 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     ...tokenRoutes(deps),
     ...caRoutes(deps),
     ...metricsRoutes(deps),
+    ...tapRoutes(deps, deps.taps),
   ];
 }

@@ -22,7 +22,8 @@ export function watchRoutes({ hub }: ApiDeps): Route[] {
           .filter((r) => r !== '');
         const services = parseRefs(refs, 'services');
         if (services.length > MAX_SERVICES_PER_STREAM) throw badRequest(`a stream may follow at most ${MAX_SERVICES_PER_STREAM} services`);
-        hub.open(req, res, services, principal?.kind === 'admin' ? undefined : principal?.tokenId);
+        const identity = principal?.kind === 'join' ? `${principal.namespace}/${principal.service}` : undefined;
+        hub.open(req, res, services, principal?.kind === 'admin' ? undefined : principal?.tokenId, identity);
         return undefined;
       },
     },

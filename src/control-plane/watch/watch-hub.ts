@@ -50,6 +50,8 @@ interface Stream {
    * control plane. A stream outlives its request's authentication, so it is ended when the token goes.
    */
   tokenId: string | undefined;
+  /** A join token's service (`namespace/name`): whom a tap event may reach. Undefined: the admin token, or insecure. */
+  identity: string | undefined;
 }
 
 export class WatchHub {
@@ -80,12 +82,12 @@ export class WatchHub {
   }
 
   /** Start a stream on `res`: hello, then one snapshot per service. */
-  open(req: IncomingMessage, res: ServerResponse, services: readonly string[], tokenId?: string): void {
+  open(req: IncomingMessage, res: ServerResponse, services: readonly string[], tokenId?: string, identity?: string): void {
     if (this.#closed) {
       res.writeHead(503, { connection: 'close' }).end();
       return;
     }
-    const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now(), tokenId };
+    const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now(), tokenId, identity };
     this.#streams.set(stream.id, stream);
     res.on('close', () => this.#drop(stream, 'closed by peer'));
     req.socket.setKeepAlive(true, 30_000);
@@ -190,6 +192,24 @@ export class WatchHub {
     const held = [...this.#heldServices];
     this.#heldServices.clear();
     for (const service of held) this.notify(service);
+  }
+
+  /**
+   * An event for the instances of `service` (`hyphae tap`): written to the streams that follow it and
+   * were opened as it (its join token; the admin token or an insecure control plane's anonymous caller
+   * too), never to the streams of its callers. Returns how many streams it was written to.
+   */
+  sendToInstances(service: string, event: string): number {
+    const followers = this.#followers.get(service);
+    if (this.#closed || !followers) return 0;
+    let n = 0;
+    for (const stream of followers) {
+      if (stream.identity !== undefined && stream.identity !== service) continue;
+      if (stream.tokenId !== undefined && stream.identity === undefined) continue;
+      this.#write(stream, event);
+      n++;
+    }
+    return n;
   }
 
   /** The trust bundle changed (a root rotation): every stream hears it now, whatever it follows. */
