@@ -1,3 +1,6 @@
+import type { Dispatcher } from 'undici';
+import { measure } from './proc-stats.js';
+
 /**
  * A closed-loop load generator: `concurrency` loops, each sending the next
  * request when the previous one finished, for a bounded time and count.
@@ -92,6 +95,13 @@ export async function runOpenLoop(send: () => Promise<void>, { rate, durationMs,
 export interface LoadTarget {
   name: string;
   send: () => Promise<void>;
+  /** Processes on this target's path whose CPU each round reads from /proc (a proxy's): reported per request in `cpuUs`. */
+  pids?: () => readonly number[];
+}
+
+export interface RoundResult extends LoadResult {
+  /** CPU µs per request of each of the target's `pids`, in their order (empty without pids). */
+  cpuUs: number[];
 }
 
 /**
@@ -102,17 +112,28 @@ export interface LoadTarget {
 export async function interleavedRounds(
   targets: readonly LoadTarget[],
   { concurrency, durationMs, rounds }: { concurrency: number; durationMs: number; rounds: number },
-  check?: (target: LoadTarget, result: LoadResult) => void,
-): Promise<Map<string, LoadResult[]>> {
+  check?: (target: LoadTarget, result: RoundResult) => void,
+): Promise<Map<string, RoundResult[]>> {
   for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
-  const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+  const results = new Map<string, RoundResult[]>(targets.map((t) => [t.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
-      const res = await runLoad(t.send, { concurrency, durationMs });
+      // Read per round: a process restarted meanwhile (an nginx worker) is counted from the round it exists in.
+      const m = await measure(t.pids?.() ?? [], () => runLoad(t.send, { concurrency, durationMs }));
+      const res: RoundResult = { ...m.result, cpuUs: m.cpuSeconds.map((s) => (s * 1e6) / Math.max(1, m.result.requests)) };
       check?.(t, res);
       results.get(t.name)!.push(res);
       process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s\n`);
     }
   }
   return results;
+}
+
+/** A send that fails on anything but the server's own 200, so that a proxy's 502 never counts as a fast answer. */
+export function poolSend(pool: Dispatcher, origin: string, headers?: Record<string, string>): () => Promise<void> {
+  return async () => {
+    const r = await pool.request({ origin, path: '/', method: 'GET', headers });
+    await r.body.dump();
+    if (r.statusCode !== 200) throw new Error(`${origin} answered ${r.statusCode}`);
+  };
 }
