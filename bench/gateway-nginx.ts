@@ -174,8 +174,11 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       }
     }
     if (withGateway) {
-      const gateway = startNode(cliPath, ['gateway', '--name', GATEWAY], { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY) }, pin.proxyLauncher);
-      cleanups.push(() => gateway.kill());
+      // Loopback only, no admin listener (its default port could be taken); the identity is the service named --name.
+      const args = ['gateway', '--name', GATEWAY, '--host', '127.0.0.1', '--admin', 'off'];
+      const gateway = startNode(cliPath, args, { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY) }, pin.proxyLauncher);
+      // SIGKILL: its graceful drain would only lengthen the bench's end.
+      cleanups.push(() => gateway.kill('SIGKILL'));
       const pid = gateway.proc.pid!;
       for (const front of ['http', 'https'] as const) {
         await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway);
@@ -200,7 +203,7 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       title: `gateway vs nginx as an edge proxy (bench/gateway-nginx.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms, ${opts.concurrency} concurrent keep-alive`,
       setup: [
         pin.describe,
-        `nginx: worker_processes 1, plain HTTP to the upstream; gateway: ${withGateway ? '`hyphae gateway --name edge`, mTLS to the upstream' : 'not run (no `hyphae gateway` in this CLI)'}`,
+        `nginx: worker_processes 1, plain HTTP to the upstream; gateway: ${withGateway ? '`hyphae gateway --name edge --host 127.0.0.1 --admin off`, mTLS to the upstream' : 'not run (no `hyphae gateway` in this CLI)'}`,
         'upstream: one wrapServer process (service web, PERMISSIVE) for every row; HTTPS: one RSA 2048 certificate for both fronts, keep-alive clients',
       ],
       rows,
