@@ -129,21 +129,36 @@ export interface EdgeOptions {
   durationMs: number;
   rounds: number;
   concurrency: number;
+  /**
+   * Load per target before the rounds. Longer than the other benches' 1 s: a Node proxy at a few hundred
+   * requests a second on a busy machine is still being compiled by V8 after one (its first rounds ran at
+   * a fifth of its later ones).
+   */
+  warmupMs: number;
   /** The proxies on one CPU, the load generator and the upstream on the other (bench/lib/cpu-pin.ts). */
   pin: boolean;
   /** bench/proxy-pair.ts: run the hyphae proxies under `--cpu-prof`, keep the profiles here and print their summaries. */
   profileDir?: string;
 }
 
-/** --duration, --rounds, --concurrency, --pin / --no-pin of an edge bench's command line. */
+/** --duration, --warmup, --rounds, --concurrency, --pin / --no-pin of an edge bench's command line. */
 export function edgeOptionsFromArgs(args: string[], defaults: EdgeOptions): EdgeOptions {
   const { values } = parseArgs({
     args,
-    options: { duration: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' }, pin: { type: 'boolean' }, 'no-pin': { type: 'boolean' }, profile: { type: 'string' } },
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      concurrency: { type: 'string' },
+      pin: { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
+      profile: { type: 'string' },
+    },
   });
   return {
     ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
     durationMs: Number(values.duration ?? defaults.durationMs),
+    warmupMs: Number(values.warmup ?? defaults.warmupMs),
     rounds: Number(values.rounds ?? defaults.rounds),
     concurrency: Number(values.concurrency ?? defaults.concurrency),
     pin: values['no-pin'] ? false : (values.pin ?? defaults.pin),

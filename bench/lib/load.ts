@@ -105,16 +105,16 @@ export interface RoundResult extends LoadResult {
 }
 
 /**
- * A warm-up of up to 1 s per target, then `rounds` rounds of every target, in
+ * A warm-up per target (`warmupMs`, by default up to 1 s), then `rounds` rounds of every target, in
  * an order reversed every other round so that machine drift hits them alike.
  * `check` sees each round's result (to refuse errors, say). Results by name.
  */
 export async function interleavedRounds(
   targets: readonly LoadTarget[],
-  { concurrency, durationMs, rounds }: { concurrency: number; durationMs: number; rounds: number },
+  { concurrency, durationMs, rounds, warmupMs = Math.min(1000, durationMs) }: { concurrency: number; durationMs: number; rounds: number; warmupMs?: number },
   check?: (target: LoadTarget, result: RoundResult) => void,
 ): Promise<Map<string, RoundResult[]>> {
-  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
+  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: warmupMs });
   const results = new Map<string, RoundResult[]>(targets.map((t) => [t.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
