@@ -3,7 +3,7 @@
  * (bench/proxy-pair.ts), then the gateway against nginx as an edge proxy, HTTP and HTTPS in front
  * (bench/gateway-nginx.ts). Prints both reports and every target, and writes bench/results/edges.json.
  *
- *   npm run bench:edges -- [--duration 5000] [--warmup 5000] [--rounds 5] [--concurrency 32] [--pin | --no-pin]
+ *   npm run bench:edges -- [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--pin | --no-pin]
  *
  * Without --pin / --no-pin each half keeps its own default: the pair unpinned (as bench:sidecar's pair),
  * the gateway half pinned (one core each for nginx and the gateway, bench/lib/cpu-pin.ts).

@@ -22,7 +22,7 @@
  * Until `hyphae gateway` exists in the CLI this runs the nginx half alone, says so, and the gateway
  * targets are "pending".
  *
- *   npm run build && node build/bench/gateway-nginx.js [--duration 5000] [--warmup 5000] [--rounds 5] [--concurrency 32] [--no-pin]
+ *   npm run build && node build/bench/gateway-nginx.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin]
  *
  * Also half of `npm run bench:edges` (bench/edges.ts).
  */
@@ -41,7 +41,7 @@ import { interleavedRounds, poolSend, type LoadTarget } from './lib/load.js';
 import { findNginx, freePort, NGINX_MISSING, startReverseProxy } from './lib/nginx.js';
 import { makeCerts, type CertFiles } from './lib/openssl-certs.js';
 
-export const GATEWAY_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupMs: 5_000, rounds: 5, concurrency: 32, pin: true };
+export const GATEWAY_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupRequests: 30_000, warmupMs: 60_000, rounds: 5, concurrency: 32, pin: true };
 
 export const GATEWAY_MISSING = '`hyphae gateway` is not in this build of the CLI: the gateway rows are skipped, its targets pending';
 
@@ -200,7 +200,7 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       goals.push(target(`gateway / nginx (${front}), p99`, '<=', 2, c?.p99Ratio, c?.errors ?? false, pending));
     }
     return {
-      title: `gateway vs nginx as an edge proxy (bench/gateway-nginx.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after ${opts.warmupMs} ms of warm-up per row, ${opts.concurrency} concurrent keep-alive`,
+      title: `gateway vs nginx as an edge proxy (bench/gateway-nginx.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
       setup: [
         pin.describe,
         `nginx: worker_processes 1, plain HTTP to the upstream; gateway: ${withGateway ? '`hyphae gateway --name edge --host 127.0.0.1 --admin off`, mTLS to the upstream' : 'not run (no `hyphae gateway` in this CLI)'}`,

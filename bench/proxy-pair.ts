@@ -13,7 +13,7 @@
  * (bench/lib/edge-report.ts) gives req/s, p50, p99 (median rounds), the proxies' CPU per request and
  * the target: the hyphae pair at >= 0.8x the nginx pair's req/s. Without nginx only the hyphae rows run.
  *
- *   npm run build && node build/bench/proxy-pair.js [--duration 5000] [--warmup 5000] [--rounds 5] [--concurrency 32] [--pin] [--profile DIR]
+ *   npm run build && node build/bench/proxy-pair.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--pin] [--profile DIR]
  *
  * --pin: the four proxies on CPU 1, this process and the upstream on CPU 0 (taskset). --profile DIR: the
  * hyphae proxies run under `--cpu-prof` (slower: not a figure to report), their profiles kept in DIR and
@@ -36,7 +36,7 @@ import { interleavedRounds, poolSend, type LoadTarget } from './lib/load.js';
 import { findNginx, NGINX_MISSING, startSidecarPair } from './lib/nginx.js';
 import { makeCerts } from './lib/openssl-certs.js';
 
-export const PROXY_PAIR_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupMs: 5_000, rounds: 5, concurrency: 32, pin: false };
+export const PROXY_PAIR_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupRequests: 30_000, warmupMs: 60_000, rounds: 5, concurrency: 32, pin: false };
 
 export const PAIR_ROWS = { undici: 'undici (no proxy)', nginx: 'nginx sidecar pair (mTLS)', hyphae: 'hyphae proxy pair (mTLS)' } as const;
 
@@ -125,7 +125,7 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     const comparisons = nginxRow ? [compare(hyphae, nginxRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)] : [];
     const vsNginx = comparisons[0];
     return {
-      title: `proxy pair vs nginx sidecar pair (bench/proxy-pair.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after ${opts.warmupMs} ms of warm-up per row, ${opts.concurrency} concurrent keep-alive`,
+      title: `proxy pair vs nginx sidecar pair (bench/proxy-pair.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
       setup: [pin.describe, 'one worker per proxy (nginx worker_processes 1; each hyphae proxy one Node process); mTLS between the two sides of each pair; the same node:http upstream'],
       rows: [...rows.values()],
       comparisons,

@@ -130,10 +130,12 @@ export interface EdgeOptions {
   rounds: number;
   concurrency: number;
   /**
-   * Load per target before the rounds. Longer than the other benches' 1 s: a Node proxy at a few hundred
-   * requests a second on a busy machine is still being compiled by V8 after one (its first rounds ran at
-   * a fifth of its later ones).
+   * Warm-up per target before the rounds: `warmupRequests` requests, within `warmupMs` at most. Counted in
+   * requests, not time: a Node proxy is compiled by V8 as requests go through it, and on a busy machine it
+   * starts at a few hundred requests a second (in three runs with a time-bounded warm-up the hyphae pair's
+   * first rounds went 46-389 req/s and its last ones 844-2,387: the early rounds measured the compiler).
    */
+  warmupRequests: number;
   warmupMs: number;
   /** The proxies on one CPU, the load generator and the upstream on the other (bench/lib/cpu-pin.ts). */
   pin: boolean;
@@ -141,7 +143,7 @@ export interface EdgeOptions {
   profileDir?: string;
 }
 
-/** --duration, --warmup, --rounds, --concurrency, --pin / --no-pin of an edge bench's command line. */
+/** --duration, --warmup, --warmup-requests, --rounds, --concurrency, --pin / --no-pin of an edge bench's command line. */
 export function edgeOptionsFromArgs(args: string[], defaults: EdgeOptions): EdgeOptions {
   const { values } = parseArgs({
     args,
@@ -153,12 +155,14 @@ export function edgeOptionsFromArgs(args: string[], defaults: EdgeOptions): Edge
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       profile: { type: 'string' },
+      'warmup-requests': { type: 'string' },
     },
   });
   return {
     ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
     durationMs: Number(values.duration ?? defaults.durationMs),
     warmupMs: Number(values.warmup ?? defaults.warmupMs),
+    warmupRequests: Number(values['warmup-requests'] ?? defaults.warmupRequests),
     rounds: Number(values.rounds ?? defaults.rounds),
     concurrency: Number(values.concurrency ?? defaults.concurrency),
     pin: values['no-pin'] ? false : (values.pin ?? defaults.pin),

@@ -105,16 +105,17 @@ export interface RoundResult extends LoadResult {
 }
 
 /**
- * A warm-up per target (`warmupMs`, by default up to 1 s), then `rounds` rounds of every target, in
+ * A warm-up per target (`warmupMs`, by default up to 1 s; or `warmupRequests` requests within `warmupMs`), then `rounds` rounds of every target, in
  * an order reversed every other round so that machine drift hits them alike.
  * `check` sees each round's result (to refuse errors, say). Results by name.
  */
 export async function interleavedRounds(
   targets: readonly LoadTarget[],
-  { concurrency, durationMs, rounds, warmupMs = Math.min(1000, durationMs) }: { concurrency: number; durationMs: number; rounds: number; warmupMs?: number },
+  { concurrency, durationMs, rounds, warmupMs = Math.min(1000, durationMs), warmupRequests }: { concurrency: number; durationMs: number; rounds: number; warmupMs?: number; warmupRequests?: number },
   check?: (target: LoadTarget, result: RoundResult) => void,
 ): Promise<Map<string, RoundResult[]>> {
-  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: warmupMs });
+  // With warmupRequests, warmupMs is the ceiling: the warm-up ends after that many requests or that long.
+  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: warmupMs, ...(warmupRequests ? { maxRequests: warmupRequests } : {}) });
   const results = new Map<string, RoundResult[]>(targets.map((t) => [t.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
