@@ -132,8 +132,8 @@ export interface EdgeOptions {
   /**
    * Warm-up per target before the rounds: `warmupRequests` requests, within `warmupMs` at most. Counted in
    * requests, not time: a Node proxy is compiled by V8 as requests go through it, and on a busy machine it
-   * starts at a few hundred requests a second (in three runs with a time-bounded warm-up the hyphae pair's
-   * first rounds went 46-389 req/s and its last ones 844-2,387: the early rounds measured the compiler).
+   * may run at a few hundred requests a second, so 1 s is a few hundred requests. (It did not explain the
+   * hyphae pair's slow rounds: they came after this warm-up too; docs/benchmarks.md, "Edges".)
    */
   warmupRequests: number;
   warmupMs: number;
