@@ -1,119 +1,147 @@
 /**
- * `hyphae proxy` as a sidecar pair (issue 16), against no proxy at all, in one run:
+ * `hyphae proxy` as a sidecar pair against an nginx sidecar pair (issue 16), both with mTLS between the
+ * two sides, and no proxy at all, in one run, to the same upstream:
  *
- *   undici       undici Pool.request -> node:http upstream (bench/lib/echo-server.ts)
- *   proxy pair   undici Pool.request (Host: echo) -> hyphae proxy "client" (outbound listener)
- *                -> mTLS, by name, through the client stack -> hyphae proxy "echo" (inbound) -> the same upstream
+ *   undici              undici Pool.request -> node:http upstream (bench/lib/echo-server.ts)
+ *   nginx sidecar pair  undici Pool.request -> nginx (client side) -> mTLS -> nginx (server side) -> the same upstream
+ *   hyphae proxy pair   undici Pool.request (Host: echo) -> hyphae proxy "client" (outbound listener)
+ *                       -> mTLS, by name, through the client stack -> hyphae proxy "echo" (inbound) -> the same upstream
  *
- * Both proxies are the real CLI (child processes) on a secure control plane (a child too). Rounds are
- * interleaved; the report gives req/s, p50, p99 (medians over rounds) and the CPU each proxy used per
- * request. The nginx sidecar pair of issue 16's target is bench:sidecar's; this bench is the hyphae half.
+ * Both hyphae proxies are the real CLI (child processes) on a secure control plane (a child too); each
+ * nginx is bench/lib/nginx.ts's sidecar, one worker, keep-alive on every hop. Rounds are interleaved
+ * (bench/lib/load.ts); each reads the CPU of the proxies on the row's path from /proc. The report
+ * (bench/lib/edge-report.ts) gives req/s, p50, p99 (median rounds), the proxies' CPU per request and
+ * the target: the hyphae pair at >= 0.8x the nginx pair's req/s. Without nginx only the hyphae rows run.
  *
- *   npm run build && node build/bench/proxy-pair.js [--duration 5000] [--rounds 3] [--concurrency 32]
+ *   npm run build && node build/bench/proxy-pair.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--pin] [--profile DIR]
+ *
+ * --pin: the four proxies on CPU 1, this process and the upstream on CPU 0 (taskset). --profile DIR: the
+ * hyphae proxies run under `--cpu-prof` (slower: not a figure to report), their profiles kept in DIR and
+ * summed at the end (self time by function and file, time inside our files). Also half of
+ * `npm run bench:edges` (bench/edges.ts).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { Agent, Pool, request } from 'undici';
-import { buildDir, cliPath, startNode, type Child } from '../examples/lib/child.js';
-import { startFileControlPlane } from './lib/control-planes.js';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { buildDir, cliPath, startCommand, startNode, type Child } from '../examples/lib/child.js';
+import { joinToken, startFileControlPlane } from './lib/control-planes.js';
+import { pinning } from './lib/cpu-pin.js';
+import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
+import { compare, edgeOptionsFromArgs, machine, printEdge, summarize, target, UPSTREAM_BODY, type EdgeOptions, type EdgeResult, type EdgeRow } from './lib/edge-report.js';
 import { exitOnSignals } from './lib/exit-on-signal.js';
-import { median, runLoad, type LoadResult } from './lib/load.js';
-import { measure } from './lib/proc-stats.js';
+import { interleavedRounds, poolSend, type LoadTarget } from './lib/load.js';
+import { findNginx, NGINX_MISSING, startSidecarPair } from './lib/nginx.js';
+import { makeCerts } from './lib/openssl-certs.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' } } });
-const durationMs = Number(values.duration ?? 5_000);
-const rounds = Number(values.rounds ?? 3);
-const concurrency = Number(values.concurrency ?? 32);
+export const PROXY_PAIR_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupRequests: 30_000, warmupMs: 60_000, rounds: 5, concurrency: 32, pin: false };
 
-exitOnSignals();
-const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-proxy-'));
-const cp = await startFileControlPlane(true, dir);
-const children: Child[] = [];
-try {
-  const caFile = path.join(dir, 'ca.pem');
-  await writeFile(caFile, cp.ca!);
-  const admin = new Agent({ connect: { ca: cp.ca! } });
-  const token = async (service: string) => {
-    const res = await request(`${cp.urls[0]}/v1/tokens`, {
-      method: 'POST',
-      dispatcher: admin,
-      headers: { authorization: `Bearer ${cp.adminToken!}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ service }),
-    });
-    return ((await res.body.json()) as { token: string }).token;
-  };
-  const upstream = startNode(path.join(buildDir, 'bench/lib/echo-server.js'));
-  children.push(upstream);
-  const upstreamPort = Number((await upstream.waitFor(/listening (\d+)/))[1]);
-  const proxy = async (service: string, args: string[]) => {
-    const child = startNode(cliPath, ['proxy', '--service', service, '--upstream', `127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', ...args], {
-      HYPHAE_CONTROL_PLANE: cp.urls[0],
-      HYPHAE_CA_FILE: caFile,
-      HYPHAE_TOKEN: await token(service),
-      HYPHAE_DRAIN_DELAY_MS: '0',
-    });
-    children.push(child);
-    const m = await child.waitFor(/hyphae proxy: ready .* outbound=(\S+)/);
-    return { child, outbound: m[1]! };
-  };
-  const server = await proxy('echo', ['--outbound', 'off']);
-  // The client side's upstream is never called here: it is the workload whose outbound the load uses.
-  const client = await proxy('client', ['--outbound', '127.0.0.1:0']);
+export const PAIR_ROWS = { undici: 'undici (no proxy)', nginx: 'nginx sidecar pair (mTLS)', hyphae: 'hyphae proxy pair (mTLS)' } as const;
 
-  const direct = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: concurrency });
-  const viaProxy = new Pool(`http://${client.outbound}`, { connections: concurrency });
-  const targets: { name: string; send: () => Promise<void> }[] = [
-    {
-      name: 'undici',
-      send: async () => {
-        const r = await direct.request({ path: '/', method: 'GET' });
-        await r.body.dump();
-        if (r.statusCode !== 200) throw new Error(String(r.statusCode));
-      },
-    },
-    {
-      name: 'proxy pair (mTLS)',
-      send: async () => {
-        const r = await viaProxy.request({ path: '/', method: 'GET', headers: { host: 'echo' } });
-        await r.body.dump();
-        if (r.statusCode !== 200) throw new Error(String(r.statusCode));
-      },
-    },
-  ];
-  // Warm up: connections, certificates, discovery.
-  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: 1_000 });
-  const results = new Map<string, { load: LoadResult; proxyCpuUs: number[] }[]>();
-  const pids = [client.child.proc.pid!, server.child.proc.pid!];
-  for (let round = 0; round < rounds; round++) {
-    for (const t of targets) {
-      const m = await measure(pids, () => runLoad(t.send, { concurrency, durationMs }));
-      const list = results.get(t.name) ?? [];
-      list.push({ load: m.result, proxyCpuUs: m.cpuSeconds.map((s) => (s * 1e6) / Math.max(1, m.result.requests)) });
-      results.set(t.name, list);
+export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
+  const stopSignals = exitOnSignals();
+  const pin = pinning(opts.pin);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-proxy-'));
+  // Also when the bench dies: the 'exit' hooks of examples/lib/child.ts and bench/lib/nginx.ts kill every child.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', removeDir);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const unpin = pin.pinSelf();
+  try {
+    const nginx = findNginx();
+    if (!nginx) console.log(NGINX_MISSING);
+    const cp = await startFileControlPlane(true, dir);
+    cleanups.push(() => cp.stop());
+    const caFile = path.join(dir, 'ca.pem');
+    await writeFile(caFile, cp.ca!);
+    const upstream = startNode(path.join(buildDir, 'bench/lib/echo-server.js'), [], {}, pin.loadLauncher);
+    cleanups.push(() => upstream.kill());
+    const upstreamPort = Number((await upstream.waitFor(/listening (\d+)/))[1]);
+
+    const children: Child[] = [];
+    cleanups.push(() => Promise.all(children.map((c) => c.kill())));
+    const proxy = async (service: string, args: string[]) => {
+      const env = { HYPHAE_CONTROL_PLANE: cp.urls[0], HYPHAE_CA_FILE: caFile, HYPHAE_TOKEN: await joinToken(cp, service), HYPHAE_DRAIN_DELAY_MS: '0' };
+      const cli = [cliPath, 'proxy', '--service', service, '--upstream', `127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', ...args];
+      // Not through NODE_OPTIONS, which refuses --cpu-prof.
+      const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=proxy-${service}-${process.pid}.cpuprofile`] : [];
+      const [command = process.execPath, ...rest] = [...pin.proxyLauncher, process.execPath, ...prof, ...cli];
+      const child = startCommand(command, rest, env, cliPath);
+      children.push(child);
+      const m = await child.waitFor(/hyphae proxy: ready .* outbound=(\S+)/);
+      return { child, outbound: m[1]! };
+    };
+    const server = await proxy('echo', ['--outbound', 'off']);
+    // The client side's upstream is never called here: it is the workload whose outbound the load uses.
+    const client = await proxy('client', ['--outbound', '127.0.0.1:0']);
+
+    const pools: Pool[] = [];
+    cleanups.push(() => Promise.all(pools.map((p) => p.close())));
+    const pool = (origin: string) => {
+      const p = new Pool(origin, { connections: opts.concurrency });
+      pools.push(p);
+      return p;
+    };
+    const targets: (LoadTarget & { labels: string[]; origin: string; pool: Pool; headers?: Record<string, string> })[] = [];
+    const row = (name: string, origin: string, labels: string[], pids?: () => readonly number[], headers?: Record<string, string>) => {
+      const p = pool(origin);
+      const t = { name, send: poolSend(p, origin, headers), labels, origin, pool: p, ...(pids ? { pids } : {}), ...(headers ? { headers } : {}) };
+      targets.push(t);
+    };
+    row(PAIR_ROWS.undici, `http://127.0.0.1:${upstreamPort}`, []);
+    if (nginx) {
+      const certs = await makeCerts(dir);
+      // mTLS between the sidecars only: the server side calls the workload in clear, as inside a pod.
+      const pair = await startSidecarPair(nginx, dir, 'edge-pair', upstreamPort, certs, pin.proxyLauncher);
+      cleanups.push(() => pair.stop());
+      row(PAIR_ROWS.nginx, `http://127.0.0.1:${pair.port}`, ['client-side master', 'worker', 'server-side master', 'worker'], () => pair.pids());
     }
+    const proxyPids = [client.child.proc.pid!, server.child.proc.pid!];
+    row(PAIR_ROWS.hyphae, `http://${client.outbound}`, ['client side', 'server side'], () => proxyPids, { host: 'echo' });
+
+    // Every row reaches the upstream: a proxy answering on its own (502, 404) would be a fast error, not a figure.
+    for (const t of targets) {
+      const r = await t.pool.request({ origin: t.origin, path: '/', method: 'GET', ...(t.headers ? { headers: t.headers } : {}) });
+      const body = await r.body.text();
+      if (r.statusCode !== 200 || body !== UPSTREAM_BODY) throw new Error(`${t.name}: answered ${r.statusCode} ${body.slice(0, 200)}, not the upstream's body`);
+    }
+
+    const roundsStart = performance.now();
+    const results = await interleavedRounds(targets, opts);
+    if (opts.profileDir) {
+      // SIGTERM: each proxy drains and exits, and node writes its profile on the way out.
+      await Promise.all([client.child.kill(), server.child.kill()]);
+      for (const service of ['client', 'echo']) {
+        const file = path.join(opts.profileDir, `proxy-${service}-${process.pid}.cpuprofile`);
+        console.log(`\n-- profile of the ${service === 'echo' ? 'server' : 'client'}-side proxy (${file}), the rounds only, every row's turn included (idle is left out)`);
+        console.log(summarizeProfile(JSON.parse(await readFile(file, 'utf8')) as Profile, 30, performance.now() - roundsStart));
+      }
+    }
+    const rows = new Map<string, EdgeRow>(targets.map((t) => [t.name, summarize(t.name, results.get(t.name)!, t.labels)]));
+    const hyphae = rows.get(PAIR_ROWS.hyphae)!;
+    const nginxRow = rows.get(PAIR_ROWS.nginx);
+    const comparisons = nginxRow ? [compare(hyphae, nginxRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)] : [];
+    const vsNginx = comparisons[0];
+    return {
+      title: `proxy pair vs nginx sidecar pair (bench/proxy-pair.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
+      setup: [pin.describe, 'one worker per proxy (nginx worker_processes 1; each hyphae proxy one Node process); mTLS between the two sides of each pair; the same node:http upstream'],
+      rows: [...rows.values()],
+      comparisons,
+      targets: [target('hyphae proxy pair / nginx sidecar pair (mTLS), req/s', '>=', 0.8, vsNginx?.rpsRatio, vsNginx?.errors ?? false, nginx ? undefined : NGINX_MISSING)],
+    };
+  } finally {
+    unpin();
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    removeDir();
+    process.off('exit', removeDir);
+    stopSignals();
   }
-  console.log(`proxy pair bench: ${rounds} rounds x ${durationMs} ms, concurrency ${concurrency}, node ${process.version}, ${os.cpus().length} CPUs`);
-  console.log('target              req/s    p50 ms   p99 ms   errors   client-proxy CPU/req   server-proxy CPU/req');
-  for (const [name, list] of results) {
-    const m = (f: (r: (typeof list)[number]) => number) => median(list.map(f));
-    const cpu = (i: number) => (name === 'undici' ? '-' : `${m((r) => r.proxyCpuUs[i]!).toFixed(0)} µs`);
-    console.log(
-      `${name.padEnd(18)} ${m((r) => r.load.rps)
-        .toFixed(0)
-        .padStart(6)}   ${m((r) => r.load.p50ms)
-        .toFixed(2)
-        .padStart(6)}   ${m((r) => r.load.p99ms)
-        .toFixed(2)
-        .padStart(6)}   ${String(list.reduce((a, r) => a + r.load.errors, 0)).padStart(6)}   ${cpu(0).padStart(20)}   ${cpu(1).padStart(20)}`,
-    );
-  }
-  await direct.close();
-  await viaProxy.close();
-  await admin.close();
-} finally {
-  for (const c of children) await c.kill();
-  await cp.stop();
-  await rm(dir, { recursive: true, force: true });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const opts = edgeOptionsFromArgs(process.argv.slice(2), PROXY_PAIR_DEFAULTS);
+  console.log(`hyphae bench: ${machine()}`);
+  printEdge(await proxyPair(opts));
 }

@@ -24,6 +24,7 @@ import { Pool, request } from 'undici';
 import { createMesh } from '../src/index.js';
 import { buildDir, startCommand } from '../examples/lib/child.js';
 import { startCostSetup } from './lib/cost-setup.js';
+import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
 import { median, runLoad } from './lib/load.js';
 import { sample } from './lib/proc-stats.js';
 
@@ -43,67 +44,6 @@ const listeners = values.listener.split(',') as Listener[];
 for (const l of listeners) if (!['mesh', 'meshMtls', 'plain', 'tls', 'meshRaw'].includes(l)) throw new Error(`--listener: mesh, meshMtls, plain, tls or meshRaw (got ${l})`);
 const rounds = Number(values.rounds);
 if (rounds === 0 && listeners.length !== 1) throw new Error('a profile is of one listener; --rounds N compares several');
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-const shortUrl = (url: string) => url.replace(/^file:\/\//, '').replace(/.*\/(build|node_modules)\//, '$1/');
-
-/**
- * Self time per function and per file, and time spent inside each of our server files (inclusive),
- * in % of the busy samples of the last `windowMs` of the profile (the measured load: start-up and the
- * warm-up are left out).
- */
-function summarize(profile: Profile, top: number, windowMs: number): string {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  let first = profile.samples.length;
-  for (let t = 0; first > 0 && t < windowMs * 1000;) t += profile.timeDeltas[--first] ?? 0;
-  const fn = new Map<string, number>();
-  const file = new Map<string, number>();
-  const inclusive = new Map<string, number>();
-  const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
-  let total = 0;
-  let all = 0;
-  for (let i = first; i < profile.samples.length; i++) {
-    const node = byId.get(profile.samples[i]!)!;
-    const name = node.callFrame.functionName || '(anonymous)';
-    const dt = profile.timeDeltas[i] ?? 0;
-    all += dt;
-    if (name === '(idle)' || name === '(program)') continue;
-    total += dt;
-    const url = shortUrl(node.callFrame.url);
-    add(fn, `${name}  ${url}:${node.callFrame.lineNumber + 1}`, dt);
-    add(file, url || `(${name})`, dt);
-    const seen = new Set<string>();
-    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
-      const u = shortUrl(byId.get(id)!.callFrame.url);
-      if (u.startsWith('build/src/') && !seen.has(u)) {
-        seen.add(u);
-        add(inclusive, u, dt);
-      }
-    }
-  }
-  const lines = (m: Map<string, number>, n: number) =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([k, v]) => `${((100 * v) / total).toFixed(2).padStart(6)} %  ${k}`)
-      .join('\n');
-  return (
-    `window ${(all / 1e6).toFixed(2)} s, busy ${(total / 1e6).toFixed(2)} s\n-- self time by function\n${lines(fn, top)}\n` +
-    `-- self time by file\n${lines(file, top)}\n-- inclusive time in our files\n${lines(inclusive, top)}`
-  );
-}
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-server-profile-'));
 const profDir = path.join(dir, 'prof');
@@ -177,7 +117,7 @@ try {
     await server.kill('SIGTERM');
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('the server wrote no profile');
-    console.log(summarize(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile, Number(values.top), durationMs));
+    console.log(summarizeProfile(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile, Number(values.top), durationMs));
     if (rounds === 0 && values.keep) {
       mkdirSync(values.keep, { recursive: true });
       copyFileSync(path.join(profDir, file), path.join(values.keep, `server-${listeners[0]}.cpuprofile`));

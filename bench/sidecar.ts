@@ -31,6 +31,7 @@ import { createMesh } from '../src/index.js';
 import { buildDir, repoRoot, startNode, type Child } from '../examples/lib/child.js';
 import { startCostSetup } from './lib/cost-setup.js';
 import { exitOnSignals } from './lib/exit-on-signal.js';
+import { poolSend } from './lib/load.js';
 import { findNginx, NGINX_MISSING, startSidecarPair, type SidecarPair } from './lib/nginx.js';
 import { processMemory } from './process-memory.js';
 import { compare, printSidecar, targets, type SidecarResult } from './sidecar-report.js';
@@ -49,15 +50,6 @@ export interface SidecarOptions {
 export const SIDECAR_DEFAULTS: SidecarOptions = { durationMs: 5_000, rounds: 3, concurrency: 32, calls: 5_000, memoryRuns: 3 };
 
 const BODY = '{"ok":true,"service":"bench"}';
-
-/** A send that fails on anything but the server's own 200, so that a proxy's 502 never counts as a fast answer. */
-function poolSend(pool: Dispatcher, origin: string): () => Promise<void> {
-  return async () => {
-    const r = await pool.request({ origin, path: '/', method: 'GET' });
-    await r.body.dump();
-    if (r.statusCode !== 200) throw new Error(`${origin} answered ${r.statusCode}`);
-  };
-}
 
 /** Every row's path reaches the server (the answer is its body), and the mTLS rows' servers refuse a peer without a certificate. */
 async function preflight(rows: readonly CostTarget[], checks: { name: string; refused: () => Promise<boolean> }[], get: Record<string, () => Promise<string>>): Promise<void> {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Agent, request } from 'undici';
 import { cliPath, startNode, type Child } from '../../examples/lib/child.js';
 import { startEtcdCluster, type EtcdCluster } from '../../examples/lib/etcd-cluster.js';
 
@@ -92,4 +93,22 @@ export async function startEtcdControlPlanes(replicas: number, members: number, 
       await Promise.all([...dirs, secrets].map((d) => rm(d, { recursive: true, force: true })));
     },
   };
+}
+
+/** A join token for `service` from the secure control plane `cp` (the admin API, as `hyphae token create` does). */
+export async function joinToken(cp: BenchSetup, service: string): Promise<string> {
+  const agent = new Agent({ connect: { ca: cp.ca! } });
+  try {
+    const res = await request(`${cp.urls[0]}/v1/tokens`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ service }),
+    });
+    const json = (await res.body.json()) as { token: string };
+    if (res.statusCode >= 300) throw new Error(`POST /v1/tokens answered ${res.statusCode}: ${JSON.stringify(json)}`);
+    return json.token;
+  } finally {
+    await agent.close();
+  }
 }

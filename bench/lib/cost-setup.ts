@@ -6,8 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Agent, request } from 'undici';
-import { startFileControlPlane, type BenchSetup } from './control-planes.js';
+import { joinToken, startFileControlPlane, type BenchSetup } from './control-planes.js';
 import { makeCerts, type CertFiles } from './openssl-certs.js';
 
 export interface CostSetup {
@@ -33,7 +32,7 @@ export async function startCostSetup(dir: string, cleanups: (() => Promise<unkno
   const caFile = path.join(dir, 'control-plane-ca.pem');
   await writeFile(caFile, mtlsCp.ca!);
   const cacheDir = path.join(dir, 'cache');
-  const [serverToken, clientToken] = await Promise.all([token(mtlsCp, 'bench'), token(mtlsCp, 'bench-client')]);
+  const [serverToken, clientToken] = await Promise.all([joinToken(mtlsCp, 'bench'), joinToken(mtlsCp, 'bench-client')]);
   const serverEnv = {
     CERTS: JSON.stringify(certs),
     CACHE_DIR: cacheDir,
@@ -43,21 +42,4 @@ export async function startCostSetup(dir: string, cleanups: (() => Promise<unkno
     MTLS_CA_FILE: caFile,
   };
   return { certs, plainCp, mtlsCp, clientToken, caFile, cacheDir, serverEnv };
-}
-
-async function token(cp: BenchSetup, service: string): Promise<string> {
-  const agent = new Agent({ connect: { ca: cp.ca! } });
-  try {
-    const res = await request(`${cp.urls[0]}/v1/tokens`, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ service }),
-    });
-    const json = (await res.body.json()) as { token: string };
-    if (res.statusCode >= 300) throw new Error(`POST /v1/tokens answered ${res.statusCode}: ${JSON.stringify(json)}`);
-    return json.token;
-  } finally {
-    await agent.close();
-  }
 }

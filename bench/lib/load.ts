@@ -1,3 +1,6 @@
+import type { Dispatcher } from 'undici';
+import { measure } from './proc-stats.js';
+
 /**
  * A closed-loop load generator: `concurrency` loops, each sending the next
  * request when the previous one finished, for a bounded time and count.
@@ -92,27 +95,46 @@ export async function runOpenLoop(send: () => Promise<void>, { rate, durationMs,
 export interface LoadTarget {
   name: string;
   send: () => Promise<void>;
+  /** Processes on this target's path whose CPU each round reads from /proc (a proxy's): reported per request in `cpuUs`. */
+  pids?: () => readonly number[];
+}
+
+export interface RoundResult extends LoadResult {
+  /** CPU µs per request of each of the target's `pids`, in their order (empty without pids). */
+  cpuUs: number[];
 }
 
 /**
- * A warm-up of up to 1 s per target, then `rounds` rounds of every target, in
+ * A warm-up per target (`warmupMs`, by default up to 1 s; or `warmupRequests` requests within `warmupMs`), then `rounds` rounds of every target, in
  * an order reversed every other round so that machine drift hits them alike.
  * `check` sees each round's result (to refuse errors, say). Results by name.
  */
 export async function interleavedRounds(
   targets: readonly LoadTarget[],
-  { concurrency, durationMs, rounds }: { concurrency: number; durationMs: number; rounds: number },
-  check?: (target: LoadTarget, result: LoadResult) => void,
-): Promise<Map<string, LoadResult[]>> {
-  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: Math.min(1000, durationMs) });
-  const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+  { concurrency, durationMs, rounds, warmupMs = Math.min(1000, durationMs), warmupRequests }: { concurrency: number; durationMs: number; rounds: number; warmupMs?: number; warmupRequests?: number },
+  check?: (target: LoadTarget, result: RoundResult) => void,
+): Promise<Map<string, RoundResult[]>> {
+  // With warmupRequests, warmupMs is the ceiling: the warm-up ends after that many requests or that long.
+  for (const t of targets) await runLoad(t.send, { concurrency, durationMs: warmupMs, ...(warmupRequests ? { maxRequests: warmupRequests } : {}) });
+  const results = new Map<string, RoundResult[]>(targets.map((t) => [t.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
-      const res = await runLoad(t.send, { concurrency, durationMs });
+      // Read per round: a process restarted meanwhile (an nginx worker) is counted from the round it exists in.
+      const m = await measure(t.pids?.() ?? [], () => runLoad(t.send, { concurrency, durationMs }));
+      const res: RoundResult = { ...m.result, cpuUs: m.cpuSeconds.map((s) => (s * 1e6) / Math.max(1, m.result.requests)) };
       check?.(t, res);
       results.get(t.name)!.push(res);
       process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s\n`);
     }
   }
   return results;
+}
+
+/** A send that fails on anything but the server's own 200, so that a proxy's 502 never counts as a fast answer. */
+export function poolSend(pool: Dispatcher, origin: string, headers?: Record<string, string>): () => Promise<void> {
+  return async () => {
+    const r = await pool.request({ origin, path: '/', method: 'GET', headers });
+    await r.body.dump();
+    if (r.statusCode !== 200) throw new Error(`${origin} answered ${r.statusCode}`);
+  };
 }

@@ -1,5 +1,6 @@
 /**
- * An nginx sidecar pair for the per-process cost bench (bench/sidecar.ts):
+ * An nginx sidecar pair for the per-process cost bench (bench/sidecar.ts) and the edge bench
+ * (bench/proxy-pair.ts), and one nginx as an edge reverse proxy (bench/gateway-nginx.ts):
  *
  *   client -> client-side sidecar (plain HTTP) -> server-side sidecar -> server (plain HTTP)
  *
@@ -73,7 +74,8 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now (for listeners whose port is configured ahead, as nginx's and a Gateway's). */
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -133,13 +135,18 @@ function config(dir: string, name: string, listenPort: number, upstreamPort: num
   ].join('\n');
 }
 
-async function startOnce(bin: string, dir: string, name: string, conf: (port: number) => string): Promise<Nginx> {
+/**
+ * `launcher`: a command that execs the rest of its arguments (`taskset -c 1`), so the master keeps the pid of
+ * the process spawned and its worker inherits what the launcher set.
+ */
+async function startOnce(bin: string, dir: string, name: string, conf: (port: number) => string, launcher: readonly string[]): Promise<Nginx> {
   const port = await freePort();
   const file = path.join(dir, `${name}.conf`);
   await mkdir(path.join(dir, `${name}-temp`), { recursive: true });
   await writeFile(file, conf(port));
   // -e stderr: the log before the config is read (else /var/log/nginx/error.log, which may not be writable).
-  const proc: ChildProcess = spawn(bin, ['-e', 'stderr', '-p', dir, '-c', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const [command = bin, ...args] = [...launcher, bin, '-e', 'stderr', '-p', dir, '-c', file];
+  const proc: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pgid = proc.pid!;
   groups.add(pgid);
   const lines: string[] = [];
@@ -207,10 +214,10 @@ async function startOnce(bin: string, dir: string, name: string, conf: (port: nu
 }
 
 /** Starts one nginx on a free port, again on another port (at most 5 tries) when the one picked was taken meanwhile. */
-async function start(bin: string, dir: string, name: string, conf: (port: number) => string): Promise<Nginx> {
+async function start(bin: string, dir: string, name: string, conf: (port: number) => string, launcher: readonly string[] = []): Promise<Nginx> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(bin, dir, name, conf);
+      return await startOnce(bin, dir, name, conf, launcher);
     } catch (err) {
       if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err;
     }
@@ -250,7 +257,7 @@ function sumOf(pids: number[], pick: (s: ReturnType<typeof sample>) => number): 
  * sidecars (the server side verifies the client side's certificate against the
  * CA and the client side the server side's, by name).
  */
-export async function startSidecarPair(bin: string, dir: string, name: string, upstreamPort: number, certs?: CertFiles): Promise<SidecarPair> {
+export async function startSidecarPair(bin: string, dir: string, name: string, upstreamPort: number, certs?: CertFiles, launcher: readonly string[] = []): Promise<SidecarPair> {
   const serverTls = certs
     ? [`ssl_certificate ${certs.serverCert};`, `ssl_certificate_key ${certs.serverKey};`, `ssl_client_certificate ${certs.caCert};`, 'ssl_verify_client on;', tlsProtocols('')]
     : [];
@@ -266,10 +273,10 @@ export async function startSidecarPair(bin: string, dir: string, name: string, u
       ]
     : [];
   const statusSocket = path.join(dir, `${name}-status.sock`);
-  const inbound = await start(bin, dir, `${name}-server-side`, (port) => config(dir, `${name}-server-side`, port, upstreamPort, serverTls, [], false, statusSocket));
+  const inbound = await start(bin, dir, `${name}-server-side`, (port) => config(dir, `${name}-server-side`, port, upstreamPort, serverTls, [], false, statusSocket), launcher);
   let outbound: Nginx;
   try {
-    outbound = await start(bin, dir, `${name}-client-side`, (port) => config(dir, `${name}-client-side`, port, inbound.port, [], clientTls, certs !== undefined));
+    outbound = await start(bin, dir, `${name}-client-side`, (port) => config(dir, `${name}-client-side`, port, inbound.port, [], clientTls, certs !== undefined), launcher);
   } catch (err) {
     await inbound.stop();
     throw err;
@@ -296,4 +303,15 @@ export async function startSidecarPair(bin: string, dir: string, name: string, u
       await Promise.all([outbound.stop(), inbound.stop()]);
     },
   };
+}
+
+/**
+ * One nginx as an edge reverse proxy in front of the Node server at `upstreamPort` (bench/gateway-nginx.ts,
+ * against `hyphae gateway`): plain HTTP in front, or HTTPS with `certs`' server certificate (no client
+ * certificate: clients outside a mesh have none), plain HTTP to the upstream, the same keep-alive and
+ * logging as the sidecars above.
+ */
+export async function startReverseProxy(bin: string, dir: string, name: string, upstreamPort: number, certs?: CertFiles, launcher: readonly string[] = []): Promise<Nginx> {
+  const serverTls = certs ? [`ssl_certificate ${certs.serverCert};`, `ssl_certificate_key ${certs.serverKey};`, tlsProtocols('')] : [];
+  return start(bin, dir, name, (port) => config(dir, name, port, upstreamPort, serverTls, [], false), launcher);
 }
