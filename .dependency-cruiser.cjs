@@ -42,7 +42,7 @@ const entryPoints = [
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)
-  '^examples/(demo|plugins|lazy-start|control-plane-metrics|proxy|tap)[.]ts$',
+  '^examples/(demo|plugins|lazy-start|control-plane-metrics|proxy|tap|route-traffic)[.]ts$',
   '^examples/(api|chain|web)/server[.]ts$',
   '^examples/telemetry/(service|otel)[.]ts$',
   // scripts run by npm scripts or by hand

@@ -203,6 +203,8 @@ export class Destination implements BackendService {
             },
             policy: (rule) => compileRoutePolicy(rule, this.#serviceSpec),
           });
+    // Each rule's counter in the edge stats, resolved here so that a call only carries it on.
+    this.telemetry?.traffic.edge(this.namespace, this.name).useRoutes(this.routes?.rules ?? []);
     this.#reportConfig();
   }
 

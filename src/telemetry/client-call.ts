@@ -18,7 +18,7 @@ import { validatedHere } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
-import type { TrafficCounter } from './traffic.js';
+import type { EdgeCounter, RouteCounter } from './traffic.js';
 
 /**
  * What the telemetry reads of the call when it ends — the route rule that
@@ -30,6 +30,8 @@ export interface CallFacts {
   /** The logical tier's state of the call. */
   readonly logical: {
     readonly route: string | undefined;
+    /** The matched rule's edge-stats counter (undefined: no rule steered the call). */
+    readonly routeStats: RouteCounter | undefined;
     readonly backend: { readonly subset: { readonly name: string | undefined } } | undefined;
     /** 0 for the first try. */
     readonly attempt: number;
@@ -58,7 +60,7 @@ export function originPort(origin: CallFacts['opts']['origin']): number {
 export interface ClientTarget {
   readonly destination: string;
   readonly namespace: string;
-  readonly edge: TrafficCounter;
+  readonly edge: EdgeCounter;
 }
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
@@ -270,7 +272,7 @@ export class ClientCallTelemetry {
     const t = this.#t;
     const target = this.#target;
     target.edge.inflight--;
-    target.edge.record(ms, failed);
+    target.edge.record(ms, failed, this.#call?.logical.routeStats);
     // No span that records, no metrics and no access log: the edge stats above were all there was to do.
     if (t.accessLog === undefined && !this.recording && t.instruments.noop) return;
     const span = this.span;

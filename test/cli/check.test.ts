@@ -168,9 +168,13 @@ describe('hyphae check', () => {
   });
 
   it('usage errors exit 2', async () => {
-    const r = await hyphae(['check', '-o', 'wide', ...cp.cliFlags]);
+    // -o wide is every read command's (issue 19): for check, the lines as they are; another value is refused.
+    const r = await hyphae(['check', '-o', 'xml', ...cp.cliFlags]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /-o must be json or yaml/);
+    assert.match(r.stderr, /-o must be one of json, yaml, wide, got "xml"/);
+    const twice = await hyphae(['check', '--json', '-o', 'yaml', ...cp.cliFlags]);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /--json and -o yaml ask for two formats/);
   });
 });
 

@@ -47,6 +47,12 @@ describe('hyphae completion', () => {
     assert.deepEqual(await complete('get', 'routes', ''), [], 'only the first argument is a word');
     assert.deepEqual(await complete('get', '-n', 'shop', 'se'), ['services'], 'a flag value is not an argument');
     assert.deepEqual(await complete('check', '--o'), ['--output']);
+    // -o is every read command's, and its value is a format, not a file.
+    for (const command of ['get', 'describe', 'status', 'top', 'check', 'version', 'token', 'ca', 'config']) {
+      assert.ok((await complete(command, '-')).includes('-o'), `${command} offers -o`);
+      assert.deepEqual(await complete(command, '-o', ''), ['json', 'yaml', 'wide'], `${command} -o <Tab>`);
+    }
+    assert.deepEqual(await complete('top', '--output', 'w'), ['wide']);
     assert.deepEqual(await complete('completion', ''), ['bash', 'zsh']);
     assert.deepEqual(await complete('config', 'use'), ['use-context']);
     await mkdir(path.join(dir, 'conf'));

@@ -186,7 +186,7 @@ spec:
     assert.match(bad.stderr, /unknown kind "gadgets"; known kinds: Service, Route, AuthorizationPolicy, PeerAuthentication, Gateway/);
     const badFormat = await hyphae(['get', 'routes', '-o', 'xml', ...cpFlag]);
     assert.equal(badFormat.code, 2);
-    assert.match(badFormat.stderr, /-o must be json or yaml/);
+    assert.match(badFormat.stderr, /-o must be one of json, yaml, wide, got "xml"/);
   });
 
   it('get of every kind: Service resources apply back from -o yaml and -o json, policies and peer authentication list, -A', async () => {

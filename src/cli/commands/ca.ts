@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { stringFlag } from '../flags.js';
+import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
 import { fail } from './token.js';
 
-const usage = `Usage: hyphae ca show [--bundle] [--json]
+const usage = `Usage: hyphae ca show [--bundle] [-o json|yaml]
        hyphae ca rotate [--ca-cert <file> --ca-key <file>]
        hyphae ca retire [--force]
 
@@ -17,7 +18,7 @@ certificate signed by the old root may still be valid, unless --force.
 
 Options:
   --bundle              print the trust bundle (PEM), e.g. to refresh a HYPHAE_CA_FILE
-  --json                print the whole answer as JSON
+${outputUsage('the whole answer (show, rotate, retire)', 'the same text', true)}
   --ca-cert <file>      rotate to the operator's CA (PEM, chain up to the root) instead of a new self-signed root
   --ca-key <file>       its private key (PEM); it is sent to the control plane over TLS
   --force               retire even though old certificates may still be valid
@@ -47,7 +48,7 @@ export const caCommand: Command = {
       options: {
         ...apiFlags,
         bundle: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
+        ...outputFlags(true),
         'ca-cert': { type: 'string' },
         'ca-key': { type: 'string' },
         force: { type: 'boolean', default: false },
@@ -61,6 +62,7 @@ export const caCommand: Command = {
     }
     const [sub, ...rest] = positionals;
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    const format = outputFormat(values);
     let res;
     const client = new ApiClient(connectionFrom(values));
     try {
@@ -90,8 +92,7 @@ export const caCommand: Command = {
     if (res.status !== 200) return fail(res.status, res.body);
     const status = res.body as Status;
     if (values.bundle) process.stdout.write(status.bundle?.roots.join('') ?? '');
-    else if (values.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-    else process.stdout.write(describe(status));
+    else if (!printData(format, status)) process.stdout.write(describe(status));
     return 0;
   },
 };

@@ -7,9 +7,9 @@ import { gatherFacts } from '../check/facts.js';
 import { meshChecks } from '../check/mesh-checks.js';
 import { exitCode, renderText, report } from '../check/result.js';
 import { type Command, parseCommandArgs } from '../command.js';
-import { json, outputFormat, toYaml } from '../output.js';
+import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
 
-const usage = `Usage: hyphae check [-o json]
+const usage = `Usage: hyphae check [-o json|yaml]
 
 Check the mesh, one line per finding: √ passed, ‼ warning, × failed, with a
 hint under anything that is not a pass.
@@ -28,8 +28,7 @@ hint under anything that is not a pass.
 Reads need a token that may read: the admin token or a viewer token.
 
 Options:
-  -o, --output <format>  json (or yaml): every check with its verdict, for scripts
-  --json                 the same as -o json
+${outputUsage('every check with its verdict, for scripts', 'the same lines', true)}
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -46,18 +45,18 @@ export const checkCommand: Command = {
       args,
       strict: true,
       allowPositionals: false,
-      options: { output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
+      options: { ...outputFlags(true), help: { type: 'boolean', short: 'h' }, ...apiFlags },
     });
     if (values.help) {
       process.stdout.write(usage);
       return 0;
     }
-    const format = values.json ? 'json' : outputFormat(values.output);
+    const format = outputFormat(values);
     const client = new ApiClient(connectionFrom(values));
     try {
       const facts = await gatherFacts(client, PACKAGE_VERSION);
       const results = [...controlPlaneChecks(facts), ...meshChecks(facts), ...configChecks(facts)];
-      process.stdout.write(format === 'table' ? renderText(results) : format === 'json' ? json(report(results)) : toYaml(report(results)));
+      if (!printData(format, report(results))) process.stdout.write(renderText(results));
       return exitCode(results);
     } finally {
       await client.close();

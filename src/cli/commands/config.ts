@@ -3,9 +3,9 @@ import path from 'node:path';
 import { TOKEN_FLAG_REFUSED } from '../api-client.js';
 import { type Command, parseCommandArgs, UsageError } from '../command.js';
 import { configPath, contextProblems, readConfig, writeConfig, type CliConfig, type Context } from '../contexts/config-file.js';
-import { json, outputFormat, table, toYaml } from '../output.js';
+import { outputFlags, outputFormat, outputUsage, printData, table, type OutputFormat } from '../output.js';
 
-const usage = `Usage: hyphae config get-contexts [-o json|yaml]
+const usage = `Usage: hyphae config get-contexts [-o json|yaml|wide]
        hyphae config current-context
        hyphae config use-context <name>
        hyphae config set-context <name> [--control-plane <url>] [--ca-file <file>] [--token-file <file>]
@@ -43,7 +43,7 @@ Options:
   --control-plane <url>  (set-context) the control plane's URL
   --ca-file <file>       (set-context) its CA bundle
   --token-file <file>    (set-context) the file holding its token
-  -o, --output <format>  (get-contexts) json or yaml
+${outputUsage("(get-contexts) the config file's contexts", 'the same table')}
   -h, --help             show this help
 
 Exit status: 0 done, 1 failed (a bad or unsafe config file, an unknown context), 2 bad usage.
@@ -66,7 +66,7 @@ export const configCommand: Command = {
         'token-file': { type: 'string' },
         // Refused with the reason, rather than "unknown option".
         token: { type: 'string' },
-        output: { type: 'string', short: 'o' },
+        ...outputFlags(),
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -89,7 +89,7 @@ export const configCommand: Command = {
     const config: CliConfig = readConfig(file) ?? { contexts: [] };
     switch (verb) {
       case 'get-contexts':
-        return getContexts(config, outputFormat(values.output), file);
+        return getContexts(config, outputFormat(values), file);
       case 'current-context':
         if (config.currentContext === undefined) throw new Error(`no current context in ${file}: pick one with hyphae config use-context <name>`);
         process.stdout.write(`${config.currentContext}\n`);
@@ -113,10 +113,9 @@ export const configCommand: Command = {
   },
 };
 
-function getContexts(config: CliConfig, format: ReturnType<typeof outputFormat>, file: string): number {
-  if (format === 'json') process.stdout.write(json(config));
-  else if (format === 'yaml') process.stdout.write(toYaml(config));
-  else if (config.contexts.length === 0) process.stderr.write(`no contexts in ${file}: add one with hyphae config set-context <name> --control-plane <url>\n`);
+function getContexts(config: CliConfig, format: OutputFormat, file: string): number {
+  if (printData(format, config)) return 0;
+  if (config.contexts.length === 0) process.stderr.write(`no contexts in ${file}: add one with hyphae config set-context <name> --control-plane <url>\n`);
   else {
     process.stdout.write(
       table(

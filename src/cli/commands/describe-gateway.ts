@@ -4,9 +4,10 @@ import { attaches } from '../../config/hostname-match.js';
 import type { GatewayResource, RouteResource } from '../../config/resources.js';
 import { formatMs } from '../../config/duration.js';
 import { describeApiError, type ApiClient } from '../api-client.js';
-import { table } from '../output.js';
+import { printData, table, type OutputFormat } from '../output.js';
 
-export async function describeGateway(client: ApiClient, namespace: string, name: string, asJson: boolean): Promise<number> {
+/** `format`: json and yaml print the data; wide is the table (a gateway has no more columns to show). */
+export async function describeGateway(client: ApiClient, namespace: string, name: string, format: OutputFormat): Promise<number> {
   const res = await client.call<{ resource: GatewayResource }>('GET', `/v1/resources/Gateway/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
   if (res.status === 404) {
     process.stderr.write(`hyphae describe: there is no Gateway ${namespace}/${name}\n`);
@@ -26,10 +27,7 @@ export async function describeGateway(client: ApiClient, namespace: string, name
       .filter((r) => r.hostnames !== undefined)
       .map((r) => ({ route: r.route, hostnames: r.hostnames!.any ? ['*'] : r.hostnames!.names })),
   }));
-  if (asJson) {
-    process.stdout.write(`${JSON.stringify({ gateway, listeners: listeners.map((l) => ({ name: l.name, routes: l.routes })) }, null, 2)}\n`);
-    return 0;
-  }
+  if (printData(format, { gateway, listeners: listeners.map((l) => ({ name: l.name, routes: l.routes })) })) return 0;
   const edge = gateway.spec.edge;
   const t = edge.timeouts;
   const out = [

@@ -2,21 +2,25 @@
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { intFlag, stringFlag } from '../flags.js';
+import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
 import { describeGateway } from './describe-gateway.js';
-import { commonFlagsUsage, edgeTable, fetchSummary, ms, pct, rps, table } from '../stats-format.js';
+import { commonFlagsUsage, edgeTable, fetchSummary, ms, pct, routeRows, routeTable, rps, statsTable } from '../stats-format.js';
 
 const usage = `Usage: hyphae describe service <name> [options]
-       hyphae describe gateway <name> [-n namespace] [--json]
+       hyphae describe gateway <name> [-n namespace] [-o json|yaml]
 
 One service in detail: its instances (zone, version, health, ejection,
-certificate, live figures), who calls it and what it calls, its Service
-configuration, the routes and authorization policies that apply, and
-warnings about it. One gateway: its listeners, edge settings, and the
-routes each listener serves (with the hostnames they serve there).
+certificate, live figures), who calls it and what it calls, its traffic per
+route rule (every caller together: each rule of the Routes whose parent it
+is, [default] for calls no Route steered), its Service configuration, the
+routes and authorization policies that apply, and warnings about it. One
+gateway: its listeners, edge settings, and the routes each listener serves
+(with the hostnames they serve there).
 
 Options:
-  -n, --namespace <ns>   the service's namespace (default "default")
+  -n, --namespace <ns>   the service's or gateway's namespace (default "default")
 ${commonFlagsUsage}
+${outputUsage('everything shown, as data (a service: {service, instances, inbound, outbound, routeTraffic, ...})', 'instance addresses and labels, error counts', true)}
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -31,7 +35,7 @@ export const describeCommand: Command = {
       args,
       strict: true,
       allowPositionals: true,
-      options: { ...apiFlags, namespace: { type: 'string', short: 'n' }, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...apiFlags, namespace: { type: 'string', short: 'n' }, window: { type: 'string' }, ...outputFlags(true), help: { type: 'boolean', short: 'h' } },
     });
     if (values.help) {
       process.stdout.write(usage);
@@ -44,10 +48,12 @@ export const describeCommand: Command = {
     if (!name) throw new UsageError(`name the ${gateway ? 'gateway' : 'service'}: hyphae describe ${gateway ? 'gateway' : 'service'} <name>`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const namespace = stringFlag('namespace', values.namespace) ?? 'default';
+    const format = outputFormat(values);
+    const wide = format === 'wide';
     if (gateway) {
       const client = new ApiClient(connectionFrom(values));
       try {
-        return await describeGateway(client, namespace, name, values.json === true);
+        return await describeGateway(client, namespace, name, format);
       } finally {
         await client.close();
       }
@@ -72,14 +78,12 @@ export const describeCommand: Command = {
         inbound: s.edges.filter((e) => e.destination === ref),
         outbound: s.edges.filter((e) => e.source === ref),
         config,
+        routeTraffic: routeRows(s, (d) => d === ref),
         routes: s.routes.filter((r) => r.parents.includes(ref)),
         policies: s.policies.filter((p) => p.namespace === namespace && (p.selector === null || p.selector === name)),
         warnings: s.warnings.filter((w) => w.service === name || w.message.includes(ref)),
       };
-      if (values.json) {
-        process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
-        return 0;
-      }
+      if (printData(format, view)) return 0;
       const t = service.traffic;
       const out = [
         `Service      ${ref}`,
@@ -90,8 +94,8 @@ export const describeCommand: Command = {
         view.instances.length === 0
           ? '  (none)'
           : indent(
-              table(
-                ['INSTANCE', 'ZONE', 'VERSION', 'HEALTH', 'EJECTED', 'CERT EXPIRES', 'RPS IN', 'SUCCESS', 'P99'],
+              statsTable(
+                ['INSTANCE', 'ZONE', 'VERSION', 'HEALTH', 'EJECTED', 'CERT EXPIRES', 'RPS IN', 'SUCCESS', 'P99', ...(wide ? ['ADDRESS', 'LABELS'] : [])],
                 view.instances.map((i) => [
                   i.id,
                   i.zone ?? '-',
@@ -102,15 +106,26 @@ export const describeCommand: Command = {
                   rps(i.traffic.rps),
                   pct(i.traffic.successRate),
                   ms(i.traffic.p99Ms),
+                  ...(wide
+                    ? [
+                        `${i.address}:${i.port}`,
+                        Object.entries(i.labels)
+                          .map(([k, v]) => `${k}=${v}`)
+                          .join(',') || '-',
+                      ]
+                    : []),
                 ]),
               ),
             ),
         '',
         'Callers (inbound edges):',
-        indent(edgeTable(view.inbound)),
+        indent(edgeTable(view.inbound, wide)),
         '',
         'Calls (outbound edges):',
-        indent(edgeTable(view.outbound)),
+        indent(edgeTable(view.outbound, wide)),
+        '',
+        'Routes (traffic in, by rule):',
+        indent(routeTable(view.routeTraffic, wide, false)),
         '',
         `Config:     ${config === null ? '(no Service resource: defaults apply)' : JSON.stringify(config)}`,
         `Routes:     ${view.routes.length === 0 ? '(none)' : view.routes.map((r) => `${r.namespace}/${r.name} [${r.rules.map((x) => `${x.name} -> ${x.backends.join(', ')}`).join('; ')}]`).join('\n            ')}`,

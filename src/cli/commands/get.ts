@@ -1,6 +1,7 @@
 /** `hyphae get <kind>|instances [name]`: what the control plane holds. */
 import type { Instance } from '../../config/instance.js';
 import {
+  defaultRuleName,
   resourceKinds,
   type AuthorizationPolicyResource,
   type GatewayResource,
@@ -13,9 +14,10 @@ import {
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
-import { json, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
+import { json, outputFlags, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
+import { fetchSummary, type MeshSummary } from '../stats-format.js';
 
-const usage = `Usage: hyphae get services|routes|authorizationpolicies|peerauthentications|gateways|instances [name] [-n namespace | -A] [-o json|yaml]
+const usage = `Usage: hyphae get services|routes|authorizationpolicies|peerauthentications|gateways|instances [name] [-n namespace | -A] [-o json|yaml|wide]
 
 List what the control plane holds: resources of one kind (${resourceKinds.join(', ')};
 plural, lower case and short names such as svc, authz, peerauth, gw work too), or
@@ -28,7 +30,9 @@ Options:
   -A, --all-namespaces    every namespace (the default without -n)
   -o, --output <fmt>      json or yaml instead of a table: the stored resources themselves, so
                           the output can be applied again (hyphae get svc api -o yaml | hyphae apply -f -);
-                          a list is {items: [...]} in JSON, one YAML document per resource
+                          a list is {items: [...]} in JSON, one YAML document per resource;
+                          wide: more columns (instances: address, zone, version, health and
+                          certificate expiry from the stats; routes: hostnames and rule names)
   -h, --help              show this help
 
 ${apiFlagsUsage}
@@ -57,7 +61,7 @@ export const getCommand: Command = {
       options: {
         namespace: { type: 'string', short: 'n' },
         'all-namespaces': { type: 'boolean', short: 'A' },
-        output: { type: 'string', short: 'o' },
+        ...outputFlags(),
         help: { type: 'boolean', short: 'h' },
         ...apiFlags,
       },
@@ -69,7 +73,7 @@ export const getCommand: Command = {
     if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
     const kind = what(positionals[0]);
     const name = positionals[1];
-    const format = outputFormat(values.output);
+    const format = outputFormat(values);
     if (values['all-namespaces'] && values.namespace !== undefined) throw new UsageError('-A and -n exclude each other');
     // A name without -n means the default namespace, as everywhere in hyphae.
     const namespace = values.namespace ?? (name !== undefined && !values['all-namespaces'] ? 'default' : undefined);
@@ -89,7 +93,8 @@ export const getCommand: Command = {
         const query =
           name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
         const { instances } = await get<{ instances: Instance[] }>(`/v1/instances${query}`);
-        printed = printInstances(instances, format);
+        // The wide columns the registry does not hold (health, certificate) come from the stats summary.
+        printed = printInstances(instances, format, format === 'wide' && instances.length > 0 ? await fetchSummary(client, 10) : undefined);
       } else if (kind === 'Service') {
         const [{ services }, items] = await Promise.all([get<{ services: { namespace: string; name: string; instances: number }[] }>('/v1/services'), stored('Service')]);
         const byKey = new Map(items.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
@@ -97,10 +102,10 @@ export const getCommand: Command = {
           .filter((s) => keep(s.namespace, s.name))
           .map((s) => ({ namespace: s.namespace, name: s.name, instances: s.instances, resource: byKey.get(`${s.namespace}/${s.name}`) ?? null }));
         printed = printServices(rows, format, single);
-      } else if (format !== 'table') {
+      } else if (format === 'json' || format === 'yaml') {
         printed = printResources(await stored(kind), format, single);
       } else if (kind === 'Route') {
-        printed = printRoutes(await stored('Route'));
+        printed = printRoutes(await stored('Route'), format === 'wide');
       } else if (kind === 'Gateway') {
         const [gateways, routes] = await Promise.all([stored('Gateway'), get<{ items: RouteResource[] }>('/v1/resources?kind=Route')]);
         printed = printGateways(gateways, routes.items);
@@ -113,7 +118,8 @@ export const getCommand: Command = {
         process.stderr.write(`no ${kind === 'instances' ? 'instances of service' : kind} ${namespace}/${name}\n`);
         return 1;
       }
-      if (printed === 0 && format === 'table') process.stderr.write(`no ${kind === 'instances' ? kind : `${kind} resources`}${namespace !== undefined ? ` in namespace ${namespace}` : ''}\n`);
+      if (printed === 0 && (format === 'table' || format === 'wide'))
+        process.stderr.write(`no ${kind === 'instances' ? kind : `${kind} resources`}${namespace !== undefined ? ` in namespace ${namespace}` : ''}\n`);
       return 0;
     } finally {
       await client.close();
@@ -128,7 +134,7 @@ function printResources(items: readonly Resource[], format: 'json' | 'yaml', sin
   return items.length;
 }
 
-function printRoutes(routes: RouteResource[]): number {
+function printRoutes(routes: RouteResource[], wide: boolean): number {
   if (routes.length > 0) {
     const rows = routes.map((r) => {
       const ns = r.metadata.namespace;
@@ -137,9 +143,12 @@ function printRoutes(routes: RouteResource[]): number {
       const backends = new Set(r.spec.rules.flatMap((rule) => rule.backendRefs.map((b) => `${ref(b)}=${b.weight}`)));
       // A Gateway parent as `Gateway/<name>[:<listener>]`, so it is not read as a service of that name.
       const parent = (p: RouteResource['spec']['parentRefs'][number]) => (p.kind === 'Gateway' ? `Gateway/${ref(p)}${p.sectionName ? `:${p.sectionName}` : ''}` : ref(p));
-      return [ns, r.metadata.name, r.spec.parentRefs.map(parent).join(','), String(r.spec.rules.length), [...backends].join(' ')];
+      const row = [ns, r.metadata.name, r.spec.parentRefs.map(parent).join(','), String(r.spec.rules.length), [...backends].join(' ')];
+      if (!wide) return row;
+      // The rules by the name metrics and the per-route stats (hyphae top --routes) give them.
+      return [...row, r.spec.hostnames?.join(',') ?? '*', r.spec.rules.map((rule, i) => rule.name ?? defaultRuleName(r.metadata.name, i)).join(',')];
     });
-    process.stdout.write(table(['NAMESPACE', 'NAME', 'PARENTS', 'RULES', 'BACKENDS'], rows));
+    process.stdout.write(table(['NAMESPACE', 'NAME', 'PARENTS', 'RULES', 'BACKENDS', ...(wide ? ['HOSTNAMES', 'RULE NAMES'] : [])], rows));
   }
   return routes.length;
 }
@@ -171,7 +180,7 @@ interface ServiceRow {
 }
 
 function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean): number {
-  if (format !== 'table') {
+  if (format === 'json' || format === 'yaml') {
     // The Service resources, which apply again; a service that is only registered has none (defaults apply),
     // which YAML says in a comment and JSON leaves out. The instance counts are in `get instances`.
     const resources = rows.flatMap((r) => (r.resource ? [r.resource] : []));
@@ -195,20 +204,29 @@ function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean
   return rows.length;
 }
 
-function printInstances(instances: Instance[], format: OutputFormat): number {
+/** `summary`: given for -o wide, whose columns it fills (an instance it does not list yet shows "-"). */
+function printInstances(instances: Instance[], format: OutputFormat, summary?: MeshSummary): number {
   if (format === 'json') process.stdout.write(json({ instances }));
   else if (format === 'yaml') process.stdout.write(yamlDocuments([{ instances }]));
   else if (instances.length > 0) {
-    const rows = instances.map((i) => [
-      i.namespace,
-      i.service,
-      i.id,
-      String(i.weight),
-      Object.entries(i.labels)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',') || '-',
-    ]);
-    process.stdout.write(table(['NAMESPACE', 'SERVICE', 'INSTANCE', 'WEIGHT', 'LABELS'], rows));
+    const seen = new Map(summary?.instances.map((v) => [`${v.namespace}/${v.service}/${v.id}`, v]));
+    const rows = instances.map((i) => {
+      const row = [
+        i.namespace,
+        i.service,
+        i.id,
+        String(i.weight),
+        Object.entries(i.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '-',
+      ];
+      if (format !== 'wide') return row;
+      const v = seen.get(`${i.namespace}/${i.service}/${i.id}`);
+      const expires = v?.certificate ? new Date(Date.parse(v.certificate.notAfter)).toISOString().replace(/\.\d{3}Z$/, 'Z') : '-';
+      return [...row, i.address, String(i.port), v?.zone ?? i.labels.zone ?? '-', v?.version ?? i.labels.version ?? '-', v?.health ?? '-', expires];
+    });
+    const wide = format === 'wide' ? ['ADDRESS', 'PORT', 'ZONE', 'VERSION', 'HEALTH', 'CERT EXPIRES'] : [];
+    process.stdout.write(table(['NAMESPACE', 'SERVICE', 'INSTANCE', 'WEIGHT', 'LABELS', ...wide], rows));
   }
   return instances.length;
 }

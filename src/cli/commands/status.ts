@@ -2,7 +2,8 @@
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { type Command, parseCommandArgs } from '../command.js';
 import { intFlag } from '../flags.js';
-import { commonFlagsUsage, fetchSummary, ms, pct, rps, short, table } from '../stats-format.js';
+import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
+import { commonFlagsUsage, fetchSummary, ms, pct, rps, short, statsTable } from '../stats-format.js';
 
 const usage = `Usage: hyphae status [options]
 
@@ -12,6 +13,7 @@ process refused, instances that stopped reporting, failing edges.
 
 Options:
 ${commonFlagsUsage}
+${outputUsage('{controlPlane, windowSeconds, services, edges, warnings}', 'requests, errors and p50 per service', true)}
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -35,12 +37,13 @@ export const statusCommand: Command = {
       args,
       strict: true,
       allowPositionals: false,
-      options: { ...apiFlags, window: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...apiFlags, window: { type: 'string' }, ...outputFlags(true), help: { type: 'boolean', short: 'h' } },
     });
     if (values.help) {
       process.stdout.write(usage);
       return 0;
     }
+    const format = outputFormat(values);
     const windowSeconds = intFlag('window', values.window, 1, 60) ?? 10;
     const client = new ApiClient(connectionFrom(values));
     try {
@@ -48,7 +51,7 @@ export const statusCommand: Command = {
       if (health.status !== 200) throw new Error(describeApiError(health.status, health.body));
       const h = health.body as Health;
       const s = await fetchSummary(client, windowSeconds);
-      if (values.json) {
+      if (format === 'json' || format === 'yaml') {
         const out = {
           controlPlane: { url: client.conn.url, status: h.status, revision: h.revision, services: h.services, instances: h.instances, reporters: s.controlPlane.reporters },
           windowSeconds: s.windowSeconds,
@@ -56,9 +59,10 @@ export const statusCommand: Command = {
           edges: s.edges,
           warnings: s.warnings,
         };
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        printData(format, out);
         return 0;
       }
+      const wide = format === 'wide';
       const lines = [
         `Control plane  ${client.conn.url}  ${h.status}  revision ${h.revision}`,
         `Services       ${h.services} (${h.instances} instances, ${s.controlPlane.reporters} processes reporting stats)`,
@@ -67,9 +71,17 @@ export const statusCommand: Command = {
       lines.push(
         s.services.length === 0
           ? 'No services yet.'
-          : table(
-              ['SERVICE', 'INSTANCES', 'CONFIG', `RPS IN (${s.windowSeconds}s)`, 'SUCCESS', 'P99'],
-              s.services.map((v) => [short(`${v.namespace}/${v.name}`), String(v.instances), v.hasConfig ? 'yes' : '-', rps(v.traffic.rps), pct(v.traffic.successRate), ms(v.traffic.p99Ms)]),
+          : statsTable(
+              ['SERVICE', 'INSTANCES', 'CONFIG', `RPS IN (${s.windowSeconds}s)`, 'SUCCESS', 'P99', ...(wide ? ['P50', 'REQUESTS', 'ERRORS'] : [])],
+              s.services.map((v) => [
+                short(`${v.namespace}/${v.name}`),
+                String(v.instances),
+                v.hasConfig ? 'yes' : '-',
+                rps(v.traffic.rps),
+                pct(v.traffic.successRate),
+                ms(v.traffic.p99Ms),
+                ...(wide ? [ms(v.traffic.p50Ms), String(v.traffic.requests), String(v.traffic.errors)] : []),
+              ]),
             ),
       );
       lines.push('');

@@ -3,10 +3,11 @@ import type { TokenResponse } from '../../config/wire.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { durationFlag, stringFlag } from '../flags.js';
+import { outputFlags, outputFormat, outputUsage, printData, table } from '../output.js';
 
-const usage = `Usage: hyphae token create --service <name> [--namespace <ns>] [--ttl <duration>] [--json]
-       hyphae token create --viewer [--ttl <duration>] [--json]
-       hyphae token list [--json]
+const usage = `Usage: hyphae token create --service <name> [--namespace <ns>] [--ttl <duration>] [-o json|yaml]
+       hyphae token create --viewer [--ttl <duration>] [-o json|yaml]
+       hyphae token list [-o json|yaml|wide]
        hyphae token revoke <id>
 
 Join tokens let a workload register, watch and obtain the certificate of ONE
@@ -23,7 +24,7 @@ Options:
   --viewer              a read-only viewer token instead of a join token (create)
   --namespace <ns>      its namespace (default "default")
   --ttl <duration>      the token's own lifetime, e.g. 1h or 30d (default: until revoked)
-  --json                print the whole answer as JSON
+${outputUsage('the whole answer (create: the token with its id and dates; list: the tokens)', 'the same table', true)}
 ${apiFlagsUsage}
 
 Exit status: 0 done, 1 refused or failed (not found, not admin), 2 bad usage.
@@ -44,7 +45,7 @@ export const tokenCommand: Command = {
         namespace: { type: 'string' },
         ttl: { type: 'string' },
         viewer: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
+        ...outputFlags(true),
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -54,6 +55,7 @@ export const tokenCommand: Command = {
       return 0;
     }
     const [sub, ...rest] = positionals;
+    const format = outputFormat(values);
     const client = new ApiClient(connectionFrom(values));
     try {
       switch (sub) {
@@ -73,8 +75,7 @@ export const tokenCommand: Command = {
           const res = await client.call<TokenResponse>('POST', '/v1/tokens', body);
           if (res.status !== 201) return fail(res.status, res.body);
           const t = res.body as TokenResponse;
-          if (values.json) process.stdout.write(`${JSON.stringify(t, null, 2)}\n`);
-          else {
+          if (!printData(format, t)) {
             process.stdout.write(`${t.token}\n`);
             const what = t.kind === 'viewer' ? 'viewer token (read-only)' : `join token for ${t.namespace}/${t.service}`;
             process.stderr.write(`${what.replace(/token/, `token ${t.id}`)}, expires ${t.expiresAt ?? 'never'}\n`);
@@ -86,8 +87,10 @@ export const tokenCommand: Command = {
           const res = await client.call<{ tokens: Row[] }>('GET', '/v1/tokens');
           if (res.status !== 200) return fail(res.status, res.body);
           const rows = (res.body as { tokens: Row[] }).tokens;
-          if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-          else process.stdout.write(table(rows));
+          if (!printData(format, rows)) {
+            const cells = rows.map((r) => [r.id, r.namespace ?? '-', r.service ?? '-', r.source, r.createdAt ?? '-', r.expiresAt ?? 'never', r.kind ?? 'join']);
+            process.stdout.write(table(['ID', 'NAMESPACE', 'SERVICE', 'SOURCE', 'CREATED', 'EXPIRES', 'KIND'], cells, 2));
+          }
           return 0;
         }
         case 'revoke': {
@@ -116,23 +119,6 @@ interface Row {
   source: string;
   createdAt: string | null;
   expiresAt: string | null;
-}
-
-function table(rows: Row[]): string {
-  const lines = [
-    ['ID', 'NAMESPACE', 'SERVICE', 'SOURCE', 'CREATED', 'EXPIRES', 'KIND'],
-    ...rows.map((r) => [r.id, r.namespace ?? '-', r.service ?? '-', r.source, r.createdAt ?? '-', r.expiresAt ?? 'never', r.kind ?? 'join']),
-  ];
-  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return lines
-    .map(
-      (l) =>
-        `${l
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd()}\n`,
-    )
-    .join('');
 }
 
 export function fail(status: number, body: unknown): number {

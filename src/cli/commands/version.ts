@@ -2,10 +2,10 @@
 import { PACKAGE_VERSION } from '../../core/version.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { type Command, parseCommandArgs } from '../command.js';
-import { json, outputFormat, toYaml } from '../output.js';
+import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
 import { skewWarning } from '../version-skew.js';
 
-const usage = `Usage: hyphae version [--client] [-o json|yaml]
+const usage = `Usage: hyphae version [--client] [-o json|yaml|wide]
 
 Print the version of this CLI and of the control plane (from GET /v1/health).
 A minor or major version apart is a warning on stderr: the two may not agree
@@ -13,7 +13,7 @@ about the API. The control plane's version needs no token.
 
 Options:
   --client               this CLI's version only; the control plane is not asked
-  -o, --output <format>  json or yaml: {clientVersion, serverVersion?, controlPlane?, warning?}
+${outputUsage('{clientVersion, serverVersion?, controlPlane?, warning?}', 'the same lines')}
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -31,17 +31,15 @@ export const versionCommand: Command = {
       args,
       strict: true,
       allowPositionals: false,
-      options: { client: { type: 'boolean' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' }, ...apiFlags },
+      options: { client: { type: 'boolean' }, ...outputFlags(), help: { type: 'boolean', short: 'h' }, ...apiFlags },
     });
     if (values.help) {
       process.stdout.write(usage);
       return 0;
     }
-    const format = outputFormat(values.output);
+    const format = outputFormat(values);
     const print = (v: { clientVersion: string; serverVersion?: string; controlPlane?: string; warning?: string }) => {
-      if (format === 'json') process.stdout.write(json(v));
-      else if (format === 'yaml') process.stdout.write(toYaml(v));
-      else {
+      if (!printData(format, v)) {
         process.stdout.write(`Client Version: ${v.clientVersion}\n`);
         if (v.serverVersion !== undefined) process.stdout.write(`Control Plane Version: ${v.serverVersion} (${v.controlPlane})\n`);
       }
@@ -57,11 +55,11 @@ export const versionCommand: Command = {
         res = await client.call<{ version?: string }>('GET', '/v1/health');
       } catch (err) {
         // kubectl's habit: what is known locally is still printed, then why the rest is missing.
-        if (format === 'table') print({ clientVersion: PACKAGE_VERSION });
+        if (format === 'table' || format === 'wide') print({ clientVersion: PACKAGE_VERSION });
         throw err;
       }
       if (res.status !== 200 && res.status !== 503) {
-        if (format === 'table') print({ clientVersion: PACKAGE_VERSION });
+        if (format === 'table' || format === 'wide') print({ clientVersion: PACKAGE_VERSION });
         throw new Error(describeApiError(res.status, res.body));
       }
       const serverVersion = (res.body as { version?: unknown }).version;

@@ -4,6 +4,10 @@
  * words (`ca show|rotate|retire`) from the usage lines its --help prints.
  */
 import { declaredOptions, type Command } from '../command.js';
+import { OUTPUT_FORMATS, outputOption } from '../output.js';
+
+/** What `-o` takes, offered after it: every command declares it with output.ts's option object. */
+export const outputFormatWords: readonly string[] = OUTPUT_FORMATS;
 
 export interface CommandSpec {
   name: string;
@@ -11,6 +15,8 @@ export interface CommandSpec {
   flags: string[];
   /** The spellings of the flags that take a value (the next word is that value, not an argument). */
   valueFlags: string[];
+  /** The spellings of output.ts's `-o` (its value is one of outputFormatWords, not a file). */
+  formatFlags: string[];
   /** Words the first argument may be: sub-commands, kinds. */
   words: string[];
 }
@@ -24,13 +30,15 @@ export async function completionSpecs(commands: readonly Command[]): Promise<Com
     const options = (await declaredOptions(command)) ?? {};
     const flags: string[] = [];
     const valueFlags: string[] = [];
+    const formatFlags: string[] = [];
     for (const [name, o] of Object.entries(options)) {
       if (REFUSED.has(name)) continue;
       const spellings = [`--${name}`, ...(o.short ? [`-${o.short}`] : [])];
       flags.push(...spellings);
       if (o.type === 'string') valueFlags.push(...spellings);
+      if (o === outputOption) formatFlags.push(...spellings);
     }
-    specs.push({ name: command.name, flags, valueFlags, words: firstWords(command) });
+    specs.push({ name: command.name, flags, valueFlags, formatFlags, words: firstWords(command) });
   }
   return specs;
 }

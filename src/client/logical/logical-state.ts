@@ -5,6 +5,7 @@
  * by the logical layers; the concrete and endpoint tiers read `backend` and
  * `avoids()` and nothing else.
  */
+import type { RouteCounter } from '../../telemetry/traffic.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { RoutePolicy } from './policy.js';
 import type { Backend } from './routing/backend.js';
@@ -12,6 +13,8 @@ import type { Backend } from './routing/backend.js';
 export class LogicalState {
   /** The name of the route rule that matched (for telemetry), undefined when no route applied. */
   route: string | undefined = undefined;
+  /** That rule's counter in the edge stats, where telemetry records the call when it ends. */
+  routeStats: RouteCounter | undefined = undefined;
   /** The matched rule's own timeouts and retry policy, when it sets them (else the destination's apply). */
   routePolicy: RoutePolicy | undefined = undefined;
   /** The backend (service subset) the rule chose; undefined = the whole destination. */

@@ -111,8 +111,13 @@ export const routeFilterSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** A rule's name when it has none (`<route>.<index>`): what metrics, logs and the per-route stats call it. */
+export function defaultRuleName(route: string, index: number): string {
+  return `${route}.${index}`;
+}
+
 export const routeRuleSchema = z.strictObject({
-  /** Used in metrics and logs (route attribute); `<route>.<index>` when absent (a derivation: client/routing/route-table.ts). */
+  /** Used in metrics, logs and per-route stats; defaultRuleName() when absent. */
   name: nameSchema.optional(),
   matches: z
     .array(routeMatchSchema)

@@ -10,7 +10,7 @@
  * arriving sooner than `minGapMs` after its reporter's last one is merged
  * into it (a mesh reports every 250 ms at the most, and once more as it
  * closes), so one reporter keeps at most retention / minGapMs of them; and
- * what is held (an entry per edge, and one per report) is counted, per
+ * what is held (an entry per edge and per route row, and one per report) is counted, per
  * reporter and in all, against fixed budgets.
  * A report over a budget, or from a new reporter when there are `maxReporters`
  * already, is dropped and counted (`dropped`, and `onDrop` for a log line).
@@ -39,6 +39,17 @@ interface StoredEdge {
   requests: number;
   errors: number;
   latency: SparseBuckets;
+  routes: StoredRoute[];
+}
+
+/** A route row of an edge: its key (`route rule`) made once, at receipt. */
+interface StoredRoute {
+  key: string;
+  route: string;
+  rule: string | undefined;
+  requests: number;
+  errors: number;
+  latency: SparseBuckets;
 }
 
 interface Received {
@@ -47,7 +58,7 @@ interface Received {
   edges: StoredEdge[];
   /** One per report merged into this entry (usually one). */
   inbound: NonNullable<StatsReport['inbound']>[];
-  /** Entries it counts against the budgets: its edges, and one per report merged into it. */
+  /** Entries it counts against the budgets: its edges and their route rows, and one per report merged into it. */
   cost: number;
 }
 
@@ -60,7 +71,7 @@ export interface ReporterState {
   /** Longest interval seen: how long silence may last before the reporter counts as gone. */
   intervalMs: number;
   reports: Received[];
-  /** Entries held in `reports` (edges, and one per report), against the per-reporter budget. */
+  /** Entries held in `reports` (edges, route rows, and one per report), against the per-reporter budget. */
   entries: number;
   endpoints: StatsReport['endpoints'];
   certificate: StatsReport['certificate'];
@@ -80,6 +91,15 @@ export interface EdgeTraffic extends Traffic {
   source: string | undefined;
   /** `namespace/name` */
   destination: string;
+}
+
+/** One route rule's calls to a destination, from every caller together. */
+export interface RouteTraffic extends Traffic {
+  /** `namespace/name` of the destination. */
+  destination: string;
+  /** `namespace/name` of the Route, `[default]` or `[other]`. */
+  route: string;
+  rule: string | undefined;
 }
 
 export type StatsDropReason = 'reporter-full' | 'store-full';
@@ -142,7 +162,8 @@ export class StatsStore {
     const now = this.#now();
     if (now - this.#prunedAt >= PRUNE_EVERY_MS) this.prune(now);
     let r = this.#reporters.get(report.reporter);
-    const cost = report.edges.length + 1;
+    let cost = report.edges.length + 1;
+    for (const e of report.edges) cost += e.routes.length;
     const full: StatsDropReason | undefined =
       r === undefined && this.#reporters.size >= this.#maxReporters
         ? 'store-full'
@@ -183,7 +204,13 @@ export class StatsStore {
     r.entries += cost;
     this.#entries += cost;
     this.#version++;
-    const edges = report.edges.map((e): StoredEdge => ({ destination: `${e.namespace}/${e.destination}`, requests: e.requests, errors: e.errors, latency: e.latency }));
+    const edges = report.edges.map((e): StoredEdge => ({
+      destination: `${e.namespace}/${e.destination}`,
+      requests: e.requests,
+      errors: e.errors,
+      latency: e.latency,
+      routes: e.routes.map((r) => ({ key: `${r.route} ${r.rule ?? ''}`, route: r.route, rule: r.rule, requests: r.requests, errors: r.errors, latency: r.latency })),
+    }));
     const intervalMs = Math.min(report.intervalMs, this.#retentionMs);
     const last = r.reports.at(-1);
     if (last !== undefined && now - last.at < this.#minGapMs) {
@@ -234,14 +261,22 @@ export class StatsStore {
     return drain(this.edgesInSlices(windowMs, arena));
   }
 
+  /** Calls per route rule of each destination over the last `windowMs`, every caller together. */
+  routes(windowMs: number, arena = new LatencyArena()): RouteTraffic[] {
+    const routes: RouteTraffic[] = [];
+    drain(this.edgesInSlices(windowMs, arena, routes));
+    return routes;
+  }
+
   /**
    * The same, yielding every thousand entries (see ./sliced.ts): it reads
    * every edge entry in the window, up to `maxEntries`, so no key string is
    * built and nothing is allocated per entry. The reports in the window are
    * taken at the start: reports that arrive or expire meanwhile do not move
-   * what it reads.
+   * what it reads. Given `routes`, it also fills it with the traffic per
+   * route rule of each destination (callers together), in the same pass.
    */
-  *edgesInSlices(windowMs: number, arena: LatencyArena): Sliced<EdgeTraffic[]> {
+  *edgesInSlices(windowMs: number, arena: LatencyArena, routes?: RouteTraffic[]): Sliced<EdgeTraffic[]> {
     const now = this.#now();
     const taken: { source: string | undefined; reports: Received[]; seconds: number }[] = [];
     for (const r of this.reporters()) {
@@ -250,7 +285,9 @@ export class StatsStore {
     }
     const out: EdgeTraffic[] = [];
     const bySource = new Map<string | undefined, Map<string, EdgeTraffic>>();
+    const byRoute = new Map<string, Map<string, RouteTraffic>>();
     let n = 0;
+    let nextYield = SLICE_ENTRIES;
     for (const { source, reports, seconds } of taken) {
       let byDestination = bySource.get(source);
       if (!byDestination) bySource.set(source, (byDestination = new Map()));
@@ -265,7 +302,26 @@ export class StatsStore {
           t.errors += e.errors;
           t.rps += e.requests / seconds;
           t.latency.addSparse(e.latency);
-          if (++n % SLICE_ENTRIES === 0) yield;
+          if (routes !== undefined && e.routes.length > 0) {
+            let rules = byRoute.get(e.destination);
+            if (!rules) byRoute.set(e.destination, (rules = new Map()));
+            for (const r of e.routes) {
+              let rt = rules.get(r.key);
+              if (!rt) {
+                rules.set(r.key, (rt = { destination: e.destination, route: r.route, rule: r.rule, requests: 0, errors: 0, rps: 0, latency: arena.histogram() }));
+                routes.push(rt);
+              }
+              rt.requests += r.requests;
+              rt.errors += r.errors;
+              rt.rps += r.requests / seconds;
+              rt.latency.addSparse(r.latency);
+            }
+            n += e.routes.length;
+          }
+          if (++n >= nextYield) {
+            nextYield = n + SLICE_ENTRIES;
+            yield;
+          }
         }
       }
     }

@@ -4,13 +4,14 @@
  * about them), edges with rps / success / p99, routes, policies and warnings.
  * Built on read from the registry, the config store and the stats store.
  */
-import type { AuthorizationPolicyResource, RouteResource } from '../../config/resources.js';
+import { DEFAULT_ROUTE, OTHER_ROUTES } from '../../core/route-keys.js';
+import { defaultRuleName, type AuthorizationPolicyResource, type RouteResource } from '../../config/resources.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store } from '../store/store.js';
 import { serviceRows } from '../routes/status-routes.js';
 import { LatencyArena } from './latency-arena.js';
 import { drain, sortInSlices, type Sliced } from './sliced.js';
-import type { ReporterState, StatsStore, Traffic } from './stats-store.js';
+import type { ReporterState, RouteTraffic, StatsStore, Traffic } from './stats-store.js';
 
 export interface TrafficView {
   rps: number;
@@ -72,6 +73,19 @@ export interface RouteView {
   rules: { name: string; backends: string[] }[];
 }
 
+/**
+ * One route rule's calls to a destination, every caller together (as `linkerd viz routes` shows them):
+ * `route` is the Route's `namespace/name`, `[default]` for calls no Route steered, `[other]` for rules
+ * past the cap a caller counts apart per destination.
+ */
+export interface RouteTrafficView extends TrafficView {
+  /** `namespace/name` of the destination service. */
+  destination: string;
+  route: string;
+  /** The rule's name (as `routes[].rules[].name`); null for `[default]` and `[other]`. */
+  rule: string | null;
+}
+
 export interface PolicyView {
   namespace: string;
   name: string;
@@ -96,6 +110,8 @@ export interface MeshSummary {
   services: ServiceView[];
   instances: InstanceView[];
   edges: EdgeView[];
+  /** Per route rule of each destination; sorted by destination, then routes, then `[default]`, `[other]`. */
+  routeTraffic: RouteTrafficView[];
   routes: RouteView[];
   policies: PolicyView[];
   warnings: Warning[];
@@ -231,12 +247,21 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
   }
 
   const keyed: { key: string; view: EdgeView }[] = [];
-  for (const e of yield* stats.edgesInSlices(windowMs, arena)) {
+  const perRoute: RouteTraffic[] = [];
+  for (const e of yield* stats.edgesInSlices(windowMs, arena, perRoute)) {
     keyed.push({ key: `${e.source ?? ''}>${e.destination}`, view: { source: e.source ?? null, destination: e.destination, ...trafficView(e) } });
     yield;
   }
   // On keys made once, not per comparison, and in slices: a full store holds tens of thousands of edges.
   const edges = (yield* sortInSlices(keyed, (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))).map((e) => e.view);
+  const routeKeyed: { key: string; view: RouteTrafficView }[] = [];
+  for (const r of perRoute) {
+    // The two buckets sort after the destination's routes ("~" after any name character).
+    const bucket = r.route === DEFAULT_ROUTE ? '~1' : r.route === OTHER_ROUTES ? '~2' : r.route;
+    routeKeyed.push({ key: `${r.destination} ${bucket} ${r.rule ?? ''}`, view: { destination: r.destination, route: r.route, rule: r.rule ?? null, ...trafficView(r) } });
+    yield;
+  }
+  const routeTraffic = (yield* sortInSlices(routeKeyed, (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))).map((r) => r.view);
   for (const e of edges) {
     if (e.requests >= EDGE_MIN_REQUESTS && e.successRate !== null && e.successRate < EDGE_SUCCESS_WARNING) {
       warnings.push({ kind: 'edge-errors', message: `${e.source ?? '(clients)'} -> ${e.destination}: ${(e.successRate * 100).toFixed(1)}% success over ${windowMs / 1000}s` });
@@ -257,7 +282,8 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
       // A Gateway parent keeps its kind, so `describe service` never lists a gateway's routes as a same-named service's.
       parents: r.spec.parentRefs.map((p) => `${p.kind === 'Gateway' ? 'Gateway/' : ''}${p.namespace ?? ns}/${p.name}`),
       rules: r.spec.rules.map((rule, i) => ({
-        name: rule.name ?? `${r.metadata.name}/${i}`,
+        // The client's name for it: what the per-route traffic (routeTraffic) is keyed by.
+        name: rule.name ?? defaultRuleName(r.metadata.name, i),
         backends: rule.backendRefs.map((b) => `${b.name}${b.subset ? `:${b.subset}` : ''} (${b.weight})`),
       })),
     };
@@ -274,6 +300,7 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
     services,
     instances,
     edges,
+    routeTraffic,
     routes,
     policies,
     warnings,

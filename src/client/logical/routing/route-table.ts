@@ -16,7 +16,7 @@
  * existed (see docs/architecture.md for why this departs from the Gateway
  * API's 404).
  */
-import type { RouteResource, RouteRule } from '../../../config/resources.js';
+import { defaultRuleName, type RouteResource, type RouteRule } from '../../../config/resources.js';
 import type { RoutePolicy } from '../policy.js';
 import type { MeshCall } from '../../call/mesh-call.js';
 import type { BackendService } from '../../concrete/backend-service.js';
@@ -54,12 +54,15 @@ export class RouteTable {
   readonly entries: readonly RouteEntry[];
   /** The routes this table was compiled from, for diagnostics. */
   readonly routes: readonly RouteResource[];
+  /** Each compiled rule once (a rule with several matches has several entries): for the edge stats. */
+  readonly rules: readonly CompiledRule[];
   /** The first entry when it matches every call (a catch-all): match() returns it without a walk. */
   readonly #always: RouteEntry | undefined;
 
   constructor(entries: RouteEntry[], routes: readonly RouteResource[]) {
     this.entries = entries;
     this.routes = routes;
+    this.rules = [...new Set(entries.map((e) => e.rule))];
     this.#always = entries[0] !== undefined && entries[0].predicates.length === 0 ? entries[0] : undefined;
   }
 
@@ -83,13 +86,13 @@ export function compileRoutes(routes: readonly RouteResource[], ctx: CompileCont
     const ns = route.metadata.namespace;
     const routeKey = `${ns}/${route.metadata.name}`;
     route.spec.rules.forEach((rule, ruleIndex) => {
-      const name = rule.name ?? `${route.metadata.name}.${ruleIndex}`;
+      const name = rule.name ?? defaultRuleName(route.metadata.name, ruleIndex);
       let compiled: CompiledRule;
       let matches: CompiledMatch[];
       try {
         const backends = rule.backendRefs.map((ref) => ({ backend: backendOf(ctx, ns, ref), weight: ref.weight }));
         const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' ? [backendOf(ctx, ns, f.requestMirror.backendRef)] : []));
-        compiled = new CompiledRule(name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.policy?.(rule));
+        compiled = new CompiledRule(routeKey, name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.policy?.(rule));
         matches = rule.matches.map(compileMatch);
       } catch (err) {
         ctx.warn(`hyphae: route ${routeKey} rule ${ruleIndex} is left out: ${(err as Error).message}`);

@@ -11,6 +11,7 @@ import type { Backend } from './backend.js';
 import { injectedAbort, injectedDelay } from './fault.js';
 import type { MirrorSender } from './mirror.js';
 import type { RoutePolicy } from '../policy.js';
+import type { RouteCounter, RouteStatsSlot } from '../../../telemetry/traffic.js';
 
 export interface WeightedBackend {
   backend: Backend;
@@ -26,8 +27,12 @@ interface Fault {
   abort: { percent: number; status: number } | undefined;
 }
 
-export class CompiledRule {
+export class CompiledRule implements RouteStatsSlot {
   readonly name: string;
+  /** `namespace/name` of the Route the rule belongs to. */
+  readonly route: string;
+  /** Where telemetry counts the calls this rule steers, set by the edge stats once the routes are compiled. */
+  stats: RouteCounter | undefined = undefined;
   /** Backends with weight > 0, and their cumulative weights. */
   readonly #backends: Backend[];
   readonly #cumulative: number[];
@@ -41,8 +46,9 @@ export class CompiledRule {
   /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
   readonly policy: RoutePolicy | undefined;
 
-  constructor(name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, policy?: RoutePolicy) {
+  constructor(route: string, name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, policy?: RoutePolicy) {
     this.name = name;
+    this.route = route;
     this.policy = policy;
     const live = backends.filter((b) => b.weight > 0);
     this.#backends = live.map((b) => b.backend);
@@ -91,6 +97,7 @@ export class CompiledRule {
   handle(call: MeshCall, prefix: string | undefined, next: Handler<MeshCall, Attempt>): Promise<Attempt> {
     const logical = call.logical;
     logical.route = this.name;
+    logical.routeStats = this.stats;
     logical.routePolicy = this.policy;
     if (this.#headerOps.length > 0 || this.#rewrite !== undefined) this.#modify(call, prefix);
     const fault = this.#fault;
