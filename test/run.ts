@@ -28,6 +28,7 @@ function find(dir: string): string[] {
  */
 const LONG_FIRST = [
   'integration/rotation',
+  'examples/demos',
   'resilience-control-plane-outage',
   'cli/resources-cli',
   'resilience-keepalive',

@@ -290,6 +290,11 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
         rowsOf('details-changes').some((r) => r.includes('instance registered | api')),
         rowsOf('details-changes').join('\n'),
       );
+      // The demo's Route for api has one rule: web's calls go through it.
+      assert.ok(
+        rowsOf('details-route-traffic').some((r) => /^api \| api-default \| [\d.]+ \| 100%/.test(r)),
+        rowsOf('details-route-traffic').join('\n'),
+      );
       const detailsShot = process.env.HYPHAE_UPDATE_SCREENSHOT ? path.join(repoRoot, 'docs/dashboard-details.png') : path.join(repoRoot, 'build/test-artifacts/dashboard-details.png');
       await page.screenshot({ path: detailsShot, fullPage: true });
       console.log(`screenshot: ${detailsShot}`);

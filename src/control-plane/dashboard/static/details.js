@@ -1,6 +1,6 @@
 /* The dashboard's drill-down: a service picked (its row, or its node in the graph) shows its charts, its
- * instances, who calls it and what it calls (with whether both ends hold mesh certificates), the routes
- * and policies that concern it, and what changed around it lately (/v1/changes). Loaded before app.js,
+ * instances, who calls it and what it calls (with whether both ends hold mesh certificates), its traffic
+ * per route rule, the routes and policies that concern it, and what changed around it lately (/v1/changes). Loaded before app.js,
  * whose helpers it uses when called. */
 /* global fetch, state, $, el, td, short, rps, pct, ms, rateClass, trend, historyOf */
 'use strict';
@@ -128,6 +128,27 @@ function renderDetails(s) {
         s.edges.filter((e) => e.source === ref),
       ),
       'calls nothing in this window',
+    ),
+    el('h3', {}, 'Traffic in, by route rule'),
+    table(
+      'details-route-traffic',
+      ['route', 'rule', 'rps', 'success', 'p50', 'p99', 'requests'],
+      (s.routeTraffic ?? [])
+        .filter((r) => r.destination === ref)
+        .map((r) =>
+          el(
+            'tr',
+            { 'data-route': `${r.route}${r.rule === null ? '' : ` ${r.rule}`}` },
+            td(short(r.route)),
+            td(r.rule ?? '–'),
+            td(rps(r.rps), 'num'),
+            td(pct(r.successRate), `num ${rateClass(r.successRate)}`),
+            td(ms(r.p50Ms), 'num'),
+            td(ms(r.p99Ms), 'num'),
+            td(r.requests, 'num'),
+          ),
+        ),
+      'no traffic in this window',
     ),
     el('h3', {}, 'Routes and policies'),
     table(
