@@ -11,6 +11,7 @@ import type { Backend } from './backend.js';
 import { injectedAbort, injectedDelay } from './fault.js';
 import type { MirrorSender } from './mirror.js';
 import type { RoutePolicy } from '../policy.js';
+import { rateLimited, TokenBucket } from './rate-limit.js';
 
 export interface WeightedBackend {
   backend: Backend;
@@ -37,6 +38,8 @@ export class CompiledRule {
   readonly #fault: Fault | undefined;
   readonly #mirrors: { backend: Backend; percent: number }[];
   readonly #mirror: MirrorSender;
+  /** LocalRateLimit (gateways only: validation refuses it on a route with a Service parent). */
+  readonly #limit: TokenBucket | undefined;
 
   /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
   readonly policy: RoutePolicy | undefined;
@@ -53,6 +56,7 @@ export class CompiledRule {
     this.#headerOps = [];
     this.#mirrors = [];
     let fault: Fault | undefined;
+    let limit: TokenBucket | undefined;
     let m = 0;
     for (const f of filters) {
       switch (f.type) {
@@ -78,9 +82,13 @@ export class CompiledRule {
             abort: f.fault.abort && { percent: f.fault.abort.percent, status: f.fault.abort.httpStatus },
           };
           break;
+        case 'LocalRateLimit':
+          limit = new TokenBucket(f.localRateLimit.requests, f.localRateLimit.unit);
+          break;
       }
     }
     this.#fault = fault;
+    this.#limit = limit;
   }
 
   /**
@@ -92,6 +100,8 @@ export class CompiledRule {
     const logical = call.logical;
     logical.route = this.name;
     logical.routePolicy = this.policy;
+    // First: a request over the limit costs nothing further, and nothing of it is sent.
+    if (this.#limit !== undefined && !this.#limit.take()) return Promise.reject(rateLimited(this.name, this.#limit));
     if (this.#headerOps.length > 0 || this.#rewrite !== undefined) this.#modify(call, prefix);
     const fault = this.#fault;
     if (fault !== undefined) {
