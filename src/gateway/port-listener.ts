@@ -8,10 +8,14 @@
  * and request timeouts, a connection cap, and drain on close() — and the
  * gateway's handler after them.
  *
- * What a wrapped server does not have, added here: the TLS handshake deadline
- * counted from accept (listener-guard's HandshakeDeadlines; Node's own
- * handshakeTimeout is an idle timer a slow ClientHello resets), the idle
- * keep-alive timeout, and the header size limit (Node answers 431 past it).
+ * What a wrapped server does not have, added here: a deadline from accept to
+ * the first request's headers (listener-guard's HandshakeDeadlines: the TLS
+ * handshake plus edge.timeouts.requestHeaders). Node's headersTimeout starts
+ * at a request's first byte, and its handshakeTimeout is an idle timer a slow
+ * ClientHello resets, so a peer that connects and says nothing, or half-closes
+ * at once, would otherwise hold its descriptor for ever (a wrapped server
+ * has the mTLS front's first-byte deadline for that; these listeners do not).
+ * Also the idle keep-alive timeout and the header size limit (Node answers 431).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -33,7 +37,6 @@ export class PortListener {
   readonly protocol: Protocol;
   readonly maxHeaderSize: number;
   readonly server: http.Server;
-  #deadlines: HandshakeDeadlines | undefined;
 
   /** `certificate(servername)`: the context for a ClientHello on this port (HTTPS). */
   constructor(
@@ -49,7 +52,12 @@ export class PortListener {
     this.protocol = protocol;
     this.maxHeaderSize = edge.maxRequestHeaderBytes;
     const proto = protocol === 'HTTPS' ? 'https' : 'http';
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => handler(req, res, port, proto);
+    const deadlines = new HandshakeDeadlines((protocol === 'HTTPS' ? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS : 0) + edge.timeouts.requestHeaders);
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // The first request's headers are in: from here Node's own timeouts (request, keep-alive idle) hold it.
+      if (deadlines.pending > 0) deadlines.settle(req.socket);
+      handler(req, res, port, proto);
+    };
     if (protocol === 'HTTPS') {
       const first = certificate(undefined);
       const server = https.createServer(
@@ -60,17 +68,14 @@ export class PortListener {
         },
         onRequest,
       );
-      const deadlines = new HandshakeDeadlines(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS);
-      this.#deadlines = deadlines;
-      server.on('connection', (raw: Socket) => deadlines.arm(raw));
-      server.on('secureConnection', (s: tls.TLSSocket) => deadlines.settle(s));
       // A failed handshake (a scanner, a bad ClientHello): nothing to answer, nothing to keep.
       server.on('tlsClientError', (_err: Error, s: tls.TLSSocket) => s.destroy());
-      server.once('close', () => deadlines.destroyAll());
       this.server = server;
     } else {
       this.server = http.createServer({ maxHeaderSize: this.maxHeaderSize }, onRequest);
     }
+    this.server.on('connection', (raw: Socket) => deadlines.arm(raw));
+    this.server.once('close', () => deadlines.destroyAll());
     mesh.wrapServer(this.server, {
       register: false,
       mtls: false,

@@ -4,7 +4,7 @@ import { type Command, parseCommandArgs, UsageError } from '../command.js';
 import { durationFlag, intFlag, stringFlag } from '../flags.js';
 import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadEnv } from '../workload-env.js';
 import { optionsFromEnv } from '../../mesh/env.js';
-import { DEFAULT_HEALTH, DEFAULT_OUTBOUND, type HostPort } from '../../proxy/options.js';
+import { DEFAULT_HEALTH, DEFAULT_OUTBOUND } from '../../proxy/options.js';
 import { startProxy } from '../../proxy/start-proxy.js';
 
 const usage = `Usage: hyphae proxy --service <name> --upstream <host:port> [options]
