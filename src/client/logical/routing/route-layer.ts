@@ -15,14 +15,15 @@ export interface RouteSource {
 /**
  * Set on a call's dispatch options by an edge that routes for a parent other than the destination (an
  * ingress gateway: its Gateway's routes, compiled by the same compileRoutes). Such a call is routed by
- * those routes instead of the destination's, and one that matches no rule fails with
- * HYPHAE_ERR_NO_ROUTE (the Gateway API's 404) instead of going to the whole service. A symbol, so that
- * nothing an application sends can set it; read once per call (one property load when absent).
+ * those tables instead of the destination's routes — the first table with a matching rule decides (the
+ * Gateway API's hostname tiers: exact, then wildcards, then no hostname) — and one that matches no rule
+ * fails with HYPHAE_ERR_NO_ROUTE (the Gateway API's 404) instead of going to the whole service. A symbol,
+ * so that nothing an application sends can set it; read once per call (one property load when absent).
  */
 export const PARENT_ROUTES = Symbol('hyphae.parentRoutes');
 
 export interface ParentRoutedOptions {
-  [PARENT_ROUTES]?: RouteTable;
+  [PARENT_ROUTES]?: readonly RouteTable[];
 }
 
 function noRoute(call: MeshCall): Promise<Attempt> {
@@ -46,8 +47,11 @@ export function route(dest: RouteSource): Filter<MeshCall, Attempt> {
     const routed = (call: MeshCall): Promise<Attempt> => {
       const parent = (call.opts as ParentRoutedOptions)[PARENT_ROUTES];
       if (parent !== undefined) {
-        const e = parent.match(call);
-        return e === undefined ? noRoute(call) : e.rule.handle(call, e.prefix, next);
+        for (let i = 0; i < parent.length; i++) {
+          const e = parent[i]!.match(call);
+          if (e !== undefined) return e.rule.handle(call, e.prefix, next);
+        }
+        return noRoute(call);
       }
       const table = dest.routes;
       if (table === undefined) return next(call);
