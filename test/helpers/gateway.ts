@@ -32,8 +32,8 @@ export interface Backend {
 }
 
 /** A mesh service `service` (its own mesh, mTLS per the control plane) answering with an Echo. */
-export async function startBackend(cp: RunningControlPlane, service: string, instance = service): Promise<Backend> {
-  const mesh = await createMesh({ ...(await cp.meshOptions(service)), logger: silentLogger, server: { drainDelayMs: 0 } });
+export async function startBackend(cp: RunningControlPlane, service: string, instance = service, drainDelayMs = 0): Promise<Backend> {
+  const mesh = await createMesh({ ...(await cp.meshOptions(service)), logger: silentLogger, server: { drainDelayMs } });
   const b = { mesh, port: 0, hits: 0 } as Backend;
   b.server = mesh.wrapServer(
     http.createServer((req, res) => {

@@ -23,6 +23,8 @@ Options:
   --service <name>          the gateway's service name, its identity (default: --name)
   --admin <host:port>       /healthz and /readyz (default ${DEFAULT_ADMIN.host}:${DEFAULT_ADMIN.port}); "off" for none
   --host <address>          where the listeners bind (default 0.0.0.0); their ports are the Gateway's
+  --port <gw>=<port>        bind the Gateway's port <gw> on <port> instead (0: any free port); repeatable.
+                            For several replicas on one host, behind a balancer
   --drain-delay <dur>       /readyz fails this long before the listeners close (default ${DEFAULT_GATEWAY_TIMING.drainDelayMs / 1000}s)
   --grace-period <dur>      then connections still open are cut after this (default ${DEFAULT_GATEWAY_TIMING.gracePeriodMs / 1000}s)
   -h, --help                show this help
@@ -49,6 +51,7 @@ export const gatewayCommand: Command = {
         service: { type: 'string' },
         admin: { type: 'string' },
         host: { type: 'string' },
+        port: { type: 'string', multiple: true },
         'drain-delay': { type: 'string' },
         'grace-period': { type: 'string' },
         ...apiFlags,
@@ -63,11 +66,18 @@ export const gatewayCommand: Command = {
     if (!name) throw new UsageError('--name <gateway> is required: the Gateway resource this process serves');
     const env = workloadEnv({ ...values, service: values.service ?? name });
     const mesh = optionsFromEnv(env);
+    const ports: Record<number, number> = {};
+    for (const p of values.port ?? []) {
+      const m = /^(\d{1,5})=(\d{1,5})$/.exec(p);
+      if (!m || Number(m[1]) < 1 || Number(m[1]) > 65_535 || Number(m[2]) > 65_535) throw new UsageError(`--port must be <gateway port>=<bind port>, e.g. 8080=18080, got "${p}"`);
+      ports[Number(m[1])] = Number(m[2]);
+    }
     const gateway = await startGateway({
       mesh,
       name,
       namespace: mesh.namespace,
       host: stringFlag('host', values.host),
+      ports,
       admin: values.admin === 'off' ? false : hostPortFlag('admin', values.admin),
       drainDelayMs: durationFlag('drain-delay', values['drain-delay'], 0, 600_000),
       gracePeriodMs: durationFlag('grace-period', values['grace-period'], 0, 3_600_000),
