@@ -5,6 +5,7 @@
  * through the control plane's API, and real curl as the client outside.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -16,7 +17,7 @@ import { apply, boundPort, curl, hostCertificate, meta, startBackend, startTestG
 const STALL_MS = 30_000;
 const API = 'hyphae.dev/v1';
 
-function gatewayResource(certs: { shop: { cert: string; key: string }; api: { cert: string; key: string } }, trustedHops: number): object {
+function gatewayResource(certs: { shop: { cert: string; key: string }; api: { cert: string; key: string } }, trustedHops: number, extra: object[] = []): object {
   return {
     apiVersion: API,
     kind: 'Gateway',
@@ -26,6 +27,7 @@ function gatewayResource(certs: { shop: { cert: string; key: string }; api: { ce
         { name: 'http', port: 8080, protocol: 'HTTP' },
         { name: 'shop', port: 8443, protocol: 'HTTPS', hostname: 'shop.example.com', tls: { certificateFile: certs.shop.cert, keyFile: certs.shop.key } },
         { name: 'api', port: 8443, protocol: 'HTTPS', hostname: 'api.example.com', tls: { certificateFile: certs.api.cert, keyFile: certs.api.key } },
+        ...extra,
       ],
       edge: { trustedHops, maxRequestBodyBytes: 1024 },
     },
@@ -82,7 +84,7 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
         ],
       }),
     );
-    gw = await startTestGateway(cp, 'edge', [8080, 8443]);
+    gw = await startTestGateway(cp, 'edge', [8080, 8443, 9090]);
     await gw.ready;
     http8080 = boundPort(gw, 8080);
     https8443 = boundPort(gw, 8443);
@@ -200,6 +202,30 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
       }),
     );
     await waitUntil(async () => (JSON.parse((await curl([`http://127.0.0.1:${http8080}/moved`])).body) as Echo).service === 'api', STALL_MS, 'the route change reaches the gateway');
+  });
+
+  it('live listeners: a port added opens, removed closes; a renewed certificate file is served without a restart', async () => {
+    await apply(cp, gatewayResource(certs, 1, [{ name: 'extra', port: 9090, protocol: 'HTTP' }]));
+    await waitUntil(() => gw.addresses.has(9090), STALL_MS, 'the new listener opens');
+    const extra = gw.addresses.get(9090)!.port;
+    // It answers (every route here names another listener by sectionName, so: 404, from the new listener).
+    const r = await curl([`http://127.0.0.1:${extra}/via-extra`]);
+    assert.equal(r.status, 404, r.body);
+    assert.match(r.body, /HYPHAE_ERR_NO_ROUTE.*port 9090/);
+    await apply(cp, gatewayResource(certs, 1));
+    await waitUntil(() => !gw.addresses.has(9090), STALL_MS, 'the removed listener closes');
+    await assert.rejects(curl([`http://127.0.0.1:${extra}/gone`]), 'nothing listens there any more');
+
+    // The same file names, a new certificate (a renewal): curl trusting only the new one succeeds once it is re-read.
+    const renewed = await hostCertificate(await makeTempDir('hyphae-gw-renew-'), 'shop.example.com');
+    await writeFile(certs.shop.key, await readFile(renewed.key));
+    await writeFile(certs.shop.cert, await readFile(renewed.cert));
+    await waitUntil(
+      async () =>
+        (await curl(['--cacert', renewed.cert, '--resolve', `shop.example.com:${https8443}:127.0.0.1`, `https://shop.example.com:${https8443}/renewed`]).catch(() => ({ status: 0 }))).status === 200,
+      STALL_MS,
+      'the renewed certificate is served',
+    );
   });
 
   it('a 90/10 split holds within +-3 % over 2,000 requests', async () => {
