@@ -12,7 +12,13 @@
 import { optionsFromEnv } from '../src/mesh/env.js';
 import { startGateway } from '../src/gateway/start-gateway.js';
 
-const gateway = await startGateway({ mesh: optionsFromEnv(process.env), name: process.env.GATEWAY ?? 'edge' });
+// GATEWAY_ADMIN_PORT: where /healthz and /readyz listen on loopback (default 15021; 0: any free port).
+const adminPort = process.env.GATEWAY_ADMIN_PORT;
+const gateway = await startGateway({
+  mesh: optionsFromEnv(process.env),
+  name: process.env.GATEWAY ?? 'edge',
+  ...(adminPort !== undefined ? { admin: { host: '127.0.0.1', port: Number(adminPort) } } : {}),
+});
 await gateway.ready;
 for (const [port, a] of gateway.addresses) console.log(`gateway: Gateway port ${port} listening on ${a.host}:${a.port}`);
 console.log(`gateway: /healthz and /readyz on ${gateway.adminAddress?.host}:${gateway.adminAddress?.port}`);
