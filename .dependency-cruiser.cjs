@@ -18,6 +18,9 @@ const layers = {
   edge: ['core', 'resilience'],
   // `hyphae proxy`: a Mesh, a wrapped server and the edge forwarder, composed; nothing in the runtime imports it.
   proxy: ['core', 'config', 'resilience', 'tls', 'telemetry', 'server', 'mesh', 'edge'],
+  // `hyphae gateway`: a Mesh, wrapped servers and the edge forwarder, with the client's route tables
+  // (compiled by the mesh, carried by the call); it borrows the proxy's host:port type. Nothing imports it.
+  gateway: ['core', 'config', 'discovery', 'resilience', 'tls', 'telemetry', 'client', 'server', 'mesh', 'edge', 'proxy'],
 };
 const all = Object.keys(layers);
 
@@ -42,7 +45,7 @@ const entryPoints = [
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)
-  '^examples/(demo|plugins|lazy-start|control-plane-metrics|proxy|tap|route-traffic)[.]ts$',
+  '^examples/(demo|plugins|lazy-start|control-plane-metrics|proxy|tap|route-traffic|gateway)[.]ts$',
   '^examples/(api|chain|web)/server[.]ts$',
   '^examples/telemetry/(service|otel)[.]ts$',
   // scripts run by npm scripts or by hand
@@ -67,7 +70,7 @@ forbidden.push(
     name: 'runtime-never-loads-control-plane',
     comment: 'a service that only uses the mesh must not load the CA or the dashboard',
     severity: 'error',
-    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy)/' },
+    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy|gateway)/' },
     to: { path: '^src/(control-plane|cli)/' },
   },
   {

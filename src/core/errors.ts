@@ -27,6 +27,11 @@ export const ErrorCode = {
   BODY_NOT_REPLAYABLE: 'HYPHAE_ERR_BODY_NOT_REPLAYABLE',
   CONCURRENCY_LIMIT: 'HYPHAE_ERR_CONCURRENCY_LIMIT',
   OVERLOADED: 'HYPHAE_ERR_OVERLOADED',
+  // Ingress gateway (issue 16): answers of a gateway's routing, as coded bodies.
+  /** No route attached to the gateway serves the request's listener, host and path (HTTP 404). */
+  NO_ROUTE: 'HYPHAE_ERR_NO_ROUTE',
+  /** The matched rule's LocalRateLimit bucket is empty (HTTP 429 with Retry-After). */
+  RATE_LIMITED: 'HYPHAE_ERR_RATE_LIMITED',
   // Answers of the control plane's HTTP API (the `error.code` of a 4xx body).
   BAD_REQUEST: 'HYPHAE_ERR_BAD_REQUEST',
   PAYLOAD_TOO_LARGE: 'HYPHAE_ERR_PAYLOAD_TOO_LARGE',

@@ -16,6 +16,7 @@
  * - A failure is answered 502, 503 or 504 with a coded JSON body (error-response.ts).
  */
 import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode } from '../core/errors.js';
@@ -27,7 +28,7 @@ import { endToEndRequestHeaders, hasRequestBody } from './hop-by-hop.js';
 
 /** What the forwarder needs of a Mesh: its `request` (the fast path), nothing else. */
 export interface MeshRequester {
-  request(url: string, options: { method: Dispatcher.HttpMethod; headers: string[]; body: http.IncomingMessage | undefined; signal: ClientGoneSignal }): Promise<Dispatcher.ResponseData>;
+  request(url: string, options: { method: Dispatcher.HttpMethod; headers: string[]; body: Readable | undefined; signal: ClientGoneSignal }): Promise<Dispatcher.ResponseData>;
 }
 
 export interface MeshTarget {
@@ -35,6 +36,14 @@ export interface MeshTarget {
   service: string;
   /** The request target to send: `/path?query`. */
   path: string;
+  /** An edge's own request fields: names (lower case) never forwarded from the client, in place of REPLACED (which it must include)... */
+  drop?: ReadonlySet<string> | undefined;
+  /** ...and the fields it sets instead, [name, value, ...] (a gateway's X-Forwarded-For, Forwarded). */
+  add?: readonly string[] | undefined;
+  /** The body to send in place of the request itself (a gateway's size-limited stream). */
+  body?: Readable | undefined;
+  /** More request options for the mesh call (a gateway's route table, under its symbol). */
+  options?: object | undefined;
 }
 
 /**
@@ -42,7 +51,7 @@ export interface MeshTarget {
  * mesh call does), the deadline (the budget left, written per attempt), and `expect`, since Node already
  * answered `100 Continue` and undici refuses the field.
  */
-const REPLACED: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER, 'expect']);
+export const REPLACED: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER, 'expect']);
 
 /** Resolves once the answer is under way (or an error answer is sent); it never rejects. */
 export function forwardToMesh(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): Promise<void> {
@@ -61,12 +70,17 @@ export function forwardToMesh(mesh: MeshRequester, req: http.IncomingMessage, re
 async function send(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): Promise<void> {
   const signal = clientGone(res);
   try {
-    const upstream = await mesh.request(`http://${target.service}${target.path}`, {
+    const headers = endToEndRequestHeaders(req.rawHeaders, req.headers.connection, target.drop ?? REPLACED);
+    const add = target.add;
+    if (add !== undefined) for (let i = 0; i < add.length; i++) headers.push(add[i]!);
+    const options = {
       method: req.method as Dispatcher.HttpMethod,
-      headers: endToEndRequestHeaders(req.rawHeaders, req.headers.connection, REPLACED),
-      body: hasRequestBody(req.headers) ? req : undefined,
+      headers,
+      body: hasRequestBody(req.headers) ? (target.body ?? req) : undefined,
       signal,
-    });
+    };
+    // Object.assign only for an edge that has options of its own: the proxy's calls keep their one shape.
+    const upstream = await mesh.request(`http://${target.service}${target.path}`, target.options === undefined ? options : Object.assign(options, target.options));
     relayResponse(res, upstream);
   } catch (err) {
     // Nobody is left to read an answer.

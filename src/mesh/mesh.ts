@@ -11,6 +11,7 @@ import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
+import type { EdgeRoutes } from './edge-routes.js';
 import { handOver } from '../client/call/options-copy.js';
 import { splitUrl } from '../client/call/url.js';
 import type { WrapServerOptions } from '../server/wrap-server.js';
@@ -129,6 +130,14 @@ export class Mesh {
     return this.#runtime?.security?.identity();
   }
 
+  /**
+   * For hyphae's own edges (`hyphae gateway`): its Gateway's live configuration and its Routes compiled
+   * against this mesh's destinations. Starts the mesh if need be. Not a stable API.
+   */
+  async edgeRoutes(): Promise<EdgeRoutes> {
+    return (await this.#started()).edge;
+  }
+
   /** Renew the workload certificate now instead of at half its lifetime (after a root rotation, in tests). Starts the mesh first if needed. */
   async renewCertificate(): Promise<void> {
     const { security } = await this.#started();
@@ -173,7 +182,7 @@ export class Mesh {
       {
         registrar: async () => this.#serverRegistrar(await this.#started()),
         // The control plane's scheme says now whether the started mesh will have mTLS.
-        ...(isSecure(this.options.controlPlane) ? { tls: async () => (await this.#started()).security?.inbound } : {}),
+        ...(isSecure(this.options.controlPlane) && options.mtls !== false ? { tls: async () => (await this.#started()).security?.inbound } : {}),
         logger: this.logger,
         defaults: {
           labels: this.options.labels,

@@ -23,6 +23,7 @@ import { certificateInfo, endpointStates, startStatsReporter } from './telemetry
 import { Destinations } from './destinations.js';
 import { MeshRegistrar } from './registrar.js';
 import type { MeshTap } from './tap.js';
+import { EdgeRoutes } from './edge-routes.js';
 
 export interface RuntimeDeps {
   options: ResolvedMeshOptions;
@@ -42,6 +43,8 @@ export class MeshRuntime {
   /** The policies of this process's own service; undefined without a service name (nothing to select them by). */
   readonly policies: PolicySource | undefined;
   #client: ControlPlaneClient | undefined;
+  #edge: EdgeRoutes | undefined;
+  #logger: Logger;
   #stream: WatchStream | undefined;
   #resolver: Resolver;
   #cache: WatchCache;
@@ -50,6 +53,7 @@ export class MeshRuntime {
 
   constructor({ options, logger, events, telemetry, tap }: RuntimeDeps, { client, security }: MeshStart) {
     this.#client = client;
+    this.#logger = logger;
     this.security = security;
     this.registrar = client ? new MeshRegistrar(client, options, logger) : undefined;
     if (options.resolver) {
@@ -78,6 +82,11 @@ export class MeshRuntime {
     if (tap && client && this.#stream) this.#disposers.push(tap.attach(this.#stream, client));
     // Following our own service opens the watch stream at once: the trust bundle and our servers' mode arrive on it.
     if (security && this.#stream) security.follow(this.#stream, this.#cache, { namespace: options.namespace, name: options.service! });
+  }
+
+  /** For the mesh's edges (the gateway): its Gateway's watch and its Routes compiled against these destinations. */
+  get edge(): EdgeRoutes {
+    return (this.#edge ??= new EdgeRoutes(this.#stream, this.destinations, this.#logger));
   }
 
   /** After the mesh's servers drained: the last stats report counts their final requests. */

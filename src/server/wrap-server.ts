@@ -39,6 +39,12 @@ export interface WrapServerOptions {
   gracePeriodMs?: number;
   /** false: serve through the mesh without registering (a client-only process that also serves health). */
   register?: boolean;
+  /**
+   * false: no mesh mTLS on this server even when the mesh has it: a listener facing clients outside the mesh
+   * (an ingress gateway), which serves plain HTTP or its own TLS (an https.Server). Default true. Read by
+   * Mesh.wrapServer; every other inbound layer (normalization, identity stripping, limits, drain) stays.
+   */
+  mtls?: boolean;
   /** Load shedding: beyond this many requests in progress, answer 503 with Retry-After before the handler runs; 0 or absent: no limit. */
   maxConcurrent?: number;
   /** Load shedding: while the event loop's p99 delay (sampled every 500 ms) is above this many ms, shed new requests; 0 or absent: off. */

@@ -9,6 +9,7 @@ import { controlPlaneCommand } from './control-plane.js';
 import { deleteCommand } from './delete.js';
 import { describeCommand } from './describe.js';
 import { diffCommand } from './diff.js';
+import { gatewayCommand } from './gateway.js';
 import { getCommand } from './get.js';
 import { proxyCommand } from './proxy.js';
 import { schemaCommand } from './schema.js';
@@ -32,6 +33,7 @@ export const commands: readonly Command[] = [
   tokenCommand,
   caCommand,
   proxyCommand,
+  gatewayCommand,
   checkCommand,
   versionCommand,
   configCommand,

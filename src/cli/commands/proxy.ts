@@ -1,11 +1,10 @@
 /** `hyphae proxy`: a sidecar that brings one instance of a workload in any language into the mesh (src/proxy). */
-import { readFileSync } from 'node:fs';
 import { apiFlags } from '../api-client.js';
 import { type Command, parseCommandArgs, UsageError } from '../command.js';
 import { durationFlag, intFlag, stringFlag } from '../flags.js';
-import type { Logger } from '../../core/logger.js';
+import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadEnv } from '../workload-env.js';
 import { optionsFromEnv } from '../../mesh/env.js';
-import { DEFAULT_HEALTH, DEFAULT_OUTBOUND, parseHostPort, type HostPort } from '../../proxy/options.js';
+import { DEFAULT_HEALTH, DEFAULT_OUTBOUND } from '../../proxy/options.js';
 import { startProxy } from '../../proxy/start-proxy.js';
 
 const usage = `Usage: hyphae proxy --service <name> --upstream <host:port> [options]
@@ -43,27 +42,6 @@ Control plane (flags or the environment of every hyphae process):
   --ca-file <file>          the control plane's CA bundle (HYPHAE_CA_FILE)
 `;
 
-/** Info lines too: a proxy runs as its own process, and its operator wants to see it register and drain. */
-const stderrLogger: Logger = {
-  debug: () => {},
-  info: (msg, fields) => process.stderr.write(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
-  warn: (msg, fields) => process.stderr.write(`WARNING ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
-  error: (msg, fields) => process.stderr.write(`ERROR ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
-};
-
-function hostPortFlag(name: string, value: string | undefined): HostPort | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return parseHostPort(value, `--${name}`);
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^proxy options: /, ''));
-  }
-}
-
-function show(a: HostPort | undefined): string {
-  return a === undefined ? '-' : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
-
 export const proxyCommand: Command = {
   name: 'proxy',
   summary: 'sidecar for a service in another language: mTLS in, mesh calls out',
@@ -95,21 +73,7 @@ export const proxyCommand: Command = {
       process.stdout.write(usage);
       return 0;
     }
-    if (values.token !== undefined) {
-      throw new UsageError('--token puts the join token on the command line, where every local user can read it (ps): give --token-file <file>, or HYPHAE_TOKEN');
-    }
-    const env = { ...process.env };
-    if (values['control-plane'] !== undefined) env.HYPHAE_CONTROL_PLANE = stringFlag('control-plane', values['control-plane']);
-    if (values.service !== undefined) env.HYPHAE_SERVICE = stringFlag('service', values.service);
-    if (values.namespace !== undefined) env.HYPHAE_NAMESPACE = stringFlag('namespace', values.namespace);
-    if (values['ca-file'] !== undefined) env.HYPHAE_CA_FILE = stringFlag('ca-file', values['ca-file']);
-    if (values['token-file'] !== undefined) {
-      try {
-        env.HYPHAE_TOKEN = readFileSync(values['token-file'], 'utf8').trim();
-      } catch (err) {
-        throw new UsageError(`cannot read --token-file ${values['token-file']}: ${(err as Error).message}`);
-      }
-    }
+    const env = workloadEnv(values);
     if (!env.HYPHAE_SERVICE) throw new UsageError('--service (or HYPHAE_SERVICE) is required: the name this workload registers and is identified by');
     const upstream = hostPortFlag('upstream', values.upstream);
     if (!upstream) throw new UsageError('--upstream <host:port> is required: where the application listens');
@@ -136,14 +100,7 @@ export const proxyCommand: Command = {
     process.stdout.write(
       `hyphae proxy: ready service=${mesh.service ?? ''} inbound=${show(proxy.inboundAddress)} outbound=${show(proxy.outboundAddress)} upstream=${show(upstream)} identity=${proxy.mesh.identity()?.spiffeId ?? '-'}\n`,
     );
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
-    // A second signal does not wait for the drain.
-    const again = () => process.exit(1);
-    process.once('SIGTERM', again);
-    process.once('SIGINT', again);
+    const signal = await untilSignal();
     stderrLogger.info('hyphae proxy: draining on signal', { signal });
     await proxy.close();
     stderrLogger.info('hyphae proxy: stopped');

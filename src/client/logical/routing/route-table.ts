@@ -25,9 +25,18 @@ import { compileMatch, type CompiledMatch, type Predicate } from './matchers.js'
 import type { MirrorSender } from './mirror.js';
 import { CompiledRule } from './rule.js';
 
+/**
+ * A parent that is not a destination of its own: a Gateway. Its routes name every backend explicitly
+ * (there is no "whole service" to fall back to), so it needs only its namespace, for backendRefs without one.
+ */
+export interface RouteParent {
+  readonly namespace: string;
+  readonly name: string;
+}
+
 export interface CompileContext {
-  /** The destination the routes apply to. */
-  parent: BackendService;
+  /** What the routes apply to: a destination (a Service parent), or a Gateway. */
+  parent: BackendService | RouteParent;
   /** Another service named by a backendRef (a split across services). */
   destination(namespace: string, name: string): BackendService;
   mirror: MirrorSender;
@@ -124,7 +133,7 @@ function byPrecedence(a: Sortable, b: Sortable): number {
 function backendOf(ctx: CompileContext, routeNamespace: string, ref: { name: string; namespace?: string | undefined; subset?: string | undefined }): Backend {
   const namespace = ref.namespace ?? routeNamespace;
   const parent = ctx.parent;
-  const destination = namespace === parent.namespace && ref.name === parent.name ? parent : ctx.destination(namespace, ref.name);
+  const destination = 'endpoints' in parent && namespace === parent.namespace && ref.name === parent.name ? parent : ctx.destination(namespace, ref.name);
   const subset = ref.subset === undefined ? destination.endpoints.all : destination.endpoints.subset(ref.subset);
   const service = namespace === parent.namespace ? ref.name : `${namespace}/${ref.name}`;
   return { destination, subset, label: ref.subset === undefined ? service : `${service}/${ref.subset}` };

@@ -12,6 +12,7 @@ import { injectedAbort, injectedDelay } from './fault.js';
 import type { MirrorSender } from './mirror.js';
 import type { RoutePolicy } from '../policy.js';
 import type { RouteCounter, RouteStatsSlot } from '../../../telemetry/traffic.js';
+import { rateLimited, TokenBucket } from './rate-limit.js';
 
 export interface WeightedBackend {
   backend: Backend;
@@ -42,6 +43,8 @@ export class CompiledRule implements RouteStatsSlot {
   readonly #fault: Fault | undefined;
   readonly #mirrors: { backend: Backend; percent: number }[];
   readonly #mirror: MirrorSender;
+  /** LocalRateLimit (gateways only: validation refuses it on a route with a Service parent). */
+  readonly #limit: TokenBucket | undefined;
 
   /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
   readonly policy: RoutePolicy | undefined;
@@ -59,6 +62,7 @@ export class CompiledRule implements RouteStatsSlot {
     this.#headerOps = [];
     this.#mirrors = [];
     let fault: Fault | undefined;
+    let limit: TokenBucket | undefined;
     let m = 0;
     for (const f of filters) {
       switch (f.type) {
@@ -84,9 +88,13 @@ export class CompiledRule implements RouteStatsSlot {
             abort: f.fault.abort && { percent: f.fault.abort.percent, status: f.fault.abort.httpStatus },
           };
           break;
+        case 'LocalRateLimit':
+          limit = new TokenBucket(f.localRateLimit.requests, f.localRateLimit.unit);
+          break;
       }
     }
     this.#fault = fault;
+    this.#limit = limit;
   }
 
   /**
@@ -99,6 +107,8 @@ export class CompiledRule implements RouteStatsSlot {
     logical.route = this.name;
     logical.routeStats = this.stats;
     logical.routePolicy = this.policy;
+    // First: a request over the limit costs nothing further, and nothing of it is sent.
+    if (this.#limit !== undefined && !this.#limit.take()) return Promise.reject(rateLimited(this.name, this.#limit));
     if (this.#headerOps.length > 0 || this.#rewrite !== undefined) this.#modify(call, prefix);
     const fault = this.#fault;
     if (fault !== undefined) {

@@ -1,0 +1,51 @@
+/**
+ * A rule's LocalRateLimit (issue 16): a token bucket per compiled rule, so
+ * per gateway process, as Envoy's local_ratelimit. It holds `requests` tokens
+ * and refills continuously at `requests` per unit (never a whole refill at an
+ * interval's edge, which would let twice the limit through across it). Time
+ * is the mesh clock's (performance.now()), so a wall-clock step changes nothing.
+ */
+import { ErrorCode, MeshError } from '../../../core/errors.js';
+import { systemClock, type Clock } from '../../../core/clock.js';
+
+const UNIT_MS = { Second: 1_000, Minute: 60_000, Hour: 3_600_000 } as const;
+
+export class TokenBucket {
+  readonly capacity: number;
+  /** Milliseconds per token. */
+  readonly #interval: number;
+  #tokens: number;
+  #at: number;
+  readonly #clock: Clock;
+
+  constructor(requests: number, unit: keyof typeof UNIT_MS, clock: Clock = systemClock) {
+    this.capacity = requests;
+    this.#interval = UNIT_MS[unit] / requests;
+    this.#tokens = requests;
+    this.#clock = clock;
+    this.#at = clock.now();
+  }
+
+  /** Takes a token; false when none is left. */
+  take(): boolean {
+    const now = this.#clock.now();
+    this.#tokens = Math.min(this.capacity, this.#tokens + (now - this.#at) / this.#interval);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** Whole seconds until the next token (Retry-After), at least 1. */
+  retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(((1 - this.#tokens) * this.#interval) / 1_000));
+  }
+}
+
+export function rateLimited(route: string, bucket: TokenBucket): MeshError {
+  const retryAfterSeconds = bucket.retryAfterSeconds();
+  return new MeshError(ErrorCode.RATE_LIMITED, `route rule ${route} allows ${bucket.capacity} requests per its LocalRateLimit unit; try again in ${retryAfterSeconds} s`, {
+    rejected: true,
+    details: { route, retryAfterSeconds },
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * One port of a gateway: an http.Server (HTTP) or https.Server (HTTPS,
+ * certificates by SNI) wrapped by the mesh (Mesh.wrapServer with mtls: false
+ * and register: false), so that it has exactly a wrapped server's inbound
+ * layers — identity headers stripped, the request target normalized as every
+ * mesh server normalizes it (a policy behind the gateway cannot be walked
+ * around through it), telemetry (server span, access log, metrics), header
+ * and request timeouts, a connection cap, and drain on close() — and the
+ * gateway's handler after them.
+ *
+ * What a wrapped server does not have, added here: a deadline from accept to
+ * the first request's headers (listener-guard's HandshakeDeadlines: the TLS
+ * handshake plus edge.timeouts.requestHeaders). Node's headersTimeout starts
+ * at a request's first byte, and its handshakeTimeout is an idle timer a slow
+ * ClientHello resets, so a peer that connects and says nothing, or half-closes
+ * at once, would otherwise hold its descriptor for ever (a wrapped server
+ * has the mTLS front's first-byte deadline for that; these listeners do not).
+ * Also the idle keep-alive timeout and the header size limit (Node answers 431).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type tls from 'node:tls';
+import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, HandshakeDeadlines, applyHttpTimeouts } from '../core/listener-guard.js';
+import type { GatewayEdgeSpec } from '../config/resources/gateway.js';
+import type { Mesh } from '../mesh/mesh.js';
+import type { LoadedCertificate } from './tls-contexts.js';
+
+export type Protocol = 'HTTP' | 'HTTPS';
+
+export interface PortHandler {
+  (req: http.IncomingMessage, res: http.ServerResponse, port: number, proto: 'http' | 'https'): void;
+}
+
+export class PortListener {
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly maxHeaderSize: number;
+  readonly server: http.Server;
+
+  /** `certificate(servername)`: the context for a ClientHello on this port (HTTPS). */
+  constructor(
+    mesh: Mesh,
+    port: number,
+    protocol: Protocol,
+    edge: GatewayEdgeSpec,
+    gracePeriodMs: number,
+    handler: PortHandler,
+    certificate: (servername: string | undefined) => LoadedCertificate | undefined,
+  ) {
+    this.port = port;
+    this.protocol = protocol;
+    this.maxHeaderSize = edge.maxRequestHeaderBytes;
+    const proto = protocol === 'HTTPS' ? 'https' : 'http';
+    const deadlines = new HandshakeDeadlines((protocol === 'HTTPS' ? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS : 0) + edge.timeouts.requestHeaders);
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // The first request's headers are in: from here Node's own timeouts (request, keep-alive idle) hold it.
+      if (deadlines.pending > 0) deadlines.settle(req.socket);
+      handler(req, res, port, proto);
+    };
+    if (protocol === 'HTTPS') {
+      const first = certificate(undefined);
+      const server = https.createServer(
+        {
+          maxHeaderSize: this.maxHeaderSize,
+          ...(first ? { cert: first.cert, key: first.key } : {}),
+          SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => cb(null, certificate(servername)?.context),
+        },
+        onRequest,
+      );
+      // A failed handshake (a scanner, a bad ClientHello): nothing to answer, nothing to keep.
+      server.on('tlsClientError', (_err: Error, s: tls.TLSSocket) => s.destroy());
+      this.server = server;
+    } else {
+      this.server = http.createServer({ maxHeaderSize: this.maxHeaderSize }, onRequest);
+    }
+    this.server.on('connection', (raw: Socket) => deadlines.arm(raw));
+    this.server.once('close', () => deadlines.destroyAll());
+    mesh.wrapServer(this.server, {
+      register: false,
+      mtls: false,
+      // The gateway's own drain delay (readyz failing) comes before close(): nothing to wait for here.
+      drainDelayMs: 0,
+      gracePeriodMs,
+      headersTimeoutMs: edge.timeouts.requestHeaders,
+      requestTimeoutMs: edge.timeouts.request,
+    });
+    this.applyEdge(edge);
+  }
+
+  /** Timeouts that can change on a listening server. */
+  applyEdge(edge: GatewayEdgeSpec): void {
+    applyHttpTimeouts(this.server, edge.timeouts.requestHeaders, edge.timeouts.request);
+    this.server.keepAliveTimeout = edge.timeouts.idle;
+  }
+
+  /** A new default certificate (a ClientHello without SNI) after the files changed. */
+  setDefaultCertificate(c: LoadedCertificate | undefined): void {
+    if (c && this.server instanceof https.Server) this.server.setSecureContext({ cert: c.cert, key: c.key });
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  get address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  /** Drain (wrapServer's: Connection: close on every response, idle keep-alive connections closed, the rest cut at the grace period). */
+  close(): Promise<void> {
+    if (!this.server.listening) return Promise.resolve();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
