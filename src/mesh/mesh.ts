@@ -11,6 +11,7 @@ import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
+import { PassthroughCalls } from '../client/passthrough-call.js';
 import { handOver } from '../client/call/options-copy.js';
 import { splitUrl } from '../client/call/url.js';
 import type { WrapServerOptions } from '../server/wrap-server.js';
@@ -74,7 +75,8 @@ export class Mesh {
     this.#telemetry = createMeshTelemetry(options);
     this.#events = meshEvents(options.hooks, this.#telemetry, this.logger);
     this.#passthrough = new Agent();
-    this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough);
+    const t = this.#telemetry;
+    this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough, t && new PassthroughCalls(t, options.telemetry.propagateTo, this.#passthrough));
   }
 
   /**
