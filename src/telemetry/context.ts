@@ -5,10 +5,11 @@
  * doing its job: extract, a span, inject. Without one, the API's defaults do
  * nothing — `extract`/`inject` are no-ops and `context.active()` is always the
  * root — and making spans nobody records would only cost time. The mesh then
- * checks the incoming `traceparent` itself, keeps the incoming W3C headers in
- * its own AsyncLocalStorage for the life of the request handler, and writes
- * them unchanged on the calls the handler makes: a pass-through, so the trace
- * stays whole across services that do run an SDK.
+ * checks the incoming `traceparent` (and `tracestate`, tracestate.ts) itself,
+ * starts a trace when none valid came (freshTraceparent), keeps the W3C
+ * headers in its own AsyncLocalStorage for the life of the request handler,
+ * and writes them on the calls the handler makes: a pass-through, so the
+ * trace stays whole across services that do run an SDK.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';

@@ -103,6 +103,14 @@ describe('sanitizeTracestate', () => {
     assert.equal(sanitizeTracestate(`${full},,, `), full);
   });
 
+  it('a hostile list (thousands of empty members, a huge member, thousands of members) is refused or reduced without a fault', () => {
+    assert.equal(sanitizeTracestate(','.repeat(16_000)), undefined);
+    assert.equal(sanitizeTracestate(` ${', '.repeat(8_000)}foo=1 `), 'foo=1');
+    assert.equal(sanitizeTracestate(`foo=${'x'.repeat(16_000)}`), undefined);
+    assert.equal(sanitizeTracestate(Array.from({ length: 4_000 }, (_, i) => `k${i}=v`).join(',')), undefined);
+    assert.equal(sanitizeTracestate('a=1\u0000,b=2'), undefined);
+  });
+
   it('keeps a valid list longer than 512 characters whole (the spec asks for at least 512)', () => {
     const long = Array.from({ length: 8 }, (_, i) => `k${i}=${'v'.repeat(200)}`).join(',');
     assert.ok(long.length > 512);
