@@ -45,8 +45,9 @@ const server = mesh.wrapServer(
     void (async () => {
       const a = await mesh.request('http://echo/hop');
       await a.body.dump();
-      const b = await mesh.request(`${passthrough}/hop`);
-      await b.body.dump();
+      // `/fetch`: the pass-through call through mesh.fetch (undici's fetch, a handler of the new shape).
+      if (req.url === '/fetch') await (await mesh.fetch(`${passthrough}/hop`)).text();
+      else await (await mesh.request(`${passthrough}/hop`)).body.dump();
       res.end(JSON.stringify({ traceId: getTraceId(req) ?? null }));
     })().catch((err: unknown) => res.writeHead(500).end(String(err)));
   }),

@@ -250,6 +250,24 @@ describe('W3C trace context through a wrapped server to a mesh service and a pas
     });
   }
 
+  it('a pass-through call through mesh.fetch is traced and carries the context too', async () => {
+    const c = CASES.find((x) => x.name === 'tracestate, valid list')!;
+    for (const mode of ['no-sdk', 'sdk']) {
+      meshHost.last();
+      ptHost.last();
+      const body = JSON.parse(await get(hops.get(mode)!.port, '/fetch', c.headers)) as { traceId: string };
+      checkHop(meshHost.last(), c, mode, 'mesh host', body.traceId);
+      const pt = checkHop(ptHost.last(), c, mode, 'pass-through host (fetch)', body.traceId);
+      if (mode === 'sdk') {
+        const spans = JSON.parse(await get(hops.get('sdk')!.port, '/spans')) as { kind: number; spanId: string }[];
+        assert.ok(
+          spans.some((s) => s.kind === 2 && s.spanId === pt.traceparents[0]!.slice(36, 52)),
+          JSON.stringify(spans),
+        );
+      }
+    }
+  });
+
   it('the access log names the trace id of every request, on both sides, with no SDK', async () => {
     const hop = hops.get('no-sdk')!;
     await get(hop.port, '/log');
