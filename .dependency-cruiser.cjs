@@ -37,7 +37,7 @@ const entryPoints = [
   '^test/run[.]ts$',
   '[.]test[.]ts$',
   // test processes that tests start by path (startNode(path.join(buildDir, ...)))
-  '^test/helpers/(keepalive-service|keepalive-server|route-probe|modules-probe|client-only-probe)[.]ts$',
+  '^test/helpers/(keepalive-service|keepalive-server|route-probe|modules-probe|client-only-probe|trace-hop-service)[.]ts$',
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and
   // the peers they start by path
   '^bench/[^/]+[.]ts$',

@@ -14,6 +14,6 @@ export { getDeadline, getRemainingMs, getSignal } from './server/deadline-intake
 export type { ResilienceHooks, RetryHookEvent, BudgetHookEvent, EjectionHookEvent, EndpointHookEvent, ShedHookEvent, LimitHookEvent } from './resilience/hooks.js';
 export { MeshError, ErrorCode, isMeshError, type ErrorCodeValue } from './core/errors.js';
 export type { Logger } from './core/logger.js';
-// Telemetry (issue 6): name the route template a request was handled with; the access log's line shape.
-export { setServerRoute } from './telemetry/server-request.js';
+// Telemetry (issue 6): name the route template a request was handled with; the trace id every request has (issue 20); the access log's line shape.
+export { setServerRoute, getTraceId } from './telemetry/server-request.js';
 export type { AccessLogEntry, AccessLogSink } from './telemetry/access-log.js';

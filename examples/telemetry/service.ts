@@ -18,12 +18,13 @@
  *   DELAY_MS          answer this late
  *   LOAD, RPS         instead of serving: call service LOAD, RPS times a second
  *
- * It answers JSON: who it is, the trace headers it received, and what each
+ * It answers JSON: who it is, the trace headers it received and its trace id
+ * (getTraceId), and what each
  * call it made answered (bodies nested), so a test at the front of a chain
  * sees what the last hop got.
  */
 import http from 'node:http';
-import { createMesh, meshOptionsFromEnv, setServerRoute } from 'hyphae';
+import { createMesh, getTraceId, meshOptionsFromEnv, setServerRoute } from 'hyphae';
 
 const env = process.env;
 const fromEnv = meshOptionsFromEnv();
@@ -64,12 +65,14 @@ if (load) {
       setServerRoute(req, '/');
       const failed = failRate > 0 ? Math.floor(++n * failRate) > Math.floor((n - 1) * failRate) : failStatus !== undefined;
       const trace = { traceparent: req.headers.traceparent ?? null, tracestate: req.headers.tracestate ?? null, baggage: req.headers.baggage ?? null };
+      // Every request has a trace id, with or without an SDK (the mesh starts one when none came): for the app's own logs.
+      const traceId = getTraceId(req) ?? null;
       void (async () => {
         if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
         res.setHeader('content-type', 'application/json');
         if (failed) {
           res.statusCode = failStatus ?? 500;
-          res.end(JSON.stringify({ service, instance, version, trace, error: 'injected failure' }));
+          res.end(JSON.stringify({ service, instance, version, traceId, trace, error: 'injected failure' }));
           return;
         }
         const downstream: { service: string; status: number; body?: unknown; error?: string }[] = [];
@@ -83,7 +86,7 @@ if (load) {
           }
         }
         res.statusCode = downstream.every((d) => d.status === 200) ? 200 : 502;
-        res.end(JSON.stringify({ service, instance, version, trace, calls: downstream }));
+        res.end(JSON.stringify({ service, instance, version, traceId, trace, calls: downstream }));
       })();
     }),
   );

@@ -12,6 +12,7 @@ import { MeshCall } from './call/mesh-call.js';
 import { toLegacyHandler } from './call/legacy-handler.js';
 import type { Destination } from './destination.js';
 import { takeOver } from './call/options-copy.js';
+import type { PassthroughCalls } from './passthrough-call.js';
 
 export interface DispatchRouter {
   /** The destination for an origin, a MeshError to fail with, or undefined to pass through. */
@@ -29,13 +30,16 @@ export class MeshDispatcher extends Dispatcher {
   #router: DispatchRouter | undefined;
   #passthrough: Dispatcher;
   #pending: RouterPending | undefined;
+  /** The telemetry of calls to hosts that are not mesh services (passthrough-call.ts); undefined with telemetry off. */
+  #passthroughCalls: PassthroughCalls | undefined;
 
   /** Without a router (a mesh not started yet), each call waits for `pending`, then for attach(). */
-  constructor(router: DispatchRouter | RouterPending, passthrough: Dispatcher) {
+  constructor(router: DispatchRouter | RouterPending, passthrough: Dispatcher, passthroughCalls?: PassthroughCalls) {
     super();
     if (typeof router === 'function') this.#pending = router;
     else this.#router = router;
     this.#passthrough = passthrough;
+    this.#passthroughCalls = passthroughCalls;
   }
 
   /** Give a dispatcher made before its router the router; from now on calls go straight to it. */
@@ -50,7 +54,11 @@ export class MeshDispatcher extends Dispatcher {
     if (router === undefined) return this.#dispatchWhenAttached(opts, handler);
     const owned = takeOver(opts);
     const target = router.route(opts.origin);
-    if (target === undefined) return this.#passthrough.dispatch(opts, handler);
+    if (target === undefined) {
+      // Not a mesh service: traced and given the trace context all the same (issue 20), with telemetry on.
+      const calls = this.#passthroughCalls;
+      return calls === undefined ? this.#passthrough.dispatch(opts, handler) : calls.dispatch(opts, handler, owned);
+    }
     const h = toLegacyHandler(handler);
     if (target instanceof MeshError) {
       h.onConnect?.(noop);
@@ -87,7 +95,8 @@ export class MeshDispatcher extends Dispatcher {
   #failed(call: MeshCall, err: unknown, original: Dispatcher.DispatchHandler): void {
     if (this.#router!.passthroughUnknown && err instanceof MeshError && err.code === ErrorCode.SERVICE_NOT_FOUND && !call.abortReason) {
       // Not a mesh call after all: its telemetry record ends without counting (DNS takes the request), and
-      // what the layers hold for it is released.
+      // what the layers hold for it is released. Its options already carry the call's trace headers, so it
+      // goes to the agent itself, not through the pass-through telemetry (which would trace it twice).
       call.abandon();
       this.#passthrough.dispatch(call.opts, original);
       return;

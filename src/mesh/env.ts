@@ -27,6 +27,7 @@ export const ENV = {
   ACCESS_LOG: 'HYPHAE_ACCESS_LOG',
   STATS_INTERVAL_MS: 'HYPHAE_STATS_INTERVAL_MS',
   REPORT_STATS: 'HYPHAE_REPORT_STATS',
+  PROPAGATE_TO: 'HYPHAE_PROPAGATE_TO',
 } as const;
 
 function invalid(variable: string, why: string): MeshError {
@@ -119,6 +120,18 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   const statsInterval = int(env, ENV.STATS_INTERVAL_MS);
   if (statsInterval !== undefined) telemetry.statsIntervalMs = statsInterval;
   if (env[ENV.REPORT_STATS]) telemetry.reportStats = bool(env, ENV.REPORT_STATS);
+  const propagateTo = env[ENV.PROPAGATE_TO]?.trim();
+  if (propagateTo) {
+    const word = propagateTo.toLowerCase();
+    // A list of hosts is checked by the options' schema, which names the host at fault.
+    if (word === 'all' || word === 'true' || word === '1') telemetry.propagateTo = true;
+    else if (word === 'none' || word === 'false' || word === '0') telemetry.propagateTo = false;
+    else
+      telemetry.propagateTo = propagateTo
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean);
+  }
   if (Object.keys(telemetry).length > 0) options.telemetry = telemetry;
   return options;
 }

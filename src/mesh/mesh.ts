@@ -12,6 +12,7 @@ import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { MeshDispatcher } from '../client/dispatcher.js';
 import type { EdgeRoutes } from './edge-routes.js';
+import { PassthroughCalls } from '../client/passthrough-call.js';
 import { handOver } from '../client/call/options-copy.js';
 import { splitUrl } from '../client/call/url.js';
 import type { WrapServerOptions } from '../server/wrap-server.js';
@@ -79,7 +80,8 @@ export class Mesh {
     this.#events = meshEvents(options.hooks, this.#telemetry, this.logger);
     this.#tap = options.service ? new MeshTap(`${options.namespace}/${options.service}`) : undefined;
     this.#passthrough = new Agent();
-    this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough);
+    const t = this.#telemetry;
+    this.dispatcher = new MeshDispatcher(() => this.start(), this.#passthrough, t && new PassthroughCalls(t, options.telemetry.propagateTo, this.#passthrough));
   }
 
   /**

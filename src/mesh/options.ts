@@ -8,6 +8,8 @@ import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
 import { ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseOrThrow } from '../config/validate.js';
+import { hostnameProblem } from '../config/hostnames.js';
+import { isIP } from 'node:net';
 import type { Resolver } from '../discovery/resolver.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
@@ -40,6 +42,16 @@ function isHooks(v: unknown): v is ResilienceHooks {
 // Telemetry: spans and metrics through @opentelemetry/api, the access log, stats for the live views.
 const accessLogSchema = z.union([z.enum(['stdout', 'stderr']), z.custom<AccessLogSink>((v) => typeof v === 'function', { error: 'must be "stdout", "stderr" or a function receiving each line' })]);
 
+/**
+ * A host `telemetry.propagateTo` names: an IP address, a hostname, or `*.example.com` for every name
+ * under example.com (the Gateway API's hostname form, config/hostnames.ts, which refuses IP addresses).
+ */
+const propagateHostSchema = z.string().superRefine((v, ctx) => {
+  if (isIP(v) !== 0) return;
+  const problem = hostnameProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (or an IP address)` });
+});
+
 export const telemetryOptionsSchema = z
   .strictObject({
     /** false: no telemetry layer in either stack — no spans, metrics, access log or stats, and no trace context passed on. */
@@ -55,6 +67,13 @@ export const telemetryOptionsSchema = z
      * its subscriber on undici's diagnostics channel per call; the mesh's own span is then INTERNAL.
      */
     undiciInstrumentation: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    /**
+     * Which hosts that are not mesh services may be sent the trace context (traceparent, tracestate,
+     * baggage) on calls through the mesh: true every one (as OpenTelemetry's HTTP instrumentations do),
+     * false none, or a list (`api.example.com`, `*.example.com`, `10.0.0.7`). Calls to them are traced
+     * either way; mesh services always get the context.
+     */
+    propagateTo: z.union([z.boolean(), z.array(propagateHostSchema).max(1_000)]).default(true),
     /** A tracer provider of your own instead of the global one. */
     tracerProvider: z.custom<TracerProvider>((v) => typeof (v as TracerProvider | null)?.getTracer === 'function', { error: 'must have getTracer()' }).optional(),
     /** A meter provider of your own instead of the global one. */

@@ -56,11 +56,14 @@ export function originPort(origin: CallFacts['opts']['origin']): number {
   return origin.startsWith('https:') ? 443 : 80;
 }
 
-/** The destination side of a call, resolved once per destination stack. */
+/** The destination side of a call, resolved once per destination stack (or per pass-through origin). */
 export interface ClientTarget {
+  /** The mesh service, or a pass-through call's host. */
   readonly destination: string;
   readonly namespace: string;
   readonly edge: EdgeCounter;
+  /** A host that is not a mesh service: its origin (`https://pay.example.com:8443`) names url.full, and no hyphae.destination.* is set. */
+  readonly external?: string | undefined;
 }
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
@@ -145,15 +148,17 @@ export class ClientCallTelemetry {
       [sc.ATTR_HTTP_REQUEST_METHOD]: m,
       [sc.ATTR_SERVER_ADDRESS]: target.destination,
       [sc.ATTR_SERVER_PORT]: this.#port(),
-      [sc.ATTR_URL_FULL]: `http://${target.destination}${pathOnly(path)}`,
+      [sc.ATTR_URL_FULL]: target.external !== undefined ? `${target.external}${pathOnly(path)}` : `http://${target.destination}${pathOnly(path)}`,
     };
     if (m === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method!;
     const name = m === '_OTHER' ? 'HTTP' : m;
     const options = { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes };
     const span = ids !== undefined ? roots!.start(t.tracer, name, options, parent, ids) : t.tracer.startSpan(name, options, parent);
     if (span.isRecording()) {
-      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, target.destination);
-      span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
+      if (target.external === undefined) {
+        span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, target.destination);
+        span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
+      }
       if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
     }
     this.#span = span;

@@ -5,10 +5,11 @@
  * doing its job: extract, a span, inject. Without one, the API's defaults do
  * nothing — `extract`/`inject` are no-ops and `context.active()` is always the
  * root — and making spans nobody records would only cost time. The mesh then
- * checks the incoming `traceparent` itself, keeps the incoming W3C headers in
- * its own AsyncLocalStorage for the life of the request handler, and writes
- * them unchanged on the calls the handler makes: a pass-through, so the trace
- * stays whole across services that do run an SDK.
+ * checks the incoming `traceparent` (and `tracestate`, tracestate.ts) itself,
+ * starts a trace when none valid came (freshTraceparent), keeps the W3C
+ * headers in its own AsyncLocalStorage for the life of the request handler,
+ * and writes them on the calls the handler makes: a pass-through, so the
+ * trace stays whole across services that do run an SDK.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -27,9 +28,11 @@ import {
   type Span,
   type TextMapPropagator,
 } from '@opentelemetry/api';
+import { RootSampling } from './root-sampling.js';
+import { sanitizeTracestate } from './tracestate.js';
 import { contextOfValid, headerValue, joinedHeader, parseTraceparent, sampledBit, traceparentOf, validatedHere, validTraceparent } from './w3c.js';
 
-/** tracestate and baggage exactly as received, for when no propagator re-serializes them. */
+/** tracestate (checked, tracestate.ts) and baggage as received, for when no propagator re-serializes them. */
 const RAW_TRACESTATE = createContextKey('hyphae.raw-tracestate');
 const RAW_BAGGAGE = createContextKey('hyphae.raw-baggage');
 
@@ -125,17 +128,33 @@ function w3cPropagation(): boolean {
   return checkedW3c;
 }
 
-/** The W3C headers to pass on unchanged (no SDK), or undefined when there is no valid trace context and no baggage. */
-export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string, string> | undefined {
+let freshRoots: RootSampling | undefined;
+
+/**
+ * A new trace for a request that arrived without a valid traceparent (no
+ * SDK): `00-<random trace id>-<random span id>-00`. Not sampled, since
+ * nothing here records it; its one use is that every hop's access log,
+ * handler (getTraceId) and logs name the same request. Ids from the root
+ * pool (root-sampling.ts): a slice of one flat string, no allocation per id.
+ */
+export function freshTraceparent(): string {
+  return (freshRoots ??= RootSampling.unsampledOnly()).draw().traceparent;
+}
+
+/**
+ * The W3C headers to pass on (no SDK): the incoming traceparent when valid,
+ * else a fresh unsampled one (freshTraceparent); a valid tracestate with the
+ * incoming traceparent only; baggage as it came.
+ */
+export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const tp = headerValue(headers.traceparent);
-  const baggage = joinedHeader(headers.baggage);
+  const baggage = headers.baggage === undefined ? undefined : joinedHeader(headers.baggage);
   const valid = tp !== undefined && validTraceparent(tp);
-  if (!valid && !baggage) return undefined;
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = { traceparent: valid ? tp.trim() : freshTraceparent() };
   if (valid) {
-    out.traceparent = tp.trim();
-    const ts = joinedHeader(headers.tracestate);
-    if (ts) out.tracestate = ts;
+    // Never forwarded raw: a list the spec calls invalid is not sent at all (tracestate.ts).
+    const ts = headers.tracestate === undefined ? undefined : sanitizeTracestate(joinedHeader(headers.tracestate));
+    if (ts !== undefined) out.tracestate = ts;
   }
   if (baggage) out.baggage = baggage;
   return out;
@@ -214,8 +233,8 @@ export function extractIncoming(headers: IncomingHttpHeaders): Context {
   if (trace.getSpanContext(ctx) === undefined) {
     const parent = parseTraceparent(headerValue(headers.traceparent));
     if (parent) {
-      const ts = joinedHeader(headers.tracestate);
-      if (ts) {
+      const ts = headers.tracestate === undefined ? undefined : sanitizeTracestate(joinedHeader(headers.tracestate));
+      if (ts !== undefined) {
         parent.traceState = createTraceState(ts);
         ctx = ctx.setValue(RAW_TRACESTATE, ts);
       }
@@ -273,8 +292,10 @@ function w3cHeaders(parent: Context, traceparent: string | undefined, traceState
   const carrier: Record<string, string> = {};
   if (traceparent !== undefined) {
     carrier.traceparent = traceparent;
-    const ts = traceState || (parent.getValue(RAW_TRACESTATE) as string | undefined);
-    if (ts) carrier.tracestate = ts;
+    // The span's tracestate is the SDK's reading (a sampler may have changed it): checked again, since
+    // an SDK's parser keeps lists the spec refuses (a 33rd member truncated, not the list discarded).
+    const ts = (traceState ? sanitizeTracestate(traceState) : undefined) ?? (parent.getValue(RAW_TRACESTATE) as string | undefined);
+    if (ts !== undefined) carrier.tracestate = ts;
   }
   const raw = parent.getValue(RAW_BAGGAGE) as string | undefined;
   if (raw) carrier.baggage = raw;
@@ -305,9 +326,15 @@ export function outgoingHeaders(parent: Context, span: Span, checked = false): R
     const sc = trace.getSpanContext(ctx);
     if (sc !== undefined && isSpanContextValid(sc)) {
       carrier.traceparent = traceparentOf(sc);
-      const ts = sc.traceState?.serialize() || (ctx.getValue(RAW_TRACESTATE) as string | undefined);
-      if (ts) carrier.tracestate = ts;
+      const serialized = sc.traceState?.serialize();
+      const ts = (serialized ? sanitizeTracestate(serialized) : undefined) ?? (ctx.getValue(RAW_TRACESTATE) as string | undefined);
+      if (ts !== undefined) carrier.tracestate = ts;
     }
+  } else if (carrier.tracestate !== undefined) {
+    // What another propagator wrote from its own reading of the incoming list: sent only if valid.
+    const ts = sanitizeTracestate(carrier.tracestate);
+    if (ts === undefined) delete carrier.tracestate;
+    else carrier.tracestate = ts;
   }
   if (carrier.baggage === undefined) {
     const raw = ctx.getValue(RAW_BAGGAGE) as string | undefined;

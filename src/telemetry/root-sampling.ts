@@ -105,6 +105,14 @@ export class RootSampling {
     return new RootSampling(t, bound);
   }
 
+  /**
+   * Fresh unsampled roots for a process with no SDK at all (a request that arrives without a valid
+   * traceparent, context.ts): the same pool of ids, with a decision that never keeps one.
+   */
+  static unsampledOnly(): RootSampling {
+    return new RootSampling({}, 0);
+  }
+
   /** True while the mesh may decide roots itself (false once the SDK disagreed). */
   get usable(): boolean {
     return !this.#broken;

@@ -50,6 +50,16 @@ export function serverRoute(req: IncomingMessage): string | undefined {
 }
 
 /**
+ * The trace id of a request a wrapped server handles: its span's (with an
+ * SDK), else the one it arrived with or the fresh one the mesh started for it
+ * (no SDK, context.ts passthroughHeaders). Undefined for a request the mesh
+ * does not track (telemetry off, or an HTTP instrumentation told to ignore it).
+ */
+export function getTraceId(req: IncomingMessage): string | undefined {
+  return (req as Tracked)[kRecord]?.traceId;
+}
+
+/**
  * The 'close' listener of every tracked response (one function for all:
  * 'close' comes after 'finish' for a complete response, alone when the
  * connection died first). The record hangs on the request (`res.req`).
@@ -171,6 +181,12 @@ export class ServerRequestTelemetry implements Incoming {
     return (this.#span ??= (this.context !== undefined ? trace.getSpan(this.context) : undefined) ?? NO_SPAN);
   }
 
+  /** The request's trace id: its span's, else the passed-through traceparent's (no SDK). */
+  get traceId(): string | undefined {
+    const sctx = this.span.spanContext();
+    return sctx.traceId !== INVALID_SPAN_CONTEXT.traceId ? sctx.traceId : this.passthrough?.traceparent?.slice(3, 35);
+  }
+
   /** The verified caller (mTLS), looked up on first use. */
   #peerInfo(): PeerInfo | undefined {
     if (this.#peerOf !== undefined) {
@@ -287,6 +303,7 @@ export class ServerRequestTelemetry implements Incoming {
     if (t.accessLog) {
       const sctx = span.spanContext();
       const valid = sctx.traceId !== INVALID_SPAN_CONTEXT.traceId;
+      // Every request names a trace: its span's, or (no SDK) the one it came with or the mesh started.
       writeAccessLog(t.accessLog, {
         time: new Date(performance.timeOrigin + this.#start).toISOString(),
         side: 'server',

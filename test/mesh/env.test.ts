@@ -131,6 +131,19 @@ describe('optionsFromEnv', () => {
     }
   });
 
+  it('HYPHAE_PROPAGATE_TO: all or none (any case, or true/false/1/0), else a comma-separated host list the options check', () => {
+    const of = (v: string) => optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PROPAGATE_TO: v }).telemetry?.propagateTo;
+    for (const v of ['all', 'ALL', 'true', '1']) assert.equal(of(v), true, v);
+    for (const v of ['none', 'None', 'false', '0']) assert.equal(of(v), false, v);
+    assert.deepEqual(of(' pay.example.com, *.corp.example.com ,,10.0.0.7 '), ['pay.example.com', '*.corp.example.com', '10.0.0.7']);
+    assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PROPAGATE_TO: '' }).telemetry, undefined);
+    assert.deepEqual(parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PROPAGATE_TO: '*.example.com' })).telemetry.propagateTo, ['*.example.com']);
+    assert.throws(
+      () => parseMeshOptions(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PROPAGATE_TO: 'Bad Host' })),
+      (e: unknown) => e instanceof MeshError && e.code === ErrorCode.INVALID_OPTIONS,
+    );
+  });
+
   it('an empty HYPHAE_PASSTHROUGH counts as unset, like every other variable', () => {
     assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PASSTHROUGH: '' }).passthrough, undefined);
   });

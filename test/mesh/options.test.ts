@@ -40,7 +40,7 @@ describe('parseMeshOptions', () => {
       unknownServices: 'error',
       server: { drainDelayMs: 2_000, gracePeriodMs: 30_000, pathSemicolons: 'strip' },
       cacheIdentity: true,
-      telemetry: { enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto' },
+      telemetry: { enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto', propagateTo: true },
     });
   });
 
@@ -52,10 +52,23 @@ describe('parseMeshOptions', () => {
       reportStats: true,
       statsIntervalMs: 500,
       undiciInstrumentation: 'auto',
+      propagateTo: true,
     });
     assert.equal(parseMeshOptions({ controlPlane: CP, telemetry: { accessLog: 'stderr' } }).telemetry.accessLog, 'stderr');
     const issues = issuesOf({ controlPlane: CP, telemetry: { accessLog: 'file', statsIntervalMs: 10, tracerProvider: {}, colour: 1 } });
     assert.deepEqual(issues.map((i) => i.path).sort(), ['telemetry.accessLog', 'telemetry.colour', 'telemetry.statsIntervalMs', 'telemetry.tracerProvider']);
+  });
+
+  it('telemetry.propagateTo: true, false, or hosts (names, *.suffix wildcards, IP addresses); anything else is listed', () => {
+    const hosts = ['pay.example.com', '*.internal.example.com', '10.0.0.7', '::1'];
+    assert.deepEqual(parseMeshOptions({ controlPlane: CP, telemetry: { propagateTo: hosts } }).telemetry.propagateTo, hosts);
+    assert.equal(parseMeshOptions({ controlPlane: CP, telemetry: { propagateTo: false } }).telemetry.propagateTo, false);
+    const issues = issuesOf({ controlPlane: CP, telemetry: { propagateTo: ['Pay.Example.com', 'ok.example.com', 'a*.example.com', 'http://x.example.com'] } });
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['telemetry.propagateTo[0]', 'telemetry.propagateTo[2]', 'telemetry.propagateTo[3]']);
+    assert.deepEqual(
+      issuesOf({ controlPlane: CP, telemetry: { propagateTo: 'all' } }).map((i) => i.path),
+      ['telemetry.propagateTo'],
+    );
   });
 
   it('a partial server object gets the other server defaults', () => {

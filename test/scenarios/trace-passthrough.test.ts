@@ -14,6 +14,8 @@ import { startTelemetryService, type TelemetryService } from '../helpers/telemet
 
 interface Hop {
   service: string;
+  /** What the handler reads of its request's trace (getTraceId). */
+  traceId: string | null;
   trace: { traceparent: string | null; tracestate: string | null; baggage: string | null };
   calls?: { body: Hop }[];
 }
@@ -78,20 +80,31 @@ describe('trace context pass-through with no SDK, through real mesh processes', 
     });
   });
 
-  it('a malformed traceparent is dropped at the first hop; a request without one gets none', async () => {
-    for (const bad of ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', `00-${'0'.repeat(32)}-b7ad6b7169203331-01`, 'junk']) {
-      const seen = await get({ traceparent: bad });
-      assert.equal(seen[0]!.traceparent, bad, 'web received what was sent');
-      assert.deepEqual(
-        seen.slice(1).map((h) => h.traceparent),
-        [null, null],
-        `${bad} goes no further`,
-      );
+  it('a malformed traceparent is dropped at the first hop, which starts a trace of its own (not sampled); so does a request without one', async () => {
+    const fresh = /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/;
+    const ids = new Set<string>();
+    for (const bad of [
+      '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0',
+      'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      `00-${'0'.repeat(32)}-b7ad6b7169203331-01`,
+      'junk',
+      undefined,
+    ]) {
+      const seen = await get(bad === undefined ? undefined : { traceparent: bad });
+      assert.equal(seen[0]!.traceparent, bad ?? null, 'web received what was sent');
+      const next = seen.slice(1).map((h) => h.traceparent);
+      assert.match(next[0] ?? '', fresh, `${bad} goes no further: web starts a trace`);
+      assert.equal(next[1], next[0], 'api carries it on to db as it came');
+      ids.add(next[0]!.slice(3, 35));
     }
-    const none = await get();
-    assert.deepEqual(
-      none.map((h) => h.traceparent),
-      [null, null, null],
-    );
+    assert.equal(ids.size, 5, 'a new trace per request');
+  });
+
+  it('every hop can name the trace id of its request, the one web started included', async () => {
+    const res = await mesh.request(`http://web/`);
+    const body = (await res.body.json()) as Hop;
+    const started = body.calls![0]!.body.trace.traceparent!;
+    assert.equal(body.traceId, started.slice(3, 35));
+    assert.equal(body.calls![0]!.body.traceId, started.slice(3, 35));
   });
 });
