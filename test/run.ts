@@ -29,6 +29,7 @@ function find(dir: string): string[] {
 const LONG_FIRST = [
   'integration/rotation',
   'examples/demos',
+  'gateway/replicas',
   'resilience-control-plane-outage',
   'cli/resources-cli',
   'resilience-keepalive',
