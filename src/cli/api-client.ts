@@ -18,6 +18,9 @@ export const apiFlags = {
   context: { type: 'string' },
 } as const;
 
+/** Where every command looks without a flag, an environment variable or a context: the control plane's default port on loopback. */
+export const DEFAULT_CONTROL_PLANE_URL = 'https://127.0.0.1:15010';
+
 /** The refusal of --token, shared with `hyphae config set-context`. */
 export const TOKEN_FLAG_REFUSED =
   '--token puts the token on the command line, where every local user can read it (ps, /proc/<pid>/cmdline): give --token-file <file> (HYPHAE_ADMIN_TOKEN_FILE), or the token in HYPHAE_ADMIN_TOKEN';
@@ -61,7 +64,7 @@ export function connectionFrom(values: {
   const named = values.context !== undefined;
   const ctx = named || (values['control-plane'] === undefined && envUrl === undefined) ? findContext(configPath(env), values.context) : undefined;
   const fromEnv = named ? {} : { url: envUrl, caFile: env.HYPHAE_CA_FILE, token: env.HYPHAE_ADMIN_TOKEN, tokenFile: env.HYPHAE_ADMIN_TOKEN_FILE };
-  const url = (values['control-plane'] ?? fromEnv.url ?? ctx?.controlPlane ?? 'https://127.0.0.1:15010').replace(/\/+$/, '');
+  const url = (values['control-plane'] ?? fromEnv.url ?? ctx?.controlPlane ?? DEFAULT_CONTROL_PLANE_URL).replace(/\/+$/, '');
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--control-plane must be an http:// or https:// URL, got "${url}"`);
   const caFile = values['ca-file'] ?? fromEnv.caFile ?? ctx?.caFile;
   let ca: string | undefined;

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../core/logger.js';
 import { UsageError } from './command.js';
 import { stringFlag } from './flags.js';
+import { DEFAULT_CONTROL_PLANE_URL } from './api-client.js';
 import { parseHostPort, type HostPort } from '../proxy/options.js';
 
 export interface WorkloadFlags {
@@ -26,6 +27,8 @@ export function workloadEnv(values: WorkloadFlags): NodeJS.ProcessEnv {
   }
   const env = { ...process.env };
   if (values['control-plane'] !== undefined) env.HYPHAE_CONTROL_PLANE = stringFlag('control-plane', values['control-plane']);
+  // The default the shared flags' help gives, as every other command has it (the library itself has none).
+  else if (env.HYPHAE_CONTROL_PLANE === undefined || env.HYPHAE_CONTROL_PLANE === '') env.HYPHAE_CONTROL_PLANE = DEFAULT_CONTROL_PLANE_URL;
   if (values.service !== undefined) env.HYPHAE_SERVICE = stringFlag('service', values.service);
   if (values.namespace !== undefined) env.HYPHAE_NAMESPACE = stringFlag('namespace', values.namespace);
   if (values['ca-file'] !== undefined) env.HYPHAE_CA_FILE = stringFlag('ca-file', values['ca-file']);
