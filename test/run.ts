@@ -21,34 +21,9 @@ function find(dir: string): string[] {
   return out;
 }
 
-/**
- * The files that mostly wait (a certificate lifetime, a 60 s outage, load at a fixed rate) start first: the
- * runner hands files to its workers in this order, and one of them started last would run on alone at the
- * end while the other worker has nothing left (the whole suite's time, in CI, once per Node line).
- */
-const LONG_FIRST = [
-  'integration/rotation',
-  'examples/demos',
-  'gateway/replicas',
-  'resilience-control-plane-outage',
-  'cli/resources-cli',
-  'resilience-keepalive',
-  'scenarios/observability',
-  'resilience-kill-one',
-  'cli/cli.test',
-  'cli/config-contexts',
-  'integration/etcd-replicas',
-];
-
-function rank(file: string): number {
-  const i = LONG_FIRST.findIndex((s) => file.includes(s));
-  return i < 0 ? LONG_FIRST.length : i;
-}
-
 const filters = process.argv.slice(2);
-const files = find(root)
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort((a, b) => rank(a) - rank(b));
+// The runner sorts the files itself (by path) whatever order they are given in.
+const files = find(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
