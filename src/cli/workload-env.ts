@@ -21,6 +21,16 @@ export interface WorkloadFlags {
   namespace?: string | undefined;
 }
 
+/** The connection part of `hyphae proxy --help` and `hyphae gateway --help`; `whose`: whose join token it is. */
+export function workloadConnectionUsage(whose: string, service: string): string {
+  return `Control plane (flags or the environment of every hyphae process):
+  --control-plane <url>     HYPHAE_CONTROL_PLANE (default ${DEFAULT_CONTROL_PLANE_URL})
+  --token-file <file>       file holding the ${whose} join token (hyphae token create --service <${service}>);
+                            or the token in HYPHAE_TOKEN. Never as a flag (--token is refused: ps shows argv)
+  --ca-file <file>          the control plane's CA bundle (HYPHAE_CA_FILE)
+`;
+}
+
 export function workloadEnv(values: WorkloadFlags): NodeJS.ProcessEnv {
   if (values.token !== undefined) {
     throw new UsageError('--token puts the join token on the command line, where every local user can read it (ps): give --token-file <file>, or HYPHAE_TOKEN');

@@ -5,7 +5,7 @@ import { durationFlag, stringFlag } from '../flags.js';
 import { optionsFromEnv } from '../../mesh/env.js';
 import { DEFAULT_ADMIN, DEFAULT_GATEWAY_TIMING } from '../../gateway/options.js';
 import { startGateway } from '../../gateway/start-gateway.js';
-import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadEnv } from '../workload-env.js';
+import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadConnectionUsage, workloadEnv } from '../workload-env.js';
 
 const usage = `Usage: hyphae gateway --name <gateway> [options]
 
@@ -29,12 +29,7 @@ Options:
   --grace-period <dur>      then connections still open are cut after this (default ${DEFAULT_GATEWAY_TIMING.gracePeriodMs / 1000}s)
   -h, --help                show this help
 
-Control plane (flags or the environment of every hyphae process):
-  --control-plane <url>     HYPHAE_CONTROL_PLANE
-  --token-file <file>       file holding the gateway's join token (hyphae token create --service <service>);
-                            or the token in HYPHAE_TOKEN. Never as a flag (--token is refused: ps shows argv)
-  --ca-file <file>          the control plane's CA bundle (HYPHAE_CA_FILE)
-`;
+${workloadConnectionUsage("gateway's", 'service')}`;
 
 export const gatewayCommand: Command = {
   name: 'gateway',

@@ -2,7 +2,7 @@
 import { apiFlags } from '../api-client.js';
 import { type Command, parseCommandArgs, UsageError } from '../command.js';
 import { durationFlag, intFlag, stringFlag } from '../flags.js';
-import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadEnv } from '../workload-env.js';
+import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadConnectionUsage, workloadEnv } from '../workload-env.js';
 import { optionsFromEnv } from '../../mesh/env.js';
 import { DEFAULT_HEALTH, DEFAULT_OUTBOUND } from '../../proxy/options.js';
 import { startProxy } from '../../proxy/start-proxy.js';
@@ -35,12 +35,7 @@ Options:
                             (callers retry another instance); default: no limit
   -h, --help                show this help
 
-Control plane (flags or the environment of every hyphae process):
-  --control-plane <url>     HYPHAE_CONTROL_PLANE
-  --token-file <file>       file holding the workload's join token (hyphae token create --service <name>);
-                            or the token in HYPHAE_TOKEN. Never as a flag (--token is refused: ps shows argv)
-  --ca-file <file>          the control plane's CA bundle (HYPHAE_CA_FILE)
-`;
+${workloadConnectionUsage("workload's", 'name')}`;
 
 export const proxyCommand: Command = {
   name: 'proxy',
