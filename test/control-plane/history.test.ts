@@ -6,8 +6,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { latencyBucket } from '../../src/core/latency-histogram.js';
-import { statsReportSchema, type StatsReportInput } from '../../src/config/stats.js';
 import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
 import { drain } from '../../src/control-plane/stats/sliced.js';
 import { historySample, StatsHistory, type HistoryView } from '../../src/control-plane/stats/history.js';
@@ -16,9 +14,8 @@ import type { TokenResponse } from '../../src/config/wire.js';
 import { createMesh } from '../../src/index.js';
 import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { waitUntil } from '../helpers/services.js';
+import { hist, report } from '../helpers/stats-reports.js';
 
-const report = (r: Partial<StatsReportInput> & { reporter: string }) => statsReportSchema.parse({ intervalMs: 1000, ...r });
-const hist = (ms: number, n: number): [number, number][] => [[latencyBucket(ms), n]];
 const traffic = (requests: number, errors = 0): TrafficView => ({ rps: requests / 15, requests, errors, successRate: 1 - errors / requests, p50Ms: 1, p99Ms: 2 });
 
 describe('stats history (fake clock)', () => {

@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { MAX_STATS_ROUTES, MAX_STATS_ROUTES_PER_EDGE, statsReportSchema, type StatsReportInput } from '../../src/config/stats.js';
-import { latencyBucket } from '../../src/core/latency-histogram.js';
+import { MAX_STATS_ROUTES, MAX_STATS_ROUTES_PER_EDGE } from '../../src/config/stats.js';
 import { DEFAULT_ROUTE, OTHER_ROUTES } from '../../src/core/route-keys.js';
 import { resourceSchema } from '../../src/config/resources.js';
 import { MemoryRegistry } from '../../src/control-plane/registry/memory-registry.js';
@@ -14,13 +13,9 @@ import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
 import { buildSummary } from '../../src/control-plane/stats/summary.js';
 import { FileStore } from '../../src/control-plane/store/file-store.js';
 import { call, makeTempDir, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { hist, report } from '../helpers/stats-reports.js';
 
-const hist = (ms: number, n: number): [number, number][] => [[latencyBucket(ms), n]];
 const row = (route: string, rule: string | undefined, requests: number, errors = 0, ms = 2) => ({ route, ...(rule !== undefined && { rule }), requests, errors, latency: hist(ms, requests) });
-
-function report(r: Partial<StatsReportInput> & { reporter: string }): ReturnType<typeof statsReportSchema.parse> {
-  return statsReportSchema.parse({ intervalMs: 1000, ...r });
-}
 
 describe('per-route stats in the store and the summary (fake clock)', () => {
   let dir: string;

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { LatencyHistogram, latencyBucket } from '../../src/core/latency-histogram.js';
-import { statsReportSchema, type StatsReportInput } from '../../src/config/stats.js';
+import { LatencyHistogram } from '../../src/core/latency-histogram.js';
 import { MemoryRegistry } from '../../src/control-plane/registry/memory-registry.js';
 import { FileStore } from '../../src/control-plane/store/file-store.js';
 import { StatsStore } from '../../src/control-plane/stats/stats-store.js';
@@ -18,12 +17,7 @@ import { LatencyArena } from '../../src/control-plane/stats/latency-arena.js';
 import { drain, jsonInSlices, runSliced } from '../../src/control-plane/stats/sliced.js';
 import { createMesh } from '../../src/index.js';
 import { call, makeTempDir, percentile, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
-
-function report(r: Partial<StatsReportInput> & { reporter: string }): ReturnType<typeof statsReportSchema.parse> {
-  return statsReportSchema.parse({ intervalMs: 1000, ...r });
-}
-
-const hist = (ms: number, n: number): [number, number][] => [[latencyBucket(ms), n]];
+import { hist, report } from '../helpers/stats-reports.js';
 
 describe('latency histogram', () => {
   it('reads percentiles within 10 % of the exact ones', () => {
