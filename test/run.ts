@@ -36,9 +36,12 @@ const reporter = process.env.HYPHAE_TEST_REPORTER ?? 'spec';
 // Meshes keep a fail-static discovery cache under $XDG_CACHE_HOME: one fresh directory per run, so that
 // runs never see each other's snapshots (control planes on reused ports) and nothing is left behind.
 const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'hyphae-test-cache-'));
+// Node 22.1+ (ignored by 20): every test file and every child it starts compiles the same modules; one
+// compile cache for the run, beside the discovery caches, compiles them once.
+const compileCache = path.join(cacheHome, 'node-compile-cache');
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files], {
   stdio: 'inherit',
-  env: { ...process.env, XDG_CACHE_HOME: cacheHome },
+  env: { ...process.env, XDG_CACHE_HOME: cacheHome, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? compileCache },
 });
 rmSync(cacheHome, { recursive: true, force: true });
 process.exit(r.status ?? 1);

@@ -1,6 +1,6 @@
 /**
  * A `hyphae` sub-command: one file per command under ./commands, listed in
- * ./commands/index.ts. `run` resolves with the exit code; a UsageError means
+ * ./commands/index.ts (with its one-line summary). `run` resolves with the exit code; a UsageError means
  * the command line was wrong (exit 2), any other error a failure (exit 1, or
  * the command's failureExitCode). The codes are listed in docs/usage.md.
  */
@@ -8,8 +8,6 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export interface Command {
   name: string;
-  /** One line, for `hyphae --help`. */
-  summary: string;
   /** The full help text, for `hyphae <name> --help`. */
   usage: string;
   run(args: string[]): Promise<number>;

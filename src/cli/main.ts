@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 /** The `hyphae` command: dispatches to one of ./commands. */
+import nodeModule from 'node:module';
 import { PACKAGE_VERSION } from '../core/version.js';
 import { UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
+
+// Node 22.1+ keeps V8's compiled code of the modules a command loads on disk (the OS temp folder, as tsc
+// does; NODE_DISABLE_COMPILE_CACHE=1 turns it off): every later start of the command skips compiling them
+// again. Before any command's module is imported, which is below, on demand.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -37,17 +43,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${PACKAGE_VERSION}\n`);
     return 0;
   }
-  let command: Command | undefined;
   if (first === 'help') {
-    command = commands.find((c) => c.name === rest[0]);
-    process.stdout.write(command ? command.usage : help());
+    const entry = commands.find((c) => c.name === rest[0]);
+    process.stdout.write(entry ? (await entry.load()).usage : help());
     return 0;
   }
-  command = commands.find((c) => c.name === first);
-  if (!command) {
+  const entry = commands.find((c) => c.name === first);
+  if (!entry) {
     process.stderr.write(`hyphae: unknown command "${first}"\n\n${help()}`);
     return 2;
   }
+  const command: Command = await entry.load();
   try {
     return await command.run(rest);
   } catch (err) {

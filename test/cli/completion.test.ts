@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { declaredOptions } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/commands/index.js';
+import { loadAll } from '../../src/cli/commands/index.js';
 import { makeTempDir } from '../helpers/control-plane.js';
 import { cliPath } from '../helpers/process.js';
 
@@ -62,7 +62,7 @@ describe('hyphae completion', () => {
   });
 
   it('offers exactly the flags each command parses (never --token, which is refused)', async () => {
-    for (const command of commands) {
+    for (const command of await loadAll()) {
       const options = await declaredOptions(command);
       assert.ok(options?.help, `${command.name} hands its flags over before doing anything`);
       const declared = Object.entries(options)

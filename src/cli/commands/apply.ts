@@ -31,7 +31,6 @@ Exit status: 0 applied (or valid, with --dry-run), 1 rejected or failed, 2 bad u
 
 export const applyCommand: Command = {
   name: 'apply',
-  summary: 'create or update resources from YAML or JSON files',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

@@ -38,7 +38,6 @@ interface Status {
 
 export const caCommand: Command = {
   name: 'ca',
-  summary: 'show the mesh CA, rotate its root, retire the old root (admin)',
   usage,
   async run(args) {
     const parsed = parseCommandArgs({

@@ -38,7 +38,6 @@ Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 bad us
 
 export const checkCommand: Command = {
   name: 'check',
-  summary: 'check the control plane, the data plane and the configuration',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

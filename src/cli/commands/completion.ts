@@ -23,10 +23,9 @@ Exit status: 0 printed, 2 bad usage (no shell, or one not supported).
 /** The flags main.ts reads before any command. */
 const TOP_FLAGS = ['--help', '-h', '--version', '-v'];
 
-/** `all`: every command, this one included; given by ./index.ts, which lists them (an import of it would be a cycle). */
-export const completionCommand = (all: () => readonly Command[]): Command => ({
+/** `all`: every command loaded, this one included; given by ./index.ts, which lists them (an import of it would be a cycle). */
+export const completionCommand = (all: () => Promise<readonly Command[]>): Command => ({
   name: 'completion',
-  summary: 'print a bash or zsh completion script',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({ args, strict: true, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
@@ -36,7 +35,7 @@ export const completionCommand = (all: () => readonly Command[]): Command => ({
     }
     const shell = positionals[0];
     if (positionals.length !== 1 || (shell !== 'bash' && shell !== 'zsh')) throw new UsageError('name the shell: hyphae completion bash, or hyphae completion zsh');
-    const specs = await completionSpecs(all());
+    const specs = await completionSpecs(await all());
     process.stdout.write(shell === 'bash' ? bashCompletion(specs, TOP_FLAGS) : zshCompletion(specs, TOP_FLAGS));
     return 0;
   },

@@ -53,7 +53,6 @@ const VERBS = new Set(['get-contexts', 'current-context', 'use-context', 'set-co
 
 export const configCommand: Command = {
   name: 'config',
-  summary: 'contexts: which control plane, CA and token file commands use',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({

@@ -241,7 +241,6 @@ Security:
 
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
-  summary: 'run the control plane (registry, configuration, watch API)',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

@@ -39,7 +39,6 @@ interface Target {
 
 export const deleteCommand: Command = {
   name: 'delete',
-  summary: 'delete resources by name or from files',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({

@@ -28,7 +28,6 @@ ${apiFlagsUsage}
 
 export const describeCommand: Command = {
   name: 'describe',
-  summary: 'details of one service (instances, traffic, config, routes, policies) or gateway',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({

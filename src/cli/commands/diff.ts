@@ -25,7 +25,6 @@ are invalid or rejected, the control plane cannot be reached, or bad usage.
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: 'show what apply would change',
   usage,
   failureExitCode: 2,
   async run(args) {

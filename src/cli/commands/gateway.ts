@@ -33,7 +33,6 @@ ${workloadConnectionUsage("gateway's", 'service')}`;
 
 export const gatewayCommand: Command = {
   name: 'gateway',
-  summary: 'ingress gateway: traffic from outside the mesh, by a Gateway and its Routes',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

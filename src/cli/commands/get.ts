@@ -51,7 +51,6 @@ function what(value: string | undefined): What {
 
 export const getCommand: Command = {
   name: 'get',
-  summary: 'list routes, services, instances or gateways',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({

@@ -39,7 +39,6 @@ ${workloadConnectionUsage("workload's", 'name')}`;
 
 export const proxyCommand: Command = {
   name: 'proxy',
-  summary: 'sidecar for a service in another language: mTLS in, mesh calls out',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

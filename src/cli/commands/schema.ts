@@ -36,7 +36,6 @@ export function resourceJsonSchema(kind?: keyof typeof byKind): Record<string, u
 
 export const schemaCommand: Command = {
   name: 'schema',
-  summary: 'print the JSON Schema of resources (for editors)',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({ args, strict: true, allowPositionals: false, options: { kind: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });

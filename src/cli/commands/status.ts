@@ -30,7 +30,6 @@ interface Health {
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'control plane, services and warnings at a glance',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

@@ -36,7 +36,6 @@ Exit status: 0 stopped by Ctrl-C, --duration or a closed pipe; 1 the tap could n
 
 export const tapCommand: Command = {
   name: 'tap',
-  summary: 'live sample of the requests a service serves',
   usage,
   async run(args) {
     const { values, positionals } = parseCommandArgs({

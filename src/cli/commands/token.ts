@@ -32,7 +32,6 @@ Exit status: 0 done, 1 refused or failed (not found, not admin), 2 bad usage.
 
 export const tokenCommand: Command = {
   name: 'token',
-  summary: 'create, list and revoke join and viewer tokens (admin)',
   usage,
   async run(args) {
     const parsed = parseCommandArgs({

@@ -34,7 +34,6 @@ Exit status: 0 stopped with Ctrl-C (or --once printed), 1 the control plane coul
 
 export const topCommand: Command = {
   name: 'top',
-  summary: 'live per-edge or per-route rps, success rate and latency',
   usage,
   async run(args) {
     const { values } = parseCommandArgs({

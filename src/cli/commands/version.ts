@@ -24,7 +24,6 @@ could not be asked (the client's version is printed first), 2 bad usage.
 
 export const versionCommand: Command = {
   name: 'version',
-  summary: "print the CLI's and the control plane's versions",
   usage,
   async run(args) {
     const { values } = parseCommandArgs({
