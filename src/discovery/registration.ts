@@ -6,7 +6,8 @@
  * A server that starts while the control plane is unreachable keeps serving
  * and keeps trying to register in the background (backoff up to 5 s) until the
  * control plane answers: start() resolves then. Only a refusal (a 4xx: a bad
- * token, an invalid request) ends it, since asking again will not change it.
+ * token, an invalid request) ends it, since asking again will not change it;
+ * but not a quota's 429, which a deregistration or an expiry clears.
  */
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { fullJitter, sleep } from '../core/backoff.js';
@@ -55,10 +56,15 @@ export class Registration {
         return this.#instance!;
       } catch (err) {
         lastErr = err;
-        // A refusal (validation, token) will not get better by retrying.
-        if (err instanceof MeshError && err.code === ErrorCode.CONTROL_PLANE_REJECTED) break;
+        // A refusal (validation, token) will not get better by retrying. A quota (429) will: a deregistration
+        // or a lease's expiry frees a slot, as in a rolling restart whose old instance died without
+        // deregistering; given up on, this instance would serve and never be found.
+        const rejected = err instanceof MeshError && err.code === ErrorCode.CONTROL_PLANE_REJECTED;
+        const quota = rejected && err.details?.status === 429;
+        if (rejected && !quota) break;
         if (i + 1 === attempts) {
-          this.#logger.warn('hyphae: control plane unreachable; the server keeps serving and registers in the background', {
+          const why = quota ? 'control plane refuses the registration for now (a quota)' : 'control plane unreachable';
+          this.#logger.warn(`hyphae: ${why}; the server keeps serving and registers in the background`, {
             service: this.#req.service,
             error: String(err),
           });
