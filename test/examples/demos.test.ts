@@ -41,7 +41,9 @@ async function runDemo(...args: string[]): Promise<{ code: number | null; out: s
 
 const num = (s: string | undefined) => Number(s);
 
-describe('npm run demo -- <name>', () => {
+// Two demos at a time: each has a control plane, ports and a data directory of its own (port 0, a fresh
+// temporary directory), and most of a demo's time is spent waiting on its children and on the mesh's events.
+describe('npm run demo -- <name>', { concurrency: 2 }, () => {
   it('an unknown name lists the demos and exits 2', { timeout: STALL_MS + 60_000 }, async () => {
     const unknown = await runDemo('no-such-demo');
     assert.equal(unknown.code, 2, unknown.out);

@@ -4,6 +4,9 @@
  * a target that refuses the connect is skipped for that connection (the
  * next one is tried), as a balancer's passive health check would. Bytes are
  * piped both ways; a side that ends ends the other once its bytes are through.
+ * `admit`, if given, holds each accepted connection until it resolves: a test
+ * can do something at the moment a client is ready to talk, before a byte of
+ * it reaches the target (a rejection closes the connection).
  */
 import net, { type AddressInfo } from 'node:net';
 
@@ -14,7 +17,11 @@ export interface TcpBalancer {
   close(): Promise<void>;
 }
 
-export async function startTcpBalancer(targets: readonly number[]): Promise<TcpBalancer> {
+export interface TcpBalancerOptions {
+  admit?: () => Promise<void>;
+}
+
+export async function startTcpBalancer(targets: readonly number[], { admit }: TcpBalancerOptions = {}): Promise<TcpBalancer> {
   let next = 0;
   const sent = new Map<number, number>();
   const sockets = new Set<net.Socket>();
@@ -44,7 +51,14 @@ export async function startTcpBalancer(targets: readonly number[]): Promise<TcpB
       });
       upstream.once('error', () => tryTarget(left - 1));
     };
-    tryTarget(targets.length);
+    if (!admit) tryTarget(targets.length);
+    else
+      void admit().then(
+        () => {
+          if (!client.destroyed) tryTarget(targets.length);
+        },
+        () => client.destroy(),
+      );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
