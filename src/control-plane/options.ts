@@ -50,7 +50,7 @@ export interface ControlPlaneOptions {
   bodyLimitBytes?: number;
   /** A connection whose TLS handshake is not done this long after accept is closed. Default 5 s. */
   tlsHandshakeTimeoutMs?: number;
-  /** A request whose headers are not all in this long after its first byte is answered 408 and closed. Default 10 s. */
+  /** A request whose headers are not all in this long after its first byte (a connection's first request: after accept or the TLS handshake) is answered 408 and closed. Default 10 s. */
   headersTimeoutMs?: number;
   /** A request (headers and body) not all in this long after its first byte is answered 408 and closed. Default 30 s. */
   requestTimeoutMs?: number;

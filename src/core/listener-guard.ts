@@ -13,7 +13,11 @@
  *   (`allowHalfOpen`), so `end()` alone leaves the socket to a peer that
  *   never closes its side;
  * - header and request timeouts, checked often enough to mean what they say
- *   (Node checks every 30 s by default, so a 10 s timeout fired at 10..40 s);
+ *   (Node checks every 30 s by default, so a 10 s timeout fired at 10..40 s).
+ *   They also cut a peer that connects, or finishes its TLS handshake, and
+ *   says nothing: Node times a connection's first request from the moment
+ *   HTTP gets the socket, not from its first byte, so no deadline of ours is
+ *   needed for it (docs/architecture.md, "Listeners");
  * - a cap on concurrent connections (net.Server's `maxConnections`: a socket
  *   over it is closed in C++ before any JavaScript object exists), with one
  *   log line when it is reached and one when it clears.

@@ -10,11 +10,11 @@
  *
  * What a wrapped server does not have, added here: a deadline from accept to
  * the first request's headers (listener-guard's HandshakeDeadlines: the TLS
- * handshake plus edge.timeouts.requestHeaders). Node's headersTimeout starts
- * at a request's first byte, and its handshakeTimeout is an idle timer a slow
- * ClientHello resets, so a peer that connects and says nothing, or half-closes
- * at once, would otherwise hold its descriptor for ever (a wrapped server
- * has the mTLS front's first-byte deadline for that; these listeners do not).
+ * handshake plus edge.timeouts.requestHeaders). On an HTTPS port nothing else
+ * bounds the handshake: https.Server's handshakeTimeout is an idle timer (120 s)
+ * a slow ClientHello resets (a wrapped server has the mTLS front's deadline for
+ * that; these listeners do not). On an HTTP port it runs beside Node's header
+ * timer, which also counts a connection's first request from accept.
  * Also the idle keep-alive timeout and the header size limit (Node answers 431).
  */
 import http from 'node:http';

@@ -68,7 +68,7 @@ export interface WrapServerOptions {
   maxConnections?: number;
   /** With mTLS: a connection not through its TLS handshake (or, plaintext, its first byte) this long after accept is closed. Default 5000; 0: none. */
   tlsHandshakeTimeoutMs?: number;
-  /** 408 and close when a request's headers are not in this long after its first byte. Default 10000, unless the server was created with its own; 0: none. */
+  /** 408 and close when a request's headers are not in this long after its first byte (a connection's first request: after the hand-over to HTTP, so a silent peer too). Default 10000, unless the server was created with its own; 0: none. */
   headersTimeoutMs?: number;
   /** The same for the whole request, body included. Default 30000, unless the server was created with its own; 0: none. */
   requestTimeoutMs?: number;

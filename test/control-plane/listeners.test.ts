@@ -12,14 +12,20 @@
  * - the connection cap: excess connections closed at accept, one log line when
  *   reached and one when cleared, open connections unaffected;
  * - slow clients over TLS (our own and `openssl s_client`): 408, then the
- *   socket is destroyed even though the peer never closes its side.
+ *   socket is destroyed even though the peer never closes its side;
+ * - silent peers, over TLS after their handshake and in plain HTTP (the
+ *   `--insecure` API and the metrics listener): answered 408 at the header
+ *   timeout, which Node counts from the moment HTTP gets the connection, and
+ *   destroyed, so they cannot hold the connection cap; a keep-alive client idle
+ *   between requests longer than those timeouts is not cut (keepAliveTimeout).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
-import { fdCount, hostilePeer, slowRequest, waitUntil, within, type Peer, type PeerKind } from '../helpers/hostile-peers.js';
+import { fdCount, hostilePeer, requestsAcrossIdle, slowRequest, waitUntil, watchPeer, within, type Peer, type PeerKind } from '../helpers/hostile-peers.js';
 
 const FD_LIMIT = 200;
 
@@ -33,6 +39,30 @@ function tlsClient(cp: RunningControlPlane): Promise<tls.TLSSocket> {
     s.once('error', reject);
   });
 }
+
+/** A plain TCP client, half-open when the server ends its side. */
+function plainClient(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** One more TLS connection: 'handshake done' (then closed by us), or the error that ended it (closed at accept). */
+function handshakeAttempt(cp: RunningControlPlane): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const s = tls.connect({ port: cp.port, host: '127.0.0.1', servername: 'localhost', ca: cp.ca });
+    s.once('secureConnect', () => {
+      s.destroy();
+      resolve('handshake done');
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+/** The silence test's pause between requests: past the 2 s request timeout (and its 100 ms check), within the 5 s keep-alive timeout. */
+const IDLE_MS = 2_500;
 
 function errorCode(response: string): string | undefined {
   const body = response.slice(response.indexOf('\r\n\r\n') + 4);
@@ -136,24 +166,41 @@ describe('control plane listener, low limits', () => {
     assert.match(cp.child.lines.join('\n'), /reject tls from .*ERR_TLS_HANDSHAKE_TIMEOUT/);
   });
 
+  it('answers a peer that finishes its TLS handshake and then sends nothing 408 at the header timeout, and destroys the socket', async () => {
+    const pid = cp.child.proc.pid!;
+    await waitUntil(() => fdCount(pid) <= baseline, 15_000, 'no connection left from before');
+    // Node times a connection's first request from the moment HTTP gets the socket (here: the end of the
+    // handshake), not from its first byte. One peer reads what it is sent; the other reads nothing, and its
+    // unread 408 keeps its own socket from ever emitting 'end' or 'close': only the server's descriptors tell
+    // that the server let go of it.
+    const reader = watchPeer(await tlsClient(cp));
+    const mute = await tlsClient(cp);
+    mute.on('error', () => {});
+    try {
+      const ended = await within(reader.endedByServer, 15_000);
+      assert.ok(ended !== undefined, `the silent peer is still connected after 15 s; it got ${JSON.stringify(reader.received())}`);
+      assert.match(reader.received(), /^HTTP\/1\.1 408 /);
+      assert.equal(errorCode(reader.received()), 'HYPHAE_ERR_REQUEST_TIMEOUT');
+      assert.ok(ended >= 900, `cut after ${Math.round(ended)} ms, before the 1 s header timeout`);
+      await waitUntil(() => fdCount(pid) <= baseline, 5_000, `descriptors back to ${baseline} (now ${fdCount(pid)})`);
+      assert.equal(mute.destroyed, false, 'the peer that reads nothing still holds its end');
+    } finally {
+      reader.close();
+      mute.destroy();
+    }
+  });
+
+  it('keeps a keep-alive connection that idles between requests longer than the header and request timeouts', async () => {
+    const { statuses, endedByServer } = await requestsAcrossIdle(await tlsClient(cp), 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n', IDLE_MS);
+    assert.deepEqual(statuses, [200, 200, 200]);
+    assert.equal(endedByServer, false);
+  });
+
   it('closes connections over --max-connections at accept, logs it once, keeps the open ones working, and logs when it clears', async () => {
     const pid = cp.child.proc.pid!;
     await waitUntil(() => fdCount(pid) <= baseline, 15_000, 'no connection left from before');
     const open = await Promise.all(Array.from({ length: MAX }, () => tlsClient(cp)));
-    const refused = await Promise.all(
-      Array.from(
-        { length: 4 },
-        () =>
-          new Promise<string>((resolve) => {
-            const s = tls.connect({ port: cp.port, host: '127.0.0.1', servername: 'localhost', ca: cp.ca });
-            s.once('secureConnect', () => {
-              s.destroy();
-              resolve('handshake done');
-            });
-            s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-          }),
-      ),
-    );
+    const refused = await Promise.all(Array.from({ length: 4 }, () => handshakeAttempt(cp)));
     assert.ok(
       refused.every((r) => r !== 'handshake done'),
       refused.join(', '),
@@ -170,6 +217,21 @@ describe('control plane listener, low limits', () => {
     assert.equal((await call(cp.url, 'GET', '/v1/health')).status, 200);
     assert.equal(cp.child.lines.filter((l) => /connection cap reached/.test(l)).length, 1, 'one line for the whole episode');
     assert.equal(cp.child.lines.filter((l) => /connection cap cleared/.test(l)).length, 1);
+  });
+
+  it('silent peers that fill --max-connections are cut at the header timeout, so a client refused at the cap gets in after them', async () => {
+    const pid = cp.child.proc.pid!;
+    await waitUntil(() => fdCount(pid) <= baseline, 15_000, 'no connection left from before');
+    const silent = await Promise.all(Array.from({ length: MAX }, async () => watchPeer(await tlsClient(cp))));
+    try {
+      assert.notEqual(await handshakeAttempt(cp), 'handshake done', 'the silent peers fill the cap');
+      const cut = await within(Promise.all(silent.map((p) => p.endedByServer)), 15_000);
+      assert.ok(cut, 'the silent peers are still connected after 15 s');
+      for (const p of silent) assert.match(p.received(), /^HTTP\/1\.1 408 /);
+      await waitUntil(async () => (await call(cp.url, 'GET', '/v1/health').catch(() => undefined))?.status === 200, 10_000, 'a client served after the silent peers');
+    } finally {
+      for (const p of silent) p.close();
+    }
   });
 
   it('answers a body slower than the request timeout 408 and destroys the socket', async () => {
@@ -212,6 +274,103 @@ describe('control plane listener, low limits', () => {
     } finally {
       clearInterval(timer);
       client.kill('SIGKILL');
+    }
+  });
+});
+
+describe('control plane listeners in plain HTTP (--insecure API, --metrics-listen), low limits', () => {
+  let cp: RunningControlPlane;
+  let metricsPort: number;
+  let baseline: number;
+  const MAX = 4;
+  const METRICS_MAX = 3;
+
+  before(async () => {
+    cp = await startControlPlane({
+      insecure: true,
+      args: ['--headers-timeout', '1s', '--request-timeout', '2s', '--max-connections', String(MAX), '--metrics-listen', '127.0.0.1:0', '--metrics-max-connections', String(METRICS_MAX)],
+    });
+    metricsPort = Number((await cp.child.waitFor(/metrics served at http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 10_000))[1]);
+    baseline = fdCount(cp.child.proc.pid!);
+  });
+  after(async () => {
+    await cp?.stop();
+  });
+
+  it('answers a peer that connects and sends nothing 408 at the header timeout and destroys the socket, on the API and the metrics listener', async () => {
+    const pid = cp.child.proc.pid!;
+    // As over TLS: one peer of each pair reads, the other never does (only the server's descriptors tell).
+    const readers = await Promise.all([cp.port, metricsPort].map(async (port) => watchPeer(await plainClient(port))));
+    const mutes = await Promise.all([cp.port, metricsPort].map((port) => plainClient(port)));
+    try {
+      const ended = await within(Promise.all(readers.map((r) => r.endedByServer)), 15_000);
+      assert.ok(ended, `a silent peer is still connected after 15 s; they got ${JSON.stringify(readers.map((r) => r.received()))}`);
+      for (const [i, r] of readers.entries()) {
+        assert.match(r.received(), /^HTTP\/1\.1 408 /, ['API', 'metrics'][i]);
+        assert.ok(ended[i]! >= 900, `${['API', 'metrics'][i]} cut after ${Math.round(ended[i]!)} ms, before the 1 s header timeout`);
+      }
+      assert.equal(errorCode(readers[0]!.received()), 'HYPHAE_ERR_REQUEST_TIMEOUT');
+      await waitUntil(() => fdCount(pid) <= baseline, 5_000, `descriptors back to ${baseline} (now ${fdCount(pid)})`);
+      assert.deepEqual(
+        mutes.map((m) => m.destroyed),
+        [false, false],
+        'the peers that read nothing still hold their ends',
+      );
+    } finally {
+      for (const r of readers) r.close();
+      for (const m of mutes) m.destroy();
+    }
+  });
+
+  it('still answers a peer that dribbles its headers 408 (the header timeout, from the first byte)', async () => {
+    const pid = cp.child.proc.pid!;
+    await waitUntil(() => fdCount(pid) <= baseline, 15_000, 'no connection left from before');
+    const slow = await Promise.all(
+      [
+        [cp.port, 'GET /v1/health HTTP/1.1\r\nHost: x\r\n'],
+        [metricsPort, 'GET /metrics HTTP/1.1\r\nHost: x\r\n'],
+      ].map(async ([port, head]) => slowRequest(await plainClient(port as number), head as string, `X-Slow: ${'a'.repeat(200)}`, 100)),
+    );
+    try {
+      const ended = await within(Promise.all(slow.map((s) => s.endedByServer)), 15_000);
+      assert.ok(ended, `a dribbling peer is still connected after 15 s; they got ${JSON.stringify(slow.map((s) => s.received()))}`);
+      for (const s of slow) assert.match(s.received(), /^HTTP\/1\.1 408 /);
+      assert.equal(errorCode(slow[0]!.received()), 'HYPHAE_ERR_REQUEST_TIMEOUT');
+      await waitUntil(() => fdCount(pid) <= baseline, 5_000, `descriptors back to ${baseline} (now ${fdCount(pid)})`);
+    } finally {
+      for (const s of slow) s.close();
+    }
+  });
+
+  it('keeps keep-alive connections that idle between requests longer than the header and request timeouts', async () => {
+    const [api, metrics] = await Promise.all([
+      requestsAcrossIdle(await plainClient(cp.port), 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n', IDLE_MS),
+      requestsAcrossIdle(await plainClient(metricsPort), 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n', IDLE_MS),
+    ]);
+    assert.deepEqual(api, { statuses: [200, 200, 200], endedByServer: false });
+    assert.deepEqual(metrics, { statuses: [200, 200, 200], endedByServer: false });
+  });
+
+  it('silent peers that fill either cap are cut at the header timeout, so a client refused at the cap gets in after them', async () => {
+    const pid = cp.child.proc.pid!;
+    await waitUntil(() => fdCount(pid) <= baseline, 15_000, 'no connection left from before');
+    const fill = async (port: number, n: number) => Promise.all(Array.from({ length: n }, async () => watchPeer(await plainClient(port))));
+    const silent = [...(await fill(cp.port, MAX)), ...(await fill(metricsPort, METRICS_MAX))];
+    try {
+      // One more on each is closed at accept, before any byte: the caps are full.
+      for (const port of [cp.port, metricsPort]) {
+        const extra = watchPeer(await plainClient(port));
+        const got = await within(extra.endedByServer, 5_000);
+        extra.close();
+        assert.ok(got !== undefined && extra.received() === '', `port ${port}: not closed at accept (got ${JSON.stringify(extra.received())})`);
+      }
+      const cut = await within(Promise.all(silent.map((p) => p.endedByServer)), 15_000);
+      assert.ok(cut, 'the silent peers are still connected after 15 s');
+      for (const p of silent) assert.match(p.received(), /^HTTP\/1\.1 408 /);
+      await waitUntil(async () => (await call(cp.url, 'GET', '/v1/health').catch(() => undefined))?.status === 200, 10_000, 'the API serves a client after them');
+      await waitUntil(async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined))?.status === 200, 10_000, 'the metrics listener too');
+    } finally {
+      for (const p of silent) p.close();
     }
   });
 });

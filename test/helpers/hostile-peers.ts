@@ -91,29 +91,25 @@ export async function hostilePeer(port: number, kind: PeerKind, byteIntervalMs =
 export interface SlowRequest {
   /** Everything the server sent. */
   received(): string;
-  /** ms since the first byte was sent, when the server ended the connection. */
+  /** ms since the first byte was sent (or, for a silent peer, since it was watched), when the server ended the connection. */
   endedByServer: Promise<number>;
   close(): void;
 }
 
 /**
- * Send `head` at once, then `drip` one byte every `intervalMs` (bounded by its length), on a connection
- * `connect` made (TLS or not, already connected), never finishing the request.
+ * Read everything the server sends on `socket` and tell when it ends the connection. Reading matters: a
+ * server that answers before it closes (Node's 408) leaves those bytes in a socket nobody reads, and such a
+ * socket never emits 'end' or 'close', whatever the server did.
  */
-export function slowRequest(socket: net.Socket, head: string, drip: string, intervalMs: number): SlowRequest {
+export function watchPeer(socket: net.Socket, onEnd: () => void = () => {}): SlowRequest {
   let received = '';
   const started = performance.now();
   let closedByUs = false;
   socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-  socket.write(head);
-  let i = 0;
-  const timer = setInterval(() => {
-    if (i < drip.length && socket.writable) socket.write(drip[i++]!);
-  }, intervalMs);
   const endedByServer = new Promise<number>((resolve) => {
     let done = false;
     const mark = () => {
-      clearInterval(timer);
+      onEnd();
       if (done || closedByUs) return;
       done = true;
       resolve(performance.now() - started);
@@ -127,10 +123,49 @@ export function slowRequest(socket: net.Socket, head: string, drip: string, inte
     endedByServer,
     close() {
       closedByUs = true;
-      clearInterval(timer);
+      onEnd();
       socket.destroy();
     },
   };
+}
+
+/**
+ * Send `head` at once, then `drip` one byte every `intervalMs` (bounded by its length), on a connection
+ * `connect` made (TLS or not, already connected), never finishing the request.
+ */
+export function slowRequest(socket: net.Socket, head: string, drip: string, intervalMs: number): SlowRequest {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (i < drip.length && socket.writable) socket.write(drip[i++]!);
+  }, intervalMs);
+  const peer = watchPeer(socket, () => clearInterval(timer));
+  socket.write(head);
+  return peer;
+}
+
+/**
+ * `count` requests on one keep-alive connection, with an idle pause of `idleMs` before the last: a listener
+ * must keep a connection idle between requests until its keep-alive timeout, whatever its header and request
+ * timeouts. The pause is the scenario (a client that thinks between requests), not a wait for an event; each
+ * answer is waited for with a stall ceiling. Resolves with each answer's status code, then whether the server
+ * had ended the connection by the end (it must not have).
+ */
+export async function requestsAcrossIdle(socket: net.Socket, request: string, idleMs: number, count = 3): Promise<{ statuses: number[]; endedByServer: boolean }> {
+  const peer = watchPeer(socket);
+  let ended = false;
+  void peer.endedByServer.then(() => (ended = true));
+  const statuses = () => [...peer.received().matchAll(/HTTP\/1\.1 (\d{3}) [^\r\n]*\r\n/g)].map((m) => Number(m[1]));
+  try {
+    for (let i = 0; i < count; i++) {
+      if (i === count - 1) await new Promise((resolve) => setTimeout(resolve, idleMs));
+      if (ended) break;
+      socket.write(request);
+      await waitUntil(() => statuses().length > i || ended, 10_000, `answer ${i + 1} of ${count}`);
+    }
+    return { statuses: statuses(), endedByServer: ended };
+  } finally {
+    peer.close();
+  }
 }
 
 /** Open descriptors of a process (Linux). */

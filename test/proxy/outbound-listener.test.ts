@@ -3,7 +3,10 @@
  * anything (DESIGN, security rules): silent, half-closed and slowloris peers
  * are cut at the header timeout and descriptors come back; oversized headers
  * get 431, CONNECT 405, a host that is not a mesh service 502, each with a
- * coded body; and the listener never binds a non-loopback address.
+ * coded body; and the listener never binds a non-loopback address. A silent
+ * peer is answered 408 (Node times a connection's first request from accept),
+ * so silent peers cannot hold the connection cap, while a keep-alive client
+ * idle between requests longer than the timeouts keeps its connection.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -12,8 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { StaticResolver } from '../../src/extend.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { isMeshError } from '../../src/core/errors.js';
+import { createOutboundListener } from '../../src/proxy/outbound-listener.js';
 import { startProxy, type RunningProxy } from '../../src/proxy/start-proxy.js';
-import { fdCount, hostilePeer, slowRequest, waitUntil } from '../helpers/hostile-peers.js';
+import { fdCount, hostilePeer, requestsAcrossIdle, slowRequest, waitUntil, watchPeer } from '../helpers/hostile-peers.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { cliPath, startNode } from '../helpers/process.js';
 
@@ -107,6 +111,49 @@ describe('hyphae proxy outbound listener: the attacker pass', () => {
       loris.close();
     }
     await waitUntil(() => fdCount(process.pid) <= baseline, STALL_MS, 'descriptors back to the baseline');
+  });
+
+  it('keeps a keep-alive connection that idles between requests longer than the header and request timeouts', async () => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // 2.5 s: past the 2 s request timeout, within Node's 5 s keepAliveTimeout.
+    const { statuses, endedByServer } = await requestsAcrossIdle(socket, 'GET http://api/ka HTTP/1.1\r\nHost: api\r\n\r\n', 2_500);
+    assert.deepEqual(statuses, [200, 200, 200]);
+    assert.equal(endedByServer, false);
+  });
+
+  it('silent peers that fill the cap are answered 408 at the header timeout (read or not), so a client refused at the cap gets in after them', async () => {
+    const MAX = 3;
+    const listener = createOutboundListener(proxy.mesh, 'default', { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: 2_000, maxConnections: MAX, maxHeaderSize: 4_096 }, silentLogger);
+    const capped = await listen(listener);
+    const connect = () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ port: capped, host: '127.0.0.1', allowHalfOpen: true });
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      });
+    const connections = () => new Promise<number>((resolve, reject) => listener.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    // Two read what they are sent; one reads nothing, and its unread 408 keeps its own socket from ever
+    // emitting 'end': only the listener's count tells that it let go.
+    const readers = await Promise.all([connect(), connect()].map(async (s) => watchPeer(await s)));
+    const mute = await connect();
+    try {
+      const extra = watchPeer(await connect());
+      await Promise.race([extra.endedByServer, stall('the connection over the cap')]);
+      extra.close();
+      assert.equal(extra.received(), '', 'closed at accept, without an answer');
+      await Promise.race([Promise.all(readers.map((r) => r.endedByServer)), stall('the silent peers')]);
+      for (const r of readers) assert.match(r.received(), /^HTTP\/1\.1 408 /);
+      await waitUntil(async () => (await connections()) === 0, STALL_MS, 'every silent socket destroyed');
+      assert.equal(mute.destroyed, false, 'the peer that reads nothing still holds its end');
+      const served = await rawRequest(capped, { target: 'http://api/after' }, STALL_MS);
+      assert.equal(served.status, 200);
+    } finally {
+      for (const r of readers) r.close();
+      mute.destroy();
+      listener.closeAllConnections();
+      await new Promise((resolve) => listener.close(resolve));
+    }
   });
 
   it('refuses a non-loopback outbound address at start (library and CLI)', async () => {

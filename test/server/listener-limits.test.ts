@@ -4,7 +4,10 @@
  * mTLS front in front of a user's http.Server: the handshake deadline (from
  * accept, first byte included), a peer half-closing before its first byte,
  * header and request timeouts over mTLS and plaintext, the connection cap,
- * and which timeouts wrapServer applies to a server it did not create.
+ * and which timeouts wrapServer applies to a server it did not create. A peer
+ * that finishes its handshake (or sends a first plaintext byte) and then says
+ * nothing is answered 408 at the header timeout: Node counts a connection's
+ * first request from the moment the front hands the socket to HTTP.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -20,7 +23,7 @@ import { frontStats } from '../../src/server/mtls-front.js';
 import { wrapServer, type WrapServerOptions } from '../../src/server/wrap-server.js';
 import { makeTempDir } from '../helpers/control-plane.js';
 import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
-import { hostilePeer, slowRequest, waitUntil, within, type PeerKind } from '../helpers/hostile-peers.js';
+import { hostilePeer, requestsAcrossIdle, slowRequest, waitUntil, watchPeer, within, type PeerKind } from '../helpers/hostile-peers.js';
 
 /** Warnings and infos, kept for assertions. */
 class RecordingLogger implements Logger {
@@ -215,6 +218,43 @@ describe('wrapped server listener', () => {
     again.destroy();
     assert.equal(w.logger.count(/connection cap reached/), 1);
     assert.equal(w.server.maxConnections, 3);
+  });
+
+  it('answers peers that finish their handshake (or send a blank line) and then say nothing 408 at the header timeout, so they cannot hold the cap', async () => {
+    inbound.set('PERMISSIVE');
+    const w = await wrapped({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000, maxConnections: 3 });
+    // A blank line is handed to HTTP (its first byte is plaintext), and HTTP skips it before a request line.
+    const blank = await plainClient(w.port);
+    blank.write('\r\n');
+    const readers = [watchPeer(await mtlsClient(w.port)), watchPeer(blank)];
+    // It reads nothing: its unread 408 keeps its own socket from ever emitting 'end', only the server's count tells.
+    const mute = await mtlsClient(w.port);
+    mute.on('error', () => {});
+    try {
+      await assert.rejects(mtlsClient(w.port), 'the silent peers fill the cap: one more is closed at accept');
+      const ended = await within(Promise.all(readers.map((r) => r.endedByServer)), 10_000);
+      assert.ok(ended, `a silent peer is still connected after 10 s; they got ${JSON.stringify(readers.map((r) => r.received()))}`);
+      for (const [i, r] of readers.entries()) {
+        assert.match(r.received(), /^HTTP\/1\.1 408 /, ['mTLS', 'blank line'][i]);
+        assert.ok(ended[i]! >= 900, `${['mTLS', 'blank line'][i]} cut after ${Math.round(ended[i]!)} ms, before the 1 s header timeout`);
+      }
+      await waitUntil(async () => (await w.connections()) === 0, 5_000, 'every silent socket destroyed');
+      assert.equal(mute.destroyed, false, 'the peer that reads nothing still holds its end');
+      const { statuses } = await requestsAcrossIdle(await mtlsClient(w.port), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 0, 1);
+      assert.deepEqual(statuses, [200], 'a client gets in after them');
+    } finally {
+      for (const r of readers) r.close();
+      mute.destroy();
+    }
+  });
+
+  it('keeps an mTLS keep-alive connection that idles between requests longer than the header and request timeouts', async () => {
+    inbound.set('STRICT');
+    const w = await wrapped({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
+    // 2.5 s: past the 2 s request timeout, within Node's 5 s keepAliveTimeout.
+    const { statuses, endedByServer } = await requestsAcrossIdle(await mtlsClient(w.port), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 2_500);
+    assert.deepEqual(statuses, [200, 200, 200]);
+    assert.equal(endedByServer, false);
   });
 
   it("applies the mesh's header and request timeouts unless the server was created with its own", async () => {

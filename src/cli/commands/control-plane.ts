@@ -51,7 +51,9 @@ Options:
   --tls-handshake-timeout <duration>  close a connection whose TLS handshake is not done this
                          long after accept (default ${DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS / 1000}s)
   --headers-timeout <duration>  answer 408 and close when a request's headers are not all in
-                         this long after its first byte (default ${DEFAULT_HEADERS_TIMEOUT_MS / 1000}s)
+                         this long after its first byte (default ${DEFAULT_HEADERS_TIMEOUT_MS / 1000}s); a connection's
+                         first request counts from accept (TLS: the handshake's end), so a
+                         peer that sends nothing is closed too
   --request-timeout <duration>  the same for the whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)
   --max-instances-per-token <n>  live instances one join token may register; past it 429
                          HYPHAE_ERR_QUOTA_EXCEEDED (default ${DEFAULT_MAX_INSTANCES_PER_TOKEN}; the admin token is not counted)
