@@ -124,7 +124,8 @@ describe('hyphae proxy outbound listener: the attacker pass', () => {
 
   it('silent peers that fill the cap are answered 408 at the header timeout (read or not), so a client refused at the cap gets in after them', async () => {
     const MAX = 3;
-    const listener = createOutboundListener(proxy.mesh, 'default', { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: 2_000, maxConnections: MAX, maxHeaderSize: 4_096 }, silentLogger);
+    // 3 s rather than 1 s: the cap must still be full when the fourth connects, on a busy machine too.
+    const listener = createOutboundListener(proxy.mesh, 'default', { headersTimeoutMs: 3_000, requestTimeoutMs: 6_000, maxConnections: MAX, maxHeaderSize: 4_096 }, silentLogger);
     const capped = await listen(listener);
     const connect = () =>
       new Promise<net.Socket>((resolve, reject) => {
