@@ -15,7 +15,9 @@
  * a slow ClientHello resets (a wrapped server has the mTLS front's deadline for
  * that; these listeners do not). On an HTTP port it runs beside Node's header
  * timer, which also counts a connection's first request from accept.
- * Also the idle keep-alive timeout and the header size limit (Node answers 431).
+ * Also the idle keep-alive timeout, the same idle limit on a connection
+ * where nothing moves (a peer that never reads its answer), and the header
+ * size limit (Node answers 431).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -92,6 +94,12 @@ export class PortListener {
   applyEdge(edge: GatewayEdgeSpec): void {
     applyHttpTimeouts(this.server, edge.timeouts.requestHeaders, edge.timeouts.request);
     this.server.keepAliveTimeout = edge.timeouts.idle;
+    // A connection on which nothing moves either way for `idle`, a request in flight or not, is destroyed.
+    // Node has no such limit by default, and nothing else bounds the answer's way out: a peer that asks for
+    // a large answer and reads none of it held its connection, and through backpressure the gateway's call
+    // to the service, for ever (nginx bounds it with send_timeout and proxy_read_timeout, 60 s). A service
+    // still thinking is bounded sooner by the route's timeout.
+    this.server.timeout = edge.timeouts.idle;
   }
 
   /** A new default certificate (a ClientHello without SNI) after the files changed. */

@@ -3,7 +3,8 @@
  * corpus sent raw (net.connect) is refused or normalized exactly as a wrapped
  * server does, so a policy enforced behind the gateway cannot be walked
  * around through it (mirrors test/server/authz/corpus.test.ts); slowloris,
- * silent and oversized-header peers are cut; and `hyphae gateway` (the CLI,
+ * silent and oversized-header peers are cut, and so is one that never reads a
+ * large answer (after the idle timeout); and `hyphae gateway` (the CLI,
  * a child process) drains on SIGTERM: readyz fails first, the request in
  * flight finishes, exit 0.
  */
@@ -33,6 +34,27 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The size of /public/big: more than every buffer between the app and a peer that reads nothing (the sockets' on loopback, Node's, undici's). */
+const BIG_BYTES = 256 * 1024 * 1024;
+/** How /public/big ended at the app: finished (all written), or closed before (the gateway let go). */
+let bigEnded: Promise<'finished' | 'closed early'> | undefined;
+
+/** Writes BIG_BYTES as the peer takes them (backpressure: never more than a chunk ahead). */
+function bigAnswer(res: http.ServerResponse): void {
+  const chunk = Buffer.alloc(64 * 1024, 120);
+  let sent = 0;
+  bigEnded = new Promise((resolve) => res.once('close', () => resolve(res.writableFinished ? 'finished' : 'closed early')));
+  res.writeHead(200, { 'content-length': String(BIG_BYTES) });
+  const pump = () => {
+    while (sent < BIG_BYTES) {
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
 describe('a gateway listener against hostile input, and the CLI drain', () => {
   let cp: RunningControlPlane;
   let app: Mesh;
@@ -47,6 +69,7 @@ describe('a gateway listener against hostile input, and the CLI drain', () => {
     server = app.wrapServer(
       http.createServer((req, res) => {
         seen.push(req.url!);
+        if (req.url === '/public/big') return void bigAnswer(res);
         const ms = Number(new URL(req.url!, 'http://x').searchParams.get('ms') ?? 0);
         setTimeout(() => res.end('handler'), ms);
       }),
@@ -59,7 +82,7 @@ describe('a gateway listener against hostile input, and the CLI drain', () => {
         apiVersion: API,
         kind: 'Gateway',
         metadata: meta('edge'),
-        spec: { listeners: [{ name: 'http', port: 8080, protocol: 'HTTP' }], edge: { maxRequestHeaderBytes: 4096, timeouts: { requestHeaders: '1s', request: '2s' } } },
+        spec: { listeners: [{ name: 'http', port: 8080, protocol: 'HTTP' }], edge: { maxRequestHeaderBytes: 4096, timeouts: { requestHeaders: '1s', request: '2s', idle: '2s' } } },
       },
       { apiVersion: API, kind: 'Route', metadata: meta('all'), spec: { parentRefs: [{ kind: 'Gateway', name: 'edge' }], rules: [{ backendRefs: [{ name: 'app' }] }] } },
       {
@@ -134,6 +157,29 @@ describe('a gateway listener against hostile input, and the CLI drain', () => {
     }
     // A complete request after them is served as ever.
     assert.equal((await rawExchange(port, 'GET /public/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status, 200);
+  });
+
+  it('a peer that asks for a large answer and never reads it is let go after the idle timeout (nginx send_timeout), and the app with it', async () => {
+    const reader = net.connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => reader.once('connect', resolve));
+    reader.pause();
+    reader.write('GET /public/big HTTP/1.1\r\nHost: x\r\n\r\n');
+    try {
+      await waitUntil(() => bigEnded !== undefined, STALL_MS, 'the request reached the app');
+      // The app's answer is stuck behind a peer that reads nothing: the gateway gives up on it (2 s without
+      // progress), and its call to the app is cancelled. The bound catches a stall; it is not the expected time.
+      assert.equal(await within(bigEnded!, 60_000), 'closed early', 'the gateway let go of the stuck answer');
+      // Read now: what was buffered comes, then the end; far less than the whole answer.
+      let got = 0;
+      reader.on('data', (d: Buffer) => (got += d.length));
+      const ended = new Promise<'closed'>((resolve) => reader.once('close', () => resolve('closed')));
+      reader.on('error', () => {});
+      reader.resume();
+      assert.equal(await within(ended, STALL_MS), 'closed', 'the connection ends');
+      assert.ok(got < BIG_BYTES, `got ${got} of ${BIG_BYTES} bytes`);
+    } finally {
+      reader.destroy();
+    }
   });
 
   it('hyphae gateway (CLI): SIGTERM fails readyz first, finishes the request in flight, exits 0', async () => {
