@@ -54,6 +54,8 @@ export class GatewayRouting {
     this.#edge = edge;
     this.#byPort = compileListenerSelection({ spec });
     this.#hosts = compileGatewayHosts({ metadata: { namespace: gateway.namespace, name: gateway.name }, spec }, routes, (list) => list);
+    // Rate-limit buckets outlive the snapshot: only those of rules this one no longer has go.
+    edge.buckets(gateway).retain(routes);
   }
 
   /** The listener on `port` for a request (by SNI when it came over TLS with one, else by Host), and its routes for Host. */

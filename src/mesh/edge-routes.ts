@@ -14,6 +14,7 @@ import { GatewayConfigWatch } from '../discovery/gateway-config.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
 import { compileRoutePolicy } from '../client/logical/policy.js';
 import { MirrorSender } from '../client/logical/routing/mirror.js';
+import { RateLimitBuckets } from '../client/logical/routing/rate-limit.js';
 import { compileRoutes, type RouteParent, type RouteTable } from '../client/logical/routing/route-table.js';
 import type { Destinations } from './destinations.js';
 
@@ -26,6 +27,8 @@ export class EdgeRoutes {
   readonly #logger: Logger;
   /** Copies that a gateway's routes mirror (RequestMirror), bounded as a destination's are. */
   readonly #mirror = new MirrorSender();
+  /** Each Gateway's LocalRateLimit buckets, kept across its compilations (a route change does not refill them). */
+  readonly #buckets = new Map<string, RateLimitBuckets>();
 
   constructor(stream: WatchStream | undefined, destinations: Destinations, logger: Logger) {
     this.#stream = stream;
@@ -39,10 +42,19 @@ export class EdgeRoutes {
     return new GatewayConfigWatch(this.#stream, namespace, name);
   }
 
+  /** The LocalRateLimit buckets of Gateway `parent`, which its compilations share. */
+  buckets(parent: RouteParent): RateLimitBuckets {
+    const key = `${parent.namespace}/${parent.name}`;
+    let buckets = this.#buckets.get(key);
+    if (buckets === undefined) this.#buckets.set(key, (buckets = new RateLimitBuckets()));
+    return buckets;
+  }
+
   /** `routes` (all attached to `parent`) as one table; a rule that cannot be compiled is left out, and reported in `refused`. */
   compile(routes: readonly RouteResource[], parent: RouteParent, refused: string[] = []): RouteTable {
     return compileRoutes(routes, {
       parent,
+      buckets: this.buckets(parent),
       destination: (namespace, name) => this.#destinations.destination(name, namespace),
       mirror: this.#mirror,
       warn: (message) => {

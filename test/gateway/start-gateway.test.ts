@@ -70,7 +70,7 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
           {
             name: 'limited',
             matches: [{ path: { type: 'PathPrefix', value: '/limited' } }],
-            filters: [{ type: 'LocalRateLimit', localRateLimit: { requests: 2, unit: 'Minute' } }],
+            filters: [{ type: 'LocalRateLimit', localRateLimit: { requests: 2, unit: 'Hour' } }],
             backendRefs: [{ name: 'api' }],
           },
           { name: 'api-all', matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'api' }] },
@@ -158,8 +158,41 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
     assert.deepEqual(statuses, [200, 200, 429, 429]);
     assert.equal((JSON.parse(last.body) as { error: { code: string } }).error.code, 'HYPHAE_ERR_RATE_LIMITED');
     const retryAfter = Number(/retry-after: (\d+)/i.exec(last.headers)?.[1]);
-    assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After in seconds until a token is back, got ${retryAfter}`);
+    // 2 an hour (a token every 30 min, so that no token comes back while the tests run, on a busy machine too).
+    assert.ok(retryAfter > 60 && retryAfter <= 1800, `Retry-After in seconds until a token is back, got ${retryAfter}`);
     assert.equal((await https('api.example.com', '/v1/ok')).status, 200);
+  });
+
+  it('LocalRateLimit: a change to another route leaves the bucket as it was; a new limit starts a full one', async () => {
+    assert.equal((await https('api.example.com', '/limited')).status, 429, 'the bucket is empty (previous test)');
+    const shopRoute = (mark: string) =>
+      route('shop-route', {
+        parentRefs: [{ kind: 'Gateway', name: 'edge', sectionName: 'shop' }],
+        hostnames: ['shop.example.com'],
+        rules: [{ filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-mark', value: mark }] } }], backendRefs: [{ name: 'shop' }] }],
+      });
+    await apply(cp, shopRoute('changed'));
+    await waitUntil(async () => (JSON.parse((await https('shop.example.com', '/mark')).body) as Echo).headers['x-mark'] === 'changed', STALL_MS, 'the change reached the gateway');
+    assert.equal((await https('api.example.com', '/limited')).status, 429, 'another route changed: still no token');
+    const limited = (requests: number) =>
+      route('api-route', {
+        parentRefs: [{ kind: 'Gateway', name: 'edge', sectionName: 'api' }],
+        hostnames: ['api.example.com'],
+        rules: [
+          {
+            name: 'limited',
+            matches: [{ path: { type: 'PathPrefix', value: '/limited' } }],
+            filters: [{ type: 'LocalRateLimit', localRateLimit: { requests, unit: 'Hour' } }],
+            backendRefs: [{ name: 'api' }],
+          },
+          { name: 'api-all', matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'api' }] },
+        ],
+      });
+    await apply(cp, limited(3));
+    const statuses: number[] = [];
+    await waitUntil(async () => (await https('api.example.com', '/limited')).status === 200, STALL_MS, 'the new limit reached the gateway');
+    for (let i = 0; i < 3; i++) statuses.push((await https('api.example.com', '/limited')).status);
+    assert.deepEqual(statuses, [200, 200, 429], 'a full bucket of 3 for the new limit (one taken by the wait)');
   });
 
   it('a request body over edge.maxRequestBodyBytes is refused 413', async () => {

@@ -23,6 +23,7 @@ import type { BackendService } from '../../concrete/backend-service.js';
 import type { Backend } from './backend.js';
 import { compileMatch, type CompiledMatch, type Predicate } from './matchers.js';
 import type { MirrorSender } from './mirror.js';
+import type { RateLimitBuckets } from './rate-limit.js';
 import { CompiledRule } from './rule.js';
 
 /**
@@ -44,6 +45,8 @@ export interface CompileContext {
   warn(message: string): void;
   /** The rule's timeouts and retry policy, merged with the parent Service's (undefined when it sets neither). */
   policy?(rule: RouteRule): RoutePolicy | undefined;
+  /** Where LocalRateLimit buckets outlive a compilation (a gateway's); absent: a new bucket per compilation. */
+  buckets?: RateLimitBuckets;
 }
 
 export interface RouteEntry {
@@ -101,7 +104,7 @@ export function compileRoutes(routes: readonly RouteResource[], ctx: CompileCont
       try {
         const backends = rule.backendRefs.map((ref) => ({ backend: backendOf(ctx, ns, ref), weight: ref.weight }));
         const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' ? [backendOf(ctx, ns, f.requestMirror.backendRef)] : []));
-        compiled = new CompiledRule(routeKey, name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.policy?.(rule));
+        compiled = new CompiledRule(routeKey, name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.policy?.(rule), ctx.buckets);
         matches = rule.matches.map(compileMatch);
       } catch (err) {
         ctx.warn(`hyphae: route ${routeKey} rule ${ruleIndex} is left out: ${(err as Error).message}`);

@@ -12,7 +12,7 @@ import { injectedAbort, injectedDelay } from './fault.js';
 import type { MirrorSender } from './mirror.js';
 import type { RoutePolicy } from '../policy.js';
 import type { RouteCounter, RouteStatsSlot } from '../../../telemetry/traffic.js';
-import { rateLimited, TokenBucket } from './rate-limit.js';
+import { rateLimited, TokenBucket, type RateLimitBuckets } from './rate-limit.js';
 
 export interface WeightedBackend {
   backend: Backend;
@@ -49,7 +49,7 @@ export class CompiledRule implements RouteStatsSlot {
   /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
   readonly policy: RoutePolicy | undefined;
 
-  constructor(route: string, name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, policy?: RoutePolicy) {
+  constructor(route: string, name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, policy?: RoutePolicy, buckets?: RateLimitBuckets) {
     this.name = name;
     this.route = route;
     this.policy = policy;
@@ -89,7 +89,7 @@ export class CompiledRule implements RouteStatsSlot {
           };
           break;
         case 'LocalRateLimit':
-          limit = new TokenBucket(f.localRateLimit.requests, f.localRateLimit.unit);
+          limit = buckets?.get(`${route} ${name}`, f.localRateLimit.requests, f.localRateLimit.unit) ?? new TokenBucket(f.localRateLimit.requests, f.localRateLimit.unit);
           break;
       }
     }
