@@ -17,12 +17,14 @@
  * timer, which also counts a connection's first request from accept.
  * Also the idle keep-alive timeout, the same idle limit on a connection
  * where nothing moves (a peer that never reads its answer), and the header
- * size limit (Node answers 431).
+ * size limit; what the parser refuses (400, 408, 431) is answered with a
+ * coded JSON body (core/client-error.ts).
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type tls from 'node:tls';
+import { answerClientErrors } from '../core/client-error.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, HandshakeDeadlines, applyHttpTimeouts } from '../core/listener-guard.js';
 import type { GatewayEdgeSpec } from '../config/resources/gateway.js';
 import type { Mesh } from '../mesh/mesh.js';
@@ -77,6 +79,14 @@ export class PortListener {
       this.server = http.createServer({ maxHeaderSize: this.maxHeaderSize }, onRequest);
     }
     this.server.on('connection', (raw: Socket) => deadlines.arm(raw));
+    // Node's 400, 408 and 431 have no body; the gateway's carry the code and message of its other errors.
+    const secured = new WeakSet<Socket>();
+    if (protocol === 'HTTPS') this.server.on('secureConnection', (s: Socket) => secured.add(s));
+    answerClientErrors(this.server, {
+      limits: () => ({ headersTimeoutMs: this.server.headersTimeout, requestTimeoutMs: this.server.requestTimeout, maxHeaderSize: this.maxHeaderSize }),
+      // A TLS socket whose handshake did not finish cannot carry an HTTP answer.
+      answerable: (socket) => protocol === 'HTTP' || secured.has(socket),
+    });
     this.server.once('close', () => deadlines.destroyAll());
     mesh.wrapServer(this.server, {
       register: false,

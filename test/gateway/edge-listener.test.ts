@@ -136,6 +136,11 @@ describe('a gateway listener against hostile input, and the CLI drain', () => {
   it('oversized headers are answered 431; a silent peer and a slowloris peer are cut at the header timeout', async () => {
     const big = await rawRequest(port, { target: '/public', headers: [['x-big', 'a'.repeat(8_000)]] });
     assert.equal(big.status, 431);
+    // Coded JSON as the gateway's other errors, not Node's bare status line.
+    assert.deepEqual(JSON.parse(big.body), { error: { code: 'HYPHAE_ERR_BAD_REQUEST', message: 'the request line and headers exceed 4096 bytes' } });
+    const malformed = await rawExchange(port, 'GET /public HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n');
+    assert.equal(malformed.status, 400);
+    assert.match((JSON.parse(malformed.body) as { error: { code: string; message: string } }).error.message, /^malformed HTTP request \(HPE_[A-Z_]+\): /);
 
     const silent = await hostilePeer(port, 'silent');
     const half = await hostilePeer(port, 'half-close');

@@ -9,10 +9,9 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
-import { ErrorCode } from '../../core/errors.js';
-import { applyHttpTimeouts, capConnections, closeWith, HandshakeDeadlines, sampled, type ListenerLimits } from '../../core/listener-guard.js';
+import { answerClientErrors } from '../../core/client-error.js';
+import { applyHttpTimeouts, capConnections, HandshakeDeadlines, sampled, type ListenerLimits } from '../../core/listener-guard.js';
 import { lingerOnClose } from '../../core/lingering-close.js';
-import type { ApiErrorBody } from '../../config/wire.js';
 import { authorize } from '../auth/authorize.js';
 import type { Tokens } from '../auth/tokens.js';
 import { logTarget, sanitize, type EventLog } from '../log.js';
@@ -128,36 +127,12 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
     }
   }
 
-  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => {
+  answerClientErrors(server, {
+    limits: () => ({ headersTimeoutMs: server.headersTimeout, requestTimeoutMs: server.requestTimeout }),
     // A handshake that failed or timed out (logged by 'tlsClientError'): no HTTP answer can go through a socket
     // without a TLS session; written there, it would wait for ever, and the socket with it.
-    if (tls && !secured.has(socket)) {
-      socket.destroy();
-      return;
-    }
-    const message = err.reason ?? err.message;
-    const responding = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || responding?.headersSent) {
-      socket.destroy();
-      return;
-    }
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timeout ? 408 : 400;
-    const body: ApiErrorBody = {
-      error: timeout
-        ? {
-            code: ErrorCode.REQUEST_TIMEOUT,
-            message: `the request was not complete in time (headers within ${server.headersTimeout} ms, the whole request within ${server.requestTimeout} ms)`,
-          }
-        : { code: ErrorCode.BAD_REQUEST, message: `malformed HTTP request (${err.code ?? 'parse error'}): ${message}` },
-    };
-    const json = JSON.stringify(body);
-    log(`reject ${status} from ${socket.remoteAddress ?? '?'}: ${sanitize(body.error.message)}`);
-    // Destroyed, not only ended: the socket is half-open, and end() would leave it to a peer that never closes.
-    closeWith(
-      socket,
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` + `content-length: ${Buffer.byteLength(json)}\r\nconnection: close\r\n\r\n${json}`,
-    );
+    answerable: (socket) => !tls || secured.has(socket),
+    refused: (r, socket) => log(`reject ${r.status} from ${socket.remoteAddress ?? '?'}: ${sanitize(r.message)}`),
   });
 
   return server;
