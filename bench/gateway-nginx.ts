@@ -30,9 +30,10 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { buildDir, cliPath, startNode, type Child } from '../examples/lib/child.js';
+import { censusReader } from './lib/connection-census.js';
 import { joinToken, startFileControlPlane, type BenchSetup } from './lib/control-planes.js';
 import { pinning } from './lib/cpu-pin.js';
 import { compare, edgeOptionsFromArgs, machine, printEdge, summarize, target, UPSTREAM_BODY, type EdgeOptions, type EdgeResult, type EdgeTarget } from './lib/edge-report.js';
@@ -160,10 +161,10 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       return p;
     };
     const targets: (LoadTarget & { labels: string[] })[] = [];
-    const row = async (name: string, origin: string, labels: string[], pids: () => readonly number[], child?: Child) => {
+    const row = async (name: string, origin: string, labels: string[], pids: () => readonly number[], child?: Child, counters?: () => Promise<Record<string, number>>) => {
       const p = pool(origin);
       await untilServed(name, p, origin, child);
-      targets.push({ name, send: poolSend(p, origin), labels, pids });
+      targets.push({ name, send: poolSend(p, origin), labels, pids, ...(counters ? { counters } : {}) });
     };
     const fronts = { http: 'HTTP', https: 'HTTPS' } as const;
     for (const front of ['http', 'https'] as const) {
@@ -176,12 +177,21 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
     if (withGateway) {
       // Loopback only, no admin listener (its default port could be taken); the identity is the service named --name.
       const args = ['gateway', '--name', GATEWAY, '--host', '127.0.0.1', '--admin', 'off'];
-      const gateway = startNode(cliPath, args, { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY) }, pin.proxyLauncher);
+      // The census preload counts the gateway's new connections (bench/lib/connection-census.ts), read per round.
+      const census = `--import=${pathToFileURL(path.join(buildDir, 'bench/lib/connection-census.js')).href}`;
+      const gatewayEnv = { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY), HYPHAE_BENCH_CENSUS: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${census}`.trim() };
+      const gateway = startNode(cliPath, args, gatewayEnv, pin.proxyLauncher);
       // SIGKILL: its graceful drain would only lengthen the bench's end.
       cleanups.push(() => gateway.kill('SIGKILL'));
       const pid = gateway.proc.pid!;
+      const read = censusReader(gateway);
       for (const front of ['http', 'https'] as const) {
-        await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway);
+        // New connections from the load (a TLS handshake each for HTTPS) and to the upstream (mTLS, each a handshake).
+        const counters = async () => {
+          const c = await read();
+          return { 'load->gateway': c.accepted[String(ports[front])] ?? 0, 'gateway->upstream mTLS': c.connected[String(upstreamPort)] ?? 0, 'connect errors': c.connectErrors };
+        };
+        await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway, counters);
       }
     }
 
