@@ -217,7 +217,7 @@ describe('wrapped server listener', () => {
     assert.equal(w.server.maxConnections, 3);
   });
 
-  it("applies the mesh's header and request timeouts unless the server was created with its own", async () => {
+  it("applies the mesh's header, request and keep-alive timeouts unless the server was created with its own", async () => {
     const plain = await wrapped({});
     assert.equal(plain.server.headersTimeout, 10_000);
     assert.equal(plain.server.requestTimeout, 30_000);
@@ -227,6 +227,10 @@ describe('wrapped server listener', () => {
     const given = await wrapped({ headersTimeoutMs: 3_000, requestTimeoutMs: 4_000 }, { requestTimeout: 120_000 });
     assert.equal(given.server.headersTimeout, 3_000, 'options win');
     assert.equal(given.server.requestTimeout, 4_000);
+    // Keep-alive: idle mesh connections are kept 75 s (an mTLS handshake each to re-make), unless the owner chose.
+    assert.equal(plain.server.keepAliveTimeout, 75_000);
+    const ownIdle = await wrapped({}, { keepAliveTimeout: 2_000 });
+    assert.equal(ownIdle.server.keepAliveTimeout, 2_000, "the server's own keep-alive timeout is kept");
     assert.throws(
       () => wrapServer(http.createServer(), { registrar: async () => undefined, logger: new RecordingLogger(), defaults: { labels: {}, drainDelayMs: 0, gracePeriodMs: 0 } }, { maxConnections: -1 }),
       /maxConnections must be a number >= 0/,
