@@ -208,7 +208,13 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
         // New connections from the load (a TLS handshake each for HTTPS) and to the upstream (mTLS, each a handshake).
         const counters = async () => {
           const c = await read();
-          return { 'load->gateway': c.accepted[String(ports[front])] ?? 0, 'gateway->upstream mTLS': c.connected[String(upstreamPort)] ?? 0, 'connect errors': c.connectErrors };
+          return {
+            'load->gateway': c.accepted[String(ports[front])] ?? 0,
+            'gateway->upstream mTLS': c.connected[String(upstreamPort)] ?? 0,
+            'connect errors': c.connectErrors,
+            // A growth, like every counter here: the heap's change over the round.
+            'heap MiB': c.heapUsedMiB ?? 0,
+          };
         };
         await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway, counters);
       }

@@ -21,6 +21,9 @@ export interface Census {
   connected: Record<string, number>;
   /** Connections undici failed to open. */
   connectErrors: number;
+  /** The process's V8 heap in use and its resident set when the census was read (MiB): growth under a steady load shows here. */
+  heapUsedMiB?: number;
+  rssMiB?: number;
 }
 
 const LINE = 'hyphae-census';
@@ -35,7 +38,10 @@ function install(): void {
   dc.subscribe('undici:client:connected', (m) => bump(census.connected, Number((m as { connectParams: { port: string } }).connectParams.port)));
   dc.subscribe('undici:client:connectError', () => census.connectErrors++);
   let seq = 0;
-  process.on('SIGUSR2', () => process.stdout.write(`${LINE} ${++seq} ${JSON.stringify(census)}\n`));
+  process.on('SIGUSR2', () => {
+    const m = process.memoryUsage();
+    process.stdout.write(`${LINE} ${++seq} ${JSON.stringify({ ...census, heapUsedMiB: Math.round(m.heapUsed / 2 ** 20), rssMiB: Math.round(m.rss / 2 ** 20) })}\n`);
+  });
 }
 
 /** Reads a child's census on demand (the child must run with this file as a preload). */
