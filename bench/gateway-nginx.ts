@@ -22,7 +22,10 @@
  * Until `hyphae gateway` exists in the CLI this runs the nginx half alone, says so, and the gateway
  * targets are "pending".
  *
- *   npm run build && node build/bench/gateway-nginx.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin]
+ *   npm run build && node build/bench/gateway-nginx.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin] [--profile DIR]
+ *
+ * --profile DIR: the gateway runs under `--cpu-prof` (slower: not a figure to report), its profile kept in DIR
+ * and summed at the end (bench/lib/cpu-profile.ts, as bench/proxy-pair.ts does for the proxies).
  *
  * Also half of `npm run bench:edges` (bench/edges.ts).
  */
@@ -30,11 +33,13 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
-import { buildDir, cliPath, startNode, type Child } from '../examples/lib/child.js';
+import { buildDir, cliPath, startCommand, startNode, type Child } from '../examples/lib/child.js';
+import { censusReader } from './lib/connection-census.js';
 import { joinToken, startFileControlPlane, type BenchSetup } from './lib/control-planes.js';
 import { pinning } from './lib/cpu-pin.js';
+import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
 import { compare, edgeOptionsFromArgs, machine, printEdge, summarize, target, UPSTREAM_BODY, type EdgeOptions, type EdgeResult, type EdgeTarget } from './lib/edge-report.js';
 import { exitOnSignals } from './lib/exit-on-signal.js';
 import { interleavedRounds, poolSend, type LoadTarget } from './lib/load.js';
@@ -130,6 +135,9 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
   process.on('exit', removeDir);
   const cleanups: (() => Promise<unknown>)[] = [];
   const unpin = pin.pinSelf();
+  /** When the rounds started, and the gateway's profile summary after them (--profile). */
+  let started = 0;
+  let profileReport: (() => Promise<void>) | undefined;
   try {
     const nginx = findNginx();
     if (!nginx) console.log(NGINX_MISSING);
@@ -160,10 +168,10 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       return p;
     };
     const targets: (LoadTarget & { labels: string[] })[] = [];
-    const row = async (name: string, origin: string, labels: string[], pids: () => readonly number[], child?: Child) => {
+    const row = async (name: string, origin: string, labels: string[], pids: () => readonly number[], child?: Child, counters?: () => Promise<Record<string, number>>) => {
       const p = pool(origin);
       await untilServed(name, p, origin, child);
-      targets.push({ name, send: poolSend(p, origin), labels, pids });
+      targets.push({ name, send: poolSend(p, origin), labels, pids, ...(counters ? { counters } : {}) });
     };
     const fronts = { http: 'HTTP', https: 'HTTPS' } as const;
     for (const front of ['http', 'https'] as const) {
@@ -176,16 +184,45 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
     if (withGateway) {
       // Loopback only, no admin listener (its default port could be taken); the identity is the service named --name.
       const args = ['gateway', '--name', GATEWAY, '--host', '127.0.0.1', '--admin', 'off'];
-      const gateway = startNode(cliPath, args, { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY) }, pin.proxyLauncher);
-      // SIGKILL: its graceful drain would only lengthen the bench's end.
-      cleanups.push(() => gateway.kill('SIGKILL'));
+      // The census preload counts the gateway's new connections (bench/lib/connection-census.ts), read per round.
+      const census = `--import=${pathToFileURL(path.join(buildDir, 'bench/lib/connection-census.js')).href}`;
+      const gatewayEnv = { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY), HYPHAE_BENCH_CENSUS: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${census}`.trim() };
+      // --profile DIR: under --cpu-prof (on the command line: NODE_OPTIONS refuses it); slower, not a figure to report.
+      const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=gateway-${process.pid}.cpuprofile`] : [];
+      const [command = process.execPath, ...rest] = [...pin.proxyLauncher, process.execPath, ...prof, cliPath, ...args];
+      const gateway = startCommand(command, rest, gatewayEnv, cliPath);
+      // SIGKILL: its graceful drain would only lengthen the bench's end (with --profile, SIGTERM: node writes the profile on exit).
+      cleanups.push(() => gateway.kill(opts.profileDir ? 'SIGTERM' : 'SIGKILL'));
+      if (opts.profileDir) {
+        const file = path.join(opts.profileDir, `gateway-${process.pid}.cpuprofile`);
+        const roundsStart = () => started;
+        profileReport = async () => {
+          await gateway.kill('SIGTERM');
+          console.log(`\n-- profile of the gateway (${file}), the rounds only, every row's turn included (idle is left out)`);
+          console.log(summarizeProfile(JSON.parse(await readFile(file, 'utf8')) as Profile, 30, performance.now() - roundsStart()));
+        };
+      }
       const pid = gateway.proc.pid!;
+      const read = censusReader(gateway);
       for (const front of ['http', 'https'] as const) {
-        await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway);
+        // New connections from the load (a TLS handshake each for HTTPS) and to the upstream (mTLS, each a handshake).
+        const counters = async () => {
+          const c = await read();
+          return {
+            'load->gateway': c.accepted[String(ports[front])] ?? 0,
+            'gateway->upstream mTLS': c.connected[String(upstreamPort)] ?? 0,
+            'connect errors': c.connectErrors,
+            // A growth, like every counter here: the heap's change over the round.
+            'heap MiB': c.heapUsedMiB ?? 0,
+          };
+        };
+        await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway, counters);
       }
     }
 
+    started = performance.now();
     const results = await interleavedRounds(targets, opts);
+    await profileReport?.();
     const rows = targets.map((t) => summarize(t.name, results.get(t.name)!, t.labels));
     const byName = new Map(rows.map((r) => [r.name, r]));
     const comparisons = [];

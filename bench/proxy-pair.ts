@@ -24,12 +24,13 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { buildDir, cliPath, startCommand, startNode, type Child } from '../examples/lib/child.js';
 import { joinToken, startFileControlPlane } from './lib/control-planes.js';
 import { pinning } from './lib/cpu-pin.js';
 import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
+import { censusReader } from './lib/connection-census.js';
 import { compare, edgeOptionsFromArgs, machine, printEdge, summarize, target, UPSTREAM_BODY, type EdgeOptions, type EdgeResult, type EdgeRow } from './lib/edge-report.js';
 import { exitOnSignals } from './lib/exit-on-signal.js';
 import { interleavedRounds, poolSend, type LoadTarget } from './lib/load.js';
@@ -63,15 +64,17 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     const children: Child[] = [];
     cleanups.push(() => Promise.all(children.map((c) => c.kill())));
     const proxy = async (service: string, args: string[]) => {
-      const env = { HYPHAE_CONTROL_PLANE: cp.urls[0], HYPHAE_CA_FILE: caFile, HYPHAE_TOKEN: await joinToken(cp, service), HYPHAE_DRAIN_DELAY_MS: '0' };
+      // The census preload counts each proxy's new connections (bench/lib/connection-census.ts), read per round.
+      const env = { HYPHAE_CONTROL_PLANE: cp.urls[0], HYPHAE_CA_FILE: caFile, HYPHAE_TOKEN: await joinToken(cp, service), HYPHAE_DRAIN_DELAY_MS: '0', HYPHAE_BENCH_CENSUS: '1' };
       const cli = [cliPath, 'proxy', '--service', service, '--upstream', `127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', ...args];
       // Not through NODE_OPTIONS, which refuses --cpu-prof.
       const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=proxy-${service}-${process.pid}.cpuprofile`] : [];
-      const [command = process.execPath, ...rest] = [...pin.proxyLauncher, process.execPath, ...prof, ...cli];
+      const census = ['--import', pathToFileURL(path.join(buildDir, 'bench/lib/connection-census.js')).href];
+      const [command = process.execPath, ...rest] = [...pin.proxyLauncher, process.execPath, ...prof, ...census, ...cli];
       const child = startCommand(command, rest, env, cliPath);
       children.push(child);
       const m = await child.waitFor(/hyphae proxy: ready .* outbound=(\S+)/);
-      return { child, outbound: m[1]! };
+      return { child, outbound: m[1]!, census: censusReader(child) };
     };
     const server = await proxy('echo', ['--outbound', 'off']);
     // The client side's upstream is never called here: it is the workload whose outbound the load uses.
@@ -85,9 +88,9 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
       return p;
     };
     const targets: (LoadTarget & { labels: string[]; origin: string; pool: Pool; headers?: Record<string, string> })[] = [];
-    const row = (name: string, origin: string, labels: string[], pids?: () => readonly number[], headers?: Record<string, string>) => {
+    const row = (name: string, origin: string, labels: string[], pids?: () => readonly number[], headers?: Record<string, string>, counters?: () => Promise<Record<string, number>>) => {
       const p = pool(origin);
-      const t = { name, send: poolSend(p, origin, headers), labels, origin, pool: p, ...(pids ? { pids } : {}), ...(headers ? { headers } : {}) };
+      const t = { name, send: poolSend(p, origin, headers), labels, origin, pool: p, ...(pids ? { pids } : {}), ...(headers ? { headers } : {}), ...(counters ? { counters } : {}) };
       targets.push(t);
     };
     row(PAIR_ROWS.undici, `http://127.0.0.1:${upstreamPort}`, []);
@@ -99,7 +102,23 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
       row(PAIR_ROWS.nginx, `http://127.0.0.1:${pair.port}`, ['client-side master', 'worker', 'server-side master', 'worker'], () => pair.pids());
     }
     const proxyPids = [client.child.proc.pid!, server.child.proc.pid!];
-    row(PAIR_ROWS.hyphae, `http://${client.outbound}`, ['client side', 'server side'], () => proxyPids, { host: 'echo' });
+    const cpPort = new URL(cp.urls[0]!).port;
+    const outboundPort = client.outbound.slice(client.outbound.lastIndexOf(':') + 1);
+    const sum = (counts: Record<string, number>) => Object.values(counts).reduce((n, k) => n + k, 0);
+    // Each hop's new connections, from both ends: load -> client proxy; client proxy -> server proxy (each an
+    // mTLS handshake on both sides); server proxy -> upstream. A steady load should make none after the first.
+    const hops = async () => {
+      const [c, s] = await Promise.all([client.census(), server.census()]);
+      return {
+        'load->client': c.accepted[outboundPort] ?? 0,
+        'client->server mTLS': sum(c.connected) - (c.connected[cpPort] ?? 0),
+        // The server side runs with --outbound off: everything it accepts comes in on its mTLS listener.
+        'server accepts': sum(s.accepted),
+        'server->upstream': s.connected[String(upstreamPort)] ?? 0,
+        'connect errors': c.connectErrors + s.connectErrors,
+      };
+    };
+    row(PAIR_ROWS.hyphae, `http://${client.outbound}`, ['client side', 'server side'], () => proxyPids, { host: 'echo' }, hops);
 
     // Every row reaches the upstream: a proxy answering on its own (502, 404) would be a fast error, not a figure.
     for (const t of targets) {

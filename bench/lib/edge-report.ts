@@ -112,6 +112,12 @@ export function printEdge(r: EdgeResult): void {
         `${(row.proxyLabels.length ? f(row.proxyCpuUs, 1) : '-').padStart(18)}${(row.proxyLabels.length ? f(row.proxyBusy, 2) : '-').padStart(13)}  ${each || '-'}`,
     );
   }
+  for (const row of r.rows) {
+    // Connections made during each round (bench/lib/connection-census.ts): a steady load should make none.
+    const keys = [...new Set(row.rounds.flatMap((x) => Object.keys(x.counters ?? {})))];
+    if (keys.length === 0) continue;
+    console.log(`${row.name}, per round (${row.rounds.length}): ${keys.map((k) => `${k} ${row.rounds.map((x) => x.counters?.[k] ?? '-').join('/')}`).join('; ')}`);
+  }
   for (const c of r.comparisons) {
     console.log(
       `${c.subject} / ${c.baseline}: req/s ${f(c.rpsRatio, 3)}x (rounds ${f(c.rpsRange[0], 3)}-${f(c.rpsRange[1], 3)}), p99 ${f(c.p99Ratio, 2)}x, proxy CPU/req ${f(c.cpuRatio, 2)}x${c.errors ? ' (requests failed)' : ''}`,

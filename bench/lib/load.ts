@@ -97,11 +97,18 @@ export interface LoadTarget {
   send: () => Promise<void>;
   /** Processes on this target's path whose CPU each round reads from /proc (a proxy's): reported per request in `cpuUs`. */
   pids?: () => readonly number[];
+  /**
+   * Counters on the target's path (a proxy's new connections, bench/lib/connection-census.ts), read before and
+   * after each round: the round's result carries the difference. Read outside the timed load.
+   */
+  counters?: () => Promise<Record<string, number>>;
 }
 
 export interface RoundResult extends LoadResult {
   /** CPU µs per request of each of the target's `pids`, in their order (empty without pids). */
   cpuUs: number[];
+  /** How much each of the target's `counters` grew during the round (absent without counters). */
+  counters?: Record<string, number>;
 }
 
 /**
@@ -120,11 +127,20 @@ export async function interleavedRounds(
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
       // Read per round: a process restarted meanwhile (an nginx worker) is counted from the round it exists in.
+      const before = await t.counters?.();
       const m = await measure(t.pids?.() ?? [], () => runLoad(t.send, { concurrency, durationMs }));
+      const after = await t.counters?.();
       const res: RoundResult = { ...m.result, cpuUs: m.cpuSeconds.map((s) => (s * 1e6) / Math.max(1, m.result.requests)) };
+      if (before && after) res.counters = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]));
       check?.(t, res);
       results.get(t.name)!.push(res);
-      process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s\n`);
+      const counted = res.counters
+        ? ` (${Object.entries(res.counters)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`
+        : '';
+      const cpu = res.cpuUs.length ? `, proxy CPU ${res.cpuUs.map((us) => us.toFixed(0)).join(' + ')} µs/req` : '';
+      process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s${cpu}${counted}\n`);
     }
   }
   return results;

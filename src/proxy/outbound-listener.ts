@@ -21,6 +21,7 @@ import type { Logger } from '../core/logger.js';
 import { applyHttpTimeouts, capConnections, closeWith, sampled } from '../core/listener-guard.js';
 import { forwardToMesh, type MeshRequester } from '../edge/forward-to-mesh.js';
 import { sendEdgeError } from '../edge/error-response.js';
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../server/listener-limits.js';
 import { outboundTarget } from './outbound-target.js';
 import type { ResolvedProxyOptions } from './options.js';
 
@@ -36,7 +37,9 @@ export function createOutboundListener(mesh: MeshRequester, namespace: string, l
     void forwardToMesh(mesh, req, res, target);
   });
   applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
-  // A peer that connects and says nothing is cut at the header timeout; an idle keep-alive one at Node's keepAliveTimeout.
+  // A peer that connects and says nothing is cut at the header timeout; an idle keep-alive one at the keep-alive
+  // timeout, the wrapped servers' (Node's 5 s made an application's client re-connect after every pause of 3 s).
+  server.keepAliveTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   if (limits.maxConnections > 0) {
     capConnections(server, limits.maxConnections, (level, message, fields) => logger[level](`hyphae proxy: outbound ${message}`, fields), 'proxy outbound maxConnections');
   }

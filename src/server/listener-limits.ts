@@ -20,6 +20,19 @@ import {
   type ListenerLimits,
 } from '../core/listener-guard.js';
 
+/** Node's own keepAliveTimeout: a server still carrying it was not tuned by its owner. */
+export const NODE_DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+/**
+ * How long a wrapped server keeps an idle keep-alive connection open. Its `Keep-Alive: timeout=` hint is what
+ * a mesh client's undici pool goes by (it lets the connection go 2 s before), so this is also how long callers
+ * keep their connections to it between bursts. With Node's 5 s, a caller idle for 3 s re-made every
+ * connection, and a mesh connection is an mTLS handshake: an RSA signature on each side, 1-2 ms of CPU,
+ * where the request it carries costs ~0.1 ms (bench:edges, docs/benchmarks.md "Edges"). 75 s is nginx's
+ * keepalive_timeout and the gateway's `edge.timeouts.idle`; Envoy keeps idle connections for an hour.
+ */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 75_000;
+
 /** Each one: 0 turns it off; absent takes the next level's. */
 export type ListenerLimitOptions = Partial<ListenerLimits>;
 
@@ -38,6 +51,8 @@ export function resolveListenerLimits(server: http.Server, options: ListenerLimi
 /** Timeouts and the connection cap on the server itself (the handshake deadline is the mTLS front's). */
 export function applyListenerLimits(server: http.Server, limits: ListenerLimits, logger: Logger): CapStats | undefined {
   applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
+  // The owner's own value stays, as with the header and request timeouts.
+  if (server.keepAliveTimeout === NODE_DEFAULT_KEEP_ALIVE_TIMEOUT_MS) server.keepAliveTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   if (limits.maxConnections === 0) return undefined;
   return capConnections(server, limits.maxConnections, (level, message, fields) => logger[level](`hyphae: ${message}`, fields), 'wrapServer maxConnections');
 }

@@ -252,13 +252,13 @@ describe('wrapped server listener', () => {
   it('keeps an mTLS keep-alive connection that idles between requests longer than the header and request timeouts', async () => {
     inbound.set('STRICT');
     const w = await wrapped({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
-    // 2.5 s: past the 2 s request timeout, within Node's 5 s keepAliveTimeout.
+    // 2.5 s: past the 2 s request timeout, within the 75 s keepAliveTimeout.
     const { statuses, endedByServer } = await requestsAcrossIdle(await mtlsClient(w.port), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 2_500);
     assert.deepEqual(statuses, [200, 200, 200]);
     assert.equal(endedByServer, false);
   });
 
-  it("applies the mesh's header and request timeouts unless the server was created with its own", async () => {
+  it("applies the mesh's header, request and keep-alive timeouts unless the server was created with its own", async () => {
     const plain = await wrapped({});
     assert.equal(plain.server.headersTimeout, 10_000);
     assert.equal(plain.server.requestTimeout, 30_000);
@@ -268,6 +268,10 @@ describe('wrapped server listener', () => {
     const given = await wrapped({ headersTimeoutMs: 3_000, requestTimeoutMs: 4_000 }, { requestTimeout: 120_000 });
     assert.equal(given.server.headersTimeout, 3_000, 'options win');
     assert.equal(given.server.requestTimeout, 4_000);
+    // Keep-alive: idle mesh connections are kept 75 s (an mTLS handshake each to re-make), unless the owner chose.
+    assert.equal(plain.server.keepAliveTimeout, 75_000);
+    const ownIdle = await wrapped({}, { keepAliveTimeout: 2_000 });
+    assert.equal(ownIdle.server.keepAliveTimeout, 2_000, "the server's own keep-alive timeout is kept");
     assert.throws(
       () => wrapServer(http.createServer(), { registrar: async () => undefined, logger: new RecordingLogger(), defaults: { labels: {}, drainDelayMs: 0, gracePeriodMs: 0 } }, { maxConnections: -1 }),
       /maxConnections must be a number >= 0/,
