@@ -16,6 +16,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { answerClientErrors, rawJsonAnswer } from '../core/client-error.js';
 import { ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { applyHttpTimeouts, capConnections, closeWith, sampled } from '../core/listener-guard.js';
@@ -24,11 +25,6 @@ import { sendEdgeError } from '../edge/error-response.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../server/listener-limits.js';
 import { outboundTarget } from './outbound-target.js';
 import type { ResolvedProxyOptions } from './options.js';
-
-function rawAnswer(status: number, reason: string, code: string, message: string, extra = ''): string {
-  const body = JSON.stringify({ error: { code, message } });
-  return `HTTP/1.1 ${status} ${reason}\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-}
 
 export function createOutboundListener(mesh: MeshRequester, namespace: string, limits: ResolvedProxyOptions['outboundLimits'], logger: Logger): http.Server {
   const server = http.createServer({ maxHeaderSize: limits.maxHeaderSize }, (req, res) => {
@@ -45,27 +41,17 @@ export function createOutboundListener(mesh: MeshRequester, namespace: string, l
   }
 
   let refused = 0;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const responding = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || responding?.headersSent) return socket.destroy();
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    const overflow = err.code === 'HPE_HEADER_OVERFLOW';
-    if (sampled(++refused)) logger.warn('hyphae proxy: outbound request refused', { code: err.code ?? 'parse error', refused });
-    closeWith(
-      socket,
-      overflow
-        ? rawAnswer(431, 'Request Header Fields Too Large', ErrorCode.BAD_REQUEST, `the request line and headers exceed ${limits.maxHeaderSize} bytes`)
-        : timeout
-          ? rawAnswer(408, 'Request Timeout', ErrorCode.REQUEST_TIMEOUT, `the request was not complete in time (headers within ${limits.headersTimeoutMs} ms)`)
-          : rawAnswer(400, 'Bad Request', ErrorCode.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`),
-    );
+  answerClientErrors(server, {
+    limits: () => limits,
+    refused: (r) => {
+      if (sampled(++refused)) logger.warn('hyphae proxy: outbound request refused', { status: r.status, message: r.message, refused });
+    },
   });
   server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
     closeWith(
       socket,
-      rawAnswer(
+      rawJsonAnswer(
         405,
-        'Method Not Allowed',
         ErrorCode.METHOD_NOT_ALLOWED,
         'CONNECT is not supported: the mesh does not tunnel TLS; send plain http:// requests through this proxy and the mesh adds mTLS',
         'Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n',
