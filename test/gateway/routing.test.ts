@@ -13,6 +13,7 @@ import { routeResourceSchema } from '../../src/config/resources/route.js';
 import { PARENT_ROUTES } from '../../src/client/logical/routing/route-layer.js';
 import type { RouteTable } from '../../src/client/logical/routing/route-table.js';
 import type { EdgeRoutes } from '../../src/mesh/edge-routes.js';
+import { RateLimitBuckets } from '../../src/client/logical/routing/rate-limit.js';
 import { GatewayRouting } from '../../src/gateway/routing.js';
 
 const spec = gatewaySpecSchema.parse({
@@ -33,7 +34,10 @@ function route(name: string, hostnames: string[] | undefined, backend: string): 
 }
 
 /** Stands for compileRoutes: a "table" that lists its routes' names. */
-const fakeEdge = { compile: (routes: readonly RouteResource[]) => ({ names: routes.map((r) => r.metadata.name) }) as unknown as RouteTable } as unknown as EdgeRoutes;
+const fakeEdge = {
+  compile: (routes: readonly RouteResource[]) => ({ names: routes.map((r) => r.metadata.name) }) as unknown as RouteTable,
+  buckets: () => new RateLimitBuckets(),
+} as unknown as EdgeRoutes;
 
 function tiersFor(routing: GatewayRouting, port: number, sni: string | undefined, host: string): string[][] | undefined {
   const r = routing.resolve(port, sni, host)?.routes;

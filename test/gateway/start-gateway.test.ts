@@ -38,6 +38,23 @@ function route(name: string, spec: object): object {
   return { apiVersion: API, kind: 'Route', metadata: meta(name), spec };
 }
 
+/** api.example.com's routes: /limited at `requests` an hour (a token every 30 min at 2: none comes back while the tests run), /v1 unlimited. */
+function apiRoute(requests: number): object {
+  return route('api-route', {
+    parentRefs: [{ kind: 'Gateway', name: 'edge', sectionName: 'api' }],
+    hostnames: ['api.example.com'],
+    rules: [
+      {
+        name: 'limited',
+        matches: [{ path: { type: 'PathPrefix', value: '/limited' } }],
+        filters: [{ type: 'LocalRateLimit', localRateLimit: { requests, unit: 'Hour' } }],
+        backendRefs: [{ name: 'api' }],
+      },
+      { name: 'api-all', matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'api' }] },
+    ],
+  });
+}
+
 describe('hyphae gateway: routing, edge headers and identity', () => {
   let cp: RunningControlPlane;
   let shop: Backend;
@@ -63,19 +80,7 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
         hostnames: ['shop.example.com'],
         rules: [{ backendRefs: [{ name: 'shop' }] }],
       }),
-      route('api-route', {
-        parentRefs: [{ kind: 'Gateway', name: 'edge', sectionName: 'api' }],
-        hostnames: ['api.example.com'],
-        rules: [
-          {
-            name: 'limited',
-            matches: [{ path: { type: 'PathPrefix', value: '/limited' } }],
-            filters: [{ type: 'LocalRateLimit', localRateLimit: { requests: 2, unit: 'Hour' } }],
-            backendRefs: [{ name: 'api' }],
-          },
-          { name: 'api-all', matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'api' }] },
-        ],
-      }),
+      apiRoute(2),
       route('plain-route', {
         parentRefs: [{ kind: 'Gateway', name: 'edge', sectionName: 'http' }],
         rules: [
@@ -158,7 +163,6 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
     assert.deepEqual(statuses, [200, 200, 429, 429]);
     assert.equal((JSON.parse(last.body) as { error: { code: string } }).error.code, 'HYPHAE_ERR_RATE_LIMITED');
     const retryAfter = Number(/retry-after: (\d+)/i.exec(last.headers)?.[1]);
-    // 2 an hour (a token every 30 min, so that no token comes back while the tests run, on a busy machine too).
     assert.ok(retryAfter > 60 && retryAfter <= 1800, `Retry-After in seconds until a token is back, got ${retryAfter}`);
     assert.equal((await https('api.example.com', '/v1/ok')).status, 200);
   });
@@ -174,21 +178,7 @@ describe('hyphae gateway: routing, edge headers and identity', () => {
     await apply(cp, shopRoute('changed'));
     await waitUntil(async () => (JSON.parse((await https('shop.example.com', '/mark')).body) as Echo).headers['x-mark'] === 'changed', STALL_MS, 'the change reached the gateway');
     assert.equal((await https('api.example.com', '/limited')).status, 429, 'another route changed: still no token');
-    const limited = (requests: number) =>
-      route('api-route', {
-        parentRefs: [{ kind: 'Gateway', name: 'edge', sectionName: 'api' }],
-        hostnames: ['api.example.com'],
-        rules: [
-          {
-            name: 'limited',
-            matches: [{ path: { type: 'PathPrefix', value: '/limited' } }],
-            filters: [{ type: 'LocalRateLimit', localRateLimit: { requests, unit: 'Hour' } }],
-            backendRefs: [{ name: 'api' }],
-          },
-          { name: 'api-all', matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'api' }] },
-        ],
-      });
-    await apply(cp, limited(3));
+    await apply(cp, apiRoute(3));
     const statuses: number[] = [];
     await waitUntil(async () => (await https('api.example.com', '/limited')).status === 200, STALL_MS, 'the new limit reached the gateway');
     for (let i = 0; i < 3; i++) statuses.push((await https('api.example.com', '/limited')).status);

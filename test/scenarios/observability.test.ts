@@ -29,6 +29,17 @@ declare const document: {
 };
 declare const window: unknown;
 
+/** Headless Chromium on a throwaway profile; the demo's control plane has its own CA, which that profile does not trust. */
+function launchChromium(userDataDir: string, viewport?: { width: number; height: number }): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    ignoreHTTPSErrors: true,
+    ...(viewport ? { viewport } : {}),
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
 describe('observability of the running demo', { timeout: 600_000 }, () => {
   let demo: RunningDemo;
 
@@ -186,12 +197,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-chromium-'));
       let context: BrowserContext | undefined;
       try {
-        context = await chromium.launchPersistentContext(userDataDir, {
-          executablePath: '/usr/bin/chromium',
-          headless: true,
-          ignoreHTTPSErrors: true,
-          args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-        });
+        context = await launchChromium(userDataDir);
         const page = await context.newPage();
         const streams: number[] = [];
         page.on('response', (r) => r.url().includes('/v1/stats/stream') && streams.push(r.status()));
@@ -226,14 +232,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
     const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-chromium-'));
     let context: BrowserContext | undefined;
     try {
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: '/usr/bin/chromium',
-        headless: true,
-        // The demo's control plane has its own CA, which this throwaway browser profile does not trust.
-        ignoreHTTPSErrors: true,
-        viewport: { width: 1400, height: 1250 },
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      context = await launchChromium(userDataDir, { width: 1400, height: 1250 });
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
