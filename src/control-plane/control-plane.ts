@@ -214,7 +214,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const derived = options.maxConnections === undefined && opts.maxConnections < DEFAULT_MAX_CONNECTIONS ? ` (below the open-file limit ${openFileLimit()})` : '';
   log(
     `limits max-connections=${opts.maxConnections}${derived}${ca ? ` tls-handshake-timeout=${opts.tlsHandshakeTimeoutMs}ms` : ''}` +
-      ` headers-timeout=${opts.headersTimeoutMs}ms request-timeout=${opts.requestTimeoutMs}ms`,
+      ` headers-timeout=${opts.headersTimeoutMs}ms request-timeout=${opts.requestTimeoutMs}ms send-timeout=${opts.sendTimeoutMs}ms`,
   );
   log(`listening ${url} data=${path.resolve(opts.dataDir)} store=${store.description}${ca ? ` tls-names=${serving!.names.join(',')}` : ' (insecure)'}`);
 

@@ -4,6 +4,7 @@ import { ErrorCode } from '../core/errors.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
 import { parseOrThrow } from '../config/validate.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, defaultMaxConnections } from '../core/listener-guard.js';
+import { DEFAULT_SEND_TIMEOUT_MS } from '../core/send-stall.js';
 import { LOG_FORMATS, type LogFormat, type LogSink } from './log.js';
 import { DEFAULT_METRICS_MAX_CONNECTIONS } from './metrics/metrics-listener.js';
 import { etcdOptionsSchema, type EtcdOptions } from './etcd/etcd-options.js';
@@ -54,6 +55,8 @@ export interface ControlPlaneOptions {
   headersTimeoutMs?: number;
   /** A request (headers and body) not all in this long after its first byte is answered 408 and closed. Default 30 s. */
   requestTimeoutMs?: number;
+  /** A connection with answer bytes waiting (a watch stream's events too), none of which the peer took for this long, is closed. Default 60 s. */
+  sendTimeoutMs?: number;
   /**
    * Connections open at once; more are closed at accept (one log line when reached, one when cleared).
    * Default 4096, lowered to stay below the process's open-file limit.
@@ -147,6 +150,7 @@ const optionsSchema = z
     tlsHandshakeTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS),
     headersTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
     requestTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+    sendTimeoutMs: z.int().min(MIN_LISTENER_TIMEOUT_MS).max(3_600_000).default(DEFAULT_SEND_TIMEOUT_MS),
     maxConnections: z.int().min(1).max(1_000_000).optional(),
     maxInstancesPerToken: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_TOKEN),
     maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),

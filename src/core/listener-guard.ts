@@ -44,6 +44,8 @@ export interface ListenerLimits {
   requestTimeoutMs: number;
   /** Connections open at once; more are closed at accept. */
   maxConnections: number;
+  /** A connection with bytes to send, none of which went out for this long, is destroyed (core/send-stall.ts). */
+  sendTimeoutMs: number;
 }
 
 export type ListenerLog = (level: 'warn' | 'info', message: string, fields: Record<string, unknown>) => void;

@@ -118,6 +118,7 @@ export const meshOptionsSchema = z
         tlsHandshakeTimeoutMs: z.int().min(0).max(600_000).optional(),
         headersTimeoutMs: z.int().min(0).max(600_000).optional(),
         requestTimeoutMs: z.int().min(0).max(3_600_000).optional(),
+        sendTimeoutMs: z.int().min(0).max(3_600_000).optional(),
       })
       .prefault({}),
     /**

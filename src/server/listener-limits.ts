@@ -7,6 +7,7 @@
  */
 import type http from 'node:http';
 import type { Logger } from '../core/logger.js';
+import { DEFAULT_SEND_TIMEOUT_MS, limitSendStalls } from '../core/send-stall.js';
 import {
   applyHttpTimeouts,
   capConnections,
@@ -36,7 +37,7 @@ export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 75_000;
 /** Each one: 0 turns it off; absent takes the next level's. */
 export type ListenerLimitOptions = Partial<ListenerLimits>;
 
-export const LISTENER_LIMIT_OPTIONS = ['maxConnections', 'tlsHandshakeTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs'] as const;
+export const LISTENER_LIMIT_OPTIONS = ['maxConnections', 'tlsHandshakeTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'sendTimeoutMs'] as const;
 
 export function resolveListenerLimits(server: http.Server, options: ListenerLimitOptions, mesh: ListenerLimitOptions): ListenerLimits {
   const pick = (key: keyof ListenerLimits): number | undefined => options[key] ?? mesh[key];
@@ -45,12 +46,16 @@ export function resolveListenerLimits(server: http.Server, options: ListenerLimi
     tlsHandshakeTimeoutMs: pick('tlsHandshakeTimeoutMs') ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
     headersTimeoutMs: pick('headersTimeoutMs') ?? (server.headersTimeout === NODE_DEFAULT_HEADERS_TIMEOUT_MS ? DEFAULT_HEADERS_TIMEOUT_MS : server.headersTimeout),
     requestTimeoutMs: pick('requestTimeoutMs') ?? (server.requestTimeout === NODE_DEFAULT_REQUEST_TIMEOUT_MS ? DEFAULT_REQUEST_TIMEOUT_MS : server.requestTimeout),
+    sendTimeoutMs: pick('sendTimeoutMs') ?? DEFAULT_SEND_TIMEOUT_MS,
   };
 }
 
 /** Timeouts and the connection cap on the server itself (the handshake deadline is the mTLS front's). */
 export function applyListenerLimits(server: http.Server, limits: ListenerLimits, logger: Logger): CapStats | undefined {
   applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
+  limitSendStalls(server, limits.sendTimeoutMs, (socket) =>
+    logger.debug('hyphae: closed a connection whose peer read nothing of its answer', { peer: `${socket.remoteAddress}:${socket.remotePort}`, sendTimeoutMs: limits.sendTimeoutMs }),
+  );
   // The owner's own value stays, as with the header and request timeouts.
   if (server.keepAliveTimeout === NODE_DEFAULT_KEEP_ALIVE_TIMEOUT_MS) server.keepAliveTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   if (limits.maxConnections === 0) return undefined;

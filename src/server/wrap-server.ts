@@ -72,6 +72,8 @@ export interface WrapServerOptions {
   headersTimeoutMs?: number;
   /** The same for the whole request, body included. Default 30000, unless the server was created with its own; 0: none. */
   requestTimeoutMs?: number;
+  /** A connection with answer bytes waiting, none of which the peer took for this long, is closed (nginx's send_timeout; a handler that is only slow is never cut by it). Default 60000; 0: none. */
+  sendTimeoutMs?: number;
 }
 
 export interface WrapServerDeps {

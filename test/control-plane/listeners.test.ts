@@ -134,7 +134,7 @@ describe('control plane listener, low limits', () => {
 
   before(async () => {
     cp = await startControlPlane({
-      args: ['--tls-handshake-timeout', '1s', '--headers-timeout', '1s', '--request-timeout', '2s', '--max-connections', String(MAX)],
+      args: ['--tls-handshake-timeout', '1s', '--headers-timeout', '1s', '--request-timeout', '2s', '--send-timeout', '1s', '--max-connections', String(MAX)],
     });
     baseline = fdCount(cp.child.proc.pid!);
   });
@@ -187,6 +187,53 @@ describe('control plane listener, low limits', () => {
     } finally {
       reader.close();
       mute.destroy();
+    }
+  });
+
+  it("cuts a watch stream whose peer stopped reading at --send-timeout, before the hub's byte limit would", async () => {
+    const pid = cp.child.proc.pid!;
+    const watchCloses = () => cp.child.lines.filter((l) => l.includes('watch close stream=')).length;
+    const closesBefore = watchCloses();
+    const socket = await tlsClient(cp);
+    // A frozen workload: its watch stream opened, then nothing read (a SIGSTOPped process looks the same).
+    socket.pause();
+    socket.on('error', () => {});
+    let closed = false;
+    // Half-open (tlsClient's): the server's FIN shows as 'end', a reset as 'close'.
+    socket.once('end', () => (closed = true));
+    socket.once('close', () => (closed = true));
+    socket.write(`GET /v1/watch?services=stall HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${cp.adminToken}\r\nAccept: text/event-stream\r\n\r\n`);
+    // Each apply changes a Route of ~0.9 MiB on the followed service: its snapshot goes to the stream. 8 of
+    // them: more than the kernel's buffers on the way take (~4 MiB on loopback), less than the 8 MiB the watch
+    // hub lets a stream leave unread before it drops it, so only the send timeout can end this one.
+    const route = (round: number) => ({
+      apiVersion: 'hyphae.dev/v1',
+      kind: 'Route',
+      metadata: { name: 'stall-big' },
+      spec: {
+        parentRefs: [{ name: 'stall' }],
+        rules: Array.from({ length: 64 }, (_, r) => ({
+          matches: [{ headers: Array.from({ length: 14 }, (_, h) => ({ name: `x-h${h}`, value: `${round}-${r}-`.padEnd(1000, 'v') })) }],
+          backendRefs: [{ name: 'stall' }],
+        })),
+      },
+    });
+    try {
+      for (let round = 0; round < 8; round++) {
+        const items = [{ apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'stall' }, spec: {} }, route(round)];
+        const res = await call(cp.url, 'PUT', '/v1/resources', { items });
+        assert.equal(res.status, 200, res.text.slice(0, 500));
+      }
+      // The server lets go of its end (the hub sees its stream close); the peer, paused, learns it when it reads.
+      await waitUntil(() => watchCloses() > closesBefore, 30_000, 'the stuck watch stream cut');
+      assert.doesNotMatch(cp.child.lines.join('\n'), /watch drop/, 'cut by the send timeout, not the byte limit');
+      socket.resume();
+      await waitUntil(() => closed, 30_000, 'the peer sees the end after what was buffered');
+      await waitUntil(() => fdCount(pid) <= baseline, 5_000, `descriptors back to ${baseline} (now ${fdCount(pid)})`);
+    } finally {
+      socket.destroy();
+      await call(cp.url, 'DELETE', '/v1/resources/Route/default/stall-big');
+      await call(cp.url, 'DELETE', '/v1/resources/Service/default/stall');
     }
   });
 

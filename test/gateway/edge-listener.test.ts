@@ -18,7 +18,7 @@ import { normalizeTarget } from '../../src/server/authz/normalize-path.js';
 import type { RunningGateway } from '../../src/gateway/start-gateway.js';
 import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { corpus } from '../helpers/corpus.js';
-import { hostilePeer, slowRequest, waitUntil, within } from '../helpers/hostile-peers.js';
+import { hostilePeer, slowRequest, streamBig, waitUntil, within } from '../helpers/hostile-peers.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { cliPath, startNode } from '../helpers/process.js';
 import { apply, boundPort, meta, startTestGateway } from '../helpers/gateway.js';
@@ -39,22 +39,6 @@ const BIG_BYTES = 256 * 1024 * 1024;
 /** How /public/big ended at the app: finished (all written), or closed before (the gateway let go). */
 let bigEnded: Promise<'finished' | 'closed early'> | undefined;
 
-/** Writes BIG_BYTES as the peer takes them (backpressure: never more than a chunk ahead). */
-function bigAnswer(res: http.ServerResponse): void {
-  const chunk = Buffer.alloc(64 * 1024, 120);
-  let sent = 0;
-  bigEnded = new Promise((resolve) => res.once('close', () => resolve(res.writableFinished ? 'finished' : 'closed early')));
-  res.writeHead(200, { 'content-length': String(BIG_BYTES) });
-  const pump = () => {
-    while (sent < BIG_BYTES) {
-      sent += chunk.length;
-      if (!res.write(chunk)) return void res.once('drain', pump);
-    }
-    res.end();
-  };
-  pump();
-}
-
 describe('a gateway listener against hostile input, and the CLI drain', () => {
   let cp: RunningControlPlane;
   let app: Mesh;
@@ -69,7 +53,7 @@ describe('a gateway listener against hostile input, and the CLI drain', () => {
     server = app.wrapServer(
       http.createServer((req, res) => {
         seen.push(req.url!);
-        if (req.url === '/public/big') return void bigAnswer(res);
+        if (req.url === '/public/big') return void (bigEnded = streamBig(res, BIG_BYTES));
         const ms = Number(new URL(req.url!, 'http://x').searchParams.get('ms') ?? 0);
         setTimeout(() => res.end('handler'), ms);
       }),

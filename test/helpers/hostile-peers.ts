@@ -7,6 +7,7 @@
  * its end by itself. Traffic to 127.0.0.1 only; every loop is bounded.
  */
 import { readdirSync } from 'node:fs';
+import type http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 
@@ -192,4 +193,26 @@ export function within<T>(p: Promise<T>, boundMs: number): Promise<T | undefined
       resolve(v);
     });
   });
+}
+
+/**
+ * Answers `bytes` as the peer takes them (backpressure: never more than a 64 KiB chunk ahead): an answer larger
+ * than every buffer between a handler and a peer that reads nothing. Resolves with how it ended: 'finished'
+ * (all written) or 'closed early' (the connection went first).
+ */
+export function streamBig(res: http.ServerResponse, bytes: number): Promise<'finished' | 'closed early'> {
+  const chunk = Buffer.alloc(64 * 1024, 120);
+  let sent = 0;
+  const ended = new Promise<'finished' | 'closed early'>((resolve) => res.once('close', () => resolve(res.writableFinished ? 'finished' : 'closed early')));
+  res.writeHead(200, { 'content-length': String(bytes) });
+  const pump = () => {
+    while (sent < bytes) {
+      const n = Math.min(chunk.length, bytes - sent);
+      sent += n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+  return ended;
 }

@@ -23,7 +23,7 @@ import { frontStats } from '../../src/server/mtls-front.js';
 import { wrapServer, type WrapServerOptions } from '../../src/server/wrap-server.js';
 import { makeTempDir } from '../helpers/control-plane.js';
 import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
-import { hostilePeer, requestsAcrossIdle, slowRequest, waitUntil, watchPeer, within, type PeerKind } from '../helpers/hostile-peers.js';
+import { hostilePeer, requestsAcrossIdle, slowRequest, streamBig, waitUntil, watchPeer, within, type PeerKind } from '../helpers/hostile-peers.js';
 
 /** Warnings and infos, kept for assertions. */
 class RecordingLogger implements Logger {
@@ -42,6 +42,11 @@ class RecordingLogger implements Logger {
     return this.lines.filter((l) => re.test(l.msg)).length;
   }
 }
+
+/** /big's size: more than every buffer between the handler and a peer that reads nothing (TLS's included). */
+const BIG_BYTES = 64 * 1024 * 1024;
+/** How each /big answer ended at the handler. */
+const bigAnswers: Promise<'finished' | 'closed early'>[] = [];
 
 interface Wrapped {
   server: http.Server;
@@ -67,6 +72,7 @@ describe('wrapped server listener', () => {
     const server = wrapServer(
       // The answer comes after the whole body, as an application that reads it would send it.
       http.createServer(serverOptions, (req, res) => {
+        if (req.url === '/big') return void bigAnswers.push(streamBig(res, BIG_BYTES));
         req.on('end', () => res.end('ok'));
         req.resume();
       }),
@@ -256,6 +262,24 @@ describe('wrapped server listener', () => {
     const { statuses, endedByServer } = await requestsAcrossIdle(await mtlsClient(w.port), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 2_500);
     assert.deepEqual(statuses, [200, 200, 200]);
     assert.equal(endedByServer, false);
+  });
+
+  it('cuts an mTLS peer that asks for a large answer and reads none of it at the send timeout (nginx send_timeout)', async () => {
+    inbound.set('STRICT');
+    const w = await wrapped({ sendTimeoutMs: 1_000 });
+    const socket = await mtlsClient(w.port);
+    socket.pause();
+    socket.on('error', () => {});
+    const before = bigAnswers.length;
+    socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    try {
+      await waitUntil(() => bigAnswers.length > before, 10_000, 'the request reached the handler');
+      // The bound catches a stall; the cut comes about 1 s after the last byte went out.
+      assert.equal(await within(bigAnswers[before]!, 30_000), 'closed early', 'the wrapped server let go of the stuck answer');
+      await waitUntil(async () => (await w.connections()) === 0, 5_000, 'the socket destroyed');
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("applies the mesh's header, request and keep-alive timeouts unless the server was created with its own", async () => {

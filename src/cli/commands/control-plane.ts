@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_INSTANCES_PER_TOKEN,
 } from '../../control-plane/index.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../../core/listener-guard.js';
+import { DEFAULT_SEND_TIMEOUT_MS } from '../../core/send-stall.js';
 import { type Command, parseCommandArgs } from '../command.js';
 import { CONTROL_PLANE_FLAGS, controlPlaneOptions, DEFAULT_DATA_DIR, DEFAULT_METRICS_PORT } from '../control-plane-options.js';
 
@@ -55,6 +56,8 @@ Options:
                          first request counts from accept (TLS: the handshake's end), so a
                          peer that sends nothing is closed too
   --request-timeout <duration>  the same for the whole request, body included (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)
+  --send-timeout <duration>  close a connection whose peer takes none of the answer bytes
+                         waiting for it this long (a watch stream's too; default ${DEFAULT_SEND_TIMEOUT_MS / 1000}s)
   --max-instances-per-token <n>  live instances one join token may register; past it 429
                          HYPHAE_ERR_QUOTA_EXCEEDED (default ${DEFAULT_MAX_INSTANCES_PER_TOKEN}; the admin token is not counted)
   --max-instances-per-service <n>  live instances one service may have, whoever registers

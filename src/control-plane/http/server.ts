@@ -11,6 +11,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { answerClientErrors } from '../../core/client-error.js';
 import { applyHttpTimeouts, capConnections, HandshakeDeadlines, sampled, type ListenerLimits } from '../../core/listener-guard.js';
+import { limitSendStalls } from '../../core/send-stall.js';
 import { lingerOnClose } from '../../core/lingering-close.js';
 import { authorize } from '../auth/authorize.js';
 import type { Tokens } from '../auth/tokens.js';
@@ -57,6 +58,8 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
   // Bound how long a slow client may hold a connection before its request is complete (slowloris);
   // watch streams are unaffected because their GET completes at once.
   applyHttpTimeouts(server, limits.headersTimeoutMs, limits.requestTimeoutMs);
+  // A peer that stops reading (a watch stream's too) would hold its connection and its queued events for ever.
+  limitSendStalls(server, limits.sendTimeoutMs);
   capConnections(server, limits.maxConnections, (level, message, fields) => log(`${level === 'warn' ? 'WARNING ' : ''}${message}`, { component: 'server', ...fields }), '--max-connections');
   /** Sockets through their handshake: only these speak HTTP (https forwards handshake errors to 'clientError' too). */
   const secured = new WeakSet<Socket>();
