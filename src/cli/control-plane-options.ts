@@ -15,6 +15,7 @@ import {
   MIN_LISTENER_TIMEOUT_MS,
   MAX_INSTANCE_QUOTA,
   MAX_STATS_STREAMS,
+  MAX_WATCH_STREAMS,
   type ControlPlaneOptions,
 } from '../control-plane/index.js';
 import { parseTokenSpec } from '../control-plane/auth/configured-tokens.js';
@@ -42,6 +43,7 @@ export const CONTROL_PLANE_FLAGS = {
   'max-instances-per-service': { type: 'string' },
   'max-stats-streams-per-token': { type: 'string' },
   'max-stats-streams': { type: 'string' },
+  'max-watch-streams-per-token': { type: 'string' },
   'stats-history-step': { type: 'string' },
   store: { type: 'string' },
   'etcd-endpoints': { type: 'string' },
@@ -219,6 +221,7 @@ export async function controlPlaneOptions(values: ControlPlaneFlagValues, env: N
     maxInstancesPerService: intFlag('max-instances-per-service', values['max-instances-per-service'], 1, MAX_INSTANCE_QUOTA),
     maxStatsStreamsPerToken: intFlag('max-stats-streams-per-token', values['max-stats-streams-per-token'], 1, MAX_STATS_STREAMS),
     maxStatsStreams: intFlag('max-stats-streams', values['max-stats-streams'], 1, MAX_STATS_STREAMS),
+    maxWatchStreamsPerToken: intFlag('max-watch-streams-per-token', values['max-watch-streams-per-token'], 1, MAX_WATCH_STREAMS),
     statsHistoryStepMs: durationFlag('stats-history-step', values['stats-history-step'], MIN_HISTORY_STEP_MS, MAX_HISTORY_STEP_MS),
     ...(await storeFlags(values, env, warnBeforeStart(logFormat as LogFormat))),
     insecure: values.insecure,

@@ -97,6 +97,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
     tokenValid: (id) => tokens.stillValid(id),
     pushed: (seconds) => metrics.pushed(seconds),
+    maxStreamsPerToken: opts.maxWatchStreamsPerToken,
   });
   const stats = new StatsHub({
     registry,

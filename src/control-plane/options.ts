@@ -22,6 +22,13 @@ export const MIN_LISTENER_TIMEOUT_MS = 100;
 /** Stats streams one token may hold open: a dashboard or two, not a way to make the control plane build summaries. */
 export const DEFAULT_MAX_STATS_STREAMS_PER_TOKEN = 8;
 export const DEFAULT_MAX_STATS_STREAMS = 256;
+/**
+ * Watch streams one join or viewer token may hold open: each instance of a service watches once, so twice the
+ * instances a token may register (a client that reconnects has its old stream counted until the server sees it
+ * gone). Without it one leaked token could take every connection of the cap with streams.
+ */
+export const DEFAULT_MAX_WATCH_STREAMS_PER_TOKEN = 2_048;
+export const MAX_WATCH_STREAMS = 1_000_000;
 /** Upper bound of both flags: each stream is a connection, and a write of every summary. */
 export const MAX_STATS_STREAMS = 100_000;
 /** One point of the dashboard's history per step; 60 are kept (15 minutes at the default). */
@@ -70,6 +77,8 @@ export interface ControlPlaneOptions {
   maxStatsStreamsPerToken?: number;
   /** Stats streams open in all. Default 256. */
   maxStatsStreams?: number;
+  /** Watch streams (`GET /v1/watch`) one join or viewer token may hold open; the admin token has no cap. Default 2,048. */
+  maxWatchStreamsPerToken?: number;
   /** One point of the dashboard's history per step (60 are kept). Default 15 s: 15 minutes. */
   statsHistoryStepMs?: number;
   /** Receives one line per significant event; silent when absent. */
@@ -156,6 +165,7 @@ const optionsSchema = z
     maxInstancesPerService: z.int().min(1).max(MAX_INSTANCE_QUOTA).default(DEFAULT_MAX_INSTANCES_PER_SERVICE),
     maxStatsStreamsPerToken: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS_PER_TOKEN),
     maxStatsStreams: z.int().min(1).max(MAX_STATS_STREAMS).default(DEFAULT_MAX_STATS_STREAMS),
+    maxWatchStreamsPerToken: z.int().min(1).max(MAX_WATCH_STREAMS).default(DEFAULT_MAX_WATCH_STREAMS_PER_TOKEN),
     statsHistoryStepMs: z.int().min(MIN_HISTORY_STEP_MS).max(MAX_HISTORY_STEP_MS).default(HISTORY_STEP_MS),
     log: z.custom<LogSink>((v) => typeof v === 'function', 'must be a function').optional(),
     logFormat: z.enum(LOG_FORMATS).default('text'),

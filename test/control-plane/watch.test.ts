@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Watcher, call, register, startControlPlane, type ErrorResponse, type RunningControlPlane } from '../helpers/control-plane.js';
+import { waitUntil } from '../helpers/hostile-peers.js';
 
 const serviceResource = (name: string, namespace = 'default') => ({
   apiVersion: 'hyphae.dev/v1',
@@ -192,5 +193,38 @@ describe('watch', () => {
     } finally {
       await Promise.all(watchers.map((w) => w.close()));
     }
+  });
+});
+
+describe('watch streams per token', () => {
+  let cp: RunningControlPlane;
+  const open: Watcher[] = [];
+
+  before(async () => {
+    cp = await startControlPlane({ args: ['--max-watch-streams-per-token', '2'] });
+  });
+  after(async () => {
+    await Promise.all(open.map((w) => w.close()));
+    await cp?.stop();
+  });
+
+  it('refuses a join token its streams past --max-watch-streams-per-token with 429, gives a slot back when one closes, never caps the admin', async () => {
+    const token = await cp.joinToken('web');
+    open.push(await Watcher.open(cp.url, ['api'], token), await Watcher.open(cp.url, ['api'], token));
+    const refused: ErrorResponse = await call(cp.url, 'GET', '/v1/watch?services=api', undefined, { token });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error.code, 'HYPHAE_ERR_TOO_MANY_STREAMS');
+    assert.match(refused.body.error.message, /already has 2 watch streams open, the most one token may \(--max-watch-streams-per-token 2\)/);
+    // Another token of the same service has its own count; the admin has none.
+    open.push(await Watcher.open(cp.url, ['api'], await cp.joinToken('web')));
+    for (let i = 0; i < 3; i++) open.push(await Watcher.open(cp.url, ['api']));
+    // A stream that ends gives its slot back once the server has seen it go (the log says so).
+    const closes = () => cp.child.lines.filter((l) => l.includes('watch close stream=')).length;
+    const before = closes();
+    await open.shift()!.close();
+    await waitUntil(() => closes() > before, 10_000, 'the server saw the stream close');
+    const again = await Watcher.open(cp.url, ['api'], token);
+    open.push(again);
+    assert.ok(again.hello.streamId);
   });
 });

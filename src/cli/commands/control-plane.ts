@@ -7,6 +7,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_MAX_STATS_STREAMS,
   DEFAULT_MAX_STATS_STREAMS_PER_TOKEN,
+  DEFAULT_MAX_WATCH_STREAMS_PER_TOKEN,
   DEFAULT_ETCD_PREFIX,
   HISTORY_STEP_MS,
   DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
@@ -65,6 +66,8 @@ Options:
   --max-stats-streams-per-token <n>  live stats streams (the dashboard's) one token may hold
                          open; the admin token counts as one (default ${DEFAULT_MAX_STATS_STREAMS_PER_TOKEN})
   --max-stats-streams <n>  live stats streams open in all (default ${DEFAULT_MAX_STATS_STREAMS})
+  --max-watch-streams-per-token <n>  live watch streams one join or viewer token may hold open;
+                         past it 429 HYPHAE_ERR_TOO_MANY_STREAMS (default ${DEFAULT_MAX_WATCH_STREAMS_PER_TOKEN})
   --stats-history-step <duration>  one point of the dashboard's charts per step; 60 points are kept
                          (default ${HISTORY_STEP_MS / 1000}s: 15 minutes)
   --store <file|etcd>    where configuration and the registry live (default file):

@@ -13,6 +13,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { isGatewayRef, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle, type WatchHello } from '../../config/wire.js';
+import { ErrorCode } from '../../core/errors.js';
+import { HttpError } from '../http/http-error.js';
 import { shortId, type EventLog } from '../log.js';
 import { SSE_HEADERS, SSE_PING, sseEvent } from './sse.js';
 
@@ -38,6 +40,8 @@ export interface WatchHubOptions {
   tokenValid?: (tokenId: string) => boolean;
   /** Told, for each service pushed, the seconds since the first change of the batch reached notify() (metrics). */
   pushed?: (seconds: number) => void;
+  /** Streams one join or viewer token may hold open (the admin token and an insecure caller: no cap). Default: none. */
+  maxStreamsPerToken?: number;
 }
 
 interface Stream {
@@ -68,6 +72,8 @@ export class WatchHub {
   #closed = false;
   /** Services whose snapshot was held back from some stream. */
   #heldServices = new Set<string>();
+  /** Open streams per token (token-bound streams only). */
+  #byToken = new Map<string, number>();
 
   constructor(options: WatchHubOptions) {
     this.#options = options;
@@ -87,8 +93,14 @@ export class WatchHub {
       res.writeHead(503, { connection: 'close' }).end();
       return;
     }
+    const max = this.#options.maxStreamsPerToken;
+    const held = tokenId === undefined ? 0 : (this.#byToken.get(tokenId) ?? 0);
+    if (max !== undefined && held >= max) {
+      throw new HttpError(429, ErrorCode.TOO_MANY_STREAMS, `token ${tokenId} already has ${held} watch streams open, the most one token may (--max-watch-streams-per-token ${max}); close one first`);
+    }
     const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now(), tokenId, identity };
     this.#streams.set(stream.id, stream);
+    if (tokenId !== undefined) this.#byToken.set(tokenId, held + 1);
     res.on('close', () => this.#drop(stream, 'closed by peer'));
     req.socket.setKeepAlive(true, 30_000);
     res.writeHead(200, SSE_HEADERS);
@@ -261,6 +273,11 @@ export class WatchHub {
   #drop(stream: Stream, why: string): void {
     if (this.#streams.get(stream.id) !== stream) return;
     this.#streams.delete(stream.id);
+    if (stream.tokenId !== undefined) {
+      const left = (this.#byToken.get(stream.tokenId) ?? 1) - 1;
+      if (left > 0) this.#byToken.set(stream.tokenId, left);
+      else this.#byToken.delete(stream.tokenId);
+    }
     for (const s of [...stream.services]) this.#unfollow(stream, s);
     const seconds = ((performance.now() - stream.openedAt) / 1000).toFixed(1);
     this.#options.log(`watch close stream=${shortId(stream.id)} after=${seconds}s (${why})`);
