@@ -12,7 +12,7 @@
  * read the stream again. Here the raw header list goes to `writeHead` as a
  * flat list (hop-by-hop fields dropped, hop-by-hop.ts) and each chunk to
  * `res.write`; `false` from it pauses the upstream socket until 'drain'.
- * Measured in docs/benchmarks.md ("The relay on undici's handler API").
+ * Measured in docs/benchmarks.md ("The floor, and the relay on undici's handler API").
  *
  * By hand rather than with stream.pipeline: pipeline makes an AbortController
  * per call and aborts it when the streams finish, and that abort builds a
