@@ -13,7 +13,7 @@ const layers = {
   // The Mesh composes the runtime: everything but the control plane and the CLI.
   mesh: ['core', 'config', 'discovery', 'resilience', 'tls', 'telemetry', 'client', 'server'],
   // The edges of the mesh (docs/architecture.md, "The edges"): forwarding an incoming HTTP request into the
-  // mesh, shared by the proxy and the gateway. It takes a Mesh's `request` through a narrow interface, so it
+  // mesh, shared by the proxy and the gateway. It takes a Mesh's `dispatcher` through a narrow interface, so it
   // needs no more than the deadline context and the error codes.
   edge: ['core', 'resilience'],
   // `hyphae proxy`: a Mesh, a wrapped server and the edge forwarder, composed; nothing in the runtime imports it.
@@ -41,7 +41,7 @@ const entryPoints = [
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and
   // the peers they start by path
   '^bench/[^/]+[.]ts$',
-  '^bench/lib/(echo-server|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer)[.]ts$',
+  '^bench/lib/(echo-server|bare-proxy|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer)[.]ts$',
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)

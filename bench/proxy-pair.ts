@@ -3,6 +3,8 @@
  * two sides, and no proxy at all, in one run, to the same upstream:
  *
  *   undici              undici Pool.request -> node:http upstream (bench/lib/echo-server.ts)
+ *   bare Node pair      undici Pool.request -> bench/lib/bare-proxy.ts client side -> mTLS -> its server side -> the same
+ *                       upstream: http.createServer + undici Pool, https.Server + undici Pool, no mesh logic (the floor)
  *   nginx sidecar pair  undici Pool.request -> nginx (client side) -> mTLS -> nginx (server side) -> the same upstream
  *   hyphae proxy pair   undici Pool.request (Host: echo) -> hyphae proxy "client" (outbound listener)
  *                       -> mTLS, by name, through the client stack -> hyphae proxy "echo" (inbound) -> the same upstream
@@ -39,7 +41,7 @@ import { makeCerts } from './lib/openssl-certs.js';
 
 export const PROXY_PAIR_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupRequests: 30_000, warmupMs: 60_000, rounds: 5, concurrency: 32, pin: false };
 
-export const PAIR_ROWS = { undici: 'undici (no proxy)', nginx: 'nginx sidecar pair (mTLS)', hyphae: 'hyphae proxy pair (mTLS)' } as const;
+export const PAIR_ROWS = { undici: 'undici (no proxy)', bare: 'bare Node pair (mTLS)', nginx: 'nginx sidecar pair (mTLS)', hyphae: 'hyphae proxy pair (mTLS)' } as const;
 
 export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
   const stopSignals = exitOnSignals();
@@ -94,8 +96,17 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
       targets.push(t);
     };
     row(PAIR_ROWS.undici, `http://127.0.0.1:${upstreamPort}`, []);
+    // The bare Node pair and the nginx pair share one set of openssl-made certificates.
+    const certs = await makeCerts(dir);
+    const bare = async (role: 'client' | 'server', next: number) => {
+      const child = startNode(path.join(buildDir, 'bench/lib/bare-proxy.js'), [role, String(next), dir], {}, pin.proxyLauncher);
+      cleanups.push(() => child.kill());
+      return { pid: child.proc.pid!, port: Number((await child.waitFor(/listening (\d+)/))[1]) };
+    };
+    const bareServer = await bare('server', upstreamPort);
+    const bareClient = await bare('client', bareServer.port);
+    row(PAIR_ROWS.bare, `http://127.0.0.1:${bareClient.port}`, ['client side', 'server side'], () => [bareClient.pid, bareServer.pid]);
     if (nginx) {
-      const certs = await makeCerts(dir);
       // mTLS between the sidecars only: the server side calls the workload in clear, as inside a pod.
       const pair = await startSidecarPair(nginx, dir, 'edge-pair', upstreamPort, certs, pin.proxyLauncher);
       cleanups.push(() => pair.stop());
@@ -141,8 +152,10 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     const rows = new Map<string, EdgeRow>(targets.map((t) => [t.name, summarize(t.name, results.get(t.name)!, t.labels)]));
     const hyphae = rows.get(PAIR_ROWS.hyphae)!;
     const nginxRow = rows.get(PAIR_ROWS.nginx);
-    const comparisons = nginxRow ? [compare(hyphae, nginxRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)] : [];
-    const vsNginx = comparisons[0];
+    const bareRow = rows.get(PAIR_ROWS.bare)!;
+    // hyphae against the floor too: what the mesh's code adds above what Node itself costs.
+    const comparisons = nginxRow ? [compare(hyphae, nginxRow), compare(bareRow, nginxRow), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)] : [compare(hyphae, bareRow)];
+    const vsNginx = nginxRow ? comparisons[0] : undefined;
     return {
       title: `proxy pair vs nginx sidecar pair (bench/proxy-pair.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
       setup: [pin.describe, 'one worker per proxy (nginx worker_processes 1; each hyphae proxy one Node process); mTLS between the two sides of each pair; the same node:http upstream'],

@@ -14,21 +14,26 @@
  *   context); elsewhere this function enters a context of its own.
  * - A client that goes away aborts the call (and its body).
  * - A failure is answered 502, 503 or 504 with a coded JSON body (error-response.ts).
+ *
+ * The call goes through the mesh's dispatcher with the relay as its handler (relay.ts): the fast path,
+ * `mesh.request`, would parse the answer's headers into an object and wrap its body in a stream only for
+ * the relay to undo both.
  */
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode } from '../core/errors.js';
+import { splitUrl } from '../core/split-url.js';
 import { DEADLINE_HEADER, parseDeadlineHeader } from '../resilience/deadline.js';
 import { currentRequestContext, RequestContext, runInRequestContext } from '../resilience/request-context.js';
-import { ClientGoneError, clientGone, relayResponse, type ClientGoneSignal } from './relay.js';
+import { ClientGoneError, ResponseRelay, type RelayFailure } from './relay.js';
 import { respondWithError, sendEdgeError } from './error-response.js';
 import { endToEndRequestHeaders, hasRequestBody } from './hop-by-hop.js';
 
-/** What the forwarder needs of a Mesh: its `request` (the fast path), nothing else. */
+/** What the forwarder needs of a Mesh: its dispatcher, nothing else. */
 export interface MeshRequester {
-  request(url: string, options: { method: Dispatcher.HttpMethod; headers: string[]; body: Readable | undefined; signal: ClientGoneSignal }): Promise<Dispatcher.ResponseData>;
+  readonly dispatcher: Dispatcher;
 }
 
 export interface MeshTarget {
@@ -53,38 +58,39 @@ export interface MeshTarget {
  */
 export const REPLACED: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER, 'expect']);
 
-/** Resolves once the answer is under way (or an error answer is sent); it never rejects. */
-export function forwardToMesh(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): Promise<void> {
+/** Sends the request; its answer (or an error answer) follows on `res`. Never throws. */
+export function forwardToMesh(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): void {
   const budget = parseDeadlineHeader(req.headers[DEADLINE_HEADER]);
   if (budget === 0) {
     sendEdgeError(res, 504, ErrorCode.DEADLINE_EXCEEDED, 'the request arrived with no time left (x-hyphae-deadline-ms: 0)');
-    return Promise.resolve();
+    return;
   }
   // A wrapped server's intake made the context already; a plain listener gets one here, only with a budget.
   if (budget === undefined || currentRequestContext() !== undefined) return send(mesh, req, res, target);
   const ctx = new RequestContext(systemClock.now() + budget);
   res.once('close', () => (res.writableFinished ? ctx.end() : ctx.cancel(new ClientGoneError())));
-  return runInRequestContext(ctx, send, mesh, req, res, target);
+  runInRequestContext(ctx, send, mesh, req, res, target);
 }
 
-async function send(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): Promise<void> {
-  const signal = clientGone(res);
+/** A failure before the answer started. The client that left (the relay's own abort) is answered nothing. */
+const answerFailure: RelayFailure = (res, err, relay) => {
+  if (relay.abortReason instanceof ClientGoneError || err instanceof ClientGoneError) return;
+  respondWithError(res, err);
+};
+
+function send(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): void {
+  const body = hasRequestBody(req.headers) ? (target.body ?? req) : undefined;
+  const relay = new ResponseRelay(res, body, answerFailure);
   try {
     const headers = endToEndRequestHeaders(req.rawHeaders, req.headers.connection, target.drop ?? REPLACED);
     const add = target.add;
     if (add !== undefined) for (let i = 0; i < add.length; i++) headers.push(add[i]!);
-    const options = {
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body: hasRequestBody(req.headers) ? (target.body ?? req) : undefined,
-      signal,
-    };
+    // As mesh.request names the call: a request target that is not a path (`*`, absolute form) is split the same way.
+    const { origin, path } = splitUrl(`http://${target.service}${target.path}`);
+    const options = { origin, path, method: req.method as Dispatcher.HttpMethod, headers, body };
     // Object.assign only for an edge that has options of its own: the proxy's calls keep their one shape.
-    const upstream = await mesh.request(`http://${target.service}${target.path}`, target.options === undefined ? options : Object.assign(options, target.options));
-    relayResponse(res, upstream);
+    mesh.dispatcher.dispatch(target.options === undefined ? options : Object.assign(options, target.options), relay);
   } catch (err) {
-    // Nobody is left to read an answer.
-    if (signal.aborted || err instanceof ClientGoneError) return;
-    respondWithError(res, err);
+    relay.onError(err instanceof Error ? err : new Error(String(err)));
   }
 }

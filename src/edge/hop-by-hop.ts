@@ -19,9 +19,16 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'proxy-authenticate',
 ]);
 
+/** Connection's usual values, options of this connection that name no field: no set, no split. */
+function onlyAnOption(value: string): boolean {
+  if (value.length !== 10 && value.length !== 5) return false;
+  const lower = value.toLowerCase();
+  return lower === 'keep-alive' || lower === 'close';
+}
+
 /** The field names a Connection header lists (lower case); undefined when it lists none, the common case. */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || (typeof value === 'string' && onlyAnOption(value))) return undefined;
   let listed: Set<string> | undefined;
   for (const line of Array.isArray(value) ? value : [value]) {
     for (const token of line.split(',')) {
@@ -50,16 +57,34 @@ export function endToEndRequestHeaders(rawHeaders: readonly string[], connection
   return out;
 }
 
-/** The end-to-end fields of a response's headers (undici's object: lower-case names), for `writeHead`. */
-export function endToEndResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const listed = connectionListed(headers.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = value;
+/** The lengths of the HOP_BY_HOP names: a name of another length is end-to-end without being lower-cased. */
+const HOP_BY_HOP_LENGTHS: ReadonlySet<number> = new Set([...HOP_BY_HOP].map((name) => name.length));
+
+/**
+ * The end-to-end fields of a response as undici's core hands them (`rawHeaders`: name, value, ... as
+ * Buffers), as a flat [name, value, ...] list in their order and case, duplicates kept (Node's `writeHead`
+ * takes it as it is): without the hop-by-hop fields and those the Connection header lists. No object is
+ * built on the way, and a field whose name's length is no hop-by-hop name's is never lower-cased.
+ */
+export function endToEndRawResponseHeaders(rawHeaders: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let connection: string | string[] | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toString('latin1');
+    const value = rawHeaders[i + 1]!.toString('latin1');
+    if (HOP_BY_HOP_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') connection = connection === undefined ? value : [...(Array.isArray(connection) ? connection : [connection]), value];
+      if (HOP_BY_HOP.has(lower)) continue;
+    }
+    out.push(name, value);
   }
-  return out;
+  const listed = connectionListed(connection);
+  if (listed === undefined) return out;
+  // Rare: the answer names fields of its own connection. A second pass, as the request side's.
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
 
 /** Whether a request carries a body (RFC 9112 6.3): a framing header says so. A GET without one can be retried. */

@@ -19,7 +19,7 @@ import { DEADLINE_HEADER } from '../resilience/deadline.js';
 import { getRemainingMs, getSignal } from '../server/deadline-intake.js';
 import { IDENTITY_HEADERS } from '../server/peer.js';
 import { endToEndRequestHeaders, hasRequestBody } from '../edge/hop-by-hop.js';
-import { clientGone, relayResponse } from '../edge/relay.js';
+import { ResponseRelay, type RelayFailure } from '../edge/relay.js';
 import { respondWithError, sendEdgeError } from '../edge/error-response.js';
 import { XFCC_HEADER, xfccValue } from './xfcc.js';
 import type { HostPort } from './options.js';
@@ -41,6 +41,22 @@ export function appForwarder(upstream: HostPort, self: () => string | undefined)
   // Loopback: connects are quick, so a dead application shows as a refused connect at once.
   const pool = new Pool(origin, { connectTimeout: 2_000, keepAliveTimeout: 4_000 });
 
+  // A failure before the answer started (one function for every request).
+  const fail: RelayFailure = (res, err, relay) => {
+    // The relay stopped it: the caller left (nobody to answer) or the deadline passed (its reason,
+    // HYPHAE_ERR_DEADLINE_EXCEEDED, is the answer).
+    const reason = relay.abortReason;
+    if (reason !== undefined) {
+      if (!res.destroyed) respondWithError(res, reason);
+      return;
+    }
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+      return sendEdgeError(res, 502, ErrorCode.CONNECT_FAILED, `the application at ${upstream.host}:${upstream.port} does not accept connections`);
+    }
+    respondWithError(res, err);
+  };
+
   const handler: http.RequestListener = (req, res) => {
     const headers = endToEndRequestHeaders(req.rawHeaders, req.headers.connection, REPLACED);
     const xfcc = xfccValue(req, self());
@@ -50,33 +66,16 @@ export function appForwarder(upstream: HostPort, self: () => string | undefined)
       if (remaining <= 0) return sendEdgeError(res, 504, ErrorCode.DEADLINE_EXCEEDED, 'no time left to reach the application');
       headers.push(DEADLINE_HEADER, String(Math.floor(remaining)));
     }
-    // With a deadline, the intake's signal fires at the deadline and when the caller leaves (its context is
-    // cancelled then); without one, only the caller leaving can stop the request.
-    const deadline = getSignal();
-    const signal = deadline ?? clientGone(res);
-    pool
-      .request({
-        path: req.url ?? '/',
-        method: req.method as Dispatcher.HttpMethod,
-        headers,
-        body: hasRequestBody(req.headers) ? req : undefined,
-        signal,
-      })
-      .then(
-        (answer) => relayResponse(res, answer),
-        (err: unknown) => {
-          // The caller left: nobody to answer. The deadline passed: its reason (HYPHAE_ERR_DEADLINE_EXCEEDED) is the answer.
-          if (signal.aborted) {
-            if (!res.destroyed) respondWithError(res, signal.reason);
-            return;
-          }
-          const code = (err as { code?: unknown }).code;
-          if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-            return sendEdgeError(res, 502, ErrorCode.CONNECT_FAILED, `the application at ${upstream.host}:${upstream.port} does not accept connections`);
-          }
-          respondWithError(res, err);
-        },
-      );
+    const body = hasRequestBody(req.headers) ? req : undefined;
+    // The intake's signal (with a deadline) fires at the deadline and when the caller leaves (its context is
+    // cancelled then); the relay also stops the request when the caller leaves, deadline or not.
+    const relay = new ResponseRelay(res, body, fail, getSignal());
+    try {
+      // The relay is the request's undici handler: the answer's raw headers and body go straight to `res` (edge/relay.ts).
+      pool.dispatch({ path: req.url ?? '/', method: req.method as Dispatcher.HttpMethod, headers, body }, relay);
+    } catch (err) {
+      relay.onError(err instanceof Error ? err : new Error(String(err)));
+    }
   };
   return { handler, pool, close: () => pool.close() };
 }
