@@ -94,6 +94,36 @@ describe('per-route stats in the store and the summary (fake clock)', () => {
     assert.equal(stats.add(report({ reporter: 'wide-process', service: 'web', edges: [{ destination: 'api', requests: 11, errors: 0, latency: hist(2, 11), routes: rows }] })), false);
     assert.equal(stats.dropped['reporter-full'], 1);
   });
+
+  it("a Gateway's edge is keyed as the summary names the Gateway parent (Gateway/ns/name), apart from a same-named Service", async () => {
+    const stats = new StatsStore({ now: clock });
+    const gwRow = row('default/gw-route', 'web', 4, 1);
+    assert.equal(
+      stats.add(
+        report({
+          reporter: 'gateway-process-1',
+          service: 'edge',
+          edges: [
+            { destination: 'edge', kind: 'Gateway', requests: 4, errors: 1, latency: hist(2, 4), routes: [gwRow] },
+            { destination: 'edge', requests: 2, errors: 0, latency: hist(2, 2), routes: [row(DEFAULT_ROUTE, undefined, 2)] },
+          ],
+        }),
+      ),
+      true,
+    );
+    const s = buildSummary({ registry, store, stats, now: clock }, 10_000);
+    assert.deepEqual(
+      s.edges.map((e) => [e.destination, e.requests]),
+      [
+        ['Gateway/default/edge', 4],
+        ['default/edge', 2],
+      ],
+    );
+    assert.deepEqual(
+      s.routeTraffic.filter((r) => r.destination === 'Gateway/default/edge').map((r) => [r.route, r.rule, r.requests, r.errors]),
+      [['default/gw-route', 'web', 4, 1]],
+    );
+  });
 });
 
 describe('per-route rows of POST /v1/stats on a real control plane', () => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { isMeshError, ErrorCode } from '../../../../src/core/errors.js';
+import { waitUntil } from '../../../helpers/hostile-peers.js';
 import { startEchoServer, type EchoServer } from '../../../helpers/labelled-servers.js';
 import { route } from './helpers.js';
 import { TestMesh } from './test-mesh.js';
@@ -247,6 +248,35 @@ describe('route layer (real loopback servers)', () => {
     const names = new Set<string>();
     for (let i = 0; i < 40; i++) names.add((await m.json('http://api/x')).name);
     assert.deepEqual([...names].sort(), ['next', 'v2']);
+  });
+
+  it("a split across services counts each call against its backend's limit: api-next's full limit refuses only api-next's calls", async () => {
+    m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin', limits: { maxConcurrent: 1, maxPending: 0 } } });
+    // api's own limit is 1 too: a call to api-next must not take api's slot.
+    m.resolver.configure('api', {
+      config: { loadBalancer: 'round_robin', subsets: SUBSETS, limits: { maxConcurrent: 1, maxPending: 0 } },
+      routes: [
+        route('r', [
+          { name: 'to-next', matches: [{ path: { type: 'PathPrefix', value: '/next' } }], backendRefs: [{ name: 'api-next' }] },
+          { name: 'to-api', backendRefs: [{ name: 'api', subset: 'v2' }] },
+        ]),
+      ],
+    });
+    next.hold = true;
+    const held = m.request('http://api/next/held');
+    await waitUntil(() => next.received.length === 1, 10_000, 'the first call reaches api-next');
+    try {
+      await assert.rejects(m.request('http://api/next/second'), (err: unknown) => {
+        assert.ok(isMeshError(err, ErrorCode.CONCURRENCY_LIMIT), String(err));
+        assert.match(err.message, /too many calls to api-next:/);
+        return true;
+      });
+      assert.equal((await m.json('http://api/other')).name, 'v2', "api's slot is free while api-next's is taken");
+    } finally {
+      next.release();
+    }
+    assert.equal((await held).statusCode, 200);
+    m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin' } });
   });
 
   it('a backend in a service the mesh does not know fails with NO_ENDPOINTS naming it', async () => {
