@@ -156,6 +156,9 @@ describe('per-route rows of POST /v1/stats on a real control plane', () => {
         // Rows that do not add up to their edge: the edge's figures would disagree with its routes'.
         edge([row('default/api-routes', 'items', 2, 1)], 3, 0),
         edge([{ route: 'default/api-routes', rule: 'items', requests: 2, errors: 3, latency: hist(2, 1) }], 2, 3),
+        // An edge's kind is a Gateway or nothing (a Service): nothing else names a parent.
+        { ...edge([row('default/api-routes', 'items', 1)], 1), kind: 'Service' },
+        { ...edge([row('default/api-routes', 'items', 1)], 1), kind: 'gateway/../x' },
       ],
     });
     assert.equal(malformed.status, 400);
@@ -169,6 +172,8 @@ describe('per-route rows of POST /v1/stats on a real control plane', () => {
       'edges[2].routes',
       'edges[3].routes[0].errors',
       'edges[3].routes[0].latency',
+      'edges[4].kind',
+      'edges[5].kind',
     ]) {
       assert.ok(malformed.paths.includes(p), `${p} in ${malformed.paths.join(', ')}`);
     }
