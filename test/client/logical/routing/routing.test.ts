@@ -279,6 +279,25 @@ describe('route layer (real loopback servers)', () => {
     m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin' } });
   });
 
+  it("a split across services spends the backend's retry budget: api-next's empty budget stops its retries, api's calls still retry", async () => {
+    // api-next allows no retry at all; api the defaults (20 % + 10/s).
+    m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin', retryBudget: { percent: 0, minPerSecond: 0, window: 10_000 } } });
+    configure([
+      { name: 'to-next', matches: [{ path: { type: 'PathPrefix', value: '/next' } }], backendRefs: [{ name: 'api-next' }] },
+      { name: 'to-api', backendRefs: [{ name: 'api', subset: 'v2' }] },
+    ]);
+    next.status = 503;
+    v2.status = 503;
+    try {
+      assert.equal((await m.request('http://api/next/x')).statusCode, 503);
+      assert.equal(next.received.length, 1, "no retry: api-next's budget is empty, whatever api's holds");
+      assert.equal((await m.request('http://api/other')).statusCode, 503);
+      assert.equal(v2.received.length, 2, "api's own budget pays its retry");
+    } finally {
+      m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin' } });
+    }
+  });
+
   it('a backend in a service the mesh does not know fails with NO_ENDPOINTS naming it', async () => {
     configure([{ name: 'to-ghost', backendRefs: [{ name: 'ghost' }] }]);
     await assert.rejects(m.request('http://api/x'), (err: unknown) => {
