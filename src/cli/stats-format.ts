@@ -40,7 +40,8 @@ export function routeRows(summary: MeshSummary, keep: (destination: string) => b
   const rows: RouteTrafficView[] = [];
   const counted = new Map(summary.routeTraffic.map((r) => [`${r.destination} ${r.route} ${r.rule ?? ''}`, r]));
   const destinations = new Set(summary.routeTraffic.map((r) => r.destination));
-  for (const route of summary.routes) for (const parent of route.parents) if (!parent.startsWith('Gateway/')) destinations.add(parent);
+  // Every parent, a Gateway (`Gateway/ns/name`, the gateway's per-rule counts) as a Service.
+  for (const route of summary.routes) for (const parent of route.parents) destinations.add(parent);
   for (const destination of [...destinations].filter(keep).sort()) {
     for (const route of summary.routes) {
       if (!route.parents.includes(destination)) continue;

@@ -10,9 +10,11 @@
  * The telemetry layers are left out when the mesh runs with telemetry off.
  *
  * Built once per destination; nothing here runs per request. Each layer reads
- * the destination's state in force for the call (its limiter, budget,
- * detector, timeouts and retry policy are rebuilt when the Service changes),
- * or the matched rule's timeouts and retry policy (`call.logical.routePolicy`).
+ * the state in force for the call (rebuilt when a Service changes): the limiter,
+ * retry budget and outlier detector of the service the call goes to (the
+ * backend the route rule chose, else the destination), and the timeouts and
+ * retry policy of the matched rule for that backend (`call.logical.routePolicy`)
+ * or else the destination's.
  * docs/architecture.md has the table with the reasons.
  */
 import { compose, type Filter, type Handler } from '../core/filter.js';
@@ -60,22 +62,28 @@ export function buildClientStack(dest: StackTarget, events: ClientEventSink, fil
     // Deadline: fixes the call's one deadline (route timeout, capped by the inbound request's) and arms its one
     // timer before anything below can wait (limit queue, backoff): every wait ends at it.
     withRole('deadline', deadline({ timeouts: (call) => (call.logical.routePolicy ?? dest.policy).timeouts })),
-    // Concurrency limit: per destination, one slot per call held until its body ends; above retry so a retry
-    // reuses its call's slot and never queues behind the limit.
+    // Concurrency limit: the limit of the service the call goes to (the backend the rule chose, else the
+    // destination; Envoy's circuit breakers are per upstream cluster), one slot per call held until its body
+    // ends; below route, which chose that backend; above retry so a retry reuses its call's slot and never
+    // queues behind the limit.
     withRole(
       'limit',
       concurrencyLimit(
-        (_call) => dest.policy.limiter,
-        (call, l) => events.emit('limited', { destination: dest.name, namespace: dest.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }, call),
+        (call) => (call.logical.backend?.service ?? dest.policy).limiter,
+        (call, l) => {
+          const to = call.logical.backend?.destination ?? dest;
+          events.emit('limited', { destination: to.name, namespace: to.namespace, maxConcurrent: l.maxConcurrent, maxPending: l.maxPending }, call);
+        },
       ),
     ),
     // Retry (the only one): above the balancer so each attempt picks again and avoids the endpoints that
-    // failed this call; below route so it stays on the backend the rule chose; spends the destination's budget.
+    // failed this call; below route so it stays on the backend the rule chose; spends that backend's budget
+    // (the destination's when no rule chose one), as the limit above counts against its limit.
     withRole(
       'retry',
       retry({
         policy: (call) => (call.logical.routePolicy ?? dest.policy).retryPolicy,
-        budget: (_call) => dest.policy.retryBudget,
+        budget: (call) => (call.logical.backend?.service ?? dest.policy).retryBudget,
         onRetry: retryEvents(dest, events),
       }),
     ),

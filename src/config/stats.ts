@@ -90,6 +90,11 @@ export const edgeStatsSchema = consistent(
   z.strictObject({
     destination: nameSchema,
     namespace: nameSchema.default(DEFAULT_NAMESPACE),
+    /**
+     * 'Gateway': the calls an ingress gateway's routes steered, `destination` naming the Gateway (their
+     * parent, as a Service is its routes' parent); absent: a Service.
+     */
+    kind: z.literal('Gateway').optional(),
     ...trafficShape,
     /** The same calls by route rule (absent from processes older than per-route stats). */
     routes: z.array(routeStatsSchema).max(MAX_STATS_ROUTES_PER_EDGE).default([]),

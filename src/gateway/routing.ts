@@ -16,9 +16,12 @@
  * compiled on its first request and kept with the snapshot (once per entry
  * and snapshot, never again per request).
  *
- * The call needs a destination to travel through (its concurrency limit and
- * retry budget are that destination's): the first backend of the routes in
- * the gateway's namespace. The tables alone decide where it goes.
+ * The call needs a destination to travel through: the first backend of the
+ * routes in the gateway's namespace (the "carrier"). The tables alone decide
+ * where it goes, and what it counts against: the concurrency limit, retry
+ * budget, timeouts and retry policy of the backend the rule chose (the rule's
+ * own timeouts and retries over that backend's), and the Gateway's per-rule
+ * edge stats — never the carrier's.
  */
 import type { RouteResource } from '../config/resources.js';
 import type { GatewaySpec, ListenerSpec } from '../config/resources/gateway.js';
@@ -26,6 +29,7 @@ import { effectiveHostnames, isWildcard } from '../config/hostnames.js';
 import { compileGatewayHosts, compileListenerSelection, type HostMatch, type ListenerHosts } from '../config/hostname-match.js';
 import { PARENT_ROUTES } from '../client/logical/routing/route-layer.js';
 import type { RouteTable } from '../client/logical/routing/route-table.js';
+import type { CompiledRule } from '../client/logical/routing/rule.js';
 import type { EdgeRoutes } from '../mesh/edge-routes.js';
 
 export interface HostRoutes {
@@ -46,6 +50,8 @@ export class GatewayRouting {
   readonly #byPort: Map<number, ListenerHosts<ListenerSpec>>;
   readonly #hosts: Map<string, ListenerHosts<readonly RouteResource[]>>;
   readonly #compiled = new WeakMap<HostMatch<readonly RouteResource[]>, HostRoutes | null>();
+  /** Every rule compiled so far for this snapshot (a Host entry's tables on its first request): the edge stats count them. */
+  readonly #rules = new Set<CompiledRule>();
   /** Rules left out because they could not be compiled (also logged). */
   readonly refused: string[] = [];
 
@@ -78,6 +84,8 @@ export class GatewayRouting {
     const service = carrier(m.routes, this.#gateway.namespace);
     if (service === undefined) return null;
     const tables = tiers(listener, m.hostname, m.routes).map((tier) => this.#edge.compile(tier, this.#gateway, this.refused));
+    for (const t of tables) for (const r of t.rules) this.#rules.add(r);
+    this.#edge.count(this.#gateway, tables, this.#rules);
     return { service, options: { [PARENT_ROUTES]: tables } };
   }
 }

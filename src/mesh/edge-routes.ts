@@ -4,36 +4,42 @@
  * stream, and its Routes compiled by the client's own compileRoutes against
  * the mesh's destinations, so that a route parented at a Gateway behaves
  * exactly as one parented at a Service (matches, filters, weighted backends,
- * timeouts and retries), and its backends share the endpoints, balancers and
- * outlier state of every other call of the process.
+ * timeouts and retries), and its backends share the endpoints, balancers,
+ * outlier state, limits and retry budgets of every other call of the process.
+ *
+ * A Gateway has no Service spec of its own: a rule's timeouts and retries
+ * merge with the spec of the backend Service the call goes to (what a direct
+ * call to it gets), followed live (logical/rule-policy.ts). Its rules are
+ * counted in the edge stats with the Gateway as their parent.
  */
 import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { resolveServiceSpec, type RouteResource } from '../config/resources.js';
+import type { RouteResource } from '../config/resources.js';
 import { GatewayConfigWatch } from '../discovery/gateway-config.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
-import { compileRoutePolicy } from '../client/logical/policy.js';
+import { ruleOverService } from '../client/logical/rule-policy.js';
 import { MirrorSender } from '../client/logical/routing/mirror.js';
 import { RateLimitBuckets } from '../client/logical/routing/rate-limit.js';
 import { compileRoutes, type RouteParent, type RouteTable } from '../client/logical/routing/route-table.js';
+import type { CompiledRule } from '../client/logical/routing/rule.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import type { Destinations } from './destinations.js';
-
-/** A Gateway has no Service spec of its own: a rule's timeouts and retries merge with the mesh's defaults. */
-const NO_SERVICE = resolveServiceSpec(null);
 
 export class EdgeRoutes {
   readonly #stream: WatchStream | undefined;
   readonly #destinations: Destinations;
   readonly #logger: Logger;
+  readonly #telemetry: MeshTelemetry | undefined;
   /** Copies that a gateway's routes mirror (RequestMirror), bounded as a destination's are. */
   readonly #mirror = new MirrorSender();
   /** Each Gateway's LocalRateLimit buckets, kept across its compilations (a route change does not refill them). */
   readonly #buckets = new Map<string, RateLimitBuckets>();
 
-  constructor(stream: WatchStream | undefined, destinations: Destinations, logger: Logger) {
+  constructor(stream: WatchStream | undefined, destinations: Destinations, logger: Logger, telemetry?: MeshTelemetry) {
     this.#stream = stream;
     this.#destinations = destinations;
     this.#logger = logger;
+    this.#telemetry = telemetry;
   }
 
   /** The live configuration of Gateway `namespace/name`; needs a control plane (a static resolver has none). */
@@ -61,7 +67,20 @@ export class EdgeRoutes {
         refused.push(message);
         this.#logger.warn(message, { gateway: `${parent.namespace}/${parent.name}` });
       },
-      policy: (rule) => compileRoutePolicy(rule, NO_SERVICE),
+      policy: (rule, backend) => ruleOverService(rule, backend.policy),
     });
+  }
+
+  /**
+   * Count the calls of `tables` (compiled for Gateway `parent` by compile()) per rule in the edge stats,
+   * with the Gateway as their parent; `rules`: every rule of the Gateway's configuration compiled so far (a
+   * rule left out is reported until it goes idle). A call no rule matches is counted as the Gateway's
+   * `[default]`. Not on the request path: once per compilation.
+   */
+  count(parent: RouteParent, tables: readonly RouteTable[], rules: Iterable<CompiledRule>): void {
+    const edge = this.#telemetry?.traffic.edge(parent.namespace, parent.name, 'Gateway');
+    if (edge === undefined) return;
+    edge.useRoutes(rules);
+    for (const t of tables) t.unmatched = edge.unrouted;
   }
 }

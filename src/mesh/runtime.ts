@@ -50,10 +50,12 @@ export class MeshRuntime {
   #cache: WatchCache;
   #reporter: StatsReporter | undefined;
   #disposers: (() => void)[] = [];
+  #telemetry: MeshTelemetry | undefined;
 
   constructor({ options, logger, events, telemetry, tap }: RuntimeDeps, { client, security }: MeshStart) {
     this.#client = client;
     this.#logger = logger;
+    this.#telemetry = telemetry;
     this.security = security;
     this.registrar = client ? new MeshRegistrar(client, options, logger) : undefined;
     if (options.resolver) {
@@ -86,7 +88,7 @@ export class MeshRuntime {
 
   /** For the mesh's edges (the gateway): its Gateway's watch and its Routes compiled against these destinations. */
   get edge(): EdgeRoutes {
-    return (this.#edge ??= new EdgeRoutes(this.#stream, this.destinations, this.#logger));
+    return (this.#edge ??= new EdgeRoutes(this.#stream, this.destinations, this.#logger, this.#telemetry));
   }
 
   /** After the mesh's servers drained: the last stats report counts their final requests. */

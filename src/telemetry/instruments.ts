@@ -77,7 +77,9 @@ export class Instruments {
       for (const [instrument, callback] of observers.splice(0)) instrument.removeCallback(callback);
     };
     observe(clientActive, (r: ObservableResult) => {
-      for (const { namespace, name, counter } of sources.traffic.counters()) {
+      for (const { namespace, name, kind, counter } of sources.traffic.counters()) {
+        // A Gateway's edge holds no calls in flight (they are the destinations'), and its name is no server's.
+        if (kind !== 'Service') continue;
         r.observe(counter.inflight, { [sc.ATTR_SERVER_ADDRESS]: name, [sc.ATTR_HYPHAE_DESTINATION_NAMESPACE]: namespace });
       }
     });

@@ -158,37 +158,46 @@ export class EdgeCounter {
   }
 }
 
+/** What an edge's calls were addressed to: a Service (the default), or the Gateway whose routes steered them. */
+export type EdgeKind = 'Service' | 'Gateway';
+
 export interface EdgeSnapshot extends TrafficSnapshot {
   destination: string;
   namespace: string;
+  /** Present for a Gateway: `destination` is then the Gateway's name (config/stats.ts). */
+  kind?: 'Gateway';
   /** The same calls per route rule: their counts add up to the edge's. */
   routes: RouteSnapshot[];
 }
 
 export class EdgeTraffic {
-  #edges = new Map<string, { namespace: string; name: string; counter: EdgeCounter }>();
+  #edges = new Map<string, { namespace: string; name: string; kind: EdgeKind; counter: EdgeCounter }>();
   /** Requests this process served (every wrapped server together). */
   readonly inbound = new TrafficCounter();
 
-  /** The counter of one destination; the client stack resolves it once, when it is built. */
-  edge(namespace: string, name: string): EdgeCounter {
-    const key = `${namespace}/${name}`;
+  /**
+   * The counter of one destination; the client stack resolves it once, when it is built. `kind: 'Gateway'`:
+   * the calls a gateway's routes steer, counted per rule with the Gateway as their parent, as a Service's
+   * routes are counted under that Service (a gateway's call has no destination of its own to count it under).
+   */
+  edge(namespace: string, name: string, kind: EdgeKind = 'Service'): EdgeCounter {
+    const key = kind === 'Service' ? `${namespace}/${name}` : `${kind}/${namespace}/${name}`;
     let e = this.#edges.get(key);
-    if (!e) this.#edges.set(key, (e = { namespace, name, counter: new EdgeCounter() }));
+    if (!e) this.#edges.set(key, (e = { namespace, name, kind, counter: new EdgeCounter() }));
     return e.counter;
   }
 
   /** Every edge: for the active-requests gauge. */
-  *counters(): Iterable<{ namespace: string; name: string; counter: EdgeCounter }> {
+  *counters(): Iterable<{ namespace: string; name: string; kind: EdgeKind; counter: EdgeCounter }> {
     yield* this.#edges.values();
   }
 
   /** Edges with traffic since the last take (an idle edge is not reported). */
   take(): { edges: EdgeSnapshot[]; inbound: TrafficSnapshot } {
     const edges: EdgeSnapshot[] = [];
-    for (const { namespace, name, counter } of this.#edges.values()) {
+    for (const { namespace, name, kind, counter } of this.#edges.values()) {
       const snap = counter.take();
-      if (snap) edges.push({ destination: name, namespace, ...snap });
+      if (snap) edges.push(kind === 'Service' ? { destination: name, namespace, ...snap } : { destination: name, namespace, kind, ...snap });
     }
     return { edges, inbound: this.inbound.take() };
   }

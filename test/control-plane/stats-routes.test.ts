@@ -94,6 +94,36 @@ describe('per-route stats in the store and the summary (fake clock)', () => {
     assert.equal(stats.add(report({ reporter: 'wide-process', service: 'web', edges: [{ destination: 'api', requests: 11, errors: 0, latency: hist(2, 11), routes: rows }] })), false);
     assert.equal(stats.dropped['reporter-full'], 1);
   });
+
+  it("a Gateway's edge is keyed as the summary names the Gateway parent (Gateway/ns/name), apart from a same-named Service", async () => {
+    const stats = new StatsStore({ now: clock });
+    const gwRow = row('default/gw-route', 'web', 4, 1);
+    assert.equal(
+      stats.add(
+        report({
+          reporter: 'gateway-process-1',
+          service: 'edge',
+          edges: [
+            { destination: 'edge', kind: 'Gateway', requests: 4, errors: 1, latency: hist(2, 4), routes: [gwRow] },
+            { destination: 'edge', requests: 2, errors: 0, latency: hist(2, 2), routes: [row(DEFAULT_ROUTE, undefined, 2)] },
+          ],
+        }),
+      ),
+      true,
+    );
+    const s = buildSummary({ registry, store, stats, now: clock }, 10_000);
+    assert.deepEqual(
+      s.edges.map((e) => [e.destination, e.requests]),
+      [
+        ['Gateway/default/edge', 4],
+        ['default/edge', 2],
+      ],
+    );
+    assert.deepEqual(
+      s.routeTraffic.filter((r) => r.destination === 'Gateway/default/edge').map((r) => [r.route, r.rule, r.requests, r.errors]),
+      [['default/gw-route', 'web', 4, 1]],
+    );
+  });
 });
 
 describe('per-route rows of POST /v1/stats on a real control plane', () => {
@@ -126,6 +156,9 @@ describe('per-route rows of POST /v1/stats on a real control plane', () => {
         // Rows that do not add up to their edge: the edge's figures would disagree with its routes'.
         edge([row('default/api-routes', 'items', 2, 1)], 3, 0),
         edge([{ route: 'default/api-routes', rule: 'items', requests: 2, errors: 3, latency: hist(2, 1) }], 2, 3),
+        // An edge's kind is a Gateway or nothing (a Service): nothing else names a parent.
+        { ...edge([row('default/api-routes', 'items', 1)], 1), kind: 'Service' },
+        { ...edge([row('default/api-routes', 'items', 1)], 1), kind: 'gateway/../x' },
       ],
     });
     assert.equal(malformed.status, 400);
@@ -139,6 +172,8 @@ describe('per-route rows of POST /v1/stats on a real control plane', () => {
       'edges[2].routes',
       'edges[3].routes[0].errors',
       'edges[3].routes[0].latency',
+      'edges[4].kind',
+      'edges[5].kind',
     ]) {
       assert.ok(malformed.paths.includes(p), `${p} in ${malformed.paths.join(', ')}`);
     }

@@ -33,10 +33,14 @@ function route(name: string, hostnames: string[] | undefined, backend: string): 
   });
 }
 
-/** Stands for compileRoutes: a "table" that lists its routes' names. */
+/** What the fake edge was asked to count: the rules' names at each call (the edge stats' useRoutes). */
+const counted: string[][] = [];
+
+/** Stands for compileRoutes: a "table" that lists its routes' names, each route one "rule". */
 const fakeEdge = {
-  compile: (routes: readonly RouteResource[]) => ({ names: routes.map((r) => r.metadata.name) }) as unknown as RouteTable,
+  compile: (routes: readonly RouteResource[]) => ({ names: routes.map((r) => r.metadata.name), rules: routes.map((r) => ({ name: r.metadata.name })) }) as unknown as RouteTable,
   buckets: () => new RateLimitBuckets(),
+  count: (_parent: unknown, _tables: unknown, rules: Iterable<{ name: string }>) => counted.push([...rules].map((r) => r.name)),
 } as unknown as EdgeRoutes;
 
 function tiersFor(routing: GatewayRouting, port: number, sni: string | undefined, host: string): string[][] | undefined {
@@ -63,6 +67,16 @@ describe('GatewayRouting', () => {
     const a = routing.resolve(80, undefined, 'a.example.com')?.routes;
     assert.ok(a);
     assert.equal(routing.resolve(80, undefined, 'a.example.com')?.routes, a);
+  });
+
+  it("each Host entry's compilation hands the edge stats every rule compiled so far for the snapshot, once", () => {
+    counted.length = 0;
+    const fresh = new GatewayRouting({ namespace: 'default', name: 'edge' }, spec, [route('exact', ['a.example.com'], 'e'), route('none', undefined, 'n')], fakeEdge);
+    fresh.resolve(80, undefined, 'other.org');
+    fresh.resolve(80, undefined, 'other.org');
+    fresh.resolve(80, undefined, 'a.example.com');
+    // The second Host entry adds its tiers' rules to the first's: a rule counted stays counted.
+    assert.deepEqual(counted, [['none'], ['none', 'exact', 'none']]);
   });
 
   it('the listener on a shared HTTPS port is chosen by SNI, then by Host; an unknown port has none', () => {

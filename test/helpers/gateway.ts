@@ -31,13 +31,17 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-/** A mesh service `service` (its own mesh, mTLS per the control plane) answering with an Echo. */
-export async function startBackend(cp: RunningControlPlane, service: string, instance = service, drainDelayMs = 0): Promise<Backend> {
+/** Answers a request itself (true) instead of the echo: a test's slow or held responses. */
+export type BackendHook = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
+/** A mesh service `service` (its own mesh, mTLS per the control plane) answering with an Echo, unless `hook` answers. */
+export async function startBackend(cp: RunningControlPlane, service: string, instance = service, drainDelayMs = 0, hook?: BackendHook): Promise<Backend> {
   const mesh = await createMesh({ ...(await cp.meshOptions(service)), logger: silentLogger, server: { drainDelayMs } });
   const b = { mesh, port: 0, hits: 0 } as Backend;
   b.server = mesh.wrapServer(
     http.createServer((req, res) => {
       b.hits++;
+      if (hook?.(req, res)) return;
       const echo: Echo = { service, instance, url: req.url!, method: req.method!, headers: req.headers, peer: getPeer(req)?.id };
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(echo));

@@ -34,6 +34,37 @@ describe('edge stats per route rule', () => {
     assert.deepEqual(traffic.take().edges, [], 'counted afresh after a take; an idle edge is not reported');
   });
 
+  it("a Gateway's rules are an edge of their own, apart from a same-named Service's, reported with kind Gateway", () => {
+    const traffic = new EdgeTraffic();
+    const service = traffic.edge('default', 'edge');
+    const gateway = traffic.edge('default', 'edge', 'Gateway');
+    assert.notEqual(gateway, service);
+    assert.equal(traffic.edge('default', 'edge', 'Gateway'), gateway, 'one per Gateway');
+    const web = slot('default/gw-route', 'web');
+    gateway.useRoutes([web]);
+    // The carrier's stack records the call (its edge is the carrier's): the rule's counter decides where it counts.
+    for (let i = 0; i < 3; i++) service.record(2, false, web.stats);
+    service.record(1, true, gateway.unrouted);
+    const { edges } = traffic.take();
+    assert.deepEqual(
+      edges.map((e) => [e.kind, e.destination, e.requests, e.errors, e.routes.map((r) => [r.route, r.rule, r.requests])]),
+      [
+        [
+          'Gateway',
+          'edge',
+          4,
+          1,
+          [
+            [DEFAULT_ROUTE, undefined, 1],
+            ['default/gw-route', 'web', 3],
+          ],
+        ],
+      ],
+      'nothing under the Service edge of the same name',
+    );
+    assert.equal(statsReportSchema.safeParse({ reporter: 'unit-test-1', intervalMs: 1000, edges }).success, true);
+  });
+
   it(`counts ${MAX_ROUTES_PER_EDGE} rules apart and folds the rest into [other]; a rule that stays keeps its counter`, () => {
     const traffic = new EdgeTraffic();
     const edge = traffic.edge('default', 'api');

@@ -1,4 +1,4 @@
-import { ErrorCode, isMeshError, MeshError } from '../../core/errors.js';
+import { ErrorCode, MeshError } from '../../core/errors.js';
 import type { Filter } from '../../core/filter.js';
 import type { Attempt } from '../endpoint/attempt.js';
 import type { MeshCall } from '../call/mesh-call.js';
@@ -18,14 +18,12 @@ export function balance(dest: BackendService): Filter<MeshCall, Attempt> {
       call.endpoint = ep;
       return next(call);
     };
-    // Not async: once discovery has answered, a pick costs no extra promise.
+    // Not async: once discovery has answered, a pick costs no extra promise. A backend the route layer chose
+    // has answered already (routing/rule.ts waits for it, as its policy is read above this layer).
     return (call) => {
       const owner = call.logical.backend?.destination ?? dest;
       if (owner.isReady) return pickAndSend(call);
-      const ready = owner.whenReady(call);
-      // A backend in another service that does not exist is this route's problem, not an unknown host
-      // (which `unknownServices: 'passthrough'` would send to DNS).
-      return (owner === dest ? ready : ready.catch((err: unknown) => Promise.reject(unknownBackend(call, err)))).then(() => pickAndSend(call));
+      return owner.whenReady(call).then(() => pickAndSend(call));
     };
   };
 }
@@ -45,16 +43,5 @@ function noEndpoints(call: MeshCall): MeshError {
     rejected: true,
     retryable: false,
     details: { service: owner.name, namespace: owner.namespace, ...(subset !== undefined ? { subset } : {}), ...(route ? { route } : {}) },
-  });
-}
-
-function unknownBackend(call: MeshCall, err: unknown): unknown {
-  if (!isMeshError(err, ErrorCode.SERVICE_NOT_FOUND)) return err;
-  const b = call.logical.backend!;
-  const route = call.logical.route;
-  return new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${route ?? '?'} of service ${call.destination.name} sends to ${b.label}, which the mesh does not know`, {
-    rejected: true,
-    cause: err,
-    details: { service: call.destination.name, backend: b.label, route },
   });
 }

@@ -56,10 +56,12 @@ function wait(
     };
     if (!limiter.enqueue(waiter)) {
       onLimited?.(call, limiter);
+      // The service whose limit it is: the backend the route chose (a split's other service, a gateway's backend).
+      const service = (call.logical.backend?.destination ?? call.destination).name;
       reject(
-        new MeshError(ErrorCode.CONCURRENCY_LIMIT, `too many calls to ${call.destination.name}: ${limiter.maxConcurrent} in flight and ${limiter.maxPending} waiting`, {
+        new MeshError(ErrorCode.CONCURRENCY_LIMIT, `too many calls to ${service}: ${limiter.maxConcurrent} in flight and ${limiter.maxPending} waiting`, {
           rejected: true,
-          details: { service: call.destination.name, maxConcurrent: limiter.maxConcurrent, maxPending: limiter.maxPending },
+          details: { service, maxConcurrent: limiter.maxConcurrent, maxPending: limiter.maxPending },
         }),
       );
       return;

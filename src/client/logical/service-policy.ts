@@ -7,6 +7,7 @@
  * hold a slot of.
  */
 import type { ResolvedServiceSpec } from '../../config/resources.js';
+import type { ResolvedRetryPolicy, TimeoutsSpec } from '../../config/resources/resilience.js';
 import { ConcurrencyLimiter } from '../../resilience/concurrency-limiter.js';
 import { RetryBudget } from '../../resilience/retry-budget.js';
 import type { RetryPolicy } from '../../resilience/retry-policy.js';
@@ -17,6 +18,8 @@ export class ServicePolicy {
   timeouts: CallTimeouts = {};
   /** Retry policy of calls no route rule gives its own (Service.spec.retries). */
   retryPolicy!: RetryPolicy;
+  /** The spec's timeouts and retries they were compiled from: a new object exactly when they change (rule-policy.ts). */
+  defaults!: { readonly timeouts: TimeoutsSpec; readonly retries: ResolvedRetryPolicy };
   /** Retries to this destination <= percent of its requests + minPerSecond (Service.spec.retryBudget). */
   retryBudget!: RetryBudget;
   /** Calls in flight and waiting (Service.spec.limits). */
@@ -43,6 +46,7 @@ export class ServicePolicy {
     const policy = JSON.stringify([config.timeouts, config.retries]);
     if (policy === keys.policy) return false;
     keys.policy = policy;
+    this.defaults = { timeouts: config.timeouts, retries: config.retries };
     this.timeouts = compileTimeouts(undefined, config.timeouts);
     this.retryPolicy = compileRetryPolicy(undefined, config.retries);
     return true;

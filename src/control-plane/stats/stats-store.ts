@@ -205,7 +205,8 @@ export class StatsStore {
     this.#entries += cost;
     this.#version++;
     const edges = report.edges.map((e): StoredEdge => ({
-      destination: `${e.namespace}/${e.destination}`,
+      // A Gateway keeps its kind, as the summary's route parents name it (`Gateway/ns/name`): its routes' rows line up with them.
+      destination: `${e.kind === 'Gateway' ? 'Gateway/' : ''}${e.namespace}/${e.destination}`,
       requests: e.requests,
       errors: e.errors,
       latency: e.latency,

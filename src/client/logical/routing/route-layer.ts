@@ -51,6 +51,8 @@ export function route(dest: RouteSource): Filter<MeshCall, Attempt> {
           const e = parent[i]!.match(call);
           if (e !== undefined) return e.rule.handle(call, e.prefix, next);
         }
+        // Counted where the parent's unmatched calls are (the Gateway's `[default]`), not as the carrier's.
+        call.logical.routeStats = parent[0]?.unmatched;
         return noRoute(call);
       }
       const table = dest.routes;

@@ -19,11 +19,11 @@
 import { defaultRuleName, type RouteResource, type RouteRule } from '../../../config/resources.js';
 import type { RoutePolicy } from '../policy.js';
 import type { MeshCall } from '../../call/mesh-call.js';
-import type { BackendService } from '../../concrete/backend-service.js';
-import type { Backend } from './backend.js';
+import type { Backend, PolicedService } from './backend.js';
 import { compileMatch, type CompiledMatch, type Predicate } from './matchers.js';
 import type { MirrorSender } from './mirror.js';
 import type { RateLimitBuckets } from './rate-limit.js';
+import type { RouteCounter } from '../../../telemetry/traffic.js';
 import { CompiledRule } from './rule.js';
 
 /**
@@ -37,14 +37,18 @@ export interface RouteParent {
 
 export interface CompileContext {
   /** What the routes apply to: a destination (a Service parent), or a Gateway. */
-  parent: BackendService | RouteParent;
+  parent: PolicedService | RouteParent;
   /** Another service named by a backendRef (a split across services). */
-  destination(namespace: string, name: string): BackendService;
+  destination(namespace: string, name: string): PolicedService;
   mirror: MirrorSender;
   /** A rule that cannot be compiled is left out, and reported here. */
   warn(message: string): void;
-  /** The rule's timeouts and retry policy, merged with the parent Service's (undefined when it sets neither). */
-  policy?(rule: RouteRule): RoutePolicy | undefined;
+  /**
+   * The timeouts and retry policy of calls `rule` sends to `backend`: a Service parent merges the rule's
+   * with its own spec (undefined when the rule sets neither: the destination's own apply); a Gateway, having
+   * none, with the backend's (mesh/edge-routes.ts).
+   */
+  policy?(rule: RouteRule, backend: PolicedService): RoutePolicy | undefined;
   /** Where LocalRateLimit buckets outlive a compilation (a gateway's); absent: a new bucket per compilation. */
   buckets?: RateLimitBuckets;
 }
@@ -68,6 +72,12 @@ export class RouteTable {
   readonly routes: readonly RouteResource[];
   /** Each compiled rule once (a rule with several matches has several entries): for the edge stats. */
   readonly rules: readonly CompiledRule[];
+  /**
+   * Where telemetry counts a call of a Gateway parent that no rule of its tables matches (its `[default]`),
+   * set by the edge stats as for a rule's `stats`; undefined for a Service parent (such a call is the
+   * destination's own, counted there).
+   */
+  unmatched: RouteCounter | undefined = undefined;
   /** The first entry when it matches every call (a catch-all): match() returns it without a walk. */
   readonly #always: RouteEntry | undefined;
 
@@ -102,9 +112,9 @@ export function compileRoutes(routes: readonly RouteResource[], ctx: CompileCont
       let compiled: CompiledRule;
       let matches: CompiledMatch[];
       try {
-        const backends = rule.backendRefs.map((ref) => ({ backend: backendOf(ctx, ns, ref), weight: ref.weight }));
-        const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' ? [backendOf(ctx, ns, f.requestMirror.backendRef)] : []));
-        compiled = new CompiledRule(routeKey, name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.policy?.(rule), ctx.buckets);
+        const backends = rule.backendRefs.map((ref) => ({ backend: backendOf(ctx, ns, ref, rule), weight: ref.weight }));
+        const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' ? [backendOf(ctx, ns, f.requestMirror.backendRef, undefined)] : []));
+        compiled = new CompiledRule(routeKey, name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.buckets);
         matches = rule.matches.map(compileMatch);
       } catch (err) {
         ctx.warn(`hyphae: route ${routeKey} rule ${ruleIndex} is left out: ${(err as Error).message}`);
@@ -133,11 +143,18 @@ function byPrecedence(a: Sortable, b: Sortable): number {
   );
 }
 
-function backendOf(ctx: CompileContext, routeNamespace: string, ref: { name: string; namespace?: string | undefined; subset?: string | undefined }): Backend {
+/** `rule`: whose timeouts and retries apply to calls sent to the backend; undefined for a mirror (its copies have none of their own). */
+function backendOf(ctx: CompileContext, routeNamespace: string, ref: { name: string; namespace?: string | undefined; subset?: string | undefined }, rule: RouteRule | undefined): Backend {
   const namespace = ref.namespace ?? routeNamespace;
   const parent = ctx.parent;
   const destination = 'endpoints' in parent && namespace === parent.namespace && ref.name === parent.name ? parent : ctx.destination(namespace, ref.name);
   const subset = ref.subset === undefined ? destination.endpoints.all : destination.endpoints.subset(ref.subset);
   const service = namespace === parent.namespace ? ref.name : `${namespace}/${ref.name}`;
-  return { destination, subset, label: ref.subset === undefined ? service : `${service}/${ref.subset}` };
+  return {
+    destination,
+    subset,
+    label: ref.subset === undefined ? service : `${service}/${ref.subset}`,
+    service: destination.policy,
+    policy: rule === undefined ? undefined : ctx.policy?.(rule, destination),
+  };
 }

@@ -2,7 +2,7 @@
  * One route rule, compiled: its weighted backends and its filters, ready to
  * apply to a call. Built once per config version by route-table.ts.
  */
-import { ErrorCode, MeshError } from '../../../core/errors.js';
+import { ErrorCode, isMeshError, MeshError } from '../../../core/errors.js';
 import type { RouteFilter } from '../../../config/resources.js';
 import type { Attempt } from '../../endpoint/attempt.js';
 import type { MeshCall } from '../../call/mesh-call.js';
@@ -10,7 +10,6 @@ import type { Handler } from '../../../core/filter.js';
 import type { Backend } from './backend.js';
 import { injectedAbort, injectedDelay } from './fault.js';
 import type { MirrorSender } from './mirror.js';
-import type { RoutePolicy } from '../policy.js';
 import type { RouteCounter, RouteStatsSlot } from '../../../telemetry/traffic.js';
 import { rateLimited, TokenBucket, type RateLimitBuckets } from './rate-limit.js';
 
@@ -46,13 +45,9 @@ export class CompiledRule implements RouteStatsSlot {
   /** LocalRateLimit (gateways only: validation refuses it on a route with a Service parent). */
   readonly #limit: TokenBucket | undefined;
 
-  /** The rule's timeouts and retry policy (merged with the Service's); undefined: the destination's apply. */
-  readonly policy: RoutePolicy | undefined;
-
-  constructor(route: string, name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, policy?: RoutePolicy, buckets?: RateLimitBuckets) {
+  constructor(route: string, name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, buckets?: RateLimitBuckets) {
     this.name = name;
     this.route = route;
-    this.policy = policy;
     const live = backends.filter((b) => b.weight > 0);
     this.#backends = live.map((b) => b.backend);
     let sum = 0;
@@ -106,7 +101,6 @@ export class CompiledRule implements RouteStatsSlot {
     const logical = call.logical;
     logical.route = this.name;
     logical.routeStats = this.stats;
-    logical.routePolicy = this.policy;
     // First: a request over the limit costs nothing further, and nothing of it is sent.
     if (this.#limit !== undefined && !this.#limit.take()) return Promise.reject(rateLimited(this.name, this.#limit));
     if (this.#headerOps.length > 0 || this.#rewrite !== undefined) this.#modify(call, prefix);
@@ -137,8 +131,19 @@ export class CompiledRule implements RouteStatsSlot {
         }),
       );
     }
-    call.logical.backend = backend;
-    return next(call);
+    const logical = call.logical;
+    logical.backend = backend;
+    // The rule's timeouts and retries as they apply to this backend (a Gateway's rule takes the backend's spec).
+    logical.routePolicy = backend.policy;
+    const owner = backend.destination;
+    if (owner.isReady) return next(call);
+    // The layers below read the backend's Service spec (its limit, retry budget, timeouts): it is known once
+    // discovery has answered about that service, so wait for it here, as the route layer waits for the
+    // destination's (bounded by discovery's timeout and the call's abort).
+    return owner.whenReady(call).then(
+      () => next(call),
+      (err: unknown) => Promise.reject(unknownBackend(call, err)),
+    );
   }
 
   #pick(): Backend | undefined {
@@ -179,4 +184,19 @@ export function rewritePath(path: string, pathname: string, rewrite: Rewrite, pr
   else if (replacement.endsWith('/')) out = replacement + (rest.startsWith('/') ? rest.slice(1) : rest);
   else out = replacement + (rest.startsWith('/') ? rest : `/${rest}`);
   return out + query;
+}
+
+/**
+ * A backend in a service that does not exist is the route's problem, not an unknown host (which
+ * `unknownServices: 'passthrough'` would send to DNS).
+ */
+function unknownBackend(call: MeshCall, err: unknown): unknown {
+  if (!isMeshError(err, ErrorCode.SERVICE_NOT_FOUND)) return err;
+  const b = call.logical.backend!;
+  const route = call.logical.route;
+  return new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${route ?? '?'} of service ${call.destination.name} sends to ${b.label}, which the mesh does not know`, {
+    rejected: true,
+    cause: err,
+    details: { service: call.destination.name, backend: b.label, route },
+  });
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { isMeshError, ErrorCode } from '../../../../src/core/errors.js';
+import { waitUntil } from '../../../helpers/hostile-peers.js';
 import { startEchoServer, type EchoServer } from '../../../helpers/labelled-servers.js';
 import { route } from './helpers.js';
 import { TestMesh } from './test-mesh.js';
@@ -247,6 +248,54 @@ describe('route layer (real loopback servers)', () => {
     const names = new Set<string>();
     for (let i = 0; i < 40; i++) names.add((await m.json('http://api/x')).name);
     assert.deepEqual([...names].sort(), ['next', 'v2']);
+  });
+
+  it("a split across services counts each call against its backend's limit: api-next's full limit refuses only api-next's calls", async () => {
+    m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin', limits: { maxConcurrent: 1, maxPending: 0 } } });
+    // api's own limit is 1 too: a call to api-next must not take api's slot.
+    m.resolver.configure('api', {
+      config: { loadBalancer: 'round_robin', subsets: SUBSETS, limits: { maxConcurrent: 1, maxPending: 0 } },
+      routes: [
+        route('r', [
+          { name: 'to-next', matches: [{ path: { type: 'PathPrefix', value: '/next' } }], backendRefs: [{ name: 'api-next' }] },
+          { name: 'to-api', backendRefs: [{ name: 'api', subset: 'v2' }] },
+        ]),
+      ],
+    });
+    next.hold = true;
+    const held = m.request('http://api/next/held');
+    await waitUntil(() => next.received.length === 1, 10_000, 'the first call reaches api-next');
+    try {
+      await assert.rejects(m.request('http://api/next/second'), (err: unknown) => {
+        assert.ok(isMeshError(err, ErrorCode.CONCURRENCY_LIMIT), String(err));
+        assert.match(err.message, /too many calls to api-next:/);
+        return true;
+      });
+      assert.equal((await m.json('http://api/other')).name, 'v2', "api's slot is free while api-next's is taken");
+    } finally {
+      next.release();
+    }
+    assert.equal((await held).statusCode, 200);
+    m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin' } });
+  });
+
+  it("a split across services spends the backend's retry budget: api-next's empty budget stops its retries, api's calls still retry", async () => {
+    // api-next allows no retry at all; api the defaults (20 % + 10/s).
+    m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin', retryBudget: { percent: 0, minPerSecond: 0, window: 10_000 } } });
+    configure([
+      { name: 'to-next', matches: [{ path: { type: 'PathPrefix', value: '/next' } }], backendRefs: [{ name: 'api-next' }] },
+      { name: 'to-api', backendRefs: [{ name: 'api', subset: 'v2' }] },
+    ]);
+    next.status = 503;
+    v2.status = 503;
+    try {
+      assert.equal((await m.request('http://api/next/x')).statusCode, 503);
+      assert.equal(next.received.length, 1, "no retry: api-next's budget is empty, whatever api's holds");
+      assert.equal((await m.request('http://api/other')).statusCode, 503);
+      assert.equal(v2.received.length, 2, "api's own budget pays its retry");
+    } finally {
+      m.resolver.configure('api-next', { config: { loadBalancer: 'round_robin' } });
+    }
   });
 
   it('a backend in a service the mesh does not know fails with NO_ENDPOINTS naming it', async () => {
