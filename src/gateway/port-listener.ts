@@ -28,10 +28,12 @@ import { answerClientErrors } from '../core/client-error.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, HandshakeDeadlines, applyHttpTimeouts } from '../core/listener-guard.js';
 import type { GatewayEdgeSpec } from '../config/resources/gateway.js';
 import type { Mesh } from '../mesh/mesh.js';
+import { passTraceItself } from '../telemetry/server-request.js';
 import type { LoadedCertificate } from './tls-contexts.js';
 
 export type Protocol = 'HTTP' | 'HTTPS';
 
+/** Must put the request's trace headers (incomingTraceHeaders) on the calls it makes: see passTraceItself. */
 export interface PortHandler {
   (req: http.IncomingMessage, res: http.ServerResponse, port: number, proto: 'http' | 'https'): void;
 }
@@ -88,6 +90,8 @@ export class PortListener {
       answerable: (socket) => protocol === 'HTTP' || secured.has(socket),
     });
     this.server.once('close', () => deadlines.destroyAll());
+    // The handler (the gateway's forwarder) sets each request's trace headers on its mesh call itself.
+    passTraceItself(this.server);
     mesh.wrapServer(this.server, {
       register: false,
       mtls: false,
