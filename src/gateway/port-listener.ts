@@ -43,6 +43,8 @@ export class PortListener {
   readonly protocol: Protocol;
   readonly maxHeaderSize: number;
   readonly server: http.Server;
+  /** The certificate the HTTPS server answers a ClientHello without SNI with (setDefaultCertificate). */
+  #defaultCertificate: LoadedCertificate | undefined;
 
   /** `certificate(servername)`: the context for a ClientHello on this port (HTTPS). */
   constructor(
@@ -66,6 +68,7 @@ export class PortListener {
     };
     if (protocol === 'HTTPS') {
       const first = certificate(undefined);
+      this.#defaultCertificate = first;
       const server = https.createServer(
         {
           maxHeaderSize: this.maxHeaderSize,
@@ -116,9 +119,17 @@ export class PortListener {
     this.server.timeout = edge.timeouts.idle;
   }
 
-  /** A new default certificate (a ClientHello without SNI) after the files changed. */
+  /**
+   * A new default certificate (a ClientHello without SNI) after the files changed. The gateway asks on every
+   * certificate check (5 s) and snapshot: the same certificate is not applied again. setSecureContext makes a
+   * new context each time, with new session ticket keys: every client's TLS session was lost every 5 s (with
+   * SNI too: tickets are the default context's), so its next connection paid a full handshake; and parsing
+   * the PEMs again held the event loop ~1 ms each time.
+   */
   setDefaultCertificate(c: LoadedCertificate | undefined): void {
-    if (c && this.server instanceof https.Server) this.server.setSecureContext({ cert: c.cert, key: c.key });
+    if (c === undefined || c === this.#defaultCertificate || !(this.server instanceof https.Server)) return;
+    this.server.setSecureContext({ cert: c.cert, key: c.key });
+    this.#defaultCertificate = c;
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
