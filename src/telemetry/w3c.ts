@@ -6,6 +6,9 @@
  */
 import { TraceFlags, type SpanContext } from '@opentelemetry/api';
 
+/** The request fields that carry trace context from hop to hop (W3C Trace Context and Baggage), lower case. */
+export const W3C_FIELDS: readonly string[] = ['traceparent', 'tracestate', 'baggage'];
+
 /**
  * Where a parsed span context keeps its `traceparent` header: a call that
  * carries the context on unchanged sends that string, already flat (a new one
@@ -16,9 +19,6 @@ import { TraceFlags, type SpanContext } from '@opentelemetry/api';
  * with the header cost ~100 ns each on sliced strings. Span contexts are
  * values: neither the API nor the SDK changes one in place.
  */
-/** The request fields that carry trace context from hop to hop (W3C Trace Context and Baggage), lower case. */
-export const W3C_FIELDS: readonly string[] = ['traceparent', 'tracestate', 'baggage'];
-
 const HEADER = Symbol('hyphae.traceparent');
 const OWNER = Symbol('hyphae.traceparent.owner');
 type WithHeader = SpanContext & { [HEADER]?: string; [OWNER]?: object };
