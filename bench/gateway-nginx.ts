@@ -22,10 +22,15 @@
  * Until `hyphae gateway` exists in the CLI this runs the nginx half alone, says so, and the gateway
  * targets are "pending".
  *
- *   npm run build && node build/bench/gateway-nginx.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin] [--profile DIR]
+ *   npm run build && node build/bench/gateway-nginx.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin] [--profile DIR] [--baseline-build DIR]
  *
  * --profile DIR: the gateway runs under `--cpu-prof` (slower: not a figure to report), its profile kept in DIR
  * and summed at the end (bench/lib/cpu-profile.ts, as bench/proxy-pair.ts does for the proxies).
+ *
+ * --baseline-build DIR: a second gateway, the CLI of another build (DIR is its `build` folder, e.g. main's
+ * in a checkout of its own), serves the same Gateway on other ports, beside this build's, and its rows
+ * ("gateway baseline (HTTP|HTTPS)") run interleaved with the others: before and after a change measured in
+ * one run, on the same machine state, reported as this build's gateway / the baseline's.
  *
  * Also half of `npm run bench:edges` (bench/edges.ts).
  */
@@ -182,41 +187,57 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       }
     }
     if (withGateway) {
-      // Loopback only, no admin listener (its default port could be taken); the identity is the service named --name.
-      const args = ['gateway', '--name', GATEWAY, '--host', '127.0.0.1', '--admin', 'off'];
-      // The census preload counts the gateway's new connections (bench/lib/connection-census.ts), read per round.
-      const census = `--import=${pathToFileURL(path.join(buildDir, 'bench/lib/connection-census.js')).href}`;
-      const gatewayEnv = { ...meshEnv, HYPHAE_TOKEN: await joinToken(cp, GATEWAY), HYPHAE_BENCH_CENSUS: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${census}`.trim() };
-      // --profile DIR: under --cpu-prof (on the command line: NODE_OPTIONS refuses it); slower, not a figure to report.
-      const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=gateway-${process.pid}.cpuprofile`] : [];
-      const [command = process.execPath, ...rest] = [...pin.proxyLauncher, process.execPath, ...prof, cliPath, ...args];
-      const gateway = startCommand(command, rest, gatewayEnv, cliPath);
-      // SIGKILL: its graceful drain would only lengthen the bench's end (with --profile, SIGTERM: node writes the profile on exit).
-      cleanups.push(() => gateway.kill(opts.profileDir ? 'SIGTERM' : 'SIGKILL'));
-      if (opts.profileDir) {
-        const file = path.join(opts.profileDir, `gateway-${process.pid}.cpuprofile`);
-        const roundsStart = () => started;
-        profileReport = async () => {
-          await gateway.kill('SIGTERM');
-          console.log(`\n-- profile of the gateway (${file}), the rounds only, every row's turn included (idle is left out)`);
-          console.log(summarizeProfile(JSON.parse(await readFile(file, 'utf8')) as Profile, 30, performance.now() - roundsStart()));
-        };
-      }
-      const pid = gateway.proc.pid!;
-      const read = censusReader(gateway);
-      for (const front of ['http', 'https'] as const) {
-        // New connections from the load (a TLS handshake each for HTTPS) and to the upstream (mTLS, each a handshake).
-        const counters = async () => {
-          const c = await read();
-          return {
-            'load->gateway': c.accepted[String(ports[front])] ?? 0,
-            'gateway->upstream mTLS': c.connected[String(upstreamPort)] ?? 0,
-            'connect errors': c.connectErrors,
-            // A growth, like every counter here: the heap's change over the round.
-            'heap MiB': c.heapUsedMiB ?? 0,
+      const token = await joinToken(cp, GATEWAY);
+      const gatewayRows = async (name: string, cli: string, bound: { http: number; https: number }, profileDir: string | undefined) => {
+        // Loopback only, no admin listener (its default port could be taken); the identity is the service named --name.
+        // A baseline binds the Gateway's ports elsewhere (--port), so that both builds serve the same Gateway.
+        const remap = bound === ports ? [] : (['http', 'https'] as const).flatMap((f) => ['--port', `${ports[f]}=${bound[f]}`]);
+        const args = ['gateway', '--name', GATEWAY, '--host', '127.0.0.1', '--admin', 'off', ...remap];
+        // The census preload (this build's, whichever gateway it watches) counts the gateway's new connections,
+        // its GC and its event loop's stalls (bench/lib/connection-census.ts), read per round.
+        const census = `--import=${pathToFileURL(path.join(buildDir, 'bench/lib/connection-census.js')).href}`;
+        const gatewayEnv = { ...meshEnv, HYPHAE_TOKEN: token, HYPHAE_BENCH_CENSUS: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${census}`.trim() };
+        // --profile DIR: under --cpu-prof (on the command line: NODE_OPTIONS refuses it); slower, not a figure to report.
+        const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${process.pid}.cpuprofile`] : [];
+        const [command = process.execPath, ...rest] = [...pin.proxyLauncher, process.execPath, ...prof, cli, ...args];
+        const gateway = startCommand(command, rest, gatewayEnv, cli);
+        // SIGKILL: its graceful drain would only lengthen the bench's end (with --profile, SIGTERM: node writes the profile on exit).
+        cleanups.push(() => gateway.kill(profileDir ? 'SIGTERM' : 'SIGKILL'));
+        if (profileDir) {
+          const file = path.join(profileDir, `gateway-${process.pid}.cpuprofile`);
+          const roundsStart = () => started;
+          profileReport = async () => {
+            await gateway.kill('SIGTERM');
+            console.log(`\n-- profile of the gateway (${file}), the rounds only, every row's turn included (idle is left out)`);
+            console.log(summarizeProfile(JSON.parse(await readFile(file, 'utf8')) as Profile, 30, performance.now() - roundsStart()));
           };
-        };
-        await row(`gateway (${fronts[front]})`, `${front}://127.0.0.1:${ports[front]}`, ['gateway'], () => [pid], gateway, counters);
+        }
+        const pid = gateway.proc.pid!;
+        const read = censusReader(gateway);
+        for (const front of ['http', 'https'] as const) {
+          const counters = async () => {
+            const c = await read();
+            return {
+              // New connections from the load (a TLS handshake each for HTTPS) and to the upstream (mTLS, each a handshake).
+              'load->gateway': c.accepted[String(bound[front])] ?? 0,
+              'gateway->upstream mTLS': c.connected[String(upstreamPort)] ?? 0,
+              'connect errors': c.connectErrors,
+              // A growth, like every counter here: the heap's change over the round.
+              'heap MiB': c.heapUsedMiB ?? 0,
+              // Where a tail would come from: GC, and event-loop stalls, ours or the scheduler's (connection-census.ts).
+              'gc ms': c.gcMs ?? 0,
+              'gc pauses >=10ms': c.gcPauses10 ?? 0,
+              'loop stalls >=20ms': c.loopStalls20 ?? 0,
+              'of which descheduled': c.loopStallsDescheduled ?? 0,
+              'loop stalls >=50ms': c.loopStalls50 ?? 0,
+            };
+          };
+          await row(`${name} (${fronts[front]})`, `${front}://127.0.0.1:${bound[front]}`, ['gateway'], () => [pid], gateway, counters);
+        }
+      };
+      await gatewayRows('gateway', cliPath, ports, opts.profileDir);
+      if (opts.baselineBuild) {
+        await gatewayRows('gateway baseline', path.join(opts.baselineBuild, 'src/cli/main.js'), { http: await freePort(), https: await freePort() }, undefined);
       }
     }
 
@@ -235,12 +256,16 @@ export async function gatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
       const pending = !withGateway ? 'pending the gateway process' : !nginx ? NGINX_MISSING : undefined;
       goals.push(target(`gateway / nginx (${front}), req/s`, '>=', 0.6, c?.rpsRatio, c?.errors ?? false, pending));
       goals.push(target(`gateway / nginx (${front}), p99`, '<=', 2, c?.p99Ratio, c?.errors ?? false, pending));
+      // Before and after (--baseline-build): no target, a ratio of the same round's figures.
+      const b = byName.get(`gateway baseline (${front})`);
+      if (g && b) comparisons.push(compare(g, b));
     }
     return {
       title: `gateway vs nginx as an edge proxy (bench/gateway-nginx.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
       setup: [
         pin.describe,
         `nginx: worker_processes 1, plain HTTP to the upstream; gateway: ${withGateway ? '`hyphae gateway --name edge --host 127.0.0.1 --admin off`, mTLS to the upstream' : 'not run (no `hyphae gateway` in this CLI)'}`,
+        ...(opts.baselineBuild && withGateway ? [`gateway baseline: the same command from ${opts.baselineBuild}, other ports (--port)`] : []),
         'upstream: one wrapServer process (service web, PERMISSIVE) for every row; HTTPS: one RSA 2048 certificate for both fronts, keep-alive clients',
       ],
       rows,

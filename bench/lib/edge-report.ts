@@ -147,9 +147,11 @@ export interface EdgeOptions {
   pin: boolean;
   /** bench/proxy-pair.ts: run the hyphae proxies under `--cpu-prof`, keep the profiles here and print their summaries. */
   profileDir?: string;
+  /** bench/gateway-nginx.ts: another build's folder, whose gateway runs beside this build's (before and after in one run). */
+  baselineBuild?: string;
 }
 
-/** --duration, --warmup, --warmup-requests, --rounds, --concurrency, --pin / --no-pin of an edge bench's command line. */
+/** --duration, --warmup, --warmup-requests, --rounds, --concurrency, --pin / --no-pin, --profile, --baseline-build of an edge bench's command line. */
 export function edgeOptionsFromArgs(args: string[], defaults: EdgeOptions): EdgeOptions {
   const { values } = parseArgs({
     args,
@@ -162,10 +164,12 @@ export function edgeOptionsFromArgs(args: string[], defaults: EdgeOptions): Edge
       'no-pin': { type: 'boolean' },
       profile: { type: 'string' },
       'warmup-requests': { type: 'string' },
+      'baseline-build': { type: 'string' },
     },
   });
   return {
     ...(values.profile ? { profileDir: path.resolve(values.profile) } : {}),
+    ...(values['baseline-build'] ? { baselineBuild: path.resolve(values['baseline-build']) } : {}),
     durationMs: Number(values.duration ?? defaults.durationMs),
     warmupMs: Number(values.warmup ?? defaults.warmupMs),
     warmupRequests: Number(values['warmup-requests'] ?? defaults.warmupRequests),

@@ -28,10 +28,12 @@ import { answerClientErrors } from '../core/client-error.js';
 import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, HandshakeDeadlines, applyHttpTimeouts } from '../core/listener-guard.js';
 import type { GatewayEdgeSpec } from '../config/resources/gateway.js';
 import type { Mesh } from '../mesh/mesh.js';
+import { passTraceItself } from '../telemetry/server-request.js';
 import type { LoadedCertificate } from './tls-contexts.js';
 
 export type Protocol = 'HTTP' | 'HTTPS';
 
+/** Must put the request's trace headers (incomingTraceHeaders) on the calls it makes: see passTraceItself. */
 export interface PortHandler {
   (req: http.IncomingMessage, res: http.ServerResponse, port: number, proto: 'http' | 'https'): void;
 }
@@ -41,6 +43,8 @@ export class PortListener {
   readonly protocol: Protocol;
   readonly maxHeaderSize: number;
   readonly server: http.Server;
+  /** The certificate the HTTPS server answers a ClientHello without SNI with (setDefaultCertificate). */
+  #defaultCertificate: LoadedCertificate | undefined;
 
   /** `certificate(servername)`: the context for a ClientHello on this port (HTTPS). */
   constructor(
@@ -64,6 +68,7 @@ export class PortListener {
     };
     if (protocol === 'HTTPS') {
       const first = certificate(undefined);
+      this.#defaultCertificate = first;
       const server = https.createServer(
         {
           maxHeaderSize: this.maxHeaderSize,
@@ -88,6 +93,8 @@ export class PortListener {
       answerable: (socket) => protocol === 'HTTP' || secured.has(socket),
     });
     this.server.once('close', () => deadlines.destroyAll());
+    // The handler (the gateway's forwarder) sets each request's trace headers on its mesh call itself.
+    passTraceItself(this.server);
     mesh.wrapServer(this.server, {
       register: false,
       mtls: false,
@@ -112,9 +119,17 @@ export class PortListener {
     this.server.timeout = edge.timeouts.idle;
   }
 
-  /** A new default certificate (a ClientHello without SNI) after the files changed. */
+  /**
+   * A new default certificate (a ClientHello without SNI) after the files changed. The gateway asks on every
+   * certificate check (5 s) and snapshot: the same certificate is not applied again. setSecureContext makes a
+   * new context each time, with new session ticket keys: every client's TLS session was lost every 5 s (with
+   * SNI too: tickets are the default context's), so its next connection paid a full handshake; and parsing
+   * the PEMs again held the event loop ~1 ms each time.
+   */
   setDefaultCertificate(c: LoadedCertificate | undefined): void {
-    if (c && this.server instanceof https.Server) this.server.setSecureContext({ cert: c.cert, key: c.key });
+    if (c === undefined || c === this.#defaultCertificate || !(this.server instanceof https.Server)) return;
+    this.server.setSecureContext({ cert: c.cert, key: c.key });
+    this.#defaultCertificate = c;
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

@@ -24,6 +24,8 @@ import { sendEdgeError } from '../edge/error-response.js';
 import { createMesh, type Mesh } from '../mesh/mesh.js';
 import type { GatewayConfigWatch } from '../discovery/gateway-config.js';
 import { IDENTITY_HEADERS } from '../server/peer.js';
+import { incomingTraceHeaders } from '../telemetry/server-request.js';
+import { W3C_FIELDS } from '../telemetry/w3c.js';
 import { createAdminListener } from './admin-listener.js';
 import { limitBody } from './body-limit.js';
 import { FORWARDED_FIELDS, forwardedHeaders } from './forwarded.js';
@@ -35,6 +37,11 @@ import type { HostPort } from '../proxy/options.js';
 
 /** Never forwarded as the client sent them: set by the gateway (forwarding headers) or by the mesh (identity, deadline, Host). */
 const DROP: ReadonlySet<string> = new Set([...REPLACED, ...FORWARDED_FIELDS, ...IDENTITY_HEADERS]);
+/**
+ * With no SDK, the W3C fields too: the gateway sends the ones the mesh checked on the way in (a fresh
+ * traceparent for a missing or invalid one, a tracestate only if valid), never the client's raw ones.
+ */
+const DROP_TRACE: ReadonlySet<string> = new Set([...DROP, ...W3C_FIELDS]);
 
 export interface RunningGateway {
   readonly mesh: Mesh;
@@ -210,11 +217,16 @@ class Gateway implements RunningGateway {
       // The body is not read: the connection cannot carry another request after it.
       return sendEdgeError(res, 413, ErrorCode.PAYLOAD_TOO_LARGE, `the request body exceeds ${spec.edge.maxRequestBodyBytes} bytes`, { connection: 'close' });
     }
+    const add = forwardedHeaders(req, proto, spec.edge.trustedHops);
+    // No SDK: this request's trace headers go on the call from here, not through the AsyncLocalStorage a
+    // wrapped server's handler runs in (the port is marked, port-listener.ts); with an SDK, its context does.
+    const trace = incomingTraceHeaders(req);
+    if (trace !== undefined) for (const name of Object.keys(trace)) add.push(name, trace[name]!);
     void forwardToMesh(this.mesh, req, res, {
       service: found.routes.service,
       path: req.url ?? '/',
-      drop: DROP,
-      add: forwardedHeaders(req, proto, spec.edge.trustedHops),
+      drop: trace === undefined ? DROP : DROP_TRACE,
+      add,
       body,
       options: found.routes.options,
     });

@@ -10,7 +10,7 @@
  */
 import { runIncoming } from '../telemetry/context.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
-import { onResponseClose, ServerRequestTelemetry } from '../telemetry/server-request.js';
+import { onResponseClose, passesTraceItself, ServerRequestTelemetry } from '../telemetry/server-request.js';
 import { getPeer } from './peer.js';
 import type { InboundFilter } from './stack.js';
 
@@ -19,8 +19,9 @@ export function inboundTelemetry(t: MeshTelemetry): InboundFilter {
     // The peer is looked up only if something uses it (spans, the server metric, the access log).
     const rec = new ServerRequestTelemetry(t, req, getPeer);
     res.on('close', onResponseClose);
-    // Nothing to carry (no SDK, no incoming trace): skip the AsyncLocalStorage, whose first use turns on promise hooks.
-    if (rec.carries) runIncoming(rec, next, req, res);
+    // Nothing to carry, or (no SDK) a handler that passes the trace headers on itself: skip the AsyncLocalStorage,
+    // whose first use turns on promise hooks for the whole process (Node 20, 22).
+    if (rec.context !== undefined || (rec.passthrough !== undefined && !passesTraceItself(req))) runIncoming(rec, next, req, res);
     else next(req, res);
   };
 }

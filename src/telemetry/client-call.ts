@@ -14,7 +14,7 @@ import { INVALID_SPAN_CONTEXT, isSpanContextValid, SpanKind, SpanStatusCode, Tra
 import { pathOnly, writeAccessLog } from './access-log.js';
 import { droppedRootHeaders, outgoingHeaders, SUPPRESS_TRACING } from './context.js';
 import { droppedRootSpan } from './root-sampling.js';
-import { validatedHere } from './w3c.js';
+import { validatedHere, validTraceparent } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
@@ -39,6 +39,11 @@ export interface CallFacts {
   readonly endpoint: { readonly id: string } | undefined;
   /** The logical origin the application called (`http://api`, `http://api:8080`): server.port. */
   readonly opts: { readonly origin?: string | { readonly port: string; readonly protocol: string } | undefined };
+  /**
+   * One request header (lower-case name): with no SDK and no incoming request in the storage, the access
+   * log names the trace of the traceparent the call itself carries (one the gateway set from its request).
+   */
+  header?(name: string): string | undefined;
 }
 
 /** semconv's server.port: the logical URL's port, or its scheme's default. */
@@ -163,6 +168,12 @@ export class ClientCallTelemetry {
     }
     this.#span = span;
     this.context = this.delegated ? trace.setSpan(parent, span) : undefined;
+  }
+
+  /** No SDK: the trace id of the traceparent passed on, from the incoming request's storage or, failing that, set on the call itself. */
+  #passedTraceId(): string | undefined {
+    const tp = this.#traceId ?? this.#call?.header?.('traceparent')?.trim();
+    return tp !== undefined && validTraceparent(tp) ? tp.slice(3, 35) : undefined;
   }
 
   /** The call's span: its own, the parent's it carries on (spanless), or the shared non-recording one without an SDK. */
@@ -338,7 +349,7 @@ export class ClientCallTelemetry {
         duration_ms: Math.round(ms * 1000) / 1000,
         attempts,
         endpoint: this.#endpoint,
-        trace_id: valid ? sctx.traceId : this.#traceId?.slice(3, 35),
+        trace_id: valid ? sctx.traceId : this.#passedTraceId(),
         span_id: valid && !this.#spanless ? sctx.spanId : undefined,
         error: err !== undefined ? errType : undefined,
       });

@@ -60,6 +60,39 @@ export function getTraceId(req: IncomingMessage): string | undefined {
 }
 
 /**
+ * The W3C headers (`traceparent`, and `tracestate` and `baggage` when they
+ * came) that the calls made for a no-SDK request carry: the incoming trace
+ * when valid, else the fresh one the mesh started (context.ts
+ * passthroughHeaders). For a handler that sets them on its calls itself
+ * (passesTraceItself). Undefined with an SDK (the request's context carries
+ * the trace) and for a request the mesh does not track.
+ */
+export function incomingTraceHeaders(req: IncomingMessage): Readonly<Record<string, string>> | undefined {
+  return (req as Tracked)[kRecord]?.passthrough;
+}
+
+const kPassesTrace = Symbol('hyphae.passes-trace-itself');
+type Marked = { [kPassesTrace]?: true };
+
+/**
+ * Declares that `server`'s request handler puts each request's trace headers
+ * on the calls it makes itself (incomingTraceHeaders), so that with no SDK
+ * the inbound telemetry need not run it inside the AsyncLocalStorage that
+ * carries them to calls made anywhere in an application's handler. That
+ * storage's first use turns on promise hooks for the whole process (Node 20
+ * and 22), a cost on every promise from then on: for the gateway, whose
+ * handler is the mesh's own forwarder, about 4 % of its CPU.
+ */
+export function passTraceItself(server: object): void {
+  (server as Marked)[kPassesTrace] = true;
+}
+
+/** Whether the request came through a server marked with passTraceItself (its socket's server; a socket without one is not). */
+export function passesTraceItself(req: IncomingMessage): boolean {
+  return ((req.socket as { server?: Marked } | null)?.server?.[kPassesTrace] ?? false) === true;
+}
+
+/**
  * The 'close' listener of every tracked response (one function for all:
  * 'close' comes after 'finish' for a complete response, alone when the
  * connection died first). The record hangs on the request (`res.req`).
@@ -239,11 +272,6 @@ export class ServerRequestTelemetry implements Incoming {
     this.route = route;
     // An instrumentation names its span from the RPC metadata when it ends it, which may be before we hear of the end.
     if (this.#rpc && this.#rpc.route === undefined) this.#rpc.route = route;
-  }
-
-  /** Whether the application must run inside runIncoming (there is a context or headers to carry). */
-  get carries(): boolean {
-    return this.context !== undefined || this.passthrough !== undefined;
   }
 
   /** The response is done (`finished`: fully written; otherwise the connection closed first). */

@@ -6,6 +6,9 @@
  */
 import { TraceFlags, type SpanContext } from '@opentelemetry/api';
 
+/** The request fields that carry trace context from hop to hop (W3C Trace Context and Baggage), lower case. */
+export const W3C_FIELDS: readonly string[] = ['traceparent', 'tracestate', 'baggage'];
+
 /**
  * Where a parsed span context keeps its `traceparent` header: a call that
  * carries the context on unchanged sends that string, already flat (a new one

@@ -20,6 +20,8 @@ export interface Echo {
   url: string;
   method: string;
   headers: Record<string, string | string[] | undefined>;
+  /** The headers as they came, lines of one name apart. */
+  rawHeaders: string[];
   peer: string | undefined;
 }
 
@@ -42,7 +44,7 @@ export async function startBackend(cp: RunningControlPlane, service: string, ins
     http.createServer((req, res) => {
       b.hits++;
       if (hook?.(req, res)) return;
-      const echo: Echo = { service, instance, url: req.url!, method: req.method!, headers: req.headers, peer: getPeer(req)?.id };
+      const echo: Echo = { service, instance, url: req.url!, method: req.method!, headers: req.headers, rawHeaders: req.rawHeaders, peer: getPeer(req)?.id };
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(echo));
     }),
@@ -116,9 +118,14 @@ export function curl(args: string[]): Promise<CurlResult> {
 }
 
 /** The gateway `name` in process, every listener on a free port, admin on a free port. */
-export async function startTestGateway(cp: RunningControlPlane, name: string, ports: readonly number[], extra: { drainDelayMs?: number; gracePeriodMs?: number } = {}): Promise<RunningGateway> {
+export async function startTestGateway(
+  cp: RunningControlPlane,
+  name: string,
+  ports: readonly number[],
+  extra: { drainDelayMs?: number; gracePeriodMs?: number; accessLog?: (line: string) => void } = {},
+): Promise<RunningGateway> {
   return startGateway({
-    mesh: await cp.meshOptions(name),
+    mesh: { ...(await cp.meshOptions(name)), ...(extra.accessLog ? { telemetry: { accessLog: extra.accessLog } } : {}) },
     name,
     host: '127.0.0.1',
     ports: Object.fromEntries(ports.map((p) => [p, 0])),

@@ -12,113 +12,10 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { validTraceparent } from '../../src/telemetry/w3c.js';
 import { buildDir, startNode, type Child } from '../helpers/process.js';
-
-const TRACE = '12345678901234567890123456789012';
-const TP = `00-${TRACE}-1234567890123456-01`;
-const TP_UNSAMPLED = `00-${TRACE}-1234567890123456-00`;
-const bars = (n: number) => Array.from({ length: n }, (_, i) => `bar${String(i + 1).padStart(2, '0')}=${String(i + 1).padStart(2, '0')}`).join(',');
-
-interface Case {
-  name: string;
-  headers: Record<string, string | string[]>;
-  /** The incoming traceparent is valid: its trace id goes on. */
-  same: boolean;
-  /** The tracestate each next hop must receive (none: undefined). */
-  tracestate?: string;
-}
-
-const CASES: Case[] = [
-  { name: 'valid, sampled', headers: { traceparent: TP }, same: true },
-  { name: 'valid, not sampled', headers: { traceparent: TP_UNSAMPLED }, same: true },
-  { name: 'none', headers: {}, same: false },
-  { name: 'version ff', headers: { traceparent: `ff-${TRACE}-1234567890123456-01` }, same: false },
-  { name: 'trace id of zeros', headers: { traceparent: `00-${'0'.repeat(32)}-1234567890123456-01` }, same: false },
-  { name: 'parent id of zeros', headers: { traceparent: `00-${TRACE}-${'0'.repeat(16)}-01` }, same: false },
-  { name: 'upper-case hex', headers: { traceparent: `00-${TRACE.replace('1', 'A')}-1234567890123456-01` }, same: false },
-  { name: 'illegal character', headers: { traceparent: `00-${TRACE}-1234567890123.56-01` }, same: false },
-  { name: 'version 00 with a 5th field', headers: { traceparent: `${TP}-what` }, same: false },
-  { name: 'trace id too short', headers: { traceparent: `00-${TRACE.slice(1)}-1234567890123456-01` }, same: false },
-  { name: 'future version, more fields', headers: { traceparent: `cc-${TRACE}-1234567890123456-01-what-the-future-holds` }, same: true },
-  { name: 'two traceparent headers', headers: { traceparent: [TP, `00-${'a'.repeat(32)}-1234567890123456-01`] }, same: false },
-  { name: 'header name in mixed case, OWS around', headers: { TraceParent: ` \t${TP}\t ` }, same: true },
-  { name: 'tracestate without traceparent', headers: { tracestate: 'foo=1' }, same: false },
-  { name: 'tracestate with an invalid traceparent', headers: { traceparent: `00-${TRACE}-1234567890123456-0g`, tracestate: 'foo=1' }, same: false },
-  { name: 'tracestate, valid list', headers: { traceparent: TP, tracestate: 'foo=1,bar=2,congo=t61rcWkgMzE' }, same: true, tracestate: 'foo=1,bar=2,congo=t61rcWkgMzE' },
-  { name: 'tracestate, tenant@system key', headers: { traceparent: TP, tracestate: 'foo@bar=1,baz=2' }, same: true, tracestate: 'foo@bar=1,baz=2' },
-  { name: 'tracestate, OWS and empty members', headers: { traceparent: TP, tracestate: 'foo=1 \t , \t bar=2,, baz=3 ' }, same: true, tracestate: 'foo=1,bar=2,baz=3' },
-  { name: 'tracestate, three header lines', headers: { traceparent: TP, tracestate: ['foo=1,bar=2', 'rojo=1,congo=2', 'baz=3'] }, same: true, tracestate: 'foo=1,bar=2,rojo=1,congo=2,baz=3' },
-  { name: 'tracestate, empty header', headers: { traceparent: TP, tracestate: '' }, same: true },
-  { name: 'tracestate, illegal key `foo =1`', headers: { traceparent: TP, tracestate: 'foo =1' }, same: true },
-  { name: 'tracestate, upper-case key', headers: { traceparent: TP, tracestate: 'FOO=1,bar=2' }, same: true },
-  { name: 'tracestate, illegal value `foo=bar=baz`', headers: { traceparent: TP, tracestate: 'foo=bar=baz' }, same: true },
-  { name: 'tracestate, empty value', headers: { traceparent: TP, tracestate: 'foo=,bar=3' }, same: true },
-  { name: 'tracestate, bad vendor format', headers: { traceparent: TP, tracestate: 'foo@bar@baz=1,bar=2' }, same: true },
-  { name: 'tracestate, 256-character key', headers: { traceparent: TP, tracestate: ['foo=1', `${'z'.repeat(256)}=1`] }, same: true, tracestate: `foo=1,${'z'.repeat(256)}=1` },
-  { name: 'tracestate, 257-character key', headers: { traceparent: TP, tracestate: ['foo=1', `${'z'.repeat(257)}=1`] }, same: true },
-  {
-    name: 'tracestate, 241@14 key',
-    headers: { traceparent: TP, tracestate: ['foo=1', `${'t'.repeat(241)}@${'v'.repeat(14)}=1`] },
-    same: true,
-    tracestate: `foo=1,${'t'.repeat(241)}@${'v'.repeat(14)}=1`,
-  },
-  { name: 'tracestate, 242@1 key', headers: { traceparent: TP, tracestate: ['foo=1', `${'t'.repeat(242)}@v=1`] }, same: true },
-  { name: 'tracestate, 1@15 key', headers: { traceparent: TP, tracestate: ['foo=1', `t@${'v'.repeat(15)}=1`] }, same: true },
-  { name: 'tracestate, 32 members', headers: { traceparent: TP, tracestate: bars(32) }, same: true, tracestate: bars(32) },
-  { name: 'tracestate, 33 members', headers: { traceparent: TP, tracestate: bars(33) }, same: true },
-  { name: 'tracestate, duplicated key', headers: { traceparent: TP, tracestate: 'foo=1,foo=2' }, same: true },
-  { name: 'tracestate, duplicated key over two lines', headers: { traceparent: TP, tracestate: ['foo=1', 'foo=1'] }, same: true },
-];
-
-interface Received {
-  /** Every traceparent header line, and the joined tracestate lines. */
-  traceparents: string[];
-  tracestate: string | undefined;
-}
-
-/** A plain node:http server that remembers the trace headers of the last request it answered. */
-async function recorder(): Promise<{ port: number; last: () => Received | undefined; close: () => void }> {
-  let last: Received | undefined;
-  const server = http.createServer((req, res) => {
-    const traceparents: string[] = [];
-    const tracestates: string[] = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!.toLowerCase();
-      if (name === 'traceparent') traceparents.push(req.rawHeaders[i + 1]!);
-      if (name === 'tracestate') tracestates.push(req.rawHeaders[i + 1]!);
-    }
-    last = { traceparents, tracestate: tracestates.length ? tracestates.join(',') : undefined };
-    res.end('ok');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    last: () => {
-      const r = last;
-      last = undefined;
-      return r;
-    },
-    close: () => server.close(),
-  };
-}
-
-function get(port: number, urlPath: string, headers: Record<string, string | string[]> = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${urlPath}: ${res.statusCode} ${body}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { CASES, checkHop as checkCase, get, recorder, sentTraceparent, TP_UNSAMPLED, TRACE, type Case, type Received } from '../helpers/trace-cases.js';
 
 const script = path.join(buildDir, 'test/helpers/trace-hop-service.js');
 
@@ -147,7 +44,7 @@ function shown(v: string | string[] | undefined): string {
 /** What a next hop received, as the table says it. */
 function describeHop(r: Received, incoming: Case): string {
   const tp = r.traceparents[0]!;
-  const sent = [incoming.headers.traceparent ?? incoming.headers.TraceParent].flat()[0]?.trim();
+  const sent = sentTraceparent(incoming);
   const trace =
     tp.slice(3, 35) !== TRACE
       ? `new trace (${tp.endsWith('-00') ? 'not sampled' : 'sampled'})`
@@ -202,17 +99,7 @@ describe('W3C trace context through a wrapped server to a mesh service and a pas
     return { mesh, pt: ptHost.last(), traceId: body.traceId };
   }
 
-  function checkHop(r: Received | undefined, c: Case, mode: string, where: string, traceId: string): Received {
-    const what = `${c.name}, ${mode}, ${where}`;
-    assert.ok(r, `${what}: called`);
-    assert.equal(r.traceparents.length, 1, `${what}: exactly one traceparent (${JSON.stringify(r.traceparents)})`);
-    const tp = r.traceparents[0]!;
-    assert.ok(validTraceparent(tp), `${what}: a valid traceparent (${tp})`);
-    assert.equal(tp.slice(3, 35) === TRACE, c.same, `${what}: ${c.same ? 'the same' : 'a new'} trace id (${tp})`);
-    assert.equal(tp.slice(3, 35), traceId, `${what}: the trace id the handler names`);
-    assert.equal(r.tracestate, c.tracestate, `${what}: tracestate`);
-    return r;
-  }
+  const checkHop = (r: Received | undefined, c: Case, mode: string, where: string, traceId: string): Received => checkCase(r, c, `${c.name}, ${mode}, ${where}`, traceId);
 
   for (const c of CASES) {
     it(`${c.name}: one traceparent, ${c.same ? 'the same' : 'a new'} trace, ${c.tracestate === undefined ? 'no tracestate' : 'the valid tracestate'}`, async () => {
@@ -225,10 +112,10 @@ describe('W3C trace context through a wrapped server to a mesh service and a pas
         const ptTp = pt!.traceparents[0]!;
         if (mode === 'no-sdk') {
           // Nothing records here: a valid traceparent goes on as it came; a new trace is started unsampled.
-          if (c.same) assert.equal(meshTp, [c.headers.traceparent ?? c.headers.TraceParent].flat()[0]!.trim());
+          if (c.same) assert.equal(meshTp, sentTraceparent(c)!);
           else assert.ok(meshTp.endsWith('-00'), `a trace the mesh starts is not sampled (${meshTp})`);
           assert.equal(ptTp, meshTp, 'both calls of the request carry its trace context');
-        } else if (c.same && [c.headers.traceparent ?? c.headers.TraceParent].flat()[0]!.trim().endsWith('-00')) {
+        } else if (c.same && sentTraceparent(c)!.endsWith('-00')) {
           // Under an unsampled parent the parent-based sampler would drop every span: the mesh makes none
           // and carries the parent's context on unchanged (docs/architecture.md, Telemetry).
           assert.equal(meshTp, TP_UNSAMPLED);
