@@ -132,6 +132,9 @@ export class Attempt implements AbortableAttempt {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // undici tells of every interim answer (103 Early Hints) as of a response; the response is the final one.
+    // Not passed on: the mesh call has one answer (a 100 Continue is the server's own business).
+    if (statusCode < 200) return true;
     if (this.#state !== State.Waiting || this.#early !== undefined) return true;
     this.statusCode = statusCode;
     this.rawHeaders = rawHeaders;
