@@ -18,6 +18,7 @@
  * one map entry from accept to close.
  */
 import type { Server as NetServer, Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 
 export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
@@ -45,9 +46,9 @@ export function limitSendStalls(server: NetServer, ms: number, onCut?: (socket: 
     open.set(socket, { sent: 0, since: -1 });
     socket.once('close', () => open.delete(socket));
   };
-  server.on('connection', watch);
-  // An https.Server's HTTP sockets are its TLS sockets: the raw one under each never queues anything itself.
-  server.on('secureConnection', watch);
+  // An https.Server's HTTP sockets are its TLS sockets (the raw one under each never queues anything itself);
+  // a wrapped server's mTLS front hands its TLS sockets to HTTP as 'connection'.
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', watch);
   const scan = () => {
     const now = performance.now();
     for (const [socket, p] of open) {
