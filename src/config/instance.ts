@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { addressSchema, labelsSchema, nameSchema, DEFAULT_NAMESPACE } from './names.js';
+import { addressSchema, clusterNameSchema, labelsSchema, nameSchema, DEFAULT_NAMESPACE } from './names.js';
 
 export const MIN_TTL_SECONDS = 1;
 export const MAX_TTL_SECONDS = 300;
@@ -28,6 +28,13 @@ export const instanceSchema = z.strictObject({
   port: z.int().min(1).max(65535),
   labels: labelsSchema,
   weight: z.int().min(1).max(1000),
+  /**
+   * The cluster the instance runs in, set only on instances imported from a peer cluster (issue 17).
+   * Absent: the cluster of the control plane that sent it. Local instances never carry it, so a client
+   * older than this field (whose schema is strict) reads a control plane's snapshots as before unless the
+   * mesh imports services from a peer.
+   */
+  cluster: clusterNameSchema.optional(),
 });
 export type Instance = z.output<typeof instanceSchema>;
 

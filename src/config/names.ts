@@ -13,3 +13,10 @@ export { labelKeySchema, labelValueSchema, labelsSchema } from './labels.js';
 export const addressSchema = z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IPv4 or IPv6 address or a host name' });
 
 export const DEFAULT_NAMESPACE = 'default';
+
+/**
+ * A cluster's name (issue 17): one per control plane (`--cluster`), a DNS label like a service's, since it
+ * is one label of the SNI name a mesh gateway routes by (config/mesh-sni.ts).
+ */
+export const clusterNameSchema = nameSchema;
+export const DEFAULT_CLUSTER = 'default';

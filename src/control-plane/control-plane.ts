@@ -147,7 +147,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }
   });
 
-  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps });
+  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps, cluster: opts.cluster });
   metrics.addRoutes(routes);
   const server = createApiServer({
     router: new Router(routes),

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ErrorCode } from '../core/errors.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../config/instance.js';
+import { clusterNameSchema, DEFAULT_CLUSTER } from '../config/names.js';
 import { parseOrThrow } from '../config/validate.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, defaultMaxConnections } from '../core/listener-guard.js';
 import { DEFAULT_SEND_TIMEOUT_MS } from '../core/send-stall.js';
@@ -101,6 +102,11 @@ export interface ControlPlaneOptions {
   insecure?: boolean;
   /** The SPIFFE trust domain of workload identities. Default hyphae.local. */
   trustDomain?: string;
+  /**
+   * This control plane's cluster (issue 17): a DNS label, the name peers know it by and that imported
+   * instances carry. Default "default". Replicas of one control plane share it.
+   */
+  cluster?: string;
   /** Lifetime of workload certificates, ms. Default 24 h; down to 1 s (tests). */
   certTtlMs?: number;
   /** The operator's CA certificate (PEM; an intermediate is followed by its chain up to the root) and key. Made here when absent. */
@@ -181,6 +187,7 @@ const optionsSchema = z
       .string()
       .regex(/^[a-z0-9._-]{1,255}$/, 'must be a SPIFFE trust domain: lower-case letters, digits, ".", "-" or "_"')
       .default(DEFAULT_TRUST_DOMAIN),
+    cluster: clusterNameSchema.default(DEFAULT_CLUSTER),
     certTtlMs: z.int().min(1000).max(MAX_CERT_TTL_MS).default(DEFAULT_CERT_TTL_MS),
     caCertFile: z.string().min(1).optional(),
     caKeyFile: z.string().min(1).optional(),

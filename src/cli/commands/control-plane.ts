@@ -1,5 +1,6 @@
 /** `hyphae control-plane`: run the control plane in the foreground until SIGTERM or SIGINT. */
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../config/instance.js';
+import { DEFAULT_CLUSTER } from '../../config/names.js';
 import {
   createControlPlane,
   DEFAULT_BODY_LIMIT_BYTES,
@@ -99,6 +100,7 @@ Observability:
 
 Security:
   --trust-domain <td>    SPIFFE trust domain of workload identities (default ${DEFAULT_TRUST_DOMAIN})
+  --cluster <name>       this control plane's cluster, a DNS label (default ${DEFAULT_CLUSTER}); replicas share it
   --cert-ttl <duration>  lifetime of workload certificates, 1s to 365d (default 24h)
   --ca-cert <file>       the operator's CA certificate (PEM); an intermediate is followed by
                          its chain up to the root. With --ca-key. Default: a self-signed root

@@ -19,6 +19,8 @@ export interface ApiDeps {
   metrics: ControlPlaneMetrics;
   /** `hyphae tap`: open taps, fed by the instances. */
   taps: TapHub;
+  /** This control plane's cluster name (--cluster). */
+  cluster: string;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */

@@ -38,7 +38,7 @@ export function statusRoutes(deps: ApiDeps): Route[] {
         return {
           status: store.ok ? 200 : 503,
           // version: `hyphae version` and `hyphae check` warn when the CLI and the control plane differ in minor or major.
-          body: { status: store.ok ? 'ok' : 'unavailable', version: PACKAGE_VERSION, revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size, store },
+          body: { status: store.ok ? 'ok' : 'unavailable', version: PACKAGE_VERSION, cluster: deps.cluster, revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size, store },
         };
       },
     },
