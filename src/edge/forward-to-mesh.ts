@@ -11,7 +11,8 @@
  * - `x-hyphae-deadline-ms` is the client's remaining budget: the call gets no
  *   more than that, and the next hop hears what is left. Inside a wrapped
  *   server the inbound deadline intake already took it (the call inherits its
- *   context); elsewhere this function enters a context of its own.
+ *   context); elsewhere (a gateway's ports, which take it themselves) this
+ *   function enters a context of its own, unless the edge does not trust it.
  * - A client that goes away aborts the call (and its body).
  * - A failure is answered 502, 503 or 504 with a coded JSON body (error-response.ts).
  *
@@ -49,6 +50,11 @@ export interface MeshTarget {
   body?: Readable | undefined;
   /** More request options for the mesh call (a gateway's route table, under its symbol). */
   options?: object | undefined;
+  /**
+   * False: the client's `x-hyphae-deadline-ms` is not believed (a gateway's clients outside the mesh); it is
+   * dropped like the other REPLACED fields and gives the call no budget. Default true (the proxy's own workload).
+   */
+  trustDeadline?: boolean | undefined;
 }
 
 /**
@@ -60,6 +66,7 @@ export const REPLACED: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER, '
 
 /** Sends the request; its answer (or an error answer) follows on `res`. Never throws. */
 export function forwardToMesh(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerResponse, target: MeshTarget): void {
+  if (target.trustDeadline === false) return send(mesh, req, res, target);
   const budget = parseDeadlineHeader(req.headers[DEADLINE_HEADER]);
   if (budget === 0) {
     sendEdgeError(res, 504, ErrorCode.DEADLINE_EXCEEDED, 'the request arrived with no time left (x-hyphae-deadline-ms: 0)');

@@ -29,6 +29,7 @@ import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, HandshakeDeadlines, applyHttpTimeouts
 import type { GatewayEdgeSpec } from '../config/resources/gateway.js';
 import type { Mesh } from '../mesh/mesh.js';
 import { passTraceItself } from '../telemetry/server-request.js';
+import { takeDeadlineItself } from '../server/deadline-intake.js';
 import type { LoadedCertificate } from './tls-contexts.js';
 
 export type Protocol = 'HTTP' | 'HTTPS';
@@ -95,6 +96,9 @@ export class PortListener {
     this.server.once('close', () => deadlines.destroyAll());
     // The handler (the gateway's forwarder) sets each request's trace headers on its mesh call itself.
     passTraceItself(this.server);
+    // The handler believes a client's deadline only if the Gateway says so (edge.trustDeadlineHeader), read per
+    // request since it changes live; the intake would believe it always, and enter an AsyncLocalStorage for it.
+    takeDeadlineItself(this.server);
     mesh.wrapServer(this.server, {
       register: false,
       mtls: false,

@@ -229,6 +229,7 @@ class Gateway implements RunningGateway {
       add,
       body,
       options: found.routes.options,
+      trustDeadline: spec.edge.trustDeadlineHeader === true,
     });
   }
 

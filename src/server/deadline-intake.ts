@@ -31,6 +31,20 @@ export interface DeadlineIntakeOptions {
 }
 
 const kContext = Symbol('hyphae.requestContext');
+const kTakesDeadline = Symbol('hyphae.takesDeadlineItself');
+
+/**
+ * Marks a server whose handler reads the deadline itself (a gateway's ports: whether a client's budget is
+ * believed is the Gateway's setting, which changes live): wrapServer then adds no deadline intake to it.
+ * Mark before wrapping.
+ */
+export function takeDeadlineItself(server: object): void {
+  (server as { [kTakesDeadline]?: true })[kTakesDeadline] = true;
+}
+
+export function takesDeadlineItself(server: object): boolean {
+  return (server as { [kTakesDeadline]?: true })[kTakesDeadline] === true;
+}
 type WithContext = http.ServerResponse & { [kContext]?: RequestContext };
 
 /** Shared by every response: no closure per request. */

@@ -11,7 +11,7 @@ import { labelsSchema } from '../config/labels.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { Logger } from '../core/logger.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
-import { deadlineIntake } from './deadline-intake.js';
+import { deadlineIntake, takesDeadlineItself } from './deadline-intake.js';
 import { LoadShedder } from './load-shedding.js';
 import { advertiseAddress } from './advertise-address.js';
 import { InboundAuthorization, POLICY_WAIT_MS, type AuthzStats } from './authz/authorization.js';
@@ -182,7 +182,7 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     telemetry: deps.telemetry,
     tap: deps.tap && tapLayer(deps.tap, (req) => instanceId ?? `${req.socket.localAddress}:${req.socket.localPort}`),
     shedding: shedder?.filter,
-    deadline: deadlineIntake({
+    deadline: takesDeadlineItself(server) ? undefined : deadlineIntake({
       ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
       ...(options.maxTimeoutMs !== undefined ? { maxTimeoutMs: options.maxTimeoutMs } : {}),
     }),

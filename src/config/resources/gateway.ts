@@ -64,6 +64,15 @@ export const edgeSchema = z
      * the entry this many hops from the right (0: the peer's own address; Envoy's xff_num_trusted_hops).
      */
     trustedHops: z.int().min(0).max(16).default(0),
+    /**
+     * Whether a client's `x-hyphae-deadline-ms` is believed. Off by default: the clients of an ingress
+     * gateway are outside the mesh, and Envoy likewise honours its `x-envoy-*` timeout headers only from
+     * internal requests. Off, the field is dropped and the call's budget is the route's timeouts alone;
+     * on (behind a front that speaks the mesh's deadline), the call gets no more than the client's budget.
+     * Absent means off, and no default is filled in: a Gateway is stored with its defaults, and a field
+     * stored unasked would make every gateway process older than it refuse the Gateway.
+     */
+    trustDeadlineHeader: z.boolean().optional(),
     /** Request line and headers together (Node's default maxHeaderSize; nginx and Envoy refuse past a similar size with 431). */
     maxRequestHeaderBytes: z
       .int()
