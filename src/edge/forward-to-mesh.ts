@@ -92,12 +92,21 @@ function send(mesh: MeshRequester, req: http.IncomingMessage, res: http.ServerRe
     const headers = endToEndRequestHeaders(req.rawHeaders, req.headers.connection, target.drop ?? REPLACED);
     const add = target.add;
     if (add !== undefined) for (let i = 0; i < add.length; i++) headers.push(add[i]!);
-    // As mesh.request names the call: a request target that is not a path (`*`, absolute form) is split the same way.
-    const { origin, path } = splitUrl(`http://${target.service}${target.path}`);
+    const { origin, path } = callTarget(target.service, target.path);
     const options = { origin, path, method: req.method as Dispatcher.HttpMethod, headers, body };
     // Object.assign only for an edge that has options of its own: the proxy's calls keep their one shape.
     mesh.dispatcher.dispatch(target.options === undefined ? options : Object.assign(options, target.options), relay);
   } catch (err) {
     relay.onError(err instanceof Error ? err : new Error(String(err)));
   }
+}
+
+/**
+ * The call's origin and path. An origin-form target (`/path?query`, what nearly every request has) is the
+ * path as it is; anything else (`*`, absolute form, a fragment) is split as mesh.request would split
+ * `http://<service><target>`, so both name the call the same way.
+ */
+export function callTarget(service: string, target: string): { origin: string; path: string } {
+  if (target.charCodeAt(0) === 47 /* / */ && !target.includes('#')) return { origin: `http://${service}`, path: target };
+  return splitUrl(`http://${service}${target}`);
 }

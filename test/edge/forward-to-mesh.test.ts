@@ -14,7 +14,8 @@ import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { forwardToMesh } from '../../src/edge/forward-to-mesh.js';
+import { callTarget, forwardToMesh } from '../../src/edge/forward-to-mesh.js';
+import { splitUrl } from '../../src/core/split-url.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { waitUntil } from '../helpers/hostile-peers.js';
 
@@ -25,6 +26,14 @@ async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
 }
+
+describe('callTarget', () => {
+  it('names every request target as mesh.request names http://<service><target>', () => {
+    for (const t of ['/', '/a/b?x=1&y', '/a#frag', '/?q', '/%2e%2e/x', '//double', '*', '?only', 'http://other/x', '#f', '']) {
+      assert.deepEqual(callTarget('api', t), splitUrl(`http://api${t}`), JSON.stringify(t));
+    }
+  });
+});
 
 describe('forwardToMesh', () => {
   const resolver = new StaticResolver();
