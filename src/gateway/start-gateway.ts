@@ -148,6 +148,7 @@ class Gateway implements RunningGateway {
     this.#spec = spec;
     this.#routing = routing;
     this.#tls.retain(spec.listeners);
+    this.#checkCertificateFiles(spec);
     await this.#reconcile(spec);
     this.#bound = true;
     this.#logger.info('hyphae gateway: configuration applied', { version: s.version, listeners: spec.listeners.length, routes: s.routes.length });
@@ -195,12 +196,17 @@ class Gateway implements RunningGateway {
     const spec = this.#spec;
     if (!spec) return undefined;
     const chosen = this.#routing?.listenerFor(port, servername) ?? spec.listeners.find((l) => l.port === port && l.tls !== undefined);
-    return chosen ? this.#tls.refresh(chosen) : undefined;
+    return chosen ? this.#tls.current(chosen) : undefined;
+  }
+
+  /** Re-reads the certificate files that changed; handshakes then take what was loaded (TlsContexts.current). */
+  #checkCertificateFiles(spec: GatewaySpec | undefined): void {
+    for (const l of spec?.listeners ?? []) if (l.tls) this.#tls.refresh(l);
   }
 
   #refreshCertificates(): void {
+    this.#checkCertificateFiles(this.#spec);
     for (const [port, l] of this.#ports) if (l.protocol === 'HTTPS') l.setDefaultCertificate(this.#certificate(port, undefined));
-    for (const l of this.#spec?.listeners ?? []) if (l.tls) this.#tls.refresh(l);
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse, port: number, proto: 'http' | 'https'): void {

@@ -25,6 +25,10 @@ function stampOf(file: string): string {
   return `${s.mtimeMs}:${s.size}:${s.ino}`;
 }
 
+function idOf(listener: string, files: { certificateFile: string; keyFile: string }): string {
+  return `${listener}\0${files.certificateFile}\0${files.keyFile}`;
+}
+
 export class TlsContexts {
   readonly #loaded = new Map<string, LoadedCertificate>();
   readonly #logger: Logger;
@@ -33,11 +37,22 @@ export class TlsContexts {
     this.#logger = logger;
   }
 
+  /**
+   * The listener's context as last loaded, for a ClientHello: no file is looked at. Files are checked on
+   * every snapshot and every `certificateCheckMs` (refresh), not per handshake, where two statSync calls
+   * would block the event loop for each new connection.
+   */
+  current(listener: ListenerSpec): LoadedCertificate | undefined {
+    const files = listener.tls;
+    if (files === undefined) return undefined;
+    return this.#loaded.get(idOf(listener.name, files)) ?? this.refresh(listener);
+  }
+
   /** The listener's context, loading or re-loading its files when they changed; undefined when they never loaded. */
   refresh(listener: ListenerSpec): LoadedCertificate | undefined {
     const files = listener.tls;
     if (files === undefined) return undefined;
-    const id = `${listener.name}\0${files.certificateFile}\0${files.keyFile}`;
+    const id = idOf(listener.name, files);
     const last = this.#loaded.get(id);
     try {
       const stamp = `${stampOf(files.certificateFile)}|${stampOf(files.keyFile)}`;
@@ -60,7 +75,7 @@ export class TlsContexts {
 
   /** Forget listeners that are gone. */
   retain(listeners: readonly ListenerSpec[]): void {
-    const keep = new Set(listeners.flatMap((l) => (l.tls ? [`${l.name}\0${l.tls.certificateFile}\0${l.tls.keyFile}`] : [])));
+    const keep = new Set(listeners.flatMap((l) => (l.tls ? [idOf(l.name, l.tls)] : [])));
     for (const k of this.#loaded.keys()) if (!keep.has(k)) this.#loaded.delete(k);
   }
 }
