@@ -44,14 +44,8 @@ function alternative(list: readonly Endpoint[], call: PickContext): Endpoint | u
   return undefined;
 }
 
-/** What a view selects by: a subset's name and/or a cluster (both undefined: the whole service). */
-export interface ViewKey {
-  subset: string | undefined;
-  cluster: string | undefined;
-}
-
 export class Subset {
-  /** The subset's name; undefined for a view of every subset. */
+  /** The subset's name; undefined for a view not limited to one subset. */
   readonly name: string | undefined;
   /** Only this cluster's instances (the caller's own name: its local ones); undefined: the tiers of every allowed cluster. */
   readonly cluster: string | undefined;
@@ -143,11 +137,7 @@ export class Subset {
     this.#tiers = tiers;
     let sum = 0;
     this.#bounds = tiers.map((t) => (sum += t.share));
-    this.#whole = Math.max(
-      0,
-      tiers.findIndex((t) => t.share >= 1),
-    );
-    if (tiers.length > 1 && tiers[this.#whole]!.share < 1) this.#whole = -1;
+    this.#whole = tiers.length <= 1 ? 0 : tiers.findIndex((t) => t.share >= 1);
     this.localShare = tiers.length === 0 ? 1 : tiers[0]!.level === 0 ? tiers[0]!.share : 0;
     for (let i = 0; i < tiers.length; i++) this.#balancers[i]!.update?.(tiers[i]!.endpoints);
   }
