@@ -1,7 +1,7 @@
 /**
- * A test seam for issue 17 until discovery carries an instance's cluster: the control plane's own resolver
- * (watch stream, snapshots), with each endpoint given the cluster named by one of its labels, as an
- * instance imported from that peer would arrive. Everything else passes through unchanged.
+ * A test seam for issue 17 until discovery carries an instance's cluster: another resolver (the control
+ * plane's, or a static one) with each endpoint given the cluster named by one of its labels, as an instance
+ * imported from that peer would arrive. Everything else passes through unchanged.
  */
 import { ControlPlaneClient } from '../../src/discovery/control-plane-client.js';
 import { ControlPlaneResolver } from '../../src/discovery/control-plane-resolver.js';
@@ -12,15 +12,25 @@ import { silentLogger } from '../../src/core/logger.js';
 import type { ClusterEndpointInfo } from '../../src/client/concrete/tiers.js';
 
 export class ClusterTagResolver implements Resolver {
-  readonly #stream: WatchStream;
-  readonly #inner: ControlPlaneResolver;
+  readonly #inner: Resolver;
   readonly #label: string;
+  readonly #closeInner: () => Promise<void>;
 
-  /** `url`: a plain (--insecure) control plane; `label`: the instance label whose value becomes `cluster`. */
-  constructor(url: string, label: string) {
-    this.#stream = new WatchStream(new ControlPlaneClient([url]), silentLogger);
-    this.#inner = new ControlPlaneResolver(this.#stream);
+  /** `label`: the instance label whose value becomes `cluster`; `close`: how to close what `inner` runs on. */
+  constructor(inner: Resolver, label: string, close: () => Promise<void> = () => inner.close()) {
+    this.#inner = inner;
     this.#label = label;
+    this.#closeInner = close;
+  }
+
+  /** Over the watch stream of a plain (--insecure) control plane at `url`. */
+  static overControlPlane(url: string, label: string): ClusterTagResolver {
+    const stream = new WatchStream(new ControlPlaneClient([url]), silentLogger);
+    const inner = new ControlPlaneResolver(stream);
+    return new ClusterTagResolver(inner, label, async () => {
+      await inner.close();
+      await stream.close();
+    });
   }
 
   watch(service: ServiceKey, listener: (update: ResolverUpdate) => void): Disposer {
@@ -36,8 +46,7 @@ export class ClusterTagResolver implements Resolver {
     return cluster === undefined ? e : { ...e, cluster };
   }
 
-  async close(): Promise<void> {
-    await this.#inner.close();
-    await this.#stream.close();
+  close(): Promise<void> {
+    return this.#closeInner();
   }
 }

@@ -63,6 +63,7 @@ export class Subset {
   #eligible: readonly Endpoint[] = [];
   /** The tier that takes every first attempt (share 1), so that no number is drawn; -1: picks are split. */
   #whole = 0;
+  #rank: (ep: Endpoint) => number = () => 0;
 
   constructor(name: string | undefined, cluster?: string) {
     this.name = name;
@@ -100,15 +101,16 @@ export class Subset {
     return t;
   }
 
-  /** The tier of the first cluster after every cluster the call failed in; -1: none has a healthy endpoint. */
+  /**
+   * The tier of the first cluster after every cluster the call failed in; -1: none has a healthy endpoint.
+   * By the endpoint's cluster, not by tier membership: the failure that made the call retry may have
+   * ejected its endpoint from the tiers meanwhile.
+   */
   #nextCluster(failed: readonly Endpoint[]): number {
-    const tiers = this.#tiers;
     let after = -1;
-    for (const ep of failed) {
-      for (const tier of tiers) if (tier.cluster > after && tier.endpoints.includes(ep)) after = tier.cluster;
-    }
+    for (const ep of failed) after = Math.max(after, this.#rank(ep));
     if (after < 0) return -1;
-    return tiers.findIndex((tier) => tier.cluster > after);
+    return this.#tiers.findIndex((tier) => tier.cluster > after);
   }
 
   /** The tiers picks currently go to, in order, for diagnostics and tests. */
@@ -130,8 +132,9 @@ export class Subset {
     this.members = members;
   }
 
-  #setTiers({ tiers, eligible }: Tiers, policy: PickPolicy, newBalancers: boolean): void {
+  #setTiers({ tiers, eligible, rank }: Tiers, policy: PickPolicy, newBalancers: boolean): void {
     this.#eligible = eligible;
+    this.#rank = rank;
     if (newBalancers) this.#balancers = [];
     while (this.#balancers.length < tiers.length) this.#balancers.push(policy.newBalancer());
     this.#tiers = tiers;

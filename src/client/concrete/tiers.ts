@@ -67,6 +67,11 @@ export interface Tiers {
   tiers: Tier[];
   /** Every member of every tier, healthy or not: the clusters this view may use at all. */
   eligible: Endpoint[];
+  /**
+   * An endpoint's cluster position (Tier.cluster: 0 local), read from its cluster rather than from the
+   * tiers, which hold healthy endpoints only; -1: a cluster with no later tier to move to.
+   */
+  rank(ep: Endpoint): number;
 }
 
 interface Group {
@@ -88,11 +93,13 @@ export function isLocal(ep: Endpoint, localCluster: string | undefined): boolean
  * detection's panic mode refines this), and with no eligible member, no tier.
  */
 export function buildTiers(members: readonly Endpoint[], locality: LocalityPolicy | undefined, clusters: ClusterPolicy): Tiers {
-  const groups = clusterGroups(members, locality, clusters);
+  const ranks = new Map<string, number>();
+  const groups = clusterGroups(members, locality, clusters, ranks);
   const eligible = groups.flatMap((g) => g.members);
+  const rank = (ep: Endpoint): number => (isLocal(ep, clusters.localCluster) ? 0 : (ranks.get(clusterOf(ep.info)!) ?? -1));
   let last = -1;
   for (let i = 0; i < groups.length; i++) if (groups[i]!.healthy.length > 0) last = i;
-  if (last < 0) return { tiers: eligible.length === 0 ? [] : [{ endpoints: eligible, share: 1, cluster: 0, level: 0 }], eligible };
+  if (last < 0) return { tiers: eligible.length === 0 ? [] : [{ endpoints: eligible, share: 1, cluster: 0, level: 0 }], eligible, rank };
   const tiers: Tier[] = [];
   let left = 1;
   for (let i = 0; i <= last; i++) {
@@ -102,7 +109,7 @@ export function buildTiers(members: readonly Endpoint[], locality: LocalityPolic
     left -= share;
     tiers.push({ endpoints: g.healthy, share, cluster: g.cluster, level: i });
   }
-  return { tiers, eligible };
+  return { tiers, eligible, rank };
 }
 
 /** The share of its traffic a tier keeps: 1 at or above minHealthyPercent healthy, proportionally less below. */
@@ -113,8 +120,11 @@ function healthFactor(g: Group): number {
   return Math.min(1, percent / g.minHealthyPercent);
 }
 
-/** Members split into the ordered groups that become tiers (empty groups kept: they spill everything). */
-function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | undefined, clusters: ClusterPolicy): Group[] {
+/**
+ * Members split into the ordered groups that become tiers (empty groups kept: they spill everything);
+ * `ranks` gets each failover cluster's position.
+ */
+function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | undefined, clusters: ClusterPolicy, ranks: Map<string, number>): Group[] {
   const local: Endpoint[] = [];
   const imported = new Map<string, Endpoint[]>();
   for (const ep of members) {
@@ -153,7 +163,8 @@ function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | 
   let index = 0;
   for (const name of order ?? []) {
     if (name === clusters.localCluster) continue;
-    groups.push(group(imported.get(name) ?? [], ++index, clusters.minHealthyPercent));
+    ranks.set(name, ++index);
+    groups.push(group(imported.get(name) ?? [], index, clusters.minHealthyPercent));
   }
   return groups;
 }

@@ -202,6 +202,11 @@ describe('failover tiers', () => {
     assert.deepEqual(clusters(s.all, 50, failedBoth), new Map([['dc3', 50]]));
     const lastTier = [s.get('10.3.0.1:80')!];
     assert.deepEqual(clusters(s.all, 50, lastTier), new Map([['local', 50]]), 'no later cluster: the normal choice');
+    // The failure that made the call retry ejected its endpoint meanwhile: the retry still leaves home
+    // (the other local endpoints are as dead, but not ejected yet).
+    setHealthy(s, (ep) => ep.id !== '10.0.0.1:80');
+    assert.deepEqual(clusters(s.all, 50, failedLocal), new Map([['dc2', 50]]), 'an ejected endpoint is still of its cluster');
+    setHealthy(s, () => true);
     const alone = set(policy({}), local3);
     assert.deepEqual(clusters(alone.all, 50, failedLocal), new Map([['local', 50]]), 'no failover: retries stay home');
   });
