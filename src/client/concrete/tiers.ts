@@ -128,9 +128,9 @@ function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | 
   const local: Endpoint[] = [];
   const imported = new Map<string, Endpoint[]>();
   for (const ep of members) {
-    const c = clusterOf(ep.info);
-    if (c === undefined || c === clusters.localCluster) local.push(ep);
+    if (isLocal(ep, clusters.localCluster)) local.push(ep);
     else {
+      const c = clusterOf(ep.info)!;
       let list = imported.get(c);
       if (list === undefined) imported.set(c, (list = []));
       list.push(ep);
