@@ -13,7 +13,8 @@ export function balance(dest: BackendService): Filter<MeshCall, Attempt> {
   return (next) => {
     const pickAndSend = (call: MeshCall): Promise<Attempt> => {
       const backend = call.logical.backend;
-      const ep = backend === undefined ? dest.endpoints.all.pick(call) : backend.subset.pick(call);
+      const failed = call.logical.failedEndpoints;
+      const ep = (backend === undefined ? dest.endpoints.all : backend.subset).pick(call, failed);
       if (!ep) return Promise.reject(noEndpoints(call));
       call.endpoint = ep;
       return next(call);
@@ -33,15 +34,17 @@ function noEndpoints(call: MeshCall): MeshError {
   const owner = b?.destination ?? call.destination;
   const route = call.logical.route;
   const subset = b?.subset.name;
-  let message = `service ${owner.name} has no endpoints`;
+  const cluster = b?.subset.cluster;
+  const where = cluster === undefined ? '' : ` in cluster ${cluster}`;
+  let message = `service ${owner.name} has no endpoints${where}`;
   if (subset !== undefined) {
     message = b!.subset.defined
-      ? `subset ${subset} of service ${owner.name} has no endpoints (no instance carries its labels right now)`
+      ? `subset ${subset} of service ${owner.name} has no endpoints${where} (no instance carries its labels right now)`
       : `subset ${subset} of service ${owner.name} is not defined (Service.spec.subsets)`;
   }
   return new MeshError(ErrorCode.NO_ENDPOINTS, message, {
     rejected: true,
     retryable: false,
-    details: { service: owner.name, namespace: owner.namespace, ...(subset !== undefined ? { subset } : {}), ...(route ? { route } : {}) },
+    details: { service: owner.name, namespace: owner.namespace, ...(subset !== undefined ? { subset } : {}), ...(cluster !== undefined ? { cluster } : {}), ...(route ? { route } : {}) },
   });
 }

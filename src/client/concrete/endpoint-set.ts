@@ -28,7 +28,7 @@ export class EndpointSet {
   #selectors = new Map<string, SubsetSelector>();
   #views = new Map<string, Subset>();
   #policy: PickPolicy = DEFAULT_POLICY;
-  /** Every endpoint, for calls that no route sends to a subset. */
+  /** Every endpoint (under the Service's tiers), for calls that no route sends to a subset or cluster. */
   readonly all = new Subset(undefined);
 
   constructor(poolFactory?: PoolFactory) {
@@ -58,10 +58,21 @@ export class EndpointSet {
 
   /** The view of a subset; the same object for the life of the set (empty while the subset is not defined). */
   subset(name: string): Subset {
-    let view = this.#views.get(name);
+    return this.view(name, undefined);
+  }
+
+  /**
+   * The view of a subset (undefined: every instance) and/or of one cluster's instances (a route backend's
+   * `cluster`; undefined: the Service's tiers); the same object for the life of the set.
+   */
+  view(subset: string | undefined, cluster: string | undefined): Subset {
+    if (cluster === undefined && subset === undefined) return this.all;
+    // A NUL cannot occur in a name (a DNS label): the key is unambiguous.
+    const key = cluster === undefined ? subset! : `${subset ?? ''}\0${cluster}`;
+    let view = this.#views.get(key);
     if (!view) {
-      view = new Subset(name);
-      this.#views.set(name, view);
+      view = new Subset(subset, cluster);
+      this.#views.set(key, view);
       this.#refreshView(view, true);
     }
     return view;
@@ -125,7 +136,8 @@ export class EndpointSet {
   }
 
   #refreshView(view: Subset, newBalancers: boolean): void {
-    const selector = this.#selectors.get(view.name!);
+    if (view.name === undefined) return view.refresh(this.#list, this.#policy, newBalancers);
+    const selector = this.#selectors.get(view.name);
     view.defined = selector !== undefined;
     const members = selector === undefined ? [] : this.#list.filter((e) => matches(e.info.labels, selector));
     view.refresh(members, this.#policy, newBalancers);

@@ -1,7 +1,7 @@
 /**
  * A Service's traffic settings (Service.spec) turned into what the client
  * uses: subset selectors for the EndpointSet, and the pick policy (balancer
- * factory, locality for this caller, EWMA settings). Done once per config
+ * factory, locality for this caller, failover clusters, EWMA settings). Done once per config
  * version, from a spec whose defaults the schema has filled in
  * (config/resources/service.ts, resolveServiceSpec): nothing is defaulted here.
  */
@@ -18,8 +18,17 @@ export interface TrafficPolicy {
   pick: PickPolicy;
 }
 
-/** Throws HYPHAE_ERR_INVALID_CONFIG when the spec names a balancer neither built in nor registered. */
-export function trafficPolicy(spec: ResolvedServiceSpec, callerLabels: Readonly<Record<string, string>>, service: { name: string; namespace: string } = { name: '', namespace: '' }): TrafficPolicy {
+/**
+ * Throws HYPHAE_ERR_INVALID_CONFIG when the spec names a balancer neither built in nor registered.
+ * `localCluster`: the caller's own cluster name when discovery knows it (undefined: only instances without
+ * a cluster are local, and a route backend can name peers only).
+ */
+export function trafficPolicy(
+  spec: ResolvedServiceSpec,
+  callerLabels: Readonly<Record<string, string>>,
+  service: { name: string; namespace: string } = { name: '', namespace: '' },
+  localCluster?: string,
+): TrafficPolicy {
   const newBalancer = balancerFactoryFor({ loadBalancer: spec.loadBalancer, ringHash: spec.ringHash }, { service: service.name, namespace: service.namespace });
   if (newBalancer === undefined) {
     throw new MeshError(
@@ -37,6 +46,7 @@ export function trafficPolicy(spec: ResolvedServiceSpec, callerLabels: Readonly<
       newBalancer,
       locality: locality.enabled && callerZone !== undefined ? { zoneLabel: locality.zoneLabel, callerZone, minHealthyPercent: locality.minHealthyPercent } : undefined,
       ewma: ewmaSettings(spec.peakEwma),
+      clusters: { localCluster, failover: spec.failover?.map((t) => t.cluster), minHealthyPercent: locality.minHealthyPercent },
     },
   };
 }

@@ -6,7 +6,7 @@
  * weighted backendRefs (service subsets). Owned by the routing work (issue 4).
  */
 import { z } from 'zod';
-import { nameSchema } from '../names.js';
+import { clusterNameSchema, nameSchema } from '../names.js';
 import { durationSchema } from '../duration.js';
 import { hostnameSchema } from '../hostnames.js';
 import { API_VERSION, headerNameSchema, httpMethodSchema, metadataSchema } from './metadata.js';
@@ -45,6 +45,11 @@ export const backendRefSchema = z.strictObject({
   namespace: nameSchema.optional(),
   /** A subset of the service (Service.spec.subsets); all instances when absent. */
   subset: nameSchema.optional(),
+  /**
+   * Only the service's instances in this cluster (issue 17): a peer's name selects the instances imported
+   * from it, the caller's own cluster its local ones. Absent: the Service's tiers (local first, then failover).
+   */
+  cluster: clusterNameSchema.optional(),
   weight: z.int().min(0).max(1_000_000).default(1),
 });
 

@@ -1,9 +1,9 @@
 /**
  * Per-destination traffic settings of a Service: balancer, subsets, locality
- * (issue 4). Owned by the routing work.
+ * (issue 4), failover across clusters (issue 17). Owned by the routing work.
  */
 import { z } from 'zod';
-import { labelsSchema, labelKeySchema, nameSchema } from '../names.js';
+import { clusterNameSchema, labelsSchema, labelKeySchema, nameSchema } from '../names.js';
 import { durationSchema } from '../duration.js';
 import { headerNameSchema } from './metadata.js';
 
@@ -67,6 +67,25 @@ export const localitySchema = z.strictObject({
   minHealthyPercent: z.number().min(0).max(100).default(70),
 });
 
+/** One cluster a Service's callers may fail over to (an imported instance's `cluster`). */
+export const failoverTargetSchema = z.strictObject({ cluster: clusterNameSchema });
+
+/**
+ * Where callers go, in order, when the local cluster's instances are not healthy enough: the same spill-over
+ * rule as zones (locality.minHealthyPercent). Local instances are always the first tier; clusters not listed
+ * are never used. Absent: instances imported from peers are used only while no local instance is registered.
+ */
+export const failoverSchema = z
+  .array(failoverTargetSchema)
+  .max(16)
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((t, i) => {
+      if (seen.has(t.cluster)) ctx.addIssue({ code: 'custom', path: [i, 'cluster'], message: `cluster ${t.cluster} is listed twice: each cluster is one tier` });
+      seen.add(t.cluster);
+    });
+  });
+
 /** The traffic fields of a Service spec as written and stored: absent sub-objects stay absent. */
 export const trafficSpecShape = {
   loadBalancer: serviceBalancerSchema.default('peak_ewma'),
@@ -74,6 +93,7 @@ export const trafficSpecShape = {
   ringHash: ringHashSchema.optional(),
   subsets: z.array(subsetSchema).max(64).optional(),
   locality: localitySchema.optional(),
+  failover: failoverSchema.optional(),
 };
 
 /** The same fields as applied: every absent sub-object parsed from `{}`, so it carries each field's default. */
@@ -87,8 +107,11 @@ export const resolvedTrafficShape = {
     .max(64)
     .default(() => []),
   locality: localitySchema.prefault({}),
+  // Absent stays absent: "no failover list" and "an empty one" differ (see failoverSchema).
+  failover: failoverSchema.optional(),
 };
 
 export type PeakEwmaSpec = z.output<typeof peakEwmaSchema>;
 export type RingHashSpec = z.output<typeof ringHashSettingsSchema>;
 export type LocalitySpec = z.output<typeof localitySchema>;
+export type FailoverSpec = z.output<typeof failoverSchema>;

@@ -144,16 +144,22 @@ function byPrecedence(a: Sortable, b: Sortable): number {
 }
 
 /** `rule`: whose timeouts and retries apply to calls sent to the backend; undefined for a mirror (its copies have none of their own). */
-function backendOf(ctx: CompileContext, routeNamespace: string, ref: { name: string; namespace?: string | undefined; subset?: string | undefined }, rule: RouteRule | undefined): Backend {
+function backendOf(
+  ctx: CompileContext,
+  routeNamespace: string,
+  ref: { name: string; namespace?: string | undefined; subset?: string | undefined; cluster?: string | undefined },
+  rule: RouteRule | undefined,
+): Backend {
   const namespace = ref.namespace ?? routeNamespace;
   const parent = ctx.parent;
   const destination = 'endpoints' in parent && namespace === parent.namespace && ref.name === parent.name ? parent : ctx.destination(namespace, ref.name);
-  const subset = ref.subset === undefined ? destination.endpoints.all : destination.endpoints.subset(ref.subset);
+  const subset = destination.endpoints.view(ref.subset, ref.cluster);
   const service = namespace === parent.namespace ? ref.name : `${namespace}/${ref.name}`;
+  const label = ref.subset === undefined ? service : `${service}/${ref.subset}`;
   return {
     destination,
     subset,
-    label: ref.subset === undefined ? service : `${service}/${ref.subset}`,
+    label: ref.cluster === undefined ? label : `${label}@${ref.cluster}`,
     service: destination.policy,
     policy: rule === undefined ? undefined : ctx.policy?.(rule, destination),
   };
