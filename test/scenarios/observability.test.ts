@@ -241,6 +241,10 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       await page.goto(demo.dashboard);
       await page.waitForSelector('#live.on', { timeout: 10_000 });
       await page.waitForFunction(() => document.querySelectorAll('#edges tr[data-edge]').length === 2, undefined, { timeout: 10_000 });
+      // The demo's control plane runs without --cluster: every instance is in the default cluster, and says so.
+      assert.equal(await page.textContent('#cluster'), 'cluster default');
+      const clusters = await page.$$eval('#instances tr[data-instance] td[data-field="cluster"]', (tds) => tds.map((td) => td.textContent));
+      assert.ok(clusters.length > 0 && clusters.every((c) => c === 'default'), JSON.stringify(clusters));
 
       const rows = await page.$$eval('#edges tr[data-edge]', (trs) =>
         trs.map((tr) => Object.fromEntries([['edge', tr.getAttribute('data-edge')], ...[...tr.querySelectorAll('td[data-field]')].map((td) => [td.getAttribute('data-field'), td.textContent])])),
