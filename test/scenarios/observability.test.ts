@@ -154,7 +154,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       await apiInstancesReport();
       const out = await hyphae(['describe', 'service', 'api']);
       console.log(out);
-      for (const i of demo.instances.filter((x) => x.service === 'api')) assert.match(out, new RegExp(`${i.id!.replace(/\./g, '\\.')}\\s+-\\s+v\\d\\s+reporting`));
+      for (const i of demo.instances.filter((x) => x.service === 'api')) assert.match(out, new RegExp(`${i.id!.replace(/\./g, '\\.')}\\s+default\\s+-\\s+v\\d\\s+reporting`));
       assert.match(out, /Callers \(inbound edges\):\n.*\n\s+web\s+api\s+[\d.]+/);
       assert.match(out, /Routes: +default\/api \[api-default -> api \(1\)\]/);
       assert.match(out, /Policies: +default\/api-from-web ALLOW \(1 rules\)/);
