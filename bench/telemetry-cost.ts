@@ -56,8 +56,10 @@ async function measure(mode: Mode): Promise<Result> {
           ? await startSdk(1, true)
           : undefined;
   const t = new MeshTelemetry({ service: 'bench' });
+  // A mesh with a control plane knows its cluster (issue 17): the cluster attributes are in the measured path.
+  t.cluster = 'dc1';
   const dest = { name: 'api', namespace: 'default' };
-  const endpoint = { id: '127.0.0.1:1' };
+  const endpoint = { id: '127.0.0.1:1', info: { id: '127.0.0.1:1', address: '127.0.0.1', port: 1, labels: {}, weight: 1 } };
   const answer = { statusCode: 200, endpoint } as unknown as Attempt;
   const terminal: Handler<MeshCall, Attempt> = (call) => {
     call.endpoint = endpoint as MeshCall['endpoint'];

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher } from 'undici';
 import type { ApiErrorBody } from '../config/wire.js';
+import { clusterFromHeader, CLUSTER_HEADER } from '../config/cluster-header.js';
 import { UsageError } from './command.js';
 import { connectionHint } from './connection-hint.js';
 import { configPath, findContext } from './contexts/config-file.js';
@@ -97,6 +98,8 @@ export interface ApiResult<T> {
   body: T;
   /** The answer's Date header (the control plane's clock, to the second): `hyphae check` measures clock skew on it. */
   date: string | undefined;
+  /** The control plane's cluster, as its answers name it (the `hyphae-cluster` header); undefined from one that predates clusters. */
+  cluster: string | undefined;
 }
 
 export class ApiClient {
@@ -136,7 +139,7 @@ export class ApiClient {
       throw new Error(`the control plane at ${this.conn.url} answered ${method} ${path} with ${res.statusCode} and a body that is not JSON: ${text.slice(0, 200)}`);
     }
     const date = res.headers.date;
-    return { status: res.statusCode, body: parsed as T | ApiErrorBody, date: typeof date === 'string' ? date : undefined };
+    return { status: res.statusCode, body: parsed as T | ApiErrorBody, date: typeof date === 'string' ? date : undefined, cluster: clusterFromHeader(res.headers[CLUSTER_HEADER]) };
   }
 
   async close(): Promise<void> {

@@ -6,10 +6,22 @@ import { table } from './output.js';
 
 export type { MeshSummary, RouteTrafficView };
 
-export async function fetchSummary(client: ApiClient, windowSeconds: number): Promise<MeshSummary> {
+/** The summary, and the cluster of the control plane that made it (its `hyphae-cluster` header) when it names one. */
+export type ClusterSummary = MeshSummary & { cluster?: string };
+
+export async function fetchSummary(client: ApiClient, windowSeconds: number): Promise<ClusterSummary> {
   const res = await client.call<MeshSummary>('GET', `/v1/stats/summary?window=${windowSeconds}`);
   if (res.status !== 200) throw new Error(describeApiError(res.status, res.body));
-  return res.body as MeshSummary;
+  const summary = res.body as MeshSummary;
+  return res.cluster === undefined ? summary : { ...summary, cluster: res.cluster };
+}
+
+/**
+ * The cluster an instance runs in, as the views show it: an imported instance's own, else that of the
+ * control plane that lists it; `-` when neither is known (a control plane that predates clusters).
+ */
+export function clusterOf(instance: { readonly id: string; readonly cluster?: string | undefined }, local: string | undefined): string {
+  return instance.cluster ?? local ?? '-';
 }
 
 export const pct = (r: number | null): string => (r === null ? '-' : `${(r * 100).toFixed(r === 1 ? 0 : 1)}%`);

@@ -157,6 +157,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     tokens,
     tls: serving?.options,
     limits: opts,
+    cluster: opts.cluster,
   });
   // A renewed serving certificate takes effect for new connections; open ones (watch streams) carry on.
   serving?.onRenew((tlsOptions) => (server as https.Server).setSecureContext(tlsOptions));

@@ -8,6 +8,8 @@ import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { fullJitter, sleep } from '../core/backoff.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { errorKind } from '../core/classifier.js';
+import { Listeners, type Disposer } from '../core/events.js';
+import { clusterFromHeader, CLUSTER_HEADER } from '../config/cluster-header.js';
 import { certificateResponseSchema, trustBundleSchema, type ApiErrorBody, type CertificateResponse, type TrustBundle, type WatchUpdate } from '../config/wire.js';
 import type { RegisterRequest, RegisterResponse } from '../config/instance.js';
 
@@ -46,6 +48,8 @@ export class ControlPlaneClient {
   #baseCa: string[];
   #connector: buildConnector.connector;
   #run: <T>(fn: () => T) => T;
+  #cluster: string | undefined;
+  #clusterChanges = new Listeners<string>();
 
   constructor(urls: readonly string[], options: ControlPlaneClientOptions = {}) {
     if (urls.length === 0) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'at least one control plane URL is needed');
@@ -73,6 +77,31 @@ export class ControlPlaneClient {
   #buildConnector(extra: readonly string[]): buildConnector.connector {
     const ca = [...this.#baseCa, ...extra];
     return buildConnector({ timeout: this.#timeoutMs, ...(ca.length > 0 ? { ca } : {}) });
+  }
+
+  /**
+   * The cluster of the control plane this client talks to, as its answers name it (the `hyphae-cluster`
+   * header, config/cluster-header.ts); undefined until one answers, and for ever with a control plane
+   * older than the header. An answer without the header (an older replica during an upgrade) leaves the
+   * name learnt: replicas of one control plane share it.
+   */
+  get cluster(): string | undefined {
+    return this.#cluster;
+  }
+
+  /** Hears the cluster when it is first learnt and whenever an answer names another one. */
+  onCluster(listener: (cluster: string) => void): Disposer {
+    return this.#clusterChanges.on(listener);
+  }
+
+  /** Every answer of the control plane passes here: a string compare unless the name changes. */
+  #noteCluster(headers: Dispatcher.ResponseData['headers']): void {
+    const value = headers[CLUSTER_HEADER];
+    if (value === undefined || value === this.#cluster) return;
+    const cluster = clusterFromHeader(value);
+    if (cluster === undefined) return;
+    this.#cluster = cluster;
+    this.#clusterChanges.emit(cluster);
   }
 
   /** The mesh's trust bundle (needs no token). */
@@ -172,6 +201,7 @@ export class ControlPlaneClient {
           bodyTimeout: 0,
         }),
       );
+      this.#noteCluster(res.headers);
       if (res.statusCode !== 200) {
         const body = await readJson(res);
         throw rejected('GET', path, res.statusCode, body);
@@ -241,6 +271,7 @@ export class ControlPlaneClient {
     } catch (err) {
       throw unreachable([url], err);
     }
+    this.#noteCluster(res.headers);
     let parsed: unknown;
     try {
       parsed = await readJson(res);
@@ -252,6 +283,7 @@ export class ControlPlaneClient {
   }
 
   async close(): Promise<void> {
+    this.#clusterChanges.clear();
     await this.#agent.close();
   }
 }

@@ -86,6 +86,10 @@ function toUpdate(snap: ServiceSnapshot): ResolverUpdate {
     routes: snap.routes,
     policies: snap.policies,
     mtlsMode: snap.mtlsMode,
-    endpoints: snap.instances.map((i) => ({ id: i.id, address: i.address, port: i.port, labels: i.labels, weight: i.weight })),
+    endpoints: snap.instances.map((i) =>
+      i.cluster === undefined
+        ? { id: i.id, address: i.address, port: i.port, labels: i.labels, weight: i.weight }
+        : { id: i.id, address: i.address, port: i.port, labels: i.labels, weight: i.weight, cluster: i.cluster },
+    ),
   };
 }

@@ -14,6 +14,12 @@ export interface EndpointInfo {
   port: number;
   labels: Readonly<Record<string, string>>;
   weight: number;
+  /**
+   * The cluster of an instance imported from a peer cluster (issue 17); undefined for the local cluster's
+   * own instances, whose cluster is the control plane's (ControlPlaneClient.cluster). Resolved here once
+   * per snapshot, so telemetry reads it from the endpoint with no work per request.
+   */
+  cluster?: string;
 }
 
 export interface ServiceKey {

@@ -7,6 +7,8 @@ export interface StaticEndpoint {
   port: number;
   labels?: Record<string, string>;
   weight?: number;
+  /** The cluster of an endpoint that runs in another cluster than this process (EndpointInfo.cluster). */
+  cluster?: string;
 }
 
 /**
@@ -59,5 +61,7 @@ function keyOf(name: string): string {
 }
 
 function toInfo(e: StaticEndpoint): EndpointInfo {
-  return { id: instanceId(e.address, e.port), address: e.address, port: e.port, labels: e.labels ?? {}, weight: e.weight ?? 1 };
+  const info: EndpointInfo = { id: instanceId(e.address, e.port), address: e.address, port: e.port, labels: e.labels ?? {}, weight: e.weight ?? 1 };
+  if (e.cluster !== undefined) info.cluster = e.cluster;
+  return info;
 }

@@ -29,6 +29,8 @@ import { MeshTap } from './tap.js';
 import { lazyPolicySource } from './lazy-policy-source.js';
 import { serverModule } from './server-module.js';
 import { MeshRuntime } from './runtime.js';
+import { ClusterName } from './cluster-name.js';
+import type { Disposer } from '../core/events.js';
 import { startMesh } from './start.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -40,6 +42,8 @@ export interface EndpointView {
   port: number;
   labels: Record<string, string>;
   weight: number;
+  /** The cluster it runs in: an imported instance's own, else this mesh's (`mesh.cluster`); undefined while that is unknown. */
+  cluster: string | undefined;
   inflight: number;
   /** Outlier detection's verdict: healthy, ejected, probation (its ejection is over; the next request is its trial), trial (that request is in flight). */
   health: HealthState;
@@ -65,6 +69,9 @@ export class Mesh {
   #telemetry: MeshTelemetry | undefined;
   /** `hyphae tap` of this process's servers; undefined without a service name (nothing can name them in a tap). */
   #tap: MeshTap | undefined;
+  /** This mesh's cluster, as its control plane names it. */
+  #cluster: ClusterName;
+  #unfollowCluster: Disposer | undefined;
 
   /**
    * Validates the options (a MeshError HYPHAE_ERR_INVALID_OPTIONS listing every problem) and makes the
@@ -78,6 +85,7 @@ export class Mesh {
     // Made now, not at start: a server wrapped before the start builds its inbound stack with it.
     this.#telemetry = createMeshTelemetry(options);
     this.#events = meshEvents(options.hooks, this.#telemetry, this.logger);
+    this.#cluster = new ClusterName(this.#telemetry, this.logger);
     this.#tap = options.service ? new MeshTap(`${options.namespace}/${options.service}`) : undefined;
     this.#passthrough = new Agent();
     const t = this.#telemetry;
@@ -119,6 +127,7 @@ export class Mesh {
       }
       const runtime = new MeshRuntime({ options: this.options, logger: this.logger, events: this.#events, telemetry: this.#telemetry, tap: this.#tap }, started);
       this.#runtime = runtime;
+      if (started.client) this.#unfollowCluster = this.#cluster.follow(started.client);
       this.dispatcher.attach(runtime.destinations);
       return runtime;
     } catch (err) {
@@ -130,6 +139,23 @@ export class Mesh {
   /** This process's workload identity and mTLS figures; undefined for a mesh without mTLS, and before start() completes. */
   identity(): ReturnType<MeshSecurity['identity']> | undefined {
     return this.#runtime?.security?.identity();
+  }
+
+  /**
+   * The cluster this process runs in (issue 17): its control plane's `--cluster`, learnt from the answers
+   * of the control plane (every /v1 answer names it). Undefined before start() completes, without a control
+   * plane, and with a control plane that predates clusters (no `hyphae-cluster` header); telemetry then names no cluster.
+   */
+  get cluster(): string | undefined {
+    return this.#cluster.value;
+  }
+
+  /**
+   * Hears the cluster once it is learnt (a listener added before the start too), and again if the control
+   * plane's answers ever name another one. Returns the function that unsubscribes.
+   */
+  onCluster(listener: (cluster: string) => void): Disposer {
+    return this.#cluster.on(listener);
   }
 
   /**
@@ -210,12 +236,14 @@ export class Mesh {
    */
   endpoints(service: string): EndpointView[] {
     const dest = this.#runtime?.destinations.get(service);
+    const local = this.#cluster.value;
     return (dest?.endpoints.list ?? []).map((e) => ({
       id: e.id,
       address: e.info.address,
       port: e.info.port,
       labels: { ...e.info.labels },
       weight: e.info.weight,
+      cluster: e.info.cluster ?? local,
       inflight: e.inflight,
       health: e.health?.state ?? 'healthy',
     }));
@@ -274,6 +302,8 @@ export class Mesh {
     await runtime?.closeReporter();
     this.#telemetry?.close();
     this.#tap?.close();
+    this.#unfollowCluster?.();
+    this.#cluster.close();
     await runtime?.close();
     await this.#passthrough.close();
   }

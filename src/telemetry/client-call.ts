@@ -36,7 +36,8 @@ export interface CallFacts {
     /** 0 for the first try. */
     readonly attempt: number;
   };
-  readonly endpoint: { readonly id: string } | undefined;
+  /** The endpoint of the last attempt; `info.cluster` is set for an instance imported from another cluster. */
+  readonly endpoint: { readonly id: string; readonly info: { readonly cluster?: string | undefined } } | undefined;
   /** The logical origin the application called (`http://api`, `http://api:8080`): server.port. */
   readonly opts: { readonly origin?: string | { readonly port: string; readonly protocol: string } | undefined };
   /**
@@ -94,6 +95,8 @@ export class ClientCallTelemetry {
   #attempts = 0;
   #attemptStart = 0;
   #endpoint: string | undefined = undefined;
+  /** The cluster of #endpoint when it is an imported instance; undefined: the caller's own (MeshTelemetry.cluster). */
+  #endpointCluster: string | undefined = undefined;
   /** The retry layer's condition for the retry about to be sent: the next attempt's `hyphae.retry.reason`. */
   #retryReason: string | undefined = undefined;
   #status = 0;
@@ -165,6 +168,7 @@ export class ClientCallTelemetry {
         span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
       }
       if (t.service) span.setAttribute(sc.ATTR_HYPHAE_SERVICE, t.service);
+      if (t.cluster !== undefined) span.setAttribute(sc.ATTR_HYPHAE_CLUSTER, t.cluster);
     }
     this.#span = span;
     this.context = this.delegated ? trace.setSpan(parent, span) : undefined;
@@ -207,9 +211,11 @@ export class ClientCallTelemetry {
     if (subset) this.span.setAttribute(sc.ATTR_HYPHAE_SUBSET, subset);
   }
 
-  attemptStarted(endpoint: string | undefined): void {
+  /** `cluster`: the endpoint's, when it is an imported instance (EndpointInfo.cluster). */
+  attemptStarted(endpoint: string | undefined, cluster?: string | undefined): void {
     this.#attempts++;
     this.#endpoint = endpoint;
+    this.#endpointCluster = cluster;
     this.#attemptStart = performance.now();
   }
 
@@ -220,7 +226,11 @@ export class ClientCallTelemetry {
         [sc.ATTR_HTTP_REQUEST_RESEND_COUNT]: this.#attempts - 1,
         'hyphae.attempt.duration_ms': Math.round((performance.now() - this.#attemptStart) * 1000) / 1000,
       };
-      if (this.#endpoint) attrs[sc.ATTR_HYPHAE_ENDPOINT] = this.#endpoint;
+      if (this.#endpoint) {
+        attrs[sc.ATTR_HYPHAE_ENDPOINT] = this.#endpoint;
+        const cluster = this.#endpointCluster ?? this.#t.cluster;
+        if (cluster !== undefined) attrs[sc.ATTR_HYPHAE_DESTINATION_CLUSTER] = cluster;
+      }
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (err !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errorType(err);
       if (this.#retryReason !== undefined && this.#attempts > 1) attrs[sc.ATTR_HYPHAE_RETRY_REASON] = this.#retryReason;
@@ -297,15 +307,22 @@ export class ClientCallTelemetry {
     if (call !== undefined) {
       const logical = call.logical;
       if (logical.route !== undefined && this.#route === undefined) this.setRoute(logical.route, logical.backend?.subset.name);
-      if (call.endpoint !== undefined) this.#endpoint = call.endpoint.id;
+      if (call.endpoint !== undefined) {
+        this.#endpoint = call.endpoint.id;
+        this.#endpointCluster = call.endpoint.info.cluster;
+      }
       if (logical.attempt + 1 > this.#attempts) this.#attempts = logical.attempt + 1;
     }
     const attempts = Math.max(1, this.#attempts);
+    // Where the call went: the endpoint's cluster, read off the endpoint (resolved with the snapshot), or
+    // ours for a local one; none for a host outside the mesh or a call that reached no endpoint.
+    const destCluster = target.external === undefined && this.#endpoint !== undefined ? (this.#endpointCluster ?? t.cluster) : undefined;
     const errType = err !== undefined ? errorType(err) : status >= 400 ? String(status) : undefined;
     if (span.isRecording()) {
       if (status > 0) span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       if (attempts > 1) span.setAttribute(sc.ATTR_HTTP_REQUEST_RESEND_COUNT, attempts - 1);
       if (this.#endpoint) span.setAttribute(sc.ATTR_HYPHAE_ENDPOINT, this.#endpoint);
+      if (destCluster !== undefined) span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_CLUSTER, destCluster);
       span.setAttribute(sc.ATTR_HYPHAE_OUTCOME, failed ? 'failure' : 'success');
       if (errType !== undefined) {
         span.setAttribute(sc.ATTR_ERROR_TYPE, errType);
@@ -331,6 +348,7 @@ export class ClientCallTelemetry {
       if (this.#route) attrs[sc.ATTR_HYPHAE_ROUTE] = this.#route;
       if (this.#subset) attrs[sc.ATTR_HYPHAE_SUBSET] = this.#subset;
       if (target.namespace !== t.namespace) attrs[sc.ATTR_HYPHAE_DESTINATION_NAMESPACE] = target.namespace;
+      if (destCluster !== undefined) attrs[sc.ATTR_HYPHAE_DESTINATION_CLUSTER] = destCluster;
       instruments.clientDuration.record(ms / 1000, attrs);
     }
 

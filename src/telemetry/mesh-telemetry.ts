@@ -68,6 +68,11 @@ const undiciCreate = diagnostics_channel.channel('undici:request:create');
 export class MeshTelemetry {
   readonly service: string | undefined;
   readonly namespace: string;
+  /**
+   * This process's cluster, once its control plane has named it (mesh/cluster-name.ts sets it); undefined
+   * before, and with a control plane that predates clusters: no cluster attribute is set then.
+   */
+  cluster: string | undefined = undefined;
   readonly accessLog: AccessLogSink | undefined;
   readonly traffic = new EdgeTraffic();
   readonly tracer: Tracer;
@@ -213,7 +218,7 @@ export class MeshTelemetry {
   /** Load shedding refused a request. */
   recordShed(reason: string): void {
     const attrs: Attributes = { [sc.ATTR_HYPHAE_REASON]: reason };
-    if (this.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.service;
+    this.#ownAttrs(attrs);
     this.instruments.shed.add(1, attrs);
   }
 
@@ -221,7 +226,7 @@ export class MeshTelemetry {
   recordDenied(reason: string, policy?: string): void {
     const attrs: Attributes = { [sc.ATTR_HYPHAE_REASON]: reason };
     if (policy) attrs[sc.ATTR_HYPHAE_POLICY] = policy;
-    if (this.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.service;
+    this.#ownAttrs(attrs);
     this.instruments.denied.add(1, attrs);
   }
 
@@ -277,6 +282,12 @@ export class MeshTelemetry {
       if (c) out.push(c);
     }
     return out;
+  }
+
+  /** A server-side series names its own service and cluster (the client's name the source and destination instead). */
+  #ownAttrs(attrs: Attributes): void {
+    if (this.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.service;
+    if (this.cluster !== undefined) attrs[sc.ATTR_HYPHAE_CLUSTER] = this.cluster;
   }
 
   #destAttrs(destination: string, route: string | undefined, reason?: string): Attributes {

@@ -28,6 +28,15 @@ export const ATTR_HYPHAE_SERVICE = 'hyphae.service';
 /** The calling service, when known (server side: from the peer's verified identity). */
 export const ATTR_HYPHAE_SOURCE_SERVICE = 'hyphae.source.service';
 export const ATTR_HYPHAE_DESTINATION_SERVICE = 'hyphae.destination.service';
+/**
+ * The cluster of this process (issue 17): its control plane's `--cluster`, on spans as hyphae.service is,
+ * and on the server's metrics. Not `k8s.cluster.name`: a hyphae cluster is a control plane's failure
+ * domain, which need not be one Kubernetes cluster, and a resource detector already sets that name to the
+ * Kubernetes one. OpenTelemetry has no convention for a mesh's cluster (hence the `hyphae.` prefix).
+ */
+export const ATTR_HYPHAE_CLUSTER = 'hyphae.cluster';
+/** The cluster of the endpoint a call (or an attempt) went to: an imported instance's own, else the caller's. */
+export const ATTR_HYPHAE_DESTINATION_CLUSTER = 'hyphae.destination.cluster';
 export const ATTR_HYPHAE_DESTINATION_NAMESPACE = 'hyphae.destination.namespace';
 /** The Route rule that matched (its name, or `<route>/<index>`): a bounded name, never a raw path. */
 export const ATTR_HYPHAE_ROUTE = 'hyphae.route';

@@ -232,6 +232,7 @@ export class ServerRequestTelemetry implements Incoming {
   #meshAttrs(): Attributes {
     const attrs: Attributes = {};
     if (this.#t.service) attrs[sc.ATTR_HYPHAE_SERVICE] = this.#t.service;
+    if (this.#t.cluster !== undefined) attrs[sc.ATTR_HYPHAE_CLUSTER] = this.#t.cluster;
     const peer = this.#peerInfo();
     if (peer) {
       attrs[sc.ATTR_HYPHAE_PEER_IDENTITY] = peer.id;
@@ -325,6 +326,8 @@ export class ServerRequestTelemetry implements Incoming {
       if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
       // This service is the resource's service.name; the caller's is worth a label (a bounded set of services).
       if (peer?.service) attrs[sc.ATTR_HYPHAE_SOURCE_SERVICE] = peer.service;
+      // Its cluster is not on the resource the application made: named here, once a control plane named it.
+      if (t.cluster !== undefined) attrs[sc.ATTR_HYPHAE_CLUSTER] = t.cluster;
       instruments.serverDuration.record(ms / 1000, attrs);
     }
 

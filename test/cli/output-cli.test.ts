@@ -155,14 +155,16 @@ describe('-o json|yaml|wide on every read command', () => {
 
   it('-o wide: instances with address, zone, version, health and certificate; routes with hostnames and rule names', async () => {
     const instances = (await read(['get', 'instances', 'api', '-o', 'wide'])).trimEnd().split('\n');
-    assert.match(instances[0]!, /^NAMESPACE\s+SERVICE\s+INSTANCE\s+WEIGHT\s+LABELS\s+ADDRESS\s+PORT\s+ZONE\s+VERSION\s+HEALTH\s+CERT EXPIRES$/);
+    assert.match(instances[0]!, /^NAMESPACE\s+SERVICE\s+INSTANCE\s+CLUSTER\s+WEIGHT\s+LABELS\s+ADDRESS\s+PORT\s+ZONE\s+VERSION\s+HEALTH\s+CERT EXPIRES$/);
     // Registered by hand, no process reports for it: no health or certificate to show yet.
     assert.match(
       instances[1]!,
-      new RegExp(`^default\\s+api\\s+${instance.replace(/\./g, '\\.')}\\s+1\\s+(?:version=v7,zone=zone-a|zone=zone-a,version=v7)\\s+127\\.0\\.0\\.1\\s+7411\\s+zone-a\\s+v7\\s+unknown\\s+-$`),
+      new RegExp(
+        `^default\\s+api\\s+${instance.replace(/\./g, '\\.')}\\s+default\\s+1\\s+(?:version=v7,zone=zone-a|zone=zone-a,version=v7)\\s+127\\.0\\.0\\.1\\s+7411\\s+zone-a\\s+v7\\s+unknown\\s+-$`,
+      ),
     );
     const narrow = (await read(['get', 'instances', 'api'])).split('\n')[0]!;
-    assert.match(narrow, /^NAMESPACE\s+SERVICE\s+INSTANCE\s+WEIGHT\s+LABELS$/, 'the table without -o wide is as it was');
+    assert.match(narrow, /^NAMESPACE\s+SERVICE\s+INSTANCE\s+CLUSTER\s+WEIGHT\s+LABELS$/, 'the table without -o wide is as it was, with the cluster');
 
     const routes = (await read(['get', 'routes', '-o', 'wide'])).trimEnd().split('\n');
     assert.match(routes[0]!, /^NAMESPACE\s+NAME\s+PARENTS\s+RULES\s+BACKENDS\s+HOSTNAMES\s+RULE NAMES$/);

@@ -250,6 +250,8 @@ export interface ServiceEvent extends ServiceSnapshot {
 export class Watcher {
   readonly url: string;
   hello!: WatchHello;
+  /** The stream's response headers (the control plane's `hyphae-cluster` among them). */
+  headers: Dispatcher.ResponseData['headers'] = {};
   readonly events: WatchEvent[] = [];
   /** `: ping` comments received. */
   pings = 0;
@@ -280,6 +282,7 @@ export class Watcher {
       const text = await res.body.text();
       throw new Error(`watch answered ${res.statusCode}: ${text}`);
     }
+    w.headers = res.headers;
     void w.#read(res.body);
     const hello = await w.waitFor((e) => e.event === 'hello', 30_000);
     w.hello = hello.data as WatchHello;

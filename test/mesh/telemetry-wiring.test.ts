@@ -97,7 +97,8 @@ describe('telemetry fed by the mesh: denials, refused routes, endpoints; telemet
     console.log(`denied: ${JSON.stringify(points)}`);
     assert.equal(points.length, 1);
     assert.ok(points[0]!.value >= 1);
-    assert.deepEqual(points[0]!.attributes, { 'hyphae.reason': 'deny-policy', 'hyphae.policy': 'default/deny-admin', 'hyphae.service': 'api' });
+    // hyphae.cluster: api's control plane runs without --cluster, and names the default one.
+    assert.deepEqual(points[0]!.attributes, { 'hyphae.reason': 'deny-policy', 'hyphae.policy': 'default/deny-admin', 'hyphae.service': 'api', 'hyphae.cluster': 'default' });
     const endpoints = (all.find((m) => m.descriptor.name === 'hyphae.client.endpoints')!.dataPoints as { value: number; attributes: Record<string, unknown> }[]).map((p) => [
       p.attributes['server.address'],
       p.attributes['hyphae.endpoint.state'],

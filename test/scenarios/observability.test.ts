@@ -154,7 +154,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       await apiInstancesReport();
       const out = await hyphae(['describe', 'service', 'api']);
       console.log(out);
-      for (const i of demo.instances.filter((x) => x.service === 'api')) assert.match(out, new RegExp(`${i.id!.replace(/\./g, '\\.')}\\s+-\\s+v\\d\\s+reporting`));
+      for (const i of demo.instances.filter((x) => x.service === 'api')) assert.match(out, new RegExp(`${i.id!.replace(/\./g, '\\.')}\\s+default\\s+-\\s+v\\d\\s+reporting`));
       assert.match(out, /Callers \(inbound edges\):\n.*\n\s+web\s+api\s+[\d.]+/);
       assert.match(out, /Routes: +default\/api \[api-default -> api \(1\)\]/);
       assert.match(out, /Policies: +default\/api-from-web ALLOW \(1 rules\)/);
@@ -241,6 +241,10 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       await page.goto(demo.dashboard);
       await page.waitForSelector('#live.on', { timeout: 10_000 });
       await page.waitForFunction(() => document.querySelectorAll('#edges tr[data-edge]').length === 2, undefined, { timeout: 10_000 });
+      // The demo's control plane runs without --cluster: every instance is in the default cluster, and says so.
+      assert.equal(await page.textContent('#cluster'), 'cluster default');
+      const clusters = await page.$$eval('#instances tr[data-instance] td[data-field="cluster"]', (tds) => tds.map((td) => td.textContent));
+      assert.ok(clusters.length > 0 && clusters.every((c) => c === 'default'), JSON.stringify(clusters));
 
       const rows = await page.$$eval('#edges tr[data-edge]', (trs) =>
         trs.map((tr) => Object.fromEntries([['edge', tr.getAttribute('data-edge')], ...[...tr.querySelectorAll('td[data-field]')].map((td) => [td.getAttribute('data-field'), td.textContent])])),

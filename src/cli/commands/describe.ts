@@ -4,7 +4,7 @@ import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { intFlag, stringFlag } from '../flags.js';
 import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
 import { describeGateway } from './describe-gateway.js';
-import { commonFlagsUsage, edgeTable, fetchSummary, ms, pct, routeRows, routeTable, rps, statsTable } from '../stats-format.js';
+import { clusterOf, commonFlagsUsage, edgeTable, fetchSummary, ms, pct, routeRows, routeTable, rps, statsTable } from '../stats-format.js';
 
 const usage = `Usage: hyphae describe service <name> [options]
        hyphae describe gateway <name> [-n namespace] [-o json|yaml]
@@ -72,6 +72,7 @@ export const describeCommand: Command = {
       const config = res.status === 200 ? (res.body as { resource: { spec: unknown } }).resource.spec : null;
       const view = {
         service,
+        cluster: s.cluster ?? null,
         windowSeconds: s.windowSeconds,
         instances: s.instances.filter((i) => i.namespace === namespace && i.service === name),
         inbound: s.edges.filter((e) => e.destination === ref),
@@ -86,6 +87,7 @@ export const describeCommand: Command = {
       const t = service.traffic;
       const out = [
         `Service      ${ref}`,
+        `Cluster      ${s.cluster ?? '(unknown: the control plane predates clusters)'}`,
         `Instances    ${service.instances}`,
         `Traffic in   ${rps(t.rps)} rps, ${pct(t.successRate)} success, p50 ${ms(t.p50Ms)}, p99 ${ms(t.p99Ms)} (last ${s.windowSeconds}s)`,
         '',
@@ -94,9 +96,10 @@ export const describeCommand: Command = {
           ? '  (none)'
           : indent(
               statsTable(
-                ['INSTANCE', 'ZONE', 'VERSION', 'HEALTH', 'EJECTED', 'CERT EXPIRES', 'RPS IN', 'SUCCESS', 'P99', ...(wide ? ['ADDRESS', 'LABELS'] : [])],
+                ['INSTANCE', 'CLUSTER', 'ZONE', 'VERSION', 'HEALTH', 'EJECTED', 'CERT EXPIRES', 'RPS IN', 'SUCCESS', 'P99', ...(wide ? ['ADDRESS', 'LABELS'] : [])],
                 view.instances.map((i) => [
                   i.id,
+                  clusterOf(i, s.cluster),
                   i.zone ?? '-',
                   i.version ?? '-',
                   i.health,

@@ -15,7 +15,7 @@ import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } 
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
 import { json, outputFlags, outputFormat, table, yamlDocuments, type OutputFormat } from '../output.js';
-import { fetchSummary, type MeshSummary } from '../stats-format.js';
+import { clusterOf, fetchSummary, type MeshSummary } from '../stats-format.js';
 
 const usage = `Usage: hyphae get services|routes|authorizationpolicies|peerauthentications|gateways|instances [name] [-n namespace | -A] [-o json|yaml|wide]
 
@@ -91,9 +91,11 @@ export const getCommand: Command = {
       if (kind === 'instances') {
         const query =
           name !== undefined ? `?service=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace!)}` : namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : '';
-        const { instances } = await get<{ instances: Instance[] }>(`/v1/instances${query}`);
+        const res = await client.call<{ instances: Instance[] }>('GET', `/v1/instances${query}`);
+        if (res.status !== 200) throw new Error(describeApiError(res.status, res.body));
+        const { instances } = res.body as { instances: Instance[] };
         // The wide columns the registry does not hold (health, certificate) come from the stats summary.
-        printed = printInstances(instances, format, format === 'wide' && instances.length > 0 ? await fetchSummary(client, 10) : undefined);
+        printed = printInstances(instances, res.cluster, format, format === 'wide' && instances.length > 0 ? await fetchSummary(client, 10) : undefined);
       } else if (kind === 'Service') {
         const [{ services }, items] = await Promise.all([get<{ services: { namespace: string; name: string; instances: number }[] }>('/v1/services'), stored('Service')]);
         const byKey = new Map(items.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
@@ -203,8 +205,13 @@ function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean
   return rows.length;
 }
 
-/** `summary`: given for -o wide, whose columns it fills (an instance it does not list yet shows "-"). */
-function printInstances(instances: Instance[], format: OutputFormat, summary?: MeshSummary): number {
+/**
+ * `cluster`: the control plane's, which its own instances run in (only imported ones carry theirs), shown
+ * on each, as data too; unknown from a control plane that predates clusters. `summary`: given for -o wide,
+ * whose columns it fills (an instance it does not list yet shows "-").
+ */
+function printInstances(listed: Instance[], cluster: string | undefined, format: OutputFormat, summary?: MeshSummary): number {
+  const instances = cluster === undefined ? listed : listed.map((i) => (i.cluster === undefined ? { ...i, cluster } : i));
   if (format === 'json') process.stdout.write(json({ instances }));
   else if (format === 'yaml') process.stdout.write(yamlDocuments([{ instances }]));
   else if (instances.length > 0) {
@@ -214,6 +221,7 @@ function printInstances(instances: Instance[], format: OutputFormat, summary?: M
         i.namespace,
         i.service,
         i.id,
+        clusterOf(i, cluster),
         String(i.weight),
         Object.entries(i.labels)
           .map(([k, v]) => `${k}=${v}`)
@@ -225,7 +233,7 @@ function printInstances(instances: Instance[], format: OutputFormat, summary?: M
       return [...row, i.address, String(i.port), v?.zone ?? i.labels.zone ?? '-', v?.version ?? i.labels.version ?? '-', v?.health ?? '-', expires];
     });
     const wide = format === 'wide' ? ['ADDRESS', 'PORT', 'ZONE', 'VERSION', 'HEALTH', 'CERT EXPIRES'] : [];
-    process.stdout.write(table(['NAMESPACE', 'SERVICE', 'INSTANCE', 'WEIGHT', 'LABELS', ...wide], rows));
+    process.stdout.write(table(['NAMESPACE', 'SERVICE', 'INSTANCE', 'CLUSTER', 'WEIGHT', 'LABELS', ...wide], rows));
   }
   return instances.length;
 }

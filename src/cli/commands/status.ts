@@ -13,7 +13,7 @@ process refused, instances that stopped reporting, failing edges.
 
 Options:
 ${commonFlagsUsage}
-${outputUsage('{controlPlane, windowSeconds, services, edges, warnings}', 'requests, errors and p50 per service', true)}
+${outputUsage('{controlPlane (with its cluster), windowSeconds, services, edges, warnings}', 'requests, errors and p50 per service', true)}
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -23,6 +23,8 @@ Exit status: 0 shown (warnings included), 1 the control plane could not be read,
 
 interface Health {
   status: string;
+  /** Absent from a control plane that predates clusters. */
+  cluster?: string;
   revision: number;
   services: number;
   instances: number;
@@ -49,10 +51,11 @@ export const statusCommand: Command = {
       const health = await client.call<Health>('GET', '/v1/health');
       if (health.status !== 200) throw new Error(describeApiError(health.status, health.body));
       const h = health.body as Health;
+      const cluster = h.cluster ?? health.cluster;
       const s = await fetchSummary(client, windowSeconds);
       if (format === 'json' || format === 'yaml') {
         const out = {
-          controlPlane: { url: client.conn.url, status: h.status, revision: h.revision, services: h.services, instances: h.instances, reporters: s.controlPlane.reporters },
+          controlPlane: { url: client.conn.url, status: h.status, cluster: cluster ?? null, revision: h.revision, services: h.services, instances: h.instances, reporters: s.controlPlane.reporters },
           windowSeconds: s.windowSeconds,
           services: s.services,
           edges: s.edges,
@@ -64,6 +67,8 @@ export const statusCommand: Command = {
       const wide = format === 'wide';
       const lines = [
         `Control plane  ${client.conn.url}  ${h.status}  revision ${h.revision}`,
+        // Every instance it lists runs in it (an imported one says its own cluster in get instances).
+        `Cluster        ${cluster ?? 'unknown (the control plane predates clusters)'}`,
         `Services       ${h.services} (${h.instances} instances, ${s.controlPlane.reporters} processes reporting stats)`,
         '',
       ];

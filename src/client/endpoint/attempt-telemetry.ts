@@ -1,6 +1,6 @@
 /**
  * Attempt telemetry (endpoint tier, right under the balancer): one span event
- * per attempt with `http.request.resend_count`, the endpoint it went to, its
+ * per attempt with `http.request.resend_count`, the endpoint it went to (and its cluster), its
  * status or error, and the retry reason. Below the balancer because only
  * there is the attempt's endpoint known; a plain pass unless the call's span
  * records.
@@ -14,7 +14,7 @@ export function attemptTelemetry(): Filter<MeshCall, Attempt> {
     const rec = call.telemetry;
     // Attempt events only matter to a recording span; otherwise this layer is a plain pass.
     if (rec === undefined || !rec.recording) return next(call);
-    rec.attemptStarted(call.endpoint?.id);
+    rec.attemptStarted(call.endpoint?.id, call.endpoint?.info.cluster);
     return next(call).then(
       (attempt) => {
         rec.attemptEnded(attempt.statusCode);

@@ -1,6 +1,7 @@
 /** Writing answers: JSON bodies and ApiErrorBody errors, never throwing on a dead socket. */
 import type { ServerResponse } from 'node:http';
 import { ErrorCode } from '../../core/errors.js';
+import { CLUSTER_HEADER } from '../../config/cluster-header.js';
 import type { ApiErrorBody } from '../../config/wire.js';
 import { HttpError } from './http-error.js';
 
@@ -38,5 +39,16 @@ export function errorReply(err: unknown): { status: number; body: ApiErrorBody; 
     status: 500,
     body: { error: { code: ErrorCode.INTERNAL, message: 'internal error in the control plane; the details are in its log' } },
     headers: {},
+  };
+}
+
+/**
+ * Names this control plane's cluster on an answer before anything writes its head (config/cluster-header.ts
+ * says why a header). Set with setHeader, so a route that writes its own head (a stream) keeps it.
+ */
+export function clusterHeaders(cluster: string | undefined): (res: ServerResponse) => void {
+  if (cluster === undefined) return () => {};
+  return (res) => {
+    res.setHeader(CLUSTER_HEADER, cluster);
   };
 }

@@ -19,7 +19,7 @@ import { logTarget, sanitize, type EventLog } from '../log.js';
 import { checkContentType, hasBody, parseJson, readBody } from './body.js';
 import { HttpError, badRequest, fromStoreError } from './http-error.js';
 import { checkSameOrigin } from './origin.js';
-import { errorReply, sendJson } from './respond.js';
+import { clusterHeaders, errorReply, sendJson } from './respond.js';
 import type { ControlPlaneMetrics } from '../metrics/control-plane-metrics.js';
 import type { Route, Router } from './router.js';
 import { parseTarget } from './target.js';
@@ -34,9 +34,12 @@ export interface ApiServerOptions {
   limits: ListenerLimits;
   /** Counts each answer by route template and status code (metrics/). */
   metrics?: ControlPlaneMetrics;
+  /** This control plane's cluster: named on every answer (respond.ts, clusterHeaders). */
+  cluster?: string;
 }
 
-export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits, metrics }: ApiServerOptions): http.Server {
+export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limits, metrics, cluster }: ApiServerOptions): http.Server {
+  const stamp = clusterHeaders(cluster);
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       // handle() catches everything itself; this is the last line of defence.
@@ -84,6 +87,8 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
     let bodyRead = !hasBody(req);
     const start = performance.now();
     let matched: Route | undefined;
+    // Before any route writes: the streams (watch, stats) write their own heads, which keep what is set here.
+    stamp(res);
     try {
       if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) {
         throw badRequest('an HTTP/1.1 request must carry a Host header');

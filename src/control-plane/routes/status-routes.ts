@@ -38,7 +38,15 @@ export function statusRoutes(deps: ApiDeps): Route[] {
         return {
           status: store.ok ? 200 : 503,
           // version: `hyphae version` and `hyphae check` warn when the CLI and the control plane differ in minor or major.
-          body: { status: store.ok ? 'ok' : 'unavailable', version: PACKAGE_VERSION, cluster: deps.cluster, revision: deps.store.revision(), services: serviceRows(deps).length, instances: deps.registry.size, store },
+          body: {
+            status: store.ok ? 'ok' : 'unavailable',
+            version: PACKAGE_VERSION,
+            cluster: deps.cluster,
+            revision: deps.store.revision(),
+            services: serviceRows(deps).length,
+            instances: deps.registry.size,
+            store,
+          },
         };
       },
     },
@@ -46,7 +54,8 @@ export function statusRoutes(deps: ApiDeps): Route[] {
       method: 'GET',
       path: '/v1/services',
       auth: 'any',
-      handle: () => ({ status: 200, body: { services: serviceRows(deps) } }),
+      // cluster: the one every instance counted here runs in (also in the hyphae-cluster header of every answer).
+      handle: () => ({ status: 200, body: { cluster: deps.cluster, services: serviceRows(deps) } }),
     },
   ];
 }

@@ -9,7 +9,8 @@ const params = new URLSearchParams(window.location.search);
 // ?window=<seconds>, 1 to 60: the control plane keeps summaries for 10, 30 and 60 s and serves the one that covers it.
 const requestedWindow = Number(params.get('window'));
 const windowSeconds = Number.isInteger(requestedWindow) && requestedWindow >= 1 && requestedWindow <= 60 ? requestedWindow : 10;
-const state = { summary: null, cy: null, nodeKey: '', history: null };
+// cluster: the control plane's, as its answers name it (the hyphae-cluster header); null from one that predates clusters.
+const state = { summary: null, cy: null, nodeKey: '', history: null, cluster: null };
 // For tests and the curious: the latest summary and the graph.
 window.hyphaeDashboard = state;
 
@@ -18,6 +19,8 @@ const short = (ref) => (ref && ref.startsWith('default/') ? ref.slice(8) : ref);
 const pct = (r) => (r === null ? '–' : `${(r * 100).toFixed(r === 1 ? 0 : 1)}%`);
 const ms = (v) => (v === null ? '–' : v < 10 ? `${v.toFixed(2)} ms` : `${v.toFixed(0)} ms`);
 const rps = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+// An imported instance names its own cluster; every other one runs in the control plane's.
+const clusterOf = (i) => i.cluster ?? state.cluster ?? '–';
 const rateClass = (r) => (r === null ? 'muted' : r >= 0.99 ? 'ok' : r >= 0.95 ? 'warn' : 'bad');
 
 function el(tag, attrs, ...children) {
@@ -40,6 +43,7 @@ function fillTable(id, rows, empty) {
 function render(s) {
   state.summary = s;
   const cp = s.controlPlane;
+  $('cluster').textContent = state.cluster ? `cluster ${state.cluster}` : 'cluster unknown';
   $('cp').textContent = `revision ${cp.revision} · ${cp.services} services · ${cp.instances} instances · ${cp.reporters} reporting processes · updated ${new Date(s.generatedAt).toLocaleTimeString()}`;
   $('window').textContent = `(last ${s.windowSeconds}s)`;
 
@@ -92,6 +96,7 @@ function render(s) {
         { 'data-instance': i.id },
         td(short(`${i.namespace}/${i.service}`)),
         td(i.id),
+        td(clusterOf(i), '', 'cluster'),
         td(i.zone ?? '–'),
         td(i.version ?? '–'),
         td(i.health, health, 'health'),
@@ -308,6 +313,7 @@ async function stream(token) {
         why ??= `stream answered ${res.status}; retrying…`;
         throw new Error(why);
       }
+      state.cluster = res.headers.get('hyphae-cluster');
       watchStale(controller);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
@@ -327,6 +333,7 @@ async function stream(token) {
             .join('\n');
           if (event === 'summary' && data) {
             live(true);
+            state.cluster = res.headers.get('hyphae-cluster');
             watchStale(controller);
             render(JSON.parse(data));
           }

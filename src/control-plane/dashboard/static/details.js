@@ -2,7 +2,7 @@
  * instances, who calls it and what it calls (with whether both ends hold mesh certificates), its traffic
  * per route rule, the routes and policies that concern it, and what changed around it lately (/v1/changes). Loaded before app.js,
  * whose helpers it uses when called. */
-/* global fetch, state, $, el, td, short, rps, pct, ms, rateClass, trend, historyOf */
+/* global fetch, state, $, el, td, short, rps, pct, ms, rateClass, clusterOf, trend, historyOf */
 'use strict';
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- called from app.js: classic scripts share one global scope
@@ -93,12 +93,13 @@ function renderDetails(s) {
     el('h3', {}, 'Instances'),
     table(
       'details-instances',
-      ['instance', 'zone', 'version', 'health', 'certificate', 'rps in', 'p99'],
+      ['instance', 'cluster', 'zone', 'version', 'health', 'certificate', 'rps in', 'p99'],
       instances.map((i) =>
         el(
           'tr',
           {},
           td(i.id),
+          td(clusterOf(i), '', 'cluster'),
           td(i.zone ?? '–'),
           td(i.version ?? '–'),
           td(i.health, i.health === 'reporting' ? 'ok' : 'bad'),
