@@ -47,6 +47,8 @@ export interface DestinationOptions {
   discoveryTimeoutMs: number;
   /** The calling process's labels: its zone (locality) comes from them. */
   callerLabels?: Readonly<Record<string, string>>;
+  /** The calling process's cluster (failover tiers, backends pinned to a cluster); undefined while unknown. */
+  localCluster?: (() => string | undefined) | undefined;
   /** Another service, for routes whose backendRefs name one (a split across services). */
   destinations?: (namespace: string, name: string) => Destination;
   logger?: Logger;
@@ -79,6 +81,9 @@ export class Destination implements BackendService {
   #outlierKey = '';
   #dispose: Disposer;
   #callerLabels: Readonly<Record<string, string>>;
+  #localCluster: () => string | undefined;
+  /** The Service spec last applied (null: none), to build the tiers again when the local cluster's name changes. */
+  #config: ReadyState['config'] = null;
   #destinations: ((namespace: string, name: string) => Destination) | undefined;
   #logger: Logger;
   /** What the current config and routes were built from (JSON), so an unchanged snapshot costs nothing. */
@@ -96,6 +101,7 @@ export class Destination implements BackendService {
     this.endpoints = new EndpointSet(options.poolFactoryFor?.(this) ?? options.poolFactory);
     this.#readiness = new Readiness(key.name, key.namespace, options.discoveryTimeoutMs);
     this.#callerLabels = options.callerLabels ?? {};
+    this.#localCluster = options.localCluster ?? noCluster;
     this.#destinations = options.destinations;
     this.#logger = options.logger ?? defaultLogger;
     this.events = options.events ?? unheardEvents();
@@ -149,6 +155,7 @@ export class Destination implements BackendService {
     const key = JSON.stringify(config);
     if (key === this.#configKey) return;
     this.#configKey = key;
+    this.#config = config;
     const spec = resolveServiceSpec(config);
     this.#serviceSpec = spec;
     const traffic = this.#traffic(spec, config !== null);
@@ -163,6 +170,12 @@ export class Destination implements BackendService {
     }
   }
 
+  /** The local cluster's name was learnt or changed: the same spec, with tiers that know which cluster is home. */
+  localClusterChanged(): void {
+    this.#configKey = undefined;
+    this.#applyConfig(this.#config);
+  }
+
   /**
    * The Service's traffic policy; a balancer this process does not know is refused (xDS NACK semantics): the
    * last good balancer stays in force, the refusal is logged with its code and reported as refused config.
@@ -170,12 +183,12 @@ export class Destination implements BackendService {
   #traffic(spec: ResolvedServiceSpec, configured: boolean): TrafficPolicy {
     this.#configRefusal = undefined;
     try {
-      return trafficPolicy(spec, this.#callerLabels, this);
+      return trafficPolicy(spec, this.#callerLabels, this, this.#localCluster());
     } catch (err) {
       if (!isMeshError(err, ErrorCode.INVALID_CONFIG) || !configured) throw err;
       this.#configRefusal = err.message;
       this.#logger.warn(`hyphae: ${err.message}; keeping ${this.loadBalancer}`, { code: err.code, ...err.details });
-      return trafficPolicy({ ...spec, loadBalancer: this.loadBalancer }, this.#callerLabels, this);
+      return trafficPolicy({ ...spec, loadBalancer: this.loadBalancer }, this.#callerLabels, this, this.#localCluster());
     }
   }
 
@@ -222,3 +235,5 @@ export class Destination implements BackendService {
     await this.endpoints.close();
   }
 }
+
+const noCluster = (): undefined => undefined;

@@ -27,6 +27,8 @@ export interface DestinationDeps {
   telemetry: MeshTelemetry | undefined;
   /** mTLS: the pool factory of a destination (its mode read per connection); undefined for a plain mesh. */
   poolFactory: ((service: { namespace: string; name: string; mode: () => MtlsMode }) => PoolFactory) | undefined;
+  /** This process's cluster as its control plane names it; undefined while unknown (no control plane, or an older one). */
+  localCluster?: (() => string | undefined) | undefined;
 }
 
 export class Destinations implements DispatchRouter {
@@ -39,6 +41,11 @@ export class Destinations implements DispatchRouter {
   constructor(deps: DestinationDeps) {
     this.#deps = deps;
     this.passthroughUnknown = deps.options.unknownServices === 'passthrough';
+  }
+
+  /** The control plane named this process's cluster (or another one): tiers and pinned backends are built again. */
+  localClusterChanged(): void {
+    for (const dest of this.#byName.values()) dest.localClusterChanged();
   }
 
   /** The destinations made so far (diagnostics, telemetry gauges). */
@@ -83,6 +90,7 @@ export class Destinations implements DispatchRouter {
           discoveryTimeoutMs: d.options.discoveryTimeoutMs,
           // Traffic management: the caller's zone (locality), and other services that routes split to.
           callerLabels: d.options.labels,
+          localCluster: d.localCluster,
           destinations: (ns, n) => this.destination(n, ns),
           logger: d.logger,
           events: d.events,

@@ -71,7 +71,10 @@ export class MeshRuntime {
       events,
       telemetry,
       poolFactory: security && ((service) => security.poolFactory(service)),
+      // Failover tiers and route backends pinned to a cluster name the local one: learnt from the control plane.
+      localCluster: () => client?.cluster,
     });
+    if (client) this.#disposers.push(client.onCluster(() => this.destinations.localClusterChanged()));
     this.policies = options.service ? watchCachePolicySource(this.#cache, { namespace: options.namespace, name: options.service }) : undefined;
     // Telemetry reads the endpoints of every destination and the certificate; stats go to the control plane.
     if (telemetry) {

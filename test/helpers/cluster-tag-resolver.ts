@@ -1,5 +1,5 @@
 /**
- * A test seam for issue 17 until discovery carries an instance's cluster: another resolver (the control
+ * Instances "imported" without a peer cluster (issue 17's failover tests): another resolver (the control
  * plane's, or a static one) with each endpoint given the cluster named by one of its labels, as an instance
  * imported from that peer would arrive. Everything else passes through unchanged.
  */
@@ -9,7 +9,6 @@ import type { EndpointInfo, Resolver, ResolverUpdate, ServiceKey } from '../../s
 import { WatchStream } from '../../src/discovery/watch-stream.js';
 import type { Disposer } from '../../src/core/events.js';
 import { silentLogger } from '../../src/core/logger.js';
-import type { ClusterEndpointInfo } from '../../src/client/concrete/tiers.js';
 
 export class ClusterTagResolver implements Resolver {
   readonly #inner: Resolver;
@@ -41,7 +40,7 @@ export class ClusterTagResolver implements Resolver {
     });
   }
 
-  #tag(e: EndpointInfo): ClusterEndpointInfo {
+  #tag(e: EndpointInfo): EndpointInfo {
     const cluster = e.labels[this.#label];
     return cluster === undefined ? e : { ...e, cluster };
   }

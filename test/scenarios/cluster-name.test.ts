@@ -202,6 +202,29 @@ describe('a control plane started with --cluster dc1', { timeout: 240_000 }, () 
       await rm(userDataDir, { recursive: true, force: true });
     }
   });
+
+  it("a route backend pinned to the mesh's own cluster selects its local instances once the name is learnt", async () => {
+    const rule = (pin: string) => ({ matches: [{ headers: [{ name: 'x-pin', value: pin }] }], backendRefs: [{ name: 'api', cluster: pin }] });
+    const route = { apiVersion: 'hyphae.dev/v1', kind: 'Route', metadata: { name: 'api-pinned', namespace: 'default' }, spec: { parentRefs: [{ name: 'api' }], rules: [rule('dc1'), rule('dc7')] } };
+    const applied = await call(cp.url, 'PUT', '/v1/resources', { items: [route] });
+    assert.equal(applied.status, 200, applied.text);
+    const pinned = (pin: string) => web.request('http://api/items', { headers: { 'x-pin': pin } });
+    // The route is in force once a backend of a cluster with no instance says so.
+    const deadline = performance.now() + 30_000;
+    let refusal: unknown;
+    while (refusal === undefined && performance.now() < deadline) {
+      try {
+        await (await pinned('dc7')).body.text();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } catch (err) {
+        refusal = err;
+      }
+    }
+    assert.match(String((refusal as Error)?.message), /in cluster dc7/, 'no instance of api in dc7');
+    const home = await pinned('dc1');
+    assert.equal(home.statusCode, 200);
+    assert.equal(await home.body.text(), 'ok', 'dc1 is this mesh: its own instance of api');
+  });
 });
 
 describe('a malformed --cluster', () => {

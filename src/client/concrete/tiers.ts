@@ -13,17 +13,9 @@
 import type { EndpointInfo } from '../../discovery/resolver.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 
-/**
- * Discovery's EndpointInfo with the cluster of an instance imported from a peer (the wire's
- * `instance.cluster`; absent on local instances). The seam until EndpointInfo carries the field itself.
- */
-export interface ClusterEndpointInfo extends EndpointInfo {
-  readonly cluster?: string | undefined;
-}
-
-/** The cluster an endpoint was imported from; undefined for a local one. */
+/** The cluster an endpoint was imported from (the wire's `instance.cluster`); undefined for a local one. */
 export function clusterOf(info: EndpointInfo): string | undefined {
-  return (info as ClusterEndpointInfo).cluster;
+  return info.cluster;
 }
 
 export interface LocalityPolicy {

@@ -10,8 +10,9 @@ import { describe, it } from 'node:test';
 import { RoundRobinBalancer } from '../../../src/client/concrete/balancers/round-robin.js';
 import { EndpointSet } from '../../../src/client/concrete/endpoint-set.js';
 import type { PickPolicy } from '../../../src/client/concrete/subset.js';
-import type { ClusterEndpointInfo, ClusterPolicy } from '../../../src/client/concrete/tiers.js';
+import type { ClusterPolicy } from '../../../src/client/concrete/tiers.js';
 import type { Endpoint } from '../../../src/client/endpoint/endpoint.js';
+import type { EndpointInfo } from '../../../src/discovery/resolver.js';
 import { OutlierDetector } from '../../../src/resilience/outlier-detector.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { callWith, tally } from './balancers/helpers.js';
@@ -22,7 +23,7 @@ const noPool = () => {
 const call = callWith();
 
 /** An instance at 10.<n>.0.<i>; `cluster` set as on an instance imported from that peer. */
-function info(i: number, cluster?: string, labels: Record<string, string> = {}): ClusterEndpointInfo {
+function info(i: number, cluster?: string, labels: Record<string, string> = {}): EndpointInfo {
   const net = cluster === undefined ? 0 : Number(cluster.replace(/\D/g, '') || 9);
   const base = { id: `10.${net}.0.${i}:80`, address: `10.${net}.0.${i}`, port: 80, labels, weight: 1 };
   return cluster === undefined ? base : { ...base, cluster };
@@ -36,7 +37,7 @@ function policy(clusters: Partial<ClusterPolicy>, zone?: string): PickPolicy {
   };
 }
 
-function set(p: PickPolicy, infos: ClusterEndpointInfo[]): EndpointSet {
+function set(p: PickPolicy, infos: EndpointInfo[]): EndpointSet {
   const s = new EndpointSet(noPool);
   s.configure({ policy: p });
   s.reset(infos);
@@ -48,7 +49,7 @@ function clusters(view: { pick(c: typeof call, failed?: readonly Endpoint[]): En
   return tally(
     Array.from({ length: n }, () => {
       const ep = view.pick(call, failed);
-      return ep === undefined ? 'none' : ((ep.info as ClusterEndpointInfo).cluster ?? 'local');
+      return ep === undefined ? 'none' : (ep.info.cluster ?? 'local');
     }),
   );
 }
@@ -65,9 +66,9 @@ describe('failover tiers', () => {
   it('keeps every pick local while the local cluster is healthy, and follows the failover order when it is not', () => {
     const s = set(policy({ failover: ['dc2', 'dc3'] }), [...local3, ...dc2, ...dc3]);
     assert.deepEqual(clusters(s.all, 300), new Map([['local', 300]]));
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster !== undefined);
+    setHealthy(s, (ep) => ep.info.cluster !== undefined);
     assert.deepEqual(clusters(s.all, 300), new Map([['dc2', 300]]), 'local gone: the first failover cluster takes it all, dc3 none');
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster === 'dc3');
+    setHealthy(s, (ep) => ep.info.cluster === 'dc3');
     assert.deepEqual(clusters(s.all, 300), new Map([['dc3', 300]]), 'dc2 gone too: the next one');
     setHealthy(s, () => true);
     assert.deepEqual(clusters(s.all, 300), new Map([['local', 300]]), 'local back: calls go home');
@@ -101,9 +102,9 @@ describe('failover tiers', () => {
       [0.357, 0.643, 0],
     );
     // No local healthy, dc2 at 50 %: dc2 keeps 71.4 %, dc3 (the last tier with a healthy endpoint) the rest.
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster !== undefined && ep.id !== '10.2.0.1:80');
+    setHealthy(s, (ep) => ep.info.cluster !== undefined && ep.id !== '10.2.0.1:80');
     assert.deepEqual(
-      s.all.tiers.map((t) => [(t.endpoints[0]!.info as ClusterEndpointInfo).cluster, +t.share.toFixed(3)]),
+      s.all.tiers.map((t) => [t.endpoints[0]!.info.cluster, +t.share.toFixed(3)]),
       [
         ['dc2', 0.714],
         ['dc3', 0.286],
@@ -147,7 +148,7 @@ describe('failover tiers', () => {
   it('without a failover list, uses imported instances only while no local instance is registered', () => {
     const s = set(policy({}), [...local3, ...dc2]);
     assert.deepEqual(clusters(s.all, 100), new Map([['local', 100]]));
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster !== undefined);
+    setHealthy(s, (ep) => ep.info.cluster !== undefined);
     assert.deepEqual([...clusters(s.all, 100).keys()], ['local'], 'every local instance unhealthy but registered: still local (tried rather than fail), never a peer');
     s.reset(dc2);
     assert.deepEqual(clusters(s.all, 100), new Map([['dc2', 100]]), 'a service that lives only in a peer stays callable');
@@ -157,9 +158,9 @@ describe('failover tiers', () => {
 
   it('never uses a cluster the list leaves out, and passes over a listed cluster that has no instance', () => {
     const s = set(policy({ failover: ['dc9', 'dc3'] }), [...local3, ...dc2, ...dc3]);
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster !== undefined);
+    setHealthy(s, (ep) => ep.info.cluster !== undefined);
     assert.deepEqual(clusters(s.all, 200), new Map([['dc3', 200]]), 'dc9 is unknown (no instance): its share goes on to dc3; dc2 is not listed');
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster === 'dc2');
+    setHealthy(s, (ep) => ep.info.cluster === 'dc2');
     assert.deepEqual([...clusters(s.all, 200).keys()].sort(), ['dc3', 'local'], 'nothing eligible is healthy: the eligible members are tried, never dc2');
     const none = set(policy({ failover: [] }), dc2);
     assert.equal(none.all.pick(call), undefined, 'an empty list: peers are never used, even with no local instance');
@@ -227,7 +228,7 @@ describe('a route backend pinned to a cluster', () => {
     assert.equal(s.view(undefined, 'dc2'), s.view(undefined, 'dc2'), 'a stable view');
     assert.equal(s.view(undefined, undefined), s.all);
     // Pinned means pinned: dc2 unhealthy is not a reason to leave it.
-    setHealthy(s, (ep) => (ep.info as ClusterEndpointInfo).cluster !== 'dc2');
+    setHealthy(s, (ep) => ep.info.cluster !== 'dc2');
     assert.deepEqual(clusters(s.view(undefined, 'dc2'), 50), new Map([['dc2', 50]]));
     assert.equal(s.view(undefined, 'dc7').pick(call), undefined, 'a cluster with no instance: no endpoint');
   });
