@@ -16,6 +16,8 @@ import { DEFAULT_CLUSTER } from '../../src/config/names.js';
 import { meshSni } from '../../src/config/mesh-sni.js';
 import { startMeshGateway, type RunningMeshGateway } from '../../src/mesh-gateway/start-mesh-gateway.js';
 import { startControlPlane, watch, type RunningControlPlane } from '../helpers/control-plane.js';
+import { within } from '../helpers/hostile-peers.js';
+import { cliPath, startNode } from '../helpers/process.js';
 import { startBackend, type Backend, type Echo } from '../helpers/gateway.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 
@@ -104,5 +106,26 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
       await w.close();
     }
     assert.match(gw.mesh.identity()?.spiffeId ?? '', /\/sa\/mesh-gateway$/);
+  });
+
+  it('runs as `hyphae gateway --mode mesh` in its own process, and stops on SIGTERM with exit 0', async () => {
+    const child = startNode(cliPath, ['gateway', '--mode', 'mesh', '--cluster', DEFAULT_CLUSTER, '--listen', '127.0.0.1:0', '--grace-period', '1s'], await cp.env('mesh-gateway'));
+    let caller: Mesh | undefined;
+    try {
+      const m = await child.waitFor(/hyphae gateway: ready mode=mesh cluster=default listen=127\.0\.0\.1:(\d+) registered=127\.0\.0\.1:\d+ identity=spiffe:\/\/\S+\/sa\/mesh-gateway/, 60_000);
+      const resolver = new EndpointResolver('STRICT');
+      resolver.set(API, [{ address: '127.0.0.1', port: Number(m[1]), cluster: DEFAULT_CLUSTER }]);
+      caller = await createMesh({ ...(await cp.meshOptions('web')), resolver, logger: silentLogger });
+      const r = await caller.request('http://api/cli');
+      assert.equal(r.statusCode, 200);
+      assert.match(((await r.body.json()) as Echo).peer ?? '', /\/sa\/web$/);
+      await caller.close();
+      caller = undefined;
+      child.proc.kill('SIGTERM');
+      assert.equal(await within(child.exited, 30_000), 0, child.lines.join('\n'));
+    } finally {
+      await caller?.close();
+      await child.kill();
+    }
   });
 });
