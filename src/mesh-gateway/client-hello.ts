@@ -14,6 +14,16 @@
 export const DEFAULT_MAX_HELLO_BYTES = 16_384;
 
 const RECORD_HEADER = 5;
+/**
+ * Records one ClientHello may span. A real client sends one (two for a very large hello); a peer that cuts
+ * it into tiny records only makes the gateway buffer five header bytes per byte of hello.
+ */
+export const MAX_HELLO_RECORDS = 32;
+
+/** The most bytes a caller buffers for a ClientHello of at most `maxHelloBytes`: its records, headers included. */
+export function helloBufferBound(maxHelloBytes: number): number {
+  return 4 + maxHelloBytes + RECORD_HEADER * MAX_HELLO_RECORDS;
+}
 /** RFC 8446 §5.1: a plaintext record's fragment is at most 2^14 bytes. */
 const MAX_RECORD = 16_384;
 const HANDSHAKE = 22;
@@ -51,6 +61,7 @@ export function readClientHello(data: Buffer, maxHelloBytes: number = DEFAULT_MA
     const length = data.readUInt16BE(offset + 3);
     if (type !== HANDSHAKE || major !== 3) return refused('not-tls', `first record type ${type} version ${major}.${data[offset + 2]}`);
     if (length === 0 || length > MAX_RECORD) return refused('malformed', `record length ${length}`);
+    if (fragments.length === MAX_HELLO_RECORDS) return refused('malformed', `a ClientHello in more than ${MAX_HELLO_RECORDS} records`);
     const available = Math.min(length, data.length - offset - RECORD_HEADER);
     fragments.push(data.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + available));
     gathered += available;

@@ -13,7 +13,7 @@
  * else a plain close.
  */
 import net, { type AddressInfo } from 'node:net';
-import { DEFAULT_MAX_HELLO_BYTES, readClientHello } from './client-hello.js';
+import { DEFAULT_MAX_HELLO_BYTES, helloBufferBound, readClientHello } from './client-hello.js';
 import type { Backend, MeshGatewayRouter } from './router.js';
 import type { GatewayCounters, RefusalCause } from './stats.js';
 
@@ -108,7 +108,7 @@ export class MeshGatewayListener {
     if (this.#closing) return this.#refuse(client, 'closing', 'the gateway is closing', false);
     let buffer = Buffer.allocUnsafe(0);
     let length = 0;
-    const bound = this.#o.maxHelloBytes + 5 * (Math.ceil(this.#o.maxHelloBytes / 16_384) + 1) + 4;
+    const bound = helloBufferBound(this.#o.maxHelloBytes);
     const timer = setTimeout(() => {
       finish();
       this.#refuse(client, 'hello-timeout', `no whole ClientHello within ${this.#o.helloTimeoutMs} ms`, false);

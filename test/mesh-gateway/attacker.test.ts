@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { meshSni } from '../../src/config/mesh-sni.js';
+import { MAX_HELLO_RECORDS } from '../../src/mesh-gateway/client-hello.js';
 import { fdCount, hostilePeer, waitUntil, within } from '../helpers/hostile-peers.js';
 import { buildHello, captureHello, extension, serverName, splitRecords } from './hello-fixtures.js';
 import { alert, CLUSTER, send, startHarness, startInstance, type Harness, type Instance } from './listener-harness.js';
@@ -50,14 +51,15 @@ describe('mesh gateway listener: the attacker pass', () => {
     }
   });
 
-  it('routes a ClientHello in 1-byte records sent as separate TCP segments', async () => {
-    const split = splitRecords(hello, 1);
+  it('routes a ClientHello whose records come a few bytes per TCP segment', async () => {
+    // As many records as the parser takes, each cut across segments of 7 bytes (a header spans two).
+    const split = splitRecords(hello, Math.ceil((hello.length - 5) / MAX_HELLO_RECORDS));
     const c = await send(h.port, undefined);
     c.socket.setNoDelay(true);
-    // Records of 6 bytes each (5 header + 1), 30 writes a turn of the event loop apart: many segments.
-    for (let i = 0; i < split.length; i += 6 * Math.ceil(split.length / 6 / 30)) {
-      c.socket.write(split.subarray(i, i + 6 * Math.ceil(split.length / 6 / 30)));
-      await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < split.length; i += 7) {
+      c.socket.write(split.subarray(i, i + 7));
+      // A turn of the event loop between writes: separate segments, read one at a time by the gateway.
+      if (i % 70 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await waitUntil(() => c.received() === split.toString('latin1'), STALL_MS, 'the split hello forwarded as it came');
     c.close();
@@ -74,7 +76,7 @@ describe('mesh gateway listener: the attacker pass', () => {
   });
 
   it('survives a bounded fuzz loop of mangled ClientHellos: each connection ends, nothing reaches an instance unless routed, the listener still serves', async () => {
-    const seeds = [hello, buildHello([serverName(API_SNI)]), splitRecords(hello, 40)];
+    const seeds = [hello, buildHello([serverName(API_SNI)]), splitRecords(hello, 100)];
     let state = 0x1234567;
     const rand = (n: number) => {
       state ^= state << 13;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_MAX_HELLO_BYTES, readClientHello, type HelloResult } from '../../src/mesh-gateway/client-hello.js';
+import { DEFAULT_MAX_HELLO_BYTES, MAX_HELLO_RECORDS, readClientHello, type HelloResult } from '../../src/mesh-gateway/client-hello.js';
 import { buildHello, captureHello, extension, serverName, splitRecords } from './hello-fixtures.js';
 
 const NAME = 'api.default.dc2.hyphae';
@@ -27,9 +27,12 @@ describe('readClientHello', () => {
     assert.equal(sni(readClientHello(Buffer.concat([hello, Buffer.from('trailing')]))), NAME);
   });
 
-  it('reads a ClientHello cut into many records (a 1-byte record each at worst)', async () => {
+  it('reads a ClientHello cut into many records, and refuses one cut into more than MAX_HELLO_RECORDS', async () => {
     const hello = await captureHello(NAME);
-    for (const size of [1, 7, 100, 512]) {
+    const fewest = Math.ceil((hello.length - 5) / MAX_HELLO_RECORDS);
+    assert.equal(cause(readClientHello(splitRecords(hello, fewest - 1))), 'malformed');
+    assert.equal(cause(readClientHello(splitRecords(hello, 1))), 'malformed');
+    for (const size of [fewest, 100, 512]) {
       const split = splitRecords(hello, size);
       assert.equal(sni(readClientHello(split)), NAME, `records of ${size} bytes`);
       assert.equal(readClientHello(split.subarray(0, split.length - 1)).kind, 'more');
@@ -91,7 +94,7 @@ describe('readClientHello', () => {
   });
 
   it('survives a bounded fuzz loop of random mutations and truncations without throwing', async () => {
-    const seeds = [await captureHello(NAME), buildHello([serverName(NAME)]), splitRecords(await captureHello(NAME), 50)];
+    const seeds = [await captureHello(NAME), buildHello([serverName(NAME)]), splitRecords(await captureHello(NAME), 100)];
     // A fixed-seed generator: a failure replays.
     let state = 0x2545f491;
     const rand = (n: number) => {
