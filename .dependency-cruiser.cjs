@@ -23,7 +23,7 @@ const layers = {
   gateway: ['core', 'config', 'discovery', 'resilience', 'tls', 'telemetry', 'client', 'server', 'mesh', 'edge', 'proxy'],
   // `hyphae gateway --mode mesh` (issue 17): a Mesh for its identity, discovery and registration, and a TCP
   // listener that routes TLS by SNI; it reads an endpoint's cluster as the client does. Nothing imports it.
-  'mesh-gateway': ['core', 'config', 'discovery', 'client', 'server', 'mesh', 'proxy'],
+  'mesh-gateway': ['core', 'config', 'discovery', 'telemetry', 'client', 'server', 'mesh', 'proxy'],
 };
 const all = Object.keys(layers);
 

@@ -15,6 +15,7 @@ import { advertiseAddress } from '../server/advertise-address.js';
 import type { RegisteredInstance } from '../server/registrar.js';
 import type { HostPort } from '../proxy/options.js';
 import { MeshGatewayListener } from './listener.js';
+import { observeGatewayStats } from './metrics.js';
 import { resolveMeshGatewayOptions, type MeshGatewayOptions } from './options.js';
 import { MeshGatewayRouter } from './router.js';
 import { GatewayCounters, type MeshGatewayStats } from './stats.js';
@@ -37,6 +38,7 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
   const mesh = await createMesh({ ...o.mesh, ...(o.logger ? { logger: o.logger } : {}) });
   let listener: MeshGatewayListener | undefined;
   let router: MeshGatewayRouter | undefined;
+  let stopMetrics: (() => void) | undefined;
   try {
     const discovery = (await mesh.edgeRoutes()).discovery;
     if (discovery === undefined) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'a mesh gateway needs the mesh discovery');
@@ -44,6 +46,7 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
     router = new MeshGatewayRouter({ cluster: o.cluster, watch: discovery.cache, maxServices: o.maxServices, discoveryTimeoutMs: o.discoveryTimeoutMs, downMs: o.downMs });
     listener = new MeshGatewayListener(router, counters, o);
     const bound = await listener.listen(o.port, o.host);
+    stopMetrics = observeGatewayStats(() => counters.stats, o.cluster, o.mesh.telemetry?.meterProvider);
     const address = { host: bound.address, port: bound.port };
     let registration: RegisteredInstance | undefined;
     if (o.register && discovery.registrar) {
@@ -51,6 +54,7 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
     }
     const l = listener;
     const r = router;
+    const stop = stopMetrics;
     let closing: Promise<void> | undefined;
     return {
       mesh,
@@ -62,11 +66,13 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
         (closing ??= (async () => {
           await registration?.deregister();
           await l.close(o.gracePeriodMs);
+          stop();
           r.close();
           await mesh.close();
         })()),
     };
   } catch (err) {
+    stopMetrics?.();
     await listener?.close();
     router?.close();
     await mesh.close();

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import type { TLSSocket } from 'node:tls';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -23,6 +24,11 @@ import { EndpointResolver } from './endpoint-resolver.js';
 
 const API = { namespace: 'default', name: 'api' };
 
+class TestReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
 describe('hyphae gateway --mode mesh: end to end through real processes', () => {
   let cp: RunningControlPlane;
   let api: Backend;
@@ -31,6 +37,8 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
   let direct: Mesh;
   /** The SNI each request to api arrived with ('' for none). */
   const servernames: string[] = [];
+  const reader = new TestReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
 
   before(async () => {
     cp = await startControlPlane();
@@ -38,7 +46,13 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
       servernames.push((req.socket as TLSSocket).servername || '');
       return false;
     });
-    gw = await startMeshGateway({ mesh: { ...(await cp.meshOptions('mesh-gateway')), logger: silentLogger }, cluster: DEFAULT_CLUSTER, host: '127.0.0.1', port: 0, logger: silentLogger });
+    gw = await startMeshGateway({
+      mesh: { ...(await cp.meshOptions('mesh-gateway')), logger: silentLogger, telemetry: { meterProvider } },
+      cluster: DEFAULT_CLUSTER,
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger,
+    });
     // The caller: its certificate from the control plane, its discovery a resolver that says api is behind the gateway.
     const remote = new EndpointResolver('STRICT');
     remote.set(API, [{ address: gw.address.host, port: gw.address.port, cluster: DEFAULT_CLUSTER }]);
@@ -54,6 +68,7 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
     await gw?.close();
     await api?.close();
     await cp?.stop();
+    await meterProvider.shutdown();
   });
 
   it("a call through the gateway reaches api over the caller's own mTLS: getPeer is the caller, the SNI the mesh name", async () => {
@@ -91,6 +106,13 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
     assert.equal(gw.stats().refused['other-cluster'], 1);
     assert.equal(gw.stats().refused['unknown-service'], 1);
     assert.equal(gw.stats().refused['not-mesh-sni'], 1);
+    // The same counts through OpenTelemetry, by outcome and cause.
+    const { resourceMetrics } = await reader.collect();
+    const all: MetricData[] = resourceMetrics.scopeMetrics.flatMap((m) => m.metrics);
+    const points = all.find((m) => m.descriptor.name === 'hyphae.mesh_gateway.connections')?.dataPoints ?? [];
+    const count = (attrs: Record<string, string>) => points.find((p) => Object.entries(attrs).every(([k, v]) => p.attributes[k] === v))?.value;
+    assert.equal(count({ outcome: 'refused', cause: 'other-cluster', 'hyphae.cluster': DEFAULT_CLUSTER }), 1);
+    assert.ok(Number(count({ outcome: 'forwarded' })) >= 1, JSON.stringify(points));
   });
 
   it('registers its listener as an instance of its own service, where peers find it', async () => {
