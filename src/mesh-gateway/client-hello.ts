@@ -1,9 +1,11 @@
 /**
  * The server name (SNI) of a TLS ClientHello, read from the first bytes a peer sends, without
- * terminating TLS (RFC 8446 §4.1.2 and RFC 6066 §3). Our own small parser over a Buffer: the two
- * libraries that do this on npm are unmaintained, and the job is ~100 lines that must be bounded and
- * must never throw on hostile input. It reads only what routing needs and checks every length against
- * the bytes that hold it; anything it cannot vouch for is refused, not guessed.
+ * terminating TLS (RFC 8446 §4.1.2 and RFC 6066 §3). Our own small parser over a Buffer: the maintained
+ * npm module for this, read-tls-client-hello, reads off a socket and computes fingerprints we do not need;
+ * it would be a new runtime dependency of every install, and the bounds (size, records, time) would still
+ * be ours to enforce around it. The parse routing needs is short; it must be bounded and never throw on
+ * hostile input. It reads only what routing needs and checks every length against the bytes that hold
+ * it; anything it cannot vouch for is refused, not guessed.
  *
  * A ClientHello may span several TLS records (a large one with post-quantum key shares, or a peer that
  * splits it on purpose) and several TCP segments: the caller feeds what arrived so far and asks again
