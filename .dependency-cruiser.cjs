@@ -21,6 +21,9 @@ const layers = {
   // `hyphae gateway`: a Mesh, wrapped servers and the edge forwarder, with the client's route tables
   // (compiled by the mesh, carried by the call); it borrows the proxy's host:port type. Nothing imports it.
   gateway: ['core', 'config', 'discovery', 'resilience', 'tls', 'telemetry', 'client', 'server', 'mesh', 'edge', 'proxy'],
+  // `hyphae gateway --mode mesh` (issue 17): a Mesh for its identity, discovery and registration, and a TCP
+  // listener that routes TLS by SNI; it reads an endpoint's cluster as the client does. Nothing imports it.
+  'mesh-gateway': ['core', 'config', 'discovery', 'telemetry', 'client', 'server', 'mesh', 'proxy'],
 };
 const all = Object.keys(layers);
 
@@ -70,7 +73,7 @@ forbidden.push(
     name: 'runtime-never-loads-control-plane',
     comment: 'a service that only uses the mesh must not load the CA or the dashboard',
     severity: 'error',
-    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy|gateway)/' },
+    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy|gateway|mesh-gateway)/' },
     to: { path: '^src/(control-plane|cli)/' },
   },
   {

@@ -214,7 +214,7 @@ async function startOnce(bin: string, dir: string, name: string, conf: (port: nu
 }
 
 /** Starts one nginx on a free port, again on another port (at most 5 tries) when the one picked was taken meanwhile. */
-async function start(bin: string, dir: string, name: string, conf: (port: number) => string, launcher: readonly string[] = []): Promise<Nginx> {
+export async function start(bin: string, dir: string, name: string, conf: (port: number) => string, launcher: readonly string[] = []): Promise<Nginx> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(bin, dir, name, conf, launcher);

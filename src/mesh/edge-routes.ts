@@ -23,7 +23,16 @@ import { RateLimitBuckets } from '../client/logical/routing/rate-limit.js';
 import { compileRoutes, type RouteParent, type RouteTable } from '../client/logical/routing/route-table.js';
 import type { CompiledRule } from '../client/logical/routing/rule.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import type { WatchCache } from '../discovery/watch-cache.js';
+import type { ServerRegistrar } from '../server/registrar.js';
 import type { Destinations } from './destinations.js';
+
+/** What the mesh gateway (src/mesh-gateway) needs besides: services followed as any client does, and its own registration. */
+export interface EdgeDiscovery {
+  cache: WatchCache;
+  /** Undefined without a control plane. */
+  registrar: ServerRegistrar | undefined;
+}
 
 export class EdgeRoutes {
   readonly #stream: WatchStream | undefined;
@@ -34,8 +43,11 @@ export class EdgeRoutes {
   readonly #mirror = new MirrorSender();
   /** Each Gateway's LocalRateLimit buckets, kept across its compilations (a route change does not refill them). */
   readonly #buckets = new Map<string, RateLimitBuckets>();
+  /** The mesh's watch cache and registrar, for the mesh gateway; undefined in unit tests that build EdgeRoutes alone. */
+  readonly discovery: EdgeDiscovery | undefined;
 
-  constructor(stream: WatchStream | undefined, destinations: Destinations, logger: Logger, telemetry?: MeshTelemetry) {
+  constructor(stream: WatchStream | undefined, destinations: Destinations, logger: Logger, telemetry?: MeshTelemetry, discovery?: EdgeDiscovery) {
+    this.discovery = discovery;
     this.#stream = stream;
     this.#destinations = destinations;
     this.#logger = logger;

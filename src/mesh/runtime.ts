@@ -91,7 +91,7 @@ export class MeshRuntime {
 
   /** For the mesh's edges (the gateway): its Gateway's watch and its Routes compiled against these destinations. */
   get edge(): EdgeRoutes {
-    return (this.#edge ??= new EdgeRoutes(this.#stream, this.destinations, this.#logger, this.#telemetry));
+    return (this.#edge ??= new EdgeRoutes(this.#stream, this.destinations, this.#logger, this.#telemetry, { cache: this.#cache, registrar: this.registrar }));
   }
 
   /** After the mesh's servers drained: the last stats report counts their final requests. */

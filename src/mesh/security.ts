@@ -14,6 +14,7 @@ import type { ControlPlaneClient } from '../discovery/control-plane-client.js';
 import type { WatchCache } from '../discovery/watch-cache.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
 import type { PoolFactory } from '../client/endpoint/endpoint.js';
+import { endpointConnector } from '../client/endpoint/servername.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import type { CertificateProvider } from '../tls/certificate-provider.js';
 import type { CertificateSigner, TrustBundle } from '../tls/signer.js';
@@ -156,7 +157,8 @@ export class MeshSecurity {
   /** Pools for a destination: each new connection is mTLS or plaintext as the destination's current mode says. */
   poolFactory(dest: { namespace: string; name: string; mode: () => MtlsMode | null }): PoolFactory {
     const connect = this.#modules.mtlsConnector({ tls: this.tls, namespace: dest.namespace, service: dest.name, mode: dest.mode });
-    return (origin) => new Pool(origin, { pipelining: 1, connect });
+    // An endpoint of another cluster gets the mesh SNI its gateway routes by (client/endpoint/servername.ts).
+    return (origin, endpoint) => new Pool(origin, { pipelining: 1, connect: endpointConnector(connect, dest, endpoint) });
   }
 
   /** What a process can say about its own identity (diagnostics, tests). */

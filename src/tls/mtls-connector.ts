@@ -7,6 +7,11 @@
  *
  * The secure context is read per connection: after a rotation new connections
  * use the new certificate while open ones (and the calls on them) carry on.
+ *
+ * SNI: none by default (an instance is dialled by address). A pool whose endpoint sits in another
+ * cluster connects through `withServername(connector, meshSni(...))` (client/endpoint/servername.ts, issue 17),
+ * which sets `opts.servername`: the name a mesh gateway
+ * routes by. The identity check is the same either way: the server must be the destination's service.
  */
 import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
@@ -54,6 +59,8 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       port: Number(opts.port),
       secureContext: context,
       rejectUnauthorized: true,
+      // undici passes a servername only for https: origins (never ours): this one is endpointConnector's.
+      ...(opts.servername ? { servername: opts.servername } : {}),
       ALPNProtocols: ['http/1.1'],
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         identityError = identityProblem(cert, expected, tls.trustDomain, service, endpoint);

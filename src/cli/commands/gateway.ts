@@ -8,6 +8,7 @@ import { startGateway } from '../../gateway/start-gateway.js';
 import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadConnectionUsage, workloadEnv } from '../workload-env.js';
 
 const usage = `Usage: hyphae gateway --name <gateway> [options]
+       hyphae gateway --mode mesh --cluster <name> [options]   (hyphae gateway --mode mesh --help)
 
 An ingress gateway: serves the listeners of the Gateway resource <gateway>
 (HTTP, HTTPS with SNI) to clients outside the mesh and sends each request,
@@ -18,6 +19,7 @@ and its Routes apply live. SIGTERM drains: /readyz fails, --drain-delay later
 the listeners stop accepting, requests in flight finish, then it exits 0.
 
 Options:
+  --mode ingress|mesh       ingress (this, the default) or the SNI mesh gateway between clusters
   --name <gateway>          the Gateway resource to serve (required)
   --namespace <name>        its namespace and the gateway's (HYPHAE_NAMESPACE, default "default")
   --service <name>          the gateway's service name, its identity (default: --name)
@@ -35,11 +37,15 @@ export const gatewayCommand: Command = {
   name: 'gateway',
   usage,
   async run(args) {
+    const mode = modeOf(args);
+    if (mode === 'mesh') return (await import('./mesh-gateway.js')).runMeshGateway(args);
+    if (mode !== undefined && mode !== 'ingress') throw new UsageError(`--mode must be "ingress" (the default) or "mesh", got "${mode}"`);
     const { values } = parseCommandArgs({
       args,
       strict: true,
       allowPositionals: false,
       options: {
+        mode: { type: 'string' },
         name: { type: 'string' },
         namespace: { type: 'string' },
         service: { type: 'string' },
@@ -89,3 +95,15 @@ export const gatewayCommand: Command = {
     return 0;
   },
 };
+
+/** `--mode` decides which flags the rest of the line may hold, so it is read before they are parsed. */
+function modeOf(args: readonly string[]): string | undefined {
+  let mode: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    if (a === '--mode') mode = args[++i];
+    else if (a.startsWith('--mode=')) mode = a.slice('--mode='.length);
+  }
+  return mode;
+}

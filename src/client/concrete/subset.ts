@@ -19,7 +19,7 @@
 import type { Balancer, PickContext } from './balancer.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { EwmaSettings } from '../endpoint/latency.js';
-import { buildTiers, clusterOf, isLocal, NO_CLUSTERS, type ClusterPolicy, type LocalityPolicy, type Tier, type Tiers } from './tiers.js';
+import { buildTiers, isLocal, NO_CLUSTERS, type ClusterPolicy, type LocalityPolicy, type Tier, type Tiers } from './tiers.js';
 
 export type { LocalityPolicy } from './tiers.js';
 
@@ -123,7 +123,7 @@ export class Subset {
     if (this.cluster !== undefined) {
       // A route's backend names the cluster: exactly its instances, no failover (zones only at home).
       const home = this.cluster === clusters.localCluster;
-      const mine = members.filter((e) => (home ? isLocal(e, clusters.localCluster) : clusterOf(e.info) === this.cluster));
+      const mine = members.filter((e) => (home ? isLocal(e, clusters.localCluster) : e.info.cluster === this.cluster));
       members = mine;
       this.#setTiers(buildTiers(mine, home ? policy.locality : undefined, { ...clusters, failover: home ? [] : undefined }), policy, newBalancers);
     } else {

@@ -10,13 +10,7 @@
  * endpoint; a tier with none passes everything; the last tier with a healthy
  * endpoint takes whatever is left. As a tier recovers, its share comes back.
  */
-import type { EndpointInfo } from '../../discovery/resolver.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
-
-/** The cluster an endpoint was imported from (the wire's `instance.cluster`); undefined for a local one. */
-export function clusterOf(info: EndpointInfo): string | undefined {
-  return info.cluster;
-}
 
 export interface LocalityPolicy {
   zoneLabel: string;
@@ -75,7 +69,7 @@ interface Group {
 
 /** True when the endpoint belongs to the caller's own cluster. */
 export function isLocal(ep: Endpoint, localCluster: string | undefined): boolean {
-  const c = clusterOf(ep.info);
+  const c = ep.info.cluster;
   return c === undefined || c === localCluster;
 }
 
@@ -88,7 +82,7 @@ export function buildTiers(members: readonly Endpoint[], locality: LocalityPolic
   const ranks = new Map<string, number>();
   const groups = clusterGroups(members, locality, clusters, ranks);
   const eligible = groups.flatMap((g) => g.members);
-  const rank = (ep: Endpoint): number => (isLocal(ep, clusters.localCluster) ? 0 : (ranks.get(clusterOf(ep.info)!) ?? -1));
+  const rank = (ep: Endpoint): number => (isLocal(ep, clusters.localCluster) ? 0 : (ranks.get(ep.info.cluster!) ?? -1));
   let last = -1;
   for (let i = 0; i < groups.length; i++) if (groups[i]!.healthy.length > 0) last = i;
   if (last < 0) return { tiers: eligible.length === 0 ? [] : [{ endpoints: eligible, share: 1, cluster: 0, level: 0 }], eligible, rank };
@@ -122,7 +116,7 @@ function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | 
   for (const ep of members) {
     if (isLocal(ep, clusters.localCluster)) local.push(ep);
     else {
-      const c = clusterOf(ep.info)!;
+      const c = ep.info.cluster!;
       let list = imported.get(c);
       if (list === undefined) imported.set(c, (list = []));
       list.push(ep);
