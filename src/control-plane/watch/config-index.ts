@@ -110,6 +110,8 @@ export class ConfigIndex {
           break;
         case 'Service':
         case 'Gateway':
+        // Exports change what peers import (../peering), not what this cluster's watchers see.
+        case 'ServiceExport':
           break;
       }
     }
