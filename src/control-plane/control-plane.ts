@@ -84,12 +84,16 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
+  // The in-memory registry starts empty after a restart: hold empty snapshots while instances re-register.
+  // etcd keeps instances (and their leases) across restarts, so there is nothing to wait for there.
+  const hold = opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
   const peering = await Peering.open({
     cluster: opts.cluster,
     dataDir: path.resolve(opts.dataDir),
     store,
     registry,
     log,
+    ...(hold ? { held: (service: string, view: { instances: readonly unknown[] }) => hold.held(service, view) } : {}),
     importsChanged: (services) => {
       for (const service of services) {
         versions.bump(service);
@@ -98,9 +102,6 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     },
   });
   const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined, (namespace, name) => peering.importedInstances(namespace, name));
-  // The in-memory registry starts empty after a restart: hold empty snapshots while instances re-register.
-  // etcd keeps instances (and their leases) across restarts, so there is nothing to wait for there.
-  const hold = opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
   const hub = new WatchHub({
     heartbeatMs: opts.heartbeatMs,
     snapshot,

@@ -42,13 +42,25 @@ export function peerOfRef(key: string): string {
   return key.slice(PEER_KEY_PREFIX.length);
 }
 
-export function exportSnapshot(cluster: string, peering: AcceptedPeering | undefined, store: Store, registry: Registry): ExportSnapshot {
+/** Whether a service's (empty) instances are not to be told yet: the restart hold (../registry/restart-hold.ts). */
+export type Held = (service: string, view: { instances: readonly Instance[] }) => boolean;
+
+/**
+ * The exports as `peering`'s peer sees them; undefined while one of them is held after a restart (the
+ * whole state or nothing: the peer keeps what it knew, as this cluster's own watchers do).
+ */
+export function exportSnapshot(cluster: string, peering: AcceptedPeering | undefined, store: Store, registry: Registry, held: Held = () => false): ExportSnapshot | undefined {
   const exported = store.list('ServiceExport');
-  const gateways = peering?.gateway ? registry.instances(peering.gateway.namespace, peering.gateway.name) : undefined;
-  const services = exported.slice(0, MAX_IMPORTED_SERVICES).map(({ resource }) => {
+  const gateway = peering?.gateway;
+  const gateways = gateway ? registry.instances(gateway.namespace, gateway.name) : undefined;
+  if (gateway && held(`${gateway.namespace}/${gateway.name}`, { instances: gateways! })) return undefined;
+  const services = [];
+  for (const { resource } of exported.slice(0, MAX_IMPORTED_SERVICES)) {
     const { name, namespace } = resource.metadata;
-    return { name, namespace, instances: gateways ? gateways.map((gw) => viaGateway(gw, name, namespace)) : registry.instances(namespace, name) };
-  });
+    const own = registry.instances(namespace, name);
+    if (!gateways && held(`${namespace}/${name}`, { instances: own })) return undefined;
+    services.push({ name, namespace, instances: gateways ? gateways.map((gw) => viaGateway(gw, name, namespace)) : own });
+  }
   return { cluster, services };
 }
 

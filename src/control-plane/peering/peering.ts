@@ -18,7 +18,7 @@ import { badRequest, conflict, notFound, unauthenticated } from '../http/http-er
 import type { EventLog } from '../log.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store, StoreChange } from '../store/store.js';
-import { exportSnapshot, peerRef, type ExportSnapshot } from './exports.js';
+import { exportSnapshot, peerRef, type ExportSnapshot, type Held } from './exports.js';
 import { Imports } from './imports.js';
 import { MAX_PEERINGS } from './limits.js';
 import { PeerLink, type LinkState } from './peer-link.js';
@@ -40,6 +40,8 @@ export interface PeeringOptions {
   log: EventLog;
   /** Imported instances of these services (`namespace/name`) changed: their snapshots must be pushed. */
   importsChanged(services: readonly string[]): void;
+  /** The restart hold: exports are not sent while an exported service waits for its instances to come back. */
+  held?: Held;
   /** Reconnect pacing of the links this side dials (tests shorten it). */
   backoff?: { baseMs: number; maxMs: number };
 }
@@ -149,8 +151,9 @@ export class Peering {
     });
   }
 
-  exportsFor(peer: string): ExportSnapshot {
-    return exportSnapshot(this.#opts.cluster, this.#store.accepted(peer), this.#opts.store, this.#opts.registry);
+  /** What `peer` is sent now; undefined while held after a restart. */
+  exportsFor(peer: string): ExportSnapshot | undefined {
+    return exportSnapshot(this.#opts.cluster, this.#store.accepted(peer), this.#opts.store, this.#opts.registry, this.#opts.held);
   }
 
   /** A local service's instances changed: tell the peers that see it (an exported service, or a gateway service). */

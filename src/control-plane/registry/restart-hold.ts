@@ -68,7 +68,7 @@ export class RestartHold {
   }
 
   /** Is this snapshot one to keep from watchers for now? */
-  held(service: string, snapshot: ServiceSnapshot): boolean {
+  held(service: string, snapshot: { instances: readonly unknown[] }): boolean {
     if (this.#pending.size === 0 || !this.#pending.has(service)) return false;
     if (snapshot.instances.length > 0) {
       this.#pending.delete(service);

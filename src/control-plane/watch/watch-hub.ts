@@ -25,7 +25,7 @@ export interface WatchHubOptions {
   snapshot(service: string): ServiceSnapshot;
   /** Current state of a gateway, `Gateway/namespace/name`. */
   gatewaySnapshot(key: string): GatewaySnapshot;
-  /** What a peer cluster's stream (key `Peer/<peer>`, ../peering) is sent: the services exported to it. */
+  /** What a peer cluster's stream (key `Peer/<peer>`, ../peering) is sent: the services exported to it; undefined while held. */
   peerSnapshot?: (peer: string) => unknown;
   /** The version counter, sent in the hello so a client knows where the stream starts. */
   revision(): number;
@@ -194,7 +194,12 @@ export class WatchHub {
   /** A service's snapshot as an SSE event, or '' while it is held; a gateway's, never held (its state is all in the store). */
   #event(service: string): string {
     if (isGatewayRef(service)) return sseEvent('gateway', this.#options.gatewaySnapshot(service));
-    if (isPeerRef(service)) return this.#options.peerSnapshot ? sseEvent('exports', this.#options.peerSnapshot(peerOfRef(service))) : '';
+    if (isPeerRef(service)) {
+      const exported = this.#options.peerSnapshot?.(peerOfRef(service));
+      if (exported !== undefined) return sseEvent('exports', exported);
+      this.#heldServices.add(service);
+      return '';
+    }
     const snapshot = this.#options.snapshot(service);
     if (this.#options.held?.(service, snapshot)) {
       this.#heldServices.add(service);
