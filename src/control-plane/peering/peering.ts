@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Instance } from '../../config/instance.js';
+import { clusterNameSchema } from '../../config/names.js';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { digest, newSecret, sameDigest } from '../auth/secret.js';
 import { badRequest, conflict, notFound, unauthenticated } from '../http/http-error.js';
@@ -202,14 +203,8 @@ export class Peering {
       ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
       onEvent: (event) => {
         if (event.event !== 'exports') return;
-        let data: unknown;
         try {
-          data = JSON.parse(event.data);
-        } catch {
-          throw new MeshError(ErrorCode.PEER_DATA_REJECTED, `update from peer ${peer} refused, imports kept as they were: it is not JSON`);
-        }
-        try {
-          const changed = this.imports.apply(peer, data);
+          const changed = this.imports.apply(peer, parseJson(peer, event.data));
           this.#syncedAt.set(peer, Date.now());
           if (changed.length > 0) this.#opts.importsChanged(changed);
         } catch (err) {
@@ -284,13 +279,21 @@ export class Peering {
   }
 
   #checkName(peer: string): void {
-    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(peer)) throw badRequest(`"${peer.slice(0, 63)}" is not a cluster name (a DNS label: lower-case letters, digits, '-')`);
+    if (!clusterNameSchema.safeParse(peer).success) throw badRequest(`"${peer.slice(0, 63)}" is not a cluster name (a DNS label: lower-case letters, digits, '-')`);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...this.#links.values()].map((l) => l.close()));
     this.#links.clear();
+  }
+}
+
+function parseJson(peer: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MeshError(ErrorCode.PEER_DATA_REJECTED, `update from peer ${peer} refused, imports kept as they were: it is not JSON`);
   }
 }
 

@@ -29,15 +29,18 @@ export class SseReader {
     const out: SseEvent[] = [];
     let end: number;
     while ((end = this.#buffer.indexOf('\n\n')) >= 0) {
+      if (end > this.#max) throw this.#tooLarge();
       const block = this.#buffer.slice(0, end);
       this.#buffer = this.#buffer.slice(end + 2);
       const e = parseBlock(block);
       if (e) out.push(e);
     }
-    if (this.#buffer.length > this.#max) {
-      throw new MeshError(ErrorCode.PEER_DATA_REJECTED, `the peer sent an event of more than ${this.#max} bytes, the most one may be`);
-    }
+    if (this.#buffer.length > this.#max) throw this.#tooLarge();
     return out;
+  }
+
+  #tooLarge(): MeshError {
+    return new MeshError(ErrorCode.PEER_DATA_REJECTED, `the peer sent an event of more than ${this.#max} bytes, the most one may be`);
   }
 }
 
