@@ -192,3 +192,22 @@ it('deleting the peering on dc2 cuts the link and refuses it from then on; dc1 k
   assert.equal(forget.code, 0, forget.stderr);
   await dc1Watch.waitForService('api', (s) => s.instances.length === 0, 10_000);
 });
+
+it("gateway model: dc1 is given dc2's mesh gateway for every exported service; the peering survives dc1's restart", async () => {
+  await register(dc2.url, { service: 'mesh-gateway', address: '127.0.0.1', port: 8443, ttlSeconds: 300 });
+  const made = await runCli(['cluster', 'peering-token', '--peer', 'dc1', '--gateway', 'default/mesh-gateway', ...dc2.cliFlags]);
+  assert.equal(made.code, 0, made.stderr);
+  const used = await runCli(['cluster', 'peer', '--peering-token', made.stdout.trim(), ...dc1.cliFlags]);
+  assert.equal(used.code, 0, used.stderr);
+  const viaGateway = (s: { instances: Instance[] }) => fromDc2(s).map((i) => `${i.address}:${i.port}`);
+  await dc1Watch.waitForService('api', (s) => viaGateway(s).join() === '127.0.0.1:8443', 20_000);
+  await dc1Watch.waitForService('echo', (s) => viaGateway(s).join() === '127.0.0.1:8443', 20_000);
+
+  await dc1Watch.close();
+  await dc1.stop();
+  dc1 = await startCluster('dc1');
+  dc1Watch = await watch(dc1.url, ['api']);
+  const api = await dc1Watch.waitForService('api', (s) => viaGateway(s).join() === '127.0.0.1:8443', 30_000);
+  assert.equal(api.instances[0]!.cluster, 'dc2');
+  assert.equal((await peers(dc1))[0]!.state, 'connected');
+});
