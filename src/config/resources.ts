@@ -20,7 +20,14 @@ export * from './resources/peer-authentication.js';
 export * from './resources/gateway.js';
 export * from './resources/service-export.js';
 
-export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema, routeResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema, gatewayResourceSchema, serviceExportResourceSchema]);
+export const resourceSchema = z.discriminatedUnion('kind', [
+  serviceResourceSchema,
+  routeResourceSchema,
+  authorizationPolicyResourceSchema,
+  peerAuthenticationResourceSchema,
+  gatewayResourceSchema,
+  serviceExportResourceSchema,
+]);
 
 export type Resource = z.output<typeof resourceSchema>;
 export type ResourceInput = z.input<typeof resourceSchema>;

@@ -101,7 +101,14 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       }
     },
   });
-  const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined, (namespace, name) => peering.importedInstances(namespace, name));
+  const snapshot = snapshotBuilder(
+    registry,
+    store,
+    versions,
+    index,
+    () => ca !== undefined,
+    (namespace, name) => peering.importedInstances(namespace, name),
+  );
   const hub = new WatchHub({
     heartbeatMs: opts.heartbeatMs,
     snapshot,

@@ -242,7 +242,13 @@ function printPolicies(policies: AuthorizationPolicyResource[]): number {
 
 /** Exported services: what peer clusters may import (docs/usage.md, "Peering"). */
 function printServiceExports(items: readonly Resource[]): number {
-  if (items.length > 0) process.stdout.write(table(['NAMESPACE', 'NAME'], items.map((e) => [e.metadata.namespace, e.metadata.name])));
+  if (items.length > 0)
+    process.stdout.write(
+      table(
+        ['NAMESPACE', 'NAME'],
+        items.map((e) => [e.metadata.namespace, e.metadata.name]),
+      ),
+    );
   return items.length;
 }
 

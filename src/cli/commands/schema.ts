@@ -1,6 +1,14 @@
 /** `hyphae schema`: the JSON Schema of every resource, for editors (yaml-language-server, VS Code). */
 import { z } from 'zod';
-import { resourceSchema, routeResourceSchema, serviceResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema, gatewayResourceSchema, serviceExportResourceSchema } from '../../config/resources.js';
+import {
+  resourceSchema,
+  routeResourceSchema,
+  serviceResourceSchema,
+  authorizationPolicyResourceSchema,
+  peerAuthenticationResourceSchema,
+  gatewayResourceSchema,
+  serviceExportResourceSchema,
+} from '../../config/resources.js';
 import { type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
 

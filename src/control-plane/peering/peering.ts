@@ -182,7 +182,10 @@ export class Peering {
       throw new MeshError(ErrorCode.PEERING_TOKEN_INVALID, `the token was made by cluster "${token.cluster}", this very cluster: a cluster does not peer with itself`);
     }
     if (token.peer !== this.#opts.cluster) {
-      throw new MeshError(ErrorCode.PEERING_TOKEN_INVALID, `the token was made for cluster "${token.peer}", not for this one ("${this.#opts.cluster}"): ask ${token.cluster} for a token with --peer ${this.#opts.cluster}`);
+      throw new MeshError(
+        ErrorCode.PEERING_TOKEN_INVALID,
+        `the token was made for cluster "${token.peer}", not for this one ("${this.#opts.cluster}"): ask ${token.cluster} for a token with --peer ${this.#opts.cluster}`,
+      );
     }
     if (!this.#store.dialed(token.cluster) && this.#store.listDialed().length >= MAX_PEERINGS) throw conflict(`this control plane already imports from ${MAX_PEERINGS} peers, the most it may`);
     await this.#store.putDialed({ peer: token.cluster, addresses: token.addresses, ca: token.ca, secret: token.secret, createdAt: new Date().toISOString() });

@@ -31,7 +31,10 @@ export const peeringTokenSchema = z.strictObject({
   peer: clusterNameSchema,
   addresses: z.array(peerAddressSchema).min(1).max(MAX_PEER_ADDRESSES),
   /** PEM roots dc2's serving certificate chains to (its trust bundle). */
-  ca: z.string().min(1).max(128 * 1024),
+  ca: z
+    .string()
+    .min(1)
+    .max(128 * 1024),
   secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
 });
 export type PeeringToken = z.output<typeof peeringTokenSchema>;

@@ -23,7 +23,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ServiceSnapshot } from '../../config/wire.js';
 import type { EventLog } from '../log.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 

@@ -24,7 +24,12 @@ const tokenRequestSchema = z.strictObject({
   gateway: z.strictObject({ name: nameSchema, namespace: nameSchema.default(DEFAULT_NAMESPACE) }).optional(),
 });
 
-const peerRequestSchema = z.strictObject({ token: z.string().min(1).max(256 * 1024) });
+const peerRequestSchema = z.strictObject({
+  token: z
+    .string()
+    .min(1)
+    .max(256 * 1024),
+});
 
 export function peeringRoutes({ peering, ca, hub }: ApiDeps): Route[] {
   return [

@@ -108,9 +108,9 @@ export class ConfigIndex {
             this.#peerAuthByNamespace.set(ns, resource);
           }
           break;
+        // A ServiceExport changes what peers import (../peering), not what this cluster's watchers see.
         case 'Service':
         case 'Gateway':
-        // Exports change what peers import (../peering), not what this cluster's watchers see.
         case 'ServiceExport':
           break;
       }

@@ -60,7 +60,12 @@ before(async () => {
         send(exportsOf('dc9', [instance(7003)]));
         break;
       case 'too-many':
-        send(exportsOf('dc2', Array.from({ length: MAX_IMPORTED_INSTANCES + 1 }, (_, i) => instance(1 + (i % 65000)))));
+        send(
+          exportsOf(
+            'dc2',
+            Array.from({ length: MAX_IMPORTED_INSTANCES + 1 }, (_, i) => instance(1 + (i % 65000))),
+          ),
+        );
         break;
       case 'oversized':
         res.write(`event: exports\ndata: "${'x'.repeat(MAX_PEER_EVENT_BYTES + 1024)}`);

@@ -116,7 +116,12 @@ it('peers by token: dc1 sees the instances of what dc2 exports, tagged cluster d
   const used = await runCli(['cluster', 'peer', '--token-from', tokenFile, ...dc1.cliFlags]);
   assert.equal(used.code, 0, used.stderr);
   const api = await dc1Watch.waitForService('api', (s) => fromDc2(s).length === 2, 20_000);
-  assert.deepEqual(fromDc2(api).map((i) => i.port).sort(), [7001, 7002]);
+  assert.deepEqual(
+    fromDc2(api)
+      .map((i) => i.port)
+      .sort(),
+    [7001, 7002],
+  );
   assert.ok(api.exists);
 
   const [row] = await peers(dc1);
@@ -159,7 +164,7 @@ it('a mesh call from a dc1 workload reaches a dc2 instance over mTLS, and the se
   assert.match(body.peer, /\/ns\/default\/sa\/web$/);
 });
 
-it("dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 back: the link comes back", async () => {
+it('dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 back: the link comes back', async () => {
   const port = dc2.port;
   await dc2.stop('SIGKILL');
   await waitUntil(async () => (await peers(dc1))[0]!.state !== 'connected', 20_000);
@@ -172,7 +177,10 @@ it("dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 bac
   // dc2's registry is in memory: its workloads register again; the new one proves the link is back.
   await register(dc2.url, { service: 'api', address: '127.0.0.1', port: 7009, ttlSeconds: 300 });
   const back = await dc1Watch.waitForService('api', (s) => fromDc2(s).some((i) => i.port === 7009), 30_000);
-  assert.deepEqual(fromDc2(back).map((i) => i.port), [7009]);
+  assert.deepEqual(
+    fromDc2(back).map((i) => i.port),
+    [7009],
+  );
   assert.equal((await peers(dc1))[0]!.state, 'connected');
 });
 
