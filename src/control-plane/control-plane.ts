@@ -101,14 +101,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       }
     },
   });
-  const snapshot = snapshotBuilder(
-    registry,
-    store,
-    versions,
-    index,
-    () => ca !== undefined,
-    (namespace, name) => peering.importedInstances(namespace, name),
-  );
+  const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined, peering.imports);
   const hub = new WatchHub({
     heartbeatMs: opts.heartbeatMs,
     snapshot,

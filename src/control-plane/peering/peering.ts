@@ -11,7 +11,6 @@
  * cluster's watchers follow, tagged with the peer's cluster name.
  */
 import { randomBytes } from 'node:crypto';
-import type { Instance } from '../../config/instance.js';
 import { clusterNameSchema } from '../../config/names.js';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { digest, newSecret, sameDigest } from '../auth/secret.js';
@@ -217,11 +216,6 @@ export class Peering {
       },
     });
     this.#links.set(peer, link);
-  }
-
-  /** Imported instances of one service (for the snapshot builder). */
-  importedInstances(namespace: string, name: string): readonly Instance[] {
-    return this.imports.instances(namespace, name);
   }
 
   // ------------------------------------------------------------ both

@@ -136,6 +136,12 @@ it('peers by token: dc1 sees the instances of what dc2 exports, tagged cluster d
   assert.equal(secret.instances.length, 0);
   assert.equal(secret.exists, false);
 
+  // Exported with no instance yet: it exists for dc1 (its callers wait for endpoints, not "no such service").
+  await dc1Watch.update(['echo']);
+  const echo = await dc1Watch.waitForService('echo');
+  assert.equal(echo.exists, true);
+  assert.equal(echo.instances.length, 0);
+
   // A change on dc2 reaches dc1's watchers.
   await register(dc2.url, { service: 'api', address: '127.0.0.1', port: 7004, ttlSeconds: 300 });
   await dc1Watch.waitForService('api', (s) => fromDc2(s).length === 3, 20_000);
