@@ -8,6 +8,8 @@ const ALIASES: Record<string, ResourceKind> = {
   authorizationpolicies: 'AuthorizationPolicy',
   peerauth: 'PeerAuthentication',
   gw: 'Gateway',
+  export: 'ServiceExport',
+  exports: 'ServiceExport',
 };
 
 export function parseKind(value: string): ResourceKind {

@@ -8,6 +8,7 @@ import { routeResourceSchema, type RouteResource } from './resources/route.js';
 import { authorizationPolicyResourceSchema, type AuthorizationPolicyResource } from './resources/authorization-policy.js';
 import { peerAuthenticationResourceSchema, type PeerAuthenticationResource } from './resources/peer-authentication.js';
 import { gatewayResourceSchema, type GatewayResource } from './resources/gateway.js';
+import { serviceExportResourceSchema, type ServiceExportResource } from './resources/service-export.js';
 
 export * from './resources/metadata.js';
 export * from './resources/traffic.js';
@@ -17,16 +18,24 @@ export * from './resources/route.js';
 export * from './resources/authorization-policy.js';
 export * from './resources/peer-authentication.js';
 export * from './resources/gateway.js';
+export * from './resources/service-export.js';
 
-export const resourceSchema = z.discriminatedUnion('kind', [serviceResourceSchema, routeResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema, gatewayResourceSchema]);
+export const resourceSchema = z.discriminatedUnion('kind', [
+  serviceResourceSchema,
+  routeResourceSchema,
+  authorizationPolicyResourceSchema,
+  peerAuthenticationResourceSchema,
+  gatewayResourceSchema,
+  serviceExportResourceSchema,
+]);
 
 export type Resource = z.output<typeof resourceSchema>;
 export type ResourceInput = z.input<typeof resourceSchema>;
 export type ResourceKind = Resource['kind'];
 export type ResourceOfKind<K extends ResourceKind> = Extract<Resource, { kind: K }>;
-export type { ServiceResource, RouteResource, AuthorizationPolicyResource, PeerAuthenticationResource, GatewayResource };
+export type { ServiceResource, RouteResource, AuthorizationPolicyResource, PeerAuthenticationResource, GatewayResource, ServiceExportResource };
 
-export const resourceKinds: readonly ResourceKind[] = ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication', 'Gateway'];
+export const resourceKinds: readonly ResourceKind[] = ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication', 'Gateway', 'ServiceExport'];
 
 /** A stored resource, with the revision at which it last changed (for compare-and-swap and for diffs). */
 export interface StoredResource<R extends Resource = Resource> {

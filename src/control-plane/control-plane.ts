@@ -29,6 +29,7 @@ import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { RestartHold } from './registry/restart-hold.js';
 import { TapHub } from './tap/tap-hub.js';
+import { Peering } from './peering/peering.js';
 
 export interface ControlPlane {
   /** Base URL, e.g. `https://127.0.0.1:15010` (`http://` with insecure). */
@@ -83,19 +84,34 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   const versions = new ServiceVersions(store.revision());
   const index = new ConfigIndex(store);
-  const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined);
   // The in-memory registry starts empty after a restart: hold empty snapshots while instances re-register.
   // etcd keeps instances (and their leases) across restarts, so there is nothing to wait for there.
   const hold = opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
+  const peering = await Peering.open({
+    cluster: opts.cluster,
+    dataDir: path.resolve(opts.dataDir),
+    store,
+    registry,
+    log,
+    ...(hold ? { held: (service: string, view: { instances: readonly unknown[] }) => hold.held(service, view) } : {}),
+    importsChanged: (services) => {
+      for (const service of services) {
+        versions.bump(service);
+        hub.notify(service);
+      }
+    },
+  });
+  const snapshot = snapshotBuilder(registry, store, versions, index, () => ca !== undefined, peering.imports);
   const hub = new WatchHub({
     heartbeatMs: opts.heartbeatMs,
     snapshot,
     gatewaySnapshot: gatewaySnapshotBuilder(store, versions, index),
+    peerSnapshot: (peer) => peering.exportsFor(peer),
     revision: () => versions.revision,
     trustBundle: () => ca?.bundle,
     log,
     ...(hold ? { held: (service: string, snap: ServiceSnapshot) => hold.held(service, snap) } : {}),
-    tokenValid: (id) => tokens.stillValid(id),
+    tokenValid: (id) => peering.streamValid(id) ?? tokens.stillValid(id),
     pushed: (seconds) => metrics.pushed(seconds),
     maxStreamsPerToken: opts.maxWatchStreamsPerToken,
   });
@@ -130,6 +146,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       if (registry.instances(namespace, name).length > 0) hold.sawInstance(service);
     }
     hub.notify(service);
+    peering.localChanged(service);
   });
   store.onChange((change) => {
     versions.observe(change.revision);
@@ -145,9 +162,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       versions.bumpNamespace(ns);
       hub.notifyNamespace(ns);
     }
+    peering.configChanged(change);
   });
+  peering.start(hub);
 
-  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps, cluster: opts.cluster });
+  const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps, cluster: opts.cluster, peering });
   metrics.addRoutes(routes);
   const server = createApiServer({
     router: new Router(routes),
@@ -177,6 +196,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   } catch (err) {
     await security.close();
     taps.close();
+    await peering.close();
     await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
     metrics.close();
     const e = err as NodeJS.ErrnoException;
@@ -199,6 +219,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       await new Promise((resolve) => server.close(resolve));
       await security.close();
       taps.close();
+      await peering.close();
       await Promise.all([hub.close(), stats.close(), registry.close(), store.close(), hold?.close()]);
       metrics.close();
       const e = err as NodeJS.ErrnoException;
@@ -225,6 +246,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     (closing ??= (async () => {
       // Before the watch hub: the instances hear "tap off" on their streams while those are still open.
       taps.close();
+      await peering.close();
       await hub.close();
       await stats.close();
       await metricsListener?.close();

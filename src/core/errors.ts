@@ -60,6 +60,10 @@ export const ErrorCode = {
   /** A data directory or secret file that another user could have written (group/other-writable, or owned by someone else): refused at start. */
   UNSAFE_PERMISSIONS: 'HYPHAE_ERR_UNSAFE_PERMISSIONS',
   INTERNAL: 'HYPHAE_ERR_INTERNAL',
+  /** A peering token that cannot be used: damaged, made for another cluster, or naming this cluster itself (HTTP 400). */
+  PEERING_TOKEN_INVALID: 'HYPHAE_ERR_PEERING_TOKEN_INVALID',
+  /** A peer cluster's update that fails validation or passes a quota: refused whole, what was imported before is kept. */
+  PEER_DATA_REJECTED: 'HYPHAE_ERR_PEER_DATA_REJECTED',
   // Answers of a wrapped server's inbound layers, before the application runs (the `error.code` of the body).
   BAD_REQUEST_TARGET: 'HYPHAE_ERR_BAD_REQUEST_TARGET',
   AUTHZ_DENIED: 'HYPHAE_ERR_AUTHZ_DENIED',

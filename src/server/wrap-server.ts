@@ -182,10 +182,12 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     telemetry: deps.telemetry,
     tap: deps.tap && tapLayer(deps.tap, (req) => instanceId ?? `${req.socket.localAddress}:${req.socket.localPort}`),
     shedding: shedder?.filter,
-    deadline: takesDeadlineItself(server) ? undefined : deadlineIntake({
-      ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
-      ...(options.maxTimeoutMs !== undefined ? { maxTimeoutMs: options.maxTimeoutMs } : {}),
-    }),
+    deadline: takesDeadlineItself(server)
+      ? undefined
+      : deadlineIntake({
+          ...(options.defaultTimeoutMs !== undefined ? { defaultTimeoutMs: options.defaultTimeoutMs } : {}),
+          ...(options.maxTimeoutMs !== undefined ? { maxTimeoutMs: options.maxTimeoutMs } : {}),
+        }),
   };
   const state: WrappedServerState = {
     get registered() {

@@ -40,7 +40,7 @@ describe('hyphae completion', () => {
 
   it('bash completes command names, their flags, their first words, and files after -f', async () => {
     assert.deepEqual(await complete('ch'), ['check']);
-    assert.deepEqual((await complete('c')).sort(), ['ca', 'check', 'completion', 'config', 'control-plane']);
+    assert.deepEqual((await complete('c')).sort(), ['ca', 'check', 'cluster', 'completion', 'config', 'control-plane']);
     assert.deepEqual(await complete('apply', '--dr'), ['--dry-run']);
     assert.deepEqual(await complete('ca', ''), ['show', 'rotate', 'retire']);
     assert.deepEqual(await complete('get', 'r'), ['routes']);

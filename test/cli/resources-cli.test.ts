@@ -339,7 +339,7 @@ spec: { mode: PERMISSIVE }
     assert.equal(all.$schema, 'https://json-schema.org/draft/2020-12/schema');
     assert.deepEqual(
       all.oneOf.map((s) => s.properties.kind.const),
-      ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication', 'Gateway'],
+      ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication', 'Gateway', 'ServiceExport'],
     );
     const route = JSON.parse((await hyphae(['schema', '--kind', 'route'])).stdout) as { title: string; properties: Record<string, unknown> };
     assert.equal(route.title, 'hyphae Route');

@@ -112,6 +112,8 @@ export const getCommand: Command = {
         printed = printGateways(gateways, routes.items);
       } else if (kind === 'AuthorizationPolicy') {
         printed = printPolicies(await stored('AuthorizationPolicy'));
+      } else if (kind === 'ServiceExport') {
+        printed = printServiceExports(await stored('ServiceExport'));
       } else {
         printed = printPeerAuthentications(await stored('PeerAuthentication'));
       }
@@ -244,6 +246,18 @@ function printPolicies(policies: AuthorizationPolicyResource[]): number {
     process.stdout.write(table(['NAMESPACE', 'NAME', 'ACTION', 'SERVICE', 'RULES'], rows));
   }
   return policies.length;
+}
+
+/** Exported services: what peer clusters may import (docs/usage.md, "Peering"). */
+function printServiceExports(items: readonly Resource[]): number {
+  if (items.length > 0)
+    process.stdout.write(
+      table(
+        ['NAMESPACE', 'NAME'],
+        items.map((e) => [e.metadata.namespace, e.metadata.name]),
+      ),
+    );
+  return items.length;
 }
 
 function printPeerAuthentications(items: PeerAuthenticationResource[]): number {

@@ -27,6 +27,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'tap', summary: 'live sample of the requests a service serves', load: () => import('./tap.js').then((m) => m.tapCommand) },
   { name: 'describe', summary: 'details of one service (instances, traffic, config, routes, policies) or gateway', load: () => import('./describe.js').then((m) => m.describeCommand) },
   { name: 'token', summary: 'create, list and revoke join and viewer tokens (admin)', load: () => import('./token.js').then((m) => m.tokenCommand) },
+  { name: 'cluster', summary: 'peer with other clusters: peering tokens, peerings, imports (admin)', load: () => import('./cluster.js').then((m) => m.clusterCommand) },
   { name: 'ca', summary: 'show the mesh CA, rotate its root, retire the old root (admin)', load: () => import('./ca.js').then((m) => m.caCommand) },
   { name: 'proxy', summary: 'sidecar for a service in another language: mTLS in, mesh calls out', load: () => import('./proxy.js').then((m) => m.proxyCommand) },
   { name: 'gateway', summary: 'ingress gateway: traffic from outside the mesh, by a Gateway and its Routes', load: () => import('./gateway.js').then((m) => m.gatewayCommand) },

@@ -1,6 +1,14 @@
 /** `hyphae schema`: the JSON Schema of every resource, for editors (yaml-language-server, VS Code). */
 import { z } from 'zod';
-import { resourceSchema, routeResourceSchema, serviceResourceSchema, authorizationPolicyResourceSchema, peerAuthenticationResourceSchema, gatewayResourceSchema } from '../../config/resources.js';
+import {
+  resourceSchema,
+  routeResourceSchema,
+  serviceResourceSchema,
+  authorizationPolicyResourceSchema,
+  peerAuthenticationResourceSchema,
+  gatewayResourceSchema,
+  serviceExportResourceSchema,
+} from '../../config/resources.js';
 import { type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
 
@@ -15,7 +23,7 @@ schemas the control plane validates with. For YAML files in VS Code:
   # then, first line of a file:  # yaml-language-server: $schema=./hyphae.schema.json
 
 Options:
-  --kind <kind>  only this kind (Service, Route, AuthorizationPolicy, PeerAuthentication, Gateway)
+  --kind <kind>  only this kind (Service, Route, AuthorizationPolicy, PeerAuthentication, Gateway, ServiceExport)
   -h, --help     show this help
 
 Exit status: 0 printed, 2 bad usage (an unknown kind).
@@ -27,6 +35,7 @@ const byKind = {
   AuthorizationPolicy: authorizationPolicyResourceSchema,
   PeerAuthentication: peerAuthenticationResourceSchema,
   Gateway: gatewayResourceSchema,
+  ServiceExport: serviceExportResourceSchema,
 } as const;
 
 export function resourceJsonSchema(kind?: keyof typeof byKind): Record<string, unknown> {

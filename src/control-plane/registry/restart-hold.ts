@@ -23,7 +23,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ServiceSnapshot } from '../../config/wire.js';
 import type { EventLog } from '../log.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 
@@ -68,7 +67,7 @@ export class RestartHold {
   }
 
   /** Is this snapshot one to keep from watchers for now? */
-  held(service: string, snapshot: ServiceSnapshot): boolean {
+  held(service: string, snapshot: { instances: readonly unknown[] }): boolean {
     if (this.#pending.size === 0 || !this.#pending.has(service)) return false;
     if (snapshot.instances.length > 0) {
       this.#pending.delete(service);

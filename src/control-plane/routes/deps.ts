@@ -2,6 +2,7 @@
 import type { Tokens } from '../auth/tokens.js';
 import type { CertificateAuthority } from '../ca/certificate-authority.js';
 import type { ControlPlaneMetrics } from '../metrics/control-plane-metrics.js';
+import type { Peering } from '../peering/peering.js';
 import type { Registry } from '../registry/registry.js';
 import type { StatsHub } from '../stats/stats-hub.js';
 import type { Store } from '../store/store.js';
@@ -21,6 +22,8 @@ export interface ApiDeps {
   taps: TapHub;
   /** This control plane's cluster name (--cluster). */
   cluster: string;
+  /** Peerings with other clusters, both ways (../peering). */
+  peering: Peering;
 }
 
 /** Upper bound on services one watch stream may follow (a client follows what it calls: tens, not thousands). */

@@ -5,6 +5,7 @@ import { caRoutes } from './ca-routes.js';
 import { certificateRoutes } from './certificate-routes.js';
 import type { ApiDeps } from './deps.js';
 import { metricsRoutes } from './metrics-routes.js';
+import { peeringRoutes } from './peering-routes.js';
 import { registryRoutes } from './registry-routes.js';
 import { resourceRoutes } from './resource-routes.js';
 import { statsRoutes } from './stats-routes.js';
@@ -26,5 +27,6 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     ...caRoutes(deps),
     ...metricsRoutes(deps),
     ...tapRoutes(deps, deps.taps),
+    ...peeringRoutes(deps),
   ];
 }

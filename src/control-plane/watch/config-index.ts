@@ -108,8 +108,10 @@ export class ConfigIndex {
             this.#peerAuthByNamespace.set(ns, resource);
           }
           break;
+        // A ServiceExport changes what peers import (../peering), not what this cluster's watchers see.
         case 'Service':
         case 'Gateway':
+        case 'ServiceExport':
           break;
       }
     }

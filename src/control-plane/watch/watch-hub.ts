@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { isGatewayRef, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle, type WatchHello } from '../../config/wire.js';
 import { ErrorCode } from '../../core/errors.js';
 import { HttpError } from '../http/http-error.js';
+import { isPeerRef, peerOfRef } from '../peering/exports.js';
 import { shortId, type EventLog } from '../log.js';
 import { SSE_HEADERS, SSE_PING, sseEvent } from './sse.js';
 
@@ -24,6 +25,8 @@ export interface WatchHubOptions {
   snapshot(service: string): ServiceSnapshot;
   /** Current state of a gateway, `Gateway/namespace/name`. */
   gatewaySnapshot(key: string): GatewaySnapshot;
+  /** What a peer cluster's stream (key `Peer/<peer>`, ../peering) is sent: the services exported to it; undefined while held. */
+  peerSnapshot?: (peer: string) => unknown;
   /** The version counter, sent in the hello so a client knows where the stream starts. */
   revision(): number;
   /** The CA's trust bundle, sent right after the hello on every stream; undefined without a CA. */
@@ -191,6 +194,12 @@ export class WatchHub {
   /** A service's snapshot as an SSE event, or '' while it is held; a gateway's, never held (its state is all in the store). */
   #event(service: string): string {
     if (isGatewayRef(service)) return sseEvent('gateway', this.#options.gatewaySnapshot(service));
+    if (isPeerRef(service)) {
+      const exported = this.#options.peerSnapshot?.(peerOfRef(service));
+      if (exported !== undefined) return sseEvent('exports', exported);
+      this.#heldServices.add(service);
+      return '';
+    }
     const snapshot = this.#options.snapshot(service);
     if (this.#options.held?.(service, snapshot)) {
       this.#heldServices.add(service);
