@@ -14,8 +14,12 @@ export interface MeshGatewayOptions extends Partial<ListenerOptions> {
    * service at its listener's address, so a peer cluster finds it there (s8-peering imports it).
    */
   mesh: MeshOptions;
-  /** The cluster this gateway serves: the control plane's `--cluster`. SNI names of another cluster are refused. */
-  cluster: string;
+  /**
+   * The cluster this gateway serves (SNI names of another cluster are refused). Default: its control plane's
+   * `--cluster`, learnt at start; given, it must be that one (a gateway of dc1 started against dc2's control
+   * plane would refuse every caller of dc2's services).
+   */
+  cluster?: string | undefined;
   /** Where the listener binds. Default 0.0.0.0:8443. */
   host?: string | undefined;
   port?: number | undefined;
@@ -34,7 +38,7 @@ export interface MeshGatewayOptions extends Partial<ListenerOptions> {
 
 export interface ResolvedMeshGatewayOptions extends ListenerOptions {
   mesh: MeshOptions & { service: string };
-  cluster: string;
+  cluster: string | undefined;
   host: string;
   port: number;
   advertiseAddress: string | undefined;
@@ -56,7 +60,8 @@ function int(value: number | undefined, fallback: number, min: number, max: numb
 }
 
 export function resolveMeshGatewayOptions(o: MeshGatewayOptions): ResolvedMeshGatewayOptions {
-  if (!clusterNameSchema.safeParse(o.cluster).success) throw invalid(`cluster must be a DNS label (the control plane's --cluster), got ${JSON.stringify(o.cluster)}`, 'cluster');
+  if (o.cluster !== undefined && !clusterNameSchema.safeParse(o.cluster).success)
+    throw invalid(`cluster must be a DNS label (the control plane's --cluster), got ${JSON.stringify(o.cluster)}`, 'cluster');
   const d = DEFAULT_LISTENER_OPTIONS;
   return {
     mesh: { ...o.mesh, service: o.mesh.service ?? DEFAULT_MESH_GATEWAY_SERVICE },
@@ -77,4 +82,14 @@ export function resolveMeshGatewayOptions(o: MeshGatewayOptions): ResolvedMeshGa
     downMs: int(o.downMs, d.downMs, 0, 3_600_000, 'downMs'),
     logger: o.logger,
   };
+}
+
+/** The cluster served: the one given, checked against the control plane's, else the control plane's. */
+export function servedCluster(given: string | undefined, controlPlane: string | undefined): string {
+  if (given !== undefined && controlPlane !== undefined && given !== controlPlane) {
+    throw invalid(`cluster ${given} is not the control plane's (${controlPlane}): the gateway would route no caller of this cluster`, 'cluster');
+  }
+  const cluster = given ?? controlPlane;
+  if (cluster === undefined) throw invalid('the control plane names no cluster (it predates clusters, or there is none): give the cluster served', 'cluster');
+  return cluster;
 }

@@ -16,7 +16,7 @@ import type { RegisteredInstance } from '../server/registrar.js';
 import type { HostPort } from '../proxy/options.js';
 import { MeshGatewayListener } from './listener.js';
 import { observeGatewayStats } from './metrics.js';
-import { resolveMeshGatewayOptions, type MeshGatewayOptions } from './options.js';
+import { resolveMeshGatewayOptions, servedCluster, type MeshGatewayOptions } from './options.js';
 import { MeshGatewayRouter } from './router.js';
 import { GatewayCounters, type MeshGatewayStats } from './stats.js';
 
@@ -42,11 +42,12 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
   try {
     const discovery = (await mesh.edgeRoutes()).discovery;
     if (discovery === undefined) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'a mesh gateway needs the mesh discovery');
+    const cluster = servedCluster(o.cluster, mesh.cluster);
     const counters = new GatewayCounters(logger);
-    router = new MeshGatewayRouter({ cluster: o.cluster, watch: discovery.cache, maxServices: o.maxServices, discoveryTimeoutMs: o.discoveryTimeoutMs, downMs: o.downMs });
+    router = new MeshGatewayRouter({ cluster, watch: discovery.cache, maxServices: o.maxServices, discoveryTimeoutMs: o.discoveryTimeoutMs, downMs: o.downMs });
     listener = new MeshGatewayListener(router, counters, o);
     const bound = await listener.listen(o.port, o.host);
-    stopMetrics = observeGatewayStats(() => counters.stats, o.cluster, o.mesh.telemetry?.meterProvider);
+    stopMetrics = observeGatewayStats(() => counters.stats, cluster, o.mesh.telemetry?.meterProvider);
     const address = { host: bound.address, port: bound.port };
     let registration: RegisteredInstance | undefined;
     if (o.register && discovery.registrar) {
@@ -58,7 +59,7 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
     let closing: Promise<void> | undefined;
     return {
       mesh,
-      cluster: o.cluster,
+      cluster,
       address,
       registration,
       stats: () => counters.snapshot(),

@@ -47,8 +47,8 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
       return false;
     });
     gw = await startMeshGateway({
+      // No cluster given: the control plane's is served.
       mesh: { ...(await cp.meshOptions('mesh-gateway')), logger: silentLogger, telemetry: { meterProvider } },
-      cluster: DEFAULT_CLUSTER,
       host: '127.0.0.1',
       port: 0,
       logger: silentLogger,
@@ -69,6 +69,14 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
     await api?.close();
     await cp?.stop();
     await meterProvider.shutdown();
+  });
+
+  it("serves its control plane's cluster, and refuses to start for another one", async () => {
+    assert.equal(gw.cluster, DEFAULT_CLUSTER);
+    await assert.rejects(
+      startMeshGateway({ mesh: { ...(await cp.meshOptions('mesh-gateway')), logger: silentLogger }, cluster: 'dc9', host: '127.0.0.1', port: 0, register: false, logger: silentLogger }),
+      (err: Error & { code?: string }) => err.code === 'HYPHAE_ERR_INVALID_OPTIONS' && /cluster dc9 is not the control plane's \(default\)/.test(err.message),
+    );
   });
 
   it("a call through the gateway reaches api over the caller's own mTLS: getPeer is the caller, the SNI the mesh name", async () => {

@@ -7,7 +7,7 @@ import { DEFAULT_MESH_GATEWAY_SERVICE } from '../../mesh-gateway/options.js';
 import { startMeshGateway } from '../../mesh-gateway/start-mesh-gateway.js';
 import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadConnectionUsage, workloadEnv } from '../workload-env.js';
 
-export const meshGatewayUsage = `Usage: hyphae gateway --mode mesh --cluster <name> [options]
+export const meshGatewayUsage = `Usage: hyphae gateway --mode mesh [options]
 
 A mesh gateway: takes TLS connections from other clusters and passes each,
 without decrypting it, to a local instance of the service its SNI names
@@ -20,7 +20,7 @@ is still open after --grace-period, exit 0.
 
 Options:
   --mode mesh               this mode (without it: the ingress gateway, hyphae gateway --help)
-  --cluster <name>          the cluster served: the control plane's --cluster (required)
+  --cluster <name>          the cluster served (default: the control plane's --cluster; given, it must be that one)
   --listen <host:port>      where to listen (default 0.0.0.0:8443; port 0: any free port)
   --advertise <address>     the address registered, when --listen is a wildcard (default: the first external IPv4)
   --no-register             do not register the listener
@@ -62,7 +62,6 @@ export async function runMeshGateway(args: string[]): Promise<number> {
     return 0;
   }
   const cluster = stringFlag('cluster', values.cluster);
-  if (!cluster) throw new UsageError("--cluster <name> is required: the cluster this gateway serves (its control plane's --cluster)");
   const listen = hostPortFlag('listen', values.listen);
   const mesh = optionsFromEnv(workloadEnv({ ...values, service: values.service ?? DEFAULT_MESH_GATEWAY_SERVICE }));
   const gateway = await startMeshGateway({
@@ -80,7 +79,7 @@ export async function runMeshGateway(args: string[]): Promise<number> {
     logger: stderrLogger,
   });
   process.stdout.write(
-    `hyphae gateway: ready mode=mesh cluster=${cluster} listen=${show(gateway.address)} registered=${gateway.registration?.id ?? '-'} identity=${gateway.mesh.identity()?.spiffeId ?? '-'}\n`,
+    `hyphae gateway: ready mode=mesh cluster=${gateway.cluster} listen=${show(gateway.address)} registered=${gateway.registration?.id ?? '-'} identity=${gateway.mesh.identity()?.spiffeId ?? '-'}\n`,
   );
   const signal = await untilSignal();
   stderrLogger.info('hyphae gateway: stopping on signal', { signal, stats: gateway.stats() });
