@@ -1,6 +1,6 @@
 /** `hyphae gateway --mode mesh`: the SNI mesh gateway of a cluster (src/mesh-gateway, issue 17). */
 import { apiFlags } from '../api-client.js';
-import { parseCommandArgs, UsageError } from '../command.js';
+import { parseCommandArgs } from '../command.js';
 import { durationFlag, intFlag, stringFlag } from '../flags.js';
 import { optionsFromEnv } from '../../mesh/env.js';
 import { DEFAULT_MESH_GATEWAY_SERVICE } from '../../mesh-gateway/options.js';
