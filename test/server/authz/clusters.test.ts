@@ -1,7 +1,7 @@
 /**
  * AuthorizationPolicy by cluster (issue 17), on the compiled policy set: `clusters` / `notClusters`
  * beside the other source matchers, DENY before ALLOW, a peer whose certificate names no cluster, and
- * what the schema refuses. The same with real processes: test/integration/authz-clusters.test.ts.
+ * what the schema refuses. The same with real processes: clusters-live.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
