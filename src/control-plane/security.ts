@@ -94,7 +94,16 @@ export async function setUpSecurity(opts: ResolvedOptions, dataDir: string, log:
     if (opts.newCa && !shared && (await caStore.load()) !== undefined) {
       log(`--new-ca ignored: ${stateFile} holds the CA (rotate it with hyphae ca rotate)`);
     }
-    ca = await CertificateAuthority.open({ store: caStore, trustDomain: opts.trustDomain, certTtlMs: opts.certTtlMs, supplied, bundleFile, log, ...(beforeCreate && { beforeCreate }) });
+    ca = await CertificateAuthority.open({
+      store: caStore,
+      trustDomain: opts.trustDomain,
+      certTtlMs: opts.certTtlMs,
+      cluster: opts.cluster,
+      supplied,
+      bundleFile,
+      log,
+      ...(beforeCreate && { beforeCreate }),
+    });
     let admin: { token: string | (() => Buffer); file: string | undefined };
     if (sharedTokens) {
       const a = await loadSharedAdminToken(dataDir, opts.adminTokenFile, sharedTokens);

@@ -5,9 +5,13 @@
  */
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import type { WorkloadIdentity } from '../tls/spiffe.js';
+import type { CertifiedIdentity } from '../tls/peer-certificate.js';
 
-export type PeerIdentity = WorkloadIdentity;
+/**
+ * `cluster`: the cluster whose control plane issued the caller's certificate (issue 17), undefined
+ * for a certificate from a CA older than clusters; as verified as the SPIFFE ID (src/tls/cluster-stamp.ts).
+ */
+export type PeerIdentity = CertifiedIdentity;
 
 const peers = new WeakMap<Socket, PeerIdentity>();
 
@@ -16,7 +20,7 @@ export function setPeer(socket: Socket, peer: PeerIdentity): void {
   peers.set(socket, peer);
 }
 
-/** The caller's verified SPIFFE identity; undefined for a plaintext (PERMISSIVE/DISABLE) connection. */
+/** The caller's verified SPIFFE identity and cluster; undefined for a plaintext (PERMISSIVE/DISABLE) connection. */
 export function getPeer(req: http.IncomingMessage): PeerIdentity | undefined {
   return peers.get(req.socket);
 }

@@ -3,9 +3,11 @@
  * both directions after OpenSSL has verified the chain: exactly one URI SAN
  * that is a hyphae workload ID, not a CA, the extended key usage for its role
  * (OpenSSL checks the purpose too; we check again so that the rule does not
- * depend on OpenSSL's defaults), and inside its validity period.
+ * depend on OpenSSL's defaults), and inside its validity period. The identity
+ * it gives carries the cluster the certificate names, when it names one.
  */
 import type { X509Certificate } from 'node:crypto';
+import { clusterOf } from './cluster-stamp.js';
 import { parseWorkloadId, type WorkloadIdentity } from './spiffe.js';
 
 export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -14,7 +16,12 @@ export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 /** The role the peer plays on the connection: the certificate must allow it. */
 export type PeerRole = 'client' | 'server';
 
-export type PeerCheck = { ok: true; identity: WorkloadIdentity } | { ok: false; problem: string };
+/** A verified peer: its SPIFFE identity, and the cluster its certificate names (undefined: an older CA's, ./cluster-stamp.ts). */
+export interface CertifiedIdentity extends WorkloadIdentity {
+  cluster?: string;
+}
+
+export type PeerCheck = { ok: true; identity: CertifiedIdentity } | { ok: false; problem: string };
 
 /**
  * `trustDomain`: the peer's identity must be in it. A chain to a trusted root is not enough on its
@@ -36,7 +43,8 @@ export function checkPeerCertificate(cert: X509Certificate, role: PeerRole, trus
   const identity = parseWorkloadId(uris[0]!);
   if (!identity) return { ok: false, problem: `the URI SAN "${uris[0]!.slice(0, 200)}" is not a workload SPIFFE ID (spiffe://<trust-domain>/ns/<namespace>/sa/<service>)` };
   if (identity.trustDomain !== trustDomain) return { ok: false, problem: `the identity ${identity.id} is not in this mesh's trust domain ${trustDomain}` };
-  return { ok: true, identity };
+  const cluster = clusterOf(cert);
+  return { ok: true, identity: cluster === undefined ? identity : { ...identity, cluster } };
 }
 
 /**

@@ -92,6 +92,29 @@ describe('certificate authority', () => {
     assert.match(text, /Basic Constraints: critical\s+CA:FALSE/);
   });
 
+  it("stamps its cluster as the subject's one OU; the peer reads it back; OpenSSL still verifies the leaf for both purposes", async () => {
+    const work = await tmp();
+    const dc1 = await openCa(work, { cluster: 'dc1' });
+    const leaf = dc1.signWorkload(publicKeyPem(), 'shop', 'web');
+    const x = new X509Certificate(leaf.certificate);
+    assert.equal(x.subject, 'OU=dc1');
+    assert.equal(x.subjectAltName, 'URI:spiffe://td.test/ns/shop/sa/web', 'still exactly one SAN, the URI');
+    const check = checkPeerCertificate(x, 'client', 'td.test');
+    assert.ok(check.ok, check.ok ? '' : check.problem);
+    assert.equal(check.identity.cluster, 'dc1');
+    await writeFile(path.join(work, 'root.pem'), dc1.bundle.roots[0]!);
+    await writeFile(path.join(work, 'leaf.pem'), leaf.certificate);
+    for (const purpose of ['sslclient', 'sslserver']) {
+      const v = await run('openssl', ['verify', '-CAfile', 'root.pem', '-purpose', purpose, 'leaf.pem'], { cwd: work });
+      assert.equal(v.code, 0, `${purpose}: ${v.stdout}${v.stderr}`);
+    }
+    // The CA of before clusters (no cluster option): an empty subject, and no cluster for the peer.
+    const old = checkPeerCertificate(new X509Certificate(ca.signWorkload(publicKeyPem(), 'shop', 'web').certificate), 'client', 'td.test');
+    assert.ok(old.ok);
+    assert.equal(old.identity.cluster, undefined);
+    assert.equal('cluster' in old.identity, false);
+  });
+
   it('refuses another trust domain, and an operator CA that is not the stored one, naming the way out', async () => {
     await assert.rejects(openCa(dir, { trustDomain: 'other.test' }), (err) => isMeshError(err, 'HYPHAE_ERR_INVALID_OPTIONS') && /--trust-domain td\.test/.test(err.message));
   });

@@ -43,7 +43,8 @@ it('an SVID has no subject CN, a critical URI SAN only, and cannot serve as the 
   const signed = await call<CertificateResponse>(cp.url, 'POST', '/v1/certificates', { csr }, { token });
   assert.equal(signed.status, 200, signed.text);
   const svid = new X509Certificate(signed.body.certificate);
-  assert.ok(!svid.subject, `no subject CN (nor anything else) in the SVID: ${svid.subject}`);
+  // Nothing in the subject but the control plane's cluster (its default name here): no CN a TLS client could take for a host.
+  assert.equal(svid.subject, 'OU=default', 'no subject CN in the SVID');
   assert.equal(svid.subjectAltName, 'URI:spiffe://hyphae.local/ns/default/sa/localhost');
   // Critical: a relying party that does not understand the SAN must refuse rather than look at an empty subject.
   const der = svid.raw.toString('hex');

@@ -5,7 +5,7 @@
  * matches none is denied. Owned by the authorization work (issue 3).
  */
 import { z } from 'zod';
-import { nameSchema } from '../names.js';
+import { clusterNameSchema, nameSchema } from '../names.js';
 import { API_VERSION, headerNameSchema, httpMethodSchema, metadataSchema } from './metadata.js';
 
 /** `*` (any authenticated peer), an exact SPIFFE ID, or a prefix ending in `*` (`spiffe://td/ns/prod/*`). */
@@ -66,8 +66,14 @@ export const authzRuleSchema = z.strictObject({
     .strictObject({
       principals: z.array(principalSchema).min(1).max(64).optional(),
       namespaces: z.array(nameSchema).min(1).max(64).optional(),
+      /** The caller's certificate names one of these clusters (issue 17); a certificate that names none never matches. */
+      clusters: z.array(clusterNameSchema).min(1).max(64).optional(),
+      /** The caller has a verified identity and its certificate names none of these clusters (or names no cluster at all). */
+      notClusters: z.array(clusterNameSchema).min(1).max(64).optional(),
     })
-    .refine((f) => f.principals !== undefined || f.namespaces !== undefined, nonEmpty('from'))
+    .refine((f) => f.principals !== undefined || f.namespaces !== undefined || f.clusters !== undefined || f.notClusters !== undefined, nonEmpty('from'))
+    // A cluster in both lists makes a rule that can never match it: surely not what was meant, and for a DENY a hole.
+    .refine((f) => !f.clusters?.some((c) => f.notClusters?.includes(c)), { message: 'a cluster cannot be in both clusters and notClusters' })
     .optional(),
   to: z
     .strictObject({

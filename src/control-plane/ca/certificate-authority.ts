@@ -22,6 +22,8 @@ export interface CaOptions {
   trustDomain: string;
   /** Lifetime of workload certificates. */
   certTtlMs: number;
+  /** This control plane's cluster, stamped into every workload certificate (src/tls/cluster-stamp.ts). */
+  cluster?: string;
   /** The operator's CA (used the first time, or checked against the stored one). */
   supplied?: AuthorityRecord;
   /** Where the trust bundle is written as PEM for CLIs and HYPHAE_CA_FILE (rewritten on every change). */
@@ -140,7 +142,7 @@ export class CertificateAuthority {
     const valid = parseWorkloadId(spiffeId);
     if (!valid || valid.namespace !== namespace || valid.service !== service) throw new Error(`refusing to sign an invalid workload identity ${JSON.stringify(spiffeId.slice(0, 300))}`);
     const a = this.#active;
-    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, this.certTtlMs);
+    const issued = issueWorkloadCertificate(a, publicKeyPem, spiffeId, this.certTtlMs, this.#opts.cluster);
     this.#leafHorizon.set(a.id, Math.max(this.#leafHorizon.get(a.id) ?? 0, issued.notAfter.getTime()));
     this.#opts.log(`certificate ${namespace}/${service} authority=${a.id} until=${issued.notAfter.toISOString()}`);
     return { ...issued, spiffeId, chain: a.leafChain, authority: a.id };

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { randomSerial, type Authority } from './authority.js';
+import { clusterStamp } from '../../tls/cluster-stamp.js';
 import { signNative } from '../../tls/native-sign.js';
 
 /** Clocks disagree a little; a certificate valid from a minute ago is accepted by a peer whose clock is behind. */
@@ -19,8 +20,10 @@ export interface IssuedCertificate {
 
 interface LeafSpec {
   publicKeyPem: string;
-  /** Absent: an empty subject, and the SAN extension critical (RFC 5280 4.2.1.6). */
+  /** Absent: no CN in the subject; with no OU either, an empty subject and the SAN extension critical (RFC 5280 4.2.1.6). */
   commonName: string | undefined;
+  /** The subject's one OU: a workload certificate's cluster (./cluster-stamp.ts). */
+  organizationalUnit?: string;
   ttlMs: number;
   altNames: { type: number; value?: string; ip?: string }[];
   extKeyUsage: { serverAuth?: boolean; clientAuth?: boolean };
@@ -38,7 +41,10 @@ function issue(authority: Authority, spec: LeafSpec): IssuedCertificate {
   const notAfter = new Date(Math.min(Math.ceil((now + spec.ttlMs) / 1000) * 1000, authority.notAfter));
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
-  cert.setSubject(spec.commonName === undefined ? [] : [{ name: 'commonName', value: spec.commonName }]);
+  cert.setSubject([
+    ...(spec.commonName === undefined ? [] : [{ name: 'commonName', value: spec.commonName }]),
+    ...(spec.organizationalUnit === undefined ? [] : [{ name: 'organizationalUnitName', value: spec.organizationalUnit }]),
+  ]);
   cert.setIssuer(authority.forgeCert.subject.attributes);
   const aki = authority.keyIdentifier;
   cert.setExtensions([
@@ -54,16 +60,18 @@ function issue(authority: Authority, spec: LeafSpec): IssuedCertificate {
 }
 
 /**
- * An X.509-SVID for `spiffeId`, with no subject CN. A CN equal to the service
+ * An X.509-SVID for `spiffeId`, with no subject CN, and the issuing control
+ * plane's `cluster` as the subject's one OU (src/tls/cluster-stamp.ts says why there). A CN equal to the service
  * name would make the SVID a valid server certificate for a host of that name
  * to any TLS client that falls back to the CN when there is no DNS SAN (Node
  * does): a workload whose service is named like a control-plane host could
  * then pose as the control plane and collect every client's join token.
  */
-export function issueWorkloadCertificate(authority: Authority, publicKeyPem: string, spiffeId: string, ttlMs: number): IssuedCertificate {
+export function issueWorkloadCertificate(authority: Authority, publicKeyPem: string, spiffeId: string, ttlMs: number, cluster?: string): IssuedCertificate {
   return issue(authority, {
     publicKeyPem,
     commonName: undefined,
+    ...(cluster === undefined ? {} : { organizationalUnit: clusterStamp(cluster) }),
     ttlMs,
     altNames: [{ type: 6, value: spiffeId }],
     extKeyUsage: { serverAuth: true, clientAuth: true },

@@ -61,6 +61,8 @@ interface CompiledRule {
   deny: boolean;
   principals: PrincipalMatcher | undefined;
   namespaces: Set<string> | undefined;
+  clusters: Set<string> | undefined;
+  notClusters: Set<string> | undefined;
   paths: PathMatcher[] | undefined;
   methods: Set<string> | undefined;
   headers: HeaderMatcher[] | undefined;
@@ -120,6 +122,8 @@ function compileRule(rule: Rule, deny: boolean, semicolons: SemicolonMode): Comp
       patterns: principals.filter((p) => p.endsWith('*')),
     },
     namespaces: rule.from?.namespaces && new Set(rule.from.namespaces),
+    clusters: rule.from?.clusters && new Set(rule.from.clusters),
+    notClusters: rule.from?.notClusters && new Set(rule.from.notClusters),
     paths: rule.to?.paths?.flatMap((p) => compilePath(p, deny, semicolons)),
     methods: rule.to?.methods && new Set<string>(rule.to.methods),
     headers: rule.when?.headers.map((h) => ({ name: h.name, values: h.values.map(compileValue) })),
@@ -163,6 +167,10 @@ function ruleMatches(r: CompiledRule, method: string, path: string, peer: PeerId
   // No verified identity (plaintext): a rule about the source cannot match, whatever it says.
   if (r.principals && (!peer || !principalMatches(r.principals, peer.id))) return false;
   if (r.namespaces && (!peer || !r.namespaces.has(peer.namespace))) return false;
+  // A certificate that names no cluster (an older CA's) is in no listed cluster: `clusters` never matches it,
+  // `notClusters` always does. So an ALLOW by `clusters` and a DENY by `notClusters` both keep it out.
+  if (r.clusters && (!peer || peer.cluster === undefined || !r.clusters.has(peer.cluster))) return false;
+  if (r.notClusters && (!peer || (peer.cluster !== undefined && r.notClusters.has(peer.cluster)))) return false;
   if (r.methods && !r.methods.has(method)) return false;
   if (r.paths && !(r.deny ? denyPathMatches(r.paths, path) : pathMatches(r.paths, path))) return false;
   if (r.headers) for (const h of r.headers) if (!headerMatches(h, rawHeaders)) return false;
