@@ -15,6 +15,7 @@
 import { execFile } from 'node:child_process';
 import { after } from 'node:test';
 import { promisify } from 'node:util';
+import { startCommand } from './process.js';
 
 const run = promisify(execFile);
 const PREFIX = 'hyn';
@@ -134,5 +135,27 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** Connects to each "host port" given and prints one line per target: "<target> => ok <greeting>" or the error code. */
+const PROBE = `const net = require('node:net');
+(async () => { for (const t of process.argv.slice(1)) { const [h, p] = t.split(' '); const r = await new Promise((res) => {
+  const c = net.connect({ host: h, port: Number(p), timeout: 5000 }); let got = '';
+  c.on('connect', () => { if (process.env.PROBE_CONNECT_ONLY) { c.destroy(); res('connected'); } });
+  c.on('data', (d) => (got += d)); c.on('end', () => res('ok ' + got)); c.on('timeout', () => { c.destroy(); res('ETIMEDOUT'); }); c.on('error', (e) => res(e.code)); });
+  console.log(t + ' => ' + r); } console.log('probe done'); })();`;
+
+/**
+ * From inside a namespace (its `launcher`), what a TCP connection to each "host port" meets: "ok <what the
+ * server sent>", "connected" with `connectOnly` (for servers that wait for the client), or the error code.
+ */
+export async function probeFrom(launcher: readonly string[], targets: string[], connectOnly = false): Promise<Map<string, string>> {
+  const child = startCommand(launcher[0]!, [...launcher.slice(1), process.execPath, '-e', PROBE, ...targets], connectOnly ? { PROBE_CONNECT_ONLY: '1' } : {});
+  try {
+    await child.waitFor(/probe done/, 60_000);
+    return new Map(child.lines.filter((l) => l.includes(' => ')).map((l) => l.split(' => ') as [string, string]));
+  } finally {
+    await child.kill('SIGKILL');
   }
 }
