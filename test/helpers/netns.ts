@@ -31,6 +31,11 @@ export interface ClusterNamespace {
   readonly hostAddress: string;
   /** This namespace's address on the link between the clusters (what the other cluster reaches). */
   readonly peerLinkAddress: string;
+  /**
+   * A second address on that link, for the cluster's control plane alone: a route for it in the other
+   * namespace (a blackhole) cuts the link between the control planes and leaves the data path up.
+   */
+  readonly controlPlaneAddress: string;
   /** A launcher for examples/lib/child.ts startNode: runs the command in this namespace. */
   readonly launcher: readonly string[];
 }
@@ -103,7 +108,9 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
   open.add(close);
   try {
     const clusters = [] as unknown as [ClusterNamespace, ClusterNamespace];
+    // A /29: the two peer-link addresses and the two control-plane ones are all on the link, no route needed.
     const peerLink = ['10.251.0.1', '10.251.0.2'];
+    const controlPlane = ['10.251.0.5', '10.251.0.6'];
     for (let i = 0; i < 2; i++) {
       const netns = `${tag}${'ab'[i]}`;
       await ip('netns', 'add', netns);
@@ -119,7 +126,7 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
       await ip('link', 'set', rootEnd, 'up');
       await ip('-n', netns, 'addr', 'add', `${address}/30`, 'dev', nsEnd);
       await ip('-n', netns, 'link', 'set', nsEnd, 'up');
-      clusters.push({ cluster: names[i]!, netns, address, hostAddress, peerLinkAddress: peerLink[i]!, launcher: ['ip', 'netns', 'exec', netns] });
+      clusters.push({ cluster: names[i]!, netns, address, hostAddress, peerLinkAddress: peerLink[i]!, controlPlaneAddress: controlPlane[i]!, launcher: ['ip', 'netns', 'exec', netns] });
     }
     // The link between the clusters.
     const [a, b] = clusters;
@@ -128,7 +135,8 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
       [a, `${tag}xa`],
       [b, `${tag}xb`],
     ] as const) {
-      await ip('-n', c.netns, 'addr', 'add', `${c.peerLinkAddress}/30`, 'dev', end);
+      await ip('-n', c.netns, 'addr', 'add', `${c.peerLinkAddress}/29`, 'dev', end);
+      await ip('-n', c.netns, 'addr', 'add', `${c.controlPlaneAddress}/29`, 'dev', end);
       await ip('-n', c.netns, 'link', 'set', end, 'up');
     }
     return { clusters, close };
@@ -158,4 +166,9 @@ export async function probeFrom(launcher: readonly string[], targets: string[], 
   } finally {
     await child.kill('SIGKILL');
   }
+}
+
+/** Drops, in `from`'s namespace, every packet to `address` (`on` false removes the route again). */
+export async function blackhole(from: ClusterNamespace, address: string, on: boolean): Promise<void> {
+  await ip('-n', from.netns, 'route', on ? 'add' : 'del', 'blackhole', `${address}/32`);
 }

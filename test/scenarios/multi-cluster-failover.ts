@@ -53,7 +53,10 @@ export async function killHomeUnderLoad(cs: Clusters, web: string, home: Running
   );
   const failed: CallAnswer[] = all.filter((a) => a.status !== 200);
   assert.deepEqual(failed, [], 'no call of the stream failed');
-  assert.ok(during.some((a) => a.cluster === 'dc2'), 'traffic moved to dc2');
+  assert.ok(
+    during.some((a) => a.cluster === 'dc2'),
+    'traffic moved to dc2',
+  );
   // End-to-end mTLS: dc2's api sees the dc1 caller's own identity (through the gateway too), not a gateway's.
   const peers = new Set(during.filter((a) => a.cluster === 'dc2').map((a) => a.peer));
   assert.equal(peers.size, 1, JSON.stringify([...peers]));

@@ -22,11 +22,7 @@ describe('multi-cluster, gateway model: failover to dc2 through its mesh gateway
   before(async () => {
     cs = await startClusters();
     await applyFailover(cs);
-    [home, remote, gatewayPort] = await Promise.all([
-      Promise.all([startApiIn(cs.dc1), startApiIn(cs.dc1)]),
-      Promise.all([startApiIn(cs.dc2), startApiIn(cs.dc2)]),
-      startMeshGatewayIn(cs.dc2),
-    ]);
+    [home, remote, gatewayPort] = await Promise.all([Promise.all([startApiIn(cs.dc1), startApiIn(cs.dc1)]), Promise.all([startApiIn(cs.dc2), startApiIn(cs.dc2)]), startMeshGatewayIn(cs.dc2)]);
     const imported = await peer(cs, 'api', 1, 'default/mesh-gateway');
     assert.deepEqual(
       imported.map((i) => `${i.address}:${i.port}`),

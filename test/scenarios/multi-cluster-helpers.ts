@@ -34,7 +34,7 @@ export interface Clusters {
 const fixture = (name: string) => path.join(buildDir, 'test/scenarios/fixtures', name);
 
 /** Both clusters' control planes, each on every address of its namespace, its HTTPS names those the test and the peer dial. */
-export async function startClusters(ttlSeconds = 3): Promise<Clusters> {
+export async function startClusters(ttlSeconds = 3, heartbeatMs?: number): Promise<Clusters> {
   const net = await createClusterNetwork(['dc1', 'dc2']);
   const work = await makeTempDir('hyphae-multi-cluster-');
   const pki = new Pki(work);
@@ -47,9 +47,10 @@ export async function startClusters(ttlSeconds = 3): Promise<Clusters> {
     await writeFile(chain, (await readFile(cert, 'utf8')) + rootPem);
     const cp = await startControlPlane({
       ttlSeconds,
+      ...(heartbeatMs !== undefined && { heartbeatMs }),
       launcher: ns.launcher,
       reachAt: ns.address,
-      args: ['--cluster', ns.cluster, '--host', '0.0.0.0', '--tls-name', ns.address, '--tls-name', ns.peerLinkAddress, '--ca-cert', chain, '--ca-key', inter.key],
+      args: ['--cluster', ns.cluster, '--host', '0.0.0.0', '--tls-name', ns.address, '--tls-name', ns.controlPlaneAddress, '--ca-cert', chain, '--ca-key', inter.key],
     });
     return { ns, cp, children: [] };
   };
@@ -92,7 +93,12 @@ export async function startCallerIn(c: Cluster, service: string): Promise<string
 
 /** The cluster's mesh gateway (`hyphae gateway --mode mesh`) on its peer-link address; resolves with its port. */
 export async function startMeshGatewayIn(c: Cluster): Promise<number> {
-  const child = startNode(cliPath, ['gateway', '--mode', 'mesh', '--cluster', c.ns.cluster, '--listen', `${c.ns.peerLinkAddress}:0`, '--grace-period', '1s'], await c.cp.env('mesh-gateway'), c.ns.launcher);
+  const child = startNode(
+    cliPath,
+    ['gateway', '--mode', 'mesh', '--cluster', c.ns.cluster, '--listen', `${c.ns.peerLinkAddress}:0`, '--grace-period', '1s'],
+    await c.cp.env('mesh-gateway'),
+    c.ns.launcher,
+  );
   c.children.push(child);
   return Number((await child.waitFor(/hyphae gateway: ready mode=mesh .* listen=\S+:(\d+) registered=/, 60_000))[1]);
 }
@@ -102,7 +108,8 @@ export async function startMeshGatewayIn(c: Cluster): Promise<number> {
  * instances); resolves when dc1's control plane serves `count` instances of `service` tagged dc2.
  */
 export async function peer(cs: Clusters, service: string, count: number, gateway?: string): Promise<Instance[]> {
-  const address = `https://${cs.dc2.ns.peerLinkAddress}:${cs.dc2.cp.port}`;
+  // dc1 reaches dc2's control plane on its own address, so that a test can cut that link alone.
+  const address = `https://${cs.dc2.ns.controlPlaneAddress}:${cs.dc2.cp.port}`;
   const made = await runCli(['cluster', 'peering-token', '--peer', 'dc1', '--address', address, ...(gateway ? ['--gateway', gateway] : []), ...cs.dc2.cp.cliFlags]);
   assert.equal(made.code, 0, made.stderr);
   const used = await runCli(['cluster', 'peer', '--peering-token', made.stdout.trim(), ...cs.dc1.cp.cliFlags]);
@@ -168,6 +175,8 @@ export function startStream(callerUrl: string, workers = 2, maxCalls = 20_000, m
   const done = Promise.all(Array.from({ length: workers }, worker));
   return {
     answers,
+    /** Resolves with the answers when the stream ends at its own ceiling. */
+    ended: done.then(() => answers),
     async stop() {
       stopped = true;
       await done;
