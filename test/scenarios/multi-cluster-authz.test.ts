@@ -14,7 +14,7 @@ import { byCluster, calls, exportOf, peer, startApiIn, startCallerIn, startClust
 const unsupported = await clusterNetworkUnsupported();
 const WEB = `spiffe://${DEFAULT_TRUST_DOMAIN}/ns/default/sa/web`;
 
-describe('multi-cluster: an AuthorizationPolicy of dc2 decides on the dc1 caller, through the mesh gateway', { skip: unsupported, timeout: 300_000 }, () => {
+describe('multi-cluster: an AuthorizationPolicy of dc2 decides on the dc1 caller, through the mesh gateway', { skip: unsupported, timeout: 600_000 }, () => {
   let cs: Clusters;
   let web: string;
   let other: string;

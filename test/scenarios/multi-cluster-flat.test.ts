@@ -11,7 +11,7 @@ import { peer, startApiIn, startCallerIn, startClusters, type Clusters, type Run
 
 const unsupported = await clusterNetworkUnsupported();
 
-describe('multi-cluster, flat model: failover to dc2 instances reached directly', { skip: unsupported, timeout: 300_000 }, () => {
+describe('multi-cluster, flat model: failover to dc2 instances reached directly', { skip: unsupported, timeout: 600_000 }, () => {
   let cs: Clusters;
   let home: RunningApi[];
   let remote: RunningApi[];

@@ -12,7 +12,7 @@ import { callVia, peer, startApiIn, startCallerIn, startClusters, startMeshGatew
 
 const unsupported = await clusterNetworkUnsupported();
 
-describe('multi-cluster, gateway model: failover to dc2 through its mesh gateway', { skip: unsupported, timeout: 300_000 }, () => {
+describe('multi-cluster, gateway model: failover to dc2 through its mesh gateway', { skip: unsupported, timeout: 600_000 }, () => {
   let cs: Clusters;
   let home: RunningApi[];
   let remote: RunningApi[];

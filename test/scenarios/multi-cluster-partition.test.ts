@@ -22,7 +22,7 @@ interface Row {
   ageSeconds?: number;
 }
 
-describe('multi-cluster: the link between the control planes cut for 30 s', { skip: unsupported, timeout: 300_000 }, () => {
+describe('multi-cluster: the link between the control planes cut for 30 s', { skip: unsupported, timeout: 600_000 }, () => {
   let cs: Clusters;
   let first: RunningApi;
   let web1: string;
