@@ -38,6 +38,10 @@ export interface StartControlPlaneOptions {
   env?: Record<string, string>;
   /** Run it under this open-file limit (soft and hard, with prlimit). */
   fdLimit?: number;
+  /** A command that execs the rest (netns.ts `launcher`): run it there, e.g. in a cluster's network namespace. */
+  launcher?: readonly string[];
+  /** The host the test dials when the control plane listens on a wildcard (`--host 0.0.0.0`): its printed URL names the wildcard. */
+  reachAt?: string;
 }
 
 export interface RunningControlPlane {
@@ -104,7 +108,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
       args.push('--ca-encryption-key-file', keyFile);
     }
   }
-  const child = startNode(cliPath, args, opts.env, opts.fdLimit === undefined ? [] : ['prlimit', `--nofile=${opts.fdLimit}`]);
+  const child = startNode(cliPath, args, opts.env, [...(opts.launcher ?? []), ...(opts.fdLimit === undefined ? [] : ['prlimit', `--nofile=${opts.fdLimit}`])]);
   let match: RegExpMatchArray;
   try {
     // Generous: a first start makes RSA keys (the CA root, the HTTPS certificate), slow on a busy machine.
@@ -114,7 +118,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     if (ownDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
-  const url = match[1]!;
+  const url = opts.reachAt === undefined ? match[1]! : match[1]!.replace(/\/\/[^/]+:(\d+)$/, `//${opts.reachAt}:$1`);
   const secure = url.startsWith('https:');
   const caFile = secure ? path.join(dataDir, 'ca-bundle.pem') : undefined;
   // Replicas on etcd share one admin token, given to each with --admin-token-file.

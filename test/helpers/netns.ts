@@ -15,6 +15,7 @@
 import { execFile } from 'node:child_process';
 import { after } from 'node:test';
 import { promisify } from 'node:util';
+import { startCommand } from './process.js';
 
 const run = promisify(execFile);
 const PREFIX = 'hyn';
@@ -30,6 +31,11 @@ export interface ClusterNamespace {
   readonly hostAddress: string;
   /** This namespace's address on the link between the clusters (what the other cluster reaches). */
   readonly peerLinkAddress: string;
+  /**
+   * A second address on that link, for the cluster's control plane alone: a route for it in the other
+   * namespace (a blackhole) cuts the link between the control planes and leaves the data path up.
+   */
+  readonly controlPlaneAddress: string;
   /** A launcher for examples/lib/child.ts startNode: runs the command in this namespace. */
   readonly launcher: readonly string[];
 }
@@ -102,7 +108,9 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
   open.add(close);
   try {
     const clusters = [] as unknown as [ClusterNamespace, ClusterNamespace];
+    // A /29: the two peer-link addresses and the two control-plane ones are all on the link, no route needed.
     const peerLink = ['10.251.0.1', '10.251.0.2'];
+    const controlPlane = ['10.251.0.5', '10.251.0.6'];
     for (let i = 0; i < 2; i++) {
       const netns = `${tag}${'ab'[i]}`;
       await ip('netns', 'add', netns);
@@ -118,7 +126,7 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
       await ip('link', 'set', rootEnd, 'up');
       await ip('-n', netns, 'addr', 'add', `${address}/30`, 'dev', nsEnd);
       await ip('-n', netns, 'link', 'set', nsEnd, 'up');
-      clusters.push({ cluster: names[i]!, netns, address, hostAddress, peerLinkAddress: peerLink[i]!, launcher: ['ip', 'netns', 'exec', netns] });
+      clusters.push({ cluster: names[i]!, netns, address, hostAddress, peerLinkAddress: peerLink[i]!, controlPlaneAddress: controlPlane[i]!, launcher: ['ip', 'netns', 'exec', netns] });
     }
     // The link between the clusters.
     const [a, b] = clusters;
@@ -127,7 +135,8 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
       [a, `${tag}xa`],
       [b, `${tag}xb`],
     ] as const) {
-      await ip('-n', c.netns, 'addr', 'add', `${c.peerLinkAddress}/30`, 'dev', end);
+      await ip('-n', c.netns, 'addr', 'add', `${c.peerLinkAddress}/29`, 'dev', end);
+      await ip('-n', c.netns, 'addr', 'add', `${c.controlPlaneAddress}/29`, 'dev', end);
       await ip('-n', c.netns, 'link', 'set', end, 'up');
     }
     return { clusters, close };
@@ -135,4 +144,31 @@ export async function createClusterNetwork(names: readonly [string, string]): Pr
     await close();
     throw err;
   }
+}
+
+/** Connects to each "host port" given and prints one line per target: "<target> => ok <greeting>" or the error code. */
+const PROBE = `const net = require('node:net');
+(async () => { for (const t of process.argv.slice(1)) { const [h, p] = t.split(' '); const r = await new Promise((res) => {
+  const c = net.connect({ host: h, port: Number(p), timeout: 5000 }); let got = '';
+  c.on('connect', () => { if (process.env.PROBE_CONNECT_ONLY) { c.destroy(); res('connected'); } });
+  c.on('data', (d) => (got += d)); c.on('end', () => res('ok ' + got)); c.on('timeout', () => { c.destroy(); res('ETIMEDOUT'); }); c.on('error', (e) => res(e.code)); });
+  console.log(t + ' => ' + r); } console.log('probe done'); })();`;
+
+/**
+ * From inside a namespace (its `launcher`), what a TCP connection to each "host port" meets: "ok <what the
+ * server sent>", "connected" with `connectOnly` (for servers that wait for the client), or the error code.
+ */
+export async function probeFrom(launcher: readonly string[], targets: string[], connectOnly = false): Promise<Map<string, string>> {
+  const child = startCommand(launcher[0]!, [...launcher.slice(1), process.execPath, '-e', PROBE, ...targets], connectOnly ? { PROBE_CONNECT_ONLY: '1' } : {});
+  try {
+    await child.waitFor(/probe done/, 60_000);
+    return new Map(child.lines.filter((l) => l.includes(' => ')).map((l) => l.split(' => ') as [string, string]));
+  } finally {
+    await child.kill('SIGKILL');
+  }
+}
+
+/** Drops, in `from`'s namespace, every packet to `address` (`on` false removes the route again). */
+export async function blackhole(from: ClusterNamespace, address: string, on: boolean): Promise<void> {
+  await ip('-n', from.netns, 'route', on ? 'add' : 'del', 'blackhole', `${address}/32`);
 }

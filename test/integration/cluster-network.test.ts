@@ -7,19 +7,12 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { clusterNetworkUnsupported, createClusterNetwork, type ClusterNetwork } from '../helpers/netns.js';
+import { blackhole, clusterNetworkUnsupported, createClusterNetwork, probeFrom, type ClusterNetwork } from '../helpers/netns.js';
 import { startCommand, type Child } from '../helpers/process.js';
 
 const unsupported = await clusterNetworkUnsupported();
 
 const SERVER = `const s = require('node:net').createServer((c) => c.end('hello from ' + process.argv[2])); s.listen(0, process.argv[1], () => console.log('listening ' + s.address().port));`;
-/** Connects to each host:port given and prints one line per target: "ok <greeting>" or the error code. */
-const PROBE = `const net = require('node:net');
-(async () => { for (const t of process.argv.slice(1)) { const [h, p] = t.split(' '); const r = await new Promise((res) => {
-  const c = net.connect({ host: h, port: Number(p), timeout: 5000 }); let got = '';
-  c.on('data', (d) => (got += d)); c.on('end', () => res('ok ' + got)); c.on('timeout', () => { c.destroy(); res('ETIMEDOUT'); }); c.on('error', (e) => res(e.code)); });
-  console.log(t + ' => ' + r); } console.log('probe done'); })();`;
-
 describe('clusters on separate networks (ip netns, veth pairs)', { skip: unsupported }, () => {
   let net: ClusterNetwork;
   const children: Child[] = [];
@@ -37,12 +30,6 @@ describe('clusters on separate networks (ip netns, veth pairs)', { skip: unsuppo
     children.push(child);
     return Number((await child.waitFor(/listening (\d+)/))[1]);
   };
-  const probe = async (launcher: readonly string[], targets: string[]): Promise<Map<string, string>> => {
-    const child = startCommand(launcher[0]!, [...launcher.slice(1), process.execPath, '-e', PROBE, ...targets]);
-    children.push(child);
-    await child.waitFor(/probe done/);
-    return new Map(child.lines.filter((l) => l.includes(' => ')).map((l) => l.split(' => ') as [string, string]));
-  };
   const fromTest = (host: string, port: number) =>
     new Promise<string>((resolve) => {
       let got = '';
@@ -56,7 +43,7 @@ describe('clusters on separate networks (ip netns, veth pairs)', { skip: unsuppo
     const [dc1, dc2] = net.clusters;
     const open = await serve(dc2.launcher, '0.0.0.0', 'dc2-open');
     const local = await serve(dc2.launcher, '127.0.0.1', 'dc2-local');
-    const seen = await probe(dc1.launcher, [`${dc2.peerLinkAddress} ${open}`, `${dc2.peerLinkAddress} ${local}`, `127.0.0.1 ${local}`, `${dc2.address} ${open}`]);
+    const seen = await probeFrom(dc1.launcher, [`${dc2.peerLinkAddress} ${open}`, `${dc2.peerLinkAddress} ${local}`, `127.0.0.1 ${local}`, `${dc2.address} ${open}`]);
     assert.equal(seen.get(`${dc2.peerLinkAddress} ${open}`), 'ok hello from dc2-open');
     assert.equal(seen.get(`${dc2.peerLinkAddress} ${local}`), 'ECONNREFUSED', "dc2's loopback-only port is closed to dc1");
     assert.equal(seen.get(`127.0.0.1 ${local}`), 'ECONNREFUSED', "dc1's own loopback is not dc2's");
@@ -64,6 +51,19 @@ describe('clusters on separate networks (ip netns, veth pairs)', { skip: unsuppo
     // The test itself reaches dc2 on its own link, and not dc2's loopback.
     assert.equal(await fromTest(dc2.address, open), 'ok hello from dc2-open');
     assert.equal(await fromTest(dc2.address, local), 'ECONNREFUSED');
+  });
+
+  it("a blackhole route in dc1 for dc2's control-plane address cuts that address alone", async () => {
+    const [dc1, dc2] = net.clusters;
+    const open = await serve(dc2.launcher, '0.0.0.0', 'dc2-open');
+    const targets = [`${dc2.controlPlaneAddress} ${open}`, `${dc2.peerLinkAddress} ${open}`];
+    assert.deepEqual([...(await probeFrom(dc1.launcher, targets)).values()], ['ok hello from dc2-open', 'ok hello from dc2-open']);
+    await blackhole(dc1, dc2.controlPlaneAddress, true);
+    const cut = await probeFrom(dc1.launcher, targets);
+    await blackhole(dc1, dc2.controlPlaneAddress, false);
+    assert.notEqual(cut.get(targets[0]!), 'ok hello from dc2-open', `cut: ${cut.get(targets[0]!)}`);
+    assert.equal(cut.get(targets[1]!), 'ok hello from dc2-open', 'the data path stays up');
+    assert.equal((await probeFrom(dc1.launcher, targets)).get(targets[0]!), 'ok hello from dc2-open', 'and the route removed, the address is back');
   });
 
   it('close() removes the namespaces and links it made', async () => {
