@@ -31,16 +31,16 @@ export class LinkCertificate {
   get(now = Date.now()): Promise<ClientCertificate> {
     if (this.#current && now < this.#current.renewAt) return Promise.resolve(this.#current.cert);
     // Links starting together share one issuance.
-    this.#pending ??= this.#issue().finally(() => (this.#pending = undefined));
+    this.#pending ??= this.#issue(now).finally(() => (this.#pending = undefined));
     return this.#pending;
   }
 
-  async #issue(): Promise<ClientCertificate> {
+  async #issue(now: number): Promise<ClientCertificate> {
     const keys = await generateKeyPair();
     const signed = this.#ca.signControlPlane(keys.publicKey.export({ type: 'spki', format: 'pem' }) as string, this.#cluster, TTL_MS);
     const cert = { key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: [signed.certificate, ...signed.chain].join('\n') };
-    const from = signed.notBefore.getTime();
-    this.#current = { cert, renewAt: from + (signed.notAfter.getTime() - from) / 2 };
+    // Half its life on the caller's clock, the one get() is asked with.
+    this.#current = { cert, renewAt: now + (signed.notAfter.getTime() - signed.notBefore.getTime()) / 2 };
     return cert;
   }
 }
