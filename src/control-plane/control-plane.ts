@@ -29,6 +29,7 @@ import { ConfigIndex } from './watch/config-index.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { RestartHold } from './registry/restart-hold.js';
 import { TapHub } from './tap/tap-hub.js';
+import { LinkCertificate } from './peering/link-certificate.js';
 import { Peering } from './peering/peering.js';
 
 export interface ControlPlane {
@@ -87,8 +88,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   // The in-memory registry starts empty after a restart: hold empty snapshots while instances re-register.
   // etcd keeps instances (and their leases) across restarts, so there is nothing to wait for there.
   const hold = opts.store === 'file' ? await RestartHold.open(path.resolve(opts.dataDir), opts.restartHoldMs ?? opts.defaultTtlSeconds * 1000, log) : undefined;
+  const linkCertificate = ca ? new LinkCertificate(ca, opts.cluster) : undefined;
   const peering = await Peering.open({
     cluster: opts.cluster,
+    ...(ca && linkCertificate ? { trustDomain: ca.trustDomain, clientCertificate: () => linkCertificate.get() } : {}),
     dataDir: path.resolve(opts.dataDir),
     store,
     registry,
@@ -166,6 +169,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
   peering.start(hub);
 
+  // The serving certificate, and the roots a peering link's client certificate must chain to.
+  const serverTls = () => (serving ? { ...serving.options, ...(ca ? { ca: ca.bundle.roots } : {}) } : undefined);
   const routes = apiRoutes({ registry, store, hub, stats, tokens, ca, metrics, taps, cluster: opts.cluster, peering });
   metrics.addRoutes(routes);
   const server = createApiServer({
@@ -174,14 +179,16 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     bodyLimitBytes: opts.bodyLimitBytes,
     log,
     tokens,
-    tls: serving?.options,
+    tls: serverTls(),
     limits: opts,
     cluster: opts.cluster,
   });
   // A renewed serving certificate takes effect for new connections; open ones (watch streams) carry on.
-  serving?.onRenew((tlsOptions) => (server as https.Server).setSecureContext(tlsOptions));
+  serving?.onRenew(() => (server as https.Server).setSecureContext(serverTls()!));
   ca?.onChange((bundle) => {
     hub.broadcastTrustBundle(bundle);
+    // Peers' client certificates are verified against the roots of the bundle as it is now.
+    if (serving) (server as https.Server).setSecureContext(serverTls()!);
     // After a retirement the serving certificate moves to the remaining root.
     void serving?.refresh().catch((err: unknown) => log(`error serving certificate: ${(err as Error).message}`));
   });

@@ -15,6 +15,7 @@ import { conflict } from '../http/http-error.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { Authority, createRootAuthority, type AuthorityRecord } from './authority.js';
 import type { CaState, CaStateStore } from './ca-state.js';
+import { controlPlaneId } from './control-plane-id.js';
 import { issueServingCertificate, issueWorkloadCertificate, type IssuedCertificate } from './issue.js';
 
 export interface CaOptions {
@@ -156,6 +157,16 @@ export class CertificateAuthority {
   signServing(publicKeyPem: string, names: readonly string[], ttlMs: number): IssuedCertificate & { chain: string[] } {
     const a = this.#authorities[0]!;
     return { ...issueServingCertificate(a, publicKeyPem, names, ttlMs), chain: a.leafChain };
+  }
+
+  /**
+   * This control plane's client certificate for its peering links (./control-plane-id.ts): from the same
+   * authority as the serving certificate, the one a peer sharing the root has trusted the longest.
+   */
+  signControlPlane(publicKeyPem: string, cluster: string, ttlMs: number): SignedWorkload {
+    const a = this.#authorities[0]!;
+    const spiffeId = controlPlaneId(this.trustDomain, cluster);
+    return { ...issueWorkloadCertificate(a, publicKeyPem, spiffeId, ttlMs), spiffeId, chain: a.leafChain, authority: a.id };
   }
 
   /** The id of the authority that signs the serving certificate (changes when the old root retires). */

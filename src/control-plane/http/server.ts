@@ -29,7 +29,11 @@ export interface ApiServerOptions {
   bodyLimitBytes: number;
   log: EventLog;
   tokens: Tokens;
-  /** Serve HTTPS with this key and certificate (hot-swapped later with setSecureContext); plain HTTP when absent. */
+  /**
+   * Serve HTTPS with this key and certificate (hot-swapped later with setSecureContext); plain HTTP when absent.
+   * With `ca` (the trust bundle's roots), clients are asked for a certificate but not required to present one:
+   * only the peering link needs one (peering/link-auth.ts); browsers and CLIs connect without.
+   */
   tls?: SecureContextOptions;
   limits: ListenerLimits;
   /** Counts each answer by route template and status code (metrics/). */
@@ -56,7 +60,7 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
   };
   const server: http.Server = tls
     ? // Node's handshakeTimeout (idle-based, and it never destroys) stays as a second net under the deadline below.
-      https.createServer({ ...httpOptions, ...tls, minVersion: 'TLSv1.2', handshakeTimeout: limits.tlsHandshakeTimeoutMs }, listener)
+      https.createServer({ ...httpOptions, ...tls, ...clientCertificates(tls), minVersion: 'TLSv1.2', handshakeTimeout: limits.tlsHandshakeTimeoutMs }, listener)
     : http.createServer(httpOptions, listener);
   // Bound how long a slow client may hold a connection before its request is complete (slowloris);
   // watch streams are unaffected because their GET completes at once.
@@ -144,4 +148,9 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
   });
 
   return server;
+}
+
+/** Ask for a client certificate when there are roots to verify it against; never refuse a handshake for the lack of one. */
+function clientCertificates(tls: SecureContextOptions): https.ServerOptions {
+  return tls.ca === undefined ? {} : { requestCert: true, rejectUnauthorized: false };
 }

@@ -1,7 +1,9 @@
 /**
  * dc1's end of a peering: one watch stream to dc2's control plane (`GET /v1/peering/stream`), kept open
  * for as long as the peering exists. HTTPS verified against the roots the token carried (not the system
- * store, not our own bundle), the peering secret as bearer. A dropped stream is dialled again with
+ * store, not our own bundle); this control plane's client certificate (./link-certificate.ts), asked for
+ * again on every attempt so that a renewed one is used from the next reconnect; the peering secret as
+ * bearer. A dropped stream is dialled again with
  * full-jitter backoff, round the token's addresses; a stream that says nothing for three of the peer's
  * heartbeats is taken for dead and cut (a half-open TCP connection never ends on its own).
  */
@@ -10,6 +12,7 @@ import { fullJitter, sleep } from '../../core/backoff.js';
 import { isMeshError } from '../../core/errors.js';
 import type { EventLog } from '../log.js';
 import { MAX_PEER_EVENT_BYTES } from './limits.js';
+import type { ClientCertificate } from './link-certificate.js';
 import type { DialedPeering } from './peering-store.js';
 import { SseReader, type SseEvent } from './sse-reader.js';
 import { peerCredential } from './token.js';
@@ -23,6 +26,8 @@ export interface PeerLinkOptions {
   /** One event of the stream; throwing cuts the link (what was imported stays). */
   onEvent(event: SseEvent): void;
   log: EventLog;
+  /** The certificate presented to the peer; without one, the peer refuses the link. */
+  clientCertificate?: () => Promise<ClientCertificate>;
   backoff?: { baseMs: number; maxMs: number };
   /** Silence (ms) before the first heartbeat is known. */
   initialIdleMs?: number;
@@ -38,14 +43,12 @@ export class PeerLink {
   /** Date.now() of the last event received. */
   lastEventAt: number | undefined;
   #opts: PeerLinkOptions;
-  #agent: Agent;
   #closed = new AbortController();
   #attempt: AbortController | undefined;
   #running: Promise<void>;
 
   constructor(opts: PeerLinkOptions) {
     this.#opts = opts;
-    this.#agent = new Agent({ connect: { ca: opts.peering.ca, timeout: CONNECT_TIMEOUT_MS }, headersTimeout: CONNECT_TIMEOUT_MS, bodyTimeout: 0 });
     this.#running = this.#loop();
   }
 
@@ -71,6 +74,7 @@ export class PeerLink {
     const attempt = new AbortController();
     this.#attempt = attempt;
     let helloSeen = false;
+    let agent: Agent | undefined;
     let idle: NodeJS.Timeout | undefined;
     let idleMs = this.#opts.initialIdleMs ?? 30_000;
     const arm = () => {
@@ -79,10 +83,13 @@ export class PeerLink {
     };
     try {
       arm();
+      const client = await this.#opts.clientCertificate?.();
+      // One agent per attempt: its TLS options carry the certificate of this attempt.
+      agent = new Agent({ connect: { ca: peering.ca, timeout: CONNECT_TIMEOUT_MS, ...client }, headersTimeout: CONNECT_TIMEOUT_MS, bodyTimeout: 0 });
       const res = await request(new URL('/v1/peering/stream', address), {
         method: 'GET',
         headers: { authorization: `Bearer ${peerCredential(self, peering.secret)}`, accept: 'text/event-stream' },
-        dispatcher: this.#agent,
+        dispatcher: agent,
         signal: attempt.signal,
       });
       if (res.statusCode !== 200) {
@@ -115,6 +122,7 @@ export class PeerLink {
     } finally {
       clearTimeout(idle);
       attempt.abort();
+      await agent?.destroy().catch(() => {});
     }
     return helloSeen;
   }
@@ -123,7 +131,6 @@ export class PeerLink {
     this.#closed.abort();
     this.#attempt?.abort();
     await this.#running;
-    await this.#agent.close().catch(() => {});
   }
 }
 

@@ -3,7 +3,8 @@
  *
  * Accepting side (dc2): `makeToken()` stores a peering for dc1 (the secret's digest, and the gateway
  * service in the gateway model) and hands out the token; dc1's link is a watch stream of this control
- * plane's watch hub, following the key `Peer/dc1`, whose snapshot is what dc2 exports
+ * plane's watch hub, following the key `Peer/dc1`, opened only by a client certificate of dc1's control
+ * plane verified against this trust bundle (./link-auth.ts) together with the token's secret, and whose snapshot is what dc2 exports
  * (./exports.ts). Deleting the peering ends the open streams at once and refuses the next ones.
  *
  * Dialling side (dc1): `peer()` stores the token's peering and starts a PeerLink; each `exports` event
@@ -11,16 +12,19 @@
  * cluster's watchers follow, tagged with the peer's cluster name.
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { clusterNameSchema } from '../../config/names.js';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { digest, newSecret, sameDigest } from '../auth/secret.js';
-import { badRequest, conflict, notFound, unauthenticated } from '../http/http-error.js';
+import { badRequest, conflict, forbidden, notFound, unauthenticated } from '../http/http-error.js';
 import type { EventLog } from '../log.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { exportSnapshot, peerRef, type ExportSnapshot, type Held } from './exports.js';
 import { Imports } from './imports.js';
 import { MAX_PEERINGS } from './limits.js';
+import { linkIdentityProblem } from './link-auth.js';
+import type { ClientCertificate } from './link-certificate.js';
 import { PeerLink, type LinkState } from './peer-link.js';
 import { PeeringStore, type AcceptedPeering } from './peering-store.js';
 import { decodePeeringToken, encodePeeringToken } from './token.js';
@@ -42,6 +46,10 @@ export interface PeeringOptions {
   importsChanged(services: readonly string[]): void;
   /** The restart hold: exports are not sent while an exported service waits for its instances to come back. */
   held?: Held;
+  /** The trust domain a peer's client certificate must name; without it (no CA) no link is accepted. */
+  trustDomain?: string;
+  /** This control plane's client certificate for the links it dials (./link-certificate.ts). */
+  clientCertificate?: () => Promise<ClientCertificate>;
   /** Reconnect pacing of the links this side dials (tests shorten it). */
   backoff?: { baseMs: number; maxMs: number };
 }
@@ -119,14 +127,22 @@ export class Peering {
     return token;
   }
 
-  /** The peer behind a link's Authorization header; 401 unless it is an accepted peering's secret. */
-  authenticateLink(header: string | undefined): string {
+  /**
+   * The peer behind a link: 401 unless it presents a client certificate verified against this trust
+   * bundle and an accepted peering's secret, 403 unless the certificate names that peer's control plane.
+   */
+  authenticateLink(req: IncomingMessage): string {
+    const unverified = linkIdentityProblem(req.socket, this.#opts.trustDomain, undefined);
+    if (unverified) throw unauthenticated(unverified);
+    const header = req.headers.authorization;
     const m = header === undefined ? null : CREDENTIAL.exec(header);
     if (!m) throw unauthenticated('a peering link needs "Authorization: Bearer <peer>.<secret>" from a peering token');
     const accepted = this.#store.accepted(m[1]!);
     // Compare a digest either way, so the answer takes as long for an unknown peer as for a wrong secret.
     const ok = sameDigest(digest(m[2]!), accepted ? Buffer.from(accepted.digest, 'hex') : randomBytes(32));
     if (!accepted || !ok) throw unauthenticated('the peering credential is not valid (no such peering, deleted, or replaced by a newer token)');
+    const mismatch = linkIdentityProblem(req.socket, this.#opts.trustDomain, accepted.peer);
+    if (mismatch) throw forbidden(mismatch);
     return accepted.peer;
   }
 
@@ -202,6 +218,7 @@ export class Peering {
       peering,
       self: this.#opts.cluster,
       log: this.#opts.log,
+      ...(this.#opts.clientCertificate ? { clientCertificate: this.#opts.clientCertificate } : {}),
       ...(this.#opts.backoff ? { backoff: this.#opts.backoff } : {}),
       onEvent: (event) => {
         if (event.event !== 'exports') return;

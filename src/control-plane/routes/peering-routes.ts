@@ -75,10 +75,10 @@ export function peeringRoutes({ peering, ca, hub }: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/peering/stream',
-      // The peer's own credential, checked below: it is no API token and opens nothing else.
+      // The peer's own credentials (client certificate and secret), checked below: no API token opens it.
       auth: 'none',
       handle: ({ req, res }) => {
-        const peer = peering.authenticateLink(req.headers.authorization);
+        const peer = peering.authenticateLink(req);
         hub.open(req, res, [peerRef(peer)], peering.streamToken(peer));
         peering.streamOpened(peer, (listener) => res.on('close', listener));
         return undefined;
