@@ -47,7 +47,7 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
   it('an unknown name lists the demos and exits 2', { timeout: STALL_MS + 60_000 }, async () => {
     const unknown = await runDemo('no-such-demo');
     assert.equal(unknown.code, 2, unknown.out);
-    for (const name of ['routing', 'splitting', 'subsets', 'failover', 'tracing', 'gateways']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
+    for (const name of ['routing', 'splitting', 'subsets', 'locality', 'tracing', 'ingress']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
     // A name the registry object has by inheritance is not a demo either.
     const inherited = await runDemo('constructor');
     assert.equal(inherited.code, 2, inherited.out);
@@ -55,10 +55,10 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
   });
 
   it(
-    'gateways: outside calls reach web and api by hostname through hyphae gateway, api 90/10; 404 for an unknown host; web refuses a mesh caller that is not the gateway',
+    'ingress: outside calls reach web and api by hostname through hyphae gateway, api 90/10; 404 for an unknown host; web refuses a mesh caller that is not the gateway',
     { timeout: STALL_MS + 60_000 },
     async () => {
-      const { code, out } = await runDemo('gateways');
+      const { code, out } = await runDemo('ingress');
       assert.equal(code, 0, out);
       const web = /^ {2}Host: web\.demo\.local +-> web (\d+) of (\d+) \((\d+) failed\)$/m.exec(out);
       assert.ok(web, out);
@@ -154,10 +154,10 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
     assert.match(out, /^demo ok/m);
   });
 
-  it('failover: locality keeps calls in zone-a, they move to zone-b when zone-a has no instance, and come back', { timeout: STALL_MS + 60_000 }, async () => {
-    const { code, out } = await runDemo('failover');
+  it('locality: locality keeps calls in zone-a, they move to zone-b when zone-a has no instance, and come back', { timeout: STALL_MS + 60_000 }, async () => {
+    const { code, out } = await runDemo('locality');
     assert.equal(code, 0, out);
-    assert.match(out, /multi-cluster variant waits for issue 17/);
+    assert.match(out, /npm run demo -- failover fails over to another cluster/);
     const rows = [...out.matchAll(/^ {2}(\S.*?) +zone-a +(\d+), zone-b +(\d+) of (\d+) \((\d+) failed\)/gm)].map((m) => ({
       state: m[1],
       a: num(m[2]),
