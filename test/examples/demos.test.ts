@@ -47,7 +47,7 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
   it('an unknown name lists the demos and exits 2', { timeout: STALL_MS + 60_000 }, async () => {
     const unknown = await runDemo('no-such-demo');
     assert.equal(unknown.code, 2, unknown.out);
-    for (const name of ['routing', 'splitting', 'subsets', 'locality', 'tracing', 'ingress']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
+    for (const name of ['routing', 'splitting', 'subsets', 'locality', 'failover', 'tracing', 'ingress', 'gateways']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
     // A name the registry object has by inheritance is not a demo either.
     const inherited = await runDemo('constructor');
     assert.equal(inherited.code, 2, inherited.out);
@@ -175,6 +175,46 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
     assert.ok(off.a > 0 && off.b > 0, `locality off spreads over both zones:\n${out}`);
     for (const r of [on, one, back]) assert.equal(r.a, r.total, `${r.state}: every call in zone-a\n${out}`);
     assert.equal(none.b, none.total, `no zone-a instance: every call in zone-b\n${out}`);
+  });
+
+  /** The multi-cluster demos' table: calls per phase by the cluster whose api answered. */
+  const clusterPhases = (out: string) =>
+    [...out.matchAll(/^ {2}(both clusters up|dc1's api \w+) +(\d+) +(\d+) +(\d+)$/gm)].map((m) => ({ phase: m[1]!, dc1: num(m[2]), dc2: num(m[3]), failed: num(m[4]) }));
+
+  const crossCluster = async (name: 'failover' | 'gateways') => {
+    const { code, out } = await runDemo(name);
+    assert.equal(code, 0, out);
+    const rows = clusterPhases(out);
+    assert.deepEqual(
+      rows.map((r) => r.phase),
+      ['both clusters up', "dc1's api stopping", "dc1's api down", "dc1's api restarting", "dc1's api back"],
+      out,
+    );
+    const [up, , down, , back] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    for (const r of rows) assert.equal(r.failed, 0, `${r.phase}: no call failed\n${out}`);
+    assert.ok(up.dc1 >= 150 && up.dc2 === 0, `both up: every call stays in dc1\n${out}`);
+    assert.ok(down.dc2 >= 150 && down.dc1 === 0, `dc1 without api: every call in dc2\n${out}`);
+    assert.ok(back.dc1 >= 150 && back.dc2 === 0, `dc1's api back: every call in dc1\n${out}`);
+    const total = rows.reduce((n, r) => n + r.dc1 + r.dc2, 0);
+    assert.match(out, new RegExp(`^failures: 0 of ${total} calls$`, 'm'));
+    // dc2's api saw dc1's web itself (its mTLS identity), not the demo process nor a gateway.
+    assert.match(out, /^dc2's api saw callers: spiffe:\/\/[^/]+\/ns\/default\/sa\/web$/m);
+    assert.match(out, /^demo ok/m);
+    return out;
+  };
+
+  it('failover: two peered clusters; calls stay in dc1, move to dc2 with no failure when dc1 loses its api, and come home', { timeout: STALL_MS + 60_000 }, async () => {
+    const out = await crossCluster('failover');
+    assert.doesNotMatch(out, /mesh gateway/);
+  });
+
+  it("gateways: the same through dc2's mesh gateway: dc1 knows dc2's api only by the gateway's address, and dc2's api sees dc1's web", { timeout: STALL_MS + 60_000 }, async () => {
+    const out = await crossCluster('gateways');
+    const gateway = /^ {2}dc2 mesh gateway (\S+) as /m.exec(out)?.[1];
+    assert.ok(gateway, out);
+    const view = /^dc1's view of api: (.+)$/m.exec(out)?.[1] ?? '';
+    const dc2Endpoints = [...view.matchAll(/(\S+) \(dc2\)/g)].map((m) => m[1]);
+    assert.deepEqual(dc2Endpoints, [gateway], out);
   });
 
   it('tracing: every request is one trace across demo, web, api and db, parented hop by hop, with the retry of a 503', { timeout: STALL_MS + 60_000 }, async () => {
