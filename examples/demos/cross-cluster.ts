@@ -15,7 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createMesh, type Mesh } from 'hyphae';
-import { cliPath, startNode, type Child } from '../lib/child.js';
+import { cliPath, startNode } from '../lib/child.js';
 import { clusterCas } from '../lib/cluster-pki.js';
 import { reportFailure, startDemoMesh, type DemoMesh } from '../lib/demo-mesh.js';
 import type { DemoOptions } from '../lib/demo-session.js';
@@ -54,11 +54,9 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
   log('');
   const work = await mkdtemp(path.join(os.tmpdir(), 'hyphae-demo-clusters-'));
   const clusters: DemoMesh[] = [];
-  const others: Child[] = [];
   let demo: Mesh | undefined;
   const stopAll = async () => {
     await demo?.close();
-    await Promise.all(others.map((c) => c.kill('SIGTERM')));
     // dc1 first: its workloads stop before the control plane they import dc2's instances from.
     for (const c of clusters) await c.stop();
     await rm(work, { recursive: true, force: true });
@@ -77,7 +75,10 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
     await stopAll();
     return ok ? 0 : 1;
   } catch (err) {
-    await reportFailure(err, [...clusters.flatMap((c) => c.children), ...others]);
+    await reportFailure(
+      err,
+      clusters.flatMap((c) => c.children),
+    );
     await stopAll();
     return 1;
   } finally {
@@ -87,7 +88,7 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
 
   async function scenario(): Promise<boolean> {
     const cas = await clusterCas(work, ['dc1', 'dc2']);
-    log('  trust           one root, an intermediate CA per cluster (openssl, in a temporary directory)');
+    log(`  ${'trust'.padEnd(18)} one root, an intermediate CA per cluster (openssl, in a temporary directory)`);
     const [dc1, dc2] = await Promise.all(['dc1', 'dc2'].map((c) => startDemoMesh({ args: ['--cluster', c, ...cas.get(c)!] })));
     clusters.push(dc1!, dc2!);
     const clusterOf = new Map<string, 'dc1' | 'dc2'>();
@@ -95,7 +96,7 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
       ['dc1', dc1!],
       ['dc2', dc2!],
     ] as const)
-      log(`  ${c} control plane ${mesh.controlPlane} (hyphae control-plane --cluster ${c} --ca-cert ${c}-chain.pem --ca-key ${c}.key)`);
+      log(`  ${`${c} control plane`.padEnd(18)} ${mesh.controlPlane} (hyphae control-plane --cluster ${c} --ca-cert ${c}-chain.pem --ca-key ${c}.key)`);
 
     const startApi = async (cluster: 'dc1' | 'dc2') => {
       const mesh = cluster === 'dc1' ? dc1! : dc2!;
@@ -103,7 +104,7 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
       const id = /instance=(\S+)/.exec(ready[0])?.[1];
       if (!id || id === '?') throw new Error(`api in ${cluster} did not register: ${ready[0]}`);
       clusterOf.set(id, cluster);
-      log(`  ${cluster} api         ${id} pid=${child.proc.pid}`);
+      log(`  ${`${cluster} api`.padEnd(18)} ${id} pid=${child.proc.pid}`);
       return child;
     };
     await Promise.all([startApi('dc2'), startApi('dc2')]);
@@ -116,7 +117,7 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
       dc2!.children.push(gw);
       const ready = await gw.waitFor(/ready mode=mesh cluster=dc2 listen=(\S+) registered=\S+ identity=(\S+)/);
       gatewayAddress = ready[1]!;
-      log(`  dc2 mesh gateway ${gatewayAddress} as ${ready[2]} (hyphae gateway --mode mesh --cluster dc2)`);
+      log(`  ${'dc2 mesh gateway'.padEnd(18)} ${gatewayAddress} as ${ready[2]} (hyphae gateway --mode mesh --cluster dc2)`);
     }
 
     const peeringToken = (await dc2!.cli(['cluster', 'peering-token', '--peer', 'dc1', ...(model === 'gateway' ? ['--gateway', 'mesh-gateway'] : [])])).trim();
@@ -129,7 +130,7 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
 
     let dc1Apis = await Promise.all([startApi('dc1'), startApi('dc1')]);
     const web = await dc1!.startService('examples/web/server.js', { HYPHAE_SERVICE: 'web', HYPHAE_TOKEN: await dc1!.tokenFor('web') });
-    log(`  dc1 web         ${/instance=(\S+)/.exec(web.ready[0])?.[1]} pid=${web.child.proc.pid}`);
+    log(`  ${'dc1 web'.padEnd(18)} ${/instance=(\S+)/.exec(web.ready[0])?.[1]} pid=${web.child.proc.pid}`);
 
     // This process is a workload of dc1 too: what it knows of api is what web knows (the same pushes).
     demo = await createMesh({ controlPlane: dc1!.controlPlane, caFile: dc1!.caFile, service: 'demo', token: await dc1!.tokenFor('demo') });

@@ -210,7 +210,7 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
 
   it("gateways: the same through dc2's mesh gateway: dc1 knows dc2's api only by the gateway's address, and dc2's api sees dc1's web", { timeout: STALL_MS + 60_000 }, async () => {
     const out = await crossCluster('gateways');
-    const gateway = /^ {2}dc2 mesh gateway (\S+) as /m.exec(out)?.[1];
+    const gateway = /^ {2}dc2 mesh gateway +(\S+) as /m.exec(out)?.[1];
     assert.ok(gateway, out);
     const view = /^dc1's view of api: (.+)$/m.exec(out)?.[1] ?? '';
     const dc2Endpoints = [...view.matchAll(/(\S+) \(dc2\)/g)].map((m) => m[1]);
