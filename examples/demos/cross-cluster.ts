@@ -128,8 +128,13 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
     log(`dc1: hyphae apply -f examples/demos/cross-cluster/2-dc1-api-failover.yaml   (failover: [{cluster: dc2}])`);
     log(`  ${(await dc1!.apply('examples/demos/cross-cluster/2-dc1-api-failover.yaml')).trim()}`);
 
-    let dc1Apis = await Promise.all([startApi('dc1'), startApi('dc1')]);
-    const web = await dc1!.startService('examples/web/server.js', { HYPHAE_SERVICE: 'web', HYPHAE_TOKEN: await dc1!.tokenFor('web') });
+    // Each start waits for a registration: side by side, a busy machine adds its delay once, not three times.
+    const [firstApi, secondApi, web] = await Promise.all([
+      startApi('dc1'),
+      startApi('dc1'),
+      dc1!.tokenFor('web').then((token) => dc1!.startService('examples/web/server.js', { HYPHAE_SERVICE: 'web', HYPHAE_TOKEN: token })),
+    ]);
+    let dc1Apis = [firstApi, secondApi];
     log(`  ${'dc1 web'.padEnd(18)} ${/instance=(\S+)/.exec(web.ready[0])?.[1]} pid=${web.child.proc.pid}`);
 
     // This process is a workload of dc1 too: what it knows of api is what web knows (the same pushes).
@@ -152,6 +157,9 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
     const phases: Phase[] = [];
     let phase: Phase = { name: '', dc1: 0, dc2: 0, failed: 0 };
     const peers = new Set<string>();
+    // Why calls failed, by cause (web's 502 names the error its call to api ended with), for the summary.
+    const causes = new Map<string, number>();
+    const why = (cause: string) => causes.set(cause, (causes.get(cause) ?? 0) + 1);
     let sent = 0;
     let streak = { cluster: '', length: 0 };
     let running = true;
@@ -163,11 +171,12 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
         let cluster: 'dc1' | 'dc2' | undefined;
         try {
           const res = await demo!.request('http://web/', { signal: AbortSignal.timeout(30_000) });
-          const body = (await res.body.json()) as Answer;
+          const body = (await res.body.json()) as Answer & { error?: string };
           cluster = res.statusCode === 200 ? clusterOf.get(body.api?.instance ?? '') : undefined;
           if (cluster === 'dc2') peers.add(String(body.api?.peer));
-        } catch {
-          cluster = undefined;
+          if (!cluster) why(`${res.statusCode} ${body.error ?? `answered by ${body.api?.instance ?? 'no api'}`}`);
+        } catch (err) {
+          why((err as { code?: string }).code ?? String(err));
         }
         if (cluster) phase[cluster]++;
         else phase.failed++;
@@ -217,6 +226,7 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
     const total = phases.reduce((n, p) => n + p.dc1 + p.dc2 + p.failed, 0);
     const failures = phases.reduce((n, p) => n + p.failed, 0);
     log(`failures: ${failures} of ${total} calls`);
+    for (const [cause, n] of causes) log(`  ${n} x ${cause}`);
     log(`dc2's api saw callers: ${[...peers].join(', ')}`);
     const [up, , down, , back] = phases as [Phase, Phase, Phase, Phase, Phase];
     const webCaller = peers.size > 0 && [...peers].every((p) => p.endsWith('/ns/default/sa/web'));
