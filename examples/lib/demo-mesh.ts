@@ -51,9 +51,10 @@ export interface DemoMesh {
 
 /**
  * `ttlSeconds`: the lease of every instance, short so that one that dies without deregistering leaves the
- * registry (and the dashboard) within seconds.
+ * registry (and the dashboard) within seconds. `args`: more `hyphae control-plane` flags (a cluster's name
+ * and CA for the multi-cluster demos).
  */
-export async function startDemoMesh({ ttlSeconds = 3 } = {}): Promise<DemoMesh> {
+export async function startDemoMesh({ ttlSeconds = 3, args = [] as string[] } = {}): Promise<DemoMesh> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-demo-'));
   const children: Child[] = [];
   const stop = async () => {
@@ -61,7 +62,7 @@ export async function startDemoMesh({ ttlSeconds = 3 } = {}): Promise<DemoMesh> 
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    const cp = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--ttl', String(ttlSeconds)]);
+    const cp = startNode(cliPath, ['control-plane', '--port', '0', '--data-dir', dataDir, '--ttl', String(ttlSeconds), ...args]);
     children.push(cp);
     const controlPlane = (await cp.waitFor(/listening (https:\/\/\S+)/))[1]!;
     // The control plane made its CA, its admin token and the trust bundle in the data directory on first start.

@@ -24,20 +24,23 @@ async function stopped(child: Child, signal: NodeJS.Signals = 'SIGTERM'): Promis
   return code;
 }
 
-/** Runs `demo.js <args>` to its end; the output is stdout and stderr, line by line. */
-async function runDemo(...args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = startNode(demoScript, args);
+/** Runs `demo.js <name>` to its end; the output is stdout and stderr, line by line. */
+async function runDemo(name: string, stallMs = STALL_MS): Promise<{ code: number | null; out: string }> {
+  const child = startNode(demoScript, [name]);
   let timer: NodeJS.Timeout | undefined;
-  const stall = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), STALL_MS)));
+  const stall = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), stallMs)));
   const result = await Promise.race([child.exited, stall]);
   clearTimeout(timer);
   if (result === 'stalled') {
     // SIGTERM: the demo stops its own children before it exits.
     await stopped(child);
-    assert.fail(`demo ${args.join(' ')} stalled for ${STALL_MS} ms:\n${child.lines.join('\n')}`);
+    assert.fail(`demo ${name} stalled for ${stallMs} ms:\n${child.lines.join('\n')}`);
   }
   return { code: result, out: child.lines.join('\n') };
 }
+
+/** Two control planes, nine processes and RSA keys made by openssl: the multi-cluster demos' own ceiling. */
+const CLUSTERS_STALL_MS = 480_000;
 
 const num = (s: string | undefined) => Number(s);
 
@@ -47,7 +50,7 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
   it('an unknown name lists the demos and exits 2', { timeout: STALL_MS + 60_000 }, async () => {
     const unknown = await runDemo('no-such-demo');
     assert.equal(unknown.code, 2, unknown.out);
-    for (const name of ['routing', 'splitting', 'subsets', 'failover', 'tracing', 'gateways']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
+    for (const name of ['routing', 'splitting', 'subsets', 'locality', 'failover', 'tracing', 'ingress', 'gateways']) assert.match(unknown.out, new RegExp(`^ {2}${name} `, 'm'));
     // A name the registry object has by inheritance is not a demo either.
     const inherited = await runDemo('constructor');
     assert.equal(inherited.code, 2, inherited.out);
@@ -55,10 +58,10 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
   });
 
   it(
-    'gateways: outside calls reach web and api by hostname through hyphae gateway, api 90/10; 404 for an unknown host; web refuses a mesh caller that is not the gateway',
+    'ingress: outside calls reach web and api by hostname through hyphae gateway, api 90/10; 404 for an unknown host; web refuses a mesh caller that is not the gateway',
     { timeout: STALL_MS + 60_000 },
     async () => {
-      const { code, out } = await runDemo('gateways');
+      const { code, out } = await runDemo('ingress');
       assert.equal(code, 0, out);
       const web = /^ {2}Host: web\.demo\.local +-> web (\d+) of (\d+) \((\d+) failed\)$/m.exec(out);
       assert.ok(web, out);
@@ -154,10 +157,10 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
     assert.match(out, /^demo ok/m);
   });
 
-  it('failover: locality keeps calls in zone-a, they move to zone-b when zone-a has no instance, and come back', { timeout: STALL_MS + 60_000 }, async () => {
-    const { code, out } = await runDemo('failover');
+  it('locality: locality keeps calls in zone-a, they move to zone-b when zone-a has no instance, and come back', { timeout: STALL_MS + 60_000 }, async () => {
+    const { code, out } = await runDemo('locality');
     assert.equal(code, 0, out);
-    assert.match(out, /multi-cluster variant waits for issue 17/);
+    assert.match(out, /npm run demo -- failover fails over to another cluster/);
     const rows = [...out.matchAll(/^ {2}(\S.*?) +zone-a +(\d+), zone-b +(\d+) of (\d+) \((\d+) failed\)/gm)].map((m) => ({
       state: m[1],
       a: num(m[2]),
@@ -175,6 +178,46 @@ describe('npm run demo -- <name>', { concurrency: 2 }, () => {
     assert.ok(off.a > 0 && off.b > 0, `locality off spreads over both zones:\n${out}`);
     for (const r of [on, one, back]) assert.equal(r.a, r.total, `${r.state}: every call in zone-a\n${out}`);
     assert.equal(none.b, none.total, `no zone-a instance: every call in zone-b\n${out}`);
+  });
+
+  /** The multi-cluster demos' table: calls per phase by the cluster whose api answered. */
+  const clusterPhases = (out: string) =>
+    [...out.matchAll(/^ {2}(both clusters up|dc1's api \w+) +(\d+) +(\d+) +(\d+)$/gm)].map((m) => ({ phase: m[1]!, dc1: num(m[2]), dc2: num(m[3]), failed: num(m[4]) }));
+
+  const crossCluster = async (name: 'failover' | 'gateways') => {
+    const { code, out } = await runDemo(name, CLUSTERS_STALL_MS);
+    assert.equal(code, 0, out);
+    const rows = clusterPhases(out);
+    assert.deepEqual(
+      rows.map((r) => r.phase),
+      ['both clusters up', "dc1's api stopping", "dc1's api down", "dc1's api restarting", "dc1's api back"],
+      out,
+    );
+    const [up, , down, , back] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    for (const r of rows) assert.equal(r.failed, 0, `${r.phase}: no call failed\n${out}`);
+    assert.ok(up.dc1 >= 150 && up.dc2 === 0, `both up: every call stays in dc1\n${out}`);
+    assert.ok(down.dc2 >= 150 && down.dc1 === 0, `dc1 without api: every call in dc2\n${out}`);
+    assert.ok(back.dc1 >= 150 && back.dc2 === 0, `dc1's api back: every call in dc1\n${out}`);
+    const total = rows.reduce((n, r) => n + r.dc1 + r.dc2, 0);
+    assert.match(out, new RegExp(`^failures: 0 of ${total} calls$`, 'm'));
+    // dc2's api saw dc1's web itself (its mTLS identity), not the demo process nor a gateway.
+    assert.match(out, /^dc2's api saw callers: spiffe:\/\/[^/]+\/ns\/default\/sa\/web$/m);
+    assert.match(out, /^demo ok/m);
+    return out;
+  };
+
+  it('failover: two peered clusters; calls stay in dc1, move to dc2 with no failure when dc1 loses its api, and come home', { timeout: CLUSTERS_STALL_MS + 60_000 }, async () => {
+    const out = await crossCluster('failover');
+    assert.doesNotMatch(out, /mesh gateway/);
+  });
+
+  it("gateways: the same through dc2's mesh gateway: dc1 knows dc2's api only by the gateway's address, and dc2's api sees dc1's web", { timeout: CLUSTERS_STALL_MS + 60_000 }, async () => {
+    const out = await crossCluster('gateways');
+    const gateway = /^ {2}dc2 mesh gateway +(\S+) as /m.exec(out)?.[1];
+    assert.ok(gateway, out);
+    const view = /^dc1's view of api: (.+)$/m.exec(out)?.[1] ?? '';
+    const dc2Endpoints = [...view.matchAll(/(\S+) \(dc2\)/g)].map((m) => m[1]);
+    assert.deepEqual(dc2Endpoints, [gateway], out);
   });
 
   it('tracing: every request is one trace across demo, web, api and db, parented hop by hop, with the retry of a 503', { timeout: STALL_MS + 60_000 }, async () => {

@@ -1,13 +1,13 @@
 /**
- * `npm run demo -- failover`: api runs two instances in zone-a and two in
+ * `npm run demo -- locality`: api runs two instances in zone-a and two in
  * zone-b; this process calls it from zone-a. With the locality settings
  * applied by `hyphae apply`, calls stay in zone-a, also when one zone-a
  * instance goes away (a deregistered instance leaves the zone, so the one left
  * is all of it, and healthy); when both go the calls move to zone-b, and when
  * zone-a comes back so does the traffic.
  *
- * This is failover between zones of one cluster. The multi-cluster variant
- * (a cluster going away) waits for issue 17's multi-cluster mesh.
+ * This is failover between zones of one cluster; `npm run demo -- failover`
+ * (examples/demos/cross-cluster.ts) fails over to another cluster.
  */
 import type { Mesh } from 'hyphae';
 import type { ExampleInstance } from '../lib/demo-mesh.js';
@@ -17,8 +17,8 @@ import { percent, tally, waitForStreak, waitUntil } from '../lib/demo-traffic.js
 const CALLS = 200;
 
 export function run(options: DemoOptions): Promise<number> {
-  return runDemo('hyphae demo failover: zone-a instances go away and come back; traffic from zone-a follows (locality failover)', options, async ({ mesh, log, client, apply }) => {
-    log('  (failover between zones of one cluster; the multi-cluster variant waits for issue 17)');
+  return runDemo('hyphae demo locality: zone-a instances go away and come back; traffic from zone-a follows (locality failover)', options, async ({ mesh, log, client, apply }) => {
+    log('  (failover between zones of one cluster; npm run demo -- failover fails over to another cluster)');
     const zoneOf = new Map<string, string>();
     const start = async (zone: string): Promise<ExampleInstance> => {
       const s = await mesh.startExampleService('api', { HYPHAE_LABELS: `zone=${zone}` });
@@ -32,7 +32,7 @@ export function run(options: DemoOptions): Promise<number> {
     const demo: Mesh = await client({ zone: 'zone-a' });
     log(`  this process    zone=zone-a`);
     log('');
-    await apply('examples/demos/failover/1-locality-off.yaml', 'locality off: calls spread over both zones');
+    await apply('examples/demos/locality/1-locality-off.yaml', 'locality off: calls spread over both zones');
     log('');
 
     const upIn = (zone: string) => demo.endpoints('api').filter((e) => zoneOf.get(e.id) === zone).length;
@@ -58,7 +58,7 @@ export function run(options: DemoOptions): Promise<number> {
     );
     const spread = await measure('locality off, 4 of 4 up', CALLS);
     log('');
-    await apply('examples/demos/failover/2-locality-on.yaml', 'locality on: stay in the caller zone while 70 % of its instances are healthy');
+    await apply('examples/demos/locality/2-locality-on.yaml', 'locality on: stay in the caller zone while 70 % of its instances are healthy');
     // Locality applies once the Service reaches this process: the first all-local streak says it has.
     await waitForStreak('calls stay in zone-a', async () => {
       const res = await demo.request('http://api/');

@@ -1,5 +1,5 @@
 /**
- * `npm run demo -- gateways`: traffic from outside the mesh enters through
+ * `npm run demo -- ingress`: traffic from outside the mesh enters through
  * `hyphae gateway` (issue 16). A Gateway and two Routes applied with `hyphae
  * apply` send `web.demo.local` to web and `api.demo.local` to api, 90/10
  * between its versions; a policy lets only the gateway's identity call web, so
@@ -19,10 +19,10 @@ const WEB_CALLS = 200;
 const API_CALLS = 1000;
 
 export function run(options: DemoOptions): Promise<number> {
-  return runDemo('hyphae demo gateways: an ingress gateway in front of the mesh, routes by hostname, mTLS inside', options, async ({ mesh, log, client, apply }) => {
+  return runDemo('hyphae demo ingress: an ingress gateway in front of the mesh, routes by hostname, mTLS inside', options, async ({ mesh, log, client, apply }) => {
     const started = await Promise.all([mesh.startExampleService('web'), mesh.startExampleService('api', { VERSION: 'v1' }), mesh.startExampleService('api', { VERSION: 'v2' })]);
     for (const s of started) log(`  ${s.service.padEnd(15)} ${s.id}`);
-    await apply('examples/demos/gateways/edge.yaml', 'Gateway edge (HTTP 8080), web.demo.local -> web, api.demo.local -> api 90/10, only edge may call web');
+    await apply('examples/demos/ingress/edge.yaml', 'Gateway edge (HTTP 8080), web.demo.local -> web, api.demo.local -> api 90/10, only edge may call web');
     // The Gateway says port 8080; this demo binds it to a free port instead (--port 8080=0), as a second replica on one host would.
     const gateway = startNode(cliPath, ['gateway', '--name', 'edge', '--port', '8080=0', '--admin', 'off'], { ...mesh.env, HYPHAE_TOKEN: await mesh.tokenFor('edge') });
     mesh.children.push(gateway);
