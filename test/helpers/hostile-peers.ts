@@ -12,6 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 
 let hello: Promise<Buffer> | undefined;
+const noop = () => {};
 
 /** A real ClientHello (Node's), captured once from a throwaway listener. */
 export function clientHello(): Promise<Buffer> {
@@ -63,6 +64,9 @@ export async function hostilePeer(port: number, kind: PeerKind, byteIntervalMs =
     socket.on('close', mark);
     socket.on('error', mark);
   });
+  // Read whatever the server says: an answer left unread (Node's 408 racing a listener's own deadline) keeps
+  // 'end' from being emitted, and with allowHalfOpen 'close' too, so a peer the server did cut looked held.
+  socket.on('data', noop);
   socket.on('connect', () => {
     if (kind === 'half-close') socket.end();
     if (kind === 'partial-hello' || kind === 'partial-hello-half-close') socket.write(bytes.subarray(0, 20));
