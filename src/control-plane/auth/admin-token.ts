@@ -9,6 +9,7 @@ import { ErrorCode, MeshError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { checkPrivate } from '../../core/private-file.js';
 import { digest, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, newSecret, readableWarning, sameDigest } from './secret.js';
+import { readIfExists } from '../../core/optional-file.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 const ADMIN_PREFIX = 'hyphae-admin.';
@@ -103,10 +104,7 @@ export async function loadSharedAdminToken(dataDir: string, file: string | undef
 
 /** The admin token in the data directory, if there is one (the directory's permissions are checked at start). */
 async function readOwn(file: string): Promise<string | undefined> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
+  const text = await readIfExists(file);
   if (text === undefined || text.trim() === '') return undefined;
   const token = text.trim();
   checkAdminToken(token, file, `remove it to have a new one made at the next start, or write a longer one (openssl rand -hex 32 > ${file})`);

@@ -5,13 +5,13 @@
  * through one replica is seen by every other one. Reads are synchronous, from
  * memory: every authenticated API call looks a token up.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Listeners, type Disposer } from '../../core/events.js';
 import { nameSchema } from '../../config/names.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
+import { readIfExists } from '../../core/optional-file.js';
 
 export interface StoredJoinToken {
   id: string;
@@ -89,13 +89,8 @@ export class FileTokenStore implements TokenStore {
   }
 
   async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+    const text = await readIfExists(this.file);
+    if (text === undefined) return;
     let tokens: StoredToken[];
     try {
       tokens = fileSchema.parse(JSON.parse(text)).tokens;

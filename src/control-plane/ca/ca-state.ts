@@ -4,13 +4,13 @@
  * keeps it in etcd, its private keys encrypted, shared by every replica
  * (../etcd/etcd-ca-state.ts).
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import type { Disposer } from '../../core/events.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import type { AuthorityRecord } from './authority.js';
+import { readIfExists } from '../../core/optional-file.js';
 
 export interface CaState {
   trustDomain: string;
@@ -81,13 +81,8 @@ export class FileCaStateStore implements CaStateStore {
   }
 
   async load(): Promise<CaState | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.location, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const text = await readIfExists(this.location);
+    if (text === undefined) return undefined;
     let parsed: z.output<typeof fileSchema>;
     try {
       parsed = fileSchema.parse(JSON.parse(text));

@@ -12,10 +12,11 @@
  * start.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { Authority, type AuthorityRecord } from './authority.js';
+import { fileExists } from '../../core/optional-file.js';
 
 export interface LostCaCheck {
   /** Where the CA state should be. */
@@ -32,7 +33,7 @@ export interface LostCaCheck {
 
 /** Resolves when a new CA may be made; rejects (INVALID_CONFIG) naming the missing file and the recovery steps. */
 export async function refuseLostCa(check: LostCaCheck): Promise<void> {
-  const found = (await Promise.all(check.trail.map(async (f) => ((await exists(f)) ? f : undefined)))).filter((f): f is string => f !== undefined);
+  const found = (await Promise.all(check.trail.map(async (f) => ((await fileExists(f)) ? f : undefined)))).filter((f): f is string => f !== undefined);
   if (found.length === 0) return;
   if (check.newCa) {
     check.log(`WARNING --new-ca: ${check.stateFile} is missing and a new root CA is made; workloads, CLIs and copies of ${check.bundleFile} trust the old one until they are given the new bundle`);
@@ -50,16 +51,6 @@ export async function refuseLostCa(check: LostCaCheck): Promise<void> {
       `every workload, CLI and copy of ${check.bundleFile} then trusts the old root only, so each needs the new bundle (and workloads new certificates) before it can connect again.`,
     { details: { file: check.stateFile, found } },
   );
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
 }
 
 async function bundleHolds(bundleFile: string, rootPem: string): Promise<boolean> {

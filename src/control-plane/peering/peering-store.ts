@@ -7,13 +7,13 @@
  * One file per control plane, not the shared store: with etcd replicas each replica holds its own
  * (docs/usage.md, "Peering" says so); peerings are few and made by hand.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { clusterNameSchema, nameSchema } from '../../config/names.js';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { ErrorCode, MeshError } from '../../core/errors.js';
 import { peerAddressSchema } from './token.js';
+import { readIfExists } from '../../core/optional-file.js';
 
 const acceptedSchema = z.strictObject({
   /** The peer cluster (dc1), as named when the token was made. */
@@ -56,13 +56,8 @@ export class PeeringStore {
   }
 
   async load(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+    const text = await readIfExists(this.file);
+    if (text === undefined) return;
     try {
       const parsed = fileSchema.parse(JSON.parse(text));
       this.#accepted = new Map(parsed.accepted.map((p) => [p.peer, p]));

@@ -3,7 +3,7 @@
  * rewritten atomically on each change. Simple and durable for one node and
  * the hundreds of resources a mesh has; several replicas need the etcd store.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, MeshError } from '../../core/errors.js';
@@ -15,6 +15,7 @@ import { canonicalJson } from './canonical-json.js';
 import { revisionConflict } from './conflict.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { idOf, keyOf, type ApplyResult, type ResourceId, type Store, type StoreChange, type WriteOptions } from './store.js';
+import { readIfExists } from '../../core/optional-file.js';
 
 export const STORE_FILE = 'resources.json';
 const FORMAT = 1;
@@ -51,10 +52,7 @@ export class FileStore implements Store {
     this.#lock = await lockDir(this.dir);
     try {
       await removeStaleTemps(this.file);
-      const text = await readFile(this.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return undefined;
-        throw err;
-      });
+      const text = await readIfExists(this.file);
       if (text !== undefined) this.#parse(text);
     } catch (err) {
       await this.#lock.release();
