@@ -3,6 +3,7 @@
  * (instances) from ./backend.ts (file + memory, or etcd), watch hub (pushes
  * both to watchers) and the HTTP API in front of them.
  */
+import type { Instance } from '../config/instance.js';
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -96,7 +97,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     store,
     registry,
     log,
-    ...(hold ? { held: (service: string, view: { instances: readonly unknown[] }) => hold.held(service, view) } : {}),
+    ...(hold ? { held: (service: string, view: { instances: readonly Instance[] }) => hold.held(service, view) } : {}),
     importsChanged: (services) => {
       for (const service of services) {
         versions.bump(service);

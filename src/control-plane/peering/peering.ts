@@ -9,7 +9,9 @@
  *
  * Dialling side (dc1): `peer()` stores the token's peering and starts a PeerLink; each `exports` event
  * replaces that peer's imports (./imports.ts), which the snapshot builder merges into the services this
- * cluster's watchers follow, tagged with the peer's cluster name.
+ * cluster's watchers follow, tagged with the peer's cluster name. The last update of each peer is kept on
+ * disk (./import-cache.ts) and applied again at start, so a restart while a peer is unreachable keeps
+ * serving what it exported.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -21,6 +23,7 @@ import type { EventLog } from '../log.js';
 import type { Registry } from '../registry/registry.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { exportSnapshot, peerRef, type ExportSnapshot, type Held } from './exports.js';
+import { ImportCache } from './import-cache.js';
 import { Imports } from './imports.js';
 import { MAX_PEERINGS } from './limits.js';
 import { linkIdentityProblem } from './link-auth.js';
@@ -89,21 +92,38 @@ export class Peering {
   readonly imports = new Imports();
   #opts: PeeringOptions;
   #store: PeeringStore;
+  #cache: ImportCache;
   #links = new Map<string, PeerLink>();
   #syncedAt = new Map<string, number>();
   #streams = new Map<string, number>();
   #hub: PeerStreams | undefined;
   #closed = false;
 
-  private constructor(opts: PeeringOptions, store: PeeringStore) {
+  private constructor(opts: PeeringOptions, store: PeeringStore, cache: ImportCache) {
     this.#opts = opts;
     this.#store = store;
+    this.#cache = cache;
   }
 
   static async open(opts: PeeringOptions): Promise<Peering> {
     const store = new PeeringStore(opts.dataDir);
     await store.load();
-    return new Peering(opts, store);
+    const peering = new Peering(opts, store, new ImportCache(opts.dataDir, (m) => opts.log(`warn ${m}`)));
+    for (const p of store.listDialed()) await peering.#restore(p.peer);
+    return peering;
+  }
+
+  /** Apply what `peer` last sent before this start, checked as a live update; its age counts from then. */
+  async #restore(peer: string): Promise<void> {
+    const kept = await this.#cache.load(peer);
+    if (kept === undefined) return;
+    try {
+      const services = this.imports.apply(peer, kept.exports);
+      this.#syncedAt.set(peer, kept.syncedAt);
+      this.#opts.log(`imports of ${peer} restored from ${this.#cache.dir}: ${services.length} services, from ${new Date(kept.syncedAt).toISOString()}`);
+    } catch (err) {
+      this.#opts.log(`warn imports of ${peer} on disk not used: ${(err as Error).message}`);
+    }
   }
 
   /** Start the links of stored peerings; `hub` carries the streams of the peers that import from us. */
@@ -224,7 +244,10 @@ export class Peering {
         if (event.event !== 'exports') return;
         try {
           const changed = this.imports.apply(peer, parseJson(peer, event.data));
-          this.#syncedAt.set(peer, Date.now());
+          const now = Date.now();
+          this.#syncedAt.set(peer, now);
+          // Every update is kept, changed or not: the age a restart shows counts from the last one.
+          void this.#cache.save(peer, event.data, now);
           if (changed.length > 0) this.#opts.importsChanged(changed);
         } catch (err) {
           this.#opts.log(`error ${(err as Error).message}`);
@@ -251,6 +274,7 @@ export class Peering {
       this.#links.delete(peer);
       this.#syncedAt.delete(peer);
       const changed = this.imports.drop(peer);
+      await this.#cache.save(peer, null);
       if (changed.length > 0) this.#opts.importsChanged(changed);
       this.#opts.log(`peering with ${peer} deleted: ${changed.length} imported services forgotten`);
     }
@@ -300,6 +324,7 @@ export class Peering {
     this.#closed = true;
     await Promise.all([...this.#links.values()].map((l) => l.close()));
     this.#links.clear();
+    await this.#cache.flushed();
   }
 }
 

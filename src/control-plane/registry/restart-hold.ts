@@ -67,9 +67,12 @@ export class RestartHold {
   }
 
   /** Is this snapshot one to keep from watchers for now? */
-  held(service: string, snapshot: { instances: readonly unknown[] }): boolean {
+  held(service: string, snapshot: { instances: readonly { cluster?: string }[] }): boolean {
     if (this.#pending.size === 0 || !this.#pending.has(service)) return false;
-    if (snapshot.instances.length > 0) {
+    // Only this cluster's own instances end the wait: instances imported from a peer (kept on disk, or
+    // arriving as the link comes back) alone would move every caller's traffic to the other cluster
+    // until the local instances had registered again.
+    if (snapshot.instances.some((i) => i.cluster === undefined)) {
       this.#pending.delete(service);
       return false;
     }

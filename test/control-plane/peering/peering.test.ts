@@ -26,7 +26,9 @@ interface Row {
   state: string;
   ageSeconds?: number;
   lastError?: string;
+  lastSyncAt?: string;
   importedServices?: string[];
+  importedInstances?: number;
   streams?: number;
 }
 
@@ -223,5 +225,39 @@ it("gateway model: dc1 is given dc2's mesh gateway for every exported service; t
   dc1Watch = await watch(dc1.url, ['api']);
   const api = await dc1Watch.waitForService('api', (s) => viaGateway(s).join() === '127.0.0.1:8443', 30_000);
   assert.equal(api.instances[0]!.cluster, 'dc2');
-  assert.equal((await peers(dc1))[0]!.state, 'connected');
+  // The imports may come from dc1's copy on disk before the link is back: the link itself must come back.
+  await waitUntil(async () => (await peers(dc1))[0]!.state === 'connected', 30_000);
+});
+
+it("dc1 restarted while dc2 is down serves dc2's last exports from disk, with their age; a copy that fails the checks is not used", async () => {
+  const kept = path.join(dirs.dc1, 'peer-imports', 'dc2.json');
+  const [before] = await peers(dc1);
+  assert.ok(before!.lastSyncAt, 'dc1 has had an update from dc2');
+  // The copy is written after the update is applied: wait until it holds that update.
+  await waitUntil(async () => (JSON.parse(await readFile(kept, 'utf8').catch(() => '{}')) as { syncedAt?: number }).syncedAt === Date.parse(before!.lastSyncAt!), 10_000);
+  await dc2.stop('SIGKILL');
+  await dc1Watch.close();
+  await dc1.stop();
+  dc1 = await startCluster('dc1');
+  await dc1.child.waitFor(/imports of dc2 restored from .*: 2 services/, 10_000);
+  dc1Watch = await watch(dc1.url, ['api']);
+  const api = await dc1Watch.waitForService('api', (s) => fromDc2(s).length > 0, 10_000);
+  assert.deepEqual(
+    fromDc2(api).map((i) => `${i.address}:${i.port}`),
+    ['127.0.0.1:8443'],
+  );
+  const [row] = await peers(dc1);
+  assert.notEqual(row!.state, 'connected');
+  assert.equal(row!.lastSyncAt, before!.lastSyncAt, 'the age counts from the update dc2 last sent, not from this start');
+  assert.equal(row!.importedInstances, 2);
+
+  // A copy edited to claim another cluster's name is refused as a live update from dc2 would be.
+  await dc1Watch.close();
+  await dc1.stop();
+  await writeFile(kept, JSON.stringify({ syncedAt: Date.now(), exports: { cluster: 'dc3', services: [] } }));
+  dc1 = await startCluster('dc1');
+  await dc1.child.waitFor(/imports of dc2 on disk not used: .*comes from cluster "dc3"/, 10_000);
+  const [refused] = await peers(dc1);
+  assert.equal(refused!.importedInstances, 0);
+  assert.equal(refused!.lastSyncAt, undefined);
 });
