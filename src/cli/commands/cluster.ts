@@ -5,6 +5,7 @@ import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { stringFlag } from '../flags.js';
 import { outputFlags, outputFormat, outputUsage, printData, table } from '../output.js';
 import { fail } from './token.js';
+import type { PeeringRow } from '../peerings.js';
 
 const usage = `Usage: hyphae cluster peering-token --peer <cluster> [--address <url>]... [--gateway [<ns>/]<service>]
        hyphae cluster peer (--peering-token <token> | --token-from <file>)
@@ -30,19 +31,6 @@ ${apiFlagsUsage}
 
 Exit status: 0 done, 1 refused or failed, 2 bad usage.
 `;
-
-interface PeeringRow {
-  peer: string;
-  direction: string;
-  state: string;
-  lastSyncAt?: string;
-  ageSeconds?: number;
-  lastError?: string;
-  importedServices?: string[];
-  importedInstances?: number;
-  gateway?: string;
-  streams?: number;
-}
 
 export const clusterCommand: Command = {
   name: 'cluster',

@@ -3,17 +3,19 @@ import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } 
 import { type Command, parseCommandArgs } from '../command.js';
 import { intFlag } from '../flags.js';
 import { outputFlags, outputFormat, outputUsage, printData } from '../output.js';
+import { peeringsLine, peeringWarnings, type PeeringRow } from '../peerings.js';
 import { commonFlagsUsage, fetchSummary, ms, pct, rps, short, statsTable } from '../stats-format.js';
 
 const usage = `Usage: hyphae status [options]
 
 Show the control plane, the services with their instances and live inbound
-figures, and warnings: certificates close to expiry, configuration a
-process refused, instances that stopped reporting, failing edges.
+figures, peerings with other clusters (with an admin token), and warnings:
+certificates close to expiry, configuration a process refused, instances
+that stopped reporting, failing edges, a peer cluster's link that is down.
 
 Options:
 ${commonFlagsUsage}
-${outputUsage('{controlPlane (with its cluster), windowSeconds, services, edges, warnings}', 'requests, errors and p50 per service', true)}
+${outputUsage('{controlPlane (with its cluster), peerings (null without an admin token), windowSeconds, services, edges, warnings}', 'requests, errors and p50 per service', true)}
   -h, --help             show this help
 
 ${apiFlagsUsage}
@@ -53,13 +55,18 @@ export const statusCommand: Command = {
       const h = health.body as Health;
       const cluster = h.cluster ?? health.cluster;
       const s = await fetchSummary(client, windowSeconds);
+      // Peerings are an admin's to read: with a viewer token (or a control plane that predates them) they are left out.
+      const peerings = await client.call<{ peerings: PeeringRow[] }>('GET', '/v1/peerings');
+      const rows = peerings.status === 200 ? (peerings.body as { peerings: PeeringRow[] }).peerings : undefined;
+      const warnings = [...s.warnings, ...(rows ? peeringWarnings(rows) : []).map((message) => ({ kind: 'peering', message }))];
       if (format === 'json' || format === 'yaml') {
         const out = {
           controlPlane: { url: client.conn.url, status: h.status, cluster: cluster ?? null, revision: h.revision, services: h.services, instances: h.instances, reporters: s.controlPlane.reporters },
+          peerings: rows ?? null,
           windowSeconds: s.windowSeconds,
           services: s.services,
           edges: s.edges,
-          warnings: s.warnings,
+          warnings,
         };
         printData(format, out);
         return 0;
@@ -69,6 +76,7 @@ export const statusCommand: Command = {
         `Control plane  ${client.conn.url}  ${h.status}  revision ${h.revision}`,
         // Every instance it lists runs in it (an imported one says its own cluster in get instances).
         `Cluster        ${cluster ?? 'unknown (the control plane predates clusters)'}`,
+        ...(rows ? [`Peerings       ${peeringsLine(rows)}`] : []),
         `Services       ${h.services} (${h.instances} instances, ${s.controlPlane.reporters} processes reporting stats)`,
         '',
       ];
@@ -89,10 +97,10 @@ export const statusCommand: Command = {
             ),
       );
       lines.push('');
-      if (s.warnings.length === 0) lines.push('No warnings.');
+      if (warnings.length === 0) lines.push('No warnings.');
       else {
-        lines.push(`Warnings (${s.warnings.length}):`);
-        for (const w of s.warnings) lines.push(`  ! [${w.kind}] ${w.message}`);
+        lines.push(`Warnings (${warnings.length}):`);
+        for (const w of warnings) lines.push(`  ! [${w.kind}] ${w.message}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
       return 0;

@@ -180,6 +180,10 @@ it('dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 bac
   const age = down!.ageSeconds!;
   await waitUntil(async () => (await peers(dc1))[0]!.ageSeconds! >= age + 1, 20_000);
   assert.equal(fromDc2(dc1Watch.latest('api')!).length, 3, 'the imported instances stay');
+  const status = await runCli(['status', ...dc1.cliFlags]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /^Peerings +dc2 \(importing, (connecting|disconnected), 2 services, 4 instances, last update [\d.]+s ago\)$/m);
+  assert.match(status.stdout, /! \[peering\] the link to dc2 is (connecting|disconnected) \(imports [\d.]+s old, kept as they were\)/);
 
   dc2 = await startCluster('dc2', port);
   // dc2's registry is in memory: its workloads register again; the new one proves the link is back.
@@ -190,6 +194,14 @@ it('dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 bac
     [7009],
   );
   assert.equal((await peers(dc1))[0]!.state, 'connected');
+  const again = await runCli(['status', '-o', 'json', ...dc1.cliFlags]);
+  assert.equal(again.code, 0, again.stderr);
+  const out = JSON.parse(again.stdout) as { peerings: Row[]; warnings: { kind: string }[] };
+  assert.deepEqual(
+    out.peerings.map((r) => [r.peer, r.direction, r.state]),
+    [['dc2', 'importing', 'connected']],
+  );
+  assert.equal(out.warnings.filter((w) => w.kind === 'peering').length, 0);
 });
 
 it('deleting the peering on dc2 cuts the link and refuses it from then on; dc1 keeps what it knew', async () => {
