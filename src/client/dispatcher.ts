@@ -134,9 +134,11 @@ function toCallError(call: MeshCall, err: unknown): Error {
   if (call.abortReason && (err === call.abortReason || !(err instanceof MeshError))) return call.abortReason;
   if (err instanceof MeshError) return err;
   const ep = call.endpoint;
-  const where = `${call.destination.name} endpoint ${ep?.id ?? '?'}`;
+  // The endpoint's service: the backend a route rule chose, not the destination (a gateway's carrier).
+  const service = call.logical.goesTo(call.destination).name;
+  const where = `${service} endpoint ${ep?.id ?? '?'}`;
   const msg = err instanceof Error ? err.message : String(err);
-  const details = { service: call.destination.name, endpoint: ep?.id };
+  const details = { service, endpoint: ep?.id };
   switch (errorVerdict(err).failure) {
     case 'connect':
       return new MeshError(ErrorCode.CONNECT_FAILED, `could not connect to ${where}: ${msg}`, { cause: err, retryable: true, details });

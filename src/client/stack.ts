@@ -125,11 +125,13 @@ function retryEvents(dest: StackTarget, events: ClientEventSink): (e: RetryEvent
   return (e) => {
     if (!events.has('retry')) return;
     const call = e.call;
+    // The service the call was retried on (the backend the rule chose), whose budget it spends.
+    const to = call.logical.goesTo(dest);
     events.emit(
       'retry',
       {
-        destination: dest.name,
-        namespace: dest.namespace,
+        destination: to.name,
+        namespace: to.namespace,
         route: call.logical.route,
         condition: e.condition,
         decision: e.decision,

@@ -14,7 +14,7 @@
 export type RetryDecision = 'retry' | 'attempts-exhausted' | 'not-idempotent' | 'body-not-replayable' | 'deadline' | 'budget-exhausted';
 
 export interface RetryHookEvent {
-  /** The destination called (the logical one: the service in the URL). */
+  /** The service retried: the backend a route rule chose (whose retry budget the retry spends), else the service in the URL. */
   destination: string;
   namespace: string;
   /** The route rule that matched, if any. */

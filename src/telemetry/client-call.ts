@@ -70,6 +70,21 @@ export interface ClientTarget {
   readonly edge: EdgeCounter;
   /** A host that is not a mesh service: its origin (`https://pay.example.com:8443`) names url.full, and no hyphae.destination.* is set. */
   readonly external?: string | undefined;
+  /**
+   * The destination only carries the call (an ingress gateway's: its Gateway's routes decide where it goes):
+   * nobody asked for it, so nothing names it nor counts it as in flight; the backend the rule chose is
+   * named from `routed()` on, url.full included.
+   */
+  readonly carrier?: boolean | undefined;
+}
+
+/**
+ * A route rule's backend as telemetry sees it (client/logical/routing/backend.ts): the service it sends to,
+ * and that service's target, which telemetry fills on the backend's first call (once per compiled backend).
+ */
+export interface RoutedBackend {
+  readonly destination: { readonly name: string; readonly namespace: string };
+  sentTo: ClientTarget | undefined;
 }
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
@@ -85,7 +100,14 @@ export class ClientCallTelemetry {
   /** true: an undici instrumentation makes the per-request CLIENT spans (ours is INTERNAL) and writes the headers. */
   readonly delegated: boolean;
   #t: MeshTelemetry;
+  /** The destination called: its edge stats count the call (per rule of the parent). */
   #target: ClientTarget;
+  /**
+   * Where the call goes: the backend service the route rule chose, else the destination called; undefined
+   * for a carried call no rule has sent anywhere yet. Names server.address and hyphae.destination.* and
+   * holds the call in flight (the active-requests gauge).
+   */
+  #sentTo: ClientTarget | undefined;
   #call: CallFacts | undefined;
   #method: string | undefined;
   #path: string;
@@ -119,7 +141,10 @@ export class ClientCallTelemetry {
     this.#call = call;
     this.#traceId = traceparent;
     this.#start = performance.now();
-    target.edge.inflight++;
+    if (target.carrier !== true) {
+      this.#sentTo = target;
+      target.edge.inflight++;
+    }
     this.#parent = parent;
     if (parent === undefined) {
       this.#span = NO_SPAN;
@@ -152,18 +177,18 @@ export class ClientCallTelemetry {
     const m = sc.normalizeMethod(method);
     // At creation only what semconv wants for sampling decisions; the rest only if the span records.
     // url.full without the query string, as in the access log: query values may be secrets.
-    const attributes: Attributes = {
-      [sc.ATTR_HTTP_REQUEST_METHOD]: m,
-      [sc.ATTR_SERVER_ADDRESS]: target.destination,
-      [sc.ATTR_SERVER_PORT]: this.#port(),
-      [sc.ATTR_URL_FULL]: target.external !== undefined ? `${target.external}${pathOnly(path)}` : `http://${target.destination}${pathOnly(path)}`,
-    };
+    // A carried call has no server yet: its rule names one (routed()), so a sampler sees no carrier's name.
+    const attributes: Attributes = { [sc.ATTR_HTTP_REQUEST_METHOD]: m, [sc.ATTR_SERVER_PORT]: this.#port() };
+    if (target.carrier !== true) {
+      attributes[sc.ATTR_SERVER_ADDRESS] = target.destination;
+      attributes[sc.ATTR_URL_FULL] = target.external !== undefined ? `${target.external}${pathOnly(path)}` : `http://${target.destination}${pathOnly(path)}`;
+    }
     if (m === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method!;
     const name = m === '_OTHER' ? 'HTTP' : m;
     const options = { kind: this.delegated ? SpanKind.INTERNAL : SpanKind.CLIENT, attributes };
     const span = ids !== undefined ? roots!.start(t.tracer, name, options, parent, ids) : t.tracer.startSpan(name, options, parent);
     if (span.isRecording()) {
-      if (target.external === undefined) {
+      if (target.external === undefined && target.carrier !== true) {
         span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, target.destination);
         span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, target.namespace);
       }
@@ -209,6 +234,28 @@ export class ClientCallTelemetry {
     if (!this.recording) return;
     if (route) this.span.setAttribute(sc.ATTR_HYPHAE_ROUTE, route);
     if (subset) this.span.setAttribute(sc.ATTR_HYPHAE_SUBSET, subset);
+  }
+
+  /**
+   * The route rule chose `backend`: the call goes to that service, whichever destination it was made to
+   * (a Service's split to another service, or a gateway's carrier). It is named as where the call went
+   * (server.address, hyphae.destination.*: the host the request is sent to) and is in flight there; url.full
+   * keeps the URL the application asked for (semconv: a logical span's url.full is the one originally
+   * requested), except for a carried call, which nobody asked for by that URL.
+   */
+  routed(backend: RoutedBackend): void {
+    const to = (backend.sentTo ??= this.#t.clientTarget(backend.destination.namespace, backend.destination.name));
+    const from = this.#sentTo;
+    if (to === from || this.#done) return;
+    if (from !== undefined) from.edge.inflight--;
+    to.edge.inflight++;
+    this.#sentTo = to;
+    if (!this.recording) return;
+    const span = this.span;
+    span.setAttribute(sc.ATTR_SERVER_ADDRESS, to.destination);
+    span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_SERVICE, to.destination);
+    span.setAttribute(sc.ATTR_HYPHAE_DESTINATION_NAMESPACE, to.namespace);
+    if (this.#target.carrier === true) span.setAttribute(sc.ATTR_URL_FULL, `http://${to.destination}${pathOnly(this.#path)}`);
   }
 
   /** `cluster`: the endpoint's, when it is an imported instance (EndpointInfo.cluster). */
@@ -275,7 +322,7 @@ export class ClientCallTelemetry {
   abandon(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#target.edge.inflight--;
+    if (this.#sentTo !== undefined) this.#sentTo.edge.inflight--;
     if (this.recording) this.span.end();
   }
 
@@ -297,7 +344,8 @@ export class ClientCallTelemetry {
     const failed = isFailure(status, err);
     const t = this.#t;
     const target = this.#target;
-    target.edge.inflight--;
+    const sentTo = this.#sentTo;
+    if (sentTo !== undefined) sentTo.edge.inflight--;
     target.edge.record(ms, failed, this.#call?.logical.routeStats);
     // No span that records, no metrics and no access log: the edge stats above were all there was to do.
     if (t.accessLog === undefined && !this.recording && t.instruments.noop) return;
@@ -337,17 +385,18 @@ export class ClientCallTelemetry {
     if (!instruments.noop) {
       // Few attributes: the SDK hashes them on every record. This service is the resource's service.name,
       // and the destination's namespace is named only when it is not ours.
+      // A carried call that no rule sent anywhere (HYPHAE_ERR_NO_ROUTE) names no server.
       const attrs: Attributes = {
         [sc.ATTR_HTTP_REQUEST_METHOD]: sc.normalizeMethod(this.#method),
-        [sc.ATTR_SERVER_ADDRESS]: target.destination,
         [sc.ATTR_SERVER_PORT]: this.#port(),
         [sc.ATTR_HYPHAE_OUTCOME]: failed ? 'failure' : 'success',
       };
+      if (sentTo !== undefined) attrs[sc.ATTR_SERVER_ADDRESS] = sentTo.destination;
       if (status > 0) attrs[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (errType !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errType;
       if (this.#route) attrs[sc.ATTR_HYPHAE_ROUTE] = this.#route;
       if (this.#subset) attrs[sc.ATTR_HYPHAE_SUBSET] = this.#subset;
-      if (target.namespace !== t.namespace) attrs[sc.ATTR_HYPHAE_DESTINATION_NAMESPACE] = target.namespace;
+      if (sentTo !== undefined && sentTo.namespace !== t.namespace) attrs[sc.ATTR_HYPHAE_DESTINATION_NAMESPACE] = sentTo.namespace;
       if (destCluster !== undefined) attrs[sc.ATTR_HYPHAE_DESTINATION_CLUSTER] = destCluster;
       instruments.clientDuration.record(ms / 1000, attrs);
     }
@@ -359,7 +408,7 @@ export class ClientCallTelemetry {
         time: new Date(performance.timeOrigin + this.#start).toISOString(),
         side: 'client',
         service: t.service,
-        peer: target.destination,
+        peer: sentTo?.destination,
         method: this.#method ?? 'GET',
         path: pathOnly(this.#path),
         route: this.#route,

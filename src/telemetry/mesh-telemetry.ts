@@ -12,6 +12,7 @@ import { registeredMeterProvider, sdkActive } from './context.js';
 import { RootSampling } from './root-sampling.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
+import type { ClientTarget } from './client-call.js';
 import { Instruments } from './instruments.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './scope.js';
 import * as sc from './semconv.js';
@@ -91,6 +92,8 @@ export class MeshTelemetry {
   #samplerOf: unknown = undefined;
   #dropsUnsampled = false;
   #roots: RootSampling | undefined = undefined;
+  /** One target per mesh service called or routed to: its identity tells a call routed to its own destination. */
+  #targets = new Map<string, ClientTarget>();
 
   constructor(options: TelemetryOptions = {}) {
     this.service = options.service;
@@ -194,6 +197,17 @@ export class MeshTelemetry {
   /** True when an undici instrumentation makes the per-request CLIENT spans and writes the headers. */
   undiciInstrumented(): boolean {
     return this.#undici === 'auto' ? undiciCreate.hasSubscribers : this.#undici;
+  }
+
+  /**
+   * The target of calls to mesh service `name`: what names it and counts its calls. Made once per service
+   * (a destination's stack, a route backend's first call) and shared, never per request.
+   */
+  clientTarget(namespace: string, name: string): ClientTarget {
+    const key = `${namespace}/${name}`;
+    let target = this.#targets.get(key);
+    if (target === undefined) this.#targets.set(key, (target = { destination: name, namespace, edge: this.traffic.edge(namespace, name) }));
+    return target;
   }
 
   // ---- what other layers report ----

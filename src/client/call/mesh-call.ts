@@ -222,19 +222,22 @@ export class MeshCall implements DeadlineTarget {
 
   /** The call's timer says its deadline passed: the whole call stops with HYPHAE_ERR_DEADLINE_EXCEEDED. */
   onCallDeadline(): void {
+    // Named after where the call went (the backend a route rule chose), not the destination it was made to.
+    const service = this.logical.goesTo(this.destination).name;
     this.abort(
-      new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${this.destination.name} exceeded its deadline`, {
-        details: { service: this.destination.name, endpoint: this.endpoint?.id, attempt: this.logical.attempt },
+      new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${service} exceeded its deadline`, {
+        details: { service, endpoint: this.endpoint?.id, attempt: this.logical.attempt },
       }),
     );
   }
 
   /** The call's timer says the try under way took too long: stop it (retryable); the call goes on. */
   onTryDeadline(): void {
+    const service = this.logical.goesTo(this.destination).name;
     this.abortAttempt(
-      new MeshError(ErrorCode.TRY_TIMEOUT, `attempt ${this.logical.attempt + 1} to ${this.destination.name} exceeded its per-try timeout`, {
+      new MeshError(ErrorCode.TRY_TIMEOUT, `attempt ${this.logical.attempt + 1} to ${service} exceeded its per-try timeout`, {
         retryable: true,
-        details: { service: this.destination.name, endpoint: this.endpoint?.id, attempt: this.logical.attempt, perTryMs: this.timer?.perTryMs },
+        details: { service, endpoint: this.endpoint?.id, attempt: this.logical.attempt, perTryMs: this.timer?.perTryMs },
       }),
     );
   }

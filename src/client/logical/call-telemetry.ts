@@ -14,6 +14,7 @@ import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../endpoint/attempt.js';
 import type { MeshCall } from '../call/mesh-call.js';
 import { getHeader } from '../call/headers.js';
+import { PARENT_ROUTES, type ParentRoutedOptions } from './routing/route-layer.js';
 
 export interface CallTelemetryTarget {
   name: string;
@@ -30,9 +31,12 @@ export interface CallTelemetryTarget {
 export function callTelemetry(t: MeshTelemetry, dest: CallTelemetryTarget): Filter<MeshCall, Attempt> {
   return (next) => {
     // Resolved once per destination stack: recording is then a few increments.
-    const target: ClientTarget = { destination: dest.name, namespace: dest.namespace, edge: t.traffic.edge(dest.namespace, dest.name) };
+    const called = t.clientTarget(dest.namespace, dest.name);
+    // A gateway's call only travels through this destination (its Gateway's routes decide where it goes).
+    const carried: ClientTarget = { ...called, carrier: true };
     return (call) => {
       const opts = call.opts;
+      const target = (opts as ParentRoutedOptions)[PARENT_ROUTES] === undefined ? called : carried;
       if (!t.tracing()) {
         // No SDK: no span to make; pass the incoming request's trace context on as it came.
         const passthrough = incomingPassthrough();

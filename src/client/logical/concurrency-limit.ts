@@ -57,7 +57,7 @@ function wait(
     if (!limiter.enqueue(waiter)) {
       onLimited?.(call, limiter);
       // The service whose limit it is: the backend the route chose (a split's other service, a gateway's backend).
-      const service = (call.logical.backend?.destination ?? call.destination).name;
+      const service = call.logical.goesTo(call.destination).name;
       reject(
         new MeshError(ErrorCode.CONCURRENCY_LIMIT, `too many calls to ${service}: ${limiter.maxConcurrent} in flight and ${limiter.maxPending} waiting`, {
           rejected: true,

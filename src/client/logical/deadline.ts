@@ -58,9 +58,9 @@ export function deadline(options: DeadlineFilterOptions = {}): Filter<MeshCall, 
     if (ctx !== undefined && ctx.deadline < at) at = ctx.deadline;
     if (at <= now) {
       return Promise.reject(
-        new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${call.destination.name}: no time left before sending`, {
+        new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${serviceOf(call)}: no time left before sending`, {
           rejected: true,
-          details: { service: call.destination.name, inbound: ctx !== undefined && ctx.deadline === at },
+          details: { service: serviceOf(call), inbound: ctx !== undefined && ctx.deadline === at },
         }),
       );
     }
@@ -82,16 +82,16 @@ function track(ctx: RequestContext, call: MeshCall): void {
 /** The inbound request was cancelled before this call started: say so with the matching code. */
 function fromInbound(call: MeshCall, reason: Error): MeshError {
   if (reason instanceof MeshError && reason.code === ErrorCode.DEADLINE_EXCEEDED) {
-    return new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${call.destination.name}: the inbound request's deadline has passed`, {
+    return new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${serviceOf(call)}: the inbound request's deadline has passed`, {
       rejected: true,
       cause: reason,
-      details: { service: call.destination.name, inbound: true },
+      details: { service: serviceOf(call), inbound: true },
     });
   }
-  return new MeshError(ErrorCode.CANCELLED, `call to ${call.destination.name}: the inbound request was cancelled by its caller`, {
+  return new MeshError(ErrorCode.CANCELLED, `call to ${serviceOf(call)}: the inbound request was cancelled by its caller`, {
     rejected: true,
     cause: reason,
-    details: { service: call.destination.name },
+    details: { service: serviceOf(call) },
   });
 }
 
@@ -109,9 +109,9 @@ export function perTryTimeout(): Filter<MeshCall, Attempt> {
       if (budget <= 0) {
         timer.endTry();
         return Promise.reject(
-          new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${call.destination.name}: no time left for attempt ${call.logical.attempt + 1}`, {
+          new MeshError(ErrorCode.DEADLINE_EXCEEDED, `call to ${serviceOf(call)}: no time left for attempt ${call.logical.attempt + 1}`, {
             rejected: true,
-            details: { service: call.destination.name, attempt: call.logical.attempt },
+            details: { service: serviceOf(call), attempt: call.logical.attempt },
           }),
         );
       }
@@ -131,4 +131,9 @@ export function perTryTimeout(): Filter<MeshCall, Attempt> {
       },
     );
   };
+}
+
+/** Where the call goes (the backend its rule chose, else the destination called), for messages. */
+function serviceOf(call: MeshCall): string {
+  return call.logical.goesTo(call.destination).name;
 }

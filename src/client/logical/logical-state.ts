@@ -10,6 +10,12 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { RoutePolicy } from './policy.js';
 import type { Backend } from './routing/backend.js';
 
+/** A mesh service by its names. */
+export interface ServiceName {
+  readonly name: string;
+  readonly namespace: string;
+}
+
 export class LogicalState {
   /** The name of the route rule that matched (for telemetry), undefined when no route applied. */
   route: string | undefined = undefined;
@@ -27,6 +33,14 @@ export class LogicalState {
   failedEndpoints: Endpoint[] | undefined = undefined;
   /** Send the next attempts on a new connection (set by retry after a reset: idle connections may be stale). */
   freshConnection = false;
+
+  /**
+   * The service the call goes to: the backend's, once a rule chose one, else `called` (the destination the
+   * call was made to, which for a gateway's call is only its carrier). What messages and events name.
+   */
+  goesTo(called: ServiceName): ServiceName {
+    return this.backend?.destination ?? called;
+  }
 
   /** An attempt failed on `ep`: later attempts of this call avoid it while they have a choice. */
   markFailed(ep: Endpoint): void {

@@ -174,9 +174,10 @@ function responseCondition(attempt: Attempt, policy: RetryPolicy): RetryConditio
 
 function notReplayable(call: MeshCall, cause: unknown): MeshError {
   const why = cause instanceof Error ? cause.message : String(cause);
-  return new MeshError(ErrorCode.BODY_NOT_REPLAYABLE, `call to ${call.destination.name} failed (${why}) and needed a retry, but its request body is a stream that cannot be sent again`, {
+  const service = call.logical.goesTo(call.destination).name;
+  return new MeshError(ErrorCode.BODY_NOT_REPLAYABLE, `call to ${service} failed (${why}) and needed a retry, but its request body is a stream that cannot be sent again`, {
     cause,
-    details: { service: call.destination.name, endpoint: call.endpoint?.id, attempt: call.logical.attempt },
+    details: { service, endpoint: call.endpoint?.id, attempt: call.logical.attempt },
   });
 }
 

@@ -1,3 +1,4 @@
+import type { ClientTarget, RoutedBackend } from '../../../telemetry/client-call.js';
 import type { BackendService } from '../../concrete/backend-service.js';
 import type { Subset } from '../../concrete/subset.js';
 import type { RoutePolicy } from '../policy.js';
@@ -13,7 +14,7 @@ export interface PolicedService extends BackendService {
  * service (a traffic split across services). The balancer picks an endpoint of
  * `subset` for each attempt, once `destination` knows its endpoints.
  */
-export interface Backend {
+export interface Backend extends RoutedBackend {
   readonly destination: BackendService;
   readonly subset: Subset;
   /** `api` or `api/v2`, for messages. */
@@ -26,4 +27,6 @@ export interface Backend {
   readonly service: ServicePolicy;
   /** The timeouts and retry policy of calls the rule sends here; undefined: the called destination's own. */
   readonly policy: RoutePolicy | undefined;
+  /** What names this service in the telemetry of the calls sent here (filled on the first one, by telemetry). */
+  sentTo: ClientTarget | undefined;
 }

@@ -104,6 +104,9 @@ export class RouteTable {
 
 export function compileRoutes(routes: readonly RouteResource[], ctx: CompileContext): RouteTable {
   const sortable: Sortable[] = [];
+  const p = ctx.parent;
+  // What each rule is a rule of, in its messages (never a gateway call's carrier destination).
+  const parent = 'endpoints' in p ? `service ${p.name}` : `gateway ${p.namespace}/${p.name}`;
   for (const route of routes) {
     const ns = route.metadata.namespace;
     const routeKey = `${ns}/${route.metadata.name}`;
@@ -114,7 +117,7 @@ export function compileRoutes(routes: readonly RouteResource[], ctx: CompileCont
       try {
         const backends = rule.backendRefs.map((ref) => ({ backend: backendOf(ctx, ns, ref, rule), weight: ref.weight }));
         const mirrors = (rule.filters ?? []).flatMap((f) => (f.type === 'RequestMirror' ? [backendOf(ctx, ns, f.requestMirror.backendRef, undefined)] : []));
-        compiled = new CompiledRule(routeKey, name, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.buckets);
+        compiled = new CompiledRule(routeKey, name, parent, backends, rule.filters ?? [], mirrors, ctx.mirror, ctx.buckets);
         matches = rule.matches.map(compileMatch);
       } catch (err) {
         ctx.warn(`hyphae: route ${routeKey} rule ${ruleIndex} is left out: ${(err as Error).message}`);
@@ -162,5 +165,6 @@ function backendOf(
     label: ref.cluster === undefined ? label : `${label}@${ref.cluster}`,
     service: destination.policy,
     policy: rule === undefined ? undefined : ctx.policy?.(rule, destination),
+    sentTo: undefined,
   };
 }

@@ -31,6 +31,11 @@ export class CompiledRule implements RouteStatsSlot {
   readonly name: string;
   /** `namespace/name` of the Route the rule belongs to. */
   readonly route: string;
+  /**
+   * What the rule is a rule of, for messages: `service api` or `gateway default/edge`. Not the destination a
+   * call was made to, which for a gateway is only the carrier of its calls.
+   */
+  readonly parent: string;
   /** Where telemetry counts the calls this rule steers, set by the edge stats once the routes are compiled. */
   stats: RouteCounter | undefined = undefined;
   /** Backends with weight > 0, and their cumulative weights. */
@@ -45,9 +50,10 @@ export class CompiledRule implements RouteStatsSlot {
   /** LocalRateLimit (gateways only: validation refuses it on a route with a Service parent). */
   readonly #limit: TokenBucket | undefined;
 
-  constructor(route: string, name: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, buckets?: RateLimitBuckets) {
+  constructor(route: string, name: string, parent: string, backends: WeightedBackend[], filters: RouteFilter[], mirrorBackends: Backend[], mirror: MirrorSender, buckets?: RateLimitBuckets) {
     this.name = name;
     this.route = route;
+    this.parent = parent;
     const live = backends.filter((b) => b.weight > 0);
     this.#backends = live.map((b) => b.backend);
     let sum = 0;
@@ -125,9 +131,9 @@ export class CompiledRule implements RouteStatsSlot {
     const backend = this.#pick();
     if (backend === undefined) {
       return Promise.reject(
-        new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${this.name} of service ${call.destination.name} has no backend with a weight above 0`, {
+        new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${this.name} of ${this.parent} has no backend with a weight above 0`, {
           rejected: true,
-          details: { service: call.destination.name, route: this.name },
+          details: { parent: this.parent, route: this.name },
         }),
       );
     }
@@ -135,6 +141,8 @@ export class CompiledRule implements RouteStatsSlot {
     logical.backend = backend;
     // The rule's timeouts and retries as they apply to this backend (a Gateway's rule takes the backend's spec).
     logical.routePolicy = backend.policy;
+    // From here the call is the backend's in its telemetry too: named after it, in flight there.
+    call.telemetry?.routed(backend);
     const owner = backend.destination;
     if (owner.isReady) return next(call);
     // The layers below read the backend's Service spec (its limit, retry budget, timeouts): it is known once
@@ -142,7 +150,7 @@ export class CompiledRule implements RouteStatsSlot {
     // destination's (bounded by discovery's timeout and the call's abort).
     return owner.whenReady(call).then(
       () => next(call),
-      (err: unknown) => Promise.reject(unknownBackend(call, err)),
+      (err: unknown) => Promise.reject(unknownBackend(call, this.parent, err)),
     );
   }
 
@@ -190,13 +198,13 @@ export function rewritePath(path: string, pathname: string, rewrite: Rewrite, pr
  * A backend in a service that does not exist is the route's problem, not an unknown host (which
  * `unknownServices: 'passthrough'` would send to DNS).
  */
-function unknownBackend(call: MeshCall, err: unknown): unknown {
+function unknownBackend(call: MeshCall, parent: string, err: unknown): unknown {
   if (!isMeshError(err, ErrorCode.SERVICE_NOT_FOUND)) return err;
   const b = call.logical.backend!;
   const route = call.logical.route;
-  return new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${route ?? '?'} of service ${call.destination.name} sends to ${b.label}, which the mesh does not know`, {
+  return new MeshError(ErrorCode.NO_ENDPOINTS, `route rule ${route ?? '?'} of ${parent} sends to ${b.label}, which the mesh does not know`, {
     rejected: true,
     cause: err,
-    details: { service: call.destination.name, backend: b.label, route },
+    details: { parent, backend: b.label, route },
   });
 }
