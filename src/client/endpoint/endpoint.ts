@@ -1,11 +1,21 @@
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { EndpointInfo } from '../../discovery/resolver.js';
 import { LatencyEwma } from './latency.js';
 import type { EndpointHealth } from '../../resilience/outlier-detector.js';
+import { endpointPool, type NegotiatedProtocol, type WireProtocol } from './pool.js';
 
-export type PoolFactory = (origin: string, endpoint: EndpointInfo) => Pool;
+/** A pool for `endpoint` speaking `protocol`; `onProtocol` hears what each of its connections negotiated. */
+export type PoolFactory = (origin: string, endpoint: EndpointInfo, protocol: WireProtocol, onProtocol: (p: NegotiatedProtocol) => void) => Pool;
 
-export const defaultPoolFactory: PoolFactory = (origin) => new Pool(origin, { pipelining: 1 });
+/** Without mTLS: plain TCP (HTTP/1.1, or h2c when the Service forces h2). */
+export const defaultPoolFactory: PoolFactory = (origin, _endpoint, protocol, onProtocol) => endpointPool(origin, { tls: false, protocol, onProtocol });
+
+/** What an endpoint's pools are made from, shared by the endpoints of one destination (EndpointSet owns it). */
+export interface PoolSource {
+  factory: PoolFactory;
+  /** The destination's Service.spec.protocol. */
+  protocol: WireProtocol;
+}
 
 /** How long a removed endpoint's pool may take to finish its in-flight requests before it is destroyed. */
 const CLOSE_GRACE_MS = 30_000;
@@ -32,20 +42,57 @@ export class Endpoint {
   healthy = true;
   /** Outlier-detection state, attached by the outlier filter on first use; undefined: never judged. */
   health: EndpointHealth | undefined = undefined;
+  /**
+   * What this endpoint's connections last negotiated (issue 18); undefined until one connected over a pool
+   * that could speak HTTP/2 (an HTTP/1.1-only pool does not ask). Telemetry reads it as the protocol version.
+   */
+  protocol: NegotiatedProtocol | undefined = undefined;
   #pool: Pool | undefined;
   #freshPool: Pool | undefined;
-  #poolFactory: PoolFactory;
+  #source: PoolSource;
   #closed = false;
+  readonly #onProtocol = (p: NegotiatedProtocol): void => this.#learn(p);
 
-  constructor(info: EndpointInfo, poolFactory: PoolFactory = defaultPoolFactory) {
+  /** `pools`: a bare factory (the protocol is then `auto`), or the destination's shared source. */
+  constructor(info: EndpointInfo, pools: PoolFactory | PoolSource = defaultPoolFactory) {
     this.id = info.id;
     this.info = info;
     this.origin = `http://${info.id}`;
-    this.#poolFactory = poolFactory;
+    this.#source = typeof pools === 'function' ? { factory: pools, protocol: 'auto' } : pools;
   }
 
   get pool(): Pool {
-    return (this.#pool ??= this.#poolFactory(this.origin, this.info));
+    return (this.#pool ??= this.#newPool());
+  }
+
+  /**
+   * `auto` asks for HTTP/2 until a connection of this endpoint came up HTTP/1.1: from then on the endpoint
+   * gets the HTTP/1.1 pool (a connection per request in flight) rather than a few connections of one
+   * request each.
+   */
+  #newPool(): Pool {
+    const asked = this.#source.protocol;
+    const protocol = asked === 'auto' && this.protocol === 'http/1.1' ? 'http1' : asked;
+    return this.#source.factory(this.origin, this.info, protocol, this.#onProtocol);
+  }
+
+  #learn(p: NegotiatedProtocol): void {
+    const before = this.protocol;
+    this.protocol = p;
+    // An HTTP/2-shaped pool whose server answered HTTP/1.1: its calls finish there, new ones get the HTTP/1.1 pool.
+    if (p === 'http/1.1' && before !== 'http/1.1' && this.#source.protocol === 'auto') this.renewPools();
+  }
+
+  /**
+   * Make new pools on next use (the Service's protocol changed, or the endpoint's server answered other than
+   * asked); the current ones finish their calls and close.
+   */
+  renewPools(): void {
+    const pool = this.#pool;
+    const fresh = this.#freshPool;
+    this.#pool = undefined;
+    this.#freshPool = undefined;
+    if (!this.#closed) void Promise.all([closePool(pool), closePool(fresh)]);
   }
 
   /**
@@ -56,7 +103,7 @@ export class Endpoint {
    * pool's other idle connections may be just as stale as the one that failed.
    */
   get freshPool(): Pool {
-    return (this.#freshPool ??= this.#poolFactory(this.origin, this.info));
+    return (this.#freshPool ??= this.#newPool());
   }
 
   get closed(): boolean {

@@ -1,0 +1,165 @@
+/**
+ * Mesh calls over HTTP/2 (issue 18, the client half), against plain `node:http2` servers holding mesh
+ * workload certificates and registered with a real control plane: ALPN picks h2 when the server speaks it
+ * and the server's SPIFFE identity is checked as on HTTP/1.1; concurrent calls share a few connections;
+ * an HTTP/1.1-only server still works in `auto`; `spec.protocol` forces either protocol; an aborted call
+ * resets its own stream only; a GOAWAY mid-load costs no call.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import type http2 from 'node:http2';
+import { after, before, describe, it } from 'node:test';
+import { createMesh, type Mesh } from '../../../src/index.js';
+import { ErrorCode, isMeshError } from '../../../src/core/errors.js';
+import { H2_CONNECTIONS } from '../../../src/client/endpoint/pool.js';
+import { call, makeTempDir, startControlPlane } from '../../helpers/control-plane.js';
+import { Pki } from '../../helpers/pki.js';
+import { serveRegistered, type MeshPeers, type TestServer } from '../../helpers/h2-servers.js';
+
+let peers: MeshPeers;
+let mesh: Mesh;
+let dir: string;
+const servers: TestServer[] = [];
+
+before(async () => {
+  const cp = await startControlPlane();
+  dir = await makeTempDir('hyphae-h2-');
+  const pki = new Pki(dir);
+  peers = { cp, pki, ca: await pki.meshCa(cp.dataDir) };
+  mesh = await createMesh(await cp.meshOptions('web'));
+});
+
+after(async () => {
+  await mesh?.close();
+  await Promise.all(servers.map((s) => s.close()));
+  await peers?.cp.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function serve(opts: Parameters<typeof serveRegistered>[1]): Promise<TestServer> {
+  const s = await serveRegistered(peers, opts);
+  servers.push(s);
+  return s;
+}
+
+/** Answers `<httpVersion> <path>`. */
+const echo = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => void res.end(`${req.httpVersion} ${req.url}`);
+
+async function protocolService(name: string, protocol: 'http1' | 'h2'): Promise<void> {
+  const res = await call(peers.cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name }, spec: { protocol } });
+  assert.equal(res.status, 200, res.text);
+}
+
+async function get(url: string, signal?: AbortSignal): Promise<string> {
+  const r = await mesh.request(url, signal ? { signal } : {});
+  assert.equal(r.statusCode, 200);
+  return r.body.text();
+}
+
+describe('HTTP/2 between meshed processes (client)', () => {
+  it('negotiates h2 with an http2 server over mTLS, and refuses a server with another identity as on HTTP/1.1', async () => {
+    const s = await serve({ service: 'h2api', kind: 'h2', handler: echo });
+    assert.equal(await get('http://h2api/one'), '2.0 /one');
+    assert.deepEqual(s.versions, ['2.0']);
+
+    // A server holding a valid mesh certificate of another service, registered as `impostor`.
+    const wrong = await serve({ service: 'impostor', identity: 'someone-else', kind: 'h2', handler: echo });
+    await assert.rejects(get('http://impostor/'), (err) => isMeshError(err, ErrorCode.PEER_IDENTITY_MISMATCH));
+    assert.deepEqual(wrong.versions, [], 'no request reached the impostor');
+  });
+
+  it('many concurrent calls share a few connections', async () => {
+    const s = await serve({ service: 'h2many', kind: 'h2', handler: (req, res) => void setTimeout(() => echo(req, res), 20) });
+    const answers = await Promise.all(Array.from({ length: 120 }, (_, i) => get(`http://h2many/${i}`)));
+    assert.equal(answers.length, 120);
+    answers.forEach((a, i) => assert.equal(a, `2.0 /${i}`));
+    assert.ok(s.connections >= 1 && s.connections <= H2_CONNECTIONS, `${s.connections} connections for 120 concurrent calls`);
+    console.log(`120 concurrent calls over HTTP/2: ${s.connections} connection(s)`);
+  });
+
+  it('an HTTP/1.1-only TLS server works in auto, and gets a connection per call in flight once learnt', async () => {
+    const s = await serve({ service: 'h1only', kind: 'http1', handler: (req, res) => void setTimeout(() => echo(req, res), 30) });
+    assert.equal(await get('http://h1only/first'), '1.1 /first');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => get(`http://h1only/${i}`)));
+    answers.forEach((a, i) => assert.equal(a, `1.1 /${i}`));
+    // HTTP/1.1 is never pipelined: twelve calls at once need more connections than the HTTP/2 pool's few.
+    assert.ok(s.connections > H2_CONNECTIONS, `${s.connections} connections`);
+  });
+
+  it('spec.protocol: http1 forces HTTP/1.1 on an h2 server; h2 forces h2, and fails against an HTTP/1.1-only one', async () => {
+    await protocolService('forced1', 'http1');
+    await protocolService('forced2', 'h2');
+    await protocolService('forced2old', 'h2');
+    await serve({ service: 'forced1', kind: 'h2', handler: echo });
+    await serve({ service: 'forced2', kind: 'h2', handler: echo });
+    const old = await serve({ service: 'forced2old', kind: 'http1', handler: echo });
+    assert.equal(await get('http://forced1/a'), '1.1 /a');
+    assert.equal(await get('http://forced2/b'), '2.0 /b');
+    await assert.rejects(get('http://forced2old/c'), (err) => isMeshError(err, ErrorCode.TLS_HANDSHAKE_FAILED));
+    assert.deepEqual(old.versions, []);
+  });
+
+  it('an aborted call resets its own stream; another stream on the same session completes', async () => {
+    let slowStream: http2.ServerHttp2Stream | undefined;
+    const s = await serve({
+      service: 'h2abort',
+      kind: 'h2',
+      handler: (req, res) => {
+        if (req.url === '/slow') {
+          slowStream = res.stream;
+          res.writeHead(200);
+          res.write('first chunk ');
+          return; // the rest never comes: the caller aborts
+        }
+        setTimeout(() => echo(req, res), 100);
+      },
+    });
+    assert.equal(await get('http://h2abort/warm'), '2.0 /warm');
+    const ac = new AbortController();
+    const slow = await mesh.request('http://h2abort/slow', { signal: ac.signal });
+    const other = get('http://h2abort/other');
+    for await (const _chunk of slow.body) {
+      ac.abort();
+      break;
+    }
+    const closed = slowStream!.closed ? undefined : once(slowStream!, 'close');
+    assert.equal(await other, '2.0 /other');
+    await closed;
+    // undici closes an aborted call's stream with RST_STREAM (code NO_ERROR): the server sees it aborted, unended.
+    assert.equal(slowStream!.aborted, true, 'the aborted call reset its stream');
+    assert.equal(slowStream!.rstCode, 0);
+    assert.equal(s.connections, 1, 'one session carried all three calls');
+    assert.equal(s.sessions.size, 1, 'and it is still open');
+    assert.equal(await get('http://h2abort/after'), '2.0 /after');
+    assert.equal(s.connections, 1);
+  });
+
+  it('a server that sends GOAWAY mid-load costs no call: new calls go to a new session', async () => {
+    const s = await serve({ service: 'h2goaway', kind: 'h2', handler: (req, res) => void setTimeout(() => echo(req, res), 5) });
+    const TOTAL = 200;
+    const WORKERS = 8;
+    let next = 0;
+    let failed = 0;
+    let goawayAt = -1;
+    const worker = async (): Promise<void> => {
+      while (next < TOTAL) {
+        const i = next++;
+        if (i === TOTAL / 2) {
+          goawayAt = s.connections;
+          for (const session of s.sessions) session.close(); // GOAWAY (NO_ERROR), then close once its streams end
+        }
+        try {
+          assert.equal(await get(`http://h2goaway/${i}`), `2.0 /${i}`);
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: WORKERS }, worker));
+    assert.equal(failed, 0);
+    assert.ok(goawayAt >= 1);
+    assert.ok(s.connections > goawayAt, `calls after the GOAWAY went to a new session (${goawayAt} -> ${s.connections} connections)`);
+    assert.equal(s.versions.length >= TOTAL, true);
+  });
+});
