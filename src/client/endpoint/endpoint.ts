@@ -47,6 +47,8 @@ export class Endpoint {
    * that could speak HTTP/2 (an HTTP/1.1-only pool does not ask). Telemetry reads it as the protocol version.
    */
   protocol: NegotiatedProtocol | undefined = undefined;
+  /** The error of the last failure outlier detection counted against it (outlier.ts counts one error once). */
+  lastFailure: object | undefined = undefined;
   #pool: Pool | undefined;
   #freshPool: Pool | undefined;
   #source: PoolSource;
