@@ -135,31 +135,60 @@ describe('HTTP/2 between meshed processes (client)', () => {
     assert.equal(s.connections, 1);
   });
 
-  it('a server that sends GOAWAY mid-load costs no call: new calls go to a new session', async () => {
-    const s = await serve({ service: 'h2goaway', kind: 'h2', handler: (req, res) => void setTimeout(() => echo(req, res), 5) });
+  it('a server that sends GOAWAY mid-load costs no call: the streams it cut are retried on a new session', async () => {
+    // undici 7 fails every stream still open on a graceful GOAWAY instead of letting it finish
+    // (nodejs/undici#5089); the mesh retries those as resets while no response has started. So the server
+    // here sends its GOAWAY at a moment when no answer is on the wire: from the 100th request on it holds
+    // each new one until every worker's call is held and every earlier answer is written, then sends GOAWAY
+    // and answers the held ones. Every cut stream is one it accepted and had not answered (a response cut
+    // mid-body is the documented limit).
     const TOTAL = 200;
     const WORKERS = 8;
-    let next = 0;
-    let failed = 0;
+    const held: (() => void)[] = [];
+    let arrivals = 0;
+    let answering = 0;
     let goawayAt = -1;
+    let cut = 0;
+    const goawayWhenQuiet = (): void => {
+      if (goawayAt >= 0 || held.length < WORKERS || answering > 0) return;
+      goawayAt = s.connections;
+      for (const session of s.sessions) session.close(); // GOAWAY (NO_ERROR); the session closes once its streams end
+      cut = held.length;
+      for (const answer of held.splice(0)) answer();
+    };
+    const s = await serve({
+      service: 'h2goaway',
+      kind: 'h2',
+      handler: (req, res) => {
+        const answer = (): void => {
+          answering++;
+          res.stream.once('close', () => {
+            answering--;
+            goawayWhenQuiet();
+          });
+          echo(req, res);
+        };
+        if (++arrivals < TOTAL / 2 || goawayAt >= 0) return void setTimeout(answer, 2);
+        held.push(answer);
+        goawayWhenQuiet();
+      },
+    });
+    let next = 0;
+    const failed: string[] = [];
     const worker = async (): Promise<void> => {
       while (next < TOTAL) {
         const i = next++;
-        if (i === TOTAL / 2) {
-          goawayAt = s.connections;
-          for (const session of s.sessions) session.close(); // GOAWAY (NO_ERROR), then close once its streams end
-        }
         try {
           assert.equal(await get(`http://h2goaway/${i}`), `2.0 /${i}`);
-        } catch {
-          failed++;
+        } catch (err) {
+          failed.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
         }
       }
     };
     await Promise.all(Array.from({ length: WORKERS }, worker));
-    assert.equal(failed, 0);
-    assert.ok(goawayAt >= 1);
+    assert.deepEqual(failed, []);
+    assert.equal(cut, WORKERS, "the GOAWAY went out with every worker's call accepted and unanswered");
     assert.ok(s.connections > goawayAt, `calls after the GOAWAY went to a new session (${goawayAt} -> ${s.connections} connections)`);
-    assert.equal(s.versions.length >= TOTAL, true);
+    console.log(`GOAWAY with ${cut} streams accepted and unanswered: ${TOTAL} calls, 0 failed, ${s.versions.length - TOTAL} retried`);
   });
 });
