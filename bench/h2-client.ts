@@ -78,8 +78,16 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
     });
     children.push(server);
     const [, h2Port, h1Port] = (await server.waitFor(/listening (\d+) (\d+)/, 15_000)).map(Number);
-    await send('POST', '/v1/instances', { service: 'bench-h2', address: '127.0.0.1', port: h2Port }, await token('bench-h2'));
-    await send('POST', '/v1/instances', { service: 'bench-h1', address: '127.0.0.1', port: h1Port }, await token('bench-h1'));
+    // Registered here for the server process (it is not a mesh), with the longest lease, renewed while the bench runs.
+    const leases: [string, string][] = [];
+    for (const [service, port] of [['bench-h2', h2Port], ['bench-h1', h1Port]] as const) {
+      const t = await token(service);
+      leases.push([(await send<{ leaseId: string }>('POST', '/v1/instances', { service, address: '127.0.0.1', port, ttlSeconds: 300 }, t)).leaseId, t]);
+    }
+    const renew = setInterval(() => {
+      for (const [id, t] of leases) void send('PUT', `/v1/leases/${encodeURIComponent(id)}`, undefined, t).catch(() => {});
+    }, 30_000);
+    cleanups.push(async () => clearInterval(renew));
 
     const mesh = await createMesh({ controlPlane: url, service: 'bench-client', token: await token('bench-client'), caFile });
     cleanups.push(() => mesh.close());
@@ -114,7 +122,7 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
           name: raw,
           send: async () => {
             const r = await pool.request({ origin, path: p, method: 'GET' });
-            await r.body.dump({ limit: Infinity });
+            await drain(r.body);
             check(r.statusCode);
           },
         },
@@ -123,7 +131,7 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
           baseline: raw,
           send: async () => {
             const r = await mesh.request(`http://bench-h2${p}`);
-            await r.body.dump({ limit: Infinity });
+            await drain(r.body);
             check(r.statusCode);
           },
         },
@@ -132,7 +140,7 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
           baseline: raw,
           send: async () => {
             const r = await mesh.request(`http://bench-h1${p}`);
-            await r.body.dump({ limit: Infinity });
+            await drain(r.body);
             check(r.statusCode);
           },
         },
@@ -152,6 +160,14 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
     await Promise.all(children.reverse().map((c) => c.kill()));
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Read a body to its end. Not `body.dump()`: over HTTP/2 it ends the stream with RST_STREAM, and a Node
+ * server's rapid-reset guard then refuses the session's next streams (ENHANCE_YOUR_CALM).
+ */
+async function drain(body: AsyncIterable<unknown>): Promise<void> {
+  for await (const _chunk of body);
 }
 
 function print(title: string, rows: Row[]): void {

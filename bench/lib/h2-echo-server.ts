@@ -22,7 +22,9 @@ const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse):
 
 const ports: number[] = [];
 for (const { key, cert } of certs) {
-  const server = http2.createSecureServer({ key, cert, ca, requestCert: true, rejectUnauthorized: true, allowHTTP1: true }, handler);
+  // maxSessionMemory (MB): Node's default (10) refuses new streams with ENHANCE_YOUR_CALM once a session holds
+  // that much unsent data, which 1 MiB answers to a few streams at once reach.
+  const server = http2.createSecureServer({ key, cert, ca, requestCert: true, rejectUnauthorized: true, allowHTTP1: true, maxSessionMemory: 64 }, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   ports.push((server.address() as AddressInfo).port);
 }
