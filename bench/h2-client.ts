@@ -9,7 +9,7 @@
  * - mesh.request over HTTP/1.1 (mTLS): a service whose spec sets `protocol: http1` (a connection per call
  *   in flight), to the same handler.
  *
- * Two loads: many small calls (29-byte answers, --concurrency in flight) and large bodies (1 MiB answers,
+ * The server is this file run as `serve` (bench/lib/h2-echo-server.ts). Two loads: many small calls (29-byte answers, --concurrency in flight) and large bodies (1 MiB answers,
  * --large-concurrency in flight). Rounds interleaved, median round; client CPU per request.
  *
  *   node build/bench/h2-client.js [--rounds 5] [--duration 3000] [--concurrency 64] [--large-concurrency 8]
@@ -29,6 +29,7 @@ import { generateKeyPair } from '../src/tls/keys.js';
 import { checkPeerCertificate } from '../src/tls/peer-certificate.js';
 import { buildDir, cliPath, startNode } from '../examples/lib/child.js';
 import { interleavedRounds } from './lib/load.js';
+import { serveH2Echo } from './lib/h2-echo-server.js';
 import { medianRow, type Row } from './overhead.js';
 
 export interface H2ClientOptions {
@@ -72,7 +73,7 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
     await send('PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'bench-h1' }, spec: { protocol: 'http1' } }, admin);
     const h2Cert = await issue('bench-h2');
     const h1Cert = await issue('bench-h1');
-    const server = startNode(path.join(buildDir, 'bench/lib/h2-echo-server.js'), [], {
+    const server = startNode(path.join(buildDir, 'bench/h2-client.js'), ['serve'], {
       H2_BENCH_CA: h2Cert.bundle.roots.join(''),
       H2_BENCH_CERTS: JSON.stringify([h2Cert, h1Cert].map(({ key, cert }) => ({ key, cert }))),
     });
@@ -80,7 +81,10 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
     const [, h2Port, h1Port] = (await server.waitFor(/listening (\d+) (\d+)/, 15_000)).map(Number);
     // Registered here for the server process (it is not a mesh), with the longest lease, renewed while the bench runs.
     const leases: [string, string][] = [];
-    for (const [service, port] of [['bench-h2', h2Port], ['bench-h1', h1Port]] as const) {
+    for (const [service, port] of [
+      ['bench-h2', h2Port],
+      ['bench-h1', h1Port],
+    ] as const) {
       const t = await token(service);
       leases.push([(await send<{ leaseId: string }>('POST', '/v1/instances', { service, address: '127.0.0.1', port, ttlSeconds: 300 }, t)).leaseId, t]);
     }
@@ -181,7 +185,9 @@ function print(title: string, rows: Row[]): void {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'serve') {
+  await serveH2Echo();
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '3000' },
