@@ -159,9 +159,9 @@ export class MeshSecurity {
     const connect = this.#modules.mtlsConnector({ tls: this.tls, namespace: dest.namespace, service: dest.name, mode: dest.mode });
     // An endpoint of another cluster gets the mesh SNI its gateway routes by (client/endpoint/servername.ts).
     // The pool's shape follows the Service's protocol; HTTP/2 is offered only over TLS (client/endpoint/pool.ts).
-    return (origin, endpoint, protocol, onProtocol) => {
+    return (origin, endpoint, protocol, learned, onProtocol) => {
       const mode = dest.mode();
-      return endpointPool(origin, { connect: endpointConnector(connect, dest, endpoint), tls: mode === 'STRICT' || mode === 'PERMISSIVE', protocol, onProtocol });
+      return endpointPool(origin, { connect: endpointConnector(connect, dest, endpoint), tls: mode === 'STRICT' || mode === 'PERMISSIVE', protocol, learned, onProtocol });
     };
   }
 

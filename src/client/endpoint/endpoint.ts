@@ -4,11 +4,14 @@ import { LatencyEwma } from './latency.js';
 import type { EndpointHealth } from '../../resilience/outlier-detector.js';
 import { endpointPool, type NegotiatedProtocol, type WireProtocol } from './pool.js';
 
-/** A pool for `endpoint` speaking `protocol`; `onProtocol` hears what each of its connections negotiated. */
-export type PoolFactory = (origin: string, endpoint: EndpointInfo, protocol: WireProtocol, onProtocol: (p: NegotiatedProtocol) => void) => Pool;
+/**
+ * A pool for `endpoint` speaking `protocol`, given what its connections negotiated so far (`learned`);
+ * `onProtocol` hears what each of the pool's connections negotiates (pool.ts).
+ */
+export type PoolFactory = (origin: string, endpoint: EndpointInfo, protocol: WireProtocol, learned: NegotiatedProtocol | undefined, onProtocol: (p: NegotiatedProtocol) => void) => Pool;
 
 /** Without mTLS: plain TCP (HTTP/1.1, or h2c when the Service forces h2). */
-export const defaultPoolFactory: PoolFactory = (origin, _endpoint, protocol, onProtocol) => endpointPool(origin, { tls: false, protocol, onProtocol });
+export const defaultPoolFactory: PoolFactory = (origin, _endpoint, protocol, learned, onProtocol) => endpointPool(origin, { tls: false, protocol, learned, onProtocol });
 
 /** What an endpoint's pools are made from, shared by the endpoints of one destination (EndpointSet owns it). */
 export interface PoolSource {
@@ -67,22 +70,20 @@ export class Endpoint {
     return (this.#pool ??= this.#newPool());
   }
 
-  /**
-   * `auto` asks for HTTP/2 until a connection of this endpoint came up HTTP/1.1: from then on the endpoint
-   * gets the HTTP/1.1 pool (a connection per request in flight) rather than a few connections of one
-   * request each.
-   */
   #newPool(): Pool {
-    const asked = this.#source.protocol;
-    const protocol = asked === 'auto' && this.protocol === 'http/1.1' ? 'http1' : asked;
-    return this.#source.factory(this.origin, this.info, protocol, this.#onProtocol);
+    return this.#source.factory(this.origin, this.info, this.#source.protocol, this.protocol, this.#onProtocol);
   }
 
+  /**
+   * In `auto` the pool's shape follows what the endpoint's connections negotiate (pool.ts): the first one
+   * is HTTP/1.1-shaped; once a connection comes up h2 the next is the HTTP/2 one (a few connections), and
+   * back if the server later answers HTTP/1.1 (another process at the same address).
+   */
   #learn(p: NegotiatedProtocol): void {
     const before = this.protocol;
     this.protocol = p;
-    // An HTTP/2-shaped pool whose server answered HTTP/1.1: its calls finish there, new ones get the HTTP/1.1 pool.
-    if (p === 'http/1.1' && before !== 'http/1.1' && this.#source.protocol === 'auto') this.renewPools();
+    if (this.#source.protocol !== 'auto' || p === before) return;
+    if (p === 'h2' || before === 'h2') this.renewPools();
   }
 
   /**

@@ -9,10 +9,11 @@
  * - `auto` (the default): over mTLS, ALPN offers both and the server chooses; over plaintext, HTTP/1.1
  *   (h2c needs prior knowledge, which only the Service's `h2` gives).
  *
- * `auto` starts HTTP/2-shaped (a cold burst opens at most H2_CONNECTIONS connections, not one per call).
- * A connection that comes up HTTP/1.1 carries one request at a time, and the endpoint learns the answer
- * (onProtocol): its next pool is the HTTP/1.1 one. Chosen per pool, never per request: a call only
- * dispatches on the pool it finds.
+ * `auto` over mTLS cannot know the answer before the first connection, so an endpoint's first pool is
+ * shaped for HTTP/1.1 (a connection per call in flight, which a server that answers HTTP/1.1 needs: the
+ * mesh's servers until they speak HTTP/2) while ALPN offers both. A connection that comes up h2 carries
+ * many streams at once, and the endpoint learns the answer (onProtocol): its next pool is the HTTP/2 one,
+ * a few connections. Chosen per pool, never per request: a call only dispatches on the pool it finds.
  */
 import { buildConnector, Pool, type Client } from 'undici';
 import { ErrorCode, MeshError } from '../../core/errors.js';
@@ -40,6 +41,8 @@ export interface EndpointPoolOptions {
   /** Will a new connection be TLS (mTLS mode STRICT or PERMISSIVE)? Read when the pool is made. */
   tls: boolean;
   protocol: WireProtocol;
+  /** What the endpoint's connections negotiated so far (undefined: none yet); shapes an `auto` pool. */
+  learned?: NegotiatedProtocol | undefined;
   /** Told what each connection negotiated, as it connects. */
   onProtocol?: ((p: NegotiatedProtocol) => void) | undefined;
 }
@@ -63,12 +66,14 @@ export function endpointPool(origin: string, options: EndpointPoolOptions): Pool
       last = negotiated;
       callback(null, socket);
     });
-  const pool = new Pool(origin, { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: H2_CONNECTIONS, connect: wrapped });
+  // HTTP/2-shaped when asked for, or learnt; otherwise (auto, nothing or HTTP/1.1 learnt) HTTP/1.1-shaped.
+  const h2 = protocol === 'h2' || options.learned === 'h2';
+  const pool = new Pool(origin, h2 ? { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: H2_CONNECTIONS, connect: wrapped } : { allowH2: true, pipelining: 1, connect: wrapped });
   // undici emits 'connect' in the same tick as the connector's callback, before the client sends anything:
-  // `last` is this connection's protocol. An HTTP/1.1 connection must not pipeline.
+  // `last` is this connection's protocol. An HTTP/1.1 connection never pipelines; an h2 one carries many streams.
   pool.on('connect', (_origin, targets) => {
     const client = targets[targets.length - 1] as Client;
-    if (last === 'http/1.1') client.pipelining = 1;
+    client.pipelining = last === 'h2' ? H2_STREAMS_PER_CONNECTION : 1;
     options.onProtocol?.(last);
   });
   return pool;
