@@ -3,7 +3,7 @@
  * workload certificates and registered with a real control plane: ALPN picks h2 when the server speaks it
  * and the server's SPIFFE identity is checked as on HTTP/1.1; concurrent calls share a few connections;
  * an HTTP/1.1-only server still works in `auto`; `spec.protocol` forces either protocol; an aborted call
- * resets its own stream only; a GOAWAY mid-load costs no call.
+ * and an expired deadline reset their own stream only; a GOAWAY mid-load costs no call.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -142,6 +142,32 @@ describe('HTTP/2 between meshed processes (client)', () => {
     assert.equal(session.destroyed, false, 'which is still open');
     assert.equal(await get('http://h2abort/after'), '2.0 /after');
     assert.equal(sessionOf.get('/after'), session, 'and carries the next call');
+  });
+
+  it("a call's deadline resets its stream on h2 and fails the call; the session carries on", async () => {
+    const res = await call(peers.cp.url, 'PUT', '/v1/resources', { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: { name: 'h2slow' }, spec: { timeouts: { request: '300ms' } } });
+    assert.equal(res.status, 200, res.text);
+    const stalled: http2.ServerHttp2Stream[] = [];
+    const sessionOf = new Map<string, http2.Http2Session | undefined>();
+    await serve({
+      service: 'h2slow',
+      kind: 'h2',
+      handler: (req, res) => {
+        sessionOf.set(req.url, res.stream.session);
+        if (req.url === '/stall') return void stalled.push(res.stream); // never answered
+        echo(req, res);
+      },
+    });
+    assert.equal(await get('http://h2slow/warm'), '2.0 /warm');
+    const started = Date.now();
+    await assert.rejects(get('http://h2slow/stall'), (err) => isMeshError(err, ErrorCode.DEADLINE_EXCEEDED));
+    assert.ok(Date.now() - started < 5_000, 'answered at the deadline, not at a transport timeout');
+    assert.equal(stalled.length, 1, 'one attempt: a deadline is not retried');
+    const stream = stalled[0]!;
+    if (!stream.closed) await once(stream, 'close');
+    assert.equal(stream.aborted, true, 'the expired call reset its stream');
+    assert.equal(await get('http://h2slow/after'), '2.0 /after');
+    assert.equal(sessionOf.get('/after'), sessionOf.get('/stall'), 'the next call went on the same session');
   });
 
   it('a server that sends GOAWAY mid-load costs no call: the streams it cut are retried on a new session', async () => {
