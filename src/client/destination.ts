@@ -161,6 +161,7 @@ export class Destination implements BackendService {
     const traffic = this.#traffic(spec, config !== null);
     this.loadBalancer = traffic.loadBalancer;
     this.endpoints.configure({ subsets: traffic.subsets, policy: traffic.pick });
+    this.endpoints.setProtocol(spec.protocol);
     // Route rules merge their overrides with the Service's timeouts and retries: compile them again.
     if (this.policy.apply(spec)) this.#routesKey = '';
     const outlier = JSON.stringify(spec.outlierDetection);

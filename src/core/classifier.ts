@@ -147,6 +147,14 @@ const LOCAL_MAYBE = verdict('failure', 'local', 'maybe-processed', 'neutral', un
 const LOCAL_MAYBE_RETRYABLE = verdict('retryable', 'local', 'maybe-processed', 'neutral', undefined);
 const REQUEST = verdict('failure', 'request', 'not-sent', 'neutral', undefined);
 const ABORTED = verdict('failure', 'cancelled', 'maybe-processed', 'neutral', undefined);
+/**
+ * A stream cut by the server's graceful HTTP/2 GOAWAY (code 0, NO_ERROR: a drain). undici (7.x, nodejs/undici#5089)
+ * fails the session's open streams then instead of letting them finish: a reset as far as retries go, but
+ * the endpoint did what a draining server should, so outlier detection holds nothing against it.
+ */
+const GOAWAY = verdict('retryable', 'reset', 'maybe-processed', 'neutral', 'reset');
+/** undici's message for a GOAWAY received (its only sign of one); code 0 is NO_ERROR. */
+const GRACEFUL_GOAWAY = 'HTTP/2: "GOAWAY" frame received with code 0';
 
 /** Mesh errors raised before anything was sent because the chosen endpoint could not be used. */
 const CONNECT_LIKE: ReadonlySet<string> = new Set([ErrorCode.CONNECT_FAILED, ErrorCode.TLS_HANDSHAKE_FAILED, ErrorCode.PEER_IDENTITY_MISMATCH]);
@@ -205,6 +213,7 @@ function classifyErrorOnce(err: object): Verdict {
   if (typeof code === 'string') {
     if (REQUEST_CODES.has(code)) return REQUEST;
     if (ABORT_CODES.has(code)) return ABORTED;
+    if (code === 'UND_ERR_SOCKET' && (err as { message?: unknown }).message === GRACEFUL_GOAWAY) return GOAWAY;
   }
   switch (errorKind(err)) {
     case 'connect':

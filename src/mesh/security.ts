@@ -5,7 +5,6 @@
  * PERMISSIVE, DISABLE) from their service's snapshot, and every destination's
  * endpoint pools dial through the mTLS connector.
  */
-import { Pool } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { Listeners, type Disposer } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
@@ -15,6 +14,7 @@ import type { WatchCache } from '../discovery/watch-cache.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
 import type { PoolFactory } from '../client/endpoint/endpoint.js';
 import { endpointConnector } from '../client/endpoint/servername.js';
+import { endpointPool } from '../client/endpoint/pool.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import type { CertificateProvider } from '../tls/certificate-provider.js';
 import type { CertificateSigner, TrustBundle } from '../tls/signer.js';
@@ -158,7 +158,11 @@ export class MeshSecurity {
   poolFactory(dest: { namespace: string; name: string; mode: () => MtlsMode | null }): PoolFactory {
     const connect = this.#modules.mtlsConnector({ tls: this.tls, namespace: dest.namespace, service: dest.name, mode: dest.mode });
     // An endpoint of another cluster gets the mesh SNI its gateway routes by (client/endpoint/servername.ts).
-    return (origin, endpoint) => new Pool(origin, { pipelining: 1, connect: endpointConnector(connect, dest, endpoint) });
+    // The pool's shape follows the Service's protocol; HTTP/2 is offered only over TLS (client/endpoint/pool.ts).
+    return (origin, endpoint, protocol, learned, onProtocol) => {
+      const mode = dest.mode();
+      return endpointPool(origin, { connect: endpointConnector(connect, dest, endpoint), tls: mode === 'STRICT' || mode === 'PERMISSIVE', protocol, learned, onProtocol });
+    };
   }
 
   /** What a process can say about its own identity (diagnostics, tests). */

@@ -32,6 +32,10 @@ export interface MtlsConnectorOptions {
   connectTimeoutMs?: number;
 }
 
+/** Connect options as an endpoint pool passes them: the ALPN list it wants offered, when not HTTP/1.1 alone. */
+type AlpnOptions = buildConnector.Options & { alpnProtocols?: string[] };
+const HTTP1_ONLY = ['http/1.1'];
+
 export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.connector {
   const { tls, namespace, service } = options;
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -61,7 +65,8 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       rejectUnauthorized: true,
       // undici passes a servername only for https: origins (never ours): this one is endpointConnector's.
       ...(opts.servername ? { servername: opts.servername } : {}),
-      ALPNProtocols: ['http/1.1'],
+      // HTTP/2 when the endpoint's pool offers it (client/endpoint/pool.ts); HTTP/1.1 alone otherwise.
+      ALPNProtocols: (opts as AlpnOptions).alpnProtocols ?? HTTP1_ONLY,
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         identityError = identityProblem(cert, expected, tls.trustDomain, service, endpoint);
         return identityError;

@@ -1,7 +1,8 @@
 import { Listeners, type Disposer } from '../../core/events.js';
 import type { EndpointInfo } from '../../discovery/resolver.js';
 import { RoundRobinBalancer } from './balancers/round-robin.js';
-import { Endpoint, type PoolFactory } from '../endpoint/endpoint.js';
+import { defaultPoolFactory, Endpoint, type PoolFactory, type PoolSource } from '../endpoint/endpoint.js';
+import type { WireProtocol } from '../endpoint/pool.js';
 import { Subset, type PickPolicy } from './subset.js';
 
 /** A subset definition: instances whose labels include all of these (Service.spec.subsets). */
@@ -23,7 +24,8 @@ export class EndpointSet {
   #byId = new Map<string, Endpoint>();
   /** Kept as an array so the balancer reads it without allocating per request. */
   #list: readonly Endpoint[] = [];
-  #poolFactory: PoolFactory | undefined;
+  /** Shared by every endpoint of the set: a new protocol reaches each one's next pool. */
+  #pools: PoolSource;
   #changed = new Listeners<readonly Endpoint[]>();
   #selectors = new Map<string, SubsetSelector>();
   #views = new Map<string, Subset>();
@@ -32,7 +34,7 @@ export class EndpointSet {
   readonly all = new Subset(undefined);
 
   constructor(poolFactory?: PoolFactory) {
-    this.#poolFactory = poolFactory;
+    this.#pools = { factory: poolFactory ?? defaultPoolFactory, protocol: 'auto' };
     this.all.refresh([], this.#policy, true);
   }
 
@@ -109,6 +111,13 @@ export class EndpointSet {
     if (changed) this.#refreshAll(false);
   }
 
+  /** The Service's wire protocol (spec.protocol): each endpoint's calls in flight finish, the next ones go on new pools. */
+  setProtocol(protocol: WireProtocol): void {
+    if (protocol === this.#pools.protocol) return;
+    this.#pools.protocol = protocol;
+    for (const ep of this.#list) ep.renewPools();
+  }
+
   /** Replace the set: keep endpoints whose id stays, add new ones, close removed ones. */
   reset(infos: readonly EndpointInfo[]): void {
     const next = new Map<string, Endpoint>();
@@ -118,7 +127,7 @@ export class EndpointSet {
         existing.info = info;
         next.set(info.id, existing);
       } else if (!next.has(info.id)) {
-        const ep = new Endpoint(info, this.#poolFactory);
+        const ep = new Endpoint(info, this.#pools);
         if (this.#policy.ewma) ep.latency.settings = this.#policy.ewma;
         next.set(info.id, ep);
       }

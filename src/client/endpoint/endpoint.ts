@@ -1,11 +1,24 @@
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { EndpointInfo } from '../../discovery/resolver.js';
 import { LatencyEwma } from './latency.js';
 import type { EndpointHealth } from '../../resilience/outlier-detector.js';
+import { endpointPool, type NegotiatedProtocol, type WireProtocol } from './pool.js';
 
-export type PoolFactory = (origin: string, endpoint: EndpointInfo) => Pool;
+/**
+ * A pool for `endpoint` speaking `protocol`, given what its connections negotiated so far (`learned`);
+ * `onProtocol` hears what each of the pool's connections negotiates (pool.ts).
+ */
+export type PoolFactory = (origin: string, endpoint: EndpointInfo, protocol: WireProtocol, learned: NegotiatedProtocol | undefined, onProtocol: (p: NegotiatedProtocol) => void) => Pool;
 
-export const defaultPoolFactory: PoolFactory = (origin) => new Pool(origin, { pipelining: 1 });
+/** Without mTLS: plain TCP (HTTP/1.1, or h2c when the Service forces h2). */
+export const defaultPoolFactory: PoolFactory = (origin, _endpoint, protocol, learned, onProtocol) => endpointPool(origin, { tls: false, protocol, learned, onProtocol });
+
+/** What an endpoint's pools are made from, shared by the endpoints of one destination (EndpointSet owns it). */
+export interface PoolSource {
+  factory: PoolFactory;
+  /** The destination's Service.spec.protocol. */
+  protocol: WireProtocol;
+}
 
 /** How long a removed endpoint's pool may take to finish its in-flight requests before it is destroyed. */
 const CLOSE_GRACE_MS = 30_000;
@@ -32,20 +45,57 @@ export class Endpoint {
   healthy = true;
   /** Outlier-detection state, attached by the outlier filter on first use; undefined: never judged. */
   health: EndpointHealth | undefined = undefined;
+  /**
+   * What this endpoint's connections last negotiated (issue 18); undefined until one connected over a pool
+   * that could speak HTTP/2 (an HTTP/1.1-only pool does not ask). Telemetry reads it as the protocol version.
+   */
+  protocol: NegotiatedProtocol | undefined = undefined;
+  /** The error of the last failure outlier detection counted against it (outlier.ts counts one error once). */
+  lastFailure: object | undefined = undefined;
   #pool: Pool | undefined;
   #freshPool: Pool | undefined;
-  #poolFactory: PoolFactory;
+  #source: PoolSource;
   #closed = false;
+  readonly #onProtocol = (p: NegotiatedProtocol): void => this.#learn(p);
 
-  constructor(info: EndpointInfo, poolFactory: PoolFactory = defaultPoolFactory) {
+  /** `pools`: a bare factory (the protocol is then `auto`), or the destination's shared source. */
+  constructor(info: EndpointInfo, pools: PoolFactory | PoolSource = defaultPoolFactory) {
     this.id = info.id;
     this.info = info;
     this.origin = `http://${info.id}`;
-    this.#poolFactory = poolFactory;
+    this.#source = typeof pools === 'function' ? { factory: pools, protocol: 'auto' } : pools;
   }
 
   get pool(): Pool {
-    return (this.#pool ??= this.#poolFactory(this.origin, this.info));
+    return (this.#pool ??= this.#newPool());
+  }
+
+  #newPool(): Pool {
+    return this.#source.factory(this.origin, this.info, this.#source.protocol, this.protocol, this.#onProtocol);
+  }
+
+  /**
+   * In `auto` the pool's shape follows what the endpoint's connections negotiate (pool.ts): the first one
+   * is HTTP/1.1-shaped; once a connection comes up h2 the next is the HTTP/2 one (a few connections), and
+   * back if the server later answers HTTP/1.1 (another process at the same address).
+   */
+  #learn(p: NegotiatedProtocol): void {
+    const before = this.protocol;
+    this.protocol = p;
+    if (this.#source.protocol !== 'auto' || p === before) return;
+    if (p === 'h2' || before === 'h2') this.renewPools();
+  }
+
+  /**
+   * Make new pools on next use (the Service's protocol changed, or the endpoint's server answered other than
+   * asked); the current ones finish their calls and close.
+   */
+  renewPools(): void {
+    const pool = this.#pool;
+    const fresh = this.#freshPool;
+    this.#pool = undefined;
+    this.#freshPool = undefined;
+    if (!this.#closed) void Promise.all([closePool(pool), closePool(fresh)]);
   }
 
   /**
@@ -56,7 +106,7 @@ export class Endpoint {
    * pool's other idle connections may be just as stale as the one that failed.
    */
   get freshPool(): Pool {
-    return (this.#freshPool ??= this.#poolFactory(this.origin, this.info));
+    return (this.#freshPool ??= this.#newPool());
   }
 
   get closed(): boolean {

@@ -47,7 +47,15 @@ export function outlierDetection(source: DetectorSource): Filter<MeshCall, Attem
       },
       (err: unknown) => {
         // The verdict the attempt made as it failed; a call stopped meanwhile (its abort) holds nothing against the endpoint.
-        report(detectorOf, call, h, healthOutcome(errorVerdict(err, call.abortReason !== undefined)));
+        let outcome = healthOutcome(errorVerdict(err, call.abortReason !== undefined));
+        // One connection's failure fails every call on it with the same error object: an HTTP/2 session's
+        // streams (a hundred calls), or the requests queued on an HTTP/1.1 socket. It is one failure of the
+        // endpoint, counted once, not once per call it carried.
+        if (outcome === 'failure' && typeof err === 'object' && err !== null) {
+          if (ep.lastFailure === err) outcome = 'neutral';
+          else ep.lastFailure = err;
+        }
+        report(detectorOf, call, h, outcome);
         throw err;
       },
     );

@@ -11,6 +11,12 @@ import { resilienceSpecShape, resolvedResilienceShape } from './resilience.js';
 export const serviceSpecSchema = z.strictObject({
   ...trafficSpecShape,
   ...resilienceSpecShape,
+  /**
+   * The wire protocol callers use (issue 18): `auto` (HTTP/2 when the server agrees over mTLS, HTTP/1.1
+   * otherwise), `http1`, or `h2` (over plaintext: h2c with prior knowledge). Absent stays absent when stored:
+   * a client older than this field (its schema is strict) reads every Service that does not set it.
+   */
+  protocol: z.enum(['auto', 'http1', 'h2']).optional(),
 });
 
 /**
@@ -21,6 +27,7 @@ export const serviceSpecSchema = z.strictObject({
 export const resolvedServiceSpecSchema = z.strictObject({
   ...resolvedTrafficShape,
   ...resolvedResilienceShape,
+  protocol: serviceSpecSchema.shape.protocol.unwrap().default('auto'),
 });
 
 export const serviceResourceSchema = z.strictObject({

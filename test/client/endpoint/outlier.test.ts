@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { compose } from '../../../src/core/filter.js';
 import { ErrorCode, MeshError } from '../../../src/core/errors.js';
 import { outlierDetection } from '../../../src/client/endpoint/outlier.js';
+import { errorVerdict } from '../../../src/core/classifier.js';
 import { OutlierDetector } from '../../../src/resilience/outlier-detector.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { defaultOutlierDetection } from '../../helpers/resilience-defaults.js';
@@ -56,6 +57,19 @@ describe('outlier reporting filter (fake transport, fake clock)', () => {
     call.abort(new Error('application abort'));
     await p;
     assert.equal(eps[0]!.health?.consecutiveFailures, 1);
+  });
+
+  it('one connection failure shared by many calls (the streams of an HTTP/2 session) counts once; a graceful GOAWAY not at all', async () => {
+    const sessionDied = sysError('UND_ERR_SOCKET', 'other side closed');
+    const goaway = sysError('UND_ERR_SOCKET', 'HTTP/2: "GOAWAY" frame received with code 0');
+    const { handle, eps } = setup([{ error: sessionDied }, { error: sessionDied }, { error: sessionDied }, { error: sessionDied }, { error: sessionDied }, { error: goaway }, { error: goaway }]);
+    await calls(handle, 5);
+    assert.equal(eps[0]!.health?.consecutiveFailures, 1, 'five streams of one dead session: one failure');
+    assert.equal(eps[0]!.available, true);
+    await calls(handle, 2);
+    assert.equal(eps[0]!.health?.consecutiveFailures, 1, 'the drain (GOAWAY NO_ERROR) holds nothing against the endpoint');
+    const v = errorVerdict(goaway);
+    assert.deepEqual([v.outcome, v.condition, v.endpoint], ['retryable', 'reset', 'neutral'], 'and the calls it cut are retried as resets');
   });
 
   it('after the ejection, exactly one trial request; its success brings the endpoint back', async () => {
