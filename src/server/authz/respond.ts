@@ -6,13 +6,22 @@
  * CONNECT request, which Node hands over without a response object.
  */
 import http from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
 export type RefuseTarget = http.ServerResponse | Duplex;
 
 export function refuse(to: RefuseTarget, status: number, code: string, message: string, closeConnection = false, retryAfter?: string): void {
   const body = `{"error":{"code":"${code}","message":${JSON.stringify(message)}}}\n`;
-  if (!(to instanceof http.ServerResponse)) return refuseRaw(to, status, body, retryAfter);
+  if (!(to instanceof http.ServerResponse)) {
+    if (!(to instanceof Http2ServerResponse)) return refuseRaw(to, status, body, retryAfter);
+    // HTTP/2 has no Connection header (setting one throws): a stream refused ends alone, the session stays.
+    closeConnection = false;
+  }
+  respondWith(to as http.ServerResponse, status, body, closeConnection, retryAfter);
+}
+
+function respondWith(to: http.ServerResponse, status: number, body: string, closeConnection: boolean, retryAfter: string | undefined): void {
   if (to.destroyed || to.headersSent) return;
   to.statusCode = status;
   to.setHeader('content-type', 'application/json');
