@@ -44,6 +44,7 @@
  * refused on the raw socket).
  */
 import type http from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
 import { normalizeTarget } from './authz/normalize-path.js';
@@ -169,6 +170,29 @@ export function buildSideDoors(
         // upgrade, connect: (req, socket, head)
         return rawRequestAllowed(authz, req, args[1] as Duplex, event === 'upgrade') ? emit(event, args) : true;
     }
+  };
+}
+
+/**
+ * HTTP/2's core API: a 'stream' event (stream, headers, flags, rawHeaders) has no request or response
+ * object, and the application answers on the stream. It gets what a request without a response gets
+ * (an Upgrade's): identity headers stripped, the pseudo-headers checked, `:path` normalized in place
+ * (the handler reads the normalized one), authorization (503 at once while the policies are unknown:
+ * nothing to hold it with). The telemetry, shedding and deadline layers need a response: compat API only.
+ * Returns whether the stream may go on to the application.
+ */
+export function buildStreamGuard(drainer: Drainer, authz: InboundAuthorization): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => boolean {
+  return (stream, headers, rawHeaders) => {
+    const req = { method: headers[':method'], url: headers[':path'], headers, rawHeaders, socket: stream.session?.socket } as unknown as http.IncomingMessage;
+    if (drainer.draining) stream.session?.close();
+    const bad = checkPseudoHeaders(headers, req.method);
+    if (bad !== undefined) {
+      authz.badTarget(req, stream, bad.refused);
+      return false;
+    }
+    if (!rawRequestAllowed(authz, req, stream, true)) return false;
+    headers[':path'] = req.url;
+    return true;
   };
 }
 

@@ -5,7 +5,7 @@
  * stay exactly as the user wrote them.
  */
 import type http from 'node:http';
-import type { Http2SecureServer, Http2Server } from 'node:http2';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { labelsSchema } from '../config/labels.js';
@@ -23,7 +23,7 @@ import { H2Sessions, type H2SessionStats } from './h2-sessions.js';
 import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
-import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
+import { buildServerStack, buildSideDoors, buildStreamGuard, SIDE_DOORS } from './stack.js';
 import { instrumentedDispatch } from './instrumented-emit.js';
 import { applyListenerLimits, DEFAULT_KEEP_ALIVE_TIMEOUT_MS, LISTENER_LIMIT_OPTIONS, resolveListenerLimits, type ListenerLimitOptions } from './listener-limits.js';
 import type { CapStats } from '../core/listener-guard.js';
@@ -305,12 +305,25 @@ export function wrapServer<S extends WrappableServer>(wrapped: S, deps: WrapServ
     // The compat API's requests (Http2ServerRequest/Response) take the HTTP/2 stack; an allowHTTP1 server's
     // HTTP/1.1 requests the same one as an http.Server's. A separate emit, so that an http.Server's pays nothing.
     const dispatchH2 = buildServerStack(drainer, app, authz, optional, true);
-    plain.emit = function emit(this: http.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+    // The core API: streams are guarded only when the application listens for them itself. Node's compat
+    // layer listens for 'stream' too (its onServerStream, which makes the 'request'), and its requests get
+    // the whole stack there; should that name ever change, they are checked twice, never not at all.
+    const guardStream = buildStreamGuard(drainer, authz);
+    const isOwn = (l: unknown) => typeof l === 'function' && l.name !== 'onServerStream';
+    let coreListeners = server.listeners('stream').filter(isOwn).length;
+    server.on('newListener', (event: string | symbol, l: unknown) => {
+      if (event === 'stream' && isOwn(l)) coreListeners++;
+    });
+    server.on('removeListener', (event: string | symbol, l: unknown) => {
+      if (event === 'stream' && isOwn(l)) coreListeners--;
+    });
+    plain.emit = function emit(this: http.Server, event: string | symbol, a?: unknown, b?: unknown, _flags?: unknown, d?: unknown): boolean {
       if (event === 'request') {
         if (isHttp2Request(a as http.IncomingMessage)) dispatchH2(a as http.IncomingMessage, b as http.ServerResponse);
         else dispatch(a as http.IncomingMessage, b as http.ServerResponse);
         return true;
       }
+      if (event === 'stream' && coreListeners > 0 && !guardStream(a as ServerHttp2Stream, b as IncomingHttpHeaders, (d as string[] | undefined) ?? [])) return true;
       // eslint-disable-next-line prefer-rest-params
       if (SIDE_DOORS.has(event)) return sideDoor(event as string, Array.prototype.slice.call(arguments, 1));
       // eslint-disable-next-line prefer-rest-params

@@ -4,7 +4,8 @@
  * (ALPN h2 and http/1.1, the mesh's workload certificate, SPIFFE peers), and
  * an http2.createServer() (h2c with prior knowledge) in PERMISSIVE mode; the
  * inbound layers on HTTP/2 streams: identity, stripped identity headers,
- * deadline intake, load shedding, the refusal guard, telemetry.
+ * deadline intake, load shedding, the refusal guard, telemetry; and the
+ * core 'stream' API's guard.
  */
 import assert from 'node:assert/strict';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
@@ -18,6 +19,8 @@ import { frontStats } from '../../src/server/mtls-front.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
 import { h2Request, listenWrapped, sessionClosed, testCa, tlsSession, type TestCa } from '../helpers/h2-server.js';
 import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
+import { TestPolicySource } from '../helpers/policy-source.js';
+import { policy } from './authz/authz-cases.js';
 
 interface Seen {
   version: string;
@@ -166,6 +169,36 @@ describe('wrapServer with an h2c server (http2.createServer) in PERMISSIVE mode'
     } finally {
       plain.close();
       secure.close();
+    }
+  });
+});
+
+describe("wrapServer with HTTP/2's core API ('stream' listeners)", () => {
+  it('streams are stripped, checked, normalized and authorized before the handler', async () => {
+    const source = new TestPolicySource();
+    source.set([policy('allow-public', 'ALLOW', [{ to: { paths: [{ type: 'PathPrefix', value: '/public' }] } }])]);
+    const seen: { path: unknown; forged: unknown }[] = [];
+    const server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      seen.push({ path: headers[':path'], forged: headers['x-hyphae-peer'] });
+      stream.respond({ ':status': 200 });
+      stream.end('core');
+    });
+    const port = await listenWrapped(server, { policies: source });
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      const ok = await h2Request(session, { ':path': '/public/a/../b', 'x-hyphae-peer': 'forged' });
+      assert.deepEqual([ok.status, ok.body], [200, 'core']);
+      assert.deepEqual(seen, [{ path: '/public/b', forged: undefined }]);
+      const denied = await h2Request(session, { ':path': '/public/../admin' });
+      assert.equal(denied.status, 403);
+      const bad = await h2Request(session, { ':path': '/public', ':authority': 'x@api' });
+      assert.equal(bad.status, 400);
+      assert.equal(seen.length, 1, 'neither reached the handler');
+    } finally {
+      session.close();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });
