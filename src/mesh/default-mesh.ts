@@ -4,7 +4,6 @@
  * variables on first use and started by whatever needs it first (Mesh does the
  * waiting and the retrying). Nothing happens at import time.
  */
-import type http from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { WrapServerOptions, WrappableServer } from '../server/wrap-server.js';
 import { optionsFromEnv } from './env.js';

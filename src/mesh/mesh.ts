@@ -6,7 +6,6 @@
  * start() (createMesh() awaits it) reaches the control plane and the CA
  * (start.ts) and wires what needs them (runtime.ts).
  */
-import type http from 'node:http';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';

@@ -18,7 +18,6 @@ import { Http2ServerResponse } from 'node:http2';
 import { REFUSED_HEADER } from '../resilience/refusal.js';
 import type { InboundFilter } from './stack.js';
 
-
 type WriteHead = (this: http.ServerResponse, s: number, r: unknown, h: unknown) => http.ServerResponse;
 
 /**

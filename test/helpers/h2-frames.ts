@@ -52,9 +52,7 @@ export function requestFrames(streamId: number, fields: [string, string][], endS
   const block = headerBlock(fields);
   const chunks: Buffer[] = [];
   for (let i = 0; i < block.length; i += 16_384) chunks.push(block.subarray(i, i + 16_384));
-  return Buffer.concat(
-    chunks.map((c, i) => frame(i === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, (i === chunks.length - 1 ? END_HEADERS : 0) | (i === 0 && endStream ? END_STREAM : 0), streamId, c)),
-  );
+  return Buffer.concat(chunks.map((c, i) => frame(i === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, (i === chunks.length - 1 ? END_HEADERS : 0) | (i === 0 && endStream ? END_STREAM : 0), streamId, c)));
 }
 
 export interface RawFrame {

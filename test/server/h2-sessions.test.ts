@@ -104,7 +104,16 @@ describe('attacker pass on a wrapped HTTP/2 server', () => {
     const peer = new RawH2(port);
     await peer.connected();
     peer.greet();
-    peer.socket.write(requestFrames(1, [[':path', '/big'], ['x-big', 'a'.repeat(200_000)]], true));
+    peer.socket.write(
+      requestFrames(
+        1,
+        [
+          [':path', '/big'],
+          ['x-big', 'a'.repeat(200_000)],
+        ],
+        true,
+      ),
+    );
     // Whatever nghttp2 answers (a reset of the stream, GOAWAY, a 431), it answers; the connection may also end.
     await peer.until((f) => f.some((x) => x.type === FRAME.RST_STREAM || x.type === FRAME.GOAWAY || (x.type === FRAME.HEADERS && x.streamId === 1)));
     assert.ok(peer.frames.some((x) => x.type === FRAME.RST_STREAM || x.type === FRAME.GOAWAY || x.type === FRAME.HEADERS) || peer.socket.destroyed);

@@ -193,7 +193,8 @@ describe("wrapServer with HTTP/2's core API ('stream' listeners)", () => {
       assert.deepEqual(seen, [{ path: '/public/b', forged: undefined }]);
       const denied = await h2Request(session, { ':path': '/public/../admin' });
       assert.equal(denied.status, 403);
-      const bad = await h2Request(session, { ':path': '/public', ':authority': 'x@api' });
+      // nghttp2 lets this through; the pseudo-header check does not (host names another authority).
+      const bad = await h2Request(session, { ':path': '/public', ':authority': 'api', host: 'admin' });
       assert.equal(bad.status, 400);
       assert.equal(seen.length, 1, 'neither reached the handler');
     } finally {
