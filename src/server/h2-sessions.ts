@@ -12,8 +12,9 @@
  *   - a session with no stream open for `idleTimeoutMs` (the server's
  *     keep-alive timeout) is asked to go (GOAWAY);
  *   - `maxConcurrentStreams`, unless the server was created with its own,
- *     is advertised in SETTINGS: nghttp2 refuses streams beyond it
- *     (RST_STREAM REFUSED_STREAM). Node's default is 2^32-1;
+ *     is advertised in SETTINGS: a peer that opens more once it has
+ *     acknowledged them has its session ended by nghttp2 (GOAWAY with
+ *     PROTOCOL_ERROR, INTERNAL_ERROR on Node 20). Node's default is 2^32-1;
  *   - drain (DrainConnections): closeIdle sends every session GOAWAY (its
  *     streams in flight finish, no new one starts, then it closes), and
  *     closes idle HTTP/1.1 connections of an allowHTTP1 server; closeAll

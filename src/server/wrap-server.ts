@@ -78,8 +78,8 @@ export interface WrapServerOptions {
   /** A connection with answer bytes waiting, none of which the peer took for this long, is closed (nginx's send_timeout; a handler that is only slow is never cut by it). Default 60000; 0: none. */
   sendTimeoutMs?: number;
   /**
-   * HTTP/2 servers: the streams a session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; more are
-   * refused with RST_STREAM). Default: the server's own `settings.maxConcurrentStreams`, else 100.
+   * HTTP/2 servers: the streams a session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; nghttp2
+   * ends the session of a peer that opens more). Default: the server's own `settings.maxConcurrentStreams`, else 100.
    */
   maxConcurrentStreams?: number;
 }
@@ -162,6 +162,8 @@ export function wrappedState(server: WrappableServer): WrappedServerState | unde
  */
 export function wrapServer<S extends WrappableServer>(wrapped: S, deps: WrapServerDeps, options: WrapServerOptions = {}): S {
   if (states.has(wrapped)) return wrapped;
+  // Before anything is applied to the server: a bad option throws with the server untouched.
+  checkNumbers(options);
   const server = wrapped as unknown as http.Server;
   const h2 = isHttp2Server(wrapped);
   const { logger, defaults } = deps;
@@ -338,7 +340,6 @@ export function wrapServer<S extends WrappableServer>(wrapped: S, deps: WrapServ
 }
 
 function shedderFor(options: WrapServerOptions, hooks: ResilienceHooks | undefined): LoadShedder | undefined {
-  checkNumbers(options);
   if (!(options.maxConcurrent! > 0) && !(options.eventLoopDelayMs! > 0)) return undefined;
   return new LoadShedder({
     ...(options.maxConcurrent !== undefined ? { maxConcurrent: options.maxConcurrent } : {}),

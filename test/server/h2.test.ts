@@ -4,13 +4,16 @@
  * (ALPN h2 and http/1.1, the mesh's workload certificate, SPIFFE peers), and
  * an http2.createServer() (h2c with prior knowledge) in PERMISSIVE mode; the
  * inbound layers on HTTP/2 streams: identity, stripped identity headers,
- * deadline intake, load shedding, the refusal guard, telemetry; and the
+ * deadline intake, load shedding, the refusal guard, telemetry (the span's
+ * network.protocol.version); and the
  * core 'stream' API's guard.
  */
 import assert from 'node:assert/strict';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
 import type tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { SpanKind } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Agent, request } from 'undici';
 import { currentRequestContext } from '../../src/resilience/request-context.js';
 import { REFUSED_HEADER } from '../../src/resilience/refusal.js';
@@ -59,7 +62,16 @@ describe('wrapServer with an HTTP/2 secure server behind the mTLS front', () => 
   let port: number;
   const seen: Seen[] = [];
   const held = new Set<() => void>();
-  const telemetry = new MeshTelemetry({ service: 'api' });
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const telemetry = new MeshTelemetry({ service: 'api', tracerProvider });
+  /** network.protocol.version of the last SERVER span ended (the response's 'close' ends it). */
+  const lastServerVersion = async () => {
+    while (!exporter.getFinishedSpans().some((sp) => sp.kind === SpanKind.SERVER)) await new Promise((r) => setImmediate(r));
+    const version = exporter.getFinishedSpans().findLast((sp) => sp.kind === SpanKind.SERVER)!.attributes['network.protocol.version'];
+    exporter.reset();
+    return version;
+  };
   const agents: Agent[] = [];
 
   before(async () => {
@@ -74,6 +86,7 @@ describe('wrapServer with an HTTP/2 secure server behind the mTLS front', () => 
     await Promise.all(agents.map((a) => a.close()));
     for (const release of held) release();
     await new Promise<void>((r) => server.close(() => r()));
+    await tracerProvider.shutdown();
     await ca.close();
   });
 
@@ -90,6 +103,7 @@ describe('wrapServer with an HTTP/2 secure server behind the mTLS front', () => 
     assert.equal(s.url, '/x', 'the handler sees the normalized path');
     assert.equal(s.headers['x-hyphae-peer'], undefined);
     assert.equal(s.headers['x-forwarded-client-cert'], undefined);
+    assert.equal(await lastServerVersion(), '2', 'the SERVER span says HTTP/2 as semantic conventions spell it');
     assert.equal(telemetry.traffic.inbound.inflight, 0, 'the telemetry layer saw the stream end');
   });
 
@@ -100,6 +114,7 @@ describe('wrapServer with an HTTP/2 secure server behind the mTLS front', () => 
     assert.equal(await res.body.text(), 'ok');
     assert.equal(seen.at(-1)!.version, '1.1');
     assert.equal(seen.at(-1)!.peer, 'spiffe://td/ns/default/sa/web');
+    assert.equal(await lastServerVersion(), '1.1');
   });
 
   it('a caller without a client certificate is refused before HTTP/2 starts', async () => {
