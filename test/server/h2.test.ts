@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -19,6 +19,7 @@ import { currentRequestContext } from '../../src/resilience/request-context.js';
 import { REFUSED_HEADER } from '../../src/resilience/refusal.js';
 import { getPeer } from '../../src/server/peer.js';
 import { frontStats } from '../../src/server/mtls-front.js';
+import { wrappedState } from '../../src/server/wrap-server.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
 import { h2Request, listenWrapped, sessionClosed, testCa, tlsSession, type TestCa } from '../helpers/h2-server.js';
 import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
@@ -125,6 +126,25 @@ describe('wrapServer with an HTTP/2 secure server behind the mTLS front', () => 
     await sessionClosed(session);
     assert.equal(frontStats(server)!.refused, refusedBefore + 1);
     assert.equal(seen.length, before, 'no handler ran');
+  });
+
+  it('a caller that finishes mTLS with ALPN h2 and then says nothing is cut at the header deadline', async () => {
+    const quick = http2.createSecureServer({ allowHTTP1: true }, () => assert.fail('no request'));
+    const quickPort = await listenWrapped(quick, { tls: async () => inbound }, { headersTimeoutMs: 300 });
+    try {
+      const socket = tls.connect({ port: quickPort, host: '127.0.0.1', ...client, ca: ca.roots, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+      socket.on('error', () => {});
+      // It reads what the server sends (its SETTINGS, then the end): an unread socket never sees 'end' or 'close'.
+      socket.resume();
+      await new Promise((r) => socket.once('secureConnect', r));
+      assert.equal(socket.alpnProtocol, 'h2');
+      const started = performance.now();
+      await new Promise((r) => socket.once('close', r));
+      assert.ok(performance.now() - started >= 200, 'not before the deadline');
+      assert.equal(wrappedState(quick)!.h2!.silentCut, 1);
+    } finally {
+      await new Promise<void>((r) => quick.close(() => r()));
+    }
   });
 
   it('deadline intake, the refusal guard and load shedding on HTTP/2 streams', async () => {
