@@ -6,7 +6,7 @@ export { createMesh, Mesh, type MeshFetch, type MeshRequestOptions, type Endpoin
 export type { MeshOptions } from './mesh/options.js';
 export { meshFetch, meshRequest, wrapServer, getDefaultMesh, closeDefaultMesh } from './mesh/default-mesh.js';
 export { ENV, optionsFromEnv as meshOptionsFromEnv } from './mesh/env.js';
-export type { WrapServerOptions } from './server/wrap-server.js';
+export type { WrapServerOptions, WrappableServer } from './server/wrap-server.js';
 export type { RegisteredInstance } from './server/registrar.js';
 export { getPeer, type PeerIdentity } from './server/peer.js';
 /** In a handler: the request's deadline, the time left, and a signal that aborts at the deadline or when the caller leaves. */

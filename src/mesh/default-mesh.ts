@@ -4,9 +4,8 @@
  * variables on first use and started by whatever needs it first (Mesh does the
  * waiting and the retrying). Nothing happens at import time.
  */
-import type http from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { WrapServerOptions } from '../server/wrap-server.js';
+import type { WrapServerOptions, WrappableServer } from '../server/wrap-server.js';
 import { optionsFromEnv } from './env.js';
 import { Mesh, type MeshFetch, type MeshRequestOptions } from './mesh.js';
 
@@ -46,7 +45,7 @@ export function meshRequest(url: string | URL, options?: MeshRequestOptions): Pr
  * wrapServer with the default mesh. The environment is checked now, so a
  * missing HYPHAE_SERVICE or HYPHAE_CONTROL_PLANE fails here, not at listen().
  */
-export function wrapServer<S extends http.Server>(server: S, options: WrapServerOptions = {}): S {
+export function wrapServer<S extends WrappableServer>(server: S, options: WrapServerOptions = {}): S {
   return mesh().wrapServer(server, options);
 }
 

@@ -6,7 +6,6 @@
  * start() (createMesh() awaits it) reaches the control plane and the CA
  * (start.ts) and wires what needs them (runtime.ts).
  */
-import type http from 'node:http';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
@@ -15,7 +14,7 @@ import type { EdgeRoutes } from './edge-routes.js';
 import { PassthroughCalls } from '../client/passthrough-call.js';
 import { handOver } from '../client/call/options-copy.js';
 import { splitUrl } from '../client/call/url.js';
-import type { WrapServerOptions } from '../server/wrap-server.js';
+import type { WrapServerOptions, WrappableServer } from '../server/wrap-server.js';
 import type { RegisteredInstance, ServerRegistrar } from '../server/registrar.js';
 import type { PolicySource } from '../server/policy-source.js';
 import type { ClientEventSink } from '../client/events.js';
@@ -61,7 +60,7 @@ export class Mesh {
   /** Ends a start that waits for the control plane when the mesh is closed. */
   #startAbort = new AbortController();
   #passthrough: Agent;
-  #servers = new Set<http.Server>();
+  #servers = new Set<WrappableServer>();
   #closing: Promise<void> | undefined;
   /** The mesh's one event sink: every destination and wrapped server emits into it; hooks and telemetry subscribe. */
   #events: ClientEventSink;
@@ -196,7 +195,7 @@ export class Mesh {
    * Works before start(): the server is drained by close() at once, and its registration, mTLS context and
    * policies wait for the start (which its listen() begins); meanwhile its requests wait for the policies.
    */
-  wrapServer<S extends http.Server>(server: S, options: WrapServerOptions = {}): S {
+  wrapServer<S extends WrappableServer>(server: S, options: WrapServerOptions = {}): S {
     if (this.#closing) throw closedError();
     if (options.register !== false && this.options.controlPlane !== undefined && !this.options.service) {
       throw new MeshError(ErrorCode.INVALID_OPTIONS, 'wrapServer registers the server, so the mesh needs a service name: set the `service` option or HYPHAE_SERVICE', {
@@ -250,7 +249,7 @@ export class Mesh {
   }
 
   /** Resolves once the wrapped server is registered after listen() (undefined when it does not register). */
-  registered(server: http.Server): Promise<RegisteredInstance | undefined> {
+  registered(server: WrappableServer): Promise<RegisteredInstance | undefined> {
     const state = serverModule().wrappedState(server);
     if (!state) return Promise.reject(new MeshError(ErrorCode.INVALID_OPTIONS, 'this server was not wrapped with wrapServer'));
     return state.registered;

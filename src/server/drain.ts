@@ -5,6 +5,7 @@
  * cut what is still open at the grace deadline.
  */
 import type http from 'node:http';
+import type net from 'node:net';
 import { sleep } from '../core/backoff.js';
 import type { Logger } from '../core/logger.js';
 
@@ -13,8 +14,17 @@ export interface DrainOptions {
   gracePeriodMs: number;
 }
 
+/** How a drain reaches the connections: an http.Server's own methods, or an HTTP/2 server's sessions (h2-sessions.ts). */
+export interface DrainConnections {
+  /** Ask every connection to go once its requests are answered (idle HTTP/1.1 ones: closed; HTTP/2 sessions: GOAWAY). */
+  closeIdle(): void;
+  /** Cut every connection still open (the grace deadline). */
+  closeAll(): void;
+}
+
 export class Drainer {
-  #server: http.Server;
+  #server: Pick<net.Server, 'once'>;
+  #connections: DrainConnections;
   #originalClose: () => void;
   #options: DrainOptions;
   #deregister: () => Promise<void>;
@@ -23,8 +33,16 @@ export class Drainer {
   /** Read per response by the inbound stack: while draining, every response closes its connection. */
   draining = false;
 
-  constructor(server: http.Server, originalClose: () => void, options: DrainOptions, deregister: () => Promise<void>, logger: Logger) {
+  constructor(
+    server: http.Server | Pick<net.Server, 'once'>,
+    originalClose: () => void,
+    options: DrainOptions,
+    deregister: () => Promise<void>,
+    logger: Logger,
+    connections: DrainConnections = httpConnections(server as http.Server),
+  ) {
     this.#server = server;
+    this.#connections = connections;
     this.#originalClose = originalClose;
     this.#options = options;
     this.#deregister = deregister;
@@ -51,15 +69,19 @@ export class Drainer {
     await sleep(Math.max(0, Math.min(this.#options.drainDelayMs, grace - (Date.now() - started))));
     const closed = new Promise<void>((resolve) => this.#server.once('close', () => resolve()));
     this.#originalClose();
-    // Idle keep-alive sockets would otherwise hold the server open until they time out.
-    this.#server.closeIdleConnections();
+    // Idle keep-alive sockets (HTTP/2: every session, told GOAWAY) would otherwise hold the server open until they time out.
+    this.#connections.closeIdle();
     const left = Math.max(0, grace - (Date.now() - started));
     const timer = setTimeout(() => {
       this.#logger.warn('hyphae: grace period over; closing connections still open');
-      this.#server.closeAllConnections();
+      this.#connections.closeAll();
     }, left);
     timer.unref();
     await closed;
     clearTimeout(timer);
   }
+}
+
+function httpConnections(server: http.Server): DrainConnections {
+  return { closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
 }

@@ -22,8 +22,9 @@ export function stripIdentityHeaders(req: http.IncomingMessage): number {
   if (!found) return 0;
   // Node builds headers and headersDistinct lazily from rawHeaders and a header count it keeps
   // privately: build both views now, before rawHeaders shrinks under that count.
-  const distinct = req.headersDistinct;
-  for (const name of IDENTITY_HEADERS) delete distinct[name];
+  // (An HTTP/2 compat request has no headersDistinct; its rawHeaders is a plain array built at creation.)
+  const distinct = req.headersDistinct as NodeJS.Dict<string[]> | undefined;
+  if (distinct !== undefined) for (const name of IDENTITY_HEADERS) delete distinct[name];
   const raw = req.rawHeaders;
   let w = 0;
   for (let i = 0; i + 1 < raw.length; i += 2) {

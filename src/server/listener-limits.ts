@@ -41,11 +41,14 @@ export const LISTENER_LIMIT_OPTIONS = ['maxConnections', 'tlsHandshakeTimeoutMs'
 
 export function resolveListenerLimits(server: http.Server, options: ListenerLimitOptions, mesh: ListenerLimitOptions): ListenerLimits {
   const pick = (key: keyof ListenerLimits): number | undefined => options[key] ?? mesh[key];
+  // An HTTP/2 server has no header or request timeout of its own (undefined): the mesh's apply to its streams.
+  const headersTimeout = (server.headersTimeout as number | undefined) ?? NODE_DEFAULT_HEADERS_TIMEOUT_MS;
+  const requestTimeout = (server.requestTimeout as number | undefined) ?? NODE_DEFAULT_REQUEST_TIMEOUT_MS;
   return {
     maxConnections: pick('maxConnections') ?? (server.maxConnections > 0 ? server.maxConnections : defaultMaxConnections()),
     tlsHandshakeTimeoutMs: pick('tlsHandshakeTimeoutMs') ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
-    headersTimeoutMs: pick('headersTimeoutMs') ?? (server.headersTimeout === NODE_DEFAULT_HEADERS_TIMEOUT_MS ? DEFAULT_HEADERS_TIMEOUT_MS : server.headersTimeout),
-    requestTimeoutMs: pick('requestTimeoutMs') ?? (server.requestTimeout === NODE_DEFAULT_REQUEST_TIMEOUT_MS ? DEFAULT_REQUEST_TIMEOUT_MS : server.requestTimeout),
+    headersTimeoutMs: pick('headersTimeoutMs') ?? (headersTimeout === NODE_DEFAULT_HEADERS_TIMEOUT_MS ? DEFAULT_HEADERS_TIMEOUT_MS : headersTimeout),
+    requestTimeoutMs: pick('requestTimeoutMs') ?? (requestTimeout === NODE_DEFAULT_REQUEST_TIMEOUT_MS ? DEFAULT_REQUEST_TIMEOUT_MS : requestTimeout),
     sendTimeoutMs: pick('sendTimeoutMs') ?? DEFAULT_SEND_TIMEOUT_MS,
   };
 }

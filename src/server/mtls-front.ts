@@ -33,6 +33,7 @@ import type { Logger } from '../core/logger.js';
 import type { MtlsMode } from '../config/resources.js';
 import { checkPeerCertificate } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/workload-tls.js';
+import { alpnFor, isHttp2Server, isSecureHttp2Server, startsLikePreface, type AnyHttp2Server } from './h2.js';
 import { setPeer } from './peer.js';
 
 /** What the front needs from the mesh: this service's mode and the workload's current TLS material. */
@@ -58,10 +59,10 @@ export interface FrontStats {
 
 const TLS_HANDSHAKE = 0x16;
 
-const stats = new WeakMap<http.Server, FrontStats>();
+const stats = new WeakMap<object, FrontStats>();
 
 /** Counters of a server's mTLS front (undefined for a server without one). */
-export function frontStats(server: http.Server): FrontStats | undefined {
+export function frontStats(server: object): FrontStats | undefined {
   return stats.get(server);
 }
 
@@ -71,7 +72,9 @@ type Emit = (this: http.Server, event: string | symbol, ...args: unknown[]) => b
  * Put the front before `server`; `resolve` is awaited once (the default mesh is created lazily).
  * `handshakeTimeoutMs` (0: none) bounds each connection from accept until HTTP gets it.
  */
-export function attachMtlsFront(server: http.Server, resolve: () => Promise<InboundTls | undefined>, logger: Logger, handshakeTimeoutMs: number): void {
+export function attachMtlsFront(wrapped: http.Server | AnyHttp2Server, resolve: () => Promise<InboundTls | undefined>, logger: Logger, handshakeTimeoutMs: number): MtlsFront {
+  // Typed as an http.Server for what both kinds share (emit, events, closeAllConnections of an http.Server).
+  const server = wrapped as http.Server;
   const deadlines = new HandshakeDeadlines(handshakeTimeoutMs);
   /** Sockets not yet handed to HTTP (sniffing or handshaking): HTTP does not know them, so close-all must. */
   const pending = new Set<Socket>();
@@ -88,7 +91,12 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   };
   stats.set(server, counters);
   const next = server.emit as Emit;
-  const toHttp = (socket: Socket) => next.call(server, 'connection', socket);
+  const h2 = isHttp2Server(wrapped);
+  // An Http2SecureServer is a tls.Server: its 'connection' listener would start a TLS handshake of its own, and
+  // its HTTP (HTTP/2 session, or HTTP/1.1 per ALPN with allowHTTP1) starts from 'secureConnection'.
+  const httpEvent = h2 && isSecureHttp2Server(wrapped) ? 'secureConnection' : 'connection';
+  const toHttp = (socket: Socket) => next.call(server, httpEvent, socket);
+  const alpn = alpnFor(server);
   let inbound: InboundTls | undefined;
   let engine: TlsServer | undefined;
   let engineVersion = -1;
@@ -124,7 +132,7 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
         requestCert: true,
         rejectUnauthorized: false,
         ...(handshakeTimeoutMs > 0 ? { handshakeTimeout: handshakeTimeoutMs } : {}),
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: alpn,
       });
       engine.on('secureConnection', onSecure);
       engine.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
@@ -150,6 +158,9 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
     if (!check.ok) return refuse(socket, check.problem);
     counters.accepted++;
     setPeer(socket, check.identity);
+    // Node's HTTP/2 server takes `socket.server` for itself (its HTTP/1.1 fallback keeps its request classes
+    // there), as it is on the sockets its own TLS makes; ours came from the engine.
+    if (h2) (socket as TLSSocket & { server: unknown }).server = server;
     toHttp(socket);
   };
 
@@ -196,6 +207,15 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
       counters.plaintext++;
       plaintext.add(socket);
       socket.once('close', () => plaintext.delete(socket));
+      if (h2 && startsLikePreface(chunk)) {
+        // h2c with prior knowledge: the session reads what is buffered on the socket before its handle.
+        socket.pause();
+        socket.unshift(chunk);
+        return handOver(socket);
+      }
+      // HTTP/1.1 to an HTTP/2 server: Node's session code takes a socket whose ALPN said no h2 to its HTTP/1.1
+      // path (allowHTTP1), or to 'unknownProtocol' (closed unless the application takes it).
+      if (h2) (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol = false;
       handOver(socket);
       // HTTP's parser reads the socket's handle directly, past anything unshifted into the stream; its 'data'
       // listener (the same one that serves sockets it cannot consume) takes the first chunk instead.
@@ -259,15 +279,27 @@ export function attachMtlsFront(server: http.Server, resolve: () => Promise<Inbo
   // Resolve as soon as the server listens, so the first connection rarely waits.
   server.on('listening', () => void ensure().catch(() => {}));
 
-  // close-all (the drain's deadline) also ends connections HTTP has not been given yet.
-  const closeAll = server.closeAllConnections.bind(server);
-  server.closeAllConnections = () => {
+  const destroyPending = () => {
     for (const s of [...pending]) s.destroy();
     pending.clear();
-    closeAll();
   };
+  // close-all (the drain's deadline) also ends connections HTTP has not been given yet. An HTTP/2 server has
+  // no closeAllConnections: its sessions' closer (h2-sessions.ts) calls destroyPending.
+  if (!h2) {
+    const closeAll = server.closeAllConnections.bind(server);
+    server.closeAllConnections = () => {
+      destroyPending();
+      closeAll();
+    };
+  }
   server.once('close', () => {
     disposeChange?.();
     engine?.close();
   });
+  return { destroyPending };
+}
+
+export interface MtlsFront {
+  /** Destroy the connections not yet handed to HTTP (sniffing or handshaking). */
+  destroyPending(): void;
 }

@@ -4,6 +4,7 @@
  * by the application with getPeer(req) and by the authorization layer.
  */
 import type http from 'node:http';
+import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { CertifiedIdentity } from '../tls/peer-certificate.js';
 
@@ -13,16 +14,28 @@ import type { CertifiedIdentity } from '../tls/peer-certificate.js';
  */
 export type PeerIdentity = CertifiedIdentity;
 
-const peers = new WeakMap<Socket, PeerIdentity>();
+/**
+ * Kept on the socket under a symbol nothing outside this module holds (so nothing on the wire or in the
+ * application can set it). A property rather than a WeakMap entry because an HTTP/2 request's `socket`
+ * is a Proxy of its stream that forwards property reads to the session's socket: a property is found
+ * through it, a WeakMap keyed by the real socket is not.
+ */
+const kPeer = Symbol('hyphae.peer');
+
+type WithPeer = { [kPeer]?: PeerIdentity };
 
 /** Called by the TLS front once the peer's certificate has been verified. */
 export function setPeer(socket: Socket, peer: PeerIdentity): void {
-  peers.set(socket, peer);
+  (socket as WithPeer)[kPeer] = peer;
 }
 
-/** The caller's verified SPIFFE identity and cluster; undefined for a plaintext (PERMISSIVE/DISABLE) connection. */
-export function getPeer(req: http.IncomingMessage): PeerIdentity | undefined {
-  return peers.get(req.socket);
+/**
+ * The caller's verified SPIFFE identity and cluster; undefined for a plaintext (PERMISSIVE/DISABLE)
+ * connection. Takes an HTTP/1.1 or HTTP/2 compat request, or an HTTP/2 stream of the core API.
+ */
+export function getPeer(req: http.IncomingMessage | Http2ServerRequest | ServerHttp2Stream): PeerIdentity | undefined {
+  const socket = (req as { socket?: unknown }).socket ?? (req as ServerHttp2Stream).session?.socket;
+  return (socket as WithPeer | null | undefined)?.[kPeer];
 }
 
 /**

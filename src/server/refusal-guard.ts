@@ -14,26 +14,33 @@
  * own refusals are written by the layers above, before this one runs.
  */
 import http from 'node:http';
+import { Http2ServerResponse } from 'node:http2';
 import { REFUSED_HEADER } from '../resilience/refusal.js';
 import type { InboundFilter } from './stack.js';
 
-const nativeWriteHead = http.ServerResponse.prototype.writeHead;
+type WriteHead = (this: http.ServerResponse, s: number, r: unknown, h: unknown) => http.ServerResponse;
 
 /**
- * One function shared by every response (no closure per request). Named parameters, not `...args` and
- * `apply`: it runs for every response, and Node's writeHead takes at most three (the headers are the last
- * one given: `writeHead(status, headers)` or `writeHead(status, reason, headers)`); passing `undefined`
- * for the ones not given is what Node does with them.
+ * One function shared by every response (no closure per request), made once per response class (HTTP/1.1's
+ * ServerResponse and HTTP/2's compat Http2ServerResponse, each with its own writeHead). Named parameters, not
+ * `...args` and `apply`: it runs for every response, and Node's writeHead takes at most three (the headers are
+ * the last one given: `writeHead(status, headers)` or `writeHead(status, reason, headers)`); passing
+ * `undefined` for the ones not given is what Node does with them.
  */
-function writeHeadWithoutRefusal(this: http.ServerResponse, statusCode: number, reason?: unknown, headers?: unknown): http.ServerResponse {
-  if (!this.headersSent && this.hasHeader(REFUSED_HEADER)) this.removeHeader(REFUSED_HEADER);
-  if (headers !== undefined) {
-    if (headers !== null && typeof headers === 'object') headers = withoutRefusal(headers);
-  } else if (reason !== null && typeof reason === 'object') {
-    reason = withoutRefusal(reason);
-  }
-  return (nativeWriteHead as (this: http.ServerResponse, s: number, r: unknown, h: unknown) => http.ServerResponse).call(this, statusCode, reason, headers);
+function withoutRefusalWriteHead(native: WriteHead): WriteHead {
+  return function writeHeadWithoutRefusal(this: http.ServerResponse, statusCode: number, reason?: unknown, headers?: unknown): http.ServerResponse {
+    if (!this.headersSent && this.hasHeader(REFUSED_HEADER)) this.removeHeader(REFUSED_HEADER);
+    if (headers !== undefined) {
+      if (headers !== null && typeof headers === 'object') headers = withoutRefusal(headers);
+    } else if (reason !== null && typeof reason === 'object') {
+      reason = withoutRefusal(reason);
+    }
+    return native.call(this, statusCode, reason, headers);
+  };
 }
+
+const http1WriteHead = withoutRefusalWriteHead(http.ServerResponse.prototype.writeHead as WriteHead) as http.ServerResponse['writeHead'];
+const http2WriteHead = withoutRefusalWriteHead(Http2ServerResponse.prototype.writeHead as unknown as WriteHead) as http.ServerResponse['writeHead'];
 
 /** The same headers without the refusal header; the handler's own object is never edited. */
 function withoutRefusal(headers: object): object {
@@ -58,9 +65,10 @@ function isRefusal(name: unknown): boolean {
   return typeof name === 'string' && name.length === REFUSED_HEADER.length && name.toLowerCase() === REFUSED_HEADER;
 }
 
-export function refusalGuard(): InboundFilter {
+export function refusalGuard(http2 = false): InboundFilter {
+  const guarded = http2 ? http2WriteHead : http1WriteHead;
   return (next) => (req, res) => {
-    res.writeHead = writeHeadWithoutRefusal as typeof res.writeHead;
+    res.writeHead = guarded;
     next(req, res);
   };
 }

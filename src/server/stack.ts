@@ -27,6 +27,7 @@
  *                   (AsyncLocalStorage) the handler and its mesh calls run in; 504 for a
  *                   request with nothing left. Last: the context is made only for requests
  *                   that will run the handler
+ *   (HTTP/2)        the pseudo-headers checked (h2-pseudo-headers.ts), just before normalize
  *   refusal guard   the response drops any x-hyphae-rejected the handler sets: that header
  *                   says the MESH refused (clients replay such requests whatever their
  *                   method), so only the layers above may write it
@@ -43,11 +44,14 @@
  * refused on the raw socket).
  */
 import type http from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { NOT_READY, type InboundAuthorization } from './authz/authorization.js';
 import { normalizeTarget } from './authz/normalize-path.js';
 import type { Drainer } from './drain.js';
 import { stripIdentityHeaders } from './identity-headers.js';
+import { isHttp2Request, sessionOf } from './h2.js';
+import { checkPseudoHeaders } from './h2-pseudo-headers.js';
 import { refusalGuard } from './refusal-guard.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { inboundTelemetry } from './telemetry-layer.js';
@@ -67,17 +71,25 @@ export interface OptionalLayers {
   tap?: InboundFilter | undefined;
 }
 
-export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization, optional: OptionalLayers = {}): InboundHandler {
+/**
+ * `http2`: the stack of HTTP/2 compat requests (Http2ServerRequest/Response, which have what every layer
+ * reads and writes: headers, rawHeaders, url, method, socket, statusCode, setHeader, writeHead, 'close').
+ * Three layers differ: drain asks the session to go (GOAWAY) instead of setting Connection: close, which
+ * HTTP/2 forbids; the pseudo-headers are checked before the path is normalized; the refusal guard wraps
+ * the HTTP/2 response's own writeHead.
+ */
+export function buildServerStack(drainer: Drainer, app: InboundHandler, authz: InboundAuthorization, optional: OptionalLayers = {}, http2 = false): InboundHandler {
   const layers: InboundFilter[] = [
     stripIdentityLayer(),
-    drainLayer(drainer),
-    ...(optional.telemetry ? [inboundTelemetry(optional.telemetry)] : []),
+    http2 ? h2DrainLayer(drainer) : drainLayer(drainer),
+    ...(optional.telemetry ? [inboundTelemetry(optional.telemetry, http2)] : []),
     ...(optional.tap ? [optional.tap] : []),
     ...(optional.shedding ? [optional.shedding] : []),
+    ...(http2 ? [pseudoHeaderLayer(authz)] : []),
     normalizeLayer(authz),
     authorizationLayer(authz),
     ...(optional.deadline ? [optional.deadline] : []),
-    refusalGuard(),
+    refusalGuard(http2),
   ];
   let handler = app;
   for (let i = layers.length - 1; i >= 0; i--) handler = layers[i]!(handler);
@@ -94,6 +106,22 @@ function stripIdentityLayer(): InboundFilter {
 function drainLayer(drainer: Drainer): InboundFilter {
   return (next) => (req, res) => {
     if (drainer.draining) res.setHeader('connection', 'close');
+    next(req, res);
+  };
+}
+
+/** A stream that starts while the server drains: its session is told to go (GOAWAY, idempotent); this stream still runs. */
+function h2DrainLayer(drainer: Drainer): InboundFilter {
+  return (next) => (req, res) => {
+    if (drainer.draining) sessionOf(req)?.close();
+    next(req, res);
+  };
+}
+
+function pseudoHeaderLayer(authz: InboundAuthorization): InboundFilter {
+  return (next) => (req, res) => {
+    const bad = checkPseudoHeaders(req.headers, req.method);
+    if (bad !== undefined) return authz.badTarget(req, res, bad.refused);
     next(req, res);
   };
 }
@@ -123,14 +151,17 @@ export function buildSideDoors(
   authz: InboundAuthorization,
   emit: (event: string, args: unknown[]) => boolean,
   optional: OptionalLayers = {},
+  http2 = false,
 ): (event: string, args: unknown[]) => boolean {
   const onContinue = buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz, optional);
   const onExpectation = buildServerStack(drainer, (req, res) => void emit('checkExpectation', [req, res]), authz, optional);
+  // An HTTP/2 server's compat API emits 'checkContinue' (and 'connect') with its own request objects.
+  const onH2Continue = http2 ? buildServerStack(drainer, (req, res) => void emit('checkContinue', [req, res]), authz, optional, true) : onContinue;
   return (event, args) => {
     const req = args[0] as http.IncomingMessage;
     switch (event) {
       case 'checkContinue':
-        onContinue(req, args[1] as http.ServerResponse);
+        (http2 && isHttp2Request(req) ? onH2Continue : onContinue)(req, args[1] as http.ServerResponse);
         return true;
       case 'checkExpectation':
         onExpectation(req, args[1] as http.ServerResponse);
@@ -139,6 +170,29 @@ export function buildSideDoors(
         // upgrade, connect: (req, socket, head)
         return rawRequestAllowed(authz, req, args[1] as Duplex, event === 'upgrade') ? emit(event, args) : true;
     }
+  };
+}
+
+/**
+ * HTTP/2's core API: a 'stream' event (stream, headers, flags, rawHeaders) has no request or response
+ * object, and the application answers on the stream. It gets what a request without a response gets
+ * (an Upgrade's): identity headers stripped, the pseudo-headers checked, `:path` normalized in place
+ * (the handler reads the normalized one), authorization (503 at once while the policies are unknown:
+ * nothing to hold it with). The telemetry, shedding and deadline layers need a response: compat API only.
+ * Returns whether the stream may go on to the application.
+ */
+export function buildStreamGuard(drainer: Drainer, authz: InboundAuthorization): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => boolean {
+  return (stream, headers, rawHeaders) => {
+    const req = { method: headers[':method'], url: headers[':path'], headers, rawHeaders, socket: stream.session?.socket } as unknown as http.IncomingMessage;
+    if (drainer.draining) stream.session?.close();
+    const bad = checkPseudoHeaders(headers, req.method);
+    if (bad !== undefined) {
+      authz.badTarget(req, stream, bad.refused);
+      return false;
+    }
+    if (!rawRequestAllowed(authz, req, stream, true)) return false;
+    headers[':path'] = req.url;
+    return true;
   };
 }
 

@@ -5,6 +5,7 @@
  * stay exactly as the user wrote them.
  */
 import type http from 'node:http';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { labelsSchema } from '../config/labels.js';
@@ -17,12 +18,14 @@ import { advertiseAddress } from './advertise-address.js';
 import { InboundAuthorization, POLICY_WAIT_MS, type AuthzStats } from './authz/authorization.js';
 import { DEFAULT_SEMICOLONS, SEMICOLON_MODES, type SemicolonMode } from './authz/normalize-path.js';
 import { Drainer } from './drain.js';
+import { isHttp2Request, isHttp2Server } from './h2.js';
+import { H2Sessions, type H2SessionStats } from './h2-sessions.js';
 import { attachMtlsFront, type InboundTls } from './mtls-front.js';
 import type { PolicySource } from './policy-source.js';
 import type { RegisteredInstance, ServerRegistrar } from './registrar.js';
-import { buildServerStack, buildSideDoors, SIDE_DOORS } from './stack.js';
+import { buildServerStack, buildSideDoors, buildStreamGuard, SIDE_DOORS } from './stack.js';
 import { instrumentedDispatch } from './instrumented-emit.js';
-import { applyListenerLimits, LISTENER_LIMIT_OPTIONS, resolveListenerLimits, type ListenerLimitOptions } from './listener-limits.js';
+import { applyListenerLimits, DEFAULT_KEEP_ALIVE_TIMEOUT_MS, LISTENER_LIMIT_OPTIONS, resolveListenerLimits, type ListenerLimitOptions } from './listener-limits.js';
 import type { CapStats } from '../core/listener-guard.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { tapLayer, type TapPoint } from './tap.js';
@@ -74,7 +77,15 @@ export interface WrapServerOptions {
   requestTimeoutMs?: number;
   /** A connection with answer bytes waiting, none of which the peer took for this long, is closed (nginx's send_timeout; a handler that is only slow is never cut by it). Default 60000; 0: none. */
   sendTimeoutMs?: number;
+  /**
+   * HTTP/2 servers: the streams a session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; nghttp2
+   * ends the session of a peer that opens more). Default: the server's own `settings.maxConcurrentStreams`, else 100.
+   */
+  maxConcurrentStreams?: number;
 }
+
+/** What wrapServer takes: an http.Server (or https.Server), or an HTTP/2 server, plaintext (h2c) or secure. */
+export type WrappableServer = http.Server | Http2Server | Http2SecureServer;
 
 export interface WrapServerDeps {
   /** Resolved lazily: the default mesh is created on first use. */
@@ -112,6 +123,8 @@ export interface WrappedServerState {
   readonly shedder: LoadShedder | undefined;
   /** The connection cap (undefined with maxConnections 0). */
   readonly connectionCap: CapStats | undefined;
+  /** HTTP/2 servers: their sessions' counters (h2-sessions.ts); undefined for an http.Server. */
+  readonly h2: H2SessionStats | undefined;
 }
 
 /** A promise made before the event that settles it, so `registered` can be awaited right after listen(). */
@@ -136,14 +149,23 @@ class Deferred<T> {
   }
 }
 
-const states = new WeakMap<http.Server, WrappedServerState>();
+const states = new WeakMap<WrappableServer, WrappedServerState>();
 
-export function wrappedState(server: http.Server): WrappedServerState | undefined {
+export function wrappedState(server: WrappableServer): WrappedServerState | undefined {
   return states.get(server);
 }
 
-export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDeps, options: WrapServerOptions = {}): S {
-  if (states.has(server)) return server;
+/**
+ * An HTTP/2 server is typed as an http.Server below: what wrapServer touches of either (listen events,
+ * address(), close(), emit, maxConnections, the timeouts) they share; where they differ (requests, sessions,
+ * drain) the code asks isHttp2Server.
+ */
+export function wrapServer<S extends WrappableServer>(wrapped: S, deps: WrapServerDeps, options: WrapServerOptions = {}): S {
+  if (states.has(wrapped)) return wrapped;
+  // Before anything is applied to the server: a bad option throws with the server untouched.
+  checkNumbers(options);
+  const server = wrapped as unknown as http.Server;
+  const h2 = isHttp2Server(wrapped);
   const { logger, defaults } = deps;
   // Checked now, merged as they will be registered: labels the control plane would refuse fail here, not at listen().
   const labels = parseOrThrow(labelsSchema, { ...defaults.labels, ...options.labels }, "wrapServer labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
@@ -159,6 +181,17 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     await current?.deregister();
   };
   const originalClose = server.close.bind(server);
+  // Every listener, mTLS or not: timeouts that close slow peers, and a cap on connections.
+  const limits = resolveListenerLimits(server, options, defaults.listener ?? {});
+  const connectionCap = applyListenerLimits(server, limits, logger);
+  const sessions = h2
+    ? new H2Sessions(wrapped, {
+        headersTimeoutMs: limits.headersTimeoutMs,
+        requestTimeoutMs: limits.requestTimeoutMs,
+        idleTimeoutMs: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+        maxConcurrentStreams: options.maxConcurrentStreams,
+      })
+    : undefined;
   const drainer = new Drainer(
     server,
     () => originalClose(),
@@ -168,14 +201,12 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     },
     deregister,
     logger,
+    sessions,
   );
   // Authorization: policies from deps.policies, enforced by the inbound stack (normalize + authz layers).
   const authz = new InboundAuthorization(deps.policies, logger, POLICY_WAIT_MS, semicolonsOf(options, defaults.pathSemicolons));
   // Load shedding only when asked for: a server without limits has no such layer at all.
   const shedder = shedderFor(options, deps.hooks);
-  // Every listener, mTLS or not: timeouts that close slow peers, and a cap on connections.
-  const limits = resolveListenerLimits(server, options, defaults.listener ?? {});
-  const connectionCap = applyListenerLimits(server, limits, logger);
   // A tap names the instance by its registered id (what `hyphae describe` shows), else by the socket's local address.
   let instanceId: string | undefined;
   const optional = {
@@ -197,8 +228,9 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     authz: authz.stats,
     shedder,
     connectionCap,
+    h2: sessions?.stats,
   };
-  states.set(server, state);
+  states.set(wrapped, state);
 
   server.on('listening', () => {
     shedder?.start();
@@ -258,9 +290,9 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
   // (instrumentation-http's SERVER span exists before ours, so ours enriches it instead of doubling it).
   const telemetry = deps.telemetry;
   if (telemetry) authz.onDenied = (d) => telemetry.recordDenied(d.policy === undefined ? 'no-allow-match' : 'deny-policy', d.policy);
-  const { dispatch } = instrumentedDispatch(server, (app) => buildServerStack(drainer, app, authz, optional));
+  const { dispatch, app } = instrumentedDispatch(server, (app) => buildServerStack(drainer, app, authz, optional));
   // Authorization: Expect, Upgrade and CONNECT requests reach the app through other events; check them too.
-  const sideDoor = buildSideDoors(drainer, authz, (event, args) => (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args), optional);
+  const sideDoor = buildSideDoors(drainer, authz, (event, args) => (originalEmit as (this: http.Server, event: string, ...args: unknown[]) => boolean).call(server, event, ...args), optional, h2);
   // Intercepting emit (not the listener list) also covers 'request' listeners added after wrapServer.
   // Every event of the server comes through here, one 'request' per request: named parameters and
   // `arguments` passed on as is, so no event pays for an array of its arguments (a rest parameter's).
@@ -271,14 +303,43 @@ export function wrapServer<S extends http.Server>(server: S, deps: WrapServerDep
     // eslint-disable-next-line prefer-rest-params
     return Reflect.apply(originalEmit, this, arguments) as boolean;
   };
+  if (h2) {
+    // The compat API's requests (Http2ServerRequest/Response) take the HTTP/2 stack; an allowHTTP1 server's
+    // HTTP/1.1 requests the same one as an http.Server's. A separate emit, so that an http.Server's pays nothing.
+    const dispatchH2 = buildServerStack(drainer, app, authz, optional, true);
+    // The core API: streams are guarded only when the application listens for them itself. Node's compat
+    // layer listens for 'stream' too (its onServerStream, which makes the 'request'), and its requests get
+    // the whole stack there; should that name ever change, they are checked twice, never not at all.
+    const guardStream = buildStreamGuard(drainer, authz);
+    const isOwn = (l: unknown) => typeof l === 'function' && l.name !== 'onServerStream';
+    let coreListeners = server.listeners('stream').filter(isOwn).length;
+    server.on('newListener', (event: string | symbol, l: unknown) => {
+      if (event === 'stream' && isOwn(l)) coreListeners++;
+    });
+    server.on('removeListener', (event: string | symbol, l: unknown) => {
+      if (event === 'stream' && isOwn(l)) coreListeners--;
+    });
+    plain.emit = function emit(this: http.Server, event: string | symbol, a?: unknown, b?: unknown, _flags?: unknown, d?: unknown): boolean {
+      if (event === 'request') {
+        if (isHttp2Request(a as http.IncomingMessage)) dispatchH2(a as http.IncomingMessage, b as http.ServerResponse);
+        else dispatch(a as http.IncomingMessage, b as http.ServerResponse);
+        return true;
+      }
+      if (event === 'stream' && coreListeners > 0 && !guardStream(a as ServerHttp2Stream, b as IncomingHttpHeaders, (d as string[] | undefined) ?? [])) return true;
+      // eslint-disable-next-line prefer-rest-params
+      if (SIDE_DOORS.has(event)) return sideDoor(event as string, Array.prototype.slice.call(arguments, 1));
+      // eslint-disable-next-line prefer-rest-params
+      return Reflect.apply(originalEmit, this, arguments) as boolean;
+    };
+  }
   // Outside the stack: it decides which connections HTTP sees at all, before any request exists.
-  if (deps.tls) attachMtlsFront(server, deps.tls, logger, limits.tlsHandshakeTimeoutMs);
+  const front = deps.tls && attachMtlsFront(wrapped, deps.tls, logger, limits.tlsHandshakeTimeoutMs);
+  if (sessions && front) sessions.destroyPending = () => front.destroyPending();
 
-  return server;
+  return wrapped;
 }
 
 function shedderFor(options: WrapServerOptions, hooks: ResilienceHooks | undefined): LoadShedder | undefined {
-  checkNumbers(options);
   if (!(options.maxConcurrent! > 0) && !(options.eventLoopDelayMs! > 0)) return undefined;
   return new LoadShedder({
     ...(options.maxConcurrent !== undefined ? { maxConcurrent: options.maxConcurrent } : {}),
@@ -298,7 +359,7 @@ function semicolonsOf(options: WrapServerOptions, fallback: SemicolonMode | unde
   return mode;
 }
 
-const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs', ...LISTENER_LIMIT_OPTIONS] as const;
+const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs', 'maxConcurrentStreams', ...LISTENER_LIMIT_OPTIONS] as const;
 
 function checkNumbers(options: WrapServerOptions): void {
   const bad = NUMERIC_OPTIONS.filter((k) => options[k] !== undefined && !(Number.isFinite(options[k]) && options[k]! >= 0));
