@@ -52,8 +52,12 @@ export function alpnFor(server: object): string[] {
 /** The first bytes of an h2c connection with prior knowledge (the client preface, RFC 9113 3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-/** Whether a plaintext connection's first chunk starts like the HTTP/2 preface (as much of it as has come). */
-export function startsLikePreface(chunk: Buffer): boolean {
-  const n = Math.min(chunk.length, PREFACE.length);
-  return n > 0 && chunk.subarray(0, n).equals(PREFACE.subarray(0, n));
+/**
+ * What a plaintext connection's first bytes say: the HTTP/2 preface whole (`h2c`), something else
+ * (`http1`), or a start of the preface too short to tell (`more`: "P" may be the start of "POST").
+ */
+export function prefaceMatch(head: Buffer): 'h2c' | 'http1' | 'more' {
+  const n = Math.min(head.length, PREFACE.length);
+  if (n === 0 || !head.subarray(0, n).equals(PREFACE.subarray(0, n))) return 'http1';
+  return n === PREFACE.length ? 'h2c' : 'more';
 }

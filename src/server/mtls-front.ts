@@ -33,7 +33,7 @@ import type { Logger } from '../core/logger.js';
 import type { MtlsMode } from '../config/resources.js';
 import { checkPeerCertificate } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/workload-tls.js';
-import { alpnFor, isHttp2Server, isSecureHttp2Server, startsLikePreface, type AnyHttp2Server } from './h2.js';
+import { alpnFor, isHttp2Server, isSecureHttp2Server, prefaceMatch, type AnyHttp2Server } from './h2.js';
 import { setPeer } from './peer.js';
 
 /** What the front needs from the mesh: this service's mode and the workload's current TLS material. */
@@ -189,7 +189,16 @@ export function attachMtlsFront(wrapped: http.Server | AnyHttp2Server, resolve: 
       cleanup();
       socket.destroy();
     };
-    const onFirst = (chunk: Buffer) => {
+    let head: Buffer | undefined;
+    const onFirst = (data: Buffer) => {
+      const chunk = head === undefined ? data : Buffer.concat([head, data]);
+      const plainH2 = h2 && chunk[0] !== TLS_HANDSHAKE ? prefaceMatch(chunk) : undefined;
+      // Too few bytes to tell h2c from HTTP/1.1 ("P" may start "POST"): wait for more, at most the preface's
+      // 24 bytes; the handshake deadline bounds the wait as it bounds a silent peer's.
+      if (plainH2 === 'more' && inbound!.mode() !== 'STRICT') {
+        head = chunk;
+        return;
+      }
       cleanup();
       if (chunk[0] === TLS_HANDSHAKE) {
         syncEngine();
@@ -207,7 +216,7 @@ export function attachMtlsFront(wrapped: http.Server | AnyHttp2Server, resolve: 
       counters.plaintext++;
       plaintext.add(socket);
       socket.once('close', () => plaintext.delete(socket));
-      if (h2 && startsLikePreface(chunk)) {
+      if (plainH2 === 'h2c') {
         // h2c with prior knowledge: the session reads what is buffered on the socket before its handle.
         socket.pause();
         socket.unshift(chunk);

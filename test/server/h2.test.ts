@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
+import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
@@ -22,6 +23,7 @@ import { frontStats } from '../../src/server/mtls-front.js';
 import { wrappedState } from '../../src/server/wrap-server.js';
 import { MeshTelemetry } from '../../src/telemetry/mesh-telemetry.js';
 import { h2Request, listenWrapped, sessionClosed, testCa, tlsSession, type TestCa } from '../helpers/h2-server.js';
+import { slowRequest, within } from '../helpers/hostile-peers.js';
 import { TestInbound, type Creds } from '../helpers/inbound-tls.js';
 import { TestPolicySource } from '../helpers/policy-source.js';
 import { policy } from './authz/authz-cases.js';
@@ -204,6 +206,30 @@ describe('wrapServer with an h2c server (http2.createServer) in PERMISSIVE mode'
     } finally {
       plain.close();
       secure.close();
+    }
+  });
+});
+
+describe('wrapServer with an h2c server that also takes HTTP/1.1 (allowHTTP1), in PERMISSIVE mode', () => {
+  it('a plaintext HTTP/1.1 request whose first packet is the single byte "P" is served as HTTP/1.1, not taken for h2c', async () => {
+    const ca = await testCa();
+    const inbound = new TestInbound(ca.issue('api'), ca.roots);
+    inbound.set('PERMISSIVE');
+    const seen: Seen[] = [];
+    // Node's types name allowHTTP1 for secure servers only; its session code reads it for a plaintext one too.
+    const server = http2.createServer({ allowHTTP1: true } as http2.ServerOptions, handlerFor(seen, new Set()) as never);
+    const port = await listenWrapped(server, { tls: async () => inbound });
+    const socket = net.connect(port, '127.0.0.1');
+    // "P" alone, then the rest a byte at a time: "P" is also how the HTTP/2 preface ("PRI * HTTP/2.0") starts.
+    const post = slowRequest(socket, 'P', 'OST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 2);
+    try {
+      assert.notEqual(await within(post.endedByServer, 30_000), undefined, 'answered and closed');
+      assert.match(post.received(), /^HTTP\/1\.1 200 /);
+      assert.deepEqual([seen.at(-1)?.version, seen.at(-1)?.encrypted], ['1.1', false]);
+    } finally {
+      post.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      await ca.close();
     }
   });
 });
