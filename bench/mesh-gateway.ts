@@ -42,6 +42,7 @@ import { meshSni } from '../src/config/mesh-sni.js';
 import { buildDir, cliPath, startCommand, startNode } from '../examples/lib/child.js';
 import { joinToken, startFileControlPlane } from './lib/control-planes.js';
 import { pinning } from './lib/cpu-pin.js';
+import { cpuQuota, type CpuQuota } from './lib/cpu-quota.js';
 import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
 import {
   compare,
@@ -107,16 +108,16 @@ const SATURATED = 0.9;
  * at one saturated core, 1 s / its CPU per request, as a ratio (the median of the rounds' CPU ratios,
  * inverted). Says which judges and why.
  */
-function oneCoreEach(g: EdgeRow, n: EdgeRow | undefined, c: EdgeComparison | undefined): { judge: string; value: number | undefined; lines: string[] } {
+function oneCoreEach(g: EdgeRow, n: EdgeRow | undefined, c: EdgeComparison | undefined, cores: number): { judge: string; value: number | undefined; lines: string[] } {
   if (n === undefined || c === undefined) return { judge: 'throughput with one core each', value: undefined, lines: [] };
-  const saturated = g.proxyBusy >= SATURATED && n.proxyBusy >= SATURATED;
+  const saturated = g.proxyBusy >= SATURATED * cores && n.proxyBusy >= SATURATED * cores;
   const projected = 1 / c.cpuRatio;
   const lines = [
     `measured req/s, gateway / nginx: ${c.rpsRatio.toFixed(3)}x, with ${g.proxyBusy.toFixed(2)} and ${n.proxyBusy.toFixed(2)} of their cores used`,
     `at one saturated core each (1 s / CPU per request), gateway / nginx: ${projected.toFixed(3)}x (nginx's CPU per request / the gateway's, median of the rounds)`,
     saturated
-      ? `judged by the measured req/s: both proxies used >= ${SATURATED} of their core, so it is their own limit`
-      : `judged by the saturated figure: the proxies used under ${SATURATED} of their core, so the measured req/s is the load generator's and upstream's limit (CPU 0), not theirs`,
+      ? `judged by the measured req/s: both proxies used >= ${SATURATED} of the ${cores} core each may use, so it is their own limit`
+      : `judged by the saturated figure: a proxy used under ${SATURATED} of the ${cores} core it may use, so the measured req/s is the load generator's and upstream's limit (CPU 0), not the proxies'`,
   ];
   return saturated ? { judge: 'req/s (both proxies saturated)', value: c.rpsRatio, lines } : { judge: 'req/s at one saturated core (1 s / CPU per request)', value: projected, lines };
 }
@@ -127,13 +128,16 @@ async function untilServed(name: string, mesh: Mesh): Promise<void> {
   if (r.statusCode !== 200 || body !== UPSTREAM_BODY) throw new Error(`${name}: ${r.statusCode} ${body.slice(0, 200)}`);
 }
 
-export async function meshGatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult> {
+export async function meshGatewayVsNginx(opts: EdgeOptions & { quotaCores?: number }): Promise<EdgeResult> {
   const stopSignals = exitOnSignals();
   const pin = pinning(opts.pin);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-meshgw-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   process.on('exit', removeDir);
   const cleanups: (() => Promise<unknown>)[] = [];
+  const quota: CpuQuota | undefined = opts.quotaCores === undefined ? undefined : cpuQuota(opts.quotaCores);
+  // First in, so last out: the groups go once their processes are gone.
+  if (quota) cleanups.push(async () => quota.remove());
   const unpin = pin.pinSelf();
   try {
     const nginx = findNginx();
@@ -172,6 +176,8 @@ export async function meshGatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult>
     };
     const gw = await startGateway(cliPath, opts.profileDir);
     const baseline = opts.baselineBuild ? await startGateway(path.join(opts.baselineBuild, 'src/cli/main.js'), undefined) : undefined;
+    quota?.limit('gateway', [gw.pid]);
+    if (baseline) quota?.limit('gateway-baseline', [baseline.pid]);
 
     const token = await joinToken(cp, 'client');
     const client = async (endpoint: { address: string; port: number; cluster?: string }) => {
@@ -188,6 +194,7 @@ export async function meshGatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult>
     if (nginx) {
       const proxy = await startNginx(nginx, dir, 'stream', streamConfig(dir, upstreamPort), pin.proxyLauncher);
       cleanups.push(() => proxy.stop());
+      quota?.limit('nginx', proxy.pids());
       await row(NGINX, await client({ address: '127.0.0.1', port: proxy.port, cluster: CLUSTER }), ['master', 'worker'], () => proxy.pids());
     }
     await row('mesh gateway', await client({ address: '127.0.0.1', port: gw.port, cluster: CLUSTER }), ['gateway'], () => [gw.pid]);
@@ -204,7 +211,7 @@ export async function meshGatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult>
     const b = byName.get(BASELINE);
     const vsNginx = n ? compare(g, n) : undefined;
     const comparisons = [compare(g, direct), ...(n ? [compare(n, direct), vsNginx!] : []), ...(b ? [compare(g, b)] : [])];
-    const verdict = oneCoreEach(g, n, vsNginx);
+    const verdict = oneCoreEach(g, n, vsNginx, quota?.cores ?? 1);
     const goals: EdgeTarget[] = [target(`mesh gateway / nginx stream, ${verdict.judge}`, '>=', 0.8, verdict.value, vsNginx?.errors ?? false, n ? undefined : NGINX_MISSING)];
     const added = (r: EdgeRow) =>
       `${r.name}: p99 +${(r.p99ms - direct.p99ms).toFixed(2)} ms over direct (median rounds), proxy CPU ${r.proxyCpuUs.toFixed(1)} µs/req, ` +
@@ -213,6 +220,7 @@ export async function meshGatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult>
       title: `mesh gateway vs nginx stream SNI passthrough (bench/mesh-gateway.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
       setup: [
         pin.describe,
+        ...(quota ? [quota.describe] : []),
         'client: this process, a mesh with mTLS (service client); upstream: one wrapServer process (service web, STRICT); the TLS session is always client <-> upstream',
         `nginx: worker_processes 1, stream + ssl_preread, map of the SNI ${SNI}; gateway: \`hyphae ${GATEWAY_ARGS.join(' ')}\``,
         ...(baseline ? [`${BASELINE}: the same command from ${opts.baselineBuild}`] : []),
@@ -235,7 +243,12 @@ export async function meshGatewayVsNginx(opts: EdgeOptions): Promise<EdgeResult>
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const opts = edgeOptionsFromArgs(process.argv.slice(2), MESH_GATEWAY_DEFAULTS);
+  // --quota CORES: this bench's own flag (bench/lib/cpu-quota.ts); the others are every edge bench's.
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--quota');
+  const quotaCores = at < 0 ? undefined : Number(args.splice(at, 2)[1]);
+  if (quotaCores !== undefined && !(quotaCores > 0 && quotaCores <= 1)) throw new Error('--quota takes a share of a core, in (0, 1]');
+  const opts = edgeOptionsFromArgs(args, MESH_GATEWAY_DEFAULTS);
   console.log(`hyphae bench: ${machine()}`);
-  printEdge(await meshGatewayVsNginx(opts));
+  printEdge(await meshGatewayVsNginx({ ...opts, ...(quotaCores === undefined ? {} : { quotaCores }) }));
 }
