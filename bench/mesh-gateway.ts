@@ -131,7 +131,7 @@ function oneCoreEach(g: EdgeRow, n: EdgeRow | undefined, c: EdgeComparison | und
     `at one saturated core each (1 s / CPU per request), gateway / nginx: ${projected.toFixed(3)}x (nginx's CPU per request / the gateway's, median of the rounds)`,
     saturated
       ? `judged by the measured req/s: both proxies used >= ${SATURATED} of the ${cores} core each may use, so it is their own limit`
-      : `judged by the saturated figure: a proxy used under ${SATURATED} of the ${cores} core it may use, so the measured req/s is the load generator's and upstream's limit (CPU 0), not the proxies'`,
+      : `judged by the saturated figure: a proxy used under ${SATURATED} of the ${cores} core it may use, so the measured req/s is not its own limit (the load generator and upstream on CPU 0, or other processes on its CPU)`,
   ];
   return saturated ? { judge: 'req/s (both proxies saturated)', value: c.rpsRatio, lines } : { judge: 'req/s at one saturated core (1 s / CPU per request)', value: projected, lines };
 }
