@@ -7,13 +7,15 @@
  *
  * Every peer is bounded: the ClientHello must be whole within `helloTimeoutMs` whatever its pace (one
  * timer from accept, not an idle timer a dribbling peer keeps resetting) and within `maxHelloBytes`;
- * at most `maxConnections` are open; a piped connection silent both ways for `idleTimeoutMs` is cut;
- * a half-close is passed on (TLS close_notify then FIN), and the idle timer ends a half that never
- * follows. A refused connection gets a TLS alert when the peer sent a ClientHello (cheap: 7 bytes),
+ * at most `maxConnections` are open; a piped connection silent both ways for `idleTimeoutMs` is cut (one
+ * sweep per listener, idle-sweep.ts); a half-close is passed on (TLS close_notify then FIN), and the idle
+ * sweep ends a half that never follows. A refused connection gets a TLS alert when the peer sent a ClientHello (cheap: 7 bytes),
  * else a plain close.
  */
 import net, { type AddressInfo } from 'node:net';
 import { DEFAULT_MAX_HELLO_BYTES, helloBufferBound, readClientHello } from './client-hello.js';
+import { IdleSweep } from './idle-sweep.js';
+import { relay } from './relay.js';
 import type { Backend, MeshGatewayRouter } from './router.js';
 import type { GatewayCounters, RefusalCause } from './stats.js';
 
@@ -68,12 +70,14 @@ export class MeshGatewayListener {
   readonly #router: MeshGatewayRouter;
   readonly #counters: GatewayCounters;
   readonly #sockets = new Set<net.Socket>();
+  readonly #idle: IdleSweep;
   #closing = false;
 
   constructor(router: MeshGatewayRouter, counters: GatewayCounters, options: ListenerOptions) {
     this.#o = options;
     this.#router = router;
     this.#counters = counters;
+    this.#idle = new IdleSweep(options.idleTimeoutMs);
     // allowHalfOpen: a caller's FIN is passed on to the instance, not answered by closing our side at once.
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, (s) => this.#accept(s));
     this.server.maxConnections = options.maxConnections;
@@ -203,6 +207,7 @@ export class MeshGatewayListener {
     const close = () => {
       if (closed) return;
       closed = true;
+      unwatch();
       backend.active--;
       this.#sockets.delete(upstream);
       client.destroy();
@@ -212,18 +217,15 @@ export class MeshGatewayListener {
     upstream.on('close', close);
     upstream.on('error', close);
     client.on('error', close);
-    // A socket's timer counts its own reads and writes, and every byte piped is read on one side and written
-    // on the other: traffic either way keeps both alive. A pair silent both ways (a half-close whose other
-    // half never follows, an instance that accepted then stalls) is cut.
-    const idle = () => {
+    // Traffic either way keeps the pair; a pair silent both ways (a half-close whose other half never follows,
+    // an instance that accepted then stalls) is cut, by the listener's one sweep (idle-sweep.ts).
+    const unwatch = this.#idle.add(client, upstream, () => {
       c.stats.idleTimeouts++;
       close();
-    };
-    client.setTimeout(this.#o.idleTimeoutMs, idle);
-    upstream.setTimeout(this.#o.idleTimeoutMs, idle);
+    });
     upstream.write(hello);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    relay(client, upstream);
+    relay(upstream, client);
     client.resume();
   }
 
@@ -250,6 +252,7 @@ export class MeshGatewayListener {
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
     for (const s of this.#sockets) s.destroy();
+    this.#idle.stop();
     await closed;
   }
 }

@@ -2,7 +2,7 @@
  * The attacker's pass on the mesh gateway's listener, on real sockets: peers that never finish a
  * ClientHello (silent, a byte at a time, half-closed), a ClientHello over the bound, records split across
  * TCP segments, a bounded fuzz loop of mangled hellos, the connection cap, the idle timeout of a piped
- * connection whose instance accepted then stalls, and the process's descriptors back to their baseline
+ * connection whose instance accepted then stalls (and bytes one way keeping it), and the process's descriptors back to their baseline
  * once the peers leave.
  */
 import assert from 'node:assert/strict';
@@ -99,21 +99,47 @@ describe('mesh gateway listener: the attacker pass', () => {
     ok.close();
   });
 
-  it('cuts a piped connection idle both ways, when the instance accepted then stalls', async () => {
+  /** A piped connection to an instance that accepts, reads and never answers (a new one per call). */
+  async function withStalledInstance(body: (c: Awaited<ReturnType<typeof send>>, stalled: Instance) => Promise<void>): Promise<void> {
     const stalled = await startInstance(true);
-    const other = { namespace: 'default', name: 'stalls' };
-    h.resolver.set(other, [{ address: '127.0.0.1', port: stalled.port }]);
+    h.resolver.set({ namespace: 'default', name: 'stalls' }, [{ address: '127.0.0.1', port: stalled.port }]);
     try {
-      const before = h.counters.stats.idleTimeouts;
       const c = await send(h.port, await captureHello(meshSni({ service: 'stalls', namespace: 'default', cluster: CLUSTER })));
       await waitUntil(() => stalled.accepted === 1, STALL_MS, 'the instance accepted');
+      await body(c, stalled);
+    } finally {
+      await stalled.close();
+    }
+  }
+
+  it('cuts a piped connection idle both ways, when the instance accepted then stalls', async () => {
+    const before = h.counters.stats.idleTimeouts;
+    await withStalledInstance(async (c, stalled) => {
       const ended = await within(c.endedByServer, STALL_MS);
       assert.ok(ended !== undefined && ended >= IDLE_TIMEOUT_MS * 0.9, `ended after ${ended} ms`);
       assert.equal(h.counters.stats.idleTimeouts, before + 1);
       await waitUntil(() => stalled.open.size === 0, STALL_MS, "the instance's side closed too");
-    } finally {
-      await stalled.close();
-    }
+    });
+  });
+
+  it('keeps a piped connection while bytes move one way only, and cuts it once they stop', async () => {
+    const before = h.counters.stats.idleTimeouts;
+    await withStalledInstance(async (c) => {
+      let cut = false;
+      void c.endedByServer.then(() => (cut = true));
+      // A byte each quarter of the idle timeout, for three timeouts: the caller's bytes alone keep the pair
+      // (the idle sweep counts what either socket read, not a timer per socket).
+      const trickleMs = 3 * IDLE_TIMEOUT_MS;
+      const started = performance.now();
+      while (!cut && performance.now() - started < trickleMs) {
+        c.socket.write('x');
+        await new Promise((resolve) => setTimeout(resolve, IDLE_TIMEOUT_MS / 4));
+      }
+      assert.equal(cut, false, 'cut while bytes were moving');
+      const ended = await within(c.endedByServer, STALL_MS);
+      assert.ok(ended !== undefined && ended >= trickleMs + IDLE_TIMEOUT_MS * 0.9, `ended after ${ended} ms`);
+      assert.equal(h.counters.stats.idleTimeouts, before + 1);
+    });
   });
 
   it('holds the connection cap: past it a connection is closed at once and counted', async () => {
