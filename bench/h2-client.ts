@@ -14,11 +14,9 @@
  *
  *   node build/bench/h2-client.js [--rounds 5] [--duration 3000] [--concurrency 64] [--large-concurrency 8]
  */
-import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { PeerCertificate } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Agent, Pool, request } from 'undici';
@@ -26,7 +24,7 @@ import { createMesh } from '../src/index.js';
 import { H2_CONNECTIONS, H2_STREAMS_PER_CONNECTION } from '../src/client/endpoint/pool.js';
 import { createCsr } from '../src/tls/csr.js';
 import { generateKeyPair } from '../src/tls/keys.js';
-import { checkPeerCertificate } from '../src/tls/peer-certificate.js';
+import { spiffeServerCheck } from './lib/spiffe-server-check.js';
 import { buildDir, cliPath, startNode } from '../examples/lib/child.js';
 import { interleavedRounds } from './lib/load.js';
 import { serveH2Echo } from './lib/h2-echo-server.js';
@@ -108,10 +106,7 @@ export async function h2Client(opts: H2ClientOptions): Promise<{ small: Row[]; l
         key: client.key,
         cert: client.cert,
         ca: client.bundle.roots,
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const c = checkPeerCertificate(new X509Certificate(cert.raw), 'server', client.bundle.trustDomain);
-          return c.ok && c.identity.id === expected ? undefined : new Error(`server is not ${expected}`);
-        },
+        checkServerIdentity: spiffeServerCheck(client.bundle.trustDomain, expected),
       },
     });
     cleanups.push(() => pool.close());

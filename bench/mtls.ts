@@ -7,16 +7,14 @@
  * interleaved as in overhead.ts; handshakes per 10,000 requests (every
  * connection opened, warm-up included) show that connections are reused.
  */
-import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { PeerCertificate } from 'node:tls';
 import { Agent, Pool, request } from 'undici';
 import { createMesh } from '../src/index.js';
 import { createCsr } from '../src/tls/csr.js';
 import { generateKeyPair } from '../src/tls/keys.js';
-import { checkPeerCertificate } from '../src/tls/peer-certificate.js';
+import { spiffeServerCheck } from './lib/spiffe-server-check.js';
 import { buildDir, cliPath, startNode } from '../examples/lib/child.js';
 import { runLoad, type LoadResult } from './lib/load.js';
 import { medianRow, type OverheadOptions, type Row } from './overhead.js';
@@ -74,10 +72,7 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
         key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
         cert: signed.certificate,
         ca: signed.trustBundle.roots,
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const c = checkPeerCertificate(new X509Certificate(cert.raw), 'server', signed.trustBundle.trustDomain);
-          return c.ok && c.identity.id === expected ? undefined : new Error(`server is not ${expected}`);
-        },
+        checkServerIdentity: spiffeServerCheck(signed.trustBundle.trustDomain, expected),
       },
     });
     cleanups.push(() => pool.close());
