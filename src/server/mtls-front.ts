@@ -222,7 +222,10 @@ export function attachMtlsFront(wrapped: http.Server | AnyHttp2Server, resolve: 
         socket.unshift(chunk);
         return handOver(socket);
       }
-      // HTTP/1.1 to an HTTP/2 server: Node's session code takes a socket whose ALPN said no h2 to its HTTP/1.1
+      // Node has an HTTP/1.1 fallback for secure HTTP/2 servers only: handed to a plaintext one (http2.createServer)
+      // given allowHTTP1 anyway, an HTTP/1.1 request throws in Node 24's parser, out of any handler.
+      if (h2 && httpEvent === 'connection') return refuse(socket, 'HTTP/1.1 to an h2c server (http2.createServer speaks HTTP/2 only)');
+      // HTTP/1.1 to an HTTP/2 secure server: Node's session code takes a socket whose ALPN said no h2 to its HTTP/1.1
       // path (allowHTTP1), or to 'unknownProtocol' (closed unless the application takes it).
       if (h2) (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol = false;
       handOver(socket);

@@ -210,14 +210,42 @@ describe('wrapServer with an h2c server (http2.createServer) in PERMISSIVE mode'
   });
 });
 
-describe('wrapServer with an h2c server that also takes HTTP/1.1 (allowHTTP1), in PERMISSIVE mode', () => {
+describe('wrapServer with an h2c server given allowHTTP1 anyway, in PERMISSIVE mode', () => {
+  it('a plaintext HTTP/1.1 request is refused at the front (Node 24 throws on it out of any handler); h2c still works', async () => {
+    const ca = await testCa();
+    const inbound = new TestInbound(ca.issue('api'), ca.roots);
+    inbound.set('PERMISSIVE');
+    const seen: Seen[] = [];
+    // Not in Node's types for a plaintext server, but a JavaScript caller can pass it.
+    const server = http2.createServer({ allowHTTP1: true } as http2.ServerOptions, handlerFor(seen, new Set()) as never);
+    const port = await listenWrapped(server, { tls: async () => inbound });
+    const socket = net.connect(port, '127.0.0.1');
+    const get = slowRequest(socket, 'GET /p HTTP/1.1\r\nHost: x\r\n\r\n', '', 1_000);
+    const plain = http2.connect(`http://127.0.0.1:${port}`);
+    plain.on('error', () => {});
+    try {
+      assert.notEqual(await within(get.endedByServer, 30_000), undefined, 'the connection is closed');
+      assert.equal(get.received(), '', 'nothing answered it');
+      assert.equal(seen.length, 0);
+      assert.equal((await h2Request(plain, { ':path': '/h2c' })).status, 200);
+      assert.equal(frontStats(server)?.refused, 1);
+    } finally {
+      get.close();
+      plain.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      await ca.close();
+    }
+  });
+});
+
+describe('wrapServer with an HTTP/2 secure server that also takes HTTP/1.1 (allowHTTP1), in PERMISSIVE mode', () => {
   it('a plaintext HTTP/1.1 request whose first packet is the single byte "P" is served as HTTP/1.1, not taken for h2c', async () => {
     const ca = await testCa();
     const inbound = new TestInbound(ca.issue('api'), ca.roots);
     inbound.set('PERMISSIVE');
     const seen: Seen[] = [];
-    // Node's types name allowHTTP1 for secure servers only; its session code reads it for a plaintext one too.
-    const server = http2.createServer({ allowHTTP1: true } as http2.ServerOptions, handlerFor(seen, new Set()) as never);
+    // A secure server: Node has an HTTP/1.1 fallback (allowHTTP1) for those only; PERMISSIVE lets plaintext in.
+    const server = http2.createSecureServer({ allowHTTP1: true }, handlerFor(seen, new Set()) as never);
     const port = await listenWrapped(server, { tls: async () => inbound });
     const socket = net.connect(port, '127.0.0.1');
     // "P" alone, then the rest a byte at a time: "P" is also how the HTTP/2 preface ("PRI * HTTP/2.0") starts.
