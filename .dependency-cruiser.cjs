@@ -24,6 +24,9 @@ const layers = {
   // `hyphae gateway --mode mesh` (issue 17): a Mesh for its identity, discovery and registration, and a TCP
   // listener that routes TLS by SNI; it reads an endpoint's cluster as the client does. Nothing imports it.
   'mesh-gateway': ['core', 'config', 'discovery', 'telemetry', 'client', 'server', 'mesh', 'proxy'],
+  // `hyphae/grpc` (issue 18): grpc-js clients and servers on a Mesh's discovery, balancing, identity, policies
+  // and telemetry. Only its own entry point (package.json "exports": ./grpc) loads it, and with it grpc-js.
+  grpc: ['core', 'config', 'discovery', 'resilience', 'tls', 'telemetry', 'client', 'server', 'mesh'],
 };
 const all = Object.keys(layers);
 
@@ -33,6 +36,7 @@ const entryPoints = [
   // package.json: "exports" (., ./extend, ./control-plane) and "bin" (hyphae)
   '^src/(index|extend)[.]ts$',
   '^src/control-plane/index[.]ts$',
+  '^src/grpc/index[.]ts$',
   '^src/cli/main[.]ts$',
   // the dashboard's browser files: served to the page (dashboard-routes.ts), never imported
   '^src/control-plane/dashboard/static/',
@@ -75,8 +79,15 @@ forbidden.push(
     name: 'runtime-never-loads-control-plane',
     comment: 'a service that only uses the mesh must not load the CA or the dashboard',
     severity: 'error',
-    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy|gateway|mesh-gateway)/' },
+    from: { path: '^src/(index|extend)\\.ts$|^src/(mesh|client|server|discovery|resilience|tls|telemetry|edge|proxy|gateway|mesh-gateway|grpc)/' },
     to: { path: '^src/(control-plane|cli)/' },
+  },
+  {
+    name: 'grpc-js-only-in-hyphae-grpc',
+    comment: 'grpc-js is an optional peer: only hyphae/grpc (src/grpc) may load it, so a service without gRPC never needs it installed (the control plane gets it with etcd3)',
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/(grpc|control-plane)/' },
+    to: { path: 'node_modules/@grpc/' },
   },
   {
     name: 'no-circular',

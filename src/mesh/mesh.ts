@@ -31,6 +31,7 @@ import { MeshRuntime } from './runtime.js';
 import { ClusterName } from './cluster-name.js';
 import type { Disposer } from '../core/events.js';
 import { startMesh } from './start.js';
+import type { AdapterHost } from './adapter-host.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
 export type MeshFetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>;
@@ -61,6 +62,9 @@ export class Mesh {
   #startAbort = new AbortController();
   #passthrough: Agent;
   #servers = new Set<WrappableServer>();
+  /** What hyphae's adapters (hyphae/grpc) serve: drained by close() beside the wrapped servers. */
+  #adapterDrains = new Set<() => Promise<void>>();
+  #adapterHost: AdapterHost | undefined;
   #closing: Promise<void> | undefined;
   /** The mesh's one event sink: every destination and wrapped server emits into it; hooks and telemetry subscribe. */
   #events: ClientEventSink;
@@ -163,6 +167,24 @@ export class Mesh {
    */
   async edgeRoutes(): Promise<EdgeRoutes> {
     return (await this.#started()).edge;
+  }
+
+  /** For hyphae's own adapters (hyphae/grpc, src/mesh/adapter-host.ts). Not a stable API. */
+  adapterHost(): AdapterHost {
+    return (this.#adapterHost ??= {
+      options: this.options,
+      logger: this.logger,
+      telemetry: this.#telemetry,
+      events: this.#events,
+      started: () => this.#started(),
+      policies: () => this.#policySource(),
+      cluster: () => this.#cluster.value,
+      onClose: (drain) => {
+        if (this.#closing) throw closedError();
+        this.#adapterDrains.add(drain);
+        return () => this.#adapterDrains.delete(drain);
+      },
+    });
   }
 
   /** Renew the workload certificate now instead of at half its lifetime (after a root rotation, in tests). Starts the mesh first if needed. */
@@ -293,7 +315,10 @@ export class Mesh {
   }
 
   async #close(): Promise<void> {
-    await Promise.all([...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())));
+    await Promise.all([
+      ...[...this.#servers].map((s) => (s.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve())),
+      ...[...this.#adapterDrains].map((drain) => drain().catch((err: unknown) => this.logger.error('hyphae: an adapter failed to drain', { error: String(err) }))),
+    ]);
     // A start under way settles soon after the abort; what it made is closed by it, or here once it succeeded.
     await this.#starting?.catch(() => undefined);
     const runtime = this.#runtime;

@@ -73,6 +73,15 @@ export const EVENT_ATTEMPT = 'hyphae.attempt';
 /** A span event when the endpoint an attempt went to was ejected by outlier detection. */
 export const EVENT_EJECTION = 'hyphae.endpoint.ejected';
 
+// RPC (issue 18, hyphae/grpc): the OpenTelemetry RPC semantic conventions.
+export const ATTR_RPC_SYSTEM = 'rpc.system';
+export const ATTR_RPC_SERVICE = 'rpc.service';
+export const ATTR_RPC_METHOD = 'rpc.method';
+export const ATTR_RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
+/** milliseconds, as the RPC conventions' metrics are (the HTTP ones are in seconds). */
+export const METRIC_RPC_CLIENT_DURATION = 'rpc.client.duration';
+export const METRIC_RPC_SERVER_DURATION = 'rpc.server.duration';
+
 export const METRIC_CLIENT_DURATION = 'http.client.request.duration';
 export const METRIC_SERVER_DURATION = 'http.server.request.duration';
 export const METRIC_CLIENT_ACTIVE = 'http.client.active_requests';

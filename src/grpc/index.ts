@@ -1,0 +1,7 @@
+/**
+ * hyphae/grpc (issue 18): @grpc/grpc-js clients and servers in the mesh, on the same discovery, balancing,
+ * outlier detection, identity, policies and telemetry as HTTP. grpc-js is an optional peer dependency: only
+ * this entry point loads it.
+ */
+export { parseRpcMethod, type RpcMethod } from './method.js';
+export { WorkloadCertificateProvider } from './certificates.js';
