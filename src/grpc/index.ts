@@ -5,3 +5,5 @@
  */
 export { parseRpcMethod, type RpcMethod } from './method.js';
 export { WorkloadCertificateProvider } from './certificates.js';
+export type { GrpcRetryOptions } from './retry.js';
+export { clientInterceptors } from './client-interceptors.js';
