@@ -11,6 +11,10 @@
  *   ClientHello does not reset it);
  * - the connection cap: excess connections closed at accept, one log line when
  *   reached and one when cleared, open connections unaffected;
+ * - a client certificate chain over OpenSSL's 100 KiB limit (the API asks every
+ *   client for a certificate and may be sent any chain): refused in the
+ *   handshake, nothing answered on it, the process unharmed (a 5-copy chain of
+ *   the same certificate is answered: the size is what is refused);
  * - slow clients over TLS (our own and `openssl s_client`): 408, then the
  *   socket is destroyed even though the peer never closes its side;
  * - silent peers, over TLS after their handshake and in plain HTTP (the
@@ -24,7 +28,9 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { readFile } from 'node:fs/promises';
+import { call, makeTempDir, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { Pki } from '../helpers/pki.js';
 import { fdCount, hostilePeer, requestsAcrossIdle, slowRequest, waitUntil, watchPeer, within, type Peer, type PeerKind } from '../helpers/hostile-peers.js';
 
 const FD_LIMIT = 200;
@@ -297,6 +303,32 @@ describe('control plane listener, low limits', () => {
     } finally {
       slow.close();
     }
+  });
+
+  it("refuses a client certificate chain over OpenSSL's 100 KiB limit in the handshake, and keeps answering", async () => {
+    // The API asks every client for a certificate (requestCert, never required): a peer may send any chain.
+    const pki = new Pki(await makeTempDir('hyphae-big-chain-'));
+    const own = await pki.selfSignedCa('attacker');
+    const pem = await readFile(own.cert, 'utf8');
+    const key = await readFile(own.key, 'utf8');
+    const pid = cp.child.proc.pid!;
+    // 300 copies of a ~0.8 KiB certificate: about 240 KiB, over the 100 KiB OpenSSL accepts in one Certificate message.
+    const outcome = await within(
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ port: cp.port, host: '127.0.0.1', servername: 'localhost', ca: cp.ca, key, cert: pem.repeat(300) });
+        let got = '';
+        s.once('secureConnect', () => s.write('GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'));
+        s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        s.once('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+        s.once('close', () => resolve(got ? `answered ${got.slice(0, 12)}` : 'closed'));
+      }),
+      10_000,
+    );
+    assert.ok(outcome !== undefined, 'the oversized chain was neither answered nor refused within 10 s');
+    assert.doesNotMatch(outcome, /^answered/, 'a request came through over a connection whose certificate chain was over the limit');
+    const health = await call(cp.url, 'GET', '/v1/health');
+    assert.equal(health.status, 200);
+    await waitUntil(() => fdCount(pid) <= baseline, 5_000, `descriptors back to ${baseline} (now ${fdCount(pid)})`);
   });
 
   it('cuts openssl s_client sending its headers one byte at a time', async () => {
