@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs';
 import type http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import { waitUntil } from './wait.js';
 
 let hello: Promise<Buffer> | undefined;
 const noop = () => {};
@@ -178,15 +179,7 @@ export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** Poll `probe` until it returns true, at most `boundMs` (a bound, not a sleep: it returns as soon as it holds). */
-export async function waitUntil(probe: () => boolean | Promise<boolean>, boundMs: number, what: string, intervalMs = 50): Promise<void> {
-  const deadline = performance.now() + boundMs;
-  for (;;) {
-    if (await probe()) return;
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+export { waitUntil };
 
 /** Resolves with `p`'s value, or with undefined after `boundMs` (for waits whose failure is told by a later assertion). */
 export function within<T>(p: Promise<T>, boundMs: number): Promise<T | undefined> {

@@ -25,12 +25,4 @@ export async function startApi(cp: RunningControlPlane | string, version = 'v1',
   return { child, id: m[1]!, version };
 }
 
-/** Poll `check` every `everyMs` until it returns true or `timeoutMs` passes; resolves with the elapsed ms. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 5): Promise<number> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return performance.now() - started;
-}
+export { waitUntil } from './wait.js';
