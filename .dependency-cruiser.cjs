@@ -44,7 +44,7 @@ const entryPoints = [
   '^test/run[.]ts$',
   '[.]test[.]ts$',
   // test processes that tests start by path (startNode(path.join(buildDir, ...)))
-  '^test/helpers/(keepalive-service|keepalive-server|route-probe|modules-probe|client-only-probe|trace-hop-service)[.]ts$',
+  '^test/helpers/(keepalive-service|keepalive-server|route-probe|modules-probe|client-only-probe|trace-hop-service|grpc-service)[.]ts$',
   // workloads the scenarios start by path in a cluster's network namespace
   '^test/scenarios/fixtures/',
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and

@@ -28,7 +28,8 @@ Options:
   --namespace <name>        its namespace (HYPHAE_NAMESPACE, default "default")
   --max-connections <n>     open connections at most (default 10000)
   --hello-timeout <dur>     a whole ClientHello within this (default 10s)
-  --idle-timeout <dur>      a piped connection silent both ways this long is cut (default 300s)
+  --idle-timeout <dur>      a piped connection silent both ways this long is cut, by a
+                            sweep that may come up to a quarter later (default 300s)
   --connect-timeout <dur>   connecting to an instance (default 5s; then the next one is tried)
   --grace-period <dur>      on SIGTERM, connections still open after this are cut (default 30s)
   -h, --help                show this help
