@@ -87,9 +87,9 @@ export async function run(options: DemoOptions, model: NetworkModel): Promise<nu
   }
 
   async function scenario(): Promise<boolean> {
-    const cas = await clusterCas(work, ['dc1', 'dc2']);
+    const { flags } = await clusterCas(work, ['dc1', 'dc2'] as const);
     log(`  ${'trust'.padEnd(18)} one root, an intermediate CA per cluster (openssl, in a temporary directory)`);
-    const [dc1, dc2] = await Promise.all(['dc1', 'dc2'].map((c) => startDemoMesh({ args: ['--cluster', c, ...cas.get(c)!] })));
+    const [dc1, dc2] = await Promise.all((['dc1', 'dc2'] as const).map((c) => startDemoMesh({ args: ['--cluster', c, ...flags[c]] })));
     clusters.push(dc1!, dc2!);
     const clusterOf = new Map<string, 'dc1' | 'dc2'>();
     for (const [c, mesh] of [

@@ -99,28 +99,6 @@ export class Pki {
     return { cert, key };
   }
 
-  /**
-   * Issue 17's trust model: one root, and an intermediate per cluster signed by it. `flags[name]` are the
-   * control plane's `--ca-cert <intermediate + root> --ca-key <intermediate key>`.
-   */
-  async clusterIntermediates<N extends string>(
-    names: readonly N[],
-  ): Promise<{ root: { cert: string; key: string }; intermediates: Record<N, { cert: string; key: string }>; flags: Record<N, string[]> }> {
-    const root = await this.selfSignedCa('root');
-    const rootPem = await readFile(root.cert, 'utf8');
-    const intermediates = {} as Record<N, { cert: string; key: string }>;
-    const flags = {} as Record<N, string[]>;
-    for (const name of names) {
-      const inter = await this.keyAndCsr(`${name}-inter`, `${name} intermediate`);
-      const cert = await this.sign(inter.csr, root, { ca: true }, `${name}-inter.pem`, 2);
-      const chain = this.file(`${name}-chain.pem`);
-      await writeFile(chain, (await readFile(cert, 'utf8')) + rootPem);
-      intermediates[name] = { cert, key: inter.key };
-      flags[name] = ['--ca-cert', chain, '--ca-key', inter.key];
-    }
-    return { root, intermediates, flags };
-  }
-
   /** Sign a CSR with a CA (x509 -req), with exactly the given extensions. */
   async sign(csr: string, ca: { cert: string; key: string }, ext: Extensions, out: string, days = 1): Promise<string> {
     const extPath = this.file(`ext-${++this.#n}.cnf`);

@@ -6,14 +6,14 @@
  * on the link between them.
  */
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import type { Instance } from '../../src/config/instance.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTempDir, startControlPlane, watch, type RunningControlPlane } from '../helpers/control-plane.js';
 import { createClusterNetwork, type ClusterNamespace, type ClusterNetwork } from '../helpers/netns.js';
-import { Pki } from '../helpers/pki.js';
+import { clusterCas } from '../../examples/lib/cluster-pki.js';
 import { buildDir, cliPath, startNode, type Child } from '../helpers/process.js';
 import { countBy } from './traffic-helpers.js';
 
@@ -37,20 +37,17 @@ const fixture = (name: string) => path.join(buildDir, 'test/scenarios/fixtures',
 export async function startClusters(ttlSeconds = 3, heartbeatMs?: number): Promise<Clusters> {
   const net = await createClusterNetwork(['dc1', 'dc2']);
   const work = await makeTempDir('hyphae-multi-cluster-');
-  const pki = new Pki(work);
-  const root = await pki.selfSignedCa('root');
-  const rootPem = await readFile(root.cert, 'utf8');
+  const { flags } = await clusterCas(
+    work,
+    net.clusters.map((c) => c.cluster),
+  );
   const start = async (ns: ClusterNamespace): Promise<Cluster> => {
-    const inter = await pki.keyAndCsr(`${ns.cluster}-inter`, `${ns.cluster} intermediate`);
-    const cert = await pki.sign(inter.csr, root, { ca: true }, `${ns.cluster}-inter.pem`, 2);
-    const chain = path.join(work, `${ns.cluster}-chain.pem`);
-    await writeFile(chain, (await readFile(cert, 'utf8')) + rootPem);
     const cp = await startControlPlane({
       ttlSeconds,
       ...(heartbeatMs !== undefined && { heartbeatMs }),
       launcher: ns.launcher,
       reachAt: ns.address,
-      args: ['--cluster', ns.cluster, '--host', '0.0.0.0', '--tls-name', ns.address, '--tls-name', ns.controlPlaneAddress, '--ca-cert', chain, '--ca-key', inter.key],
+      args: ['--cluster', ns.cluster, '--host', '0.0.0.0', '--tls-name', ns.address, '--tls-name', ns.controlPlaneAddress, ...flags[ns.cluster]!],
     });
     return { ns, cp, children: [] };
   };

@@ -17,6 +17,7 @@ import { StaticResolver } from '../../../src/discovery/static-resolver.js';
 import { call, makeTempDir, startControlPlane, type RunningControlPlane } from '../../helpers/control-plane.js';
 import { apply, meta } from '../../helpers/gateway.js';
 import { Pki } from '../../helpers/pki.js';
+import { clusterCas } from '../../../examples/lib/cluster-pki.js';
 import { waitUntil } from '../../helpers/services.js';
 
 const WEB_ID = 'spiffe://hyphae.local/ns/default/sa/web';
@@ -42,7 +43,7 @@ let callers: Record<'dc1' | 'dc2' | 'old', () => Promise<Seen>>;
 before(async () => {
   work = await makeTempDir('hyphae-authz-clusters-');
   const pki = new Pki(work);
-  const { root, intermediates, flags } = await pki.clusterIntermediates(['dc1', 'dc2'] as const);
+  const { root, intermediates, flags } = await clusterCas(work, ['dc1', 'dc2'] as const);
   [dc1, dc2] = await Promise.all([startControlPlane({ args: ['--cluster', 'dc1', ...flags.dc1] }), startControlPlane({ args: ['--cluster', 'dc2', ...flags.dc2] })]);
 
   const apiMesh = await createMesh(await dc2.meshOptions('api'));
