@@ -40,7 +40,8 @@ function noRoute(call: MeshCall): Promise<Attempt> {
  * routes and apply the rule (filters, mirrors, faults, the weighted choice of
  * a backend). It reads `dest.routes` once per call, so a config change swaps
  * the table for new calls while calls in flight keep the backend they chose.
- * It waits for discovery's first answer, which carries the routes.
+ * It waits for discovery's first answer, which carries the routes (not for a
+ * call routed by its parent's tables: those carry everything it needs).
  */
 export function route(dest: RouteSource): Filter<MeshCall, Attempt> {
   return (next) => {
@@ -60,7 +61,12 @@ export function route(dest: RouteSource): Filter<MeshCall, Attempt> {
       const entry = table.match(call);
       return entry === undefined ? next(call) : entry.rule.handle(call, entry.prefix, next);
     };
-    // Not async: once discovery has answered, routing costs no extra promise.
-    return (call) => (dest.isReady ? routed(call) : dest.whenReady(call).then(() => routed(call)));
+    // Not async: once discovery has answered, routing costs no extra promise. A call that carries its parent's
+    // tables (a gateway's) is routed by them alone: it waits for the backend its rule picks (rule.ts), never for
+    // the destination it travels through, whose discovery may be slower or failing.
+    return (call) => {
+      if (dest.isReady || (call.opts as ParentRoutedOptions)[PARENT_ROUTES] !== undefined) return routed(call);
+      return dest.whenReady(call).then(() => routed(call));
+    };
   };
 }
