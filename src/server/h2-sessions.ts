@@ -11,6 +11,8 @@
  *     after it opened is answered 408 if nothing was sent yet, then reset;
  *   - a session with no stream open for `idleTimeoutMs` (the server's
  *     keep-alive timeout) is asked to go (GOAWAY);
+ *   - the header list is limited to HTTP/1.1's `maxHeaderSize` (16 KiB), unless
+ *     the server was created with its own `maxHeaderListSize` (nghttp2's is 64 KiB);
  *   - `maxConcurrentStreams`, unless the server was created with its own,
  *     is advertised in SETTINGS: a peer that opens more once it has
  *     acknowledged them has its session ended by nghttp2 (GOAWAY with
@@ -24,6 +26,7 @@
  * timer per stream.
  */
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import http from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { checkingIntervalMs } from '../core/listener-guard.js';
@@ -85,11 +88,13 @@ export class H2Sessions implements DrainConnections {
       streamsTimedOut: 0,
       idleClosed: 0,
     };
-    if (createdWith(server).settings?.maxConcurrentStreams === undefined) {
-      server.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS });
-    } else if (limits.maxConcurrentStreams !== undefined) {
-      server.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams });
-    }
+    const own = createdWith(server).settings ?? {};
+    server.updateSettings({
+      ...(limits.maxConcurrentStreams !== undefined || own.maxConcurrentStreams === undefined ? { maxConcurrentStreams: limits.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS } : {}),
+      // The header limit of HTTP/1.1 (Node's maxHeaderSize, 16 KiB unless the process says otherwise), where
+      // nghttp2 would take 64 KiB: a header block over it has its stream reset (ENHANCE_YOUR_CALM) before any handler.
+      ...(own.maxHeaderListSize === undefined ? { maxHeaderListSize: http.maxHeaderSize } : {}),
+    });
     server.on('session', (session: ServerHttp2Session) => this.#track(session));
     server.on(isSecureHttp2Server(server) ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.#sockets.add(socket);

@@ -3,7 +3,8 @@
  * sockets: drain (GOAWAY first, the stream in flight finishes, the client
  * opens no new stream, then the server closes), and the attacker's pass for
  * what HTTP/2 adds: a session that says nothing, streams beyond
- * maxConcurrentStreams (advertised by the mesh: Node's own is 2^32-1), a header block beyond the limit, a stream whose
+ * maxConcurrentStreams (advertised by the mesh: Node's own is 2^32-1), a header block beyond the limit (HTTP/1.1's 16 KiB,
+ * not nghttp2's 64 KiB), a stream whose
  * request body never ends.
  */
 import assert from 'node:assert/strict';
@@ -133,5 +134,40 @@ describe('attacker pass on a wrapped HTTP/2 server', () => {
     await new Promise((r) => stream.once('close', r));
     assert.equal(stats.streamsTimedOut, timedOutBefore + 1);
     session.destroy();
+  });
+});
+
+describe('the header limit of a wrapped HTTP/2 server', () => {
+  it("is HTTP/1.1's 16 KiB, not nghttp2's 64 KiB: a 20 KiB header block is refused before the handler, the session goes on", async () => {
+    const seen: string[] = [];
+    const server = http2.createServer((req, res) => {
+      seen.push(req.url);
+      res.end('ok');
+    });
+    const port = await listenWrapped(server, {}, { gracePeriodMs: 500 });
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      assert.equal((await h2Request(session, { ':path': '/8k', 'x-big': 'a'.repeat(8_000) })).status, 200);
+      await assert.rejects(h2Request(session, { ':path': '/20k', 'x-big': 'a'.repeat(20_000) }), /ENHANCE_YOUR_CALM|ERR_HTTP2_STREAM_ERROR/);
+      assert.equal((await h2Request(session, { ':path': '/after' })).status, 200, 'one refused stream does not end the session');
+      assert.deepEqual(seen, ['/8k', '/after']);
+    } finally {
+      session.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it("keeps the server's own maxHeaderListSize", async () => {
+    const server = http2.createServer({ settings: { maxHeaderListSize: 65_535 } }, (_req, res) => res.end('ok'));
+    const port = await listenWrapped(server, {}, { gracePeriodMs: 500 });
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      assert.equal((await h2Request(session, { ':path': '/20k', 'x-big': 'a'.repeat(20_000) })).status, 200);
+    } finally {
+      session.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
