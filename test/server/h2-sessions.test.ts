@@ -4,7 +4,9 @@
  * opens no new stream, then the server closes), and the attacker's pass for
  * what HTTP/2 adds: a session that says nothing, streams beyond
  * maxConcurrentStreams (advertised by the mesh: Node's own is 2^32-1), a header block beyond the limit (HTTP/1.1's 16 KiB,
- * not nghttp2's 64 KiB), a stream whose
+ * not nghttp2's 64 KiB), PING and SETTINGS floods from a peer that never reads
+ * the acknowledgements (nghttp2's flood bound cuts it; Node has no knob of its
+ * own, so this pins the behaviour we rely on), a stream whose
  * request body never ends.
  */
 import assert from 'node:assert/strict';
@@ -170,4 +172,38 @@ describe('the header limit of a wrapped HTTP/2 server', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
+});
+
+describe('control-frame floods on a wrapped HTTP/2 server', () => {
+  for (const [kind, one] of [
+    ['PING', frame(FRAME.PING, 0, 0, Buffer.alloc(8))],
+    ['SETTINGS', frame(FRAME.SETTINGS, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100]))],
+  ] as const) {
+    it(`a peer that floods ${kind} frames and never reads the acknowledgements is cut (nghttp2's flood bound), and the server goes on`, async () => {
+      const server = http2.createServer((_req, res) => res.end('ok'));
+      const port = await listenWrapped(server, {}, { gracePeriodMs: 500 });
+      const peer = new RawH2(port);
+      try {
+        await peer.connected();
+        peer.greet();
+        // Reads nothing from here on: every acknowledgement the server owes stays queued on its side.
+        peer.socket.pause();
+        const batch = Buffer.concat(Array.from({ length: 1_000 }, () => one));
+        const started = performance.now();
+        // Bounded: 2,000 batches (about 34 MB) or 20 s; the server cuts the peer long before either (about 240 batches measured).
+        for (let i = 0; i < 2_000 && !peer.socket.destroyed && performance.now() - started < 20_000; i++) {
+          if (!peer.socket.write(batch)) await Promise.race([new Promise((r) => peer.socket.once('drain', r)), peer.closed, new Promise((r) => setTimeout(r, 200))]);
+        }
+        await Promise.race([peer.closed, new Promise((r) => setTimeout(r, 5_000))]);
+        assert.ok(peer.socket.destroyed, `the flooding peer is still connected after ${Math.round(performance.now() - started)} ms`);
+        const session = http2.connect(`http://127.0.0.1:${port}`);
+        session.on('error', () => {});
+        assert.equal((await h2Request(session, { ':path': '/' })).status, 200);
+        session.destroy();
+      } finally {
+        peer.close();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+  }
 });
