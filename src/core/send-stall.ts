@@ -22,6 +22,14 @@ import { Server as TlsServer } from 'node:tls';
 
 export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
+/** The connections this limit destroyed, so that what ends with them can say why (a watch stream's log line). */
+const stalled = new WeakSet<Socket>();
+
+/** True when `socket` was destroyed here: its peer stopped reading for the send timeout. */
+export function cutForSendStall(socket: Socket): boolean {
+  return stalled.has(socket);
+}
+
 /** The scan's period: a stall is cut between `ms` and `ms` + this after its last byte went out. */
 export function scanIntervalMs(ms: number): number {
   return Math.min(Math.max(Math.ceil(ms / 4), 25), 5_000);
@@ -65,6 +73,7 @@ export function limitSendStalls(server: NetServer, ms: number, onCut?: (socket: 
       }
       if (now - p.since < ms) continue;
       open.delete(socket);
+      stalled.add(socket);
       socket.destroy();
       onCut?.(socket);
     }

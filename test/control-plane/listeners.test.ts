@@ -233,6 +233,8 @@ describe('control plane listener, low limits', () => {
       // The server lets go of its end (the hub sees its stream close); the peer, paused, learns it when it reads.
       await waitUntil(() => watchCloses() > closesBefore, 30_000, 'the stuck watch stream cut');
       assert.doesNotMatch(cp.child.lines.join('\n'), /watch drop/, 'cut by the send timeout, not the byte limit');
+      // The log says why: the peer stopped reading, not that it closed.
+      assert.match(cp.child.lines.filter((l) => l.includes('watch close stream=')).at(-1)!, /\(cut at the send timeout: the peer stopped reading\)/);
       socket.resume();
       await waitUntil(() => closed, 30_000, 'the peer sees the end after what was buffered');
       await waitUntil(() => fdCount(pid) <= baseline, 5_000, `descriptors back to ${baseline} (now ${fdCount(pid)})`);

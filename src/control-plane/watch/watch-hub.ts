@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { isGatewayRef, type GatewaySnapshot, type ServiceSnapshot, type TrustBundle, type WatchHello } from '../../config/wire.js';
 import { ErrorCode } from '../../core/errors.js';
+import { cutForSendStall } from '../../core/send-stall.js';
 import { HttpError } from '../http/http-error.js';
 import { isPeerRef, peerOfRef } from '../peering/exports.js';
 import { shortId, type EventLog } from '../log.js';
@@ -104,7 +105,8 @@ export class WatchHub {
     const stream: Stream = { id: randomBytes(12).toString('base64url'), res, services: new Set(), openedAt: performance.now(), tokenId, identity };
     this.#streams.set(stream.id, stream);
     if (tokenId !== undefined) this.#byToken.set(tokenId, held + 1);
-    res.on('close', () => this.#drop(stream, 'closed by peer'));
+    const socket = req.socket;
+    res.on('close', () => this.#drop(stream, cutForSendStall(socket) ? 'cut at the send timeout: the peer stopped reading' : 'closed by peer'));
     req.socket.setKeepAlive(true, 30_000);
     res.writeHead(200, SSE_HEADERS);
     const hello: WatchHello = { streamId: stream.id, revision: this.#options.revision(), heartbeatMs: this.#options.heartbeatMs };
