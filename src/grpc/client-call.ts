@@ -26,8 +26,8 @@ export class MeshClientCall implements InterceptingCallInterface {
   readonly #policy: ClientPolicy;
   readonly #options: InterceptorOptions;
   readonly #next: NextCall;
-  /** Tries the call may make in all (1: no retry; client- and bidi-streaming calls never retry). */
-  readonly #attempts: number;
+  /** Unary and server-streaming calls send one message, which is kept to send again; streaming requests never retry. */
+  readonly #retriable: boolean;
   /** Absolute deadline (epoch ms), Infinity without one. */
   readonly #deadline: number;
   readonly #started = performance.now();
@@ -44,14 +44,16 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** Response metadata (or a message) came: the answer is this attempt's, whatever its status. */
   #committed = false;
   #done = false;
+  /** grpc-js's unary layer says "no message" with a null one before the status: held until the status is final. */
+  #nullMessage = false;
   #backoff: NodeJS.Timeout | undefined;
 
-  constructor(policy: ClientPolicy, options: InterceptorOptions, next: NextCall, deadline: number, attempts: number, inbound: RequestContext | undefined) {
+  constructor(policy: ClientPolicy, options: InterceptorOptions, next: NextCall, deadline: number, retriable: boolean, inbound: RequestContext | undefined) {
     this.#policy = policy;
     this.#options = options;
     this.#next = next;
     this.#deadline = deadline;
-    this.#attempts = attempts;
+    this.#retriable = retriable;
     this.#inbound = inbound;
     this.#current = next(options);
   }
@@ -60,7 +62,7 @@ export class MeshClientCall implements InterceptingCallInterface {
     // InterceptingCall always hands a full listener down; the Partial is the interface's.
     this.#listener = listener as InterceptingListener;
     this.#span = this.#policy.startSpan(this.#options, metadata);
-    if (this.#attempts > 1) this.#metadata = metadata.clone();
+    if (this.#retriable) this.#metadata = metadata.clone();
     this.#current.start(metadata, new AttemptListener(this, 0));
     const inbound = this.#inbound;
     if (inbound !== undefined) {
@@ -72,7 +74,7 @@ export class MeshClientCall implements InterceptingCallInterface {
   }
 
   sendMessageWithContext(context: MessageContext, message: unknown): void {
-    if (this.#attempts > 1) {
+    if (this.#retriable) {
       this.#message = message;
       this.#hasMessage = true;
     }
@@ -129,6 +131,10 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** @internal */
   _message(attempt: number, message: unknown): void {
     if (attempt !== this.#attempt || this.#done) return;
+    if (message === null && !this.#options.method_definition.responseStream) {
+      this.#nullMessage = true;
+      return;
+    }
     this.#committed = true;
     this.#readPending = false;
     this.#listener!.onReceiveMessage(message);
@@ -144,9 +150,10 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** True when another attempt is on its way (after the backoff). */
   #retry(status: StatusObject): boolean {
     const policy = this.#policy;
-    if (!policy.retriesOn(status.code) || this.#attempts <= 1) return false;
+    if (!this.#retriable || !policy.retriesOn(status.code)) return false;
     const condition = statusName(status.code);
-    if (this.#attempt + 1 >= this.#attempts) return this.#giveUp(condition, 'attempts-exhausted');
+    // Read now, not at the start: the destination's policy may have arrived (or changed) since.
+    if (this.#attempt + 1 >= policy.attempts()) return this.#giveUp(condition, 'attempts-exhausted');
     const delayMs = policy.backoffMs(this.#attempt);
     if (Date.now() + delayMs >= this.#deadline) return this.#giveUp(condition, 'deadline');
     if (!policy.withdraw()) return this.#giveUp(condition, 'budget-exhausted');
@@ -170,6 +177,7 @@ export class MeshClientCall implements InterceptingCallInterface {
   _nextAttempt(): void {
     this.#backoff = undefined;
     if (this.#done) return;
+    this.#nullMessage = false;
     const call = (this.#current = this.#next(this.#options));
     call.start(this.#metadata!.clone(), new AttemptListener(this, this.#attempt));
     if (this.#hasMessage) call.sendMessage(this.#message);
@@ -187,6 +195,7 @@ export class MeshClientCall implements InterceptingCallInterface {
     }
     const span = this.#span;
     if (span !== undefined) endRpcSpan(span, status);
+    if (this.#nullMessage) this.#listener!.onReceiveMessage(null);
     recordRpcDuration(this.#policy.telemetry, 'client', this.#options.method_definition.path, status.code, performance.now() - this.#started, this.#policy.dest.service);
     this.#listener!.onReceiveStatus(status);
   }

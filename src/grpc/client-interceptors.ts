@@ -29,9 +29,9 @@ function intercept(policy: ClientPolicy, options: InterceptorOptions, next: Next
     }
   }
   // Only unary and server-streaming calls send one message, which can be kept and sent again.
-  const attempts = options.method_definition.requestStream ? 1 : policy.attempts();
-  if (attempts > 1) policy.deposit();
-  return new InterceptingCall(new MeshClientCall(policy, options, next, deadline, attempts, inbound));
+  const retriable = !options.method_definition.requestStream;
+  if (retriable) policy.deposit();
+  return new InterceptingCall(new MeshClientCall(policy, options, next, deadline, retriable, inbound));
 }
 
 /** grpc-js's Deadline (a Date, epoch ms, or absent / Infinity) as epoch ms. */

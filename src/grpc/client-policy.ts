@@ -39,7 +39,7 @@ export class ClientPolicy {
     );
   }
 
-  /** Tries a call may make in all: the option, else the destination's retry policy; 1 before the mesh started. */
+  /** Tries a call may make in all: the option, else the destination's retry policy (1 before the mesh started: no budget yet). */
   attempts(): number {
     const d = this.#destination;
     if (d === undefined) return 1;
