@@ -44,6 +44,7 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** Response metadata (or a message) came: the answer is this attempt's, whatever its status. */
   #committed = false;
   #done = false;
+  #cancelled = false;
   /** grpc-js's unary layer says "no message" with a null one before the status: held until the status is final. */
   #nullMessage = false;
   #backoff: NodeJS.Timeout | undefined;
@@ -96,6 +97,8 @@ export class MeshClientCall implements InterceptingCallInterface {
   }
 
   cancelWithStatus(code: Status, details: string): void {
+    // Whatever status the cancelled attempt ends with, it is the answer: a cancelled call is never tried again.
+    this.#cancelled = true;
     if (this.#backoff !== undefined) {
       // Between attempts there is no call below to cancel: the caller gets the status from here.
       clearTimeout(this.#backoff);
@@ -143,7 +146,7 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** @internal */
   _status(attempt: number, status: StatusObject): void {
     if (attempt !== this.#attempt || this.#done) return;
-    if (status.code !== Status.OK && !this.#committed && this.#retry(status)) return;
+    if (status.code !== Status.OK && !this.#committed && !this.#cancelled && this.#retry(status)) return;
     this.#finish(status);
   }
 

@@ -14,13 +14,28 @@ import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import * as sc from '../telemetry/semconv.js';
 import { parseRpcMethod } from './method.js';
 
+interface Parsed {
+  name: string;
+  service: string;
+  method: string;
+}
+
+/** Parsed once per method path: a process calls and serves few methods (bounded against a caller inventing paths). */
+const parsed = new Map<string, Parsed>();
+const MAX_PARSED = 1000;
+
 /** The span name (`package.Service/Method`) and RPC attributes of a method path; `_OTHER` for a malformed one. */
 function rpcAttributes(path: string): { name: string; attributes: Attributes } {
-  const m = parseRpcMethod(path);
-  return {
-    name: `${m.service}/${m.method}`,
-    attributes: { [sc.ATTR_RPC_SYSTEM]: 'grpc', [sc.ATTR_RPC_SERVICE]: m.service, [sc.ATTR_RPC_METHOD]: m.method },
-  };
+  let p = parsed.get(path);
+  if (p === undefined) {
+    const m = parseRpcMethod(path);
+    p = { name: `${m.service}/${m.method}`, service: m.service, method: m.method };
+    if (path.length <= 512) {
+      if (parsed.size >= MAX_PARSED) parsed.clear();
+      parsed.set(path, p);
+    }
+  }
+  return { name: p.name, attributes: { [sc.ATTR_RPC_SYSTEM]: 'grpc', [sc.ATTR_RPC_SERVICE]: p.service, [sc.ATTR_RPC_METHOD]: p.method } };
 }
 
 function setAll(metadata: Metadata, headers: Readonly<Record<string, string>> | undefined): void {
