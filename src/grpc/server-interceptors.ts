@@ -116,7 +116,15 @@ class MeshServerCall implements ServerInterceptingCallInterface, InterceptingSer
   onReceiveMetadata(metadata: Metadata): void {
     const policy = this.#policy;
     if (policy.ready) return this.#admit(metadata);
-    void policy.whenReady().then(() => this.#admitLater(metadata));
+    const wait = policy.whenReady();
+    if (wait === undefined) return this.#refuse({ code: Status.UNAVAILABLE, details: `${ErrorCode.AUTHZ_NOT_READY}: authorization policies are not known yet` });
+    wait
+      .then(() => this.#admitLater(metadata))
+      .catch((err: unknown) => {
+        // Out of grpc-js's own call stack here: a handler that throws must not become an unhandled rejection.
+        policy.logger.error('hyphae/grpc: a held call failed when let through', { path: clip(this.#path), error: String(err) });
+        if (!this.#ended) this.sendStatus({ code: Status.INTERNAL, details: 'internal error', metadata: null });
+      });
   }
 
   onReceiveMessage(message: unknown): void {

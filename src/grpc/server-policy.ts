@@ -24,6 +24,9 @@ export interface BadPath {
   readonly badPath: string;
 }
 
+/** Calls held at once while the policies are on their way; more are refused at once. */
+const MAX_HELD = 1_000;
+
 export class ServerPolicy {
   readonly logger: Logger;
   readonly telemetry: MeshTelemetry | undefined;
@@ -34,6 +37,7 @@ export class ServerPolicy {
   #ready: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #dispose: (() => void) | undefined;
+  #held = 0;
 
   constructor(host: AdapterHost) {
     this.logger = host.logger;
@@ -74,15 +78,23 @@ export class ServerPolicy {
     return this.#failed;
   }
 
-  /** Resolves when ready() or failed, or after POLICY_WAIT_MS (the caller looks again). */
-  whenReady(): Promise<void> {
+  /**
+   * Resolves when ready or failed, or after POLICY_WAIT_MS (the caller looks again); undefined when
+   * MAX_HELD calls wait already (the caller is refused at once: no unbounded queue, as on the HTTP side).
+   */
+  whenReady(): Promise<void> | undefined {
+    if (this.#held >= MAX_HELD) return undefined;
+    this.#held++;
     this.#ready ??= new Promise<void>((resolve) => (this.#wake = resolve));
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, POLICY_WAIT_MS);
       timer.unref();
     });
-    return Promise.race([this.#ready, waited]).finally(() => clearTimeout(timer));
+    return Promise.race([this.#ready, waited]).finally(() => {
+      this.#held--;
+      clearTimeout(timer);
+    });
   }
 
   /** The trust domain callers must be in, or undefined for a mesh without mTLS. */

@@ -18,6 +18,9 @@ import { createMesh, type Mesh } from '../../src/index.js';
 import { StaticResolver } from '../../src/extend.js';
 import { clientInterceptors } from '../../src/grpc/client-interceptors.js';
 import { meshGrpcServerOptions } from '../../src/grpc/server-options.js';
+import { meshServerInterceptor } from '../../src/grpc/server-interceptors.js';
+import { ServerPolicy } from '../../src/grpc/server-policy.js';
+import { TestPolicySource } from '../helpers/policy-source.js';
 import { corpus } from '../helpers/corpus.js';
 import { ECHO, listen, method, statusOf, unary, type Msg } from '../helpers/grpc-echo.js';
 import { policy } from '../server/authz/authz-cases.js';
@@ -295,5 +298,57 @@ describe('gRPC server interceptor: the bypass corpus as method paths', () => {
     assert.equal(statusOf(err), grpc.status.PERMISSION_DENIED);
     assert.ok((err as grpc.ServiceError).details.length < 600, `${(err as grpc.ServiceError).details.length} characters of details`);
     assert.deepEqual(handled, []);
+  });
+});
+
+describe('gRPC server interceptor: before the policies are known', () => {
+  it('a call waits for them, then is judged by them', async () => {
+    const mesh = await createMesh({ resolver: new StaticResolver(), service: 'late', telemetry: { enabled: false } });
+    // The mesh's host, with a policy source that has not answered yet (a control plane still on its way).
+    const source = new TestPolicySource();
+    const host = { ...mesh.adapterHost(), policies: () => source };
+    let arrived = 0;
+    let onArrival: () => void = () => {};
+    // Outside the mesh's interceptor: tells when a call reached the server, before the mesh holds it.
+    const spy: grpc.ServerInterceptor = (_m, call) =>
+      new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next({
+            onReceiveMetadata: (md, go) => {
+              arrived++;
+              onArrival();
+              go(md);
+            },
+          }),
+      });
+    const server = new grpc.Server({ interceptors: [spy, meshServerInterceptor(new ServerPolicy(host))] });
+    let handled = 0;
+    server.addService(ECHO, {
+      Unary: (_call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
+        handled++;
+        cb(null, { ok: true });
+      },
+      Admin: (_call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
+        handled++;
+        cb(null, {});
+      },
+    });
+    const port = await listen(server);
+    const c = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const bothArrived = new Promise<void>((resolve) => (onArrival = () => arrived === 2 && resolve()));
+      const allowed = unary(c, ECHO.Unary.path, {});
+      const denied = unary(c, ECHO.Admin.path, {}).catch((e: unknown) => e);
+      await bothArrived;
+      assert.equal(handled, 0, 'held, not served unchecked');
+      source.set([policy('deny-admin', 'DENY', [{ to: { paths: [{ type: 'Exact', value: '/test.Echo/Admin' }] } }])]);
+      assert.deepEqual(await allowed, { ok: true });
+      assert.equal(statusOf(await denied), grpc.status.PERMISSION_DENIED);
+      assert.equal(handled, 1);
+    } finally {
+      c.close();
+      server.forceShutdown();
+      await mesh.close();
+    }
   });
 });
