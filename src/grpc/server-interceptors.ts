@@ -6,7 +6,7 @@
  *    domain): none on an mTLS (STRICT) mesh, or an invalid one, is
  *    UNAUTHENTICATED; the identity is kept for getGrpcPeer(call);
  * 2. applies this service's AuthorizationPolicies to `POST <method path>`, as
- *    the HTTP servers do: refused is PERMISSION_DENIED naming the policy;
+ *    the HTTP servers do: refused is PERMISSION_DENIED, naming no policy (as HTTP's 403; the log names it);
  * 3. takes the deadline (the earlier of grpc-timeout and x-hyphae-deadline-ms)
  *    into a request context, so the handler's mesh calls get the time left;
  * 4. starts the SERVER span (parent: the caller's trace context), ended with
@@ -205,9 +205,8 @@ class MeshServerCall implements ServerInterceptingCallInterface, InterceptingSer
       return { code: Status.PERMISSION_DENIED, details: `${ErrorCode.BAD_REQUEST_TARGET}: ${denial.badPath}` };
     }
     t?.recordDenied(denial.policy === undefined ? 'no-allow-match' : 'deny-policy', denial.policy);
-    const by = denial.policy === undefined ? 'no ALLOW AuthorizationPolicy matches' : `denied by AuthorizationPolicy ${denial.policy}`;
     policy.logger.info('hyphae/grpc: call denied by authorization', { policy: denial.policy ?? '(no ALLOW match)', path: clip(this.#path), peer: peer?.id ?? null });
-    return { code: Status.PERMISSION_DENIED, details: `${ErrorCode.AUTHZ_DENIED}: ${by} (${this.#path.length > 256 ? `${this.#path.slice(0, 256)}...` : this.#path})` };
+    return { code: Status.PERMISSION_DENIED, details: `${ErrorCode.AUTHZ_DENIED}: ${denial.reason} (${this.#path.length > 256 ? `${this.#path.slice(0, 256)}...` : this.#path})` };
   }
 
   /** The request context of a call with a deadline (the earlier of grpc-timeout and x-hyphae-deadline-ms). */
