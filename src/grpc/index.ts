@@ -7,3 +7,5 @@ export { parseRpcMethod, type RpcMethod } from './method.js';
 export { WorkloadCertificateProvider } from './certificates.js';
 export type { GrpcRetryOptions } from './retry.js';
 export { clientInterceptors } from './client-interceptors.js';
+export { meshGrpcClient, type MeshGrpcClient, type MeshGrpcClientOptions } from './client.js';
+export { serveGrpc, type ServeGrpcOptions } from './serve.js';
