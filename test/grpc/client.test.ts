@@ -80,3 +80,26 @@ it('a service with no endpoint fails UNAVAILABLE naming the service', async () =
   assert.equal(err.code, grpc.status.UNAVAILABLE);
   assert.match(err.details, /nobody/);
 });
+
+it("refuses a server whose certificate is another service's, registered under this one's name", async () => {
+  // An impostor's server (its own workload certificate), registered as an instance of billing.
+  const billing = await createMesh({ ...(await cp.meshOptions('billing')), logger: silentLogger });
+  const impostor = await createMesh({ ...(await cp.meshOptions('impostor')), logger: silentLogger });
+  const fake = await startEcho(impostor, 'fake', { register: false });
+  try {
+    const registrar = (await billing.adapterHost().started()).registrar!;
+    const reg = await registrar.register({ address: '127.0.0.1', port: fake.port, labels: {}, weight: 1 });
+    const err = await echo(client('billing')).then(
+      () => assert.fail('the call reached the impostor'),
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(err.code, grpc.status.UNAVAILABLE);
+    assert.match(err.details, /presented spiffe:\/\/hyphae\.local\/ns\/default\/sa\/impostor, expected spiffe:\/\/hyphae\.local\/ns\/default\/sa\/billing/);
+    assert.equal(fake.calls, 0);
+    await reg.deregister();
+  } finally {
+    fake.server.forceShutdown();
+    await impostor.close();
+    await billing.close();
+  }
+});

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Mesh } from '../../src/index.js';
-import { serveGrpc } from '../../src/grpc/index.js';
+import { serveGrpc, type ServeGrpcOptions } from '../../src/grpc/index.js';
 
 export interface EchoRequest {
   /** Answer after this long (a call in flight across a rotation or a drain). */
@@ -49,7 +49,7 @@ export interface EchoInstance {
 }
 
 /** A server of the echo service, named `name`, bound on 127.0.0.1 port 0 and registered through `mesh`. */
-export async function startEcho(mesh: Mesh, name: string): Promise<EchoInstance> {
+export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrpcOptions, 'register'> = {}): Promise<EchoInstance> {
   const server = new grpc.Server();
   const instance: EchoInstance = { name, server, port: 0, failWith: undefined, calls: 0 };
   server.addService(echoService, {
@@ -65,7 +65,7 @@ export async function startEcho(mesh: Mesh, name: string): Promise<EchoInstance>
       else answer();
     },
   });
-  instance.port = (await serveGrpc(mesh, server, { host: '127.0.0.1', port: 0, labels: { instance: name } })).port;
+  instance.port = (await serveGrpc(mesh, server, { host: '127.0.0.1', port: 0, labels: { instance: name }, ...options })).port;
   return instance;
 }
 
