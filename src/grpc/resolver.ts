@@ -168,8 +168,8 @@ class MeshResolver implements experimental.Resolver {
   #fail(err: unknown): void {
     if (this.#destroyed) return;
     const name = this.#target instanceof MeshError ? '?' : this.#target.service;
-    const code = err instanceof MeshError ? ` (${err.code})` : '';
-    const details = `hyphae: service ${name}: ${(err as Error).message ?? String(err)}${code}`;
+    // The mesh's errors name the service already (discovery's, the readiness wait's); anything else is told with it.
+    const details = err instanceof MeshError ? `hyphae: ${err.message} (${err.code})` : `hyphae: service ${name}: ${String(err)}`;
     this.#listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details, metadata: new Metadata() }), {}, null, details);
   }
 
