@@ -126,7 +126,7 @@ class MeshResolver implements experimental.Resolver {
     if (this.#resolving) return;
     this.#resolving = true;
     // Never synchronously with updateResolution (the listener contract): the first answer is a promise away.
-    this.#resolve().finally(() => (this.#resolving = false));
+    void this.#resolve().finally(() => (this.#resolving = false));
   }
 
   async #resolve(): Promise<void> {
@@ -142,7 +142,8 @@ class MeshResolver implements experimental.Resolver {
   async #dest(): Promise<Destination> {
     if (this.#destination) return this.#destination;
     if (this.#target instanceof MeshError) throw this.#target;
-    if (!this.#host) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'hyphae/grpc: this channel has no mesh (make it with meshGrpcClient(mesh, ...), whose options name the mesh), or its mesh was closed');
+    if (!this.#host)
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, 'hyphae/grpc: this channel has no mesh (make it with meshGrpcClient(mesh, ...), whose options name the mesh), or its mesh was closed');
     const runtime = await this.#host.started();
     const { service, namespace } = this.#target;
     const dest = runtime.destinations.destination(service, namespace ?? this.#host.options.namespace);
