@@ -110,3 +110,22 @@ it('a discovery that never answers ends calls UNAVAILABLE after discoveryTimeout
     await silent.close();
   }
 });
+
+it('a closed mesh makes no client and binds no server; its channels fail UNAVAILABLE', async () => {
+  const m = await createMesh({ service: 'web', resolver: new StaticResolver({ api: [{ address: '127.0.0.1', port: servers[0]!.port }] }), logger: silentLogger });
+  const c = client(m, 'api');
+  assert.equal((await echo(c)).instance, 'a');
+  await m.close();
+  assert.throws(
+    () => meshGrpcClient(m, 'api'),
+    (err: unknown) => isMeshError(err, ErrorCode.MESH_CLOSED),
+  );
+  await assert.rejects(startEcho(m, 'late', { register: false }), (err: unknown) => isMeshError(err, ErrorCode.MESH_CLOSED));
+  // The channel made before the close: its endpoints went with the mesh's discovery.
+  const err = await echo(c, {}, 3_000).then(
+    () => assert.fail('a call succeeded through a closed mesh'),
+    (e: grpc.ServiceError) => e,
+  );
+  assert.equal(err.code, grpc.status.UNAVAILABLE);
+  assert.match(err.details, /service api: the mesh was closed \(HYPHAE_ERR_MESH_CLOSED\)/);
+});
