@@ -20,7 +20,6 @@ import { MeshPicker, reportOutcome, unavailable, type ReadyConnection } from './
 
 export const LB_POLICY = 'hyphae_mesh';
 
-
 class MeshLbConfig implements experimental.TypedLoadBalancingConfig {
   getLoadBalancerName(): string {
     return LB_POLICY;
