@@ -73,11 +73,13 @@ it('ejects an instance that answers UNAVAILABLE; the others take every call', as
 it('a dropped connection counts once against its instance, not once per call it carried', async () => {
   const solo = await createMesh({ ...(await cp.meshOptions('solo')), logger: silentLogger, server: { drainDelayMs: 0 } });
   const one = await startEcho(solo, 'one', { register: false });
+  // Registered by hand, so the instance stays in discovery after its server stops (only the connection goes).
+  // Before the client exists: a client made first follows `solo` at once, hears "not found", and a call made
+  // before the registration's push arrives fails fast on that (as an HTTP call would).
+  const reg = await (await solo.adapterHost().started()).registrar!.register({ address: '127.0.0.1', port: one.port, labels: {}, weight: 1 });
   const { target, credentials, options } = meshGrpcClient(web, 'solo');
   const c = new EchoClient(target, credentials, options);
   try {
-    // Registered by hand, so the instance stays in discovery after its server stops (only the connection goes).
-    const reg = await (await solo.adapterHost().started()).registrar!.register({ address: '127.0.0.1', port: one.port, labels: {}, weight: 1 });
     await echo(c);
     // Ten calls in flight on the instance's one connection (more than consecutiveFailures, 5), then the server dies.
     const calls = Array.from({ length: 10 }, () =>
