@@ -7,3 +7,5 @@ export { parseRpcMethod, type RpcMethod } from './method.js';
 export { WorkloadCertificateProvider } from './certificates.js';
 export type { GrpcRetryOptions } from './retry.js';
 export { clientInterceptors } from './client-interceptors.js';
+export { meshGrpcServerOptions } from './server-options.js';
+export { getGrpcPeer, type PeerIdentity } from './peer.js';

@@ -30,6 +30,9 @@ export class Instruments {
   readonly noop: boolean;
   readonly clientDuration: Histogram;
   readonly serverDuration: Histogram;
+  /** gRPC calls (hyphae/grpc), in ms as the RPC semantic conventions have them. */
+  readonly rpcClientDuration: Histogram;
+  readonly rpcServerDuration: Histogram;
   readonly retries: Counter;
   readonly budgetExhausted: Counter;
   readonly ejections: Counter;
@@ -51,6 +54,14 @@ export class Instruments {
       description: 'Duration of requests served by wrapped servers, until the response is sent.',
       unit: 's',
       advice,
+    });
+    this.rpcClientDuration = meter.createHistogram(sc.METRIC_RPC_CLIENT_DURATION, {
+      description: 'Duration of gRPC calls made through the mesh, from the call to its status, retries included.',
+      unit: 'ms',
+    });
+    this.rpcServerDuration = meter.createHistogram(sc.METRIC_RPC_SERVER_DURATION, {
+      description: 'Duration of gRPC calls served by a meshed grpc-js server, until the status is sent.',
+      unit: 'ms',
     });
     const int = { valueType: ValueType.INT };
     this.retries = meter.createCounter(sc.METRIC_RETRIES, { description: 'Retries sent by the mesh.', unit: '{retry}', ...int });
