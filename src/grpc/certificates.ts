@@ -37,7 +37,7 @@ export class WorkloadCertificateProvider implements experimental.CertificateProv
 
   addCaCertificateListener(listener: CaListener): void {
     this.#ca.push(listener);
-    if (this.#caUpdate !== undefined) listener(this.#caUpdate);
+    this.#tellLater(() => this.#ca.includes(listener) && this.#caUpdate !== undefined && listener(this.#caUpdate));
   }
 
   removeCaCertificateListener(listener: CaListener): void {
@@ -46,11 +46,20 @@ export class WorkloadCertificateProvider implements experimental.CertificateProv
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.#identity.push(listener);
-    if (this.#identityUpdate !== undefined) listener(this.#identityUpdate);
+    this.#tellLater(() => this.#identity.includes(listener) && this.#identityUpdate !== undefined && listener(this.#identityUpdate));
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
     this.#identity = this.#identity.filter((l) => l !== listener);
+  }
+
+  /**
+   * The current update, told to a listener just added on the next tick, not inside the add: grpc-js's server
+   * credentials add their provider listener before their own watcher (the bound server), so an update told
+   * synchronously reaches no watcher and the server keeps refusing every connection ("unloaded credentials").
+   */
+  #tellLater(tell: () => unknown): void {
+    process.nextTick(tell);
   }
 
   /** Stop following the workload's certificate (the adapter that made it closed). */

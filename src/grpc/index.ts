@@ -9,3 +9,5 @@ export type { GrpcRetryOptions } from './retry.js';
 export { clientInterceptors } from './client-interceptors.js';
 export { meshGrpcServerOptions } from './server-options.js';
 export { getGrpcPeer, type PeerIdentity } from './peer.js';
+export { meshGrpcClient, type MeshGrpcClient, type MeshGrpcClientOptions } from './client.js';
+export { serveGrpc, type ServeGrpcOptions } from './serve.js';

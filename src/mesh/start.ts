@@ -20,10 +20,17 @@ export interface MeshStart {
   security: MeshSecurity | undefined;
 }
 
+/** An https:// control plane gives the mesh its CA, so mTLS; known from the options, before the start. */
+export function hasMtls(options: Pick<ResolvedMeshOptions, 'controlPlane'>): boolean {
+  const cp = options.controlPlane;
+  if (cp === undefined) return false;
+  return (Array.isArray(cp) ? cp[0]! : cp).startsWith('https:');
+}
+
 export async function startMesh(options: ResolvedMeshOptions, signal?: AbortSignal): Promise<MeshStart> {
   if (options.controlPlane === undefined) return { client: undefined, security: undefined };
   const urls = Array.isArray(options.controlPlane) ? options.controlPlane : [options.controlPlane];
-  const secure = urls[0]!.startsWith('https:');
+  const secure = hasMtls(options);
   const ca = secure ? (options.ca ?? (await readCaFile(options.caFile!))) : undefined;
   // The mesh's own calls to the control plane are not the application's traffic: never traced as such.
   const client = new ControlPlaneClient(urls, { timeoutMs: options.controlPlaneTimeoutMs, token: options.token, ca, run: untraced });

@@ -106,7 +106,11 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
   };
 }
 
-function identityProblem(cert: PeerCertificate, expected: string, trustDomain: string, service: string, endpoint: string): MeshError | undefined {
+/**
+ * Why the server's certificate on a connection to `service` is refused (undefined: it is the workload `expected`):
+ * the check every mTLS client of the mesh makes, HTTP here and gRPC (src/grpc/channel-credentials.ts).
+ */
+export function identityProblem(cert: PeerCertificate, expected: string, trustDomain: string, service: string, endpoint: string): MeshError | undefined {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert.raw);

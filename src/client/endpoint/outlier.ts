@@ -20,6 +20,7 @@ import type { Filter } from '../../core/filter.js';
 import { OutlierDetector, type EndpointHealth, type HealthOutcome } from '../../resilience/outlier-detector.js';
 import type { OutlierJudge } from '../concrete/backend-service.js';
 import type { Attempt } from './attempt.js';
+import type { Endpoint } from './endpoint.js';
 import type { MeshCall } from '../call/mesh-call.js';
 
 /**
@@ -32,11 +33,7 @@ export function outlierDetection(source: DetectorSource): Filter<MeshCall, Attem
   const detectorOf = typeof source === 'function' ? source : () => source;
   return (next) => (call) => {
     const ep = call.endpoint!;
-    let health = ep.health;
-    if (health === undefined && !ep.closed) {
-      const judge = detectorOf(call);
-      if (judge !== undefined) health = ep.health = judge.track(ep.id);
-    }
+    const health = ep.health ?? (ep.closed ? undefined : healthOf(ep, detectorOf(call)));
     if (health === undefined) return next(call);
     health.onSend();
     const h = health;
@@ -72,6 +69,16 @@ function report(judgeOf: (call: MeshCall) => OutlierJudge | OutlierDetector | un
   const judge = judgeOf(call);
   if (judge === undefined || judge instanceof OutlierDetector) h.report(outcome);
   else judge.report(call, h, outcome);
+}
+
+/**
+ * The endpoint's health record, attached on its first judged call under `judge` (undefined: outlier
+ * detection is off there). Shared with gRPC's balancer (src/grpc/balancer.ts): one record per endpoint
+ * whichever protocol its calls take.
+ */
+export function healthOf(ep: Endpoint, judge: OutlierJudge | OutlierDetector | undefined): EndpointHealth | undefined {
+  if (ep.health === undefined && !ep.closed && judge !== undefined) ep.health = judge.track(ep.id);
+  return ep.health;
 }
 
 /** What the verdict says of the endpoint, in the detector's words. */

@@ -1,0 +1,133 @@
+/**
+ * The mesh LB policy's picker: one per set of READY subchannels (balancer.ts
+ * makes a new one whenever a subchannel's state changes). It asks the mesh's
+ * own view of the destination (`endpoints.all`: the Service's balancer,
+ * peak_ewma by default, over its locality and failover tiers, ejected endpoints
+ * left out) and steps past what has no READY connection, so a gRPC call is
+ * balanced exactly as an HTTP call to the same service and on the same numbers:
+ * each call counts in the Endpoint's in-flight count and latency, and its status
+ * goes to the destination's outlier detector.
+ */
+import { experimental, Metadata, status, type StatusObject } from '@grpc/grpc-js';
+import type { Destination } from '../client/destination.js';
+import type { PickContext } from '../client/concrete/balancer.js';
+import { RequestHeaders } from '../client/call/request-headers.js';
+import type { Endpoint } from '../client/endpoint/endpoint.js';
+import { healthOf } from '../client/endpoint/outlier.js';
+import type { HealthOutcome } from '../resilience/outlier-detector.js';
+
+type Subchannel = experimental.SubchannelInterface;
+
+/**
+ * What a call's gRPC status says of the endpoint that answered (as src/client/endpoint/outlier.ts reads an
+ * HTTP attempt): the server or its connection failing is a failure; the call's own end (CANCELLED) says
+ * nothing; any other answer, an error the application chose included, shows a working server.
+ */
+export function endpointOutcome(code: number): HealthOutcome {
+  switch (code) {
+    case status.UNAVAILABLE:
+    case status.INTERNAL:
+    case status.UNKNOWN:
+    case status.DATA_LOSS:
+      return 'failure';
+    case status.CANCELLED:
+      return 'neutral';
+    default:
+      return 'success';
+  }
+}
+
+/** One call on one endpoint: counted in flight from its start, judged and timed at its end. */
+class CallOnEndpoint {
+  #started = 0;
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly destination: Destination,
+  ) {}
+
+  readonly onCallStarted = (): void => {
+    const ep = this.endpoint;
+    ep.inflight++;
+    healthOf(ep, this.destination.outlier)?.onSend();
+    this.#started = performance.now();
+  };
+
+  readonly onCallEnded = (code: number): void => {
+    const ep = this.endpoint;
+    ep.inflight--;
+    const outcome = endpointOutcome(code);
+    // The whole call's time (grpc-js tells the policy nothing of response headers); a cancelled call's is not a sample.
+    if (outcome !== 'neutral') {
+      const now = performance.now();
+      ep.latency.observe(now - this.#started, now);
+    }
+    reportOutcome(this.destination, ep, outcome);
+  };
+}
+
+/** An outcome to the endpoint's health record; a failure through the destination's judge, which tells the mesh of an ejection. */
+export function reportOutcome(dest: Destination, ep: Endpoint, outcome: HealthOutcome): void {
+  const judge = dest.outlier;
+  const health = healthOf(ep, judge);
+  if (health === undefined) return;
+  if (outcome === 'failure' && judge !== undefined) judge.report(undefined, health, outcome);
+  else health.report(outcome);
+}
+
+export class MeshPicker implements experimental.Picker, PickContext {
+  readonly #destination: Destination;
+  readonly #ready: ReadonlyMap<Endpoint, Subchannel>;
+  readonly #list: readonly Endpoint[];
+  /** The metadata of the pick under way, read only if the Service's balancer hashes a header. */
+  #metadata: Metadata | undefined;
+  #headers: RequestHeaders | undefined;
+
+  constructor(destination: Destination, ready: ReadonlyMap<Endpoint, Subchannel>) {
+    this.#destination = destination;
+    this.#ready = ready;
+    this.#list = [...ready.keys()];
+  }
+
+  get headers(): RequestHeaders {
+    return (this.#headers ??= RequestHeaders.from(this.#metadata?.toHttp2Headers() as Record<string, string | string[]>));
+  }
+
+  /** The mesh's balancer steps past endpoints this channel has no READY connection to. */
+  avoids(ep: Endpoint): boolean {
+    return !this.#ready.has(ep);
+  }
+
+  pick(args: experimental.PickArgs): experimental.PickResult {
+    this.#metadata = args.metadata;
+    this.#headers = undefined;
+    const picked = this.#destination.endpoints.all.pick(this);
+    // Every endpoint the tiers allow is unready here (or was removed a moment ago): another READY one.
+    const ep = picked !== undefined && this.#ready.has(picked) ? picked : this.#fallback();
+    const subchannel = this.#ready.get(ep)!;
+    this.#metadata = undefined;
+    const call = new CallOnEndpoint(ep, this.#destination);
+    return { pickResultType: experimental.PickResultType.COMPLETE, subchannel, status: null, onCallStarted: call.onCallStarted, onCallEnded: call.onCallEnded };
+  }
+
+  /** A READY endpoint from a random place: healthy and available first, then available, then any (never none: there is one). */
+  #fallback(): Endpoint {
+    const list = this.#list;
+    const n = list.length;
+    const start = Math.floor(Math.random() * n);
+    let available: Endpoint | undefined;
+    for (let i = 0; i < n; i++) {
+      const ep = list[(start + i) % n]!;
+      if (ep.available) {
+        if (ep.healthy) return ep;
+        available ??= ep;
+      }
+    }
+    return available ?? list[start]!;
+  }
+}
+
+/** Calls fail at once with `details` (no endpoint, or none connects). */
+export function unavailable(details: string): experimental.Picker {
+  const s: Partial<StatusObject> = { code: status.UNAVAILABLE, details, metadata: new Metadata() };
+  return new experimental.UnavailablePicker(s);
+}

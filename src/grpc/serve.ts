@@ -1,0 +1,82 @@
+/**
+ * serveGrpc: a grpc-js server joins the mesh. It binds with the mesh's
+ * credentials, registers the instance with the control plane as wrapServer
+ * registers an HTTP server (labels, weight, advertised address), and drains in
+ * mesh.close() (drain.ts). With mTLS the server is STRICT: a client
+ * certificate from the mesh's CA is required on every connection, whatever the
+ * service's PeerAuthentication says, since grpc-js cannot serve TLS and
+ * plaintext on one port. The caller's identity and authorization are the
+ * server interceptors' (meshGrpcServerOptions).
+ *
+ * The server's own tryShutdown / forceShutdown deregister first too: a server
+ * the application stops leaves the registry before its port closes.
+ */
+import type { Server } from '@grpc/grpc-js';
+import { labelsSchema } from '../config/labels.js';
+import { parseOrThrow } from '../config/validate.js';
+import { ErrorCode, MeshError } from '../core/errors.js';
+import type { Mesh } from '../mesh/mesh.js';
+import { advertiseAddress } from '../server/advertise-address.js';
+import type { RegisteredInstance } from '../server/registrar.js';
+import { meshServerCredentials } from './channel-credentials.js';
+import { grpcDrainer } from './drain.js';
+
+export interface ServeGrpcOptions {
+  /** Address to bind; default 0.0.0.0 (every interface), as for a server that listens without a host. */
+  host?: string;
+  /** Port to bind; 0 (default) picks a free one. */
+  port?: number;
+  /** Labels of this instance (version, zone...), merged over the mesh's. */
+  labels?: Record<string, string>;
+  weight?: number;
+  /** The address other processes dial, when the bound one is not it (a wildcard, NAT). */
+  advertiseAddress?: string;
+  /** false: serve without registering. */
+  register?: boolean;
+}
+
+export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptions = {}): Promise<{ port: number }> {
+  const host = mesh.adapterHost();
+  const o = host.options;
+  const labels = parseOrThrow(labelsSchema, { ...o.labels, ...opts.labels }, "serveGrpc labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
+  const weight = opts.weight ?? 1;
+  if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc weight must be an integer from 1 to 1000, got ${weight}`);
+  const bindHost = opts.host ?? '0.0.0.0';
+  const runtime = await host.started();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${opts.port ?? 0}`, meshServerCredentials(host), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+
+  let registration: Promise<RegisteredInstance | undefined> = Promise.resolve(undefined);
+  const registering = new AbortController();
+  const deregister = async () => {
+    registering.abort();
+    const current = await registration.catch(() => undefined);
+    await current?.deregister();
+  };
+  const shutdown = { tryShutdown: server.tryShutdown, forceShutdown: server.forceShutdown };
+  const drainer = grpcDrainer(server, shutdown, { drainDelayMs: o.server.drainDelayMs, gracePeriodMs: o.server.gracePeriodMs }, deregister, host.logger);
+  const dispose = host.onClose(() => drainer.drain());
+  // The application stopping the server: out of the registry first (and out of the mesh's close()).
+  server.tryShutdown = (callback) => {
+    dispose();
+    drainer.drain().then(
+      () => callback(),
+      (err: unknown) => callback(err as Error),
+    );
+  };
+  server.forceShutdown = () => {
+    dispose();
+    void deregister().catch(() => undefined);
+    shutdown.forceShutdown.call(server);
+  };
+
+  const registrar = opts.register === false ? undefined : runtime.registrar;
+  if (registrar) {
+    registration = registrar.register({ address: advertiseAddress(bindHost, opts.advertiseAddress ?? o.server.advertiseAddress), port, labels, weight }, registering.signal);
+    await registration;
+  } else if (opts.register !== false) {
+    host.logger.warn('hyphae: no control plane configured; the gRPC server is not registered');
+  }
+  return { port };
+}

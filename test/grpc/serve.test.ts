@@ -1,0 +1,75 @@
+/**
+ * serveGrpc and the channel credentials over time: a renewed workload certificate is used by new connections
+ * while a call in flight on an old one finishes, and mesh.close() drains a gRPC server (deregistered, the call
+ * in flight answered, then no more calls).
+ */
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { after, before, it } from 'node:test';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { meshGrpcClient } from '../../src/grpc/index.js';
+import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { waitUntil } from '../helpers/hostile-peers.js';
+import { echo, EchoClient, startEcho, type EchoInstance } from '../helpers/grpc-echo.js';
+
+let cp: RunningControlPlane;
+let api: Mesh;
+let web: Mesh;
+let instance: EchoInstance;
+const clients: grpc.Client[] = [];
+
+before(async () => {
+  cp = await startControlPlane();
+  api = await createMesh({ ...(await cp.meshOptions('api')), logger: silentLogger, server: { drainDelayMs: 100 } });
+  web = await createMesh({ ...(await cp.meshOptions('web')), logger: silentLogger });
+  instance = await startEcho(api, 'a');
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  instance?.server.forceShutdown();
+  await web?.close();
+  await api?.close();
+  await cp?.stop();
+});
+
+function client(): EchoClient {
+  const { target, credentials, options } = meshGrpcClient(web, 'api');
+  const c = new EchoClient(target, credentials, options);
+  clients.push(c);
+  return c;
+}
+
+it('a renewed certificate is used by new connections; a call in flight on an old one finishes', async () => {
+  const old = client();
+  const first = (await echo(old)).clientSerial;
+  assert.ok(first);
+  const inFlight = echo(old, { delayMs: 1_000 });
+  await web.renewCertificate();
+  await api.renewCertificate();
+  // The call that was in flight across both renewals answers, on its connection's (old) certificate.
+  assert.equal((await inFlight).clientSerial, first);
+  // A new connection presents the new certificate, and accepts the server's new one.
+  const renewed = (await echo(client())).clientSerial;
+  assert.ok(renewed);
+  assert.notEqual(renewed, first);
+  // The open connection carries on as it is.
+  assert.equal((await echo(old)).clientSerial, first);
+});
+
+it('mesh.close() drains the gRPC server: deregistered, the call in flight answered, then refused', async () => {
+  const c = client();
+  await echo(c);
+  assert.equal(web.endpoints('api').length, 1);
+  const inFlight = echo(c, { delayMs: 500 });
+  await waitUntil(() => instance.calls >= 2, 10_000, 'the slow call at the server');
+  await api.close();
+  assert.equal((await inFlight).instance, 'a');
+  await waitUntil(() => web.endpoints('api').length === 0, 20_000, 'the instance out of discovery');
+  const err = await echo(c, {}, 5_000).then(
+    () => assert.fail('a call succeeded after the drain'),
+    (e: grpc.ServiceError) => e,
+  );
+  assert.equal(err.code, grpc.status.UNAVAILABLE);
+});
