@@ -92,8 +92,9 @@ export async function grpcBench(opts: GrpcBenchOptions): Promise<{ small: Row[];
     const plain = new EchoClient(`127.0.0.1:${port}`, credentials);
     cleanups.push(async () => plain.close());
 
-    // Both channels connected (the meshed one once discovery gave it the instance) before any round.
-    await Promise.all([ready(plain, 30_000), ready(meshed, 30_000)]);
+    // Each channel connected (the meshed one once discovery gave it the instance) before any round.
+    if (opts.only !== 'meshed') await ready(plain, 30_000).catch((err: Error) => Promise.reject(new Error(`${PLAIN}: ${err.message}`)));
+    if (opts.only !== 'plain') await ready(meshed, 30_000).catch((err: Error) => Promise.reject(new Error(`${MESHED}: ${err.message}`)));
 
     const rows = (method: 'small' | 'large'): (LoadTarget & { baseline?: string })[] =>
       [

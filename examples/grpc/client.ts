@@ -43,7 +43,8 @@ function failed(res: http.ServerResponse, err: unknown): void {
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // Read before the call: the budget this request arrived with (undefined when the caller sent none).
-  const budgetMs = getRemainingMs() ?? null;
+  const remaining = getRemainingMs();
+  const budgetMs = remaining === undefined ? null : Math.floor(remaining);
   const url = new URL(req.url ?? '/', 'http://hello-web');
   const name = url.searchParams.get('name') ?? 'world';
   try {

@@ -50,9 +50,9 @@ interface ServerCall {
   getDeadline(): grpc.Deadline;
 }
 
-/** The ms a server call has left (its grpc-timeout, as grpc-js keeps it), -1 without a deadline. */
+/** The whole ms a server call has left (its grpc-timeout, as grpc-js keeps it), -1 without a deadline. */
 export function remainingMs(call: ServerCall): number {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? Math.max(0, Math.round(at - Date.now())) : -1;
+  return Number.isFinite(at) ? Math.max(0, Math.floor(at - Date.now())) : -1;
 }
