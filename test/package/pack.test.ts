@@ -202,7 +202,7 @@ describe('the packed package, installed into an empty project', { timeout: 300_0
     assert.equal(out.instanceOf, true);
   });
 
-  it('type-checks the README example under node16, nodenext, bundler and node10 resolution', async () => {
+  it('type-checks the README example and hyphae/grpc under node16, nodenext, bundler and node10 resolution', async () => {
     const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
     await writeFile(path.join(project, 'readme.ts'), `${readmeExample()}\nexport { server };\n`);
     // The subpaths' types, each used so that a wrong resolution fails rather than turning into any.
@@ -254,7 +254,7 @@ export const make: typeof hyphae.createMesh = hyphae.createMesh;
       // This project installs no @types/node of its own (a service would): take the repository's.
       typeRoots: [path.join(repoRoot, 'node_modules/@types')],
       // A service using hyphae/grpc installs grpc-js itself (an optional peer): this one has not, so take the repository's.
-      paths: { '@grpc/*': [path.join(repoRoot, 'node_modules/@grpc/*')] },
+      paths: { '@grpc/grpc-js': [path.join(repoRoot, 'node_modules/@grpc/grpc-js/build/src/index.d.ts')] },
     };
     const configs: Record<string, { compilerOptions: Record<string, unknown>; files: string[] }> = {
       node16: { compilerOptions: { ...base, module: 'node16', moduleResolution: 'node16' }, files: ['readme.ts', 'subpaths.ts', 'grpc.ts'] },
