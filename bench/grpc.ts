@@ -35,7 +35,7 @@ import { buildDir, startNode, type Child } from '../examples/lib/child.js';
 import { joinToken, startFileControlPlane, workloadCertificate } from './lib/control-planes.js';
 import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
 import { EchoClient } from './lib/grpc-echo-service.js';
-import { interleavedRounds, type LoadTarget } from './lib/load.js';
+import { interleavedRounds, median, type LoadTarget } from './lib/load.js';
 import { loadAverage, printRatioTable } from './lib/ratio-table.js';
 import { spiffeServerCheck } from './lib/spiffe-server-check.js';
 import { medianRow, type Row } from './overhead.js';
@@ -62,7 +62,10 @@ function ready(client: grpc.Client, ms: number): Promise<void> {
   return new Promise((resolve, reject) => client.waitForReady(Date.now() + ms, (err) => (err ? reject(err) : resolve())));
 }
 
-export async function grpcBench(opts: GrpcBenchOptions): Promise<{ small: Row[]; large: Row[]; profile?: string }> {
+/** A row; the meshed one also with its req/s over the plain row's, round by round. */
+export type GrpcRow = Row & { pairedRatios?: number[] };
+
+export async function grpcBench(opts: GrpcBenchOptions): Promise<{ small: GrpcRow[]; large: GrpcRow[]; profile?: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-bench-grpc-'));
   const children: Child[] = [];
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -76,6 +79,7 @@ export async function grpcBench(opts: GrpcBenchOptions): Promise<{ small: Row[];
     const server = startNode(path.join(buildDir, 'bench/lib/grpc-echo-server.js'), [], { ...env, HYPHAE_SERVICE: 'bench-grpc', HYPHAE_TOKEN: await joinToken(cp, 'bench-grpc') });
     children.push(server);
     const port = Number((await server.waitFor(/listening (\d+)/, 30_000))[1]);
+    const serverPid = () => [server.proc.pid!];
 
     // The meshed client: by name, through the mesh (the server is the one instance of bench-grpc).
     const mesh = await createMesh({ controlPlane: env.HYPHAE_CONTROL_PLANE, caFile, service: 'bench-client', token: await joinToken(cp, 'bench-client') });
@@ -96,17 +100,24 @@ export async function grpcBench(opts: GrpcBenchOptions): Promise<{ small: Row[];
     if (opts.only !== 'meshed') await ready(plain, 30_000).catch((err: Error) => Promise.reject(new Error(`${PLAIN}: ${err.message}`)));
     if (opts.only !== 'plain') await ready(meshed, 30_000).catch((err: Error) => Promise.reject(new Error(`${MESHED}: ${err.message}`)));
 
-    const rows = (method: 'small' | 'large'): (LoadTarget & { baseline?: string })[] =>
+    const targetsOf = (method: 'small' | 'large'): (LoadTarget & { baseline?: string })[] =>
       [
-        { name: PLAIN, send: unary(plain, method) },
-        { name: MESHED, baseline: PLAIN, send: unary(meshed, method) },
+        // The server's CPU per call too (printed per round): what a meshed call costs the server besides.
+        { name: PLAIN, send: unary(plain, method), pids: serverPid, pidsName: 'server' },
+        { name: MESHED, baseline: PLAIN, send: unary(meshed, method), pids: serverPid, pidsName: 'server' },
       ].filter((t) => !opts.only || t.name === (opts.only === 'plain' ? PLAIN : MESHED));
-    const load = async (method: 'small' | 'large', concurrency: number): Promise<Row[]> => {
-      const targets = rows(method);
+    const load = async (method: 'small' | 'large', concurrency: number): Promise<GrpcRow[]> => {
+      const targets = targetsOf(method);
       const results = await interleavedRounds(targets, { concurrency, durationMs: opts.durationMs, rounds: opts.rounds }, (t, res) => {
         if (res.errors > 0) throw new Error(`${res.errors} failed calls in ${t.name}`);
       });
-      return targets.map((t) => medianRow(t.name, results.get(t.name)!, opts.only ? undefined : t.baseline));
+      const rows = targets.map((t) => medianRow(t.name, results.get(t.name)!, opts.only ? undefined : t.baseline));
+      if (opts.only) return rows;
+      // Each round's meshed req/s over the plain row's of the same round (the two ran back to back): on a
+      // shared machine steadier than the ratio of the two medians, which may come from different rounds.
+      const plainRounds = results.get(PLAIN)!;
+      const paired = results.get(MESHED)!.map((r, i) => r.rps / plainRounds[i]!.rps);
+      return rows.map((r) => (r.name === MESHED ? { ...r, pairedRatios: paired } : r));
     };
 
     const session = opts.profile ? new Session() : undefined;
@@ -154,8 +165,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(`hyphae gRPC bench: ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, Node ${process.version}, grpc-js ${grpcVersion()}, load average ${loadAverage()}`);
   console.log(`${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round${opts.profile ? ' (profiled: not figures to report)' : ''}`);
   const { small, large, profile } = await grpcBench(opts);
-  printRatioTable(`Unary, small answers (32 B), ${opts.concurrency} in flight`, small);
-  printRatioTable(`Unary, larger answers (64 KiB), ${opts.largeConcurrency} in flight`, large);
+  for (const [title, rows] of [
+    [`Unary, small answers (32 B), ${opts.concurrency} in flight`, small],
+    [`Unary, larger answers (64 KiB), ${opts.largeConcurrency} in flight`, large],
+  ] as const) {
+    printRatioTable(title, rows);
+    const paired = rows.find((r) => r.pairedRatios)?.pairedRatios;
+    if (paired) console.log(`\nmeshed/plain req/s round by round: ${paired.map((x) => x.toFixed(2)).join(' ')} (median ${median(paired).toFixed(2)}x)`);
+  }
   if (profile) console.log(`\nCPU profile of this process over the rounds\n${profile}`);
   console.log(`\nload average after: ${loadAverage()}`);
   process.exit(0);
