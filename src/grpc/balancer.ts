@@ -59,7 +59,10 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
     this.#helper = helper;
   }
 
-  updateAddressList(list: experimental.StatusOr<experimental.Endpoint[]>, _config: experimental.TypedLoadBalancingConfig, options: ChannelOptions): boolean {
+  /** Why the resolver's list is what it is (the mesh closed), told with a call that finds no endpoint. */
+  #note = '';
+
+  updateAddressList(list: experimental.StatusOr<experimental.Endpoint[]>, _config: experimental.TypedLoadBalancingConfig, options: ChannelOptions, note: string): boolean {
     if (!list.ok) {
       // Discovery failed: the endpoints known so far stay in use (fail static), as on the HTTP side.
       if (this.#children.size === 0) this.#helper.updateState(connectivityState.TRANSIENT_FAILURE, unavailable(list.error.details), list.error.details);
@@ -69,6 +72,7 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
     const endpoints = options[ENDPOINTS_ATTRIBUTE] as readonly Endpoint[] | undefined;
     if (dest === undefined || endpoints === undefined || endpoints.length !== list.value.length) return false;
     this.#destination = dest;
+    this.#note = note;
     const args = subchannelArgs(options);
     const next = new Map<Endpoint, Child>();
     const fresh: Child[] = [];
@@ -120,7 +124,7 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
     if (dest !== undefined && ready.size > 0) {
       this.#helper.updateState(connectivityState.READY, new MeshPicker(dest, ready), null);
     } else if (this.#children.size === 0) {
-      const details = `hyphae: service ${name} has no endpoints (HYPHAE_ERR_NO_ENDPOINTS)`;
+      const details = this.#note ? `hyphae: service ${name}: ${this.#note}` : `hyphae: service ${name} has no endpoints (HYPHAE_ERR_NO_ENDPOINTS)`;
       this.#helper.updateState(connectivityState.TRANSIENT_FAILURE, unavailable(details), details);
     } else if (connecting) {
       this.#helper.updateState(connectivityState.CONNECTING, new experimental.QueuePicker(this), null);

@@ -35,12 +35,14 @@ export function meshGrpcClient(mesh: Mesh, service: string, opts: MeshGrpcClient
   registerMeshResolver();
   registerMeshBalancer();
   const namespace = t.namespace ?? host.options.namespace;
+  // First: it throws HYPHAE_ERR_MESH_CLOSED on a closed mesh, before anything else is made for it.
+  const key = meshKey(host);
   return {
     target: serviceTarget(t),
     credentials: meshChannelCredentials(host, t.service, namespace),
     options: {
       'grpc.service_config': meshServiceConfig(),
-      [MESH_OPTION]: meshKey(host),
+      [MESH_OPTION]: key,
       interceptors: clientInterceptors(host, { namespace, service: t.service }, opts.retry),
     },
   };

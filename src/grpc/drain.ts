@@ -11,23 +11,22 @@ import type { Server } from '@grpc/grpc-js';
 import type { Logger } from '../core/logger.js';
 import { Drainer, type DrainOptions } from '../server/drain.js';
 
-export function grpcDrainer(server: Server, shutdown: { tryShutdown: Server['tryShutdown']; forceShutdown: Server['forceShutdown'] }, options: DrainOptions, deregister: () => Promise<void>, logger: Logger): Drainer {
+export function grpcDrainer(
+  server: Server,
+  shutdown: { tryShutdown: Server['tryShutdown']; forceShutdown: Server['forceShutdown'] },
+  options: DrainOptions,
+  deregister: () => Promise<void>,
+  logger: Logger,
+): Drainer {
   // The Drainer waits for a 'close' event, which a grpc-js server has not: tryShutdown's callback stands for it.
   const closed = new EventEmitter();
   const close = () => closed.emit('close');
-  return new Drainer(
-    closed as unknown as Pick<net.Server, 'once'>,
-    () => shutdown.tryShutdown.call(server, close),
-    options,
-    deregister,
-    logger,
-    {
-      // tryShutdown already sent every session GOAWAY.
-      closeIdle: () => undefined,
-      closeAll: () => {
-        shutdown.forceShutdown.call(server);
-        close();
-      },
+  return new Drainer(closed as unknown as Pick<net.Server, 'once'>, () => shutdown.tryShutdown.call(server, close), options, deregister, logger, {
+    // tryShutdown already sent every session GOAWAY.
+    closeIdle: () => undefined,
+    closeAll: () => {
+      shutdown.forceShutdown.call(server);
+      close();
     },
-  );
+  });
 }

@@ -23,6 +23,7 @@ import type { Destination } from '../client/destination.js';
 import type { Endpoint } from '../client/endpoint/endpoint.js';
 import type { AdapterHost } from '../mesh/adapter-host.js';
 import { nameSchema } from '../config/names.js';
+import { outsideRequestContext } from '../resilience/request-context.js';
 
 export const SCHEME = 'hyphae';
 /** Channel option naming the mesh a channel resolves through (a string: grpc-js may log options as JSON). */
@@ -75,43 +76,62 @@ export function serviceTarget(t: ServiceTarget): string {
   return `${SCHEME}:///${t.namespace === undefined ? t.service : `${t.service}.${t.namespace}`}`;
 }
 
-const hosts = new Map<string, AdapterHost>();
+interface MeshChannels {
+  host: AdapterHost;
+  /** The live resolvers of the mesh's channels: told when the mesh closes. */
+  resolvers: Set<MeshResolver>;
+}
+
+const hosts = new Map<string, MeshChannels>();
 const keys = new WeakMap<AdapterHost, string>();
 let lastKey = 0;
 
-/** The key that names `host` in a channel's options; the mesh's close() forgets it (its channels then fail). */
+/**
+ * The key that names `host` in a channel's options. The mesh's close() forgets it and empties its channels'
+ * endpoint lists, so their calls fail as the mesh's HTTP calls do from then on (HYPHAE_ERR_MESH_CLOSED).
+ */
 export function meshKey(host: AdapterHost): string {
   let key = keys.get(host);
   if (key === undefined) {
     const k = String(++lastKey);
+    const channels: MeshChannels = { host, resolvers: new Set() };
     // Throws HYPHAE_ERR_MESH_CLOSED on a closed mesh: no client is made for it.
     host.onClose(() => {
       hosts.delete(k);
+      keys.delete(host);
+      for (const r of channels.resolvers) r.meshClosed();
+      channels.resolvers.clear();
       return Promise.resolve();
     });
     keys.set(host, k);
-    hosts.set(k, host);
+    hosts.set(k, channels);
     key = k;
   }
   return key;
 }
+
+const CLOSED_NOTE = 'the mesh was closed (HYPHAE_ERR_MESH_CLOSED)';
 
 /** Never aborted: a resolver's wait ends with discovery's answer or its timeout. */
 const NO_ABORT = { setOnAbort: () => undefined };
 
 class MeshResolver implements experimental.Resolver {
   readonly #listener: experimental.ResolverListener;
+  readonly #channels: MeshChannels | undefined;
   readonly #host: AdapterHost | undefined;
   readonly #target: ServiceTarget | MeshError;
   #destination: Destination | undefined;
   #unfollow: Disposer | undefined;
   #resolving = false;
   #destroyed = false;
+  #meshClosed = false;
 
   constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, options: ChannelOptions) {
     this.#listener = listener;
     const key = options[MESH_OPTION];
-    this.#host = typeof key === 'string' ? hosts.get(key) : undefined;
+    this.#channels = typeof key === 'string' ? hosts.get(key) : undefined;
+    this.#host = this.#channels?.host;
+    this.#channels?.resolvers.add(this);
     let parsed: ServiceTarget | MeshError;
     try {
       parsed = parseTargetUri(target);
@@ -123,10 +143,13 @@ class MeshResolver implements experimental.Resolver {
 
   updateResolution(): void {
     this.#destroyed = false;
+    this.#channels?.resolvers.add(this);
+    if (this.#meshClosed) return queueMicrotask(() => this.#reportClosed());
     if (this.#resolving) return;
     this.#resolving = true;
     // Never synchronously with updateResolution (the listener contract): the first answer is a promise away.
-    this.#resolve().finally(() => (this.#resolving = false));
+    // The channel's resolution serves every later call: the inbound request that made the first one must not bound it.
+    void outsideRequestContext(() => this.#resolve()).finally(() => (this.#resolving = false));
   }
 
   async #resolve(): Promise<void> {
@@ -142,7 +165,8 @@ class MeshResolver implements experimental.Resolver {
   async #dest(): Promise<Destination> {
     if (this.#destination) return this.#destination;
     if (this.#target instanceof MeshError) throw this.#target;
-    if (!this.#host) throw new MeshError(ErrorCode.INVALID_OPTIONS, 'hyphae/grpc: this channel has no mesh (make it with meshGrpcClient(mesh, ...), whose options name the mesh), or its mesh was closed');
+    if (!this.#host)
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, 'hyphae/grpc: this channel has no mesh (make it with meshGrpcClient(mesh, ...), whose options name the mesh), or its mesh was closed');
     const runtime = await this.#host.started();
     const { service, namespace } = this.#target;
     const dest = runtime.destinations.destination(service, namespace ?? this.#host.options.namespace);
@@ -156,9 +180,23 @@ class MeshResolver implements experimental.Resolver {
     return this.#destination;
   }
 
+  /** The mesh closed: no endpoint from now on (the LB policy fails calls with the note). */
+  meshClosed(): void {
+    this.#meshClosed = true;
+    this.#unfollow?.();
+    this.#unfollow = undefined;
+    this.#reportClosed();
+  }
+
+  #reportClosed(): void {
+    const dest = this.#destination;
+    if (this.#destroyed || !dest) return this.#fail(new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed'));
+    this.#listener(experimental.statusOrFromValue([]), { [DESTINATION_ATTRIBUTE]: dest, [ENDPOINTS_ATTRIBUTE]: [] }, null, CLOSED_NOTE);
+  }
+
   #report(): void {
     const dest = this.#destination;
-    if (this.#destroyed || !dest) return;
+    if (this.#destroyed || this.#meshClosed || !dest) return;
     const endpoints = dest.endpoints.list;
     const addresses = endpoints.map((ep) => ({ addresses: [{ host: ep.info.address, port: ep.info.port }] }));
     const resolution: MeshResolution = { destination: dest, endpoints };
@@ -168,13 +206,14 @@ class MeshResolver implements experimental.Resolver {
   #fail(err: unknown): void {
     if (this.#destroyed) return;
     const name = this.#target instanceof MeshError ? '?' : this.#target.service;
-    const code = err instanceof MeshError ? ` (${err.code})` : '';
-    const details = `hyphae: service ${name}: ${(err as Error).message ?? String(err)}${code}`;
+    // The mesh's errors name the service already (discovery's, the readiness wait's); anything else is told with it.
+    const details = err instanceof MeshError ? `hyphae: ${err.message} (${err.code})` : `hyphae: service ${name}: ${String(err)}`;
     this.#listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details, metadata: new Metadata() }), {}, null, details);
   }
 
   destroy(): void {
     this.#destroyed = true;
+    this.#channels?.resolvers.delete(this);
     this.#unfollow?.();
     this.#unfollow = undefined;
     this.#destination = undefined;

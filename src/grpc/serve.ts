@@ -43,10 +43,6 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
   if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc weight must be an integer from 1 to 1000, got ${weight}`);
   const bindHost = opts.host ?? '0.0.0.0';
   const runtime = await host.started();
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${opts.port ?? 0}`, meshServerCredentials(host), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
-
   let registration: Promise<RegisteredInstance | undefined> = Promise.resolve(undefined);
   const registering = new AbortController();
   const deregister = async () => {
@@ -56,7 +52,17 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
   };
   const shutdown = { tryShutdown: server.tryShutdown, forceShutdown: server.forceShutdown };
   const drainer = grpcDrainer(server, shutdown, { drainDelayMs: o.server.drainDelayMs, gracePeriodMs: o.server.gracePeriodMs }, deregister, host.logger);
+  // Before binding: on a closed mesh this throws HYPHAE_ERR_MESH_CLOSED and nothing was bound.
   const dispose = host.onClose(() => drainer.drain());
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${opts.port ?? 0}`, meshServerCredentials(host), (err, bound) => (err ? reject(err) : resolve(bound)));
+    });
+  } catch (err) {
+    dispose();
+    throw err;
+  }
   // The application stopping the server: out of the registry first (and out of the mesh's close()).
   server.tryShutdown = (callback) => {
     dispose();

@@ -110,3 +110,8 @@ export function currentRequestContext(): RequestContext | undefined {
 export function runInRequestContext<A extends unknown[], R>(ctx: RequestContext, fn: (...args: A) => R, ...args: A): R {
   return storage.run(ctx, fn, ...args);
 }
+
+/** Run `fn` outside any request context: work shared by many requests (a gRPC channel's name resolution) must not take one's deadline. */
+export function outsideRequestContext<R>(fn: () => R): R {
+  return storage.exit(fn);
+}
