@@ -36,18 +36,22 @@ async function streamGreetings(name: string, count: number): Promise<HelloReply[
 
 /** A gRPC status as the HTTP status this service answers: 504 when the budget ran out, 502 otherwise. */
 function failed(res: http.ServerResponse, err: unknown): void {
-  const e = err as Partial<grpc.ServiceError>;
-  res.writeHead(e.code === grpc.status.DEADLINE_EXCEEDED ? 504 : 502, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ grpcStatus: e.code === undefined ? null : grpc.status[e.code], message: e.details ?? String(err) }));
+  // A gRPC status error has a numeric code; anything else (Node's errors have string codes) has no status.
+  const e = err as { code?: unknown; details?: string };
+  const code = typeof e.code === 'number' ? (e.code as grpc.status) : undefined;
+  res.writeHead(code === grpc.status.DEADLINE_EXCEEDED ? 504 : 502, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ grpcStatus: code === undefined ? null : grpc.status[code], message: e.details ?? String(err) }));
 }
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // Read before the call: the budget this request arrived with (undefined when the caller sent none).
   const remaining = getRemainingMs();
   const budgetMs = remaining === undefined ? null : Math.floor(remaining);
-  const url = new URL(req.url ?? '/', 'http://hello-web');
-  const name = url.searchParams.get('name') ?? 'world';
   try {
+    // Inside the try: a target that does not parse (`http://[`) is answered like any failure, never thrown out of
+    // the listener (an unhandled rejection would end the process).
+    const url = new URL(req.url ?? '/', 'http://hello-web');
+    const name = url.searchParams.get('name') ?? 'world';
     let body: unknown;
     if (url.pathname === '/hello') body = { service: 'hello-web', budgetMs, greeter: await sayHello(name) };
     else if (url.pathname === '/stream') body = { service: 'hello-web', budgetMs, greeter: await streamGreetings(name, Number(url.searchParams.get('count') ?? 3)) };
