@@ -16,11 +16,9 @@ import { connectivityState, experimental, type ChannelOptions } from '@grpc/grpc
 import type { Destination } from '../client/destination.js';
 import type { Endpoint } from '../client/endpoint/endpoint.js';
 import { DESTINATION_ATTRIBUTE, ENDPOINTS_ATTRIBUTE } from './resolver.js';
-import { MeshPicker, reportOutcome, unavailable } from './picker.js';
+import { MeshPicker, reportOutcome, unavailable, type ReadyConnection } from './picker.js';
 
 export const LB_POLICY = 'hyphae_mesh';
-
-type Subchannel = experimental.SubchannelInterface;
 
 class MeshLbConfig implements experimental.TypedLoadBalancingConfig {
   getLoadBalancerName(): string {
@@ -41,10 +39,9 @@ export function meshServiceConfig(): string {
   return JSON.stringify({ loadBalancingConfig: [{ [LB_POLICY]: {} }] });
 }
 
-interface Child {
+interface Child extends ReadyConnection {
   readonly endpoint: Endpoint;
   readonly address: string;
-  readonly subchannel: Subchannel;
   readonly listener: experimental.ConnectivityStateListener;
 }
 
@@ -86,7 +83,7 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
         continue;
       }
       const subchannel = this.#helper.createSubchannel(sa, args);
-      const child: Child = { endpoint: ep, address, subchannel, listener: (_sc, _prev, state, _keepalive, error) => this.#onState(child, state, error) };
+      const child: Child = { endpoint: ep, address, subchannel, session: {}, listener: (_sc, _prev, state, _keepalive, error) => this.#onState(child, state, error) };
       subchannel.ref();
       subchannel.addConnectivityStateListener(child.listener);
       next.set(ep, child);
@@ -101,6 +98,8 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
 
   #onState(child: Child, state: connectivityState, error: string | undefined): void {
     if (this.#destroyed || this.#children.get(child.endpoint) !== child) return;
+    // Whatever the change, the connection calls were picked on is not the one from now on.
+    child.session = {};
     if (state === connectivityState.TRANSIENT_FAILURE) {
       if (error) this.#lastError = error;
       if (this.#destination) reportOutcome(this.#destination, child.endpoint, 'failure');
@@ -113,11 +112,11 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
   #update(): void {
     if (this.#destroyed) return;
     const dest = this.#destination;
-    const ready = new Map<Endpoint, Subchannel>();
+    const ready = new Map<Endpoint, ReadyConnection>();
     let connecting = false;
     for (const child of this.#children.values()) {
       const state = child.subchannel.getConnectivityState();
-      if (state === connectivityState.READY) ready.set(child.endpoint, child.subchannel);
+      if (state === connectivityState.READY) ready.set(child.endpoint, child);
       else if (state === connectivityState.CONNECTING || state === connectivityState.IDLE) connecting = true;
     }
     const name = dest?.name ?? '?';

@@ -37,13 +37,23 @@ export function endpointOutcome(code: number): HealthOutcome {
   }
 }
 
+/** A READY subchannel, and the connection it is on now: a new object whenever its state changes (balancer.ts). */
+export interface ReadyConnection {
+  readonly subchannel: Subchannel;
+  session: object;
+}
+
 /** One call on one endpoint: counted in flight from its start, judged and timed at its end. */
 class CallOnEndpoint {
   #started = 0;
+  readonly #session: object;
   constructor(
     readonly endpoint: Endpoint,
     readonly destination: Destination,
-  ) {}
+    readonly connection: ReadyConnection,
+  ) {
+    this.#session = connection.session;
+  }
 
   readonly onCallStarted = (): void => {
     const ep = this.endpoint;
@@ -55,7 +65,13 @@ class CallOnEndpoint {
   readonly onCallEnded = (code: number): void => {
     const ep = this.endpoint;
     ep.inflight--;
-    const outcome = endpointOutcome(code);
+    let outcome = endpointOutcome(code);
+    // A dropped connection ends every call on it UNAVAILABLE (grpc-js moves the subchannel out of READY first): one
+    // failure of the endpoint, counted once, as one HTTP/2 session's error is (client/endpoint/outlier.ts).
+    if (outcome === 'failure' && this.connection.session !== this.#session) {
+      if (ep.lastFailure === this.#session) outcome = 'neutral';
+      else ep.lastFailure = this.#session;
+    }
     // The whole call's time (grpc-js tells the policy nothing of response headers); a cancelled call's is not a sample.
     if (outcome !== 'neutral') {
       const now = performance.now();
@@ -76,13 +92,13 @@ export function reportOutcome(dest: Destination, ep: Endpoint, outcome: HealthOu
 
 export class MeshPicker implements experimental.Picker, PickContext {
   readonly #destination: Destination;
-  readonly #ready: ReadonlyMap<Endpoint, Subchannel>;
+  readonly #ready: ReadonlyMap<Endpoint, ReadyConnection>;
   readonly #list: readonly Endpoint[];
   /** The metadata of the pick under way, read only if the Service's balancer hashes a header. */
   #metadata: Metadata | undefined;
   #headers: RequestHeaders | undefined;
 
-  constructor(destination: Destination, ready: ReadonlyMap<Endpoint, Subchannel>) {
+  constructor(destination: Destination, ready: ReadonlyMap<Endpoint, ReadyConnection>) {
     this.#destination = destination;
     this.#ready = ready;
     this.#list = [...ready.keys()];
@@ -103,10 +119,16 @@ export class MeshPicker implements experimental.Picker, PickContext {
     const picked = this.#destination.endpoints.all.pick(this);
     // Every endpoint the tiers allow is unready here (or was removed a moment ago): another READY one.
     const ep = picked !== undefined && this.#ready.has(picked) ? picked : this.#fallback();
-    const subchannel = this.#ready.get(ep)!;
+    const connection = this.#ready.get(ep)!;
     this.#metadata = undefined;
-    const call = new CallOnEndpoint(ep, this.#destination);
-    return { pickResultType: experimental.PickResultType.COMPLETE, subchannel, status: null, onCallStarted: call.onCallStarted, onCallEnded: call.onCallEnded };
+    const call = new CallOnEndpoint(ep, this.#destination, connection);
+    return {
+      pickResultType: experimental.PickResultType.COMPLETE,
+      subchannel: connection.subchannel,
+      status: null,
+      onCallStarted: call.onCallStarted,
+      onCallEnded: call.onCallEnded,
+    };
   }
 
   /** A READY endpoint from a random place: healthy and available first, then available, then any (never none: there is one). */

@@ -69,3 +69,37 @@ it('ejects an instance that answers UNAVAILABLE; the others take every call', as
   // What the calls taught the mesh is on its Endpoint objects: nothing left in flight.
   assert.ok(web.endpoints('api').every((e) => e.inflight === 0));
 });
+
+it('a dropped connection counts once against its instance, not once per call it carried', async () => {
+  const solo = await createMesh({ ...(await cp.meshOptions('solo')), logger: silentLogger, server: { drainDelayMs: 0 } });
+  const one = await startEcho(solo, 'one', { register: false });
+  const { target, credentials, options } = meshGrpcClient(web, 'solo');
+  const c = new EchoClient(target, credentials, options);
+  try {
+    // Registered by hand, so the instance stays in discovery after its server stops (only the connection goes).
+    const reg = await (await solo.adapterHost().started()).registrar!.register({ address: '127.0.0.1', port: one.port, labels: {}, weight: 1 });
+    await echo(c);
+    // Ten calls in flight on the instance's one connection (more than consecutiveFailures, 5), then the server dies.
+    const calls = Array.from({ length: 10 }, () =>
+      echo(c, { delayMs: 10_000 }).then(
+        () => grpc.status.OK,
+        (e: grpc.ServiceError) => e.code,
+      ),
+    );
+    await waitUntil(() => one.calls === 11, 10_000, 'ten calls at the server');
+    one.server.forceShutdown();
+    assert.deepEqual(
+      await Promise.all(calls),
+      Array.from({ length: 10 }, () => grpc.status.UNAVAILABLE),
+    );
+    // Ten UNAVAILABLE answers from one lost connection: not ejected (it would be at 5 failures counted apart).
+    const view = web.endpoints('solo');
+    assert.equal(view.length, 1);
+    assert.notEqual(view[0]!.health, 'ejected');
+    await reg.deregister();
+  } finally {
+    c.close();
+    one.server.forceShutdown();
+    await solo.close();
+  }
+});

@@ -61,8 +61,10 @@ export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrp
         callback(null, { instance: name, clientSerial: cert?.serialNumber });
       };
       const delay = call.request.delayMs ?? 0;
-      if (delay > 0) setTimeout(answer, delay);
-      else answer();
+      if (delay === 0) return answer();
+      // A call cut short (its client gone, the server forced down) keeps no timer: the test's process can end.
+      const timer = setTimeout(answer, delay);
+      call.once('cancelled', () => clearTimeout(timer));
     },
   });
   instance.port = (await serveGrpc(mesh, server, { host: '127.0.0.1', port: 0, labels: { instance: name }, ...options })).port;
