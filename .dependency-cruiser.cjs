@@ -50,12 +50,14 @@ const entryPoints = [
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and
   // the peers they start by path
   '^bench/[^/]+[.]ts$',
-  '^bench/lib/(echo-server|bare-proxy|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer)[.]ts$',
+  '^bench/lib/(echo-server|bare-proxy|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer|grpc-echo-server)[.]ts$',
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)
   '^examples/(demo|plugins|lazy-start|control-plane-metrics|proxy|tap|route-traffic|gateway)[.]ts$',
   '^examples/(api|chain|web)/server[.]ts$',
+  // the gRPC example's two services (npm run demo -- grpc starts them by path)
+  '^examples/grpc/(server|client)[.]ts$',
   '^examples/telemetry/(service|otel)[.]ts$',
   // scripts run by npm scripts or by hand
   '^scripts/',

@@ -29,6 +29,7 @@ import { buildDir, cliPath, startNode } from '../examples/lib/child.js';
 import { interleavedRounds } from './lib/load.js';
 import { serveH2Echo } from './lib/h2-echo-server.js';
 import { medianRow, type Row } from './overhead.js';
+import { printRatioTable } from './lib/ratio-table.js';
 
 export interface H2ClientOptions {
   durationMs: number;
@@ -169,17 +170,6 @@ async function drain(body: AsyncIterable<unknown>): Promise<void> {
   for await (const _chunk of body);
 }
 
-function print(title: string, rows: Row[]): void {
-  const byName = new Map(rows.map((r) => [r.name, r]));
-  console.log(`\n${title}`);
-  console.log(`| client | req/s | p50 ms | p99 ms | client CPU µs/req | ratio (req/s; CPU) |\n|---|---:|---:|---:|---:|---|`);
-  for (const r of rows) {
-    const base = r.baseline ? byName.get(r.baseline) : undefined;
-    const ratio = base ? `${(r.rps / base.rps).toFixed(2)}x; ${(r.cpuUsPerRequest! / base.cpuUsPerRequest!).toFixed(2)}x CPU` : 'baseline';
-    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.cpuUsPerRequest!.toFixed(1)} | ${ratio} |`);
-  }
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'serve') {
   await serveH2Echo();
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -200,8 +190,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 's
   );
   console.log(`${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
   const { small, large } = await h2Client(opts);
-  print(`Small answers (29 B), ${opts.concurrency} in flight`, small);
-  print(`Large answers (1 MiB), ${opts.largeConcurrency} in flight`, large);
+  printRatioTable(`Small answers (29 B), ${opts.concurrency} in flight`, small);
+  printRatioTable(`Large answers (1 MiB), ${opts.largeConcurrency} in flight`, large);
   console.log(
     `\nload average after: ${os
       .loadavg()

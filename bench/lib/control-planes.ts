@@ -10,6 +10,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
+import { createCsr } from '../../src/tls/csr.js';
+import { generateKeyPair } from '../../src/tls/keys.js';
 import { cliPath, startNode, type Child } from '../../examples/lib/child.js';
 import { startEtcdCluster, type EtcdCluster } from '../../examples/lib/etcd-cluster.js';
 
@@ -108,6 +110,39 @@ export async function joinToken(cp: BenchSetup, service: string): Promise<string
     const json = (await res.body.json()) as { token: string };
     if (res.statusCode >= 300) throw new Error(`POST /v1/tokens answered ${res.statusCode}: ${JSON.stringify(json)}`);
     return json.token;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** A workload certificate of `service` from the secure control plane `cp`'s CA, as a mesh gets one (a CSR; the key stays here). */
+export interface WorkloadCertificate {
+  key: string;
+  /** The leaf and its chain, PEM. */
+  cert: string;
+  trustDomain: string;
+  /** The trust bundle's roots, PEM. */
+  roots: string[];
+}
+
+export async function workloadCertificate(cp: BenchSetup, service: string): Promise<WorkloadCertificate> {
+  const keys = await generateKeyPair();
+  const agent = new Agent({ connect: { ca: cp.ca! } });
+  try {
+    const res = await request(`${cp.urls[0]}/v1/certificates`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${await joinToken(cp, service)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ csr: createCsr(keys, { trustDomain: 'hyphae.local', namespace: 'default', service }) }),
+    });
+    const json = (await res.body.json()) as { certificate: string; chain: string[]; trustBundle: { trustDomain: string; roots: string[] } };
+    if (res.statusCode >= 300) throw new Error(`POST /v1/certificates answered ${res.statusCode}: ${JSON.stringify(json)}`);
+    return {
+      key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      cert: json.certificate + json.chain.join(''),
+      trustDomain: json.trustBundle.trustDomain,
+      roots: json.trustBundle.roots,
+    };
   } finally {
     await agent.close();
   }

@@ -97,6 +97,8 @@ export interface LoadTarget {
   send: () => Promise<void>;
   /** Processes on this target's path whose CPU each round reads from /proc (a proxy's): reported per request in `cpuUs`. */
   pids?: () => readonly number[];
+  /** What those processes are, in the per-round line; default `proxy`. */
+  pidsName?: string;
   /**
    * Counters on the target's path (a proxy's new connections, bench/lib/connection-census.ts), read before and
    * after each round: the round's result carries the difference. Read outside the timed load.
@@ -139,7 +141,7 @@ export async function interleavedRounds(
             .map(([k, v]) => `${k} ${v}`)
             .join(', ')})`
         : '';
-      const cpu = res.cpuUs.length ? `, proxy CPU ${res.cpuUs.map((us) => us.toFixed(0)).join(' + ')} µs/req` : '';
+      const cpu = res.cpuUs.length ? `, ${t.pidsName ?? 'proxy'} CPU ${res.cpuUs.map((us) => us.toFixed(0)).join(' + ')} µs/req` : '';
       process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(32)} ${res.rps.toFixed(0)} req/s${cpu}${counted}\n`);
     }
   }

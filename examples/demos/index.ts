@@ -18,6 +18,7 @@ export const demos: Record<string, DemoEntry> = {
   failover: { summary: "two peered clusters: dc1's api goes away, calls fail over to dc2, then come home", run: async (o) => (await import('./cross-cluster.js')).run(o, 'flat') },
   tracing: { summary: 'one request through web -> api -> db with an OpenTelemetry SDK, as a trace tree', run: async (o) => (await import('./tracing.js')).run(o) },
   ingress: { summary: 'an ingress gateway in front of the mesh: routes by hostname, a 90/10 split, mTLS inside', run: async (o) => (await import('./ingress.js')).run(o) },
+  grpc: { summary: 'a grpc-js service (3 instances) called from an HTTP service with meshGrpcClient: spread, identity, deadline', run: async (o) => (await import('./grpc.js')).run(o) },
   gateways: { summary: "the failover demo through dc2's mesh gateway (SNI, no decryption): dc2's api sees dc1's web", run: async (o) => (await import('./cross-cluster.js')).run(o, 'gateway') },
 };
 

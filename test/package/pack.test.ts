@@ -28,7 +28,10 @@ const execFileP = promisify(execFile);
  * small runtime dependencies, not for the control plane's.
  */
 const BUDGET = { packages: 12, megabytes: 24 };
-/** Control-plane-only packages a service must not get (etcd's gRPC stack, the dashboard's graph library). */
+/**
+ * Packages a service must not get: the control plane's (etcd's gRPC stack, the dashboard's graph library),
+ * and grpc-js, an optional peer that only a service using `hyphae/grpc` installs itself.
+ */
 const NOT_FOR_SERVICES = ['etcd3', '@grpc/grpc-js', 'protobufjs', 'cytoscape'];
 const SUBPATHS = ['hyphae', 'hyphae/extend', 'hyphae/control-plane'];
 
@@ -86,6 +89,26 @@ function bytesUnder(dir: string): number {
     else if (entry.isFile()) total += statSync(p).size;
   }
   return total;
+}
+
+/** The packages (not `node:`) that the declaration files reachable from `entries` import, and how many files those are. */
+async function packagesOfTypes(entries: string[]): Promise<{ packages: Set<string>; files: number }> {
+  const seen = new Set<string>();
+  const packages = new Set<string>();
+  const queue = [...entries];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    // Without comments (an example in a doc comment is no import); `/// <reference>` lines stay.
+    const text = (await readFile(file, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/(?!\/).*$/gm, '');
+    for (const m of text.matchAll(/(?:from\s+|import\(\s*|reference types=)["']([^"']+)["']/g)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) queue.push(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.d.ts')));
+      else if (!spec.startsWith('node:') && spec !== 'node') packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+    }
+  }
+  return { packages, files: seen.size };
 }
 
 /** The README's TypeScript example, as a reader copies it. */
@@ -179,7 +202,7 @@ describe('the packed package, installed into an empty project', { timeout: 300_0
     assert.equal(out.instanceOf, true);
   });
 
-  it('type-checks the README example under node16, nodenext, bundler and node10 resolution', async () => {
+  it('type-checks the README example and hyphae/grpc under node16, nodenext, bundler and node10 resolution', async () => {
     const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
     await writeFile(path.join(project, 'readme.ts'), `${readmeExample()}\nexport { server };\n`);
     // The subpaths' types, each used so that a wrong resolution fails rather than turning into any.
@@ -193,6 +216,23 @@ export const balancer: Balancer | undefined = undefined;
 export const start: () => Promise<ControlPlane> = () => createControlPlane({ port: 0, dataDir: '.hyphae' });
 export const options: MeshOptions = { service: 'web' };
 export const check: (e: unknown) => boolean = isMeshError;
+`,
+    );
+    // hyphae/grpc's types, with grpc-js's: the contract's client and server forms.
+    await writeFile(
+      path.join(project, 'grpc.ts'),
+      `import * as grpc from '@grpc/grpc-js';
+import type { Mesh, PeerIdentity } from 'hyphae';
+import { getGrpcPeer, meshGrpcClient, meshGrpcServerOptions, serveGrpc } from 'hyphae/grpc';
+export function client(mesh: Mesh): grpc.Client {
+  const { target, credentials, options } = meshGrpcClient(mesh, 'api', { namespace: 'shop', retry: { on: ['UNAVAILABLE'], attempts: 2 } });
+  return new grpc.Client(target, credentials, options);
+}
+export async function server(mesh: Mesh): Promise<number> {
+  const s = new grpc.Server(meshGrpcServerOptions(mesh));
+  return (await serveGrpc(mesh, s, { host: '127.0.0.1', port: 0 })).port;
+}
+export const peer: (call: grpc.ServerUnaryCall<unknown, unknown>) => PeerIdentity | undefined = getGrpcPeer;
 `,
     );
     // CommonJS TypeScript that requires the package (TypeScript 5.8+ models Node's require(esm) under nodenext).
@@ -213,13 +253,15 @@ export const make: typeof hyphae.createMesh = hyphae.createMesh;
       types: ['node'],
       // This project installs no @types/node of its own (a service would): take the repository's.
       typeRoots: [path.join(repoRoot, 'node_modules/@types')],
+      // A service using hyphae/grpc installs grpc-js itself (an optional peer): this one has not, so take the repository's.
+      paths: { '@grpc/grpc-js': [path.join(repoRoot, 'node_modules/@grpc/grpc-js/build/src/index.d.ts')] },
     };
     const configs: Record<string, { compilerOptions: Record<string, unknown>; files: string[] }> = {
-      node16: { compilerOptions: { ...base, module: 'node16', moduleResolution: 'node16' }, files: ['readme.ts', 'subpaths.ts'] },
-      nodenext: { compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['readme.ts', 'subpaths.ts', 'required.cts'] },
-      bundler: { compilerOptions: { ...base, module: 'esnext', moduleResolution: 'bundler' }, files: ['readme.ts', 'subpaths.ts'] },
+      node16: { compilerOptions: { ...base, module: 'node16', moduleResolution: 'node16' }, files: ['readme.ts', 'subpaths.ts', 'grpc.ts'] },
+      nodenext: { compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['readme.ts', 'subpaths.ts', 'grpc.ts', 'required.cts'] },
+      bundler: { compilerOptions: { ...base, module: 'esnext', moduleResolution: 'bundler' }, files: ['readme.ts', 'subpaths.ts', 'grpc.ts'] },
       // node10 reads no "exports": the top-level "types" and "typesVersions" are what it finds.
-      node10: { compilerOptions: { ...base, module: 'es2022', moduleResolution: 'node10', allowSyntheticDefaultImports: true }, files: ['readme.ts', 'subpaths.ts'] },
+      node10: { compilerOptions: { ...base, module: 'es2022', moduleResolution: 'node10', allowSyntheticDefaultImports: true }, files: ['readme.ts', 'subpaths.ts', 'grpc.ts'] },
     };
     // Side by side: each tsc is one thread, mostly parsing the same declarations.
     await Promise.all(
@@ -237,32 +279,42 @@ export const make: typeof hyphae.createMesh = hyphae.createMesh;
     await assert.rejects(run(tsc, ['-p', path.join(project, 'tsconfig.wrong.json')], project), /TS2307/);
   });
 
-  it("the public types import only packages a service installs (never etcd3's)", async () => {
+  it("the public types import only packages a service installs (never etcd3's); hyphae/grpc's, grpc-js besides", async () => {
     const pkg = JSON.parse(await readFile(path.join(installed, 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
       peerDependencies: Record<string, string>;
       peerDependenciesMeta: Record<string, { optional?: boolean }>;
     };
     const allowed = new Set([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies).filter((name) => !pkg.peerDependenciesMeta[name]?.optional)]);
-    const entries = ['index.d.ts', 'extend.d.ts', 'control-plane/index.d.ts'].map((f) => path.join(installed, 'build/src', f));
-    const seen = new Set<string>();
-    const packages = new Set<string>();
-    const queue = [...entries];
-    while (queue.length > 0) {
-      const file = queue.pop()!;
-      if (seen.has(file)) continue;
-      seen.add(file);
-      // Without comments (an example in a doc comment is no import); `/// <reference>` lines stay.
-      const text = (await readFile(file, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/(?!\/).*$/gm, '');
-      for (const m of text.matchAll(/(?:from\s+|import\(\s*|reference types=)["']([^"']+)["']/g)) {
-        const spec = m[1]!;
-        if (spec.startsWith('.')) queue.push(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.d.ts')));
-        else if (!spec.startsWith('node:') && spec !== 'node') packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
-      }
-    }
-    assert.ok(seen.size > 20, `${seen.size} declaration files reached`);
-    assert.ok(packages.has('undici'), [...packages].join(', '));
-    for (const name of packages) assert.ok(allowed.has(name), `the public types import ${name}, which a service install does not have`);
+    const core = await packagesOfTypes(['index.d.ts', 'extend.d.ts', 'control-plane/index.d.ts'].map((f) => path.join(installed, 'build/src', f)));
+    assert.ok(core.files > 20, `${core.files} declaration files reached`);
+    assert.ok(core.packages.has('undici'), [...core.packages].join(', '));
+    for (const name of core.packages) assert.ok(allowed.has(name), `the public types import ${name}, which a service install does not have`);
+    // hyphae/grpc's types name grpc-js's (its optional peer, which a service using them installs), and nothing else more.
+    const grpc = await packagesOfTypes([path.join(installed, 'build/src/grpc/index.d.ts')]);
+    assert.ok(grpc.packages.has('@grpc/grpc-js'), [...grpc.packages].join(', '));
+    for (const name of grpc.packages) assert.ok(allowed.has(name) || name === '@grpc/grpc-js', `hyphae/grpc's types import ${name}`);
+  });
+
+  it('exports hyphae/grpc with its types; without @grpc/grpc-js installed, loading it fails naming the package', async () => {
+    const pkg = JSON.parse(await readFile(path.join(installed, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
+    const entry = pkg.exports['./grpc'];
+    assert.ok(entry, JSON.stringify(pkg.exports));
+    for (const file of [entry.types, entry.default]) assert.ok(existsSync(path.join(installed, file)), file);
+    assert.ok(!existsSync(path.join(project, 'node_modules/@grpc/grpc-js')));
+    // What Node says, for import and for require(esm): the message names the package to install.
+    await writeFile(
+      path.join(project, 'grpc-missing.cjs'),
+      `(async () => {
+        const out = {};
+        try { await import('hyphae/grpc'); out.import = 'loaded'; } catch (e) { out.import = e.code + ' ' + e.message; }
+        try { require('hyphae/grpc'); out.require = 'loaded'; } catch (e) { out.require = e.code + ' ' + e.message; }
+        process.stdout.write(JSON.stringify(out));
+      })();`,
+    );
+    const { stdout } = await run(path.join(project, 'grpc-missing.cjs'), [], project);
+    const out = JSON.parse(stdout) as { import: string; require: string };
+    for (const how of ['import', 'require'] as const) assert.match(out[how], /^ERR_MODULE_NOT_FOUND Cannot find package '@grpc\/grpc-js' imported from /, `${how}: ${out[how]}`);
   });
 
   it('npx hyphae --help runs the installed command', async () => {
