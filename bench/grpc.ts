@@ -36,7 +36,7 @@ import { joinToken, startFileControlPlane, workloadCertificate } from './lib/con
 import { summarizeProfile, type Profile } from './lib/cpu-profile.js';
 import { EchoClient } from './lib/grpc-echo-service.js';
 import { interleavedRounds, median, type LoadTarget } from './lib/load.js';
-import { loadAverage, printRatioTable } from './lib/ratio-table.js';
+import { loadAverage, printRatioTable, TWO_LOAD_OPTIONS } from './lib/ratio-table.js';
 import { spiffeServerCheck } from './lib/spiffe-server-check.js';
 import { medianRow, type Row } from './overhead.js';
 
@@ -145,10 +145,7 @@ export async function grpcBench(opts: GrpcBenchOptions): Promise<{ small: GrpcRo
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '3000' },
-      rounds: { type: 'string', default: '5' },
-      concurrency: { type: 'string', default: '64' },
-      'large-concurrency': { type: 'string', default: '8' },
+      ...TWO_LOAD_OPTIONS,
       only: { type: 'string' },
       profile: { type: 'boolean', default: false },
     },

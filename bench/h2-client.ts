@@ -29,7 +29,7 @@ import { buildDir, cliPath, startNode } from '../examples/lib/child.js';
 import { interleavedRounds } from './lib/load.js';
 import { serveH2Echo } from './lib/h2-echo-server.js';
 import { medianRow, type Row } from './overhead.js';
-import { printRatioTable } from './lib/ratio-table.js';
+import { loadAverage, printRatioTable, TWO_LOAD_OPTIONS } from './lib/ratio-table.js';
 
 export interface H2ClientOptions {
   durationMs: number;
@@ -174,29 +174,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 's
   await serveH2Echo();
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: {
-      duration: { type: 'string', default: '3000' },
-      rounds: { type: 'string', default: '5' },
-      concurrency: { type: 'string', default: '64' },
-      'large-concurrency': { type: 'string', default: '8' },
-    },
+    options: TWO_LOAD_OPTIONS,
   });
   const opts = { durationMs: Number(values.duration), rounds: Number(values.rounds), concurrency: Number(values.concurrency), largeConcurrency: Number(values['large-concurrency']) };
-  console.log(
-    `hyphae h2-client bench: ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, Node ${process.version}, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(`hyphae h2-client bench: ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, Node ${process.version}, load average ${loadAverage()}`);
   console.log(`${opts.rounds} interleaved rounds of ${opts.durationMs} ms, median round`);
   const { small, large } = await h2Client(opts);
   printRatioTable(`Small answers (29 B), ${opts.concurrency} in flight`, small);
   printRatioTable(`Large answers (1 MiB), ${opts.largeConcurrency} in flight`, large);
-  console.log(
-    `\nload average after: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(`\nload average after: ${loadAverage()}`);
   process.exit(0);
 }

@@ -20,3 +20,11 @@ export function loadAverage(): string {
     .map((l) => l.toFixed(2))
     .join(' ');
 }
+
+/** The command-line options of a two-load client bench (small answers, then large ones), for parseArgs. */
+export const TWO_LOAD_OPTIONS = {
+  duration: { type: 'string', default: '3000' },
+  rounds: { type: 'string', default: '5' },
+  concurrency: { type: 'string', default: '64' },
+  'large-concurrency': { type: 'string', default: '8' },
+} as const;
