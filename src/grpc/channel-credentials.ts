@@ -14,6 +14,7 @@ import { hasMtls } from '../mesh/start.js';
 import { identityProblem } from '../tls/mtls-connector.js';
 import type { WorkloadTls } from '../tls/workload-tls.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../core/listener-guard.js';
 import { WorkloadCertificateProvider } from './certificates.js';
 
 interface MeshCertificates {
@@ -58,9 +59,17 @@ export function meshChannelCredentials(host: AdapterHost, service: string, names
   });
 }
 
-/** Credentials of a gRPC server: mTLS with a client certificate required (STRICT), or plaintext without mTLS. */
+/**
+ * Credentials of a gRPC server: mTLS with a client certificate required (STRICT), or plaintext without mTLS.
+ * The TLS handshake must finish within the mesh's handshake timeout (5 s, as a wrapped server's), not Node's
+ * 120 s: grpc-js makes the TLS server itself and spreads these credentials' constructor options into it,
+ * the one place a grpc-js user can set it.
+ */
 export function meshServerCredentials(host: AdapterHost): ServerCredentials {
   if (!hasMtls(host.options)) return ServerCredentials.createInsecure();
   const c = certificates(host);
-  return experimental.createCertificateProviderServerCredentials(c.provider, c.provider, true);
+  const creds = experimental.createCertificateProviderServerCredentials(c.provider, c.provider, true);
+  const own = creds._getConstructorOptions.bind(creds);
+  creds._getConstructorOptions = () => ({ ...own(), handshakeTimeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS });
+  return creds;
 }

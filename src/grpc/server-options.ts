@@ -5,11 +5,19 @@
  */
 import type { ServerOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../mesh/mesh.js';
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../server/listener-limits.js';
 import { meshServerInterceptor } from './server-interceptors.js';
 import { ServerPolicy } from './server-policy.js';
 
 export function meshGrpcServerOptions(mesh: Mesh, options: ServerOptions = {}): ServerOptions {
   const policy = new ServerPolicy(mesh.adapterHost());
-  // The mesh's interceptor first (outermost): a call it refuses reaches none of the application's.
-  return { ...options, interceptors: [meshServerInterceptor(policy), ...(options.interceptors ?? [])] };
+  return {
+    // A connection with no call for this long is told GOAWAY (grpc-js's default is never): a peer that connects
+    // and says nothing does not hold it for ever, and the mesh's clients reconnect at once when they need it.
+    // The wrapped HTTP servers' keep-alive timeout.
+    'grpc.max_connection_idle_ms': DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    ...options,
+    // The mesh's interceptor first (outermost): a call it refuses reaches none of the application's.
+    interceptors: [meshServerInterceptor(policy), ...(options.interceptors ?? [])],
+  };
 }

@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { gotoSteadily, launchChromium } from '../helpers/chromium.js';
 import type { ApiErrorBody } from '../../src/config/wire.js';
 import { call, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 
@@ -108,13 +109,9 @@ describe('a page of another origin in Chromium cannot register on an --insecure 
   });
 
   it('both no-cors POSTs (text/plain and a typeless Blob) are refused and nothing is registered', async () => {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await launchChromium(userDataDir);
     const tab = await context.newPage();
-    await tab.goto(`http://127.0.0.1:${(page.address() as AddressInfo).port}/`);
+    await gotoSteadily(tab, `http://127.0.0.1:${(page.address() as AddressInfo).port}/`);
     // A no-cors fetch settles once its (opaque) answer is in: both requests have been handled by then.
     await tab.waitForFunction(() => document.title === 'sent', undefined, { timeout: 15_000 });
     assert.equal(await registered(cp, 'rogue'), 0, cp.child.lines.join('\n'));

@@ -65,6 +65,9 @@ before(async () => {
         rules: [{ from: { principals: ['spiffe://hyphae.local/ns/default/sa/intruder'] }, to: { paths: [{ type: 'Exact', value: '/test.Echo/Admin' }] } }],
       },
     },
+    // round_robin: the even spread the issue asks for is the balancer's to keep. Under the default peak_ewma a
+    // child process the busy machine slows gets fewer calls, as it should (test/grpc/client.test.ts covers it).
+    { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: meta('api'), spec: { loadBalancer: 'round_robin' } },
     // The first hop's budget: web's calls to front carry it as x-hyphae-deadline-ms.
     { apiVersion: 'hyphae.dev/v1', kind: 'Service', metadata: meta('front'), spec: { timeouts: { request: `${BUDGET_MS}ms` } } },
   );
@@ -138,10 +141,8 @@ it('calls by name spread evenly over three instances, and each sees the caller i
   assert.deepEqual(errors, []);
   const counts = perInstance(replies);
   assert.deepEqual([...counts.keys()].sort(), instances.map((i) => i.id).sort());
-  // Even: peak EWMA (the default balancer) over equal instances gives each about a third; it also favours
-  // the faster ones, and on a busy machine one child process is slower for a while. Each gets at least a
-  // sixth (half its share): below that the balancer is stuck, not following latency.
-  for (const [id, n] of counts) assert.ok(n >= 50, `${id} got ${n} of 300: ${JSON.stringify([...counts])}`);
+  // Even: round robin over the READY connections; the first calls may find one or two not connected yet.
+  for (const [id, n] of counts) assert.ok(n >= 80, `${id} got ${n} of 300: ${JSON.stringify([...counts])}`);
   assert.deepEqual(new Set(replies.map((r) => r.peer)), new Set(['spiffe://hyphae.local/ns/default/sa/web']));
 });
 

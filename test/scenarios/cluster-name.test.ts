@@ -14,7 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { gotoSteadily, launchChromium } from '../helpers/chromium.js';
 import { instanceSchema, registerResponseSchema } from '../../src/config/instance.js';
 import { serviceSnapshotSchema, watchHelloSchema } from '../../src/config/wire.js';
 import { Mesh } from '../../src/index.js';
@@ -178,16 +179,11 @@ describe('a control plane started with --cluster dc1', { timeout: 240_000 }, () 
     const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'hyphae-chromium-'));
     let context: BrowserContext | undefined;
     try {
-      context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: '/usr/bin/chromium',
-        headless: true,
-        ignoreHTTPSErrors: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      context = await launchChromium(userDataDir);
       const page = context.pages()[0] ?? (await context.newPage());
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(`${cp.url}/ui#token=${cp.adminToken!}`);
+      await gotoSteadily(page, `${cp.url}/ui#token=${cp.adminToken!}`);
       await page.waitForSelector('#live.on', { timeout: 30_000 });
       await page.waitForFunction(() => document.getElementById('cluster')?.textContent === 'cluster dc1', undefined, { timeout: 30_000 });
       await page.waitForSelector('#instances tr[data-instance] td[data-field="cluster"]', { timeout: 30_000 });

@@ -14,7 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { gotoSteadily, launchChromium } from '../helpers/chromium.js';
 import { startDemo, type RunningDemo } from '../helpers/demo.js';
 import { cliPath, repoRoot } from '../helpers/process.js';
 import { startPrometheus } from '../helpers/prometheus.js';
@@ -28,17 +29,6 @@ declare const document: {
   getElementById(id: string): { textContent: string | null } | null;
 };
 declare const window: unknown;
-
-/** Headless Chromium on a throwaway profile; the demo's control plane has its own CA, which that profile does not trust. */
-function launchChromium(userDataDir: string, viewport?: { width: number; height: number }): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    ignoreHTTPSErrors: true,
-    ...(viewport ? { viewport } : {}),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
 
 describe('observability of the running demo', { timeout: 600_000 }, () => {
   let demo: RunningDemo;
@@ -203,7 +193,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
         page.on('response', (r) => r.url().includes('/v1/stats/stream') && streams.push(r.status()));
 
         // The documented `?window=30`: the page loads (it answered 400 before) and asks for the 30 s summary.
-        await page.goto(`${demo.controlPlane}/ui?window=30#token=${demo.token}`);
+        await gotoSteadily(page, `${demo.controlPlane}/ui?window=30#token=${demo.token}`);
         await page.waitForSelector('#live.on', { timeout: 10_000 });
         await page.waitForFunction(() => document.getElementById('window')?.textContent === '(last 30s)', undefined, { timeout: 10_000 });
         const served = await page.evaluate(() => (window as unknown as { hyphaeDashboard: { summary: { windowSeconds: number } } }).hyphaeDashboard.summary.windowSeconds);
@@ -211,11 +201,11 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
 
         // No token on a secure control plane: one refused stream, then a message naming what to do, not "reconnecting…" for ever.
         streams.length = 0;
-        await page.goto(`${demo.controlPlane}/ui`);
+        await gotoSteadily(page, `${demo.controlPlane}/ui`);
         await page.waitForFunction(() => /needs a token/.test(document.getElementById('live')?.textContent ?? ''), undefined, { timeout: 10_000 });
         assert.match((await page.textContent('#live')) ?? '', /hyphae token create --viewer/);
         // A wrong token: said so, and the page stops asking. (A fragment-only change does not reload the page.)
-        await page.goto(`${demo.controlPlane}/ui#token=not-a-token`);
+        await gotoSteadily(page, `${demo.controlPlane}/ui#token=not-a-token`);
         await page.reload();
         await page.waitForFunction(() => /token not valid/.test(document.getElementById('live')?.textContent ?? ''), undefined, { timeout: 10_000 });
         // The page gave up (it would otherwise retry every 2 s): a refusal is final until the link changes.
@@ -238,7 +228,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       // The URL the demo prints: the token rides in the fragment, which never leaves the browser.
-      await page.goto(demo.dashboard);
+      await gotoSteadily(page, demo.dashboard);
       await page.waitForSelector('#live.on', { timeout: 10_000 });
       await page.waitForFunction(() => document.querySelectorAll('#edges tr[data-edge]').length === 2, undefined, { timeout: 10_000 });
       // The demo's control plane runs without --cluster: every instance is in the default cluster, and says so.
