@@ -30,7 +30,7 @@ import { serverModule } from './server-module.js';
 import { MeshRuntime } from './runtime.js';
 import { ClusterName } from './cluster-name.js';
 import type { Disposer } from '../core/events.js';
-import { startMesh } from './start.js';
+import { hasMtls, startMesh } from './start.js';
 import type { AdapterHost } from './adapter-host.js';
 
 export type MeshRequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Dispatcher.HttpMethod };
@@ -231,7 +231,7 @@ export class Mesh {
       {
         registrar: async () => this.#serverRegistrar(await this.#started()),
         // The control plane's scheme says now whether the started mesh will have mTLS.
-        ...(isSecure(this.options.controlPlane) && options.mtls !== false ? { tls: async () => (await this.#started()).security?.inbound } : {}),
+        ...(hasMtls(this.options) && options.mtls !== false ? { tls: async () => (await this.#started()).security?.inbound } : {}),
         logger: this.logger,
         defaults: {
           labels: this.options.labels,
@@ -347,10 +347,6 @@ export class Mesh {
 
 function closedError(): MeshError {
   return new MeshError(ErrorCode.MESH_CLOSED, 'the mesh was closed', { rejected: true });
-}
-
-function isSecure(controlPlane: string | string[] | undefined): boolean {
-  return (Array.isArray(controlPlane) ? controlPlane[0] : controlPlane)?.startsWith('https:') ?? false;
 }
 
 /** Validate the options, reach the control plane and the CA, and return the started mesh (`new Mesh(options)` + start()). */
