@@ -4,16 +4,17 @@
  * handshake (silent, a ClientHello cut short, one cut short then half-closed, bytes that are not TLS) is
  * cut at the mesh's handshake timeout (5 s), as a wrapped HTTP server's is, and the server goes on serving. Known and documented: the timeout is Node's own, reset by
  * any byte, so a peer dribbling its ClientHello is held longer (a wrapped server counts from accept); grpc-js
- * offers no connection cap.
+ * offers no connection cap. Oversized: a message over grpc-js's 4 MiB receive limit.
  */
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { after, before, it } from 'node:test';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { meshGrpcClient } from '../../src/grpc/index.js';
 import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { hostilePeer, within } from '../helpers/hostile-peers.js';
-import { echo, EchoClient, startEcho, type EchoInstance } from '../helpers/grpc-instances.js';
+import { echo, EchoClient, startEcho, type EchoInstance, type EchoRequest } from '../helpers/grpc-instances.js';
 
 let cp: RunningControlPlane;
 let api: Mesh;
@@ -46,6 +47,21 @@ it('peers that never finish their TLS handshake are cut at the mesh handshake ti
   const { target, credentials, options } = meshGrpcClient(web, 'api');
   const client = new EchoClient(target, credentials, options);
   try {
+    assert.equal((await echo(client)).instance, 'a');
+  } finally {
+    client.close();
+  }
+});
+
+it("a message over grpc-js's 4 MiB receive limit is refused RESOURCE_EXHAUSTED before the handler; the connection goes on", async () => {
+  const { target, credentials, options } = meshGrpcClient(web, 'api');
+  const client = new EchoClient(target, credentials, options);
+  try {
+    assert.equal((await echo(client)).instance, 'a');
+    const before = instance.calls;
+    const err = await echo(client, { pad: 'x'.repeat(5 * 1024 * 1024) } as EchoRequest).catch((e: unknown) => e);
+    assert.equal((err as grpc.ServiceError).code, grpc.status.RESOURCE_EXHAUSTED, String(err));
+    assert.equal(instance.calls, before, 'the handler never saw it');
     assert.equal((await echo(client)).instance, 'a');
   } finally {
     client.close();
