@@ -21,6 +21,12 @@ interface MeshCertificates {
   provider: WorkloadCertificateProvider;
   /** Set once the mesh started: the identity check reads the trust domain from it. */
   tls: WorkloadTls | undefined;
+  /**
+   * One credentials object per service called (key "namespace/service"). grpc-js shares a connection between
+   * channels (its global subchannel pool) only when their credentials are equal, and two credentials objects
+   * with their own identity checks never are: each meshGrpcClient() made new connections to every instance.
+   */
+  channels: Map<string, ChannelCredentials>;
 }
 
 const byMesh = new WeakMap<AdapterHost, MeshCertificates>();
@@ -29,7 +35,7 @@ function certificates(host: AdapterHost): MeshCertificates {
   let c = byMesh.get(host);
   if (c === undefined) {
     const tls = host.started().then((rt) => rt.security?.tls);
-    const made: MeshCertificates = { provider: new WorkloadCertificateProvider(tls, host.logger), tls: undefined };
+    const made: MeshCertificates = { provider: new WorkloadCertificateProvider(tls, host.logger), tls: undefined, channels: new Map() };
     tls.then(
       (t) => (made.tls = t),
       () => undefined,
@@ -49,7 +55,10 @@ function certificates(host: AdapterHost): MeshCertificates {
 export function meshChannelCredentials(host: AdapterHost, service: string, namespace: string): ChannelCredentials {
   if (!hasMtls(host.options)) return credentials.createInsecure();
   const c = certificates(host);
-  return experimental.createCertificateProviderChannelCredentials(c.provider, c.provider, {
+  const key = `${namespace}/${service}`;
+  const made = c.channels.get(key);
+  if (made !== undefined) return made;
+  const creds = experimental.createCertificateProviderChannelCredentials(c.provider, c.provider, {
     // Replaces Node's host name check (DNS and IP SANs): a workload certificate carries a SPIFFE ID only.
     checkServerIdentity: (hostname: string, cert: PeerCertificate) => {
       const tls = c.tls;
@@ -57,6 +66,8 @@ export function meshChannelCredentials(host: AdapterHost, service: string, names
       return identityProblem(cert, tls.expectedId(namespace, service), tls.trustDomain, service, hostname);
     },
   });
+  c.channels.set(key, creds);
+  return creds;
 }
 
 /**
