@@ -20,6 +20,7 @@ import { advertiseAddress } from '../server/advertise-address.js';
 import type { RegisteredInstance } from '../server/registrar.js';
 import { meshServerCredentials } from './channel-credentials.js';
 import { grpcDrainer } from './drain.js';
+import { carriesMeshInterceptor } from './server-interceptors.js';
 
 export interface ServeGrpcOptions {
   /** Address to bind; default 0.0.0.0 (every interface), as for a server that listens without a host. */
@@ -42,6 +43,15 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
   const weight = opts.weight ?? 1;
   if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc weight must be an integer from 1 to 1000, got ${weight}`);
   const bindHost = opts.host ?? '0.0.0.0';
+  // Fail closed: a server made without the mesh's interceptor would serve every caller with a certificate,
+  // AuthorizationPolicies unread. grpc-js keeps a server's interceptors in a field it does not type as public;
+  // should it move, every server is refused here, loudly, rather than served unchecked.
+  if (!carriesMeshInterceptor((server as unknown as { interceptors?: unknown }).interceptors, host)) {
+    throw new MeshError(
+      ErrorCode.INVALID_OPTIONS,
+      "serveGrpc: the server does not carry this mesh's interceptor, so its calls would skip the caller check and authorization; make it with new grpc.Server(meshGrpcServerOptions(mesh))",
+    );
+  }
   const runtime = await host.started();
   let registration: Promise<RegisteredInstance | undefined> = Promise.resolve(undefined);
   const registering = new AbortController();

@@ -26,14 +26,25 @@ import { IDENTITY_HEADERS, type PeerIdentity } from '../server/peer.js';
 import { runIncoming, type Incoming } from '../telemetry/context.js';
 import { checkGrpcPeer, setGrpcPeer } from './peer.js';
 import { endRpcSpan, recordRpcDuration, startServerSpan } from './rpc-telemetry.js';
+import type { AdapterHost } from '../mesh/adapter-host.js';
 import type { ServerPolicy } from './server-policy.js';
 
 /** The listener grpc-js hands start(): not exported by name. */
 type InterceptingServerListener = Parameters<ServerInterceptingCallInterface['start']>[0];
 type PartialStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
 
+/** Each mesh interceptor's mesh: serveGrpc refuses a server that does not carry its mesh's. */
+const meshes = new WeakMap<ServerInterceptor, AdapterHost>();
+
 export function meshServerInterceptor(policy: ServerPolicy): ServerInterceptor {
-  return (method, call) => new ServerInterceptingCall(new MeshServerCall(policy, method.path, call));
+  const interceptor: ServerInterceptor = (method, call) => new ServerInterceptingCall(new MeshServerCall(policy, method.path, call));
+  meshes.set(interceptor, policy.host);
+  return interceptor;
+}
+
+/** True when `interceptors` (a grpc-js server's) hold the server interceptor of `host`'s mesh. */
+export function carriesMeshInterceptor(interceptors: unknown, host: AdapterHost): boolean {
+  return Array.isArray(interceptors) && interceptors.some((i) => typeof i === 'function' && meshes.get(i as ServerInterceptor) === host);
 }
 
 /** A refusal: the status to send, and what the log and the denied counter say. */

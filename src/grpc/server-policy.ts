@@ -28,6 +28,8 @@ export interface BadPath {
 const MAX_HELD = 1_000;
 
 export class ServerPolicy {
+  /** The mesh whose identity and policies this server's calls are checked against. */
+  readonly host: AdapterHost;
   readonly logger: Logger;
   readonly telemetry: MeshTelemetry | undefined;
   /** undefined while the mesh is starting; null for a mesh without mTLS. */
@@ -40,6 +42,7 @@ export class ServerPolicy {
   #held = 0;
 
   constructor(host: AdapterHost) {
+    this.host = host;
     this.logger = host.logger;
     this.telemetry = host.telemetry;
     host.started().then(

@@ -1,14 +1,14 @@
 /**
  * serveGrpc and the channel credentials over time: a renewed workload certificate is used by new connections
  * while a call in flight on an old one finishes, and mesh.close() drains a gRPC server (deregistered, the call
- * in flight answered, then no more calls).
+ * in flight answered, then no more calls). serveGrpc refuses a server without the mesh's interceptor.
  */
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { after, before, it } from 'node:test';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { meshGrpcClient } from '../../src/grpc/index.js';
+import { meshGrpcClient, meshGrpcServerOptions, serveGrpc } from '../../src/grpc/index.js';
 import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { waitUntil } from '../helpers/hostile-peers.js';
 import { echo, EchoClient, startEcho, type EchoInstance } from '../helpers/grpc-instances.js';
@@ -41,6 +41,28 @@ function client(own = false): EchoClient {
   clients.push(c);
   return c;
 }
+
+it("a server without this mesh's interceptor is refused before anything is bound or registered: its calls would skip authorization", async () => {
+  const before = web.endpoints('api').length;
+  for (const [what, server] of [
+    ['no options', new grpc.Server()],
+    ['options of its own', new grpc.Server({ 'grpc.max_connection_idle_ms': 1000 })],
+    ["another mesh's options", new grpc.Server(meshGrpcServerOptions(web))],
+  ] as const) {
+    await assert.rejects(serveGrpc(api, server, { host: '127.0.0.1', port: 0 }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'HYPHAE_ERR_INVALID_OPTIONS', what);
+      assert.match(err.message, /meshGrpcServerOptions\(mesh\)/);
+      return true;
+    });
+    server.forceShutdown();
+  }
+  assert.equal(web.endpoints('api').length, before);
+  // The mesh's own options, with the application's interceptors after the mesh's, are taken.
+  const ok = new grpc.Server(meshGrpcServerOptions(api, { interceptors: [(_m, call) => new grpc.ServerInterceptingCall(call)] }));
+  const { port } = await serveGrpc(api, ok, { host: '127.0.0.1', port: 0, register: false });
+  assert.ok(port > 0);
+  ok.forceShutdown();
+});
 
 it('a renewed certificate is used by new connections; a call in flight on an old one finishes', async () => {
   const old = client();

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Mesh } from '../../src/index.js';
-import { serveGrpc, type ServeGrpcOptions } from '../../src/grpc/index.js';
+import { meshGrpcServerOptions, serveGrpc, type ServeGrpcOptions } from '../../src/grpc/index.js';
 import { method, unary, type Msg } from './grpc-echo.js';
 
 export interface EchoRequest {
@@ -37,7 +37,7 @@ export interface EchoInstance {
 
 /** A server of the echo service, named `name`, bound on 127.0.0.1 port 0 and registered through `mesh`. */
 export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrpcOptions, 'register'> = {}): Promise<EchoInstance> {
-  const server = new grpc.Server();
+  const server = new grpc.Server(meshGrpcServerOptions(mesh));
   const instance: EchoInstance = { name, server, port: 0, failWith: undefined, calls: 0 };
   server.addService(echoService, {
     echo: (call: grpc.ServerUnaryCall<Msg, Msg>, callback: grpc.sendUnaryData<Msg>) => {
