@@ -48,6 +48,8 @@ interface Child extends ReadyConnection {
 class MeshLoadBalancer implements experimental.LoadBalancer {
   readonly #helper: experimental.ChannelControlHelper;
   #children = new Map<Endpoint, Child>();
+  /** The same endpoints by their subchannel's address (what a call's getPeer() says), for the pickers. */
+  #byAddress = new Map<string, Endpoint>();
   #destination: Destination | undefined;
   #lastError: string | null = null;
   #destroyed = false;
@@ -72,11 +74,13 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
     this.#note = note;
     const args = subchannelArgs(options);
     const next = new Map<Endpoint, Child>();
+    const byAddress = new Map<string, Endpoint>();
     const fresh: Child[] = [];
     for (let i = 0; i < endpoints.length; i++) {
       const ep = endpoints[i]!;
       const sa = list.value[i]!.addresses[0]!;
       const address = experimental.subchannelAddressToString(sa);
+      byAddress.set(address, ep);
       const kept = this.#children.get(ep);
       if (kept !== undefined && kept.address === address) {
         next.set(ep, kept);
@@ -91,6 +95,7 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
     }
     for (const [ep, child] of this.#children) if (next.get(ep) !== child) release(child);
     this.#children = next;
+    this.#byAddress = byAddress;
     for (const child of fresh) child.subchannel.startConnecting();
     this.#update();
     return true;
@@ -121,7 +126,7 @@ class MeshLoadBalancer implements experimental.LoadBalancer {
     }
     const name = dest?.name ?? '?';
     if (dest !== undefined && ready.size > 0) {
-      this.#helper.updateState(connectivityState.READY, new MeshPicker(dest, ready), null);
+      this.#helper.updateState(connectivityState.READY, new MeshPicker(dest, ready, this.#byAddress), null);
     } else if (this.#children.size === 0) {
       const details = this.#note ? `hyphae: service ${name}: ${this.#note}` : `hyphae: service ${name} has no endpoints (HYPHAE_ERR_NO_ENDPOINTS)`;
       this.#helper.updateState(connectivityState.TRANSIENT_FAILURE, unavailable(details), details);

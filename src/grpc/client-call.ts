@@ -9,12 +9,17 @@
  * The deadline is fixed once (the call's own, or the inbound request's when
  * earlier) and is the same absolute instant for every attempt, so grpc-js
  * sends each one the time left as `grpc-timeout`.
+ *
+ * A retry's metadata names the endpoints the earlier attempts failed on
+ * (their getPeer()), for the mesh's picker to avoid while it has a choice
+ * (failed-endpoints.ts); a first attempt's metadata is the caller's as is.
  */
 import { Metadata, status as Status, type InterceptingListener, type InterceptorOptions, type NextCall, type StatusObject } from '@grpc/grpc-js';
 import type { Span } from '@opentelemetry/api';
 import type { RequestContext } from '../resilience/request-context.js';
 import type { RetryHookEvent } from '../resilience/hooks.js';
 import type { ClientPolicy } from './client-policy.js';
+import { noteFailedPeer, writeFailedEndpoints } from './failed-endpoints.js';
 import { endRpcSpan, recordRpcDuration } from './rpc-telemetry.js';
 import { statusName } from './status.js';
 
@@ -48,6 +53,8 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** grpc-js's unary layer says "no message" with a null one before the status: held until the status is final. */
   #nullMessage = false;
   #backoff: NodeJS.Timeout | undefined;
+  /** The peers (subchannel addresses) of the attempts that failed and were retried. */
+  #failedPeers: string[] | undefined;
 
   constructor(policy: ClientPolicy, options: InterceptorOptions, next: NextCall, deadline: number, retriable: boolean, inbound: RequestContext | undefined) {
     this.#policy = policy;
@@ -161,6 +168,7 @@ export class MeshClientCall implements InterceptingCallInterface {
     if (Date.now() + delayMs >= this.#deadline) return this.#giveUp(condition, 'deadline');
     if (!policy.withdraw()) return this.#giveUp(condition, 'budget-exhausted');
     policy.retryEvent(this.#event(condition, 'retry', delayMs));
+    this.#failedPeers = noteFailedPeer(this.#failedPeers, this.#current.getPeer());
     this.#attempt++;
     this.#backoff = setTimeout(startAttempt, delayMs, this);
     return true;
@@ -182,7 +190,9 @@ export class MeshClientCall implements InterceptingCallInterface {
     if (this.#done) return;
     this.#nullMessage = false;
     const call = (this.#current = this.#next(this.#options));
-    call.start(this.#metadata!.clone(), new AttemptListener(this, this.#attempt));
+    const metadata = this.#metadata!.clone();
+    if (this.#failedPeers !== undefined) writeFailedEndpoints(metadata, this.#failedPeers);
+    call.start(metadata, new AttemptListener(this, this.#attempt));
     if (this.#hasMessage) call.sendMessage(this.#message);
     if (this.#halfClosed) call.halfClose();
     if (this.#readPending) call.startRead();

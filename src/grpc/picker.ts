@@ -6,7 +6,9 @@
  * left out) and steps past what has no READY connection, so a gRPC call is
  * balanced exactly as an HTTP call to the same service and on the same numbers:
  * each call counts in the Endpoint's in-flight count and latency, and its status
- * goes to the destination's outlier detector.
+ * goes to the destination's outlier detector. A retry also steps past the
+ * endpoints earlier attempts of its call failed on, named in its metadata
+ * (failed-endpoints.ts), while it has a choice, as an HTTP retry does.
  */
 import { experimental, Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import type { Destination } from '../client/destination.js';
@@ -15,6 +17,7 @@ import { RequestHeaders } from '../client/call/request-headers.js';
 import type { Endpoint } from '../client/endpoint/endpoint.js';
 import { healthOf } from '../client/endpoint/outlier.js';
 import type { HealthOutcome } from '../resilience/outlier-detector.js';
+import { takeFailedEndpoints } from './failed-endpoints.js';
 
 type Subchannel = experimental.SubchannelInterface;
 
@@ -94,33 +97,43 @@ export class MeshPicker implements experimental.Picker, PickContext {
   readonly #destination: Destination;
   readonly #ready: ReadonlyMap<Endpoint, ReadyConnection>;
   readonly #list: readonly Endpoint[];
+  /** Every endpoint of the channel (READY or not) by its subchannel's address: what a retry's metadata names. */
+  readonly #byAddress: ReadonlyMap<string, Endpoint>;
   /** The metadata of the pick under way, read only if the Service's balancer hashes a header. */
   #metadata: Metadata | undefined;
   #headers: RequestHeaders | undefined;
+  /** The endpoints earlier attempts of the call being picked for failed on; undefined on a first attempt. */
+  #failed: Endpoint[] | undefined;
 
-  constructor(destination: Destination, ready: ReadonlyMap<Endpoint, ReadyConnection>) {
+  constructor(destination: Destination, ready: ReadonlyMap<Endpoint, ReadyConnection>, byAddress: ReadonlyMap<string, Endpoint>) {
     this.#destination = destination;
     this.#ready = ready;
     this.#list = [...ready.keys()];
+    this.#byAddress = byAddress;
   }
 
   get headers(): RequestHeaders {
     return (this.#headers ??= RequestHeaders.from(this.#metadata?.toHttp2Headers() as Record<string, string | string[]>));
   }
 
-  /** The mesh's balancer steps past endpoints this channel has no READY connection to. */
+  /** The mesh's balancer steps past endpoints this channel has no READY connection to, and those the call failed on. */
   avoids(ep: Endpoint): boolean {
-    return !this.#ready.has(ep);
+    return !this.#ready.has(ep) || (this.#failed !== undefined && this.#failed.includes(ep));
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
-    this.#metadata = args.metadata;
+    const metadata = args.metadata;
+    // First: taken off the metadata before a hashing balancer reads it, and before it goes on the wire.
+    const failed = (this.#failed = takeFailedEndpoints(metadata, this.#byAddress));
+    this.#metadata = metadata;
     this.#headers = undefined;
-    const picked = this.#destination.endpoints.all.pick(this);
+    // `failed` also sends a retry on to the next failover cluster, as subset.ts does for HTTP.
+    const picked = this.#destination.endpoints.all.pick(this, failed);
     // Every endpoint the tiers allow is unready here (or was removed a moment ago): another READY one.
     const ep = picked !== undefined && this.#ready.has(picked) ? picked : this.#fallback();
     const connection = this.#ready.get(ep)!;
     this.#metadata = undefined;
+    this.#failed = undefined;
     const call = new CallOnEndpoint(ep, this.#destination, connection);
     return {
       pickResultType: experimental.PickResultType.COMPLETE,
@@ -131,20 +144,28 @@ export class MeshPicker implements experimental.Picker, PickContext {
     };
   }
 
-  /** A READY endpoint from a random place: healthy and available first, then available, then any (never none: there is one). */
+  /**
+   * A READY endpoint from a random place: available, not failed on by this call and healthy first, then
+   * available and not failed on, then available, then any (never none: there is one).
+   */
   #fallback(): Endpoint {
     const list = this.#list;
+    const failed = this.#failed;
     const n = list.length;
     const start = Math.floor(Math.random() * n);
-    let available: Endpoint | undefined;
+    let best = list[start]!;
+    let bestRank = 0;
     for (let i = 0; i < n; i++) {
       const ep = list[(start + i) % n]!;
-      if (ep.available) {
-        if (ep.healthy) return ep;
-        available ??= ep;
+      if (!ep.available) continue;
+      const rank = failed !== undefined && failed.includes(ep) ? 1 : ep.healthy ? 3 : 2;
+      if (rank === 3) return ep;
+      if (rank > bestRank) {
+        best = ep;
+        bestRank = rank;
       }
     }
-    return available ?? list[start]!;
+    return best;
   }
 }
 

@@ -10,6 +10,8 @@ import { method, unary, type Msg } from './grpc-echo.js';
 export interface EchoRequest {
   /** Answer after this long (a call in flight across a rotation or a drain). */
   delayMs?: number;
+  /** The caller's number for the call: what tells its attempts apart at the instances. */
+  id?: number;
 }
 
 export interface EchoReply {
@@ -33,15 +35,18 @@ export interface EchoInstance {
   failWith: grpc.status | undefined;
   /** Calls this instance answered. */
   calls: number;
+  /** Told of each call as it arrives (its request, its metadata as the handler sees it). */
+  onCall: ((call: grpc.ServerUnaryCall<Msg, Msg>) => void) | undefined;
 }
 
 /** A server of the echo service, named `name`, bound on 127.0.0.1 port 0 and registered through `mesh`. */
 export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrpcOptions, 'register'> = {}): Promise<EchoInstance> {
   const server = new grpc.Server(meshGrpcServerOptions(mesh));
-  const instance: EchoInstance = { name, server, port: 0, failWith: undefined, calls: 0 };
+  const instance: EchoInstance = { name, server, port: 0, failWith: undefined, calls: 0, onCall: undefined };
   server.addService(echoService, {
     echo: (call: grpc.ServerUnaryCall<Msg, Msg>, callback: grpc.sendUnaryData<Msg>) => {
       instance.calls++;
+      instance.onCall?.(call);
       const answer = () => {
         if (instance.failWith !== undefined) return callback({ code: instance.failWith, details: `${name} fails` });
         const cert = call.getAuthContext().sslPeerCertificate;
@@ -56,8 +61,8 @@ export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrp
   return instance;
 }
 
-export async function echo(client: EchoClient, request: EchoRequest = {}, timeoutMs = 10_000): Promise<EchoReply> {
-  return (await unary(client, ECHO_PATH, { ...request }, { deadline: Date.now() + timeoutMs })) as unknown as EchoReply;
+export async function echo(client: EchoClient, request: EchoRequest = {}, timeoutMs = 10_000, metadata?: grpc.Metadata): Promise<EchoReply> {
+  return (await unary(client, ECHO_PATH, { ...request }, { deadline: Date.now() + timeoutMs }, metadata)) as unknown as EchoReply;
 }
 
 /** `n` calls, `concurrency` at a time; the instance that answered each. */
