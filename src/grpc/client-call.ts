@@ -27,6 +27,9 @@ import { statusName } from './status.js';
 type InterceptingCallInterface = ReturnType<NextCall>;
 type MessageContext = Parameters<InterceptingCallInterface['sendMessageWithContext']>[0];
 
+/** Appended to the details of a retriable status that came after the answer began (it is not retried). */
+export const NOT_RETRIED_COMMITTED = 'not retried: the answer had begun';
+
 export class MeshClientCall implements InterceptingCallInterface {
   readonly #policy: ClientPolicy;
   readonly #options: InterceptorOptions;
@@ -153,7 +156,16 @@ export class MeshClientCall implements InterceptingCallInterface {
   /** @internal */
   _status(attempt: number, status: StatusObject): void {
     if (attempt !== this.#attempt || this.#done) return;
-    if (status.code !== Status.OK && !this.#committed && !this.#cancelled && this.#retry(status)) return;
+    if (status.code !== Status.OK && !this.#cancelled) {
+      if (!this.#committed) {
+        if (this.#retry(status)) return;
+      } else if (this.#retriable && this.#policy.retriesOn(status.code)) {
+        // gRPC's commit rule: once the answer began, the server may have acted on the call, so it is not tried
+        // again. Said in the details, so a caller (and a test) can tell it from a failure retries could not mend:
+        // an instance killed between an answer's headers and its trailers ends its calls this way.
+        status = { ...status, details: `${status.details} (${NOT_RETRIED_COMMITTED})` };
+      }
+    }
     this.#finish(status);
   }
 

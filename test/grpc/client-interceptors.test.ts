@@ -6,6 +6,8 @@
  * never for client-streaming calls; each decision reaching the mesh's hooks.
  */
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { createMesh, type Mesh, type RetryHookEvent } from '../../src/index.js';
@@ -130,12 +132,44 @@ describe('gRPC client interceptor: retries', () => {
     );
   });
 
-  it('a failure after response metadata arrived: no retry', async () => {
+  it('a failure after response metadata arrived: no retry, and the details say why', async () => {
     reset(1, grpc.status.UNAVAILABLE, true);
     const err = await unary(client('api'), ECHO.Unary.path, {}).catch((e: unknown) => e);
     assert.equal(statusOf(err), grpc.status.UNAVAILABLE);
+    assert.equal((err as grpc.ServiceError).details, 'failing on purpose (not retried: the answer had begun)');
     assert.equal(tries, 1);
     assert.deepEqual(retries, []);
+  });
+
+  it('a connection lost after the answer began (headers, no trailers): no retry, and the details say why', async () => {
+    // A server that starts a gRPC answer and dies before its trailers, as an instance SIGKILLed between the two.
+    const raw = http2.createServer();
+    const sockets = new Set<Socket>();
+    raw.on('connection', (socket: Socket) => sockets.add(socket));
+    let requests = 0;
+    raw.on('stream', (stream) => {
+      requests++;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      // The first bytes of a 10-byte message, then the connection is gone once they are on their way.
+      stream.write(Buffer.from([0, 0, 0, 0, 10, 1, 2]), () => {
+        for (const s of sockets) s.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    reset(0);
+    try {
+      const c = new grpc.Client(`127.0.0.1:${(raw.address() as AddressInfo).port}`, grpc.credentials.createInsecure(), {
+        interceptors: clientInterceptors(mesh.adapterHost(), { namespace: 'default', service: 'api' }),
+      });
+      clients.push(c);
+      const err = (await unary(c, ECHO.Unary.path, {}, { deadline: Date.now() + 20_000 }).catch((e: unknown) => e)) as grpc.ServiceError;
+      assert.equal(err.code, grpc.status.UNAVAILABLE);
+      assert.match(err.details, /\(not retried: the answer had begun\)$/);
+      assert.equal(requests, 1);
+      assert.deepEqual(retries, []);
+    } finally {
+      raw.close();
+    }
   });
 
   it('a status not in retry.on: one try; one that is: retried', async () => {

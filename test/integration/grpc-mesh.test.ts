@@ -181,7 +181,7 @@ it('a 3-hop deadline (HTTP -> gRPC -> HTTP) answers at the budget and cancels th
   assert.ok(closedAfter < STALL_MS, `leaf's request was left running for ${closedAfter} ms`);
 });
 
-it('a SIGKILLed instance costs no failed unary call; the calls after it go to the two left', async () => {
+it('a SIGKILLed instance costs no failed unary call but one whose answer had begun; the calls after it go to the two left', async () => {
   // Under round_robin, as the spread test: a call on the victim when it dies is retried, and its retry avoids
   // the endpoint it failed on (its subchannel may still be READY), rather than come round to it again.
   const victim = instances[2]!;
@@ -190,11 +190,17 @@ it('a SIGKILLed instance costs no failed unary call; the calls after it go to th
     if (done === 150) killed = victim.child.kill('SIGKILL');
   });
   await killed;
+  // gRPC's commit rule: a call whose answer had begun (headers in, trailers lost with the instance) is not tried
+  // again, since the server may have acted on it; the client says so in the details. Only those may fail, and
+  // only the calls in flight at the kill can be among them.
+  const committed = errors.filter((e) => (e as grpc.ServiceError).details?.endsWith('(not retried: the answer had begun)'));
+  console.log(`SIGKILL under 600 calls, 6 at a time: ${errors.length} failed, of which ${committed.length} after their answer had begun`);
   assert.deepEqual(
-    errors.map((e) => String(e)),
+    errors.filter((e) => !committed.includes(e)).map((e) => String(e)),
     [],
   );
-  assert.equal(replies.length, 600);
+  assert.ok(committed.length <= 6, `${committed.length} calls lost with their answer begun: more than were in flight`);
+  assert.equal(replies.length + errors.length, 600);
   const after = perInstance(replies.slice(-200));
   assert.equal(after.get(victim.id), undefined, `the killed instance still answered: ${JSON.stringify([...after])}`);
   assert.equal(after.size, 2);
