@@ -1,6 +1,7 @@
 /**
  * meshGrpcClient end to end: grpc-js servers served through serveGrpc on a control plane with mTLS, and a
- * meshed grpc-js client that reaches them by name, balanced by the mesh.
+ * meshed grpc-js client that reaches them by name, balanced by the mesh. Clients for one service share their
+ * connections (grpc-js's subchannel pool, for channels with equal credentials).
  */
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -11,6 +12,7 @@ import { meshGrpcClient } from '../../src/grpc/index.js';
 import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
 import { waitUntil } from '../helpers/hostile-peers.js';
 import { echo, echoMany, EchoClient, startEcho, type EchoInstance } from '../helpers/grpc-instances.js';
+import { establishedOnPort } from '../helpers/tcp-sockets.js';
 
 let cp: RunningControlPlane;
 let api: Mesh;
@@ -57,6 +59,19 @@ it('spreads calls evenly over three instances', async () => {
   // peak_ewma: of two random instances the cheaper; on equal servers each gets n/3 = 200 on average. A share
   // below 100 (half its due) would be a balancer stuck on one or two instances, not the noise of latency.
   for (const name of ['a', 'b', 'c']) assert.ok((counts.get(name) ?? 0) >= 100, `instance ${name}: ${counts.get(name) ?? 0} of ${n} (${JSON.stringify([...counts])})`);
+});
+
+it('clients from separate meshGrpcClient() calls share one connection per instance', async () => {
+  const clientsNow = [client(), client(), client()];
+  await waitUntil(async () => new Set((await Promise.all(clientsNow.map((c) => echoMany(c, 15, 3)))).flat()).size === 3, 20_000, 'every instance answering every client');
+  // Before credentials were kept per service, each client (and each test's) opened its own: 3+ per instance.
+  for (const i of instances) assert.equal(establishedOnPort(i.port), 1, `connections to instance ${i.name}`);
+});
+
+it("credentials are kept per service and namespace: another service's SPIFFE check must name it", () => {
+  assert.equal(meshGrpcClient(web, 'api').credentials, meshGrpcClient(web, 'api').credentials);
+  assert.notEqual(meshGrpcClient(web, 'billing').credentials, meshGrpcClient(web, 'api').credentials);
+  assert.notEqual(meshGrpcClient(web, 'api', { namespace: 'shop' }).credentials, meshGrpcClient(web, 'api').credentials);
 });
 
 it('a stopped instance is dropped and calls keep succeeding', async () => {
