@@ -3,11 +3,12 @@
  * CA that signs its TLS certificate, from flags or the environment.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, IncomingMessage } from 'node:http';
 import type { ApiErrorBody } from '../config/wire.js';
 import { clusterFromHeader, CLUSTER_HEADER } from '../config/cluster-header.js';
 import { UsageError } from './command.js';
 import { connectionHint } from './connection-hint.js';
+import { agentFor, readText, send } from './http-request.js';
 import { configPath, findContext } from './contexts/config-file.js';
 
 export const apiFlags = {
@@ -108,7 +109,7 @@ export class ApiClient {
 
   constructor(conn: ApiConnection) {
     this.conn = conn;
-    this.#agent = new Agent({ connect: conn.ca ? { ca: conn.ca } : {} });
+    this.#agent = agentFor(conn.url, conn.ca);
   }
 
   /** One call; 4xx/5xx answers are returned, connection failures throw with the URL in the message. */
@@ -116,22 +117,22 @@ export class ApiClient {
     const headers: Record<string, string> = { ...extraHeaders };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
-    let res: Dispatcher.ResponseData;
+    let res: IncomingMessage;
+    let text: string;
     try {
-      res = await this.#agent.request({
-        origin: this.conn.url,
+      res = await send(this.conn.url, this.#agent, {
+        method,
         path,
-        method: method as Dispatcher.HttpMethod,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: 10_000,
-        bodyTimeout: 10_000,
+        headersTimeoutMs: 10_000,
+        bodyTimeoutMs: 10_000,
       });
+      text = await readText(res);
     } catch (err) {
       const hint = connectionHint(this.conn.url, err, this.conn.ca !== undefined);
       throw new Error(`cannot reach the control plane at ${this.conn.url}: ${(err as Error).message}${hint ? `\n  hint: ${hint}` : ''}`, { cause: err });
     }
-    const text = await res.body.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -139,11 +140,11 @@ export class ApiClient {
       throw new Error(`the control plane at ${this.conn.url} answered ${method} ${path} with ${res.statusCode} and a body that is not JSON: ${text.slice(0, 200)}`);
     }
     const date = res.headers.date;
-    return { status: res.statusCode, body: parsed as T | ApiErrorBody, date: typeof date === 'string' ? date : undefined, cluster: clusterFromHeader(res.headers[CLUSTER_HEADER]) };
+    return { status: res.statusCode!, body: parsed as T | ApiErrorBody, date: typeof date === 'string' ? date : undefined, cluster: clusterFromHeader(res.headers[CLUSTER_HEADER]) };
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    this.#agent.destroy();
   }
 }
 

@@ -13,7 +13,7 @@ const UNTRUSTED = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-/** Every code on the error and its causes: undici wraps the socket's error. */
+/** Every code on the error and its causes (an error may wrap the socket's). */
 function codes(err: unknown): string[] {
   const out: string[] = [];
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
@@ -34,10 +34,10 @@ export function connectionHint(url: string, err: unknown, hasCa: boolean): strin
   if (seen.includes('ERR_TLS_CERT_ALTNAME_INVALID')) return "the control plane's certificate does not name this host: use the address it was started with (its --advertise or listen address)";
   if (seen.includes('ECONNREFUSED')) return 'nothing listens there: is the control plane running, and is --control-plane (HYPHAE_CONTROL_PLANE) its address?';
   if (seen.includes('ENOTFOUND') || seen.includes('EAI_AGAIN')) return 'the host name does not resolve: check --control-plane (HYPHAE_CONTROL_PLANE)';
-  // Plain HTTP sent to a TLS listener: the control plane drops it, and undici sees the socket close.
-  if (!https && seen.some((c) => c === 'UND_ERR_SOCKET' || c === 'ECONNRESET')) return 'the control plane serves HTTPS unless started with --insecure: use https://';
+  // Plain HTTP sent to a TLS listener: the control plane drops it, and the socket closes before an answer.
+  if (!https && seen.includes('ECONNRESET')) return 'the control plane serves HTTPS unless started with --insecure: use https://';
   // A TLS hello sent to a plain HTTP listener gets an HTTP answer, which OpenSSL reads as a bad record.
   if (https && seen.some((c) => c === 'EPROTO' || c.startsWith('ERR_SSL'))) return 'this control plane speaks plain HTTP (started with --insecure): use http://';
-  if (seen.includes('UND_ERR_HEADERS_TIMEOUT') || seen.includes('UND_ERR_CONNECT_TIMEOUT')) return 'no answer within 10 s: the control plane is overloaded or the address is wrong';
+  if (seen.includes('HEADERS_TIMEOUT')) return 'no answer within 10 s: the control plane is overloaded or the address is wrong';
   return undefined;
 }

@@ -1,11 +1,12 @@
 /** `hyphae tap <service>`: a live sample of the requests a service's instances serve, as `linkerd viz tap` shows them. */
-import { Agent, type Dispatcher } from 'undici';
+import type { IncomingMessage } from 'node:http';
 import { DEFAULT_TAP_MAX_RPS, MAX_TAP_DURATION_MS, MAX_TAP_MAX_RPS, TAP_PATH, type TapSample } from '../../config/tap.js';
 import { nameSchema } from '../../config/names.js';
 import { parseSse } from '../../discovery/sse.js';
 import { apiFlags, apiFlagsUsage, connectionFrom, describeApiError, type ApiConnection } from '../api-client.js';
 import { type Command, parseCommandArgs, UsageError } from '../command.js';
 import { connectionHint } from '../connection-hint.js';
+import { agentFor, readText, send } from '../http-request.js';
 import { durationFlag, intFlag } from '../flags.js';
 
 const usage = `Usage: hyphae tap <service> [-n namespace] [--max-rps N] [--duration 5m] [--path-prefix /x] [--method GET] [-o json]
@@ -86,24 +87,23 @@ export const tapCommand: Command = {
 };
 
 async function tap(conn: ApiConnection, path: string, asJson: boolean): Promise<number> {
-  const agent = new Agent({ connect: conn.ca ? { ca: conn.ca } : {} });
+  const agent = agentFor(conn.url, conn.ca);
   // Ctrl-C ends the tap cleanly: the control plane sees the stream close and turns the instances off.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    let res: Dispatcher.ResponseData;
+    let res: IncomingMessage;
     try {
-      res = await agent.request({
-        origin: conn.url,
-        path,
+      res = await send(conn.url, agent, {
         method: 'GET',
+        path,
         headers: conn.token ? { authorization: `Bearer ${conn.token}`, accept: 'text/event-stream' } : { accept: 'text/event-stream' },
         signal: stop.signal,
-        headersTimeout: 10_000,
+        headersTimeoutMs: 10_000,
         // The control plane writes at least a comment every 15 s.
-        bodyTimeout: 60_000,
+        bodyTimeoutMs: 60_000,
       });
     } catch (err) {
       if (stop.signal.aborted) return 0;
@@ -111,18 +111,18 @@ async function tap(conn: ApiConnection, path: string, asJson: boolean): Promise<
       throw new Error(`cannot reach the control plane at ${conn.url}: ${(err as Error).message}${hint ? `\n  hint: ${hint}` : ''}`, { cause: err });
     }
     if (res.statusCode !== 200) {
-      const text = await res.body.text();
+      const text = await readText(res);
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch {
         body = undefined;
       }
-      throw new Error(describeApiError(res.statusCode, body));
+      throw new Error(describeApiError(res.statusCode!, body));
     }
     let n = 0;
     try {
-      for await (const ev of parseSse(res.body)) {
+      for await (const ev of parseSse(res)) {
         if (ev.event === 'sample') {
           const s = JSON.parse(ev.data) as TapSample;
           n++;
@@ -150,7 +150,7 @@ async function tap(conn: ApiConnection, path: string, asJson: boolean): Promise<
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await agent.destroy();
+    agent.destroy();
   }
 }
 
