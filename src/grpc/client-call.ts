@@ -19,7 +19,7 @@ import type { Span } from '@opentelemetry/api';
 import type { RequestContext } from '../resilience/request-context.js';
 import type { RetryHookEvent } from '../resilience/hooks.js';
 import type { ClientPolicy } from './client-policy.js';
-import { noteFailedPeer, writeFailedEndpoints } from './failed-endpoints.js';
+import { endpointOfPeer, noteFailedPeer, writeFailedEndpoints } from './failed-endpoints.js';
 import { endRpcSpan, recordRpcDuration } from './rpc-telemetry.js';
 import { statusName } from './status.js';
 
@@ -193,7 +193,9 @@ export class MeshClientCall implements InterceptingCallInterface {
 
   #event(condition: string, decision: RetryHookEvent['decision'], delayMs: number): RetryHookEvent {
     const d = this.#policy.dest;
-    return { destination: d.service, namespace: d.namespace, route: undefined, condition, decision, attempt: this.#attempt, endpoint: undefined, delayMs };
+    // The attempt that failed is still the current one here (the next starts after the backoff).
+    const endpoint = endpointOfPeer(this.#current.getPeer());
+    return { destination: d.service, namespace: d.namespace, route: undefined, condition, decision, attempt: this.#attempt, endpoint, delayMs };
   }
 
   /** @internal The backoff is over: the next attempt, with what the caller sent the first one. */

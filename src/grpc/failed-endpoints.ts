@@ -40,6 +40,14 @@ export function noteFailedPeer(list: string[] | undefined, peer: string): string
   return list;
 }
 
+/** `host:port` or `[v6]:port`: what getPeer() says once an attempt reached a subchannel (else the target, or `unknown`). */
+const ADDRESS = /^(?:\[[0-9a-fA-F:.]{2,45}\]|[^\s:/[\]]{1,253}):\d{1,5}$/;
+
+/** The attempt's endpoint as the retry hooks name it (`address:port`), or undefined when it reached none. */
+export function endpointOfPeer(peer: string): string | undefined {
+  return ADDRESS.test(peer) ? peer : undefined;
+}
+
 /** The metadata of a retry: the failed endpoints replace whatever the caller's metadata said under the key. */
 export function writeFailedEndpoints(metadata: Metadata, peers: readonly string[]): void {
   metadata.remove(FAILED_ENDPOINTS_KEY);

@@ -102,10 +102,10 @@ describe('gRPC client interceptor: retries', () => {
     const res = await unary(client('api'), ECHO.Unary.path, { hello: 'world' });
     assert.deepEqual(res, { echo: { hello: 'world' }, tries: 3 });
     assert.deepEqual(
-      retries.map((e) => [e.decision, e.condition, e.destination, e.attempt]),
+      retries.map((e) => [e.decision, e.condition, e.destination, e.attempt, e.endpoint]),
       [
-        ['retry', 'UNAVAILABLE', 'api', 0],
-        ['retry', 'UNAVAILABLE', 'api', 1],
+        ['retry', 'UNAVAILABLE', 'api', 0, `127.0.0.1:${port}`],
+        ['retry', 'UNAVAILABLE', 'api', 1, `127.0.0.1:${port}`],
       ],
     );
   });

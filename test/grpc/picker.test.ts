@@ -12,7 +12,7 @@ import type { Endpoint } from '../../src/client/endpoint/endpoint.js';
 import { Subset } from '../../src/client/concrete/subset.js';
 import { RoundRobinBalancer } from '../../src/client/concrete/balancers/round-robin.js';
 import type { EndpointHealth } from '../../src/resilience/outlier-detector.js';
-import { FAILED_ENDPOINTS_KEY, MAX_FAILED_ENDPOINTS, noteFailedPeer, writeFailedEndpoints } from '../../src/grpc/failed-endpoints.js';
+import { endpointOfPeer, FAILED_ENDPOINTS_KEY, MAX_FAILED_ENDPOINTS, noteFailedPeer, writeFailedEndpoints } from '../../src/grpc/failed-endpoints.js';
 import { MeshPicker, type ReadyConnection } from '../../src/grpc/picker.js';
 import { fakeEndpoint } from '../helpers/client-fakes.js';
 
@@ -121,6 +121,11 @@ describe('the failed endpoints a call keeps', () => {
     assert.deepEqual(list, ['127.0.0.1:1', '[::1]:2']);
     for (let i = 0; i < 40; i++) list = noteFailedPeer(list, `10.0.0.${i}:80`);
     assert.equal(list!.length, MAX_FAILED_ENDPOINTS);
+  });
+
+  it('the retry hooks name an attempt by its address, and nothing when it reached no subchannel', () => {
+    for (const peer of ['127.0.0.1:8080', '[::1]:2', 'api-0.internal:50051']) assert.equal(endpointOfPeer(peer), peer);
+    for (const peer of ['hyphae:///api', 'unknown', '', '127.0.0.1', 'a b:1']) assert.equal(endpointOfPeer(peer), undefined, peer);
   });
 
   it("a retry's metadata says the call's failed endpoints, not what the caller wrote under the key", () => {
