@@ -28,7 +28,7 @@ type InterceptingCallInterface = ReturnType<NextCall>;
 type MessageContext = Parameters<InterceptingCallInterface['sendMessageWithContext']>[0];
 
 /** Appended to the details of a retriable status that came after the answer began (it is not retried). */
-export const NOT_RETRIED_COMMITTED = 'not retried: the answer had begun';
+const NOT_RETRIED_COMMITTED = 'not retried: the answer had begun';
 
 export class MeshClientCall implements InterceptingCallInterface {
   readonly #policy: ClientPolicy;
@@ -179,8 +179,9 @@ export class MeshClientCall implements InterceptingCallInterface {
     const delayMs = policy.backoffMs(this.#attempt);
     if (Date.now() + delayMs >= this.#deadline) return this.#giveUp(condition, 'deadline');
     if (!policy.withdraw()) return this.#giveUp(condition, 'budget-exhausted');
-    policy.retryEvent(this.#event(condition, 'retry', delayMs));
-    this.#failedPeers = noteFailedPeer(this.#failedPeers, this.#current.getPeer());
+    const endpoint = endpointOfPeer(this.#current.getPeer());
+    policy.retryEvent(this.#event(condition, 'retry', delayMs, endpoint));
+    this.#failedPeers = noteFailedPeer(this.#failedPeers, endpoint);
     this.#attempt++;
     this.#backoff = setTimeout(startAttempt, delayMs, this);
     return true;
@@ -191,10 +192,9 @@ export class MeshClientCall implements InterceptingCallInterface {
     return false;
   }
 
-  #event(condition: string, decision: RetryHookEvent['decision'], delayMs: number): RetryHookEvent {
+  /** The attempt that failed is still the current one here (the next starts after the backoff). */
+  #event(condition: string, decision: RetryHookEvent['decision'], delayMs: number, endpoint = endpointOfPeer(this.#current.getPeer())): RetryHookEvent {
     const d = this.#policy.dest;
-    // The attempt that failed is still the current one here (the next starts after the backoff).
-    const endpoint = endpointOfPeer(this.#current.getPeer());
     return { destination: d.service, namespace: d.namespace, route: undefined, condition, decision, attempt: this.#attempt, endpoint, delayMs };
   }
 

@@ -25,27 +25,24 @@ export const FAILED_ENDPOINTS_KEY = 'x-hyphae-failed-endpoints';
 /** Addresses read from the key, and kept by a call; more than the largest retry policy (10 attempts) needs. */
 export const MAX_FAILED_ENDPOINTS = 16;
 
-/** A subchannel address as grpc-js writes it (`host:port`, `[v6]:port`): printable ASCII, bounded. */
-const PEER = /^[!-~]{1,300}$/;
-
 /**
- * Adds `peer` (an attempt's getPeer()) to a call's failed endpoints, kept in `list`; returns the list.
- * Only what metadata may carry: grpc-js's Metadata.add throws on anything else. (An attempt that never
- * reached a subchannel says the channel's target, or `unknown`: no subchannel's address, the picker skips it.)
+ * `host:port` or `[v6]:port`, in ASCII (all metadata may carry: grpc-js's Metadata.add throws on anything
+ * else): what getPeer() says once an attempt reached a subchannel. Before that it says the channel's target,
+ * or `unknown`, which are no address.
  */
-export function noteFailedPeer(list: string[] | undefined, peer: string): string[] | undefined {
-  if (!PEER.test(peer)) return list;
-  if (list === undefined) return [peer];
-  if (list.length < MAX_FAILED_ENDPOINTS && !list.includes(peer)) list.push(peer);
-  return list;
-}
+const ADDRESS = /^(?:\[[0-9a-fA-F:.]{2,45}\]|[A-Za-z0-9._~%-]{1,253}):\d{1,5}$/;
 
-/** `host:port` or `[v6]:port`: what getPeer() says once an attempt reached a subchannel (else the target, or `unknown`). */
-const ADDRESS = /^(?:\[[0-9a-fA-F:.]{2,45}\]|[^\s:/[\]]{1,253}):\d{1,5}$/;
-
-/** The attempt's endpoint as the retry hooks name it (`address:port`), or undefined when it reached none. */
+/** The attempt's endpoint as the retry hooks and the failed list name it (`address:port`), or undefined when it reached none. */
 export function endpointOfPeer(peer: string): string | undefined {
   return ADDRESS.test(peer) ? peer : undefined;
+}
+
+/** Adds `endpoint` (endpointOfPeer's) to a call's failed endpoints, kept in `list`, once and up to the limit; returns the list. */
+export function noteFailedPeer(list: string[] | undefined, endpoint: string | undefined): string[] | undefined {
+  if (endpoint === undefined) return list;
+  if (list === undefined) return [endpoint];
+  if (list.length < MAX_FAILED_ENDPOINTS && !list.includes(endpoint)) list.push(endpoint);
+  return list;
 }
 
 /** The metadata of a retry: the failed endpoints replace whatever the caller's metadata said under the key. */

@@ -117,9 +117,9 @@ describe('MeshPicker: a retry avoids the endpoints its call failed on', () => {
 describe('the failed endpoints a call keeps', () => {
   it('keeps addresses once each, up to the limit, and leaves out what metadata cannot carry', () => {
     let list: string[] | undefined;
-    for (const peer of ['127.0.0.1:1', '127.0.0.1:1', '[::1]:2', 'bad\nvalue', '', 'é:1']) list = noteFailedPeer(list, peer);
+    for (const peer of ['127.0.0.1:1', '127.0.0.1:1', '[::1]:2', 'bad\nvalue', '', 'é:1']) list = noteFailedPeer(list, endpointOfPeer(peer));
     assert.deepEqual(list, ['127.0.0.1:1', '[::1]:2']);
-    for (let i = 0; i < 40; i++) list = noteFailedPeer(list, `10.0.0.${i}:80`);
+    for (let i = 0; i < 40; i++) list = noteFailedPeer(list, endpointOfPeer(`10.0.0.${i}:80`));
     assert.equal(list!.length, MAX_FAILED_ENDPOINTS);
   });
 
