@@ -57,10 +57,28 @@ export function send(origin: string, agent: http.Agent, r: CliRequest): Promise<
   });
 }
 
-/** The whole body as text. */
-export async function readText(res: IncomingMessage): Promise<string> {
-  res.setEncoding('utf8');
-  let text = '';
-  for await (const chunk of res) text += chunk as string;
-  return text;
+/**
+ * The most of an answer the CLI reads: far above the largest listing of a big mesh (a few MB), far below what
+ * would exhaust the process. A peer that sends more is cut, not buffered.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** An answer over the limit (connection-hint.ts has no hint for it: the peer is not a control plane, or broken). */
+export class CliAnswerTooLargeError extends Error {
+  readonly code = 'ANSWER_TOO_LARGE';
+}
+
+/** The whole body as text, at most `maxBytes` of it. */
+export async function readText(res: IncomingMessage, maxBytes = MAX_ANSWER_BYTES): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      res.destroy();
+      throw new CliAnswerTooLargeError(`the answer is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

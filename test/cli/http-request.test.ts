@@ -1,13 +1,14 @@
 /**
  * The CLI's requests to the control plane (src/cli/http-request.ts, node:http in place of undici) against
  * real loopback servers: a peer that never answers and one that stops mid-body are cut at their timeouts
- * with the codes connection-hint.ts reads; a kept-alive socket goes back to its agent with no timer on it.
+ * with the codes connection-hint.ts reads; one that closes mid-body and one that sends more than the limit
+ * fail the read; a kept-alive socket goes back to its agent with no timer on it.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, it } from 'node:test';
-import { agentFor, CliTimeoutError, readText, send } from '../../src/cli/http-request.js';
+import { agentFor, CliAnswerTooLargeError, CliTimeoutError, readText, send } from '../../src/cli/http-request.js';
 import { connectionHint } from '../../src/cli/connection-hint.js';
 
 let server: http.Server;
@@ -17,6 +18,16 @@ const sockets = new Set<Socket>();
 before(async () => {
   server = http.createServer((req, res) => {
     if (req.url === '/silent') return; // never answers
+    if (req.url === '/cut') {
+      // A length promised, half of it sent, then the connection closed.
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('x'.repeat(50), () => res.socket?.destroy());
+      return;
+    }
+    if (req.url === '/big') {
+      res.end('y'.repeat(4096));
+      return;
+    }
     if (req.url === '/stall') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('part'); // and never the rest
@@ -79,6 +90,20 @@ it('a body that stops: BODY_TIMEOUT while reading it', async () => {
     );
     assert.ok(err instanceof CliTimeoutError);
     assert.equal(err.code, 'BODY_TIMEOUT');
+  } finally {
+    agent.destroy();
+  }
+});
+
+it('a body cut short by the peer fails the read; one larger than the limit is cut at the limit', async () => {
+  const agent = agentFor(origin, undefined);
+  try {
+    const cut = await send(origin, agent, { method: 'GET', path: '/cut', headers: {}, ...timeouts });
+    await assert.rejects(readText(cut), (err: Error & { code?: string }) => err.code === 'ECONNRESET' || /aborted/.test(err.message));
+    const big = await send(origin, agent, { method: 'GET', path: '/big', headers: {}, ...timeouts });
+    await assert.rejects(readText(big, 1024), (err: unknown) => err instanceof CliAnswerTooLargeError && err.code === 'ANSWER_TOO_LARGE');
+    const fits = await send(origin, agent, { method: 'GET', path: '/big', headers: {}, ...timeouts });
+    assert.equal((await readText(fits, 4096)).length, 4096);
   } finally {
     agent.destroy();
   }
