@@ -21,7 +21,7 @@ export function peeringsLine(rows: readonly PeeringRow[]): string {
       const parts = [r.direction, r.state];
       if (r.direction === 'importing') {
         parts.push(`${r.importedServices?.length ?? 0} services, ${r.importedInstances ?? 0} instances`);
-        parts.push(r.ageSeconds === undefined ? 'nothing received yet' : `last update ${r.ageSeconds}s ago`);
+        parts.push(r.ageSeconds === undefined ? 'nothing received yet' : `current as of ${r.ageSeconds}s ago`);
       }
       return `${r.peer} (${parts.join(', ')})`;
     })

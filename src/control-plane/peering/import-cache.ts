@@ -7,8 +7,13 @@
  *
  * Writes are coalesced per peer: one in flight, and the newest update after it, however many came
  * meanwhile (a peer whose instances churn sends an update per change, up to 8 MiB each).
+ *
+ * The file's modification time says when its update was last known current: written at the update, then
+ * moved on (`touch`) while the link that delivered it stays up. A link up for a day with no change must
+ * not come back from a restart as a day-old copy; rewriting up to 8 MiB per heartbeat to say so would cost
+ * more than the metadata write.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { readIfExists } from '../../core/optional-file.js';
@@ -20,11 +25,15 @@ export interface CachedImports {
   exports: unknown;
   /** When it was applied (ms since the epoch). */
   syncedAt: number;
+  /** When it was last known current (the file's modification time; at least `syncedAt`). */
+  confirmedAt: number;
 }
+
+type Pending = { text: string; syncedAt: number } | { touchedAt: number } | null;
 
 export class ImportCache {
   readonly dir: string;
-  #pending = new Map<string, { text: string; syncedAt: number } | null>();
+  #pending = new Map<string, Pending>();
   #writing = new Map<string, Promise<void>>();
   #warn: (message: string) => void;
 
@@ -41,8 +50,10 @@ export class ImportCache {
   /** What `peer` last sent, or undefined (none kept, or the file is not what this cache writes). */
   async load(peer: string): Promise<CachedImports | undefined> {
     let text: string | undefined;
+    let modifiedAt = 0;
     try {
       text = await readIfExists(this.#file(peer));
+      if (text !== undefined) modifiedAt = (await stat(this.#file(peer))).mtimeMs;
     } catch (err) {
       this.#warn(`${this.#file(peer)} unreadable, ${peer}'s imports wait for its link: ${(err as Error).message}`);
       return undefined;
@@ -51,7 +62,7 @@ export class ImportCache {
     try {
       const parsed = JSON.parse(text) as { syncedAt?: unknown; exports?: unknown };
       if (typeof parsed.syncedAt !== 'number' || !Number.isFinite(parsed.syncedAt) || parsed.exports === undefined) throw new Error('not a saved update');
-      return { exports: parsed.exports, syncedAt: parsed.syncedAt };
+      return { exports: parsed.exports, syncedAt: parsed.syncedAt, confirmedAt: Math.max(parsed.syncedAt, modifiedAt) };
     } catch (err) {
       this.#warn(`${this.#file(peer)} is not a saved update (${(err as Error).message}); ${peer}'s imports wait for its link`);
       return undefined;
@@ -61,6 +72,18 @@ export class ImportCache {
   /** Keep `text` (an update already applied) as `peer`'s; `null` forgets the peer's file. */
   save(peer: string, text: string | null, syncedAt = Date.now()): Promise<void> {
     this.#pending.set(peer, text === null ? null : { text, syncedAt });
+    return this.#run(peer);
+  }
+
+  /** `peer`'s kept update is still current at `at`; nothing when a write or a removal is already waiting. */
+  touch(peer: string, at: number): Promise<void> {
+    const waiting = this.#pending.get(peer);
+    if (waiting === null || (waiting !== undefined && 'text' in waiting)) return this.#writing.get(peer) ?? Promise.resolve();
+    this.#pending.set(peer, { touchedAt: at });
+    return this.#run(peer);
+  }
+
+  #run(peer: string): Promise<void> {
     let running = this.#writing.get(peer);
     if (running) return running;
     running = this.#drain(peer).finally(() => this.#writing.delete(peer));
@@ -75,6 +98,12 @@ export class ImportCache {
       try {
         if (next === null) {
           await rm(this.#file(peer), { force: true });
+        } else if ('touchedAt' in next) {
+          const seconds = next.touchedAt / 1000;
+          // Gone (the peering removed meanwhile): nothing to say current.
+          await utimes(this.#file(peer), seconds, seconds).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw err;
+          });
         } else {
           await mkdir(this.dir, { recursive: true, mode: 0o700 });
           // The update is JSON already (it was parsed to be applied): no second serialization of up to 8 MiB.

@@ -25,6 +25,11 @@ export interface PeerLinkOptions {
   self: string;
   /** One event of the stream; throwing cuts the link (what was imported stays). */
   onEvent(event: SseEvent): void;
+  /**
+   * The stream said something (an event or a heartbeat) after it had delivered an `exports` update: what
+   * that update imported is still current at `at` (Date.now()), since the peer pushes every change on it.
+   */
+  onAlive?(at: number): void;
   log: EventLog;
   /** The certificate presented to the peer; without one, the peer refuses the link. */
   clientCertificate?: () => Promise<ClientCertificate>;
@@ -40,8 +45,6 @@ export class PeerLink {
   state: LinkState = 'connecting';
   /** Why the last attempt ended (operators read it in `hyphae cluster peers`). */
   lastError: string | undefined;
-  /** Date.now() of the last event received. */
-  lastEventAt: number | undefined;
   #opts: PeerLinkOptions;
   #closed = new AbortController();
   #attempt: AbortController | undefined;
@@ -74,6 +77,8 @@ export class PeerLink {
     const attempt = new AbortController();
     this.#attempt = attempt;
     let helloSeen = false;
+    /** This stream delivered an update: until then, heartbeats say nothing of what an earlier one imported. */
+    let synced = false;
     let agent: Agent | undefined;
     let idle: NodeJS.Timeout | undefined;
     let idleMs = this.#opts.initialIdleMs ?? 30_000;
@@ -111,9 +116,10 @@ export class PeerLink {
             arm();
             this.#opts.log(`peering ${peering.peer} link up ${address}`);
           }
-          this.lastEventAt = Date.now();
           this.#opts.onEvent(event);
+          if (event.event === 'exports') synced = true;
         }
+        if (synced) this.#opts.onAlive?.(Date.now());
       }
       this.lastError = 'the peer ended the stream';
     } catch (err) {

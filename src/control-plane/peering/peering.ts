@@ -65,8 +65,14 @@ export interface PeeringRow {
   /** importing: the link's state; exporting: `connected` while the peer holds a stream open, else `idle`. */
   state: LinkState | 'idle';
   lastError?: string;
-  /** importing: when the last update was applied, and how long ago (fail-static: imports age while the link is down). */
+  /** importing: when the last update was applied. */
   lastSyncAt?: string;
+  /**
+   * importing: when the imports were last known current (the last update, or the link's last event or
+   * heartbeat after it: the peer pushes every change on the link), and how long ago. Fail-static: while the
+   * link is down the imports are kept and age from its last sign of life.
+   */
+  confirmedAt?: string;
   ageSeconds?: number;
   importedServices?: string[];
   importedInstances?: number;
@@ -95,6 +101,10 @@ export class Peering {
   #cache: ImportCache;
   #links = new Map<string, PeerLink>();
   #syncedAt = new Map<string, number>();
+  /** When each peer's imports were last known current: the update, then each sign of life of its link after it. */
+  #confirmedAt = new Map<string, number>();
+  /** The last confirmation written to the kept copy's modification time. */
+  #touchedAt = new Map<string, number>();
   #streams = new Map<string, number>();
   #hub: PeerStreams | undefined;
   #closed = false;
@@ -113,14 +123,17 @@ export class Peering {
     return peering;
   }
 
-  /** Apply what `peer` last sent before this start, checked as a live update; its age counts from then. */
+  /** Apply what `peer` last sent before this start, checked as a live update; its age counts from when it was last known current. */
   async #restore(peer: string): Promise<void> {
     const kept = await this.#cache.load(peer);
     if (kept === undefined) return;
     try {
       const services = this.imports.apply(peer, kept.exports);
       this.#syncedAt.set(peer, kept.syncedAt);
-      this.#opts.log(`imports of ${peer} restored from ${this.#cache.dir}: ${services.length} services, from ${new Date(kept.syncedAt).toISOString()}`);
+      this.#confirmedAt.set(peer, kept.confirmedAt);
+      this.#opts.log(
+        `imports of ${peer} restored from ${this.#cache.dir}: ${services.length} services, from ${new Date(kept.syncedAt).toISOString()}, current as of ${new Date(kept.confirmedAt).toISOString()}`,
+      );
     } catch (err) {
       this.#opts.log(`warn imports of ${peer} on disk not used: ${(err as Error).message}`);
     }
@@ -246,6 +259,8 @@ export class Peering {
           const changed = this.imports.apply(peer, parseJson(peer, event.data));
           const now = Date.now();
           this.#syncedAt.set(peer, now);
+          this.#confirmedAt.set(peer, now);
+          this.#touchedAt.set(peer, now);
           // Every update is kept, changed or not: the age a restart shows counts from the last one.
           void this.#cache.save(peer, event.data, now);
           if (changed.length > 0) this.#opts.importsChanged(changed);
@@ -253,6 +268,13 @@ export class Peering {
           this.#opts.log(`error ${(err as Error).message}`);
           throw err;
         }
+      },
+      onAlive: (at) => {
+        this.#confirmedAt.set(peer, at);
+        // At most one metadata write a second per peer, however chatty the stream.
+        if (at - (this.#touchedAt.get(peer) ?? 0) < 1000) return;
+        this.#touchedAt.set(peer, at);
+        void this.#cache.touch(peer, at);
       },
     });
     this.#links.set(peer, link);
@@ -273,6 +295,8 @@ export class Peering {
       await this.#links.get(peer)?.close();
       this.#links.delete(peer);
       this.#syncedAt.delete(peer);
+      this.#confirmedAt.delete(peer);
+      this.#touchedAt.delete(peer);
       const changed = this.imports.drop(peer);
       await this.#cache.save(peer, null);
       if (changed.length > 0) this.#opts.importsChanged(changed);
@@ -299,13 +323,16 @@ export class Peering {
     if (!p) return undefined;
     const link = this.#links.get(peer);
     const synced = this.#syncedAt.get(peer);
+    const confirmed = this.#confirmedAt.get(peer) ?? synced;
     return {
       peer,
       direction,
       createdAt: p.createdAt,
       state: link?.state ?? 'disconnected',
       ...(link?.lastError ? { lastError: link.lastError } : {}),
-      ...(synced !== undefined ? { lastSyncAt: new Date(synced).toISOString(), ageSeconds: Math.round((Date.now() - synced) / 100) / 10 } : {}),
+      ...(synced !== undefined && confirmed !== undefined
+        ? { lastSyncAt: new Date(synced).toISOString(), confirmedAt: new Date(confirmed).toISOString(), ageSeconds: Math.round((Date.now() - confirmed) / 100) / 10 }
+        : {}),
       importedServices: this.imports.servicesOf(peer),
       importedInstances: this.imports.instanceCount(peer),
     };

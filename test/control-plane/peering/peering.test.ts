@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import { createMesh, getPeer, type Mesh } from '../../../src/index.js';
@@ -27,6 +27,7 @@ interface Row {
   ageSeconds?: number;
   lastError?: string;
   lastSyncAt?: string;
+  confirmedAt?: string;
   importedServices?: string[];
   importedInstances?: number;
   streams?: number;
@@ -50,8 +51,12 @@ async function peers(cp: RunningControlPlane): Promise<Row[]> {
   return res.body.peerings;
 }
 
+// dc2 sends a heartbeat on its streams each second (15 s by default): a link up with nothing to change
+// confirms dc1's imports at that pace.
+const HEARTBEAT_MS = 1000;
+
 function startCluster(name: 'dc1' | 'dc2', port = 0): Promise<RunningControlPlane> {
-  return startControlPlane({ dataDir: dirs[name], args: ['--cluster', name, ...cas[name], ...(port ? ['--port', String(port)] : [])] });
+  return startControlPlane({ dataDir: dirs[name], args: ['--cluster', name, ...cas[name], '--heartbeat-ms', String(HEARTBEAT_MS), ...(port ? ['--port', String(port)] : [])] });
 }
 
 before(async () => {
@@ -172,6 +177,19 @@ it('a mesh call from a dc1 workload reaches a dc2 instance over mTLS, and the se
   assert.match(body.peer, /\/ns\/default\/sa\/web$/);
 });
 
+it('a link up with nothing to change keeps the imports current: their age counts from its last heartbeat, not from the last update', async () => {
+  const [synced] = await peers(dc1);
+  const lastSync = Date.parse(synced!.lastSyncAt!);
+  // Nothing changes on dc2 from here: wait until the last update is older than several heartbeats.
+  await waitUntil(async () => Date.now() - lastSync > 5 * HEARTBEAT_MS, 20_000);
+  const [row] = await peers(dc1);
+  assert.equal(row!.state, 'connected');
+  assert.equal(row!.lastSyncAt, synced!.lastSyncAt, 'no update came meanwhile');
+  assert.ok(Date.parse(row!.confirmedAt!) > lastSync, `confirmed after the update: ${JSON.stringify(row)}`);
+  // Heartbeats each second (and one missed under load): well under the 5 s since the update.
+  assert.ok(row!.ageSeconds! <= 3.5, `the imports' age counts from the link's last heartbeat: ${JSON.stringify(row)}`);
+});
+
 it('dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 back: the link comes back', async () => {
   const port = dc2.port;
   await dc2.stop('SIGKILL');
@@ -182,7 +200,7 @@ it('dc2 killed: dc1 keeps the imports (fail-static) and shows their age; dc2 bac
   assert.equal(fromDc2(dc1Watch.latest('api')!).length, 3, 'the imported instances stay');
   const status = await runCli(['status', ...dc1.cliFlags]);
   assert.equal(status.code, 0, status.stderr);
-  assert.match(status.stdout, /^Peerings +dc2 \(importing, (connecting|disconnected), 2 services, 4 instances, last update [\d.]+s ago\)$/m);
+  assert.match(status.stdout, /^Peerings +dc2 \(importing, (connecting|disconnected), 2 services, 4 instances, current as of [\d.]+s ago\)$/m);
   assert.match(status.stdout, /! \[peering\] the link to dc2 is (connecting|disconnected) \(imports [\d.]+s old, kept as they were\)/);
 
   dc2 = await startCluster('dc2', port);
@@ -247,9 +265,12 @@ it("dc1 restarted while dc2 is down serves dc2's last exports from disk, with th
   assert.ok(before!.lastSyncAt, 'dc1 has had an update from dc2');
   // The copy is written after the update is applied: wait until it holds that update.
   await waitUntil(async () => (JSON.parse(await readFile(kept, 'utf8').catch(() => '{}')) as { syncedAt?: number }).syncedAt === Date.parse(before!.lastSyncAt!), 10_000);
+  // ...and until a heartbeat after it has said the copy is still current (its modification time moves on).
+  await waitUntil(async () => (await stat(kept)).mtimeMs > Date.parse(before!.lastSyncAt!) + HEARTBEAT_MS, 20_000);
   await dc2.stop('SIGKILL');
   await dc1Watch.close();
   await dc1.stop();
+  const confirmedOnDisk = (await stat(kept)).mtimeMs;
   dc1 = await startCluster('dc1');
   await dc1.child.waitFor(/imports of dc2 restored from .*: 2 services/, 10_000);
   dc1Watch = await watch(dc1.url, ['api']);
@@ -260,7 +281,10 @@ it("dc1 restarted while dc2 is down serves dc2's last exports from disk, with th
   );
   const [row] = await peers(dc1);
   assert.notEqual(row!.state, 'connected');
-  assert.equal(row!.lastSyncAt, before!.lastSyncAt, 'the age counts from the update dc2 last sent, not from this start');
+  assert.equal(row!.lastSyncAt, before!.lastSyncAt, 'the last update is the one dc2 last sent, not this start');
+  // The age counts from the link's last sign of life before dc1 stopped: later than the update, earlier than this start.
+  assert.ok(Math.abs(Date.parse(row!.confirmedAt!) - confirmedOnDisk) < 2, `confirmedAt ${row!.confirmedAt} is the copy's modification time ${new Date(confirmedOnDisk).toISOString()}`);
+  assert.ok(Date.parse(row!.confirmedAt!) > Date.parse(before!.lastSyncAt!));
   assert.equal(row!.importedInstances, 2);
 
   // A copy edited to claim another cluster's name is refused as a live update from dc2 would be.
