@@ -94,6 +94,16 @@ export class ControlPlaneClient {
     return this.#clusterChanges.on(listener);
   }
 
+  /**
+   * The name an earlier run learnt (the discovery cache's), for a start while the control plane cannot be
+   * reached: nothing when a name is known already. The first answer still decides.
+   */
+  assumeCluster(cluster: string): void {
+    if (this.#cluster !== undefined) return;
+    this.#cluster = cluster;
+    this.#clusterChanges.emit(cluster);
+  }
+
   /** Every answer of the control plane passes here: a string compare unless the name changes. */
   #noteCluster(headers: Dispatcher.ResponseData['headers']): void {
     const value = headers[CLUSTER_HEADER];

@@ -5,8 +5,11 @@
  * disk. While the control plane is unreachable the mesh keeps working on them;
  * a process that starts during an outage starts from them.
  *
- * On disk: one JSON file per service (`service.<namespace>.<name>.json`) and
- * `trust-bundle.json`, each `{ format, version, savedAt, controlPlane, ... }`,
+ * On disk: one JSON file per service (`service.<namespace>.<name>.json`),
+ * `trust-bundle.json` and `cluster.json` (the control plane's cluster name, so
+ * that a mesh started during an outage knows its own cluster: which instances
+ * are local, what its telemetry and `mesh.cluster` say), each
+ * `{ format, version, savedAt, controlPlane, ... }`,
  * written atomically, readable by this user only, in a directory private to
  * this user (checked; otherwise the cache stays in memory only, with a
  * warning). Files of another format version are ignored, as are files that
@@ -20,6 +23,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
+import { clusterNameSchema } from '../config/names.js';
 import { serviceSnapshotSchema, trustBundleSchema, type ServiceSnapshot, type TrustBundle } from '../config/wire.js';
 import { ensurePrivateDir, writeFileAtomic } from './cache-file.js';
 import type { SnapshotFallback } from './control-plane-resolver.js';
@@ -29,6 +33,7 @@ export const CACHE_VERSION = 1;
 
 const SAFE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const TRUST_BUNDLE_FILE = 'trust-bundle.json';
+const CLUSTER_FILE = 'cluster.json';
 
 export interface SnapshotCacheOptions {
   /** This control plane's cache directory (see cacheDirFor); undefined: memory only. */
@@ -47,6 +52,7 @@ interface CacheFile {
   controlPlane: readonly string[];
   snapshot?: unknown;
   trustBundle?: unknown;
+  cluster?: unknown;
 }
 
 export class SnapshotCache implements SnapshotFallback {
@@ -58,6 +64,8 @@ export class SnapshotCache implements SnapshotFallback {
   #snapshots = new Map<string, ServiceSnapshot>();
   #savedAt = new Map<string, string>();
   #bundle: TrustBundle | undefined;
+  #cluster: string | undefined;
+  #clusterDirty = false;
   #controlPlane: readonly string[];
   #logger: Logger;
   #writeDelayMs: number;
@@ -103,6 +111,18 @@ export class SnapshotCache implements SnapshotFallback {
     return this.#bundle;
   }
 
+  /** The control plane's cluster, as an earlier run (or this one) learnt it. */
+  get cluster(): string | undefined {
+    return this.#cluster;
+  }
+
+  recordCluster(cluster: string): void {
+    if (this.#closed || cluster === this.#cluster) return;
+    this.#cluster = cluster;
+    this.#clusterDirty = true;
+    this.#schedule();
+  }
+
   /** A snapshot from the control plane: the new last-known-good state (a service that no longer exists is forgotten). */
   record(snap: ServiceSnapshot): void {
     if (this.#closed) return;
@@ -126,12 +146,14 @@ export class SnapshotCache implements SnapshotFallback {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const dir = this.dir;
-    if (dir === undefined || (this.#dirty.size === 0 && !this.#bundleDirty)) return this.#writing;
+    if (dir === undefined || (this.#dirty.size === 0 && !this.#bundleDirty && !this.#clusterDirty)) return this.#writing;
     const dirty = this.#dirty;
     this.#dirty = new Map();
     const bundle = this.#bundleDirty ? this.#bundle : undefined;
     this.#bundleDirty = false;
-    this.#writing = this.#writing.then(() => this.#write(dir, dirty, bundle));
+    const cluster = this.#clusterDirty ? this.#cluster : undefined;
+    this.#clusterDirty = false;
+    this.#writing = this.#writing.then(() => this.#write(dir, dirty, bundle, cluster));
     return this.#writing;
   }
 
@@ -147,7 +169,7 @@ export class SnapshotCache implements SnapshotFallback {
     this.#timer.unref();
   }
 
-  async #write(dir: string, dirty: Map<string, ServiceSnapshot | null>, bundle: TrustBundle | undefined): Promise<void> {
+  async #write(dir: string, dirty: Map<string, ServiceSnapshot | null>, bundle: TrustBundle | undefined, cluster: string | undefined): Promise<void> {
     const savedAt = new Date().toISOString();
     const jobs: Promise<void>[] = [];
     for (const [ref, snap] of dirty) {
@@ -157,6 +179,7 @@ export class SnapshotCache implements SnapshotFallback {
       else jobs.push(writeFileAtomic(file, this.#encode({ snapshot: snap }, savedAt)));
     }
     if (bundle) jobs.push(writeFileAtomic(path.join(dir, TRUST_BUNDLE_FILE), this.#encode({ trustBundle: bundle }, savedAt)));
+    if (cluster !== undefined) jobs.push(writeFileAtomic(path.join(dir, CLUSTER_FILE), this.#encode({ cluster }, savedAt)));
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed && !this.#warnedWrite) {
@@ -166,7 +189,7 @@ export class SnapshotCache implements SnapshotFallback {
     }
   }
 
-  #encode(body: Pick<CacheFile, 'snapshot' | 'trustBundle'>, savedAt: string): string {
+  #encode(body: Pick<CacheFile, 'snapshot' | 'trustBundle' | 'cluster'>, savedAt: string): string {
     const file: CacheFile = { format: CACHE_FORMAT, version: CACHE_VERSION, savedAt, controlPlane: this.#controlPlane, ...body };
     return `${JSON.stringify(file)}\n`;
   }
@@ -185,6 +208,13 @@ export class SnapshotCache implements SnapshotFallback {
         const f = readCacheFile(path.join(dir, name));
         const b = f ? trustBundleSchema.safeParse(f.trustBundle) : undefined;
         if (b?.success) this.#bundle = b.data;
+        else skipped.push(name);
+        continue;
+      }
+      if (name === CLUSTER_FILE) {
+        const f = readCacheFile(path.join(dir, name));
+        const c = f ? clusterNameSchema.safeParse(f.cluster) : undefined;
+        if (c?.success) this.#cluster = c.data;
         else skipped.push(name);
         continue;
       }

@@ -53,6 +53,9 @@ export async function connectOrStartFromCache(client: ControlPlaneClient, option
   } catch (err) {
     if (cache.size === 0 || !(err instanceof MeshError) || err.code !== ErrorCode.CONTROL_PLANE_UNREACHABLE) throw err;
     cache.serveImmediately = true;
+    // The cluster the control plane named last time: what mesh.cluster and the telemetry say, and what a route
+    // backend or failover entry naming this cluster means.
+    if (cache.cluster !== undefined) client.assumeCluster(cache.cluster);
     logger.warn('hyphae: control plane unreachable; starting from the discovery cache (last-known-good state)', {
       urls: client.urls,
       dir: cache.dir,
@@ -70,6 +73,8 @@ export function controlPlaneDiscovery(client: ControlPlaneClient, options: Resol
   if (cache.trustBundle) stream.seedTrustBundle(cache.trustBundle);
   stream.onSnapshot((s) => cache.record(s));
   stream.onTrustBundle((b) => cache.recordTrustBundle(b));
+  if (client.cluster !== undefined) cache.recordCluster(client.cluster);
+  client.onCluster((c) => cache.recordCluster(c));
   let wasDown = cache.serveImmediately;
   stream.onStatus((s) => {
     if (!s.connected) {

@@ -71,6 +71,25 @@ describe('SnapshotCache', () => {
     assert.deepEqual(logger.lines, []);
   });
 
+  it("keeps the control plane's cluster name for a start during an outage; a malformed one is ignored, with a warning", async () => {
+    const dir = path.join(root, 'cluster');
+    const logger = captureLogger();
+    const c1 = new SnapshotCache({ dir, controlPlane: ['http://cp:1'], logger });
+    assert.equal(c1.cluster, undefined);
+    c1.recordCluster('dc1');
+    await c1.close();
+    assert.equal(JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')).cluster, 'dc1');
+    assert.equal(statSync(path.join(dir, 'cluster.json')).mode & 0o777, 0o600);
+    assert.equal(new SnapshotCache({ dir, controlPlane: ['http://cp:1'], logger }).cluster, 'dc1');
+    assert.deepEqual(logger.lines, []);
+
+    const edited = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8'));
+    writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify({ ...edited, cluster: 'Not A/Name' }));
+    const c3 = new SnapshotCache({ dir, controlPlane: ['http://cp:1'], logger });
+    assert.equal(c3.cluster, undefined);
+    assert.match(logger.lines.join('\n'), /ignored unreadable or outdated discovery cache files.*cluster\.json/);
+  });
+
   it('a service that no longer exists is forgotten, on disk too', async () => {
     const dir = path.join(root, 'gone');
     const c = new SnapshotCache({ dir, controlPlane: [], logger: captureLogger() });

@@ -45,7 +45,7 @@ it('control plane SIGKILLed: calls keep working, a new process starts from the d
   // Insecure: a mesh with mTLS cannot start while its CA is unreachable (it has no certificate yet), so the
   // start-from-cache half of this test needs a plain control plane. A running secure mesh keeping its calls
   // through an outage is in ca-outage.test.ts.
-  let cp: RunningControlPlane = await startControlPlane({ dataDir, insecure: true });
+  let cp: RunningControlPlane = await startControlPlane({ dataDir, insecure: true, args: ['--cluster', 'dc7'] });
   cleanup.push(() => cp.stop('SIGKILL'));
   const api: RunningService = await startApi(cp.url, 'v1', { HYPHAE_TTL_SECONDS: '3' });
   cleanup.push(() => api.child.kill('SIGKILL'));
@@ -54,7 +54,7 @@ it('control plane SIGKILLed: calls keep working, a new process starts from the d
   cleanup.push(() => meshA.close());
   assert.equal(await getOk(meshA, 5), 5);
   const file = path.join(cacheDirFor(cacheRoot, [cp.url]), 'service.default.api.json');
-  await waitUntil(() => existsSync(file), 2_000);
+  await waitUntil(() => existsSync(file) && existsSync(path.join(path.dirname(file), 'cluster.json')), 2_000);
 
   // --- outage
   await cp.stop('SIGKILL');
@@ -70,13 +70,15 @@ it('control plane SIGKILLed: calls keep working, a new process starts from the d
     logB.lines.join('\n'),
   );
   assert.equal(await getOk(meshB, 20), 20, 'a client started during the outage calls from the disk cache');
+  // It knows its cluster as the last run heard it, not only once the control plane answers again.
+  assert.equal(meshB.cluster, 'dc7', 'the cluster name comes from the disk cache');
 
   await assert.rejects(createMesh({ controlPlane: cp.url, cacheDir: emptyRoot, connectAttempts: 1 }), (err) => isMeshError(err, ErrorCode.CONTROL_PLANE_UNREACHABLE));
 
   // --- the control plane returns at the same address
   const port = cp.port;
   const t1 = performance.now();
-  cp = await startControlPlane({ dataDir, insecure: true, args: ['--port', String(port)] });
+  cp = await startControlPlane({ dataDir, insecure: true, args: ['--cluster', 'dc7', '--port', String(port)] });
   await waitUntil(() => logB.lines.some((l) => /reachable again/.test(l)), 5_000);
   const resyncMs = performance.now() - t1;
   // The api instance re-registers on its own (its heartbeat is answered 404).
