@@ -22,11 +22,11 @@
  * judged by that ratio unless both proxies used nearly all their core (>= 0.9), when the measured req/s
  * ratio is the saturated one and judges. Both are printed, with the shares of a core they used.
  *
- *   npm run build && node build/bench/mesh-gateway.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin] [--profile DIR] [--baseline-build DIR] [--quota CORES] [--bytes]
+ *   npm run build && node build/bench/mesh-gateway.js [--duration 5000] [--warmup-requests 30000] [--warmup 60000] [--rounds 5] [--concurrency 32] [--no-pin] [--profile DIR] [--baseline-build DIR] [--quota CORES [--quota-period-ms MS]] [--bytes]
  *
  * --quota CORES: each proxy in a cgroup of its own with the same CPU budget (bench/lib/cpu-quota.ts; root),
  * small enough for the load generator to fill: both proxies saturated, "one core each" scaled down, and the
- * measured req/s judges.
+ * measured req/s judges. --quota-period-ms: how the budget is sliced (default 100: 30 ms on, 70 ms frozen at 0.3).
  *
  * --bytes: instead of the mesh client and the TLS upstream, a load of opaque bytes (bench/lib/raw-bytes.ts):
  * each connection opens with a real ClientHello for the mesh SNI of service `bytes` (an upstream in this
@@ -113,6 +113,7 @@ const NGINX = 'nginx stream (ssl_preread)';
 const BYTES_SERVICE = 'bytes';
 const BYTES_SNI = meshSni({ service: BYTES_SERVICE, namespace: 'default', cluster: CLUSTER });
 const BASELINE = 'mesh gateway baseline';
+const BARE = 'bare Node relay (the floor)';
 const GATEWAY_ARGS = ['gateway', '--mode', 'mesh', '--cluster', CLUSTER, '--listen', '127.0.0.1:0', '--no-register'];
 /** A proxy using at least this share of its core is taken as saturated (the measured req/s is then its own limit). */
 const SATURATED = 0.9;
@@ -154,7 +155,7 @@ async function untilServed(name: string, mesh: Mesh): Promise<void> {
   if (r.statusCode !== 200 || body !== UPSTREAM_BODY) throw new Error(`${name}: ${r.statusCode} ${body.slice(0, 200)}`);
 }
 
-export async function meshGatewayVsNginx(opts: EdgeOptions & { quotaCores?: number; bytes?: boolean }): Promise<EdgeResult> {
+export async function meshGatewayVsNginx(opts: EdgeOptions & { quotaCores?: number; quotaPeriodMs?: number; bytes?: boolean }): Promise<EdgeResult> {
   const DIRECT = opts.bytes ? 'direct' : 'direct mTLS';
   const stopSignals = exitOnSignals();
   const pin = pinning(opts.pin);
@@ -162,7 +163,7 @@ export async function meshGatewayVsNginx(opts: EdgeOptions & { quotaCores?: numb
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   process.on('exit', removeDir);
   const cleanups: (() => Promise<unknown>)[] = [];
-  const quota: CpuQuota | undefined = opts.quotaCores === undefined ? undefined : cpuQuota(opts.quotaCores);
+  const quota: CpuQuota | undefined = opts.quotaCores === undefined ? undefined : cpuQuota(opts.quotaCores, opts.quotaPeriodMs);
   // First in, so last out: the groups go once their processes are gone.
   if (quota) cleanups.push(async () => quota.remove());
   const unpin = pin.pinSelf();
@@ -247,6 +248,12 @@ export async function meshGatewayVsNginx(opts: EdgeOptions & { quotaCores?: numb
       await row(NGINX, proxy.port, true, ['master', 'worker'], () => proxy.pids());
     }
     await row('mesh gateway', gw.port, true, ['gateway'], () => [gw.pid]);
+    // The floor: Node moving the same bytes with the gateway's relay and nothing else (bench/lib/bare-relay.ts).
+    const bare = startNode(path.join(buildDir, 'bench/lib/bare-relay.js'), [String(bytes?.port ?? upstreamPort)], {}, pin.proxyLauncher);
+    cleanups.push(() => bare.kill());
+    const barePort = Number((await bare.waitFor(/listening (\d+)/, 30_000))[1]);
+    quota?.limit('bare-relay', [bare.proc.pid!]);
+    await row(BARE, barePort, true, ['relay'], () => [bare.proc.pid!]);
     if (baseline) await row(BASELINE, baseline.port, true, ['gateway'], () => [baseline.pid]);
 
     started = performance.now();
@@ -258,8 +265,9 @@ export async function meshGatewayVsNginx(opts: EdgeOptions & { quotaCores?: numb
     const g = byName.get('mesh gateway')!;
     const n = byName.get(NGINX);
     const b = byName.get(BASELINE);
+    const floor = byName.get(BARE)!;
     const vsNginx = n ? compare(g, n) : undefined;
-    const comparisons = [compare(g, direct), ...(n ? [compare(n, direct), vsNginx!] : []), ...(b ? [compare(g, b)] : [])];
+    const comparisons = [compare(g, direct), ...(n ? [compare(n, direct), vsNginx!, compare(floor, n)] : []), compare(g, floor), ...(b ? [compare(g, b)] : [])];
     const verdict = oneCoreEach(g, n, vsNginx, quota?.cores ?? 1);
     const goals: EdgeTarget[] = [target(`mesh gateway / nginx stream, ${verdict.judge}`, '>=', 0.8, verdict.value, vsNginx?.errors ?? false, n ? undefined : NGINX_MISSING)];
     const added = (r: EdgeRow) =>
@@ -298,10 +306,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--quota');
   const quotaCores = at < 0 ? undefined : Number(args.splice(at, 2)[1]);
+  const periodAt = args.indexOf('--quota-period-ms');
+  const quotaPeriodMs = periodAt < 0 ? undefined : Number(args.splice(periodAt, 2)[1]);
   const bytesAt = args.indexOf('--bytes');
   const bytes = bytesAt >= 0 && args.splice(bytesAt, 1).length > 0;
   if (quotaCores !== undefined && !(quotaCores > 0 && quotaCores <= 1)) throw new Error('--quota takes a share of a core, in (0, 1]');
   const opts = edgeOptionsFromArgs(args, MESH_GATEWAY_DEFAULTS);
   console.log(`hyphae bench: ${machine()}`);
-  printEdge(await meshGatewayVsNginx({ ...opts, bytes, ...(quotaCores === undefined ? {} : { quotaCores }) }));
+  printEdge(await meshGatewayVsNginx({ ...opts, bytes, ...(quotaCores === undefined ? {} : { quotaCores }), ...(quotaPeriodMs === undefined ? {} : { quotaPeriodMs }) }));
 }

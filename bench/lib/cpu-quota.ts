@@ -8,11 +8,12 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-const PERIOD_US = 100_000;
+/** The kernel's default CFS period: the budget is given as `cores` x this, then the group waits out the rest. */
+const DEFAULT_PERIOD_US = 100_000;
 
 interface Layout {
   root: string;
-  limit(dir: string, quotaUs: number): void;
+  limit(dir: string, quotaUs: number, periodUs: number): void;
 }
 
 function layout(): Layout | string {
@@ -20,15 +21,15 @@ function layout(): Layout | string {
   if (existsSync(path.join(v1, 'cpu.cfs_quota_us')) || existsSync(path.join(v1, 'cgroup.procs'))) {
     return {
       root: v1,
-      limit(dir, quotaUs) {
-        writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
+      limit(dir, quotaUs, periodUs) {
+        writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(periodUs));
         writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
       },
     };
   }
   const v2 = '/sys/fs/cgroup';
   if (existsSync(path.join(v2, 'cgroup.subtree_control')) && /\bcpu\b/.test(readFileSync(path.join(v2, 'cgroup.subtree_control'), 'utf8'))) {
-    return { root: v2, limit: (dir, quotaUs) => writeFileSync(path.join(dir, 'cpu.max'), `${quotaUs} ${PERIOD_US}`) };
+    return { root: v2, limit: (dir, quotaUs, periodUs) => writeFileSync(path.join(dir, 'cpu.max'), `${quotaUs} ${periodUs}`) };
   }
   return 'no cgroup cpu controller (v1 /sys/fs/cgroup/cpu, or v2 with cpu in cgroup.subtree_control)';
 }
@@ -42,19 +43,26 @@ export interface CpuQuota {
   remove(): void;
 }
 
-export function cpuQuota(cores: number): CpuQuota {
+/**
+ * `periodMs`: how the budget is sliced. With the default 100 ms a proxy at 0.3 of a core runs 30 ms then is
+ * frozen for 70 ms, which no dedicated core does to it; a shorter or longer period shows how much of a
+ * figure is that freezing rather than the proxy (a process with a larger working set resumes colder).
+ */
+export function cpuQuota(cores: number, periodMs = DEFAULT_PERIOD_US / 1000): CpuQuota {
   const l = layout();
   if (typeof l === 'string') throw new Error(`--quota: ${l}`);
-  const quotaUs = Math.max(1_000, Math.round(cores * PERIOD_US));
+  const periodUs = Math.round(periodMs * 1000);
+  if (!(periodUs >= 1_000 && periodUs <= 1_000_000)) throw new Error(`--quota-period-ms takes 1 to 1000, got ${periodMs}`);
+  const quotaUs = Math.max(1_000, Math.round(cores * periodUs));
   const made: string[] = [];
   return {
-    cores: quotaUs / PERIOD_US,
-    describe: `cgroup cpu quota: each proxy in a group of its own, ${quotaUs / 1000} ms of CPU per ${PERIOD_US / 1000} ms (${quotaUs / PERIOD_US} of a core)`,
+    cores: quotaUs / periodUs,
+    describe: `cgroup cpu quota: each proxy in a group of its own, ${quotaUs / 1000} ms of CPU per ${periodUs / 1000} ms (${quotaUs / periodUs} of a core)`,
     limit(name, pids) {
       const dir = path.join(l.root, `hyphae-bench-${process.pid}-${name}`);
       mkdirSync(dir);
       made.push(dir);
-      l.limit(dir, quotaUs);
+      l.limit(dir, quotaUs, periodUs);
       for (const pid of pids) writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
     },
     remove() {
