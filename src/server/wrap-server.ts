@@ -8,7 +8,8 @@ import type http from 'node:http';
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, MeshError } from '../core/errors.js';
-import { labelsSchema } from '../config/labels.js';
+import { labelsSchema, MAX_LABELS } from '../config/labels.js';
+import { PROTOCOL_HINT_H2, PROTOCOL_HINT_LABEL } from '../config/protocol-hint.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { Logger } from '../core/logger.js';
 import type { ResilienceHooks } from '../resilience/hooks.js';
@@ -168,7 +169,10 @@ export function wrapServer<S extends WrappableServer>(wrapped: S, deps: WrapServ
   const h2 = isHttp2Server(wrapped);
   const { logger, defaults } = deps;
   // Checked now, merged as they will be registered: labels the control plane would refuse fail here, not at listen().
-  const labels = parseOrThrow(labelsSchema, { ...defaults.labels, ...options.labels }, "wrapServer labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
+  const own = parseOrThrow(labelsSchema, { ...defaults.labels, ...options.labels }, "wrapServer labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
+  // An HTTP/2 server says so at registration, so that callers shape their first pool for it (config/protocol-hint.ts);
+  // a hint the application set itself stands, and one label over the limit is no reason to refuse the server.
+  const labels = h2 && own[PROTOCOL_HINT_LABEL] === undefined && Object.keys(own).length < MAX_LABELS ? { ...own, [PROTOCOL_HINT_LABEL]: PROTOCOL_HINT_H2 } : own;
   let registration = new Deferred<RegisteredInstance | undefined>();
   /** Gives up a registration still under way (the control plane unreachable) when the server drains. */
   let registering: AbortController | undefined;

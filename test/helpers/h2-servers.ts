@@ -50,6 +50,8 @@ export interface ServeOptions {
   /** 'h2': http2.createSecureServer({ allowHTTP1: true }); 'http1': https with ALPN http/1.1 only. */
   kind: 'h2' | 'http1';
   handler: Handler;
+  /** Labels it registers with (the protocol hint, config/protocol-hint.ts). */
+  labels?: Record<string, string>;
 }
 
 /** Start a server on 127.0.0.1 port 0 with a mesh workload certificate, and register it with the control plane. */
@@ -92,6 +94,6 @@ export async function serveRegistered(peers: MeshPeers, opts: ServeOptions): Pro
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   out.port = (server.address() as AddressInfo).port;
-  await register(peers.cp.url, { service: opts.service, address: '127.0.0.1', port: out.port }, await peers.cp.joinToken(opts.service));
+  await register(peers.cp.url, { service: opts.service, address: '127.0.0.1', port: out.port, ...(opts.labels ? { labels: opts.labels } : {}) }, await peers.cp.joinToken(opts.service));
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * Issue 18, the two halves together: a mesh client calls a wrapped `http2.createSecureServer` by name
- * over the mesh's mTLS, with a real control plane. In `auto` the endpoint's connections negotiate h2 and
- * later calls ride HTTP/2 streams; the server sees the caller's SPIFFE ID; a Service with
+ * over the mesh's mTLS, with a real control plane. In `auto` the endpoint's connections negotiate h2 (the
+ * server registered with the h2 protocol hint, so from the first call); the server sees the caller's SPIFFE ID; a Service with
  * `protocol: http1` applied live moves the calls back to HTTP/1.1, and `h2` forces HTTP/2 again.
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,8 @@ import http2 from 'node:http2';
 import { after, before, it } from 'node:test';
 import { createMesh, getPeer, type Mesh } from '../../src/index.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { call as cpCall, startControlPlane, type RunningControlPlane } from '../helpers/control-plane.js';
+import { PROTOCOL_HINT_LABEL } from '../../src/config/protocol-hint.js';
 import { apply, meta } from '../helpers/gateway.js';
 import { waitUntil } from '../helpers/hostile-peers.js';
 
@@ -48,9 +49,11 @@ async function call(): Promise<string> {
 }
 
 it('auto: a mesh call to a wrapped HTTP/2 server negotiates h2 over mTLS, and the server sees the caller', async () => {
-  await call();
-  // The endpoint's first connection learns h2 (ALPN); the calls after it go over HTTP/2 streams.
-  await waitUntil(async () => (await call()) === '2.0', 30_000, 'a call over HTTP/2');
+  // The wrapped HTTP/2 server registered with the protocol hint, so even the endpoint's first connection is
+  // made by an HTTP/2-shaped pool, and the very first call goes over HTTP/2.
+  assert.equal(await call(), '2.0', 'the first call went over HTTP/2');
+  const instance = (await cpCall<{ instances: { labels: Record<string, string> }[] }>(cp.url, 'GET', '/v1/instances?service=api')).body.instances[0]!;
+  assert.equal(instance.labels[PROTOCOL_HINT_LABEL], 'h2', 'wrapServer registers an HTTP/2 server with the h2 hint');
   assert.equal(seen.at(-1)!.peer, 'spiffe://hyphae.local/ns/default/sa/web');
   const versions = await Promise.all(Array.from({ length: 20 }, () => call()));
   assert.deepEqual(new Set(versions), new Set(['2.0']));

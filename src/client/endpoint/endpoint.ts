@@ -3,6 +3,7 @@ import type { EndpointInfo } from '../../discovery/resolver.js';
 import { LatencyEwma } from './latency.js';
 import type { EndpointHealth } from '../../resilience/outlier-detector.js';
 import { endpointPool, type NegotiatedProtocol, type WireProtocol } from './pool.js';
+import { PROTOCOL_HINT_H2, PROTOCOL_HINT_LABEL } from '../../config/protocol-hint.js';
 
 /**
  * A pool for `endpoint` speaking `protocol`, given what its connections negotiated so far (`learned`);
@@ -55,6 +56,8 @@ export class Endpoint {
   #pool: Pool | undefined;
   #freshPool: Pool | undefined;
   #source: PoolSource;
+  /** What the last pool made was shaped for (the `learned` it was given). */
+  #shapedFor: NegotiatedProtocol | undefined;
   #closed = false;
   readonly #onProtocol = (p: NegotiatedProtocol): void => this.#learn(p);
 
@@ -71,7 +74,10 @@ export class Endpoint {
   }
 
   #newPool(): Pool {
-    return this.#source.factory(this.origin, this.info, this.#source.protocol, this.protocol, this.#onProtocol);
+    // Until a connection has said what the server speaks, its registration's hint stands in (config/protocol-hint.ts).
+    const learned = this.protocol ?? (this.info.labels[PROTOCOL_HINT_LABEL] === PROTOCOL_HINT_H2 ? 'h2' : undefined);
+    this.#shapedFor = learned;
+    return this.#source.factory(this.origin, this.info, this.#source.protocol, learned, this.#onProtocol);
   }
 
   /**
@@ -80,10 +86,10 @@ export class Endpoint {
    * back if the server later answers HTTP/1.1 (another process at the same address).
    */
   #learn(p: NegotiatedProtocol): void {
-    const before = this.protocol;
     this.protocol = p;
-    if (this.#source.protocol !== 'auto' || p === before) return;
-    if (p === 'h2' || before === 'h2') this.renewPools();
+    // The pools were shaped for what was known when they were made (the hint, or an earlier connection):
+    // a connection that says otherwise gets them remade in its protocol's shape.
+    if (this.#source.protocol === 'auto' && (p === 'h2') !== (this.#shapedFor === 'h2')) this.renewPools();
   }
 
   /**

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { createMesh, type Mesh } from '../../../src/index.js';
 import { ErrorCode, isMeshError } from '../../../src/core/errors.js';
 import { H2_CONNECTIONS } from '../../../src/client/endpoint/pool.js';
+import { PROTOCOL_HINT_LABEL } from '../../../src/config/protocol-hint.js';
 import { call, makeTempDir, startControlPlane } from '../../helpers/control-plane.js';
 import { Pki } from '../../helpers/pki.js';
 import { serveRegistered, type MeshPeers, type TestServer } from '../../helpers/h2-servers.js';
@@ -81,6 +82,25 @@ describe('HTTP/2 between meshed processes (client)', () => {
     const used = s.connections - learnt;
     assert.ok(used >= 1 && used <= H2_CONNECTIONS, `${used} new connections for 120 concurrent calls`);
     console.log(`120 concurrent calls over HTTP/2: ${used} connection(s)`);
+  });
+
+  it('an instance registered with the h2 protocol hint gets an HTTP/2 pool from its first call: a cold burst shares a few connections', async () => {
+    const s = await serve({ service: 'h2hinted', kind: 'h2', labels: { [PROTOCOL_HINT_LABEL]: 'h2' }, handler: (req, res) => void setTimeout(() => echo(req, res), 20) });
+    // No call before: without the hint, `auto` would shape the first pool for HTTP/1.1 and open a connection per call.
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => get(`http://h2hinted/${i}`)));
+    answers.forEach((a, i) => assert.equal(a, `2.0 /${i}`));
+    assert.ok(s.connections >= 1 && s.connections <= H2_CONNECTIONS, `${s.connections} connections for a cold burst of 60 calls`);
+    console.log(`a cold burst of 60 calls to an instance with the h2 hint: ${s.connections} connection(s)`);
+  });
+
+  it('a hint that is wrong (an HTTP/1.1-only server registered as h2) costs no call, and the pool becomes HTTP/1.1-shaped', async () => {
+    const s = await serve({ service: 'h1hinted', kind: 'http1', labels: { [PROTOCOL_HINT_LABEL]: 'h2' }, handler: (req, res) => void setTimeout(() => echo(req, res), 30) });
+    assert.equal(await get('http://h1hinted/first'), '1.1 /first');
+    const before = s.connections;
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => get(`http://h1hinted/${i}`)));
+    answers.forEach((a, i) => assert.equal(a, `1.1 /${i}`));
+    // Learnt: HTTP/1.1 is never pipelined, so twelve calls at once take more connections than an HTTP/2 pool's few.
+    assert.ok(s.connections - before > H2_CONNECTIONS, `${s.connections - before} connections for 12 concurrent calls once HTTP/1.1 was learnt`);
   });
 
   it('an HTTP/1.1-only TLS server works in auto, and gets a connection per call in flight once learnt', async () => {
