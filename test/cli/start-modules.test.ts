@@ -70,16 +70,19 @@ describe('the modules a hyphae command loads', () => {
       [['tap', 'api', '--control-plane', url], 1, /^hyphae tap: cannot reach the control plane/],
       [['delete', 'svc', 'api', '--control-plane', url], 1, /^hyphae delete: cannot reach the control plane/],
     ];
-    for (const [args, code, stderr] of runsOf) {
-      const r = await hyphae(args);
-      assert.equal(r.code, code, `hyphae ${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, stderr);
-      assert.deepEqual(
-        r.modules.filter((m) => HEAVY.test(m)),
-        [],
-        `hyphae ${args.join(' ')}`,
-      );
-    }
+    // Independent runs, all at once: each is a process start.
+    await Promise.all(
+      runsOf.map(async ([args, code, stderr]) => {
+        const r = await hyphae(args);
+        assert.equal(r.code, code, `hyphae ${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, stderr);
+        assert.deepEqual(
+          r.modules.filter((m) => HEAVY.test(m)),
+          [],
+          `hyphae ${args.join(' ')}`,
+        );
+      }),
+    );
   });
 
   it('a contexts file loads both, to validate it; YAML output loads yaml', async () => {

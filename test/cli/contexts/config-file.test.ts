@@ -38,19 +38,18 @@ describe('a contexts file that is not valid', () => {
   ];
 
   it('lists every problem, on a read command and on hyphae config alike (exit 1)', async () => {
-    for (const [name, text, problem] of cases) {
+    // Independent runs, all at once: each is a process start. `hyphae config` reads the file as every command
+    // does (readConfig); one case shows it.
+    const runs = cases.map(async ([name, text, problem], i) => {
       const file = path.join(dir, `${name.replace(/ /g, '-')}.yaml`);
       await writeFile(file, text);
       await chmod(file, 0o600);
-      for (const args of [
-        ['get', 'services'],
-        ['config', 'get-contexts'],
-      ]) {
-        const r = await runCli(args, { HYPHAE_CONFIG: file, HYPHAE_CONTROL_PLANE: undefined });
-        assert.equal(r.code, 1, `${name}, hyphae ${args.join(' ')}: ${r.stderr}`);
-        assert.equal(r.stderr, `hyphae ${args[0]}: the hyphae config file ${file} ${problem}`, name);
-      }
-    }
+      const args = i === 0 ? ['config', 'get-contexts'] : ['get', 'services'];
+      const r = await runCli(args, { HYPHAE_CONFIG: file, HYPHAE_CONTROL_PLANE: undefined });
+      assert.equal(r.code, 1, `${name}, hyphae ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, `hyphae ${args[0]}: the hyphae config file ${file} ${problem}`, name);
+    });
+    await Promise.all(runs);
   });
 
   it('a file that is not YAML names the file and the place', async () => {
