@@ -46,13 +46,13 @@ export interface ApiConnection {
   ca: string | undefined;
 }
 
-export function connectionFrom(values: {
+export async function connectionFrom(values: {
   'control-plane'?: string | undefined;
   token?: string | undefined;
   'token-file'?: string | undefined;
   'ca-file'?: string | undefined;
   context?: string | undefined;
-}): ApiConnection {
+}): Promise<ApiConnection> {
   if (values.token !== undefined) {
     throw new UsageError(TOKEN_FLAG_REFUSED);
   }
@@ -64,7 +64,7 @@ export function connectionFrom(values: {
   // A context's CA and token belong to its URL: it is used only when it also names the control plane, so a
   // token never goes to a URL the context did not name. --context is a flag: it beats the environment.
   const named = values.context !== undefined;
-  const ctx = named || (values['control-plane'] === undefined && envUrl === undefined) ? findContext(configPath(env), values.context) : undefined;
+  const ctx = named || (values['control-plane'] === undefined && envUrl === undefined) ? await findContext(configPath(env), values.context) : undefined;
   const fromEnv = named ? {} : { url: envUrl, caFile: env.HYPHAE_CA_FILE, token: env.HYPHAE_ADMIN_TOKEN, tokenFile: env.HYPHAE_ADMIN_TOKEN_FILE };
   const url = (values['control-plane'] ?? fromEnv.url ?? ctx?.controlPlane ?? DEFAULT_CONTROL_PLANE_URL).replace(/\/+$/, '');
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--control-plane must be an http:// or https:// URL, got "${url}"`);

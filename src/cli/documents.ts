@@ -9,10 +9,12 @@
  * Directories are read recursively, unlike kubectl without -R: hyphae always
  * has, and a layout such as conf/routes/ must not quietly drop out of an apply
  * or a delete; every file read is named in the output, so nothing is hidden.
+ *
+ * yaml is imported when there are documents to parse, not with this module: `hyphae delete <kind> <name>`
+ * and every command's --help load it without reading a document.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
 import { UsageError } from './command.js';
 
 export interface SourceDocument {
@@ -44,7 +46,7 @@ export async function readDocuments(inputs: readonly string[], stdin: NodeJS.Rea
   const docs: SourceDocument[] = [];
   for (const input of inputs) {
     if (input === '-') {
-      docs.push(...parseDocuments(STDIN_NAME, await readAll(stdin), problems));
+      docs.push(...(await parseDocuments(STDIN_NAME, await readAll(stdin), problems)));
       continue;
     }
     let files: string[];
@@ -62,7 +64,7 @@ export async function readDocuments(inputs: readonly string[], stdin: NodeJS.Rea
         problems.push(`${file}: ${(err as Error).message}`);
         continue;
       }
-      docs.push(...parseDocuments(file, text, problems));
+      docs.push(...(await parseDocuments(file, text, problems)));
     }
   }
   if (problems.length > 0) throw new DocumentError(problems);
@@ -91,7 +93,8 @@ async function expand(input: string): Promise<string[]> {
 }
 
 /** YAML is a superset of JSON, so one parser reads both; a document may also be `{items: [...]}` or a list. */
-export function parseDocuments(file: string, text: string, problems: string[]): SourceDocument[] {
+export async function parseDocuments(file: string, text: string, problems: string[]): Promise<SourceDocument[]> {
+  const { LineCounter, parseAllDocuments } = await import('yaml');
   const lines = new LineCounter();
   const out: SourceDocument[] = [];
   parseAllDocuments(text, { lineCounter: lines }).forEach((doc, i) => {

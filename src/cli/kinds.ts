@@ -1,5 +1,6 @@
 /** Resource kinds as people type them on the command line: `route`, `routes`, `Route`, `svc`... */
-import { resourceKinds, type ResourceKind } from '../config/resources.js';
+import { resourceKinds } from '../config/resource-kinds.js';
+import type { ResourceKind } from '../config/resources.js';
 import { UsageError } from './command.js';
 
 const ALIASES: Record<string, ResourceKind> = {

@@ -2,8 +2,9 @@
  * How commands print: aligned tables for people (`-o wide`: with more columns), JSON or YAML for tools.
  * Every read command takes its `-o` from here, so the flag, its values, its help line and its errors are
  * the same everywhere (and shell completion offers the values: completion/completion-spec.ts).
+ * yaml is imported when YAML is printed, not with this module: every command prints through here, few
+ * print YAML, and loading yaml is a large part of a command's start.
  */
-import { stringify } from 'yaml';
 import { UsageError } from './command.js';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
@@ -42,9 +43,9 @@ export function outputFormat(values: { output?: string | undefined; json?: boole
 }
 
 /** Write `value` as JSON or YAML and say so; false for the table formats, which the command prints itself. */
-export function printData(format: OutputFormat, value: unknown): boolean {
+export async function printData(format: OutputFormat, value: unknown): Promise<boolean> {
   if (format === 'json') process.stdout.write(json(value));
-  else if (format === 'yaml') process.stdout.write(toYaml(value));
+  else if (format === 'yaml') process.stdout.write(await toYaml(value));
   else return false;
   return true;
 }
@@ -65,11 +66,13 @@ export function table(header: string[], rows: string[][], gap = 3): string {
 }
 
 /** Several YAML documents, separated by `---`, so that the output can be applied again. */
-export function yamlDocuments(values: readonly unknown[]): string {
+export async function yamlDocuments(values: readonly unknown[]): Promise<string> {
+  const { stringify } = await import('yaml');
   return values.map((v) => stringify(v, { lineWidth: 0 })).join('---\n');
 }
 
-export function toYaml(value: unknown): string {
+export async function toYaml(value: unknown): Promise<string> {
+  const { stringify } = await import('yaml');
   return stringify(value, { lineWidth: 0 });
 }
 

@@ -1,5 +1,7 @@
-import { z } from 'zod';
-
+/**
+ * The duration grammar and its printing, without zod: the CLI's flags and views read durations too, and
+ * loading zod is a large part of a command's start (./duration-schema.ts holds the schema).
+ */
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 // Largest first: a component must use a smaller unit than the one before it ("1h30m", not "30m1h").
 const ORDER = ['d', 'h', 'm', 's', 'ms'];
@@ -29,42 +31,9 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? Math.round(total) : undefined;
 }
 
-/**
- * Durations in config: a string in parseDuration's grammar, or a number, which is milliseconds (what
- * `hyphae get -o yaml` and `diff` print, so a stored resource reads back as it was written).
- */
-export function durationSchema(opts: { min?: number; max?: number } = {}) {
-  const { min = 0, max = 24 * 3_600_000 } = opts;
-  return z.union([z.number(), z.string()]).transform((v, ctx) => {
-    let ms: number;
-    if (typeof v === 'number') {
-      ms = v;
-    } else {
-      const parsed = parseDuration(v);
-      if (parsed === undefined) {
-        ctx.addIssue({ code: 'custom', message: durationMessage(v) });
-        return z.NEVER;
-      }
-      ms = parsed;
-    }
-    if (!Number.isFinite(ms) || ms < min || ms > max) {
-      ctx.addIssue({ code: 'custom', message: `must be between ${formatMs(min)} and ${formatMs(max)}` });
-      return z.NEVER;
-    }
-    return Math.round(ms);
-  });
-}
-
 export function formatMs(ms: number): string {
   if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0 && ms > 0) return `${ms / 1000}s`;
   return `${ms}ms`;
-}
-
-/** Why a text is not a duration, with the fix for the commonest slip: a number without its unit. */
-function durationMessage(v: string): string {
-  const bare = /^\s*\d+(\.\d+)?\s*$/.test(v);
-  const shown = JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}...` : v);
-  return bare ? `${shown} has no unit: write ${v.trim()}s or ${v.trim()}ms (units: ms, s, m, h, d)` : `must be a duration like "250ms", "2s", "1m30s", "1h" or "90d", got ${shown}`;
 }

@@ -4,9 +4,8 @@
  * stands for one or more labels (`*.example.com` matches `a.example.com` and
  * `a.b.example.com`, never `example.com`). IP addresses are not hostnames here:
  * a request by address reaches only what names no hostname.
+ * No zod here (the CLI's views match hostnames too): the schema is ./hostname-schema.ts.
  */
-import { z } from 'zod';
-
 const LABELS = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const IPV4 = /^\d+(\.\d+){3}$/;
 
@@ -23,11 +22,6 @@ export function hostnameProblem(value: string): string | undefined {
   for (const label of value.split('.')) if (label.length > 63) return `label "${label.slice(0, 20)}..." is ${label.length} characters; at most 63`;
   return undefined;
 }
-
-export const hostnameSchema = z.string().superRefine((v, ctx) => {
-  const problem = hostnameProblem(v);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
 
 export function isWildcard(hostname: string): boolean {
   return hostname.startsWith('*.');

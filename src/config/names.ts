@@ -1,11 +1,8 @@
 import { z } from 'zod';
+import { DNS_LABEL, DNS_LABEL_MAX, DNS_LABEL_MESSAGE } from './dns-label.js';
 
 /** DNS-label names (RFC 1123), as Kubernetes uses for services and namespaces. */
-export const nameSchema = z
-  .string()
-  .min(1)
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lower-case DNS label: a-z, 0-9 and "-", starting and ending with a letter or digit');
+export const nameSchema = z.string().min(1).max(DNS_LABEL_MAX).regex(DNS_LABEL, DNS_LABEL_MESSAGE);
 
 /** Label rules (Kubernetes' syntax, at most 64 per instance) live in ./labels.ts; re-exported for the schemas that use them. */
 export { labelKeySchema, labelValueSchema, labelsSchema } from './labels.js';

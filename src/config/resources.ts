@@ -35,7 +35,8 @@ export type ResourceKind = Resource['kind'];
 export type ResourceOfKind<K extends ResourceKind> = Extract<Resource, { kind: K }>;
 export type { ServiceResource, RouteResource, AuthorizationPolicyResource, PeerAuthenticationResource, GatewayResource, ServiceExportResource };
 
-export const resourceKinds: readonly ResourceKind[] = ['Service', 'Route', 'AuthorizationPolicy', 'PeerAuthentication', 'Gateway', 'ServiceExport'];
+export { resourceKinds } from './resource-kinds.js';
+export { defaultRuleName } from './rule-name.js';
 
 /** A stored resource, with the revision at which it last changed (for compare-and-swap and for diffs). */
 export interface StoredResource<R extends Resource = Resource> {

@@ -7,17 +7,7 @@ import { instanceSchema } from './instance.js';
 import { nameSchema } from './names.js';
 import { authorizationPolicyResourceSchema, gatewaySpecSchema, mtlsModeSchema, routeResourceSchema, serviceSpecSchema } from './resources.js';
 
-export const API_PREFIX = '/v1';
-
-/** The watch stream (Server-Sent Events). */
-export const WATCH_PATH = `${API_PREFIX}/watch`;
-
-/**
- * Where every mesh process posts its stats (the body: config/stats.ts). Here rather than beside the
- * stats schemas: a mesh process needs the path alone, and importing stats.ts would build its schemas
- * (~0.35 MiB of heap) in every process for the control plane's validation.
- */
-export const STATS_PATH = `${API_PREFIX}/stats`;
+export { API_PREFIX, STATS_PATH, WATCH_PATH } from './api-paths.js';
 
 /**
  * The state of one service, pushed on the watch stream whenever it changes.

@@ -1,7 +1,8 @@
 /** The one duration grammar, for config and flags (issue 19: the two parsers disagreed). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { durationSchema, parseDuration } from '../../src/config/duration.js';
+import { durationSchema } from '../../src/config/duration-schema.js';
+import { parseDuration } from '../../src/config/duration.js';
 import { durationFlag } from '../../src/cli/flags.js';
 
 describe('parseDuration', () => {

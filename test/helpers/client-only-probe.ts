@@ -8,18 +8,13 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire, register } from 'node:module';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { registerModuleList } from './module-list.js';
 
 const listFile = process.argv[2]!;
-const hooks = `
-import { appendFileSync } from 'node:fs';
-let file;
-export function initialize(data) { file = data.file; }
-export async function load(url, context, next) { appendFileSync(file, url + '\\n'); return next(url, context); }
-`;
-register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { file: listFile } });
+registerModuleList(listFile);
 
 const { Mesh } = (await import('../../src/index.js')) as typeof import('../../src/index.js');
 const { StaticResolver } = (await import('../../src/extend.js')) as typeof import('../../src/extend.js');

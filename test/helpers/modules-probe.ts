@@ -10,17 +10,12 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire, register } from 'node:module';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { registerModuleList } from './module-list.js';
 
 const [listFile, target] = process.argv.slice(2) as [string, string];
-const hooks = `
-import { appendFileSync } from 'node:fs';
-let file;
-export function initialize(data) { file = data.file; }
-export async function load(url, context, next) { appendFileSync(file, url + '\\n'); return next(url, context); }
-`;
-register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { file: listFile } });
+registerModuleList(listFile);
 
 const { createMesh, meshOptionsFromEnv } = (await import('../../src/index.js')) as typeof import('../../src/index.js');
 const mesh = await createMesh({ ...meshOptionsFromEnv(), server: { drainDelayMs: 0, gracePeriodMs: 1_000 } });

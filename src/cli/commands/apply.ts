@@ -51,7 +51,7 @@ export const applyCommand: Command = {
     }
     const dryRun = values['dry-run'] === true;
     const ifMatch = intFlag('if-match', values['if-match'], 0, Number.MAX_SAFE_INTEGER);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       const outcome = await sendDocuments(client, values.filename, dryRun, ifMatch);
       if (!outcome.ok) return 1;

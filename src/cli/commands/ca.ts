@@ -63,7 +63,7 @@ export const caCommand: Command = {
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
     const format = outputFormat(values);
     let res;
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       switch (sub) {
         case 'show':
@@ -91,7 +91,7 @@ export const caCommand: Command = {
     if (res.status !== 200) return fail(res.status, res.body);
     const status = res.body as Status;
     if (values.bundle) process.stdout.write(status.bundle?.roots.join('') ?? '');
-    else if (!printData(format, status)) process.stdout.write(describe(status));
+    else if (!(await printData(format, status))) process.stdout.write(describe(status));
     return 0;
   },
 };

@@ -51,11 +51,11 @@ export const checkCommand: Command = {
       return 0;
     }
     const format = outputFormat(values);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       const facts = await gatherFacts(client, PACKAGE_VERSION);
       const results = [...controlPlaneChecks(facts), ...meshChecks(facts), ...configChecks(facts)];
-      if (!printData(format, report(results))) process.stdout.write(renderText(results));
+      if (!(await printData(format, report(results)))) process.stdout.write(renderText(results));
       return exitCode(results);
     } finally {
       await client.close();

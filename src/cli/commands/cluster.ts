@@ -58,7 +58,7 @@ export const clusterCommand: Command = {
     }
     const [sub, ...rest] = positionals;
     const format = outputFormat(values);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       switch (sub) {
         case 'peering-token': {
@@ -88,7 +88,7 @@ export const clusterCommand: Command = {
           const res = await client.call<{ peerings: PeeringRow[] }>('GET', '/v1/peerings');
           if (res.status !== 200) return fail(res.status, res.body);
           const rows = (res.body as { peerings: PeeringRow[] }).peerings;
-          if (!printData(format, rows)) {
+          if (!(await printData(format, rows))) {
             if (rows.length === 0) process.stderr.write('no peerings\n');
             else process.stdout.write(table(['PEER', 'DIRECTION', 'STATE', 'LAST SYNC', 'AGE', 'IMPORTED', 'DETAIL'], rows.map(cells)));
           }

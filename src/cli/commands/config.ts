@@ -85,7 +85,7 @@ export const configCommand: Command = {
     if (setFlags && verb !== 'set-context') throw new UsageError('--control-plane, --ca-file and --token-file go with set-context');
     if (values.output !== undefined && verb !== 'get-contexts') throw new UsageError('-o goes with get-contexts');
     const file = configPath();
-    const config: CliConfig = readConfig(file) ?? { contexts: [] };
+    const config: CliConfig = (await readConfig(file)) ?? { contexts: [] };
     switch (verb) {
       case 'get-contexts':
         return getContexts(config, outputFormat(values), file);
@@ -112,8 +112,8 @@ export const configCommand: Command = {
   },
 };
 
-function getContexts(config: CliConfig, format: OutputFormat, file: string): number {
-  if (printData(format, config)) return 0;
+async function getContexts(config: CliConfig, format: OutputFormat, file: string): Promise<number> {
+  if (await printData(format, config)) return 0;
   if (config.contexts.length === 0) process.stderr.write(`no contexts in ${file}: add one with hyphae config set-context <name> --control-plane <url>\n`);
   else {
     process.stdout.write(
@@ -139,7 +139,7 @@ async function setContext(config: CliConfig, file: string, name: string, values:
   };
   const contexts = existing ? config.contexts.map((c) => (c.name === name ? next : c)) : [...config.contexts, next];
   const first = config.currentContext === undefined && config.contexts.length === 0;
-  const problems = contextProblems(next);
+  const problems = await contextProblems(next);
   if (problems.length > 0) throw new UsageError(`context "${name}": ${problems.join('; ')}`);
   await writeConfig(file, { ...config, contexts, ...(first && { currentContext: name }) });
   process.stdout.write(`Context "${name}" ${existing ? 'modified' : 'created'}${first ? ' (and made the current context)' : ''}.\n`);

@@ -71,7 +71,7 @@ export const deleteCommand: Command = {
     }
     const dryRun = values['dry-run'] === true;
     let ifMatch = intFlag('if-match', values['if-match'], 0, Number.MAX_SAFE_INTEGER);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     let failed = 0;
     try {
       for (const t of targets) {

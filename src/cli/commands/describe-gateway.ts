@@ -27,7 +27,7 @@ export async function describeGateway(client: ApiClient, namespace: string, name
       .filter((r) => r.hostnames !== undefined)
       .map((r) => ({ route: r.route, hostnames: r.hostnames!.any ? ['*'] : r.hostnames!.names })),
   }));
-  if (printData(format, { gateway, listeners: listeners.map((l) => ({ name: l.name, routes: l.routes })) })) return 0;
+  if (await printData(format, { gateway, listeners: listeners.map((l) => ({ name: l.name, routes: l.routes })) })) return 0;
   const edge = gateway.spec.edge;
   const t = edge.timeouts;
   const out = [

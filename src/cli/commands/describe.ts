@@ -50,7 +50,7 @@ export const describeCommand: Command = {
     const format = outputFormat(values);
     const wide = format === 'wide';
     if (gateway) {
-      const client = new ApiClient(connectionFrom(values));
+      const client = new ApiClient(await connectionFrom(values));
       try {
         return await describeGateway(client, namespace, name, format);
       } finally {
@@ -59,7 +59,7 @@ export const describeCommand: Command = {
     }
     const ref = `${namespace}/${name}`;
     const windowSeconds = intFlag('window', values.window, 1, 60) ?? 10;
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       const s = await fetchSummary(client, windowSeconds);
       const service = s.services.find((v) => v.namespace === namespace && v.name === name);
@@ -83,7 +83,7 @@ export const describeCommand: Command = {
         policies: s.policies.filter((p) => p.namespace === namespace && (p.selector === null || p.selector === name)),
         warnings: s.warnings.filter((w) => w.service === name || w.message.includes(ref)),
       };
-      if (printData(format, view)) return 0;
+      if (await printData(format, view)) return 0;
       const t = service.traffic;
       const out = [
         `Service      ${ref}`,

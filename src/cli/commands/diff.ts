@@ -38,7 +38,7 @@ export const diffCommand: Command = {
       process.stdout.write(usage);
       return 0;
     }
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       const outcome = await sendDocuments(client, values.filename, true);
       if (!outcome.ok) return 2;
@@ -47,8 +47,8 @@ export const diffCommand: Command = {
         if (r.action === 'unchanged') continue;
         changed++;
         const id = `${r.kind}/${r.namespace}/${r.name}`;
-        const before = r.before ? toYaml(r.before) : '';
-        process.stdout.write(unifiedDiff(before, toYaml(r.after), r.before ? `stored/${id}` : '/dev/null', `new/${id}`));
+        const before = r.before ? await toYaml(r.before) : '';
+        process.stdout.write(unifiedDiff(before, await toYaml(r.after), r.before ? `stored/${id}` : '/dev/null', `new/${id}`));
       }
       const unchanged = outcome.results.length - changed;
       // The summary goes to stderr, so that stdout is a diff a tool can read.

@@ -1,16 +1,8 @@
 /** `hyphae get <kind>|instances [name]`: what the control plane holds. */
 import type { Instance } from '../../config/instance.js';
-import {
-  defaultRuleName,
-  resourceKinds,
-  type AuthorizationPolicyResource,
-  type GatewayResource,
-  type PeerAuthenticationResource,
-  type Resource,
-  type ResourceKind,
-  type RouteResource,
-  type ServiceResource,
-} from '../../config/resources.js';
+import type { AuthorizationPolicyResource, GatewayResource, PeerAuthenticationResource, Resource, ResourceKind, RouteResource, ServiceResource } from '../../config/resources.js';
+import { resourceKinds } from '../../config/resource-kinds.js';
+import { defaultRuleName } from '../../config/rule-name.js';
 import { ApiClient, apiFlags, apiFlagsUsage, connectionFrom, describeApiError } from '../api-client.js';
 import { UsageError, type Command, parseCommandArgs } from '../command.js';
 import { parseKind } from '../kinds.js';
@@ -76,7 +68,7 @@ export const getCommand: Command = {
     if (values['all-namespaces'] && values.namespace !== undefined) throw new UsageError('-A and -n exclude each other');
     // A name without -n means the default namespace, as everywhere in hyphae.
     const namespace = values.namespace ?? (name !== undefined && !values['all-namespaces'] ? 'default' : undefined);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       const get = async <T>(path: string): Promise<T> => {
         const res = await client.call<T>('GET', path);
@@ -95,16 +87,16 @@ export const getCommand: Command = {
         if (res.status !== 200) throw new Error(describeApiError(res.status, res.body));
         const { instances } = res.body as { instances: Instance[] };
         // The wide columns the registry does not hold (health, certificate) come from the stats summary.
-        printed = printInstances(instances, res.cluster, format, format === 'wide' && instances.length > 0 ? await fetchSummary(client, 10) : undefined);
+        printed = await printInstances(instances, res.cluster, format, format === 'wide' && instances.length > 0 ? await fetchSummary(client, 10) : undefined);
       } else if (kind === 'Service') {
         const [{ services }, items] = await Promise.all([get<{ services: { namespace: string; name: string; instances: number }[] }>('/v1/services'), stored('Service')]);
         const byKey = new Map(items.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
         const rows = services
           .filter((s) => keep(s.namespace, s.name))
           .map((s) => ({ namespace: s.namespace, name: s.name, instances: s.instances, resource: byKey.get(`${s.namespace}/${s.name}`) ?? null }));
-        printed = printServices(rows, format, single);
+        printed = await printServices(rows, format, single);
       } else if (format === 'json' || format === 'yaml') {
-        printed = printResources(await stored(kind), format, single);
+        printed = await printResources(await stored(kind), format, single);
       } else if (kind === 'Route') {
         printed = printRoutes(await stored('Route'), format === 'wide');
       } else if (kind === 'Gateway') {
@@ -131,9 +123,9 @@ export const getCommand: Command = {
 };
 
 /** The stored resources as they are, so that the output applies again: what -o json|yaml promises. */
-function printResources(items: readonly Resource[], format: 'json' | 'yaml', single: boolean): number {
+async function printResources(items: readonly Resource[], format: 'json' | 'yaml', single: boolean): Promise<number> {
   if (format === 'json') process.stdout.write(json(single ? items[0] : { items }));
-  else process.stdout.write(yamlDocuments(items));
+  else process.stdout.write(await yamlDocuments(items));
   return items.length;
 }
 
@@ -182,15 +174,15 @@ interface ServiceRow {
   resource: ServiceResource | null;
 }
 
-function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean): number {
+async function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean): Promise<number> {
   if (format === 'json' || format === 'yaml') {
     // The Service resources, which apply again; a service that is only registered has none (defaults apply),
     // which YAML says in a comment and JSON leaves out. The instance counts are in `get instances`.
     const resources = rows.flatMap((r) => (r.resource ? [r.resource] : []));
-    if (format === 'json') printResources(resources, format, single);
+    if (format === 'json') await printResources(resources, format, single);
     else {
       const bare = rows.filter((r) => !r.resource).map((r) => `# ${r.namespace}/${r.name}: registered, no Service resource (the defaults apply)\n`);
-      process.stdout.write(bare.join('') + (bare.length > 0 && resources.length > 0 ? '---\n' : '') + yamlDocuments(resources));
+      process.stdout.write(bare.join('') + (bare.length > 0 && resources.length > 0 ? '---\n' : '') + (await yamlDocuments(resources)));
     }
     return rows.length;
   }
@@ -212,10 +204,10 @@ function printServices(rows: ServiceRow[], format: OutputFormat, single: boolean
  * on each, as data too; unknown from a control plane that predates clusters. `summary`: given for -o wide,
  * whose columns it fills (an instance it does not list yet shows "-").
  */
-function printInstances(listed: Instance[], cluster: string | undefined, format: OutputFormat, summary?: MeshSummary): number {
+async function printInstances(listed: Instance[], cluster: string | undefined, format: OutputFormat, summary?: MeshSummary): Promise<number> {
   const instances = cluster === undefined ? listed : listed.map((i) => (i.cluster === undefined ? { ...i, cluster } : i));
   if (format === 'json') process.stdout.write(json({ instances }));
-  else if (format === 'yaml') process.stdout.write(yamlDocuments([{ instances }]));
+  else if (format === 'yaml') process.stdout.write(await yamlDocuments([{ instances }]));
   else if (instances.length > 0) {
     const seen = new Map(summary?.instances.map((v) => [`${v.namespace}/${v.service}/${v.id}`, v]));
     const rows = instances.map((i) => {

@@ -48,7 +48,7 @@ export const statusCommand: Command = {
     }
     const format = outputFormat(values);
     const windowSeconds = intFlag('window', values.window, 1, 60) ?? 10;
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       const health = await client.call<Health>('GET', '/v1/health');
       if (health.status !== 200) throw new Error(describeApiError(health.status, health.body));
@@ -68,7 +68,7 @@ export const statusCommand: Command = {
           edges: s.edges,
           warnings,
         };
-        printData(format, out);
+        await printData(format, out);
         return 0;
       }
       const wide = format === 'wide';

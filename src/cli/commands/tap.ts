@@ -1,7 +1,8 @@
 /** `hyphae tap <service>`: a live sample of the requests a service's instances serve, as `linkerd viz tap` shows them. */
 import type { IncomingMessage } from 'node:http';
-import { DEFAULT_TAP_MAX_RPS, MAX_TAP_DURATION_MS, MAX_TAP_MAX_RPS, TAP_PATH, type TapSample } from '../../config/tap.js';
-import { nameSchema } from '../../config/names.js';
+import { isDnsLabel } from '../../config/dns-label.js';
+import type { TapSample } from '../../config/tap.js';
+import { DEFAULT_TAP_MAX_RPS, MAX_TAP_DURATION_MS, MAX_TAP_MAX_RPS, TAP_PATH } from '../../config/tap-limits.js';
 import { parseSse } from '../../discovery/sse.js';
 import { apiFlags, apiFlagsUsage, connectionFrom, describeApiError, type ApiConnection } from '../api-client.js';
 import { type Command, parseCommandArgs, UsageError } from '../command.js';
@@ -66,7 +67,7 @@ export const tapCommand: Command = {
       ['service', service],
       ['namespace', namespace],
     ] as const) {
-      if (!nameSchema.safeParse(v).success) throw new UsageError(`${what} "${v}" is not a valid name (a lower-case DNS label)`);
+      if (!isDnsLabel(v)) throw new UsageError(`${what} "${v}" is not a valid name (a lower-case DNS label)`);
     }
     if (values.output !== undefined && values.output !== 'json') throw new UsageError(`-o must be json, got "${values.output}"`);
     const maxRps = intFlag('max-rps', values['max-rps'], 1, MAX_TAP_MAX_RPS);
@@ -82,7 +83,7 @@ export const tapCommand: Command = {
     if (prefix !== undefined) query.set('pathPrefix', prefix);
     if (method !== undefined) query.set('method', method);
     const path = `${TAP_PATH}/${namespace}/${service}${query.size > 0 ? `?${query}` : ''}`;
-    return tap(connectionFrom(values), path, values.output === 'json');
+    return tap(await connectionFrom(values), path, values.output === 'json');
   },
 };
 

@@ -55,7 +55,7 @@ export const tokenCommand: Command = {
     }
     const [sub, ...rest] = positionals;
     const format = outputFormat(values);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       switch (sub) {
         case 'create': {
@@ -74,7 +74,7 @@ export const tokenCommand: Command = {
           const res = await client.call<TokenResponse>('POST', '/v1/tokens', body);
           if (res.status !== 201) return fail(res.status, res.body);
           const t = res.body as TokenResponse;
-          if (!printData(format, t)) {
+          if (!(await printData(format, t))) {
             process.stdout.write(`${t.token}\n`);
             const what = t.kind === 'viewer' ? 'viewer token (read-only)' : `join token for ${t.namespace}/${t.service}`;
             process.stderr.write(`${what.replace(/token/, `token ${t.id}`)}, expires ${t.expiresAt ?? 'never'}\n`);
@@ -86,7 +86,7 @@ export const tokenCommand: Command = {
           const res = await client.call<{ tokens: Row[] }>('GET', '/v1/tokens');
           if (res.status !== 200) return fail(res.status, res.body);
           const rows = (res.body as { tokens: Row[] }).tokens;
-          if (!printData(format, rows)) {
+          if (!(await printData(format, rows))) {
             const cells = rows.map((r) => [r.id, r.namespace ?? '-', r.service ?? '-', r.source, r.createdAt ?? '-', r.expiresAt ?? 'never', r.kind ?? 'join']);
             process.stdout.write(table(['ID', 'NAMESPACE', 'SERVICE', 'SOURCE', 'CREATED', 'EXPIRES', 'KIND'], cells, 2));
           }

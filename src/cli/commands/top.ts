@@ -61,7 +61,7 @@ export const topCommand: Command = {
     const intervalMs = (numberFlag('interval', values.interval, 0.2, 3600) ?? 2) * 1000;
     const only = values.service;
     const matches = (ref: string | null) => ref !== null && (short(ref) === only || ref === only);
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     const tty = process.stdout.isTTY === true && !data;
     // Ctrl-C ends the loop cleanly (exit 0) instead of killing the process mid-line.
     const stop = new AbortController();
@@ -77,7 +77,7 @@ export const topCommand: Command = {
         if (data) {
           const out = { generatedAt: s.generatedAt, windowSeconds: s.windowSeconds, ...view };
           // A stream of JSON objects is one per line; YAML's are documents.
-          process.stdout.write(format === 'yaml' ? `${values.once ? '' : '---\n'}${toYaml(out)}` : values.once ? json(out) : `${JSON.stringify(out)}\n`);
+          process.stdout.write(format === 'yaml' ? `${values.once ? '' : '---\n'}${await toYaml(out)}` : values.once ? json(out) : `${JSON.stringify(out)}\n`);
         } else {
           const head = `hyphae top  ${client.conn.url}  window ${s.windowSeconds}s  ${new Date(s.generatedAt).toLocaleTimeString()}`;
           const body = routes ? routeTable(routes, format === 'wide') : edgeTable(edges, format === 'wide');

@@ -37,34 +37,34 @@ export const versionCommand: Command = {
       return 0;
     }
     const format = outputFormat(values);
-    const print = (v: { clientVersion: string; serverVersion?: string; controlPlane?: string; warning?: string }) => {
-      if (!printData(format, v)) {
+    const print = async (v: { clientVersion: string; serverVersion?: string; controlPlane?: string; warning?: string }) => {
+      if (!(await printData(format, v))) {
         process.stdout.write(`Client Version: ${v.clientVersion}\n`);
         if (v.serverVersion !== undefined) process.stdout.write(`Control Plane Version: ${v.serverVersion} (${v.controlPlane})\n`);
       }
     };
     if (values.client) {
-      print({ clientVersion: PACKAGE_VERSION });
+      await print({ clientVersion: PACKAGE_VERSION });
       return 0;
     }
-    const client = new ApiClient(connectionFrom(values));
+    const client = new ApiClient(await connectionFrom(values));
     try {
       let res;
       try {
         res = await client.call<{ version?: string }>('GET', '/v1/health');
       } catch (err) {
         // kubectl's habit: what is known locally is still printed, then why the rest is missing.
-        if (format === 'table' || format === 'wide') print({ clientVersion: PACKAGE_VERSION });
+        if (format === 'table' || format === 'wide') await print({ clientVersion: PACKAGE_VERSION });
         throw err;
       }
       if (res.status !== 200 && res.status !== 503) {
-        if (format === 'table' || format === 'wide') print({ clientVersion: PACKAGE_VERSION });
+        if (format === 'table' || format === 'wide') await print({ clientVersion: PACKAGE_VERSION });
         throw new Error(describeApiError(res.status, res.body));
       }
       const serverVersion = (res.body as { version?: unknown }).version;
       const server = typeof serverVersion === 'string' ? serverVersion : undefined;
       const warning = skewWarning(PACKAGE_VERSION, server);
-      print({ clientVersion: PACKAGE_VERSION, serverVersion: server ?? 'unknown', controlPlane: client.conn.url, ...(warning && { warning }) });
+      await print({ clientVersion: PACKAGE_VERSION, serverVersion: server ?? 'unknown', controlPlane: client.conn.url, ...(warning && { warning }) });
       if (warning) process.stderr.write(`WARNING: ${warning}\n`);
       return 0;
     } finally {

@@ -10,35 +10,26 @@
  * in it are relative to the file. It names where the token is, never the token: the file is read by every
  * command and copied around more than a 0600 token file is (and a token in it is refused, as --token is).
  * It decides where tokens are sent, so a file another user could have written is refused (like ssh's).
+ *
+ * yaml and zod (./config-schema.ts) are imported when a file is there to read or write, not before: every
+ * command that talks to the control plane looks for the file, most find none, and loading the two is a
+ * large part of a command's start.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
-import { z } from 'zod';
 import { writeFileAtomic } from '../../core/atomic-write.js';
 import { checkPrivateSync } from '../../core/private-file.js';
+import type { CliConfig, Context } from './config-schema.js';
 
-const contextSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63'),
-  controlPlane: z.string().regex(/^https?:\/\/[^\s]+$/, 'an http:// or https:// URL'),
-  caFile: z.string().min(1).optional(),
-  tokenFile: z.string().min(1).optional(),
-});
-
-const configSchema = z.strictObject({
-  currentContext: z.string().optional(),
-  contexts: z.array(contextSchema).default([]),
-});
-
-export type Context = z.output<typeof contextSchema>;
+export type { CliConfig, Context } from './config-schema.js';
 
 /** What is wrong with a context, field by field (`controlPlane: an http:// or https:// URL`); empty when nothing. */
-export function contextProblems(context: unknown): string[] {
+export async function contextProblems(context: unknown): Promise<string[]> {
+  const { contextSchema } = await import('./config-schema.js');
   const r = contextSchema.safeParse(context);
   return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || '(context)'}: ${i.message}`);
 }
-export type CliConfig = z.output<typeof configSchema>;
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HYPHAE_CONFIG) return env.HYPHAE_CONFIG;
@@ -47,9 +38,10 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The file's contents, or undefined when there is none; a file another user could have written, or a bad one, throws. */
-export function readConfig(file: string): CliConfig | undefined {
+export async function readConfig(file: string): Promise<CliConfig | undefined> {
   if (!existsSync(file)) return undefined;
   checkPrivateSync(file, 'the hyphae config file');
+  const [{ parse }, { configSchema }] = await Promise.all([import('yaml'), import('./config-schema.js')]);
   let raw: unknown;
   try {
     raw = parse(readFileSync(file, 'utf8')) ?? {};
@@ -87,6 +79,7 @@ export function readConfig(file: string): CliConfig | undefined {
 
 /** Written whole and atomically, 0600, in a 0700 directory made if missing. */
 export async function writeConfig(file: string, config: CliConfig): Promise<void> {
+  const [{ stringify }, { configSchema }] = await Promise.all([import('yaml'), import('./config-schema.js')]);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   await writeFileAtomic(file, stringify(configSchema.parse(config), { lineWidth: 0 }));
 }
@@ -95,8 +88,8 @@ export async function writeConfig(file: string, config: CliConfig): Promise<void
  * The context to use: the one named, or else the current one; undefined when none is named and the file
  * has no current context (or there is no file). A name the file does not define throws.
  */
-export function findContext(file: string, name: string | undefined): Context | undefined {
-  const config = readConfig(file);
+export async function findContext(file: string, name: string | undefined): Promise<Context | undefined> {
+  const config = await readConfig(file);
   const wanted = name ?? config?.currentContext;
   if (wanted === undefined) return undefined;
   if (!config) throw new Error(`no hyphae config file at ${file} to take context "${wanted}" from: create one with hyphae config set-context ${wanted} --control-plane <url>`);

@@ -10,8 +10,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { nameSchema } from '../names.js';
-import { durationSchema } from '../duration.js';
-import { hostnameSchema } from '../hostnames.js';
+import { durationSchema } from '../duration-schema.js';
+import { hostnameSchema } from '../hostname-schema.js';
 import { API_VERSION, metadataSchema } from './metadata.js';
 
 /**

@@ -11,7 +11,7 @@
  * keeps the two equal.
  */
 import { z } from 'zod';
-import { durationSchema } from '../duration.js';
+import { durationSchema } from '../duration-schema.js';
 
 export const timeoutsSchema = z.strictObject({
   /** Whole call, every attempt included. Absent: the call has no deadline of its own (an inbound one still applies). */

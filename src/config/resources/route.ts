@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 import { clusterNameSchema, nameSchema } from '../names.js';
-import { durationSchema } from '../duration.js';
-import { hostnameSchema } from '../hostnames.js';
+import { durationSchema } from '../duration-schema.js';
+import { hostnameSchema } from '../hostname-schema.js';
 import { API_VERSION, headerNameSchema, httpMethodSchema, metadataSchema } from './metadata.js';
 import { retryPolicySchema, timeoutsSchema } from './resilience.js';
 
@@ -115,11 +115,6 @@ export const routeFilterSchema = z.discriminatedUnion('type', [
       .refine((f) => f.delay !== undefined || f.abort !== undefined, { error: 'a Fault needs delay or abort' }),
   }),
 ]);
-
-/** A rule's name when it has none (`<route>.<index>`): what metrics, logs and the per-route stats call it. */
-export function defaultRuleName(route: string, index: number): string {
-  return `${route}.${index}`;
-}
 
 export const routeRuleSchema = z.strictObject({
   /** Used in metrics, logs and per-route stats; defaultRuleName() when absent. */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { clusterNameSchema, labelsSchema, labelKeySchema, nameSchema } from '../names.js';
-import { durationSchema } from '../duration.js';
+import { durationSchema } from '../duration-schema.js';
 import { headerNameSchema } from './metadata.js';
 
 export const BUILTIN_BALANCERS = ['round_robin', 'least_request', 'peak_ewma', 'ring_hash'] as const;
