@@ -237,4 +237,28 @@ describe('without mTLS', () => {
       c.close();
     }
   });
+
+  it("the mesh's server.maxConnections caps a port whose serveGrpc sets none", async () => {
+    const one = await createMesh({ resolver: new StaticResolver(), service: 'plain', logger: silentLogger, telemetry: { enabled: false }, server: { maxConnections: 1 } });
+    const s = new grpc.Server(meshGrpcServerOptions(one));
+    s.addService(ECHO, { Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => cb(null, { echo: call.request }) });
+    const { port: p } = await serveGrpc(one, s, { host: '127.0.0.1', port: 0, register: false });
+    const c = new grpc.Client(`127.0.0.1:${p}`, grpc.credentials.createInsecure());
+    try {
+      // The client's connection is the one allowed.
+      assert.deepEqual(await unary(c, '/test.Echo/Unary', { hi: 1 }, { deadline: Date.now() + 10_000 }), { echo: { hi: 1 } });
+      const [over] = await hostile(p, ['silent']);
+      try {
+        assert.ok(await within(over!.endedByServer, 10_000), 'the second connection is closed');
+      } finally {
+        over!.close();
+      }
+      const stats = frontStats(s)!;
+      assert.deepEqual([stats.pending, stats.timedOut, stats.refused], [0, 0, 0], 'closed at accept, before the front');
+    } finally {
+      c.close();
+      s.forceShutdown();
+      await one.close();
+    }
+  });
 });
