@@ -1,20 +1,19 @@
 /**
- * Channel and server credentials of a mesh's gRPC traffic: the workload's SVID
- * and trust bundle (one WorkloadCertificateProvider per mesh, shared by its
- * channels and servers, so a rotation reaches each new connection), and on the
- * client the SPIFFE check of the server: the identity in its certificate must
- * be the workload of the service called, the same check (and errors) as the
- * HTTP side's mTLS connector. A mesh without mTLS (http:// control plane) uses
- * plaintext on both sides.
+ * Channel credentials of a mesh's gRPC traffic: the workload's SVID and trust
+ * bundle (one WorkloadCertificateProvider per mesh, shared by its channels, so
+ * a rotation reaches each new connection), and the SPIFFE check of the
+ * server: the identity in its certificate must be the workload of the service
+ * called, the same check (and errors) as the HTTP side's mTLS connector. A
+ * mesh without mTLS (http:// control plane) uses plaintext. Servers take no
+ * credentials of grpc-js: serveGrpc's port does its own TLS (listener.ts).
  */
-import { credentials, experimental, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { credentials, experimental, type ChannelCredentials } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import type { AdapterHost } from '../mesh/adapter-host.js';
 import { hasMtls } from '../mesh/start.js';
 import { identityProblem } from '../tls/mtls-connector.js';
 import type { WorkloadTls } from '../tls/workload-tls.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
-import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../core/listener-guard.js';
 import { WorkloadCertificateProvider } from './certificates.js';
 
 interface MeshCertificates {
@@ -67,20 +66,5 @@ export function meshChannelCredentials(host: AdapterHost, service: string, names
     },
   });
   c.channels.set(key, creds);
-  return creds;
-}
-
-/**
- * Credentials of a gRPC server: mTLS with a client certificate required (STRICT), or plaintext without mTLS.
- * The TLS handshake must finish within the mesh's handshake timeout (5 s, as a wrapped server's), not Node's
- * 120 s: grpc-js makes the TLS server itself and spreads these credentials' constructor options into it,
- * the one place a grpc-js user can set it.
- */
-export function meshServerCredentials(host: AdapterHost): ServerCredentials {
-  if (!hasMtls(host.options)) return ServerCredentials.createInsecure();
-  const c = certificates(host);
-  const creds = experimental.createCertificateProviderServerCredentials(c.provider, c.provider, true);
-  const own = creds._getConstructorOptions.bind(creds);
-  creds._getConstructorOptions = () => ({ ...own(), handshakeTimeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS });
   return creds;
 }

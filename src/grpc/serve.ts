@@ -1,12 +1,13 @@
 /**
- * serveGrpc: a grpc-js server joins the mesh. It binds with the mesh's
- * credentials, registers the instance with the control plane as wrapServer
- * registers an HTTP server (labels, weight, advertised address), and drains in
- * mesh.close() (drain.ts). With mTLS the server is STRICT: a client
- * certificate from the mesh's CA is required on every connection, whatever the
- * service's PeerAuthentication says, since grpc-js cannot serve TLS and
- * plaintext on one port. The caller's identity and authorization are the
- * server interceptors' (meshGrpcServerOptions).
+ * serveGrpc: a grpc-js server joins the mesh. It listens on a port of ours
+ * (listener.ts: the mesh's mTLS front, handshake deadline and connection cap,
+ * then grpc-js's connection injector), registers the instance with the
+ * control plane as wrapServer registers an HTTP server (labels, weight,
+ * advertised address), and drains in mesh.close() (drain.ts). With mTLS the
+ * server is STRICT: a client certificate from the mesh's CA is required on
+ * every connection, whatever the service's PeerAuthentication says, since
+ * grpc-js cannot serve TLS and plaintext on one port. The caller's identity
+ * and authorization are the server interceptors' (meshGrpcServerOptions).
  *
  * The server's own tryShutdown / forceShutdown deregister first too: a server
  * the application stops leaves the registry before its port closes.
@@ -18,8 +19,9 @@ import { ErrorCode, MeshError } from '../core/errors.js';
 import type { Mesh } from '../mesh/mesh.js';
 import { advertiseAddress } from '../server/advertise-address.js';
 import type { RegisteredInstance } from '../server/registrar.js';
-import { meshServerCredentials } from './channel-credentials.js';
+import { resolveConnectionLimits } from '../server/listener-limits.js';
 import { grpcDrainer } from './drain.js';
+import { listenGrpc, type GrpcListener } from './listener.js';
 import { carriesMeshInterceptor } from './server-interceptors.js';
 
 export interface ServeGrpcOptions {
@@ -34,7 +36,13 @@ export interface ServeGrpcOptions {
   advertiseAddress?: string;
   /** false: serve without registering. */
   register?: boolean;
+  /** Connections open at once; more are closed at accept. Default: the mesh's `server.maxConnections`, else wrapServer's default. 0: no cap. */
+  maxConnections?: number;
+  /** From accept to the end of the TLS handshake (without mTLS: to the HTTP/2 preface). Default: the mesh's `server.tlsHandshakeTimeoutMs`, else 5 s. 0: none. */
+  tlsHandshakeTimeoutMs?: number;
 }
+
+const LIMIT_OPTIONS = ['maxConnections', 'tlsHandshakeTimeoutMs'] as const;
 
 export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptions = {}): Promise<{ port: number }> {
   const host = mesh.adapterHost();
@@ -42,6 +50,10 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
   const labels = parseOrThrow(labelsSchema, { ...o.labels, ...opts.labels }, "serveGrpc labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
   const weight = opts.weight ?? 1;
   if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc weight must be an integer from 1 to 1000, got ${weight}`);
+  const bad = LIMIT_OPTIONS.filter((k) => opts[k] !== undefined && !(Number.isInteger(opts[k]) && opts[k]! >= 0));
+  if (bad.length > 0)
+    throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc options: ${bad.map((k) => `${k} must be an integer >= 0 (got ${String(opts[k])})`).join('; ')}`, { details: { options: bad } });
+  const limits = resolveConnectionLimits(opts, o.server);
   const bindHost = opts.host ?? '0.0.0.0';
   // Fail closed: a server made without the mesh's interceptor would serve every caller with a certificate,
   // AuthorizationPolicies unread. grpc-js keeps a server's interceptors in a field it does not type as public;
@@ -61,18 +73,25 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
     await current?.deregister();
   };
   const shutdown = { tryShutdown: server.tryShutdown, forceShutdown: server.forceShutdown };
-  const drainer = grpcDrainer(server, shutdown, { drainDelayMs: o.server.drainDelayMs, gracePeriodMs: o.server.gracePeriodMs }, deregister, host.logger);
-  // Before binding: on a closed mesh this throws HYPHAE_ERR_MESH_CLOSED and nothing was bound.
+  // grpc-js's shutdown knows nothing of our port, so each one closes it first (once it listens, if a drain
+  // began while it was being bound).
+  let listener: GrpcListener | undefined;
+  let portClosed = false;
+  const closePort = () => {
+    portClosed = true;
+    listener?.close();
+  };
+  const drainer = grpcDrainer(server, shutdown, closePort, { drainDelayMs: o.server.drainDelayMs, gracePeriodMs: o.server.gracePeriodMs }, deregister, host.logger);
+  // Before listening: on a closed mesh this throws HYPHAE_ERR_MESH_CLOSED and nothing was bound.
   const dispose = host.onClose(() => drainer.drain());
-  let port: number;
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${opts.port ?? 0}`, meshServerCredentials(host), (err, bound) => (err ? reject(err) : resolve(bound)));
-    });
+    listener = await listenGrpc(host, server, { host: bindHost, port: opts.port ?? 0 }, limits);
   } catch (err) {
     dispose();
     throw err;
   }
+  if (portClosed) listener.close();
+  const port = listener.port;
   // The application stopping the server: out of the registry first (and out of the mesh's close()).
   server.tryShutdown = (callback) => {
     dispose();
@@ -84,8 +103,12 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
   server.forceShutdown = () => {
     dispose();
     void deregister().catch(() => undefined);
+    closePort();
     shutdown.forceShutdown.call(server);
   };
+  // grpc-js's start() (deprecated, a no-op since 1.10) throws when none of the server's HTTP/2 servers listens,
+  // and the one it has here never does: the port is ours. Code written for older grpc-js still calls it.
+  server.start = () => undefined;
 
   const registrar = opts.register === false ? undefined : runtime.registrar;
   if (registrar) {

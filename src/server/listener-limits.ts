@@ -6,6 +6,7 @@
  * a service that accepts slow uploads on purpose keeps doing so.
  */
 import type http from 'node:http';
+import type net from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_SEND_TIMEOUT_MS, limitSendStalls } from '../core/send-stall.js';
 import {
@@ -45,11 +46,21 @@ export function resolveListenerLimits(server: http.Server, options: ListenerLimi
   const headersTimeout = (server.headersTimeout as number | undefined) ?? NODE_DEFAULT_HEADERS_TIMEOUT_MS;
   const requestTimeout = (server.requestTimeout as number | undefined) ?? NODE_DEFAULT_REQUEST_TIMEOUT_MS;
   return {
-    maxConnections: pick('maxConnections') ?? (server.maxConnections > 0 ? server.maxConnections : defaultMaxConnections()),
-    tlsHandshakeTimeoutMs: pick('tlsHandshakeTimeoutMs') ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
+    ...resolveConnectionLimits(options, mesh, server.maxConnections),
     headersTimeoutMs: pick('headersTimeoutMs') ?? (headersTimeout === NODE_DEFAULT_HEADERS_TIMEOUT_MS ? DEFAULT_HEADERS_TIMEOUT_MS : headersTimeout),
     requestTimeoutMs: pick('requestTimeoutMs') ?? (requestTimeout === NODE_DEFAULT_REQUEST_TIMEOUT_MS ? DEFAULT_REQUEST_TIMEOUT_MS : requestTimeout),
     sendTimeoutMs: pick('sendTimeoutMs') ?? DEFAULT_SEND_TIMEOUT_MS,
+  };
+}
+
+/** The limits of a connection, whatever speaks over it (serveGrpc's listener has only these): the cap and the handshake deadline. */
+export type ConnectionLimits = Pick<ListenerLimits, 'maxConnections' | 'tlsHandshakeTimeoutMs'>;
+
+/** Each from `options`, else the mesh's, else the server's own cap (`ownMaxConnections`, if set), else the default. */
+export function resolveConnectionLimits(options: ListenerLimitOptions, mesh: ListenerLimitOptions, ownMaxConnections = 0): ConnectionLimits {
+  return {
+    maxConnections: options.maxConnections ?? mesh.maxConnections ?? (ownMaxConnections > 0 ? ownMaxConnections : defaultMaxConnections()),
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? mesh.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
   };
 }
 
@@ -61,6 +72,11 @@ export function applyListenerLimits(server: http.Server, limits: ListenerLimits,
   );
   // The owner's own value stays, as with the header and request timeouts.
   if (server.keepAliveTimeout === NODE_DEFAULT_KEEP_ALIVE_TIMEOUT_MS) server.keepAliveTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
-  if (limits.maxConnections === 0) return undefined;
-  return capConnections(server, limits.maxConnections, (level, message, fields) => logger[level](`hyphae: ${message}`, fields), 'wrapServer maxConnections');
+  return capListener(server, limits.maxConnections, logger, 'wrapServer maxConnections');
+}
+
+/** The connection cap (0: none) with its "reached" and "cleared" lines in the mesh's log; `setting` names the option. */
+export function capListener(server: net.Server, maxConnections: number, logger: Logger, setting: string): CapStats | undefined {
+  if (maxConnections === 0) return undefined;
+  return capConnections(server, maxConnections, (level, message, fields) => logger[level](`hyphae: ${message}`, fields), setting);
 }

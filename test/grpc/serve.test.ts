@@ -1,7 +1,8 @@
 /**
  * serveGrpc and the channel credentials over time: a renewed workload certificate is used by new connections
  * while a call in flight on an old one finishes, and mesh.close() drains a gRPC server (deregistered, the call
- * in flight answered, then no more calls). serveGrpc refuses a server without the mesh's interceptor.
+ * in flight answered, then no more calls). serveGrpc refuses a server without the mesh's interceptor, and
+ * its listener options when they are not whole numbers.
  */
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -61,7 +62,21 @@ it("a server without this mesh's interceptor is refused before anything is bound
   const ok = new grpc.Server(meshGrpcServerOptions(api, { interceptors: [(_m, call) => new grpc.ServerInterceptingCall(call)] }));
   const { port } = await serveGrpc(api, ok, { host: '127.0.0.1', port: 0, register: false });
   assert.ok(port > 0);
+  // grpc-js's own start() throws for a server none of whose HTTP/2 servers listens, which serveGrpc's never do.
+  assert.doesNotThrow(() => ok.start());
   ok.forceShutdown();
+});
+
+it('serveGrpc refuses listener limits that are not whole numbers >= 0, before anything is bound', async () => {
+  for (const bad of [{ maxConnections: -1 }, { tlsHandshakeTimeoutMs: 1.5 }, { maxConnections: Number.NaN }]) {
+    const server = new grpc.Server(meshGrpcServerOptions(api));
+    await assert.rejects(serveGrpc(api, server, { host: '127.0.0.1', port: 0, register: false, ...bad }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'HYPHAE_ERR_INVALID_OPTIONS', JSON.stringify(bad));
+      assert.match(err.message, new RegExp(Object.keys(bad)[0]!));
+      return true;
+    });
+    server.forceShutdown();
+  }
 });
 
 it('a renewed certificate is used by new connections; a call in flight on an old one finishes', async () => {

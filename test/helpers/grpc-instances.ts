@@ -40,7 +40,7 @@ export interface EchoInstance {
 }
 
 /** A server of the echo service, named `name`, bound on 127.0.0.1 port 0 and registered through `mesh`. */
-export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrpcOptions, 'register'> = {}): Promise<EchoInstance> {
+export async function startEcho(mesh: Mesh, name: string, options: Pick<ServeGrpcOptions, 'register' | 'maxConnections' | 'tlsHandshakeTimeoutMs'> = {}): Promise<EchoInstance> {
   const server = new grpc.Server(meshGrpcServerOptions(mesh));
   const instance: EchoInstance = { name, server, port: 0, failWith: undefined, calls: 0, onCall: undefined };
   server.addService(echoService, {
