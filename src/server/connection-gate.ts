@@ -193,7 +193,7 @@ export class ConnectionGate {
       const timeoutMs = this.#o.handshakeTimeoutMs;
       // rejectUnauthorized is false on purpose: Node would then drop a bad certificate silently after the
       // handshake; we read its verdict (socket.authorized) in #onSecure and refuse with the reason instead.
-      // Node's handshakeTimeout (idle-based) is only a second net under the deadline armed at accept.
+      // Node's handshakeTimeout (from the handshake's start, reported only) is a second net under the deadline armed at accept.
       const engine = createTlsServer({
         ...m.options,
         requestCert: true,

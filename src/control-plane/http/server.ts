@@ -59,7 +59,7 @@ export function createApiServer({ router, bodyLimitBytes, log, tokens, tls, limi
     requireHostHeader: false,
   };
   const server: http.Server = tls
-    ? // Node's handshakeTimeout (idle-based, and it never destroys) stays as a second net under the deadline below.
+    ? // Node's handshakeTimeout (from the handshake's start; it never destroys) stays as a second net under the deadline below.
       https.createServer({ ...httpOptions, ...tls, ...clientCertificates(tls), minVersion: 'TLSv1.2', handshakeTimeout: limits.tlsHandshakeTimeoutMs }, listener)
     : http.createServer(httpOptions, listener);
   // Bound how long a slow client may hold a connection before its request is complete (slowloris);
