@@ -203,19 +203,21 @@ export class SnapshotCache implements SnapshotFallback {
     }
     let loaded = 0;
     const skipped: string[] = [];
+    /** The checked field of a one-value file (the trust bundle, the cluster name), or undefined (skipped, and said). */
+    const single = <T>(name: string, read: (f: CacheFile) => { success: true; data: T } | { success: false }): T | undefined => {
+      const f = readCacheFile(path.join(dir, name));
+      const checked = f ? read(f) : undefined;
+      if (checked?.success) return checked.data;
+      skipped.push(name);
+      return undefined;
+    };
     for (const name of names) {
       if (name === TRUST_BUNDLE_FILE) {
-        const f = readCacheFile(path.join(dir, name));
-        const b = f ? trustBundleSchema.safeParse(f.trustBundle) : undefined;
-        if (b?.success) this.#bundle = b.data;
-        else skipped.push(name);
+        this.#bundle = single(name, (f) => trustBundleSchema.safeParse(f.trustBundle)) ?? this.#bundle;
         continue;
       }
       if (name === CLUSTER_FILE) {
-        const f = readCacheFile(path.join(dir, name));
-        const c = f ? clusterNameSchema.safeParse(f.cluster) : undefined;
-        if (c?.success) this.#cluster = c.data;
-        else skipped.push(name);
+        this.#cluster = single(name, (f) => clusterNameSchema.safeParse(f.cluster)) ?? this.#cluster;
         continue;
       }
       if (!name.startsWith('service.') || !name.endsWith('.json')) continue;
