@@ -16,6 +16,7 @@ import type { Server } from '@grpc/grpc-js';
 import { labelsSchema } from '../config/labels.js';
 import { parseOrThrow } from '../config/validate.js';
 import { ErrorCode, MeshError } from '../core/errors.js';
+import { checkNonNegative } from '../core/number-options.js';
 import type { Mesh } from '../mesh/mesh.js';
 import { advertiseAddress } from '../server/advertise-address.js';
 import type { RegisteredInstance } from '../server/registrar.js';
@@ -50,9 +51,7 @@ export async function serveGrpc(mesh: Mesh, server: Server, opts: ServeGrpcOptio
   const labels = parseOrThrow(labelsSchema, { ...o.labels, ...opts.labels }, "serveGrpc labels (the mesh's merged with the server's)", ErrorCode.INVALID_OPTIONS);
   const weight = opts.weight ?? 1;
   if (!Number.isInteger(weight) || weight < 1 || weight > 1000) throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc weight must be an integer from 1 to 1000, got ${weight}`);
-  const bad = LIMIT_OPTIONS.filter((k) => opts[k] !== undefined && !(Number.isInteger(opts[k]) && opts[k]! >= 0));
-  if (bad.length > 0)
-    throw new MeshError(ErrorCode.INVALID_OPTIONS, `serveGrpc options: ${bad.map((k) => `${k} must be an integer >= 0 (got ${String(opts[k])})`).join('; ')}`, { details: { options: bad } });
+  checkNonNegative('serveGrpc', opts, LIMIT_OPTIONS, true);
   const limits = resolveConnectionLimits(opts, o.server);
   const bindHost = opts.host ?? '0.0.0.0';
   // Fail closed: a server made without the mesh's interceptor would serve every caller with a certificate,

@@ -9,6 +9,7 @@ import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2St
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { labelsSchema, MAX_LABELS } from '../config/labels.js';
+import { checkNonNegative } from '../core/number-options.js';
 import { PROTOCOL_HINT_H2, PROTOCOL_HINT_LABEL } from '../config/protocol-hint.js';
 import { parseOrThrow } from '../config/validate.js';
 import type { Logger } from '../core/logger.js';
@@ -164,7 +165,7 @@ export function wrappedState(server: WrappableServer): WrappedServerState | unde
 export function wrapServer<S extends WrappableServer>(wrapped: S, deps: WrapServerDeps, options: WrapServerOptions = {}): S {
   if (states.has(wrapped)) return wrapped;
   // Before anything is applied to the server: a bad option throws with the server untouched.
-  checkNumbers(options);
+  checkNonNegative('wrapServer', options, NUMERIC_OPTIONS);
   const server = wrapped as unknown as http.Server;
   const h2 = isHttp2Server(wrapped);
   const { logger, defaults } = deps;
@@ -364,12 +365,3 @@ function semicolonsOf(options: WrapServerOptions, fallback: SemicolonMode | unde
 }
 
 const NUMERIC_OPTIONS = ['maxConcurrent', 'eventLoopDelayMs', 'retryAfterSeconds', 'defaultTimeoutMs', 'maxTimeoutMs', 'maxConcurrentStreams', ...LISTENER_LIMIT_OPTIONS] as const;
-
-function checkNumbers(options: WrapServerOptions): void {
-  const bad = NUMERIC_OPTIONS.filter((k) => options[k] !== undefined && !(Number.isFinite(options[k]) && options[k]! >= 0));
-  if (bad.length > 0) {
-    throw new MeshError(ErrorCode.INVALID_OPTIONS, `wrapServer options: ${bad.map((k) => `${k} must be a number >= 0 (got ${String(options[k])})`).join('; ')}`, {
-      details: { options: bad },
-    });
-  }
-}
