@@ -90,6 +90,16 @@ export interface TokenRequest {
   gateway?: { name: string; namespace: string };
 }
 
+/** What an importing peer's imports are known to be, and when (ms since the epoch). */
+interface ImportClock {
+  /** The last update applied. */
+  syncedAt: number;
+  /** Last known current: the update, then each sign of life of the link that delivered it. */
+  confirmedAt: number;
+  /** The last confirmation written to the kept copy's modification time. */
+  touchedAt: number;
+}
+
 /** The hub's token id of a peer's stream: never a join or viewer token id (those are jt_/vt_/cfg_). */
 const STREAM_TOKEN_PREFIX = 'peer:';
 const CREDENTIAL = /^Bearer +([a-z0-9-]{1,63})\.([A-Za-z0-9_-]{43})\s*$/;
@@ -100,11 +110,8 @@ export class Peering {
   #store: PeeringStore;
   #cache: ImportCache;
   #links = new Map<string, PeerLink>();
-  #syncedAt = new Map<string, number>();
-  /** When each peer's imports were last known current: the update, then each sign of life of its link after it. */
-  #confirmedAt = new Map<string, number>();
-  /** The last confirmation written to the kept copy's modification time. */
-  #touchedAt = new Map<string, number>();
+  /** Each importing peer's clock, from its first update (applied live or from the kept copy). */
+  #clocks = new Map<string, ImportClock>();
   #streams = new Map<string, number>();
   #hub: PeerStreams | undefined;
   #closed = false;
@@ -129,8 +136,7 @@ export class Peering {
     if (kept === undefined) return;
     try {
       const services = this.imports.apply(peer, kept.exports);
-      this.#syncedAt.set(peer, kept.syncedAt);
-      this.#confirmedAt.set(peer, kept.confirmedAt);
+      this.#clocks.set(peer, { syncedAt: kept.syncedAt, confirmedAt: kept.confirmedAt, touchedAt: kept.confirmedAt });
       this.#opts.log(
         `imports of ${peer} restored from ${this.#cache.dir}: ${services.length} services, from ${new Date(kept.syncedAt).toISOString()}, current as of ${new Date(kept.confirmedAt).toISOString()}`,
       );
@@ -258,9 +264,7 @@ export class Peering {
         try {
           const changed = this.imports.apply(peer, parseJson(peer, event.data));
           const now = Date.now();
-          this.#syncedAt.set(peer, now);
-          this.#confirmedAt.set(peer, now);
-          this.#touchedAt.set(peer, now);
+          this.#clocks.set(peer, { syncedAt: now, confirmedAt: now, touchedAt: now });
           // Every update is kept, changed or not: the age a restart shows counts from the last one.
           void this.#cache.save(peer, event.data, now);
           if (changed.length > 0) this.#opts.importsChanged(changed);
@@ -270,10 +274,13 @@ export class Peering {
         }
       },
       onAlive: (at) => {
-        this.#confirmedAt.set(peer, at);
+        // Only after an update on this stream (peer-link.ts): the clock exists.
+        const clock = this.#clocks.get(peer);
+        if (!clock) return;
+        clock.confirmedAt = at;
         // At most one metadata write a second per peer, however chatty the stream.
-        if (at - (this.#touchedAt.get(peer) ?? 0) < 1000) return;
-        this.#touchedAt.set(peer, at);
+        if (at - clock.touchedAt < 1000) return;
+        clock.touchedAt = at;
         void this.#cache.touch(peer, at);
       },
     });
@@ -294,9 +301,7 @@ export class Peering {
     if (removed.dialed) {
       await this.#links.get(peer)?.close();
       this.#links.delete(peer);
-      this.#syncedAt.delete(peer);
-      this.#confirmedAt.delete(peer);
-      this.#touchedAt.delete(peer);
+      this.#clocks.delete(peer);
       const changed = this.imports.drop(peer);
       await this.#cache.save(peer, null);
       if (changed.length > 0) this.#opts.importsChanged(changed);
@@ -322,16 +327,19 @@ export class Peering {
     const p = this.#store.dialed(peer);
     if (!p) return undefined;
     const link = this.#links.get(peer);
-    const synced = this.#syncedAt.get(peer);
-    const confirmed = this.#confirmedAt.get(peer) ?? synced;
+    const clock = this.#clocks.get(peer);
     return {
       peer,
       direction,
       createdAt: p.createdAt,
       state: link?.state ?? 'disconnected',
       ...(link?.lastError ? { lastError: link.lastError } : {}),
-      ...(synced !== undefined && confirmed !== undefined
-        ? { lastSyncAt: new Date(synced).toISOString(), confirmedAt: new Date(confirmed).toISOString(), ageSeconds: Math.round((Date.now() - confirmed) / 100) / 10 }
+      ...(clock
+        ? {
+            lastSyncAt: new Date(clock.syncedAt).toISOString(),
+            confirmedAt: new Date(clock.confirmedAt).toISOString(),
+            ageSeconds: Math.round((Date.now() - clock.confirmedAt) / 100) / 10,
+          }
         : {}),
       importedServices: this.imports.servicesOf(peer),
       importedInstances: this.imports.instanceCount(peer),
