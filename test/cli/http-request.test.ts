@@ -2,11 +2,12 @@
  * The CLI's requests to the control plane (src/cli/http-request.ts, node:http in place of undici) against
  * real loopback servers: a peer that never answers and one that stops mid-body are cut at their timeouts
  * with the codes connection-hint.ts reads; one that closes mid-body and one that sends more than the limit
- * fail the read; a kept-alive socket goes back to its agent with no timer on it.
+ * fail the read; one that half-closes without a whole answer fails the request at once; a kept-alive
+ * socket goes back to its agent with no timer on it.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { after, before, it } from 'node:test';
 import { agentFor, CliAnswerTooLargeError, CliTimeoutError, readText, send } from '../../src/cli/http-request.js';
 import { connectionHint } from '../../src/cli/connection-hint.js';
@@ -106,5 +107,32 @@ it('a body cut short by the peer fails the read; one larger than the limit is cu
     assert.equal((await readText(fits, 4096)).length, 4096);
   } finally {
     agent.destroy();
+  }
+});
+
+it('a peer that half-closes without a whole answer (nothing, or part of a status line) fails the request at once, not at a timeout', async () => {
+  const raw = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.once('data', (d: Buffer) => {
+      // Its FIN, and it stays open for reading: the client must not wait on it for an answer.
+      if (d.toString('latin1').startsWith('GET /partial')) socket.end('HTTP/1.1 20');
+      else socket.end();
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  const rawOrigin = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+  const agent = agentFor(rawOrigin, undefined);
+  try {
+    for (const path of ['/nothing', '/partial']) {
+      // A long headers timeout: the failure must come from the half-close, not from the timer.
+      const err = await send(rawOrigin, agent, { method: 'GET', path, headers: {}, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000 }).then(
+        () => assert.fail(`${path}: answered`),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof Error && !(err instanceof CliTimeoutError), `${path}: ${String(err)}`);
+    }
+  } finally {
+    agent.destroy();
+    await new Promise((resolve) => raw.close(resolve));
   }
 });
