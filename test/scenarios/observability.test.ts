@@ -194,7 +194,9 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
 
         // The documented `?window=30`: the page loads (it answered 400 before) and asks for the 30 s summary.
         await gotoSteadily(page, `${demo.controlPlane}/ui?window=30#token=${demo.token}`);
-        await page.waitForSelector('#live.on', { timeout: 10_000 });
+        // A stall ceiling: the page's stream retries every 2 s, and a network change beside it (the multi-cluster
+        // tests' namespaces) can cost it a few tries.
+        await page.waitForSelector('#live.on', { timeout: 30_000 });
         await page.waitForFunction(() => document.getElementById('window')?.textContent === '(last 30s)', undefined, { timeout: 10_000 });
         const served = await page.evaluate(() => (window as unknown as { hyphaeDashboard: { summary: { windowSeconds: number } } }).hyphaeDashboard.summary.windowSeconds);
         assert.equal(served, 30);
@@ -229,7 +231,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       // The URL the demo prints: the token rides in the fragment, which never leaves the browser.
       await gotoSteadily(page, demo.dashboard);
-      await page.waitForSelector('#live.on', { timeout: 10_000 });
+      await page.waitForSelector('#live.on', { timeout: 30_000 });
       await page.waitForFunction(() => document.querySelectorAll('#edges tr[data-edge]').length === 2, undefined, { timeout: 10_000 });
       // The demo's control plane runs without --cluster: every instance is in the default cluster, and says so.
       assert.equal(await page.textContent('#cluster'), 'cluster default');
