@@ -69,7 +69,7 @@ describe('stats history (fake clock)', () => {
       stats.add(report({ reporter: 'api-process-2', service: 'api', inbound: { requests: 20, errors: 0, latency: hist(4, 20) } }));
       stats.add(report({ reporter: 'web-process-1', service: 'web', edges: [{ destination: 'api', requests: 30, errors: 1, latency: hist(8, 30) }] }));
     }
-    const sample = drain(historySample(stats, 15_000, now));
+    const sample = drain(historySample(stats, 15_000));
     const api = sample.services.get('default/api')!;
     assert.equal(api.requests, 90);
     assert.equal(api.errors, 3);

@@ -175,6 +175,41 @@ describe('stats store and summary (fake clock)', () => {
     assert.equal(later.instances.find((i) => i.id === b.instance.id)!.health, 'silent');
     assert.ok(later.warnings.some((w) => w.kind === 'instance-silent' && w.instance === b.instance.id));
   });
+
+  it("a service's traffic across a rolling restart: what the replaced instances served counts, at the service's real rate", () => {
+    const stats = new StatsStore({ now: clock });
+    const reg = new MemoryRegistry({ defaultTtlSeconds: 300, log: () => {} });
+    try {
+      const old = reg.register({ service: 'shop', namespace: 'default', address: '127.0.0.1', port: 7101, labels: {}, weight: 1 });
+      // 20 rps for 8 s on the old instance; it deregisters; its replacement takes the same 20 rps for 2 s.
+      for (let i = 0; i < 8; i++) {
+        now += 1000;
+        stats.add(report({ reporter: 'shop-process-old', service: 'shop', instances: [old.instance.id], inbound: { requests: 20, errors: 0, latency: hist(2, 20) } }));
+      }
+      reg.deregister(old.leaseId);
+      const fresh = reg.register({ service: 'shop', namespace: 'default', address: '127.0.0.1', port: 7102, labels: {}, weight: 1 });
+      for (let i = 0; i < 2; i++) {
+        now += 1000;
+        stats.add(report({ reporter: 'shop-process-new', service: 'shop', instances: [fresh.instance.id], inbound: { requests: 20, errors: 0, latency: hist(2, 20) } }));
+      }
+      const s = buildSummary({ registry: reg, store, stats, now: clock }, 10_000);
+      const shop = s.services.find((x) => x.name === 'shop')!.traffic;
+      assert.equal(shop.requests, 200);
+      assert.ok(Math.abs(shop.rps - 20) < 0.01, `20 rps throughout; the service shows ${shop.rps}`);
+      assert.ok(Math.abs(s.instances.find((i) => i.id === fresh.instance.id)!.traffic.rps - 20) < 0.01, 'the new instance: its own rate');
+
+      // A new service whose only process serves two instances (ports): counted once, over the 2 s it has run.
+      const ports = [7201, 7202].map((port) => reg.register({ service: 'cart', namespace: 'default', address: '127.0.0.1', port, labels: {}, weight: 1 }).instance.id);
+      for (let i = 0; i < 2; i++) {
+        now += 1000;
+        stats.add(report({ reporter: 'cart-process-1', service: 'cart', instances: ports, inbound: { requests: 10, errors: 1, latency: hist(2, 10) } }));
+      }
+      const cart = buildSummary({ registry: reg, store, stats, now: clock }, 10_000).services.find((x) => x.name === 'cart')!.traffic;
+      assert.deepEqual([cart.requests, cart.rps, cart.successRate], [20, 10, 0.9]);
+    } finally {
+      void reg.close();
+    }
+  });
 });
 
 describe('summaries of a big store, built in slices', () => {

@@ -11,8 +11,8 @@
  */
 import { LatencyArena } from './latency-arena.js';
 import type { Sliced } from './sliced.js';
-import type { StatsStore, Traffic } from './stats-store.js';
-import { mergeInto, trafficView, type TrafficView } from './summary.js';
+import type { StatsStore } from './stats-store.js';
+import { trafficView, type TrafficView } from './summary.js';
 
 /** 15 minutes of 15 s steps. */
 export const HISTORY_POINTS = 60;
@@ -116,15 +116,10 @@ function nullable(v: number): number | null {
 }
 
 /** One step's figures from the stats store: as a summary of a `stepMs` window reads them, services and edges only. */
-export function* historySample(stats: StatsStore, stepMs: number, now: number): Sliced<HistorySample> {
+export function* historySample(stats: StatsStore, stepMs: number): Sliced<HistorySample> {
   const arena = LatencyArena.acquire();
   try {
-    const served = new Map<string, Traffic>();
-    for (const r of stats.reporters()) {
-      if (r.service === undefined || !stats.live(r, now)) continue;
-      mergeInto(served, `${r.namespace}/${r.service}`, stats.inbound(r, stepMs, arena), arena);
-      yield;
-    }
+    const served = yield* stats.servedInSlices(stepMs, arena);
     const services = new Map<string, TrafficView>();
     for (const [key, t] of served) if (t.requests > 0) services.set(key, trafficView(t));
     const edges = new Map<string, TrafficView>();

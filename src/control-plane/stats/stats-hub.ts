@@ -176,7 +176,7 @@ export class StatsHub {
     this.#sampling = true;
     try {
       const at = this.#now();
-      const sample = await runSliced(historySample(this.stats, this.#historyStepMs, at), SLICE_MS);
+      const sample = await runSliced(historySample(this.stats, this.#historyStepMs), SLICE_MS);
       if (!this.#closed) this.history.record(at, sample);
     } catch (err) {
       this.#failed(err);

@@ -334,15 +334,40 @@ export class StatsStore {
     const t: Traffic = { requests: 0, errors: 0, rps: 0, latency: arena.histogram() };
     const w = this.#inWindow(r, windowMs, this.#now());
     if (w === undefined) return t;
-    for (let i = w.first; i < r.reports.length; i++) {
-      for (const inbound of r.reports[i]!.inbound) {
-        t.requests += inbound.requests;
-        t.errors += inbound.errors;
-        t.latency.addSparse(inbound.latency);
-      }
-    }
+    addInbound(t, r, w.first);
     t.rps = t.requests / w.seconds;
     return t;
+  }
+
+  /**
+   * Served traffic over the last `windowMs` per service (`namespace/name`):
+   * the requests of every process of it with reports in the window, gone
+   * ones included, over the time from the first of those reports to the
+   * last (to now once every process has gone quiet, so the rate falls away). Adding up each
+   * live process's own rate instead left out what the instances a rolling
+   * restart replaced served, and showed the service a fraction of what its
+   * callers sent it until the new ones had filled the window. One process
+   * counts once however many instances (ports) it serves. Yields per process.
+   */
+  *servedInSlices(windowMs: number, arena: LatencyArena): Sliced<Map<string, Traffic>> {
+    const now = this.#now();
+    const served = new Map<string, { t: Traffic; start: number; end: number; cap: number }>();
+    for (const r of this.reporters()) {
+      if (r.service === undefined) continue;
+      const w = this.#inWindow(r, windowMs, now);
+      if (w === undefined) continue;
+      const key = `${r.namespace}/${r.service}`;
+      let s = served.get(key);
+      if (!s) served.set(key, (s = { t: { requests: 0, errors: 0, rps: 0, latency: arena.histogram() }, start: w.start, end: w.end, cap: w.cap }));
+      addInbound(s.t, r, w.first);
+      s.start = Math.min(s.start, w.start);
+      s.end = Math.max(s.end, w.end);
+      s.cap = Math.max(s.cap, w.cap);
+      yield;
+    }
+    const out = new Map<string, Traffic>();
+    for (const [key, { t, start, end, cap }] of served) out.set(key, { ...t, rps: t.requests / (Math.max(1, Math.min(cap, end - start)) / 1000) });
+    return out;
   }
 
   /**
@@ -352,7 +377,7 @@ export class StatsStore {
    * has gone quiet, so the rate of a stopped process falls away instead of
    * standing still until its reports expire. Undefined: none in the window.
    */
-  #inWindow(r: ReporterState, windowMs: number, now: number): { first: number; seconds: number } | undefined {
+  #inWindow(r: ReporterState, windowMs: number, now: number): { first: number; seconds: number; start: number; end: number; cap: number } | undefined {
     const from = now - windowMs;
     const { reports } = r;
     let first = reports.length;
@@ -360,7 +385,19 @@ export class StatsStore {
     while (first > 0 && reports[first - 1]!.at >= from) covered += reports[--first]!.intervalMs;
     if (first === reports.length) return undefined;
     const oldest = reports[first]!;
-    const span = this.live(r, now) ? covered : now - (oldest.at - oldest.intervalMs);
-    return { first, seconds: Math.max(0.001, Math.min(windowMs + oldest.intervalMs, span) / 1000) };
+    const live = this.live(r, now);
+    const start = oldest.at - oldest.intervalMs;
+    const span = live ? covered : now - start;
+    return { first, seconds: Math.max(0.001, Math.min(windowMs + oldest.intervalMs, span) / 1000), start, end: live ? reports[reports.length - 1]!.at : now, cap: windowMs + oldest.intervalMs };
+  }
+}
+
+function addInbound(t: Traffic, r: ReporterState, first: number): void {
+  for (let i = first; i < r.reports.length; i++) {
+    for (const inbound of r.reports[i]!.inbound) {
+      t.requests += inbound.requests;
+      t.errors += inbound.errors;
+      t.latency.addSparse(inbound.latency);
+    }
   }
 }

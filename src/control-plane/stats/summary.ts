@@ -178,7 +178,7 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
     }
   }
 
-  const serviceTraffic = new Map<string, Traffic>();
+  const serviceTraffic = yield* stats.servedInSlices(windowMs, arena);
   const listed = registry
     .list()
     .map((inst) => ({ key: `${inst.namespace}/${inst.service}/${inst.id}`, inst }))
@@ -188,7 +188,6 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
     const r = byInstance.get(key);
     const live = r !== undefined && stats.live(r, at);
     const traffic = r ? stats.inbound(r, windowMs, arena) : undefined;
-    if (traffic && live) mergeInto(serviceTraffic, `${inst.namespace}/${inst.service}`, traffic, arena);
     const cert = r?.certificate;
     let certificate: CertificateView | null = null;
     if (cert) {
@@ -305,15 +304,6 @@ function* summaryOf({ registry, store, stats, now = Date.now }: SummaryDeps, win
     policies,
     warnings,
   };
-}
-
-export function mergeInto(map: Map<string, Traffic>, key: string, t: Traffic, arena: LatencyArena): void {
-  let m = map.get(key);
-  if (!m) map.set(key, (m = { requests: 0, errors: 0, rps: 0, latency: arena.histogram() }));
-  m.requests += t.requests;
-  m.errors += t.errors;
-  m.rps += t.rps;
-  m.latency.add(t.latency);
 }
 
 function round(n: number, digits: number): number {
