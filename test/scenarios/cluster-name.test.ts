@@ -15,7 +15,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { BrowserContext } from 'playwright-core';
-import { gotoSteadily, launchChromium } from '../helpers/chromium.js';
+import { gotoSteadily, launchChromium, waitForLive } from '../helpers/chromium.js';
 import { instanceSchema, registerResponseSchema } from '../../src/config/instance.js';
 import { serviceSnapshotSchema, watchHelloSchema } from '../../src/config/wire.js';
 import { Mesh } from '../../src/index.js';
@@ -184,7 +184,7 @@ describe('a control plane started with --cluster dc1', { timeout: 240_000 }, () 
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
       await gotoSteadily(page, `${cp.url}/ui#token=${cp.adminToken!}`);
-      await page.waitForSelector('#live.on', { timeout: 30_000 });
+      await waitForLive(page);
       await page.waitForFunction(() => document.getElementById('cluster')?.textContent === 'cluster dc1', undefined, { timeout: 30_000 });
       await page.waitForSelector('#instances tr[data-instance] td[data-field="cluster"]', { timeout: 30_000 });
       const cells = await page.$$eval('#instances tr[data-instance] td[data-field="cluster"]', (tds) => tds.map((td) => td.textContent));

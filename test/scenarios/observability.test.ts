@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { BrowserContext } from 'playwright-core';
-import { gotoSteadily, launchChromium } from '../helpers/chromium.js';
+import { gotoSteadily, launchChromium, waitForLive } from '../helpers/chromium.js';
 import { startDemo, type RunningDemo } from '../helpers/demo.js';
 import { cliPath, repoRoot } from '../helpers/process.js';
 import { startPrometheus } from '../helpers/prometheus.js';
@@ -196,7 +196,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
         await gotoSteadily(page, `${demo.controlPlane}/ui?window=30#token=${demo.token}`);
         // A stall ceiling: the page's stream retries every 2 s, and a network change beside it (the multi-cluster
         // tests' namespaces) can cost it a few tries.
-        await page.waitForSelector('#live.on', { timeout: 30_000 });
+        await waitForLive(page);
         await page.waitForFunction(() => document.getElementById('window')?.textContent === '(last 30s)', undefined, { timeout: 10_000 });
         const served = await page.evaluate(() => (window as unknown as { hyphaeDashboard: { summary: { windowSeconds: number } } }).hyphaeDashboard.summary.windowSeconds);
         assert.equal(served, 30);
@@ -231,7 +231,7 @@ describe('observability of the running demo', { timeout: 600_000 }, () => {
       page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       // The URL the demo prints: the token rides in the fragment, which never leaves the browser.
       await gotoSteadily(page, demo.dashboard);
-      await page.waitForSelector('#live.on', { timeout: 30_000 });
+      await waitForLive(page);
       await page.waitForFunction(() => document.querySelectorAll('#edges tr[data-edge]').length === 2, undefined, { timeout: 10_000 });
       // The demo's control plane runs without --cluster: every instance is in the default cluster, and says so.
       assert.equal(await page.textContent('#cluster'), 'cluster default');
