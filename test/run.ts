@@ -67,13 +67,14 @@ process.env.NODE_COMPILE_CACHE ??= path.join(cacheHome, 'node-compile-cache');
 // run() keeps the order it is given (the CLI does not); the files run in child processes as under `node --test`.
 const stream = run({ files, concurrency });
 const seconds: Record<string, number> = {};
-stream.on('test:fail', (d: { nesting: number; file?: string; details: { duration_ms: number } }) => {
-  if (d.nesting > 0) return;
-  process.exitCode = 1;
-  if (d.file) seconds[name(d.file)] = (seconds[name(d.file)] ?? 0) + d.details.duration_ms / 1000;
-});
-stream.on('test:pass', (d: { nesting: number; file?: string; details: { duration_ms: number } }) => {
+type Ended = { nesting: number; file?: string; details: { duration_ms: number } };
+const count = (d: Ended) => {
   if (d.nesting === 0 && d.file) seconds[name(d.file)] = (seconds[name(d.file)] ?? 0) + d.details.duration_ms / 1000;
+};
+stream.on('test:pass', count);
+stream.on('test:fail', (d: Ended) => {
+  count(d);
+  if (d.nesting === 0) process.exitCode = 1;
 });
 // HYPHAE_TEST_TIMINGS=<file>: each file's seconds (its top-level tests' together), for test/file-seconds.json.
 const timings = process.env.HYPHAE_TEST_TIMINGS;

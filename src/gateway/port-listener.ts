@@ -11,10 +11,11 @@
  * What a wrapped server does not have, added here: a deadline from accept to
  * the first request's headers (listener-guard's HandshakeDeadlines: the TLS
  * handshake plus edge.timeouts.requestHeaders). On an HTTPS port nothing else
- * bounds the handshake well: https.Server's handshakeTimeout (120 s by default)
- * only reports to a 'tlsClientError' listener and leaves the socket open (a
- * wrapped server has the mTLS front's deadline for that; these listeners do not). On an HTTP port it runs beside Node's header
- * timer, which also counts a connection's first request from accept.
+ * bounds the handshake well: https.Server's handshakeTimeout (120 s by
+ * default) only reports to a 'tlsClientError' listener and leaves the socket
+ * open (a wrapped server has the mTLS front's deadline for that; these
+ * listeners do not). On an HTTP port it runs beside Node's header timer,
+ * which also counts a connection's first request from accept.
  * Also the idle keep-alive timeout, the same idle limit on a connection
  * where nothing moves (a peer that never reads its answer), and the header
  * size limit; what the parser refuses (400, 408, 431) is answered with a

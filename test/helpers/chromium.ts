@@ -52,10 +52,10 @@ interface Seen {
 const pages = new WeakMap<Page, Seen>();
 
 function track(page: Page): Seen {
-  let seen = pages.get(page);
-  if (seen) return seen;
+  const known = pages.get(page);
+  if (known) return known;
   const s: Seen = { streams: [], failed: [], errors: [] };
-  pages.set(page, (seen = s));
+  pages.set(page, s);
   const at = () => new Date().toISOString().slice(11, 23);
   const isStream = (u: string) => u.includes('/v1/stats/stream');
   page.on('request', (r) => {
@@ -70,7 +70,7 @@ function track(page: Page): Seen {
     if (isStream(r.url())) s.streams.push(failure);
   });
   page.on('pageerror', (e) => s.errors.push(`${at()} ${String(e)}`));
-  return seen;
+  return s;
 }
 
 /**

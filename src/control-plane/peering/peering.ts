@@ -295,8 +295,8 @@ export class Peering {
     const removed = await this.#store.remove(peer);
     if (!removed.accepted && !removed.dialed) throw notFound(`no peering with ${peer}`);
     if (removed.accepted) {
-      // The store's revocation of the peer's credential may have closed its streams already (the hub's token
-      // listener, which logs them): this closes any left, and says so only when there were.
+      // The hub's ping, which checks each stream's credential, may have closed the peer's streams while the store
+      // removed the peering (it logs them): this closes any left, and says so only when there were.
       const n = this.#hub?.closeToken(streamToken(peer), `peering with ${peer} deleted`) ?? 0;
       this.#opts.log(`peering with ${peer} revoked${n > 0 ? ` (${n} open stream${n === 1 ? '' : 's'} closed)` : ''}`);
     }

@@ -343,11 +343,12 @@ export class StatsStore {
    * Served traffic over the last `windowMs` per service (`namespace/name`):
    * the requests of every process of it with reports in the window, gone
    * ones included, over the time from the first of those reports to the
-   * last (to now once every process has gone quiet, so the rate falls away). Adding up each
-   * live process's own rate instead left out what the instances a rolling
-   * restart replaced served, and showed the service a fraction of what its
-   * callers sent it until the new ones had filled the window. One process
-   * counts once however many instances (ports) it serves. Yields per process.
+   * last (to now once every process has gone quiet, so the rate falls
+   * away). Adding up each live process's own rate instead left out what the
+   * instances a rolling restart replaced served, and showed the service a
+   * fraction of what its callers sent it until the new ones had filled the
+   * window. One process counts once however many instances (ports) it
+   * serves. Yields per process.
    */
   *servedInSlices(windowMs: number, arena: LatencyArena): Sliced<Map<string, Traffic>> {
     const now = this.#now();
