@@ -21,7 +21,8 @@
  */
 import type { Dispatcher } from 'undici';
 import { hostnameMatches } from '../config/hostnames.js';
-import { ClientCallTelemetry, type CallFacts, type ClientTarget } from '../telemetry/client-call.js';
+import type { CallFacts, ClientTarget } from '../telemetry/call-target.js';
+import { ClientCallTelemetry } from '../telemetry/client-call.js';
 import { incomingPassthrough, outgoingParent } from '../telemetry/context.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { EdgeCounter } from '../telemetry/traffic.js';

@@ -2,7 +2,7 @@
  * The telemetry of one mesh call: its logical span, its attempts, and what
  * is recorded when it ends (duration metric, edge stats, access log line).
  * The client filter creates it; it reads what it needs of the call at the
- * end through a structural view (CallFacts), so src/telemetry stays free of
+ * end through a structural view (CallFacts, call-target.ts), so src/telemetry stays free of
  * client imports.
  *
  * Without an SDK there is no span to make (nobody would record it): the call
@@ -18,74 +18,7 @@ import { validatedHere, validTraceparent } from './w3c.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { errorType, isFailure } from './outcome.js';
 import * as sc from './semconv.js';
-import type { EdgeCounter, RouteCounter } from './traffic.js';
-
-/**
- * What the telemetry reads of the call when it ends — the route rule that
- * matched, the subset it went to, the endpoint of the last attempt, the tries
- * made. A structural view of the client's MeshCall, so src/telemetry imports
- * nothing of src/client; read once, at the end, so no layer has to tell it.
- */
-export interface CallFacts {
-  /** The logical tier's state of the call. */
-  readonly logical: {
-    readonly route: string | undefined;
-    /** The matched rule's edge-stats counter (undefined: no rule steered the call). */
-    readonly routeStats: RouteCounter | undefined;
-    readonly backend: { readonly subset: { readonly name: string | undefined } } | undefined;
-    /** 0 for the first try. */
-    readonly attempt: number;
-  };
-  /** The endpoint of the last attempt; `info.cluster` is set for an instance imported from another cluster. */
-  readonly endpoint: { readonly id: string; readonly info: { readonly cluster?: string | undefined } } | undefined;
-  /** The logical origin the application called (`http://api`, `http://api:8080`): server.port. */
-  readonly opts: { readonly origin?: string | { readonly port: string; readonly protocol: string } | undefined };
-  /**
-   * One request header (lower-case name): with no SDK and no incoming request in the storage, the access
-   * log names the trace of the traceparent the call itself carries (one the gateway set from its request).
-   */
-  header?(name: string): string | undefined;
-}
-
-/** semconv's server.port: the logical URL's port, or its scheme's default. */
-export function originPort(origin: CallFacts['opts']['origin']): number {
-  if (origin === undefined) return 80;
-  if (typeof origin !== 'string') return origin.port ? Number(origin.port) : origin.protocol === 'https:' ? 443 : 80;
-  const host = origin.indexOf('//') + 2;
-  const end = origin.indexOf('/', host);
-  const authority = end < 0 ? origin.slice(host) : origin.slice(host, end);
-  const colon = authority.lastIndexOf(':');
-  if (colon > authority.lastIndexOf(']')) {
-    const port = Number(authority.slice(colon + 1));
-    if (Number.isInteger(port) && port > 0) return port;
-  }
-  return origin.startsWith('https:') ? 443 : 80;
-}
-
-/** The destination side of a call, resolved once per destination stack (or per pass-through origin). */
-export interface ClientTarget {
-  /** The mesh service, or a pass-through call's host. */
-  readonly destination: string;
-  readonly namespace: string;
-  readonly edge: EdgeCounter;
-  /** A host that is not a mesh service: its origin (`https://pay.example.com:8443`) names url.full, and no hyphae.destination.* is set. */
-  readonly external?: string | undefined;
-  /**
-   * The destination only carries the call (an ingress gateway's: its Gateway's routes decide where it goes):
-   * nobody asked for it, so nothing names it nor counts it as in flight; the backend the rule chose is
-   * named from `routed()` on, url.full included.
-   */
-  readonly carrier?: boolean | undefined;
-}
-
-/**
- * A route rule's backend as telemetry sees it (client/logical/routing/backend.ts): the service it sends to,
- * and that service's target, which telemetry fills on the backend's first call (once per compiled backend).
- */
-export interface RoutedBackend {
-  readonly destination: { readonly name: string; readonly namespace: string };
-  sentTo: ClientTarget | undefined;
-}
+import { originPort, type CallFacts, type ClientTarget, type RoutedBackend } from './call-target.js';
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 

@@ -12,7 +12,7 @@ import { registeredMeterProvider, sdkActive } from './context.js';
 import { RootSampling } from './root-sampling.js';
 import type { Disposer } from '../core/events.js';
 import type { AccessLogSink } from './access-log.js';
-import type { ClientTarget } from './client-call.js';
+import type { ClientTarget } from './call-target.js';
 import { Instruments } from './instruments.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './scope.js';
 import * as sc from './semconv.js';

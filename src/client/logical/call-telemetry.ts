@@ -8,7 +8,8 @@
  */
 import { context } from '@opentelemetry/api';
 import type { Filter } from '../../core/filter.js';
-import { ClientCallTelemetry, type ClientTarget } from '../../telemetry/client-call.js';
+import type { ClientTarget } from '../../telemetry/call-target.js';
+import { ClientCallTelemetry } from '../../telemetry/client-call.js';
 import { incomingPassthrough, outgoingParent } from '../../telemetry/context.js';
 import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import type { Attempt } from '../endpoint/attempt.js';

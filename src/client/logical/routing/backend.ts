@@ -1,4 +1,4 @@
-import type { ClientTarget, RoutedBackend } from '../../../telemetry/client-call.js';
+import type { ClientTarget, RoutedBackend } from '../../../telemetry/call-target.js';
 import type { BackendService } from '../../concrete/backend-service.js';
 import type { Subset } from '../../concrete/subset.js';
 import type { RoutePolicy } from '../policy.js';
