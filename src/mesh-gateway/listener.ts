@@ -11,10 +11,15 @@
  * sweep per listener, idle-sweep.ts); a half-close is passed on (TLS close_notify then FIN), and the idle
  * sweep ends a half that never follows. A refused connection gets a TLS alert when the peer sent a ClientHello (cheap: 7 bytes),
  * else a plain close.
+ *
+ * Piped pairs are relayed by the native relay's thread where it loads (native-relay.ts: the same rules,
+ * its own idle sweep, a fraction of Node's CPU per chunk), else by Node's streams (relay.ts, idle-sweep.ts).
  */
 import net, { type AddressInfo } from 'node:net';
 import { DEFAULT_MAX_HELLO_BYTES, helloBufferBound, readClientHello } from './client-hello.js';
+import { ErrorCode, MeshError } from '../core/errors.js';
 import { IdleSweep } from './idle-sweep.js';
+import { loadNativeRelay, NativeRelay, type RelayKind } from './native-relay.js';
 import { relay } from './relay.js';
 import type { Backend, MeshGatewayRouter } from './router.js';
 import type { GatewayCounters, RefusalCause } from './stats.js';
@@ -28,6 +33,8 @@ export interface ListenerOptions {
   /** Instances tried for one connection before it is refused (each failed one is skipped for `downMs`). */
   connectAttempts: number;
   downMs: number;
+  /** The native relay where it loads ("auto"), always ("native": an error where it does not), or never ("node"). */
+  relay: RelayKind;
 }
 
 export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
@@ -38,6 +45,7 @@ export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
   connectTimeoutMs: 5_000,
   connectAttempts: 3,
   downMs: 5_000,
+  relay: 'auto',
 };
 
 /** TLS alerts (RFC 8446 §6): fatal, with a record version any TLS client reads. */
@@ -71,6 +79,11 @@ export class MeshGatewayListener {
   readonly #counters: GatewayCounters;
   readonly #sockets = new Set<net.Socket>();
   readonly #idle: IdleSweep;
+  readonly #native: NativeRelay | undefined;
+  /** Clients whose pair the native relay holds: Node's socket closed at the handover, the pair still open. */
+  readonly #handedOver = new WeakSet<net.Socket>();
+  /** Which relay pipes the pairs, and why Node's when it is. */
+  readonly relayInUse: { kind: 'native' | 'node'; why?: string };
   #closing = false;
 
   constructor(router: MeshGatewayRouter, counters: GatewayCounters, options: ListenerOptions) {
@@ -78,6 +91,15 @@ export class MeshGatewayListener {
     this.#router = router;
     this.#counters = counters;
     this.#idle = new IdleSweep(options.idleTimeoutMs);
+    const native = options.relay === 'node' ? { error: 'relay "node" asked for' } : loadNativeRelay();
+    if ('binding' in native) {
+      this.#native = new NativeRelay(native.binding, options.idleTimeoutMs);
+      this.relayInUse = { kind: 'native' };
+    } else if (options.relay === 'native') {
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, `mesh gateway: relay "native" asked for, and ${native.error}`, { details: { option: 'relay' } });
+    } else {
+      this.relayInUse = { kind: 'node', why: native.error };
+    }
     // allowHalfOpen: a caller's FIN is passed on to the instance, not answered by closing our side at once.
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, (s) => this.#accept(s));
     this.server.maxConnections = options.maxConnections;
@@ -104,12 +126,19 @@ export class MeshGatewayListener {
     c.stats.active++;
     this.#sockets.add(client);
     client.once('close', () => {
-      c.stats.active--;
       this.#sockets.delete(client);
+      // A pair the native relay holds is counted until the relay says it ended.
+      if (!this.#handedOver.has(client)) c.stats.active--;
     });
     // Errors end the connection (close follows); nothing else to do with them.
     client.on('error', () => client.destroy());
     if (this.#closing) return this.#refuse(client, 'closing', 'the gateway is closing', false);
+    // The server's own cap counts Node's sockets, and a pair the native relay holds has none.
+    if (c.stats.active > this.#o.maxConnections) {
+      c.refuse('connection-cap', `more than ${this.#o.maxConnections} connections`);
+      client.destroy();
+      return;
+    }
     let buffer = Buffer.allocUnsafe(0);
     let length = 0;
     const bound = helloBufferBound(this.#o.maxHelloBytes);
@@ -199,9 +228,45 @@ export class MeshGatewayListener {
   }
 
   #pipe(client: net.Socket, upstream: net.Socket, backend: Backend, hello: Buffer): void {
-    const c = this.#counters;
-    c.stats.forwarded++;
+    this.#counters.stats.forwarded++;
     backend.active++;
+    if (this.#native) void this.#handOver(this.#native, client, upstream, backend, hello);
+    else this.#relayInNode(client, upstream, backend, hello);
+  }
+
+  async #handOver(native: NativeRelay, client: net.Socket, upstream: net.Socket, backend: Backend, hello: Buffer): Promise<void> {
+    const c = this.#counters;
+    this.#sockets.add(upstream);
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.on('error', cut);
+    client.on('error', cut);
+    const held = await native.handOver(
+      client,
+      upstream,
+      hello,
+      (reason) => {
+        backend.active--;
+        c.stats.active--;
+        if (reason === 'idle') c.stats.idleTimeouts++;
+      },
+      this.#o.idleTimeoutMs,
+    );
+    this.#sockets.delete(upstream);
+    if (held === 'refused') {
+      upstream.off('error', cut);
+      client.off('error', cut);
+      return this.#relayInNode(client, upstream, backend, undefined);
+    }
+    if (held === 'held') this.#handedOver.add(client);
+    else backend.active--;
+    cut();
+  }
+
+  #relayInNode(client: net.Socket, upstream: net.Socket, backend: Backend, hello: Buffer | undefined): void {
+    const c = this.#counters;
     this.#sockets.add(upstream);
     let closed = false;
     const close = () => {
@@ -223,10 +288,11 @@ export class MeshGatewayListener {
       c.stats.idleTimeouts++;
       close();
     });
-    upstream.write(hello);
+    if (hello) upstream.write(hello);
     relay(client, upstream);
     relay(upstream, client);
     client.resume();
+    upstream.resume();
   }
 
   #refuse(client: net.Socket, cause: RefusalCause, detail: string, sentHello: boolean): void {
@@ -248,11 +314,14 @@ export class MeshGatewayListener {
   async close(graceMs = 0): Promise<void> {
     this.#closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    if (graceMs > 0 && this.#sockets.size > 0) {
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    const native = this.#native;
+    if (graceMs > 0 && (this.#sockets.size > 0 || (native?.size ?? 0) > 0)) {
+      const ended = Promise.all([closed, native?.whenEmpty()]);
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
     for (const s of this.#sockets) s.destroy();
     this.#idle.stop();
+    await native?.close();
     await closed;
   }
 }

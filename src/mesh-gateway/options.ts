@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { clusterNameSchema } from '../config/names.js';
 import type { MeshOptions } from '../mesh/options.js';
 import { DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './listener.js';
+import { RELAY_KINDS, type RelayKind } from './native-relay.js';
 
 export const DEFAULT_MESH_GATEWAY_SERVICE = 'mesh-gateway';
 
@@ -59,6 +60,12 @@ function int(value: number | undefined, fallback: number, min: number, max: numb
   return value;
 }
 
+function relayKind(value: unknown): RelayKind {
+  if (value === undefined) return DEFAULT_LISTENER_OPTIONS.relay;
+  if (RELAY_KINDS.includes(value as RelayKind)) return value as RelayKind;
+  throw invalid(`relay must be one of ${RELAY_KINDS.join(', ')}, got ${JSON.stringify(value)}`, 'relay');
+}
+
 export function resolveMeshGatewayOptions(o: MeshGatewayOptions): ResolvedMeshGatewayOptions {
   if (o.cluster !== undefined && !clusterNameSchema.safeParse(o.cluster).success)
     throw invalid(`cluster must be a DNS label (the control plane's --cluster), got ${JSON.stringify(o.cluster)}`, 'cluster');
@@ -80,6 +87,7 @@ export function resolveMeshGatewayOptions(o: MeshGatewayOptions): ResolvedMeshGa
     connectTimeoutMs: int(o.connectTimeoutMs, d.connectTimeoutMs, 1, 600_000, 'connectTimeoutMs'),
     connectAttempts: int(o.connectAttempts, d.connectAttempts, 1, 100, 'connectAttempts'),
     downMs: int(o.downMs, d.downMs, 0, 3_600_000, 'downMs'),
+    relay: relayKind(o.relay),
     logger: o.logger,
   };
 }

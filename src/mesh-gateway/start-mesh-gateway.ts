@@ -27,6 +27,8 @@ export interface RunningMeshGateway {
   readonly address: HostPort;
   /** Its registration as an instance of the gateway's service; undefined when it does not register. */
   readonly registration: RegisteredInstance | undefined;
+  /** Which relay pipes the connections (the native relay's thread, or Node's streams and why). */
+  relay: { kind: 'native' | 'node'; why?: string };
   stats(): MeshGatewayStats;
   /** Deregister, stop accepting, cut what is still open after the grace period, close the mesh. */
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
     router = new MeshGatewayRouter({ cluster, watch: discovery.cache, maxServices: o.maxServices, discoveryTimeoutMs: o.discoveryTimeoutMs, downMs: o.downMs });
     listener = new MeshGatewayListener(router, counters, o);
     const bound = await listener.listen(o.port, o.host);
+    if (listener.relayInUse.kind === 'node' && o.relay === 'auto') logger.info('hyphae mesh gateway: relaying in Node (the native relay did not load)', { why: listener.relayInUse.why });
     stopMetrics = observeGatewayStats(() => counters.stats, cluster, o.mesh.telemetry?.meterProvider);
     const address = { host: bound.address, port: bound.port };
     let registration: RegisteredInstance | undefined;
@@ -62,6 +65,7 @@ export async function startMeshGateway(options: MeshGatewayOptions): Promise<Run
       cluster,
       address,
       registration,
+      relay: l.relayInUse,
       stats: () => counters.snapshot(),
       close: () =>
         (closing ??= (async () => {

@@ -14,6 +14,8 @@ import { watchPeer, type SlowRequest } from '../helpers/hostile-peers.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 
 export const CLUSTER = 'dc2';
+/** The relays a listener may pipe with: the suites that pipe bytes run on each (native: the addon must load). */
+export const RELAYS = ['native', 'node'] as const;
 
 export interface Harness {
   port: number;

@@ -79,6 +79,14 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
     );
   });
 
+  it('relays with the native relay here, and refuses a relay it does not know', async () => {
+    assert.equal(gw.relay.kind, 'native', JSON.stringify(gw.relay));
+    await assert.rejects(
+      startMeshGateway({ mesh: { ...(await cp.meshOptions('mesh-gateway')), logger: silentLogger }, relay: 'splice' as 'native', host: '127.0.0.1', port: 0, register: false }),
+      (err: Error & { code?: string }) => err.code === 'HYPHAE_ERR_INVALID_OPTIONS' && /relay must be one of auto, native, node, got "splice"/.test(err.message),
+    );
+  });
+
   it("a call through the gateway reaches api over the caller's own mTLS: getPeer is the caller, the SNI the mesh name", async () => {
     for (let i = 0; i < 3; i++) {
       const r = await viaGateway.request('http://api/items');
@@ -142,7 +150,10 @@ describe('hyphae gateway --mode mesh: end to end through real processes', () => 
     const child = startNode(cliPath, ['gateway', '--mode', 'mesh', '--cluster', DEFAULT_CLUSTER, '--listen', '127.0.0.1:0', '--grace-period', '1s'], await cp.env('mesh-gateway'));
     let caller: Mesh | undefined;
     try {
-      const m = await child.waitFor(/hyphae gateway: ready mode=mesh cluster=default listen=127\.0\.0\.1:(\d+) registered=127\.0\.0\.1:\d+ identity=spiffe:\/\/\S+\/sa\/mesh-gateway/, 60_000);
+      const m = await child.waitFor(
+        /hyphae gateway: ready mode=mesh cluster=default listen=127\.0\.0\.1:(\d+) registered=127\.0\.0\.1:\d+ identity=spiffe:\/\/\S+\/sa\/mesh-gateway relay=native/,
+        60_000,
+      );
       const resolver = new EndpointResolver('STRICT');
       resolver.set(API, [{ address: '127.0.0.1', port: Number(m[1]), cluster: DEFAULT_CLUSTER }]);
       caller = await createMesh({ ...(await cp.meshOptions('web')), resolver, logger: silentLogger });

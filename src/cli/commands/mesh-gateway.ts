@@ -1,9 +1,10 @@
 /** `hyphae gateway --mode mesh`: the SNI mesh gateway of a cluster (src/mesh-gateway, issue 17). */
 import { apiFlags } from '../api-client.js';
-import { parseCommandArgs } from '../command.js';
+import { parseCommandArgs, UsageError } from '../command.js';
 import { durationFlag, intFlag, stringFlag } from '../flags.js';
 import { optionsFromEnv } from '../../mesh/env.js';
 import { DEFAULT_MESH_GATEWAY_SERVICE } from '../../mesh-gateway/options.js';
+import { RELAY_KINDS, type RelayKind } from '../../mesh-gateway/native-relay.js';
 import { startMeshGateway } from '../../mesh-gateway/start-mesh-gateway.js';
 import { hostPortFlag, showHostPort as show, stderrLogger, untilSignal, workloadConnectionUsage, workloadEnv } from '../workload-env.js';
 
@@ -32,9 +33,17 @@ Options:
                             sweep that may come up to a quarter later (default 300s)
   --connect-timeout <dur>   connecting to an instance (default 5s; then the next one is tried)
   --grace-period <dur>      on SIGTERM, connections still open after this are cut (default 30s)
+  --relay <kind>            who moves a piped connection's bytes: auto (default: the native
+                            relay's thread where build/native/tcp-relay.node loads, on Linux;
+                            else Node's streams), native (an error where it does not load), node
   -h, --help                show this help
 
 ${workloadConnectionUsage("gateway's", 'service')}`;
+
+function relayFlag(value: string | undefined): RelayKind | undefined {
+  if (value === undefined || RELAY_KINDS.includes(value as RelayKind)) return value as RelayKind | undefined;
+  throw new UsageError(`--relay must be one of ${RELAY_KINDS.join(', ')}, got "${value}"`);
+}
 
 export async function runMeshGateway(args: string[]): Promise<number> {
   const { values } = parseCommandArgs({
@@ -54,6 +63,7 @@ export async function runMeshGateway(args: string[]): Promise<number> {
       'idle-timeout': { type: 'string' },
       'connect-timeout': { type: 'string' },
       'grace-period': { type: 'string' },
+      relay: { type: 'string' },
       ...apiFlags,
       help: { type: 'boolean', short: 'h' },
     },
@@ -77,10 +87,11 @@ export async function runMeshGateway(args: string[]): Promise<number> {
     idleTimeoutMs: durationFlag('idle-timeout', values['idle-timeout'], 1, 86_400_000),
     connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout'], 1, 600_000),
     gracePeriodMs: durationFlag('grace-period', values['grace-period'], 0, 3_600_000),
+    relay: relayFlag(values.relay),
     logger: stderrLogger,
   });
   process.stdout.write(
-    `hyphae gateway: ready mode=mesh cluster=${gateway.cluster} listen=${show(gateway.address)} registered=${gateway.registration?.id ?? '-'} identity=${gateway.mesh.identity()?.spiffeId ?? '-'}\n`,
+    `hyphae gateway: ready mode=mesh cluster=${gateway.cluster} listen=${show(gateway.address)} registered=${gateway.registration?.id ?? '-'} identity=${gateway.mesh.identity()?.spiffeId ?? '-'} relay=${gateway.relay.kind}\n`,
   );
   const signal = await untilSignal();
   stderrLogger.info('hyphae gateway: stopping on signal', { signal, stats: gateway.stats() });
