@@ -8,7 +8,9 @@
  * - at most `maxEjectionPercent` % of the endpoints are ejected at once, but one
  *   ejection is always allowed (Envoy: "at least one host regardless");
  * - below `panicThreshold` % healthy the destination panics: ejections are
- *   ignored and traffic spreads over every endpoint (a sick pool beats none);
+ *   ignored and traffic spreads over every endpoint (a sick pool beats none) —
+ *   unless the owner says the rest carry the traffic (`covered`: a healthy
+ *   failover cluster, as Envoy disregards the threshold at 100 % total health);
  * - when an ejection ends, the endpoint is on probation: it is available for
  *   exactly ONE trial request; success brings it back, failure ejects it again
  *   for longer, and until the trial's answer no other request is sent to it;
@@ -60,6 +62,7 @@ export class OutlierDetector {
   readonly options: Readonly<OutlierDetectionOptions>;
   readonly clock: Clock;
   #size: () => number;
+  #covered: () => boolean;
   /** Endpoints not Healthy (ejected, on probation, on trial). */
   #unhealthy = 0;
   #ejections = new Listeners<EjectionEvent>();
@@ -70,12 +73,15 @@ export class OutlierDetector {
 
   /**
    * `options` are complete: their defaults are the Service schema's (config/resources/resilience.ts), applied
-   * by the caller. `size` tells how many endpoints the destination has (tracked or not).
+   * by the caller. `size` tells how many endpoints the destination has (tracked or not). `covered` tells whether
+   * its endpoints not ejected carry all its traffic anyway: one endpoint may stand for a whole cluster (a peer's
+   * gateway), so a count of endpoints alone would panic and send calls back to the ejected ones.
    */
-  constructor(options: Readonly<OutlierDetectionOptions>, size: () => number, clock: Clock = systemClock) {
+  constructor(options: Readonly<OutlierDetectionOptions>, size: () => number, clock: Clock = systemClock, covered: () => boolean = () => false) {
     this.options = { ...options };
     this.clock = clock;
     this.#size = size;
+    this.#covered = covered;
   }
 
   /** The health record of one endpoint; release() it when the endpoint leaves the destination. */
@@ -92,7 +98,7 @@ export class OutlierDetector {
   get panicking(): boolean {
     if (this.#unhealthy === 0) return false;
     const size = Math.max(this.#size(), this.#unhealthy);
-    return (size - this.#unhealthy) * 100 < size * this.options.panicThreshold;
+    return (size - this.#unhealthy) * 100 < size * this.options.panicThreshold && !this.#covered();
   }
 
   onEjection(listener: (e: EjectionEvent) => void): Disposer {

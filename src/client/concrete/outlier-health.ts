@@ -8,13 +8,16 @@
  * Health feeds EndpointSet.updateHealth(), so every subset and locality view
  * leaves an ejected endpoint out — within the detector's rules: at most
  * maxEjectionPercent ejected (always one allowed), and below panicThreshold
- * healthy every endpoint is back in the views (panic).
+ * healthy every endpoint is back in the views (panic), unless the tiers carry
+ * every pick without the ejected ones (a healthy failover cluster).
  */
+import { systemClock } from '../../core/clock.js';
 import type { Disposer, EventSink } from '../../core/events.js';
 import type { MeshEvents } from '../../resilience/hooks.js';
 import { OutlierDetector, type EjectionEvent, type EndpointHealth, type HealthOutcome, type OutlierDetectionOptions } from '../../resilience/outlier-detector.js';
 import type { OutlierJudge } from './backend-service.js';
 import type { EndpointSet } from './endpoint-set.js';
+import { NO_CLUSTERS, totalHealth } from './tiers.js';
 
 /** `C`: the call type events are told with (the client's MeshCall); this tier only passes it on. */
 export class OutlierHealth<C = unknown> implements OutlierJudge {
@@ -57,7 +60,8 @@ export class OutlierHealth<C = unknown> implements OutlierJudge {
       ep.health?.release();
       ep.health = undefined;
     }
-    const d = options === undefined ? undefined : new OutlierDetector(options, () => this.#endpoints.size);
+    const size = () => this.#endpoints.size;
+    const d = options === undefined ? undefined : new OutlierDetector(options, size, systemClock, () => this.#covered());
     this.detector = d;
     if (d !== undefined) {
       this.#disposers.push(
@@ -79,6 +83,12 @@ export class OutlierHealth<C = unknown> implements OutlierJudge {
     const d = this.detector;
     const panic = d !== undefined && d.panicking;
     this.#endpoints.updateHealth((ep) => panic || ep.health === undefined || ep.health.state !== 'ejected');
+  }
+
+  /** The tiers keep every pick off the ejected endpoints (what is left of home, or a failover cluster, takes it all). */
+  #covered(): boolean {
+    const { list, policy } = this.#endpoints;
+    return totalHealth(list, policy.locality, policy.clusters ?? NO_CLUSTERS, (ep) => ep.health === undefined || ep.health.state !== 'ejected') >= 1;
   }
 
   close(): void {

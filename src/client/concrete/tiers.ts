@@ -98,6 +98,17 @@ export function buildTiers(members: readonly Endpoint[], locality: LocalityPolic
   return { tiers, eligible, rank };
 }
 
+/**
+ * How much of the traffic the tiers can carry on endpoints `usable` says may take it (Envoy's normalized total
+ * health, 0-1): each group's healthFactor, summed. At 1 the spill-over alone keeps every pick on a usable
+ * endpoint, so outlier detection has no reason to panic (Envoy disregards the panic threshold then).
+ */
+export function totalHealth(members: readonly Endpoint[], locality: LocalityPolicy | undefined, clusters: ClusterPolicy, usable: (ep: Endpoint) => boolean): number {
+  let sum = 0;
+  for (const g of clusterGroups(members, locality, clusters, new Map(), usable)) sum += healthFactor(g);
+  return Math.min(1, sum);
+}
+
 /** The share of its traffic a tier keeps: 1 at or above minHealthyPercent healthy, proportionally less below. */
 function healthFactor(g: Group): number {
   const healthy = g.healthy.length;
@@ -108,9 +119,16 @@ function healthFactor(g: Group): number {
 
 /**
  * Members split into the ordered groups that become tiers (empty groups kept: they spill everything);
- * `ranks` gets each failover cluster's position.
+ * `ranks` gets each failover cluster's position; `healthy` says which members count (the views' flag unless told).
  */
-function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | undefined, clusters: ClusterPolicy, ranks: Map<string, number>): Group[] {
+function clusterGroups(
+  members: readonly Endpoint[],
+  locality: LocalityPolicy | undefined,
+  clusters: ClusterPolicy,
+  ranks: Map<string, number>,
+  healthy: (ep: Endpoint) => boolean = (ep) => ep.healthy,
+): Group[] {
+  const group = (list: Endpoint[], cluster: number, minHealthyPercent: number): Group => ({ members: list, healthy: list.filter(healthy), cluster, minHealthyPercent });
   const local: Endpoint[] = [];
   const imported = new Map<string, Endpoint[]>();
   for (const ep of members) {
@@ -153,8 +171,4 @@ function clusterGroups(members: readonly Endpoint[], locality: LocalityPolicy | 
     groups.push(group(imported.get(name) ?? [], index, clusters.minHealthyPercent));
   }
   return groups;
-}
-
-function group(members: Endpoint[], cluster: number, minHealthyPercent: number): Group {
-  return { members, healthy: members.filter((e) => e.healthy), cluster, minHealthyPercent };
 }
