@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One read's most: nginx's stream module reads into a 16 KiB buffer by default; a larger one costs nothing
- * here (one scratch buffer per thread) and moves bulk data in fewer calls. */
-#define CHUNK 65536
+/* One read's most, as nginx's stream module's default buffer: it also bounds what a pair holds per direction
+ * under backpressure (a caller that never reads pins at most this much of the relay's memory). */
+#define CHUNK 16384
+/* Reads per direction in one turn of a pair: a pair whose peer sends without pause and whose other side
+ * drains as fast would otherwise keep the thread from every other pair, its commands and its idle sweep.
+ * Past it the pair waits in the "again" list for the next turn of the loop (the edge that woke it is gone). */
+#define READS_PER_TURN 16
 #define MAX_EVENTS 256
 
 enum reason { R_DONE = 0, R_ERROR = 1, R_IDLE = 2, R_CUT = 3 };
@@ -52,22 +57,26 @@ typedef struct pair {
   int fd[2];
   half h[2];
   int64_t last; /* when a byte last moved, monotonic ms */
+  int more;      /* this turn read READS_PER_TURN chunks of a side and stopped: it may have more */
+  int queued;    /* in the "again" list */
+  struct pair *aprev, *anext;
+  struct done_msg *end; /* allocated with the pair, so its end always reaches JavaScript */
   int rdhup[2];  /* fd[i]'s peer has sent its FIN: read it until recv() says 0, not until a short read */
   int closed;
   struct pair *prev, *next; /* the live pairs, or the closed ones waiting to be freed */
 } pair;
 
+typedef struct done_msg {
+  uint32_t id;
+  int reason;
+  double bytes[2];
+} done_msg;
+
 typedef struct command {
-  enum { C_ADD, C_CUT_ALL, C_STOP } kind;
+  enum { C_ADD, C_CUT_ALL } kind;
   pair *p;
   struct command *next;
 } command;
-
-typedef struct done_msg {
-  uint32_t id;
-  enum reason reason;
-  double bytes[2];
-} done_msg;
 
 typedef struct relay {
   int ep, wake;
@@ -76,6 +85,9 @@ typedef struct relay {
   pthread_mutex_t lock;
   command *head, *tail; /* commands from JavaScript, under lock */
   pair *live, *dead;    /* the thread's own */
+  pair *again;          /* the thread's own: pairs to service again without an edge */
+  int stop;             /* under lock: the thread ends at its next turn */
+  int dead_thread;      /* atomic: the thread ended on an error of its own; adds are refused */
   uint32_t next_id;     /* JavaScript's own */
   int64_t idle_ms, sweep_ms, last_sweep;
   napi_threadsafe_function tsfn;
@@ -114,10 +126,16 @@ static void close_pair(relay *r, pair *p, enum reason why) {
     free(p->h[i].pending);
     p->h[i].pending = NULL;
   }
+  if (p->queued) {
+    if (p->aprev) p->aprev->anext = p->anext;
+    else r->again = p->anext;
+    if (p->anext) p->anext->aprev = p->aprev;
+    p->queued = 0;
+  }
   unlink_pair(&r->live, p);
   push_pair(&r->dead, p);
-  done_msg *m = malloc(sizeof *m);
-  if (m == NULL) return;
+  done_msg *m = p->end;
+  p->end = NULL;
   m->id = p->id;
   m->reason = why;
   m->bytes[0] = p->h[0].bytes;
@@ -147,7 +165,11 @@ static int pump(relay *r, pair *p, int d) {
   half *h = &p->h[d];
   int from = p->fd[d], to = p->fd[1 - d];
   if (flush(p, h, to) < 0) return -1;
-  while (h->len == 0 && !h->eof) {
+  for (int reads = 0; h->len == 0 && !h->eof; reads++) {
+    if (reads == READS_PER_TURN) {
+      p->more = 1;
+      break;
+    }
     ssize_t n = recv(from, r->scratch, CHUNK, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -192,11 +214,36 @@ static int pump(relay *r, pair *p, int d) {
 }
 
 static void service(relay *r, pair *p) {
+  p->more = 0;
   if (pump(r, p, 0) < 0 || pump(r, p, 1) < 0) {
     close_pair(r, p, R_ERROR);
     return;
   }
-  if (p->h[0].shut && p->h[1].shut) close_pair(r, p, R_DONE);
+  if (p->h[0].shut && p->h[1].shut) {
+    close_pair(r, p, R_DONE);
+    return;
+  }
+  if (p->more && !p->queued) {
+    p->queued = 1;
+    p->aprev = NULL;
+    p->anext = r->again;
+    if (r->again) r->again->aprev = p;
+    r->again = p;
+  }
+}
+
+/* A turn for each pair that had more to read than one turn allows. */
+static void service_again(relay *r) {
+  pair *list = r->again;
+  r->again = NULL;
+  while (list) {
+    pair *p = list;
+    list = p->anext;
+    if (list) list->aprev = NULL;
+    p->queued = 0;
+    p->aprev = p->anext = NULL;
+    if (!p->closed) service(r, p);
+  }
 }
 
 static void add_pair(relay *r, pair *p) {
@@ -231,6 +278,7 @@ static void free_dead(relay *r) {
   while (r->dead) {
     pair *p = r->dead;
     r->dead = p->next;
+    free(p->end);
     free(p);
   }
 }
@@ -241,12 +289,18 @@ static void *run(void *arg) {
   int stop = 0;
   while (!stop) {
     int timeout = -1;
-    if (r->live) {
+    if (r->again) {
+      timeout = 0;
+    } else if (r->live) {
       int64_t due = r->last_sweep + r->sweep_ms - now_ms();
       timeout = due < 0 ? 0 : (int)due;
     }
     int n = epoll_wait(r->ep, evs, MAX_EVENTS, timeout);
-    if (n < 0 && errno != EINTR) break;
+    if (n < 0 && errno != EINTR) {
+      /* Not expected (EBADF, EINVAL): end every pair, and refuse new ones, rather than hold them unserved. */
+      __atomic_store_n(&r->dead_thread, 1, __ATOMIC_SEQ_CST);
+      break;
+    }
     for (int i = 0; i < n; i++) {
       if (evs[i].data.u64 == 0) {
         uint64_t v;
@@ -254,12 +308,12 @@ static void *run(void *arg) {
         pthread_mutex_lock(&r->lock);
         command *c = r->head;
         r->head = r->tail = NULL;
+        stop = r->stop;
         pthread_mutex_unlock(&r->lock);
         while (c) {
           command *next = c->next;
           if (c->kind == C_ADD) add_pair(r, c->p);
-          else if (c->kind == C_CUT_ALL) cut_all(r);
-          else stop = 1;
+          else cut_all(r);
           free(c);
           c = next;
         }
@@ -267,9 +321,17 @@ static void *run(void *arg) {
       }
       pair *p = (pair *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)1);
       if (p->closed) continue;
-      if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) p->rdhup[evs[i].data.u64 & 1] = 1;
+      int side = (int)(evs[i].data.u64 & 1);
+      if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) p->rdhup[side] = 1;
       service(r, p);
+      /* A reset on a side that had already sent its FIN is read by no recv(): ask the socket. */
+      if (!p->closed && (evs[i].events & EPOLLERR)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(p->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) close_pair(r, p, R_ERROR);
+      }
     }
+    service_again(r);
     int64_t now = now_ms();
     if (r->live && now - r->last_sweep >= r->sweep_ms) sweep(r, now);
     else if (!r->live) r->last_sweep = now;
@@ -278,6 +340,11 @@ static void *run(void *arg) {
   cut_all(r);
   free_dead(r);
   return NULL;
+}
+
+static void wake(relay *r) {
+  uint64_t one = 1;
+  if (write(r->wake, &one, sizeof one) < 0) { /* EAGAIN: the counter is already non-zero, a wake is due */ }
 }
 
 static int enqueue(relay *r, int kind, pair *p) {
@@ -290,8 +357,7 @@ static int enqueue(relay *r, int kind, pair *p) {
   else r->head = c;
   r->tail = c;
   pthread_mutex_unlock(&r->lock);
-  uint64_t one = 1;
-  if (write(r->wake, &one, sizeof one) < 0) { /* EAGAIN: the counter is already non-zero, a wake is due */ }
+  wake(r);
   return 0;
 }
 
@@ -313,8 +379,24 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
 static void stop_relay(relay *r) {
   if (!r->running) return;
   r->running = 0;
-  enqueue(r, C_STOP, NULL);
+  /* A flag, not a command: nothing to allocate, so the join below cannot wait for a stop that never came. */
+  pthread_mutex_lock(&r->lock);
+  r->stop = 1;
+  pthread_mutex_unlock(&r->lock);
+  wake(r);
   pthread_join(r->thread, NULL);
+  /* Commands the thread never took: their pairs were never relayed. */
+  for (command *c = r->head, *next; c; c = next) {
+    next = c->next;
+    if (c->p) {
+      close(c->p->fd[0]);
+      close(c->p->fd[1]);
+      free(c->p->end);
+      free(c->p);
+    }
+    free(c);
+  }
+  r->head = r->tail = NULL;
   close(r->ep);
   close(r->wake);
   pthread_mutex_destroy(&r->lock);
@@ -381,7 +463,13 @@ static napi_value create(napi_env env, napi_callback_info info) {
   }
   /* Unreferenced until a pair is handed over: an idle relay never holds the process open. */
   napi_unref_threadsafe_function(env, r->tsfn);
-  if (pthread_create(&r->thread, NULL, run, r) != 0) {
+  /* The thread takes no signal: they are the process's, for Node's own handlers on the main thread. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int started = pthread_create(&r->thread, NULL, run, r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (started != 0) {
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
     close(r->ep);
     close(r->wake);
@@ -404,15 +492,21 @@ static napi_value add(napi_env env, napi_callback_info info) {
   relay *r = argc == 3 ? get_relay(env, argv[0]) : NULL;
   int32_t a, b;
   if (r == NULL || !r->running) return throw_error(env, "ERR_INVALID_ARG", "add(relay, fdA, fdB): not a running relay");
+  if (__atomic_load_n(&r->dead_thread, __ATOMIC_SEQ_CST)) return throw_error(env, "ERR_RELAY_STOPPED", "the relay's thread ended on an error");
   if (napi_get_value_int32(env, argv[1], &a) != napi_ok || napi_get_value_int32(env, argv[2], &b) != napi_ok || a < 0 || b < 0)
     return throw_error(env, "ERR_INVALID_ARG", "add(relay, fdA, fdB): descriptors must be integers >= 0");
   pair *p = calloc(1, sizeof *p);
-  if (p == NULL) return throw_error(env, "ERR_NO_MEMORY", "out of memory");
+  if (p != NULL) p->end = malloc(sizeof(done_msg));
+  if (p == NULL || p->end == NULL) {
+    free(p);
+    return throw_error(env, "ERR_NO_MEMORY", "out of memory");
+  }
   p->fd[0] = dup_fd(a);
   p->fd[1] = p->fd[0] < 0 ? -1 : dup_fd(b);
   if (p->fd[1] < 0) {
     int e = errno;
     if (p->fd[0] >= 0) close(p->fd[0]);
+    free(p->end);
     free(p);
     return throw_error(env, "ERR_RELAY_DUP", strerror(e));
   }
@@ -421,6 +515,7 @@ static napi_value add(napi_env env, napi_callback_info info) {
   if (enqueue(r, C_ADD, p) != 0) {
     close(p->fd[0]);
     close(p->fd[1]);
+    free(p->end);
     free(p);
     return throw_error(env, "ERR_NO_MEMORY", "out of memory");
   }

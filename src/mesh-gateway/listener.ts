@@ -92,13 +92,20 @@ export class MeshGatewayListener {
     this.#counters = counters;
     this.#idle = new IdleSweep(options.idleTimeoutMs);
     const native = options.relay === 'node' ? { error: 'relay "node" asked for' } : loadNativeRelay();
-    if ('binding' in native) {
-      this.#native = new NativeRelay(native.binding, options.idleTimeoutMs);
+    let started: NativeRelay | { error: string };
+    try {
+      started = 'binding' in native ? new NativeRelay(native.binding, options.idleTimeoutMs) : native;
+    } catch (err) {
+      // Its thread, epoll or eventfd could not be made (EMFILE, EAGAIN).
+      started = { error: `the native relay did not start: ${(err as Error).message}` };
+    }
+    if (started instanceof NativeRelay) {
+      this.#native = started;
       this.relayInUse = { kind: 'native' };
     } else if (options.relay === 'native') {
-      throw new MeshError(ErrorCode.INVALID_OPTIONS, `mesh gateway: relay "native" asked for, and ${native.error}`, { details: { option: 'relay' } });
+      throw new MeshError(ErrorCode.INVALID_OPTIONS, `mesh gateway: relay "native" asked for, and ${started.error}`, { details: { option: 'relay' } });
     } else {
-      this.relayInUse = { kind: 'node', why: native.error };
+      this.relayInUse = { kind: 'node', why: started.error };
     }
     // allowHalfOpen: a caller's FIN is passed on to the instance, not answered by closing our side at once.
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, (s) => this.#accept(s));
@@ -258,6 +265,7 @@ export class MeshGatewayListener {
     if (held === 'refused') {
       upstream.off('error', cut);
       client.off('error', cut);
+      // handOver wrote the ClientHello already.
       return this.#relayInNode(client, upstream, backend, undefined);
     }
     if (held === 'held') this.#handedOver.add(client);

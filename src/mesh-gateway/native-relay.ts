@@ -42,7 +42,7 @@ export function loadNativeRelay(): { binding: Binding } | { error: string } {
   return loaded;
 }
 
-type StreamHandle = { fd?: number; reading?: boolean; readStop?: () => number };
+type StreamHandle = { fd?: number; reading?: boolean; readStop?: () => number; readStart?: () => number };
 const handleOf = (s: net.Socket): StreamHandle | undefined => (s as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
 
 /** Stops Node reading `s` and returns what it had read that no one took. */
@@ -55,6 +55,17 @@ function stopReading(s: net.Socket): Buffer[] {
   h?.readStop?.();
   if (h) h.reading = false;
   return out;
+}
+
+/**
+ * Starts Node reading `s` again after stopReading(), for Node's relay. Not `resume()` alone: the last read()
+ * above left the Readable waiting for a read in flight (`reading`), so it would never start the handle.
+ */
+function restartReading(s: net.Socket): void {
+  const h = handleOf(s);
+  if (h === undefined || s.destroyed) return;
+  h.reading = true;
+  h.readStart?.();
 }
 
 function write(s: net.Socket, chunks: Buffer[]): Promise<void> {
@@ -86,9 +97,13 @@ export class NativeRelay {
    * both are destroyed if what Node still had to write is not taken within `idleTimeoutMs`.
    * "held": the thread relays it now and calls `onEnd` once it ends, and the caller closes its own
    * sockets; "closed": a socket closed meanwhile; "refused": the addon could not take it (no descriptor
-   * left to copy), and both sockets are as they were, to be relayed by Node.
+   * left to copy), and both sockets read again, `first` written, to be relayed by Node.
    */
   async handOver(a: net.Socket, b: net.Socket, first: Buffer, onEnd: (reason: RelayEnd) => void, idleTimeoutMs: number): Promise<HandOver> {
+    if (!((handleOf(a)?.fd ?? -1) >= 0 && (handleOf(b)?.fd ?? -1) >= 0)) {
+      b.write(first);
+      return 'refused';
+    }
     const toB = [first, ...stopReading(a)];
     const toA = stopReading(b);
     // A peer that takes none of those bytes (a zero window) holds the pair no longer than silence would.
@@ -99,13 +114,13 @@ export class NativeRelay {
     await Promise.all([write(b, toB), write(a, toA)]);
     clearTimeout(timer);
     if (a.destroyed || b.destroyed || this.#closed) return 'closed';
-    const fa = handleOf(a)?.fd;
-    const fb = handleOf(b)?.fd;
-    if (fa === undefined || fb === undefined || fa < 0 || fb < 0) return 'refused';
     let id: number;
     try {
-      id = this.#b.add(this.#relay, fa, fb);
+      id = this.#b.add(this.#relay, handleOf(a)!.fd!, handleOf(b)!.fd!);
     } catch {
+      // No descriptor left to copy (EMFILE), or the relay's thread is gone: Node relays this pair.
+      restartReading(a);
+      restartReading(b);
       return 'refused';
     }
     if (this.#ends.size === 0) this.#b.ref(this.#relay);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loadNativeRelay, NativeRelay, type RelayEnd } from '../../src/mesh-gateway/native-relay.js';
+import { relay as relayInNode } from '../../src/mesh-gateway/relay.js';
 import { fdCount, waitUntil, within } from '../helpers/hostile-peers.js';
 
 const BOUND_MS = 20_000;
@@ -167,6 +168,50 @@ describe('native relay', () => {
     const c = await within(atCaller, BOUND_MS);
     assert.ok(c !== undefined, 'the caller saw its side go');
     assert.equal(await within(end, BOUND_MS), 'error');
+  });
+
+  it('passes on a reset that comes after the FIN: the pair ends as an error, not at the idle timeout', async () => {
+    const e = await pair();
+    const { end } = await handOver(e);
+    const atCaller = collect(e.caller);
+    e.server.end('bye');
+    // The caller holds its half open and says nothing: only the server's reset can end the pair now.
+    assert.equal((await within(atCaller, BOUND_MS))?.bytes.toString(), 'bye');
+    e.server.resetAndDestroy();
+    assert.equal(await within(end, BOUND_MS), 'error', 'ended by the reset (the idle timeout is 60 s)');
+    e.caller.destroy();
+  });
+
+  it('a handover the addon refuses leaves both sockets to Node, reading again, the first bytes sent', async () => {
+    assert.ok('binding' in loaded);
+    const refusing = new NativeRelay(
+      {
+        ...loaded.binding,
+        add: () => {
+          throw new Error('EMFILE (as a dup() with no descriptor left)');
+        },
+      },
+      60_000,
+    );
+    try {
+      const e = await pair();
+      const atServer = collect(e.server);
+      const atCaller = collect(e.caller);
+      e.caller.write('early;');
+      await waitUntil(() => e.accepted.readableLength > 0, BOUND_MS, 'Node read it');
+      assert.equal(await refusing.handOver(e.accepted, e.upstream, Buffer.from('first;'), () => {}, 60_000), 'refused');
+      relayInNode(e.accepted, e.upstream);
+      relayInNode(e.upstream, e.accepted);
+      e.accepted.resume();
+      e.caller.end('late');
+      void atServer.then(() => e.server.end('answer'));
+      assert.equal((await within(atServer, BOUND_MS))?.bytes.toString(), 'first;early;late');
+      assert.equal((await within(atCaller, BOUND_MS))?.bytes.toString(), 'answer');
+      e.accepted.destroy();
+      e.upstream.destroy();
+    } finally {
+      await refusing.close();
+    }
   });
 
   it('cuts every pair it holds on cutAll, and gives every descriptor back', async () => {
