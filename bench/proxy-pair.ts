@@ -4,7 +4,9 @@
  *
  *   undici              undici Pool.request -> node:http upstream (bench/lib/echo-server.ts)
  *   bare Node pair      undici Pool.request -> bench/lib/bare-proxy.ts client side -> mTLS -> its server side -> the same
- *                       upstream: http.createServer + undici Pool, https.Server + undici Pool, no mesh logic (the floor)
+ *                       upstream: http.createServer + undici Pool, https.Server + undici Pool, no mesh logic (Node's HTTP stack)
+ *   raw-socket L7 pair  the same through bench/lib/lean-proxy.ts l7: HTTP/1.1 framed on net/tls sockets, no http module
+ *   L4 pipe pair        the same through bench/lib/lean-proxy.ts l4: bytes piped net <-> tls, no HTTP (Node's sockets and TLS)
  *   nginx sidecar pair  undici Pool.request -> nginx (client side) -> mTLS -> nginx (server side) -> the same upstream
  *   hyphae proxy pair   undici Pool.request (Host: echo) -> hyphae proxy "client" (outbound listener)
  *                       -> mTLS, by name, through the client stack -> hyphae proxy "echo" (inbound) -> the same upstream
@@ -41,7 +43,14 @@ import { makeCerts } from './lib/openssl-certs.js';
 
 export const PROXY_PAIR_DEFAULTS: EdgeOptions = { durationMs: 5_000, warmupRequests: 30_000, warmupMs: 60_000, rounds: 5, concurrency: 32, pin: false };
 
-export const PAIR_ROWS = { undici: 'undici (no proxy)', bare: 'bare Node pair (mTLS)', nginx: 'nginx sidecar pair (mTLS)', hyphae: 'hyphae proxy pair (mTLS)' } as const;
+export const PAIR_ROWS = {
+  undici: 'undici (no proxy)',
+  l4: 'Node L4 pipe pair (mTLS)',
+  lean: 'Node raw-socket L7 pair (mTLS)',
+  bare: 'bare Node pair (mTLS)',
+  nginx: 'nginx sidecar pair (mTLS)',
+  hyphae: 'hyphae proxy pair (mTLS)',
+} as const;
 
 export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
   const stopSignals = exitOnSignals();
@@ -98,14 +107,21 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     row(PAIR_ROWS.undici, `http://127.0.0.1:${upstreamPort}`, []);
     // The bare Node pair and the nginx pair share one set of openssl-made certificates.
     const certs = await makeCerts(dir);
-    const bare = async (role: 'client' | 'server', next: number) => {
-      const child = startNode(path.join(buildDir, 'bench/lib/bare-proxy.js'), [role, String(next), dir], {}, pin.proxyLauncher);
+    const side = async (script: string, role: string, next: number) => {
+      const child = startNode(path.join(buildDir, 'bench/lib', script), [role, String(next), dir], {}, pin.proxyLauncher);
       cleanups.push(() => child.kill());
       return { pid: child.proc.pid!, port: Number((await child.waitFor(/listening (\d+)/))[1]) };
     };
-    const bareServer = await bare('server', upstreamPort);
-    const bareClient = await bare('client', bareServer.port);
-    row(PAIR_ROWS.bare, `http://127.0.0.1:${bareClient.port}`, ['client side', 'server side'], () => [bareClient.pid, bareServer.pid]);
+    // Three floors, from Node's HTTP stack down to no HTTP at all: where the pair's cost is.
+    for (const [name, script, kind] of [
+      [PAIR_ROWS.bare, 'bare-proxy.js', ''],
+      [PAIR_ROWS.lean, 'lean-proxy.js', 'l7-'],
+      [PAIR_ROWS.l4, 'lean-proxy.js', 'l4-'],
+    ] as const) {
+      const s = await side(script, `${kind}server`, upstreamPort);
+      const c = await side(script, `${kind}client`, s.port);
+      row(name, `http://127.0.0.1:${c.port}`, ['client side', 'server side'], () => [c.pid, s.pid]);
+    }
     if (nginx) {
       // mTLS between the sidecars only: the server side calls the workload in clear, as inside a pod.
       const pair = await startSidecarPair(nginx, dir, 'edge-pair', upstreamPort, certs, pin.proxyLauncher);
@@ -154,7 +170,10 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     const nginxRow = rows.get(PAIR_ROWS.nginx);
     const bareRow = rows.get(PAIR_ROWS.bare)!;
     // hyphae against the floor too: what the mesh's code adds above what Node itself costs.
-    const comparisons = nginxRow ? [compare(hyphae, nginxRow), compare(bareRow, nginxRow), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)] : [compare(hyphae, bareRow)];
+    const floors = [bareRow, rows.get(PAIR_ROWS.lean)!, rows.get(PAIR_ROWS.l4)!];
+    const comparisons = nginxRow
+      ? [compare(hyphae, nginxRow), ...floors.map((f) => compare(f, nginxRow)), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)]
+      : [compare(hyphae, bareRow)];
     const vsNginx = nginxRow ? comparisons[0] : undefined;
     return {
       title: `proxy pair vs nginx sidecar pair (bench/proxy-pair.ts): ${opts.rounds} interleaved rounds x ${opts.durationMs} ms after a warm-up of ${opts.warmupRequests} requests (at most ${opts.warmupMs} ms) per row, ${opts.concurrency} concurrent keep-alive`,
