@@ -47,6 +47,8 @@ export const PAIR_ROWS = {
   undici: 'undici (no proxy)',
   l4: 'Node L4 pipe pair (mTLS)',
   lean: 'Node raw-socket L7 pair (mTLS)',
+  httpIn: 'Node http.Server + raw out pair (mTLS)',
+  rawIn: 'Node raw in + undici pair (mTLS)',
   bare: 'bare Node pair (mTLS)',
   nginx: 'nginx sidecar pair (mTLS)',
   hyphae: 'hyphae proxy pair (mTLS)',
@@ -112,9 +114,11 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
       cleanups.push(() => child.kill());
       return { pid: child.proc.pid!, port: Number((await child.waitFor(/listening (\d+)/))[1]) };
     };
-    // Three floors, from Node's HTTP stack down to no HTTP at all: where the pair's cost is.
+    // Floors, from Node's HTTP stack (bare) through each half of it on raw sockets down to no HTTP at all: where the pair's cost is.
     for (const [name, script, kind] of [
       [PAIR_ROWS.bare, 'bare-proxy.js', ''],
+      [PAIR_ROWS.httpIn, 'half-lean-proxy.js', 'http-in-'],
+      [PAIR_ROWS.rawIn, 'half-lean-proxy.js', 'raw-in-'],
       [PAIR_ROWS.lean, 'lean-proxy.js', 'l7-'],
       [PAIR_ROWS.l4, 'lean-proxy.js', 'l4-'],
     ] as const) {
@@ -170,7 +174,7 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     const nginxRow = rows.get(PAIR_ROWS.nginx);
     const bareRow = rows.get(PAIR_ROWS.bare)!;
     // hyphae against the floor too: what the mesh's code adds above what Node itself costs.
-    const floors = [bareRow, rows.get(PAIR_ROWS.lean)!, rows.get(PAIR_ROWS.l4)!];
+    const floors = [bareRow, rows.get(PAIR_ROWS.httpIn)!, rows.get(PAIR_ROWS.rawIn)!, rows.get(PAIR_ROWS.lean)!, rows.get(PAIR_ROWS.l4)!];
     const comparisons = nginxRow
       ? [compare(hyphae, nginxRow), ...floors.map((f) => compare(f, nginxRow)), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)]
       : [compare(hyphae, bareRow)];
