@@ -50,7 +50,7 @@ const entryPoints = [
   // benches: each top-level file runs on its own (node build/bench/<name>.js; run.ts runs the set), and
   // the peers they start by path
   '^bench/[^/]+[.]ts$',
-  '^bench/lib/(echo-server|bare-proxy|bare-relay|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer|grpc-echo-server)[.]ts$',
+  '^bench/lib/(echo-server|bare-proxy|lean-proxy|half-lean-proxy|bare-relay|mtls-echo-server|telemetry-peer|watchers|cost-server|memory-peer|rss-child|server-memory-peer|grpc-echo-server)[.]ts$',
   // module hooks a bench child loads with --import (rss-register registers rss-hooks by URL)
   '^bench/lib/rss-(register|hooks)[.]ts$',
   // examples: runnable services and the demo (README, npm run demo; tests start them by path)
