@@ -6,18 +6,21 @@
  *   node lean-proxy.js l4-client|l4-server <next port> <cert dir>     bytes piped net <-> tls: no HTTP at all
  *   node lean-proxy.js l7-client|l7-server <next port> <cert dir>     HTTP/1.1 framed on the raw sockets
  *
- * l7: each connection in has its own connection out (keep-alive both); request and response heads are found
- * and their content-length read in JavaScript (a string made only when the name is not lower-case), the request given one header
- * (`x-lean-hop: 1`, the work of adding an identity or a deadline), and what one read produced goes out in
- * one write (one TLS record). What it leaves out, beside all of the mesh: chunked and close-delimited
- * bodies, pipelining checks, every validation a server owes its peer (smuggling, sizes, timeouts). It is a
- * measure of the data path a raw-socket proxy would have, not a proxy: a message it cannot frame ends the
- * connection, so a row never counts an answer it mangled. Prints `listening PORT`.
+ * l7: each connection in has its own connection out (keep-alive both); request and response heads are read
+ * with the mesh's strict HTTP/1.1 framer (src/core/http1: every field checked, the smuggling rules) and
+ * written again without the hop-by-hop fields, the request given one header (`x-lean-hop: 1`, the work of
+ * adding an identity or a deadline), bodies passed on in their framing (length, chunked, to the close), and
+ * what one read produced goes out in one write (one TLS record). What it leaves out is the mesh and a
+ * listener's duties (timeouts, the cap, slow peers): it is a measure of the data path a raw-socket proxy
+ * would have, not a proxy. A message it refuses ends the connection, so a row never counts an answer it
+ * mangled. Prints `listening PORT`.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
+import { ChunkedReader, ChunkError } from '../../src/core/http1/chunked.js';
+import { HeadError, readRequestHead, readResponseHead } from '../../src/core/http1/head.js';
 
 const [role = '', nextPort, certDir = ''] = process.argv.slice(2);
 if (!/^(l4|l7)-(client|server)$/.test(role)) throw new Error(`usage: lean-proxy.js l4-client|l4-server|l7-client|l7-server <next port> <cert dir> (got ${role})`);
@@ -26,62 +29,77 @@ const port = Number(nextPort);
 const clientSide = role.endsWith('client');
 const tlsOut = clientSide ? { ca: file('ca.crt'), cert: file('client.crt'), key: file('client.key'), servername: 'bench.local' } : undefined;
 
-const HEAD_END = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH = Buffer.from('\r\ncontent-length:');
-const CHUNKED = 'transfer-encoding';
-const HOP = Buffer.from('x-lean-hop: 1\r\n');
+const HOP = 'x-lean-hop: 1\r\n';
+// Fields of one connection, not forwarded; the framing fields stay, as the body goes on in its own framing.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'trailer']);
 
-/** The content-length of a head (the bytes up to its blank line), -1 when the message is not framed by one. */
-function contentLength(head: Buffer): number {
-  let at = head.indexOf(CONTENT_LENGTH);
-  // Header names are case-insensitive: the lower-cased copy only when the fast search missed.
-  const lower = at < 0 || head.includes(CHUNKED, 0, 'latin1') ? head.toString('latin1').toLowerCase() : '';
-  if (lower.includes(`\r\n${CHUNKED}:`)) return -1;
-  if (at < 0) at = lower.indexOf('\r\ncontent-length:');
-  if (at < 0) return /^(GET|HEAD|DELETE|OPTIONS) /.test(lower.toUpperCase()) ? 0 : -1;
-  let i = at + CONTENT_LENGTH.length;
-  while (head[i] === 32) i++;
-  let n = 0;
-  const first = i;
-  while (head[i]! >= 48 && head[i]! <= 57) n = n * 10 + head[i++]! - 48;
-  return i === first ? -1 : n;
+/** A head written again from its parsed fields, without the hop-by-hop ones, `extra` before its blank line. */
+function serialize(startLine: string, raw: string[], extra: string): Buffer {
+  let head = startLine;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Most names are none of these: the length test spares them the lower-casing.
+    if ((name.length > 10 && name.length !== 16) || !HOP_BY_HOP.has(name.toLowerCase())) head += `${name}: ${raw[i + 1]}\r\n`;
+  }
+  return Buffer.from(`${head}${extra}\r\n`, 'latin1');
 }
 
-/** One direction of an l7 connection: heads and content-length bodies from one socket written to `to`. */
+/**
+ * One direction of an l7 connection, framed by src/core/http1 as a raw-socket proxy would: heads read
+ * strictly and written again, bodies passed on in their own framing (length, chunked, to the close).
+ */
 class Framer {
   #held: Buffer | null = null;
-  #bodyLeft = 0;
+  #left = 0;
+  #chunked: ChunkedReader | null = null;
+  #toClose = false;
   constructor(
     private readonly to: net.Socket,
-    private readonly extra: Buffer | null,
+    private readonly requests: boolean,
+    /** The methods of the requests sent and not yet answered, oldest first (a HEAD's answer has no body). */
+    private readonly methods: string[],
     private readonly fail: () => void,
   ) {}
 
   push(chunk: Buffer): void {
-    let data = this.#held ? Buffer.concat([this.#held, chunk]) : chunk;
+    const data = this.#held ? Buffer.concat([this.#held, chunk]) : chunk;
     this.#held = null;
     const out: Buffer[] = [];
-    while (data.length > 0) {
-      if (this.#bodyLeft > 0) {
-        const n = Math.min(this.#bodyLeft, data.length);
-        out.push(n === data.length ? data : data.subarray(0, n));
-        this.#bodyLeft -= n;
-        data = data.subarray(n);
+    let i = 0;
+    while (i < data.length) {
+      if (this.#left > 0 || this.#toClose) {
+        const n = this.#toClose ? data.length - i : Math.min(this.#left, data.length - i);
+        out.push(data.subarray(i, i + n));
+        this.#left -= this.#toClose ? 0 : n;
+        i += n;
         continue;
       }
-      const end = data.indexOf(HEAD_END);
-      if (end < 0) {
-        if (data.length > 16_384) return this.fail();
-        this.#held = data;
+      if (this.#chunked) {
+        const end = this.#chunked.read(data, i);
+        if (end instanceof ChunkError) return this.fail();
+        out.push(data.subarray(i, end));
+        i = end;
+        if (this.#chunked.done) this.#chunked = null;
+        continue;
+      }
+      const rest = i === 0 ? data : data.subarray(i);
+      const head = this.requests ? readRequestHead(rest) : readResponseHead(rest, this.methods[0] ?? 'GET');
+      if (head === undefined) {
+        this.#held = rest;
         break;
       }
-      const length = contentLength(data.subarray(0, end + 2));
-      if (length < 0) return this.fail();
-      // The added header goes before the blank line that ends the head.
-      if (this.extra) out.push(data.subarray(0, end + 2), this.extra, HEAD_END.subarray(2));
-      else out.push(data.subarray(0, end + 4));
-      data = data.subarray(end + 4);
-      this.#bodyLeft = length;
+      if (head instanceof HeadError) return this.fail();
+      if ('method' in head) {
+        this.methods.push(head.method);
+        out.push(serialize(`${head.method} ${head.target} HTTP/1.1\r\n`, head.rawHeaders, HOP));
+      } else {
+        if (head.status >= 200) this.methods.shift();
+        out.push(serialize(`HTTP/1.1 ${head.status} ${head.reason}\r\n`, head.rawHeaders, ''));
+      }
+      i += head.headBytes;
+      if (head.framing.kind === 'length') this.#left = head.framing.length;
+      else if (head.framing.kind === 'chunked') this.#chunked = new ChunkedReader();
+      else if (head.framing.kind === 'close') this.#toClose = true;
     }
     if (out.length === 1) this.to.write(out[0]!);
     else if (out.length > 1) this.to.write(Buffer.concat(out));
@@ -100,8 +118,9 @@ function relay(inbound: net.Socket): void {
     inbound.pipe(out);
     out.pipe(inbound);
   } else {
-    const request = new Framer(out, HOP, close);
-    const response = new Framer(inbound, null, close);
+    const methods: string[] = [];
+    const request = new Framer(out, true, methods, close);
+    const response = new Framer(inbound, false, methods, close);
     inbound.on('data', (c: Buffer) => request.push(c));
     out.on('data', (c: Buffer) => response.push(c));
     inbound.on('end', () => out.end());
