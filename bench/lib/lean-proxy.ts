@@ -8,7 +8,7 @@
  *
  * l7: each connection in has its own connection out (keep-alive both); request and response heads are read
  * with the mesh's strict HTTP/1.1 framer (src/core/http1: every field checked, the smuggling rules) and
- * written again without the hop-by-hop fields, the request given one header (`x-lean-hop: 1`, the work of
+ * forwarded as they came without the lines of hop-by-hop fields (no string per field), the request given one header (`x-lean-hop: 1`, the work of
  * adding an identity or a deadline), bodies passed on in their framing (length, chunked, to the close), and
  * what one read produced goes out in one write (one TLS record). What it leaves out is the mesh and a
  * listener's duties (timeouts, the cap, slow peers): it is a measure of the data path a raw-socket proxy
@@ -20,7 +20,8 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { ChunkedReader, ChunkError } from '../../src/core/http1/chunked.js';
-import { HeadError, readRequestHead, readResponseHead } from '../../src/core/http1/head.js';
+import { equalsLower } from '../../src/core/http1/bytes.js';
+import { FIELD_SPAN, HeadError, readRequestHead, readResponseHead, type RequestHead, type ResponseHead } from '../../src/core/http1/head.js';
 
 const [role = '', nextPort, certDir = ''] = process.argv.slice(2);
 if (!/^(l4|l7)-(client|server)$/.test(role)) throw new Error(`usage: lean-proxy.js l4-client|l4-server|l7-client|l7-server <next port> <cert dir> (got ${role})`);
@@ -29,24 +30,36 @@ const port = Number(nextPort);
 const clientSide = role.endsWith('client');
 const tlsOut = clientSide ? { ca: file('ca.crt'), cert: file('client.crt'), key: file('client.key'), servername: 'bench.local' } : undefined;
 
-const HOP = 'x-lean-hop: 1\r\n';
+const HOP = Buffer.from('x-lean-hop: 1\r\n');
+const CRLF = Buffer.from('\r\n');
 // Fields of one connection, not forwarded; the framing fields stay, as the body goes on in its own framing.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'trailer']);
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'trailer'];
 
-/** A head written again from its parsed fields, without the hop-by-hop ones, `extra` before its blank line. */
-function serialize(startLine: string, raw: string[], extra: string): Buffer {
-  let head = startLine;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    // Most names are none of these: the length test spares them the lower-casing.
-    if ((name.length > 10 && name.length !== 16) || !HOP_BY_HOP.has(name.toLowerCase())) head += `${name}: ${raw[i + 1]}\r\n`;
+function hopByHop(buf: Buffer, from: number, to: number): boolean {
+  // Most names are none of these lengths and are not compared.
+  if (to - from > 10 && to - from !== 16) return false;
+  return HOP_BY_HOP.some((name) => equalsLower(buf, from, to, name));
+}
+
+/**
+ * The head's bytes as they came, without the lines of hop-by-hop fields, `extra` before its blank line, as
+ * slices pushed to `out`: no string is made for a field.
+ */
+function forwardHead(buf: Buffer, head: RequestHead | ResponseHead, extra: Buffer | null, out: Buffer[]): void {
+  const spans = head.fieldSpans;
+  let from = 0;
+  for (let i = 0; i < spans.length; i += FIELD_SPAN) {
+    if (!hopByHop(buf, spans[i]!, spans[i + 1]!)) continue;
+    if (spans[i]! > from) out.push(buf.subarray(from, spans[i]));
+    from = spans[i + 4]! + 2;
   }
-  return Buffer.from(`${head}${extra}\r\n`, 'latin1');
+  if (extra) out.push(buf.subarray(from, head.headBytes - 2), extra, CRLF);
+  else out.push(buf.subarray(from, head.headBytes));
 }
 
 /**
  * One direction of an l7 connection, framed by src/core/http1 as a raw-socket proxy would: heads read
- * strictly and written again, bodies passed on in their own framing (length, chunked, to the close).
+ * strictly and forwarded as they came less the hop-by-hop lines, bodies passed on in their own framing (length, chunked, to the close).
  */
 class Framer {
   #held: Buffer | null = null;
@@ -91,10 +104,10 @@ class Framer {
       if (head instanceof HeadError) return this.fail();
       if ('method' in head) {
         this.methods.push(head.method);
-        out.push(serialize(`${head.method} ${head.target} HTTP/1.1\r\n`, head.rawHeaders, HOP));
+        forwardHead(rest, head, HOP, out);
       } else {
         if (head.status >= 200) this.methods.shift();
-        out.push(serialize(`HTTP/1.1 ${head.status} ${head.reason}\r\n`, head.rawHeaders, ''));
+        forwardHead(rest, head, null, out);
       }
       i += head.headBytes;
       if (head.framing.kind === 'length') this.#left = head.framing.length;

@@ -36,3 +36,14 @@ export function allIn(cls: Uint8Array, buf: Buffer, from: number, to: number): b
   for (let i = from; i < to; i++) if (cls[buf[i]!] === 0) return false;
   return true;
 }
+
+/** Whether buf[from, to) is `lower` (lower-case ASCII) in any case: a field name compared without a string. */
+export function equalsLower(buf: Buffer, from: number, to: number, lower: string): boolean {
+  if (to - from !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = buf[from + i]!;
+    // ASCII letters fold with 0x20; a byte that is not a letter must match exactly.
+    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}

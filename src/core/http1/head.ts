@@ -1,4 +1,4 @@
-import { allIn, CR, DIGITS, FIELD_VALUE, HTAB, LF, SP, TARGET, TOKEN } from './bytes.js';
+import { allIn, CR, DIGITS, equalsLower, FIELD_VALUE, HTAB, LF, SP, TARGET, TOKEN } from './bytes.js';
 
 /**
  * An HTTP/1.1 message head read from raw bytes, strictly (RFC 9112), for a proxy that frames messages on
@@ -51,8 +51,18 @@ export type HeadErrorReason =
 interface Head {
   /** 1.0 or 1.1. */
   minor: 0 | 1;
-  /** name, value, name, value... as sent (order and case), values without their surrounding whitespace. */
-  rawHeaders: string[];
+  /**
+   * name, value, name, value... as sent (order and case), values without their surrounding whitespace.
+   * Made from the buffer when first read (a proxy that forwards the head's bytes never makes them): read it
+   * before the buffer is written over.
+   */
+  readonly rawHeaders: string[];
+  /**
+   * Where each field is in the buffer, FIELD_SPAN numbers a field: its line's start, its colon, its value's
+   * start and end (whitespace trimmed), its line's CR. To forward the head as it came, fields cut out by
+   * their line, without a string.
+   */
+  fieldSpans: readonly number[];
   framing: BodyFraming;
   /** Whether the connection may carry another message after this one. */
   keepAlive: boolean;
@@ -70,9 +80,12 @@ export interface ResponseHead extends Head {
   reason: string;
 }
 
+/** Numbers per field in `fieldSpans`. */
+export const FIELD_SPAN = 5;
+
 /** The fields that decide framing and the connection, gathered while the fields are read. */
 interface Fields {
-  rawHeaders: string[];
+  spans: number[];
   contentLength: number;
   transferEncoding: string | undefined;
   connection: string | undefined;
@@ -92,14 +105,14 @@ function lineEnd(buf: Buffer, from: number, limits: Http1Limits): number | HeadE
 
 /** Reads the field lines from `from` to the blank line. */
 function readFields(buf: Buffer, from: number, limits: Http1Limits): { fields: Fields; end: number } | HeadError | undefined {
-  const fields: Fields = { rawHeaders: [], contentLength: -1, transferEncoding: undefined, connection: undefined };
+  const fields: Fields = { spans: [], contentLength: -1, transferEncoding: undefined, connection: undefined };
   let at = from;
   for (;;) {
     const end = lineEnd(buf, at, limits);
     if (end instanceof HeadError) return end;
     if (end < 0) return undefined;
     if (end === at) return { fields, end: end + 2 };
-    if (fields.rawHeaders.length >= limits.maxFields * 2) return new HeadError('too-many-fields', 431);
+    if (fields.spans.length >= limits.maxFields * FIELD_SPAN) return new HeadError('too-many-fields', 431);
     const first = buf[at]!;
     if (first === SP || first === HTAB) return new HeadError('obs-fold', 400);
     const colon = buf.indexOf(0x3a, at);
@@ -109,27 +122,28 @@ function readFields(buf: Buffer, from: number, limits: Http1Limits): { fields: F
     while (v < w && (buf[v] === SP || buf[v] === HTAB)) v++;
     while (w > v && (buf[w - 1] === SP || buf[w - 1] === HTAB)) w--;
     if (!allIn(FIELD_VALUE, buf, v, w)) return new HeadError('bad-field-value', 400);
-    const name = buf.toString('latin1', at, colon);
-    const value = buf.toString('latin1', v, w);
-    fields.rawHeaders.push(name, value);
-    const problem = framingField(fields, name, value);
+    fields.spans.push(at, colon, v, w, end);
+    const problem = framingField(fields, buf, at, colon, v, w);
     if (problem) return problem;
     at = end + 2;
   }
 }
 
 /** Notes the fields that frame the message; a Content-Length that is not one number is refused here. */
-function framingField(fields: Fields, name: string, value: string): HeadError | undefined {
-  // Length first: most names are not 10, 14 or 17 bytes, and those skip the lower-casing.
-  if (name.length === 14 && name.toLowerCase() === 'content-length') {
+function framingField(fields: Fields, buf: Buffer, at: number, colon: number, v: number, w: number): HeadError | undefined {
+  // Length first: most names are not 10, 14 or 17 bytes, and those are not compared. Strings only for these three.
+  if (colon - at === 14 && equalsLower(buf, at, colon, 'content-length')) {
+    const value = buf.toString('latin1', v, w);
     // One decimal number, once. RFC 9110 8.6 lets a recipient fold "5, 5" or a repeated identical field into one
     // length; llhttp refuses both, so a proxy that folded them would pass on what Node's server answers 400.
     if (fields.contentLength >= 0 || value.includes(',')) return new HeadError('conflicting-content-length', 400);
     if (!/^[0-9]{1,15}$/.test(value)) return new HeadError('bad-content-length', 400);
     fields.contentLength = Number(value);
-  } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+  } else if (colon - at === 17 && equalsLower(buf, at, colon, 'transfer-encoding')) {
+    const value = buf.toString('latin1', v, w);
     fields.transferEncoding = fields.transferEncoding === undefined ? value : `${fields.transferEncoding},${value}`;
-  } else if (name.length === 10 && name.toLowerCase() === 'connection') {
+  } else if (colon - at === 10 && equalsLower(buf, at, colon, 'connection')) {
+    const value = buf.toString('latin1', v, w);
     fields.connection = fields.connection === undefined ? value : `${fields.connection},${value}`;
   }
   return undefined;
@@ -193,15 +207,7 @@ export function readRequestHead(buf: Buffer, limits: Http1Limits = HTTP1_DEFAULT
   } else {
     framing = fields.contentLength > 0 ? { kind: 'length', length: fields.contentLength } : { kind: 'none' };
   }
-  return {
-    method: buf.toString('latin1', start, sp1),
-    target: buf.toString('latin1', sp1 + 1, sp2),
-    minor,
-    rawHeaders: fields.rawHeaders,
-    framing,
-    keepAlive: keepAlive(minor, fields.connection),
-    headBytes: read.end,
-  };
+  return new ParsedRequest(buf, fields.spans, buf.toString('latin1', start, sp1), buf.toString('latin1', sp1 + 1, sp2), minor, framing, keepAlive(minor, fields.connection), read.end);
 }
 
 /**
@@ -242,13 +248,57 @@ export function readResponseHead(buf: Buffer, method: string, limits: Http1Limit
     framing = { kind: 'close' };
   }
   if (framing.kind === 'close') reusable = false;
-  return {
-    status,
-    reason: end > 13 ? buf.toString('latin1', 13, end) : '',
-    minor,
-    rawHeaders: fields.rawHeaders,
-    framing,
-    keepAlive: reusable,
-    headBytes: read.end,
-  };
+  return new ParsedResponse(buf, fields.spans, status, end > 13 ? buf.toString('latin1', 13, end) : '', minor, framing, reusable, read.end);
+}
+
+/** The fields' names and values as strings, flat, from their spans. */
+function fieldStrings(buf: Buffer, spans: readonly number[]): string[] {
+  const raw: string[] = [];
+  for (let i = 0; i < spans.length; i += FIELD_SPAN) raw.push(buf.toString('latin1', spans[i]!, spans[i + 1]!), buf.toString('latin1', spans[i + 2]!, spans[i + 3]!));
+  return raw;
+}
+
+/** A head's fields, their strings made when first read. A class: its getter is on the prototype, not made per head. */
+abstract class Parsed {
+  #raw: string[] | undefined;
+  readonly #source: Buffer;
+  constructor(
+    source: Buffer,
+    readonly fieldSpans: readonly number[],
+  ) {
+    this.#source = source;
+  }
+  get rawHeaders(): string[] {
+    return (this.#raw ??= fieldStrings(this.#source, this.fieldSpans));
+  }
+}
+
+class ParsedRequest extends Parsed implements RequestHead {
+  constructor(
+    source: Buffer,
+    spans: readonly number[],
+    readonly method: string,
+    readonly target: string,
+    readonly minor: 0 | 1,
+    readonly framing: BodyFraming,
+    readonly keepAlive: boolean,
+    readonly headBytes: number,
+  ) {
+    super(source, spans);
+  }
+}
+
+class ParsedResponse extends Parsed implements ResponseHead {
+  constructor(
+    source: Buffer,
+    spans: readonly number[],
+    readonly status: number,
+    readonly reason: string,
+    readonly minor: 0 | 1,
+    readonly framing: BodyFraming,
+    readonly keepAlive: boolean,
+    readonly headBytes: number,
+  ) {
+    super(source, spans);
+  }
 }

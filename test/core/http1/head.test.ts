@@ -1,7 +1,7 @@
 /** readRequestHead / readResponseHead: what a strict HTTP/1.1 head reader accepts, and how it frames the body (src/core/http1/head.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HeadError, readRequestHead, readResponseHead, type RequestHead, type ResponseHead } from '../../../src/core/http1/head.js';
+import { FIELD_SPAN, HeadError, readRequestHead, readResponseHead, type RequestHead, type ResponseHead } from '../../../src/core/http1/head.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const request = (s: string) => readRequestHead(b(s));
@@ -28,6 +28,17 @@ describe('readRequestHead', () => {
     assert.equal(h.headBytes, b('GET /a?b=1 HTTP/1.1\r\nHost: api\r\nX-A:  one \r\nx-a:\ttwo\r\nEmpty:\r\n\r\n').length);
     assert.deepEqual(h.framing, { kind: 'none' });
     assert.equal(h.keepAlive, true);
+  });
+
+  it('says where each field is, so that a proxy can cut a line out of the bytes without a string', () => {
+    const text = 'GET / HTTP/1.1\r\nHost: api\r\nConnection:  close \r\nX: 1\r\n\r\n';
+    const h = ok(request(text));
+    assert.equal(h.fieldSpans.length, 3 * FIELD_SPAN);
+    const [lineStart, colon, valueStart, valueEnd, cr] = h.fieldSpans.slice(FIELD_SPAN, 2 * FIELD_SPAN) as number[];
+    assert.equal(text.slice(lineStart, colon), 'Connection');
+    assert.equal(text.slice(valueStart, valueEnd), 'close');
+    assert.equal(text.slice(cr, cr! + 2), '\r\n');
+    assert.equal(text.slice(0, lineStart) + text.slice(cr! + 2), 'GET / HTTP/1.1\r\nHost: api\r\nX: 1\r\n\r\n');
   });
 
   it('is undefined until the blank line has come, at every split', () => {
