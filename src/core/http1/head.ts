@@ -91,16 +91,21 @@ interface Fields {
   connection: string | undefined;
 }
 
-/** The end of the line starting at `from` (the index of its CR), -1 when incomplete, or a HeadError. */
+/**
+ * The end of the line starting at `from` (the index of its CR), -1 when incomplete, or a HeadError. A loop of
+ * ours, not Buffer.indexOf: each indexOf crosses into C++ through node:buffer's wrapper, and a head's lines
+ * are a few dozen bytes (the profile of a raw-socket proxy: docs/benchmarks.md, "Below Node's HTTP stack").
+ */
 function lineEnd(buf: Buffer, from: number, limits: Http1Limits): number | HeadError {
-  const lf = buf.indexOf(LF, from);
-  if (lf < 0) return buf.length > limits.maxHeadBytes ? new HeadError('head-too-large', 431) : -1;
-  if (lf >= limits.maxHeadBytes) return new HeadError('head-too-large', 431);
-  if (lf === from || buf[lf - 1] !== CR) return new HeadError('bare-lf', 400);
-  // A CR anywhere else in the line is a line end some other parser would honour.
-  const cr = buf.indexOf(CR, from);
-  if (cr !== lf - 1) return new HeadError('bare-cr', 400);
-  return lf - 1;
+  const n = buf.length;
+  let k = from;
+  while (k < n && buf[k] !== CR && buf[k] !== LF) k++;
+  if (k === n || (buf[k] === CR && k + 1 === n)) return n > limits.maxHeadBytes ? new HeadError('head-too-large', 431) : -1;
+  if (buf[k] === LF) return k >= limits.maxHeadBytes ? new HeadError('head-too-large', 431) : new HeadError('bare-lf', 400);
+  // A CR anywhere but before the LF is a line end some other parser would honour.
+  if (buf[k + 1] !== LF) return new HeadError('bare-cr', 400);
+  if (k + 1 >= limits.maxHeadBytes) return new HeadError('head-too-large', 431);
+  return k;
 }
 
 /** Reads the field lines from `from` to the blank line. */
@@ -115,8 +120,10 @@ function readFields(buf: Buffer, from: number, limits: Http1Limits): { fields: F
     if (fields.spans.length >= limits.maxFields * FIELD_SPAN) return new HeadError('too-many-fields', 431);
     const first = buf[at]!;
     if (first === SP || first === HTAB) return new HeadError('obs-fold', 400);
-    const colon = buf.indexOf(0x3a, at);
-    if (colon < 0 || colon > end || colon === at || !allIn(TOKEN, buf, at, colon)) return new HeadError('bad-field-name', 400);
+    // The name's bytes up to the first that is not a tchar, which must be the colon.
+    let colon = at;
+    while (colon < end && TOKEN[buf[colon]!] === 1) colon++;
+    if (colon === at || colon === end || buf[colon] !== 0x3a) return new HeadError('bad-field-name', 400);
     let v = colon + 1;
     let w = end;
     while (v < w && (buf[v] === SP || buf[v] === HTAB)) v++;
@@ -169,9 +176,11 @@ function keepAlive(minor: 0 | 1, connection: string | undefined): boolean {
   return minor === 1 || options.includes('keep-alive');
 }
 
+const HTTP_1 = 'HTTP/1.';
+
 function version(buf: Buffer, at: number): 0 | 1 | undefined {
   // Exactly "HTTP/1.0" or "HTTP/1.1": other versions and other spellings are not this parser's to guess.
-  if (buf.toString('latin1', at, at + 7) !== 'HTTP/1.') return undefined;
+  for (let i = 0; i < 7; i++) if (buf[at + i] !== HTTP_1.charCodeAt(i)) return undefined;
   const d = buf[at + 7];
   return d === 0x30 ? 0 : d === 0x31 ? 1 : undefined;
 }
@@ -186,9 +195,11 @@ export function readRequestHead(buf: Buffer, limits: Http1Limits = HTTP1_DEFAULT
   const end = lineEnd(buf, start, limits);
   if (end instanceof HeadError) return end;
   if (end < 0) return start >= limits.maxHeadBytes ? new HeadError('head-too-large', 431) : undefined;
-  const sp1 = buf.indexOf(SP, start);
-  const sp2 = sp1 < 0 ? -1 : buf.indexOf(SP, sp1 + 1);
-  if (sp1 < 0 || sp2 < 0 || sp2 > end || end - sp2 !== 9) return new HeadError('bad-start-line', 400);
+  let sp1 = start;
+  while (sp1 < end && buf[sp1] !== SP) sp1++;
+  let sp2 = sp1 + 1;
+  while (sp2 < end && buf[sp2] !== SP) sp2++;
+  if (sp2 >= end || end - sp2 !== 9) return new HeadError('bad-start-line', 400);
   if (sp1 === start || !allIn(TOKEN, buf, start, sp1)) return new HeadError('bad-method', 400);
   if (sp2 === sp1 + 1 || !allIn(TARGET, buf, sp1 + 1, sp2)) return new HeadError('bad-target', 400);
   const minor = version(buf, sp2 + 1);
