@@ -21,7 +21,8 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { ChunkedReader, ChunkError } from '../../src/core/http1/chunked.js';
 import { equalsLower } from '../../src/core/http1/bytes.js';
-import { FIELD_SPAN, HeadError, readRequestHead, readResponseHead, type RequestHead, type ResponseHead } from '../../src/core/http1/head.js';
+import { HOP_BY_HOP } from '../../src/edge/hop-by-hop.js';
+import { FIELD_SPAN, HeadError, HTTP1_DEFAULT_LIMITS, readRequestHead, readResponseHead, type RequestHead, type ResponseHead } from '../../src/core/http1/head.js';
 
 const [role = '', nextPort, certDir = ''] = process.argv.slice(2);
 if (!/^(l4|l7)-(client|server)$/.test(role)) throw new Error(`usage: lean-proxy.js l4-client|l4-server|l7-client|l7-server <next port> <cert dir> (got ${role})`);
@@ -32,13 +33,14 @@ const tlsOut = clientSide ? { ca: file('ca.crt'), cert: file('client.crt'), key:
 
 const HOP = Buffer.from('x-lean-hop: 1\r\n');
 const CRLF = Buffer.from('\r\n');
-// Fields of one connection, not forwarded; the framing fields stay, as the body goes on in its own framing.
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'trailer'];
+// The mesh's hop-by-hop fields (src/edge/hop-by-hop.ts), less Transfer-Encoding: here the body goes on in its
+// own framing, so its framing field goes with it.
+const DROPPED = [...HOP_BY_HOP].filter((name) => name !== 'transfer-encoding');
+const DROPPED_LENGTHS = new Set(DROPPED.map((name) => name.length));
 
 function hopByHop(buf: Buffer, from: number, to: number): boolean {
   // Most names are none of these lengths and are not compared.
-  if (to - from > 10 && to - from !== 16) return false;
-  return HOP_BY_HOP.some((name) => equalsLower(buf, from, to, name));
+  return DROPPED_LENGTHS.has(to - from) && DROPPED.some((name) => equalsLower(buf, from, to, name));
 }
 
 /**
@@ -75,6 +77,12 @@ class Framer {
   ) {}
 
   push(chunk: Buffer): void {
+    // Only a head is ever held. It is read again only when an LF has come (the readers scan from the start: head.ts).
+    if (this.#held && !chunk.includes(0x0a)) {
+      this.#held = Buffer.concat([this.#held, chunk]);
+      if (this.#held.length > HTTP1_DEFAULT_LIMITS.maxHeadBytes) this.fail();
+      return;
+    }
     const data = this.#held ? Buffer.concat([this.#held, chunk]) : chunk;
     this.#held = null;
     const out: Buffer[] = [];

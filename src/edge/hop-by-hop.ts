@@ -6,7 +6,7 @@
  */
 
 /** Lower-case names that never cross a proxy. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'proxy-connection',
   'keep-alive',

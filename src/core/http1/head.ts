@@ -19,7 +19,12 @@ export interface Http1Limits {
 export const HTTP1_DEFAULT_LIMITS: Http1Limits = { maxHeadBytes: 16_384, maxFields: 100 };
 
 /** How a message's body is delimited (RFC 9112 6.3). */
-export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
+export type BodyFraming = { readonly kind: 'none' } | { readonly kind: 'length'; readonly length: number } | { readonly kind: 'chunked' } | { readonly kind: 'close' };
+
+// The framings without a number are the same for every head: shared, not made per message.
+const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
+const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
+const TO_CLOSE: BodyFraming = Object.freeze({ kind: 'close' });
 
 /** Why a head was refused; `status` is what a server answers (a client drops the connection). */
 export class HeadError {
@@ -146,7 +151,8 @@ function framingField(fields: Fields, buf: Buffer, at: number, colon: number, v:
     // One decimal number, once. RFC 9110 8.6 lets a recipient fold "5, 5" or a repeated identical field into one
     // length; llhttp refuses both, so a proxy that folded them would pass on what Node's server answers 400.
     // Read from the bytes: no string and no regex for the one field every answer has.
-    if (fields.contentLength >= 0 || buf.subarray(v, w).includes(0x2c)) return new HeadError('conflicting-content-length', 400);
+    if (fields.contentLength >= 0) return new HeadError('conflicting-content-length', 400);
+    for (let i = v; i < w; i++) if (buf[i] === 0x2c) return new HeadError('conflicting-content-length', 400);
     if (w === v || w - v > 15 || !allIn(DIGITS, buf, v, w)) return new HeadError('bad-content-length', 400);
     let n = 0;
     for (let i = v; i < w; i++) n = n * 10 + buf[i]! - 0x30;
@@ -198,6 +204,9 @@ function version(buf: Buffer, at: number): 0 | 1 | undefined {
 /**
  * The request head at the start of `buf`: the head, a HeadError, or undefined while its blank line has not
  * come. Empty lines before the request line are skipped (RFC 9112 2.2), at most the head's byte limit.
+ * Both readers keep no state between calls and scan from the start: a caller holding a partial head calls
+ * again when new bytes hold an LF, not on every read, or a peer sending a byte at a time costs the square
+ * of the head's size (bounded by maxHeadBytes, and still a slow peer's lever).
  */
 export function readRequestHead(buf: Buffer, limits: Http1Limits = HTTP1_DEFAULT_LIMITS): RequestHead | HeadError | undefined {
   let start = 0;
@@ -224,9 +233,9 @@ export function readRequestHead(buf: Buffer, limits: Http1Limits = HTTP1_DEFAULT
     // Only chunked alone: a request's other codings would be the proxy's to undo, and it undoes none.
     const list = members(fields.transferEncoding);
     if (list.length !== 1 || list[0] !== 'chunked') return new HeadError('unsupported-transfer-encoding', 501);
-    framing = { kind: 'chunked' };
+    framing = CHUNKED;
   } else {
-    framing = fields.contentLength > 0 ? { kind: 'length', length: fields.contentLength } : { kind: 'none' };
+    framing = fields.contentLength > 0 ? { kind: 'length', length: fields.contentLength } : NO_BODY;
   }
   return new ParsedRequest(buf, fields.spans, buf.toString('latin1', start, sp1), buf.toString('latin1', sp1 + 1, sp2), minor, framing, keepAlive(minor, fields), read.end);
 }
@@ -255,18 +264,18 @@ export function readResponseHead(buf: Buffer, method: string, limits: Http1Limit
   let framing: BodyFraming;
   let reusable = keepAlive(minor, fields);
   if (status < 200 || status === 204 || status === 304 || method === 'HEAD') {
-    framing = { kind: 'none' };
+    framing = NO_BODY;
   } else if (fields.transferEncoding !== undefined) {
     if (fields.contentLength >= 0) return new HeadError('content-length-with-transfer-encoding', 400);
     const list = members(fields.transferEncoding);
     const chunked = list.indexOf('chunked');
     if (list.includes('') || (chunked >= 0 && chunked !== list.length - 1)) return new HeadError('unsupported-transfer-encoding', 400);
     // Without chunked last, the body runs to the connection's close (RFC 9112 6.3, 4).
-    framing = chunked >= 0 ? { kind: 'chunked' } : { kind: 'close' };
+    framing = chunked >= 0 ? CHUNKED : TO_CLOSE;
   } else if (fields.contentLength >= 0) {
-    framing = fields.contentLength > 0 ? { kind: 'length', length: fields.contentLength } : { kind: 'none' };
+    framing = fields.contentLength > 0 ? { kind: 'length', length: fields.contentLength } : NO_BODY;
   } else {
-    framing = { kind: 'close' };
+    framing = TO_CLOSE;
   }
   if (framing.kind === 'close') reusable = false;
   return new ParsedResponse(buf, fields.spans, status, end > 13 ? buf.toString('latin1', 13, end) : '', minor, framing, reusable, read.end);
