@@ -42,8 +42,9 @@ export function equalsLower(buf: Buffer, from: number, to: number, lower: string
   if (to - from !== lower.length) return false;
   for (let i = 0; i < lower.length; i++) {
     const c = buf[from + i]!;
-    // ASCII letters fold with 0x20; a byte that is not a letter must match exactly.
-    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false;
+    const l = lower.charCodeAt(i);
+    // ASCII letters fold with 0x20; a byte that is not a letter must match exactly (CR | 0x20 is '-').
+    if (c !== l && ((c | 0x20) !== l || l < 0x61 || l > 0x7a)) return false;
   }
   return true;
 }
