@@ -10,6 +10,9 @@
  *   nginx sidecar pair  undici Pool.request -> nginx (client side) -> mTLS -> nginx (server side) -> the same upstream
  *   hyphae proxy pair   undici Pool.request (Host: echo) -> hyphae proxy "client" (outbound listener)
  *                       -> mTLS, by name, through the client stack -> hyphae proxy "echo" (inbound) -> the same upstream
+ *                       (both hops on the raw HTTP/1.1 transport, the proxy's default: src/core/http1/pool.ts)
+ *   ... on undici       the same with HYPHAE_HTTP1_TRANSPORT=undici (services "client-u", "echo-u"): what the raw
+ *                       transport saves, in the same run
  *
  * Both hyphae proxies are the real CLI (child processes) on a secure control plane (a child too); each
  * nginx is bench/lib/nginx.ts's sidecar, one worker, keep-alive on every hop. Rounds are interleaved
@@ -52,6 +55,7 @@ export const PAIR_ROWS = {
   bare: 'bare Node pair (mTLS)',
   nginx: 'nginx sidecar pair (mTLS)',
   hyphae: 'hyphae proxy pair (mTLS)',
+  hyphaeUndici: 'hyphae proxy pair on undici (mTLS)',
 } as const;
 
 export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
@@ -76,9 +80,9 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
 
     const children: Child[] = [];
     cleanups.push(() => Promise.all(children.map((c) => c.kill())));
-    const proxy = async (service: string, args: string[]) => {
+    const proxy = async (service: string, args: string[], extraEnv: Record<string, string> = {}) => {
       // The census preload counts each proxy's new connections (bench/lib/connection-census.ts), read per round.
-      const env = { HYPHAE_CONTROL_PLANE: cp.urls[0], HYPHAE_CA_FILE: caFile, HYPHAE_TOKEN: await joinToken(cp, service), HYPHAE_DRAIN_DELAY_MS: '0', HYPHAE_BENCH_CENSUS: '1' };
+      const env = { HYPHAE_CONTROL_PLANE: cp.urls[0], HYPHAE_CA_FILE: caFile, HYPHAE_TOKEN: await joinToken(cp, service), HYPHAE_DRAIN_DELAY_MS: '0', HYPHAE_BENCH_CENSUS: '1', ...extraEnv };
       const cli = [cliPath, 'proxy', '--service', service, '--upstream', `127.0.0.1:${upstreamPort}`, '--listen', '127.0.0.1:0', ...args];
       // Not through NODE_OPTIONS, which refuses --cpu-prof.
       const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=proxy-${service}-${process.pid}.cpuprofile`] : [];
@@ -92,6 +96,9 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     const server = await proxy('echo', ['--outbound', 'off']);
     // The client side's upstream is never called here: it is the workload whose outbound the load uses.
     const client = await proxy('client', ['--outbound', '127.0.0.1:0']);
+    const onUndici = { HYPHAE_HTTP1_TRANSPORT: 'undici' };
+    const serverU = await proxy('echo-u', ['--outbound', 'off'], onUndici);
+    const clientU = await proxy('client-u', ['--outbound', '127.0.0.1:0'], onUndici);
 
     const pools: Pool[] = [];
     cleanups.push(() => Promise.all(pools.map((p) => p.close())));
@@ -150,6 +157,7 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
       };
     };
     row(PAIR_ROWS.hyphae, `http://${client.outbound}`, ['client side', 'server side'], () => proxyPids, { host: 'echo' }, hops);
+    row(PAIR_ROWS.hyphaeUndici, `http://${clientU.outbound}`, ['client side', 'server side'], () => [clientU.child.proc.pid!, serverU.child.proc.pid!], { host: 'echo-u' });
 
     // Every row reaches the upstream: a proxy answering on its own (502, 404) would be a fast error, not a figure.
     for (const t of targets) {
@@ -176,7 +184,7 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     // hyphae against the floor too: what the mesh's code adds above what Node itself costs.
     const floors = [bareRow, rows.get(PAIR_ROWS.httpIn)!, rows.get(PAIR_ROWS.rawIn)!, rows.get(PAIR_ROWS.lean)!, rows.get(PAIR_ROWS.l4)!];
     const comparisons = nginxRow
-      ? [compare(hyphae, nginxRow), ...floors.map((f) => compare(f, nginxRow)), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)]
+      ? [compare(hyphae, nginxRow), compare(rows.get(PAIR_ROWS.hyphaeUndici)!, nginxRow), ...floors.map((f) => compare(f, nginxRow)), compare(hyphae, rows.get(PAIR_ROWS.hyphaeUndici)!), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)]
       : [compare(hyphae, bareRow)];
     const vsNginx = nginxRow ? comparisons[0] : undefined;
     return {

@@ -10,7 +10,8 @@ import type { WatchCache } from '../discovery/watch-cache.js';
 import type { MtlsMode } from '../config/resources.js';
 import { Destination } from '../client/destination.js';
 import type { DispatchRouter } from '../client/dispatcher.js';
-import type { PoolFactory } from '../client/endpoint/endpoint.js';
+import { rawPlainPoolFactory, type PoolFactory } from '../client/endpoint/endpoint.js';
+import type { Http1Transport } from '../client/endpoint/pool.js';
 import { meshServiceOf } from '../client/call/url.js';
 import type { ClientEventSink } from '../client/events.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
@@ -26,7 +27,7 @@ export interface DestinationDeps {
   events: ClientEventSink;
   telemetry: MeshTelemetry | undefined;
   /** mTLS: the pool factory of a destination (its mode read per connection); undefined for a plain mesh. */
-  poolFactory: ((service: { namespace: string; name: string; mode: () => MtlsMode }) => PoolFactory) | undefined;
+  poolFactory: ((service: { namespace: string; name: string; mode: () => MtlsMode; transport: Http1Transport }) => PoolFactory) | undefined;
   /** This process's cluster as its control plane names it; undefined while unknown (no control plane, or an older one). */
   localCluster?: (() => string | undefined) | undefined;
 }
@@ -97,7 +98,11 @@ export class Destinations implements DispatchRouter {
           filters: d.options.filters,
           telemetry: d.telemetry,
           // mTLS: each new connection reads the destination's mode and the current certificate.
-          ...(poolFactory ? { poolFactoryFor: (dd: Destination) => poolFactory({ namespace: dd.namespace, name: dd.name, mode: () => modeOf(dd) }) } : {}),
+          ...(poolFactory
+            ? { poolFactoryFor: (dd: Destination) => poolFactory({ namespace: dd.namespace, name: dd.name, mode: () => modeOf(dd), transport: d.options.http1Transport }) }
+            : d.options.http1Transport === 'raw'
+              ? { poolFactory: rawPlainPoolFactory }
+              : {}),
         },
       );
       this.#byName.set(ref, dest);

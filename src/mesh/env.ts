@@ -19,6 +19,7 @@ export const ENV = {
   GRACE_PERIOD_MS: 'HYPHAE_GRACE_PERIOD_MS',
   TTL_SECONDS: 'HYPHAE_TTL_SECONDS',
   PASSTHROUGH: 'HYPHAE_PASSTHROUGH',
+  HTTP1_TRANSPORT: 'HYPHAE_HTTP1_TRANSPORT',
   TOKEN: 'HYPHAE_TOKEN',
   CA_FILE: 'HYPHAE_CA_FILE',
   CACHE_DIR: 'HYPHAE_CACHE_DIR',
@@ -82,6 +83,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   if (urls.length === 0) throw invalid(ENV.CONTROL_PLANE, `holds no URL: "${cp}"`);
   const passthrough = env[ENV.PASSTHROUGH] || undefined;
   if (passthrough !== undefined && passthrough !== 'allow' && passthrough !== 'deny') throw invalid(ENV.PASSTHROUGH, `must be "allow" or "deny", got "${passthrough}"`);
+  const transport = env[ENV.HTTP1_TRANSPORT]?.trim().toLowerCase() || undefined;
+  if (transport !== undefined && transport !== 'undici' && transport !== 'raw') throw invalid(ENV.HTTP1_TRANSPORT, `must be "undici" or "raw", got "${env[ENV.HTTP1_TRANSPORT]}"`);
   const server: NonNullable<MeshOptions['server']> = {};
   const drain = int(env, ENV.DRAIN_DELAY_MS);
   const grace = int(env, ENV.GRACE_PERIOD_MS);
@@ -104,6 +107,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MeshOption
   const ttl = int(env, ENV.TTL_SECONDS);
   if (ttl !== undefined) options.ttlSeconds = ttl;
   if (passthrough) options.passthrough = passthrough;
+  if (transport) options.http1Transport = transport;
   if (env[ENV.TOKEN]) options.token = env[ENV.TOKEN]!.trim();
   if (env[ENV.CA_FILE]) options.caFile = env[ENV.CA_FILE];
   const cacheDir = env[ENV.CACHE_DIR]?.trim();

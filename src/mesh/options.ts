@@ -104,6 +104,13 @@ export const meshOptionsSchema = z
     passthrough: z.enum(['allow', 'deny']).default('allow'),
     /** A single-label host the control plane does not know: an error, or sent by DNS as ordinary traffic. */
     unknownServices: z.enum(['error', 'passthrough']).default('error'),
+    /**
+     * Which client carries the mesh's HTTP/1.1 calls: 'undici' (its Pool), or 'raw' — the mesh's own HTTP/1.1
+     * framing on the sockets (src/core/http1/pool.ts), which spends less CPU a request (docs/benchmarks.md,
+     * "Below Node's HTTP stack"). HTTP/2 goes over undici either way; so do upgrades, CONNECT, Expect and
+     * bodies the raw client does not write (FormData, Blob, web streams). `hyphae proxy` uses 'raw'.
+     */
+    http1Transport: z.enum(['undici', 'raw']).default('undici'),
     /** Lease TTL asked for on registration (the control plane's default otherwise). */
     ttlSeconds: z.number().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).optional(),
     server: z

@@ -14,7 +14,7 @@ import type { WatchCache } from '../discovery/watch-cache.js';
 import type { WatchStream } from '../discovery/watch-stream.js';
 import type { PoolFactory } from '../client/endpoint/endpoint.js';
 import { endpointConnector } from '../client/endpoint/servername.js';
-import { endpointPool } from '../client/endpoint/pool.js';
+import { endpointPool, type Http1Transport } from '../client/endpoint/pool.js';
 import type { InboundTls } from '../server/mtls-front.js';
 import type { CertificateProvider } from '../tls/certificate-provider.js';
 import type { CertificateSigner, TrustBundle } from '../tls/signer.js';
@@ -155,13 +155,13 @@ export class MeshSecurity {
   }
 
   /** Pools for a destination: each new connection is mTLS or plaintext as the destination's current mode says. */
-  poolFactory(dest: { namespace: string; name: string; mode: () => MtlsMode | null }): PoolFactory {
+  poolFactory(dest: { namespace: string; name: string; mode: () => MtlsMode | null; transport?: Http1Transport }): PoolFactory {
     const connect = this.#modules.mtlsConnector({ tls: this.tls, namespace: dest.namespace, service: dest.name, mode: dest.mode });
     // An endpoint of another cluster gets the mesh SNI its gateway routes by (client/endpoint/servername.ts).
     // The pool's shape follows the Service's protocol; HTTP/2 is offered only over TLS (client/endpoint/pool.ts).
     return (origin, endpoint, protocol, learned, onProtocol) => {
       const mode = dest.mode();
-      return endpointPool(origin, { connect: endpointConnector(connect, dest, endpoint), tls: mode === 'STRICT' || mode === 'PERMISSIVE', protocol, learned, onProtocol });
+      return endpointPool(origin, { connect: endpointConnector(connect, dest, endpoint), tls: mode === 'STRICT' || mode === 'PERMISSIVE', protocol, learned, onProtocol, transport: dest.transport });
     };
   }
 

@@ -24,7 +24,9 @@ export function createMeshTelemetry(options: ResolvedMeshOptions): MeshTelemetry
     service: options.service,
     namespace: options.namespace,
     accessLog: o.accessLog === 'stdout' ? stdout : o.accessLog === 'stderr' ? stderr : o.accessLog,
-    undiciInstrumentation: o.undiciInstrumentation,
+    // The raw HTTP/1.1 transport is not undici: its calls pass no undici diagnostics channel, so 'auto' cannot
+    // count on undici's instrumentation for their CLIENT span (an HTTP/2 call then has two: rare, and visible).
+    undiciInstrumentation: o.undiciInstrumentation === 'auto' && options.http1Transport === 'raw' ? false : o.undiciInstrumentation,
     tracerProvider: o.tracerProvider,
     meterProvider: o.meterProvider,
   });

@@ -6,7 +6,7 @@
  * does not take the instance out of the registry.
  */
 import net from 'node:net';
-import type { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { HostPort, ResolvedProxyOptions } from './options.js';
 
 export type AppHealthListener = (healthy: boolean, detail: string) => void;
@@ -14,7 +14,7 @@ export type AppHealthListener = (healthy: boolean, detail: string) => void;
 export class AppHealthCheck {
   #upstream: HostPort;
   #options: ResolvedProxyOptions['health'];
-  #pool: Pool;
+  #pool: Dispatcher;
   #listener: AppHealthListener;
   #timer: NodeJS.Timeout | undefined;
   #healthy: boolean | undefined;
@@ -22,7 +22,7 @@ export class AppHealthCheck {
   #stopped = false;
   #running: Promise<void> | undefined;
 
-  constructor(upstream: HostPort, options: ResolvedProxyOptions['health'], pool: Pool, listener: AppHealthListener) {
+  constructor(upstream: HostPort, options: ResolvedProxyOptions['health'], pool: Dispatcher, listener: AppHealthListener) {
     this.#upstream = upstream;
     this.#options = options;
     this.#pool = pool;

@@ -73,9 +73,10 @@ export async function startProxy(input: ProxyOptions): Promise<RunningProxy> {
   const options = resolveProxyOptions(input);
   const logger: Logger = options.logger ?? defaultLogger;
   const service = options.mesh.service;
-  const mesh = await createMesh({ ...options.mesh, logger, unknownServices: 'error' });
+  // The proxy's hops are HTTP/1.1 on the raw transport unless told otherwise (mesh option http1Transport).
+  const mesh = await createMesh({ http1Transport: 'raw', ...options.mesh, logger, unknownServices: 'error' });
   let selfId: string | undefined;
-  const forwarder = appForwarder(options.upstream, () => (selfId ??= mesh.identity()?.spiffeId));
+  const forwarder = appForwarder(options.upstream, () => (selfId ??= mesh.identity()?.spiffeId), mesh.options.http1Transport);
   const inbound = mesh.wrapServer(http.createServer(forwarder.handler), options.inbound);
   // The port the inbound listener got first: it listens there again after the application came back.
   let inboundAt = options.listen;

@@ -38,6 +38,7 @@ describe('parseMeshOptions', () => {
       discoveryTimeoutMs: 5_000,
       passthrough: 'allow',
       unknownServices: 'error',
+      http1Transport: 'undici',
       server: { drainDelayMs: 2_000, gracePeriodMs: 30_000, pathSemicolons: 'strip' },
       cacheIdentity: true,
       telemetry: { enabled: true, reportStats: true, statsIntervalMs: 2_000, undiciInstrumentation: 'auto', propagateTo: true },

@@ -1,18 +1,19 @@
-import type { Pool } from 'undici';
 import type { EndpointInfo } from '../../discovery/resolver.js';
 import { LatencyEwma } from './latency.js';
 import type { EndpointHealth } from '../../resilience/outlier-detector.js';
-import { endpointPool, type NegotiatedProtocol, type WireProtocol } from './pool.js';
+import { endpointPool, type EndpointDispatcher, type NegotiatedProtocol, type WireProtocol } from './pool.js';
 import { PROTOCOL_HINT_H2, PROTOCOL_HINT_LABEL } from '../../config/protocol-hint.js';
 
 /**
  * A pool for `endpoint` speaking `protocol`, given what its connections negotiated so far (`learned`);
  * `onProtocol` hears what each of the pool's connections negotiates (pool.ts).
  */
-export type PoolFactory = (origin: string, endpoint: EndpointInfo, protocol: WireProtocol, learned: NegotiatedProtocol | undefined, onProtocol: (p: NegotiatedProtocol) => void) => Pool;
+export type PoolFactory = (origin: string, endpoint: EndpointInfo, protocol: WireProtocol, learned: NegotiatedProtocol | undefined, onProtocol: (p: NegotiatedProtocol) => void) => EndpointDispatcher;
 
 /** Without mTLS: plain TCP (HTTP/1.1, or h2c when the Service forces h2). */
 export const defaultPoolFactory: PoolFactory = (origin, _endpoint, protocol, learned, onProtocol) => endpointPool(origin, { tls: false, protocol, learned, onProtocol });
+/** The same, HTTP/1.1 on the raw transport (mesh option http1Transport: 'raw'). */
+export const rawPlainPoolFactory: PoolFactory = (origin, _endpoint, protocol, learned, onProtocol) => endpointPool(origin, { tls: false, protocol, learned, onProtocol, transport: 'raw' });
 
 /** What an endpoint's pools are made from, shared by the endpoints of one destination (EndpointSet owns it). */
 export interface PoolSource {
@@ -53,8 +54,8 @@ export class Endpoint {
   protocol: NegotiatedProtocol | undefined = undefined;
   /** The error of the last failure outlier detection counted against it (outlier.ts counts one error once). */
   lastFailure: object | undefined = undefined;
-  #pool: Pool | undefined;
-  #freshPool: Pool | undefined;
+  #pool: EndpointDispatcher | undefined;
+  #freshPool: EndpointDispatcher | undefined;
   #source: PoolSource;
   /** What the last pool made was shaped for (the `learned` it was given). */
   #shapedFor: NegotiatedProtocol | undefined;
@@ -69,11 +70,11 @@ export class Endpoint {
     this.#source = typeof pools === 'function' ? { factory: pools, protocol: 'auto' } : pools;
   }
 
-  get pool(): Pool {
+  get pool(): EndpointDispatcher {
     return (this.#pool ??= this.#newPool());
   }
 
-  #newPool(): Pool {
+  #newPool(): EndpointDispatcher {
     // Until a connection has said what the server speaks, its registration's hint stands in (config/protocol-hint.ts).
     const learned = this.protocol ?? (this.info.labels[PROTOCOL_HINT_LABEL] === PROTOCOL_HINT_H2 ? 'h2' : undefined);
     this.#shapedFor = learned;
@@ -111,7 +112,7 @@ export class Endpoint {
    * own, closed after the response — never one that has sat idle. The main
    * pool's other idle connections may be just as stale as the one that failed.
    */
-  get freshPool(): Pool {
+  get freshPool(): EndpointDispatcher {
     return (this.#freshPool ??= this.#newPool());
   }
 
@@ -138,7 +139,7 @@ export class Endpoint {
   }
 }
 
-async function closePool(pool: Pool | undefined): Promise<void> {
+async function closePool(pool: EndpointDispatcher | undefined): Promise<void> {
   if (!pool) return;
   const grace = setTimeout(() => void pool.destroy(), CLOSE_GRACE_MS);
   grace.unref();

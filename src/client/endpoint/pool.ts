@@ -15,13 +15,22 @@
  * many streams at once, and the endpoint learns the answer (onProtocol): its next pool is the HTTP/2 one,
  * a few connections. Chosen per pool, never per request: a call only dispatches on the pool it finds.
  */
-import { buildConnector, Pool, type Client } from 'undici';
+import { buildConnector, Pool, type Client, type Dispatcher } from 'undici';
 import { ErrorCode, MeshError } from '../../core/errors.js';
+import { Http1Pool } from '../../core/http1/pool.js';
 
 /** What a Service asks for (Service.spec.protocol). */
 export type WireProtocol = 'auto' | 'http1' | 'h2';
 /** What a connection negotiated. */
 export type NegotiatedProtocol = 'http/1.1' | 'h2';
+/**
+ * Which client carries HTTP/1.1 (mesh option `http1Transport`): undici's Pool, or the mesh's own framing on
+ * raw sockets (core/http1/pool.ts), less CPU a request. HTTP/2 is undici's either way.
+ */
+export type Http1Transport = 'undici' | 'raw';
+
+/** An endpoint's pool: undici's, or the raw HTTP/1.1 one (an undici Dispatcher too). */
+export type EndpointDispatcher = Dispatcher & { readonly closed: boolean; readonly destroyed: boolean; close(): Promise<void>; destroy(): Promise<void> };
 
 /**
  * Streams per HTTP/2 connection before the pool opens another (undici's own default, and Node's
@@ -45,13 +54,22 @@ export interface EndpointPoolOptions {
   learned?: NegotiatedProtocol | undefined;
   /** Told what each connection negotiated, as it connects. */
   onProtocol?: ((p: NegotiatedProtocol) => void) | undefined;
+  /** Default undici. */
+  transport?: Http1Transport | undefined;
 }
 
+/** The raw pool tells nothing of a connection that ALPN made h2 but hands it to undici: the connector told already. */
+const handOff = (): void => {};
+
 /** The pool of one endpoint for `protocol`. */
-export function endpointPool(origin: string, options: EndpointPoolOptions): Pool {
+export function endpointPool(origin: string, options: EndpointPoolOptions): EndpointDispatcher {
   const { connect, tls, protocol } = options;
+  const raw = options.transport === 'raw';
   // HTTP/1.1: the pool as it always was (nothing per connection or per request added).
-  if (protocol === 'http1' || (protocol === 'auto' && !tls)) return new Pool(origin, connect ? { pipelining: 1, connect } : { pipelining: 1 });
+  if (protocol === 'http1' || (protocol === 'auto' && !tls)) {
+    if (raw) return new Http1Pool(origin, connect ? { connect } : {});
+    return new Pool(origin, connect ? { pipelining: 1, connect } : { pipelining: 1 });
+  }
   const alpn = protocol === 'h2' ? ALPN_H2 : ALPN_AUTO;
   const base = connect ?? plainConnector();
   let last: NegotiatedProtocol = 'http/1.1';
@@ -64,10 +82,14 @@ export function endpointPool(origin: string, options: EndpointPoolOptions): Pool
         return callback(negotiated, null);
       }
       last = negotiated;
+      // The raw pool has no 'connect' event: told here, before the socket is used (an h2 answer renews the
+      // endpoint's pools, and this socket's request goes over undici: Http1Pool's onH2).
+      if (raw) options.onProtocol?.(negotiated);
       callback(null, socket);
     });
   // HTTP/2-shaped when asked for, or learnt; otherwise (auto, nothing or HTTP/1.1 learnt) HTTP/1.1-shaped.
   const h2 = protocol === 'h2' || options.learned === 'h2';
+  if (raw && !h2) return new Http1Pool(origin, { connect: wrapped, onH2: handOff });
   const pool = new Pool(origin, h2 ? { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: H2_CONNECTIONS, connect: wrapped } : { allowH2: true, pipelining: 1, connect: wrapped });
   // undici emits 'connect' in the same tick as the connector's callback, before the client sends anything:
   // `last` is this connection's protocol. An HTTP/1.1 connection never pipelines; an h2 one carries many streams.

@@ -62,11 +62,14 @@ export class Http1Connection implements ExchangeCarrier {
   #writing: BodyPump | undefined;
   /** The request's body was written whole (false until then; a connection is reused only after). */
   #sent = false;
-  #timer: NodeJS.Timeout | undefined;
-  #timerMs = 0;
+  #io: NodeJS.Timeout | undefined;
+  #ioMs = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #idleMs = 0;
   #error: Error | undefined;
   readonly #resume = (): void => this.#resumeBody();
-  readonly #onTimer = (): void => this.#timeout();
+  readonly #onIo = (): void => this.#ioFired();
+  readonly #onIdle = (): void => this.#idleFired();
 
   constructor(socket: Socket, owner: ConnectionOwner, policy: ConnectionPolicy) {
     this.socket = socket;
@@ -234,9 +237,8 @@ export class Http1Connection implements ExchangeCarrier {
   #pause(): void {
     if (this.#paused) return;
     this.#paused = true;
+    // A reader that is slow is not a server that is slow: no body timeout while paused (#ioFired).
     this.socket.pause();
-    // A reader that is slow is not a server that is slow: no body timeout while paused.
-    this.#disarm();
   }
 
   #resumeBody(): void {
@@ -249,7 +251,7 @@ export class Http1Connection implements ExchangeCarrier {
   /** The answer is whole: the connection is released (or closed), then the handler told. */
   #complete(ex: Exchange, extra: boolean): void {
     const head = this.#head!;
-    const idleMs = this.#idleMs(head, this.#headBuf!);
+    const idleMs = this.#idleFor(head, this.#headBuf!);
     this.#headBuf = undefined;
     this.#ex = undefined;
     ex.carrier = undefined;
@@ -264,7 +266,7 @@ export class Http1Connection implements ExchangeCarrier {
         this.#paused = false;
         this.socket.resume();
       }
-      this.#arm(idleMs);
+      this.#armIdle(idleMs);
       this.#owner.released(this);
     } else {
       this.#writing?.stop();
@@ -273,7 +275,7 @@ export class Http1Connection implements ExchangeCarrier {
     ex.handler.onComplete?.(EMPTY_TRAILERS);
   }
 
-  #idleMs(head: ResponseHead, buf: Buffer): number {
+  #idleFor(head: ResponseHead, buf: Buffer): number {
     const hint = keepAliveHint(buf, head.fieldSpans);
     const p = this.#policy;
     if (hint === undefined) return p.keepAliveTimeout;
@@ -315,39 +317,58 @@ export class Http1Connection implements ExchangeCarrier {
     this.#owner.gone(this);
   }
 
-  // ---- one timer per connection: the head's, the body's or the idle one, refreshed rather than remade ----
+  // ---- two timers per connection, made once and refreshed, never remade per request: the exchange's (head,
+  // then body: undici's defaults are equal) and the idle one. One that fires in the wrong phase does nothing;
+  // the next refresh re-arms it (a fired timer's refresh() schedules it again).
 
   #arm(ms: number): void {
-    if (ms <= 0 || !Number.isFinite(ms)) return this.#disarm();
-    if (this.#timer !== undefined && this.#timerMs === ms) {
-      this.#timer.refresh();
+    if (ms <= 0 || !Number.isFinite(ms)) {
+      this.#ioMs = 0;
       return;
     }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerMs = ms;
-    this.#timer = setTimeout(this.#onTimer, ms);
-    this.#timer.unref();
+    if (this.#io !== undefined && this.#ioMs === ms) {
+      this.#io.refresh();
+      return;
+    }
+    if (this.#io !== undefined) clearTimeout(this.#io);
+    this.#ioMs = ms;
+    this.#io = setTimeout(this.#onIo, ms);
+    this.#io.unref();
   }
 
   #refresh(ms: number): void {
-    if (this.#timer !== undefined && this.#timerMs === ms) this.#timer.refresh();
+    if (this.#io !== undefined && this.#ioMs === ms) this.#io.refresh();
     else this.#arm(ms);
   }
 
-  #disarm(): void {
-    if (this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerMs = 0;
+  #armIdle(ms: number): void {
+    if (this.#idleTimer !== undefined && this.#idleMs === ms) {
+      this.#idleTimer.refresh();
+      return;
+    }
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleMs = ms;
+    this.#idleTimer = setTimeout(this.#onIdle, ms);
+    this.#idleTimer.unref();
   }
 
-  #timeout(): void {
-    this.#timer = undefined;
-    this.#timerMs = 0;
+  #disarm(): void {
+    if (this.#io !== undefined) clearTimeout(this.#io);
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#io = undefined;
+    this.#idleTimer = undefined;
+  }
+
+  #ioFired(): void {
     const ex = this.#ex;
-    if (this.#phase === Phase.Head && ex !== undefined) this.#fail(ex, new errors.HeadersTimeoutError('Headers Timeout Error'));
-    else if (this.#phase === Phase.Body && ex !== undefined) this.#fail(ex, new errors.BodyTimeoutError('Body Timeout Error'));
-    else this.#close();
+    // Refreshed on every send and read: it fires only after its whole period without either. Paused: not counted.
+    if (ex === undefined || this.#paused || this.#ioMs === 0) return;
+    if (this.#phase === Phase.Head) this.#fail(ex, new errors.HeadersTimeoutError('Headers Timeout Error'));
+    else if (this.#phase === Phase.Body) this.#fail(ex, new errors.BodyTimeoutError('Body Timeout Error'));
+  }
+
+  #idleFired(): void {
+    if (this.#phase === Phase.Idle) this.#close();
   }
 }
 

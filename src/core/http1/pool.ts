@@ -83,6 +83,14 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
     this.#onH2 = options.onH2;
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
   /** Connections open (idle or busy) and being made: what a census of the pool reads. */
   get stats(): { connected: number; free: number; pending: number; running: number } {
     return { connected: this.#all.size, free: this.#idle.length, pending: this.#queue.length, running: this.#active - this.#queue.length };
