@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { createMesh, type Mesh } from '../../../src/index.js';
 import { ErrorCode, isMeshError } from '../../../src/core/errors.js';
 import { H2_CONNECTIONS } from '../../../src/client/endpoint/pool.js';
+import { Http1Pool } from '../../../src/core/http1/pool.js';
 import { PROTOCOL_HINT_LABEL } from '../../../src/config/protocol-hint.js';
 import { call, makeTempDir, startControlPlane } from '../../helpers/control-plane.js';
 import { Pki } from '../../helpers/pki.js';
@@ -245,5 +246,58 @@ describe('HTTP/2 between meshed processes (client)', () => {
     assert.equal(cut, WORKERS, "the GOAWAY went out with every worker's call accepted and unanswered");
     assert.ok(s.connections > goawayAt, `calls after the GOAWAY went to a new session (${goawayAt} -> ${s.connections} connections)`);
     console.log(`GOAWAY with ${cut} streams accepted and unanswered: ${TOTAL} calls, 0 failed, ${s.versions.length - TOTAL} retried`);
+  });
+});
+
+describe('HTTP/2 and the raw HTTP/1.1 transport (http1Transport: raw)', () => {
+  let raw: Mesh;
+  // Calls the raw pool carried: counted on its prototype, so that a test tells it from undici's.
+  let rawDispatches = 0;
+  const dispatch = Http1Pool.prototype.dispatch;
+  before(async () => {
+    raw = await createMesh({ ...(await peers.cp.meshOptions('web')), http1Transport: 'raw' });
+    Http1Pool.prototype.dispatch = function (this: Http1Pool, ...args: Parameters<typeof dispatch>) {
+      rawDispatches++;
+      return dispatch.apply(this, args);
+    };
+  });
+  after(async () => {
+    Http1Pool.prototype.dispatch = dispatch;
+    await raw?.close();
+  });
+  const rawGet = async (url: string): Promise<string> => {
+    const r = await raw.request(url);
+    assert.equal(r.statusCode, 200);
+    return r.body.text();
+  };
+
+  it('a server whose ALPN answer is h2 gets its first call over undici on that very socket, then the HTTP/2 pool', async () => {
+    const s = await serve({ service: 'rawh2', kind: 'h2', handler: (req, res) => void setTimeout(() => echo(req, res), 20) });
+    // The raw pool's connection came up h2: no call fails, none goes out twice.
+    const first = rawDispatches;
+    assert.equal(await rawGet('http://rawh2/first'), '2.0 /first');
+    assert.equal(rawDispatches - first, 1, "the first call was the raw pool's, carried by undici on its socket");
+    assert.deepEqual(s.versions, ['2.0']);
+    const learnt = s.connections;
+    const before = rawDispatches;
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => rawGet(`http://rawh2/${i}`)));
+    assert.equal(rawDispatches, before, 'once h2 was learnt, no call went to the raw pool');
+    answers.forEach((a, i) => assert.equal(a, `2.0 /${i}`));
+    const used = s.connections - learnt;
+    assert.ok(used >= 1 && used <= H2_CONNECTIONS, `${used} new connections for 40 concurrent calls once h2 was learnt`);
+  });
+
+  it('an HTTP/1.1-only TLS server is called over the raw pool: a connection per call in flight, kept alive after', async () => {
+    const s = await serve({ service: 'rawh1', kind: 'http1', handler: (req, res) => void setTimeout(() => echo(req, res), 30) });
+    assert.equal(await rawGet('http://rawh1/first'), '1.1 /first');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => rawGet(`http://rawh1/${i}`)));
+    answers.forEach((a, i) => assert.equal(a, `1.1 /${i}`));
+    const burst = s.connections;
+    assert.ok(burst > H2_CONNECTIONS, `${burst} connections for 12 calls at once`);
+    // One after the other: the burst's connections are reused, none is made.
+    const before = rawDispatches;
+    for (let i = 0; i < 5; i++) assert.equal(await rawGet(`http://rawh1/seq${i}`), `1.1 /seq${i}`);
+    assert.equal(s.connections, burst);
+    assert.equal(rawDispatches - before, 5, 'each call went out on the raw pool');
   });
 });
