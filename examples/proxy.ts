@@ -59,7 +59,8 @@ try {
   // The proxy registers the instance once its health check finds the app answering.
   await proxy.waitFor(/hyphae proxy: registered/);
 
-  const web = await createMesh({ controlPlane: cp.url, caFile, service: 'web', token: await joinToken('web'), cacheDir: false });
+  // HTTP/1.1 on the mesh's raw transport, as the proxy's own hops (mesh option http1Transport; default undici).
+  const web = await createMesh({ controlPlane: cp.url, caFile, service: 'web', token: await joinToken('web'), cacheDir: false, http1Transport: 'raw' });
   const res = await web.request('http://legacy/');
   const answer = (await res.body.json()) as { service: string; caller: string; api: { service: string; peer: string } };
   console.log(`${answer.service} (Python) answered ${res.statusCode}`);

@@ -35,6 +35,9 @@ Options:
                             (callers retry another instance); default: no limit
   -h, --help                show this help
 
+Both hops (its mesh calls and its forward to the application) carry HTTP/1.1 on
+the mesh's raw transport; HYPHAE_HTTP1_TRANSPORT=undici puts them on undici.
+
 ${workloadConnectionUsage("workload's", 'name')}`;
 
 export const proxyCommand: Command = {
