@@ -49,8 +49,12 @@ export class Http1Connection implements ExchangeCarrier {
   #policy: ConnectionPolicy;
   #phase = Phase.Idle;
   #ex: Exchange | undefined;
-  /** The bytes of an answer's head not yet complete. */
-  #held: Buffer | undefined;
+  /**
+   * The bytes of an answer's head not yet complete, as they came: joined into one buffer only when an LF comes
+   * (a head ends in one), so that a head trickled a byte at a time is copied once a line, not once a read.
+   */
+  #held: Buffer[] = [];
+  #heldBytes = 0;
   #head: ResponseHead | undefined;
   /** The bytes the head was read from (its fields are spans of them). */
   #headBuf: Buffer | undefined;
@@ -82,6 +86,8 @@ export class Http1Connection implements ExchangeCarrier {
       this.#error ??= err;
     });
     socket.on('close', () => this.#closed());
+    // Idle from the start: a connection whose request was aborted while it was made waits in the pool as any other.
+    this.#armIdle(policy.keepAliveTimeout);
   }
 
   get idle(): boolean {
@@ -95,7 +101,8 @@ export class Http1Connection implements ExchangeCarrier {
     this.#phase = Phase.Head;
     this.#sent = false;
     this.#head = undefined;
-    this.#held = undefined;
+    this.#held.length = 0;
+    this.#heldBytes = 0;
     this.#arm(ex.headersTimeout);
     const { head, body } = ex.bytes;
     const socket = this.socket;
@@ -121,11 +128,13 @@ export class Http1Connection implements ExchangeCarrier {
   /** The body pump's end: written whole, or failed (the exchange fails with it). */
   bodyWritten(err: Error | undefined): void {
     this.#writing = undefined;
+    const ex = this.#ex;
     if (err === undefined) {
       this.#sent = true;
+      // As undici: the head's wait counts from the body's end.
+      if (ex !== undefined && this.#phase === Phase.Head) this.#refresh(ex.headersTimeout);
       return;
     }
-    const ex = this.#ex;
     if (ex !== undefined) this.#fail(ex, err);
   }
 
@@ -155,32 +164,34 @@ export class Http1Connection implements ExchangeCarrier {
   }
 
   #readHead(ex: Exchange, chunk: Buffer): void {
+    let buf = chunk;
     const held = this.#held;
-    let buf = held === undefined ? chunk : Buffer.concat([held, chunk]);
-    // The reader scans from the start: called again only when an LF came (a head ends in one).
-    if (held !== undefined && chunk.indexOf(LF) < 0 && buf.length <= this.#policy.limits.maxHeadBytes) {
-      this.#held = buf;
-      return;
+    if (held.length > 0) {
+      held.push(chunk);
+      this.#heldBytes += chunk.length;
+      // The reader scans from the start: called again only when an LF came (a head ends in one), or the bytes
+      // held are over the limit (it refuses them). Until then the reads are kept as they are, not copied.
+      if (chunk.indexOf(LF) < 0 && this.#heldBytes <= this.#policy.limits.maxHeadBytes) return;
+      buf = Buffer.concat(held, this.#heldBytes);
+      held.length = 0;
+      this.#heldBytes = 0;
     }
     for (;;) {
       const head = readResponseHead(buf, ex.method, this.#policy.limits);
       if (head === undefined) {
-        this.#held = buf;
+        held.push(buf);
+        this.#heldBytes = buf.length;
         return;
       }
-      if (head instanceof HeadError) return this.#fail(ex, parserError(head.reason));
+      if (head instanceof HeadError) return this.#fail(ex, headError(head.reason));
       if (head.status < 200) {
         // 101 without an upgrade asked for (upgrades go over undici): not HTTP any more.
         if (head.status === 101) return this.#fail(ex, parserError('unexpected-upgrade'));
         // An interim answer (100, 103): the final one follows on the same bytes.
         buf = buf.subarray(head.headBytes);
-        if (buf.length === 0) {
-          this.#held = undefined;
-          return;
-        }
+        if (buf.length === 0) return;
         continue;
       }
-      this.#held = undefined;
       this.#startBody(ex, head, buf);
       return;
     }
@@ -195,9 +206,14 @@ export class Http1Connection implements ExchangeCarrier {
     else if (framing.kind === 'chunked') this.#chunked = new ChunkedReader();
     this.#arm(ex.bodyTimeout);
     const raw = rawHeaders(buf, head.fieldSpans);
-    ex.handler.onResponseStarted?.();
-    if (ex.done || this.#ex !== ex) return;
-    const go = ex.handler.onHeaders?.(head.status, raw, this.#resume, head.reason) ?? true;
+    let go: boolean | undefined;
+    try {
+      ex.handler.onResponseStarted?.();
+      if (ex.done || this.#ex !== ex) return;
+      go = ex.handler.onHeaders?.(head.status, raw, this.#resume, head.reason);
+    } catch (err) {
+      return this.#threw(ex, err);
+    }
     if (ex.done || this.#ex !== ex) return;
     if (go === false) this.#pause();
     if (framing.kind === 'none') return this.#complete(ex, buf.length > head.headBytes);
@@ -231,7 +247,18 @@ export class Http1Connection implements ExchangeCarrier {
   }
 
   #deliver(ex: Exchange, data: Buffer): void {
-    if (ex.handler.onData?.(data) === false && !ex.done) this.#pause();
+    let go: boolean | undefined;
+    try {
+      go = ex.handler.onData?.(data);
+    } catch (err) {
+      return this.#threw(ex, err);
+    }
+    if (go === false && !ex.done) this.#pause();
+  }
+
+  /** A handler that threw fails its own request with what it threw (as undici's), never the socket's events. */
+  #threw(ex: Exchange, err: unknown): void {
+    if (!ex.done && this.#ex === ex) this.#fail(ex, err instanceof Error ? err : new Error(String(err)));
   }
 
   #pause(): void {
@@ -259,7 +286,8 @@ export class Http1Connection implements ExchangeCarrier {
     this.#chunked = undefined;
     // Reused only when both sides said so, the request went out whole and nothing came after the answer
     // (bytes with no request are a server out of step: never read as the next answer).
-    if (head.keepAlive && !ex.bytes.close && this.#sent && !extra && this.#error === undefined && !this.socket.destroyed) {
+    // A Keep-Alive hint within the threshold (idleMs 0) is a server about to close it: not reused either (undici).
+    if (head.keepAlive && idleMs > 0 && !ex.bytes.close && this.#sent && !extra && this.#error === undefined && !this.socket.destroyed) {
       this.#head = undefined;
       this.#phase = Phase.Idle;
       if (this.#paused) {
@@ -272,7 +300,12 @@ export class Http1Connection implements ExchangeCarrier {
       this.#writing?.stop();
       this.#close();
     }
-    ex.handler.onComplete?.(EMPTY_TRAILERS);
+    try {
+      ex.handler.onComplete?.(EMPTY_TRAILERS);
+    } catch (err) {
+      // As undici's Request: a handler whose onComplete throws hears of it in onError.
+      ex.handler.onError?.(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   #idleFor(head: ResponseHead, buf: Buffer): number {
@@ -280,7 +313,7 @@ export class Http1Connection implements ExchangeCarrier {
     const p = this.#policy;
     if (hint === undefined) return p.keepAliveTimeout;
     const ms = hint * 1000 - p.keepAliveTimeoutThreshold;
-    return ms <= 0 ? 1 : Math.min(ms, p.keepAliveMaxTimeout);
+    return ms <= 0 ? 0 : Math.min(ms, p.keepAliveMaxTimeout);
   }
 
   #fail(ex: Exchange, err: Error): void {
@@ -342,6 +375,7 @@ export class Http1Connection implements ExchangeCarrier {
   }
 
   #armIdle(ms: number): void {
+    if (ms <= 0 || !Number.isFinite(ms)) return;
     if (this.#idleTimer !== undefined && this.#idleMs === ms) {
       this.#idleTimer.refresh();
       return;
@@ -363,6 +397,9 @@ export class Http1Connection implements ExchangeCarrier {
     const ex = this.#ex;
     // Refreshed on every send and read: it fires only after its whole period without either. Paused: not counted.
     if (ex === undefined || this.#paused || this.#ioMs === 0) return;
+    // As undici: the head's wait is not counted while the request's body is still going out and the server takes
+    // it (a slow upload); it is once the server stops taking it (the socket full) or has it all.
+    if (this.#phase === Phase.Head && this.#writing !== undefined && !this.socket.writableNeedDrain) return void this.#io?.refresh();
     if (this.#phase === Phase.Head) this.#fail(ex, new errors.HeadersTimeoutError('Headers Timeout Error'));
     else if (this.#phase === Phase.Body) this.#fail(ex, new errors.BodyTimeoutError('Body Timeout Error'));
   }
@@ -392,11 +429,43 @@ function keepAliveHint(buf: Buffer, spans: readonly number[]): number | undefine
   return undefined;
 }
 
+/** A refused head as undici reports it: a head over the limits is its HeadersOverflowError, the rest parser errors. */
+function headError(reason: string): Error {
+  if (reason === 'head-too-large' || reason === 'too-many-fields') return new errors.HeadersOverflowError(`Headers Overflow Error (${reason})`);
+  return parserError(reason);
+}
+
+/**
+ * llhttp's names (undici's HPE_* codes) for the readers' reasons where llhttp has one; the reason itself is kept in
+ * the message. A reason llhttp has no name for (its parser is laxer) keeps its own, upper-cased.
+ */
+const LLHTTP_CODES: Readonly<Record<string, string>> = {
+  'bad-content-length': 'INVALID_CONTENT_LENGTH',
+  'conflicting-content-length': 'UNEXPECTED_CONTENT_LENGTH',
+  'content-length-with-transfer-encoding': 'UNEXPECTED_CONTENT_LENGTH',
+  'unsupported-transfer-encoding': 'INVALID_TRANSFER_ENCODING',
+  'transfer-encoding-in-http-1.0': 'INVALID_TRANSFER_ENCODING',
+  'bad-status': 'INVALID_STATUS',
+  'bad-version': 'INVALID_VERSION',
+  'bad-field-name': 'INVALID_HEADER_TOKEN',
+  'bad-field-value': 'INVALID_HEADER_TOKEN',
+  'obs-fold': 'INVALID_HEADER_TOKEN',
+  'bare-lf': 'CR_EXPECTED',
+  'bare-cr': 'LF_EXPECTED',
+  'bad-chunk-size': 'INVALID_CHUNK_SIZE',
+  'chunk-too-large': 'INVALID_CHUNK_SIZE',
+  'size-line-too-long': 'INVALID_CHUNK_SIZE',
+  'bad-chunk-extension': 'STRICT',
+  'bad-chunk-end': 'STRICT',
+  'bad-trailer': 'INVALID_HEADER_TOKEN',
+  'trailer-too-large': 'HEADER_OVERFLOW',
+};
+
 /** undici's parser error (code HPE_*), from the reader's reason. */
 function parserError(reason: string): Error {
-  // undici's runtime signature is (message, code, data); its types say (message, options).
+  // undici's runtime signature is (message, code, data); its types say (message, options). It prefixes HPE_.
   const Ctor = errors.HTTPParserError as unknown as new (message: string, code: string) => Error;
-  return new Ctor(`Response does not match the HTTP/1.1 protocol (${reason})`, reason.toUpperCase().replace(/-/g, '_'));
+  return new Ctor(`Response does not match the HTTP/1.1 protocol (${reason})`, LLHTTP_CODES[reason] ?? reason.toUpperCase().replace(/[-.]/g, '_'));
 }
 
 /**

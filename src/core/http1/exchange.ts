@@ -14,6 +14,12 @@ export type LegacyHandler = Dispatcher.DispatchHandler & {
   onResponseStarted?(): void;
 };
 
+/** A stream body, as far as its errors go. */
+interface ErrorSource {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}
+
 /** The connection an exchange is on, as the exchange sees it. */
 export interface ExchangeCarrier {
   abortExchange(exchange: Exchange, err: Error): void;
@@ -45,6 +51,8 @@ export class Exchange {
   };
 
   readonly #onSettled: () => void;
+  /** A stream body, listened to for its errors from dispatch on (as undici): one while queued fails the request. */
+  readonly #body: ErrorSource | undefined;
 
   /** `onSettled`: told once, as the exchange settles (the pool counts what is in flight). */
   constructor(opts: Dispatcher.DispatchOptions, handler: LegacyHandler, bytes: RequestHeadBytes, headersTimeout: number, bodyTimeout: number, onSettled: () => void) {
@@ -55,12 +63,19 @@ export class Exchange {
     this.method = opts.method;
     this.headersTimeout = headersTimeout;
     this.bodyTimeout = bodyTimeout;
+    const body = bytes.body;
+    if (body !== undefined && !Buffer.isBuffer(body)) {
+      const source = body as unknown as ErrorSource;
+      source.on('error', this.abort);
+      this.#body = source;
+    }
   }
 
   /** Marks it settled; false when it already was (the caller then tells the handler nothing). */
   settle(): boolean {
     if (this.done) return false;
     this.done = true;
+    this.#body?.off('error', this.abort);
     this.#onSettled();
     return true;
   }

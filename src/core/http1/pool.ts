@@ -57,6 +57,8 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
   #idle: Http1Connection[] = [];
   #all = new Set<Http1Connection>();
   #connecting = 0;
+  /** The exchanges whose connection is being made (destroy fails them; their connect callback comes later). */
+  #connectingFor = new Set<Exchange>();
   #queue: Exchange[] = [];
   /** Exchanges taken and not settled (written, or waiting for their connection). */
   #active = 0;
@@ -75,8 +77,21 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
     const o = { ...DEFAULTS, ...stripUndefined(options) };
     this.#connect = options.connect ?? buildConnector({ timeout: o.connectTimeout });
     const port = this.origin.port || (this.origin.protocol === 'https:' ? '443' : '80');
-    this.#connectOptions = { hostname: this.origin.hostname, host: this.origin.host, protocol: this.origin.protocol, port, servername: undefined, localAddress: null, httpSocket: undefined } as unknown as buildConnector.Options;
-    this.#policy = { limits: options.limits ?? HTTP1_DEFAULT_LIMITS, keepAliveTimeout: o.keepAliveTimeout, keepAliveMaxTimeout: o.keepAliveMaxTimeout, keepAliveTimeoutThreshold: o.keepAliveTimeoutThreshold };
+    this.#connectOptions = {
+      hostname: this.origin.hostname,
+      host: this.origin.host,
+      protocol: this.origin.protocol,
+      port,
+      servername: undefined,
+      localAddress: null,
+      httpSocket: undefined,
+    } as unknown as buildConnector.Options;
+    this.#policy = {
+      limits: options.limits ?? HTTP1_DEFAULT_LIMITS,
+      keepAliveTimeout: o.keepAliveTimeout,
+      keepAliveMaxTimeout: o.keepAliveMaxTimeout,
+      keepAliveTimeoutThreshold: o.keepAliveTimeoutThreshold,
+    };
     this.#headersTimeout = o.headersTimeout;
     this.#bodyTimeout = o.bodyTimeout;
     this.#max = options.connections ?? Infinity;
@@ -107,8 +122,13 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
       if (bytes instanceof Error) throw bytes;
       const ex = new Exchange(opts, h, bytes, opts.headersTimeout ?? this.#headersTimeout, opts.bodyTimeout ?? this.#bodyTimeout, this.#onSettled);
       this.#active++;
-      h.onConnect?.(ex.abort);
-      // Aborted in onConnect: told already.
+      try {
+        h.onConnect?.(ex.abort);
+      } catch (err) {
+        // As undici: a handler whose onConnect throws fails its request with it (and is counted out).
+        ex.fail(err instanceof Error ? err : new Error(String(err)));
+      }
+      // Aborted (or failed) in onConnect: told already.
       if (!ex.done) this.#take(ex);
       return true;
     } catch (err) {
@@ -132,8 +152,10 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
 
   #open(ex: Exchange): void {
     this.#connecting++;
+    this.#connectingFor.add(ex);
     this.#connect(this.#connectOptions, (err, socket) => {
       this.#connecting--;
+      this.#connectingFor.delete(ex);
       if (err !== null || socket === null) {
         // A request aborted while its connection was being made has been told already.
         ex.fail(err ?? new errors.SocketError('connect failed'));
@@ -141,6 +163,7 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
         return;
       }
       if (this.#destroyed) {
+        // Its request was failed by destroy().
         socket.destroy();
         return;
       }
@@ -223,7 +246,9 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
     const waiters = this.#closeWaiters;
     this.#closeWaiters = [];
     const fallback = this.#fallback;
-    void (fallback ? fallback.close() : Promise.resolve()).then(() => {
+    // A fallback already destroyed (a close() racing a destroy()) refuses close: the waiters are done either way.
+    const closing = fallback ? fallback.close().catch(() => undefined) : Promise.resolve();
+    void closing.then(() => {
       for (const w of waiters) w();
     });
   }
@@ -231,6 +256,15 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
+    // As undici's: closing a destroyed dispatcher is refused.
+    if (this.#destroyed) {
+      const err = new errors.ClientDestroyedError();
+      if (callback) {
+        queueMicrotask(() => (callback as (err: Error | null) => void)(err));
+        return;
+      }
+      return Promise.reject(err);
+    }
     const done = new Promise<void>((resolve) => {
       this.#closed = true;
       this.#closeWaiters.push(resolve);
@@ -250,6 +284,8 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
     this.#destroyed = true;
     this.#closed = true;
     for (const ex of this.#queue.splice(0)) if (!ex.done) ex.fail(err);
+    for (const ex of this.#connectingFor) ex.fail(err);
+    this.#connectingFor.clear();
     for (const conn of [...this.#all]) conn.destroy(err);
     this.#idle = [];
     const done = (this.#fallback ? this.#fallback.destroy(err) : Promise.resolve()).then(() => {
