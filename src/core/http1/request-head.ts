@@ -56,11 +56,12 @@ function isFieldValue(s: string): boolean {
   return true;
 }
 
+/** A path's characters: visible ASCII, and 0x80-0xFF sent as those bytes (latin1), as undici sends them. */
 function isTarget(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0x7e || TARGET[c] === 0) return false;
+    if (c > 0xff || (c < 0x80 && TARGET[c] === 0)) return false;
   }
   return true;
 }
@@ -113,7 +114,14 @@ function addField(b: Building, name: unknown, value: unknown): Error | undefined
     return undefined;
   }
   if (value === undefined) return undefined;
-  const v = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('latin1') : typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' ? String(value) : undefined;
+  const v =
+    typeof value === 'string'
+      ? value
+      : Buffer.isBuffer(value)
+        ? value.toString('latin1')
+        : typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
+          ? String(value)
+          : undefined;
   if (v === undefined || !isFieldValue(v)) return invalid(`invalid ${name} header`);
   // Only names of the owned lengths are lower-cased (host 4, expect 6, upgrade 7, keep-alive and connection 10,
   // content-length 14, transfer-encoding 17).

@@ -290,6 +290,21 @@ describe('Http1Pool: requests and bodies', () => {
     }
     assert.equal(s.sockets.length, 0, 'no connection made for any of them');
   });
+
+  it('a path with bytes 0x80-0xFF goes out as those bytes (latin1), as undici sends it; above 0xFF it is refused', async (t) => {
+    // A raw server: Node's own refuses such a target (400), other servers take it.
+    const lines: string[] = [];
+    const s = await rawServer(t, (sock) =>
+      eachRequest(sock, (head) => {
+        lines.push(head.slice(0, head.indexOf('\r\n')));
+        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      }),
+    );
+    const p = pool(t, s.origin);
+    assert.equal((await answered(p, { path: '/caf\u00e9' })).body.toString(), 'ok');
+    assert.deepEqual(lines, ['GET /caf\u00e9 HTTP/1.1'], 'the byte 0xE9 on the wire (the head read as latin1)');
+    assert.equal((await failed(p, { path: '/snow\u2603' })).code, 'UND_ERR_INVALID_ARG');
+  });
 });
 
 describe('Http1Pool: keep-alive', () => {
