@@ -184,7 +184,14 @@ export async function proxyPair(opts: EdgeOptions): Promise<EdgeResult> {
     // hyphae against the floor too: what the mesh's code adds above what Node itself costs.
     const floors = [bareRow, rows.get(PAIR_ROWS.httpIn)!, rows.get(PAIR_ROWS.rawIn)!, rows.get(PAIR_ROWS.lean)!, rows.get(PAIR_ROWS.l4)!];
     const comparisons = nginxRow
-      ? [compare(hyphae, nginxRow), compare(rows.get(PAIR_ROWS.hyphaeUndici)!, nginxRow), ...floors.map((f) => compare(f, nginxRow)), compare(hyphae, rows.get(PAIR_ROWS.hyphaeUndici)!), compare(hyphae, bareRow), compare(nginxRow, rows.get(PAIR_ROWS.undici)!)]
+      ? [
+          compare(hyphae, nginxRow),
+          compare(rows.get(PAIR_ROWS.hyphaeUndici)!, nginxRow),
+          ...floors.map((f) => compare(f, nginxRow)),
+          compare(hyphae, rows.get(PAIR_ROWS.hyphaeUndici)!),
+          compare(hyphae, bareRow),
+          compare(nginxRow, rows.get(PAIR_ROWS.undici)!),
+        ]
       : [compare(hyphae, bareRow)];
     const vsNginx = nginxRow ? comparisons[0] : undefined;
     return {
