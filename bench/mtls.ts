@@ -1,5 +1,6 @@
 /**
- * mTLS overhead: mesh.request over mTLS against raw undici Pool.request over
+ * mTLS overhead: mesh.request over mTLS (on undici, and on the raw HTTP/1.1
+ * transport: http1Transport 'raw') against raw undici Pool.request over
  * TLS, to the same server (a mesh service behind wrapServer's mTLS front, in
  * its own process), in one run. Both clients present a certificate of the same
  * identity from the same CA and check the server's SPIFFE ID the same way;
@@ -56,6 +57,9 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
     const clientToken = await token('bench-client');
     const mesh = await createMesh({ controlPlane: url, service: 'bench-client', token: clientToken, caFile });
     cleanups.push(() => mesh.close());
+    // The same identity with HTTP/1.1 on the mesh's raw transport (mesh option http1Transport: src/core/http1/pool.ts).
+    const rawMesh = await createMesh({ controlPlane: url, service: 'bench-client', token: clientToken, caFile, http1Transport: 'raw' });
+    cleanups.push(() => rawMesh.close());
 
     // The raw client: a certificate of the same identity, obtained the same way, and the same server check.
     const keys = await generateKeyPair();
@@ -97,6 +101,15 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
           await r.body.dump();
         },
       },
+      {
+        name: 'mesh.request (mTLS, raw)',
+        baseline: 'undici Pool.request (TLS)',
+        handshakes: () => rawMesh.identity()!.handshakes,
+        send: async () => {
+          const r = await rawMesh.request('http://bench/');
+          await r.body.dump();
+        },
+      },
     ];
     // Handshakes are counted from the very first request, warm-up included: every connection ever opened.
     const counted = new Map<string, { requests: number; handshakes: number }>(targets.map((t) => [t.name, { requests: 0, handshakes: -t.handshakes() }]));
@@ -108,7 +121,7 @@ export async function mtls({ durationMs, rounds, concurrency }: OverheadOptions)
         const res = await runLoad(t.send, { concurrency, durationMs });
         results.get(t.name)!.push(res);
         counted.get(t.name)!.requests += res.requests;
-        process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(26)} ${res.rps.toFixed(0)} req/s, ${t.handshakes() - hs} handshakes\n`);
+        process.stderr.write(`  round ${r + 1}/${rounds} ${t.name.padEnd(28)} ${res.rps.toFixed(0)} req/s, ${t.handshakes() - hs} handshakes\n`);
       }
     }
     return targets.map((t) => {
