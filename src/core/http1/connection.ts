@@ -66,14 +66,11 @@ export class Http1Connection implements ExchangeCarrier {
   #writing: BodyPump | undefined;
   /** The request's body was written whole (false until then; a connection is reused only after). */
   #sent = false;
-  #io: NodeJS.Timeout | undefined;
-  #ioMs = 0;
-  #idleTimer: NodeJS.Timeout | undefined;
-  #idleMs = 0;
+  /** The exchange's timer (head, then body: undici's defaults are equal) and the idle one; see ReusedTimer. */
+  readonly #io = new ReusedTimer(() => this.#ioFired());
+  readonly #idle = new ReusedTimer(() => this.#idleFired());
   #error: Error | undefined;
   readonly #resume = (): void => this.#resumeBody();
-  readonly #onIo = (): void => this.#ioFired();
-  readonly #onIdle = (): void => this.#idleFired();
 
   constructor(socket: Socket, owner: ConnectionOwner, policy: ConnectionPolicy) {
     this.socket = socket;
@@ -87,7 +84,7 @@ export class Http1Connection implements ExchangeCarrier {
     });
     socket.on('close', () => this.#closed());
     // Idle from the start: a connection whose request was aborted while it was made waits in the pool as any other.
-    this.#armIdle(policy.keepAliveTimeout);
+    this.#idle.arm(policy.keepAliveTimeout);
   }
 
   get idle(): boolean {
@@ -103,7 +100,7 @@ export class Http1Connection implements ExchangeCarrier {
     this.#head = undefined;
     this.#held.length = 0;
     this.#heldBytes = 0;
-    this.#arm(ex.headersTimeout);
+    this.#io.arm(ex.headersTimeout);
     const { head, body } = ex.bytes;
     const socket = this.socket;
     if (body === undefined) {
@@ -132,7 +129,7 @@ export class Http1Connection implements ExchangeCarrier {
     if (err === undefined) {
       this.#sent = true;
       // As undici: the head's wait counts from the body's end.
-      if (ex !== undefined && this.#phase === Phase.Head) this.#refresh(ex.headersTimeout);
+      if (ex !== undefined && this.#phase === Phase.Head) this.#io.arm(ex.headersTimeout);
       return;
     }
     if (ex !== undefined) this.#fail(ex, err);
@@ -204,7 +201,7 @@ export class Http1Connection implements ExchangeCarrier {
     const framing = head.framing;
     if (framing.kind === 'length') this.#remaining = framing.length;
     else if (framing.kind === 'chunked') this.#chunked = new ChunkedReader();
-    this.#arm(ex.bodyTimeout);
+    this.#io.arm(ex.bodyTimeout);
     const raw = rawHeaders(buf, head.fieldSpans);
     let go: boolean | undefined;
     try {
@@ -221,7 +218,7 @@ export class Http1Connection implements ExchangeCarrier {
   }
 
   #readBody(ex: Exchange, buf: Buffer, from: number): void {
-    this.#refresh(ex.bodyTimeout);
+    this.#io.arm(ex.bodyTimeout);
     const framing = this.#head!.framing;
     if (framing.kind === 'length') {
       const avail = buf.length - from;
@@ -271,7 +268,7 @@ export class Http1Connection implements ExchangeCarrier {
   #resumeBody(): void {
     if (!this.#paused || this.#phase !== Phase.Body) return;
     this.#paused = false;
-    this.#arm(this.#ex!.bodyTimeout);
+    this.#io.arm(this.#ex!.bodyTimeout);
     this.socket.resume();
   }
 
@@ -294,7 +291,7 @@ export class Http1Connection implements ExchangeCarrier {
         this.#paused = false;
         this.socket.resume();
       }
-      this.#armIdle(idleMs);
+      this.#idle.arm(idleMs);
       this.#owner.released(this);
     } else {
       this.#writing?.stop();
@@ -350,62 +347,58 @@ export class Http1Connection implements ExchangeCarrier {
     this.#owner.gone(this);
   }
 
-  // ---- two timers per connection, made once and refreshed, never remade per request: the exchange's (head,
-  // then body: undici's defaults are equal) and the idle one. One that fires in the wrong phase does nothing;
-  // the next refresh re-arms it (a fired timer's refresh() schedules it again).
-
-  #arm(ms: number): void {
-    if (ms <= 0 || !Number.isFinite(ms)) {
-      this.#ioMs = 0;
-      return;
-    }
-    if (this.#io !== undefined && this.#ioMs === ms) {
-      this.#io.refresh();
-      return;
-    }
-    if (this.#io !== undefined) clearTimeout(this.#io);
-    this.#ioMs = ms;
-    this.#io = setTimeout(this.#onIo, ms);
-    this.#io.unref();
-  }
-
-  #refresh(ms: number): void {
-    if (this.#io !== undefined && this.#ioMs === ms) this.#io.refresh();
-    else this.#arm(ms);
-  }
-
-  #armIdle(ms: number): void {
-    if (ms <= 0 || !Number.isFinite(ms)) return;
-    if (this.#idleTimer !== undefined && this.#idleMs === ms) {
-      this.#idleTimer.refresh();
-      return;
-    }
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleMs = ms;
-    this.#idleTimer = setTimeout(this.#onIdle, ms);
-    this.#idleTimer.unref();
-  }
+  // ---- timers: the exchange's and the idle one, each made once and refreshed (ReusedTimer) ----
 
   #disarm(): void {
-    if (this.#io !== undefined) clearTimeout(this.#io);
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#io = undefined;
-    this.#idleTimer = undefined;
+    this.#io.clear();
+    this.#idle.clear();
   }
 
   #ioFired(): void {
     const ex = this.#ex;
     // Refreshed on every send and read: it fires only after its whole period without either. Paused: not counted.
-    if (ex === undefined || this.#paused || this.#ioMs === 0) return;
+    if (ex === undefined || this.#paused || this.#io.ms === 0) return;
     // As undici: the head's wait is not counted while the request's body is still going out and the server takes
     // it (a slow upload); it is once the server stops taking it (the socket full) or has it all.
-    if (this.#phase === Phase.Head && this.#writing !== undefined && !this.socket.writableNeedDrain) return void this.#io?.refresh();
+    if (this.#phase === Phase.Head && this.#writing !== undefined && !this.socket.writableNeedDrain) return void this.#io.arm(this.#io.ms);
     if (this.#phase === Phase.Head) this.#fail(ex, new errors.HeadersTimeoutError('Headers Timeout Error'));
     else if (this.#phase === Phase.Body) this.#fail(ex, new errors.BodyTimeoutError('Body Timeout Error'));
   }
 
   #idleFired(): void {
     if (this.#phase === Phase.Idle) this.#close();
+  }
+}
+
+/**
+ * A timer made once and refreshed while its period stays the same: a refresh moves it in Node's timer list, a
+ * new one is an allocation and a clear. One that fired in a phase it does not apply to does nothing, and the
+ * next arm schedules it again (refresh() on a fired timer re-arms it). A period of 0 (or not finite): off.
+ */
+class ReusedTimer {
+  ms = 0;
+  #t: NodeJS.Timeout | undefined;
+  readonly #fire: () => void;
+  constructor(fire: () => void) {
+    this.#fire = fire;
+  }
+  arm(ms: number): void {
+    if (ms <= 0 || !Number.isFinite(ms)) {
+      this.ms = 0;
+      return;
+    }
+    if (this.#t !== undefined && this.ms === ms) {
+      this.#t.refresh();
+      return;
+    }
+    if (this.#t !== undefined) clearTimeout(this.#t);
+    this.ms = ms;
+    this.#t = setTimeout(this.#fire, ms);
+    this.#t.unref();
+  }
+  clear(): void {
+    if (this.#t !== undefined) clearTimeout(this.#t);
+    this.#t = undefined;
   }
 }
 

@@ -234,6 +234,8 @@ export class Http1Pool extends Dispatcher implements ConnectionOwner {
     return (this.#fallback ??= new Pool(this.origin, {
       ...(o.connect ? { connect: o.connect } : { connectTimeout: o.connectTimeout ?? DEFAULTS.connectTimeout }),
       pipelining: 1,
+      // A connector offering h2 by ALPN (the mesh's in auto) may get it: undici then speaks it on that socket.
+      allowH2: true,
       ...(o.connections ? { connections: o.connections } : {}),
       ...(o.keepAliveTimeout !== undefined ? { keepAliveTimeout: o.keepAliveTimeout } : {}),
       ...(o.headersTimeout !== undefined ? { headersTimeout: o.headersTimeout } : {}),
