@@ -131,6 +131,16 @@ describe('optionsFromEnv', () => {
     }
   });
 
+  it('HYPHAE_HTTP1_TRANSPORT: undici or raw (any case, trimmed); anything else is an error naming the variable', () => {
+    assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_HTTP1_TRANSPORT: 'raw' }).http1Transport, 'raw');
+    assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_HTTP1_TRANSPORT: ' Undici ' }).http1Transport, 'undici');
+    assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_HTTP1_TRANSPORT: '' }).http1Transport, undefined);
+    assert.equal(optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP }).http1Transport, undefined);
+    for (const bad of ['h2', 'node', 'raw,undici', 'fetch']) {
+      assert.throws(() => optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_HTTP1_TRANSPORT: bad }), namesVariable(ENV.HTTP1_TRANSPORT), bad);
+    }
+  });
+
   it('HYPHAE_PROPAGATE_TO: all or none (any case, or true/false/1/0), else a comma-separated host list the options check', () => {
     const of = (v: string) => optionsFromEnv({ HYPHAE_CONTROL_PLANE: CP, HYPHAE_PROPAGATE_TO: v }).telemetry?.propagateTo;
     for (const v of ['all', 'ALL', 'true', '1']) assert.equal(of(v), true, v);
