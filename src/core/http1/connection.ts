@@ -1,10 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { errors } from 'undici';
-import { equalsLower, LF } from './bytes.js';
+import { headError, keepAliveHint, parserError, rawHeaders } from './answer.js';
+import { BodyPump } from './body-pump.js';
+import { LF } from './bytes.js';
 import { ChunkedReader, ChunkError } from './chunked.js';
 import type { Exchange, ExchangeCarrier } from './exchange.js';
-import { FIELD_SPAN, HeadError, readResponseHead, type Http1Limits, type ResponseHead } from './head.js';
+import { HeadError, readResponseHead, type Http1Limits, type ResponseHead } from './head.js';
+import { ReusedTimer } from './reused-timer.js';
 
 /**
  * One connection of the raw HTTP/1.1 transport (pool.ts): a request at a time (never pipelined, as the mesh's
@@ -56,8 +59,8 @@ export class Http1Connection implements ExchangeCarrier {
   #held: Buffer[] = [];
   #heldBytes = 0;
   #head: ResponseHead | undefined;
-  /** The bytes the head was read from (its fields are spans of them). */
-  #headBuf: Buffer | undefined;
+  /** How long the connection may idle after this answer (its Keep-Alive hint), read with its head. */
+  #idleMs = 0;
   /** Bytes of a length-framed body still to come. */
   #remaining = 0;
   #chunked: ChunkedReader | undefined;
@@ -196,7 +199,7 @@ export class Http1Connection implements ExchangeCarrier {
 
   #startBody(ex: Exchange, head: ResponseHead, buf: Buffer): void {
     this.#head = head;
-    this.#headBuf = buf;
+    this.#idleMs = this.#idleFor(head, buf);
     this.#phase = Phase.Body;
     const framing = head.framing;
     if (framing.kind === 'length') this.#remaining = framing.length;
@@ -275,8 +278,7 @@ export class Http1Connection implements ExchangeCarrier {
   /** The answer is whole: the connection is released (or closed), then the handler told. */
   #complete(ex: Exchange, extra: boolean): void {
     const head = this.#head!;
-    const idleMs = this.#idleFor(head, this.#headBuf!);
-    this.#headBuf = undefined;
+    const idleMs = this.#idleMs;
     this.#ex = undefined;
     ex.carrier = undefined;
     ex.settle();
@@ -367,176 +369,5 @@ export class Http1Connection implements ExchangeCarrier {
 
   #idleFired(): void {
     if (this.#phase === Phase.Idle) this.#close();
-  }
-}
-
-/**
- * A timer made once and refreshed while its period stays the same: a refresh moves it in Node's timer list, a
- * new one is an allocation and a clear. One that fired in a phase it does not apply to does nothing, and the
- * next arm schedules it again (refresh() on a fired timer re-arms it). A period of 0 (or not finite): off.
- */
-class ReusedTimer {
-  ms = 0;
-  #t: NodeJS.Timeout | undefined;
-  readonly #fire: () => void;
-  constructor(fire: () => void) {
-    this.#fire = fire;
-  }
-  arm(ms: number): void {
-    if (ms <= 0 || !Number.isFinite(ms)) {
-      this.ms = 0;
-      return;
-    }
-    if (this.#t !== undefined && this.ms === ms) {
-      this.#t.refresh();
-      return;
-    }
-    if (this.#t !== undefined) clearTimeout(this.#t);
-    this.ms = ms;
-    this.#t = setTimeout(this.#fire, ms);
-    this.#t.unref();
-  }
-  clear(): void {
-    if (this.#t !== undefined) clearTimeout(this.#t);
-    this.#t = undefined;
-  }
-}
-
-/** The answer's fields as undici hands them: name, value, ... as Buffers, views of the bytes read. */
-function rawHeaders(buf: Buffer, spans: readonly number[]): Buffer[] {
-  const raw: Buffer[] = new Array<Buffer>((spans.length / FIELD_SPAN) * 2);
-  for (let i = 0, j = 0; i < spans.length; i += FIELD_SPAN, j += 2) {
-    raw[j] = buf.subarray(spans[i]!, spans[i + 1]!);
-    raw[j + 1] = buf.subarray(spans[i + 2]!, spans[i + 3]!);
-  }
-  return raw;
-}
-
-/** The seconds of a Keep-Alive field's `timeout=` (the server's idle timeout), undefined without one. */
-function keepAliveHint(buf: Buffer, spans: readonly number[]): number | undefined {
-  for (let i = 0; i < spans.length; i += FIELD_SPAN) {
-    if (spans[i + 1]! - spans[i]! !== 10 || !equalsLower(buf, spans[i]!, spans[i + 1]!, 'keep-alive')) continue;
-    const m = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i.exec(buf.toString('latin1', spans[i + 2]!, spans[i + 3]!));
-    if (m) return Number(m[1]);
-  }
-  return undefined;
-}
-
-/** A refused head as undici reports it: a head over the limits is its HeadersOverflowError, the rest parser errors. */
-function headError(reason: string): Error {
-  if (reason === 'head-too-large' || reason === 'too-many-fields') return new errors.HeadersOverflowError(`Headers Overflow Error (${reason})`);
-  return parserError(reason);
-}
-
-/**
- * llhttp's names (undici's HPE_* codes) for the readers' reasons where llhttp has one; the reason itself is kept in
- * the message. A reason llhttp has no name for (its parser is laxer) keeps its own, upper-cased.
- */
-const LLHTTP_CODES: Readonly<Record<string, string>> = {
-  'bad-content-length': 'INVALID_CONTENT_LENGTH',
-  'conflicting-content-length': 'UNEXPECTED_CONTENT_LENGTH',
-  'content-length-with-transfer-encoding': 'UNEXPECTED_CONTENT_LENGTH',
-  'unsupported-transfer-encoding': 'INVALID_TRANSFER_ENCODING',
-  'transfer-encoding-in-http-1.0': 'INVALID_TRANSFER_ENCODING',
-  'bad-status': 'INVALID_STATUS',
-  'bad-version': 'INVALID_VERSION',
-  'bad-field-name': 'INVALID_HEADER_TOKEN',
-  'bad-field-value': 'INVALID_HEADER_TOKEN',
-  'obs-fold': 'INVALID_HEADER_TOKEN',
-  'bare-lf': 'CR_EXPECTED',
-  'bare-cr': 'LF_EXPECTED',
-  'bad-chunk-size': 'INVALID_CHUNK_SIZE',
-  'chunk-too-large': 'INVALID_CHUNK_SIZE',
-  'size-line-too-long': 'INVALID_CHUNK_SIZE',
-  'bad-chunk-extension': 'STRICT',
-  'bad-chunk-end': 'STRICT',
-  'bad-trailer': 'INVALID_HEADER_TOKEN',
-  'trailer-too-large': 'HEADER_OVERFLOW',
-};
-
-/** undici's parser error (code HPE_*), from the reader's reason. */
-function parserError(reason: string): Error {
-  // undici's runtime signature is (message, code, data); its types say (message, options). It prefixes HPE_.
-  const Ctor = errors.HTTPParserError as unknown as new (message: string, code: string) => Error;
-  return new Ctor(`Response does not match the HTTP/1.1 protocol (${reason})`, LLHTTP_CODES[reason] ?? reason.toUpperCase().replace(/[-.]/g, '_'));
-}
-
-/**
- * A request body streamed onto the connection: chunked unless its length was declared (then counted, and a
- * body longer or shorter than said fails the request), the stream paused while the socket is full.
- */
-class BodyPump {
-  #conn: Http1Connection;
-  #body: Readable;
-  #declared: number;
-  #written = 0;
-  #stopped = false;
-  readonly #onData = (chunk: Buffer | string): void => this.#data(chunk);
-  readonly #onEnd = (): void => this.#end();
-  readonly #onError = (err: Error): void => this.#finish(err);
-  readonly #onClose = (): void => this.#finish(new errors.RequestAbortedError('request body closed before its end'));
-  readonly #onDrain = (): void => {
-    if (!this.#stopped) this.#body.resume();
-  };
-
-  constructor(conn: Http1Connection, body: Readable, declared: number) {
-    this.#conn = conn;
-    this.#body = body;
-    this.#declared = declared;
-    body.on('data', this.#onData);
-    body.on('end', this.#onEnd);
-    body.on('error', this.#onError);
-    body.on('close', this.#onClose);
-    if (body.readableEnded) this.#end();
-    else if (body.destroyed) this.#finish(new errors.RequestAbortedError('request body closed before its end'));
-    else body.resume();
-  }
-
-  /** The request is over (answered early, failed): stop reading the body, leave it to its owner. */
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    const body = this.#body;
-    body.off('data', this.#onData);
-    body.off('end', this.#onEnd);
-    body.off('error', this.#onError);
-    body.off('close', this.#onClose);
-    this.#conn.socket.off('drain', this.#onDrain);
-    body.pause();
-  }
-
-  #data(chunk: Buffer | string): void {
-    if (this.#stopped) return;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    if (bytes.length === 0) return;
-    this.#written += bytes.length;
-    if (this.#declared >= 0 && this.#written > this.#declared) return this.#finish(new errors.RequestContentLengthMismatchError('Request body length does not match content-length header'));
-    const socket = this.#conn.socket;
-    let ok: boolean;
-    if (this.#declared >= 0) ok = socket.write(bytes);
-    else {
-      socket.cork();
-      socket.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
-      socket.write(bytes);
-      ok = socket.write('\r\n', 'latin1');
-      socket.uncork();
-    }
-    if (!ok) {
-      this.#body.pause();
-      socket.once('drain', this.#onDrain);
-    }
-  }
-
-  #end(): void {
-    if (this.#stopped) return;
-    if (this.#declared >= 0 && this.#written !== this.#declared) return this.#finish(new errors.RequestContentLengthMismatchError('Request body length does not match content-length header'));
-    if (this.#declared < 0) this.#conn.socket.write('0\r\n\r\n', 'latin1');
-    this.#finish(undefined);
-  }
-
-  #finish(err: Error | undefined): void {
-    if (this.#stopped) return;
-    this.stop();
-    this.#conn.bodyWritten(err);
   }
 }
