@@ -7,6 +7,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { errors } from 'undici';
 import { Http1Pool, type Http1PoolOptions } from '../../../src/core/http1/pool.js';
 import { waitUntil } from '../../helpers/wait.js';
+import { eachRequest } from './raw-requests.js';
 
 type Err = Error & { code?: string };
 
@@ -63,20 +64,7 @@ async function rawServer(t: TestContext, onRequest: (s: net.Socket, index: numbe
     const socketIndex = served.sockets.push(s) - 1;
     s.on('error', () => {});
     if (options.pauseOnConnect) return;
-    let buf = Buffer.alloc(0);
-    let n = 0;
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const m = /\r\ncontent-length: *(\d+)/i.exec(buf.toString('latin1', 0, end));
-        const length = m ? Number(m[1]) : 0;
-        if (buf.length < end + 4 + length) return;
-        buf = buf.subarray(end + 4 + length);
-        onRequest(s, n++, socketIndex);
-      }
-    });
+    eachRequest(s, (_head, n) => onRequest(s, n, socketIndex));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -255,7 +243,7 @@ describe('Http1Pool under attack: framing', () => {
     });
     const p = pool(t, s.origin);
     assert.equal((await call(p).done).body.toString(), 'good');
-    await waitUntil(() => p.stats.connected === 0, 2_000, 'the stray answer seen');
+    await waitUntil(() => p.stats.connected === 0, 10_000, 'the stray answer seen');
     await closed(s.sockets[0]!);
     assert.equal((await call(p).done).body.toString(), 'good');
     assert.equal(s.sockets.length, 2);
@@ -295,7 +283,7 @@ describe('Http1Pool under attack: peers that stop', () => {
     const p = pool(t, s.origin);
     const { body, made } = lazyBody(256 * 1024 * 1024);
     const pending = call(p, { method: 'POST', body });
-    await waitUntil(() => made() > 1024 * 1024, 5_000, 'the upload started');
+    await waitUntil(() => made() > 1024 * 1024, 10_000, 'the upload started');
     // Bounded: the body stops being read once the socket is full.
     let last = -1;
     await waitUntil(

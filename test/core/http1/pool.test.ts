@@ -8,6 +8,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { errors, FormData } from 'undici';
 import { Http1Pool, type Http1PoolOptions } from '../../../src/core/http1/pool.js';
 import { waitUntil } from '../../helpers/wait.js';
+import { eachRequest } from './raw-requests.js';
 
 type Err = Error & { code?: string };
 
@@ -137,25 +138,6 @@ async function rawServer(t: TestContext, onSocket: (s: net.Socket, index: number
   return served;
 }
 
-/** Calls `onRequest` with each request's head (text) as it arrives on a raw socket; bodies of Content-Length are skipped. */
-function eachRequest(s: net.Socket, onRequest: (head: string, index: number) => void): void {
-  let buf = Buffer.alloc(0);
-  let n = 0;
-  s.on('data', (c: Buffer) => {
-    buf = Buffer.concat([buf, c]);
-    for (;;) {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = buf.toString('latin1', 0, end);
-      const m = /\r\ncontent-length: *(\d+)/i.exec(head);
-      const length = m ? Number(m[1]) : 0;
-      if (buf.length < end + 4 + length) return;
-      buf = buf.subarray(end + 4 + length);
-      onRequest(head, n++);
-    }
-  });
-}
-
 function pool(t: TestContext, origin: string, options: Http1PoolOptions = {}): Http1Pool {
   const p = new Http1Pool(origin, options);
   t.after(() => p.destroy());
@@ -241,7 +223,7 @@ describe('Http1Pool: requests and bodies', () => {
     const body = new Readable({ read() {} });
     const pending = call(p, { method: 'POST', body });
     body.push('part');
-    await waitUntil(() => s.sockets.length === 1, 2_000, 'connected');
+    await waitUntil(() => s.sockets.length === 1, 10_000, 'connected');
     body.destroy(new Error('source broke'));
     const r = await pending.done;
     assert.equal(r.error?.message, 'source broke');
@@ -252,7 +234,7 @@ describe('Http1Pool: requests and bodies', () => {
     const s = await httpServer(t, (_req, res) => held.push(res));
     const p = pool(t, s.origin, { connections: 1 });
     const first = call(p, {});
-    await waitUntil(() => held.length === 1, 2_000, 'first at the server');
+    await waitUntil(() => held.length === 1, 10_000, 'first at the server');
     const body = new Readable({ read() {} });
     const second = call(p, { method: 'POST', body });
     assert.equal(p.stats.pending, 1);
@@ -320,18 +302,19 @@ describe('Http1Pool: keep-alive', () => {
     let idleFrom = 0;
     const s = await rawServer(t, (sock) =>
       eachRequest(sock, () => {
-        sock.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok');
+        sock.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=30\r\nContent-Length: 2\r\n\r\nok');
         idleFrom = performance.now();
       }),
     );
-    // 1 s hinted, 900 ms threshold: about 100 ms idle, far below the default 4 s.
-    const p = pool(t, s.origin, { keepAliveTimeoutThreshold: 900 });
+    // 30 s hinted, 29.9 s threshold: about 100 ms idle, far below both the server's 30 s and the default 4 s (a
+    // busy machine's late timer still lands far inside them).
+    const p = pool(t, s.origin, { keepAliveTimeoutThreshold: 29_900 });
     await answered(p);
     const sock = s.sockets[0]!;
     await once(sock, 'end');
     const idle = performance.now() - idleFrom;
-    assert.ok(idle < 1_000, `closed after ${idle} ms, not before the server's 1 s`);
-    await waitUntil(() => p.stats.connected === 0, 2_000, 'the pool forgot it');
+    assert.ok(idle < 4_000, `closed after ${idle} ms: the hint, not the default 4 s nor the server's 30 s`);
+    await waitUntil(() => p.stats.connected === 0, 10_000, 'the pool forgot it');
   });
 
   it('a Keep-Alive hint within the threshold: the connection is not reused, even by a request waiting for it', async (t) => {
@@ -385,7 +368,7 @@ describe('Http1Pool: keep-alive', () => {
     );
     const p = pool(t, s.origin);
     await answered(p);
-    await waitUntil(() => p.stats.connected === 0, 2_000, 'the close seen');
+    await waitUntil(() => p.stats.connected === 0, 10_000, 'the close seen');
     assert.equal((await answered(p)).body.toString(), 'ok');
     assert.equal(s.sockets.length, 2);
   });
@@ -566,9 +549,9 @@ describe('Http1Pool: timeouts and pauses', () => {
         },
       },
     );
-    await waitUntil(() => paused, 5_000, 'paused');
+    await waitUntil(() => paused, 10_000, 'paused');
     // The server gets well ahead of what the handler took: the kernel holds the rest, not us.
-    await waitUntil(() => flushed > atPause + 1024 * 1024, 5_000, 'the server wrote on');
+    await waitUntil(() => flushed > atPause + 1024 * 1024, 10_000, 'the server wrote on');
     assert.equal(received, atPause, 'nothing delivered while paused');
     resume();
     const r = await pending.done;
@@ -596,7 +579,7 @@ describe('Http1Pool: timeouts and pauses', () => {
         },
       },
     );
-    await waitUntil(() => headers, 2_000, 'headers');
+    await waitUntil(() => headers, 10_000, 'headers');
     // Paused for longer than the body timeout: a slow reader is not a slow server.
     const early = await Promise.race([pending.done, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 150))]);
     assert.equal(early, undefined, `settled while paused: ${early?.error?.code}`);
@@ -624,7 +607,7 @@ describe('Http1Pool: aborts', () => {
     const pending = call(p, {});
     pending.abort();
     assert.equal((await pending.done).error?.code, 'UND_ERR_ABORTED');
-    await waitUntil(() => p.stats.connected === 1, 2_000, 'connected');
+    await waitUntil(() => p.stats.connected === 1, 10_000, 'connected');
     assert.equal((await answered(p)).body.toString(), 'ok');
     assert.equal(s.sockets.length, 1);
     assert.equal(s.requests.length, 1);
@@ -636,9 +619,9 @@ describe('Http1Pool: aborts', () => {
     const pending = call(p, {});
     pending.abort();
     await pending.done;
-    await waitUntil(() => s.sockets.length === 1, 2_000, 'connected');
-    await within(once(s.sockets[0]!, 'end'), 2_000, 'the idle connection closed by us');
-    await waitUntil(() => p.stats.connected === 0, 2_000, 'the pool forgot it');
+    await waitUntil(() => s.sockets.length === 1, 10_000, 'connected');
+    await within(once(s.sockets[0]!, 'end'), 10_000, 'the idle connection closed by us');
+    await waitUntil(() => p.stats.connected === 0, 10_000, 'the pool forgot it');
   });
 
   it('aborted while queued (connections: 1): told at once, never written', async (t) => {
@@ -647,7 +630,7 @@ describe('Http1Pool: aborts', () => {
     const p = pool(t, s.origin, { connections: 1 });
     const first = call(p, { path: '/hold' });
     const second = call(p, { path: '/queued' });
-    await waitUntil(() => held.length === 1, 2_000, 'first request at the server');
+    await waitUntil(() => held.length === 1, 10_000, 'first request at the server');
     assert.equal(p.stats.pending, 1);
     second.abort();
     assert.equal((await second.done).error?.code, 'UND_ERR_ABORTED');
@@ -666,7 +649,7 @@ describe('Http1Pool: aborts', () => {
     const s = await rawServer(t, (sock) => eachRequest(sock, () => void heads++));
     const p = pool(t, s.origin);
     const pending = call(p, {});
-    await waitUntil(() => heads === 1, 2_000, 'the request at the server');
+    await waitUntil(() => heads === 1, 10_000, 'the request at the server');
     pending.abort(new Error('mine'));
     assert.equal((await pending.done).error?.message, 'mine');
     await closed(s.sockets[0]!);
@@ -687,7 +670,7 @@ describe('Http1Pool: aborts', () => {
     const p = pool(t, s.origin);
     const ac = new AbortController();
     const pending = p.request({ path: '/', method: 'GET', signal: ac.signal });
-    await waitUntil(() => s.sockets.length === 1, 2_000, 'connected');
+    await waitUntil(() => s.sockets.length === 1, 10_000, 'connected');
     ac.abort();
     await assert.rejects(pending, (err: Err) => err.name === 'AbortError' || err.code === 'UND_ERR_ABORTED');
   });
@@ -708,7 +691,7 @@ describe('Http1Pool: bounds, close and destroy', () => {
     let answeredCount = 0;
     // Bounded: 6 requests, 2 at a time.
     for (let round = 0; round < 6 && answeredCount < 6; round++) {
-      await waitUntil(() => held.length > 0, 2_000, 'a request at the server');
+      await waitUntil(() => held.length > 0, 10_000, 'a request at the server');
       assert.ok(p.stats.connected <= 2);
       held.shift()!.end('x');
       answeredCount++;
@@ -724,7 +707,7 @@ describe('Http1Pool: bounds, close and destroy', () => {
     const s = await httpServer(t, (_req, res) => held.push(res));
     const p = pool(t, s.origin);
     const inflight = call(p, {});
-    await waitUntil(() => held.length === 1, 2_000, 'at the server');
+    await waitUntil(() => held.length === 1, 10_000, 'at the server');
     const order: string[] = [];
     const closing = p.close().then(() => order.push('closed'));
     void inflight.done.then(() => order.push('answered'));
@@ -741,7 +724,7 @@ describe('Http1Pool: bounds, close and destroy', () => {
     const p = new Http1Pool(s.origin, { connections: 1 });
     const inflight = call(p, {});
     const queued = call(p, {});
-    await waitUntil(() => s.sockets.length === 1, 2_000, 'connected');
+    await waitUntil(() => s.sockets.length === 1, 10_000, 'connected');
     await p.destroy();
     assert.equal((await inflight.done).error?.code, 'UND_ERR_DESTROYED');
     assert.equal((await queued.done).error?.code, 'UND_ERR_DESTROYED');
@@ -754,7 +737,7 @@ describe('Http1Pool: bounds, close and destroy', () => {
     const p = new Http1Pool(s.origin);
     const pending = call(p, {});
     void p.destroy();
-    const r = await within(pending.done, 2_000, 'the request settled');
+    const r = await within(pending.done, 10_000, 'the request settled');
     assert.equal(r.error?.code, 'UND_ERR_DESTROYED');
   });
 
@@ -811,7 +794,7 @@ describe('Http1Pool: bounds, close and destroy', () => {
       },
     ).done;
     assert.equal(r.error?.message, 'handler broke');
-    await within(p.close(), 2_000, 'close() resolved');
+    await within(p.close(), 10_000, 'close() resolved');
   });
 });
 
@@ -882,6 +865,6 @@ describe('Http1Pool: the helpers and the undici fallback', () => {
     const e = await p.request({ path: '/', method: 'POST', body: 'x', expectContinue: true });
     await e.body.text();
     await p.destroy();
-    await assert.rejects(within(p.close(), 2_000, 'close() settled'), (err: Err) => err.code === 'UND_ERR_DESTROYED');
+    await assert.rejects(within(p.close(), 10_000, 'close() settled'), (err: Err) => err.code === 'UND_ERR_DESTROYED');
   });
 });
