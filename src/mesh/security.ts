@@ -173,6 +173,7 @@ export class MeshSecurity {
     rotations: number;
     trustBundleVersion: number;
     handshakes: number;
+    resumed: number;
   } {
     const c = this.#provider.latest;
     return {
@@ -182,6 +183,7 @@ export class MeshSecurity {
       rotations: this.#provider.rotations,
       trustBundleVersion: this.#provider.trustBundle.version,
       handshakes: this.tls.clientHandshakes,
+      resumed: this.tls.clientResumptions,
     };
   }
 

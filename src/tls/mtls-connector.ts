@@ -8,6 +8,10 @@
  * The secure context is read per connection: after a rotation new connections
  * use the new certificate while open ones (and the calls on them) carry on.
  *
+ * A new connection to an instance this context has verified resumes its TLS
+ * session (session-cache.ts says what a resumed connection proves and why the
+ * identity check is carried by the cache's key).
+ *
  * SNI: none by default (an instance is dialled by address). A pool whose endpoint sits in another
  * cluster connects through `withServername(connector, meshSni(...))` (client/endpoint/servername.ts, issue 17),
  * which sets `opts.servername`: the name a mesh gateway
@@ -18,6 +22,7 @@ import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'nod
 import { buildConnector } from 'undici';
 import { ErrorCode, MeshError } from '../core/errors.js';
 import { checkPeerCertificate } from './peer-certificate.js';
+import { sessionKey } from './session-cache.js';
 import type { WorkloadTls } from './workload-tls.js';
 
 /** PeerAuthentication modes, as the tls layer sees them (src/config owns the schema). */
@@ -38,6 +43,7 @@ const HTTP1_ONLY = ['http/1.1'];
 
 export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.connector {
   const { tls, namespace, service } = options;
+  const sessions = tls.sessions;
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   const plain = buildConnector({ timeout: timeoutMs });
   return (opts, callback) => {
@@ -56,7 +62,13 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       return;
     }
     const expected = tls.expectedId(namespace, service);
+    const alpn = (opts as AlpnOptions).alpnProtocols ?? HTTP1_ONLY;
+    const key = sessionKey(expected, opts.hostname, opts.port, opts.servername, alpn);
+    const offered = sessions.get(context, key);
     let identityError: MeshError | undefined;
+    /** The verified server certificate's end of validity (a full handshake only: a resumed one shows none). */
+    let notAfter: number | undefined;
+    let held: Buffer | undefined;
     let done = false;
     const socket: TLSSocket = tlsConnect({
       host: opts.hostname,
@@ -66,11 +78,19 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       // undici passes a servername only for https: origins (never ours): this one is endpointConnector's.
       ...(opts.servername ? { servername: opts.servername } : {}),
       // HTTP/2 when the endpoint's pool offers it (client/endpoint/pool.ts); HTTP/1.1 alone otherwise.
-      ALPNProtocols: (opts as AlpnOptions).alpnProtocols ?? HTTP1_ONLY,
+      ALPNProtocols: alpn,
+      ...(offered ? { session: offered } : {}),
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         identityError = identityProblem(cert, expected, tls.trustDomain, service, endpoint);
+        if (!identityError) notAfter = Date.parse(cert.valid_to);
         return identityError;
       },
+    });
+    // TLS 1.3 tickets come after the handshake; a TLS 1.2 session may come before the check: held until then.
+    // A resumed connection's tickets are not filed (notAfter stays unknown): the first one's lifetime bounds them.
+    socket.on('session', (session: Buffer) => {
+      if (notAfter === undefined) held = session;
+      else sessions.set(context, key, session, notAfter);
     });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -88,6 +108,7 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
     const fail = (err: Error) => {
       if (done) return;
       done = true;
+      if (offered) sessions.drop(context, key);
       clearTimeout(timer);
       socket.destroy();
       callback(err, null);
@@ -98,6 +119,9 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       clearTimeout(timer);
       socket.off('error', onError);
       tls.clientHandshakes++;
+      if (socket.isSessionReused()) tls.clientResumptions++;
+      if (held && notAfter !== undefined) sessions.set(context, key, held, notAfter);
+      held = undefined;
       callback(null, socket);
     });
     const onError = (err: NodeJS.ErrnoException) => fail(identityError ?? classify(err, service, endpoint));

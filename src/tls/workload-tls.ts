@@ -8,6 +8,7 @@
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { Listeners, type Disposer } from '../core/events.js';
 import type { CertificateProvider } from './certificate-provider.js';
+import { TlsSessionCache } from './session-cache.js';
 import { workloadId, type WorkloadIdentity } from './spiffe.js';
 
 export interface ServerTlsMaterial {
@@ -27,6 +28,10 @@ export class WorkloadTls {
   #dispose: Disposer;
   /** TLS handshakes completed by this workload's clients (connection reuse shows as a small number). */
   clientHandshakes = 0;
+  /** Sessions this workload's mTLS clients resume, filed under the client context they were made with. */
+  readonly sessions = new TlsSessionCache();
+  /** Of clientHandshakes, those that resumed a TLS session (src/tls/session-cache.ts). */
+  clientResumptions = 0;
 
   constructor(provider: CertificateProvider) {
     this.provider = provider;

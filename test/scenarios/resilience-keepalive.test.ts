@@ -13,15 +13,13 @@
  * the rate of crossings stays within each mesh's retry budget (20 % + 10/s),
  * which is what a real server's rate of races is far below.
  *
- * Its cost is mTLS handshakes (RSA keys, the mesh's connector resumes no TLS
- * session: ~8 ms of CPU a handshake, both sides together). Loops sharing a
- * mesh share its pool, which hands a request to its first free connection, so
- * the gaps a connection sees are spread from 0 to past the close; and once a
- * loaded machine fires the gaps' timers late, most requests find their
- * connection closed: 50-92 % of them open a new one (70-100 s of CPU; 139-178 s
- * in CI, where the late timers are the rule). One loop per mesh with most gaps
- * well before the window halved the CPU on a quiet machine but fell into the
- * same state in a full run (93 % new connections, 247 s).
+ * Its cost was mTLS handshakes: most requests find their connection closed
+ * and open a new one (a loaded machine fires the gaps' timers late, so more
+ * of them land past the close). Full RSA handshakes made that 70 s of CPU on
+ * a quiet machine and 139-215 s of wall time in CI; since the connector
+ * resumes TLS sessions (src/tls/session-cache.ts) a reconnect costs a PSK
+ * exchange: 26 s of CPU and 29 s wall on a quiet machine (70 s and 45 s
+ * before), 106 s in a full local run of the suite.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
