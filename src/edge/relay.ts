@@ -101,6 +101,13 @@ export class ResponseRelay {
       this.abort(new ClientGoneError());
       return false;
     }
+    // An answer before the request's body has all come in (an early refusal: 401, 413): the transport stops
+    // sending the body once the answer is complete, and the rest would sit unread in front of the client's next
+    // request on that connection, which then never gets an answer. The connection closes after this answer
+    // (nginx reads and discards the rest instead). HTTP/1.1 only: HTTP/2 ends the stream, not the connection.
+    // The request is read, not the body sent: a gateway sends a size-limited stream of it.
+    const req = res.req as http.IncomingMessage | undefined;
+    if (req instanceof http.IncomingMessage && !req.complete) res.setHeader('connection', 'close');
     writeHead(res, statusCode, endToEndRawResponseHeaders(rawHeaders));
     return true;
   }
