@@ -68,7 +68,6 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
     let identityError: MeshError | undefined;
     /** The verified server certificate's end of validity (a full handshake only: a resumed one shows none). */
     let notAfter: number | undefined;
-    let held: Buffer | undefined;
     let done = false;
     const socket: TLSSocket = tlsConnect({
       host: opts.hostname,
@@ -86,11 +85,10 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
         return identityError;
       },
     });
-    // TLS 1.3 tickets come after the handshake; a TLS 1.2 session may come before the check: held until then.
-    // A resumed connection's tickets are not filed (notAfter stays unknown): the first one's lifetime bounds them.
+    // Node emits 'session' only once the server is verified (it holds an earlier one until then). A resumed
+    // connection's tickets are not filed (notAfter stays unknown): the first one's lifetime bounds them.
     socket.on('session', (session: Buffer) => {
-      if (notAfter === undefined) held = session;
-      else sessions.set(context, key, session, notAfter);
+      if (notAfter !== undefined) sessions.set(context, key, session, notAfter);
     });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -120,8 +118,6 @@ export function mtlsConnector(options: MtlsConnectorOptions): buildConnector.con
       socket.off('error', onError);
       tls.clientHandshakes++;
       if (socket.isSessionReused()) tls.clientResumptions++;
-      if (held && notAfter !== undefined) sessions.set(context, key, held, notAfter);
-      held = undefined;
       callback(null, socket);
     });
     const onError = (err: NodeJS.ErrnoException) => fail(identityError ?? classify(err, service, endpoint));
